@@ -1,0 +1,190 @@
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/http.h"
+#include "core/log.h"
+#include "core/seal.h"
+#include "core/util.h"
+#include "edge/edge.h"
+#include "edge/idempotency.h"
+#include "edge/ops.h"
+#include "events/dispatch.h"
+#include "events/stats.h"
+#include "services/identity/identity.h"
+#include "services/identity/password.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+static struct {
+  sf_keyring *ring;
+  int open;
+} A;
+
+void sf_app_db_path(const sf_config *cfg, char *out, size_t cap) {
+  snprintf(out, cap, "%s/serviceflow.db", cfg->data_dir);
+}
+
+static int mkdir_p(const char *dir, sf_err *err) {
+  char tmp[512];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(tmp, 0700);
+      *p = '/';
+    }
+  if (mkdir(tmp, 0700) && errno != EEXIST)
+    return sf_err_internal(err, "cannot create data directory %s: %s", dir, strerror(errno));
+  return 0;
+}
+
+/* The JWT key: from config, else <data_dir>/jwt.key (created once, 0600). */
+static int load_jwt_key(const sf_config *cfg, unsigned char *key, size_t cap, size_t *len, sf_err *err) {
+  if (cfg->jwt_secret[0]) {
+    size_t n = strlen(cfg->jwt_secret);
+    if (n < 32 || n > cap)
+      return sf_err_set(err, 400, "config", "Bad configuration", "jwt_secret must be 32-256 characters");
+    memcpy(key, cfg->jwt_secret, n);
+    *len = n;
+    return 0;
+  }
+  char path[600];
+  snprintf(path, sizeof path, "%s/jwt.key", cfg->data_dir);
+  char text[128] = {0};
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    unsigned char raw[32];
+    sf_random_bytes(raw, sizeof raw);
+    sf_b64url_encode(raw, sizeof raw, text, sizeof text);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return sf_err_internal(err, "cannot create %s: %s", path, strerror(errno));
+    size_t tl = strlen(text);
+    if (write(fd, text, tl) != (ssize_t)tl || fsync(fd)) {
+      close(fd);
+      return sf_err_internal(err, "cannot write %s", path);
+    }
+    close(fd);
+  } else {
+    if (!fgets(text, sizeof text, f)) text[0] = '\0';
+    fclose(f);
+    text[strcspn(text, "\r\n")] = '\0';
+  }
+  int n = sf_b64url_decode(text, strlen(text), key, cap);
+  if (n < 32) return sf_err_internal(err, "%s is damaged (expected 32+ bytes of base64url)", path);
+  *len = (size_t)n;
+  return 0;
+}
+
+int sf_app_open(const sf_config *cfg, sf_err *err) {
+  if (mkdir_p(cfg->data_dir, err)) return -1;
+  char path[600];
+  sf_app_db_path(cfg, path, sizeof path);
+  sf_db *db = sf_db_open(path, SF_DB_WRITE, err);
+  if (!db) return -1;
+  int rc = sf_db_migrate(db, err);
+  sf_db_close(db);
+  if (rc) return -1;
+  sf_db_set_path(path);
+
+  unsigned char key[256];
+  size_t key_len = 0;
+  if (load_jwt_key(cfg, key, sizeof key, &key_len, err)) return -1;
+  char keys_path[600];
+  snprintf(keys_path, sizeof keys_path, "%s/seal.keys", cfg->data_dir);
+  A.ring = sf_keyring_new();
+  if (sf_keyring_load_file(A.ring, keys_path, err)) goto fail;
+  if (sf_pw_init(cfg->argon2_memlimit_kib, cfg->argon2_opslimit, cfg->hash_concurrency, err)) goto fail;
+  if (sf_writer_start(path, cfg->writer_max_batch, err)) {
+    sf_pw_shutdown();
+    goto fail;
+  }
+  sf_router_reset();
+  sf_ops_routes();
+  sf_identity_routes();
+  sf_identity_configure(cfg);
+  sf_edge_init(cfg, key, key_len, A.ring, err);
+  sf_dispatch_clear();
+  sf_dispatch_register(&sf_event_stats_subscriber);
+  A.open = 1;
+  return 0;
+fail:
+  sf_keyring_free(A.ring);
+  A.ring = NULL;
+  return -1;
+}
+
+void sf_app_close(void) {
+  if (!A.open) return;
+  sf_pw_shutdown(); /* finishes queued hashes, which may submit commands */
+  sf_writer_stop();
+  sf_edge_shutdown();
+  sf_ops_shutdown();
+  sf_db_close_readers();
+  sf_keyring_free(A.ring);
+  A.ring = NULL;
+  A.open = 0;
+}
+
+typedef struct {
+  sf_cmd cmd;
+} purge_cmd;
+
+static int purge_run(sf_cmd *c, sf_tx *tx, sf_err *err) { return sf_idem_purge(tx, err); }
+static void purge_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+int sf_app_serve(const sf_config *cfg, sf_err *err) {
+  /* Signals are taken synchronously by this thread; every other thread
+   * inherits the blocked mask. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (sf_app_open(cfg, err)) return -1;
+  sf_ops_freeze();
+  sf_event_stats_metrics();
+  if (sf_dispatch_start(err)) {
+    sf_app_close();
+    return -1;
+  }
+  sf_http_server *http =
+      sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
+  if (!http) {
+    sf_dispatch_stop();
+    sf_app_close();
+    return -1;
+  }
+  sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind,
+              sf_http_port(http), cfg->data_dir, (int)getpid());
+
+  for (;;) {
+    struct timespec every = {.tv_sec = 300};
+    int sig = sigtimedwait(&set, NULL, &every);
+    if (sig == SIGTERM || sig == SIGINT) {
+      sf_log_info("shutting down", "\"signal\":%d,\"in_flight\":%ld", sig, sf_http_in_flight(http));
+      break;
+    }
+    purge_cmd p = {.cmd = {.run = purge_run, .done = purge_done}};
+    sf_writer_exec(&p.cmd);
+  }
+  /* Order matters: stop taking requests and let in-flight ones finish (their
+   * commands still reach the writer), then drain hashing, the dispatcher and
+   * finally the writer, which commits whatever is queued. */
+  sf_http_stop(http, cfg->shutdown_timeout_s * 1000);
+  sf_pw_shutdown();
+  sf_dispatch_stop();
+  sf_app_close();
+  sf_log_info("stopped", NULL);
+  return 0;
+}

@@ -1,0 +1,56 @@
+/* Process configuration: the one global. Sources in increasing precedence:
+ * built-in defaults < config file (`key = value` lines) < environment
+ * (SERVICEFLOW_<KEY>) < command-line flags (--key value / --key=value).
+ * Keys use underscores in files and env, dashes or underscores in flags. */
+#ifndef SF_CORE_CONFIG_H
+#define SF_CORE_CONFIG_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct sf_config {
+  char bind[64];
+  int port;
+  char data_dir[512];
+  char config_file[512];
+  int threads;           /* HTTP threads; 0 = one per core */
+  char log_level[16];
+  int access_log;        /* 1 = log every request */
+
+  char jwt_secret[256];  /* empty = generated and kept in <data_dir>/jwt.secret */
+  char jwt_issuer[128];
+  char jwt_audience[128];
+  int access_ttl_s;
+  int refresh_ttl_s;
+
+  int64_t body_limit;    /* bytes; larger bodies get 413 */
+  int rate_ip_rps;       /* token bucket per client IP; 0 disables */
+  int rate_ip_burst;
+  int rate_user_rps;     /* per authenticated user; 0 disables */
+  int rate_user_burst;
+  int rate_login_per_min;/* per IP, on /auth/login and /auth/register */
+  int rate_login_burst;
+  char cors_origins[1024]; /* comma-separated; "*" = any; empty = CORS off */
+
+  int argon2_memlimit_kib;
+  int argon2_opslimit;
+  int hash_concurrency;  /* max concurrent argon2 computations */
+  int lockout_threshold; /* failed logins before the account is locked */
+  int lockout_base_s;    /* first lock period; doubles per further failure */
+
+  int writer_max_batch;
+  int shutdown_timeout_s;
+  int idempotency_ttl_s;
+} sf_config;
+
+extern sf_config sf_cfg;
+
+void sf_config_defaults(sf_config *c);
+/* Applies file (if set by flag/env), env, then flags. argv is not modified;
+ * non-flag arguments are ignored. Unknown flags are errors. */
+int sf_config_load(sf_config *c, int argc, char **argv, sf_err *err);
+/* Sets one key from a string; used by all three sources. */
+int sf_config_set(sf_config *c, const char *key, const char *value, sf_err *err);
+
+#endif

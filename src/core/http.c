@@ -1,0 +1,323 @@
+#include <netinet/in.h> /* before microhttpd.h */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+
+#include "core/http.h"
+
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+
+enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
+
+struct sf_http_server {
+  struct MHD_Daemon *daemon;
+  sf_http_dispatch dispatch;
+  int64_t body_limit;
+  int port;
+  _Atomic long in_flight;
+};
+
+static int valid_request_id(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!isalnum((unsigned char)s[n]) && s[n] != '-' && s[n] != '_' && s[n] != '.') return 0;
+  return n > 0 && n < 40;
+}
+
+static int is_hex(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
+  return 1;
+}
+
+/* W3C traceparent: keep the caller's trace id, add our own span id. */
+static void set_trace(sf_req *r, const char *in) {
+  char trace[33], span[17];
+  uint8_t rnd[16];
+  const char *flags = "01";
+  if (in && strlen(in) == 55 && in[2] == '-' && in[35] == '-' && in[52] == '-' &&
+      is_hex(in, 2) && memcmp(in, "ff", 2) != 0 && is_hex(in + 3, 32) && is_hex(in + 36, 16) &&
+      is_hex(in + 53, 2) && strncmp(in + 3, "00000000000000000000000000000000", 32) != 0) {
+    memcpy(trace, in + 3, 32);
+    trace[32] = '\0';
+    flags = in + 53;
+  } else {
+    sf_random_bytes(rnd, 16);
+    sf_hex_encode(rnd, 16, trace);
+  }
+  sf_random_bytes(rnd, 8);
+  sf_hex_encode(rnd, 8, span);
+  snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%s-%.2s", trace, span, flags);
+}
+
+static void client_ip(struct MHD_Connection *c, char *out, size_t cap) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  out[0] = '\0';
+  if (!ci || !ci->client_addr) return;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *url,
+                       const char *method) {
+  sf_req *r = sf_calloc(1, sizeof *r);
+  sf_arena_init(&r->arena);
+  r->conn_ = c;
+  r->start_ns = sf_mono_ns();
+  r->method = sf_arena_strdup(&r->arena, method);
+  r->path = sf_arena_strdup(&r->arena, url);
+  r->status = 0;
+  const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+  if (rid && valid_request_id(rid))
+    snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+  else
+    sf_id_new("req", r->request_id, sizeof r->request_id);
+  set_trace(r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"));
+  client_ip(c, r->client_ip, sizeof r->client_ip);
+  atomic_fetch_add(&s->in_flight, 1);
+  return r;
+}
+
+static enum MHD_Result queue(sf_req *r) {
+  struct MHD_Connection *c = r->conn_;
+  struct MHD_Response *resp;
+  if (r->resp_body && r->resp_len) {
+    resp = MHD_create_response_from_buffer_with_free_callback(r->resp_len, r->resp_body, free);
+    r->resp_body = NULL;
+  } else {
+    free(r->resp_body);
+    r->resp_body = NULL;
+    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  }
+  if (!resp) return MHD_NO;
+  if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
+  MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+  MHD_add_response_header(resp, "traceparent", r->traceparent);
+  for (int i = 0; i < r->nheaders; i++)
+    MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+  r->state_ = REQ_QUEUED;
+  enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static void too_large(sf_req *r, int64_t limit) {
+  sf_err e = {0};
+  sf_err_set(&e, 413, "payload-too-large", "Payload too large",
+             "request body exceeds the limit of %lld bytes", (long long)limit);
+  sf_req_reply_problem(r, &e);
+  sf_req_add_header(r, "Connection", "close");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls) {
+  sf_http_server *s = cls;
+  sf_req *r = *con_cls;
+  if (!r) {
+    r = req_new(s, c, url, method);
+    *con_cls = r;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoll(cl, NULL, 10) > s->body_limit) {
+      r->body_too_large_ = 1;
+      too_large(r, s->body_limit);
+      return queue(r);
+    }
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (r->state_ == REQ_QUEUED) { /* already answered (413): discard the rest */
+      *upload_size = 0;
+      return MHD_YES;
+    }
+    size_t n = *upload_size;
+    if ((int64_t)(r->body_len + n) > s->body_limit) {
+      r->body_too_large_ = 1;
+      *upload_size = 0;
+      too_large(r, s->body_limit);
+      return queue(r);
+    }
+    if (r->body_len + n + 1 > r->body_cap_) {
+      size_t cap = r->body_cap_ ? r->body_cap_ : 1024;
+      while (cap < r->body_len + n + 1) cap *= 2;
+      r->body = sf_realloc(r->body, cap);
+      r->body_cap_ = cap;
+    }
+    memcpy(r->body + r->body_len, upload_data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  switch (r->state_) {
+    case REQ_HEADERS:
+      r->state_ = REQ_DISPATCHED;
+      s->dispatch(r);
+      if (r->state_ == REQ_SUSPENDED) return MHD_YES;
+      if (!r->status) {
+        sf_err e = {0};
+        sf_err_internal(&e, "handler produced no response");
+        sf_req_reply_problem(r, &e);
+      }
+      return queue(r);
+    case REQ_SUSPENDED: /* resumed: the reply is ready */
+      return queue(r);
+    default:
+      return MHD_YES;
+  }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  sf_http_server *s = cls;
+  sf_req *r = *con_cls;
+  if (!r) return;
+  uint64_t dur = sf_mono_ns() - r->start_ns;
+  int status = r->status ? r->status : 499;
+  sf_metrics_http(r->route ? r->route->id : SF_METRICS_UNMATCHED_ROUTE, status, dur);
+  if (sf_log_enabled(SF_LOG_DEBUG) || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    sf_log(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SF_LOG_DEBUG : SF_LOG_WARN, "request",
+           "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+           "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
+           r->request_id, r->method, r->path, status, (unsigned long long)(dur / 1000),
+           r->client_ip, r->principal.user_id, (int)toe);
+  if (r->app_free) r->app_free(r);
+  free(r->body);
+  free(r->resp_body);
+  sf_arena_free(&r->arena);
+  free(r);
+  *con_cls = NULL;
+  atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  for (char *p = msg; *p; p++)
+    if (*p == '"' || *p == '\\' || *p == '\n') *p = ' ';
+  sf_log(SF_LOG_WARN, "mhd", "\"detail\":\"%s\"", msg);
+}
+
+sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
+                              sf_http_dispatch dispatch, sf_err *err) {
+  if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (threads <= 0) threads = 1;
+  sf_http_server *s = sf_calloc(1, sizeof *s);
+  s->dispatch = dispatch;
+  s->body_limit = body_limit;
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
+    free(s);
+    sf_err_set(err, 400, "config", "Bad configuration", "bind: '%s' is not an IPv4 address", bind);
+    return NULL;
+  }
+  s->daemon = MHD_start_daemon(
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+      (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_SOCK_ADDR, &addr,
+      MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+  if (!s->daemon) {
+    free(s);
+    sf_err_set(err, 500, "listen", "Cannot listen", "cannot listen on %s:%d", bind, port);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = di ? di->port : port;
+  return s;
+}
+
+int sf_http_port(sf_http_server *s) { return s->port; }
+long sf_http_in_flight(sf_http_server *s) { return atomic_load(&s->in_flight); }
+
+void sf_http_stop(sf_http_server *s, int timeout_ms) {
+  if (!s) return;
+  MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+  if (fd != MHD_INVALID_SOCKET) close(fd);
+  for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10)
+    usleep(10000);
+  long left = atomic_load(&s->in_flight);
+  if (left) sf_log_warn("shutdown with requests in flight", "\"in_flight\":%ld", left);
+  MHD_stop_daemon(s->daemon);
+  free(s);
+}
+
+const char *sf_req_header(sf_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn_, MHD_HEADER_KIND, name);
+}
+
+const char *sf_req_query(sf_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *sf_req_param(sf_req *r, const char *name) {
+  size_t n = strlen(name);
+  for (int i = 0; i < r->match.nparams; i++)
+    if (r->match.name_lens[i] == n && memcmp(r->match.names[i], name, n) == 0)
+      return sf_arena_strndup(&r->arena, r->match.values[i], r->match.value_lens[i]);
+  return NULL;
+}
+
+void sf_req_add_header(sf_req *r, const char *name, const char *value) {
+  if (r->nheaders >= SF_REQ_MAX_HEADERS) return;
+  r->headers[r->nheaders].name = sf_arena_strdup(&r->arena, name);
+  r->headers[r->nheaders].value = sf_arena_strdup(&r->arena, value);
+  r->nheaders++;
+}
+
+void sf_req_reply(sf_req *r, int status, const char *content_type, char *body, size_t len) {
+  free(r->resp_body);
+  r->status = status;
+  r->content_type = content_type;
+  r->resp_body = body;
+  r->resp_len = len;
+}
+
+void sf_req_reply_json(sf_req *r, int status, json_t *j) {
+  if (!j) {
+    sf_req_reply(r, status, NULL, NULL, 0);
+    return;
+  }
+  size_t len;
+  char *s = sf_json_dump(j, &len);
+  json_decref(j);
+  sf_req_reply(r, status, "application/json", s, len);
+}
+
+void sf_req_reply_problem(sf_req *r, const sf_err *err) {
+  sf_err e = *err;
+  if (e.status < 400 || e.status > 599) e.status = 500;
+  json_t *p = sf_json_problem(&e, r->path);
+  size_t len;
+  char *s = sf_json_dump(p, &len);
+  json_decref(p);
+  sf_req_reply(r, e.status, "application/problem+json", s, len);
+  if (e.retry_after > 0) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", e.retry_after);
+    sf_req_add_header(r, "Retry-After", ra);
+  }
+}
+
+void sf_req_suspend(sf_req *r) {
+  r->state_ = REQ_SUSPENDED;
+  MHD_suspend_connection(r->conn_);
+}
+
+void sf_req_resume(sf_req *r) { MHD_resume_connection(r->conn_); }
+
+int sf_req_is_suspended(const sf_req *r) { return r->state_ == REQ_SUSPENDED; }

@@ -1,0 +1,97 @@
+/* HTTP server on libmicrohttpd (epoll, a thread pool of one thread per core).
+ *
+ * Every request gets an sf_req, owned by the server and freed after the
+ * response is sent. The application's dispatch function is called once per
+ * request with the full body; it must either reply at once (sf_req_reply*)
+ * or call sf_req_suspend() and later, from any thread, reply and call
+ * sf_req_resume(). Memory for request-scoped data comes from req->arena.
+ */
+#ifndef SF_CORE_HTTP_H
+#define SF_CORE_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/router.h"
+
+#define SF_REQ_MAX_HEADERS 20
+
+typedef struct sf_principal {
+  int authenticated;
+  char user_id[48];
+  char role[16];
+  char email[128];
+} sf_principal;
+
+typedef struct sf_header {
+  const char *name, *value; /* arena or static strings */
+} sf_header;
+
+typedef struct sf_req sf_req;
+struct sf_req {
+  /* request */
+  const char *method;
+  const char *path;          /* URL path without the query */
+  char *body;                /* NUL-terminated, may be NULL */
+  size_t body_len;
+  char request_id[40];
+  char traceparent[64];      /* outgoing: same trace id, our span */
+  char client_ip[48];
+  sf_route_match match;
+  const sf_route *route;
+  sf_principal principal;
+  sf_arena arena;
+  uint64_t start_ns;
+  void *app;                 /* owned by the application, freed by app_free */
+  void (*app_free)(sf_req *req);
+
+  /* response */
+  int status;
+  char *resp_body;           /* malloc'd; handed to MHD */
+  size_t resp_len;
+  const char *content_type;
+  int nheaders;
+  sf_header headers[SF_REQ_MAX_HEADERS];
+
+  /* server-private */
+  void *conn_;
+  int state_;
+  int body_too_large_;
+  size_t body_cap_;
+};
+
+typedef void (*sf_http_dispatch)(sf_req *req);
+
+typedef struct sf_http_server sf_http_server;
+
+/* Starts listening. threads <= 0 means one per core. */
+sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
+                              sf_http_dispatch dispatch, sf_err *err);
+int sf_http_port(sf_http_server *s); /* the bound port (useful with port 0) */
+/* Stops accepting new connections, waits up to timeout_ms for in-flight
+ * requests to finish, then stops the server and frees it. */
+void sf_http_stop(sf_http_server *s, int timeout_ms);
+long sf_http_in_flight(sf_http_server *s);
+
+/* Request accessors. Header lookup is case-insensitive. */
+const char *sf_req_header(sf_req *req, const char *name);
+const char *sf_req_query(sf_req *req, const char *name);
+/* Path parameter by name, copied into the arena; NULL if absent. */
+const char *sf_req_param(sf_req *req, const char *name);
+
+/* Response. Each sets the status and body; a later call replaces an earlier. */
+void sf_req_add_header(sf_req *req, const char *name, const char *value); /* copies */
+void sf_req_reply(sf_req *req, int status, const char *content_type, char *body, size_t len);
+void sf_req_reply_json(sf_req *req, int status, json_t *j); /* steals j; j NULL = no body */
+void sf_req_reply_problem(sf_req *req, const sf_err *err);
+
+/* Asynchronous completion: suspend in the dispatch thread before handing the
+ * request to another thread; that thread replies and then resumes. */
+void sf_req_suspend(sf_req *req);
+void sf_req_resume(sf_req *req);
+int sf_req_is_suspended(const sf_req *req);
+
+#endif

@@ -1,0 +1,44 @@
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+static _Atomic int g_level = SF_LOG_INFO;
+static const char *const k_names[] = {"debug", "info", "warn", "error"};
+
+void sf_log_set_level(sf_log_level level) { g_level = level; }
+int sf_log_enabled(sf_log_level level) { return (int)level >= g_level; }
+
+sf_log_level sf_log_level_from_string(const char *s) {
+  for (int i = 0; i < 4; i++)
+    if (s && strcasecmp(s, k_names[i]) == 0) return (sf_log_level)i;
+  return SF_LOG_INFO;
+}
+
+void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...) {
+  if (!sf_log_enabled(level)) return;
+  char line[2048];
+  char ts[32];
+  sf_time_iso8601(sf_now_ms(), ts, sizeof ts);
+  int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"", ts,
+                   k_names[level], msg);
+  if (kv_fmt && n < (int)sizeof line - 2) {
+    line[n++] = ',';
+    va_list ap;
+    va_start(ap, kv_fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 2, kv_fmt, ap);
+    va_end(ap);
+    if (m > 0) n += m;
+    if (n > (int)sizeof line - 3) n = (int)sizeof line - 3;
+  }
+  line[n++] = '}';
+  line[n++] = '\n';
+  ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+  (void)w;
+}

@@ -1,0 +1,74 @@
+#include "core/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static sf_route g_routes[SF_ROUTE_MAX];
+static int g_nroutes;
+
+int sf_router_add(const sf_route *r) {
+  if (g_nroutes >= SF_ROUTE_MAX) return -1;
+  g_routes[g_nroutes] = *r;
+  g_routes[g_nroutes].id = g_nroutes;
+  if (!g_routes[g_nroutes].success_status) g_routes[g_nroutes].success_status = 200;
+  return g_nroutes++;
+}
+
+void sf_router_reset(void) { g_nroutes = 0; }
+int sf_router_count(void) { return g_nroutes; }
+const sf_route *sf_router_get(int id) { return id >= 0 && id < g_nroutes ? &g_routes[id] : NULL; }
+
+/* Matches path against pattern segment by segment, capturing {params}. */
+static int match_path(const char *pat, const char *path, sf_route_match *m) {
+  int np = 0;
+  while (*pat && *path) {
+    if (*pat != '/' || *path != '/') return 0;
+    pat++, path++;
+    const char *pe = strchr(pat, '/');
+    if (!pe) pe = pat + strlen(pat);
+    const char *se = strchr(path, '/');
+    if (!se) se = path + strlen(path);
+    if (*pat == '{') {
+      if (se == path || np >= SF_ROUTE_MAX_PARAMS) return 0; /* empty param */
+      m->names[np] = pat + 1;
+      m->name_lens[np] = (size_t)(pe - pat - 2);
+      m->values[np] = path;
+      m->value_lens[np] = (size_t)(se - path);
+      np++;
+    } else if ((pe - pat) != (se - path) || memcmp(pat, path, (size_t)(pe - pat)) != 0) {
+      return 0;
+    }
+    pat = pe;
+    path = se;
+  }
+  if (*pat || *path) return 0;
+  m->nparams = np;
+  return 1;
+}
+
+int sf_router_match(const char *method, const char *path, sf_route_match *m) {
+  memset(m, 0, sizeof *m);
+  const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+  int path_found = 0;
+  size_t alen = 0;
+  for (int i = 0; i < g_nroutes; i++) {
+    sf_route_match tmp;
+    if (!match_path(g_routes[i].pattern, path, &tmp)) continue;
+    if (strcmp(g_routes[i].method, want) == 0) {
+      *m = tmp;
+      m->route = &g_routes[i];
+      return 0;
+    }
+    path_found = 1;
+    if (!strstr(m->allow, g_routes[i].method)) {
+      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "",
+                       g_routes[i].method);
+      if (n > 0 && alen + (size_t)n < sizeof m->allow) alen += (size_t)n;
+    }
+  }
+  if (!path_found) return 404;
+  if (strstr(m->allow, "GET") && !strstr(m->allow, "HEAD") && alen + 6 < sizeof m->allow) {
+    memcpy(m->allow + alen, ", HEAD", 7);
+  }
+  return 405;
+}

@@ -1,0 +1,65 @@
+/* Router: a table of routes with `{param}` path segments. Matching is
+ * method-aware: a path that exists under other methods yields 405 with the
+ * Allow list. Routes carry their own documentation, from which the OpenAPI
+ * document is generated, so a route cannot exist undocumented.
+ * The router owns nothing dynamic: routes point at static strings. */
+#ifndef SF_CORE_ROUTER_H
+#define SF_CORE_ROUTER_H
+
+#include <stddef.h>
+
+#define SF_ROUTE_MAX 256
+#define SF_ROUTE_MAX_PARAMS 4
+
+struct sf_req;
+typedef void (*sf_handler)(struct sf_req *req);
+
+/* Who may call a route. */
+typedef enum {
+  SF_AUTH_PUBLIC = 0,   /* no token needed */
+  SF_AUTH_USER,         /* any valid token */
+  SF_AUTH_PERMISSION,   /* a valid token whose role grants `permission` */
+} sf_auth_kind;
+
+typedef struct sf_route {
+  const char *method;
+  const char *pattern;        /* "/api/v1/users/{id}" */
+  sf_handler handler;
+  sf_auth_kind auth;
+  const char *permission;     /* with SF_AUTH_PERMISSION */
+  unsigned flags;             /* SF_ROUTE_* */
+  const char *tag;            /* OpenAPI tag */
+  const char *summary;
+  const char *request_schema; /* JSON Schema (text) of the body, or NULL */
+  const char *response_schema;/* JSON Schema (text) of the success body, or NULL */
+  int success_status;         /* documented success status, default 200 */
+  int id;                     /* index, set by sf_router_add */
+} sf_route;
+
+enum {
+  SF_ROUTE_LOGIN_LIMIT = 1u << 0, /* stricter per-IP limit (login, register) */
+  SF_ROUTE_NO_IDEMPOTENCY = 1u << 1,
+  SF_ROUTE_RAW = 1u << 2,          /* ops route: not under /api/v1, no JSON */
+};
+
+typedef struct sf_route_match {
+  const sf_route *route;
+  int nparams;
+  const char *names[SF_ROUTE_MAX_PARAMS]; /* point into the pattern */
+  size_t name_lens[SF_ROUTE_MAX_PARAMS];
+  const char *values[SF_ROUTE_MAX_PARAMS];/* point into the path */
+  size_t value_lens[SF_ROUTE_MAX_PARAMS];
+  char allow[128];                        /* on 405: "GET, PATCH" */
+} sf_route_match;
+
+/* Adds a route (copied). Returns its id, or -1 if the table is full. */
+int sf_router_add(const sf_route *r);
+void sf_router_reset(void); /* for tests */
+int sf_router_count(void);
+const sf_route *sf_router_get(int id);
+
+/* 0 = matched; 404 = no such path; 405 = path exists, method does not
+ * (m->allow filled). HEAD matches GET routes. */
+int sf_router_match(const char *method, const char *path, sf_route_match *m);
+
+#endif

@@ -1,0 +1,32 @@
+/* Small shared helpers: clocks, ids, encodings, hashing, constant-time compare. */
+#ifndef SF_CORE_UTIL_H
+#define SF_CORE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t sf_now_ms(void);       /* wall clock, ms since epoch */
+uint64_t sf_mono_ns(void);     /* monotonic clock */
+/* Writes "2026-11-22T10:00:00.123Z" into out (cap >= 25). */
+void sf_time_iso8601(int64_t ms, char *out, size_t cap);
+
+void sf_random_bytes(void *buf, size_t n);  /* CSPRNG (libsodium) */
+
+/* Opaque prefixed id: "<prefix>_" + 20 chars of lowercase base32 (100 bits of
+ * randomness, time-ordered prefix). out cap >= strlen(prefix) + 22. */
+void sf_id_new(const char *prefix, char *out, size_t cap);
+#define SF_ID_MAX 40
+
+/* base64url without padding. Returns output length, or -1 on bad input /
+ * small buffer. */
+int sf_b64url_encode(const void *in, size_t n, char *out, size_t cap);
+int sf_b64url_decode(const char *in, size_t n, void *out, size_t cap);
+
+void sf_hex_encode(const void *in, size_t n, char *out); /* out cap >= 2n+1 */
+void sf_sha256(const void *data, size_t n, uint8_t out[32]);
+void sf_sha256_hex(const void *data, size_t n, char out[65]);
+
+/* Constant-time equality of two byte strings. */
+int sf_ct_equal(const void *a, const void *b, size_t n);
+
+#endif

@@ -1,0 +1,65 @@
+#include "edge/command.h"
+
+#include <stdlib.h>
+
+#include "edge/idempotency.h"
+
+typedef struct {
+  sf_cmd cmd;
+  sf_req *req;
+  sf_req_exec_fn fn;
+  void *data;
+  void (*free_fn)(void *);
+} req_cmd;
+
+static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  req_cmd *rc = (req_cmd *)c;
+  int r = rc->fn(rc->req, tx, rc->data, err);
+  if (r < 0 && !err->status) sf_err_internal(err, "command failed");
+  if (r == 0 && !rc->req->status) {
+    sf_err_internal(err, "command produced no response");
+    return -500;
+  }
+  return r;
+}
+
+/* Inside the transaction: the response is final, so the idempotency record
+ * commits atomically with the command's effects. */
+static void after(sf_cmd *c, sf_tx *tx, int r) {
+  req_cmd *rc = (req_cmd *)c;
+  if (r < 0) sf_req_reply_problem(rc->req, &c->err);
+  sf_idem_store(rc->req, tx);
+}
+
+static void done(sf_cmd *c, int r) {
+  req_cmd *rc = (req_cmd *)c;
+  if (r < 0 && c->err.status >= 500) sf_req_reply_problem(rc->req, &c->err);
+  sf_req *req = rc->req;
+  if (rc->free_fn) rc->free_fn(rc->data);
+  free(rc);
+  sf_req_resume(req);
+}
+
+void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *)) {
+  if (!sf_req_is_suspended(req)) sf_req_suspend(req);
+  req_cmd *rc = sf_calloc(1, sizeof *rc);
+  rc->cmd.run = run;
+  rc->cmd.after = after;
+  rc->cmd.done = done;
+  rc->req = req;
+  rc->fn = fn;
+  rc->data = data;
+  rc->free_fn = free_fn;
+  if (sf_writer_submit(&rc->cmd)) {
+    sf_req_reply_problem(req, &rc->cmd.err);
+    if (free_fn) free_fn(data);
+    free(rc);
+    sf_req_resume(req);
+  }
+}
+
+void sf_req_meta(const sf_req *req, sf_ev_meta *meta) {
+  meta->actor = req->principal.authenticated ? req->principal.user_id : NULL;
+  meta->request_id = req->request_id;
+  meta->traceparent = req->traceparent;
+}

@@ -1,0 +1,25 @@
+/* Request commands: run a piece of a request inside the writer transaction.
+ *
+ * sf_req_command suspends the request (if it is not already), queues a writer
+ * command, and resumes the request after COMMIT. The exec function runs in
+ * the writer's savepoint: it sets the reply (sf_req_reply_json / _problem)
+ * and returns 0 to commit its writes, or returns < 0 with err filled to roll
+ * them back, in which case err becomes the reply. A command may commit and
+ * still answer with an error status (e.g. a refresh-token reuse revokes the
+ * family and answers 401). If the commit itself fails the reply becomes 503.
+ * data is owned by the command and released with free_fn after completion. */
+#ifndef SF_EDGE_COMMAND_H
+#define SF_EDGE_COMMAND_H
+
+#include "core/http.h"
+#include "events/store.h"
+#include "store/writer.h"
+
+typedef int (*sf_req_exec_fn)(sf_req *req, sf_tx *tx, void *data, sf_err *err);
+
+void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *));
+
+/* Event metadata for events caused by req (actor, request id, trace). */
+void sf_req_meta(const sf_req *req, sf_ev_meta *meta);
+
+#endif

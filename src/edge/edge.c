@@ -1,0 +1,306 @@
+#include "edge/edge.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "edge/idempotency.h"
+#include "edge/ratelimit.h"
+
+#define MAX_ORIGINS 16
+
+static struct {
+  sf_jwt_config jwt;
+  unsigned char jwt_key[256];
+  const sf_keyring *ring;
+  sf_ratelimit *rl_ip, *rl_user, *rl_login;
+  char origins[MAX_ORIGINS][256];
+  int norigins, any_origin;
+  _Atomic uint64_t denied_ip, denied_user, denied_login, auth_failures, forbidden;
+} E;
+
+/* ---- roles ---- */
+
+typedef struct {
+  const char *role;
+  const char *permissions; /* space-separated */
+} role_def;
+
+static const role_def k_roles[] = {
+    {"customer", "users:self"},
+    {"approver", "users:self"},
+    {"staff", "users:self users:read"},
+    {"admin", "users:self users:read users:admin"},
+};
+
+int sf_edge_valid_role(const char *role) {
+  for (size_t i = 0; i < sizeof k_roles / sizeof k_roles[0]; i++)
+    if (strcmp(k_roles[i].role, role) == 0) return 1;
+  return 0;
+}
+
+static int word_in(const char *list, const char *w) {
+  size_t n = strlen(w);
+  for (const char *p = list; (p = strstr(p, w)); p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+  return 0;
+}
+
+int sf_edge_role_allows(const char *role, const char *permission) {
+  for (size_t i = 0; i < sizeof k_roles / sizeof k_roles[0]; i++)
+    if (strcmp(k_roles[i].role, role) == 0) return word_in(k_roles[i].permissions, permission);
+  return 0;
+}
+
+const char *sf_edge_permission_roles(const char *permission) {
+  static __thread char out[128];
+  out[0] = '\0';
+  for (size_t i = 0; i < sizeof k_roles / sizeof k_roles[0]; i++)
+    if (word_in(k_roles[i].permissions, permission)) {
+      if (out[0]) strncat(out, ", ", sizeof out - strlen(out) - 1);
+      strncat(out, k_roles[i].role, sizeof out - strlen(out) - 1);
+    }
+  return out;
+}
+
+/* ---- metrics ---- */
+
+static void collect(sf_buf *b) {
+  sf_buf_printf(b,
+                "# HELP sf_rate_limited_total Requests refused by a rate limit.\n"
+                "# TYPE sf_rate_limited_total counter\n"
+                "sf_rate_limited_total{limit=\"ip\"} %lu\n"
+                "sf_rate_limited_total{limit=\"user\"} %lu\n"
+                "sf_rate_limited_total{limit=\"login\"} %lu\n"
+                "# HELP sf_auth_failures_total Requests refused with 401 or 403 by the edge.\n"
+                "# TYPE sf_auth_failures_total counter\n"
+                "sf_auth_failures_total{status=\"401\"} %lu\n"
+                "sf_auth_failures_total{status=\"403\"} %lu\n",
+                atomic_load(&E.denied_ip), atomic_load(&E.denied_user),
+                atomic_load(&E.denied_login), atomic_load(&E.auth_failures),
+                atomic_load(&E.forbidden));
+}
+
+/* ---- init ---- */
+
+int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len,
+                 const sf_keyring *ring, sf_err *err) {
+  if (jwt_key_len < 32 || jwt_key_len > sizeof E.jwt_key)
+    return sf_err_set(err, 400, "config", "Bad configuration", "jwt key must be 32-256 bytes");
+  memcpy(E.jwt_key, jwt_key, jwt_key_len);
+  E.jwt.key = E.jwt_key;
+  E.jwt.key_len = jwt_key_len;
+  E.jwt.issuer = cfg->jwt_issuer;
+  E.jwt.audience = cfg->jwt_audience;
+  E.jwt.leeway_s = 30;
+  E.ring = ring;
+  if (cfg->rate_ip_rps > 0)
+    E.rl_ip = sf_rl_new(cfg->rate_ip_rps, cfg->rate_ip_burst > 0 ? cfg->rate_ip_burst : cfg->rate_ip_rps, 100000);
+  if (cfg->rate_user_rps > 0)
+    E.rl_user = sf_rl_new(cfg->rate_user_rps,
+                          cfg->rate_user_burst > 0 ? cfg->rate_user_burst : cfg->rate_user_rps, 100000);
+  if (cfg->rate_login_per_min > 0)
+    E.rl_login = sf_rl_new(cfg->rate_login_per_min / 60.0,
+                           cfg->rate_login_burst > 0 ? cfg->rate_login_burst : 1, 100000);
+  E.norigins = 0;
+  E.any_origin = 0;
+  char list[sizeof cfg->cors_origins];
+  snprintf(list, sizeof list, "%s", cfg->cors_origins);
+  char *save = NULL;
+  for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    if (strcmp(tok, "*") == 0)
+      E.any_origin = 1;
+    else if (E.norigins < MAX_ORIGINS)
+      snprintf(E.origins[E.norigins++], sizeof E.origins[0], "%s", tok);
+  }
+  sf_idem_init(ring, cfg->idempotency_ttl_s);
+  static int collector_added;
+  if (!collector_added++) sf_metrics_add_collector(collect);
+  return 0;
+}
+
+void sf_edge_shutdown(void) {
+  sf_rl_free(E.rl_ip);
+  sf_rl_free(E.rl_user);
+  sf_rl_free(E.rl_login);
+  E.rl_ip = E.rl_user = E.rl_login = NULL;
+  sf_idem_shutdown();
+}
+
+const sf_jwt_config *sf_edge_jwt(void) { return &E.jwt; }
+const sf_keyring *sf_edge_keyring(void) { return E.ring; }
+
+void sf_edge_reply_error(sf_req *req, const sf_err *err) { sf_req_reply_problem(req, err); }
+
+/* ---- pipeline steps ---- */
+
+static int origin_allowed(const char *origin) {
+  if (!origin) return 0;
+  if (E.any_origin) return 1;
+  for (int i = 0; i < E.norigins; i++)
+    if (strcmp(E.origins[i], origin) == 0) return 1;
+  return 0;
+}
+
+static const char k_cors_headers[] =
+    "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-Id, traceparent";
+static const char k_cors_expose[] =
+    "X-Request-Id, traceparent, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
+    "RateLimit-Reset, Idempotent-Replayed";
+
+static void add_cors(sf_req *req, const char *origin) {
+  sf_req_add_header(req, "Access-Control-Allow-Origin", E.any_origin ? "*" : origin);
+  if (!E.any_origin) sf_req_add_header(req, "Vary", "Origin");
+  sf_req_add_header(req, "Access-Control-Expose-Headers", k_cors_expose);
+}
+
+/* OPTIONS: CORS preflight or a plain Allow answer. Returns 1 if answered. */
+static int handle_options(sf_req *req) {
+  if (strcmp(req->method, "OPTIONS") != 0) return 0;
+  sf_route_match m;
+  int rc = sf_router_match("OPTIONS", req->path, &m);
+  sf_err err = {0};
+  if (rc == 404) {
+    sf_err_not_found(&err, "resource");
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  const char *origin = sf_req_header(req, "Origin");
+  const char *want = sf_req_header(req, "Access-Control-Request-Method");
+  if (origin && want) {
+    if ((!E.any_origin && E.norigins == 0) || !origin_allowed(origin)) {
+      sf_err_set(&err, 403, "cors-origin", "Origin not allowed", "origin %s is not allowed", origin);
+      sf_req_reply_problem(req, &err);
+      return 1;
+    }
+    sf_req_reply(req, 204, NULL, NULL, 0);
+    sf_req_add_header(req, "Access-Control-Allow-Origin", E.any_origin ? "*" : origin);
+    if (!E.any_origin) sf_req_add_header(req, "Vary", "Origin");
+    sf_req_add_header(req, "Access-Control-Allow-Methods", m.allow);
+    sf_req_add_header(req, "Access-Control-Allow-Headers", k_cors_headers);
+    sf_req_add_header(req, "Access-Control-Max-Age", "600");
+    return 1;
+  }
+  sf_req_reply(req, 204, NULL, NULL, 0);
+  sf_req_add_header(req, "Allow", m.allow);
+  return 1;
+}
+
+static void add_rl_headers(sf_req *req, const sf_rl_result *r) {
+  char v[24];
+  snprintf(v, sizeof v, "%d", r->limit);
+  sf_req_add_header(req, "RateLimit-Limit", v);
+  snprintf(v, sizeof v, "%d", r->remaining);
+  sf_req_add_header(req, "RateLimit-Remaining", v);
+  snprintf(v, sizeof v, "%d", r->reset_s);
+  sf_req_add_header(req, "RateLimit-Reset", v);
+}
+
+/* Returns 1 if the request was refused. */
+static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *key, _Atomic uint64_t *denied,
+                      const char *what) {
+  if (!rl) return 0;
+  sf_rl_result r;
+  sf_rl_take(rl, key, sf_mono_ns(), &r);
+  if (r.allowed) {
+    add_rl_headers(req, &r);
+    return 0;
+  }
+  atomic_fetch_add(denied, 1);
+  sf_err err = {0};
+  sf_err_set(&err, 429, "rate-limited", "Too many requests", "%s rate limit exceeded; retry in %d s",
+             what, r.retry_after_s);
+  err.retry_after = r.retry_after_s;
+  sf_req_reply_problem(req, &err);
+  add_rl_headers(req, &r);
+  return 1;
+}
+
+static int unauthorized(sf_req *req, sf_err *err) {
+  atomic_fetch_add(&E.auth_failures, 1);
+  sf_req_reply_problem(req, err);
+  char v[400];
+  snprintf(v, sizeof v, "Bearer realm=\"serviceflow\", error=\"invalid_token\", error_description=\"%.200s\"",
+           err->detail);
+  sf_req_add_header(req, "WWW-Authenticate", v);
+  return 1;
+}
+
+/* Returns 1 if the request was refused. */
+static int authenticate(sf_req *req) {
+  const sf_route *r = req->route;
+  if (r->auth == SF_AUTH_PUBLIC) return 0;
+  sf_err err = {0};
+  const char *h = sf_req_header(req, "Authorization");
+  if (!h) {
+    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "missing bearer token");
+    return unauthorized(req, &err);
+  }
+  if (strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "expected 'Authorization: Bearer <token>'");
+    return unauthorized(req, &err);
+  }
+  sf_jwt_claims c;
+  if (sf_jwt_verify(&E.jwt, h + 7, sf_now_ms() / 1000, &c, &err)) return unauthorized(req, &err);
+  if (strcmp(c.typ, "access") != 0) {
+    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "not an access token");
+    return unauthorized(req, &err);
+  }
+  req->principal.authenticated = 1;
+  snprintf(req->principal.user_id, sizeof req->principal.user_id, "%s", c.sub);
+  snprintf(req->principal.role, sizeof req->principal.role, "%s", c.role);
+  if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(c.role, r->permission)) {
+    atomic_fetch_add(&E.forbidden, 1);
+    sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", c.role,
+               r->permission);
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  return 0;
+}
+
+static int is_unsafe(const char *m) {
+  return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 ||
+         strcmp(m, "DELETE") == 0;
+}
+
+void sf_edge_dispatch(sf_req *req) {
+  sf_edge_req *e = sf_arena_alloc(&req->arena, sizeof *e);
+  memset(e, 0, sizeof *e);
+  req->app = e;
+  const char *origin = sf_req_header(req, "Origin");
+  if (handle_options(req)) return;
+  if (origin && origin_allowed(origin)) add_cors(req, origin);
+
+  sf_err err = {0};
+  int rc = sf_router_match(req->method, req->path, &req->match);
+  if (rc == 404) {
+    sf_err_set(&err, 404, "not-found", "Not found", "no route for %s", req->path);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  if (rc == 405) {
+    sf_err_set(&err, 405, "method-not-allowed", "Method not allowed", "%s is not allowed here; allowed: %s",
+               req->method, req->match.allow);
+    sf_req_reply_problem(req, &err);
+    sf_req_add_header(req, "Allow", req->match.allow);
+    return;
+  }
+  req->route = req->match.route;
+  const sf_route *r = req->route;
+  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, E.rl_ip, req->client_ip, &E.denied_ip, "per-client"))
+    return;
+  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) &&
+      rate_limit(req, E.rl_login, req->client_ip, &E.denied_login, "login"))
+    return;
+  if (authenticate(req)) return;
+  if (req->principal.authenticated &&
+      rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
+    return;
+  if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) return;
+  r->handler(req);
+}

@@ -1,0 +1,224 @@
+#include "edge/idempotency.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/util.h"
+#include "edge/edge.h"
+
+#define NBUCKETS 1024
+
+typedef struct claim {
+  struct claim *next;
+  char key[]; /* "scope\nkey" */
+} claim;
+
+static struct {
+  pthread_mutex_t mu;
+  claim *buckets[NBUCKETS];
+  const sf_keyring *ring;
+  int ttl_s;
+} I = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void sf_idem_init(const sf_keyring *ring, int ttl_s) {
+  I.ring = ring;
+  I.ttl_s = ttl_s;
+}
+
+void sf_idem_shutdown(void) {
+  pthread_mutex_lock(&I.mu);
+  for (int i = 0; i < NBUCKETS; i++) {
+    for (claim *c = I.buckets[i], *n; c; c = n) n = c->next, free(c);
+    I.buckets[i] = NULL;
+  }
+  pthread_mutex_unlock(&I.mu);
+}
+
+static unsigned bucket_of(const char *s) {
+  unsigned h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h % NBUCKETS;
+}
+
+/* Returns 1 if claimed, 0 if someone else holds it. */
+static int claim_key(const char *k) {
+  unsigned b = bucket_of(k);
+  pthread_mutex_lock(&I.mu);
+  for (claim *c = I.buckets[b]; c; c = c->next)
+    if (strcmp(c->key, k) == 0) {
+      pthread_mutex_unlock(&I.mu);
+      return 0;
+    }
+  size_t n = strlen(k) + 1;
+  claim *c = sf_malloc(sizeof *c + n);
+  memcpy(c->key, k, n);
+  c->next = I.buckets[b];
+  I.buckets[b] = c;
+  pthread_mutex_unlock(&I.mu);
+  return 1;
+}
+
+static void release_key(const char *k) {
+  unsigned b = bucket_of(k);
+  pthread_mutex_lock(&I.mu);
+  for (claim **pp = &I.buckets[b]; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->key, k) == 0) {
+      claim *c = *pp;
+      *pp = c->next;
+      free(c);
+      break;
+    }
+  pthread_mutex_unlock(&I.mu);
+}
+
+static int valid_key(const char *k) {
+  size_t n = strlen(k);
+  if (n == 0 || n > 255) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (k[i] < 0x21 || k[i] > 0x7e) return 0;
+  return 1;
+}
+
+static void claim_name(const sf_edge_req *e, char *out, size_t cap) {
+  snprintf(out, cap, "%s\n%s", e->idem_scope, e->idem_key);
+}
+
+static void edge_free(sf_req *req) { sf_idem_end(req); }
+
+int sf_idem_begin(sf_req *req) {
+  const char *key = sf_req_header(req, "Idempotency-Key");
+  if (!key) return 0;
+  sf_err err = {0};
+  if (!valid_key(key)) {
+    sf_err_invalid(&err, "Idempotency-Key", "must be 1-255 printable ASCII characters");
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  sf_edge_req *e = req->app;
+  snprintf(e->idem_scope, sizeof e->idem_scope, "%s",
+           req->principal.authenticated ? req->principal.user_id : "anonymous");
+  snprintf(e->idem_key, sizeof e->idem_key, "%s", key);
+  sf_buf fp;
+  sf_buf_init(&fp);
+  sf_buf_printf(&fp, "%s\n%s\n", req->method, req->path);
+  if (req->body) sf_buf_append(&fp, req->body, req->body_len);
+  sf_sha256_hex(fp.data, fp.len, e->fingerprint);
+  sf_buf_free(&fp);
+
+  char name[340];
+  claim_name(e, name, sizeof name);
+  if (!claim_key(name)) {
+    sf_err_set(&err, 409, "idempotency-in-flight", "Request in progress",
+               "a request with this Idempotency-Key is still being processed");
+    err.retry_after = 1;
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  e->idem_claimed = 1;
+  req->app_free = edge_free;
+
+  sf_db *db = sf_db_reader(&err);
+  sf_stmt *st = db ? sf_db_prepare(db,
+                                   "SELECT fingerprint, status, content_type, body, created_at"
+                                   " FROM idempotency WHERE principal = ? AND key = ?",
+                                   &err)
+                   : NULL;
+  if (!st) {
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  sf_stmt_text(st, 1, e->idem_scope);
+  sf_stmt_text(st, 2, e->idem_key);
+  int rc = sf_stmt_step(st, &err);
+  if (rc < 0) {
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  if (rc == 0 || sf_stmt_col_int(st, 4) < sf_now_ms() - (int64_t)I.ttl_s * 1000) {
+    sf_stmt_reset(st);
+    e->idem_store = 1;
+    return 0;
+  }
+  if (strcmp(sf_stmt_col_text(st, 0), e->fingerprint) != 0) {
+    sf_stmt_reset(st);
+    sf_err_set(&err, 422, "idempotency-mismatch", "Idempotency-Key reused",
+               "this Idempotency-Key was used for a different request");
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  int status = (int)sf_stmt_col_int(st, 1);
+  const char *ct = sf_stmt_col_text(st, 2);
+  const char *sealed = sf_stmt_col_text(st, 3);
+  char *body = NULL;
+  if (sealed && *sealed) {
+    char aad[340];
+    claim_name(e, aad, sizeof aad);
+    body = sf_unseal(I.ring, sealed, aad, &err);
+    if (!body) {
+      sf_stmt_reset(st);
+      sf_req_reply_problem(req, &err);
+      return 1;
+    }
+  }
+  /* content_type points into the statement row; the reply needs a stable copy */
+  const char *ctype = ct ? (strcmp(ct, "application/json") == 0 ? "application/json"
+                           : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
+                                                                         : "text/plain")
+                         : NULL;
+  sf_stmt_reset(st);
+  sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
+  sf_req_add_header(req, "Idempotent-Replayed", "true");
+  return 1;
+}
+
+void sf_idem_store(sf_req *req, sf_tx *tx) {
+  sf_edge_req *e = req->app;
+  if (!e || !e->idem_store || req->status >= 500 || req->status == 0) return;
+  sf_err err = {0};
+  char *sealed = NULL;
+  if (req->resp_body && req->resp_len) {
+    char aad[340];
+    claim_name(e, aad, sizeof aad);
+    char *plain = sf_malloc(req->resp_len + 1);
+    memcpy(plain, req->resp_body, req->resp_len);
+    plain[req->resp_len] = '\0';
+    sealed = sf_seal(I.ring, plain, aad, &err);
+    free(plain);
+    if (!sealed) return;
+  }
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
+                              " content_type, body, created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                              &err);
+  if (st) {
+    sf_stmt_text(st, 1, e->idem_scope);
+    sf_stmt_text(st, 2, e->idem_key);
+    sf_stmt_text(st, 3, e->fingerprint);
+    sf_stmt_int(st, 4, req->status);
+    sf_stmt_text(st, 5, req->content_type);
+    sf_stmt_text(st, 6, sealed);
+    sf_stmt_int(st, 7, tx->now_ms);
+    sf_stmt_run(st, &err);
+  }
+  free(sealed);
+  e->idem_store = 0;
+}
+
+void sf_idem_end(sf_req *req) {
+  sf_edge_req *e = req->app;
+  if (!e || !e->idem_claimed) return;
+  char name[340];
+  claim_name(e, name, sizeof name);
+  release_key(name);
+  e->idem_claimed = 0;
+}
+
+int sf_idem_purge(sf_tx *tx, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db, "DELETE FROM idempotency WHERE created_at < ?", err);
+  if (!st) return -1;
+  sf_stmt_int(st, 1, tx->now_ms - (int64_t)I.ttl_s * 1000);
+  return sf_stmt_run(st, err);
+}

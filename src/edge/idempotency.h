@@ -1,0 +1,29 @@
+/* Idempotency-Key middleware for unsafe methods.
+ *
+ * sf_idem_begin (HTTP thread, before the handler) claims the key in an
+ * in-process in-flight set and looks for a stored response: a replay, a
+ * 422 for a different request under the same key, or a 409 while the first
+ * request still runs. The response of a request that went through the writer
+ * is stored by sf_idem_store inside the same transaction as its effects, so
+ * an acknowledged request is always replayable. Stored bodies are sealed
+ * (AES-256-GCM) because they can hold tokens. sf_idem_end releases the claim
+ * when the request is finished. */
+#ifndef SF_EDGE_IDEMPOTENCY_H
+#define SF_EDGE_IDEMPOTENCY_H
+
+#include "core/http.h"
+#include "core/seal.h"
+#include "store/writer.h"
+
+void sf_idem_init(const sf_keyring *ring, int ttl_s);
+void sf_idem_shutdown(void);
+
+/* 1 = req was answered (replay or error), 0 = continue to the handler. */
+int sf_idem_begin(sf_req *req);
+void sf_idem_store(sf_req *req, sf_tx *tx);
+void sf_idem_end(sf_req *req);
+
+/* Deletes records older than the TTL (a writer command body). */
+int sf_idem_purge(sf_tx *tx, sf_err *err);
+
+#endif

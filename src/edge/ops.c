@@ -1,0 +1,195 @@
+#include "edge/ops.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/http.h"
+#include "core/json.h"
+#include "core/metrics.h"
+#include "edge/edge.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+static char *g_openapi;
+static size_t g_openapi_len;
+
+static void h_healthz(sf_req *req) { sf_req_reply_json(req, 200, json_pack("{s:s}", "status", "ok")); }
+
+static void h_readyz(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  int db_ok = db && sf_db_schema_version(db) > 0;
+  int writer_ok = sf_writer_running();
+  int ok = db_ok && writer_ok;
+  sf_req_reply_json(req, ok ? 200 : 503,
+                    json_pack("{s:s, s:{s:s, s:s}}", "status", ok ? "ready" : "not-ready", "checks",
+                              "database", db_ok ? "ok" : "down", "writer", writer_ok ? "ok" : "stopped"));
+}
+
+static void h_metrics(sf_req *req) {
+  char *text = sf_metrics_render();
+  sf_req_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+}
+
+static void h_openapi(sf_req *req) {
+  if (!g_openapi) sf_ops_freeze();
+  char *copy = sf_malloc(g_openapi_len + 1);
+  memcpy(copy, g_openapi, g_openapi_len + 1);
+  sf_req_reply(req, 200, "application/json", copy, g_openapi_len);
+}
+
+void sf_ops_routes(void) {
+  static const sf_route routes[] = {
+      {"GET", "/healthz", h_healthz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Liveness probe", NULL,
+       "{\"type\":\"object\",\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
+      {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
+       "Readiness probe: database and writer", NULL,
+       "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},\"checks\":{\"type\":\"object\"}}}",
+       200, 0},
+      {"GET", "/metrics", h_metrics, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
+       "Prometheus metrics (text exposition format)", NULL, NULL, 200, 0},
+      {"GET", "/api/v1/openapi.json", h_openapi, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
+       "This OpenAPI 3.1 document", NULL, "{\"type\":\"object\"}", 200, 0},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
+}
+
+/* ---- OpenAPI ---- */
+
+static json_t *schema_or(const char *text) {
+  json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+  return j ? j : json_object();
+}
+
+static json_t *problem_response(const char *desc) {
+  return json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", desc, "content", "application/problem+json",
+                   "schema", "$ref", "#/components/schemas/Problem");
+}
+
+static void operation_id(const sf_route *r, char *out, size_t cap) {
+  size_t n = 0;
+  for (const char *p = r->method; *p && n + 1 < cap; p++) out[n++] = (char)tolower((unsigned char)*p);
+  int up = 1;
+  for (const char *p = r->pattern; *p && n + 1 < cap; p++) {
+    if (!isalnum((unsigned char)*p)) {
+      up = 1;
+      continue;
+    }
+    out[n++] = up ? (char)toupper((unsigned char)*p) : *p;
+    up = 0;
+  }
+  out[n] = '\0';
+}
+
+static json_t *operation(const sf_route *r) {
+  json_t *op = json_object();
+  char opid[160];
+  operation_id(r, opid, sizeof opid);
+  json_object_set_new(op, "operationId", json_string(opid));
+  json_object_set_new(op, "summary", json_string(r->summary ? r->summary : r->pattern));
+  json_object_set_new(op, "tags", json_pack("[s]", r->tag ? r->tag : "misc"));
+  json_t *params = json_array();
+  for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
+    const char *e = strchr(p, '}');
+    json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1, (size_t)(e - p - 1),
+                                            "in", "path", "required", 1, "schema", "type", "string"));
+  }
+  if (strcmp(r->method, "GET") == 0 && r->response_schema && strstr(r->response_schema, "next_cursor")) {
+    json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s, s:i, s:i}}", "name", "limit", "in", "query",
+                                            "schema", "type", "integer", "minimum", 1, "maximum", 200));
+    json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s}}", "name", "cursor", "in", "query",
+                                            "schema", "type", "string"));
+  }
+  if (strcmp(r->method, "PATCH") == 0 || strcmp(r->method, "PUT") == 0)
+    json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s}}", "name", "If-Match", "in", "header",
+                                            "schema", "type", "string"));
+  if (strcmp(r->method, "GET") != 0 && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY))
+    json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s, s:i}}", "name", "Idempotency-Key", "in",
+                                            "header", "schema", "type", "string", "maxLength", 255));
+  json_object_set_new(op, "parameters", params);
+  if (r->request_schema)
+    json_object_set_new(op, "requestBody",
+                        json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content", "application/json",
+                                  "schema", schema_or(r->request_schema)));
+  json_t *resp = json_object();
+  char code[8];
+  snprintf(code, sizeof code, "%d", r->success_status);
+  if (r->success_status == 204 || !r->response_schema)
+    json_object_set_new(resp, code, json_pack("{s:s}", "description", r->success_status == 204 ? "No content" : "OK"));
+  else
+    json_object_set_new(resp, code, json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
+                                              "application/json", "schema", schema_or(r->response_schema)));
+  if (r->request_schema) {
+    json_object_set_new(resp, "400", problem_response("Malformed JSON"));
+    json_object_set_new(resp, "413", problem_response("Body too large"));
+    json_object_set_new(resp, "422", problem_response("Validation failed"));
+  }
+  if (r->auth != SF_AUTH_PUBLIC) {
+    json_object_set_new(resp, "401", problem_response("Missing or invalid token"));
+    json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
+  }
+  if (r->auth == SF_AUTH_PERMISSION) {
+    json_object_set_new(resp, "403", problem_response("Permission missing"));
+    json_object_set_new(op, "x-permission", json_string(r->permission));
+    json_object_set_new(op, "description", json_sprintf("Requires permission `%s` (roles: %s).",
+                                                        r->permission, sf_edge_permission_roles(r->permission)));
+  }
+  if (strchr(r->pattern, '{')) json_object_set_new(resp, "404", problem_response("Not found"));
+  if (!(r->flags & SF_ROUTE_RAW)) json_object_set_new(resp, "429", problem_response("Rate limited"));
+  json_object_set_new(op, "responses", resp);
+  return op;
+}
+
+json_t *sf_openapi_build(void) {
+  json_t *paths = json_object();
+  for (int i = 0; i < sf_router_count(); i++) {
+    const sf_route *r = sf_router_get(i);
+    json_t *item = json_object_get(paths, r->pattern);
+    if (!item) {
+      item = json_object();
+      json_object_set_new(paths, r->pattern, item);
+    }
+    char m[16];
+    size_t k = 0;
+    for (; r->method[k] && k < sizeof m - 1; k++) m[k] = (char)tolower((unsigned char)r->method[k]);
+    m[k] = '\0';
+    json_object_set_new(item, m, operation(r));
+  }
+  json_t *schemas = json_pack(
+      "{s:o, s:o, s:o}", "Problem",
+      schema_or("{\"type\":\"object\",\"required\":[\"type\",\"title\",\"status\"],\"properties\":{"
+                "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
+                "\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\","
+                "\"items\":{\"type\":\"object\",\"properties\":{\"field\":{\"type\":\"string\"},"
+                "\"message\":{\"type\":\"string\"}}}}}}"),
+      "User",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"email\":{\"type\":\"string\"},"
+                "\"name\":{\"type\":\"string\"},\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]},"
+                "\"status\":{\"enum\":[\"active\",\"disabled\"]},\"mfa_enabled\":{\"type\":\"boolean\"},"
+                "\"version\":{\"type\":\"integer\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+      "Event",
+      schema_or("{\"type\":\"object\",\"properties\":{\"position\":{\"type\":\"integer\"},"
+                "\"stream\":{\"type\":\"string\"},\"version\":{\"type\":\"integer\"},\"type\":{\"type\":\"string\"},"
+                "\"id\":{\"type\":\"string\"},\"data\":{\"type\":\"object\"},\"meta\":{\"type\":\"object\"},"
+                "\"at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"));
+  return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:o, s:{s:{s:s, s:s, s:s}}}}", "openapi",
+                   "3.1.0", "info", "title", "Service Flow API", "version", "1.0.0", "description",
+                   "Errors are RFC 9457 problem+json. Unsafe requests accept Idempotency-Key.",
+                   "servers", "url", "/", "paths", paths, "components", "schemas", schemas,
+                   "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer", "bearerFormat",
+                   "JWT");
+}
+
+void sf_ops_freeze(void) {
+  if (g_openapi) return;
+  json_t *doc = sf_openapi_build();
+  g_openapi = sf_json_dump(doc, &g_openapi_len);
+  json_decref(doc);
+}
+
+void sf_ops_shutdown(void) {
+  free(g_openapi);
+  g_openapi = NULL;
+}

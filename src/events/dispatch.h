@@ -1,0 +1,46 @@
+/* Dispatcher: hands committed events, in position order, to subscribers.
+ *
+ * Durable subscribers (projections) keep a checkpoint in the checkpoints
+ * table. The dispatcher thread advances them with writer commands that apply
+ * a batch of events and move the checkpoint in the same transaction, so each
+ * event is applied exactly once even across crashes; after a restart they
+ * catch up from their checkpoint. Live subscribers (notify) get events on the
+ * dispatcher thread from the moment the process started, without checkpoint.
+ * Subscribers are registered before sf_dispatch_start and are static. */
+#ifndef SF_EVENTS_DISPATCH_H
+#define SF_EVENTS_DISPATCH_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "events/store.h"
+#include "store/writer.h"
+
+typedef struct sf_subscriber {
+  const char *name;
+  /* durable: inside a writer transaction; non-zero fails the batch (retried) */
+  int (*apply)(sf_tx *tx, const sf_event *ev, sf_err *err);
+  /* durable: clears the read model before a replay */
+  int (*reset)(sf_tx *tx, sf_err *err);
+  /* live: called on the dispatcher thread */
+  void (*notify)(const sf_event *ev);
+} sf_subscriber;
+
+void sf_dispatch_register(const sf_subscriber *s);
+void sf_dispatch_clear(void); /* unregister all (tests) */
+
+/* Starts the dispatcher thread (the writer must be running). */
+int sf_dispatch_start(sf_err *err);
+/* Brings durable subscribers up to the head, then stops the thread. */
+void sf_dispatch_stop(void);
+
+/* Synchronously brings every durable subscriber up to the current head
+ * (needs the writer; no dispatcher thread needed). */
+int sf_dispatch_catch_up(sf_err *err);
+/* Resets one durable subscriber's read model and checkpoint, then rebuilds it
+ * from position 0. */
+int sf_dispatch_replay(const char *name, sf_err *err);
+/* Checkpoint of a durable subscriber (-1 if unknown). Reads the database. */
+int64_t sf_dispatch_checkpoint(const char *name, sf_err *err);
+
+#endif

@@ -1,0 +1,52 @@
+#include "events/stats.h"
+
+#include <inttypes.h>
+
+#include "core/metrics.h"
+
+static int apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO event_type_stats(type, count, last_position) VALUES(?, 1, ?)"
+                              " ON CONFLICT(type) DO UPDATE SET count = count + 1,"
+                              " last_position = excluded.last_position",
+                              err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, ev->type);
+  sf_stmt_int(st, 2, ev->position);
+  return sf_stmt_run(st, err);
+}
+
+static int reset(sf_tx *tx, sf_err *err) { return sf_db_exec(tx->db, "DELETE FROM event_type_stats", err); }
+
+const sf_subscriber sf_event_stats_subscriber = {.name = "event_stats", .apply = apply, .reset = reset};
+
+static void collect(sf_buf *b) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  if (!db) return;
+  int64_t head = sf_ev_head(db, &err);
+  sf_buf_printf(b,
+                "# HELP sf_events_head_position Position of the newest committed event.\n"
+                "# TYPE sf_events_head_position gauge\nsf_events_head_position %" PRId64 "\n",
+                head);
+  sf_stmt *st = sf_db_prepare(db, "SELECT name, position FROM checkpoints ORDER BY name", &err);
+  if (st) {
+    sf_buf_puts(b, "# HELP sf_subscriber_checkpoint Last event position applied by a projection.\n"
+                   "# TYPE sf_subscriber_checkpoint gauge\n");
+    while (sf_stmt_step(st, &err) == 1)
+      sf_buf_printf(b, "sf_subscriber_checkpoint{name=\"%s\"} %" PRId64 "\n", sf_stmt_col_text(st, 0),
+                    sf_stmt_col_int(st, 1));
+    sf_stmt_reset(st);
+  }
+  st = sf_db_prepare(db, "SELECT type, count FROM event_type_stats ORDER BY type", &err);
+  if (st) {
+    sf_buf_puts(b, "# HELP sf_events_appended_total Events in the store by type (event_stats projection).\n"
+                   "# TYPE sf_events_appended_total counter\n");
+    while (sf_stmt_step(st, &err) == 1)
+      sf_buf_printf(b, "sf_events_appended_total{type=\"%s\"} %" PRId64 "\n", sf_stmt_col_text(st, 0),
+                    sf_stmt_col_int(st, 1));
+    sf_stmt_reset(st);
+  }
+}
+
+void sf_event_stats_metrics(void) { sf_metrics_add_collector(collect); }

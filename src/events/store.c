@@ -1,0 +1,190 @@
+#include "events/store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/util.h"
+
+void sf_ev_hash(const char *prev_hash, const sf_event *ev, char out[65]) {
+  /* Length-prefixed fields: no two different events serialise alike. */
+  sf_buf b;
+  sf_buf_init(&b);
+  sf_buf_printf(&b, "%s|%" PRId64 "|%zu:%s|%" PRId64 "|%zu:%s|%zu:%s|%" PRId64 "|%zu:%s|%zu:%s",
+                prev_hash, ev->position, strlen(ev->stream), ev->stream, ev->version,
+                strlen(ev->type), ev->type, strlen(ev->id), ev->id, ev->at, strlen(ev->data),
+                ev->data, strlen(ev->meta), ev->meta);
+  sf_sha256_hex(b.data, b.len, out);
+  sf_buf_free(&b);
+}
+
+int64_t sf_ev_stream_version(sf_db *db, const char *stream, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, stream);
+  int rc = sf_stmt_step(st, err);
+  int64_t v = rc == 1 ? sf_stmt_col_int(st, 0) : -1;
+  sf_stmt_reset(st);
+  return v;
+}
+
+int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type,
+                 const json_t *data, const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
+  int64_t cur = sf_ev_stream_version(tx->db, stream, err);
+  if (cur < 0) return -1;
+  if (expected_version != SF_EV_ANY_VERSION && expected_version != cur)
+    return sf_err_set(err, 409, "version-conflict", "Version conflict",
+                      "stream %s is at version %" PRId64 ", expected %" PRId64, stream, cur,
+                      expected_version);
+  char id[SF_ID_MAX];
+  sf_id_new("evt", id, sizeof id);
+  char *data_s = data ? sf_json_dump(data, NULL) : strdup("{}");
+  json_t *m = json_object();
+  json_object_set_new(m, "actor", json_string(meta && meta->actor && *meta->actor ? meta->actor : "system"));
+  if (meta && meta->request_id && *meta->request_id)
+    json_object_set_new(m, "request_id", json_string(meta->request_id));
+  if (meta && meta->traceparent && *meta->traceparent)
+    json_object_set_new(m, "traceparent", json_string(meta->traceparent));
+  char *meta_s = sf_json_dump(m, NULL);
+  json_decref(m);
+
+  sf_event ev = {.position = tx->head_position + 1, .stream = stream, .version = cur + 1,
+                 .type = type, .id = id, .data = data_s, .meta = meta_s, .at = tx->now_ms};
+  char hash[65];
+  sf_ev_hash(tx->head_hash, &ev, hash);
+  int rc = -1;
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)"
+                              " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              err);
+  if (st) {
+    sf_stmt_int(st, 1, ev.position);
+    sf_stmt_text(st, 2, stream);
+    sf_stmt_int(st, 3, ev.version);
+    sf_stmt_text(st, 4, type);
+    sf_stmt_text(st, 5, id);
+    sf_stmt_text(st, 6, data_s);
+    sf_stmt_text(st, 7, meta_s);
+    sf_stmt_int(st, 8, ev.at);
+    sf_stmt_text(st, 9, hash);
+    rc = sf_stmt_run(st, err);
+  }
+  free(data_s);
+  free(meta_s);
+  if (rc) return rc;
+  tx->head_position = ev.position;
+  memcpy(tx->head_hash, hash, sizeof hash);
+  if (version_out) *version_out = ev.version;
+  return 0;
+}
+
+static void row_event(sf_stmt *st, sf_event *ev) {
+  ev->position = sf_stmt_col_int(st, 0);
+  ev->stream = sf_stmt_col_text(st, 1);
+  ev->version = sf_stmt_col_int(st, 2);
+  ev->type = sf_stmt_col_text(st, 3);
+  ev->id = sf_stmt_col_text(st, 4);
+  ev->data = sf_stmt_col_text(st, 5);
+  ev->meta = sf_stmt_col_text(st, 6);
+  ev->at = sf_stmt_col_int(st, 7);
+  ev->hash = sf_stmt_col_text(st, 8);
+}
+
+static int visit_rows(sf_stmt *st, sf_ev_visit fn, void *ud, sf_err *err) {
+  int rc;
+  while ((rc = sf_stmt_step(st, err)) == 1) {
+    sf_event ev;
+    row_event(st, &ev);
+    if (fn(&ev, ud)) break;
+  }
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : 0;
+}
+
+#define EV_COLS "position, stream, version, type, id, data, meta, at, hash"
+
+int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(
+      db, "SELECT " EV_COLS " FROM events WHERE position > ? ORDER BY position LIMIT ?", err);
+  if (!st) return -1;
+  sf_stmt_int(st, 1, after);
+  sf_stmt_int(st, 2, limit > 0 ? limit : -1);
+  return visit_rows(st, fn, ud, err);
+}
+
+int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit,
+                      sf_ev_visit fn, void *ud, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT " EV_COLS " FROM events WHERE stream = ? AND version > ?"
+                              " ORDER BY version LIMIT ?",
+                              err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, stream);
+  sf_stmt_int(st, 2, after_version);
+  sf_stmt_int(st, 3, limit > 0 ? limit : -1);
+  return visit_rows(st, fn, ud, err);
+}
+
+int64_t sf_ev_head(sf_db *db, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT coalesce(max(position), 0) FROM events", err);
+  if (!st) return -1;
+  int64_t v = sf_stmt_step(st, err) == 1 ? sf_stmt_col_int(st, 0) : -1;
+  sf_stmt_reset(st);
+  return v;
+}
+
+typedef struct {
+  int64_t count;
+  char prev[65];
+  sf_err *err;
+  int broken;
+} verify_state;
+
+static int verify_one(const sf_event *ev, void *ud) {
+  verify_state *v = ud;
+  if (ev->position != v->count + 1) {
+    sf_err_set(v->err, 500, "chain-broken", "Event log damaged",
+               "gap in the event log: expected position %" PRId64 ", found %" PRId64,
+               v->count + 1, ev->position);
+    v->broken = 1;
+    return 1;
+  }
+  char h[65];
+  sf_ev_hash(v->prev, ev, h);
+  if (strcmp(h, ev->hash) != 0) {
+    sf_err_set(v->err, 500, "chain-broken", "Event log damaged",
+               "hash mismatch at position %" PRId64 " (event %s): the event or one before it was altered",
+               ev->position, ev->id);
+    v->broken = 1;
+    return 1;
+  }
+  memcpy(v->prev, h, sizeof h);
+  v->count++;
+  return 0;
+}
+
+int sf_ev_verify(sf_db *db, int64_t *count, sf_err *err) {
+  verify_state v = {.err = err};
+  memset(v.prev, '0', 64);
+  v.prev[64] = '\0';
+  sf_stmt *st = sf_db_prepare(db, "SELECT " EV_COLS " FROM events ORDER BY position", err);
+  if (!st) return -1;
+  int rc = visit_rows(st, verify_one, &v, err);
+  *count = v.count;
+  if (rc) return rc;
+  return v.broken ? -1 : 0;
+}
+
+json_t *sf_ev_to_json(const sf_event *ev) {
+  json_t *data = json_loads(ev->data, 0, NULL);
+  json_t *meta = json_loads(ev->meta, 0, NULL);
+  char at[32];
+  sf_time_iso8601(ev->at, at, sizeof at);
+  return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o, s:s}", "position", (json_int_t)ev->position,
+                   "stream", ev->stream, "version", (json_int_t)ev->version, "type", ev->type, "id",
+                   ev->id, "data", data ? data : json_object(), "meta", meta ? meta : json_object(),
+                   "at", at);
+}

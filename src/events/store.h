@@ -1,0 +1,64 @@
+/* Event store: the events table is both the event store and the outbox.
+ * Appends happen inside a writer transaction (sf_tx); the single writer makes
+ * positions gap-free and in commit order. Each event stores
+ * hash = SHA-256(previous hash, event) so tampering is detectable.
+ * Strings in sf_event are borrowed: valid only during the callback. */
+#ifndef SF_EVENTS_STORE_H
+#define SF_EVENTS_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+typedef struct sf_event {
+  int64_t position;
+  const char *stream;
+  int64_t version;
+  const char *type;
+  const char *id;
+  const char *data; /* JSON text */
+  const char *meta; /* JSON text */
+  int64_t at;       /* ms since epoch */
+  const char *hash;
+} sf_event;
+
+typedef struct sf_ev_meta {
+  const char *actor;      /* user id or "system" */
+  const char *request_id;
+  const char *traceparent;
+} sf_ev_meta;
+
+#define SF_EV_ANY_VERSION (-1)
+
+/* Appends one event. expected_version (SF_EV_ANY_VERSION = no check; 0 = the
+ * stream must not exist) mismatches give 409. data is borrowed. On success
+ * *version_out (optional) is the event's stream version. */
+int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type,
+                 const json_t *data, const sf_ev_meta *meta, int64_t *version_out, sf_err *err);
+
+/* Current version of a stream (0 = no events). */
+int64_t sf_ev_stream_version(sf_db *db, const char *stream, sf_err *err);
+
+typedef int (*sf_ev_visit)(const sf_event *ev, void *ud); /* non-zero stops */
+
+/* Events with position > after, in order, at most limit (<=0: no limit). */
+int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud, sf_err *err);
+/* Events of one stream with version > after_version, in order. */
+int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit,
+                      sf_ev_visit fn, void *ud, sf_err *err);
+int64_t sf_ev_head(sf_db *db, sf_err *err);
+
+/* The chain hash of ev given the previous event's hash. out: 64 hex + NUL. */
+void sf_ev_hash(const char *prev_hash, const sf_event *ev, char out[65]);
+
+/* Walks the whole log: positions contiguous from 1, every hash recomputed.
+ * Fills *count; on a break returns -1 with the position named in err. */
+int sf_ev_verify(sf_db *db, int64_t *count, sf_err *err);
+
+/* Event as JSON for the API: {position, stream, version, type, id, data, meta, at}. */
+json_t *sf_ev_to_json(const sf_event *ev);
+
+#endif

@@ -1,0 +1,185 @@
+#include "services/identity/identity.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "edge/edge.h"
+#include "events/store.h"
+#include "services/identity/internal.h"
+#include "services/identity/password.h"
+
+id_settings id_cfg = {900, 30 * 86400, 5, 30};
+
+void sf_identity_configure(const sf_config *cfg) {
+  id_cfg.access_ttl_s = cfg->access_ttl_s;
+  id_cfg.refresh_ttl_s = cfg->refresh_ttl_s;
+  id_cfg.lockout_threshold = cfg->lockout_threshold;
+  id_cfg.lockout_base_s = cfg->lockout_base_s;
+}
+
+void sf_identity_routes(void) {
+  id_auth_routes();
+  id_user_routes();
+}
+
+int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data,
+             sf_err *err) {
+  char stream[64];
+  snprintf(stream, sizeof stream, "user-%s", u->id);
+  sf_ev_meta meta = {0};
+  if (req) sf_req_meta(req, &meta);
+  if (!meta.actor) meta.actor = u->id;
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
+  json_decref(data);
+  return rc;
+}
+
+int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err) {
+  return sf_user_by_id(tx->db, id, u, err);
+}
+
+int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err) {
+  sf_refresh r = {0};
+  sf_id_new("rtk", r.id, sizeof r.id);
+  if (family && *family)
+    snprintf(r.family, sizeof r.family, "%s", family);
+  else
+    sf_id_new("fam", r.family, sizeof r.family);
+  snprintf(r.user_id, sizeof r.user_id, "%s", u->id);
+  snprintf(r.status, sizeof r.status, "active");
+  r.expires_at = tx->now_ms + (int64_t)id_cfg.refresh_ttl_s * 1000;
+  unsigned char secret[32];
+  sf_random_bytes(secret, sizeof secret);
+  char token[64] = "rt_";
+  sf_b64url_encode(secret, sizeof secret, token + 3, sizeof token - 3);
+  char hash[65];
+  sf_sha256_hex(token, strlen(token), hash);
+  if (sf_refresh_insert(tx->db, &r, hash, tx->now_ms, err)) return -1;
+
+  sf_jwt_claims c = {0};
+  snprintf(c.sub, sizeof c.sub, "%s", u->id);
+  snprintf(c.role, sizeof c.role, "%s", u->role);
+  snprintf(c.typ, sizeof c.typ, "access");
+  sf_id_new("jti", c.jti, sizeof c.jti);
+  c.iat = c.nbf = tx->now_ms / 1000;
+  c.exp = c.iat + id_cfg.access_ttl_s;
+  char access[1024];
+  if (sf_jwt_issue(sf_edge_jwt(), &c, access, sizeof access, err)) return -1;
+  *out = json_pack("{s:s, s:s, s:s, s:i, s:o}", "access_token", access, "refresh_token", token,
+                   "token_type", "Bearer", "expires_in", id_cfg.access_ttl_s, "user", sf_user_json(u));
+  return 0;
+}
+
+int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name, const char *role,
+              const char *password_hash, sf_user *u, sf_err *err) {
+  memset(u, 0, sizeof *u);
+  sf_id_new("usr", u->id, sizeof u->id);
+  snprintf(u->email, sizeof u->email, "%s", email);
+  snprintf(u->name, sizeof u->name, "%s", name ? name : "");
+  snprintf(u->role, sizeof u->role, "%s", role);
+  snprintf(u->status, sizeof u->status, "active");
+  snprintf(u->password_hash, sizeof u->password_hash, "%s", password_hash);
+  u->version = 1;
+  u->created_at = u->updated_at = tx->now_ms;
+  if (sf_user_insert(tx->db, u, err)) return -1;
+  return id_event(tx, req, u, "user.registered",
+                  json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role),
+                  err);
+}
+
+int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err) {
+  size_t n = strlen(in);
+  if (n < 3 || n > 254 || n >= cap) return sf_err_invalid(err, "email", "must be 3-254 characters");
+  const char *at = strchr(in, '@');
+  if (!at || at == in || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
+      in[n - 1] == '.')
+    return sf_err_invalid(err, "email", "is not a valid email address");
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)in[i];
+    if (ch <= 0x20 || ch == 0x7f || ch == '<' || ch == '>' || ch == ',' || ch == ';' || ch == '"')
+      return sf_err_invalid(err, "email", "is not a valid email address");
+    out[i] = (char)tolower(ch);
+  }
+  out[n] = '\0';
+  return 0;
+}
+
+int64_t id_if_match(sf_req *req) {
+  const char *h = sf_req_header(req, "If-Match");
+  if (!h) return -1;
+  if (strncmp(h, "W/", 2) == 0) h += 2;
+  char buf[32];
+  size_t n = strlen(h);
+  if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
+    h++;
+    n -= 2;
+  }
+  if (n == 0 || n >= sizeof buf) return -2;
+  memcpy(buf, h, n);
+  buf[n] = '\0';
+  char *end;
+  long long v = strtoll(buf, &end, 10);
+  if (*end || v < 0) return -2;
+  return v;
+}
+
+void id_reply_user(sf_req *req, int status, const sf_user *u) {
+  char etag[32];
+  snprintf(etag, sizeof etag, "\"%lld\"", (long long)u->version);
+  sf_req_reply_json(req, status, sf_user_json(u));
+  sf_req_add_header(req, "ETag", etag);
+}
+
+json_t *id_body(sf_req *req, const sf_json_field *specs) {
+  sf_err err = {0};
+  json_t *body = NULL;
+  if (sf_json_parse_object(req->body, req->body_len, &body, &err) ||
+      sf_json_validate(body, specs, &err)) {
+    json_decref(body);
+    sf_req_reply_problem(req, &err);
+    return NULL;
+  }
+  return body;
+}
+
+/* ---- CLI ---- */
+
+typedef struct {
+  sf_cmd cmd;
+  const char *email, *role, *name, *hash;
+  char id[48];
+} create_cmd;
+
+static int create_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  create_cmd *cc = (create_cmd *)c;
+  sf_user u;
+  if (id_create(tx, NULL, cc->email, cc->name, cc->role, cc->hash, &u, err)) return -1;
+  snprintf(cc->id, sizeof cc->id, "%s", u.id);
+  return 0;
+}
+
+static void create_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+int sf_identity_create_user(const char *email, const char *password, const char *role,
+                            const char *name, char *id_out, sf_err *err) {
+  char norm[256];
+  if (id_normalize_email(email, norm, sizeof norm, err)) return -1;
+  if (!sf_edge_valid_role(role))
+    return sf_err_invalid(err, "role", "must be one of customer, staff, approver, admin");
+  size_t pl = strlen(password);
+  if (pl < 8 || pl > 128) return sf_err_invalid(err, "password", "must be 8-128 characters");
+  char hash[SF_PW_HASH_MAX];
+  if (sf_pw_hash(password, hash, err)) return -1;
+  create_cmd cc = {.cmd = {.run = create_run, .done = create_done}, .email = norm, .role = role,
+                   .name = name ? name : "", .hash = hash};
+  int rc = sf_writer_exec(&cc.cmd);
+  if (rc) {
+    *err = cc.cmd.err;
+    return rc;
+  }
+  snprintf(id_out, 48, "%s", cc.id);
+  return 0;
+}

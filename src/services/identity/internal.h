@@ -1,0 +1,46 @@
+/* Shared between the identity service's source files; not for other modules. */
+#ifndef SF_IDENTITY_INTERNAL_H
+#define SF_IDENTITY_INTERNAL_H
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/http.h"
+#include "core/json.h"
+#include "edge/command.h"
+#include "services/identity/repo.h"
+#include "store/writer.h"
+
+typedef struct id_settings {
+  int access_ttl_s, refresh_ttl_s;
+  int lockout_threshold, lockout_base_s;
+} id_settings;
+extern id_settings id_cfg;
+
+#define MFA_TOKEN_TTL_S 300
+
+/* Appends an event about user u caused by req (req may be NULL: system). */
+int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data_stolen,
+             sf_err *err);
+/* Issues an access token and a refresh token (new family when family is
+ * NULL or empty) and builds the token response (new reference in *out). */
+int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err);
+/* Loads a user inside the transaction; 404 if gone. */
+int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err);
+/* Inserts a new user and its user.registered event. */
+int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name, const char *role,
+              const char *password_hash, sf_user *out, sf_err *err);
+
+/* Validates and lower-cases an email into out (cap >= 256). */
+int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err);
+/* Parses If-Match ("3", "\"3\"", W/"3"): -1 when absent, -2 when malformed. */
+int64_t id_if_match(sf_req *req);
+/* Replies with the user and its ETag. */
+void id_reply_user(sf_req *req, int status, const sf_user *u);
+/* Parses the body against specs; replies with the problem on failure and returns NULL. */
+json_t *id_body(sf_req *req, const sf_json_field *specs);
+
+void id_auth_routes(void);
+void id_user_routes(void);
+
+#endif

@@ -1,0 +1,56 @@
+/* Identity repository: all SQL for users and refresh tokens. The users row
+ * is the snapshot of the user aggregate; every change to it is paired with an
+ * event on stream "user-<id>" by the service layer. */
+#ifndef SF_IDENTITY_REPO_H
+#define SF_IDENTITY_REPO_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/db.h"
+
+typedef struct sf_user {
+  char id[48];
+  char email[256];
+  char password_hash[160];
+  char name[404];          /* 100 code points of UTF-8 */
+  char role[16];
+  char status[16];         /* active | disabled */
+  int failed_logins;
+  int64_t locked_until;    /* ms */
+  char totp_secret[256];   /* sealed; empty = none */
+  int totp_enabled;
+  int64_t totp_last_step;
+  int64_t version;
+  int64_t created_at, updated_at;
+} sf_user;
+
+/* 0 found, -404 not found, other negative = error. */
+int sf_user_by_id(sf_db *db, const char *id, sf_user *u, sf_err *err);
+int sf_user_by_email(sf_db *db, const char *email, sf_user *u, sf_err *err);
+int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err);      /* 409 on duplicate email */
+int sf_user_update(sf_db *db, const sf_user *u, sf_err *err);      /* writes every mutable column */
+/* Page of users ordered newest first; cursor is "created_at:id" of the last row. */
+int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out_array, char *next_cursor,
+                 size_t cap, sf_err *err);
+int64_t sf_user_count(sf_db *db, sf_err *err);
+
+json_t *sf_user_json(const sf_user *u);
+
+typedef struct sf_refresh {
+  char id[48];
+  char family[48];
+  char user_id[48];
+  char status[16];        /* active | rotated | revoked */
+  int64_t expires_at;
+} sf_refresh;
+
+int sf_refresh_insert(sf_db *db, const sf_refresh *r, const char *token_hash, int64_t now, sf_err *err);
+int sf_refresh_by_hash(sf_db *db, const char *token_hash, sf_refresh *r, sf_err *err); /* -404 */
+int sf_refresh_set_status(sf_db *db, const char *id, const char *status, sf_err *err);
+/* Revokes every still-usable token of a family; returns the count or <0. */
+int sf_refresh_revoke_family(sf_db *db, const char *family, sf_err *err);
+int sf_refresh_revoke_user(sf_db *db, const char *user_id, sf_err *err);
+
+#endif

@@ -1,0 +1,281 @@
+/* /users: the caller's profile and user administration. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge/edge.h"
+#include "events/store.h"
+#include "services/identity/internal.h"
+
+typedef struct {
+  char id[48];
+  char name[404];
+  char role[16];
+  char status[16];
+  int has_name, has_role, has_status;
+  int64_t if_match;
+} user_change;
+
+static int precondition(int64_t if_match, const sf_user *u, sf_err *err) {
+  if (if_match >= 0 && if_match != u->version)
+    return sf_err_set(err, 412, "precondition-failed", "Precondition failed",
+                      "If-Match version %" PRId64 " does not match the current version %" PRId64,
+                      if_match, u->version);
+  return 0;
+}
+
+/* Reads If-Match; replies 400 and returns 0 when it is malformed. */
+static int read_if_match(sf_req *req, int64_t *out) {
+  *out = id_if_match(req);
+  if (*out != -2) return 1;
+  sf_err err = {0};
+  sf_err_bad_request(&err, "If-Match must be a version number such as \"3\"");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+/* ---- /users/me ---- */
+
+static void h_me(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_user u;
+  if (!db || sf_user_by_id(db, req->principal.user_id, &u, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  id_reply_user(req, 200, &u);
+}
+
+static const sf_json_field k_me_patch[] = {
+    {"name", SF_JSON_STRING, 1, 1, 100},
+    {0},
+};
+
+static int me_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  user_change *c = data;
+  sf_user u;
+  int rc = id_load(tx, req->principal.user_id, &u, err);
+  if (rc || (rc = precondition(c->if_match, &u, err))) return rc;
+  if (strcmp(u.name, c->name) != 0) {
+    snprintf(u.name, sizeof u.name, "%s", c->name);
+    u.version++;
+    u.updated_at = tx->now_ms;
+    if (sf_user_update(tx->db, &u, err) ||
+        id_event(tx, req, &u, "user.profile_updated", json_pack("{s:s}", "name", u.name), err))
+      return -1;
+  }
+  id_reply_user(req, 200, &u);
+  return 0;
+}
+
+static void h_me_patch(sf_req *req) {
+  user_change *c = sf_calloc(1, sizeof *c);
+  if (!read_if_match(req, &c->if_match)) {
+    free(c);
+    return;
+  }
+  json_t *b = id_body(req, k_me_patch);
+  if (!b) {
+    free(c);
+    return;
+  }
+  snprintf(c->name, sizeof c->name, "%s", sf_json_str(b, "name"));
+  json_decref(b);
+  sf_req_command(req, me_patch_exec, c, free);
+}
+
+/* ---- admin ---- */
+
+/* ?limit= in [1, 200], default 50; replies 422 and returns 0 when bad. */
+static int read_limit(sf_req *req, int *limit) {
+  const char *s = sf_req_query(req, "limit");
+  *limit = 50;
+  if (!s) return 1;
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s && !*end && v >= 1 && v <= 200) {
+    *limit = (int)v;
+    return 1;
+  }
+  sf_err err = {0};
+  sf_err_invalid(&err, "limit", "must be an integer between 1 and 200");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+static void h_list(sf_req *req) {
+  int limit;
+  if (!read_limit(req, &limit)) return;
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  json_t *data = json_array();
+  char next[128];
+  if (!db || sf_user_list(db, sf_req_query(req, "cursor"), limit, data, next, sizeof next, &err)) {
+    json_decref(data);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                                        next[0] ? json_string(next) : json_null()));
+}
+
+static void h_get(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_user u;
+  if (!db || sf_user_by_id(db, sf_req_param(req, "id"), &u, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  id_reply_user(req, 200, &u);
+}
+
+static const sf_json_field k_admin_patch[] = {
+    {"role", SF_JSON_STRING, 0, 1, 16},
+    {"status", SF_JSON_STRING, 0, 1, 16},
+    {0},
+};
+
+static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  user_change *c = data;
+  sf_user u;
+  int rc = id_load(tx, c->id, &u, err);
+  if (rc || (rc = precondition(c->if_match, &u, err))) return rc;
+  int self = strcmp(u.id, req->principal.user_id) == 0;
+  if (self && ((c->has_role && strcmp(c->role, "admin") != 0) ||
+               (c->has_status && strcmp(c->status, "active") != 0)))
+    return sf_err_conflict(err, "administrators cannot demote or disable themselves");
+  int changed = 0;
+  if (c->has_role && strcmp(u.role, c->role) != 0) {
+    if (id_event(tx, req, &u, "user.role_changed", json_pack("{s:s, s:s}", "from", u.role, "to", c->role), err))
+      return -1;
+    snprintf(u.role, sizeof u.role, "%s", c->role);
+    changed = 1;
+  }
+  if (c->has_status && strcmp(u.status, c->status) != 0) {
+    if (id_event(tx, req, &u, "user.status_changed",
+                 json_pack("{s:s, s:s}", "from", u.status, "to", c->status), err))
+      return -1;
+    snprintf(u.status, sizeof u.status, "%s", c->status);
+    if (strcmp(u.status, "disabled") == 0 && sf_refresh_revoke_user(tx->db, u.id, err) < 0) return -1;
+    changed = 1;
+  }
+  if (changed) {
+    u.version++;
+    u.updated_at = tx->now_ms;
+    if (sf_user_update(tx->db, &u, err)) return -1;
+  }
+  id_reply_user(req, 200, &u);
+  return 0;
+}
+
+static void h_admin_patch(sf_req *req) {
+  user_change *c = sf_calloc(1, sizeof *c);
+  json_t *b = NULL;
+  sf_err err = {0};
+  if (!read_if_match(req, &c->if_match) || !(b = id_body(req, k_admin_patch))) {
+    free(c);
+    return;
+  }
+  const char *role = sf_json_str(b, "role"), *status = sf_json_str(b, "status");
+  if (role && !sf_edge_valid_role(role))
+    sf_err_invalid(&err, "role", "must be one of customer, staff, approver, admin");
+  if (status && strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0)
+    sf_err_invalid(&err, "status", "must be active or disabled");
+  if (!role && !status && !err.status) sf_err_invalid(&err, "role", "give role and/or status");
+  if (err.status) {
+    json_decref(b);
+    free(c);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  snprintf(c->id, sizeof c->id, "%s", sf_req_param(req, "id"));
+  if ((c->has_role = role != NULL)) snprintf(c->role, sizeof c->role, "%s", role);
+  if ((c->has_status = status != NULL)) snprintf(c->status, sizeof c->status, "%s", status);
+  json_decref(b);
+  sf_req_command(req, admin_patch_exec, c, free);
+}
+
+typedef struct {
+  json_t *data;
+  int64_t last_version;
+} event_page;
+
+static int add_event(const sf_event *ev, void *ud) {
+  event_page *p = ud;
+  json_array_append_new(p->data, sf_ev_to_json(ev));
+  p->last_version = ev->version;
+  return 0;
+}
+
+static void h_events(sf_req *req) {
+  int limit;
+  if (!read_limit(req, &limit)) return;
+  sf_err err = {0};
+  int64_t after = 0;
+  const char *cursor = sf_req_query(req, "cursor");
+  if (cursor) {
+    char *end;
+    after = strtoll(cursor, &end, 10);
+    if (!*cursor || *end || after < 0) {
+      sf_err_invalid(&err, "cursor", "is not a cursor returned by this list");
+      sf_req_reply_problem(req, &err);
+      return;
+    }
+  }
+  const char *id = sf_req_param(req, "id");
+  sf_db *db = sf_db_reader(&err);
+  sf_user u;
+  if (!db || sf_user_by_id(db, id, &u, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  char stream[64];
+  snprintf(stream, sizeof stream, "user-%s", id);
+  event_page p = {.data = json_array()};
+  if (sf_ev_read_stream(db, stream, after, limit + 1, add_event, &p, &err)) {
+    json_decref(p.data);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  json_t *next = json_null();
+  if ((int)json_array_size(p.data) > limit) {
+    json_array_remove(p.data, (size_t)limit);
+    json_t *last = json_array_get(p.data, (size_t)limit - 1);
+    char c[32];
+    snprintf(c, sizeof c, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(last, "version")));
+    next = json_string(c);
+  }
+  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", p.data, "next_cursor", next));
+}
+
+#define USER_REF "{\"$ref\":\"#/components/schemas/User\"}"
+#define LIST_OF(x) "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" x "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
+
+void id_user_routes(void) {
+  static const sf_route routes[] = {
+      {"GET", "/api/v1/users/me", h_me, SF_AUTH_PERMISSION, "users:self", 0, "users",
+       "The caller's profile", NULL, USER_REF, 200, 0},
+      {"PATCH", "/api/v1/users/me", h_me_patch, SF_AUTH_PERMISSION, "users:self", 0, "users",
+       "Update the caller's profile (honours If-Match)",
+       "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
+       "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}}}",
+       USER_REF, 200, 0},
+      {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", 0, "users",
+       "List users, newest first (cursor pagination)", NULL, LIST_OF(USER_REF), 200, 0},
+      {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users",
+       "Get a user", NULL, USER_REF, 200, 0},
+      {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", 0, "users",
+       "Change a user's role or status (honours If-Match)",
+       "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+       "\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]},"
+       "\"status\":{\"enum\":[\"active\",\"disabled\"]}}}",
+       USER_REF, 200, 0},
+      {"GET", "/api/v1/users/{id}/events", h_events, SF_AUTH_PERMISSION, "users:read", 0, "users",
+       "A user's identity history (events of stream user-{id})", NULL,
+       LIST_OF("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
+}

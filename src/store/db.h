@@ -1,0 +1,55 @@
+/* Database interface: connections and cached prepared statements.
+ *
+ * The embedded backend is SQLite (WAL). Statements are prepared once per
+ * connection and cached by the address of their SQL text, so SQL must be a
+ * string literal (static storage). SQL uses `?` placeholders and a portable
+ * subset so that another backend can implement this interface.
+ * A connection belongs to one thread at a time. */
+#ifndef SF_STORE_DB_H
+#define SF_STORE_DB_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct sf_db sf_db;
+typedef struct sf_stmt sf_stmt;
+
+enum { SF_DB_READ = 0, SF_DB_WRITE = 1 };
+
+/* Opens (creating if needed, for SF_DB_WRITE) the database file. */
+sf_db *sf_db_open(const char *path, int mode, sf_err *err);
+void sf_db_close(sf_db *db);
+int sf_db_exec(sf_db *db, const char *sql, sf_err *err); /* one or more statements */
+int64_t sf_db_changes(sf_db *db);
+
+/* Returns the cached statement for sql, reset and with bindings cleared. */
+sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err);
+/* Binding is 1-based. text NULL binds NULL. */
+void sf_stmt_text(sf_stmt *st, int idx, const char *text);
+void sf_stmt_textn(sf_stmt *st, int idx, const char *text, int len);
+void sf_stmt_int(sf_stmt *st, int idx, int64_t v);
+void sf_stmt_null(sf_stmt *st, int idx);
+/* 1 = a row is available, 0 = done, <0 = error (409 for a constraint
+ * violation, 503 when busy, 500 otherwise) described in err. */
+int sf_stmt_step(sf_stmt *st, sf_err *err);
+/* Runs a statement that returns no rows. */
+int sf_stmt_run(sf_stmt *st, sf_err *err);
+/* Column access on the current row (0-based). */
+const char *sf_stmt_col_text(sf_stmt *st, int col); /* NULL for NULL */
+int sf_stmt_col_len(sf_stmt *st, int col);
+int64_t sf_stmt_col_int(sf_stmt *st, int col);
+int sf_stmt_col_is_null(sf_stmt *st, int col);
+void sf_stmt_reset(sf_stmt *st);
+
+/* Per-thread read connection to the process's database (opened lazily).
+ * sf_db_set_path must be called before the first use. */
+void sf_db_set_path(const char *path);
+sf_db *sf_db_reader(sf_err *err);
+void sf_db_close_readers(void);
+
+/* Migrations: brings the schema to the newest version. */
+int sf_db_migrate(sf_db *db, sf_err *err);
+int sf_db_schema_version(sf_db *db);
+
+#endif

@@ -1,0 +1,221 @@
+#include "store/writer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  sf_cmd *head, *tail;
+  int running, stopping;
+  int max_batch;
+  sf_db *db;
+  sf_writer_commit_hook hook;
+  void *hook_ud;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud) {
+  W.hook = fn;
+  W.hook_ud = ud;
+}
+
+int sf_writer_running(void) { return W.running && !W.stopping; }
+
+static int load_head(sf_tx *tx, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    tx->head_position = sf_stmt_col_int(st, 0);
+    snprintf(tx->head_hash, sizeof tx->head_hash, "%s", sf_stmt_col_text(st, 1));
+  } else {
+    tx->head_position = 0;
+    memset(tx->head_hash, '0', 64);
+    tx->head_hash[64] = '\0';
+  }
+  sf_stmt_reset(st);
+  return 0;
+}
+
+static void fail_all(sf_cmd *list, const sf_err *why) {
+  for (sf_cmd *c = list, *next; c; c = next) {
+    next = c->next_;
+    c->err = *why;
+    c->done(c, -why->status);
+  }
+}
+
+static void run_batch(sf_cmd *list, int n) {
+  uint64_t t0 = sf_mono_ns();
+  sf_tx tx = {.db = W.db};
+  sf_err e = {0};
+  if (sf_db_exec(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
+    sf_err ignored;
+    sf_db_exec(W.db, "ROLLBACK", &ignored);
+    sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
+    fail_all(list, &e);
+    return;
+  }
+  int64_t start_head = tx.head_position;
+  int failed = 0;
+  for (sf_cmd *c = list; c; c = c->next_) {
+    int64_t pos = tx.head_position;
+    char hash[65];
+    memcpy(hash, tx.head_hash, sizeof hash);
+    tx.now_ms = sf_now_ms();
+    sf_err_clear(&c->err);
+    sf_err se = {0};
+    if (sf_db_exec(W.db, "SAVEPOINT cmd", &se)) {
+      c->err = se;
+      failed++;
+      continue;
+    }
+    int rc = c->run(c, &tx, &c->err);
+    if (rc) {
+      if (!c->err.status) sf_err_internal(&c->err, "command failed");
+      sf_db_exec(W.db, "ROLLBACK TO cmd", &se);
+      tx.head_position = pos;
+      memcpy(tx.head_hash, hash, sizeof hash);
+      failed++;
+    }
+    if (c->after) c->after(c, &tx, rc);
+    sf_db_exec(W.db, "RELEASE cmd", &se);
+    if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
+  }
+  if (sf_db_exec(W.db, "COMMIT", &e)) {
+    sf_err ignored;
+    sf_db_exec(W.db, "ROLLBACK", &ignored);
+    sf_log_error("writer commit failed", "\"detail\":\"%s\"", e.detail);
+    if (e.status < 500) e.status = 503;
+    fail_all(list, &e);
+    return;
+  }
+  sf_metrics_commit(n, failed, sf_mono_ns() - t0);
+  for (sf_cmd *c = list, *next; c; c = next) {
+    next = c->next_;
+    c->done(c, c->err.status ? -c->err.status : 0);
+  }
+  if (tx.head_position != start_head && W.hook) W.hook(tx.head_position, W.hook_ud);
+}
+
+static void *writer_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&W.mu);
+    while (!W.head && !W.stopping) pthread_cond_wait(&W.cv, &W.mu);
+    if (!W.head) {
+      pthread_mutex_unlock(&W.mu);
+      break;
+    }
+    sf_cmd *list = W.head, *last = W.head;
+    int n = 1;
+    while (last->next_ && n < W.max_batch) last = last->next_, n++;
+    W.head = last->next_;
+    if (!W.head) W.tail = NULL;
+    last->next_ = NULL;
+    pthread_mutex_unlock(&W.mu);
+    run_batch(list, n);
+  }
+  return NULL;
+}
+
+int sf_writer_start(const char *db_path, int max_batch, sf_err *err) {
+  if (W.running) return sf_err_internal(err, "writer already running");
+  W.db = sf_db_open(db_path, SF_DB_WRITE, err);
+  if (!W.db) return -1;
+  W.max_batch = max_batch > 0 ? max_batch : 1024;
+  W.stopping = 0;
+  W.head = W.tail = NULL;
+  if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
+    sf_db_close(W.db);
+    W.db = NULL;
+    return sf_err_internal(err, "cannot start writer thread");
+  }
+  W.running = 1;
+  return 0;
+}
+
+int sf_writer_submit(sf_cmd *cmd) {
+  cmd->next_ = NULL;
+  pthread_mutex_lock(&W.mu);
+  if (!W.running || W.stopping) {
+    pthread_mutex_unlock(&W.mu);
+    sf_err_set(&cmd->err, 503, "unavailable", "Service unavailable", "the server is shutting down");
+    return -503;
+  }
+  if (W.tail)
+    W.tail->next_ = cmd;
+  else
+    W.head = cmd;
+  W.tail = cmd;
+  pthread_cond_signal(&W.cv);
+  pthread_mutex_unlock(&W.mu);
+  return 0;
+}
+
+typedef struct {
+  sf_cmd base;
+  sf_cmd *inner;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int finished, rc;
+} sync_cmd;
+
+static int sync_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  sync_cmd *s = (sync_cmd *)c;
+  return s->inner->run(s->inner, tx, err);
+}
+
+static void sync_after(sf_cmd *c, sf_tx *tx, int rc) {
+  sync_cmd *s = (sync_cmd *)c;
+  if (s->inner->after) s->inner->after(s->inner, tx, rc);
+}
+
+static void sync_done(sf_cmd *c, int rc) {
+  sync_cmd *s = (sync_cmd *)c;
+  s->inner->err = c->err;
+  pthread_mutex_lock(&s->mu);
+  s->rc = rc;
+  s->finished = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+int sf_writer_exec(sf_cmd *cmd) {
+  sync_cmd s = {.base = {.run = sync_run, .after = sync_after, .done = sync_done}, .inner = cmd};
+  pthread_mutex_init(&s.mu, NULL);
+  pthread_cond_init(&s.cv, NULL);
+  int rc = sf_writer_submit(&s.base);
+  if (rc) {
+    cmd->err = s.base.err;
+  } else {
+    pthread_mutex_lock(&s.mu);
+    while (!s.finished) pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    rc = s.rc;
+  }
+  pthread_mutex_destroy(&s.mu);
+  pthread_cond_destroy(&s.cv);
+  return rc;
+}
+
+void sf_writer_stop(void) {
+  if (!W.running) return;
+  pthread_mutex_lock(&W.mu);
+  W.stopping = 1;
+  pthread_cond_broadcast(&W.cv);
+  pthread_mutex_unlock(&W.mu);
+  pthread_join(W.thread, NULL);
+  sf_err e;
+  sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
+  sf_db_close(W.db);
+  W.db = NULL;
+  W.running = 0;
+}

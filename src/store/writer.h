@@ -1,0 +1,53 @@
+/* The writer: one thread owns the write connection and runs group commit.
+ *
+ * Commands are queued from any thread. The writer takes up to max_batch of
+ * them, opens one transaction, runs each inside its own SAVEPOINT (a failed
+ * command rolls back alone), commits once (synchronous=FULL), and only then
+ * calls every command's done(): nothing is acknowledged before it is durable.
+ *
+ * Ownership: a submitted command belongs to the writer until done() is
+ * called; done() may free it. Commands must not block (no network I/O). */
+#ifndef SF_STORE_WRITER_H
+#define SF_STORE_WRITER_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/db.h"
+
+typedef struct sf_tx {
+  sf_db *db;
+  int64_t now_ms;          /* one timestamp for the whole command */
+  /* The event store's chain head; the event store advances it, the writer
+   * saves and restores it around each savepoint. */
+  int64_t head_position;
+  char head_hash[65];
+} sf_tx;
+
+typedef struct sf_cmd sf_cmd;
+struct sf_cmd {
+  /* Runs inside a SAVEPOINT. Non-zero rolls back this command only. */
+  int (*run)(sf_cmd *cmd, sf_tx *tx, sf_err *err);
+  /* Optional: runs after run() inside the same savepoint, after a rollback
+   * to it when run() failed, so its writes survive either way. */
+  void (*after)(sf_cmd *cmd, sf_tx *tx, int rc);
+  /* After COMMIT (or a failed COMMIT: rc < 0 with err filled). Required. */
+  void (*done)(sf_cmd *cmd, int rc);
+  sf_err err;
+  sf_cmd *next_;
+};
+
+int sf_writer_start(const char *db_path, int max_batch, sf_err *err);
+/* Queues cmd. Returns -503 (and does not take the command) once stopping. */
+int sf_writer_submit(sf_cmd *cmd);
+/* Runs cmd through the writer and waits for it; returns its rc (err in cmd). */
+int sf_writer_exec(sf_cmd *cmd);
+/* Finishes every queued command, commits, and stops the thread. */
+void sf_writer_stop(void);
+int sf_writer_running(void);
+
+/* Called on the writer thread after each commit that appended events. */
+typedef void (*sf_writer_commit_hook)(int64_t head_position, void *ud);
+void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud);
+
+#endif
