@@ -25,6 +25,8 @@ struct sf_http_server {
   int64_t body_limit;
   int port;
   _Atomic long in_flight;
+  _Atomic long suspended; /* MHD must never be stopped while this is > 0 */
+  _Atomic int stopping;   /* refuse new requests, close connections after replying */
 };
 
 static int valid_request_id(const char *s) {
@@ -76,6 +78,7 @@ static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *
   sf_req *r = sf_calloc(1, sizeof *r);
   sf_arena_init(&r->arena);
   r->conn_ = c;
+  r->server_ = s;
   r->start_ns = sf_mono_ns();
   r->method = sf_arena_strdup(&r->arena, method);
   r->path = sf_arena_strdup(&r->arena, url);
@@ -103,6 +106,8 @@ static enum MHD_Result queue(sf_req *r) {
     resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
   if (!resp) return MHD_NO;
+  if (atomic_load(&((sf_http_server *)r->server_)->stopping))
+    MHD_add_response_header(resp, "Connection", "close");
   if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
   MHD_add_response_header(resp, "X-Request-Id", r->request_id);
   MHD_add_response_header(resp, "traceparent", r->traceparent);
@@ -139,16 +144,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (*upload_size) {
-    if (r->state_ == REQ_QUEUED) { /* already answered (413): discard the rest */
-      *upload_size = 0;
-      return MHD_YES;
-    }
     size_t n = *upload_size;
-    if ((int64_t)(r->body_len + n) > s->body_limit) {
+    if (r->body_too_large_ || (int64_t)(r->body_len + n) > s->body_limit) {
+      /* A chunked body went past the limit: MHD cannot answer in the middle
+       * of a chunked upload, so the rest is discarded and 413 sent at the end. */
       r->body_too_large_ = 1;
       *upload_size = 0;
-      too_large(r, s->body_limit);
-      return queue(r);
+      return MHD_YES;
     }
     if (r->body_len + n + 1 > r->body_cap_) {
       size_t cap = r->body_cap_ ? r->body_cap_ : 1024;
@@ -165,6 +167,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   switch (r->state_) {
     case REQ_HEADERS:
       r->state_ = REQ_DISPATCHED;
+      if (r->body_too_large_) {
+        too_large(r, s->body_limit);
+        return queue(r);
+      }
+      if (atomic_load(&s->stopping)) {
+        sf_err e = {0};
+        sf_err_set(&e, 503, "shutting-down", "Service unavailable", "the server is shutting down");
+        e.retry_after = 1;
+        sf_req_reply_problem(r, &e);
+        return queue(r);
+      }
       s->dispatch(r);
       if (r->state_ == REQ_SUSPENDED) return MHD_YES;
       if (!r->status) {
@@ -174,6 +187,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       }
       return queue(r);
     case REQ_SUSPENDED: /* resumed: the reply is ready */
+      atomic_fetch_sub(&s->suspended, 1);
       return queue(r);
     default:
       return MHD_YES;
@@ -246,12 +260,16 @@ long sf_http_in_flight(sf_http_server *s) { return atomic_load(&s->in_flight); }
 
 void sf_http_stop(sf_http_server *s, int timeout_ms) {
   if (!s) return;
+  atomic_store(&s->stopping, 1);
   MHD_socket fd = MHD_quiesce_daemon(s->daemon);
   if (fd != MHD_INVALID_SOCKET) close(fd);
   for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10)
     usleep(10000);
   long left = atomic_load(&s->in_flight);
   if (left) sf_log_warn("shutdown with requests in flight", "\"in_flight\":%ld", left);
+  /* A suspended request is waiting on the writer or the hash pool, which are
+   * still running, so it finishes; stopping MHD under it is not allowed. */
+  while (atomic_load(&s->suspended) > 0) usleep(1000);
   MHD_stop_daemon(s->daemon);
   free(s);
 }
@@ -315,6 +333,7 @@ void sf_req_reply_problem(sf_req *r, const sf_err *err) {
 
 void sf_req_suspend(sf_req *r) {
   r->state_ = REQ_SUSPENDED;
+  atomic_fetch_add(&((sf_http_server *)r->server_)->suspended, 1);
   MHD_suspend_connection(r->conn_);
 }
 

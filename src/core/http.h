@@ -58,6 +58,7 @@ struct sf_req {
 
   /* server-private */
   void *conn_;
+  void *server_;
   int state_;
   int body_too_large_;
   size_t body_cap_;

@@ -37,6 +37,8 @@ static void done(sf_cmd *c, int r) {
   sf_req *req = rc->req;
   if (rc->free_fn) rc->free_fn(rc->data);
   free(rc);
+  /* Committed: a retry must now find the stored response, not "in flight". */
+  sf_idem_end(req);
   sf_req_resume(req);
 }
 

@@ -301,6 +301,10 @@ void sf_edge_dispatch(sf_req *req) {
   if (req->principal.authenticated &&
       rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
     return;
-  if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) return;
+  if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) {
+    sf_idem_end(req); /* replayed or refused: release the claim before answering */
+    return;
+  }
   r->handler(req);
+  if (!sf_req_is_suspended(req)) sf_idem_end(req); /* answered synchronously */
 }

@@ -44,6 +44,13 @@ static int load_head(sf_tx *tx, sf_err *err) {
   return 0;
 }
 
+/* Runs a cached statement with no result (transaction control is prepared
+ * once: re-parsing it for every command was measurable). */
+static int run_cached(sf_db *db, const char *sql, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, sql, err);
+  return st ? sf_stmt_run(st, err) : -500;
+}
+
 static void fail_all(sf_cmd *list, const sf_err *why) {
   for (sf_cmd *c = list, *next; c; c = next) {
     next = c->next_;
@@ -56,7 +63,7 @@ static void run_batch(sf_cmd *list, int n) {
   uint64_t t0 = sf_mono_ns();
   sf_tx tx = {.db = W.db};
   sf_err e = {0};
-  if (sf_db_exec(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
+  if (run_cached(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
     sf_err ignored;
     sf_db_exec(W.db, "ROLLBACK", &ignored);
     sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
@@ -72,7 +79,7 @@ static void run_batch(sf_cmd *list, int n) {
     tx.now_ms = sf_now_ms();
     sf_err_clear(&c->err);
     sf_err se = {0};
-    if (sf_db_exec(W.db, "SAVEPOINT cmd", &se)) {
+    if (run_cached(W.db, "SAVEPOINT cmd", &se)) {
       c->err = se;
       failed++;
       continue;
@@ -80,16 +87,16 @@ static void run_batch(sf_cmd *list, int n) {
     int rc = c->run(c, &tx, &c->err);
     if (rc) {
       if (!c->err.status) sf_err_internal(&c->err, "command failed");
-      sf_db_exec(W.db, "ROLLBACK TO cmd", &se);
+      run_cached(W.db, "ROLLBACK TO cmd", &se);
       tx.head_position = pos;
       memcpy(tx.head_hash, hash, sizeof hash);
       failed++;
     }
     if (c->after) c->after(c, &tx, rc);
-    sf_db_exec(W.db, "RELEASE cmd", &se);
+    run_cached(W.db, "RELEASE cmd", &se);
     if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
   }
-  if (sf_db_exec(W.db, "COMMIT", &e)) {
+  if (run_cached(W.db, "COMMIT", &e)) {
     sf_err ignored;
     sf_db_exec(W.db, "ROLLBACK", &ignored);
     sf_log_error("writer commit failed", "\"detail\":\"%s\"", e.detail);

@@ -1,0 +1,192 @@
+"""Test harness: runs the real serviceflow binary on a temp data dir and a free
+loopback port, and talks HTTP to it with the standard library only."""
+import base64, hashlib, hmac, http.client, json, os, shutil, signal, socket
+import struct, subprocess, tempfile, time, unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.environ.get("SERVICEFLOW_BIN") or os.path.join(HERE, "..", "..", "build", "serviceflow")
+FAST_HASH = ["--argon2-memlimit-kib", "8192", "--argon2-opslimit", "1"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cli(*args, data_dir=None, env=None):
+    cmd = [BIN, *args] + (["--data-dir", data_dir] if data_dir else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **(env or {})})
+    return p.returncode, p.stdout, p.stderr
+
+
+class Server:
+    def __init__(self, extra_args=None):
+        self.data_dir = tempfile.mkdtemp(prefix="sf-e2e-")
+        self.port = free_port()
+        self.extra = list(extra_args or [])
+        self.proc = None
+        rc, out, err = cli("migrate", data_dir=self.data_dir)
+        if rc != 0:
+            raise RuntimeError("migrate failed: " + err)
+        self.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--data-dir", self.data_dir, "--port", str(self.port),
+             "--bind", "127.0.0.1", *FAST_HASH, *self.extra],
+            stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                st, _, _ = req(self, "GET", "/healthz")
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not start:\n" + self.stderr())
+
+    def stderr(self):
+        with open(os.path.join(self.data_dir, "server.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+        return rc
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+        self.log.close()
+        self.log = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Headers(dict):
+    def get(self, k, d=None):
+        return dict.get(self, k.lower(), d)
+
+    def __getitem__(self, k):
+        return dict.__getitem__(self, k.lower())
+
+    def __contains__(self, k):
+        return dict.__contains__(self, k.lower())
+
+
+def _parse(resp):
+    raw = resp.read()
+    headers = Headers((k.lower(), v) for k, v in resp.getheaders())
+    ctype = headers.get("content-type", "")
+    body = raw.decode(errors="replace")
+    if "json" in ctype and raw:
+        body = json.loads(raw)
+    return resp.status, headers, body
+
+
+def req(srv, method, path, body=None, headers=None, token=None, raw=None, conn=None):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = "Bearer " + token
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    own = conn is None
+    c = conn or http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    try:
+        c.request(method, path, body=data, headers=h)
+        return _parse(c.getresponse())
+    finally:
+        if own:
+            c.close()
+
+
+_counter = [0]
+
+
+def unique_email(tag="u"):
+    _counter[0] += 1
+    return "%s-%d-%d@example.com" % (tag, os.getpid(), _counter[0]) + ("" if _counter[0] else "")
+
+
+def register(srv, email=None, password="correct horse 1", name=None):
+    body = {"email": email or unique_email(), "password": password}
+    if name is not None:
+        body["name"] = name
+    st, h, b = req(srv, "POST", "/api/v1/auth/register", body)
+    assert st == 201, (st, b)
+    b["password"] = password
+    return b
+
+
+def login(srv, email, password):
+    return req(srv, "POST", "/api/v1/auth/login", {"email": email, "password": password})
+
+
+def make_user(srv, role, password="role password 1"):
+    """Creates a user with the CLI (works while the server runs) and logs in."""
+    email = unique_email(role)
+    rc, out, err = cli("user", "create", "--email", email, "--role", role, "--password", password,
+                       *FAST_HASH, data_dir=srv.data_dir)
+    assert rc == 0, err
+    st, _, b = login(srv, email, password)
+    assert st == 200, b
+    b["email"] = email
+    b["password"] = password
+    return b
+
+
+def totp(secret_b32, t=None, step=30):
+    pad = "=" * (-len(secret_b32) % 8)
+    key = base64.b32decode(secret_b32.upper() + pad)
+    counter = int((time.time() if t is None else t) // step)
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    off = digest[-1] & 15
+    code = (struct.unpack(">I", digest[off:off + 4])[0] & 0x7FFFFFFF) % 1000000
+    return "%06d" % code
+
+
+def assert_problem(tc, st, h, b, status, field=None, code=None):
+    tc.assertEqual(st, status, b)
+    tc.assertTrue(h.get("content-type", "").startswith("application/problem+json"), h)
+    for k in ("type", "title", "status"):
+        tc.assertIn(k, b)
+    tc.assertEqual(b["status"], status)
+    if code:
+        tc.assertTrue(b["type"].endswith("/" + code), b["type"])
+    if field:
+        tc.assertIn(field, [e["field"] for e in b.get("errors", [])], b)
+
+
+def main():
+    unittest.main(verbosity=2)
