@@ -154,6 +154,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   if (sf_app_open(cfg, err)) return -1;
   sf_ops_freeze();
   sf_event_stats_metrics();
+  sf_identity_start();
   if (sf_dispatch_start(err)) {
     sf_app_close();
     return -1;
@@ -185,6 +186,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_pw_shutdown();
   sf_dispatch_stop();
   sf_app_close();
+  sf_identity_stop();
   sf_log_info("stopped", NULL);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -51,6 +52,17 @@ static int run_cached(sf_db *db, const char *sql, sf_err *err) {
   return st ? sf_stmt_run(st, err) : -500;
 }
 
+void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
+  if (tx->nafter == tx->cap_after) {
+    tx->cap_after = tx->cap_after ? tx->cap_after * 2 : 64;
+    tx->after = sf_realloc(tx->after, (size_t)tx->cap_after * sizeof *tx->after);
+  }
+  sf_tx_after *a = &tx->after[tx->nafter++];
+  a->fn = fn;
+  a->ud = ud;
+  snprintf(a->key, sizeof a->key, "%s", key);
+}
+
 static void fail_all(sf_cmd *list, const sf_err *why) {
   for (sf_cmd *c = list, *next; c; c = next) {
     next = c->next_;
@@ -68,12 +80,14 @@ static void run_batch(sf_cmd *list, int n) {
     sf_db_exec(W.db, "ROLLBACK", &ignored);
     sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
     fail_all(list, &e);
+    free(tx.after);
     return;
   }
   int64_t start_head = tx.head_position;
   int failed = 0;
   for (sf_cmd *c = list; c; c = c->next_) {
     int64_t pos = tx.head_position;
+    int nafter = tx.nafter;
     char hash[65];
     memcpy(hash, tx.head_hash, sizeof hash);
     tx.now_ms = sf_now_ms();
@@ -90,6 +104,7 @@ static void run_batch(sf_cmd *list, int n) {
       run_cached(W.db, "ROLLBACK TO cmd", &se);
       tx.head_position = pos;
       memcpy(tx.head_hash, hash, sizeof hash);
+      tx.nafter = nafter;
       failed++;
     }
     if (c->after) c->after(c, &tx, rc);
@@ -102,8 +117,11 @@ static void run_batch(sf_cmd *list, int n) {
     sf_log_error("writer commit failed", "\"detail\":\"%s\"", e.detail);
     if (e.status < 500) e.status = 503;
     fail_all(list, &e);
+    free(tx.after);
     return;
   }
+  for (int i = 0; i < tx.nafter; i++) tx.after[i].fn(tx.after[i].ud, tx.after[i].key);
+  free(tx.after);
   sf_metrics_commit(n, failed, sf_mono_ns() - t0);
   for (sf_cmd *c = list, *next; c; c = next) {
     next = c->next_;

@@ -15,6 +15,13 @@
 #include "core/err.h"
 #include "store/db.h"
 
+typedef void (*sf_tx_hook)(void *ud, const char *key);
+typedef struct sf_tx_after {
+  sf_tx_hook fn;
+  void *ud;
+  char key[64];
+} sf_tx_after;
+
 typedef struct sf_tx {
   sf_db *db;
   int64_t now_ms;          /* one timestamp for the whole command */
@@ -22,7 +29,14 @@ typedef struct sf_tx {
    * saves and restores it around each savepoint. */
   int64_t head_position;
   char head_hash[65];
+  /* after-commit hooks (e.g. cache invalidation), owned by the writer */
+  sf_tx_after *after;
+  int nafter, cap_after;
 } sf_tx;
+
+/* Runs fn(ud, key) after this transaction commits, before any command's
+ * done(); dropped if the command rolls back or the commit fails. */
+void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key);
 
 typedef struct sf_cmd sf_cmd;
 struct sf_cmd {

@@ -168,8 +168,12 @@ class Rbac(unittest.TestCase):
         a = self.admin["access_token"]
         st, h, b = req(self.srv, "PATCH", "/api/v1/users/" + cid, {"role": "wizard"}, token=a)
         assert_problem(self, st, h, b, 422, field="role")
+        st, _, before = req(self.srv, "GET", "/api/v1/users/" + cid, token=a)  # fills the cache
+        self.assertEqual(before["role"], "customer")
         st, _, u = req(self.srv, "PATCH", "/api/v1/users/" + cid, {"role": "staff"}, token=a)
         self.assertEqual((st, u["role"]), (200, "staff"))
+        st, h, after = req(self.srv, "GET", "/api/v1/users/" + cid, token=a)  # read-after-write
+        self.assertEqual((after["role"], after["version"], h["etag"]), ("staff", 2, '"2"'))
         st, _, s = login(self.srv, c["user"]["email"], c["password"])
         st, _, _ = req(self.srv, "GET", "/api/v1/users", token=s["access_token"])
         self.assertEqual(st, 200)

@@ -137,7 +137,7 @@ static int record_failure(sf_tx *tx, sf_req *req, sf_user *u, const char *reason
                  err))
       return -1;
   }
-  return sf_user_update(tx->db, u, err);
+  return id_save(tx, u, err);
 }
 
 /* The password was checked; finish the login: tokens or the MFA step. */
@@ -145,7 +145,7 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
   if (u->failed_logins || u->locked_until) {
     u->failed_logins = 0;
     u->locked_until = 0;
-    if (sf_user_update(tx->db, u, err)) return -1;
+    if (id_save(tx, u, err)) return -1;
   }
   if (u->totp_enabled && !mfa_done) {
     sf_jwt_claims c = {0};
@@ -307,7 +307,7 @@ static int mfa_login_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     return 0;
   }
   if (rc) return rc;
-  if (sf_user_update(tx->db, &u, err)) return -1;
+  if (id_save(tx, &u, err)) return -1;
   return finish_login(req, tx, &u, 1, err);
 }
 
@@ -429,7 +429,7 @@ static int enroll_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   free(sealed);
   u.totp_last_step = 0;
   u.updated_at = tx->now_ms;
-  if (sf_user_update(tx->db, &u, err) || id_event(tx, req, &u, "user.mfa_enrolled", json_object(), err))
+  if (id_save(tx, &u, err) || id_event(tx, req, &u, "user.mfa_enrolled", json_object(), err))
     return -1;
   sf_req_reply_json(req, 200, json_pack("{s:s, s:s}", "secret", secret, "otpauth_uri", uri));
   return 0;
@@ -449,7 +449,7 @@ static int mfa_toggle(sf_req *req, sf_tx *tx, const char *code, int enable, sf_e
   }
   u.version++;
   u.updated_at = tx->now_ms;
-  if (sf_user_update(tx->db, &u, err) ||
+  if (id_save(tx, &u, err) ||
       id_event(tx, req, &u, enable ? "user.mfa_enabled" : "user.mfa_disabled", json_object(), err))
     return -1;
   sf_req_reply_json(req, 200, json_pack("{s:b}", "mfa_enabled", enable));

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cache.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "edge/edge.h"
 #include "events/store.h"
@@ -13,11 +15,64 @@
 
 id_settings id_cfg = {900, 30 * 86400, 5, 30};
 
+/* Serialised users by id (cache-aside). Every write goes through id_save,
+ * which invalidates after commit, so a reader never sees an older user than
+ * one already acknowledged to a writer. Users created or changed by another
+ * process (the CLI) are new rows, never cached yet. */
+static sf_cache *g_users;
+
+static void cache_collect(sf_buf *b) {
+  sf_buf_puts(b, "# HELP sf_cache_requests_total Cache lookups by result.\n"
+                 "# TYPE sf_cache_requests_total counter\n");
+  sf_cache_metrics(g_users, b);
+}
+
+static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
+
+int id_save(sf_tx *tx, const sf_user *u, sf_err *err) {
+  if (sf_user_update(tx->db, u, err)) return -1;
+  if (g_users) sf_tx_after_commit(tx, invalidate, g_users, u->id);
+  return 0;
+}
+
+void id_reply_user_by_id(sf_req *req, const char *id) {
+  size_t len;
+  char etag[32];
+  uint64_t gen = sf_cache_gen(g_users, id);
+  char *body = sf_cache_get(g_users, id, &len, etag, sizeof etag);
+  if (body) {
+    sf_req_reply(req, 200, "application/json", body, len);
+    sf_req_add_header(req, "ETag", etag);
+    return;
+  }
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_user u;
+  if (!db || sf_user_by_id(db, id, &u, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  id_reply_user(req, 200, &u);
+  snprintf(etag, sizeof etag, "\"%lld\"", (long long)u.version);
+  sf_cache_put(g_users, id, gen, req->resp_body, req->resp_len, etag);
+}
+
 void sf_identity_configure(const sf_config *cfg) {
   id_cfg.access_ttl_s = cfg->access_ttl_s;
   id_cfg.refresh_ttl_s = cfg->refresh_ttl_s;
   id_cfg.lockout_threshold = cfg->lockout_threshold;
   id_cfg.lockout_base_s = cfg->lockout_base_s;
+}
+
+void sf_identity_start(void) {
+  if (g_users) return;
+  g_users = sf_cache_new("users", 100000);
+  sf_metrics_add_collector(cache_collect);
+}
+
+void sf_identity_stop(void) {
+  sf_cache_free(g_users);
+  g_users = NULL;
 }
 
 void sf_identity_routes(void) {

@@ -7,6 +7,9 @@
 #include "core/config.h"
 #include "core/err.h"
 
+/* Creates the user cache (and its metrics); stop frees it. */
+void sf_identity_start(void);
+void sf_identity_stop(void);
 /* Registers the service's routes with the router. */
 void sf_identity_routes(void);
 /* Lockout and token settings come from the process config. */

@@ -25,6 +25,10 @@ int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, j
 /* Issues an access token and a refresh token (new family when family is
  * NULL or empty) and builds the token response (new reference in *out). */
 int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err);
+/* Writes the user row and drops its cached JSON once the transaction commits. */
+int id_save(sf_tx *tx, const sf_user *u, sf_err *err);
+/* Replies with the user's JSON and ETag, from the cache or the database. */
+void id_reply_user_by_id(sf_req *req, const char *id);
 /* Loads a user inside the transaction; 404 if gone. */
 int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err);
 /* Inserts a new user and its user.registered event. */

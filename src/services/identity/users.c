@@ -37,16 +37,7 @@ static int read_if_match(sf_req *req, int64_t *out) {
 
 /* ---- /users/me ---- */
 
-static void h_me(sf_req *req) {
-  sf_err err = {0};
-  sf_db *db = sf_db_reader(&err);
-  sf_user u;
-  if (!db || sf_user_by_id(db, req->principal.user_id, &u, &err)) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  id_reply_user(req, 200, &u);
-}
+static void h_me(sf_req *req) { id_reply_user_by_id(req, req->principal.user_id); }
 
 static const sf_json_field k_me_patch[] = {
     {"name", SF_JSON_STRING, 1, 1, 100},
@@ -62,7 +53,7 @@ static int me_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     snprintf(u.name, sizeof u.name, "%s", c->name);
     u.version++;
     u.updated_at = tx->now_ms;
-    if (sf_user_update(tx->db, &u, err) ||
+    if (id_save(tx, &u, err) ||
         id_event(tx, req, &u, "user.profile_updated", json_pack("{s:s}", "name", u.name), err))
       return -1;
   }
@@ -121,16 +112,7 @@ static void h_list(sf_req *req) {
                                         next[0] ? json_string(next) : json_null()));
 }
 
-static void h_get(sf_req *req) {
-  sf_err err = {0};
-  sf_db *db = sf_db_reader(&err);
-  sf_user u;
-  if (!db || sf_user_by_id(db, sf_req_param(req, "id"), &u, &err)) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  id_reply_user(req, 200, &u);
-}
+static void h_get(sf_req *req) { id_reply_user_by_id(req, sf_req_param(req, "id")); }
 
 static const sf_json_field k_admin_patch[] = {
     {"role", SF_JSON_STRING, 0, 1, 16},
@@ -165,7 +147,7 @@ static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (changed) {
     u.version++;
     u.updated_at = tx->now_ms;
-    if (sf_user_update(tx->db, &u, err)) return -1;
+    if (id_save(tx, &u, err)) return -1;
   }
   id_reply_user(req, 200, &u);
   return 0;
