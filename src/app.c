@@ -159,6 +159,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
     sf_app_close();
     return -1;
   }
+  sf_http_set_access_log(cfg->access_log);
   sf_http_server *http =
       sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!http) {

@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+
+static int g_access_log;
+void sf_http_set_access_log(int on) { g_access_log = on; }
 
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
 
@@ -202,8 +206,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   uint64_t dur = sf_mono_ns() - r->start_ns;
   int status = r->status ? r->status : 499;
   sf_metrics_http(r->route ? r->route->id : SF_METRICS_UNMATCHED_ROUTE, status, dur);
-  if (sf_log_enabled(SF_LOG_DEBUG) || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-    sf_log(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SF_LOG_DEBUG : SF_LOG_WARN, "request",
+  sf_log_level lvl = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? SF_LOG_WARN
+                     : g_access_log                            ? SF_LOG_INFO
+                                                               : SF_LOG_DEBUG;
+  if (sf_log_enabled(lvl))
+    sf_log(lvl, "request",
            "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
            "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
            r->request_id, r->method, r->path, status, (unsigned long long)(dur / 1000),
@@ -295,6 +302,15 @@ void sf_req_add_header(sf_req *r, const char *name, const char *value) {
   r->headers[r->nheaders].name = sf_arena_strdup(&r->arena, name);
   r->headers[r->nheaders].value = sf_arena_strdup(&r->arena, value);
   r->nheaders++;
+}
+
+void sf_req_set_header(sf_req *r, const char *name, const char *value) {
+  for (int i = 0; i < r->nheaders; i++)
+    if (strcasecmp(r->headers[i].name, name) == 0) {
+      r->headers[i].value = sf_arena_strdup(&r->arena, value);
+      return;
+    }
+  sf_req_add_header(r, name, value);
 }
 
 void sf_req_reply(sf_req *r, int status, const char *content_type, char *body, size_t len) {

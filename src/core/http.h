@@ -85,6 +85,10 @@ const char *sf_req_param(sf_req *req, const char *name);
 
 /* Response. Each sets the status and body; a later call replaces an earlier. */
 void sf_req_add_header(sf_req *req, const char *name, const char *value); /* copies */
+/* Like add, but replaces an earlier header of the same name. */
+void sf_req_set_header(sf_req *req, const char *name, const char *value);
+/* 1 = log every request at info level (otherwise only at debug, and failures). */
+void sf_http_set_access_log(int on);
 void sf_req_reply(sf_req *req, int status, const char *content_type, char *body, size_t len);
 void sf_req_reply_json(sf_req *req, int status, json_t *j); /* steals j; j NULL = no body */
 void sf_req_reply_problem(sf_req *req, const sf_err *err);

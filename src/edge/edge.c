@@ -192,12 +192,13 @@ static int handle_options(sf_req *req) {
 
 static void add_rl_headers(sf_req *req, const sf_rl_result *r) {
   char v[24];
+  /* with both an IP and a user limit, the later (per-user) one is reported */
   snprintf(v, sizeof v, "%d", r->limit);
-  sf_req_add_header(req, "RateLimit-Limit", v);
+  sf_req_set_header(req, "RateLimit-Limit", v);
   snprintf(v, sizeof v, "%d", r->remaining);
-  sf_req_add_header(req, "RateLimit-Remaining", v);
+  sf_req_set_header(req, "RateLimit-Remaining", v);
   snprintf(v, sizeof v, "%d", r->reset_s);
-  sf_req_add_header(req, "RateLimit-Reset", v);
+  sf_req_set_header(req, "RateLimit-Reset", v);
 }
 
 /* Returns 1 if the request was refused. */
