@@ -1,0 +1,395 @@
+/* Writer (group commit, savepoint isolation), event store (positions, hash
+ * chain) and dispatcher (durable checkpoints, catch-up, replay) on a real
+ * SQLite file in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/metrics.h"
+#include "events/dispatch.h"
+#include "events/stats.h"
+#include "events/store.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+static char g_dir[64], g_path[128];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(g_dir, sizeof g_dir, "/tmp/sf-store-XXXXXX");
+  assert_non_null(mkdtemp(g_dir));
+  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
+  sf_err e = {0};
+  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
+  assert_non_null(db);
+  assert_int_equal(sf_db_migrate(db, &e), 0);
+  assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", &e), 0);
+  sf_db_close(db);
+  sf_db_set_path(g_path);
+  assert_int_equal(sf_writer_start(g_path, 1024, &e), 0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  sf_dispatch_stop();
+  sf_writer_stop();
+  sf_db_close_readers();
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  assert_int_equal(system(cmd), 0);
+  return 0;
+}
+
+/* ---- a test command: insert row k, optionally append an event, optionally fail ---- */
+
+typedef struct {
+  sf_cmd cmd;
+  char key[32];
+  int fail;          /* return -409 after writing */
+  int with_event;
+  int sleep_ms;      /* hold the writer so later commands queue into one batch */
+  _Atomic int *done_count;
+  int rc;
+} test_cmd;
+
+static int t_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  test_cmd *t = (test_cmd *)c;
+  if (t->sleep_ms) usleep((useconds_t)t->sleep_ms * 1000);
+  sf_stmt *st = sf_db_prepare(tx->db, "INSERT INTO t(k, v) VALUES(?, 1)", err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, t->key);
+  if (sf_stmt_run(st, err)) return -1;
+  if (t->with_event) {
+    char stream[48];
+    snprintf(stream, sizeof stream, "s-%s", t->key);
+    json_t *d = json_pack("{s:s}", "k", t->key);
+    int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, "test.happened", d, NULL, NULL, err);
+    json_decref(d);
+    if (rc) return rc;
+  }
+  if (t->fail) return sf_err_conflict(err, "told to fail");
+  return 0;
+}
+
+static void t_done(sf_cmd *c, int rc) {
+  test_cmd *t = (test_cmd *)c;
+  t->rc = rc;
+  if (t->done_count) atomic_fetch_add(t->done_count, 1);
+}
+
+static test_cmd *new_cmd(const char *key) {
+  test_cmd *t = calloc(1, sizeof *t);
+  t->cmd.run = t_run;
+  t->cmd.done = t_done;
+  snprintf(t->key, sizeof t->key, "%s", key);
+  return t;
+}
+
+static int64_t count_rows(const char *sql) {
+  sf_err e = {0};
+  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_stmt *st = sf_db_prepare(db, sql, &e);
+  int64_t n = sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : -1;
+  sf_stmt_reset(st);
+  sf_db_close(db);
+  return n;
+}
+
+/* Transactions committed so far, from the writer's metrics. */
+static long commits(void) {
+  char *m = sf_metrics_render();
+  const char *p = strstr(m, "\nsf_writer_commits_total ");
+  long n = p ? strtol(p + strlen("\nsf_writer_commits_total "), NULL, 10) : -1;
+  free(m);
+  return n;
+}
+
+static void wait_for(_Atomic int *counter, int n) {
+  for (int i = 0; i < 5000 && atomic_load(counter) < n; i++) usleep(1000);
+  assert_int_equal(atomic_load(counter), n);
+}
+
+/* A failed command rolls back alone; its batch-mates commit. */
+static void test_failed_command_isolated(void **state) {
+  (void)state;
+  _Atomic int done = 0;
+  test_cmd *hold = new_cmd("hold"), *a = new_cmd("a"), *b = new_cmd("b"), *c = new_cmd("c");
+  hold->sleep_ms = 100;
+  b->fail = 1;
+  b->with_event = a->with_event = c->with_event = 1;
+  test_cmd *all[] = {hold, a, b, c};
+  long c0 = commits();
+  for (int i = 0; i < 4; i++) {
+    all[i]->done_count = &done;
+    assert_int_equal(sf_writer_submit(&all[i]->cmd), 0);
+  }
+  wait_for(&done, 4);
+  /* a, b, c were queued while hold ran (or together with it): at most two
+   * transactions, so b failed inside the transaction that committed a and c */
+  long txs = commits() - c0;
+  assert_true(txs >= 1 && txs <= 2);
+  assert_int_equal(a->rc, 0);
+  assert_int_equal(b->rc, -409);
+  assert_int_equal(b->cmd.err.status, 409);
+  assert_int_equal(c->rc, 0);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k IN ('a','c','hold')"), 3);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k = 'b'"), 0);
+  /* b's event was rolled back without leaving a gap in positions */
+  assert_int_equal(count_rows("SELECT count(*) FROM events WHERE stream = 's-b'"), 0);
+  assert_int_equal(count_rows("SELECT max(position) - count(*) FROM events"), 0);
+  for (int i = 0; i < 4; i++) free(all[i]);
+}
+
+typedef struct {
+  int base;
+  _Atomic int *done;
+  test_cmd **cmds;
+} submitter;
+
+static void *submit_many(void *arg) {
+  submitter *s = arg;
+  for (int i = 0; i < 125; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "m%d", s->base + i);
+    test_cmd *t = new_cmd(key);
+    t->with_event = 1;
+    t->done_count = s->done;
+    s->cmds[s->base + i] = t;
+    assert_int_equal(sf_writer_submit(&t->cmd), 0);
+  }
+  return NULL;
+}
+
+/* Many concurrent commands: all commit, grouped into fewer transactions. */
+static void test_group_commit(void **state) {
+  (void)state;
+  _Atomic int done = 0;
+  test_cmd *cmds[500];
+  long c0 = commits();
+  test_cmd *hold = new_cmd("hold2");
+  hold->sleep_ms = 50;
+  hold->done_count = &done;
+  sf_writer_submit(&hold->cmd);
+  pthread_t th[4];
+  submitter s[4];
+  for (int i = 0; i < 4; i++) {
+    s[i] = (submitter){.base = i * 125, .done = &done, .cmds = cmds};
+    pthread_create(&th[i], NULL, submit_many, &s[i]);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  wait_for(&done, 501);
+  for (int i = 0; i < 500; i++) assert_int_equal(cmds[i]->rc, 0);
+  /* 501 commands, far fewer transactions: they were grouped */
+  long txs = commits() - c0;
+  assert_true(txs >= 2 && txs < 100);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'm%'"), 500);
+  for (int i = 0; i < 500; i++) free(cmds[i]);
+  free(hold);
+}
+
+static void test_exec_and_stop(void **state) {
+  (void)state;
+  test_cmd *t = new_cmd("sync");
+  assert_int_equal(sf_writer_exec(&t->cmd), 0);
+  t->fail = 1;
+  snprintf(t->key, sizeof t->key, "sync2");
+  assert_int_equal(sf_writer_exec(&t->cmd), -409);
+  free(t);
+  sf_writer_stop();
+  t = new_cmd("late");
+  assert_int_equal(sf_writer_submit(&t->cmd), -503);
+  free(t);
+  sf_err e = {0};
+  assert_int_equal(sf_writer_start(g_path, 1024, &e), 0);
+}
+
+/* ---- event store ---- */
+
+typedef struct {
+  sf_cmd cmd;
+  const char *stream;
+  int64_t expected;
+  int n;
+} append_cmd;
+
+static int a_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  append_cmd *a = (append_cmd *)c;
+  for (int i = 0; i < a->n; i++) {
+    json_t *d = json_pack("{s:i}", "i", i);
+    int rc = sf_ev_append(tx, a->stream, i == 0 ? a->expected : SF_EV_ANY_VERSION,
+                          i % 2 ? "test.odd" : "test.even", d, NULL, NULL, err);
+    json_decref(d);
+    if (rc) return rc;
+  }
+  return 0;
+}
+static void a_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+static int append(const char *stream, int64_t expected, int n) {
+  append_cmd a = {.cmd = {.run = a_run, .done = a_done}, .stream = stream, .expected = expected, .n = n};
+  return sf_writer_exec(&a.cmd);
+}
+
+static void test_expected_version(void **state) {
+  (void)state;
+  assert_int_equal(append("ver-1", 0, 2), 0);
+  assert_int_equal(append("ver-1", 0, 1), -409);
+  assert_int_equal(append("ver-1", 2, 1), 0);
+  sf_err e = {0};
+  assert_int_equal(sf_ev_stream_version(sf_db_reader(&e), "ver-1", &e), 3);
+}
+
+static void tamper(const char *sql) {
+  sf_err e = {0};
+  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
+  assert_int_equal(sf_db_exec(db, sql, &e), 0);
+  sf_db_close(db);
+}
+
+static void test_hash_chain(void **state) {
+  (void)state;
+  assert_int_equal(append("chain", SF_EV_ANY_VERSION, 10), 0);
+  sf_err e = {0};
+  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  int64_t n = 0;
+  assert_int_equal(sf_ev_verify(db, &n, &e), 0);
+  assert_true(n >= 10);
+  sf_db_close(db);
+  tamper("UPDATE events SET data = '{\"i\":99}' WHERE position = 2");
+  db = sf_db_open(g_path, SF_DB_READ, &e);
+  assert_int_equal(sf_ev_verify(db, &n, &e), -1);
+  assert_int_equal(n, 1);
+  assert_non_null(strstr(e.detail, "position 2"));
+  sf_db_close(db);
+}
+
+static void test_hash_sensitive(void **state) {
+  (void)state;
+  sf_event ev = {.position = 1, .stream = "s", .version = 1, .type = "t", .id = "evt_1",
+                 .data = "{}", .meta = "{}", .at = 5};
+  char h1[65], h2[65];
+  sf_ev_hash("0", &ev, h1);
+  sf_ev_hash("0", &ev, h2);
+  assert_string_equal(h1, h2);
+  sf_event v = ev;
+  v.at = 6;
+  sf_ev_hash("0", &v, h2);
+  assert_string_not_equal(h1, h2);
+  v = ev;
+  v.stream = "s2";
+  sf_ev_hash("0", &v, h2);
+  assert_string_not_equal(h1, h2);
+  sf_ev_hash("1", &ev, h2);
+  assert_string_not_equal(h1, h2);
+  /* moving a character between fields must change the hash */
+  sf_event a = ev, b = ev;
+  a.stream = "ab";
+  a.type = "c";
+  b.stream = "a";
+  b.type = "bc";
+  sf_ev_hash("0", &a, h1);
+  sf_ev_hash("0", &b, h2);
+  assert_string_not_equal(h1, h2);
+}
+
+/* ---- dispatcher ---- */
+
+static _Atomic int64_t g_applied_last;
+static _Atomic int g_applied, g_out_of_order, g_resets;
+
+static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
+  (void)tx, (void)err;
+  if (ev->position <= atomic_load(&g_applied_last)) atomic_fetch_add(&g_out_of_order, 1);
+  atomic_store(&g_applied_last, ev->position);
+  atomic_fetch_add(&g_applied, 1);
+  return 0;
+}
+static int sub_reset(sf_tx *tx, sf_err *err) {
+  (void)tx, (void)err;
+  atomic_store(&g_applied_last, 0);
+  atomic_store(&g_applied, 0);
+  atomic_fetch_add(&g_resets, 1);
+  return 0;
+}
+static const sf_subscriber k_sub = {.name = "test_sub", .apply = sub_apply, .reset = sub_reset};
+
+static _Atomic int g_live;
+static void live_notify(const sf_event *ev) { (void)ev, atomic_fetch_add(&g_live, 1); }
+static const sf_subscriber k_live = {.name = "live", .notify = live_notify};
+
+static int64_t head(void) {
+  sf_err e = {0};
+  return sf_ev_head(sf_db_reader(&e), &e);
+}
+
+static void wait_checkpoint(const char *name, int64_t want) {
+  sf_err e = {0};
+  for (int i = 0; i < 5000 && sf_dispatch_checkpoint(name, &e) != want; i++) usleep(1000);
+  assert_int_equal(sf_dispatch_checkpoint(name, &e), want);
+}
+
+static void test_dispatcher(void **state) {
+  (void)state;
+  sf_dispatch_clear();
+  sf_dispatch_register(&k_sub);
+  sf_dispatch_register(&k_live);
+  sf_dispatch_register(&sf_event_stats_subscriber);
+  sf_err e = {0};
+  int64_t before = head();
+  assert_int_equal(sf_dispatch_start(&e), 0);
+  wait_checkpoint("test_sub", before); /* catches up on what existed */
+  assert_int_equal(atomic_load(&g_applied), before);
+  assert_int_equal(append("disp", SF_EV_ANY_VERSION, 1200), 0); /* > one dispatcher batch */
+  wait_checkpoint("test_sub", before + 1200);
+  assert_int_equal(atomic_load(&g_applied), before + 1200);
+  assert_int_equal(atomic_load(&g_out_of_order), 0);
+  for (int i = 0; i < 5000 && atomic_load(&g_live) < 1200; i++) usleep(1000);
+  assert_int_equal(atomic_load(&g_live), 1200); /* live: only events after start */
+
+  /* offline: events appended without a dispatcher are caught up later, once */
+  sf_dispatch_stop();
+  assert_int_equal(append("disp2", SF_EV_ANY_VERSION, 30), 0);
+  assert_int_equal(atomic_load(&g_applied), before + 1200);
+  assert_int_equal(sf_dispatch_start(&e), 0);
+  wait_checkpoint("test_sub", before + 1230);
+  assert_int_equal(atomic_load(&g_applied), before + 1230);
+  assert_int_equal(atomic_load(&g_out_of_order), 0);
+  wait_checkpoint("event_stats", before + 1230);
+  sf_dispatch_stop();
+
+  /* replay rebuilds from position 0 */
+  assert_int_equal(sf_dispatch_replay("test_sub", &e), 0);
+  assert_int_equal(atomic_load(&g_resets), 1);
+  assert_int_equal(atomic_load(&g_applied), before + 1230);
+  assert_int_equal(atomic_load(&g_out_of_order), 0);
+  assert_int_equal(sf_dispatch_replay("nope", &e), -404);
+
+  /* the event_stats projection counts every event by type, also after a replay */
+  int64_t odd = count_rows("SELECT count(*) FROM events WHERE type = 'test.odd'");
+  assert_int_equal(count_rows("SELECT count FROM event_type_stats WHERE type = 'test.odd'"), odd);
+  tamper("UPDATE event_type_stats SET count = 0");
+  assert_int_equal(sf_dispatch_replay("event_stats", &e), 0);
+  assert_int_equal(count_rows("SELECT count FROM event_type_stats WHERE type = 'test.odd'"), odd);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_failed_command_isolated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exec_and_stop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hash_chain, setup, teardown),
+      cmocka_unit_test(test_hash_sensitive),
+      cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
