@@ -57,6 +57,7 @@ typedef struct {
   int fail;          /* return -409 after writing */
   int with_event;
   int sleep_ms;      /* hold the writer so later commands queue into one batch */
+  _Atomic int *latch; /* or hold it until the test sets *latch */
   _Atomic int *done_count;
   int rc;
 } test_cmd;
@@ -64,6 +65,7 @@ typedef struct {
 static int t_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   test_cmd *t = (test_cmd *)c;
   if (t->sleep_ms) usleep((useconds_t)t->sleep_ms * 1000);
+  for (int i = 0; t->latch && !atomic_load(t->latch) && i < 10000; i++) usleep(1000);
   sf_stmt *st = sf_db_prepare(tx->db, "INSERT INTO t(k, v) VALUES(?, 1)", err);
   if (!st) return -1;
   sf_stmt_text(st, 1, t->key);
@@ -122,8 +124,9 @@ static void wait_for(_Atomic int *counter, int n) {
 static void test_failed_command_isolated(void **state) {
   (void)state;
   _Atomic int done = 0;
+  _Atomic int latch = 0;
   test_cmd *hold = new_cmd("hold"), *a = new_cmd("a"), *b = new_cmd("b"), *c = new_cmd("c");
-  hold->sleep_ms = 100;
+  hold->latch = &latch;
   b->fail = 1;
   b->with_event = a->with_event = c->with_event = 1;
   test_cmd *all[] = {hold, a, b, c};
@@ -132,6 +135,7 @@ static void test_failed_command_isolated(void **state) {
     all[i]->done_count = &done;
     assert_int_equal(sf_writer_submit(&all[i]->cmd), 0);
   }
+  atomic_store(&latch, 1); /* a, b, c are queued behind hold: they form one batch */
   wait_for(&done, 4);
   /* a, b, c were queued while hold ran (or together with it): at most two
    * transactions, so b failed inside the transaction that committed a and c */
