@@ -148,15 +148,8 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
     if (id_save(tx, u, err)) return -1;
   }
   if (u->totp_enabled && !mfa_done) {
-    sf_jwt_claims c = {0};
-    snprintf(c.sub, sizeof c.sub, "%s", u->id);
-    snprintf(c.role, sizeof c.role, "%s", u->role);
-    snprintf(c.typ, sizeof c.typ, "mfa");
-    sf_id_new("jti", c.jti, sizeof c.jti);
-    c.iat = c.nbf = tx->now_ms / 1000;
-    c.exp = c.iat + MFA_TOKEN_TTL_S;
     char tok[1024];
-    if (sf_jwt_issue(sf_edge_jwt(), &c, tok, sizeof tok, err)) return -1;
+    if (id_sign(tx, u, "mfa", MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
     sf_req_reply_json(req, 200, json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok,
                                           "expires_in", MFA_TOKEN_TTL_S));
     return 0;

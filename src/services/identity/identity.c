@@ -96,6 +96,18 @@ int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err) {
   return sf_user_by_id(tx->db, id, u, err);
 }
 
+int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, int ttl_s, char *out, size_t cap,
+            sf_err *err) {
+  sf_jwt_claims c = {0};
+  snprintf(c.sub, sizeof c.sub, "%s", u->id);
+  snprintf(c.role, sizeof c.role, "%s", u->role);
+  snprintf(c.typ, sizeof c.typ, "%s", typ);
+  sf_id_new("jti", c.jti, sizeof c.jti);
+  c.iat = c.nbf = tx->now_ms / 1000;
+  c.exp = c.iat + ttl_s;
+  return sf_jwt_issue(sf_edge_jwt(), &c, out, cap, err);
+}
+
 int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err) {
   sf_refresh r = {0};
   sf_id_new("rtk", r.id, sizeof r.id);
@@ -114,15 +126,8 @@ int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **ou
   sf_sha256_hex(token, strlen(token), hash);
   if (sf_refresh_insert(tx->db, &r, hash, tx->now_ms, err)) return -1;
 
-  sf_jwt_claims c = {0};
-  snprintf(c.sub, sizeof c.sub, "%s", u->id);
-  snprintf(c.role, sizeof c.role, "%s", u->role);
-  snprintf(c.typ, sizeof c.typ, "access");
-  sf_id_new("jti", c.jti, sizeof c.jti);
-  c.iat = c.nbf = tx->now_ms / 1000;
-  c.exp = c.iat + id_cfg.access_ttl_s;
   char access[1024];
-  if (sf_jwt_issue(sf_edge_jwt(), &c, access, sizeof access, err)) return -1;
+  if (id_sign(tx, u, "access", id_cfg.access_ttl_s, access, sizeof access, err)) return -1;
   *out = json_pack("{s:s, s:s, s:s, s:i, s:o}", "access_token", access, "refresh_token", token,
                    "token_type", "Bearer", "expires_in", id_cfg.access_ttl_s, "user", sf_user_json(u));
   return 0;
