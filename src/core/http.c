@@ -203,6 +203,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   sf_http_server *s = cls;
   sf_req *r = *con_cls;
   if (!r) return;
+  /* The client went away after the request was resumed but before its reply
+   * was queued: MHD finishes the request here without calling on_request. */
+  if (r->state_ == REQ_SUSPENDED) atomic_fetch_sub(&s->suspended, 1);
   uint64_t dur = sf_mono_ns() - r->start_ns;
   int status = r->status ? r->status : 499;
   sf_metrics_http(r->route ? r->route->id : SF_METRICS_UNMATCHED_ROUTE, status, dur);

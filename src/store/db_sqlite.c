@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "store/db.h"
 
 #define CACHE_SLOTS 256 /* power of two */
@@ -57,7 +58,7 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   const char *pragmas = mode == SF_DB_WRITE
                             ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                               "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                              "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;"
+                              "PRAGMA cache_size=-32768; PRAGMA journal_size_limit=67108864;"
                             : "PRAGMA query_only=1; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;";
   if (sf_db_exec(db, pragmas, err)) {
     sf_db_close(db);
@@ -229,7 +230,10 @@ static void *checkpointer_main(void *arg) {
     C.pending = 0;
     pthread_mutex_unlock(&C.mu);
     if (stopping) break;
-    sqlite3_wal_checkpoint_v2(C.h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(C.h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", sqlite3_errmsg(C.h));
   }
   return NULL;
 }
@@ -243,6 +247,14 @@ int sf_db_checkpointer_start(sf_db *db, const char *path, int wal_pages, sf_err 
     return -1;
   }
   sqlite3_busy_timeout(C.h, 1000);
+  /* A connection that has never run a statement has not opened the WAL, and
+   * sqlite3_wal_checkpoint_v2 on it silently does nothing: open it now. */
+  sf_db probe = {.h = C.h};
+  if (sf_db_exec(&probe, "SELECT count(*) FROM sqlite_master", err)) {
+    sqlite3_close(C.h);
+    C.h = NULL;
+    return -1;
+  }
   C.wal_pages = wal_pages;
   C.writer = db;
   C.stopping = C.pending = 0;

@@ -84,6 +84,31 @@ class Crash(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_sigterm_after_clients_vanish(self):
+        """Clients that hang up while their write waits on the writer must not
+        keep the server from stopping."""
+        import socket
+        srv = Server()
+        try:
+            users = [register(srv) for _ in range(4)]
+            for _ in range(20):
+                socks = []
+                for i in range(32):
+                    s = socket.create_connection(("127.0.0.1", srv.port))
+                    body = json.dumps({"name": "gone-%d" % i}).encode()
+                    s.sendall(b"PATCH /api/v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              users[i % 4]["access_token"].encode() + b"\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    socks.append(s)
+                for s in socks:
+                    s.close()
+            time.sleep(0.5)
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0, srv.stderr())
+            self.assertLess(time.time() - t0, 15)
+        finally:
+            srv.close()
+
     def test_tampering_is_detected(self):
         srv = Server()
         try:
