@@ -48,13 +48,6 @@ void sf_db_set_path(const char *path);
 sf_db *sf_db_reader(sf_err *err);
 void sf_db_close_readers(void);
 
-/* Moves WAL checkpoints off the writer: db (the write connection) stops
- * auto-checkpointing and a background thread with its own connection runs
- * PASSIVE checkpoints (which never block the writer) once the WAL grows past
- * wal_pages. Stop before closing db. */
-int sf_db_checkpointer_start(sf_db *db, const char *path, int wal_pages, sf_err *err);
-void sf_db_checkpointer_stop(void);
-
 /* Migrations: brings the schema to the newest version. */
 int sf_db_migrate(sf_db *db, sf_err *err);
 int sf_db_schema_version(sf_db *db);

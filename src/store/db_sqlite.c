@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "store/db.h"
 
 #define CACHE_SLOTS 256 /* power of two */
@@ -58,7 +57,8 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   const char *pragmas = mode == SF_DB_WRITE
                             ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                               "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                              "PRAGMA cache_size=-32768; PRAGMA journal_size_limit=67108864;"
+                              "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;"
+                              " PRAGMA journal_size_limit=67108864;"
                             : "PRAGMA query_only=1; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;";
   if (sf_db_exec(db, pragmas, err)) {
     sf_db_close(db);
@@ -195,91 +195,4 @@ void sf_db_close_readers(void) {
     sf_db_close(db);
     db = next;
   }
-}
-
-/* ---- background checkpoints ---- */
-
-static struct {
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int running, stopping, pending;
-  int wal_pages;
-  sqlite3 *h; /* the checkpointer's own connection */
-  sf_db *writer;
-} C = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-/* Called by SQLite on the writer thread after each commit. */
-static int wal_hook(void *ud, sqlite3 *h, const char *db, int pages) {
-  (void)ud, (void)h, (void)db;
-  if (pages >= C.wal_pages) {
-    pthread_mutex_lock(&C.mu);
-    C.pending = 1;
-    pthread_cond_signal(&C.cv);
-    pthread_mutex_unlock(&C.mu);
-  }
-  return SQLITE_OK;
-}
-
-static void *checkpointer_main(void *arg) {
-  (void)arg;
-  for (;;) {
-    pthread_mutex_lock(&C.mu);
-    while (!C.pending && !C.stopping) pthread_cond_wait(&C.cv, &C.mu);
-    int stopping = C.stopping;
-    C.pending = 0;
-    pthread_mutex_unlock(&C.mu);
-    if (stopping) break;
-    int log = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(C.h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", sqlite3_errmsg(C.h));
-  }
-  return NULL;
-}
-
-int sf_db_checkpointer_start(sf_db *db, const char *path, int wal_pages, sf_err *err) {
-  if (C.running) return 0;
-  if (sqlite3_open_v2(path, &C.h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-    sf_err_internal(err, "checkpointer: cannot open %s", path);
-    sqlite3_close(C.h);
-    C.h = NULL;
-    return -1;
-  }
-  sqlite3_busy_timeout(C.h, 1000);
-  /* A connection that has never run a statement has not opened the WAL, and
-   * sqlite3_wal_checkpoint_v2 on it silently does nothing: open it now. */
-  sf_db probe = {.h = C.h};
-  if (sf_db_exec(&probe, "SELECT count(*) FROM sqlite_master", err)) {
-    sqlite3_close(C.h);
-    C.h = NULL;
-    return -1;
-  }
-  C.wal_pages = wal_pages;
-  C.writer = db;
-  C.stopping = C.pending = 0;
-  sqlite3_wal_autocheckpoint(db->h, 0);
-  sqlite3_wal_hook(db->h, wal_hook, NULL);
-  if (pthread_create(&C.thread, NULL, checkpointer_main, NULL) != 0) {
-    sqlite3_wal_autocheckpoint(db->h, 1000);
-    sqlite3_close(C.h);
-    C.h = NULL;
-    return sf_err_internal(err, "cannot start the checkpointer");
-  }
-  C.running = 1;
-  return 0;
-}
-
-void sf_db_checkpointer_stop(void) {
-  if (!C.running) return;
-  pthread_mutex_lock(&C.mu);
-  C.stopping = 1;
-  pthread_cond_signal(&C.cv);
-  pthread_mutex_unlock(&C.mu);
-  pthread_join(C.thread, NULL);
-  sqlite3_wal_hook(C.writer->h, NULL, NULL);
-  sqlite3_wal_autocheckpoint(C.writer->h, 1000);
-  sqlite3_close(C.h);
-  C.h = NULL;
-  C.running = 0;
 }

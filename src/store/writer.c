@@ -156,16 +156,10 @@ int sf_writer_start(const char *db_path, int max_batch, sf_err *err) {
   W.db = sf_db_open(db_path, SF_DB_WRITE, err);
   if (!W.db) return -1;
   W.max_batch = max_batch > 0 ? max_batch : 1024;
-  if (sf_db_checkpointer_start(W.db, db_path, 4000, err)) {
-    sf_db_close(W.db);
-    W.db = NULL;
-    return -1;
-  }
   W.stopping = 0;
   W.head = W.tail = NULL;
   if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
-    sf_db_checkpointer_stop();
-    sf_db_close(W.db);
+      sf_db_close(W.db);
     W.db = NULL;
     return sf_err_internal(err, "cannot start writer thread");
   }
@@ -244,7 +238,6 @@ void sf_writer_stop(void) {
   pthread_cond_broadcast(&W.cv);
   pthread_mutex_unlock(&W.mu);
   pthread_join(W.thread, NULL);
-  sf_db_checkpointer_stop();
   sf_err e;
   sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
   sf_db_close(W.db);
