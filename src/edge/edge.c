@@ -134,8 +134,6 @@ void sf_edge_shutdown(void) {
 const sf_jwt_config *sf_edge_jwt(void) { return &E.jwt; }
 const sf_keyring *sf_edge_keyring(void) { return E.ring; }
 
-void sf_edge_reply_error(sf_req *req, const sf_err *err) { sf_req_reply_problem(req, err); }
-
 /* ---- pipeline steps ---- */
 
 static int origin_allowed(const char *origin) {

@@ -32,9 +32,6 @@ const sf_keyring *sf_edge_keyring(void);
 int sf_edge_role_allows(const char *role, const char *permission);
 int sf_edge_valid_role(const char *role);
 
-/* Replies 401/403 etc. Helpers for handlers. */
-void sf_edge_reply_error(sf_req *req, const sf_err *err);
-
 /* Path of every permission per role as a JSON-ish description (OpenAPI). */
 const char *sf_edge_permission_roles(const char *permission);
 

@@ -136,14 +136,6 @@ int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out, char *ne
   return rc < 0 ? rc : 0;
 }
 
-int64_t sf_user_count(sf_db *db, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT count(*) FROM users", err);
-  if (!st) return -1;
-  int64_t n = sf_stmt_step(st, err) == 1 ? sf_stmt_col_int(st, 0) : -1;
-  sf_stmt_reset(st);
-  return n;
-}
-
 json_t *sf_user_json(const sf_user *u) {
   char created[32], updated[32];
   sf_time_iso8601(u->created_at, created, sizeof created);

@@ -34,7 +34,6 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err);      /* writes eve
 /* Page of users ordered newest first; cursor is "created_at:id" of the last row. */
 int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out_array, char *next_cursor,
                  size_t cap, sf_err *err);
-int64_t sf_user_count(sf_db *db, sf_err *err);
 
 json_t *sf_user_json(const sf_user *u);
 
