@@ -21,6 +21,56 @@ static struct {
   void *hook_ud;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+/* Completion: done() callbacks of committed batches run on their own thread,
+ * so the writer starts the next transaction while requests are being woken. */
+typedef struct batch_node {
+  struct batch_node *next;
+  sf_cmd *list;
+} batch_node;
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  batch_node *head, *tail;
+  int stopping;
+} K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void complete_later(sf_cmd *list) {
+  batch_node *b = sf_malloc(sizeof *b);
+  b->next = NULL;
+  b->list = list;
+  pthread_mutex_lock(&K.mu);
+  if (K.tail)
+    K.tail->next = b;
+  else
+    K.head = b;
+  K.tail = b;
+  pthread_cond_signal(&K.cv);
+  pthread_mutex_unlock(&K.mu);
+}
+
+static void *completer_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&K.mu);
+    while (!K.head && !K.stopping) pthread_cond_wait(&K.cv, &K.mu);
+    batch_node *b = K.head;
+    if (b) {
+      K.head = b->next;
+      if (!K.head) K.tail = NULL;
+    }
+    pthread_mutex_unlock(&K.mu);
+    if (!b) break; /* stopping and drained */
+    for (sf_cmd *c = b->list, *next; c; c = next) {
+      next = c->next_;
+      c->done(c, c->err.status ? -c->err.status : 0);
+    }
+    free(b);
+  }
+  return NULL;
+}
+
 void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud) {
   W.hook = fn;
   W.hook_ud = ud;
@@ -123,10 +173,7 @@ static void run_batch(sf_cmd *list, int n) {
   for (int i = 0; i < tx.nafter; i++) tx.after[i].fn(tx.after[i].ud, tx.after[i].key);
   free(tx.after);
   sf_metrics_commit(n, failed, sf_mono_ns() - t0);
-  for (sf_cmd *c = list, *next; c; c = next) {
-    next = c->next_;
-    c->done(c, c->err.status ? -c->err.status : 0);
-  }
+  complete_later(list);
   if (tx.head_position != start_head && W.hook) W.hook(tx.head_position, W.hook_ud);
 }
 
@@ -158,8 +205,19 @@ int sf_writer_start(const char *db_path, int max_batch, sf_err *err) {
   W.max_batch = max_batch > 0 ? max_batch : 1024;
   W.stopping = 0;
   W.head = W.tail = NULL;
+  K.stopping = 0;
+  if (pthread_create(&K.thread, NULL, completer_main, NULL) != 0) {
+    sf_db_close(W.db);
+    W.db = NULL;
+    return sf_err_internal(err, "cannot start completion thread");
+  }
   if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
-      sf_db_close(W.db);
+    pthread_mutex_lock(&K.mu);
+    K.stopping = 1;
+    pthread_cond_signal(&K.cv);
+    pthread_mutex_unlock(&K.mu);
+    pthread_join(K.thread, NULL);
+    sf_db_close(W.db);
     W.db = NULL;
     return sf_err_internal(err, "cannot start writer thread");
   }
@@ -238,6 +296,11 @@ void sf_writer_stop(void) {
   pthread_cond_broadcast(&W.cv);
   pthread_mutex_unlock(&W.mu);
   pthread_join(W.thread, NULL);
+  pthread_mutex_lock(&K.mu);
+  K.stopping = 1;
+  pthread_cond_signal(&K.cv);
+  pthread_mutex_unlock(&K.mu);
+  pthread_join(K.thread, NULL);
   sf_err e;
   sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
   sf_db_close(W.db);
