@@ -9,65 +9,84 @@
 #include "core/metrics.h"
 #include "core/util.h"
 
-static struct {
+/* A FIFO of commands linked through their next_ field. Closing it refuses
+ * new pushes (when asked to) and lets the consumer drain it and stop. */
+typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  pthread_t thread;
   sf_cmd *head, *tail;
-  int running, stopping;
+  int open;
+} cmd_queue;
+
+#define QUEUE_INIT {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
+
+/* Appends the list starting at first. Returns -1 (nothing appended) if the
+ * queue is closed and only_if_open is set. */
+static int queue_push(cmd_queue *q, sf_cmd *first, int only_if_open) {
+  sf_cmd *last = first;
+  while (last->next_) last = last->next_;
+  pthread_mutex_lock(&q->mu);
+  if (only_if_open && !q->open) {
+    pthread_mutex_unlock(&q->mu);
+    return -1;
+  }
+  if (q->tail)
+    q->tail->next_ = first;
+  else
+    q->head = first;
+  q->tail = last;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+/* Waits for commands and takes up to max of them (*n set); NULL once the
+ * queue is closed and empty. */
+static sf_cmd *queue_take(cmd_queue *q, int max, int *n) {
+  pthread_mutex_lock(&q->mu);
+  while (!q->head && q->open) pthread_cond_wait(&q->cv, &q->mu);
+  sf_cmd *list = q->head, *last = q->head;
+  *n = 0;
+  if (list) {
+    *n = 1;
+    while (last->next_ && *n < max) last = last->next_, (*n)++;
+    q->head = last->next_;
+    if (!q->head) q->tail = NULL;
+    last->next_ = NULL;
+  }
+  pthread_mutex_unlock(&q->mu);
+  return list;
+}
+
+static void queue_set_open(cmd_queue *q, int open) {
+  pthread_mutex_lock(&q->mu);
+  q->open = open;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static struct {
+  cmd_queue queue;    /* submitted commands, consumed by the writer */
+  cmd_queue finished; /* committed or failed batches, answered by the completer */
+  pthread_t thread, completer;
+  int running;
   int max_batch;
   sf_db *db;
   sf_writer_commit_hook hook;
   void *hook_ud;
-} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} W = {.queue = QUEUE_INIT, .finished = QUEUE_INIT};
 
-/* Completion: done() callbacks of committed batches run on their own thread,
- * so the writer starts the next transaction while requests are being woken. */
-typedef struct batch_node {
-  struct batch_node *next;
-  sf_cmd *list;
-} batch_node;
-
-static struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  pthread_t thread;
-  batch_node *head, *tail;
-  int stopping;
-} K = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static void complete_later(sf_cmd *list) {
-  batch_node *b = sf_malloc(sizeof *b);
-  b->next = NULL;
-  b->list = list;
-  pthread_mutex_lock(&K.mu);
-  if (K.tail)
-    K.tail->next = b;
-  else
-    K.head = b;
-  K.tail = b;
-  pthread_cond_signal(&K.cv);
-  pthread_mutex_unlock(&K.mu);
-}
-
+/* done() callbacks run on their own thread, so the writer starts the next
+ * transaction while the suspended requests are being woken. */
 static void *completer_main(void *arg) {
   (void)arg;
-  for (;;) {
-    pthread_mutex_lock(&K.mu);
-    while (!K.head && !K.stopping) pthread_cond_wait(&K.cv, &K.mu);
-    batch_node *b = K.head;
-    if (b) {
-      K.head = b->next;
-      if (!K.head) K.tail = NULL;
-    }
-    pthread_mutex_unlock(&K.mu);
-    if (!b) break; /* stopping and drained */
-    for (sf_cmd *c = b->list, *next; c; c = next) {
+  int n;
+  sf_cmd *list;
+  while ((list = queue_take(&W.finished, 1 << 30, &n)))
+    for (sf_cmd *c = list, *next; c; c = next) {
       next = c->next_;
       c->done(c, c->err.status ? -c->err.status : 0);
     }
-    free(b);
-  }
   return NULL;
 }
 
@@ -76,7 +95,12 @@ void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud) {
   W.hook_ud = ud;
 }
 
-int sf_writer_running(void) { return W.running && !W.stopping; }
+int sf_writer_running(void) {
+  pthread_mutex_lock(&W.queue.mu);
+  int open = W.queue.open;
+  pthread_mutex_unlock(&W.queue.mu);
+  return W.running && open;
+}
 
 static int load_head(sf_tx *tx, sf_err *err) {
   sf_stmt *st = sf_db_prepare(tx->db, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", err);
@@ -114,11 +138,8 @@ void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
 }
 
 static void fail_all(sf_cmd *list, const sf_err *why) {
-  for (sf_cmd *c = list, *next; c; c = next) {
-    next = c->next_;
-    c->err = *why;
-    c->done(c, -why->status);
-  }
+  for (sf_cmd *c = list; c; c = c->next_) c->err = *why;
+  queue_push(&W.finished, list, 0);
 }
 
 static void run_batch(sf_cmd *list, int n) {
@@ -173,28 +194,15 @@ static void run_batch(sf_cmd *list, int n) {
   for (int i = 0; i < tx.nafter; i++) tx.after[i].fn(tx.after[i].ud, tx.after[i].key);
   free(tx.after);
   sf_metrics_commit(n, failed, sf_mono_ns() - t0);
-  complete_later(list);
+  queue_push(&W.finished, list, 0);
   if (tx.head_position != start_head && W.hook) W.hook(tx.head_position, W.hook_ud);
 }
 
 static void *writer_main(void *arg) {
   (void)arg;
-  for (;;) {
-    pthread_mutex_lock(&W.mu);
-    while (!W.head && !W.stopping) pthread_cond_wait(&W.cv, &W.mu);
-    if (!W.head) {
-      pthread_mutex_unlock(&W.mu);
-      break;
-    }
-    sf_cmd *list = W.head, *last = W.head;
-    int n = 1;
-    while (last->next_ && n < W.max_batch) last = last->next_, n++;
-    W.head = last->next_;
-    if (!W.head) W.tail = NULL;
-    last->next_ = NULL;
-    pthread_mutex_unlock(&W.mu);
-    run_batch(list, n);
-  }
+  int n;
+  sf_cmd *list;
+  while ((list = queue_take(&W.queue, W.max_batch, &n))) run_batch(list, n);
   return NULL;
 }
 
@@ -203,20 +211,17 @@ int sf_writer_start(const char *db_path, int max_batch, sf_err *err) {
   W.db = sf_db_open(db_path, SF_DB_WRITE, err);
   if (!W.db) return -1;
   W.max_batch = max_batch > 0 ? max_batch : 1024;
-  W.stopping = 0;
-  W.head = W.tail = NULL;
-  K.stopping = 0;
-  if (pthread_create(&K.thread, NULL, completer_main, NULL) != 0) {
+  queue_set_open(&W.finished, 1);
+  if (pthread_create(&W.completer, NULL, completer_main, NULL) != 0) {
     sf_db_close(W.db);
     W.db = NULL;
     return sf_err_internal(err, "cannot start completion thread");
   }
+  queue_set_open(&W.queue, 1);
   if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
-    pthread_mutex_lock(&K.mu);
-    K.stopping = 1;
-    pthread_cond_signal(&K.cv);
-    pthread_mutex_unlock(&K.mu);
-    pthread_join(K.thread, NULL);
+    queue_set_open(&W.queue, 0);
+    queue_set_open(&W.finished, 0);
+    pthread_join(W.completer, NULL);
     sf_db_close(W.db);
     W.db = NULL;
     return sf_err_internal(err, "cannot start writer thread");
@@ -227,19 +232,10 @@ int sf_writer_start(const char *db_path, int max_batch, sf_err *err) {
 
 int sf_writer_submit(sf_cmd *cmd) {
   cmd->next_ = NULL;
-  pthread_mutex_lock(&W.mu);
-  if (!W.running || W.stopping) {
-    pthread_mutex_unlock(&W.mu);
+  if (queue_push(&W.queue, cmd, 1)) {
     sf_err_set(&cmd->err, 503, "unavailable", "Service unavailable", "the server is shutting down");
     return -503;
   }
-  if (W.tail)
-    W.tail->next_ = cmd;
-  else
-    W.head = cmd;
-  W.tail = cmd;
-  pthread_cond_signal(&W.cv);
-  pthread_mutex_unlock(&W.mu);
   return 0;
 }
 
@@ -291,16 +287,10 @@ int sf_writer_exec(sf_cmd *cmd) {
 
 void sf_writer_stop(void) {
   if (!W.running) return;
-  pthread_mutex_lock(&W.mu);
-  W.stopping = 1;
-  pthread_cond_broadcast(&W.cv);
-  pthread_mutex_unlock(&W.mu);
+  queue_set_open(&W.queue, 0); /* the writer drains what is queued, then exits */
   pthread_join(W.thread, NULL);
-  pthread_mutex_lock(&K.mu);
-  K.stopping = 1;
-  pthread_cond_signal(&K.cv);
-  pthread_mutex_unlock(&K.mu);
-  pthread_join(K.thread, NULL);
+  queue_set_open(&W.finished, 0);
+  pthread_join(W.completer, NULL);
   sf_err e;
   sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
   sf_db_close(W.db);
