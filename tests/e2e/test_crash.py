@@ -6,6 +6,18 @@ from sfharness import (Server, cli, req, register, main)
 WRITERS = 8
 
 
+def sql(srv, statement):
+    """Runs one statement directly on the server's database file (the server
+    is stopped), commits, and returns the rows."""
+    db = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
+    try:
+        rows = db.execute(statement).fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()
+
+
 def hammer(srv, users, stop, acked, errors):
     """Each thread PATCHes its own user's name to n-1, n-2, ... and records
     the last number that got a 200."""
@@ -117,17 +129,11 @@ class Crash(unittest.TestCase):
             srv.stop()
             rc, out, err = cli("verify", data_dir=srv.data_dir)
             self.assertEqual(rc, 0, err)
-            db = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
-            db.execute("""UPDATE events SET data='{"email":"evil@example.com"}' WHERE position=2""")
-            db.commit()
-            db.close()
+            sql(srv, """UPDATE events SET data='{"email":"evil@example.com"}' WHERE position=2""")
             rc, out, err = cli("verify", data_dir=srv.data_dir)
             self.assertNotEqual(rc, 0)
             self.assertIn("position 2", err)
-            db = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
-            db.execute("DELETE FROM events WHERE position=2")
-            db.commit()
-            db.close()
+            sql(srv, "DELETE FROM events WHERE position=2")
             rc, out, err = cli("verify", data_dir=srv.data_dir)
             self.assertNotEqual(rc, 0)
             self.assertIn("gap", err)
@@ -147,15 +153,10 @@ class Crash(unittest.TestCase):
                 time.sleep(0.05)
             self.assertIn('sf_events_appended_total{type="user.registered"} 3', text)
             srv.stop()
-            db = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
-            db.execute("UPDATE event_type_stats SET count = 99")
-            db.commit()
-            db.close()
+            sql(srv, "UPDATE event_type_stats SET count = 99")
             rc, out, err = cli("replay", "event_stats", data_dir=srv.data_dir)
             self.assertEqual(rc, 0, err)
-            db = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
-            n = db.execute("SELECT count FROM event_type_stats WHERE type='user.registered'").fetchone()[0]
-            db.close()
+            n = sql(srv, "SELECT count FROM event_type_stats WHERE type='user.registered'")[0][0]
             self.assertEqual(n, 3)
             rc, out, err = cli("replay", "nope", data_dir=srv.data_dir)
             self.assertNotEqual(rc, 0)
