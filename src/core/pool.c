@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "core/pool.h"
 
 #include <pthread.h>
@@ -34,6 +35,7 @@ static job *next_job(sf_pool *p) {
 
 static void *worker(void *arg) {
   sf_pool *p = arg;
+  pthread_setname_np(pthread_self(), "sf-pool");
   for (job *j; (j = next_job(p));) {
     j->fn(j->arg);
     free(j);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "events/dispatch.h"
 
 #include <pthread.h>
@@ -175,6 +176,7 @@ static void on_commit(int64_t head, void *ud) {
 
 static void *dispatch_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "sf-dispatch");
   int64_t seen = -1;
   for (;;) {
     pthread_mutex_lock(&D.mu);

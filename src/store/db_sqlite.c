@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/wal_vfs.h"
 
 #define CACHE_SLOTS 256 /* power of two */
 
@@ -44,7 +45,8 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   sqlite3 *h = NULL;
   int flags = SQLITE_OPEN_NOMUTEX |
               (mode == SF_DB_WRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
-  int rc = sqlite3_open_v2(path, &h, flags, NULL);
+  /* The writer (always synchronous=FULL) batches its WAL writes: wal_vfs.c. */
+  int rc = sqlite3_open_v2(path, &h, flags, mode == SF_DB_WRITE ? sf_wal_vfs() : NULL);
   if (rc != SQLITE_OK) {
     sf_err_internal(err, "cannot open %s: %s", path, h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     sqlite3_close(h);

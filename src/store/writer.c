@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "store/writer.h"
 
 #include <pthread.h>
@@ -80,6 +81,7 @@ static struct {
  * transaction while the suspended requests are being woken. */
 static void *completer_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "sf-complete");
   int n;
   sf_cmd *list;
   while ((list = queue_take(&W.finished, 1 << 30, &n)))
@@ -200,6 +202,7 @@ static void run_batch(sf_cmd *list, int n) {
 
 static void *writer_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "sf-writer");
   int n;
   sf_cmd *list;
   while ((list = queue_take(&W.queue, W.max_batch, &n))) run_batch(list, n);
