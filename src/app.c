@@ -19,7 +19,10 @@
 #include "edge/ops.h"
 #include "events/dispatch.h"
 #include "events/stats.h"
+#include "events/timers.h"
+#include "services/catalog/catalog.h"
 #include "services/identity/identity.h"
+#include "services/inventory/inventory.h"
 #include "services/identity/password.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -110,7 +113,11 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   sf_router_reset();
   sf_ops_routes();
   sf_identity_routes();
+  sf_catalog_routes();
+  sf_inventory_routes();
   sf_identity_configure(cfg);
+  sf_timer_clear_kinds();
+  sf_inventory_timers();
   sf_edge_init(cfg, key, key_len, A.ring, err);
   sf_dispatch_clear();
   sf_dispatch_register(&sf_event_stats_subscriber);
@@ -155,7 +162,13 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_ops_freeze();
   sf_event_stats_metrics();
   sf_identity_start();
+  sf_catalog_start();
   if (sf_dispatch_start(err)) {
+    sf_app_close();
+    return -1;
+  }
+  if (sf_timers_start(err)) {
+    sf_dispatch_stop();
     sf_app_close();
     return -1;
   }
@@ -163,6 +176,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_http_server *http =
       sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!http) {
+    sf_timers_stop();
     sf_dispatch_stop();
     sf_app_close();
     return -1;
@@ -185,9 +199,11 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
    * finally the writer, which commits whatever is queued. */
   sf_http_stop(http, cfg->shutdown_timeout_s * 1000);
   sf_pw_shutdown();
+  sf_timers_stop();
   sf_dispatch_stop();
   sf_app_close();
   sf_identity_stop();
+  sf_catalog_stop();
   sf_log_info("stopped", NULL);
   return 0;
 }

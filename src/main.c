@@ -13,7 +13,9 @@
 #include "edge/ops.h"
 #include "events/dispatch.h"
 #include "events/store.h"
+#include "services/catalog/catalog.h"
 #include "services/identity/identity.h"
+#include "services/inventory/inventory.h"
 #include "store/db.h"
 
 static void usage(FILE *out) {
@@ -25,7 +27,7 @@ static void usage(FILE *out) {
         "  verify                     check the event log's hash chain\n"
         "  replay NAME                rebuild a projection from position 0\n"
         "  routes                     list the registered routes\n"
-        "  seed                       create the demo users (idempotent)\n"
+        "  seed                       create the demo users and catalog (idempotent)\n"
         "common settings: --data-dir D --port N --bind A --config FILE (see README)\n",
         out);
 }
@@ -131,6 +133,13 @@ static int cmd_seed(void) {
       printf("seed: created %-8s %s / %s\n", demo[i].role, demo[i].email, demo[i].password);
   }
   sf_err_clear(&err);
+  int n = sf_catalog_seed_demo(&err);
+  if (n < 0) {
+    sf_app_close();
+    return fail(&err);
+  }
+  printf(n ? "seed: created %d demo products with stock\n" : "seed: catalog not empty, no demo products added\n", n);
+  sf_err_clear(&err);
   int rc = sf_dispatch_catch_up(&err);
   sf_app_close();
   return rc ? fail(&err) : 0;
@@ -142,6 +151,8 @@ static int cmd_routes(void) {
   sf_router_reset();
   sf_ops_routes();
   sf_identity_routes();
+  sf_catalog_routes();
+  sf_inventory_routes();
   (void)err;
   for (int i = 0; i < sf_router_count(); i++) {
     const sf_route *r = sf_router_get(i);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/metrics.h"
 
 #define NSHARDS 64
 #define NBUCKETS 256 /* per shard */
@@ -52,8 +53,11 @@ static void free_entry(entry *e) {
   free(e);
 }
 
+static void unregister(sf_cache *c);
+
 void sf_cache_free(sf_cache *c) {
   if (!c) return;
+  unregister(c);
   for (int i = 0; i < NSHARDS; i++) {
     for (int b = 0; b < NBUCKETS; b++)
       for (entry *e = c->shards[i].buckets[b], *n; e; e = n) n = e->next, free_entry(e);
@@ -139,6 +143,68 @@ void sf_cache_invalidate(sf_cache *c, const char *key) {
   pthread_rwlock_unlock(&s->lock);
 }
 
+/* ---- registry: one collector prints every live cache, grouped by family ---- */
+
+#define MAX_CACHES 16
+static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static sf_cache *g_reg[MAX_CACHES];
+
+static void reg_collect(sf_buf *b) {
+  static const char *const k_family[][3] = {
+      {"sf_cache_requests_total", "counter", "Cache lookups by result."},
+      {"sf_cache_entries", "gauge", "Entries held."},
+      {"sf_cache_hit_ratio", "gauge", "Hits / lookups since start."},
+  };
+  pthread_mutex_lock(&g_reg_mu);
+  for (int f = 0; f < 3; f++) {
+    sf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", k_family[f][0], k_family[f][2], k_family[f][0],
+                  k_family[f][1]);
+    for (int i = 0; i < MAX_CACHES; i++) {
+      sf_cache *c = g_reg[i];
+      if (!c) continue;
+      unsigned long hits = atomic_load(&c->hits), misses = atomic_load(&c->misses);
+      if (f == 0) {
+        sf_buf_printf(b, "sf_cache_requests_total{cache=\"%s\",result=\"hit\"} %lu\n", c->name, hits);
+        sf_buf_printf(b, "sf_cache_requests_total{cache=\"%s\",result=\"miss\"} %lu\n", c->name, misses);
+      } else if (f == 1) {
+        size_t n = 0;
+        for (int s = 0; s < NSHARDS; s++) {
+          pthread_rwlock_rdlock(&c->shards[s].lock);
+          n += c->shards[s].count;
+          pthread_rwlock_unlock(&c->shards[s].lock);
+        }
+        sf_buf_printf(b, "sf_cache_entries{cache=\"%s\"} %zu\n", c->name, n);
+      } else {
+        sf_buf_printf(b, "sf_cache_hit_ratio{cache=\"%s\"} %.4f\n", c->name,
+                      hits + misses ? (double)hits / (double)(hits + misses) : 0.0);
+      }
+    }
+  }
+  pthread_mutex_unlock(&g_reg_mu);
+}
+
+void sf_cache_register_metrics(sf_cache *c) {
+  static int added;
+  pthread_mutex_lock(&g_reg_mu);
+  if (!added) {
+    sf_metrics_add_collector(reg_collect);
+    added = 1;
+  }
+  for (int i = 0; i < MAX_CACHES; i++)
+    if (!g_reg[i]) {
+      g_reg[i] = c;
+      break;
+    }
+  pthread_mutex_unlock(&g_reg_mu);
+}
+
+static void unregister(sf_cache *c) {
+  pthread_mutex_lock(&g_reg_mu);
+  for (int i = 0; i < MAX_CACHES; i++)
+    if (g_reg[i] == c) g_reg[i] = NULL;
+  pthread_mutex_unlock(&g_reg_mu);
+}
+
 void sf_cache_metrics(sf_cache *c, sf_buf *b) {
   size_t n = 0;
   for (int i = 0; i < NSHARDS; i++) {
@@ -151,4 +217,5 @@ void sf_cache_metrics(sf_cache *c, sf_buf *b) {
                 "sf_cache_requests_total{cache=\"%s\",result=\"miss\"} %lu\n"
                 "sf_cache_entries{cache=\"%s\"} %zu\n",
                 c->name, atomic_load(&c->hits), c->name, atomic_load(&c->misses), c->name, n);
+
 }

@@ -28,5 +28,7 @@ void sf_cache_put(sf_cache *c, const char *key, uint64_t gen, const char *val, s
 void sf_cache_invalidate(sf_cache *c, const char *key);
 /* Prometheus lines: sf_cache_requests_total{cache,result} and size. */
 void sf_cache_metrics(sf_cache *c, sf_buf *out);
+/* Adds c to /metrics (requests by result, entries, hit ratio) until freed. */
+void sf_cache_register_metrics(sf_cache *c);
 
 #endif

@@ -19,6 +19,7 @@ typedef enum {
   SF_AUTH_PUBLIC = 0,   /* no token needed */
   SF_AUTH_USER,         /* any valid token */
   SF_AUTH_PERMISSION,   /* a valid token whose role grants `permission` */
+  SF_AUTH_OPTIONAL,     /* anonymous allowed; a token, when sent, must be valid */
 } sf_auth_kind;
 
 typedef struct sf_route {

@@ -33,8 +33,8 @@ typedef struct {
 static const role_def k_roles[] = {
     {"customer", "users:self"},
     {"approver", "users:self"},
-    {"staff", "users:self users:read"},
-    {"admin", "users:self users:read users:admin"},
+    {"staff", "users:self users:read catalog:write inventory:write"},
+    {"admin", "users:self users:read users:admin catalog:write inventory:write"},
 };
 
 int sf_edge_valid_role(const char *role) {
@@ -235,6 +235,7 @@ static int authenticate(sf_req *req) {
   if (r->auth == SF_AUTH_PUBLIC) return 0;
   sf_err err = {0};
   const char *h = sf_req_header(req, "Authorization");
+  if (!h && r->auth == SF_AUTH_OPTIONAL) return 0;
   if (!h) {
     sf_err_set(&err, 401, "invalid-token", "Unauthorized", "missing bearer token");
     return unauthorized(req, &err);

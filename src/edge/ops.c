@@ -125,7 +125,10 @@ static json_t *operation(const sf_route *r) {
     json_object_set_new(resp, "413", problem_response("Body too large"));
     json_object_set_new(resp, "422", problem_response("Validation failed"));
   }
-  if (r->auth != SF_AUTH_PUBLIC) {
+  if (r->auth == SF_AUTH_OPTIONAL) {
+    json_object_set_new(resp, "401", problem_response("Invalid token (the token is optional)"));
+    json_object_set_new(op, "security", json_pack("[{}, {s:[]}]", "bearerAuth"));
+  } else if (r->auth != SF_AUTH_PUBLIC) {
     json_object_set_new(resp, "401", problem_response("Missing or invalid token"));
     json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
   }
@@ -157,7 +160,7 @@ json_t *sf_openapi_build(void) {
     json_object_set_new(item, m, operation(r));
   }
   json_t *schemas = json_pack(
-      "{s:o, s:o, s:o}", "Problem",
+      "{s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
       schema_or("{\"type\":\"object\",\"required\":[\"type\",\"title\",\"status\"],\"properties\":{"
                 "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
                 "\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\","
@@ -173,7 +176,26 @@ json_t *sf_openapi_build(void) {
       schema_or("{\"type\":\"object\",\"properties\":{\"position\":{\"type\":\"integer\"},"
                 "\"stream\":{\"type\":\"string\"},\"version\":{\"type\":\"integer\"},\"type\":{\"type\":\"string\"},"
                 "\"id\":{\"type\":\"string\"},\"data\":{\"type\":\"object\"},\"meta\":{\"type\":\"object\"},"
-                "\"at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"));
+                "\"at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+      "Product",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"sku\":{\"type\":\"string\"},"
+                "\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},"
+                "\"price\":{\"type\":\"integer\",\"description\":\"minor units\"},\"currency\":{\"type\":\"string\"},"
+                "\"attributes\":{\"type\":\"object\"},\"status\":{\"enum\":[\"draft\",\"active\",\"archived\"]},"
+                "\"category_id\":{\"type\":[\"string\",\"null\"]},\"version\":{\"type\":\"integer\"},"
+                "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+      "Stock",
+      schema_or("{\"type\":\"object\",\"properties\":{\"product_id\":{\"type\":\"string\"},"
+                "\"on_hand\":{\"type\":\"integer\"},\"reserved\":{\"type\":\"integer\"},"
+                "\"available\":{\"type\":\"integer\"},\"version\":{\"type\":\"integer\"}}}"),
+      "Reservation",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"owner\":{\"type\":\"string\"},"
+                "\"status\":{\"enum\":[\"active\",\"released\",\"expired\"]},"
+                "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+                "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\"}}}},"
+                "\"expires_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"));
   return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:o, s:{s:{s:s, s:s, s:s}}}}", "openapi",
                    "3.1.0", "info", "title", "Service Flow API", "version", "1.0.0", "description",
                    "Errors are RFC 9457 problem+json. Unsafe requests accept Idempotency-Key.",

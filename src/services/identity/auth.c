@@ -8,6 +8,7 @@
 #include "core/seal.h"
 #include "core/util.h"
 #include "edge/edge.h"
+#include "edge/input.h"
 #include "services/identity/internal.h"
 #include "services/identity/password.h"
 #include "services/identity/totp.h"
@@ -67,7 +68,7 @@ static void register_hashed(void *ud, int ok, const char *hash) {
 }
 
 static void h_register(sf_req *req) {
-  json_t *b = id_body(req, k_register);
+  json_t *b = sf_in_body(req, k_register);
   if (!b) return;
   sf_err err = {0};
   auth_job *j = job_new(req);
@@ -211,7 +212,7 @@ static void unknown_user_verified(void *ud, int ok, const char *unused) {
 }
 
 static void h_login(sf_req *req) {
-  json_t *b = id_body(req, k_login);
+  json_t *b = sf_in_body(req, k_login);
   if (!b) return;
   sf_err err = {0};
   auth_job *j = job_new(req);
@@ -305,7 +306,7 @@ static int mfa_login_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 }
 
 static void h_mfa_login(sf_req *req) {
-  json_t *b = id_body(req, k_mfa_login);
+  json_t *b = sf_in_body(req, k_mfa_login);
   if (!b) return;
   sf_err err = {0};
   sf_jwt_claims c;
@@ -388,7 +389,7 @@ static int logout_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 }
 
 static void token_command(sf_req *req, sf_req_exec_fn fn) {
-  json_t *b = id_body(req, k_refresh);
+  json_t *b = sf_in_body(req, k_refresh);
   if (!b) return;
   auth_job *j = job_new(req);
   snprintf(j->token, sizeof j->token, "%s", sf_json_str(b, "refresh_token"));
@@ -459,7 +460,7 @@ static int disable_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 static void h_mfa_enroll(sf_req *req) { sf_req_command(req, enroll_exec, NULL, NULL); }
 
 static void code_command(sf_req *req, sf_req_exec_fn fn) {
-  json_t *b = id_body(req, k_code);
+  json_t *b = sf_in_body(req, k_code);
   if (!b) return;
   auth_job *j = job_new(req);
   snprintf(j->code, sizeof j->code, "%s", sf_json_str(b, "code"));

@@ -21,12 +21,6 @@ id_settings id_cfg = {900, 30 * 86400, 5, 30};
  * process (the CLI) are new rows, never cached yet. */
 static sf_cache *g_users;
 
-static void cache_collect(sf_buf *b) {
-  sf_buf_puts(b, "# HELP sf_cache_requests_total Cache lookups by result.\n"
-                 "# TYPE sf_cache_requests_total counter\n");
-  sf_cache_metrics(g_users, b);
-}
-
 static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
 
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err) {
@@ -67,7 +61,7 @@ void sf_identity_configure(const sf_config *cfg) {
 void sf_identity_start(void) {
   if (g_users) return;
   g_users = sf_cache_new("users", 100000);
-  sf_metrics_add_collector(cache_collect);
+  sf_cache_register_metrics(g_users);
 }
 
 void sf_identity_stop(void) {
@@ -167,42 +161,11 @@ int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err) {
   return 0;
 }
 
-int64_t id_if_match(sf_req *req) {
-  const char *h = sf_req_header(req, "If-Match");
-  if (!h) return -1;
-  if (strncmp(h, "W/", 2) == 0) h += 2;
-  char buf[32];
-  size_t n = strlen(h);
-  if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
-    h++;
-    n -= 2;
-  }
-  if (n == 0 || n >= sizeof buf) return -2;
-  memcpy(buf, h, n);
-  buf[n] = '\0';
-  char *end;
-  long long v = strtoll(buf, &end, 10);
-  if (*end || v < 0) return -2;
-  return v;
-}
-
 void id_reply_user(sf_req *req, int status, const sf_user *u) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%lld\"", (long long)u->version);
   sf_req_reply_json(req, status, sf_user_json(u));
   sf_req_add_header(req, "ETag", etag);
-}
-
-json_t *id_body(sf_req *req, const sf_json_field *specs) {
-  sf_err err = {0};
-  json_t *body = NULL;
-  if (sf_json_parse_object(req->body, req->body_len, &body, &err) ||
-      sf_json_validate(body, specs, &err)) {
-    json_decref(body);
-    sf_req_reply_problem(req, &err);
-    return NULL;
-  }
-  return body;
 }
 
 /* ---- CLI ---- */

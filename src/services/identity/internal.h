@@ -40,12 +40,8 @@ int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name,
 
 /* Validates and lower-cases an email into out (cap >= 256). */
 int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err);
-/* Parses If-Match ("3", "\"3\"", W/"3"): -1 when absent, -2 when malformed. */
-int64_t id_if_match(sf_req *req);
 /* Replies with the user and its ETag. */
 void id_reply_user(sf_req *req, int status, const sf_user *u);
-/* Parses the body against specs; replies with the problem on failure and returns NULL. */
-json_t *id_body(sf_req *req, const sf_json_field *specs);
 
 void id_auth_routes(void);
 void id_user_routes(void);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "edge/edge.h"
+#include "edge/input.h"
 #include "events/store.h"
 #include "services/identity/internal.h"
 
@@ -16,24 +17,6 @@ typedef struct {
   int has_name, has_role, has_status;
   int64_t if_match;
 } user_change;
-
-static int precondition(int64_t if_match, const sf_user *u, sf_err *err) {
-  if (if_match >= 0 && if_match != u->version)
-    return sf_err_set(err, 412, "precondition-failed", "Precondition failed",
-                      "If-Match version %" PRId64 " does not match the current version %" PRId64,
-                      if_match, u->version);
-  return 0;
-}
-
-/* Reads If-Match; replies 400 and returns 0 when it is malformed. */
-static int read_if_match(sf_req *req, int64_t *out) {
-  *out = id_if_match(req);
-  if (*out != -2) return 1;
-  sf_err err = {0};
-  sf_err_bad_request(&err, "If-Match must be a version number such as \"3\"");
-  sf_req_reply_problem(req, &err);
-  return 0;
-}
 
 /* ---- /users/me ---- */
 
@@ -48,7 +31,7 @@ static int me_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   user_change *c = data;
   sf_user u;
   int rc = id_load(tx, req->principal.user_id, &u, err);
-  if (rc || (rc = precondition(c->if_match, &u, err))) return rc;
+  if (rc || (rc = sf_precondition(c->if_match, u.version, err))) return rc;
   if (strcmp(u.name, c->name) != 0) {
     snprintf(u.name, sizeof u.name, "%s", c->name);
     u.version++;
@@ -63,11 +46,11 @@ static int me_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 
 static void h_me_patch(sf_req *req) {
   user_change *c = sf_calloc(1, sizeof *c);
-  if (!read_if_match(req, &c->if_match)) {
+  if (!sf_in_if_match(req, &c->if_match)) {
     free(c);
     return;
   }
-  json_t *b = id_body(req, k_me_patch);
+  json_t *b = sf_in_body(req, k_me_patch);
   if (!b) {
     free(c);
     return;
@@ -79,26 +62,9 @@ static void h_me_patch(sf_req *req) {
 
 /* ---- admin ---- */
 
-/* ?limit= in [1, 200], default 50; replies 422 and returns 0 when bad. */
-static int read_limit(sf_req *req, int *limit) {
-  const char *s = sf_req_query(req, "limit");
-  *limit = 50;
-  if (!s) return 1;
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s && !*end && v >= 1 && v <= 200) {
-    *limit = (int)v;
-    return 1;
-  }
-  sf_err err = {0};
-  sf_err_invalid(&err, "limit", "must be an integer between 1 and 200");
-  sf_req_reply_problem(req, &err);
-  return 0;
-}
-
 static void h_list(sf_req *req) {
   int limit;
-  if (!read_limit(req, &limit)) return;
+  if (!sf_in_limit(req, &limit)) return;
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
   json_t *data = json_array();
@@ -124,7 +90,7 @@ static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   user_change *c = data;
   sf_user u;
   int rc = id_load(tx, c->id, &u, err);
-  if (rc || (rc = precondition(c->if_match, &u, err))) return rc;
+  if (rc || (rc = sf_precondition(c->if_match, u.version, err))) return rc;
   int self = strcmp(u.id, req->principal.user_id) == 0;
   if (self && ((c->has_role && strcmp(c->role, "admin") != 0) ||
                (c->has_status && strcmp(c->status, "active") != 0)))
@@ -157,7 +123,7 @@ static void h_admin_patch(sf_req *req) {
   user_change *c = sf_calloc(1, sizeof *c);
   json_t *b = NULL;
   sf_err err = {0};
-  if (!read_if_match(req, &c->if_match) || !(b = id_body(req, k_admin_patch))) {
+  if (!sf_in_if_match(req, &c->if_match) || !(b = sf_in_body(req, k_admin_patch))) {
     free(c);
     return;
   }
@@ -194,7 +160,7 @@ static int add_event(const sf_event *ev, void *ud) {
 
 static void h_events(sf_req *req) {
   int limit;
-  if (!read_limit(req, &limit)) return;
+  if (!sf_in_limit(req, &limit)) return;
   sf_err err = {0};
   int64_t after = 0;
   const char *cursor = sf_req_query(req, "cursor");

@@ -1,0 +1,76 @@
+#include "edge/input.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t parse_if_match(const char *h) {
+  if (!h) return -1;
+  if (strncmp(h, "W/", 2) == 0) h += 2;
+  char buf[32];
+  size_t n = strlen(h);
+  if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
+    h++;
+    n -= 2;
+  }
+  if (n == 0 || n >= sizeof buf) return -2;
+  memcpy(buf, h, n);
+  buf[n] = '\0';
+  char *end;
+  long long v = strtoll(buf, &end, 10);
+  if (*end || v < 0) return -2;
+  return v;
+}
+
+int sf_in_if_match(sf_req *req, int64_t *out) {
+  *out = parse_if_match(sf_req_header(req, "If-Match"));
+  if (*out != -2) return 1;
+  sf_err err = {0};
+  sf_err_bad_request(&err, "If-Match must be a version number such as \"3\"");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+json_t *sf_in_body(sf_req *req, const sf_json_field *specs) {
+  sf_err err = {0};
+  json_t *body = NULL;
+  if (sf_json_parse_object(req->body, req->body_len, &body, &err) ||
+      sf_json_validate(body, specs, &err)) {
+    json_decref(body);
+    sf_req_reply_problem(req, &err);
+    return NULL;
+  }
+  return body;
+}
+
+int sf_in_query_int(sf_req *req, const char *name, long long min, long long max, long long *out,
+                    int *present) {
+  const char *s = sf_req_query(req, name);
+  if (present) *present = s != NULL;
+  if (!s) return 1;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (*s && !*end && v >= min && v <= max) {
+    *out = v;
+    return 1;
+  }
+  sf_err err = {0};
+  sf_err_invalid(&err, name, "must be an integer between %lld and %lld", min, max);
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+int sf_in_limit(sf_req *req, int *limit) {
+  long long v = 50;
+  if (!sf_in_query_int(req, "limit", 1, 200, &v, NULL)) return 0;
+  *limit = (int)v;
+  return 1;
+}
+
+int sf_precondition(int64_t if_match, int64_t version, sf_err *err) {
+  if (if_match >= 0 && if_match != version)
+    return sf_err_set(err, 412, "precondition-failed", "Precondition failed",
+                      "If-Match version %" PRId64 " does not match the current version %" PRId64,
+                      if_match, version);
+  return 0;
+}

@@ -1,0 +1,449 @@
+/* Inventory: /api/v1/inventory/{product_id}, adjustments, /api/v1/reservations. */
+#include "services/inventory/inventory.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "edge/command.h"
+#include "edge/edge.h"
+#include "edge/input.h"
+#include "events/timers.h"
+#include "services/catalog/catalog.h"
+
+#define MAX_LINES 50
+#define DEFAULT_TTL_S 900
+#define MAX_TTL_S 3600
+#define EXPIRE_KIND "reservation.expire"
+
+typedef struct {
+  char product_id[48];
+  int64_t on_hand, reserved, version;
+} stock;
+
+/* Missing row = nothing on hand (version 0). */
+static int load_stock(sf_db *db, const char *product_id, stock *s, sf_err *err) {
+  memset(s, 0, sizeof *s);
+  snprintf(s->product_id, sizeof s->product_id, "%s", product_id);
+  sf_stmt *st = sf_db_prepare(db, "SELECT on_hand, reserved, version FROM stock WHERE product_id = ?", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, product_id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    s->on_hand = sf_stmt_col_int(st, 0);
+    s->reserved = sf_stmt_col_int(st, 1);
+    s->version = sf_stmt_col_int(st, 2);
+  }
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : 0;
+}
+
+static int save_stock(sf_tx *tx, const stock *s, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(product_id) DO UPDATE SET"
+                              " on_hand = ?2, reserved = ?3, version = ?4, updated_at = ?5",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, s->product_id);
+  sf_stmt_int(st, 2, s->on_hand);
+  sf_stmt_int(st, 3, s->reserved);
+  sf_stmt_int(st, 4, s->version);
+  sf_stmt_int(st, 5, tx->now_ms);
+  return sf_stmt_run(st, err);
+}
+
+static json_t *stock_json(const stock *s) {
+  return json_pack("{s:s, s:I, s:I, s:I, s:I}", "product_id", s->product_id, "on_hand",
+                   (json_int_t)s->on_hand, "reserved", (json_int_t)s->reserved, "available",
+                   (json_int_t)(s->on_hand - s->reserved), "version", (json_int_t)s->version);
+}
+
+static void reply_stock(sf_req *req, int status, const stock *s) {
+  char etag[32];
+  snprintf(etag, sizeof etag, "\"%" PRId64 "\"", s->version);
+  sf_req_reply_json(req, status, stock_json(s));
+  sf_req_add_header(req, "ETag", etag);
+}
+
+static int append(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type,
+                  json_t *data, sf_err *err) {
+  char stream[96];
+  snprintf(stream, sizeof stream, "%s-%s", prefix, id);
+  sf_ev_meta meta = {0};
+  if (req) sf_req_meta(req, &meta);
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
+  json_decref(data);
+  return rc;
+}
+
+/* ---- GET /inventory/{product_id} ---- */
+
+static void h_stock_get(sf_req *req) {
+  const char *pid = sf_req_param(req, "product_id");
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_product_ref p;
+  stock s;
+  if (!db || sf_catalog_product_ref(db, pid, &p, &err) || load_stock(db, pid, &s, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  reply_stock(req, 200, &s);
+}
+
+/* ---- POST /inventory/{product_id}/adjustments ---- */
+
+static const sf_json_field k_adjust[] = {
+    {"delta", SF_JSON_INT, 1, -1000000000LL, 1000000000LL},
+    {"reason", SF_JSON_STRING, 1, 1, 200},
+    {0},
+};
+
+typedef struct {
+  char product_id[48];
+  int64_t delta, if_match;
+  char reason[808];
+} adjust_input;
+
+static int adjust_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  adjust_input *in = data;
+  sf_product_ref p;
+  stock s;
+  int rc = sf_catalog_product_ref(tx->db, in->product_id, &p, err);
+  if (!rc) rc = load_stock(tx->db, in->product_id, &s, err);
+  if (!rc) rc = sf_precondition(in->if_match, s.version, err);
+  if (rc) return rc;
+  if (s.on_hand + in->delta < s.reserved)
+    return sf_err_set(err, 409, "insufficient-stock", "Insufficient stock",
+                      "on hand %" PRId64 " with %" PRId64 " reserved cannot change by %" PRId64,
+                      s.on_hand, s.reserved, in->delta);
+  s.on_hand += in->delta;
+  s.version++;
+  if ((rc = save_stock(tx, &s, err))) return rc;
+  rc = append(tx, req, "stock", s.product_id, "stock.adjusted",
+              json_pack("{s:s, s:I, s:s, s:I}", "product_id", s.product_id, "delta", (json_int_t)in->delta,
+                        "reason", in->reason, "on_hand", (json_int_t)s.on_hand),
+              err);
+  if (!rc) reply_stock(req, 200, &s);
+  return rc;
+}
+
+static void h_adjust(sf_req *req) {
+  int64_t if_match;
+  if (!sf_in_if_match(req, &if_match)) return;
+  json_t *b = sf_in_body(req, k_adjust);
+  if (!b) return;
+  adjust_input *in = sf_calloc(1, sizeof *in);
+  in->delta = sf_json_int(b, "delta", 0);
+  in->if_match = if_match;
+  snprintf(in->reason, sizeof in->reason, "%s", sf_json_str(b, "reason"));
+  snprintf(in->product_id, sizeof in->product_id, "%s", sf_req_param(req, "product_id"));
+  json_decref(b);
+  if (in->delta == 0) {
+    free(in);
+    sf_err err = {0};
+    sf_err_invalid(&err, "delta", "must not be 0");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_command(req, adjust_exec, in, free);
+}
+
+/* ---- reservations ---- */
+
+typedef struct {
+  char id[48];
+  char owner[48];
+  char status[16];
+  int64_t expires_at, created_at;
+  int nlines;
+  struct {
+    char product_id[48];
+    int64_t quantity;
+  } lines[MAX_LINES];
+} reservation;
+
+static json_t *reservation_json(const reservation *r) {
+  char exp[32], created[32];
+  sf_time_iso8601(r->expires_at, exp, sizeof exp);
+  sf_time_iso8601(r->created_at, created, sizeof created);
+  json_t *items = json_array();
+  for (int i = 0; i < r->nlines; i++)
+    json_array_append_new(items, json_pack("{s:s, s:I}", "product_id", r->lines[i].product_id,
+                                           "quantity", (json_int_t)r->lines[i].quantity));
+  return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "id", r->id, "owner", r->owner, "status",
+                   r->status, "items", items, "expires_at", exp, "created_at", created);
+}
+
+static int load_reservation(sf_db *db, const char *id, reservation *r, sf_err *err) {
+  memset(r, 0, sizeof *r);
+  sf_stmt *st = sf_db_prepare(db, "SELECT id, owner, status, expires_at, created_at FROM reservations WHERE id = ?", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    snprintf(r->id, sizeof r->id, "%s", sf_stmt_col_text(st, 0));
+    snprintf(r->owner, sizeof r->owner, "%s", sf_stmt_col_text(st, 1));
+    snprintf(r->status, sizeof r->status, "%s", sf_stmt_col_text(st, 2));
+    r->expires_at = sf_stmt_col_int(st, 3);
+    r->created_at = sf_stmt_col_int(st, 4);
+  }
+  sf_stmt_reset(st);
+  if (rc == 0) return sf_err_not_found(err, "reservation");
+  if (rc < 0) return rc;
+  st = sf_db_prepare(db, "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY rowid", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  while (r->nlines < MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
+    snprintf(r->lines[r->nlines].product_id, sizeof r->lines[0].product_id, "%s", sf_stmt_col_text(st, 0));
+    r->lines[r->nlines].quantity = sf_stmt_col_int(st, 1);
+    r->nlines++;
+  }
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : 0;
+}
+
+typedef struct {
+  reservation r;
+  int64_t ttl_s;
+} reserve_input;
+
+static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  reserve_input *in = data;
+  reservation *r = &in->r;
+  sf_id_new("rsv", r->id, sizeof r->id);
+  snprintf(r->owner, sizeof r->owner, "%s", req->principal.user_id);
+  snprintf(r->status, sizeof r->status, "active");
+  r->created_at = tx->now_ms;
+  r->expires_at = tx->now_ms + in->ttl_s * 1000;
+  int rc = 0;
+  /* check every line first so the problem names every short product */
+  stock s[MAX_LINES];
+  for (int i = 0; i < r->nlines; i++) {
+    sf_product_ref p;
+    sf_err perr = {0};
+    char field[32];
+    snprintf(field, sizeof field, "items[%d].product_id", i);
+    int prc = sf_catalog_product_ref(tx->db, r->lines[i].product_id, &p, &perr);
+    if (prc == -404 || (prc == 0 && strcmp(p.status, "active") != 0)) {
+      sf_err_field_add(err, field, "no such product for sale");
+      continue;
+    }
+    if (prc) return prc == -500 ? sf_err_internal(err, "%s", perr.detail) : prc;
+    if ((rc = load_stock(tx->db, r->lines[i].product_id, &s[i], err))) return rc;
+  }
+  if (err->nfields)
+    return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be reserved");
+  for (int i = 0; i < r->nlines; i++) {
+    int64_t available = s[i].on_hand - s[i].reserved;
+    if (available < r->lines[i].quantity) {
+      char field[32];
+      snprintf(field, sizeof field, "items[%d].quantity", i);
+      sf_err_field_add(err, field, "%" PRId64 " requested, %" PRId64 " available", r->lines[i].quantity,
+                       available < 0 ? 0 : available);
+    }
+  }
+  if (err->nfields)
+    return sf_err_set(err, 409, "insufficient-stock", "Insufficient stock",
+                      "not enough stock for every item; nothing was reserved");
+  for (int i = 0; i < r->nlines; i++) {
+    s[i].reserved += r->lines[i].quantity;
+    s[i].version++;
+    if ((rc = save_stock(tx, &s[i], err))) return rc;
+  }
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO reservations(id, owner, status, expires_at, created_at, updated_at)"
+                              " VALUES(?, ?, 'active', ?, ?, ?)",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, r->id);
+  sf_stmt_text(st, 2, r->owner);
+  sf_stmt_int(st, 3, r->expires_at);
+  sf_stmt_int(st, 4, tx->now_ms);
+  sf_stmt_int(st, 5, tx->now_ms);
+  if ((rc = sf_stmt_run(st, err))) return rc;
+  for (int i = 0; i < r->nlines; i++) {
+    st = sf_db_prepare(tx->db, "INSERT INTO reservation_lines(reservation_id, product_id, quantity) VALUES(?, ?, ?)", err);
+    if (!st) return -500;
+    sf_stmt_text(st, 1, r->id);
+    sf_stmt_text(st, 2, r->lines[i].product_id);
+    sf_stmt_int(st, 3, r->lines[i].quantity);
+    if ((rc = sf_stmt_run(st, err))) return rc;
+  }
+  json_t *ev = reservation_json(r);
+  json_object_del(ev, "id");
+  json_object_del(ev, "created_at");
+  if ((rc = append(tx, req, "reservation", r->id, "reservation.created", ev, err))) return rc;
+  if ((rc = sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err))) return rc;
+  char loc[96];
+  snprintf(loc, sizeof loc, "/api/v1/reservations/%s", r->id);
+  sf_req_reply_json(req, 201, reservation_json(r));
+  sf_req_add_header(req, "Location", loc);
+  return 0;
+}
+
+static const sf_json_field k_reserve[] = {
+    {"items", SF_JSON_ARRAY, 1, 0, 0},
+    {"ttl_seconds", SF_JSON_INT, 0, 1, MAX_TTL_S},
+    {0},
+};
+
+static void h_reserve(sf_req *req) {
+  json_t *b = sf_in_body(req, k_reserve);
+  if (!b) return;
+  sf_err err = {0};
+  json_t *items = json_object_get(b, "items");
+  size_t n = json_array_size(items);
+  if (n == 0 || n > MAX_LINES) sf_err_field_add(&err, "items", "must hold 1 to %d items", MAX_LINES);
+  reserve_input *in = sf_calloc(1, sizeof *in);
+  in->ttl_s = sf_json_int(b, "ttl_seconds", DEFAULT_TTL_S);
+  for (size_t i = 0; i < n && i < MAX_LINES; i++) {
+    json_t *it = json_array_get(items, i);
+    char field[40];
+    const char *pid = json_is_object(it) ? sf_json_str(it, "product_id") : NULL;
+    json_t *q = json_is_object(it) ? json_object_get(it, "quantity") : NULL;
+    if (!json_is_object(it) || json_object_size(it) != 2 || !pid || !json_is_integer(q)) {
+      snprintf(field, sizeof field, "items[%zu]", i);
+      sf_err_field_add(&err, field, "must be {\"product_id\": string, \"quantity\": integer}");
+      continue;
+    }
+    long long qty = json_integer_value(q);
+    if (qty < 1 || qty > 1000) {
+      snprintf(field, sizeof field, "items[%zu].quantity", i);
+      sf_err_field_add(&err, field, "must be between 1 and 1000");
+    }
+    if (!*pid || strlen(pid) >= sizeof in->r.lines[0].product_id) {
+      snprintf(field, sizeof field, "items[%zu].product_id", i);
+      sf_err_field_add(&err, field, "is not a product id");
+      continue;
+    }
+    for (int j = 0; j < in->r.nlines; j++)
+      if (strcmp(in->r.lines[j].product_id, pid) == 0) {
+        snprintf(field, sizeof field, "items[%zu].product_id", i);
+        sf_err_field_add(&err, field, "appears twice; use one line per product");
+      }
+    snprintf(in->r.lines[in->r.nlines].product_id, sizeof in->r.lines[0].product_id, "%s", pid);
+    in->r.lines[in->r.nlines].quantity = qty;
+    in->r.nlines++;
+  }
+  json_decref(b);
+  if (err.nfields) {
+    free(in);
+    sf_err_set(&err, 422, "validation", "Validation failed", "the request body has invalid fields");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_command(req, reserve_exec, in, free);
+}
+
+static int may_see(const sf_req *req, const reservation *r) {
+  return strcmp(r->owner, req->principal.user_id) == 0 ||
+         sf_edge_role_allows(req->principal.role, "inventory:write");
+}
+
+static void h_reservation_get(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  reservation *r = sf_arena_alloc(&req->arena, sizeof *r);
+  if (!db || load_reservation(db, sf_req_param(req, "id"), r, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  if (!may_see(req, r)) {
+    sf_err_not_found(&err, "reservation"); /* do not reveal other people's reservations */
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, reservation_json(r));
+}
+
+/* Gives the units back and marks the reservation; cause "released" or "expired". */
+static int release(sf_tx *tx, const sf_req *req, reservation *r, const char *cause, sf_err *err) {
+  for (int i = 0; i < r->nlines; i++) {
+    stock s;
+    int rc = load_stock(tx->db, r->lines[i].product_id, &s, err);
+    if (rc) return rc;
+    s.reserved -= r->lines[i].quantity;
+    if (s.reserved < 0) return sf_err_internal(err, "reserved stock of %s would go negative", s.product_id);
+    s.version++;
+    if ((rc = save_stock(tx, &s, err))) return rc;
+  }
+  const char *status = strcmp(cause, "expired") == 0 ? "expired" : "released";
+  sf_stmt *st = sf_db_prepare(tx->db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, status);
+  sf_stmt_int(st, 2, tx->now_ms);
+  sf_stmt_text(st, 3, r->id);
+  int rc = sf_stmt_run(st, err);
+  if (!rc) rc = append(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
+  if (!rc) snprintf(r->status, sizeof r->status, "%s", status);
+  return rc;
+}
+
+typedef struct {
+  char id[48];
+} release_input;
+
+static int release_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  release_input *in = data;
+  reservation *r = malloc(sizeof *r);
+  int rc = load_reservation(tx->db, in->id, r, err);
+  if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "reservation");
+  if (!rc && strcmp(r->status, "active") != 0)
+    rc = sf_err_conflict(err, "the reservation is already %s", r->status);
+  if (!rc) rc = release(tx, req, r, "released", err);
+  if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
+  if (!rc) sf_req_reply_json(req, 200, reservation_json(r));
+  free(r);
+  return rc;
+}
+
+static void h_release(sf_req *req) {
+  release_input *in = sf_calloc(1, sizeof *in);
+  snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
+  sf_req_command(req, release_exec, in, free);
+}
+
+/* The durable timer: releases a reservation still active at expiry. */
+static int expire_timer(sf_tx *tx, const char *ref, sf_err *err) {
+  reservation *r = malloc(sizeof *r);
+  int rc = load_reservation(tx->db, ref, r, err);
+  if (rc == -404) rc = 0, r->status[0] = '\0'; /* gone: nothing to do */
+  else if (!rc && strcmp(r->status, "active") == 0) rc = release(tx, NULL, r, "expired", err);
+  free(r);
+  return rc;
+}
+
+void sf_inventory_timers(void) { sf_timer_register(EXPIRE_KIND, expire_timer); }
+
+#define STOCK_REF "{\"$ref\":\"#/components/schemas/Stock\"}"
+#define RESERVATION_REF "{\"$ref\":\"#/components/schemas/Reservation\"}"
+
+void sf_inventory_routes(void) {
+  static const sf_route routes[] = {
+      {"GET", "/api/v1/inventory/{product_id}", h_stock_get, SF_AUTH_USER, NULL, 0, "inventory",
+       "Stock of a product: on hand, reserved, available", NULL, STOCK_REF, 200, 0},
+      {"POST", "/api/v1/inventory/{product_id}/adjustments", h_adjust, SF_AUTH_PERMISSION,
+       "inventory:write", 0, "inventory", "Adjust on-hand stock with a reason (honours If-Match)",
+       "{\"type\":\"object\",\"required\":[\"delta\",\"reason\"],\"additionalProperties\":false,"
+       "\"properties\":{\"delta\":{\"type\":\"integer\",\"not\":{\"const\":0}},"
+       "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200}}}",
+       STOCK_REF, 200, 0},
+      {"POST", "/api/v1/reservations", h_reserve, SF_AUTH_USER, NULL, 0, "inventory",
+       "Reserve stock for a while (all items or none; 409 when short)",
+       "{\"type\":\"object\",\"required\":[\"items\"],\"additionalProperties\":false,\"properties\":{"
+       "\"items\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":50,\"items\":{\"type\":\"object\","
+       "\"required\":[\"product_id\",\"quantity\"],\"additionalProperties\":false,\"properties\":{"
+       "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}},"
+       "\"ttl_seconds\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600,\"default\":900}}}",
+       RESERVATION_REF, 201, 0},
+      {"GET", "/api/v1/reservations/{id}", h_reservation_get, SF_AUTH_USER, NULL, 0, "inventory",
+       "Get a reservation (its owner or inventory:write)", NULL, RESERVATION_REF, 200, 0},
+      {"DELETE", "/api/v1/reservations/{id}", h_release, SF_AUTH_USER, NULL, 0, "inventory",
+       "Release a reservation now", NULL, RESERVATION_REF, 200, 0},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
+}
