@@ -23,6 +23,7 @@
 #include "services/catalog/catalog.h"
 #include "services/identity/identity.h"
 #include "services/inventory/inventory.h"
+#include "services/orders/orders.h"
 #include "services/identity/password.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -115,12 +116,15 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   sf_identity_routes();
   sf_catalog_routes();
   sf_inventory_routes();
+  sf_orders_routes();
   sf_identity_configure(cfg);
   sf_timer_clear_kinds();
   sf_inventory_timers();
+  sf_orders_timers();
   sf_edge_init(cfg, key, key_len, A.ring, err);
   sf_dispatch_clear();
   sf_dispatch_register(&sf_event_stats_subscriber);
+  sf_dispatch_register(&sf_sales_daily_subscriber);
   A.open = 1;
   return 0;
 fail:
@@ -172,10 +176,17 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
     sf_app_close();
     return -1;
   }
+  if (sf_orders_start(cfg, err)) {
+    sf_timers_stop();
+    sf_dispatch_stop();
+    sf_app_close();
+    return -1;
+  }
   sf_http_set_access_log(cfg->access_log);
   sf_http_server *http =
       sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!http) {
+    sf_orders_stop();
     sf_timers_stop();
     sf_dispatch_stop();
     sf_app_close();
@@ -198,6 +209,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
    * commands still reach the writer), then drain hashing, the dispatcher and
    * finally the writer, which commits whatever is queued. */
   sf_http_stop(http, cfg->shutdown_timeout_s * 1000);
+  sf_orders_stop();
   sf_pw_shutdown();
   sf_timers_stop();
   sf_dispatch_stop();

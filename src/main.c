@@ -16,6 +16,7 @@
 #include "services/catalog/catalog.h"
 #include "services/identity/identity.h"
 #include "services/inventory/inventory.h"
+#include "services/orders/orders.h"
 #include "store/db.h"
 
 static void usage(FILE *out) {
@@ -153,6 +154,7 @@ static int cmd_routes(void) {
   sf_identity_routes();
   sf_catalog_routes();
   sf_inventory_routes();
+  sf_orders_routes();
   (void)err;
   for (int i = 0; i < sf_router_count(); i++) {
     const sf_route *r = sf_router_get(i);

@@ -10,6 +10,7 @@ typedef struct {
   sf_req_exec_fn fn;
   void *data;
   void (*free_fn)(void *);
+  sf_req_committed_fn committed;
 } req_cmd;
 
 static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
@@ -35,16 +36,26 @@ static void done(sf_cmd *c, int r) {
   req_cmd *rc = (req_cmd *)c;
   if (r < 0 && c->err.status >= 500) sf_req_reply_problem(rc->req, &c->err);
   sf_req *req = rc->req;
-  if (rc->free_fn) rc->free_fn(rc->data);
+  sf_req_committed_fn committed = r == 0 ? rc->committed : NULL;
+  void *data = rc->data;
+  void (*free_fn)(void *) = rc->free_fn;
   free(rc);
   /* Committed: a retry must now find the stored response, not "in flight". */
   sf_idem_end(req);
-  sf_req_resume(req);
+  int taken = committed && committed(req, data);
+  if (free_fn) free_fn(data);
+  if (!taken) sf_req_resume(req);
 }
 
 void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *)) {
+  sf_req_command_ex(req, fn, data, free_fn, NULL);
+}
+
+void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
+                       sf_req_committed_fn committed) {
   if (!sf_req_is_suspended(req)) sf_req_suspend(req);
   req_cmd *rc = sf_calloc(1, sizeof *rc);
+  rc->committed = committed;
   rc->cmd.run = run;
   rc->cmd.after = after;
   rc->cmd.done = done;

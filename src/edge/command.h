@@ -18,6 +18,13 @@
 typedef int (*sf_req_exec_fn)(sf_req *req, sf_tx *tx, void *data, sf_err *err);
 
 void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *));
+/* As sf_req_command; after a successful commit, committed(req, data) runs on
+ * the completion thread before data is freed. Returning 1 takes over the
+ * suspended request: the callee must later reply and sf_req_resume it (used
+ * by `Prefer: wait`). Returning 0 sends the reply set by the exec function. */
+typedef int (*sf_req_committed_fn)(sf_req *req, void *data);
+void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
+                       sf_req_committed_fn committed);
 
 /* Event metadata for events caused by req (actor, request id, trace). */
 void sf_req_meta(const sf_req *req, sf_ev_meta *meta);

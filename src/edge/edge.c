@@ -33,8 +33,8 @@ typedef struct {
 static const role_def k_roles[] = {
     {"customer", "users:self"},
     {"approver", "users:self"},
-    {"staff", "users:self users:read catalog:write inventory:write"},
-    {"admin", "users:self users:read users:admin catalog:write inventory:write"},
+    {"staff", "users:self users:read catalog:write inventory:write orders:read orders:write"},
+    {"admin", "users:self users:read users:admin catalog:write inventory:write orders:read orders:write"},
 };
 
 int sf_edge_valid_role(const char *role) {

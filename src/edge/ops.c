@@ -160,7 +160,7 @@ json_t *sf_openapi_build(void) {
     json_object_set_new(item, m, operation(r));
   }
   json_t *schemas = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
       schema_or("{\"type\":\"object\",\"required\":[\"type\",\"title\",\"status\"],\"properties\":{"
                 "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
                 "\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\","
@@ -189,9 +189,22 @@ json_t *sf_openapi_build(void) {
       schema_or("{\"type\":\"object\",\"properties\":{\"product_id\":{\"type\":\"string\"},"
                 "\"on_hand\":{\"type\":\"integer\"},\"reserved\":{\"type\":\"integer\"},"
                 "\"available\":{\"type\":\"integer\"},\"version\":{\"type\":\"integer\"}}}"),
+      "Order",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"customer_id\":{\"type\":\"string\"},"
+                "\"status\":{\"enum\":[\"pending\",\"paid\",\"fulfilled\",\"shipped\",\"delivered\",\"cancelled\",\"refunded\"]},"
+                "\"settled\":{\"type\":\"boolean\",\"description\":\"no saga step is in progress\"},"
+                "\"currency\":{\"type\":\"string\"},\"total\":{\"type\":\"integer\"},"
+                "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
+                "\"payment\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+                "\"status\":{\"enum\":[\"pending\",\"authorized\",\"captured\",\"failed\",\"voided\",\"partially_refunded\",\"refunded\"]},"
+                "\"amount\":{\"type\":\"integer\"},\"captured\":{\"type\":\"integer\"},\"refunded\":{\"type\":\"integer\"},"
+                "\"card_last4\":{\"type\":\"string\"}}},"
+                "\"failure_reason\":{\"type\":[\"string\",\"null\"]},\"version\":{\"type\":\"integer\"},"
+                "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
       "Reservation",
       schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"owner\":{\"type\":\"string\"},"
-                "\"status\":{\"enum\":[\"active\",\"released\",\"expired\"]},"
+                "\"status\":{\"enum\":[\"active\",\"released\",\"expired\",\"committed\"]},"
                 "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
                 "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\"}}}},"
                 "\"expires_at\":{\"type\":\"string\",\"format\":\"date-time\"},"

@@ -211,14 +211,12 @@ typedef struct {
   int64_t ttl_s;
 } reserve_input;
 
-static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
-  reserve_input *in = data;
-  reservation *r = &in->r;
+/* Checks and holds stock for r (lines filled); fills r's id, status, times. */
+static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_ms, sf_err *err) {
   sf_id_new("rsv", r->id, sizeof r->id);
-  snprintf(r->owner, sizeof r->owner, "%s", req->principal.user_id);
   snprintf(r->status, sizeof r->status, "active");
   r->created_at = tx->now_ms;
-  r->expires_at = tx->now_ms + in->ttl_s * 1000;
+  r->expires_at = tx->now_ms + ttl_ms;
   int rc = 0;
   /* check every line first so the problem names every short product */
   stock s[MAX_LINES];
@@ -277,7 +275,31 @@ static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   json_object_del(ev, "id");
   json_object_del(ev, "created_at");
   if ((rc = append(tx, req, "reservation", r->id, "reservation.created", ev, err))) return rc;
-  if ((rc = sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err))) return rc;
+  return sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err);
+}
+
+int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
+                   int64_t ttl_ms, char *id_out, size_t cap, sf_err *err) {
+  if (n < 1 || n > MAX_LINES) return sf_err_invalid(err, "items", "must hold 1 to %d items", MAX_LINES);
+  reservation *r = sf_calloc(1, sizeof *r);
+  snprintf(r->owner, sizeof r->owner, "%s", owner);
+  for (int i = 0; i < n; i++) {
+    snprintf(r->lines[i].product_id, sizeof r->lines[i].product_id, "%s", lines[i].product_id);
+    r->lines[i].quantity = lines[i].quantity;
+  }
+  r->nlines = n;
+  int rc = do_reserve(tx, req, r, ttl_ms, err);
+  if (!rc) snprintf(id_out, cap, "%s", r->id);
+  free(r);
+  return rc;
+}
+
+static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  reserve_input *in = data;
+  reservation *r = &in->r;
+  snprintf(r->owner, sizeof r->owner, "%s", req->principal.user_id);
+  int rc = do_reserve(tx, req, r, in->ttl_s * 1000, err);
+  if (rc) return rc;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/reservations/%s", r->id);
   sf_req_reply_json(req, 201, reservation_json(r));
@@ -380,6 +402,49 @@ static int release(sf_tx *tx, const sf_req *req, reservation *r, const char *cau
   int rc = sf_stmt_run(st, err);
   if (!rc) rc = append(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
   if (!rc) snprintf(r->status, sizeof r->status, "%s", status);
+  return rc;
+}
+
+int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cause, sf_err *err) {
+  reservation *r = malloc(sizeof *r);
+  int rc = load_reservation(tx->db, id, r, err);
+  if (!rc && strcmp(r->status, "active") == 0) {
+    rc = release(tx, req, r, cause, err);
+    if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
+  }
+  free(r);
+  return rc;
+}
+
+int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err) {
+  reservation *r = malloc(sizeof *r);
+  int rc = load_reservation(tx->db, id, r, err);
+  if (!rc && strcmp(r->status, "active") != 0)
+    rc = sf_err_conflict(err, "reservation %s is %s, not active", id, r->status);
+  for (int i = 0; !rc && i < r->nlines; i++) {
+    stock s;
+    if ((rc = load_stock(tx->db, r->lines[i].product_id, &s, err))) break;
+    s.reserved -= r->lines[i].quantity;
+    s.on_hand -= r->lines[i].quantity;
+    if (s.reserved < 0 || s.on_hand < 0) {
+      rc = sf_err_internal(err, "stock of %s would go negative", s.product_id);
+      break;
+    }
+    s.version++;
+    rc = save_stock(tx, &s, err);
+  }
+  if (!rc) {
+    sf_stmt *st = sf_db_prepare(tx->db, "UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ?", err);
+    if (!st) rc = -500;
+    else {
+      sf_stmt_int(st, 1, tx->now_ms);
+      sf_stmt_text(st, 2, id);
+      rc = sf_stmt_run(st, err);
+    }
+  }
+  if (!rc) rc = append(tx, req, "reservation", id, "reservation.committed", json_object(), err);
+  if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, id, err);
+  free(r);
   return rc;
 }
 

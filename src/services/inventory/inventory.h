@@ -10,10 +10,28 @@
 #ifndef SF_INVENTORY_H
 #define SF_INVENTORY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/err.h"
+#include "core/http.h"
 #include "store/writer.h"
 
 void sf_inventory_routes(void);
+
+/* For other services (orders), inside their writer command. */
+typedef struct sf_inv_line {
+  const char *product_id;
+  int64_t quantity;
+} sf_inv_line;
+/* Holds stock for every line or none (409 naming the short items, 422 for
+ * unknown or unsellable products); id_out receives the reservation id. */
+int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
+                   int64_t ttl_ms, char *id_out, size_t cap, sf_err *err);
+/* Releases an active reservation (no-op when it is no longer active). */
+int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cause, sf_err *err);
+/* Turns an active reservation into a sale: on hand and reserved both drop. */
+int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err);
 /* Registers the reservation-expiry timer kind (before sf_timers_start). */
 void sf_inventory_timers(void);
 

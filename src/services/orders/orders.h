@@ -1,0 +1,37 @@
+/* Orders and the order saga.
+ *
+ * POST /orders runs one writer command: price snapshot from the catalog,
+ * stock reservation (inventory), the order and its payment row, event
+ * order.placed. The saga then moves the order on, driven by its state row:
+ *
+ *   authorize -> capture -> done (order paid; reservation committed)
+ *   a declined authorization: release stock, order cancelled
+ *   a failed capture: void the authorization, release stock, order cancelled
+ *   transient provider errors: retried with backoff by a durable timer
+ *
+ * Provider calls run on the saga thread (never an HTTP thread or the writer),
+ * in batches, each with an idempotency key derived from the order, so a
+ * step repeated after a crash cannot move money twice. The results come back
+ * as one writer command per batch, which applies each result only if the
+ * order is still at the step it was read at. After a restart every order
+ * whose saga is not done is picked up again. Every step appends events to
+ * the order's stream "order-<id>" (order.*, payment.*). */
+#ifndef SF_ORDERS_H
+#define SF_ORDERS_H
+
+#include "core/config.h"
+#include "core/err.h"
+#include "events/dispatch.h"
+
+void sf_orders_routes(void);
+void sf_orders_timers(void);  /* before sf_timers_start */
+/* Opens the payment provider and starts the saga thread (after the writer);
+ * resumes every unfinished saga. */
+int sf_orders_start(const sf_config *cfg, sf_err *err);
+/* Stops taking new saga work, answers waiting requests, joins the thread. */
+void sf_orders_stop(void);
+
+/* Read model: units and revenue per product per day from order.paid events. */
+extern const sf_subscriber sf_sales_daily_subscriber;
+
+#endif

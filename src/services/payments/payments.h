@@ -1,0 +1,52 @@
+/* Payments: the provider interface and the built-in sandbox provider.
+ *
+ * A provider runs a batch of operations (authorize, capture, void, refund)
+ * and fills each one's outcome. Every operation carries an idempotency key:
+ * running the same key again must return the first result and move no money
+ * twice, which is what lets the order saga retry any step after a crash.
+ * Providers run on the saga's outbound thread, never on an HTTP thread or the
+ * writer. */
+#ifndef SF_PAYMENTS_H
+#define SF_PAYMENTS_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef enum { SF_PAY_AUTHORIZE, SF_PAY_CAPTURE, SF_PAY_VOID, SF_PAY_REFUND } sf_pay_kind;
+typedef enum { SF_PAY_OK, SF_PAY_DECLINED, SF_PAY_INSUFFICIENT, SF_PAY_TRANSIENT } sf_pay_outcome;
+
+typedef struct sf_pay_op {
+  sf_pay_kind kind;
+  char key[96];       /* idempotency key, e.g. "ord_…:authorize" */
+  int64_t amount;     /* minor units (authorize, capture, refund) */
+  char currency[4];
+  char card[24];      /* authorize only; never stored in clear */
+  char ref[64];       /* in: the authorization (capture/void/refund); out: it (authorize) */
+  sf_pay_outcome outcome;
+  char message[128];
+} sf_pay_op;
+
+typedef struct sf_pay_provider {
+  const char *name;
+  void *self;
+  void (*run)(void *self, sf_pay_op *ops, int n);
+  void (*close)(void *self);
+} sf_pay_provider;
+
+/* The sandbox: a simulated remote provider with its own durable ledger (an
+ * SQLite file of its own). Test cards:
+ *   4242424242424242  succeeds
+ *   4000000000000002  declined
+ *   4000000000009995  insufficient funds
+ *   4000000000000119  transient error on the first two attempts, then succeeds
+ * Any other Luhn-valid number succeeds. Capture/refund amounts are checked
+ * against what was authorized/captured. */
+sf_pay_provider *sf_pay_sandbox_open(const char *ledger_path, sf_err *err);
+
+/* Card numbers: 12-19 digits passing the Luhn check. */
+int sf_pay_card_valid(const char *card);
+
+const char *sf_pay_outcome_name(sf_pay_outcome o);
+
+#endif
