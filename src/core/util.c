@@ -1,6 +1,5 @@
 #include "core/util.h"
 
-#include <openssl/sha.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,11 +141,13 @@ void sf_hex_encode(const void *in, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-void sf_sha256(const void *data, size_t n, uint8_t out[32]) { SHA256(data, n, out); }
+/* libsodium's SHA-256: OpenSSL 3's one-shot SHA256() looks the digest up in
+ * its provider registry on every call, which showed up in writer profiles. */
+void sf_sha256(const void *data, size_t n, uint8_t out[32]) { crypto_hash_sha256(out, data, n); }
 
 void sf_sha256_hex(const void *data, size_t n, char out[65]) {
   uint8_t h[32];
-  SHA256(data, n, h);
+  crypto_hash_sha256(h, data, n);
   sf_hex_encode(h, 32, out);
 }
 

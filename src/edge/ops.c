@@ -207,7 +207,7 @@ json_t *sf_openapi_build(void) {
                 "\"status\":{\"enum\":[\"active\",\"released\",\"expired\",\"committed\"]},"
                 "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
                 "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\"}}}},"
-                "\"expires_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"expires_at\":{\"type\":[\"string\",\"null\"],\"format\":\"date-time\"},"
                 "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"));
   return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:o, s:{s:{s:s, s:s, s:s}}}}", "openapi",
                    "3.1.0", "info", "title", "Service Flow API", "version", "1.0.0", "description",

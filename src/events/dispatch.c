@@ -70,10 +70,16 @@ typedef struct {
 typedef struct {
   owned_event *items;
   int n, cap;
+  const char *prefix; /* keep only events whose type starts with it (NULL: all) */
+  int seen;           /* events read, kept or not */
+  int64_t last;       /* position of the last event read */
 } event_list;
 
 static int collect(const sf_event *ev, void *ud) {
   event_list *l = ud;
+  l->seen++;
+  l->last = ev->position;
+  if (l->prefix && strncmp(ev->type, l->prefix, strlen(l->prefix)) != 0) return 0;
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 64;
     l->items = sf_realloc(l->items, (size_t)l->cap * sizeof *l->items);
@@ -115,13 +121,12 @@ static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   }
   int64_t cp = checkpoint_tx(tx->db, a->sub->name, err);
   if (cp < 0) return -1;
-  event_list l = {0};
+  event_list l = {.prefix = a->sub->types};
   int rc = sf_ev_read_all(tx->db, cp, BATCH, collect, &l, err);
-  for (int i = 0; rc == 0 && i < l.n; i++) {
-    rc = a->sub->apply(tx, &l.items[i].ev, err);
-    if (rc == 0) cp = l.items[i].ev.position;
-  }
-  a->applied = l.n;
+  for (int i = 0; rc == 0 && i < l.n; i++) rc = a->sub->apply(tx, &l.items[i].ev, err);
+  if (rc == 0 && a->sub->flush) rc = a->sub->flush(tx, err);
+  if (rc == 0 && l.seen) cp = l.last; /* the whole batch, filtered-out events included */
+  a->applied = l.seen;
   list_free(&l);
   if (rc) return rc;
   a->position = cp;

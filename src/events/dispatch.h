@@ -22,6 +22,11 @@ typedef struct sf_subscriber {
   int (*apply)(sf_tx *tx, const sf_event *ev, sf_err *err);
   /* durable: clears the read model before a replay */
   int (*reset)(sf_tx *tx, sf_err *err);
+  /* durable, optional: runs after each batch's applies, in the same
+   * transaction (for subscribers that aggregate a batch in memory) */
+  int (*flush)(sf_tx *tx, sf_err *err);
+  /* durable, optional: apply only events whose type starts with this */
+  const char *types;
   /* live: called on the dispatcher thread */
   void (*notify)(const sf_event *ev);
 } sf_subscriber;

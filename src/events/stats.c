@@ -1,24 +1,63 @@
 #include "events/stats.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/metrics.h"
 
-static int apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO event_type_stats(type, count, last_position) VALUES(?, 1, ?)"
-                              " ON CONFLICT(type) DO UPDATE SET count = count + 1,"
-                              " last_position = excluded.last_position",
-                              err);
-  if (!st) return -1;
-  sf_stmt_text(st, 1, ev->type);
-  sf_stmt_int(st, 2, ev->position);
-  return sf_stmt_run(st, err);
+/* A batch is counted in memory (apply) and written once per type (flush);
+ * both run on the writer thread inside the same transaction. */
+#define MAX_TYPES 64
+static struct {
+  char type[64];
+  int64_t count, last;
+} g_batch[MAX_TYPES];
+static int g_nbatch;
+
+static int flush(sf_tx *tx, sf_err *err) {
+  int rc = 0;
+  for (int i = 0; i < g_nbatch && rc == 0; i++) {
+    sf_stmt *st = sf_db_prepare(tx->db,
+                                "INSERT INTO event_type_stats(type, count, last_position) VALUES(?1, ?2, ?3)"
+                                " ON CONFLICT(type) DO UPDATE SET count = count + ?2,"
+                                " last_position = excluded.last_position",
+                                err);
+    if (!st) {
+      rc = -1;
+      break;
+    }
+    sf_stmt_text(st, 1, g_batch[i].type);
+    sf_stmt_int(st, 2, g_batch[i].count);
+    sf_stmt_int(st, 3, g_batch[i].last);
+    rc = sf_stmt_run(st, err);
+  }
+  g_nbatch = 0;
+  return rc;
 }
 
-static int reset(sf_tx *tx, sf_err *err) { return sf_db_exec(tx->db, "DELETE FROM event_type_stats", err); }
+static int apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
+  for (int i = 0; i < g_nbatch; i++)
+    if (strcmp(g_batch[i].type, ev->type) == 0) {
+      g_batch[i].count++;
+      g_batch[i].last = ev->position;
+      return 0;
+    }
+  if (g_nbatch == MAX_TYPES && flush(tx, err)) return -1;
+  snprintf(g_batch[g_nbatch].type, sizeof g_batch[0].type, "%s", ev->type);
+  g_batch[g_nbatch].count = 1;
+  g_batch[g_nbatch].last = ev->position;
+  g_nbatch++;
+  return 0;
+}
 
-const sf_subscriber sf_event_stats_subscriber = {.name = "event_stats", .apply = apply, .reset = reset};
+static int reset(sf_tx *tx, sf_err *err) {
+  g_nbatch = 0;
+  return sf_db_exec(tx->db, "DELETE FROM event_type_stats", err);
+}
+
+const sf_subscriber sf_event_stats_subscriber = {
+    .name = "event_stats", .apply = apply, .reset = reset, .flush = flush};
 
 static void collect(sf_buf *b) {
   sf_err err = {0};

@@ -121,26 +121,20 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   for (int i = 0; i < n; i++) {
     sf_timer_fn fn = find_kind(due[i].kind);
     sf_err herr = {0};
-    int64_t head_pos = tx->head_position;
-    char head_hash[65];
-    memcpy(head_hash, tx->head_hash, sizeof head_hash);
-    int nafter = tx->nafter;
-    if (sf_db_exec(tx->db, "SAVEPOINT timer", err)) return -1;
+    sf_tx_mark mark;
+    if (sf_tx_savepoint(tx, &mark, err)) return -1;
     int hrc = fn ? fn(tx, due[i].ref, &herr) : sf_err_internal(&herr, "no handler for timer kind");
     if (hrc == 0) {
       st = sf_db_prepare(tx->db, "DELETE FROM timers WHERE id = ?", err);
       if (!st) return -1;
       sf_stmt_int(st, 1, due[i].id);
       if (sf_stmt_run(st, err)) return -1;
-      if (sf_db_exec(tx->db, "RELEASE timer", err)) return -1;
+      if (sf_tx_release(tx, err)) return -1;
       f->fired++;
       continue;
     }
     /* roll this timer's effects back (and the chain head / hooks with them) */
-    if (sf_db_exec(tx->db, "ROLLBACK TO timer; RELEASE timer", err)) return -1;
-    tx->head_position = head_pos;
-    memcpy(tx->head_hash, head_hash, sizeof head_hash);
-    tx->nafter = nafter;
+    if (sf_tx_rollback(tx, &mark, err)) return -1;
     T.failed++;
     sf_log_error("timer failed", "\"kind\":\"%s\",\"ref\":\"%s\",\"attempt\":%d,\"detail\":\"%s\"",
                  due[i].kind, due[i].ref, due[i].attempts + 1, herr.detail);

@@ -128,6 +128,23 @@ static int run_cached(sf_db *db, const char *sql, sf_err *err) {
   return st ? sf_stmt_run(st, err) : -500;
 }
 
+int sf_tx_savepoint(sf_tx *tx, sf_tx_mark *m, sf_err *err) {
+  m->head_position = tx->head_position;
+  memcpy(m->head_hash, tx->head_hash, sizeof m->head_hash);
+  m->nafter = tx->nafter;
+  return run_cached(tx->db, "SAVEPOINT item", err);
+}
+
+int sf_tx_release(sf_tx *tx, sf_err *err) { return run_cached(tx->db, "RELEASE item", err); }
+
+int sf_tx_rollback(sf_tx *tx, const sf_tx_mark *m, sf_err *err) {
+  if (run_cached(tx->db, "ROLLBACK TO item", err) || run_cached(tx->db, "RELEASE item", err)) return -1;
+  tx->head_position = m->head_position;
+  memcpy(tx->head_hash, m->head_hash, sizeof tx->head_hash);
+  tx->nafter = m->nafter;
+  return 0;
+}
+
 void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
   if (tx->nafter == tx->cap_after) {
     tx->cap_after = tx->cap_after ? tx->cap_after * 2 : 64;

@@ -38,6 +38,18 @@ typedef struct sf_tx {
  * done(); dropped if the command rolls back or the commit fails. */
 void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key);
 
+/* A savepoint inside a command, for commands that apply many independent
+ * items (timers, saga results): a failed item rolls back alone, and the
+ * event-chain head and after-commit hooks go back with it. Not nestable. */
+typedef struct sf_tx_mark {
+  int64_t head_position;
+  char head_hash[65];
+  int nafter;
+} sf_tx_mark;
+int sf_tx_savepoint(sf_tx *tx, sf_tx_mark *m, sf_err *err);
+int sf_tx_release(sf_tx *tx, sf_err *err);
+int sf_tx_rollback(sf_tx *tx, const sf_tx_mark *m, sf_err *err); /* to the mark, then release */
+
 typedef struct sf_cmd sf_cmd;
 struct sf_cmd {
   /* Runs inside a SAVEPOINT. Non-zero rolls back this command only. */

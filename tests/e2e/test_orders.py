@@ -287,8 +287,8 @@ class Crash(unittest.TestCase):
     def test_crash_after_provider_authorized_before_recording(self):
         self.run_with_fault("after_provider_authorize")
 
-    def test_crash_after_authorization_recorded(self):
-        self.run_with_fault("after_authorized_commit")
+    def test_crash_after_provider_captured_before_recording(self):
+        self.run_with_fault("after_provider_capture")
 
     def test_kill9_under_load(self):
         srv = Server(FAST)

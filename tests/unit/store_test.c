@@ -276,6 +276,21 @@ static void test_hash_chain(void **state) {
   sf_db_close(db);
 }
 
+/* The chain format is a persistent contract: this digest was computed
+ * independently (Python hashlib over "prev|pos|len:stream|version|len:type|
+ * len:id|at|len:data|len:meta"). */
+static void test_hash_format_is_stable(void **state) {
+  (void)state;
+  char prev[65];
+  memset(prev, '0', 64);
+  prev[64] = '\0';
+  sf_event ev = {.position = 7, .stream = "user-1", .version = -3, .type = "t.x", .id = "evt_1",
+                 .data = "{\"a\":1}", .meta = "{}", .at = 1700000000123};
+  char h[65];
+  sf_ev_hash(prev, &ev, h);
+  assert_string_equal(h, "cdf8a86ab63cacaf37362743485081c598d39cef5da5261acc3bacc14299eba6");
+}
+
 static void test_hash_sensitive(void **state) {
   (void)state;
   sf_event ev = {.position = 1, .stream = "s", .version = 1, .type = "t", .id = "evt_1",
@@ -392,6 +407,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_exec_and_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hash_chain, setup, teardown),
+      cmocka_unit_test(test_hash_format_is_stable),
       cmocka_unit_test(test_hash_sensitive),
       cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
   };

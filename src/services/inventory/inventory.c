@@ -174,8 +174,9 @@ static json_t *reservation_json(const reservation *r) {
   for (int i = 0; i < r->nlines; i++)
     json_array_append_new(items, json_pack("{s:s, s:I}", "product_id", r->lines[i].product_id,
                                            "quantity", (json_int_t)r->lines[i].quantity));
-  return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "id", r->id, "owner", r->owner, "status",
-                   r->status, "items", items, "expires_at", exp, "created_at", created);
+  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "id", r->id, "owner", r->owner, "status",
+                   r->status, "items", items, "expires_at", r->expires_at ? json_string(exp) : json_null(),
+                   "created_at", created);
 }
 
 static int load_reservation(sf_db *db, const char *id, reservation *r, sf_err *err) {
@@ -216,7 +217,7 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
   sf_id_new("rsv", r->id, sizeof r->id);
   snprintf(r->status, sizeof r->status, "active");
   r->created_at = tx->now_ms;
-  r->expires_at = tx->now_ms + ttl_ms;
+  r->expires_at = ttl_ms > 0 ? tx->now_ms + ttl_ms : 0; /* 0: held until released or committed */
   int rc = 0;
   /* check every line first so the problem names every short product */
   stock s[MAX_LINES];
@@ -275,7 +276,7 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
   json_object_del(ev, "id");
   json_object_del(ev, "created_at");
   if ((rc = append(tx, req, "reservation", r->id, "reservation.created", ev, err))) return rc;
-  return sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err);
+  return r->expires_at ? sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err) : 0;
 }
 
 int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
@@ -410,7 +411,7 @@ int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cau
   int rc = load_reservation(tx->db, id, r, err);
   if (!rc && strcmp(r->status, "active") == 0) {
     rc = release(tx, req, r, cause, err);
-    if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
+    if (!rc && r->expires_at) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
   }
   free(r);
   return rc;
@@ -443,7 +444,7 @@ int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err) {
     }
   }
   if (!rc) rc = append(tx, req, "reservation", id, "reservation.committed", json_object(), err);
-  if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, id, err);
+  if (!rc && r->expires_at) rc = sf_timer_cancel(tx, EXPIRE_KIND, id, err);
   free(r);
   return rc;
 }

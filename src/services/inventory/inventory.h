@@ -25,7 +25,8 @@ typedef struct sf_inv_line {
   int64_t quantity;
 } sf_inv_line;
 /* Holds stock for every line or none (409 naming the short items, 422 for
- * unknown or unsellable products); id_out receives the reservation id. */
+ * unknown or unsellable products); id_out receives the reservation id.
+ * ttl_ms 0: no expiry (the caller releases or commits it, as the saga does). */
 int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
                    int64_t ttl_ms, char *id_out, size_t cap, sf_err *err);
 /* Releases an active reservation (no-op when it is no longer active). */

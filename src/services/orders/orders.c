@@ -25,7 +25,6 @@
 #include "services/payments/payments.h"
 
 #define MAX_LINES 50
-#define RESERVE_TTL_MS (15 * 60 * 1000)
 #define RETRY_KIND "order.saga_retry"
 #define MAX_PAYMENT_ATTEMPTS 5 /* authorize/capture; compensation retries forever */
 #define SAGA_BATCH 256
@@ -54,7 +53,7 @@ typedef struct {
   char failure_reason[64];
   int64_t version, created_at, updated_at;
   int nlines;
-  order_line lines[MAX_LINES];
+  order_line *lines; /* malloc'd (order_clear) */
   /* payment */
   char payment_id[48];
   char pay_status[24];
@@ -94,6 +93,12 @@ static void row_order(sf_stmt *st, order *o) {
   copy_col(st, 18, o->auth_ref, sizeof o->auth_ref);
 }
 
+static void order_clear(order *o) {
+  free(o->lines);
+  o->lines = NULL;
+  o->nlines = 0;
+}
+
 static int load_lines(sf_db *db, order *o, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT product_id, sku, name, unit_price, quantity FROM order_lines"
@@ -101,9 +106,14 @@ static int load_lines(sf_db *db, order *o, sf_err *err) {
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, o->id);
-  int rc;
-  o->nlines = 0;
+  int rc, cap = 0;
+  order_clear(o);
   while (o->nlines < MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
+    if (o->nlines == cap) {
+      cap = cap ? cap * 2 : 4;
+      o->lines = realloc(o->lines, (size_t)cap * sizeof *o->lines);
+      if (!o->lines) abort();
+    }
     order_line *l = &o->lines[o->nlines++];
     copy_col(st, 0, l->product_id, sizeof l->product_id);
     copy_col(st, 1, l->sku, sizeof l->sku);
@@ -224,20 +234,27 @@ static struct {
   int running, stopping;
   char (*queue)[48];
   int qlen, qcap;
+  char (*notify)[48]; /* orders whose results committed: answer their waiters */
+  int nlen, ncap;
+  int inflight;       /* result commands submitted, not yet done */
   waiter *waiters;
   sf_pay_provider *provider;
   const sf_keyring *ring;
   char fault[64]; /* SERVICEFLOW_FAULT, for crash tests */
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+static void push_locked(char (**arr)[48], int *len, int *cap, const char *id) {
+  if (*len == *cap) {
+    *cap = *cap ? *cap * 2 : 1024;
+    *arr = realloc(*arr, (size_t)*cap * sizeof **arr);
+    if (!*arr) abort();
+  }
+  snprintf((*arr)[(*len)++], sizeof **arr, "%s", id);
+}
+
 static void enqueue(const char *order_id) {
   pthread_mutex_lock(&S.mu);
-  if (S.qlen == S.qcap) {
-    S.qcap = S.qcap ? S.qcap * 2 : 1024;
-    S.queue = realloc(S.queue, (size_t)S.qcap * sizeof *S.queue);
-    if (!S.queue) abort();
-  }
-  snprintf(S.queue[S.qlen++], sizeof S.queue[0], "%s", order_id);
+  push_locked(&S.queue, &S.qlen, &S.qcap, order_id);
   pthread_cond_signal(&S.cv);
   pthread_mutex_unlock(&S.mu);
 }
@@ -257,6 +274,7 @@ static void answer(waiter *w) {
     reply_order(w->req, w->status, o);
     sf_req_set_header(w->req, "Preference-Applied", "wait");
   }
+  order_clear(o);
   free(o);
   sf_req_resume(w->req);
   free(w);
@@ -349,6 +367,10 @@ typedef struct {
   order o;
   sf_pay_op op;
   int skip;
+  /* an authorization that succeeded is captured in the same round: both
+   * provider calls are idempotent by key, so recording them together is safe */
+  sf_pay_op capture;
+  int has_capture;
 } saga_item;
 
 typedef struct {
@@ -390,10 +412,45 @@ static int cancel_order(sf_tx *tx, order *o, const char *reason, sf_err *err) {
   return order_event(tx, NULL, o, "order.cancelled", json_pack("{s:s}", "reason", reason), err);
 }
 
+/* The capture result (also right after an authorization in the same round). */
+static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, int *next, sf_err *err) {
+  int rc;
+  const char *outcome = sf_pay_outcome_name(op->outcome);
+  if (op->outcome == SF_PAY_OK) {
+    o->captured = o->total;
+    snprintf(o->pay_status, sizeof o->pay_status, "captured");
+    snprintf(o->status, sizeof o->status, "paid");
+    snprintf(o->saga_step, sizeof o->saga_step, "done");
+    o->saga_attempts = 0;
+    rc = sf_inv_commit(tx, NULL, o->reservation_id, err);
+    if (!rc) rc = save_order(tx, o, err);
+    if (!rc) rc = order_event(tx, NULL, o, "payment.captured", json_pack("{s:I}", "amount", (json_int_t)o->total), err);
+    if (!rc) rc = order_event(tx, NULL, o, "order.paid", paid_event(o, tx->now_ms), err);
+  } else if (op->outcome == SF_PAY_TRANSIENT && o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
+    o->saga_attempts++;
+    rc = save_order(tx, o, err);
+    if (!rc) rc = order_event(tx, NULL, o, "payment.retry_scheduled",
+                              json_pack("{s:s, s:i, s:s}", "step", "capture", "attempt", o->saga_attempts,
+                                        "message", op->message), err);
+    if (!rc) rc = retry_later(tx, o, err);
+  } else {
+    /* compensate: void the authorization, then release and cancel */
+    snprintf(o->saga_step, sizeof o->saga_step, "void");
+    o->saga_attempts = 0;
+    snprintf(o->failure_reason, sizeof o->failure_reason, "capture_failed");
+    rc = save_order(tx, o, err);
+    if (!rc) rc = order_event(tx, NULL, o, "payment.capture_failed",
+                              json_pack("{s:s, s:s}", "outcome", outcome, "message", op->message), err);
+    *next = 1;
+  }
+  return rc;
+}
+
 static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
   order *cur = sf_calloc(1, sizeof *cur);
   int rc = load_order(tx->db, it->o.id, cur, 1, err);
   if (rc || strcmp(cur->saga_step, it->o.saga_step) != 0 || cur->version != it->o.version) {
+    order_clear(cur);
     free(cur); /* gone or moved on meanwhile: this result is stale */
     return rc == -404 ? 0 : rc;
   }
@@ -407,10 +464,13 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
       snprintf(o->pay_status, sizeof o->pay_status, "authorized");
       snprintf(o->saga_step, sizeof o->saga_step, "capture");
       o->saga_attempts = 0;
-      rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.authorized",
-                                json_pack("{s:I, s:s}", "amount", (json_int_t)o->total, "auth_ref", op->ref), err);
-      next = 1;
+      rc = order_event(tx, NULL, o, "payment.authorized",
+                       json_pack("{s:I, s:s}", "amount", (json_int_t)o->total, "auth_ref", op->ref), err);
+      if (!rc && it->has_capture) rc = apply_capture(tx, o, &it->capture, &next, err);
+      else if (!rc) {
+        rc = save_order(tx, o, err);
+        next = 1;
+      }
     } else if (op->outcome == SF_PAY_TRANSIENT && o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
       o->saga_attempts++;
       rc = save_order(tx, o, err);
@@ -427,33 +487,7 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
                                                                             : "payment_declined", err);
     }
   } else if (strcmp(o->saga_step, "capture") == 0) {
-    if (op->outcome == SF_PAY_OK) {
-      o->captured = o->total;
-      snprintf(o->pay_status, sizeof o->pay_status, "captured");
-      snprintf(o->status, sizeof o->status, "paid");
-      snprintf(o->saga_step, sizeof o->saga_step, "done");
-      o->saga_attempts = 0;
-      rc = sf_inv_commit(tx, NULL, o->reservation_id, err);
-      if (!rc) rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.captured", json_pack("{s:I}", "amount", (json_int_t)o->total), err);
-      if (!rc) rc = order_event(tx, NULL, o, "order.paid", paid_event(o, tx->now_ms), err);
-    } else if (op->outcome == SF_PAY_TRANSIENT && o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
-      o->saga_attempts++;
-      rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.retry_scheduled",
-                                json_pack("{s:s, s:i, s:s}", "step", "capture", "attempt", o->saga_attempts,
-                                          "message", op->message), err);
-      if (!rc) rc = retry_later(tx, o, err);
-    } else {
-      /* compensate: void the authorization, then release and cancel */
-      snprintf(o->saga_step, sizeof o->saga_step, "void");
-      o->saga_attempts = 0;
-      snprintf(o->failure_reason, sizeof o->failure_reason, "capture_failed");
-      rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.capture_failed",
-                                json_pack("{s:s, s:s}", "outcome", outcome, "message", op->message), err);
-      next = 1;
-    }
+    rc = apply_capture(tx, o, op, &next, err);
   } else if (strcmp(o->saga_step, "void") == 0) {
     if (op->outcome == SF_PAY_OK || op->outcome == SF_PAY_DECLINED) {
       /* declined = nothing left to void (e.g. the authorization lapsed) */
@@ -497,6 +531,7 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
     snprintf(c->touched[c->ntouched++], sizeof c->touched[0], "%s", o->id);
     if (next) snprintf(c->next[c->nnext++], sizeof c->next[0], "%s", o->id);
   }
+  order_clear(cur);
   free(cur);
   return rc;
 }
@@ -506,20 +541,15 @@ static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
   saga_cmd *c = (saga_cmd *)cmd;
   for (int i = 0; i < c->n; i++) {
     if (c->items[i].skip) continue;
-    int64_t head_pos = tx->head_position;
-    char head_hash[65];
-    memcpy(head_hash, tx->head_hash, sizeof head_hash);
-    int nafter = tx->nafter, nnext = c->nnext, ntouched = c->ntouched;
-    if (sf_db_exec(tx->db, "SAVEPOINT saga_item", err)) return -1;
+    int nnext = c->nnext, ntouched = c->ntouched;
+    sf_tx_mark mark;
+    if (sf_tx_savepoint(tx, &mark, err)) return -1;
     sf_err ierr = {0};
     if (apply_result(tx, &c->items[i], c, &ierr) == 0) {
-      if (sf_db_exec(tx->db, "RELEASE saga_item", err)) return -1;
+      if (sf_tx_release(tx, err)) return -1;
       continue;
     }
-    if (sf_db_exec(tx->db, "ROLLBACK TO saga_item; RELEASE saga_item", err)) return -1;
-    tx->head_position = head_pos;
-    memcpy(tx->head_hash, head_hash, sizeof head_hash);
-    tx->nafter = nafter;
+    if (sf_tx_rollback(tx, &mark, err)) return -1;
     c->nnext = nnext;
     c->ntouched = ntouched;
     sf_log_error("saga step failed", "\"order\":\"%s\",\"step\":\"%s\",\"detail\":\"%s\"", c->items[i].o.id,
@@ -530,7 +560,25 @@ static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
   return 0;
 }
 
-static void saga_done(sf_cmd *cmd, int rc) { (void)cmd, (void)rc; }
+static void fault_point(const char *name);
+
+/* On the completion thread after the results commit: queue the next steps and
+ * let the saga thread answer the waiters of the orders that changed. */
+static void saga_done(sf_cmd *cmd, int rc) {
+  saga_cmd *c = (saga_cmd *)cmd;
+  if (rc) sf_log_error("saga batch failed", "\"detail\":\"%s\"", c->cmd.err.detail);
+  if (c->nnext) fault_point("after_authorized_commit");
+  pthread_mutex_lock(&S.mu);
+  for (int i = 0; i < c->nnext; i++) push_locked(&S.queue, &S.qlen, &S.qcap, c->next[i]);
+  for (int i = 0; i < c->ntouched; i++) push_locked(&S.notify, &S.nlen, &S.ncap, c->touched[i]);
+  S.inflight--;
+  pthread_cond_signal(&S.cv);
+  pthread_mutex_unlock(&S.mu);
+  free(c->items);
+  free(c->next);
+  free(c->touched);
+  free(c);
+}
 
 /* Reads the orders, builds one provider operation per order at a provider step. */
 static int prepare(saga_item *it, sf_db *db) {
@@ -602,29 +650,75 @@ static void run_batch(char (*ids)[48], int n) {
   c->n = n;
   if (nops) {
     S.provider->run(S.provider->self, ops, nops);
-    for (int i = 0; i < nops; i++)
-      if (ops[i].kind == SF_PAY_AUTHORIZE && ops[i].outcome == SF_PAY_OK) fault_point("after_provider_authorize");
     for (int i = 0, k = 0; i < n; i++)
       if (!c->items[i].skip) c->items[i].op = ops[k++];
+    /* capture what was just authorized, in one more provider batch */
+    int ncap = 0;
+    for (int i = 0; i < n; i++) {
+      saga_item *it = &c->items[i];
+      if (it->skip || it->op.kind != SF_PAY_AUTHORIZE || it->op.outcome != SF_PAY_OK) continue;
+      fault_point("after_provider_authorize");
+      sf_pay_op *cap = &ops[ncap++];
+      memset(cap, 0, sizeof *cap);
+      cap->kind = SF_PAY_CAPTURE;
+      cap->amount = it->o.total;
+      snprintf(cap->currency, sizeof cap->currency, "%s", it->o.currency);
+      snprintf(cap->ref, sizeof cap->ref, "%s", it->op.ref);
+      snprintf(cap->key, sizeof cap->key, "%s:capture", it->o.id);
+    }
+    if (ncap) {
+      S.provider->run(S.provider->self, ops, ncap);
+      fault_point("after_provider_capture");
+      for (int i = 0, k = 0; i < n; i++) {
+        saga_item *it = &c->items[i];
+        if (it->skip || it->op.kind != SF_PAY_AUTHORIZE || it->op.outcome != SF_PAY_OK) continue;
+        it->capture = ops[k++];
+        it->has_capture = 1;
+      }
+    }
     for (int i = 0; i < nops; i++) sodium_memzero(ops[i].card, sizeof ops[i].card);
     for (int i = 0; i < n; i++) sodium_memzero(c->items[i].op.card, sizeof c->items[i].op.card);
-    c->cmd.run = saga_run;
-    c->cmd.done = saga_done;
-    if (sf_writer_exec(&c->cmd))
-      sf_log_error("saga batch failed", "\"detail\":\"%s\"", c->cmd.err.detail);
-    if (c->nnext) fault_point("after_authorized_commit");
-    for (int i = 0; i < c->nnext; i++) enqueue(c->next[i]);
   }
-  /* waiters: orders that changed, and settled ones that were merely looked at */
-  for (int i = 0; i < c->ntouched; i++)
-    if (order_settled_now(c->touched[i])) answer_all(take_waiters(c->touched[i], 0, 0));
+  /* settled orders that were merely looked at may have waiters too */
   for (int i = 0; i < n; i++)
     if (c->items[i].skip && order_settled_now(ids[i])) answer_all(take_waiters(ids[i], 0, 0));
   free(ops);
-  free(c->items);
-  free(c->next);
-  free(c->touched);
-  free(c);
+  if (!nops) {
+    free(c->items);
+    free(c->next);
+    free(c->touched);
+    free(c);
+    return;
+  }
+  /* Pipelined: the results commit while this thread already calls the
+   * provider for the next batch; saga_done queues the next steps. */
+  c->cmd.run = saga_run;
+  c->cmd.done = saga_done;
+  pthread_mutex_lock(&S.mu);
+  S.inflight++;
+  pthread_mutex_unlock(&S.mu);
+  if (sf_writer_submit(&c->cmd)) {
+    sf_log_error("saga batch not submitted", "\"detail\":\"writer stopping\"");
+    pthread_mutex_lock(&S.mu);
+    S.inflight--;
+    pthread_mutex_unlock(&S.mu);
+    free(c->items);
+    free(c->next);
+    free(c->touched);
+    free(c);
+  }
+}
+
+static void answer_notified(void) {
+  pthread_mutex_lock(&S.mu);
+  int n = S.nlen;
+  char (*ids)[48] = S.notify;
+  S.notify = NULL;
+  S.nlen = S.ncap = 0;
+  pthread_mutex_unlock(&S.mu);
+  for (int i = 0; i < n; i++)
+    if (order_settled_now(ids[i])) answer_all(take_waiters(ids[i], 0, 0));
+  free(ids);
 }
 
 static void *saga_main(void *arg) {
@@ -633,7 +727,7 @@ static void *saga_main(void *arg) {
   char (*batch)[48] = sf_calloc(SAGA_BATCH, sizeof *batch);
   for (;;) {
     pthread_mutex_lock(&S.mu);
-    if (S.qlen == 0 && !S.stopping) {
+    if (S.qlen == 0 && S.nlen == 0 && !S.stopping) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_nsec += 50 * 1000000L;
@@ -655,6 +749,7 @@ static void *saga_main(void *arg) {
     S.qlen -= used;
     pthread_mutex_unlock(&S.mu);
     if (n) run_batch(batch, n);
+    answer_notified();
     answer_all(take_waiters(NULL, sf_now_ms(), 0));
   }
   free(batch);
@@ -706,6 +801,16 @@ void sf_orders_stop(void) {
   pthread_cond_signal(&S.cv);
   pthread_mutex_unlock(&S.mu);
   pthread_join(S.thread, NULL);
+  /* results still committing: let them land (the writer is still running) */
+  for (int i = 0; i < 500; i++) {
+    pthread_mutex_lock(&S.mu);
+    int busy = S.inflight;
+    pthread_mutex_unlock(&S.mu);
+    if (!busy) break;
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  answer_notified();
   answer_all(take_waiters(NULL, 0, 1)); /* unfinished ones resume on the next start */
   pthread_mutex_lock(&S.mu);
   S.running = 0;
@@ -716,6 +821,9 @@ void sf_orders_stop(void) {
   free(S.queue);
   S.queue = NULL;
   S.qlen = S.qcap = 0;
+  free(S.notify);
+  S.notify = NULL;
+  S.nlen = S.ncap = 0;
 }
 
 /* ---- POST /orders ---- */
@@ -726,14 +834,17 @@ typedef struct {
     char product_id[48];
     int64_t quantity;
   } lines[MAX_LINES];
-  char card[24];
+  char card_last4[8];
+  char *card_sealed; /* sealed on the HTTP thread, bound to the order id */
   int wait_s;
+  int deferred; /* Prefer: wait without Idempotency-Key: reply built later */
   char order_id[48];
+  int placed;
 } place_input;
 
 static void free_place(void *d) {
   place_input *in = d;
-  sodium_memzero(in->card, sizeof in->card);
+  free(in->card_sealed);
   free(in);
 }
 
@@ -741,13 +852,14 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   place_input *in = data;
   order *o = sf_calloc(1, sizeof *o);
   int rc = 0;
-  sf_id_new("ord", o->id, sizeof o->id);
+  snprintf(o->id, sizeof o->id, "%s", in->order_id);
   sf_id_new("pay", o->payment_id, sizeof o->payment_id);
+  o->lines = sf_calloc((size_t)in->nlines, sizeof *o->lines);
   snprintf(o->customer_id, sizeof o->customer_id, "%s", req->principal.user_id);
   snprintf(o->status, sizeof o->status, "pending");
   snprintf(o->saga_step, sizeof o->saga_step, "authorize");
   snprintf(o->pay_status, sizeof o->pay_status, "pending");
-  snprintf(o->card_last4, sizeof o->card_last4, "%s", in->card + strlen(in->card) - 4);
+  snprintf(o->card_last4, sizeof o->card_last4, "%s", in->card_last4);
   o->version = 1;
   o->created_at = o->updated_at = tx->now_ms;
   /* price snapshot */
@@ -762,6 +874,7 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
       continue;
     }
     if (prc) {
+      order_clear(o);
       free(o);
       return sf_err_internal(err, "%s", perr.detail);
     }
@@ -777,15 +890,15 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     o->total += p.price * l->quantity;
   }
   if (err->nfields) {
+    order_clear(o);
     free(o);
     return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be ordered");
   }
   sf_inv_line inv[MAX_LINES];
   for (int i = 0; i < o->nlines; i++) inv[i] = (sf_inv_line){o->lines[i].product_id, o->lines[i].quantity};
-  rc = sf_inv_reserve(tx, req, o->customer_id, inv, o->nlines, RESERVE_TTL_MS, o->reservation_id,
+  /* no TTL: the saga owns the hold and commits or releases it */
+  rc = sf_inv_reserve(tx, req, o->customer_id, inv, o->nlines, 0, o->reservation_id,
                       sizeof o->reservation_id, err);
-  char *sealed = NULL;
-  if (!rc && !(sealed = sf_seal(S.ring, in->card, o->id, err))) rc = -500;
   sf_stmt *st = NULL;
   if (!rc && !(st = sf_db_prepare(tx->db,
                                   "INSERT INTO orders(id, customer_id, status, saga_step, currency, total, reservation_id,"
@@ -801,14 +914,13 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     sf_stmt_text(st, 5, o->currency);
     sf_stmt_int(st, 6, o->total);
     sf_stmt_text(st, 7, o->reservation_id);
-    sf_stmt_text(st, 8, sealed);
+    sf_stmt_text(st, 8, in->card_sealed);
     sf_stmt_text(st, 9, o->card_last4);
     sf_stmt_int(st, 10, o->version);
     sf_stmt_int(st, 11, o->created_at);
     sf_stmt_int(st, 12, o->updated_at);
     rc = sf_stmt_run(st, err);
   }
-  free(sealed);
   for (int i = 0; !rc && i < o->nlines; i++) {
     st = sf_db_prepare(tx->db,
                        "INSERT INTO order_lines(order_id, line, product_id, sku, name, unit_price, quantity)"
@@ -844,32 +956,47 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     rc = sf_stmt_run(st, err);
   }
   if (!rc) {
-    json_t *ev = order_json(o);
-    json_object_del(ev, "payment");
-    json_object_del(ev, "settled");
-    json_object_del(ev, "version");
-    json_object_del(ev, "created_at");
-    json_object_del(ev, "updated_at");
-    json_object_del(ev, "failure_reason");
-    json_object_set_new(ev, "reservation_id", json_string(o->reservation_id));
-    json_object_set_new(ev, "card_last4", json_string(o->card_last4));
-    rc = order_event(tx, req, o, "order.placed", ev, err);
+    json_t *items = json_array();
+    for (int i = 0; i < o->nlines; i++)
+      json_array_append_new(items, json_pack("{s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id,
+                                             "sku", o->lines[i].sku, "unit_price", (json_int_t)o->lines[i].unit_price,
+                                             "quantity", (json_int_t)o->lines[i].quantity));
+    rc = order_event(tx, req, o, "order.placed",
+                     json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "customer_id", o->customer_id, "currency",
+                               o->currency, "total", (json_int_t)o->total, "items", items, "reservation_id",
+                               o->reservation_id, "card_last4", o->card_last4),
+                     err);
   }
   if (!rc) {
     sf_tx_after_commit(tx, enqueue_hook, NULL, o->id);
     char loc[96];
     snprintf(loc, sizeof loc, "/api/v1/orders/%s", o->id);
-    reply_order(req, 201, o);
+    /* with Prefer: wait the body is written when the order settles (or the
+     * wait ends); it is built now only when it must be stored for an
+     * Idempotency-Key replay */
+    if (in->deferred) sf_req_reply(req, 201, NULL, NULL, 0);
+    else reply_order(req, 201, o);
     sf_req_add_header(req, "Location", loc);
-    snprintf(in->order_id, sizeof in->order_id, "%s", o->id);
+    in->placed = 1;
   }
+  order_clear(o);
   free(o);
   return rc;
 }
 
 static int place_committed(sf_req *req, void *data) {
   place_input *in = data;
-  return in->order_id[0] && park(req, in->order_id, in->wait_s, 201);
+  if (!in->placed) return 0;
+  if (park(req, in->order_id, in->wait_s, 201)) return 1;
+  if (in->deferred) { /* not parked (shutting down): answer with what is committed */
+    sf_err err = {0};
+    sf_db *db = sf_db_reader(&err);
+    order o = {0};
+    if (!db || load_order(db, in->order_id, &o, 1, &err)) sf_req_reply_problem(req, &err);
+    else reply_order(req, 201, &o);
+    order_clear(&o);
+  }
+  return 0;
 }
 
 static const sf_json_field k_place[] = {
@@ -886,6 +1013,7 @@ static void h_place(sf_req *req) {
   sf_err err = {0};
   place_input *in = sf_calloc(1, sizeof *in);
   in->wait_s = wait_s;
+  in->deferred = wait_s > 0 && !sf_req_header(req, "Idempotency-Key");
   json_t *items = json_object_get(b, "items");
   size_t n = json_array_size(items);
   if (n == 0 || n > MAX_LINES) sf_err_field_add(&err, "items", "must hold 1 to %d items", MAX_LINES);
@@ -923,8 +1051,16 @@ static void h_place(sf_req *req) {
     sf_err_field_add(&err, "payment", "must be {\"card_number\": string}");
   else if (!sf_pay_card_valid(card))
     sf_err_field_add(&err, "payment.card_number", "is not a valid card number (12-19 digits, Luhn)");
-  else
-    snprintf(in->card, sizeof in->card, "%s", card);
+  else {
+    sf_id_new("ord", in->order_id, sizeof in->order_id);
+    snprintf(in->card_last4, sizeof in->card_last4, "%s", card + strlen(card) - 4);
+    if (!(in->card_sealed = sf_seal(S.ring, card, in->order_id, &err))) {
+      json_decref(b);
+      free_place(in);
+      sf_req_reply_problem(req, &err);
+      return;
+    }
+  }
   json_decref(b);
   if (err.nfields) {
     free_place(in);
@@ -942,25 +1078,22 @@ static void h_get(sf_req *req) {
   if (!read_prefer_wait(req, &wait_s)) return;
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  order *o = sf_arena_alloc(&req->arena, sizeof *o);
-  memset(o, 0, sizeof *o);
-  if (!db || load_order(db, sf_req_param(req, "id"), o, 1, &err)) {
+  order o = {0};
+  if (!db || load_order(db, sf_req_param(req, "id"), &o, 1, &err)) {
     sf_req_reply_problem(req, &err);
-    return;
-  }
-  if (strcmp(o->customer_id, req->principal.user_id) != 0 && !can_read_all(req)) {
+  } else if (strcmp(o.customer_id, req->principal.user_id) != 0 && !can_read_all(req)) {
     sf_err_not_found(&err, "order"); /* other customers' orders do not exist for you */
     sf_req_reply_problem(req, &err);
-    return;
-  }
-  if (!settled(o) && wait_s > 0) {
+  } else if (!settled(&o) && wait_s > 0) {
     sf_req_suspend(req);
-    if (park(req, o->id, wait_s, 200)) return;
-    reply_order(req, 200, o);
-    sf_req_resume(req);
-    return;
+    if (!park(req, o.id, wait_s, 200)) {
+      reply_order(req, 200, &o);
+      sf_req_resume(req);
+    }
+  } else {
+    reply_order(req, 200, &o);
   }
-  reply_order(req, 200, o);
+  order_clear(&o);
 }
 
 static void h_list(sf_req *req) {
@@ -1016,7 +1149,7 @@ static void h_list(sf_req *req) {
   char next[96] = "";
   order *rows = malloc((size_t)(limit + 1) * sizeof *rows);
   while ((rc = sf_stmt_step(st, &err)) == 1) {
-    memset(o, 0, sizeof *o);
+    memset(o, 0, sizeof *o); /* rows carry no lines until load_lines below */
     row_order(st, o);
     if (n == limit) {
       snprintf(next, sizeof next, "%" PRId64 ":%s", rows[n - 1].created_at, rows[n - 1].id);
@@ -1025,9 +1158,10 @@ static void h_list(sf_req *req) {
     rows[n++] = *o;
   }
   sf_stmt_reset(st);
-  for (int i = 0; rc >= 0 && i < n; i++) {
-    if (load_lines(db, &rows[i], &err)) rc = -1;
-    else json_array_append_new(data, order_json(&rows[i]));
+  for (int i = 0; i < n; i++) {
+    if (rc >= 0 && load_lines(db, &rows[i], &err)) rc = -1;
+    else if (rc >= 0) json_array_append_new(data, order_json(&rows[i]));
+    order_clear(&rows[i]);
   }
   free(rows);
   if (rc < 0) {
@@ -1103,6 +1237,7 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
       if (!rc) reply_order(req, 200, o);
     }
   }
+  order_clear(o);
   free(o);
   return rc;
 }
@@ -1149,6 +1284,7 @@ static int refund_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
       reply_order(req, 202, o);
     }
   }
+  order_clear(o);
   free(o);
   return rc;
 }
@@ -1217,7 +1353,8 @@ static int sales_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
 
 static int sales_reset(sf_tx *tx, sf_err *err) { return sf_db_exec(tx->db, "DELETE FROM sales_daily", err); }
 
-const sf_subscriber sf_sales_daily_subscriber = {.name = "sales_daily", .apply = sales_apply, .reset = sales_reset};
+const sf_subscriber sf_sales_daily_subscriber = {
+    .name = "sales_daily", .apply = sales_apply, .reset = sales_reset, .types = "order.paid"};
 
 static void h_sales(sf_req *req) {
   sf_err err = {0};
