@@ -42,6 +42,14 @@ typedef struct sf_config {
   int writer_max_batch;
   int shutdown_timeout_s;
   int idempotency_ttl_s;
+
+  char payment_provider[16]; /* "sandbox" (built in) or "http" */
+  char payment_url[512];     /* http provider: base URL of the payment API */
+  int payment_timeout_ms;    /* http provider: per attempt, connect + response */
+  int payment_retries;       /* http provider: extra attempts on a transient error */
+  int payment_backoff_ms;    /* http provider: first retry delay; doubles, full jitter */
+  int breaker_threshold;     /* consecutive failures that open the circuit */
+  int breaker_cooldown_ms;   /* open time before a half-open probe */
 } sf_config;
 
 extern sf_config sf_cfg;

@@ -14,7 +14,11 @@
 #include "core/err.h"
 
 typedef enum { SF_PAY_AUTHORIZE, SF_PAY_CAPTURE, SF_PAY_VOID, SF_PAY_REFUND } sf_pay_kind;
-typedef enum { SF_PAY_OK, SF_PAY_DECLINED, SF_PAY_INSUFFICIENT, SF_PAY_TRANSIENT } sf_pay_outcome;
+/* SF_PAY_TRANSIENT: tried and failed in a way worth retrying (timeout, 5xx).
+ * SF_PAY_UNAVAILABLE: not tried at all because the provider is known to be
+ * down (circuit breaker open); the saga fails a new order fast on it instead
+ * of queueing retries, but keeps retrying steps that move money back. */
+typedef enum { SF_PAY_OK, SF_PAY_DECLINED, SF_PAY_INSUFFICIENT, SF_PAY_TRANSIENT, SF_PAY_UNAVAILABLE } sf_pay_outcome;
 
 typedef struct sf_pay_op {
   sf_pay_kind kind;
@@ -43,6 +47,16 @@ typedef struct sf_pay_provider {
  * Any other Luhn-valid number succeeds. Capture/refund amounts are checked
  * against what was authorized/captured. */
 sf_pay_provider *sf_pay_sandbox_open(const char *ledger_path, sf_err *err);
+
+/* The http provider: calls an external payment API at cfg->payment_url
+ * through curl multi (all operations of a batch in parallel), with a timeout
+ * per attempt, retries with exponential backoff and full jitter on transient
+ * errors, and a circuit breaker (closed -> open after breaker_threshold
+ * consecutive failures -> half-open probe after breaker_cooldown_ms). While
+ * the circuit is open, operations return SF_PAY_UNAVAILABLE without a call.
+ * The breaker state and call counts are exported on /metrics. */
+struct sf_config;
+sf_pay_provider *sf_pay_http_open(const struct sf_config *cfg, sf_err *err);
 
 /* Card numbers: 12-19 digits passing the Luhn check. */
 int sf_pay_card_valid(const char *card);

@@ -38,6 +38,7 @@ const char *sf_pay_outcome_name(sf_pay_outcome o) {
   case SF_PAY_DECLINED: return "declined";
   case SF_PAY_INSUFFICIENT: return "insufficient_funds";
   case SF_PAY_TRANSIENT: return "transient_error";
+  case SF_PAY_UNAVAILABLE: return "provider_unavailable";
   }
   return "unknown";
 }
