@@ -20,6 +20,7 @@
 #include "events/dispatch.h"
 #include "events/stats.h"
 #include "events/timers.h"
+#include "services/carts/carts.h"
 #include "services/catalog/catalog.h"
 #include "services/identity/identity.h"
 #include "services/inventory/inventory.h"
@@ -88,6 +89,16 @@ static int load_jwt_key(const sf_config *cfg, unsigned char *key, size_t cap, si
   return 0;
 }
 
+void sf_app_routes(void) {
+  sf_router_reset();
+  sf_ops_routes();
+  sf_identity_routes();
+  sf_catalog_routes();
+  sf_inventory_routes();
+  sf_carts_routes();
+  sf_orders_routes();
+}
+
 int sf_app_open(const sf_config *cfg, sf_err *err) {
   if (mkdir_p(cfg->data_dir, err)) return -1;
   char path[600];
@@ -111,12 +122,7 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
     sf_pw_shutdown();
     goto fail;
   }
-  sf_router_reset();
-  sf_ops_routes();
-  sf_identity_routes();
-  sf_catalog_routes();
-  sf_inventory_routes();
-  sf_orders_routes();
+  sf_app_routes();
   sf_identity_configure(cfg);
   sf_timer_clear_kinds();
   sf_inventory_timers();
@@ -167,6 +173,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_event_stats_metrics();
   sf_identity_start();
   sf_catalog_start();
+  sf_carts_start();
   if (sf_dispatch_start(err)) {
     sf_app_close();
     return -1;

@@ -8,6 +8,8 @@
 #include "core/err.h"
 
 /* Opens storage and starts the writer (no HTTP). For CLI commands. */
+/* Registers every route (the server and `serviceflow routes` use the same list). */
+void sf_app_routes(void);
 int sf_app_open(const sf_config *cfg, sf_err *err);
 void sf_app_close(void);
 

@@ -160,7 +160,7 @@ json_t *sf_openapi_build(void) {
     json_object_set_new(item, m, operation(r));
   }
   json_t *schemas = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
       schema_or("{\"type\":\"object\",\"required\":[\"type\",\"title\",\"status\"],\"properties\":{"
                 "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
                 "\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\","
@@ -200,6 +200,22 @@ json_t *sf_openapi_build(void) {
                 "\"amount\":{\"type\":\"integer\"},\"captured\":{\"type\":\"integer\"},\"refunded\":{\"type\":\"integer\"},"
                 "\"card_last4\":{\"type\":\"string\"}}},"
                 "\"failure_reason\":{\"type\":[\"string\",\"null\"]},\"version\":{\"type\":\"integer\"},"
+                "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+      "Cart",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+                "\"status\":{\"enum\":[\"open\",\"checked_out\",\"merged\"]},"
+                "\"owner_id\":{\"type\":[\"string\",\"null\"]},\"currency\":{\"type\":[\"string\",\"null\"]},"
+                "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+                "\"product_id\":{\"type\":\"string\"},\"sku\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"
+                "\"unit_price\":{\"type\":\"integer\",\"description\":\"snapshot taken when the line was set\"},"
+                "\"current_price\":{\"type\":[\"integer\",\"null\"]},\"quantity\":{\"type\":\"integer\"},"
+                "\"line_total\":{\"type\":\"integer\"},\"available\":{\"type\":\"boolean\"},"
+                "\"price_changed\":{\"type\":\"boolean\"}}}},"
+                "\"subtotal\":{\"type\":\"integer\"},\"item_count\":{\"type\":\"integer\"},"
+                "\"needs_review\":{\"type\":\"boolean\"},\"version\":{\"type\":\"integer\"},"
+                "\"order_id\":{\"type\":[\"string\",\"null\"]},\"merged_into\":{\"type\":[\"string\",\"null\"]},"
+                "\"token\":{\"type\":\"string\",\"description\":\"guest carts, on creation only\"},"
                 "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
                 "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
       "Reservation",

@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "edge/edge.h"
 #include "edge/input.h"
+#include "services/identity/identity.h"
 #include "services/identity/internal.h"
 #include "services/identity/password.h"
 #include "services/identity/totp.h"
@@ -35,6 +36,16 @@ static void reply_err_resume(sf_req *req, sf_err *err) {
   sf_req_resume(req);
 }
 
+static sf_login_hook g_login_hook;
+
+void sf_identity_on_login(sf_login_hook fn) { g_login_hook = fn; }
+
+static int run_login_hook(sf_tx *tx, sf_req *req, const sf_user *u, json_t *out, sf_err *err) {
+  if (!g_login_hook || g_login_hook(tx, req, u->id, out, err) == 0) return 0;
+  json_decref(out);
+  return -1;
+}
+
 /* ---- register ---- */
 
 static const sf_json_field k_register[] = {
@@ -50,6 +61,7 @@ static int register_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   json_t *out;
   if (id_create(tx, req, j->email, j->name, "customer", j->hash, &u, err)) return -1;
   if (id_issue_tokens(tx, &u, NULL, &out, err)) return -1;
+  if (run_login_hook(tx, req, &u, out, err)) return -1;
   sf_req_reply_json(req, 201, out);
   return 0;
 }
@@ -157,6 +169,7 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
   }
   json_t *out;
   if (id_issue_tokens(tx, u, NULL, &out, err)) return -1;
+  if (run_login_hook(tx, req, u, out, err)) return -1;
   if (id_event(tx, req, u, "user.logged_in", json_pack("{s:b}", "mfa", mfa_done), err)) {
     json_decref(out);
     return -1;

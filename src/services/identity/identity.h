@@ -4,8 +4,12 @@
 #ifndef SF_IDENTITY_H
 #define SF_IDENTITY_H
 
+#include <jansson.h>
+
 #include "core/config.h"
 #include "core/err.h"
+#include "core/http.h"
+#include "store/writer.h"
 
 /* Creates the user cache (and its metrics); stop frees it. */
 void sf_identity_start(void);
@@ -19,5 +23,11 @@ void sf_identity_configure(const sf_config *cfg);
  * password hasher initialised). Fills id_out (>= 48 bytes). */
 int sf_identity_create_user(const char *email, const char *password, const char *role,
                             const char *name, char *id_out, sf_err *err);
+
+/* Runs inside the login (and registration) transaction once tokens are
+ * issued; may add fields to the reply. Other services use it without
+ * identity knowing them (carts: a guest cart becomes the user's). */
+typedef int (*sf_login_hook)(sf_tx *tx, const sf_req *req, const char *user_id, json_t *reply, sf_err *err);
+void sf_identity_on_login(sf_login_hook fn);
 
 #endif

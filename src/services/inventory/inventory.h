@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/http.h"
+#include "events/verify.h"
 #include "store/writer.h"
 
 void sf_inventory_routes(void);
@@ -24,8 +25,10 @@ typedef struct sf_inv_line {
   const char *product_id;
   int64_t quantity;
 } sf_inv_line;
-/* Holds stock for every line or none (409 naming the short items, 422 for
- * unknown or unsellable products); id_out receives the reservation id.
+/* Holds stock for every line or none (409 naming the short items); id_out
+ * receives the reservation id. The caller has checked, in the same
+ * transaction, that every product exists and is for sale (orders does, when
+ * it takes the price snapshot).
  * ttl_ms 0: no expiry (the caller releases or commits it, as the saga does). */
 int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
                    int64_t ttl_ms, char *id_out, size_t cap, sf_err *err);
@@ -35,5 +38,11 @@ int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cau
 int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err);
 /* Registers the reservation-expiry timer kind (before sf_timers_start). */
 void sf_inventory_timers(void);
+
+/* serviceflow verify (verify.c): folds the stock-* and reservation-* streams
+ * and compares the result with the stock rows (into *stock, one aggregate per
+ * product) and the reservations and their lines (into *reservations). Reads
+ * db only; run it inside a read transaction for one snapshot. */
+int sf_inv_verify(sf_db *db, sf_verify_report *stock, sf_verify_report *reservations, sf_err *err);
 
 #endif

@@ -20,6 +20,7 @@
 #include "edge/edge.h"
 #include "edge/input.h"
 #include "events/timers.h"
+#include "services/carts/carts.h"
 #include "services/catalog/catalog.h"
 #include "services/inventory/inventory.h"
 #include "services/payments/payments.h"
@@ -426,7 +427,8 @@ static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, int *next, sf
     if (!rc) rc = save_order(tx, o, err);
     if (!rc) rc = order_event(tx, NULL, o, "payment.captured", json_pack("{s:I}", "amount", (json_int_t)o->total), err);
     if (!rc) rc = order_event(tx, NULL, o, "order.paid", paid_event(o, tx->now_ms), err);
-  } else if (op->outcome == SF_PAY_TRANSIENT && o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
+  } else if ((op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) &&
+             o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
     o->saga_attempts++;
     rc = save_order(tx, o, err);
     if (!rc) rc = order_event(tx, NULL, o, "payment.retry_scheduled",
@@ -482,7 +484,8 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
       snprintf(o->pay_status, sizeof o->pay_status, "failed");
       rc = order_event(tx, NULL, o, "payment.failed",
                        json_pack("{s:s, s:s, s:s}", "step", "authorize", "outcome", outcome, "message", op->message), err);
-      if (!rc) rc = cancel_order(tx, o, op->outcome == SF_PAY_TRANSIENT ? "payment_unavailable"
+      if (!rc) rc = cancel_order(tx, o, (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE)
+                                            ? "payment_unavailable"
                                        : op->outcome == SF_PAY_INSUFFICIENT ? "insufficient_funds"
                                                                             : "payment_declined", err);
     }
@@ -514,7 +517,7 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
                                 json_pack("{s:I, s:I, s:b}", "amount", (json_int_t)amount, "refunded_total",
                                           (json_int_t)o->refunded, "full", full), err);
       if (!rc && full) rc = order_event(tx, NULL, o, "order.refunded", json_pack("{s:I}", "amount", (json_int_t)o->refunded), err);
-    } else if (op->outcome == SF_PAY_TRANSIENT) {
+    } else if (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) {
       o->saga_attempts++;
       rc = save_order(tx, o, err);
       if (!rc) rc = retry_later(tx, o, err);
@@ -745,7 +748,7 @@ static void *saga_main(void *arg) {
       for (int j = 0; j < n && !dup; j++) dup = strcmp(batch[j], S.queue[used]) == 0;
       if (!dup) memcpy(batch[n++], S.queue[used], sizeof batch[0]);
     }
-    memmove(S.queue, S.queue + used, (size_t)(S.qlen - used) * sizeof *S.queue);
+    if (used) memmove(S.queue, S.queue + used, (size_t)(S.qlen - used) * sizeof *S.queue);
     S.qlen -= used;
     pthread_mutex_unlock(&S.mu);
     if (n) run_batch(batch, n);
@@ -767,8 +770,14 @@ void sf_orders_timers(void) { sf_timer_register(RETRY_KIND, retry_timer); }
 
 int sf_orders_start(const sf_config *cfg, sf_err *err) {
   char path[600];
-  snprintf(path, sizeof path, "%s/sandbox-payments.db", cfg->data_dir);
-  S.provider = sf_pay_sandbox_open(path, err);
+  if (strcmp(cfg->payment_provider, "http") == 0) {
+    S.provider = sf_pay_http_open(cfg, err);
+  } else if (strcmp(cfg->payment_provider, "sandbox") == 0) {
+    snprintf(path, sizeof path, "%s/sandbox-payments.db", cfg->data_dir);
+    S.provider = sf_pay_sandbox_open(path, err);
+  } else {
+    return sf_err_invalid(err, "payment_provider", "must be \"sandbox\" or \"http\"");
+  }
   if (!S.provider) return -1;
   S.ring = sf_edge_keyring();
   const char *fault = getenv("SERVICEFLOW_FAULT");
@@ -833,7 +842,9 @@ typedef struct {
   struct {
     char product_id[48];
     int64_t quantity;
+    int64_t snapshot_price; /* from a cart: the price the customer saw */
   } lines[MAX_LINES];
+  char cart_id[48]; /* placing from a cart: lines are read in the command */
   char card_last4[8];
   char *card_sealed; /* sealed on the HTTP thread, bound to the order id */
   int wait_s;
@@ -862,7 +873,25 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   snprintf(o->card_last4, sizeof o->card_last4, "%s", in->card_last4);
   o->version = 1;
   o->created_at = o->updated_at = tx->now_ms;
+  if (in->cart_id[0]) {
+    sf_cart_line cl[SF_CART_MAX_LINES];
+    int ncl = 0;
+    if ((rc = sf_cart_for_checkout(tx->db, req, in->cart_id, cl, &ncl, err))) {
+      order_clear(o);
+      free(o);
+      return rc;
+    }
+    free(o->lines);
+    o->lines = sf_calloc((size_t)ncl, sizeof *o->lines);
+    in->nlines = ncl;
+    for (int i = 0; i < ncl; i++) {
+      memcpy(in->lines[i].product_id, cl[i].product_id, sizeof in->lines[i].product_id); /* both 48 */
+      in->lines[i].quantity = cl[i].quantity;
+      in->lines[i].snapshot_price = cl[i].unit_price;
+    }
+  }
   /* price snapshot */
+  int price_changed = 0;
   for (int i = 0; i < in->nlines; i++) {
     sf_product_ref p;
     sf_err perr = {0};
@@ -881,6 +910,11 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     if (!o->currency[0]) snprintf(o->currency, sizeof o->currency, "%s", p.currency);
     else if (strcmp(o->currency, p.currency) != 0)
       sf_err_field_add(err, field, "is priced in %s; one order has one currency (%s)", p.currency, o->currency);
+    if (in->cart_id[0] && p.price != in->lines[i].snapshot_price) {
+      price_changed = 1;
+      sf_err_field_add(err, field, "price changed from %" PRId64 " to %" PRId64 "; update the cart line to accept it",
+                       in->lines[i].snapshot_price, p.price);
+    }
     order_line *l = &o->lines[o->nlines++];
     snprintf(l->product_id, sizeof l->product_id, "%s", p.id);
     snprintf(l->sku, sizeof l->sku, "%s", p.sku);
@@ -892,6 +926,9 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (err->nfields) {
     order_clear(o);
     free(o);
+    if (price_changed)
+      return sf_err_set(err, 409, "price-changed", "Prices changed",
+                        "prices changed since the items were added to the cart; nothing was ordered");
     return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be ordered");
   }
   sf_inv_line inv[MAX_LINES];
@@ -958,15 +995,18 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (!rc) {
     json_t *items = json_array();
     for (int i = 0; i < o->nlines; i++)
-      json_array_append_new(items, json_pack("{s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id,
-                                             "sku", o->lines[i].sku, "unit_price", (json_int_t)o->lines[i].unit_price,
-                                             "quantity", (json_int_t)o->lines[i].quantity));
+      /* name: the line is a snapshot, and verify rebuilds order_lines from this event */
+      json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id,
+                                             "sku", o->lines[i].sku, "name", o->lines[i].name, "unit_price",
+                                             (json_int_t)o->lines[i].unit_price, "quantity",
+                                             (json_int_t)o->lines[i].quantity));
     rc = order_event(tx, req, o, "order.placed",
                      json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "customer_id", o->customer_id, "currency",
                                o->currency, "total", (json_int_t)o->total, "items", items, "reservation_id",
                                o->reservation_id, "card_last4", o->card_last4),
                      err);
   }
+  if (!rc && in->cart_id[0]) rc = sf_cart_checked_out(tx, req, in->cart_id, o->id, err);
   if (!rc) {
     sf_tx_after_commit(tx, enqueue_hook, NULL, o->id);
     char loc[96];
@@ -1000,23 +1040,40 @@ static int place_committed(sf_req *req, void *data) {
 }
 
 static const sf_json_field k_place[] = {
-    {"items", SF_JSON_ARRAY, 1, 0, 0},
+    {"items", SF_JSON_ARRAY, 0, 0, 0},
+    {"cart_id", SF_JSON_STRING, 0, 1, 47},
+    {"payment", SF_JSON_OBJECT, 1, 0, 0},
+    {0},
+};
+static const sf_json_field k_checkout[] = {
     {"payment", SF_JSON_OBJECT, 1, 0, 0},
     {0},
 };
 
-static void h_place(sf_req *req) {
+/* POST /orders ({items} or {cart_id}) and POST /carts/{id}/checkout
+ * (cart_path set) place an order the same way. */
+static void place(sf_req *req, const char *cart_path) {
   int wait_s;
   if (!read_prefer_wait(req, &wait_s)) return;
-  json_t *b = sf_in_body(req, k_place);
+  json_t *b = sf_in_body(req, cart_path ? k_checkout : k_place);
   if (!b) return;
   sf_err err = {0};
   place_input *in = sf_calloc(1, sizeof *in);
   in->wait_s = wait_s;
   in->deferred = wait_s > 0 && !sf_req_header(req, "Idempotency-Key");
   json_t *items = json_object_get(b, "items");
+  const char *cart_id = cart_path ? cart_path : sf_json_str(b, "cart_id");
   size_t n = json_array_size(items);
-  if (n == 0 || n > MAX_LINES) sf_err_field_add(&err, "items", "must hold 1 to %d items", MAX_LINES);
+  if (cart_id) {
+    if (items) sf_err_field_add(&err, "items", "give items or cart_id, not both");
+    if (strlen(cart_id) >= sizeof in->cart_id) sf_err_field_add(&err, "cart_id", "is not a cart id");
+    else snprintf(in->cart_id, sizeof in->cart_id, "%s", cart_id);
+  } else if (!items) {
+    sf_err_field_add(&err, "items", "is required (or cart_id)");
+  } else if (n == 0 || n > MAX_LINES) {
+    sf_err_field_add(&err, "items", "must hold 1 to %d items", MAX_LINES);
+  }
+  if (cart_id) n = 0;
   for (size_t i = 0; i < n && i < MAX_LINES; i++) {
     json_t *it = json_array_get(items, i);
     char field[40];
@@ -1069,6 +1126,13 @@ static void h_place(sf_req *req) {
     return;
   }
   sf_req_command_ex(req, place_exec, in, free_place, place_committed);
+}
+
+static void h_place(sf_req *req) { place(req, NULL); }
+
+static void h_checkout(sf_req *req) {
+  const char *id = sf_req_param(req, "id");
+  place(req, id ? id : "");
 }
 
 /* ---- reads ---- */
@@ -1398,11 +1462,21 @@ static void h_sales(sf_req *req) {
 void sf_orders_routes(void) {
   static const sf_route routes[] = {
       {"POST", "/api/v1/orders", h_place, SF_AUTH_USER, NULL, 0, "orders",
-       "Place an order: reserves stock and starts the payment saga (Prefer: wait=N waits for the outcome)",
-       "{\"type\":\"object\",\"required\":[\"items\",\"payment\"],\"additionalProperties\":false,\"properties\":{"
+       "Place an order from items or from a cart: reserves stock and starts the payment saga "
+       "(Prefer: wait=N waits for the outcome)",
+       "{\"type\":\"object\",\"required\":[\"payment\"],\"additionalProperties\":false,"
+       "\"oneOf\":[{\"required\":[\"items\"]},{\"required\":[\"cart_id\"]}],\"properties\":{"
+       "\"cart_id\":{\"type\":\"string\"},"
        "\"items\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":50,\"items\":{\"type\":\"object\","
        "\"required\":[\"product_id\",\"quantity\"],\"additionalProperties\":false,\"properties\":{"
        "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}},"
+       "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
+       "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
+       ORDER_REF, 201, 0},
+      {"POST", "/api/v1/carts/{id}/checkout", h_checkout, SF_AUTH_USER, NULL, 0, "carts",
+       "Check out a cart: places an order from its lines at their snapshot prices (409 price-changed "
+       "when the catalog moved; Prefer: wait=N as for POST /orders)",
+       "{\"type\":\"object\",\"required\":[\"payment\"],\"additionalProperties\":false,\"properties\":{"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
        ORDER_REF, 201, 0},

@@ -22,6 +22,8 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "events/dispatch.h"
+#include "events/verify.h"
+#include "store/db.h"
 
 void sf_orders_routes(void);
 void sf_orders_timers(void);  /* before sf_timers_start */
@@ -33,5 +35,11 @@ void sf_orders_stop(void);
 
 /* Read model: units and revenue per product per day from order.paid events. */
 extern const sf_subscriber sf_sales_daily_subscriber;
+
+/* serviceflow verify (verify.c): folds every "order-<id>" stream and compares
+ * status, saga step, totals, payment (status, captured, refunded, auth_ref)
+ * and lines with the orders, payments and order_lines rows, one aggregate per
+ * order. Reads db only; run it inside a read transaction for one snapshot. */
+int sf_orders_verify(sf_db *db, sf_verify_report *r, sf_err *err);
 
 #endif

@@ -1,0 +1,609 @@
+/* Carts: /api/v1/carts, lines, guest tokens, the claim on login. Checkout
+ * lives in the orders service (it places an order from the cart's lines). */
+#include "services/carts/carts.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "edge/command.h"
+#include "edge/edge.h"
+#include "edge/input.h"
+#include "events/store.h"
+#include "services/catalog/catalog.h"
+#include "services/identity/identity.h"
+
+#define MAX_QTY 1000
+#define TOKEN_HEADER "Cart-Token"
+
+typedef struct {
+  char product_id[48];
+  char sku[72];
+  char name[208];
+  int64_t quantity, unit_price, added_at;
+} cline;
+
+typedef struct {
+  char id[48];
+  char owner_id[48];
+  char token_hash[65];
+  char status[16];
+  char currency[4];
+  char order_id[48];
+  char merged_into[48];
+  int64_t version, created_at, updated_at;
+  int nlines;
+  cline lines[SF_CART_MAX_LINES];
+} cart;
+
+/* ---- storage ---- */
+
+static int load_cart(sf_db *db, const char *id, cart *c, sf_err *err) {
+  memset(c, 0, sizeof *c);
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT id, coalesce(owner_id, ''), coalesce(token_hash, ''), status,"
+                              " coalesce(currency, ''), coalesce(order_id, ''), coalesce(merged_into, ''),"
+                              " version, created_at, updated_at FROM carts WHERE id = ?",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    snprintf(c->id, sizeof c->id, "%s", sf_stmt_col_text(st, 0));
+    snprintf(c->owner_id, sizeof c->owner_id, "%s", sf_stmt_col_text(st, 1));
+    snprintf(c->token_hash, sizeof c->token_hash, "%s", sf_stmt_col_text(st, 2));
+    snprintf(c->status, sizeof c->status, "%s", sf_stmt_col_text(st, 3));
+    snprintf(c->currency, sizeof c->currency, "%s", sf_stmt_col_text(st, 4));
+    snprintf(c->order_id, sizeof c->order_id, "%s", sf_stmt_col_text(st, 5));
+    snprintf(c->merged_into, sizeof c->merged_into, "%s", sf_stmt_col_text(st, 6));
+    c->version = sf_stmt_col_int(st, 7);
+    c->created_at = sf_stmt_col_int(st, 8);
+    c->updated_at = sf_stmt_col_int(st, 9);
+  }
+  sf_stmt_reset(st);
+  if (rc == 0) return sf_err_not_found(err, "cart");
+  if (rc < 0) return rc;
+  st = sf_db_prepare(db,
+                     "SELECT product_id, sku, name, quantity, unit_price, added_at FROM cart_lines"
+                     " WHERE cart_id = ? ORDER BY added_at, product_id",
+                     err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  while (c->nlines < SF_CART_MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
+    cline *l = &c->lines[c->nlines++];
+    snprintf(l->product_id, sizeof l->product_id, "%s", sf_stmt_col_text(st, 0));
+    snprintf(l->sku, sizeof l->sku, "%s", sf_stmt_col_text(st, 1));
+    snprintf(l->name, sizeof l->name, "%s", sf_stmt_col_text(st, 2));
+    l->quantity = sf_stmt_col_int(st, 3);
+    l->unit_price = sf_stmt_col_int(st, 4);
+    l->added_at = sf_stmt_col_int(st, 5);
+  }
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : 0;
+}
+
+/* The open cart of a user, or 0 with c->id empty. */
+static int load_open_cart_of(sf_db *db, const char *user_id, cart *c, sf_err *err) {
+  memset(c, 0, sizeof *c);
+  sf_stmt *st = sf_db_prepare(db, "SELECT id FROM carts WHERE owner_id = ? AND status = 'open'", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, user_id);
+  char id[48] = "";
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) snprintf(id, sizeof id, "%s", sf_stmt_col_text(st, 0));
+  sf_stmt_reset(st);
+  if (rc < 0) return rc;
+  return id[0] ? load_cart(db, id, c, err) : 0;
+}
+
+/* Writes the cart row and replaces its lines (a cart has at most 50). */
+static int save_cart(sf_tx *tx, const cart *c, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO carts(id, owner_id, token_hash, status, currency, order_id, merged_into,"
+                              " version, created_at, updated_at) VALUES(?1, nullif(?2, ''), nullif(?3, ''), ?4,"
+                              " nullif(?5, ''), nullif(?6, ''), nullif(?7, ''), ?8, ?9, ?10)"
+                              " ON CONFLICT(id) DO UPDATE SET owner_id = nullif(?2, ''), token_hash = nullif(?3, ''),"
+                              " status = ?4, currency = nullif(?5, ''), order_id = nullif(?6, ''),"
+                              " merged_into = nullif(?7, ''), version = ?8, updated_at = ?10",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, c->id);
+  sf_stmt_text(st, 2, c->owner_id);
+  sf_stmt_text(st, 3, c->token_hash);
+  sf_stmt_text(st, 4, c->status);
+  sf_stmt_text(st, 5, c->currency);
+  sf_stmt_text(st, 6, c->order_id);
+  sf_stmt_text(st, 7, c->merged_into);
+  sf_stmt_int(st, 8, c->version);
+  sf_stmt_int(st, 9, c->created_at);
+  sf_stmt_int(st, 10, tx->now_ms);
+  int rc = sf_stmt_run(st, err);
+  if (rc) return rc;
+  if (!(st = sf_db_prepare(tx->db, "DELETE FROM cart_lines WHERE cart_id = ?", err))) return -500;
+  sf_stmt_text(st, 1, c->id);
+  if ((rc = sf_stmt_run(st, err))) return rc;
+  for (int i = 0; i < c->nlines; i++) {
+    const cline *l = &c->lines[i];
+    st = sf_db_prepare(tx->db,
+                       "INSERT INTO cart_lines(cart_id, product_id, quantity, unit_price, sku, name, added_at)"
+                       " VALUES(?,?,?,?,?,?,?)",
+                       err);
+    if (!st) return -500;
+    sf_stmt_text(st, 1, c->id);
+    sf_stmt_text(st, 2, l->product_id);
+    sf_stmt_int(st, 3, l->quantity);
+    sf_stmt_int(st, 4, l->unit_price);
+    sf_stmt_text(st, 5, l->sku);
+    sf_stmt_text(st, 6, l->name);
+    sf_stmt_int(st, 7, l->added_at);
+    if ((rc = sf_stmt_run(st, err))) return rc;
+  }
+  return 0;
+}
+
+static int cart_event(sf_tx *tx, const sf_req *req, const cart *c, const char *type, json_t *data,
+                      sf_err *err) {
+  char stream[96];
+  snprintf(stream, sizeof stream, "cart-%s", c->id);
+  sf_ev_meta meta = {0};
+  if (req) sf_req_meta(req, &meta);
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
+  json_decref(data);
+  return rc;
+}
+
+/* ---- access: the owner, or whoever holds a guest cart's token ---- */
+
+/* Cart-Token is "<cart id>.<secret>"; the cart keeps sha256(secret). */
+static int token_opens(const char *token, const cart *c) {
+  if (!token || !c->token_hash[0]) return 0;
+  const char *dot = strchr(token, '.');
+  if (!dot || (size_t)(dot - token) != strlen(c->id) || strncmp(token, c->id, strlen(c->id)) != 0) return 0;
+  char hash[65];
+  sf_sha256_hex(dot + 1, strlen(dot + 1), hash);
+  return sf_ct_equal(hash, c->token_hash, 64);
+}
+
+static int can_use(const sf_req *req, const cart *c) {
+  if (c->owner_id[0]) return req->principal.authenticated && strcmp(c->owner_id, req->principal.user_id) == 0;
+  return token_opens(sf_req_header((sf_req *)req, TOKEN_HEADER), c);
+}
+
+/* Loads a cart the caller may use (others' carts do not exist for them). */
+static int load_usable(sf_db *db, const sf_req *req, const char *id, cart *c, sf_err *err) {
+  int rc = load_cart(db, id, c, err);
+  if (rc) return rc;
+  if (!can_use(req, c)) return sf_err_not_found(err, "cart");
+  return 0;
+}
+
+static int require_open(const cart *c, sf_err *err) {
+  if (strcmp(c->status, "open") == 0) return 0;
+  if (strcmp(c->status, "checked_out") == 0)
+    return sf_err_set(err, 409, "cart-closed", "Cart closed", "this cart was checked out as order %s",
+                      c->order_id);
+  return sf_err_set(err, 409, "cart-closed", "Cart closed", "this cart was merged into cart %s", c->merged_into);
+}
+
+/* ---- JSON ---- */
+
+static json_t *cart_json(sf_db *db, const cart *c) {
+  json_t *items = json_array();
+  int64_t subtotal = 0, count = 0;
+  int changed = 0;
+  for (int i = 0; i < c->nlines; i++) {
+    const cline *l = &c->lines[i];
+    sf_product_ref p;
+    sf_err perr = {0};
+    int prc = db ? sf_catalog_product_ref(db, l->product_id, &p, &perr) : -1;
+    int available = prc == 0 && strcmp(p.status, "active") == 0;
+    int price_changed = available && p.price != l->unit_price;
+    changed |= price_changed || !available;
+    subtotal += l->unit_price * l->quantity;
+    count += l->quantity;
+    json_t *item = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "product_id", l->product_id, "sku",
+                             l->sku, "name", l->name, "unit_price", (json_int_t)l->unit_price, "quantity",
+                             (json_int_t)l->quantity, "line_total", (json_int_t)(l->unit_price * l->quantity),
+                             "available", available, "price_changed", price_changed);
+    json_object_set_new(item, "current_price", available ? json_integer(p.price) : json_null());
+    json_array_append_new(items, item);
+  }
+  char created[32], updated[32];
+  sf_time_iso8601(c->created_at, created, sizeof created);
+  sf_time_iso8601(c->updated_at, updated, sizeof updated);
+  json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:b, s:I, s:s, s:s}", "id", c->id, "status", c->status,
+                        "items", items, "subtotal", (json_int_t)subtotal, "item_count", (json_int_t)count,
+                        "needs_review", changed, "version", (json_int_t)c->version, "created_at", created,
+                        "updated_at", updated);
+  json_object_set_new(o, "owner_id", c->owner_id[0] ? json_string(c->owner_id) : json_null());
+  json_object_set_new(o, "currency", c->currency[0] ? json_string(c->currency) : json_null());
+  json_object_set_new(o, "order_id", c->order_id[0] ? json_string(c->order_id) : json_null());
+  json_object_set_new(o, "merged_into", c->merged_into[0] ? json_string(c->merged_into) : json_null());
+  return o;
+}
+
+static void reply_cart(sf_req *req, sf_db *db, int status, const cart *c, json_t *extra) {
+  json_t *o = cart_json(db, c);
+  if (extra) json_object_update(o, extra);
+  char etag[32];
+  snprintf(etag, sizeof etag, "\"%" PRId64 "\"", c->version);
+  sf_req_reply_json(req, status, o);
+  sf_req_add_header(req, "ETag", etag);
+}
+
+/* ---- POST /carts ---- */
+
+static void new_cart(cart *c, int64_t now_ms) {
+  memset(c, 0, sizeof *c);
+  sf_id_new("crt", c->id, sizeof c->id);
+  snprintf(c->status, sizeof c->status, "open");
+  c->version = 1;
+  c->created_at = c->updated_at = now_ms;
+}
+
+static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  (void)data;
+  cart *c = sf_calloc(1, sizeof *c);
+  int rc = 0;
+  if (req->principal.authenticated) {
+    /* one open cart per customer: hand back the one there is */
+    if ((rc = load_open_cart_of(tx->db, req->principal.user_id, c, err))) goto out;
+    if (c->id[0]) {
+      reply_cart(req, tx->db, 200, c, NULL);
+      goto out;
+    }
+    new_cart(c, tx->now_ms);
+    snprintf(c->owner_id, sizeof c->owner_id, "%s", req->principal.user_id);
+  } else {
+    new_cart(c, tx->now_ms);
+  }
+  char token[160] = "";
+  if (!c->owner_id[0]) {
+    uint8_t secret[24];
+    char enc[48];
+    sf_random_bytes(secret, sizeof secret);
+    sf_b64url_encode(secret, sizeof secret, enc, sizeof enc);
+    sf_sha256_hex(enc, strlen(enc), c->token_hash);
+    snprintf(token, sizeof token, "%s.%s", c->id, enc);
+  }
+  if ((rc = save_cart(tx, c, err))) goto out;
+  if ((rc = cart_event(tx, req, c, "cart.created", json_pack("{s:o}", "owner_id",
+                                                             c->owner_id[0] ? json_string(c->owner_id) : json_null()),
+                       err)))
+    goto out;
+  char loc[96];
+  snprintf(loc, sizeof loc, "/api/v1/carts/%s", c->id);
+  reply_cart(req, tx->db, 201, c, token[0] ? json_pack("{s:s}", "token", token) : NULL);
+  sf_req_add_header(req, "Location", loc);
+out:
+  free(c);
+  return rc;
+}
+
+static void h_create(sf_req *req) {
+  if (req->body_len) { /* no fields yet; an object is accepted so clients may send {} */
+    static const sf_json_field none[] = {{0}};
+    json_t *b = sf_in_body(req, none);
+    if (!b) return;
+    json_decref(b);
+  }
+  sf_req_command(req, create_exec, NULL, NULL);
+}
+
+/* ---- GET /carts/{id} ---- */
+
+static void h_get(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  cart *c = sf_arena_alloc(&req->arena, sizeof *c);
+  if (!db || load_usable(db, req, sf_req_param(req, "id"), c, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  reply_cart(req, db, 200, c, NULL);
+}
+
+/* ---- lines ---- */
+
+typedef enum { LINE_ADD, LINE_SET, LINE_REMOVE } line_op;
+
+typedef struct {
+  line_op op;
+  char cart_id[48];
+  char product_id[48];
+  int64_t quantity;
+  int64_t if_match;
+} line_input;
+
+static int find_line(const cart *c, const char *product_id) {
+  for (int i = 0; i < c->nlines; i++)
+    if (strcmp(c->lines[i].product_id, product_id) == 0) return i;
+  return -1;
+}
+
+static int line_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  line_input *in = data;
+  cart *c = sf_calloc(1, sizeof *c);
+  int rc = load_usable(tx->db, req, in->cart_id, c, err);
+  if (!rc) rc = require_open(c, err);
+  if (!rc) rc = sf_precondition(in->if_match, c->version, err);
+  if (rc) goto out;
+  int at = find_line(c, in->product_id);
+  json_t *ev = NULL;
+  const char *type;
+  if (in->op == LINE_REMOVE) {
+    if (at < 0) {
+      rc = sf_err_not_found(err, "cart line");
+      goto out;
+    }
+    memmove(&c->lines[at], &c->lines[at + 1], (size_t)(c->nlines - at - 1) * sizeof c->lines[0]);
+    c->nlines--;
+    if (c->nlines == 0) c->currency[0] = '\0'; /* an empty cart takes any currency again */
+    type = "cart.line_removed";
+    ev = json_pack("{s:s}", "product_id", in->product_id);
+  } else {
+    if (in->op == LINE_SET && at < 0) {
+      rc = sf_err_not_found(err, "cart line");
+      goto out;
+    }
+    /* the snapshot: what the product costs now */
+    sf_product_ref p;
+    sf_err perr = {0};
+    int prc = sf_catalog_product_ref(tx->db, in->product_id, &p, &perr);
+    if (prc == -404 || (prc == 0 && strcmp(p.status, "active") != 0)) {
+      rc = sf_err_invalid(err, "product_id", "no such product for sale");
+      goto out;
+    }
+    if (prc) {
+      rc = sf_err_internal(err, "%s", perr.detail);
+      goto out;
+    }
+    if (c->currency[0] && strcmp(c->currency, p.currency) != 0) {
+      rc = sf_err_invalid(err, "product_id", "is priced in %s; this cart is in %s", p.currency, c->currency);
+      goto out;
+    }
+    int64_t qty = in->op == LINE_ADD && at >= 0 ? c->lines[at].quantity + in->quantity : in->quantity;
+    if (qty > MAX_QTY) {
+      rc = sf_err_invalid(err, "quantity", "the line would hold %" PRId64 "; at most %d per product", qty, MAX_QTY);
+      goto out;
+    }
+    if (at < 0) {
+      if (c->nlines == SF_CART_MAX_LINES) {
+        rc = sf_err_invalid(err, "product_id", "a cart holds at most %d products", SF_CART_MAX_LINES);
+        goto out;
+      }
+      at = c->nlines++;
+      memset(&c->lines[at], 0, sizeof c->lines[at]);
+      c->lines[at].added_at = tx->now_ms;
+      type = "cart.line_added";
+    } else {
+      type = "cart.line_updated";
+    }
+    cline *l = &c->lines[at];
+    snprintf(l->product_id, sizeof l->product_id, "%s", p.id);
+    snprintf(l->sku, sizeof l->sku, "%s", p.sku);
+    snprintf(l->name, sizeof l->name, "%s", p.name);
+    l->quantity = qty;
+    l->unit_price = p.price;
+    snprintf(c->currency, sizeof c->currency, "%s", p.currency);
+    ev = json_pack("{s:s, s:I, s:I, s:s}", "product_id", l->product_id, "quantity", (json_int_t)qty, "unit_price",
+                   (json_int_t)l->unit_price, "currency", p.currency);
+  }
+  c->version++;
+  rc = save_cart(tx, c, err);
+  if (!rc) rc = cart_event(tx, req, c, type, ev, err);
+  else json_decref(ev);
+  if (!rc) reply_cart(req, tx->db, in->op == LINE_ADD && strcmp(type, "cart.line_added") == 0 ? 201 : 200, c, NULL);
+out:
+  free(c);
+  return rc;
+}
+
+static int line_target(sf_req *req, line_input *in, sf_err *err) {
+  const char *id = sf_req_param(req, "id");
+  if (!id || strlen(id) >= sizeof in->cart_id) return sf_err_not_found(err, "cart");
+  snprintf(in->cart_id, sizeof in->cart_id, "%s", id);
+  const char *pid = sf_req_param(req, "product_id");
+  if (pid) {
+    if (strlen(pid) >= sizeof in->product_id) return sf_err_not_found(err, "cart line");
+    snprintf(in->product_id, sizeof in->product_id, "%s", pid);
+  }
+  return 0;
+}
+
+static void run_line(sf_req *req, line_input *in) {
+  sf_err err = {0};
+  if (!sf_in_if_match(req, &in->if_match)) {
+    free(in);
+    return;
+  }
+  if (line_target(req, in, &err)) {
+    free(in);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_command(req, line_exec, in, free);
+}
+
+static const sf_json_field k_add[] = {
+    {"product_id", SF_JSON_STRING, 1, 1, 47},
+    {"quantity", SF_JSON_INT, 1, 1, MAX_QTY},
+    {0},
+};
+static const sf_json_field k_set[] = {
+    {"quantity", SF_JSON_INT, 1, 0, MAX_QTY},
+    {0},
+};
+
+static void h_add(sf_req *req) {
+  json_t *b = sf_in_body(req, k_add);
+  if (!b) return;
+  line_input *in = sf_calloc(1, sizeof *in);
+  in->op = LINE_ADD;
+  snprintf(in->product_id, sizeof in->product_id, "%s", sf_json_str(b, "product_id"));
+  in->quantity = sf_json_int(b, "quantity", 1);
+  json_decref(b);
+  run_line(req, in);
+}
+
+static void h_set(sf_req *req) {
+  json_t *b = sf_in_body(req, k_set);
+  if (!b) return;
+  line_input *in = sf_calloc(1, sizeof *in);
+  in->quantity = sf_json_int(b, "quantity", 0);
+  in->op = in->quantity == 0 ? LINE_REMOVE : LINE_SET; /* quantity 0 removes the line */
+  json_decref(b);
+  run_line(req, in);
+}
+
+static void h_remove(sf_req *req) {
+  line_input *in = sf_calloc(1, sizeof *in);
+  in->op = LINE_REMOVE;
+  run_line(req, in);
+}
+
+/* ---- the claim on login: a guest cart becomes the user's ---- */
+
+/* Adds the guest cart's lines to the user's open cart. Lines in another
+ * currency, or beyond the cart's size, stay behind (named in the event). */
+static void merge_lines(cart *into, const cart *from, json_t *skipped) {
+  for (int i = 0; i < from->nlines; i++) {
+    const cline *g = &from->lines[i];
+    if (into->currency[0] && from->currency[0] && strcmp(into->currency, from->currency) != 0) {
+      json_array_append_new(skipped, json_pack("{s:s, s:s}", "product_id", g->product_id, "reason", "currency"));
+      continue;
+    }
+    int at = find_line(into, g->product_id);
+    if (at >= 0) {
+      cline *l = &into->lines[at];
+      l->quantity = l->quantity + g->quantity > MAX_QTY ? MAX_QTY : l->quantity + g->quantity;
+      if (g->added_at > l->added_at) l->unit_price = g->unit_price; /* the newer snapshot */
+      continue;
+    }
+    if (into->nlines == SF_CART_MAX_LINES) {
+      json_array_append_new(skipped, json_pack("{s:s, s:s}", "product_id", g->product_id, "reason", "cart_full"));
+      continue;
+    }
+    into->lines[into->nlines++] = *g;
+    if (!into->currency[0]) snprintf(into->currency, sizeof into->currency, "%s", from->currency);
+  }
+}
+
+static int claim_on_login(sf_tx *tx, const sf_req *req, const char *user_id, json_t *reply, sf_err *err) {
+  const char *token = sf_req_header((sf_req *)req, TOKEN_HEADER);
+  const char *dot = token ? strchr(token, '.') : NULL;
+  if (!dot || dot == token || (size_t)(dot - token) >= sizeof(((cart *)0)->id)) return 0;
+  char id[48];
+  snprintf(id, sizeof id, "%.*s", (int)(dot - token), token);
+  cart *guest = sf_calloc(1, sizeof *guest), *mine = sf_calloc(1, sizeof *mine);
+  sf_err lerr = {0};
+  int rc = load_cart(tx->db, id, guest, &lerr);
+  /* a stale or foreign token never fails a login: the cart is just not claimed */
+  if (rc == -404 || (rc == 0 && (!token_opens(token, guest) || strcmp(guest->status, "open") != 0))) {
+    rc = 0;
+    goto out;
+  }
+  if (rc) {
+    rc = sf_err_internal(err, "%s", lerr.detail);
+    goto out;
+  }
+  if ((rc = load_open_cart_of(tx->db, user_id, mine, err))) goto out;
+  if (!mine->id[0]) {
+    snprintf(guest->owner_id, sizeof guest->owner_id, "%s", user_id);
+    guest->token_hash[0] = '\0';
+    guest->version++;
+    rc = save_cart(tx, guest, err);
+    if (!rc) rc = cart_event(tx, req, guest, "cart.claimed", json_pack("{s:s}", "owner_id", user_id), err);
+    if (!rc) json_object_set_new(reply, "cart_id", json_string(guest->id));
+    goto out;
+  }
+  json_t *skipped = json_array();
+  merge_lines(mine, guest, skipped);
+  mine->version++;
+  snprintf(guest->status, sizeof guest->status, "merged");
+  snprintf(guest->merged_into, sizeof guest->merged_into, "%s", mine->id);
+  guest->version++;
+  rc = save_cart(tx, mine, err);
+  if (!rc) rc = save_cart(tx, guest, err);
+  if (!rc) rc = cart_event(tx, req, mine, "cart.merged", json_pack("{s:s, s:O}", "from", guest->id, "skipped", skipped), err);
+  if (!rc) rc = cart_event(tx, req, guest, "cart.merged_into", json_pack("{s:s, s:s}", "into", mine->id, "owner_id", user_id), err);
+  json_decref(skipped);
+  if (!rc) json_object_set_new(reply, "cart_id", json_string(mine->id));
+out:
+  free(guest);
+  free(mine);
+  return rc;
+}
+
+void sf_carts_start(void) { sf_identity_on_login(claim_on_login); }
+
+/* ---- checkout support for the orders service ---- */
+
+int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n,
+                         sf_err *err) {
+  cart *c = sf_calloc(1, sizeof *c);
+  int rc = load_usable(db, req, cart_id, c, err);
+  if (!rc) rc = require_open(c, err);
+  if (!rc && c->nlines == 0) rc = sf_err_invalid(err, "cart_id", "the cart is empty");
+  if (!rc) {
+    for (int i = 0; i < c->nlines; i++) {
+      snprintf(lines[i].product_id, sizeof lines[i].product_id, "%s", c->lines[i].product_id);
+      lines[i].quantity = c->lines[i].quantity;
+      lines[i].unit_price = c->lines[i].unit_price;
+    }
+    *n = c->nlines;
+  }
+  free(c);
+  return rc;
+}
+
+int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err) {
+  cart *c = sf_calloc(1, sizeof *c);
+  int rc = load_cart(tx->db, cart_id, c, err);
+  if (!rc) {
+    snprintf(c->status, sizeof c->status, "checked_out");
+    snprintf(c->order_id, sizeof c->order_id, "%s", order_id);
+    /* a guest cart checked out by a signed-in caller becomes theirs */
+    if (!c->owner_id[0] && req && req->principal.authenticated) {
+      snprintf(c->owner_id, sizeof c->owner_id, "%s", req->principal.user_id);
+      c->token_hash[0] = '\0';
+    }
+    c->version++;
+    rc = save_cart(tx, c, err);
+  }
+  if (!rc) rc = cart_event(tx, req, c, "cart.checked_out", json_pack("{s:s}", "order_id", order_id), err);
+  free(c);
+  return rc;
+}
+
+/* ---- routes ---- */
+
+#define CART_REF "{\"$ref\":\"#/components/schemas/Cart\"}"
+
+void sf_carts_routes(void) {
+  static const sf_route routes[] = {
+      {"POST", "/api/v1/carts", h_create, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       "Create a cart. Signed in: your open cart (200 when it exists). Guest: the reply carries a token "
+       "to send as Cart-Token on later requests and on login",
+       "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0},
+      {"GET", "/api/v1/carts/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       "Get a cart (its owner, or Cart-Token for a guest cart), with current prices beside the snapshot",
+       NULL, CART_REF, 200, 0},
+      {"POST", "/api/v1/carts/{id}/lines", h_add, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       "Add a product (adds to the quantity of an existing line); snapshots the price (honours If-Match)",
+       "{\"type\":\"object\",\"required\":[\"product_id\",\"quantity\"],\"additionalProperties\":false,"
+       "\"properties\":{\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,"
+       "\"maximum\":1000}}}",
+       CART_REF, 201, 0},
+      {"PATCH", "/api/v1/carts/{id}/lines/{product_id}", h_set, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       "Set a line's quantity (0 removes it); takes the current price (honours If-Match)",
+       "{\"type\":\"object\",\"required\":[\"quantity\"],\"additionalProperties\":false,"
+       "\"properties\":{\"quantity\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1000}}}",
+       CART_REF, 200, 0},
+      {"DELETE", "/api/v1/carts/{id}/lines/{product_id}", h_remove, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       "Remove a line (honours If-Match)", NULL, CART_REF, 200, 0},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
+}
