@@ -66,6 +66,47 @@ int64_t sf_ev_stream_version(sf_db *db, const char *stream, sf_err *err) {
   return v;
 }
 
+/* Appends "key":"value" (JSON-escaped like jansson's compact output). */
+static int put_str(char **p, char *end, const char *key, const char *v, int first) {
+  int n = snprintf(*p, (size_t)(end - *p), "%s\"%s\":\"", first ? "" : ",", key);
+  if (n < 0 || n >= end - *p) return -1;
+  *p += n;
+  for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+    if (end - *p < 8) return -1;
+    if (*c == '"' || *c == '\\') {
+      *(*p)++ = '\\';
+      *(*p)++ = (char)*c;
+    } else if (*c < 0x20) {
+      static const char k_short[] = "btnvfr";
+      if (*c >= '\b' && *c <= '\r' && *c != '\v') {
+        *(*p)++ = '\\';
+        *(*p)++ = k_short[*c - '\b'];
+      } else {
+        *p += snprintf(*p, 7, "\\u%04X", *c);
+      }
+    } else {
+      *(*p)++ = (char)*c;
+    }
+  }
+  if (end - *p < 2) return -1;
+  *(*p)++ = '"';
+  return 0;
+}
+
+static int meta_json(const sf_ev_meta *meta, char *out, size_t cap) {
+  char *p = out, *end = out + cap;
+  *p++ = '{';
+  if (put_str(&p, end, "actor", meta && meta->actor && *meta->actor ? meta->actor : "system", 1)) return -1;
+  if (meta && meta->request_id && *meta->request_id && put_str(&p, end, "request_id", meta->request_id, 0))
+    return -1;
+  if (meta && meta->traceparent && *meta->traceparent && put_str(&p, end, "traceparent", meta->traceparent, 0))
+    return -1;
+  if (end - p < 2) return -1;
+  *p++ = '}';
+  *p = '\0';
+  return 0;
+}
+
 int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type,
                  const json_t *data, const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
   int64_t cur = sf_ev_stream_version(tx->db, stream, err);
@@ -77,14 +118,20 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
   char id[SF_ID_MAX];
   sf_id_new("evt", id, sizeof id);
   char *data_s = data ? sf_json_dump(data, NULL) : strdup("{}");
-  json_t *m = json_object();
-  json_object_set_new(m, "actor", json_string(meta && meta->actor && *meta->actor ? meta->actor : "system"));
-  if (meta && meta->request_id && *meta->request_id)
-    json_object_set_new(m, "request_id", json_string(meta->request_id));
-  if (meta && meta->traceparent && *meta->traceparent)
-    json_object_set_new(m, "traceparent", json_string(meta->traceparent));
-  char *meta_s = sf_json_dump(m, NULL);
-  json_decref(m);
+  /* meta is a few short strings: written directly, without a JSON tree */
+  char meta_buf[768];
+  char *meta_s = meta_buf;
+  if (meta_json(meta, meta_buf, sizeof meta_buf)) meta_s = NULL;
+  if (!meta_s) { /* too long for the stack buffer: let jansson do it */
+    json_t *m = json_object();
+    json_object_set_new(m, "actor", json_string(meta && meta->actor && *meta->actor ? meta->actor : "system"));
+    if (meta && meta->request_id && *meta->request_id)
+      json_object_set_new(m, "request_id", json_string(meta->request_id));
+    if (meta && meta->traceparent && *meta->traceparent)
+      json_object_set_new(m, "traceparent", json_string(meta->traceparent));
+    meta_s = sf_json_dump(m, NULL);
+    json_decref(m);
+  }
 
   sf_event ev = {.position = tx->head_position + 1, .stream = stream, .version = cur + 1,
                  .type = type, .id = id, .data = data_s, .meta = meta_s, .at = tx->now_ms};
@@ -108,7 +155,7 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
     rc = sf_stmt_run(st, err);
   }
   free(data_s);
-  free(meta_s);
+  if (meta_s != meta_buf) free(meta_s);
   if (rc) return rc;
   tx->head_position = ev.position;
   memcpy(tx->head_hash, hash, sizeof hash);

@@ -252,6 +252,52 @@ static void test_expected_version(void **state) {
   assert_int_equal(sf_ev_stream_version(sf_db_reader(&e), "ver-1", &e), 3);
 }
 
+/* Event meta is encoded by hand on the hot path: it must be the JSON jansson
+ * would write, whatever the strings hold (and long ones take the fallback). */
+typedef struct {
+  sf_cmd cmd;
+  sf_ev_meta meta;
+} meta_cmd;
+
+static int m_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  meta_cmd *m = (meta_cmd *)c;
+  return sf_ev_append(tx, "meta-1", SF_EV_ANY_VERSION, "test.meta", NULL, &m->meta, NULL, err);
+}
+
+static void test_meta_encoding(void **state) {
+  (void)state;
+  char longer[2000];
+  memset(longer, 'x', sizeof longer - 1);
+  longer[sizeof longer - 1] = '\0';
+  const sf_ev_meta cases[] = {
+      {NULL, NULL, NULL},
+      {"usr_1", "req \"quoted\" \\ back", NULL},
+      {"a\nb\tc\rd\be\ff\x01g\x1fh", NULL, "00-abc-def-01"},
+      {"", "", ""},
+      {"usr_\xc3\xa9", longer, "tp"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    meta_cmd m = {.cmd = {.run = m_run, .done = a_done}, .meta = cases[i]};
+    assert_int_equal(sf_writer_exec(&m.cmd), 0);
+    sf_err e = {0};
+    sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+    sf_stmt *st = sf_db_prepare(db, "SELECT meta FROM events WHERE stream = 'meta-1' ORDER BY version DESC LIMIT 1", &e);
+    assert_int_equal(sf_stmt_step(st, &e), 1);
+    json_t *want = json_object();
+    json_object_set_new(want, "actor", json_string(cases[i].actor && *cases[i].actor ? cases[i].actor : "system"));
+    if (cases[i].request_id && *cases[i].request_id)
+      json_object_set_new(want, "request_id", json_string(cases[i].request_id));
+    if (cases[i].traceparent && *cases[i].traceparent)
+      json_object_set_new(want, "traceparent", json_string(cases[i].traceparent));
+    char *want_s = json_dumps(want, JSON_COMPACT);
+    assert_string_equal(sf_stmt_col_text(st, 0), want_s);
+    free(want_s);
+    json_decref(want);
+    sf_stmt_reset(st);
+    sf_db_close(db);
+  }
+}
+
 static void tamper(const char *sql) {
   sf_err e = {0};
   sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
@@ -407,6 +453,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_exec_and_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hash_chain, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_meta_encoding, setup, teardown),
       cmocka_unit_test(test_hash_format_is_stable),
       cmocka_unit_test(test_hash_sensitive),
       cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),

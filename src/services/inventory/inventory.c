@@ -213,7 +213,8 @@ typedef struct {
 } reserve_input;
 
 /* Checks and holds stock for r (lines filled); fills r's id, status, times. */
-static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_ms, sf_err *err) {
+static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_ms, int products_checked,
+                      sf_err *err) {
   sf_id_new("rsv", r->id, sizeof r->id);
   snprintf(r->status, sizeof r->status, "active");
   r->created_at = tx->now_ms;
@@ -226,7 +227,8 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
     sf_err perr = {0};
     char field[32];
     snprintf(field, sizeof field, "items[%d].product_id", i);
-    int prc = sf_catalog_product_ref(tx->db, r->lines[i].product_id, &p, &perr);
+    int prc = products_checked ? 0 : sf_catalog_product_ref(tx->db, r->lines[i].product_id, &p, &perr);
+    if (products_checked) snprintf(p.status, sizeof p.status, "active");
     if (prc == -404 || (prc == 0 && strcmp(p.status, "active") != 0)) {
       sf_err_field_add(err, field, "no such product for sale");
       continue;
@@ -289,7 +291,7 @@ int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv
     r->lines[i].quantity = lines[i].quantity;
   }
   r->nlines = n;
-  int rc = do_reserve(tx, req, r, ttl_ms, err);
+  int rc = do_reserve(tx, req, r, ttl_ms, 1, err);
   if (!rc) snprintf(id_out, cap, "%s", r->id);
   free(r);
   return rc;
@@ -299,7 +301,7 @@ static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   reserve_input *in = data;
   reservation *r = &in->r;
   snprintf(r->owner, sizeof r->owner, "%s", req->principal.user_id);
-  int rc = do_reserve(tx, req, r, in->ttl_s * 1000, err);
+  int rc = do_reserve(tx, req, r, in->ttl_s * 1000, 0, err);
   if (rc) return rc;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/reservations/%s", r->id);
