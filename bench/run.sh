@@ -6,6 +6,9 @@
 #   BENCH_ROUNDS          runs per benchmark, medians are reported (default 3)
 #   BENCH_CONNS           wrk connections (default 64; wrk threads are always 2)
 #   BENCH_WRITE_USERS     users the PATCH load is spread over (default 64)
+#   BENCH_ORDER_CONNS     wrk connections for order placement (default 64)
+#   BENCH_ORDER_USERS     customers placing the orders (default 64)
+#   BENCH_ORDER_PRODUCTS  products the orders spread over (default 16)
 #   BENCH_NGINX_WORKERS   nginx worker_processes (default auto = one per core, like serviceflow)
 #   BENCH_KEEP_TMP=1      keep the temp dir (data dirs, logs, raw wrk output) for debugging
 #
@@ -23,6 +26,9 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 CONNS="${BENCH_CONNS:-64}"
 WRK_THREADS=2
 WRITE_USERS="${BENCH_WRITE_USERS:-64}"
+ORDER_CONNS="${BENCH_ORDER_CONNS:-64}"
+ORDER_USERS="${BENCH_ORDER_USERS:-64}"
+ORDER_PRODUCTS="${BENCH_ORDER_PRODUCTS:-16}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-auto}"
 RESULTS_DIR="$HERE/results"
 PY=/usr/bin/python3
@@ -251,11 +257,12 @@ run_wrk() {
     $1 == "99%" { p99 = ms($2) }
     /Non-2xx or 3xx responses:/ { non2xx = $NF }
     /Socket errors:/ { gsub(",", ""); sc = $4; sr = $6; sw = $8; st = $10 }
-    /^PATCH_RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); pr[kv[1]] = kv[2] } }
+    /^PATCH_RESULT|^ORDER_RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); pr[kv[1]] = kv[2] } }
     END {
       if (rps == "" || p99 == "") { print "PARSE_ERROR"; exit }
       printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", b, r, rps, p99, non2xx,
-        sc, sr, sw, st, (pr["ok"] == "" ? -1 : pr["ok"]), (pr["non200"] == "" ? -1 : pr["non200"]),
+        sc, sr, sw, st, (pr["ok"] != "" ? pr["ok"] : pr["paid"] != "" ? pr["paid"] : -1),
+        (pr["non200"] != "" ? pr["non200"] : pr["other"] != "" ? pr["other"] : -1),
         (pr["duration_us"] == "" ? -1 : pr["duration_us"]), (pr["statuses"] == "" ? "-" : pr["statuses"])
     }' "$out")"
   [[ "$line" != PARSE_ERROR ]] || { cat "$out" "$out.err" >&2; die "cannot parse wrk output ($bench $round)"; }
@@ -279,6 +286,9 @@ meta git_dirty "$(git -C "$HERE/.." status --porcelain --untracked-files=no -- s
 meta binary_mtime "$(date -u -r "$BIN_ORIG" +%Y-%m-%dT%H:%M:%SZ)"
 meta cores "$(nproc)"
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta order_conns "$ORDER_CONNS"
+meta order_products "$ORDER_PRODUCTS"
+meta order_users "$ORDER_USERS"
 
 start_nginx
 start_sf main
@@ -289,6 +299,36 @@ log "idle RSS $(rss_mb "$SF_PID_main") MB"
 register_users "$SF_PORT_main" reader 1 "$TMP/reader.tokens" || die "registering the reader failed"
 TOKEN="$(head -n 1 "$TMP/reader.tokens")"
 
+# The shop: a third server with a staff user, ORDER_PRODUCTS active products with plenty of stock
+# and ORDER_USERS customers; its product reads run beside nginx, its orders after the PATCH runs.
+start_sf shop
+"$BIN" user create --data-dir "$SF_DIR_shop" --email staff@bench.local --role staff \
+  --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
+  die "creating the bench staff user failed"
+"$PY" - "$SF_PORT_shop" "$TMP" "$ORDER_PRODUCTS" <<'EOF2' || die "seeding the shop failed"
+import json, sys, urllib.request
+port, tmp, nprod = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def call(method, path, body=None, token=None):
+    h = {"Content-Type": "application/json"}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    r = urllib.request.urlopen(urllib.request.Request(
+        "http://127.0.0.1:%s%s" % (port, path), data=json.dumps(body).encode() if body is not None else None,
+        headers=h, method=method), timeout=10)
+    return json.load(r)
+staff = call("POST", "/api/v1/auth/login", {"email": "staff@bench.local", "password": "bench staff password"})["access_token"]
+ids = []
+for i in range(nprod):
+    p = call("POST", "/api/v1/products", {"sku": "BENCH-%d" % i, "name": "Bench product %d" % i,
+              "description": "a product for the benchmark", "price": 1000 + i, "currency": "EUR",
+              "status": "active", "attributes": {"color": "blue", "size": i}}, staff)
+    call("POST", "/api/v1/inventory/%s/adjustments" % p["id"], {"delta": 100000000, "reason": "bench"}, staff)
+    ids.append(p["id"])
+open(tmp + "/products", "w").write(",".join(ids))
+EOF2
+PRODUCT="$(cut -d, -f1 "$TMP/products")"
+register_users "$SF_PORT_shop" buyer "$ORDER_USERS" "$TMP/buyers.tokens" || die "registering buyers failed"
+
 # Reads: interleaved nginx, healthz, me, nginx, ... so that drift hits all three alike.
 for ((r = 1; r <= ROUNDS; r++)); do
   run_wrk nginx "$r" "http://127.0.0.1:$NGX_PORT/"
@@ -297,7 +337,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
   check_alive main
   run_wrk me "$r" "http://127.0.0.1:$SF_PORT_main/api/v1/users/me" -H "Authorization: Bearer $TOKEN"
   check_alive main
+  run_wrk product "$r" "http://127.0.0.1:$SF_PORT_shop/api/v1/products/$PRODUCT"
+  check_alive shop
 done
+meta product_cache_hit_ratio "$(metric "$SF_PORT_shop" 'sf_cache_hit_ratio{cache="products"}')"
 meta rss_after_reads_mb "$(rss_mb "$SF_PID_main")"
 stop_pid "$NGX_PID" 10
 
@@ -328,6 +371,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
     meta "db_bytes_${bench}_$r" "$(stat -c %s "$TMP/sf-$name/serviceflow.db" 2>/dev/null || echo 0)"
   done
 done
+# Orders: POST /api/v1/orders with Prefer: wait=10, so each 201 with "status":"paid" is an order
+# whose whole saga (reserve, authorize, capture, confirm) committed; the rate counts only those.
+for ((r = 1; r <= ROUNDS; r++)); do
+  CONNS_SAVED="$CONNS"; CONNS="$ORDER_CONNS"
+  SF_TOKENS_FILE="$TMP/buyers.tokens" SF_PRODUCTS="$(cat "$TMP/products")" \
+    run_wrk orders "$r" "http://127.0.0.1:$SF_PORT_shop/api/v1/orders" -s "$HERE/order.lua"
+  CONNS="$CONNS_SAVED"
+  check_alive shop
+done
+meta rss_after_orders_mb "$(rss_mb "$SF_PID_shop")"
 meta rss_after_writes_mb "$(rss_mb "$SF_PID_main")"
 meta rss_after_writes_single_mb "$(rss_mb "$SF_PID_single")"
 for name in main single; do
@@ -337,6 +390,21 @@ for name in main single; do
   meta "http_5xx_$name" "$(awk '/^sf_http_requests_total\{/ && /status="5/ { s += $NF } END { print s + 0 }' \
     "$TMP/metrics-$name.txt")"
 done
+
+curl -fsS --max-time 5 "http://127.0.0.1:$SF_PORT_shop/metrics" >"$TMP/metrics-shop.txt" || true
+meta http_5xx_shop "$(awk '/^sf_http_requests_total\{/ && /status="5/ { s += $NF } END { print s + 0 }' \
+  "$TMP/metrics-shop.txt")"
+stop_pid "$SF_PID_shop" 30
+meta shutdown_rc_shop "$STOP_RC"
+# Shop integrity: every acknowledged paid order is paid in the database, the sandbox ledger
+# captured each exactly once, and verify (hash chain + order/stock folds) passes.
+meta orders_paid_db "$(sqlite3 -readonly "$SF_DIR_shop/serviceflow.db" "SELECT count(*) FROM orders WHERE status='paid'" 2>&1)"
+meta orders_not_settled_db "$(sqlite3 -readonly "$SF_DIR_shop/serviceflow.db" "SELECT count(*) FROM orders WHERE saga_step <> 'done'" 2>&1)"
+meta ledger_captures "$(sqlite3 -readonly "$SF_DIR_shop/sandbox-payments.db" "SELECT count(*) FROM ops WHERE key LIKE '%:capture' AND outcome = 0" 2>&1)"
+vrc=0
+timeout 300 "$BIN" verify --data-dir "$SF_DIR_shop" >"$TMP/verify-shop.txt" 2>&1 || vrc=$?
+meta verify_rc_shop "$vrc"
+meta verify_out_shop "$(tr '\n\t' '  ' <"$TMP/verify-shop.txt" | cut -c1-300)"
 
 # Graceful shutdown, then integrity: acknowledged writes are in the database, the projection
 # caught up, and the hash chain verifies.
@@ -400,8 +468,11 @@ def errors(bench):
     return e
 
 res = {}
-for b in ("nginx", "healthz", "me"):
+for b in ("nginx", "healthz", "me", "product"):
     res[b] = {"rps": med(b, "rps"), "p99_ms": med(b, "p99_ms"), "errors": errors(b)}
+res["orders"] = {"rps": med("orders", "committed_per_s"), "p99_ms": med("orders", "p99_ms"),
+                 "errors": errors("orders"), "paid_total": sum(r["ok200"] for r in runs["orders"]),
+                 "rounds": [r["committed_per_s"] for r in runs["orders"]]}
 for b in ("patch_batched", "patch_single"):
     res[b] = {"rps": med(b, "committed_per_s"), "p99_ms": med(b, "p99_ms"), "errors": errors(b),
               "non200": sum(max(r["non200"], 0) for r in runs[b]),
@@ -411,6 +482,8 @@ for b in ("patch_batched", "patch_single"):
 n, h, me, pb, ps = (res[k] for k in ("nginx", "healthz", "me", "patch_batched", "patch_single"))
 idle = meta["idle_rss_mb"]
 me_ok = me["rps"] >= 0.5 * n["rps"] and me["p99_ms"] < 5
+pr, od = res["product"], res["orders"]
+od_ok = od["rps"] >= 5000 and od["p99_ms"] < 50
 rows = [
     # name, rps, p99, ratio, target, verdict
     ("nginx return 200 (baseline)", n["rps"], n["p99_ms"], "1.00", "", ""),
@@ -420,6 +493,10 @@ rows = [
     ("PATCH /users/me batched (FULL)", pb["rps"], pb["p99_ms"], "%.1f x" % (pb["rps"] / ps["rps"]),
      ">= 20000/s", "PASS" if pb["rps"] >= 20000 else "FAIL"),
     ("PATCH /users/me 1 commit/write", ps["rps"], ps["p99_ms"], "1.00", "", ""),
+    ("GET /api/v1/products/{id} (cache hit)", pr["rps"], pr["p99_ms"], "%.2f of nginx" % (pr["rps"] / n["rps"]),
+     ">= 0.50", "PASS" if pr["rps"] >= 0.5 * n["rps"] else "FAIL"),
+    ("POST /orders, paid (sandbox, wait)", od["rps"], od["p99_ms"], "%.2f of PATCH" % (od["rps"] / pb["rps"]),
+     ">= 5000/s, p99 < 50ms", "PASS" if od_ok else "FAIL"),
     ("idle RSS", None, None, "", "< 30 MB", "PASS" if idle < 30 else "FAIL"),
 ]
 
@@ -440,6 +517,9 @@ R = range(1, int(rounds) + 1)
 lines.append("after each PATCH run, WAL / db file MB: batched %s; 1-commit %s" % (
     ", ".join("%.0f/%.0f" % (meta["wal_bytes_patch_batched_%d" % i] / 1e6, meta["db_bytes_patch_batched_%d" % i] / 1e6) for i in R),
     ", ".join("%.0f/%.0f" % (meta["wal_bytes_patch_single_%d" % i] / 1e6, meta["db_bytes_patch_single_%d" % i] / 1e6) for i in R)))
+lines.append("orders: paid per second per run %s (c%s, %s products, %s customers); product cache hit ratio %s" % (
+    "/".join("%.0f" % x for x in od["rounds"]), meta.get("order_conns", "?"), meta.get("order_products", "?"),
+    meta.get("order_users", "?"), meta.get("product_cache_hit_ratio")))
 lines.append("PATCH non-200 responses: batched %d, 1-commit %d (must be 0); 200s: batched %d, 1-commit %d" % (
     pb["non200"], ps["non200"], pb["ok200_total"], ps["ok200_total"]))
 
@@ -472,6 +552,19 @@ for name, b in (("main", "patch_batched"), ("single", "patch_single")):
         problems.append("%s: server counted %s 5xx responses" % (name, meta.get("http_5xx_%s" % name)))
     if sum(meta.get("failed_commands_%s_%d" % (b, i), 0) for i in range(1, int(rounds) + 1)):
         problems.append("%s: writer failed commands during the PATCH runs" % name)
+paid_db, ledger = meta.get("orders_paid_db"), meta.get("ledger_captures")
+lines.append("integrity shop  : %s orders acknowledged paid; %s paid in the database; %s captures in the sandbox ledger; "
+             "%s sagas unfinished; verify exit %s; shutdown exit %s; server 5xx %s" % (
+                 od["paid_total"], paid_db, ledger, meta.get("orders_not_settled_db"), meta.get("verify_rc_shop"),
+                 meta.get("shutdown_rc_shop"), meta.get("http_5xx_shop")))
+if not isinstance(paid_db, int) or paid_db < od["paid_total"]:
+    problems.append("shop: %s paid orders in the database for %d acknowledged" % (paid_db, od["paid_total"]))
+if paid_db != ledger:
+    problems.append("shop: %s paid orders but %s captures in the payment ledger" % (paid_db, ledger))
+if meta.get("verify_rc_shop") != 0:
+    problems.append("shop: serviceflow verify failed: %s" % meta.get("verify_out_shop"))
+if meta.get("http_5xx_shop"):
+    problems.append("shop: server counted %s 5xx responses" % meta.get("http_5xx_shop"))
 for b in ("patch_batched", "patch_single"):
     wal = max(meta["wal_bytes_%s_%d" % (b, i)] for i in R)
     if wal > 256e6:
