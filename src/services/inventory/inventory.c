@@ -213,8 +213,7 @@ typedef struct {
 } reserve_input;
 
 /* Checks and holds stock for r (lines filled); fills r's id, status, times. */
-static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_ms, int products_checked,
-                      sf_err *err) {
+static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_ms, sf_err *err) {
   sf_id_new("rsv", r->id, sizeof r->id);
   snprintf(r->status, sizeof r->status, "active");
   r->created_at = tx->now_ms;
@@ -227,8 +226,7 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
     sf_err perr = {0};
     char field[32];
     snprintf(field, sizeof field, "items[%d].product_id", i);
-    int prc = products_checked ? 0 : sf_catalog_product_ref(tx->db, r->lines[i].product_id, &p, &perr);
-    if (products_checked) snprintf(p.status, sizeof p.status, "active");
+    int prc = sf_catalog_product_ref(tx->db, r->lines[i].product_id, &p, &perr);
     if (prc == -404 || (prc == 0 && strcmp(p.status, "active") != 0)) {
       sf_err_field_add(err, field, "no such product for sale");
       continue;
@@ -281,27 +279,62 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
   return r->expires_at ? sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err) : 0;
 }
 
-int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
-                   int64_t ttl_ms, char *id_out, size_t cap, sf_err *err) {
+/* ---- stock held directly by an order ---- */
+
+int sf_inv_hold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
   if (n < 1 || n > MAX_LINES) return sf_err_invalid(err, "items", "must hold 1 to %d items", MAX_LINES);
-  reservation *r = sf_calloc(1, sizeof *r);
-  snprintf(r->owner, sizeof r->owner, "%s", owner);
+  stock s[MAX_LINES];
+  int rc;
   for (int i = 0; i < n; i++) {
-    snprintf(r->lines[i].product_id, sizeof r->lines[i].product_id, "%s", lines[i].product_id);
-    r->lines[i].quantity = lines[i].quantity;
+    if ((rc = load_stock(tx->db, lines[i].product_id, &s[i], err))) return rc;
+    int64_t available = s[i].on_hand - s[i].reserved;
+    if (available < lines[i].quantity) {
+      char field[32];
+      snprintf(field, sizeof field, "items[%d].quantity", i);
+      sf_err_field_add(err, field, "%" PRId64 " requested, %" PRId64 " available", lines[i].quantity,
+                       available < 0 ? 0 : available);
+    }
   }
-  r->nlines = n;
-  int rc = do_reserve(tx, req, r, ttl_ms, 1, err);
-  if (!rc) snprintf(id_out, cap, "%s", r->id);
-  free(r);
-  return rc;
+  if (err->nfields)
+    return sf_err_set(err, 409, "insufficient-stock", "Insufficient stock",
+                      "not enough stock for every item; nothing was reserved");
+  for (int i = 0; i < n; i++) {
+    s[i].reserved += lines[i].quantity;
+    s[i].version++;
+    if ((rc = save_stock(tx, &s[i], err))) return rc;
+  }
+  return 0;
 }
+
+/* Moves held units: d_on_hand and d_reserved per unit (-1 or 0). */
+static int move_held(sf_tx *tx, const sf_inv_line *lines, int n, int d_on_hand, sf_err *err) {
+  for (int i = 0; i < n; i++) {
+    stock s;
+    int rc = load_stock(tx->db, lines[i].product_id, &s, err);
+    if (rc) return rc;
+    s.reserved -= lines[i].quantity;
+    s.on_hand += d_on_hand * lines[i].quantity;
+    if (s.reserved < 0 || s.on_hand < 0) return sf_err_internal(err, "stock of %s would go negative", s.product_id);
+    s.version++;
+    if ((rc = save_stock(tx, &s, err))) return rc;
+  }
+  return 0;
+}
+
+int sf_inv_unhold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
+  return move_held(tx, lines, n, 0, err);
+}
+
+int sf_inv_sell(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
+  return move_held(tx, lines, n, -1, err);
+}
+
 
 static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   reserve_input *in = data;
   reservation *r = &in->r;
   snprintf(r->owner, sizeof r->owner, "%s", req->principal.user_id);
-  int rc = do_reserve(tx, req, r, in->ttl_s * 1000, 0, err);
+  int rc = do_reserve(tx, req, r, in->ttl_s * 1000, err);
   if (rc) return rc;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/reservations/%s", r->id);

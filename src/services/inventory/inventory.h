@@ -25,17 +25,19 @@ typedef struct sf_inv_line {
   const char *product_id;
   int64_t quantity;
 } sf_inv_line;
-/* Holds stock for every line or none (409 naming the short items); id_out
- * receives the reservation id. The caller has checked, in the same
- * transaction, that every product exists and is for sale (orders does, when
- * it takes the price snapshot).
- * ttl_ms 0: no expiry (the caller releases or commits it, as the saga does). */
-int sf_inv_reserve(sf_tx *tx, const sf_req *req, const char *owner, const sf_inv_line *lines, int n,
-                   int64_t ttl_ms, char *id_out, size_t cap, sf_err *err);
-/* Releases an active reservation (no-op when it is no longer active). */
+/* Reservations made through /api/v1/reservations (and by orders placed
+ * before orders held stock directly): release an active one (no-op when it
+ * is no longer active), or turn it into a sale (on hand and reserved drop). */
 int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cause, sf_err *err);
-/* Turns an active reservation into a sale: on hand and reserved both drop. */
 int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err);
+/* Stock held by an order itself, without a reservation of its own: the
+ * order's events (order.placed, order.paid, order.cancelled) are the record
+ * of the hold, and `serviceflow verify` folds them into stock. Hold: every
+ * line or none (409 naming the short items); the caller has checked the
+ * products. Unhold gives the units back; sell takes them off on hand. */
+int sf_inv_hold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err);
+int sf_inv_unhold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err);
+int sf_inv_sell(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err);
 /* Registers the reservation-expiry timer kind (before sf_timers_start). */
 void sf_inventory_timers(void);
 

@@ -7,6 +7,11 @@
  *   reservation.created    reserved += quantity per line; reservation active
  *   reservation.released   reserved -= quantity per line; released / expired
  *   reservation.committed  on_hand and reserved -= quantity; committed
+ * Orders hold their stock themselves (no reservation; stream "order-<id>"):
+ *   order.placed           reserved += quantity per item (when it names no
+ *                          reservation_id: older orders used a reservation)
+ *   order.paid             on_hand and reserved -= quantity of the hold
+ *   order.cancelled        reserved -= quantity of the hold
  * and every one of them bumps the stock row's version once per product it
  * touches, so the version is compared too (it catches a lost or doubled
  * update that happens to leave the quantities right). */
@@ -44,11 +49,13 @@ typedef struct {
 } rsv_fold;
 
 typedef struct {
-  sf_vindex products, reservations, strings;
+  sf_vindex products, reservations, strings, holds;
   stock_fold *stock;
   int64_t stock_cap;
   rsv_fold *rsv;
   int64_t rsv_cap;
+  rsv_fold *hold; /* stock held by orders, by order id */
+  int64_t hold_cap;
   line_fold *lines;
   int64_t nlines, lines_cap;
   sf_verify_report *rs, *rr;
@@ -93,16 +100,9 @@ static void on_adjusted(inv_fold *f, int64_t pos, const char *pid, json_t *d) {
                        pid, pos, (long long)json_integer_value(oh), s->on_hand);
 }
 
-static void on_created(inv_fold *f, int64_t pos, const char *rid, json_t *d, int64_t at) {
-  int64_t slot = reservation_slot(f, rid);
-  if (f->rsv[slot].created) {
-    sf_verify_mismatch(f->rr, "reservation %s: created again at position %" PRId64, rid, pos);
-    return;
-  }
-  const char *owner = sf_json_str(d, "owner"), *exp = sf_json_str(d, "expires_at");
-  rsv_fold r = {.created = 1, .status = "active", .created_at = at, .first_line = f->nlines};
-  r.owner = sf_vindex_add(&f->strings, owner ? owner : "", NULL);
-  r.expires = exp ? sf_vindex_add(&f->strings, exp, NULL) : -1;
+/* Reads the items of a reservation.created or order.placed event into r. */
+static void take_lines(inv_fold *f, rsv_fold *r, json_t *d) {
+  r->first_line = f->nlines;
   size_t i;
   json_t *it;
   json_array_foreach(json_object_get(d, "items"), i, it) {
@@ -111,8 +111,21 @@ static void on_created(inv_fold *f, int64_t pos, const char *rid, json_t *d, int
     sf_verify_grow((void **)&f->lines, &f->lines_cap, f->nlines, sizeof *f->lines);
     int64_t p = product_slot(f, pid);
     f->lines[f->nlines++] = (line_fold){.product = p, .quantity = sf_json_int(it, "quantity", 0)};
-    r.nlines++;
+    r->nlines++;
   }
+}
+
+static void on_created(inv_fold *f, int64_t pos, const char *rid, json_t *d, int64_t at) {
+  int64_t slot = reservation_slot(f, rid);
+  if (f->rsv[slot].created) {
+    sf_verify_mismatch(f->rr, "reservation %s: created again at position %" PRId64, rid, pos);
+    return;
+  }
+  const char *owner = sf_json_str(d, "owner"), *exp = sf_json_str(d, "expires_at");
+  rsv_fold r = {.created = 1, .status = "active", .created_at = at};
+  r.owner = sf_vindex_add(&f->strings, owner ? owner : "", NULL);
+  r.expires = exp ? sf_vindex_add(&f->strings, exp, NULL) : -1;
+  take_lines(f, &r, d);
   f->rsv[slot] = r;
   move_lines(f, &f->rsv[slot], 0, 1);
 }
@@ -136,10 +149,42 @@ static void on_ended(inv_fold *f, int64_t pos, const char *rid, const char *type
   }
 }
 
+static void on_order(inv_fold *f, int64_t pos, const char *oid, const char *type, json_t *d) {
+  int added = 0;
+  if (strcmp(type, "order.placed") == 0) {
+    const char *rid = sf_json_str(d, "reservation_id");
+    if (rid && *rid) return; /* held through a reservation: its own events count */
+    int64_t slot = sf_vindex_add(&f->holds, oid, &added);
+    sf_verify_grow((void **)&f->hold, &f->hold_cap, slot, sizeof *f->hold);
+    if (!added) {
+      sf_verify_mismatch(f->rs, "order %s: placed again at position %" PRId64, oid, pos);
+      return;
+    }
+    rsv_fold r = {.created = 1, .status = "held"};
+    take_lines(f, &r, d);
+    f->hold[slot] = r;
+    move_lines(f, &f->hold[slot], 0, 1);
+    return;
+  }
+  int64_t slot = sf_vindex_find(&f->holds, oid);
+  if (slot < 0) return; /* an order that held stock through a reservation */
+  rsv_fold *r = &f->hold[slot];
+  if (strcmp(r->status, "held") != 0) {
+    sf_verify_mismatch(f->rs, "order %s: %s at position %" PRId64 " after its stock was already %s", oid, type, pos,
+                       r->status);
+    return;
+  }
+  int paid = strcmp(type, "order.paid") == 0;
+  r->status = paid ? "sold" : "released";
+  move_lines(f, r, paid ? -1 : 0, -1);
+}
+
 static int fold_events(sf_db *db, inv_fold *f, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT position, stream, type, data, at FROM events"
                               " WHERE substr(stream, 1, 6) = 'stock-' OR substr(stream, 1, 12) = 'reservation-'"
+                              " OR (substr(stream, 1, 6) = 'order-'"
+                              "     AND type IN ('order.placed', 'order.paid', 'order.cancelled'))"
                               " ORDER BY position",
                               err);
   if (!st) return -1;
@@ -147,17 +192,20 @@ static int fold_events(sf_db *db, inv_fold *f, sf_err *err) {
   while ((rc = sf_stmt_step(st, err)) == 1) {
     int64_t pos = sf_stmt_col_int(st, 0);
     const char *stream = sf_stmt_col_text(st, 1), *type = sf_stmt_col_text(st, 2);
-    int is_stock = strncmp(stream, "stock-", 6) == 0;
-    int known = is_stock ? strcmp(type, "stock.adjusted") == 0
+    int is_stock = strncmp(stream, "stock-", 6) == 0, is_order = strncmp(stream, "order-", 6) == 0;
+    int known = is_order   ? 1
+                : is_stock ? strcmp(type, "stock.adjusted") == 0
                          : strcmp(type, "reservation.created") == 0 || strcmp(type, "reservation.released") == 0 ||
                                strcmp(type, "reservation.committed") == 0;
     if (!known) continue; /* not part of the state (none today) */
     json_t *d = json_loads(sf_stmt_col_text(st, 3), 0, NULL);
     if (!d) {
-      sf_verify_mismatch(is_stock ? f->rs : f->rr, "event at position %" PRId64 " (%s): unreadable data", pos, type);
+      sf_verify_mismatch(is_stock || is_order ? f->rs : f->rr, "event at position %" PRId64 " (%s): unreadable data",
+                         pos, type);
       continue;
     }
-    if (is_stock) on_adjusted(f, pos, stream + 6, d);
+    if (is_order) on_order(f, pos, stream + 6, type, d);
+    else if (is_stock) on_adjusted(f, pos, stream + 6, d);
     else if (strcmp(type, "reservation.created") == 0) on_created(f, pos, stream + 12, d, sf_stmt_col_int(st, 4));
     else on_ended(f, pos, stream + 12, type, d);
     json_decref(d);
@@ -282,6 +330,8 @@ int sf_inv_verify(sf_db *db, sf_verify_report *stock, sf_verify_report *reservat
   sf_vindex_free(&f.products);
   sf_vindex_free(&f.reservations);
   sf_vindex_free(&f.strings);
+  sf_vindex_free(&f.holds);
+  free(f.hold);
   free(f.stock);
   free(f.rsv);
   free(f.lines);

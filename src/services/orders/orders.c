@@ -404,8 +404,27 @@ static json_t *paid_event(const order *o, int64_t at_ms) {
 }
 
 /* Compensation end: give the stock back and cancel. */
+/* The order's lines as inventory lines (they point into o). */
+static int inv_lines(const order *o, sf_inv_line *out) {
+  for (int i = 0; i < o->nlines; i++) out[i] = (sf_inv_line){o->lines[i].product_id, o->lines[i].quantity};
+  return o->nlines;
+}
+
+/* Orders placed before direct holds kept their stock in a reservation. */
+static int release_stock(sf_tx *tx, const order *o, sf_err *err) {
+  if (o->reservation_id[0]) return sf_inv_release(tx, NULL, o->reservation_id, "order_cancelled", err);
+  sf_inv_line l[MAX_LINES];
+  return sf_inv_unhold(tx, l, inv_lines(o, l), err);
+}
+
+static int sell_stock(sf_tx *tx, const order *o, sf_err *err) {
+  if (o->reservation_id[0]) return sf_inv_commit(tx, NULL, o->reservation_id, err);
+  sf_inv_line l[MAX_LINES];
+  return sf_inv_sell(tx, l, inv_lines(o, l), err);
+}
+
 static int cancel_order(sf_tx *tx, order *o, const char *reason, sf_err *err) {
-  if (o->reservation_id[0] && sf_inv_release(tx, NULL, o->reservation_id, "order_cancelled", err)) return -1;
+  if (release_stock(tx, o, err)) return -1;
   snprintf(o->status, sizeof o->status, "cancelled");
   snprintf(o->saga_step, sizeof o->saga_step, "done");
   snprintf(o->failure_reason, sizeof o->failure_reason, "%s", reason);
@@ -423,7 +442,7 @@ static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, int *next, sf
     snprintf(o->status, sizeof o->status, "paid");
     snprintf(o->saga_step, sizeof o->saga_step, "done");
     o->saga_attempts = 0;
-    rc = sf_inv_commit(tx, NULL, o->reservation_id, err);
+    rc = sell_stock(tx, o, err);
     if (!rc) rc = save_order(tx, o, err);
     if (!rc) rc = order_event(tx, NULL, o, "payment.captured", json_pack("{s:I}", "amount", (json_int_t)o->total), err);
     if (!rc) rc = order_event(tx, NULL, o, "order.paid", paid_event(o, tx->now_ms), err);
@@ -933,9 +952,9 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   }
   sf_inv_line inv[MAX_LINES];
   for (int i = 0; i < o->nlines; i++) inv[i] = (sf_inv_line){o->lines[i].product_id, o->lines[i].quantity};
-  /* no TTL: the saga owns the hold and commits or releases it */
-  rc = sf_inv_reserve(tx, req, o->customer_id, inv, o->nlines, 0, o->reservation_id,
-                      sizeof o->reservation_id, err);
+  /* the order holds the stock itself until it is paid (sold) or cancelled;
+   * order.placed records the hold */
+  rc = sf_inv_hold(tx, inv, o->nlines, err);
   sf_stmt *st = NULL;
   if (!rc && !(st = sf_db_prepare(tx->db,
                                   "INSERT INTO orders(id, customer_id, status, saga_step, currency, total, reservation_id,"
