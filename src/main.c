@@ -136,7 +136,7 @@ static int cmd_verify(void) {
 static int cmd_replay(const char *name) {
   sf_err err = {0};
   if (!name) {
-    fputs("serviceflow replay: name a projection (event_stats)\n", stderr);
+    fputs("serviceflow replay: name a projection (event_stats, sales_daily)\n", stderr);
     return 2;
   }
   if (sf_app_open(&sf_cfg, &err)) return fail(&err);

@@ -218,6 +218,13 @@ class Catalog(unittest.TestCase):
         st, _, s = req(self.srv, "GET", "/api/v1/inventory/" + pid, token=self.staff)
         self.assertEqual(s["on_hand"], 10)
 
+    def test_stock_of_a_draft_is_hidden_from_customers(self):
+        d = self.product(status="draft")
+        st, h, b = req(self.srv, "GET", "/api/v1/inventory/" + d["id"], token=self.customer)
+        assert_problem(self, st, h, b, 404)
+        st, _, s = req(self.srv, "GET", "/api/v1/inventory/" + d["id"], token=self.staff)
+        self.assertEqual((st, s["on_hand"]), (200, 0))
+
     def test_reservations_and_release(self):
         a, b_ = self.product(), self.product()
         self.stock(a["id"], 5)

@@ -7,6 +7,7 @@ from sfharness import (Server, cli, req, register, make_user, assert_problem, ma
 
 OK, DECLINED, NOFUNDS, TRANSIENT = ("4242424242424242", "4000000000000002",
                                     "4000000000009995", "4000000000000119")
+CAPTURE_FAILS = "4000000000000341"
 FAST = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000"]
 
 
@@ -105,6 +106,25 @@ class Orders(unittest.TestCase):
             self.assertEqual(self.events(o["id"]), ["order.placed", "payment.failed", "order.cancelled"])
         after = stock_of(self.srv, self.staff, pid)
         self.assertEqual((after["on_hand"], after["reserved"]), (before["on_hand"], before["reserved"]))
+
+    def test_capture_declined_voids_and_releases_stock(self):
+        pid = self.products[0]["id"]
+        before = stock_of(self.srv, self.staff, pid)
+        st, _, o = place(self.srv, self.cust, self.items(2), card=CAPTURE_FAILS, wait=10)
+        self.assertEqual(st, 201, o)
+        self.assertEqual((o["status"], o["failure_reason"]), ("cancelled", "capture_failed"))
+        self.assertEqual((o["payment"]["status"], o["payment"]["captured"]), ("voided", 0))
+        self.assertEqual(self.events(o["id"]), ["order.placed", "payment.authorized", "payment.capture_failed",
+                                                "payment.voided", "order.cancelled"])
+        after = stock_of(self.srv, self.staff, pid)
+        self.assertEqual((after["on_hand"], after["reserved"]), (before["on_hand"], before["reserved"]))
+        led = sqlite3.connect(os.path.join(self.srv.data_dir, "sandbox-payments.db"))
+        try:
+            auths = led.execute("SELECT a.amount, a.captured, a.voided FROM auths a JOIN ops o ON o.ref = a.ref"
+                                " WHERE o.key = ?", (o["id"] + ":authorize",)).fetchall()
+        finally:
+            led.close()
+        self.assertEqual(auths, [(o["total"], 0, 1)])  # authorized, never captured, voided
 
     def test_transient_errors_are_retried(self):
         st, _, o = place(self.srv, self.cust, self.items(1), card=TRANSIENT, wait=15)
@@ -243,6 +263,14 @@ class Orders(unittest.TestCase):
         self.assertTrue(rows, rep)
         st, h, b = req(self.srv, "GET", "/api/v1/reports/sales-daily", token=self.cust)
         assert_problem(self, st, h, b, 403)
+        day = rows[0]["day"]
+        st, _, one = req(self.srv, "GET", "/api/v1/reports/sales-daily?from=%s&to=%s" % (day, day), token=self.staff)
+        self.assertEqual((st, {r["day"] for r in one["data"]}), (200, {day}))
+        st, _, none = req(self.srv, "GET", "/api/v1/reports/sales-daily?to=2000-01-01", token=self.staff)
+        self.assertEqual((st, none["data"]), (200, []))
+        for q, field in (("from=garbage", "from"), ("to=2026-13-01", "to"), ("from=2026-1-1", "from")):
+            st, h, b = req(self.srv, "GET", "/api/v1/reports/sales-daily?" + q, token=self.staff)
+            assert_problem(self, st, h, b, 422, field=field)
 
 
 class Crash(unittest.TestCase):

@@ -392,6 +392,7 @@ static int line_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                    (json_int_t)l->unit_price, "currency", p.currency);
   }
   c->version++;
+  c->updated_at = tx->now_ms;
   rc = save_cart(tx, c, err);
   if (!rc) rc = cart_event(tx, req, c, type, ev, err);
   else json_decref(ev);

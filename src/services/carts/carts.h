@@ -11,8 +11,8 @@
  * and updating the line takes the new price.
  *
  * Events go to stream "cart-<id>": cart.created, cart.line_added,
- * cart.line_updated, cart.line_removed, cart.claimed, cart.merged,
- * cart.checked_out. */
+ * cart.line_updated, cart.line_removed, cart.claimed, cart.merged (on the
+ * user's cart), cart.merged_into (on the guest cart), cart.checked_out. */
 #ifndef SF_CARTS_H
 #define SF_CARTS_H
 

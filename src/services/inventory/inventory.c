@@ -91,6 +91,12 @@ static void h_stock_get(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
+  /* drafts and archived products do not exist for customers (as in the catalog) */
+  if (strcmp(p.status, "active") != 0 && !sf_edge_role_allows(req->principal.role, "inventory:write")) {
+    sf_err_not_found(&err, "product");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   reply_stock(req, 200, &s);
 }
 

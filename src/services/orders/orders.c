@@ -224,7 +224,8 @@ typedef struct waiter {
   sf_req *req;
   char order_id[48];
   int64_t deadline_ms;
-  int status; /* HTTP status of the eventual reply */
+  int status;           /* HTTP status of the reply once the order is settled */
+  int unsettled_status; /* ... and when the wait ends first */
   struct waiter *next;
 } waiter;
 
@@ -272,7 +273,7 @@ static void answer(waiter *w) {
   order *o = sf_calloc(1, sizeof *o);
   if (!db || load_order(db, w->order_id, o, 1, &err)) sf_req_reply_problem(w->req, &err);
   else {
-    reply_order(w->req, w->status, o);
+    reply_order(w->req, settled(o) ? w->status : w->unsettled_status, o);
     sf_req_set_header(w->req, "Preference-Applied", "wait");
   }
   order_clear(o);
@@ -322,11 +323,13 @@ static int order_settled_now(const char *id) {
 
 /* Parks req until order_id settles or wait_s pass. Returns 0 (and does not
  * take req) when the order is already settled or the saga is stopping. */
-static int park(sf_req *req, const char *order_id, int wait_s, int status) {
+/* status: of the answer once settled; unsettled_status: when the wait ends first. */
+static int park(sf_req *req, const char *order_id, int wait_s, int status, int unsettled_status) {
   if (wait_s <= 0) return 0;
   waiter *w = sf_calloc(1, sizeof *w);
   w->req = req;
   w->status = status;
+  w->unsettled_status = unsettled_status;
   w->deadline_ms = sf_now_ms() + (int64_t)wait_s * 1000;
   snprintf(w->order_id, sizeof w->order_id, "%s", order_id);
   pthread_mutex_lock(&S.mu);
@@ -386,7 +389,7 @@ typedef struct {
 
 static int retry_later(sf_tx *tx, order *o, sf_err *err) {
   int shift = o->saga_attempts < 8 ? o->saga_attempts : 8;
-  int64_t delay = (int64_t)200 << shift; /* 0.2 s, 0.4 s, ... capped near 51 s */
+  int64_t delay = (int64_t)200 << shift; /* attempts count from 1: 0.4 s, 0.8 s, ... capped near 51 s */
   return sf_timer_set(tx, RETRY_KIND, o->id, tx->now_ms + delay, err);
 }
 
@@ -471,8 +474,12 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
   order *cur = sf_calloc(1, sizeof *cur);
   int rc = load_order(tx->db, it->o.id, cur, 1, err);
   if (rc || strcmp(cur->saga_step, it->o.saga_step) != 0 || cur->version != it->o.version) {
+    /* gone or changed meanwhile (say, shipped while a refund was running):
+     * this result is stale. A step still open runs again at once; its
+     * provider call repeats under the same key and returns the same answer. */
+    if (!rc && strcmp(cur->saga_step, "done") != 0) snprintf(c->next[c->nnext++], sizeof c->next[0], "%s", cur->id);
     order_clear(cur);
-    free(cur); /* gone or moved on meanwhile: this result is stale */
+    free(cur);
     return rc == -404 ? 0 : rc;
   }
   order *o = cur;
@@ -1046,7 +1053,7 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 static int place_committed(sf_req *req, void *data) {
   place_input *in = data;
   if (!in->placed) return 0;
-  if (park(req, in->order_id, in->wait_s, 201)) return 1;
+  if (park(req, in->order_id, in->wait_s, 201, 201)) return 1;
   if (in->deferred) { /* not parked (shutting down): answer with what is committed */
     sf_err err = {0};
     sf_db *db = sf_db_reader(&err);
@@ -1169,7 +1176,7 @@ static void h_get(sf_req *req) {
     sf_req_reply_problem(req, &err);
   } else if (!settled(&o) && wait_s > 0) {
     sf_req_suspend(req);
-    if (!park(req, o.id, wait_s, 200)) {
+    if (!park(req, o.id, wait_s, 200, 200)) {
       reply_order(req, 200, &o);
       sf_req_resume(req);
     }
@@ -1374,7 +1381,8 @@ static int refund_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 
 static int refund_committed(sf_req *req, void *data) {
   transition_input *in = data;
-  return req->status == 202 && park(req, in->id, in->wait_s, 200);
+  /* a refund still running when the wait ends stays 202 Accepted */
+  return req->status == 202 && park(req, in->id, in->wait_s, 200, 202);
 }
 
 static const sf_json_field k_refund[] = {
@@ -1439,9 +1447,24 @@ static int sales_reset(sf_tx *tx, sf_err *err) { return sf_db_exec(tx->db, "DELE
 const sf_subscriber sf_sales_daily_subscriber = {
     .name = "sales_daily", .apply = sales_apply, .reset = sales_reset, .types = "order.paid"};
 
+/* YYYY-MM-DD with a plausible month and day. */
+static int is_day(const char *s) {
+  int y, m, d;
+  char tail;
+  return strlen(s) == 10 && s[4] == '-' && s[7] == '-' && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 &&
+         m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
 static void h_sales(sf_req *req) {
   sf_err err = {0};
   const char *from = sf_req_query(req, "from"), *to = sf_req_query(req, "to");
+  if (from && !is_day(from)) sf_err_field_add(&err, "from", "must be a date YYYY-MM-DD");
+  if (to && !is_day(to)) sf_err_field_add(&err, "to", "must be a date YYYY-MM-DD");
+  if (err.nfields) {
+    sf_err_set(&err, 422, "validation", "Validation failed", "the query has invalid parameters");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   sf_db *db = sf_db_reader(&err);
   sf_stmt *st = db ? sf_db_prepare(db,
                                    "SELECT day, product_id, quantity, revenue, currency, orders FROM sales_daily"

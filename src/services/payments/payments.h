@@ -44,6 +44,7 @@ typedef struct sf_pay_provider {
  *   4000000000000002  declined
  *   4000000000009995  insufficient funds
  *   4000000000000119  transient error on the first two attempts, then succeeds
+ *   4000000000000341  authorizes, but the capture is declined (the saga voids)
  * Any other Luhn-valid number succeeds. Capture/refund amounts are checked
  * against what was authorized/captured. */
 sf_pay_provider *sf_pay_sandbox_open(const char *ledger_path, sf_err *err);

@@ -47,7 +47,9 @@ static const char *k_schema =
     "CREATE TABLE IF NOT EXISTS ops(key TEXT PRIMARY KEY, outcome INTEGER NOT NULL, ref TEXT NOT NULL,"
     " message TEXT NOT NULL, attempts INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS auths(ref TEXT PRIMARY KEY, amount INTEGER NOT NULL, currency TEXT NOT NULL,"
-    " captured INTEGER NOT NULL DEFAULT 0, refunded INTEGER NOT NULL DEFAULT 0, voided INTEGER NOT NULL DEFAULT 0);";
+    " captured INTEGER NOT NULL DEFAULT 0, refunded INTEGER NOT NULL DEFAULT 0, voided INTEGER NOT NULL DEFAULT 0);"
+    /* authorizations of the "capture fails" test card */
+    "CREATE TABLE IF NOT EXISTS capture_declines(ref TEXT PRIMARY KEY);";
 
 static void set(sf_pay_op *op, sf_pay_outcome o, const char *msg) {
   op->outcome = o;
@@ -106,6 +108,15 @@ static int load_auth(sandbox *s, const char *ref, auth *a, sf_err *err) {
   return rc < 0 ? -1 : rc; /* 1 found, 0 not */
 }
 
+static int capture_declined(sandbox *s, const char *ref, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(s->db, "SELECT 1 FROM capture_declines WHERE ref = ?", err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, ref);
+  int rc = sf_stmt_step(st, err);
+  sf_stmt_reset(st);
+  return rc;
+}
+
 static int exec_auth_update(sandbox *s, const char *sql, int64_t v, const char *ref, sf_err *err) {
   sf_stmt *st = sf_db_prepare(s->db, sql, err);
   if (!st) return -1;
@@ -136,13 +147,21 @@ static int one(sandbox *s, sf_pay_op *op, sf_err *err) {
       sf_stmt_int(st, 2, op->amount);
       sf_stmt_text(st, 3, op->currency);
       if (sf_stmt_run(st, err)) return -1;
+      if (strcmp(op->card, "4000000000000341") == 0) {
+        if (!(st = sf_db_prepare(s->db, "INSERT INTO capture_declines(ref) VALUES(?)", err))) return -1;
+        sf_stmt_text(st, 1, op->ref);
+        if (sf_stmt_run(st, err)) return -1;
+      }
       set(op, SF_PAY_OK, "authorized");
     }
     break;
   case SF_PAY_CAPTURE:
     if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
     if (!r || a.voided) set(op, SF_PAY_DECLINED, "no such authorization");
-    else if (a.captured + op->amount > a.amount) set(op, SF_PAY_DECLINED, "amount exceeds the authorization");
+    else if ((r = capture_declined(s, op->ref, err)) != 0) {
+      if (r < 0) return -1;
+      set(op, SF_PAY_DECLINED, "capture declined by the issuer");
+    } else if (a.captured + op->amount > a.amount) set(op, SF_PAY_DECLINED, "amount exceeds the authorization");
     else {
       if (exec_auth_update(s, "UPDATE auths SET captured = captured + ? WHERE ref = ?", op->amount, op->ref, err)) return -1;
       set(op, SF_PAY_OK, "captured");
