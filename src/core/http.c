@@ -6,6 +6,7 @@
 #include "core/http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,16 @@ void sf_http_set_access_log(int on) { g_access_log = on; }
 
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
 
+#define MAX_DAEMONS 64
+
 struct sf_http_server {
-  struct MHD_Daemon *daemon;
+  /* One single-threaded daemon per HTTP thread, each with its own listening
+   * socket on the same port (SO_REUSEPORT): the kernel spreads connections
+   * evenly over them. MHD's own thread pool shares one socket, and a worker
+   * that wakes first accepts up to 10 connections in a row, so a burst of
+   * new keep-alive connections could leave one thread with most of them. */
+  struct MHD_Daemon *daemons[MAX_DAEMONS];
+  int ndaemons;
   sf_http_dispatch dispatch;
   int64_t body_limit;
   int port;
@@ -235,6 +244,42 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   sf_log(SF_LOG_WARN, "mhd", "\"detail\":\"%s\"", msg);
 }
 
+static int listen_socket(const struct sockaddr_in *addr) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0 || listen(fd, 1024) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+/* 1 when a plain bind (no SO_REUSEPORT) to addr fails; errno says why. */
+static int port_taken(const struct sockaddr_in *addr) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+  int taken = fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+              bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  errno = e;
+  return taken;
+}
+
+/* Closes the listening sockets, then stops every daemon. */
+static void stop_daemons(sf_http_server *s) {
+  for (int i = 0; i < s->ndaemons; i++) {
+    MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+  }
+  for (int i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
+  s->ndaemons = 0;
+}
+
 sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
                               sf_http_dispatch dispatch, sf_err *err) {
   if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -248,20 +293,42 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
     sf_err_set(err, 400, "config", "Bad configuration", "bind: '%s' is not an IPv4 address", bind);
     return NULL;
   }
-  s->daemon = MHD_start_daemon(
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO,
-      (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_SOCK_ADDR, &addr,
-      MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
-  if (!s->daemon) {
+  if (threads > MAX_DAEMONS) threads = MAX_DAEMONS;
+  /* SO_REUSEPORT would let a second server on the same port share the
+   * traffic silently: a plain bind first makes a taken port an error */
+  if (port != 0 && port_taken(&addr)) {
+    sf_err_set(err, 500, "listen", "Cannot listen", "cannot listen on %s:%d: %s", bind, port, strerror(errno));
     free(s);
-    sf_err_set(err, 500, "listen", "Cannot listen", "cannot listen on %s:%d", bind, port);
     return NULL;
   }
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = di ? di->port : port;
+  for (int i = 0; i < threads; i++) {
+    /* the first socket picks the port when port is 0; the others join it */
+    int fd = listen_socket(&addr);
+    if (fd < 0) {
+      sf_err_set(err, 500, "listen", "Cannot listen", "cannot listen on %s:%d: %s", bind, port, strerror(errno));
+      stop_daemons(s);
+      free(s);
+      return NULL;
+    }
+    if (i == 0) {
+      socklen_t len = sizeof addr;
+      getsockname(fd, (struct sockaddr *)&addr, &len);
+      s->port = ntohs(addr.sin_port);
+    }
+    s->daemons[i] = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL, NULL,
+        on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(10000 / threads + 1),
+        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+    if (!s->daemons[i]) {
+      close(fd);
+      sf_err_set(err, 500, "listen", "Cannot listen", "cannot start the HTTP server on %s:%d", bind, port);
+      stop_daemons(s);
+      free(s);
+      return NULL;
+    }
+    s->ndaemons = i + 1;
+  }
   return s;
 }
 
@@ -271,8 +338,11 @@ long sf_http_in_flight(sf_http_server *s) { return atomic_load(&s->in_flight); }
 void sf_http_stop(sf_http_server *s, int timeout_ms) {
   if (!s) return;
   atomic_store(&s->stopping, 1);
-  MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-  if (fd != MHD_INVALID_SOCKET) close(fd);
+  /* no new connections from here on; the open ones finish their requests */
+  for (int i = 0; i < s->ndaemons; i++) {
+    MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+  }
   for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10)
     usleep(10000);
   long left = atomic_load(&s->in_flight);
@@ -280,7 +350,7 @@ void sf_http_stop(sf_http_server *s, int timeout_ms) {
   /* A suspended request is waiting on the writer or the hash pool, which are
    * still running, so it finishes; stopping MHD under it is not allowed. */
   while (atomic_load(&s->suspended) > 0) usleep(1000);
-  MHD_stop_daemon(s->daemon);
+  for (int i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
   free(s);
 }
 
