@@ -14,7 +14,7 @@ typedef struct sf_config {
   int port;
   char data_dir[512];
   char config_file[512];
-  int threads;           /* HTTP threads; 0 = one per core */
+  int threads;           /* HTTP threads; 0 = cores - 1 (at least 1) */
   char log_level[16];
   int access_log;        /* 1 = log every request */
 
