@@ -9,7 +9,7 @@
 #   BENCH_ORDER_CONNS     wrk connections for order placement (default 64)
 #   BENCH_ORDER_USERS     customers placing the orders (default 64)
 #   BENCH_ORDER_PRODUCTS  products the orders spread over (default 16)
-#   BENCH_NGINX_WORKERS   nginx worker_processes (default auto = one per core, like serviceflow)
+#   BENCH_NGINX_WORKERS   nginx worker_processes (default auto = one per core)
 #   BENCH_KEEP_TMP=1      keep the temp dir (data dirs, logs, raw wrk output) for debugging
 #
 # Prints a table, writes it with the raw numbers to bench/results/latest.json. Exit status: 0 when
@@ -116,8 +116,8 @@ wait_http() {
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- nginx baseline
-# worker_processes auto (= 2 here): serviceflow serves with one HTTP thread per core by default,
-# so the baseline gets the same parallelism. Both share the 2 cores with wrk's 2 threads.
+# worker_processes auto (= 2 here): nginx gets every core (the stronger baseline); serviceflow's
+# default is cores - 1 HTTP threads plus its writer. Both share the 2 cores with wrk's 2 threads.
 start_nginx() {
   local d="$TMP/nginx" temps="" m
   mkdir -p "$d"
