@@ -290,6 +290,16 @@ meta order_conns "$ORDER_CONNS"
 meta order_products "$ORDER_PRODUCTS"
 meta order_users "$ORDER_USERS"
 
+# Guard evaluation (issue 4): a C program timing single evaluations in the Lua sandbox, 3 times.
+GUARD_BENCH="$(dirname "$BIN_ORIG")/guard_bench"
+[[ -x "$GUARD_BENCH" ]] || die "no guard_bench beside the binary ($GUARD_BENCH): make build"
+for ((r = 1; r <= ROUNDS; r++)); do
+  line="$("$GUARD_BENCH" 200000)" || die "guard_bench failed"
+  log "guard round $r: $line"
+  meta "guard_median_ns_$r" "$(sed -n 's/.*median_ns=\([0-9]*\).*/\1/p' <<<"$line")"
+  meta "guard_p99_ns_$r" "$(sed -n 's/.*p99_ns=\([0-9]*\).*/\1/p' <<<"$line")"
+done
+
 start_nginx
 start_sf main
 sleep 1
@@ -512,6 +522,8 @@ n, h, me, pb, ps = (res[k] for k in ("nginx", "healthz", "me", "patch_batched", 
 idle = meta["idle_rss_mb"]
 me_ok = me["rps"] >= 0.5 * n["rps"] and me["p99_ms"] < 5
 pr, od, ow = res["product"], res["orders"], res["orders_wait"]
+guard_med = statistics.median(meta["guard_median_ns_%d" % i] for i in range(1, int(rounds) + 1))
+guard_p99 = statistics.median(meta["guard_p99_ns_%d" % i] for i in range(1, int(rounds) + 1))
 od_ok = od["rps"] >= 5000 and od["p99_ms"] < 50
 rows = [
     # name, rps, p99, ratio, target, verdict
@@ -528,6 +540,7 @@ rows = [
      ">= 5000/s, p99 < 50ms", "PASS" if od_ok else "FAIL"),
     ("same, Prefer: wait (answer = paid)", ow["rps"], ow["p99_ms"], "%.2f of PATCH" % (ow["rps"] / pb["rps"]), "", ""),
     ("idle RSS", None, None, "", "< 30 MB", "PASS" if idle < 30 else "FAIL"),
+    ("guard evaluation (Lua sandbox)", None, None, "", "median < 5us", "PASS" if guard_med < 5000 else "FAIL"),
 ]
 
 def fms(v):
@@ -535,9 +548,11 @@ def fms(v):
 
 lines = ["%-35s %12s %9s  %-14s %-20s %s" % ("benchmark", "rps(median)", "p99", "ratio", "target", "")]
 for name, rps, p99, ratio, target, verdict in rows:
-    rcol = "%.1f MB" % idle if rps is None else "%.0f" % rps
+    rcol = ("%.0f ns" % guard_med if name.startswith("guard") else "%.1f MB" % idle) if rps is None else "%.0f" % rps
     lines.append("%-35s %12s %9s  %-14s %-20s %s" % (name, rcol, fms(p99), ratio, target, verdict))
 lines.append("")
+lines.append("guard evaluation: median %.0f ns, p99 %.0f ns (medians of %s runs of 200,000 timed evaluations)" % (
+    guard_med, guard_p99, rounds))
 lines.append("RSS: idle %.1f MB, after read load %.1f MB, after write load %.1f MB (1-commit server: idle %.1f, loaded %.1f)" % (
     idle, meta["rss_after_reads_mb"], meta["rss_after_writes_mb"], meta["idle_rss_single_mb"], meta["rss_after_writes_single_mb"]))
 lines.append("writer mean batch size (sf_writer_batch_size sum/count, per run): batched %s -> median %.1f; 1-commit %s" % (
