@@ -1,0 +1,461 @@
+/* Workflow definitions: YAML to JSON, and validation (see definition.h). */
+#include "flow/definition.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define MAX_DEPTH 64
+#define MAX_STATES 100
+#define MAX_TRANSITIONS 500
+
+/* ---- YAML to JSON ---- */
+
+static int is_int(const char *s) {
+  if (*s == '-' || *s == '+') s++;
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (!isdigit((unsigned char)*s)) return 0;
+  return 1;
+}
+
+static int is_float(const char *s) {
+  char *end;
+  if (!*s || isspace((unsigned char)*s)) return 0;
+  errno = 0;
+  strtod(s, &end);
+  if (*end || errno) return 0;
+  for (const char *p = s; *p; p++) /* no hex, inf or nan spellings */
+    if (!isdigit((unsigned char)*p) && !strchr("+-.eE", *p)) return 0;
+  return 1;
+}
+
+/* A plain scalar typed as the YAML 1.2 core schema does. */
+static json_t *plain_scalar(const char *s) {
+  if (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0)
+    return json_null();
+  if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0) return json_true();
+  if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0) return json_false();
+  if (is_int(s)) {
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (!errno) return json_integer(v);
+  }
+  if (is_float(s)) return json_real(strtod(s, NULL));
+  return json_string(s);
+}
+
+static int yaml_fail(sf_err *err, const yaml_mark_t *m, const char *what) {
+  return sf_err_set(err, 400, "malformed-definition", "Malformed definition", "line %zu, column %zu: %s",
+                    m->line + 1, m->column + 1, what);
+}
+
+json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
+  yaml_parser_t p;
+  if (!yaml_parser_initialize(&p)) {
+    sf_err_internal(err, "yaml: cannot initialise the parser");
+    return NULL;
+  }
+  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  json_t *stack[MAX_DEPTH], *root = NULL;
+  char *key[MAX_DEPTH]; /* pending key of each open mapping */
+  int depth = 0, docs = 0, done = 0, failed = 0;
+  memset(key, 0, sizeof key);
+  while (!done && !failed) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&p, &ev)) {
+      yaml_fail(err, &p.problem_mark, p.problem ? p.problem : "syntax error");
+      failed = 1;
+      break;
+    }
+    json_t *value = NULL;
+    switch (ev.type) {
+    case YAML_STREAM_END_EVENT: done = 1; break;
+    case YAML_DOCUMENT_START_EVENT:
+      if (++docs > 1) failed = 1, yaml_fail(err, &ev.start_mark, "one document only");
+      break;
+    case YAML_ALIAS_EVENT: failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported"); break;
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT: {
+      const yaml_char_t *anchor = ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
+                                                                       : ev.data.sequence_start.anchor;
+      if (anchor) {
+        failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
+        break;
+      }
+      if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) {
+        failed = 1, yaml_fail(err, &ev.start_mark, "keys must be plain strings");
+        break;
+      }
+      if (depth == MAX_DEPTH) {
+        failed = 1, yaml_fail(err, &ev.start_mark, "nested too deeply");
+        break;
+      }
+      stack[depth] = ev.type == YAML_MAPPING_START_EVENT ? json_object() : json_array();
+      key[depth++] = NULL;
+      break;
+    }
+    case YAML_MAPPING_END_EVENT:
+    case YAML_SEQUENCE_END_EVENT: value = stack[--depth]; break;
+    case YAML_SCALAR_EVENT: {
+      if (ev.data.scalar.anchor) {
+        failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
+        break;
+      }
+      const char *s = (const char *)ev.data.scalar.value;
+      if (strlen(s) != ev.data.scalar.length) {
+        failed = 1, yaml_fail(err, &ev.start_mark, "NUL characters are not allowed");
+        break;
+      }
+      if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) { /* a key */
+        if (json_object_get(stack[depth - 1], s)) {
+          failed = 1, yaml_fail(err, &ev.start_mark, "duplicate key");
+          break;
+        }
+        key[depth - 1] = strdup(s);
+        break;
+      }
+      value = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s) : json_string(s);
+      if (!value) failed = 1, yaml_fail(err, &ev.start_mark, "text is not valid UTF-8");
+      break;
+    }
+    default: break;
+    }
+    if (value && !failed) {
+      if (depth == 0) {
+        root = value;
+      } else if (json_is_object(stack[depth - 1])) {
+        json_object_set_new(stack[depth - 1], key[depth - 1], value);
+        free(key[depth - 1]);
+        key[depth - 1] = NULL;
+      } else {
+        json_array_append_new(stack[depth - 1], value);
+      }
+    }
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&p);
+  for (int i = 0; i < depth; i++) { /* open containers join their parent only when they end */
+    free(key[i]);
+    json_decref(stack[i]);
+  }
+  if (failed || (depth > 0 && !root)) {
+    json_decref(root);
+    return NULL;
+  }
+  if (!root) {
+    sf_err_set(err, 400, "malformed-definition", "Malformed definition", "the definition is empty");
+    return NULL;
+  }
+  return root;
+}
+
+/* ---- validation ---- */
+
+static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
+
+static int is_role(const char *r) {
+  for (int i = 0; k_roles[i]; i++)
+    if (strcmp(r, k_roles[i]) == 0) return 1;
+  return 0;
+}
+
+/* [a-z][a-z0-9_]{0,max-1} (dots allowed for event types) */
+static int is_name(const char *s, size_t max, int dots) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max || !islower((unsigned char)s[0])) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_' && !(dots && s[i] == '.'))
+      return 0;
+  return 1;
+}
+
+/* "90s", "30m", "2h", "1d" -> seconds; -1 when malformed or out of range. */
+static long long duration_s(const char *s) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || v <= 0 || end[0] == '\0' || end[1] != '\0') return -1;
+  long long mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+  if (!mult || v > 366LL * 86400 / mult) return -1;
+  return v * mult;
+}
+
+static void check_actions(const json_t *list, const char *where, sf_err *err) {
+  if (!list) return;
+  if (!json_is_array(list)) {
+    sf_err_field_add(err, where, "must be a list of actions");
+    return;
+  }
+  size_t i;
+  const json_t *a;
+  json_array_foreach(list, i, a) {
+    char f[160];
+    snprintf(f, sizeof f, "%s[%zu]", where, i);
+    const char *kind = json_is_object(a) && json_object_size(a) == 1 ? json_object_iter_key(json_object_iter((json_t *)a)) : NULL;
+    const json_t *arg = kind ? json_object_get(a, kind) : NULL;
+    if (!kind) {
+      sf_err_field_add(err, f, "must be one of {emit: ...}, {set: {...}}, {assign: {...}}, {webhook: {url: ...}}");
+    } else if (strcmp(kind, "emit") == 0) {
+      if (!json_is_string(arg) || !is_name(json_string_value(arg), 80, 1))
+        sf_err_field_add(err, f, "emit takes an event type such as purchase.approved");
+    } else if (strcmp(kind, "set") == 0) {
+      if (!json_is_object(arg) || json_object_size(arg) == 0)
+        sf_err_field_add(err, f, "set takes a mapping of fields to values");
+      else {
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)arg, k, v) if (!is_name(k, 40, 0))
+            sf_err_field_add(err, f, "set: '%s' is not a field name ([a-z][a-z0-9_]*)", k);
+      }
+    } else if (strcmp(kind, "assign") == 0) {
+      const char *role = json_is_object(arg) ? json_string_value(json_object_get(arg, "role")) : NULL;
+      const char *user = json_is_object(arg) ? json_string_value(json_object_get(arg, "user")) : NULL;
+      if (!json_is_object(arg) || json_object_size(arg) != 1 || (!role && !user))
+        sf_err_field_add(err, f, "assign takes {role: <role>} or {user: <user id>}");
+      else if (role && !is_role(role))
+        sf_err_field_add(err, f, "assign: unknown role '%s' (customer, staff, approver, admin)", role);
+    } else if (strcmp(kind, "webhook") == 0) {
+      const char *url = json_is_object(arg) ? json_string_value(json_object_get(arg, "url")) : NULL;
+      if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+        sf_err_field_add(err, f, "webhook takes {url: http(s)://...}");
+    } else {
+      sf_err_field_add(err, f, "unknown action '%s' (emit, set, assign, webhook)", kind);
+    }
+  }
+}
+
+/* The from-list of a transition (a string or an array of strings). */
+static size_t from_count(const json_t *from) { return json_is_array(from) ? json_array_size(from) : 1; }
+static const char *from_at(const json_t *from, size_t i) {
+  return json_string_value(json_is_array(from) ? json_array_get(from, i) : from);
+}
+
+int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
+  if (!json_is_object(def)) {
+    sf_err_field_add(err, "definition", "must be a mapping");
+    return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
+  }
+  static const char *const top[] = {"name", "type", "initial", "states", "transitions", "timers", NULL};
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)def, k, v) {
+    int ok = 0;
+    for (int i = 0; top[i] && !ok; i++) ok = strcmp(k, top[i]) == 0;
+    if (!ok && (strcmp(k, "approvals") == 0 || strcmp(k, "sla") == 0))
+      sf_err_field_add(err, k, "is not supported yet");
+    else if (!ok)
+      sf_err_field_add(err, k, "unknown key");
+  }
+  const char *name = json_string_value(json_object_get(def, "name"));
+  if (!name || !*name || strlen(name) > 100) sf_err_field_add(err, "name", "is required (1 to 100 characters)");
+  const char *type = json_string_value(json_object_get(def, "type"));
+  if (!type || !is_name(type, 40, 0)) sf_err_field_add(err, "type", "is required: [a-z][a-z0-9_]{0,39}");
+
+  const json_t *states = json_object_get(def, "states");
+  size_t nstates = json_is_object(states) ? json_object_size(states) : 0;
+  if (!json_is_object(states) || nstates == 0 || nstates > MAX_STATES) {
+    sf_err_field_add(err, "states", "is required: a mapping of 1 to %d states", MAX_STATES);
+    states = NULL;
+    nstates = 0;
+  }
+  const char *names[MAX_STATES];
+  int finals[MAX_STATES], outs[MAX_STATES], reached[MAX_STATES];
+  size_t n = 0;
+  int nfinal = 0;
+  json_object_foreach((json_t *)states, k, v) {
+    char f[120];
+    snprintf(f, sizeof f, "states.%s", k);
+    if (!is_name(k, 40, 0)) sf_err_field_add(err, f, "is not a state name ([a-z][a-z0-9_]{0,39})");
+    names[n] = k;
+    finals[n] = 0;
+    outs[n] = 0;
+    reached[n] = 0;
+    if (!json_is_null(v) && !json_is_object(v)) {
+      sf_err_field_add(err, f, "must be a mapping (or empty)");
+    } else if (json_is_object(v)) {
+      static const char *const st_keys[] = {"final", "on_enter", "on_exit", NULL};
+      const char *k2;
+      const json_t *v2;
+      json_object_foreach((json_t *)v, k2, v2) {
+        int ok = 0;
+        for (int i = 0; st_keys[i] && !ok; i++) ok = strcmp(k2, st_keys[i]) == 0;
+        if (!ok) {
+          char f2[160];
+          snprintf(f2, sizeof f2, "%s.%s", f, k2);
+          sf_err_field_add(err, f2, "unknown key (final, on_enter, on_exit)");
+        }
+      }
+      const json_t *fin = json_object_get(v, "final");
+      if (fin && !json_is_boolean(fin)) sf_err_field_add(err, f, "final must be true or false");
+      finals[n] = json_is_true(fin);
+      char fa[160];
+      snprintf(fa, sizeof fa, "%s.on_enter", f);
+      check_actions(json_object_get(v, "on_enter"), fa, err);
+      snprintf(fa, sizeof fa, "%s.on_exit", f);
+      check_actions(json_object_get(v, "on_exit"), fa, err);
+    }
+    nfinal += finals[n];
+    n++;
+  }
+  int initial = -1;
+  const char *init = json_string_value(json_object_get(def, "initial"));
+  for (size_t i = 0; init && i < n; i++)
+    if (strcmp(names[i], init) == 0) initial = (int)i;
+  if (!init) sf_err_field_add(err, "initial", "is required: the state a request starts in");
+  else if (initial < 0 && states) sf_err_field_add(err, "initial", "'%s' is not a state", init);
+  if (states && !nfinal) sf_err_field_add(err, "states", "needs at least one final state (final: true)");
+
+#define STATE_INDEX(s, out)                                                                                          \
+  do {                                                                                                             \
+    (out) = -1;                                                                                                    \
+    for (size_t z_ = 0; (s) && z_ < n; z_++)                                                                       \
+      if (strcmp(names[z_], (s)) == 0) (out) = (int)z_;                                                            \
+  } while (0)
+
+  const json_t *trs = json_object_get(def, "transitions");
+  if (!json_is_array(trs) || json_array_size(trs) == 0 || json_array_size(trs) > MAX_TRANSITIONS) {
+    sf_err_field_add(err, "transitions", "is required: a list of 1 to %d transitions", MAX_TRANSITIONS);
+    trs = NULL;
+  }
+  size_t i;
+  const json_t *t;
+  json_array_foreach(trs, i, t) {
+    char f[64], ff[96];
+    snprintf(f, sizeof f, "transitions[%zu]", i);
+    if (!json_is_object(t)) {
+      sf_err_field_add(err, f, "must be a mapping");
+      continue;
+    }
+    static const char *const tr_keys[] = {"action", "from", "to", "roles", "guard", NULL};
+    json_object_foreach((json_t *)t, k, v) {
+      int ok = 0;
+      for (int j = 0; tr_keys[j] && !ok; j++) ok = strcmp(k, tr_keys[j]) == 0;
+      if (!ok) {
+        snprintf(ff, sizeof ff, "%s.%s", f, k);
+        sf_err_field_add(err, ff, "unknown key (action, from, to, roles, guard)");
+      }
+    }
+    const char *action = json_string_value(json_object_get(t, "action"));
+    snprintf(ff, sizeof ff, "%s.action", f);
+    if (!action || !is_name(action, 40, 0)) sf_err_field_add(err, ff, "is required: [a-z][a-z0-9_]{0,39}");
+    const json_t *from = json_object_get(t, "from");
+    snprintf(ff, sizeof ff, "%s.from", f);
+    int from_ok = json_is_string(from) || (json_is_array(from) && json_array_size(from) > 0);
+    if (!from_ok) sf_err_field_add(err, ff, "is required: a state or a list of states");
+    int to;
+    const char *tos = json_string_value(json_object_get(t, "to"));
+    STATE_INDEX(tos, to);
+    snprintf(ff, sizeof ff, "%s.to", f);
+    if (!tos) sf_err_field_add(err, ff, "is required: a state");
+    else if (to < 0) sf_err_field_add(err, ff, "'%s' is not a state", tos);
+    for (size_t j = 0; from_ok && j < from_count(from); j++) {
+      const char *fs = from_at(from, j);
+      int fi;
+      STATE_INDEX(fs, fi);
+      snprintf(ff, sizeof ff, json_is_array(from) ? "%s.from[%zu]" : "%s.from", f, j);
+      if (!fs) {
+        sf_err_field_add(err, ff, "must be a state name");
+        continue;
+      }
+      if (fi < 0) {
+        sf_err_field_add(err, ff, "'%s' is not a state", fs);
+        continue;
+      }
+      outs[fi]++;
+      if (finals[fi]) sf_err_field_add(err, ff, "'%s' is final: nothing leaves it", fs);
+      /* one transition per action and state */
+      size_t i2;
+      const json_t *t2;
+      json_array_foreach(trs, i2, t2) {
+        if (i2 >= i) break;
+        const char *a2 = json_string_value(json_object_get(t2, "action"));
+        const json_t *from2 = json_object_get(t2, "from");
+        for (size_t j2 = 0; action && a2 && strcmp(a2, action) == 0 && j2 < from_count(from2); j2++) {
+          const char *fs2 = from_at(from2, j2);
+          if (fs2 && strcmp(fs2, fs) == 0)
+            sf_err_field_add(err, f, "action '%s' from '%s' is already transitions[%zu]", action, fs, i2);
+        }
+      }
+    }
+    const json_t *roles = json_object_get(t, "roles");
+    snprintf(ff, sizeof ff, "%s.roles", f);
+    if (roles && (!json_is_array(roles) || json_array_size(roles) == 0)) {
+      sf_err_field_add(err, ff, "must be a list of roles");
+    } else if (roles) {
+      size_t j;
+      const json_t *r;
+      json_array_foreach(roles, j, r) if (!json_is_string(r) || !is_role(json_string_value(r)))
+          sf_err_field_add(err, ff, "unknown role %s%s%s (customer, staff, approver, admin)", json_is_string(r) ? "'" : "",
+                           json_is_string(r) ? json_string_value(r) : "(not a string)", json_is_string(r) ? "'" : "");
+    }
+    const json_t *guard = json_object_get(t, "guard");
+    snprintf(ff, sizeof ff, "%s.guard", f);
+    if (guard && !json_is_string(guard)) {
+      sf_err_field_add(err, ff, "must be a Lua expression (text)");
+    } else if (guard) {
+      sf_err gerr = {0};
+      if (sf_guard_check(vm, json_string_value(guard), &gerr)) sf_err_field_add(err, ff, "%s", gerr.detail);
+    }
+  }
+
+  const json_t *timers = json_object_get(def, "timers");
+  if (timers && !json_is_array(timers)) sf_err_field_add(err, "timers", "must be a list");
+  json_array_foreach(json_is_array(timers) ? timers : NULL, i, t) {
+    char f[64], ff[96];
+    snprintf(f, sizeof f, "timers[%zu]", i);
+    const char *in = json_string_value(json_object_get(t, "in"));
+    const char *after = json_string_value(json_object_get(t, "after"));
+    const char *action = json_string_value(json_object_get(t, "action"));
+    int si;
+    STATE_INDEX(in, si);
+    snprintf(ff, sizeof ff, "%s.in", f);
+    if (!json_is_object(t) || json_object_size(t) != 3) sf_err_field_add(err, f, "must be {in, after, action}");
+    if (!in || si < 0) sf_err_field_add(err, ff, "must name a state");
+    snprintf(ff, sizeof ff, "%s.after", f);
+    if (!after || duration_s(after) < 0) sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
+    snprintf(ff, sizeof ff, "%s.action", f);
+    int found = 0;
+    size_t j;
+    const json_t *t2;
+    json_array_foreach(trs, j, t2) {
+      const char *a2 = json_string_value(json_object_get(t2, "action"));
+      const json_t *from2 = json_object_get(t2, "from");
+      for (size_t z = 0; a2 && action && strcmp(a2, action) == 0 && z < from_count(from2); z++)
+        found |= from_at(from2, z) && in && strcmp(from_at(from2, z), in) == 0;
+    }
+    if (!action || (si >= 0 && !found))
+      sf_err_field_add(err, ff, "must be an action of a transition out of '%s'", in ? in : "?");
+  }
+
+  /* every state reachable from the initial one; a state that is not final has a way out */
+  if (initial >= 0 && trs) {
+    reached[initial] = 1;
+    for (int changed = 1; changed;) {
+      changed = 0;
+      json_array_foreach(trs, i, t) {
+        int to;
+        STATE_INDEX(json_string_value(json_object_get(t, "to")), to);
+        const json_t *from = json_object_get(t, "from");
+        for (size_t j = 0; to >= 0 && !reached[to] && j < from_count(from); j++) {
+          int fi;
+          STATE_INDEX(from_at(from, j), fi);
+          if (fi >= 0 && reached[fi]) reached[to] = changed = 1;
+        }
+      }
+    }
+    for (size_t s = 0; s < n; s++) {
+      char f[120];
+      snprintf(f, sizeof f, "states.%s", names[s]);
+      if (!reached[s]) sf_err_field_add(err, f, "is unreachable from the initial state '%s'", init);
+      else if (!finals[s] && !outs[s]) sf_err_field_add(err, f, "is not final and no transition leaves it");
+    }
+  }
+#undef STATE_INDEX
+  if (err->nfields)
+    return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
+  return 0;
+}

@@ -1,0 +1,177 @@
+/* Workflow definitions: YAML and JSON parse to the same tree; a valid
+ * workflow passes; each kind of mistake is reported at its place. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "flow/definition.h"
+
+static sf_guard_vm *g_vm;
+
+static const char *k_purchase =
+    "name: Purchase request\n"
+    "type: purchase\n"
+    "initial: draft\n"
+    "states:\n"
+    "  draft: {}\n"
+    "  submitted:\n"
+    "    on_enter:\n"
+    "      - assign: {role: approver}\n"
+    "      - emit: purchase.submitted\n"
+    "  finance_review:\n"
+    "    on_enter: [{set: {priority: high}}, {webhook: {url: 'https://hooks.example/finance'}}]\n"
+    "  approved: {final: true}\n"
+    "  rejected:\n"
+    "    final: true\n"
+    "transitions:\n"
+    "  - action: submit\n"
+    "    from: draft\n"
+    "    to: submitted\n"
+    "    roles: [customer, staff]\n"
+    "    guard: data.amount > 0\n"
+    "  - {action: approve, from: submitted, to: finance_review, roles: [approver], guard: data.amount > 1000}\n"
+    "  - {action: approve_small, from: submitted, to: approved, guard: 'data.amount <= 1000'}\n"
+    "  - {action: approve, from: finance_review, to: approved, roles: [admin]}\n"
+    "  - {action: reject, from: [submitted, finance_review], to: rejected}\n"
+    "timers:\n"
+    "  - {in: submitted, after: 48h, action: reject}\n";
+
+static int setup(void **state) {
+  (void)state;
+  g_vm = sf_guard_vm_new(NULL);
+  return g_vm ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  sf_guard_vm_free(g_vm);
+  return 0;
+}
+
+static json_t *yaml(const char *text) {
+  sf_err err = {0};
+  json_t *j = sf_yaml_parse(text, strlen(text), &err);
+  if (!j) fail_msg("yaml: %s", err.detail);
+  return j;
+}
+
+/* Replaces the first occurrence of from with to in the purchase workflow. */
+static char *variant(const char *from, const char *to) {
+  static char buf[4096];
+  const char *at = strstr(k_purchase, from);
+  if (!at) fail_msg("variant: '%s' not in the base workflow", from);
+  snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - k_purchase), k_purchase, to, at + strlen(from));
+  return buf;
+}
+
+static void expect_invalid(const char *text, const char *field, const char *needle) {
+  json_t *def = yaml(text);
+  sf_err err = {0};
+  assert_int_not_equal(sf_flow_validate(def, g_vm, &err), 0);
+  assert_int_equal(err.status, 422);
+  int found = 0;
+  for (int i = 0; i < err.nfields && !found; i++)
+    found = strcmp(err.fields[i].field, field) == 0 && (!needle || strstr(err.fields[i].message, needle));
+  if (!found) {
+    for (int i = 0; i < err.nfields; i++) print_message("  %s: %s\n", err.fields[i].field, err.fields[i].message);
+    fail_msg("expected a problem at %s mentioning '%s'", field, needle ? needle : "");
+  }
+  json_decref(def);
+}
+
+static void test_valid_yaml_and_json(void **state) {
+  (void)state;
+  json_t *def = yaml(k_purchase);
+  sf_err err = {0};
+  if (sf_flow_validate(def, g_vm, &err)) {
+    for (int i = 0; i < err.nfields; i++) print_message("  %s: %s\n", err.fields[i].field, err.fields[i].message);
+    fail_msg("the purchase workflow should be valid");
+  }
+  /* JSON is YAML: the same tree */
+  char *js = json_dumps(def, JSON_COMPACT);
+  json_t *again = yaml(js);
+  assert_true(json_equal(def, again));
+  json_t *one = yaml("a: 12");
+  assert_int_equal(json_integer_value(json_object_get(one, "a")), 12);
+  json_decref(one);
+  json_t *types = yaml("i: 7\nf: 1.5\nt: true\nn: null\ns: '7'\nd: 48h\ne: ''\n");
+  assert_true(json_is_integer(json_object_get(types, "i")));
+  assert_true(json_is_real(json_object_get(types, "f")));
+  assert_true(json_is_true(json_object_get(types, "t")));
+  assert_true(json_is_null(json_object_get(types, "n")));
+  assert_string_equal(json_string_value(json_object_get(types, "s")), "7");
+  assert_string_equal(json_string_value(json_object_get(types, "d")), "48h");
+  assert_string_equal(json_string_value(json_object_get(types, "e")), "");
+  json_decref(types);
+  free(js);
+  json_decref(again);
+  json_decref(def);
+}
+
+static void test_yaml_errors(void **state) {
+  (void)state;
+  const char *bad[][2] = {
+      {"a: [1, 2\n", "line"},
+      {"a: 1\na: 2\n", "duplicate key"},
+      {"a: &x 1\nb: *x\n", "anchors"},
+      {"a: 1\n---\nb: 2\n", "one document"},
+      {"", "empty"},
+      {"? [a, b]\n: 1\n", "keys must be plain strings"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sf_err err = {0};
+    json_t *j = sf_yaml_parse(bad[i][0], strlen(bad[i][0]), &err);
+    if (j) fail_msg("'%s' should not parse", bad[i][0]);
+    assert_int_equal(err.status, 400);
+    if (!strstr(err.detail, bad[i][1])) fail_msg("'%s': '%s' lacks '%s'", bad[i][0], err.detail, bad[i][1]);
+  }
+}
+
+static void test_mistakes_are_named(void **state) {
+  (void)state;
+  expect_invalid(variant("to: submitted\n", "to: submited\n"), "transitions[0].to", "'submited' is not a state");
+  expect_invalid(variant("from: draft\n", "from: drafts\n"), "transitions[0].from", "not a state");
+  expect_invalid(variant("initial: draft", "initial: start"), "initial", "'start' is not a state");
+  expect_invalid(variant("guard: data.amount > 0", "guard: data.amount >"), "transitions[0].guard", "does not compile");
+  expect_invalid(variant("  approved: {final: true}\n", "  approved: {}\n  orphan: {final: true}\n"), "states.orphan",
+                 "unreachable");
+  expect_invalid(variant("  approved: {final: true}\n", "  approved: {}\n"), "states.approved",
+                 "no transition leaves it");
+  expect_invalid(variant("  approved: {final: true}\n  rejected:\n    final: true\n",
+                         "  approved: {}\n  rejected: {}\n"),
+                 "states", "at least one final");
+  expect_invalid(variant("{action: reject, from: [submitted, finance_review], to: rejected}",
+                         "{action: reject, from: [submitted, approved], to: rejected}"),
+                 "transitions[4].from[1]", "is final");
+  expect_invalid(variant("{action: approve_small,", "{action: approve,"), "transitions[2]", "already transitions[1]");
+  expect_invalid(variant("roles: [approver]", "roles: [manager]"), "transitions[1].roles", "unknown role 'manager'");
+  expect_invalid(variant("- emit: purchase.submitted", "- launch: rockets"), "states.submitted.on_enter[1]",
+                 "unknown action 'launch'");
+  expect_invalid(variant("- assign: {role: approver}", "- assign: {role: boss}"), "states.submitted.on_enter[0]",
+                 "unknown role 'boss'");
+  expect_invalid(variant("url: 'https://hooks.example/finance'", "url: 'ftp://x'"), "states.finance_review.on_enter[1]",
+                 "http");
+  expect_invalid(variant("after: 48h", "after: 2 days"), "timers[0].after", "duration");
+  expect_invalid(variant("after: 48h, action: reject", "after: 48h, action: submit"), "timers[0].action",
+                 "out of 'submitted'");
+  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: []\n"), "approvals", "not supported yet");
+  expect_invalid(variant("type: purchase\n", "type: purchase\ncolour: blue\n"), "colour", "unknown key");
+  expect_invalid(variant("type: purchase\n", "type: Purchase Orders\n"), "type", NULL);
+  expect_invalid(variant("    roles: [customer, staff]\n", "    roles: [customer, staff]\n    when: x\n"),
+                 "transitions[0].when", "unknown key");
+  expect_invalid("[1, 2]", "definition", "mapping");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_valid_yaml_and_json),
+      cmocka_unit_test(test_yaml_errors),
+      cmocka_unit_test(test_mistakes_are_named),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
