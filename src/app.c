@@ -25,6 +25,7 @@
 #include "services/identity/identity.h"
 #include "services/inventory/inventory.h"
 #include "services/orders/orders.h"
+#include "services/workflows/workflows.h"
 #include "services/identity/password.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -97,6 +98,7 @@ void sf_app_routes(void) {
   sf_inventory_routes();
   sf_carts_routes();
   sf_orders_routes();
+  sf_workflows_routes();
 }
 
 int sf_app_open(const sf_config *cfg, sf_err *err) {

@@ -34,9 +34,10 @@ typedef struct {
 
 static const role_def k_roles[] = {
     {"customer", "users:self"},
-    {"approver", "users:self"},
-    {"staff", "users:self users:read catalog:write inventory:write orders:read orders:write"},
-    {"admin", "users:self users:read users:admin catalog:write inventory:write orders:read orders:write"},
+    {"approver", "users:self workflows:read"},
+    {"staff", "users:self users:read catalog:write inventory:write orders:read orders:write workflows:read"},
+    {"admin", "users:self users:read users:admin catalog:write inventory:write orders:read orders:write "
+              "workflows:read workflows:admin"},
 };
 
 int sf_edge_valid_role(const char *role) {

@@ -160,7 +160,7 @@ json_t *sf_openapi_build(void) {
     json_object_set_new(item, m, operation(r));
   }
   json_t *schemas = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
       schema_or("{\"type\":\"object\",\"required\":[\"type\",\"title\",\"status\"],\"properties\":{"
                 "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
                 "\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\","
@@ -202,6 +202,11 @@ json_t *sf_openapi_build(void) {
                 "\"failure_reason\":{\"type\":[\"string\",\"null\"]},\"version\":{\"type\":\"integer\"},"
                 "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
                 "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+      "Workflow",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
+                "\"version\":{\"type\":\"integer\"},\"name\":{\"type\":\"string\"},\"definition\":{\"type\":\"object\"},"
+                "\"source\":{\"type\":\"string\",\"description\":\"as uploaded (reads of one workflow)\"},"
+                "\"created_by\":{\"type\":\"string\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
       "Cart",
       schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
                 "\"status\":{\"enum\":[\"open\",\"checked_out\",\"merged\"]},"

@@ -198,6 +198,17 @@ static const char *const k_migrations[] = {
     "  name TEXT NOT NULL,"
     "  added_at INTEGER NOT NULL,"
     "  PRIMARY KEY(cart_id, product_id));",
+    /* 5: workflow definitions, one row per published version */
+    "CREATE TABLE workflows("
+    "  id TEXT PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  version INTEGER NOT NULL CHECK(version > 0),"
+    "  name TEXT NOT NULL,"
+    "  definition TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE(type, version));",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))

@@ -1,0 +1,105 @@
+"""Workflow definitions over HTTP: publish YAML or JSON (admins only),
+versions, reads, and bad definitions refused with every problem named and
+nothing stored."""
+import json, time, unittest
+from sfharness import Server, req, register, make_user, assert_problem, main
+
+PURCHASE = """\
+name: Purchase request
+type: purchase
+initial: draft
+states:
+  draft: {}
+  submitted:
+    on_enter: [{assign: {role: approver}}]
+  approved: {final: true}
+  rejected: {final: true}
+transitions:
+  - {action: submit, from: draft, to: submitted, roles: [customer], guard: data.amount > 0}
+  - {action: approve, from: submitted, to: approved, roles: [approver], guard: data.amount < 5000}
+  - {action: reject, from: submitted, to: rejected, roles: [approver]}
+timers:
+  - {in: submitted, after: 48h, action: reject}
+"""
+
+
+def publish(srv, token, body, ctype="application/yaml"):
+    raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    return req(srv, "POST", "/api/v1/workflows", raw=raw, token=token, headers={"Content-Type": ctype})
+
+
+class Workflows(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(["--rate-login-per-min", "100000", "--rate-login-burst", "100000"])
+        cls.admin = make_user(cls.srv, "admin")["access_token"]
+        cls.staff = make_user(cls.srv, "staff")["access_token"]
+        cls.cust = register(cls.srv)["access_token"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def test_publish_versions_and_read(self):
+        st, h, w1 = publish(self.srv, self.admin, PURCHASE.replace("type: purchase", "type: purchase_v"))
+        self.assertEqual(st, 201, w1)
+        self.assertEqual((w1["type"], w1["version"], w1["name"]), ("purchase_v", 1, "Purchase request"))
+        self.assertEqual(h["location"], "/api/v1/workflows/purchase_v/versions/1")
+        self.assertEqual(w1["definition"]["initial"], "draft")
+        # JSON works too, and becomes version 2
+        d = dict(w1["definition"], name="Purchase request, revised")
+        st, _, w2 = publish(self.srv, self.admin, d, ctype="application/json")
+        self.assertEqual((st, w2["version"]), (201, 2), w2)
+        st, _, latest = req(self.srv, "GET", "/api/v1/workflows/purchase_v", token=self.staff)
+        self.assertEqual((st, latest["version"], latest["name"]), (200, 2, "Purchase request, revised"))
+        st, _, v1 = req(self.srv, "GET", "/api/v1/workflows/purchase_v/versions/1", token=self.staff)
+        self.assertEqual((st, v1["version"], v1["source"]), (200, 1, PURCHASE.replace("type: purchase", "type: purchase_v")))
+        self.assertEqual(v1["definition"], w1["definition"])
+        st, _, lst = req(self.srv, "GET", "/api/v1/workflows", token=self.staff)
+        mine = [w for w in lst["data"] if w["type"] == "purchase_v"]
+        self.assertEqual([w["version"] for w in mine], [2])
+        for path in ("/api/v1/workflows/nope", "/api/v1/workflows/purchase_v/versions/3",
+                     "/api/v1/workflows/purchase_v/versions/x", "/api/v1/workflows/purchase_v/versions/0"):
+            st, h, b = req(self.srv, "GET", path, token=self.staff)
+            assert_problem(self, st, h, b, 404)
+        st, _, ev = req(self.srv, "GET", "/api/v1/openapi.json")
+        self.assertIn("/api/v1/workflows/{type}/versions/{version}", ev["paths"])
+
+    def test_only_admins_publish_and_customers_do_not_read(self):
+        st, h, b = publish(self.srv, self.staff, PURCHASE)
+        assert_problem(self, st, h, b, 403)
+        st, h, b = publish(self.srv, None, PURCHASE)
+        assert_problem(self, st, h, b, 401)
+        st, h, b = req(self.srv, "GET", "/api/v1/workflows", token=self.cust)
+        assert_problem(self, st, h, b, 403)
+
+    def test_bad_definitions_name_the_place_and_store_nothing(self):
+        t = "purchase_bad"
+        good = PURCHASE.replace("type: purchase", "type: " + t)
+        st, _, w = publish(self.srv, self.admin, good)
+        self.assertEqual(st, 201, w)
+        cases = [
+            (good.replace("to: approved", "to: aproved"), 422, "transitions[1].to"),
+            (good.replace("  rejected: {final: true}\n", "  rejected: {final: true}\n  limbo: {}\n"), 422, "states.limbo"),
+            (good.replace("approved: {final: true}", "approved: {}").replace("rejected: {final: true}", "rejected: {}"),
+             422, "states"),
+            (good.replace("guard: data.amount > 0", "guard: data.amount >"), 422, "transitions[0].guard"),
+            (good.replace("after: 48h", "after: soon"), 422, "timers[0].after"),
+            (good.replace("roles: [customer]", "roles: [boss]"), 422, "transitions[0].roles"),
+            (good + "approvals: []\n", 422, "approvals"),
+            ("name: [unclosed\n", 400, None),
+            ("a: &x 1\nb: *x\n", 400, None),
+            ("", 400, None),
+        ]
+        for body, status, field in cases:
+            with self.subTest(field=field, status=status):
+                st, h, b = publish(self.srv, self.admin, body)
+                assert_problem(self, st, h, b, status, field=field)
+        st, h, b = publish(self.srv, self.admin, "{bad json", ctype="application/json")
+        assert_problem(self, st, h, b, 400)
+        st, _, latest = req(self.srv, "GET", "/api/v1/workflows/" + t, token=self.admin)
+        self.assertEqual(latest["version"], 1)  # nothing stored by the failures
+
+
+if __name__ == "__main__":
+    main()
