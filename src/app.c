@@ -25,6 +25,7 @@
 #include "services/identity/identity.h"
 #include "services/inventory/inventory.h"
 #include "services/orders/orders.h"
+#include "services/requests/requests.h"
 #include "services/workflows/workflows.h"
 #include "services/identity/password.h"
 #include "store/db.h"
@@ -99,6 +100,7 @@ void sf_app_routes(void) {
   sf_carts_routes();
   sf_orders_routes();
   sf_workflows_routes();
+  sf_requests_routes();
 }
 
 int sf_app_open(const sf_config *cfg, sf_err *err) {

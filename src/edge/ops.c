@@ -160,7 +160,7 @@ json_t *sf_openapi_build(void) {
     json_object_set_new(item, m, operation(r));
   }
   json_t *schemas = json_pack(
-      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
+      "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "Problem",
       schema_or("{\"type\":\"object\",\"required\":[\"type\",\"title\",\"status\"],\"properties\":{"
                 "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
                 "\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\","
@@ -201,6 +201,15 @@ json_t *sf_openapi_build(void) {
                 "\"card_last4\":{\"type\":\"string\"}}},"
                 "\"failure_reason\":{\"type\":[\"string\",\"null\"]},\"version\":{\"type\":\"integer\"},"
                 "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+      "ServiceRequest",
+      schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
+                "\"title\":{\"type\":\"string\"},\"data\":{\"type\":\"object\"},\"state\":{\"type\":\"string\"},"
+                "\"final\":{\"type\":\"boolean\"},\"workflow\":{\"type\":\"object\",\"properties\":{"
+                "\"id\":{\"type\":\"string\"},\"version\":{\"type\":\"integer\"}}},"
+                "\"available_actions\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+                "\"assignee\":{\"type\":[\"object\",\"null\"]},\"created_by\":{\"type\":\"string\"},"
+                "\"version\":{\"type\":\"integer\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
                 "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
       "Workflow",
       schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"

@@ -209,6 +209,22 @@ static const char *const k_migrations[] = {
     "  created_by TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  UNIQUE(type, version));",
+    /* 6: service requests, each pinned to the workflow version it started on */
+    "CREATE TABLE service_requests("
+    "  id TEXT PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  workflow_id TEXT NOT NULL REFERENCES workflows(id),"
+    "  title TEXT NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  assignee_user TEXT,"
+    "  assignee_role TEXT,"
+    "  created_by TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX service_requests_creator ON service_requests(created_by, created_at, id);"
+    "CREATE INDEX service_requests_created ON service_requests(created_at, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))

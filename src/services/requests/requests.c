@@ -1,0 +1,445 @@
+/* Service requests: created against the latest version of their type's
+ * workflow and pinned to it; moved by transitions that check the state
+ * (409), the caller's role (403) and the guard (409 when it does not hold,
+ * 422 when it fails), running the states' on_exit / on_enter actions (emit,
+ * set, assign; webhooks are not called yet) in the same writer command.
+ * Every step is an event on stream "request-<id>". */
+#include "services/requests/requests.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "edge/command.h"
+#include "edge/edge.h"
+#include "edge/input.h"
+#include "events/store.h"
+#include "flow/guard.h"
+
+typedef struct {
+  char id[48];
+  char type[48];
+  char workflow_id[48];
+  char title[808];
+  char state[48];
+  char assignee_user[48];
+  char assignee_role[16];
+  char created_by[48];
+  int64_t version, created_at, updated_at, workflow_version;
+  json_t *data;
+  json_t *def; /* the pinned workflow definition */
+} srq;
+
+static void srq_clear(srq *r) {
+  json_decref(r->data);
+  json_decref(r->def);
+  r->data = r->def = NULL;
+}
+
+/* The writer's guard VM: guards run inside transition commands, on the
+ * writer thread only. */
+static sf_guard_vm *writer_vm(void) {
+  static sf_guard_vm *vm;
+  if (!vm) vm = sf_guard_vm_new(NULL);
+  return vm;
+}
+
+static int load_def(sf_db *db, srq *r, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT definition, version FROM workflows WHERE id = ?", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, r->workflow_id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    r->def = json_loads(sf_stmt_col_text(st, 0), 0, NULL);
+    r->workflow_version = sf_stmt_col_int(st, 1);
+  }
+  sf_stmt_reset(st);
+  if (rc == 0 || (rc == 1 && !r->def)) return sf_err_internal(err, "workflow %s is missing", r->workflow_id);
+  return rc < 0 ? rc : 0;
+}
+
+static int load_srq(sf_db *db, const char *id, srq *r, sf_err *err) {
+  memset(r, 0, sizeof *r);
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT id, type, workflow_id, title, data, state, coalesce(assignee_user, ''),"
+                              " coalesce(assignee_role, ''), created_by, version, created_at, updated_at"
+                              " FROM service_requests WHERE id = ?",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    snprintf(r->id, sizeof r->id, "%s", sf_stmt_col_text(st, 0));
+    snprintf(r->type, sizeof r->type, "%s", sf_stmt_col_text(st, 1));
+    snprintf(r->workflow_id, sizeof r->workflow_id, "%s", sf_stmt_col_text(st, 2));
+    snprintf(r->title, sizeof r->title, "%s", sf_stmt_col_text(st, 3));
+    r->data = json_loads(sf_stmt_col_text(st, 4), 0, NULL);
+    snprintf(r->state, sizeof r->state, "%s", sf_stmt_col_text(st, 5));
+    snprintf(r->assignee_user, sizeof r->assignee_user, "%s", sf_stmt_col_text(st, 6));
+    snprintf(r->assignee_role, sizeof r->assignee_role, "%s", sf_stmt_col_text(st, 7));
+    snprintf(r->created_by, sizeof r->created_by, "%s", sf_stmt_col_text(st, 8));
+    r->version = sf_stmt_col_int(st, 9);
+    r->created_at = sf_stmt_col_int(st, 10);
+    r->updated_at = sf_stmt_col_int(st, 11);
+  }
+  sf_stmt_reset(st);
+  if (rc == 0) return sf_err_not_found(err, "request");
+  if (rc < 0) return rc;
+  if (!r->data) r->data = json_object();
+  return load_def(db, r, err);
+}
+
+static int save_srq(sf_tx *tx, const srq *r, sf_err *err) {
+  char *data = json_dumps(r->data, JSON_COMPACT);
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
+                              " assignee_role, created_by, version, created_at, updated_at)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12)"
+                              " ON CONFLICT(id) DO UPDATE SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
+                              " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12",
+                              err);
+  int rc = -500;
+  if (st) {
+    sf_stmt_text(st, 1, r->id);
+    sf_stmt_text(st, 2, r->type);
+    sf_stmt_text(st, 3, r->workflow_id);
+    sf_stmt_text(st, 4, r->title);
+    sf_stmt_text(st, 5, data);
+    sf_stmt_text(st, 6, r->state);
+    sf_stmt_text(st, 7, r->assignee_user);
+    sf_stmt_text(st, 8, r->assignee_role);
+    sf_stmt_text(st, 9, r->created_by);
+    sf_stmt_int(st, 10, r->version);
+    sf_stmt_int(st, 11, r->created_at);
+    sf_stmt_int(st, 12, tx->now_ms);
+    rc = sf_stmt_run(st, err);
+  }
+  free(data);
+  return rc;
+}
+
+static int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json_t *data, sf_err *err) {
+  char stream[96];
+  snprintf(stream, sizeof stream, "request-%s", r->id);
+  sf_ev_meta meta = {0};
+  if (req) sf_req_meta(req, &meta);
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
+  json_decref(data);
+  return rc;
+}
+
+/* Transitions of the pinned workflow that leave `state`. */
+static int leaves(const json_t *t, const char *state) {
+  const json_t *from = json_object_get(t, "from");
+  if (json_is_string(from)) return strcmp(json_string_value(from), state) == 0;
+  size_t i;
+  const json_t *f;
+  json_array_foreach(from, i, f) if (json_is_string(f) && strcmp(json_string_value(f), state) == 0) return 1;
+  return 0;
+}
+
+static int role_allowed(const json_t *t, const char *role) {
+  const json_t *roles = json_object_get(t, "roles");
+  if (!roles) return 1;
+  size_t i;
+  const json_t *r;
+  json_array_foreach(roles, i, r) if (strcmp(json_string_value(r), role) == 0) return 1;
+  return 0;
+}
+
+static json_t *srq_json(const srq *r, const char *role) {
+  char c[32], u[32];
+  sf_time_iso8601(r->created_at, c, sizeof c);
+  sf_time_iso8601(r->updated_at, u, sizeof u);
+  json_t *actions = json_array();
+  size_t i;
+  const json_t *t;
+  json_array_foreach(json_object_get(r->def, "transitions"), i, t)
+      if (leaves(t, r->state) && (!role || role_allowed(t, role)))
+          json_array_append_new(actions, json_string(json_string_value(json_object_get(t, "action"))));
+  const json_t *st = json_object_get(json_object_get(r->def, "states"), r->state);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:s, s:b, s:{s:s, s:I}, s:o, s:s, s:I, s:s, s:s}", "id", r->id, "type",
+                        r->type, "title", r->title, "data", r->data, "state", r->state, "final",
+                        json_is_true(json_object_get(st, "final")), "workflow", "id", r->workflow_id, "version",
+                        (json_int_t)r->workflow_version, "available_actions", actions, "created_by", r->created_by,
+                        "version", (json_int_t)r->version, "created_at", c, "updated_at", u);
+  json_object_set_new(o, "assignee", r->assignee_user[0]   ? json_pack("{s:s}", "user", r->assignee_user)
+                                     : r->assignee_role[0] ? json_pack("{s:s}", "role", r->assignee_role)
+                                                           : json_null());
+  return o;
+}
+
+static void reply_srq(sf_req *req, int status, const srq *r) {
+  char etag[32];
+  snprintf(etag, sizeof etag, "\"%" PRId64 "\"", r->version);
+  sf_req_reply_json(req, status, srq_json(r, req->principal.role));
+  sf_req_add_header(req, "ETag", etag);
+}
+
+/* A state's on_enter or on_exit actions. Webhooks are recorded as events
+ * (request.webhook_due) for the notification service, not called here. */
+static int run_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when, sf_err *err) {
+  const json_t *list = json_object_get(json_object_get(json_object_get(r->def, "states"), state), when);
+  size_t i;
+  const json_t *a;
+  json_array_foreach(list, i, a) {
+    const char *kind = json_object_iter_key(json_object_iter((json_t *)a));
+    const json_t *arg = json_object_get(a, kind);
+    int rc = 0;
+    if (strcmp(kind, "emit") == 0) {
+      rc = srq_event(tx, req, r, json_string_value(arg), json_pack("{s:s, s:s}", "state", state, "on", when), err);
+    } else if (strcmp(kind, "set") == 0) {
+      json_object_update((json_t *)r->data, (json_t *)arg);
+      rc = srq_event(tx, req, r, "request.fields_set", json_pack("{s:O}", "fields", arg), err);
+    } else if (strcmp(kind, "assign") == 0) {
+      const char *role = json_string_value(json_object_get(arg, "role"));
+      const char *user = json_string_value(json_object_get(arg, "user"));
+      snprintf(r->assignee_role, sizeof r->assignee_role, "%s", role ? role : "");
+      snprintf(r->assignee_user, sizeof r->assignee_user, "%s", user ? user : "");
+      rc = srq_event(tx, req, r, "request.assigned", json_pack("{s:O}", "assignee", arg), err);
+    } else if (strcmp(kind, "webhook") == 0) {
+      rc = srq_event(tx, req, r, "request.webhook_due", json_pack("{s:O, s:s}", "webhook", arg, "state", state), err);
+    }
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* ---- POST /requests ---- */
+
+typedef struct {
+  srq r;
+} create_input;
+
+static void free_create(void *d) {
+  create_input *in = d;
+  srq_clear(&in->r);
+  free(in);
+}
+
+static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  create_input *in = data;
+  srq *r = &in->r;
+  sf_stmt *st = sf_db_prepare(tx->db, "SELECT id FROM workflows WHERE type = ? ORDER BY version DESC LIMIT 1", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, r->type);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) snprintf(r->workflow_id, sizeof r->workflow_id, "%s", sf_stmt_col_text(st, 0));
+  sf_stmt_reset(st);
+  if (rc < 0) return rc;
+  if (rc == 0) return sf_err_invalid(err, "type", "no workflow is published for type '%s'", r->type);
+  if ((rc = load_def(tx->db, r, err))) return rc;
+  sf_id_new("srq", r->id, sizeof r->id);
+  snprintf(r->state, sizeof r->state, "%s", json_string_value(json_object_get(r->def, "initial")));
+  snprintf(r->created_by, sizeof r->created_by, "%s", req->principal.user_id);
+  r->version = 1;
+  r->created_at = r->updated_at = tx->now_ms;
+  rc = srq_event(tx, req, r, "request.created",
+                 json_pack("{s:s, s:s, s:O, s:s, s:s, s:I}", "type", r->type, "title", r->title, "data", r->data,
+                           "state", r->state, "workflow_id", r->workflow_id, "workflow_version",
+                           (json_int_t)r->workflow_version),
+                 err);
+  if (!rc) rc = run_actions(tx, req, r, r->state, "on_enter", err);
+  if (!rc) rc = save_srq(tx, r, err);
+  if (rc) return rc;
+  char loc[96];
+  snprintf(loc, sizeof loc, "/api/v1/requests/%s", r->id);
+  reply_srq(req, 201, r);
+  sf_req_add_header(req, "Location", loc);
+  return 0;
+}
+
+static const sf_json_field k_create[] = {
+    {"type", SF_JSON_STRING, 1, 1, 40},
+    {"title", SF_JSON_STRING, 1, 1, 200},
+    {"data", SF_JSON_OBJECT, 0, 0, 0},
+    {0},
+};
+
+static void h_create(sf_req *req) {
+  json_t *b = sf_in_body(req, k_create);
+  if (!b) return;
+  create_input *in = sf_calloc(1, sizeof *in);
+  snprintf(in->r.type, sizeof in->r.type, "%s", sf_json_str(b, "type"));
+  snprintf(in->r.title, sizeof in->r.title, "%s", sf_json_str(b, "title"));
+  json_t *d = json_object_get(b, "data");
+  in->r.data = d ? json_deep_copy(d) : json_object();
+  json_decref(b);
+  sf_req_command(req, create_exec, in, free_create);
+}
+
+/* ---- POST /requests/{id}/transitions ---- */
+
+typedef struct {
+  char id[48];
+  char action[48];
+  char comment[2008];
+  int64_t if_match;
+} transition_input;
+
+static int may_see(const sf_req *req, const srq *r) {
+  return strcmp(r->created_by, req->principal.user_id) == 0 || strcmp(r->assignee_user, req->principal.user_id) == 0 ||
+         sf_edge_role_allows(req->principal.role, "workflows:read");
+}
+
+static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  transition_input *in = data;
+  srq *r = sf_calloc(1, sizeof *r);
+  int rc = load_srq(tx->db, in->id, r, err);
+  if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "request");
+  if (!rc) rc = sf_precondition(in->if_match, r->version, err);
+  const json_t *tr = NULL;
+  int known = 0;
+  if (!rc) {
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(r->def, "transitions"), i, t) {
+      if (strcmp(json_string_value(json_object_get(t, "action")), in->action) != 0) continue;
+      known = 1;
+      if (leaves(t, r->state)) tr = t;
+    }
+    if (!tr)
+      rc = sf_err_set(err, 409, "transition-not-allowed", "Transition not allowed",
+                      known ? "action '%s' is not allowed in state '%s'" : "this workflow has no action '%s' (state '%s')",
+                      in->action, r->state);
+  }
+  if (!rc && !role_allowed(tr, req->principal.role))
+    rc = sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' may not take action '%s'", req->principal.role,
+                    in->action);
+  const char *guard = tr ? json_string_value(json_object_get(tr, "guard")) : NULL;
+  if (!rc && guard) {
+    int holds = 0;
+    sf_err gerr = {0};
+    sf_guard_vm *vm = writer_vm();
+    if (!vm) rc = sf_err_internal(err, "cannot start the guard VM");
+    else if (sf_guard_eval(vm, guard, r->data, &holds, &gerr)) rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
+    else if (!holds)
+      rc = sf_err_set(err, 409, "guard-rejected", "Guard does not hold",
+                      "action '%s' needs %s, which does not hold for this request", in->action, guard);
+  }
+  if (!rc) {
+    char from[48];
+    snprintf(from, sizeof from, "%s", r->state);
+    const char *to = json_string_value(json_object_get(tr, "to"));
+    rc = run_actions(tx, req, r, from, "on_exit", err);
+    if (!rc) {
+      snprintf(r->state, sizeof r->state, "%s", to);
+      rc = srq_event(tx, req, r, "request.transitioned",
+                     json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", in->action, "from", from, "to", to, "comment",
+                               in->comment, "by", req->principal.user_id),
+                     err);
+    }
+    if (!rc) rc = run_actions(tx, req, r, to, "on_enter", err);
+    if (!rc) {
+      r->version++;
+      rc = save_srq(tx, r, err);
+    }
+    if (!rc) reply_srq(req, 200, r);
+  }
+  srq_clear(r);
+  free(r);
+  return rc;
+}
+
+static const sf_json_field k_transition[] = {
+    {"action", SF_JSON_STRING, 1, 1, 40},
+    {"comment", SF_JSON_STRING, 0, 0, 2000},
+    {0},
+};
+
+static void h_transition(sf_req *req) {
+  transition_input *in = sf_calloc(1, sizeof *in);
+  if (!sf_in_if_match(req, &in->if_match)) {
+    free(in);
+    return;
+  }
+  json_t *b = sf_in_body(req, k_transition);
+  if (!b) {
+    free(in);
+    return;
+  }
+  snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
+  snprintf(in->action, sizeof in->action, "%s", sf_json_str(b, "action"));
+  const char *c = sf_json_str(b, "comment");
+  snprintf(in->comment, sizeof in->comment, "%s", c ? c : "");
+  json_decref(b);
+  sf_req_command(req, transition_exec, in, free);
+}
+
+/* ---- reads ---- */
+
+static void h_get(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  srq r;
+  if (!db || load_srq(db, sf_req_param(req, "id"), &r, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  if (!may_see(req, &r)) {
+    sf_err_not_found(&err, "request");
+    sf_req_reply_problem(req, &err);
+  } else {
+    reply_srq(req, 200, &r);
+  }
+  srq_clear(&r);
+}
+
+static int add_event(const sf_event *ev, void *ud) {
+  json_array_append_new(ud, sf_ev_to_json(ev));
+  return 0;
+}
+
+static void h_events(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  srq r;
+  if (!db || load_srq(db, sf_req_param(req, "id"), &r, &err)) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  int visible = may_see(req, &r);
+  char stream[96];
+  snprintf(stream, sizeof stream, "request-%s", r.id);
+  srq_clear(&r);
+  if (!visible) {
+    sf_err_not_found(&err, "request");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  json_t *data = json_array();
+  if (sf_ev_read_stream(db, stream, 0, 1000, add_event, data, &err)) {
+    json_decref(data);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
+}
+
+#define SRQ_REF "{\"$ref\":\"#/components/schemas/ServiceRequest\"}"
+
+void sf_requests_routes(void) {
+  static const sf_route routes[] = {
+      {"POST", "/api/v1/requests", h_create, SF_AUTH_USER, NULL, 0, "requests",
+       "Open a service request: the latest workflow of its type, pinned for the request's life",
+       "{\"type\":\"object\",\"required\":[\"type\",\"title\"],\"additionalProperties\":false,\"properties\":{"
+       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}}}",
+       SRQ_REF, 201, 0},
+      {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",
+       "A request with its state and the actions open to you (its creator, assignee, or workflows:read)", NULL,
+       SRQ_REF, 200, 0},
+      {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, 0, "requests",
+       "Take an action: 409 when the state does not allow it or its guard does not hold, 403 for a role that "
+       "may not (honours If-Match)",
+       "{\"type\":\"object\",\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"
+       "\"action\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
+       SRQ_REF, 200, 0},
+      {"GET", "/api/v1/requests/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "requests",
+       "The request's audit trail (events of stream request-{id})", NULL,
+       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}}",
+       200, 0},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
+}

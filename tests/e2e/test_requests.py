@@ -1,0 +1,139 @@
+"""Service requests driven by a published workflow: creation pinned to a
+version, transitions with state (409), role (403) and guard (409/422)
+checks, on_enter/on_exit actions, visibility and the audit trail."""
+import unittest
+from sfharness import Server, req, register, make_user, assert_problem, main
+from test_workflows import publish
+
+FLOW = """\
+name: Purchase request
+type: purchase
+initial: draft
+states:
+  draft:
+    on_exit: [{emit: purchase.left_draft}]
+  submitted:
+    on_enter: [{assign: {role: approver}}, {set: {priority: normal}}]
+  approved:
+    final: true
+    on_enter: [{emit: purchase.approved}, {webhook: {url: 'https://hooks.example/approved'}}]
+  rejected: {final: true}
+transitions:
+  - {action: submit, from: draft, to: submitted, roles: [customer, staff], guard: data.amount > 0}
+  - {action: approve, from: submitted, to: approved, roles: [approver, admin], guard: data.amount < 5000}
+  - {action: reject, from: submitted, to: rejected, roles: [approver, admin]}
+  - {action: spin, from: draft, to: rejected, roles: [admin], guard: 'return (function() while true do end end)()'}
+"""
+
+
+class Requests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(["--rate-login-per-min", "100000", "--rate-login-burst", "100000"])
+        cls.admin = make_user(cls.srv, "admin")["access_token"]
+        cls.approver = make_user(cls.srv, "approver")["access_token"]
+        cls.cust = register(cls.srv)["access_token"]
+        st, _, w = publish(cls.srv, cls.admin, FLOW)
+        assert st == 201, w
+        cls.v1 = w
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def open(self, amount=100, token=None):
+        st, h, r = req(self.srv, "POST", "/api/v1/requests",
+                       {"type": "purchase", "title": "Laptop", "data": {"amount": amount}}, token=token or self.cust)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(h["location"], "/api/v1/requests/" + r["id"])
+        return r
+
+    def act(self, rid, action, token, **kw):
+        return req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, dict(action=action, **kw), token=token)
+
+    def events(self, rid, token=None):
+        st, _, b = req(self.srv, "GET", "/api/v1/requests/%s/events" % rid, token=token or self.cust)
+        self.assertEqual(st, 200, b)
+        return [e["type"] for e in b["data"]]
+
+    def test_happy_path_with_actions_and_audit(self):
+        r = self.open(1200)
+        self.assertEqual((r["state"], r["final"], r["available_actions"]), ("draft", False, ["submit"]))
+        self.assertEqual(r["workflow"], {"id": self.v1["id"], "version": 1})
+        st, _, r = self.act(r["id"], "submit", self.cust, comment="please")
+        self.assertEqual(st, 200, r)
+        self.assertEqual((r["state"], r["assignee"], r["data"]["priority"]), ("submitted", {"role": "approver"}, "normal"))
+        st, _, r = self.act(r["id"], "approve", self.approver)
+        self.assertEqual((st, r["state"], r["final"], r["available_actions"]), (200, "approved", True, []))
+        self.assertEqual(self.events(r["id"]),
+                         ["request.created", "purchase.left_draft", "request.transitioned", "request.assigned",
+                          "request.fields_set", "request.transitioned", "purchase.approved", "request.webhook_due"])
+
+    def test_state_role_and_guard_checks(self):
+        r = self.open(9000)
+        rid = r["id"]
+        st, h, b = self.act(rid, "approve", self.approver)
+        assert_problem(self, st, h, b, 409, code="transition-not-allowed")
+        st, h, b = self.act(rid, "launch", self.cust)
+        assert_problem(self, st, h, b, 409, code="transition-not-allowed")
+        st, _, r = self.act(rid, "submit", self.cust)
+        self.assertEqual(st, 200, r)
+        st, h, b = self.act(rid, "approve", self.cust)  # customers may not approve
+        assert_problem(self, st, h, b, 403)
+        st, h, b = self.act(rid, "approve", self.approver)  # guard: amount < 5000
+        assert_problem(self, st, h, b, 409, code="guard-rejected")
+        self.assertIn("data.amount < 5000", b["detail"])
+        st, h, b = self.act(rid, "reject", self.approver, comment="too expensive", extra=1)
+        assert_problem(self, st, h, b, 422, field="extra")
+        st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "reject"},
+                       token=self.approver, headers={"If-Match": '"1"'})
+        assert_problem(self, st, h, b, 412)
+        st, _, r = self.act(rid, "reject", self.approver, comment="too expensive")
+        self.assertEqual((st, r["state"]), (200, "rejected"))
+        # nothing was written by the refused attempts
+        self.assertEqual(self.events(rid).count("request.transitioned"), 2)
+
+    def test_guard_that_never_ends_fails_cleanly(self):
+        r = self.open(10)
+        st, h, b = self.act(r["id"], "spin", self.admin)
+        assert_problem(self, st, h, b, 422, code="guard-failed")
+        self.assertIn("instruction budget exceeded", b["detail"])
+        st, _, again = req(self.srv, "GET", "/api/v1/requests/" + r["id"], token=self.cust)
+        self.assertEqual((again["state"], again["version"]), ("draft", 1))
+        st, _, r2 = self.act(r["id"], "submit", self.cust)  # the writer's VM still works
+        self.assertEqual((st, r2["state"]), (200, "submitted"))
+
+    def test_requests_stay_on_their_version(self):
+        r = self.open(50)
+        st, _, w2 = publish(self.srv, self.admin, FLOW.replace("guard: data.amount > 0", "guard: data.amount > 100"))
+        self.assertEqual((st, w2["version"]), (201, 2))
+        st, _, r = self.act(r["id"], "submit", self.cust)  # version 1's guard: amount > 0
+        self.assertEqual((st, r["state"], r["workflow"]["version"]), (200, "submitted", 1))
+        n = self.open(50)
+        self.assertEqual(n["workflow"]["version"], 2)
+        st, h, b = self.act(n["id"], "submit", self.cust)
+        assert_problem(self, st, h, b, 409, code="guard-rejected")
+
+    def test_bad_input_and_visibility(self):
+        for body, status, field in (({"type": "nope", "title": "x"}, 422, "type"),
+                                    ({"type": "purchase"}, 422, "title"),
+                                    ({"type": "purchase", "title": "x", "data": [1]}, 422, "data"),
+                                    ({"type": "purchase", "title": "x", "oops": 1}, 422, "oops")):
+            st, h, b = req(self.srv, "POST", "/api/v1/requests", body, token=self.cust)
+            assert_problem(self, st, h, b, status, field=field)
+        r = self.open(10)
+        other = register(self.srv)["access_token"]
+        for path in ("/api/v1/requests/" + r["id"], "/api/v1/requests/%s/events" % r["id"]):
+            st, h, b = req(self.srv, "GET", path, token=other)
+            assert_problem(self, st, h, b, 404)
+        st, h, b = self.act(r["id"], "submit", other)
+        assert_problem(self, st, h, b, 404)
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + r["id"], token=self.approver)
+        self.assertEqual(st, 200)
+        self.assertEqual(seen["available_actions"], [])  # approvers cannot submit
+        st, h, b = req(self.srv, "GET", "/api/v1/requests/srq_missing", token=self.cust)
+        assert_problem(self, st, h, b, 404)
+
+
+if __name__ == "__main__":
+    main()
