@@ -135,5 +135,39 @@ class Requests(unittest.TestCase):
         assert_problem(self, st, h, b, 404)
 
 
+class RequestList(unittest.TestCase):
+    def test_own_or_all_with_cursor(self):
+        srv = Server(["--rate-login-per-min", "100000", "--rate-login-burst", "100000"])
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            staff = make_user(srv, "staff")["access_token"]
+            a, b = register(srv)["access_token"], register(srv)["access_token"]
+            st, _, w = publish(srv, admin, FLOW)
+            self.assertEqual(st, 201, w)
+            mine = []
+            for i in range(5):
+                st, _, r = req(srv, "POST", "/api/v1/requests", {"type": "purchase", "title": "r%d" % i,
+                                                                 "data": {"amount": 10}}, token=a)
+                mine.append(r["id"])
+            req(srv, "POST", "/api/v1/requests", {"type": "purchase", "title": "other", "data": {"amount": 1}}, token=b)
+            seen, cursor = [], None
+            while True:
+                st, _, page = req(srv, "GET", "/api/v1/requests?limit=2" + ("&cursor=" + cursor if cursor else ""), token=a)
+                self.assertEqual(st, 200, page)
+                seen += [r["id"] for r in page["data"]]
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            self.assertEqual(seen, list(reversed(mine)))
+            st, _, everything = req(srv, "GET", "/api/v1/requests?state=draft", token=staff)
+            self.assertEqual(len(everything["data"]), 6)
+            st, _, none = req(srv, "GET", "/api/v1/requests?state=approved", token=staff)
+            self.assertEqual(none["data"], [])
+            st, h, e = req(srv, "GET", "/api/v1/requests?cursor=junk", token=a)
+            assert_problem(self, st, h, e, 422, field="cursor")
+        finally:
+            srv.close()
+
+
 if __name__ == "__main__":
     main()
