@@ -173,8 +173,7 @@ static int is_name(const char *s, size_t max, int dots) {
   return 1;
 }
 
-/* "90s", "30m", "2h", "1d" -> seconds; -1 when malformed or out of range. */
-static long long duration_s(const char *s) {
+long long sf_flow_duration_s(const char *s) {
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
@@ -416,7 +415,7 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     if (!json_is_object(t) || json_object_size(t) != 3) sf_err_field_add(err, f, "must be {in, after, action}");
     if (!in || si < 0) sf_err_field_add(err, ff, "must name a state");
     snprintf(ff, sizeof ff, "%s.after", f);
-    if (!after || duration_s(after) < 0) sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
+    if (!after || sf_flow_duration_s(after) < 0) sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
     snprintf(ff, sizeof ff, "%s.action", f);
     int found = 0;
     size_t j;

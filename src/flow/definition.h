@@ -46,4 +46,7 @@ json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err);
  * compiled in vm (not run). */
 int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err);
 
+/* "90s", "30m", "48h", "5d" -> seconds; -1 when malformed or beyond 366 days. */
+long long sf_flow_duration_s(const char *s);
+
 #endif

@@ -1,7 +1,7 @@
 """Service requests driven by a published workflow: creation pinned to a
 version, transitions with state (409), role (403) and guard (409/422)
 checks, on_enter/on_exit actions, visibility and the audit trail."""
-import unittest
+import time, unittest
 from sfharness import Server, req, register, make_user, assert_problem, main
 from test_workflows import publish
 
@@ -165,6 +165,64 @@ class RequestList(unittest.TestCase):
             self.assertEqual(none["data"], [])
             st, h, e = req(srv, "GET", "/api/v1/requests?cursor=junk", token=a)
             assert_problem(self, st, h, e, 422, field="cursor")
+        finally:
+            srv.close()
+
+
+TIMED = """\
+name: Ticket
+type: ticket
+initial: open
+states:
+  open: {}
+  escalated:
+    on_enter: [{assign: {role: staff}}]
+  closed: {final: true}
+transitions:
+  - {action: escalate, from: open, to: escalated}
+  - {action: close, from: [open, escalated], to: closed, roles: [staff, admin, customer]}
+timers:
+  - {in: open, after: 1s, action: escalate}
+"""
+
+
+class WorkflowTimers(unittest.TestCase):
+    def wait_state(self, srv, token, rid, state, timeout=8):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, _, r = req(srv, "GET", "/api/v1/requests/" + rid, token=token)
+            if r.get("state") == state:
+                return r
+            time.sleep(0.1)
+        self.fail("request %s never reached %s (last %s)" % (rid, state, r))
+
+    def test_timer_fires_survives_restart_and_respects_moves(self):
+        srv = Server(["--rate-login-per-min", "100000", "--rate-login-burst", "100000"])
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            cust = register(srv)["access_token"]
+            st, _, w = publish(srv, admin, TIMED)
+            self.assertEqual(st, 201, w)
+            new = lambda: req(srv, "POST", "/api/v1/requests", {"type": "ticket", "title": "t"}, token=cust)[2]
+            fired = new()
+            r = self.wait_state(srv, cust, fired["id"], "escalated")
+            self.assertEqual(r["assignee"], {"role": "staff"})
+            st, _, ev = req(srv, "GET", "/api/v1/requests/%s/events" % fired["id"], token=cust)
+            types = [e["type"] for e in ev["data"]]
+            self.assertEqual(types, ["request.created", "request.timer_fired", "request.transitioned", "request.assigned"])
+            self.assertEqual(ev["data"][2]["data"]["by"], "system")
+            # closed by hand before the timer: the timer finds it moved on
+            moved = new()
+            st, _, c = req(srv, "POST", "/api/v1/requests/%s/transitions" % moved["id"], {"action": "close"}, token=cust)
+            self.assertEqual((st, c["state"]), (200, "closed"))
+            # pending when the process dies: fires after the restart
+            pending = new()
+            srv.kill9()
+            time.sleep(1.5)
+            srv.start()
+            self.wait_state(srv, cust, pending["id"], "escalated")
+            st, _, again = req(srv, "GET", "/api/v1/requests/" + moved["id"], token=cust)
+            self.assertEqual((again["state"], again["version"]), ("closed", 2))
         finally:
             srv.close()
 

@@ -16,7 +16,11 @@
 #include "edge/edge.h"
 #include "edge/input.h"
 #include "events/store.h"
+#include "events/timers.h"
+#include "flow/definition.h"
 #include "flow/guard.h"
+
+#define TIMER_KIND "request.timer"
 
 typedef struct {
   char id[48];
@@ -207,6 +211,48 @@ static int run_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, 
   return 0;
 }
 
+/* Durable timers of the state just entered (r->version is the entry's):
+ * ref "<id>|<version>|<timer index>", so a timer of an earlier visit to the
+ * same state finds the version moved on and does nothing. */
+static int schedule_timers(sf_tx *tx, const srq *r, sf_err *err) {
+  size_t i;
+  const json_t *t;
+  json_array_foreach(json_object_get(r->def, "timers"), i, t) {
+    if (strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0) continue;
+    long long s = sf_flow_duration_s(json_string_value(json_object_get(t, "after")));
+    if (s < 0) continue; /* validated on publish */
+    char ref[128];
+    snprintf(ref, sizeof ref, "%s|%" PRId64 "|%zu", r->id, r->version, i);
+    if (sf_timer_set(tx, TIMER_KIND, ref, tx->now_ms + s * 1000, err)) return -1;
+  }
+  return 0;
+}
+
+/* The transition tr out of the current state: on_exit, the move, on_enter,
+ * the new version and the timers of the new state, then the row. */
+static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *tr, const char *comment,
+                            const char *by, sf_err *err) {
+  char from[48];
+  snprintf(from, sizeof from, "%s", r->state);
+  const char *action = json_string_value(json_object_get(tr, "action"));
+  const char *to = json_string_value(json_object_get(tr, "to"));
+  int rc = run_actions(tx, req, r, from, "on_exit", err);
+  if (!rc) {
+    snprintf(r->state, sizeof r->state, "%s", to);
+    rc = srq_event(tx, req, r, "request.transitioned",
+                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", action, "from", from, "to", to, "comment",
+                             comment, "by", by),
+                   err);
+  }
+  if (!rc) rc = run_actions(tx, req, r, to, "on_enter", err);
+  if (!rc) {
+    r->version++;
+    rc = schedule_timers(tx, r, err);
+  }
+  if (!rc) rc = save_srq(tx, r, err);
+  return rc;
+}
+
 /* ---- POST /requests ---- */
 
 typedef struct {
@@ -242,6 +288,7 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                            (json_int_t)r->workflow_version),
                  err);
   if (!rc) rc = run_actions(tx, req, r, r->state, "on_enter", err);
+  if (!rc) rc = schedule_timers(tx, r, err);
   if (!rc) rc = save_srq(tx, r, err);
   if (rc) return rc;
   char loc[96];
@@ -319,25 +366,8 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
       rc = sf_err_set(err, 409, "guard-rejected", "Guard does not hold",
                       "action '%s' needs %s, which does not hold for this request", in->action, guard);
   }
-  if (!rc) {
-    char from[48];
-    snprintf(from, sizeof from, "%s", r->state);
-    const char *to = json_string_value(json_object_get(tr, "to"));
-    rc = run_actions(tx, req, r, from, "on_exit", err);
-    if (!rc) {
-      snprintf(r->state, sizeof r->state, "%s", to);
-      rc = srq_event(tx, req, r, "request.transitioned",
-                     json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", in->action, "from", from, "to", to, "comment",
-                               in->comment, "by", req->principal.user_id),
-                     err);
-    }
-    if (!rc) rc = run_actions(tx, req, r, to, "on_enter", err);
-    if (!rc) {
-      r->version++;
-      rc = save_srq(tx, r, err);
-    }
-    if (!rc) reply_srq(req, 200, r);
-  }
+  if (!rc) rc = apply_transition(tx, req, r, tr, in->comment, req->principal.user_id, err);
+  if (!rc) reply_srq(req, 200, r);
   srq_clear(r);
   free(r);
   return rc;
@@ -367,6 +397,56 @@ static void h_transition(sf_req *req) {
   json_decref(b);
   sf_req_command(req, transition_exec, in, free);
 }
+
+/* ---- workflow timers ---- */
+
+/* A timer's transition runs as the system: no role check, but its guard
+ * must hold (otherwise the timer is recorded as skipped). */
+static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
+  char id[48];
+  long long version;
+  size_t index;
+  if (sscanf(ref, "%47[^|]|%lld|%zu", id, &version, &index) != 3) return 0; /* not ours to read: drop it */
+  srq *r = sf_calloc(1, sizeof *r);
+  int rc = load_srq(tx->db, id, r, err);
+  if (rc == -404) {
+    sf_err_clear(err);
+    rc = 0;
+    goto out;
+  }
+  const json_t *t = rc ? NULL : json_array_get(json_object_get(r->def, "timers"), index);
+  if (rc || !t || r->version != version || strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0)
+    goto out; /* moved on since: nothing to do */
+  const char *action = json_string_value(json_object_get(t, "action"));
+  const json_t *tr = NULL;
+  size_t i;
+  const json_t *x;
+  json_array_foreach(json_object_get(r->def, "transitions"), i, x)
+      if (strcmp(json_string_value(json_object_get(x, "action")), action) == 0 && leaves(x, r->state)) tr = x;
+  if (!tr) goto out;
+  const char *guard = json_string_value(json_object_get(tr, "guard"));
+  int holds = 1;
+  sf_err gerr = {0};
+  sf_guard_vm *vm = guard ? writer_vm() : NULL;
+  if (guard && (!vm || sf_guard_eval(vm, guard, r->data, &holds, &gerr) || !holds)) {
+    rc = srq_event(tx, NULL, r, "request.timer_skipped",
+                   json_pack("{s:s, s:s, s:s}", "action", action, "state", r->state, "reason",
+                             gerr.detail[0] ? gerr.detail : "the guard does not hold"),
+                   err);
+    goto out;
+  }
+  rc = srq_event(tx, NULL, r, "request.timer_fired",
+                 json_pack("{s:s, s:s, s:s}", "action", action, "state", r->state, "after",
+                           json_string_value(json_object_get(t, "after"))),
+                 err);
+  if (!rc) rc = apply_transition(tx, NULL, r, tr, "", "system", err);
+out:
+  srq_clear(r);
+  free(r);
+  return rc;
+}
+
+void sf_requests_timers(void) { sf_timer_register(TIMER_KIND, on_timer); }
 
 /* ---- reads ---- */
 
