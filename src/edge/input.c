@@ -1,6 +1,7 @@
 #include "edge/input.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,4 +74,56 @@ int sf_precondition(int64_t if_match, int64_t version, sf_err *err) {
                       "If-Match version %" PRId64 " does not match the current version %" PRId64,
                       if_match, version);
   return 0;
+}
+
+int sf_in_time_cursor(sf_req *req, int64_t *at, char *id, size_t cap) {
+  const char *cursor = sf_req_query(req, "cursor");
+  *at = INT64_MAX;
+  snprintf(id, cap, "\x7f");
+  if (!cursor) return 1;
+  char *end;
+  *at = strtoll(cursor, &end, 10);
+  if (*end == ':' && end[1] && strlen(end + 1) < cap) {
+    snprintf(id, cap, "%s", end + 1);
+    return 1;
+  }
+  sf_err err = {0};
+  sf_err_invalid(&err, "cursor", "is not a cursor returned by this list");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+int sf_in_items(const json_t *items, sf_in_item *out, int max, sf_err *err) {
+  size_t n = json_array_size(items);
+  int k = 0;
+  if (n == 0 || n > (size_t)max) sf_err_field_add(err, "items", "must hold 1 to %d items", max);
+  for (size_t i = 0; i < n && i < (size_t)max; i++) {
+    json_t *it = json_array_get(items, i);
+    char field[40];
+    const char *pid = json_is_object(it) ? sf_json_str(it, "product_id") : NULL;
+    json_t *q = json_is_object(it) ? json_object_get(it, "quantity") : NULL;
+    if (!json_is_object(it) || json_object_size(it) != 2 || !pid || !json_is_integer(q)) {
+      snprintf(field, sizeof field, "items[%zu]", i);
+      sf_err_field_add(err, field, "must be {\"product_id\": string, \"quantity\": integer}");
+      continue;
+    }
+    long long qty = json_integer_value(q);
+    if (qty < 1 || qty > 1000) {
+      snprintf(field, sizeof field, "items[%zu].quantity", i);
+      sf_err_field_add(err, field, "must be between 1 and 1000");
+    }
+    if (!*pid || strlen(pid) >= sizeof out[0].product_id) {
+      snprintf(field, sizeof field, "items[%zu].product_id", i);
+      sf_err_field_add(err, field, "is not a product id");
+      continue;
+    }
+    for (int j = 0; j < k; j++)
+      if (strcmp(out[j].product_id, pid) == 0) {
+        snprintf(field, sizeof field, "items[%zu].product_id", i);
+        sf_err_field_add(err, field, "appears twice; use one line per product");
+      }
+    snprintf(out[k].product_id, sizeof out[k].product_id, "%s", pid);
+    out[k++].quantity = qty;
+  }
+  return k;
 }

@@ -359,39 +359,13 @@ static void h_reserve(sf_req *req) {
   json_t *b = sf_in_body(req, k_reserve);
   if (!b) return;
   sf_err err = {0};
-  json_t *items = json_object_get(b, "items");
-  size_t n = json_array_size(items);
-  if (n == 0 || n > MAX_LINES) sf_err_field_add(&err, "items", "must hold 1 to %d items", MAX_LINES);
   reserve_input *in = sf_calloc(1, sizeof *in);
   in->ttl_s = sf_json_int(b, "ttl_seconds", DEFAULT_TTL_S);
-  for (size_t i = 0; i < n && i < MAX_LINES; i++) {
-    json_t *it = json_array_get(items, i);
-    char field[40];
-    const char *pid = json_is_object(it) ? sf_json_str(it, "product_id") : NULL;
-    json_t *q = json_is_object(it) ? json_object_get(it, "quantity") : NULL;
-    if (!json_is_object(it) || json_object_size(it) != 2 || !pid || !json_is_integer(q)) {
-      snprintf(field, sizeof field, "items[%zu]", i);
-      sf_err_field_add(&err, field, "must be {\"product_id\": string, \"quantity\": integer}");
-      continue;
-    }
-    long long qty = json_integer_value(q);
-    if (qty < 1 || qty > 1000) {
-      snprintf(field, sizeof field, "items[%zu].quantity", i);
-      sf_err_field_add(&err, field, "must be between 1 and 1000");
-    }
-    if (!*pid || strlen(pid) >= sizeof in->r.lines[0].product_id) {
-      snprintf(field, sizeof field, "items[%zu].product_id", i);
-      sf_err_field_add(&err, field, "is not a product id");
-      continue;
-    }
-    for (int j = 0; j < in->r.nlines; j++)
-      if (strcmp(in->r.lines[j].product_id, pid) == 0) {
-        snprintf(field, sizeof field, "items[%zu].product_id", i);
-        sf_err_field_add(&err, field, "appears twice; use one line per product");
-      }
-    snprintf(in->r.lines[in->r.nlines].product_id, sizeof in->r.lines[0].product_id, "%s", pid);
-    in->r.lines[in->r.nlines].quantity = qty;
-    in->r.nlines++;
+  sf_in_item lines[MAX_LINES];
+  in->r.nlines = sf_in_items(json_object_get(b, "items"), lines, MAX_LINES, &err);
+  for (int k = 0; k < in->r.nlines; k++) {
+    memcpy(in->r.lines[k].product_id, lines[k].product_id, sizeof lines[k].product_id);
+    in->r.lines[k].quantity = lines[k].quantity;
   }
   json_decref(b);
   if (err.nfields) {

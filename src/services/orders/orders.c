@@ -1089,44 +1089,20 @@ static void place(sf_req *req, const char *cart_path) {
   in->deferred = wait_s > 0 && !sf_req_header(req, "Idempotency-Key");
   json_t *items = json_object_get(b, "items");
   const char *cart_id = cart_path ? cart_path : sf_json_str(b, "cart_id");
-  size_t n = json_array_size(items);
   if (cart_id) {
     if (items) sf_err_field_add(&err, "items", "give items or cart_id, not both");
     if (strlen(cart_id) >= sizeof in->cart_id) sf_err_field_add(&err, "cart_id", "is not a cart id");
     else snprintf(in->cart_id, sizeof in->cart_id, "%s", cart_id);
   } else if (!items) {
     sf_err_field_add(&err, "items", "is required (or cart_id)");
-  } else if (n == 0 || n > MAX_LINES) {
-    sf_err_field_add(&err, "items", "must hold 1 to %d items", MAX_LINES);
   }
-  if (cart_id) n = 0;
-  for (size_t i = 0; i < n && i < MAX_LINES; i++) {
-    json_t *it = json_array_get(items, i);
-    char field[40];
-    const char *pid = json_is_object(it) ? sf_json_str(it, "product_id") : NULL;
-    json_t *q = json_is_object(it) ? json_object_get(it, "quantity") : NULL;
-    if (!json_is_object(it) || json_object_size(it) != 2 || !pid || !json_is_integer(q)) {
-      snprintf(field, sizeof field, "items[%zu]", i);
-      sf_err_field_add(&err, field, "must be {\"product_id\": string, \"quantity\": integer}");
-      continue;
+  if (!cart_id && items) {
+    sf_in_item lines[MAX_LINES];
+    in->nlines = sf_in_items(items, lines, MAX_LINES, &err);
+    for (int k = 0; k < in->nlines; k++) {
+      memcpy(in->lines[k].product_id, lines[k].product_id, sizeof lines[k].product_id);
+      in->lines[k].quantity = lines[k].quantity;
     }
-    long long qty = json_integer_value(q);
-    if (qty < 1 || qty > 1000) {
-      snprintf(field, sizeof field, "items[%zu].quantity", i);
-      sf_err_field_add(&err, field, "must be between 1 and 1000");
-    }
-    if (!*pid || strlen(pid) >= sizeof in->lines[0].product_id) {
-      snprintf(field, sizeof field, "items[%zu].product_id", i);
-      sf_err_field_add(&err, field, "is not a product id");
-      continue;
-    }
-    for (int j = 0; j < in->nlines; j++)
-      if (strcmp(in->lines[j].product_id, pid) == 0) {
-        snprintf(field, sizeof field, "items[%zu].product_id", i);
-        sf_err_field_add(&err, field, "appears twice; use one line per product");
-      }
-    snprintf(in->lines[in->nlines].product_id, sizeof in->lines[0].product_id, "%s", pid);
-    in->lines[in->nlines++].quantity = qty;
   }
   json_t *pay = json_object_get(b, "payment");
   const char *card = sf_json_str(pay, "card_number");
@@ -1190,19 +1166,9 @@ static void h_list(sf_req *req) {
   int limit;
   if (!sf_in_limit(req, &limit)) return;
   sf_err err = {0};
-  const char *cursor = sf_req_query(req, "cursor");
-  int64_t c_at = INT64_MAX;
-  char c_id[64] = "\x7f";
-  if (cursor) {
-    char *end;
-    c_at = strtoll(cursor, &end, 10);
-    if (*end != ':' || !end[1] || strlen(end + 1) >= sizeof c_id) {
-      sf_err_invalid(&err, "cursor", "is not a cursor returned by this list");
-      sf_req_reply_problem(req, &err);
-      return;
-    }
-    snprintf(c_id, sizeof c_id, "%s", end + 1);
-  }
+  int64_t c_at;
+  char c_id[64];
+  if (!sf_in_time_cursor(req, &c_at, c_id, sizeof c_id)) return;
   const char *status = sf_req_query(req, "status");
   static const char *const k_statuses[] = {"pending", "paid", "fulfilled", "shipped", "delivered",
                                            "cancelled", "refunded"};

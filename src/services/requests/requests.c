@@ -503,19 +503,9 @@ static void h_list(sf_req *req) {
   int limit;
   if (!sf_in_limit(req, &limit)) return;
   sf_err err = {0};
-  const char *cursor = sf_req_query(req, "cursor");
-  int64_t c_at = INT64_MAX;
-  char c_id[64] = "\x7f";
-  if (cursor) {
-    char *end;
-    c_at = strtoll(cursor, &end, 10);
-    if (*end != ':' || !end[1] || strlen(end + 1) >= sizeof c_id) {
-      sf_err_invalid(&err, "cursor", "is not a cursor returned by this list");
-      sf_req_reply_problem(req, &err);
-      return;
-    }
-    snprintf(c_id, sizeof c_id, "%s", end + 1);
-  }
+  int64_t c_at;
+  char c_id[64];
+  if (!sf_in_time_cursor(req, &c_at, c_id, sizeof c_id)) return;
   const char *mine = sf_edge_role_allows(req->principal.role, "workflows:read") ? NULL : req->principal.user_id;
   sf_db *db = sf_db_reader(&err);
   sf_stmt *st = db ? sf_db_prepare(db,
