@@ -114,6 +114,37 @@ class Requests(unittest.TestCase):
         st, h, b = self.act(n["id"], "submit", self.cust)
         assert_problem(self, st, h, b, 409, code="guard-rejected")
 
+    def test_comments_and_assignment(self):
+        r = self.open(10)
+        rid = r["id"]
+        st, _, c = req(self.srv, "POST", "/api/v1/requests/%s/comments" % rid, {"body": "any news?"}, token=self.cust)
+        self.assertEqual((st, c["version"]), (201, 2), c)
+        for body, field in (({}, "body"), ({"body": ""}, "body"), ({"body": "x", "y": 1}, "y")):
+            st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/comments" % rid, body, token=self.cust)
+            assert_problem(self, st, h, b, 422, field=field)
+        st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/assignment" % rid, {"role": "staff"}, token=self.cust)
+        assert_problem(self, st, h, b, 403)
+        other = register(self.srv)
+        other_id = req(self.srv, "GET", "/api/v1/users/me", token=other["access_token"])[2]["id"]
+        for body, field in (({}, "user_id"), ({"role": "boss"}, "role"), ({"user_id": "usr_nobody"}, "user_id"),
+                            ({"user_id": other_id, "role": "staff"}, "user_id")):
+            st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/assignment" % rid, body, token=self.approver)
+            assert_problem(self, st, h, b, 422, field=field)
+        st, h, b = req(self.srv, "GET", "/api/v1/requests/" + rid, token=other["access_token"])
+        assert_problem(self, st, h, b, 404)
+        st, _, a = req(self.srv, "POST", "/api/v1/requests/%s/assignment" % rid, {"user_id": other_id}, token=self.approver)
+        self.assertEqual((st, a["assignee"]), (200, {"user": other_id}), a)
+        # the assignee now sees it, and may comment
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=other["access_token"])
+        self.assertEqual(st, 200)
+        st, _, c2 = req(self.srv, "POST", "/api/v1/requests/%s/comments" % rid, {"body": "on it"},
+                        token=other["access_token"])
+        self.assertEqual(st, 201, c2)
+        st, _, ev = req(self.srv, "GET", "/api/v1/requests/%s/events" % rid, token=self.cust)
+        notes = [(e["type"], e["data"].get("body")) for e in ev["data"] if e["type"] in ("request.commented", "request.assigned")]
+        self.assertEqual(notes, [("request.commented", "any news?"), ("request.assigned", None),
+                                 ("request.commented", "on it")])
+
     def test_bad_input_and_visibility(self):
         for body, status, field in (({"type": "nope", "title": "x"}, 422, "type"),
                                     ({"type": "purchase"}, 422, "title"),

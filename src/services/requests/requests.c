@@ -398,6 +398,96 @@ static void h_transition(sf_req *req) {
   sf_req_command(req, transition_exec, in, free);
 }
 
+/* ---- comments and assignment ---- */
+
+typedef struct {
+  char id[48];
+  char body[4008];
+  char user[48];
+  char role[16];
+  int comment; /* 1: a comment, 0: an assignment */
+} note_input;
+
+static int note_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  note_input *in = data;
+  srq *r = sf_calloc(1, sizeof *r);
+  int rc = load_srq(tx->db, in->id, r, err);
+  if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "request");
+  if (!rc && in->comment) {
+    rc = srq_event(tx, req, r, "request.commented", json_pack("{s:s, s:s}", "body", in->body, "by", req->principal.user_id),
+                   err);
+    if (!rc) {
+      r->version++;
+      rc = save_srq(tx, r, err);
+    }
+    if (!rc) reply_srq(req, 201, r);
+  } else if (!rc) {
+    if (in->user[0]) {
+      sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM users WHERE id = ? AND status = 'active'", err);
+      if (!st) rc = -500;
+      else {
+        sf_stmt_text(st, 1, in->user);
+        int found = sf_stmt_step(st, err);
+        sf_stmt_reset(st);
+        if (found < 0) rc = found;
+        else if (!found) rc = sf_err_invalid(err, "user_id", "no active user %s", in->user);
+      }
+    }
+    if (!rc) {
+      snprintf(r->assignee_user, sizeof r->assignee_user, "%s", in->user);
+      snprintf(r->assignee_role, sizeof r->assignee_role, "%s", in->role);
+      rc = srq_event(tx, req, r, "request.assigned",
+                     json_pack("{s:o, s:s}", "assignee",
+                               in->user[0] ? json_pack("{s:s}", "user", in->user) : json_pack("{s:s}", "role", in->role),
+                               "by", req->principal.user_id),
+                     err);
+    }
+    if (!rc) {
+      r->version++;
+      rc = save_srq(tx, r, err);
+    }
+    if (!rc) reply_srq(req, 200, r);
+  }
+  srq_clear(r);
+  free(r);
+  return rc;
+}
+
+static const sf_json_field k_comment[] = {{"body", SF_JSON_STRING, 1, 1, 4000}, {0}};
+
+static void h_comment(sf_req *req) {
+  json_t *b = sf_in_body(req, k_comment);
+  if (!b) return;
+  note_input *in = sf_calloc(1, sizeof *in);
+  in->comment = 1;
+  snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
+  snprintf(in->body, sizeof in->body, "%s", sf_json_str(b, "body"));
+  json_decref(b);
+  sf_req_command(req, note_exec, in, free);
+}
+
+static const sf_json_field k_assign[] = {{"user_id", SF_JSON_STRING, 0, 1, 47}, {"role", SF_JSON_STRING, 0, 1, 15}, {0}};
+
+static void h_assign(sf_req *req) {
+  json_t *b = sf_in_body(req, k_assign);
+  if (!b) return;
+  const char *user = sf_json_str(b, "user_id"), *role = sf_json_str(b, "role");
+  sf_err err = {0};
+  if (!!user == !!role) sf_err_invalid(&err, "user_id", "give user_id or role (one of them)");
+  else if (role && !sf_edge_valid_role(role)) sf_err_invalid(&err, "role", "must be customer, staff, approver or admin");
+  if (err.status) {
+    json_decref(b);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  note_input *in = sf_calloc(1, sizeof *in);
+  snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
+  snprintf(in->user, sizeof in->user, "%s", user ? user : "");
+  snprintf(in->role, sizeof in->role, "%s", role ? role : "");
+  json_decref(b);
+  sf_req_command(req, note_exec, in, free);
+}
+
 /* ---- workflow timers ---- */
 
 /* A timer's transition runs as the system: no role check, but its guard
@@ -571,6 +661,16 @@ void sf_requests_routes(void) {
        "may not (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"
        "\"action\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
+       SRQ_REF, 200, 0},
+      {"POST", "/api/v1/requests/{id}/comments", h_comment, SF_AUTH_USER, NULL, 0, "requests",
+       "Comment on a request (its creator, assignee, or workflows:read); the comment is an event",
+       "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{"
+       "\"body\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4000}}}",
+       SRQ_REF, 201, 0},
+      {"POST", "/api/v1/requests/{id}/assignment", h_assign, SF_AUTH_PERMISSION, "workflows:read", 0, "requests",
+       "Assign a request to a user or a role (staff, approvers, admins)",
+       "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+       "\"user_id\":{\"type\":\"string\"},\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]}}}",
        SRQ_REF, 200, 0},
       {"GET", "/api/v1/requests/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "requests",
        "The request's audit trail (events of stream request-{id})", NULL,
