@@ -257,7 +257,7 @@ run_wrk() {
     $1 == "99%" { p99 = ms($2) }
     /Non-2xx or 3xx responses:/ { non2xx = $NF }
     /Socket errors:/ { gsub(",", ""); sc = $4; sr = $6; sw = $8; st = $10 }
-    /^PATCH_RESULT|^ORDER_RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); pr[kv[1]] = kv[2] } }
+    /^PATCH_RESULT|^ORDER_RESULT|^TRANSITION_RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); pr[kv[1]] = kv[2] } }
     END {
       if (rps == "" || p99 == "") { print "PARSE_ERROR"; exit }
       printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", b, r, rps, p99, non2xx,
@@ -338,6 +338,43 @@ open(tmp + "/products", "w").write(",".join(ids))
 EOF2
 PRODUCT="$(cut -d, -f1 "$TMP/products")"
 register_users "$SF_PORT_shop" buyer "$ORDER_USERS" "$TMP/buyers.tokens" || die "registering buyers failed"
+# Workflow transitions (issue 4): an admin publishes a workflow whose state "open" loops on itself
+# through action "touch" (role, guard and on_exit/on_enter actions included); every buyer opens one
+# request.
+"$BIN" user create --data-dir "$SF_DIR_shop" --email admin@bench.local --role admin \
+  --password "bench admin password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
+  die "creating the bench admin failed"
+"$PY" - "$SF_PORT_shop" "$TMP" <<'EOF2' || die "preparing the workflow bench failed"
+import json, sys, urllib.request
+port, tmp = sys.argv[1], sys.argv[2]
+def call(method, path, body=None, token=None, ctype="application/json", raw=None):
+    h = {"Content-Type": ctype}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    r = urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data,
+                                                      headers=h, method=method), timeout=10)
+    return json.load(r)
+admin = call("POST", "/api/v1/auth/login", {"email": "admin@bench.local", "password": "bench admin password"})["access_token"]
+flow = """name: Bench loop
+type: bench_loop
+initial: open
+states:
+  open:
+    on_exit: [{emit: bench.left}]
+    on_enter: [{set: {touched: true}}]
+  closed: {final: true}
+transitions:
+  - {action: touch, from: open, to: open, roles: [customer], guard: data.amount > 0 and data.amount < 1000}
+  - {action: close, from: open, to: closed}
+"""
+call("POST", "/api/v1/workflows", token=admin, ctype="application/yaml", raw=flow.encode())
+out = []
+for tok in open(tmp + "/buyers.tokens").read().split():
+    r = call("POST", "/api/v1/requests", {"type": "bench_loop", "title": "bench", "data": {"amount": 10}}, tok)
+    out.append("%s %s" % (tok, r["id"]))
+open(tmp + "/pairs", "w").write("\n".join(out) + "\n")
+EOF2
 
 # Reads: interleaved nginx, healthz, me, nginx, ... so that drift hits all three alike.
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -410,6 +447,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
   SF_TOKENS_FILE="$TMP/buyers.tokens" SF_PRODUCTS="$(cat "$TMP/products")" \
     run_wrk orders_wait "$r" "http://127.0.0.1:$SF_PORT_shop/api/v1/orders" -s "$HERE/order.lua"
   CONNS="$CONNS_SAVED"
+  check_alive shop
+  SF_PAIRS_FILE="$TMP/pairs" run_wrk transitions "$r" "http://127.0.0.1:$SF_PORT_shop/" -s "$HERE/transition.lua"
   check_alive shop
 done
 meta rss_after_orders_mb "$(rss_mb "$SF_PID_shop")"
@@ -509,6 +548,8 @@ res["orders"] = {"rps": statistics.median(meta["orders_paid_per_s_%d" % i] for i
                  "paid_total": sum(meta["orders_paid_%d" % i] for i in R0),
                  "rounds": [meta["orders_paid_per_s_%d" % i] for i in R0],
                  "drain_s": [meta["orders_drain_s_%d" % i] for i in R0]}
+res["transitions"] = {"rps": med("transitions", "committed_per_s"), "p99_ms": med("transitions", "p99_ms"),
+                      "errors": errors("transitions")}
 res["orders_wait"] = {"rps": med("orders_wait", "committed_per_s"), "p99_ms": med("orders_wait", "p99_ms"),
                       "errors": errors("orders_wait"), "paid_total": sum(r["ok200"] for r in runs["orders_wait"]),
                       "rounds": [r["committed_per_s"] for r in runs["orders_wait"]]}
@@ -539,6 +580,9 @@ rows = [
     ("POST /orders -> paid (sandbox saga)", od["rps"], od["p99_ms"], "%.2f of PATCH" % (od["rps"] / pb["rps"]),
      ">= 5000/s, p99 < 50ms", "PASS" if od_ok else "FAIL"),
     ("same, Prefer: wait (answer = paid)", ow["rps"], ow["p99_ms"], "%.2f of PATCH" % (ow["rps"] / pb["rps"]), "", ""),
+    ("POST /requests/{id}/transitions", res["transitions"]["rps"], res["transitions"]["p99_ms"],
+     "%.2f of PATCH" % (res["transitions"]["rps"] / pb["rps"]), ">= 50000/s",
+     "PASS" if res["transitions"]["rps"] >= 50000 else "FAIL"),
     ("idle RSS", None, None, "", "< 30 MB", "PASS" if idle < 30 else "FAIL"),
     ("guard evaluation (Lua sandbox)", None, None, "", "median < 5us", "PASS" if guard_med < 5000 else "FAIL"),
 ]
