@@ -1,5 +1,6 @@
 #include "edge/command.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "edge/idempotency.h"
@@ -69,6 +70,33 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
     free(rc);
     sf_req_resume(req);
   }
+}
+
+int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type, json_t *data,
+                 sf_err *err) {
+  char stream[160];
+  snprintf(stream, sizeof stream, "%s-%s", prefix, id);
+  sf_ev_meta meta = {0};
+  if (req) sf_req_meta(req, &meta);
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data ? data : json_object(), &meta, NULL, err);
+  json_decref(data);
+  return rc;
+}
+
+static int add_event(const sf_event *ev, void *ud) {
+  json_array_append_new(ud, sf_ev_to_json(ev));
+  return 0;
+}
+
+void sf_req_reply_stream(sf_req *req, sf_db *db, const char *stream) {
+  sf_err err = {0};
+  json_t *data = json_array();
+  if (sf_ev_read_stream(db, stream, 0, 1000, add_event, data, &err)) {
+    json_decref(data);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
 }
 
 void sf_req_meta(const sf_req *req, sf_ev_meta *meta) {

@@ -29,4 +29,13 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
 /* Event metadata for events caused by req (actor, request id, trace). */
 void sf_req_meta(const sf_req *req, sf_ev_meta *meta);
 
+/* Appends an event caused by req (NULL: the system) to stream
+ * "<prefix>-<id>" at whatever version it is; takes data (NULL: {}). */
+int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type, json_t *data,
+                 sf_err *err);
+
+/* Replies 200 {data: [Event...], next_cursor: null} with the first 1,000
+ * events of a stream (an aggregate's history). */
+void sf_req_reply_stream(sf_req *req, sf_db *db, const char *stream);
+
 #endif

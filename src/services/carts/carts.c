@@ -145,13 +145,7 @@ static int save_cart(sf_tx *tx, const cart *c, sf_err *err) {
 
 static int cart_event(sf_tx *tx, const sf_req *req, const cart *c, const char *type, json_t *data,
                       sf_err *err) {
-  char stream[96];
-  snprintf(stream, sizeof stream, "cart-%s", c->id);
-  sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
-  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
-  json_decref(data);
-  return rc;
+  return sf_req_event(tx, req, "cart", c->id, type, data, err);
 }
 
 /* ---- access: the owner, or whoever holds a guest cart's token ---- */

@@ -68,17 +68,6 @@ static void reply_stock(sf_req *req, int status, const stock *s) {
   sf_req_add_header(req, "ETag", etag);
 }
 
-static int append(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type,
-                  json_t *data, sf_err *err) {
-  char stream[96];
-  snprintf(stream, sizeof stream, "%s-%s", prefix, id);
-  sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
-  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
-  json_decref(data);
-  return rc;
-}
-
 /* ---- GET /inventory/{product_id} ---- */
 
 static void h_stock_get(sf_req *req) {
@@ -129,7 +118,7 @@ static int adjust_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   s.on_hand += in->delta;
   s.version++;
   if ((rc = save_stock(tx, &s, err))) return rc;
-  rc = append(tx, req, "stock", s.product_id, "stock.adjusted",
+  rc = sf_req_event(tx, req, "stock", s.product_id, "stock.adjusted",
               json_pack("{s:s, s:I, s:s, s:I}", "product_id", s.product_id, "delta", (json_int_t)in->delta,
                         "reason", in->reason, "on_hand", (json_int_t)s.on_hand),
               err);
@@ -281,7 +270,7 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
   json_t *ev = reservation_json(r);
   json_object_del(ev, "id");
   json_object_del(ev, "created_at");
-  if ((rc = append(tx, req, "reservation", r->id, "reservation.created", ev, err))) return rc;
+  if ((rc = sf_req_event(tx, req, "reservation", r->id, "reservation.created", ev, err))) return rc;
   return r->expires_at ? sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err) : 0;
 }
 
@@ -416,7 +405,7 @@ static int release(sf_tx *tx, const sf_req *req, reservation *r, const char *cau
   sf_stmt_int(st, 2, tx->now_ms);
   sf_stmt_text(st, 3, r->id);
   int rc = sf_stmt_run(st, err);
-  if (!rc) rc = append(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
+  if (!rc) rc = sf_req_event(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
   if (!rc) snprintf(r->status, sizeof r->status, "%s", status);
   return rc;
 }
@@ -458,7 +447,7 @@ int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err) {
       rc = sf_stmt_run(st, err);
     }
   }
-  if (!rc) rc = append(tx, req, "reservation", id, "reservation.committed", json_object(), err);
+  if (!rc) rc = sf_req_event(tx, req, "reservation", id, "reservation.committed", json_object(), err);
   if (!rc && r->expires_at) rc = sf_timer_cancel(tx, EXPIRE_KIND, id, err);
   free(r);
   return rc;

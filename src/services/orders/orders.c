@@ -207,13 +207,7 @@ static void reply_order(sf_req *req, int status, const order *o) {
 
 static int order_event(sf_tx *tx, const sf_req *req, const order *o, const char *type, json_t *data,
                        sf_err *err) {
-  char stream[96];
-  snprintf(stream, sizeof stream, "order-%s", o->id);
-  sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
-  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data ? data : json_object(), &meta, NULL, err);
-  json_decref(data);
-  return rc;
+  return sf_req_event(tx, req, "order", o->id, type, data, err);
 }
 
 static int can_read_all(const sf_req *req) { return sf_edge_role_allows(req->principal.role, "orders:read"); }
@@ -958,7 +952,7 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be ordered");
   }
   sf_inv_line inv[MAX_LINES];
-  for (int i = 0; i < o->nlines; i++) inv[i] = (sf_inv_line){o->lines[i].product_id, o->lines[i].quantity};
+  inv_lines(o, inv);
   /* the order holds the stock itself until it is paid (sold) or cancelled;
    * order.placed records the hold */
   rc = sf_inv_hold(tx, inv, o->nlines, err);
@@ -1229,11 +1223,6 @@ static void h_list(sf_req *req) {
                                         next[0] ? json_string(next) : json_null()));
 }
 
-static int add_event(const sf_event *ev, void *ud) {
-  json_array_append_new(ud, sf_ev_to_json(ev));
-  return 0;
-}
-
 static void h_events(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
@@ -1250,13 +1239,7 @@ static void h_events(sf_req *req) {
   }
   char stream[96];
   snprintf(stream, sizeof stream, "order-%s", o->id);
-  json_t *data = json_array();
-  if (sf_ev_read_stream(db, stream, 0, 1000, add_event, data, &err)) {
-    json_decref(data);
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
+  sf_req_reply_stream(req, db, stream);
 }
 
 /* ---- lifecycle (staff) and refunds ---- */

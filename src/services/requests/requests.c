@@ -125,13 +125,7 @@ static int save_srq(sf_tx *tx, const srq *r, sf_err *err) {
 }
 
 static int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json_t *data, sf_err *err) {
-  char stream[96];
-  snprintf(stream, sizeof stream, "request-%s", r->id);
-  sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
-  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
-  json_decref(data);
-  return rc;
+  return sf_req_event(tx, req, "request", r->id, type, data, err);
 }
 
 /* Transitions of the pinned workflow that leave `state`. */
@@ -557,11 +551,6 @@ static void h_get(sf_req *req) {
   srq_clear(&r);
 }
 
-static int add_event(const sf_event *ev, void *ud) {
-  json_array_append_new(ud, sf_ev_to_json(ev));
-  return 0;
-}
-
 static void h_events(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
@@ -579,13 +568,7 @@ static void h_events(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  json_t *data = json_array();
-  if (sf_ev_read_stream(db, stream, 0, 1000, add_event, data, &err)) {
-    json_decref(data);
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
+  sf_req_reply_stream(req, db, stream);
 }
 
 /* GET /requests: your own, or (workflows:read) all; newest first; ?state=, ?type=. */

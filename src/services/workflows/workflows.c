@@ -115,13 +115,9 @@ static int publish_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   sf_stmt_text(st, 7, w->created_by);
   sf_stmt_int(st, 8, w->created_at);
   if ((rc = sf_stmt_run(st, err))) return rc;
-  char stream[96];
-  snprintf(stream, sizeof stream, "workflow-%s", w->type);
-  sf_ev_meta meta = {0};
-  sf_req_meta(req, &meta);
-  json_t *ev = json_pack("{s:s, s:I, s:s}", "workflow_id", w->id, "version", (json_int_t)w->version, "name", w->name);
-  rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, "workflow.published", ev, &meta, NULL, err);
-  json_decref(ev);
+  rc = sf_req_event(tx, req, "workflow", w->type, "workflow.published",
+                    json_pack("{s:s, s:I, s:s}", "workflow_id", w->id, "version", (json_int_t)w->version, "name", w->name),
+                    err);
   if (rc) return rc;
   char loc[160];
   snprintf(loc, sizeof loc, "/api/v1/workflows/%s/versions/%" PRId64, w->type, w->version);
