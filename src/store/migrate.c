@@ -225,6 +225,27 @@ static const char *const k_migrations[] = {
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX service_requests_creator ON service_requests(created_by, created_at, id);"
     "CREATE INDEX service_requests_created ON service_requests(created_at, id);",
+    /* 7: approval tasks of service requests (a projection of the request's
+     * approval events, written with them): one row per assignee of a level
+     * (a user, or a role any member of which may decide), plus one row per
+     * vote cast through a role row or by a delegate. */
+    "CREATE TABLE request_approvals("
+    "  request_id TEXT NOT NULL,"
+    "  chain INTEGER NOT NULL,"
+    "  level INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  level_name TEXT NOT NULL,"
+    "  assignee_user TEXT,"
+    "  assignee_role TEXT,"
+    "  delegated_from TEXT,"
+    "  decision TEXT,"
+    "  decided_by TEXT,"
+    "  decided_at INTEGER,"
+    "  comment TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(request_id, chain, level, seq));"
+    "CREATE INDEX request_approvals_user ON request_approvals(assignee_user, created_at) WHERE decision IS NULL;"
+    "CREATE INDEX request_approvals_role ON request_approvals(assignee_role, created_at) WHERE decision IS NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))
