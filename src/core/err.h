@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define SF_ERR_MAX_FIELDS 8
+#define SF_ERR_MAX_FIELDS 16
 
 typedef struct sf_err_field {
   char field[64];

@@ -197,7 +197,7 @@ static void check_actions(const json_t *list, const char *where, sf_err *err) {
     const char *kind = json_is_object(a) && json_object_size(a) == 1 ? json_object_iter_key(json_object_iter((json_t *)a)) : NULL;
     const json_t *arg = kind ? json_object_get(a, kind) : NULL;
     if (!kind) {
-      sf_err_field_add(err, f, "must be one of {emit: ...}, {set: {...}}, {assign: {...}}, {webhook: {url: ...}}");
+      sf_err_field_add(err, f, "must be one of {emit: ...}, {set: {...}}, {assign: {...}}, {notify: {...}}, {webhook: {url: ...}}");
     } else if (strcmp(kind, "emit") == 0) {
       if (!json_is_string(arg) || !is_name(json_string_value(arg), 80, 1))
         sf_err_field_add(err, f, "emit takes an event type such as purchase.approved");
@@ -217,12 +217,21 @@ static void check_actions(const json_t *list, const char *where, sf_err *err) {
         sf_err_field_add(err, f, "assign takes {role: <role>} or {user: <user id>}");
       else if (role && !is_role(role))
         sf_err_field_add(err, f, "assign: unknown role '%s' (customer, staff, approver, admin)", role);
+    } else if (strcmp(kind, "notify") == 0) {
+      const char *role = json_is_object(arg) ? json_string_value(json_object_get(arg, "role")) : NULL;
+      const char *user = json_is_object(arg) ? json_string_value(json_object_get(arg, "user")) : NULL;
+      const json_t *msg = json_is_object(arg) ? json_object_get(arg, "message") : NULL;
+      if (!json_is_object(arg) || !!role == !!user || json_object_size(arg) != 1u + !!msg ||
+          (msg && (!json_is_string(msg) || strlen(json_string_value(msg)) > 500)))
+        sf_err_field_add(err, f, "notify takes {role: <role>} or {user: <user id>}, and an optional message");
+      else if (role && !is_role(role))
+        sf_err_field_add(err, f, "notify: unknown role '%s' (customer, staff, approver, admin)", role);
     } else if (strcmp(kind, "webhook") == 0) {
       const char *url = json_is_object(arg) ? json_string_value(json_object_get(arg, "url")) : NULL;
       if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
         sf_err_field_add(err, f, "webhook takes {url: http(s)://...}");
     } else {
-      sf_err_field_add(err, f, "unknown action '%s' (emit, set, assign, webhook)", kind);
+      sf_err_field_add(err, f, "unknown action '%s' (emit, set, assign, notify, webhook)", kind);
     }
   }
 }
@@ -233,18 +242,153 @@ static const char *from_at(const json_t *from, size_t i) {
   return json_string_value(json_is_array(from) ? json_array_get(from, i) : from);
 }
 
+/* Is there a transition `action` out of `state`? */
+static int has_transition(const json_t *trs, const char *action, const char *state) {
+  size_t i;
+  const json_t *t;
+  json_array_foreach(trs, i, t) {
+    const char *a = json_string_value(json_object_get(t, "action"));
+    const json_t *from = json_object_get(t, "from");
+    for (size_t j = 0; a && strcmp(a, action) == 0 && j < from_count(from); j++)
+      if (from_at(from, j) && strcmp(from_at(from, j), state) == 0) return 1;
+  }
+  return 0;
+}
+
+/* approvals: [{in, levels: [{name, role | users, quorum, when}], on_approved, on_rejected}] */
+static void check_approvals(const json_t *list, const json_t *states, const json_t *trs, sf_guard_vm *vm,
+                            sf_err *err) {
+  if (!list) return;
+  if (!json_is_array(list) || json_array_size(list) == 0) {
+    sf_err_field_add(err, "approvals", "must be a list of approval chains");
+    return;
+  }
+  size_t i;
+  const json_t *a;
+  json_array_foreach(list, i, a) {
+    char f[64], ff[160];
+    snprintf(f, sizeof f, "approvals[%zu]", i);
+    if (!json_is_object(a)) {
+      sf_err_field_add(err, f, "must be {in, levels, on_approved, on_rejected}");
+      continue;
+    }
+    static const char *const keys[] = {"in", "levels", "on_approved", "on_rejected", NULL};
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)a, k, v) {
+      int ok = 0;
+      for (int j = 0; keys[j] && !ok; j++) ok = strcmp(k, keys[j]) == 0;
+      if (!ok) {
+        snprintf(ff, sizeof ff, "%s.%s", f, k);
+        sf_err_field_add(err, ff, "unknown key (in, levels, on_approved, on_rejected)");
+      }
+    }
+    const char *in = json_string_value(json_object_get(a, "in"));
+    const json_t *st = in ? json_object_get(states, in) : NULL;
+    snprintf(ff, sizeof ff, "%s.in", f);
+    if (!in || !st) sf_err_field_add(err, ff, "must name a state");
+    else if (json_is_true(json_object_get(st, "final"))) sf_err_field_add(err, ff, "'%s' is final: no chain can run in it", in);
+    for (size_t j = 0; in && j < i; j++)
+      if (json_string_value(json_object_get(json_array_get(list, j), "in")) &&
+          strcmp(json_string_value(json_object_get(json_array_get(list, j), "in")), in) == 0)
+        sf_err_field_add(err, ff, "state '%s' already has approvals[%zu]", in, j);
+    static const char *const ends[] = {"on_approved", "on_rejected"};
+    for (int e = 0; e < 2; e++) {
+      const char *action = json_string_value(json_object_get(a, ends[e]));
+      snprintf(ff, sizeof ff, "%s.%s", f, ends[e]);
+      if (!action) sf_err_field_add(err, ff, "is required: the action taken when the chain %s", e ? "is rejected" : "is approved");
+      else if (in && st && !has_transition(trs, action, in))
+        sf_err_field_add(err, ff, "'%s' is not an action of a transition out of '%s'", action, in);
+    }
+    const json_t *levels = json_object_get(a, "levels");
+    snprintf(ff, sizeof ff, "%s.levels", f);
+    if (!json_is_array(levels) || json_array_size(levels) == 0 || json_array_size(levels) > 10) {
+      sf_err_field_add(err, ff, "is required: a list of 1 to 10 levels");
+      continue;
+    }
+    size_t j;
+    const json_t *l;
+    json_array_foreach(levels, j, l) {
+      char fl[96], fk[128];
+      snprintf(fl, sizeof fl, "%s.levels[%zu]", f, j);
+      if (!json_is_object(l)) {
+        sf_err_field_add(err, fl, "must be {name, role | users, quorum, when}");
+        continue;
+      }
+      static const char *const lkeys[] = {"name", "role", "users", "quorum", "when", NULL};
+      json_object_foreach((json_t *)l, k, v) {
+        int ok = 0;
+        for (int z = 0; lkeys[z] && !ok; z++) ok = strcmp(k, lkeys[z]) == 0;
+        if (!ok) {
+          snprintf(fk, sizeof fk, "%s.%s", fl, k);
+          sf_err_field_add(err, fk, "unknown key (name, role, users, quorum, when)");
+        }
+      }
+      const char *name = json_string_value(json_object_get(l, "name"));
+      snprintf(fk, sizeof fk, "%s.name", fl);
+      if (!name || !is_name(name, 40, 0)) sf_err_field_add(err, fk, "is required: [a-z][a-z0-9_]{0,39}");
+      for (size_t z = 0; name && z < j; z++) {
+        const char *n2 = json_string_value(json_object_get(json_array_get(levels, z), "name"));
+        if (n2 && strcmp(n2, name) == 0) sf_err_field_add(err, fk, "'%s' is already levels[%zu]", name, z);
+      }
+      const json_t *role = json_object_get(l, "role"), *users = json_object_get(l, "users");
+      size_t nusers = json_is_array(users) ? json_array_size(users) : 0;
+      if (!!role == !!users) {
+        sf_err_field_add(err, fl, "give role or users (one of them)");
+      } else if (role) {
+        snprintf(fk, sizeof fk, "%s.role", fl);
+        if (!json_is_string(role) || !is_role(json_string_value(role)))
+          sf_err_field_add(err, fk, "must be a role (customer, staff, approver, admin)");
+      } else {
+        snprintf(fk, sizeof fk, "%s.users", fl);
+        if (nusers == 0 || nusers > 20) sf_err_field_add(err, fk, "must be a list of 1 to 20 user ids");
+        size_t z;
+        const json_t *u;
+        json_array_foreach(json_is_array(users) ? users : NULL, z, u) {
+          if (!json_is_string(u) || !*json_string_value(u) || strlen(json_string_value(u)) > 47)
+            sf_err_field_add(err, fk, "users[%zu] must be a user id", z);
+          for (size_t y = 0; json_is_string(u) && y < z; y++)
+            if (json_is_string(json_array_get(users, y)) &&
+                strcmp(json_string_value(json_array_get(users, y)), json_string_value(u)) == 0)
+              sf_err_field_add(err, fk, "'%s' is listed twice", json_string_value(u));
+        }
+      }
+      const json_t *q = json_object_get(l, "quorum");
+      snprintf(fk, sizeof fk, "%s.quorum", fl);
+      if (!q || (json_is_string(q) && strcmp(json_string_value(q), "any") == 0)) {
+      } else if (json_is_string(q) && strcmp(json_string_value(q), "all") == 0) {
+        if (role) sf_err_field_add(err, fk, "'all' needs a list of users (a role has no fixed membership)");
+      } else if (json_is_integer(q)) {
+        json_int_t nq = json_integer_value(q);
+        if (nq < 1 || nq > 100 || (users && (size_t)nq > nusers))
+          sf_err_field_add(err, fk, "must be between 1 and %zu", users ? nusers : (size_t)100);
+      } else {
+        sf_err_field_add(err, fk, "must be any, all or a number of approvals");
+      }
+      const json_t *when = json_object_get(l, "when");
+      snprintf(fk, sizeof fk, "%s.when", fl);
+      if (when && !json_is_string(when)) {
+        sf_err_field_add(err, fk, "must be a Lua expression (text)");
+      } else if (when) {
+        sf_err gerr = {0};
+        if (sf_guard_check(vm, json_string_value(when), &gerr)) sf_err_field_add(err, fk, "%s", gerr.detail);
+      }
+    }
+  }
+}
+
 int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
   if (!json_is_object(def)) {
     sf_err_field_add(err, "definition", "must be a mapping");
     return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
   }
-  static const char *const top[] = {"name", "type", "initial", "states", "transitions", "timers", NULL};
+  static const char *const top[] = {"name", "type", "initial", "states", "transitions", "timers", "approvals", NULL};
   const char *k;
   const json_t *v;
   json_object_foreach((json_t *)def, k, v) {
     int ok = 0;
     for (int i = 0; top[i] && !ok; i++) ok = strcmp(k, top[i]) == 0;
-    if (!ok && (strcmp(k, "approvals") == 0 || strcmp(k, "sla") == 0))
+    if (!ok && strcmp(k, "sla") == 0)
       sf_err_field_add(err, k, "is not supported yet");
     else if (!ok)
       sf_err_field_add(err, k, "unknown key");
@@ -429,6 +573,8 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     if (!action || (si >= 0 && !found))
       sf_err_field_add(err, ff, "must be an action of a transition out of '%s'", in ? in : "?");
   }
+
+  check_approvals(json_object_get(def, "approvals"), states, trs, vm, err);
 
   /* every state reachable from the initial one; a state that is not final has a way out */
   if (initial >= 0 && trs) {

@@ -1,5 +1,5 @@
 /* Workflow definitions: parsing (YAML or JSON, the same structure) and
- * validation. Storage, versions and the HTTP API are not built yet.
+ * validation (storage and versions: services/workflows).
  *
  *   name: Purchase request          # required
  *   type: purchase                  # request type served, [a-z0-9_-]{1,40}
@@ -20,10 +20,22 @@
  *     - in: submitted               # while the request is in this state
  *       after: 48h                  # <n>s|m|h|d
  *       action: expire              # a transition out of that state
+ *   approvals:                      # at most one chain per state
+ *     - in: submitted               # a state that is not final
+ *       on_approved: approve        # actions of transitions out of `in`,
+ *       on_rejected: reject         #   taken by the system at the end
+ *       levels:                     # 1 to 10, in order
+ *         - name: manager
+ *           role: approver          # any member of a role, or
+ *         - name: finance
+ *           users: [usr_1, usr_2]   #   named users (1 to 20)
+ *           quorum: all             # any (default) | all (users only) | n
+ *           when: data.amount > 1000  # optional Lua guard: skipped if false
  *
  * Actions (on_enter / on_exit): {emit: "<event.type>"}, {set: {<field>:
- * <value>}}, {assign: {role: <role>} | {user: "<usr_id>"}}, {webhook:
- * {url: "http(s)://..."}}. */
+ * <value>}}, {assign: {role: <role>} | {user: "<usr_id>"}}, {notify:
+ * {role: <role>} | {user: "<usr_id>"}, message: "..."}, {webhook: {url:
+ * "http(s)://..."}}. */
 #ifndef SF_FLOW_DEFINITION_H
 #define SF_FLOW_DEFINITION_H
 

@@ -159,7 +159,18 @@ static void test_mistakes_are_named(void **state) {
   expect_invalid(variant("after: 48h", "after: 2 days"), "timers[0].after", "duration");
   expect_invalid(variant("after: 48h, action: reject", "after: 48h, action: submit"), "timers[0].action",
                  "out of 'submitted'");
-  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: []\n"), "approvals", "not supported yet");
+  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: []\n"), "approvals", "list of approval chains");
+  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
+                                              "on_rejected: submit, levels: [{name: m, role: approver}]}]\n"),
+                 "approvals[0].on_rejected", "not an action of a transition out of 'submitted'");
+  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
+                                              "on_rejected: reject, levels: [{name: m, role: approver, quorum: all}]}]\n"),
+                 "approvals[0].levels[0].quorum", "needs a list of users");
+  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
+                                              "on_rejected: reject, levels: [{name: m, users: [u1], when: 'x ='}]}]\n"),
+                 "approvals[0].levels[0].when", "does not compile");
+  expect_invalid(variant("- emit: purchase.submitted", "- notify: {role: boss}"), "states.submitted.on_enter[1]",
+                 "unknown role 'boss'");
   expect_invalid(variant("type: purchase\n", "type: purchase\ncolour: blue\n"), "colour", "unknown key");
   expect_invalid(variant("type: purchase\n", "type: Purchase Orders\n"), "type", NULL);
   expect_invalid(variant("    roles: [customer, staff]\n", "    roles: [customer, staff]\n    when: x\n"),

@@ -2,8 +2,8 @@
  * workflow and pinned to it; moved by transitions that check the state
  * (409), the caller's role (403) and the guard (409 when it does not hold,
  * 422 when it fails), running the states' on_exit / on_enter actions (emit,
- * set, assign; webhooks are not called yet) in the same writer command.
- * Every step is an event on stream "request-<id>". */
+ * set, assign, notify, webhook) and approval chains (approvals.c) in the same
+ * writer command. Every step is an event on stream "request-<id>". */
 #include "services/requests/requests.h"
 
 #include <inttypes.h>
@@ -19,24 +19,12 @@
 #include "events/timers.h"
 #include "flow/definition.h"
 #include "flow/guard.h"
+#include "services/requests/internal.h"
 
 #define TIMER_KIND "request.timer"
 
-typedef struct {
-  char id[48];
-  char type[48];
-  char workflow_id[48];
-  char title[808];
-  char state[48];
-  char assignee_user[48];
-  char assignee_role[16];
-  char created_by[48];
-  int64_t version, created_at, updated_at, workflow_version;
-  json_t *data;
-  json_t *def; /* the pinned workflow definition */
-} srq;
 
-static void srq_clear(srq *r) {
+void srq_clear(srq *r) {
   json_decref(r->data);
   json_decref(r->def);
   r->data = r->def = NULL;
@@ -44,7 +32,7 @@ static void srq_clear(srq *r) {
 
 /* The writer's guard VM: guards run inside transition commands, on the
  * writer thread only. */
-static sf_guard_vm *writer_vm(void) {
+sf_guard_vm *srq_writer_vm(void) {
   static sf_guard_vm *vm;
   if (!vm) vm = sf_guard_vm_new(NULL);
   return vm;
@@ -64,7 +52,7 @@ static int load_def(sf_db *db, srq *r, sf_err *err) {
   return rc < 0 ? rc : 0;
 }
 
-static int load_srq(sf_db *db, const char *id, srq *r, sf_err *err) {
+int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
   memset(r, 0, sizeof *r);
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT id, type, workflow_id, title, data, state, coalesce(assignee_user, ''),"
@@ -95,7 +83,7 @@ static int load_srq(sf_db *db, const char *id, srq *r, sf_err *err) {
   return load_def(db, r, err);
 }
 
-static int save_srq(sf_tx *tx, const srq *r, sf_err *err) {
+int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
   char *data = json_dumps(r->data, JSON_COMPACT);
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
@@ -124,7 +112,7 @@ static int save_srq(sf_tx *tx, const srq *r, sf_err *err) {
   return rc;
 }
 
-static int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json_t *data, sf_err *err) {
+int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json_t *data, sf_err *err) {
   return sf_req_event(tx, req, "request", r->id, type, data, err);
 }
 
@@ -169,17 +157,45 @@ static json_t *srq_json(const srq *r, const char *role) {
   return o;
 }
 
-static void reply_srq(sf_req *req, int status, const srq *r) {
+/* The moves of a request, from its stream: [{action, from, to, by, at}]. */
+static int history_visit(const sf_event *ev, void *ud) {
+  if (strcmp(ev->type, "request.transitioned") != 0) return 0;
+  json_t *d = json_loads(ev->data, 0, NULL);
+  char at[32];
+  sf_time_iso8601(ev->at, at, sizeof at);
+  if (d) {
+    json_object_del(d, "comment");
+    json_object_set_new(d, "at", json_string(at));
+    json_array_append_new(ud, d);
+  }
+  return 0;
+}
+
+/* The full view of one request: with its approvals and history. */
+static json_t *srq_json_full(sf_db *db, const srq *r, const char *role) {
+  json_t *o = srq_json(r, role);
+  json_t *ap = srq_approvals_json(db, r);
+  json_object_set_new(o, "approvals", ap ? ap : json_null());
+  json_t *hist = json_array();
+  char stream[96];
+  snprintf(stream, sizeof stream, "request-%s", r->id);
+  sf_err err = {0};
+  sf_ev_read_stream(db, stream, 0, 1000, history_visit, hist, &err);
+  json_object_set_new(o, "history", hist);
+  return o;
+}
+
+void srq_reply(sf_req *req, sf_db *db, int status, const srq *r) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", r->version);
-  sf_req_reply_json(req, status, srq_json(r, req->principal.role));
+  sf_req_reply_json(req, status, srq_json_full(db, r, req->principal.role));
   sf_req_add_header(req, "ETag", etag);
 }
 
-/* A state's on_enter or on_exit actions. Webhooks are recorded as events
- * (request.webhook_due) for the notification service, not called here. */
-static int run_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when, sf_err *err) {
-  const json_t *list = json_object_get(json_object_get(json_object_get(r->def, "states"), state), when);
+/* Webhooks are recorded as events (request.webhook_due) and delivered from
+ * them; notifications are events (request.notified) for whoever listens. */
+int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, const char *state, const char *when,
+                    sf_err *err) {
   size_t i;
   const json_t *a;
   json_array_foreach(list, i, a) {
@@ -190,19 +206,28 @@ static int run_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, 
       rc = srq_event(tx, req, r, json_string_value(arg), json_pack("{s:s, s:s}", "state", state, "on", when), err);
     } else if (strcmp(kind, "set") == 0) {
       json_object_update((json_t *)r->data, (json_t *)arg);
-      rc = srq_event(tx, req, r, "request.fields_set", json_pack("{s:O}", "fields", arg), err);
+      rc = srq_event(tx, req, r, "request.fields_set", json_pack("{s:O, s:s}", "fields", arg, "on", when), err);
     } else if (strcmp(kind, "assign") == 0) {
       const char *role = json_string_value(json_object_get(arg, "role"));
       const char *user = json_string_value(json_object_get(arg, "user"));
       snprintf(r->assignee_role, sizeof r->assignee_role, "%s", role ? role : "");
       snprintf(r->assignee_user, sizeof r->assignee_user, "%s", user ? user : "");
-      rc = srq_event(tx, req, r, "request.assigned", json_pack("{s:O}", "assignee", arg), err);
+      rc = srq_event(tx, req, r, "request.assigned", json_pack("{s:O, s:s}", "assignee", arg, "on", when), err);
+    } else if (strcmp(kind, "notify") == 0) {
+      rc = srq_event(tx, req, r, "request.notified", json_pack("{s:O, s:s, s:s}", "notify", arg, "state", state, "on", when),
+                     err);
     } else if (strcmp(kind, "webhook") == 0) {
-      rc = srq_event(tx, req, r, "request.webhook_due", json_pack("{s:O, s:s}", "webhook", arg, "state", state), err);
+      rc = srq_event(tx, req, r, "request.webhook_due", json_pack("{s:O, s:s, s:s}", "webhook", arg, "state", state, "on", when),
+                     err);
     }
     if (rc) return rc;
   }
   return 0;
+}
+
+static int state_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when, sf_err *err) {
+  const json_t *list = json_object_get(json_object_get(json_object_get(r->def, "states"), state), when);
+  return srq_run_actions(tx, req, r, list, state, when, err);
 }
 
 /* Durable timers of the state just entered (r->version is the entry's):
@@ -222,15 +247,29 @@ static int schedule_timers(sf_tx *tx, const srq *r, sf_err *err) {
   return 0;
 }
 
-/* The transition tr out of the current state: on_exit, the move, on_enter,
- * the new version and the timers of the new state, then the row. */
+/* What entering r->state starts: its timers and its approval chain (which
+ * may move the request on at once when no level applies). */
+static int entered(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
+  int rc = schedule_timers(tx, r, err);
+  if (!rc) rc = srq_approvals_enter(tx, req, r, err);
+  return rc;
+}
+
+/* The transition tr out of the current state: the state's approval chain
+ * is cancelled, on_exit, the move, on_enter, the new version, then what the
+ * new state starts. The caller saves the row. */
 static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *tr, const char *comment,
                             const char *by, sf_err *err) {
+  if (++r->depth > 8)
+    return sf_err_set(err, 409, "workflow-loop", "Workflow loop",
+                      "more than 8 automatic transitions in one step (from state '%s'); check the workflow's approvals",
+                      r->state);
   char from[48];
   snprintf(from, sizeof from, "%s", r->state);
   const char *action = json_string_value(json_object_get(tr, "action"));
   const char *to = json_string_value(json_object_get(tr, "to"));
-  int rc = run_actions(tx, req, r, from, "on_exit", err);
+  int rc = srq_approvals_leave(tx, req, r, err);
+  if (!rc) rc = state_actions(tx, req, r, from, "on_exit", err);
   if (!rc) {
     snprintf(r->state, sizeof r->state, "%s", to);
     rc = srq_event(tx, req, r, "request.transitioned",
@@ -238,13 +277,39 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
                              comment, "by", by),
                    err);
   }
-  if (!rc) rc = run_actions(tx, req, r, to, "on_enter", err);
+  if (!rc) rc = state_actions(tx, req, r, to, "on_enter", err);
   if (!rc) {
     r->version++;
-    rc = schedule_timers(tx, r, err);
+    rc = entered(tx, req, r, err);
   }
-  if (!rc) rc = save_srq(tx, r, err);
   return rc;
+}
+
+static const json_t *find_transition(const srq *r, const char *action) {
+  size_t i;
+  const json_t *t;
+  json_array_foreach(json_object_get(r->def, "transitions"), i, t)
+      if (strcmp(json_string_value(json_object_get(t, "action")), action) == 0 && leaves(t, r->state)) return t;
+  return NULL;
+}
+
+int srq_auto_transition(sf_tx *tx, const sf_req *req, srq *r, const char *action, const char *why, sf_err *err) {
+  const json_t *tr = find_transition(r, action);
+  if (!tr)
+    return srq_event(tx, req, r, "request.auto_transition_skipped",
+                     json_pack("{s:s, s:s, s:s, s:s}", "action", action, "state", r->state, "cause", why, "reason",
+                               "no such transition out of this state"),
+                     err);
+  const char *guard = json_string_value(json_object_get(tr, "guard"));
+  int holds = 1;
+  sf_err gerr = {0};
+  sf_guard_vm *vm = guard ? srq_writer_vm() : NULL;
+  if (guard && (!vm || sf_guard_eval(vm, guard, r->data, &holds, &gerr) || !holds))
+    return srq_event(tx, req, r, "request.auto_transition_skipped",
+                     json_pack("{s:s, s:s, s:s, s:s}", "action", action, "state", r->state, "cause", why, "reason",
+                               gerr.detail[0] ? gerr.detail : "the guard does not hold"),
+                     err);
+  return apply_transition(tx, req, r, tr, "", "system", err);
 }
 
 /* ---- POST /requests ---- */
@@ -281,13 +346,13 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                            "state", r->state, "workflow_id", r->workflow_id, "workflow_version",
                            (json_int_t)r->workflow_version),
                  err);
-  if (!rc) rc = run_actions(tx, req, r, r->state, "on_enter", err);
-  if (!rc) rc = schedule_timers(tx, r, err);
-  if (!rc) rc = save_srq(tx, r, err);
+  if (!rc) rc = state_actions(tx, req, r, r->state, "on_enter", err);
+  if (!rc) rc = entered(tx, req, r, err);
+  if (!rc) rc = srq_save(tx, r, err);
   if (rc) return rc;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/requests/%s", r->id);
-  reply_srq(req, 201, r);
+  srq_reply(req, tx->db, 201, r);
   sf_req_add_header(req, "Location", loc);
   return 0;
 }
@@ -320,16 +385,15 @@ typedef struct {
   int64_t if_match;
 } transition_input;
 
-static int may_see(const sf_req *req, const srq *r) {
+int srq_may_see(sf_db *db, const sf_req *req, const srq *r) {
   return strcmp(r->created_by, req->principal.user_id) == 0 || strcmp(r->assignee_user, req->principal.user_id) == 0 ||
-         sf_edge_role_allows(req->principal.role, "workflows:read");
+         sf_edge_role_allows(req->principal.role, "workflows:read") || srq_is_approver(db, r, req->principal.user_id);
 }
-
 static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   transition_input *in = data;
   srq *r = sf_calloc(1, sizeof *r);
-  int rc = load_srq(tx->db, in->id, r, err);
-  if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "request");
+  int rc = srq_load(tx->db, in->id, r, err);
+  if (!rc && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
   if (!rc) rc = sf_precondition(in->if_match, r->version, err);
   const json_t *tr = NULL;
   int known = 0;
@@ -353,7 +417,7 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (!rc && guard) {
     int holds = 0;
     sf_err gerr = {0};
-    sf_guard_vm *vm = writer_vm();
+    sf_guard_vm *vm = srq_writer_vm();
     if (!vm) rc = sf_err_internal(err, "cannot start the guard VM");
     else if (sf_guard_eval(vm, guard, r->data, &holds, &gerr)) rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
     else if (!holds)
@@ -361,7 +425,8 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                       "action '%s' needs %s, which does not hold for this request", in->action, guard);
   }
   if (!rc) rc = apply_transition(tx, req, r, tr, in->comment, req->principal.user_id, err);
-  if (!rc) reply_srq(req, 200, r);
+  if (!rc) rc = srq_save(tx, r, err);
+  if (!rc) srq_reply(req, tx->db, 200, r);
   srq_clear(r);
   free(r);
   return rc;
@@ -405,16 +470,16 @@ typedef struct {
 static int note_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   note_input *in = data;
   srq *r = sf_calloc(1, sizeof *r);
-  int rc = load_srq(tx->db, in->id, r, err);
-  if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "request");
+  int rc = srq_load(tx->db, in->id, r, err);
+  if (!rc && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
   if (!rc && in->comment) {
     rc = srq_event(tx, req, r, "request.commented", json_pack("{s:s, s:s}", "body", in->body, "by", req->principal.user_id),
                    err);
     if (!rc) {
       r->version++;
-      rc = save_srq(tx, r, err);
+      rc = srq_save(tx, r, err);
     }
-    if (!rc) reply_srq(req, 201, r);
+    if (!rc) srq_reply(req, tx->db, 201, r);
   } else if (!rc) {
     if (in->user[0]) {
       sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM users WHERE id = ? AND status = 'active'", err);
@@ -438,9 +503,9 @@ static int note_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     }
     if (!rc) {
       r->version++;
-      rc = save_srq(tx, r, err);
+      rc = srq_save(tx, r, err);
     }
-    if (!rc) reply_srq(req, 200, r);
+    if (!rc) srq_reply(req, tx->db, 200, r);
   }
   srq_clear(r);
   free(r);
@@ -492,7 +557,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
   size_t index;
   if (sscanf(ref, "%47[^|]|%lld|%zu", id, &version, &index) != 3) return 0; /* not ours to read: drop it */
   srq *r = sf_calloc(1, sizeof *r);
-  int rc = load_srq(tx->db, id, r, err);
+  int rc = srq_load(tx->db, id, r, err);
   if (rc == -404) {
     sf_err_clear(err);
     rc = 0;
@@ -502,16 +567,12 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
   if (rc || !t || r->version != version || strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0)
     goto out; /* moved on since: nothing to do */
   const char *action = json_string_value(json_object_get(t, "action"));
-  const json_t *tr = NULL;
-  size_t i;
-  const json_t *x;
-  json_array_foreach(json_object_get(r->def, "transitions"), i, x)
-      if (strcmp(json_string_value(json_object_get(x, "action")), action) == 0 && leaves(x, r->state)) tr = x;
+  const json_t *tr = find_transition(r, action);
   if (!tr) goto out;
   const char *guard = json_string_value(json_object_get(tr, "guard"));
   int holds = 1;
   sf_err gerr = {0};
-  sf_guard_vm *vm = guard ? writer_vm() : NULL;
+  sf_guard_vm *vm = guard ? srq_writer_vm() : NULL;
   if (guard && (!vm || sf_guard_eval(vm, guard, r->data, &holds, &gerr) || !holds)) {
     rc = srq_event(tx, NULL, r, "request.timer_skipped",
                    json_pack("{s:s, s:s, s:s}", "action", action, "state", r->state, "reason",
@@ -524,6 +585,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
                            json_string_value(json_object_get(t, "after"))),
                  err);
   if (!rc) rc = apply_transition(tx, NULL, r, tr, "", "system", err);
+  if (!rc) rc = srq_save(tx, r, err);
 out:
   srq_clear(r);
   free(r);
@@ -538,15 +600,15 @@ static void h_get(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
   srq r;
-  if (!db || load_srq(db, sf_req_param(req, "id"), &r, &err)) {
+  if (!db || srq_load(db, sf_req_param(req, "id"), &r, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  if (!may_see(req, &r)) {
+  if (!srq_may_see(db, req, &r)) {
     sf_err_not_found(&err, "request");
     sf_req_reply_problem(req, &err);
   } else {
-    reply_srq(req, 200, &r);
+    srq_reply(req, db, 200, &r);
   }
   srq_clear(&r);
 }
@@ -555,11 +617,11 @@ static void h_events(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
   srq r;
-  if (!db || load_srq(db, sf_req_param(req, "id"), &r, &err)) {
+  if (!db || srq_load(db, sf_req_param(req, "id"), &r, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  int visible = may_see(req, &r);
+  int visible = srq_may_see(db, req, &r);
   char stream[96];
   snprintf(stream, sizeof stream, "request-%s", r.id);
   srq_clear(&r);
@@ -606,7 +668,7 @@ static void h_list(sf_req *req) {
   char next[96] = "";
   for (int i = 0; rc >= 0 && i < n && i < limit; i++) {
     srq r;
-    if (load_srq(db, ids[i], &r, &err)) {
+    if (srq_load(db, ids[i], &r, &err)) {
       rc = -1;
       break;
     }
@@ -625,6 +687,7 @@ static void h_list(sf_req *req) {
 #define SRQ_REF "{\"$ref\":\"#/components/schemas/ServiceRequest\"}"
 
 void sf_requests_routes(void) {
+  srq_approvals_routes();
   static const sf_route routes[] = {
       {"POST", "/api/v1/requests", h_create, SF_AUTH_USER, NULL, 0, "requests",
        "Open a service request: the latest workflow of its type, pinned for the request's life",

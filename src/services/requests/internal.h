@@ -1,0 +1,58 @@
+/* Shared by the service-request files: the request row with its pinned
+ * workflow, and the engine steps approvals and SLAs reuse. Everything that
+ * takes an sf_tx runs on the writer thread. */
+#ifndef SF_SERVICES_REQUESTS_INTERNAL_H
+#define SF_SERVICES_REQUESTS_INTERNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/http.h"
+#include "flow/guard.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+typedef struct srq {
+  char id[48];
+  char type[48];
+  char workflow_id[48];
+  char title[808];
+  char state[48];
+  char assignee_user[48];
+  char assignee_role[16];
+  char created_by[48];
+  int64_t version, created_at, updated_at, workflow_version;
+  json_t *data;
+  json_t *def; /* the pinned workflow definition */
+  int depth;   /* nested automatic transitions in this command (loop guard) */
+} srq;
+
+void srq_clear(srq *r);
+int srq_load(sf_db *db, const char *id, srq *r, sf_err *err);
+int srq_save(sf_tx *tx, const srq *r, sf_err *err);
+/* An event on the request's stream, caused by req (NULL: the system). */
+int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json_t *data, sf_err *err);
+/* Its creator, its assignee, an approver of it, or workflows:read. */
+int srq_may_see(sf_db *db, const sf_req *req, const srq *r);
+/* 200/201 with the request (approvals, SLA, history) and its ETag. */
+void srq_reply(sf_req *req, sf_db *db, int status, const srq *r);
+/* Actions (emit, set, assign, notify, webhook) of list, on behalf of
+ * `state` ("on_enter", "on_exit", "on_breach" ... in `when`). */
+int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, const char *state, const char *when,
+                    sf_err *err);
+/* Takes the transition `action` out of the current state as the system
+ * (no role check; its guard must hold, or request.auto_transition_skipped
+ * is recorded and the request stays). `why` names the cause. Does not save. */
+int srq_auto_transition(sf_tx *tx, const sf_req *req, srq *r, const char *action, const char *why, sf_err *err);
+/* The guard VM of the writer thread. */
+sf_guard_vm *srq_writer_vm(void);
+
+/* approvals.c: the chain of the state just entered / being left. */
+int srq_approvals_enter(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
+int srq_approvals_leave(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
+/* {pending: [...], tasks: [...]} of the request's latest chain, or NULL. */
+json_t *srq_approvals_json(sf_db *db, const srq *r);
+int srq_is_approver(sf_db *db, const srq *r, const char *user_id);
+void srq_approvals_routes(void);
+
+#endif
