@@ -10,12 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/seal.h"
 #include "core/util.h"
 #include "edge/edge.h"
 #include "edge/idempotency.h"
+#include "edge/input.h"
 #include "edge/ops.h"
 #include "events/dispatch.h"
 #include "events/stats.h"
@@ -91,6 +93,20 @@ static int load_jwt_key(const sf_config *cfg, unsigned char *key, size_t cap, si
   return 0;
 }
 
+/* POST /api/v1/_test/clock {advance_s}: only in serviceflow-testclock (core/clock.h). */
+static const sf_json_field k_clock[] = {{"advance_s", SF_JSON_INT, 1, 0, 400LL * 86400}, {0}};
+
+static void h_test_clock(sf_req *req) {
+  json_t *b = sf_in_body(req, k_clock);
+  if (!b) return;
+  int64_t off = sf_clock_advance_ms(json_integer_value(json_object_get(b, "advance_s")) * 1000);
+  json_decref(b);
+  sf_timers_wake();
+  char now[32];
+  sf_time_iso8601(sf_now_ms(), now, sizeof now);
+  sf_req_reply_json(req, 200, json_pack("{s:I, s:s}", "offset_ms", (json_int_t)off, "now", now));
+}
+
 void sf_app_routes(void) {
   sf_router_reset();
   sf_ops_routes();
@@ -101,6 +117,15 @@ void sf_app_routes(void) {
   sf_orders_routes();
   sf_workflows_routes();
   sf_requests_routes();
+  if (sf_clock_is_test()) {
+    static const sf_route test_clock = {"POST", "/api/v1/_test/clock", h_test_clock, SF_AUTH_PERMISSION,
+                                        "workflows:admin", 0, "ops",
+                                        "Test builds only: move the clock forward (SLA and timer tests)",
+                                        "{\"type\":\"object\",\"required\":[\"advance_s\"],\"properties\":{"
+                                        "\"advance_s\":{\"type\":\"integer\",\"minimum\":0}}}",
+                                        NULL, 200, 0};
+    sf_router_add(&test_clock);
+  }
 }
 
 int sf_app_open(const sf_config *cfg, sf_err *err) {

@@ -123,12 +123,13 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     sf_err herr = {0};
     sf_tx_mark mark;
     if (sf_tx_savepoint(tx, &mark, err)) return -1;
+    /* the row goes first, so the handler may set the same (kind, ref) again */
+    st = sf_db_prepare(tx->db, "DELETE FROM timers WHERE id = ?", err);
+    if (!st) return -1;
+    sf_stmt_int(st, 1, due[i].id);
+    if (sf_stmt_run(st, err)) return -1;
     int hrc = fn ? fn(tx, due[i].ref, &herr) : sf_err_internal(&herr, "no handler for timer kind");
     if (hrc == 0) {
-      st = sf_db_prepare(tx->db, "DELETE FROM timers WHERE id = ?", err);
-      if (!st) return -1;
-      sf_stmt_int(st, 1, due[i].id);
-      if (sf_stmt_run(st, err)) return -1;
       if (sf_tx_release(tx, err)) return -1;
       f->fired++;
       continue;
@@ -195,7 +196,15 @@ static void *timers_main(void *arg) {
     if (due > 0 && due < until) until = due;
     pthread_mutex_lock(&T.mu);
     while (!T.stopping && (T.wake_at == 0 || T.wake_at > until)) {
-      struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+      /* the condition variable waits on the real clock; sf_now_ms may run
+       * ahead of it in test builds (core/clock.h) */
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      int64_t left = until - sf_now_ms();
+      if (left < 0) left = 0;
+      int64_t ns = ts.tv_nsec + (left % 1000) * 1000000;
+      ts.tv_sec += left / 1000 + ns / 1000000000;
+      ts.tv_nsec = ns % 1000000000;
       if (pthread_cond_timedwait(&T.cv, &T.mu, &ts) != 0 && sf_now_ms() >= until) break;
     }
   }
@@ -223,6 +232,13 @@ int sf_timers_start(sf_err *err) {
     return sf_err_internal(err, "cannot start the timer thread");
   T.running = 1;
   return 0;
+}
+
+void sf_timers_wake(void) {
+  pthread_mutex_lock(&T.mu);
+  T.wake_at = 1;
+  pthread_cond_signal(&T.cv);
+  pthread_mutex_unlock(&T.mu);
 }
 
 void sf_timers_stop(void) {

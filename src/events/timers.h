@@ -27,6 +27,8 @@ int sf_timer_cancel(sf_tx *tx, const char *kind, const char *ref, sf_err *err);
 
 int sf_timers_start(sf_err *err);
 void sf_timers_stop(void);
+/* Makes the scheduler look again now (after the test clock moved). */
+void sf_timers_wake(void);
 /* Fires every timer due at now_ms (for tests and the CLI); returns the number fired. */
 int sf_timers_fire_due(int64_t now_ms, sf_err *err);
 

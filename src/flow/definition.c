@@ -8,6 +8,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "flow/calendar.h"
+
 #define MAX_DEPTH 64
 #define MAX_STATES 100
 #define MAX_TRANSITIONS 500
@@ -377,20 +379,107 @@ static void check_approvals(const json_t *list, const json_t *states, const json
   }
 }
 
+/* A state name or a list of them, each a state of the workflow. */
+static void check_state_list(const json_t *v, const json_t *states, const char *where, sf_err *err) {
+  if (!json_is_string(v) && (!json_is_array(v) || json_array_size(v) == 0)) {
+    sf_err_field_add(err, where, "must be a state or a list of states");
+    return;
+  }
+  for (size_t i = 0; i < from_count(v); i++) {
+    const char *s = from_at(v, i);
+    if (!s || !json_object_get(states, s)) sf_err_field_add(err, where, "'%s' is not a state", s ? s : "(not text)");
+  }
+}
+
+/* sla: {calendar, pause_in, warn_at, targets: [{name, until, within, when, on_warning, on_breach}]} */
+static void check_sla(const json_t *sla, const json_t *states, sf_guard_vm *vm, sf_err *err) {
+  if (!sla) return;
+  if (!json_is_object(sla)) {
+    sf_err_field_add(err, "sla", "must be {calendar, pause_in, warn_at, targets}");
+    return;
+  }
+  static const char *const keys[] = {"calendar", "pause_in", "warn_at", "targets", NULL};
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)sla, k, v) {
+    int ok = 0;
+    for (int j = 0; keys[j] && !ok; j++) ok = strcmp(k, keys[j]) == 0;
+    if (!ok) {
+      char f[96];
+      snprintf(f, sizeof f, "sla.%s", k);
+      sf_err_field_add(err, f, "unknown key (calendar, pause_in, warn_at, targets)");
+    }
+  }
+  const json_t *cal = json_object_get(sla, "calendar");
+  if (cal) sf_calendar_free(sf_calendar_new(cal, "sla.calendar", err));
+  if (json_object_get(sla, "pause_in")) check_state_list(json_object_get(sla, "pause_in"), states, "sla.pause_in", err);
+  const json_t *warn = json_object_get(sla, "warn_at");
+  if (warn && (!json_is_array(warn) || json_array_size(warn) > 8)) sf_err_field_add(err, "sla.warn_at", "must be a list of up to 8 percentages");
+  size_t i;
+  json_array_foreach(json_is_array(warn) ? warn : NULL, i, v) {
+    json_int_t p = json_is_integer(v) ? json_integer_value(v) : 0;
+    json_int_t prev = i ? json_integer_value(json_array_get(warn, i - 1)) : 0;
+    if (p < 1 || p > 99 || p <= prev)
+      sf_err_field_add(err, "sla.warn_at", "warn_at[%zu] must be a percentage from 1 to 99, ascending", i);
+  }
+  const json_t *targets = json_object_get(sla, "targets");
+  if (!json_is_array(targets) || json_array_size(targets) == 0 || json_array_size(targets) > 32) {
+    sf_err_field_add(err, "sla.targets", "is required: a list of 1 to 32 targets");
+    return;
+  }
+  const json_t *t;
+  json_array_foreach(targets, i, t) {
+    char f[64], ff[128];
+    snprintf(f, sizeof f, "sla.targets[%zu]", i);
+    if (!json_is_object(t)) {
+      sf_err_field_add(err, f, "must be {name, until, within, when, on_warning, on_breach}");
+      continue;
+    }
+    static const char *const tkeys[] = {"name", "until", "within", "when", "on_warning", "on_breach", NULL};
+    json_object_foreach((json_t *)t, k, v) {
+      int ok = 0;
+      for (int j = 0; tkeys[j] && !ok; j++) ok = strcmp(k, tkeys[j]) == 0;
+      if (!ok) {
+        snprintf(ff, sizeof ff, "%s.%s", f, k);
+        sf_err_field_add(err, ff, "unknown key (name, until, within, when, on_warning, on_breach)");
+      }
+    }
+    const char *name = json_string_value(json_object_get(t, "name"));
+    snprintf(ff, sizeof ff, "%s.name", f);
+    if (!name || !is_name(name, 40, 0)) sf_err_field_add(err, ff, "is required: [a-z][a-z0-9_]{0,39}");
+    snprintf(ff, sizeof ff, "%s.until", f);
+    check_state_list(json_object_get(t, "until"), states, ff, err);
+    const char *within = json_string_value(json_object_get(t, "within"));
+    snprintf(ff, sizeof ff, "%s.within", f);
+    if (!within || sf_flow_duration_s(within) < 0)
+      sf_err_field_add(err, ff, "must be a duration such as 30m, 4h or 5d (business time when a calendar is set)");
+    const json_t *when = json_object_get(t, "when");
+    snprintf(ff, sizeof ff, "%s.when", f);
+    if (when && !json_is_string(when)) {
+      sf_err_field_add(err, ff, "must be a Lua expression (text)");
+    } else if (when) {
+      sf_err gerr = {0};
+      if (sf_guard_check(vm, json_string_value(when), &gerr)) sf_err_field_add(err, ff, "%s", gerr.detail);
+    }
+    snprintf(ff, sizeof ff, "%s.on_warning", f);
+    check_actions(json_object_get(t, "on_warning"), ff, err);
+    snprintf(ff, sizeof ff, "%s.on_breach", f);
+    check_actions(json_object_get(t, "on_breach"), ff, err);
+  }
+}
+
 int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
   if (!json_is_object(def)) {
     sf_err_field_add(err, "definition", "must be a mapping");
     return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
   }
-  static const char *const top[] = {"name", "type", "initial", "states", "transitions", "timers", "approvals", NULL};
+  static const char *const top[] = {"name", "type", "initial", "states", "transitions", "timers", "approvals", "sla", NULL};
   const char *k;
   const json_t *v;
   json_object_foreach((json_t *)def, k, v) {
     int ok = 0;
     for (int i = 0; top[i] && !ok; i++) ok = strcmp(k, top[i]) == 0;
-    if (!ok && strcmp(k, "sla") == 0)
-      sf_err_field_add(err, k, "is not supported yet");
-    else if (!ok)
+    if (!ok)
       sf_err_field_add(err, k, "unknown key");
   }
   const char *name = json_string_value(json_object_get(def, "name"));
@@ -575,6 +664,7 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
   }
 
   check_approvals(json_object_get(def, "approvals"), states, trs, vm, err);
+  check_sla(json_object_get(def, "sla"), states, vm, err);
 
   /* every state reachable from the initial one; a state that is not final has a way out */
   if (initial >= 0 && trs) {

@@ -5,6 +5,9 @@ import struct, subprocess, tempfile, time, unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("SERVICEFLOW_BIN") or os.path.join(HERE, "..", "..", "build", "serviceflow")
+# the same server with a clock tests can move forward (POST /api/v1/_test/clock)
+TESTCLOCK_BIN = os.environ.get("SERVICEFLOW_TESTCLOCK_BIN") or os.path.join(HERE, "..", "..", "build",
+                                                                          "serviceflow-testclock")
 FAST_HASH = ["--argon2-memlimit-kib", "8192", "--argon2-opslimit", "1"]
 
 
@@ -24,7 +27,9 @@ def cli(*args, data_dir=None, env=None):
 
 
 class Server:
-    def __init__(self, extra_args=None):
+    def __init__(self, extra_args=None, bin=None, env=None):
+        self.bin = bin or BIN
+        self.env = dict(env or {})  # extra environment of the server process (kept across restarts)
         self.data_dir = tempfile.mkdtemp(prefix="sf-e2e-")
         self.port = free_port()
         self.extra = list(extra_args or [])
@@ -41,9 +46,9 @@ class Server:
     def start(self):
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data-dir", self.data_dir, "--port", str(self.port),
+            [self.bin, "serve", "--data-dir", self.data_dir, "--port", str(self.port),
              "--bind", "127.0.0.1", *FAST_HASH, *self.extra],
-            stdout=self.log, stderr=self.log)
+            stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -3,9 +3,10 @@
  * version of that entry); each level is decided by a role (any member) or
  * named users, with a quorum (any, all, n); a level whose `when` guard does
  * not hold is skipped; one rejection ends the chain; an approver may hand
- * their vote to another user. When the last level is approved (or the chain
- * rejected) the request takes the chain's on_approved (on_rejected) action
- * as the system. Leaving the state by other means cancels what is pending.
+ * their vote to another user; nobody decides on their own request. When
+ * the last level is approved (or the chain rejected) the request takes the
+ * chain's on_approved (on_rejected) action as the system. Leaving the state
+ * by other means cancels what is pending.
  *
  * Every step is an event on the request's stream; request_approvals holds
  * the tasks (one row per assignee, plus one per vote cast through a role),
@@ -364,7 +365,8 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (!rc) {
     int active = ch ? active_level(tx->db, r, &chain, &level, err) : 0;
     if (active < 0) rc = active;
-    else if (active) mine = my_task(tx->db, req, r, chain, level, &seq, &via_role, err);
+    else if (active && strcmp(r->created_by, req->principal.user_id) != 0) /* no approving your own request */
+      mine = my_task(tx->db, req, r, chain, level, &seq, &via_role, err);
     if (!rc && mine < 0) rc = mine;
     if (!rc && !mine && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
     else if (!rc && !active)
@@ -487,7 +489,7 @@ static void h_inbox(sf_req *req) {
                                    "SELECT a.request_id, r.type, r.title, r.state, r.data, a.chain, a.level, a.level_name,"
                                    " a.assignee_user, a.assignee_role, a.delegated_from, a.decision, a.decided_by,"
                                    " a.decided_at, a.comment, a.created_at FROM request_approvals a"
-                                   " JOIN service_requests r ON r.id = a.request_id WHERE a.decision IS NULL"
+                                   " JOIN service_requests r ON r.id = a.request_id WHERE a.decision IS NULL AND r.created_by <> ?1"
                                    " AND (a.assignee_user = ?1 OR (a.assignee_user IS NULL AND a.assignee_role = ?2"
                                    "  AND NOT EXISTS (SELECT 1 FROM request_approvals b WHERE b.request_id = a.request_id"
                                    "  AND b.chain = a.chain AND b.level = a.level AND (b.assignee_user = ?1 OR b.decided_by = ?1))))"

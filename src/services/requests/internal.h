@@ -55,4 +55,11 @@ json_t *srq_approvals_json(sf_db *db, const srq *r);
 int srq_is_approver(sf_db *db, const srq *r, const char *user_id);
 void srq_approvals_routes(void);
 
+/* sla.c: request.sla_started with the targets that apply (at creation);
+ * the next warning/breach timer after any move; the view (NULL: none). */
+int srq_sla_start(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
+int srq_sla_schedule(sf_tx *tx, const srq *r, sf_err *err);
+json_t *srq_sla_json(sf_db *db, const srq *r, int64_t now);
+void srq_sla_timers(void);
+
 #endif

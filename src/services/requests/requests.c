@@ -176,6 +176,8 @@ static json_t *srq_json_full(sf_db *db, const srq *r, const char *role) {
   json_t *o = srq_json(r, role);
   json_t *ap = srq_approvals_json(db, r);
   json_object_set_new(o, "approvals", ap ? ap : json_null());
+  json_t *sla = srq_sla_json(db, r, sf_now_ms());
+  json_object_set_new(o, "sla", sla ? sla : json_null());
   json_t *hist = json_array();
   char stream[96];
   snprintf(stream, sizeof stream, "request-%s", r->id);
@@ -251,6 +253,7 @@ static int schedule_timers(sf_tx *tx, const srq *r, sf_err *err) {
  * may move the request on at once when no level applies). */
 static int entered(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
   int rc = schedule_timers(tx, r, err);
+  if (!rc) rc = srq_sla_schedule(tx, r, err);
   if (!rc) rc = srq_approvals_enter(tx, req, r, err);
   return rc;
 }
@@ -346,6 +349,7 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                            "state", r->state, "workflow_id", r->workflow_id, "workflow_version",
                            (json_int_t)r->workflow_version),
                  err);
+  if (!rc) rc = srq_sla_start(tx, req, r, err);
   if (!rc) rc = state_actions(tx, req, r, r->state, "on_enter", err);
   if (!rc) rc = entered(tx, req, r, err);
   if (!rc) rc = srq_save(tx, r, err);
@@ -592,7 +596,10 @@ out:
   return rc;
 }
 
-void sf_requests_timers(void) { sf_timer_register(TIMER_KIND, on_timer); }
+void sf_requests_timers(void) {
+  sf_timer_register(TIMER_KIND, on_timer);
+  srq_sla_timers();
+}
 
 /* ---- reads ---- */
 

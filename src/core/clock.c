@@ -1,0 +1,47 @@
+/* See clock.h: compiled into each executable, with or without SF_TEST_CLOCK. */
+#include "core/clock.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/util.h"
+
+static int64_t real_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#ifdef SF_TEST_CLOCK
+#include <pthread.h>
+#include <stdatomic.h>
+
+static _Atomic int64_t g_offset;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void load_offset(void) {
+  const char *s = getenv("SF_TEST_CLOCK_OFFSET_MS");
+  if (s) atomic_store(&g_offset, strtoll(s, NULL, 10));
+}
+
+int64_t sf_now_ms(void) {
+  pthread_once(&g_once, load_offset);
+  return real_ms() + atomic_load(&g_offset);
+}
+
+int sf_clock_is_test(void) { return 1; }
+
+int64_t sf_clock_advance_ms(int64_t ms) {
+  pthread_once(&g_once, load_offset);
+  return atomic_fetch_add(&g_offset, ms) + ms;
+}
+#else
+int64_t sf_now_ms(void) { return real_ms(); }
+
+int sf_clock_is_test(void) { return 0; }
+
+int64_t sf_clock_advance_ms(int64_t ms) {
+  (void)ms;
+  return -1;
+}
+#endif
