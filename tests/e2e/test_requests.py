@@ -1,7 +1,7 @@
 """Service requests driven by a published workflow: creation pinned to a
 version, transitions with state (409), role (403) and guard (409/422)
 checks, on_enter/on_exit actions, visibility and the audit trail."""
-import time, unittest
+import os, time, unittest
 from sfharness import Server, req, register, make_user, assert_problem, main
 from test_workflows import publish
 
@@ -164,6 +164,48 @@ class Requests(unittest.TestCase):
         self.assertEqual(seen["available_actions"], [])  # approvers cannot submit
         st, h, b = req(self.srv, "GET", "/api/v1/requests/srq_missing", token=self.cust)
         assert_problem(self, st, h, b, 404)
+
+
+ESCAPES = {
+    "run": "os.execute('touch %s') == 0",
+    "read": "io.open('/etc/passwd') ~= nil",
+    "need": "require('os') ~= nil",
+    "load": "nil ~= load('x = 1')",
+    "dofile": "nil == dofile('/etc/passwd')",
+    "spin": "(function() while true do end end)()",
+    "grow": "#string.rep('x', 1 << 30) > 0",
+    "fill": "(function() local t = {} for i = 1, 1e9 do t[i] = i end end)()",
+    "meta": "getmetatable('').__index.rep ~= nil and debug.getinfo(1) ~= nil",
+}
+
+
+class GuardSandbox(unittest.TestCase):
+    def test_escapes_fail_the_transition_and_nothing_else(self):
+        marker = "/tmp/sf-guard-escape-%d" % os.getpid()
+        flow = ("name: Sandbox\ntype: sandbox\ninitial: a\nstates:\n  a: {}\n  b: {final: true}\ntransitions:\n" +
+                "".join("  - {action: %s, from: a, to: b, guard: \"%s\"}\n" % (a, g.replace("%s", marker))
+                        for a, g in ESCAPES.items()) +
+                "  - {action: fine, from: a, to: b, guard: 'data.n == 1'}\n")
+        srv = Server()
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            st, _, w = publish(srv, admin, flow)
+            self.assertEqual(st, 201, w)
+            st, _, r = req(srv, "POST", "/api/v1/requests", {"type": "sandbox", "title": "x", "data": {"n": 1}},
+                           token=admin)
+            rid = r["id"]
+            for action in ESCAPES:
+                t0 = time.time()
+                st, h, b = req(srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": action}, token=admin)
+                assert_problem(self, st, h, b, 422, code="guard-failed")
+                self.assertLess(time.time() - t0, 5, action)
+            self.assertFalse(os.path.exists(marker))
+            st, _, r = req(srv, "GET", "/api/v1/requests/" + rid, token=admin)
+            self.assertEqual((r["state"], r["version"]), ("a", 1))
+            st, _, r = req(srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "fine"}, token=admin)
+            self.assertEqual((st, r["state"]), (200, "b"))
+        finally:
+            srv.close()
 
 
 class RequestList(unittest.TestCase):
