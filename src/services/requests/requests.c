@@ -7,6 +7,7 @@
 #include "services/requests/requests.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,43 @@ sf_guard_vm *srq_writer_vm(void) {
   return vm;
 }
 
+/* Parsed pinned definitions, shared read-only by every thread (a workflow
+ * version never changes; jansson's reference counts are atomic). Each
+ * request takes a reference; the cache keeps one per entry. */
+#define DEF_CACHE 128
+static struct {
+  pthread_mutex_t mu;
+  char id[DEF_CACHE][48];
+  json_t *def[DEF_CACHE];
+  int64_t version[DEF_CACHE];
+  int n, next;
+} D = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int cached_def(srq *r) {
+  pthread_mutex_lock(&D.mu);
+  for (int i = 0; i < D.n; i++)
+    if (strcmp(D.id[i], r->workflow_id) == 0) {
+      r->def = json_incref(D.def[i]);
+      r->workflow_version = D.version[i];
+      pthread_mutex_unlock(&D.mu);
+      return 1;
+    }
+  pthread_mutex_unlock(&D.mu);
+  return 0;
+}
+
+static void cache_def(const srq *r) {
+  pthread_mutex_lock(&D.mu);
+  int i = D.n < DEF_CACHE ? D.n++ : D.next++ % DEF_CACHE;
+  if (i < D.n && D.def[i]) json_decref(D.def[i]);
+  snprintf(D.id[i], sizeof D.id[i], "%s", r->workflow_id);
+  D.def[i] = json_incref(r->def);
+  D.version[i] = r->workflow_version;
+  pthread_mutex_unlock(&D.mu);
+}
+
 static int load_def(sf_db *db, srq *r, sf_err *err) {
+  if (cached_def(r)) return 0;
   sf_stmt *st = sf_db_prepare(db, "SELECT definition, version FROM workflows WHERE id = ?", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, r->workflow_id);
@@ -49,7 +86,9 @@ static int load_def(sf_db *db, srq *r, sf_err *err) {
   }
   sf_stmt_reset(st);
   if (rc == 0 || (rc == 1 && !r->def)) return sf_err_internal(err, "workflow %s is missing", r->workflow_id);
-  return rc < 0 ? rc : 0;
+  if (rc < 0) return rc;
+  cache_def(r);
+  return 0;
 }
 
 int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
@@ -171,28 +210,37 @@ static int history_visit(const sf_event *ev, void *ud) {
   return 0;
 }
 
-/* The full view of one request: with its approvals and history. */
-static json_t *srq_json_full(sf_db *db, const srq *r, const char *role) {
+#define HISTORY_EVENTS 200
+
+/* The full view of one request: with its approvals and SLA; with
+ * `history`, the moves among its last HISTORY_EVENTS events (GET only:
+ * command replies skip it, the whole trail is GET .../events). */
+static json_t *srq_json_full(sf_db *db, const srq *r, const char *role, int history) {
   json_t *o = srq_json(r, role);
   json_t *ap = srq_approvals_json(db, r);
   json_object_set_new(o, "approvals", ap ? ap : json_null());
   json_t *sla = srq_sla_json(db, r, sf_now_ms());
   json_object_set_new(o, "sla", sla ? sla : json_null());
+  if (!history) return o;
   json_t *hist = json_array();
   char stream[96];
   snprintf(stream, sizeof stream, "request-%s", r->id);
   sf_err err = {0};
-  sf_ev_read_stream(db, stream, 0, 1000, history_visit, hist, &err);
+  int64_t v = sf_ev_stream_version(db, stream, &err);
+  sf_ev_read_stream(db, stream, v > HISTORY_EVENTS ? v - HISTORY_EVENTS : 0, HISTORY_EVENTS, history_visit, hist, &err);
   json_object_set_new(o, "history", hist);
+  json_object_set_new(o, "history_truncated", json_boolean(v > HISTORY_EVENTS));
   return o;
 }
 
-void srq_reply(sf_req *req, sf_db *db, int status, const srq *r) {
+static void reply(sf_req *req, sf_db *db, int status, const srq *r, int history) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", r->version);
-  sf_req_reply_json(req, status, srq_json_full(db, r, req->principal.role));
+  sf_req_reply_json(req, status, srq_json_full(db, r, req->principal.role, history));
   sf_req_add_header(req, "ETag", etag);
 }
+
+void srq_reply(sf_req *req, sf_db *db, int status, const srq *r) { reply(req, db, status, r, 0); }
 
 /* Webhooks are recorded as events (request.webhook_due) and delivered from
  * them; notifications are events (request.notified) for whoever listens. */
@@ -207,7 +255,9 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
     if (strcmp(kind, "emit") == 0) {
       rc = srq_event(tx, req, r, json_string_value(arg), json_pack("{s:s, s:s}", "state", state, "on", when), err);
     } else if (strcmp(kind, "set") == 0) {
-      json_object_update((json_t *)r->data, (json_t *)arg);
+      json_t *copy = json_deep_copy(arg); /* the definition is shared between threads */
+      json_object_update(r->data, copy);
+      json_decref(copy);
       rc = srq_event(tx, req, r, "request.fields_set", json_pack("{s:O, s:s}", "fields", arg, "on", when), err);
     } else if (strcmp(kind, "assign") == 0) {
       const char *role = json_string_value(json_object_get(arg, "role"));
@@ -615,7 +665,7 @@ static void h_get(sf_req *req) {
     sf_err_not_found(&err, "request");
     sf_req_reply_problem(req, &err);
   } else {
-    srq_reply(req, db, 200, &r);
+    reply(req, db, 200, &r, 1);
   }
   srq_clear(&r);
 }
