@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -28,6 +30,7 @@
 #include "services/inventory/inventory.h"
 #include "services/orders/orders.h"
 #include "services/requests/requests.h"
+#include "services/requests/webhooks.h"
 #include "services/workflows/workflows.h"
 #include "services/identity/password.h"
 #include "store/db.h"
@@ -56,6 +59,30 @@ static int mkdir_p(const char *dir, sf_err *err) {
   return 0;
 }
 
+/* The text of a key file, created once (0600) with 32 random bytes in
+ * base64url when it does not exist. */
+static int key_file_text(const char *path, char *text, size_t cap, sf_err *err) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    unsigned char raw[32];
+    sf_random_bytes(raw, sizeof raw);
+    sf_b64url_encode(raw, sizeof raw, text, cap);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return sf_err_internal(err, "cannot create %s: %s", path, strerror(errno));
+    size_t tl = strlen(text);
+    if (write(fd, text, tl) != (ssize_t)tl || fsync(fd)) {
+      close(fd);
+      return sf_err_internal(err, "cannot write %s", path);
+    }
+    close(fd);
+  } else {
+    if (!fgets(text, (int)cap, f)) text[0] = '\0';
+    fclose(f);
+    text[strcspn(text, "\r\n")] = '\0';
+  }
+  return 0;
+}
+
 /* The JWT key: from config, else <data_dir>/jwt.key (created once, 0600). */
 static int load_jwt_key(const sf_config *cfg, unsigned char *key, size_t cap, size_t *len, sf_err *err) {
   if (cfg->jwt_secret[0]) {
@@ -69,27 +96,27 @@ static int load_jwt_key(const sf_config *cfg, unsigned char *key, size_t cap, si
   char path[600];
   snprintf(path, sizeof path, "%s/jwt.key", cfg->data_dir);
   char text[128] = {0};
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    unsigned char raw[32];
-    sf_random_bytes(raw, sizeof raw);
-    sf_b64url_encode(raw, sizeof raw, text, sizeof text);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) return sf_err_internal(err, "cannot create %s: %s", path, strerror(errno));
-    size_t tl = strlen(text);
-    if (write(fd, text, tl) != (ssize_t)tl || fsync(fd)) {
-      close(fd);
-      return sf_err_internal(err, "cannot write %s", path);
-    }
-    close(fd);
-  } else {
-    if (!fgets(text, sizeof text, f)) text[0] = '\0';
-    fclose(f);
-    text[strcspn(text, "\r\n")] = '\0';
-  }
+  if (key_file_text(path, text, sizeof text, err)) return -1;
   int n = sf_b64url_decode(text, strlen(text), key, cap);
   if (n < 32) return sf_err_internal(err, "%s is damaged (expected 32+ bytes of base64url)", path);
   *len = (size_t)n;
+  return 0;
+}
+
+/* The webhook signing secret: from config, else the text of
+ * <data_dir>/webhook.key (created once, 0600). Receivers use the text as it
+ * stands as their HMAC key, so it is not decoded. */
+static int load_webhook_secret(const sf_config *cfg, char *out, size_t cap, sf_err *err) {
+  if (cfg->webhook_secret[0]) {
+    if (strlen(cfg->webhook_secret) < 16)
+      return sf_err_set(err, 400, "config", "Bad configuration", "webhook_secret must be 16-255 characters");
+    snprintf(out, cap, "%s", cfg->webhook_secret);
+    return 0;
+  }
+  char path[600];
+  snprintf(path, sizeof path, "%s/webhook.key", cfg->data_dir);
+  if (key_file_text(path, out, cap, err)) return -1;
+  if (strlen(out) < 16) return sf_err_internal(err, "%s is damaged (expected 16+ characters)", path);
   return 0;
 }
 
@@ -117,6 +144,7 @@ void sf_app_routes(void) {
   sf_orders_routes();
   sf_workflows_routes();
   sf_requests_routes();
+  sf_webhooks_routes();
   if (sf_clock_is_test()) {
     static const sf_route test_clock = {"POST", "/api/v1/_test/clock", h_test_clock, SF_AUTH_PERMISSION,
                                         "workflows:admin", 0, "ops",
@@ -161,6 +189,7 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   sf_dispatch_clear();
   sf_dispatch_register(&sf_event_stats_subscriber);
   sf_dispatch_register(&sf_sales_daily_subscriber);
+  sf_dispatch_register(&sf_webhooks_subscriber);
   A.open = 1;
   return 0;
 fail:
@@ -213,7 +242,18 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
     sf_app_close();
     return -1;
   }
+  char webhook_secret[256];
+  if (load_webhook_secret(cfg, webhook_secret, sizeof webhook_secret, err) ||
+      sf_webhooks_start(cfg, webhook_secret, err)) {
+    sodium_memzero(webhook_secret, sizeof webhook_secret);
+    sf_timers_stop();
+    sf_dispatch_stop();
+    sf_app_close();
+    return -1;
+  }
+  sodium_memzero(webhook_secret, sizeof webhook_secret);
   if (sf_orders_start(cfg, err)) {
+    sf_webhooks_stop();
     sf_timers_stop();
     sf_dispatch_stop();
     sf_app_close();
@@ -224,6 +264,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
       sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!http) {
     sf_orders_stop();
+    sf_webhooks_stop();
     sf_timers_stop();
     sf_dispatch_stop();
     sf_app_close();
@@ -243,13 +284,15 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
     sf_writer_exec(&p.cmd);
   }
   /* Order matters: stop taking requests and let in-flight ones finish (their
-   * commands still reach the writer), then drain hashing, the dispatcher and
-   * finally the writer, which commits whatever is queued. */
+   * commands still reach the writer), then drain hashing, the dispatcher,
+   * webhook delivery and finally the writer, which commits whatever is
+   * queued. */
   sf_http_stop(http, cfg->shutdown_timeout_s * 1000);
   sf_orders_stop();
   sf_pw_shutdown();
   sf_timers_stop();
   sf_dispatch_stop();
+  sf_webhooks_stop(); /* after the dispatcher: no more rows; before the writer: outcomes commit */
   sf_app_close();
   sf_identity_stop();
   sf_catalog_stop();

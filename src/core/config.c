@@ -33,7 +33,9 @@ static const opt k_opts[] = {
     I(lockout_base_s, 1, 86400), I(writer_max_batch, 1, 100000), I(shutdown_timeout_s, 1, 600),
     I(idempotency_ttl_s, 60, 31536000), S(payment_provider), S(payment_url),
     I(payment_timeout_ms, 50, 120000), I(payment_retries, 0, 10), I(payment_backoff_ms, 1, 60000),
-    I(breaker_threshold, 1, 1000), I(breaker_cooldown_ms, 100, 3600000),
+    I(breaker_threshold, 1, 1000), I(breaker_cooldown_ms, 100, 3600000), S(webhook_secret),
+    I(webhook_timeout_ms, 100, 120000), I(webhook_max_attempts, 1, 100), I(webhook_backoff_ms, 1, 3600000),
+    I(webhook_concurrency, 1, 256),
 };
 
 void sf_config_defaults(sf_config *c) {
@@ -67,6 +69,10 @@ void sf_config_defaults(sf_config *c) {
   c->breaker_threshold = 5;
   c->breaker_cooldown_ms = 5000;
   c->idempotency_ttl_s = 86400;
+  c->webhook_timeout_ms = 5000;
+  c->webhook_max_attempts = 8;
+  c->webhook_backoff_ms = 1000;
+  c->webhook_concurrency = 16;
 }
 
 static const opt *find(const char *key) {

@@ -50,6 +50,12 @@ typedef struct sf_config {
   int payment_backoff_ms;    /* http provider: first retry delay; doubles, full jitter */
   int breaker_threshold;     /* consecutive failures that open the circuit */
   int breaker_cooldown_ms;   /* open time before a half-open probe */
+
+  char webhook_secret[256];  /* HMAC key of webhook signatures; empty = <data_dir>/webhook.key */
+  int webhook_timeout_ms;    /* per delivery attempt, connect + answer */
+  int webhook_max_attempts;  /* attempts before a delivery is dead */
+  int webhook_backoff_ms;    /* delay after the first failed attempt; doubles, capped at 1 h */
+  int webhook_concurrency;   /* deliveries in flight at once */
 } sf_config;
 
 extern sf_config sf_cfg;

@@ -246,6 +246,27 @@ static const char *const k_migrations[] = {
     "  PRIMARY KEY(request_id, chain, level, seq));"
     "CREATE INDEX request_approvals_user ON request_approvals(assignee_user, created_at) WHERE decision IS NULL;"
     "CREATE INDEX request_approvals_role ON request_approvals(assignee_role, created_at) WHERE decision IS NULL;",
+    /* 8: webhook deliveries of service requests (the delivery log and the
+     * outbound queue). The `webhooks` subscriber starts at the current head:
+     * request.webhook_due events recorded before deliveries existed were
+     * documented as never called, and sending them now could act on stale
+     * state. */
+    "CREATE TABLE webhook_deliveries("
+    "  id TEXT PRIMARY KEY,"
+    "  event_id TEXT NOT NULL UNIQUE,"
+    "  request_id TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('pending', 'delivered', 'dead')),"
+    "  attempts INTEGER NOT NULL,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE status = 'pending';"
+    "CREATE INDEX webhook_deliveries_request ON webhook_deliveries(request_id, created_at);"
+    "INSERT INTO checkpoints(name, position) SELECT 'webhooks', coalesce(max(position), 0) FROM events"
+    "  WHERE true ON CONFLICT(name) DO NOTHING;",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))
