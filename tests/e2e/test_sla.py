@@ -195,8 +195,10 @@ initial: open
 states:
   open: {}
   answered: {final: true}
+  abandoned: {final: true}
 transitions:
   - {action: answer, from: open, to: answered}
+  - {action: abandon, from: open, to: abandoned}
 sla:
   warn_at: [50, 90]
   targets:
@@ -209,6 +211,9 @@ sla:
         st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "chat", "title": "hi"}, token=self.token("cust"))
         self.assertEqual(r["sla"]["calendar"], "24x7")
         rid = r["id"]
+        st, _, gone = req(self.srv, "POST", "/api/v1/requests", {"type": "chat", "title": "bye"}, token=self.token("cust"))
+        gone = self.act(gone["id"], "abandon", who="cust")  # closed unanswered: its clock stops
+        self.assertEqual(self.target(gone, "answer")["status"], "stopped")
         self.advance(5 * 60)
         w = self.wait_event(rid, "request.sla_warning")
         self.assertEqual(w[0]["data"]["percent"], 50)
@@ -220,6 +225,11 @@ sla:
         r = self.get(rid)
         self.assertEqual((self.target(r, "answer")["status"], r["assignee"]), ("breached", {"role": "admin"}))
         self.assertEqual(self.target(r, "answer")["warnings"], [50, 90])
+        gone = self.get(gone["id"])
+        self.assertEqual((self.target(gone, "answer")["status"], self.target(gone, "answer")["breached"]),
+                         ("stopped", False))
+        self.assertFalse([e for e in self.events(gone["id"]) if e["type"].startswith("request.sla_w")
+                          or e["type"] == "request.sla_breached"])
 
 
 BAD_SLA = """\

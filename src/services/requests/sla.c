@@ -73,7 +73,7 @@ typedef struct {
   int breached;         /* request.sla_breached recorded */
   /* computed */
   int64_t elapsed_ms, met_at;
-  int paused;
+  int paused, stopped; /* in a pause_in state; in a final state without meeting it */
 } target;
 
 typedef struct {
@@ -154,13 +154,19 @@ static int in_list(const json_t *list, const char *s) {
   return 0;
 }
 
-/* Elapsed business time, met time and pause of every target as of now. */
-static void compute(sla_log *g, const json_t *sla, const sf_calendar *cal, int64_t now) {
+static int is_final(const json_t *states, const char *s) {
+  return json_is_true(json_object_get(json_object_get(states, s), "final"));
+}
+
+/* Elapsed business time, met time and pause of every target as of now.
+ * Time in a final state does not count either: a request closed without
+ * meeting a target stops its clock there. */
+static void compute(sla_log *g, const json_t *def, const sf_calendar *cal, int64_t now) {
+  const json_t *sla = json_object_get(def, "sla"), *states = json_object_get(def, "states");
   const json_t *pause = json_object_get(sla, "pause_in");
   for (int k = 0; k < g->nt; k++) {
     target *x = &g->t[k];
-    const json_t *def = json_array_get(json_object_get(sla, "targets"), (size_t)x->index);
-    const json_t *until = json_object_get(def, "until");
+    const json_t *until = json_object_get(json_array_get(json_object_get(sla, "targets"), (size_t)x->index), "until");
     x->met_at = 0;
     for (int i = 0; i < g->n && !x->met_at; i++)
       if (in_list(until, g->state[i])) x->met_at = g->at[i];
@@ -169,10 +175,11 @@ static void compute(sla_log *g, const json_t *sla, const sf_calendar *cal, int64
     for (int i = 0; i < g->n; i++) {
       int64_t a = g->at[i], b = i + 1 < g->n ? g->at[i + 1] : end;
       if (b > end) b = end;
-      if (a >= b || (pause && in_list(pause, g->state[i]))) continue;
+      if (a >= b || (pause && in_list(pause, g->state[i])) || is_final(states, g->state[i])) continue;
       x->elapsed_ms += sf_calendar_business_ms(cal, a, b);
     }
     x->paused = !x->met_at && g->n && pause && in_list(pause, g->state[g->n - 1]);
+    x->stopped = !x->met_at && g->n && is_final(states, g->state[g->n - 1]);
   }
 }
 
@@ -201,7 +208,7 @@ static int64_t next_due(const sla_log *g, const sf_calendar *cal, int64_t now) {
   int64_t best = 0;
   for (int k = 0; k < g->nt; k++) {
     const target *x = &g->t[k];
-    if (x->met_at || x->paused || x->breached) continue;
+    if (x->met_at || x->paused || x->stopped || x->breached) continue;
     int64_t mark = x->within_ms;
     int due_now = 0;
     size_t i;
@@ -261,7 +268,7 @@ int srq_sla_schedule(sf_tx *tx, const srq *r, sf_err *err) {
   if (rc <= 0) return rc;
   int owned;
   const sf_calendar *cal = calendar_of(r, &owned);
-  compute(&g, json_object_get(r->def, "sla"), cal, tx->now_ms);
+  compute(&g, r->def, cal, tx->now_ms);
   rc = reschedule(tx, r, &g, cal, err);
   if (owned) sf_calendar_free((sf_calendar *)cal);
   log_free(&g);
@@ -287,11 +294,11 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
   int owned;
   const sf_calendar *cal = calendar_of(r, &owned);
   const json_t *sla = json_object_get(r->def, "sla");
-  compute(&g, sla, cal, tx->now_ms);
+  compute(&g, r->def, cal, tx->now_ms);
   int changed = 0;
   for (int k = 0; !rc && k < g.nt; k++) {
     target *x = &g.t[k];
-    if (x->met_at || x->paused || x->breached) continue;
+    if (x->met_at || x->paused || x->stopped || x->breached) continue;
     const json_t *def = json_array_get(json_object_get(sla, "targets"), (size_t)x->index);
     const char *name = json_string_value(json_object_get(def, "name"));
     if (x->elapsed_ms >= x->within_ms) {
@@ -342,20 +349,20 @@ json_t *srq_sla_json(sf_db *db, const srq *r, int64_t now) {
   int owned;
   const sf_calendar *cal = calendar_of(r, &owned);
   const json_t *sla = json_object_get(r->def, "sla");
-  compute(&g, sla, cal, now);
+  compute(&g, r->def, cal, now);
   json_t *targets = json_array();
   for (int k = 0; k < g.nt; k++) {
     const target *x = &g.t[k];
     const json_t *def = json_array_get(json_object_get(sla, "targets"), (size_t)x->index);
     int late = x->elapsed_ms >= x->within_ms;
-    const char *status = x->met_at ? "met" : late ? "breached" : x->paused ? "paused" : "running";
+    const char *status = x->met_at ? "met" : late ? "breached" : x->stopped ? "stopped" : x->paused ? "paused" : "running";
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "name", json_string_value(json_object_get(def, "name")),
                           "within", json_string_value(json_object_get(def, "within")), "status", status, "breached",
                           late, "elapsed_s", (json_int_t)(x->elapsed_ms / 1000), "remaining_s",
                           (json_int_t)(late ? 0 : (x->within_ms - x->elapsed_ms) / 1000), "percent",
                           (json_int_t)(x->within_ms ? x->elapsed_ms * 100 / x->within_ms : 100));
     char at[32];
-    if (!x->met_at && !late && !x->paused) {
+    if (!x->met_at && !late && !x->paused && !x->stopped) {
       int64_t due = sf_calendar_add(cal, now, x->within_ms - x->elapsed_ms);
       if (due != INT64_MAX) {
         sf_time_iso8601(due, at, sizeof at);
