@@ -210,7 +210,14 @@ json_t *sf_openapi_build(void) {
                 "\"available_actions\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
                 "\"assignee\":{\"type\":[\"object\",\"null\"]},\"created_by\":{\"type\":\"string\"},"
                 "\"version\":{\"type\":\"integer\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
-                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"),
+                "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                "\"approvals\":{\"type\":[\"object\",\"null\"],\"properties\":{\"chain\":{\"type\":\"integer\"},"
+                "\"pending\":{\"type\":[\"object\",\"null\"]},\"tasks\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}},"
+                "\"sla\":{\"type\":[\"object\",\"null\"],\"properties\":{\"calendar\":{\"type\":\"string\"},"
+                "\"targets\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}},"
+                "\"history\":{\"type\":\"array\",\"items\":{\"type\":\"object\"},"
+                "\"description\":\"GET /requests/{id} only: the moves among its last 200 events\"},"
+                "\"history_truncated\":{\"type\":\"boolean\"}}}"),
       "Workflow",
       schema_or("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
                 "\"version\":{\"type\":\"integer\"},\"name\":{\"type\":\"string\"},\"definition\":{\"type\":\"object\"},"
