@@ -196,6 +196,7 @@ static int load_log(sf_db *db, const srq *r, sla_log *g, sf_err *err) {
     log_free(g);
     return -1;
   }
+  if (!g->started) log_free(g); /* the caller frees only a log it uses */
   return g->started;
 }
 
