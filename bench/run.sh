@@ -300,6 +300,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
   meta "guard_p99_ns_$r" "$(sed -n 's/.*p99_ns=\([0-9]*\).*/\1/p' <<<"$line")"
 done
 
+# Workflow engine without HTTP (issue 4): transition commands straight into the writer from 64
+# client threads on a real SQLite file; it interleaves its own rounds and prints medians.
+ENGINE_BENCH="$(dirname "$BIN_ORIG")/transition_bench"
+[[ -x "$ENGINE_BENCH" ]] || die "no transition_bench beside the binary ($ENGINE_BENCH): make build"
+line="$("$ENGINE_BENCH" 5 64 "$ROUNDS" | grep '^TRANSITION_ENGINE')" || die "transition_bench failed"
+log "engine: $line"
+for k in plain actions single; do meta "engine_$k" "$(sed -n "s/.* $k=\([0-9]*\).*/\1/p" <<<" $line")"; done
+
 start_nginx
 start_sf main
 sleep 1
@@ -583,6 +591,12 @@ rows = [
     ("POST /requests/{id}/transitions", res["transitions"]["rps"], res["transitions"]["p99_ms"],
      "%.2f of PATCH" % (res["transitions"]["rps"] / pb["rps"]), ">= 50000/s",
      "PASS" if res["transitions"]["rps"] >= 50000 else "FAIL"),
+    ("engine transitions, no HTTP, 1 event", meta["engine_plain"], None,
+     "%.1f x 1-commit" % (meta["engine_plain"] / meta["engine_single"]), ">= 50000/s",
+     "PASS" if meta["engine_plain"] >= 50000 else "FAIL"),
+    ("same, emit + set actions (3 events)", meta["engine_actions"], None,
+     "%.1f x 1-commit" % (meta["engine_actions"] / meta["engine_single"]), "", ""),
+    ("same, 1 commit per transition", meta["engine_single"], None, "1.00", "", ""),
     ("idle RSS", None, None, "", "< 30 MB", "PASS" if idle < 30 else "FAIL"),
     ("guard evaluation (Lua sandbox)", None, None, "", "median < 5us", "PASS" if guard_med < 5000 else "FAIL"),
 ]

@@ -44,6 +44,12 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
  * (no role check; its guard must hold, or request.auto_transition_skipped
  * is recorded and the request stays). `why` names the cause. Does not save. */
 int srq_auto_transition(sf_tx *tx, const sf_req *req, srq *r, const char *action, const char *why, sf_err *err);
+/* A transition asked for by req's principal (state, role and guard checks,
+ * actions, approvals, SLA, the row); fills r (the caller clears it). The
+ * body of POST /requests/{id}/transitions without the reply; also used by
+ * bench/transition_bench.c. */
+int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *action, const char *comment,
+                   int64_t if_match, srq *r, sf_err *err);
 /* The guard VM of the writer thread. */
 sf_guard_vm *srq_writer_vm(void);
 

@@ -443,30 +443,29 @@ int srq_may_see(sf_db *db, const sf_req *req, const srq *r) {
   return strcmp(r->created_by, req->principal.user_id) == 0 || strcmp(r->assignee_user, req->principal.user_id) == 0 ||
          sf_edge_role_allows(req->principal.role, "workflows:read") || srq_is_approver(db, r, req->principal.user_id);
 }
-static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
-  transition_input *in = data;
-  srq *r = sf_calloc(1, sizeof *r);
-  int rc = srq_load(tx->db, in->id, r, err);
+int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *action, const char *comment,
+                   int64_t if_match, srq *r, sf_err *err) {
+  int rc = srq_load(tx->db, id, r, err);
   if (!rc && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
-  if (!rc) rc = sf_precondition(in->if_match, r->version, err);
+  if (!rc) rc = sf_precondition(if_match, r->version, err);
   const json_t *tr = NULL;
   int known = 0;
   if (!rc) {
     size_t i;
     const json_t *t;
     json_array_foreach(json_object_get(r->def, "transitions"), i, t) {
-      if (strcmp(json_string_value(json_object_get(t, "action")), in->action) != 0) continue;
+      if (strcmp(json_string_value(json_object_get(t, "action")), action) != 0) continue;
       known = 1;
       if (leaves(t, r->state)) tr = t;
     }
     if (!tr)
       rc = sf_err_set(err, 409, "transition-not-allowed", "Transition not allowed",
                       known ? "action '%s' is not allowed in state '%s'" : "this workflow has no action '%s' (state '%s')",
-                      in->action, r->state);
+                      action, r->state);
   }
   if (!rc && !role_allowed(tr, req->principal.role))
     rc = sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' may not take action '%s'", req->principal.role,
-                    in->action);
+                    action);
   const char *guard = tr ? json_string_value(json_object_get(tr, "guard")) : NULL;
   if (!rc && guard) {
     int holds = 0;
@@ -476,10 +475,17 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     else if (sf_guard_eval(vm, guard, r->data, &holds, &gerr)) rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
     else if (!holds)
       rc = sf_err_set(err, 409, "guard-rejected", "Guard does not hold",
-                      "action '%s' needs %s, which does not hold for this request", in->action, guard);
+                      "action '%s' needs %s, which does not hold for this request", action, guard);
   }
-  if (!rc) rc = apply_transition(tx, req, r, tr, in->comment, req->principal.user_id, err);
+  if (!rc) rc = apply_transition(tx, req, r, tr, comment, req->principal.user_id, err);
   if (!rc) rc = srq_save(tx, r, err);
+  return rc;
+}
+
+static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  transition_input *in = data;
+  srq *r = sf_calloc(1, sizeof *r);
+  int rc = srq_transition(tx, req, in->id, in->action, in->comment, in->if_match, r, err);
   if (!rc) srq_reply(req, tx->db, 200, r);
   srq_clear(r);
   free(r);

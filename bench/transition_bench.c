@@ -1,0 +1,186 @@
+/* Workflow engine throughput without HTTP: durable state transitions/s
+ * through the writer (group commit, synchronous=FULL) on a real SQLite file.
+ *
+ *   transition_bench [seconds per run = 5] [client threads = 64] [rounds = 3]
+ *
+ * 64 client threads each own one service request and loop: submit a
+ * transition command (srq_transition: load the row and the cached pinned
+ * definition, state, role and Lua guard checks, actions, the events, the
+ * row), wait for its commit, repeat. Rows, interleaved per round, medians:
+ *   plain     the request's `touch` self-loop: 1 event + the row
+ *   actions   the same with an on_exit emit and an on_enter set: 3 events
+ *   1-commit  plain with --writer-max-batch 1 (the baseline)
+ * The HTTP figure of the same engine is bench/transition.lua in run.sh. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "services/requests/internal.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+#define MAX_CLIENTS 256
+
+#define K_DEF                                                                                              \
+  "{\"name\":\"Bench %s\",\"type\":\"%s\",\"initial\":\"open\",\"states\":{\"open\":%s,"                           \
+  "\"closed\":{\"final\":true}},\"transitions\":[{\"action\":\"touch\",\"from\":\"open\",\"to\":\"open\","      \
+  "\"roles\":[\"customer\"],\"guard\":\"data.amount > 0 and data.amount < 1000\"},"                             \
+  "{\"action\":\"close\",\"from\":\"open\",\"to\":\"closed\"}]}"
+
+static char g_path[512];
+static atomic_int g_stop;
+static atomic_long g_ok, g_failed;
+
+typedef struct {
+  sf_cmd cmd;
+  sf_req req; /* only the principal is read */
+  char id[48];
+} tcmd;
+
+static int t_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  tcmd *t = (tcmd *)c;
+  srq r;
+  memset(&r, 0, sizeof r);
+  int rc = srq_transition(tx, &t->req, t->id, "touch", "", -1, &r, err);
+  srq_clear(&r);
+  return rc;
+}
+
+static void t_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+typedef struct {
+  const char *kind;
+  int i;
+} client_arg;
+
+static void *client(void *arg) {
+  client_arg *a = arg;
+  tcmd *t = calloc(1, sizeof *t);
+  snprintf(t->id, sizeof t->id, "srq_%s_%03d", a->kind, a->i);
+  t->req.principal.authenticated = 1;
+  snprintf(t->req.principal.user_id, sizeof t->req.principal.user_id, "usr_bench_%03d", a->i);
+  snprintf(t->req.principal.role, sizeof t->req.principal.role, "customer");
+  while (!atomic_load(&g_stop)) {
+    memset(&t->cmd, 0, sizeof t->cmd);
+    t->cmd.run = t_run;
+    t->cmd.done = t_done;
+    if (sf_writer_exec(&t->cmd) == 0) atomic_fetch_add(&g_ok, 1);
+    else {
+      if (atomic_fetch_add(&g_failed, 1) == 0) fprintf(stderr, "transition failed: %s\n", t->cmd.err.detail);
+    }
+  }
+  free(t);
+  return NULL;
+}
+
+static int setup_db(int clients) {
+  sf_err e = {0};
+  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
+  if (!db || sf_db_migrate(db, &e)) {
+    fprintf(stderr, "db: %s\n", e.detail);
+    return -1;
+  }
+  int64_t now = sf_now_ms();
+  static const char *const kinds[] = {"plain", "actions"};
+  for (int k = 0; k < 2; k++) {
+    char def[2048];
+    snprintf(def, sizeof def, K_DEF, kinds[k], kinds[k],
+             k ? "{\"on_exit\":[{\"emit\":\"bench.left\"}],\"on_enter\":[{\"set\":{\"touched\":true}}]}" : "{}");
+    sf_stmt *st = sf_db_prepare(db,
+                                "INSERT INTO workflows(id, type, version, name, definition, source, created_by, created_at)"
+                                " VALUES(?1, ?2, 1, ?2, ?3, ?3, 'usr_bench', ?4)",
+                                &e);
+    char wf[48];
+    snprintf(wf, sizeof wf, "wf_%s", kinds[k]);
+    sf_stmt_text(st, 1, wf);
+    sf_stmt_text(st, 2, kinds[k]);
+    sf_stmt_text(st, 3, def);
+    sf_stmt_int(st, 4, now);
+    if (sf_stmt_run(st, &e)) return fprintf(stderr, "workflow: %s\n", e.detail), -1;
+    for (int i = 0; i < clients; i++) {
+      char id[48], user[48];
+      snprintf(id, sizeof id, "srq_%s_%03d", kinds[k], i);
+      snprintf(user, sizeof user, "usr_bench_%03d", i);
+      st = sf_db_prepare(db,
+                         "INSERT INTO service_requests(id, type, workflow_id, title, data, state, created_by, version,"
+                         " created_at, updated_at) VALUES(?1, ?2, ?3, 'bench', '{\"amount\":10}', 'open', ?4, 1, ?5, ?5)",
+                         &e);
+      sf_stmt_text(st, 1, id);
+      sf_stmt_text(st, 2, kinds[k]);
+      sf_stmt_text(st, 3, wf);
+      sf_stmt_text(st, 4, user);
+      sf_stmt_int(st, 5, now);
+      if (sf_stmt_run(st, &e)) return fprintf(stderr, "request: %s\n", e.detail), -1;
+    }
+  }
+  sf_db_close(db);
+  return 0;
+}
+
+/* One timed run: transitions committed per second. */
+static double run(const char *kind, int max_batch, int clients, int seconds) {
+  sf_err e = {0};
+  if (sf_writer_start(g_path, max_batch, &e)) {
+    fprintf(stderr, "writer: %s\n", e.detail);
+    exit(1);
+  }
+  atomic_store(&g_stop, 0);
+  atomic_store(&g_ok, 0);
+  pthread_t th[MAX_CLIENTS];
+  client_arg args[MAX_CLIENTS];
+  uint64_t t0 = sf_mono_ns();
+  for (int i = 0; i < clients; i++) {
+    args[i] = (client_arg){kind, i};
+    pthread_create(&th[i], NULL, client, &args[i]);
+  }
+  sleep((unsigned)seconds);
+  atomic_store(&g_stop, 1);
+  long ok = atomic_load(&g_ok);
+  double secs = (double)(sf_mono_ns() - t0) / 1e9;
+  for (int i = 0; i < clients; i++) pthread_join(th[i], NULL);
+  sf_writer_stop();
+  return ok / secs;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  int seconds = argc > 1 ? atoi(argv[1]) : 5, clients = argc > 2 ? atoi(argv[2]) : 64,
+      rounds = argc > 3 ? atoi(argv[3]) : 3;
+  if (seconds < 1 || clients < 1 || clients > MAX_CLIENTS || rounds < 1 || rounds > 9) {
+    fprintf(stderr, "usage: transition_bench [seconds 1..] [clients 1..%d] [rounds 1..9]\n", MAX_CLIENTS);
+    return 2;
+  }
+  char dir[] = "/tmp/sf-tbench-XXXXXX";
+  if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
+  snprintf(g_path, sizeof g_path, "%s/bench.db", dir);
+  if (setup_db(clients)) return 1;
+  double plain[9], actions[9], single[9];
+  for (int r = 0; r < rounds; r++) {
+    plain[r] = run("plain", 1024, clients, seconds);
+    actions[r] = run("actions", 1024, clients, seconds);
+    single[r] = run("plain", 1, clients, seconds);
+    fprintf(stderr, "round %d: plain %.0f/s, actions %.0f/s, 1-commit %.0f/s\n", r + 1, plain[r], actions[r], single[r]);
+  }
+  qsort(plain, (size_t)rounds, sizeof plain[0], cmp_d);
+  qsort(actions, (size_t)rounds, sizeof actions[0], cmp_d);
+  qsort(single, (size_t)rounds, sizeof single[0], cmp_d);
+  double p = plain[rounds / 2], a = actions[rounds / 2], s = single[rounds / 2];
+  printf("engine only (no HTTP): %d clients, %d s runs, medians of %d rounds; failed %ld\n", clients, seconds, rounds,
+         atomic_load(&g_failed));
+  printf("%-44s %12s %8s\n", "transitions (synchronous=FULL)", "per second", "ratio");
+  printf("%-44s %12.0f %8.2f\n", "1 commit per transition (baseline)", s, 1.0);
+  printf("%-44s %12.0f %8.2f\n", "group commit, self-loop (1 event + row)", p, p / s);
+  printf("%-44s %12.0f %8.2f\n", "group commit, emit + set actions (3 events)", a, a / s);
+  printf("TRANSITION_ENGINE plain=%.0f actions=%.0f single=%.0f failed=%ld\n", p, a, s, atomic_load(&g_failed));
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 && atomic_load(&g_failed) == 0 ? 0 : 1;
+}
