@@ -111,6 +111,7 @@ typedef struct {
   int applied;       /* events applied in this batch */
   int64_t position;  /* checkpoint after the batch */
   int reset;         /* replay: reset the read model and start from 0 */
+  int64_t skip_to;   /* events up to here are known not to match the subscriber's types */
 } advance_cmd;
 
 static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
@@ -121,6 +122,7 @@ static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   }
   int64_t cp = checkpoint_tx(tx->db, a->sub->name, err);
   if (cp < 0) return -1;
+  if (a->skip_to > cp) cp = a->skip_to;
   event_list l = {.prefix = a->sub->types};
   int rc = sf_ev_read_all(tx->db, cp, BATCH, collect, &l, err);
   for (int i = 0; rc == 0 && i < l.n; i++) rc = a->sub->apply(tx, &l.items[i].ev, err);
@@ -136,17 +138,68 @@ static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
 static void advance_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
 /* Runs batches until the subscriber has seen everything. */
-static int advance(const sf_subscriber *s, int reset, sf_err *err) {
+static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, sf_err *err) {
   for (;;) {
-    advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done}, .sub = s, .reset = reset};
+    advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done}, .sub = s, .reset = reset, .skip_to = skip_to};
     int rc = sf_writer_exec(&a.cmd);
     if (rc) {
       *err = a.cmd.err;
       return rc;
     }
     reset = 0;
+    skip_to = 0;
     if (a.applied < BATCH) return 0;
   }
+}
+
+static int advance(const sf_subscriber *s, int reset, sf_err *err) { return advance_from(s, reset, 0, err); }
+
+/* The dispatcher thread's catch-up. A subscriber that takes only some event
+ * types (sales_daily, webhooks) would otherwise cost a writer command after
+ * every commit just to read events it skips: the thread first looks on a
+ * reader for the next event of its types, and goes to the writer only when
+ * there is one, starting just before it. Positions known to hold nothing
+ * for it are kept in memory (g_scanned); its stored checkpoint moves when it
+ * applies something, and a restart re-reads the skipped span harmlessly. */
+static int64_t g_scanned[MAX_SUBS];
+
+static int64_t next_match(sf_db *db, const char *prefix, int64_t after, int64_t upto, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT position FROM events WHERE position > ?1 AND position <= ?2"
+                              " AND substr(type, 1, ?3) = ?4 ORDER BY position LIMIT 1",
+                              err);
+  if (!st) return -1;
+  sf_stmt_int(st, 1, after);
+  sf_stmt_int(st, 2, upto);
+  sf_stmt_int(st, 3, (int64_t)strlen(prefix));
+  sf_stmt_text(st, 4, prefix);
+  int rc = sf_stmt_step(st, err);
+  int64_t pos = rc == 1 ? sf_stmt_col_int(st, 0) : rc;
+  sf_stmt_reset(st);
+  return pos;
+}
+
+static int catch_up_lazily(int64_t head, sf_err *err) {
+  sf_db *db = sf_db_reader(err);
+  for (int i = 0; i < g_nsubs; i++) {
+    const sf_subscriber *s = g_subs[i];
+    if (!s->apply) continue;
+    if (!s->types || !db) {
+      if (advance(s, 0, err)) return -1;
+      continue;
+    }
+    int64_t from = g_scanned[i];
+    if (!from && (from = checkpoint_tx(db, s->name, err)) < 0) return -1;
+    int64_t at = from < head ? next_match(db, s->types, from, head, err) : 0;
+    if (at < 0) return -1;
+    if (at == 0) {
+      if (head > from) g_scanned[i] = head;
+      continue;
+    }
+    g_scanned[i] = 0;
+    if (advance_from(s, 0, at - 1, err)) return -1;
+  }
+  return 0;
 }
 
 int sf_dispatch_catch_up(sf_err *err) {
@@ -158,6 +211,8 @@ int sf_dispatch_catch_up(sf_err *err) {
 int sf_dispatch_replay(const char *name, sf_err *err) {
   const sf_subscriber *s = find(name);
   if (!s || !s->apply) return sf_err_not_found(err, "projection");
+  for (int i = 0; i < g_nsubs; i++)
+    if (g_subs[i] == s) g_scanned[i] = 0;
   return advance(s, 1, err);
 }
 
@@ -190,7 +245,7 @@ static void *dispatch_main(void *arg) {
     int stopping = D.stopping;
     pthread_mutex_unlock(&D.mu);
     sf_err err = {0};
-    if (sf_dispatch_catch_up(&err))
+    if (catch_up_lazily(head, &err))
       sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
     sf_db *db = sf_db_reader(&err);
     if (db) {

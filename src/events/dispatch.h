@@ -4,7 +4,10 @@
  * table. The dispatcher thread advances them with writer commands that apply
  * a batch of events and move the checkpoint in the same transaction, so each
  * event is applied exactly once even across crashes; after a restart they
- * catch up from their checkpoint. Live subscribers (notify) get events on the
+ * catch up from their checkpoint. A subscriber that takes only some event
+ * types is looked for on a reader first and advanced only when an event of
+ * its types came in, so its stored checkpoint may stay behind the head
+ * across events it would skip anyway. Live subscribers (notify) get events on the
  * dispatcher thread from the moment the process started, without checkpoint.
  * Subscribers are registered before sf_dispatch_start and are static. */
 #ifndef SF_EVENTS_DISPATCH_H
