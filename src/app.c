@@ -158,6 +158,7 @@ void sf_app_routes(void) {
 
 int sf_app_open(const sf_config *cfg, sf_err *err) {
   if (mkdir_p(cfg->data_dir, err)) return -1;
+  sf_requests_forget_definitions();
   char path[600];
   sf_app_db_path(cfg, path, sizeof path);
   sf_db *db = sf_db_open(path, SF_DB_WRITE, err);

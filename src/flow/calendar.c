@@ -172,7 +172,9 @@ static int load_tzif(sf_calendar *c, const char *name) {
     if (off + 44 > len || memcmp(h, "TZif", 4) != 0) goto out;
     int64_t isut = be(h + 20, 4), isstd = be(h + 24, 4), leap = be(h + 28, 4), timecnt = be(h + 32, 4),
             typecnt = be(h + 36, 4), charcnt = be(h + 40, 4);
-    if (timecnt < 0 || typecnt < 1 || typecnt > 256 || timecnt > 10000) goto out;
+    if (timecnt < 0 || typecnt < 1 || typecnt > 256 || timecnt > 10000 || isut < 0 || isstd < 0 || leap < 0 ||
+        charcnt < 0 || leap > 10000 || charcnt > 10000 || isut > 256 || isstd > 256)
+      goto out;
     size_t body = (size_t)(timecnt * tsize + timecnt + typecnt * 6 + charcnt + leap * (tsize + 4) + isstd + isut);
     if (off + 44 + body > len) goto out;
     if (pass == 0 && h[4] >= '2') { /* skip the 32-bit block, read the 64-bit one */
@@ -345,10 +347,15 @@ static int works(const sf_calendar *c, int64_t day) {
   return !c->holidays || !bsearch(&key, c->holidays, (size_t)c->nholidays, sizeof key, cmp_i64);
 }
 
-/* The UTC instant of a local wall-clock time (ms since the local epoch). */
+/* The UTC instant of a local wall-clock time (ms since the local epoch):
+ * one of the offsets in force a day before or after that maps back to it;
+ * a time skipped by a DST change moves forward (as the clock does). */
 static int64_t local_to_utc(const sf_calendar *c, int64_t local_ms) {
-  int64_t guess = local_ms - (int64_t)sf_calendar_utc_offset(c, local_ms) * 1000;
-  return local_ms - (int64_t)sf_calendar_utc_offset(c, guess) * 1000;
+  int64_t a = sf_calendar_utc_offset(c, local_ms - DAY_MS), b = sf_calendar_utc_offset(c, local_ms + DAY_MS);
+  int64_t ua = local_ms - a * 1000, ub = local_ms - b * 1000;
+  if (sf_calendar_utc_offset(c, ua) == a) return ua;
+  if (sf_calendar_utc_offset(c, ub) == b) return ub;
+  return a > b ? ub : ua; /* in a gap: the later of the two readings */
 }
 
 static int64_t local_day(const sf_calendar *c, int64_t t) {
@@ -366,7 +373,7 @@ static int window(const sf_calendar *c, int64_t day, int64_t *ws, int64_t *we) {
 int64_t sf_calendar_business_ms(const sf_calendar *c, int64_t t0, int64_t t1) {
   if (t1 <= t0) return 0;
   if (!c) return t1 - t0;
-  int64_t first = local_day(c, t0), last = local_day(c, t1);
+  int64_t first = local_day(c, t0) - 1, last = local_day(c, t1) + 1; /* windows are clipped to [t0, t1) */
   if (last - first > MAX_DAYS) last = first + MAX_DAYS;
   int64_t sum = 0, ws, we;
   for (int64_t d = first; d <= last; d++) {
@@ -380,7 +387,7 @@ int64_t sf_calendar_business_ms(const sf_calendar *c, int64_t t0, int64_t t1) {
 int64_t sf_calendar_add(const sf_calendar *c, int64_t t0, int64_t business_ms) {
   if (business_ms <= 0) return t0;
   if (!c) return t0 + business_ms;
-  int64_t left = business_ms, ws, we, first = local_day(c, t0);
+  int64_t left = business_ms, ws, we, first = local_day(c, t0) - 1;
   for (int64_t d = first; d <= first + MAX_DAYS; d++) {
     if (!window(c, d, &ws, &we)) continue;
     int64_t a = ws > t0 ? ws : t0;

@@ -17,7 +17,7 @@ states:
   rejected: {final: true}
   withdrawn: {final: true}
 transitions:
-  - {action: submit, from: draft, to: review, roles: [customer]}
+  - {action: submit, from: draft, to: review, roles: [customer, staff]}
   - {action: approve, from: review, to: approved, roles: [admin]}
   - {action: reject, from: review, to: rejected, roles: [admin]}
   - {action: withdraw, from: review, to: withdrawn, roles: [customer]}
@@ -140,6 +140,31 @@ class Approvals(unittest.TestCase):
         decided = [(t["name"], t["decision"]) for t in r["approvals"]["tasks"]]
         self.assertEqual(decided, [("manager", "closed"), ("manager", "approved"), ("finance", "approved"),
                                    ("finance", "delegated"), ("finance", "approved")])
+
+    def test_nobody_approves_their_own_request(self):
+        # f1 asks: the finance level (all of f1, f2) needs f2 only; f1 never gets its own task
+        st, _, r = req(self.srv, "POST", "/api/v1/requests",
+                       {"type": "purchase", "title": "Desk", "data": {"amount": 3000}}, token=self.f1)
+        rid = r["id"]
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "submit"}, token=self.f1)
+        self.assertEqual((st, r["state"]), (200, "review"), r)
+        st, _, r = self.decide(rid, self.mgr, "approve")
+        self.assertEqual((r["approvals"]["pending"]["name"], r["approvals"]["pending"]["needed"]), ("finance", 1))
+        self.assertNotIn(rid, [i for i, _ in self.inbox(self.f1)])
+        st, h, b = self.decide(rid, self.f1, "approve")
+        assert_problem(self, st, h, b, 403)
+        st, _, r = self.decide(rid, self.f2, "approve")
+        self.assertEqual((st, r["state"]), (200, "approved"), r)
+
+    def test_delegation_refusals(self):
+        r = self.submit(10)
+        rid = r["id"]
+        # to the requester, or to someone of the level's role (they have a vote of their own)
+        for to in (self.ids["cust"], self.ids["mgr2"]):
+            st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/approvals/delegate" % rid, {"to": to}, token=self.mgr)
+            assert_problem(self, st, h, b, 409)
+        st, _, now = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.cust)
+        self.assertEqual(now["version"], r["version"])
 
     def test_rejection_ends_the_chain(self):
         r = self.submit(5000)

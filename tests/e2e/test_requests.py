@@ -284,6 +284,11 @@ class WorkflowTimers(unittest.TestCase):
             types = [e["type"] for e in ev["data"]]
             self.assertEqual(types, ["request.created", "request.timer_fired", "request.transitioned", "request.assigned"])
             self.assertEqual(ev["data"][2]["data"]["by"], "system")
+            # a comment (or any other change that is not a move) leaves the state's timer alone
+            commented = new()
+            st, _, c = req(srv, "POST", "/api/v1/requests/%s/comments" % commented["id"], {"body": "hi"}, token=cust)
+            self.assertEqual(st, 201, c)
+            self.wait_state(srv, cust, commented["id"], "escalated")
             # closed by hand before the timer: the timer finds it moved on
             moved = new()
             st, _, c = req(srv, "POST", "/api/v1/requests/%s/transitions" % moved["id"], {"action": "close"}, token=cust)

@@ -85,6 +85,13 @@ static void test_other_zones(void **state) {
   /* all day Mon-Fri: Friday 23:00 local (04:00Z Sat) + 2h = Monday 01:00 local */
   assert_int_equal(sf_calendar_add(ny, at("2026-11-28T04:00"), 2 * H), at("2026-11-30T06:00"));
   sf_calendar_free(ny);
+  /* a window that starts in the spring-forward gap starts when the clock does: 2026-03-08 02:00
+   * does not exist in New York, so 02:00-04:00 that day is 03:00-04:00 EDT = 07:00Z-08:00Z */
+  ny = cal("{\"timezone\": \"America/New_York\", \"days\": [\"sun\"], \"hours\": \"02:00-04:00\"}");
+  assert_int_equal(sf_calendar_business_ms(ny, at("2026-03-08T00:00"), at("2026-03-09T00:00")), H);
+  assert_int_equal(sf_calendar_add(ny, at("2026-03-08T00:00"), 30 * 60000), at("2026-03-08T07:30"));
+  assert_int_equal(sf_calendar_add(ny, at("2026-03-01T00:00"), 30 * 60000), at("2026-03-01T07:30")); /* EST */
+  sf_calendar_free(ny);
   sf_calendar *in = cal("{\"timezone\": \"Asia/Kolkata\", \"hours\": \"10:00-18:30\"}");
   assert_int_equal(sf_calendar_utc_offset(in, at("2045-01-01T00:00")), 5 * 3600 + 1800);
   /* Monday 10:00 IST = 04:30Z */

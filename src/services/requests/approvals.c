@@ -118,13 +118,15 @@ static int64_t count_q(sf_db *db, const char *sql, const srq *r, int64_t chain, 
  * (pending or approved; a delegated row is replaced by its delegate's). */
 static int64_t needed(sf_db *db, const srq *r, const json_t *l, int64_t chain, int64_t level, sf_err *err) {
   const json_t *q = json_object_get(l, "quorum");
-  if (json_is_integer(q)) return json_integer_value(q);
-  if (json_is_string(q) && strcmp(json_string_value(q), "all") == 0)
-    return count_q(db,
-                   "SELECT count(*) FROM request_approvals WHERE request_id = ?1 AND chain = ?2 AND level = ?3"
-                   " AND (decision IS NULL OR decision = 'approved')",
-                   r, chain, level, NULL, err);
-  return 1;
+  int all = json_is_string(q) && strcmp(json_string_value(q), "all") == 0;
+  if (!all && !(json_is_integer(q) && json_object_get(l, "users"))) return json_is_integer(q) ? json_integer_value(q) : 1;
+  /* named users who can still vote (the requester has no row) */
+  int64_t voters = count_q(db,
+                           "SELECT count(*) FROM request_approvals WHERE request_id = ?1 AND chain = ?2 AND level = ?3"
+                           " AND (decision IS NULL OR decision = 'approved')",
+                           r, chain, level, NULL, err);
+  if (all || voters < 0) return voters;
+  return json_integer_value(q) < voters ? json_integer_value(q) : voters;
 }
 
 static int64_t approvals_in(sf_db *db, const srq *r, int64_t chain, int64_t level, sf_err *err) {
@@ -167,12 +169,23 @@ static int open_level(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, in
     }
     const char *role = json_string_value(json_object_get(l, "role"));
     const json_t *users = json_object_get(l, "users");
-    int rc = 0;
-    if (role) rc = insert_task(tx, r, chain, i, level_name(ch, i), NULL, role, NULL, NULL, NULL, err);
+    int rc = 0, n = 0;
+    if (role) rc = insert_task(tx, r, chain, i, level_name(ch, i), NULL, role, NULL, NULL, NULL, err), n++;
     size_t j;
     const json_t *u;
-    json_array_foreach(users, j, u) if (!rc) rc =
-        insert_task(tx, r, chain, i, level_name(ch, i), json_string_value(u), NULL, NULL, NULL, NULL, err);
+    json_array_foreach(users, j, u) {
+      if (rc || strcmp(json_string_value(u), r->created_by) == 0) continue; /* nobody approves their own request */
+      rc = insert_task(tx, r, chain, i, level_name(ch, i), json_string_value(u), NULL, NULL, NULL, NULL, err);
+      n++;
+    }
+    if (!rc && !n) {
+      rc = srq_event(tx, req, r, "request.approval_level_skipped",
+                     json_pack("{s:I, s:I, s:s, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)i, "name",
+                               level_name(ch, i), "reason", "the requester is its only approver"),
+                     err);
+      if (rc) return rc;
+      continue;
+    }
     if (!rc)
       rc = srq_event(tx, req, r, "request.approval_requested",
                      json_pack("{s:I, s:I, s:s, s:o, s:o}", "chain", (json_int_t)chain, "level", (json_int_t)i, "name",
@@ -335,16 +348,22 @@ static int decide_row(sf_tx *tx, const srq *r, int64_t chain, int64_t level, int
   return sf_stmt_run(st, err);
 }
 
-static int check_delegate(sf_tx *tx, const decide_input *in, const sf_req *req, const srq *r, int64_t chain,
-                          int64_t level, sf_err *err) {
+static int check_delegate(sf_tx *tx, const decide_input *in, const sf_req *req, const srq *r, const json_t *l,
+                          int64_t chain, int64_t level, sf_err *err) {
   if (strcmp(in->to, req->principal.user_id) == 0) return sf_err_invalid(err, "to", "you cannot delegate to yourself");
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM users WHERE id = ? AND status = 'active'", err);
+  if (strcmp(in->to, r->created_by) == 0) return sf_err_conflict(err, "nobody decides on their own request");
+  sf_stmt *st = sf_db_prepare(tx->db, "SELECT role FROM users WHERE id = ? AND status = 'active'", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, in->to);
   int found = sf_stmt_step(st, err);
+  char role[16] = "";
+  if (found == 1) snprintf(role, sizeof role, "%s", sf_stmt_col_text(st, 0) ? sf_stmt_col_text(st, 0) : "");
   sf_stmt_reset(st);
   if (found < 0) return found;
   if (!found) return sf_err_invalid(err, "to", "no active user %s", in->to);
+  const char *lrole = json_string_value(json_object_get(l, "role"));
+  if (lrole && strcmp(lrole, role) == 0) /* a member of the level's role has a vote of their own */
+    return sf_err_conflict(err, "%s already has a say at this level (role %s)", in->to, role);
   int64_t n = count_q(tx->db,
                       "SELECT count(*) FROM request_approvals WHERE request_id = ?1 AND chain = ?2 AND level = ?3"
                       " AND (assignee_user = ?4 OR decided_by = ?4)",
@@ -360,7 +379,6 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   int64_t chain = 0, level = 0, seq = 0;
   int via_role = 0, mine = 0;
   int rc = srq_load(tx->db, in->id, r, err);
-  if (!rc) rc = sf_precondition(in->if_match, r->version, err);
   const json_t *ch = rc ? NULL : chain_of(r, r->state);
   if (!rc) {
     int active = ch ? active_level(tx->db, r, &chain, &level, err) : 0;
@@ -375,11 +393,12 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     else if (!rc && !mine)
       rc = sf_err_set(err, 403, "not-an-approver", "Not an approver",
                       "you are not an approver of level '%s' (or have already decided)", level_name(ch, level));
+    if (!rc) rc = sf_precondition(in->if_match, r->version, err);
   }
   const char *me = req->principal.user_id;
   const char *name = ch ? level_name(ch, level) : "";
   if (!rc && strcmp(in->decision, "delegate") == 0) {
-    rc = check_delegate(tx, in, req, r, chain, level, err);
+    rc = check_delegate(tx, in, req, r, level_of(ch, level), chain, level, err);
     if (!rc && via_role) rc = insert_task(tx, r, chain, level, name, me, req->principal.role, NULL, "delegated", in->comment, err);
     else if (!rc) rc = decide_row(tx, r, chain, level, seq, "delegated", me, in->comment, err);
     if (!rc) rc = insert_task(tx, r, chain, level, name, in->to, NULL, me, NULL, NULL, err);

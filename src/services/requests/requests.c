@@ -74,6 +74,14 @@ static void cache_def(const srq *r) {
   pthread_mutex_unlock(&D.mu);
 }
 
+void sf_requests_forget_definitions(void) {
+  pthread_mutex_lock(&D.mu);
+  for (int i = 0; i < D.n; i++) json_decref(D.def[i]);
+  memset(D.def, 0, sizeof D.def);
+  D.n = D.next = 0;
+  pthread_mutex_unlock(&D.mu);
+}
+
 static int load_def(sf_db *db, srq *r, sf_err *err) {
   if (cached_def(r)) return 0;
   sf_stmt *st = sf_db_prepare(db, "SELECT definition, version FROM workflows WHERE id = ?", err);
@@ -119,7 +127,9 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
   if (rc == 0) return sf_err_not_found(err, "request");
   if (rc < 0) return rc;
   if (!r->data) r->data = json_object();
-  return load_def(db, r, err);
+  rc = load_def(db, r, err);
+  if (rc) srq_clear(r); /* callers clear only a request that loaded */
+  return rc;
 }
 
 int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
@@ -282,22 +292,26 @@ static int state_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state
   return srq_run_actions(tx, req, r, list, state, when, err);
 }
 
-/* Durable timers of the state just entered (r->version is the entry's):
- * ref "<id>|<version>|<timer index>", so a timer of an earlier visit to the
- * same state finds the version moved on and does nothing. */
-static int schedule_timers(sf_tx *tx, const srq *r, sf_err *err) {
+/* Durable timers of a state: ref "<id>|<timer index>", set when the state
+ * is entered and cancelled when it is left, so comments, decisions or SLA
+ * events in between do not disturb them. (Timers set before this scheme
+ * carry "<id>|<version>|<index>" and are checked against the version.) */
+static int state_timers(sf_tx *tx, const srq *r, const char *state, int set, sf_err *err) {
   size_t i;
   const json_t *t;
   json_array_foreach(json_object_get(r->def, "timers"), i, t) {
-    if (strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0) continue;
+    if (strcmp(json_string_value(json_object_get(t, "in")), state) != 0) continue;
     long long s = sf_flow_duration_s(json_string_value(json_object_get(t, "after")));
     if (s < 0) continue; /* validated on publish */
     char ref[128];
-    snprintf(ref, sizeof ref, "%s|%" PRId64 "|%zu", r->id, r->version, i);
-    if (sf_timer_set(tx, TIMER_KIND, ref, tx->now_ms + s * 1000, err)) return -1;
+    snprintf(ref, sizeof ref, "%s|%zu", r->id, i);
+    if (set ? sf_timer_set(tx, TIMER_KIND, ref, tx->now_ms + s * 1000, err) : sf_timer_cancel(tx, TIMER_KIND, ref, err))
+      return -1;
   }
   return 0;
 }
+
+static int schedule_timers(sf_tx *tx, const srq *r, sf_err *err) { return state_timers(tx, r, r->state, 1, err); }
 
 /* What entering r->state starts: its timers and its approval chain (which
  * may move the request on at once when no level applies). */
@@ -322,6 +336,7 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
   const char *action = json_string_value(json_object_get(tr, "action"));
   const char *to = json_string_value(json_object_get(tr, "to"));
   int rc = srq_approvals_leave(tx, req, r, err);
+  if (!rc) rc = state_timers(tx, r, from, 0, err);
   if (!rc) rc = state_actions(tx, req, r, from, "on_exit", err);
   if (!rc) {
     snprintf(r->state, sizeof r->state, "%s", to);
@@ -613,9 +628,12 @@ static void h_assign(sf_req *req) {
  * must hold (otherwise the timer is recorded as skipped). */
 static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
   char id[48];
-  long long version;
+  long long version = -1; /* -1: the current "<id>|<index>" form */
   size_t index;
-  if (sscanf(ref, "%47[^|]|%lld|%zu", id, &version, &index) != 3) return 0; /* not ours to read: drop it */
+  if (sscanf(ref, "%47[^|]|%lld|%zu", id, &version, &index) != 3) {
+    version = -1;
+    if (sscanf(ref, "%47[^|]|%zu", id, &index) != 2) return 0; /* not ours to read: drop it */
+  }
   srq *r = sf_calloc(1, sizeof *r);
   int rc = srq_load(tx->db, id, r, err);
   if (rc == -404) {
@@ -624,7 +642,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     goto out;
   }
   const json_t *t = rc ? NULL : json_array_get(json_object_get(r->def, "timers"), index);
-  if (rc || !t || r->version != version || strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0)
+  if (rc || !t || (version >= 0 && r->version != version) || strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0)
     goto out; /* moved on since: nothing to do */
   const char *action = json_string_value(json_object_get(t, "action"));
   const json_t *tr = find_transition(r, action);

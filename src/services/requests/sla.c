@@ -286,8 +286,9 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     free(r);
     return 0;
   }
+  if (rc) goto out; /* rolled back and retried: the timer must not be lost */
   sla_log g;
-  int started = rc ? 0 : load_log(tx->db, r, &g, err);
+  int started = load_log(tx->db, r, &g, err);
   if (started <= 0) {
     rc = started;
     goto out;
