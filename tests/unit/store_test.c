@@ -180,7 +180,7 @@ static void test_group_commit(void **state) {
   test_cmd *cmds[500];
   long c0 = commits();
   test_cmd *hold = new_cmd("hold2");
-  hold->sleep_ms = 50;
+  hold->sleep_ms = 200; /* long enough for the submitters to queue up even on a loaded machine (ASan, CI) */
   hold->done_count = &done;
   sf_writer_submit(&hold->cmd);
   pthread_t th[4];
