@@ -2,7 +2,7 @@
 quorum any / all / n, conditional levels, rejection, delegation, the inbox
 (GET /approvals?assignee=me), cancellation when the request leaves the
 state, and bad definitions and decisions refused without changes."""
-import unittest
+import time, unittest
 from sfharness import Server, req, register, make_user, assert_problem, main
 from test_workflows import publish
 
@@ -227,7 +227,10 @@ class Approvals(unittest.TestCase):
         assert_problem(self, st, h, b, 422, field="assignee")
 
     def test_inbox_pages(self):
-        ids = [self.submit(10)["id"] for _ in range(3)]
+        ids = []
+        for _ in range(3):
+            ids.append(self.submit(10)["id"])
+            time.sleep(0.003)  # newest first is by time; ids within one millisecond are random
         seen, cursor = [], None
         while True:
             st, _, page = req(self.srv, "GET", "/api/v1/approvals?assignee=me&limit=2" +

@@ -222,6 +222,7 @@ class RequestList(unittest.TestCase):
                 st, _, r = req(srv, "POST", "/api/v1/requests", {"type": "purchase", "title": "r%d" % i,
                                                                  "data": {"amount": 10}}, token=a)
                 mine.append(r["id"])
+                time.sleep(0.003)  # newest first is by creation time; ids within one millisecond are random
             req(srv, "POST", "/api/v1/requests", {"type": "purchase", "title": "other", "data": {"amount": 1}}, token=b)
             seen, cursor = [], None
             while True:
