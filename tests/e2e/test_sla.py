@@ -258,7 +258,7 @@ class SLADefinitions(unittest.TestCase):
             st, h, b = publish(srv, admin, BAD_SLA)
             assert_problem(self, st, h, b, 422)
             fields = [e["field"] for e in b["errors"]]
-            for f in ("sla.calendar.timezone", "sla.calendar.days", "sla.calendar.hours", "sla.calendar.holidays",
+            for f in ("sla.calendar.timezone", "sla.calendar.days[1]", "sla.calendar.hours", "sla.calendar.holidays[0]",
                       "sla.pause_in", "sla.warn_at", "sla.targets[0].until", "sla.targets[0].within",
                       "sla.targets[0].when", "sla.targets[0].on_breach[0]"):
                 self.assertIn(f, fields, b)
