@@ -150,14 +150,9 @@ static int open_level(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, in
   const json_t *levels = json_object_get(ch, "levels");
   for (int64_t i = from; i < (int64_t)json_array_size(levels); i++) {
     const json_t *l = json_array_get(levels, (size_t)i);
-    const char *when = json_string_value(json_object_get(l, "when"));
-    int holds = 1;
     sf_err gerr = {0};
-    if (when) {
-      sf_guard_vm *vm = srq_writer_vm();
-      if (!vm) return sf_err_internal(err, "cannot start the guard VM");
-      if (sf_guard_eval(vm, when, r->data, &holds, &gerr)) holds = -1;
-    }
+    int holds = srq_holds(json_string_value(json_object_get(l, "when")), r, &gerr);
+    if (holds < 0 && gerr.status == 500) return sf_err_internal(err, "%s", gerr.detail);
     if (holds != 1) {
       int rc = srq_event(tx, req, r, "request.approval_level_skipped",
                          json_pack("{s:I, s:I, s:s, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)i, "name",

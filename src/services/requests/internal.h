@@ -50,8 +50,11 @@ int srq_auto_transition(sf_tx *tx, const sf_req *req, srq *r, const char *action
  * bench/transition_bench.c. */
 int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *action, const char *comment,
                    int64_t if_match, srq *r, sf_err *err);
-/* The guard VM of the writer thread. */
-sf_guard_vm *srq_writer_vm(void);
+/* A condition over r's data (a transition's guard, a level's or an SLA
+ * target's `when`) on the writer thread's guard VM: 1 holds (also when expr
+ * is NULL), 0 does not, -1 failed with the reason in *why (status 422, or
+ * 500 when the VM cannot start). */
+int srq_holds(const char *expr, const srq *r, sf_err *why);
 
 /* approvals.c: the chain of the state just entered / being left. */
 int srq_approvals_enter(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);

@@ -33,10 +33,22 @@ void srq_clear(srq *r) {
 
 /* The writer's guard VM: guards run inside transition commands, on the
  * writer thread only. */
-sf_guard_vm *srq_writer_vm(void) {
+static sf_guard_vm *writer_vm(void) {
   static sf_guard_vm *vm;
   if (!vm) vm = sf_guard_vm_new(NULL);
   return vm;
+}
+
+int srq_holds(const char *expr, const srq *r, sf_err *why) {
+  if (!expr) return 1;
+  sf_guard_vm *vm = writer_vm();
+  if (!vm) {
+    sf_err_internal(why, "cannot start the guard VM");
+    return -1;
+  }
+  int holds = 0;
+  if (sf_guard_eval(vm, expr, r->data, &holds, why)) return -1;
+  return holds ? 1 : 0;
 }
 
 /* Parsed pinned definitions, shared read-only by every thread (a workflow
@@ -368,14 +380,12 @@ int srq_auto_transition(sf_tx *tx, const sf_req *req, srq *r, const char *action
                      json_pack("{s:s, s:s, s:s, s:s}", "action", action, "state", r->state, "cause", why, "reason",
                                "no such transition out of this state"),
                      err);
-  const char *guard = json_string_value(json_object_get(tr, "guard"));
-  int holds = 1;
   sf_err gerr = {0};
-  sf_guard_vm *vm = guard ? srq_writer_vm() : NULL;
-  if (guard && (!vm || sf_guard_eval(vm, guard, r->data, &holds, &gerr) || !holds))
+  int holds = srq_holds(json_string_value(json_object_get(tr, "guard")), r, &gerr);
+  if (holds != 1)
     return srq_event(tx, req, r, "request.auto_transition_skipped",
                      json_pack("{s:s, s:s, s:s, s:s}", "action", action, "state", r->state, "cause", why, "reason",
-                               gerr.detail[0] ? gerr.detail : "the guard does not hold"),
+                               holds < 0 ? gerr.detail : "the guard does not hold"),
                      err);
   return apply_transition(tx, req, r, tr, "", "system", err);
 }
@@ -481,13 +491,12 @@ int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *act
   if (!rc && !role_allowed(tr, req->principal.role))
     rc = sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' may not take action '%s'", req->principal.role,
                     action);
-  const char *guard = tr ? json_string_value(json_object_get(tr, "guard")) : NULL;
-  if (!rc && guard) {
-    int holds = 0;
+  if (!rc) {
+    const char *guard = json_string_value(json_object_get(tr, "guard"));
     sf_err gerr = {0};
-    sf_guard_vm *vm = srq_writer_vm();
-    if (!vm) rc = sf_err_internal(err, "cannot start the guard VM");
-    else if (sf_guard_eval(vm, guard, r->data, &holds, &gerr)) rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
+    int holds = srq_holds(guard, r, &gerr);
+    if (holds < 0 && gerr.status == 500) rc = sf_err_internal(err, "%s", gerr.detail);
+    else if (holds < 0) rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
     else if (!holds)
       rc = sf_err_set(err, 409, "guard-rejected", "Guard does not hold",
                       "action '%s' needs %s, which does not hold for this request", action, guard);
@@ -647,14 +656,12 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
   const char *action = json_string_value(json_object_get(t, "action"));
   const json_t *tr = find_transition(r, action);
   if (!tr) goto out;
-  const char *guard = json_string_value(json_object_get(tr, "guard"));
-  int holds = 1;
   sf_err gerr = {0};
-  sf_guard_vm *vm = guard ? srq_writer_vm() : NULL;
-  if (guard && (!vm || sf_guard_eval(vm, guard, r->data, &holds, &gerr) || !holds)) {
+  int holds = srq_holds(json_string_value(json_object_get(tr, "guard")), r, &gerr);
+  if (holds != 1) {
     rc = srq_event(tx, NULL, r, "request.timer_skipped",
                    json_pack("{s:s, s:s, s:s}", "action", action, "state", r->state, "reason",
-                             gerr.detail[0] ? gerr.detail : "the guard does not hold"),
+                             holds < 0 ? gerr.detail : "the guard does not hold"),
                    err);
     goto out;
   }

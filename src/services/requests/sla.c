@@ -246,11 +246,8 @@ int srq_sla_start(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
     const json_t *c;
     json_array_foreach(chosen, j, c) dup |= strcmp(json_string_value(json_object_get(c, "name")), name) == 0;
     if (dup) continue; /* the first applicable target of a name wins */
-    const char *when = json_string_value(json_object_get(t, "when"));
-    int holds = 1;
     sf_err gerr = {0};
-    if (when && (!srq_writer_vm() || sf_guard_eval(srq_writer_vm(), when, r->data, &holds, &gerr))) holds = 0;
-    if (!holds) continue;
+    if (srq_holds(json_string_value(json_object_get(t, "when")), r, &gerr) != 1) continue; /* false or failing */
     json_array_append_new(chosen, json_pack("{s:I, s:s, s:s, s:I}", "index", (json_int_t)i, "name", name, "within",
                                             json_string_value(json_object_get(t, "within")), "within_s",
                                             (json_int_t)sf_flow_duration_s(json_string_value(json_object_get(t, "within")))));
