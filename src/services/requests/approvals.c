@@ -26,7 +26,7 @@
 static const json_t *chain_of(const srq *r, const char *state) {
   size_t i;
   const json_t *a;
-  json_array_foreach(json_object_get(r->def, "approvals"), i, a) if (strcmp(json_string_value(json_object_get(a, "in")), state) == 0) return a;
+  json_array_foreach(json_object_get(r->def, "approvals"), i, a) if (srq_names_include(json_object_get(a, "in"), state)) return a;
   return NULL;
 }
 
@@ -347,13 +347,8 @@ static int check_delegate(sf_tx *tx, const decide_input *in, const sf_req *req, 
                           int64_t chain, int64_t level, sf_err *err) {
   if (strcmp(in->to, req->principal.user_id) == 0) return sf_err_invalid(err, "to", "you cannot delegate to yourself");
   if (strcmp(in->to, r->created_by) == 0) return sf_err_conflict(err, "nobody decides on their own request");
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT role FROM users WHERE id = ? AND status = 'active'", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, in->to);
-  int found = sf_stmt_step(st, err);
   char role[16] = "";
-  if (found == 1) snprintf(role, sizeof role, "%s", sf_stmt_col_text(st, 0) ? sf_stmt_col_text(st, 0) : "");
-  sf_stmt_reset(st);
+  int found = srq_active_user(tx->db, in->to, role, sizeof role, err);
   if (found < 0) return found;
   if (!found) return sf_err_invalid(err, "to", "no active user %s", in->to);
   const char *lrole = json_string_value(json_object_get(l, "role"));

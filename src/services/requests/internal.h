@@ -5,6 +5,7 @@
 #define SF_SERVICES_REQUESTS_INTERNAL_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/http.h"
@@ -32,6 +33,12 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err);
 int srq_save(sf_tx *tx, const srq *r, sf_err *err);
 /* An event on the request's stream, caused by req (NULL: the system). */
 int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json_t *data, sf_err *err);
+/* Is name the string names, or in the list of strings names? (A
+ * definition's "a state or a list of states", roles, ...) */
+int srq_names_include(const json_t *names, const char *name);
+/* 1 when user id exists and is active (its role copied to role, if given),
+ * 0 when not, < 0 on a database error. */
+int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err);
 /* Its creator, its assignee, an approver of it, or workflows:read. */
 int srq_may_see(sf_db *db, const sf_req *req, const srq *r);
 /* 200/201 with the request (approvals, SLA, history) and its ETag. */

@@ -20,6 +20,7 @@
 #include "events/timers.h"
 #include "flow/definition.h"
 #include "flow/guard.h"
+#include "services/identity/repo.h"
 #include "services/requests/internal.h"
 
 #define TIMER_KIND "request.timer"
@@ -178,22 +179,32 @@ int srq_event(sf_tx *tx, const sf_req *req, const srq *r, const char *type, json
 }
 
 /* Transitions of the pinned workflow that leave `state`. */
-static int leaves(const json_t *t, const char *state) {
-  const json_t *from = json_object_get(t, "from");
-  if (json_is_string(from)) return strcmp(json_string_value(from), state) == 0;
+int srq_names_include(const json_t *names, const char *name) {
+  if (json_is_string(names)) return strcmp(json_string_value(names), name) == 0;
   size_t i;
-  const json_t *f;
-  json_array_foreach(from, i, f) if (json_is_string(f) && strcmp(json_string_value(f), state) == 0) return 1;
+  const json_t *n;
+  json_array_foreach(names, i, n) if (json_is_string(n) && strcmp(json_string_value(n), name) == 0) return 1;
   return 0;
 }
 
+static int leaves(const json_t *t, const char *state) { return srq_names_include(json_object_get(t, "from"), state); }
+
 static int role_allowed(const json_t *t, const char *role) {
   const json_t *roles = json_object_get(t, "roles");
-  if (!roles) return 1;
-  size_t i;
-  const json_t *r;
-  json_array_foreach(roles, i, r) if (strcmp(json_string_value(r), role) == 0) return 1;
-  return 0;
+  return !roles || srq_names_include(roles, role);
+}
+
+int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err) {
+  sf_user u;
+  int rc = sf_user_by_id(db, id, &u, err);
+  if (rc == -404) {
+    sf_err_clear(err);
+    return 0;
+  }
+  if (rc) return rc;
+  if (strcmp(u.status, "active") != 0) return 0;
+  if (role) snprintf(role, cap, "%s", u.role);
+  return 1;
 }
 
 static json_t *srq_json(const srq *r, const char *role) {
@@ -566,15 +577,9 @@ static int note_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     if (!rc) srq_reply(req, tx->db, 201, r);
   } else if (!rc) {
     if (in->user[0]) {
-      sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM users WHERE id = ? AND status = 'active'", err);
-      if (!st) rc = -500;
-      else {
-        sf_stmt_text(st, 1, in->user);
-        int found = sf_stmt_step(st, err);
-        sf_stmt_reset(st);
-        if (found < 0) rc = found;
-        else if (!found) rc = sf_err_invalid(err, "user_id", "no active user %s", in->user);
-      }
+      int found = srq_active_user(tx->db, in->user, NULL, 0, err);
+      if (found < 0) rc = found;
+      else if (!found) rc = sf_err_invalid(err, "user_id", "no active user %s", in->user);
     }
     if (!rc) {
       snprintf(r->assignee_user, sizeof r->assignee_user, "%s", in->user);

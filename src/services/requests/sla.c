@@ -146,14 +146,6 @@ static void log_free(sla_log *g) {
   free(g->state);
 }
 
-static int in_list(const json_t *list, const char *s) {
-  if (json_is_string(list)) return strcmp(json_string_value(list), s) == 0;
-  size_t i;
-  const json_t *v;
-  json_array_foreach(list, i, v) if (strcmp(json_string_value(v), s) == 0) return 1;
-  return 0;
-}
-
 static int is_final(const json_t *states, const char *s) {
   return json_is_true(json_object_get(json_object_get(states, s), "final"));
 }
@@ -169,16 +161,16 @@ static void compute(sla_log *g, const json_t *def, const sf_calendar *cal, int64
     const json_t *until = json_object_get(json_array_get(json_object_get(sla, "targets"), (size_t)x->index), "until");
     x->met_at = 0;
     for (int i = 0; i < g->n && !x->met_at; i++)
-      if (in_list(until, g->state[i])) x->met_at = g->at[i];
+      if (srq_names_include(until, g->state[i])) x->met_at = g->at[i];
     int64_t end = x->met_at ? x->met_at : now;
     x->elapsed_ms = 0;
     for (int i = 0; i < g->n; i++) {
       int64_t a = g->at[i], b = i + 1 < g->n ? g->at[i + 1] : end;
       if (b > end) b = end;
-      if (a >= b || (pause && in_list(pause, g->state[i])) || is_final(states, g->state[i])) continue;
+      if (a >= b || srq_names_include(pause, g->state[i]) || is_final(states, g->state[i])) continue;
       x->elapsed_ms += sf_calendar_business_ms(cal, a, b);
     }
-    x->paused = !x->met_at && g->n && pause && in_list(pause, g->state[g->n - 1]);
+    x->paused = !x->met_at && g->n && srq_names_include(pause, g->state[g->n - 1]);
     x->stopped = !x->met_at && g->n && is_final(states, g->state[g->n - 1]);
   }
 }
