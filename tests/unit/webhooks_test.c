@@ -85,8 +85,12 @@ static int append(sf_tx *tx, const char *type, json_t *data, sf_err *err) {
   return rc;
 }
 
-static json_t *due(const char *url, const char *state) {
-  return json_pack("{s:{s:s}, s:s}", "webhook", "url", url, "state", state);
+/* request.webhook_due as the engine writes it (requests.c, srq_run_actions) */
+static json_t *due(const char *url, const char *state, const char *on, int closing) {
+  return json_pack("{s:{s:s}, s:s, s:s, s:o}", "webhook", "url", url, "state", state, "on", on, "transition",
+                   closing ? json_pack("{s:s, s:s, s:s, s:s}", "action", "close", "from", "open", "to", "closed", "by",
+                                       "usr_1")
+                           : json_null());
 }
 
 static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
@@ -100,18 +104,18 @@ static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
                    err))
       return -1;
     if (append(tx, "request.created", json_pack("{s:s}", "state", "open"), err)) return -1;
-    return append(tx, "request.webhook_due", due("http://h/created", "open"), err);
+    return append(tx, "request.webhook_due", due("http://h/created", "open", "on_enter", 0), err);
   }
   /* open -> closed with webhooks on both sides, and events that must not count */
-  if (append(tx, "request.webhook_due", due("http://h/exit", "open"), err)) return -1;
-  if (append(tx, "request.webhook_dues", due("http://h/other-type", "open"), err)) return -1;
+  if (append(tx, "request.webhook_due", due("http://h/exit", "open", "on_exit", 1), err)) return -1;
+  if (append(tx, "request.webhook_dues", due("http://h/other-type", "open", "on_exit", 1), err)) return -1;
   if (append(tx, "request.transitioned",
              json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", "close", "from", "open", "to", "closed", "comment", "",
                        "by", "usr_1"),
              err))
     return -1;
-  if (append(tx, "request.webhook_due", due("ftp://h/not-http", "closed"), err)) return -1;
-  return append(tx, "request.webhook_due", due("http://h/enter", "closed"), err);
+  if (append(tx, "request.webhook_due", due("ftp://h/not-http", "closed", "on_enter", 1), err)) return -1;
+  return append(tx, "request.webhook_due", due("http://h/enter", "closed", "on_enter", 1), err);
 }
 
 static void seed_done(sf_cmd *c, int rc) { (void)c, (void)rc; }

@@ -44,9 +44,11 @@ int srq_may_see(sf_db *db, const sf_req *req, const srq *r);
 /* 200/201 with the request (approvals, SLA, history) and its ETag. */
 void srq_reply(sf_req *req, sf_db *db, int status, const srq *r);
 /* Actions (emit, set, assign, notify, webhook) of list, on behalf of
- * `state` ("on_enter", "on_exit", "on_breach" ... in `when`). */
+ * `state` ("on_enter", "on_exit", "on_breach" ... in `when`); move is the
+ * transition that runs them ({action, from, to, by}; NULL: none), recorded
+ * with a webhook so its delivery says what triggered it. */
 int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, const char *state, const char *when,
-                    sf_err *err);
+                    const json_t *move, sf_err *err);
 /* Takes the transition `action` out of the current state as the system
  * (no role check; its guard must hold, or request.auto_transition_skipped
  * is recorded and the request stays). `why` names the cause. Does not save. */

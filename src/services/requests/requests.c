@@ -278,7 +278,7 @@ void srq_reply(sf_req *req, sf_db *db, int status, const srq *r) { reply(req, db
 /* Webhooks are recorded as events (request.webhook_due) and delivered from
  * them; notifications are events (request.notified) for whoever listens. */
 int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, const char *state, const char *when,
-                    sf_err *err) {
+                    const json_t *move, sf_err *err) {
   size_t i;
   const json_t *a;
   json_array_foreach(list, i, a) {
@@ -302,7 +302,8 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
       rc = srq_event(tx, req, r, "request.notified", json_pack("{s:O, s:s, s:s}", "notify", arg, "state", state, "on", when),
                      err);
     } else if (strcmp(kind, "webhook") == 0) {
-      rc = srq_event(tx, req, r, "request.webhook_due", json_pack("{s:O, s:s, s:s}", "webhook", arg, "state", state, "on", when),
+      rc = srq_event(tx, req, r, "request.webhook_due",
+                     json_pack("{s:O, s:s, s:s, s:O?}", "webhook", arg, "state", state, "on", when, "transition", move),
                      err);
     }
     if (rc) return rc;
@@ -310,9 +311,10 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
   return 0;
 }
 
-static int state_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when, sf_err *err) {
+static int state_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when,
+                         const json_t *move, sf_err *err) {
   const json_t *list = json_object_get(json_object_get(json_object_get(r->def, "states"), state), when);
-  return srq_run_actions(tx, req, r, list, state, when, err);
+  return srq_run_actions(tx, req, r, list, state, when, move, err);
 }
 
 /* Durable timers of a state: ref "<id>|<timer index>", set when the state
@@ -358,17 +360,18 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
   snprintf(from, sizeof from, "%s", r->state);
   const char *action = json_string_value(json_object_get(tr, "action"));
   const char *to = json_string_value(json_object_get(tr, "to"));
+  json_t *move = json_pack("{s:s, s:s, s:s, s:s}", "action", action, "from", from, "to", to, "by", by);
   int rc = srq_approvals_leave(tx, req, r, err);
   if (!rc) rc = state_timers(tx, r, from, 0, err);
-  if (!rc) rc = state_actions(tx, req, r, from, "on_exit", err);
+  if (!rc) rc = state_actions(tx, req, r, from, "on_exit", move, err);
   if (!rc) {
     snprintf(r->state, sizeof r->state, "%s", to);
-    rc = srq_event(tx, req, r, "request.transitioned",
-                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", action, "from", from, "to", to, "comment",
-                             comment, "by", by),
-                   err);
+    json_t *data = json_deep_copy(move);
+    json_object_set_new(data, "comment", json_string(comment));
+    rc = srq_event(tx, req, r, "request.transitioned", data, err);
   }
-  if (!rc) rc = state_actions(tx, req, r, to, "on_enter", err);
+  if (!rc) rc = state_actions(tx, req, r, to, "on_enter", move, err);
+  json_decref(move);
   if (!rc) {
     r->version++;
     rc = entered(tx, req, r, err);
@@ -436,7 +439,7 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                            (json_int_t)r->workflow_version),
                  err);
   if (!rc) rc = srq_sla_start(tx, req, r, err);
-  if (!rc) rc = state_actions(tx, req, r, r->state, "on_enter", err);
+  if (!rc) rc = state_actions(tx, req, r, r->state, "on_enter", NULL, err);
   if (!rc) rc = entered(tx, req, r, err);
   if (!rc) rc = srq_save(tx, r, err);
   if (rc) return rc;

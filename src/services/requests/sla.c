@@ -298,7 +298,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
                                json_string_value(json_object_get(def, "within")), "elapsed_s",
                                (json_int_t)(x->elapsed_ms / 1000)),
                      err);
-      if (!rc) rc = srq_run_actions(tx, NULL, r, json_object_get(def, "on_breach"), r->state, "on_breach", err);
+      if (!rc) rc = srq_run_actions(tx, NULL, r, json_object_get(def, "on_breach"), r->state, "on_breach", NULL, err);
       x->breached = 1;
       changed = 1;
       continue;
@@ -311,7 +311,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
                      json_pack("{s:I, s:s, s:I, s:I}", "target", (json_int_t)x->index, "name", name, "percent",
                                (json_int_t)json_integer_value(w), "elapsed_s", (json_int_t)(x->elapsed_ms / 1000)),
                      err);
-      if (!rc) rc = srq_run_actions(tx, NULL, r, json_object_get(def, "on_warning"), r->state, "on_warning", err);
+      if (!rc) rc = srq_run_actions(tx, NULL, r, json_object_get(def, "on_warning"), r->state, "on_warning", NULL, err);
       x->warned[i] = 1;
       changed = 1;
     }

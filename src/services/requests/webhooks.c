@@ -22,7 +22,6 @@
 #define MAX_BACKOFF_MS 3600000
 #define IDLE_POLL_MS 1000   /* a scan now and then, should a wakeup be missed */
 #define CONNECT_CAP_MS 3000 /* a dead host shows in the connect phase */
-#define AROUND 64           /* events either side of a webhook_due searched for its transition */
 #define LOG_LIMIT 1000      /* deliveries listed per request */
 
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]) {
@@ -99,70 +98,6 @@ static void wake_hook(void *ud, const char *key) {
 
 /* ---- the subscriber: one delivery row per request.webhook_due ---- */
 
-/* Events of the same command share their time and metadata, and sit next to
- * each other in the stream (one writer). */
-static int same_command(const sf_event *a, const sf_event *b) {
-  return a->at == b->at && strcmp(a->meta, b->meta) == 0;
-}
-
-/* The moves of the command that appended the webhook_due: on_enter actions
- * follow request.created / request.transitioned, on_exit actions precede
- * request.transitioned. */
-typedef struct {
-  const sf_event *due;
-  json_t *before; /* data of the nearest move before it, same command */
-  int before_created;
-  json_t *after; /* data of the transition after it, same command */
-} around;
-
-static int visit_around(const sf_event *e, void *ud) {
-  around *a = ud;
-  if (e->version == a->due->version) return 0;
-  if (e->version < a->due->version) {
-    int created = strcmp(e->type, "request.created") == 0;
-    if (!same_command(e, a->due) || created || strcmp(e->type, "request.transitioned") == 0) {
-      json_decref(a->before);
-      a->before = same_command(e, a->due) ? json_loads(e->data, 0, NULL) : NULL;
-      a->before_created = created;
-    }
-    return 0;
-  }
-  if (!same_command(e, a->due)) return 1;
-  if (strcmp(e->type, "request.transitioned") != 0) return 0;
-  a->after = json_loads(e->data, 0, NULL);
-  return 1;
-}
-
-static int str_is(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
-
-static json_t *transition_json(const json_t *t) {
-  return json_pack("{s:s?, s:s?, s:s?, s:s?}", "action", sf_json_str(t, "action"), "from", sf_json_str(t, "from"), "to",
-                   sf_json_str(t, "to"), "by", sf_json_str(t, "by"));
-}
-
-/* {state, on, transition}: what made the action run, when the events around
- * it say so unambiguously (otherwise on and transition are null). */
-static int trigger_json(sf_db *db, const sf_event *due, const char *state, json_t **out, sf_err *err) {
-  around a = {.due = due};
-  int64_t from = due->version > AROUND ? due->version - AROUND - 1 : 0;
-  int rc = sf_ev_read_stream(db, due->stream, from, 2 * AROUND + 1, visit_around, &a, err);
-  const char *on = NULL;
-  const json_t *t = NULL;
-  if (a.before && (a.before_created ? str_is(sf_json_str(a.before, "state"), state)
-                                    : str_is(sf_json_str(a.before, "to"), state))) {
-    on = "on_enter";
-    t = a.before_created ? NULL : a.before;
-  } else if (a.after && str_is(sf_json_str(a.after, "from"), state)) {
-    on = "on_exit";
-    t = a.after;
-  }
-  *out = json_pack("{s:s, s:o, s:o}", "state", state, "on", on ? json_string(on) : json_null(), "transition",
-                   t ? transition_json(t) : json_null());
-  json_decref(a.before);
-  json_decref(a.after);
-  return rc < 0 ? rc : 0;
-}
-
 /* The request as it stands when the delivery is queued (it may have moved on
  * since the event; its version says where it is). */
 static int request_json(sf_db *db, const char *id, json_t **out, sf_err *err) {
@@ -220,9 +155,11 @@ static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
     json_decref(d);
     return 0;
   }
-  json_t *request = NULL, *trigger = NULL;
+  json_t *request = NULL;
+  /* what ran the action, as the engine recorded it with the event */
+  json_t *trigger = json_pack("{s:s, s:O?, s:O?}", "state", state, "on", json_object_get(d, "on"), "transition",
+                              json_object_get(d, "transition"));
   int rc = request_json(tx->db, request_id, &request, err);
-  if (!rc) rc = trigger_json(tx->db, ev, state, &trigger, err);
   if (!rc) {
     char at[32];
     sf_time_iso8601(ev->at, at, sizeof at);
