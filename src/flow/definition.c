@@ -650,16 +650,7 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     snprintf(ff, sizeof ff, "%s.after", f);
     if (!after || sf_flow_duration_s(after) < 0) sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
     snprintf(ff, sizeof ff, "%s.action", f);
-    int found = 0;
-    size_t j;
-    const json_t *t2;
-    json_array_foreach(trs, j, t2) {
-      const char *a2 = json_string_value(json_object_get(t2, "action"));
-      const json_t *from2 = json_object_get(t2, "from");
-      for (size_t z = 0; a2 && action && strcmp(a2, action) == 0 && z < from_count(from2); z++)
-        found |= from_at(from2, z) && in && strcmp(from_at(from2, z), in) == 0;
-    }
-    if (!action || (si >= 0 && !found))
+    if (!action || (si >= 0 && !has_transition(trs, action, in)))
       sf_err_field_add(err, ff, "must be an action of a transition out of '%s'", in ? in : "?");
   }
 
