@@ -9,7 +9,8 @@
  * row), wait for its commit, repeat. Rows, interleaved per round, medians:
  *   plain     the request's `touch` self-loop: 1 event + the row
  *   actions   the same with an on_exit emit and an on_enter set: 3 events
- *   1-commit  plain with --writer-max-batch 1 (the baseline)
+ *   full      plain with --writer-sync full (COMMIT fsyncs, no pipelining)
+ *   1-commit  plain with --writer-max-batch 1 --writer-sync full (baseline)
  * The HTTP figure of the same engine is bench/transition.lua in run.sh. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -121,10 +122,20 @@ static int setup_db(int clients) {
   return 0;
 }
 
+static long long io_wchar(void) {
+  FILE *f = fopen("/proc/self/io", "r");
+  long long v = -1;
+  char line[128];
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "wchar: %lld", &v) == 1) break;
+  if (f) fclose(f);
+  return v;
+}
+
 /* One timed run: transitions committed per second. */
-static double run(const char *kind, int max_batch, int clients, int seconds) {
+static double run(const char *kind, int max_batch, sf_writer_sync sync, int clients, int seconds) {
   sf_err e = {0};
-  if (sf_writer_start(g_path, max_batch, &e)) {
+  if (sf_writer_start(g_path, max_batch, sync, &e)) {
     fprintf(stderr, "writer: %s\n", e.detail);
     exit(1);
   }
@@ -133,6 +144,7 @@ static double run(const char *kind, int max_batch, int clients, int seconds) {
   pthread_t th[MAX_CLIENTS];
   client_arg args[MAX_CLIENTS];
   uint64_t t0 = sf_mono_ns();
+  long long w0 = io_wchar();
   for (int i = 0; i < clients; i++) {
     args[i] = (client_arg){kind, i};
     pthread_create(&th[i], NULL, client, &args[i]);
@@ -143,6 +155,10 @@ static double run(const char *kind, int max_batch, int clients, int seconds) {
   double secs = (double)(sf_mono_ns() - t0) / 1e9;
   for (int i = 0; i < clients; i++) pthread_join(th[i], NULL);
   sf_writer_stop();
+  if (getenv("TBENCH_VERBOSE"))
+    fprintf(stderr, "  %s batch<=%d %s: %ld transitions, %.0f bytes written each\n", kind, max_batch,
+            sync == SF_WRITER_SYNC_FULL ? "full" : "pipelined", ok,
+            ok ? (double)(io_wchar() - w0) / ok : 0.0);
   return ok / secs;
 }
 
@@ -162,24 +178,29 @@ int main(int argc, char **argv) {
   if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
   snprintf(g_path, sizeof g_path, "%s/bench.db", dir);
   if (setup_db(clients)) return 1;
-  double plain[9], actions[9], single[9];
+  double plain[9], actions[9], full[9], single[9];
   for (int r = 0; r < rounds; r++) {
-    plain[r] = run("plain", 1024, clients, seconds);
-    actions[r] = run("actions", 1024, clients, seconds);
-    single[r] = run("plain", 1, clients, seconds);
-    fprintf(stderr, "round %d: plain %.0f/s, actions %.0f/s, 1-commit %.0f/s\n", r + 1, plain[r], actions[r], single[r]);
+    plain[r] = run("plain", 1024, SF_WRITER_SYNC_PIPELINED, clients, seconds);
+    actions[r] = run("actions", 1024, SF_WRITER_SYNC_PIPELINED, clients, seconds);
+    full[r] = run("plain", 1024, SF_WRITER_SYNC_FULL, clients, seconds);
+    single[r] = run("plain", 1, SF_WRITER_SYNC_FULL, clients, seconds);
+    fprintf(stderr, "round %d: plain %.0f/s, actions %.0f/s, full-sync %.0f/s, 1-commit %.0f/s\n", r + 1, plain[r],
+            actions[r], full[r], single[r]);
   }
   qsort(plain, (size_t)rounds, sizeof plain[0], cmp_d);
   qsort(actions, (size_t)rounds, sizeof actions[0], cmp_d);
+  qsort(full, (size_t)rounds, sizeof full[0], cmp_d);
   qsort(single, (size_t)rounds, sizeof single[0], cmp_d);
-  double p = plain[rounds / 2], a = actions[rounds / 2], s = single[rounds / 2];
+  double p = plain[rounds / 2], a = actions[rounds / 2], f = full[rounds / 2], s = single[rounds / 2];
   printf("engine only (no HTTP): %d clients, %d s runs, medians of %d rounds; failed %ld\n", clients, seconds, rounds,
          atomic_load(&g_failed));
-  printf("%-44s %12s %8s\n", "transitions (synchronous=FULL)", "per second", "ratio");
-  printf("%-44s %12.0f %8.2f\n", "1 commit per transition (baseline)", s, 1.0);
-  printf("%-44s %12.0f %8.2f\n", "group commit, self-loop (1 event + row)", p, p / s);
-  printf("%-44s %12.0f %8.2f\n", "group commit, emit + set actions (3 events)", a, a / s);
-  printf("TRANSITION_ENGINE plain=%.0f actions=%.0f single=%.0f failed=%ld\n", p, a, s, atomic_load(&g_failed));
+  printf("%-52s %12s %8s\n", "transitions (every one fsynced before its answer)", "per second", "ratio");
+  printf("%-52s %12.0f %8.2f\n", "1 commit per transition, sync=full (baseline)", s, 1.0);
+  printf("%-52s %12.0f %8.2f\n", "group commit, sync=full, self-loop", f, f / s);
+  printf("%-52s %12.0f %8.2f\n", "group commit, pipelined, self-loop (1 event + row)", p, p / s);
+  printf("%-52s %12.0f %8.2f\n", "group commit, pipelined, emit + set (3 events)", a, a / s);
+  printf("TRANSITION_ENGINE plain=%.0f actions=%.0f full=%.0f single=%.0f failed=%ld\n", p, a, f, s,
+         atomic_load(&g_failed));
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   return system(cmd) == 0 && atomic_load(&g_failed) == 0 ? 0 : 1;

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/seal.h"
 #include "core/util.h"
+#include "edge/command.h"
 #include "edge/edge.h"
 #include "edge/idempotency.h"
 #include "edge/input.h"
@@ -176,7 +177,14 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   A.ring = sf_keyring_new();
   if (sf_keyring_load_file(A.ring, keys_path, err)) goto fail;
   if (sf_pw_init(cfg->argon2_memlimit_kib, cfg->argon2_opslimit, cfg->hash_concurrency, err)) goto fail;
-  if (sf_writer_start(path, cfg->writer_max_batch, err)) {
+  if (strcmp(cfg->writer_sync, "pipelined") != 0 && strcmp(cfg->writer_sync, "full") != 0) {
+    sf_err_set(err, 400, "config", "Bad configuration", "writer_sync: '%s' is not 'pipelined' or 'full'",
+               cfg->writer_sync);
+    sf_pw_shutdown();
+    goto fail;
+  }
+  if (sf_writer_start(path, cfg->writer_max_batch,
+                      strcmp(cfg->writer_sync, "full") == 0 ? SF_WRITER_SYNC_FULL : SF_WRITER_SYNC_PIPELINED, err)) {
     sf_pw_shutdown();
     goto fail;
   }
@@ -261,6 +269,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
     return -1;
   }
   sf_http_set_access_log(cfg->access_log);
+  sf_http_set_reply_gate(sf_req_durable_gate);
   sf_http_server *http =
       sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!http) {

@@ -30,7 +30,7 @@ static const opt k_opts[] = {
     I(rate_user_burst, 0, 10000000), I(rate_login_per_min, 0, 1000000),
     I(rate_login_burst, 0, 1000000), S(cors_origins), I(argon2_memlimit_kib, 8192, 4194304),
     I(argon2_opslimit, 1, 20), I(hash_concurrency, 1, 64), I(lockout_threshold, 1, 1000),
-    I(lockout_base_s, 1, 86400), I(writer_max_batch, 1, 100000), I(shutdown_timeout_s, 1, 600),
+    I(lockout_base_s, 1, 86400), I(writer_max_batch, 1, 100000), S(writer_sync), I(shutdown_timeout_s, 1, 600),
     I(idempotency_ttl_s, 60, 31536000), S(payment_provider), S(payment_url),
     I(payment_timeout_ms, 50, 120000), I(payment_retries, 0, 10), I(payment_backoff_ms, 1, 60000),
     I(breaker_threshold, 1, 1000), I(breaker_cooldown_ms, 100, 3600000), S(webhook_secret),
@@ -61,6 +61,7 @@ void sf_config_defaults(sf_config *c) {
   c->lockout_threshold = 5;
   c->lockout_base_s = 30;
   c->writer_max_batch = 1024;
+  snprintf(c->writer_sync, sizeof c->writer_sync, "pipelined");
   c->shutdown_timeout_s = 10;
   snprintf(c->payment_provider, sizeof c->payment_provider, "sandbox");
   c->payment_timeout_ms = 2000;

@@ -22,6 +22,9 @@
 static int g_access_log;
 void sf_http_set_access_log(int on) { g_access_log = on; }
 
+static int (*g_reply_gate)(sf_req *r);
+void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { g_reply_gate = gate; }
+
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
 
 #define MAX_DAEMONS 64
@@ -198,6 +201,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         sf_err_internal(&e, "handler produced no response");
         sf_req_reply_problem(r, &e);
       }
+      if (g_reply_gate && g_reply_gate(r)) return MHD_YES; /* suspended; queued when resumed */
       return queue(r);
     case REQ_SUSPENDED: /* resumed: the reply is ready */
       atomic_fetch_sub(&s->suspended, 1);

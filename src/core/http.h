@@ -89,6 +89,10 @@ void sf_req_add_header(sf_req *req, const char *name, const char *value); /* cop
 void sf_req_set_header(sf_req *req, const char *name, const char *value);
 /* 1 = log every request at info level (otherwise only at debug, and failures). */
 void sf_http_set_access_log(int on);
+/* Called with every answer a handler made without suspending, before it is
+ * sent. A gate that returns 1 has suspended the request (sf_req_suspend) and
+ * resumes it later; the answer is sent then. */
+void sf_http_set_reply_gate(int (*gate)(sf_req *r));
 void sf_req_reply(sf_req *req, int status, const char *content_type, char *body, size_t len);
 void sf_req_reply_json(sf_req *req, int status, json_t *j); /* steals j; j NULL = no body */
 void sf_req_reply_problem(sf_req *req, const sf_err *err);

@@ -23,7 +23,7 @@ static route_stats g_routes[SF_ROUTE_MAX + 1]; /* last slot: unmatched */
 
 #define NBATCH 12 /* 1,2,4,...,1024 */
 static _Atomic uint64_t g_batch_buckets[NBATCH];
-static _Atomic uint64_t g_batch_sum, g_commits, g_failed_cmds, g_commit_ns;
+static _Atomic uint64_t g_batch_sum, g_commits, g_failed_cmds, g_commit_ns, g_syncs, g_sync_ns;
 
 #define MAX_COLLECTORS 32
 static sf_metrics_collector g_collectors[MAX_COLLECTORS];
@@ -54,6 +54,11 @@ void sf_metrics_commit(int batch_size, int failed_commands, uint64_t duration_ns
   atomic_fetch_add_explicit(&g_commits, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g_failed_cmds, (uint64_t)failed_commands, memory_order_relaxed);
   atomic_fetch_add_explicit(&g_commit_ns, duration_ns, memory_order_relaxed);
+}
+
+void sf_metrics_sync(uint64_t duration_ns) {
+  atomic_fetch_add_explicit(&g_syncs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&g_sync_ns, duration_ns, memory_order_relaxed);
 }
 
 void sf_metrics_add_collector(sf_metrics_collector fn) {
@@ -123,6 +128,12 @@ static void render_writer(sf_buf *b) {
                 "# HELP sf_writer_commit_seconds_total Time spent in writer transactions.\n"
                 "# TYPE sf_writer_commit_seconds_total counter\nsf_writer_commit_seconds_total %.6f\n",
                 commits, atomic_load(&g_failed_cmds), (double)atomic_load(&g_commit_ns) / 1e9);
+  sf_buf_printf(b,
+                "# HELP sf_writer_syncs_total WAL fsyncs of pipelined commits (each covers one or more commits).\n"
+                "# TYPE sf_writer_syncs_total counter\nsf_writer_syncs_total %lu\n"
+                "# HELP sf_writer_sync_seconds_total Time spent in those fsyncs.\n"
+                "# TYPE sf_writer_sync_seconds_total counter\nsf_writer_sync_seconds_total %.6f\n",
+                atomic_load(&g_syncs), (double)atomic_load(&g_sync_ns) / 1e9);
 }
 
 char *sf_metrics_render(void) {

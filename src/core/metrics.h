@@ -14,6 +14,7 @@
 void sf_metrics_http(int route_id, int status, uint64_t duration_ns);
 /* One writer commit: batch size and time from BEGIN to COMMIT. */
 void sf_metrics_commit(int batch_size, int failed_commands, uint64_t duration_ns);
+void sf_metrics_sync(uint64_t duration_ns); /* one WAL fsync of pipelined commits */
 
 /* A collector appends complete metric families (with HELP/TYPE) to out. */
 typedef void (*sf_metrics_collector)(sf_buf *out);

@@ -146,3 +146,12 @@ void sf_sha256_hex(const void *data, size_t n, char out[65]) {
 }
 
 int sf_ct_equal(const void *a, const void *b, size_t n) { return sodium_memcmp(a, b, n) == 0; }
+
+size_t sf_strlcpy(char *dst, const char *src, size_t cap) {
+  if (!src) src = "";
+  size_t n = strlen(src);
+  size_t k = n < cap ? n : cap - 1;
+  memcpy(dst, src, k);
+  dst[k] = '\0';
+  return n;
+}

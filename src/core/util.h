@@ -26,6 +26,11 @@ void sf_hex_encode(const void *in, size_t n, char *out); /* out cap >= 2n+1 */
 void sf_sha256(const void *data, size_t n, uint8_t out[32]);
 void sf_sha256_hex(const void *data, size_t n, char out[65]);
 
+/* Copies src (NULL: "") into dst of cap > 0 bytes, truncating; always
+ * terminates. Returns strlen(src). snprintf(dst, cap, "%s", src) without
+ * the format parsing, for hot paths. */
+size_t sf_strlcpy(char *dst, const char *src, size_t cap);
+
 /* Constant-time equality of two byte strings. */
 int sf_ct_equal(const void *a, const void *b, size_t n);
 

@@ -29,6 +29,14 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
 /* Event metadata for events caused by req (actor, request id, trace). */
 void sf_req_meta(const sf_req *req, sf_ev_meta *meta);
 
+/* The HTTP reply gate of pipelined commits (sf_http_set_reply_gate): an
+ * answer made from reads while a commit it may have seen is not yet on disk
+ * waits (suspended, no thread blocked) until it is. Returns 1 if suspended. */
+int sf_req_durable_gate(sf_req *req);
+/* Resumes a suspended request whose answer was made from reads outside the
+ * writer: at once, or when what those reads may have seen is on disk. */
+void sf_req_resume_durable(sf_req *req);
+
 /* Appends an event caused by req (NULL: the system) to stream
  * "<prefix>-<id>" at whatever version it is; takes data (NULL: {}). */
 int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type, json_t *data,

@@ -218,8 +218,10 @@ int sf_dispatch_replay(const char *name, sf_err *err) {
 
 /* ---- the thread ---- */
 
+/* Live subscribers see only events known to be durable (up to the head the
+ * commit hook reported): a later batch may be visible but not yet synced. */
 static int notify_live(const sf_event *ev, void *ud) {
-  (void)ud;
+  if (ev->position > *(const int64_t *)ud) return 1;
   for (int i = 0; i < g_nsubs; i++)
     if (g_subs[i]->notify) g_subs[i]->notify(ev);
   D.live_pos = ev->position;
@@ -251,7 +253,7 @@ static void *dispatch_main(void *arg) {
     if (db) {
       while (D.live_pos < head) {
         int64_t before = D.live_pos;
-        if (sf_ev_read_all(db, D.live_pos, BATCH, notify_live, NULL, &err) || D.live_pos == before) break;
+        if (sf_ev_read_all(db, D.live_pos, BATCH, notify_live, &head, &err) || D.live_pos == before) break;
       }
     }
     seen = head;

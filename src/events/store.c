@@ -107,10 +107,57 @@ static int meta_json(const sf_ev_meta *meta, char *out, size_t cap) {
   return 0;
 }
 
+/* The writer's memory of stream versions: appending needs the stream's
+ * current version, and looking it up in the (stream, version) index cost a
+ * twentieth of a workflow transition. Only the writer thread appends, so an
+ * entry stays true until appended events are rolled back (tx->epoch moves
+ * on) or another process writes the file (a UNIQUE(stream, version)
+ * violation or a conflicting expected version: looked up again). A slot
+ * holds one stream; a colliding stream replaces it. */
+#define VCACHE_SLOTS 2048 /* power of two */
+#define VCACHE_KEY 88
+
+static struct {
+  char stream[VCACHE_KEY];
+  int64_t version;
+  uint64_t epoch;
+  int used;
+} g_vc[VCACHE_SLOTS];
+
+static unsigned vc_slot(const char *stream) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)stream; *p; p++) h = (h ^ *p) * 16777619u;
+  return h & (VCACHE_SLOTS - 1);
+}
+
+static int vc_get(const sf_tx *tx, const char *stream, int64_t *version) {
+  unsigned i = vc_slot(stream);
+  if (!g_vc[i].used || g_vc[i].epoch != tx->epoch || strcmp(g_vc[i].stream, stream) != 0) return 0;
+  *version = g_vc[i].version;
+  return 1;
+}
+
+static void vc_put(const sf_tx *tx, const char *stream, int64_t version) {
+  size_t n = strlen(stream);
+  if (n >= VCACHE_KEY) return;
+  unsigned i = vc_slot(stream);
+  memcpy(g_vc[i].stream, stream, n + 1);
+  g_vc[i].version = version;
+  g_vc[i].epoch = tx->epoch;
+  g_vc[i].used = 1;
+}
+
+static void vc_drop(const char *stream) { g_vc[vc_slot(stream)].used = 0; }
+
 int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type,
                  const json_t *data, const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
-  int64_t cur = sf_ev_stream_version(tx->db, stream, err);
-  if (cur < 0) return -1;
+  int64_t cur;
+  int cached = vc_get(tx, stream, &cur);
+  if (cached && expected_version != SF_EV_ANY_VERSION && expected_version != cur) {
+    vc_drop(stream); /* make sure before refusing */
+    cached = 0;
+  }
+  if (!cached && (cur = sf_ev_stream_version(tx->db, stream, err)) < 0) return -1;
   if (expected_version != SF_EV_ANY_VERSION && expected_version != cur)
     return sf_err_set(err, 409, "version-conflict", "Version conflict",
                       "stream %s is at version %" PRId64 ", expected %" PRId64, stream, cur,
@@ -144,19 +191,29 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
                               err);
   if (st) {
     sf_stmt_int(st, 1, ev.position);
-    sf_stmt_text(st, 2, stream);
+    sf_stmt_text_ref(st, 2, stream);
     sf_stmt_int(st, 3, ev.version);
-    sf_stmt_text(st, 4, type);
-    sf_stmt_text(st, 5, id);
-    sf_stmt_text(st, 6, data_s);
-    sf_stmt_text(st, 7, meta_s);
+    sf_stmt_text_ref(st, 4, type);
+    sf_stmt_text_ref(st, 5, id);
+    sf_stmt_text_ref(st, 6, data_s);
+    sf_stmt_text_ref(st, 7, meta_s);
     sf_stmt_int(st, 8, ev.at);
-    sf_stmt_text(st, 9, hash);
+    sf_stmt_text_ref(st, 9, hash);
     rc = sf_stmt_run(st, err);
+  }
+  if (rc == -409 && cached) {
+    /* another process appended to the stream: forget, look again, once
+     * (the failed statement left the transaction as it was) */
+    vc_drop(stream);
+    free(data_s);
+    if (meta_s != meta_buf) free(meta_s);
+    sf_err_clear(err);
+    return sf_ev_append(tx, stream, expected_version, type, data, meta, version_out, err);
   }
   free(data_s);
   if (meta_s != meta_buf) free(meta_s);
   if (rc) return rc;
+  vc_put(tx, stream, ev.version);
   tx->head_position = ev.position;
   memcpy(tx->head_hash, hash, sizeof hash);
   if (version_out) *version_out = ev.version;

@@ -15,12 +15,17 @@
 typedef struct sf_db sf_db;
 typedef struct sf_stmt sf_stmt;
 
-enum { SF_DB_READ = 0, SF_DB_WRITE = 1 };
+/* SF_DB_CHECKPOINT: read-write, default VFS, synchronous=FULL; for a
+ * connection that only runs checkpoints beside the writer. */
+enum { SF_DB_READ = 0, SF_DB_WRITE = 1, SF_DB_CHECKPOINT = 2 };
 
 /* Opens (creating if needed, for SF_DB_WRITE) the database file. */
 sf_db *sf_db_open(const char *path, int mode, sf_err *err);
 void sf_db_close(sf_db *db);
 int sf_db_exec(sf_db *db, const char *sql, sf_err *err); /* one or more statements */
+/* Replaces automatic checkpoints on this connection with fn(ud, frames),
+ * called after each commit with the number of frames in the WAL. */
+void sf_db_on_wal_commit(sf_db *db, void (*fn)(void *ud, int frames), void *ud);
 int64_t sf_db_changes(sf_db *db);
 
 /* Returns the cached statement for sql, reset and with bindings cleared. */
@@ -28,6 +33,9 @@ sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err);
 /* Binding is 1-based. text NULL binds NULL. */
 void sf_stmt_text(sf_stmt *st, int idx, const char *text);
 void sf_stmt_textn(sf_stmt *st, int idx, const char *text, int len);
+/* Binds without copying: text must stay unchanged until the statement has
+ * run (sf_stmt_run) or been reset. */
+void sf_stmt_text_ref(sf_stmt *st, int idx, const char *text);
 void sf_stmt_int(sf_stmt *st, int idx, int64_t v);
 void sf_stmt_null(sf_stmt *st, int idx);
 /* 1 = a row is available, 0 = done, <0 = error (409 for a constraint

@@ -18,6 +18,8 @@ struct sf_db {
     sqlite3_stmt *st;
   } cache[CACHE_SLOTS];
   sf_db *next_reader; /* registry of reader connections */
+  void (*wal_fn)(void *ud, int frames);
+  void *wal_ud;
 };
 
 static int db_error(sqlite3 *h, int rc, sf_err *err) {
@@ -43,8 +45,9 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, configure_once);
   sqlite3 *h = NULL;
-  int flags = SQLITE_OPEN_NOMUTEX |
-              (mode == SF_DB_WRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+  int flags = SQLITE_OPEN_NOMUTEX | (mode == SF_DB_WRITE      ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                     : mode == SF_DB_CHECKPOINT ? SQLITE_OPEN_READWRITE
+                                                                : SQLITE_OPEN_READONLY);
   /* The writer (always synchronous=FULL) batches its WAL writes: wal_vfs.c. */
   int rc = sqlite3_open_v2(path, &h, flags, mode == SF_DB_WRITE ? sf_wal_vfs() : NULL);
   if (rc != SQLITE_OK) {
@@ -56,11 +59,12 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   sqlite3_extended_result_codes(h, 1);
   sf_db *db = sf_calloc(1, sizeof *db);
   db->h = h;
-  const char *pragmas = mode == SF_DB_WRITE
-                            ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                              "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                              "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;"
-                              " PRAGMA journal_size_limit=67108864;"
+  const char *pragmas = mode == SF_DB_WRITE ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                                             "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;"
+                                             " PRAGMA journal_size_limit=67108864;"
+                        : mode == SF_DB_CHECKPOINT
+                            ? "PRAGMA synchronous=FULL; PRAGMA cache_size=-2048; PRAGMA wal_autocheckpoint=0;"
                             : "PRAGMA query_only=1; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;";
   if (sf_db_exec(db, pragmas, err)) {
     sf_db_close(db);
@@ -85,6 +89,19 @@ int sf_db_exec(sf_db *db, const char *sql, sf_err *err) {
     return r;
   }
   return 0;
+}
+
+static int on_wal(void *arg, sqlite3 *h, const char *name, int frames) {
+  (void)h, (void)name;
+  sf_db *db = arg;
+  db->wal_fn(db->wal_ud, frames);
+  return SQLITE_OK;
+}
+
+void sf_db_on_wal_commit(sf_db *db, void (*fn)(void *ud, int frames), void *ud) {
+  db->wal_fn = fn;
+  db->wal_ud = ud;
+  sqlite3_wal_hook(db->h, fn ? on_wal : NULL, fn ? db : NULL);
 }
 
 int64_t sf_db_changes(sf_db *db) { return sqlite3_changes64(db->h); }
@@ -123,6 +140,12 @@ sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err) {
 void sf_stmt_text(sf_stmt *st, int idx, const char *text) {
   if (text)
     sqlite3_bind_text((sqlite3_stmt *)st, idx, text, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null((sqlite3_stmt *)st, idx);
+}
+void sf_stmt_text_ref(sf_stmt *st, int idx, const char *text) {
+  if (text)
+    sqlite3_bind_text((sqlite3_stmt *)st, idx, text, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null((sqlite3_stmt *)st, idx);
 }

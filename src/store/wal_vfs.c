@@ -1,39 +1,61 @@
-/* A VFS shim that turns SQLite's many small WAL writes into few large ones.
+/* A VFS shim that turns SQLite's many small WAL writes into few large ones,
+ * and lets another thread make the WAL durable.
  *
  * SQLite appends a commit to the WAL as two pwrite() calls per page (a 24-byte
  * frame header, then the page), so a group commit that dirties 40 pages costs
- * 80 system calls before its fsync. On virtual machines a system call is
- * expensive, and the writer thread spent a fifth of its time in pwrite.
+ * 80 system calls. On virtual machines a system call is expensive, and the
+ * writer thread spent a fifth of its time in pwrite.
  *
  * This shim wraps the default VFS. Files other than WALs pass through
  * untouched (the real file object is handed back as is). For a WAL, writes
  * that continue the previous one are collected in a buffer and written with
- * one call when anything else happens: a write elsewhere, a read, a size
- * query, a truncate, a sync, a file-control or close. Because the buffer is
- * always written before xSync returns, a commit made with synchronous=FULL is
- * exactly as durable as without the shim; order between writes and syncs is
- * kept. Only the writer connection uses it (always synchronous=FULL): other
- * connections read the WAL through their own handles and only ever see
- * frames that the wal-index lists, which SQLite publishes after the sync. */
+ * one call when anything else happens (a write elsewhere, a read, a size
+ * query, a truncate, a sync, a file-control or close) and right after the
+ * page of a commit frame: a frame header whose "database size" field is not
+ * zero marks the last frame of a transaction, and SQLite publishes the commit
+ * in the wal-index only after that page is written. So whatever the
+ * synchronous setting, every frame a reader can be told about is in the file
+ * (the page cache) before it is told, and order between writes and syncs is
+ * kept. Only the writer connection uses the shim; other connections read the
+ * WAL through their own handles.
+ *
+ * Pipelined commits (store/writer.c) run the writer with synchronous=NORMAL,
+ * under which SQLite does not sync the WAL at commit (it still syncs it
+ * before every checkpoint). The writer's sync thread calls sf_wal_vfs_sync(),
+ * which fdatasync()s every WAL the shim has open through a descriptor of its
+ * own (fsync flushes the file, whichever descriptor wrote the pages); a
+ * commit is acknowledged only after a sync that started after its frames
+ * were written. */
 #include "store/wal_vfs.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The unix VFS writes at most 0x1ffff bytes per pwrite() call (it masks the
  * length with 0x1ffff) and reports a write it cannot finish as SQLITE_FULL,
  * so one flush must stay below 128 KiB: 31 WAL frames of 4 KiB pages. */
 #define WAL_BUF_CAP 0x1ffff
 
-typedef struct {
+#define WAL_FRAME_HDR 24 /* SQLite's WAL_FRAME_HDRSIZE */
+
+typedef struct wal_file wal_file;
+struct wal_file {
   sqlite3_file base;   /* our methods */
   sqlite3_file *real;  /* the wrapped file, stored right after this struct */
   char *buf;
   sqlite3_int64 buf_off;
   int buf_len;
-} wal_file;
+  int commit_page_next; /* the last header written was a commit frame's */
+  int sync_fd;          /* our own descriptor of the file, for sf_wal_vfs_sync */
+  wal_file *next_open;  /* registry of open WALs */
+};
+
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static wal_file *g_open;
 
 static sqlite3_vfs g_vfs;
 static sqlite3_vfs *g_real;
@@ -48,6 +70,15 @@ static int flush(wal_file *f) {
 
 static int w_close(sqlite3_file *pf) {
   wal_file *f = (wal_file *)pf;
+  pthread_mutex_lock(&g_open_mu);
+  for (wal_file **pp = &g_open; *pp; pp = &(*pp)->next_open)
+    if (*pp == f) {
+      *pp = f->next_open;
+      break;
+    }
+  pthread_mutex_unlock(&g_open_mu);
+  if (f->sync_fd >= 0) close(f->sync_fd);
+  f->sync_fd = -1;
   int rc = flush(f);
   int rc2 = f->real->pMethods->xClose(f->real);
   free(f->buf);
@@ -61,8 +92,7 @@ static int w_read(sqlite3_file *pf, void *out, int amt, sqlite3_int64 off) {
   return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, amt, off);
 }
 
-static int w_write(sqlite3_file *pf, const void *data, int amt, sqlite3_int64 off) {
-  wal_file *f = (wal_file *)pf;
+static int buffer(wal_file *f, const void *data, int amt, sqlite3_int64 off) {
   if (f->buf_len > 0 && off == f->buf_off + f->buf_len && f->buf_len + amt <= WAL_BUF_CAP) {
     memcpy(f->buf + f->buf_len, data, (size_t)amt);
     f->buf_len += amt;
@@ -75,6 +105,16 @@ static int w_write(sqlite3_file *pf, const void *data, int amt, sqlite3_int64 of
   f->buf_off = off;
   f->buf_len = amt;
   return SQLITE_OK;
+}
+
+static int w_write(sqlite3_file *pf, const void *data, int amt, sqlite3_int64 off) {
+  wal_file *f = (wal_file *)pf;
+  int commit_page = f->commit_page_next;
+  /* bytes 4-7 of a frame header: the database size after a commit, else 0 */
+  const unsigned char *h = data;
+  f->commit_page_next = amt == WAL_FRAME_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
+  int rc = buffer(f, data, amt, off);
+  return rc == SQLITE_OK && commit_page ? flush(f) : rc;
 }
 
 static int w_truncate(sqlite3_file *pf, sqlite3_int64 size) {
@@ -164,6 +204,7 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
   if (!(flags & SQLITE_OPEN_WAL)) return g_real->xOpen(g_real, name, pf, flags, out_flags);
   wal_file *f = (wal_file *)pf;
   memset(f, 0, sizeof *f);
+  f->sync_fd = -1;
   f->real = (sqlite3_file *)(f + 1);
   f->buf = malloc(WAL_BUF_CAP);
   if (!f->buf) return SQLITE_NOMEM;
@@ -179,8 +220,28 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
     f->buf = NULL;
     return SQLITE_CANTOPEN;
   }
+  f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
+  if (f->sync_fd < 0) {
+    f->real->pMethods->xClose(f->real);
+    free(f->buf);
+    f->buf = NULL;
+    return SQLITE_CANTOPEN;
+  }
   f->base.pMethods = &g_methods;
+  pthread_mutex_lock(&g_open_mu);
+  f->next_open = g_open;
+  g_open = f;
+  pthread_mutex_unlock(&g_open_mu);
   return SQLITE_OK;
+}
+
+int sf_wal_vfs_sync(void) {
+  int rc = 0, n = 0;
+  pthread_mutex_lock(&g_open_mu);
+  for (wal_file *f = g_open; f; f = f->next_open, n++)
+    if (fdatasync(f->sync_fd) != 0) rc = -1;
+  pthread_mutex_unlock(&g_open_mu);
+  return n ? rc : -1;
 }
 
 /* Everything but xOpen goes straight to the real VFS. */

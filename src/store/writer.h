@@ -2,8 +2,21 @@
  *
  * Commands are queued from any thread. The writer takes up to max_batch of
  * them, opens one transaction, runs each inside its own SAVEPOINT (a failed
- * command rolls back alone), commits once (synchronous=FULL), and only then
- * calls every command's done(): nothing is acknowledged before it is durable.
+ * command rolls back alone), commits once, and calls every command's done()
+ * only once the commit is on disk: nothing is acknowledged before it is
+ * durable.
+ *
+ * Two ways to get there (SF_WRITER_SYNC_*):
+ *   full       SQLite's synchronous=FULL: COMMIT fsyncs the WAL itself, and
+ *              the writer waits for the disk before the next batch.
+ *   pipelined  (default) synchronous=NORMAL plus a sync thread that fsyncs
+ *              the WAL (store/wal_vfs.c) while the writer already runs the
+ *              next batch; one fsync covers every batch committed before it.
+ *              Hooks, the commit hook and done() run after that fsync. A
+ *              committed batch is visible to readers before its fsync ends,
+ *              so anything that leaves the process on the strength of a read
+ *              (an HTTP answer, a webhook, a payment call) first waits for
+ *              durability: sf_writer_barrier / sf_writer_when_durable.
  *
  * Ownership: a submitted command belongs to the writer until done() is
  * called; done() may free it. Commands must not block (no network I/O). */
@@ -29,13 +42,17 @@ typedef struct sf_tx {
    * saves and restores it around each savepoint. */
   int64_t head_position;
   char head_hash[65];
+  /* Changes whenever appended events were rolled back (or a commit failed,
+   * or the writer restarted): what was cached about streams since is void. */
+  uint64_t epoch;
   /* after-commit hooks (e.g. cache invalidation), owned by the writer */
   sf_tx_after *after;
   int nafter, cap_after;
 } sf_tx;
 
-/* Runs fn(ud, key) after this transaction commits, before any command's
- * done(); dropped if the command rolls back or the commit fails. */
+/* Runs fn(ud, key) after this transaction commits and is durable, before
+ * any command's done(); dropped if the command rolls back or the commit
+ * fails. */
 void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key);
 
 /* A savepoint inside a command, for commands that apply many independent
@@ -63,7 +80,12 @@ struct sf_cmd {
   sf_cmd *next_;
 };
 
-int sf_writer_start(const char *db_path, int max_batch, sf_err *err);
+typedef enum { SF_WRITER_SYNC_PIPELINED = 0, SF_WRITER_SYNC_FULL = 1 } sf_writer_sync;
+
+int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_err *err);
+int sf_writer_pipelined(void);
+/* WAL size (in frames) at which checkpoints start; set before start. */
+void sf_writer_checkpoint_frames(int frames);
 /* Queues cmd. Returns -503 (and does not take the command) once stopping. */
 int sf_writer_submit(sf_cmd *cmd);
 /* Runs cmd through the writer and waits for it; returns its rc (err in cmd). */
@@ -72,7 +94,20 @@ int sf_writer_exec(sf_cmd *cmd);
 void sf_writer_stop(void);
 int sf_writer_running(void);
 
-/* Called on the writer thread after each commit that appended events. */
+/* Durability of what readers can see (pipelined commits; with full sync
+ * everything visible is durable and these return at once).
+ * sf_writer_undurable: 0 if every batch a reader could see now is on disk,
+ * else the sequence number to wait for. sf_writer_when_durable: calls
+ * fn(ud) on the sync thread once that batch is on disk and returns 1, or
+ * returns 0 (and never calls fn) if it already is. sf_writer_barrier:
+ * blocks until everything a reader could have seen before the call is on
+ * disk. Read first, then wait, then act. */
+uint64_t sf_writer_undurable(void);
+int sf_writer_when_durable(uint64_t seq, void (*fn)(void *ud), void *ud);
+void sf_writer_barrier(void);
+
+/* Called after each commit that appended events, once it is durable (on the
+ * writer thread with full sync, on the sync thread when pipelined). */
 typedef void (*sf_writer_commit_hook)(int64_t head_position, void *ud);
 void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud);
 

@@ -34,7 +34,7 @@ static int setup(void **state) {
   assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
   return 0;
 }
 
@@ -194,6 +194,7 @@ static void test_group_commit(void **state) {
   for (int i = 0; i < 500; i++) assert_int_equal(cmds[i]->rc, 0);
   /* 501 commands, far fewer transactions: they were grouped */
   long txs = commits() - c0;
+  if (!(txs >= 2 && txs < 100)) fprintf(stderr, "group commit: %ld transactions for 501 commands\n", txs);
   assert_true(txs >= 2 && txs < 100);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'm%'"), 500);
   for (int i = 0; i < 500; i++) free(cmds[i]);
@@ -213,7 +214,128 @@ static void test_exec_and_stop(void **state) {
   assert_int_equal(sf_writer_submit(&t->cmd), -503);
   free(t);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+}
+
+/* A writer metric by name (counters printed as integers or seconds). */
+static double metric(const char *name) {
+  char *m = sf_metrics_render();
+  char key[96];
+  snprintf(key, sizeof key, "\n%s ", name);
+  const char *p = strstr(m, key);
+  double v = p ? strtod(p + strlen(key), NULL) : -1;
+  free(m);
+  return v;
+}
+
+/* Pipelined commits: a command is answered only after a WAL fsync that
+ * began after its commit. Sequential commands cannot share a sync, so each
+ * one costs at least one; and when done() runs nothing is left undurable. */
+static void test_pipelined_sync_before_done(void **state) {
+  (void)state;
+  assert_true(sf_writer_pipelined());
+  double s0 = metric("sf_writer_syncs_total");
+  for (int i = 0; i < 20; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "p%d", i);
+    test_cmd *t = new_cmd(key);
+    t->with_event = 1;
+    assert_int_equal(sf_writer_exec(&t->cmd), 0);
+    assert_int_equal(sf_writer_undurable(), 0);
+    free(t);
+  }
+  assert_true(metric("sf_writer_syncs_total") - s0 >= 20);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'p%'"), 20);
+}
+
+static void mark(void *ud) { atomic_fetch_add((_Atomic int *)ud, 1); }
+
+/* sf_writer_when_durable: a waiter for a batch not yet committed fires with
+ * the sync of that batch, before the batch's commands are answered; one for
+ * a batch already durable is refused (the caller goes on at once). */
+static void test_when_durable(void **state) {
+  (void)state;
+  test_cmd *t = new_cmd("wd0");
+  assert_int_equal(sf_writer_exec(&t->cmd), 0);
+  free(t);
+  _Atomic int fired = 0;
+  assert_int_equal(sf_writer_when_durable(1, mark, &fired), 0); /* long durable */
+  /* the next batch has the next sequence number: commit one and wait for it */
+  uint64_t next = 0;
+  for (uint64_t s = 1; s < 1000000 && !next; s++)
+    if (sf_writer_when_durable(s, mark, &fired)) next = s;
+  assert_true(next > 0);
+  assert_int_equal(atomic_load(&fired), 0);
+  t = new_cmd("wd1");
+  assert_int_equal(sf_writer_exec(&t->cmd), 0);
+  assert_int_equal(atomic_load(&fired), 1); /* called before done() */
+  free(t);
+  sf_writer_barrier(); /* nothing undurable: returns */
+}
+
+/* writer_sync full: SQLite syncs inside COMMIT, no sync thread, nothing is
+ * ever visible before it is durable. */
+static void test_full_sync(void **state) {
+  (void)state;
+  sf_writer_stop();
+  sf_err e = {0};
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_FULL, &e), 0);
+  assert_false(sf_writer_pipelined());
+  double s0 = metric("sf_writer_syncs_total");
+  test_cmd *t = new_cmd("full1");
+  t->with_event = 1;
+  assert_int_equal(sf_writer_exec(&t->cmd), 0);
+  assert_int_equal(sf_writer_undurable(), 0);
+  assert_true(metric("sf_writer_syncs_total") == s0);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k = 'full1'"), 1);
+  free(t);
+}
+
+/* Checkpoints run beside the writer, and the WAL still starts over: under
+ * steady writes it stays near the threshold instead of growing. */
+typedef struct {
+  sf_cmd cmd;
+  int i;
+} blob_cmd;
+
+static int blob_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  blob_cmd *b = (blob_cmd *)c;
+  sf_stmt *st = sf_db_prepare(tx->db, "INSERT INTO t(k, v) VALUES(printf('blob%d', ?1), randomblob(3000))", err);
+  if (!st) return -1;
+  sf_stmt_int(st, 1, b->i);
+  return sf_stmt_run(st, err);
+}
+static void blob_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+static void test_checkpoints_bound_the_wal(void **state) {
+  (void)state;
+  sf_writer_stop();
+  sf_writer_checkpoint_frames(100);
+  sf_err e = {0};
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  char wal[160];
+  snprintf(wal, sizeof wal, "%s-wal", g_path);
+  long biggest = 0;
+  for (int i = 0; i < 1500; i++) {
+    blob_cmd b = {.cmd = {.run = blob_run, .done = blob_done}, .i = i};
+    assert_int_equal(sf_writer_exec(&b.cmd), 0);
+    FILE *f = fopen(wal, "rb");
+    if (f) {
+      fseek(f, 0, SEEK_END);
+      if (ftell(f) > biggest) biggest = ftell(f);
+      fclose(f);
+    }
+  }
+  /* 1500 commits of a row that fills a page (two frames with its parent):
+   * without restarts the WAL would pass 3000 frames (12 MB); it starts over
+   * every few hundred */
+  assert_true(biggest > 0);
+  assert_true(biggest < 800L * 4120);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
+  sf_writer_stop();
+  sf_writer_checkpoint_frames(0);
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
 }
 
 /* ---- event store ---- */
@@ -262,6 +384,40 @@ typedef struct {
 static int m_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   meta_cmd *m = (meta_cmd *)c;
   return sf_ev_append(tx, "meta-1", SF_EV_ANY_VERSION, "test.meta", NULL, &m->meta, NULL, err);
+}
+
+/* The writer remembers stream versions. A failed command's appends are
+ * forgotten with it, and an append made by another process (here: another
+ * connection, while the writer is between batches) is found again rather
+ * than refused or skipped. */
+static void test_stream_versions_after_rollback_and_outside_writes(void **state) {
+  (void)state;
+  assert_int_equal(append("vc-1", 0, 2), 0); /* versions 1, 2: remembered */
+  test_cmd *t = new_cmd("vc-fail");
+  t->with_event = 1;
+  t->fail = 1; /* appends to s-vc-fail, then rolls back */
+  assert_int_equal(sf_writer_exec(&t->cmd), -409);
+  t->fail = 0;
+  snprintf(t->key, sizeof t->key, "vc-fail"); /* same stream: must be version 1 again */
+  assert_int_equal(sf_writer_exec(&t->cmd), 0);
+  free(t);
+  assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 's-vc-fail'"), 1);
+
+  sf_err e = {0};
+  sf_db *other = sf_db_open(g_path, SF_DB_CHECKPOINT, &e); /* a second read-write connection */
+  assert_non_null(other);
+  assert_int_equal(sf_db_exec(other,
+                              "INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)"
+                              " SELECT max(position) + 1, 'vc-1', 3, 'test.outside', 'evt_outside', '{}', '{}', 0, ''"
+                              " FROM events",
+                              &e),
+                   0);
+  sf_db_close(other);
+  assert_int_equal(append("vc-1", SF_EV_ANY_VERSION, 1), 0);           /* not 3 again: 4 */
+  assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 'vc-1'"), 4);
+  assert_int_equal(count_rows("SELECT count(*) FROM events WHERE stream = 'vc-1'"), 4);
+  assert_int_equal(append("vc-1", 4, 1), 0); /* the expected version is the true one */
+  assert_int_equal(append("vc-1", 4, 1), -409);
 }
 
 static void test_meta_encoding(void **state) {
@@ -451,7 +607,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_failed_command_isolated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_exec_and_stop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pipelined_sync_before_done, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_when_durable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_full_sync, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoints_bound_the_wal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_versions_after_rollback_and_outside_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hash_chain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meta_encoding, setup, teardown),
       cmocka_unit_test(test_hash_format_is_stable),

@@ -34,7 +34,7 @@ static int setup(void **state) {
   assert_int_equal(sf_db_migrate(db, &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
   return 0;
 }
 

@@ -33,7 +33,7 @@ static auth_job *job_new(sf_req *req) {
 
 static void reply_err_resume(sf_req *req, sf_err *err) {
   sf_req_reply_problem(req, err);
-  sf_req_resume(req);
+  sf_req_resume_durable(req); /* the answer may rest on reads */
 }
 
 static sf_login_hook g_login_hook;

@@ -272,7 +272,7 @@ static void answer(waiter *w) {
   }
   order_clear(o);
   free(o);
-  sf_req_resume(w->req);
+  sf_req_resume_durable(w->req);
   free(w);
 }
 
@@ -671,6 +671,8 @@ static void run_batch(char (*ids)[48], int n) {
     if (!c->items[i].skip) ops[nops++] = c->items[i].op;
   }
   c->n = n;
+  /* the provider acts on what was read: only on commits that are on disk */
+  if (nops) sf_writer_barrier();
   if (nops) {
     S.provider->run(S.provider->self, ops, nops);
     for (int i = 0, k = 0; i < n; i++)
@@ -1148,7 +1150,7 @@ static void h_get(sf_req *req) {
     sf_req_suspend(req);
     if (!park(req, o.id, wait_s, 200, 200)) {
       reply_order(req, 200, &o);
-      sf_req_resume(req);
+      sf_req_resume_durable(req);
     }
   } else {
     reply_order(req, 200, &o);

@@ -26,6 +26,7 @@ typedef struct srq {
   json_t *data;
   json_t *def; /* the pinned workflow definition */
   int depth;   /* nested automatic transitions in this command (loop guard) */
+  int stored;  /* loaded from its row: srq_save updates it */
 } srq;
 
 void srq_clear(srq *r);

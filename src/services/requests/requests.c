@@ -123,18 +123,19 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
   sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
   if (rc == 1) {
-    snprintf(r->id, sizeof r->id, "%s", sf_stmt_col_text(st, 0));
-    snprintf(r->type, sizeof r->type, "%s", sf_stmt_col_text(st, 1));
-    snprintf(r->workflow_id, sizeof r->workflow_id, "%s", sf_stmt_col_text(st, 2));
-    snprintf(r->title, sizeof r->title, "%s", sf_stmt_col_text(st, 3));
+    sf_strlcpy(r->id, sf_stmt_col_text(st, 0), sizeof r->id);
+    sf_strlcpy(r->type, sf_stmt_col_text(st, 1), sizeof r->type);
+    sf_strlcpy(r->workflow_id, sf_stmt_col_text(st, 2), sizeof r->workflow_id);
+    sf_strlcpy(r->title, sf_stmt_col_text(st, 3), sizeof r->title);
     r->data = json_loads(sf_stmt_col_text(st, 4), 0, NULL);
-    snprintf(r->state, sizeof r->state, "%s", sf_stmt_col_text(st, 5));
-    snprintf(r->assignee_user, sizeof r->assignee_user, "%s", sf_stmt_col_text(st, 6));
-    snprintf(r->assignee_role, sizeof r->assignee_role, "%s", sf_stmt_col_text(st, 7));
-    snprintf(r->created_by, sizeof r->created_by, "%s", sf_stmt_col_text(st, 8));
+    sf_strlcpy(r->state, sf_stmt_col_text(st, 5), sizeof r->state);
+    sf_strlcpy(r->assignee_user, sf_stmt_col_text(st, 6), sizeof r->assignee_user);
+    sf_strlcpy(r->assignee_role, sf_stmt_col_text(st, 7), sizeof r->assignee_role);
+    sf_strlcpy(r->created_by, sf_stmt_col_text(st, 8), sizeof r->created_by);
     r->version = sf_stmt_col_int(st, 9);
     r->created_at = sf_stmt_col_int(st, 10);
     r->updated_at = sf_stmt_col_int(st, 11);
+    r->stored = 1;
   }
   sf_stmt_reset(st);
   if (rc == 0) return sf_err_not_found(err, "request");
@@ -147,6 +148,26 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
 
 int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
   char *data = json_dumps(r->data, JSON_COMPACT);
+  if (r->stored) { /* a plain UPDATE: an upsert first tries (and fails) the insert */
+    sf_stmt *st = sf_db_prepare(tx->db,
+                                "UPDATE service_requests SET data = ?2, state = ?3, assignee_user = nullif(?4, ''),"
+                                " assignee_role = nullif(?5, ''), version = ?6, updated_at = ?7 WHERE id = ?1",
+                                err);
+    int rc = -500;
+    if (st) {
+      sf_stmt_text_ref(st, 1, r->id);
+      sf_stmt_text_ref(st, 2, data);
+      sf_stmt_text_ref(st, 3, r->state);
+      sf_stmt_text(st, 4, r->assignee_user);
+      sf_stmt_text(st, 5, r->assignee_role);
+      sf_stmt_int(st, 6, r->version);
+      sf_stmt_int(st, 7, tx->now_ms);
+      rc = sf_stmt_run(st, err);
+      if (!rc && sf_db_changes(tx->db) != 1) rc = sf_err_internal(err, "request %s vanished", r->id);
+    }
+    free(data);
+    return rc;
+  }
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
                               " assignee_role, created_by, version, created_at, updated_at)"
@@ -366,9 +387,10 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
   if (!rc) rc = state_actions(tx, req, r, from, "on_exit", move, err);
   if (!rc) {
     snprintf(r->state, sizeof r->state, "%s", to);
-    json_t *data = json_deep_copy(move);
-    json_object_set_new(data, "comment", json_string(comment));
-    rc = srq_event(tx, req, r, "request.transitioned", data, err);
+    /* the event is the move and the comment; the actions see the move alone */
+    json_object_set_new(move, "comment", json_string(comment));
+    rc = srq_event(tx, req, r, "request.transitioned", json_incref(move), err);
+    json_object_del(move, "comment");
   }
   if (!rc) rc = state_actions(tx, req, r, to, "on_enter", move, err);
   json_decref(move);

@@ -328,13 +328,17 @@ static int64_t scan(int64_t now) {
                                               "SELECT id, event_id, request_id, url, body, attempts FROM webhook_deliveries"
                                               " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
                                               &err);
-  int rc = 0;
+  int rc = 0, synced = 0;
   if (st) {
     sf_stmt_int(st, 1, now);
     sf_stmt_int(st, 2, H.njobs); /* the busy ones may come first */
     job *j;
     while ((j = free_slot()) && (rc = sf_stmt_step(st, &err)) == 1) {
       if (busy(sf_stmt_col_text(st, 0))) continue;
+      if (!synced) { /* send only what is on disk (the rows come from one snapshot) */
+        sf_writer_barrier();
+        synced = 1;
+      }
       snprintf(j->id, sizeof j->id, "%s", sf_stmt_col_text(st, 0));
       snprintf(j->event_id, sizeof j->event_id, "%s", sf_stmt_col_text(st, 1));
       snprintf(j->request_id, sizeof j->request_id, "%s", sf_stmt_col_text(st, 2));
