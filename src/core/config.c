@@ -61,7 +61,7 @@ void sf_config_defaults(sf_config *c) {
   c->lockout_threshold = 5;
   c->lockout_base_s = 30;
   c->writer_max_batch = 1024;
-  snprintf(c->writer_sync, sizeof c->writer_sync, "pipelined");
+  snprintf(c->writer_sync, sizeof c->writer_sync, "full");
   c->shutdown_timeout_s = 10;
   snprintf(c->payment_provider, sizeof c->payment_provider, "sandbox");
   c->payment_timeout_ms = 2000;

@@ -40,7 +40,7 @@ typedef struct sf_config {
   int lockout_base_s;    /* first lock period; doubles per further failure */
 
   int writer_max_batch;
-  char writer_sync[16]; /* "pipelined" (default) or "full" */
+  char writer_sync[16]; /* "full" (default) or "pipelined" */
   int shutdown_timeout_s;
   int idempotency_ttl_s;
 

@@ -15,9 +15,11 @@
 typedef struct sf_db sf_db;
 typedef struct sf_stmt sf_stmt;
 
-/* SF_DB_CHECKPOINT: read-write, default VFS, synchronous=FULL; for a
- * connection that only runs checkpoints beside the writer. */
-enum { SF_DB_READ = 0, SF_DB_WRITE = 1, SF_DB_CHECKPOINT = 2 };
+/* SF_DB_WRITER: SF_DB_WRITE for the writer thread, whose WAL the writer's
+ * sync thread fsyncs (store/wal_vfs.h). SF_DB_CHECKPOINT: read-write,
+ * default VFS, synchronous=FULL; for a connection that only runs
+ * checkpoints beside the writer. */
+enum { SF_DB_READ = 0, SF_DB_WRITE = 1, SF_DB_CHECKPOINT = 2, SF_DB_WRITER = 3 };
 
 /* Opens (creating if needed, for SF_DB_WRITE) the database file. */
 sf_db *sf_db_open(const char *path, int mode, sf_err *err);

@@ -45,11 +45,16 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, configure_once);
   sqlite3 *h = NULL;
-  int flags = SQLITE_OPEN_NOMUTEX | (mode == SF_DB_WRITE      ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+  int writes = mode == SF_DB_WRITE || mode == SF_DB_WRITER;
+  int flags = SQLITE_OPEN_NOMUTEX | (writes                     ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                                      : mode == SF_DB_CHECKPOINT ? SQLITE_OPEN_READWRITE
                                                                 : SQLITE_OPEN_READONLY);
-  /* The writer (always synchronous=FULL) batches its WAL writes: wal_vfs.c. */
-  int rc = sqlite3_open_v2(path, &h, flags, mode == SF_DB_WRITE ? sf_wal_vfs() : NULL);
+  /* Write connections batch their WAL writes (wal_vfs.c); the writer's WAL
+   * is also the one its sync thread fsyncs. */
+  int rc = sqlite3_open_v2(path, &h, flags,
+                           mode == SF_DB_WRITER ? sf_wal_vfs_synced()
+                           : writes             ? sf_wal_vfs()
+                                                : NULL);
   if (rc != SQLITE_OK) {
     sf_err_internal(err, "cannot open %s: %s", path, h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     sqlite3_close(h);
@@ -59,7 +64,13 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
   sqlite3_extended_result_codes(h, 1);
   sf_db *db = sf_calloc(1, sizeof *db);
   db->h = h;
-  const char *pragmas = mode == SF_DB_WRITE ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+  /* page_size applies only when the file is created (the first statement
+   * here, before WAL mode is set); an existing database keeps its own. Every
+   * group commit writes each page it dirtied whole to the WAL, and appends
+   * to many event streams dirty one (stream, version) index page each: 2 KiB
+   * pages cut the WAL bytes per workflow transition from 7.1 to 4.5 KB and
+   * raised transitions/s by ~7% (3 interleaved runs). */
+  const char *pragmas = writes ? "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                                              "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
                                              "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;"
                                              " PRAGMA journal_size_limit=67108864;"

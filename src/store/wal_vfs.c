@@ -10,14 +10,15 @@
  * untouched (the real file object is handed back as is). For a WAL, writes
  * that continue the previous one are collected in a buffer and written with
  * one call when anything else happens (a write elsewhere, a read, a size
- * query, a truncate, a sync, a file-control or close) and right after the
- * page of a commit frame: a frame header whose "database size" field is not
- * zero marks the last frame of a transaction, and SQLite publishes the commit
- * in the wal-index only after that page is written. So whatever the
- * synchronous setting, every frame a reader can be told about is in the file
- * (the page cache) before it is told, and order between writes and syncs is
- * kept. Only the writer connection uses the shim; other connections read the
- * WAL through their own handles.
+ * query, a truncate, a sync, a file-control or close) and at the end of a
+ * commit: a frame header whose "database size" field is not zero belongs to
+ * the last frame of a transaction, and SQLite publishes the commit in the
+ * wal-index only after the writes that follow it (see w_write for the two
+ * ways a commit ends). So whatever the synchronous setting, every frame a
+ * reader can be told about, and the whole commit an fsync is asked to make
+ * durable, is in the file (the page cache) before COMMIT returns; order
+ * between writes and syncs is kept. Write connections use the shim; other
+ * connections read the WAL through their own handles.
  *
  * Pipelined commits (store/writer.c) run the writer with synchronous=NORMAL,
  * under which SQLite does not sync the WAL at commit (it still syncs it
@@ -57,7 +58,7 @@ struct wal_file {
 static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
 static wal_file *g_open;
 
-static sqlite3_vfs g_vfs;
+static sqlite3_vfs g_vfs, g_vfs_synced; /* the second registers its WALs for sf_wal_vfs_sync */
 static sqlite3_vfs *g_real;
 static sqlite3_io_methods g_methods;
 
@@ -107,14 +108,24 @@ static int buffer(wal_file *f, const void *data, int amt, sqlite3_int64 off) {
   return SQLITE_OK;
 }
 
+/* The end of a commit. Appending, SQLite writes the commit frame's header
+ * and then its page, right after the frames before it: the buffer is
+ * written after that page. But a transaction that overwrote spilled frames
+ * ends by rewriting the checksums of the frames from the first overwritten
+ * one on, header by header (each after a read, so each starts a new run),
+ * the commit frame's last, with no page after it: a commit-frame header that
+ * does not continue the buffered run is written at once. */
 static int w_write(sqlite3_file *pf, const void *data, int amt, sqlite3_int64 off) {
   wal_file *f = (wal_file *)pf;
   int commit_page = f->commit_page_next;
   /* bytes 4-7 of a frame header: the database size after a commit, else 0 */
   const unsigned char *h = data;
-  f->commit_page_next = amt == WAL_FRAME_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
+  int commit_header = amt == WAL_FRAME_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
+  int continues = f->buf_len > 0 && off == f->buf_off + f->buf_len;
+  f->commit_page_next = commit_header;
   int rc = buffer(f, data, amt, off);
-  return rc == SQLITE_OK && commit_page ? flush(f) : rc;
+  if (rc != SQLITE_OK) return rc;
+  return commit_page || (commit_header && !continues) ? flush(f) : SQLITE_OK;
 }
 
 static int w_truncate(sqlite3_file *pf, sqlite3_int64 size) {
@@ -200,7 +211,6 @@ static int w_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p) {
 }
 
 static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int flags, int *out_flags) {
-  (void)vfs;
   if (!(flags & SQLITE_OPEN_WAL)) return g_real->xOpen(g_real, name, pf, flags, out_flags);
   wal_file *f = (wal_file *)pf;
   memset(f, 0, sizeof *f);
@@ -220,14 +230,16 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
     f->buf = NULL;
     return SQLITE_CANTOPEN;
   }
+  f->base.pMethods = &g_methods;
+  if (vfs != &g_vfs_synced) return SQLITE_OK;
   f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
   if (f->sync_fd < 0) {
+    f->base.pMethods = NULL;
     f->real->pMethods->xClose(f->real);
     free(f->buf);
     f->buf = NULL;
     return SQLITE_CANTOPEN;
   }
-  f->base.pMethods = &g_methods;
   pthread_mutex_lock(&g_open_mu);
   f->next_open = g_open;
   g_open = f;
@@ -278,11 +290,20 @@ static void register_once(void) {
       .xDlError = v_dlerror, .xDlSym = v_dlsym, .xDlClose = v_dlclose,
       .xRandomness = v_random, .xSleep = v_sleep, .xCurrentTime = v_time,
       .xGetLastError = v_last_error, .xCurrentTimeInt64 = v_time64};
+  g_vfs_synced = g_vfs;
+  g_vfs_synced.zName = SF_WAL_VFS_SYNCED_NAME;
   g_rc = sqlite3_vfs_register(&g_vfs, 0);
+  if (g_rc == SQLITE_OK) g_rc = sqlite3_vfs_register(&g_vfs_synced, 0);
 }
 
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
 const char *sf_wal_vfs(void) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, register_once);
+  pthread_once(&g_once, register_once);
   return g_rc == SQLITE_OK ? SF_WAL_VFS_NAME : NULL;
+}
+
+const char *sf_wal_vfs_synced(void) {
+  pthread_once(&g_once, register_once);
+  return g_rc == SQLITE_OK ? SF_WAL_VFS_SYNCED_NAME : NULL;
 }

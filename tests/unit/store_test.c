@@ -21,6 +21,7 @@
 #include "store/writer.h"
 
 static char g_dir[64], g_path[128];
+static sf_writer_sync g_sync; /* the mode setup starts the writer in */
 
 static int setup(void **state) {
   (void)state;
@@ -34,7 +35,7 @@ static int setup(void **state) {
   assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   return 0;
 }
 
@@ -214,7 +215,7 @@ static void test_exec_and_stop(void **state) {
   assert_int_equal(sf_writer_submit(&t->cmd), -503);
   free(t);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
 }
 
 /* A writer metric by name (counters printed as integers or seconds). */
@@ -312,7 +313,7 @@ static void test_checkpoints_bound_the_wal(void **state) {
   sf_writer_stop();
   sf_writer_checkpoint_frames(100);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   char wal[160];
   snprintf(wal, sizeof wal, "%s-wal", g_path);
   long biggest = 0;
@@ -334,7 +335,7 @@ static void test_checkpoints_bound_the_wal(void **state) {
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
   sf_writer_stop();
   sf_writer_checkpoint_frames(0);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
 }
 
@@ -560,6 +561,11 @@ static void wait_checkpoint(const char *name, int64_t want) {
 
 static void test_dispatcher(void **state) {
   (void)state;
+  atomic_store(&g_applied_last, 0); /* the test runs once per sync mode */
+  atomic_store(&g_applied, 0);
+  atomic_store(&g_out_of_order, 0);
+  atomic_store(&g_resets, 0);
+  atomic_store(&g_live, 0);
   sf_dispatch_clear();
   sf_dispatch_register(&k_sub);
   sf_dispatch_register(&k_live);
@@ -603,6 +609,19 @@ static void test_dispatcher(void **state) {
 }
 
 int main(void) {
+  /* the writer's behaviour under both sync modes */
+  const struct CMUnitTest both[] = {
+      cmocka_unit_test_setup_teardown(test_failed_command_isolated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exec_and_stop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoints_bound_the_wal, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_versions_after_rollback_and_outside_writes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
+  };
+  g_sync = SF_WRITER_SYNC_FULL;
+  int failed = cmocka_run_group_tests_name("writer_sync=full", both, NULL, NULL);
+  g_sync = SF_WRITER_SYNC_PIPELINED;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_failed_command_isolated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
@@ -619,5 +638,5 @@ int main(void) {
       cmocka_unit_test(test_hash_sensitive),
       cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return failed + cmocka_run_group_tests_name("writer_sync=pipelined", tests, NULL, NULL);
 }

@@ -110,7 +110,12 @@ static void test_large_transaction_reads_back(void **state) {
  * a reader would otherwise be pointed at frames not yet in the file. */
 static void commits_visible(const char *sync) {
   sf_err e = {0};
-  sf_db *w = sf_db_open(g_path, SF_DB_WRITE, &e);
+  sf_db *other = sf_db_open(g_path, SF_DB_WRITE, &e); /* a write connection, not the writer's */
+  assert_non_null(other);
+  assert_int_equal(sf_db_exec(other, "CREATE TABLE o(i)", &e), 0);
+  assert_int_equal(sf_wal_vfs_sync(), -1); /* its WAL is not one the sync thread syncs */
+  sf_db_close(other);
+  sf_db *w = sf_db_open(g_path, SF_DB_WRITER, &e);
   assert_non_null(w);
   char pragma[64];
   snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", sync);
@@ -198,6 +203,47 @@ static void kill_after_commit(const char *sync) {
   sf_db_close(r);
 }
 
+/* A transaction bigger than the page cache spills pages to the WAL before
+ * its commit; when it changes a spilled page again SQLite overwrites that
+ * frame in place and, after the commit frame, rewrites the checksums of
+ * every frame from there on: header-only writes, the last one the commit
+ * frame's. Under synchronous=NORMAL those must reach the file by the time
+ * COMMIT returns, or the commit that an fsync is about to make durable is
+ * not in the file at all. The files are copied right after COMMIT (what an
+ * fsync would persist) and the copy is recovered. */
+static void test_rewritten_commit_is_in_the_file(void **state) {
+  (void)state;
+  sf_err e = {0};
+  sf_db *w = sf_db_open(g_path, SF_DB_WRITE, &e);
+  assert_non_null(w);
+  assert_int_equal(sf_db_exec(w,
+                              "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;"
+                              "CREATE TABLE b(i INTEGER PRIMARY KEY, v BLOB); CREATE TABLE m(k INTEGER PRIMARY KEY, x);"
+                              "INSERT INTO m VALUES(1, 0);",
+                              &e),
+                   0);
+  assert_int_equal(sf_db_exec(w,
+                              "PRAGMA cache_size=16; BEGIN; UPDATE m SET x = 1;"
+                              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<300)"
+                              " INSERT INTO b SELECT i, randomblob(3000) FROM n;"
+                              "UPDATE m SET x = 42; COMMIT;",
+                              &e),
+                   0);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "mkdir %s/copy && cp %s %s-wal %s/copy/", g_dir, g_path, g_path, g_dir);
+  assert_int_equal(system(cmd), 0);
+  sf_db_close(w);
+  char copy[160];
+  snprintf(copy, sizeof copy, "%s/copy/t.db", g_dir);
+  sf_db *r = sf_db_open(copy, SF_DB_WRITE, &e);
+  assert_non_null(r);
+  assert_int_equal(query_int(r, "SELECT x FROM m"), 42);
+  assert_int_equal(query_int(r, "SELECT count(*) FROM b"), 300);
+  char ok[32];
+  assert_string_equal(query_text(r, "PRAGMA integrity_check", ok, sizeof ok), "ok");
+  sf_db_close(r);
+}
+
 static void test_kill_after_commit_loses_nothing(void **state) {
   (void)state;
   kill_after_commit("FULL");
@@ -218,6 +264,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kill_after_commit_loses_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_commits_visible_normal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill_after_commit_normal, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rewritten_commit_is_in_the_file, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

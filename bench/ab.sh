@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Same-run A/B of two builds on the durable-write load: which change made the difference, on a
+# machine whose absolute numbers drift by tens of percent between hours.
+#
+#   bash bench/ab.sh OLD_BUILD_DIR NEW_BUILD_DIR [rounds = 3]
+#
+# Each build dir must hold `serviceflow` (and, for the engine rows, `transition_bench`). Both
+# servers run at once on loopback in a temp dir, with 64 registered users each; the PATCH load
+# (bench/patch.lua, wrk -t2 -c64 -d10s) alternates old, new, old, new ... so drift hits both.
+# Then the engine bench of each build (`transition_bench 5 64 1`), alternating the same way.
+# Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
+# AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
+# with the same build on both sides); AB_ENGINE=0 skips the engine rows.
+set -euo pipefail
+OLD="${1:?old build dir}"
+NEW="${2:?new build dir}"
+ROUNDS="${3:-3}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+command -v wrk >/dev/null || { echo "ab: wrk not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
+TMP="$(mktemp -d /tmp/sf-ab-XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
+  local name="$1" dir="$2" d="$TMP/$1" port
+  shift 2
+  mkdir -p "$d"
+  cp "$dir/serviceflow" "$d/serviceflow"
+  port="$(free_port)"
+  "$d/serviceflow" migrate --data-dir "$d" >/dev/null
+  "$d/serviceflow" serve --data-dir "$d" --bind 127.0.0.1 --port "$port" --log-level error \
+    --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 \
+    --rate-login-burst 1000000 "$@" >"$d/out.log" 2>"$d/err.log" &
+  PIDS+=("$!")
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  printf -v "PORT_$name" '%s' "$port"
+  python3 - "$port" "$d/tokens" <<'EOF'
+import json, sys, urllib.request
+port, out = sys.argv[1], sys.argv[2]
+tokens = []
+for i in range(64):
+    body = json.dumps({"email": "ab-%d@bench.local" % i, "password": "bench password %d" % i,
+                       "name": "ab"}).encode()
+    req = urllib.request.Request("http://127.0.0.1:%s/api/v1/auth/register" % port, data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        tokens.append(json.load(r)["access_token"])
+open(out, "w").write("\n".join(tokens) + "\n")
+EOF
+}
+
+# shellcheck disable=SC2086 # the flags are meant to split
+start old "$OLD" ${AB_OLD_ARGS:-}
+# shellcheck disable=SC2086
+start new "$NEW" ${AB_NEW_ARGS:-}
+declare -A RES
+for ((r = 1; r <= ROUNDS; r++)); do
+  for name in old new; do
+    port_var="PORT_$name"
+    line="$(SF_TOKENS_FILE="$TMP/$name/tokens" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
+      "http://127.0.0.1:${!port_var}/api/v1/users/me" | grep '^PATCH_RESULT')"
+    ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
+    bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
+    us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
+    [[ "$bad" == 0 ]] || { echo "ab: $name answered $bad non-200s" >&2; exit 1; }
+    rps="$(python3 -c "print(round($ok / ($us / 1e6)))")"
+    RES["patch_${name}_$r"]="$rps"
+    echo "round $r patch $name: $rps writes/s"
+  done
+done
+for ((r = 1; r <= ROUNDS && ${AB_ENGINE:-1}; r++)); do
+  for name in old new; do
+    dir_var=$([[ $name == old ]] && echo "$OLD" || echo "$NEW")
+    [[ -x "$dir_var/transition_bench" ]] || continue
+    line="$("$dir_var/transition_bench" 5 64 1 2>/dev/null | grep '^TRANSITION_ENGINE')"
+    RES["engine_${name}_$r"]="$(sed -n 's/.*plain=\([0-9]*\).*/\1/p' <<<"$line")"
+    echo "round $r engine $name: ${RES["engine_${name}_$r"]} transitions/s"
+  done
+done
+python3 - "$ROUNDS" "$(for k in "${!RES[@]}"; do echo "$k=${RES[$k]}"; done)" <<'EOF'
+import statistics, sys
+rounds = int(sys.argv[1])
+res = dict(kv.split("=") for kv in sys.argv[2].split())
+print("%-34s %10s %10s %8s" % ("median of %d rounds" % rounds, "old", "new", "new/old"))
+for b, unit in (("patch", "PATCH /users/me writes/s (-c64)"), ("engine", "engine transitions/s (64 clients)")):
+    o = [float(res[k]) for k in res if k.startswith(b + "_old_")]
+    n = [float(res[k]) for k in res if k.startswith(b + "_new_")]
+    if o and n:
+        mo, mn = statistics.median(o), statistics.median(n)
+        print("%-34s %10.0f %10.0f %8.2f" % (unit, mo, mn, mn / mo))
+EOF
