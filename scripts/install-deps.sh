@@ -7,6 +7,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
   libjwt-dev liboath-dev libssl-dev libcurl4-openssl-dev libcmocka-dev liblua5.4-dev libyaml-dev
+  libmimalloc-dev
   python3 curl procps jq tzdata
 )
 if [ "${1:-}" = "--bench" ]; then PKGS+=(wrk nginx-light); fi

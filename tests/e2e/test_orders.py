@@ -161,7 +161,10 @@ class Orders(unittest.TestCase):
 
     def test_list_pagination(self):
         buyer = register(self.srv)["access_token"]
-        ids = [place(self.srv, buyer, self.items(1))[2]["id"] for _ in range(5)]
+        ids = []
+        for _ in range(5):
+            ids.append(place(self.srv, buyer, self.items(1))[2]["id"])
+            time.sleep(0.003)  # orders of one millisecond sort by their random id, not by creation
         seen, cursor = [], None
         while True:
             path = "/api/v1/orders?limit=2" + ("&cursor=" + cursor if cursor else "")

@@ -27,6 +27,8 @@ typedef struct srq {
   json_t *def; /* the pinned workflow definition */
   int depth;   /* nested automatic transitions in this command (loop guard) */
   int stored;  /* loaded from its row: srq_save updates it */
+  char *data_text;  /* data as loaded (srq_save writes it back unless data_changed) */
+  int data_changed; /* set by whatever changes data after srq_load */
 } srq;
 
 void srq_clear(srq *r);

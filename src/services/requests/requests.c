@@ -29,7 +29,9 @@
 void srq_clear(srq *r) {
   json_decref(r->data);
   json_decref(r->def);
+  free(r->data_text);
   r->data = r->def = NULL;
+  r->data_text = NULL;
 }
 
 /* The writer's guard VM: guards run inside transition commands, on the
@@ -128,6 +130,7 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
     sf_strlcpy(r->workflow_id, sf_stmt_col_text(st, 2), sizeof r->workflow_id);
     sf_strlcpy(r->title, sf_stmt_col_text(st, 3), sizeof r->title);
     r->data = json_loads(sf_stmt_col_text(st, 4), 0, NULL);
+    r->data_text = sf_strdup(sf_stmt_col_text(st, 4));
     sf_strlcpy(r->state, sf_stmt_col_text(st, 5), sizeof r->state);
     sf_strlcpy(r->assignee_user, sf_stmt_col_text(st, 6), sizeof r->assignee_user);
     sf_strlcpy(r->assignee_role, sf_stmt_col_text(st, 7), sizeof r->assignee_role);
@@ -140,14 +143,18 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
   sf_stmt_reset(st);
   if (rc == 0) return sf_err_not_found(err, "request");
   if (rc < 0) return rc;
-  if (!r->data) r->data = json_object();
+  if (!r->data) {
+    r->data = json_object();
+    r->data_changed = 1; /* not the text that was read */
+  }
   rc = load_def(db, r, err);
   if (rc) srq_clear(r); /* callers clear only a request that loaded */
   return rc;
 }
 
 int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
-  char *data = json_dumps(r->data, JSON_COMPACT);
+  /* most transitions leave data alone: write back the text as it was read */
+  char *data = r->stored && !r->data_changed && r->data_text ? sf_strdup(r->data_text) : json_dumps(r->data, JSON_COMPACT);
   if (r->stored) { /* a plain UPDATE: an upsert first tries (and fails) the insert */
     sf_stmt *st = sf_db_prepare(tx->db,
                                 "UPDATE service_requests SET data = ?2, state = ?3, assignee_user = nullif(?4, ''),"
@@ -312,6 +319,7 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
       json_t *copy = json_deep_copy(arg); /* the definition is shared between threads */
       json_object_update(r->data, copy);
       json_decref(copy);
+      r->data_changed = 1;
       rc = srq_event(tx, req, r, "request.fields_set", json_pack("{s:O, s:s}", "fields", arg, "on", when), err);
     } else if (strcmp(kind, "assign") == 0) {
       const char *role = json_string_value(json_object_get(arg, "role"));
