@@ -17,7 +17,9 @@
  * ways a commit ends). So whatever the synchronous setting, every frame a
  * reader can be told about, and the whole commit an fsync is asked to make
  * durable, is in the file (the page cache) before COMMIT returns; order
- * between writes and syncs is kept. Write connections use the shim; other
+ * between writes and syncs is kept. (A WAL whose database file lacks
+ * powersafe overwrite is written straight through: SQLite then pads each
+ * commit and writes the end of a frame after the sync in its middle.) Write connections use the shim; other
  * connections read the WAL through their own handles.
  *
  * Pipelined commits (store/writer.c) run the writer with synchronous=NORMAL,
@@ -51,6 +53,8 @@ struct wal_file {
   sqlite3_int64 buf_off;
   int buf_len;
   int commit_page_next; /* the last header written was a commit frame's */
+  sqlite3_int64 last_end; /* end of the last write, -1 after a read */
+  int write_through;     /* no powersafe overwrite: SQLite pads commits, splitting frames at a sync */
   int sync_fd;          /* our own descriptor of the file, for sf_wal_vfs_sync */
   wal_file *next_open;  /* registry of open WALs */
 };
@@ -90,6 +94,7 @@ static int w_close(sqlite3_file *pf) {
 static int w_read(sqlite3_file *pf, void *out, int amt, sqlite3_int64 off) {
   wal_file *f = (wal_file *)pf;
   int rc = flush(f);
+  f->last_end = -1;
   return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, amt, off);
 }
 
@@ -117,11 +122,13 @@ static int buffer(wal_file *f, const void *data, int amt, sqlite3_int64 off) {
  * does not continue the buffered run is written at once. */
 static int w_write(sqlite3_file *pf, const void *data, int amt, sqlite3_int64 off) {
   wal_file *f = (wal_file *)pf;
+  if (f->write_through) return f->real->pMethods->xWrite(f->real, data, amt, off);
   int commit_page = f->commit_page_next;
   /* bytes 4-7 of a frame header: the database size after a commit, else 0 */
   const unsigned char *h = data;
   int commit_header = amt == WAL_FRAME_HDR && (h[4] | h[5] | h[6] | h[7]) != 0;
-  int continues = f->buf_len > 0 && off == f->buf_off + f->buf_len;
+  int continues = off == f->last_end;
+  f->last_end = off + amt;
   f->commit_page_next = commit_header;
   int rc = buffer(f, data, amt, off);
   if (rc != SQLITE_OK) return rc;
@@ -231,6 +238,12 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
     return SQLITE_CANTOPEN;
   }
   f->base.pMethods = &g_methods;
+  f->last_end = -1;
+  /* SQLite pads commits (splitting the last frame at a sync) when the
+   * database file lacks powersafe overwrite (walOpen asks the db file) */
+  sqlite3_file *dbf = sqlite3_database_file_object(name);
+  f->write_through = dbf && dbf->pMethods &&
+                     !(dbf->pMethods->xDeviceCharacteristics(dbf) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
   if (vfs != &g_vfs_synced) return SQLITE_OK;
   f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
   if (f->sync_fd < 0) {

@@ -248,8 +248,10 @@ static void maybe_checkpoint(void) {
   if (!W.cstarted || W.frames < g_checkpoint_frames || atomic_load(&W.ckpt_due)) return;
   int passes = atomic_load(&W.ckpt_passes);
   /* the thread copied the bulk: finish the tail here (after a tail that did
-   * not let the WAL restart, e.g. under a long reader, wait 50 ms) */
-  if (passes != W.passes_seen && (!W.tail_failed_ns || sf_mono_ns() - W.tail_failed_ns > 50000000ull)) {
+   * not let the WAL restart, e.g. under a long reader, wait 50 ms, and do
+   * not send the thread round again meanwhile either) */
+  if (passes != W.passes_seen) {
+    if (W.tail_failed_ns && sf_mono_ns() - W.tail_failed_ns <= 50000000ull) return;
     W.tail_frames = W.frames;
     sf_err e = {0};
     if (sf_db_exec(W.db, "PRAGMA wal_checkpoint(PASSIVE)", &e))

@@ -244,6 +244,42 @@ static void test_rewritten_commit_is_in_the_file(void **state) {
   sf_db_close(r);
 }
 
+/* Without powersafe overwrite SQLite pads each commit to a sector boundary
+ * under FULL, syncing in the middle of the last frame and writing the rest
+ * after the sync: the shim must not keep that rest (it writes such WALs
+ * straight through). After every COMMIT the WAL holds whole frames and
+ * another connection reads every row. */
+static void test_padded_commits_are_whole(void **state) {
+  (void)state;
+  char uri[200], wal[160];
+  snprintf(uri, sizeof uri, "file:%s?psow=0", g_path);
+  snprintf(wal, sizeof wal, "%s-wal", g_path);
+  sqlite3 *h = NULL;
+  assert_int_equal(sqlite3_open_v2(uri, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                                   sf_wal_vfs_synced()),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_exec(h,
+                                "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                " PRAGMA wal_autocheckpoint=0; CREATE TABLE t(i INTEGER PRIMARY KEY, v)",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sf_err e = {0};
+  sf_db *r = sf_db_open(g_path, SF_DB_READ, &e);
+  assert_non_null(r);
+  for (int i = 1; i <= 20; i++) {
+    assert_int_equal(sqlite3_exec(h, "INSERT INTO t(v) VALUES(randomblob(100))", NULL, NULL, NULL), SQLITE_OK);
+    FILE *f = fopen(wal, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    assert_int_equal((size - 32) % (2048 + 24), 0); /* whole frames only */
+    assert_int_equal(query_int(r, "SELECT count(*) FROM t WHERE length(v) = 100"), i);
+  }
+  sf_db_close(r);
+  sqlite3_close(h);
+}
+
 static void test_kill_after_commit_loses_nothing(void **state) {
   (void)state;
   kill_after_commit("FULL");
@@ -265,6 +301,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_commits_visible_normal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill_after_commit_normal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rewritten_commit_is_in_the_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_padded_commits_are_whole, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
