@@ -26,7 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"  # free_port, register_users
 
 start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   local name="$1" dir="$2" d="$TMP/$1" port
@@ -41,19 +42,7 @@ start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   PIDS+=("$!")
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   printf -v "PORT_$name" '%s' "$port"
-  python3 - "$port" "$d/tokens" <<'EOF'
-import json, sys, urllib.request
-port, out = sys.argv[1], sys.argv[2]
-tokens = []
-for i in range(64):
-    body = json.dumps({"email": "ab-%d@bench.local" % i, "password": "bench password %d" % i,
-                       "name": "ab"}).encode()
-    req = urllib.request.Request("http://127.0.0.1:%s/api/v1/auth/register" % port, data=body,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        tokens.append(json.load(r)["access_token"])
-open(out, "w").write("\n".join(tokens) + "\n")
-EOF
+  register_users "$port" ab 64 "$d/tokens" || { echo "ab: registering users failed ($name)" >&2; exit 1; }
 }
 
 # shellcheck disable=SC2086 # the flags are meant to split

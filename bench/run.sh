@@ -32,6 +32,8 @@ ORDER_PRODUCTS="${BENCH_ORDER_PRODUCTS:-16}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-auto}"
 RESULTS_DIR="$HERE/results"
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"  # free_port, register_users
 
 DUR_S="${DURATION%s}"
 [[ "$DUR_S" =~ ^[0-9]+$ ]] || { echo "bench: BENCH_DURATION must look like 10s" >&2; exit 2; }
@@ -97,10 +99,6 @@ BIN_ORIG="$BIN"
 BIN="$TMP/serviceflow"
 
 die() { log "FATAL: $*"; exit 1; }
-
-free_port() {
-  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # wait_http URL PID: until URL answers 200, at most 15 s, failing early if PID dies.
 wait_http() {
@@ -204,29 +202,6 @@ check_alive() {
     tail -n 80 "$d/stderr.log" >&2 || true
     die "server crash; logs saved in $RESULTS_DIR/server-$name-*.log"
   fi
-}
-
-# register_users PORT PREFIX COUNT OUTFILE: one access token per line.
-register_users() {
-  "$PY" - "$@" <<'EOF'
-import json, sys, urllib.request, urllib.error
-port, prefix, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-tokens = []
-for i in range(count):
-    body = json.dumps({"email": "%s-%d@bench.local" % (prefix, i),
-                       "password": "bench password %d" % i, "name": "bench"}).encode()
-    req = urllib.request.Request("http://127.0.0.1:%s/api/v1/auth/register" % port, data=body,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            if r.status != 201:
-                sys.exit("register: HTTP %d" % r.status)
-            tokens.append(json.load(r)["access_token"])
-    except urllib.error.HTTPError as e:
-        sys.exit("register %s-%d: HTTP %d %s" % (prefix, i, e.code, e.read()[:300]))
-with open(out, "w") as f:
-    f.write("\n".join(tokens) + "\n")
-EOF
 }
 
 metric() {  # metric PORT NAME (unlabelled sample), 0 when absent

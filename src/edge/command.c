@@ -74,17 +74,16 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
 
 static void durable_resume(void *ud) { sf_req_resume(ud); }
 
-int sf_req_durable_gate(sf_req *req) {
-  uint64_t seq = sf_writer_undurable();
-  if (!seq) return 0;
-  sf_req_suspend(req); /* before it can be resumed from the sync thread */
-  if (!sf_writer_when_durable(seq, durable_resume, req)) sf_req_resume(req);
-  return 1;
-}
-
 void sf_req_resume_durable(sf_req *req) {
   uint64_t seq = sf_writer_undurable();
   if (!seq || !sf_writer_when_durable(seq, durable_resume, req)) sf_req_resume(req);
+}
+
+int sf_req_durable_gate(sf_req *req) {
+  if (!sf_writer_undurable()) return 0;
+  sf_req_suspend(req); /* before it can be resumed from the sync thread */
+  sf_req_resume_durable(req);
+  return 1;
 }
 
 int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type, json_t *data,

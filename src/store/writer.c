@@ -216,6 +216,10 @@ void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
   snprintf(a->key, sizeof a->key, "%s", key);
 }
 
+static void run_after(const sf_tx_after *after, int n) {
+  for (int i = 0; i < n; i++) after[i].fn(after[i].ud, after[i].key);
+}
+
 static void fail_all(sf_cmd *list, const sf_err *why) {
   for (sf_cmd *c = list; c; c = c->next_) c->err = *why;
   queue_push(&W.finished, list, 0);
@@ -345,7 +349,7 @@ static void run_batch(sf_cmd *list, int n) {
   }
   int64_t head = tx.head_position != start_head ? tx.head_position : 0;
   if (!W.pipelined) { /* synchronous=FULL: durable once COMMIT returned */
-    for (int i = 0; i < tx.nafter; i++) tx.after[i].fn(tx.after[i].ud, tx.after[i].key);
+    run_after(tx.after, tx.nafter);
     free(tx.after);
     queue_push(&W.finished, list, 0);
     if (head && W.hook) W.hook(head, W.hook_ud);
@@ -401,7 +405,7 @@ static void *syncer_main(void *arg) {
     uint64_t last = 0;
     int64_t head = 0;
     for (batch *b = list; b; b = b->next) {
-      for (int i = 0; i < b->nafter; i++) b->after[i].fn(b->after[i].ud, b->after[i].key);
+      run_after(b->after, b->nafter);
       if (b->head) head = b->head;
       last = b->seq;
     }

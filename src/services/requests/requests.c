@@ -154,51 +154,38 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
 
 int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
   /* most transitions leave data alone: write back the text as it was read */
-  char *data = r->stored && !r->data_changed && r->data_text ? sf_strdup(r->data_text) : json_dumps(r->data, JSON_COMPACT);
-  if (r->stored) { /* a plain UPDATE: an upsert first tries (and fails) the insert */
-    sf_stmt *st = sf_db_prepare(tx->db,
-                                "UPDATE service_requests SET data = ?2, state = ?3, assignee_user = nullif(?4, ''),"
-                                " assignee_role = nullif(?5, ''), version = ?6, updated_at = ?7 WHERE id = ?1",
-                                err);
-    int rc = -500;
-    if (st) {
-      sf_stmt_text_ref(st, 1, r->id);
-      sf_stmt_text_ref(st, 2, data);
-      sf_stmt_text_ref(st, 3, r->state);
-      sf_stmt_text(st, 4, r->assignee_user);
-      sf_stmt_text(st, 5, r->assignee_role);
-      sf_stmt_int(st, 6, r->version);
-      sf_stmt_int(st, 7, tx->now_ms);
-      rc = sf_stmt_run(st, err);
-      if (!rc && sf_db_changes(tx->db) != 1) rc = sf_err_internal(err, "request %s vanished", r->id);
-    }
-    free(data);
-    return rc;
-  }
+  char *dumped = r->stored && !r->data_changed && r->data_text ? NULL : json_dumps(r->data, JSON_COMPACT);
+  const char *data = dumped ? dumped : r->data_text;
+  /* a loaded request is a plain UPDATE (an upsert first tries, and fails, the
+   * insert); both statements number their parameters alike */
   sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
-                              " assignee_role, created_by, version, created_at, updated_at)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12)"
-                              " ON CONFLICT(id) DO UPDATE SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
-                              " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12",
+                              r->stored
+                                  ? "UPDATE service_requests SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
+                                    " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12 WHERE id = ?1"
+                                  : "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
+                                    " assignee_role, created_by, version, created_at, updated_at)"
+                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12)"
+                                    " ON CONFLICT(id) DO UPDATE SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
+                                    " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12",
                               err);
   int rc = -500;
   if (st) {
-    sf_stmt_text(st, 1, r->id);
-    sf_stmt_text(st, 2, r->type);
-    sf_stmt_text(st, 3, r->workflow_id);
-    sf_stmt_text(st, 4, r->title);
-    sf_stmt_text(st, 5, data);
-    sf_stmt_text(st, 6, r->state);
-    sf_stmt_text(st, 7, r->assignee_user);
-    sf_stmt_text(st, 8, r->assignee_role);
-    sf_stmt_text(st, 9, r->created_by);
+    sf_stmt_text_ref(st, 1, r->id);
+    sf_stmt_text_ref(st, 2, r->type);
+    sf_stmt_text_ref(st, 3, r->workflow_id);
+    sf_stmt_text_ref(st, 4, r->title);
+    sf_stmt_text_ref(st, 5, data);
+    sf_stmt_text_ref(st, 6, r->state);
+    sf_stmt_text_ref(st, 7, r->assignee_user);
+    sf_stmt_text_ref(st, 8, r->assignee_role);
+    sf_stmt_text_ref(st, 9, r->created_by);
     sf_stmt_int(st, 10, r->version);
     sf_stmt_int(st, 11, r->created_at);
     sf_stmt_int(st, 12, tx->now_ms);
     rc = sf_stmt_run(st, err);
+    if (!rc && r->stored && sf_db_changes(tx->db) != 1) rc = sf_err_internal(err, "request %s vanished", r->id);
   }
-  free(data);
+  free(dumped);
   return rc;
 }
 
