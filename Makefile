@@ -2,8 +2,13 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
-PORT       ?= 8080
-DATA       ?= ./data
+# `make run PORT=9090 DATA=/srv/sf BIND=0.0.0.0`; the server's own environment
+# variables (SERVICEFLOW_PORT, SERVICEFLOW_DATA_DIR, SERVICEFLOW_BIND) work too.
+PORT       ?= $(or $(SERVICEFLOW_PORT),8080)
+DATA       ?= $(or $(SERVICEFLOW_DATA_DIR),./data)
+# The demo accounts have public passwords: loopback only unless asked.
+BIND       ?= $(or $(SERVICEFLOW_BIND),127.0.0.1)
+SEED_HOST   = $(if $(filter 0.0.0.0 :: [::],$(BIND)),127.0.0.1,$(BIND))
 
 .PHONY: all deps build run test unit asan e2e bench clean format
 
@@ -18,11 +23,14 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Migrates (creating DATA), seeds the demo users and catalog, then serves in
+# the foreground while scripts/seed_desk.py publishes the example workflows
+# and opens demo service requests through the API once the server is ready.
 run: build
-	@mkdir -p $(DATA)
 	$(BUILD)/serviceflow migrate --data-dir $(DATA)
 	$(BUILD)/serviceflow seed --data-dir $(DATA)
-	$(BUILD)/serviceflow serve --data-dir $(DATA) --port $(PORT)
+	@python3 scripts/seed_desk.py --url http://$(SEED_HOST):$(PORT) & \
+	exec $(BUILD)/serviceflow serve --data-dir $(DATA) --port $(PORT) --bind $(BIND)
 
 unit: build
 	cd $(BUILD) && ctest -L unit --output-on-failure -j $(JOBS)

@@ -5,11 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/router.h"
+#include "core/util.h"
 #include "edge/ops.h"
 #include "events/dispatch.h"
 #include "events/store.h"
@@ -24,7 +28,9 @@ static void usage(FILE *out) {
         "  serve                      run the server (default port 8080)\n"
         "  migrate                    create or upgrade the database\n"
         "  user create --email E --role R [--password P] [--name N]\n"
-        "                             create a user (password also from SERVICEFLOW_PASSWORD)\n"
+        "                             create a user (password also from SERVICEFLOW_PASSWORD;\n"
+        "                             without either: asked for on a terminal, else generated\n"
+        "                             and printed)\n"
         "  verify                     check the event log's hash chain and rebuild order and\n"
         "                             stock state from events (exit 1 on any difference)\n"
         "  replay NAME                rebuild a projection from position 0\n"
@@ -60,16 +66,53 @@ static int fail(const sf_err *err) {
   return 1;
 }
 
+/* One line from the terminal with echo off; 0 on success. */
+static int read_hidden(const char *prompt, char *out, size_t cap) {
+  struct termios saved, quiet;
+  if (tcgetattr(STDIN_FILENO, &saved)) return -1;
+  quiet = saved;
+  quiet.c_lflag &= ~(tcflag_t)ECHO;
+  fputs(prompt, stderr);
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  int ok = fgets(out, (int)cap, stdin) != NULL;
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  fputc('\n', stderr);
+  if (!ok) return -1;
+  out[strcspn(out, "\r\n")] = '\0';
+  return 0;
+}
+
+/* The new user's password when neither --password nor SERVICEFLOW_PASSWORD
+ * gave one: asked twice on a terminal; otherwise (a script, a pipe) 18
+ * random bytes in base64url, printed once on stderr so stdout stays the id. */
+static int obtain_password(char *out, size_t cap) {
+  if (isatty(STDIN_FILENO)) {
+    char again[256];
+    if (read_hidden("Password: ", out, cap) || read_hidden("Password again: ", again, sizeof again)) return -1;
+    if (strcmp(out, again) != 0) {
+      fputs("serviceflow user create: the passwords differ\n", stderr);
+      return -1;
+    }
+    return 0;
+  }
+  unsigned char raw[18];
+  sf_random_bytes(raw, sizeof raw);
+  sf_b64url_encode(raw, sizeof raw, out, cap);
+  fprintf(stderr, "serviceflow user create: generated password: %s\n", out);
+  return 0;
+}
+
 static int cmd_user_create(const char *email, const char *role, const char *password, const char *name) {
   sf_err err = {0};
   if (!email || !role) {
     fputs("serviceflow user create: --email and --role are required\n", stderr);
     return 2;
   }
+  char typed[256];
   if (!password) password = getenv("SERVICEFLOW_PASSWORD");
   if (!password) {
-    fputs("serviceflow user create: give --password or set SERVICEFLOW_PASSWORD\n", stderr);
-    return 2;
+    if (obtain_password(typed, sizeof typed)) return 2;
+    password = typed;
   }
   if (sf_app_open(&sf_cfg, &err)) return fail(&err);
   char id[48];
@@ -154,6 +197,7 @@ static int cmd_seed(void) {
   } demo[] = {
       {"admin@serviceflow.local", "admin", "admin-password-1", "Demo Admin"},
       {"staff@serviceflow.local", "staff", "staff-password-1", "Demo Staff"},
+      {"approver@serviceflow.local", "approver", "approver-password-1", "Demo Approver"},
       {"customer@serviceflow.local", "customer", "customer-password-1", "Demo Customer"},
   };
   sf_err err = {0};
@@ -177,6 +221,7 @@ static int cmd_seed(void) {
     return fail(&err);
   }
   printf(n ? "seed: created %d demo products with stock\n" : "seed: catalog not empty, no demo products added\n", n);
+  puts("seed: the demo passwords above are public: use this data set on your own machine only");
   sf_err_clear(&err);
   int rc = sf_dispatch_catch_up(&err);
   sf_app_close();
@@ -201,6 +246,9 @@ int main(int argc, char **argv) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
+  /* Everything we create (the database and its WAL, key files, the data
+   * directory) is the owner's alone. */
+  umask(077);
   const char *cmd = argv[1];
   const char *sub = NULL, *email = NULL, *role = NULL, *password = NULL, *name = NULL;
   int n = argc - 2;
