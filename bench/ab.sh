@@ -7,7 +7,8 @@
 # Each build dir must hold `serviceflow` (and, for the engine rows, `transition_bench`). Both
 # servers run at once on loopback in a temp dir, with 64 registered users each; the PATCH load
 # (bench/patch.lua, wrk -t2 -c64 -d10s) alternates old, new, old, new ... so drift hits both.
-# Then the engine bench of each build (`transition_bench 5 64 1`), alternating the same way.
+# Then GET /users/me with the same 64 users' tokens round-robin (SF_METHOD=GET), alternating the
+# same way (AB_READS=0 skips it). Then the engine bench of each build (`transition_bench 5 64 1`), alternating the same way.
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
 # with the same build on both sides); AB_ENGINE=0 skips the engine rows.
@@ -50,19 +51,25 @@ start old "$OLD" ${AB_OLD_ARGS:-}
 # shellcheck disable=SC2086
 start new "$NEW" ${AB_NEW_ARGS:-}
 declare -A RES
+# wrk_rate NAME BENCH ROUND [env...]: one 10 s run of patch.lua against NAME, rate into RES.
+wrk_rate() {
+  local name="$1" bench="$2" r="$3" port_var="PORT_$1" line ok bad us rps
+  shift 3
+  line="$(env SF_TOKENS_FILE="$TMP/$name/tokens" "$@" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
+    "http://127.0.0.1:${!port_var}/api/v1/users/me" | grep '^PATCH_RESULT')"
+  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
+  bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
+  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
+  [[ "$bad" == 0 ]] || { echo "ab: $name answered $bad non-200s" >&2; exit 1; }
+  rps="$(python3 -c "print(round($ok / ($us / 1e6)))")"
+  RES["${bench}_${name}_$r"]="$rps"
+  echo "round $r $bench $name: $rps req/s"
+}
 for ((r = 1; r <= ROUNDS; r++)); do
-  for name in old new; do
-    port_var="PORT_$name"
-    line="$(SF_TOKENS_FILE="$TMP/$name/tokens" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
-      "http://127.0.0.1:${!port_var}/api/v1/users/me" | grep '^PATCH_RESULT')"
-    ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
-    bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
-    us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-    [[ "$bad" == 0 ]] || { echo "ab: $name answered $bad non-200s" >&2; exit 1; }
-    rps="$(python3 -c "print(round($ok / ($us / 1e6)))")"
-    RES["patch_${name}_$r"]="$rps"
-    echo "round $r patch $name: $rps writes/s"
-  done
+  for name in old new; do wrk_rate "$name" patch "$r"; done
+done
+for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do
+  for name in old new; do wrk_rate "$name" me "$r" SF_METHOD=GET; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ENGINE:-1}; r++)); do
   for name in old new; do
@@ -78,7 +85,8 @@ import statistics, sys
 rounds = int(sys.argv[1])
 res = dict(kv.split("=") for kv in sys.argv[2].split())
 print("%-34s %10s %10s %8s" % ("median of %d rounds" % rounds, "old", "new", "new/old"))
-for b, unit in (("patch", "PATCH /users/me writes/s (-c64)"), ("engine", "engine transitions/s (64 clients)")):
+for b, unit in (("patch", "PATCH /users/me writes/s (-c64)"), ("me", "GET /users/me req/s (-c64)"),
+                ("engine", "engine transitions/s (64 clients)")):
     o = [float(res[k]) for k in res if k.startswith(b + "_old_")]
     n = [float(res[k]) for k in res if k.startswith(b + "_new_")]
     if o and n:

@@ -1,5 +1,8 @@
 -- wrk script: durable writes, PATCH /api/v1/users/me {"name":"bench-<thread>-<counter>"}.
 --
+-- SF_METHOD=GET turns it into the authenticated read load (GET /users/me with the same tokens,
+-- one per request round-robin: every user's session is checked, not one cached token).
+--
 -- Tokens: $SF_TOKENS_FILE (one access token per line, one per user), or $SF_TOKEN (one user).
 -- wrk gives a script no connection identity, so instead of one token per connection each
 -- thread walks the token list round-robin, one token per request, starting at a different
@@ -37,14 +40,15 @@ function init(args)
   non200 = 0
   statuses = ""          -- "code:count," pairs for non-200 codes (strings copy safely)
   bad = {}
-  wrk.method = "PATCH"
-  wrk.headers["Content-Type"] = "application/json"
+  wrk.method = os.getenv("SF_METHOD") or "PATCH"
+  if wrk.method ~= "GET" then wrk.headers["Content-Type"] = "application/json" end
 end
 
 function request()
   n = n + 1
   idx = idx % #tokens + 1
   wrk.headers["Authorization"] = "Bearer " .. tokens[idx]
+  if wrk.method == "GET" then return wrk.format() end
   return wrk.format(nil, nil, nil, '{"name":"bench-' .. tid .. '-' .. n .. '"}')
 end
 
