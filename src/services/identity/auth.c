@@ -162,7 +162,7 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
   }
   if (u->totp_enabled && !mfa_done) {
     char tok[1024];
-    if (id_sign(tx, u, "mfa", MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
+    if (id_sign(tx, u, "mfa", NULL, MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
     sf_req_reply_json(req, 200, json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok,
                                           "expires_in", MFA_TOKEN_TTL_S));
     return 0;
@@ -361,7 +361,7 @@ static int refresh_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if ((rc = id_load(tx, r.user_id, &u, err))) return rc;
   if (strcmp(r.status, "rotated") == 0) {
     /* A rotated token came back: someone holds a copy. Kill the family. */
-    if (sf_refresh_revoke_family(tx->db, r.family, err) < 0) return -1;
+    if (id_revoke_session(tx, u.id, r.family, err) < 0) return -1;
     if (id_event(tx, req, &u, "user.token_reuse_detected", json_pack("{s:s}", "family", r.family), err))
       return -1;
     sf_err_set(err, 401, "token-reused", "Refresh token reused",
@@ -393,7 +393,7 @@ static int logout_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (rc) return rc;
   sf_user u;
   if ((rc = id_load(tx, r.user_id, &u, err))) return rc;
-  int n = sf_refresh_revoke_family(tx->db, r.family, err);
+  int n = id_revoke_session(tx, u.id, r.family, err);
   if (n < 0) return -1;
   if (n > 0 && id_event(tx, req, &u, "user.logged_out", json_pack("{s:s}", "family", r.family), err))
     return -1;
