@@ -45,8 +45,9 @@ typedef int (*sf_edge_session_fn)(const char *user_id, const char *session_id, c
                                   sf_err *err);
 void sf_edge_on_session_check(sf_edge_session_fn fn);
 /* Voids every thread's cached session answers for user_id. Call it after the
- * commit of any change to the user or its sessions and before that change is
- * answered (an sf_tx_after_commit hook does both). Any thread; lock-free. */
+ * commit of any change that can change an answer (the user's existence, role
+ * or status; its sessions) and before that change is answered (an
+ * sf_tx_after_commit hook does both). Any thread; lock-free. */
 void sf_edge_user_changed(const char *user_id);
 
 /* Does role grant permission? (static role table) */

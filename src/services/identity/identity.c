@@ -26,10 +26,13 @@ static void user_changed(void *ud, const char *key) { (void)ud, sf_edge_user_cha
 
 void id_changed(sf_tx *tx, const char *user_id) { sf_tx_after_commit(tx, user_changed, NULL, user_id); }
 
+/* Only a change of role or status changes the edge's session answers (the
+ * sessions themselves change through id_revoke_*): a profile edit or a failed
+ * login does not send every HTTP thread back to the database. */
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err) {
   if (sf_user_update(tx->db, u, err)) return -1;
   if (g_users) sf_tx_after_commit(tx, invalidate, g_users, u->id);
-  id_changed(tx, u->id);
+  if (strcmp(u->role, u->loaded_role) != 0 || strcmp(u->status, u->loaded_status) != 0) id_changed(tx, u->id);
   return 0;
 }
 

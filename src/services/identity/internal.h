@@ -30,7 +30,8 @@ int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid,
  * NULL or empty) and builds the token response (new reference in *out). */
 int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err);
 /* Writes the user row; once the transaction commits, drops its cached JSON
- * and the edge's cached session answers (id_changed). */
+ * and, when role or status differ from what was loaded, the edge's cached
+ * session answers (id_changed). */
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err);
 /* After this transaction commits (before it is answered), every HTTP thread
  * checks user_id's sessions afresh: call it with any change to a user or its

@@ -31,6 +31,8 @@ static void row_user(sf_stmt *st, sf_user *u) {
   u->version = sf_stmt_col_int(st, 11);
   u->created_at = sf_stmt_col_int(st, 12);
   u->updated_at = sf_stmt_col_int(st, 13);
+  memcpy(u->loaded_role, u->role, sizeof u->role);
+  memcpy(u->loaded_status, u->status, sizeof u->status);
 }
 
 static int one_user(sf_stmt *st, sf_user *u, sf_err *err) {

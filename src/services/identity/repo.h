@@ -24,6 +24,9 @@ typedef struct sf_user {
   int64_t totp_last_step;
   int64_t version;
   int64_t created_at, updated_at;
+  /* role and status as read from the row (empty for a user not yet stored):
+   * lets the service tell whether a save changes what a session may do */
+  char loaded_role[16], loaded_status[16];
 } sf_user;
 
 /* 0 found, -404 not found, other negative = error. */
