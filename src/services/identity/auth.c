@@ -1,4 +1,5 @@
-/* The auth routes: register, login (+ MFA step), refresh rotation, logout, MFA setup.
+/* The auth routes: register, login (+ MFA step), refresh rotation, logout, MFA
+ * setup, password change.
  * Password hashing runs on the bounded hash pool, never on an HTTP thread or
  * the writer; the state change that follows runs as a writer command. */
 #include <sodium.h>
@@ -20,9 +21,9 @@ typedef struct {
   char email[256];
   char name[404];
   char user_id[48];
-  char hash[160];     /* as sf_user.password_hash: new (register), or the one the password was checked against */
-  char new_hash[160]; /* password change */
-  char new_password[129];        /* password change, until hashed */
+  char hash[160];         /* as sf_user.password_hash: new (register), or the one checked against */
+  char new_hash[160];     /* password change */
+  char new_password[129]; /* password change, until hashed */
   char code[16];
   char token[128];
   int password_ok;
