@@ -31,8 +31,8 @@ static void usage(FILE *out) {
         "                             create a user (password also from SERVICEFLOW_PASSWORD;\n"
         "                             without either: asked for on a terminal, else generated\n"
         "                             and printed)\n"
-        "  verify                     check the event log's hash chain and rebuild order and\n"
-        "                             stock state from events (exit 1 on any difference)\n"
+        "  verify                     check the event log's hash chain and rebuild order,\n"
+        "                             stock and user state from events (exit 1 on any difference)\n"
         "  replay NAME                rebuild a projection from position 0\n"
         "  routes                     list the registered routes\n"
         "  seed                       create the demo users and catalog (idempotent)\n"
@@ -158,22 +158,25 @@ static int cmd_verify(void) {
     fprintf(stderr, "serviceflow verify: FAILED after %" PRId64 " good events: %s\n", n, err.detail);
     return 1;
   }
-  static sf_verify_report stock, reservations, orders; /* ~5 KiB each: off the stack */
+  static sf_verify_report stock, reservations, orders, users; /* ~5 KiB each: off the stack */
   rc = sf_inv_verify(db, &stock, &reservations, &err);
   if (!rc) rc = sf_orders_verify(db, &orders, &err);
+  if (!rc) rc = sf_identity_verify(db, &users, &err);
   sf_err ignored;
   sf_db_exec(db, "COMMIT", &ignored);
   sf_db_close(db);
   if (rc) return fail(&err);
-  char b1[48], b2[48], b3[48];
+  char b1[48], b2[48], b3[48], b4[48];
   printf("verify: %" PRId64 " events, hash chain intact; stock: %" PRId64 " products%s; reservations: %" PRId64
-         "%s; orders: %" PRId64 "%s\n",
+         "%s; orders: %" PRId64 "%s; users: %" PRId64 "%s\n",
          n, stock.checked, verdict(&stock, b1, sizeof b1), reservations.checked,
-         verdict(&reservations, b2, sizeof b2), orders.checked, verdict(&orders, b3, sizeof b3));
+         verdict(&reservations, b2, sizeof b2), orders.checked, verdict(&orders, b3, sizeof b3), users.checked,
+         verdict(&users, b4, sizeof b4));
   print_mismatches("stock", &stock);
   print_mismatches("reservation", &reservations);
   print_mismatches("order", &orders);
-  return stock.mismatches || reservations.mismatches || orders.mismatches ? 1 : 0;
+  print_mismatches("user", &users);
+  return stock.mismatches || reservations.mismatches || orders.mismatches || users.mismatches ? 1 : 0;
 }
 
 static int cmd_replay(const char *name) {

@@ -22,8 +22,9 @@
 typedef struct sf_principal {
   int authenticated;
   char user_id[48];
-  char role[16];
+  char role[16];       /* from the user row (edge session check), not the token */
   char email[128];
+  char session[48];    /* the session (refresh-token family) the access token belongs to */
 } sf_principal;
 
 typedef struct sf_header {

@@ -232,25 +232,55 @@ static int unauthorized(sf_req *req, sf_err *err) {
   return 1;
 }
 
-/* Returns 1 if the request was refused. */
-/* Verified access tokens, per HTTP thread: a client sends the same token
- * with every request, and checking it (base64, HMAC-SHA256, JSON claims)
- * was a tenth of a request's CPU. A hit needs the whole token to match
- * byte for byte and is re-checked for expiry; nbf was checked when the
- * entry was made and time only moves on. Tokens carry no revocable state
- * (a role change takes effect with the next token), so a cached answer is
- * the answer verification would give. */
+/* Verified access tokens and their session answers, per HTTP thread: a
+ * client sends the same token with every request, and checking it (base64,
+ * HMAC-SHA256, JSON claims) was a tenth of a request's CPU; asking the
+ * database whether its session is live would cost more again. A hit needs the
+ * whole token to match byte for byte and is re-checked for expiry; nbf was
+ * checked when the entry was made and time only moves on. The session answer
+ * (live with the user's role, or dead with the reason) holds while the
+ * generation of the user's shard is the one read before the answer was
+ * looked up: sf_edge_user_changed bumps it after every committed change to a
+ * user or its sessions, so an answer older than a change is never used, and
+ * a lookup that raced a change is simply made again next time. */
 #define TOKEN_CACHE_SLOTS 64
 #define TOKEN_CACHE_MAX 512
+/* Shards of the session generation: a change voids the answers of 1/1024 of
+ * the users (a profile edit by one user does not send every thread back to
+ * the database). */
+#define SESSION_SHARDS 1024
 typedef struct {
   size_t len;
   char token[TOKEN_CACHE_MAX];
   sf_jwt_claims claims;
+  int answered;   /* the fields below hold a session answer */
+  uint64_t gen;   /* generation of the user's shard it was made under */
+  int status;     /* 0 live, 401 dead */
+  char role[16];  /* live: the user's role */
+  char why[256];  /* dead: the reason (err.detail) */
 } token_entry;
 static __thread token_entry *t_tokens;
 static pthread_key_t g_tokens_key; /* frees a thread's cache when the thread ends */
 static pthread_once_t g_tokens_once = PTHREAD_ONCE_INIT;
 static void tokens_key_init(void) { pthread_key_create(&g_tokens_key, free); }
+static _Atomic uint64_t g_session_gen[SESSION_SHARDS];
+static sf_edge_session_fn g_session_check;
+
+static uint64_t fnv1a(const char *s, size_t len) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+static _Atomic uint64_t *session_gen(const char *user_id) {
+  return &g_session_gen[fnv1a(user_id, strlen(user_id)) % SESSION_SHARDS];
+}
+
+void sf_edge_on_session_check(sf_edge_session_fn fn) { g_session_check = fn; }
+
+void sf_edge_user_changed(const char *user_id) {
+  atomic_fetch_add_explicit(session_gen(user_id), 1, memory_order_release);
+}
 
 static token_entry *token_slot(const char *tok, size_t len) {
   if (!t_tokens) {
@@ -258,15 +288,15 @@ static token_entry *token_slot(const char *tok, size_t len) {
     if (!(t_tokens = calloc(TOKEN_CACHE_SLOTS, sizeof *t_tokens))) return NULL;
     pthread_setspecific(g_tokens_key, t_tokens);
   }
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)tok[i]) * 1099511628211ULL;
-  return &t_tokens[h % TOKEN_CACHE_SLOTS];
+  return &t_tokens[fnv1a(tok, len) % TOKEN_CACHE_SLOTS];
 }
 
-static int verify_token(const char *tok, sf_jwt_claims *c, sf_err *err) {
+/* Verifies tok into c; *slot gets its cache entry (NULL if it has none). */
+static int verify_token(const char *tok, sf_jwt_claims *c, token_entry **slot, sf_err *err) {
   int64_t now = sf_now_ms() / 1000;
   size_t len = strnlen(tok, TOKEN_CACHE_MAX);
   token_entry *e = len < TOKEN_CACHE_MAX ? token_slot(tok, len) : NULL;
+  *slot = e;
   if (e && e->len == len && memcmp(e->token, tok, len) == 0 && now - E.jwt.leeway_s < e->claims.exp) {
     *c = e->claims;
     return 0;
@@ -276,10 +306,42 @@ static int verify_token(const char *tok, sf_jwt_claims *c, sf_err *err) {
     memcpy(e->token, tok, len);
     e->len = len;
     e->claims = *c;
+    e->answered = 0;
   }
   return 0;
 }
 
+static int session_dead(sf_err *err, const char *why) {
+  return sf_err_set(err, 401, "invalid-token", "Unauthorized", "%s", why);
+}
+
+/* Asks the checker, and keeps a definite answer (live or dead) in e. */
+static int lookup_session(const sf_jwt_claims *c, token_entry *e, char *role, size_t cap, sf_err *err) {
+  if (!g_session_check)
+    return sf_err_set(err, 503, "unavailable", "Service unavailable", "sessions cannot be checked");
+  uint64_t gen = atomic_load_explicit(session_gen(c->sub), memory_order_acquire); /* before the read */
+  int rc = g_session_check(c->sub, c->sid, role, cap, err);
+  if (!e || (rc != 0 && rc != -401)) return rc;
+  e->answered = 1;
+  e->gen = gen;
+  e->status = rc ? 401 : 0;
+  snprintf(e->role, sizeof e->role, "%s", rc ? "" : role);
+  snprintf(e->why, sizeof e->why, "%s", rc ? err->detail : "");
+  return rc;
+}
+
+/* Is the token's session live? Fills role (cap bytes) from the user row. */
+static int check_session(const sf_jwt_claims *c, token_entry *e, char *role, size_t cap, sf_err *err) {
+  if (!c->sid[0]) return session_dead(err, "token has no session; log in again");
+  if (e && e->answered && e->gen == atomic_load_explicit(session_gen(c->sub), memory_order_acquire)) {
+    if (e->status) return session_dead(err, e->why);
+    snprintf(role, cap, "%s", e->role);
+    return 0;
+  }
+  return lookup_session(c, e, role, cap, err);
+}
+
+/* Returns 1 if the request was refused (and answered). */
 static int authenticate(sf_req *req) {
   const sf_route *r = req->route;
   if (r->auth == SF_AUTH_PUBLIC) return 0;
@@ -295,17 +357,25 @@ static int authenticate(sf_req *req) {
     return unauthorized(req, &err);
   }
   sf_jwt_claims c;
-  if (verify_token(h + 7, &c, &err)) return unauthorized(req, &err);
+  token_entry *e;
+  if (verify_token(h + 7, &c, &e, &err)) return unauthorized(req, &err);
   if (strcmp(c.typ, "access") != 0) {
     sf_err_set(&err, 401, "invalid-token", "Unauthorized", "not an access token");
     return unauthorized(req, &err);
   }
-  req->principal.authenticated = 1;
-  snprintf(req->principal.user_id, sizeof req->principal.user_id, "%s", c.sub);
-  snprintf(req->principal.role, sizeof req->principal.role, "%s", c.role);
-  if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(c.role, r->permission)) {
+  sf_principal *p = &req->principal;
+  int rc = check_session(&c, e, p->role, sizeof p->role, &err);
+  if (rc == -401) return unauthorized(req, &err);
+  if (rc) {
+    sf_req_reply_problem(req, &err);
+    return 1;
+  }
+  p->authenticated = 1;
+  snprintf(p->user_id, sizeof p->user_id, "%s", c.sub);
+  snprintf(p->session, sizeof p->session, "%s", c.sid);
+  if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(p->role, r->permission)) {
     atomic_fetch_add(&E.forbidden, 1);
-    sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", c.role,
+    sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role,
                r->permission);
     sf_req_reply_problem(req, &err);
     return 1;

@@ -28,6 +28,28 @@ void sf_edge_dispatch(sf_req *req);
 const sf_jwt_config *sf_edge_jwt(void);
 const sf_keyring *sf_edge_keyring(void);
 
+/* Sessions. An access token names its session (claim "sid": the refresh-token
+ * family it was issued with). Every authenticated request asks the session
+ * checker whether that session is live and its user exists and is active;
+ * the principal's role is the one the checker returns (the user row's), never
+ * the token's claim. The answer is cached per HTTP thread next to the
+ * verified token and is void once sf_edge_user_changed has been called for
+ * its user, so a change is in force for every request that starts after it.
+ *
+ * The checker runs on an HTTP thread (it may use sf_db_reader) and returns 0
+ * with role (cap bytes) filled for a live session, -401 with err filled for a
+ * dead one (its detail is sent to the client), or another negative status
+ * (not cached) when it cannot tell. Set once before the server starts; with
+ * none set, every authenticated request is refused with 503. */
+typedef int (*sf_edge_session_fn)(const char *user_id, const char *session_id, char *role, size_t cap,
+                                  sf_err *err);
+void sf_edge_on_session_check(sf_edge_session_fn fn);
+/* Voids every thread's cached session answers for user_id. Call it after the
+ * commit of any change that can change an answer (the user's existence, role
+ * or status; its sessions) and before that change is answered (an
+ * sf_tx_after_commit hook does both). Any thread; lock-free. */
+void sf_edge_user_changed(const char *user_id);
+
 /* Does role grant permission? (static role table) */
 int sf_edge_role_allows(const char *role, const char *permission);
 int sf_edge_valid_role(const char *role);

@@ -39,6 +39,7 @@ static int add_claims(jwt_t *j, const sf_jwt_config *cfg, const sf_jwt_claims *c
   rc = rc ? rc : jwt_add_grant(j, "typ", c->typ);
   if (!rc && c->role[0]) rc = jwt_add_grant(j, "role", c->role);
   if (!rc && c->jti[0]) rc = jwt_add_grant(j, "jti", c->jti);
+  if (!rc && c->sid[0]) rc = jwt_add_grant(j, "sid", c->sid);
   if (!rc && c->iat > 0) rc = jwt_add_grant_int(j, "iat", (long)c->iat);
   if (!rc && c->nbf > 0) rc = jwt_add_grant_int(j, "nbf", (long)c->nbf);
   return rc ? rc : jwt_add_grant_int(j, "exp", (long)c->exp);
@@ -50,7 +51,7 @@ int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, si
       !cfg->audience)
     return sf_err_internal(err, "jwt: bad configuration");
   if (!c || !fits(c->sub, sizeof c->sub) || !fits(c->role, sizeof c->role) ||
-      !fits(c->typ, sizeof c->typ) || !fits(c->jti, sizeof c->jti) || !c->sub[0] || !c->typ[0] ||
+      !fits(c->typ, sizeof c->typ) || !fits(c->jti, sizeof c->jti) || !fits(c->sid, sizeof c->sid) || !c->sub[0] || !c->typ[0] ||
       c->exp <= 0)
     return sf_err_internal(err, "jwt: sub, typ and exp are required");
   jwt_t *j = NULL;
@@ -179,7 +180,8 @@ static const char *check_claims(const sf_jwt_config *cfg, const json_t *p, int64
                                 sf_jwt_claims *c) {
   if (get_str(p, "sub", c->sub, sizeof c->sub, 1) || get_str(p, "typ", c->typ, sizeof c->typ, 1) ||
       get_str(p, "role", c->role, sizeof c->role, 0) ||
-      get_str(p, "jti", c->jti, sizeof c->jti, 0) || get_int(p, "exp", &c->exp, 1) ||
+      get_str(p, "jti", c->jti, sizeof c->jti, 0) || get_str(p, "sid", c->sid, sizeof c->sid, 0) ||
+      get_int(p, "exp", &c->exp, 1) ||
       get_int(p, "nbf", &c->nbf, 0) || get_int(p, "iat", &c->iat, 0))
     return "malformed token";
   if (!str_is(json_object_get(p, "iss"), cfg->issuer)) return "wrong issuer";

@@ -34,6 +34,7 @@ typedef struct sf_jwt_claims {
   char role[16];
   char typ[16]; /* "access" or "mfa" (short-lived token for the MFA login step) */
   char jti[48];
+  char sid[48]; /* session: the refresh-token family an access token belongs to */
   int64_t iat, nbf, exp; /* seconds; on issue, iat/nbf of 0 are left out */
 } sf_jwt_claims;
 
@@ -45,8 +46,8 @@ typedef struct sf_jwt_config {
   int leeway_s; /* clock skew allowed for exp/nbf/iat, e.g. 30 */
 } sf_jwt_config;
 
-/* Signs claims (iss and aud from cfg); sub, typ and exp are required, role and
- * jti are left out when empty. out (capacity cap) gets the compact token.
+/* Signs claims (iss and aud from cfg); sub, typ and exp are required, role,
+ * jti and sid are left out when empty. out (capacity cap) gets the compact token.
  * Returns 0, or -500 with err. */
 int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, size_t cap,
                  sf_err *err);

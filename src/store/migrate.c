@@ -267,6 +267,9 @@ static const char *const k_migrations[] = {
     "CREATE INDEX webhook_deliveries_request ON webhook_deliveries(request_id, created_at);"
     "INSERT INTO checkpoints(name, position) SELECT 'webhooks', coalesce(max(position), 0) FROM events"
     "  WHERE true ON CONFLICT(name) DO NOTHING;",
+    /* identity: revoking every session of a user (disable, password change)
+     * finds its refresh tokens by user */
+    "CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id, status);",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))

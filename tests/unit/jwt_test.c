@@ -36,6 +36,7 @@ static sf_jwt_claims claims(void) {
   snprintf(c.role, sizeof c.role, "staff");
   snprintf(c.typ, sizeof c.typ, "access");
   snprintf(c.jti, sizeof c.jti, "jti_0001");
+  snprintf(c.sid, sizeof c.sid, "fam_0001");
   return c;
 }
 
@@ -110,6 +111,7 @@ static void test_round_trip(void **state) {
   assert_string_equal(out.role, "staff");
   assert_string_equal(out.typ, "access");
   assert_string_equal(out.jti, "jti_0001");
+  assert_string_equal(out.sid, "fam_0001");
   assert_int_equal(out.iat, NOW);
   assert_int_equal(out.nbf, NOW);
   assert_int_equal(out.exp, NOW + 900);
@@ -126,7 +128,7 @@ static void test_round_trip(void **state) {
 static void test_optional_claims_left_out(void **state) {
   (void)state;
   sf_jwt_claims in = claims(), out;
-  in.role[0] = in.jti[0] = '\0';
+  in.role[0] = in.jti[0] = in.sid[0] = '\0';
   in.iat = in.nbf = 0;
   snprintf(in.typ, sizeof in.typ, "mfa");
   char tok[1024];
@@ -134,6 +136,7 @@ static void test_optional_claims_left_out(void **state) {
   expect_accept(tok, NOW, &out);
   assert_string_equal(out.typ, "mfa");
   assert_string_equal(out.role, "");
+  assert_string_equal(out.sid, "");
   assert_int_equal(out.iat, 0);
   assert_int_equal(out.nbf, 0);
 }

@@ -1,6 +1,8 @@
-/* The auth routes: register, login (+ MFA step), refresh rotation, logout, MFA setup.
+/* The auth routes: register, login (+ MFA step), refresh rotation, logout, MFA
+ * setup, password change.
  * Password hashing runs on the bounded hash pool, never on an HTTP thread or
  * the writer; the state change that follows runs as a writer command. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,9 @@ typedef struct {
   char email[256];
   char name[404];
   char user_id[48];
-  char hash[SF_PW_HASH_MAX];
+  char hash[160];         /* as sf_user.password_hash: new (register), or the one checked against */
+  char new_hash[160];     /* password change */
+  char new_password[129]; /* password change, until hashed */
   char code[16];
   char token[128];
   int password_ok;
@@ -29,6 +33,11 @@ static auth_job *job_new(sf_req *req) {
   auth_job *j = sf_calloc(1, sizeof *j);
   j->req = req;
   return j;
+}
+
+static void job_free(void *p) {
+  sodium_memzero(p, sizeof(auth_job));
+  free(p);
 }
 
 static void reply_err_resume(sf_req *req, sf_err *err) {
@@ -162,7 +171,7 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
   }
   if (u->totp_enabled && !mfa_done) {
     char tok[1024];
-    if (id_sign(tx, u, "mfa", MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
+    if (id_sign(tx, u, "mfa", NULL, MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
     sf_req_reply_json(req, 200, json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok,
                                           "expires_in", MFA_TOKEN_TTL_S));
     return 0;
@@ -361,7 +370,7 @@ static int refresh_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if ((rc = id_load(tx, r.user_id, &u, err))) return rc;
   if (strcmp(r.status, "rotated") == 0) {
     /* A rotated token came back: someone holds a copy. Kill the family. */
-    if (sf_refresh_revoke_family(tx->db, r.family, err) < 0) return -1;
+    if (id_revoke_session(tx, u.id, r.family, err) < 0) return -1;
     if (id_event(tx, req, &u, "user.token_reuse_detected", json_pack("{s:s}", "family", r.family), err))
       return -1;
     sf_err_set(err, 401, "token-reused", "Refresh token reused",
@@ -393,7 +402,7 @@ static int logout_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (rc) return rc;
   sf_user u;
   if ((rc = id_load(tx, r.user_id, &u, err))) return rc;
-  int n = sf_refresh_revoke_family(tx->db, r.family, err);
+  int n = id_revoke_session(tx, u.id, r.family, err);
   if (n < 0) return -1;
   if (n > 0 && id_event(tx, req, &u, "user.logged_out", json_pack("{s:s}", "family", r.family), err))
     return -1;
@@ -442,32 +451,39 @@ static int enroll_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   return 0;
 }
 
-static int mfa_toggle(sf_req *req, sf_tx *tx, const char *code, int enable, sf_err *err) {
-  sf_user u;
-  int rc = id_load(tx, req->principal.user_id, &u, err);
-  if (rc) return rc;
-  if (enable && u.totp_enabled) return sf_err_conflict(err, "MFA is already enabled");
-  if (!enable && !u.totp_enabled) return sf_err_conflict(err, "MFA is not enabled");
-  if ((rc = check_code(&u, code, tx->now_ms, err))) return rc;
-  u.totp_enabled = enable;
-  if (!enable) {
-    u.totp_secret[0] = '\0';
-    u.totp_last_step = 0;
+/* Turns MFA on (enrolment confirmed) or off for the loaded caller u. A wrong
+ * code for turning it off counts into the lockout as one at MFA login does. */
+static int mfa_toggle(sf_req *req, sf_tx *tx, sf_user *u, const char *code, int enable, sf_err *err) {
+  if (enable && u->totp_enabled) return sf_err_conflict(err, "MFA is already enabled");
+  if (!enable && !u->totp_enabled) return sf_err_conflict(err, "MFA is not enabled");
+  int rc = check_code(u, code, tx->now_ms, err);
+  if (rc == -401 && !enable) {
+    sf_err code_err = *err;
+    if (record_failure(tx, req, u, "mfa", err)) return -1;
+    sf_req_reply_problem(req, &code_err);
+    return 0;
   }
-  u.version++;
-  u.updated_at = tx->now_ms;
-  if (id_save(tx, &u, err) ||
-      id_event(tx, req, &u, enable ? "user.mfa_enabled" : "user.mfa_disabled", json_object(), err))
+  if (rc) return rc;
+  u->totp_enabled = enable;
+  if (!enable) {
+    u->totp_secret[0] = '\0';
+    u->totp_last_step = 0;
+    u->failed_logins = 0; /* password and code were right: as a login */
+    u->locked_until = 0;
+  }
+  u->version++;
+  u->updated_at = tx->now_ms;
+  if (id_save(tx, u, err) ||
+      id_event(tx, req, u, enable ? "user.mfa_enabled" : "user.mfa_disabled", json_object(), err))
     return -1;
   sf_req_reply_json(req, 200, json_pack("{s:b}", "mfa_enabled", enable));
   return 0;
 }
 
 static int verify_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
-  return mfa_toggle(req, tx, ((auth_job *)data)->code, 1, err);
-}
-static int disable_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
-  return mfa_toggle(req, tx, ((auth_job *)data)->code, 0, err);
+  sf_user u;
+  int rc = id_load(tx, req->principal.user_id, &u, err);
+  return rc ? rc : mfa_toggle(req, tx, &u, ((auth_job *)data)->code, 1, err);
 }
 
 static void h_mfa_enroll(sf_req *req) { sf_req_command(req, enroll_exec, NULL, NULL); }
@@ -481,7 +497,149 @@ static void code_command(sf_req *req, sf_req_exec_fn fn) {
   sf_req_command(req, fn, j, free);
 }
 static void h_mfa_verify(sf_req *req) { code_command(req, verify_exec); }
-static void h_mfa_disable(sf_req *req) { code_command(req, disable_exec); }
+
+/* ---- re-authenticated: MFA off, password change ----
+ * Both need the caller's password (checked on the hash pool, then the change
+ * runs in the writer). A wrong password, like a wrong code, counts into the
+ * same lockout as logging in, and a locked account gets the login's 429. */
+
+/* Checks password against the caller's hash, then calls then(j, ok) on a pool thread. */
+static void reauth(sf_req *req, auth_job *j, const char *password, sf_pw_cb then) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_user u;
+  if (!db || sf_user_by_id(db, req->principal.user_id, &u, &err)) goto fail;
+  if (u.locked_until > sf_now_ms()) {
+    locked_error(&u, sf_now_ms(), &err);
+    goto fail;
+  }
+  snprintf(j->hash, sizeof j->hash, "%s", u.password_hash);
+  sf_req_suspend(req);
+  if (sf_pw_verify_async(u.password_hash, password, then, j) == 0) return;
+  sf_err_set(&err, 503, "unavailable", "Service unavailable", "the server is shutting down");
+  job_free(j);
+  reply_err_resume(req, &err);
+  return;
+fail:
+  job_free(j);
+  sf_req_reply_problem(req, &err);
+}
+
+/* In the writer: loads the caller into u. Returns 0 to go on, 1 when the
+ * request was answered (locked, or a wrong password, now counted), or < 0. */
+static int reauth_exec(sf_req *req, sf_tx *tx, const auth_job *j, sf_user *u, sf_err *err) {
+  int rc = id_load(tx, req->principal.user_id, u, err);
+  if (rc) return rc;
+  if (u->locked_until > tx->now_ms) {
+    locked_error(u, tx->now_ms, err);
+    sf_req_reply_problem(req, err);
+    return 1;
+  }
+  if (strcmp(u->password_hash, j->hash) != 0)
+    return sf_err_conflict(err, "the password was changed meanwhile; try again");
+  if (j->password_ok) return 0;
+  if (record_failure(tx, req, u, "password", err)) return -1;
+  bad_credentials(err);
+  sf_req_reply_problem(req, err);
+  return 1;
+}
+
+static int disable_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  sf_user u;
+  int rc = reauth_exec(req, tx, data, &u, err);
+  if (rc) return rc > 0 ? 0 : rc;
+  return mfa_toggle(req, tx, &u, ((auth_job *)data)->code, 0, err);
+}
+
+static void reauth_checked(void *ud, int ok, const char *unused, sf_req_exec_fn fn) {
+  (void)unused;
+  auth_job *j = ud;
+  j->password_ok = ok;
+  sf_req_command(j->req, fn, j, job_free);
+}
+
+static void disable_checked(void *ud, int ok, const char *unused) { reauth_checked(ud, ok, unused, disable_exec); }
+
+static const sf_json_field k_mfa_disable[] = {
+    {"password", SF_JSON_STRING, 1, 1, 1024},
+    {"code", SF_JSON_STRING, 1, 1, 16},
+    {0},
+};
+
+static void h_mfa_disable(sf_req *req) {
+  json_t *b = sf_in_body(req, k_mfa_disable);
+  if (!b) return;
+  auth_job *j = job_new(req);
+  snprintf(j->code, sizeof j->code, "%s", sf_json_str(b, "code"));
+  reauth(req, j, sf_json_str(b, "password"), disable_checked);
+  json_decref(b);
+}
+
+static const sf_json_field k_password[] = {
+    {"current_password", SF_JSON_STRING, 1, 1, 1024},
+    {"new_password", SF_JSON_STRING, 1, 8, 128}, /* as at registration */
+    {0},
+};
+
+/* The caller's other sessions end with the change: whoever knew the old
+ * password is logged out everywhere but here. */
+static int password_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+  auth_job *j = data;
+  sf_user u;
+  int rc = reauth_exec(req, tx, j, &u, err);
+  if (rc) return rc > 0 ? 0 : rc;
+  snprintf(u.password_hash, sizeof u.password_hash, "%s", j->new_hash);
+  u.failed_logins = 0;
+  u.locked_until = 0;
+  u.updated_at = tx->now_ms;
+  if (id_save(tx, &u, err)) return -1;
+  int n = id_revoke_sessions(tx, u.id, req->principal.session, err);
+  if (n < 0 || id_event(tx, req, &u, "user.password_changed", json_pack("{s:i}", "sessions_revoked", n), err))
+    return -1;
+  sf_req_reply_json(req, 204, NULL);
+  return 0;
+}
+
+static void password_hashed(void *ud, int ok, const char *hash) {
+  auth_job *j = ud;
+  if (!ok) {
+    sf_err err = {0};
+    sf_err_internal(&err, "password hashing failed");
+    reply_err_resume(j->req, &err);
+    job_free(j);
+    return;
+  }
+  snprintf(j->new_hash, sizeof j->new_hash, "%s", hash);
+  sf_req_command(j->req, password_exec, j, job_free);
+}
+
+/* A wrong current password goes to the writer to be counted; a right one
+ * first has the new password hashed (on the pool, like every hash). */
+static void password_checked(void *ud, int ok, const char *unused) {
+  auth_job *j = ud;
+  if (!ok) {
+    reauth_checked(ud, ok, unused, password_exec);
+    return;
+  }
+  j->password_ok = 1;
+  int rc = sf_pw_hash_async(j->new_password, password_hashed, j);
+  sodium_memzero(j->new_password, sizeof j->new_password);
+  if (rc) {
+    sf_err err = {0};
+    sf_err_set(&err, 503, "unavailable", "Service unavailable", "the server is shutting down");
+    reply_err_resume(j->req, &err);
+    job_free(j);
+  }
+}
+
+static void h_password(sf_req *req) {
+  json_t *b = sf_in_body(req, k_password);
+  if (!b) return;
+  auth_job *j = job_new(req);
+  snprintf(j->new_password, sizeof j->new_password, "%s", sf_json_str(b, "new_password"));
+  reauth(req, j, sf_json_str(b, "current_password"), password_checked);
+  json_decref(b);
+}
 
 /* ---- routes ---- */
 
@@ -531,10 +689,16 @@ void id_auth_routes(void) {
        "\"properties\":{\"code\":{\"type\":\"string\"}}}",
        "{\"type\":\"object\",\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}", 200, 0},
       {"POST", "/api/v1/auth/mfa/disable", h_mfa_disable, SF_AUTH_PERMISSION, "users:self", 0, "auth",
-       "Turn MFA off (needs a current code)",
-       "{\"type\":\"object\",\"required\":[\"code\"],\"additionalProperties\":false,"
-       "\"properties\":{\"code\":{\"type\":\"string\"}}}",
+       "Turn MFA off (needs the password and a current code; failures count into the login lockout)",
+       "{\"type\":\"object\",\"required\":[\"password\",\"code\"],\"additionalProperties\":false,"
+       "\"properties\":{\"password\":{\"type\":\"string\"},\"code\":{\"type\":\"string\"}}}",
        "{\"type\":\"object\",\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}", 200, 0},
+      {"POST", "/api/v1/auth/password", h_password, SF_AUTH_PERMISSION, "users:self", 0, "auth",
+       "Change the password (needs the current one; ends every other session of the caller)",
+       "{\"type\":\"object\",\"required\":[\"current_password\",\"new_password\"],"
+       "\"additionalProperties\":false,\"properties\":{\"current_password\":{\"type\":\"string\"},"
+       "\"new_password\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128}}}",
+       NULL, 204, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

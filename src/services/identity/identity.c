@@ -22,10 +22,49 @@ id_settings id_cfg = {900, 30 * 86400, 5, 30};
 static sf_cache *g_users;
 
 static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
+static void user_changed(void *ud, const char *key) { (void)ud, sf_edge_user_changed(key); }
 
+void id_changed(sf_tx *tx, const char *user_id) { sf_tx_after_commit(tx, user_changed, NULL, user_id); }
+
+/* Only a change of role or status changes the edge's session answers (the
+ * sessions themselves change through id_revoke_*): a profile edit or a failed
+ * login does not send every HTTP thread back to the database. */
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err) {
   if (sf_user_update(tx->db, u, err)) return -1;
   if (g_users) sf_tx_after_commit(tx, invalidate, g_users, u->id);
+  if (strcmp(u->role, u->loaded_role) != 0 || strcmp(u->status, u->loaded_status) != 0) id_changed(tx, u->id);
+  return 0;
+}
+
+int id_revoke_session(sf_tx *tx, const char *user_id, const char *family, sf_err *err) {
+  int n = sf_refresh_revoke_family(tx->db, family, err);
+  if (n > 0) id_changed(tx, user_id);
+  return n < 0 ? -1 : n;
+}
+
+int id_revoke_sessions(sf_tx *tx, const char *user_id, const char *keep, sf_err *err) {
+  int n = sf_refresh_revoke_user(tx->db, user_id, keep, err);
+  if (n > 0) id_changed(tx, user_id);
+  return n < 0 ? -1 : n;
+}
+
+/* The edge's session checker (edge.h), on an HTTP thread's read connection. */
+static int check_session(const char *user_id, const char *family, char *role, size_t cap, sf_err *err) {
+  sf_db *db = sf_db_reader(err);
+  if (!db) return -503;
+  sf_session_state s;
+  int rc = sf_session_lookup(db, user_id, family, &s, err);
+  if (rc == -404) {
+    sf_err_clear(err);
+    return sf_err_set(err, 401, "invalid-token", "Unauthorized", "the token's user does not exist");
+  }
+  if (rc) return rc;
+  if (strcmp(s.status, "active") != 0)
+    return sf_err_set(err, 401, "invalid-token", "Unauthorized", "this account is disabled");
+  if (!s.live)
+    return sf_err_set(err, 401, "invalid-token", "Unauthorized",
+                      "this session has ended (logged out or revoked); log in again");
+  snprintf(role, cap, "%s", s.role);
   return 0;
 }
 
@@ -61,6 +100,7 @@ void sf_identity_configure(const sf_config *cfg) {
 void sf_identity_start(void) {
   if (g_users) return;
   g_users = sf_cache_new("users", 100000);
+  sf_edge_on_session_check(check_session);
   sf_cache_register_metrics(g_users);
 }
 
@@ -90,12 +130,13 @@ int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err) {
   return sf_user_by_id(tx->db, id, u, err);
 }
 
-int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, int ttl_s, char *out, size_t cap,
-            sf_err *err) {
+int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out,
+            size_t cap, sf_err *err) {
   sf_jwt_claims c = {0};
   snprintf(c.sub, sizeof c.sub, "%s", u->id);
   snprintf(c.role, sizeof c.role, "%s", u->role);
   snprintf(c.typ, sizeof c.typ, "%s", typ);
+  snprintf(c.sid, sizeof c.sid, "%s", sid ? sid : "");
   sf_id_new("jti", c.jti, sizeof c.jti);
   c.iat = c.nbf = tx->now_ms / 1000;
   c.exp = c.iat + ttl_s;
@@ -121,7 +162,7 @@ int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **ou
   if (sf_refresh_insert(tx->db, &r, hash, tx->now_ms, err)) return -1;
 
   char access[1024];
-  if (id_sign(tx, u, "access", id_cfg.access_ttl_s, access, sizeof access, err)) return -1;
+  if (id_sign(tx, u, "access", r.family, id_cfg.access_ttl_s, access, sizeof access, err)) return -1;
   *out = json_pack("{s:s, s:s, s:s, s:i, s:o}", "access_token", access, "refresh_token", token,
                    "token_type", "Bearer", "expires_in", id_cfg.access_ttl_s, "user", sf_user_json(u));
   return 0;
@@ -139,6 +180,7 @@ int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name,
   u->version = 1;
   u->created_at = u->updated_at = tx->now_ms;
   if (sf_user_insert(tx->db, u, err)) return -1;
+  id_changed(tx, u->id); /* a forged token's "no such user" answer may be cached */
   return id_event(tx, req, u, "user.registered",
                   json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role),
                   err);

@@ -9,6 +9,8 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/http.h"
+#include "events/verify.h"
+#include "store/db.h"
 #include "store/writer.h"
 
 /* Creates the user cache (and its metrics); stop frees it. */
@@ -23,6 +25,12 @@ void sf_identity_configure(const sf_config *cfg);
  * password hasher initialised). Fills id_out (>= 48 bytes). */
 int sf_identity_create_user(const char *email, const char *password, const char *role,
                             const char *name, char *id_out, sf_err *err);
+
+/* serviceflow verify (verify.c): folds every "user-<id>" stream into role,
+ * status, email, name and mfa_enabled and compares them with the users rows
+ * (one read transaction on db, see events/verify.h). Differences go into r;
+ * returns < 0 with err only when the database cannot be read. */
+int sf_identity_verify(sf_db *db, sf_verify_report *r, sf_err *err);
 
 /* Runs inside the login (and registration) transaction once tokens are
  * issued; may add fields to the reply. Other services use it without

@@ -22,14 +22,25 @@ extern id_settings id_cfg;
 /* Appends an event about user u caused by req (req may be NULL: system). */
 int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data_stolen,
              sf_err *err);
-/* Signs a JWT of type typ ("access" or "mfa") for u, valid ttl_s seconds. */
-int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, int ttl_s, char *out, size_t cap,
-            sf_err *err);
+/* Signs a JWT of type typ ("access" or "mfa") for u, valid ttl_s seconds;
+ * an access token names its session (sid: the refresh-token family). */
+int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out,
+            size_t cap, sf_err *err);
 /* Issues an access token and a refresh token (new family when family is
  * NULL or empty) and builds the token response (new reference in *out). */
 int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err);
-/* Writes the user row and drops its cached JSON once the transaction commits. */
+/* Writes the user row; once the transaction commits, drops its cached JSON
+ * and, when role or status differ from what was loaded, the edge's cached
+ * session answers (id_changed). */
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err);
+/* After this transaction commits (before it is answered), every HTTP thread
+ * checks user_id's sessions afresh: call it with any change to a user or its
+ * sessions. */
+void id_changed(sf_tx *tx, const char *user_id);
+/* Revokes one session (family) of user_id; returns how many tokens, or -1. */
+int id_revoke_session(sf_tx *tx, const char *user_id, const char *family, sf_err *err);
+/* Revokes every session of user_id but keep (NULL: all); count or -1. */
+int id_revoke_sessions(sf_tx *tx, const char *user_id, const char *keep, sf_err *err);
 /* Replies with the user's JSON and ETag, from the cache or the database. */
 void id_reply_user_by_id(sf_req *req, const char *id);
 /* Loads a user inside the transaction; 404 if gone. */

@@ -31,6 +31,8 @@ static void row_user(sf_stmt *st, sf_user *u) {
   u->version = sf_stmt_col_int(st, 11);
   u->created_at = sf_stmt_col_int(st, 12);
   u->updated_at = sf_stmt_col_int(st, 13);
+  memcpy(u->loaded_role, u->role, sizeof u->role);
+  memcpy(u->loaded_status, u->status, sizeof u->status);
 }
 
 static int one_user(sf_stmt *st, sf_user *u, sf_err *err) {
@@ -201,13 +203,34 @@ int sf_refresh_revoke_family(sf_db *db, const char *family, sf_err *err) {
   return rc < 0 ? rc : (int)sf_db_changes(db);
 }
 
-int sf_refresh_revoke_user(sf_db *db, const char *user_id, sf_err *err) {
+int sf_refresh_revoke_user(sf_db *db, const char *user_id, const char *keep, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = ?"
-                              " AND status <> 'revoked'",
+                              " AND family <> ? AND status <> 'revoked'",
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, user_id);
+  sf_stmt_text(st, 2, keep ? keep : "");
   int rc = sf_stmt_run(st, err);
   return rc < 0 ? rc : (int)sf_db_changes(db);
+}
+
+int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_session_state *s, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT u.role, u.status, EXISTS(SELECT 1 FROM refresh_tokens r"
+                              " WHERE r.family = ?2 AND r.user_id = u.id AND r.status = 'active')"
+                              " FROM users u WHERE u.id = ?1",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, user_id);
+  sf_stmt_text(st, 2, family);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    copy_col(st, 0, s->role, sizeof s->role);
+    copy_col(st, 1, s->status, sizeof s->status);
+    s->live = sf_stmt_col_int(st, 2) != 0;
+  }
+  sf_stmt_reset(st);
+  if (rc == 0) return sf_err_not_found(err, "user");
+  return rc < 0 ? rc : 0;
 }

@@ -24,6 +24,9 @@ typedef struct sf_user {
   int64_t totp_last_step;
   int64_t version;
   int64_t created_at, updated_at;
+  /* role and status as read from the row (empty for a user not yet stored):
+   * lets the service tell whether a save changes what a session may do */
+  char loaded_role[16], loaded_status[16];
 } sf_user;
 
 /* 0 found, -404 not found, other negative = error. */
@@ -50,6 +53,18 @@ int sf_refresh_by_hash(sf_db *db, const char *token_hash, sf_refresh *r, sf_err 
 int sf_refresh_set_status(sf_db *db, const char *id, const char *status, sf_err *err);
 /* Revokes every still-usable token of a family; returns the count or <0. */
 int sf_refresh_revoke_family(sf_db *db, const char *family, sf_err *err);
-int sf_refresh_revoke_user(sf_db *db, const char *user_id, sf_err *err);
+/* Revokes every still-usable token of the user except those of family keep
+ * (NULL or "": none kept); returns the count or <0. */
+int sf_refresh_revoke_user(sf_db *db, const char *user_id, const char *keep, sf_err *err);
+
+/* What the edge needs to know about a session: the user's role and status,
+ * and whether family (the session) still has a usable token of that user.
+ * 0 found, -404 no such user, other negative = error. */
+typedef struct sf_session_state {
+  char role[16];
+  char status[16];
+  int live;
+} sf_session_state;
+int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_session_state *s, sf_err *err);
 
 #endif

@@ -107,7 +107,7 @@ static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                  json_pack("{s:s, s:s}", "from", u.status, "to", c->status), err))
       return -1;
     snprintf(u.status, sizeof u.status, "%s", c->status);
-    if (strcmp(u.status, "disabled") == 0 && sf_refresh_revoke_user(tx->db, u.id, err) < 0) return -1;
+    if (strcmp(u.status, "disabled") == 0 && id_revoke_sessions(tx, u.id, NULL, err) < 0) return -1;
     changed = 1;
   }
   if (changed) {
