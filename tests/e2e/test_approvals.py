@@ -156,6 +156,28 @@ class Approvals(unittest.TestCase):
         st, _, r = self.decide(rid, self.f2, "approve")
         self.assertEqual((st, r["state"]), (200, "approved"), r)
 
+    def test_a_delegate_decides_but_does_not_move_the_request(self):
+        # f3, a customer like the requester, gets f2's finance vote: they may read the request and
+        # decide that vote, but withdraw (roles [customer], default by) is the requester's
+        r = self.submit(2500)
+        rid = r["id"]
+        self.decide(rid, self.mgr, "approve")
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/approvals/delegate" % rid, {"to": self.ids["f3"]},
+                       token=self.f2)
+        self.assertEqual(st, 200, r)
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.f3)
+        self.assertEqual((st, seen["available_actions"]), (200, []))
+        st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "withdraw"}, token=self.f3)
+        assert_problem(self, st, h, b, 403, code="forbidden")
+        self.assertIn("requester", b["detail"])
+        for token in (self.mgr, self.f1):  # approvers of the chain: no actions either
+            st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=token)
+            self.assertEqual((st, seen["available_actions"]), (200, []))
+        st, _, mine = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.cust)
+        self.assertEqual((mine["state"], mine["version"], mine["available_actions"]), ("review", r["version"], ["withdraw"]))
+        st, _, r = self.decide(rid, self.f3, "approve")  # the vote itself is theirs
+        self.assertEqual((st, r["approvals"]["pending"]["approved"]), (200, 1), r)
+
     def test_delegation_refusals(self):
         r = self.submit(10)
         rid = r["id"]

@@ -100,6 +100,60 @@ class Workflows(unittest.TestCase):
         st, _, latest = req(self.srv, "GET", "/api/v1/workflows/" + t, token=self.admin)
         self.assertEqual(latest["version"], 1)  # nothing stored by the failures
 
+    def test_type_names_follow_the_documented_charset(self):
+        st, h, w = publish(self.srv, self.admin, PURCHASE.replace("type: purchase", "type: my-type"))
+        self.assertEqual((st, w.get("type")), (201, "my-type"), w)
+        self.assertEqual(h["location"], "/api/v1/workflows/my-type/versions/1")
+        st, _, got = req(self.srv, "GET", "/api/v1/workflows/my-type", token=self.staff)
+        self.assertEqual((st, got["type"]), (200, "my-type"))
+        for bad in ("My-Type", "-type", "1type", "type with spaces", "x" * 41):
+            with self.subTest(type=bad):
+                st, h, b = publish(self.srv, self.admin, PURCHASE.replace("type: purchase", "type: '%s'" % bad))
+                assert_problem(self, st, h, b, 422, field="type")
+                msg = [e["message"] for e in b["errors"] if e["field"] == "type"][0]
+                self.assertNotIn("is required", msg)
+                self.assertIn("'-'", msg)
+        st, h, b = publish(self.srv, self.admin, PURCHASE.replace("type: purchase\n", ""))
+        assert_problem(self, st, h, b, 422, field="type")
+        self.assertIn("is required", [e["message"] for e in b["errors"] if e["field"] == "type"][0])
+        # other names say what is allowed too; hyphens are for types only
+        st, h, b = publish(self.srv, self.admin, PURCHASE.replace("action: reject", "action: re-ject"))
+        assert_problem(self, st, h, b, 422, field="transitions[2].action")
+        self.assertIn("'re-ject' is not allowed", b["errors"][0]["message"])
+
+    def test_who_may_take_a_transition_is_validated(self):
+        cases = [
+            ("roles: [customer]", "roles: [customer], by: [requester, boss]", "transitions[0].by[1]"),
+            ("roles: [customer]", "roles: [customer], by: [role:boss]", "transitions[0].by[0]"),
+            ("roles: [customer]", "roles: [customer], by: []", "transitions[0].by"),
+            ("roles: [customer]", "roles: [customer], by: requester", "transitions[0].by"),
+        ]
+        for old, new, field in cases:
+            with self.subTest(field=field, new=new):
+                st, h, b = publish(self.srv, self.admin, PURCHASE.replace(old, new))
+                assert_problem(self, st, h, b, 422, field=field)
+        ok = PURCHASE.replace("type: purchase", "type: purchase_by").replace(
+            "roles: [customer]", "roles: [customer], by: [requester, assignee, role:admin]")
+        st, _, w = publish(self.srv, self.admin, ok)
+        self.assertEqual(st, 201, w)
+        self.assertEqual(w["definition"]["transitions"][0]["by"], ["requester", "assignee", "role:admin"])
+
+    def test_description_and_fields_are_validated(self):
+        base = PURCHASE.replace("type: purchase", "type: purchase_fields")
+        cases = [
+            ("description: [1]\n", "description"),
+            ("fields: {amount: number}\n", "fields"),
+            ("fields: [{name: amount, type: money}]\n", "fields[0].type"),
+            ("fields: [{name: Amount, type: number}]\n", "fields[0].name"),
+            ("fields: [{name: a, type: number}, {name: a, type: string}]\n", "fields[1].name"),
+            ("fields: [{name: a, type: number, required: yes}]\n", "fields[0].required"),
+            ("fields: [{name: a, type: number, colour: red}]\n", "fields[0].colour"),
+        ]
+        for extra, field in cases:
+            with self.subTest(field=field):
+                st, h, b = publish(self.srv, self.admin, base + extra)
+                assert_problem(self, st, h, b, 422, field=field)
+
 
 if __name__ == "__main__":
     main()

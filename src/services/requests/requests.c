@@ -204,9 +204,11 @@ int srq_names_include(const json_t *names, const char *name) {
 
 static int leaves(const json_t *t, const char *state) { return srq_names_include(json_object_get(t, "from"), state); }
 
-static int role_allowed(const json_t *t, const char *role) {
-  const json_t *roles = json_object_get(t, "roles");
-  return !roles || srq_names_include(roles, role);
+/* Who takes a transition, as the workflow's `roles` and `by` see them. */
+static sf_flow_actor actor_of(const srq *r, const sf_principal *who) {
+  int assignee = (r->assignee_user[0] && strcmp(r->assignee_user, who->user_id) == 0) ||
+                 (r->assignee_role[0] && strcmp(r->assignee_role, who->role) == 0);
+  return (sf_flow_actor){.role = who->role, .requester = strcmp(r->created_by, who->user_id) == 0, .assignee = assignee};
 }
 
 int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err) {
@@ -222,7 +224,10 @@ int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *e
   return 1;
 }
 
-static json_t *srq_json(const srq *r, const char *role) {
+/* The request as `who` sees it: available_actions are the transitions out
+ * of its state they may take (sf_flow_may_take; guards are not run). */
+static json_t *srq_json(const srq *r, const sf_principal *who) {
+  sf_flow_actor actor = actor_of(r, who);
   char c[32], u[32];
   sf_time_iso8601(r->created_at, c, sizeof c);
   sf_time_iso8601(r->updated_at, u, sizeof u);
@@ -230,7 +235,7 @@ static json_t *srq_json(const srq *r, const char *role) {
   size_t i;
   const json_t *t;
   json_array_foreach(json_object_get(r->def, "transitions"), i, t)
-      if (leaves(t, r->state) && (!role || role_allowed(t, role)))
+      if (leaves(t, r->state) && sf_flow_may_take(t, &actor) == SF_FLOW_MAY)
           json_array_append_new(actions, json_string(json_string_value(json_object_get(t, "action"))));
   const json_t *st = json_object_get(json_object_get(r->def, "states"), r->state);
   json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:s, s:b, s:{s:s, s:I}, s:o, s:s, s:I, s:s, s:s}", "id", r->id, "type",
@@ -263,8 +268,8 @@ static int history_visit(const sf_event *ev, void *ud) {
 /* The full view of one request: with its approvals and SLA; with
  * `history`, the moves among its last HISTORY_EVENTS events (GET only:
  * command replies skip it, the whole trail is GET .../events). */
-static json_t *srq_json_full(sf_db *db, const srq *r, const char *role, int history) {
-  json_t *o = srq_json(r, role);
+static json_t *srq_json_full(sf_db *db, const srq *r, const sf_principal *who, int history) {
+  json_t *o = srq_json(r, who);
   json_t *ap = srq_approvals_json(db, r);
   json_object_set_new(o, "approvals", ap ? ap : json_null());
   json_t *sla = srq_sla_json(db, r, sf_now_ms());
@@ -284,7 +289,7 @@ static json_t *srq_json_full(sf_db *db, const srq *r, const char *role, int hist
 static void reply(sf_req *req, sf_db *db, int status, const srq *r, int history) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", r->version);
-  sf_req_reply_json(req, status, srq_json_full(db, r, req->principal.role, history));
+  sf_req_reply_json(req, status, srq_json_full(db, r, &req->principal, history));
   sf_req_add_header(req, "ETag", etag);
 }
 
@@ -445,6 +450,7 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (rc < 0) return rc;
   if (rc == 0) return sf_err_invalid(err, "type", "no workflow is published for type '%s'", r->type);
   if ((rc = load_def(tx->db, r, err))) return rc;
+  if ((rc = sf_flow_check_data(r->def, r->data, err))) return rc;
   sf_id_new("srq", r->id, sizeof r->id);
   snprintf(r->state, sizeof r->state, "%s", json_string_value(json_object_get(r->def, "initial")));
   snprintf(r->created_by, sizeof r->created_by, "%s", req->principal.user_id);
@@ -495,6 +501,21 @@ typedef struct {
   int64_t if_match;
 } transition_input;
 
+/* A transition's `by` for a message: "requester, role:staff". */
+static const char *by_text(const json_t *tr) {
+  static _Thread_local char buf[200];
+  const json_t *by = json_object_get(tr, "by");
+  if (!by) return SF_FLOW_BY_DEFAULT;
+  buf[0] = '\0';
+  size_t i, n = 0;
+  const json_t *e;
+  json_array_foreach(by, i, e) {
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "", json_string_value(e));
+    if (n >= sizeof buf) break; /* cut: the message stays readable */
+  }
+  return buf;
+}
+
 int srq_may_see(sf_db *db, const sf_req *req, const srq *r) {
   return strcmp(r->created_by, req->principal.user_id) == 0 || strcmp(r->assignee_user, req->principal.user_id) == 0 ||
          sf_edge_role_allows(req->principal.role, "workflows:read") || srq_is_approver(db, r, req->principal.user_id);
@@ -519,9 +540,15 @@ int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *act
                       known ? "action '%s' is not allowed in state '%s'" : "this workflow has no action '%s' (state '%s')",
                       action, r->state);
   }
-  if (!rc && !role_allowed(tr, req->principal.role))
+  sf_flow_actor actor = actor_of(r, &req->principal);
+  sf_flow_may may = rc ? SF_FLOW_MAY : sf_flow_may_take(tr, &actor);
+  if (may == SF_FLOW_NOT_ROLE)
     rc = sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' may not take action '%s'", req->principal.role,
                     action);
+  else if (may == SF_FLOW_NOT_BY)
+    rc = sf_err_set(err, 403, "forbidden", "Forbidden",
+                    "action '%s' is taken by %s; you are none of them (an approval vote is decided at .../approvals)",
+                    action, by_text(tr));
   if (!rc) {
     const char *guard = json_string_value(json_object_get(tr, "guard"));
     sf_err gerr = {0};
@@ -785,7 +812,7 @@ static void h_list(sf_req *req) {
       rc = -1;
       break;
     }
-    json_array_append_new(data, srq_json(&r, req->principal.role));
+    json_array_append_new(data, srq_json(&r, &req->principal));
     if (n > limit && i == limit - 1) snprintf(next, sizeof next, "%" PRId64 ":%s", r.created_at, r.id);
     srq_clear(&r);
   }
