@@ -295,8 +295,17 @@ static void reply(sf_req *req, sf_db *db, int status, const srq *r, int history)
 
 void srq_reply(sf_req *req, sf_db *db, int status, const srq *r) { reply(req, db, status, r, 0); }
 
-/* Webhooks are recorded as events (request.webhook_due) and delivered from
- * them; notifications are events (request.notified) for whoever listens. */
+/* The request as a webhook's body shows it: as it is at the moment the
+ * action runs (later steps of the same command may move it on). */
+static json_t *snapshot(const srq *r) {
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:{s:s, s:I}}", "id", r->id, "type", r->type, "title", r->title,
+                   "state", r->state, "data", json_deep_copy(r->data), "version", (json_int_t)r->version, "workflow",
+                   "id", r->workflow_id, "version", (json_int_t)r->workflow_version);
+}
+
+/* Webhooks are recorded as events (request.webhook_due, with the request's
+ * snapshot) and delivered from them; notifications are events
+ * (request.notified) for whoever listens. */
 int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, const char *state, const char *when,
                     const json_t *move, sf_err *err) {
   size_t i;
@@ -324,7 +333,8 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
                      err);
     } else if (strcmp(kind, "webhook") == 0) {
       rc = srq_event(tx, req, r, "request.webhook_due",
-                     json_pack("{s:O, s:s, s:s, s:O?}", "webhook", arg, "state", state, "on", when, "transition", move),
+                     json_pack("{s:O, s:s, s:s, s:O?, s:o}", "webhook", arg, "state", state, "on", when, "transition",
+                               move, "request", snapshot(r)),
                      err);
     }
     if (rc) return rc;
@@ -391,13 +401,11 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
     json_object_set_new(move, "comment", json_string(comment));
     rc = srq_event(tx, req, r, "request.transitioned", json_incref(move), err);
     json_object_del(move, "comment");
+    r->version++; /* on_enter actions see the version the move gives */
   }
   if (!rc) rc = state_actions(tx, req, r, to, "on_enter", move, err);
   json_decref(move);
-  if (!rc) {
-    r->version++;
-    rc = entered(tx, req, r, err);
-  }
+  if (!rc) rc = entered(tx, req, r, err);
   return rc;
 }
 
