@@ -154,6 +154,54 @@ class Workflows(unittest.TestCase):
                 st, h, b = publish(self.srv, self.admin, base + extra)
                 assert_problem(self, st, h, b, 422, field=field)
 
+    def test_the_catalog_of_request_types_is_open_to_everyone_signed_in(self):
+        srv = Server()  # a database of its own: the catalog lists every type
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            cust = register(srv)["access_token"]
+            st, h, b = req(srv, "GET", "/api/v1/request-types", token=cust)
+            self.assertEqual((st, b), (200, {"data": [], "next_cursor": None}))
+            typed = PURCHASE.replace("type: purchase", "type: buy-things") + (
+                "description: Ask for something to be bought\n"
+                "fields:\n"
+                "  - {name: amount, type: number, required: true, label: Amount}\n"
+                "  - {name: reason, type: string}\n")
+            for body in (typed, PURCHASE.replace("type: purchase", "type: a_plain"), typed.replace("Ask", "Please ask")):
+                st, _, w = publish(srv, admin, body)
+                self.assertEqual(st, 201, w)
+            st, _, b = req(srv, "GET", "/api/v1/request-types", token=cust)
+            self.assertEqual(st, 200, b)
+            self.assertEqual(b["next_cursor"], None)
+            self.assertEqual(b["data"], [
+                {"type": "a_plain", "name": "Purchase request", "description": None, "version": 1, "fields": []},
+                {"type": "buy-things", "name": "Purchase request", "description": "Please ask for something to be bought",
+                 "version": 2, "fields": [{"name": "amount", "type": "number", "required": True, "label": "Amount"},
+                                          {"name": "reason", "type": "string"}]}])
+            st, _, p1 = req(srv, "GET", "/api/v1/request-types?limit=1", token=cust)
+            self.assertEqual(([t["type"] for t in p1["data"]], p1["next_cursor"]), (["a_plain"], "a_plain"))
+            st, _, p2 = req(srv, "GET", "/api/v1/request-types?limit=1&cursor=" + p1["next_cursor"], token=cust)
+            self.assertEqual(([t["type"] for t in p2["data"]], p2["next_cursor"]), (["buy-things"], None))
+            for q, field in (("?cursor=%20x", "cursor"), ("?limit=0", "limit")):
+                st, h, b = req(srv, "GET", "/api/v1/request-types" + q, token=cust)
+                assert_problem(self, st, h, b, 422, field=field)
+            st, h, b = req(srv, "GET", "/api/v1/request-types")
+            assert_problem(self, st, h, b, 401)
+            # the fields are checked when a request is opened
+            for data, field in (({}, "data.amount"), ({"amount": "ten"}, "data.amount"),
+                                ({"amount": 5, "reason": 7}, "data.reason")):
+                st, h, b = req(srv, "POST", "/api/v1/requests", {"type": "buy-things", "title": "t", "data": data},
+                               token=cust)
+                assert_problem(self, st, h, b, 422, field=field)
+            st, _, r = req(srv, "POST", "/api/v1/requests", {"type": "buy-things", "title": "t",
+                                                               "data": {"amount": 5, "extra": True}}, token=cust)
+            self.assertEqual(st, 201, r)
+            st, _, lst = req(srv, "GET", "/api/v1/requests", token=cust)
+            self.assertEqual([x["id"] for x in lst["data"]], [r["id"]])  # nothing from the refusals
+            st, _, doc = req(srv, "GET", "/api/v1/openapi.json")
+            self.assertIn("get", doc["paths"]["/api/v1/request-types"])
+        finally:
+            srv.close()
+
 
 if __name__ == "__main__":
     main()
