@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/http.h"
+#include "flow/definition.h"
 #include "flow/guard.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -44,8 +45,18 @@ int srq_names_include(const json_t *names, const char *name);
 int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err);
 /* Its creator, its assignee, an approver of it, or workflows:read. */
 int srq_may_see(sf_db *db, const sf_req *req, const srq *r);
-/* 200/201 with the request (approvals, SLA, history) and its ETag. */
+/* view.c: the caller as the workflow's `roles` and `by` see them. */
+sf_flow_actor srq_actor(const srq *r, const sf_principal *who);
+/* The request as `who` sees it (without approvals, SLA and history). */
+json_t *srq_json(const srq *r, const sf_principal *who);
+/* status with the request (approvals, SLA; history when asked) and its ETag. */
+void srq_reply_view(sf_req *req, sf_db *db, int status, const srq *r, int history);
+/* 200/201 with the request (approvals, SLA) and its ETag: command replies. */
 void srq_reply(sf_req *req, sf_db *db, int status, const srq *r);
+/* {id, type, title, state, data, version, workflow} as r is now (a copy). */
+json_t *srq_snapshot(const srq *r);
+/* A transition's `by` as text for a message (thread-local buffer). */
+const char *srq_by_text(const json_t *tr);
 /* Actions (emit, set, assign, notify, webhook) of list, on behalf of
  * `state` ("on_enter", "on_exit", "on_breach" ... in `when`); move is the
  * transition that runs them ({action, from, to, by}; NULL: none), recorded
