@@ -140,9 +140,9 @@ int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
     char where[64];
     snprintf(where, sizeof where, "data.%s", name);
     if ((!v || json_is_null(v)) && json_is_true(json_object_get(f, "required")))
-      sf_err_field_add(err, where, "is required (a%s %s)", strchr("aeiou", type[0]) ? "n" : "", type);
+      sf_err_field_add(err, where, "is required (a%s %s)", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
     else if (v && !json_is_null(v) && !value_is(v, type))
-      sf_err_field_add(err, where, "must be a%s %s", strchr("aeiou", type[0]) ? "n" : "", type);
+      sf_err_field_add(err, where, "must be a%s %s", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
   }
   if (err->nfields) return sf_err_set(err, 422, "validation", "Validation failed", "the request's data does not fit its type's fields");
   return 0;
