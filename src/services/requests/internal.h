@@ -82,7 +82,9 @@ int srq_holds(const char *expr, const srq *r, sf_err *why);
 /* approvals.c: the chain of the state just entered / being left. */
 int srq_approvals_enter(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
 int srq_approvals_leave(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
-/* {pending: [...], tasks: [...]} of the request's latest chain, or NULL. */
+/* The request's latest chain {chain, state, status, started_at, ended_at,
+ * pending, tasks} (also one that has ended, or had no level to decide), or
+ * NULL when it never had one. */
 json_t *srq_approvals_json(sf_db *db, const srq *r);
 int srq_is_approver(sf_db *db, const srq *r, const char *user_id);
 void srq_approvals_routes(void);
