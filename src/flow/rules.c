@@ -68,8 +68,10 @@ static int type_known(const char *t) {
 
 static void check_text(const json_t *f, const char *key, size_t max, const char *where, sf_err *err) {
   const json_t *v = json_object_get(f, key);
+  char fk[96];
+  snprintf(fk, sizeof fk, "%s.%s", where, key);
   if (v && (!json_is_string(v) || strlen(json_string_value(v)) > max))
-    sf_err_field_add(err, where, "%s must be text of up to %zu characters", key, max);
+    sf_err_field_add(err, fk, "must be text of up to %zu characters", max);
 }
 
 static void check_field(const json_t *fields, size_t i, sf_err *err) {

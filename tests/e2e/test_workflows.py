@@ -148,6 +148,7 @@ class Workflows(unittest.TestCase):
             ("fields: [{name: a, type: number}, {name: a, type: string}]\n", "fields[1].name"),
             ("fields: [{name: a, type: number, required: yes}]\n", "fields[0].required"),
             ("fields: [{name: a, type: number, colour: red}]\n", "fields[0].colour"),
+            ("fields: [{name: a, type: number, label: [x]}]\n", "fields[0].label"),
         ]
         for extra, field in cases:
             with self.subTest(field=field):
