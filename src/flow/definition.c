@@ -159,21 +159,37 @@ json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
 
 static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
 
-static int is_role(const char *r) {
+int sf_flow_is_role(const char *r) {
   for (int i = 0; k_roles[i]; i++)
     if (strcmp(r, k_roles[i]) == 0) return 1;
   return 0;
 }
 
+static int is_role(const char *r) { return sf_flow_is_role(r); }
+
 /* [a-z][a-z0-9_]{0,max-1} (dots allowed for event types) */
-static int is_name(const char *s, size_t max, int dots) {
+static int is_name(const char *s, size_t max, int dots) { return sf_flow_is_name(s, max, dots ? "_." : "_"); }
+
+int sf_flow_is_name(const char *s, size_t max, const char *extra) {
   size_t n = strlen(s);
   if (n == 0 || n > max || !islower((unsigned char)s[0])) return 0;
   for (size_t i = 0; i < n; i++)
-    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_' && !(dots && s[i] == '.'))
-      return 0;
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
   return 1;
 }
+
+/* A required name: "is required" only when it is missing; a value that is
+ * there but not allowed is named, with what is allowed. */
+static void check_name(sf_err *err, const char *field, const json_t *v, const char *extra, const char *allowed) {
+  if (!v || json_is_null(v)) sf_err_field_add(err, field, "is required: %s", allowed);
+  else if (!json_is_string(v)) sf_err_field_add(err, field, "must be text: %s", allowed);
+  else if (!sf_flow_is_name(json_string_value(v), 40, extra))
+    sf_err_field_add(err, field, "'%.20s%s' is not allowed: %s", json_string_value(v),
+                     strlen(json_string_value(v)) > 20 ? "..." : "", allowed);
+}
+
+#define NAME_RULE "a-z first, then up to 39 of a-z, 0-9, '_'"
+#define TYPE_RULE "a-z first, then up to 39 of a-z, 0-9, '_', '-'"
 
 long long sf_flow_duration_s(const char *s) {
   char *end;
@@ -328,7 +344,7 @@ static void check_approvals(const json_t *list, const json_t *states, const json
       }
       const char *name = json_string_value(json_object_get(l, "name"));
       snprintf(fk, sizeof fk, "%s.name", fl);
-      if (!name || !is_name(name, 40, 0)) sf_err_field_add(err, fk, "is required: [a-z][a-z0-9_]{0,39}");
+      check_name(err, fk, json_object_get(l, "name"), "_", NAME_RULE);
       for (size_t z = 0; name && z < j; z++) {
         const char *n2 = json_string_value(json_object_get(json_array_get(levels, z), "name"));
         if (n2 && strcmp(n2, name) == 0) sf_err_field_add(err, fk, "'%s' is already levels[%zu]", name, z);
@@ -444,9 +460,8 @@ static void check_sla(const json_t *sla, const json_t *states, sf_guard_vm *vm, 
         sf_err_field_add(err, ff, "unknown key (name, until, within, when, on_warning, on_breach)");
       }
     }
-    const char *name = json_string_value(json_object_get(t, "name"));
     snprintf(ff, sizeof ff, "%s.name", f);
-    if (!name || !is_name(name, 40, 0)) sf_err_field_add(err, ff, "is required: [a-z][a-z0-9_]{0,39}");
+    check_name(err, ff, json_object_get(t, "name"), "_", NAME_RULE);
     snprintf(ff, sizeof ff, "%s.until", f);
     check_state_list(json_object_get(t, "until"), states, ff, err);
     const char *within = json_string_value(json_object_get(t, "within"));
@@ -473,7 +488,8 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     sf_err_field_add(err, "definition", "must be a mapping");
     return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
   }
-  static const char *const top[] = {"name", "type", "initial", "states", "transitions", "timers", "approvals", "sla", NULL};
+  static const char *const top[] = {"name",      "type",   "description", "fields", "initial", "states",
+                                    "transitions", "timers", "approvals",   "sla",    NULL};
   const char *k;
   const json_t *v;
   json_object_foreach((json_t *)def, k, v) {
@@ -484,8 +500,8 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
   }
   const char *name = json_string_value(json_object_get(def, "name"));
   if (!name || !*name || strlen(name) > 100) sf_err_field_add(err, "name", "is required (1 to 100 characters)");
-  const char *type = json_string_value(json_object_get(def, "type"));
-  if (!type || !is_name(type, 40, 0)) sf_err_field_add(err, "type", "is required: [a-z][a-z0-9_]{0,39}");
+  check_name(err, "type", json_object_get(def, "type"), "_-", TYPE_RULE);
+  sf_flow_check_catalog(def, err);
 
   const json_t *states = json_object_get(def, "states");
   size_t nstates = json_is_object(states) ? json_object_size(states) : 0;
@@ -562,18 +578,18 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
       sf_err_field_add(err, f, "must be a mapping");
       continue;
     }
-    static const char *const tr_keys[] = {"action", "from", "to", "roles", "guard", NULL};
+    static const char *const tr_keys[] = {"action", "from", "to", "roles", "by", "guard", NULL};
     json_object_foreach((json_t *)t, k, v) {
       int ok = 0;
       for (int j = 0; tr_keys[j] && !ok; j++) ok = strcmp(k, tr_keys[j]) == 0;
       if (!ok) {
         snprintf(ff, sizeof ff, "%s.%s", f, k);
-        sf_err_field_add(err, ff, "unknown key (action, from, to, roles, guard)");
+        sf_err_field_add(err, ff, "unknown key (action, from, to, roles, by, guard)");
       }
     }
     const char *action = json_string_value(json_object_get(t, "action"));
     snprintf(ff, sizeof ff, "%s.action", f);
-    if (!action || !is_name(action, 40, 0)) sf_err_field_add(err, ff, "is required: [a-z][a-z0-9_]{0,39}");
+    check_name(err, ff, json_object_get(t, "action"), "_", NAME_RULE);
     const json_t *from = json_object_get(t, "from");
     snprintf(ff, sizeof ff, "%s.from", f);
     int from_ok = json_is_string(from) || (json_is_array(from) && json_array_size(from) > 0);
@@ -624,6 +640,8 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
           sf_err_field_add(err, ff, "unknown role %s%s%s (customer, staff, approver, admin)", json_is_string(r) ? "'" : "",
                            json_is_string(r) ? json_string_value(r) : "(not a string)", json_is_string(r) ? "'" : "");
     }
+    snprintf(ff, sizeof ff, "%s.by", f);
+    sf_flow_check_by(json_object_get(t, "by"), ff, err);
     const json_t *guard = json_object_get(t, "guard");
     snprintf(ff, sizeof ff, "%s.guard", f);
     if (guard && !json_is_string(guard)) {

@@ -2,7 +2,10 @@
  * validation (storage and versions: services/workflows).
  *
  *   name: Purchase request          # required
- *   type: purchase                  # request type served, [a-z0-9_-]{1,40}
+ *   type: purchase                  # request type served, [a-z][a-z0-9_-]{0,39}
+ *   description: Buy something      # optional, up to 1000 characters
+ *   fields:                         # optional: the request's data, for forms
+ *     - {name: amount, type: number, required: true, label: Amount}
  *   initial: draft                  # a state
  *   states:                         # at least one final; every state
  *     draft: {}                     #   reachable from initial; a state that
@@ -15,6 +18,7 @@
  *       from: draft                 # a state or a list of states
  *       to: submitted
  *       roles: [customer, staff]    # optional; customer/staff/approver/admin
+ *       by: [requester, role:staff] # optional; see sf_flow_may_take
  *       guard: data.amount > 0      # optional Lua guard (flow/guard.h)
  *   timers:
  *     - in: submitted               # while the request is in this state
@@ -60,5 +64,42 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err);
 
 /* "90s", "30m", "48h", "5d" -> seconds; -1 when malformed or beyond 366 days. */
 long long sf_flow_duration_s(const char *s);
+
+/* s is 1 to max characters: a lowercase letter, then lowercase letters,
+ * digits or characters of extra ("_", "_-", "_."). */
+int sf_flow_is_name(const char *s, size_t max, const char *extra);
+/* customer, staff, approver or admin */
+int sf_flow_is_role(const char *r);
+
+/* ---- who may take a transition (rules.c) ---- */
+
+/* The caller as a transition sees them; the request service fills it. */
+typedef struct sf_flow_actor {
+  const char *role; /* customer | staff | approver | admin */
+  int requester;    /* opened the request */
+  int assignee;     /* the request's assignee user, or a member of its assignee role */
+} sf_flow_actor;
+
+/* A transition's `by` when it has none: the requester, the assignee, and
+ * staff and admins in their role. Nobody else - an approver or a delegate
+ * with a vote on the request, a customer who can see it - moves it. */
+#define SF_FLOW_BY_DEFAULT "requester, assignee, role:staff, role:admin"
+
+typedef enum { SF_FLOW_MAY = 0, SF_FLOW_NOT_ROLE, SF_FLOW_NOT_BY } sf_flow_may;
+
+/* May a person take tr (a transition of a validated definition)? Their role
+ * must be in `roles` (any role when absent) and they must be one of `by`:
+ * `requester`, `assignee`, or `role:<role>` (anyone acting in that role);
+ * SF_FLOW_BY_DEFAULT when absent. Transitions taken by the system (timers,
+ * approval chains) do not ask. */
+sf_flow_may sf_flow_may_take(const json_t *tr, const sf_flow_actor *who);
+/* Validation of a transition's `by` at `where` (fields added to err). */
+void sf_flow_check_by(const json_t *by, const char *where, sf_err *err);
+/* Validation of the optional `description` and `fields` of a definition. */
+void sf_flow_check_catalog(const json_t *def, sf_err *err);
+/* The data of a new request against the definition's `fields` (none: any
+ * object): 0, or 422 naming data.<field> for a missing required field or a
+ * value of another type. */
+int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err);
 
 #endif

@@ -270,6 +270,27 @@ static const char *const k_migrations[] = {
     /* identity: revoking every session of a user (disable, password change)
      * finds its refresh tokens by user */
     "CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id, status);",
+    /* flowauth: approval chains of service requests, one row per chain (a
+     * projection of request.approval_started / _completed / _cancelled,
+     * written with them), so the view shows the latest chain and how it
+     * ended even when it has no tasks; filled from those events. */
+    "CREATE TABLE request_chains("
+    "  request_id TEXT NOT NULL,"
+    "  chain INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('pending', 'approved', 'rejected', 'cancelled')),"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER,"
+    "  PRIMARY KEY(request_id, chain));"
+    "INSERT INTO request_chains(request_id, chain, state, status, started_at, ended_at)"
+    " SELECT substr(s.stream, 9), json_extract(s.data, '$.chain'), json_extract(s.data, '$.state'),"
+    "  coalesce(e.outcome, 'pending'), s.at, e.at FROM events s LEFT JOIN ("
+    "   SELECT stream, json_extract(data, '$.chain') AS chain, max(at) AS at,"
+    "    max(CASE type WHEN 'request.approval_cancelled' THEN 'cancelled' ELSE json_extract(data, '$.outcome') END)"
+    "    AS outcome FROM events WHERE type IN ('request.approval_completed', 'request.approval_cancelled')"
+    "   GROUP BY stream, chain) e ON e.stream = s.stream AND e.chain = json_extract(s.data, '$.chain')"
+    " WHERE s.type = 'request.approval_started' AND s.stream LIKE 'request-%'"
+    " ON CONFLICT DO NOTHING;",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))

@@ -156,6 +156,69 @@ class Approvals(unittest.TestCase):
         st, _, r = self.decide(rid, self.f2, "approve")
         self.assertEqual((st, r["state"]), (200, "approved"), r)
 
+    def test_a_delegate_decides_but_does_not_move_the_request(self):
+        # f3, a customer like the requester, gets f2's finance vote: they may read the request and
+        # decide that vote, but withdraw (roles [customer], default by) is the requester's
+        r = self.submit(2500)
+        rid = r["id"]
+        self.decide(rid, self.mgr, "approve")
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/approvals/delegate" % rid, {"to": self.ids["f3"]},
+                       token=self.f2)
+        self.assertEqual(st, 200, r)
+        st, h, b = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "withdraw"}, token=self.f3)
+        assert_problem(self, st, h, b, 403, code="forbidden")
+        self.assertIn("requester", b["detail"])
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.f3)
+        self.assertEqual((st, seen["available_actions"]), (200, []))
+        for token in (self.mgr, self.f1):  # approvers of the chain: no actions either
+            st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=token)
+            self.assertEqual((st, seen["available_actions"]), (200, []))
+        st, _, mine = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.cust)
+        self.assertEqual((mine["state"], mine["version"], mine["available_actions"]), ("review", r["version"], ["withdraw"]))
+        st, _, r = self.decide(rid, self.f3, "approve")  # the vote itself is theirs
+        self.assertEqual((st, r["approvals"]["pending"]["approved"]), (200, 1), r)
+
+    def test_the_completing_decision_answers_the_chain_it_ended(self):
+        r = self.submit(500)
+        rid = r["id"]
+        self.assertEqual((r["approvals"]["status"], r["approvals"]["state"]), ("pending", "review"))
+        self.assertIsNone(r["approvals"]["ended_at"])
+        st, _, r = self.decide(rid, self.mgr, "approve", comment="fine")
+        self.assertEqual((st, r["state"]), (200, "approved"), r)
+        ap = r["approvals"]
+        self.assertEqual((ap["status"], ap["state"], ap["pending"]), ("approved", "review", None), ap)
+        self.assertTrue(ap["ended_at"].endswith("Z"))
+        mine = [t for t in ap["tasks"] if t.get("decided_by") == self.ids["mgr"]]
+        self.assertEqual([(t["decision"], t["comment"]) for t in mine], [("approved", "fine")])
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.cust)
+        self.assertEqual(seen["approvals"], ap)
+        r = self.submit(700)
+        st, _, r = self.decide(r["id"], self.mgr2, "reject", comment="no")
+        self.assertEqual((r["state"], r["approvals"]["status"]), ("rejected", "rejected"), r)
+        r = self.submit(800)
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % r["id"], {"action": "withdraw"},
+                       token=self.cust)
+        self.assertEqual((r["state"], r["approvals"]["status"]), ("withdrawn", "cancelled"), r)
+
+    def test_a_chain_with_no_level_to_decide_is_shown_too(self):
+        st, _, w = publish(self.srv, self.admin, AUTO)
+        self.assertEqual(st, 201, w)
+        st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "auto_chain", "title": "t", "data": {"amount": 5000}},
+                       token=self.cust)
+        rid = r["id"]
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "submit"}, token=self.cust)
+        first = r["approvals"]["chain"]
+        st, _, r = self.decide(rid, self.mgr, "reject")
+        self.assertEqual((r["state"], r["approvals"]["status"], r["approvals"]["chain"]), ("draft", "rejected", first))
+        # the amount drops under the level's threshold: submitted again, no level applies, approved at once
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "shrink"}, token=self.cust)
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "submit"}, token=self.cust)
+        self.assertEqual(r["state"], "done", r)
+        ap = r["approvals"]
+        self.assertIsNotNone(ap)
+        self.assertGreater(ap["chain"], first)  # not the rejected chain's tasks
+        self.assertEqual((ap["status"], ap["state"], ap["tasks"], ap["pending"]), ("approved", "review", [], None))
+
     def test_delegation_refusals(self):
         r = self.submit(10)
         rid = r["id"]
@@ -242,6 +305,30 @@ class Approvals(unittest.TestCase):
                 break
         self.assertEqual(len(seen), len(set(seen)))
         self.assertEqual(seen[:3], list(reversed(ids)))
+
+
+AUTO = """\
+name: Auto chain
+type: auto_chain
+initial: draft
+states:
+  draft: {}
+  small:
+    on_enter: [{set: {amount: 10}}]
+  review: {}
+  done: {final: true}
+transitions:
+  - {action: submit, from: [draft, small], to: review}
+  - {action: shrink, from: draft, to: small}
+  - {action: approve, from: review, to: done, roles: [admin]}
+  - {action: reject, from: review, to: draft, roles: [admin]}
+approvals:
+  - in: review
+    on_approved: approve
+    on_rejected: reject
+    levels:
+      - {name: big, role: approver, when: data.amount > 1000}
+"""
 
 
 BAD = """\

@@ -93,6 +93,46 @@ class Requests(unittest.TestCase):
         # nothing was written by the refused attempts
         self.assertEqual(self.events(rid).count("request.transitioned"), 2)
 
+    def test_by_names_who_may_move_the_request(self):
+        flow = """\
+name: Desk
+type: desk_by
+initial: open
+states:
+  open: {}
+  working: {}
+  done: {final: true}
+  cancelled: {final: true}
+transitions:
+  - {action: take, from: open, to: working, roles: [staff], by: [assignee]}
+  - {action: cancel, from: [open, working], to: cancelled, by: [requester]}
+  - {action: finish, from: working, to: done, by: [assignee, role:admin]}
+"""
+        st, _, w = publish(self.srv, self.admin, flow)
+        self.assertEqual(st, 201, w)
+        mine, other = make_user(self.srv, "staff"), make_user(self.srv, "staff")["access_token"]
+        st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "desk_by", "title": "Printer"}, token=self.cust)
+        rid = r["id"]
+        self.assertEqual(r["available_actions"], ["cancel"])
+        st, _, me = req(self.srv, "GET", "/api/v1/users/me", token=mine["access_token"])
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/assignment" % rid, {"user_id": me["id"]}, token=self.admin)
+        self.assertEqual(st, 200, r)
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=other)
+        self.assertEqual(seen["available_actions"], [])  # staff, but neither requester nor assignee
+        for action in ("take", "cancel"):
+            st, h, b = self.act(rid, action, other)
+            assert_problem(self, st, h, b, 403)
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=mine["access_token"])
+        self.assertEqual(seen["available_actions"], ["take"])
+        st, _, r = self.act(rid, "take", mine["access_token"])
+        self.assertEqual((st, r["state"], r["available_actions"]), (200, "working", ["finish"]))
+        st, _, seen = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.admin)
+        self.assertEqual(seen["available_actions"], ["finish"])  # role:admin; cancel is the requester's
+        st, h, b = self.act(rid, "cancel", self.admin)
+        assert_problem(self, st, h, b, 403)
+        st, _, r = self.act(rid, "cancel", self.cust)
+        self.assertEqual((st, r["state"]), (200, "cancelled"))
+
     def test_guard_that_never_ends_fails_cleanly(self):
         r = self.open(10)
         st, h, b = self.act(r["id"], "spin", self.admin)

@@ -36,6 +36,44 @@ transitions:
   - {{action: close, from: open, to: closed}}
 """
 
+CHAINED = """\
+name: Chained
+type: {type}
+initial: draft
+states:
+  draft: {{}}
+  review:
+    on_enter: [{{webhook: {{url: '{url}/review'}}}}]
+  approved:
+    final: true
+    on_enter: [{{webhook: {{url: '{url}/approved'}}}}]
+transitions:
+  - {{action: submit, from: draft, to: review}}
+  - {{action: approve, from: review, to: approved, roles: [admin]}}
+approvals:
+  - in: review
+    on_approved: approve
+    on_rejected: approve
+    levels:
+      - {{name: boss, role: approver, when: data.n > 100}}
+"""
+
+PINGPONG = """\
+name: Ping-pong
+type: {type}
+initial: waiting
+states:
+  waiting:
+    on_enter: [{{webhook: {{url: '{url}/waiting'}}}}]
+  working:
+    on_enter: [{{webhook: {{url: '{url}/working'}}}}]
+  done: {{final: true}}
+transitions:
+  - {{action: work, from: waiting, to: working}}
+  - {{action: pause, from: working, to: waiting}}
+  - {{action: finish, from: working, to: done}}
+"""
+
 
 class Receiver:
     """A tiny webhook receiver on a loopback port. It records every POST and
@@ -172,6 +210,11 @@ class Webhooks(Base):
             due = [e for e in evs if e["type"] == "request.webhook_due"]
             by_path = {c["path"]: c for c in calls}
             self.assertEqual(set(by_path), {"/left-draft", "/approved"})
+            bodies = {path: json.loads(c["body"])["request"] for path, c in by_path.items()}
+            # each body is the request when its action ran: leaving draft, and just after entering approved
+            self.assertEqual([(bodies[p]["state"], bodies[p]["data"], bodies[p]["version"]) for p in ("/left-draft", "/approved")],
+                             [("draft", {"n": 1}, 1), ("approved", {"n": 1, "stage": "done"}, 2)])
+            self.assertEqual(moved["version"], 2)
             for c in calls:
                 h, body = c["headers"], c["body"]
                 self.assertEqual(h["content-type"], "application/json")
@@ -184,9 +227,9 @@ class Webhooks(Base):
                 self.assertTrue(doc["occurred_at"].endswith("Z"), doc)
                 self.assertEqual(doc["webhook"], {"url": rcv.url + c["path"]})
                 rq = doc["request"]
-                self.assertEqual((rq["id"], rq["type"], rq["state"], rq["data"]),
-                                 (r["id"], "hook_once", "approved", {"n": 1, "stage": "done"}))
-                self.assertEqual(rq["workflow"]["version"], 1)
+                self.assertEqual((rq["id"], rq["type"], rq["title"], rq["state"]),
+                                 (r["id"], "hook_once", "hook me", doc["trigger"]["state"]))
+                self.assertEqual(rq["workflow"], {"id": r["workflow"]["id"], "version": 1})
             transition = {"action": "approve", "from": "draft", "to": "approved", "by": self.cust_id}
             self.assertEqual(json.loads(by_path["/left-draft"]["body"])["trigger"],
                              {"state": "draft", "on": "on_exit", "transition": transition})
@@ -206,6 +249,48 @@ class Webhooks(Base):
             self.assertEqual(st, 403)
             st, _, metrics = req(self.srv, "GET", "/metrics")
             self.assertIn('sf_webhook_deliveries_total{outcome="delivered"}', metrics)
+        finally:
+            rcv.close()
+
+    def test_body_is_the_request_when_the_action_ran(self):
+        # entering review sends a webhook, and its chain (no level applies) moves the request on to
+        # approved within the same command: the review body still shows review
+        rcv = Receiver()
+        try:
+            self.flow(CHAINED, "hook_snap", rcv.url)
+            r = self.open("hook_snap")
+            st, _, moved = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % r["id"], {"action": "submit"},
+                               token=self.cust)
+            self.assertEqual((st, moved["state"]), (200, "approved"), moved)
+            calls = {c["path"]: json.loads(c["body"]) for c in rcv.wait_calls(2)}
+            for path, state in (("/review", "review"), ("/approved", "approved")):
+                doc = calls[path]
+                self.assertEqual((doc["trigger"]["state"], doc["request"]["state"]), (state, state), doc)
+            self.assertLess(calls["/review"]["request"]["version"], calls["/approved"]["request"]["version"])
+            self.assertEqual(calls["/approved"]["request"]["version"], moved["version"])
+        finally:
+            rcv.close()
+
+    def test_bodies_under_quick_transitions_match_their_trigger(self):
+        # the receiver holds the first call while the request moves on; no body may show a later state
+        rcv = Receiver(hang_first=True)
+        try:
+            self.flow(PINGPONG, "hook_pingpong", rcv.url)
+            r = self.open("hook_pingpong")
+            version = r["version"]
+            for i in range(10):
+                st, _, moved = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % r["id"],
+                                   {"action": "work" if i % 2 == 0 else "pause"}, token=self.cust)
+                self.assertEqual(st, 200, moved)
+            rcv.wait_calls(1)
+            rcv.release()
+            calls = rcv.wait_calls(11)  # opened, then ten moves
+            for c in calls:
+                doc = json.loads(c["body"])
+                self.assertEqual(doc["request"]["state"], doc["trigger"]["state"], doc)
+                self.assertEqual(doc["request"]["state"], c["path"].strip("/"))
+            self.assertEqual(sorted(json.loads(c["body"])["request"]["version"] for c in calls),
+                             list(range(version, version + 11)))
         finally:
             rcv.close()
 

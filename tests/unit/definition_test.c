@@ -178,11 +178,97 @@ static void test_mistakes_are_named(void **state) {
   expect_invalid("[1, 2]", "definition", "mapping");
 }
 
+static void expect_valid(const char *text) {
+  json_t *def = yaml(text);
+  sf_err err = {0};
+  int rc = sf_flow_validate(def, g_vm, &err);
+  if (rc) fail_msg("invalid: %s: %s", err.nfields ? err.fields[0].field : "", err.nfields ? err.fields[0].message : err.detail);
+  json_decref(def);
+}
+
+static void test_names_say_what_is_allowed(void **state) {
+  (void)state;
+  expect_valid(variant("type: purchase\n", "type: my-type\n"));
+  expect_invalid(variant("type: purchase\n", "type: my type\n"), "type", "'my type' is not allowed");
+  expect_invalid(variant("type: purchase\n", "type: -x\n"), "type", "'-'");
+  expect_invalid(variant("type: purchase\n", "type: 7\n"), "type", "must be text");
+  expect_invalid(variant("type: purchase\n", ""), "type", "is required");
+  expect_invalid(variant("action: submit", "action: sub-mit"), "transitions[0].action", "'sub-mit' is not allowed");
+}
+
+static void test_by_is_validated(void **state) {
+  (void)state;
+  expect_valid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [requester, assignee, role:admin]\n"));
+  expect_invalid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [requester, owner]\n"),
+                 "transitions[0].by[1]", "unknown relation 'owner'");
+  expect_invalid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [role:boss]\n"),
+                 "transitions[0].by[0]", "unknown relation");
+  expect_invalid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: []\n"), "transitions[0].by",
+                 "must be a list");
+  expect_invalid(variant("type: purchase\n", "type: purchase\nfields: [{name: amount, type: money}]\n"),
+                 "fields[0].type", "one of");
+  expect_invalid(variant("type: purchase\n", "type: purchase\ndescription: {a: 1}\n"), "description", "text");
+}
+
+static sf_flow_may may(const char *tr_json, const char *role, int requester, int assignee) {
+  json_t *tr = json_loads(tr_json, 0, NULL);
+  assert_non_null(tr);
+  sf_flow_actor who = {.role = role, .requester = requester, .assignee = assignee};
+  sf_flow_may m = sf_flow_may_take(tr, &who);
+  json_decref(tr);
+  return m;
+}
+
+static void test_who_may_take_a_transition(void **state) {
+  (void)state;
+  const char *plain = "{\"action\":\"withdraw\",\"roles\":[\"customer\",\"staff\"]}";
+  /* the default: requester, assignee, staff, admin - not a customer who only has an approval vote */
+  assert_int_equal(may(plain, "customer", 1, 0), SF_FLOW_MAY);
+  assert_int_equal(may(plain, "customer", 0, 1), SF_FLOW_MAY);
+  assert_int_equal(may(plain, "customer", 0, 0), SF_FLOW_NOT_BY);
+  assert_int_equal(may(plain, "staff", 0, 0), SF_FLOW_MAY);
+  assert_int_equal(may(plain, "approver", 1, 0), SF_FLOW_NOT_ROLE);
+  assert_int_equal(may("{\"action\":\"x\"}", "approver", 0, 0), SF_FLOW_NOT_BY);
+  assert_int_equal(may("{\"action\":\"x\"}", "admin", 0, 0), SF_FLOW_MAY);
+  /* explicit: exactly who is listed */
+  const char *mine = "{\"action\":\"x\",\"by\":[\"requester\",\"role:approver\"]}";
+  assert_int_equal(may(mine, "customer", 1, 0), SF_FLOW_MAY);
+  assert_int_equal(may(mine, "staff", 0, 1), SF_FLOW_NOT_BY);
+  assert_int_equal(may(mine, "admin", 0, 0), SF_FLOW_NOT_BY);
+  assert_int_equal(may(mine, "approver", 0, 0), SF_FLOW_MAY);
+}
+
+static void test_data_against_fields(void **state) {
+  (void)state;
+  json_t *def = json_loads("{\"fields\":[{\"name\":\"amount\",\"type\":\"integer\",\"required\":true},"
+                           "{\"name\":\"note\",\"type\":\"string\"}]}",
+                           0, NULL);
+  json_t *ok = json_loads("{\"amount\":3,\"other\":[1]}", 0, NULL), *bad = json_loads("{\"amount\":1.5,\"note\":2}", 0, NULL);
+  sf_err err = {0};
+  assert_int_equal(sf_flow_check_data(def, ok, &err), 0);
+  assert_int_equal(sf_flow_check_data(def, bad, &err), -422);
+  assert_int_equal(err.nfields, 2);
+  assert_string_equal(err.fields[0].field, "data.amount");
+  assert_string_equal(err.fields[1].field, "data.note");
+  json_t *none = json_object();
+  sf_err e2 = {0};
+  assert_int_equal(sf_flow_check_data(def, none, &e2), -422);
+  assert_string_equal(e2.fields[0].message, "is required (an integer)");
+  json_decref(def);
+  json_decref(ok);
+  json_decref(bad);
+  json_decref(none);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_valid_yaml_and_json),
       cmocka_unit_test(test_yaml_errors),
       cmocka_unit_test(test_mistakes_are_named),
+      cmocka_unit_test(test_names_say_what_is_allowed),
+      cmocka_unit_test(test_by_is_validated),
+      cmocka_unit_test(test_who_may_take_a_transition),
+      cmocka_unit_test(test_data_against_fields),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

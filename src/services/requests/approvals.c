@@ -9,8 +9,10 @@
  * by other means cancels what is pending.
  *
  * Every step is an event on the request's stream; request_approvals holds
- * the tasks (one row per assignee, plus one per vote cast through a role),
- * written in the same transaction, for the inbox and the request view. */
+ * the tasks (one row per assignee, plus one per vote cast through a role)
+ * and request_chains each chain's status (pending, approved, rejected,
+ * cancelled), written in the same transaction, for the inbox and the
+ * request view. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +138,36 @@ static int64_t approvals_in(sf_db *db, const srq *r, int64_t chain, int64_t leve
                  r, chain, level, NULL, err);
 }
 
+/* A chain's row: pending from its start (chain_start), then how it ended. */
+static int chain_start(sf_tx *tx, const srq *r, int64_t chain, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "INSERT INTO request_chains(request_id, chain, state, status, started_at)"
+                              " VALUES(?1, ?2, ?3, 'pending', ?4)",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, r->id);
+  sf_stmt_int(st, 2, chain);
+  sf_stmt_text(st, 3, r->state);
+  sf_stmt_int(st, 4, tx->now_ms);
+  return sf_stmt_run(st, err);
+}
+
+static int chain_end(sf_tx *tx, const srq *r, int64_t chain, const char *status, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "UPDATE request_chains SET status = ?3, ended_at = ?4 WHERE request_id = ?1"
+                              " AND chain = ?2 AND status = 'pending'",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, r->id);
+  sf_stmt_int(st, 2, chain);
+  sf_stmt_text(st, 3, status);
+  sf_stmt_int(st, 4, tx->now_ms);
+  return sf_stmt_run(st, err);
+}
+
 static int finish(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, int64_t chain, int approved, sf_err *err) {
-  int rc = srq_event(tx, req, r, "request.approval_completed",
+  int rc = chain_end(tx, r, chain, approved ? "approved" : "rejected", err);
+  if (!rc) rc = srq_event(tx, req, r, "request.approval_completed",
                      json_pack("{s:I, s:s}", "chain", (json_int_t)chain, "outcome", approved ? "approved" : "rejected"), err);
   if (rc) return rc;
   const char *action = json_string_value(json_object_get(ch, approved ? "on_approved" : "on_rejected"));
@@ -196,8 +226,10 @@ int srq_approvals_enter(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
   const json_t *ch = chain_of(r, r->state);
   if (!ch) return 0;
   int64_t chain = r->version;
-  int rc = srq_event(tx, req, r, "request.approval_started",
-                     json_pack("{s:I, s:s}", "chain", (json_int_t)chain, "state", r->state), err);
+  int rc = chain_start(tx, r, chain, err);
+  if (!rc)
+    rc = srq_event(tx, req, r, "request.approval_started",
+                   json_pack("{s:I, s:s}", "chain", (json_int_t)chain, "state", r->state), err);
   return rc ? rc : open_level(tx, req, r, ch, chain, 0, err);
 }
 
@@ -207,6 +239,7 @@ int srq_approvals_leave(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
   int rc = active_level(tx->db, r, &chain, &level, err);
   if (rc <= 0) return rc;
   rc = close_pending(tx, r, chain, -1, "cancelled", err);
+  if (!rc) rc = chain_end(tx, r, chain, "cancelled", err);
   if (!rc)
     rc = srq_event(tx, req, r, "request.approval_cancelled",
                    json_pack("{s:I, s:I, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)level, "state", r->state),
@@ -251,34 +284,69 @@ static json_t *task_json(sf_stmt *st, int c0) {
   return o;
 }
 
-json_t *srq_approvals_json(sf_db *db, const srq *r) {
-  /* tasks exist only under a pinned definition with approval chains: the
-   * reply of every transition of the others skips the query */
-  if (json_array_size(json_object_get(r->def, "approvals")) == 0) return NULL;
+/* The request's latest chain: {chain, state, status, started_at, ended_at}
+ * or NULL (none, or an error). */
+static json_t *latest_chain(sf_db *db, const srq *r, int64_t *chain) {
   sf_err err = {0};
   sf_stmt *st = sf_db_prepare(db,
-                              "SELECT chain, level, level_name, assignee_user, assignee_role, delegated_from, decision,"
-                              " decided_by, decided_at, comment, created_at FROM request_approvals WHERE request_id = ?1"
-                              " AND chain = (SELECT max(chain) FROM request_approvals WHERE request_id = ?1)"
-                              " ORDER BY level, seq",
+                              "SELECT chain, state, status, started_at, ended_at FROM request_chains"
+                              " WHERE request_id = ? ORDER BY chain DESC LIMIT 1",
                               &err);
   if (!st) return NULL;
   sf_stmt_text(st, 1, r->id);
-  json_t *tasks = json_array();
-  int64_t chain = 0, plevel = -1;
-  int rc;
-  while ((rc = sf_stmt_step(st, &err)) == 1) {
-    chain = sf_stmt_col_int(st, 0);
-    if (sf_stmt_col_is_null(st, 6)) plevel = sf_stmt_col_int(st, 1);
-    json_array_append_new(tasks, task_json(st, 1));
+  json_t *o = NULL;
+  if (sf_stmt_step(st, &err) == 1) {
+    char started[32], ended[32];
+    *chain = sf_stmt_col_int(st, 0);
+    sf_time_iso8601(sf_stmt_col_int(st, 3), started, sizeof started);
+    sf_time_iso8601(sf_stmt_col_int(st, 4), ended, sizeof ended);
+    o = json_pack("{s:I, s:s, s:s, s:s, s:s?}", "chain", (json_int_t)*chain, "state", sf_stmt_col_text(st, 1), "status",
+                  sf_stmt_col_text(st, 2), "started_at", started, "ended_at",
+                  sf_stmt_col_is_null(st, 4) ? NULL : ended);
   }
   sf_stmt_reset(st);
-  if (rc < 0 || json_array_size(tasks) == 0) {
+  return o;
+}
+
+/* The tasks of one chain, in level order; *plevel the level still open (-1: none). */
+static json_t *chain_tasks(sf_db *db, const srq *r, int64_t chain, int64_t *plevel) {
+  sf_err err = {0};
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT level, level_name, assignee_user, assignee_role, delegated_from, decision,"
+                              " decided_by, decided_at, comment, created_at FROM request_approvals WHERE request_id = ?1"
+                              " AND chain = ?2 ORDER BY level, seq",
+                              &err);
+  if (!st) return NULL;
+  sf_stmt_text(st, 1, r->id);
+  sf_stmt_int(st, 2, chain);
+  json_t *tasks = json_array();
+  int rc;
+  while ((rc = sf_stmt_step(st, &err)) == 1) {
+    if (sf_stmt_col_is_null(st, 5)) *plevel = sf_stmt_col_int(st, 0);
+    json_array_append_new(tasks, task_json(st, 0));
+  }
+  sf_stmt_reset(st);
+  if (rc < 0) {
     json_decref(tasks);
     return NULL;
   }
-  json_t *o = json_pack("{s:I, s:o}", "chain", (json_int_t)chain, "tasks", tasks);
-  const json_t *ch = chain_of(r, r->state);
+  return tasks;
+}
+
+json_t *srq_approvals_json(sf_db *db, const srq *r) {
+  /* chains exist only under a pinned definition with approval chains: the
+   * reply of every transition of the others skips the query */
+  if (json_array_size(json_object_get(r->def, "approvals")) == 0) return NULL;
+  int64_t chain = 0, plevel = -1;
+  json_t *o = latest_chain(db, r, &chain);
+  json_t *tasks = o ? chain_tasks(db, r, chain, &plevel) : NULL;
+  if (!tasks) {
+    json_decref(o);
+    return NULL;
+  }
+  json_object_set_new(o, "tasks", tasks);
+  const json_t *ch = chain_of(r, json_string_value(json_object_get(o, "state")));
+  sf_err err = {0};
   if (plevel >= 0 && ch) {
     const json_t *l = level_of(ch, plevel);
     json_object_set_new(o, "pending",

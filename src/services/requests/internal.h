@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/http.h"
+#include "flow/definition.h"
 #include "flow/guard.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -44,8 +45,18 @@ int srq_names_include(const json_t *names, const char *name);
 int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err);
 /* Its creator, its assignee, an approver of it, or workflows:read. */
 int srq_may_see(sf_db *db, const sf_req *req, const srq *r);
-/* 200/201 with the request (approvals, SLA, history) and its ETag. */
+/* view.c: the caller as the workflow's `roles` and `by` see them. */
+sf_flow_actor srq_actor(const srq *r, const sf_principal *who);
+/* The request as `who` sees it (without approvals, SLA and history). */
+json_t *srq_json(const srq *r, const sf_principal *who);
+/* status with the request (approvals, SLA; history when asked) and its ETag. */
+void srq_reply_view(sf_req *req, sf_db *db, int status, const srq *r, int history);
+/* 200/201 with the request (approvals, SLA) and its ETag: command replies. */
 void srq_reply(sf_req *req, sf_db *db, int status, const srq *r);
+/* {id, type, title, state, data, version, workflow} as r is now (a copy). */
+json_t *srq_snapshot(const srq *r);
+/* A transition's `by` as text for a message (thread-local buffer). */
+const char *srq_by_text(const json_t *tr);
 /* Actions (emit, set, assign, notify, webhook) of list, on behalf of
  * `state` ("on_enter", "on_exit", "on_breach" ... in `when`); move is the
  * transition that runs them ({action, from, to, by}; NULL: none), recorded
@@ -71,7 +82,9 @@ int srq_holds(const char *expr, const srq *r, sf_err *why);
 /* approvals.c: the chain of the state just entered / being left. */
 int srq_approvals_enter(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
 int srq_approvals_leave(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
-/* {pending: [...], tasks: [...]} of the request's latest chain, or NULL. */
+/* The request's latest chain {chain, state, status, started_at, ended_at,
+ * pending, tasks} (also one that has ended, or had no level to decide), or
+ * NULL when it never had one. */
 json_t *srq_approvals_json(sf_db *db, const srq *r);
 int srq_is_approver(sf_db *db, const srq *r, const char *user_id);
 void srq_approvals_routes(void);

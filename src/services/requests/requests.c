@@ -204,11 +204,6 @@ int srq_names_include(const json_t *names, const char *name) {
 
 static int leaves(const json_t *t, const char *state) { return srq_names_include(json_object_get(t, "from"), state); }
 
-static int role_allowed(const json_t *t, const char *role) {
-  const json_t *roles = json_object_get(t, "roles");
-  return !roles || srq_names_include(roles, role);
-}
-
 int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err) {
   sf_user u;
   int rc = sf_user_by_id(db, id, &u, err);
@@ -222,76 +217,9 @@ int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *e
   return 1;
 }
 
-static json_t *srq_json(const srq *r, const char *role) {
-  char c[32], u[32];
-  sf_time_iso8601(r->created_at, c, sizeof c);
-  sf_time_iso8601(r->updated_at, u, sizeof u);
-  json_t *actions = json_array();
-  size_t i;
-  const json_t *t;
-  json_array_foreach(json_object_get(r->def, "transitions"), i, t)
-      if (leaves(t, r->state) && (!role || role_allowed(t, role)))
-          json_array_append_new(actions, json_string(json_string_value(json_object_get(t, "action"))));
-  const json_t *st = json_object_get(json_object_get(r->def, "states"), r->state);
-  json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:s, s:b, s:{s:s, s:I}, s:o, s:s, s:I, s:s, s:s}", "id", r->id, "type",
-                        r->type, "title", r->title, "data", r->data, "state", r->state, "final",
-                        json_is_true(json_object_get(st, "final")), "workflow", "id", r->workflow_id, "version",
-                        (json_int_t)r->workflow_version, "available_actions", actions, "created_by", r->created_by,
-                        "version", (json_int_t)r->version, "created_at", c, "updated_at", u);
-  json_object_set_new(o, "assignee", r->assignee_user[0]   ? json_pack("{s:s}", "user", r->assignee_user)
-                                     : r->assignee_role[0] ? json_pack("{s:s}", "role", r->assignee_role)
-                                                           : json_null());
-  return o;
-}
-
-/* The moves of a request, from its stream: [{action, from, to, by, at}]. */
-static int history_visit(const sf_event *ev, void *ud) {
-  if (strcmp(ev->type, "request.transitioned") != 0) return 0;
-  json_t *d = json_loads(ev->data, 0, NULL);
-  char at[32];
-  sf_time_iso8601(ev->at, at, sizeof at);
-  if (d) {
-    json_object_del(d, "comment");
-    json_object_set_new(d, "at", json_string(at));
-    json_array_append_new(ud, d);
-  }
-  return 0;
-}
-
-#define HISTORY_EVENTS 200
-
-/* The full view of one request: with its approvals and SLA; with
- * `history`, the moves among its last HISTORY_EVENTS events (GET only:
- * command replies skip it, the whole trail is GET .../events). */
-static json_t *srq_json_full(sf_db *db, const srq *r, const char *role, int history) {
-  json_t *o = srq_json(r, role);
-  json_t *ap = srq_approvals_json(db, r);
-  json_object_set_new(o, "approvals", ap ? ap : json_null());
-  json_t *sla = srq_sla_json(db, r, sf_now_ms());
-  json_object_set_new(o, "sla", sla ? sla : json_null());
-  if (!history) return o;
-  json_t *hist = json_array();
-  char stream[96];
-  snprintf(stream, sizeof stream, "request-%s", r->id);
-  sf_err err = {0};
-  int64_t v = sf_ev_stream_version(db, stream, &err);
-  sf_ev_read_stream(db, stream, v > HISTORY_EVENTS ? v - HISTORY_EVENTS : 0, HISTORY_EVENTS, history_visit, hist, &err);
-  json_object_set_new(o, "history", hist);
-  json_object_set_new(o, "history_truncated", json_boolean(v > HISTORY_EVENTS));
-  return o;
-}
-
-static void reply(sf_req *req, sf_db *db, int status, const srq *r, int history) {
-  char etag[32];
-  snprintf(etag, sizeof etag, "\"%" PRId64 "\"", r->version);
-  sf_req_reply_json(req, status, srq_json_full(db, r, req->principal.role, history));
-  sf_req_add_header(req, "ETag", etag);
-}
-
-void srq_reply(sf_req *req, sf_db *db, int status, const srq *r) { reply(req, db, status, r, 0); }
-
-/* Webhooks are recorded as events (request.webhook_due) and delivered from
- * them; notifications are events (request.notified) for whoever listens. */
+/* Webhooks are recorded as events (request.webhook_due, with the request's
+ * snapshot) and delivered from them; notifications are events
+ * (request.notified) for whoever listens. */
 int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, const char *state, const char *when,
                     const json_t *move, sf_err *err) {
   size_t i;
@@ -319,7 +247,8 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
                      err);
     } else if (strcmp(kind, "webhook") == 0) {
       rc = srq_event(tx, req, r, "request.webhook_due",
-                     json_pack("{s:O, s:s, s:s, s:O?}", "webhook", arg, "state", state, "on", when, "transition", move),
+                     json_pack("{s:O, s:s, s:s, s:O?, s:o}", "webhook", arg, "state", state, "on", when, "transition",
+                               move, "request", srq_snapshot(r)),
                      err);
     }
     if (rc) return rc;
@@ -386,13 +315,11 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
     json_object_set_new(move, "comment", json_string(comment));
     rc = srq_event(tx, req, r, "request.transitioned", json_incref(move), err);
     json_object_del(move, "comment");
+    r->version++; /* on_enter actions see the version the move gives */
   }
   if (!rc) rc = state_actions(tx, req, r, to, "on_enter", move, err);
   json_decref(move);
-  if (!rc) {
-    r->version++;
-    rc = entered(tx, req, r, err);
-  }
+  if (!rc) rc = entered(tx, req, r, err);
   return rc;
 }
 
@@ -445,6 +372,7 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (rc < 0) return rc;
   if (rc == 0) return sf_err_invalid(err, "type", "no workflow is published for type '%s'", r->type);
   if ((rc = load_def(tx->db, r, err))) return rc;
+  if ((rc = sf_flow_check_data(r->def, r->data, err))) return rc;
   sf_id_new("srq", r->id, sizeof r->id);
   snprintf(r->state, sizeof r->state, "%s", json_string_value(json_object_get(r->def, "initial")));
   snprintf(r->created_by, sizeof r->created_by, "%s", req->principal.user_id);
@@ -519,9 +447,15 @@ int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *act
                       known ? "action '%s' is not allowed in state '%s'" : "this workflow has no action '%s' (state '%s')",
                       action, r->state);
   }
-  if (!rc && !role_allowed(tr, req->principal.role))
+  sf_flow_actor actor = srq_actor(r, &req->principal);
+  sf_flow_may may = rc ? SF_FLOW_MAY : sf_flow_may_take(tr, &actor);
+  if (may == SF_FLOW_NOT_ROLE)
     rc = sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' may not take action '%s'", req->principal.role,
                     action);
+  else if (may == SF_FLOW_NOT_BY)
+    rc = sf_err_set(err, 403, "forbidden", "Forbidden",
+                    "action '%s' is taken by %s; you are none of them (an approval vote is decided at .../approvals)",
+                    action, srq_by_text(tr));
   if (!rc) {
     const char *guard = json_string_value(json_object_get(tr, "guard"));
     sf_err gerr = {0};
@@ -721,7 +655,7 @@ static void h_get(sf_req *req) {
     sf_err_not_found(&err, "request");
     sf_req_reply_problem(req, &err);
   } else {
-    reply(req, db, 200, &r, 1);
+    srq_reply_view(req, db, 200, &r, 1);
   }
   srq_clear(&r);
 }
@@ -785,7 +719,7 @@ static void h_list(sf_req *req) {
       rc = -1;
       break;
     }
-    json_array_append_new(data, srq_json(&r, req->principal.role));
+    json_array_append_new(data, srq_json(&r, &req->principal));
     if (n > limit && i == limit - 1) snprintf(next, sizeof next, "%" PRId64 ":%s", r.created_at, r.id);
     srq_clear(&r);
   }
@@ -813,11 +747,12 @@ void sf_requests_routes(void) {
        "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
        200, 0},
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",
-       "A request with its state and the actions open to you (its creator, assignee, or workflows:read)", NULL,
+       "A request with its state and the actions you may take (its creator, assignee, an approver, or "
+       "workflows:read)", NULL,
        SRQ_REF, 200, 0},
       {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, 0, "requests",
-       "Take an action: 409 when the state does not allow it or its guard does not hold, 403 for a role that "
-       "may not (honours If-Match)",
+       "Take an action: 409 when the state does not allow it or its guard does not hold, 403 when the caller's "
+       "role is not in its roles or the caller is none of its by (requester, assignee, role:...) (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"
        "\"action\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
        SRQ_REF, 200, 0},

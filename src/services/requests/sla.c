@@ -293,6 +293,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     const json_t *def = json_array_get(json_object_get(sla, "targets"), (size_t)x->index);
     const char *name = json_string_value(json_object_get(def, "name"));
     if (x->elapsed_ms >= x->within_ms) {
+      if (!changed) r->version++; /* one step: its actions see the version it gives */
       rc = srq_event(tx, NULL, r, "request.sla_breached",
                      json_pack("{s:I, s:s, s:s, s:I}", "target", (json_int_t)x->index, "name", name, "within",
                                json_string_value(json_object_get(def, "within")), "elapsed_s",
@@ -307,6 +308,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     const json_t *w;
     json_array_foreach(g.warn_at, i, w) {
       if (rc || i >= MAX_WARN || x->warned[i] || x->elapsed_ms < percent_of(x->within_ms, json_integer_value(w))) continue;
+      if (!changed) r->version++;
       rc = srq_event(tx, NULL, r, "request.sla_warning",
                      json_pack("{s:I, s:s, s:I, s:I}", "target", (json_int_t)x->index, "name", name, "percent",
                                (json_int_t)json_integer_value(w), "elapsed_s", (json_int_t)(x->elapsed_ms / 1000)),
@@ -317,10 +319,7 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     }
   }
   if (!rc) rc = reschedule(tx, r, &g, cal, err);
-  if (!rc && changed) {
-    r->version++;
-    rc = srq_save(tx, r, err);
-  }
+  if (!rc && changed) rc = srq_save(tx, r, err);
   if (owned) sf_calendar_free((sf_calendar *)cal);
   log_free(&g);
 out:

@@ -98,8 +98,8 @@ static void wake_hook(void *ud, const char *key) {
 
 /* ---- the subscriber: one delivery row per request.webhook_due ---- */
 
-/* The request as it stands when the delivery is queued (it may have moved on
- * since the event; its version says where it is). */
+/* The request's row: the body of a request.webhook_due recorded before the
+ * engine put its snapshot in the event (it may have moved on since). */
 static int request_json(sf_db *db, const char *id, json_t **out, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT r.type, r.title, r.state, r.data, r.version, r.workflow_id, w.version"
@@ -159,7 +159,10 @@ static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
   /* what ran the action, as the engine recorded it with the event */
   json_t *trigger = json_pack("{s:s, s:O?, s:O?}", "state", state, "on", json_object_get(d, "on"), "transition",
                               json_object_get(d, "transition"));
-  int rc = request_json(tx->db, request_id, &request, err);
+  /* the request as the engine saw it when it ran the action; events
+   * recorded before snapshots existed fall back to the row */
+  const json_t *snap = json_object_get(d, "request");
+  int rc = json_is_object(snap) ? (request = json_incref((json_t *)snap), 0) : request_json(tx->db, request_id, &request, err);
   if (!rc) {
     char at[32];
     sf_time_iso8601(ev->at, at, sizeof at);

@@ -5,7 +5,9 @@
  * subscriber `webhooks` turns each such event into one webhook_deliveries
  * row, inside the dispatcher's writer transaction that also moves its
  * checkpoint (so exactly one row per event, also across crashes). The row
- * holds the JSON body, built then from the event and the request row:
+ * holds the JSON body, built then from the event alone: the engine records
+ * in it the request as it was when the action ran (just after the
+ * transition for on_enter), never re-read later:
  *
  *   {"id": "<event id>", "type": "request.webhook_due", "occurred_at": ISO,
  *    "request": {id, type, title, state, data, version, workflow: {id, version}},

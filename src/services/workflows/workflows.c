@@ -228,6 +228,72 @@ static void h_get_version(sf_req *req) {
   reply_one(req, n);
 }
 
+/* ---- GET /request-types: the catalog, for everyone signed in ---- */
+
+/* What someone who opens a request of this type needs: the definition's
+ * name, description and fields, not its states or rules. */
+static json_t *type_json(sf_stmt *st) {
+  json_t *def = json_loads(sf_stmt_col_text(st, 3), 0, NULL);
+  const json_t *fields = json_object_get(def, "fields");
+  json_t *o = json_pack("{s:s, s:s, s:O?, s:I, s:o}", "type", sf_stmt_col_text(st, 0), "name", sf_stmt_col_text(st, 1),
+                        "description", json_object_get(def, "description"), "version",
+                        (json_int_t)sf_stmt_col_int(st, 2), "fields",
+                        fields ? json_deep_copy(fields) : json_array());
+  json_decref(def);
+  return o;
+}
+
+/* ?cursor= is the last type of the previous page. */
+static int type_cursor(sf_req *req, const char **after) {
+  *after = sf_req_query(req, "cursor");
+  if (!*after || sf_flow_is_name(*after, 40, "_-")) return 1;
+  sf_err err = {0};
+  sf_err_invalid(&err, "cursor", "is not a cursor of this list (give next_cursor as it came)");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+static void h_types(sf_req *req) {
+  int limit;
+  const char *after;
+  if (!sf_in_limit(req, &limit) || !type_cursor(req, &after)) return;
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_stmt *st = db ? sf_db_prepare(db,
+                                   "SELECT type, name, version, definition FROM workflows w WHERE type > ?1 AND version ="
+                                   " (SELECT max(version) FROM workflows WHERE type = w.type) ORDER BY type LIMIT ?2",
+                                   &err)
+                   : NULL;
+  if (!st) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_stmt_text(st, 1, after ? after : "");
+  sf_stmt_int(st, 2, limit + 1);
+  json_t *data = json_array();
+  char next[48] = "";
+  int rc, n = 0;
+  while ((rc = sf_stmt_step(st, &err)) == 1 && ++n <= limit) {
+    json_array_append_new(data, type_json(st));
+    snprintf(next, sizeof next, "%s", sf_stmt_col_text(st, 0));
+  }
+  sf_stmt_reset(st);
+  if (rc < 0) {
+    json_decref(data);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", n > limit ? json_string(next) : json_null()));
+}
+
+#define TYPE_SCHEMA                                                                                                    \
+  "{\"type\":\"object\",\"required\":[\"type\",\"name\",\"version\",\"fields\"],\"properties\":{"                         \
+  "\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"description\":{\"type\":[\"string\",\"null\"]},"        \
+  "\"version\":{\"type\":\"integer\"},\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\","  \
+  "\"type\"],\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"enum\":[\"string\",\"number\",\"integer\","         \
+  "\"boolean\",\"object\",\"list\"]},\"required\":{\"type\":\"boolean\"},\"label\":{\"type\":\"string\"},"                 \
+  "\"description\":{\"type\":\"string\"}}}}}}"
+
 #define WF_REF "{\"$ref\":\"#/components/schemas/Workflow\"}"
 
 void sf_workflows_routes(void) {
@@ -241,6 +307,13 @@ void sf_workflows_routes(void) {
        "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" WF_REF "}}}", 200, 0},
       {"GET", "/api/v1/workflows/{type}", h_get, SF_AUTH_PERMISSION, "workflows:read", 0, "workflows",
        "The latest version of a workflow, with its source", NULL, WF_REF, 200, 0},
+      {"GET", "/api/v1/request-types", h_types, SF_AUTH_USER, NULL, 0, "workflows",
+       "The catalog of request types anyone signed in may open (the latest version of each published workflow: "
+       "type, name, description, fields), by type, limit and cursor",
+       NULL,
+       "{\"type\":\"object\",\"required\":[\"data\",\"next_cursor\"],\"properties\":{\"data\":{\"type\":\"array\","
+       "\"items\":" TYPE_SCHEMA "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
+       200, 0},
       {"GET", "/api/v1/workflows/{type}/versions/{version}", h_get_version, SF_AUTH_PERMISSION, "workflows:read", 0,
        "workflows", "One version of a workflow, with its source", NULL, WF_REF, 200, 0},
   };
