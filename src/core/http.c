@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/conns.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -24,6 +25,9 @@ void sf_http_set_access_log(int on) { g_access_log = on; }
 
 static int (*g_reply_gate)(sf_req *r);
 void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { g_reply_gate = gate; }
+
+static sf_http_conn_opts g_conn_opts = {1000, 0, 10, 30, 120};
+void sf_http_set_connections(const sf_http_conn_opts *o) { g_conn_opts = *o; }
 
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
 
@@ -43,6 +47,7 @@ struct sf_http_server {
   _Atomic long in_flight;
   _Atomic long suspended; /* MHD must never be stopped while this is > 0 */
   _Atomic int stopping;   /* refuse new requests, close connections after replying */
+  sf_conns *conns;        /* limits and receive deadlines of every daemon's connections */
 };
 
 static int valid_request_id(const char *s) {
@@ -106,6 +111,9 @@ static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *
     sf_id_new("req", r->request_id, sizeof r->request_id);
   set_trace(r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"));
   client_ip(c, r->client_ip, sizeof r->client_ip);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  r->guard_ = ci ? ci->socket_context : NULL;
+  sf_conns_head_received(r->guard_);
   atomic_fetch_add(&s->in_flight, 1);
   return r;
 }
@@ -141,6 +149,16 @@ static void too_large(sf_req *r, int64_t limit) {
              "request body exceeds the limit of %lld bytes", (long long)limit);
   sf_req_reply_problem(r, &e);
   sf_req_add_header(r, "Connection", "close");
+}
+
+/* The connection guard cut the connection as the request completed (its
+ * deadline passed, or shutdown): the request does not run. */
+static enum MHD_Result cut_off(sf_req *r) {
+  sf_err e = {0};
+  sf_err_set(&e, 408, "request-timeout", "Request timeout", "the request did not arrive in time");
+  sf_req_reply_problem(r, &e);
+  sf_req_add_header(r, "Connection", "close");
+  return queue(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -183,6 +201,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   switch (r->state_) {
     case REQ_HEADERS:
       r->state_ = REQ_DISPATCHED;
+      if (!sf_conns_processing(r->guard_)) return cut_off(r);
       if (r->body_too_large_) {
         too_large(r, s->body_limit);
         return queue(r);
@@ -231,6 +250,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
            "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
            r->request_id, r->method, r->path, status, (unsigned long long)(dur / 1000),
            r->client_ip, r->principal.user_id, (int)toe);
+  sf_conns_idle(r->guard_);
   if (r->app_free) r->app_free(r);
   free(r->body);
   free(r->resp_body);
@@ -246,6 +266,33 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   for (char *p = msg; *p; p++)
     if (*p == '"' || *p == '\\' || *p == '\n') *p = ' ';
   sf_log(SF_LOG_WARN, "mhd", "\"detail\":\"%s\"", msg);
+}
+
+/* ---- connection guard hooks (daemon threads) ---- */
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len) {
+  (void)len;
+  return sf_conns_admit(((sf_http_server *)cls)->conns, addr) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what) {
+  sf_http_server *s = cls;
+  if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+    sf_conns_closed(s->conns, *socket_context);
+    *socket_context = NULL;
+    return;
+  }
+  const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (fd) *socket_context = sf_conns_opened(s->conns, fd->connect_fd, ad ? ad->client_addr : NULL);
+}
+
+static sf_conns *new_guard(void) {
+  const sf_http_conn_opts *o = &g_conn_opts;
+  sf_conns_limits lim = {.max = o->max_connections, .per_ip = o->max_per_ip,
+                         .header_timeout_s = o->header_timeout_s, .body_timeout_s = o->body_timeout_s};
+  return sf_conns_new(&lim);
 }
 
 static int listen_socket(const struct sockaddr_in *addr) {
@@ -282,6 +329,8 @@ static void stop_daemons(sf_http_server *s) {
   }
   for (int i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
   s->ndaemons = 0;
+  sf_conns_free(s->conns);
+  s->conns = NULL;
 }
 
 sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
@@ -292,10 +341,12 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
   if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
   if (threads <= 0) threads = 1;
   sf_http_server *s = sf_calloc(1, sizeof *s);
+  s->conns = new_guard();
   s->dispatch = dispatch;
   s->body_limit = body_limit;
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
+    sf_conns_free(s->conns);
     free(s);
     sf_err_set(err, 400, "config", "Bad configuration", "bind: '%s' is not an IPv4 address", bind);
     return NULL;
@@ -305,6 +356,7 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
    * traffic silently: a plain bind first makes a taken port an error */
   if (port != 0 && port_taken(&addr)) {
     sf_err_set(err, 500, "listen", "Cannot listen", "cannot listen on %s:%d: %s", bind, port, strerror(errno));
+    sf_conns_free(s->conns);
     free(s);
     return NULL;
   }
@@ -323,10 +375,14 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
       s->port = ntohs(addr.sin_port);
     }
     s->daemons[i] = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL, NULL,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, on_accept, s,
         on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(10000 / threads + 1),
-        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        /* The guard refuses past max_connections in all. MHD's own limit,
+         * per daemon, must never be reached: at it MHD stops accepting and
+         * new clients wait in the backlog. Any one daemon may hold them all. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_conn_opts.max_connections + 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)g_conn_opts.idle_timeout_s, MHD_OPTION_END);
     if (!s->daemons[i]) {
       close(fd);
       sf_err_set(err, 500, "listen", "Cannot listen", "cannot start the HTTP server on %s:%d", bind, port);
@@ -350,6 +406,8 @@ void sf_http_stop(sf_http_server *s, int timeout_ms) {
     MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
     if (fd != MHD_INVALID_SOCKET) close(fd);
   }
+  int cut = sf_conns_cut_receiving(s->conns);
+  if (cut) sf_log_info("shutdown closed connections not processing a request", "\"closed\":%d", cut);
   for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10)
     usleep(10000);
   long left = atomic_load(&s->in_flight);
@@ -358,6 +416,7 @@ void sf_http_stop(sf_http_server *s, int timeout_ms) {
    * still running, so it finishes; stopping MHD under it is not allowed. */
   while (atomic_load(&s->suspended) > 0) usleep(1000);
   for (int i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
+  sf_conns_free(s->conns);
   free(s);
 }
 
