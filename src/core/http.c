@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "core/util.h"
 
 static int g_access_log;
@@ -57,32 +58,6 @@ static int valid_request_id(const char *s) {
   return n > 0 && n < 40;
 }
 
-static int is_hex(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
-  return 1;
-}
-
-/* W3C traceparent: keep the caller's trace id, add our own span id. */
-static void set_trace(sf_req *r, const char *in) {
-  char trace[33], span[17];
-  uint8_t rnd[16];
-  const char *flags = "01";
-  if (in && strlen(in) == 55 && in[2] == '-' && in[35] == '-' && in[52] == '-' &&
-      is_hex(in, 2) && memcmp(in, "ff", 2) != 0 && is_hex(in + 3, 32) && is_hex(in + 36, 16) &&
-      is_hex(in + 53, 2) && strncmp(in + 3, "00000000000000000000000000000000", 32) != 0) {
-    memcpy(trace, in + 3, 32);
-    trace[32] = '\0';
-    flags = in + 53;
-  } else {
-    sf_random_bytes(rnd, 16);
-    sf_hex_encode(rnd, 16, trace);
-  }
-  sf_random_bytes(rnd, 8);
-  sf_hex_encode(rnd, 8, span);
-  snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%s-%.2s", trace, span, flags);
-}
-
 static void client_ip(struct MHD_Connection *c, char *out, size_t cap) {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   out[0] = '\0';
@@ -109,7 +84,8 @@ static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *
     snprintf(r->request_id, sizeof r->request_id, "%s", rid);
   else
     sf_id_new("req", r->request_id, sizeof r->request_id);
-  set_trace(r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"));
+  /* keep the caller's trace (if valid), with a span of our own */
+  sf_trace_child(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"), r->traceparent);
   client_ip(c, r->client_ip, sizeof r->client_ip);
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   r->guard_ = ci ? ci->socket_context : NULL;
@@ -149,6 +125,15 @@ static void too_large(sf_req *r, int64_t limit) {
              "request body exceeds the limit of %lld bytes", (long long)limit);
   sf_req_reply_problem(r, &e);
   sf_req_add_header(r, "Connection", "close");
+}
+
+/* Log lines written while the handler runs carry the request and trace ids. */
+static void dispatch_logged(sf_http_server *s, sf_req *r) {
+  char trace_id[33];
+  sf_trace_id(r->traceparent, trace_id);
+  sf_log_context(r->request_id, trace_id);
+  s->dispatch(r);
+  sf_log_context(NULL, NULL);
 }
 
 /* The connection guard cut the connection as the request completed (its
@@ -213,7 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         sf_req_reply_problem(r, &e);
         return queue(r);
       }
-      s->dispatch(r);
+      dispatch_logged(s, r);
       if (r->state_ == REQ_SUSPENDED) return MHD_YES;
       if (!r->status) {
         sf_err e = {0};
@@ -246,9 +231,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                                                : SF_LOG_DEBUG;
   if (sf_log_enabled(lvl))
     sf_log(lvl, "request",
-           "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+           "\"request_id\":\"%s\",\"trace_id\":\"%.32s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
            "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
-           r->request_id, r->method, r->path, status, (unsigned long long)(dur / 1000),
+           r->request_id, r->traceparent + 3, r->method, r->path, status, (unsigned long long)(dur / 1000),
            r->client_ip, r->principal.user_id, (int)toe);
   sf_conns_idle(r->guard_);
   if (r->app_free) r->app_free(r);

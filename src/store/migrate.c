@@ -267,6 +267,9 @@ static const char *const k_migrations[] = {
     "CREATE INDEX webhook_deliveries_request ON webhook_deliveries(request_id, created_at);"
     "INSERT INTO checkpoints(name, position) SELECT 'webhooks', coalesce(max(position), 0) FROM events"
     "  WHERE true ON CONFLICT(name) DO NOTHING;",
+    /* conns: 9: the W3C traceparent of the request that queued a webhook
+     * delivery (its trace goes on to the receiver; NULL for older rows) */
+    "ALTER TABLE webhook_deliveries ADD COLUMN traceparent TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))
