@@ -233,7 +233,10 @@ static void purge_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 static void size_connections(const sf_config *cfg) {
   long hard = -1, soft = sf_conns_raise_fd_limit(&hard);
   int cap = sf_conns_capacity(soft > 0 ? soft : 1024);
-  int max = cfg->max_connections > 0 && cfg->max_connections < cap ? cfg->max_connections : cap;
+  /* unset: what the descriptors allow, up to 100,000 (each connection also
+   * costs memory: MHD's buffer pool, the kernel's socket buffers) */
+  int max = cfg->max_connections > 0 ? cfg->max_connections : cap < 100000 ? cap : 100000;
+  if (max > cap) max = cap;
   if (cfg->max_connections > cap)
     sf_log_warn("max_connections lowered to fit the fd limit", "\"asked\":%d,\"max_connections\":%d",
                 cfg->max_connections, max);

@@ -19,7 +19,10 @@
 
 /* Deadlines are checked this often: a cut comes at most this late. */
 #define TICK_MS 250
-#define IP_BUCKETS 1024 /* power of two */
+/* A request begun on an idle keep-alive connection is looked for this often
+ * (a getsockopt per idle connection): its head deadline starts up to this late. */
+#define IDLE_CHECK_TICKS 4
+#define IP_BUCKETS 4096 /* power of two */
 /* The kernel stamps the last received data in jiffies (up to 4 ms): data
  * this soon after the answer was sent may still be the request's own. */
 #define IDLE_DATA_MARGIN_MS 20
@@ -207,10 +210,10 @@ static int data_since_idle(const sf_conn *c, int64_t now) {
   return data_at > atomic_load(&c->idle_since_ms) + IDLE_DATA_MARGIN_MS;
 }
 
-static void check(sf_conns *g, sf_conn *c, int64_t now) {
+static void check(sf_conns *g, sf_conn *c, int64_t now, int idle_too) {
   int ph = atomic_load(&c->phase);
   if (ph == PH_IDLE) {
-    if (!data_since_idle(c, now)) return;
+    if (!idle_too || !data_since_idle(c, now)) return;
     atomic_store(&c->deadline_ms, now + (int64_t)g->lim.header_timeout_s * 1000);
     atomic_compare_exchange_strong(&c->phase, &ph, PH_HEAD); /* lost to the daemon: it moved on */
     return;
@@ -224,14 +227,15 @@ static void check(sf_conns *g, sf_conn *c, int64_t now) {
 static void *watchdog_main(void *arg) {
   sf_conns *g = arg;
   pthread_mutex_lock(&g->mu);
-  while (!g->stopping) {
+  for (unsigned tick = 0; !g->stopping; tick++) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += TICK_MS * 1000000L;
     if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_cond_timedwait(&g->cv, &g->mu, &until);
     int64_t now = mono_ms();
-    for (sf_conn *c = g->all; c && !g->stopping; c = c->next) check(g, c, now);
+    int idle_too = tick % IDLE_CHECK_TICKS == 0;
+    for (sf_conn *c = g->all; c && !g->stopping; c = c->next) check(g, c, now, idle_too);
   }
   pthread_mutex_unlock(&g->mu);
   return NULL;
