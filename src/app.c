@@ -240,8 +240,11 @@ static void size_connections(const sf_config *cfg) {
   if (cfg->max_connections > cap)
     sf_log_warn("max_connections lowered to fit the fd limit", "\"asked\":%d,\"max_connections\":%d",
                 cfg->max_connections, max);
-  sf_http_conn_opts o = {max, cfg->max_connections_per_ip, cfg->header_timeout_s, cfg->body_timeout_s,
-                         cfg->idle_timeout_s};
+  /* unset: one address may take half of the server, so a single client
+   * cannot fill it, while a load test from one machine still gets far;
+   * behind a proxy (every client shares its address) set it to max_connections */
+  int per_ip = cfg->max_connections_per_ip > 0 ? cfg->max_connections_per_ip : max / 2 > 16 ? max / 2 : 16;
+  sf_http_conn_opts o = {max, per_ip, cfg->header_timeout_s, cfg->body_timeout_s, cfg->idle_timeout_s};
   sf_http_set_connections(&o);
   sf_log_info("connection limits",
               "\"fd_limit\":%ld,\"fd_limit_hard\":%ld,\"max_connections\":%d,\"max_connections_per_ip\":%d,"

@@ -52,9 +52,7 @@ void sf_config_defaults(sf_config *c) {
   c->refresh_ttl_s = 30 * 86400;
   c->body_limit = 1 << 20;
   c->max_connections = 0;
-  /* one address may hold a quarter of a 1024-descriptor server; behind a
-   * proxy every client shares its address: raise it or set 0 there */
-  c->max_connections_per_ip = 256;
+  c->max_connections_per_ip = 0; /* half of max_connections (app.c) */
   c->header_timeout_s = 10;
   c->body_timeout_s = 30;
   c->idle_timeout_s = 120;
