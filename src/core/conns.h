@@ -17,6 +17,10 @@
  * 503 at shutdown) when a request had begun, then shutdown(2) of its socket:
  * the HTTP daemon sees the end of the stream and closes it the usual way.
  *
+ * A connection handed to another protocol (an HTTP upgrade such as
+ * WebSocket) must stay in the processing phase for good: the watchdog would
+ * take its frames for a slow request head.
+ *
  * Threads: sf_conns_admit/opened/closed and the phase calls run on the
  * connection's HTTP daemon thread; a watchdog thread of the guard checks
  * deadlines; cut_receiving runs on any thread. A connection record lives from
