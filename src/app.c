@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/conns.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -226,6 +227,31 @@ typedef struct {
 static int purge_run(sf_cmd *c, sf_tx *tx, sf_err *err) { return sf_idem_purge(tx, err); }
 static void purge_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
+/* Connections are sized from the descriptors the process may open: the soft
+ * limit is raised to the hard one first (a 1024 soft limit used to stop
+ * accepting at ~1000 connections, with new clients left hanging). */
+static void size_connections(const sf_config *cfg) {
+  long hard = -1, soft = sf_conns_raise_fd_limit(&hard);
+  int cap = sf_conns_capacity(soft > 0 ? soft : 1024);
+  /* unset: what the descriptors allow, up to 100,000 (each connection also
+   * costs memory: MHD's buffer pool, the kernel's socket buffers) */
+  int max = cfg->max_connections > 0 ? cfg->max_connections : cap < 100000 ? cap : 100000;
+  if (max > cap) max = cap;
+  if (cfg->max_connections > cap)
+    sf_log_warn("max_connections lowered to fit the fd limit", "\"asked\":%d,\"max_connections\":%d",
+                cfg->max_connections, max);
+  /* unset: one address may take half of the server, so a single client
+   * cannot fill it, while a load test from one machine still gets far;
+   * behind a proxy (every client shares its address) set it to max_connections */
+  int per_ip = cfg->max_connections_per_ip > 0 ? cfg->max_connections_per_ip : max / 2 > 16 ? max / 2 : 16;
+  sf_http_conn_opts o = {max, per_ip, cfg->header_timeout_s, cfg->body_timeout_s, cfg->idle_timeout_s};
+  sf_http_set_connections(&o);
+  sf_log_info("connection limits",
+              "\"fd_limit\":%ld,\"fd_limit_hard\":%ld,\"max_connections\":%d,\"max_connections_per_ip\":%d,"
+              "\"header_timeout_s\":%d,\"body_timeout_s\":%d,\"idle_timeout_s\":%d",
+              soft, hard, max, o.max_per_ip, o.header_timeout_s, o.body_timeout_s, o.idle_timeout_s);
+}
+
 int sf_app_serve(const sf_config *cfg, sf_err *err) {
   /* Signals are taken synchronously by this thread; every other thread
    * inherits the blocked mask. */
@@ -236,6 +262,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  size_connections(cfg);
   if (sf_app_open(cfg, err)) return -1;
   sf_ops_freeze();
   sf_event_stats_metrics();

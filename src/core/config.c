@@ -26,6 +26,8 @@ static const opt k_opts[] = {
     S(bind), I(port, 0, 65535), S(data_dir), S(config_file), I(threads, 0, 256), S(log_level),
     I(access_log, 0, 1), S(jwt_secret), S(jwt_issuer), S(jwt_audience),
     I(access_ttl_s, 10, 86400), I(refresh_ttl_s, 60, 31536000), L(body_limit, 1024, 1 << 30),
+    I(max_connections, 0, 1000000), I(max_connections_per_ip, 0, 1000000), I(header_timeout_s, 1, 3600),
+    I(body_timeout_s, 1, 3600), I(idle_timeout_s, 1, 86400),
     I(rate_ip_rps, 0, 10000000), I(rate_ip_burst, 0, 10000000), I(rate_user_rps, 0, 10000000),
     I(rate_user_burst, 0, 10000000), I(rate_login_per_min, 0, 1000000),
     I(rate_login_burst, 0, 1000000), S(cors_origins), I(argon2_memlimit_kib, 8192, 4194304),
@@ -49,6 +51,11 @@ void sf_config_defaults(sf_config *c) {
   c->access_ttl_s = 900;
   c->refresh_ttl_s = 30 * 86400;
   c->body_limit = 1 << 20;
+  c->max_connections = 0;
+  c->max_connections_per_ip = 0; /* half of max_connections (app.c) */
+  c->header_timeout_s = 10;
+  c->body_timeout_s = 30;
+  c->idle_timeout_s = 120;
   c->rate_ip_rps = 0;
   c->rate_ip_burst = 0;
   c->rate_user_rps = 0;

@@ -25,6 +25,11 @@ typedef struct sf_config {
   int refresh_ttl_s;
 
   int64_t body_limit;    /* bytes; larger bodies get 413 */
+  int max_connections;   /* client connections in all; 0 = sized from the fd limit */
+  int max_connections_per_ip; /* per client address; 0 = half of max_connections */
+  int header_timeout_s;  /* a request head must arrive within this (total, not per byte) */
+  int body_timeout_s;    /* ... and its body within this after the head */
+  int idle_timeout_s;    /* keep-alive connection with no request begun */
   int rate_ip_rps;       /* token bucket per client IP; 0 disables */
   int rate_ip_burst;
   int rate_user_rps;     /* per authenticated user; 0 disables */

@@ -14,9 +14,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/conns.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "core/util.h"
 
 static int g_access_log;
@@ -24,6 +26,9 @@ void sf_http_set_access_log(int on) { g_access_log = on; }
 
 static int (*g_reply_gate)(sf_req *r);
 void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { g_reply_gate = gate; }
+
+static sf_http_conn_opts g_conn_opts = {1000, 0, 10, 30, 120};
+void sf_http_set_connections(const sf_http_conn_opts *o) { g_conn_opts = *o; }
 
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
 
@@ -43,6 +48,7 @@ struct sf_http_server {
   _Atomic long in_flight;
   _Atomic long suspended; /* MHD must never be stopped while this is > 0 */
   _Atomic int stopping;   /* refuse new requests, close connections after replying */
+  sf_conns *conns;        /* limits and receive deadlines of every daemon's connections */
 };
 
 static int valid_request_id(const char *s) {
@@ -50,32 +56,6 @@ static int valid_request_id(const char *s) {
   for (; s[n]; n++)
     if (!isalnum((unsigned char)s[n]) && s[n] != '-' && s[n] != '_' && s[n] != '.') return 0;
   return n > 0 && n < 40;
-}
-
-static int is_hex(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
-  return 1;
-}
-
-/* W3C traceparent: keep the caller's trace id, add our own span id. */
-static void set_trace(sf_req *r, const char *in) {
-  char trace[33], span[17];
-  uint8_t rnd[16];
-  const char *flags = "01";
-  if (in && strlen(in) == 55 && in[2] == '-' && in[35] == '-' && in[52] == '-' &&
-      is_hex(in, 2) && memcmp(in, "ff", 2) != 0 && is_hex(in + 3, 32) && is_hex(in + 36, 16) &&
-      is_hex(in + 53, 2) && strncmp(in + 3, "00000000000000000000000000000000", 32) != 0) {
-    memcpy(trace, in + 3, 32);
-    trace[32] = '\0';
-    flags = in + 53;
-  } else {
-    sf_random_bytes(rnd, 16);
-    sf_hex_encode(rnd, 16, trace);
-  }
-  sf_random_bytes(rnd, 8);
-  sf_hex_encode(rnd, 8, span);
-  snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%s-%.2s", trace, span, flags);
 }
 
 static void client_ip(struct MHD_Connection *c, char *out, size_t cap) {
@@ -104,8 +84,12 @@ static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *
     snprintf(r->request_id, sizeof r->request_id, "%s", rid);
   else
     sf_id_new("req", r->request_id, sizeof r->request_id);
-  set_trace(r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"));
+  /* keep the caller's trace (if valid), with a span of our own */
+  sf_trace_child(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"), r->traceparent);
   client_ip(c, r->client_ip, sizeof r->client_ip);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  r->guard_ = ci ? ci->socket_context : NULL;
+  sf_conns_head_received(r->guard_);
   atomic_fetch_add(&s->in_flight, 1);
   return r;
 }
@@ -141,6 +125,25 @@ static void too_large(sf_req *r, int64_t limit) {
              "request body exceeds the limit of %lld bytes", (long long)limit);
   sf_req_reply_problem(r, &e);
   sf_req_add_header(r, "Connection", "close");
+}
+
+/* Log lines written while the handler runs carry the request and trace ids. */
+static void dispatch_logged(sf_http_server *s, sf_req *r) {
+  char trace_id[33];
+  sf_trace_id(r->traceparent, trace_id);
+  sf_log_context(r->request_id, trace_id);
+  s->dispatch(r);
+  sf_log_context(NULL, NULL);
+}
+
+/* The connection guard cut the connection as the request completed (its
+ * deadline passed, or shutdown): the request does not run. */
+static enum MHD_Result cut_off(sf_req *r) {
+  sf_err e = {0};
+  sf_err_set(&e, 408, "request-timeout", "Request timeout", "the request did not arrive in time");
+  sf_req_reply_problem(r, &e);
+  sf_req_add_header(r, "Connection", "close");
+  return queue(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -183,6 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   switch (r->state_) {
     case REQ_HEADERS:
       r->state_ = REQ_DISPATCHED;
+      if (!sf_conns_processing(r->guard_)) return cut_off(r);
       if (r->body_too_large_) {
         too_large(r, s->body_limit);
         return queue(r);
@@ -194,7 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         sf_req_reply_problem(r, &e);
         return queue(r);
       }
-      s->dispatch(r);
+      dispatch_logged(s, r);
       if (r->state_ == REQ_SUSPENDED) return MHD_YES;
       if (!r->status) {
         sf_err e = {0};
@@ -227,10 +231,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                                                : SF_LOG_DEBUG;
   if (sf_log_enabled(lvl))
     sf_log(lvl, "request",
-           "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+           "\"request_id\":\"%s\",\"trace_id\":\"%.32s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
            "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
-           r->request_id, r->method, r->path, status, (unsigned long long)(dur / 1000),
+           r->request_id, r->traceparent + 3, r->method, r->path, status, (unsigned long long)(dur / 1000),
            r->client_ip, r->principal.user_id, (int)toe);
+  sf_conns_idle(r->guard_);
   if (r->app_free) r->app_free(r);
   free(r->body);
   free(r->resp_body);
@@ -246,6 +251,33 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   for (char *p = msg; *p; p++)
     if (*p == '"' || *p == '\\' || *p == '\n') *p = ' ';
   sf_log(SF_LOG_WARN, "mhd", "\"detail\":\"%s\"", msg);
+}
+
+/* ---- connection guard hooks (daemon threads) ---- */
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len) {
+  (void)len;
+  return sf_conns_admit(((sf_http_server *)cls)->conns, addr) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what) {
+  sf_http_server *s = cls;
+  if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+    sf_conns_closed(s->conns, *socket_context);
+    *socket_context = NULL;
+    return;
+  }
+  const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (fd) *socket_context = sf_conns_opened(s->conns, fd->connect_fd, ad ? ad->client_addr : NULL);
+}
+
+static sf_conns *new_guard(void) {
+  const sf_http_conn_opts *o = &g_conn_opts;
+  sf_conns_limits lim = {.max = o->max_connections, .per_ip = o->max_per_ip,
+                         .header_timeout_s = o->header_timeout_s, .body_timeout_s = o->body_timeout_s};
+  return sf_conns_new(&lim);
 }
 
 static int listen_socket(const struct sockaddr_in *addr) {
@@ -282,6 +314,8 @@ static void stop_daemons(sf_http_server *s) {
   }
   for (int i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
   s->ndaemons = 0;
+  sf_conns_free(s->conns);
+  s->conns = NULL;
 }
 
 sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
@@ -292,10 +326,12 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
   if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
   if (threads <= 0) threads = 1;
   sf_http_server *s = sf_calloc(1, sizeof *s);
+  s->conns = new_guard();
   s->dispatch = dispatch;
   s->body_limit = body_limit;
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
+    sf_conns_free(s->conns);
     free(s);
     sf_err_set(err, 400, "config", "Bad configuration", "bind: '%s' is not an IPv4 address", bind);
     return NULL;
@@ -305,6 +341,7 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
    * traffic silently: a plain bind first makes a taken port an error */
   if (port != 0 && port_taken(&addr)) {
     sf_err_set(err, 500, "listen", "Cannot listen", "cannot listen on %s:%d: %s", bind, port, strerror(errno));
+    sf_conns_free(s->conns);
     free(s);
     return NULL;
   }
@@ -323,10 +360,14 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
       s->port = ntohs(addr.sin_port);
     }
     s->daemons[i] = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL, NULL,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, on_accept, s,
         on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(10000 / threads + 1),
-        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        /* The guard refuses past max_connections in all. MHD's own limit,
+         * per daemon, must never be reached: at it MHD stops accepting and
+         * new clients wait in the backlog. Any one daemon may hold them all. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_conn_opts.max_connections + 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)g_conn_opts.idle_timeout_s, MHD_OPTION_END);
     if (!s->daemons[i]) {
       close(fd);
       sf_err_set(err, 500, "listen", "Cannot listen", "cannot start the HTTP server on %s:%d", bind, port);
@@ -350,6 +391,8 @@ void sf_http_stop(sf_http_server *s, int timeout_ms) {
     MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
     if (fd != MHD_INVALID_SOCKET) close(fd);
   }
+  int cut = sf_conns_cut_receiving(s->conns);
+  if (cut) sf_log_info("shutdown closed connections not processing a request", "\"closed\":%d", cut);
   for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10)
     usleep(10000);
   long left = atomic_load(&s->in_flight);
@@ -358,6 +401,7 @@ void sf_http_stop(sf_http_server *s, int timeout_ms) {
    * still running, so it finishes; stopping MHD under it is not allowed. */
   while (atomic_load(&s->suspended) > 0) usleep(1000);
   for (int i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
+  sf_conns_free(s->conns);
   free(s);
 }
 

@@ -63,18 +63,33 @@ struct sf_req {
   int state_;
   int body_too_large_;
   size_t body_cap_;
+  void *guard_; /* the connection's record in the connection guard (core/conns.h) */
 };
 
 typedef void (*sf_http_dispatch)(sf_req *req);
 
 typedef struct sf_http_server sf_http_server;
 
+/* Connection limits and receive deadlines (core/conns.h has the details). */
+typedef struct sf_http_conn_opts {
+  int max_connections;  /* in all; refused at accept beyond it */
+  int max_per_ip;       /* per client address; 0 = no cap */
+  int header_timeout_s; /* whole request head */
+  int body_timeout_s;   /* whole request body, after the head */
+  int idle_timeout_s;   /* keep-alive connection with no request begun */
+} sf_http_conn_opts;
+
+/* Before sf_http_start; the defaults are 1000 / no cap / 10 / 30 / 120. */
+void sf_http_set_connections(const sf_http_conn_opts *o);
+
 /* Starts listening. threads <= 0 means one per core. */
 sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
                               sf_http_dispatch dispatch, sf_err *err);
 int sf_http_port(sf_http_server *s); /* the bound port (useful with port 0) */
-/* Stops accepting new connections, waits up to timeout_ms for in-flight
- * requests to finish, then stops the server and frees it. */
+/* Stops accepting new connections and closes those not processing a
+ * request (idle, or still receiving one: a slow upload does not hold the
+ * shutdown), waits up to timeout_ms for the requests being processed to
+ * finish, then stops the server and frees it. */
 void sf_http_stop(sf_http_server *s, int timeout_ms);
 long sf_http_in_flight(sf_http_server *s);
 

@@ -10,6 +10,12 @@
 #include "core/util.h"
 
 static _Atomic int g_level = SF_LOG_INFO;
+static __thread const char *t_request_id, *t_trace_id;
+
+void sf_log_context(const char *request_id, const char *trace_id) {
+  t_request_id = request_id;
+  t_trace_id = trace_id;
+}
 static const char *const k_names[] = {"debug", "info", "warn", "error"};
 
 void sf_log_set_level(sf_log_level level) { g_level = level; }
@@ -34,6 +40,12 @@ void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...) {
     va_start(ap, kv_fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 2, kv_fmt, ap);
     va_end(ap);
+    if (m > 0) n += m;
+    if (n > (int)sizeof line - 3) n = (int)sizeof line - 3;
+  }
+  if (t_request_id && n < (int)sizeof line - 2) {
+    int m = snprintf(line + n, sizeof line - (size_t)n - 2, ",\"request_id\":\"%s\",\"trace_id\":\"%s\"",
+                     t_request_id, t_trace_id ? t_trace_id : "");
     if (m > 0) n += m;
     if (n > (int)sizeof line - 3) n = (int)sizeof line - 3;
   }

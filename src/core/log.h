@@ -14,6 +14,11 @@ int sf_log_enabled(sf_log_level level);
 void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The request this thread is handling: its lines carry "request_id" and
+ * "trace_id" until the context is cleared (NULL). The strings must outlive
+ * the context (the HTTP server sets it around a handler call). */
+void sf_log_context(const char *request_id, const char *trace_id);
+
 #define sf_log_info(msg, ...) sf_log(SF_LOG_INFO, msg, __VA_ARGS__)
 #define sf_log_warn(msg, ...) sf_log(SF_LOG_WARN, msg, __VA_ARGS__)
 #define sf_log_error(msg, ...) sf_log(SF_LOG_ERROR, msg, __VA_ARGS__)

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "edge/headers.h"
 #include "edge/idempotency.h"
 #include "edge/ratelimit.h"
 
@@ -147,11 +148,8 @@ static int origin_allowed(const char *origin) {
   return 0;
 }
 
-static const char k_cors_headers[] =
-    "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-Id, traceparent";
-static const char k_cors_expose[] =
-    "X-Request-Id, traceparent, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
-    "RateLimit-Reset, Idempotent-Replayed";
+static const char k_cors_headers[] = SF_HEADERS_REQUEST;
+static const char k_cors_expose[] = SF_HEADERS_RESPONSE;
 
 static void add_cors(sf_req *req, const char *origin) {
   sf_req_add_header(req, "Access-Control-Allow-Origin", E.any_origin ? "*" : origin);

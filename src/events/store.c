@@ -288,6 +288,25 @@ int64_t sf_ev_head(sf_db *db, sf_err *err) {
   return v;
 }
 
+int sf_ev_stream_traceparent(sf_db *db, const char *stream, char *out, size_t cap, sf_err *err) {
+  out[0] = '\0';
+  /* newest first through UNIQUE(stream, version); events written by the
+   * saga or timers carry no trace and are stepped over */
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT meta FROM events WHERE stream = ?1 AND meta LIKE '%\"traceparent\"%'"
+                              " ORDER BY version DESC LIMIT 1",
+                              err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, stream);
+  int rc = sf_stmt_step(st, err);
+  json_t *meta = rc == 1 ? json_loads(sf_stmt_col_text(st, 0), 0, NULL) : NULL;
+  const char *tp = json_string_value(json_object_get(meta, "traceparent"));
+  if (tp) snprintf(out, cap, "%s", tp);
+  json_decref(meta);
+  sf_stmt_reset(st);
+  return rc < 0 ? -1 : 0;
+}
+
 typedef struct {
   int64_t count;
   char prev[65];

@@ -50,6 +50,10 @@ int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud
 int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit,
                       sf_ev_visit fn, void *ud, sf_err *err);
 int64_t sf_ev_head(sf_db *db, sf_err *err);
+/* The traceparent in the meta of the newest event of stream that has one
+ * (the last HTTP request that acted on it) into out; "" when none. Work
+ * done later for that request (a saga's provider call) continues its trace. */
+int sf_ev_stream_traceparent(sf_db *db, const char *stream, char *out, size_t cap, sf_err *err);
 
 /* The chain hash of ev given the previous event's hash. out: 64 hex + NUL. */
 void sf_ev_hash(const char *prev_hash, const sf_event *ev, char out[65]);

@@ -291,6 +291,9 @@ static const char *const k_migrations[] = {
     "   GROUP BY stream, chain) e ON e.stream = s.stream AND e.chain = json_extract(s.data, '$.chain')"
     " WHERE s.type = 'request.approval_started' AND s.stream LIKE 'request-%'"
     " ON CONFLICT DO NOTHING;",
+    /* conns: 9: the W3C traceparent of the request that queued a webhook
+     * delivery (its trace goes on to the receiver; NULL for older rows) */
+    "ALTER TABLE webhook_deliveries ADD COLUMN traceparent TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))

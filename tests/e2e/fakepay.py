@@ -24,7 +24,8 @@ Control endpoints for the tests:
                   client that timed out finds the result on its retry)
         count     (optional) how many payment requests the mode applies to
                   before it reverts to "ok"; 0 = until changed
-    GET /control/stats -> {"calls": {endpoint: n}, "total_calls": n, "keys": {key: {...}},
+    GET /control/stats -> {"calls": {endpoint: n}, "total_calls": n,
+                           "keys": {key: {..., "traceparents": [header of each call]}},
                            "auths": {ref: {...}}, "totals": {"authorized","captured","voided","refunded"},
                            "mode": {...}}
 """
@@ -66,11 +67,13 @@ class Ledger:
                     self.mode = {"mode": "ok", "delay_ms": 0, "count": 0}
             return m
 
-    def count(self, endpoint, key):
+    def count(self, endpoint, key, traceparent=None):
         with self.lock:
             self.calls[endpoint] += 1
-            k = self.keys.setdefault(key, {"endpoint": endpoint, "calls": 0, "status": None, "body": None})
+            k = self.keys.setdefault(key, {"endpoint": endpoint, "calls": 0, "status": None, "body": None,
+                                           "traceparents": []})
             k["calls"] += 1
+            k["traceparents"].append(traceparent)
             return k["calls"]
 
     def execute(self, endpoint, key, body, attempt):
@@ -144,7 +147,8 @@ class Ledger:
         with self.lock:
             auths = {r: dict(a) for r, a in self.auths.items()}
             keys = {k: {"endpoint": v["endpoint"], "calls": v["calls"], "status": v["status"],
-                        "authorization": (v["body"] or {}).get("authorization")}
+                        "authorization": (v["body"] or {}).get("authorization"),
+                        "traceparents": list(v["traceparents"])}
                     for k, v in self.keys.items()}
             return {
                 "calls": dict(self.calls),
@@ -211,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400, {"status": "error", "message": "Idempotency-Key is required"})
         if body is None or self.headers.get("Content-Type", "").split(";")[0] != "application/json":
             return self.reply(400, {"status": "error", "message": "a JSON object body is required"})
-        attempt = self.ledger.count(endpoint, key)
+        attempt = self.ledger.count(endpoint, key, self.headers.get("traceparent"))
         mode = self.ledger.take_mode()
         if mode["mode"] == "down":
             # no answer at all: the connection just dies

@@ -27,8 +27,9 @@ def cli(*args, data_dir=None, env=None):
 
 
 class Server:
-    def __init__(self, extra_args=None, bin=None, env=None):
+    def __init__(self, extra_args=None, bin=None, env=None, preexec_fn=None):
         self.bin = bin or BIN
+        self.preexec_fn = preexec_fn  # run in the server process before exec (e.g. resource limits)
         self.env = dict(env or {})  # extra environment of the server process (kept across restarts)
         self.data_dir = tempfile.mkdtemp(prefix="sf-e2e-")
         self.port = free_port()
@@ -48,7 +49,7 @@ class Server:
         self.proc = subprocess.Popen(
             [self.bin, "serve", "--data-dir", self.data_dir, "--port", str(self.port),
              "--bind", "127.0.0.1", *FAST_HASH, *self.extra],
-            stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
+            stdout=self.log, stderr=self.log, env={**os.environ, **self.env}, preexec_fn=self.preexec_fn)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -2,7 +2,7 @@
 POSTed to a receiver, signed (HMAC-SHA256), retried with backoff, given up
 as dead after webhook_max_attempts, and delivered after a restart when it
 was still pending (or in flight) when the server stopped."""
-import hashlib, hmac, json, os, stat, tempfile, threading, time, unittest
+import hashlib, hmac, json, os, re, stat, tempfile, threading, time, unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from sfharness import Server, req, register, make_user, free_port, main
 from test_workflows import publish
@@ -317,6 +317,28 @@ class Webhooks(Base):
             self.assertNotIn("request.webhook_failed", [e["type"] for e in evs])
             [log] = self.deliveries(r["id"])
             self.assertEqual((log["status"], log["attempts"], log["last_error"]), ("delivered", 3, "HTTP 500"))
+        finally:
+            rcv.close()
+
+    def test_delivery_carries_the_trace_of_the_request_that_caused_it(self):
+        trace, span = "5bf92f3577b34da6a3ce929d0e0e4736", "10f067aa0ba902b7"
+        rcv = Receiver(fail_first=1)
+        try:
+            self.flow(ON_CREATE, "hook_trace", rcv.url)
+            st, h, r = req(self.srv, "POST", "/api/v1/requests", {"type": "hook_trace", "title": "t", "data": {}},
+                           token=self.cust, headers={"traceparent": "00-%s-%s-01" % (trace, span)})
+            self.assertEqual(st, 201, r)
+            ours = h["traceparent"].split("-")[2]
+            calls = rcv.wait_calls(2)
+            self.assertEqual(len(calls), 2)
+            spans = set()
+            for c in calls:  # both attempts: the caller's trace, a span of their own
+                m = re.match(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$", c["headers"].get("traceparent", ""))
+                self.assertTrue(m, c["headers"])
+                self.assertEqual(m.group(1), trace)
+                self.assertNotIn(m.group(2), (span, ours, "0" * 16))
+                spans.add(m.group(2))
+            self.assertEqual(len(spans), 2)
         finally:
             rcv.close()
 

@@ -603,6 +603,15 @@ static void saga_done(sf_cmd *cmd, int rc) {
   free(c);
 }
 
+/* The provider call continues the trace of the request that last acted on
+ * the order (placed it, cancelled it, asked for a refund). */
+static void order_trace(sf_db *db, const char *id, char *out, size_t cap) {
+  char stream[64];
+  sf_err ignored = {0};
+  snprintf(stream, sizeof stream, "order-%s", id);
+  sf_ev_stream_traceparent(db, stream, out, cap, &ignored); /* none: the call starts a trace */
+}
+
 /* Reads the orders, builds one provider operation per order at a provider step. */
 static int prepare(saga_item *it, sf_db *db) {
   sf_err err = {0};
@@ -612,6 +621,7 @@ static int prepare(saga_item *it, sf_db *db) {
   memset(op, 0, sizeof *op);
   snprintf(op->currency, sizeof op->currency, "%s", o->currency);
   snprintf(op->ref, sizeof op->ref, "%s", o->auth_ref);
+  order_trace(db, o->id, op->traceparent, sizeof op->traceparent);
   if (strcmp(o->saga_step, "authorize") == 0) {
     op->kind = SF_PAY_AUTHORIZE;
     op->amount = o->total;
@@ -690,6 +700,7 @@ static void run_batch(char (*ids)[48], int n) {
       snprintf(cap->currency, sizeof cap->currency, "%s", it->o.currency);
       snprintf(cap->ref, sizeof cap->ref, "%s", it->op.ref);
       snprintf(cap->key, sizeof cap->key, "%s:capture", it->o.id);
+      memcpy(cap->traceparent, it->op.traceparent, sizeof cap->traceparent);
     }
     if (ncap) {
       S.provider->run(S.provider->self, ops, ncap);

@@ -7,6 +7,8 @@
  *   POST {payment_url}/v1/authorize | /v1/capture | /v1/void | /v1/refund
  *   Content-Type: application/json
  *   Idempotency-Key: <op key>     (same key -> same answer; money moves once)
+ *   traceparent: 00-<trace>-<span>-<flags>  (W3C: the order's request's trace,
+ *                                 a new span per attempt)
  *
  *   authorize  {"amount":1250,"currency":"EUR","card_number":"4242424242424242"}
  *   capture    {"amount":1250,"currency":"EUR","authorization":"auth_…"}
@@ -56,6 +58,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "core/util.h"
 #include "services/payments/payments.h"
 
@@ -262,13 +265,16 @@ static void start(pay_http *h, call *c, int probe) {
   CURL *e = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
   if (!e) sf_oom();
   curl_easy_reset(e);
-  char url[600], key[128];
+  char url[600], key[128], trace[SF_TRACEPARENT_LEN + 1], trace_line[80];
   snprintf(url, sizeof url, "%s/v1/%s", h->url, kind_path(c->op->kind));
   snprintf(key, sizeof key, "Idempotency-Key: %s", c->op->key);
+  sf_trace_child(c->op->traceparent, trace);
+  snprintf(trace_line, sizeof trace_line, "traceparent: %s", trace);
   c->body = build_body(c->op, &c->body_len);
   c->headers = curl_slist_append(NULL, "Content-Type: application/json");
   c->headers = curl_slist_append(c->headers, "Accept: application/json");
   c->headers = curl_slist_append(c->headers, key);
+  c->headers = curl_slist_append(c->headers, trace_line);
   c->headers = curl_slist_append(c->headers, "Expect:"); /* no 100-continue round trip */
   if (!c->headers) sf_oom();
   sf_buf_init(&c->answer);

@@ -27,6 +27,7 @@ typedef struct sf_pay_op {
   char currency[4];
   char card[24];      /* authorize only; never stored in clear */
   char ref[64];       /* in: the authorization (capture/void/refund); out: it (authorize) */
+  char traceparent[56]; /* W3C trace of the request behind the operation; "" = none */
   sf_pay_outcome outcome;
   char message[128];
 } sf_pay_op;

@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "core/util.h"
 #include "edge/command.h"
 #include "events/store.h"
@@ -52,6 +53,7 @@ typedef struct job {
   sf_cmd cmd;
   job_state state;
   char id[48], event_id[48], request_id[48];
+  char traceparent[SF_TRACEPARENT_LEN + 1]; /* of the request that queued it; "" = none */
   char *url, *body;
   size_t body_len;
   int attempts; /* recorded before this attempt */
@@ -121,11 +123,24 @@ static int request_json(sf_db *db, const char *id, json_t **out, sf_err *err) {
   return rc < 0 ? rc : 0;
 }
 
+/* The trace the delivery continues: the one of the request that caused the
+ * event, or (a timer's event) a new one, kept for every attempt. */
+static void delivery_trace(const sf_event *ev, char out[SF_TRACEPARENT_LEN + 1]) {
+  json_t *meta = ev->meta ? json_loads(ev->meta, 0, NULL) : NULL;
+  const char *tp = sf_json_str(meta, "traceparent");
+  if (sf_trace_valid(tp))
+    snprintf(out, SF_TRACEPARENT_LEN + 1, "%s", tp);
+  else
+    sf_trace_child(NULL, out);
+  json_decref(meta);
+}
+
 static int insert_delivery(sf_tx *tx, const sf_event *ev, const char *request_id, const char *url, const char *body,
                            sf_err *err) {
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT INTO webhook_deliveries(id, event_id, request_id, url, body, status, attempts,"
-                              " next_at, created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)"
+                              " next_at, created_at, updated_at, traceparent)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6, ?7)"
                               " ON CONFLICT(event_id) DO NOTHING",
                               err);
   if (!st) return -500;
@@ -137,6 +152,9 @@ static int insert_delivery(sf_tx *tx, const sf_event *ev, const char *request_id
   sf_stmt_text(st, 4, url);
   sf_stmt_text(st, 5, body);
   sf_stmt_int(st, 6, tx->now_ms);
+  char trace[SF_TRACEPARENT_LEN + 1];
+  delivery_trace(ev, trace);
+  sf_stmt_text(st, 7, trace);
   return sf_stmt_run(st, err);
 }
 
@@ -286,6 +304,10 @@ static void start(job *j) {
   snprintf(line, sizeof line, "X-ServiceFlow-Signature: %s", sig);
   j->headers = curl_slist_append(j->headers, line);
   j->headers = curl_slist_append(j->headers, "Expect:"); /* no 100-continue round trip */
+  char trace[SF_TRACEPARENT_LEN + 1];
+  sf_trace_child(j->traceparent, trace); /* each attempt is a span of the queued trace */
+  snprintf(line, sizeof line, "traceparent: %s", trace);
+  j->headers = curl_slist_append(j->headers, line);
   if (!j->headers) sf_oom();
   j->errbuf[0] = '\0';
   curl_easy_setopt(e, CURLOPT_URL, j->url);
@@ -328,7 +350,7 @@ static int64_t scan(int64_t now) {
   for (int i = 0; i < H.njobs; i++) nfree += H.jobs[i].state == JOB_FREE;
   sf_stmt *st = !db || !nfree ? NULL
                               : sf_db_prepare(db,
-                                              "SELECT id, event_id, request_id, url, body, attempts FROM webhook_deliveries"
+                                              "SELECT id, event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
                                               " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
                                               &err);
   int rc = 0, synced = 0;
@@ -349,6 +371,7 @@ static int64_t scan(int64_t now) {
       j->body_len = (size_t)sf_stmt_col_len(st, 4);
       j->body = sf_strdup(sf_stmt_col_text(st, 4));
       j->attempts = (int)sf_stmt_col_int(st, 5);
+      snprintf(j->traceparent, sizeof j->traceparent, "%s", sf_stmt_col_text(st, 6) ? sf_stmt_col_text(st, 6) : "");
       start(j);
     }
     sf_stmt_reset(st);
