@@ -291,7 +291,7 @@ static const char *const k_migrations[] = {
     "   GROUP BY stream, chain) e ON e.stream = s.stream AND e.chain = json_extract(s.data, '$.chain')"
     " WHERE s.type = 'request.approval_started' AND s.stream LIKE 'request-%'"
     " ON CONFLICT DO NOTHING;",
-    /* conns: 9: the W3C traceparent of the request that queued a webhook
+    /* conns: the W3C traceparent of the request that queued a webhook
      * delivery (its trace goes on to the receiver; NULL for older rows) */
     "ALTER TABLE webhook_deliveries ADD COLUMN traceparent TEXT;",
 };
