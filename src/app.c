@@ -43,6 +43,7 @@ static struct {
   int open;
   char anchor_path[600];
   int64_t anchored; /* the head anchored last */
+  int serving;      /* this process is the server: it keeps the anchor */
 } A;
 
 void sf_app_db_path(const sf_config *cfg, char *out, size_t cap) {
@@ -253,8 +254,9 @@ static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
   return 0;
 }
 
-/* The event log must reach its anchor (events/anchor.h); then the anchor
- * moves to the head the log has now. */
+/* The event log must reach its anchor (events/anchor.h). Only the server
+ * moves the anchor (anchor_head): a CLI command beside a running server
+ * would see that server's commits before they are durable. */
 static int check_anchor(sf_db *db, const sf_config *cfg, sf_err *err) {
   sf_ev_anchor_path(cfg->data_dir, A.anchor_path, sizeof A.anchor_path);
   int64_t anchored;
@@ -263,7 +265,7 @@ static int check_anchor(sf_db *db, const sf_config *cfg, sf_err *err) {
     sf_err_field_add(err, "or", "if an older backup was restored on purpose, delete events.head");
     return -1;
   }
-  return sf_ev_anchor_update(db, A.anchor_path, NULL, err);
+  return 0;
 }
 
 /* Opens the file, checks it and brings its schema up to date. */
@@ -342,7 +344,8 @@ void sf_app_close(void) {
   if (!A.open) return;
   sf_pw_shutdown(); /* finishes queued hashes, which may submit commands */
   sf_writer_stop();
-  anchor_head(&A.anchored); /* the exact head: the writer committed all */
+  if (A.serving) anchor_head(&A.anchored); /* the exact head: the writer committed all */
+  A.serving = 0;
   sf_edge_shutdown();
   sf_ops_shutdown();
   sf_db_close_readers();
@@ -450,6 +453,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind,
               sf_http_port(http), cfg->data_dir, (int)getpid());
 
+  A.serving = 1;
   anchor_head(&A.anchored);
   sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)A.anchored, A.anchor_path);
   chores ch = {0};

@@ -18,6 +18,7 @@
 static struct {
   pthread_mutex_t mu;
   int64_t written;
+  char path[600]; /* the file "written" is about */
 } anchor_state = {.mu = PTHREAD_MUTEX_INITIALIZER, .written = -1};
 
 void sf_ev_anchor_path(const char *data_dir, char *out, size_t cap) {
@@ -139,10 +140,14 @@ int sf_ev_anchor_update(sf_db *db, const char *path, int64_t *position, sf_err *
   if (position) *position = head;
   pthread_mutex_lock(&anchor_state.mu);
   int rc = 0;
+  if (strcmp(anchor_state.path, path) != 0) {
+    snprintf(anchor_state.path, sizeof anchor_state.path, "%s", path);
+    anchor_state.written = -1;
+  }
   if (head > 0 && head > anchor_state.written) {
     sf_writer_barrier(); /* anchor only what is on disk */
     rc = write_file(path, head, hash, err);
-    if (!rc) anchor_state.written = head;
+    anchor_state.written = rc ? -1 : head;
   }
   pthread_mutex_unlock(&anchor_state.mu);
   return rc;
