@@ -23,6 +23,7 @@
 #include "edge/idempotency.h"
 #include "edge/input.h"
 #include "edge/ops.h"
+#include "events/anchor.h"
 #include "events/dispatch.h"
 #include "events/stats.h"
 #include "events/timers.h"
@@ -41,6 +42,9 @@
 static struct {
   sf_keyring *ring;
   int open;
+  char anchor_path[600];
+  int64_t anchored; /* the head anchored last */
+  int serving;      /* this process is the server: it keeps the anchor */
 } A;
 
 void sf_app_db_path(const sf_config *cfg, char *out, size_t cap) {
@@ -158,16 +162,135 @@ void sf_app_routes(void) {
   }
 }
 
-int sf_app_open(const sf_config *cfg, sf_err *err) {
+/* ---- damage found at open: refuse rather than serve it ---- */
+
+static int database_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* A missing database is created only when asked (init = 1: `migrate`,
+ * `seed`, `serve --init`): a misspelled --data-dir must not come up as an
+ * empty service that says it is ready. */
+static int no_database(const sf_config *cfg, sf_err *err) {
+  sf_err_set(err, 400, "config", "No database", "no database in %s (is --data-dir right?)", cfg->data_dir);
+  sf_err_field_add(err, "fix", "create it with `serviceflow migrate`, or start with --init");
+  return -400;
+}
+
+static int damaged(const char *path, const char *what, sf_err *err) {
+  char why[256];
+  snprintf(why, sizeof why, "%.199s", what);
+  sf_err_clear(err);
+  sf_err_set(err, 500, "database-damaged", "Database damaged", "%s is damaged: %s", path, why);
+  sf_err_field_add(err, "fix", "restore it from a backup (or salvage with `sqlite3 FILE .recover`)");
+  return -500;
+}
+
+/* SQLite's quick_check within the budget: damage found at start stops the
+ * start (a damaged b-tree returns wrong rows or fails writes later); a check
+ * cut short by the budget is logged and the start goes on. */
+static int check_integrity(sf_db *db, const char *path, int budget_ms, sf_err *err) {
+  if (budget_ms <= 0) return 0;
+  char report[200];
+  uint64_t t0 = sf_mono_ns();
+  int rc = sf_db_check(db, budget_ms, report, sizeof report, err);
+  long long ms = (long long)((sf_mono_ns() - t0) / 1000000);
+  if (rc == SF_DB_CHECK_DAMAGED) return damaged(path, report, err);
+  if (rc == SF_DB_CHECK_INCOMPLETE)
+    sf_log_warn("integrity check cut short", "\"budget_ms\":%d,\"hint\":\"raise integrity_budget_ms\"", budget_ms);
+  else if (rc == SF_DB_CHECK_OK)
+    sf_log(SF_LOG_DEBUG, "integrity checked", "\"ms\":%lld", ms);
+  return rc < 0 ? rc : 0;
+}
+
+/* 1 = the query's one boolean column is true. */
+static int probe(sf_db *db, const char *sql, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, sql, err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : yes;
+}
+
+/* What only opens with a key file. Each probe runs only when its file is
+ * missing, so a normal start pays nothing. Sealed with seal.keys: TOTP
+ * secrets (identity), card numbers (orders), stored idempotent responses
+ * (edge). Signed with jwt.key: the sessions of every user. */
+static const char k_sealed_probe[] =
+    "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"
+    " OR EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"
+    " OR EXISTS(SELECT 1 FROM idempotency WHERE body IS NOT NULL AND body <> '')";
+static const char k_signed_probe[] = "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)";
+
+static int missing(const char *dir, const char *name, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", dir, name);
+  return access(path, F_OK) != 0 && errno == ENOENT;
+}
+
+/* A key file that is gone while the database holds data made with it was
+ * lost (or --data-dir points at the wrong place): making a new one would
+ * silently lose the sealed values or sign everyone out. */
+static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
+  char path[600];
+  int rc;
+  if (missing(cfg->data_dir, "seal.keys", path, sizeof path) && (rc = probe(db, k_sealed_probe, err))) {
+    if (rc < 0) return rc;
+    sf_err_set(err, 400, "config", "Key file missing",
+               "%s is missing but the database holds values sealed with it (TOTP secrets, card numbers,"
+               " stored responses)", path);
+    sf_err_field_add(err, "fix", "restore seal.keys from a backup: a new key cannot open them");
+    return -400;
+  }
+  if (!cfg->jwt_secret[0] && !cfg->new_jwt_key && missing(cfg->data_dir, "jwt.key", path, sizeof path) &&
+      (rc = probe(db, k_signed_probe, err))) {
+    if (rc < 0) return rc;
+    sf_err_set(err, 400, "config", "Key file missing",
+               "%s is missing but the database has users whose sessions are signed with it", path);
+    sf_err_field_add(err, "fix", "restore jwt.key from a backup, or set jwt_secret to the key in use");
+    sf_err_field_add(err, "or", "start once with --new-jwt-key 1 to make a new key (signs every user out)");
+    return -400;
+  }
+  return 0;
+}
+
+/* The event log must reach its anchor (events/anchor.h). Only the server
+ * moves the anchor (anchor_head): a CLI command beside a running server
+ * would see that server's commits before they are durable. */
+static int check_anchor(sf_db *db, const sf_config *cfg, sf_err *err) {
+  sf_ev_anchor_path(cfg->data_dir, A.anchor_path, sizeof A.anchor_path);
+  int64_t anchored;
+  if (sf_ev_anchor_check(db, A.anchor_path, &anchored, err)) {
+    sf_err_field_add(err, "fix", "run `serviceflow verify`; restore the database from a backup");
+    sf_err_field_add(err, "or", "if an older backup was restored on purpose, delete events.head");
+    return -1;
+  }
+  return 0;
+}
+
+/* Opens the file, checks it and brings its schema up to date. */
+static int prepare_database(const sf_config *cfg, const char *path, sf_err *err) {
+  int fresh = !database_exists(path);
+  if (fresh && !cfg->init) return no_database(cfg, err);
   if (mkdir_p(cfg->data_dir, err)) return -1;
+  sf_db *db = sf_db_open(path, SF_DB_WRITE, err);
+  int rc = db ? 0 : -1;
+  if (!rc && !fresh) rc = check_integrity(db, path, cfg->integrity_budget_ms, err);
+  if (!rc) rc = sf_db_migrate(db, err);
+  if (!rc) rc = require_key_files(db, cfg, err);
+  if (!rc) rc = check_anchor(db, cfg, err);
+  sf_db_close(db);
+  if (rc && sf_db_damaged() && strcmp(err->code, "database-damaged") != 0) /* met outside the check */
+    return damaged(path, err->detail, err);
+  return rc ? -1 : 0;
+}
+
+int sf_app_open(const sf_config *cfg, sf_err *err) {
   sf_requests_forget_definitions();
   char path[600];
   sf_app_db_path(cfg, path, sizeof path);
-  sf_db *db = sf_db_open(path, SF_DB_WRITE, err);
-  if (!db) return -1;
-  int rc = sf_db_migrate(db, err);
-  sf_db_close(db);
-  if (rc) return -1;
+  if (prepare_database(cfg, path, err)) return -1;
   sf_db_set_path(path);
 
   unsigned char key[256];
@@ -208,10 +331,22 @@ fail:
   return -1;
 }
 
+/* Anchors the durable head of the log (events/anchor.h); *position is it. */
+static int anchor_head(int64_t *position) {
+  static int failing; /* main thread only: warn once per failure spell */
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  if (db && sf_ev_anchor_update(db, A.anchor_path, position, &err) == 0) return failing = 0;
+  if (!failing++) sf_log_warn("cannot anchor the event log", "\"detail\":\"%s\"", err.detail);
+  return -1;
+}
+
 void sf_app_close(void) {
   if (!A.open) return;
   sf_pw_shutdown(); /* finishes queued hashes, which may submit commands */
   sf_writer_stop();
+  if (A.serving) anchor_head(&A.anchored); /* the exact head: the writer committed all */
+  A.serving = 0;
   sf_edge_shutdown();
   sf_ops_shutdown();
   sf_db_close_readers();
@@ -250,6 +385,41 @@ static void size_connections(const sf_config *cfg) {
               "\"fd_limit\":%ld,\"fd_limit_hard\":%ld,\"max_connections\":%d,\"max_connections_per_ip\":%d,"
               "\"header_timeout_s\":%d,\"body_timeout_s\":%d,\"idle_timeout_s\":%d",
               soft, hard, max, o.max_per_ip, o.header_timeout_s, o.body_timeout_s, o.idle_timeout_s);
+}
+
+/* The main thread's periodic work while serving, off the request and
+ * writer paths: anchor the log's head (each second, when it moved), purge
+ * old idempotency records (every 5 minutes), re-check the file's integrity
+ * (every integrity_interval_s; the result is what /readyz reports). */
+typedef struct {
+  uint64_t last_purge_ns, last_check_ns;
+} chores;
+
+static void recheck_integrity(const sf_config *cfg) {
+  sf_err err = {0};
+  char report[200];
+  sf_db *db = sf_db_reader(&err);
+  int rc = db ? sf_db_check(db, cfg->integrity_budget_ms, report, sizeof report, &err) : -1;
+  if (rc == SF_DB_CHECK_DAMAGED)
+    sf_log_error("database damaged: /readyz reports it", "\"problems\":\"%s\"", report);
+  else if (rc < 0)
+    sf_log_warn("integrity check failed to run", "\"detail\":\"%s\"", err.detail);
+}
+
+static void do_chores(const sf_config *cfg, chores *ch) {
+  uint64_t now = sf_mono_ns(), sec = 1000000000ull;
+  if (!ch->last_purge_ns) ch->last_purge_ns = ch->last_check_ns = now;
+  anchor_head(&A.anchored);
+  if (now - ch->last_purge_ns >= 300 * sec) {
+    ch->last_purge_ns = now;
+    purge_cmd p = {.cmd = {.run = purge_run, .done = purge_done}};
+    sf_writer_exec(&p.cmd);
+  }
+  if (cfg->integrity_interval_s > 0 && cfg->integrity_budget_ms > 0 &&
+      now - ch->last_check_ns >= (uint64_t)cfg->integrity_interval_s * sec) {
+    ch->last_check_ns = now;
+    recheck_integrity(cfg);
+  }
 }
 
 int sf_app_serve(const sf_config *cfg, sf_err *err) {
@@ -310,15 +480,18 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind,
               sf_http_port(http), cfg->data_dir, (int)getpid());
 
+  A.serving = 1;
+  anchor_head(&A.anchored);
+  sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)A.anchored, A.anchor_path);
+  chores ch = {0};
   for (;;) {
-    struct timespec every = {.tv_sec = 300};
-    int sig = sigtimedwait(&set, NULL, &every);
+    struct timespec tick = {.tv_sec = 1};
+    int sig = sigtimedwait(&set, NULL, &tick);
     if (sig == SIGTERM || sig == SIGINT) {
       sf_log_info("shutting down", "\"signal\":%d,\"in_flight\":%ld", sig, sf_http_in_flight(http));
       break;
     }
-    purge_cmd p = {.cmd = {.run = purge_run, .done = purge_done}};
-    sf_writer_exec(&p.cmd);
+    do_chores(cfg, &ch);
   }
   /* Order matters: stop taking requests and let in-flight ones finish (their
    * commands still reach the writer), then drain hashing, the dispatcher,
@@ -333,6 +506,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   sf_app_close();
   sf_identity_stop();
   sf_catalog_stop();
+  sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)A.anchored, A.anchor_path);
   sf_log_info("stopped", NULL);
   return 0;
 }

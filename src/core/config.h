@@ -49,6 +49,11 @@ typedef struct sf_config {
   int shutdown_timeout_s;
   int idempotency_ttl_s;
 
+  int init;                  /* 1 = create the database when the data directory has none */
+  int new_jwt_key;           /* 1 = create a new jwt.key although users exist (signs everyone out) */
+  int integrity_budget_ms;   /* time for the integrity check at start; 0 = skip it */
+  int integrity_interval_s;  /* re-check while serving (for /readyz); 0 = never */
+
   char payment_provider[16]; /* "sandbox" (built in) or "http" */
   char payment_url[512];     /* http provider: base URL of the payment API */
   int payment_timeout_ms;    /* http provider: per attempt, connect + response */

@@ -13,7 +13,7 @@
 
 /* Per-request edge state, in req->app. */
 typedef struct sf_edge_req {
-  char idem_scope[64];
+  char idem_scope[128]; /* who may see the stored response (idempotency.c) */
   char idem_key[256];
   char fingerprint[65];
   int idem_claimed;    /* key is in the in-flight set */

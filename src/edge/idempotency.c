@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/buf.h"
 #include "core/util.h"
 #include "edge/edge.h"
 
 #define NBUCKETS 1024
+#define MAX_CRED_HEADERS 8
+#define NAME_MAX_LEN 400 /* "scope\nkey": 127 + 1 + 255 + NUL */
 
 typedef struct claim {
   struct claim *next;
@@ -21,7 +24,32 @@ static struct {
   claim *buckets[NBUCKETS];
   const sf_keyring *ring;
   int ttl_s;
+  const char *cred_headers[MAX_CRED_HEADERS];
+  int ncred_headers;
 } I = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void sf_idem_credential_header(const char *name) {
+  for (int i = 0; i < I.ncred_headers; i++)
+    if (strcasecmp(I.cred_headers[i], name) == 0) return;
+  if (I.ncred_headers < MAX_CRED_HEADERS) I.cred_headers[I.ncred_headers++] = name;
+}
+
+/* The caller's credentials (idempotency.h): "usr_x", "usr_x+Cart-Token:<hash>",
+ * "Cart-Token:<hash>" or "ip:<address>". 128 bits of SHA-256 tell the values
+ * of a header apart without keeping them. */
+static void scope_of(sf_req *req, char *out, size_t cap) {
+  size_t n = 0;
+  out[0] = '\0';
+  if (req->principal.authenticated) n = (size_t)snprintf(out, cap, "%s", req->principal.user_id);
+  for (int i = 0; i < I.ncred_headers && n < cap; i++) {
+    const char *v = sf_req_header(req, I.cred_headers[i]);
+    if (!v) continue;
+    char h[65];
+    sf_sha256_hex(v, strlen(v), h);
+    n += (size_t)snprintf(out + n, cap - n, "%s%s:%.32s", n ? "+" : "", I.cred_headers[i], h);
+  }
+  if (!n) snprintf(out, cap, "ip:%s", req->client_ip);
+}
 
 void sf_idem_init(const sf_keyring *ring, int ttl_s) {
   I.ring = ring;
@@ -98,8 +126,7 @@ int sf_idem_begin(sf_req *req) {
     return 1;
   }
   sf_edge_req *e = req->app;
-  snprintf(e->idem_scope, sizeof e->idem_scope, "%s",
-           req->principal.authenticated ? req->principal.user_id : "anonymous");
+  scope_of(req, e->idem_scope, sizeof e->idem_scope);
   snprintf(e->idem_key, sizeof e->idem_key, "%s", key);
   sf_buf fp;
   sf_buf_init(&fp);
@@ -108,7 +135,7 @@ int sf_idem_begin(sf_req *req) {
   sf_sha256_hex(fp.data, fp.len, e->fingerprint);
   sf_buf_free(&fp);
 
-  char name[340];
+  char name[NAME_MAX_LEN];
   claim_name(e, name, sizeof name);
   if (!claim_key(name)) {
     sf_err_set(&err, 409, "idempotency-in-flight", "Request in progress",
@@ -154,7 +181,7 @@ int sf_idem_begin(sf_req *req) {
   const char *sealed = sf_stmt_col_text(st, 3);
   char *body = NULL;
   if (sealed && *sealed) {
-    char aad[340];
+    char aad[NAME_MAX_LEN];
     claim_name(e, aad, sizeof aad);
     body = sf_unseal(I.ring, sealed, aad, &err);
     if (!body) {
@@ -180,7 +207,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
   sf_err err = {0};
   char *sealed = NULL;
   if (req->resp_body && req->resp_len) {
-    char aad[340];
+    char aad[NAME_MAX_LEN];
     claim_name(e, aad, sizeof aad);
     char *plain = sf_malloc(req->resp_len + 1);
     memcpy(plain, req->resp_body, req->resp_len);
@@ -210,7 +237,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
 void sf_idem_end(sf_req *req) {
   sf_edge_req *e = req->app;
   if (!e || !e->idem_claimed) return;
-  char name[340];
+  char name[NAME_MAX_LEN];
   claim_name(e, name, sizeof name);
   release_key(name);
   e->idem_claimed = 0;

@@ -7,7 +7,17 @@
  * is stored by sf_idem_store inside the same transaction as its effects, so
  * an acknowledged request is always replayable. Stored bodies are sealed
  * (AES-256-GCM) because they can hold tokens. sf_idem_end releases the claim
- * when the request is finished. */
+ * when the request is finished.
+ *
+ * Scope: a stored response is only ever replayed to a caller presenting the
+ * same credentials as the caller who made the request, so a replay passes
+ * the route's own authorization as the original did. The scope is the
+ * signed-in user, plus a hash of each credential header the request carries
+ * (sf_idem_credential_header: a guest cart's Cart-Token), or, when the
+ * request carries no credential at all, the client's IP address. Callers
+ * with no credential behind one address (NAT, a proxy) share a scope: their
+ * keys must be unguessable (random UUIDs), as the Idempotency-Key draft
+ * asks. */
 #ifndef SF_EDGE_IDEMPOTENCY_H
 #define SF_EDGE_IDEMPOTENCY_H
 
@@ -17,6 +27,10 @@
 
 void sf_idem_init(const sf_keyring *ring, int ttl_s);
 void sf_idem_shutdown(void);
+/* Registers a request header that carries a credential (like Cart-Token):
+ * requests with different values never share stored responses. Startup
+ * only (before serving); a name registered twice counts once; at most 8. */
+void sf_idem_credential_header(const char *name);
 
 /* 1 = req was answered (replay or error), 0 = continue to the handler. */
 int sf_idem_begin(sf_req *req);

@@ -16,15 +16,20 @@ static size_t g_openapi_len;
 
 static void h_healthz(sf_req *req) { sf_req_reply_json(req, 200, json_pack("{s:s}", "status", "ok")); }
 
+/* Cheap enough for a probe every second: the integrity verdict is cached
+ * (store/db.h: the check at start, the periodic re-check, and any statement
+ * that met a damaged page), never a check per probe. */
 static void h_readyz(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
   int db_ok = db && sf_db_schema_version(db) > 0;
+  int intact = !sf_db_damaged();
   int writer_ok = sf_writer_running();
-  int ok = db_ok && writer_ok;
+  int ok = db_ok && intact && writer_ok;
   sf_req_reply_json(req, ok ? 200 : 503,
-                    json_pack("{s:s, s:{s:s, s:s}}", "status", ok ? "ready" : "not-ready", "checks",
-                              "database", db_ok ? "ok" : "down", "writer", writer_ok ? "ok" : "stopped"));
+                    json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ok ? "ready" : "not-ready", "checks",
+                              "database", db_ok ? "ok" : "down", "integrity", intact ? "ok" : "damaged",
+                              "writer", writer_ok ? "ok" : "stopped"));
 }
 
 static void h_metrics(sf_req *req) {
@@ -44,7 +49,7 @@ void sf_ops_routes(void) {
       {"GET", "/healthz", h_healthz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Liveness probe", NULL,
        "{\"type\":\"object\",\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
-       "Readiness probe: database and writer", NULL,
+       "Readiness probe: database (reachable, not found damaged) and writer; 503 when not ready", NULL,
        "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},\"checks\":{\"type\":\"object\"}}}",
        200, 0},
       {"GET", "/metrics", h_metrics, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",

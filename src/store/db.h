@@ -58,6 +58,21 @@ void sf_db_set_path(const char *path);
 sf_db *sf_db_reader(sf_err *err);
 void sf_db_close_readers(void);
 
+/* Integrity. sf_db_check runs SQLite's quick_check (every page and b-tree
+ * of the file, record formats, NOT NULL; not index-against-table, which
+ * integrity_check adds at ~4x the cost) for at most budget_ms (0 = no
+ * limit). Measured on a 77 MB file of 200k rows (events + orders), page
+ * cache warm: quick_check 0.19 s, integrity_check 0.7-1.1 s.
+ * Returns SF_DB_CHECK_OK, SF_DB_CHECK_DAMAGED (the first problems in report),
+ * SF_DB_CHECK_INCOMPLETE (the budget ran out first) or <0 with err.
+ * A damaged result, and any statement on any connection that fails with
+ * SQLITE_CORRUPT or SQLITE_NOTADB, mark the database damaged for the rest of
+ * the process: sf_db_damaged() is what /readyz reports, at the cost of an
+ * atomic load. Thread: any, on a connection the caller owns. */
+enum { SF_DB_CHECK_OK = 0, SF_DB_CHECK_DAMAGED = 1, SF_DB_CHECK_INCOMPLETE = 2 };
+int sf_db_check(sf_db *db, int budget_ms, char *report, size_t cap, sf_err *err);
+int sf_db_damaged(void);
+
 /* Migrations: brings the schema to the newest version. */
 int sf_db_migrate(sf_db *db, sf_err *err);
 int sf_db_schema_version(sf_db *db);

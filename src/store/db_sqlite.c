@@ -1,11 +1,13 @@
 /* SQLite backend of store/db.h. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "store/db.h"
 #include "store/wal_vfs.h"
 
@@ -22,8 +24,12 @@ struct sf_db {
   void *wal_ud;
 };
 
+/* Set once any connection meets a damaged file (sf_db_damaged). */
+static atomic_int g_damaged;
+
 static int db_error(sqlite3 *h, int rc, sf_err *err) {
   int prim = rc & 0xff;
+  if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) atomic_store(&g_damaged, 1);
   if (prim == SQLITE_CONSTRAINT)
     return sf_err_conflict(err, "constraint violated: %s", sqlite3_errmsg(h));
   if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
@@ -192,6 +198,47 @@ int sf_stmt_col_is_null(sf_stmt *st, int col) {
   return sqlite3_column_type((sqlite3_stmt *)st, col) == SQLITE_NULL;
 }
 void sf_stmt_reset(sf_stmt *st) { sqlite3_reset((sqlite3_stmt *)st); }
+
+/* ---- integrity ---- */
+
+int sf_db_damaged(void) { return atomic_load(&g_damaged); }
+
+static int past_deadline(void *arg) { return sf_mono_ns() > *(const uint64_t *)arg; }
+
+/* Collects quick_check's rows ("ok", or one line per problem) into report. */
+static int check_rows(sqlite3_stmt *st, char *report, size_t cap, int *ok) {
+  size_t used = 0;
+  int rc, rows = 0;
+  report[0] = '\0';
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *line = (const char *)sqlite3_column_text(st, 0);
+    if (rows++ == 0 && line && strcmp(line, "ok") == 0) continue;
+    *ok = 0;
+    if (line && used + 3 < cap) used += (size_t)snprintf(report + used, cap - used, "%s%s", used ? "; " : "", line);
+  }
+  return rc;
+}
+
+int sf_db_check(sf_db *db, int budget_ms, char *report, size_t cap, sf_err *err) {
+  uint64_t deadline = sf_mono_ns() + (uint64_t)budget_ms * 1000000u;
+  if (budget_ms > 0) sqlite3_progress_handler(db->h, 10000, past_deadline, &deadline);
+  sqlite3_stmt *st = NULL;
+  int ok = 1;
+  int rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check(20)", -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = check_rows(st, report, cap, &ok);
+  sqlite3_finalize(st);
+  sqlite3_progress_handler(db->h, 0, NULL, NULL);
+  int prim = rc & 0xff;
+  if (prim == SQLITE_INTERRUPT) return SF_DB_CHECK_INCOMPLETE;
+  if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) {
+    snprintf(report, cap, "%s", sqlite3_errmsg(db->h));
+    ok = 0;
+  } else if (rc != SQLITE_DONE) {
+    return db_error(db->h, rc, err);
+  }
+  if (!ok) atomic_store(&g_damaged, 1);
+  return ok ? SF_DB_CHECK_OK : SF_DB_CHECK_DAMAGED;
+}
 
 /* ---- per-thread readers ---- */
 

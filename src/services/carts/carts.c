@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "edge/command.h"
 #include "edge/edge.h"
+#include "edge/idempotency.h"
 #include "edge/input.h"
 #include "events/store.h"
 #include "services/catalog/catalog.h"
@@ -601,4 +602,5 @@ void sf_carts_routes(void) {
        "Remove a line (honours If-Match)", NULL, CART_REF, 200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
+  sf_idem_credential_header(TOKEN_HEADER); /* a guest's replays need the cart's token */
 }

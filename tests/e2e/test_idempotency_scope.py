@@ -1,0 +1,98 @@
+"""Idempotency-Key records are scoped by the caller's credentials: a stored
+response is replayed only to a caller presenting what the original caller
+presented (the signed-in user, a guest cart's Cart-Token, or, with no
+credential at all, the client address). Another guest, a caller without the
+cart's token, or another user reusing the key gets no replay; the same caller
+still does."""
+import http.client, unittest
+from sfharness import Server, assert_problem, make_user, register, req, main
+from test_carts import FAST, new_product
+
+
+def from_address(srv, source):
+    """A connection from another loopback address: another client machine."""
+    return http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30, source_address=(source, 0))
+
+
+class IdempotencyScope(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(FAST)
+        staff = make_user(cls.srv, "staff")["access_token"]
+        cls.product = new_product(cls.srv, staff, 700)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def create_guest_cart(self, key, conn=None):
+        return req(self.srv, "POST", "/api/v1/carts", {}, headers={"Idempotency-Key": key}, conn=conn)
+
+    def test_second_guest_reusing_a_key_gets_its_own_cart(self):
+        st, h, first = self.create_guest_cart("guest-cart-1")
+        self.assertEqual(st, 201, first)
+        # the same guest retrying (same address, no credential yet) gets its cart back
+        st, h, again = self.create_guest_cart("guest-cart-1")
+        self.assertEqual((st, again["id"], again["token"]), (201, first["id"], first["token"]))
+        self.assertEqual(h.get("idempotent-replayed"), "true")
+        # another guest elsewhere with the same key: a cart of its own, no secret of the first
+        conn = from_address(self.srv, "127.0.0.2")
+        try:
+            st, h, other = self.create_guest_cart("guest-cart-1", conn=conn)
+        finally:
+            conn.close()
+        self.assertEqual(st, 201, other)
+        self.assertIsNone(h.get("idempotent-replayed"))
+        self.assertNotEqual(other["id"], first["id"])
+        self.assertNotEqual(other["token"], first["token"])
+
+    def test_replay_of_a_cart_route_needs_the_cart_token(self):
+        st, _, cart = self.create_guest_cart("guest-cart-2")
+        self.assertEqual(st, 201, cart)
+        path = "/api/v1/carts/%s/lines" % cart["id"]
+        body = {"product_id": self.product["id"], "quantity": 2}
+        st, h, added = req(self.srv, "POST", path, body,
+                           headers={"Idempotency-Key": "add-1", "Cart-Token": cart["token"]})
+        self.assertEqual(st, 201, added)
+        # same key, same body, no token: not the cart
+        st, h, b = req(self.srv, "POST", path, body, headers={"Idempotency-Key": "add-1"})
+        assert_problem(self, st, h, b, 404)
+        self.assertIsNone(h.get("idempotent-replayed"))
+        # a wrong token: not the cart either
+        st, h, b = req(self.srv, "POST", path, body,
+                       headers={"Idempotency-Key": "add-1", "Cart-Token": cart["id"] + ".wrong"})
+        assert_problem(self, st, h, b, 404)
+        # with the token: the replay, and the line was added once
+        st, h, again = req(self.srv, "POST", path, body,
+                           headers={"Idempotency-Key": "add-1", "Cart-Token": cart["token"]})
+        self.assertEqual((st, h.get("idempotent-replayed")), (201, "true"), again)
+        self.assertEqual(again, added)
+        st, _, now = req(self.srv, "GET", "/api/v1/carts/" + cart["id"], headers={"Cart-Token": cart["token"]})
+        self.assertEqual([i["quantity"] for i in now["items"]], [2])
+
+    def test_users_keys_are_their_own(self):
+        alice, bob = register(self.srv)["access_token"], register(self.srv)["access_token"]
+        st, h, a = req(self.srv, "POST", "/api/v1/carts", {}, token=alice, headers={"Idempotency-Key": "mine"})
+        self.assertEqual(st, 201, a)
+        st, h, b = req(self.srv, "POST", "/api/v1/carts", {}, token=bob, headers={"Idempotency-Key": "mine"})
+        self.assertEqual(st, 201, b)
+        self.assertIsNone(h.get("idempotent-replayed"))
+        self.assertNotEqual(a["id"], b["id"])
+        self.assertNotEqual(a["owner_id"], b["owner_id"])
+        # the same user replaying, from another address too
+        conn = from_address(self.srv, "127.0.0.3")
+        try:
+            st, h, again = req(self.srv, "POST", "/api/v1/carts", {}, token=alice,
+                               headers={"Idempotency-Key": "mine"}, conn=conn)
+        finally:
+            conn.close()
+        self.assertEqual((st, h.get("idempotent-replayed")), (201, "true"), again)
+        self.assertEqual(again, a)
+        # a guest with that key is not alice either
+        st, h, g = self.create_guest_cart("mine")
+        self.assertEqual(st, 201, g)
+        self.assertNotEqual(g["id"], a["id"])
+
+
+if __name__ == "__main__":
+    main()
