@@ -62,6 +62,7 @@ struct sf_req {
   int state_;
   int body_too_large_;
   size_t body_cap_;
+  const char *target_;       /* the request target as sent (arena) */
 };
 
 typedef void (*sf_http_dispatch)(sf_req *req);
