@@ -11,6 +11,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "edge/idempotency.h"
+#include "edge/input.h"
 #include "edge/ratelimit.h"
 
 #define MAX_ORIGINS 16
@@ -351,6 +352,7 @@ void sf_edge_dispatch(sf_req *req) {
   if (req->principal.authenticated &&
       rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
     return;
+  if (sf_in_refuse_media(req, r->flags)) return;
   if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) {
     sf_idem_end(req); /* replayed or refused: release the claim before answering */
     return;
