@@ -189,8 +189,10 @@ static int refuse_malformed(sf_req *r, struct MHD_Connection *c, const char *ver
   if (l->over)
     sf_err_set(&e, 431, "header-too-large", "Request header fields too large",
                "more than %d header fields", MAX_FIELDS);
-  else if (!sf_http_check_framing(r->method, version, l->f, l->n, &e))
-    sf_http_target_path(r->target_, &r->arena, &path, &e);
+  else if (!sf_http_check_framing(r->method, version, l->f, l->n, &e) &&
+           !sf_http_target_path(r->target_, &r->arena, &path, &e) && strcmp(path, "*") == 0 &&
+           strcmp(r->method, "OPTIONS") != 0)
+    sf_err_set(&e, 400, "bad-request", "Bad request", "the request target * is for OPTIONS only");
   if (!e.status) {
     r->path = path;
     return 0;

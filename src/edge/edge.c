@@ -163,6 +163,11 @@ static void add_cors(sf_req *req, const char *origin) {
 /* OPTIONS: CORS preflight or a plain Allow answer. Returns 1 if answered. */
 static int handle_options(sf_req *req) {
   if (strcmp(req->method, "OPTIONS") != 0) return 0;
+  if (strcmp(req->path, "*") == 0) { /* the server as a whole (RFC 9110 §9.3.7) */
+    sf_req_reply(req, 204, NULL, NULL, 0);
+    sf_req_add_header(req, "Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return 1;
+  }
   sf_route_match m;
   int rc = sf_router_match("OPTIONS", req->path, &m);
   sf_err err = {0};

@@ -154,6 +154,12 @@ class Framing(unittest.TestCase):
         self.refused(b"GET ftp://example.com/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400)
         self.refused(b"GET healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400)
 
+    def test_asterisk_form(self):
+        st, h, b, _ = exchange(self.srv, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(st, 204, b)
+        self.assertIn("GET", h.get("allow", ""))
+        self.refused(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400)
+
     def test_keep_alive_unaffected(self):
         data = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
