@@ -140,12 +140,23 @@ static int check_body_framing(const char *version, const sf_http_field *fields, 
   return 0;
 }
 
+/* RFC 9110 §10.1.1: 100-continue is the only expectation there is. */
+static int check_expect(const sf_http_field *fields, int n, sf_err *err) {
+  for (int i = 0; i < n; i++)
+    if (name_is(&fields[i], "Expect") &&
+        !(fields[i].value_len == 12 && strncasecmp(fields[i].value, "100-continue", 12) == 0))
+      return sf_err_set(err, 417, "expectation-failed", "Expectation failed",
+                        "the only expectation supported is 100-continue");
+  return 0;
+}
+
 int sf_http_check_framing(const char *method, const char *version, const sf_http_field *fields,
                           int nfields, sf_err *err) {
   if (!is_token(method, strlen(method))) return bad(err, "the request method is not a token");
   if (check_fields(fields, nfields, err)) return -err->status;
   if (check_host(version, fields, nfields, err)) return -err->status;
-  return check_body_framing(version, fields, nfields, err);
+  if (check_body_framing(version, fields, nfields, err)) return -err->status;
+  return check_expect(fields, nfields, err);
 }
 
 /* ---- request target ---- */

@@ -28,8 +28,9 @@ typedef struct sf_http_field {
 } sf_http_field;
 
 /* 0 when the request is framed so that its body (if any) can be delimited
- * without doubt and its header is well formed; otherwise -400, or -501 for a
- * transfer coding we do not implement, with err filled. The caller answers
+ * without doubt and its header is well formed; otherwise -400, -501 for a
+ * transfer coding we do not implement, or -417 for an Expect other than
+ * 100-continue, with err filled. The caller answers
  * and closes the connection: the rest of the stream cannot be trusted.
  * version is "HTTP/1.1", "HTTP/1.0", ... as sent. */
 int sf_http_check_framing(const char *method, const char *version, const sf_http_field *fields,

@@ -324,6 +324,14 @@ static int is_unsafe(const char *m) {
          strcmp(m, "DELETE") == 0;
 }
 
+/* RFC 9110 §9.1: a method we do not implement anywhere is 501, not 404/405. */
+static int known_method(const char *m) {
+  static const char *const k[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+    if (strcmp(k[i], m) == 0) return 1;
+  return 0;
+}
+
 void sf_edge_dispatch(sf_req *req) {
   sf_edge_req *e = sf_arena_alloc(&req->arena, sizeof *e);
   memset(e, 0, sizeof *e);
@@ -333,6 +341,11 @@ void sf_edge_dispatch(sf_req *req) {
   if (origin && origin_allowed(origin)) add_cors(req, origin);
 
   sf_err err = {0};
+  if (!known_method(req->method)) {
+    sf_err_set(&err, 501, "not-implemented", "Not implemented", "method %.40s is not implemented", req->method);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   int rc = sf_router_match(req->method, req->path, &req->match);
   if (rc == 404) {
     sf_err_set(&err, 404, "not-found", "Not found", "no route for %s", req->path);

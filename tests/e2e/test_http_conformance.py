@@ -173,6 +173,13 @@ class Framing(unittest.TestCase):
         s.close()
         self.assertEqual(out.count(b"HTTP/1.1 200"), 2, out)
 
+    def test_expect_and_unknown_method(self):
+        self.refused(self.LOGIN + b"Expect: teapot\r\nContent-Length: 2\r\n\r\n{}", 417)
+        st, h, b = req(self.srv, "BREW", "/healthz")
+        assert_problem(self, st, h, b, 501)
+        st, h, b = req(self.srv, "TRACE", "/api/v1/products")
+        assert_problem(self, st, h, b, 501)
+
     def test_http_layer_errors_are_problem_json(self):
         st, h, b = req(self.srv, "GET", "/no/such/path")
         assert_problem(self, st, h, b, 404)

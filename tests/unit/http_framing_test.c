@@ -66,6 +66,8 @@ static void test_header_syntax(void **state) {
   assert_int_equal(check("GET", "HTTP/1.0", H("Host: a", "Host: a")), 400);
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a/b")), 400);
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a b")), 400);
+  assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Expect: 100-Continue")), 0);
+  assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Expect: teapot")), 417);
 }
 
 static const char *path_of(const char *target, int *status) {
