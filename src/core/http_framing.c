@@ -198,13 +198,14 @@ static int decode_path(const char *p, const char *end, char *out) {
   return 0;
 }
 
-int sf_http_target_path(const char *target, sf_arena *a, const char **path, sf_err *err) {
+int sf_http_target_path(const char *method, const char *target, sf_arena *a, const char **path,
+                        sf_err *err) {
   for (const char *q = target; *q; q++)
     if ((unsigned char)*q <= 0x20 || *q == 0x7f)
       return bad(err, "the request target holds a space or a control character");
   if (strcmp(target, "*") == 0) {
     *path = "*";
-    return 0;
+    return strcmp(method, "OPTIONS") == 0 ? 0 : bad(err, "the request target * is for OPTIONS only");
   }
   const char *p = target[0] == '/' ? target : skip_authority(target);
   if (!p) return bad(err, "the request target must be a path (/...) or an absolute http(s) URI");

@@ -39,10 +39,11 @@ int sf_http_check_framing(const char *method, const char *version, const sf_http
 /* The path of a request target (the raw, still percent-encoded text of the
  * request line): origin-form "/p?q" or absolute-form "http://host/p?q"
  * (RFC 9112 §3.2.1-3.2.2) give the decoded path without the query, copied
- * into a; asterisk-form "*" gives "*". -400 with err filled for any other
+ * into a; asterisk-form "*" gives "*" (OPTIONS only). -400 with err filled for any other
  * form, an invalid percent escape, or a path that decodes to a NUL or
  * another control character. */
-int sf_http_target_path(const char *target, sf_arena *a, const char **path, sf_err *err);
+int sf_http_target_path(const char *method, const char *target, sf_arena *a, const char **path,
+                        sf_err *err);
 
 /* Unescape callback for MHD (MHD_OPTION_UNESCAPE_CALLBACK), used on query
  * keys and values: decodes %XX in place, except %00, which stays as the

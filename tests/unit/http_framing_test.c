@@ -70,15 +70,17 @@ static void test_header_syntax(void **state) {
   assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Expect: teapot")), 417);
 }
 
-static const char *path_of(const char *target, int *status) {
+static const char *path_of_m(const char *method, const char *target, int *status) {
   static sf_arena a;
   static int init;
   if (!init++) sf_arena_init(&a);
   sf_err e = {0};
   const char *p = NULL;
-  *status = -sf_http_target_path(target, &a, &p, &e);
+  *status = -sf_http_target_path(method, target, &a, &p, &e);
   return p;
 }
+
+static const char *path_of(const char *target, int *status) { return path_of_m("OPTIONS", target, status); }
 
 static void test_target(void **state) {
   (void)state;
@@ -97,6 +99,8 @@ static void test_target(void **state) {
   assert_null(path_of("/a%zz", &st));
   assert_int_equal(st, 400);
   assert_null(path_of("/a%4", &st));
+  assert_int_equal(st, 400);
+  path_of_m("GET", "*", &st);
   assert_int_equal(st, 400);
   assert_null(path_of("healthz", &st));
   assert_int_equal(st, 400);
