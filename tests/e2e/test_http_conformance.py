@@ -264,6 +264,11 @@ class Semantics(unittest.TestCase):
             ("POST", "/api/v1/orders", {"items": None, "cart_id": "crt_x", "payment": {"card_number": "4242424242424242"}},
              "items", self.staff),
             ("POST", "/api/v1/orders/ord_x/refunds", {"amount": None}, "amount", self.staff),
+            ("POST", "/api/v1/requests", {"type": "purchase", "title": "t", "data": None}, "data", self.staff),
+            ("POST", "/api/v1/carts/crt_x/lines", {"product_id": p["id"], "quantity": None}, "quantity",
+             self.staff),
+            ("POST", "/api/v1/auth/register", {"email": "n@example.com", "password": "long enough 1",
+                                              "name": None}, "name", None),
         ]
         for method, path, body, field, tok in cases:
             st, h, b = req(self.srv, method, path, body, token=tok)
