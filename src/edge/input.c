@@ -192,8 +192,14 @@ sf_media sf_in_media(const char *ct) {
   return SF_MEDIA_OTHER;
 }
 
+/* Only POST, PUT and PATCH give a body a meaning here; a body sent with a
+ * GET or DELETE is ignored, whatever its type. */
+static int takes_body(const char *m) {
+  return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
 int sf_in_refuse_media(sf_req *req, unsigned route_flags) {
-  if (req->body_len == 0 || (route_flags & SF_ROUTE_RAW)) return 0;
+  if (req->body_len == 0 || (route_flags & SF_ROUTE_RAW) || !takes_body(req->method)) return 0;
   const char *ct = sf_req_header(req, "Content-Type");
   sf_media m = sf_in_media(ct);
   if (m == SF_MEDIA_OTHER || (m == SF_MEDIA_YAML && !(route_flags & SF_ROUTE_YAML))) {

@@ -20,8 +20,8 @@ typedef enum {
 } sf_media;
 sf_media sf_in_media(const char *content_type);
 
-/* The edge's check of a request body's media type (every route that is not
- * SF_ROUTE_RAW, when the body is not empty): JSON, no Content-Type, and
+/* The edge's check of a request body's media type (a POST, PUT or PATCH
+ * with a body, on every route that is not SF_ROUTE_RAW): JSON, no Content-Type, and
  * curl's default form type (read as JSON, for `curl -d '{...}'`), plus YAML
  * on SF_ROUTE_YAML routes; anything else is 415 with an Accept header.
  * Returns 1 when it answered. */
