@@ -9,9 +9,9 @@
  * (`readelf -r libmicrohttpd.so.12` lists a JUMP_SLOT for it), so the
  * definition below takes MHD's own calls. http.c queues every answer of
  * ours through sf_http_mhd_queue, which goes straight to MHD's function;
- * any other call is one of MHD's error pages and is answered instead with a
- * problem+json document of the same status (the connection closes, as MHD
- * intends). tests/e2e/test_http_conformance.py fails if the interposition
+ * any other call of an error status without a Content-Type is one of MHD's
+ * error pages and is answered instead with a problem+json document of the
+ * same status (the connection closes, as MHD intends). tests/e2e/test_http_conformance.py fails if the interposition
  * is ever lost (a static MHD, a build with -Bsymbolic). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -92,7 +92,10 @@ static struct MHD_Response *problem_response(unsigned int status) {
   return r;
 }
 
+/* MHD's error pages carry no Content-Type; anything else (a response some
+ * later code of ours queues without going through http.c) passes as it is. */
 enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r) {
+  if (status < 400 || MHD_get_response_header(r, "Content-Type")) return sf_http_mhd_queue(c, status, r);
   struct MHD_Response *mine = problem_response(status);
   if (!mine) return sf_http_mhd_queue(c, status, r);
   enum MHD_Result ret = sf_http_mhd_queue(c, status, mine);
