@@ -47,7 +47,7 @@ static int t_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   tcmd *t = (tcmd *)c;
   srq r;
   memset(&r, 0, sizeof r);
-  int rc = srq_transition(tx, &t->req, t->id, "touch", "", -1, &r, err);
+  int rc = srq_transition(tx, &t->req, t->id, "touch", "", SF_IF_MATCH_ANY, &r, err);
   srq_clear(&r);
   return rc;
 }

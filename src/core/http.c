@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/conns.h"
+#include "core/http_framing.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -30,7 +31,12 @@ void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { g_reply_gate = gate; }
 static sf_http_conn_opts g_conn_opts = {1000, 0, 10, 30, 120};
 void sf_http_set_connections(const sf_http_conn_opts *o) { g_conn_opts = *o; }
 
-enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED };
+/* REQ_NEW: only the request line is known (on_uri); REQ_HEADERS: the
+ * header is complete and the body is being read. */
+enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED, REQ_NEW };
+
+/* MHD's own MHD_queue_response (core/http_mhd_errors.c interposes it). */
+enum MHD_Result sf_http_mhd_queue(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r);
 
 #define MAX_DAEMONS 64
 
@@ -69,16 +75,27 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t cap) {
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
-static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *url,
-                       const char *method) {
+static sf_req *req_alloc(const char *target) {
   sf_req *r = sf_calloc(1, sizeof *r);
   sf_arena_init(&r->arena);
+  r->state_ = REQ_NEW;
+  r->target_ = sf_arena_strdup(&r->arena, target ? target : "");
+  r->start_ns = sf_mono_ns();
+  return r;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request target as sent, before MHD
+ * splits off the query and decodes it in place (cutting it at a %00). The
+ * request it starts becomes the connection's con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) { return req_alloc(uri); }
+
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *s) { return sf_http_unescape(s); }
+
+static void req_start(sf_req *r, sf_http_server *s, struct MHD_Connection *c, const char *method) {
+  r->state_ = REQ_HEADERS;
   r->conn_ = c;
   r->server_ = s;
-  r->start_ns = sf_mono_ns();
   r->method = sf_arena_strdup(&r->arena, method);
-  r->path = sf_arena_strdup(&r->arena, url);
-  r->status = 0;
   const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
   if (rid && valid_request_id(rid))
     snprintf(r->request_id, sizeof r->request_id, "%s", rid);
@@ -91,7 +108,6 @@ static sf_req *req_new(sf_http_server *s, struct MHD_Connection *c, const char *
   r->guard_ = ci ? ci->socket_context : NULL;
   sf_conns_head_received(r->guard_);
   atomic_fetch_add(&s->in_flight, 1);
-  return r;
 }
 
 static enum MHD_Result queue(sf_req *r) {
@@ -114,7 +130,7 @@ static enum MHD_Result queue(sf_req *r) {
   for (int i = 0; i < r->nheaders; i++)
     MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
   r->state_ = REQ_QUEUED;
-  enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+  enum MHD_Result ret = sf_http_mhd_queue(c, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
   return ret;
 }
@@ -146,14 +162,57 @@ static enum MHD_Result cut_off(sf_req *r) {
   return queue(r);
 }
 
+#define MAX_FIELDS 128
+
+typedef struct {
+  sf_http_field f[MAX_FIELDS];
+  int n, over;
+} field_list;
+
+static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                 const char *value, size_t value_size) {
+  field_list *l = cls;
+  if (l->n == MAX_FIELDS) {
+    l->over = 1;
+    return MHD_NO;
+  }
+  l->f[l->n++] = (sf_http_field){key, key_size, value ? value : "", value ? value_size : 0};
+  return MHD_YES;
+}
+
+/* Refuses a request whose framing or target is in doubt, before any of its
+ * body is read, and closes the connection after the answer: whatever
+ * follows on it cannot be told apart from this request's body. */
+static int refuse_malformed(sf_req *r, struct MHD_Connection *c, const char *version) {
+  field_list l = {.n = 0}; /* 4 KiB of the HTTP thread's stack, only for this check */
+  MHD_get_connection_values_n(c, MHD_HEADER_KIND, add_field, &l);
+  sf_err e = {0};
+  const char *path = NULL;
+  if (l.over)
+    sf_err_set(&e, 431, "header-too-large", "Request header fields too large",
+               "more than %d header fields", MAX_FIELDS);
+  else if (!sf_http_check_framing(r->method, version, l.f, l.n, &e))
+    sf_http_target_path(r->method, r->target_, &r->arena, &path, &e);
+  if (!e.status) {
+    r->path = path;
+    return 0;
+  }
+  r->path = r->target_;
+  sf_req_reply_problem(r, &e);
+  sf_req_add_header(r, "Connection", "close");
+  return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
   sf_http_server *s = cls;
   sf_req *r = *con_cls;
-  if (!r) {
-    r = req_new(s, c, url, method);
+  if (!r || r->state_ == REQ_NEW) {
+    if (!r) r = req_alloc(url); /* no on_uri: MHD did not see a target */
     *con_cls = r;
+    req_start(r, s, c, method);
+    if (refuse_malformed(r, c, version)) return queue(r);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoll(cl, NULL, 10) > s->body_limit) {
       r->body_too_large_ = 1;
@@ -220,6 +279,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   sf_http_server *s = cls;
   sf_req *r = *con_cls;
   if (!r) return;
+  if (r->state_ == REQ_NEW) { /* MHD refused the header itself (http_mhd_errors.c) */
+    sf_arena_free(&r->arena);
+    free(r);
+    *con_cls = NULL;
+    return;
+  }
   /* The client went away after the request was resumed but before its reply
    * was queued: MHD finishes the request here without calling on_request. */
   if (r->state_ == REQ_SUSPENDED) atomic_fetch_sub(&s->suspended, 1);
@@ -362,6 +427,7 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
     s->daemons[i] = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, on_accept, s,
         on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         /* The guard refuses past max_connections in all. MHD's own limit,
          * per daemon, must never be reached: at it MHD stops accepting and

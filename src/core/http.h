@@ -64,6 +64,7 @@ struct sf_req {
   int body_too_large_;
   size_t body_cap_;
   void *guard_; /* the connection's record in the connection guard (core/conns.h) */
+  const char *target_;       /* the request target as sent (arena) */
 };
 
 typedef void (*sf_http_dispatch)(sf_req *req);

@@ -64,15 +64,19 @@ int sf_json_validate(json_t *obj, const sf_json_field *specs, sf_err *err) {
   }
   for (const sf_json_field *f = specs; f->name; f++) {
     v = json_object_get(obj, f->name);
-    if (!v || json_is_null(v)) {
+    if (!v || (json_is_null(v) && f->required)) {
       if (f->required) {
         sf_err_invalid(err, f->name, "is required");
         bad = 1;
       }
       continue;
     }
+    /* null is not "absent": {"amount": null} on a refund once refunded
+     * everything. A field that gives null a meaning is SF_JSON_ANY and the
+     * handler reads it. */
     if (!type_ok(v, f->type)) {
-      sf_err_invalid(err, f->name, "must be %s", type_name(f->type));
+      sf_err_invalid(err, f->name, json_is_null(v) ? "must be %s, not null (leave the field out instead)"
+                                                   : "must be %s", type_name(f->type));
       bad = 1;
       continue;
     }

@@ -30,8 +30,9 @@ typedef struct sf_json_field {
 int sf_json_parse_object(const char *body, size_t len, json_t **out, sf_err *err);
 
 /* Checks obj against specs: unknown members, missing required ones, wrong
- * types and bounds all become 422 entries naming the field. null is treated
- * as absent for optional fields. */
+ * types and bounds all become 422 entries naming the field. null is a wrong
+ * type for every typed field, optional or not; only SF_JSON_ANY lets it
+ * through, for the handler to give it a meaning (e.g. "clear"). */
 int sf_json_validate(json_t *obj, const sf_json_field *specs, sf_err *err);
 
 /* Compact serialisation; caller frees. Never NULL. */

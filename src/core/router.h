@@ -41,6 +41,7 @@ enum {
   SF_ROUTE_LOGIN_LIMIT = 1u << 0, /* stricter per-IP limit (login, register) */
   SF_ROUTE_NO_IDEMPOTENCY = 1u << 1,
   SF_ROUTE_RAW = 1u << 2,          /* ops route: not under /api/v1, no JSON */
+  SF_ROUTE_YAML = 1u << 3,         /* takes a YAML body as well as JSON */
 };
 
 typedef struct sf_route_match {

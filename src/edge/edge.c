@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "edge/headers.h"
 #include "edge/idempotency.h"
+#include "edge/input.h"
 #include "edge/ratelimit.h"
 
 #define MAX_ORIGINS 16
@@ -160,6 +161,11 @@ static void add_cors(sf_req *req, const char *origin) {
 /* OPTIONS: CORS preflight or a plain Allow answer. Returns 1 if answered. */
 static int handle_options(sf_req *req) {
   if (strcmp(req->method, "OPTIONS") != 0) return 0;
+  if (strcmp(req->path, "*") == 0) { /* the server as a whole (RFC 9110 §9.3.7) */
+    sf_req_reply(req, 204, NULL, NULL, 0);
+    sf_req_add_header(req, "Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    return 1;
+  }
   sf_route_match m;
   int rc = sf_router_match("OPTIONS", req->path, &m);
   sf_err err = {0};
@@ -386,6 +392,14 @@ static int is_unsafe(const char *m) {
          strcmp(m, "DELETE") == 0;
 }
 
+/* RFC 9110 §9.1: a method we do not implement anywhere is 501, not 404/405. */
+static int known_method(const char *m) {
+  static const char *const k[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+    if (strcmp(k[i], m) == 0) return 1;
+  return 0;
+}
+
 void sf_edge_dispatch(sf_req *req) {
   sf_edge_req *e = sf_arena_alloc(&req->arena, sizeof *e);
   memset(e, 0, sizeof *e);
@@ -395,6 +409,11 @@ void sf_edge_dispatch(sf_req *req) {
   if (origin && origin_allowed(origin)) add_cors(req, origin);
 
   sf_err err = {0};
+  if (!known_method(req->method)) {
+    sf_err_set(&err, 501, "not-implemented", "Not implemented", "method %.40s is not implemented", req->method);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   int rc = sf_router_match(req->method, req->path, &req->match);
   if (rc == 404) {
     sf_err_set(&err, 404, "not-found", "Not found", "no route for %s", req->path);
@@ -419,6 +438,7 @@ void sf_edge_dispatch(sf_req *req) {
   if (req->principal.authenticated &&
       rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
     return;
+  if (sf_in_refuse_media(req, r->flags)) return;
   if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) {
     sf_idem_end(req); /* replayed or refused: release the claim before answering */
     return;

@@ -113,10 +113,14 @@ static json_t *operation(const sf_route *r) {
     json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s, s:i}}", "name", "Idempotency-Key", "in",
                                             "header", "schema", "type", "string", "maxLength", 255));
   json_object_set_new(op, "parameters", params);
-  if (r->request_schema)
-    json_object_set_new(op, "requestBody",
-                        json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content", "application/json",
-                                  "schema", schema_or(r->request_schema)));
+  if (r->request_schema) {
+    json_t *body = json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content", "application/json",
+                             "schema", schema_or(r->request_schema));
+    if (r->flags & SF_ROUTE_YAML)
+      json_object_set_new(json_object_get(body, "content"), "application/yaml",
+                          json_pack("{s:{s:s}}", "schema", "type", "string"));
+    json_object_set_new(op, "requestBody", body);
+  }
   json_t *resp = json_object();
   char code[8];
   snprintf(code, sizeof code, "%d", r->success_status);
@@ -128,6 +132,7 @@ static json_t *operation(const sf_route *r) {
   if (r->request_schema) {
     json_object_set_new(resp, "400", problem_response("Malformed JSON"));
     json_object_set_new(resp, "413", problem_response("Body too large"));
+    json_object_set_new(resp, "415", problem_response("Body of a media type the route does not take"));
     json_object_set_new(resp, "422", problem_response("Validation failed"));
   }
   if (r->auth == SF_AUTH_OPTIONAL) {

@@ -77,6 +77,7 @@ class Damage(unittest.TestCase):
         # --init creates it
         srv = Server.__new__(Server)
         srv.bin, srv.env, srv.data_dir, srv.port, srv.proc = BIN, {}, typo, free_port(), None
+        srv.preexec_fn = None
         srv.extra = ["--init"]
         srv.start()
         try:

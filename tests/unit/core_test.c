@@ -126,7 +126,12 @@ static void test_validate(void **state) {
   assert_int_equal(validate("{\"name\":\"a\",\"age\":\"3\"}", &e), -422);
   assert_true(has_field(&e, "age"));
   assert_int_equal(validate("{\"name\":\"a\",\"age\":151}", &e), -422);
-  assert_int_equal(validate("{\"name\":\"a\",\"age\":null,\"ok\":true}", &e), 0);
+  assert_int_equal(validate("{\"name\":\"a\",\"ok\":true}", &e), 0);
+  /* null is not "absent": a typed optional field refuses it */
+  assert_int_equal(validate("{\"name\":\"a\",\"age\":null,\"ok\":true}", &e), -422);
+  assert_true(has_field(&e, "age"));
+  assert_int_equal(validate("{\"name\":null}", &e), -422);
+  assert_true(has_field(&e, "name"));
   assert_int_equal(validate("{\"name\":1,\"age\":-1,\"x\":0}", &e), -422);
   assert_int_equal(e.nfields, 3);
 }

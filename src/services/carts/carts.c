@@ -309,7 +309,7 @@ typedef struct {
   char cart_id[48];
   char product_id[48];
   int64_t quantity;
-  int64_t if_match;
+  sf_if_match if_match;
 } line_input;
 
 static int find_line(const cart *c, const char *product_id) {

@@ -262,7 +262,7 @@ static const sf_json_field k_product_create[] = {
 typedef struct {
   json_t *body;
   char id[48];
-  int64_t if_match;
+  sf_if_match if_match;
 } product_input;
 
 static void free_input(void *d) {
@@ -380,7 +380,7 @@ static int patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 }
 
 static void h_patch(sf_req *req) {
-  int64_t if_match;
+  sf_if_match if_match;
   if (!sf_in_if_match(req, &if_match)) return;
   json_t *b = sf_in_body(req, k_product_patch);
   if (!b) return;

@@ -15,7 +15,7 @@ typedef struct {
   char role[16];
   char status[16];
   int has_name, has_role, has_status;
-  int64_t if_match;
+  sf_if_match if_match;
 } user_change;
 
 /* ---- /users/me ---- */

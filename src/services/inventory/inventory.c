@@ -99,7 +99,8 @@ static const sf_json_field k_adjust[] = {
 
 typedef struct {
   char product_id[48];
-  int64_t delta, if_match;
+  int64_t delta;
+  sf_if_match if_match;
   char reason[808];
 } adjust_input;
 
@@ -127,7 +128,7 @@ static int adjust_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 }
 
 static void h_adjust(sf_req *req) {
-  int64_t if_match;
+  sf_if_match if_match;
   if (!sf_in_if_match(req, &if_match)) return;
   json_t *b = sf_in_body(req, k_adjust);
   if (!b) return;

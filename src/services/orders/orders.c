@@ -1260,7 +1260,7 @@ static void h_events(sf_req *req) {
 typedef struct {
   char id[48];
   const char *to;
-  int64_t if_match;
+  sf_if_match if_match;
   int64_t amount; /* refunds: 0 = the rest */
   int wait_s;
 } transition_input;
@@ -1295,7 +1295,7 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 }
 
 static void transition(sf_req *req, const char *to) {
-  int64_t if_match;
+  sf_if_match if_match;
   if (!sf_in_if_match(req, &if_match)) return;
   if (req->body_len) {
     json_t *b = sf_in_body(req, (const sf_json_field[]){{0}});
@@ -1353,7 +1353,7 @@ static const sf_json_field k_refund[] = {
 };
 
 static void h_refund(sf_req *req) {
-  int64_t if_match;
+  sf_if_match if_match;
   int wait_s;
   if (!sf_in_if_match(req, &if_match) || !read_prefer_wait(req, &wait_s)) return;
   int64_t amount = 0;

@@ -366,7 +366,7 @@ typedef struct {
   char decision[16]; /* approve | reject | delegate */
   char to[48];
   char comment[2008];
-  int64_t if_match;
+  sf_if_match if_match;
 } decide_input;
 
 /* The caller's own pending task at the active level: 1 with *seq (a user

@@ -10,6 +10,7 @@
 
 #include "core/http.h"
 #include "flow/definition.h"
+#include "edge/input.h"
 #include "flow/guard.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -72,7 +73,7 @@ int srq_auto_transition(sf_tx *tx, const sf_req *req, srq *r, const char *action
  * body of POST /requests/{id}/transitions without the reply; also used by
  * bench/transition_bench.c. */
 int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *action, const char *comment,
-                   int64_t if_match, srq *r, sf_err *err);
+                   sf_if_match if_match, srq *r, sf_err *err);
 /* A condition over r's data (a transition's guard, a level's or an SLA
  * target's `when`) on the writer thread's guard VM: 1 holds (also when expr
  * is NULL), 0 does not, -1 failed with the reason in *why (status 422, or

@@ -420,7 +420,7 @@ typedef struct {
   char id[48];
   char action[48];
   char comment[2008];
-  int64_t if_match;
+  sf_if_match if_match;
 } transition_input;
 
 int srq_may_see(sf_db *db, const sf_req *req, const srq *r) {
@@ -428,7 +428,7 @@ int srq_may_see(sf_db *db, const sf_req *req, const srq *r) {
          sf_edge_role_allows(req->principal.role, "workflows:read") || srq_is_approver(db, r, req->principal.user_id);
 }
 int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *action, const char *comment,
-                   int64_t if_match, srq *r, sf_err *err) {
+                   sf_if_match if_match, srq *r, sf_err *err) {
   int rc = srq_load(tx->db, id, r, err);
   if (!rc && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
   if (!rc) rc = sf_precondition(if_match, r->version, err);

@@ -135,9 +135,8 @@ static void h_publish(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  const char *ct = sf_req_header(req, "Content-Type");
-  json_t *def = NULL;
-  if (ct && strncasecmp(ct, "application/json", 16) == 0) {
+  json_t *def = NULL; /* YAML unless said to be JSON (YAML 1.2 reads JSON as well) */
+  if (sf_in_media(sf_req_header(req, "Content-Type")) == SF_MEDIA_JSON) {
     if (sf_json_parse_object(req->body, req->body_len, &def, &err)) {
       sf_req_reply_problem(req, &err);
       return;
@@ -298,7 +297,7 @@ static void h_types(sf_req *req) {
 
 void sf_workflows_routes(void) {
   static const sf_route routes[] = {
-      {"POST", "/api/v1/workflows", h_publish, SF_AUTH_PERMISSION, "workflows:admin", 0, "workflows",
+      {"POST", "/api/v1/workflows", h_publish, SF_AUTH_PERMISSION, "workflows:admin", SF_ROUTE_YAML, "workflows",
        "Publish a workflow definition (YAML, or JSON with Content-Type: application/json) as the next "
        "version of its type; 422 names every problem's place",
        "{\"type\":\"object\",\"description\":\"a workflow definition (see src/flow/definition.h)\"}", WF_REF, 201, 0},
