@@ -18,11 +18,12 @@
   "Authorization, Content-Type, Idempotency-Key, If-Match, Prefer, Cart-Token, X-Request-Id, traceparent"
 
 /* set: ids and trace, versions and new resources, rate limits and retries,
- * idempotent replays, honoured preferences, 401 challenges, 405 methods
+ * idempotent replays, honoured preferences, 401 challenges, 405 methods,
+ * the media types a 415 accepts (Accept, RFC 9110 §15.5.16)
  * (Cart-Token is listed for symmetry with the request header: an answer
  * that hands a guest its cart token may carry it there too) */
 #define SF_HEADERS_RESPONSE                                                                                 \
   "X-Request-Id, traceparent, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, "        \
-  "RateLimit-Reset, Idempotent-Replayed, Preference-Applied, WWW-Authenticate, Allow, Cart-Token"
+  "RateLimit-Reset, Idempotent-Replayed, Preference-Applied, WWW-Authenticate, Allow, Accept, Cart-Token"
 
 #endif
