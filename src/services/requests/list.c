@@ -31,9 +31,13 @@ typedef struct {
   " AND (?4 IS NULL OR r.created_by = ?4) AND (?5 IS NULL OR r.state = ?5) AND (?6 IS NULL OR r.type = ?6)"          \
   " AND (?7 IS NULL OR r.assignee_user = ?7)"                                                                        \
   " AND (?8 IS NULL OR (r.assignee_user IS NULL AND r.assignee_role IS nullif(?8, '')))"
+/* The matching seqs are gathered once per page (a list subquery of
+ * integers), then each row is probed: a prefix term ("word"*) merges its
+ * doclists on every FTS query, so probing the FTS table per row made ?q=
+ * with a customer's own requests 15x slower on 20k requests. */
 #define MATCHES                                                                                                     \
-  " AND (?9 IS NULL OR EXISTS (SELECT 1 FROM request_search s JOIN request_fts f ON f.rowid = s.seq"                 \
-  " WHERE s.request_id = r.id AND request_fts MATCH ?9))"
+  " AND (?9 IS NULL OR EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = r.id"                             \
+  " AND s.seq IN (SELECT rowid FROM request_fts WHERE request_fts MATCH ?9)))"
 
 static sf_stmt *statement(sf_db *db, const list_filter *f, sf_err *err) {
   if (f->creator)
@@ -41,10 +45,16 @@ static sf_stmt *statement(sf_db *db, const list_filter *f, sf_err *err) {
   if (f->user)
     return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.assignee_user = ?7" OTHERS MATCHES KEYSET,
                          err);
+  /* Full text alone leads in the FTS index's own order, its rowid (the
+   * request's seq, given at creation: newest first), from the seq of the
+   * cursor's request on, so a page stops after limit matches instead of
+   * sorting them all. */
   if (f->match)
     return sf_db_prepare(db,
                          "SELECT r.id FROM request_fts f JOIN request_search s ON s.seq = f.rowid"
-                         " JOIN service_requests r ON r.id = s.request_id WHERE request_fts MATCH ?9" OTHERS KEYSET,
+                         " JOIN service_requests r ON r.id = s.request_id WHERE request_fts MATCH ?9"
+                         " AND f.rowid < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
+                         " ORDER BY f.rowid DESC LIMIT ?3",
                          err);
   if (f->queue)
     return sf_db_prepare(db,
