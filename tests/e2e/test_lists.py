@@ -4,6 +4,7 @@ comments), alone and combined with state, type and the cursor."""
 import json, unittest, urllib.parse
 from sfharness import Server, req, register, make_user, assert_problem, main
 from test_workflows import publish
+from test_orders import setup_shop, place, OK, DECLINED
 
 FLOW = """\
 name: Ticket
@@ -115,6 +116,38 @@ class Lists(unittest.TestCase):
             assert_problem(self, st, h, body, 422, field="q")
         st, _, body = req(self.srv, "GET", '/api/v1/requests?q=%22AND%20OR(', token=self.admin)
         self.assertEqual(st, 200, body)  # FTS syntax in the text is only text
+
+    def test_order_filters_alone_and_combined(self):
+        staff, products = setup_shop(self.srv)
+        a, b = register(self.srv), register(self.srv)
+        for who, card in ((a, OK), (a, DECLINED), (b, OK), (a, OK)):
+            st, _, o = place(self.srv, who["access_token"], [{"product_id": products[0]["id"], "quantity": 1}],
+                             card=card, wait=10)
+            self.assertEqual(st, 201, o)
+
+        def ids(query, token):
+            st, _, body = req(self.srv, "GET", "/api/v1/orders?" + urllib.parse.urlencode(query), token=token)
+            self.assertEqual(st, 200, body)
+            return [(o["id"], o["customer_id"], o["status"]) for o in body["data"]]
+        mine = ids({}, a["access_token"])
+        self.assertEqual(len(mine), 3)
+        cust_a = mine[0][1]
+        self.assertEqual(ids({"status": "paid"}, a["access_token"]), [o for o in mine if o[2] == "paid"])
+        self.assertEqual(len([o for o in mine if o[2] == "paid"]), 2)
+        self.assertEqual(ids({"customer_id": cust_a}, staff), mine)
+        self.assertEqual(ids({"customer_id": cust_a, "status": "cancelled"}, staff), [o for o in mine if o[2] == "cancelled"])
+        paid_all = ids({"status": "paid", "limit": 200}, staff)
+        self.assertTrue(all(o[2] == "paid" for o in paid_all) and len(paid_all) >= 3)
+        self.assertEqual(ids({"customer_id": cust_a}, b["access_token"]), ids({}, b["access_token"]))  # ignored for customers
+        pages, cursor = [], None
+        while True:
+            q = {"customer_id": cust_a, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            st, _, body = req(self.srv, "GET", "/api/v1/orders?" + urllib.parse.urlencode(q), token=staff)
+            pages += [o["id"] for o in body["data"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(pages, [o[0] for o in mine])
 
     def test_pages_of_a_filtered_list(self):
         made = [self.open("paging sample %d" % i, {"tag": "pagingmark"}) for i in range(5)]
