@@ -88,6 +88,16 @@ static int word_listed(const char *list, const char *name, size_t len) {
   return 0;
 }
 
+void sf_route_query_names(const sf_route *r, char *out, size_t cap) {
+  size_t o = (size_t)snprintf(out, cap, "%s", sf_route_is_list(r) ? "limit, cursor" : "");
+  for (const char *p = r->query; p && *p && o < cap;) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, " :");
+    if (n) o += (size_t)snprintf(out + o, cap - o, "%s%.*s", o ? ", " : "", (int)n, p);
+    p += strcspn(p, " ");
+  }
+}
+
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len) {
   if (sf_route_is_list(r) && word_listed("limit cursor", name, len)) return 1;
   return word_listed(r->query, name, len);

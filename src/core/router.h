@@ -63,6 +63,8 @@ typedef struct sf_route_match {
 int sf_route_is_list(const sf_route *r);
 /* Is the query parameter name (len bytes) one r reads? */
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len);
+/* The names of the query parameters r reads, "limit, cursor, status" (for messages). */
+void sf_route_query_names(const sf_route *r, char *out, size_t cap);
 
 /* Adds a route (copied). Returns its id, or -1 if the table is full. */
 int sf_router_add(const sf_route *r);

@@ -323,8 +323,9 @@ static int foreign_query(void *ud, const char *name) {
   sf_req *req = ud;
   if (sf_route_takes_query(req->route, name, strlen(name))) return 0;
   sf_err err = {0};
-  sf_err_invalid(&err, name, "is not a parameter of this list (it takes limit, cursor%s%s)",
-                 req->route->query ? " and " : "", req->route->query ? req->route->query : "");
+  char names[256];
+  sf_route_query_names(req->route, names, sizeof names);
+  sf_err_invalid(&err, name, "is not a parameter of this list (it takes %s)", names);
   sf_req_reply_problem(req, &err);
   return 1;
 }
