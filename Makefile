@@ -49,6 +49,7 @@ test: deps build asan
 bench: build
 	@bash scripts/install-deps.sh --bench
 	bash bench/run.sh
+	bash bench/lists.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

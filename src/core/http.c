@@ -479,6 +479,25 @@ const char *sf_req_query(sf_req *r, const char *name) {
   return MHD_lookup_connection_value(r->conn_, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct {
+  int (*fn)(void *ud, const char *name);
+  void *ud;
+  int rc;
+} query_walk;
+
+static enum MHD_Result query_visit(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind, (void)value;
+  query_walk *w = cls;
+  w->rc = w->fn(w->ud, key);
+  return w->rc ? MHD_NO : MHD_YES;
+}
+
+int sf_req_query_each(sf_req *r, int (*fn)(void *ud, const char *name), void *ud) {
+  query_walk w = {fn, ud, 0};
+  MHD_get_connection_values(r->conn_, MHD_GET_ARGUMENT_KIND, query_visit, &w);
+  return w.rc;
+}
+
 const char *sf_req_param(sf_req *r, const char *name) {
   size_t n = strlen(name);
   for (int i = 0; i < r->match.nparams; i++)

@@ -97,6 +97,9 @@ long sf_http_in_flight(sf_http_server *s);
 /* Request accessors. Header lookup is case-insensitive. */
 const char *sf_req_header(sf_req *req, const char *name);
 const char *sf_req_query(sf_req *req, const char *name);
+/* Calls fn with the name of each query parameter, in order, until fn
+ * returns non-zero; returns that value (0 when fn accepted them all). */
+int sf_req_query_each(sf_req *req, int (*fn)(void *ud, const char *name), void *ud);
 /* Path parameter by name, copied into the arena; NULL if absent. */
 const char *sf_req_param(sf_req *req, const char *name);
 

@@ -72,3 +72,33 @@ int sf_router_match(const char *method, const char *path, sf_route_match *m) {
   }
   return 405;
 }
+
+int sf_route_is_list(const sf_route *r) {
+  return strcmp(r->method, "GET") == 0 && r->response_schema && strstr(r->response_schema, "next_cursor");
+}
+
+/* Is name one of the words of list (words end at a space or a ':type'). */
+static int word_listed(const char *list, const char *name, size_t len) {
+  for (const char *p = list; p && *p;) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, " :");
+    if (n == len && strncmp(p, name, len) == 0) return 1;
+    p += strcspn(p, " ");
+  }
+  return 0;
+}
+
+void sf_route_query_names(const sf_route *r, char *out, size_t cap) {
+  size_t o = (size_t)snprintf(out, cap, "%s", sf_route_is_list(r) ? "limit, cursor" : "");
+  for (const char *p = r->query; p && *p && o < cap;) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, " :");
+    if (n) o += (size_t)snprintf(out + o, cap - o, "%s%.*s", o ? ", " : "", (int)n, p);
+    p += strcspn(p, " ");
+  }
+}
+
+int sf_route_takes_query(const sf_route *r, const char *name, size_t len) {
+  if (sf_route_is_list(r) && word_listed("limit cursor", name, len)) return 1;
+  return word_listed(r->query, name, len);
+}

@@ -35,6 +35,11 @@ typedef struct sf_route {
   const char *response_schema;/* JSON Schema (text) of the success body, or NULL */
   int success_status;         /* documented success status, default 200 */
   int id;                     /* index, set by sf_router_add */
+  /* The query parameters a route reads besides a list's limit and cursor,
+   * space-separated, each optionally typed: "status q min_price:integer".
+   * On a list (sf_route_is_list) any other parameter is refused with 422 at
+   * the edge; the OpenAPI document lists them. */
+  const char *query;
 } sf_route;
 
 enum {
@@ -53,6 +58,14 @@ typedef struct sf_route_match {
   size_t value_lens[SF_ROUTE_MAX_PARAMS];
   char allow[128];                        /* on 405: "GET, PATCH" */
 } sf_route_match;
+
+/* A GET route answering {data, next_cursor}: it takes ?limit= and ?cursor=
+ * and refuses query parameters it does not declare. */
+int sf_route_is_list(const sf_route *r);
+/* Is the query parameter name (len bytes) one r reads? */
+int sf_route_takes_query(const sf_route *r, const char *name, size_t len);
+/* The names of the query parameters r reads, "limit, cursor, status" (for messages). */
+void sf_route_query_names(const sf_route *r, char *out, size_t cap);
 
 /* Adds a route (copied). Returns its id, or -1 if the table is full. */
 int sf_router_add(const sf_route *r);

@@ -400,6 +400,24 @@ static int known_method(const char *m) {
   return 0;
 }
 
+/* A query parameter the route does not read: kept for the problem. */
+static int foreign_query(void *ud, const char *name) {
+  sf_req *req = ud;
+  if (sf_route_takes_query(req->route, name, strlen(name))) return 0;
+  sf_err err = {0};
+  char names[256];
+  sf_route_query_names(req->route, names, sizeof names);
+  sf_err_invalid(&err, name, "is not a parameter of this list (it takes %s)", names);
+  sf_req_reply_problem(req, &err);
+  return 1;
+}
+
+/* Lists refuse parameters they do not read, so that a misspelt or an
+ * unsupported filter is an error rather than an unfiltered list. */
+static int refuse_foreign_query(sf_req *req) {
+  return sf_route_is_list(req->route) && sf_req_query_each(req, foreign_query, req);
+}
+
 void sf_edge_dispatch(sf_req *req) {
   sf_edge_req *e = sf_arena_alloc(&req->arena, sizeof *e);
   memset(e, 0, sizeof *e);
@@ -439,6 +457,7 @@ void sf_edge_dispatch(sf_req *req) {
       rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
     return;
   if (sf_in_refuse_media(req, r->flags)) return;
+  if (refuse_foreign_query(req)) return;
   if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) {
     sf_idem_end(req); /* replayed or refused: release the claim before answering */
     return;

@@ -124,6 +124,40 @@ int sf_in_time_cursor(sf_req *req, int64_t *at, char *id, size_t cap) {
   return 0;
 }
 
+static int fts_query(const char *q, char *out, size_t cap) {
+  size_t o = 0;
+  int terms = 0;
+  for (const char *p = q; *p;) {
+    while (*p && !isalnum((unsigned char)*p) && !((unsigned char)*p & 0x80)) p++;
+    const char *start = p;
+    while (*p && (isalnum((unsigned char)*p) || ((unsigned char)*p & 0x80))) p++;
+    size_t n = (size_t)(p - start);
+    if (!n) continue;
+    if (o + n + 6 >= cap || terms == 16) return -1;
+    if (terms) out[o++] = ' ';
+    out[o++] = '"';
+    memcpy(out + o, start, n);
+    o += n;
+    out[o++] = '"';
+    out[o++] = '*';
+    terms++;
+  }
+  out[o] = '\0';
+  return terms;
+}
+
+int sf_in_search(sf_req *req, const char *name, char *match, size_t cap) {
+  const char *q = sf_req_query(req, name);
+  match[0] = '\0';
+  if (!q) return 1;
+  int terms = fts_query(q, match, cap);
+  if (terms > 0) return 1;
+  sf_err err = {0};
+  sf_err_invalid(&err, name, terms < 0 ? "is too long (at most 16 words)" : "must contain a word");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
 int sf_in_items(const json_t *items, sf_in_item *out, int max, sf_err *err) {
   size_t n = json_array_size(items);
   int k = 0;

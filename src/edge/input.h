@@ -52,6 +52,11 @@ int sf_in_query_int(sf_req *req, const char *name, long long min, long long max,
  * "\x7f", i.e. the start, without a cursor). 422 for a malformed cursor. */
 int sf_in_time_cursor(sf_req *req, int64_t *at, char *id, size_t cap);
 
+/* ?name= free text as an FTS5 query that cannot be a syntax error (every
+ * word a quoted prefix term, all must match) into match; "" without it.
+ * 422 for text without a word or with more than 16 words. */
+int sf_in_search(sf_req *req, const char *name, char *match, size_t cap);
+
 /* A body's "items" list of {product_id, quantity} (1..1000, each product
  * once, at most max lines): problems are added to err as fields
  * ("items[2].quantity"); returns the number of well-formed lines. */

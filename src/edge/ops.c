@@ -87,6 +87,20 @@ static void operation_id(const sf_route *r, char *out, size_t cap) {
   out[n] = '\0';
 }
 
+/* route->query: "name" or "name:type" words. */
+static void query_params(const sf_route *r, json_t *params) {
+  for (const char *p = r->query; p && *p;) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, " "), name = strcspn(p, " :");
+    if (!n) break;
+    char type[16] = "string";
+    if (name < n) snprintf(type, sizeof type, "%.*s", (int)(n - name - 1), p + name + 1);
+    json_array_append_new(params, json_pack("{s:s%, s:s, s:{s:s}}", "name", p, name, "in", "query", "schema",
+                                            "type", type));
+    p += n;
+  }
+}
+
 static json_t *operation(const sf_route *r) {
   json_t *op = json_object();
   char opid[160];
@@ -100,12 +114,13 @@ static json_t *operation(const sf_route *r) {
     json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1, (size_t)(e - p - 1),
                                             "in", "path", "required", 1, "schema", "type", "string"));
   }
-  if (strcmp(r->method, "GET") == 0 && r->response_schema && strstr(r->response_schema, "next_cursor")) {
+  if (sf_route_is_list(r)) {
     json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s, s:i, s:i}}", "name", "limit", "in", "query",
                                             "schema", "type", "integer", "minimum", 1, "maximum", 200));
     json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s}}", "name", "cursor", "in", "query",
                                             "schema", "type", "string"));
   }
+  query_params(r, params);
   if (strcmp(r->method, "PATCH") == 0 || strcmp(r->method, "PUT") == 0)
     json_array_append_new(params, json_pack("{s:s, s:s, s:{s:s}}", "name", "If-Match", "in", "header",
                                             "schema", "type", "string"));
@@ -129,6 +144,8 @@ static json_t *operation(const sf_route *r) {
   else
     json_object_set_new(resp, code, json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
                                               "application/json", "schema", schema_or(r->response_schema)));
+  if (sf_route_is_list(r) || r->query)
+    json_object_set_new(resp, "422", problem_response("Invalid or unknown query parameter"));
   if (r->request_schema) {
     json_object_set_new(resp, "400", problem_response("Malformed JSON"));
     json_object_set_new(resp, "413", problem_response("Body too large"));

@@ -294,6 +294,46 @@ static const char *const k_migrations[] = {
     /* conns: the W3C traceparent of the request that queued a webhook
      * delivery (its trace goes on to the receiver; NULL for older rows) */
     "ALTER TABLE webhook_deliveries ADD COLUMN traceparent TEXT;",
+    /* lists: an index for every list filter and lookup (tests/unit/query_plan_test.c
+     * explains every statement), and full-text search of service requests:
+     * title, the values of data, and the comments of its events. The text is
+     * kept by triggers, so it changes in the writer transaction that changes
+     * the request. request_search gives each request a stable integer rowid
+     * for the FTS table (VACUUM may renumber implicit rowids). */
+    "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);"
+    "CREATE INDEX IF NOT EXISTS orders_status ON orders(status, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS service_requests_state ON service_requests(state, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS service_requests_type ON service_requests(type, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS service_requests_assignee ON service_requests(assignee_user, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS service_requests_queue"
+    "  ON service_requests(assignee_role, assignee_user, created_at, id);"
+    "CREATE TABLE request_search(seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE);"
+    "CREATE VIRTUAL TABLE request_fts USING fts5(title, data, comments);"
+    "CREATE TRIGGER request_fts_ai AFTER INSERT ON service_requests BEGIN"
+    "  INSERT INTO request_search(request_id) VALUES(new.id);"
+    "  INSERT INTO request_fts(rowid, title, data, comments) SELECT seq, new.title,"
+    "    (SELECT group_concat(value, ' ') FROM json_tree(new.data) WHERE atom IS NOT NULL), ''"
+    "    FROM request_search WHERE request_id = new.id; END;"
+    "CREATE TRIGGER request_fts_au AFTER UPDATE OF title, data ON service_requests"
+    "  WHEN old.title IS NOT new.title OR old.data IS NOT new.data BEGIN"
+    "  UPDATE request_fts SET title = new.title,"
+    "    data = (SELECT group_concat(value, ' ') FROM json_tree(new.data) WHERE atom IS NOT NULL)"
+    "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = new.id); END;"
+    "CREATE TRIGGER request_fts_comment AFTER INSERT ON events"
+    "  WHEN new.type IN ('request.commented', 'request.transitioned', 'request.approval_decided',"
+    "    'request.approval_delegated')"
+    "  AND coalesce(json_extract(new.data, '$.body'), json_extract(new.data, '$.comment'), '') <> '' BEGIN"
+    "  UPDATE request_fts SET comments = comments || char(10) ||"
+    "    coalesce(json_extract(new.data, '$.body'), json_extract(new.data, '$.comment'))"
+    "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = substr(new.stream, 9)); END;"
+    "INSERT INTO request_search(request_id) SELECT id FROM service_requests ORDER BY created_at, id;"
+    "INSERT INTO request_fts(rowid, title, data, comments) SELECT s.seq, r.title,"
+    "  (SELECT group_concat(value, ' ') FROM json_tree(r.data) WHERE atom IS NOT NULL),"
+    "  coalesce((SELECT group_concat(coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.comment')),"
+    "    char(10)) FROM events e WHERE e.stream = 'request-' || r.id AND e.type IN ('request.commented',"
+    "    'request.transitioned', 'request.approval_decided', 'request.approval_delegated')"
+    "    AND coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.comment'), '') <> ''), '')"
+    "  FROM request_search s JOIN service_requests r ON r.id = s.request_id;",
 };
 
 #define NMIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))

@@ -114,14 +114,13 @@ int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out, char *ne
     snprintf(c_id, sizeof c_id, "%s", end + 1);
   }
   sf_stmt *st = sf_db_prepare(db,
-                              "SELECT " USER_COLS " FROM users WHERE (created_at < ?)"
-                              " OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?",
+                              "SELECT " USER_COLS " FROM users WHERE (created_at, id) < (?1, ?2)"
+                              " ORDER BY created_at DESC, id DESC LIMIT ?3",
                               err);
   if (!st) return -500;
   sf_stmt_int(st, 1, c_at);
-  sf_stmt_int(st, 2, c_at);
-  sf_stmt_text(st, 3, c_id);
-  sf_stmt_int(st, 4, limit + 1);
+  sf_stmt_text(st, 2, c_id);
+  sf_stmt_int(st, 3, limit + 1);
   int rc, n = 0;
   sf_user u;
   next_cursor[0] = '\0';

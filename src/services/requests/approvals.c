@@ -629,7 +629,7 @@ void srq_approvals_routes(void) {
        "Your approvals inbox (?assignee=me): pending tasks assigned to you or to your role, newest first", NULL,
        "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
        "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
-       200, 0},
+       200, 0, "assignee"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

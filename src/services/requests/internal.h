@@ -80,6 +80,9 @@ int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *act
  * 500 when the VM cannot start). */
 int srq_holds(const char *expr, const srq *r, sf_err *why);
 
+/* list.c: GET /requests. */
+void srq_list_routes(void);
+
 /* approvals.c: the chain of the state just entered / being left. */
 int srq_approvals_enter(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);
 int srq_approvals_leave(sf_tx *tx, const sf_req *req, srq *r, sf_err *err);

@@ -680,72 +680,17 @@ static void h_events(sf_req *req) {
   sf_req_reply_stream(req, db, stream);
 }
 
-/* GET /requests: your own, or (workflows:read) all; newest first; ?state=, ?type=. */
-static void h_list(sf_req *req) {
-  int limit;
-  if (!sf_in_limit(req, &limit)) return;
-  sf_err err = {0};
-  int64_t c_at;
-  char c_id[64];
-  if (!sf_in_time_cursor(req, &c_at, c_id, sizeof c_id)) return;
-  const char *mine = sf_edge_role_allows(req->principal.role, "workflows:read") ? NULL : req->principal.user_id;
-  sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT id FROM service_requests WHERE (?1 IS NULL OR created_by = ?1)"
-                                   " AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR type = ?3)"
-                                   " AND (created_at < ?4 OR (created_at = ?4 AND id < ?5))"
-                                   " ORDER BY created_at DESC, id DESC LIMIT ?6",
-                                   &err)
-                   : NULL;
-  if (!st) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_stmt_text(st, 1, mine);
-  sf_stmt_text(st, 2, sf_req_query(req, "state"));
-  sf_stmt_text(st, 3, sf_req_query(req, "type"));
-  sf_stmt_int(st, 4, c_at);
-  sf_stmt_text(st, 5, c_id);
-  sf_stmt_int(st, 6, limit + 1);
-  char (*ids)[48] = sf_arena_alloc(&req->arena, (size_t)(limit + 1) * sizeof *ids);
-  int n = 0, rc;
-  while ((rc = sf_stmt_step(st, &err)) == 1 && n <= limit) snprintf(ids[n++], sizeof ids[0], "%s", sf_stmt_col_text(st, 0));
-  sf_stmt_reset(st);
-  json_t *data = json_array();
-  char next[96] = "";
-  for (int i = 0; rc >= 0 && i < n && i < limit; i++) {
-    srq r;
-    if (srq_load(db, ids[i], &r, &err)) {
-      rc = -1;
-      break;
-    }
-    json_array_append_new(data, srq_json(&r, &req->principal));
-    if (n > limit && i == limit - 1) snprintf(next, sizeof next, "%" PRId64 ":%s", r.created_at, r.id);
-    srq_clear(&r);
-  }
-  if (rc < 0) {
-    json_decref(data);
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
-}
-
 #define SRQ_REF "{\"$ref\":\"#/components/schemas/ServiceRequest\"}"
 
 void sf_requests_routes(void) {
   srq_approvals_routes();
+  srq_list_routes();
   static const sf_route routes[] = {
       {"POST", "/api/v1/requests", h_create, SF_AUTH_USER, NULL, 0, "requests",
        "Open a service request: the latest workflow of its type, pinned for the request's life",
        "{\"type\":\"object\",\"required\":[\"type\",\"title\"],\"additionalProperties\":false,\"properties\":{"
        "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}}}",
        SRQ_REF, 201, 0},
-      {"GET", "/api/v1/requests", h_list, SF_AUTH_USER, NULL, 0, "requests",
-       "List requests, newest first: your own, or all with workflows:read (?state=, ?type=, cursor)", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" SRQ_REF "},"
-       "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
-       200, 0},
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",
        "A request with its state and the actions you may take (its creator, assignee, an approver, or "
        "workflows:read)", NULL,

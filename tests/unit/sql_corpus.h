@@ -1,0 +1,14 @@
+/* Every SQL statement written in src/, collected at build time by
+ * scripts/sql_corpus.py (the generated sql_corpus.c). */
+#ifndef SF_TESTS_SQL_CORPUS_H
+#define SF_TESTS_SQL_CORPUS_H
+
+struct sf_sql_site {
+  const char *file;
+  int line;
+  const char *sql;
+};
+extern const struct sf_sql_site sf_sql_corpus[];
+extern const int sf_sql_corpus_n;
+
+#endif
