@@ -33,6 +33,10 @@ static const struct {
 } k_whole_reads[] = {
     /* sf_ev_verify: `serviceflow verify` checks the hash chain of every event */
     {"src/events/store.c", "SELECT position, stream, version, type, id, data, meta, at, hash FROM events ORDER BY position"},
+    /* start-up probes that run only when a key file is missing: is there
+     * data the lost key sealed or signed? (once, before serving) */
+    {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"},
+    {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)"},
     {NULL, NULL},
 };
 
