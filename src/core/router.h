@@ -35,12 +35,20 @@ typedef struct sf_route {
   const char *response_schema;/* JSON Schema (text) of the success body, or NULL */
   int success_status;         /* documented success status, default 200 */
   int id;                     /* index, set by sf_router_add */
+  /* Statuses the route answers beyond those its properties imply (see
+   * sf_openapi_build in edge/ops.h for the derived ones), space-separated:
+   * `.statuses = "409 412"`. A 2xx answers with response_schema, any other
+   * status with a problem+json body. Adding a status is one token here. */
+  const char *statuses;
+  const char *response_type;  /* media type of the success body; NULL: application/json */
 } sf_route;
 
 enum {
   SF_ROUTE_LOGIN_LIMIT = 1u << 0, /* stricter per-IP limit (login, register) */
   SF_ROUTE_NO_IDEMPOTENCY = 1u << 1,
   SF_ROUTE_RAW = 1u << 2,          /* ops route: not under /api/v1, no JSON */
+  SF_ROUTE_IF_MATCH = 1u << 3,     /* honours If-Match (version): 400 malformed, 412 mismatch */
+  SF_ROUTE_YAML_BODY = 1u << 4,    /* the body may also be application/yaml */
 };
 
 typedef struct sf_route_match {

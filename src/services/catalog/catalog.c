@@ -794,7 +794,7 @@ void sf_catalog_routes(void) {
        NULL, LIST_OF(PRODUCT_REF), 200, 0},
       {"GET", "/api/v1/products/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "catalog",
        "Get a product (drafts and archived ones only with catalog:write)", NULL, PRODUCT_REF, 200, 0},
-      {"PATCH", "/api/v1/products/{id}", h_patch, SF_AUTH_PERMISSION, "catalog:write", 0, "catalog",
+      {"PATCH", "/api/v1/products/{id}", h_patch, SF_AUTH_PERMISSION, "catalog:write", SF_ROUTE_IF_MATCH, "catalog",
        "Change a product (honours If-Match)", PRODUCT_FIELDS(""), PRODUCT_REF, 200, 0},
       {"POST", "/api/v1/categories", h_category_create, SF_AUTH_PERMISSION, "catalog:write", 0,
        "catalog", "Create a category",

@@ -485,10 +485,7 @@ static void h_mfa_disable(sf_req *req) { code_command(req, disable_exec); }
 
 /* ---- routes ---- */
 
-#define TOKENS_SCHEMA                                                                            \
-  "{\"type\":\"object\",\"properties\":{\"access_token\":{\"type\":\"string\"},"                 \
-  "\"refresh_token\":{\"type\":\"string\"},\"token_type\":{\"const\":\"Bearer\"},"               \
-  "\"expires_in\":{\"type\":\"integer\"},\"user\":{\"$ref\":\"#/components/schemas/User\"}}}"
+#define TOKENS_SCHEMA "{\"$ref\":\"#/components/schemas/TokenPair\"}"
 
 void id_auth_routes(void) {
   static const sf_route routes[] = {
@@ -503,8 +500,7 @@ void id_auth_routes(void) {
        "Log in with email and password (returns tokens, or an MFA challenge)",
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
        "\"properties\":{\"email\":{\"type\":\"string\"},\"password\":{\"type\":\"string\"}}}",
-       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"type\":\"object\",\"properties\":{\"mfa_required\":{\"const\":true},"
-       "\"mfa_token\":{\"type\":\"string\"},\"expires_in\":{\"type\":\"integer\"}}}]}",
+       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/MfaChallenge\"}]}",
        200, 0},
       {"POST", "/api/v1/auth/mfa/login", h_mfa_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Complete a login with a TOTP code",

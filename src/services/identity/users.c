@@ -206,7 +206,7 @@ void id_user_routes(void) {
   static const sf_route routes[] = {
       {"GET", "/api/v1/users/me", h_me, SF_AUTH_PERMISSION, "users:self", 0, "users",
        "The caller's profile", NULL, USER_REF, 200, 0},
-      {"PATCH", "/api/v1/users/me", h_me_patch, SF_AUTH_PERMISSION, "users:self", 0, "users",
+      {"PATCH", "/api/v1/users/me", h_me_patch, SF_AUTH_PERMISSION, "users:self", SF_ROUTE_IF_MATCH, "users",
        "Update the caller's profile (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
        "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}}}",
@@ -215,7 +215,7 @@ void id_user_routes(void) {
        "List users, newest first (cursor pagination)", NULL, LIST_OF(USER_REF), 200, 0},
       {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users",
        "Get a user", NULL, USER_REF, 200, 0},
-      {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", 0, "users",
+      {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", SF_ROUTE_IF_MATCH, "users",
        "Change a user's role or status (honours If-Match)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
        "\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]},"

@@ -547,12 +547,12 @@ static void h_inbox(sf_req *req) {
 
 void srq_approvals_routes(void) {
   static const sf_route routes[] = {
-      {"POST", "/api/v1/requests/{id}/approvals", h_decide, SF_AUTH_USER, NULL, 0, "requests",
+      {"POST", "/api/v1/requests/{id}/approvals", h_decide, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Approve or reject at the request's pending approval level (its assignees only; 409 when none is pending)",
        "{\"type\":\"object\",\"required\":[\"decision\"],\"additionalProperties\":false,\"properties\":{"
        "\"decision\":{\"enum\":[\"approve\",\"reject\"]},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
        SRQ_REF, 200, 0},
-      {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, 0, "requests",
+      {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Hand your pending approval at the current level to another user",
        "{\"type\":\"object\",\"required\":[\"to\"],\"additionalProperties\":false,\"properties\":{"
        "\"to\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",

@@ -815,7 +815,7 @@ void sf_requests_routes(void) {
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",
        "A request with its state and the actions open to you (its creator, assignee, or workflows:read)", NULL,
        SRQ_REF, 200, 0},
-      {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, 0, "requests",
+      {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Take an action: 409 when the state does not allow it or its guard does not hold, 403 for a role that "
        "may not (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"

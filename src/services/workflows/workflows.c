@@ -232,7 +232,7 @@ static void h_get_version(sf_req *req) {
 
 void sf_workflows_routes(void) {
   static const sf_route routes[] = {
-      {"POST", "/api/v1/workflows", h_publish, SF_AUTH_PERMISSION, "workflows:admin", 0, "workflows",
+      {"POST", "/api/v1/workflows", h_publish, SF_AUTH_PERMISSION, "workflows:admin", SF_ROUTE_YAML_BODY, "workflows",
        "Publish a workflow definition (YAML, or JSON with Content-Type: application/json) as the next "
        "version of its type; 422 names every problem's place",
        "{\"type\":\"object\",\"description\":\"a workflow definition (see src/flow/definition.h)\"}", WF_REF, 201, 0},
