@@ -49,6 +49,7 @@ enum {
   SF_ROUTE_RAW = 1u << 2,          /* ops route: not under /api/v1, no JSON */
   SF_ROUTE_IF_MATCH = 1u << 3,     /* honours If-Match (version): 400 malformed, 412 mismatch */
   SF_ROUTE_YAML_BODY = 1u << 4,    /* the body may also be application/yaml */
+  SF_ROUTE_PAGED = 1u << 5,        /* a list taking ?limit= and ?cursor= (422 when malformed) */
 };
 
 typedef struct sf_route_match {

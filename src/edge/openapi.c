@@ -97,9 +97,7 @@ static void add_statuses(json_t *responses, const sf_route *r, const int *codes,
 
 static int is_write(const sf_route *r) { return strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0; }
 
-static int is_list(const sf_route *r) {
-  return strcmp(r->method, "GET") == 0 && r->response_schema && strstr(r->response_schema, "next_cursor");
-}
+static int is_list(const sf_route *r) { return (r->flags & SF_ROUTE_PAGED) != 0; }
 
 static int has_idempotency(const sf_route *r) { return is_write(r) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY); }
 

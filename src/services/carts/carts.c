@@ -582,7 +582,7 @@ void sf_carts_routes(void) {
       {"POST", "/api/v1/carts", h_create, SF_AUTH_OPTIONAL, NULL, 0, "carts",
        "Create a cart. Signed in: your open cart (200 when it exists). Guest: the reply carries a token "
        "to send as Cart-Token on later requests and on login",
-       "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0},
+       "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0, .statuses = "200"},
       {"GET", "/api/v1/carts/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "carts",
        "Get a cart (its owner, or Cart-Token for a guest cart), with current prices beside the snapshot",
        NULL, CART_REF, 200, 0},

@@ -788,7 +788,7 @@ void sf_catalog_routes(void) {
       {"POST", "/api/v1/products", h_create, SF_AUTH_PERMISSION, "catalog:write", 0, "catalog",
        "Create a product (status draft unless given)",
        PRODUCT_FIELDS("\"required\":[\"sku\",\"name\",\"price\",\"currency\"],"), PRODUCT_REF, 201, 0},
-      {"GET", "/api/v1/products", h_list, SF_AUTH_OPTIONAL, NULL, 0, "catalog",
+      {"GET", "/api/v1/products", h_list, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_PAGED, "catalog",
        "List products, newest first: ?q= (full text), category_id, status (staff), min_price, "
        "max_price, limit, cursor",
        NULL, LIST_OF(PRODUCT_REF), 200, 0},

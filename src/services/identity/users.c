@@ -211,7 +211,7 @@ void id_user_routes(void) {
        "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
        "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}}}",
        USER_REF, 200, 0},
-      {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", 0, "users",
+      {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
        "List users, newest first (cursor pagination)", NULL, LIST_OF(USER_REF), 200, 0},
       {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users",
        "Get a user", NULL, USER_REF, 200, 0},
@@ -221,7 +221,7 @@ void id_user_routes(void) {
        "\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]},"
        "\"status\":{\"enum\":[\"active\",\"disabled\"]}}}",
        USER_REF, 200, 0},
-      {"GET", "/api/v1/users/{id}/events", h_events, SF_AUTH_PERMISSION, "users:read", 0, "users",
+      {"GET", "/api/v1/users/{id}/events", h_events, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
        "A user's identity history (events of stream user-{id})", NULL,
        LIST_OF("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
   };

@@ -557,7 +557,7 @@ void srq_approvals_routes(void) {
        "{\"type\":\"object\",\"required\":[\"to\"],\"additionalProperties\":false,\"properties\":{"
        "\"to\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
        SRQ_REF, 200, 0},
-      {"GET", "/api/v1/approvals", h_inbox, SF_AUTH_USER, NULL, 0, "requests",
+      {"GET", "/api/v1/approvals", h_inbox, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
        "Your approvals inbox (?assignee=me): pending tasks assigned to you or to your role, newest first", NULL,
        "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
        "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",

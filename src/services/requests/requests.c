@@ -807,7 +807,7 @@ void sf_requests_routes(void) {
        "{\"type\":\"object\",\"required\":[\"type\",\"title\"],\"additionalProperties\":false,\"properties\":{"
        "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}}}",
        SRQ_REF, 201, 0},
-      {"GET", "/api/v1/requests", h_list, SF_AUTH_USER, NULL, 0, "requests",
+      {"GET", "/api/v1/requests", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
        "List requests, newest first: your own, or all with workflows:read (?state=, ?type=, cursor)", NULL,
        "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" SRQ_REF "},"
        "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
