@@ -52,6 +52,11 @@ enum {
   SF_ROUTE_PAGED = 1u << 5,        /* a list taking ?limit= and ?cursor= (422 when malformed) */
 };
 
+/* JSON Schema (text) of a list answer: {"data": [item...], "next_cursor": ...} */
+#define SF_LIST_SCHEMA(item)                                                                            \
+  "{\"type\":\"object\",\"required\":[\"data\",\"next_cursor\"],\"properties\":{\"data\":{\"type\":" \
+  "\"array\",\"items\":" item "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
+
 typedef struct sf_route_match {
   const sf_route *route;
   int nparams;

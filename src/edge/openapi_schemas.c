@@ -56,13 +56,16 @@ static const struct {
       "},\"customer_id\":{\"type\":\"string\"},\"status\":{\"enum\":[\"pending\",\"paid\",\"fulfilled\",\"s"
       "hipped\",\"delivered\",\"cancelled\",\"refunded\"]},\"settled\":{\"type\":\"boolean\",\"description\""
       ":\"no saga step is in progress\"},\"currency\":{\"type\":\"string\"},\"total\":{\"type\":\"integer\""
-      "},\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},\"payment\":{\"type\":\"object\",\""
-      "properties\":{\"id\":{\"type\":\"string\"},\"status\":{\"enum\":[\"pending\",\"authorized\",\"captur"
-      "ed\",\"failed\",\"voided\",\"partially_refunded\",\"refunded\"]},\"amount\":{\"type\":\"integer\"},\""
-      "captured\":{\"type\":\"integer\"},\"refunded\":{\"type\":\"integer\"},\"card_last4\":{\"type\":\"str"
-      "ing\"}}},\"failure_reason\":{\"type\":[\"string\",\"null\"]},\"version\":{\"type\":\"integer\"},\"cr"
-      "eated_at\":{\"type\":\"string\",\"format\":\"date-time\"},\"updated_at\":{\"type\":\"string\",\"form"
-      "at\":\"date-time\"}}}"},
+      "},\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"product_id\",\"quanti"
+      "ty\",\"unit_price\",\"subtotal\"],\"properties\":{\"product_id\":{\"type\":\"string\"},\"sku\":{\"ty"
+      "pe\":\"string\"},\"name\":{\"type\":\"string\"},\"unit_price\":{\"type\":\"integer\"},\"quantity\":{"
+      "\"type\":\"integer\"},\"subtotal\":{\"type\":\"integer\"}}}},\"payment\":{\"type\":\"object\",\"requ"
+      "ired\":[\"id\",\"status\",\"amount\"],\"properties\":{\"id\":{\"type\":\"string\"},\"status\":{\"enu"
+      "m\":[\"pending\",\"authorized\",\"captured\",\"failed\",\"voided\",\"partially_refunded\",\"refunded"
+      "\"]},\"amount\":{\"type\":\"integer\"},\"captured\":{\"type\":\"integer\"},\"refunded\":{\"type\":\""
+      "integer\"},\"card_last4\":{\"type\":\"string\"}}},\"failure_reason\":{\"type\":[\"string\",\"null\"]"
+      "},\"version\":{\"type\":\"integer\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},\""
+      "updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"},
     {"ServiceRequest",
       "{\"type\":\"object\",\"required\":[\"id\",\"type\",\"title\",\"state\",\"final\",\"workflow\",\"crea"
       "ted_by\",\"version\",\"created_at\",\"updated_at\"],\"properties\":{\"id\":{\"type\":\"string\"},\"t"

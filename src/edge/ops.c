@@ -41,11 +41,12 @@ static void h_openapi(sf_req *req) {
 void sf_ops_routes(void) {
   static const sf_route routes[] = {
       {"GET", "/healthz", h_healthz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Liveness probe", NULL,
-       "{\"type\":\"object\",\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
+       "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Readiness probe: database and writer", NULL,
-       "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},\"checks\":{\"type\":\"object\"}}}",
-       200, 0},
+       "{\"type\":\"object\",\"required\":[\"status\",\"checks\"],\"properties\":{"
+       "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"}}}",
+       200, 0, .statuses = "503"},
       {"GET", "/metrics", h_metrics, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Prometheus metrics (text exposition format)", NULL, NULL, 200, 0, .response_type = "text/plain"},
       {"GET", "/api/v1/openapi.json", h_openapi, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",

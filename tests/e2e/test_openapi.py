@@ -17,7 +17,8 @@ type: purchase
 initial: draft
 states:
   draft: {}
-  review: {}
+  review:
+    on_enter: [{webhook: {url: 'http://127.0.0.1:9/review'}}]
   approved: {final: true}
   rejected: {final: true}
 transitions:

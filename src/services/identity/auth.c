@@ -519,18 +519,21 @@ void id_auth_routes(void) {
        NULL, 204, 0},
       {"POST", "/api/v1/auth/mfa/enroll", h_mfa_enroll, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Start TOTP enrolment: returns the secret and an otpauth URI", NULL,
-       "{\"type\":\"object\",\"properties\":{\"secret\":{\"type\":\"string\"},\"otpauth_uri\":{\"type\":\"string\"}}}",
+       "{\"type\":\"object\",\"required\":[\"secret\",\"otpauth_uri\"],\"properties\":{\"secret\":{\"type\":\"string\"},"
+       "\"otpauth_uri\":{\"type\":\"string\"}}}",
        200, 0},
       {"POST", "/api/v1/auth/mfa/verify", h_mfa_verify, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Confirm enrolment with a code: turns MFA on",
        "{\"type\":\"object\",\"required\":[\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"code\":{\"type\":\"string\"}}}",
-       "{\"type\":\"object\",\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}", 200, 0},
+       "{\"type\":\"object\",\"required\":[\"mfa_enabled\"],\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}",
+       200, 0},
       {"POST", "/api/v1/auth/mfa/disable", h_mfa_disable, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Turn MFA off (needs a current code)",
        "{\"type\":\"object\",\"required\":[\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"code\":{\"type\":\"string\"}}}",
-       "{\"type\":\"object\",\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}", 200, 0},
+       "{\"type\":\"object\",\"required\":[\"mfa_enabled\"],\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}",
+       200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

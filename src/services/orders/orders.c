@@ -1449,8 +1449,6 @@ static void h_sales(sf_req *req) {
 /* ---- routes ---- */
 
 #define ORDER_REF "{\"$ref\":\"#/components/schemas/Order\"}"
-#define LIST_OF(item) \
-  "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" item "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
 
 void sf_orders_routes(void) {
   static const sf_route routes[] = {
@@ -1475,12 +1473,12 @@ void sf_orders_routes(void) {
        ORDER_REF, 201, 0},
       {"GET", "/api/v1/orders", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "orders",
        "List orders, newest first: your own, or all with orders:read (?status=, ?customer_id=)", NULL,
-       LIST_OF(ORDER_REF), 200, 0},
+       SF_LIST_SCHEMA(ORDER_REF), 200, 0},
       {"GET", "/api/v1/orders/{id}", h_get, SF_AUTH_USER, NULL, 0, "orders",
        "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0},
       {"GET", "/api/v1/orders/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "orders",
        "The order's history (events of stream order-{id})", NULL,
-       LIST_OF("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
+       SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
       {"POST", "/api/v1/orders/{id}/fulfil", h_fulfil, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
        "paid -> fulfilled (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
       {"POST", "/api/v1/orders/{id}/ship", h_ship, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
@@ -1494,7 +1492,12 @@ void sf_orders_routes(void) {
        ORDER_REF, 202, 0, .statuses = "200 409"},
       {"GET", "/api/v1/reports/sales-daily", h_sales, SF_AUTH_PERMISSION, "orders:read", 0, "orders",
        "Units and revenue per product per day (sales_daily projection; ?from=&to= as YYYY-MM-DD)", NULL,
-       LIST_OF("{\"type\":\"object\"}"), 200, 0, .statuses = "422"},
+       SF_LIST_SCHEMA("{\"type\":\"object\",\"required\":[\"day\",\"product_id\",\"quantity\",\"revenue\","
+                      "\"currency\",\"orders\"],\"properties\":{\"day\":{\"type\":\"string\",\"format\":\"date\"},"
+                      "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\"},"
+                      "\"revenue\":{\"type\":\"integer\"},\"currency\":{\"type\":\"string\"},"
+                      "\"orders\":{\"type\":\"integer\"}}}"),
+       200, 0, .statuses = "422"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

@@ -559,8 +559,15 @@ void srq_approvals_routes(void) {
        SRQ_REF, 200, 0},
       {"GET", "/api/v1/approvals", h_inbox, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
        "Your approvals inbox (?assignee=me): pending tasks assigned to you or to your role, newest first", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
-       "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
+       SF_LIST_SCHEMA("{\"type\":\"object\",\"required\":[\"level\",\"name\",\"assignee\",\"requested_at\","
+                      "\"chain\",\"request\"],\"properties\":{\"level\":{\"type\":\"integer\"},"
+                      "\"name\":{\"type\":\"string\"},\"assignee\":{\"type\":\"object\"},"
+                      "\"requested_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                      "\"decision\":{\"type\":[\"string\",\"null\"]},\"chain\":{\"type\":\"integer\"},"
+                      "\"request\":{\"type\":\"object\",\"required\":[\"id\",\"type\",\"title\",\"state\"],"
+                      "\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
+                      "\"title\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"
+                      "\"data\":{\"type\":\"object\"}}}}}"),
        200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);

@@ -809,8 +809,7 @@ void sf_requests_routes(void) {
        SRQ_REF, 201, 0},
       {"GET", "/api/v1/requests", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
        "List requests, newest first: your own, or all with workflows:read (?state=, ?type=, cursor)", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" SRQ_REF "},"
-       "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
+       SF_LIST_SCHEMA(SRQ_REF),
        200, 0},
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",
        "A request with its state and the actions open to you (its creator, assignee, or workflows:read)", NULL,
@@ -833,7 +832,8 @@ void sf_requests_routes(void) {
        SRQ_REF, 200, 0},
       {"GET", "/api/v1/requests/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "requests",
        "The request's audit trail (events of stream request-{id})", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}}",
+       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\","
+       "\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}}",
        200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
