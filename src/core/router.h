@@ -41,6 +41,10 @@ typedef struct sf_route {
    * status with a problem+json body. Adding a status is one token here. */
   const char *statuses;
   const char *response_type;  /* media type of the success body; NULL: application/json */
+  /* Query parameters besides limit/cursor (SF_ROUTE_PAGED), space-separated,
+   * each `name` (a string) or `name:integer` / `name:date` (YYYY-MM-DD):
+   * `.query = "q status min_price:integer"`. */
+  const char *query;
 } sf_route;
 
 enum {

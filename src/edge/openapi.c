@@ -109,7 +109,7 @@ static void derived_statuses(json_t *responses, const sf_route *r) {
   if (r->flags & SF_ROUTE_IF_MATCH) ADD(400, 412);
   if (has_idempotency(r)) ADD(409, 422);
   if (strchr(r->pattern, '{')) ADD(404);
-  if (is_list(r)) ADD(422);
+  if (is_list(r) || (r->query && *r->query)) ADD(422); /* a malformed or out-of-range parameter */
   if (!(r->flags & SF_ROUTE_RAW) || (r->flags & SF_ROUTE_LOGIN_LIMIT)) ADD(429);
   if (is_write(r)) ADD(507);
   ADD(400, 500, 503); /* 400: a malformed request line, header or parameter */
@@ -156,6 +156,27 @@ static json_t *header_param(const char *name, const char *description, json_t *s
                    schema);
 }
 
+/* One query parameter from a `name[:type]` token of sf_route.query. */
+static json_t *query_param(const char *tok, size_t len) {
+  const char *colon = memchr(tok, ':', len);
+  size_t nlen = colon ? (size_t)(colon - tok) : len;
+  json_t *schema = json_pack("{s:s}", "type", "string");
+  if (colon && len - nlen - 1 == 7 && strncmp(colon + 1, "integer", 7) == 0)
+    json_object_set_new(schema, "type", json_string("integer"));
+  else if (colon && len - nlen - 1 == 4 && strncmp(colon + 1, "date", 4) == 0)
+    json_object_set_new(schema, "format", json_string("date"));
+  return json_pack("{s:s%, s:s, s:o}", "name", tok, nlen, "in", "query", "schema", schema);
+}
+
+static void query_params(json_t *params, const sf_route *r) {
+  for (const char *p = r->query; p && *p;) {
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, " ");
+    if (len) json_array_append_new(params, query_param(p, len));
+    p += len;
+  }
+}
+
 static json_t *parameters(const sf_route *r) {
   json_t *params = json_array();
   for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
@@ -171,6 +192,7 @@ static json_t *parameters(const sf_route *r) {
                                             "description", "next_cursor of the previous page", "schema", "type",
                                             "string"));
   }
+  query_params(params, r);
   if (r->flags & SF_ROUTE_IF_MATCH)
     json_array_append_new(params, header_param("If-Match", "the version the change is based on, e.g. \"3\"",
                                                json_pack("{s:s}", "type", "string")));

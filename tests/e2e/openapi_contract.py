@@ -2,13 +2,14 @@
 
 Contract(doc).check(method, path, status, headers, body) finds the operation
 (path templates, the most literal match winning as in any router), and
-returns what is wrong: a status the operation does not declare, a content
+returns what is wrong: a query parameter or a status the operation does not
+declare, a content
 type it does not declare for that status, or a body its schema (JSON Schema
 2020-12, checked by the jsonschema package with $refs into the document)
-refuses. Every answer checked is recorded per operation, so coverage() can
+refuses. Every answer checked is recorded per operation, so missing() can
 name the operations a test never exercised."""
-import json, re
-from urllib.parse import urlsplit
+import re
+from urllib.parse import urlsplit, parse_qsl
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -61,12 +62,15 @@ class Contract:
         if key is None:
             return ["%s: no operation in the document" % where]
         self.seen[key].add(status)
+        declared_query = {p["name"] for p in self.ops[key].get("parameters", []) if p["in"] == "query"}
+        problems = ["%s: query parameter %r not declared" % (where, name)
+                    for name, _ in parse_qsl(urlsplit(path).query) if name not in declared_query]
         responses = self.ops[key]["responses"]
         resp = responses.get(str(status)) or responses.get("%dXX" % (status // 100))
         if resp is None:
-            return ["%s: status %d not declared by %s %s (declared: %s)" %
-                    (where, status, key[0], key[1], " ".join(sorted(responses)))]
-        return self._check_content(where, resp, headers, body)
+            return problems + ["%s: status %d not declared by %s %s (declared: %s)" %
+                               (where, status, key[0], key[1], " ".join(sorted(responses)))]
+        return problems + self._check_content(where, resp, headers, body)
 
     def _check_content(self, where, resp, headers, body):
         content = resp.get("content")

@@ -131,6 +131,8 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/products", prod, token=staff, expect=409)
         self.product = p
         c("GET", "/api/v1/products?limit=5", expect=200)
+        c("GET", "/api/v1/products?q=lamp&status=active&min_price=1&max_price=99999&category_id=cat_x", expect=200)
+        c("GET", "/api/v1/products?min_price=cheap", expect=422)
         c("GET", "/api/v1/products?limit=abc", expect=422)
         c("GET", "/api/v1/products/" + p["id"], expect=200)
         c("GET", "/api/v1/products/prd_nope", expect=404)
@@ -195,6 +197,7 @@ class OpenAPITruth(unittest.TestCase):
                       headers=wait, expect=201)
         c("POST", "/api/v1/carts/%s/checkout" % self.user_cart["id"], {"payment": OK_CARD}, token=cust, expect=409)
         c("GET", "/api/v1/orders", token=cust, expect=200)
+        c("GET", "/api/v1/orders?status=paid&customer_id=usr_x&limit=3", token=staff, expect=200)
         c("GET", "/api/v1/orders?cursor=zzz", token=cust, expect=422)
         c("GET", "/api/v1/orders/" + o["id"], token=cust, expect=200)
         c("GET", "/api/v1/orders/ord_nope", token=cust, expect=404)
@@ -216,6 +219,7 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/reports/sales-daily", token=cust, expect=403)
         c("GET", "/api/v1/reports/sales-daily?from=yesterday", token=staff, expect=422)
         c("GET", "/api/v1/reports/sales-daily", token=staff, expect=200)
+        c("GET", "/api/v1/reports/sales-daily?from=2026-01-01&to=2099-12-31", token=staff, expect=200)
 
     def workflows(self):
         c, admin = self.call, self.admin
@@ -239,6 +243,7 @@ class OpenAPITruth(unittest.TestCase):
                      token=cust, expect=201)
         rid = r["id"]
         c("GET", "/api/v1/requests", token=cust, expect=200)
+        c("GET", "/api/v1/requests?state=draft&type=purchase", token=cust, expect=200)
         c("GET", "/api/v1/requests?limit=999", token=cust, expect=422)
         c("GET", "/api/v1/requests/" + rid, token=cust, expect=200)
         c("GET", "/api/v1/requests/req_nope", token=cust, expect=404)
@@ -250,7 +255,8 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/requests/%s/assignment" % rid, {"role": "approver"}, token=cust, expect=403)
         c("POST", "/api/v1/requests/%s/assignment" % rid, {"role": "approver"}, token=admin, expect=200)
         c("GET", "/api/v1/approvals", expect=401)
-        c("GET", "/api/v1/approvals", token=appr, expect=200)
+        c("GET", "/api/v1/approvals?assignee=me", token=appr, expect=200)
+        c("GET", "/api/v1/approvals?assignee=bob", token=appr, expect=422)
         c("POST", "/api/v1/requests/%s/approvals/delegate" % rid, {"to": "usr_nope"}, token=appr, expect=422)
         c("POST", "/api/v1/requests/%s/approvals/delegate" % rid, {"to": self.approver2_id}, token=appr, expect=200)
         c("POST", "/api/v1/requests/%s/approvals" % rid, {"decision": "maybe"}, token=self.approver2, expect=422)

@@ -1473,7 +1473,7 @@ void sf_orders_routes(void) {
        ORDER_REF, 201, 0},
       {"GET", "/api/v1/orders", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "orders",
        "List orders, newest first: your own, or all with orders:read (?status=, ?customer_id=)", NULL,
-       SF_LIST_SCHEMA(ORDER_REF), 200, 0},
+       SF_LIST_SCHEMA(ORDER_REF), 200, 0, .query = "status customer_id"},
       {"GET", "/api/v1/orders/{id}", h_get, SF_AUTH_USER, NULL, 0, "orders",
        "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0},
       {"GET", "/api/v1/orders/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "orders",
@@ -1497,7 +1497,7 @@ void sf_orders_routes(void) {
                       "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\"},"
                       "\"revenue\":{\"type\":\"integer\"},\"currency\":{\"type\":\"string\"},"
                       "\"orders\":{\"type\":\"integer\"}}}"),
-       200, 0, .statuses = "422"},
+       200, 0, .query = "from:date to:date"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

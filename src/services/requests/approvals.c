@@ -568,7 +568,7 @@ void srq_approvals_routes(void) {
                       "\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
                       "\"title\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"
                       "\"data\":{\"type\":\"object\"}}}}}"),
-       200, 0},
+       200, 0, .query = "assignee"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }
