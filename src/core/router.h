@@ -45,6 +45,7 @@ typedef struct sf_route {
    * each `name` (a string) or `name:integer` / `name:date` (YYYY-MM-DD):
    * `.query = "q status min_price:integer"`. */
   const char *query;
+  const char *headers;        /* request headers the route reads, same form: "Prefer Cart-Token" */
 } sf_route;
 
 enum {

@@ -156,8 +156,16 @@ static json_t *header_param(const char *name, const char *description, json_t *s
                    schema);
 }
 
-/* One query parameter from a `name[:type]` token of sf_route.query. */
-static json_t *query_param(const char *tok, size_t len) {
+static const struct {
+  const char *name, *text;
+} k_param_text[] = {
+    {"Prefer", "wait=N: wait up to N seconds for the outcome before answering"},
+    {"Cart-Token", "the token of a guest cart (from POST /carts); on login the cart becomes the user's"},
+    {"q", "full-text search"},
+};
+
+/* One parameter from a `name[:type]` token of sf_route.query or .headers. */
+static json_t *named_param(const char *tok, size_t len, const char *in) {
   const char *colon = memchr(tok, ':', len);
   size_t nlen = colon ? (size_t)(colon - tok) : len;
   json_t *schema = json_pack("{s:s}", "type", "string");
@@ -165,14 +173,18 @@ static json_t *query_param(const char *tok, size_t len) {
     json_object_set_new(schema, "type", json_string("integer"));
   else if (colon && len - nlen - 1 == 4 && strncmp(colon + 1, "date", 4) == 0)
     json_object_set_new(schema, "format", json_string("date"));
-  return json_pack("{s:s%, s:s, s:o}", "name", tok, nlen, "in", "query", "schema", schema);
+  json_t *param = json_pack("{s:s%, s:s, s:o}", "name", tok, nlen, "in", in, "schema", schema);
+  for (size_t i = 0; i < sizeof k_param_text / sizeof k_param_text[0]; i++)
+    if (strlen(k_param_text[i].name) == nlen && strncmp(k_param_text[i].name, tok, nlen) == 0)
+      json_object_set_new(param, "description", json_string(k_param_text[i].text));
+  return param;
 }
 
-static void query_params(json_t *params, const sf_route *r) {
-  for (const char *p = r->query; p && *p;) {
+static void named_params(json_t *params, const char *list, const char *in) {
+  for (const char *p = list; p && *p;) {
     while (*p == ' ') p++;
     size_t len = strcspn(p, " ");
-    if (len) json_array_append_new(params, query_param(p, len));
+    if (len) json_array_append_new(params, named_param(p, len, in));
     p += len;
   }
 }
@@ -192,7 +204,8 @@ static json_t *parameters(const sf_route *r) {
                                             "description", "next_cursor of the previous page", "schema", "type",
                                             "string"));
   }
-  query_params(params, r);
+  named_params(params, r->query, "query");
+  named_params(params, r->headers, "header");
   if (r->flags & SF_ROUTE_IF_MATCH)
     json_array_append_new(params, header_param("If-Match", "the version the change is based on, e.g. \"3\"",
                                                json_pack("{s:s}", "type", "string")));

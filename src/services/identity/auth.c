@@ -495,18 +495,18 @@ void id_auth_routes(void) {
        "\"properties\":{\"email\":{\"type\":\"string\",\"format\":\"email\",\"maxLength\":254},"
        "\"password\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128},"
        "\"name\":{\"type\":\"string\",\"maxLength\":100}}}",
-       TOKENS_SCHEMA, 201, 0, .statuses = "409"},
+       TOKENS_SCHEMA, 201, 0, .statuses = "409", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/login", h_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Log in with email and password (returns tokens, or an MFA challenge)",
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
        "\"properties\":{\"email\":{\"type\":\"string\"},\"password\":{\"type\":\"string\"}}}",
        "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/MfaChallenge\"}]}",
-       200, 0, .statuses = "401"},
+       200, 0, .statuses = "401", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/mfa/login", h_mfa_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Complete a login with a TOTP code",
        "{\"type\":\"object\",\"required\":[\"mfa_token\",\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"mfa_token\":{\"type\":\"string\"},\"code\":{\"type\":\"string\"}}}",
-       TOKENS_SCHEMA, 200, 0, .statuses = "401"},
+       TOKENS_SCHEMA, 200, 0, .statuses = "401", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/refresh", h_refresh, SF_AUTH_PUBLIC, NULL, 0, "auth",
        "Rotate a refresh token (reuse of a rotated token revokes its family)",
        "{\"type\":\"object\",\"required\":[\"refresh_token\"],\"additionalProperties\":false,"

@@ -1463,19 +1463,20 @@ void sf_orders_routes(void) {
        "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}},"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
-       ORDER_REF, 201, 0, .statuses = "409"},
+       ORDER_REF, 201, 0, .statuses = "409", .headers = "Prefer"},
       {"POST", "/api/v1/carts/{id}/checkout", h_checkout, SF_AUTH_USER, NULL, 0, "carts",
        "Check out a cart: places an order from its lines at their snapshot prices (409 price-changed "
        "when the catalog moved; Prefer: wait=N as for POST /orders)",
        "{\"type\":\"object\",\"required\":[\"payment\"],\"additionalProperties\":false,\"properties\":{"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
-       ORDER_REF, 201, 0},
+       ORDER_REF, 201, 0, .headers = "Prefer"},
       {"GET", "/api/v1/orders", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "orders",
        "List orders, newest first: your own, or all with orders:read (?status=, ?customer_id=)", NULL,
        SF_LIST_SCHEMA(ORDER_REF), 200, 0, .query = "status customer_id"},
       {"GET", "/api/v1/orders/{id}", h_get, SF_AUTH_USER, NULL, 0, "orders",
-       "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0},
+       "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0,
+       .headers = "Prefer"},
       {"GET", "/api/v1/orders/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "orders",
        "The order's history (events of stream order-{id})", NULL,
        SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
@@ -1489,7 +1490,7 @@ void sf_orders_routes(void) {
        "Refund a paid order, fully or in part (202; Prefer: wait=N waits for the provider)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
        "\"amount\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"minor units; default: all that is left\"}}}",
-       ORDER_REF, 202, 0, .statuses = "200 409"},
+       ORDER_REF, 202, 0, .statuses = "200 409", .headers = "Prefer"},
       {"GET", "/api/v1/reports/sales-daily", h_sales, SF_AUTH_PERMISSION, "orders:read", 0, "orders",
        "Units and revenue per product per day (sales_daily projection; ?from=&to= as YYYY-MM-DD)", NULL,
        SF_LIST_SCHEMA("{\"type\":\"object\",\"required\":[\"day\",\"product_id\",\"quantity\",\"revenue\","
