@@ -52,9 +52,9 @@ class OpenAPITruth(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.close()
 
-    def call(self, method, path, body=None, token=None, headers=None, raw=None, expect=None):
+    def call(self, method, path, body=None, token=None, headers=None, raw=None, expect=None, known_query=True):
         st, h, b = req(self.srv, method, path, body=body, token=token, headers=headers, raw=raw)
-        self.problems.extend(self.contract.check(method, path, st, h, b))
+        self.problems.extend(self.contract.check(method, path, st, h, b, known_query))
         if expect is not None and st != expect:  # noted, not raised: the scenario goes on
             self.unexpected.append("%s %s: %d, expected %d: %s" % (method, path, st, expect, str(b)[:200]))
         return st, h, b
@@ -268,13 +268,16 @@ class OpenAPITruth(unittest.TestCase):
 
     def sweep(self):
         """Every operation of the document, with made-up ids and an empty body:
-        anonymously, with a bad token, and as a customer. Whatever each answers
-        must be declared (mostly 401, 403, 404 and 422)."""
+        anonymously, with a bad token, and as a customer; every read also with
+        an unknown query parameter. Whatever each answers must be declared
+        (mostly 401, 403, 404 and 422)."""
         for (method, tpl), op in sorted(self.contract.ops.items()):
             path = re.sub(r"\{[^}]+\}", "zz_nope", tpl)
             body = {} if "requestBody" in op else None
             for token in (None, "not.a.token", self.customer):
                 self.call(method, path, body, token=token)
+            if method == "GET":
+                self.call(method, path + "?zz_unknown=1", token=self.admin, known_query=False)
 
     def test_every_route_answers_as_documented(self):
         self.admin = make_user(self.srv, "admin")["access_token"]
