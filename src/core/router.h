@@ -36,7 +36,7 @@ typedef struct sf_route {
   int success_status;         /* documented success status, default 200 */
   int id;                     /* index, set by sf_router_add */
   /* Statuses the route answers beyond those its properties imply (see
-   * sf_openapi_build in edge/ops.h for the derived ones), space-separated:
+   * src/edge/openapi.c for the derived ones), space-separated:
    * `.statuses = "409 412"`. A 2xx answers with response_schema, any other
    * status with a problem+json body. Adding a status is one token here. */
   const char *statuses;

@@ -164,6 +164,10 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/reservations/res_nope", token=self.customer, expect=404)
         c("DELETE", "/api/v1/reservations/" + r["id"], token=self.customer, expect=200)
         c("DELETE", "/api/v1/reservations/res_nope", token=self.customer, expect=404)
+        # edge cases: whatever they answer must be declared
+        c("DELETE", "/api/v1/reservations/" + r["id"], token=self.customer)
+        c("GET", "/api/v1/reservations/" + r["id"], token=self.staff)
+        c("GET", "/api/v1/reservations/" + r["id"], token=self.approver)
 
     def carts(self):
         c, pid = self.call, self.product["id"]
@@ -172,13 +176,18 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/carts/" + g["id"], headers=gh, expect=200)
         c("GET", "/api/v1/carts/crt_nope", headers=gh, expect=404)
         c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 0}, headers=gh, expect=422)
-        c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 2}, headers=gh, expect=201)
+        c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 1}, headers=gh, expect=201)
+        c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 1}, headers=gh,
+          expect=200)  # adds to the line
         line = "/api/v1/carts/%s/lines/%s" % (g["id"], pid)
         c("PATCH", line, {"quantity": 3}, headers={**gh, "If-Match": '"42"'}, expect=412)
         c("PATCH", line, {"quantity": 3}, headers=gh, expect=200)
         c("DELETE", line, headers=gh, expect=200)
         c("DELETE", line, headers=gh, expect=404)
         c("POST", "/api/v1/carts", {}, token="not.a.token", expect=401)
+        c("GET", "/api/v1/carts/" + g["id"])  # a guest cart without its token
+        c("GET", "/api/v1/carts/" + g["id"], headers={"Cart-Token": g["id"] + ".wrong"})
+        c("GET", "/api/v1/carts/" + g["id"], token=self.customer)
         st, _, uc = c("POST", "/api/v1/carts", {}, token=self.customer, expect=201)
         c("POST", "/api/v1/carts", {}, token=self.customer, expect=200)  # the open cart again
         c("POST", "/api/v1/carts/%s/lines" % uc["id"], {"product_id": pid, "quantity": 1}, token=self.customer,
@@ -216,6 +225,13 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/orders/%s/refunds" % o2["id"], {"amount": 100}, token=staff, headers=wait, expect=200)
         c("POST", "/api/v1/orders/%s/refunds" % o2["id"], {}, token=staff, headers=wait, expect=200)
         c("POST", "/api/v1/orders/%s/refunds" % o2["id"], {}, token=staff, headers=wait, expect=409)
+        c("POST", "/api/v1/orders", {"items": [{"product_id": pid, "quantity": 1}],
+                                     "payment": {"card_number": "4000000000000002"}}, token=cust, headers=wait)
+        c("POST", "/api/v1/orders", {"items": [{"product_id": pid, "quantity": 100000}], "payment": OK_CARD},
+          token=cust, headers=wait)
+        c("POST", "/api/v1/orders", {"cart_id": "crt_nope", "payment": OK_CARD}, token=cust)
+        c("GET", "/api/v1/orders/" + oid, token=self.approver)  # someone else's order
+        c("GET", "/api/v1/orders/%s/events" % oid, token=self.approver)
         c("GET", "/api/v1/reports/sales-daily", token=cust, expect=403)
         c("GET", "/api/v1/reports/sales-daily?from=yesterday", token=staff, expect=422)
         c("GET", "/api/v1/reports/sales-daily", token=staff, expect=200)
@@ -265,6 +281,17 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/requests/req_nope/events", token=cust, expect=404)
         c("GET", "/api/v1/requests/%s/webhooks" % rid, token=admin, expect=200)
         c("GET", "/api/v1/requests/%s/webhooks" % rid, token=cust, expect=403)
+        # edge cases: whatever they answer must be declared
+        c("POST", "/api/v1/requests/%s/transitions" % rid, {"action": "submit"}, token=cust)  # final state
+        c("POST", "/api/v1/requests/%s/comments" % rid, {"body": "x"}, token=self.staff)
+        c("GET", "/api/v1/requests/" + rid, token=self.staff)
+        st, _, other = c("POST", "/api/v1/requests", {"type": "access", "title": "VPN"}, token=self.staff)
+        c("GET", "/api/v1/requests/" + other["id"], token=cust)
+        c("POST", "/api/v1/requests/%s/comments" % other["id"], {"body": "x"}, token=cust)
+        c("POST", "/api/v1/requests/%s/transitions" % other["id"], {"action": "close"}, token=cust)
+        c("POST", "/api/v1/requests/%s/assignment" % other["id"], {"user_id": "usr_nope"}, token=admin)
+        c("POST", "/api/v1/requests/%s/assignment" % other["id"], {}, token=admin)
+        c("POST", "/api/v1/requests/%s/approvals/delegate" % other["id"], {"to": self.approver2_id}, token=appr)
 
     def sweep(self):
         """Every operation of the document, with made-up ids and an empty body:

@@ -592,7 +592,7 @@ void sf_carts_routes(void) {
        "{\"type\":\"object\",\"required\":[\"product_id\",\"quantity\"],\"additionalProperties\":false,"
        "\"properties\":{\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,"
        "\"maximum\":1000}}}",
-       CART_REF, 201, 0, .headers = "Cart-Token"},
+       CART_REF, 201, 0, .statuses = "200", .headers = "Cart-Token"},
       {"PATCH", "/api/v1/carts/{id}/lines/{product_id}", h_set, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_IF_MATCH, "carts",
        "Set a line's quantity (0 removes it); takes the current price (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"quantity\"],\"additionalProperties\":false,"

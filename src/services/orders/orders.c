@@ -1463,14 +1463,14 @@ void sf_orders_routes(void) {
        "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}},"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
-       ORDER_REF, 201, 0, .statuses = "409", .headers = "Prefer"},
+       ORDER_REF, 201, 0, .statuses = "404 409", .headers = "Prefer"},
       {"POST", "/api/v1/carts/{id}/checkout", h_checkout, SF_AUTH_USER, NULL, 0, "carts",
        "Check out a cart: places an order from its lines at their snapshot prices (409 price-changed "
        "when the catalog moved; Prefer: wait=N as for POST /orders)",
        "{\"type\":\"object\",\"required\":[\"payment\"],\"additionalProperties\":false,\"properties\":{"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
-       ORDER_REF, 201, 0, .headers = "Prefer"},
+       ORDER_REF, 201, 0, .statuses = "409", .headers = "Prefer"},
       {"GET", "/api/v1/orders", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "orders",
        "List orders, newest first: your own, or all with orders:read (?status=, ?customer_id=)", NULL,
        SF_LIST_SCHEMA(ORDER_REF), 200, 0, .query = "status customer_id"},
