@@ -790,7 +790,7 @@ void sf_catalog_routes(void) {
       {"GET", "/api/v1/products", h_list, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_PAGED, "catalog",
        "List products, newest first: ?q= (full text), category_id, status (staff), min_price, "
        "max_price, limit, cursor",
-       NULL, SF_LIST_SCHEMA(PRODUCT_REF), 200, 0,
+       NULL, SF_LIST_SCHEMA(PRODUCT_REF), 200, 0, .statuses = "403",
        .query = "q category_id status min_price:integer max_price:integer"},
       {"GET", "/api/v1/products/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "catalog",
        "Get a product (drafts and archived ones only with catalog:write)", NULL, PRODUCT_REF, 200, 0},

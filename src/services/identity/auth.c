@@ -501,12 +501,12 @@ void id_auth_routes(void) {
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
        "\"properties\":{\"email\":{\"type\":\"string\"},\"password\":{\"type\":\"string\"}}}",
        "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/MfaChallenge\"}]}",
-       200, 0, .statuses = "401", .headers = "Cart-Token"},
+       200, 0, .statuses = "401 403", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/mfa/login", h_mfa_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Complete a login with a TOTP code",
        "{\"type\":\"object\",\"required\":[\"mfa_token\",\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"mfa_token\":{\"type\":\"string\"},\"code\":{\"type\":\"string\"}}}",
-       TOKENS_SCHEMA, 200, 0, .statuses = "401", .headers = "Cart-Token"},
+       TOKENS_SCHEMA, 200, 0, .statuses = "401 403", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/refresh", h_refresh, SF_AUTH_PUBLIC, NULL, 0, "auth",
        "Rotate a refresh token (reuse of a rotated token revokes its family)",
        "{\"type\":\"object\",\"required\":[\"refresh_token\"],\"additionalProperties\":false,"

@@ -551,12 +551,12 @@ void srq_approvals_routes(void) {
        "Approve or reject at the request's pending approval level (its assignees only; 409 when none is pending)",
        "{\"type\":\"object\",\"required\":[\"decision\"],\"additionalProperties\":false,\"properties\":{"
        "\"decision\":{\"enum\":[\"approve\",\"reject\"]},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
-       SRQ_REF, 200, 0},
+       SRQ_REF, 200, 0, .statuses = "403"},
       {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Hand your pending approval at the current level to another user",
        "{\"type\":\"object\",\"required\":[\"to\"],\"additionalProperties\":false,\"properties\":{"
        "\"to\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
-       SRQ_REF, 200, 0},
+       SRQ_REF, 200, 0, .statuses = "403"},
       {"GET", "/api/v1/approvals", h_inbox, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
        "Your approvals inbox (?assignee=me): pending tasks assigned to you or to your role, newest first", NULL,
        SF_LIST_SCHEMA("{\"type\":\"object\",\"required\":[\"level\",\"name\",\"assignee\",\"requested_at\","

@@ -818,7 +818,7 @@ void sf_requests_routes(void) {
        "may not (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"
        "\"action\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
-       SRQ_REF, 200, 0},
+       SRQ_REF, 200, 0, .statuses = "403"},
       {"POST", "/api/v1/requests/{id}/comments", h_comment, SF_AUTH_USER, NULL, 0, "requests",
        "Comment on a request (its creator, assignee, or workflows:read); the comment is an event",
        "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{"
