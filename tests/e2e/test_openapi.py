@@ -145,6 +145,8 @@ class OpenAPITruth(unittest.TestCase):
         c("PATCH", "/api/v1/products/" + p["id"], {"price": -1}, token=staff, expect=422)
         c("PATCH", "/api/v1/products/" + p["id"], {"name": "Lamp 2"}, token=staff, expect=200)
         c("POST", "/api/v1/categories", {"name": ""}, token=staff, expect=422)
+        c("POST", "/api/v1/products", {**prod, "sku": "OA-X-%d" % time.time_ns(), "category_id": "cat_nope"},
+          token=staff)  # whatever it answers must be declared
         st, _, cat = c("POST", "/api/v1/categories", {"name": "Lights %d" % time.time_ns()}, token=staff, expect=201)
         c("GET", "/api/v1/categories", expect=200)
         c("GET", "/api/v1/categories/" + cat["id"], expect=200)
@@ -169,6 +171,7 @@ class OpenAPITruth(unittest.TestCase):
         c("DELETE", "/api/v1/reservations/" + r["id"], token=self.customer, expect=200)
         c("DELETE", "/api/v1/reservations/res_nope", token=self.customer, expect=404)
         # edge cases: whatever they answer must be declared
+        c("POST", "/api/v1/reservations", {"items": [{"product_id": "prd_nope", "quantity": 1}]}, token=self.customer)
         c("DELETE", "/api/v1/reservations/" + r["id"], token=self.customer)
         c("GET", "/api/v1/reservations/" + r["id"], token=self.staff)
         c("GET", "/api/v1/reservations/" + r["id"], token=self.approver)
@@ -180,6 +183,7 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/carts/" + g["id"], headers=gh, expect=200)
         c("GET", "/api/v1/carts/crt_nope", headers=gh, expect=404)
         c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 0}, headers=gh, expect=422)
+        c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": "prd_nope", "quantity": 1}, headers=gh)
         c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 1}, headers=gh, expect=201)
         c("POST", "/api/v1/carts/%s/lines" % g["id"], {"product_id": pid, "quantity": 1}, headers=gh,
           expect=200)  # adds to the line
@@ -234,6 +238,8 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/orders", {"items": [{"product_id": pid, "quantity": 100000}], "payment": OK_CARD},
           token=cust, headers=wait)
         c("POST", "/api/v1/orders", {"cart_id": "crt_nope", "payment": OK_CARD}, token=cust)
+        c("POST", "/api/v1/orders", {"items": [{"product_id": "prd_nope", "quantity": 1}], "payment": OK_CARD},
+          token=cust)
         c("GET", "/api/v1/orders/" + oid, token=self.approver)  # someone else's order
         c("GET", "/api/v1/orders/%s/events" % oid, token=self.approver)
         c("GET", "/api/v1/reports/sales-daily", token=cust, expect=403)
@@ -259,6 +265,7 @@ class OpenAPITruth(unittest.TestCase):
     def requests(self):
         c, cust, admin, appr = self.call, self.customer, self.admin, self.approver
         c("POST", "/api/v1/requests", {"type": "nope", "title": "x"}, token=cust, expect=422)
+        c("PATCH", "/api/v1/users/me", {"name": "x"}, token=self.admin)
         st, _, r = c("POST", "/api/v1/requests", {"type": "purchase", "title": "Laptop", "data": {"amount": 10}},
                      token=cust, expect=201)
         rid = r["id"]
