@@ -104,7 +104,7 @@ static int has_idempotency(const sf_route *r) { return is_write(r) && !(r->flags
 /* The statuses a route's properties imply wherever they apply. */
 static void derived_statuses(json_t *responses, const sf_route *r) {
   if (r->auth != SF_AUTH_PUBLIC) ADD(401);
-  if (r->auth == SF_AUTH_PERMISSION) ADD(403);
+  if (r->auth == SF_AUTH_PERMISSION && !sf_edge_permission_universal(r->permission)) ADD(403);
   if (r->request_schema) ADD(400, 413, 415, 422);
   if (r->flags & SF_ROUTE_IF_MATCH) ADD(400, 412);
   if (has_idempotency(r)) ADD(409, 422);

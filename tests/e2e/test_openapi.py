@@ -4,8 +4,8 @@ against GET /api/v1/openapi.json (status declared for the operation, content
 type declared for the status, body valid against the schema; see
 openapi_contract.py). An operation of the document that this test does not
 exercise fails it: a route added later must be added here too."""
-import re, time, unittest
-from sfharness import Server, req, register, make_user, totp, main, unique_email
+import http.client, re, time, unittest
+from sfharness import Server, req, make_user, totp, main, unique_email, _parse
 from openapi_contract import Contract
 
 FAST = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000"]
@@ -59,6 +59,22 @@ class OpenAPITruth(unittest.TestCase):
             self.unexpected.append("%s %s: %d, expected %d: %s" % (method, path, st, expect, str(b)[:200]))
         return st, h, b
 
+    def too_large(self, path):
+        """Announces a body far past the limit and sends none of it: the
+        server refuses on the header alone (413)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        try:
+            conn.putrequest("POST", path)
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(1 << 30))
+            conn.endheaders()
+            st, h, b = _parse(conn.getresponse())
+        finally:
+            conn.close()
+        self.problems.extend(self.contract.check("POST", path, st, h, b))
+        if st != 413:
+            self.unexpected.append("POST %s with a 1 GiB Content-Length: %d, expected 413" % (path, st))
+
     # ---- scenarios, in the order their data needs ----
 
     def ops(self):
@@ -75,6 +91,8 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/auth/register", {"email": "not-an-email", "password": pw}, expect=422)
         c("POST", "/api/v1/auth/register", raw=b"{not json", headers={"Content-Type": "application/json"},
           expect=400)
+        self.too_large("/api/v1/auth/register")
+        c("POST", "/api/v1/auth/register", raw=b"email=a", headers={"Content-Type": "text/plain"})
         c("POST", "/api/v1/auth/login", {"email": email, "password": "wrong password"}, expect=401)
         c("POST", "/api/v1/auth/login", {"email": email}, expect=422)
         st, _, tok = c("POST", "/api/v1/auth/login", {"email": email, "password": pw}, expect=200)

@@ -81,6 +81,18 @@ static void test_permission_write_with_body_if_match(void **state) {
   json_decref(doc);
 }
 
+/* users:self is every role's: no 403 to declare */
+static void test_universal_permission(void **state) {
+  (void)state;
+  sf_route r = {"GET", "/api/v1/me", h, SF_AUTH_PERMISSION, "users:self", 0, "misc", "Me", NULL, "{\"type\":\"object\"}",
+                200, 0};
+  json_t *doc = build(&r);
+  char s[256];
+  statuses(op_of(doc, "/api/v1/me", "get"), s, sizeof s);
+  assert_string_equal(s, "200 400 401 429 500 503");
+  json_decref(doc);
+}
+
 static void test_paged_query_headers_yaml_text(void **state) {
   (void)state;
   sf_route r = {"GET", "/api/v1/things", h, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "misc", "List", NULL,
@@ -115,6 +127,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_public_read),
       cmocka_unit_test(test_permission_write_with_body_if_match),
+      cmocka_unit_test(test_universal_permission),
       cmocka_unit_test(test_paged_query_headers_yaml_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
