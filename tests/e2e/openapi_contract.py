@@ -85,7 +85,7 @@ class Contract:
         schema = content[ctype].get("schema")
         if schema is None:
             return []
-        validator = Draft202012Validator(schema, resolver=self.resolver)
+        validator = Draft202012Validator(schema, resolver=self.resolver, format_checker=jsonschema.FormatChecker())
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
         return ["%s: body does not match the schema at /%s: %s" %
                 (where, "/".join(str(p) for p in e.absolute_path), e.message[:300]) for e in errors[:5]]
