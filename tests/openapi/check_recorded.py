@@ -30,7 +30,8 @@ def main():
             if contract.find(r["method"], r["path"]) is None:
                 elsewhere["%s %s -> %d" % (r["method"], IDS.sub(r"\1_…", r["path"]), r["status"])] += 1
                 continue
-            for p in contract.check(r["method"], r["path"], r["status"], {"content-type": r["content_type"]}, body):
+            for p in contract.check(r["method"], r["path"], r["status"], {"content-type": r["content_type"]}, body,
+                                    known_query=False):  # tests may send odd parameters on purpose
                 bad[IDS.sub(r"\1_…", p)[:400]] += 1
     for k, v in sorted(elsewhere.items()):
         print("no operation (%dx): %s" % (v, k))
