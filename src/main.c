@@ -1,5 +1,5 @@
 /* serviceflow: the CLI. Commands: serve, migrate, user create, verify,
- * replay, routes, seed. Settings come from flags, SERVICEFLOW_* env and an
+ * replay, routes, openapi, seed. Settings come from flags, SERVICEFLOW_* env and an
  * optional config file (see core/config.h). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "core/config.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/router.h"
 #include "core/util.h"
@@ -36,6 +37,7 @@ static void usage(FILE *out) {
         "                             stock and user state from events (exit 1 on any difference)\n"
         "  replay NAME                rebuild a projection from position 0\n"
         "  routes                     list the registered routes\n"
+        "  openapi                    print the OpenAPI document\n"
         "  seed                       create the demo users and catalog (idempotent)\n"
         "common settings: --data-dir D --port N --bind A --config FILE (see README)\n"
         "  --init                     serve: create the database if the data directory has none\n"
@@ -275,6 +277,20 @@ static int cmd_routes(void) {
   return 0;
 }
 
+/* Prints the OpenAPI document (the one GET /api/v1/openapi.json serves) for
+ * linters and client generators. */
+static int cmd_openapi(void) {
+  sf_app_routes();
+  json_t *doc = sf_openapi_build();
+  size_t len;
+  char *text = sf_json_dump(doc, &len);
+  fwrite(text, 1, len, stdout);
+  putchar('\n');
+  free(text);
+  json_decref(doc);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "help") == 0) {
@@ -319,6 +335,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "verify") == 0) return cmd_verify();
   if (strcmp(cmd, "replay") == 0) return cmd_replay(sub);
   if (strcmp(cmd, "routes") == 0) return cmd_routes();
+  if (strcmp(cmd, "openapi") == 0) return cmd_openapi();
   if (strcmp(cmd, "seed") == 0) return cmd_seed();
   usage(stderr);
   return 2;

@@ -74,7 +74,8 @@ int sf_router_match(const char *method, const char *path, sf_route_match *m) {
 }
 
 int sf_route_is_list(const sf_route *r) {
-  return strcmp(r->method, "GET") == 0 && r->response_schema && strstr(r->response_schema, "next_cursor");
+  return strcmp(r->method, "GET") == 0 &&
+         ((r->flags & SF_ROUTE_PAGED) || (r->response_schema && strstr(r->response_schema, "next_cursor")));
 }
 
 /* Is name one of the words of list (words end at a space or a ':type'). */
@@ -89,7 +90,7 @@ static int word_listed(const char *list, const char *name, size_t len) {
 }
 
 void sf_route_query_names(const sf_route *r, char *out, size_t cap) {
-  size_t o = (size_t)snprintf(out, cap, "%s", sf_route_is_list(r) ? "limit, cursor" : "");
+  size_t o = (size_t)snprintf(out, cap, "%s", r->flags & SF_ROUTE_PAGED ? "limit, cursor" : "");
   for (const char *p = r->query; p && *p && o < cap;) {
     while (*p == ' ') p++;
     size_t n = strcspn(p, " :");
@@ -99,6 +100,6 @@ void sf_route_query_names(const sf_route *r, char *out, size_t cap) {
 }
 
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len) {
-  if (sf_route_is_list(r) && word_listed("limit cursor", name, len)) return 1;
+  if ((r->flags & SF_ROUTE_PAGED) && word_listed("limit cursor", name, len)) return 1;
   return word_listed(r->query, name, len);
 }

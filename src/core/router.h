@@ -35,19 +35,32 @@ typedef struct sf_route {
   const char *response_schema;/* JSON Schema (text) of the success body, or NULL */
   int success_status;         /* documented success status, default 200 */
   int id;                     /* index, set by sf_router_add */
-  /* The query parameters a route reads besides a list's limit and cursor,
-   * space-separated, each optionally typed: "status q min_price:integer".
-   * On a list (sf_route_is_list) any other parameter is refused with 422 at
-   * the edge; the OpenAPI document lists them. */
+  /* Statuses the route answers beyond those its properties imply (see
+   * src/edge/openapi.c for the derived ones), space-separated:
+   * `.statuses = "409 412"`. A 2xx answers with response_schema, any other
+   * status with a problem+json body. Adding a status is one token here. */
+  const char *statuses;
+  const char *response_type;  /* media type of the success body; NULL: application/json */
+  /* Query parameters besides limit/cursor (SF_ROUTE_PAGED), space-separated,
+   * each `name` (a string) or `name:integer` / `name:date` (YYYY-MM-DD):
+   * `.query = "q status min_price:integer"`. */
   const char *query;
+  const char *headers;        /* request headers the route reads, same form: "Prefer Cart-Token" */
 } sf_route;
 
 enum {
   SF_ROUTE_LOGIN_LIMIT = 1u << 0, /* stricter per-IP limit (login, register) */
   SF_ROUTE_NO_IDEMPOTENCY = 1u << 1,
   SF_ROUTE_RAW = 1u << 2,          /* ops route: not under /api/v1, no JSON */
-  SF_ROUTE_YAML = 1u << 3,         /* takes a YAML body as well as JSON */
+  SF_ROUTE_IF_MATCH = 1u << 3,     /* honours If-Match (version): 400 malformed, 412 mismatch */
+  SF_ROUTE_YAML_BODY = 1u << 4,    /* the body may also be application/yaml (415 otherwise) */
+  SF_ROUTE_PAGED = 1u << 5,        /* a list taking ?limit= and ?cursor= (422 when malformed) */
 };
+
+/* JSON Schema (text) of a list answer: {"data": [item...], "next_cursor": ...} */
+#define SF_LIST_SCHEMA(item)                                                                            \
+  "{\"type\":\"object\",\"required\":[\"data\",\"next_cursor\"],\"properties\":{\"data\":{\"type\":" \
+  "\"array\",\"items\":" item "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
 
 typedef struct sf_route_match {
   const sf_route *route;
@@ -59,8 +72,9 @@ typedef struct sf_route_match {
   char allow[128];                        /* on 405: "GET, PATCH" */
 } sf_route_match;
 
-/* A GET route answering {data, next_cursor}: it takes ?limit= and ?cursor=
- * and refuses query parameters it does not declare. */
+/* A GET route answering {data, next_cursor} (SF_ROUTE_PAGED, or a response
+ * schema naming next_cursor): it refuses query parameters it does not read
+ * (limit and cursor when paged, and its `query`). */
 int sf_route_is_list(const sf_route *r);
 /* Is the query parameter name (len bytes) one r reads? */
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len);

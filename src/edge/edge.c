@@ -61,6 +61,12 @@ int sf_edge_role_allows(const char *role, const char *permission) {
   return 0;
 }
 
+int sf_edge_permission_universal(const char *permission) {
+  for (size_t i = 0; i < sizeof k_roles / sizeof k_roles[0]; i++)
+    if (!word_in(k_roles[i].permissions, permission)) return 0;
+  return 1;
+}
+
 const char *sf_edge_permission_roles(const char *permission) {
   static __thread char out[128];
   out[0] = '\0';

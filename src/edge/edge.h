@@ -56,5 +56,7 @@ int sf_edge_valid_role(const char *role);
 
 /* Path of every permission per role as a JSON-ish description (OpenAPI). */
 const char *sf_edge_permission_roles(const char *permission);
+/* 1 when every role grants `permission` (a route needing it never answers 403) */
+int sf_edge_permission_universal(const char *permission);
 
 #endif

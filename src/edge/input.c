@@ -236,8 +236,8 @@ int sf_in_refuse_media(sf_req *req, unsigned route_flags) {
   if (req->body_len == 0 || (route_flags & SF_ROUTE_RAW) || !takes_body(req->method)) return 0;
   const char *ct = sf_req_header(req, "Content-Type");
   sf_media m = sf_in_media(ct);
-  if (m == SF_MEDIA_OTHER || (m == SF_MEDIA_YAML && !(route_flags & SF_ROUTE_YAML))) {
-    const char *accept = route_flags & SF_ROUTE_YAML ? "application/json, application/yaml" : "application/json";
+  if (m == SF_MEDIA_OTHER || (m == SF_MEDIA_YAML && !(route_flags & SF_ROUTE_YAML_BODY))) {
+    const char *accept = route_flags & SF_ROUTE_YAML_BODY ? "application/json, application/yaml" : "application/json";
     sf_err err = {0};
     sf_err_set(&err, 415, "unsupported-media-type", "Unsupported media type",
                "Content-Type '%.100s' is not accepted here; send %s (UTF-8)", ct, accept);

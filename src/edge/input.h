@@ -23,7 +23,7 @@ sf_media sf_in_media(const char *content_type);
 /* The edge's check of a request body's media type (a POST, PUT or PATCH
  * with a body, on every route that is not SF_ROUTE_RAW): JSON, no Content-Type, and
  * curl's default form type (read as JSON, for `curl -d '{...}'`), plus YAML
- * on SF_ROUTE_YAML routes; anything else is 415 with an Accept header.
+ * on SF_ROUTE_YAML_BODY routes; anything else is 415 with an Accept header.
  * Returns 1 when it answered. */
 int sf_in_refuse_media(sf_req *req, unsigned route_flags);
 

@@ -7,8 +7,11 @@
 #include <jansson.h>
 
 void sf_ops_routes(void);
-/* Builds (and caches) the OpenAPI document; returns a new reference. */
+/* Builds the OpenAPI document from the router's table (openapi.c); returns
+ * a new reference. Call after every route is registered. */
 json_t *sf_openapi_build(void);
+json_t *sf_openapi_schemas(void);                 /* components.schemas, a new reference */
+const char *sf_openapi_tag_text(const char *tag); /* a tag's description (static) */
 void sf_ops_freeze(void); /* renders the document once; call after registering routes */
 void sf_ops_shutdown(void);
 

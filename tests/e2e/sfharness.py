@@ -119,6 +119,20 @@ def _parse(resp):
     return resp.status, headers, body
 
 
+def _record(method, path, out):
+    """With SERVICEFLOW_OPENAPI_RECORD=FILE, every answer is appended to FILE
+    (one JSON line) for tests/openapi/check_recorded.py to hold against the
+    OpenAPI document: the whole e2e suite then checks the document."""
+    dest = os.environ.get("SERVICEFLOW_OPENAPI_RECORD")
+    if not dest:
+        return
+    st, h, b = out
+    rec = {"method": method, "path": path, "status": st, "content_type": h.get("content-type", ""),
+           "body": b if isinstance(b, (dict, list)) else str(b)}
+    with open(dest, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
 def req(srv, method, path, body=None, headers=None, token=None, raw=None, conn=None):
     h = dict(headers or {})
     if token:
@@ -131,7 +145,9 @@ def req(srv, method, path, body=None, headers=None, token=None, raw=None, conn=N
     c = conn or http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
     try:
         c.request(method, path, body=data, headers=h)
-        return _parse(c.getresponse())
+        out = _parse(c.getresponse())
+        _record(method, path, out)
+        return out
     finally:
         if own:
             c.close()

@@ -583,23 +583,24 @@ void sf_carts_routes(void) {
       {"POST", "/api/v1/carts", h_create, SF_AUTH_OPTIONAL, NULL, 0, "carts",
        "Create a cart. Signed in: your open cart (200 when it exists). Guest: the reply carries a token "
        "to send as Cart-Token on later requests and on login",
-       "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0},
+       "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0, .statuses = "200",
+       .headers = "Cart-Token"},
       {"GET", "/api/v1/carts/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "carts",
        "Get a cart (its owner, or Cart-Token for a guest cart), with current prices beside the snapshot",
-       NULL, CART_REF, 200, 0},
-      {"POST", "/api/v1/carts/{id}/lines", h_add, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       NULL, CART_REF, 200, 0, .headers = "Cart-Token"},
+      {"POST", "/api/v1/carts/{id}/lines", h_add, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_IF_MATCH, "carts",
        "Add a product (adds to the quantity of an existing line); snapshots the price (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"product_id\",\"quantity\"],\"additionalProperties\":false,"
        "\"properties\":{\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,"
        "\"maximum\":1000}}}",
-       CART_REF, 201, 0},
-      {"PATCH", "/api/v1/carts/{id}/lines/{product_id}", h_set, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+       CART_REF, 201, 0, .statuses = "200", .headers = "Cart-Token"},
+      {"PATCH", "/api/v1/carts/{id}/lines/{product_id}", h_set, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_IF_MATCH, "carts",
        "Set a line's quantity (0 removes it); takes the current price (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"quantity\"],\"additionalProperties\":false,"
        "\"properties\":{\"quantity\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1000}}}",
-       CART_REF, 200, 0},
-      {"DELETE", "/api/v1/carts/{id}/lines/{product_id}", h_remove, SF_AUTH_OPTIONAL, NULL, 0, "carts",
-       "Remove a line (honours If-Match)", NULL, CART_REF, 200, 0},
+       CART_REF, 200, 0, .headers = "Cart-Token"},
+      {"DELETE", "/api/v1/carts/{id}/lines/{product_id}", h_remove, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_IF_MATCH, "carts",
+       "Remove a line (honours If-Match)", NULL, CART_REF, 200, 0, .headers = "Cart-Token"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
   sf_idem_credential_header(TOKEN_HEADER); /* a guest's replays need the cart's token */

@@ -745,11 +745,10 @@ int sf_catalog_seed_demo(sf_err *err) {
 
 #define PRODUCT_REF "{\"$ref\":\"#/components/schemas/Product\"}"
 #define CATEGORY_SCHEMA                                                                         \
-  "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}," \
+  "{\"type\":\"object\",\"required\":[\"id\",\"name\",\"version\",\"created_at\"],"                      \
+  "\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"                          \
   "\"description\":{\"type\":\"string\"},\"version\":{\"type\":\"integer\"},"                \
   "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"
-#define LIST_OF(item) \
-  "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" item "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
 #define PRODUCT_FIELDS(required)                                                                      \
   "{\"type\":\"object\"," required "\"additionalProperties\":false,\"properties\":{"                  \
   "\"sku\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"pattern\":\"^[A-Za-z0-9._-]+$\"}," \
@@ -766,13 +765,14 @@ void sf_catalog_routes(void) {
       {"POST", "/api/v1/products", h_create, SF_AUTH_PERMISSION, "catalog:write", 0, "catalog",
        "Create a product (status draft unless given)",
        PRODUCT_FIELDS("\"required\":[\"sku\",\"name\",\"price\",\"currency\"],"), PRODUCT_REF, 201, 0},
-      {"GET", "/api/v1/products", h_list, SF_AUTH_OPTIONAL, NULL, 0, "catalog",
+      {"GET", "/api/v1/products", h_list, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_PAGED, "catalog",
        "List products, newest first: ?q= (full text), category_id, status (staff), min_price, "
        "max_price, limit, cursor",
-       NULL, LIST_OF(PRODUCT_REF), 200, 0, "q category_id status min_price:integer max_price:integer"},
+       NULL, SF_LIST_SCHEMA(PRODUCT_REF), 200, 0, .statuses = "403",
+       .query = "q category_id status min_price:integer max_price:integer"},
       {"GET", "/api/v1/products/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "catalog",
        "Get a product (drafts and archived ones only with catalog:write)", NULL, PRODUCT_REF, 200, 0},
-      {"PATCH", "/api/v1/products/{id}", h_patch, SF_AUTH_PERMISSION, "catalog:write", 0, "catalog",
+      {"PATCH", "/api/v1/products/{id}", h_patch, SF_AUTH_PERMISSION, "catalog:write", SF_ROUTE_IF_MATCH, "catalog",
        "Change a product (honours If-Match)", PRODUCT_FIELDS(""), PRODUCT_REF, 200, 0},
       {"POST", "/api/v1/categories", h_category_create, SF_AUTH_PERMISSION, "catalog:write", 0,
        "catalog", "Create a category",
@@ -781,7 +781,7 @@ void sf_catalog_routes(void) {
        "\"description\":{\"type\":\"string\",\"maxLength\":1000}}}",
        CATEGORY_SCHEMA, 201, 0},
       {"GET", "/api/v1/categories", h_category_list, SF_AUTH_PUBLIC, NULL, 0, "catalog",
-       "List categories by name", NULL, LIST_OF(CATEGORY_SCHEMA), 200, 0},
+       "List categories by name", NULL, SF_LIST_SCHEMA(CATEGORY_SCHEMA), 200, 0},
       {"GET", "/api/v1/categories/{id}", h_category_get, SF_AUTH_PUBLIC, NULL, 0, "catalog",
        "Get a category", NULL, CATEGORY_SCHEMA, 200, 0},
   };

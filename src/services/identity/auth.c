@@ -643,10 +643,7 @@ static void h_password(sf_req *req) {
 
 /* ---- routes ---- */
 
-#define TOKENS_SCHEMA                                                                            \
-  "{\"type\":\"object\",\"properties\":{\"access_token\":{\"type\":\"string\"},"                 \
-  "\"refresh_token\":{\"type\":\"string\"},\"token_type\":{\"const\":\"Bearer\"},"               \
-  "\"expires_in\":{\"type\":\"integer\"},\"user\":{\"$ref\":\"#/components/schemas/User\"}}}"
+#define TOKENS_SCHEMA "{\"$ref\":\"#/components/schemas/TokenPair\"}"
 
 void id_auth_routes(void) {
   static const sf_route routes[] = {
@@ -656,24 +653,23 @@ void id_auth_routes(void) {
        "\"properties\":{\"email\":{\"type\":\"string\",\"format\":\"email\",\"maxLength\":254},"
        "\"password\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128},"
        "\"name\":{\"type\":\"string\",\"maxLength\":100}}}",
-       TOKENS_SCHEMA, 201, 0},
+       TOKENS_SCHEMA, 201, 0, .statuses = "409", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/login", h_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Log in with email and password (returns tokens, or an MFA challenge)",
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
        "\"properties\":{\"email\":{\"type\":\"string\"},\"password\":{\"type\":\"string\"}}}",
-       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"type\":\"object\",\"properties\":{\"mfa_required\":{\"const\":true},"
-       "\"mfa_token\":{\"type\":\"string\"},\"expires_in\":{\"type\":\"integer\"}}}]}",
-       200, 0},
+       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/MfaChallenge\"}]}",
+       200, 0, .statuses = "401 403", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/mfa/login", h_mfa_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Complete a login with a TOTP code",
        "{\"type\":\"object\",\"required\":[\"mfa_token\",\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"mfa_token\":{\"type\":\"string\"},\"code\":{\"type\":\"string\"}}}",
-       TOKENS_SCHEMA, 200, 0},
+       TOKENS_SCHEMA, 200, 0, .statuses = "401 403", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/refresh", h_refresh, SF_AUTH_PUBLIC, NULL, 0, "auth",
        "Rotate a refresh token (reuse of a rotated token revokes its family)",
        "{\"type\":\"object\",\"required\":[\"refresh_token\"],\"additionalProperties\":false,"
        "\"properties\":{\"refresh_token\":{\"type\":\"string\"}}}",
-       TOKENS_SCHEMA, 200, 0},
+       TOKENS_SCHEMA, 200, 0, .statuses = "401"},
       {"POST", "/api/v1/auth/logout", h_logout, SF_AUTH_PUBLIC, NULL, 0, "auth",
        "Log out: revoke the refresh token's family",
        "{\"type\":\"object\",\"required\":[\"refresh_token\"],\"additionalProperties\":false,"
@@ -681,18 +677,21 @@ void id_auth_routes(void) {
        NULL, 204, 0},
       {"POST", "/api/v1/auth/mfa/enroll", h_mfa_enroll, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Start TOTP enrolment: returns the secret and an otpauth URI", NULL,
-       "{\"type\":\"object\",\"properties\":{\"secret\":{\"type\":\"string\"},\"otpauth_uri\":{\"type\":\"string\"}}}",
+       "{\"type\":\"object\",\"required\":[\"secret\",\"otpauth_uri\"],\"properties\":{\"secret\":{\"type\":\"string\"},"
+       "\"otpauth_uri\":{\"type\":\"string\"}}}",
        200, 0},
       {"POST", "/api/v1/auth/mfa/verify", h_mfa_verify, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Confirm enrolment with a code: turns MFA on",
        "{\"type\":\"object\",\"required\":[\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"code\":{\"type\":\"string\"}}}",
-       "{\"type\":\"object\",\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}", 200, 0},
+       "{\"type\":\"object\",\"required\":[\"mfa_enabled\"],\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}",
+       200, 0},
       {"POST", "/api/v1/auth/mfa/disable", h_mfa_disable, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Turn MFA off (needs the password and a current code; failures count into the login lockout)",
        "{\"type\":\"object\",\"required\":[\"password\",\"code\"],\"additionalProperties\":false,"
        "\"properties\":{\"password\":{\"type\":\"string\"},\"code\":{\"type\":\"string\"}}}",
-       "{\"type\":\"object\",\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}", 200, 0},
+       "{\"type\":\"object\",\"required\":[\"mfa_enabled\"],\"properties\":{\"mfa_enabled\":{\"type\":\"boolean\"}}}",
+       200, 0},
       {"POST", "/api/v1/auth/password", h_password, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Change the password (needs the current one; ends every other session of the caller)",
        "{\"type\":\"object\",\"required\":[\"current_password\",\"new_password\"],"

@@ -200,30 +200,29 @@ static void h_events(sf_req *req) {
 }
 
 #define USER_REF "{\"$ref\":\"#/components/schemas/User\"}"
-#define LIST_OF(x) "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" x "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
 
 void id_user_routes(void) {
   static const sf_route routes[] = {
       {"GET", "/api/v1/users/me", h_me, SF_AUTH_PERMISSION, "users:self", 0, "users",
        "The caller's profile", NULL, USER_REF, 200, 0},
-      {"PATCH", "/api/v1/users/me", h_me_patch, SF_AUTH_PERMISSION, "users:self", 0, "users",
+      {"PATCH", "/api/v1/users/me", h_me_patch, SF_AUTH_PERMISSION, "users:self", SF_ROUTE_IF_MATCH, "users",
        "Update the caller's profile (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
        "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}}}",
        USER_REF, 200, 0},
-      {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", 0, "users",
-       "List users, newest first (cursor pagination)", NULL, LIST_OF(USER_REF), 200, 0},
+      {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
+       "List users, newest first (cursor pagination)", NULL, SF_LIST_SCHEMA(USER_REF), 200, 0},
       {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users",
        "Get a user", NULL, USER_REF, 200, 0},
-      {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", 0, "users",
+      {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", SF_ROUTE_IF_MATCH, "users",
        "Change a user's role or status (honours If-Match)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
        "\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]},"
        "\"status\":{\"enum\":[\"active\",\"disabled\"]}}}",
        USER_REF, 200, 0},
-      {"GET", "/api/v1/users/{id}/events", h_events, SF_AUTH_PERMISSION, "users:read", 0, "users",
+      {"GET", "/api/v1/users/{id}/events", h_events, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
        "A user's identity history (events of stream user-{id})", NULL,
-       LIST_OF("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
+       SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

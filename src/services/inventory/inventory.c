@@ -498,7 +498,7 @@ void sf_inventory_routes(void) {
       {"GET", "/api/v1/inventory/{product_id}", h_stock_get, SF_AUTH_USER, NULL, 0, "inventory",
        "Stock of a product: on hand, reserved, available", NULL, STOCK_REF, 200, 0},
       {"POST", "/api/v1/inventory/{product_id}/adjustments", h_adjust, SF_AUTH_PERMISSION,
-       "inventory:write", 0, "inventory", "Adjust on-hand stock with a reason (honours If-Match)",
+       "inventory:write", SF_ROUTE_IF_MATCH, "inventory", "Adjust on-hand stock with a reason (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"delta\",\"reason\"],\"additionalProperties\":false,"
        "\"properties\":{\"delta\":{\"type\":\"integer\",\"not\":{\"const\":0}},"
        "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200}}}",

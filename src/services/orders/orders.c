@@ -1476,8 +1476,6 @@ static void h_sales(sf_req *req) {
 /* ---- routes ---- */
 
 #define ORDER_REF "{\"$ref\":\"#/components/schemas/Order\"}"
-#define LIST_OF(item) \
-  "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" item "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
 
 void sf_orders_routes(void) {
   static const sf_route routes[] = {
@@ -1492,36 +1490,42 @@ void sf_orders_routes(void) {
        "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}}}},"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
-       ORDER_REF, 201, 0},
+       ORDER_REF, 201, 0, .statuses = "404 409", .headers = "Prefer"},
       {"POST", "/api/v1/carts/{id}/checkout", h_checkout, SF_AUTH_USER, NULL, 0, "carts",
        "Check out a cart: places an order from its lines at their snapshot prices (409 price-changed "
        "when the catalog moved; Prefer: wait=N as for POST /orders)",
        "{\"type\":\"object\",\"required\":[\"payment\"],\"additionalProperties\":false,\"properties\":{"
        "\"payment\":{\"type\":\"object\",\"required\":[\"card_number\"],\"additionalProperties\":false,"
        "\"properties\":{\"card_number\":{\"type\":\"string\",\"pattern\":\"^[0-9]{12,19}$\"}}}}}",
-       ORDER_REF, 201, 0},
-      {"GET", "/api/v1/orders", h_list, SF_AUTH_USER, NULL, 0, "orders",
+       ORDER_REF, 201, 0, .statuses = "409", .headers = "Prefer"},
+      {"GET", "/api/v1/orders", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "orders",
        "List orders, newest first: your own, or all with orders:read (?status=, ?customer_id=)", NULL,
-       LIST_OF(ORDER_REF), 200, 0, "status customer_id"},
+       SF_LIST_SCHEMA(ORDER_REF), 200, 0, .query = "status customer_id"},
       {"GET", "/api/v1/orders/{id}", h_get, SF_AUTH_USER, NULL, 0, "orders",
-       "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0},
+       "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0,
+       .headers = "Prefer"},
       {"GET", "/api/v1/orders/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "orders",
        "The order's history (events of stream order-{id})", NULL,
-       LIST_OF("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
-      {"POST", "/api/v1/orders/{id}/fulfil", h_fulfil, SF_AUTH_PERMISSION, "orders:write", 0, "orders",
-       "paid -> fulfilled (honours If-Match)", NULL, ORDER_REF, 200, 0},
-      {"POST", "/api/v1/orders/{id}/ship", h_ship, SF_AUTH_PERMISSION, "orders:write", 0, "orders",
-       "fulfilled -> shipped (honours If-Match)", NULL, ORDER_REF, 200, 0},
-      {"POST", "/api/v1/orders/{id}/deliver", h_deliver, SF_AUTH_PERMISSION, "orders:write", 0, "orders",
-       "shipped -> delivered (honours If-Match)", NULL, ORDER_REF, 200, 0},
-      {"POST", "/api/v1/orders/{id}/refunds", h_refund, SF_AUTH_PERMISSION, "orders:write", 0, "orders",
+       SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
+      {"POST", "/api/v1/orders/{id}/fulfil", h_fulfil, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
+       "paid -> fulfilled (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
+      {"POST", "/api/v1/orders/{id}/ship", h_ship, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
+       "fulfilled -> shipped (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
+      {"POST", "/api/v1/orders/{id}/deliver", h_deliver, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
+       "shipped -> delivered (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
+      {"POST", "/api/v1/orders/{id}/refunds", h_refund, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
        "Refund a paid order, fully or in part (202; Prefer: wait=N waits for the provider)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
        "\"amount\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"minor units; default: all that is left\"}}}",
-       ORDER_REF, 202, 0},
+       ORDER_REF, 202, 0, .statuses = "200 409", .headers = "Prefer"},
       {"GET", "/api/v1/reports/sales-daily", h_sales, SF_AUTH_PERMISSION, "orders:read", 0, "orders",
        "Units and revenue per product per day (sales_daily projection; ?from=&to= as YYYY-MM-DD)", NULL,
-       LIST_OF("{\"type\":\"object\"}"), 200, 0, "from to"},
+       SF_LIST_SCHEMA("{\"type\":\"object\",\"required\":[\"day\",\"product_id\",\"quantity\",\"revenue\","
+                      "\"currency\",\"orders\"],\"properties\":{\"day\":{\"type\":\"string\",\"format\":\"date\"},"
+                      "\"product_id\":{\"type\":\"string\"},\"quantity\":{\"type\":\"integer\"},"
+                      "\"revenue\":{\"type\":\"integer\"},\"currency\":{\"type\":\"string\"},"
+                      "\"orders\":{\"type\":\"integer\"}}}"),
+       200, 0, .query = "from:date to:date"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

@@ -615,21 +615,28 @@ static void h_inbox(sf_req *req) {
 
 void srq_approvals_routes(void) {
   static const sf_route routes[] = {
-      {"POST", "/api/v1/requests/{id}/approvals", h_decide, SF_AUTH_USER, NULL, 0, "requests",
+      {"POST", "/api/v1/requests/{id}/approvals", h_decide, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Approve or reject at the request's pending approval level (its assignees only; 409 when none is pending)",
        "{\"type\":\"object\",\"required\":[\"decision\"],\"additionalProperties\":false,\"properties\":{"
        "\"decision\":{\"enum\":[\"approve\",\"reject\"]},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
-       SRQ_REF, 200, 0},
-      {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, 0, "requests",
+       SRQ_REF, 200, 0, .statuses = "403"},
+      {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Hand your pending approval at the current level to another user",
        "{\"type\":\"object\",\"required\":[\"to\"],\"additionalProperties\":false,\"properties\":{"
        "\"to\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
-       SRQ_REF, 200, 0},
-      {"GET", "/api/v1/approvals", h_inbox, SF_AUTH_USER, NULL, 0, "requests",
+       SRQ_REF, 200, 0, .statuses = "403"},
+      {"GET", "/api/v1/approvals", h_inbox, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
        "Your approvals inbox (?assignee=me): pending tasks assigned to you or to your role, newest first", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
-       "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
-       200, 0, "assignee"},
+       SF_LIST_SCHEMA("{\"type\":\"object\",\"required\":[\"level\",\"name\",\"assignee\",\"requested_at\","
+                      "\"chain\",\"request\"],\"properties\":{\"level\":{\"type\":\"integer\"},"
+                      "\"name\":{\"type\":\"string\"},\"assignee\":{\"type\":\"object\"},"
+                      "\"requested_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+                      "\"decision\":{\"type\":[\"string\",\"null\"]},\"chain\":{\"type\":\"integer\"},"
+                      "\"request\":{\"type\":\"object\",\"required\":[\"id\",\"type\",\"title\",\"state\"],"
+                      "\"properties\":{\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
+                      "\"title\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"
+                      "\"data\":{\"type\":\"object\"}}}}}"),
+       200, 0, .query = "assignee"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

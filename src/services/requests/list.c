@@ -150,12 +150,10 @@ static void h_list(sf_req *req) {
 
 void srq_list_routes(void) {
   static const sf_route route = {
-      "GET", "/api/v1/requests", h_list, SF_AUTH_USER, NULL, 0, "requests",
+      "GET", "/api/v1/requests", h_list, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "requests",
       "List requests, newest first: your own, or all with workflows:read; ?state=, ?type=, "
       "?assignee=me|unassigned|role:<role>|<user id>, ?q= (full text over title, data and comments), cursor",
-      NULL,
-      "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":"
-      "{\"$ref\":\"#/components/schemas/ServiceRequest\"}},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
-      200, 0, "state type assignee q"};
+      NULL, SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/ServiceRequest\"}"), 200, 0,
+      .query = "state type assignee q"};
   sf_router_add(&route);
 }

@@ -695,12 +695,12 @@ void sf_requests_routes(void) {
        "A request with its state and the actions you may take (its creator, assignee, an approver, or "
        "workflows:read)", NULL,
        SRQ_REF, 200, 0},
-      {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, 0, "requests",
+      {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Take an action: 409 when the state does not allow it or its guard does not hold, 403 when the caller's "
        "role is not in its roles or the caller is none of its by (requester, assignee, role:...) (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"action\"],\"additionalProperties\":false,\"properties\":{"
        "\"action\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
-       SRQ_REF, 200, 0},
+       SRQ_REF, 200, 0, .statuses = "403"},
       {"POST", "/api/v1/requests/{id}/comments", h_comment, SF_AUTH_USER, NULL, 0, "requests",
        "Comment on a request (its creator, assignee, or workflows:read); the comment is an event",
        "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{"
@@ -713,7 +713,8 @@ void sf_requests_routes(void) {
        SRQ_REF, 200, 0},
       {"GET", "/api/v1/requests/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "requests",
        "The request's audit trail (events of stream request-{id})", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}}",
+       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\","
+       "\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}}",
        200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);

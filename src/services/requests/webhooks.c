@@ -617,7 +617,8 @@ void sf_webhooks_routes(void) {
       "The request's webhook deliveries (oldest first, at most 1,000): status pending/delivered/dead, attempts, "
       "next attempt, last error",
       NULL,
-      "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+      "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":{"
+      "\"type\":\"object\",\"required\":[\"id\",\"event_id\",\"url\",\"status\",\"attempts\"],\"properties\":{"
       "\"id\":{\"type\":\"string\"},\"event_id\":{\"type\":\"string\"},\"url\":{\"type\":\"string\"},"
       "\"status\":{\"enum\":[\"pending\",\"delivered\",\"dead\"]},\"attempts\":{\"type\":\"integer\"},"
       "\"next_attempt_at\":{\"type\":[\"string\",\"null\"]},\"last_error\":{\"type\":[\"string\",\"null\"]},"

@@ -297,21 +297,21 @@ static void h_types(sf_req *req) {
 
 void sf_workflows_routes(void) {
   static const sf_route routes[] = {
-      {"POST", "/api/v1/workflows", h_publish, SF_AUTH_PERMISSION, "workflows:admin", SF_ROUTE_YAML, "workflows",
+      {"POST", "/api/v1/workflows", h_publish, SF_AUTH_PERMISSION, "workflows:admin", SF_ROUTE_YAML_BODY, "workflows",
        "Publish a workflow definition (YAML, or JSON with Content-Type: application/json) as the next "
        "version of its type; 422 names every problem's place",
        "{\"type\":\"object\",\"description\":\"a workflow definition (see src/flow/definition.h)\"}", WF_REF, 201, 0},
       {"GET", "/api/v1/workflows", h_list, SF_AUTH_PERMISSION, "workflows:read", 0, "workflows",
        "The latest version of every workflow", NULL,
-       "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":" WF_REF "}}}", 200, 0},
+       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":" WF_REF "}}}",
+       200, 0},
       {"GET", "/api/v1/workflows/{type}", h_get, SF_AUTH_PERMISSION, "workflows:read", 0, "workflows",
        "The latest version of a workflow, with its source", NULL, WF_REF, 200, 0},
-      {"GET", "/api/v1/request-types", h_types, SF_AUTH_USER, NULL, 0, "workflows",
+      {"GET", "/api/v1/request-types", h_types, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "workflows",
        "The catalog of request types anyone signed in may open (the latest version of each published workflow: "
        "type, name, description, fields), by type, limit and cursor",
        NULL,
-       "{\"type\":\"object\",\"required\":[\"data\",\"next_cursor\"],\"properties\":{\"data\":{\"type\":\"array\","
-       "\"items\":" TYPE_SCHEMA "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}",
+       SF_LIST_SCHEMA(TYPE_SCHEMA),
        200, 0},
       {"GET", "/api/v1/workflows/{type}/versions/{version}", h_get_version, SF_AUTH_PERMISSION, "workflows:read", 0,
        "workflows", "One version of a workflow, with its source", NULL, WF_REF, 200, 0},
