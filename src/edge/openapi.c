@@ -97,7 +97,7 @@ static void add_statuses(json_t *responses, const sf_route *r, const int *codes,
 
 static int is_write(const sf_route *r) { return strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0; }
 
-static int is_list(const sf_route *r) { return (r->flags & SF_ROUTE_PAGED) != 0; }
+static int is_paged(const sf_route *r) { return (r->flags & SF_ROUTE_PAGED) != 0; }
 
 static int has_idempotency(const sf_route *r) { return is_write(r) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY); }
 
@@ -109,7 +109,8 @@ static void derived_statuses(json_t *responses, const sf_route *r) {
   if (r->flags & SF_ROUTE_IF_MATCH) ADD(400, 412);
   if (has_idempotency(r)) ADD(409, 422);
   if (strchr(r->pattern, '{')) ADD(404);
-  if (is_list(r) || (r->query && *r->query)) ADD(422); /* a malformed or out-of-range parameter */
+  /* a malformed or out-of-range parameter; on a list also one it does not read */
+  if (sf_route_is_list(r) || (r->query && *r->query)) ADD(422);
   if (!(r->flags & SF_ROUTE_RAW) || (r->flags & SF_ROUTE_LOGIN_LIMIT)) ADD(429);
   if (is_write(r)) ADD(507);
   ADD(400, 500, 503); /* 400: a malformed request line, header or parameter */
@@ -196,7 +197,7 @@ static json_t *parameters(const sf_route *r) {
     json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1, (size_t)(e - p - 1),
                                             "in", "path", "required", 1, "schema", "type", "string"));
   }
-  if (is_list(r)) {
+  if (is_paged(r)) {
     json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:i, s:i}}", "name", "limit", "in",
                                             "query", "description", "page size", "schema", "type", "integer",
                                             "minimum", 1, "maximum", 200, "default", 50));

@@ -124,7 +124,10 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/auth/login", {"email": email, "password": pw}, expect=403)
         c("PATCH", "/api/v1/users/" + me["id"], {"status": "active"}, token=admin, expect=200)
         c("GET", "/api/v1/users/%s/events" % me["id"], token=admin, expect=200)
+        # disabling ended t's session: a new login for the permission check
+        t = c("POST", "/api/v1/auth/login", {"email": email, "password": pw}, expect=200)[2]["access_token"]
         c("GET", "/api/v1/users/%s/events" % me["id"], token=t, expect=403)
+        self.password_change(pw)
         self.customer = self.call("POST", "/api/v1/auth/register",
                                   {"email": unique_email("oa"), "password": pw}, expect=201)[2]["access_token"]
 
@@ -142,8 +145,20 @@ class OpenAPITruth(unittest.TestCase):
         self.assertTrue(ch["mfa_required"])
         c("POST", "/api/v1/auth/mfa/login", {"mfa_token": ch["mfa_token"], "code": wrong}, expect=401)
         c("POST", "/api/v1/auth/mfa/login", {"mfa_token": ch["mfa_token"], "code": totp(e["secret"], now)}, expect=200)
-        c("POST", "/api/v1/auth/mfa/disable", {"code": wrong}, token=t, expect=401)
-        c("POST", "/api/v1/auth/mfa/disable", {"code": totp(e["secret"], now + 30)}, token=t, expect=200)
+        c("POST", "/api/v1/auth/mfa/disable", {"code": wrong}, token=t, expect=422)
+        c("POST", "/api/v1/auth/mfa/disable", {"password": pw, "code": wrong}, token=t, expect=401)
+        c("POST", "/api/v1/auth/mfa/disable", {"password": pw, "code": totp(e["secret"], now + 30)}, token=t,
+          expect=200)
+
+    def password_change(self, pw):
+        c = self.call
+        st, _, u = c("POST", "/api/v1/auth/register", {"email": unique_email("pw"), "password": pw}, expect=201)
+        t = u["access_token"]
+        c("POST", "/api/v1/auth/password", {"current_password": pw, "new_password": "x"}, token=t, expect=422)
+        c("POST", "/api/v1/auth/password", {"current_password": "not it at all", "new_password": "new password 2"},
+          token=t, expect=401)
+        c("POST", "/api/v1/auth/password", {"current_password": pw, "new_password": "new password 2"}, token=t,
+          expect=204)
 
     def catalog(self):
         c, staff = self.call, self.staff
