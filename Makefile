@@ -10,7 +10,7 @@ DATA       ?= $(or $(SERVICEFLOW_DATA_DIR),./data)
 BIND       ?= $(or $(SERVICEFLOW_BIND),127.0.0.1)
 SEED_HOST   = $(if $(filter 0.0.0.0 :: [::],$(BIND)),127.0.0.1,$(BIND))
 
-.PHONY: all deps build run test unit asan e2e bench clean format
+.PHONY: all deps test-deps build run test unit asan e2e bench clean format
 
 all: build
 
@@ -40,10 +40,13 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure -j $(JOBS)
 
-e2e: build
+e2e: build test-deps
 	cd $(BUILD) && ctest -L e2e --output-on-failure
 
-test: deps build asan
+test-deps:
+	@bash scripts/install-deps.sh --test
+
+test: deps test-deps build asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build

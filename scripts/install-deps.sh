@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the benchmarks need.
-# Idempotent: only missing packages are installed. Needs root (or sudo).
+# Installs every Debian package the build and the server need; with --test
+# also what the tests need (the OpenAPI contract test and linter), with
+# --bench what the benchmarks need. Idempotent: only missing packages are
+# installed. Needs root (or sudo).
 set -euo pipefail
 
 PKGS=(
@@ -8,17 +10,19 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
   libjwt-dev liboath-dev libssl-dev libcurl4-openssl-dev libcmocka-dev liblua5.4-dev libyaml-dev
   libmimalloc-dev
-  python3 python3-jsonschema curl procps jq tzdata
+  python3 curl procps jq tzdata
 )
-if [ "${1:-}" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
+mode="${1:-}"
+if [ "$mode" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
+if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm run the OpenAPI linter; the machine's own Node.js (>= 20) is
-# used when there is one, Debian's otherwise.
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# Node.js and npm run the OpenAPI linter (Redocly CLI 1.34 needs Node >= 18.17:
+# Debian bookworm's 18.20 will do); a Node.js already on the machine is used.
+if [ "$mode" = "--test" ]; then command -v npm >/dev/null 2>&1 || missing+=(nodejs npm); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -31,6 +35,6 @@ fi
 
 # npm packages of the tests, from their committed lock files
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -x "$here/tests/openapi/node_modules/.bin/redocly" ]; then
+if [ "$mode" = "--test" ] && [ ! -x "$here/tests/openapi/node_modules/.bin/redocly" ]; then
   (cd "$here/tests/openapi" && npm ci --no-audit --no-fund --loglevel=error)
 fi
