@@ -216,12 +216,12 @@ static int probe(sf_db *db, const char *sql, sf_err *err) {
 
 /* What only opens with a key file. Each probe runs only when its file is
  * missing, so a normal start pays nothing. Sealed with seal.keys: TOTP
- * secrets (identity), card numbers (orders), stored idempotent responses
- * (edge). Signed with jwt.key: the sessions of every user. */
+ * secrets (identity), card numbers (orders), idempotency records (their
+ * fingerprints and responses). Signed with jwt.key: the sessions of every user. */
 static const char k_sealed_probe[] =
     "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"
     " OR EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"
-    " OR EXISTS(SELECT 1 FROM idempotency WHERE body IS NOT NULL AND body <> '')";
+    " OR EXISTS(SELECT 1 FROM idempotency)"; /* fingerprints and bodies are sealed */
 static const char k_signed_probe[] = "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)";
 
 static int missing(const char *dir, const char *name, char *path, size_t cap) {

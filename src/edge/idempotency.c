@@ -116,6 +116,22 @@ static void claim_name(const sf_edge_req *e, char *out, size_t cap) {
 
 static void edge_free(sf_req *req) { sf_idem_end(req); }
 
+/* The fingerprint hashes the request body, which for login, registration or
+ * a password change holds a password: a plain hash in the table could be
+ * guessed offline, so it is stored sealed like the response (records written
+ * before that hold the plain hex and expire with the TTL). */
+static int same_fingerprint(const char *stored, const sf_edge_req *e) {
+  if (!stored) return 0;
+  if (strlen(stored) == 64) return strcmp(stored, e->fingerprint) == 0;
+  char aad[NAME_MAX_LEN];
+  claim_name(e, aad, sizeof aad);
+  sf_err err = {0};
+  char *fp = sf_unseal(I.ring, stored, aad, &err);
+  int same = fp && strcmp(fp, e->fingerprint) == 0;
+  free(fp);
+  return same;
+}
+
 int sf_idem_begin(sf_req *req) {
   const char *key = sf_req_header(req, "Idempotency-Key");
   if (!key) return 0;
@@ -169,7 +185,7 @@ int sf_idem_begin(sf_req *req) {
     e->idem_store = 1;
     return 0;
   }
-  if (strcmp(sf_stmt_col_text(st, 0), e->fingerprint) != 0) {
+  if (!same_fingerprint(sf_stmt_col_text(st, 0), e)) {
     sf_stmt_reset(st);
     sf_err_set(&err, 422, "idempotency-mismatch", "Idempotency-Key reused",
                "this Idempotency-Key was used for a different request");
@@ -206,15 +222,20 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
   if (!e || !e->idem_store || req->status >= 500 || req->status == 0) return;
   sf_err err = {0};
   char *sealed = NULL;
+  char aad[NAME_MAX_LEN];
+  claim_name(e, aad, sizeof aad);
+  char *fingerprint = sf_seal(I.ring, e->fingerprint, aad, &err);
+  if (!fingerprint) return;
   if (req->resp_body && req->resp_len) {
-    char aad[NAME_MAX_LEN];
-    claim_name(e, aad, sizeof aad);
     char *plain = sf_malloc(req->resp_len + 1);
     memcpy(plain, req->resp_body, req->resp_len);
     plain[req->resp_len] = '\0';
     sealed = sf_seal(I.ring, plain, aad, &err);
     free(plain);
-    if (!sealed) return;
+    if (!sealed) {
+      free(fingerprint);
+      return;
+    }
   }
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
@@ -223,7 +244,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
   if (st) {
     sf_stmt_text(st, 1, e->idem_scope);
     sf_stmt_text(st, 2, e->idem_key);
-    sf_stmt_text(st, 3, e->fingerprint);
+    sf_stmt_text(st, 3, fingerprint);
     sf_stmt_int(st, 4, req->status);
     sf_stmt_text(st, 5, req->content_type);
     sf_stmt_text(st, 6, sealed);
@@ -231,6 +252,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
     sf_stmt_run(st, &err);
   }
   free(sealed);
+  free(fingerprint);
   e->idem_store = 0;
 }
 

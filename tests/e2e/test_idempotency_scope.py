@@ -4,7 +4,7 @@ presented (the signed-in user, a guest cart's Cart-Token, or, with no
 credential at all, the client address). Another guest, a caller without the
 cart's token, or another user reusing the key gets no replay; the same caller
 still does."""
-import http.client, unittest
+import hashlib, http.client, json, os, sqlite3, unittest
 from sfharness import Server, assert_problem, make_user, register, req, main
 from test_carts import FAST, new_product
 
@@ -24,6 +24,29 @@ class IdempotencyScope(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.srv.close()
+
+    def test_a_stored_fingerprint_gives_no_offline_guess(self):
+        """A registration's body holds a password: its record must not keep a
+        plain hash of it (nor the password), yet replays still match."""
+        body = {"email": "fp-check@example.com", "password": "guessable password 1"}
+        st, _, first = req(self.srv, "POST", "/api/v1/auth/register", body, headers={"Idempotency-Key": "fp-1"})
+        self.assertEqual(st, 201, first)
+        st, h, again = req(self.srv, "POST", "/api/v1/auth/register", body, headers={"Idempotency-Key": "fp-1"})
+        self.assertEqual((st, h.get("idempotent-replayed")), (201, "true"))
+        st, _, other = req(self.srv, "POST", "/api/v1/auth/register", dict(body, password="another password 2"),
+                           headers={"Idempotency-Key": "fp-1"})
+        self.assertEqual(st, 422, other)
+        db = sqlite3.connect(os.path.join(self.srv.data_dir, "serviceflow.db"))
+        try:
+            rows = db.execute("SELECT fingerprint, body FROM idempotency WHERE key = 'fp-1'").fetchall()
+        finally:
+            db.close()
+        self.assertEqual(len(rows), 1)
+        plain = hashlib.sha256(b"POST\n/api/v1/auth/register\n" + json.dumps(body).encode()).hexdigest()
+        for col in rows[0]:
+            self.assertNotIn(plain, col or "")
+            self.assertNotIn("guessable", col or "")
+        self.assertNotEqual(len(rows[0][0]), 64, "a bare SHA-256 hex fingerprint")
 
     def create_guest_cart(self, key, conn=None):
         return req(self.srv, "POST", "/api/v1/carts", {}, headers={"Idempotency-Key": key}, conn=conn)
