@@ -223,6 +223,8 @@ static const char k_sealed_probe[] =
     " OR EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"
     " OR EXISTS(SELECT 1 FROM idempotency)"; /* fingerprints and bodies are sealed */
 static const char k_signed_probe[] = "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)";
+/* Signed with webhook.key: every webhook delivered; its receivers hold the secret. */
+static const char k_webhook_probe[] = "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)";
 
 static int missing(const char *dir, const char *name, char *path, size_t cap) {
   snprintf(path, cap, "%s/%s", dir, name);
@@ -250,6 +252,15 @@ static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
                "%s is missing but the database has users whose sessions are signed with it", path);
     sf_err_field_add(err, "fix", "restore jwt.key from a backup, or set jwt_secret to the key in use");
     sf_err_field_add(err, "or", "start once with --new-jwt-key 1 to make a new key (signs every user out)");
+    return -400;
+  }
+  if (!cfg->webhook_secret[0] && !cfg->new_webhook_key && missing(cfg->data_dir, "webhook.key", path, sizeof path) &&
+      (rc = probe(db, k_webhook_probe, err))) {
+    if (rc < 0) return rc;
+    sf_err_set(err, 400, "config", "Key file missing",
+               "%s is missing but webhooks were sent signed with it (their receivers check that secret)", path);
+    sf_err_field_add(err, "fix", "restore webhook.key from a backup, or set webhook_secret to the secret in use");
+    sf_err_field_add(err, "or", "start once with --new-webhook-key 1 (then give receivers the new webhook.key)");
     return -400;
   }
   return 0;

@@ -37,7 +37,7 @@ static const opt k_opts[] = {
     I(payment_timeout_ms, 50, 120000), I(payment_retries, 0, 10), I(payment_backoff_ms, 1, 60000),
     I(breaker_threshold, 1, 1000), I(breaker_cooldown_ms, 100, 3600000), S(webhook_secret),
     I(webhook_timeout_ms, 100, 120000), I(webhook_max_attempts, 1, 100), I(webhook_backoff_ms, 1, 3600000),
-    I(webhook_concurrency, 1, 256), I(init, 0, 1), I(new_jwt_key, 0, 1), I(integrity_budget_ms, 0, 3600000),
+    I(webhook_concurrency, 1, 256), I(init, 0, 1), I(new_jwt_key, 0, 1), I(new_webhook_key, 0, 1), I(integrity_budget_ms, 0, 3600000),
     I(integrity_interval_s, 0, 31536000),
 };
 

@@ -51,6 +51,7 @@ typedef struct sf_config {
 
   int init;                  /* 1 = create the database when the data directory has none */
   int new_jwt_key;           /* 1 = create a new jwt.key although users exist (signs everyone out) */
+  int new_webhook_key;       /* 1 = create a new webhook.key although webhooks were sent with the old one */
   int integrity_budget_ms;   /* time for the integrity check at start; 0 = skip it */
   int integrity_interval_s;  /* re-check while serving (for /readyz); 0 = never */
 

@@ -199,6 +199,40 @@ class Damage(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_lost_webhook_key_after_deliveries_refuses(self):
+        srv = Server()
+        try:
+            srv.stop()
+            key = os.path.join(srv.data_dir, "webhook.key")
+            self.assertTrue(os.path.exists(key))
+            os.remove(key)
+            # nothing was signed yet: a new key is made silently
+            srv.start()
+            srv.stop()
+            self.assertTrue(os.path.exists(key))
+            # a delivered webhook (its receiver knows the secret), then the key is lost
+            db = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
+            db.execute("INSERT INTO webhook_deliveries(id, event_id, request_id, url, body, status, attempts,"
+                       " next_at, created_at, updated_at) VALUES('whd_1', 'evt_1', 'srq_1', 'http://127.0.0.1:9/',"
+                       " '{}', 'delivered', 1, 0, 0, 0)")
+            db.commit()
+            db.close()
+            os.remove(key)
+            rc, err = serve_once(srv.data_dir)
+            self.assertEqual(rc, 1, err)
+            self.assertIn(key + " is missing", err)
+            self.assertIn("restore webhook.key from a backup", err)
+            self.assertFalse(os.path.exists(key))
+            srv.extra = ["--webhook-secret", "y" * 24]
+            srv.start()
+            srv.stop()
+            self.assertFalse(os.path.exists(key))
+            srv.extra = ["--new-webhook-key", "1"]
+            srv.start()
+            self.assertTrue(os.path.exists(key))
+        finally:
+            srv.close()
+
     def test_deleted_newest_events_are_detected(self):
         srv = Server()
         try:

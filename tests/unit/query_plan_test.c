@@ -37,6 +37,7 @@ static const struct {
      * data the lost key sealed or signed? (once, before serving) */
     {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"},
     {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)"},
+    {"src/app.c", "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)"},
     {NULL, NULL},
 };
 
