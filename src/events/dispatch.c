@@ -140,7 +140,8 @@ static void advance_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 /* Runs batches until the subscriber has seen everything. */
 static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, sf_err *err) {
   for (;;) {
-    advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done}, .sub = s, .reset = reset, .skip_to = skip_to};
+    advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done, .retry_storage = 1},
+                     .sub = s, .reset = reset, .skip_to = skip_to};
     int rc = sf_writer_exec(&a.cmd);
     if (rc) {
       *err = a.cmd.err;

@@ -103,6 +103,7 @@ typedef struct {
 static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   fire_cmd *f = (fire_cmd *)c;
   static due_timer due[FIRE_BATCH];
+  f->fired = 0; /* from the start on every attempt (retry_storage) */
   sf_stmt *st = sf_db_prepare(tx->db,
                               "SELECT id, kind, ref, attempts FROM timers WHERE due_at <= ?"
                               " ORDER BY due_at, id LIMIT 256",
@@ -136,6 +137,10 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     }
     /* roll this timer's effects back (and the chain head / hooks with them) */
     if (sf_tx_rollback(tx, &mark, err)) return -1;
+    if (sf_writer_retryable(&herr)) { /* not the handler's fault: the writer runs it all again */
+      *err = herr;
+      return -1;
+    }
     T.failed++;
     sf_log_error("timer failed", "\"kind\":\"%s\",\"ref\":\"%s\",\"attempt\":%d,\"detail\":\"%s\"",
                  due[i].kind, due[i].ref, due[i].attempts + 1, herr.detail);
@@ -154,7 +159,7 @@ static void fire_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 int sf_timers_fire_due(int64_t now_ms, sf_err *err) {
   int total = 0;
   for (;;) {
-    fire_cmd f = {.cmd = {.run = fire_run, .done = fire_done}, .now_ms = now_ms};
+    fire_cmd f = {.cmd = {.run = fire_run, .done = fire_done, .retry_storage = 1}, .now_ms = now_ms};
     if (sf_writer_exec(&f.cmd)) {
       if (err) *err = f.cmd.err;
       return -1;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
@@ -30,6 +31,7 @@ typedef struct {
 /* Appends the list starting at first. Returns -1 (nothing appended) if the
  * queue is closed and only_if_open is set. */
 static int queue_push(cmd_queue *q, sf_cmd *first, int only_if_open) {
+  if (!first) return 0;
   sf_cmd *last = first;
   int n = 1;
   while (last->next_) last = last->next_, n++;
@@ -66,9 +68,28 @@ static sf_cmd *take_locked(cmd_queue *q, int max, int *n) {
   return list;
 }
 
-static sf_cmd *queue_take(cmd_queue *q, int max, int *n) {
+/* Waits on q->cv (q->mu held) until signalled or, given a deadline
+ * (sf_mono_ns; 0 = none), until then. Returns 1 once the deadline passed. */
+static int queue_wait(cmd_queue *q, uint64_t deadline_ns) {
+  if (!deadline_ns) {
+    pthread_cond_wait(&q->cv, &q->mu);
+    return 0;
+  }
+  uint64_t now = sf_mono_ns();
+  if (now >= deadline_ns) return 1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (deadline_ns - now);
+  ts.tv_sec += (time_t)(ns / 1000000000u);
+  ts.tv_nsec = (long)(ns % 1000000000u);
+  pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+  return sf_mono_ns() >= deadline_ns;
+}
+
+/* Takes up to max commands, waiting for one until the deadline (0: none). */
+static sf_cmd *queue_take(cmd_queue *q, int max, int *n, uint64_t deadline_ns) {
   pthread_mutex_lock(&q->mu);
-  while (!q->head && q->open) pthread_cond_wait(&q->cv, &q->mu);
+  while (!q->head && q->open && !queue_wait(q, deadline_ns)) continue;
   sf_cmd *list = take_locked(q, max, n);
   pthread_mutex_unlock(&q->mu);
   return list;
@@ -131,8 +152,26 @@ static struct {
   int passes_seen;         /* ckpt_passes when the writer last finished a checkpoint */
   int tail_frames;         /* WAL frames when it did (0: no check pending) */
   uint64_t tail_failed_ns; /* when the WAL did not restart after it (0: it did) */
+  uint64_t cap_missed_ns;  /* when emptying the WAL at its cap last failed (0: it did not) */
+  uint64_t reclaimed_ns;   /* when the WAL was last emptied after a write failed for space */
+  /* storage faults, for /readyz */
+  pthread_mutex_t fmu;
+  sf_err fault;
+  atomic_int faulted;
+  atomic_int give_up;      /* shutting down: no more retries */
 } W = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER, .queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
-       .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER};
+       .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER,
+       .fmu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Commands the storage failed, waiting to run again (writer thread only). */
+#define RETRY_FIRST_MS 50
+#define RETRY_MAX_MS 1000
+static struct {
+  sf_cmd *head, *tail;
+  int n;
+  uint64_t at_ns;
+  int backoff_ms;
+} R = {.backoff_ms = RETRY_FIRST_MS};
 
 /* done() callbacks run on their own thread, so the writer starts the next
  * transaction while the suspended requests are being woken. */
@@ -141,7 +180,7 @@ static void *completer_main(void *arg) {
   pthread_setname_np(pthread_self(), "sf-complete");
   int n;
   sf_cmd *list;
-  while ((list = queue_take(&W.finished, 1 << 30, &n)))
+  while ((list = queue_take(&W.finished, 1 << 30, &n, 0)))
     for (sf_cmd *c = list, *next; c; c = next) {
       next = c->next_;
       c->done(c, c->err.status ? -c->err.status : 0);
@@ -234,8 +273,22 @@ static void fail_all(sf_cmd *list, const sf_err *why) {
  * pass never catches up with the end of the WAL, and SQLite starts the WAL
  * over only when everything in it has been copied; so after each pass of
  * the thread the writer, between two transactions, copies the short tail
- * written meanwhile itself, and its next transaction restarts the WAL. */
-static int g_checkpoint_frames = 10000; /* like wal_autocheckpoint before: a WAL of ~40 MB */
+ * written meanwhile itself, and its next transaction restarts the WAL.
+ *
+ * That alone did not bound the WAL under sustained load (63 MB in a 4-minute
+ * soak): a pass copying ~20 MB is slower than the writes that go on beside
+ * it, and readers that began before the tail was copied still read the WAL
+ * when the next transaction starts, so it does not start over then either
+ * (SQLite restarts the WAL only when no reader uses it). And its file never
+ * shrank again: journal_size_limit was 64 MB. So now a WAL that passes 1.4
+ * times the threshold is emptied by the writer itself with a TRUNCATE
+ * checkpoint, which waits for the thread's pass and for those readers (new
+ * readers then read the database file, not the WAL): writes wait instead of
+ * the WAL growing. And the file is cut back to the threshold whenever the
+ * WAL starts over. */
+static int g_checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
+
+static int wal_cap_frames(void) { return g_checkpoint_frames + g_checkpoint_frames * 2 / 5; }
 
 void sf_writer_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
 
@@ -248,7 +301,37 @@ static void on_wal_commit(void *ud, int frames) {
   }
 }
 
+/* Empties the WAL on the writer (between two transactions): waits up to
+ * wait_ms for the thread's pass and for readers still in the WAL. */
+static int empty_wal(int wait_ms) {
+  sf_err e = {0};
+  int rc = sf_db_wal_truncate(W.db, wait_ms, &e);
+  if (rc < 0) sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
+  if (rc) return rc;
+  W.frames = 0;
+  W.tail_frames = 0;
+  W.tail_failed_ns = 0;
+  /* a pass the thread was asked for has run or runs on an empty WAL:
+   * count it as seen, so the writer does not copy a tail it did not send */
+  pthread_mutex_lock(&W.cmu);
+  W.passes_seen = atomic_load(&W.ckpt_passes) + atomic_load(&W.ckpt_due);
+  pthread_mutex_unlock(&W.cmu);
+  return 0;
+}
+
+/* The WAL passed its cap: after a miss (a long reader), try again no
+ * sooner than 100 ms later. */
+static void hold_wal_at_cap(void) {
+  uint64_t now = sf_mono_ns();
+  if (W.cap_missed_ns && now - W.cap_missed_ns < 100000000ull) return;
+  W.cap_missed_ns = empty_wal(1000) ? now : 0;
+}
+
 static void maybe_checkpoint(void) {
+  if (W.cstarted && W.frames >= wal_cap_frames()) {
+    hold_wal_at_cap();
+    return;
+  }
   if (!W.cstarted || W.frames < g_checkpoint_frames || atomic_load(&W.ckpt_due)) return;
   int passes = atomic_load(&W.ckpt_passes);
   /* the thread copied the bulk: finish the tail here (after a tail that did
@@ -282,11 +365,87 @@ static void *checkpointer_main(void *arg) {
     sf_err e = {0};
     if (sf_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
       sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
+    pthread_mutex_lock(&W.cmu); /* both at once for empty_wal */
     atomic_store(&W.ckpt_passes, atomic_load(&W.ckpt_passes) + 1);
     atomic_store(&W.ckpt_due, 0);
+    pthread_mutex_unlock(&W.cmu);
   }
   sf_db_close(db);
   return NULL;
+}
+
+int sf_writer_retryable(const sf_err *e) { return e->status == 507 || e->status == 503; }
+
+/* Space or I/O: what /readyz reports (busy is not a fault of the storage). */
+static int storage_fault(const sf_err *e) {
+  return e->status == 507 || strcmp(e->code, "storage-error") == 0;
+}
+
+int sf_writer_storage_fault(sf_err *why) {
+  if (!atomic_load(&W.faulted)) return 0;
+  pthread_mutex_lock(&W.fmu);
+  if (why) *why = W.fault;
+  pthread_mutex_unlock(&W.fmu);
+  return 1;
+}
+
+/* After each batch: fault is the storage failure of one of its commands or
+ * of its commit (NULL: none); committed, whether a command was committed. */
+static void note_storage(const sf_err *fault, int committed) {
+  if (fault) {
+    pthread_mutex_lock(&W.fmu);
+    W.fault = *fault;
+    pthread_mutex_unlock(&W.fmu);
+    if (!atomic_exchange(&W.faulted, 1)) sf_log_error("storage failing", "\"detail\":\"%s\"", fault->detail);
+  } else if (committed && atomic_exchange(&W.faulted, 0)) {
+    sf_log_info("storage recovered", NULL);
+  }
+}
+
+/* A write failed for space: empty the WAL into the database file (at most
+ * once a second), which frees the WAL's space wherever the database file
+ * has room for its pages (most of a WAL rewrites pages the file has). */
+static void reclaim_after_full(void) {
+  uint64_t now = sf_mono_ns();
+  if (W.reclaimed_ns && now - W.reclaimed_ns < 1000000000ull) return;
+  W.reclaimed_ns = now;
+  int rc = empty_wal(200);
+  sf_log_warn("disk full: WAL checkpointed", "\"emptied\":%s", rc == 0 ? "true" : "false");
+}
+
+/* After the commit (or its failure): moves the commands that asked for it
+ * and that the storage failed to the retry list; returns the others, to
+ * answer. A healthy batch resets the backoff. */
+static sf_cmd *hold_for_retry(sf_cmd *list, int commit_failed, int healthy) {
+  sf_cmd *answer = NULL, **tail = &answer;
+  int give_up = atomic_load(&W.give_up), held = 0;
+  for (sf_cmd *c = list, *next; c; c = next) {
+    next = c->next_;
+    c->next_ = NULL;
+    if (!c->retry_storage || give_up || !(commit_failed || (c->err.status && sf_writer_retryable(&c->err)))) {
+      *tail = c;
+      tail = &c->next_;
+      continue;
+    }
+    if (R.tail) R.tail->next_ = c;
+    else R.head = c;
+    R.tail = c;
+    R.n++;
+    held++;
+  }
+  if (healthy && !held) R.backoff_ms = RETRY_FIRST_MS;
+  if (held && R.n == held) { /* the list was empty: schedule it */
+    R.at_ns = sf_mono_ns() + (uint64_t)R.backoff_ms * 1000000u;
+    R.backoff_ms = R.backoff_ms * 2 < RETRY_MAX_MS ? R.backoff_ms * 2 : RETRY_MAX_MS;
+  }
+  return answer;
+}
+
+static void after_batch(const sf_err *fault) {
+  if (fault->status == 507)
+    reclaim_after_full();
+  else
+    maybe_checkpoint();
 }
 
 static void run_batch(sf_cmd *list, int n) {
@@ -297,12 +456,15 @@ static void run_batch(sf_cmd *list, int n) {
     sf_err ignored;
     sf_db_exec(W.db, "ROLLBACK", &ignored);
     sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
-    fail_all(list, &e);
+    for (sf_cmd *c = list; c; c = c->next_) c->err = e;
+    fail_all(hold_for_retry(list, 1, 0), &e);
+    note_storage(storage_fault(&e) ? &e : NULL, 0);
     free(tx.after);
     return;
   }
   int64_t start_head = tx.head_position;
   int failed = 0;
+  sf_err fault = {0}; /* the last storage failure of a command or of the commit */
   for (sf_cmd *c = list; c; c = c->next_) {
     int64_t pos = tx.head_position;
     int nafter = tx.nafter;
@@ -325,6 +487,7 @@ static void run_batch(sf_cmd *list, int n) {
       memcpy(tx.head_hash, hash, sizeof hash);
       tx.nafter = nafter;
       failed++;
+      if (storage_fault(&c->err)) fault = c->err;
     }
     if (c->after) c->after(c, &tx, rc);
     run_cached(W.db, "RELEASE cmd", &se);
@@ -339,6 +502,7 @@ static void run_batch(sf_cmd *list, int n) {
     sf_err ignored;
     sf_db_exec(W.db, "ROLLBACK", &ignored);
     sf_log_error("writer commit failed", "\"detail\":\"%s\"", e.detail);
+    if (storage_fault(&e)) fault = e;
     if (e.status < 500) e.status = 503;
     for (sf_cmd *c = list; c; c = c->next_) c->err = e;
     tx.nafter = 0;
@@ -347,13 +511,16 @@ static void run_batch(sf_cmd *list, int n) {
   } else {
     sf_metrics_commit(n, failed, sf_mono_ns() - t0);
   }
+  int committed = !e.status && failed < n;
+  note_storage(fault.status ? &fault : NULL, committed);
+  list = hold_for_retry(list, e.status != 0, committed && !fault.status);
   int64_t head = tx.head_position != start_head ? tx.head_position : 0;
   if (!W.pipelined) { /* synchronous=FULL: durable once COMMIT returned */
     run_after(tx.after, tx.nafter);
     free(tx.after);
     queue_push(&W.finished, list, 0);
     if (head && W.hook) W.hook(head, W.hook_ud);
-    maybe_checkpoint();
+    after_batch(&fault);
     return;
   }
   batch *b = sf_calloc(1, sizeof *b);
@@ -369,7 +536,7 @@ static void run_batch(sf_cmd *list, int n) {
   pthread_mutex_lock(&W.queue.mu);
   W.queue.unsynced++;
   pthread_mutex_unlock(&W.queue.mu);
-  maybe_checkpoint();
+  after_batch(&fault);
 }
 
 /* The sync thread of pipelined commits: one fdatasync of the WAL covers
@@ -477,7 +644,7 @@ int sf_writer_pipelined(void) { return W.pipelined; }
  * that it waits for the sync and takes what gathered meanwhile: without
  * the wait, PATCH batches shrank from 15 to 10 commands and writes/s fell
  * by about 7% (3 interleaved runs). */
-static sf_cmd *next_batch(int last, int *n) {
+static sf_cmd *next_batch(int last, int *n, uint64_t deadline_ns) {
   cmd_queue *q = &W.queue;
   pthread_mutex_lock(&q->mu);
   int want = last > 1 ? last : 1;
@@ -485,11 +652,28 @@ static sf_cmd *next_batch(int last, int *n) {
     if (!q->open && !q->head) break;
     if (q->head && (!q->unsynced || q->len >= want || !q->open)) break;
     q->want = q->head ? want : 0;
-    pthread_cond_wait(&q->cv, &q->mu);
+    if (queue_wait(q, deadline_ns)) break;
   }
   q->want = 0;
   sf_cmd *list = take_locked(q, W.max_batch, n);
   pthread_mutex_unlock(&q->mu);
+  return list;
+}
+
+/* The next batch: queued commands, and ahead of them the ones held for
+ * another attempt once their time has come (or once the queue is closed:
+ * a last attempt, answered whatever its outcome). NULL: stop. */
+static sf_cmd *writer_next(int last, int *n) {
+  uint64_t deadline = R.head ? R.at_ns : 0;
+  if (R.head && atomic_load(&W.give_up)) deadline = 1;
+  sf_cmd *list = W.pipelined ? next_batch(last, n, deadline) : queue_take(&W.queue, W.max_batch, n, deadline);
+  if (R.head && (!list || sf_mono_ns() >= R.at_ns || atomic_load(&W.give_up))) {
+    R.tail->next_ = list;
+    list = R.head;
+    *n += R.n;
+    R.head = R.tail = NULL;
+    R.n = 0;
+  }
   return list;
 }
 
@@ -498,9 +682,20 @@ static void *writer_main(void *arg) {
   pthread_setname_np(pthread_self(), "sf-writer");
   int n = 0;
   sf_cmd *list;
-  while ((list = W.pipelined ? next_batch(n, &n) : queue_take(&W.queue, W.max_batch, &n)))
-    run_batch(list, n);
+  while ((list = writer_next(n, &n))) run_batch(list, n);
   return NULL;
+}
+
+/* When the WAL starts over, its file is cut back to the checkpoint
+ * threshold (it kept its largest size before, up to 64 MB). */
+static void limit_wal_file(void) {
+  sf_err e = {0};
+  sf_stmt *st = sf_db_prepare(W.db, "PRAGMA page_size", &e);
+  int64_t page = st && sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : 4096;
+  if (st) sf_stmt_reset(st);
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * g_checkpoint_frames));
+  if (sf_db_exec(W.db, sql, &e)) sf_log_warn("journal_size_limit not set", "\"detail\":\"%s\"", e.detail);
 }
 
 /* Without the thread the writer keeps SQLite's automatic checkpoints. */
@@ -524,6 +719,8 @@ static void checkpointer_start(const char *path) {
     return;
   }
   W.cstarted = 1;
+  W.cap_missed_ns = 0;
+  limit_wal_file();
   sf_db_on_wal_commit(W.db, on_wal_commit, NULL);
 }
 
@@ -558,6 +755,10 @@ int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_
     return -1;
   }
   W.max_batch = max_batch > 0 ? max_batch : 1024;
+  atomic_store(&W.give_up, 0);
+  atomic_store(&W.faulted, 0);
+  W.reclaimed_ns = 0;
+  R.backoff_ms = RETRY_FIRST_MS;
   W.seq = 0;
   W.queue.unsynced = 0;
   g_epoch++; /* others may have written while no writer ran */
@@ -634,7 +835,8 @@ static void sync_done(sf_cmd *c, int rc) {
 }
 
 int sf_writer_exec(sf_cmd *cmd) {
-  sync_cmd s = {.base = {.run = sync_run, .after = sync_after, .done = sync_done}, .inner = cmd};
+  sync_cmd s = {.base = {.run = sync_run, .after = sync_after, .done = sync_done, .retry_storage = cmd->retry_storage},
+                .inner = cmd};
   pthread_mutex_init(&s.mu, NULL);
   pthread_cond_init(&s.cv, NULL);
   int rc = sf_writer_submit(&s.base);
@@ -651,8 +853,16 @@ int sf_writer_exec(sf_cmd *cmd) {
   return rc;
 }
 
+void sf_writer_stop_retrying(void) {
+  atomic_store(&W.give_up, 1);
+  pthread_mutex_lock(&W.queue.mu); /* a writer waiting for a retry's time */
+  pthread_cond_signal(&W.queue.cv);
+  pthread_mutex_unlock(&W.queue.mu);
+}
+
 void sf_writer_stop(void) {
   if (!W.running) return;
+  sf_writer_stop_retrying();
   queue_set_open(&W.queue, 0); /* the writer drains what is queued, then exits */
   pthread_join(W.thread, NULL);
   if (W.pipelined) { /* the last batches are synced and answered */

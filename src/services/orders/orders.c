@@ -559,9 +559,13 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
   return rc;
 }
 
-/* Each result in its own savepoint: one bad order cannot fail the batch. */
+/* Each result in its own savepoint: one bad order cannot fail the batch.
+ * A result the storage could not take (disk full) fails the whole command,
+ * which the writer runs again until it is recorded (retry_storage): the
+ * provider has acted, so its answer must not be lost. */
 static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
   saga_cmd *c = (saga_cmd *)cmd;
+  c->nnext = c->ntouched = 0; /* from the start on every attempt */
   for (int i = 0; i < c->n; i++) {
     if (c->items[i].skip) continue;
     int nnext = c->nnext, ntouched = c->ntouched;
@@ -575,6 +579,10 @@ static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
     if (sf_tx_rollback(tx, &mark, err)) return -1;
     c->nnext = nnext;
     c->ntouched = ntouched;
+    if (sf_writer_retryable(&ierr)) {
+      *err = ierr;
+      return -1;
+    }
     sf_log_error("saga step failed", "\"order\":\"%s\",\"step\":\"%s\",\"detail\":\"%s\"", c->items[i].o.id,
                  c->items[i].o.saga_step, ierr.detail);
     /* the order stays at its step; try again later */
@@ -719,6 +727,7 @@ static void run_batch(char (*ids)[48], int n) {
    * provider for the next batch; saga_done queues the next steps. */
   c->cmd.run = saga_run;
   c->cmd.done = saga_done;
+  c->cmd.retry_storage = 1;
   pthread_mutex_lock(&S.mu);
   S.inflight++;
   pthread_mutex_unlock(&S.mu);
