@@ -135,12 +135,12 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
       f->fired++;
       continue;
     }
-    /* roll this timer's effects back (and the chain head / hooks with them) */
-    if (sf_tx_rollback(tx, &mark, err)) return -1;
-    if (sf_writer_retryable(&herr)) { /* not the handler's fault: the writer runs it all again */
+    if (sf_writer_retryable(&herr)) { /* the storage's fault: the writer runs it all again */
       *err = herr;
       return -1;
     }
+    /* roll this timer's effects back (and the chain head / hooks with them) */
+    if (sf_tx_rollback(tx, &mark, err)) return -1;
     T.failed++;
     sf_log_error("timer failed", "\"kind\":\"%s\",\"ref\":\"%s\",\"attempt\":%d,\"detail\":\"%s\"",
                  due[i].kind, due[i].ref, due[i].attempts + 1, herr.detail);

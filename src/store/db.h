@@ -34,6 +34,10 @@ void sf_db_on_wal_commit(sf_db *db, void (*fn)(void *ud, int frames), void *ud);
  * 1 when it could not be within wait_ms, <0 on error (err filled). */
 int sf_db_wal_truncate(sf_db *db, int wait_ms, sf_err *err);
 int64_t sf_db_changes(sf_db *db);
+/* 1 inside a transaction. After some errors (disk full, I/O, out of
+ * memory) SQLite rolls the whole transaction back by itself: a caller that
+ * goes on after a failed statement checks this first. */
+int sf_db_in_transaction(sf_db *db);
 
 /* Returns the cached statement for sql, reset and with bindings cleared. */
 sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err);

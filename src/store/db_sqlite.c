@@ -127,6 +127,8 @@ int sf_db_wal_truncate(sf_db *db, int wait_ms, sf_err *err) {
   return rc == SQLITE_OK ? 0 : db_error(db->h, rc, err);
 }
 
+int sf_db_in_transaction(sf_db *db) { return !sqlite3_get_autocommit(db->h); }
+
 int64_t sf_db_changes(sf_db *db) { return sqlite3_changes64(db->h); }
 
 sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err) {

@@ -448,83 +448,58 @@ static void after_batch(const sf_err *fault) {
     maybe_checkpoint();
 }
 
-static void run_batch(sf_cmd *list, int n) {
-  uint64_t t0 = sf_mono_ns();
-  sf_tx tx = {.db = W.db, .epoch = g_epoch};
-  sf_err e = {0};
-  if (run_cached(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
-    sf_err ignored;
-    sf_db_exec(W.db, "ROLLBACK", &ignored);
-    sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
-    for (sf_cmd *c = list; c; c = c->next_) c->err = e;
-    fail_all(hold_for_retry(list, 1, 0), &e);
-    note_storage(storage_fault(&e) ? &e : NULL, 0);
-    free(tx.after);
-    return;
+/* Runs one command in its savepoint. Returns -1 when the transaction is
+ * gone: after a full disk or an I/O error SQLite may roll the whole
+ * transaction back by itself, and what ran after that would run (and
+ * commit) statement by statement, outside the batch. */
+static int run_command(sf_cmd *c, sf_tx *tx, int *failed, sf_err *fault) {
+  int64_t pos = tx->head_position;
+  int nafter = tx->nafter;
+  char hash[65];
+  memcpy(hash, tx->head_hash, sizeof hash);
+  tx->now_ms = sf_now_ms();
+  sf_err_clear(&c->err);
+  sf_err se = {0};
+  if (run_cached(W.db, "SAVEPOINT cmd", &se)) {
+    c->err = se;
+    (*failed)++;
+    return sf_db_in_transaction(W.db) ? 0 : -1;
   }
-  int64_t start_head = tx.head_position;
-  int failed = 0;
-  sf_err fault = {0}; /* the last storage failure of a command or of the commit */
-  for (sf_cmd *c = list; c; c = c->next_) {
-    int64_t pos = tx.head_position;
-    int nafter = tx.nafter;
-    char hash[65];
-    memcpy(hash, tx.head_hash, sizeof hash);
-    tx.now_ms = sf_now_ms();
-    sf_err_clear(&c->err);
-    sf_err se = {0};
-    if (run_cached(W.db, "SAVEPOINT cmd", &se)) {
-      c->err = se;
-      failed++;
-      continue;
-    }
-    int rc = c->run(c, &tx, &c->err);
-    if (rc) {
-      if (!c->err.status) sf_err_internal(&c->err, "command failed");
-      run_cached(W.db, "ROLLBACK TO cmd", &se);
-      if (tx.head_position != pos) tx.epoch = ++g_epoch;
-      tx.head_position = pos;
-      memcpy(tx.head_hash, hash, sizeof hash);
-      tx.nafter = nafter;
-      failed++;
-      if (storage_fault(&c->err)) fault = c->err;
-    }
-    if (c->after) c->after(c, &tx, rc);
-    run_cached(W.db, "RELEASE cmd", &se);
-    if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
+  int rc = c->run(c, tx, &c->err);
+  if (rc) {
+    if (!c->err.status) sf_err_internal(&c->err, "command failed");
+    if (storage_fault(&c->err)) *fault = c->err;
+    (*failed)++;
+    if (!sf_db_in_transaction(W.db)) return -1;
+    run_cached(W.db, "ROLLBACK TO cmd", &se);
+    if (tx->head_position != pos) tx->epoch = ++g_epoch;
+    tx->head_position = pos;
+    memcpy(tx->head_hash, hash, sizeof hash);
+    tx->nafter = nafter;
   }
-  uint64_t seq = 0;
-  if (W.pipelined) {
-    seq = ++W.seq;
-    atomic_store(&W.visible, seq); /* before readers can see the batch */
-  }
-  if (run_cached(W.db, "COMMIT", &e)) {
-    sf_err ignored;
-    sf_db_exec(W.db, "ROLLBACK", &ignored);
-    sf_log_error("writer commit failed", "\"detail\":\"%s\"", e.detail);
-    if (storage_fault(&e)) fault = e;
-    if (e.status < 500) e.status = 503;
-    for (sf_cmd *c = list; c; c = c->next_) c->err = e;
-    tx.nafter = 0;
-    tx.head_position = start_head;
-    g_epoch++;
-  } else {
-    sf_metrics_commit(n, failed, sf_mono_ns() - t0);
-  }
-  int committed = !e.status && failed < n;
-  note_storage(fault.status ? &fault : NULL, committed);
-  list = hold_for_retry(list, e.status != 0, committed && !fault.status);
-  int64_t head = tx.head_position != start_head ? tx.head_position : 0;
-  if (!W.pipelined) { /* synchronous=FULL: durable once COMMIT returned */
-    run_after(tx.after, tx.nafter);
-    free(tx.after);
-    queue_push(&W.finished, list, 0);
-    if (head && W.hook) W.hook(head, W.hook_ud);
-    after_batch(&fault);
-    return;
-  }
+  if (c->after) c->after(c, tx, rc);
+  run_cached(W.db, "RELEASE cmd", &se);
+  if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
+  return 0;
+}
+
+/* The batch did not commit: every command gets why (5xx). */
+static void batch_failed(sf_cmd *list, sf_tx *tx, sf_err *why, int64_t start_head, sf_err *fault) {
+  sf_err ignored;
+  sf_db_exec(W.db, "ROLLBACK", &ignored);
+  sf_log_error("writer commit failed", "\"detail\":\"%s\"", why->detail);
+  if (storage_fault(why)) *fault = *why;
+  if (why->status < 500) why->status = 503;
+  for (sf_cmd *c = list; c; c = c->next_) c->err = *why;
+  tx->nafter = 0;
+  tx->head_position = start_head;
+  g_epoch++;
+}
+
+/* Pipelined: the batch goes to the sync thread, which answers it. */
+static void hand_to_syncer(sf_cmd *list, sf_tx *tx, int64_t head, uint64_t seq) {
   batch *b = sf_calloc(1, sizeof *b);
-  *b = (batch){.list = list, .after = tx.after, .nafter = tx.nafter, .head = head, .seq = seq};
+  *b = (batch){.list = list, .after = tx->after, .nafter = tx->nafter, .head = head, .seq = seq};
   pthread_mutex_lock(&W.smu);
   if (W.stail)
     W.stail->next = b;
@@ -536,6 +511,51 @@ static void run_batch(sf_cmd *list, int n) {
   pthread_mutex_lock(&W.queue.mu);
   W.queue.unsynced++;
   pthread_mutex_unlock(&W.queue.mu);
+}
+
+static void run_batch(sf_cmd *list, int n) {
+  uint64_t t0 = sf_mono_ns();
+  sf_tx tx = {.db = W.db, .epoch = g_epoch};
+  sf_err e = {0};
+  if (run_cached(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
+    sf_err ignored;
+    sf_db_exec(W.db, "ROLLBACK", &ignored);
+    sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
+    for (sf_cmd *c = list; c; c = c->next_) c->err = e;
+    note_storage(storage_fault(&e) ? &e : NULL, 0);
+    fail_all(hold_for_retry(list, 1, 0), &e);
+    free(tx.after);
+    return;
+  }
+  int64_t start_head = tx.head_position;
+  int failed = 0, lost = 0;
+  sf_err fault = {0}; /* the last storage failure of a command or of the commit */
+  for (sf_cmd *c = list; c && !lost; c = c->next_)
+    if (run_command(c, &tx, &failed, &fault)) {
+      lost = 1;
+      e = c->err;
+    }
+  uint64_t seq = 0;
+  if (W.pipelined) {
+    seq = ++W.seq;
+    atomic_store(&W.visible, seq); /* before readers can see the batch */
+  }
+  if (lost || run_cached(W.db, "COMMIT", &e))
+    batch_failed(list, &tx, &e, start_head, &fault);
+  else
+    sf_metrics_commit(n, failed, sf_mono_ns() - t0);
+  int committed = !e.status && failed < n;
+  note_storage(fault.status ? &fault : NULL, committed);
+  list = hold_for_retry(list, e.status != 0, committed && !fault.status);
+  int64_t head = tx.head_position != start_head ? tx.head_position : 0;
+  if (W.pipelined) {
+    hand_to_syncer(list, &tx, head, seq);
+  } else { /* synchronous=FULL: durable once COMMIT returned */
+    run_after(tx.after, tx.nafter);
+    free(tx.after);
+    queue_push(&W.finished, list, 0);
+    if (head && W.hook) W.hook(head, W.hook_ud);
+  }
   after_batch(&fault);
 }
 

@@ -576,13 +576,13 @@ static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
       if (sf_tx_release(tx, err)) return -1;
       continue;
     }
-    if (sf_tx_rollback(tx, &mark, err)) return -1;
-    c->nnext = nnext;
-    c->ntouched = ntouched;
-    if (sf_writer_retryable(&ierr)) {
+    if (sf_writer_retryable(&ierr)) { /* the writer rolls the command back (the transaction may be gone) */
       *err = ierr;
       return -1;
     }
+    if (sf_tx_rollback(tx, &mark, err)) return -1;
+    c->nnext = nnext;
+    c->ntouched = ntouched;
     sf_log_error("saga step failed", "\"order\":\"%s\",\"step\":\"%s\",\"detail\":\"%s\"", c->items[i].o.id,
                  c->items[i].o.saga_step, ierr.detail);
     /* the order stays at its step; try again later */
