@@ -152,7 +152,8 @@ static struct {
   int passes_seen;         /* ckpt_passes when the writer last finished a checkpoint */
   int tail_frames;         /* WAL frames when it did (0: no check pending) */
   uint64_t tail_failed_ns; /* when the WAL did not restart after it (0: it did) */
-  uint64_t cap_missed_ns;  /* when emptying the WAL at its cap last failed (0: it did not) */
+  uint64_t cap_retry_ns;   /* emptying the WAL at its cap failed: not again before (0: none) */
+  int cap_backoff_ms;
   uint64_t reclaimed_ns;   /* when the WAL was last emptied after a write failed for space */
   /* storage faults, for /readyz */
   pthread_mutex_t fmu;
@@ -288,6 +289,7 @@ static void fail_all(sf_cmd *list, const sf_err *why) {
  * WAL starts over. */
 static int g_checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
 
+#define CAP_WAIT_MS 250
 static int wal_cap_frames(void) { return g_checkpoint_frames + g_checkpoint_frames * 2 / 5; }
 
 void sf_writer_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
@@ -319,12 +321,28 @@ static int empty_wal(int wait_ms) {
   return 0;
 }
 
-/* The WAL passed its cap: after a miss (a long reader), try again no
- * sooner than 100 ms later. */
+/* The WAL passed its cap: the writer waits up to 250 ms for readers still
+ * in it (the stall is everyone's). When they keep it, a long reader (a
+ * report, a backup) is likely: the next wait comes 100 ms later, then
+ * 200 ms, ... up to 5 s, so the writer stalls a twentieth of the time at
+ * most; meanwhile it tries after every commit without waiting (with a
+ * reader pinning the WAL there is nothing to copy: a few lock calls), so
+ * the WAL empties as soon as the reader is done. */
 static void hold_wal_at_cap(void) {
   uint64_t now = sf_mono_ns();
-  if (W.cap_missed_ns && now - W.cap_missed_ns < 100000000ull) return;
-  W.cap_missed_ns = empty_wal(1000) ? now : 0;
+  int wait = !W.cap_retry_ns || now >= W.cap_retry_ns;
+  int rc = empty_wal(wait ? CAP_WAIT_MS : 0);
+  if (rc == 0) {
+    W.cap_retry_ns = 0;
+    W.cap_backoff_ms = 0;
+    return;
+  }
+  if (!wait) return;
+  W.cap_backoff_ms = W.cap_backoff_ms ? W.cap_backoff_ms * 2 : 100;
+  if (W.cap_backoff_ms > 5000) W.cap_backoff_ms = 5000;
+  W.cap_retry_ns = sf_mono_ns() + (uint64_t)W.cap_backoff_ms * 1000000u;
+  if (rc > 0)
+    sf_log_warn("WAL over its cap: readers keep it", "\"frames\":%d,\"retry_ms\":%d", W.frames, W.cap_backoff_ms);
 }
 
 static void maybe_checkpoint(void) {
@@ -739,7 +757,8 @@ static void checkpointer_start(const char *path) {
     return;
   }
   W.cstarted = 1;
-  W.cap_missed_ns = 0;
+  W.cap_retry_ns = 0;
+  W.cap_backoff_ms = 0;
   limit_wal_file();
   sf_db_on_wal_commit(W.db, on_wal_commit, NULL);
 }
