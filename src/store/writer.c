@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "store/checkpoint.h"
 #include "store/wal_vfs.h"
 
 /* A FIFO of commands linked through their next_ field. Closing it refuses
@@ -141,26 +142,12 @@ static struct {
   pthread_cond_t dcv;
   durable_waiter *waiters;
   int nwaiters, cap_waiters;
-  /* checkpoints, on their own connection and thread */
-  pthread_t checkpointer;
-  pthread_mutex_t cmu;
-  pthread_cond_t ccv;
-  int copen, cstarted;
-  atomic_int ckpt_due;     /* the thread has been asked for a pass and not finished it */
-  atomic_int ckpt_passes;  /* passes finished (the thread writes, the writer reads) */
-  int frames;              /* frames in the WAL after the last commit (writer thread) */
-  int passes_seen;         /* ckpt_passes when the writer last finished a checkpoint */
-  int tail_frames;         /* WAL frames when it did (0: no check pending) */
-  uint64_t tail_failed_ns; /* when the WAL did not restart after it (0: it did) */
-  uint64_t cap_retry_ns;   /* emptying the WAL at its cap failed: not again before (0: none) */
-  int cap_backoff_ms;
-  uint64_t reclaimed_ns;   /* when the WAL was last emptied after a write failed for space */
   /* storage faults, for /readyz */
   pthread_mutex_t fmu;
   sf_err fault;
   atomic_int faulted;
   atomic_int give_up;      /* shutting down: no more retries */
-} W = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER, .queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
+} W = {.queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
        .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER,
        .fmu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -265,133 +252,6 @@ static void fail_all(sf_cmd *list, const sf_err *why) {
   queue_push(&W.finished, list, 0);
 }
 
-/* Checkpoints copy WAL frames into the database file. SQLite would run
- * them inside the COMMIT that crosses wal_autocheckpoint, on the writer
- * (they took a twelfth of its time under load). Here a thread with its own
- * connection runs PASSIVE checkpoints beside the writer (WAL mode allows a
- * checkpointer concurrently with the writer and readers; it syncs the WAL
- * before copying and the database file after). Under steady writes such a
- * pass never catches up with the end of the WAL, and SQLite starts the WAL
- * over only when everything in it has been copied; so after each pass of
- * the thread the writer, between two transactions, copies the short tail
- * written meanwhile itself, and its next transaction restarts the WAL.
- *
- * That alone did not bound the WAL under sustained load (63 MB in a 4-minute
- * soak): a pass copying ~20 MB is slower than the writes that go on beside
- * it, and readers that began before the tail was copied still read the WAL
- * when the next transaction starts, so it does not start over then either
- * (SQLite restarts the WAL only when no reader uses it). And its file never
- * shrank again: journal_size_limit was 64 MB. So now a WAL that passes 1.4
- * times the threshold is emptied by the writer itself with a TRUNCATE
- * checkpoint, which waits for the thread's pass and for those readers (new
- * readers then read the database file, not the WAL): writes wait instead of
- * the WAL growing. And the file is cut back to the threshold whenever the
- * WAL starts over. */
-static int g_checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
-
-#define CAP_WAIT_MS 250
-static int wal_cap_frames(void) { return g_checkpoint_frames + g_checkpoint_frames * 2 / 5; }
-
-void sf_writer_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
-
-static void on_wal_commit(void *ud, int frames) {
-  (void)ud;
-  W.frames = frames;
-  if (W.tail_frames) { /* the commit after the writer's checkpoint: did the WAL start over? */
-    W.tail_failed_ns = frames < W.tail_frames ? 0 : sf_mono_ns();
-    W.tail_frames = 0;
-  }
-}
-
-/* Empties the WAL on the writer (between two transactions): waits up to
- * wait_ms for the thread's pass and for readers still in the WAL. */
-static int empty_wal(int wait_ms) {
-  sf_err e = {0};
-  int rc = sf_db_wal_truncate(W.db, wait_ms, &e);
-  if (rc < 0) sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-  if (rc) return rc;
-  W.frames = 0;
-  W.tail_frames = 0;
-  W.tail_failed_ns = 0;
-  /* a pass the thread was asked for has run or runs on an empty WAL:
-   * count it as seen, so the writer does not copy a tail it did not send */
-  pthread_mutex_lock(&W.cmu);
-  W.passes_seen = atomic_load(&W.ckpt_passes) + atomic_load(&W.ckpt_due);
-  pthread_mutex_unlock(&W.cmu);
-  return 0;
-}
-
-/* The WAL passed its cap: the writer waits up to 250 ms for readers still
- * in it (the stall is everyone's). When they keep it, a long reader (a
- * report, a backup) is likely: the next wait comes 100 ms later, then
- * 200 ms, ... up to 5 s, so the writer stalls a twentieth of the time at
- * most; meanwhile it tries after every commit without waiting (with a
- * reader pinning the WAL there is nothing to copy: a few lock calls), so
- * the WAL empties as soon as the reader is done. */
-static void hold_wal_at_cap(void) {
-  uint64_t now = sf_mono_ns();
-  int wait = !W.cap_retry_ns || now >= W.cap_retry_ns;
-  int rc = empty_wal(wait ? CAP_WAIT_MS : 0);
-  if (rc == 0) {
-    W.cap_retry_ns = 0;
-    W.cap_backoff_ms = 0;
-    return;
-  }
-  if (!wait) return;
-  W.cap_backoff_ms = W.cap_backoff_ms ? W.cap_backoff_ms * 2 : 100;
-  if (W.cap_backoff_ms > 5000) W.cap_backoff_ms = 5000;
-  W.cap_retry_ns = sf_mono_ns() + (uint64_t)W.cap_backoff_ms * 1000000u;
-  if (rc > 0)
-    sf_log_warn("WAL over its cap: readers keep it", "\"frames\":%d,\"retry_ms\":%d", W.frames, W.cap_backoff_ms);
-}
-
-static void maybe_checkpoint(void) {
-  if (W.cstarted && W.frames >= wal_cap_frames()) {
-    hold_wal_at_cap();
-    return;
-  }
-  if (!W.cstarted || W.frames < g_checkpoint_frames || atomic_load(&W.ckpt_due)) return;
-  int passes = atomic_load(&W.ckpt_passes);
-  /* the thread copied the bulk: finish the tail here (after a tail that did
-   * not let the WAL restart, e.g. under a long reader, wait 50 ms, and do
-   * not send the thread round again meanwhile either) */
-  if (passes != W.passes_seen) {
-    if (W.tail_failed_ns && sf_mono_ns() - W.tail_failed_ns <= 50000000ull) return;
-    W.tail_frames = W.frames;
-    sf_err e = {0};
-    if (sf_db_exec(W.db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
-      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-    W.passes_seen = passes;
-    W.frames = 0;
-    return;
-  }
-  pthread_mutex_lock(&W.cmu);
-  atomic_store(&W.ckpt_due, 1);
-  pthread_cond_signal(&W.ccv);
-  pthread_mutex_unlock(&W.cmu);
-}
-
-static void *checkpointer_main(void *arg) {
-  sf_db *db = arg;
-  pthread_setname_np(pthread_self(), "sf-checkpoint");
-  for (;;) {
-    pthread_mutex_lock(&W.cmu);
-    while (!atomic_load(&W.ckpt_due) && W.copen) pthread_cond_wait(&W.ccv, &W.cmu);
-    int go = W.copen;
-    pthread_mutex_unlock(&W.cmu);
-    if (!go) break;
-    sf_err e = {0};
-    if (sf_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
-      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-    pthread_mutex_lock(&W.cmu); /* both at once for empty_wal */
-    atomic_store(&W.ckpt_passes, atomic_load(&W.ckpt_passes) + 1);
-    atomic_store(&W.ckpt_due, 0);
-    pthread_mutex_unlock(&W.cmu);
-  }
-  sf_db_close(db);
-  return NULL;
-}
-
 int sf_writer_retryable(const sf_err *e) { return e->status == 507 || e->status == 503; }
 
 /* Space or I/O: what /readyz reports (busy is not a fault of the storage). */
@@ -418,17 +278,6 @@ static void note_storage(const sf_err *fault, int committed) {
   } else if (committed && atomic_exchange(&W.faulted, 0)) {
     sf_log_info("storage recovered", NULL);
   }
-}
-
-/* A write failed for space: empty the WAL into the database file (at most
- * once a second), which frees the WAL's space wherever the database file
- * has room for its pages (most of a WAL rewrites pages the file has). */
-static void reclaim_after_full(void) {
-  uint64_t now = sf_mono_ns();
-  if (W.reclaimed_ns && now - W.reclaimed_ns < 1000000000ull) return;
-  W.reclaimed_ns = now;
-  int rc = empty_wal(200);
-  sf_log_warn("disk full: WAL checkpointed", "\"emptied\":%s", rc == 0 ? "true" : "false");
 }
 
 /* After the commit (or its failure): moves the commands that asked for it
@@ -461,9 +310,9 @@ static sf_cmd *hold_for_retry(sf_cmd *list, int commit_failed, int healthy) {
 
 static void after_batch(const sf_err *fault) {
   if (fault->status == 507)
-    reclaim_after_full();
+    sf_ckpt_after_full();
   else
-    maybe_checkpoint();
+    sf_ckpt_after_batch();
 }
 
 /* Runs one command in its savepoint. Returns -1 when the transaction is
@@ -724,56 +573,6 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-/* When the WAL starts over, its file is cut back to the checkpoint
- * threshold (it kept its largest size before, up to 64 MB). */
-static void limit_wal_file(void) {
-  sf_err e = {0};
-  sf_stmt *st = sf_db_prepare(W.db, "PRAGMA page_size", &e);
-  int64_t page = st && sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : 4096;
-  if (st) sf_stmt_reset(st);
-  char sql[64];
-  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * g_checkpoint_frames));
-  if (sf_db_exec(W.db, sql, &e)) sf_log_warn("journal_size_limit not set", "\"detail\":\"%s\"", e.detail);
-}
-
-/* Without the thread the writer keeps SQLite's automatic checkpoints. */
-static void checkpointer_start(const char *path) {
-  sf_err e = {0};
-  sf_db *db = sf_db_open(path, SF_DB_CHECKPOINT, &e);
-  if (!db) {
-    sf_log_warn("no checkpoint connection: the writer checkpoints", "\"detail\":\"%s\"", e.detail);
-    return;
-  }
-  W.copen = 1;
-  atomic_store(&W.ckpt_due, 0);
-  atomic_store(&W.ckpt_passes, 0);
-  W.passes_seen = 0;
-  W.frames = 0;
-  W.tail_frames = 0;
-  W.tail_failed_ns = 0;
-  if (pthread_create(&W.checkpointer, NULL, checkpointer_main, db) != 0) {
-    W.copen = 0;
-    sf_db_close(db);
-    return;
-  }
-  W.cstarted = 1;
-  W.cap_retry_ns = 0;
-  W.cap_backoff_ms = 0;
-  limit_wal_file();
-  sf_db_on_wal_commit(W.db, on_wal_commit, NULL);
-}
-
-static void checkpointer_stop(void) {
-  if (!W.cstarted) return;
-  sf_db_on_wal_commit(W.db, NULL, NULL);
-  pthread_mutex_lock(&W.cmu);
-  W.copen = 0;
-  pthread_cond_broadcast(&W.ccv);
-  pthread_mutex_unlock(&W.cmu);
-  pthread_join(W.checkpointer, NULL);
-  W.cstarted = 0;
-}
-
 static void syncer_close(void) {
   pthread_mutex_lock(&W.smu);
   W.sopen = 0;
@@ -796,7 +595,6 @@ int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_
   W.max_batch = max_batch > 0 ? max_batch : 1024;
   atomic_store(&W.give_up, 0);
   atomic_store(&W.faulted, 0);
-  W.reclaimed_ns = 0;
   R.backoff_ms = RETRY_FIRST_MS;
   W.seq = 0;
   W.queue.unsynced = 0;
@@ -817,11 +615,11 @@ int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_
     W.db = NULL;
     return sf_err_internal(err, "cannot start sync thread");
   }
-  checkpointer_start(db_path);
+  sf_ckpt_start(W.db, db_path);
   queue_set_open(&W.queue, 1);
   if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
     queue_set_open(&W.queue, 0);
-    checkpointer_stop();
+    sf_ckpt_stop();
     if (W.pipelined) {
       syncer_close();
       pthread_join(W.syncer, NULL);
@@ -910,7 +708,7 @@ void sf_writer_stop(void) {
   }
   queue_set_open(&W.finished, 0);
   pthread_join(W.completer, NULL);
-  checkpointer_stop();
+  sf_ckpt_stop();
   sf_err e;
   sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
   sf_db_close(W.db);
