@@ -147,6 +147,7 @@ static struct {
   sf_err fault;
   atomic_int faulted;
   atomic_int give_up;      /* shutting down: no more retries */
+  atomic_int probing;      /* the storage probe is in a batch */
 } W = {.queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
        .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER,
        .fmu = PTHREAD_MUTEX_INITIALIZER};
@@ -547,21 +548,63 @@ static sf_cmd *next_batch(int last, int *n, uint64_t deadline_ns) {
   return list;
 }
 
+/* While the storage fails and nothing else is written, a probe every
+ * second: a write that changes nothing (the header's user_version, set to
+ * what it is) tells when the storage takes writes again, for /readyz (an
+ * instance out of rotation gets no writes), and each failure of it empties
+ * the WAL again (sf_ckpt_after_full). */
+static int probe_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  (void)c;
+  sf_stmt *st = sf_db_prepare(tx->db, "PRAGMA user_version", err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  if (rc < 0) return rc;
+  long long v = sf_stmt_col_int(st, 0);
+  sf_stmt_reset(st);
+  char sql[48];
+  snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", v);
+  return sf_db_exec(tx->db, sql, err);
+}
+
+static void probe_done(sf_cmd *c, int rc) {
+  (void)c, (void)rc;
+  atomic_store(&W.probing, 0);
+}
+
+static sf_cmd g_probe = {.run = probe_run, .done = probe_done};
+
+static int queue_open(cmd_queue *q) {
+  pthread_mutex_lock(&q->mu);
+  int open = q->open;
+  pthread_mutex_unlock(&q->mu);
+  return open;
+}
+
 /* The next batch: queued commands, and ahead of them the ones held for
  * another attempt once their time has come (or once the queue is closed:
  * a last attempt, answered whatever its outcome). NULL: stop. */
 static sf_cmd *writer_next(int last, int *n) {
-  uint64_t deadline = R.head ? R.at_ns : 0;
-  if (R.head && atomic_load(&W.give_up)) deadline = 1;
-  sf_cmd *list = W.pipelined ? next_batch(last, n, deadline) : queue_take(&W.queue, W.max_batch, n, deadline);
-  if (R.head && (!list || sf_mono_ns() >= R.at_ns || atomic_load(&W.give_up))) {
-    R.tail->next_ = list;
-    list = R.head;
-    *n += R.n;
-    R.head = R.tail = NULL;
-    R.n = 0;
+  for (;;) {
+    uint64_t deadline = R.head ? R.at_ns : 0;
+    if (R.head && atomic_load(&W.give_up)) deadline = 1;
+    int probe = !R.head && atomic_load(&W.faulted);
+    if (probe) deadline = sf_mono_ns() + 1000000000u;
+    sf_cmd *list = W.pipelined ? next_batch(last, n, deadline) : queue_take(&W.queue, W.max_batch, n, deadline);
+    if (R.head && (!list || sf_mono_ns() >= R.at_ns || atomic_load(&W.give_up))) {
+      R.tail->next_ = list;
+      list = R.head;
+      *n += R.n;
+      R.head = R.tail = NULL;
+      R.n = 0;
+    }
+    if (list || !queue_open(&W.queue)) return list;
+    if (probe && !atomic_load(&W.probing)) {
+      atomic_store(&W.probing, 1);
+      g_probe.next_ = NULL;
+      *n = 1;
+      return &g_probe;
+    }
   }
-  return list;
 }
 
 static void *writer_main(void *arg) {
@@ -595,6 +638,7 @@ int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_
   W.max_batch = max_batch > 0 ? max_batch : 1024;
   atomic_store(&W.give_up, 0);
   atomic_store(&W.faulted, 0);
+  atomic_store(&W.probing, 0);
   R.backoff_ms = RETRY_FIRST_MS;
   W.seq = 0;
   W.queue.unsynced = 0;

@@ -112,7 +112,8 @@ int sf_writer_exec(sf_cmd *cmd);
 int sf_writer_retryable(const sf_err *e);
 /* 1 (and *why filled, if not NULL) while the storage is failing: the last
  * batch that had a command fail for space or I/O has not been followed by
- * one that committed a command. For /readyz. Any thread. */
+ * one that committed a command (meanwhile the writer probes the storage
+ * once a second when nothing else is written). For /readyz. Any thread. */
 int sf_writer_storage_fault(sf_err *why);
 /* Shutdown: from now on commands with retry_storage get a storage failure
  * in done() like any other, so that stopping is not held up by a full disk

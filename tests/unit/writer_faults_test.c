@@ -288,6 +288,24 @@ static void test_full_disk_space_comes_back(void **state) {
   assert_int_equal(rc, 0);
   assert_true(file_size(filler) > 0); /* nobody freed anything */
   assert_true(file_size(wal) < before / 4);
+  /* full again, for good: the fault stays; space freed from outside, and
+   * with no write at all the writer's probe finds it (for /readyz) */
+  char filler2[176];
+  snprintf(filler2, sizeof filler2, "%s2", filler);
+  fill_disk(filler2);
+  rc = 0;
+  for (int i = 0; i < 200 && rc == 0; i++) {
+    cmd *c = bump_cmd();
+    rc = sf_writer_exec(&c->cmd);
+    free(c);
+  }
+  assert_int_equal(rc, -507);
+  usleep(1500 * 1000);
+  assert_int_equal(sf_writer_storage_fault(NULL), 1);
+  unlink(filler2);
+  unlink(filler);
+  for (int i = 0; i < 3000 && sf_writer_storage_fault(NULL); i++) usleep(1000);
+  assert_int_equal(sf_writer_storage_fault(NULL), 0);
   sf_writer_stop();
   snprintf(cmdline, sizeof cmdline, "umount -l %s", mnt);
   assert_int_equal(system(cmdline), 0);
