@@ -198,6 +198,35 @@ static void test_failed_commit_retried(void **state) {
   free(hold), free(kept), free(bad);
 }
 
+/* After a full disk SQLite rolls the whole transaction back by itself: the
+ * batch ends there. What its batch-mates did is gone with it, and they are
+ * told so; none of it commits on its own (outside the batch, statement by
+ * statement, which would also break the event chain). */
+static void test_lost_transaction_ends_the_batch(void **state) {
+  (void)state;
+  cmd *warm = new_cmd("warm4", 0);
+  assert_int_equal(sf_writer_exec(&warm->cmd), 0);
+  fill_database();
+  _Atomic int latch = 0;
+  cmd *hold = new_cmd("", 0), *full = new_cmd("full4", 0), *small = new_cmd("", 0);
+  hold->latch = &latch;
+  hold->sql = "PRAGMA user_version";
+  small->sql = "UPDATE t SET k = 'renamed4' WHERE k = 'warm4'"; /* needs no new page */
+  assert_int_equal(sf_writer_submit(&hold->cmd), 0);
+  assert_int_equal(sf_writer_submit(&full->cmd), 0);
+  assert_int_equal(sf_writer_submit(&small->cmd), 0);
+  atomic_store(&latch, 1);
+  assert_true(wait_done(small, 5000));
+  assert_true(wait_done(full, 5000));
+  assert_int_equal(full->rc, -507);
+  /* answered as it ended: committed (rc 0) or not at all */
+  int64_t renamed = count_rows("SELECT count(*) FROM t WHERE k = 'renamed4'");
+  assert_int_equal(renamed, small->rc == 0 ? 1 : 0);
+  if (small->rc) assert_int_equal(small->rc, -507);
+  free_space();
+  free(warm), free(hold), free(full), free(small);
+}
+
 /* Shutting down on a full disk: retries stop, the command is answered
  * with the failure (recovered from the log at the next start). */
 static void test_stop_gives_up(void **state) {
@@ -386,6 +415,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_full_database_retried_until_recorded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_commit_retried, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_gives_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lost_transaction_ends_the_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_disk_space_comes_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wal_bounded_after_readers, setup, teardown),
   };
