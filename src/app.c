@@ -508,6 +508,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
    * commands still reach the writer), then drain hashing, the dispatcher,
    * webhook delivery and finally the writer, which commits whatever is
    * queued. */
+  sf_writer_stop_retrying(); /* a full disk must not hold up stopping */
   sf_http_stop(http, cfg->shutdown_timeout_s * 1000);
   sf_orders_stop();
   sf_pw_shutdown();

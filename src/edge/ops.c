@@ -15,20 +15,45 @@ static size_t g_openapi_len;
 
 static void h_healthz(sf_req *req) { sf_req_reply_json(req, 200, json_pack("{s:s}", "status", "ok")); }
 
-/* Cheap enough for a probe every second: the integrity verdict is cached
+/* Not ready: a problem+json naming the failed checks, the checks beside. */
+static void reply_not_ready(sf_req *req, json_t *checks, const char *detail) {
+  sf_err e = {0};
+  sf_err_set(&e, 503, "not-ready", "Not ready", "%s", detail);
+  json_t *p = sf_json_problem(&e, "/readyz");
+  json_object_set_new(p, "checks", checks);
+  size_t len;
+  char *s = sf_json_dump(p, &len);
+  json_decref(p);
+  sf_req_reply(req, 503, "application/problem+json", s, len);
+}
+
+/* Ready: the database answers and is not known to be damaged, the writer
+ * runs, and the storage takes writes (not ready while the last write failed
+ * for space or I/O, until a commit succeeds again: store/writer.h). Cheap
+ * enough for a probe every second: the integrity verdict is cached
  * (store/db.h: the check at start, the periodic re-check, and any statement
  * that met a damaged page), never a check per probe. */
 static void h_readyz(sf_req *req) {
-  sf_err err = {0};
+  sf_err err = {0}, fault = {0};
   sf_db *db = sf_db_reader(&err);
   int db_ok = db && sf_db_schema_version(db) > 0;
   int intact = !sf_db_damaged();
   int writer_ok = sf_writer_running();
-  int ok = db_ok && intact && writer_ok;
-  sf_req_reply_json(req, ok ? 200 : 503,
-                    json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ok ? "ready" : "not-ready", "checks",
-                              "database", db_ok ? "ok" : "down", "integrity", intact ? "ok" : "damaged",
-                              "writer", writer_ok ? "ok" : "stopped"));
+  int storage_ok = !sf_writer_storage_fault(&fault);
+  json_t *checks = json_pack("{s:s, s:s, s:s, s:s}", "database", db_ok ? "ok" : "down", "integrity",
+                             intact ? "ok" : "damaged", "writer", writer_ok ? "ok" : "stopped", "storage",
+                             storage_ok ? "ok" : fault.status == 507 ? "full" : "failing");
+  if (db_ok && intact && writer_ok && storage_ok) {
+    sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
+    return;
+  }
+  char detail[200];
+  if (!db_ok || !writer_ok || !intact)
+    snprintf(detail, sizeof detail, "%s",
+             !db_ok ? "database: not reachable" : !intact ? "integrity: the database is damaged" : "writer: stopped");
+  else
+    snprintf(detail, sizeof detail, "storage: the last write failed (%.150s)", fault.detail);
+  reply_not_ready(req, checks, detail);
 }
 
 static void h_metrics(sf_req *req) {

@@ -137,10 +137,14 @@ static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
 
 static void advance_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
-/* Runs batches until the subscriber has seen everything. */
-static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, sf_err *err) {
+/* Runs batches until the subscriber has seen everything. keep: the live
+ * dispatcher's advances are run again by the writer until they commit
+ * after a storage failure (a full disk), so it does not sit idle until the
+ * next commit; at start and in the CLI a failure is reported instead. */
+static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, int keep, sf_err *err) {
   for (;;) {
-    advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done}, .sub = s, .reset = reset, .skip_to = skip_to};
+    advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done, .retry_storage = keep},
+                     .sub = s, .reset = reset, .skip_to = skip_to};
     int rc = sf_writer_exec(&a.cmd);
     if (rc) {
       *err = a.cmd.err;
@@ -152,7 +156,7 @@ static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, sf_e
   }
 }
 
-static int advance(const sf_subscriber *s, int reset, sf_err *err) { return advance_from(s, reset, 0, err); }
+static int advance(const sf_subscriber *s, int reset, sf_err *err) { return advance_from(s, reset, 0, 0, err); }
 
 /* The dispatcher thread's catch-up. A subscriber that takes only some event
  * types (sales_daily, webhooks) would otherwise cost a writer command after
@@ -185,7 +189,7 @@ static int catch_up_lazily(int64_t head, sf_err *err) {
     const sf_subscriber *s = g_subs[i];
     if (!s->apply) continue;
     if (!s->types || !db) {
-      if (advance(s, 0, err)) return -1;
+      if (advance_from(s, 0, 0, 1, err)) return -1;
       continue;
     }
     int64_t from = g_scanned[i];
@@ -197,7 +201,7 @@ static int catch_up_lazily(int64_t head, sf_err *err) {
       continue;
     }
     g_scanned[i] = 0;
-    if (advance_from(s, 0, at - 1, err)) return -1;
+    if (advance_from(s, 0, at - 1, 1, err)) return -1;
   }
   return 0;
 }

@@ -103,6 +103,7 @@ typedef struct {
 static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   fire_cmd *f = (fire_cmd *)c;
   static due_timer due[FIRE_BATCH];
+  f->fired = 0; /* from the start on every attempt (retry_storage) */
   sf_stmt *st = sf_db_prepare(tx->db,
                               "SELECT id, kind, ref, attempts FROM timers WHERE due_at <= ?"
                               " ORDER BY due_at, id LIMIT 256",
@@ -134,6 +135,10 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
       f->fired++;
       continue;
     }
+    if (sf_writer_retryable(&herr)) { /* the storage's fault: the writer runs it all again */
+      *err = herr;
+      return -1;
+    }
     /* roll this timer's effects back (and the chain head / hooks with them) */
     if (sf_tx_rollback(tx, &mark, err)) return -1;
     T.failed++;
@@ -154,7 +159,7 @@ static void fire_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 int sf_timers_fire_due(int64_t now_ms, sf_err *err) {
   int total = 0;
   for (;;) {
-    fire_cmd f = {.cmd = {.run = fire_run, .done = fire_done}, .now_ms = now_ms};
+    fire_cmd f = {.cmd = {.run = fire_run, .done = fire_done, .retry_storage = 1}, .now_ms = now_ms};
     if (sf_writer_exec(&f.cmd)) {
       if (err) *err = f.cmd.err;
       return -1;

@@ -28,7 +28,16 @@ int sf_db_exec(sf_db *db, const char *sql, sf_err *err); /* one or more statemen
 /* Replaces automatic checkpoints on this connection with fn(ud, frames),
  * called after each commit with the number of frames in the WAL. */
 void sf_db_on_wal_commit(sf_db *db, void (*fn)(void *ud, int frames), void *ud);
+/* Copies the whole WAL into the database file and truncates the WAL file to
+ * zero bytes (a TRUNCATE checkpoint), waiting up to wait_ms for readers
+ * still in the WAL and for another checkpoint. 0 when the WAL was emptied,
+ * 1 when it could not be within wait_ms, <0 on error (err filled). */
+int sf_db_wal_truncate(sf_db *db, int wait_ms, sf_err *err);
 int64_t sf_db_changes(sf_db *db);
+/* 1 inside a transaction. After some errors (disk full, I/O, out of
+ * memory) SQLite rolls the whole transaction back by itself: a caller that
+ * goes on after a failed statement checks this first. */
+int sf_db_in_transaction(sf_db *db);
 
 /* Returns the cached statement for sql, reset and with bindings cleared. */
 sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err);
@@ -41,7 +50,9 @@ void sf_stmt_text_ref(sf_stmt *st, int idx, const char *text);
 void sf_stmt_int(sf_stmt *st, int idx, int64_t v);
 void sf_stmt_null(sf_stmt *st, int idx);
 /* 1 = a row is available, 0 = done, <0 = error (409 for a constraint
- * violation, 503 when busy, 500 otherwise) described in err. */
+ * violation, 503 "busy" when busy, 507 "storage-full" when the disk or the
+ * database is full, 503 "storage-error" for an I/O error, 500 otherwise)
+ * described in err. */
 int sf_stmt_step(sf_stmt *st, sf_err *err);
 /* Runs a statement that returns no rows. */
 int sf_stmt_run(sf_stmt *st, sf_err *err);

@@ -12,6 +12,7 @@
 #include "store/wal_vfs.h"
 
 #define CACHE_SLOTS 256 /* power of two */
+#define BUSY_TIMEOUT_MS 10000
 
 struct sf_db {
   sqlite3 *h;
@@ -36,6 +37,9 @@ static int db_error(sqlite3 *h, int rc, sf_err *err) {
     return sf_err_set(err, 503, "busy", "Database busy", "%s", sqlite3_errmsg(h));
   if (prim == SQLITE_FULL)
     return sf_err_set(err, 507, "storage-full", "Insufficient storage", "%s", sqlite3_errmsg(h));
+  /* the disk failed, not the request: worth trying again (store/writer.h) */
+  if (prim == SQLITE_IOERR)
+    return sf_err_set(err, 503, "storage-error", "Storage error", "%s", sqlite3_errmsg(h));
   return sf_err_internal(err, "database: %s", sqlite3_errmsg(h));
 }
 
@@ -66,7 +70,7 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
     sqlite3_close(h);
     return NULL;
   }
-  sqlite3_busy_timeout(h, 10000);
+  sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
   sqlite3_extended_result_codes(h, 1);
   sf_db *db = sf_calloc(1, sizeof *db);
   db->h = h;
@@ -120,6 +124,16 @@ void sf_db_on_wal_commit(sf_db *db, void (*fn)(void *ud, int frames), void *ud) 
   db->wal_ud = ud;
   sqlite3_wal_hook(db->h, fn ? on_wal : NULL, fn ? db : NULL);
 }
+
+int sf_db_wal_truncate(sf_db *db, int wait_ms, sf_err *err) {
+  sqlite3_busy_timeout(db->h, wait_ms);
+  int rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+  sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+  if ((rc & 0xff) == SQLITE_BUSY) return 1;
+  return rc == SQLITE_OK ? 0 : db_error(db->h, rc, err);
+}
+
+int sf_db_in_transaction(sf_db *db) { return !sqlite3_get_autocommit(db->h); }
 
 int64_t sf_db_changes(sf_db *db) { return sqlite3_changes64(db->h); }
 

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "store/checkpoint.h"
 #include "store/wal_vfs.h"
 
 /* A FIFO of commands linked through their next_ field. Closing it refuses
@@ -30,6 +32,7 @@ typedef struct {
 /* Appends the list starting at first. Returns -1 (nothing appended) if the
  * queue is closed and only_if_open is set. */
 static int queue_push(cmd_queue *q, sf_cmd *first, int only_if_open) {
+  if (!first) return 0;
   sf_cmd *last = first;
   int n = 1;
   while (last->next_) last = last->next_, n++;
@@ -66,9 +69,28 @@ static sf_cmd *take_locked(cmd_queue *q, int max, int *n) {
   return list;
 }
 
-static sf_cmd *queue_take(cmd_queue *q, int max, int *n) {
+/* Waits on q->cv (q->mu held) until signalled or, given a deadline
+ * (sf_mono_ns; 0 = none), until then. Returns 1 once the deadline passed. */
+static int queue_wait(cmd_queue *q, uint64_t deadline_ns) {
+  if (!deadline_ns) {
+    pthread_cond_wait(&q->cv, &q->mu);
+    return 0;
+  }
+  uint64_t now = sf_mono_ns();
+  if (now >= deadline_ns) return 1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (deadline_ns - now);
+  ts.tv_sec += (time_t)(ns / 1000000000u);
+  ts.tv_nsec = (long)(ns % 1000000000u);
+  pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+  return sf_mono_ns() >= deadline_ns;
+}
+
+/* Takes up to max commands, waiting for one until the deadline (0: none). */
+static sf_cmd *queue_take(cmd_queue *q, int max, int *n, uint64_t deadline_ns) {
   pthread_mutex_lock(&q->mu);
-  while (!q->head && q->open) pthread_cond_wait(&q->cv, &q->mu);
+  while (!q->head && q->open && !queue_wait(q, deadline_ns)) continue;
   sf_cmd *list = take_locked(q, max, n);
   pthread_mutex_unlock(&q->mu);
   return list;
@@ -120,19 +142,25 @@ static struct {
   pthread_cond_t dcv;
   durable_waiter *waiters;
   int nwaiters, cap_waiters;
-  /* checkpoints, on their own connection and thread */
-  pthread_t checkpointer;
-  pthread_mutex_t cmu;
-  pthread_cond_t ccv;
-  int copen, cstarted;
-  atomic_int ckpt_due;     /* the thread has been asked for a pass and not finished it */
-  atomic_int ckpt_passes;  /* passes finished (the thread writes, the writer reads) */
-  int frames;              /* frames in the WAL after the last commit (writer thread) */
-  int passes_seen;         /* ckpt_passes when the writer last finished a checkpoint */
-  int tail_frames;         /* WAL frames when it did (0: no check pending) */
-  uint64_t tail_failed_ns; /* when the WAL did not restart after it (0: it did) */
-} W = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER, .queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
-       .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER};
+  /* storage faults, for /readyz */
+  pthread_mutex_t fmu;
+  sf_err fault;
+  atomic_int faulted;
+  atomic_int give_up;      /* shutting down: no more retries */
+  atomic_int probing;      /* the storage probe is in a batch */
+} W = {.queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
+       .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER,
+       .fmu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Commands the storage failed, waiting to run again (writer thread only). */
+#define RETRY_FIRST_MS 50
+#define RETRY_MAX_MS 1000
+static struct {
+  sf_cmd *head, *tail;
+  int n;
+  uint64_t at_ns;
+  int backoff_ms;
+} R = {.backoff_ms = RETRY_FIRST_MS};
 
 /* done() callbacks run on their own thread, so the writer starts the next
  * transaction while the suspended requests are being woken. */
@@ -141,7 +169,7 @@ static void *completer_main(void *arg) {
   pthread_setname_np(pthread_self(), "sf-complete");
   int n;
   sf_cmd *list;
-  while ((list = queue_take(&W.finished, 1 << 30, &n)))
+  while ((list = queue_take(&W.finished, 1 << 30, &n, 0)))
     for (sf_cmd *c = list, *next; c; c = next) {
       next = c->next_;
       c->done(c, c->err.status ? -c->err.status : 0);
@@ -225,139 +253,121 @@ static void fail_all(sf_cmd *list, const sf_err *why) {
   queue_push(&W.finished, list, 0);
 }
 
-/* Checkpoints copy WAL frames into the database file. SQLite would run
- * them inside the COMMIT that crosses wal_autocheckpoint, on the writer
- * (they took a twelfth of its time under load). Here a thread with its own
- * connection runs PASSIVE checkpoints beside the writer (WAL mode allows a
- * checkpointer concurrently with the writer and readers; it syncs the WAL
- * before copying and the database file after). Under steady writes such a
- * pass never catches up with the end of the WAL, and SQLite starts the WAL
- * over only when everything in it has been copied; so after each pass of
- * the thread the writer, between two transactions, copies the short tail
- * written meanwhile itself, and its next transaction restarts the WAL. */
-static int g_checkpoint_frames = 10000; /* like wal_autocheckpoint before: a WAL of ~40 MB */
+int sf_writer_retryable(const sf_err *e) { return e->status == 507 || e->status == 503; }
 
-void sf_writer_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
+/* Space or I/O: what /readyz reports (busy is not a fault of the storage). */
+static int storage_fault(const sf_err *e) {
+  return e->status == 507 || strcmp(e->code, "storage-error") == 0;
+}
 
-static void on_wal_commit(void *ud, int frames) {
-  (void)ud;
-  W.frames = frames;
-  if (W.tail_frames) { /* the commit after the writer's checkpoint: did the WAL start over? */
-    W.tail_failed_ns = frames < W.tail_frames ? 0 : sf_mono_ns();
-    W.tail_frames = 0;
+int sf_writer_storage_fault(sf_err *why) {
+  if (!atomic_load(&W.faulted)) return 0;
+  pthread_mutex_lock(&W.fmu);
+  if (why) *why = W.fault;
+  pthread_mutex_unlock(&W.fmu);
+  return 1;
+}
+
+/* After each batch: fault is the storage failure of one of its commands or
+ * of its commit (NULL: none); committed, whether a command was committed. */
+static void note_storage(const sf_err *fault, int committed) {
+  if (fault) {
+    pthread_mutex_lock(&W.fmu);
+    W.fault = *fault;
+    pthread_mutex_unlock(&W.fmu);
+    if (!atomic_exchange(&W.faulted, 1)) sf_log_error("storage failing", "\"detail\":\"%s\"", fault->detail);
+  } else if (committed && atomic_exchange(&W.faulted, 0)) {
+    sf_log_info("storage recovered", NULL);
   }
 }
 
-static void maybe_checkpoint(void) {
-  if (!W.cstarted || W.frames < g_checkpoint_frames || atomic_load(&W.ckpt_due)) return;
-  int passes = atomic_load(&W.ckpt_passes);
-  /* the thread copied the bulk: finish the tail here (after a tail that did
-   * not let the WAL restart, e.g. under a long reader, wait 50 ms, and do
-   * not send the thread round again meanwhile either) */
-  if (passes != W.passes_seen) {
-    if (W.tail_failed_ns && sf_mono_ns() - W.tail_failed_ns <= 50000000ull) return;
-    W.tail_frames = W.frames;
-    sf_err e = {0};
-    if (sf_db_exec(W.db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
-      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-    W.passes_seen = passes;
-    W.frames = 0;
-    return;
-  }
-  pthread_mutex_lock(&W.cmu);
-  atomic_store(&W.ckpt_due, 1);
-  pthread_cond_signal(&W.ccv);
-  pthread_mutex_unlock(&W.cmu);
-}
-
-static void *checkpointer_main(void *arg) {
-  sf_db *db = arg;
-  pthread_setname_np(pthread_self(), "sf-checkpoint");
-  for (;;) {
-    pthread_mutex_lock(&W.cmu);
-    while (!atomic_load(&W.ckpt_due) && W.copen) pthread_cond_wait(&W.ccv, &W.cmu);
-    int go = W.copen;
-    pthread_mutex_unlock(&W.cmu);
-    if (!go) break;
-    sf_err e = {0};
-    if (sf_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
-      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-    atomic_store(&W.ckpt_passes, atomic_load(&W.ckpt_passes) + 1);
-    atomic_store(&W.ckpt_due, 0);
-  }
-  sf_db_close(db);
-  return NULL;
-}
-
-static void run_batch(sf_cmd *list, int n) {
-  uint64_t t0 = sf_mono_ns();
-  sf_tx tx = {.db = W.db, .epoch = g_epoch};
-  sf_err e = {0};
-  if (run_cached(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
-    sf_err ignored;
-    sf_db_exec(W.db, "ROLLBACK", &ignored);
-    sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
-    fail_all(list, &e);
-    free(tx.after);
-    return;
-  }
-  int64_t start_head = tx.head_position;
-  int failed = 0;
-  for (sf_cmd *c = list; c; c = c->next_) {
-    int64_t pos = tx.head_position;
-    int nafter = tx.nafter;
-    char hash[65];
-    memcpy(hash, tx.head_hash, sizeof hash);
-    tx.now_ms = sf_now_ms();
-    sf_err_clear(&c->err);
-    sf_err se = {0};
-    if (run_cached(W.db, "SAVEPOINT cmd", &se)) {
-      c->err = se;
-      failed++;
+/* After the commit (or its failure): moves the commands that asked for it
+ * and that the storage failed to the retry list; returns the others, to
+ * answer. A healthy batch resets the backoff. */
+static sf_cmd *hold_for_retry(sf_cmd *list, int commit_failed, int healthy) {
+  sf_cmd *answer = NULL, **tail = &answer;
+  int give_up = atomic_load(&W.give_up), held = 0;
+  for (sf_cmd *c = list, *next; c; c = next) {
+    next = c->next_;
+    c->next_ = NULL;
+    if (!c->retry_storage || give_up || !(commit_failed || (c->err.status && sf_writer_retryable(&c->err)))) {
+      *tail = c;
+      tail = &c->next_;
       continue;
     }
-    int rc = c->run(c, &tx, &c->err);
-    if (rc) {
-      if (!c->err.status) sf_err_internal(&c->err, "command failed");
-      run_cached(W.db, "ROLLBACK TO cmd", &se);
-      if (tx.head_position != pos) tx.epoch = ++g_epoch;
-      tx.head_position = pos;
-      memcpy(tx.head_hash, hash, sizeof hash);
-      tx.nafter = nafter;
-      failed++;
-    }
-    if (c->after) c->after(c, &tx, rc);
-    run_cached(W.db, "RELEASE cmd", &se);
-    if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
+    if (R.tail) R.tail->next_ = c;
+    else R.head = c;
+    R.tail = c;
+    R.n++;
+    held++;
   }
-  uint64_t seq = 0;
-  if (W.pipelined) {
-    seq = ++W.seq;
-    atomic_store(&W.visible, seq); /* before readers can see the batch */
+  if (healthy && !held) R.backoff_ms = RETRY_FIRST_MS;
+  if (held && R.n == held) { /* the list was empty: schedule it */
+    R.at_ns = sf_mono_ns() + (uint64_t)R.backoff_ms * 1000000u;
+    R.backoff_ms = R.backoff_ms * 2 < RETRY_MAX_MS ? R.backoff_ms * 2 : RETRY_MAX_MS;
   }
-  if (run_cached(W.db, "COMMIT", &e)) {
-    sf_err ignored;
-    sf_db_exec(W.db, "ROLLBACK", &ignored);
-    sf_log_error("writer commit failed", "\"detail\":\"%s\"", e.detail);
-    if (e.status < 500) e.status = 503;
-    for (sf_cmd *c = list; c; c = c->next_) c->err = e;
-    tx.nafter = 0;
-    tx.head_position = start_head;
-    g_epoch++;
-  } else {
-    sf_metrics_commit(n, failed, sf_mono_ns() - t0);
+  return answer;
+}
+
+static void after_batch(const sf_err *fault) {
+  if (fault->status == 507)
+    sf_ckpt_after_full();
+  else
+    sf_ckpt_after_batch();
+}
+
+/* Runs one command in its savepoint. Returns -1 when the transaction is
+ * gone: after a full disk or an I/O error SQLite may roll the whole
+ * transaction back by itself, and what ran after that would run (and
+ * commit) statement by statement, outside the batch. */
+static int run_command(sf_cmd *c, sf_tx *tx, int *failed, sf_err *fault) {
+  int64_t pos = tx->head_position;
+  int nafter = tx->nafter;
+  char hash[65];
+  memcpy(hash, tx->head_hash, sizeof hash);
+  tx->now_ms = sf_now_ms();
+  sf_err_clear(&c->err);
+  sf_err se = {0};
+  if (run_cached(W.db, "SAVEPOINT cmd", &se)) {
+    c->err = se;
+    (*failed)++;
+    return sf_db_in_transaction(W.db) ? 0 : -1;
   }
-  int64_t head = tx.head_position != start_head ? tx.head_position : 0;
-  if (!W.pipelined) { /* synchronous=FULL: durable once COMMIT returned */
-    run_after(tx.after, tx.nafter);
-    free(tx.after);
-    queue_push(&W.finished, list, 0);
-    if (head && W.hook) W.hook(head, W.hook_ud);
-    maybe_checkpoint();
-    return;
+  int rc = c->run(c, tx, &c->err);
+  if (rc) {
+    if (!c->err.status) sf_err_internal(&c->err, "command failed");
+    if (storage_fault(&c->err)) *fault = c->err;
+    (*failed)++;
+    if (!sf_db_in_transaction(W.db)) return -1;
+    run_cached(W.db, "ROLLBACK TO cmd", &se);
+    if (tx->head_position != pos) tx->epoch = ++g_epoch;
+    tx->head_position = pos;
+    memcpy(tx->head_hash, hash, sizeof hash);
+    tx->nafter = nafter;
   }
+  if (c->after) c->after(c, tx, rc);
+  run_cached(W.db, "RELEASE cmd", &se);
+  if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
+  return 0;
+}
+
+/* The batch did not commit: every command gets why (5xx). */
+static void batch_failed(sf_cmd *list, sf_tx *tx, sf_err *why, int64_t start_head, sf_err *fault) {
+  sf_err ignored;
+  sf_db_exec(W.db, "ROLLBACK", &ignored);
+  sf_log_error("writer commit failed", "\"detail\":\"%s\"", why->detail);
+  if (storage_fault(why)) *fault = *why;
+  if (why->status < 500) why->status = 503;
+  for (sf_cmd *c = list; c; c = c->next_) c->err = *why;
+  tx->nafter = 0;
+  tx->head_position = start_head;
+  g_epoch++;
+}
+
+/* Pipelined: the batch goes to the sync thread, which answers it. */
+static void hand_to_syncer(sf_cmd *list, sf_tx *tx, int64_t head, uint64_t seq) {
   batch *b = sf_calloc(1, sizeof *b);
-  *b = (batch){.list = list, .after = tx.after, .nafter = tx.nafter, .head = head, .seq = seq};
+  *b = (batch){.list = list, .after = tx->after, .nafter = tx->nafter, .head = head, .seq = seq};
   pthread_mutex_lock(&W.smu);
   if (W.stail)
     W.stail->next = b;
@@ -369,7 +379,52 @@ static void run_batch(sf_cmd *list, int n) {
   pthread_mutex_lock(&W.queue.mu);
   W.queue.unsynced++;
   pthread_mutex_unlock(&W.queue.mu);
-  maybe_checkpoint();
+}
+
+static void run_batch(sf_cmd *list, int n) {
+  uint64_t t0 = sf_mono_ns();
+  sf_tx tx = {.db = W.db, .epoch = g_epoch};
+  sf_err e = {0};
+  if (run_cached(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
+    sf_err ignored;
+    sf_db_exec(W.db, "ROLLBACK", &ignored);
+    sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
+    for (sf_cmd *c = list; c; c = c->next_) c->err = e;
+    note_storage(storage_fault(&e) ? &e : NULL, 0);
+    fail_all(hold_for_retry(list, 1, 0), &e);
+    free(tx.after);
+    return;
+  }
+  int64_t start_head = tx.head_position;
+  int failed = 0, lost = 0;
+  sf_err fault = {0}; /* the last storage failure of a command or of the commit */
+  for (sf_cmd *c = list; c && !lost; c = c->next_)
+    if (run_command(c, &tx, &failed, &fault)) {
+      lost = 1;
+      e = c->err;
+    }
+  uint64_t seq = 0;
+  if (W.pipelined) {
+    seq = ++W.seq;
+    atomic_store(&W.visible, seq); /* before readers can see the batch */
+  }
+  if (lost || run_cached(W.db, "COMMIT", &e))
+    batch_failed(list, &tx, &e, start_head, &fault);
+  else
+    sf_metrics_commit(n, failed, sf_mono_ns() - t0);
+  int committed = !e.status && failed < n;
+  note_storage(fault.status ? &fault : NULL, committed);
+  list = hold_for_retry(list, e.status != 0, committed && !fault.status);
+  int64_t head = tx.head_position != start_head ? tx.head_position : 0;
+  if (W.pipelined) {
+    hand_to_syncer(list, &tx, head, seq);
+  } else { /* synchronous=FULL: durable once COMMIT returned */
+    run_after(tx.after, tx.nafter);
+    free(tx.after);
+    queue_push(&W.finished, list, 0);
+    if (head && W.hook) W.hook(head, W.hook_ud);
+  }
+  after_batch(&fault);
 }
 
 /* The sync thread of pipelined commits: one fdatasync of the WAL covers
@@ -477,7 +532,7 @@ int sf_writer_pipelined(void) { return W.pipelined; }
  * that it waits for the sync and takes what gathered meanwhile: without
  * the wait, PATCH batches shrank from 15 to 10 commands and writes/s fell
  * by about 7% (3 interleaved runs). */
-static sf_cmd *next_batch(int last, int *n) {
+static sf_cmd *next_batch(int last, int *n, uint64_t deadline_ns) {
   cmd_queue *q = &W.queue;
   pthread_mutex_lock(&q->mu);
   int want = last > 1 ? last : 1;
@@ -485,7 +540,7 @@ static sf_cmd *next_batch(int last, int *n) {
     if (!q->open && !q->head) break;
     if (q->head && (!q->unsynced || q->len >= want || !q->open)) break;
     q->want = q->head ? want : 0;
-    pthread_cond_wait(&q->cv, &q->mu);
+    if (queue_wait(q, deadline_ns)) break;
   }
   q->want = 0;
   sf_cmd *list = take_locked(q, W.max_batch, n);
@@ -493,49 +548,72 @@ static sf_cmd *next_batch(int last, int *n) {
   return list;
 }
 
+/* While the storage fails and nothing else is written, a probe every
+ * second: a write that changes nothing (the header's user_version, set to
+ * what it is) tells when the storage takes writes again, for /readyz (an
+ * instance out of rotation gets no writes), and each failure of it empties
+ * the WAL again (sf_ckpt_after_full). */
+static int probe_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  (void)c;
+  sf_stmt *st = sf_db_prepare(tx->db, "PRAGMA user_version", err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  if (rc < 0) return rc;
+  long long v = sf_stmt_col_int(st, 0);
+  sf_stmt_reset(st);
+  char sql[48];
+  snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", v);
+  return sf_db_exec(tx->db, sql, err);
+}
+
+static void probe_done(sf_cmd *c, int rc) {
+  (void)c, (void)rc;
+  atomic_store(&W.probing, 0);
+}
+
+static sf_cmd g_probe = {.run = probe_run, .done = probe_done};
+
+static int queue_open(cmd_queue *q) {
+  pthread_mutex_lock(&q->mu);
+  int open = q->open;
+  pthread_mutex_unlock(&q->mu);
+  return open;
+}
+
+/* The next batch: queued commands, and ahead of them the ones held for
+ * another attempt once their time has come (or once the queue is closed:
+ * a last attempt, answered whatever its outcome). NULL: stop. */
+static sf_cmd *writer_next(int last, int *n) {
+  for (;;) {
+    uint64_t deadline = R.head ? R.at_ns : 0;
+    if (R.head && atomic_load(&W.give_up)) deadline = 1;
+    int probe = !R.head && atomic_load(&W.faulted);
+    if (probe) deadline = sf_mono_ns() + 1000000000u;
+    sf_cmd *list = W.pipelined ? next_batch(last, n, deadline) : queue_take(&W.queue, W.max_batch, n, deadline);
+    if (R.head && (!list || sf_mono_ns() >= R.at_ns || atomic_load(&W.give_up))) {
+      R.tail->next_ = list;
+      list = R.head;
+      *n += R.n;
+      R.head = R.tail = NULL;
+      R.n = 0;
+    }
+    if (list || !queue_open(&W.queue)) return list;
+    if (probe && !atomic_load(&W.probing)) {
+      atomic_store(&W.probing, 1);
+      g_probe.next_ = NULL;
+      *n = 1;
+      return &g_probe;
+    }
+  }
+}
+
 static void *writer_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sf-writer");
   int n = 0;
   sf_cmd *list;
-  while ((list = W.pipelined ? next_batch(n, &n) : queue_take(&W.queue, W.max_batch, &n)))
-    run_batch(list, n);
+  while ((list = writer_next(n, &n))) run_batch(list, n);
   return NULL;
-}
-
-/* Without the thread the writer keeps SQLite's automatic checkpoints. */
-static void checkpointer_start(const char *path) {
-  sf_err e = {0};
-  sf_db *db = sf_db_open(path, SF_DB_CHECKPOINT, &e);
-  if (!db) {
-    sf_log_warn("no checkpoint connection: the writer checkpoints", "\"detail\":\"%s\"", e.detail);
-    return;
-  }
-  W.copen = 1;
-  atomic_store(&W.ckpt_due, 0);
-  atomic_store(&W.ckpt_passes, 0);
-  W.passes_seen = 0;
-  W.frames = 0;
-  W.tail_frames = 0;
-  W.tail_failed_ns = 0;
-  if (pthread_create(&W.checkpointer, NULL, checkpointer_main, db) != 0) {
-    W.copen = 0;
-    sf_db_close(db);
-    return;
-  }
-  W.cstarted = 1;
-  sf_db_on_wal_commit(W.db, on_wal_commit, NULL);
-}
-
-static void checkpointer_stop(void) {
-  if (!W.cstarted) return;
-  sf_db_on_wal_commit(W.db, NULL, NULL);
-  pthread_mutex_lock(&W.cmu);
-  W.copen = 0;
-  pthread_cond_broadcast(&W.ccv);
-  pthread_mutex_unlock(&W.cmu);
-  pthread_join(W.checkpointer, NULL);
-  W.cstarted = 0;
 }
 
 static void syncer_close(void) {
@@ -558,6 +636,10 @@ int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_
     return -1;
   }
   W.max_batch = max_batch > 0 ? max_batch : 1024;
+  atomic_store(&W.give_up, 0);
+  atomic_store(&W.faulted, 0);
+  atomic_store(&W.probing, 0);
+  R.backoff_ms = RETRY_FIRST_MS;
   W.seq = 0;
   W.queue.unsynced = 0;
   g_epoch++; /* others may have written while no writer ran */
@@ -577,11 +659,11 @@ int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_
     W.db = NULL;
     return sf_err_internal(err, "cannot start sync thread");
   }
-  checkpointer_start(db_path);
+  sf_ckpt_start(W.db, db_path);
   queue_set_open(&W.queue, 1);
   if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
     queue_set_open(&W.queue, 0);
-    checkpointer_stop();
+    sf_ckpt_stop();
     if (W.pipelined) {
       syncer_close();
       pthread_join(W.syncer, NULL);
@@ -634,7 +716,8 @@ static void sync_done(sf_cmd *c, int rc) {
 }
 
 int sf_writer_exec(sf_cmd *cmd) {
-  sync_cmd s = {.base = {.run = sync_run, .after = sync_after, .done = sync_done}, .inner = cmd};
+  sync_cmd s = {.base = {.run = sync_run, .after = sync_after, .done = sync_done, .retry_storage = cmd->retry_storage},
+                .inner = cmd};
   pthread_mutex_init(&s.mu, NULL);
   pthread_cond_init(&s.cv, NULL);
   int rc = sf_writer_submit(&s.base);
@@ -651,8 +734,16 @@ int sf_writer_exec(sf_cmd *cmd) {
   return rc;
 }
 
+void sf_writer_stop_retrying(void) {
+  atomic_store(&W.give_up, 1);
+  pthread_mutex_lock(&W.queue.mu); /* a writer waiting for a retry's time */
+  pthread_cond_signal(&W.queue.cv);
+  pthread_mutex_unlock(&W.queue.mu);
+}
+
 void sf_writer_stop(void) {
   if (!W.running) return;
+  sf_writer_stop_retrying();
   queue_set_open(&W.queue, 0); /* the writer drains what is queued, then exits */
   pthread_join(W.thread, NULL);
   if (W.pipelined) { /* the last batches are synced and answered */
@@ -661,7 +752,7 @@ void sf_writer_stop(void) {
   }
   queue_set_open(&W.finished, 0);
   pthread_join(W.completer, NULL);
-  checkpointer_stop();
+  sf_ckpt_stop();
   sf_err e;
   sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
   sf_db_close(W.db);

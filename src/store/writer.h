@@ -18,6 +18,16 @@
  *              (an HTTP answer, a webhook, a payment call) first waits for
  *              durability: sf_writer_barrier / sf_writer_when_durable.
  *
+ * Storage failures (disk full, I/O errors): a command whose outcome must
+ * not be lost (a payment result, a timer firing, a subscriber's advance, a
+ * delivery's result) sets retry_storage; when its batch cannot commit, or
+ * its run() fails with a storage error (sf_writer_retryable), the writer
+ * keeps it and runs it again in a later batch, after 50 ms doubling to 1 s,
+ * until it commits; done() is called only then. Other commands get the
+ * error in done() (HTTP: 507 / 503 problem+json). After a batch that failed
+ * for space the writer checkpoints and truncates the WAL, so the space the
+ * WAL held comes back by itself where the database file can take its pages.
+ *
  * Ownership: a submitted command belongs to the writer until done() is
  * called; done() may free it. Commands must not block (no network I/O). */
 #ifndef SF_STORE_WRITER_H
@@ -76,6 +86,10 @@ struct sf_cmd {
   void (*after)(sf_cmd *cmd, sf_tx *tx, int rc);
   /* After COMMIT (or a failed COMMIT: rc < 0 with err filled). Required. */
   void (*done)(sf_cmd *cmd, int rc);
+  /* Set by the submitter: run again after storage failures (see the top).
+   * run() and after() must then be safe to run more than once: start from
+   * the command's inputs, not from what an earlier attempt left. */
+  int retry_storage;
   sf_err err;
   sf_cmd *next_;
 };
@@ -84,12 +98,27 @@ typedef enum { SF_WRITER_SYNC_PIPELINED = 0, SF_WRITER_SYNC_FULL = 1 } sf_writer
 
 int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_err *err);
 int sf_writer_pipelined(void);
-/* WAL size (in frames) at which checkpoints start; set before start. */
+/* WAL size (in frames) at which checkpoints start; set before start. The
+ * WAL is held below 1.4 times that (the writer itself then runs a TRUNCATE
+ * checkpoint, waiting for readers), and its file is cut back to that bound
+ * whenever it starts over (journal_size_limit). */
 void sf_writer_checkpoint_frames(int frames);
 /* Queues cmd. Returns -503 (and does not take the command) once stopping. */
 int sf_writer_submit(sf_cmd *cmd);
 /* Runs cmd through the writer and waits for it; returns its rc (err in cmd). */
 int sf_writer_exec(sf_cmd *cmd);
+/* A storage failure (disk full, I/O error, busy database), which another
+ * attempt may get past, rather than a refusal of the command itself. */
+int sf_writer_retryable(const sf_err *e);
+/* 1 (and *why filled, if not NULL) while the storage is failing: the last
+ * batch that had a command fail for space or I/O has not been followed by
+ * one that committed a command (meanwhile the writer probes the storage
+ * once a second when nothing else is written). For /readyz. Any thread. */
+int sf_writer_storage_fault(sf_err *why);
+/* Shutdown: from now on commands with retry_storage get a storage failure
+ * in done() like any other, so that stopping is not held up by a full disk
+ * (what they did not record is recovered at the next start). */
+void sf_writer_stop_retrying(void);
 /* Finishes every queued command, commits, and stops the thread. */
 void sf_writer_stop(void);
 int sf_writer_running(void);

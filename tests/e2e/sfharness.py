@@ -27,11 +27,12 @@ def cli(*args, data_dir=None, env=None):
 
 
 class Server:
-    def __init__(self, extra_args=None, bin=None, env=None, preexec_fn=None):
+    def __init__(self, extra_args=None, bin=None, env=None, preexec_fn=None, data_dir=None):
         self.bin = bin or BIN
         self.preexec_fn = preexec_fn  # run in the server process before exec (e.g. resource limits)
         self.env = dict(env or {})  # extra environment of the server process (kept across restarts)
-        self.data_dir = tempfile.mkdtemp(prefix="sf-e2e-")
+        # data_dir: an empty directory of the test's own (e.g. a small tmpfs), else a new temp dir
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="sf-e2e-")
         self.port = free_port()
         self.extra = list(extra_args or [])
         self.proc = None

@@ -559,9 +559,13 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
   return rc;
 }
 
-/* Each result in its own savepoint: one bad order cannot fail the batch. */
+/* Each result in its own savepoint: one bad order cannot fail the batch.
+ * A result the storage could not take (disk full) fails the whole command,
+ * which the writer runs again until it is recorded (retry_storage): the
+ * provider has acted, so its answer must not be lost. */
 static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
   saga_cmd *c = (saga_cmd *)cmd;
+  c->nnext = c->ntouched = 0; /* from the start on every attempt */
   for (int i = 0; i < c->n; i++) {
     if (c->items[i].skip) continue;
     int nnext = c->nnext, ntouched = c->ntouched;
@@ -571,6 +575,10 @@ static int saga_run(sf_cmd *cmd, sf_tx *tx, sf_err *err) {
     if (apply_result(tx, &c->items[i], c, &ierr) == 0) {
       if (sf_tx_release(tx, err)) return -1;
       continue;
+    }
+    if (sf_writer_retryable(&ierr)) { /* the writer rolls the command back (the transaction may be gone) */
+      *err = ierr;
+      return -1;
     }
     if (sf_tx_rollback(tx, &mark, err)) return -1;
     c->nnext = nnext;
@@ -730,6 +738,7 @@ static void run_batch(char (*ids)[48], int n) {
    * provider for the next batch; saga_done queues the next steps. */
   c->cmd.run = saga_run;
   c->cmd.done = saga_done;
+  c->cmd.retry_storage = 1;
   pthread_mutex_lock(&S.mu);
   S.inflight++;
   pthread_mutex_unlock(&S.mu);

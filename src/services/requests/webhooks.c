@@ -422,7 +422,7 @@ static void reap(void) {
       clean_message(j->error, sizeof j->error, j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));
     else if (!j->ok)
       snprintf(j->error, sizeof j->error, "HTTP %ld", j->status_code);
-    j->cmd = (sf_cmd){.run = record_run, .done = record_done};
+    j->cmd = (sf_cmd){.run = record_run, .done = record_done, .retry_storage = 1}; /* sent: record it */
     j->state = JOB_RECORDING;
     if (sf_writer_submit(&j->cmd)) release(j); /* shutting down: the row stays pending */
   }

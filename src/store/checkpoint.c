@@ -1,0 +1,218 @@
+#define _GNU_SOURCE /* pthread_setname_np */
+#include "store/checkpoint.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "store/writer.h"
+
+static struct {
+  sf_db *db; /* the writer's connection */
+  pthread_t checkpointer;
+  pthread_mutex_t cmu;
+  pthread_cond_t ccv;
+  int copen, cstarted;
+  atomic_int ckpt_due;     /* the thread has been asked for a pass and not finished it */
+  atomic_int ckpt_passes;  /* passes finished (the thread writes, the writer reads) */
+  int frames;              /* frames in the WAL after the last commit (writer thread) */
+  int passes_seen;         /* ckpt_passes when the writer last finished a checkpoint */
+  int tail_frames;         /* WAL frames when it did (0: no check pending) */
+  uint64_t tail_failed_ns; /* when the WAL did not restart after it (0: it did) */
+  uint64_t cap_retry_ns;   /* emptying the WAL at its cap failed: not again before (0: none) */
+  int cap_backoff_ms;
+  uint64_t reclaimed_ns;   /* when the WAL was last emptied after a write failed for space */
+} C = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER};
+
+/* Checkpoints copy WAL frames into the database file. SQLite would run
+ * them inside the COMMIT that crosses wal_autocheckpoint, on the writer
+ * (they took a twelfth of its time under load). Here a thread with its own
+ * connection runs PASSIVE checkpoints beside the writer (WAL mode allows a
+ * checkpointer concurrently with the writer and readers; it syncs the WAL
+ * before copying and the database file after). Under steady writes such a
+ * pass never catches up with the end of the WAL, and SQLite starts the WAL
+ * over only when everything in it has been copied; so after each pass of
+ * the thread the writer, between two transactions, copies the short tail
+ * written meanwhile itself, and its next transaction restarts the WAL.
+ *
+ * That alone did not bound the WAL under sustained load (63 MB in a 4-minute
+ * soak): a pass copying ~20 MB is slower than the writes that go on beside
+ * it, and readers that began before the tail was copied still read the WAL
+ * when the next transaction starts, so it does not start over then either
+ * (SQLite restarts the WAL only when no reader uses it). And its file never
+ * shrank again: journal_size_limit was 64 MB. So now a WAL that passes 1.4
+ * times the threshold is emptied by the writer itself with a TRUNCATE
+ * checkpoint, which waits for the thread's pass and for those readers (new
+ * readers then read the database file, not the WAL): writes wait instead of
+ * the WAL growing. And the file is cut back to the threshold whenever the
+ * WAL starts over. */
+static int g_checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
+
+#define CAP_WAIT_MS 250
+static int wal_cap_frames(void) { return g_checkpoint_frames + g_checkpoint_frames * 2 / 5; }
+
+void sf_writer_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
+
+static void on_wal_commit(void *ud, int frames) {
+  (void)ud;
+  C.frames = frames;
+  if (C.tail_frames) { /* the commit after the writer's checkpoint: did the WAL start over? */
+    C.tail_failed_ns = frames < C.tail_frames ? 0 : sf_mono_ns();
+    C.tail_frames = 0;
+  }
+}
+
+/* Empties the WAL on the writer (between two transactions): waits up to
+ * wait_ms for the thread's pass and for readers still in the WAL. */
+static int empty_wal(int wait_ms) {
+  sf_err e = {0};
+  int rc = sf_db_wal_truncate(C.db, wait_ms, &e);
+  if (rc < 0) sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
+  if (rc) return rc;
+  C.frames = 0;
+  C.tail_frames = 0;
+  C.tail_failed_ns = 0;
+  /* a pass the thread was asked for has run or runs on an empty WAL:
+   * count it as seen, so the writer does not copy a tail it did not send */
+  pthread_mutex_lock(&C.cmu);
+  C.passes_seen = atomic_load(&C.ckpt_passes) + atomic_load(&C.ckpt_due);
+  pthread_mutex_unlock(&C.cmu);
+  return 0;
+}
+
+/* The WAL passed its cap: the writer waits up to 250 ms for readers still
+ * in it (the stall is everyone's). When they keep it, a long reader (a
+ * report, a backup) is likely: the next wait comes 100 ms later, then
+ * 200 ms, ... up to 5 s, so the writer stalls a twentieth of the time at
+ * most; meanwhile it tries after every commit without waiting (with a
+ * reader pinning the WAL there is nothing to copy: a few lock calls), so
+ * the WAL empties as soon as the reader is done. */
+static void hold_wal_at_cap(void) {
+  uint64_t now = sf_mono_ns();
+  int wait = !C.cap_retry_ns || now >= C.cap_retry_ns;
+  int rc = empty_wal(wait ? CAP_WAIT_MS : 0);
+  if (rc == 0) {
+    C.cap_retry_ns = 0;
+    C.cap_backoff_ms = 0;
+    return;
+  }
+  if (!wait) return;
+  C.cap_backoff_ms = C.cap_backoff_ms ? C.cap_backoff_ms * 2 : 100;
+  if (C.cap_backoff_ms > 5000) C.cap_backoff_ms = 5000;
+  C.cap_retry_ns = sf_mono_ns() + (uint64_t)C.cap_backoff_ms * 1000000u;
+  if (rc > 0)
+    sf_log_warn("WAL over its cap: readers keep it", "\"frames\":%d,\"retry_ms\":%d", C.frames, C.cap_backoff_ms);
+}
+
+void sf_ckpt_after_batch(void) {
+  if (C.cstarted && C.frames >= wal_cap_frames()) {
+    hold_wal_at_cap();
+    return;
+  }
+  if (!C.cstarted || C.frames < g_checkpoint_frames || atomic_load(&C.ckpt_due)) return;
+  int passes = atomic_load(&C.ckpt_passes);
+  /* the thread copied the bulk: finish the tail here (after a tail that did
+   * not let the WAL restart, e.g. under a long reader, wait 50 ms, and do
+   * not send the thread round again meanwhile either) */
+  if (passes != C.passes_seen) {
+    if (C.tail_failed_ns && sf_mono_ns() - C.tail_failed_ns <= 50000000ull) return;
+    C.tail_frames = C.frames;
+    sf_err e = {0};
+    if (sf_db_exec(C.db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
+      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
+    C.passes_seen = passes;
+    C.frames = 0;
+    return;
+  }
+  pthread_mutex_lock(&C.cmu);
+  atomic_store(&C.ckpt_due, 1);
+  pthread_cond_signal(&C.ccv);
+  pthread_mutex_unlock(&C.cmu);
+}
+
+static void *checkpointer_main(void *arg) {
+  sf_db *db = arg;
+  pthread_setname_np(pthread_self(), "sf-checkpoint");
+  for (;;) {
+    pthread_mutex_lock(&C.cmu);
+    while (!atomic_load(&C.ckpt_due) && C.copen) pthread_cond_wait(&C.ccv, &C.cmu);
+    int go = C.copen;
+    pthread_mutex_unlock(&C.cmu);
+    if (!go) break;
+    sf_err e = {0};
+    if (sf_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
+      sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
+    pthread_mutex_lock(&C.cmu); /* both at once for empty_wal */
+    atomic_store(&C.ckpt_passes, atomic_load(&C.ckpt_passes) + 1);
+    atomic_store(&C.ckpt_due, 0);
+    pthread_mutex_unlock(&C.cmu);
+  }
+  sf_db_close(db);
+  return NULL;
+}
+
+/* A write failed for space: empty the WAL into the database file (at most
+ * once a second), which frees the WAL's space wherever the database file
+ * has room for its pages (most of a WAL rewrites pages the file has). */
+void sf_ckpt_after_full(void) {
+  uint64_t now = sf_mono_ns();
+  if (C.reclaimed_ns && now - C.reclaimed_ns < 1000000000ull) return;
+  C.reclaimed_ns = now;
+  int rc = empty_wal(200);
+  sf_log_warn("disk full: WAL checkpointed", "\"emptied\":%s", rc == 0 ? "true" : "false");
+}
+
+/* When the WAL starts over, its file is cut back to the checkpoint
+ * threshold (it kept its largest size before, up to 64 MB). */
+static void limit_wal_file(void) {
+  sf_err e = {0};
+  sf_stmt *st = sf_db_prepare(C.db, "PRAGMA page_size", &e);
+  int64_t page = st && sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : 4096;
+  if (st) sf_stmt_reset(st);
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * g_checkpoint_frames));
+  if (sf_db_exec(C.db, sql, &e)) sf_log_warn("journal_size_limit not set", "\"detail\":\"%s\"", e.detail);
+}
+
+/* Without the thread the writer keeps SQLite's automatic checkpoints. */
+void sf_ckpt_start(sf_db *writer_db, const char *path) {
+  C.db = writer_db;
+  C.reclaimed_ns = 0;
+  sf_err e = {0};
+  sf_db *db = sf_db_open(path, SF_DB_CHECKPOINT, &e);
+  if (!db) {
+    sf_log_warn("no checkpoint connection: the writer checkpoints", "\"detail\":\"%s\"", e.detail);
+    return;
+  }
+  C.copen = 1;
+  atomic_store(&C.ckpt_due, 0);
+  atomic_store(&C.ckpt_passes, 0);
+  C.passes_seen = 0;
+  C.frames = 0;
+  C.tail_frames = 0;
+  C.tail_failed_ns = 0;
+  if (pthread_create(&C.checkpointer, NULL, checkpointer_main, db) != 0) {
+    C.copen = 0;
+    sf_db_close(db);
+    return;
+  }
+  C.cstarted = 1;
+  C.cap_retry_ns = 0;
+  C.cap_backoff_ms = 0;
+  limit_wal_file();
+  sf_db_on_wal_commit(C.db, on_wal_commit, NULL);
+}
+
+void sf_ckpt_stop(void) {
+  if (!C.cstarted) return;
+  sf_db_on_wal_commit(C.db, NULL, NULL);
+  pthread_mutex_lock(&C.cmu);
+  C.copen = 0;
+  pthread_cond_broadcast(&C.ccv);
+  pthread_mutex_unlock(&C.cmu);
+  pthread_join(C.checkpointer, NULL);
+  C.cstarted = 0;
+}
+
