@@ -92,7 +92,8 @@ int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *i
   snprintf(stream, sizeof stream, "%s-%s", prefix, id);
   sf_ev_meta meta = {0};
   if (req) sf_req_meta(req, &meta);
-  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data ? data : json_object(), &meta, NULL, err);
+  if (!data) data = json_object();
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
   json_decref(data);
   return rc;
 }

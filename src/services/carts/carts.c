@@ -219,9 +219,13 @@ static json_t *cart_json(sf_db *db, const cart *c) {
   return o;
 }
 
+/* extra (stolen, may be NULL): members added to the cart's JSON. */
 static void reply_cart(sf_req *req, sf_db *db, int status, const cart *c, json_t *extra) {
   json_t *o = cart_json(db, c);
-  if (extra) json_object_update(o, extra);
+  if (extra) {
+    json_object_update(o, extra);
+    json_decref(extra);
+  }
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", c->version);
   sf_req_reply_json(req, status, o);
