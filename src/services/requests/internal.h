@@ -29,6 +29,10 @@ typedef struct srq {
   json_t *def; /* the pinned workflow definition */
   int depth;   /* nested automatic transitions in this command (loop guard) */
   int stored;  /* loaded from its row: srq_save updates it */
+  /* as loaded: srq_save leaves the indexed columns alone when they did not
+   * change (each is in a list index; rewriting them cost a self-loop
+   * transition a fifth of its throughput) */
+  char loaded_state[48], loaded_assignee_user[48], loaded_assignee_role[16];
   char *data_text;  /* data as loaded (srq_save writes it back unless data_changed) */
   int data_changed; /* set by whatever changes data after srq_load */
 } srq;

@@ -134,6 +134,9 @@ int srq_load(sf_db *db, const char *id, srq *r, sf_err *err) {
     sf_strlcpy(r->state, sf_stmt_col_text(st, 5), sizeof r->state);
     sf_strlcpy(r->assignee_user, sf_stmt_col_text(st, 6), sizeof r->assignee_user);
     sf_strlcpy(r->assignee_role, sf_stmt_col_text(st, 7), sizeof r->assignee_role);
+    memcpy(r->loaded_state, r->state, sizeof r->state);
+    memcpy(r->loaded_assignee_user, r->assignee_user, sizeof r->assignee_user);
+    memcpy(r->loaded_assignee_role, r->assignee_role, sizeof r->assignee_role);
     sf_strlcpy(r->created_by, sf_stmt_col_text(st, 8), sizeof r->created_by);
     r->version = sf_stmt_col_int(st, 9);
     r->created_at = sf_stmt_col_int(st, 10);
@@ -158,8 +161,12 @@ int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
   const char *data = dumped ? dumped : r->data_text;
   /* a loaded request is a plain UPDATE (an upsert first tries, and fails, the
    * insert); both statements number their parameters alike */
+  int moved = strcmp(r->state, r->loaded_state) != 0 || strcmp(r->assignee_user, r->loaded_assignee_user) != 0 ||
+              strcmp(r->assignee_role, r->loaded_assignee_role) != 0;
   sf_stmt *st = sf_db_prepare(tx->db,
-                              r->stored
+                              r->stored && !moved
+                                  ? "UPDATE service_requests SET data = ?5, version = ?10, updated_at = ?12 WHERE id = ?1"
+                              : r->stored
                                   ? "UPDATE service_requests SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
                                     " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12 WHERE id = ?1"
                                   : "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
