@@ -55,6 +55,11 @@ enum {
   SF_ROUTE_IF_MATCH = 1u << 3,     /* honours If-Match (version): 400 malformed, 412 mismatch */
   SF_ROUTE_YAML_BODY = 1u << 4,    /* the body may also be application/yaml (415 otherwise) */
   SF_ROUTE_PAGED = 1u << 5,        /* a list taking ?limit= and ?cursor= (422 when malformed) */
+  /* its answer hands out a secret (a guest cart's token): a caller with no
+   * credential at all, known only by its address, gets no stored replay (the
+   * request runs again), since anyone behind that address could send the
+   * same key and body */
+  SF_ROUTE_SECRET_REPLY = 1u << 6,
 };
 
 /* JSON Schema (text) of a list answer: {"data": [item...], "next_cursor": ...} */

@@ -143,6 +143,7 @@ int sf_idem_begin(sf_req *req) {
   }
   sf_edge_req *e = req->app;
   scope_of(req, e->idem_scope, sizeof e->idem_scope);
+  if ((req->route->flags & SF_ROUTE_SECRET_REPLY) && strncmp(e->idem_scope, "ip:", 3) == 0) return 0;
   snprintf(e->idem_key, sizeof e->idem_key, "%s", key);
   sf_buf fp;
   sf_buf_init(&fp);

@@ -584,7 +584,7 @@ int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const
 
 void sf_carts_routes(void) {
   static const sf_route routes[] = {
-      {"POST", "/api/v1/carts", h_create, SF_AUTH_OPTIONAL, NULL, 0, "carts",
+      {"POST", "/api/v1/carts", h_create, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_SECRET_REPLY, "carts",
        "Create a cart. Signed in: your open cart (200 when it exists). Guest: the reply carries a token "
        "to send as Cart-Token on later requests and on login",
        "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0, .statuses = "200",
