@@ -294,12 +294,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   sf_log_level lvl = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? SF_LOG_WARN
                      : g_access_log                            ? SF_LOG_INFO
                                                                : SF_LOG_DEBUG;
-  if (sf_log_enabled(lvl))
+  if (sf_log_enabled(lvl)) {
+    char method[64], path[1024]; /* the client's text: escaped, so it cannot add members to the line */
     sf_log(lvl, "request",
            "\"request_id\":\"%s\",\"trace_id\":\"%.32s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
            "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
-           r->request_id, r->traceparent + 3, r->method, r->path, status, (unsigned long long)(dur / 1000),
-           r->client_ip, r->principal.user_id, (int)toe);
+           r->request_id, r->traceparent + 3, sf_log_quote(r->method, method, sizeof method),
+           sf_log_quote(r->path, path, sizeof path), status, (unsigned long long)(dur / 1000), r->client_ip,
+           r->principal.user_id, (int)toe);
+  }
   sf_conns_idle(r->guard_);
   if (r->app_free) r->app_free(r);
   free(r->body);

@@ -16,6 +16,22 @@ void sf_log_context(const char *request_id, const char *trace_id) {
   t_request_id = request_id;
   t_trace_id = trace_id;
 }
+const char *sf_log_quote(const char *in, char *out, size_t cap) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && n + 7 < cap; p++) {
+    if (*p == '"' || *p == '\\') {
+      out[n++] = '\\';
+      out[n++] = (char)*p;
+    } else if (*p < 0x20 || *p == 0x7f) {
+      n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
+    } else {
+      out[n++] = (char)*p;
+    }
+  }
+  out[n] = '\0';
+  return out;
+}
+
 static const char *const k_names[] = {"debug", "info", "warn", "error"};
 
 void sf_log_set_level(sf_log_level level) { g_level = level; }

@@ -3,6 +3,8 @@
 #ifndef SF_CORE_LOG_H
 #define SF_CORE_LOG_H
 
+#include <stddef.h>
+
 typedef enum { SF_LOG_DEBUG, SF_LOG_INFO, SF_LOG_WARN, SF_LOG_ERROR } sf_log_level;
 
 void sf_log_set_level(sf_log_level level);
@@ -13,6 +15,11 @@ int sf_log_enabled(sf_log_level level);
  * members without braces (e.g. "\"port\":8080") or NULL. */
 void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Text a client chose (a path, a method), as the inside of a JSON string for
+ * a kv fragment: quotes, backslashes and control characters escaped, cut to
+ * fit cap (>= 8). Returns out. */
+const char *sf_log_quote(const char *in, char *out, size_t cap);
 
 /* The request this thread is handling: its lines carry "request_id" and
  * "trace_id" until the context is cleared (NULL). The strings must outlive

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/router.h"
 
 static void h(struct sf_req *r) { (void)r; }
@@ -153,12 +154,25 @@ static void test_problem(void **state) {
   json_decref(p);
 }
 
+/* Text a client chose cannot add members to a log line. */
+static void test_log_quote(void **state) {
+  (void)state;
+  char out[64];
+  assert_string_equal(sf_log_quote("/x\",\"status\":200", out, sizeof out), "/x\\\",\\\"status\\\":200");
+  assert_string_equal(sf_log_quote("a\\b\nc\x01", out, sizeof out), "a\\\\b\\u000ac\\u0001");
+  assert_string_equal(sf_log_quote(NULL, out, sizeof out), "");
+  char small[8];
+  sf_log_quote("\"\"\"\"\"", small, sizeof small); /* cut whole: never half an escape */
+  assert_true(strlen(small) < sizeof small);
+  assert_int_equal(strlen(small) % 2, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_static_before_param), cmocka_unit_test(test_params),
       cmocka_unit_test(test_404_405_head),        cmocka_unit_test(test_table_full),
       cmocka_unit_test(test_parse),               cmocka_unit_test(test_validate),
-      cmocka_unit_test(test_problem),
+      cmocka_unit_test(test_problem),             cmocka_unit_test(test_log_quote),
   };
   return cmocka_run_group_tests(tests, setup_routes, NULL);
 }
