@@ -40,7 +40,11 @@ struct sf_conn {
   int body_timeout_s;
   unsigned char addr[16]; /* IPv6, or IPv4 mapped into it */
   _Atomic int phase;
-  _Atomic int64_t deadline_ms;   /* monotonic; head and body phases */
+  /* monotonic deadlines of the head and body phases: two fields, so the
+   * watchdog starting a head deadline on an idle connection can never
+   * overwrite the body deadline the daemon set meanwhile */
+  _Atomic int64_t head_deadline_ms; /* written by opened and the watchdog */
+  _Atomic int64_t body_deadline_ms; /* written by the daemon (head received) */
   _Atomic int64_t idle_since_ms; /* monotonic; idle phase */
 };
 
@@ -102,7 +106,7 @@ static int move(sf_conn *c, int to) {
 
 void sf_conns_head_received(sf_conn *c) {
   if (!c) return;
-  atomic_store(&c->deadline_ms, mono_ms() + (int64_t)c->body_timeout_s * 1000);
+  atomic_store(&c->body_deadline_ms, mono_ms() + (int64_t)c->body_timeout_s * 1000);
   move(c, PH_BODY);
 }
 
@@ -168,7 +172,7 @@ sf_conn *sf_conns_opened(sf_conns *g, int fd, const struct sockaddr *addr) {
   addr_key(addr, c->addr);
   c->bucket = bucket_of(c->addr);
   c->body_timeout_s = g->lim.body_timeout_s;
-  atomic_store(&c->deadline_ms, mono_ms() + (int64_t)g->lim.header_timeout_s * 1000);
+  atomic_store(&c->head_deadline_ms, mono_ms() + (int64_t)g->lim.header_timeout_s * 1000);
   atomic_store(&c->phase, PH_HEAD);
   pthread_mutex_lock(&g->mu);
   c->next = g->all;
@@ -214,11 +218,12 @@ static void check(sf_conns *g, sf_conn *c, int64_t now, int idle_too) {
   int ph = atomic_load(&c->phase);
   if (ph == PH_IDLE) {
     if (!idle_too || !data_since_idle(c, now)) return;
-    atomic_store(&c->deadline_ms, now + (int64_t)g->lim.header_timeout_s * 1000);
+    atomic_store(&c->head_deadline_ms, now + (int64_t)g->lim.header_timeout_s * 1000);
     atomic_compare_exchange_strong(&c->phase, &ph, PH_HEAD); /* lost to the daemon: it moved on */
     return;
   }
-  if ((ph != PH_HEAD && ph != PH_BODY) || now < atomic_load(&c->deadline_ms)) return;
+  if (ph != PH_HEAD && ph != PH_BODY) return;
+  if (now < atomic_load(ph == PH_HEAD ? &c->head_deadline_ms : &c->body_deadline_ms)) return;
   if (!atomic_compare_exchange_strong(&c->phase, &ph, PH_CUT)) return;
   bump(ph == PH_HEAD ? &M.cut_head : &M.cut_body);
   cut(c, 408);
