@@ -203,6 +203,11 @@ static int refuse_malformed(sf_req *r, struct MHD_Connection *c, const char *ver
   return 1;
 }
 
+static enum MHD_Result answer_early(sf_req *r) {
+  sf_conns_processing(r->guard_);
+  return queue(r);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -212,12 +217,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r) r = req_alloc(url); /* no on_uri: MHD did not see a target */
     *con_cls = r;
     req_start(r, s, c, method);
-    if (refuse_malformed(r, c, version)) return queue(r);
+    /* answered before the body: the connection is no longer receiving a
+     * request, so neither a deadline nor shutdown writes a second answer */
+    if (refuse_malformed(r, c, version)) return answer_early(r);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoll(cl, NULL, 10) > s->body_limit) {
       r->body_too_large_ = 1;
       too_large(r, s->body_limit);
-      return queue(r);
+      return answer_early(r);
     }
     return MHD_YES;
   }
