@@ -436,7 +436,10 @@ static int foreign_query(void *ud, const char *name) {
   sf_err err = {0};
   char names[256];
   sf_route_query_names(req->route, names, sizeof names);
-  sf_err_invalid(&err, name, "is not a parameter of this list (it takes %s)", names);
+  if (names[0])
+    sf_err_invalid(&err, name, "is not a parameter of this list (it takes %s)", names);
+  else
+    sf_err_invalid(&err, name, "is not a parameter of this list (it takes none)");
   sf_req_reply_problem(req, &err);
   return 1;
 }
