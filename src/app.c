@@ -233,34 +233,36 @@ static int missing(const char *dir, const char *name, char *path, size_t cap) {
 
 /* A key file that is gone while the database holds data made with it was
  * lost (or --data-dir points at the wrong place): making a new one would
- * silently lose the sealed values or sign everyone out. */
+ * silently lose the sealed values, sign everyone out or break every webhook
+ * receiver's check. */
+typedef struct {
+  const char *file, *probe, *what, *fix, *or_else;
+  int replaced; /* set in the configuration instead, or a new one asked for */
+} key_need;
+
 static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
-  char path[600];
-  int rc;
-  if (missing(cfg->data_dir, "seal.keys", path, sizeof path) && (rc = probe(db, k_sealed_probe, err))) {
+  const key_need needs[] = {
+      {"seal.keys", k_sealed_probe, "the database holds values sealed with it (TOTP secrets, card numbers,"
+       " idempotency records)", "restore seal.keys from a backup: a new key cannot open them", NULL, 0},
+      {"jwt.key", k_signed_probe, "the database has users whose sessions are signed with it",
+       "restore jwt.key from a backup, or set jwt_secret to the key in use",
+       "start once with --new-jwt-key 1 to make a new key (signs every user out)",
+       cfg->jwt_secret[0] || cfg->new_jwt_key},
+      {"webhook.key", k_webhook_probe, "webhooks were sent signed with it (their receivers check that secret)",
+       "restore webhook.key from a backup, or set webhook_secret to the secret in use",
+       "start once with --new-webhook-key 1 (then give receivers the new webhook.key)",
+       cfg->webhook_secret[0] || cfg->new_webhook_key},
+  };
+  for (size_t i = 0; i < sizeof needs / sizeof needs[0]; i++) {
+    const key_need *k = &needs[i];
+    char path[600];
+    int rc;
+    if (k->replaced || !missing(cfg->data_dir, k->file, path, sizeof path) || !(rc = probe(db, k->probe, err)))
+      continue;
     if (rc < 0) return rc;
-    sf_err_set(err, 400, "config", "Key file missing",
-               "%s is missing but the database holds values sealed with it (TOTP secrets, card numbers,"
-               " stored responses)", path);
-    sf_err_field_add(err, "fix", "restore seal.keys from a backup: a new key cannot open them");
-    return -400;
-  }
-  if (!cfg->jwt_secret[0] && !cfg->new_jwt_key && missing(cfg->data_dir, "jwt.key", path, sizeof path) &&
-      (rc = probe(db, k_signed_probe, err))) {
-    if (rc < 0) return rc;
-    sf_err_set(err, 400, "config", "Key file missing",
-               "%s is missing but the database has users whose sessions are signed with it", path);
-    sf_err_field_add(err, "fix", "restore jwt.key from a backup, or set jwt_secret to the key in use");
-    sf_err_field_add(err, "or", "start once with --new-jwt-key 1 to make a new key (signs every user out)");
-    return -400;
-  }
-  if (!cfg->webhook_secret[0] && !cfg->new_webhook_key && missing(cfg->data_dir, "webhook.key", path, sizeof path) &&
-      (rc = probe(db, k_webhook_probe, err))) {
-    if (rc < 0) return rc;
-    sf_err_set(err, 400, "config", "Key file missing",
-               "%s is missing but webhooks were sent signed with it (their receivers check that secret)", path);
-    sf_err_field_add(err, "fix", "restore webhook.key from a backup, or set webhook_secret to the secret in use");
-    sf_err_field_add(err, "or", "start once with --new-webhook-key 1 (then give receivers the new webhook.key)");
+    sf_err_set(err, 400, "config", "Key file missing", "%s is missing but %s", path, k->what);
+    sf_err_field_add(err, "fix", "%s", k->fix);
+    if (k->or_else) sf_err_field_add(err, "or", "%s", k->or_else);
     return -400;
   }
   return 0;

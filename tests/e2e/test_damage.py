@@ -145,8 +145,10 @@ class Damage(unittest.TestCase):
     def test_lost_seal_keys_with_sealed_data_refuses(self):
         srv = Server()
         try:
-            st, _, cart = req(srv, "POST", "/api/v1/carts", {}, headers={"Idempotency-Key": "seal-1"})
-            self.assertEqual(st, 201, cart)  # its stored reply is sealed with seal.keys
+            st, _, user = req(srv, "POST", "/api/v1/auth/register",
+                              {"email": "sealed@example.com", "password": "long enough pw 1"},
+                              headers={"Idempotency-Key": "seal-1"})
+            self.assertEqual(st, 201, user)  # its stored reply is sealed with seal.keys
             srv.stop()
             keys = os.path.join(srv.data_dir, "seal.keys")
             os.rename(keys, keys + ".bak")
@@ -157,8 +159,11 @@ class Damage(unittest.TestCase):
             self.assertFalse(os.path.exists(keys), "no new key may replace the lost one")
             os.rename(keys + ".bak", keys)
             srv.start()
-            st, h, again = req(srv, "POST", "/api/v1/carts", {}, headers={"Idempotency-Key": "seal-1"})
-            self.assertEqual((st, again["id"]), (201, cart["id"]))
+            st, h, again = req(srv, "POST", "/api/v1/auth/register",
+                               {"email": "sealed@example.com", "password": "long enough pw 1"},
+                               headers={"Idempotency-Key": "seal-1"})
+            # the restored key opens the sealed record: the same answer is replayed
+            self.assertEqual((st, h.get("idempotent-replayed"), again["user"]["id"]), (201, "true", user["user"]["id"]))
         finally:
             srv.close()
 
