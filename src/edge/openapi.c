@@ -106,6 +106,8 @@ static void derived_statuses(json_t *responses, const sf_route *r) {
   if (r->auth != SF_AUTH_PUBLIC) ADD(401);
   if (r->auth == SF_AUTH_PERMISSION && !sf_edge_permission_universal(r->permission)) ADD(403);
   if (r->request_schema) ADD(400, 413, 415, 422);
+  /* any body of another media type is refused (edge/input.h), a schema or not */
+  if (!strcmp(r->method, "POST") || !strcmp(r->method, "PUT") || !strcmp(r->method, "PATCH")) ADD(415);
   if (r->flags & SF_ROUTE_IF_MATCH) ADD(400, 412);
   if (has_idempotency(r)) ADD(409, 422);
   if (strchr(r->pattern, '{')) ADD(404);
