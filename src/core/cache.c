@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/metrics.h"
+#include "core/util.h"
 
 #define NSHARDS 64
 #define NBUCKETS 256 /* per shard */
@@ -34,11 +35,7 @@ struct sf_cache {
   shard shards[NSHARDS];
 };
 
-static uint64_t hash(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
+static uint64_t hash(const char *s) { return sf_fnv1a(s, strlen(s)); }
 
 sf_cache *sf_cache_new(const char *name, size_t max_entries) {
   sf_cache *c = sf_calloc(1, sizeof *c);

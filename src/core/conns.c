@@ -130,11 +130,7 @@ static void addr_key(const struct sockaddr *sa, unsigned char key[16]) {
   }
 }
 
-static int bucket_of(const unsigned char key[16]) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (int i = 0; i < 16; i++) h = (h ^ key[i]) * 16777619u;
-  return (int)(h & (IP_BUCKETS - 1));
-}
+static int bucket_of(const unsigned char key[16]) { return (int)(sf_fnv1a(key, 16) & (IP_BUCKETS - 1)); }
 
 /* Connections from key, counted up to `enough` (the chain is bounded by the cap). */
 static int same_ip(const sf_conns *g, const unsigned char key[16], int enough) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/conns.h"
+#include "core/http_mhd.h"
 #include "core/http_framing.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -35,8 +36,6 @@ void sf_http_set_connections(const sf_http_conn_opts *o) { g_conn_opts = *o; }
  * header is complete and the body is being read. */
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED, REQ_NEW };
 
-/* MHD's own MHD_queue_response (core/http_mhd_errors.c interposes it). */
-enum MHD_Result sf_http_mhd_queue(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r);
 
 #define MAX_DAEMONS 64
 
@@ -303,10 +302,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                                                : SF_LOG_DEBUG;
   if (sf_log_enabled(lvl)) {
     char method[64], path[1024]; /* the client's text: escaped, so it cannot add members to the line */
+    char trace_id[33];
+    sf_trace_id(r->traceparent, trace_id);
     sf_log(lvl, "request",
-           "\"request_id\":\"%s\",\"trace_id\":\"%.32s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+           "\"request_id\":\"%s\",\"trace_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
            "\"duration_us\":%llu,\"client\":\"%s\",\"user\":\"%s\",\"terminated\":%d",
-           r->request_id, r->traceparent + 3, sf_log_quote(r->method, method, sizeof method),
+           r->request_id, trace_id, sf_log_quote(r->method, method, sizeof method),
            sf_log_quote(r->path, path, sizeof path), status, (unsigned long long)(dur / 1000), r->client_ip,
            r->principal.user_id, (int)toe);
   }

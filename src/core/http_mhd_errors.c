@@ -23,6 +23,7 @@
 #include <stdlib.h>
 
 #include "core/err.h"
+#include "core/http_mhd.h"
 #include "core/json.h"
 #include "core/util.h"
 
@@ -39,8 +40,6 @@ static void resolve(void) {
   }
 }
 
-/* MHD's own MHD_queue_response; core/http.c queues every answer through it. */
-enum MHD_Result sf_http_mhd_queue(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r);
 enum MHD_Result sf_http_mhd_queue(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r) {
   pthread_once(&g_once, resolve);
   return g_mhd_queue(c, status, r);

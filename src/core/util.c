@@ -139,6 +139,13 @@ void sf_hex_encode(const void *in, size_t n, char *out) {
  * its provider registry on every call, which showed up in writer profiles. */
 void sf_sha256(const void *data, size_t n, uint8_t out[32]) { crypto_hash_sha256(out, data, n); }
 
+uint64_t sf_fnv1a(const void *data, size_t n) {
+  const unsigned char *p = data;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+  return h;
+}
+
 void sf_sha256_hex(const void *data, size_t n, char out[65]) {
   uint8_t h[32];
   crypto_hash_sha256(h, data, n);

@@ -24,6 +24,9 @@ int sf_b64url_decode(const char *in, size_t n, void *out, size_t cap);
 
 void sf_hex_encode(const void *in, size_t n, char *out); /* out cap >= 2n+1 */
 void sf_sha256(const void *data, size_t n, uint8_t out[32]);
+/* FNV-1a, 64-bit: for in-memory tables of our own keys (nothing stored, and
+ * nothing an adversary could aim collisions at to any effect but a slower lookup). */
+uint64_t sf_fnv1a(const void *data, size_t n);
 void sf_sha256_hex(const void *data, size_t n, char out[65]);
 
 /* Copies src (NULL: "") into dst of cap > 0 bytes, truncating; always

@@ -283,14 +283,8 @@ static void tokens_key_init(void) { pthread_key_create(&g_tokens_key, free); }
 static _Atomic uint64_t g_session_gen[SESSION_SHARDS];
 static sf_edge_session_fn g_session_check;
 
-static uint64_t fnv1a(const char *s, size_t len) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-  return h;
-}
-
 static _Atomic uint64_t *session_gen(const char *user_id) {
-  return &g_session_gen[fnv1a(user_id, strlen(user_id)) % SESSION_SHARDS];
+  return &g_session_gen[sf_fnv1a(user_id, strlen(user_id)) % SESSION_SHARDS];
 }
 
 void sf_edge_on_session_check(sf_edge_session_fn fn) { g_session_check = fn; }
@@ -307,7 +301,7 @@ static token_entry *token_slot(const char *tok, size_t len, int *hit) {
     if (!(t_tokens = calloc(TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS, sizeof *t_tokens))) return NULL;
     pthread_setspecific(g_tokens_key, t_tokens);
   }
-  token_entry *set = &t_tokens[fnv1a(tok, len) % TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS], *oldest = set;
+  token_entry *set = &t_tokens[sf_fnv1a(tok, len) % TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS], *oldest = set;
   for (int i = 0; i < TOKEN_CACHE_WAYS; i++) {
     token_entry *e = &set[i];
     if (e->len == len && memcmp(e->token, tok, len) == 0) {

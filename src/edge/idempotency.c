@@ -65,11 +65,7 @@ void sf_idem_shutdown(void) {
   pthread_mutex_unlock(&I.mu);
 }
 
-static unsigned bucket_of(const char *s) {
-  unsigned h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-  return h % NBUCKETS;
-}
+static unsigned bucket_of(const char *s) { return (unsigned)(sf_fnv1a(s, strlen(s)) % NBUCKETS); }
 
 /* Returns 1 if claimed, 0 if someone else holds it. */
 static int claim_key(const char *k) {

@@ -137,11 +137,7 @@ static struct {
   int used;
 } g_vc[VCACHE_SLOTS];
 
-static unsigned vc_slot(const char *stream) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)stream; *p; p++) h = (h ^ *p) * 16777619u;
-  return h & (VCACHE_SLOTS - 1);
-}
+static unsigned vc_slot(const char *stream) { return (unsigned)(sf_fnv1a(stream, strlen(stream)) & (VCACHE_SLOTS - 1)); }
 
 static int vc_get(const sf_tx *tx, const char *stream, int64_t *version) {
   unsigned i = vc_slot(stream);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/util.h"
 
 void sf_verify_mismatch(sf_verify_report *r, const char *fmt, ...) {
   r->mismatches++;
@@ -32,11 +33,7 @@ void sf_verify_int(sf_verify_report *r, const char *kind, const char *id, const 
 }
 
 /* FNV-1a: short ASCII ids, no adversary (the data is our own database). */
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
+static uint64_t hash_str(const char *s) { return sf_fnv1a(s, strlen(s)); }
 
 int64_t sf_vindex_find(const sf_vindex *ix, const char *key) {
   if (!ix->tcap) return -1;
