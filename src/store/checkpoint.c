@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -82,6 +83,22 @@ static int empty_wal(int wait_ms) {
   return 0;
 }
 
+/* SQLite refuses a second checkpoint at once (SQLITE_BUSY, no busy handler)
+ * while the thread's pass runs, which under a loaded machine can take longer
+ * than the writes that overrun the cap: so the writer first waits (up to
+ * wait_ms) for a pass in progress, and a refusal after that means readers. */
+static void wait_for_pass(int wait_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += wait_ms / 1000;
+  until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  pthread_mutex_lock(&C.cmu);
+  while (atomic_load(&C.ckpt_due) && C.copen)
+    if (pthread_cond_timedwait(&C.ccv, &C.cmu, &until) != 0) break;
+  pthread_mutex_unlock(&C.cmu);
+}
+
 /* The WAL passed its cap: the writer waits up to 250 ms for readers still
  * in it (the stall is everyone's). When they keep it, a long reader (a
  * report, a backup) is likely: the next wait comes 100 ms later, then
@@ -92,6 +109,7 @@ static int empty_wal(int wait_ms) {
 static void hold_wal_at_cap(void) {
   uint64_t now = sf_mono_ns();
   int wait = !C.cap_retry_ns || now >= C.cap_retry_ns;
+  if (wait) wait_for_pass(CAP_WAIT_MS);
   int rc = empty_wal(wait ? CAP_WAIT_MS : 0);
   if (rc == 0) {
     C.cap_retry_ns = 0;
@@ -147,6 +165,7 @@ static void *checkpointer_main(void *arg) {
     pthread_mutex_lock(&C.cmu); /* both at once for empty_wal */
     atomic_store(&C.ckpt_passes, atomic_load(&C.ckpt_passes) + 1);
     atomic_store(&C.ckpt_due, 0);
+    pthread_cond_broadcast(&C.ccv); /* a writer at the WAL's cap waits for the pass */
     pthread_mutex_unlock(&C.cmu);
   }
   sf_db_close(db);
