@@ -54,5 +54,9 @@ bench: build
 	bash bench/run.sh
 	bash bench/lists.sh
 
+# Formats the C sources with .clang-format; `make test` fails on unformatted files.
+format:
+	@bash scripts/format.sh
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -25,8 +25,8 @@ int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 200000;
   if (n < 1000) n = 1000;
   sf_guard_vm *vm = sf_guard_vm_new(NULL);
-  json_t *data = json_pack("{s:i, s:s, s:s, s:{s:s, s:i}}", "amount", 1500, "currency", "EUR", "cost_center",
-                           "IT-42", "requester", "department", "engineering", "level", 3);
+  json_t *data = json_pack("{s:i, s:s, s:s, s:{s:s, s:i}}", "amount", 1500, "currency", "EUR", "cost_center", "IT-42",
+                           "requester", "department", "engineering", "level", 3);
   const char *guard = "data.amount > 1000 and data.currency == 'EUR' and data.requester.level >= 2";
   uint64_t *t = malloc((size_t)n * sizeof *t);
   int result = 0, trues = 0;

@@ -27,10 +27,10 @@
 
 #define MAX_CLIENTS 256
 
-#define K_DEF                                                                                              \
-  "{\"name\":\"Bench %s\",\"type\":\"%s\",\"initial\":\"open\",\"states\":{\"open\":%s,"                           \
-  "\"closed\":{\"final\":true}},\"transitions\":[{\"action\":\"touch\",\"from\":\"open\",\"to\":\"open\","      \
-  "\"roles\":[\"customer\"],\"guard\":\"data.amount > 0 and data.amount < 1000\"},"                             \
+#define K_DEF                                                                                                          \
+  "{\"name\":\"Bench %s\",\"type\":\"%s\",\"initial\":\"open\",\"states\":{\"open\":%s,"                               \
+  "\"closed\":{\"final\":true}},\"transitions\":[{\"action\":\"touch\",\"from\":\"open\",\"to\":\"open\","             \
+  "\"roles\":[\"customer\"],\"guard\":\"data.amount > 0 and data.amount < 1000\"},"                                    \
   "{\"action\":\"close\",\"from\":\"open\",\"to\":\"closed\"}]}"
 
 static char g_template[512], g_path[512]; /* the set-up database, the copy a run writes */
@@ -70,7 +70,8 @@ static void *client(void *arg) {
     memset(&t->cmd, 0, sizeof t->cmd);
     t->cmd.run = t_run;
     t->cmd.done = t_done;
-    if (sf_writer_exec(&t->cmd) == 0) atomic_fetch_add(&g_ok, 1);
+    if (sf_writer_exec(&t->cmd) == 0)
+      atomic_fetch_add(&g_ok, 1);
     else {
       if (atomic_fetch_add(&g_failed, 1) == 0) fprintf(stderr, "transition failed: %s\n", t->cmd.err.detail);
     }
@@ -92,10 +93,11 @@ static int setup_db(int clients) {
     char def[2048];
     snprintf(def, sizeof def, K_DEF, kinds[k], kinds[k],
              k ? "{\"on_exit\":[{\"emit\":\"bench.left\"}],\"on_enter\":[{\"set\":{\"touched\":true}}]}" : "{}");
-    sf_stmt *st = sf_db_prepare(db,
-                                "INSERT INTO workflows(id, type, version, name, definition, source, created_by, created_at)"
-                                " VALUES(?1, ?2, 1, ?2, ?3, ?3, 'usr_bench', ?4)",
-                                &e);
+    sf_stmt *st =
+        sf_db_prepare(db,
+                      "INSERT INTO workflows(id, type, version, name, definition, source, created_by, created_at)"
+                      " VALUES(?1, ?2, 1, ?2, ?3, ?3, 'usr_bench', ?4)",
+                      &e);
     char wf[48];
     snprintf(wf, sizeof wf, "wf_%s", kinds[k]);
     sf_stmt_text(st, 1, wf);
@@ -107,10 +109,11 @@ static int setup_db(int clients) {
       char id[48], user[48];
       snprintf(id, sizeof id, "srq_%s_%03d", kinds[k], i);
       snprintf(user, sizeof user, "usr_bench_%03d", i);
-      st = sf_db_prepare(db,
-                         "INSERT INTO service_requests(id, type, workflow_id, title, data, state, created_by, version,"
-                         " created_at, updated_at) VALUES(?1, ?2, ?3, 'bench', '{\"amount\":10}', 'open', ?4, 1, ?5, ?5)",
-                         &e);
+      st = sf_db_prepare(
+          db,
+          "INSERT INTO service_requests(id, type, workflow_id, title, data, state, created_by, version,"
+          " created_at, updated_at) VALUES(?1, ?2, ?3, 'bench', '{\"amount\":10}', 'open', ?4, 1, ?5, ?5)",
+          &e);
       sf_stmt_text(st, 1, id);
       sf_stmt_text(st, 2, kinds[k]);
       sf_stmt_text(st, 3, wf);
@@ -166,8 +169,7 @@ static double run(const char *kind, int max_batch, sf_writer_sync sync, int clie
   sf_writer_stop();
   if (getenv("TBENCH_VERBOSE"))
     fprintf(stderr, "  %s batch<=%d %s: %ld transitions, %.0f bytes written each\n", kind, max_batch,
-            sync == SF_WRITER_SYNC_FULL ? "full" : "pipelined", ok,
-            ok ? (double)(io_wchar() - w0) / ok : 0.0);
+            sync == SF_WRITER_SYNC_FULL ? "full" : "pipelined", ok, ok ? (double)(io_wchar() - w0) / ok : 0.0);
   return ok / secs;
 }
 

@@ -152,12 +152,19 @@ void sf_app_routes(void) {
   sf_requests_routes();
   sf_webhooks_routes();
   if (sf_clock_is_test()) {
-    static const sf_route test_clock = {"POST", "/api/v1/_test/clock", h_test_clock, SF_AUTH_PERMISSION,
-                                        "workflows:admin", 0, "ops",
+    static const sf_route test_clock = {"POST",
+                                        "/api/v1/_test/clock",
+                                        h_test_clock,
+                                        SF_AUTH_PERMISSION,
+                                        "workflows:admin",
+                                        0,
+                                        "ops",
                                         "Test builds only: move the clock forward (SLA and timer tests)",
                                         "{\"type\":\"object\",\"required\":[\"advance_s\"],\"properties\":{"
                                         "\"advance_s\":{\"type\":\"integer\",\"minimum\":0}}}",
-                                        NULL, 200, 0};
+                                        NULL,
+                                        200,
+                                        0};
     sf_router_add(&test_clock);
   }
 }
@@ -218,10 +225,9 @@ static int probe(sf_db *db, const char *sql, sf_err *err) {
  * missing, so a normal start pays nothing. Sealed with seal.keys: TOTP
  * secrets (identity), card numbers (orders), idempotency records (their
  * fingerprints and responses). Signed with jwt.key: the sessions of every user. */
-static const char k_sealed_probe[] =
-    "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"
-    " OR EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"
-    " OR EXISTS(SELECT 1 FROM idempotency)"; /* fingerprints and bodies are sealed */
+static const char k_sealed_probe[] = "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"
+                                     " OR EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"
+                                     " OR EXISTS(SELECT 1 FROM idempotency)"; /* fingerprints and bodies are sealed */
 static const char k_signed_probe[] = "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)";
 /* Signed with webhook.key: every webhook delivered; its receivers hold the secret. */
 static const char k_webhook_probe[] = "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)";
@@ -242,8 +248,10 @@ typedef struct {
 
 static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
   const key_need needs[] = {
-      {"seal.keys", k_sealed_probe, "the database holds values sealed with it (TOTP secrets, card numbers,"
-       " idempotency records)", "restore seal.keys from a backup: a new key cannot open them", NULL, 0},
+      {"seal.keys", k_sealed_probe,
+       "the database holds values sealed with it (TOTP secrets, card numbers,"
+       " idempotency records)",
+       "restore seal.keys from a backup: a new key cannot open them", NULL, 0},
       {"jwt.key", k_signed_probe, "the database has users whose sessions are signed with it",
        "restore jwt.key from a backup, or set jwt_secret to the key in use",
        "start once with --new-jwt-key 1 to make a new key (signs every user out)",
@@ -480,8 +488,7 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   }
   sf_http_set_access_log(cfg->access_log);
   sf_http_set_reply_gate(sf_req_durable_gate);
-  sf_http_server *http =
-      sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
+  sf_http_server *http = sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!http) {
     sf_orders_stop();
     sf_webhooks_stop();
@@ -490,8 +497,8 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
     sf_app_close();
     return -1;
   }
-  sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind,
-              sf_http_port(http), cfg->data_dir, (int)getpid());
+  sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind, sf_http_port(http),
+              cfg->data_dir, (int)getpid());
 
   A.serving = 1;
   anchor_head(&A.anchored);

@@ -77,8 +77,7 @@ static int take_switch(int *argc, char **argv, const char *name) {
 
 static int fail(const sf_err *err) {
   fprintf(stderr, "serviceflow: %s\n", err->detail[0] ? err->detail : err->title);
-  for (int i = 0; i < err->nfields; i++)
-    fprintf(stderr, "  %s: %s\n", err->fields[i].field, err->fields[i].message);
+  for (int i = 0; i < err->nfields; i++) fprintf(stderr, "  %s: %s\n", err->fields[i].field, err->fields[i].message);
   return 1;
 }
 
@@ -149,8 +148,7 @@ static const char *verdict(const sf_verify_report *r, char *buf, size_t cap) {
 static void print_mismatches(const char *what, const sf_verify_report *r) {
   for (int i = 0; i < r->ndetails; i++) fprintf(stderr, "serviceflow verify: %s\n", r->details[i]);
   if (r->mismatches > r->ndetails)
-    fprintf(stderr, "serviceflow verify: ... and %" PRId64 " more %s mismatches\n", r->mismatches - r->ndetails,
-            what);
+    fprintf(stderr, "serviceflow verify: ... and %" PRId64 " more %s mismatches\n", r->mismatches - r->ndetails, what);
 }
 
 /* The anchor first: its file is read before the transaction's first read,
@@ -188,8 +186,7 @@ static int cmd_verify(void) {
   if (!rc) rc = sf_ev_verify(db, &n, &err);
   if (rc) {
     sf_db_close(db);
-    if (rc != -2)
-      fprintf(stderr, "serviceflow verify: FAILED after %" PRId64 " good events: %s\n", n, err.detail);
+    if (rc != -2) fprintf(stderr, "serviceflow verify: FAILED after %" PRId64 " good events: %s\n", n, err.detail);
     return 1;
   }
   static sf_verify_report stock, reservations, orders, users; /* ~5 KiB each: off the stack */
@@ -203,9 +200,8 @@ static int cmd_verify(void) {
   char b1[48], b2[48], b3[48], b4[48];
   printf("verify: %" PRId64 " events, hash chain intact; stock: %" PRId64 " products%s; reservations: %" PRId64
          "%s; orders: %" PRId64 "%s; users: %" PRId64 "%s\n",
-         n, stock.checked, verdict(&stock, b1, sizeof b1), reservations.checked,
-         verdict(&reservations, b2, sizeof b2), orders.checked, verdict(&orders, b3, sizeof b3), users.checked,
-         verdict(&users, b4, sizeof b4));
+         n, stock.checked, verdict(&stock, b1, sizeof b1), reservations.checked, verdict(&reservations, b2, sizeof b2),
+         orders.checked, verdict(&orders, b3, sizeof b3), users.checked, verdict(&users, b4, sizeof b4));
   print_mismatches("stock", &stock);
   print_mismatches("reservation", &reservations);
   print_mismatches("order", &orders);
@@ -292,8 +288,7 @@ static int cmd_openapi(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-      strcmp(argv[1], "help") == 0) {
+  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }

@@ -15,7 +15,7 @@ typedef struct sf_arena {
 } sf_arena;
 
 void sf_arena_init(sf_arena *a);
-void *sf_arena_alloc(sf_arena *a, size_t n);      /* 16-byte aligned, never NULL */
+void *sf_arena_alloc(sf_arena *a, size_t n); /* 16-byte aligned, never NULL */
 char *sf_arena_strdup(sf_arena *a, const char *s);
 char *sf_arena_strndup(sf_arena *a, const char *s, size_t n);
 char *sf_arena_printf(sf_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

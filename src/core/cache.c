@@ -65,9 +65,7 @@ void sf_cache_free(sf_cache *c) {
 
 static shard *shard_of(sf_cache *c, uint64_t h) { return &c->shards[h % NSHARDS]; }
 
-uint64_t sf_cache_gen(sf_cache *c, const char *key) {
-  return atomic_load(&shard_of(c, hash(key))->gen);
-}
+uint64_t sf_cache_gen(sf_cache *c, const char *key) { return atomic_load(&shard_of(c, hash(key))->gen); }
 
 char *sf_cache_get(sf_cache *c, const char *key, size_t *len, char *etag, size_t cap) {
   uint64_t h = hash(key);
@@ -99,8 +97,7 @@ static void unlink_key(shard *s, entry **bucket, const char *key) {
     }
 }
 
-void sf_cache_put(sf_cache *c, const char *key, uint64_t gen, const char *val, size_t len,
-                  const char *etag) {
+void sf_cache_put(sf_cache *c, const char *key, uint64_t gen, const char *val, size_t len, const char *etag) {
   uint64_t h = hash(key);
   shard *s = shard_of(c, h);
   size_t kl = strlen(key) + 1;
@@ -154,8 +151,7 @@ static void reg_collect(sf_buf *b) {
   };
   pthread_mutex_lock(&g_reg_mu);
   for (int f = 0; f < 3; f++) {
-    sf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", k_family[f][0], k_family[f][2], k_family[f][0],
-                  k_family[f][1]);
+    sf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", k_family[f][0], k_family[f][2], k_family[f][0], k_family[f][1]);
     for (int i = 0; i < MAX_CACHES; i++) {
       sf_cache *c = g_reg[i];
       if (!c) continue;
@@ -214,5 +210,4 @@ void sf_cache_metrics(sf_cache *c, sf_buf *b) {
                 "sf_cache_requests_total{cache=\"%s\",result=\"miss\"} %lu\n"
                 "sf_cache_entries{cache=\"%s\"} %zu\n",
                 c->name, atomic_load(&c->hits), c->name, atomic_load(&c->misses), c->name, n);
-
 }

@@ -18,26 +18,64 @@ typedef struct {
   int64_t min, max;
 } opt;
 
-#define S(k) {#k, T_STR, offsetof(sf_config, k), sizeof(((sf_config *)0)->k), 0, 0}
-#define I(k, lo, hi) {#k, T_INT, offsetof(sf_config, k), sizeof(int), lo, hi}
-#define L(k, lo, hi) {#k, T_I64, offsetof(sf_config, k), sizeof(int64_t), lo, hi}
+#define S(k)                                                                                                           \
+  { #k, T_STR, offsetof(sf_config, k), sizeof(((sf_config *)0)->k), 0, 0 }
+#define I(k, lo, hi)                                                                                                   \
+  { #k, T_INT, offsetof(sf_config, k), sizeof(int), lo, hi }
+#define L(k, lo, hi)                                                                                                   \
+  { #k, T_I64, offsetof(sf_config, k), sizeof(int64_t), lo, hi }
 
 static const opt k_opts[] = {
-    S(bind), I(port, 0, 65535), S(data_dir), S(config_file), I(threads, 0, 256), S(log_level),
-    I(access_log, 0, 1), S(jwt_secret), S(jwt_issuer), S(jwt_audience),
-    I(access_ttl_s, 10, 86400), I(refresh_ttl_s, 60, 31536000), L(body_limit, 1024, 1 << 30),
-    I(max_connections, 0, 1000000), I(max_connections_per_ip, 0, 1000000), I(header_timeout_s, 1, 3600),
-    I(body_timeout_s, 1, 3600), I(idle_timeout_s, 1, 86400),
-    I(rate_ip_rps, 0, 10000000), I(rate_ip_burst, 0, 10000000), I(rate_user_rps, 0, 10000000),
-    I(rate_user_burst, 0, 10000000), I(rate_login_per_min, 0, 1000000),
-    I(rate_login_burst, 0, 1000000), S(cors_origins), I(argon2_memlimit_kib, 8192, 4194304),
-    I(argon2_opslimit, 1, 20), I(hash_concurrency, 1, 64), I(lockout_threshold, 1, 1000),
-    I(lockout_base_s, 1, 86400), I(writer_max_batch, 1, 100000), S(writer_sync), I(shutdown_timeout_s, 1, 600),
-    I(idempotency_ttl_s, 60, 31536000), S(payment_provider), S(payment_url),
-    I(payment_timeout_ms, 50, 120000), I(payment_retries, 0, 10), I(payment_backoff_ms, 1, 60000),
-    I(breaker_threshold, 1, 1000), I(breaker_cooldown_ms, 100, 3600000), S(webhook_secret),
-    I(webhook_timeout_ms, 100, 120000), I(webhook_max_attempts, 1, 100), I(webhook_backoff_ms, 1, 3600000),
-    I(webhook_concurrency, 1, 256), I(init, 0, 1), I(new_jwt_key, 0, 1), I(new_webhook_key, 0, 1), I(integrity_budget_ms, 0, 3600000),
+    S(bind),
+    I(port, 0, 65535),
+    S(data_dir),
+    S(config_file),
+    I(threads, 0, 256),
+    S(log_level),
+    I(access_log, 0, 1),
+    S(jwt_secret),
+    S(jwt_issuer),
+    S(jwt_audience),
+    I(access_ttl_s, 10, 86400),
+    I(refresh_ttl_s, 60, 31536000),
+    L(body_limit, 1024, 1 << 30),
+    I(max_connections, 0, 1000000),
+    I(max_connections_per_ip, 0, 1000000),
+    I(header_timeout_s, 1, 3600),
+    I(body_timeout_s, 1, 3600),
+    I(idle_timeout_s, 1, 86400),
+    I(rate_ip_rps, 0, 10000000),
+    I(rate_ip_burst, 0, 10000000),
+    I(rate_user_rps, 0, 10000000),
+    I(rate_user_burst, 0, 10000000),
+    I(rate_login_per_min, 0, 1000000),
+    I(rate_login_burst, 0, 1000000),
+    S(cors_origins),
+    I(argon2_memlimit_kib, 8192, 4194304),
+    I(argon2_opslimit, 1, 20),
+    I(hash_concurrency, 1, 64),
+    I(lockout_threshold, 1, 1000),
+    I(lockout_base_s, 1, 86400),
+    I(writer_max_batch, 1, 100000),
+    S(writer_sync),
+    I(shutdown_timeout_s, 1, 600),
+    I(idempotency_ttl_s, 60, 31536000),
+    S(payment_provider),
+    S(payment_url),
+    I(payment_timeout_ms, 50, 120000),
+    I(payment_retries, 0, 10),
+    I(payment_backoff_ms, 1, 60000),
+    I(breaker_threshold, 1, 1000),
+    I(breaker_cooldown_ms, 100, 3600000),
+    S(webhook_secret),
+    I(webhook_timeout_ms, 100, 120000),
+    I(webhook_max_attempts, 1, 100),
+    I(webhook_backoff_ms, 1, 3600000),
+    I(webhook_concurrency, 1, 256),
+    I(init, 0, 1),
+    I(new_jwt_key, 0, 1),
+    I(new_webhook_key, 0, 1),
+    I(integrity_budget_ms, 0, 3600000),
     I(integrity_interval_s, 0, 31536000),
 };
 
@@ -110,9 +148,8 @@ int sf_config_set(sf_config *c, const char *key, const char *value, sf_err *err)
   char *end;
   long long v = strtoll(value, &end, 10);
   if (errno || end == value || *end || v < o->min || v > o->max)
-    return sf_err_set(err, 400, "config", "Bad configuration",
-                      "%s: '%s' is not an integer in [%lld, %lld]", o->key, value,
-                      (long long)o->min, (long long)o->max);
+    return sf_err_set(err, 400, "config", "Bad configuration", "%s: '%s' is not an integer in [%lld, %lld]", o->key,
+                      value, (long long)o->min, (long long)o->max);
   if (o->type == T_INT)
     *(int *)base = (int)v;
   else
@@ -129,9 +166,7 @@ static char *trim(char *s) {
 
 static int load_file(sf_config *c, const char *path, sf_err *err) {
   FILE *f = fopen(path, "r");
-  if (!f)
-    return sf_err_set(err, 400, "config", "Bad configuration", "cannot open config file %s",
-                      path);
+  if (!f) return sf_err_set(err, 400, "config", "Bad configuration", "cannot open config file %s", path);
   char line[1024];
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof line, f)) {
@@ -140,8 +175,7 @@ static int load_file(sf_config *c, const char *path, sf_err *err) {
     if (!*s || *s == '#') continue;
     char *eq = strchr(s, '=');
     if (!eq) {
-      rc = sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: expected key = value",
-                      path, lineno);
+      rc = sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: expected key = value", path, lineno);
       break;
     }
     *eq = '\0';
@@ -177,8 +211,7 @@ int sf_config_load(sf_config *c, int argc, char **argv, sf_err *err) {
     for (size_t j = 0; k_opts[i].key[j]; j++)
       name[12 + j] = (char)toupper((unsigned char)k_opts[i].key[j]), name[13 + j] = '\0';
     const char *v = getenv(name);
-    if (v && strcmp(k_opts[i].key, "config_file") != 0 && sf_config_set(c, k_opts[i].key, v, err))
-      return -1;
+    if (v && strcmp(k_opts[i].key, "config_file") != 0 && sf_config_set(c, k_opts[i].key, v, err)) return -1;
   }
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -192,8 +225,7 @@ int sf_config_load(sf_config *c, int argc, char **argv, sf_err *err) {
       val = eq + 1;
     } else {
       snprintf(key, sizeof key, "%s", a);
-      if (i + 1 >= argc)
-        return sf_err_set(err, 400, "config", "Bad configuration", "--%s needs a value", key);
+      if (i + 1 >= argc) return sf_err_set(err, 400, "config", "Bad configuration", "--%s needs a value", key);
       val = argv[++i];
     }
     if (strcmp(key, "config") == 0) continue;

@@ -14,27 +14,27 @@ typedef struct sf_config {
   int port;
   char data_dir[512];
   char config_file[512];
-  int threads;           /* HTTP threads; 0 = cores - 1 (at least 1) */
+  int threads; /* HTTP threads; 0 = cores - 1 (at least 1) */
   char log_level[16];
-  int access_log;        /* 1 = log every request */
+  int access_log; /* 1 = log every request */
 
-  char jwt_secret[256];  /* empty = generated and kept in <data_dir>/jwt.secret */
+  char jwt_secret[256]; /* empty = generated and kept in <data_dir>/jwt.secret */
   char jwt_issuer[128];
   char jwt_audience[128];
   int access_ttl_s;
   int refresh_ttl_s;
 
-  int64_t body_limit;    /* bytes; larger bodies get 413 */
-  int max_connections;   /* client connections in all; 0 = sized from the fd limit */
+  int64_t body_limit;         /* bytes; larger bodies get 413 */
+  int max_connections;        /* client connections in all; 0 = sized from the fd limit */
   int max_connections_per_ip; /* per client address; 0 = half of max_connections */
-  int header_timeout_s;  /* a request head must arrive within this (total, not per byte) */
-  int body_timeout_s;    /* ... and its body within this after the head */
-  int idle_timeout_s;    /* keep-alive connection with no request begun */
-  int rate_ip_rps;       /* token bucket per client IP; 0 disables */
+  int header_timeout_s;       /* a request head must arrive within this (total, not per byte) */
+  int body_timeout_s;         /* ... and its body within this after the head */
+  int idle_timeout_s;         /* keep-alive connection with no request begun */
+  int rate_ip_rps;            /* token bucket per client IP; 0 disables */
   int rate_ip_burst;
-  int rate_user_rps;     /* per authenticated user; 0 disables */
+  int rate_user_rps; /* per authenticated user; 0 disables */
   int rate_user_burst;
-  int rate_login_per_min;/* per IP, on /auth/login and /auth/register */
+  int rate_login_per_min; /* per IP, on /auth/login and /auth/register */
   int rate_login_burst;
   char cors_origins[1024]; /* comma-separated; "*" = any; empty = CORS off */
 
@@ -49,11 +49,11 @@ typedef struct sf_config {
   int shutdown_timeout_s;
   int idempotency_ttl_s;
 
-  int init;                  /* 1 = create the database when the data directory has none */
-  int new_jwt_key;           /* 1 = create a new jwt.key although users exist (signs everyone out) */
-  int new_webhook_key;       /* 1 = create a new webhook.key although webhooks were sent with the old one */
-  int integrity_budget_ms;   /* time for the integrity check at start; 0 = skip it */
-  int integrity_interval_s;  /* re-check while serving (for /readyz); 0 = never */
+  int init;                 /* 1 = create the database when the data directory has none */
+  int new_jwt_key;          /* 1 = create a new jwt.key although users exist (signs everyone out) */
+  int new_webhook_key;      /* 1 = create a new webhook.key although webhooks were sent with the old one */
+  int integrity_budget_ms;  /* time for the integrity check at start; 0 = skip it */
+  int integrity_interval_s; /* re-check while serving (for /readyz); 0 = never */
 
   char payment_provider[16]; /* "sandbox" (built in) or "http" */
   char payment_url[512];     /* http provider: base URL of the payment API */
@@ -63,11 +63,11 @@ typedef struct sf_config {
   int breaker_threshold;     /* consecutive failures that open the circuit */
   int breaker_cooldown_ms;   /* open time before a half-open probe */
 
-  char webhook_secret[256];  /* HMAC key of webhook signatures; empty = <data_dir>/webhook.key */
-  int webhook_timeout_ms;    /* per delivery attempt, connect + answer */
-  int webhook_max_attempts;  /* attempts before a delivery is dead */
-  int webhook_backoff_ms;    /* delay after the first failed attempt; doubles, capped at 1 h */
-  int webhook_concurrency;   /* deliveries in flight at once */
+  char webhook_secret[256]; /* HMAC key of webhook signatures; empty = <data_dir>/webhook.key */
+  int webhook_timeout_ms;   /* per delivery attempt, connect + answer */
+  int webhook_max_attempts; /* attempts before a delivery is dead */
+  int webhook_backoff_ms;   /* delay after the first failed attempt; doubles, capped at 1 h */
+  int webhook_concurrency;  /* deliveries in flight at once */
 } sf_config;
 
 extern sf_config sf_cfg;

@@ -45,7 +45,7 @@ struct sf_conn {
    * overwrite the body deadline the daemon set meanwhile */
   _Atomic int64_t head_deadline_ms; /* written by opened and the watchdog */
   _Atomic int64_t body_deadline_ms; /* written by the daemon (head received) */
-  _Atomic int64_t idle_since_ms; /* monotonic; idle phase */
+  _Atomic int64_t idle_since_ms;    /* monotonic; idle phase */
 };
 
 struct sf_conns {
@@ -135,8 +135,7 @@ static int bucket_of(const unsigned char key[16]) { return (int)(sf_fnv1a(key, 1
 /* Connections from key, counted up to `enough` (the chain is bounded by the cap). */
 static int same_ip(const sf_conns *g, const unsigned char key[16], int enough) {
   int n = 0;
-  for (const sf_conn *c = g->by_ip[bucket_of(key)]; c && n < enough; c = c->ip_next)
-    n += memcmp(c->addr, key, 16) == 0;
+  for (const sf_conn *c = g->by_ip[bucket_of(key)]; c && n < enough; c = c->ip_next) n += memcmp(c->addr, key, 16) == 0;
   return n;
 }
 
@@ -186,11 +185,15 @@ sf_conn *sf_conns_opened(sf_conns *g, int fd, const struct sockaddr *addr) {
 void sf_conns_closed(sf_conns *g, sf_conn *c) {
   if (!c) return;
   pthread_mutex_lock(&g->mu);
-  if (c->prev) c->prev->next = c->next;
-  else g->all = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    g->all = c->next;
   if (c->next) c->next->prev = c->prev;
-  if (c->ip_prev) c->ip_prev->ip_next = c->ip_next;
-  else g->by_ip[c->bucket] = c->ip_next;
+  if (c->ip_prev)
+    c->ip_prev->ip_next = c->ip_next;
+  else
+    g->by_ip[c->bucket] = c->ip_next;
   if (c->ip_next) c->ip_next->ip_prev = c->ip_prev;
   g->count--;
   pthread_mutex_unlock(&g->mu);
@@ -247,8 +250,7 @@ int sf_conns_cut_receiving(sf_conns *g) {
   pthread_mutex_lock(&g->mu);
   for (sf_conn *c = g->all; c; c = c->next) {
     int ph = atomic_load(&c->phase);
-    while (ph != PH_BUSY && ph != PH_CUT && !atomic_compare_exchange_weak(&c->phase, &ph, PH_CUT)) {
-    }
+    while (ph != PH_BUSY && ph != PH_CUT && !atomic_compare_exchange_weak(&c->phase, &ph, PH_CUT)) {}
     if (ph == PH_BUSY || ph == PH_CUT) continue;
     cut(c, ph == PH_IDLE ? 0 : 503);
     bump(&M.cut_shutdown);

@@ -13,8 +13,7 @@ static void copy(char *dst, size_t cap, const char *src) {
   dst[n] = '\0';
 }
 
-static int vset(sf_err *err, int status, const char *code, const char *title,
-                const char *fmt, va_list ap) {
+static int vset(sf_err *err, int status, const char *code, const char *title, const char *fmt, va_list ap) {
   if (!err) return -status;
   err->status = status;
   copy(err->code, sizeof err->code, code);
@@ -26,8 +25,7 @@ static int vset(sf_err *err, int status, const char *code, const char *title,
   return -status;
 }
 
-int sf_err_set(sf_err *err, int status, const char *code, const char *title,
-               const char *fmt, ...) {
+int sf_err_set(sf_err *err, int status, const char *code, const char *title, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int rc = vset(err, status, code, title, fmt, ap);

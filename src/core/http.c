@@ -36,7 +36,6 @@ void sf_http_set_connections(const sf_http_conn_opts *o) { g_conn_opts = *o; }
  * header is complete and the body is being read. */
 enum { REQ_HEADERS, REQ_DISPATCHED, REQ_SUSPENDED, REQ_QUEUED, REQ_NEW };
 
-
 #define MAX_DAEMONS 64
 
 struct sf_http_server {
@@ -121,13 +120,11 @@ static enum MHD_Result queue(sf_req *r) {
     resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
   if (!resp) return MHD_NO;
-  if (atomic_load(&((sf_http_server *)r->server_)->stopping))
-    MHD_add_response_header(resp, "Connection", "close");
+  if (atomic_load(&((sf_http_server *)r->server_)->stopping)) MHD_add_response_header(resp, "Connection", "close");
   if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
   MHD_add_response_header(resp, "X-Request-Id", r->request_id);
   MHD_add_response_header(resp, "traceparent", r->traceparent);
-  for (int i = 0; i < r->nheaders; i++)
-    MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+  for (int i = 0; i < r->nheaders; i++) MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
   r->state_ = REQ_QUEUED;
   enum MHD_Result ret = sf_http_mhd_queue(c, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
@@ -136,8 +133,8 @@ static enum MHD_Result queue(sf_req *r) {
 
 static void too_large(sf_req *r, int64_t limit) {
   sf_err e = {0};
-  sf_err_set(&e, 413, "payload-too-large", "Payload too large",
-             "request body exceeds the limit of %lld bytes", (long long)limit);
+  sf_err_set(&e, 413, "payload-too-large", "Payload too large", "request body exceeds the limit of %lld bytes",
+             (long long)limit);
   sf_req_reply_problem(r, &e);
   sf_req_add_header(r, "Connection", "close");
 }
@@ -188,8 +185,8 @@ static int refuse_malformed(sf_req *r, struct MHD_Connection *c, const char *ver
   sf_err e = {0};
   const char *path = NULL;
   if (l.over)
-    sf_err_set(&e, 431, "header-too-large", "Request header fields too large",
-               "more than %d header fields", MAX_FIELDS);
+    sf_err_set(&e, 431, "header-too-large", "Request header fields too large", "more than %d header fields",
+               MAX_FIELDS);
   else if (!sf_http_check_framing(r->method, version, l.f, l.n, &e))
     sf_http_target_path(r->method, r->target_, &r->arena, &path, &e);
   if (!e.status) {
@@ -207,9 +204,8 @@ static enum MHD_Result answer_early(sf_req *r) {
   return queue(r);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls) {
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
   sf_http_server *s = cls;
   sf_req *r = *con_cls;
   if (!r || r->state_ == REQ_NEW) {
@@ -272,16 +268,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       }
       if (g_reply_gate && g_reply_gate(r)) return MHD_YES; /* suspended; queued when resumed */
       return queue(r);
-    case REQ_SUSPENDED: /* resumed: the reply is ready */
-      atomic_fetch_sub(&s->suspended, 1);
-      return queue(r);
-    default:
-      return MHD_YES;
+    case REQ_SUSPENDED: /* resumed: the reply is ready */ atomic_fetch_sub(&s->suspended, 1); return queue(r);
+    default: return MHD_YES;
   }
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
   sf_http_server *s = cls;
   sf_req *r = *con_cls;
   if (!r) return;
@@ -298,8 +290,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   int status = r->status ? r->status : 499;
   sf_metrics_http(r->route ? r->route->id : SF_METRICS_UNMATCHED_ROUTE, status, dur);
   sf_log_level lvl = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? SF_LOG_WARN
-                     : g_access_log                            ? SF_LOG_INFO
-                                                               : SF_LOG_DEBUG;
+                     : g_access_log                             ? SF_LOG_INFO
+                                                                : SF_LOG_DEBUG;
   if (sf_log_enabled(lvl)) {
     char method[64], path[1024]; /* the client's text: escaped, so it cannot add members to the line */
     char trace_id[33];
@@ -351,8 +343,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 static sf_conns *new_guard(void) {
   const sf_http_conn_opts *o = &g_conn_opts;
-  sf_conns_limits lim = {.max = o->max_connections, .per_ip = o->max_per_ip,
-                         .header_timeout_s = o->header_timeout_s, .body_timeout_s = o->body_timeout_s};
+  sf_conns_limits lim = {.max = o->max_connections,
+                         .per_ip = o->max_per_ip,
+                         .header_timeout_s = o->header_timeout_s,
+                         .body_timeout_s = o->body_timeout_s};
   return sf_conns_new(&lim);
 }
 
@@ -394,8 +388,8 @@ static void stop_daemons(sf_http_server *s) {
   s->conns = NULL;
 }
 
-sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
-                              sf_http_dispatch dispatch, sf_err *err) {
+sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit, sf_http_dispatch dispatch,
+                              sf_err *err) {
   /* Default: a core for the writer and the background threads, the rest
    * for HTTP. On 2 cores, one HTTP thread served as many requests as two
    * with half the p99 (the second competed with the writer for a core). */
@@ -443,8 +437,8 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
         /* The guard refuses past max_connections in all. MHD's own limit,
          * per daemon, must never be reached: at it MHD stops accepting and
          * new clients wait in the backlog. Any one daemon may hold them all. */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_conn_opts.max_connections + 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)g_conn_opts.idle_timeout_s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_conn_opts.max_connections + 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)g_conn_opts.idle_timeout_s, MHD_OPTION_END);
     if (!s->daemons[i]) {
       close(fd);
       sf_err_set(err, 500, "listen", "Cannot listen", "cannot start the HTTP server on %s:%d", bind, port);
@@ -470,8 +464,7 @@ void sf_http_stop(sf_http_server *s, int timeout_ms) {
   }
   int cut = sf_conns_cut_receiving(s->conns);
   if (cut) sf_log_info("shutdown closed connections not processing a request", "\"closed\":%d", cut);
-  for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10)
-    usleep(10000);
+  for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < timeout_ms; waited += 10) usleep(10000);
   long left = atomic_load(&s->in_flight);
   if (left) sf_log_warn("shutdown with requests in flight", "\"in_flight\":%ld", left);
   /* A suspended request is waiting on the writer or the hash pool, which are

@@ -22,9 +22,9 @@
 typedef struct sf_principal {
   int authenticated;
   char user_id[48];
-  char role[16];       /* from the user row (edge session check), not the token */
+  char role[16]; /* from the user row (edge session check), not the token */
   char email[128];
-  char session[48];    /* the session (refresh-token family) the access token belongs to */
+  char session[48]; /* the session (refresh-token family) the access token belongs to */
 } sf_principal;
 
 typedef struct sf_header {
@@ -35,23 +35,23 @@ typedef struct sf_req sf_req;
 struct sf_req {
   /* request */
   const char *method;
-  const char *path;          /* URL path without the query */
-  char *body;                /* NUL-terminated, may be NULL */
+  const char *path; /* URL path without the query */
+  char *body;       /* NUL-terminated, may be NULL */
   size_t body_len;
   char request_id[40];
-  char traceparent[64];      /* outgoing: same trace id, our span */
+  char traceparent[64]; /* outgoing: same trace id, our span */
   char client_ip[48];
   sf_route_match match;
   const sf_route *route;
   sf_principal principal;
   sf_arena arena;
   uint64_t start_ns;
-  void *app;                 /* owned by the application, freed by app_free */
+  void *app; /* owned by the application, freed by app_free */
   void (*app_free)(sf_req *req);
 
   /* response */
   int status;
-  char *resp_body;           /* malloc'd; handed to MHD */
+  char *resp_body; /* malloc'd; handed to MHD */
   size_t resp_len;
   const char *content_type;
   int nheaders;
@@ -63,8 +63,8 @@ struct sf_req {
   int state_;
   int body_too_large_;
   size_t body_cap_;
-  void *guard_; /* the connection's record in the connection guard (core/conns.h) */
-  const char *target_;       /* the request target as sent (arena) */
+  void *guard_;        /* the connection's record in the connection guard (core/conns.h) */
+  const char *target_; /* the request target as sent (arena) */
 };
 
 typedef void (*sf_http_dispatch)(sf_req *req);
@@ -84,8 +84,8 @@ typedef struct sf_http_conn_opts {
 void sf_http_set_connections(const sf_http_conn_opts *o);
 
 /* Starts listening. threads <= 0 means one per core. */
-sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit,
-                              sf_http_dispatch dispatch, sf_err *err);
+sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t body_limit, sf_http_dispatch dispatch,
+                              sf_err *err);
 int sf_http_port(sf_http_server *s); /* the bound port (useful with port 0) */
 /* Stops accepting new connections and closes those not processing a
  * request (idle, or still receiving one: a slow upload does not hold the

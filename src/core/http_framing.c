@@ -5,9 +5,7 @@
 #include <strings.h>
 
 /* RFC 9110 §5.6.2 token characters. */
-static int is_tchar(unsigned char c) {
-  return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
+static int is_tchar(unsigned char c) { return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c)); }
 
 static int is_token(const char *s, size_t n) {
   if (n == 0) return 0;
@@ -48,8 +46,7 @@ static int check_fields(const sf_http_field *fields, int n, sf_err *err) {
       return sf_err_set(err, 400, "bad-request", "Bad request",
                         "header field name '%.*s' is not a token (no whitespace before the colon)",
                         (int)(fields[i].name_len > 60 ? 60 : fields[i].name_len), fields[i].name);
-    if (!valid_value(fields[i].value, fields[i].value_len) ||
-        strlen(fields[i].value) != fields[i].value_len)
+    if (!valid_value(fields[i].value, fields[i].value_len) || strlen(fields[i].value) != fields[i].value_len)
       return sf_err_set(err, 400, "bad-request", "Bad request",
                         "header field '%.*s' has a control character in its value",
                         (int)(fields[i].name_len > 60 ? 60 : fields[i].name_len), fields[i].name);
@@ -70,8 +67,7 @@ static int valid_host(const char *v, size_t n) {
 static int check_host(const char *version, const sf_http_field *fields, int n, sf_err *err) {
   int last = -1, k = count_fields(fields, n, "Host", &last);
   if (k > 1) return bad(err, "more than one Host header field");
-  if (k == 0 && strcmp(version, "HTTP/1.0") != 0)
-    return bad(err, "an HTTP/1.1 request needs a Host header field");
+  if (k == 0 && strcmp(version, "HTTP/1.0") != 0) return bad(err, "an HTTP/1.1 request needs a Host header field");
   if (k == 1 && !valid_host(fields[last].value, fields[last].value_len))
     return bad(err, "the Host header field is not a valid host[:port]");
   return 0;
@@ -115,8 +111,7 @@ static int check_codings(const sf_http_field *fields, int n, sf_err *err) {
     if (!any) return bad(err, "empty Transfer-Encoding");
   }
   if (other)
-    return sf_err_set(err, 501, "not-implemented", "Not implemented",
-                      "the only transfer coding supported is chunked");
+    return sf_err_set(err, 501, "not-implemented", "Not implemented", "the only transfer coding supported is chunked");
   if (chunked != 1 || !chunked_last) return bad(err, "chunked must be applied once, as the last transfer coding");
   return 0;
 }
@@ -150,8 +145,8 @@ static int check_expect(const sf_http_field *fields, int n, sf_err *err) {
   return 0;
 }
 
-int sf_http_check_framing(const char *method, const char *version, const sf_http_field *fields,
-                          int nfields, sf_err *err) {
+int sf_http_check_framing(const char *method, const char *version, const sf_http_field *fields, int nfields,
+                          sf_err *err) {
   if (!is_token(method, strlen(method))) return bad(err, "the request method is not a token");
   if (check_fields(fields, nfields, err)) return -err->status;
   if (check_host(version, fields, nfields, err)) return -err->status;
@@ -198,8 +193,7 @@ static int decode_path(const char *p, const char *end, char *out) {
   return 0;
 }
 
-int sf_http_target_path(const char *method, const char *target, sf_arena *a, const char **path,
-                        sf_err *err) {
+int sf_http_target_path(const char *method, const char *target, sf_arena *a, const char **path, sf_err *err) {
   for (const char *q = target; *q; q++)
     if ((unsigned char)*q <= 0x20 || *q == 0x7f)
       return bad(err, "the request target holds a space or a control character");

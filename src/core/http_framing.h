@@ -33,8 +33,8 @@ typedef struct sf_http_field {
  * 100-continue, with err filled. The caller answers
  * and closes the connection: the rest of the stream cannot be trusted.
  * version is "HTTP/1.1", "HTTP/1.0", ... as sent. */
-int sf_http_check_framing(const char *method, const char *version, const sf_http_field *fields,
-                          int nfields, sf_err *err);
+int sf_http_check_framing(const char *method, const char *version, const sf_http_field *fields, int nfields,
+                          sf_err *err);
 
 /* The path of a request target (the raw, still percent-encoded text of the
  * request line): origin-form "/p?q" or absolute-form "http://host/p?q"
@@ -42,8 +42,7 @@ int sf_http_check_framing(const char *method, const char *version, const sf_http
  * into a; asterisk-form "*" gives "*" (OPTIONS only). -400 with err filled for any other
  * form, an invalid percent escape, or a path that decodes to a NUL or
  * another control character. */
-int sf_http_target_path(const char *method, const char *target, sf_arena *a, const char **path,
-                        sf_err *err);
+int sf_http_target_path(const char *method, const char *target, sf_arena *a, const char **path, sf_err *err);
 
 /* Unescape callback for MHD (MHD_OPTION_UNESCAPE_CALLBACK), used on query
  * keys and values: decodes %XX in place, except %00, which stays as the

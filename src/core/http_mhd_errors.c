@@ -51,9 +51,7 @@ static void describe(unsigned int status, sf_err *e) {
       sf_err_set(e, 413, "payload-too-large", "Content too large",
                  "the Content-Length or a chunk size is larger than the server accepts");
       break;
-    case 414:
-      sf_err_set(e, 414, "uri-too-long", "URI too long", "the request target is too long");
-      break;
+    case 414: sf_err_set(e, 414, "uri-too-long", "URI too long", "the request target is too long"); break;
     case 431:
       sf_err_set(e, 431, "header-too-large", "Request header fields too large",
                  "the request header is larger than the server accepts");
@@ -66,8 +64,7 @@ static void describe(unsigned int status, sf_err *e) {
       sf_err_set(e, 400, "bad-request", "Bad request",
                  "the request line, the Content-Length or the chunked body is malformed");
       break;
-    default:
-      sf_err_set(e, (int)status, "error", "Error", "the request cannot be processed");
+    default: sf_err_set(e, (int)status, "error", "Error", "the request cannot be processed");
   }
 }
 

@@ -10,8 +10,8 @@ int sf_json_parse_object(const char *body, size_t len, json_t **out, sf_err *err
   json_error_t je;
   json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
   if (!j)
-    return sf_err_set(err, 400, "malformed-json", "Malformed JSON",
-                      "line %d, column %d: %s", je.line, je.column, je.text);
+    return sf_err_set(err, 400, "malformed-json", "Malformed JSON", "line %d, column %d: %s", je.line, je.column,
+                      je.text);
   if (!json_is_object(j)) {
     json_decref(j);
     return sf_err_bad_request(err, "request body must be a JSON object");
@@ -75,8 +75,9 @@ int sf_json_validate(json_t *obj, const sf_json_field *specs, sf_err *err) {
      * everything. A field that gives null a meaning is SF_JSON_ANY and the
      * handler reads it. */
     if (!type_ok(v, f->type)) {
-      sf_err_invalid(err, f->name, json_is_null(v) ? "must be %s, not null (leave the field out instead)"
-                                                   : "must be %s", type_name(f->type));
+      sf_err_invalid(err, f->name,
+                     json_is_null(v) ? "must be %s, not null (leave the field out instead)" : "must be %s",
+                     type_name(f->type));
       bad = 1;
       continue;
     }
@@ -129,17 +130,16 @@ static json_t *safe_string(const char *s) {
 
 json_t *sf_json_problem(const sf_err *err, const char *instance) {
   char type[128];
-  snprintf(type, sizeof type, "https://serviceflow.dev/problems/%s",
-           err->code[0] ? err->code : "error");
-  json_t *p = json_pack("{s:s, s:o, s:i}", "type", type, "title",
-                        safe_string(err->title[0] ? err->title : "Error"), "status", err->status);
+  snprintf(type, sizeof type, "https://serviceflow.dev/problems/%s", err->code[0] ? err->code : "error");
+  json_t *p = json_pack("{s:s, s:o, s:i}", "type", type, "title", safe_string(err->title[0] ? err->title : "Error"),
+                        "status", err->status);
   if (err->detail[0]) json_object_set_new(p, "detail", safe_string(err->detail));
   if (instance) json_object_set_new(p, "instance", safe_string(instance));
   if (err->nfields) {
     json_t *arr = json_array();
     for (int i = 0; i < err->nfields; i++)
-      json_array_append_new(arr, json_pack("{s:o, s:o}", "field", safe_string(err->fields[i].field),
-                                           "message", safe_string(err->fields[i].message)));
+      json_array_append_new(arr, json_pack("{s:o, s:o}", "field", safe_string(err->fields[i].field), "message",
+                                           safe_string(err->fields[i].message)));
     json_object_set_new(p, "errors", arr);
   }
   return p;

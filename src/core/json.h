@@ -9,17 +9,10 @@
 
 #include "core/err.h"
 
-typedef enum {
-  SF_JSON_STRING,
-  SF_JSON_INT,
-  SF_JSON_BOOL,
-  SF_JSON_OBJECT,
-  SF_JSON_ARRAY,
-  SF_JSON_ANY
-} sf_json_type;
+typedef enum { SF_JSON_STRING, SF_JSON_INT, SF_JSON_BOOL, SF_JSON_OBJECT, SF_JSON_ARRAY, SF_JSON_ANY } sf_json_type;
 
 typedef struct sf_json_field {
-  const char *name;   /* NULL terminates a spec list */
+  const char *name; /* NULL terminates a spec list */
   sf_json_type type;
   int required;
   long long min, max; /* string: length bounds (chars); int: value bounds; 0,0 = none */

@@ -48,8 +48,7 @@ void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...) {
   char line[2048];
   char ts[32];
   sf_time_iso8601(sf_now_ms(), ts, sizeof ts);
-  int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"", ts,
-                   k_names[level], msg);
+  int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"", ts, k_names[level], msg);
   if (kv_fmt && n < (int)sizeof line - 2) {
     line[n++] = ',';
     va_list ap;
@@ -60,8 +59,8 @@ void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...) {
     if (n > (int)sizeof line - 3) n = (int)sizeof line - 3;
   }
   if (t_request_id && n < (int)sizeof line - 2) {
-    int m = snprintf(line + n, sizeof line - (size_t)n - 2, ",\"request_id\":\"%s\",\"trace_id\":\"%s\"",
-                     t_request_id, t_trace_id ? t_trace_id : "");
+    int m = snprintf(line + n, sizeof line - (size_t)n - 2, ",\"request_id\":\"%s\",\"trace_id\":\"%s\"", t_request_id,
+                     t_trace_id ? t_trace_id : "");
     if (m > 0) n += m;
     if (n > (int)sizeof line - 3) n = (int)sizeof line - 3;
   }

@@ -13,8 +13,7 @@ int sf_log_enabled(sf_log_level level);
 
 /* msg is a short constant; kv is a preformatted JSON fragment of extra
  * members without braces (e.g. "\"port\":8080") or NULL. */
-void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void sf_log(sf_log_level level, const char *msg, const char *kv_fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Text a client chose (a path, a method), as the inside of a JSON string for
  * a kv fragment: quotes, backslashes and control characters escaped, cut to

@@ -7,9 +7,8 @@
 #include "core/router.h"
 
 #define NBUCKETS 14
-static const double k_lat_bounds[NBUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                              0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                              1.0,    5.0};
+static const double k_lat_bounds[NBUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                              0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   5.0};
 #define NCLASSES 5 /* 1xx..5xx */
 
 typedef struct {
@@ -97,8 +96,7 @@ static void render_http(sf_buf *b) {
     uint64_t cum = 0;
     for (int i = 0; i < NBUCKETS; i++) {
       cum += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
-      sf_buf_printf(b, "sf_http_request_duration_seconds_bucket{%s,le=\"%g\"} %lu\n", label,
-                    k_lat_bounds[i], cum);
+      sf_buf_printf(b, "sf_http_request_duration_seconds_bucket{%s,le=\"%g\"} %lu\n", label, k_lat_bounds[i], cum);
     }
     sf_buf_printf(b, "sf_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %lu\n", label, count);
     sf_buf_printf(b, "sf_http_request_duration_seconds_sum{%s} %.6f\n", label,

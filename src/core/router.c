@@ -61,8 +61,7 @@ int sf_router_match(const char *method, const char *path, sf_route_match *m) {
     }
     path_found = 1;
     if (!strstr(m->allow, g_routes[i].method)) {
-      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "",
-                       g_routes[i].method);
+      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "", g_routes[i].method);
       if (n > 0 && alen + (size_t)n < sizeof m->allow) alen += (size_t)n;
     }
   }

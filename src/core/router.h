@@ -16,45 +16,45 @@ typedef void (*sf_handler)(struct sf_req *req);
 
 /* Who may call a route. */
 typedef enum {
-  SF_AUTH_PUBLIC = 0,   /* no token needed */
-  SF_AUTH_USER,         /* any valid token */
-  SF_AUTH_PERMISSION,   /* a valid token whose role grants `permission` */
-  SF_AUTH_OPTIONAL,     /* anonymous allowed; a token, when sent, must be valid */
+  SF_AUTH_PUBLIC = 0, /* no token needed */
+  SF_AUTH_USER,       /* any valid token */
+  SF_AUTH_PERMISSION, /* a valid token whose role grants `permission` */
+  SF_AUTH_OPTIONAL,   /* anonymous allowed; a token, when sent, must be valid */
 } sf_auth_kind;
 
 typedef struct sf_route {
   const char *method;
-  const char *pattern;        /* "/api/v1/users/{id}" */
+  const char *pattern; /* "/api/v1/users/{id}" */
   sf_handler handler;
   sf_auth_kind auth;
-  const char *permission;     /* with SF_AUTH_PERMISSION */
-  unsigned flags;             /* SF_ROUTE_* */
-  const char *tag;            /* OpenAPI tag */
+  const char *permission; /* with SF_AUTH_PERMISSION */
+  unsigned flags;         /* SF_ROUTE_* */
+  const char *tag;        /* OpenAPI tag */
   const char *summary;
-  const char *request_schema; /* JSON Schema (text) of the body, or NULL */
-  const char *response_schema;/* JSON Schema (text) of the success body, or NULL */
-  int success_status;         /* documented success status, default 200 */
-  int id;                     /* index, set by sf_router_add */
+  const char *request_schema;  /* JSON Schema (text) of the body, or NULL */
+  const char *response_schema; /* JSON Schema (text) of the success body, or NULL */
+  int success_status;          /* documented success status, default 200 */
+  int id;                      /* index, set by sf_router_add */
   /* Statuses the route answers beyond those its properties imply (see
    * src/edge/openapi.c for the derived ones), space-separated:
    * `.statuses = "409 412"`. A 2xx answers with response_schema, any other
    * status with a problem+json body. Adding a status is one token here. */
   const char *statuses;
-  const char *response_type;  /* media type of the success body; NULL: application/json */
+  const char *response_type; /* media type of the success body; NULL: application/json */
   /* Query parameters besides limit/cursor (SF_ROUTE_PAGED), space-separated,
    * each `name` (a string) or `name:integer` / `name:date` (YYYY-MM-DD):
    * `.query = "q status min_price:integer"`. */
   const char *query;
-  const char *headers;        /* request headers the route reads, same form: "Prefer Cart-Token" */
+  const char *headers; /* request headers the route reads, same form: "Prefer Cart-Token" */
 } sf_route;
 
 enum {
   SF_ROUTE_LOGIN_LIMIT = 1u << 0, /* stricter per-IP limit (login, register) */
   SF_ROUTE_NO_IDEMPOTENCY = 1u << 1,
-  SF_ROUTE_RAW = 1u << 2,          /* ops route: not under /api/v1, no JSON */
-  SF_ROUTE_IF_MATCH = 1u << 3,     /* honours If-Match (version): 400 malformed, 412 mismatch */
-  SF_ROUTE_YAML_BODY = 1u << 4,    /* the body may also be application/yaml (415 otherwise) */
-  SF_ROUTE_PAGED = 1u << 5,        /* a list taking ?limit= and ?cursor= (422 when malformed) */
+  SF_ROUTE_RAW = 1u << 2,       /* ops route: not under /api/v1, no JSON */
+  SF_ROUTE_IF_MATCH = 1u << 3,  /* honours If-Match (version): 400 malformed, 412 mismatch */
+  SF_ROUTE_YAML_BODY = 1u << 4, /* the body may also be application/yaml (415 otherwise) */
+  SF_ROUTE_PAGED = 1u << 5,     /* a list taking ?limit= and ?cursor= (422 when malformed) */
   /* its answer hands out a secret (a guest cart's token): a caller with no
    * credential at all, known only by its address, gets no stored replay (the
    * request runs again), since anyone behind that address could send the
@@ -63,8 +63,8 @@ enum {
 };
 
 /* JSON Schema (text) of a list answer: {"data": [item...], "next_cursor": ...} */
-#define SF_LIST_SCHEMA(item)                                                                            \
-  "{\"type\":\"object\",\"required\":[\"data\",\"next_cursor\"],\"properties\":{\"data\":{\"type\":" \
+#define SF_LIST_SCHEMA(item)                                                                                           \
+  "{\"type\":\"object\",\"required\":[\"data\",\"next_cursor\"],\"properties\":{\"data\":{\"type\":"                   \
   "\"array\",\"items\":" item "},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}}"
 
 typedef struct sf_route_match {
@@ -72,9 +72,9 @@ typedef struct sf_route_match {
   int nparams;
   const char *names[SF_ROUTE_MAX_PARAMS]; /* point into the pattern */
   size_t name_lens[SF_ROUTE_MAX_PARAMS];
-  const char *values[SF_ROUTE_MAX_PARAMS];/* point into the path */
+  const char *values[SF_ROUTE_MAX_PARAMS]; /* point into the path */
   size_t value_lens[SF_ROUTE_MAX_PARAMS];
-  char allow[128];                        /* on 405: "GET, PATCH" */
+  char allow[128]; /* on 405: "GET, PATCH" */
 } sf_route_match;
 
 /* A GET route answering {data, next_cursor} (SF_ROUTE_PAGED, or a response

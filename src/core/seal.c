@@ -41,8 +41,7 @@ void sf_keyring_free(sf_keyring *k) {
 }
 
 static int kid_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 static int kid_valid(const char *kid, size_t n) {
@@ -91,19 +90,19 @@ static int parse_line(char *line, sf_keyring *into, const char *path, int lineno
   char *b64 = p + kid_len + strspn(p + kid_len, " \t");
   size_t b64_len = strcspn(b64, " \t");
   if (b64[b64_len + strspn(b64 + b64_len, " \t")] != '\0' || b64_len == 0)
-    return sf_err_set(err, 400, "config", "Bad configuration",
-                      "%s:%d: expected \"<kid> <base64url key>\"", path, lineno);
+    return sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: expected \"<kid> <base64url key>\"", path,
+                      lineno);
   unsigned char key[KEY_LEN + 1];
   int n = sf_b64url_decode(b64, b64_len, key, sizeof key);
   p[kid_len] = '\0';
   int rc = n == KEY_LEN ? sf_keyring_add(into, p, key) : -2;
   sodium_memzero(key, sizeof key);
   if (rc == -2)
-    return sf_err_set(err, 400, "config", "Bad configuration",
-                      "%s:%d: key must be 32 bytes in base64url", path, lineno);
+    return sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: key must be 32 bytes in base64url", path,
+                      lineno);
   if (rc)
-    return sf_err_set(err, 400, "config", "Bad configuration",
-                      "%s:%d: key id must be 1-16 of [A-Za-z0-9_-] and unique", path, lineno);
+    return sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: key id must be 1-16 of [A-Za-z0-9_-] and unique",
+                      path, lineno);
   return 0;
 }
 
@@ -113,16 +112,13 @@ static int parse_file(FILE *f, sf_keyring *into, const char *path, sf_err *err) 
   while (rc == 0 && fgets(line, sizeof line, f)) {
     lineno++;
     if (!strchr(line, '\n') && !feof(f))
-      rc =
-          sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: line too long", path, lineno);
+      rc = sf_err_set(err, 400, "config", "Bad configuration", "%s:%d: line too long", path, lineno);
     else
       rc = parse_line(line, into, path, lineno, err);
   }
   sodium_memzero(line, sizeof line);
-  if (rc == 0 && ferror(f))
-    rc = sf_err_set(err, 400, "config", "Bad configuration", "%s: read error", path);
-  if (rc == 0 && into->n == 0)
-    rc = sf_err_set(err, 400, "config", "Bad configuration", "%s: no keys", path);
+  if (rc == 0 && ferror(f)) rc = sf_err_set(err, 400, "config", "Bad configuration", "%s: read error", path);
+  if (rc == 0 && into->n == 0) rc = sf_err_set(err, 400, "config", "Bad configuration", "%s: no keys", path);
   return rc;
 }
 
@@ -136,8 +132,7 @@ static int load_fd(sf_keyring *k, const char *path, int fd, sf_err *err) {
   }
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
     close(fd);
-    return sf_err_set(err, 400, "config", "Bad configuration",
-                      "%s: writable by group or others (chmod 600)", path);
+    return sf_err_set(err, 400, "config", "Bad configuration", "%s: writable by group or others (chmod 600)", path);
   }
   FILE *f = fdopen(fd, "r");
   if (!f) {
@@ -149,10 +144,8 @@ static int load_fd(sf_keyring *k, const char *path, int fd, sf_err *err) {
   fclose(f);
   for (size_t i = 0; rc == 0 && i < tmp->n; i++)
     if (find(k, tmp->keys[i].kid, strlen(tmp->keys[i].kid)))
-      rc = sf_err_set(err, 400, "config", "Bad configuration", "%s: key id %s already loaded", path,
-                      tmp->keys[i].kid);
-  for (size_t i = 0; rc == 0 && i < tmp->n; i++)
-    sf_keyring_add(k, tmp->keys[i].kid, tmp->keys[i].key);
+      rc = sf_err_set(err, 400, "config", "Bad configuration", "%s: key id %s already loaded", path, tmp->keys[i].kid);
+  for (size_t i = 0; rc == 0 && i < tmp->n; i++) sf_keyring_add(k, tmp->keys[i].kid, tmp->keys[i].key);
   sf_keyring_free(tmp);
   return rc;
 }
@@ -210,15 +203,13 @@ static int create_file(const char *path, sf_err *err) {
   }
   unlink(tmp);
   if (!ok)
-    return sf_err_set(err, 400, "config", "Bad configuration", "%s: cannot create key file: %s",
-                      path, strerror(saved));
+    return sf_err_set(err, 400, "config", "Bad configuration", "%s: cannot create key file: %s", path, strerror(saved));
   sync_parent_dir(path);
   return 0;
 }
 
 int sf_keyring_load_file(sf_keyring *k, const char *path, sf_err *err) {
-  if (!k || !path || !*path)
-    return sf_err_set(err, 400, "config", "Bad configuration", "no key file given");
+  if (!k || !path || !*path) return sf_err_set(err, 400, "config", "Bad configuration", "no key file given");
   for (int attempt = 0; attempt < 2; attempt++) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) return load_fd(k, path, fd, err);
@@ -233,14 +224,13 @@ int sf_keyring_load_file(sf_keyring *k, const char *path, sf_err *err) {
 
 /* One AES-256-GCM pass. in/out may be the same length; tag is written when
  * sealing and checked when opening. Returns 0 or -1 (for opening: forged). */
-static int gcm(int enc, const unsigned char *key, const unsigned char *nonce, const char *aad,
-               const unsigned char *in, size_t n, unsigned char *out, unsigned char *tag) {
+static int gcm(int enc, const unsigned char *key, const unsigned char *nonce, const char *aad, const unsigned char *in,
+               size_t n, unsigned char *out, unsigned char *tag) {
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   if (!ctx) sf_oom();
   int len = 0, ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, enc) == 1;
   size_t aad_len = aad ? strlen(aad) : 0;
-  if (ok && aad_len)
-    ok = EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)aad_len) == 1;
+  if (ok && aad_len) ok = EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)aad_len) == 1;
   if (ok && n) ok = EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1;
   if (ok && !enc) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1;
   if (ok) ok = EVP_CipherFinal_ex(ctx, out + n, &len) == 1;
@@ -266,8 +256,7 @@ char *sf_seal(const sf_keyring *k, const char *plaintext, const char *aad, sf_er
   size_t raw_len = NONCE_LEN + n + TAG_LEN;
   unsigned char *raw = sf_malloc(raw_len);
   sf_random_bytes(raw, NONCE_LEN);
-  if (gcm(1, key->key, raw, aad, (const unsigned char *)plaintext, n, raw + NONCE_LEN,
-          raw + NONCE_LEN + n)) {
+  if (gcm(1, key->key, raw, aad, (const unsigned char *)plaintext, n, raw + NONCE_LEN, raw + NONCE_LEN + n)) {
     free(raw);
     sf_err_internal(err, "sealing failed");
     return NULL;

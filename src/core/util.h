@@ -5,12 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int64_t sf_now_ms(void);       /* wall clock, ms since epoch */
-uint64_t sf_mono_ns(void);     /* monotonic clock */
+int64_t sf_now_ms(void);   /* wall clock, ms since epoch */
+uint64_t sf_mono_ns(void); /* monotonic clock */
 /* Writes "2026-11-22T10:00:00.123Z" into out (cap >= 25). */
 void sf_time_iso8601(int64_t ms, char *out, size_t cap);
 
-void sf_random_bytes(void *buf, size_t n);  /* CSPRNG (libsodium) */
+void sf_random_bytes(void *buf, size_t n); /* CSPRNG (libsodium) */
 
 /* Opaque prefixed id: "<prefix>_" + 20 chars of lowercase base32 (100 bits of
  * randomness, time-ordered prefix). out cap >= strlen(prefix) + 22. */

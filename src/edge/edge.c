@@ -91,15 +91,14 @@ static void collect(sf_buf *b) {
                 "# TYPE sf_auth_failures_total counter\n"
                 "sf_auth_failures_total{status=\"401\"} %lu\n"
                 "sf_auth_failures_total{status=\"403\"} %lu\n",
-                atomic_load(&E.denied_ip), atomic_load(&E.denied_user),
-                atomic_load(&E.denied_login), atomic_load(&E.auth_failures),
-                atomic_load(&E.forbidden));
+                atomic_load(&E.denied_ip), atomic_load(&E.denied_user), atomic_load(&E.denied_login),
+                atomic_load(&E.auth_failures), atomic_load(&E.forbidden));
 }
 
 /* ---- init ---- */
 
-int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len,
-                 const sf_keyring *ring, sf_err *err) {
+int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
+                 sf_err *err) {
   if (jwt_key_len < 32 || jwt_key_len > sizeof E.jwt_key)
     return sf_err_set(err, 400, "config", "Bad configuration", "jwt key must be 32-256 bytes");
   memcpy(E.jwt_key, jwt_key, jwt_key_len);
@@ -112,11 +111,11 @@ int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_
   if (cfg->rate_ip_rps > 0)
     E.rl_ip = sf_rl_new(cfg->rate_ip_rps, cfg->rate_ip_burst > 0 ? cfg->rate_ip_burst : cfg->rate_ip_rps, 100000);
   if (cfg->rate_user_rps > 0)
-    E.rl_user = sf_rl_new(cfg->rate_user_rps,
-                          cfg->rate_user_burst > 0 ? cfg->rate_user_burst : cfg->rate_user_rps, 100000);
+    E.rl_user =
+        sf_rl_new(cfg->rate_user_rps, cfg->rate_user_burst > 0 ? cfg->rate_user_burst : cfg->rate_user_rps, 100000);
   if (cfg->rate_login_per_min > 0)
-    E.rl_login = sf_rl_new(cfg->rate_login_per_min / 60.0,
-                           cfg->rate_login_burst > 0 ? cfg->rate_login_burst : 1, 100000);
+    E.rl_login =
+        sf_rl_new(cfg->rate_login_per_min / 60.0, cfg->rate_login_burst > 0 ? cfg->rate_login_burst : 1, 100000);
   E.norigins = 0;
   E.any_origin = 0;
   char list[sizeof cfg->cors_origins];
@@ -213,8 +212,7 @@ static void add_rl_headers(sf_req *req, const sf_rl_result *r) {
 }
 
 /* Returns 1 if the request was refused. */
-static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *key, _Atomic uint64_t *denied,
-                      const char *what) {
+static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *key, _Atomic uint64_t *denied, const char *what) {
   if (!rl) return 0;
   sf_rl_result r;
   sf_rl_take(rl, key, sf_mono_ns(), &r);
@@ -224,8 +222,8 @@ static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *key, _Atomic ui
   }
   atomic_fetch_add(denied, 1);
   sf_err err = {0};
-  sf_err_set(&err, 429, "rate-limited", "Too many requests", "%s rate limit exceeded; retry in %d s",
-             what, r.retry_after_s);
+  sf_err_set(&err, 429, "rate-limited", "Too many requests", "%s rate limit exceeded; retry in %d s", what,
+             r.retry_after_s);
   err.retry_after = r.retry_after_s;
   sf_req_reply_problem(req, &err);
   add_rl_headers(req, &r);
@@ -266,14 +264,14 @@ static int unauthorized(sf_req *req, sf_err *err) {
 #define SESSION_SHARDS 1024
 typedef struct {
   size_t len;
-  uint64_t used;  /* the thread's request count when last hit: the set's oldest goes */
+  uint64_t used; /* the thread's request count when last hit: the set's oldest goes */
   char token[TOKEN_CACHE_MAX];
   sf_jwt_claims claims;
-  int answered;   /* the fields below hold a session answer */
-  uint64_t gen;   /* generation of the user's shard it was made under */
-  int status;     /* 0 live, 401 dead */
-  char role[16];  /* live: the user's role */
-  char why[256];  /* dead: the reason (err.detail) */
+  int answered;  /* the fields below hold a session answer */
+  uint64_t gen;  /* generation of the user's shard it was made under */
+  int status;    /* 0 live, 401 dead */
+  char role[16]; /* live: the user's role */
+  char why[256]; /* dead: the reason (err.detail) */
 } token_entry;
 static __thread token_entry *t_tokens;
 static __thread uint64_t t_token_tick;
@@ -344,8 +342,7 @@ static int session_dead(sf_err *err, const char *why) {
 
 /* Asks the checker, and keeps a definite answer (live or dead) in e. */
 static int lookup_session(const sf_jwt_claims *c, token_entry *e, char *role, size_t cap, sf_err *err) {
-  if (!g_session_check)
-    return sf_err_set(err, 503, "unavailable", "Service unavailable", "sessions cannot be checked");
+  if (!g_session_check) return sf_err_set(err, 503, "unavailable", "Service unavailable", "sessions cannot be checked");
   uint64_t gen = atomic_load_explicit(session_gen(c->sub), memory_order_acquire); /* before the read */
   int rc = g_session_check(c->sub, c->sid, role, cap, err);
   if (!e || (rc != 0 && rc != -401)) return rc;
@@ -402,8 +399,7 @@ static int authenticate(sf_req *req) {
   snprintf(p->session, sizeof p->session, "%s", c.sid);
   if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(p->role, r->permission)) {
     atomic_fetch_add(&E.forbidden, 1);
-    sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role,
-               r->permission);
+    sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role, r->permission);
     sf_req_reply_problem(req, &err);
     return 1;
   }
@@ -411,8 +407,7 @@ static int authenticate(sf_req *req) {
 }
 
 static int is_unsafe(const char *m) {
-  return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 ||
-         strcmp(m, "DELETE") == 0;
+  return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 || strcmp(m, "DELETE") == 0;
 }
 
 /* RFC 9110 §9.1: a method we do not implement anywhere is 501, not 404/405. */
@@ -473,14 +468,11 @@ void sf_edge_dispatch(sf_req *req) {
   }
   req->route = req->match.route;
   const sf_route *r = req->route;
-  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, E.rl_ip, req->client_ip, &E.denied_ip, "per-client"))
-    return;
-  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) &&
-      rate_limit(req, E.rl_login, req->client_ip, &E.denied_login, "login"))
+  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, E.rl_ip, req->client_ip, &E.denied_ip, "per-client")) return;
+  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) && rate_limit(req, E.rl_login, req->client_ip, &E.denied_login, "login"))
     return;
   if (authenticate(req)) return;
-  if (req->principal.authenticated &&
-      rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
+  if (req->principal.authenticated && rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
     return;
   if (sf_in_refuse_media(req, r->flags)) return;
   if (refuse_foreign_query(req)) return;

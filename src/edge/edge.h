@@ -16,12 +16,12 @@ typedef struct sf_edge_req {
   char idem_scope[128]; /* who may see the stored response (idempotency.c) */
   char idem_key[256];
   char fingerprint[65];
-  int idem_claimed;    /* key is in the in-flight set */
-  int idem_store;      /* store the response when it is final */
+  int idem_claimed; /* key is in the in-flight set */
+  int idem_store;   /* store the response when it is final */
 } sf_edge_req;
 
-int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len,
-                 const sf_keyring *ring, sf_err *err);
+int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
+                 sf_err *err);
 void sf_edge_shutdown(void);
 void sf_edge_dispatch(sf_req *req);
 
@@ -41,8 +41,7 @@ const sf_keyring *sf_edge_keyring(void);
  * dead one (its detail is sent to the client), or another negative status
  * (not cached) when it cannot tell. Set once before the server starts; with
  * none set, every authenticated request is refused with 503. */
-typedef int (*sf_edge_session_fn)(const char *user_id, const char *session_id, char *role, size_t cap,
-                                  sf_err *err);
+typedef int (*sf_edge_session_fn)(const char *user_id, const char *session_id, char *role, size_t cap, sf_err *err);
 void sf_edge_on_session_check(sf_edge_session_fn fn);
 /* Voids every thread's cached session answers for user_id. Call it after the
  * commit of any change that can change an answer (the user's existence, role

@@ -14,7 +14,7 @@
 
 /* read: auth, JSON bodies, idempotency, optimistic concurrency (If-Match),
  * Prefer: wait=N, guest carts, request ids and W3C trace context */
-#define SF_HEADERS_REQUEST \
+#define SF_HEADERS_REQUEST                                                                                             \
   "Authorization, Content-Type, Idempotency-Key, If-Match, Prefer, Cart-Token, X-Request-Id, traceparent"
 
 /* set: ids and trace, versions and new resources, rate limits and retries,
@@ -22,8 +22,8 @@
  * the media types a 415 accepts (Accept, RFC 9110 §15.5.16)
  * (Cart-Token is listed for symmetry with the request header: an answer
  * that hands a guest its cart token may carry it there too) */
-#define SF_HEADERS_RESPONSE                                                                                 \
-  "X-Request-Id, traceparent, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, "        \
+#define SF_HEADERS_RESPONSE                                                                                            \
+  "X-Request-Id, traceparent, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, "                     \
   "RateLimit-Reset, Idempotent-Replayed, Preference-Applied, WWW-Authenticate, Allow, Accept, Cart-Token"
 
 #endif

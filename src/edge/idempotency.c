@@ -204,9 +204,9 @@ int sf_idem_begin(sf_req *req) {
     }
   }
   /* content_type points into the statement row; the reply needs a stable copy */
-  const char *ctype = ct ? (strcmp(ct, "application/json") == 0 ? "application/json"
-                           : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
-                                                                         : "text/plain")
+  const char *ctype = ct ? (strcmp(ct, "application/json") == 0           ? "application/json"
+                            : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
+                                                                          : "text/plain")
                          : NULL;
   sf_stmt_reset(st);
   sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);

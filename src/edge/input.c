@@ -65,8 +65,7 @@ int sf_in_if_match(sf_req *req, sf_if_match *out) {
 json_t *sf_in_body(sf_req *req, const sf_json_field *specs) {
   sf_err err = {0};
   json_t *body = NULL;
-  if (sf_json_parse_object(req->body, req->body_len, &body, &err) ||
-      sf_json_validate(body, specs, &err)) {
+  if (sf_json_parse_object(req->body, req->body_len, &body, &err) || sf_json_validate(body, specs, &err)) {
     json_decref(body);
     sf_req_reply_problem(req, &err);
     return NULL;
@@ -74,8 +73,7 @@ json_t *sf_in_body(sf_req *req, const sf_json_field *specs) {
   return body;
 }
 
-int sf_in_query_int(sf_req *req, const char *name, long long min, long long max, long long *out,
-                    int *present) {
+int sf_in_query_int(sf_req *req, const char *name, long long min, long long max, long long *out, int *present) {
   const char *s = sf_req_query(req, name);
   if (present) *present = s != NULL;
   if (!s) return 1;
@@ -103,8 +101,7 @@ int sf_precondition(sf_if_match m, int64_t version, sf_err *err) {
   for (int i = 0; i < m.n; i++)
     if (m.versions[i] == version) return 0;
   return sf_err_set(err, 412, "precondition-failed", "Precondition failed",
-                    "If-Match does not match the current version %" PRId64 " (ETag \"%" PRId64 "\")",
-                    version, version);
+                    "If-Match does not match the current version %" PRId64 " (ETag \"%" PRId64 "\")", version, version);
 }
 
 int sf_in_time_cursor(sf_req *req, int64_t *at, char *id, size_t cap) {
@@ -219,8 +216,8 @@ sf_media sf_in_media(const char *ct) {
   if (n >= 17 && strncasecmp(ct, "application/", 12) == 0 && media_is(ct + n - 5, 5, "+json"))
     return utf8_params(ct) ? SF_MEDIA_JSON : SF_MEDIA_OTHER;
   if (media_is(ct, n, "application/json")) return utf8_params(ct) ? SF_MEDIA_JSON : SF_MEDIA_OTHER;
-  if (media_is(ct, n, "application/yaml") || media_is(ct, n, "application/x-yaml") ||
-      media_is(ct, n, "text/yaml") || media_is(ct, n, "text/x-yaml"))
+  if (media_is(ct, n, "application/yaml") || media_is(ct, n, "application/x-yaml") || media_is(ct, n, "text/yaml") ||
+      media_is(ct, n, "text/x-yaml"))
     return SF_MEDIA_YAML;
   if (media_is(ct, n, "application/x-www-form-urlencoded")) return SF_MEDIA_FORM;
   return SF_MEDIA_OTHER;

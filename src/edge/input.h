@@ -12,10 +12,10 @@
 
 /* What a request's Content-Type says its body is. */
 typedef enum {
-  SF_MEDIA_NONE,  /* no Content-Type */
-  SF_MEDIA_JSON,  /* application/json, application/<x>+json; charset utf-8 if any */
-  SF_MEDIA_YAML,  /* application/yaml, application/x-yaml, text/yaml, text/x-yaml */
-  SF_MEDIA_FORM,  /* application/x-www-form-urlencoded: what curl -d sends unasked */
+  SF_MEDIA_NONE, /* no Content-Type */
+  SF_MEDIA_JSON, /* application/json, application/<x>+json; charset utf-8 if any */
+  SF_MEDIA_YAML, /* application/yaml, application/x-yaml, text/yaml, text/x-yaml */
+  SF_MEDIA_FORM, /* application/x-www-form-urlencoded: what curl -d sends unasked */
   SF_MEDIA_OTHER,
 } sf_media;
 sf_media sf_in_media(const char *content_type);
@@ -30,8 +30,8 @@ int sf_in_refuse_media(sf_req *req, unsigned route_flags);
 /* An If-Match precondition (RFC 9110 §13.1.1). Our ETags are strong, "<version>". */
 #define SF_IF_MATCH_MAX 8
 typedef struct sf_if_match {
-  int any;        /* absent, or "*": any current representation matches */
-  int n;          /* strong versions listed (a weak tag never matches) */
+  int any; /* absent, or "*": any current representation matches */
+  int n;   /* strong versions listed (a weak tag never matches) */
   int64_t versions[SF_IF_MATCH_MAX];
 } sf_if_match;
 #define SF_IF_MATCH_ANY ((sf_if_match){.any = 1}) /* no condition */
@@ -45,8 +45,7 @@ json_t *sf_in_body(sf_req *req, const sf_json_field *specs);
 int sf_in_limit(sf_req *req, int *limit);
 /* An optional integer query parameter within [min, max] (422 otherwise);
  * *present says whether it was given. */
-int sf_in_query_int(sf_req *req, const char *name, long long min, long long max, long long *out,
-                    int *present);
+int sf_in_query_int(sf_req *req, const char *name, long long min, long long max, long long *out, int *present);
 /* ?cursor= of a list ordered by (time, id) descending, as "<time>:<id>":
  * *at and id get the position after which to continue (INT64_MAX and
  * "\x7f", i.e. the start, without a cursor). 422 for a malformed cursor. */

@@ -45,14 +45,11 @@ static int add_claims(jwt_t *j, const sf_jwt_config *cfg, const sf_jwt_claims *c
   return rc ? rc : jwt_add_grant_int(j, "exp", (long)c->exp);
 }
 
-int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, size_t cap,
-                 sf_err *err) {
-  if (!cfg || !cfg->key || cfg->key_len < 32 || cfg->key_len > INT_MAX || !cfg->issuer ||
-      !cfg->audience)
+int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, size_t cap, sf_err *err) {
+  if (!cfg || !cfg->key || cfg->key_len < 32 || cfg->key_len > INT_MAX || !cfg->issuer || !cfg->audience)
     return sf_err_internal(err, "jwt: bad configuration");
-  if (!c || !fits(c->sub, sizeof c->sub) || !fits(c->role, sizeof c->role) ||
-      !fits(c->typ, sizeof c->typ) || !fits(c->jti, sizeof c->jti) || !fits(c->sid, sizeof c->sid) || !c->sub[0] || !c->typ[0] ||
-      c->exp <= 0)
+  if (!c || !fits(c->sub, sizeof c->sub) || !fits(c->role, sizeof c->role) || !fits(c->typ, sizeof c->typ) ||
+      !fits(c->jti, sizeof c->jti) || !fits(c->sid, sizeof c->sid) || !c->sub[0] || !c->typ[0] || c->exp <= 0)
     return sf_err_internal(err, "jwt: sub, typ and exp are required");
   jwt_t *j = NULL;
   if (jwt_new(&j)) return sf_err_internal(err, "jwt: out of memory");
@@ -92,8 +89,7 @@ static int split(const char *tok, size_t len, span seg[3]) {
 /* A JSON string equal to want, with no embedded NUL. */
 static int str_is(const json_t *v, const char *want) {
   size_t n = strlen(want);
-  return json_is_string(v) && json_string_length(v) == n &&
-         memcmp(json_string_value(v), want, n) == 0;
+  return json_is_string(v) && json_string_length(v) == n && memcmp(json_string_value(v), want, n) == 0;
 }
 
 static json_t *decode_json(span s, unsigned char *buf, size_t cap) {
@@ -117,8 +113,8 @@ static const char *check_header(span h) {
   const json_t *typ = json_object_get(j, "typ");
   if (!str_is(json_object_get(j, "alg"), "HS256"))
     why = "algorithm not allowed";
-  else if (typ && !(json_is_string(typ) && json_string_length(typ) == 3 &&
-                    strncasecmp(json_string_value(typ), "JWT", 3) == 0))
+  else if (typ &&
+           !(json_is_string(typ) && json_string_length(typ) == 3 && strncasecmp(json_string_value(typ), "JWT", 3) == 0))
     why = "malformed token";
   else if (json_object_get(j, "crit")) /* extensions we do not implement must not pass */
     why = "malformed token";
@@ -176,13 +172,11 @@ static int aud_matches(const json_t *aud, const char *want) {
   return str_is(aud, want);
 }
 
-static const char *check_claims(const sf_jwt_config *cfg, const json_t *p, int64_t now,
-                                sf_jwt_claims *c) {
+static const char *check_claims(const sf_jwt_config *cfg, const json_t *p, int64_t now, sf_jwt_claims *c) {
   if (get_str(p, "sub", c->sub, sizeof c->sub, 1) || get_str(p, "typ", c->typ, sizeof c->typ, 1) ||
-      get_str(p, "role", c->role, sizeof c->role, 0) ||
-      get_str(p, "jti", c->jti, sizeof c->jti, 0) || get_str(p, "sid", c->sid, sizeof c->sid, 0) ||
-      get_int(p, "exp", &c->exp, 1) ||
-      get_int(p, "nbf", &c->nbf, 0) || get_int(p, "iat", &c->iat, 0))
+      get_str(p, "role", c->role, sizeof c->role, 0) || get_str(p, "jti", c->jti, sizeof c->jti, 0) ||
+      get_str(p, "sid", c->sid, sizeof c->sid, 0) || get_int(p, "exp", &c->exp, 1) || get_int(p, "nbf", &c->nbf, 0) ||
+      get_int(p, "iat", &c->iat, 0))
     return "malformed token";
   if (!str_is(json_object_get(p, "iss"), cfg->issuer)) return "wrong issuer";
   if (!aud_matches(json_object_get(p, "aud"), cfg->audience)) return "wrong audience";
@@ -193,8 +187,7 @@ static const char *check_claims(const sf_jwt_config *cfg, const json_t *p, int64
   return NULL;
 }
 
-int sf_jwt_verify(const sf_jwt_config *cfg, const char *token, int64_t now_s, sf_jwt_claims *out,
-                  sf_err *err) {
+int sf_jwt_verify(const sf_jwt_config *cfg, const char *token, int64_t now_s, sf_jwt_claims *out, sf_err *err) {
   memset(out, 0, sizeof *out);
   if (!cfg || !cfg->key || cfg->key_len < 32 || !cfg->issuer || !cfg->audience)
     return sf_err_internal(err, "jwt: bad configuration");

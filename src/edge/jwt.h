@@ -34,7 +34,7 @@ typedef struct sf_jwt_claims {
   char role[16];
   char typ[16]; /* "access" or "mfa" (short-lived token for the MFA login step) */
   char jti[48];
-  char sid[48]; /* session: the refresh-token family an access token belongs to */
+  char sid[48];          /* session: the refresh-token family an access token belongs to */
   int64_t iat, nbf, exp; /* seconds; on issue, iat/nbf of 0 are left out */
 } sf_jwt_claims;
 
@@ -49,8 +49,7 @@ typedef struct sf_jwt_config {
 /* Signs claims (iss and aud from cfg); sub, typ and exp are required, role,
  * jti and sid are left out when empty. out (capacity cap) gets the compact token.
  * Returns 0, or -500 with err. */
-int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, size_t cap,
-                 sf_err *err);
+int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, size_t cap, sf_err *err);
 
 /* Verifies token (see the top of this file) at time now_s and fills out.
  * On failure returns -401 with err: status 401, code "invalid-token", and one
@@ -58,7 +57,6 @@ int sf_jwt_issue(const sf_jwt_config *cfg, const sf_jwt_claims *c, char *out, si
  * "algorithm not allowed", "bad signature", "wrong issuer", "wrong audience",
  * "token expired", "token not yet valid" (nbf or iat in the future). A bad
  * cfg (key shorter than 32 bytes, no issuer/audience) gives -500. */
-int sf_jwt_verify(const sf_jwt_config *cfg, const char *token, int64_t now_s, sf_jwt_claims *out,
-                  sf_err *err);
+int sf_jwt_verify(const sf_jwt_config *cfg, const char *token, int64_t now_s, sf_jwt_claims *out, sf_err *err);
 
 #endif

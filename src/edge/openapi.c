@@ -64,8 +64,9 @@ static json_t *problem_response(int status) {
   if (status == 401)
     json_object_set_new(r, "headers", json_pack("{s:o}", "WWW-Authenticate", header_string("Bearer challenge")));
   if (status == 429)
-    json_object_set_new(r, "headers", json_pack("{s:{s:s, s:{s:s}}}", "Retry-After", "description",
-                                                "seconds to wait", "schema", "type", "integer"));
+    json_object_set_new(
+        r, "headers",
+        json_pack("{s:{s:s, s:{s:s}}}", "Retry-After", "description", "seconds to wait", "schema", "type", "integer"));
   return r;
 }
 
@@ -89,10 +90,10 @@ static void add_statuses(json_t *responses, const sf_route *r, const int *codes,
   for (size_t i = 0; i < n; i++) add_status(responses, r, codes[i]);
 }
 
-#define ADD(...)                                                                      \
-  do {                                                                                \
-    static const int codes_[] = {__VA_ARGS__};                                        \
-    add_statuses(responses, r, codes_, sizeof codes_ / sizeof codes_[0]);             \
+#define ADD(...)                                                                                                       \
+  do {                                                                                                                 \
+    static const int codes_[] = {__VA_ARGS__};                                                                         \
+    add_statuses(responses, r, codes_, sizeof codes_ / sizeof codes_[0]);                                              \
   } while (0)
 
 static int is_write(const sf_route *r) { return strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0; }
@@ -155,8 +156,7 @@ static void operation_id(const sf_route *r, char *out, size_t cap) {
 }
 
 static json_t *header_param(const char *name, const char *description, json_t *schema) {
-  return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "in", "header", "description", description, "schema",
-                   schema);
+  return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "in", "header", "description", description, "schema", schema);
 }
 
 static const struct {
@@ -196,16 +196,15 @@ static json_t *parameters(const sf_route *r) {
   json_t *params = json_array();
   for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
     const char *e = strchr(p, '}');
-    json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1, (size_t)(e - p - 1),
-                                            "in", "path", "required", 1, "schema", "type", "string"));
+    json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1, (size_t)(e - p - 1), "in",
+                                            "path", "required", 1, "schema", "type", "string"));
   }
   if (is_paged(r)) {
-    json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:i, s:i}}", "name", "limit", "in",
-                                            "query", "description", "page size", "schema", "type", "integer",
-                                            "minimum", 1, "maximum", 200, "default", 50));
-    json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "cursor", "in", "query",
-                                            "description", "next_cursor of the previous page", "schema", "type",
-                                            "string"));
+    json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:i, s:i}}", "name", "limit", "in", "query",
+                                            "description", "page size", "schema", "type", "integer", "minimum", 1,
+                                            "maximum", 200, "default", 50));
+    json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "cursor", "in", "query", "description",
+                                            "next_cursor of the previous page", "schema", "type", "string"));
   }
   named_params(params, r->query, "query");
   named_params(params, r->headers, "header");
@@ -243,8 +242,9 @@ static json_t *operation(const sf_route *r) {
   json_object_set_new(op, "security", security(r));
   if (r->auth == SF_AUTH_PERMISSION) {
     json_object_set_new(op, "x-permission", json_string(r->permission));
-    json_object_set_new(op, "description", json_sprintf("Requires permission `%s` (roles: %s).", r->permission,
-                                                        sf_edge_permission_roles(r->permission)));
+    json_object_set_new(
+        op, "description",
+        json_sprintf("Requires permission `%s` (roles: %s).", r->permission, sf_edge_permission_roles(r->permission)));
   }
   json_object_set_new(op, "responses", responses(r));
   return op;
@@ -281,14 +281,14 @@ static json_t *tag_list(json_t *seen) {
 json_t *sf_openapi_build(void) {
   json_t *seen = json_object();
   json_t *p = paths(seen);
-  json_t *doc = json_pack(
-      "{s:s, s:{s:s, s:s, s:s}, s:[{s:s, s:s}], s:o, s:o, s:[{s:[]}], s:{s:o, s:{s:{s:s, s:s, s:s}}}}",
-      "openapi", "3.1.0", "info", "title", "Service Flow API", "version", "1.0.0", "description",
-      "Commerce and service-request workflows. Errors are RFC 9457 application/problem+json. Unsafe requests "
-      "accept Idempotency-Key.",
-      "servers", "url", "/", "description", "the server that serves this document", "tags", tag_list(seen), "paths", p, "security", "bearerAuth",
-      "components", "schemas", sf_openapi_schemas(), "securitySchemes", "bearerAuth", "type", "http", "scheme",
-      "bearer", "bearerFormat", "JWT");
+  json_t *doc =
+      json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s, s:s}], s:o, s:o, s:[{s:[]}], s:{s:o, s:{s:{s:s, s:s, s:s}}}}",
+                "openapi", "3.1.0", "info", "title", "Service Flow API", "version", "1.0.0", "description",
+                "Commerce and service-request workflows. Errors are RFC 9457 application/problem+json. Unsafe requests "
+                "accept Idempotency-Key.",
+                "servers", "url", "/", "description", "the server that serves this document", "tags", tag_list(seen),
+                "paths", p, "security", "bearerAuth", "components", "schemas", sf_openapi_schemas(), "securitySchemes",
+                "bearerAuth", "type", "http", "scheme", "bearer", "bearerFormat", "JWT");
   json_decref(seen);
   return doc;
 }

@@ -42,7 +42,9 @@ static void h_readyz(sf_req *req) {
   int storage_ok = !sf_writer_storage_fault(&fault);
   json_t *checks = json_pack("{s:s, s:s, s:s, s:s}", "database", db_ok ? "ok" : "down", "integrity",
                              intact ? "ok" : "damaged", "writer", writer_ok ? "ok" : "stopped", "storage",
-                             storage_ok ? "ok" : fault.status == 507 ? "full" : "failing");
+                             storage_ok            ? "ok"
+                             : fault.status == 507 ? "full"
+                                                   : "failing");
   if (db_ok && intact && writer_ok && storage_ok) {
     sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
     return;
@@ -50,7 +52,9 @@ static void h_readyz(sf_req *req) {
   char detail[200];
   if (!db_ok || !writer_ok || !intact)
     snprintf(detail, sizeof detail, "%s",
-             !db_ok ? "database: not reachable" : !intact ? "integrity: the database is damaged" : "writer: stopped");
+             !db_ok    ? "database: not reachable"
+             : !intact ? "integrity: the database is damaged"
+                       : "writer: stopped");
   else
     snprintf(detail, sizeof detail, "storage: the last write failed (%.150s)", fault.detail);
   reply_not_ready(req, checks, detail);
@@ -79,8 +83,8 @@ void sf_ops_routes(void) {
        200, 0, .statuses = "503"},
       {"GET", "/metrics", h_metrics, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Prometheus metrics (text exposition format)", NULL, NULL, 200, 0, .response_type = "text/plain"},
-      {"GET", "/api/v1/openapi.json", h_openapi, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
-       "This OpenAPI 3.1 document", NULL, "{\"type\":\"object\"}", 200, 0},
+      {"GET", "/api/v1/openapi.json", h_openapi, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "This OpenAPI 3.1 document",
+       NULL, "{\"type\":\"object\"}", 200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

@@ -12,7 +12,7 @@ void sf_ops_routes(void);
 json_t *sf_openapi_build(void);
 json_t *sf_openapi_schemas(void);                 /* components.schemas, a new reference */
 const char *sf_openapi_tag_text(const char *tag); /* a tag's description (static) */
-void sf_ops_freeze(void); /* renders the document once; call after registering routes */
+void sf_ops_freeze(void);                         /* renders the document once; call after registering routes */
 void sf_ops_shutdown(void);
 
 #endif

@@ -41,20 +41,17 @@
 void sf_ev_anchor_path(const char *data_dir, char *out, size_t cap);
 
 /* 0 = read, 1 = there is no anchor file, <0 = unreadable (err names it). */
-int sf_ev_anchor_read(const char *path, int64_t *position, char hash[65],
-                      sf_err *err);
+int sf_ev_anchor_read(const char *path, int64_t *position, char hash[65], sf_err *err);
 
 /* Does db's log reach the anchor with the same event there? 0 = yes, or no
  * anchor (*anchored = -1); <0 = events missing or different, err (status
  * 500, type "chain-truncated") says which. Call inside a read transaction
  * when the log may be growing. */
-int sf_ev_anchor_check(sf_db *db, const char *path, int64_t *anchored,
-                       sf_err *err);
+int sf_ev_anchor_check(sf_db *db, const char *path, int64_t *anchored, sf_err *err);
 
 /* Anchors db's current head if it is past the last one this process wrote:
  * reads the head, waits until it is durable (sf_writer_barrier), writes.
  * *position (optional) is the head anchored. */
-int sf_ev_anchor_update(sf_db *db, const char *path, int64_t *position,
-                        sf_err *err);
+int sf_ev_anchor_update(sf_db *db, const char *path, int64_t *position, sf_err *err);
 
 #endif

@@ -18,9 +18,9 @@ static struct {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int64_t head;      /* newest committed position we were told of */
+  int64_t head; /* newest committed position we were told of */
   int running, stopping;
-  int64_t live_pos;  /* last position given to live subscribers */
+  int64_t live_pos; /* last position given to live subscribers */
 } D = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 void sf_dispatch_register(const sf_subscriber *s) {
@@ -108,10 +108,10 @@ static void list_free(event_list *l) {
 typedef struct {
   sf_cmd cmd;
   const sf_subscriber *sub;
-  int applied;       /* events applied in this batch */
-  int64_t position;  /* checkpoint after the batch */
-  int reset;         /* replay: reset the read model and start from 0 */
-  int64_t skip_to;   /* events up to here are known not to match the subscriber's types */
+  int applied;      /* events applied in this batch */
+  int64_t position; /* checkpoint after the batch */
+  int reset;        /* replay: reset the read model and start from 0 */
+  int64_t skip_to;  /* events up to here are known not to match the subscriber's types */
 } advance_cmd;
 
 static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
@@ -144,7 +144,9 @@ static void advance_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, int keep, sf_err *err) {
   for (;;) {
     advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done, .retry_storage = keep},
-                     .sub = s, .reset = reset, .skip_to = skip_to};
+                     .sub = s,
+                     .reset = reset,
+                     .skip_to = skip_to};
     int rc = sf_writer_exec(&a.cmd);
     if (rc) {
       *err = a.cmd.err;
@@ -251,8 +253,7 @@ static void *dispatch_main(void *arg) {
     int stopping = D.stopping;
     pthread_mutex_unlock(&D.mu);
     sf_err err = {0};
-    if (catch_up_lazily(head, &err))
-      sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
+    if (catch_up_lazily(head, &err)) sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
     sf_db *db = sf_db_reader(&err);
     if (db) {
       while (D.live_pos < head) {
@@ -275,8 +276,7 @@ int sf_dispatch_start(sf_err *err) {
   D.live_pos = head;
   D.stopping = 0;
   sf_writer_on_commit(on_commit, NULL);
-  if (pthread_create(&D.thread, NULL, dispatch_main, NULL) != 0)
-    return sf_err_internal(err, "cannot start dispatcher");
+  if (pthread_create(&D.thread, NULL, dispatch_main, NULL) != 0) return sf_err_internal(err, "cannot start dispatcher");
   D.running = 1;
   return 0;
 }

@@ -56,8 +56,7 @@ static int reset(sf_tx *tx, sf_err *err) {
   return sf_db_exec(tx->db, "DELETE FROM event_type_stats", err);
 }
 
-const sf_subscriber sf_event_stats_subscriber = {
-    .name = "event_stats", .apply = apply, .reset = reset, .flush = flush};
+const sf_subscriber sf_event_stats_subscriber = {.name = "event_stats", .apply = apply, .reset = reset, .flush = flush};
 
 static void collect(sf_buf *b) {
   sf_err err = {0};

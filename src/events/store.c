@@ -27,7 +27,8 @@ static void h_num(hbuf *b, uint64_t v, int neg, char sep) {
   char buf[24];
   int i = (int)sizeof buf;
   buf[--i] = sep;
-  do buf[--i] = (char)('0' + v % 10); while ((v /= 10) > 0);
+  do buf[--i] = (char)('0' + v % 10);
+  while ((v /= 10) > 0);
   if (neg) buf[--i] = '-';
   h_bytes(b, buf + i, sizeof buf - (size_t)i);
 }
@@ -110,8 +111,7 @@ static int meta_json(const sf_ev_meta *meta, char *out, size_t cap) {
   char *p = out, *end = out + cap;
   *p++ = '{';
   if (put_str(&p, end, "actor", meta && meta->actor && *meta->actor ? meta->actor : "system", 1)) return -1;
-  if (meta && meta->request_id && *meta->request_id && put_str(&p, end, "request_id", meta->request_id, 0))
-    return -1;
+  if (meta && meta->request_id && *meta->request_id && put_str(&p, end, "request_id", meta->request_id, 0)) return -1;
   if (meta && meta->traceparent && *meta->traceparent && put_str(&p, end, "traceparent", meta->traceparent, 0))
     return -1;
   if (end - p < 2) return -1;
@@ -137,7 +137,9 @@ static struct {
   int used;
 } g_vc[VCACHE_SLOTS];
 
-static unsigned vc_slot(const char *stream) { return (unsigned)(sf_fnv1a(stream, strlen(stream)) & (VCACHE_SLOTS - 1)); }
+static unsigned vc_slot(const char *stream) {
+  return (unsigned)(sf_fnv1a(stream, strlen(stream)) & (VCACHE_SLOTS - 1));
+}
 
 static int vc_get(const sf_tx *tx, const char *stream, int64_t *version) {
   unsigned i = vc_slot(stream);
@@ -158,8 +160,8 @@ static void vc_put(const sf_tx *tx, const char *stream, int64_t version) {
 
 static void vc_drop(const char *stream) { g_vc[vc_slot(stream)].used = 0; }
 
-int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type,
-                 const json_t *data, const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
+int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type, const json_t *data,
+                 const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
   int64_t cur;
   int cached = vc_get(tx, stream, &cur);
   if (cached && expected_version != SF_EV_ANY_VERSION && expected_version != cur) {
@@ -169,8 +171,7 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
   if (!cached && (cur = sf_ev_stream_version(tx->db, stream, err)) < 0) return -1;
   if (expected_version != SF_EV_ANY_VERSION && expected_version != cur)
     return sf_err_set(err, 409, "version-conflict", "Version conflict",
-                      "stream %s is at version %" PRId64 ", expected %" PRId64, stream, cur,
-                      expected_version);
+                      "stream %s is at version %" PRId64 ", expected %" PRId64, stream, cur, expected_version);
   char id[SF_ID_MAX];
   sf_id_new("evt", id, sizeof id);
   char *data_s = data ? sf_json_dump(data, NULL) : strdup("{}");
@@ -189,8 +190,14 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
     json_decref(m);
   }
 
-  sf_event ev = {.position = tx->head_position + 1, .stream = stream, .version = cur + 1,
-                 .type = type, .id = id, .data = data_s, .meta = meta_s, .at = tx->now_ms};
+  sf_event ev = {.position = tx->head_position + 1,
+                 .stream = stream,
+                 .version = cur + 1,
+                 .type = type,
+                 .id = id,
+                 .data = data_s,
+                 .meta = meta_s,
+                 .at = tx->now_ms};
   char hash[65];
   sf_ev_hash(tx->head_hash, &ev, hash);
   int rc = -1;
@@ -255,16 +262,15 @@ static int visit_rows(sf_stmt *st, sf_ev_visit fn, void *ud, sf_err *err) {
 #define EV_COLS "position, stream, version, type, id, data, meta, at, hash"
 
 int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(
-      db, "SELECT " EV_COLS " FROM events WHERE position > ? ORDER BY position LIMIT ?", err);
+  sf_stmt *st = sf_db_prepare(db, "SELECT " EV_COLS " FROM events WHERE position > ? ORDER BY position LIMIT ?", err);
   if (!st) return -1;
   sf_stmt_int(st, 1, after);
   sf_stmt_int(st, 2, limit > 0 ? limit : -1);
   return visit_rows(st, fn, ud, err);
 }
 
-int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit,
-                      sf_ev_visit fn, void *ud, sf_err *err) {
+int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit, sf_ev_visit fn, void *ud,
+                      sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT " EV_COLS " FROM events WHERE stream = ? AND version > ?"
                               " ORDER BY version LIMIT ?",
@@ -314,8 +320,7 @@ static int verify_one(const sf_event *ev, void *ud) {
   verify_state *v = ud;
   if (ev->position != v->count + 1) {
     sf_err_set(v->err, 500, "chain-broken", "Event log damaged",
-               "gap in the event log: expected position %" PRId64 ", found %" PRId64,
-               v->count + 1, ev->position);
+               "gap in the event log: expected position %" PRId64 ", found %" PRId64, v->count + 1, ev->position);
     v->broken = 1;
     return 1;
   }
@@ -323,8 +328,8 @@ static int verify_one(const sf_event *ev, void *ud) {
   sf_ev_hash(v->prev, ev, h);
   if (strcmp(h, ev->hash) != 0) {
     sf_err_set(v->err, 500, "chain-broken", "Event log damaged",
-               "hash mismatch at position %" PRId64 " (event %s): the event or one before it was altered",
-               ev->position, ev->id);
+               "hash mismatch at position %" PRId64 " (event %s): the event or one before it was altered", ev->position,
+               ev->id);
     v->broken = 1;
     return 1;
   }
@@ -350,8 +355,7 @@ json_t *sf_ev_to_json(const sf_event *ev) {
   json_t *meta = json_loads(ev->meta, 0, NULL);
   char at[32];
   sf_time_iso8601(ev->at, at, sizeof at);
-  return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o, s:s}", "position", (json_int_t)ev->position,
-                   "stream", ev->stream, "version", (json_int_t)ev->version, "type", ev->type, "id",
-                   ev->id, "data", data ? data : json_object(), "meta", meta ? meta : json_object(),
-                   "at", at);
+  return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o, s:s}", "position", (json_int_t)ev->position, "stream",
+                   ev->stream, "version", (json_int_t)ev->version, "type", ev->type, "id", ev->id, "data",
+                   data ? data : json_object(), "meta", meta ? meta : json_object(), "at", at);
 }

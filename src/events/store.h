@@ -26,7 +26,7 @@ typedef struct sf_event {
 } sf_event;
 
 typedef struct sf_ev_meta {
-  const char *actor;      /* user id or "system" */
+  const char *actor; /* user id or "system" */
   const char *request_id;
   const char *traceparent;
 } sf_ev_meta;
@@ -36,8 +36,8 @@ typedef struct sf_ev_meta {
 /* Appends one event. expected_version (SF_EV_ANY_VERSION = no check; 0 = the
  * stream must not exist) mismatches give 409. data is borrowed. On success
  * *version_out (optional) is the event's stream version. */
-int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type,
-                 const json_t *data, const sf_ev_meta *meta, int64_t *version_out, sf_err *err);
+int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type, const json_t *data,
+                 const sf_ev_meta *meta, int64_t *version_out, sf_err *err);
 
 /* Current version of a stream (0 = no events). */
 int64_t sf_ev_stream_version(sf_db *db, const char *stream, sf_err *err);
@@ -47,8 +47,8 @@ typedef int (*sf_ev_visit)(const sf_event *ev, void *ud); /* non-zero stops */
 /* Events with position > after, in order, at most limit (<=0: no limit). */
 int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud, sf_err *err);
 /* Events of one stream with version > after_version, in order. */
-int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit,
-                      sf_ev_visit fn, void *ud, sf_err *err);
+int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit, sf_ev_visit fn, void *ud,
+                      sf_err *err);
 int64_t sf_ev_head(sf_db *db, sf_err *err);
 /* The traceparent in the meta of the newest event of stream that has one
  * (the last HTTP request that acted on it) into out; "" when none. Work

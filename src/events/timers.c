@@ -142,8 +142,8 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     /* roll this timer's effects back (and the chain head / hooks with them) */
     if (sf_tx_rollback(tx, &mark, err)) return -1;
     T.failed++;
-    sf_log_error("timer failed", "\"kind\":\"%s\",\"ref\":\"%s\",\"attempt\":%d,\"detail\":\"%s\"",
-                 due[i].kind, due[i].ref, due[i].attempts + 1, herr.detail);
+    sf_log_error("timer failed", "\"kind\":\"%s\",\"ref\":\"%s\",\"attempt\":%d,\"detail\":\"%s\"", due[i].kind,
+                 due[i].ref, due[i].attempts + 1, herr.detail);
     int64_t backoff = (int64_t)RETRY_MS << (due[i].attempts < 6 ? due[i].attempts : 6);
     st = sf_db_prepare(tx->db, "UPDATE timers SET due_at = ?, attempts = attempts + 1 WHERE id = ?", err);
     if (!st) return -1;
@@ -192,8 +192,7 @@ static void *timers_main(void *arg) {
     int64_t now = sf_now_ms(), due = next_due();
     if (due > 0 && due <= now) {
       sf_err err = {0};
-      if (sf_timers_fire_due(now, &err) < 0)
-        sf_log_error("timers: fire failed", "\"detail\":\"%s\"", err.detail);
+      if (sf_timers_fire_due(now, &err) < 0) sf_log_error("timers: fire failed", "\"detail\":\"%s\"", err.detail);
     }
     now = sf_now_ms();
     due = next_due();

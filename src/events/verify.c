@@ -17,8 +17,8 @@ void sf_verify_mismatch(sf_verify_report *r, const char *fmt, ...) {
   va_end(ap);
 }
 
-void sf_verify_str(sf_verify_report *r, const char *kind, const char *id, const char *field,
-                   const char *row, const char *events) {
+void sf_verify_str(sf_verify_report *r, const char *kind, const char *id, const char *field, const char *row,
+                   const char *events) {
   if (!row) row = "";
   if (!events) events = "";
   if (strcmp(row, events) != 0)

@@ -27,8 +27,8 @@ typedef struct sf_verify_report {
 void sf_verify_mismatch(sf_verify_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "<kind> <id> <field>: state row 'a' vs events 'b'" when a and b differ
  * (NULL reads as ""). */
-void sf_verify_str(sf_verify_report *r, const char *kind, const char *id, const char *field,
-                   const char *row, const char *events);
+void sf_verify_str(sf_verify_report *r, const char *kind, const char *id, const char *field, const char *row,
+                   const char *events);
 void sf_verify_int(sf_verify_report *r, const char *kind, const char *id, const char *field, int64_t row,
                    int64_t events);
 
@@ -38,12 +38,12 @@ void sf_verify_int(sf_verify_report *r, const char *kind, const char *id, const 
  * strings (names, SKUs). The index owns copies of its keys. Zero-initialise;
  * sf_vindex_free releases everything. */
 typedef struct sf_vindex {
-  char *keys;        /* all keys, NUL-terminated, back to back */
+  char *keys; /* all keys, NUL-terminated, back to back */
   size_t klen, kcap;
-  size_t *key_at;    /* slot -> offset in keys */
+  size_t *key_at; /* slot -> offset in keys */
   int64_t n, ncap;
-  int64_t *table;    /* slot + 1; 0 = empty */
-  size_t tcap;       /* power of two */
+  int64_t *table; /* slot + 1; 0 = empty */
+  size_t tcap;    /* power of two */
 } sf_vindex;
 
 /* Slot of key, or -1. */

@@ -222,8 +222,10 @@ static tz_span zone_span(const tz_zone *z, int64_t t) {
   int lo = 0, hi = z->n - 1; /* at[lo] <= t < at[hi] */
   while (hi - lo > 1) {
     int mid = lo + (hi - lo) / 2;
-    if (z->at[mid] <= t) lo = mid;
-    else hi = mid;
+    if (z->at[mid] <= t)
+      lo = mid;
+    else
+      hi = mid;
   }
   return (tz_span){z->at[lo], z->at[hi], z->off[lo]};
 }
@@ -386,8 +388,10 @@ static void problem(sf_err *err, int *bad, const char *where, const char *key, c
 static void problem(sf_err *err, int *bad, const char *where, const char *key, const char *fmt, ...) {
   char field[160], msg[160];
   int has_where = where && *where;
-  if (!*key) snprintf(field, sizeof field, "%s", has_where ? where : "calendar");
-  else snprintf(field, sizeof field, "%s%s%s", has_where ? where : "", has_where ? "." : "", key);
+  if (!*key)
+    snprintf(field, sizeof field, "%s", has_where ? where : "calendar");
+  else
+    snprintf(field, sizeof field, "%s%s%s", has_where ? where : "", has_where ? "." : "", key);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -459,8 +463,10 @@ static void read_days(sf_calendar *c, const json_t *v, const char *where, sf_err
       if (strcmp(s, k_days[k]) == 0) w = k;
     char key[48];
     snprintf(key, sizeof key, "days[%zu]", i);
-    if (w < 0) problem(err, bad, where, key, "is not a day (mon, tue, wed, thu, fri, sat, sun)");
-    else c->days |= 1u << w;
+    if (w < 0)
+      problem(err, bad, where, key, "is not a day (mon, tue, wed, thu, fri, sat, sun)");
+    else
+      c->days |= 1u << w;
   }
 }
 
@@ -486,7 +492,8 @@ static void read_holidays(sf_calendar *c, const json_t *v, const char *where, sf
     snprintf(key, sizeof key, "holidays[%zu]", i);
     if (!s || parse_date_ymd(s, &c->holidays[c->nholidays]))
       problem(err, bad, where, key, "is not a date (YYYY-MM-DD)");
-    else c->nholidays++;
+    else
+      c->nholidays++;
   }
   qsort(c->holidays, (size_t)c->nholidays, sizeof *c->holidays, cmp_i32);
   int n = 0;
@@ -531,8 +538,10 @@ static int is_holiday(const sf_calendar *c, int64_t day) {
   int lo = 0, hi = c->nholidays;
   while (lo < hi) {
     int mid = lo + (hi - lo) / 2;
-    if (c->holidays[mid] < day) lo = mid + 1;
-    else hi = mid;
+    if (c->holidays[mid] < day)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < c->nholidays && c->holidays[lo] == day;
 }

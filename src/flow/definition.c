@@ -51,8 +51,8 @@ static json_t *plain_scalar(const char *s) {
 }
 
 static int yaml_fail(sf_err *err, const yaml_mark_t *m, const char *what) {
-  return sf_err_set(err, 400, "malformed-definition", "Malformed definition", "line %zu, column %zu: %s",
-                    m->line + 1, m->column + 1, what);
+  return sf_err_set(err, 400, "malformed-definition", "Malformed definition", "line %zu, column %zu: %s", m->line + 1,
+                    m->column + 1, what);
 }
 
 json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
@@ -75,56 +75,56 @@ json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
     }
     json_t *value = NULL;
     switch (ev.type) {
-    case YAML_STREAM_END_EVENT: done = 1; break;
-    case YAML_DOCUMENT_START_EVENT:
-      if (++docs > 1) failed = 1, yaml_fail(err, &ev.start_mark, "one document only");
-      break;
-    case YAML_ALIAS_EVENT: failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported"); break;
-    case YAML_MAPPING_START_EVENT:
-    case YAML_SEQUENCE_START_EVENT: {
-      const yaml_char_t *anchor = ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
-                                                                       : ev.data.sequence_start.anchor;
-      if (anchor) {
-        failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
+      case YAML_STREAM_END_EVENT: done = 1; break;
+      case YAML_DOCUMENT_START_EVENT:
+        if (++docs > 1) failed = 1, yaml_fail(err, &ev.start_mark, "one document only");
         break;
-      }
-      if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) {
-        failed = 1, yaml_fail(err, &ev.start_mark, "keys must be plain strings");
-        break;
-      }
-      if (depth == MAX_DEPTH) {
-        failed = 1, yaml_fail(err, &ev.start_mark, "nested too deeply");
-        break;
-      }
-      stack[depth] = ev.type == YAML_MAPPING_START_EVENT ? json_object() : json_array();
-      key[depth++] = NULL;
-      break;
-    }
-    case YAML_MAPPING_END_EVENT:
-    case YAML_SEQUENCE_END_EVENT: value = stack[--depth]; break;
-    case YAML_SCALAR_EVENT: {
-      if (ev.data.scalar.anchor) {
-        failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
-        break;
-      }
-      const char *s = (const char *)ev.data.scalar.value;
-      if (strlen(s) != ev.data.scalar.length) {
-        failed = 1, yaml_fail(err, &ev.start_mark, "NUL characters are not allowed");
-        break;
-      }
-      if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) { /* a key */
-        if (json_object_get(stack[depth - 1], s)) {
-          failed = 1, yaml_fail(err, &ev.start_mark, "duplicate key");
+      case YAML_ALIAS_EVENT: failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported"); break;
+      case YAML_MAPPING_START_EVENT:
+      case YAML_SEQUENCE_START_EVENT: {
+        const yaml_char_t *anchor =
+            ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor;
+        if (anchor) {
+          failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
           break;
         }
-        key[depth - 1] = strdup(s);
+        if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) {
+          failed = 1, yaml_fail(err, &ev.start_mark, "keys must be plain strings");
+          break;
+        }
+        if (depth == MAX_DEPTH) {
+          failed = 1, yaml_fail(err, &ev.start_mark, "nested too deeply");
+          break;
+        }
+        stack[depth] = ev.type == YAML_MAPPING_START_EVENT ? json_object() : json_array();
+        key[depth++] = NULL;
         break;
       }
-      value = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s) : json_string(s);
-      if (!value) failed = 1, yaml_fail(err, &ev.start_mark, "text is not valid UTF-8");
-      break;
-    }
-    default: break;
+      case YAML_MAPPING_END_EVENT:
+      case YAML_SEQUENCE_END_EVENT: value = stack[--depth]; break;
+      case YAML_SCALAR_EVENT: {
+        if (ev.data.scalar.anchor) {
+          failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
+          break;
+        }
+        const char *s = (const char *)ev.data.scalar.value;
+        if (strlen(s) != ev.data.scalar.length) {
+          failed = 1, yaml_fail(err, &ev.start_mark, "NUL characters are not allowed");
+          break;
+        }
+        if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) { /* a key */
+          if (json_object_get(stack[depth - 1], s)) {
+            failed = 1, yaml_fail(err, &ev.start_mark, "duplicate key");
+            break;
+          }
+          key[depth - 1] = strdup(s);
+          break;
+        }
+        value = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s) : json_string(s);
+        if (!value) failed = 1, yaml_fail(err, &ev.start_mark, "text is not valid UTF-8");
+        break;
+      }
+      default: break;
     }
     if (value && !failed) {
       if (depth == 0) {
@@ -181,8 +181,10 @@ int sf_flow_is_name(const char *s, size_t max, const char *extra) {
 /* A required name: "is required" only when it is missing; a value that is
  * there but not allowed is named, with what is allowed. */
 static void check_name(sf_err *err, const char *field, const json_t *v, const char *extra, const char *allowed) {
-  if (!v || json_is_null(v)) sf_err_field_add(err, field, "is required: %s", allowed);
-  else if (!json_is_string(v)) sf_err_field_add(err, field, "must be text: %s", allowed);
+  if (!v || json_is_null(v))
+    sf_err_field_add(err, field, "is required: %s", allowed);
+  else if (!json_is_string(v))
+    sf_err_field_add(err, field, "must be text: %s", allowed);
   else if (!sf_flow_is_name(json_string_value(v), 40, extra))
     sf_err_field_add(err, field, "'%.20s%s' is not allowed: %s", json_string_value(v),
                      strlen(json_string_value(v)) > 20 ? "..." : "", allowed);
@@ -212,10 +214,12 @@ static void check_actions(const json_t *list, const char *where, sf_err *err) {
   json_array_foreach(list, i, a) {
     char f[160];
     snprintf(f, sizeof f, "%s[%zu]", where, i);
-    const char *kind = json_is_object(a) && json_object_size(a) == 1 ? json_object_iter_key(json_object_iter((json_t *)a)) : NULL;
+    const char *kind =
+        json_is_object(a) && json_object_size(a) == 1 ? json_object_iter_key(json_object_iter((json_t *)a)) : NULL;
     const json_t *arg = kind ? json_object_get(a, kind) : NULL;
     if (!kind) {
-      sf_err_field_add(err, f, "must be one of {emit: ...}, {set: {...}}, {assign: {...}}, {notify: {...}}, {webhook: {url: ...}}");
+      sf_err_field_add(
+          err, f, "must be one of {emit: ...}, {set: {...}}, {assign: {...}}, {notify: {...}}, {webhook: {url: ...}}");
     } else if (strcmp(kind, "emit") == 0) {
       if (!json_is_string(arg) || !is_name(json_string_value(arg), 80, 1))
         sf_err_field_add(err, f, "emit takes an event type such as purchase.approved");
@@ -274,8 +278,7 @@ static int has_transition(const json_t *trs, const char *action, const char *sta
 }
 
 /* approvals: [{in, levels: [{name, role | users, quorum, when}], on_approved, on_rejected}] */
-static void check_approvals(const json_t *list, const json_t *states, const json_t *trs, sf_guard_vm *vm,
-                            sf_err *err) {
+static void check_approvals(const json_t *list, const json_t *states, const json_t *trs, sf_guard_vm *vm, sf_err *err) {
   if (!list) return;
   if (!json_is_array(list) || json_array_size(list) == 0) {
     sf_err_field_add(err, "approvals", "must be a list of approval chains");
@@ -304,8 +307,10 @@ static void check_approvals(const json_t *list, const json_t *states, const json
     const char *in = json_string_value(json_object_get(a, "in"));
     const json_t *st = in ? json_object_get(states, in) : NULL;
     snprintf(ff, sizeof ff, "%s.in", f);
-    if (!in || !st) sf_err_field_add(err, ff, "must name a state");
-    else if (json_is_true(json_object_get(st, "final"))) sf_err_field_add(err, ff, "'%s' is final: no chain can run in it", in);
+    if (!in || !st)
+      sf_err_field_add(err, ff, "must name a state");
+    else if (json_is_true(json_object_get(st, "final")))
+      sf_err_field_add(err, ff, "'%s' is final: no chain can run in it", in);
     for (size_t j = 0; in && j < i; j++)
       if (json_string_value(json_object_get(json_array_get(list, j), "in")) &&
           strcmp(json_string_value(json_object_get(json_array_get(list, j), "in")), in) == 0)
@@ -314,7 +319,8 @@ static void check_approvals(const json_t *list, const json_t *states, const json
     for (int e = 0; e < 2; e++) {
       const char *action = json_string_value(json_object_get(a, ends[e]));
       snprintf(ff, sizeof ff, "%s.%s", f, ends[e]);
-      if (!action) sf_err_field_add(err, ff, "is required: the action taken when the chain %s", e ? "is rejected" : "is approved");
+      if (!action)
+        sf_err_field_add(err, ff, "is required: the action taken when the chain %s", e ? "is rejected" : "is approved");
       else if (in && st && !has_transition(trs, action, in))
         sf_err_field_add(err, ff, "'%s' is not an action of a transition out of '%s'", action, in);
     }
@@ -430,7 +436,8 @@ static void check_sla(const json_t *sla, const json_t *states, sf_guard_vm *vm, 
   if (cal) sf_calendar_free(sf_calendar_new(cal, "sla.calendar", err));
   if (json_object_get(sla, "pause_in")) check_state_list(json_object_get(sla, "pause_in"), states, "sla.pause_in", err);
   const json_t *warn = json_object_get(sla, "warn_at");
-  if (warn && (!json_is_array(warn) || json_array_size(warn) > 8)) sf_err_field_add(err, "sla.warn_at", "must be a list of up to 8 percentages");
+  if (warn && (!json_is_array(warn) || json_array_size(warn) > 8))
+    sf_err_field_add(err, "sla.warn_at", "must be a list of up to 8 percentages");
   size_t i;
   json_array_foreach(json_is_array(warn) ? warn : NULL, i, v) {
     json_int_t p = json_is_integer(v) ? json_integer_value(v) : 0;
@@ -488,15 +495,14 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     sf_err_field_add(err, "definition", "must be a mapping");
     return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
   }
-  static const char *const top[] = {"name",      "type",   "description", "fields", "initial", "states",
+  static const char *const top[] = {"name",        "type",   "description", "fields", "initial", "states",
                                     "transitions", "timers", "approvals",   "sla",    NULL};
   const char *k;
   const json_t *v;
   json_object_foreach((json_t *)def, k, v) {
     int ok = 0;
     for (int i = 0; top[i] && !ok; i++) ok = strcmp(k, top[i]) == 0;
-    if (!ok)
-      sf_err_field_add(err, k, "unknown key");
+    if (!ok) sf_err_field_add(err, k, "unknown key");
   }
   const char *name = json_string_value(json_object_get(def, "name"));
   if (!name || !*name || strlen(name) > 100) sf_err_field_add(err, "name", "is required (1 to 100 characters)");
@@ -553,15 +559,17 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
   const char *init = json_string_value(json_object_get(def, "initial"));
   for (size_t i = 0; init && i < n; i++)
     if (strcmp(names[i], init) == 0) initial = (int)i;
-  if (!init) sf_err_field_add(err, "initial", "is required: the state a request starts in");
-  else if (initial < 0 && states) sf_err_field_add(err, "initial", "'%s' is not a state", init);
+  if (!init)
+    sf_err_field_add(err, "initial", "is required: the state a request starts in");
+  else if (initial < 0 && states)
+    sf_err_field_add(err, "initial", "'%s' is not a state", init);
   if (states && !nfinal) sf_err_field_add(err, "states", "needs at least one final state (final: true)");
 
-#define STATE_INDEX(s, out)                                                                                          \
-  do {                                                                                                             \
-    (out) = -1;                                                                                                    \
-    for (size_t z_ = 0; (s) && z_ < n; z_++)                                                                       \
-      if (strcmp(names[z_], (s)) == 0) (out) = (int)z_;                                                            \
+#define STATE_INDEX(s, out)                                                                                            \
+  do {                                                                                                                 \
+    (out) = -1;                                                                                                        \
+    for (size_t z_ = 0; (s) && z_ < n; z_++)                                                                           \
+      if (strcmp(names[z_], (s)) == 0) (out) = (int)z_;                                                                \
   } while (0)
 
   const json_t *trs = json_object_get(def, "transitions");
@@ -598,8 +606,10 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     const char *tos = json_string_value(json_object_get(t, "to"));
     STATE_INDEX(tos, to);
     snprintf(ff, sizeof ff, "%s.to", f);
-    if (!tos) sf_err_field_add(err, ff, "is required: a state");
-    else if (to < 0) sf_err_field_add(err, ff, "'%s' is not a state", tos);
+    if (!tos)
+      sf_err_field_add(err, ff, "is required: a state");
+    else if (to < 0)
+      sf_err_field_add(err, ff, "'%s' is not a state", tos);
     for (size_t j = 0; from_ok && j < from_count(from); j++) {
       const char *fs = from_at(from, j);
       int fi;
@@ -636,9 +646,9 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     } else if (roles) {
       size_t j;
       const json_t *r;
-      json_array_foreach(roles, j, r) if (!json_is_string(r) || !is_role(json_string_value(r)))
-          sf_err_field_add(err, ff, "unknown role %s%s%s (customer, staff, approver, admin)", json_is_string(r) ? "'" : "",
-                           json_is_string(r) ? json_string_value(r) : "(not a string)", json_is_string(r) ? "'" : "");
+      json_array_foreach(roles, j, r) if (!json_is_string(r) || !is_role(json_string_value(r))) sf_err_field_add(
+          err, ff, "unknown role %s%s%s (customer, staff, approver, admin)", json_is_string(r) ? "'" : "",
+          json_is_string(r) ? json_string_value(r) : "(not a string)", json_is_string(r) ? "'" : "");
     }
     snprintf(ff, sizeof ff, "%s.by", f);
     sf_flow_check_by(json_object_get(t, "by"), ff, err);
@@ -666,7 +676,8 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     if (!json_is_object(t) || json_object_size(t) != 3) sf_err_field_add(err, f, "must be {in, after, action}");
     if (!in || si < 0) sf_err_field_add(err, ff, "must name a state");
     snprintf(ff, sizeof ff, "%s.after", f);
-    if (!after || sf_flow_duration_s(after) < 0) sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
+    if (!after || sf_flow_duration_s(after) < 0)
+      sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
     snprintf(ff, sizeof ff, "%s.action", f);
     if (!action || (si >= 0 && !has_transition(trs, action, in)))
       sf_err_field_add(err, ff, "must be an action of a transition out of '%s'", in ? in : "?");
@@ -694,8 +705,10 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     for (size_t s = 0; s < n; s++) {
       char f[120];
       snprintf(f, sizeof f, "states.%s", names[s]);
-      if (!reached[s]) sf_err_field_add(err, f, "is unreachable from the initial state '%s'", init);
-      else if (!finals[s] && !outs[s]) sf_err_field_add(err, f, "is not final and no transition leaves it");
+      if (!reached[s])
+        sf_err_field_add(err, f, "is unreachable from the initial state '%s'", init);
+      else if (!finals[s] && !outs[s])
+        sf_err_field_add(err, f, "is not final and no transition leaves it");
     }
   }
 #undef STATE_INDEX

@@ -48,8 +48,8 @@ static int l_read_only(lua_State *L) { return luaL_error(L, "the standard librar
 
 /* A read-only view of the table at the top of the stack (replaced by it). */
 static void read_only_proxy(lua_State *L) {
-  lua_newtable(L);                  /* proxy */
-  lua_newtable(L);                  /* its metatable */
+  lua_newtable(L); /* proxy */
+  lua_newtable(L); /* its metatable */
   lua_pushvalue(L, -3);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_read_only);
@@ -62,9 +62,9 @@ static void read_only_proxy(lua_State *L) {
 
 /* Builds the table every guard's globals read through. */
 static void build_safe_globals(lua_State *L) {
-  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},         {LUA_STRLIBNAME, luaopen_string},
-                                  {LUA_MATHLIBNAME, luaopen_math},   {LUA_TABLIBNAME, luaopen_table},
-                                  {LUA_UTF8LIBNAME, luaopen_utf8},   {NULL, NULL}};
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_MATHLIBNAME, luaopen_math}, {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL}};
   for (const luaL_Reg *l = libs; l->func; l++) {
     luaL_requiref(L, l->name, l->func, 1);
     lua_pop(L, 1);
@@ -76,8 +76,8 @@ static void build_safe_globals(lua_State *L) {
   lua_pop(L, 1);
 
   lua_newtable(L); /* safe */
-  static const char *const base_ok[] = {"assert", "error",    "ipairs",   "next",  "pairs",    "rawequal",
-                                        "rawlen", "select",   "tonumber", "tostring", "type", "_VERSION", NULL};
+  static const char *const base_ok[] = {"assert", "error",    "ipairs",   "next", "pairs",    "rawequal", "rawlen",
+                                        "select", "tonumber", "tostring", "type", "_VERSION", NULL};
   for (int i = 0; base_ok[i]; i++) {
     lua_getglobal(L, base_ok[i]);
     lua_setfield(L, -2, base_ok[i]);
@@ -178,38 +178,40 @@ int sf_guard_check(sf_guard_vm *vm, const char *src, sf_err *err) {
 static int push_json(lua_State *L, const json_t *v, int depth) {
   if (depth > MAX_DEPTH || !lua_checkstack(L, 4)) return -1;
   switch (json_typeof(v)) {
-  case JSON_OBJECT: {
-    lua_createtable(L, 0, (int)json_object_size(v));
-    const char *k;
-    const json_t *x;
-    json_object_foreach((json_t *)v, k, x) {
-      if (push_json(L, x, depth + 1)) return -1;
-      lua_setfield(L, -2, k);
+    case JSON_OBJECT: {
+      lua_createtable(L, 0, (int)json_object_size(v));
+      const char *k;
+      const json_t *x;
+      json_object_foreach((json_t *)v, k, x) {
+        if (push_json(L, x, depth + 1)) return -1;
+        lua_setfield(L, -2, k);
+      }
+      break;
     }
-    break;
-  }
-  case JSON_ARRAY: {
-    lua_createtable(L, (int)json_array_size(v), 0);
-    for (size_t i = 0; i < json_array_size(v); i++) {
-      if (push_json(L, json_array_get(v, i), depth + 1)) return -1;
-      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    case JSON_ARRAY: {
+      lua_createtable(L, (int)json_array_size(v), 0);
+      for (size_t i = 0; i < json_array_size(v); i++) {
+        if (push_json(L, json_array_get(v, i), depth + 1)) return -1;
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+      }
+      break;
     }
-    break;
-  }
-  case JSON_STRING: lua_pushlstring(L, json_string_value(v), json_string_length(v)); break;
-  case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); break;
-  case JSON_REAL: lua_pushnumber(L, json_real_value(v)); break;
-  case JSON_TRUE: lua_pushboolean(L, 1); break;
-  case JSON_FALSE: lua_pushboolean(L, 0); break;
-  default: lua_pushnil(L); break;
+    case JSON_STRING: lua_pushlstring(L, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); break;
+    case JSON_REAL: lua_pushnumber(L, json_real_value(v)); break;
+    case JSON_TRUE: lua_pushboolean(L, 1); break;
+    case JSON_FALSE: lua_pushboolean(L, 0); break;
+    default: lua_pushnil(L); break;
   }
   return 0;
 }
 
 static int build_data(lua_State *L) {
   const json_t *data = lua_touserdata(L, 1);
-  if (!data) lua_newtable(L);
-  else if (push_json(L, data, 0)) return luaL_error(L, "data nested too deeply");
+  if (!data)
+    lua_newtable(L);
+  else if (push_json(L, data, 0))
+    return luaL_error(L, "data nested too deeply");
   return 1;
 }
 

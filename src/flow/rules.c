@@ -146,6 +146,7 @@ int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
     else if (v && !json_is_null(v) && !value_is(v, type))
       sf_err_field_add(err, where, "must be a%s %s", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
   }
-  if (err->nfields) return sf_err_set(err, 422, "validation", "Validation failed", "the request's data does not fit its type's fields");
+  if (err->nfields)
+    return sf_err_set(err, 422, "validation", "Validation failed", "the request's data does not fit its type's fields");
   return 0;
 }

@@ -24,7 +24,7 @@ static struct {
   uint64_t tail_failed_ns; /* when the WAL did not restart after it (0: it did) */
   uint64_t cap_retry_ns;   /* emptying the WAL at its cap failed: not again before (0: none) */
   int cap_backoff_ms;
-  uint64_t reclaimed_ns;   /* when the WAL was last emptied after a write failed for space */
+  uint64_t reclaimed_ns; /* when the WAL was last emptied after a write failed for space */
 } C = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER};
 
 /* Checkpoints copy WAL frames into the database file. SQLite would run
@@ -234,4 +234,3 @@ void sf_ckpt_stop(void) {
   pthread_join(C.checkpointer, NULL);
   C.cstarted = 0;
 }
-

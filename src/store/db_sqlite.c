@@ -31,15 +31,12 @@ static atomic_int g_damaged;
 static int db_error(sqlite3 *h, int rc, sf_err *err) {
   int prim = rc & 0xff;
   if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) atomic_store(&g_damaged, 1);
-  if (prim == SQLITE_CONSTRAINT)
-    return sf_err_conflict(err, "constraint violated: %s", sqlite3_errmsg(h));
+  if (prim == SQLITE_CONSTRAINT) return sf_err_conflict(err, "constraint violated: %s", sqlite3_errmsg(h));
   if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
     return sf_err_set(err, 503, "busy", "Database busy", "%s", sqlite3_errmsg(h));
-  if (prim == SQLITE_FULL)
-    return sf_err_set(err, 507, "storage-full", "Insufficient storage", "%s", sqlite3_errmsg(h));
+  if (prim == SQLITE_FULL) return sf_err_set(err, 507, "storage-full", "Insufficient storage", "%s", sqlite3_errmsg(h));
   /* the disk failed, not the request: worth trying again (store/writer.h) */
-  if (prim == SQLITE_IOERR)
-    return sf_err_set(err, 503, "storage-error", "Storage error", "%s", sqlite3_errmsg(h));
+  if (prim == SQLITE_IOERR) return sf_err_set(err, 503, "storage-error", "Storage error", "%s", sqlite3_errmsg(h));
   return sf_err_internal(err, "database: %s", sqlite3_errmsg(h));
 }
 
@@ -61,10 +58,7 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
                                                                 : SQLITE_OPEN_READONLY);
   /* Write connections batch their WAL writes (wal_vfs.c); the writer's WAL
    * is also the one its sync thread fsyncs. */
-  int rc = sqlite3_open_v2(path, &h, flags,
-                           mode == SF_DB_WRITER ? sf_wal_vfs_synced()
-                           : writes             ? sf_wal_vfs()
-                                                : NULL);
+  int rc = sqlite3_open_v2(path, &h, flags, mode == SF_DB_WRITER ? sf_wal_vfs_synced() : writes ? sf_wal_vfs() : NULL);
   if (rc != SQLITE_OK) {
     sf_err_internal(err, "cannot open %s: %s", path, h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     sqlite3_close(h);
@@ -81,9 +75,9 @@ sf_db *sf_db_open(const char *path, int mode, sf_err *err) {
    * pages cut the WAL bytes per workflow transition from 7.1 to 4.5 KB and
    * raised transitions/s by ~7% (3 interleaved runs). */
   const char *pragmas = writes ? "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                                             "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;"
-                                             " PRAGMA journal_size_limit=67108864;"
+                                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                                 "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;"
+                                 " PRAGMA journal_size_limit=67108864;"
                         : mode == SF_DB_CHECKPOINT
                             ? "PRAGMA synchronous=FULL; PRAGMA cache_size=-2048; PRAGMA wal_autocheckpoint=0;"
                             : "PRAGMA query_only=1; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;";
@@ -208,9 +202,7 @@ const char *sf_stmt_col_text(sf_stmt *st, int col) {
 }
 int sf_stmt_col_len(sf_stmt *st, int col) { return sqlite3_column_bytes((sqlite3_stmt *)st, col); }
 int64_t sf_stmt_col_int(sf_stmt *st, int col) { return sqlite3_column_int64((sqlite3_stmt *)st, col); }
-int sf_stmt_col_is_null(sf_stmt *st, int col) {
-  return sqlite3_column_type((sqlite3_stmt *)st, col) == SQLITE_NULL;
-}
+int sf_stmt_col_is_null(sf_stmt *st, int col) { return sqlite3_column_type((sqlite3_stmt *)st, col) == SQLITE_NULL; }
 void sf_stmt_reset(sf_stmt *st) { sqlite3_reset((sqlite3_stmt *)st); }
 
 /* ---- integrity ---- */
@@ -263,9 +255,7 @@ static __thread sf_db *t_reader;
 static __thread unsigned t_generation;
 static unsigned g_generation = 1;
 
-void sf_db_set_path(const char *path) {
-  snprintf(g_path, sizeof g_path, "%s", path);
-}
+void sf_db_set_path(const char *path) { snprintf(g_path, sizeof g_path, "%s", path); }
 
 sf_db *sf_db_reader(sf_err *err) {
   if (t_reader && t_generation == __atomic_load_n(&g_generation, __ATOMIC_ACQUIRE)) return t_reader;

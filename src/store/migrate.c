@@ -355,13 +355,11 @@ int sf_db_migrate(sf_db *db, sf_err *err) {
     return -1;
   int have = sf_db_schema_version(db);
   if (have > NMIGRATIONS)
-    return sf_err_internal(err, "database schema version %d is newer than this binary (%d)", have,
-                           NMIGRATIONS);
+    return sf_err_internal(err, "database schema version %d is newer than this binary (%d)", have, NMIGRATIONS);
   for (int v = have + 1; v <= NMIGRATIONS; v++) {
     if (sf_db_exec(db, "BEGIN IMMEDIATE", err)) return -1;
     char bump[128];
-    snprintf(bump, sizeof bump,
-             "INSERT INTO schema_migrations VALUES(%d, CAST(strftime('%%s','now') AS INTEGER))", v);
+    snprintf(bump, sizeof bump, "INSERT INTO schema_migrations VALUES(%d, CAST(strftime('%%s','now') AS INTEGER))", v);
     if (sf_db_exec(db, k_migrations[v - 1], err) || sf_db_exec(db, bump, err)) {
       sf_err ignored;
       sf_db_exec(db, "ROLLBACK", &ignored);

@@ -47,16 +47,16 @@
 
 typedef struct wal_file wal_file;
 struct wal_file {
-  sqlite3_file base;   /* our methods */
-  sqlite3_file *real;  /* the wrapped file, stored right after this struct */
+  sqlite3_file base;  /* our methods */
+  sqlite3_file *real; /* the wrapped file, stored right after this struct */
   char *buf;
   sqlite3_int64 buf_off;
   int buf_len;
-  int commit_page_next; /* the last header written was a commit frame's */
+  int commit_page_next;   /* the last header written was a commit frame's */
   sqlite3_int64 last_end; /* end of the last write, -1 after a read */
-  int write_through;     /* no powersafe overwrite: SQLite pads commits, splitting frames at a sync */
-  int sync_fd;          /* our own descriptor of the file, for sf_wal_vfs_sync */
-  wal_file *next_open;  /* registry of open WALs */
+  int write_through;      /* no powersafe overwrite: SQLite pads commits, splitting frames at a sync */
+  int sync_fd;            /* our own descriptor of the file, for sf_wal_vfs_sync */
+  wal_file *next_open;    /* registry of open WALs */
 };
 
 static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -242,8 +242,8 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
   /* SQLite pads commits (splitting the last frame at a sync) when the
    * database file lacks powersafe overwrite (walOpen asks the db file) */
   sqlite3_file *dbf = sqlite3_database_file_object(name);
-  f->write_through = dbf && dbf->pMethods &&
-                     !(dbf->pMethods->xDeviceCharacteristics(dbf) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
+  f->write_through =
+      dbf && dbf->pMethods && !(dbf->pMethods->xDeviceCharacteristics(dbf) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
   if (vfs != &g_vfs_synced) return SQLITE_OK;
   f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
   if (f->sync_fd < 0) {
@@ -270,39 +270,96 @@ int sf_wal_vfs_sync(void) {
 }
 
 /* Everything but xOpen goes straight to the real VFS. */
-static int v_delete(sqlite3_vfs *v, const char *n, int s) { (void)v; return g_real->xDelete(g_real, n, s); }
-static int v_access(sqlite3_vfs *v, const char *n, int f, int *o) { (void)v; return g_real->xAccess(g_real, n, f, o); }
-static int v_full(sqlite3_vfs *v, const char *n, int c, char *o) { (void)v; return g_real->xFullPathname(g_real, n, c, o); }
-static void *v_dlopen(sqlite3_vfs *v, const char *n) { (void)v; return g_real->xDlOpen(g_real, n); }
-static void v_dlerror(sqlite3_vfs *v, int c, char *o) { (void)v; g_real->xDlError(g_real, c, o); }
-static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *s))(void) { (void)v; return g_real->xDlSym(g_real, h, s); }
-static void v_dlclose(sqlite3_vfs *v, void *h) { (void)v; g_real->xDlClose(g_real, h); }
-static int v_random(sqlite3_vfs *v, int n, char *o) { (void)v; return g_real->xRandomness(g_real, n, o); }
-static int v_sleep(sqlite3_vfs *v, int us) { (void)v; return g_real->xSleep(g_real, us); }
-static int v_time(sqlite3_vfs *v, double *o) { (void)v; return g_real->xCurrentTime(g_real, o); }
-static int v_last_error(sqlite3_vfs *v, int c, char *o) { (void)v; return g_real->xGetLastError(g_real, c, o); }
-static int v_time64(sqlite3_vfs *v, sqlite3_int64 *o) { (void)v; return g_real->xCurrentTimeInt64(g_real, o); }
+static int v_delete(sqlite3_vfs *v, const char *n, int s) {
+  (void)v;
+  return g_real->xDelete(g_real, n, s);
+}
+static int v_access(sqlite3_vfs *v, const char *n, int f, int *o) {
+  (void)v;
+  return g_real->xAccess(g_real, n, f, o);
+}
+static int v_full(sqlite3_vfs *v, const char *n, int c, char *o) {
+  (void)v;
+  return g_real->xFullPathname(g_real, n, c, o);
+}
+static void *v_dlopen(sqlite3_vfs *v, const char *n) {
+  (void)v;
+  return g_real->xDlOpen(g_real, n);
+}
+static void v_dlerror(sqlite3_vfs *v, int c, char *o) {
+  (void)v;
+  g_real->xDlError(g_real, c, o);
+}
+static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *s))(void) {
+  (void)v;
+  return g_real->xDlSym(g_real, h, s);
+}
+static void v_dlclose(sqlite3_vfs *v, void *h) {
+  (void)v;
+  g_real->xDlClose(g_real, h);
+}
+static int v_random(sqlite3_vfs *v, int n, char *o) {
+  (void)v;
+  return g_real->xRandomness(g_real, n, o);
+}
+static int v_sleep(sqlite3_vfs *v, int us) {
+  (void)v;
+  return g_real->xSleep(g_real, us);
+}
+static int v_time(sqlite3_vfs *v, double *o) {
+  (void)v;
+  return g_real->xCurrentTime(g_real, o);
+}
+static int v_last_error(sqlite3_vfs *v, int c, char *o) {
+  (void)v;
+  return g_real->xGetLastError(g_real, c, o);
+}
+static int v_time64(sqlite3_vfs *v, sqlite3_int64 *o) {
+  (void)v;
+  return g_real->xCurrentTimeInt64(g_real, o);
+}
 
 static int g_rc = SQLITE_ERROR;
 
 static void register_once(void) {
   g_real = sqlite3_vfs_find(NULL);
   if (!g_real || g_real->iVersion < 2) return;
-  g_methods = (sqlite3_io_methods){
-      .iVersion = 3, .xClose = w_close, .xRead = w_read, .xWrite = w_write,
-      .xTruncate = w_truncate, .xSync = w_sync, .xFileSize = w_file_size, .xLock = w_lock,
-      .xUnlock = w_unlock, .xCheckReservedLock = w_check_reserved,
-      .xFileControl = w_file_control, .xSectorSize = w_sector_size,
-      .xDeviceCharacteristics = w_device_characteristics, .xShmMap = w_shm_map,
-      .xShmLock = w_shm_lock, .xShmBarrier = w_shm_barrier, .xShmUnmap = w_shm_unmap,
-      .xFetch = w_fetch, .xUnfetch = w_unfetch};
-  g_vfs = (sqlite3_vfs){
-      .iVersion = 2, .szOsFile = (int)sizeof(wal_file) + g_real->szOsFile,
-      .mxPathname = g_real->mxPathname, .zName = SF_WAL_VFS_NAME, .xOpen = v_open,
-      .xDelete = v_delete, .xAccess = v_access, .xFullPathname = v_full, .xDlOpen = v_dlopen,
-      .xDlError = v_dlerror, .xDlSym = v_dlsym, .xDlClose = v_dlclose,
-      .xRandomness = v_random, .xSleep = v_sleep, .xCurrentTime = v_time,
-      .xGetLastError = v_last_error, .xCurrentTimeInt64 = v_time64};
+  g_methods = (sqlite3_io_methods){.iVersion = 3,
+                                   .xClose = w_close,
+                                   .xRead = w_read,
+                                   .xWrite = w_write,
+                                   .xTruncate = w_truncate,
+                                   .xSync = w_sync,
+                                   .xFileSize = w_file_size,
+                                   .xLock = w_lock,
+                                   .xUnlock = w_unlock,
+                                   .xCheckReservedLock = w_check_reserved,
+                                   .xFileControl = w_file_control,
+                                   .xSectorSize = w_sector_size,
+                                   .xDeviceCharacteristics = w_device_characteristics,
+                                   .xShmMap = w_shm_map,
+                                   .xShmLock = w_shm_lock,
+                                   .xShmBarrier = w_shm_barrier,
+                                   .xShmUnmap = w_shm_unmap,
+                                   .xFetch = w_fetch,
+                                   .xUnfetch = w_unfetch};
+  g_vfs = (sqlite3_vfs){.iVersion = 2,
+                        .szOsFile = (int)sizeof(wal_file) + g_real->szOsFile,
+                        .mxPathname = g_real->mxPathname,
+                        .zName = SF_WAL_VFS_NAME,
+                        .xOpen = v_open,
+                        .xDelete = v_delete,
+                        .xAccess = v_access,
+                        .xFullPathname = v_full,
+                        .xDlOpen = v_dlopen,
+                        .xDlError = v_dlerror,
+                        .xDlSym = v_dlsym,
+                        .xDlClose = v_dlclose,
+                        .xRandomness = v_random,
+                        .xSleep = v_sleep,
+                        .xCurrentTime = v_time,
+                        .xGetLastError = v_last_error,
+                        .xCurrentTimeInt64 = v_time64};
   g_vfs_synced = g_vfs;
   g_vfs_synced.zName = SF_WAL_VFS_SYNCED_NAME;
   g_rc = sqlite3_vfs_register(&g_vfs, 0);

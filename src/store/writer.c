@@ -27,7 +27,8 @@ typedef struct {
   int unsynced, want;
 } cmd_queue;
 
-#define QUEUE_INIT {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER}
+#define QUEUE_INIT                                                                                                     \
+  { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER }
 
 /* Appends the list starting at first. Returns -1 (nothing appended) if the
  * queue is closed and only_if_open is set. */
@@ -135,10 +136,10 @@ static struct {
   pthread_cond_t scv;
   batch *shead, *stail;
   int sopen;
-  uint64_t seq;              /* batches committed (writer thread only) */
-  _Atomic uint64_t visible;  /* newest batch whose COMMIT has begun */
-  _Atomic uint64_t durable;  /* newest batch known to be on disk */
-  pthread_mutex_t dmu;       /* durable waiters */
+  uint64_t seq;             /* batches committed (writer thread only) */
+  _Atomic uint64_t visible; /* newest batch whose COMMIT has begun */
+  _Atomic uint64_t durable; /* newest batch known to be on disk */
+  pthread_mutex_t dmu;      /* durable waiters */
   pthread_cond_t dcv;
   durable_waiter *waiters;
   int nwaiters, cap_waiters;
@@ -146,10 +147,14 @@ static struct {
   pthread_mutex_t fmu;
   sf_err fault;
   atomic_int faulted;
-  atomic_int give_up;      /* shutting down: no more retries */
-  atomic_int probing;      /* the storage probe is in a batch */
-} W = {.queue = QUEUE_INIT, .finished = QUEUE_INIT, .smu = PTHREAD_MUTEX_INITIALIZER,
-       .scv = PTHREAD_COND_INITIALIZER, .dmu = PTHREAD_MUTEX_INITIALIZER, .dcv = PTHREAD_COND_INITIALIZER,
+  atomic_int give_up; /* shutting down: no more retries */
+  atomic_int probing; /* the storage probe is in a batch */
+} W = {.queue = QUEUE_INIT,
+       .finished = QUEUE_INIT,
+       .smu = PTHREAD_MUTEX_INITIALIZER,
+       .scv = PTHREAD_COND_INITIALIZER,
+       .dmu = PTHREAD_MUTEX_INITIALIZER,
+       .dcv = PTHREAD_COND_INITIALIZER,
        .fmu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Commands the storage failed, waiting to run again (writer thread only). */
@@ -256,9 +261,7 @@ static void fail_all(sf_cmd *list, const sf_err *why) {
 int sf_writer_retryable(const sf_err *e) { return e->status == 507 || e->status == 503; }
 
 /* Space or I/O: what /readyz reports (busy is not a fault of the storage). */
-static int storage_fault(const sf_err *e) {
-  return e->status == 507 || strcmp(e->code, "storage-error") == 0;
-}
+static int storage_fault(const sf_err *e) { return e->status == 507 || strcmp(e->code, "storage-error") == 0; }
 
 int sf_writer_storage_fault(sf_err *why) {
   if (!atomic_load(&W.faulted)) return 0;
@@ -295,8 +298,10 @@ static sf_cmd *hold_for_retry(sf_cmd *list, int commit_failed, int healthy) {
       tail = &c->next_;
       continue;
     }
-    if (R.tail) R.tail->next_ = c;
-    else R.head = c;
+    if (R.tail)
+      R.tail->next_ = c;
+    else
+      R.head = c;
     R.tail = c;
     R.n++;
     held++;
@@ -472,8 +477,10 @@ static void *syncer_main(void *arg) {
     for (;;) {
       int keep = 0;
       for (int i = 0; i < W.nwaiters; i++) {
-        if (W.waiters[i].seq <= last && nready < 64) ready[nready++] = W.waiters[i];
-        else W.waiters[keep++] = W.waiters[i];
+        if (W.waiters[i].seq <= last && nready < 64)
+          ready[nready++] = W.waiters[i];
+        else
+          W.waiters[keep++] = W.waiters[i];
       }
       W.nwaiters = keep;
       if (nready < 64 || !keep) break;

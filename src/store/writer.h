@@ -47,7 +47,7 @@ typedef struct sf_tx_after {
 
 typedef struct sf_tx {
   sf_db *db;
-  int64_t now_ms;          /* one timestamp for the whole command */
+  int64_t now_ms; /* one timestamp for the whole command */
   /* The event store's chain head; the event store advances it, the writer
    * saves and restores it around each savepoint. */
   int64_t head_position;

@@ -32,8 +32,7 @@ static int setup(void **state) {
   assert_int_equal(sf_db_migrate(db, &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e),
-                   0);
+  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
   return 0;
 }
 
@@ -55,9 +54,7 @@ typedef struct {
 static int append_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   append_cmd *a = (append_cmd *)c;
   for (int i = 0; i < a->n; i++)
-    if (sf_ev_append(tx, "s-1", SF_EV_ANY_VERSION, "test.happened", NULL, NULL,
-                     NULL, err))
-      return -1;
+    if (sf_ev_append(tx, "s-1", SF_EV_ANY_VERSION, "test.happened", NULL, NULL, NULL, err)) return -1;
   return 0;
 }
 
@@ -87,24 +84,20 @@ static void test_anchor_follows_head_and_catches_truncation(void **state) {
   (void)state;
   sf_err e = {0};
   int64_t anchored = 0, pos = 0;
-  assert_int_equal(check(&anchored, &e),
-                   0); /* no file yet: nothing to hold the log to */
+  assert_int_equal(check(&anchored, &e), 0); /* no file yet: nothing to hold the log to */
   assert_int_equal(anchored, -1);
   append(5);
-  assert_int_equal(sf_ev_anchor_update(sf_db_reader(&e), g_anchor, &pos, &e),
-                   0);
+  assert_int_equal(sf_ev_anchor_update(sf_db_reader(&e), g_anchor, &pos, &e), 0);
   assert_int_equal(pos, 5);
   append(3);
-  assert_int_equal(sf_ev_anchor_update(sf_db_reader(&e), g_anchor, &pos, &e),
-                   0);
+  assert_int_equal(sf_ev_anchor_update(sf_db_reader(&e), g_anchor, &pos, &e), 0);
   assert_int_equal(pos, 8);
   assert_int_equal(check(&anchored, &e), 0);
   assert_int_equal(anchored, 8);
   raw_sql("DELETE FROM events WHERE position > 6");
   assert_true(check(&anchored, &e) < 0);
   assert_string_equal(e.code, "chain-truncated");
-  assert_non_null(strstr(
-      e.detail, "ends at position 6 but events.head anchors position 8"));
+  assert_non_null(strstr(e.detail, "ends at position 6 but events.head anchors position 8"));
   assert_non_null(strstr(e.detail, "newest 2 events"));
 }
 
@@ -113,8 +106,7 @@ static void test_anchor_catches_rewritten_event(void **state) {
   sf_err e = {0};
   int64_t anchored = 0;
   append(4);
-  assert_int_equal(sf_ev_anchor_update(sf_db_reader(&e), g_anchor, NULL, &e),
-                   0);
+  assert_int_equal(sf_ev_anchor_update(sf_db_reader(&e), g_anchor, NULL, &e), 0);
   raw_sql("UPDATE events SET hash = 'x' WHERE position = 4");
   assert_true(check(&anchored, &e) < 0);
   assert_non_null(strstr(e.detail, "event 4 differs"));
@@ -143,10 +135,8 @@ static void test_quick_check_finds_garbage(void **state) {
   char report[200];
   sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e),
-                   SF_DB_CHECK_OK);
-  assert_int_equal(sf_db_check(db, 1, report, sizeof report, &e),
-                   SF_DB_CHECK_INCOMPLETE);
+  assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e), SF_DB_CHECK_OK);
+  assert_int_equal(sf_db_check(db, 1, report, sizeof report, &e), SF_DB_CHECK_INCOMPLETE);
   assert_int_equal(sf_db_damaged(), 0);
   sf_db_close(db);
   /* 8 KiB of garbage in the middle of the filler table */
@@ -156,14 +146,12 @@ static void test_quick_check_finds_garbage(void **state) {
   long size = ftell(f);
   fseek(f, size / 2 / 4096 * 4096, SEEK_SET);
   char junk[8192];
-  for (size_t i = 0; i < sizeof junk; i++)
-    junk[i] = (char)(i * 7919 + 13);
+  for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(i * 7919 + 13);
   fwrite(junk, 1, sizeof junk, f);
   fclose(f);
   db = sf_db_open(g_path, SF_DB_READ, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e),
-                   SF_DB_CHECK_DAMAGED);
+  assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e), SF_DB_CHECK_DAMAGED);
   assert_true(strlen(report) > 0);
   assert_int_equal(sf_db_damaged(), 1);
   sf_db_close(db);
@@ -171,14 +159,10 @@ static void test_quick_check_finds_garbage(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(
-          test_anchor_follows_head_and_catches_truncation, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_anchor_catches_rewritten_event,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(test_damaged_anchor_file_is_refused,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(test_quick_check_finds_garbage, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_anchor_follows_head_and_catches_truncation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_anchor_catches_rewritten_event, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_damaged_anchor_file_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_quick_check_finds_garbage, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -419,8 +419,10 @@ static void slim_berlin(tzif *f, char version, const char *footer) {
   }
   header(f, version, 2, 3, 9);
   for (int i = 0; i < 2; i++) {
-    if (version != '\0') put64(f, k_slim_at[i]);
-    else put32(f, (uint32_t)k_slim_at[i]);
+    if (version != '\0')
+      put64(f, k_slim_at[i]);
+    else
+      put32(f, (uint32_t)k_slim_at[i]);
   }
   put(f, "\1\2", 2);
   for (int i = 0; i < 3; i++) {

@@ -53,7 +53,7 @@ static void test_404_405_head(void **state) {
   (void)state;
   sf_route_match m;
   assert_int_equal(sf_router_match("GET", "/api/v1/nope", &m), 404);
-  assert_int_equal(sf_router_match("GET", "/api/v1/users/", &m), 404);  /* empty param */
+  assert_int_equal(sf_router_match("GET", "/api/v1/users/", &m), 404); /* empty param */
   assert_int_equal(sf_router_match("GET", "/api/v1/users/me/", &m), 404);
   assert_int_equal(sf_router_match("GET", "/api/v1//me", &m), 404);
   assert_int_equal(sf_router_match("DELETE", "/api/v1/users/me", &m), 405);
@@ -169,10 +169,14 @@ static void test_log_quote(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_static_before_param), cmocka_unit_test(test_params),
-      cmocka_unit_test(test_404_405_head),        cmocka_unit_test(test_table_full),
-      cmocka_unit_test(test_parse),               cmocka_unit_test(test_validate),
-      cmocka_unit_test(test_problem),             cmocka_unit_test(test_log_quote),
+      cmocka_unit_test(test_static_before_param),
+      cmocka_unit_test(test_params),
+      cmocka_unit_test(test_404_405_head),
+      cmocka_unit_test(test_table_full),
+      cmocka_unit_test(test_parse),
+      cmocka_unit_test(test_validate),
+      cmocka_unit_test(test_problem),
+      cmocka_unit_test(test_log_quote),
   };
   return cmocka_run_group_tests(tests, setup_routes, NULL);
 }

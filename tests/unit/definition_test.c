@@ -142,9 +142,9 @@ static void test_mistakes_are_named(void **state) {
                  "unreachable");
   expect_invalid(variant("  approved: {final: true}\n", "  approved: {}\n"), "states.approved",
                  "no transition leaves it");
-  expect_invalid(variant("  approved: {final: true}\n  rejected:\n    final: true\n",
-                         "  approved: {}\n  rejected: {}\n"),
-                 "states", "at least one final");
+  expect_invalid(
+      variant("  approved: {final: true}\n  rejected:\n    final: true\n", "  approved: {}\n  rejected: {}\n"),
+      "states", "at least one final");
   expect_invalid(variant("{action: reject, from: [submitted, finance_review], to: rejected}",
                          "{action: reject, from: [submitted, approved], to: rejected}"),
                  "transitions[4].from[1]", "is final");
@@ -159,15 +159,17 @@ static void test_mistakes_are_named(void **state) {
   expect_invalid(variant("after: 48h", "after: 2 days"), "timers[0].after", "duration");
   expect_invalid(variant("after: 48h, action: reject", "after: 48h, action: submit"), "timers[0].action",
                  "out of 'submitted'");
-  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: []\n"), "approvals", "list of approval chains");
+  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: []\n"), "approvals",
+                 "list of approval chains");
   expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
-                                              "on_rejected: submit, levels: [{name: m, role: approver}]}]\n"),
+                                             "on_rejected: submit, levels: [{name: m, role: approver}]}]\n"),
                  "approvals[0].on_rejected", "not an action of a transition out of 'submitted'");
-  expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
-                                              "on_rejected: reject, levels: [{name: m, role: approver, quorum: all}]}]\n"),
+  expect_invalid(variant("type: purchase\n",
+                         "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
+                         "on_rejected: reject, levels: [{name: m, role: approver, quorum: all}]}]\n"),
                  "approvals[0].levels[0].quorum", "needs a list of users");
   expect_invalid(variant("type: purchase\n", "type: purchase\napprovals: [{in: submitted, on_approved: approve, "
-                                              "on_rejected: reject, levels: [{name: m, users: [u1], when: 'x ='}]}]\n"),
+                                             "on_rejected: reject, levels: [{name: m, users: [u1], when: 'x ='}]}]\n"),
                  "approvals[0].levels[0].when", "does not compile");
   expect_invalid(variant("- emit: purchase.submitted", "- notify: {role: boss}"), "states.submitted.on_enter[1]",
                  "unknown role 'boss'");
@@ -182,7 +184,9 @@ static void expect_valid(const char *text) {
   json_t *def = yaml(text);
   sf_err err = {0};
   int rc = sf_flow_validate(def, g_vm, &err);
-  if (rc) fail_msg("invalid: %s: %s", err.nfields ? err.fields[0].field : "", err.nfields ? err.fields[0].message : err.detail);
+  if (rc)
+    fail_msg("invalid: %s: %s", err.nfields ? err.fields[0].field : "",
+             err.nfields ? err.fields[0].message : err.detail);
   json_decref(def);
 }
 
@@ -198,7 +202,8 @@ static void test_names_say_what_is_allowed(void **state) {
 
 static void test_by_is_validated(void **state) {
   (void)state;
-  expect_valid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [requester, assignee, role:admin]\n"));
+  expect_valid(
+      variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [requester, assignee, role:admin]\n"));
   expect_invalid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [requester, owner]\n"),
                  "transitions[0].by[1]", "unknown relation 'owner'");
   expect_invalid(variant("roles: [customer, staff]\n", "roles: [customer, staff]\n    by: [role:boss]\n"),
@@ -243,7 +248,8 @@ static void test_data_against_fields(void **state) {
   json_t *def = json_loads("{\"fields\":[{\"name\":\"amount\",\"type\":\"integer\",\"required\":true},"
                            "{\"name\":\"note\",\"type\":\"string\"}]}",
                            0, NULL);
-  json_t *ok = json_loads("{\"amount\":3,\"other\":[1]}", 0, NULL), *bad = json_loads("{\"amount\":1.5,\"note\":2}", 0, NULL);
+  json_t *ok = json_loads("{\"amount\":3,\"other\":[1]}", 0, NULL),
+         *bad = json_loads("{\"amount\":1.5,\"note\":2}", 0, NULL);
   sf_err err = {0};
   assert_int_equal(sf_flow_check_data(def, ok, &err), 0);
   assert_int_equal(sf_flow_check_data(def, bad, &err), -422);
@@ -262,12 +268,9 @@ static void test_data_against_fields(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_valid_yaml_and_json),
-      cmocka_unit_test(test_yaml_errors),
-      cmocka_unit_test(test_mistakes_are_named),
-      cmocka_unit_test(test_names_say_what_is_allowed),
-      cmocka_unit_test(test_by_is_validated),
-      cmocka_unit_test(test_who_may_take_a_transition),
+      cmocka_unit_test(test_valid_yaml_and_json), cmocka_unit_test(test_yaml_errors),
+      cmocka_unit_test(test_mistakes_are_named),  cmocka_unit_test(test_names_say_what_is_allowed),
+      cmocka_unit_test(test_by_is_validated),     cmocka_unit_test(test_who_may_take_a_transition),
       cmocka_unit_test(test_data_against_fields),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -47,7 +47,8 @@ static void test_smuggling(void **state) {
   assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: gzip, chunked")), 501);
   assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: chunked, gzip")), 501);
   assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: chunked, chunked")), 400);
-  assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked")), 400);
+  assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked")),
+                   400);
   assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: ")), 400);
   assert_int_equal(check("POST", "HTTP/1.1", H("Host: a", "Transfer-Encoding: ,chunked")), 400);
   assert_int_equal(check("POST", "HTTP/1.0", H("Transfer-Encoding: chunked")), 400);
@@ -58,10 +59,13 @@ static void test_header_syntax(void **state) {
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a", "Content-Length : 5")), 400);
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a", "X\tY: 5")), 400);
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a", "X: a\rb")), 400);
-  assert_int_equal(check("GET", "HTTP/1.1", H("Host: a", "X: a\x01" "b")), 400);
+  assert_int_equal(check("GET", "HTTP/1.1",
+                         H("Host: a", "X: a\x01"
+                                      "b")),
+                   400);
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a", "X: a\tb")), 0);
   assert_int_equal(check("G T", "HTTP/1.1", H("Host: a")), 400);
-  assert_int_equal(check("GET", "HTTP/1.1", H("Accept: */*")), 400);     /* no Host */
+  assert_int_equal(check("GET", "HTTP/1.1", H("Accept: */*")), 400); /* no Host */
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a", "Host: b")), 400);
   assert_int_equal(check("GET", "HTTP/1.0", H("Host: a", "Host: a")), 400);
   assert_int_equal(check("GET", "HTTP/1.1", H("Host: a/b")), 400);
@@ -120,9 +124,8 @@ static void test_unescape(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_well_framed), cmocka_unit_test(test_smuggling),
-      cmocka_unit_test(test_header_syntax), cmocka_unit_test(test_target),
-      cmocka_unit_test(test_unescape),
+      cmocka_unit_test(test_well_framed), cmocka_unit_test(test_smuggling), cmocka_unit_test(test_header_syntax),
+      cmocka_unit_test(test_target),      cmocka_unit_test(test_unescape),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,11 +23,8 @@ static const unsigned char k_key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char k_other_key[32] = "fedcba9876543210fedcba9876543210";
 
 static sf_jwt_config cfg(void) {
-  return (sf_jwt_config){.key = k_key,
-                         .key_len = sizeof k_key,
-                         .issuer = "serviceflow",
-                         .audience = "serviceflow-api",
-                         .leeway_s = 30};
+  return (sf_jwt_config){
+      .key = k_key, .key_len = sizeof k_key, .issuer = "serviceflow", .audience = "serviceflow-api", .leeway_s = 30};
 }
 
 static sf_jwt_claims claims(void) {
@@ -47,8 +44,8 @@ static void issue(const sf_jwt_claims *c, char *out, size_t cap) {
 }
 
 /* Builds "<b64(header)>.<b64(payload)>.<b64(HMAC-md(key))>" into a static buffer. */
-static const char *forge(const char *header, const char *payload, const EVP_MD *md,
-                         const unsigned char *key, size_t key_len) {
+static const char *forge(const char *header, const char *payload, const EVP_MD *md, const unsigned char *key,
+                         size_t key_len) {
   static char tok[8192];
   int n = sf_b64url_encode(header, strlen(header), tok, sizeof tok);
   assert_true(n > 0);
@@ -69,8 +66,8 @@ static const char *hs256(const char *header, const char *payload) {
 }
 
 #define GOOD_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define PAYLOAD(extra)                                                                         \
-  "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\",\"sub\":\"usr_1\",\"typ\":\"access\"," \
+#define PAYLOAD(extra)                                                                                                 \
+  "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\",\"sub\":\"usr_1\",\"typ\":\"access\","                         \
   "\"iat\":1763805600,\"exp\":1763806500" extra "}"
 
 /* Verifies and expects a 401 with the given detail; out must come back zeroed. */
@@ -186,31 +183,25 @@ static void test_wrong_issuer_and_audience(void **state) {
   assert_string_equal(err.detail, "wrong audience");
 
   /* Claims that only look right. */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflowX\",\"aud\":\"serviceflow-api\",\"sub\":\"u\","
-                      "\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflowX\",\"aud\":\"serviceflow-api\",\"sub\":\"u\","
+                                   "\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "wrong issuer");
   /* jansson refuses \u0000 in strings, so an embedded NUL never reaches a compare. */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\\u0000x\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"u\",\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\\u0000x\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"u\",\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "malformed token");
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"aud\":\"serviceflow-api\",\"sub\":\"u\",\"typ\":\"access\","
-                      "\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"aud\":\"serviceflow-api\",\"sub\":\"u\",\"typ\":\"access\","
+                                   "\"exp\":1763806500}"),
                 NOW, "wrong issuer");
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"sub\":\"u\",\"typ\":\"access\","
-                      "\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"sub\":\"u\",\"typ\":\"access\","
+                                   "\"exp\":1763806500}"),
                 NOW, "wrong audience");
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":[\"a\",\"b\"],\"sub\":\"u\","
-                      "\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":[\"a\",\"b\"],\"sub\":\"u\","
+                                   "\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "wrong audience");
   /* RFC 7519 allows aud as an array. */
-  expect_accept(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":[\"a\",\"serviceflow-api\"],"
-                      "\"sub\":\"u\",\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_accept(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":[\"a\",\"serviceflow-api\"],"
+                                   "\"sub\":\"u\",\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, NULL);
 }
 
@@ -240,8 +231,7 @@ static void test_tampered_payload(void **state) {
     sf_jwt_config k = cfg();
     sf_jwt_claims out;
     sf_err err = {0};
-    if (sf_jwt_verify(&k, t, NOW, &out, &err) != -401)
-      fail_msg("accepted with byte %zu changed", i);
+    if (sf_jwt_verify(&k, t, NOW, &out, &err) != -401) fail_msg("accepted with byte %zu changed", i);
   }
 }
 
@@ -285,10 +275,8 @@ static void test_other_algs(void **state) {
   (void)state;
   const char *payload = PAYLOAD("");
   /* Signed with HMAC-SHA256 anyway: only the alg check can refuse these. */
-  expect_reject(hs256("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", payload), NOW,
-                "algorithm not allowed");
-  expect_reject(hs256("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload), NOW,
-                "algorithm not allowed");
+  expect_reject(hs256("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", payload), NOW, "algorithm not allowed");
+  expect_reject(hs256("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload), NOW, "algorithm not allowed");
   expect_reject(hs256("{\"alg\":\"HS384\"}", payload), NOW, "algorithm not allowed");
   expect_reject(forge("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", payload, EVP_sha512(), k_key, 32), NOW,
                 "algorithm not allowed");
@@ -310,8 +298,7 @@ static void test_wrong_key(void **state) {
   sf_err err = {0};
   assert_int_equal(sf_jwt_verify(&k, tok, NOW, &out, &err), -401);
   assert_string_equal(err.detail, "bad signature");
-  expect_reject(forge(GOOD_HEADER, PAYLOAD(""), EVP_sha256(), k_other_key, 32), NOW,
-                "bad signature");
+  expect_reject(forge(GOOD_HEADER, PAYLOAD(""), EVP_sha256(), k_other_key, 32), NOW, "bad signature");
 }
 
 static void test_garbage(void **state) {
@@ -371,49 +358,38 @@ static void test_garbage(void **state) {
 static void test_missing_or_bad_claims(void **state) {
   (void)state;
   expect_accept(hs256(GOOD_HEADER, PAYLOAD("")), NOW, NULL);
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "malformed token"); /* no sub */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\",\"sub\":\"\","
-                      "\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\",\"sub\":\"\","
+                                   "\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "malformed token"); /* empty sub */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\",\"sub\":7,"
-                      "\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\",\"sub\":7,"
+                                   "\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "malformed token");
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"usr_1\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"usr_1\",\"exp\":1763806500}"),
                 NOW, "malformed token"); /* no typ */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"usr_1\",\"typ\":\"access\"}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"usr_1\",\"typ\":\"access\"}"),
                 NOW, "malformed token"); /* no exp */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"usr_1\",\"typ\":\"access\",\"exp\":\"1763806500\"}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"usr_1\",\"typ\":\"access\",\"exp\":\"1763806500\"}"),
                 NOW, "malformed token"); /* exp as a string */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"usr_1\",\"typ\":\"access\",\"exp\":1.7638065e9}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"usr_1\",\"typ\":\"access\",\"exp\":1.7638065e9}"),
                 NOW, "malformed token");
   expect_reject(hs256(GOOD_HEADER, PAYLOAD(",\"nbf\":\"soon\"")), NOW, "malformed token");
   /* Too long to store: refused, never truncated into another id. */
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"usr_0123456789012345678901234567890123456789012345\","
-                      "\"typ\":\"access\",\"exp\":1763806500}"),
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"usr_0123456789012345678901234567890123456789012345\","
+                                   "\"typ\":\"access\",\"exp\":1763806500}"),
                 NOW, "malformed token");
-  expect_reject(hs256(GOOD_HEADER, PAYLOAD(",\"role\":\"administrator-of-all\"")), NOW,
-                "malformed token");
+  expect_reject(hs256(GOOD_HEADER, PAYLOAD(",\"role\":\"administrator-of-all\"")), NOW, "malformed token");
   /* Huge times must neither overflow nor pass. */
-  expect_reject(hs256(GOOD_HEADER, PAYLOAD(",\"nbf\":9223372036854775807")), NOW,
-                "token not yet valid");
-  expect_reject(hs256(GOOD_HEADER,
-                      "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
-                      "\"sub\":\"u\",\"typ\":\"access\",\"exp\":-9223372036854775807}"),
+  expect_reject(hs256(GOOD_HEADER, PAYLOAD(",\"nbf\":9223372036854775807")), NOW, "token not yet valid");
+  expect_reject(hs256(GOOD_HEADER, "{\"iss\":\"serviceflow\",\"aud\":\"serviceflow-api\","
+                                   "\"sub\":\"u\",\"typ\":\"access\",\"exp\":-9223372036854775807}"),
                 NOW, "token expired");
 }
 

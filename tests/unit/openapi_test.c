@@ -49,8 +49,8 @@ static const char *param_names(json_t *op, char *out, size_t cap) {
 
 static void test_public_read(void **state) {
   (void)state;
-  sf_route r = {"GET", "/api/v1/things", h, SF_AUTH_PUBLIC, NULL, 0, "misc", "List", NULL, "{\"type\":\"object\"}",
-                200, 0};
+  sf_route r = {"GET",  "/api/v1/things", h,    SF_AUTH_PUBLIC,          NULL, 0,
+                "misc", "List",           NULL, "{\"type\":\"object\"}", 200,  0};
   json_t *doc = build(&r);
   json_t *op = op_of(doc, "/api/v1/things", "get");
   char s[256];
@@ -63,8 +63,19 @@ static void test_public_read(void **state) {
 
 static void test_permission_write_with_body_if_match(void **state) {
   (void)state;
-  sf_route r = {"POST", "/api/v1/things/{id}/moves", h, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH,
-                "misc", "Move", "{\"type\":\"object\"}", "{\"type\":\"object\"}", 200, 0, .statuses = "202 409"};
+  sf_route r = {"POST",
+                "/api/v1/things/{id}/moves",
+                h,
+                SF_AUTH_PERMISSION,
+                "orders:write",
+                SF_ROUTE_IF_MATCH,
+                "misc",
+                "Move",
+                "{\"type\":\"object\"}",
+                "{\"type\":\"object\"}",
+                200,
+                0,
+                .statuses = "202 409"};
   json_t *doc = build(&r);
   json_t *op = op_of(doc, "/api/v1/things/{id}/moves", "post");
   char s[256];
@@ -75,7 +86,8 @@ static void test_permission_write_with_body_if_match(void **state) {
   json_t *resp = json_object_get(op, "responses");
   /* a declared 2xx answers with the route's schema, an error with the Problem */
   assert_non_null(json_object_get(json_object_get(json_object_get(resp, "202"), "content"), "application/json"));
-  json_t *problem = json_object_get(json_object_get(json_object_get(resp, "409"), "content"), "application/problem+json");
+  json_t *problem =
+      json_object_get(json_object_get(json_object_get(resp, "409"), "content"), "application/problem+json");
   assert_string_equal(json_string_value(json_object_get(json_object_get(problem, "schema"), "$ref")),
                       "#/components/schemas/Problem");
   json_decref(doc);
@@ -84,8 +96,8 @@ static void test_permission_write_with_body_if_match(void **state) {
 /* users:self is every role's: no 403 to declare */
 static void test_universal_permission(void **state) {
   (void)state;
-  sf_route r = {"GET", "/api/v1/me", h, SF_AUTH_PERMISSION, "users:self", 0, "misc", "Me", NULL, "{\"type\":\"object\"}",
-                200, 0};
+  sf_route r = {"GET",  "/api/v1/me", h,    SF_AUTH_PERMISSION,      "users:self", 0,
+                "misc", "Me",         NULL, "{\"type\":\"object\"}", 200,          0};
   json_t *doc = build(&r);
   char s[256];
   statuses(op_of(doc, "/api/v1/me", "get"), s, sizeof s);
@@ -95,8 +107,19 @@ static void test_universal_permission(void **state) {
 
 static void test_paged_query_headers_yaml_text(void **state) {
   (void)state;
-  sf_route r = {"GET", "/api/v1/things", h, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "misc", "List", NULL,
-                SF_LIST_SCHEMA("{\"type\":\"object\"}"), 200, 0, .query = "q min:integer from:date",
+  sf_route r = {"GET",
+                "/api/v1/things",
+                h,
+                SF_AUTH_USER,
+                NULL,
+                SF_ROUTE_PAGED,
+                "misc",
+                "List",
+                NULL,
+                SF_LIST_SCHEMA("{\"type\":\"object\"}"),
+                200,
+                0,
+                .query = "q min:integer from:date",
                 .headers = "Prefer"};
   json_t *doc = build(&r);
   json_t *op = op_of(doc, "/api/v1/things", "get");
@@ -107,15 +130,36 @@ static void test_paged_query_headers_yaml_text(void **state) {
   assert_string_equal(s, "200 400 401 422 429 500 503");
   json_decref(doc);
 
-  sf_route y = {"POST", "/api/v1/defs", h, SF_AUTH_USER, NULL, SF_ROUTE_YAML_BODY | SF_ROUTE_NO_IDEMPOTENCY, "misc",
-                "Publish", "{\"type\":\"object\"}", NULL, 201, 0};
+  sf_route y = {"POST",
+                "/api/v1/defs",
+                h,
+                SF_AUTH_USER,
+                NULL,
+                SF_ROUTE_YAML_BODY | SF_ROUTE_NO_IDEMPOTENCY,
+                "misc",
+                "Publish",
+                "{\"type\":\"object\"}",
+                NULL,
+                201,
+                0};
   doc = build(&y);
   json_t *content = json_object_get(json_object_get(op_of(doc, "/api/v1/defs", "post"), "requestBody"), "content");
   assert_non_null(json_object_get(content, "application/json"));
   assert_non_null(json_object_get(content, "application/yaml"));
   json_decref(doc);
 
-  sf_route t = {"GET", "/metrics", h, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Metrics", NULL, NULL, 200, 0,
+  sf_route t = {"GET",
+                "/metrics",
+                h,
+                SF_AUTH_PUBLIC,
+                NULL,
+                SF_ROUTE_RAW,
+                "ops",
+                "Metrics",
+                NULL,
+                NULL,
+                200,
+                0,
                 .response_type = "text/plain"};
   doc = build(&t);
   json_t *ok = json_object_get(json_object_get(op_of(doc, "/metrics", "get"), "responses"), "200");

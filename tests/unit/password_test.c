@@ -63,8 +63,8 @@ static void malformed_hash_fails(void **state) {
   padded[sizeof padded - 1] = '\0';
   memcpy(padded, h, strlen(h));
 
-  const char *bad[] = {"", "garbage", "$argon2id$", "$argon2id$v=19$m=8192,t=1,p=1$xx$yy",
-                       truncated, tampered, too_long, padded, NULL};
+  const char *bad[] = {"",       "garbage", "$argon2id$", "$argon2id$v=19$m=8192,t=1,p=1$xx$yy", truncated, tampered,
+                       too_long, padded,    NULL};
   for (int i = 0; bad[i]; i++) {
     assert_int_equal(sf_pw_verify(bad[i], "pw-12345"), 0);
     /* needs_rehash only reads the parameters, which the damaged hashes keep. */
@@ -164,10 +164,10 @@ static void async_callbacks_fire(void **state) {
     c[i].ok = -1;
     int rc;
     switch (i % 4) {
-    case 0: rc = sf_pw_hash_async("new-pass", cb, &c[i]); break;
-    case 1: rc = sf_pw_verify_async(good, "s3cret-pass", cb, &c[i]); break;
-    case 2: rc = sf_pw_verify_async(good, "wrong-pass", cb, &c[i]); break;
-    default: rc = sf_pw_verify_dummy_async("s3cret-pass", cb, &c[i]); break;
+      case 0: rc = sf_pw_hash_async("new-pass", cb, &c[i]); break;
+      case 1: rc = sf_pw_verify_async(good, "s3cret-pass", cb, &c[i]); break;
+      case 2: rc = sf_pw_verify_async(good, "wrong-pass", cb, &c[i]); break;
+      default: rc = sf_pw_verify_dummy_async("s3cret-pass", cb, &c[i]); break;
     }
     assert_int_equal(rc, 0);
   }
@@ -176,12 +176,12 @@ static void async_callbacks_fire(void **state) {
   for (int i = 0; i < NCALLS; i++) {
     assert_int_equal(c[i].fired, 1);
     switch (i % 4) {
-    case 0:
-      assert_int_equal(c[i].ok, 1);
-      assert_int_equal(sf_pw_verify(c[i].hash, "new-pass"), 1);
-      break;
-    case 1: assert_int_equal(c[i].ok, 1); break;
-    default: assert_int_equal(c[i].ok, 0); break;
+      case 0:
+        assert_int_equal(c[i].ok, 1);
+        assert_int_equal(sf_pw_verify(c[i].hash, "new-pass"), 1);
+        break;
+      case 1: assert_int_equal(c[i].ok, 1); break;
+      default: assert_int_equal(c[i].ok, 0); break;
     }
     if (i % 4) assert_int_equal(c[i].hash[0], '\0'); /* verify hands no hash */
   }

@@ -183,8 +183,7 @@ static int h_ok(fake *f, const char *path, const char *key, const char *body, in
 
 /* ---- helpers ---- */
 
-static sf_pay_provider *open_at(int port, int retries, int backoff_ms, int threshold, int cooldown_ms,
-                                int timeout_ms) {
+static sf_pay_provider *open_at(int port, int retries, int backoff_ms, int threshold, int cooldown_ms, int timeout_ms) {
   sf_config c;
   sf_config_defaults(&c);
   snprintf(c.payment_provider, sizeof c.payment_provider, "http");
@@ -212,8 +211,10 @@ static sf_pay_op op_of(sf_pay_kind kind, const char *key) {
   op.amount = 1250;
   snprintf(op.currency, sizeof op.currency, "EUR");
   snprintf(op.key, sizeof op.key, "%s", key);
-  if (kind == SF_PAY_AUTHORIZE) snprintf(op.card, sizeof op.card, "4242424242424242");
-  else snprintf(op.ref, sizeof op.ref, "auth_1");
+  if (kind == SF_PAY_AUTHORIZE)
+    snprintf(op.card, sizeof op.card, "4242424242424242");
+  else
+    snprintf(op.ref, sizeof op.ref, "auth_1");
   return op;
 }
 
@@ -280,10 +281,10 @@ static void request_format(void **state) {
 static void answers_map_to_outcomes(void **state) {
   fake *f = fake_start(h_cards);
   sf_pay_provider *p = open_at(f->port, 0, 1, 100, 1000, 2000);
-  sf_pay_op ops[8] = {op_of(SF_PAY_AUTHORIZE, "ok"),       op_of(SF_PAY_AUTHORIZE, "declined"),
-                      op_of(SF_PAY_AUTHORIZE, "nofunds"),  op_of(SF_PAY_CAPTURE, "notfound"),
+  sf_pay_op ops[8] = {op_of(SF_PAY_AUTHORIZE, "ok"),          op_of(SF_PAY_AUTHORIZE, "declined"),
+                      op_of(SF_PAY_AUTHORIZE, "nofunds"),     op_of(SF_PAY_CAPTURE, "notfound"),
                       op_of(SF_PAY_AUTHORIZE, "ratelimited"), op_of(SF_PAY_AUTHORIZE, "garbage"),
-                      op_of(SF_PAY_AUTHORIZE, "noref"),    op_of(SF_PAY_AUTHORIZE, "badcard")};
+                      op_of(SF_PAY_AUTHORIZE, "noref"),       op_of(SF_PAY_AUTHORIZE, "badcard")};
   snprintf(ops[7].card, sizeof ops[7].card, "4242-4242");
   p->run(p->self, ops, 8);
   assert_int_equal(ops[0].outcome, SF_PAY_OK);

@@ -59,8 +59,7 @@ static void gauged_job(void *arg) {
   gauge *g = arg;
   int now = atomic_fetch_add(&g->active, 1) + 1;
   int m = atomic_load(&g->max);
-  while (now > m && !atomic_compare_exchange_weak(&g->max, &m, now)) {
-  }
+  while (now > m && !atomic_compare_exchange_weak(&g->max, &m, now)) {}
   pthread_mutex_lock(&g->mu);
   int known = 0;
   for (int i = 0; i < g->distinct; i++) known |= pthread_equal(g->seen[i], pthread_self());

@@ -25,14 +25,15 @@
 /* Tables that stay small whatever the traffic: categories and workflow
  * versions are curated by admins and listed whole (at most 1000). */
 static const char *const k_bounded[] = {"schema_migrations", "checkpoints", "event_type_stats",
-                                        "categories", "workflows", NULL};
+                                        "categories",        "workflows",   NULL};
 
 /* Statements that read a whole table on purpose, with the reason. */
 static const struct {
   const char *file, *sql_start;
 } k_whole_reads[] = {
     /* sf_ev_verify: `serviceflow verify` checks the hash chain of every event */
-    {"src/events/store.c", "SELECT position, stream, version, type, id, data, meta, at, hash FROM events ORDER BY position"},
+    {"src/events/store.c",
+     "SELECT position, stream, version, type, id, data, meta, at, hash FROM events ORDER BY position"},
     /* start-up probes that run only when a key file is missing: is there
      * data the lost key sealed or signed? (once, before serving) */
     {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"},
@@ -89,8 +90,8 @@ static const char *word(const char *p, char *out, size_t cap) {
 }
 
 static int keyword(const char *w) {
-  static const char *const k[] = {"WHERE", "ON", "JOIN", "LEFT", "INNER", "CROSS", "USING", "ORDER", "GROUP",
-                                  "LIMIT", "SET", "NATURAL", "INDEXED", "NOT", "AS", "VALUES", "SELECT", NULL};
+  static const char *const k[] = {"WHERE", "ON",  "JOIN",    "LEFT",    "INNER", "CROSS", "USING",  "ORDER",  "GROUP",
+                                  "LIMIT", "SET", "NATURAL", "INDEXED", "NOT",   "AS",    "VALUES", "SELECT", NULL};
   for (int i = 0; k[i]; i++)
     if (strcasecmp(k[i], w) == 0) return 1;
   return 0;
@@ -100,9 +101,11 @@ static int keyword(const char *w) {
 static void read_aliases(const char *sql, aliases *al) {
   al->n = 0;
   for (const char *p = sql; *p && al->n < 16; p++) {
-    int kw = !strncmp(p, "FROM ", 5) ? 5 : !strncmp(p, "JOIN ", 5) ? 5 : !strncmp(p, "UPDATE ", 7) ? 7
-             : !strncmp(p, "INTO ", 5)                              ? 5
-                                                                    : 0;
+    int kw = !strncmp(p, "FROM ", 5)     ? 5
+             : !strncmp(p, "JOIN ", 5)   ? 5
+             : !strncmp(p, "UPDATE ", 7) ? 7
+             : !strncmp(p, "INTO ", 5)   ? 5
+                                         : 0;
     if (!kw || (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))) continue;
     char t[64], a[64];
     const char *q = word(p + kw, t, sizeof t);
@@ -130,7 +133,8 @@ static const char *resolve(const aliases *al, const char *name) {
  * columns the index range already uses? */
 static int filters_by_equality(const char *sql, const char *alias, const char *table, const char *range) {
   for (const char *p = sql; *p; p++) {
-    if (!(isalpha((unsigned char)*p) || *p == '_') || (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.')))
+    if (!(isalpha((unsigned char)*p) || *p == '_') ||
+        (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.')))
       continue;
     char q[64] = "", col[64];
     const char *e = word(p, col, sizeof col);
@@ -139,7 +143,10 @@ static int filters_by_equality(const char *sql, const char *alias, const char *t
       e = word(e + 1, col, sizeof col);
     }
     while (*e == ' ') e++;
-    int op = *e == '=' ? (e[1] == '=' ? 2 : 1) : !strncasecmp(e, "IS ", 3) ? 3 : !strncasecmp(e, "IN ", 3) || !strncasecmp(e, "IN(", 3) ? 2 : 0;
+    int op = *e == '='                                                ? (e[1] == '=' ? 2 : 1)
+             : !strncasecmp(e, "IS ", 3)                              ? 3
+             : !strncasecmp(e, "IN ", 3) || !strncasecmp(e, "IN(", 3) ? 2
+                                                                      : 0;
     if (!op) continue;
     const char *v = e + op;
     while (*v == ' ') v++;
@@ -216,7 +223,8 @@ static int offline(const struct sf_sql_site *s) {
   size_t n = strlen(s->file);
   if (n >= 8 && strcmp(s->file + n - 8, "verify.c") == 0) return 1; /* serviceflow verify */
   for (int i = 0; k_whole_reads[i].file; i++)
-    if (!strcmp(s->file, k_whole_reads[i].file) && !strncmp(s->sql, k_whole_reads[i].sql_start, strlen(k_whole_reads[i].sql_start)))
+    if (!strcmp(s->file, k_whole_reads[i].file) &&
+        !strncmp(s->sql, k_whole_reads[i].sql_start, strlen(k_whole_reads[i].sql_start)))
       return 1;
   return 0;
 }
@@ -239,15 +247,18 @@ static void test_judge_catches_scans(void **state) {
   (void)state;
   static const struct sf_sql_site bad[] = {
       {"t", 1, "SELECT id FROM orders WHERE card_last4 = ?"},
-      {"t", 2, "SELECT o.id FROM orders o WHERE (?1 IS NULL OR o.customer_id = ?1) AND (o.created_at, o.id) < (?2, ?3)"
-               " ORDER BY o.created_at DESC, o.id DESC LIMIT 10"},
+      {"t", 2,
+       "SELECT o.id FROM orders o WHERE (?1 IS NULL OR o.customer_id = ?1) AND (o.created_at, o.id) < (?2, ?3)"
+       " ORDER BY o.created_at DESC, o.id DESC LIMIT 10"},
       {"t", 3, "SELECT id FROM service_requests WHERE title = ? ORDER BY created_at DESC LIMIT 5"},
       {"t", 4, "DELETE FROM timers WHERE attempts > 3"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(check(&bad[i]), 1);
   static const struct sf_sql_site good[] = {
       {"t", 1, "SELECT id FROM orders WHERE id = ?"},
-      {"t", 2, "SELECT o.id FROM orders o WHERE (o.created_at, o.id) < (?2, ?3) ORDER BY o.created_at DESC, o.id DESC LIMIT 10"},
+      {"t", 2,
+       "SELECT o.id FROM orders o WHERE (o.created_at, o.id) < (?2, ?3) ORDER BY o.created_at DESC, o.id DESC LIMIT "
+       "10"},
       {"t", 3, "SELECT name FROM checkpoints"},
       {"t", 4, "SELECT id FROM service_requests ORDER BY created_at DESC LIMIT 5"},
       {"t", 5, "SELECT id FROM orders WHERE saga_step <> 'done'"},

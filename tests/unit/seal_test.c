@@ -24,8 +24,7 @@ static sf_keyring *ring1(void) {
   return k;
 }
 
-static void expect_open(const sf_keyring *k, const char *sealed, const char *aad,
-                        const char *want) {
+static void expect_open(const sf_keyring *k, const char *sealed, const char *aad, const char *want) {
   sf_err err = {0};
   char *p = sf_unseal(k, sealed, aad, &err);
   if (!p) fail_msg("unseal failed: %s", err.detail);
@@ -245,14 +244,8 @@ static void test_key_file_errors(void **state) {
   snprintf(path, sizeof path, "%s/bad", g_dir);
   sf_b64url_encode(k_key1, sizeof k_key1, b64, sizeof b64);
   /* '@' stands for a valid base64url key. */
-  static const char *bad[] = {"",
-                              "# only a comment\n",
-                              "k1\n",
-                              "k1 AAAA\n",
-                              "bad.kid @\n",
-                              "k1 @\nk1 @\n",
-                              "k1 @ extra\n",
-                              "k1 @=\n"};
+  static const char *bad[] = {
+      "", "# only a comment\n", "k1\n", "k1 AAAA\n", "bad.kid @\n", "k1 @\nk1 @\n", "k1 @ extra\n", "k1 @=\n"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     text[0] = '\0';
     for (const char *p = bad[i]; *p; p++) {

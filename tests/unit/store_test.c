@@ -55,9 +55,9 @@ static int teardown(void **state) {
 typedef struct {
   sf_cmd cmd;
   char key[32];
-  int fail;          /* return -409 after writing */
+  int fail; /* return -409 after writing */
   int with_event;
-  int sleep_ms;      /* hold the writer so later commands queue into one batch */
+  int sleep_ms;       /* hold the writer so later commands queue into one batch */
   _Atomic int *latch; /* or hold it until the test sets *latch */
   _Atomic int *done_count;
   int rc;
@@ -352,8 +352,8 @@ static int a_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   append_cmd *a = (append_cmd *)c;
   for (int i = 0; i < a->n; i++) {
     json_t *d = json_pack("{s:i}", "i", i);
-    int rc = sf_ev_append(tx, a->stream, i == 0 ? a->expected : SF_EV_ANY_VERSION,
-                          i % 2 ? "test.odd" : "test.even", d, NULL, NULL, err);
+    int rc = sf_ev_append(tx, a->stream, i == 0 ? a->expected : SF_EV_ANY_VERSION, i % 2 ? "test.odd" : "test.even", d,
+                          NULL, NULL, err);
     json_decref(d);
     if (rc) return rc;
   }
@@ -414,7 +414,7 @@ static void test_stream_versions_after_rollback_and_outside_writes(void **state)
                               &e),
                    0);
   sf_db_close(other);
-  assert_int_equal(append("vc-1", SF_EV_ANY_VERSION, 1), 0);           /* not 3 again: 4 */
+  assert_int_equal(append("vc-1", SF_EV_ANY_VERSION, 1), 0); /* not 3 again: 4 */
   assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 'vc-1'"), 4);
   assert_int_equal(count_rows("SELECT count(*) FROM events WHERE stream = 'vc-1'"), 4);
   assert_int_equal(append("vc-1", 4, 1), 0); /* the expected version is the true one */
@@ -438,7 +438,8 @@ static void test_meta_encoding(void **state) {
     assert_int_equal(sf_writer_exec(&m.cmd), 0);
     sf_err e = {0};
     sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
-    sf_stmt *st = sf_db_prepare(db, "SELECT meta FROM events WHERE stream = 'meta-1' ORDER BY version DESC LIMIT 1", &e);
+    sf_stmt *st =
+        sf_db_prepare(db, "SELECT meta FROM events WHERE stream = 'meta-1' ORDER BY version DESC LIMIT 1", &e);
     assert_int_equal(sf_stmt_step(st, &e), 1);
     json_t *want = json_object();
     json_object_set_new(want, "actor", json_string(cases[i].actor && *cases[i].actor ? cases[i].actor : "system"));
@@ -487,8 +488,14 @@ static void test_hash_format_is_stable(void **state) {
   char prev[65];
   memset(prev, '0', 64);
   prev[64] = '\0';
-  sf_event ev = {.position = 7, .stream = "user-1", .version = -3, .type = "t.x", .id = "evt_1",
-                 .data = "{\"a\":1}", .meta = "{}", .at = 1700000000123};
+  sf_event ev = {.position = 7,
+                 .stream = "user-1",
+                 .version = -3,
+                 .type = "t.x",
+                 .id = "evt_1",
+                 .data = "{\"a\":1}",
+                 .meta = "{}",
+                 .at = 1700000000123};
   char h[65];
   sf_ev_hash(prev, &ev, h);
   assert_string_equal(h, "cdf8a86ab63cacaf37362743485081c598d39cef5da5261acc3bacc14299eba6");
@@ -496,8 +503,8 @@ static void test_hash_format_is_stable(void **state) {
 
 static void test_hash_sensitive(void **state) {
   (void)state;
-  sf_event ev = {.position = 1, .stream = "s", .version = 1, .type = "t", .id = "evt_1",
-                 .data = "{}", .meta = "{}", .at = 5};
+  sf_event ev = {
+      .position = 1, .stream = "s", .version = 1, .type = "t", .id = "evt_1", .data = "{}", .meta = "{}", .at = 5};
   char h1[65], h2[65];
   sf_ev_hash("0", &ev, h1);
   sf_ev_hash("0", &ev, h2);

@@ -69,9 +69,8 @@ static void test_replay(void **state) {
 static void test_malformed(void **state) {
   (void)state;
   const int64_t now = 59;
-  static const char *bad[] = {"abc",     "12345",        "1234567", "",
-                              " 287082", "287082 ",      "28708a",  "+28708",
-                              "-28708",  "２８７０８２", "287082\n"};
+  static const char *bad[] = {"abc",    "12345",  "1234567",      "",        " 287082", "287082 ", "28708a",
+                              "+28708", "-28708", "２８７０８２", "287082\n"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(sf_totp_check(RFC_SECRET, bad[i], now, 0), SF_TOTP_INVALID);
   assert_int_equal(sf_totp_check(RFC_SECRET, NULL, now, 0), SF_TOTP_INVALID);
@@ -91,8 +90,7 @@ static void test_new_secret(void **state) {
   assert_int_equal(sf_totp_new_secret(b, sizeof b), 0);
   assert_int_equal(strlen(a), 32);
   assert_string_not_equal(a, b);
-  for (const char *p = a; *p; p++)
-    assert_true((*p >= 'A' && *p <= 'Z') || (*p >= '2' && *p <= '7'));
+  for (const char *p = a; *p; p++) assert_true((*p >= 'A' && *p <= 'Z') || (*p >= '2' && *p <= '7'));
   assert_int_equal(sf_totp_new_secret(small, sizeof small), -1);
   /* A fresh secret works end to end. */
   char code[7];
@@ -103,17 +101,14 @@ static void test_new_secret(void **state) {
 static void test_uri(void **state) {
   (void)state;
   char uri[512];
-  assert_int_equal(sf_totp_uri(RFC_SECRET, "Service Flow", "ann+mfa@example.com", uri, sizeof uri),
-                   0);
-  assert_string_equal(uri,
-                      "otpauth://totp/Service%20Flow:ann%2Bmfa%40example.com?secret=" RFC_SECRET
-                      "&issuer=Service%20Flow&algorithm=SHA1&digits=6&period=30");
+  assert_int_equal(sf_totp_uri(RFC_SECRET, "Service Flow", "ann+mfa@example.com", uri, sizeof uri), 0);
+  assert_string_equal(uri, "otpauth://totp/Service%20Flow:ann%2Bmfa%40example.com?secret=" RFC_SECRET
+                           "&issuer=Service%20Flow&algorithm=SHA1&digits=6&period=30");
   assert_int_equal(sf_totp_uri(RFC_SECRET, "A:B&c=d", "x/y?z", uri, sizeof uri), 0);
   assert_string_equal(uri, "otpauth://totp/A%3AB%26c%3Dd:x%2Fy%3Fz?secret=" RFC_SECRET
                            "&issuer=A%3AB%26c%3Dd&algorithm=SHA1&digits=6&period=30");
   assert_int_equal(sf_totp_uri(RFC_SECRET, NULL, "ann", uri, sizeof uri), 0);
-  assert_string_equal(uri,
-                      "otpauth://totp/ann?secret=" RFC_SECRET "&algorithm=SHA1&digits=6&period=30");
+  assert_string_equal(uri, "otpauth://totp/ann?secret=" RFC_SECRET "&algorithm=SHA1&digits=6&period=30");
   /* UTF-8 is percent-encoded byte by byte. */
   assert_int_equal(sf_totp_uri(RFC_SECRET, "Flöw", "a", uri, sizeof uri), 0);
   assert_non_null(strstr(uri, "Fl%C3%B6w:a?"));
@@ -125,9 +120,8 @@ static void test_uri(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rfc6238_vectors), cmocka_unit_test(test_window),
-      cmocka_unit_test(test_replay),          cmocka_unit_test(test_malformed),
-      cmocka_unit_test(test_new_secret),      cmocka_unit_test(test_uri),
+      cmocka_unit_test(test_rfc6238_vectors), cmocka_unit_test(test_window),     cmocka_unit_test(test_replay),
+      cmocka_unit_test(test_malformed),       cmocka_unit_test(test_new_secret), cmocka_unit_test(test_uri),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@ static void accepts_by_the_w3c_rules(void **state) {
   (void)state;
   assert_true(sf_trace_valid("00-" TRACE "-" SPAN "-01"));
   assert_true(sf_trace_valid("00-" TRACE "-" SPAN "-00"));
-  assert_true(sf_trace_valid("01-" TRACE "-" SPAN "-01"));           /* later version, same length */
+  assert_true(sf_trace_valid("01-" TRACE "-" SPAN "-01"));          /* later version, same length */
   assert_true(sf_trace_valid("7f-" TRACE "-" SPAN "-01-whatever")); /* later version, more fields */
 }
 
@@ -23,12 +23,12 @@ static void refuses_the_rest(void **state) {
   const char *bad[] = {NULL,
                        "",
                        "garbage",
-                       "ff-" TRACE "-" SPAN "-01",                            /* forbidden version */
-                       "00-" TRACE "-" SPAN "-01-x",                          /* 00 is exactly 55 */
-                       "01-" TRACE "-" SPAN "-01x",                           /* a dash must follow */
-                       "00-00000000000000000000000000000000-" SPAN "-01",   /* zero trace id */
-                       "00-" TRACE "-0000000000000000-01",                    /* zero parent id */
-                       "00-4BF92F3577B34DA6A3CE929D0E0E4736-" SPAN "-01",   /* upper case */
+                       "ff-" TRACE "-" SPAN "-01",                        /* forbidden version */
+                       "00-" TRACE "-" SPAN "-01-x",                      /* 00 is exactly 55 */
+                       "01-" TRACE "-" SPAN "-01x",                       /* a dash must follow */
+                       "00-00000000000000000000000000000000-" SPAN "-01", /* zero trace id */
+                       "00-" TRACE "-0000000000000000-01",                /* zero parent id */
+                       "00-4BF92F3577B34DA6A3CE929D0E0E4736-" SPAN "-01", /* upper case */
                        "00-" TRACE "-" SPAN "-0",
                        "00_" TRACE "-" SPAN "-01",
                        "00-" TRACE "-" SPAN "-g1"};

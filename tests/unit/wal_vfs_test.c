@@ -73,10 +73,11 @@ static void test_large_transaction_reads_back(void **state) {
   sf_err e = {0};
   sf_db *w = sf_db_open(g_path, SF_DB_WRITE, &e);
   assert_non_null(w);
-  assert_int_equal(sf_db_exec(w, "PRAGMA cache_size=16; CREATE TABLE b(i INTEGER PRIMARY KEY, v BLOB);"
-                                 "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<4000)"
-                                 " INSERT INTO b SELECT i, randomblob(3000) FROM n;"
-                                 " UPDATE b SET v = randomblob(5000) WHERE i % 3 = 0;",
+  assert_int_equal(sf_db_exec(w,
+                              "PRAGMA cache_size=16; CREATE TABLE b(i INTEGER PRIMARY KEY, v BLOB);"
+                              "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<4000)"
+                              " INSERT INTO b SELECT i, randomblob(3000) FROM n;"
+                              " UPDATE b SET v = randomblob(5000) WHERE i % 3 = 0;",
                               &e),
                    0);
   assert_int_equal(query_int(w, "SELECT count(*) FROM b"), 4000);
@@ -255,9 +256,9 @@ static void test_padded_commits_are_whole(void **state) {
   snprintf(uri, sizeof uri, "file:%s?psow=0", g_path);
   snprintf(wal, sizeof wal, "%s-wal", g_path);
   sqlite3 *h = NULL;
-  assert_int_equal(sqlite3_open_v2(uri, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
-                                   sf_wal_vfs_synced()),
-                   SQLITE_OK);
+  assert_int_equal(
+      sqlite3_open_v2(uri, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, sf_wal_vfs_synced()),
+      SQLITE_OK);
   assert_int_equal(sqlite3_exec(h,
                                 "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                 " PRAGMA wal_autocheckpoint=0; CREATE TABLE t(i INTEGER PRIMARY KEY, v)",

@@ -87,10 +87,10 @@ static int append(sf_tx *tx, const char *type, json_t *data, sf_err *err) {
 
 /* request.webhook_due as the engine writes it (requests.c, srq_run_actions) */
 static json_t *due(const char *url, const char *state, const char *on, int closing) {
-  return json_pack("{s:{s:s}, s:s, s:s, s:o}", "webhook", "url", url, "state", state, "on", on, "transition",
-                   closing ? json_pack("{s:s, s:s, s:s, s:s}", "action", "close", "from", "open", "to", "closed", "by",
-                                       "usr_1")
-                           : json_null());
+  return json_pack(
+      "{s:{s:s}, s:s, s:s, s:o}", "webhook", "url", url, "state", state, "on", on, "transition",
+      closing ? json_pack("{s:s, s:s, s:s, s:s}", "action", "close", "from", "open", "to", "closed", "by", "usr_1")
+              : json_null());
 }
 
 static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {

@@ -72,8 +72,8 @@ static int64_t count_rows(const char *sql) {
 typedef struct {
   sf_cmd cmd;
   char key[32];
-  const char *sql;   /* or: run this (a pragma) on the writer's connection */
-  int orphan;        /* or: insert a row into c whose parent does not exist */
+  const char *sql;    /* or: run this (a pragma) on the writer's connection */
+  int orphan;         /* or: insert a row into c whose parent does not exist */
   _Atomic int *latch; /* hold the writer until the test sets *latch */
   int runs;
   _Atomic int done;
@@ -86,8 +86,8 @@ static int c_run(sf_cmd *sc, sf_tx *tx, sf_err *err) {
   c->runs++;
   for (int i = 0; c->latch && !atomic_load(c->latch) && i < 10000; i++) usleep(1000);
   if (c->sql) return sf_db_exec(tx->db, c->sql, err);
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              c->orphan ? "INSERT INTO c(k) VALUES(?)" : "INSERT INTO t(k, v) VALUES(?, randomblob(3000))", err);
+  sf_stmt *st = sf_db_prepare(
+      tx->db, c->orphan ? "INSERT INTO c(k) VALUES(?)" : "INSERT INTO t(k, v) VALUES(?, randomblob(3000))", err);
   if (!st) return -1;
   sf_stmt_text(st, 1, c->key);
   return sf_stmt_run(st, err);
@@ -162,7 +162,7 @@ static void test_full_database_retried_until_recorded(void **state) {
   assert_int_equal(sf_writer_submit(&kept->cmd), 0);
   usleep(400 * 1000);
   assert_false(atomic_load(&kept->done)); /* not answered with the failure */
-  assert_true(kept->runs >= 2);          /* but run again */
+  assert_true(kept->runs >= 2);           /* but run again */
   sf_err why = {0};
   assert_int_equal(sf_writer_storage_fault(&why), 1);
   assert_int_equal(why.status, 507);

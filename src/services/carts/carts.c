@@ -144,8 +144,7 @@ static int save_cart(sf_tx *tx, const cart *c, sf_err *err) {
   return 0;
 }
 
-static int cart_event(sf_tx *tx, const sf_req *req, const cart *c, const char *type, json_t *data,
-                      sf_err *err) {
+static int cart_event(sf_tx *tx, const sf_req *req, const cart *c, const char *type, json_t *data, sf_err *err) {
   return sf_req_event(tx, req, "cart", c->id, type, data, err);
 }
 
@@ -177,8 +176,7 @@ static int load_usable(sf_db *db, const sf_req *req, const char *id, cart *c, sf
 static int require_open(const cart *c, sf_err *err) {
   if (strcmp(c->status, "open") == 0) return 0;
   if (strcmp(c->status, "checked_out") == 0)
-    return sf_err_set(err, 409, "cart-closed", "Cart closed", "this cart was checked out as order %s",
-                      c->order_id);
+    return sf_err_set(err, 409, "cart-closed", "Cart closed", "this cart was checked out as order %s", c->order_id);
   return sf_err_set(err, 409, "cart-closed", "Cart closed", "this cart was merged into cart %s", c->merged_into);
 }
 
@@ -198,20 +196,19 @@ static json_t *cart_json(sf_db *db, const cart *c) {
     changed |= price_changed || !available;
     subtotal += l->unit_price * l->quantity;
     count += l->quantity;
-    json_t *item = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "product_id", l->product_id, "sku",
-                             l->sku, "name", l->name, "unit_price", (json_int_t)l->unit_price, "quantity",
-                             (json_int_t)l->quantity, "line_total", (json_int_t)(l->unit_price * l->quantity),
-                             "available", available, "price_changed", price_changed);
+    json_t *item =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}", "product_id", l->product_id, "sku", l->sku, "name",
+                  l->name, "unit_price", (json_int_t)l->unit_price, "quantity", (json_int_t)l->quantity, "line_total",
+                  (json_int_t)(l->unit_price * l->quantity), "available", available, "price_changed", price_changed);
     json_object_set_new(item, "current_price", available ? json_integer(p.price) : json_null());
     json_array_append_new(items, item);
   }
   char created[32], updated[32];
   sf_time_iso8601(c->created_at, created, sizeof created);
   sf_time_iso8601(c->updated_at, updated, sizeof updated);
-  json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:b, s:I, s:s, s:s}", "id", c->id, "status", c->status,
-                        "items", items, "subtotal", (json_int_t)subtotal, "item_count", (json_int_t)count,
-                        "needs_review", changed, "version", (json_int_t)c->version, "created_at", created,
-                        "updated_at", updated);
+  json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:b, s:I, s:s, s:s}", "id", c->id, "status", c->status, "items",
+                        items, "subtotal", (json_int_t)subtotal, "item_count", (json_int_t)count, "needs_review",
+                        changed, "version", (json_int_t)c->version, "created_at", created, "updated_at", updated);
   json_object_set_new(o, "owner_id", c->owner_id[0] ? json_string(c->owner_id) : json_null());
   json_object_set_new(o, "currency", c->currency[0] ? json_string(c->currency) : json_null());
   json_object_set_new(o, "order_id", c->order_id[0] ? json_string(c->order_id) : json_null());
@@ -268,9 +265,8 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     snprintf(token, sizeof token, "%s.%s", c->id, enc);
   }
   if ((rc = save_cart(tx, c, err))) goto out;
-  if ((rc = cart_event(tx, req, c, "cart.created", json_pack("{s:o}", "owner_id",
-                                                             c->owner_id[0] ? json_string(c->owner_id) : json_null()),
-                       err)))
+  if ((rc = cart_event(tx, req, c, "cart.created",
+                       json_pack("{s:o}", "owner_id", c->owner_id[0] ? json_string(c->owner_id) : json_null()), err)))
     goto out;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/carts/%s", c->id);
@@ -393,8 +389,10 @@ static int line_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   c->version++;
   c->updated_at = tx->now_ms;
   rc = save_cart(tx, c, err);
-  if (!rc) rc = cart_event(tx, req, c, type, ev, err);
-  else json_decref(ev);
+  if (!rc)
+    rc = cart_event(tx, req, c, type, ev, err);
+  else
+    json_decref(ev);
   if (!rc) reply_cart(req, tx->db, in->op == LINE_ADD && strcmp(type, "cart.line_added") == 0 ? 201 : 200, c, NULL);
 out:
   free(c);
@@ -527,8 +525,11 @@ static int claim_on_login(sf_tx *tx, const sf_req *req, const char *user_id, jso
   guest->version++;
   rc = save_cart(tx, mine, err);
   if (!rc) rc = save_cart(tx, guest, err);
-  if (!rc) rc = cart_event(tx, req, mine, "cart.merged", json_pack("{s:s, s:O}", "from", guest->id, "skipped", skipped), err);
-  if (!rc) rc = cart_event(tx, req, guest, "cart.merged_into", json_pack("{s:s, s:s}", "into", mine->id, "owner_id", user_id), err);
+  if (!rc)
+    rc = cart_event(tx, req, mine, "cart.merged", json_pack("{s:s, s:O}", "from", guest->id, "skipped", skipped), err);
+  if (!rc)
+    rc = cart_event(tx, req, guest, "cart.merged_into", json_pack("{s:s, s:s}", "into", mine->id, "owner_id", user_id),
+                    err);
   json_decref(skipped);
   if (!rc) json_object_set_new(reply, "cart_id", json_string(mine->id));
 out:
@@ -541,8 +542,7 @@ void sf_carts_start(void) { sf_identity_on_login(claim_on_login); }
 
 /* ---- checkout support for the orders service ---- */
 
-int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n,
-                         sf_err *err) {
+int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err) {
   cart *c = sf_calloc(1, sizeof *c);
   int rc = load_usable(db, req, cart_id, c, err);
   if (!rc) rc = require_open(c, err);
@@ -590,8 +590,8 @@ void sf_carts_routes(void) {
        "{\"type\":\"object\",\"additionalProperties\":false}", CART_REF, 201, 0, .statuses = "200",
        .headers = "Cart-Token"},
       {"GET", "/api/v1/carts/{id}", h_get, SF_AUTH_OPTIONAL, NULL, 0, "carts",
-       "Get a cart (its owner, or Cart-Token for a guest cart), with current prices beside the snapshot",
-       NULL, CART_REF, 200, 0, .headers = "Cart-Token"},
+       "Get a cart (its owner, or Cart-Token for a guest cart), with current prices beside the snapshot", NULL,
+       CART_REF, 200, 0, .headers = "Cart-Token"},
       {"POST", "/api/v1/carts/{id}/lines", h_add, SF_AUTH_OPTIONAL, NULL, SF_ROUTE_IF_MATCH, "carts",
        "Add a product (adds to the quantity of an existing line); snapshots the price (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"product_id\",\"quantity\"],\"additionalProperties\":false,"

@@ -38,10 +38,8 @@ typedef struct sf_cart_line {
  * caller may use (its owner, or anyone holding the guest cart's token).
  * 404 when there is no such cart for the caller, 409 when it is not open,
  * 422 when it is empty. */
-int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n,
-                         sf_err *err);
+int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err);
 /* Marks the cart checked out by order_id (same transaction as the order). */
-int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id,
-                        sf_err *err);
+int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err);
 
 #endif

@@ -13,8 +13,8 @@
 #include "edge/edge.h"
 #include "edge/input.h"
 
-#define PRODUCT_COLS                                                                       \
-  "seq, id, sku, name, description, price, currency, attributes, status, category_id, " \
+#define PRODUCT_COLS                                                                                                   \
+  "seq, id, sku, name, description, price, currency, attributes, status, category_id, "                                \
   "version, created_at, updated_at"
 
 typedef struct {
@@ -103,12 +103,11 @@ static json_t *product_json(const product *p) {
   sf_time_iso8601(p->created_at, created, sizeof created);
   sf_time_iso8601(p->updated_at, updated, sizeof updated);
   json_t *attrs = json_loads(p->attributes ? p->attributes : "{}", 0, NULL);
-  return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:o, s:I, s:s, s:s}", "id", p->id,
-                   "sku", p->sku, "name", p->name, "description", p->description, "price",
-                   (json_int_t)p->price, "currency", p->currency, "attributes",
-                   attrs ? attrs : json_object(), "status", p->status, "category_id",
-                   p->category_id[0] ? json_string(p->category_id) : json_null(), "version",
-                   (json_int_t)p->version, "created_at", created, "updated_at", updated);
+  return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:o, s:I, s:s, s:s}", "id", p->id, "sku", p->sku, "name",
+                   p->name, "description", p->description, "price", (json_int_t)p->price, "currency", p->currency,
+                   "attributes", attrs ? attrs : json_object(), "status", p->status, "category_id",
+                   p->category_id[0] ? json_string(p->category_id) : json_null(), "version", (json_int_t)p->version,
+                   "created_at", created, "updated_at", updated);
 }
 
 static void reply_product(sf_req *req, int status, const product *p) {
@@ -132,8 +131,7 @@ static int valid_sku(const char *s) {
 }
 
 static int valid_currency(const char *s) {
-  return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
-         isupper((unsigned char)s[2]);
+  return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) && isupper((unsigned char)s[2]);
 }
 
 static int valid_status(const char *s) {
@@ -190,8 +188,7 @@ static int sku_taken(sf_tx *tx, const char *sku, const char *except_id, sf_err *
 
 static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
 
-static int product_event(sf_tx *tx, const sf_req *req, const product *p, const char *type,
-                         json_t *data, sf_err *err) {
+static int product_event(sf_tx *tx, const sf_req *req, const product *p, const char *type, json_t *data, sf_err *err) {
   char stream[128];
   snprintf(stream, sizeof stream, "product-%s", p->id);
   sf_ev_meta meta = {0};
@@ -281,8 +278,10 @@ static void apply_fields(product *p, json_t *b) {
   if ((s = sf_json_str(b, "currency"))) snprintf(p->currency, sizeof p->currency, "%s", s);
   if ((s = sf_json_str(b, "status"))) snprintf(p->status, sizeof p->status, "%s", s);
   json_t *cat = json_object_get(b, "category_id");
-  if (cat && json_is_null(cat)) p->category_id[0] = '\0';
-  else if ((s = sf_json_str(b, "category_id"))) snprintf(p->category_id, sizeof p->category_id, "%s", s);
+  if (cat && json_is_null(cat))
+    p->category_id[0] = '\0';
+  else if ((s = sf_json_str(b, "category_id")))
+    snprintf(p->category_id, sizeof p->category_id, "%s", s);
   json_t *a = json_object_get(b, "attributes");
   if (a && json_is_object(a)) {
     free(p->attributes);
@@ -442,8 +441,7 @@ static void h_list(sf_req *req) {
   int limit;
   long long min_price = 0, max_price = 1000000000000LL, cursor = 0;
   int has_cursor = 0;
-  if (!sf_in_limit(req, &limit) ||
-      !sf_in_query_int(req, "min_price", 0, 1000000000000LL, &min_price, NULL) ||
+  if (!sf_in_limit(req, &limit) || !sf_in_query_int(req, "min_price", 0, 1000000000000LL, &min_price, NULL) ||
       !sf_in_query_int(req, "max_price", 0, 1000000000000LL, &max_price, NULL))
     return;
   sf_err err = {0};
@@ -536,8 +534,8 @@ static void h_list(sf_req *req) {
     return;
   }
   /* the cursor is the seq of the first row not returned, plus one (seq < cursor) */
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                                        next[0] ? json_string(next) : json_null()));
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
 }
 
 /* ---- categories ---- */
@@ -551,9 +549,9 @@ static const sf_json_field k_category_create[] = {
 static json_t *category_json(sf_stmt *st) {
   char created[32];
   sf_time_iso8601(sf_stmt_col_int(st, 4), created, sizeof created);
-  return json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", sf_stmt_col_text(st, 0), "name",
-                   sf_stmt_col_text(st, 1), "description", sf_stmt_col_text(st, 2), "version",
-                   (json_int_t)sf_stmt_col_int(st, 3), "created_at", created);
+  return json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", sf_stmt_col_text(st, 0), "name", sf_stmt_col_text(st, 1),
+                   "description", sf_stmt_col_text(st, 2), "version", (json_int_t)sf_stmt_col_int(st, 3), "created_at",
+                   created);
 }
 
 static int category_create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
@@ -611,8 +609,10 @@ static void h_category_create(sf_req *req) {
 static void h_category_list(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db, "SELECT id, name, description, version, created_at FROM categories"
-                                       " ORDER BY name LIMIT 1000", &err)
+  sf_stmt *st = db ? sf_db_prepare(db,
+                                   "SELECT id, name, description, version, created_at FROM categories"
+                                   " ORDER BY name LIMIT 1000",
+                                   &err)
                    : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
@@ -633,8 +633,10 @@ static void h_category_list(sf_req *req) {
 static void h_category_get(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db, "SELECT id, name, description, version, created_at FROM categories"
-                                       " WHERE id = ?", &err)
+  sf_stmt *st = db ? sf_db_prepare(db,
+                                   "SELECT id, name, description, version, created_at FROM categories"
+                                   " WHERE id = ?",
+                                   &err)
                    : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
@@ -712,7 +714,8 @@ static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     free(p.attributes);
     if (rc) return rc;
     /* opening stock, as the inventory service records it */
-    st = sf_db_prepare(tx->db, "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at) VALUES(?, ?, 0, 1, ?)", err);
+    st = sf_db_prepare(
+        tx->db, "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at) VALUES(?, ?, 0, 1, ?)", err);
     if (!st) return -1;
     sf_stmt_text(st, 1, p.id);
     sf_stmt_int(st, 2, k_demo[i].stock);
@@ -720,8 +723,8 @@ static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     if (sf_stmt_run(st, err)) return -1;
     char stream[128];
     snprintf(stream, sizeof stream, "stock-%s", p.id);
-    json_t *ev = json_pack("{s:s, s:I, s:s, s:I}", "product_id", p.id, "delta", (json_int_t)k_demo[i].stock,
-                           "reason", "opening stock (demo data)", "on_hand", (json_int_t)k_demo[i].stock);
+    json_t *ev = json_pack("{s:s, s:I, s:s, s:I}", "product_id", p.id, "delta", (json_int_t)k_demo[i].stock, "reason",
+                           "opening stock (demo data)", "on_hand", (json_int_t)k_demo[i].stock);
     rc = sf_ev_append(tx, stream, 0, "stock.adjusted", ev, NULL, NULL, err);
     json_decref(ev);
     if (rc) return rc;
@@ -744,20 +747,20 @@ int sf_catalog_seed_demo(sf_err *err) {
 /* ---- routes ---- */
 
 #define PRODUCT_REF "{\"$ref\":\"#/components/schemas/Product\"}"
-#define CATEGORY_SCHEMA                                                                         \
-  "{\"type\":\"object\",\"required\":[\"id\",\"name\",\"version\",\"created_at\"],"                      \
-  "\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"                          \
-  "\"description\":{\"type\":\"string\"},\"version\":{\"type\":\"integer\"},"                \
+#define CATEGORY_SCHEMA                                                                                                \
+  "{\"type\":\"object\",\"required\":[\"id\",\"name\",\"version\",\"created_at\"],"                                    \
+  "\"properties\":{\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"                                       \
+  "\"description\":{\"type\":\"string\"},\"version\":{\"type\":\"integer\"},"                                          \
   "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"
-#define PRODUCT_FIELDS(required)                                                                      \
-  "{\"type\":\"object\"," required "\"additionalProperties\":false,\"properties\":{"                  \
-  "\"sku\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"pattern\":\"^[A-Za-z0-9._-]+$\"}," \
-  "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200},"                                 \
-  "\"description\":{\"type\":\"string\",\"maxLength\":4000},"                                         \
-  "\"price\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"minor units\"},"                   \
-  "\"currency\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}$\"},"                                    \
-  "\"attributes\":{\"type\":\"object\"},"                                                             \
-  "\"status\":{\"enum\":[\"draft\",\"active\",\"archived\"]},"                                        \
+#define PRODUCT_FIELDS(required)                                                                                       \
+  "{\"type\":\"object\"," required "\"additionalProperties\":false,\"properties\":{"                                   \
+  "\"sku\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64,\"pattern\":\"^[A-Za-z0-9._-]+$\"},"                  \
+  "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200},"                                                  \
+  "\"description\":{\"type\":\"string\",\"maxLength\":4000},"                                                          \
+  "\"price\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"minor units\"},"                                    \
+  "\"currency\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}$\"},"                                                     \
+  "\"attributes\":{\"type\":\"object\"},"                                                                              \
+  "\"status\":{\"enum\":[\"draft\",\"active\",\"archived\"]},"                                                         \
   "\"category_id\":{\"type\":[\"string\",\"null\"]}}}"
 
 void sf_catalog_routes(void) {
@@ -774,16 +777,16 @@ void sf_catalog_routes(void) {
        "Get a product (drafts and archived ones only with catalog:write)", NULL, PRODUCT_REF, 200, 0},
       {"PATCH", "/api/v1/products/{id}", h_patch, SF_AUTH_PERMISSION, "catalog:write", SF_ROUTE_IF_MATCH, "catalog",
        "Change a product (honours If-Match)", PRODUCT_FIELDS(""), PRODUCT_REF, 200, 0},
-      {"POST", "/api/v1/categories", h_category_create, SF_AUTH_PERMISSION, "catalog:write", 0,
-       "catalog", "Create a category",
+      {"POST", "/api/v1/categories", h_category_create, SF_AUTH_PERMISSION, "catalog:write", 0, "catalog",
+       "Create a category",
        "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,\"properties\":{"
        "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100},"
        "\"description\":{\"type\":\"string\",\"maxLength\":1000}}}",
        CATEGORY_SCHEMA, 201, 0},
-      {"GET", "/api/v1/categories", h_category_list, SF_AUTH_PUBLIC, NULL, 0, "catalog",
-       "List categories by name", NULL, SF_LIST_SCHEMA(CATEGORY_SCHEMA), 200, 0},
-      {"GET", "/api/v1/categories/{id}", h_category_get, SF_AUTH_PUBLIC, NULL, 0, "catalog",
-       "Get a category", NULL, CATEGORY_SCHEMA, 200, 0},
+      {"GET", "/api/v1/categories", h_category_list, SF_AUTH_PUBLIC, NULL, 0, "catalog", "List categories by name",
+       NULL, SF_LIST_SCHEMA(CATEGORY_SCHEMA), 200, 0},
+      {"GET", "/api/v1/categories/{id}", h_category_get, SF_AUTH_PUBLIC, NULL, 0, "catalog", "Get a category", NULL,
+       CATEGORY_SCHEMA, 200, 0},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
 }

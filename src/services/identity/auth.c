@@ -135,8 +135,7 @@ static void bad_credentials(sf_err *err) {
 
 static int locked_error(const sf_user *u, int64_t now_ms, sf_err *err) {
   int secs = (int)((u->locked_until - now_ms + 999) / 1000);
-  sf_err_set(err, 429, "account-locked", "Account locked",
-             "too many failed logins; try again in %d s", secs);
+  sf_err_set(err, 429, "account-locked", "Account locked", "too many failed logins; try again in %d s", secs);
   err->retry_after = secs > 0 ? secs : 1;
   return -429;
 }
@@ -155,8 +154,7 @@ static int record_failure(sf_tx *tx, sf_req *req, sf_user *u, const char *reason
     u->locked_until = tx->now_ms + secs * 1000;
     char until[32];
     sf_time_iso8601(u->locked_until, until, sizeof until);
-    if (id_event(tx, req, u, "user.locked", json_pack("{s:s, s:I}", "until", until, "seconds", (json_int_t)secs),
-                 err))
+    if (id_event(tx, req, u, "user.locked", json_pack("{s:s, s:I}", "until", until, "seconds", (json_int_t)secs), err))
       return -1;
   }
   return id_save(tx, u, err);
@@ -172,8 +170,8 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
   if (u->totp_enabled && !mfa_done) {
     char tok[1024];
     if (id_sign(tx, u, "mfa", NULL, MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
-    sf_req_reply_json(req, 200, json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok,
-                                          "expires_in", MFA_TOKEN_TTL_S));
+    sf_req_reply_json(req, 200,
+                      json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok, "expires_in", MFA_TOKEN_TTL_S));
     return 0;
   }
   json_t *out;
@@ -286,8 +284,7 @@ static const sf_json_field k_mfa_login[] = {
 /* Checks a TOTP code against u's sealed secret; on success moves the replay
  * guard forward. Returns 0, or -401 with err (invalid-code / code-replayed). */
 static int check_code(sf_user *u, const char *code, int64_t now_ms, sf_err *err) {
-  if (!u->totp_secret[0])
-    return sf_err_set(err, 409, "mfa-not-enrolled", "MFA not enrolled", "enroll in MFA first");
+  if (!u->totp_secret[0]) return sf_err_set(err, 409, "mfa-not-enrolled", "MFA not enrolled", "enroll in MFA first");
   char *secret = sf_unseal(sf_edge_keyring(), u->totp_secret, u->id, err);
   if (!secret) return -500;
   int64_t step = sf_totp_check(secret, code, now_ms / 1000, u->totp_last_step);
@@ -371,8 +368,7 @@ static int refresh_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (strcmp(r.status, "rotated") == 0) {
     /* A rotated token came back: someone holds a copy. Kill the family. */
     if (id_revoke_session(tx, u.id, r.family, err) < 0) return -1;
-    if (id_event(tx, req, &u, "user.token_reuse_detected", json_pack("{s:s}", "family", r.family), err))
-      return -1;
+    if (id_event(tx, req, &u, "user.token_reuse_detected", json_pack("{s:s}", "family", r.family), err)) return -1;
     sf_err_set(err, 401, "token-reused", "Refresh token reused",
                "this refresh token was already used; all sessions of this login were revoked");
     sf_req_reply_problem(req, err);
@@ -404,8 +400,7 @@ static int logout_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if ((rc = id_load(tx, r.user_id, &u, err))) return rc;
   int n = id_revoke_session(tx, u.id, r.family, err);
   if (n < 0) return -1;
-  if (n > 0 && id_event(tx, req, &u, "user.logged_out", json_pack("{s:s}", "family", r.family), err))
-    return -1;
+  if (n > 0 && id_event(tx, req, &u, "user.logged_out", json_pack("{s:s}", "family", r.family), err)) return -1;
   sf_req_reply_json(req, 204, NULL);
   return 0;
 }
@@ -436,8 +431,7 @@ static int enroll_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (rc) return rc;
   if (u.totp_enabled) return sf_err_conflict(err, "MFA is already enabled");
   char secret[SF_TOTP_SECRET_MAX], uri[512];
-  if (sf_totp_new_secret(secret, sizeof secret) ||
-      sf_totp_uri(secret, "ServiceFlow", u.email, uri, sizeof uri))
+  if (sf_totp_new_secret(secret, sizeof secret) || sf_totp_uri(secret, "ServiceFlow", u.email, uri, sizeof uri))
     return sf_err_internal(err, "cannot create a TOTP secret");
   char *sealed = sf_seal(sf_edge_keyring(), secret, u.id, err);
   if (!sealed) return -1;
@@ -445,8 +439,7 @@ static int enroll_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   free(sealed);
   u.totp_last_step = 0;
   u.updated_at = tx->now_ms;
-  if (id_save(tx, &u, err) || id_event(tx, req, &u, "user.mfa_enrolled", json_object(), err))
-    return -1;
+  if (id_save(tx, &u, err) || id_event(tx, req, &u, "user.mfa_enrolled", json_object(), err)) return -1;
   sf_req_reply_json(req, 200, json_pack("{s:s, s:s}", "secret", secret, "otpauth_uri", uri));
   return 0;
 }
@@ -658,8 +651,8 @@ void id_auth_routes(void) {
        "Log in with email and password (returns tokens, or an MFA challenge)",
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
        "\"properties\":{\"email\":{\"type\":\"string\"},\"password\":{\"type\":\"string\"}}}",
-       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/MfaChallenge\"}]}",
-       200, 0, .statuses = "401 403", .headers = "Cart-Token"},
+       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/MfaChallenge\"}]}", 200, 0,
+       .statuses = "401 403", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/mfa/login", h_mfa_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Complete a login with a TOTP code",
        "{\"type\":\"object\",\"required\":[\"mfa_token\",\"code\"],\"additionalProperties\":false,"
@@ -677,7 +670,8 @@ void id_auth_routes(void) {
        NULL, 204, 0},
       {"POST", "/api/v1/auth/mfa/enroll", h_mfa_enroll, SF_AUTH_PERMISSION, "users:self", 0, "auth",
        "Start TOTP enrolment: returns the secret and an otpauth URI", NULL,
-       "{\"type\":\"object\",\"required\":[\"secret\",\"otpauth_uri\"],\"properties\":{\"secret\":{\"type\":\"string\"},"
+       "{\"type\":\"object\",\"required\":[\"secret\",\"otpauth_uri\"],\"properties\":{\"secret\":{\"type\":\"string\"}"
+       ","
        "\"otpauth_uri\":{\"type\":\"string\"}}}",
        200, 0},
       {"POST", "/api/v1/auth/mfa/verify", h_mfa_verify, SF_AUTH_PERMISSION, "users:self", 0, "auth",

@@ -114,8 +114,7 @@ void sf_identity_routes(void) {
   id_user_routes();
 }
 
-int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data,
-             sf_err *err) {
+int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data, sf_err *err) {
   char stream[64];
   snprintf(stream, sizeof stream, "user-%s", u->id);
   sf_ev_meta meta = {0};
@@ -126,12 +125,10 @@ int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, j
   return rc;
 }
 
-int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err) {
-  return sf_user_by_id(tx->db, id, u, err);
-}
+int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err) { return sf_user_by_id(tx->db, id, u, err); }
 
-int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out,
-            size_t cap, sf_err *err) {
+int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out, size_t cap,
+            sf_err *err) {
   sf_jwt_claims c = {0};
   snprintf(c.sub, sizeof c.sub, "%s", u->id);
   snprintf(c.role, sizeof c.role, "%s", u->role);
@@ -163,8 +160,8 @@ int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **ou
 
   char access[1024];
   if (id_sign(tx, u, "access", r.family, id_cfg.access_ttl_s, access, sizeof access, err)) return -1;
-  *out = json_pack("{s:s, s:s, s:s, s:i, s:o}", "access_token", access, "refresh_token", token,
-                   "token_type", "Bearer", "expires_in", id_cfg.access_ttl_s, "user", sf_user_json(u));
+  *out = json_pack("{s:s, s:s, s:s, s:i, s:o}", "access_token", access, "refresh_token", token, "token_type", "Bearer",
+                   "expires_in", id_cfg.access_ttl_s, "user", sf_user_json(u));
   return 0;
 }
 
@@ -182,16 +179,14 @@ int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name,
   if (sf_user_insert(tx->db, u, err)) return -1;
   id_changed(tx, u->id); /* a forged token's "no such user" answer may be cached */
   return id_event(tx, req, u, "user.registered",
-                  json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role),
-                  err);
+                  json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role), err);
 }
 
 int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err) {
   size_t n = strlen(in);
   if (n < 3 || n > 254 || n >= cap) return sf_err_invalid(err, "email", "must be 3-254 characters");
   const char *at = strchr(in, '@');
-  if (!at || at == in || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
-      in[n - 1] == '.')
+  if (!at || at == in || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' || in[n - 1] == '.')
     return sf_err_invalid(err, "email", "is not a valid email address");
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)in[i];
@@ -228,18 +223,20 @@ static int create_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
 
 static void create_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
-int sf_identity_create_user(const char *email, const char *password, const char *role,
-                            const char *name, char *id_out, sf_err *err) {
+int sf_identity_create_user(const char *email, const char *password, const char *role, const char *name, char *id_out,
+                            sf_err *err) {
   char norm[256];
   if (id_normalize_email(email, norm, sizeof norm, err)) return -1;
-  if (!sf_edge_valid_role(role))
-    return sf_err_invalid(err, "role", "must be one of customer, staff, approver, admin");
+  if (!sf_edge_valid_role(role)) return sf_err_invalid(err, "role", "must be one of customer, staff, approver, admin");
   size_t pl = strlen(password);
   if (pl < 8 || pl > 128) return sf_err_invalid(err, "password", "must be 8-128 characters");
   char hash[SF_PW_HASH_MAX];
   if (sf_pw_hash(password, hash, err)) return -1;
-  create_cmd cc = {.cmd = {.run = create_run, .done = create_done}, .email = norm, .role = role,
-                   .name = name ? name : "", .hash = hash};
+  create_cmd cc = {.cmd = {.run = create_run, .done = create_done},
+                   .email = norm,
+                   .role = role,
+                   .name = name ? name : "",
+                   .hash = hash};
   int rc = sf_writer_exec(&cc.cmd);
   if (rc) {
     *err = cc.cmd.err;

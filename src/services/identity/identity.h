@@ -23,8 +23,8 @@ void sf_identity_configure(const sf_config *cfg);
 
 /* For the CLI: creates a user directly (the writer must be running, the
  * password hasher initialised). Fills id_out (>= 48 bytes). */
-int sf_identity_create_user(const char *email, const char *password, const char *role,
-                            const char *name, char *id_out, sf_err *err);
+int sf_identity_create_user(const char *email, const char *password, const char *role, const char *name, char *id_out,
+                            sf_err *err);
 
 /* serviceflow verify (verify.c): folds every "user-<id>" stream into role,
  * status, email, name and mfa_enabled and compares them with the users rows

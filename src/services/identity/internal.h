@@ -20,12 +20,11 @@ extern id_settings id_cfg;
 #define MFA_TOKEN_TTL_S 300
 
 /* Appends an event about user u caused by req (req may be NULL: system). */
-int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data_stolen,
-             sf_err *err);
+int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data_stolen, sf_err *err);
 /* Signs a JWT of type typ ("access" or "mfa") for u, valid ttl_s seconds;
  * an access token names its session (sid: the refresh-token family). */
-int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out,
-            size_t cap, sf_err *err);
+int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out, size_t cap,
+            sf_err *err);
 /* Issues an access token and a refresh token (new family when family is
  * NULL or empty) and builds the token response (new reference in *out). */
 int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **out, sf_err *err);

@@ -38,12 +38,10 @@ static struct {
 /* ---- the gate: every argon2 computation runs between enter and leave ---- */
 
 static void gate_enter(void) {
-  while (sem_wait(&P.gate) != 0 && errno == EINTR) {
-  }
+  while (sem_wait(&P.gate) != 0 && errno == EINTR) {}
   int now = atomic_fetch_add(&P.active, 1) + 1;
   int seen = atomic_load(&P.max_active);
-  while (now > seen && !atomic_compare_exchange_weak(&P.max_active, &seen, now)) {
-  }
+  while (now > seen && !atomic_compare_exchange_weak(&P.max_active, &seen, now)) {}
 }
 
 static void gate_leave(void) {
@@ -81,8 +79,7 @@ int sf_pw_init(int memlimit_kib, int opslimit, int concurrency, sf_err *err) {
       (size_t)memlimit_kib > crypto_pwhash_argon2id_MEMLIMIT_MAX / 1024)
     return bad_config(err, "memlimit out of range");
   if (opslimit < (int)crypto_pwhash_argon2id_OPSLIMIT_MIN) return bad_config(err, "opslimit too small");
-  if (concurrency < 1 || concurrency > MAX_CONCURRENCY)
-    return bad_config(err, "concurrency must be 1-256");
+  if (concurrency < 1 || concurrency > MAX_CONCURRENCY) return bad_config(err, "concurrency must be 1-256");
 
   P.memlimit = (size_t)memlimit_kib * 1024;
   P.opslimit = (unsigned long long)opslimit;
@@ -124,8 +121,7 @@ void sf_pw_shutdown(void) {
 int sf_pw_hash(const char *password, char *out, sf_err *err) {
   if (!P.ready) return sf_err_internal(err, "password hashing not initialised");
   if (!password) return sf_err_bad_request(err, "password missing");
-  if (hash_raw(password, strlen(password), out) != 0)
-    return sf_err_internal(err, "password hashing failed");
+  if (hash_raw(password, strlen(password), out) != 0) return sf_err_internal(err, "password hashing failed");
   return 0;
 }
 
@@ -184,9 +180,7 @@ static int submit(int op, const char *hash, const char *password, sf_pw_cb cb, v
   return rc;
 }
 
-int sf_pw_hash_async(const char *password, sf_pw_cb cb, void *ud) {
-  return submit(OP_HASH, NULL, password, cb, ud);
-}
+int sf_pw_hash_async(const char *password, sf_pw_cb cb, void *ud) { return submit(OP_HASH, NULL, password, cb, ud); }
 
 int sf_pw_verify_async(const char *hash, const char *password, sf_pw_cb cb, void *ud) {
   return submit(OP_VERIFY, hash ? hash : "", password, cb, ud);

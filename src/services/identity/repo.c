@@ -7,8 +7,8 @@
 
 #include "core/util.h"
 
-#define USER_COLS                                                                              \
-  "id, email, password_hash, name, role, status, failed_logins, locked_until, totp_secret, "  \
+#define USER_COLS                                                                                                      \
+  "id, email, password_hash, name, role, status, failed_logins, locked_until, totp_secret, "                           \
   "totp_enabled, totp_last_step, version, created_at, updated_at"
 
 static void copy_col(sf_stmt *st, int col, char *dst, size_t cap) {
@@ -58,8 +58,7 @@ int sf_user_by_email(sf_db *db, const char *email, sf_user *u, sf_err *err) {
 }
 
 int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "INSERT INTO users(" USER_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
+  sf_stmt *st = sf_db_prepare(db, "INSERT INTO users(" USER_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, u->id);
   sf_stmt_text(st, 2, u->email);
@@ -102,8 +101,7 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err) {
   return sf_stmt_run(st, err);
 }
 
-int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out, char *next_cursor,
-                 size_t cap, sf_err *err) {
+int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out, char *next_cursor, size_t cap, sf_err *err) {
   int64_t c_at = INT64_MAX;
   char c_id[64] = "\x7f";
   if (cursor && *cursor) {
@@ -141,10 +139,9 @@ json_t *sf_user_json(const sf_user *u) {
   char created[32], updated[32];
   sf_time_iso8601(u->created_at, created, sizeof created);
   sf_time_iso8601(u->updated_at, updated, sizeof updated);
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "id", u->id, "email", u->email,
-                   "name", u->name, "role", u->role, "status", u->status, "mfa_enabled",
-                   u->totp_enabled, "version", (json_int_t)u->version, "created_at", created,
-                   "updated_at", updated);
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "id", u->id, "email", u->email, "name", u->name,
+                   "role", u->role, "status", u->status, "mfa_enabled", u->totp_enabled, "version",
+                   (json_int_t)u->version, "created_at", created, "updated_at", updated);
 }
 
 int sf_refresh_insert(sf_db *db, const sf_refresh *r, const char *token_hash, int64_t now, sf_err *err) {

@@ -14,12 +14,12 @@ typedef struct sf_user {
   char id[48];
   char email[256];
   char password_hash[160];
-  char name[404];          /* 100 code points of UTF-8 */
+  char name[404]; /* 100 code points of UTF-8 */
   char role[16];
-  char status[16];         /* active | disabled */
+  char status[16]; /* active | disabled */
   int failed_logins;
-  int64_t locked_until;    /* ms */
-  char totp_secret[256];   /* sealed; empty = none */
+  int64_t locked_until;  /* ms */
+  char totp_secret[256]; /* sealed; empty = none */
   int totp_enabled;
   int64_t totp_last_step;
   int64_t version;
@@ -32,11 +32,11 @@ typedef struct sf_user {
 /* 0 found, -404 not found, other negative = error. */
 int sf_user_by_id(sf_db *db, const char *id, sf_user *u, sf_err *err);
 int sf_user_by_email(sf_db *db, const char *email, sf_user *u, sf_err *err);
-int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err);      /* 409 on duplicate email */
-int sf_user_update(sf_db *db, const sf_user *u, sf_err *err);      /* writes every mutable column */
+int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err); /* 409 on duplicate email */
+int sf_user_update(sf_db *db, const sf_user *u, sf_err *err); /* writes every mutable column */
 /* Page of users ordered newest first; cursor is "created_at:id" of the last row. */
-int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out_array, char *next_cursor,
-                 size_t cap, sf_err *err);
+int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out_array, char *next_cursor, size_t cap,
+                 sf_err *err);
 
 json_t *sf_user_json(const sf_user *u);
 
@@ -44,7 +44,7 @@ typedef struct sf_refresh {
   char id[48];
   char family[48];
   char user_id[48];
-  char status[16];        /* active | rotated | revoked */
+  char status[16]; /* active | rotated | revoked */
   int64_t expires_at;
 } sf_refresh;
 

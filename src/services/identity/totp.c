@@ -42,8 +42,7 @@ static int decode_secret(const char *b32, char raw[RAW_MAX]) {
 }
 
 static int code_at_step(const char *raw, size_t n, int64_t step, char out[7]) {
-  return oath_totp_generate(raw, n, (time_t)(step * SF_TOTP_STEP_S), SF_TOTP_STEP_S, 0,
-                            SF_TOTP_DIGITS, out) == OATH_OK
+  return oath_totp_generate(raw, n, (time_t)(step * SF_TOTP_STEP_S), SF_TOTP_STEP_S, 0, SF_TOTP_DIGITS, out) == OATH_OK
              ? 0
              : -1;
 }
@@ -89,8 +88,8 @@ static void put(out_buf *o, const char *s, size_t n) {
 static void puts_raw(out_buf *o, const char *s) { put(o, s, strlen(s)); }
 
 static int unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
 }
 
 static void puts_pct(out_buf *o, const char *s) {
@@ -111,10 +110,9 @@ static int is_base32(const char *s) {
   return 1;
 }
 
-int sf_totp_uri(const char *secret_b32, const char *issuer, const char *account, char *out,
-                size_t cap) {
-  if (!secret_b32 || !is_base32(secret_b32) || strlen(secret_b32) >= SF_TOTP_SECRET_MAX ||
-      !account || !*account || !out || cap == 0)
+int sf_totp_uri(const char *secret_b32, const char *issuer, const char *account, char *out, size_t cap) {
+  if (!secret_b32 || !is_base32(secret_b32) || strlen(secret_b32) >= SF_TOTP_SECRET_MAX || !account || !*account ||
+      !out || cap == 0)
     return -1;
   out_buf o = {out, 0, cap, 0};
   out[0] = '\0';

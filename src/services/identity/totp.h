@@ -31,8 +31,7 @@ int sf_totp_new_secret(char *base32_out, size_t cap);
  * unreserved characters). issuer may be NULL or "" (then the label is just the
  * account and there is no issuer parameter). Returns 0, or -1 for a secret
  * that is not base32, a missing account or a too small buffer. */
-int sf_totp_uri(const char *secret_b32, const char *issuer, const char *account, char *out,
-                size_t cap);
+int sf_totp_uri(const char *secret_b32, const char *issuer, const char *account, char *out, size_t cap);
 
 /* The code for the step containing now_s (>= 0), for tests and tooling.
  * Returns 0, or -1 for a bad secret. */

@@ -36,8 +36,7 @@ static int me_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     snprintf(u.name, sizeof u.name, "%s", c->name);
     u.version++;
     u.updated_at = tx->now_ms;
-    if (id_save(tx, &u, err) ||
-        id_event(tx, req, &u, "user.profile_updated", json_pack("{s:s}", "name", u.name), err))
+    if (id_save(tx, &u, err) || id_event(tx, req, &u, "user.profile_updated", json_pack("{s:s}", "name", u.name), err))
       return -1;
   }
   id_reply_user(req, 200, &u);
@@ -74,8 +73,8 @@ static void h_list(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                                        next[0] ? json_string(next) : json_null()));
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
 }
 
 static void h_get(sf_req *req) { id_reply_user_by_id(req, sf_req_param(req, "id")); }
@@ -92,8 +91,7 @@ static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   int rc = id_load(tx, c->id, &u, err);
   if (rc || (rc = sf_precondition(c->if_match, u.version, err))) return rc;
   int self = strcmp(u.id, req->principal.user_id) == 0;
-  if (self && ((c->has_role && strcmp(c->role, "admin") != 0) ||
-               (c->has_status && strcmp(c->status, "active") != 0)))
+  if (self && ((c->has_role && strcmp(c->role, "admin") != 0) || (c->has_status && strcmp(c->status, "active") != 0)))
     return sf_err_conflict(err, "administrators cannot demote or disable themselves");
   int changed = 0;
   if (c->has_role && strcmp(u.role, c->role) != 0) {
@@ -103,8 +101,7 @@ static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     changed = 1;
   }
   if (c->has_status && strcmp(u.status, c->status) != 0) {
-    if (id_event(tx, req, &u, "user.status_changed",
-                 json_pack("{s:s, s:s}", "from", u.status, "to", c->status), err))
+    if (id_event(tx, req, &u, "user.status_changed", json_pack("{s:s, s:s}", "from", u.status, "to", c->status), err))
       return -1;
     snprintf(u.status, sizeof u.status, "%s", c->status);
     if (strcmp(u.status, "disabled") == 0 && id_revoke_sessions(tx, u.id, NULL, err) < 0) return -1;
@@ -203,8 +200,8 @@ static void h_events(sf_req *req) {
 
 void id_user_routes(void) {
   static const sf_route routes[] = {
-      {"GET", "/api/v1/users/me", h_me, SF_AUTH_PERMISSION, "users:self", 0, "users",
-       "The caller's profile", NULL, USER_REF, 200, 0},
+      {"GET", "/api/v1/users/me", h_me, SF_AUTH_PERMISSION, "users:self", 0, "users", "The caller's profile", NULL,
+       USER_REF, 200, 0},
       {"PATCH", "/api/v1/users/me", h_me_patch, SF_AUTH_PERMISSION, "users:self", SF_ROUTE_IF_MATCH, "users",
        "Update the caller's profile (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
@@ -212,8 +209,8 @@ void id_user_routes(void) {
        USER_REF, 200, 0},
       {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
        "List users, newest first (cursor pagination)", NULL, SF_LIST_SCHEMA(USER_REF), 200, 0},
-      {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users",
-       "Get a user", NULL, USER_REF, 200, 0},
+      {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users", "Get a user", NULL, USER_REF,
+       200, 0},
       {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", SF_ROUTE_IF_MATCH, "users",
        "Change a user's role or status (honours If-Match)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"

@@ -51,12 +51,11 @@ static void on_registered(id_fold *f, user_fold *u, const char *id, int64_t pos,
 }
 
 /* role_changed / status_changed: "from" must be what the fold says. */
-static void on_changed(id_fold *f, char *field, size_t cap, const char *what, const char *id, int64_t pos,
-                       json_t *d) {
+static void on_changed(id_fold *f, char *field, size_t cap, const char *what, const char *id, int64_t pos, json_t *d) {
   const char *from = sf_json_str(d, "from");
   if (!from || strcmp(from, field) != 0)
-    sf_verify_mismatch(f->r, "user %s: %s change at position %" PRId64 " from '%s', events fold to '%s'", id, what,
-                       pos, from ? from : "", field);
+    sf_verify_mismatch(f->r, "user %s: %s change at position %" PRId64 " from '%s', events fold to '%s'", id, what, pos,
+                       from ? from : "", field);
   set_field(field, cap, sf_json_str(d, "to"));
 }
 
@@ -112,8 +111,8 @@ static void compare_row(id_fold *f, sf_stmt *st) {
   int64_t slot = sf_vindex_find(&f->users, id);
   user_fold *u = slot >= 0 ? &f->u[slot] : NULL;
   if (!u || !u->registered) {
-    sf_verify_mismatch(f->r, "user %s: state row ('%s', %s) has no user.registered event", id,
-                       sf_stmt_col_text(st, 1), sf_stmt_col_text(st, 3));
+    sf_verify_mismatch(f->r, "user %s: state row ('%s', %s) has no user.registered event", id, sf_stmt_col_text(st, 1),
+                       sf_stmt_col_text(st, 3));
     return;
   }
   u->row = 1;
@@ -140,8 +139,8 @@ static int compare_users(sf_db *db, id_fold *f, sf_err *err) {
     const user_fold *u = &f->u[i];
     if (!u->registered || u->row) continue;
     missing++;
-    sf_verify_mismatch(f->r, "user %s: no state row; events say role '%s', status '%s'",
-                       sf_vindex_key(&f->users, i), u->role, u->status);
+    sf_verify_mismatch(f->r, "user %s: no state row; events say role '%s', status '%s'", sf_vindex_key(&f->users, i),
+                       u->role, u->status);
   }
   f->r->checked = rows + missing;
   return 0;

@@ -56,9 +56,9 @@ static int save_stock(sf_tx *tx, const stock *s, sf_err *err) {
 }
 
 static json_t *stock_json(const stock *s) {
-  return json_pack("{s:s, s:I, s:I, s:I, s:I}", "product_id", s->product_id, "on_hand",
-                   (json_int_t)s->on_hand, "reserved", (json_int_t)s->reserved, "available",
-                   (json_int_t)(s->on_hand - s->reserved), "version", (json_int_t)s->version);
+  return json_pack("{s:s, s:I, s:I, s:I, s:I}", "product_id", s->product_id, "on_hand", (json_int_t)s->on_hand,
+                   "reserved", (json_int_t)s->reserved, "available", (json_int_t)(s->on_hand - s->reserved), "version",
+                   (json_int_t)s->version);
 }
 
 static void reply_stock(sf_req *req, int status, const stock *s) {
@@ -114,15 +114,15 @@ static int adjust_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (rc) return rc;
   if (s.on_hand + in->delta < s.reserved)
     return sf_err_set(err, 409, "insufficient-stock", "Insufficient stock",
-                      "on hand %" PRId64 " with %" PRId64 " reserved cannot change by %" PRId64,
-                      s.on_hand, s.reserved, in->delta);
+                      "on hand %" PRId64 " with %" PRId64 " reserved cannot change by %" PRId64, s.on_hand, s.reserved,
+                      in->delta);
   s.on_hand += in->delta;
   s.version++;
   if ((rc = save_stock(tx, &s, err))) return rc;
   rc = sf_req_event(tx, req, "stock", s.product_id, "stock.adjusted",
-              json_pack("{s:s, s:I, s:s, s:I}", "product_id", s.product_id, "delta", (json_int_t)in->delta,
-                        "reason", in->reason, "on_hand", (json_int_t)s.on_hand),
-              err);
+                    json_pack("{s:s, s:I, s:s, s:I}", "product_id", s.product_id, "delta", (json_int_t)in->delta,
+                              "reason", in->reason, "on_hand", (json_int_t)s.on_hand),
+                    err);
   if (!rc) reply_stock(req, 200, &s);
   return rc;
 }
@@ -168,16 +168,16 @@ static json_t *reservation_json(const reservation *r) {
   sf_time_iso8601(r->created_at, created, sizeof created);
   json_t *items = json_array();
   for (int i = 0; i < r->nlines; i++)
-    json_array_append_new(items, json_pack("{s:s, s:I}", "product_id", r->lines[i].product_id,
-                                           "quantity", (json_int_t)r->lines[i].quantity));
-  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "id", r->id, "owner", r->owner, "status",
-                   r->status, "items", items, "expires_at", r->expires_at ? json_string(exp) : json_null(),
-                   "created_at", created);
+    json_array_append_new(items, json_pack("{s:s, s:I}", "product_id", r->lines[i].product_id, "quantity",
+                                           (json_int_t)r->lines[i].quantity));
+  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "id", r->id, "owner", r->owner, "status", r->status, "items",
+                   items, "expires_at", r->expires_at ? json_string(exp) : json_null(), "created_at", created);
 }
 
 static int load_reservation(sf_db *db, const char *id, reservation *r, sf_err *err) {
   memset(r, 0, sizeof *r);
-  sf_stmt *st = sf_db_prepare(db, "SELECT id, owner, status, expires_at, created_at FROM reservations WHERE id = ?", err);
+  sf_stmt *st =
+      sf_db_prepare(db, "SELECT id, owner, status, expires_at, created_at FROM reservations WHERE id = ?", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
@@ -191,7 +191,8 @@ static int load_reservation(sf_db *db, const char *id, reservation *r, sf_err *e
   sf_stmt_reset(st);
   if (rc == 0) return sf_err_not_found(err, "reservation");
   if (rc < 0) return rc;
-  st = sf_db_prepare(db, "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY rowid", err);
+  st = sf_db_prepare(db, "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY rowid",
+                     err);
   if (!st) return -500;
   sf_stmt_text(st, 1, id);
   while (r->nlines < MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
@@ -230,8 +231,7 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
     if (prc) return prc == -500 ? sf_err_internal(err, "%s", perr.detail) : prc;
     if ((rc = load_stock(tx->db, r->lines[i].product_id, &s[i], err))) return rc;
   }
-  if (err->nfields)
-    return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be reserved");
+  if (err->nfields) return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be reserved");
   for (int i = 0; i < r->nlines; i++) {
     int64_t available = s[i].on_hand - s[i].reserved;
     if (available < r->lines[i].quantity) {
@@ -261,7 +261,8 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
   sf_stmt_int(st, 5, tx->now_ms);
   if ((rc = sf_stmt_run(st, err))) return rc;
   for (int i = 0; i < r->nlines; i++) {
-    st = sf_db_prepare(tx->db, "INSERT INTO reservation_lines(reservation_id, product_id, quantity) VALUES(?, ?, ?)", err);
+    st = sf_db_prepare(tx->db, "INSERT INTO reservation_lines(reservation_id, product_id, quantity) VALUES(?, ?, ?)",
+                       err);
     if (!st) return -500;
     sf_stmt_text(st, 1, r->id);
     sf_stmt_text(st, 2, r->lines[i].product_id);
@@ -317,14 +318,9 @@ static int move_held(sf_tx *tx, const sf_inv_line *lines, int n, int d_on_hand, 
   return 0;
 }
 
-int sf_inv_unhold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
-  return move_held(tx, lines, n, 0, err);
-}
+int sf_inv_unhold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) { return move_held(tx, lines, n, 0, err); }
 
-int sf_inv_sell(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
-  return move_held(tx, lines, n, -1, err);
-}
-
+int sf_inv_sell(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) { return move_held(tx, lines, n, -1, err); }
 
 static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   reserve_input *in = data;
@@ -368,8 +364,7 @@ static void h_reserve(sf_req *req) {
 }
 
 static int may_see(const sf_req *req, const reservation *r) {
-  return strcmp(r->owner, req->principal.user_id) == 0 ||
-         sf_edge_role_allows(req->principal.role, "inventory:write");
+  return strcmp(r->owner, req->principal.user_id) == 0 || sf_edge_role_allows(req->principal.role, "inventory:write");
 }
 
 static void h_reservation_get(sf_req *req) {
@@ -406,7 +401,8 @@ static int release(sf_tx *tx, const sf_req *req, reservation *r, const char *cau
   sf_stmt_int(st, 2, tx->now_ms);
   sf_stmt_text(st, 3, r->id);
   int rc = sf_stmt_run(st, err);
-  if (!rc) rc = sf_req_event(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
+  if (!rc)
+    rc = sf_req_event(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
   if (!rc) snprintf(r->status, sizeof r->status, "%s", status);
   return rc;
 }
@@ -440,8 +436,10 @@ int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err) {
     rc = save_stock(tx, &s, err);
   }
   if (!rc) {
-    sf_stmt *st = sf_db_prepare(tx->db, "UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ?", err);
-    if (!st) rc = -500;
+    sf_stmt *st =
+        sf_db_prepare(tx->db, "UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ?", err);
+    if (!st)
+      rc = -500;
     else {
       sf_stmt_int(st, 1, tx->now_ms);
       sf_stmt_text(st, 2, id);
@@ -463,8 +461,7 @@ static int release_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   reservation *r = malloc(sizeof *r);
   int rc = load_reservation(tx->db, in->id, r, err);
   if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "reservation");
-  if (!rc && strcmp(r->status, "active") != 0)
-    rc = sf_err_conflict(err, "the reservation is already %s", r->status);
+  if (!rc && strcmp(r->status, "active") != 0) rc = sf_err_conflict(err, "the reservation is already %s", r->status);
   if (!rc) rc = release(tx, req, r, "released", err);
   if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
   if (!rc) sf_req_reply_json(req, 200, reservation_json(r));
@@ -482,8 +479,10 @@ static void h_release(sf_req *req) {
 static int expire_timer(sf_tx *tx, const char *ref, sf_err *err) {
   reservation *r = malloc(sizeof *r);
   int rc = load_reservation(tx->db, ref, r, err);
-  if (rc == -404) rc = 0, r->status[0] = '\0'; /* gone: nothing to do */
-  else if (!rc && strcmp(r->status, "active") == 0) rc = release(tx, NULL, r, "expired", err);
+  if (rc == -404)
+    rc = 0, r->status[0] = '\0'; /* gone: nothing to do */
+  else if (!rc && strcmp(r->status, "active") == 0)
+    rc = release(tx, NULL, r, "expired", err);
   free(r);
   return rc;
 }
@@ -497,8 +496,8 @@ void sf_inventory_routes(void) {
   static const sf_route routes[] = {
       {"GET", "/api/v1/inventory/{product_id}", h_stock_get, SF_AUTH_USER, NULL, 0, "inventory",
        "Stock of a product: on hand, reserved, available", NULL, STOCK_REF, 200, 0},
-      {"POST", "/api/v1/inventory/{product_id}/adjustments", h_adjust, SF_AUTH_PERMISSION,
-       "inventory:write", SF_ROUTE_IF_MATCH, "inventory", "Adjust on-hand stock with a reason (honours If-Match)",
+      {"POST", "/api/v1/inventory/{product_id}/adjustments", h_adjust, SF_AUTH_PERMISSION, "inventory:write",
+       SF_ROUTE_IF_MATCH, "inventory", "Adjust on-hand stock with a reason (honours If-Match)",
        "{\"type\":\"object\",\"required\":[\"delta\",\"reason\"],\"additionalProperties\":false,"
        "\"properties\":{\"delta\":{\"type\":\"integer\",\"not\":{\"const\":0}},"
        "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200}}}",

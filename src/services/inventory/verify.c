@@ -195,8 +195,8 @@ static int fold_events(sf_db *db, inv_fold *f, sf_err *err) {
     int is_stock = strncmp(stream, "stock-", 6) == 0, is_order = strncmp(stream, "order-", 6) == 0;
     int known = is_order   ? 1
                 : is_stock ? strcmp(type, "stock.adjusted") == 0
-                         : strcmp(type, "reservation.created") == 0 || strcmp(type, "reservation.released") == 0 ||
-                               strcmp(type, "reservation.committed") == 0;
+                           : strcmp(type, "reservation.created") == 0 || strcmp(type, "reservation.released") == 0 ||
+                                 strcmp(type, "reservation.committed") == 0;
     if (!known) continue; /* not part of the state (none today) */
     json_t *d = json_loads(sf_stmt_col_text(st, 3), 0, NULL);
     if (!d) {
@@ -204,10 +204,14 @@ static int fold_events(sf_db *db, inv_fold *f, sf_err *err) {
                          pos, type);
       continue;
     }
-    if (is_order) on_order(f, pos, stream + 6, type, d);
-    else if (is_stock) on_adjusted(f, pos, stream + 6, d);
-    else if (strcmp(type, "reservation.created") == 0) on_created(f, pos, stream + 12, d, sf_stmt_col_int(st, 4));
-    else on_ended(f, pos, stream + 12, type, d);
+    if (is_order)
+      on_order(f, pos, stream + 6, type, d);
+    else if (is_stock)
+      on_adjusted(f, pos, stream + 6, d);
+    else if (strcmp(type, "reservation.created") == 0)
+      on_created(f, pos, stream + 12, d, sf_stmt_col_int(st, 4));
+    else
+      on_ended(f, pos, stream + 12, type, d);
     json_decref(d);
   }
   sf_stmt_reset(st);
@@ -231,8 +235,8 @@ static int compare_stock(sf_db *db, inv_fold *f, sf_err *err) {
     s->row = 1;
     int64_t on_hand = sf_stmt_col_int(st, 1), reserved = sf_stmt_col_int(st, 2);
     if (!s->events) {
-      sf_verify_mismatch(f->rs, "stock %s: state row (on_hand %" PRId64 ", reserved %" PRId64 ") has no events",
-                         pid, on_hand, reserved);
+      sf_verify_mismatch(f->rs, "stock %s: state row (on_hand %" PRId64 ", reserved %" PRId64 ") has no events", pid,
+                         on_hand, reserved);
       continue;
     }
     sf_verify_int(f->rs, "stock", pid, "on_hand", on_hand, s->on_hand);

@@ -62,9 +62,9 @@ typedef struct {
   char auth_ref[64];
 } order;
 
-#define ORDER_COLS                                                                             \
-  "o.id, o.customer_id, o.status, o.saga_step, o.saga_attempts, o.currency, o.total, "        \
-  "coalesce(o.reservation_id, ''), o.card_last4, o.refund_pending, coalesce(o.failure_reason, ''), " \
+#define ORDER_COLS                                                                                                     \
+  "o.id, o.customer_id, o.status, o.saga_step, o.saga_attempts, o.currency, o.total, "                                 \
+  "coalesce(o.reservation_id, ''), o.card_last4, o.refund_pending, coalesce(o.failure_reason, ''), "                   \
   "o.version, o.created_at, o.updated_at, p.id, p.status, p.captured, p.refunded, coalesce(p.auth_ref, '')"
 
 static void copy_col(sf_stmt *st, int col, char *dst, size_t cap) {
@@ -183,19 +183,19 @@ static json_t *order_json(const order *o) {
   json_t *items = json_array();
   for (int i = 0; i < o->nlines; i++) {
     const order_line *l = &o->lines[i];
-    json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "product_id", l->product_id,
-                                           "sku", l->sku, "name", l->name, "unit_price",
-                                           (json_int_t)l->unit_price, "quantity", (json_int_t)l->quantity,
-                                           "subtotal", (json_int_t)(l->unit_price * l->quantity)));
+    json_array_append_new(items,
+                          json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "product_id", l->product_id, "sku", l->sku,
+                                    "name", l->name, "unit_price", (json_int_t)l->unit_price, "quantity",
+                                    (json_int_t)l->quantity, "subtotal", (json_int_t)(l->unit_price * l->quantity)));
   }
-  json_t *pay = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "id", o->payment_id, "status", o->pay_status,
-                          "amount", (json_int_t)o->total, "captured", (json_int_t)o->captured, "refunded",
+  json_t *pay = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "id", o->payment_id, "status", o->pay_status, "amount",
+                          (json_int_t)o->total, "captured", (json_int_t)o->captured, "refunded",
                           (json_int_t)o->refunded, "card_last4", o->card_last4);
-  return json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:o, s:o, s:o, s:I, s:s, s:s}", "id", o->id,
-                   "customer_id", o->customer_id, "status", o->status, "settled", settled(o),
-                   "currency", o->currency, "total", (json_int_t)o->total, "items", items, "payment", pay,
-                   "failure_reason", o->failure_reason[0] ? json_string(o->failure_reason) : json_null(),
-                   "version", (json_int_t)o->version, "created_at", created, "updated_at", updated);
+  return json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:o, s:o, s:o, s:I, s:s, s:s}", "id", o->id, "customer_id",
+                   o->customer_id, "status", o->status, "settled", settled(o), "currency", o->currency, "total",
+                   (json_int_t)o->total, "items", items, "payment", pay, "failure_reason",
+                   o->failure_reason[0] ? json_string(o->failure_reason) : json_null(), "version",
+                   (json_int_t)o->version, "created_at", created, "updated_at", updated);
 }
 
 static void reply_order(sf_req *req, int status, const order *o) {
@@ -205,8 +205,7 @@ static void reply_order(sf_req *req, int status, const order *o) {
   sf_req_set_header(req, "ETag", etag);
 }
 
-static int order_event(sf_tx *tx, const sf_req *req, const order *o, const char *type, json_t *data,
-                       sf_err *err) {
+static int order_event(sf_tx *tx, const sf_req *req, const order *o, const char *type, json_t *data, sf_err *err) {
   return sf_req_event(tx, req, "order", o->id, type, data, err);
 }
 
@@ -232,7 +231,7 @@ static struct {
   int qlen, qcap;
   char (*notify)[48]; /* orders whose results committed: answer their waiters */
   int nlen, ncap;
-  int inflight;       /* result commands submitted, not yet done */
+  int inflight; /* result commands submitted, not yet done */
   waiter *waiters;
   sf_pay_provider *provider;
   const sf_keyring *ring;
@@ -265,7 +264,8 @@ static void answer(waiter *w) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
   order *o = sf_calloc(1, sizeof *o);
-  if (!db || load_order(db, w->order_id, o, 1, &err)) sf_req_reply_problem(w->req, &err);
+  if (!db || load_order(db, w->order_id, o, 1, &err))
+    sf_req_reply_problem(w->req, &err);
   else {
     reply_order(w->req, settled(o) ? w->status : w->unsettled_status, o);
     sf_req_set_header(w->req, "Preference-Applied", "wait");
@@ -393,11 +393,11 @@ static json_t *paid_event(const order *o, int64_t at_ms) {
   day[10] = '\0';
   json_t *items = json_array();
   for (int i = 0; i < o->nlines; i++)
-    json_array_append_new(items, json_pack("{s:s, s:I, s:I}", "product_id", o->lines[i].product_id,
-                                           "quantity", (json_int_t)o->lines[i].quantity, "unit_price",
+    json_array_append_new(items, json_pack("{s:s, s:I, s:I}", "product_id", o->lines[i].product_id, "quantity",
+                                           (json_int_t)o->lines[i].quantity, "unit_price",
                                            (json_int_t)o->lines[i].unit_price));
-  return json_pack("{s:I, s:s, s:s, s:o}", "total", (json_int_t)o->total, "currency", o->currency, "day",
-                   day, "items", items);
+  return json_pack("{s:I, s:s, s:s, s:o}", "total", (json_int_t)o->total, "currency", o->currency, "day", day, "items",
+                   items);
 }
 
 /* Compensation end: give the stock back and cancel. */
@@ -447,9 +447,10 @@ static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, int *next, sf
              o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
     o->saga_attempts++;
     rc = save_order(tx, o, err);
-    if (!rc) rc = order_event(tx, NULL, o, "payment.retry_scheduled",
-                              json_pack("{s:s, s:i, s:s}", "step", "capture", "attempt", o->saga_attempts,
-                                        "message", op->message), err);
+    if (!rc)
+      rc = order_event(
+          tx, NULL, o, "payment.retry_scheduled",
+          json_pack("{s:s, s:i, s:s}", "step", "capture", "attempt", o->saga_attempts, "message", op->message), err);
     if (!rc) rc = retry_later(tx, o, err);
   } else {
     /* compensate: void the authorization, then release and cancel */
@@ -457,8 +458,9 @@ static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, int *next, sf
     o->saga_attempts = 0;
     snprintf(o->failure_reason, sizeof o->failure_reason, "capture_failed");
     rc = save_order(tx, o, err);
-    if (!rc) rc = order_event(tx, NULL, o, "payment.capture_failed",
-                              json_pack("{s:s, s:s}", "outcome", outcome, "message", op->message), err);
+    if (!rc)
+      rc = order_event(tx, NULL, o, "payment.capture_failed",
+                       json_pack("{s:s, s:s}", "outcome", outcome, "message", op->message), err);
     *next = 1;
   }
   return rc;
@@ -488,7 +490,8 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
       o->saga_attempts = 0;
       rc = order_event(tx, NULL, o, "payment.authorized",
                        json_pack("{s:I, s:s}", "amount", (json_int_t)o->total, "auth_ref", op->ref), err);
-      if (!rc && it->has_capture) rc = apply_capture(tx, o, &it->capture, &next, err);
+      if (!rc && it->has_capture)
+        rc = apply_capture(tx, o, &it->capture, &next, err);
       else if (!rc) {
         rc = save_order(tx, o, err);
         next = 1;
@@ -496,18 +499,23 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
     } else if (op->outcome == SF_PAY_TRANSIENT && o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS) {
       o->saga_attempts++;
       rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.retry_scheduled",
-                                json_pack("{s:s, s:i, s:s}", "step", "authorize", "attempt", o->saga_attempts,
-                                          "message", op->message), err);
+      if (!rc)
+        rc = order_event(
+            tx, NULL, o, "payment.retry_scheduled",
+            json_pack("{s:s, s:i, s:s}", "step", "authorize", "attempt", o->saga_attempts, "message", op->message),
+            err);
       if (!rc) rc = retry_later(tx, o, err);
     } else {
       snprintf(o->pay_status, sizeof o->pay_status, "failed");
       rc = order_event(tx, NULL, o, "payment.failed",
-                       json_pack("{s:s, s:s, s:s}", "step", "authorize", "outcome", outcome, "message", op->message), err);
-      if (!rc) rc = cancel_order(tx, o, (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE)
-                                            ? "payment_unavailable"
-                                       : op->outcome == SF_PAY_INSUFFICIENT ? "insufficient_funds"
-                                                                            : "payment_declined", err);
+                       json_pack("{s:s, s:s, s:s}", "step", "authorize", "outcome", outcome, "message", op->message),
+                       err);
+      if (!rc)
+        rc = cancel_order(tx, o,
+                          (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) ? "payment_unavailable"
+                          : op->outcome == SF_PAY_INSUFFICIENT                                   ? "insufficient_funds"
+                                                                                                 : "payment_declined",
+                          err);
     }
   } else if (strcmp(o->saga_step, "capture") == 0) {
     rc = apply_capture(tx, o, op, &next, err);
@@ -533,10 +541,13 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
       snprintf(o->saga_step, sizeof o->saga_step, "done");
       o->saga_attempts = 0;
       rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.refunded",
-                                json_pack("{s:I, s:I, s:b}", "amount", (json_int_t)amount, "refunded_total",
-                                          (json_int_t)o->refunded, "full", full), err);
-      if (!rc && full) rc = order_event(tx, NULL, o, "order.refunded", json_pack("{s:I}", "amount", (json_int_t)o->refunded), err);
+      if (!rc)
+        rc = order_event(tx, NULL, o, "payment.refunded",
+                         json_pack("{s:I, s:I, s:b}", "amount", (json_int_t)amount, "refunded_total",
+                                   (json_int_t)o->refunded, "full", full),
+                         err);
+      if (!rc && full)
+        rc = order_event(tx, NULL, o, "order.refunded", json_pack("{s:I}", "amount", (json_int_t)o->refunded), err);
     } else if (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) {
       o->saga_attempts++;
       rc = save_order(tx, o, err);
@@ -546,8 +557,9 @@ static int apply_result(sf_tx *tx, saga_item *it, saga_cmd *c, sf_err *err) {
       o->refund_pending = 0;
       snprintf(o->saga_step, sizeof o->saga_step, "done");
       rc = save_order(tx, o, err);
-      if (!rc) rc = order_event(tx, NULL, o, "payment.refund_failed",
-                                json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "message", op->message), err);
+      if (!rc)
+        rc = order_event(tx, NULL, o, "payment.refund_failed",
+                         json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "message", op->message), err);
     }
   }
   if (!rc) {
@@ -757,7 +769,7 @@ static void run_batch(char (*ids)[48], int n) {
 static void answer_notified(void) {
   pthread_mutex_lock(&S.mu);
   int n = S.nlen;
-  char (*ids)[48] = S.notify;
+  char(*ids)[48] = S.notify;
   S.notify = NULL;
   S.nlen = S.ncap = 0;
   pthread_mutex_unlock(&S.mu);
@@ -769,7 +781,7 @@ static void answer_notified(void) {
 static void *saga_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sf-saga");
-  char (*batch)[48] = sf_calloc(SAGA_BATCH, sizeof *batch);
+  char(*batch)[48] = sf_calloc(SAGA_BATCH, sizeof *batch);
   for (;;) {
     pthread_mutex_lock(&S.mu);
     if (S.qlen == 0 && S.nlen == 0 && !S.stopping) {
@@ -838,7 +850,8 @@ int sf_orders_start(const sf_config *cfg, sf_err *err) {
   sf_stmt_reset(st);
   if (rc < 0) return -1;
   if (resumed) sf_log_info("resuming order sagas", "\"orders\":%d", resumed);
-  if (pthread_create(&S.thread, NULL, saga_main, NULL) != 0) return sf_err_internal(err, "cannot start the saga thread");
+  if (pthread_create(&S.thread, NULL, saga_main, NULL) != 0)
+    return sf_err_internal(err, "cannot start the saga thread");
   pthread_mutex_lock(&S.mu);
   S.running = 1;
   pthread_mutex_unlock(&S.mu);
@@ -949,7 +962,8 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
       free(o);
       return sf_err_internal(err, "%s", perr.detail);
     }
-    if (!o->currency[0]) snprintf(o->currency, sizeof o->currency, "%s", p.currency);
+    if (!o->currency[0])
+      snprintf(o->currency, sizeof o->currency, "%s", p.currency);
     else if (strcmp(o->currency, p.currency) != 0)
       sf_err_field_add(err, field, "is priced in %s; one order has one currency (%s)", p.currency, o->currency);
     if (in->cart_id[0] && p.price != in->lines[i].snapshot_price) {
@@ -979,11 +993,12 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
    * order.placed records the hold */
   rc = sf_inv_hold(tx, inv, o->nlines, err);
   sf_stmt *st = NULL;
-  if (!rc && !(st = sf_db_prepare(tx->db,
-                                  "INSERT INTO orders(id, customer_id, status, saga_step, currency, total, reservation_id,"
-                                  " card_sealed, card_last4, version, created_at, updated_at)"
-                                  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                                  err)))
+  if (!rc &&
+      !(st = sf_db_prepare(tx->db,
+                           "INSERT INTO orders(id, customer_id, status, saga_step, currency, total, reservation_id,"
+                           " card_sealed, card_last4, version, created_at, updated_at)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                           err)))
     rc = -500;
   if (!rc) {
     sf_stmt_text(st, 1, o->id);
@@ -1018,10 +1033,11 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     sf_stmt_int(st, 7, o->lines[i].quantity);
     rc = sf_stmt_run(st, err);
   }
-  if (!rc && !(st = sf_db_prepare(tx->db,
-                                  "INSERT INTO payments(id, order_id, provider, status, amount, currency, created_at, updated_at)"
-                                  " VALUES(?,?,?,?,?,?,?,?)",
-                                  err)))
+  if (!rc && !(st = sf_db_prepare(
+                   tx->db,
+                   "INSERT INTO payments(id, order_id, provider, status, amount, currency, created_at, updated_at)"
+                   " VALUES(?,?,?,?,?,?,?,?)",
+                   err)))
     rc = -500;
   if (!rc) {
     sf_stmt_text(st, 1, o->payment_id);
@@ -1038,14 +1054,14 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     json_t *items = json_array();
     for (int i = 0; i < o->nlines; i++)
       /* name: the line is a snapshot, and verify rebuilds order_lines from this event */
-      json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id,
-                                             "sku", o->lines[i].sku, "name", o->lines[i].name, "unit_price",
+      json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id, "sku",
+                                             o->lines[i].sku, "name", o->lines[i].name, "unit_price",
                                              (json_int_t)o->lines[i].unit_price, "quantity",
                                              (json_int_t)o->lines[i].quantity));
     rc = order_event(tx, req, o, "order.placed",
-                     json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "customer_id", o->customer_id, "currency",
-                               o->currency, "total", (json_int_t)o->total, "items", items, "reservation_id",
-                               o->reservation_id, "card_last4", o->card_last4),
+                     json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "customer_id", o->customer_id, "currency", o->currency,
+                               "total", (json_int_t)o->total, "items", items, "reservation_id", o->reservation_id,
+                               "card_last4", o->card_last4),
                      err);
   }
   if (!rc && in->cart_id[0]) rc = sf_cart_checked_out(tx, req, in->cart_id, o->id, err);
@@ -1056,8 +1072,10 @@ static int place_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     /* with Prefer: wait the body is written when the order settles (or the
      * wait ends); it is built now only when it must be stored for an
      * Idempotency-Key replay */
-    if (in->deferred) sf_req_reply(req, 201, NULL, NULL, 0);
-    else reply_order(req, 201, o);
+    if (in->deferred)
+      sf_req_reply(req, 201, NULL, NULL, 0);
+    else
+      reply_order(req, 201, o);
     sf_req_add_header(req, "Location", loc);
     in->placed = 1;
   }
@@ -1074,8 +1092,10 @@ static int place_committed(sf_req *req, void *data) {
     sf_err err = {0};
     sf_db *db = sf_db_reader(&err);
     order o = {0};
-    if (!db || load_order(db, in->order_id, &o, 1, &err)) sf_req_reply_problem(req, &err);
-    else reply_order(req, 201, &o);
+    if (!db || load_order(db, in->order_id, &o, 1, &err))
+      sf_req_reply_problem(req, &err);
+    else
+      reply_order(req, 201, &o);
     order_clear(&o);
   }
   return 0;
@@ -1107,8 +1127,10 @@ static void place(sf_req *req, const char *cart_path) {
   const char *cart_id = cart_path ? cart_path : sf_json_str(b, "cart_id");
   if (cart_id) {
     if (items) sf_err_field_add(&err, "items", "give items or cart_id, not both");
-    if (strlen(cart_id) >= sizeof in->cart_id) sf_err_field_add(&err, "cart_id", "is not a cart id");
-    else snprintf(in->cart_id, sizeof in->cart_id, "%s", cart_id);
+    if (strlen(cart_id) >= sizeof in->cart_id)
+      sf_err_field_add(&err, "cart_id", "is not a cart id");
+    else
+      snprintf(in->cart_id, sizeof in->cart_id, "%s", cart_id);
   } else if (!items) {
     sf_err_field_add(&err, "items", "is required (or cart_id)");
   }
@@ -1208,13 +1230,14 @@ static void h_list(sf_req *req) {
   char c_id[64];
   if (!sf_in_time_cursor(req, &c_at, c_id, sizeof c_id)) return;
   const char *status = sf_req_query(req, "status");
-  static const char *const k_statuses[] = {"pending", "paid", "fulfilled", "shipped", "delivered",
-                                           "cancelled", "refunded"};
+  static const char *const k_statuses[] = {"pending",   "paid",      "fulfilled", "shipped",
+                                           "delivered", "cancelled", "refunded"};
   if (status) {
     int ok = 0;
     for (size_t i = 0; i < sizeof k_statuses / sizeof k_statuses[0]; i++) ok |= strcmp(status, k_statuses[i]) == 0;
     if (!ok) {
-      sf_err_invalid(&err, "status", "must be one of pending, paid, fulfilled, shipped, delivered, cancelled, refunded");
+      sf_err_invalid(&err, "status",
+                     "must be one of pending, paid, fulfilled, shipped, delivered, cancelled, refunded");
       sf_req_reply_problem(req, &err);
       return;
     }
@@ -1247,8 +1270,10 @@ static void h_list(sf_req *req) {
   }
   sf_stmt_reset(st);
   for (int i = 0; i < n; i++) {
-    if (rc >= 0 && load_lines(db, &rows[i], &err)) rc = -1;
-    else if (rc >= 0) json_array_append_new(data, order_json(&rows[i]));
+    if (rc >= 0 && load_lines(db, &rows[i], &err))
+      rc = -1;
+    else if (rc >= 0)
+      json_array_append_new(data, order_json(&rows[i]));
     order_clear(&rows[i]);
   }
   free(rows);
@@ -1257,8 +1282,8 @@ static void h_list(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                                        next[0] ? json_string(next) : json_null()));
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
 }
 
 static void h_events(sf_req *req) {
@@ -1305,8 +1330,8 @@ static int transition_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     for (size_t i = 0; i < sizeof k_moves / sizeof k_moves[0]; i++)
       if (strcmp(k_moves[i].to, in->to) == 0 && strcmp(k_moves[i].from, o->status) == 0) event = k_moves[i].event;
     if (!event)
-      rc = sf_err_set(err, 409, "invalid-transition", "Invalid transition",
-                      "an order that is %s cannot become %s", o->status, in->to);
+      rc = sf_err_set(err, 409, "invalid-transition", "Invalid transition", "an order that is %s cannot become %s",
+                      o->status, in->to);
     else {
       snprintf(o->status, sizeof o->status, "%s", in->to);
       rc = save_order(tx, o, err);
@@ -1348,14 +1373,14 @@ static int refund_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                     "only a paid order with money left to refund can be refunded (status %s)", o->status);
   int64_t left = o->captured - o->refunded;
   int64_t amount = in->amount ? in->amount : left;
-  if (!rc && amount > left)
-    rc = sf_err_invalid(err, "amount", "at most %" PRId64 " is left to refund", left);
+  if (!rc && amount > left) rc = sf_err_invalid(err, "amount", "at most %" PRId64 " is left to refund", left);
   if (!rc) {
     o->refund_pending = amount;
     snprintf(o->saga_step, sizeof o->saga_step, "refund");
     o->saga_attempts = 0;
     rc = save_order(tx, o, err);
-    if (!rc) rc = order_event(tx, req, o, "order.refund_requested", json_pack("{s:I}", "amount", (json_int_t)amount), err);
+    if (!rc)
+      rc = order_event(tx, req, o, "order.refund_requested", json_pack("{s:I}", "amount", (json_int_t)amount), err);
     if (!rc) {
       sf_tx_after_commit(tx, enqueue_hook, NULL, o->id);
       reply_order(req, 202, o);
@@ -1468,11 +1493,11 @@ static void h_sales(sf_req *req) {
   json_t *data = json_array();
   int rc;
   while ((rc = sf_stmt_step(st, &err)) == 1)
-    json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "day", sf_stmt_col_text(st, 0),
-                                          "product_id", sf_stmt_col_text(st, 1), "quantity",
-                                          (json_int_t)sf_stmt_col_int(st, 2), "revenue",
-                                          (json_int_t)sf_stmt_col_int(st, 3), "currency", sf_stmt_col_text(st, 4),
-                                          "orders", (json_int_t)sf_stmt_col_int(st, 5)));
+    json_array_append_new(data,
+                          json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "day", sf_stmt_col_text(st, 0), "product_id",
+                                    sf_stmt_col_text(st, 1), "quantity", (json_int_t)sf_stmt_col_int(st, 2), "revenue",
+                                    (json_int_t)sf_stmt_col_int(st, 3), "currency", sf_stmt_col_text(st, 4), "orders",
+                                    (json_int_t)sf_stmt_col_int(st, 5)));
   sf_stmt_reset(st);
   if (rc < 0) {
     json_decref(data);
@@ -1511,8 +1536,7 @@ void sf_orders_routes(void) {
        "List orders, newest first: your own, or all with orders:read (?status=, ?customer_id=)", NULL,
        SF_LIST_SCHEMA(ORDER_REF), 200, 0, .query = "status customer_id"},
       {"GET", "/api/v1/orders/{id}", h_get, SF_AUTH_USER, NULL, 0, "orders",
-       "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0,
-       .headers = "Prefer"},
+       "Get an order (Prefer: wait=N waits until it is settled)", NULL, ORDER_REF, 200, 0, .headers = "Prefer"},
       {"GET", "/api/v1/orders/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "orders",
        "The order's history (events of stream order-{id})", NULL,
        SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/Event\"}"), 200, 0},
@@ -1520,8 +1544,8 @@ void sf_orders_routes(void) {
        "paid -> fulfilled (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
       {"POST", "/api/v1/orders/{id}/ship", h_ship, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
        "fulfilled -> shipped (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
-      {"POST", "/api/v1/orders/{id}/deliver", h_deliver, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
-       "shipped -> delivered (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
+      {"POST", "/api/v1/orders/{id}/deliver", h_deliver, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH,
+       "orders", "shipped -> delivered (honours If-Match)", NULL, ORDER_REF, 200, 0, .statuses = "409"},
       {"POST", "/api/v1/orders/{id}/refunds", h_refund, SF_AUTH_PERMISSION, "orders:write", SF_ROUTE_IF_MATCH, "orders",
        "Refund a paid order, fully or in part (202; Prefer: wait=N waits for the provider)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"

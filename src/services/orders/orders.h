@@ -26,7 +26,7 @@
 #include "store/db.h"
 
 void sf_orders_routes(void);
-void sf_orders_timers(void);  /* before sf_timers_start */
+void sf_orders_timers(void); /* before sf_timers_start */
 /* Opens the payment provider and starts the saga thread (after the writer);
  * resumes every unfinished saga. */
 int sf_orders_start(const sf_config *cfg, sf_err *err);

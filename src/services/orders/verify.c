@@ -86,8 +86,8 @@ static void on_placed(ord_fold *f, order_fold *o, json_t *d, int64_t at) {
 
 /* Types whose data the fold reads (the rest change state by their type alone). */
 static int needs_data(const char *type) {
-  static const char *const k[] = {"order.placed", "payment.authorized", "payment.captured", "order.cancelled",
-                                  "order.refund_requested", "payment.refunded"};
+  static const char *const k[] = {"order.placed",    "payment.authorized",     "payment.captured",
+                                  "order.cancelled", "order.refund_requested", "payment.refunded"};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
     if (strcmp(type, k[i]) == 0) return 1;
   return 0;
@@ -166,8 +166,8 @@ static int fold_events(sf_db *db, ord_fold *f, sf_err *err) {
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1)
-    apply(f, sf_stmt_col_text(st, 1) + 6, sf_stmt_col_int(st, 0), sf_stmt_col_text(st, 2),
-          sf_stmt_col_text(st, 3), sf_stmt_col_int(st, 4));
+    apply(f, sf_stmt_col_text(st, 1) + 6, sf_stmt_col_int(st, 0), sf_stmt_col_text(st, 2), sf_stmt_col_text(st, 3),
+          sf_stmt_col_int(st, 4));
   sf_stmt_reset(st);
   return rc < 0 ? rc : 0;
 }
@@ -226,8 +226,8 @@ static int compare_orders(sf_db *db, ord_fold *f, int64_t *orphans, sf_err *err)
 }
 
 static int compare_lines(sf_db *db, ord_fold *f, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT order_id, line, product_id, sku, name, unit_price, quantity FROM order_lines",
-                              err);
+  sf_stmt *st =
+      sf_db_prepare(db, "SELECT order_id, line, product_id, sku, name, unit_price, quantity FROM order_lines", err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {

@@ -65,7 +65,7 @@
 #define MAX_INFLIGHT 64        /* requests of one batch in flight at once; the rest queue here */
 #define MAX_ANSWER (64 * 1024) /* a payment answer is a few hundred bytes */
 #define MAX_BACKOFF_MS 10000
-#define CONNECT_CAP_MS 3000    /* a dead host shows in the connect phase; TLS to a far provider needs room */
+#define CONNECT_CAP_MS 3000 /* a dead host shows in the connect phase; TLS to a far provider needs room */
 #define UNAVAILABLE_MSG "payment provider unavailable (circuit open)"
 
 enum { BRK_CLOSED = 0, BRK_OPEN = 1, BRK_HALF_OPEN = 2 };
@@ -134,8 +134,10 @@ static void breaker_record(int answered, int probe, int64_t now) {
       open_locked(now, "probe failed");
     }
   } else if (state_now() == BRK_CLOSED) {
-    if (answered) B.failures = 0;
-    else if (++B.failures >= B.threshold) open_locked(now, "consecutive failures");
+    if (answered)
+      B.failures = 0;
+    else if (++B.failures >= B.threshold)
+      open_locked(now, "consecutive failures");
   }
   pthread_mutex_unlock(&B.mu);
 }
@@ -199,15 +201,15 @@ typedef struct {
   size_t body_len;
   sf_buf answer;
   char errbuf[CURL_ERROR_SIZE];
-  char last[96];  /* why the last attempt failed; fits a message with "(after N attempts)" */
+  char last[96]; /* why the last attempt failed; fits a message with "(after N attempts)" */
 } call;
 
 static const char *kind_path(sf_pay_kind k) {
   switch (k) {
-  case SF_PAY_AUTHORIZE: return "authorize";
-  case SF_PAY_CAPTURE: return "capture";
-  case SF_PAY_VOID: return "void";
-  case SF_PAY_REFUND: return "refund";
+    case SF_PAY_AUTHORIZE: return "authorize";
+    case SF_PAY_CAPTURE: return "capture";
+    case SF_PAY_VOID: return "void";
+    case SF_PAY_REFUND: return "refund";
   }
   return "unknown";
 }

@@ -22,11 +22,11 @@ typedef enum { SF_PAY_OK, SF_PAY_DECLINED, SF_PAY_INSUFFICIENT, SF_PAY_TRANSIENT
 
 typedef struct sf_pay_op {
   sf_pay_kind kind;
-  char key[96];       /* idempotency key, e.g. "ord_…:authorize" */
-  int64_t amount;     /* minor units (authorize, capture, refund) */
+  char key[96];   /* idempotency key, e.g. "ord_…:authorize" */
+  int64_t amount; /* minor units (authorize, capture, refund) */
   char currency[4];
-  char card[24];      /* authorize only; never stored in clear */
-  char ref[64];       /* in: the authorization (capture/void/refund); out: it (authorize) */
+  char card[24];        /* authorize only; never stored in clear */
+  char ref[64];         /* in: the authorization (capture/void/refund); out: it (authorize) */
   char traceparent[56]; /* W3C trace of the request behind the operation; "" = none */
   sf_pay_outcome outcome;
   char message[128];

@@ -34,11 +34,11 @@ int sf_pay_card_valid(const char *card) {
 
 const char *sf_pay_outcome_name(sf_pay_outcome o) {
   switch (o) {
-  case SF_PAY_OK: return "ok";
-  case SF_PAY_DECLINED: return "declined";
-  case SF_PAY_INSUFFICIENT: return "insufficient_funds";
-  case SF_PAY_TRANSIENT: return "transient_error";
-  case SF_PAY_UNAVAILABLE: return "provider_unavailable";
+    case SF_PAY_OK: return "ok";
+    case SF_PAY_DECLINED: return "declined";
+    case SF_PAY_INSUFFICIENT: return "insufficient_funds";
+    case SF_PAY_TRANSIENT: return "transient_error";
+    case SF_PAY_UNAVAILABLE: return "provider_unavailable";
   }
   return "unknown";
 }
@@ -103,7 +103,8 @@ static int load_auth(sandbox *s, const char *ref, auth *a, sf_err *err) {
   if (!st) return -1;
   sf_stmt_text(st, 1, ref);
   int rc = sf_stmt_step(st, err);
-  if (rc == 1) *a = (auth){sf_stmt_col_int(st, 0), sf_stmt_col_int(st, 1), sf_stmt_col_int(st, 2), (int)sf_stmt_col_int(st, 3)};
+  if (rc == 1)
+    *a = (auth){sf_stmt_col_int(st, 0), sf_stmt_col_int(st, 1), sf_stmt_col_int(st, 2), (int)sf_stmt_col_int(st, 3)};
   sf_stmt_reset(st);
   return rc < 0 ? -1 : rc; /* 1 found, 0 not */
 }
@@ -132,60 +133,71 @@ static int one(sandbox *s, sf_pay_op *op, sf_err *err) {
   attempts++;
   auth a = {0};
   switch (op->kind) {
-  case SF_PAY_AUTHORIZE:
-    if (strcmp(op->card, "4000000000000002") == 0) set(op, SF_PAY_DECLINED, "card declined");
-    else if (strcmp(op->card, "4000000000009995") == 0) set(op, SF_PAY_INSUFFICIENT, "insufficient funds");
-    else if (strcmp(op->card, "4000000000000119") == 0 && attempts <= 2)
-      set(op, SF_PAY_TRANSIENT, "processing error, try again");
-    else if (!sf_pay_card_valid(op->card)) set(op, SF_PAY_DECLINED, "invalid card number");
-    else if (op->amount <= 0) set(op, SF_PAY_DECLINED, "invalid amount");
-    else {
-      sf_id_new("auth", op->ref, sizeof op->ref);
-      sf_stmt *st = sf_db_prepare(s->db, "INSERT INTO auths(ref, amount, currency) VALUES(?, ?, ?)", err);
-      if (!st) return -1;
-      sf_stmt_text(st, 1, op->ref);
-      sf_stmt_int(st, 2, op->amount);
-      sf_stmt_text(st, 3, op->currency);
-      if (sf_stmt_run(st, err)) return -1;
-      if (strcmp(op->card, "4000000000000341") == 0) {
-        if (!(st = sf_db_prepare(s->db, "INSERT INTO capture_declines(ref) VALUES(?)", err))) return -1;
+    case SF_PAY_AUTHORIZE:
+      if (strcmp(op->card, "4000000000000002") == 0)
+        set(op, SF_PAY_DECLINED, "card declined");
+      else if (strcmp(op->card, "4000000000009995") == 0)
+        set(op, SF_PAY_INSUFFICIENT, "insufficient funds");
+      else if (strcmp(op->card, "4000000000000119") == 0 && attempts <= 2)
+        set(op, SF_PAY_TRANSIENT, "processing error, try again");
+      else if (!sf_pay_card_valid(op->card))
+        set(op, SF_PAY_DECLINED, "invalid card number");
+      else if (op->amount <= 0)
+        set(op, SF_PAY_DECLINED, "invalid amount");
+      else {
+        sf_id_new("auth", op->ref, sizeof op->ref);
+        sf_stmt *st = sf_db_prepare(s->db, "INSERT INTO auths(ref, amount, currency) VALUES(?, ?, ?)", err);
+        if (!st) return -1;
         sf_stmt_text(st, 1, op->ref);
+        sf_stmt_int(st, 2, op->amount);
+        sf_stmt_text(st, 3, op->currency);
         if (sf_stmt_run(st, err)) return -1;
+        if (strcmp(op->card, "4000000000000341") == 0) {
+          if (!(st = sf_db_prepare(s->db, "INSERT INTO capture_declines(ref) VALUES(?)", err))) return -1;
+          sf_stmt_text(st, 1, op->ref);
+          if (sf_stmt_run(st, err)) return -1;
+        }
+        set(op, SF_PAY_OK, "authorized");
       }
-      set(op, SF_PAY_OK, "authorized");
-    }
-    break;
-  case SF_PAY_CAPTURE:
-    if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
-    if (!r || a.voided) set(op, SF_PAY_DECLINED, "no such authorization");
-    else if ((r = capture_declined(s, op->ref, err)) != 0) {
-      if (r < 0) return -1;
-      set(op, SF_PAY_DECLINED, "capture declined by the issuer");
-    } else if (a.captured + op->amount > a.amount) set(op, SF_PAY_DECLINED, "amount exceeds the authorization");
-    else {
-      if (exec_auth_update(s, "UPDATE auths SET captured = captured + ? WHERE ref = ?", op->amount, op->ref, err)) return -1;
-      set(op, SF_PAY_OK, "captured");
-    }
-    break;
-  case SF_PAY_VOID:
-    if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
-    if (!r) set(op, SF_PAY_DECLINED, "no such authorization");
-    else if (a.captured > a.refunded) set(op, SF_PAY_DECLINED, "captured funds must be refunded, not voided");
-    else {
-      if (exec_auth_update(s, "UPDATE auths SET voided = ? WHERE ref = ?", 1, op->ref, err)) return -1;
-      set(op, SF_PAY_OK, "voided");
-    }
-    break;
-  case SF_PAY_REFUND:
-    if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
-    if (!r) set(op, SF_PAY_DECLINED, "no such authorization");
-    else if (op->amount <= 0 || a.refunded + op->amount > a.captured)
-      set(op, SF_PAY_DECLINED, "amount exceeds what was captured and not refunded");
-    else {
-      if (exec_auth_update(s, "UPDATE auths SET refunded = refunded + ? WHERE ref = ?", op->amount, op->ref, err)) return -1;
-      set(op, SF_PAY_OK, "refunded");
-    }
-    break;
+      break;
+    case SF_PAY_CAPTURE:
+      if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
+      if (!r || a.voided)
+        set(op, SF_PAY_DECLINED, "no such authorization");
+      else if ((r = capture_declined(s, op->ref, err)) != 0) {
+        if (r < 0) return -1;
+        set(op, SF_PAY_DECLINED, "capture declined by the issuer");
+      } else if (a.captured + op->amount > a.amount)
+        set(op, SF_PAY_DECLINED, "amount exceeds the authorization");
+      else {
+        if (exec_auth_update(s, "UPDATE auths SET captured = captured + ? WHERE ref = ?", op->amount, op->ref, err))
+          return -1;
+        set(op, SF_PAY_OK, "captured");
+      }
+      break;
+    case SF_PAY_VOID:
+      if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
+      if (!r)
+        set(op, SF_PAY_DECLINED, "no such authorization");
+      else if (a.captured > a.refunded)
+        set(op, SF_PAY_DECLINED, "captured funds must be refunded, not voided");
+      else {
+        if (exec_auth_update(s, "UPDATE auths SET voided = ? WHERE ref = ?", 1, op->ref, err)) return -1;
+        set(op, SF_PAY_OK, "voided");
+      }
+      break;
+    case SF_PAY_REFUND:
+      if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
+      if (!r)
+        set(op, SF_PAY_DECLINED, "no such authorization");
+      else if (op->amount <= 0 || a.refunded + op->amount > a.captured)
+        set(op, SF_PAY_DECLINED, "amount exceeds what was captured and not refunded");
+      else {
+        if (exec_auth_update(s, "UPDATE auths SET refunded = refunded + ? WHERE ref = ?", op->amount, op->ref, err))
+          return -1;
+        set(op, SF_PAY_OK, "refunded");
+      }
+      break;
   }
   return record(s, op, attempts, err);
 }

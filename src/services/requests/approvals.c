@@ -28,7 +28,8 @@
 static const json_t *chain_of(const srq *r, const char *state) {
   size_t i;
   const json_t *a;
-  json_array_foreach(json_object_get(r->def, "approvals"), i, a) if (srq_names_include(json_object_get(a, "in"), state)) return a;
+  json_array_foreach(json_object_get(r->def, "approvals"), i,
+                     a) if (srq_names_include(json_object_get(a, "in"), state)) return a;
   return NULL;
 }
 
@@ -121,7 +122,8 @@ static int64_t count_q(sf_db *db, const char *sql, const srq *r, int64_t chain, 
 static int64_t needed(sf_db *db, const srq *r, const json_t *l, int64_t chain, int64_t level, sf_err *err) {
   const json_t *q = json_object_get(l, "quorum");
   int all = json_is_string(q) && strcmp(json_string_value(q), "all") == 0;
-  if (!all && !(json_is_integer(q) && json_object_get(l, "users"))) return json_is_integer(q) ? json_integer_value(q) : 1;
+  if (!all && !(json_is_integer(q) && json_object_get(l, "users")))
+    return json_is_integer(q) ? json_integer_value(q) : 1;
   /* named users who can still vote (the requester has no row) */
   int64_t voters = count_q(db,
                            "SELECT count(*) FROM request_approvals WHERE request_id = ?1 AND chain = ?2 AND level = ?3"
@@ -167,8 +169,10 @@ static int chain_end(sf_tx *tx, const srq *r, int64_t chain, const char *status,
 
 static int finish(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, int64_t chain, int approved, sf_err *err) {
   int rc = chain_end(tx, r, chain, approved ? "approved" : "rejected", err);
-  if (!rc) rc = srq_event(tx, req, r, "request.approval_completed",
-                     json_pack("{s:I, s:s}", "chain", (json_int_t)chain, "outcome", approved ? "approved" : "rejected"), err);
+  if (!rc)
+    rc = srq_event(tx, req, r, "request.approval_completed",
+                   json_pack("{s:I, s:s}", "chain", (json_int_t)chain, "outcome", approved ? "approved" : "rejected"),
+                   err);
   if (rc) return rc;
   const char *action = json_string_value(json_object_get(ch, approved ? "on_approved" : "on_rejected"));
   return srq_auto_transition(tx, req, r, action, approved ? "approval chain approved" : "approval chain rejected", err);
@@ -176,7 +180,8 @@ static int finish(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, int64_
 
 /* Opens the first level from `from` whose `when` holds (recording the
  * skipped ones), or finishes the chain approved when none is left. */
-static int open_level(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, int64_t chain, int64_t from, sf_err *err) {
+static int open_level(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, int64_t chain, int64_t from,
+                      sf_err *err) {
   const json_t *levels = json_object_get(ch, "levels");
   for (int64_t i = from; i < (int64_t)json_array_size(levels); i++) {
     const json_t *l = json_array_get(levels, (size_t)i);
@@ -184,11 +189,11 @@ static int open_level(sf_tx *tx, const sf_req *req, srq *r, const json_t *ch, in
     int holds = srq_holds(json_string_value(json_object_get(l, "when")), r, &gerr);
     if (holds < 0 && gerr.status == 500) return sf_err_internal(err, "%s", gerr.detail);
     if (holds != 1) {
-      int rc = srq_event(tx, req, r, "request.approval_level_skipped",
-                         json_pack("{s:I, s:I, s:s, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)i, "name",
-                                   level_name(ch, i), "reason",
-                                   holds < 0 ? gerr.detail : "its condition does not hold"),
-                         err);
+      int rc =
+          srq_event(tx, req, r, "request.approval_level_skipped",
+                    json_pack("{s:I, s:I, s:s, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)i, "name",
+                              level_name(ch, i), "reason", holds < 0 ? gerr.detail : "its condition does not hold"),
+                    err);
       if (rc) return rc;
       continue;
     }
@@ -241,9 +246,9 @@ int srq_approvals_leave(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
   rc = close_pending(tx, r, chain, -1, "cancelled", err);
   if (!rc) rc = chain_end(tx, r, chain, "cancelled", err);
   if (!rc)
-    rc = srq_event(tx, req, r, "request.approval_cancelled",
-                   json_pack("{s:I, s:I, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)level, "state", r->state),
-                   err);
+    rc = srq_event(
+        tx, req, r, "request.approval_cancelled",
+        json_pack("{s:I, s:I, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)level, "state", r->state), err);
   return rc;
 }
 
@@ -311,11 +316,12 @@ static json_t *latest_chain(sf_db *db, const srq *r, int64_t *chain) {
 /* The tasks of one chain, in level order; *plevel the level still open (-1: none). */
 static json_t *chain_tasks(sf_db *db, const srq *r, int64_t chain, int64_t *plevel) {
   sf_err err = {0};
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT level, level_name, assignee_user, assignee_role, delegated_from, decision,"
-                              " decided_by, decided_at, comment, created_at FROM request_approvals WHERE request_id = ?1"
-                              " AND chain = ?2 ORDER BY level, seq",
-                              &err);
+  sf_stmt *st =
+      sf_db_prepare(db,
+                    "SELECT level, level_name, assignee_user, assignee_role, delegated_from, decision,"
+                    " decided_by, decided_at, comment, created_at FROM request_approvals WHERE request_id = ?1"
+                    " AND chain = ?2 ORDER BY level, seq",
+                    &err);
   if (!st) return NULL;
   sf_stmt_text(st, 1, r->id);
   sf_stmt_int(st, 2, chain);
@@ -350,9 +356,10 @@ json_t *srq_approvals_json(sf_db *db, const srq *r) {
   if (plevel >= 0 && ch) {
     const json_t *l = level_of(ch, plevel);
     json_object_set_new(o, "pending",
-                        json_pack("{s:I, s:s, s:o, s:I, s:I}", "level", (json_int_t)plevel, "name", level_name(ch, plevel),
-                                  "quorum", quorum_json(l), "needed", (json_int_t)needed(db, r, l, chain, plevel, &err),
-                                  "approved", (json_int_t)approvals_in(db, r, chain, plevel, &err)));
+                        json_pack("{s:I, s:s, s:o, s:I, s:I}", "level", (json_int_t)plevel, "name",
+                                  level_name(ch, plevel), "quorum", quorum_json(l), "needed",
+                                  (json_int_t)needed(db, r, l, chain, plevel, &err), "approved",
+                                  (json_int_t)approvals_in(db, r, chain, plevel, &err)));
   } else {
     json_object_set_new(o, "pending", json_null());
   }
@@ -398,10 +405,11 @@ static int my_task(sf_db *db, const sf_req *req, const srq *r, int64_t chain, in
 
 static int decide_row(sf_tx *tx, const srq *r, int64_t chain, int64_t level, int64_t seq, const char *decision,
                       const char *by, const char *comment, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "UPDATE request_approvals SET decision = ?5, decided_by = ?6, decided_at = ?7, comment = ?8"
-                              " WHERE request_id = ?1 AND chain = ?2 AND level = ?3 AND seq = ?4",
-                              err);
+  sf_stmt *st =
+      sf_db_prepare(tx->db,
+                    "UPDATE request_approvals SET decision = ?5, decided_by = ?6, decided_at = ?7, comment = ?8"
+                    " WHERE request_id = ?1 AND chain = ?2 AND level = ?3 AND seq = ?4",
+                    err);
   if (!st) return -500;
   sf_stmt_text(st, 1, r->id);
   sf_stmt_int(st, 2, chain);
@@ -443,11 +451,13 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   const json_t *ch = rc ? NULL : chain_of(r, r->state);
   if (!rc) {
     int active = ch ? active_level(tx->db, r, &chain, &level, err) : 0;
-    if (active < 0) rc = active;
+    if (active < 0)
+      rc = active;
     else if (active && strcmp(r->created_by, req->principal.user_id) != 0) /* no approving your own request */
       mine = my_task(tx->db, req, r, chain, level, &seq, &via_role, err);
     if (!rc && mine < 0) rc = mine;
-    if (!rc && !mine && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
+    if (!rc && !mine && !srq_may_see(tx->db, req, r))
+      rc = sf_err_not_found(err, "request");
     else if (!rc && !active)
       rc = sf_err_set(err, 409, "no-pending-approval", "No pending approval",
                       "request %s is in state '%s', where no approval is waiting", r->id, r->state);
@@ -460,8 +470,10 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   const char *name = ch ? level_name(ch, level) : "";
   if (!rc && strcmp(in->decision, "delegate") == 0) {
     rc = check_delegate(tx, in, req, r, level_of(ch, level), chain, level, err);
-    if (!rc && via_role) rc = insert_task(tx, r, chain, level, name, me, req->principal.role, NULL, "delegated", in->comment, err);
-    else if (!rc) rc = decide_row(tx, r, chain, level, seq, "delegated", me, in->comment, err);
+    if (!rc && via_role)
+      rc = insert_task(tx, r, chain, level, name, me, req->principal.role, NULL, "delegated", in->comment, err);
+    else if (!rc)
+      rc = decide_row(tx, r, chain, level, seq, "delegated", me, in->comment, err);
     if (!rc) rc = insert_task(tx, r, chain, level, name, in->to, NULL, me, NULL, NULL, err);
     if (!rc)
       rc = srq_event(tx, req, r, "request.approval_delegated",
@@ -471,8 +483,10 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     r->version++;
   } else if (!rc) {
     const char *decision = strcmp(in->decision, "approve") == 0 ? "approved" : "rejected";
-    if (via_role) rc = insert_task(tx, r, chain, level, name, me, req->principal.role, NULL, decision, in->comment, err);
-    else rc = decide_row(tx, r, chain, level, seq, decision, me, in->comment, err);
+    if (via_role)
+      rc = insert_task(tx, r, chain, level, name, me, req->principal.role, NULL, decision, in->comment, err);
+    else
+      rc = decide_row(tx, r, chain, level, seq, decision, me, in->comment, err);
     if (!rc)
       rc = srq_event(tx, req, r, "request.approval_decided",
                      json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "chain", (json_int_t)chain, "level", (json_int_t)level,
@@ -485,13 +499,14 @@ static int decide_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     } else if (!rc) {
       const json_t *l = level_of(ch, level);
       int64_t need = needed(tx->db, r, l, chain, level, err), got = approvals_in(tx->db, r, chain, level, err);
-      if (need < 0 || got < 0) rc = -500;
+      if (need < 0 || got < 0)
+        rc = -500;
       else if (got >= need) {
         rc = close_pending(tx, r, chain, level, "closed", err);
         if (!rc)
           rc = srq_event(tx, req, r, "request.approval_level_approved",
-                         json_pack("{s:I, s:I, s:s, s:I}", "chain", (json_int_t)chain, "level", (json_int_t)level, "name",
-                                   name, "approvals", (json_int_t)got),
+                         json_pack("{s:I, s:I, s:s, s:I}", "chain", (json_int_t)chain, "level", (json_int_t)level,
+                                   "name", name, "approvals", (json_int_t)got),
                          err);
         if (!rc) rc = open_level(tx, req, r, ch, chain, level + 1, err);
       }
@@ -565,18 +580,20 @@ static void h_inbox(sf_req *req) {
   char c_id[64];
   if (!sf_in_time_cursor(req, &c_at, c_id, sizeof c_id)) return;
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT a.request_id, r.type, r.title, r.state, r.data, a.chain, a.level, a.level_name,"
-                                   " a.assignee_user, a.assignee_role, a.delegated_from, a.decision, a.decided_by,"
-                                   " a.decided_at, a.comment, a.created_at FROM request_approvals a"
-                                   " JOIN service_requests r ON r.id = a.request_id WHERE a.decision IS NULL AND r.created_by <> ?1"
-                                   " AND (a.assignee_user = ?1 OR (a.assignee_user IS NULL AND a.assignee_role = ?2"
-                                   "  AND NOT EXISTS (SELECT 1 FROM request_approvals b WHERE b.request_id = a.request_id"
-                                   "  AND b.chain = a.chain AND b.level = a.level AND (b.assignee_user = ?1 OR b.decided_by = ?1))))"
-                                   " AND (a.created_at < ?3 OR (a.created_at = ?3 AND a.request_id < ?4))"
-                                   " ORDER BY a.created_at DESC, a.request_id DESC LIMIT ?5",
-                                   &err)
-                   : NULL;
+  sf_stmt *st =
+      db ? sf_db_prepare(
+               db,
+               "SELECT a.request_id, r.type, r.title, r.state, r.data, a.chain, a.level, a.level_name,"
+               " a.assignee_user, a.assignee_role, a.delegated_from, a.decision, a.decided_by,"
+               " a.decided_at, a.comment, a.created_at FROM request_approvals a"
+               " JOIN service_requests r ON r.id = a.request_id WHERE a.decision IS NULL AND r.created_by <> ?1"
+               " AND (a.assignee_user = ?1 OR (a.assignee_user IS NULL AND a.assignee_role = ?2"
+               "  AND NOT EXISTS (SELECT 1 FROM request_approvals b WHERE b.request_id = a.request_id"
+               "  AND b.chain = a.chain AND b.level = a.level AND (b.assignee_user = ?1 OR b.decided_by = ?1))))"
+               " AND (a.created_at < ?3 OR (a.created_at = ?3 AND a.request_id < ?4))"
+               " ORDER BY a.created_at DESC, a.request_id DESC LIMIT ?5",
+               &err)
+         : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
     return;
@@ -595,9 +612,9 @@ static void h_inbox(sf_req *req) {
     json_t *d = json_loads(sf_stmt_col_text(st, 4), 0, NULL);
     json_object_set_new(t, "chain", json_integer(sf_stmt_col_int(st, 5)));
     json_object_set_new(t, "request",
-                        json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", sf_stmt_col_text(st, 0), "type", sf_stmt_col_text(st, 1),
-                                  "title", sf_stmt_col_text(st, 2), "state", sf_stmt_col_text(st, 3), "data",
-                                  d ? d : json_object()));
+                        json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", sf_stmt_col_text(st, 0), "type",
+                                  sf_stmt_col_text(st, 1), "title", sf_stmt_col_text(st, 2), "state",
+                                  sf_stmt_col_text(st, 3), "data", d ? d : json_object()));
     json_array_append_new(data, t);
     if (n == limit) snprintf(next, sizeof next, "%" PRId64 ":%s", sf_stmt_col_int(st, 15), sf_stmt_col_text(st, 0));
   }
@@ -608,7 +625,8 @@ static void h_inbox(sf_req *req) {
     return;
   }
   if (n <= limit) next[0] = '\0';
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
 }
 
 #define SRQ_REF "{\"$ref\":\"#/components/schemas/ServiceRequest\"}"
@@ -620,8 +638,8 @@ void srq_approvals_routes(void) {
        "{\"type\":\"object\",\"required\":[\"decision\"],\"additionalProperties\":false,\"properties\":{"
        "\"decision\":{\"enum\":[\"approve\",\"reject\"]},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
        SRQ_REF, 200, 0, .statuses = "403"},
-      {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
-       "Hand your pending approval at the current level to another user",
+      {"POST", "/api/v1/requests/{id}/approvals/delegate", h_delegate, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH,
+       "requests", "Hand your pending approval at the current level to another user",
        "{\"type\":\"object\",\"required\":[\"to\"],\"additionalProperties\":false,\"properties\":{"
        "\"to\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
        SRQ_REF, 200, 0, .statuses = "403"},

@@ -25,7 +25,6 @@
 
 #define TIMER_KIND "request.timer"
 
-
 void srq_clear(srq *r) {
   json_decref(r->data);
   json_decref(r->def);
@@ -163,18 +162,17 @@ int srq_save(sf_tx *tx, const srq *r, sf_err *err) {
    * insert); both statements number their parameters alike */
   int moved = strcmp(r->state, r->loaded_state) != 0 || strcmp(r->assignee_user, r->loaded_assignee_user) != 0 ||
               strcmp(r->assignee_role, r->loaded_assignee_role) != 0;
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              r->stored && !moved
-                                  ? "UPDATE service_requests SET data = ?5, version = ?10, updated_at = ?12 WHERE id = ?1"
-                              : r->stored
-                                  ? "UPDATE service_requests SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
-                                    " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12 WHERE id = ?1"
-                                  : "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
-                                    " assignee_role, created_by, version, created_at, updated_at)"
-                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12)"
-                                    " ON CONFLICT(id) DO UPDATE SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
-                                    " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12",
-                              err);
+  sf_stmt *st = sf_db_prepare(
+      tx->db,
+      r->stored && !moved ? "UPDATE service_requests SET data = ?5, version = ?10, updated_at = ?12 WHERE id = ?1"
+      : r->stored         ? "UPDATE service_requests SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
+                            " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12 WHERE id = ?1"
+                          : "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
+                            " assignee_role, created_by, version, created_at, updated_at)"
+                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12)"
+                            " ON CONFLICT(id) DO UPDATE SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
+                            " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12",
+      err);
   int rc = -500;
   if (st) {
     sf_stmt_text_ref(st, 1, r->id);
@@ -250,8 +248,8 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
       snprintf(r->assignee_user, sizeof r->assignee_user, "%s", user ? user : "");
       rc = srq_event(tx, req, r, "request.assigned", json_pack("{s:O, s:s}", "assignee", arg, "on", when), err);
     } else if (strcmp(kind, "notify") == 0) {
-      rc = srq_event(tx, req, r, "request.notified", json_pack("{s:O, s:s, s:s}", "notify", arg, "state", state, "on", when),
-                     err);
+      rc = srq_event(tx, req, r, "request.notified",
+                     json_pack("{s:O, s:s, s:s}", "notify", arg, "state", state, "on", when), err);
     } else if (strcmp(kind, "webhook") == 0) {
       rc = srq_event(tx, req, r, "request.webhook_due",
                      json_pack("{s:O, s:s, s:s, s:O?, s:o}", "webhook", arg, "state", state, "on", when, "transition",
@@ -263,8 +261,8 @@ int srq_run_actions(sf_tx *tx, const sf_req *req, srq *r, const json_t *list, co
   return 0;
 }
 
-static int state_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when,
-                         const json_t *move, sf_err *err) {
+static int state_actions(sf_tx *tx, const sf_req *req, srq *r, const char *state, const char *when, const json_t *move,
+                         sf_err *err) {
   const json_t *list = json_object_get(json_object_get(json_object_get(r->def, "states"), state), when);
   return srq_run_actions(tx, req, r, list, state, when, move, err);
 }
@@ -302,8 +300,8 @@ static int entered(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
 /* The transition tr out of the current state: the state's approval chain
  * is cancelled, on_exit, the move, on_enter, the new version, then what the
  * new state starts. The caller saves the row. */
-static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *tr, const char *comment,
-                            const char *by, sf_err *err) {
+static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *tr, const char *comment, const char *by,
+                            sf_err *err) {
   if (++r->depth > 8)
     return sf_err_set(err, 409, "workflow-loop", "Workflow loop",
                       "more than 8 automatic transitions in one step (from state '%s'); check the workflow's approvals",
@@ -333,8 +331,9 @@ static int apply_transition(sf_tx *tx, const sf_req *req, srq *r, const json_t *
 static const json_t *find_transition(const srq *r, const char *action) {
   size_t i;
   const json_t *t;
-  json_array_foreach(json_object_get(r->def, "transitions"), i, t)
-      if (strcmp(json_string_value(json_object_get(t, "action")), action) == 0 && leaves(t, r->state)) return t;
+  json_array_foreach(json_object_get(r->def, "transitions"), i,
+                     t) if (strcmp(json_string_value(json_object_get(t, "action")), action) == 0 &&
+                            leaves(t, r->state)) return t;
   return NULL;
 }
 
@@ -451,7 +450,8 @@ int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *act
     }
     if (!tr)
       rc = sf_err_set(err, 409, "transition-not-allowed", "Transition not allowed",
-                      known ? "action '%s' is not allowed in state '%s'" : "this workflow has no action '%s' (state '%s')",
+                      known ? "action '%s' is not allowed in state '%s'"
+                            : "this workflow has no action '%s' (state '%s')",
                       action, r->state);
   }
   sf_flow_actor actor = srq_actor(r, &req->principal);
@@ -467,8 +467,10 @@ int srq_transition(sf_tx *tx, const sf_req *req, const char *id, const char *act
     const char *guard = json_string_value(json_object_get(tr, "guard"));
     sf_err gerr = {0};
     int holds = srq_holds(guard, r, &gerr);
-    if (holds < 0 && gerr.status == 500) rc = sf_err_internal(err, "%s", gerr.detail);
-    else if (holds < 0) rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
+    if (holds < 0 && gerr.status == 500)
+      rc = sf_err_internal(err, "%s", gerr.detail);
+    else if (holds < 0)
+      rc = sf_err_set(err, 422, "guard-failed", "Guard failed", "%s", gerr.detail);
     else if (!holds)
       rc = sf_err_set(err, 409, "guard-rejected", "Guard does not hold",
                       "action '%s' needs %s, which does not hold for this request", action, guard);
@@ -529,8 +531,8 @@ static int note_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   int rc = srq_load(tx->db, in->id, r, err);
   if (!rc && !srq_may_see(tx->db, req, r)) rc = sf_err_not_found(err, "request");
   if (!rc && in->comment) {
-    rc = srq_event(tx, req, r, "request.commented", json_pack("{s:s, s:s}", "body", in->body, "by", req->principal.user_id),
-                   err);
+    rc = srq_event(tx, req, r, "request.commented",
+                   json_pack("{s:s, s:s}", "body", in->body, "by", req->principal.user_id), err);
     if (!rc) {
       r->version++;
       rc = srq_save(tx, r, err);
@@ -539,17 +541,20 @@ static int note_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   } else if (!rc) {
     if (in->user[0]) {
       int found = srq_active_user(tx->db, in->user, NULL, 0, err);
-      if (found < 0) rc = found;
-      else if (!found) rc = sf_err_invalid(err, "user_id", "no active user %s", in->user);
+      if (found < 0)
+        rc = found;
+      else if (!found)
+        rc = sf_err_invalid(err, "user_id", "no active user %s", in->user);
     }
     if (!rc) {
       snprintf(r->assignee_user, sizeof r->assignee_user, "%s", in->user);
       snprintf(r->assignee_role, sizeof r->assignee_role, "%s", in->role);
-      rc = srq_event(tx, req, r, "request.assigned",
-                     json_pack("{s:o, s:s}", "assignee",
-                               in->user[0] ? json_pack("{s:s}", "user", in->user) : json_pack("{s:s}", "role", in->role),
-                               "by", req->principal.user_id),
-                     err);
+      rc =
+          srq_event(tx, req, r, "request.assigned",
+                    json_pack("{s:o, s:s}", "assignee",
+                              in->user[0] ? json_pack("{s:s}", "user", in->user) : json_pack("{s:s}", "role", in->role),
+                              "by", req->principal.user_id),
+                    err);
     }
     if (!rc) {
       r->version++;
@@ -575,15 +580,18 @@ static void h_comment(sf_req *req) {
   sf_req_command(req, note_exec, in, free);
 }
 
-static const sf_json_field k_assign[] = {{"user_id", SF_JSON_STRING, 0, 1, 47}, {"role", SF_JSON_STRING, 0, 1, 15}, {0}};
+static const sf_json_field k_assign[] = {
+    {"user_id", SF_JSON_STRING, 0, 1, 47}, {"role", SF_JSON_STRING, 0, 1, 15}, {0}};
 
 static void h_assign(sf_req *req) {
   json_t *b = sf_in_body(req, k_assign);
   if (!b) return;
   const char *user = sf_json_str(b, "user_id"), *role = sf_json_str(b, "role");
   sf_err err = {0};
-  if (!!user == !!role) sf_err_invalid(&err, "user_id", "give user_id or role (one of them)");
-  else if (role && !sf_edge_valid_role(role)) sf_err_invalid(&err, "role", "must be customer, staff, approver or admin");
+  if (!!user == !!role)
+    sf_err_invalid(&err, "user_id", "give user_id or role (one of them)");
+  else if (role && !sf_edge_valid_role(role))
+    sf_err_invalid(&err, "role", "must be customer, staff, approver or admin");
   if (err.status) {
     json_decref(b);
     sf_req_reply_problem(req, &err);
@@ -617,7 +625,8 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     goto out;
   }
   const json_t *t = rc ? NULL : json_array_get(json_object_get(r->def, "timers"), index);
-  if (rc || !t || (version >= 0 && r->version != version) || strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0)
+  if (rc || !t || (version >= 0 && r->version != version) ||
+      strcmp(json_string_value(json_object_get(t, "in")), r->state) != 0)
     goto out; /* moved on since: nothing to do */
   const char *action = json_string_value(json_object_get(t, "action"));
   const json_t *tr = find_transition(r, action);
@@ -696,12 +705,13 @@ void sf_requests_routes(void) {
       {"POST", "/api/v1/requests", h_create, SF_AUTH_USER, NULL, 0, "requests",
        "Open a service request: the latest workflow of its type, pinned for the request's life",
        "{\"type\":\"object\",\"required\":[\"type\",\"title\"],\"additionalProperties\":false,\"properties\":{"
-       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}}}",
+       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}"
+       "}}",
        SRQ_REF, 201, 0},
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",
        "A request with its state and the actions you may take (its creator, assignee, an approver, or "
-       "workflows:read)", NULL,
-       SRQ_REF, 200, 0},
+       "workflows:read)",
+       NULL, SRQ_REF, 200, 0},
       {"POST", "/api/v1/requests/{id}/transitions", h_transition, SF_AUTH_USER, NULL, SF_ROUTE_IF_MATCH, "requests",
        "Take an action: 409 when the state does not allow it or its guard does not hold, 403 when the caller's "
        "role is not in its roles or the caller is none of its by (requester, assignee, role:...) (honours If-Match)",

@@ -209,8 +209,10 @@ static int64_t next_due(const sla_log *g, const sf_calendar *cal, int64_t now) {
     json_array_foreach(g->warn_at, i, w) {
       int64_t m = percent_of(x->within_ms, json_integer_value(w));
       if (i >= MAX_WARN || x->warned[i]) continue;
-      if (m <= x->elapsed_ms) due_now = 1;
-      else if (m < mark) mark = m;
+      if (m <= x->elapsed_ms)
+        due_now = 1;
+      else if (m < mark)
+        mark = m;
     }
     int64_t at = due_now || x->elapsed_ms >= mark ? now : sf_calendar_add(cal, now, mark - x->elapsed_ms);
     if (!best || at < best) best = at;
@@ -240,9 +242,10 @@ int srq_sla_start(sf_tx *tx, const sf_req *req, srq *r, sf_err *err) {
     if (dup) continue; /* the first applicable target of a name wins */
     sf_err gerr = {0};
     if (srq_holds(json_string_value(json_object_get(t, "when")), r, &gerr) != 1) continue; /* false or failing */
-    json_array_append_new(chosen, json_pack("{s:I, s:s, s:s, s:I}", "index", (json_int_t)i, "name", name, "within",
-                                            json_string_value(json_object_get(t, "within")), "within_s",
-                                            (json_int_t)sf_flow_duration_s(json_string_value(json_object_get(t, "within")))));
+    json_array_append_new(chosen,
+                          json_pack("{s:I, s:s, s:s, s:I}", "index", (json_int_t)i, "name", name, "within",
+                                    json_string_value(json_object_get(t, "within")), "within_s",
+                                    (json_int_t)sf_flow_duration_s(json_string_value(json_object_get(t, "within")))));
   }
   if (json_array_size(chosen) == 0) {
     json_decref(chosen);
@@ -307,7 +310,8 @@ static int on_timer(sf_tx *tx, const char *ref, sf_err *err) {
     size_t i;
     const json_t *w;
     json_array_foreach(g.warn_at, i, w) {
-      if (rc || i >= MAX_WARN || x->warned[i] || x->elapsed_ms < percent_of(x->within_ms, json_integer_value(w))) continue;
+      if (rc || i >= MAX_WARN || x->warned[i] || x->elapsed_ms < percent_of(x->within_ms, json_integer_value(w)))
+        continue;
       if (!changed) r->version++;
       rc = srq_event(tx, NULL, r, "request.sla_warning",
                      json_pack("{s:I, s:s, s:I, s:I}", "target", (json_int_t)x->index, "name", name, "percent",
@@ -345,12 +349,17 @@ json_t *srq_sla_json(sf_db *db, const srq *r, int64_t now) {
     const target *x = &g.t[k];
     const json_t *def = json_array_get(json_object_get(sla, "targets"), (size_t)x->index);
     int late = x->elapsed_ms >= x->within_ms;
-    const char *status = x->met_at ? "met" : late ? "breached" : x->stopped ? "stopped" : x->paused ? "paused" : "running";
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "name", json_string_value(json_object_get(def, "name")),
-                          "within", json_string_value(json_object_get(def, "within")), "status", status, "breached",
-                          late, "elapsed_s", (json_int_t)(x->elapsed_ms / 1000), "remaining_s",
-                          (json_int_t)(late ? 0 : (x->within_ms - x->elapsed_ms) / 1000), "percent",
-                          (json_int_t)(x->within_ms ? x->elapsed_ms * 100 / x->within_ms : 100));
+    const char *status = x->met_at    ? "met"
+                         : late       ? "breached"
+                         : x->stopped ? "stopped"
+                         : x->paused  ? "paused"
+                                      : "running";
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "name", json_string_value(json_object_get(def, "name")),
+                  "within", json_string_value(json_object_get(def, "within")), "status", status, "breached", late,
+                  "elapsed_s", (json_int_t)(x->elapsed_ms / 1000), "remaining_s",
+                  (json_int_t)(late ? 0 : (x->within_ms - x->elapsed_ms) / 1000), "percent",
+                  (json_int_t)(x->within_ms ? x->elapsed_ms * 100 / x->within_ms : 100));
     char at[32];
     if (!x->met_at && !late && !x->paused && !x->stopped) {
       int64_t due = sf_calendar_add(cal, now, x->within_ms - x->elapsed_ms);
@@ -371,9 +380,9 @@ json_t *srq_sla_json(sf_db *db, const srq *r, int64_t now) {
     json_array_append_new(targets, o);
   }
   const json_t *tz = json_object_get(json_object_get(sla, "calendar"), "timezone");
-  json_t *out = json_pack("{s:s, s:o}", "calendar",
-                          json_object_get(sla, "calendar") ? (tz ? json_string_value(tz) : "UTC") : "24x7", "targets",
-                          targets);
+  json_t *out =
+      json_pack("{s:s, s:o}", "calendar",
+                json_object_get(sla, "calendar") ? (tz ? json_string_value(tz) : "UTC") : "24x7", "targets", targets);
   if (owned) sf_calendar_free((sf_calendar *)cal);
   log_free(&g);
   return out;

@@ -15,7 +15,8 @@
 sf_flow_actor srq_actor(const srq *r, const sf_principal *who) {
   int assignee = (r->assignee_user[0] && strcmp(r->assignee_user, who->user_id) == 0) ||
                  (r->assignee_role[0] && strcmp(r->assignee_role, who->role) == 0);
-  return (sf_flow_actor){.role = who->role, .requester = strcmp(r->created_by, who->user_id) == 0, .assignee = assignee};
+  return (sf_flow_actor){
+      .role = who->role, .requester = strcmp(r->created_by, who->user_id) == 0, .assignee = assignee};
 }
 
 /* The request as `who` sees it: available_actions are the transitions out
@@ -28,18 +29,20 @@ json_t *srq_json(const srq *r, const sf_principal *who) {
   json_t *actions = json_array();
   size_t i;
   const json_t *t;
-  json_array_foreach(json_object_get(r->def, "transitions"), i, t)
-      if (srq_names_include(json_object_get(t, "from"), r->state) && sf_flow_may_take(t, &actor) == SF_FLOW_MAY)
-          json_array_append_new(actions, json_string(json_string_value(json_object_get(t, "action"))));
+  json_array_foreach(json_object_get(r->def, "transitions"), i,
+                     t) if (srq_names_include(json_object_get(t, "from"), r->state) &&
+                            sf_flow_may_take(t, &actor) == SF_FLOW_MAY)
+      json_array_append_new(actions, json_string(json_string_value(json_object_get(t, "action"))));
   const json_t *st = json_object_get(json_object_get(r->def, "states"), r->state);
   json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:s, s:b, s:{s:s, s:I}, s:o, s:s, s:I, s:s, s:s}", "id", r->id, "type",
                         r->type, "title", r->title, "data", r->data, "state", r->state, "final",
                         json_is_true(json_object_get(st, "final")), "workflow", "id", r->workflow_id, "version",
                         (json_int_t)r->workflow_version, "available_actions", actions, "created_by", r->created_by,
                         "version", (json_int_t)r->version, "created_at", c, "updated_at", u);
-  json_object_set_new(o, "assignee", r->assignee_user[0]   ? json_pack("{s:s}", "user", r->assignee_user)
-                                     : r->assignee_role[0] ? json_pack("{s:s}", "role", r->assignee_role)
-                                                           : json_null());
+  json_object_set_new(o, "assignee",
+                      r->assignee_user[0]   ? json_pack("{s:s}", "user", r->assignee_user)
+                      : r->assignee_role[0] ? json_pack("{s:s}", "role", r->assignee_role)
+                                            : json_null());
   return o;
 }
 
@@ -111,4 +114,3 @@ const char *srq_by_text(const json_t *tr) {
   }
   return buf;
 }
-

@@ -180,7 +180,8 @@ static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
   /* the request as the engine saw it when it ran the action; events
    * recorded before snapshots existed fall back to the row */
   const json_t *snap = json_object_get(d, "request");
-  int rc = json_is_object(snap) ? (request = json_incref((json_t *)snap), 0) : request_json(tx->db, request_id, &request, err);
+  int rc = json_is_object(snap) ? (request = json_incref((json_t *)snap), 0)
+                                : request_json(tx->db, request_id, &request, err);
   if (!rc) {
     char at[32];
     sf_time_iso8601(ev->at, at, sizeof at);
@@ -348,11 +349,13 @@ static int64_t scan(int64_t now) {
   sf_db *db = sf_db_reader(&err);
   int nfree = 0;
   for (int i = 0; i < H.njobs; i++) nfree += H.jobs[i].state == JOB_FREE;
-  sf_stmt *st = !db || !nfree ? NULL
-                              : sf_db_prepare(db,
-                                              "SELECT id, event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
-                                              " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-                                              &err);
+  sf_stmt *st =
+      !db || !nfree
+          ? NULL
+          : sf_db_prepare(db,
+                          "SELECT id, event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
+                          " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+                          &err);
   int rc = 0, synced = 0;
   if (st) {
     sf_stmt_int(st, 1, now);
@@ -376,10 +379,10 @@ static int64_t scan(int64_t now) {
     }
     sf_stmt_reset(st);
   }
-  st = db && rc >= 0 ? sf_db_prepare(db,
-                                     "SELECT min(next_at) FROM webhook_deliveries WHERE status = 'pending' AND next_at > ?",
-                                     &err)
-                     : NULL;
+  st = db && rc >= 0
+           ? sf_db_prepare(db, "SELECT min(next_at) FROM webhook_deliveries WHERE status = 'pending' AND next_at > ?",
+                           &err)
+           : NULL;
   if (st) {
     sf_stmt_int(st, 1, now);
     if ((rc = sf_stmt_step(st, &err)) == 1 && !sf_stmt_col_is_null(st, 0) && sf_stmt_col_int(st, 0) < next)
@@ -599,8 +602,8 @@ static void h_list(sf_req *req) {
                         sf_stmt_col_text(st, 1), "url", sf_stmt_col_text(st, 2), "status", sf_stmt_col_text(st, 3),
                         "attempts", (json_int_t)sf_stmt_col_int(st, 4), "next_attempt_at",
                         iso_or_null(sf_stmt_col_int(st, 5), pending), "last_error",
-                        last ? json_string(last) : json_null(), "created_at",
-                        iso_or_null(sf_stmt_col_int(st, 7), 1), "updated_at", iso_or_null(sf_stmt_col_int(st, 8), 1)));
+                        last ? json_string(last) : json_null(), "created_at", iso_or_null(sf_stmt_col_int(st, 7), 1),
+                        "updated_at", iso_or_null(sf_stmt_col_int(st, 8), 1)));
   }
   sf_stmt_reset(st);
   if (rc < 0) {
@@ -613,7 +616,13 @@ static void h_list(sf_req *req) {
 
 void sf_webhooks_routes(void) {
   static const sf_route route = {
-      "GET", "/api/v1/requests/{id}/webhooks", h_list, SF_AUTH_PERMISSION, "workflows:read", 0, "requests",
+      "GET",
+      "/api/v1/requests/{id}/webhooks",
+      h_list,
+      SF_AUTH_PERMISSION,
+      "workflows:read",
+      0,
+      "requests",
       "The request's webhook deliveries (oldest first, at most 1,000): status pending/delivered/dead, attempts, "
       "next attempt, last error",
       NULL,
@@ -624,6 +633,7 @@ void sf_webhooks_routes(void) {
       "\"next_attempt_at\":{\"type\":[\"string\",\"null\"]},\"last_error\":{\"type\":[\"string\",\"null\"]},"
       "\"created_at\":{\"type\":\"string\"},\"updated_at\":{\"type\":\"string\"}}}},"
       "\"next_cursor\":{\"type\":\"null\"}}}",
-      200, 0};
+      200,
+      0};
   sf_router_add(&route);
 }

@@ -43,8 +43,8 @@ static json_t *wf_json(const workflow *w, int with_source) {
   sf_time_iso8601(w->created_at, at, sizeof at);
   json_t *def = json_loads(w->definition ? w->definition : "{}", 0, NULL);
   json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:s}", "id", w->id, "type", w->type, "version",
-                        (json_int_t)w->version, "name", w->name, "definition", def ? def : json_object(),
-                        "created_by", w->created_by, "created_at", at);
+                        (json_int_t)w->version, "name", w->name, "definition", def ? def : json_object(), "created_by",
+                        w->created_by, "created_at", at);
   if (with_source) json_object_set_new(o, "source", json_string(w->source ? w->source : ""));
   return o;
 }
@@ -115,9 +115,9 @@ static int publish_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   sf_stmt_text(st, 7, w->created_by);
   sf_stmt_int(st, 8, w->created_at);
   if ((rc = sf_stmt_run(st, err))) return rc;
-  rc = sf_req_event(tx, req, "workflow", w->type, "workflow.published",
-                    json_pack("{s:s, s:I, s:s}", "workflow_id", w->id, "version", (json_int_t)w->version, "name", w->name),
-                    err);
+  rc = sf_req_event(
+      tx, req, "workflow", w->type, "workflow.published",
+      json_pack("{s:s, s:I, s:s}", "workflow_id", w->id, "version", (json_int_t)w->version, "name", w->name), err);
   if (rc) return rc;
   char loc[160];
   snprintf(loc, sizeof loc, "/api/v1/workflows/%s/versions/%" PRId64, w->type, w->version);
@@ -236,8 +236,7 @@ static json_t *type_json(sf_stmt *st) {
   const json_t *fields = json_object_get(def, "fields");
   json_t *o = json_pack("{s:s, s:s, s:O?, s:I, s:o}", "type", sf_stmt_col_text(st, 0), "name", sf_stmt_col_text(st, 1),
                         "description", json_object_get(def, "description"), "version",
-                        (json_int_t)sf_stmt_col_int(st, 2), "fields",
-                        fields ? json_deep_copy(fields) : json_array());
+                        (json_int_t)sf_stmt_col_int(st, 2), "fields", fields ? json_deep_copy(fields) : json_array());
   json_decref(def);
   return o;
 }
@@ -258,11 +257,12 @@ static void h_types(sf_req *req) {
   if (!sf_in_limit(req, &limit) || !type_cursor(req, &after)) return;
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT type, name, version, definition FROM workflows w WHERE type > ?1 AND version ="
-                                   " (SELECT max(version) FROM workflows WHERE type = w.type) ORDER BY type LIMIT ?2",
-                                   &err)
-                   : NULL;
+  sf_stmt *st =
+      db ? sf_db_prepare(db,
+                         "SELECT type, name, version, definition FROM workflows w WHERE type > ?1 AND version ="
+                         " (SELECT max(version) FROM workflows WHERE type = w.type) ORDER BY type LIMIT ?2",
+                         &err)
+         : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
     return;
@@ -282,15 +282,17 @@ static void h_types(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", n > limit ? json_string(next) : json_null()));
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:o, s:o}", "data", data, "next_cursor", n > limit ? json_string(next) : json_null()));
 }
 
 #define TYPE_SCHEMA                                                                                                    \
-  "{\"type\":\"object\",\"required\":[\"type\",\"name\",\"version\",\"fields\"],\"properties\":{"                         \
-  "\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"description\":{\"type\":[\"string\",\"null\"]},"        \
-  "\"version\":{\"type\":\"integer\"},\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\","  \
-  "\"type\"],\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"enum\":[\"string\",\"number\",\"integer\","         \
-  "\"boolean\",\"object\",\"list\"]},\"required\":{\"type\":\"boolean\"},\"label\":{\"type\":\"string\"},"                 \
+  "{\"type\":\"object\",\"required\":[\"type\",\"name\",\"version\",\"fields\"],\"properties\":{"                      \
+  "\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"description\":{\"type\":[\"string\",\"null\"]},"    \
+  "\"version\":{\"type\":\"integer\"},\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":["    \
+  "\"name\","                                                                                                          \
+  "\"type\"],\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"enum\":[\"string\",\"number\",\"integer\","    \
+  "\"boolean\",\"object\",\"list\"]},\"required\":{\"type\":\"boolean\"},\"label\":{\"type\":\"string\"},"             \
   "\"description\":{\"type\":\"string\"}}}}}}"
 
 #define WF_REF "{\"$ref\":\"#/components/schemas/Workflow\"}"
@@ -303,16 +305,15 @@ void sf_workflows_routes(void) {
        "{\"type\":\"object\",\"description\":\"a workflow definition (see src/flow/definition.h)\"}", WF_REF, 201, 0},
       {"GET", "/api/v1/workflows", h_list, SF_AUTH_PERMISSION, "workflows:read", 0, "workflows",
        "The latest version of every workflow", NULL,
-       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":" WF_REF "}}}",
+       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":" WF_REF
+       "}}}",
        200, 0},
       {"GET", "/api/v1/workflows/{type}", h_get, SF_AUTH_PERMISSION, "workflows:read", 0, "workflows",
        "The latest version of a workflow, with its source", NULL, WF_REF, 200, 0},
       {"GET", "/api/v1/request-types", h_types, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "workflows",
        "The catalog of request types anyone signed in may open (the latest version of each published workflow: "
        "type, name, description, fields), by type, limit and cursor",
-       NULL,
-       SF_LIST_SCHEMA(TYPE_SCHEMA),
-       200, 0},
+       NULL, SF_LIST_SCHEMA(TYPE_SCHEMA), 200, 0},
       {"GET", "/api/v1/workflows/{type}/versions/{version}", h_get_version, SF_AUTH_PERMISSION, "workflows:read", 0,
        "workflows", "One version of a workflow, with its source", NULL, WF_REF, 200, 0},
   };
