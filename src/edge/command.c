@@ -9,6 +9,8 @@ typedef struct {
   sf_cmd cmd;
   sf_req *req;
   sf_req_exec_fn fn;
+  sf_cmd_exec_fn exec; /* the actor/result shape, when fn is NULL */
+  sf_actor who;
   void *data;
   void (*free_fn)(void *);
   sf_req_committed_fn committed;
@@ -16,7 +18,15 @@ typedef struct {
 
 static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   req_cmd *rc = (req_cmd *)c;
-  int r = rc->fn(rc->req, tx, rc->data, err);
+  int r;
+  if (rc->fn) {
+    r = rc->fn(rc->req, tx, rc->data, err);
+  } else {
+    sf_result out = {0};
+    r = rc->exec(&rc->who, tx, rc->data, &out, err);
+    if (r == 0 && out.status) sf_req_reply_result(rc->req, &out);
+    sf_result_clear(&out);
+  }
   if (r < 0 && !err->status) sf_err_internal(err, "command failed");
   if (r == 0 && !rc->req->status) {
     sf_err_internal(err, "command produced no response");
@@ -52,16 +62,13 @@ void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(
   sf_req_command_ex(req, fn, data, free_fn, NULL);
 }
 
-void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
-                       sf_req_committed_fn committed) {
+static void submit(sf_req *req, req_cmd *rc, void *data, void (*free_fn)(void *), sf_req_committed_fn committed) {
   if (!sf_req_is_suspended(req)) sf_req_suspend(req);
-  req_cmd *rc = sf_calloc(1, sizeof *rc);
   rc->committed = committed;
   rc->cmd.run = run;
   rc->cmd.after = after;
   rc->cmd.done = done;
   rc->req = req;
-  rc->fn = fn;
   rc->data = data;
   rc->free_fn = free_fn;
   if (sf_writer_submit(&rc->cmd)) {
@@ -70,6 +77,42 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
     free(rc);
     sf_req_resume(req);
   }
+}
+
+void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
+                       sf_req_committed_fn committed) {
+  req_cmd *rc = sf_calloc(1, sizeof *rc);
+  rc->fn = fn;
+  submit(req, rc, data, free_fn, committed);
+}
+
+void sf_req_submit(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *)) {
+  sf_req_submit_ex(req, fn, data, free_fn, NULL);
+}
+
+void sf_req_submit_ex(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *),
+                      sf_req_committed_fn committed) {
+  req_cmd *rc = sf_calloc(1, sizeof *rc);
+  rc->exec = fn;
+  sf_req_actor(req, &rc->who);
+  submit(req, rc, data, free_fn, committed);
+}
+
+void sf_req_actor(const sf_req *req, sf_actor *out) {
+  const sf_principal *p = &req->principal;
+  out->user_id = p->authenticated ? p->user_id : NULL;
+  out->role = p->authenticated ? p->role : "";
+  out->email = p->authenticated ? p->email : "";
+  out->session = p->authenticated ? p->session : "";
+  out->request_id = req->request_id;
+  out->traceparent = req->traceparent;
+  out->client_ip = req->client_ip;
+}
+
+void sf_req_reply_result(sf_req *req, sf_result *res) {
+  sf_req_reply_json(req, res->status, res->body);
+  res->body = NULL;
+  for (int i = 0; i < res->nheaders; i++) sf_req_set_header(req, res->headers[i].name, res->headers[i].value);
 }
 
 static void durable_resume(void *ud) { sf_req_resume(ud); }

@@ -11,6 +11,7 @@
 #ifndef SF_EDGE_COMMAND_H
 #define SF_EDGE_COMMAND_H
 
+#include "core/actor.h"
 #include "core/http.h"
 #include "events/store.h"
 #include "store/writer.h"
@@ -25,6 +26,21 @@ void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(
 typedef int (*sf_req_committed_fn)(sf_req *req, void *data);
 void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
                        sf_req_committed_fn committed);
+
+/* The command shape domain code is written in (core/actor.h): exec runs in
+ * the writer's savepoint with who acts and fills out (status, body,
+ * headers); returning < 0 with err filled rolls its writes back and err
+ * becomes the answer. The edge renders out into the reply and the
+ * idempotency record after the command; exec never sees the request. */
+typedef int (*sf_cmd_exec_fn)(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err);
+void sf_req_submit(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *));
+void sf_req_submit_ex(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *),
+                      sf_req_committed_fn committed);
+
+/* Who acts in req: strings point into req, valid while req is. */
+void sf_req_actor(const sf_req *req, sf_actor *out);
+/* Renders res into req's reply (status, JSON body, headers); takes the body. */
+void sf_req_reply_result(sf_req *req, sf_result *res);
 
 /* Event metadata for events caused by req (actor, request id, trace). */
 void sf_req_meta(const sf_req *req, sf_ev_meta *meta);

@@ -359,3 +359,22 @@ json_t *sf_ev_to_json(const sf_event *ev) {
                    ev->stream, "version", (json_int_t)ev->version, "type", ev->type, "id", ev->id, "data",
                    data ? data : json_object(), "meta", meta ? meta : json_object(), "at", at);
 }
+
+void sf_ev_meta_of(const sf_actor *who, sf_ev_meta *meta) {
+  if (!who) who = &sf_actor_system;
+  meta->actor = who->user_id;
+  meta->request_id = who->request_id;
+  meta->traceparent = who->traceparent;
+}
+
+int sf_ev_emit(sf_tx *tx, const sf_actor *who, const char *prefix, const char *id, const char *type, json_t *data,
+               sf_err *err) {
+  char stream[160];
+  snprintf(stream, sizeof stream, "%s-%s", prefix, id);
+  sf_ev_meta meta = {0};
+  sf_ev_meta_of(who, &meta);
+  if (!data) data = json_object();
+  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
+  json_decref(data);
+  return rc;
+}

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "core/actor.h"
 #include "core/err.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -31,6 +32,9 @@ typedef struct sf_ev_meta {
   const char *traceparent;
 } sf_ev_meta;
 
+/* The metadata of events caused by who (borrowed strings). */
+void sf_ev_meta_of(const sf_actor *who, sf_ev_meta *meta);
+
 #define SF_EV_ANY_VERSION (-1)
 
 /* Appends one event. expected_version (SF_EV_ANY_VERSION = no check; 0 = the
@@ -38,6 +42,11 @@ typedef struct sf_ev_meta {
  * *version_out (optional) is the event's stream version. */
 int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type, const json_t *data,
                  const sf_ev_meta *meta, int64_t *version_out, sf_err *err);
+
+/* Appends an event caused by who (NULL: the system) to stream
+ * "<prefix>-<id>" at whatever version it is; takes data (NULL: {}). */
+int sf_ev_emit(sf_tx *tx, const sf_actor *who, const char *prefix, const char *id, const char *type, json_t *data,
+               sf_err *err);
 
 /* Current version of a stream (0 = no events). */
 int64_t sf_ev_stream_version(sf_db *db, const char *stream, sf_err *err);
