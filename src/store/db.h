@@ -8,6 +8,7 @@
 #ifndef SF_STORE_DB_H
 #define SF_STORE_DB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -61,6 +62,8 @@ const char *sf_stmt_col_text(sf_stmt *st, int col); /* NULL for NULL */
 int sf_stmt_col_len(sf_stmt *st, int col);
 int64_t sf_stmt_col_int(sf_stmt *st, int col);
 int sf_stmt_col_is_null(sf_stmt *st, int col);
+/* Copies a text column into dst (cap bytes, cut and NUL-terminated; "" for NULL). */
+void sf_stmt_col_copy(sf_stmt *st, int col, char *dst, size_t cap);
 void sf_stmt_reset(sf_stmt *st);
 
 /* Per-thread read connection to the process's database (opened lazily).

@@ -283,3 +283,8 @@ void sf_db_close_readers(void) {
     db = next;
   }
 }
+
+void sf_stmt_col_copy(sf_stmt *st, int col, char *dst, size_t cap) {
+  const char *s = sf_stmt_col_text(st, col);
+  snprintf(dst, cap, "%s", s ? s : "");
+}

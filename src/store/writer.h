@@ -7,9 +7,9 @@
  * durable.
  *
  * Two ways to get there (SF_WRITER_SYNC_*):
- *   full       SQLite's synchronous=FULL: COMMIT fsyncs the WAL itself, and
+ *   full       (default) SQLite's synchronous=FULL: COMMIT fsyncs the WAL itself, and
  *              the writer waits for the disk before the next batch.
- *   pipelined  (default) synchronous=NORMAL plus a sync thread that fsyncs
+ *   pipelined  synchronous=NORMAL plus a sync thread that fsyncs
  *              the WAL (store/wal_vfs.c) while the writer already runs the
  *              next batch; one fsync covers every batch committed before it.
  *              Hooks, the commit hook and done() run after that fsync. A

@@ -46,24 +46,19 @@ void sf_catalog_stop(void) {
 
 /* ---- rows ---- */
 
-static void copy_col(sf_stmt *st, int col, char *dst, size_t cap) {
-  const char *s = sf_stmt_col_text(st, col);
-  snprintf(dst, cap, "%s", s ? s : "");
-}
-
 static void row_product(sf_stmt *st, product *p) {
   p->seq = sf_stmt_col_int(st, 0);
-  copy_col(st, 1, p->id, sizeof p->id);
-  copy_col(st, 2, p->sku, sizeof p->sku);
-  copy_col(st, 3, p->name, sizeof p->name);
-  copy_col(st, 4, p->description, sizeof p->description);
+  sf_stmt_col_copy(st, 1, p->id, sizeof p->id);
+  sf_stmt_col_copy(st, 2, p->sku, sizeof p->sku);
+  sf_stmt_col_copy(st, 3, p->name, sizeof p->name);
+  sf_stmt_col_copy(st, 4, p->description, sizeof p->description);
   p->price = sf_stmt_col_int(st, 5);
-  copy_col(st, 6, p->currency, sizeof p->currency);
+  sf_stmt_col_copy(st, 6, p->currency, sizeof p->currency);
   free(p->attributes);
   const char *a = sf_stmt_col_text(st, 7);
   p->attributes = strdup(a ? a : "{}");
-  copy_col(st, 8, p->status, sizeof p->status);
-  copy_col(st, 9, p->category_id, sizeof p->category_id);
+  sf_stmt_col_copy(st, 8, p->status, sizeof p->status);
+  sf_stmt_col_copy(st, 9, p->category_id, sizeof p->category_id);
   p->version = sf_stmt_col_int(st, 10);
   p->created_at = sf_stmt_col_int(st, 11);
   p->updated_at = sf_stmt_col_int(st, 12);
@@ -86,11 +81,11 @@ int sf_catalog_product_ref(sf_db *db, const char *id, sf_product_ref *out, sf_er
   sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
   if (rc == 1) {
-    copy_col(st, 0, out->id, sizeof out->id);
-    copy_col(st, 1, out->sku, sizeof out->sku);
-    copy_col(st, 2, out->name, sizeof out->name);
-    copy_col(st, 3, out->currency, sizeof out->currency);
-    copy_col(st, 4, out->status, sizeof out->status);
+    sf_stmt_col_copy(st, 0, out->id, sizeof out->id);
+    sf_stmt_col_copy(st, 1, out->sku, sizeof out->sku);
+    sf_stmt_col_copy(st, 2, out->name, sizeof out->name);
+    sf_stmt_col_copy(st, 3, out->currency, sizeof out->currency);
+    sf_stmt_col_copy(st, 4, out->status, sizeof out->status);
     out->price = sf_stmt_col_int(st, 5);
   }
   sf_stmt_reset(st);

@@ -11,21 +11,16 @@
   "id, email, password_hash, name, role, status, failed_logins, locked_until, totp_secret, "                           \
   "totp_enabled, totp_last_step, version, created_at, updated_at"
 
-static void copy_col(sf_stmt *st, int col, char *dst, size_t cap) {
-  const char *s = sf_stmt_col_text(st, col);
-  snprintf(dst, cap, "%s", s ? s : "");
-}
-
 static void row_user(sf_stmt *st, sf_user *u) {
-  copy_col(st, 0, u->id, sizeof u->id);
-  copy_col(st, 1, u->email, sizeof u->email);
-  copy_col(st, 2, u->password_hash, sizeof u->password_hash);
-  copy_col(st, 3, u->name, sizeof u->name);
-  copy_col(st, 4, u->role, sizeof u->role);
-  copy_col(st, 5, u->status, sizeof u->status);
+  sf_stmt_col_copy(st, 0, u->id, sizeof u->id);
+  sf_stmt_col_copy(st, 1, u->email, sizeof u->email);
+  sf_stmt_col_copy(st, 2, u->password_hash, sizeof u->password_hash);
+  sf_stmt_col_copy(st, 3, u->name, sizeof u->name);
+  sf_stmt_col_copy(st, 4, u->role, sizeof u->role);
+  sf_stmt_col_copy(st, 5, u->status, sizeof u->status);
   u->failed_logins = (int)sf_stmt_col_int(st, 6);
   u->locked_until = sf_stmt_col_int(st, 7);
-  copy_col(st, 8, u->totp_secret, sizeof u->totp_secret);
+  sf_stmt_col_copy(st, 8, u->totp_secret, sizeof u->totp_secret);
   u->totp_enabled = (int)sf_stmt_col_int(st, 9);
   u->totp_last_step = sf_stmt_col_int(st, 10);
   u->version = sf_stmt_col_int(st, 11);
@@ -169,10 +164,10 @@ int sf_refresh_by_hash(sf_db *db, const char *token_hash, sf_refresh *r, sf_err 
   sf_stmt_text(st, 1, token_hash);
   int rc = sf_stmt_step(st, err);
   if (rc == 1) {
-    copy_col(st, 0, r->id, sizeof r->id);
-    copy_col(st, 1, r->family, sizeof r->family);
-    copy_col(st, 2, r->user_id, sizeof r->user_id);
-    copy_col(st, 3, r->status, sizeof r->status);
+    sf_stmt_col_copy(st, 0, r->id, sizeof r->id);
+    sf_stmt_col_copy(st, 1, r->family, sizeof r->family);
+    sf_stmt_col_copy(st, 2, r->user_id, sizeof r->user_id);
+    sf_stmt_col_copy(st, 3, r->status, sizeof r->status);
     r->expires_at = sf_stmt_col_int(st, 4);
   }
   sf_stmt_reset(st);
@@ -222,8 +217,8 @@ int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_ses
   sf_stmt_text(st, 2, family);
   int rc = sf_stmt_step(st, err);
   if (rc == 1) {
-    copy_col(st, 0, s->role, sizeof s->role);
-    copy_col(st, 1, s->status, sizeof s->status);
+    sf_stmt_col_copy(st, 0, s->role, sizeof s->role);
+    sf_stmt_col_copy(st, 1, s->status, sizeof s->status);
     s->live = sf_stmt_col_int(st, 2) != 0;
   }
   sf_stmt_reset(st);

@@ -67,31 +67,26 @@ typedef struct {
   "coalesce(o.reservation_id, ''), o.card_last4, o.refund_pending, coalesce(o.failure_reason, ''), "                   \
   "o.version, o.created_at, o.updated_at, p.id, p.status, p.captured, p.refunded, coalesce(p.auth_ref, '')"
 
-static void copy_col(sf_stmt *st, int col, char *dst, size_t cap) {
-  const char *s = sf_stmt_col_text(st, col);
-  snprintf(dst, cap, "%s", s ? s : "");
-}
-
 static void row_order(sf_stmt *st, order *o) {
-  copy_col(st, 0, o->id, sizeof o->id);
-  copy_col(st, 1, o->customer_id, sizeof o->customer_id);
-  copy_col(st, 2, o->status, sizeof o->status);
-  copy_col(st, 3, o->saga_step, sizeof o->saga_step);
+  sf_stmt_col_copy(st, 0, o->id, sizeof o->id);
+  sf_stmt_col_copy(st, 1, o->customer_id, sizeof o->customer_id);
+  sf_stmt_col_copy(st, 2, o->status, sizeof o->status);
+  sf_stmt_col_copy(st, 3, o->saga_step, sizeof o->saga_step);
   o->saga_attempts = (int)sf_stmt_col_int(st, 4);
-  copy_col(st, 5, o->currency, sizeof o->currency);
+  sf_stmt_col_copy(st, 5, o->currency, sizeof o->currency);
   o->total = sf_stmt_col_int(st, 6);
-  copy_col(st, 7, o->reservation_id, sizeof o->reservation_id);
-  copy_col(st, 8, o->card_last4, sizeof o->card_last4);
+  sf_stmt_col_copy(st, 7, o->reservation_id, sizeof o->reservation_id);
+  sf_stmt_col_copy(st, 8, o->card_last4, sizeof o->card_last4);
   o->refund_pending = sf_stmt_col_int(st, 9);
-  copy_col(st, 10, o->failure_reason, sizeof o->failure_reason);
+  sf_stmt_col_copy(st, 10, o->failure_reason, sizeof o->failure_reason);
   o->version = sf_stmt_col_int(st, 11);
   o->created_at = sf_stmt_col_int(st, 12);
   o->updated_at = sf_stmt_col_int(st, 13);
-  copy_col(st, 14, o->payment_id, sizeof o->payment_id);
-  copy_col(st, 15, o->pay_status, sizeof o->pay_status);
+  sf_stmt_col_copy(st, 14, o->payment_id, sizeof o->payment_id);
+  sf_stmt_col_copy(st, 15, o->pay_status, sizeof o->pay_status);
   o->captured = sf_stmt_col_int(st, 16);
   o->refunded = sf_stmt_col_int(st, 17);
-  copy_col(st, 18, o->auth_ref, sizeof o->auth_ref);
+  sf_stmt_col_copy(st, 18, o->auth_ref, sizeof o->auth_ref);
 }
 
 static void order_clear(order *o) {
@@ -116,9 +111,9 @@ static int load_lines(sf_db *db, order *o, sf_err *err) {
       if (!o->lines) abort();
     }
     order_line *l = &o->lines[o->nlines++];
-    copy_col(st, 0, l->product_id, sizeof l->product_id);
-    copy_col(st, 1, l->sku, sizeof l->sku);
-    copy_col(st, 2, l->name, sizeof l->name);
+    sf_stmt_col_copy(st, 0, l->product_id, sizeof l->product_id);
+    sf_stmt_col_copy(st, 1, l->sku, sizeof l->sku);
+    sf_stmt_col_copy(st, 2, l->name, sizeof l->name);
     l->unit_price = sf_stmt_col_int(st, 3);
     l->quantity = sf_stmt_col_int(st, 4);
   }
