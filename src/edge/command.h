@@ -30,8 +30,11 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
 /* The command shape domain code is written in (core/actor.h): exec runs in
  * the writer's savepoint with who acts and fills out (status, body,
  * headers); returning < 0 with err filled rolls its writes back and err
- * becomes the answer. The edge renders out into the reply and the
- * idempotency record after the command; exec never sees the request. */
+ * becomes the answer. A command that must commit and still answer with an
+ * error (a failed login counted, a reused refresh token's family revoked)
+ * leaves out empty, fills err and returns 0: err becomes the answer and the
+ * writes stay. The edge renders the answer into the reply and the
+ * idempotency record inside the transaction; exec never sees the request. */
 typedef int (*sf_cmd_exec_fn)(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err);
 void sf_req_submit(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *));
 void sf_req_submit_ex(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *),
