@@ -225,17 +225,3 @@ int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_ses
   if (rc == 0) return sf_err_not_found(err, "user");
   return rc < 0 ? rc : 0;
 }
-
-sf_stmt *sf_user_verify_events(sf_db *db, sf_err *err) {
-  return sf_db_prepare(db,
-                       "SELECT position, stream, type, data FROM events"
-                       " WHERE substr(stream, 1, 5) = 'user-' AND type IN ('user.registered',"
-                       " 'user.role_changed', 'user.status_changed', 'user.profile_updated',"
-                       " 'user.mfa_enabled', 'user.mfa_disabled')"
-                       " ORDER BY position",
-                       err);
-}
-
-sf_stmt *sf_user_verify_rows(sf_db *db, sf_err *err) {
-  return sf_db_prepare(db, "SELECT id, email, name, role, status, totp_enabled FROM users", err);
-}

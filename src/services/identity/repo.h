@@ -68,7 +68,7 @@ typedef struct sf_session_state {
 } sf_session_state;
 int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_session_state *s, sf_err *err);
 
-/* serviceflow verify's reads (verify.c): statements the caller steps and
+/* serviceflow verify's reads (in repo_verify.c, for verify.c): statements the caller steps and
  * resets; NULL with err when they cannot be prepared.
  * The user-* events that shape the users rows, in order:
  * position, stream, type, data (JSON text). */
