@@ -22,7 +22,7 @@ typedef struct sf_stock {
 typedef struct sf_reservation {
   char id[SF_ID_MAX];
   char owner[SF_ID_MAX];
-  char status[16]; /* active | released | expired | committed */
+  char status[16];                /* active | released | expired | committed */
   int64_t expires_at, created_at; /* expires_at 0: held until released or committed */
   int nlines;
   struct {

@@ -13,7 +13,9 @@ sf_stmt *sf_inv_repo_verify_events(sf_db *db, sf_err *err) {
                        err);
 }
 
-sf_stmt *sf_inv_repo_verify_products(sf_db *db, sf_err *err) { return sf_db_prepare(db, "SELECT id FROM products", err); }
+sf_stmt *sf_inv_repo_verify_products(sf_db *db, sf_err *err) {
+  return sf_db_prepare(db, "SELECT id FROM products", err);
+}
 
 sf_stmt *sf_inv_repo_verify_stock(sf_db *db, sf_err *err) {
   return sf_db_prepare(db, "SELECT product_id, on_hand, reserved, version FROM stock", err);
