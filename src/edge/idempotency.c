@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/actor.h"
 #include "core/buf.h"
 #include "core/util.h"
 #include "edge/edge.h"
@@ -162,7 +163,7 @@ int sf_idem_begin(sf_req *req) {
 
   sf_db *db = sf_db_reader(&err);
   sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT fingerprint, status, content_type, body, created_at"
+                                   "SELECT fingerprint, status, content_type, body, created_at, location"
                                    " FROM idempotency WHERE principal = ? AND key = ?",
                                    &err)
                    : NULL;
@@ -208,10 +209,20 @@ int sf_idem_begin(sf_req *req) {
                             : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
                                                                           : "text/plain")
                          : NULL;
+  char location[SF_RESULT_HEADER_MAX];
+  sf_stmt_col_copy(st, 5, location, sizeof location);
   sf_stmt_reset(st);
   sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
+  if (location[0]) sf_req_add_header(req, "Location", location);
   sf_req_add_header(req, "Idempotent-Replayed", "true");
   return 1;
+}
+
+/* The response's Location header (a created resource), or NULL. */
+static const char *reply_location(const sf_req *req) {
+  for (int i = 0; i < req->nheaders; i++)
+    if (strcasecmp(req->headers[i].name, "Location") == 0) return req->headers[i].value;
+  return NULL;
 }
 
 void sf_idem_store(sf_req *req, sf_tx *tx) {
@@ -236,7 +247,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
   }
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
-                              " content_type, body, created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                              " content_type, body, created_at, location) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                               &err);
   if (st) {
     sf_stmt_text(st, 1, e->idem_scope);
@@ -246,6 +257,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
     sf_stmt_text(st, 5, req->content_type);
     sf_stmt_text(st, 6, sealed);
     sf_stmt_int(st, 7, tx->now_ms);
+    sf_stmt_text(st, 8, reply_location(req));
     sf_stmt_run(st, &err);
   }
   free(sealed);

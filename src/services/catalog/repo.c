@@ -207,7 +207,8 @@ static json_t *category_json(sf_stmt *st) {
 }
 
 int sf_catalog_repo_category_json(sf_db *db, const char *id, json_t **out, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT id, name, description, version, created_at FROM categories WHERE id = ?", err);
+  sf_stmt *st =
+      sf_db_prepare(db, "SELECT id, name, description, version, created_at FROM categories WHERE id = ?", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
@@ -230,9 +231,8 @@ int sf_catalog_repo_categories_json(sf_db *db, json_t *array, sf_err *err) {
 }
 
 int sf_catalog_repo_seed_stock(sf_db *db, const char *product_id, int64_t on_hand, int64_t now_ms, sf_err *err) {
-  sf_stmt *st =
-      sf_db_prepare(db, "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at) VALUES(?, ?, 0, 1, ?)",
-                    err);
+  sf_stmt *st = sf_db_prepare(
+      db, "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at) VALUES(?, ?, 0, 1, ?)", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, product_id);
   sf_stmt_int(st, 2, on_hand);
