@@ -7,7 +7,11 @@
  * them back, in which case err becomes the reply. A command may commit and
  * still answer with an error status (e.g. a refresh-token reuse revokes the
  * family and answers 401). If the commit itself fails the reply becomes 503.
- * data is owned by the command and released with free_fn after completion. */
+ * data is owned by the command and released with free_fn after completion.
+ *
+ * sf_req_command, sf_req_event and sf_req_meta are the request-shaped forms,
+ * kept until every service has moved to sf_req_submit below (identity,
+ * catalog, inventory and carts have): new code does not use them. */
 #ifndef SF_EDGE_COMMAND_H
 #define SF_EDGE_COMMAND_H
 
