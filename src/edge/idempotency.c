@@ -129,6 +129,38 @@ static int same_fingerprint(const char *stored, const sf_edge_req *e) {
   return same;
 }
 
+/* Answers req with the stored response in st's row (status, content type,
+ * sealed body, Location), then resets st. Returns 1 (answered). */
+static int replay(sf_req *req, const sf_edge_req *e, sf_stmt *st) {
+  sf_err err = {0};
+  int status = (int)sf_stmt_col_int(st, 1);
+  const char *ct = sf_stmt_col_text(st, 2);
+  const char *sealed = sf_stmt_col_text(st, 3);
+  char *body = NULL;
+  if (sealed && *sealed) {
+    char aad[NAME_MAX_LEN];
+    claim_name(e, aad, sizeof aad);
+    body = sf_unseal(idem.ring, sealed, aad, &err);
+    if (!body) {
+      sf_stmt_reset(st);
+      sf_req_reply_problem(req, &err);
+      return 1;
+    }
+  }
+  /* content_type points into the statement row; the reply needs a stable copy */
+  const char *ctype = ct ? (strcmp(ct, "application/json") == 0           ? "application/json"
+                            : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
+                                                                          : "text/plain")
+                         : NULL;
+  char location[SF_RESULT_HEADER_MAX];
+  sf_stmt_col_copy(st, 5, location, sizeof location);
+  sf_stmt_reset(st);
+  sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
+  if (location[0]) sf_req_add_header(req, "Location", location);
+  sf_req_add_header(req, "Idempotent-Replayed", "true");
+  return 1;
+}
+
 int sf_idem_begin(sf_req *req) {
   const char *key = sf_req_header(req, "Idempotency-Key");
   if (!key) return 0;
@@ -190,32 +222,7 @@ int sf_idem_begin(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return 1;
   }
-  int status = (int)sf_stmt_col_int(st, 1);
-  const char *ct = sf_stmt_col_text(st, 2);
-  const char *sealed = sf_stmt_col_text(st, 3);
-  char *body = NULL;
-  if (sealed && *sealed) {
-    char aad[NAME_MAX_LEN];
-    claim_name(e, aad, sizeof aad);
-    body = sf_unseal(idem.ring, sealed, aad, &err);
-    if (!body) {
-      sf_stmt_reset(st);
-      sf_req_reply_problem(req, &err);
-      return 1;
-    }
-  }
-  /* content_type points into the statement row; the reply needs a stable copy */
-  const char *ctype = ct ? (strcmp(ct, "application/json") == 0           ? "application/json"
-                            : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
-                                                                          : "text/plain")
-                         : NULL;
-  char location[SF_RESULT_HEADER_MAX];
-  sf_stmt_col_copy(st, 5, location, sizeof location);
-  sf_stmt_reset(st);
-  sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
-  if (location[0]) sf_req_add_header(req, "Location", location);
-  sf_req_add_header(req, "Idempotent-Replayed", "true");
-  return 1;
+  return replay(req, e, st);
 }
 
 /* The response's Location header (a created resource), or NULL. */
