@@ -3,20 +3,23 @@
 #include <stdio.h>
 #include <string.h>
 
-static sf_route g_routes[SF_ROUTE_MAX];
-static int g_nroutes;
+/* The route table: filled at start (one thread), read-only while serving. */
+static struct router_state {
+  sf_route routes[SF_ROUTE_MAX];
+  int nroutes;
+} router;
 
 int sf_router_add(const sf_route *r) {
-  if (g_nroutes >= SF_ROUTE_MAX) return -1;
-  g_routes[g_nroutes] = *r;
-  g_routes[g_nroutes].id = g_nroutes;
-  if (!g_routes[g_nroutes].success_status) g_routes[g_nroutes].success_status = 200;
-  return g_nroutes++;
+  if (router.nroutes >= SF_ROUTE_MAX) return -1;
+  router.routes[router.nroutes] = *r;
+  router.routes[router.nroutes].id = router.nroutes;
+  if (!router.routes[router.nroutes].success_status) router.routes[router.nroutes].success_status = 200;
+  return router.nroutes++;
 }
 
-void sf_router_reset(void) { g_nroutes = 0; }
-int sf_router_count(void) { return g_nroutes; }
-const sf_route *sf_router_get(int id) { return id >= 0 && id < g_nroutes ? &g_routes[id] : NULL; }
+void sf_router_reset(void) { router.nroutes = 0; }
+int sf_router_count(void) { return router.nroutes; }
+const sf_route *sf_router_get(int id) { return id >= 0 && id < router.nroutes ? &router.routes[id] : NULL; }
 
 /* Matches path against pattern segment by segment, capturing {params}. */
 static int match_path(const char *pat, const char *path, sf_route_match *m) {
@@ -51,17 +54,17 @@ int sf_router_match(const char *method, const char *path, sf_route_match *m) {
   const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
   int path_found = 0;
   size_t alen = 0;
-  for (int i = 0; i < g_nroutes; i++) {
+  for (int i = 0; i < router.nroutes; i++) {
     sf_route_match tmp;
-    if (!match_path(g_routes[i].pattern, path, &tmp)) continue;
-    if (strcmp(g_routes[i].method, want) == 0) {
+    if (!match_path(router.routes[i].pattern, path, &tmp)) continue;
+    if (strcmp(router.routes[i].method, want) == 0) {
       *m = tmp;
-      m->route = &g_routes[i];
+      m->route = &router.routes[i];
       return 0;
     }
     path_found = 1;
-    if (!strstr(m->allow, g_routes[i].method)) {
-      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "", g_routes[i].method);
+    if (!strstr(m->allow, router.routes[i].method)) {
+      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "", router.routes[i].method);
       if (n > 0 && alen + (size_t)n < sizeof m->allow) alen += (size_t)n;
     }
   }
