@@ -80,25 +80,51 @@ int sf_route_is_list(const sf_route *r) {
          ((r->flags & SF_ROUTE_PAGED) || (r->response_schema && strstr(r->response_schema, "next_cursor")));
 }
 
-/* Is name one of the words of list (words end at a space or a ':type'). */
-static int word_listed(const char *list, const char *name, size_t len) {
+int sf_route_words(const char *list, sf_route_word_fn fn, void *ud) {
   for (const char *p = list; p && *p;) {
     while (*p == ' ') p++;
-    size_t n = strcspn(p, " :");
-    if (n == len && strncmp(p, name, len) == 0) return 1;
-    p += strcspn(p, " ");
+    size_t len = strcspn(p, " ");
+    if (!len) break;
+    const char *colon = memchr(p, ':', len);
+    size_t nlen = colon ? (size_t)(colon - p) : len;
+    int rc = fn(ud, p, nlen, colon ? colon + 1 : "", colon ? len - nlen - 1 : 0);
+    if (rc) return rc;
+    p += len;
   }
   return 0;
 }
 
+typedef struct {
+  const char *name;
+  size_t len;
+} wanted;
+
+static int is_wanted(void *ud, const char *name, size_t nlen, const char *type, size_t tlen) {
+  const wanted *w = ud;
+  return nlen == w->len && strncmp(name, w->name, nlen) == 0;
+}
+
+/* Is name one of the words of list. */
+static int word_listed(const char *list, const char *name, size_t len) {
+  wanted w = {name, len};
+  return sf_route_words(list, is_wanted, &w);
+}
+
+typedef struct {
+  char *out;
+  size_t cap, used;
+} names_out;
+
+static int add_name(void *ud, const char *name, size_t nlen, const char *type, size_t tlen) {
+  names_out *o = ud;
+  if (o->used < o->cap)
+    o->used += (size_t)snprintf(o->out + o->used, o->cap - o->used, "%s%.*s", o->used ? ", " : "", (int)nlen, name);
+  return 0;
+}
+
 void sf_route_query_names(const sf_route *r, char *out, size_t cap) {
-  size_t o = (size_t)snprintf(out, cap, "%s", r->flags & SF_ROUTE_PAGED ? "limit, cursor" : "");
-  for (const char *p = r->query; p && *p && o < cap;) {
-    while (*p == ' ') p++;
-    size_t n = strcspn(p, " :");
-    if (n) o += (size_t)snprintf(out + o, cap - o, "%s%.*s", o ? ", " : "", (int)n, p);
-    p += strcspn(p, " ");
-  }
+  names_out o = {out, cap, (size_t)snprintf(out, cap, "%s", r->flags & SF_ROUTE_PAGED ? "limit, cursor" : "")};
+  sf_route_words(r->query, add_name, &o);
 }
 
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len) {
