@@ -112,8 +112,7 @@ typedef struct ord_list_query {
 /* Newest first, up to q->limit orders with their lines into rows (room for
  * q->limit; order_clear each of the *n); next set to the cursor after the
  * last one when more follow, "" otherwise. */
-int ord_repo_list(sf_db *db, const ord_list_query *q, order *rows, int *n, char *next, size_t next_cap,
-                  sf_err *err);
+int ord_repo_list(sf_db *db, const ord_list_query *q, order *rows, int *n, char *next, size_t next_cap, sf_err *err);
 
 /* sales_daily: adds one paid line to its day, product and currency. */
 int ord_repo_sales_add(sf_tx *tx, const char *day, const char *product_id, int64_t quantity, int64_t revenue,

@@ -103,10 +103,10 @@ static json_t *placed_event(const order *o) {
   json_t *items = json_array();
   for (int i = 0; i < o->nlines; i++)
     /* name: the line is a snapshot, and verify rebuilds order_lines from this event */
-    json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id, "sku",
-                                           o->lines[i].sku, "name", o->lines[i].name, "unit_price",
-                                           (json_int_t)o->lines[i].unit_price, "quantity",
-                                           (json_int_t)o->lines[i].quantity));
+    json_array_append_new(items,
+                          json_pack("{s:s, s:s, s:s, s:I, s:I}", "product_id", o->lines[i].product_id, "sku",
+                                    o->lines[i].sku, "name", o->lines[i].name, "unit_price",
+                                    (json_int_t)o->lines[i].unit_price, "quantity", (json_int_t)o->lines[i].quantity));
   return json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "customer_id", o->customer_id, "currency", o->currency, "total",
                    (json_int_t)o->total, "items", items, "reservation_id", o->reservation_id, "card_last4",
                    o->card_last4);

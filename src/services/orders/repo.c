@@ -234,8 +234,7 @@ static sf_stmt *list_statement(sf_db *db, const char *customer, const char *stat
                        err);
 }
 
-int ord_repo_list(sf_db *db, const ord_list_query *q, order *rows, int *n, char *next, size_t next_cap,
-                  sf_err *err) {
+int ord_repo_list(sf_db *db, const ord_list_query *q, order *rows, int *n, char *next, size_t next_cap, sf_err *err) {
   *n = 0;
   next[0] = '\0';
   sf_stmt *st = list_statement(db, q->customer, q->status, err);
