@@ -54,7 +54,7 @@ static int place_committed(sf_req *req, void *data) {
     if (!db || ord_repo_load(db, in->order_id, &o, 1, &err))
       sf_req_reply_problem(req, &err);
     else
-      ord_wait_reply(req, 201, &o);
+      ord_reply(req, 201, &o);
     order_clear(&o);
   }
   return 0;
@@ -167,11 +167,11 @@ static void h_get(sf_req *req) {
   } else if (!order_settled(&o) && wait_s > 0) {
     sf_req_suspend(req);
     if (!ord_wait_park(req, o.id, wait_s, 200, 200)) {
-      ord_wait_reply(req, 200, &o);
+      ord_reply(req, 200, &o);
       sf_req_resume_durable(req);
     }
   } else {
-    ord_wait_reply(req, 200, &o);
+    ord_reply(req, 200, &o);
   }
   order_clear(&o);
 }

@@ -27,7 +27,7 @@ static struct waiters_state {
   waiter *list;
 } waiters = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-void ord_wait_reply(sf_req *req, int status, const order *o) {
+void ord_reply(sf_req *req, int status, const order *o) {
   sf_result res = {0};
   order_result(&res, status, o);
   sf_req_reply_result(req, &res);
@@ -42,7 +42,7 @@ static void answer(waiter *w) {
   if (!db || ord_repo_load(db, w->order_id, o, 1, &err)) {
     sf_req_reply_problem(w->req, &err);
   } else {
-    ord_wait_reply(w->req, order_settled(o) ? w->status : w->unsettled_status, o);
+    ord_reply(w->req, order_settled(o) ? w->status : w->unsettled_status, o);
     sf_req_set_header(w->req, "Preference-Applied", "wait");
   }
   order_clear(o);

@@ -26,6 +26,6 @@ void ord_wait_close(void); /* take no more (stopping) */
 void ord_wait_flush(void); /* answer every waiter now, settled or not */
 
 /* Replies status with the order and its ETag (any thread that owns req). */
-void ord_wait_reply(sf_req *req, int status, const order *o);
+void ord_reply(sf_req *req, int status, const order *o);
 
 #endif
