@@ -90,9 +90,8 @@ int sf_out_dest_stats_get(const char *key, sf_out_dest_stats *out) {
   out_dest *d = dest_find_locked(key, 0);
   pthread_mutex_unlock(&outbound.mu);
   if (!d) return -1;
-  *out = (sf_out_dest_stats){atomic_load(&d->state), atomic_load(&d->in_flight), peek(&d->attempts),
-                             peek(&d->retries),      peek(&d->failed),           peek(&d->refused),
-                             peek(&d->opened)};
+  *out = (sf_out_dest_stats){atomic_load(&d->state), atomic_load(&d->in_flight), peek(&d->attempts), peek(&d->retries),
+                             peek(&d->failed),       peek(&d->refused),          peek(&d->opened)};
   return 0;
 }
 
@@ -159,8 +158,12 @@ static void collect(sf_buf *b) {
     sf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", k_help[m][0], k_help[m][2], k_help[m][0], k_help[m][1]);
     for (int i = 0; i < n; i++) {
       out_dest *d = &outbound.dests[i];
-      unsigned long long v[] = {peek(&d->attempts), peek(&d->retries), peek(&d->failed),
-                                peek(&d->refused),  peek(&d->opened),  (unsigned long long)atomic_load(&d->state),
+      unsigned long long v[] = {peek(&d->attempts),
+                                peek(&d->retries),
+                                peek(&d->failed),
+                                peek(&d->refused),
+                                peek(&d->opened),
+                                (unsigned long long)atomic_load(&d->state),
                                 (unsigned long long)atomic_load(&d->in_flight)};
       sf_buf_printf(b, "%s{destination=\"%s\"} %llu\n", k_help[m][0], d->key, v[m]);
     }
@@ -227,8 +230,8 @@ static void start_attempt(sf_out_req *r, out_dest *d, int probe) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf_);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-  int connect_ms = r->connect_timeout_ms ? r->connect_timeout_ms
-                                         : (r->timeout_ms < CONNECT_CAP_MS ? r->timeout_ms : CONNECT_CAP_MS);
+  int connect_ms =
+      r->connect_timeout_ms ? r->connect_timeout_ms : (r->timeout_ms < CONNECT_CAP_MS ? r->timeout_ms : CONNECT_CAP_MS);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM: the process is multithreaded */
@@ -309,7 +312,9 @@ static void end_attempt(sf_out_req *r, CURLcode res) {
                       .status = status,
                       .answer = r->answer_.data ? r->answer_.data : "",
                       .answer_len = r->answer_.len,
-                      .error = res == CURLE_OK ? "" : r->errbuf_[0] ? r->errbuf_ : curl_easy_strerror(res)};
+                      .error = res == CURLE_OK ? ""
+                               : r->errbuf_[0] ? r->errbuf_
+                                               : curl_easy_strerror(res)};
   sf_out_verdict v = (r->judge ? r->judge : default_judge)(r, &a);
   int64_t now = mono_ms();
   if (v == SF_OUT_TRANSIENT) bump(&d->failed);

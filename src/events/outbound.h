@@ -63,26 +63,26 @@ void sf_out_dest_set(const char *key, const sf_out_dest_cfg *cfg);
 
 enum { SF_OUT_CLOSED = 0, SF_OUT_OPEN = 1, SF_OUT_HALF_OPEN = 2 };
 typedef struct sf_out_dest_stats {
-  int breaker;        /* SF_OUT_CLOSED / OPEN / HALF_OPEN */
-  int in_flight;      /* attempts in flight now */
-  uint64_t attempts;  /* attempts sent (retries included) */
-  uint64_t retries;   /* attempts after the first of their request */
-  uint64_t failures;  /* attempts judged transient */
-  uint64_t refused;   /* requests ended by the open circuit without a call */
-  uint64_t opened;    /* times the circuit opened */
+  int breaker;       /* SF_OUT_CLOSED / OPEN / HALF_OPEN */
+  int in_flight;     /* attempts in flight now */
+  uint64_t attempts; /* attempts sent (retries included) */
+  uint64_t retries;  /* attempts after the first of their request */
+  uint64_t failures; /* attempts judged transient */
+  uint64_t refused;  /* requests ended by the open circuit without a call */
+  uint64_t opened;   /* times the circuit opened */
 } sf_out_dest_stats;
 /* 0 and *out filled, or -1 for an unknown destination. */
 int sf_out_dest_stats_get(const char *key, sf_out_dest_stats *out);
 
 /* One finished attempt, as done() and judge() see it. */
 typedef struct sf_out_attempt {
-  int number;          /* 1 for the first attempt */
-  int curl_code;       /* CURLcode; 0 = a complete answer came back */
-  int timed_out;       /* no answer within timeout_ms */
-  long status;         /* HTTP status, or the last SMTP reply code; 0 = none */
-  const char *answer;  /* the answer's body (at most answer_cap bytes kept), "" if none */
+  int number;         /* 1 for the first attempt */
+  int curl_code;      /* CURLcode; 0 = a complete answer came back */
+  int timed_out;      /* no answer within timeout_ms */
+  long status;        /* HTTP status, or the last SMTP reply code; 0 = none */
+  const char *answer; /* the answer's body (at most answer_cap bytes kept), "" if none */
   size_t answer_len;
-  const char *error;   /* curl's words when curl_code != 0, else "" */
+  const char *error; /* curl's words when curl_code != 0, else "" */
 } sf_out_attempt;
 
 typedef enum {
@@ -91,29 +91,29 @@ typedef enum {
 } sf_out_verdict;
 
 typedef enum {
-  SF_OUT_ANSWERED,  /* the last attempt was judged definite */
-  SF_OUT_FAILED,    /* every attempt was transient */
-  SF_OUT_REFUSED,   /* the destination's circuit was open: not (or no longer) tried */
-  SF_OUT_ABANDONED  /* stopped or cancelled before an answer: nothing is known */
+  SF_OUT_ANSWERED, /* the last attempt was judged definite */
+  SF_OUT_FAILED,   /* every attempt was transient */
+  SF_OUT_REFUSED,  /* the destination's circuit was open: not (or no longer) tried */
+  SF_OUT_ABANDONED /* stopped or cancelled before an answer: nothing is known */
 } sf_out_end;
 
 typedef struct sf_out_req sf_out_req;
 struct sf_out_req {
   /* ---- set by the submitter ---- */
-  const char *dest;          /* destination key; an unknown one is created without a breaker */
-  const void *owner;         /* for sf_out_cancel; any pointer the submitter chooses */
+  const char *dest;  /* destination key; an unknown one is created without a breaker */
+  const void *owner; /* for sf_out_cancel; any pointer the submitter chooses */
   const char *url;
-  const char *protocols;     /* NULL = "http,https" */
-  const char *method;        /* "POST", "GET", …; NULL = curl's default (GET, or the protocol's) */
-  const char *user_agent;    /* NULL = none */
+  const char *protocols;      /* NULL = "http,https" */
+  const char *method;         /* "POST", "GET", …; NULL = curl's default (GET, or the protocol's) */
+  const char *user_agent;     /* NULL = none */
   const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
-  const char *body;          /* sent as is (POST fields, or the upload of setup()'s CURLOPT_UPLOAD) */
+  const char *body;           /* sent as is (POST fields, or the upload of setup()'s CURLOPT_UPLOAD) */
   size_t body_len;
-  int timeout_ms;            /* per attempt, connect + answer */
-  int connect_timeout_ms;    /* 0 = min(timeout_ms, 3 s): a dead host shows in the connect phase */
-  int max_attempts;          /* >= 1 */
-  int backoff_ms;            /* base of the full-jitter delay before a retry */
-  size_t answer_cap;         /* answer bytes kept for judge()/done(); 0 = discarded; more fails the attempt */
+  int timeout_ms;         /* per attempt, connect + answer */
+  int connect_timeout_ms; /* 0 = min(timeout_ms, 3 s): a dead host shows in the connect phase */
+  int max_attempts;       /* >= 1 */
+  int backoff_ms;         /* base of the full-jitter delay before a retry */
+  size_t answer_cap;      /* answer bytes kept for judge()/done(); 0 = discarded; more fails the attempt */
   /* Engine thread, before each attempt: protocol options and per-attempt
    * headers (append to *headers; the engine frees the list). Optional. */
   void (*setup)(sf_out_req *r, CURL *easy, struct curl_slist **headers, int attempt);
