@@ -398,7 +398,7 @@ static int take_incoming(void) {
   sf_out_req *in = outbound.in_head;
   outbound.in_head = outbound.in_tail = NULL;
   for (sf_out_req *r = in; r; r = r->next_) {
-    out_dest *d = dest_find_locked(r->dest, 1);
+    out_dest *d = dest_find_locked(r->dest, 1); /* NULL: the table is full, it shares the first one */
     r->slot_ = d ? (int)(d - outbound.dests) : 0;
   }
   uint64_t asked = outbound.cancel_asked;
@@ -429,8 +429,12 @@ static int take_incoming(void) {
 static int wait_ms(int64_t now, int stopping) {
   int64_t wait = stopping ? 20 : IDLE_POLL_MS;
   if (outbound.in_flight < MAX_IN_FLIGHT)
-    for (sf_out_req *r = outbound.list_head; r; r = r->next_)
-      if (r->state_ == REQ_WAITING && r->due_ms_ - now < wait) wait = r->due_ms_ - now;
+    for (sf_out_req *r = outbound.list_head; r; r = r->next_) {
+      out_dest *d = &outbound.dests[r->slot_];
+      /* one waiting for room at its destination waits for an answer (a socket event) */
+      if (r->state_ == REQ_WAITING && atomic_load(&d->in_flight) < d->max_in_flight && r->due_ms_ - now < wait)
+        wait = r->due_ms_ - now;
+    }
   return wait > 0 ? (int)wait : 0;
 }
 
