@@ -386,6 +386,11 @@ static void abandon(const void *owner, int all) {
 #endif
       detach(r, 1);
       sf_buf_free(&r->answer_);
+      if (r->probe_) { /* says nothing about the destination: the next attempt probes */
+        pthread_mutex_lock(&outbound.mu);
+        outbound.dests[r->slot_].probing = 0;
+        pthread_mutex_unlock(&outbound.mu);
+      }
     }
     finish(r, SF_OUT_ABANDONED, NULL);
   }
