@@ -187,7 +187,7 @@ static void retries_with_backoff(void **state) {
 
 static void breaker_opens_probes_and_closes(void **state) {
   (void)state;
-  sf_out_dest_set("brk", &(sf_out_dest_cfg){.breaker_threshold = 2, .cooldown_ms = 150, .max_in_flight = 4});
+  sf_out_dest_set("brk", &(sf_out_dest_cfg){.breaker_threshold = 2, .cooldown_ms = 500, .max_in_flight = 4});
   atomic_store(&server.fail_first, 1000);
   call c[3];
   for (int i = 0; i < 2; i++) {
@@ -202,7 +202,7 @@ static void breaker_opens_probes_and_closes(void **state) {
   assert_int_equal(run_one(&c[0]), SF_OUT_REFUSED);
   assert_int_equal(atomic_load(&server.seen), seen);
   /* cooldown over, still failing: one probe of the batch goes, it fails, open again */
-  sleep_ms(200);
+  sleep_ms(600);
   sf_out_req *batch[3];
   for (int i = 0; i < 3; i++) call_init(&c[i], "brk", 1, 1, 2000), batch[i] = &c[i].req;
   assert_int_equal(sf_out_submit(batch, 3), 0);
@@ -215,7 +215,7 @@ static void breaker_opens_probes_and_closes(void **state) {
   assert_int_equal(stats_of("brk").opened, 2);
   /* back: the probe closes it, the next batch goes through */
   atomic_store(&server.fail_first, 0);
-  sleep_ms(200);
+  sleep_ms(600);
   for (int i = 0; i < 3; i++) call_init(&c[i], "brk", 1, 1, 2000), batch[i] = &c[i].req;
   assert_int_equal(sf_out_submit(batch, 3), 0);
   for (int i = 0; i < 3; i++) call_wait(&c[i]);
