@@ -339,6 +339,7 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   sf_inventory_timers();
   sf_orders_timers();
   sf_requests_timers();
+  sf_webhooks_timers();
   sf_edge_init(cfg, key, key_len, A.ring, err);
   sf_dispatch_clear();
   sf_dispatch_register(&sf_event_stats_subscriber);
