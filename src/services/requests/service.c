@@ -1,0 +1,16 @@
+/* The requests service's descriptor (services/service.h). */
+#include "services/service.h"
+
+#include "services/requests/requests.h"
+extern const sf_db_step sf_requests_migrations[]; /* migrations.c, beside this file */
+
+/* a reopened database may hold other definitions than the cached ones */
+static void configure(const sf_config *cfg) { sf_requests_forget_definitions(); }
+
+const sf_service sf_requests_service = {
+    .name = "requests",
+    .routes = sf_requests_routes,
+    .migrations = sf_requests_migrations,
+    .timers = sf_requests_timers,
+    .configure = configure,
+};
