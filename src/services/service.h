@@ -36,7 +36,7 @@ typedef enum {
 } sf_service_phase;
 
 typedef struct sf_service {
-  const char *name; /* also its key in schema_migrations: never rename */
+  const char *name; /* also its key in schema_migrations: never rename; "events" and "edge" are taken */
   /* Registers its routes with sf_router_add (core/router.h). Main thread. */
   void (*routes)(void);
   /* The permissions it defines and the roles that hold them, ending with

@@ -159,8 +159,8 @@ static void test_newer_databases_are_refused(void **state) {
   new_path(path, sizeof path);
   assert_int_equal(migrate(path, &e), 0);
   assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(h, "UPDATE schema_migrations SET version = 9 WHERE service = 'carts'", NULL, NULL, NULL),
-                   SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(h, "UPDATE schema_migrations SET version = 9 WHERE service = 'carts'", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(h);
   sf_err e2 = {0};
   assert_int_not_equal(migrate(path, &e2), 0);
@@ -201,7 +201,7 @@ static const struct {
     {"admin", "users:self users:read users:admin catalog:write inventory:write orders:read orders:write "
               "workflows:read workflows:admin"},
 };
-static const char *const k_all_permissions[] = {"users:self",  "users:read",  "users:admin",    "catalog:write",
+static const char *const k_all_permissions[] = {"users:self",      "users:read",  "users:admin",  "catalog:write",
                                                 "inventory:write", "orders:read", "orders:write", "workflows:read",
                                                 "workflows:admin", NULL};
 
