@@ -530,13 +530,13 @@ static size_t add_services(server_part *parts, size_t n, sf_service_phase phase)
   return n;
 }
 
+#define PROCESS_PARTS 7 /* besides the services: storage ... http */
+
 /* The order (services/service.h): stopping in reverse drains HTTP, the
  * services that make commands, hashing (queued hashes submit commands), the
  * timers, the dispatcher, webhook delivery (after the dispatcher: no more
  * rows; before the writer: outcomes commit), then the writer, which commits
  * whatever is queued, and last the caches its commit hooks touch. */
-#define PROCESS_PARTS 7 /* besides the services: storage ... http */
-
 static size_t plan_parts(server_part *parts) {
   size_t n = add_services(parts, 0, SF_SERVICE_MEMORY);
   parts[n++] = (server_part){"storage", sf_app_open, sf_app_close};
