@@ -2,7 +2,9 @@
 #include "services/service.h"
 
 #include "services/carts/carts.h"
-extern const sf_db_step sf_carts_migrations[]; /* migrations.c, beside this file */
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_carts_migrations[];
 
 /* a guest cart is claimed at login (a hook of identity's); nothing to stop */
 static int start(const sf_config *cfg, sf_err *err) {

@@ -2,7 +2,9 @@
 #include "services/service.h"
 
 #include "services/identity/identity.h"
-extern const sf_db_step sf_identity_migrations[]; /* migrations.c, beside this file */
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_identity_migrations[];
 
 static const sf_edge_grant k_permissions[] = {
     {"users:self", "customer approver staff admin"},

@@ -2,7 +2,9 @@
 #include "services/service.h"
 
 #include "services/orders/orders.h"
-extern const sf_db_step sf_orders_migrations[]; /* migrations.c, beside this file */
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_orders_migrations[];
 
 static const sf_edge_grant k_permissions[] = {
     {"orders:read", "staff admin"},

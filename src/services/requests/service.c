@@ -2,7 +2,9 @@
 #include "services/service.h"
 
 #include "services/requests/requests.h"
-extern const sf_db_step sf_requests_migrations[]; /* migrations.c, beside this file */
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_requests_migrations[];
 
 /* a reopened database may hold other definitions than the cached ones */
 static void configure(const sf_config *cfg) { sf_requests_forget_definitions(); }

@@ -3,7 +3,9 @@
 #include "services/service.h"
 
 #include "services/requests/webhooks.h"
-extern const sf_db_step sf_webhooks_migrations[]; /* migrations.c, beside this file */
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_webhooks_migrations[];
 
 static const sf_subscriber *const k_subscribers[] = {&sf_webhooks_subscriber, NULL};
 

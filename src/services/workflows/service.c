@@ -2,7 +2,9 @@
 #include "services/service.h"
 
 #include "services/workflows/workflows.h"
-extern const sf_db_step sf_workflows_migrations[]; /* migrations.c, beside this file */
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_workflows_migrations[];
 
 /* workflows:read also lets staff and approvers see every service request */
 static const sf_edge_grant k_permissions[] = {
