@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "core/metrics.h"
 #include "events/dispatch.h"
 #include "events/stats.h"
@@ -31,7 +32,7 @@ static int setup(void **state) {
   sf_err e = {0};
   sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_migrate(db, &e), 0);
+  assert_int_equal(sf_app_migrate(db, &e), 0);
   assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
