@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "core/util.h"
 #include "services/requests/internal.h"
 #include "store/db.h"
@@ -83,7 +84,7 @@ static void *client(void *arg) {
 static int setup_db(int clients) {
   sf_err e = {0};
   sf_db *db = sf_db_open(g_template, SF_DB_WRITE, &e);
-  if (!db || sf_db_migrate(db, &e)) {
+  if (!db || sf_app_migrate(db, &e)) {
     fprintf(stderr, "db: %s\n", e.detail);
     return -1;
   }

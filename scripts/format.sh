@@ -5,7 +5,7 @@
 # another major version may format a few constructs differently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h' \
+mapfile -t files < <(git ls-files -co --exclude-standard 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h' \
   'tests/fixtures/*.c' 'tests/fixtures/*.h' 'bench/*.c' 'bench/*.h' 2>/dev/null || true)
 [ ${#files[@]} -gt 0 ] || { echo "format: no files (not a git checkout?)" >&2; exit 1; }
 if [ "${1:-}" = "--check" ]; then

@@ -22,30 +22,28 @@
 #include "edge/edge.h"
 #include "edge/idempotency.h"
 #include "edge/input.h"
+#include "edge/migrations.h"
 #include "edge/ops.h"
 #include "events/anchor.h"
 #include "events/dispatch.h"
+#include "events/migrations.h"
 #include "events/stats.h"
 #include "events/timers.h"
-#include "services/carts/carts.h"
-#include "services/catalog/catalog.h"
-#include "services/identity/identity.h"
-#include "services/inventory/inventory.h"
-#include "services/orders/orders.h"
-#include "services/requests/requests.h"
-#include "services/requests/webhooks.h"
-#include "services/workflows/workflows.h"
 #include "services/identity/password.h"
+#include "services/services.h"
 #include "store/db.h"
+#include "store/migrate.h"
 #include "store/writer.h"
 
-static struct {
+static struct app_state {
   sf_keyring *ring;
   int open;
   char anchor_path[600];
   int64_t anchored; /* the head anchored last */
   int serving;      /* this process is the server: it keeps the anchor */
-} A;
+  sf_config run;    /* the server's configuration with its resolved secrets */
+  sf_http_server *http;
+} app;
 
 void sf_app_db_path(const sf_config *cfg, char *out, size_t cap) {
   snprintf(out, cap, "%s/serviceflow.db", cfg->data_dir);
@@ -140,17 +138,28 @@ static void h_test_clock(sf_req *req) {
   sf_req_reply_json(req, 200, json_pack("{s:I, s:s}", "offset_ms", (json_int_t)off, "now", now));
 }
 
+/* ---- the table of services, walked once per concern ---- */
+
+/* A descriptor naming a role the edge does not know is a bug of the build:
+ * it stops at the first start, before any request. */
+static void register_permissions(void) {
+  sf_edge_grants_clear();
+  for (size_t i = 0; i < sf_services_count; i++)
+    for (const sf_edge_grant *g = sf_services[i]->permissions; g && g->permission; g++) {
+      sf_err err = {0};
+      if (sf_edge_grant_add(g, &err)) {
+        sf_log_error("bad service descriptor", "\"service\":\"%s\",\"detail\":\"%s\"", sf_services[i]->name,
+                     err.detail);
+        abort();
+      }
+    }
+}
+
 void sf_app_routes(void) {
   sf_router_reset();
   sf_ops_routes();
-  sf_identity_routes();
-  sf_catalog_routes();
-  sf_inventory_routes();
-  sf_carts_routes();
-  sf_orders_routes();
-  sf_workflows_routes();
-  sf_requests_routes();
-  sf_webhooks_routes();
+  for (size_t i = 0; i < sf_services_count; i++)
+    if (sf_services[i]->routes) sf_services[i]->routes();
   if (sf_clock_is_test()) {
     static const sf_route test_clock = {"POST",
                                         "/api/v1/_test/clock",
@@ -167,6 +176,39 @@ void sf_app_routes(void) {
                                         0};
     sf_router_add(&test_clock);
   }
+  register_permissions();
+}
+
+/* The event store's tables first, the edge's, then each service's in table
+ * order (a service's steps may refer to the tables of those before it). */
+int sf_app_migrate(sf_db *db, sf_err *err) {
+  sf_db_migrations *sets = sf_calloc(sf_services_count + 2, sizeof *sets);
+  size_t n = 0;
+  sets[n++] = (sf_db_migrations){"events", sf_ev_migrations};
+  sets[n++] = (sf_db_migrations){"edge", sf_edge_migrations};
+  for (size_t i = 0; i < sf_services_count; i++)
+    if (sf_services[i]->migrations) sets[n++] = (sf_db_migrations){sf_services[i]->name, sf_services[i]->migrations};
+  int rc = sf_db_migrate(db, sets, n, err);
+  free(sets);
+  return rc;
+}
+
+/* Timer kinds and subscribers, registered before the timers and the
+ * dispatcher start (the event counts first, then each service's). */
+static void register_background_work(void) {
+  sf_timer_clear_kinds();
+  sf_dispatch_clear();
+  sf_dispatch_register(&sf_event_stats_subscriber);
+  for (size_t i = 0; i < sf_services_count; i++) {
+    const sf_service *svc = sf_services[i];
+    if (svc->timers) svc->timers();
+    for (const sf_subscriber *const *sub = svc->subscribers; sub && *sub; sub++) sf_dispatch_register(*sub);
+  }
+}
+
+static void configure_services(const sf_config *cfg) {
+  for (size_t i = 0; i < sf_services_count; i++)
+    if (sf_services[i]->configure) sf_services[i]->configure(cfg);
 }
 
 /* ---- damage found at open: refuse rather than serve it ---- */
@@ -280,9 +322,9 @@ static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
  * moves the anchor (anchor_head): a CLI command beside a running server
  * would see that server's commits before they are durable. */
 static int check_anchor(sf_db *db, const sf_config *cfg, sf_err *err) {
-  sf_ev_anchor_path(cfg->data_dir, A.anchor_path, sizeof A.anchor_path);
+  sf_ev_anchor_path(cfg->data_dir, app.anchor_path, sizeof app.anchor_path);
   int64_t anchored;
-  if (sf_ev_anchor_check(db, A.anchor_path, &anchored, err)) {
+  if (sf_ev_anchor_check(db, app.anchor_path, &anchored, err)) {
     sf_err_field_add(err, "fix", "run `serviceflow verify`; restore the database from a backup");
     sf_err_field_add(err, "or", "if an older backup was restored on purpose, delete events.head");
     return -1;
@@ -298,7 +340,7 @@ static int prepare_database(const sf_config *cfg, const char *path, sf_err *err)
   sf_db *db = sf_db_open(path, SF_DB_WRITE, err);
   int rc = db ? 0 : -1;
   if (!rc && !fresh) rc = check_integrity(db, path, cfg->integrity_budget_ms, err);
-  if (!rc) rc = sf_db_migrate(db, err);
+  if (!rc) rc = sf_app_migrate(db, err);
   if (!rc) rc = require_key_files(db, cfg, err);
   if (!rc) rc = check_anchor(db, cfg, err);
   sf_db_close(db);
@@ -308,7 +350,6 @@ static int prepare_database(const sf_config *cfg, const char *path, sf_err *err)
 }
 
 int sf_app_open(const sf_config *cfg, sf_err *err) {
-  sf_requests_forget_definitions();
   char path[600];
   sf_app_db_path(cfg, path, sizeof path);
   if (prepare_database(cfg, path, err)) return -1;
@@ -319,8 +360,8 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   if (load_jwt_key(cfg, key, sizeof key, &key_len, err)) return -1;
   char keys_path[600];
   snprintf(keys_path, sizeof keys_path, "%s/seal.keys", cfg->data_dir);
-  A.ring = sf_keyring_new();
-  if (sf_keyring_load_file(A.ring, keys_path, err)) goto fail;
+  app.ring = sf_keyring_new();
+  if (sf_keyring_load_file(app.ring, keys_path, err)) goto fail;
   if (sf_pw_init(cfg->argon2_memlimit_kib, cfg->argon2_opslimit, cfg->hash_concurrency, err)) goto fail;
   if (strcmp(cfg->writer_sync, "pipelined") != 0 && strcmp(cfg->writer_sync, "full") != 0) {
     sf_err_set(err, 400, "config", "Bad configuration", "writer_sync: '%s' is not 'pipelined' or 'full'",
@@ -334,21 +375,14 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
     goto fail;
   }
   sf_app_routes();
-  sf_identity_configure(cfg);
-  sf_timer_clear_kinds();
-  sf_inventory_timers();
-  sf_orders_timers();
-  sf_requests_timers();
-  sf_edge_init(cfg, key, key_len, A.ring, err);
-  sf_dispatch_clear();
-  sf_dispatch_register(&sf_event_stats_subscriber);
-  sf_dispatch_register(&sf_sales_daily_subscriber);
-  sf_dispatch_register(&sf_webhooks_subscriber);
-  A.open = 1;
+  configure_services(cfg);
+  sf_edge_init(cfg, key, key_len, app.ring, err);
+  register_background_work();
+  app.open = 1;
   return 0;
 fail:
-  sf_keyring_free(A.ring);
-  A.ring = NULL;
+  sf_keyring_free(app.ring);
+  app.ring = NULL;
   return -1;
 }
 
@@ -357,23 +391,23 @@ static int anchor_head(int64_t *position) {
   static int failing; /* main thread only: warn once per failure spell */
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  if (db && sf_ev_anchor_update(db, A.anchor_path, position, &err) == 0) return failing = 0;
+  if (db && sf_ev_anchor_update(db, app.anchor_path, position, &err) == 0) return failing = 0;
   if (!failing++) sf_log_warn("cannot anchor the event log", "\"detail\":\"%s\"", err.detail);
   return -1;
 }
 
 void sf_app_close(void) {
-  if (!A.open) return;
+  if (!app.open) return;
   sf_pw_shutdown(); /* finishes queued hashes, which may submit commands */
   sf_writer_stop();
-  if (A.serving) anchor_head(&A.anchored); /* the exact head: the writer committed all */
-  A.serving = 0;
+  if (app.serving) anchor_head(&app.anchored); /* the exact head: the writer committed all */
+  app.serving = 0;
   sf_edge_shutdown();
   sf_ops_shutdown();
   sf_db_close_readers();
-  sf_keyring_free(A.ring);
-  A.ring = NULL;
-  A.open = 0;
+  sf_keyring_free(app.ring);
+  app.ring = NULL;
+  app.open = 0;
 }
 
 typedef struct {
@@ -430,7 +464,7 @@ static void recheck_integrity(const sf_config *cfg) {
 static void do_chores(const sf_config *cfg, chores *ch) {
   uint64_t now = sf_mono_ns(), sec = 1000000000ull;
   if (!ch->last_purge_ns) ch->last_purge_ns = ch->last_check_ns = now;
-  anchor_head(&A.anchored);
+  anchor_head(&app.anchored);
   if (now - ch->last_purge_ns >= 300 * sec) {
     ch->last_purge_ns = now;
     purge_cmd p = {.cmd = {.run = purge_run, .done = purge_done}};
@@ -440,6 +474,111 @@ static void do_chores(const sf_config *cfg, chores *ch) {
       now - ch->last_check_ns >= (uint64_t)cfg->integrity_interval_s * sec) {
     ch->last_check_ns = now;
     recheck_integrity(cfg);
+  }
+}
+
+/* ---- the running server: its parts start in order and stop in reverse ---- */
+
+typedef struct {
+  const char *name;
+  int (*start)(const sf_config *cfg, sf_err *err); /* NULL: nothing to start */
+  void (*stop)(void);                              /* NULL: nothing to stop */
+} server_part;
+
+/* The webhook signing secret, resolved into the server's configuration once
+ * the data directory is known to be right (after storage opened). */
+static int secrets_start(const sf_config *cfg, sf_err *err) {
+  char secret[sizeof app.run.webhook_secret];
+  int rc = load_webhook_secret(cfg, secret, sizeof secret, err); /* cfg is app.run: not in place */
+  if (!rc) memcpy(app.run.webhook_secret, secret, sizeof secret);
+  sodium_memzero(secret, sizeof secret);
+  return rc;
+}
+static void secrets_stop(void) { sodium_memzero(app.run.webhook_secret, sizeof app.run.webhook_secret); }
+
+static int metrics_start(const sf_config *cfg, sf_err *err) {
+  sf_ops_freeze();
+  sf_event_stats_metrics();
+  return 0;
+}
+
+static int dispatcher_start(const sf_config *cfg, sf_err *err) { return sf_dispatch_start(err); }
+static int timers_start(const sf_config *cfg, sf_err *err) { return sf_timers_start(err); }
+
+static int http_start(const sf_config *cfg, sf_err *err) {
+  sf_http_set_access_log(cfg->access_log);
+  sf_http_set_reply_gate(sf_req_durable_gate);
+  app.http = sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
+  if (!app.http) return -1;
+  sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind,
+              sf_http_port(app.http), cfg->data_dir, (int)getpid());
+  return 0;
+}
+
+/* Stop taking requests and let in-flight ones finish (their commands still
+ * reach the writer). */
+static void http_stop(void) {
+  sf_writer_stop_retrying(); /* a full disk must not hold up stopping */
+  sf_http_stop(app.http, app.run.shutdown_timeout_s * 1000);
+  app.http = NULL;
+}
+
+static size_t add_services(server_part *parts, size_t n, sf_service_phase phase) {
+  for (size_t i = 0; i < sf_services_count; i++)
+    if (sf_services[i]->phase == phase)
+      parts[n++] = (server_part){sf_services[i]->name, sf_services[i]->start, sf_services[i]->stop};
+  return n;
+}
+
+#define PROCESS_PARTS 7 /* besides the services: storage ... http */
+
+/* The order (services/service.h): stopping in reverse drains HTTP, the
+ * services that make commands, hashing (queued hashes submit commands), the
+ * timers, the dispatcher, webhook delivery (after the dispatcher: no more
+ * rows; before the writer: outcomes commit), then the writer, which commits
+ * whatever is queued, and last the caches its commit hooks touch. */
+static size_t plan_parts(server_part *parts) {
+  size_t n = add_services(parts, 0, SF_SERVICE_MEMORY);
+  parts[n++] = (server_part){"storage", sf_app_open, sf_app_close};
+  parts[n++] = (server_part){"secrets", secrets_start, secrets_stop};
+  parts[n++] = (server_part){"metrics", metrics_start, NULL};
+  n = add_services(parts, n, SF_SERVICE_OUTBOUND);
+  parts[n++] = (server_part){"dispatcher", dispatcher_start, sf_dispatch_stop};
+  parts[n++] = (server_part){"timers", timers_start, sf_timers_stop};
+  /* started with storage (CLI commands hash too); drained here */
+  parts[n++] = (server_part){"hashing", NULL, sf_pw_shutdown};
+  n = add_services(parts, n, SF_SERVICE_ACTIVE);
+  parts[n++] = (server_part){"http", http_start, http_stop};
+  return n;
+}
+
+static void stop_parts(const server_part *parts, size_t started) {
+  while (started-- > 0)
+    if (parts[started].stop) parts[started].stop();
+}
+
+/* Starts every part in order; on a failure stops the started ones. */
+static int start_parts(const server_part *parts, size_t n, sf_err *err) {
+  for (size_t i = 0; i < n; i++)
+    if (parts[i].start && parts[i].start(&app.run, err)) {
+      sf_log(SF_LOG_DEBUG, "start failed", "\"part\":\"%s\"", parts[i].name);
+      stop_parts(parts, i);
+      return -1;
+    }
+  return 0;
+}
+
+/* Until SIGTERM or SIGINT: the chores, once a second. */
+static void serve_until_signal(const sigset_t *set, const sf_config *cfg) {
+  chores ch = {0};
+  for (;;) {
+    struct timespec tick = {.tv_sec = 1};
+    int sig = sigtimedwait(set, NULL, &tick);
+    if (sig == SIGTERM || sig == SIGINT) {
+      sf_log_info("shutting down", "\"signal\":%d,\"in_flight\":%ld", sig, sf_http_in_flight(app.http));
+      return;
+    }
+    do_chores(cfg, &ch);
   }
 }
 
@@ -454,80 +593,23 @@ int sf_app_serve(const sf_config *cfg, sf_err *err) {
   signal(SIGPIPE, SIG_IGN);
 
   size_connections(cfg);
-  if (sf_app_open(cfg, err)) return -1;
-  sf_ops_freeze();
-  sf_event_stats_metrics();
-  sf_identity_start();
-  sf_catalog_start();
-  sf_carts_start();
-  if (sf_dispatch_start(err)) {
-    sf_app_close();
+  app.run = *cfg;
+  server_part *parts = sf_calloc(sf_services_count + PROCESS_PARTS, sizeof *parts);
+  size_t n = plan_parts(parts);
+  int rc = start_parts(parts, n, err);
+  secrets_stop(); /* the webhook engine keeps its own copy */
+  if (rc) {
+    free(parts);
     return -1;
   }
-  if (sf_timers_start(err)) {
-    sf_dispatch_stop();
-    sf_app_close();
-    return -1;
-  }
-  char webhook_secret[256];
-  if (load_webhook_secret(cfg, webhook_secret, sizeof webhook_secret, err) ||
-      sf_webhooks_start(cfg, webhook_secret, err)) {
-    sodium_memzero(webhook_secret, sizeof webhook_secret);
-    sf_timers_stop();
-    sf_dispatch_stop();
-    sf_app_close();
-    return -1;
-  }
-  sodium_memzero(webhook_secret, sizeof webhook_secret);
-  if (sf_orders_start(cfg, err)) {
-    sf_webhooks_stop();
-    sf_timers_stop();
-    sf_dispatch_stop();
-    sf_app_close();
-    return -1;
-  }
-  sf_http_set_access_log(cfg->access_log);
-  sf_http_set_reply_gate(sf_req_durable_gate);
-  sf_http_server *http = sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
-  if (!http) {
-    sf_orders_stop();
-    sf_webhooks_stop();
-    sf_timers_stop();
-    sf_dispatch_stop();
-    sf_app_close();
-    return -1;
-  }
-  sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind, sf_http_port(http),
-              cfg->data_dir, (int)getpid());
 
-  A.serving = 1;
-  anchor_head(&A.anchored);
-  sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)A.anchored, A.anchor_path);
-  chores ch = {0};
-  for (;;) {
-    struct timespec tick = {.tv_sec = 1};
-    int sig = sigtimedwait(&set, NULL, &tick);
-    if (sig == SIGTERM || sig == SIGINT) {
-      sf_log_info("shutting down", "\"signal\":%d,\"in_flight\":%ld", sig, sf_http_in_flight(http));
-      break;
-    }
-    do_chores(cfg, &ch);
-  }
-  /* Order matters: stop taking requests and let in-flight ones finish (their
-   * commands still reach the writer), then drain hashing, the dispatcher,
-   * webhook delivery and finally the writer, which commits whatever is
-   * queued. */
-  sf_writer_stop_retrying(); /* a full disk must not hold up stopping */
-  sf_http_stop(http, cfg->shutdown_timeout_s * 1000);
-  sf_orders_stop();
-  sf_pw_shutdown();
-  sf_timers_stop();
-  sf_dispatch_stop();
-  sf_webhooks_stop(); /* after the dispatcher: no more rows; before the writer: outcomes commit */
-  sf_app_close();
-  sf_identity_stop();
-  sf_catalog_stop();
-  sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)A.anchored, A.anchor_path);
+  app.serving = 1;
+  anchor_head(&app.anchored);
+  sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)app.anchored, app.anchor_path);
+  serve_until_signal(&set, cfg);
+  stop_parts(parts, n);
+  free(parts);
+  sf_log_info("events anchored", "\"position\":%lld,\"file\":\"%s\"", (long long)app.anchored, app.anchor_path);
   sf_log_info("stopped", NULL);
   return 0;
 }

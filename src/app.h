@@ -6,14 +6,21 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "store/db.h"
 
-/* Opens storage and starts the writer (no HTTP). For CLI commands. */
-/* Registers every route (the server and `serviceflow routes` use the same list). */
+/* Registers every route and every permission of the services
+ * (services/list.h); the server and `serviceflow routes` use the same list.
+ * Main thread, before serving. */
 void sf_app_routes(void);
+/* Brings db's schema up to date: the event store's, the edge's and every
+ * service's tables (store/migrate.h). */
+int sf_app_migrate(sf_db *db, sf_err *err);
+/* Opens storage and starts the writer (no HTTP). For CLI commands. */
 int sf_app_open(const sf_config *cfg, sf_err *err);
 void sf_app_close(void);
 
-/* Runs the server until SIGTERM/SIGINT, then shuts down gracefully. */
+/* Runs the server until SIGTERM/SIGINT, then shuts down gracefully: the
+ * process's parts and the services start in order and stop in reverse. */
 int sf_app_serve(const sf_config *cfg, sf_err *err);
 
 /* Path of the database file for cfg (cap >= 600). */

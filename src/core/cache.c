@@ -140,8 +140,10 @@ void sf_cache_invalidate(sf_cache *c, const char *key) {
 /* ---- registry: one collector prints every live cache, grouped by family ---- */
 
 #define MAX_CACHES 16
-static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static sf_cache *g_reg[MAX_CACHES];
+static struct cache_registry {
+  pthread_mutex_t mu;
+  sf_cache *caches[MAX_CACHES];
+} registry = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void reg_collect(sf_buf *b) {
   static const char *const k_family[][3] = {
@@ -149,11 +151,11 @@ static void reg_collect(sf_buf *b) {
       {"sf_cache_entries", "gauge", "Entries held."},
       {"sf_cache_hit_ratio", "gauge", "Hits / lookups since start."},
   };
-  pthread_mutex_lock(&g_reg_mu);
+  pthread_mutex_lock(&registry.mu);
   for (int f = 0; f < 3; f++) {
     sf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", k_family[f][0], k_family[f][2], k_family[f][0], k_family[f][1]);
     for (int i = 0; i < MAX_CACHES; i++) {
-      sf_cache *c = g_reg[i];
+      sf_cache *c = registry.caches[i];
       if (!c) continue;
       unsigned long hits = atomic_load(&c->hits), misses = atomic_load(&c->misses);
       if (f == 0) {
@@ -173,29 +175,29 @@ static void reg_collect(sf_buf *b) {
       }
     }
   }
-  pthread_mutex_unlock(&g_reg_mu);
+  pthread_mutex_unlock(&registry.mu);
 }
 
 void sf_cache_register_metrics(sf_cache *c) {
   static int added;
-  pthread_mutex_lock(&g_reg_mu);
+  pthread_mutex_lock(&registry.mu);
   if (!added) {
     sf_metrics_add_collector(reg_collect);
     added = 1;
   }
   for (int i = 0; i < MAX_CACHES; i++)
-    if (!g_reg[i]) {
-      g_reg[i] = c;
+    if (!registry.caches[i]) {
+      registry.caches[i] = c;
       break;
     }
-  pthread_mutex_unlock(&g_reg_mu);
+  pthread_mutex_unlock(&registry.mu);
 }
 
 static void unregister(sf_cache *c) {
-  pthread_mutex_lock(&g_reg_mu);
+  pthread_mutex_lock(&registry.mu);
   for (int i = 0; i < MAX_CACHES; i++)
-    if (g_reg[i] == c) g_reg[i] = NULL;
-  pthread_mutex_unlock(&g_reg_mu);
+    if (registry.caches[i] == c) registry.caches[i] = NULL;
+  pthread_mutex_unlock(&registry.mu);
 }
 
 void sf_cache_metrics(sf_cache *c, sf_buf *b) {

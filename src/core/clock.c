@@ -16,24 +16,26 @@ static int64_t real_ms(void) {
 #include <pthread.h>
 #include <stdatomic.h>
 
-static _Atomic int64_t g_offset;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static struct test_clock {
+  _Atomic int64_t offset;
+  pthread_once_t once;
+} test_clock = {.once = PTHREAD_ONCE_INIT};
 
 static void load_offset(void) {
   const char *s = getenv("SF_TEST_CLOCK_OFFSET_MS");
-  if (s) atomic_store(&g_offset, strtoll(s, NULL, 10));
+  if (s) atomic_store(&test_clock.offset, strtoll(s, NULL, 10));
 }
 
 int64_t sf_now_ms(void) {
-  pthread_once(&g_once, load_offset);
-  return real_ms() + atomic_load(&g_offset);
+  pthread_once(&test_clock.once, load_offset);
+  return real_ms() + atomic_load(&test_clock.offset);
 }
 
 int sf_clock_is_test(void) { return 1; }
 
 int64_t sf_clock_advance_ms(int64_t ms) {
-  pthread_once(&g_once, load_offset);
-  return atomic_fetch_add(&g_offset, ms) + ms;
+  pthread_once(&test_clock.once, load_offset);
+  return atomic_fetch_add(&test_clock.offset, ms) + ms;
 }
 #else
 int64_t sf_now_ms(void) { return real_ms(); }

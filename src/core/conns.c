@@ -63,7 +63,7 @@ static struct {
   _Atomic uint64_t refused_capacity, refused_ip, cut_head, cut_body, cut_shutdown;
   _Atomic long open;
   _Atomic int64_t last_refusal_log_ms;
-} M;
+} counters;
 
 static int64_t mono_ms(void) { return (int64_t)(sf_mono_ns() / 1000000u); }
 static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
@@ -142,9 +142,9 @@ static int same_ip(const sf_conns *g, const unsigned char key[16], int enough) {
 /* ---- admission ---- */
 
 static void log_refusal(const char *why, const sf_conns *g) {
-  int64_t now = mono_ms(), last = atomic_load(&M.last_refusal_log_ms);
+  int64_t now = mono_ms(), last = atomic_load(&counters.last_refusal_log_ms);
   /* a flood of refusals must not become a flood of log lines: one per 10 s */
-  if (now - last < 10000 || !atomic_compare_exchange_strong(&M.last_refusal_log_ms, &last, now)) return;
+  if (now - last < 10000 || !atomic_compare_exchange_strong(&counters.last_refusal_log_ms, &last, now)) return;
   sf_log_warn("connection refused", "\"reason\":\"%s\",\"max_connections\":%d,\"max_connections_per_ip\":%d", why,
               g->lim.max, g->lim.per_ip);
 }
@@ -156,8 +156,8 @@ int sf_conns_admit(sf_conns *g, const struct sockaddr *addr) {
   int full = g->count >= g->lim.max;
   int crowded = !full && g->lim.per_ip > 0 && same_ip(g, key, g->lim.per_ip) >= g->lim.per_ip;
   pthread_mutex_unlock(&g->mu);
-  if (full) bump(&M.refused_capacity), log_refusal("capacity", g);
-  if (crowded) bump(&M.refused_ip), log_refusal("per_ip", g);
+  if (full) bump(&counters.refused_capacity), log_refusal("capacity", g);
+  if (crowded) bump(&counters.refused_ip), log_refusal("per_ip", g);
   return !full && !crowded;
 }
 
@@ -178,7 +178,7 @@ sf_conn *sf_conns_opened(sf_conns *g, int fd, const struct sockaddr *addr) {
   g->by_ip[c->bucket] = c;
   g->count++;
   pthread_mutex_unlock(&g->mu);
-  atomic_fetch_add(&M.open, 1);
+  atomic_fetch_add(&counters.open, 1);
   return c;
 }
 
@@ -197,7 +197,7 @@ void sf_conns_closed(sf_conns *g, sf_conn *c) {
   if (c->ip_next) c->ip_next->ip_prev = c->ip_prev;
   g->count--;
   pthread_mutex_unlock(&g->mu);
-  atomic_fetch_sub(&M.open, 1);
+  atomic_fetch_sub(&counters.open, 1);
   free(c);
 }
 
@@ -224,7 +224,7 @@ static void check(sf_conns *g, sf_conn *c, int64_t now, int idle_too) {
   if (ph != PH_HEAD && ph != PH_BODY) return;
   if (now < atomic_load(ph == PH_HEAD ? &c->head_deadline_ms : &c->body_deadline_ms)) return;
   if (!atomic_compare_exchange_strong(&c->phase, &ph, PH_CUT)) return;
-  bump(ph == PH_HEAD ? &M.cut_head : &M.cut_body);
+  bump(ph == PH_HEAD ? &counters.cut_head : &counters.cut_body);
   cut(c, 408);
 }
 
@@ -253,7 +253,7 @@ int sf_conns_cut_receiving(sf_conns *g) {
     while (ph != PH_BUSY && ph != PH_CUT && !atomic_compare_exchange_weak(&c->phase, &ph, PH_CUT)) {}
     if (ph == PH_BUSY || ph == PH_CUT) continue;
     cut(c, ph == PH_IDLE ? 0 : 503);
-    bump(&M.cut_shutdown);
+    bump(&counters.cut_shutdown);
     n++;
   }
   pthread_mutex_unlock(&g->mu);
@@ -275,15 +275,15 @@ static void collect(sf_buf *b) {
                 "sf_http_connections_cut_total{reason=\"header_timeout\"} %llu\n"
                 "sf_http_connections_cut_total{reason=\"body_timeout\"} %llu\n"
                 "sf_http_connections_cut_total{reason=\"shutdown\"} %llu\n",
-                atomic_load(&M.open), peek(&M.refused_capacity), peek(&M.refused_ip), peek(&M.cut_head),
-                peek(&M.cut_body), peek(&M.cut_shutdown));
+                atomic_load(&counters.open), peek(&counters.refused_capacity), peek(&counters.refused_ip),
+                peek(&counters.cut_head), peek(&counters.cut_body), peek(&counters.cut_shutdown));
 }
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_once_t collector_once = PTHREAD_ONCE_INIT;
 static void add_collector(void) { sf_metrics_add_collector(collect); }
 
 sf_conns *sf_conns_new(const sf_conns_limits *lim) {
-  pthread_once(&g_once, add_collector);
+  pthread_once(&collector_once, add_collector);
   sf_conns *g = sf_calloc(1, sizeof *g);
   g->lim = *lim;
   if (g->lim.max < 1) g->lim.max = 1;

@@ -23,14 +23,16 @@
 #include "core/trace.h"
 #include "core/util.h"
 
-static int g_access_log;
-void sf_http_set_access_log(int on) { g_access_log = on; }
+/* Settings made before the server starts (main thread), read while serving. */
+static struct http_settings {
+  int access_log;
+  int (*reply_gate)(sf_req *r);
+  sf_http_conn_opts conn_opts;
+} settings = {.conn_opts = {1000, 0, 10, 30, 120}};
 
-static int (*g_reply_gate)(sf_req *r);
-void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { g_reply_gate = gate; }
-
-static sf_http_conn_opts g_conn_opts = {1000, 0, 10, 30, 120};
-void sf_http_set_connections(const sf_http_conn_opts *o) { g_conn_opts = *o; }
+void sf_http_set_access_log(int on) { settings.access_log = on; }
+void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { settings.reply_gate = gate; }
+void sf_http_set_connections(const sf_http_conn_opts *o) { settings.conn_opts = *o; }
 
 /* REQ_NEW: only the request line is known (on_uri); REQ_HEADERS: the
  * header is complete and the body is being read. */
@@ -266,7 +268,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         sf_err_internal(&e, "handler produced no response");
         sf_req_reply_problem(r, &e);
       }
-      if (g_reply_gate && g_reply_gate(r)) return MHD_YES; /* suspended; queued when resumed */
+      if (settings.reply_gate && settings.reply_gate(r)) return MHD_YES; /* suspended; queued when resumed */
       return queue(r);
     case REQ_SUSPENDED: /* resumed: the reply is ready */ atomic_fetch_sub(&s->suspended, 1); return queue(r);
     default: return MHD_YES;
@@ -290,7 +292,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   int status = r->status ? r->status : 499;
   sf_metrics_http(r->route ? r->route->id : SF_METRICS_UNMATCHED_ROUTE, status, dur);
   sf_log_level lvl = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? SF_LOG_WARN
-                     : g_access_log                             ? SF_LOG_INFO
+                     : settings.access_log                      ? SF_LOG_INFO
                                                                 : SF_LOG_DEBUG;
   if (sf_log_enabled(lvl)) {
     char method[64], path[1024]; /* the client's text: escaped, so it cannot add members to the line */
@@ -342,7 +344,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 static sf_conns *new_guard(void) {
-  const sf_http_conn_opts *o = &g_conn_opts;
+  const sf_http_conn_opts *o = &settings.conn_opts;
   sf_conns_limits lim = {.max = o->max_connections,
                          .per_ip = o->max_per_ip,
                          .header_timeout_s = o->header_timeout_s,
@@ -437,8 +439,8 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
         /* The guard refuses past max_connections in all. MHD's own limit,
          * per daemon, must never be reached: at it MHD stops accepting and
          * new clients wait in the backlog. Any one daemon may hold them all. */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_conn_opts.max_connections + 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)g_conn_opts.idle_timeout_s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)settings.conn_opts.max_connections + 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)settings.conn_opts.idle_timeout_s, MHD_OPTION_END);
     if (!s->daemons[i]) {
       close(fd);
       sf_err_set(err, 500, "listen", "Cannot listen", "cannot start the HTTP server on %s:%d", bind, port);

@@ -29,20 +29,22 @@
 
 typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
 
-static queue_fn g_mhd_queue;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static struct mhd_queue {
+  queue_fn real; /* libmicrohttpd's own MHD_queue_response */
+  pthread_once_t once;
+} mhd = {.once = PTHREAD_ONCE_INIT};
 
 static void resolve(void) {
-  g_mhd_queue = (queue_fn)dlsym(RTLD_NEXT, "MHD_queue_response");
-  if (!g_mhd_queue) {
+  mhd.real = (queue_fn)dlsym(RTLD_NEXT, "MHD_queue_response");
+  if (!mhd.real) {
     fprintf(stderr, "serviceflow: MHD_queue_response not found in libmicrohttpd\n");
     abort();
   }
 }
 
 enum MHD_Result sf_http_mhd_queue(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r) {
-  pthread_once(&g_once, resolve);
-  return g_mhd_queue(c, status, r);
+  pthread_once(&mhd.once, resolve);
+  return mhd.real(c, status, r);
 }
 
 static void describe(unsigned int status, sf_err *e) {

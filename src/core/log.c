@@ -9,7 +9,7 @@
 
 #include "core/util.h"
 
-static _Atomic int g_level = SF_LOG_INFO;
+static _Atomic int log_level = SF_LOG_INFO;
 static __thread const char *t_request_id, *t_trace_id;
 
 void sf_log_context(const char *request_id, const char *trace_id) {
@@ -34,8 +34,8 @@ const char *sf_log_quote(const char *in, char *out, size_t cap) {
 
 static const char *const k_names[] = {"debug", "info", "warn", "error"};
 
-void sf_log_set_level(sf_log_level level) { g_level = level; }
-int sf_log_enabled(sf_log_level level) { return (int)level >= g_level; }
+void sf_log_set_level(sf_log_level level) { log_level = level; }
+int sf_log_enabled(sf_log_level level) { return (int)level >= log_level; }
 
 sf_log_level sf_log_level_from_string(const char *s) {
   for (int i = 0; i < 4; i++)

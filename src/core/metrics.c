@@ -18,18 +18,20 @@ typedef struct {
   _Atomic uint64_t sum_ns;
 } route_stats;
 
-static route_stats g_routes[SF_ROUTE_MAX + 1]; /* last slot: unmatched */
-
 #define NBATCH 12 /* 1,2,4,...,1024 */
-static _Atomic uint64_t g_batch_buckets[NBATCH];
-static _Atomic uint64_t g_batch_sum, g_commits, g_failed_cmds, g_commit_ns, g_syncs, g_sync_ns;
-
 #define MAX_COLLECTORS 32
-static sf_metrics_collector g_collectors[MAX_COLLECTORS];
-static _Atomic int g_ncollectors;
+
+/* Process-wide counters, updated with relaxed atomics from any thread. */
+static struct metrics_state {
+  route_stats routes[SF_ROUTE_MAX + 1]; /* last slot: unmatched */
+  _Atomic uint64_t batch_buckets[NBATCH];
+  _Atomic uint64_t batch_sum, commits, failed_cmds, commit_ns, syncs, sync_ns;
+  sf_metrics_collector collectors[MAX_COLLECTORS];
+  _Atomic int ncollectors;
+} metrics;
 
 void sf_metrics_http(int route_id, int status, uint64_t duration_ns) {
-  route_stats *s = &g_routes[route_id < 0 || route_id >= SF_ROUTE_MAX ? SF_ROUTE_MAX : route_id];
+  route_stats *s = &metrics.routes[route_id < 0 || route_id >= SF_ROUTE_MAX ? SF_ROUTE_MAX : route_id];
   int cls = status / 100 - 1;
   if (cls < 0 || cls >= NCLASSES) cls = NCLASSES - 1;
   atomic_fetch_add_explicit(&s->by_class[cls], 1, memory_order_relaxed);
@@ -46,23 +48,23 @@ void sf_metrics_http(int route_id, int status, uint64_t duration_ns) {
 void sf_metrics_commit(int batch_size, int failed_commands, uint64_t duration_ns) {
   for (int i = 0; i < NBATCH; i++)
     if (batch_size <= (1 << i) || i == NBATCH - 1) {
-      atomic_fetch_add_explicit(&g_batch_buckets[i], 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&metrics.batch_buckets[i], 1, memory_order_relaxed);
       break;
     }
-  atomic_fetch_add_explicit(&g_batch_sum, (uint64_t)batch_size, memory_order_relaxed);
-  atomic_fetch_add_explicit(&g_commits, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&g_failed_cmds, (uint64_t)failed_commands, memory_order_relaxed);
-  atomic_fetch_add_explicit(&g_commit_ns, duration_ns, memory_order_relaxed);
+  atomic_fetch_add_explicit(&metrics.batch_sum, (uint64_t)batch_size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&metrics.commits, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&metrics.failed_cmds, (uint64_t)failed_commands, memory_order_relaxed);
+  atomic_fetch_add_explicit(&metrics.commit_ns, duration_ns, memory_order_relaxed);
 }
 
 void sf_metrics_sync(uint64_t duration_ns) {
-  atomic_fetch_add_explicit(&g_syncs, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&g_sync_ns, duration_ns, memory_order_relaxed);
+  atomic_fetch_add_explicit(&metrics.syncs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&metrics.sync_ns, duration_ns, memory_order_relaxed);
 }
 
 void sf_metrics_add_collector(sf_metrics_collector fn) {
-  int i = atomic_fetch_add(&g_ncollectors, 1);
-  if (i < MAX_COLLECTORS) g_collectors[i] = fn;
+  int i = atomic_fetch_add(&metrics.ncollectors, 1);
+  if (i < MAX_COLLECTORS) metrics.collectors[i] = fn;
 }
 
 static void route_label(int id, char *out, size_t cap) {
@@ -79,7 +81,7 @@ static void render_http(sf_buf *b) {
   sf_buf_puts(b, "# HELP sf_http_requests_total HTTP requests by route and status class.\n"
                  "# TYPE sf_http_requests_total counter\n");
   for (int id = -1; id < n; id++) {
-    route_stats *s = &g_routes[id < 0 ? SF_ROUTE_MAX : id];
+    route_stats *s = &metrics.routes[id < 0 ? SF_ROUTE_MAX : id];
     route_label(id, label, sizeof label);
     for (int c = 0; c < NCLASSES; c++) {
       uint64_t v = atomic_load_explicit(&s->by_class[c], memory_order_relaxed);
@@ -89,7 +91,7 @@ static void render_http(sf_buf *b) {
   sf_buf_puts(b, "# HELP sf_http_request_duration_seconds HTTP request latency by route.\n"
                  "# TYPE sf_http_request_duration_seconds histogram\n");
   for (int id = -1; id < n; id++) {
-    route_stats *s = &g_routes[id < 0 ? SF_ROUTE_MAX : id];
+    route_stats *s = &metrics.routes[id < 0 ? SF_ROUTE_MAX : id];
     uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
     if (!count) continue;
     route_label(id, label, sizeof label);
@@ -110,12 +112,12 @@ static void render_writer(sf_buf *b) {
                  "# TYPE sf_writer_batch_size histogram\n");
   uint64_t cum = 0;
   for (int i = 0; i < NBATCH; i++) {
-    cum += atomic_load_explicit(&g_batch_buckets[i], memory_order_relaxed);
+    cum += atomic_load_explicit(&metrics.batch_buckets[i], memory_order_relaxed);
     if (i < NBATCH - 1) sf_buf_printf(b, "sf_writer_batch_size_bucket{le=\"%d\"} %lu\n", 1 << i, cum);
   }
-  uint64_t commits = atomic_load_explicit(&g_commits, memory_order_relaxed);
+  uint64_t commits = atomic_load_explicit(&metrics.commits, memory_order_relaxed);
   sf_buf_printf(b, "sf_writer_batch_size_bucket{le=\"+Inf\"} %lu\n", commits);
-  sf_buf_printf(b, "sf_writer_batch_size_sum %lu\n", atomic_load(&g_batch_sum));
+  sf_buf_printf(b, "sf_writer_batch_size_sum %lu\n", atomic_load(&metrics.batch_sum));
   sf_buf_printf(b, "sf_writer_batch_size_count %lu\n", commits);
   sf_buf_printf(b,
                 "# HELP sf_writer_commits_total Transactions committed by the writer.\n"
@@ -125,13 +127,13 @@ static void render_writer(sf_buf *b) {
                 "sf_writer_failed_commands_total %lu\n"
                 "# HELP sf_writer_commit_seconds_total Time spent in writer transactions.\n"
                 "# TYPE sf_writer_commit_seconds_total counter\nsf_writer_commit_seconds_total %.6f\n",
-                commits, atomic_load(&g_failed_cmds), (double)atomic_load(&g_commit_ns) / 1e9);
+                commits, atomic_load(&metrics.failed_cmds), (double)atomic_load(&metrics.commit_ns) / 1e9);
   sf_buf_printf(b,
                 "# HELP sf_writer_syncs_total WAL fsyncs of pipelined commits (each covers one or more commits).\n"
                 "# TYPE sf_writer_syncs_total counter\nsf_writer_syncs_total %lu\n"
                 "# HELP sf_writer_sync_seconds_total Time spent in those fsyncs.\n"
                 "# TYPE sf_writer_sync_seconds_total counter\nsf_writer_sync_seconds_total %.6f\n",
-                atomic_load(&g_syncs), (double)atomic_load(&g_sync_ns) / 1e9);
+                atomic_load(&metrics.syncs), (double)atomic_load(&metrics.sync_ns) / 1e9);
 }
 
 char *sf_metrics_render(void) {
@@ -139,7 +141,7 @@ char *sf_metrics_render(void) {
   sf_buf_init(&b);
   render_http(&b);
   render_writer(&b);
-  int n = atomic_load(&g_ncollectors);
-  for (int i = 0; i < n && i < MAX_COLLECTORS; i++) g_collectors[i](&b);
+  int n = atomic_load(&metrics.ncollectors);
+  for (int i = 0; i < n && i < MAX_COLLECTORS; i++) metrics.collectors[i](&b);
   return sf_buf_steal(&b);
 }

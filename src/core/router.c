@@ -3,20 +3,23 @@
 #include <stdio.h>
 #include <string.h>
 
-static sf_route g_routes[SF_ROUTE_MAX];
-static int g_nroutes;
+/* The route table: filled at start (one thread), read-only while serving. */
+static struct router_state {
+  sf_route routes[SF_ROUTE_MAX];
+  int nroutes;
+} router;
 
 int sf_router_add(const sf_route *r) {
-  if (g_nroutes >= SF_ROUTE_MAX) return -1;
-  g_routes[g_nroutes] = *r;
-  g_routes[g_nroutes].id = g_nroutes;
-  if (!g_routes[g_nroutes].success_status) g_routes[g_nroutes].success_status = 200;
-  return g_nroutes++;
+  if (router.nroutes >= SF_ROUTE_MAX) return -1;
+  router.routes[router.nroutes] = *r;
+  router.routes[router.nroutes].id = router.nroutes;
+  if (!router.routes[router.nroutes].success_status) router.routes[router.nroutes].success_status = 200;
+  return router.nroutes++;
 }
 
-void sf_router_reset(void) { g_nroutes = 0; }
-int sf_router_count(void) { return g_nroutes; }
-const sf_route *sf_router_get(int id) { return id >= 0 && id < g_nroutes ? &g_routes[id] : NULL; }
+void sf_router_reset(void) { router.nroutes = 0; }
+int sf_router_count(void) { return router.nroutes; }
+const sf_route *sf_router_get(int id) { return id >= 0 && id < router.nroutes ? &router.routes[id] : NULL; }
 
 /* Matches path against pattern segment by segment, capturing {params}. */
 static int match_path(const char *pat, const char *path, sf_route_match *m) {
@@ -51,17 +54,17 @@ int sf_router_match(const char *method, const char *path, sf_route_match *m) {
   const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
   int path_found = 0;
   size_t alen = 0;
-  for (int i = 0; i < g_nroutes; i++) {
+  for (int i = 0; i < router.nroutes; i++) {
     sf_route_match tmp;
-    if (!match_path(g_routes[i].pattern, path, &tmp)) continue;
-    if (strcmp(g_routes[i].method, want) == 0) {
+    if (!match_path(router.routes[i].pattern, path, &tmp)) continue;
+    if (strcmp(router.routes[i].method, want) == 0) {
       *m = tmp;
-      m->route = &g_routes[i];
+      m->route = &router.routes[i];
       return 0;
     }
     path_found = 1;
-    if (!strstr(m->allow, g_routes[i].method)) {
-      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "", g_routes[i].method);
+    if (!strstr(m->allow, router.routes[i].method)) {
+      int n = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "", router.routes[i].method);
       if (n > 0 && alen + (size_t)n < sizeof m->allow) alen += (size_t)n;
     }
   }
@@ -77,25 +80,51 @@ int sf_route_is_list(const sf_route *r) {
          ((r->flags & SF_ROUTE_PAGED) || (r->response_schema && strstr(r->response_schema, "next_cursor")));
 }
 
-/* Is name one of the words of list (words end at a space or a ':type'). */
-static int word_listed(const char *list, const char *name, size_t len) {
+int sf_route_words(const char *list, sf_route_word_fn fn, void *ud) {
   for (const char *p = list; p && *p;) {
     while (*p == ' ') p++;
-    size_t n = strcspn(p, " :");
-    if (n == len && strncmp(p, name, len) == 0) return 1;
-    p += strcspn(p, " ");
+    size_t len = strcspn(p, " ");
+    if (!len) break;
+    const char *colon = memchr(p, ':', len);
+    size_t nlen = colon ? (size_t)(colon - p) : len;
+    int rc = fn(ud, p, nlen, colon ? colon + 1 : "", colon ? len - nlen - 1 : 0);
+    if (rc) return rc;
+    p += len;
   }
   return 0;
 }
 
+typedef struct {
+  const char *name;
+  size_t len;
+} wanted;
+
+static int is_wanted(void *ud, const char *name, size_t nlen, const char *type, size_t tlen) {
+  const wanted *w = ud;
+  return nlen == w->len && strncmp(name, w->name, nlen) == 0;
+}
+
+/* Is name one of the words of list. */
+static int word_listed(const char *list, const char *name, size_t len) {
+  wanted w = {name, len};
+  return sf_route_words(list, is_wanted, &w);
+}
+
+typedef struct {
+  char *out;
+  size_t cap, used;
+} names_out;
+
+static int add_name(void *ud, const char *name, size_t nlen, const char *type, size_t tlen) {
+  names_out *o = ud;
+  if (o->used < o->cap)
+    o->used += (size_t)snprintf(o->out + o->used, o->cap - o->used, "%s%.*s", o->used ? ", " : "", (int)nlen, name);
+  return 0;
+}
+
 void sf_route_query_names(const sf_route *r, char *out, size_t cap) {
-  size_t o = (size_t)snprintf(out, cap, "%s", r->flags & SF_ROUTE_PAGED ? "limit, cursor" : "");
-  for (const char *p = r->query; p && *p && o < cap;) {
-    while (*p == ' ') p++;
-    size_t n = strcspn(p, " :");
-    if (n) o += (size_t)snprintf(out + o, cap - o, "%s%.*s", o ? ", " : "", (int)n, p);
-    p += strcspn(p, " ");
-  }
+  names_out o = {out, cap, (size_t)snprintf(out, cap, "%s", r->flags & SF_ROUTE_PAGED ? "limit, cursor" : "")};
+  sf_route_words(r->query, add_name, &o);
 }
 
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len) {

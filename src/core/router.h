@@ -81,6 +81,11 @@ typedef struct sf_route_match {
  * schema naming next_cursor): it refuses query parameters it does not read
  * (limit and cursor when paged, and its `query`). */
 int sf_route_is_list(const sf_route *r);
+/* The words of a `name[:type]` list (sf_route.query, .headers), separated by
+ * spaces: calls fn with each name and type (tlen 0 when untyped) until fn
+ * returns non-zero; returns that value. The one reader of the grammar. */
+typedef int (*sf_route_word_fn)(void *ud, const char *name, size_t nlen, const char *type, size_t tlen);
+int sf_route_words(const char *list, sf_route_word_fn fn, void *ud);
 /* Is the query parameter name (len bytes) one r reads? */
 int sf_route_takes_query(const sf_route *r, const char *name, size_t len);
 /* The names of the query parameters r reads, "limit, cursor, status" (for messages). */

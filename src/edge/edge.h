@@ -49,7 +49,20 @@ void sf_edge_on_session_check(sf_edge_session_fn fn);
  * sf_tx_after_commit hook does both). Any thread; lock-free. */
 void sf_edge_user_changed(const char *user_id);
 
-/* Does role grant permission? (static role table) */
+/* Roles and permissions. The roles are the edge's: customer, approver,
+ * staff, admin. The permissions are defined by the services, each with the
+ * roles that hold it; the process hands them over (sf_edge_grant_add) on the
+ * main thread before any request is served, and the table is read unlocked
+ * from then on. */
+typedef struct sf_edge_grant {
+  const char *permission; /* "orders:read" (no spaces) */
+  const char *roles;      /* the roles holding it, space-separated: "staff admin" */
+} sf_edge_grant;
+void sf_edge_grants_clear(void);
+/* Adds one grant; -1 with err filled for an unknown role or a full table. */
+int sf_edge_grant_add(const sf_edge_grant *g, sf_err *err);
+
+/* Does role grant permission? */
 int sf_edge_role_allows(const char *role, const char *permission);
 int sf_edge_valid_role(const char *role);
 

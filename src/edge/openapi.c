@@ -167,29 +167,30 @@ static const struct {
     {"q", "full-text search"},
 };
 
-/* One parameter from a `name[:type]` token of sf_route.query or .headers. */
-static json_t *named_param(const char *tok, size_t len, const char *in) {
-  const char *colon = memchr(tok, ':', len);
-  size_t nlen = colon ? (size_t)(colon - tok) : len;
+typedef struct {
+  json_t *params;
+  const char *in; /* "query" or "header" */
+} param_list;
+
+/* One parameter from a `name[:type]` word of sf_route.query or .headers. */
+static int add_param(void *ud, const char *name, size_t nlen, const char *type, size_t tlen) {
+  param_list *l = ud;
   json_t *schema = json_pack("{s:s}", "type", "string");
-  if (colon && len - nlen - 1 == 7 && strncmp(colon + 1, "integer", 7) == 0)
+  if (tlen == 7 && strncmp(type, "integer", 7) == 0)
     json_object_set_new(schema, "type", json_string("integer"));
-  else if (colon && len - nlen - 1 == 4 && strncmp(colon + 1, "date", 4) == 0)
+  else if (tlen == 4 && strncmp(type, "date", 4) == 0)
     json_object_set_new(schema, "format", json_string("date"));
-  json_t *param = json_pack("{s:s%, s:s, s:o}", "name", tok, nlen, "in", in, "schema", schema);
+  json_t *param = json_pack("{s:s%, s:s, s:o}", "name", name, nlen, "in", l->in, "schema", schema);
   for (size_t i = 0; i < sizeof k_param_text / sizeof k_param_text[0]; i++)
-    if (strlen(k_param_text[i].name) == nlen && strncmp(k_param_text[i].name, tok, nlen) == 0)
+    if (strlen(k_param_text[i].name) == nlen && strncmp(k_param_text[i].name, name, nlen) == 0)
       json_object_set_new(param, "description", json_string(k_param_text[i].text));
-  return param;
+  json_array_append_new(l->params, param);
+  return 0;
 }
 
 static void named_params(json_t *params, const char *list, const char *in) {
-  for (const char *p = list; p && *p;) {
-    while (*p == ' ') p++;
-    size_t len = strcspn(p, " ");
-    if (len) json_array_append_new(params, named_param(p, len, in));
-    p += len;
-  }
+  param_list l = {params, in};
+  sf_route_words(list, add_param, &l);
 }
 
 static json_t *parameters(const sf_route *r) {

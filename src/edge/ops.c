@@ -10,8 +10,11 @@
 #include "store/db.h"
 #include "store/writer.h"
 
-static char *g_openapi;
-static size_t g_openapi_len;
+/* The OpenAPI document, rendered once when the route table is frozen. */
+static struct ops_state {
+  char *openapi;
+  size_t openapi_len;
+} ops;
 
 static void h_healthz(sf_req *req) { sf_req_reply_json(req, 200, json_pack("{s:s}", "status", "ok")); }
 
@@ -66,10 +69,10 @@ static void h_metrics(sf_req *req) {
 }
 
 static void h_openapi(sf_req *req) {
-  if (!g_openapi) sf_ops_freeze();
-  char *copy = sf_malloc(g_openapi_len + 1);
-  memcpy(copy, g_openapi, g_openapi_len + 1);
-  sf_req_reply(req, 200, "application/json", copy, g_openapi_len);
+  if (!ops.openapi) sf_ops_freeze();
+  char *copy = sf_malloc(ops.openapi_len + 1);
+  memcpy(copy, ops.openapi, ops.openapi_len + 1);
+  sf_req_reply(req, 200, "application/json", copy, ops.openapi_len);
 }
 
 void sf_ops_routes(void) {
@@ -90,13 +93,13 @@ void sf_ops_routes(void) {
 }
 
 void sf_ops_freeze(void) {
-  if (g_openapi) return;
+  if (ops.openapi) return;
   json_t *doc = sf_openapi_build();
-  g_openapi = sf_json_dump(doc, &g_openapi_len);
+  ops.openapi = sf_json_dump(doc, &ops.openapi_len);
   json_decref(doc);
 }
 
 void sf_ops_shutdown(void) {
-  free(g_openapi);
-  g_openapi = NULL;
+  free(ops.openapi);
+  ops.openapi = NULL;
 }

@@ -11,26 +11,28 @@
 #define MAX_SUBS 32
 #define BATCH 512
 
-static const sf_subscriber *g_subs[MAX_SUBS];
-static int g_nsubs;
-
-static struct {
+static struct dispatch_state {
+  const sf_subscriber *subs[MAX_SUBS]; /* registered before start, then read only */
+  int nsubs;
+  /* Per subscriber with types: positions up to here are known to hold
+   * nothing for it (dispatcher thread only; see catch_up_lazily). */
+  int64_t scanned[MAX_SUBS];
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int64_t head; /* newest committed position we were told of */
   int running, stopping;
   int64_t live_pos; /* last position given to live subscribers */
-} D = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} dispatch = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 void sf_dispatch_register(const sf_subscriber *s) {
-  if (g_nsubs < MAX_SUBS) g_subs[g_nsubs++] = s;
+  if (dispatch.nsubs < MAX_SUBS) dispatch.subs[dispatch.nsubs++] = s;
 }
-void sf_dispatch_clear(void) { g_nsubs = 0; }
+void sf_dispatch_clear(void) { dispatch.nsubs = 0; }
 
 static const sf_subscriber *find(const char *name) {
-  for (int i = 0; i < g_nsubs; i++)
-    if (strcmp(g_subs[i]->name, name) == 0) return g_subs[i];
+  for (int i = 0; i < dispatch.nsubs; i++)
+    if (strcmp(dispatch.subs[i]->name, name) == 0) return dispatch.subs[i];
   return NULL;
 }
 
@@ -105,70 +107,115 @@ static void list_free(event_list *l) {
   free(l->items);
 }
 
+/* One subscriber's share of an advance. */
+typedef struct {
+  const sf_subscriber *sub;
+  int64_t skip_to; /* events up to here are known not to match the subscriber's types */
+  int applied;     /* events read in this pass (a full BATCH: there may be more) */
+  int failed;      /* this pass was rolled back (its own refusal, not the storage's) */
+  sf_err err;
+} advance_item;
+
+/* Advances several subscribers in one writer command, each in its own
+ * savepoint: one that fails rolls back alone, the others' applies and
+ * checkpoints commit together. */
 typedef struct {
   sf_cmd cmd;
-  const sf_subscriber *sub;
-  int applied;      /* events applied in this batch */
-  int64_t position; /* checkpoint after the batch */
-  int reset;        /* replay: reset the read model and start from 0 */
-  int64_t skip_to;  /* events up to here are known not to match the subscriber's types */
+  advance_item *items;
+  int n;
+  int reset; /* replay (n == 1): reset the read model and start from 0 */
 } advance_cmd;
+
+static int advance_one(sf_tx *tx, advance_item *it, int reset, sf_err *err) {
+  const sf_subscriber *sub = it->sub;
+  if (reset) {
+    if (sub->reset && sub->reset(tx, err)) return -1;
+    if (set_checkpoint(tx->db, sub->name, 0, err)) return -1;
+  }
+  int64_t cp = checkpoint_tx(tx->db, sub->name, err);
+  if (cp < 0) return -1;
+  if (it->skip_to > cp) cp = it->skip_to;
+  event_list l = {.prefix = sub->types};
+  int rc = sf_ev_read_all(tx->db, cp, BATCH, collect, &l, err);
+  for (int i = 0; rc == 0 && i < l.n; i++) rc = sub->apply(tx, &l.items[i].ev, err);
+  if (rc == 0 && sub->flush) rc = sub->flush(tx, err);
+  if (rc == 0 && l.seen) cp = l.last; /* the whole batch, filtered-out events included */
+  it->applied = l.seen;
+  list_free(&l);
+  return rc ? rc : set_checkpoint(tx->db, sub->name, cp, err);
+}
 
 static int advance_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   advance_cmd *a = (advance_cmd *)c;
-  if (a->reset) {
-    if (a->sub->reset && a->sub->reset(tx, err)) return -1;
-    if (set_checkpoint(tx->db, a->sub->name, 0, err)) return -1;
+  for (int i = 0; i < a->n; i++) { /* from the inputs on every attempt (retry_storage) */
+    a->items[i].applied = 0;
+    a->items[i].failed = 0;
   }
-  int64_t cp = checkpoint_tx(tx->db, a->sub->name, err);
-  if (cp < 0) return -1;
-  if (a->skip_to > cp) cp = a->skip_to;
-  event_list l = {.prefix = a->sub->types};
-  int rc = sf_ev_read_all(tx->db, cp, BATCH, collect, &l, err);
-  for (int i = 0; rc == 0 && i < l.n; i++) rc = a->sub->apply(tx, &l.items[i].ev, err);
-  if (rc == 0 && a->sub->flush) rc = a->sub->flush(tx, err);
-  if (rc == 0 && l.seen) cp = l.last; /* the whole batch, filtered-out events included */
-  a->applied = l.seen;
-  list_free(&l);
-  if (rc) return rc;
-  a->position = cp;
-  return set_checkpoint(tx->db, a->sub->name, cp, err);
+  if (a->n == 1) return advance_one(tx, &a->items[0], a->reset, err); /* the command's savepoint is enough */
+  for (int i = 0; i < a->n; i++) {
+    advance_item *it = &a->items[i];
+    sf_tx_mark mark;
+    sf_err_clear(&it->err);
+    if (sf_tx_savepoint(tx, &mark, err)) return -1;
+    if (advance_one(tx, it, 0, &it->err) == 0) {
+      if (sf_tx_release(tx, err)) return -1;
+      continue;
+    }
+    if (sf_writer_retryable(&it->err)) { /* the storage's fault: the writer runs it all again */
+      *err = it->err;
+      return -1;
+    }
+    if (sf_tx_rollback(tx, &mark, err)) return -1;
+    it->failed = 1;
+  }
+  return 0;
 }
 
 static void advance_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
-/* Runs batches until the subscriber has seen everything. keep: the live
- * dispatcher's advances are run again by the writer until they commit
- * after a storage failure (a full disk), so it does not sit idle until the
- * next commit; at start and in the CLI a failure is reported instead. */
-static int advance_from(const sf_subscriber *s, int reset, int64_t skip_to, int keep, sf_err *err) {
-  for (;;) {
+/* Runs passes until every item has seen everything: the items of a pass
+ * share one writer command; an item that read a full batch takes part in
+ * the next pass. keep: the live dispatcher's advances are run again by the
+ * writer until they commit after a storage failure (a full disk), so it does
+ * not sit idle until the next commit; at start and in the CLI a failure is
+ * reported instead. Returns -1 with err of the first failing subscriber
+ * (the dispatcher logs it); the others have advanced. */
+static int advance_all(advance_item *items, int n, int reset, int keep, sf_err *err) {
+  int failed = 0;
+  while (n > 0) {
     advance_cmd a = {.cmd = {.run = advance_run, .done = advance_done, .retry_storage = keep},
-                     .sub = s,
-                     .reset = reset,
-                     .skip_to = skip_to};
+                     .items = items,
+                     .n = n,
+                     .reset = reset};
     int rc = sf_writer_exec(&a.cmd);
     if (rc) {
-      *err = a.cmd.err;
+      if (!failed) *err = a.cmd.err;
       return rc;
     }
+    int more = 0;
+    for (int i = 0; i < n; i++) {
+      if (items[i].failed) {
+        if (!failed++) *err = items[i].err;
+      } else if (items[i].applied >= BATCH) {
+        items[more] = items[i];
+        items[more++].skip_to = 0;
+      }
+    }
+    n = more;
     reset = 0;
-    skip_to = 0;
-    if (a.applied < BATCH) return 0;
   }
+  return failed ? -1 : 0;
 }
 
-static int advance(const sf_subscriber *s, int reset, sf_err *err) { return advance_from(s, reset, 0, 0, err); }
-
 /* The dispatcher thread's catch-up. A subscriber that takes only some event
- * types (sales_daily, webhooks) would otherwise cost a writer command after
- * every commit just to read events it skips: the thread first looks on a
- * reader for the next event of its types, and goes to the writer only when
+ * types (sales_daily, webhooks) would otherwise cost a writer command's work
+ * after every commit just to read events it skips: the thread first looks on
+ * a reader for the next event of its types, and goes to the writer only when
  * there is one, starting just before it. Positions known to hold nothing
- * for it are kept in memory (g_scanned); its stored checkpoint moves when it
- * applies something, and a restart re-reads the skipped span harmlessly. */
-static int64_t g_scanned[MAX_SUBS];
-
+ * for it are kept in memory (dispatch.scanned); its stored checkpoint moves
+ * when it applies something, and a restart re-reads the skipped span
+ * harmlessly. Every subscriber with something to do advances in the same
+ * writer command. */
 static int64_t next_match(sf_db *db, const char *prefix, int64_t after, int64_t upto, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT position FROM events WHERE position > ?1 AND position <= ?2"
@@ -185,41 +232,52 @@ static int64_t next_match(sf_db *db, const char *prefix, int64_t after, int64_t 
   return pos;
 }
 
+/* Fills *it if subscriber i has something to apply up to head; 1 if so. */
+static int due_lazily(sf_db *db, int i, int64_t head, advance_item *it, sf_err *err) {
+  const sf_subscriber *s = dispatch.subs[i];
+  *it = (advance_item){.sub = s};
+  if (!s->types || !db) return 1;
+  int64_t from = dispatch.scanned[i];
+  if (!from && (from = checkpoint_tx(db, s->name, err)) < 0) return -1;
+  int64_t at = from < head ? next_match(db, s->types, from, head, err) : 0;
+  if (at < 0) return -1;
+  if (at == 0) {
+    if (head > from) dispatch.scanned[i] = head;
+    return 0;
+  }
+  dispatch.scanned[i] = 0;
+  it->skip_to = at - 1;
+  return 1;
+}
+
 static int catch_up_lazily(int64_t head, sf_err *err) {
   sf_db *db = sf_db_reader(err);
-  for (int i = 0; i < g_nsubs; i++) {
-    const sf_subscriber *s = g_subs[i];
-    if (!s->apply) continue;
-    if (!s->types || !db) {
-      if (advance_from(s, 0, 0, 1, err)) return -1;
-      continue;
-    }
-    int64_t from = g_scanned[i];
-    if (!from && (from = checkpoint_tx(db, s->name, err)) < 0) return -1;
-    int64_t at = from < head ? next_match(db, s->types, from, head, err) : 0;
-    if (at < 0) return -1;
-    if (at == 0) {
-      if (head > from) g_scanned[i] = head;
-      continue;
-    }
-    g_scanned[i] = 0;
-    if (advance_from(s, 0, at - 1, 1, err)) return -1;
+  advance_item items[MAX_SUBS];
+  int n = 0;
+  for (int i = 0; i < dispatch.nsubs; i++) {
+    if (!dispatch.subs[i]->apply) continue;
+    int due = due_lazily(db, i, head, &items[n], err);
+    if (due < 0) return -1;
+    n += due;
   }
-  return 0;
+  return advance_all(items, n, 0, 1, err);
 }
 
 int sf_dispatch_catch_up(sf_err *err) {
-  for (int i = 0; i < g_nsubs; i++)
-    if (g_subs[i]->apply && advance(g_subs[i], 0, err)) return -1;
-  return 0;
+  advance_item items[MAX_SUBS];
+  int n = 0;
+  for (int i = 0; i < dispatch.nsubs; i++)
+    if (dispatch.subs[i]->apply) items[n++] = (advance_item){.sub = dispatch.subs[i]};
+  return advance_all(items, n, 0, 0, err);
 }
 
 int sf_dispatch_replay(const char *name, sf_err *err) {
   const sf_subscriber *s = find(name);
   if (!s || !s->apply) return sf_err_not_found(err, "projection");
-  for (int i = 0; i < g_nsubs; i++)
-    if (g_subs[i] == s) g_scanned[i] = 0;
-  return advance(s, 1, err);
+  for (int i = 0; i < dispatch.nsubs; i++)
+    if (dispatch.subs[i] == s) dispatch.scanned[i] = 0;
+  advance_item it = {.sub = s};
+  return advance_all(&it, 1, 1, 0, err);
 }
 
 /* ---- the thread ---- */
@@ -228,18 +286,18 @@ int sf_dispatch_replay(const char *name, sf_err *err) {
  * commit hook reported): a later batch may be visible but not yet synced. */
 static int notify_live(const sf_event *ev, void *ud) {
   if (ev->position > *(const int64_t *)ud) return 1;
-  for (int i = 0; i < g_nsubs; i++)
-    if (g_subs[i]->notify) g_subs[i]->notify(ev);
-  D.live_pos = ev->position;
+  for (int i = 0; i < dispatch.nsubs; i++)
+    if (dispatch.subs[i]->notify) dispatch.subs[i]->notify(ev);
+  dispatch.live_pos = ev->position;
   return 0;
 }
 
 static void on_commit(int64_t head, void *ud) {
   (void)ud;
-  pthread_mutex_lock(&D.mu);
-  if (head > D.head) D.head = head;
-  pthread_cond_signal(&D.cv);
-  pthread_mutex_unlock(&D.mu);
+  pthread_mutex_lock(&dispatch.mu);
+  if (head > dispatch.head) dispatch.head = head;
+  pthread_cond_signal(&dispatch.cv);
+  pthread_mutex_unlock(&dispatch.mu);
 }
 
 static void *dispatch_main(void *arg) {
@@ -247,18 +305,19 @@ static void *dispatch_main(void *arg) {
   pthread_setname_np(pthread_self(), "sf-dispatch");
   int64_t seen = -1;
   for (;;) {
-    pthread_mutex_lock(&D.mu);
-    while (D.head == seen && !D.stopping) pthread_cond_wait(&D.cv, &D.mu);
-    int64_t head = D.head;
-    int stopping = D.stopping;
-    pthread_mutex_unlock(&D.mu);
+    pthread_mutex_lock(&dispatch.mu);
+    while (dispatch.head == seen && !dispatch.stopping) pthread_cond_wait(&dispatch.cv, &dispatch.mu);
+    int64_t head = dispatch.head;
+    int stopping = dispatch.stopping;
+    pthread_mutex_unlock(&dispatch.mu);
     sf_err err = {0};
     if (catch_up_lazily(head, &err)) sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
     sf_db *db = sf_db_reader(&err);
     if (db) {
-      while (D.live_pos < head) {
-        int64_t before = D.live_pos;
-        if (sf_ev_read_all(db, D.live_pos, BATCH, notify_live, &head, &err) || D.live_pos == before) break;
+      while (dispatch.live_pos < head) {
+        int64_t before = dispatch.live_pos;
+        if (sf_ev_read_all(db, dispatch.live_pos, BATCH, notify_live, &head, &err) || dispatch.live_pos == before)
+          break;
       }
     }
     seen = head;
@@ -272,22 +331,23 @@ int sf_dispatch_start(sf_err *err) {
   if (!db) return -1;
   int64_t head = sf_ev_head(db, err);
   if (head < 0) return -1;
-  D.head = head;
-  D.live_pos = head;
-  D.stopping = 0;
+  dispatch.head = head;
+  dispatch.live_pos = head;
+  dispatch.stopping = 0;
   sf_writer_on_commit(on_commit, NULL);
-  if (pthread_create(&D.thread, NULL, dispatch_main, NULL) != 0) return sf_err_internal(err, "cannot start dispatcher");
-  D.running = 1;
+  if (pthread_create(&dispatch.thread, NULL, dispatch_main, NULL) != 0)
+    return sf_err_internal(err, "cannot start dispatcher");
+  dispatch.running = 1;
   return 0;
 }
 
 void sf_dispatch_stop(void) {
-  if (!D.running) return;
-  pthread_mutex_lock(&D.mu);
-  D.stopping = 1;
-  pthread_cond_signal(&D.cv);
-  pthread_mutex_unlock(&D.mu);
-  pthread_join(D.thread, NULL);
+  if (!dispatch.running) return;
+  pthread_mutex_lock(&dispatch.mu);
+  dispatch.stopping = 1;
+  pthread_cond_signal(&dispatch.cv);
+  pthread_mutex_unlock(&dispatch.mu);
+  pthread_join(dispatch.thread, NULL);
   sf_writer_on_commit(NULL, NULL);
-  D.running = 0;
+  dispatch.running = 0;
 }

@@ -4,7 +4,10 @@
  * table. The dispatcher thread advances them with writer commands that apply
  * a batch of events and move the checkpoint in the same transaction, so each
  * event is applied exactly once even across crashes; after a restart they
- * catch up from their checkpoint. A subscriber that takes only some event
+ * catch up from their checkpoint. After a commit, every subscriber with
+ * something to apply advances in one writer command, each in a savepoint of
+ * its own (one that fails rolls back alone and is retried after the next
+ * commit; the others' checkpoints move). A subscriber that takes only some event
  * types is looked for on a reader first and advanced only when an event of
  * its types came in, so its stored checkpoint may stay behind the head
  * across events it would skip anyway. Live subscribers (notify) get events on the
@@ -21,7 +24,9 @@
 
 typedef struct sf_subscriber {
   const char *name;
-  /* durable: inside a writer transaction; non-zero fails the batch (retried) */
+  /* durable: inside a writer transaction, in the dispatcher's savepoint (so
+   * it takes none of its own: sf_tx_savepoint does not nest); non-zero fails
+   * the batch (retried) */
   int (*apply)(sf_tx *tx, const sf_event *ev, sf_err *err);
   /* durable: clears the read model before a replay */
   int (*reset)(sf_tx *tx, sf_err *err);

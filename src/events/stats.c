@@ -9,15 +9,17 @@
 /* A batch is counted in memory (apply) and written once per type (flush);
  * both run on the writer thread inside the same transaction. */
 #define MAX_TYPES 64
-static struct {
-  char type[64];
-  int64_t count, last;
-} g_batch[MAX_TYPES];
-static int g_nbatch;
+static struct stats_batch {
+  struct {
+    char type[64];
+    int64_t count, last;
+  } types[MAX_TYPES];
+  int ntypes;
+} batch;
 
 static int flush(sf_tx *tx, sf_err *err) {
   int rc = 0;
-  for (int i = 0; i < g_nbatch && rc == 0; i++) {
+  for (int i = 0; i < batch.ntypes && rc == 0; i++) {
     sf_stmt *st = sf_db_prepare(tx->db,
                                 "INSERT INTO event_type_stats(type, count, last_position) VALUES(?1, ?2, ?3)"
                                 " ON CONFLICT(type) DO UPDATE SET count = count + ?2,"
@@ -27,32 +29,32 @@ static int flush(sf_tx *tx, sf_err *err) {
       rc = -1;
       break;
     }
-    sf_stmt_text(st, 1, g_batch[i].type);
-    sf_stmt_int(st, 2, g_batch[i].count);
-    sf_stmt_int(st, 3, g_batch[i].last);
+    sf_stmt_text(st, 1, batch.types[i].type);
+    sf_stmt_int(st, 2, batch.types[i].count);
+    sf_stmt_int(st, 3, batch.types[i].last);
     rc = sf_stmt_run(st, err);
   }
-  g_nbatch = 0;
+  batch.ntypes = 0;
   return rc;
 }
 
 static int apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
-  for (int i = 0; i < g_nbatch; i++)
-    if (strcmp(g_batch[i].type, ev->type) == 0) {
-      g_batch[i].count++;
-      g_batch[i].last = ev->position;
+  for (int i = 0; i < batch.ntypes; i++)
+    if (strcmp(batch.types[i].type, ev->type) == 0) {
+      batch.types[i].count++;
+      batch.types[i].last = ev->position;
       return 0;
     }
-  if (g_nbatch == MAX_TYPES && flush(tx, err)) return -1;
-  snprintf(g_batch[g_nbatch].type, sizeof g_batch[0].type, "%s", ev->type);
-  g_batch[g_nbatch].count = 1;
-  g_batch[g_nbatch].last = ev->position;
-  g_nbatch++;
+  if (batch.ntypes == MAX_TYPES && flush(tx, err)) return -1;
+  snprintf(batch.types[batch.ntypes].type, sizeof batch.types[0].type, "%s", ev->type);
+  batch.types[batch.ntypes].count = 1;
+  batch.types[batch.ntypes].last = ev->position;
+  batch.ntypes++;
   return 0;
 }
 
 static int reset(sf_tx *tx, sf_err *err) {
-  g_nbatch = 0;
+  batch.ntypes = 0;
   return sf_db_exec(tx->db, "DELETE FROM event_type_stats", err);
 }
 

@@ -17,7 +17,8 @@
 #define IDLE_POLL_MS 1000
 #define RETRY_MS 30000
 
-static struct {
+/* The scheduler: registered kinds (before start, then read only) and its thread. */
+static struct timers_state {
   struct {
     const char *kind;
     sf_timer_fn fn;
@@ -29,22 +30,22 @@ static struct {
   int running, stopping;
   int64_t wake_at; /* earliest due time set since the thread last looked */
   _Atomic long fired, failed;
-} T = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} scheduler = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 void sf_timer_register(const char *kind, sf_timer_fn fn) {
-  for (int i = 0; i < T.nkinds; i++)
-    if (strcmp(T.kinds[i].kind, kind) == 0) {
-      T.kinds[i].fn = fn;
+  for (int i = 0; i < scheduler.nkinds; i++)
+    if (strcmp(scheduler.kinds[i].kind, kind) == 0) {
+      scheduler.kinds[i].fn = fn;
       return;
     }
-  if (T.nkinds < MAX_KINDS) T.kinds[T.nkinds++] = (typeof(T.kinds[0])){kind, fn};
+  if (scheduler.nkinds < MAX_KINDS) scheduler.kinds[scheduler.nkinds++] = (typeof(scheduler.kinds[0])){kind, fn};
 }
 
-void sf_timer_clear_kinds(void) { T.nkinds = 0; }
+void sf_timer_clear_kinds(void) { scheduler.nkinds = 0; }
 
 static sf_timer_fn find_kind(const char *kind) {
-  for (int i = 0; i < T.nkinds; i++)
-    if (strcmp(T.kinds[i].kind, kind) == 0) return T.kinds[i].fn;
+  for (int i = 0; i < scheduler.nkinds; i++)
+    if (strcmp(scheduler.kinds[i].kind, kind) == 0) return scheduler.kinds[i].fn;
   return NULL;
 }
 
@@ -52,12 +53,12 @@ static sf_timer_fn find_kind(const char *kind) {
 static void wake_hook(void *ud, const char *key) {
   (void)ud;
   int64_t due = strtoll(key, NULL, 10);
-  pthread_mutex_lock(&T.mu);
-  if (T.wake_at == 0 || due < T.wake_at) {
-    T.wake_at = due;
-    pthread_cond_signal(&T.cv);
+  pthread_mutex_lock(&scheduler.mu);
+  if (scheduler.wake_at == 0 || due < scheduler.wake_at) {
+    scheduler.wake_at = due;
+    pthread_cond_signal(&scheduler.cv);
   }
-  pthread_mutex_unlock(&T.mu);
+  pthread_mutex_unlock(&scheduler.mu);
 }
 
 int sf_timer_set(sf_tx *tx, const char *kind, const char *ref, int64_t due_ms, sf_err *err) {
@@ -141,7 +142,7 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     }
     /* roll this timer's effects back (and the chain head / hooks with them) */
     if (sf_tx_rollback(tx, &mark, err)) return -1;
-    T.failed++;
+    scheduler.failed++;
     sf_log_error("timer failed", "\"kind\":\"%s\",\"ref\":\"%s\",\"attempt\":%d,\"detail\":\"%s\"", due[i].kind,
                  due[i].ref, due[i].attempts + 1, herr.detail);
     int64_t backoff = (int64_t)RETRY_MS << (due[i].attempts < 6 ? due[i].attempts : 6);
@@ -165,7 +166,7 @@ int sf_timers_fire_due(int64_t now_ms, sf_err *err) {
       return -1;
     }
     total += f.fired;
-    T.fired += f.fired;
+    scheduler.fired += f.fired;
     if (f.fired < FIRE_BATCH) return total;
   }
 }
@@ -185,10 +186,10 @@ static int64_t next_due(void) {
 static void *timers_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sf-timers");
-  pthread_mutex_lock(&T.mu);
-  while (!T.stopping) {
-    T.wake_at = 0;
-    pthread_mutex_unlock(&T.mu);
+  pthread_mutex_lock(&scheduler.mu);
+  while (!scheduler.stopping) {
+    scheduler.wake_at = 0;
+    pthread_mutex_unlock(&scheduler.mu);
     int64_t now = sf_now_ms(), due = next_due();
     if (due > 0 && due <= now) {
       sf_err err = {0};
@@ -198,8 +199,8 @@ static void *timers_main(void *arg) {
     due = next_due();
     int64_t until = now + IDLE_POLL_MS;
     if (due > 0 && due < until) until = due;
-    pthread_mutex_lock(&T.mu);
-    while (!T.stopping && (T.wake_at == 0 || T.wake_at > until)) {
+    pthread_mutex_lock(&scheduler.mu);
+    while (!scheduler.stopping && (scheduler.wake_at == 0 || scheduler.wake_at > until)) {
       /* the condition variable waits on the real clock; sf_now_ms may run
        * ahead of it in test builds (core/clock.h) */
       struct timespec ts;
@@ -209,10 +210,10 @@ static void *timers_main(void *arg) {
       int64_t ns = ts.tv_nsec + (left % 1000) * 1000000;
       ts.tv_sec += left / 1000 + ns / 1000000000;
       ts.tv_nsec = ns % 1000000000;
-      if (pthread_cond_timedwait(&T.cv, &T.mu, &ts) != 0 && sf_now_ms() >= until) break;
+      if (pthread_cond_timedwait(&scheduler.cv, &scheduler.mu, &ts) != 0 && sf_now_ms() >= until) break;
     }
   }
-  pthread_mutex_unlock(&T.mu);
+  pthread_mutex_unlock(&scheduler.mu);
   return NULL;
 }
 
@@ -222,7 +223,7 @@ static void collect(sf_buf *b) {
                 "sf_timers_fired_total %ld\n"
                 "# HELP sf_timers_failed_total Timer handler failures (retried with backoff).\n"
                 "# TYPE sf_timers_failed_total counter\nsf_timers_failed_total %ld\n",
-                (long)T.fired, (long)T.failed);
+                (long)scheduler.fired, (long)scheduler.failed);
 }
 
 int sf_timers_start(sf_err *err) {
@@ -231,26 +232,26 @@ int sf_timers_start(sf_err *err) {
     sf_metrics_add_collector(collect);
     metrics_added = 1;
   }
-  T.stopping = 0;
-  if (pthread_create(&T.thread, NULL, timers_main, NULL) != 0)
+  scheduler.stopping = 0;
+  if (pthread_create(&scheduler.thread, NULL, timers_main, NULL) != 0)
     return sf_err_internal(err, "cannot start the timer thread");
-  T.running = 1;
+  scheduler.running = 1;
   return 0;
 }
 
 void sf_timers_wake(void) {
-  pthread_mutex_lock(&T.mu);
-  T.wake_at = 1;
-  pthread_cond_signal(&T.cv);
-  pthread_mutex_unlock(&T.mu);
+  pthread_mutex_lock(&scheduler.mu);
+  scheduler.wake_at = 1;
+  pthread_cond_signal(&scheduler.cv);
+  pthread_mutex_unlock(&scheduler.mu);
 }
 
 void sf_timers_stop(void) {
-  if (!T.running) return;
-  pthread_mutex_lock(&T.mu);
-  T.stopping = 1;
-  pthread_cond_signal(&T.cv);
-  pthread_mutex_unlock(&T.mu);
-  pthread_join(T.thread, NULL);
-  T.running = 0;
+  if (!scheduler.running) return;
+  pthread_mutex_lock(&scheduler.mu);
+  scheduler.stopping = 1;
+  pthread_cond_signal(&scheduler.cv);
+  pthread_mutex_unlock(&scheduler.mu);
+  pthread_join(scheduler.thread, NULL);
+  scheduler.running = 0;
 }

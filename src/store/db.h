@@ -87,8 +87,8 @@ enum { SF_DB_CHECK_OK = 0, SF_DB_CHECK_DAMAGED = 1, SF_DB_CHECK_INCOMPLETE = 2 }
 int sf_db_check(sf_db *db, int budget_ms, char *report, size_t cap, sf_err *err);
 int sf_db_damaged(void);
 
-/* Migrations: brings the schema to the newest version. */
-int sf_db_migrate(sf_db *db, sf_err *err);
+/* Migrations: store/migrate.h. How many migration steps the database has
+ * applied, every owner's together (0: not set up). */
 int sf_db_schema_version(sf_db *db);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "events/anchor.h"
 #include "events/store.h"
 #include "store/db.h"
@@ -29,7 +30,7 @@ static int setup(void **state) {
   sf_err e = {0};
   sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_migrate(db, &e), 0);
+  assert_int_equal(sf_app_migrate(db, &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
   assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);

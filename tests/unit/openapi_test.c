@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "core/json.h"
 #include "core/router.h"
 #include "edge/ops.h"
@@ -174,5 +175,6 @@ int main(void) {
       cmocka_unit_test(test_universal_permission),
       cmocka_unit_test(test_paged_query_headers_yaml_text),
   };
+  sf_app_routes(); /* the services' permissions: which roles hold which (users:self is every role's) */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "sql_corpus.h"
 #include "store/db.h"
 
@@ -273,7 +274,7 @@ static int setup(void **state) {
   snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
   sf_err e = {0};
   sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  if (!db || sf_db_migrate(db, &e)) return -1;
+  if (!db || sf_app_migrate(db, &e)) return -1;
   /* schemas kept outside the migrations (the sandbox payment ledger) */
   for (int i = 0; i < sf_sql_corpus_n; i++)
     if (!strncmp(sf_sql_corpus[i].sql, "CREATE ", 7) && sf_db_exec(db, sf_sql_corpus[i].sql, &e)) return -1;

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "core/metrics.h"
 #include "events/dispatch.h"
 #include "events/stats.h"
@@ -31,7 +32,7 @@ static int setup(void **state) {
   sf_err e = {0};
   sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_migrate(db, &e), 0);
+  assert_int_equal(sf_app_migrate(db, &e), 0);
   assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", &e), 0);
   sf_db_close(db);
   sf_db_set_path(g_path);
@@ -615,6 +616,35 @@ static void test_dispatcher(void **state) {
   assert_int_equal(count_rows("SELECT count FROM event_type_stats WHERE type = 'test.odd'"), odd);
 }
 
+/* One pass advances every subscriber in one writer command, each in its own
+ * savepoint: one that refuses an event rolls back alone, the others move. */
+static int refuse_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
+  (void)tx, (void)ev;
+  return sf_err_set(err, 422, "refused", "Refused", "this subscriber refuses every event");
+}
+static const sf_subscriber k_refuses = {.name = "test_refuses", .apply = refuse_apply};
+
+static void test_dispatch_pass_isolates_a_failing_subscriber(void **state) {
+  (void)state;
+  atomic_store(&g_applied_last, 0);
+  atomic_store(&g_applied, 0);
+  sf_dispatch_clear();
+  sf_dispatch_register(&k_refuses);
+  sf_dispatch_register(&k_sub);
+  sf_dispatch_register(&sf_event_stats_subscriber);
+  assert_int_equal(append("iso", SF_EV_ANY_VERSION, 10), 0);
+  sf_err e = {0};
+  int64_t now = head();
+  assert_int_equal(sf_dispatch_catch_up(&e), -1);
+  assert_int_equal(e.status, 422);
+  assert_string_equal(e.detail, "this subscriber refuses every event");
+  assert_int_equal(sf_dispatch_checkpoint("test_refuses", &e), 0);
+  assert_int_equal(sf_dispatch_checkpoint("test_sub", &e), now);
+  assert_int_equal(sf_dispatch_checkpoint("event_stats", &e), now);
+  assert_int_equal(atomic_load(&g_applied), now);
+  sf_dispatch_clear();
+}
+
 int main(void) {
   /* the writer's behaviour under both sync modes */
   const struct CMUnitTest both[] = {
@@ -644,6 +674,7 @@ int main(void) {
       cmocka_unit_test(test_hash_format_is_stable),
       cmocka_unit_test(test_hash_sensitive),
       cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dispatch_pass_isolates_a_failing_subscriber, setup, teardown),
   };
   return failed + cmocka_run_group_tests_name("writer_sync=pipelined", tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "store/db.h"
 #include "store/writer.h"
 
@@ -32,7 +33,7 @@ static int setup(void **state) {
   sf_err e = {0};
   sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_migrate(db, &e), 0);
+  assert_int_equal(sf_app_migrate(db, &e), 0);
   assert_int_equal(sf_db_exec(db,
                               "CREATE TABLE t(k TEXT PRIMARY KEY, v BLOB);"
                               " CREATE TABLE c(k TEXT REFERENCES t(k) DEFERRABLE INITIALLY DEFERRED)",
@@ -291,7 +292,7 @@ static void test_full_disk_space_comes_back(void **state) {
   sf_err e = {0};
   sf_db *db = sf_db_open(path, SF_DB_WRITE, &e);
   assert_non_null(db);
-  assert_int_equal(sf_db_migrate(db, &e), 0);
+  assert_int_equal(sf_app_migrate(db, &e), 0);
   assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v BLOB); INSERT INTO t(k) VALUES('u1')", &e), 0);
   sf_db_close(db);
   assert_int_equal(sf_writer_start(path, 1024, g_sync, &e), 0);

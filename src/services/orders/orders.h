@@ -15,7 +15,10 @@
  * as one writer command per batch, which applies each result only if the
  * order is still at the step it was read at. After a restart every order
  * whose saga is not done is picked up again. Every step appends events to
- * the order's stream "order-<id>" (order.*, payment.*). */
+ * the order's stream "order-<id>" (order.*, payment.*).
+ *
+ * The service's files, one job each, and the threads that run them are
+ * listed in internal.h. */
 #ifndef SF_ORDERS_H
 #define SF_ORDERS_H
 

@@ -1,7 +1,7 @@
 /* Orders' half of `serviceflow verify`: every order rebuilt from its stream
  * "order-<id>" and compared with its orders, payments and order_lines rows.
  *
- * The fold mirrors orders.c (status / payment status / saga step):
+ * The fold mirrors steps.c, placement.c and lifecycle.c (status / payment status / saga step):
  *   order.placed            pending / pending / authorize; lines, total, ids
  *   payment.authorized      payment authorized, auth_ref; saga capture
  *   payment.captured        payment captured, captured = amount

@@ -1,5 +1,11 @@
-/* The http payment provider: an external payment API called with libcurl's
- * multi interface, behind retries and a circuit breaker.
+/* The http payment provider: an external payment API called through the
+ * outbound engine, behind retries and a circuit breaker.
+ *
+ * The calls go through the outbound engine (events/outbound.h), destination
+ * "payments": it runs the attempts, the retries and the breaker; this file
+ * says what to send and how to read the answers, and run() waits on a
+ * condition variable until the engine thread has ended every call of the
+ * batch.
  *
  * Wire protocol (docs/payments-http.md has the long form). One request per
  * operation:
@@ -43,7 +49,6 @@
  * the call and nothing here logs bodies, cards or provider messages with long
  * digit runs in them. */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -60,89 +65,25 @@
 #include "core/metrics.h"
 #include "core/trace.h"
 #include "core/util.h"
+#include "events/outbound.h"
 #include "services/payments/payments.h"
 
-#define MAX_INFLIGHT 64        /* requests of one batch in flight at once; the rest queue here */
+#define DEST "payments"
+#define MAX_INFLIGHT 64        /* calls in flight at once; the rest of a batch waits in the engine */
 #define MAX_ANSWER (64 * 1024) /* a payment answer is a few hundred bytes */
-#define MAX_BACKOFF_MS 10000
-#define CONNECT_CAP_MS 3000 /* a dead host shows in the connect phase; TLS to a far provider needs room */
+#define CONNECT_CAP_MS 3000    /* a dead host shows in the connect phase; TLS to a far provider needs room */
 #define UNAVAILABLE_MSG "payment provider unavailable (circuit open)"
 
-enum { BRK_CLOSED = 0, BRK_OPEN = 1, BRK_HALF_OPEN = 2 };
-enum { ADMIT_DENY, ADMIT_CALL, ADMIT_PROBE };
-
-/* Breaker and counters are process-wide: a metrics collector gets no user
- * pointer, and a process runs one payment provider. The mutex orders the
- * transitions (saga thread); the atomics let /metrics read without it. */
-static struct {
-  pthread_mutex_t mu;
-  int threshold, cooldown_ms;
-  int failures;         /* consecutive failed attempts while closed */
-  int64_t opened_at_ms; /* monotonic */
-  int probing;          /* half-open: the probe is in flight */
-  _Atomic int state;
-  _Atomic uint64_t opened_total, requests, retries;
-  _Atomic uint64_t outcomes[SF_PAY_UNAVAILABLE + 1]; /* final outcome per operation */
-} B = {.mu = PTHREAD_MUTEX_INITIALIZER};
+/* Final outcomes per operation, for /metrics (the attempts, retries and the
+ * breaker are the engine's destination "payments"). Process-wide: a metrics
+ * collector gets no user pointer, and a process runs one payment provider. */
+static struct pay_http_metrics { _Atomic uint64_t outcomes[SF_PAY_UNAVAILABLE + 1]; } pay_metrics;
 
 static const char *const k_outcome_label[] = {"ok", "declined", "insufficient_funds", "transient", "unavailable"};
 
-static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
-static uint64_t peek(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
-static int state_now(void) { return atomic_load_explicit(&B.state, memory_order_relaxed); }
-static void state_set(int s) { atomic_store_explicit(&B.state, s, memory_order_relaxed); }
-static int64_t mono_ms(void) { return (int64_t)(sf_mono_ns() / 1000000u); }
-
-/* ---- circuit breaker ---- */
-
-/* May an operation go out now? Moves open -> half-open once the cooldown has
- * passed and gives that one call the probe role. */
-static int breaker_admit(int64_t now) {
-  int r = ADMIT_DENY;
-  pthread_mutex_lock(&B.mu);
-  int s = state_now();
-  if (s == BRK_CLOSED) {
-    r = ADMIT_CALL;
-  } else if ((s == BRK_OPEN && now - B.opened_at_ms >= B.cooldown_ms) || (s == BRK_HALF_OPEN && !B.probing)) {
-    state_set(BRK_HALF_OPEN);
-    B.probing = 1;
-    r = ADMIT_PROBE;
-  }
-  pthread_mutex_unlock(&B.mu);
-  return r;
-}
-
-static void open_locked(int64_t now, const char *why) {
-  state_set(BRK_OPEN);
-  B.opened_at_ms = now;
-  B.failures = 0;
-  bump(&B.opened_total);
-  sf_log_warn("payment circuit opened", "\"provider\":\"http\",\"reason\":\"%s\",\"cooldown_ms\":%d", why,
-              B.cooldown_ms);
-}
-
-/* answered: the provider gave a definite answer (2xx or 4xx), whatever it said. */
-static void breaker_record(int answered, int probe, int64_t now) {
-  pthread_mutex_lock(&B.mu);
-  if (probe) {
-    B.probing = 0;
-    if (answered) {
-      state_set(BRK_CLOSED);
-      B.failures = 0;
-      sf_log_info("payment circuit closed", "\"provider\":\"http\"");
-    } else {
-      open_locked(now, "probe failed");
-    }
-  } else if (state_now() == BRK_CLOSED) {
-    if (answered)
-      B.failures = 0;
-    else if (++B.failures >= B.threshold)
-      open_locked(now, "consecutive failures");
-  }
-  pthread_mutex_unlock(&B.mu);
-}
-
 static void collect(sf_buf *b) {
+  sf_out_dest_stats s = {0};
+  sf_out_dest_stats_get(DEST, &s);
   sf_buf_printf(b,
                 "# HELP sf_payment_breaker_state Circuit breaker of the payment provider: 0 = closed, 1 = open,"
                 " 2 = half_open.\n# TYPE sf_payment_breaker_state gauge\n"
@@ -150,13 +91,13 @@ static void collect(sf_buf *b) {
                 "# HELP sf_payment_breaker_opened_total Times the payment provider's circuit breaker opened.\n"
                 "# TYPE sf_payment_breaker_opened_total counter\n"
                 "sf_payment_breaker_opened_total{provider=\"http\"} %llu\n",
-                state_now(), (unsigned long long)peek(&B.opened_total));
+                s.breaker, (unsigned long long)s.opened);
   sf_buf_puts(b, "# HELP sf_payment_calls_total Payment operations by final outcome, one per operation after its"
                  " retries (unavailable = refused by the open circuit without a call).\n"
                  "# TYPE sf_payment_calls_total counter\n");
   for (int i = 0; i <= SF_PAY_UNAVAILABLE; i++)
     sf_buf_printf(b, "sf_payment_calls_total{provider=\"http\",outcome=\"%s\"} %llu\n", k_outcome_label[i],
-                  (unsigned long long)peek(&B.outcomes[i]));
+                  (unsigned long long)atomic_load_explicit(&pay_metrics.outcomes[i], memory_order_relaxed));
   sf_buf_printf(b,
                 "# HELP sf_payment_retries_total Attempts repeated after a transient failure (included in"
                 " sf_payment_requests_total).\n# TYPE sf_payment_retries_total counter\n"
@@ -164,45 +105,37 @@ static void collect(sf_buf *b) {
                 "# HELP sf_payment_requests_total HTTP requests sent to the payment provider (every attempt).\n"
                 "# TYPE sf_payment_requests_total counter\n"
                 "sf_payment_requests_total{provider=\"http\"} %llu\n",
-                (unsigned long long)peek(&B.retries), (unsigned long long)peek(&B.requests));
+                (unsigned long long)s.retries, (unsigned long long)s.attempts);
 }
 
-/* curl_global_init is not thread-safe on every libcurl build and the
- * collector list only grows: both happen once per process. */
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static CURLcode g_init_rc;
-
-static void process_init(void) {
-  g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  sf_metrics_add_collector(collect);
-}
-
-/* ---- one batch ---- */
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static void metrics_init(void) { sf_metrics_add_collector(collect); }
 
 typedef struct {
-  CURLM *multi;
-  CURL *idle[MAX_INFLIGHT]; /* easy handles kept between batches; the connections live in multi */
-  int nidle;
   char url[512]; /* base, without a trailing slash */
   int timeout_ms, connect_ms, retries, backoff_ms;
 } pay_http;
 
-typedef enum { CALL_WAITING, CALL_FLIGHT, CALL_DONE } call_state;
-
+/* One run(): the calls still out, counted down by the engine thread. */
 typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int left;
+} pay_batch;
+
+/* One operation as an engine request. Owned by run(); the engine uses it
+ * from submit until done(). */
+typedef struct {
+  sf_out_req req; /* first: the engine hands it back */
   sf_pay_op *op;
-  call_state state;
-  int attempts;   /* sent so far */
-  int probe;      /* the attempt in flight is the half-open probe */
-  int64_t due_ms; /* waiting: not before (monotonic) */
-  CURL *easy;
-  struct curl_slist *headers;
+  pay_batch *batch;
+  char url[600], key_line[128];
+  const char *headers[4];
   char *body;
   size_t body_len;
-  sf_buf answer;
-  char errbuf[CURL_ERROR_SIZE];
-  char last[96]; /* why the last attempt failed; fits a message with "(after N attempts)" */
-} call;
+  sf_pay_outcome answered; /* what the last definite answer said */
+  char last[96];           /* why the last attempt failed; fits a message with "(after N attempts)" */
+} pay_call;
 
 static const char *kind_path(sf_pay_kind k) {
   switch (k) {
@@ -255,82 +188,23 @@ static char *build_body(const sf_pay_op *op, size_t *len) {
   return out;
 }
 
-static size_t on_data(char *p, size_t size, size_t nmemb, void *ud) {
-  sf_buf *b = ud;
-  size_t n = size * nmemb;
-  if (b->len + n > MAX_ANSWER) return 0; /* curl fails the transfer: transient */
-  sf_buf_append(b, p, n);
-  return n;
-}
-
-static void start(pay_http *h, call *c, int probe) {
-  CURL *e = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
-  if (!e) sf_oom();
-  curl_easy_reset(e);
-  char url[600], key[128], trace[SF_TRACEPARENT_LEN + 1], trace_line[80];
-  snprintf(url, sizeof url, "%s/v1/%s", h->url, kind_path(c->op->kind));
-  snprintf(key, sizeof key, "Idempotency-Key: %s", c->op->key);
-  sf_trace_child(c->op->traceparent, trace);
-  snprintf(trace_line, sizeof trace_line, "traceparent: %s", trace);
-  c->body = build_body(c->op, &c->body_len);
-  c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-  c->headers = curl_slist_append(c->headers, "Accept: application/json");
-  c->headers = curl_slist_append(c->headers, key);
-  c->headers = curl_slist_append(c->headers, trace_line);
-  c->headers = curl_slist_append(c->headers, "Expect:"); /* no 100-continue round trip */
-  if (!c->headers) sf_oom();
-  sf_buf_init(&c->answer);
-  c->errbuf[0] = '\0';
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "serviceflow-payments/1");
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->answer);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_ms);
-  /* timeouts without SIGALRM: the process is multithreaded */
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
-  if (curl_multi_add_handle(h->multi, e) != CURLM_OK) sf_oom(); /* only fails on misuse or memory */
-  c->easy = e;
-  c->state = CALL_FLIGHT;
-  c->probe = probe;
-  if (c->attempts++ > 0) bump(&B.retries);
-  bump(&B.requests);
-}
-
-static void finish(call *c, sf_pay_outcome o, const char *msg, int *left) {
-  c->state = CALL_DONE;
-  c->op->outcome = o;
-  if (msg) snprintf(c->op->message, sizeof c->op->message, "%s", msg);
-  bump(&B.outcomes[o]);
-  (*left)--;
-}
-
 /* Reads one attempt's answer. Definite outcomes fill op (message, and the
  * ref of an authorization); a transient one describes itself in c->last. */
-static sf_pay_outcome classify(pay_http *h, call *c, CURLcode res, long status) {
+static sf_pay_outcome classify(pay_call *c, const sf_out_attempt *a) {
   sf_pay_op *op = c->op;
-  if (res != CURLE_OK) {
-    if (res == CURLE_OPERATION_TIMEDOUT)
-      snprintf(c->last, sizeof c->last, "no answer within %d ms", h->timeout_ms);
+  long status = a->status;
+  if (a->curl_code) {
+    if (a->timed_out)
+      snprintf(c->last, sizeof c->last, "no answer within %d ms", c->req.timeout_ms);
     else
-      clean_message(c->last, sizeof c->last, c->errbuf[0] ? c->errbuf : curl_easy_strerror(res));
+      clean_message(c->last, sizeof c->last, a->error);
     return SF_PAY_TRANSIENT;
   }
   if (status >= 500 || status == 408 || status == 429) {
     snprintf(c->last, sizeof c->last, "payment provider answered HTTP %ld", status);
     return SF_PAY_TRANSIENT;
   }
-  json_t *j = c->answer.len ? json_loadb(c->answer.data, c->answer.len, 0, NULL) : NULL;
+  json_t *j = a->answer_len ? json_loadb(a->answer, a->answer_len, 0, NULL) : NULL;
   const char *st = json_is_object(j) ? sf_json_str(j, "status") : NULL;
   const char *msg = json_is_object(j) ? sf_json_str(j, "message") : NULL;
   sf_pay_outcome o = SF_PAY_TRANSIENT;
@@ -363,105 +237,117 @@ static sf_pay_outcome classify(pay_http *h, call *c, CURLcode res, long status) 
   return o;
 }
 
-static int64_t backoff_delay(int base_ms, int retry) {
-  int64_t cap = base_ms;
-  for (int i = 0; i < retry && cap < MAX_BACKOFF_MS; i++) cap *= 2;
-  if (cap > MAX_BACKOFF_MS) cap = MAX_BACKOFF_MS;
-  uint32_t r;
-  sf_random_bytes(&r, sizeof r);
-  return (int64_t)(r % (uint64_t)(cap + 1));
+/* Engine thread, before each attempt: each attempt is a span of its own. */
+static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int attempt) {
+  (void)easy, (void)attempt;
+  pay_call *c = (pay_call *)r;
+  char trace[SF_TRACEPARENT_LEN + 1], line[80];
+  sf_trace_child(c->op->traceparent, trace);
+  snprintf(line, sizeof line, "traceparent: %s", trace);
+  if (!(*headers = curl_slist_append(*headers, line))) sf_oom();
 }
 
-static void end_attempt(pay_http *h, call *c, CURLcode res, int *left) {
-  long status = 0;
-  curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_multi_remove_handle(h->multi, c->easy);
-  h->idle[h->nidle++] = c->easy;
-  c->easy = NULL;
-  curl_slist_free_all(c->headers);
-  c->headers = NULL;
-  sodium_memzero(c->body, c->body_len);
-  free(c->body);
-  c->body = NULL;
-  sf_pay_outcome o = classify(h, c, res, status);
-  sf_buf_free(&c->answer);
-  int64_t now = mono_ms();
-  breaker_record(o != SF_PAY_TRANSIENT, c->probe, now);
-  c->probe = 0;
-  if (o != SF_PAY_TRANSIENT) {
-    finish(c, o, NULL, left);
-  } else if (c->attempts <= h->retries) {
-    c->state = CALL_WAITING;
-    c->due_ms = now + backoff_delay(h->backoff_ms, c->attempts - 1);
+/* Engine thread: a definite answer fills the operation. */
+static sf_out_verdict judge(sf_out_req *r, const sf_out_attempt *a) {
+  pay_call *c = (pay_call *)r;
+  sf_pay_outcome o = classify(c, a);
+  if (o == SF_PAY_TRANSIENT) return SF_OUT_TRANSIENT;
+  c->answered = o;
+  return SF_OUT_DEFINITE;
+}
+
+static void settle(pay_call *c, sf_pay_outcome o, const char *msg) {
+  c->op->outcome = o;
+  if (msg) snprintf(c->op->message, sizeof c->op->message, "%s", msg);
+  atomic_fetch_add_explicit(&pay_metrics.outcomes[o], 1, memory_order_relaxed);
+}
+
+/* Engine thread: the call's end, then the batch's count. */
+static void done(sf_out_req *r, sf_out_end end, const sf_out_attempt *last) {
+  pay_call *c = (pay_call *)r;
+  if (end == SF_OUT_ANSWERED) {
+    settle(c, c->answered, NULL);
+  } else if (end == SF_OUT_REFUSED) {
+    settle(c, SF_PAY_UNAVAILABLE, UNAVAILABLE_MSG);
   } else {
     char msg[sizeof c->op->message];
-    snprintf(msg, sizeof msg, "%s (after %d attempts)", c->last, c->attempts);
-    sf_log_warn("payment call failed", "\"key\":\"%s\",\"attempts\":%d,\"reason\":\"%s\"", c->op->key, c->attempts,
+    if (end == SF_OUT_ABANDONED) snprintf(c->last, sizeof c->last, "call abandoned: the process is stopping");
+    snprintf(msg, sizeof msg, "%s (after %d attempts)", c->last, last->number);
+    sf_log_warn("payment call failed", "\"key\":\"%s\",\"attempts\":%d,\"reason\":\"%s\"", c->op->key, last->number,
                 c->last);
-    finish(c, SF_PAY_TRANSIENT, msg, left);
+    settle(c, SF_PAY_TRANSIENT, msg);
   }
+  pay_batch *b = c->batch;
+  pthread_mutex_lock(&b->mu);
+  if (--b->left == 0) pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void prepare(pay_http *h, pay_call *c, sf_pay_op *op, pay_batch *b) {
+  c->op = op;
+  c->batch = b;
+  snprintf(c->url, sizeof c->url, "%s/v1/%s", h->url, kind_path(op->kind));
+  snprintf(c->key_line, sizeof c->key_line, "Idempotency-Key: %s", op->key);
+  c->headers[0] = "Content-Type: application/json";
+  c->headers[1] = "Accept: application/json";
+  c->headers[2] = c->key_line;
+  c->headers[3] = NULL;
+  c->body = build_body(op, &c->body_len);
+  c->req = (sf_out_req){.dest = DEST,
+                        .owner = h,
+                        .url = c->url,
+                        .method = "POST",
+                        .user_agent = "serviceflow-payments/1",
+                        .headers = c->headers,
+                        .body = c->body,
+                        .body_len = c->body_len,
+                        .timeout_ms = h->timeout_ms,
+                        .connect_timeout_ms = h->connect_ms,
+                        .max_attempts = h->retries + 1,
+                        .backoff_ms = h->backoff_ms,
+                        .answer_cap = MAX_ANSWER,
+                        .setup = setup,
+                        .judge = judge,
+                        .done = done};
 }
 
 static void run(void *self, sf_pay_op *ops, int n) {
   pay_http *h = self;
-  call *calls = sf_calloc((size_t)n, sizeof *calls);
-  int left = n, inflight = 0;
+  pay_call *calls = sf_calloc((size_t)n, sizeof *calls);
+  sf_out_req **out = sf_calloc((size_t)n, sizeof *out);
+  pay_batch b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  int nout = 0;
   for (int i = 0; i < n; i++) {
-    call *c = &calls[i];
-    c->op = &ops[i];
-    c->op->message[0] = '\0';
-    c->state = CALL_WAITING;
-    if (ops[i].kind == SF_PAY_AUTHORIZE && !all_digits(ops[i].card))
-      finish(c, SF_PAY_DECLINED, "invalid card number", &left); /* as the sandbox; nothing to send */
-  }
-  while (left > 0) {
-    int64_t now = mono_ms();
-    for (int i = 0; i < n && inflight < MAX_INFLIGHT; i++) {
-      call *c = &calls[i];
-      if (c->state != CALL_WAITING || c->due_ms > now) continue;
-      int admit = breaker_admit(now);
-      if (admit == ADMIT_DENY) {
-        finish(c, SF_PAY_UNAVAILABLE, UNAVAILABLE_MSG, &left);
-      } else {
-        start(h, c, admit == ADMIT_PROBE);
-        inflight++;
-      }
+    calls[i].op = &ops[i];
+    ops[i].message[0] = '\0';
+    if (ops[i].kind == SF_PAY_AUTHORIZE && !all_digits(ops[i].card)) {
+      settle(&calls[i], SF_PAY_DECLINED, "invalid card number"); /* as the sandbox; nothing to send */
+      continue;
     }
-    int running;
-    curl_multi_perform(h->multi, &running);
-    CURLMsg *m;
-    int queued;
-    while ((m = curl_multi_info_read(h->multi, &queued))) {
-      if (m->msg != CURLMSG_DONE) continue;
-      CURLcode res = m->data.result;
-      char *priv = NULL;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-      end_attempt(h, (call *)priv, res, &left);
-      inflight--;
-    }
-    /* the circuit opened under this batch: its retries would only be refused later */
-    if (state_now() == BRK_OPEN)
-      for (int i = 0; i < n; i++)
-        if (calls[i].state == CALL_WAITING && calls[i].attempts > 0)
-          finish(&calls[i], SF_PAY_UNAVAILABLE, UNAVAILABLE_MSG, &left);
-    if (!left) break;
-    /* sleep until a socket is ready, curl's own timer fires (curl_multi_poll
-     * honours it) or the next retry is due */
-    now = mono_ms();
-    int64_t wait = 1000;
-    if (inflight < MAX_INFLIGHT)
-      for (int i = 0; i < n; i++)
-        if (calls[i].state == CALL_WAITING && calls[i].due_ms - now < wait) wait = calls[i].due_ms - now;
-    if (wait > 0) curl_multi_poll(h->multi, NULL, 0, (int)wait, NULL);
+    prepare(h, &calls[i], &ops[i], &b);
+    out[nout++] = &calls[i].req;
   }
+  b.left = nout;
+  if (sf_out_submit(out, nout) != 0) {
+    for (int i = 0; i < nout; i++)
+      settle((pay_call *)out[i], SF_PAY_TRANSIENT, "payment provider not called: outbound calls are stopping");
+  } else {
+    pthread_mutex_lock(&b.mu);
+    while (b.left > 0) pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+  }
+  for (int i = 0; i < n; i++)
+    if (calls[i].body) {
+      sodium_memzero(calls[i].body, calls[i].body_len); /* the card of an authorization */
+      free(calls[i].body);
+    }
+  free(out);
   free(calls);
 }
 
 static void close_http(void *self) {
-  pay_http *h = self;
-  for (int i = 0; i < h->nidle; i++) curl_easy_cleanup(h->idle[i]);
-  curl_multi_cleanup(h->multi);
-  free(h);
+  sf_out_stop(0); /* idle: run() has returned */
+  free(self);
 }
 
 sf_pay_provider *sf_pay_http_open(const sf_config *cfg, sf_err *err) {
@@ -474,15 +360,9 @@ sf_pay_provider *sf_pay_http_open(const sf_config *cfg, sf_err *err) {
     sf_err_invalid(err, "payment_url", "must start with http:// or https://");
     return NULL;
   }
-  pthread_once(&g_once, process_init);
-  if (g_init_rc != CURLE_OK) {
-    sf_err_internal(err, "libcurl initialisation failed: %s", curl_easy_strerror(g_init_rc));
-    return NULL;
-  }
+  if (sf_out_start(err)) return NULL;
+  pthread_once(&metrics_once, metrics_init);
   pay_http *h = sf_calloc(1, sizeof *h);
-  h->multi = curl_multi_init();
-  if (!h->multi) sf_oom();
-  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_INFLIGHT);
   snprintf(h->url, sizeof h->url, "%s", url);
   for (size_t len = strlen(h->url); len && h->url[len - 1] == '/'; len--) h->url[len - 1] = '\0';
   h->timeout_ms = cfg->payment_timeout_ms;
@@ -490,18 +370,15 @@ sf_pay_provider *sf_pay_http_open(const sf_config *cfg, sf_err *err) {
   h->retries = cfg->payment_retries;
   h->backoff_ms = cfg->payment_backoff_ms;
   /* a fresh provider starts closed; the counters keep counting for /metrics */
-  pthread_mutex_lock(&B.mu);
-  B.threshold = cfg->breaker_threshold > 0 ? cfg->breaker_threshold : 1;
-  B.cooldown_ms = cfg->breaker_cooldown_ms;
-  B.failures = 0;
-  B.probing = 0;
-  state_set(BRK_CLOSED);
-  pthread_mutex_unlock(&B.mu);
+  sf_out_dest_cfg dest = {.breaker_threshold = cfg->breaker_threshold > 0 ? cfg->breaker_threshold : 1,
+                          .cooldown_ms = cfg->breaker_cooldown_ms,
+                          .max_in_flight = MAX_INFLIGHT};
+  sf_out_dest_set(DEST, &dest);
   sf_pay_provider *p = sf_calloc(1, sizeof *p);
   *p = (sf_pay_provider){.name = "http", .self = h, .run = run, .close = close_http};
   sf_log_info("payment provider ready",
               "\"provider\":\"http\",\"timeout_ms\":%d,\"retries\":%d,\"breaker_threshold\":%d,"
               "\"breaker_cooldown_ms\":%d",
-              h->timeout_ms, h->retries, B.threshold, B.cooldown_ms);
+              h->timeout_ms, h->retries, dest.breaker_threshold, dest.cooldown_ms);
   return p;
 }

@@ -51,12 +51,16 @@ typedef struct sf_pay_provider {
 sf_pay_provider *sf_pay_sandbox_open(const char *ledger_path, sf_err *err);
 
 /* The http provider: calls an external payment API at cfg->payment_url
- * through curl multi (all operations of a batch in parallel), with a timeout
+ * through the outbound engine (events/outbound.h, destination "payments";
+ * open takes a use of the engine, close gives it back). run() submits the
+ * batch's operations together (all in parallel) and blocks the calling
+ * thread until the engine thread has ended each of them, with a timeout
  * per attempt, retries with exponential backoff and full jitter on transient
  * errors, and a circuit breaker (closed -> open after breaker_threshold
  * consecutive failures -> half-open probe after breaker_cooldown_ms). While
  * the circuit is open, operations return SF_PAY_UNAVAILABLE without a call.
- * The breaker state and call counts are exported on /metrics. */
+ * The breaker state and call counts are exported on /metrics
+ * (sf_payment_*{provider="http"}, and the engine's sf_outbound_*). */
 struct sf_config;
 sf_pay_provider *sf_pay_http_open(const struct sf_config *cfg, sf_err *err);
 

@@ -1,10 +1,9 @@
-#define _GNU_SOURCE /* pthread_setname_np */
 #include "services/requests/webhooks.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,13 +16,16 @@
 #include "core/trace.h"
 #include "core/util.h"
 #include "edge/command.h"
+#include "events/outbound.h"
 #include "events/store.h"
+#include "events/timers.h"
 
 #define DUE_TYPE "request.webhook_due"
 #define MAX_BACKOFF_MS 3600000
-#define IDLE_POLL_MS 1000   /* a scan now and then, should a wakeup be missed */
-#define CONNECT_CAP_MS 3000 /* a dead host shows in the connect phase */
-#define LOG_LIMIT 1000      /* deliveries listed per request */
+#define TIMER_KIND "webhook" /* ref: the delivery id */
+#define DEST "webhooks"      /* the outbound engine's destination */
+#define LEASE_SLACK_MS 60000 /* an attempt's lease: its timeout plus this */
+#define LOG_LIMIT 1000       /* deliveries listed per request */
 
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]) {
   crypto_auth_hmacsha256_state st;
@@ -41,61 +43,82 @@ int64_t sf_webhooks_backoff_ms(int base_ms, int failed_attempts) {
   return d < MAX_BACKOFF_MS ? d : MAX_BACKOFF_MS;
 }
 
-/* ---- process-wide state: the delivery thread and its counters ---- */
+/* ---- module state: deliveries this process has in hand, and counters ---- */
 
-typedef enum { JOB_FREE, JOB_FLIGHT, JOB_RECORDING } job_state;
+typedef enum { DLV_STAGED = 1, DLV_SENDING, DLV_RECORDING } dlv_state;
 typedef enum { OUT_STALE, OUT_DELIVERED, OUT_RETRY, OUT_DEAD } outcome;
 
-/* One delivery slot. A row stays in its slot from the start of an attempt
- * until the attempt's outcome has committed, so a scan never picks a row
- * twice. cmd comes first: the record command is the job. */
-typedef struct job {
+/* One attempt of one row, from its timer firing until its outcome has
+ * committed; a row is in the table at most once, so a timer firing again
+ * (the lease) never sends it twice. STAGED: read by the timer's transaction,
+ * sent once that commits. SENDING: the engine has req. RECORDING: the writer
+ * has cmd. */
+typedef struct delivery {
+  sf_out_req req; /* first: the engine hands it back */
   sf_cmd cmd;
-  job_state state;
-  char id[48], event_id[48], request_id[48];
+  dlv_state state;
+  char id[SF_ID_MAX], event_id[SF_ID_MAX], request_id[SF_ID_MAX];
   char traceparent[SF_TRACEPARENT_LEN + 1]; /* of the request that queued it; "" = none */
   char *url, *body;
   size_t body_len;
   int attempts; /* recorded before this attempt */
-  CURL *easy;   /* kept between attempts; the connections live in the multi handle */
-  struct curl_slist *headers;
-  char errbuf[CURL_ERROR_SIZE];
+  char lines[4][160];
+  const char *headers[5];
   long status_code;
   int ok;
   char error[CURL_ERROR_SIZE];
-  outcome result; /* set by the record command */
-  struct job *next_recorded;
-} job;
+  outcome result;        /* set by the record command */
+  struct delivery *next; /* in its bucket */
+} delivery;
 
-static struct {
-  pthread_t thread;
-  int running;
-  _Atomic int stopping, dirty; /* dirty: rows may have become due, scan now */
-  pthread_mutex_t mu;          /* guards multi against wakeups during cleanup, and recorded */
-  CURLM *multi;
-  job *recorded; /* jobs whose outcome command finished, handed back by the completion thread */
-  job *jobs;
-  int njobs;
-  int timeout_ms, connect_ms, max_attempts, backoff_ms;
+#define BUCKETS 256
+
+static struct webhooks_state {
+  pthread_mutex_t mu; /* the table and the counts below it */
+  pthread_cond_t cv;  /* a delivery left the engine or the writer (stop waits) */
+  delivery *table[BUCKETS];
+  int sending, recording;
+  _Atomic int running;
+  int timeout_ms, max_attempts, backoff_ms, concurrency;
   char secret[256];
   _Atomic uint64_t delivered, dead, attempts_ok, attempts_failed;
-  _Atomic int in_flight;
-} H = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} webhooks = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
 static unsigned long long peek(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-/* Any thread: new rows or a freed slot; the thread scans at once. */
-static void wake(void) {
-  atomic_store(&H.dirty, 1);
-  pthread_mutex_lock(&H.mu);
-  if (H.multi) curl_multi_wakeup(H.multi);
-  pthread_mutex_unlock(&H.mu);
+static delivery **slot_of(const char *id) { return &webhooks.table[sf_fnv1a(id, strlen(id)) % BUCKETS]; }
+
+/* Under webhooks.mu. */
+static delivery *find_locked(const char *id) {
+  for (delivery *d = *slot_of(id); d; d = d->next)
+    if (strcmp(d->id, id) == 0) return d;
+  return NULL;
 }
 
-static void wake_hook(void *ud, const char *key) {
-  (void)ud, (void)key;
-  wake();
+static void free_delivery(delivery *d) {
+  free(d->url);
+  free(d->body);
+  free(d);
+}
+
+/* Under webhooks.mu. */
+static void remove_locked(delivery *d) {
+  for (delivery **p = slot_of(d->id); *p; p = &(*p)->next)
+    if (*p == d) {
+      *p = d->next;
+      break;
+    }
+  free_delivery(d);
+}
+
+/* Any thread: the delivery leaves this process's hands (its row stays as it is). */
+static void drop(delivery *d, int *count) {
+  pthread_mutex_lock(&webhooks.mu);
+  if (count) (*count)--;
+  remove_locked(d);
+  pthread_cond_broadcast(&webhooks.cv);
+  pthread_mutex_unlock(&webhooks.mu);
 }
 
 /* ---- the subscriber: one delivery row per request.webhook_due ---- */
@@ -155,10 +178,10 @@ static int insert_delivery(sf_tx *tx, const sf_event *ev, const char *request_id
   char trace[SF_TRACEPARENT_LEN + 1];
   delivery_trace(ev, trace);
   sf_stmt_text(st, 7, trace);
-  return sf_stmt_run(st, err);
+  if (sf_stmt_run(st, err)) return -500;
+  /* the first attempt is a timer due now (none if the row was there already) */
+  return sf_db_changes(tx->db) ? sf_timer_set(tx, TIMER_KIND, id, tx->now_ms, err) : 0;
 }
-
-static int g_queued; /* rows inserted in this batch (writer thread only) */
 
 static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
   if (strcmp(ev->type, DUE_TYPE) != 0 || strncmp(ev->stream, "request-", 8) != 0) return 0;
@@ -191,20 +214,11 @@ static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
     rc = insert_delivery(tx, ev, request_id, url, body, err);
     free(body);
     json_decref(doc);
-    if (!rc) g_queued++;
   }
   json_decref(request);
   json_decref(trigger);
   json_decref(d);
   return rc;
-}
-
-/* Once per batch: wake the delivery thread when the rows are visible. */
-static int sub_flush(sf_tx *tx, sf_err *err) {
-  (void)err;
-  if (g_queued) sf_tx_after_commit(tx, wake_hook, NULL, "webhooks");
-  g_queued = 0;
-  return 0;
 }
 
 static int sub_reset(sf_tx *tx, sf_err *err) {
@@ -214,16 +228,181 @@ static int sub_reset(sf_tx *tx, sf_err *err) {
 }
 
 const sf_subscriber sf_webhooks_subscriber = {
-    .name = "webhooks", .apply = sub_apply, .reset = sub_reset, .flush = sub_flush, .types = DUE_TYPE};
+    .name = "webhooks", .apply = sub_apply, .reset = sub_reset, .types = DUE_TYPE};
+
+/* ---- the timer: one attempt of a pending row ---- */
+
+/* The row's timer is also its lease: set again when the attempt starts, to
+ * fire long after any answer could have been recorded, so an attempt whose
+ * outcome never commits (the writer refused it) is made again. */
+static int64_t lease_ms(void) { return (int64_t)webhooks.timeout_ms + LEASE_SLACK_MS; }
+
+/* Under webhooks.mu: the row as the timer's transaction read it, to be sent
+ * once that commits. */
+static void stage_locked(const char *id, sf_stmt *st) {
+  delivery *d = find_locked(id);
+  if (!d) {
+    d = sf_calloc(1, sizeof *d);
+    snprintf(d->id, sizeof d->id, "%s", id);
+    delivery **slot = slot_of(id);
+    d->next = *slot;
+    *slot = d;
+  }
+  free(d->url); /* staged before by a transaction that rolled back */
+  free(d->body);
+  d->state = DLV_STAGED;
+  snprintf(d->event_id, sizeof d->event_id, "%s", sf_stmt_col_text(st, 0));
+  snprintf(d->request_id, sizeof d->request_id, "%s", sf_stmt_col_text(st, 1));
+  d->url = sf_strdup(sf_stmt_col_text(st, 2));
+  d->body_len = (size_t)sf_stmt_col_len(st, 3);
+  d->body = sf_strdup(sf_stmt_col_text(st, 3));
+  d->attempts = (int)sf_stmt_col_int(st, 4);
+  snprintf(d->traceparent, sizeof d->traceparent, "%s", sf_stmt_col_text(st, 5) ? sf_stmt_col_text(st, 5) : "");
+}
+
+static void send_hook(void *ud, const char *id);
+
+/* Writer thread, in the timer's savepoint. */
+static int on_due(sf_tx *tx, const char *id, sf_err *err) {
+  if (!atomic_load(&webhooks.running)) /* not delivering here (a CLI run): sf_webhooks_start re-arms it */
+    return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
+  sf_stmt *st = sf_db_prepare(tx->db,
+                              "SELECT event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
+                              " WHERE id = ? AND status = 'pending'",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    pthread_mutex_lock(&webhooks.mu);
+    delivery *d = find_locked(id);
+    int busy = d && d->state != DLV_STAGED; /* this attempt is still out */
+    if (!busy) stage_locked(id, st);
+    pthread_mutex_unlock(&webhooks.mu);
+    if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
+  }
+  sf_stmt_reset(st);
+  if (rc != 1) return rc < 0 ? rc : 0; /* delivered or dead meanwhile */
+  return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + lease_ms(), err);
+}
+
+void sf_webhooks_timers(void) { sf_timer_register(TIMER_KIND, on_due); }
+
+/* ---- one attempt through the outbound engine ---- */
+
+/* Engine thread, before the attempt: each attempt is a span of the queued trace. */
+static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int attempt) {
+  (void)easy, (void)attempt;
+  delivery *d = (delivery *)r;
+  char trace[SF_TRACEPARENT_LEN + 1], line[80];
+  sf_trace_child(d->traceparent, trace);
+  snprintf(line, sizeof line, "traceparent: %s", trace);
+  if (!(*headers = curl_slist_append(*headers, line))) sf_oom();
+}
+
+/* curl's text ends up in events and in log lines written as JSON fragments:
+ * keep it printable and free of JSON metacharacters. */
+static void clean_message(char *dst, size_t cap, const char *src) {
+  snprintf(dst, cap, "%s", src);
+  for (char *p = dst; *p; p++)
+    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = ' ';
+}
+
+static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err);
+static void record_done(sf_cmd *c, int rc);
+
+/* Engine thread: the attempt's outcome becomes a writer command. */
+static void sent(sf_out_req *r, sf_out_end end, const sf_out_attempt *a) {
+  delivery *d = (delivery *)r;
+  if (end == SF_OUT_ABANDONED) { /* stopping: not recorded, the row stays pending and is sent again */
+    drop(d, &webhooks.sending);
+    return;
+  }
+  d->status_code = a->status;
+  d->ok = a->curl_code == 0 && a->status >= 200 && a->status < 300;
+  d->error[0] = '\0';
+  if (a->timed_out)
+    snprintf(d->error, sizeof d->error, "no answer within %d ms", webhooks.timeout_ms);
+  else if (a->curl_code)
+    clean_message(d->error, sizeof d->error, a->error);
+  else if (!d->ok)
+    snprintf(d->error, sizeof d->error, "HTTP %ld", d->status_code);
+  d->cmd = (sf_cmd){.run = record_run, .done = record_done, .retry_storage = 1};
+  pthread_mutex_lock(&webhooks.mu);
+  d->state = DLV_RECORDING;
+  webhooks.sending--;
+  webhooks.recording++;
+  pthread_mutex_unlock(&webhooks.mu);
+  if (sf_writer_submit(&d->cmd)) drop(d, &webhooks.recording); /* shutting down: the row stays pending */
+}
+
+static void prepare(delivery *d) {
+  char sig[SF_WEBHOOK_SIG_LEN];
+  sf_webhooks_signature(webhooks.secret, d->body, d->body_len, sig);
+  snprintf(d->lines[0], sizeof d->lines[0], "X-ServiceFlow-Event: %s", d->event_id);
+  snprintf(d->lines[1], sizeof d->lines[1], "X-ServiceFlow-Attempt: %d", d->attempts + 1);
+  snprintf(d->lines[2], sizeof d->lines[2], "X-ServiceFlow-Signature: %s", sig);
+  d->headers[0] = "Content-Type: application/json";
+  d->headers[1] = d->lines[0];
+  d->headers[2] = d->lines[1];
+  d->headers[3] = d->lines[2];
+  d->headers[4] = NULL;
+  d->req = (sf_out_req){.dest = DEST,
+                        .owner = &webhooks,
+                        .url = d->url,
+                        .method = "POST",
+                        .user_agent = "serviceflow-webhooks/1",
+                        .headers = d->headers,
+                        .body = d->body,
+                        .body_len = d->body_len,
+                        .timeout_ms = webhooks.timeout_ms,
+                        .max_attempts = 1, /* the next attempt is a durable timer */
+                        .setup = setup,
+                        .done = sent};
+}
+
+/* After the timer's commit (durable): hand the staged row to the engine. */
+static void send_hook(void *ud, const char *id) {
+  (void)ud;
+  pthread_mutex_lock(&webhooks.mu);
+  delivery *d = find_locked(id);
+  int go = d && d->state == DLV_STAGED && atomic_load(&webhooks.running);
+  if (go) {
+    d->state = DLV_SENDING;
+    webhooks.sending++;
+  }
+  pthread_mutex_unlock(&webhooks.mu);
+  if (!go) return;
+  prepare(d);
+  sf_out_req *r = &d->req;
+  if (sf_out_submit(&r, 1)) drop(d, &webhooks.sending); /* stopping: the lease sends it after the restart */
+}
 
 /* ---- recording an outcome: a writer command ---- */
 
+static delivery *of_cmd(sf_cmd *c) { return (delivery *)((char *)c - offsetof(delivery, cmd)); }
+
+static int record_events(sf_tx *tx, delivery *j, int attempts, sf_err *err) {
+  if (j->result == OUT_DELIVERED)
+    return sf_req_event(tx, NULL, "request", j->request_id, "request.webhook_delivered",
+                        json_pack("{s:s, s:I, s:i, s:s}", "url", j->url, "status_code", (json_int_t)j->status_code,
+                                  "attempts", attempts, "event_id", j->event_id),
+                        err);
+  if (j->result == OUT_DEAD)
+    return sf_req_event(tx, NULL, "request", j->request_id, "request.webhook_failed",
+                        json_pack("{s:s, s:i, s:s, s:s}", "url", j->url, "attempts", attempts, "error", j->error,
+                                  "event_id", j->event_id),
+                        err);
+  return 0;
+}
+
 static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
-  job *j = (job *)c;
+  delivery *j = of_cmd(c);
   int attempts = j->attempts + 1;
-  j->result = j->ok ? OUT_DELIVERED : attempts >= H.max_attempts ? OUT_DEAD : OUT_RETRY;
+  j->result = j->ok ? OUT_DELIVERED : attempts >= webhooks.max_attempts ? OUT_DEAD : OUT_RETRY;
   static const char *const k_status[] = {"", "delivered", "pending", "dead"};
-  int64_t next_at = j->result == OUT_RETRY ? tx->now_ms + sf_webhooks_backoff_ms(H.backoff_ms, attempts) : tx->now_ms;
+  int64_t next_at =
+      j->result == OUT_RETRY ? tx->now_ms + sf_webhooks_backoff_ms(webhooks.backoff_ms, attempts) : tx->now_ms;
   sf_stmt *st = sf_db_prepare(tx->db,
                               "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_at = ?3,"
                               " last_error = coalesce(?4, last_error), updated_at = ?5"
@@ -243,248 +422,35 @@ static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     j->result = OUT_STALE; /* recorded already (another process on the same data?) */
     return 0;
   }
-  if (j->result == OUT_DELIVERED)
-    return sf_req_event(tx, NULL, "request", j->request_id, "request.webhook_delivered",
-                        json_pack("{s:s, s:I, s:i, s:s}", "url", j->url, "status_code", (json_int_t)j->status_code,
-                                  "attempts", attempts, "event_id", j->event_id),
-                        err);
-  if (j->result == OUT_DEAD)
-    return sf_req_event(tx, NULL, "request", j->request_id, "request.webhook_failed",
-                        json_pack("{s:s, s:i, s:s, s:s}", "url", j->url, "attempts", attempts, "error", j->error,
-                                  "event_id", j->event_id),
-                        err);
-  return 0;
+  /* the lease becomes the next attempt, or goes */
+  rc = j->result == OUT_RETRY ? sf_timer_set(tx, TIMER_KIND, j->id, next_at, err)
+                              : sf_timer_cancel(tx, TIMER_KIND, j->id, err);
+  return rc ? rc : record_events(tx, j, attempts, err);
 }
 
-/* Completion thread: count, then hand the slot back to the delivery thread. */
+/* Completion thread: count, then the delivery leaves this process's hands. */
 static void record_done(sf_cmd *c, int rc) {
-  job *j = (job *)c;
+  delivery *j = of_cmd(c);
   if (rc == 0) {
-    bump(j->ok ? &H.attempts_ok : &H.attempts_failed);
-    if (j->result == OUT_DELIVERED) bump(&H.delivered);
+    bump(j->ok ? &webhooks.attempts_ok : &webhooks.attempts_failed);
+    if (j->result == OUT_DELIVERED) bump(&webhooks.delivered);
     if (j->result == OUT_DEAD) {
-      bump(&H.dead);
+      bump(&webhooks.dead);
       sf_log_warn("webhook dead", "\"event_id\":\"%s\",\"attempts\":%d,\"error\":\"%s\"", j->event_id, j->attempts + 1,
                   j->error);
     }
   } else {
     sf_log_error("webhook outcome not recorded", "\"event_id\":\"%s\",\"detail\":\"%s\"", j->event_id, c->err.detail);
   }
-  pthread_mutex_lock(&H.mu);
-  j->next_recorded = H.recorded;
-  H.recorded = j;
-  pthread_mutex_unlock(&H.mu);
-  wake();
+  drop(j, &webhooks.recording);
 }
 
-/* ---- the delivery thread ---- */
-
-static void release(job *j) {
-  free(j->url);
-  free(j->body);
-  j->url = j->body = NULL;
-  j->state = JOB_FREE;
-}
-
-static size_t discard(char *p, size_t size, size_t nmemb, void *ud) {
-  (void)p, (void)ud;
-  return size * nmemb;
-}
-
-static void start(job *j) {
-  if (!j->easy && !(j->easy = curl_easy_init())) sf_oom();
-  CURL *e = j->easy;
-  curl_easy_reset(e);
-  char line[160], sig[SF_WEBHOOK_SIG_LEN];
-  sf_webhooks_signature(H.secret, j->body, j->body_len, sig);
-  j->headers = curl_slist_append(NULL, "Content-Type: application/json");
-  snprintf(line, sizeof line, "X-ServiceFlow-Event: %s", j->event_id);
-  j->headers = curl_slist_append(j->headers, line);
-  snprintf(line, sizeof line, "X-ServiceFlow-Attempt: %d", j->attempts + 1);
-  j->headers = curl_slist_append(j->headers, line);
-  snprintf(line, sizeof line, "X-ServiceFlow-Signature: %s", sig);
-  j->headers = curl_slist_append(j->headers, line);
-  j->headers = curl_slist_append(j->headers, "Expect:"); /* no 100-continue round trip */
-  char trace[SF_TRACEPARENT_LEN + 1];
-  sf_trace_child(j->traceparent, trace); /* each attempt is a span of the queued trace */
-  snprintf(line, sizeof line, "traceparent: %s", trace);
-  j->headers = curl_slist_append(j->headers, line);
-  if (!j->headers) sf_oom();
-  j->errbuf[0] = '\0';
-  curl_easy_setopt(e, CURLOPT_URL, j->url);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)j->body_len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "serviceflow-webhooks/1");
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)H.timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)H.connect_ms);
-  /* timeouts without SIGALRM: the process is multithreaded */
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  if (curl_multi_add_handle(H.multi, e) != CURLM_OK) sf_oom(); /* only fails on misuse or memory */
-  j->state = JOB_FLIGHT;
-  atomic_fetch_add(&H.in_flight, 1);
-}
-
-static int busy(const char *id) {
-  for (int i = 0; i < H.njobs; i++)
-    if (H.jobs[i].state != JOB_FREE && strcmp(H.jobs[i].id, id) == 0) return 1;
-  return 0;
-}
-
-static job *free_slot(void) {
-  for (int i = 0; i < H.njobs; i++)
-    if (H.jobs[i].state == JOB_FREE) return &H.jobs[i];
-  return NULL;
-}
-
-/* Starts due rows in the free slots; returns when to scan next (wall ms). */
-static int64_t scan(int64_t now) {
-  int64_t next = now + IDLE_POLL_MS;
-  sf_err err = {0};
-  sf_db *db = sf_db_reader(&err);
-  int nfree = 0;
-  for (int i = 0; i < H.njobs; i++) nfree += H.jobs[i].state == JOB_FREE;
-  sf_stmt *st =
-      !db || !nfree
-          ? NULL
-          : sf_db_prepare(db,
-                          "SELECT id, event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
-                          " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-                          &err);
-  int rc = 0, synced = 0;
-  if (st) {
-    sf_stmt_int(st, 1, now);
-    sf_stmt_int(st, 2, H.njobs); /* the busy ones may come first */
-    job *j;
-    while ((j = free_slot()) && (rc = sf_stmt_step(st, &err)) == 1) {
-      if (busy(sf_stmt_col_text(st, 0))) continue;
-      if (!synced) { /* send only what is on disk (the rows come from one snapshot) */
-        sf_writer_barrier();
-        synced = 1;
-      }
-      snprintf(j->id, sizeof j->id, "%s", sf_stmt_col_text(st, 0));
-      snprintf(j->event_id, sizeof j->event_id, "%s", sf_stmt_col_text(st, 1));
-      snprintf(j->request_id, sizeof j->request_id, "%s", sf_stmt_col_text(st, 2));
-      j->url = sf_strdup(sf_stmt_col_text(st, 3));
-      j->body_len = (size_t)sf_stmt_col_len(st, 4);
-      j->body = sf_strdup(sf_stmt_col_text(st, 4));
-      j->attempts = (int)sf_stmt_col_int(st, 5);
-      snprintf(j->traceparent, sizeof j->traceparent, "%s", sf_stmt_col_text(st, 6) ? sf_stmt_col_text(st, 6) : "");
-      start(j);
-    }
-    sf_stmt_reset(st);
-  }
-  st = db && rc >= 0
-           ? sf_db_prepare(db, "SELECT min(next_at) FROM webhook_deliveries WHERE status = 'pending' AND next_at > ?",
-                           &err)
-           : NULL;
-  if (st) {
-    sf_stmt_int(st, 1, now);
-    if ((rc = sf_stmt_step(st, &err)) == 1 && !sf_stmt_col_is_null(st, 0) && sf_stmt_col_int(st, 0) < next)
-      next = sf_stmt_col_int(st, 0);
-    sf_stmt_reset(st);
-  }
-  if (!db || rc < 0) sf_log_error("webhook scan failed", "\"detail\":\"%s\"", err.detail);
-  return next;
-}
-
-/* curl's text ends up in events and in log lines written as JSON fragments:
- * keep it printable and free of JSON metacharacters. */
-static void clean_message(char *dst, size_t cap, const char *src) {
-  snprintf(dst, cap, "%s", src);
-  for (char *p = dst; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = ' ';
-}
-
-/* Finished transfers become outcome commands. */
-static void reap(void) {
-  CURLMsg *m;
-  int queued;
-  while ((m = curl_multi_info_read(H.multi, &queued))) {
-    if (m->msg != CURLMSG_DONE) continue;
-    CURLcode res = m->data.result;
-    char *priv = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-    job *j = (job *)priv;
-    j->status_code = 0;
-    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status_code);
-    curl_multi_remove_handle(H.multi, j->easy);
-    curl_slist_free_all(j->headers);
-    j->headers = NULL;
-    atomic_fetch_sub(&H.in_flight, 1);
-    j->ok = res == CURLE_OK && j->status_code >= 200 && j->status_code < 300;
-    j->error[0] = '\0';
-    if (res == CURLE_OPERATION_TIMEDOUT)
-      snprintf(j->error, sizeof j->error, "no answer within %d ms", H.timeout_ms);
-    else if (res != CURLE_OK)
-      clean_message(j->error, sizeof j->error, j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));
-    else if (!j->ok)
-      snprintf(j->error, sizeof j->error, "HTTP %ld", j->status_code);
-    j->cmd = (sf_cmd){.run = record_run, .done = record_done, .retry_storage = 1}; /* sent: record it */
-    j->state = JOB_RECORDING;
-    if (sf_writer_submit(&j->cmd)) release(j); /* shutting down: the row stays pending */
-  }
-}
-
-static int take_recorded(void) {
-  pthread_mutex_lock(&H.mu);
-  job *list = H.recorded;
-  H.recorded = NULL;
-  pthread_mutex_unlock(&H.mu);
-  int n = 0;
-  for (job *j = list, *next; j; j = next, n++) {
-    next = j->next_recorded;
-    release(j);
-  }
-  return n;
-}
-
-static void *deliver_main(void *arg) {
-  (void)arg;
-  pthread_setname_np(pthread_self(), "sf-webhooks");
-  int64_t next_scan = 0;
-  while (!atomic_load(&H.stopping)) {
-    take_recorded();
-    int64_t now = sf_now_ms();
-    if (atomic_exchange(&H.dirty, 0) || now >= next_scan) next_scan = scan(now);
-    int running;
-    curl_multi_perform(H.multi, &running);
-    reap();
-    int64_t wait = next_scan - sf_now_ms();
-    if (wait > IDLE_POLL_MS) wait = IDLE_POLL_MS;
-    /* returns early for socket activity, curl's own timers and wake() */
-    if (wait > 0 && !atomic_load(&H.dirty)) curl_multi_poll(H.multi, NULL, 0, (int)wait, NULL);
-  }
-  /* Stop: attempts in flight are dropped unrecorded (sent again after the
-   * restart); outcomes already submitted are waited for. */
-  for (int i = 0; i < H.njobs; i++)
-    if (H.jobs[i].state == JOB_FLIGHT) {
-#if LIBCURL_VERSION_NUM >= 0x075700
-      /* do not wait for a host name lookup still running in curl's resolver thread */
-      curl_easy_setopt(H.jobs[i].easy, CURLOPT_QUICK_EXIT, 1L);
-#endif
-      curl_multi_remove_handle(H.multi, H.jobs[i].easy);
-      curl_slist_free_all(H.jobs[i].headers);
-      H.jobs[i].headers = NULL;
-      atomic_fetch_sub(&H.in_flight, 1);
-      release(&H.jobs[i]);
-    }
-  for (;;) {
-    take_recorded();
-    int recording = 0;
-    for (int i = 0; i < H.njobs; i++) recording += H.jobs[i].state == JOB_RECORDING;
-    if (!recording) break;
-    curl_multi_poll(H.multi, NULL, 0, 100, NULL);
-  }
-  return NULL;
-}
+/* ---- start and stop ---- */
 
 static void collect(sf_buf *b) {
+  pthread_mutex_lock(&webhooks.mu);
+  int in_flight = webhooks.sending;
+  pthread_mutex_unlock(&webhooks.mu);
   sf_buf_printf(b,
                 "# HELP sf_webhook_deliveries_total Webhook deliveries by final outcome (dead = webhook_max_attempts"
                 " failed).\n# TYPE sf_webhook_deliveries_total counter\n"
@@ -496,69 +462,82 @@ static void collect(sf_buf *b) {
                 "sf_webhook_attempts_total{result=\"failed\"} %llu\n"
                 "# HELP sf_webhook_in_flight Webhook POSTs in flight.\n# TYPE sf_webhook_in_flight gauge\n"
                 "sf_webhook_in_flight %d\n",
-                peek(&H.delivered), peek(&H.dead), peek(&H.attempts_ok), peek(&H.attempts_failed),
-                atomic_load(&H.in_flight));
+                peek(&webhooks.delivered), peek(&webhooks.dead), peek(&webhooks.attempts_ok),
+                peek(&webhooks.attempts_failed), in_flight);
 }
 
-/* curl_global_init is not thread-safe on every libcurl build and the
- * collector list only grows: both once per process. */
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static CURLcode g_init_rc;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static void metrics_init(void) { sf_metrics_add_collector(collect); }
 
-static void process_init(void) {
-  g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  sf_metrics_add_collector(collect);
+/* Rows left pending by the last run (an attempt cut short by a crash or a
+ * stop, or rows from before timers carried deliveries) get their timer now:
+ * due ones at once, the others when they are due. */
+typedef struct {
+  sf_cmd cmd;
+  int armed;
+} rearm_cmd;
+
+static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  rearm_cmd *a = (rearm_cmd *)c;
+  a->armed = 0;
+  sf_stmt *st = sf_db_prepare(
+      tx->db, "SELECT id, next_at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_at", err);
+  if (!st) return -500;
+  struct {
+    char id[SF_ID_MAX];
+    int64_t at;
+  } *rows = NULL;
+  int n = 0, cap = 0, rc;
+  while ((rc = sf_stmt_step(st, err)) == 1) {
+    if (n == cap) rows = sf_realloc(rows, (size_t)(cap = cap ? cap * 2 : 64) * sizeof *rows);
+    snprintf(rows[n].id, sizeof rows[n].id, "%s", sf_stmt_col_text(st, 0));
+    rows[n++].at = sf_stmt_col_int(st, 1);
+  }
+  sf_stmt_reset(st);
+  for (int i = 0; rc == 0 && i < n; i++)
+    rc = sf_timer_set(tx, TIMER_KIND, rows[i].id, rows[i].at > tx->now_ms ? rows[i].at : tx->now_ms, err);
+  free(rows);
+  a->armed = n;
+  return rc;
 }
+
+static void rearm_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
 int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err) {
-  if (H.running) return sf_err_internal(err, "webhook delivery is already running");
-  pthread_once(&g_once, process_init);
-  if (g_init_rc != CURLE_OK)
-    return sf_err_internal(err, "libcurl initialisation failed: %s", curl_easy_strerror(g_init_rc));
-  snprintf(H.secret, sizeof H.secret, "%s", secret);
-  H.timeout_ms = cfg->webhook_timeout_ms;
-  H.connect_ms = cfg->webhook_timeout_ms < CONNECT_CAP_MS ? cfg->webhook_timeout_ms : CONNECT_CAP_MS;
-  H.max_attempts = cfg->webhook_max_attempts > 0 ? cfg->webhook_max_attempts : 1;
-  H.backoff_ms = cfg->webhook_backoff_ms;
-  H.njobs = cfg->webhook_concurrency > 0 ? cfg->webhook_concurrency : 1;
-  H.jobs = sf_calloc((size_t)H.njobs, sizeof *H.jobs);
-  CURLM *multi = curl_multi_init();
-  if (!multi) sf_oom();
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)H.njobs);
-  pthread_mutex_lock(&H.mu);
-  H.multi = multi;
-  H.recorded = NULL;
-  pthread_mutex_unlock(&H.mu);
-  atomic_store(&H.stopping, 0);
-  atomic_store(&H.dirty, 1); /* pending rows from before the restart */
-  if (pthread_create(&H.thread, NULL, deliver_main, NULL) != 0) {
-    sf_webhooks_stop();
-    return sf_err_internal(err, "cannot start the webhook thread");
-  }
-  H.running = 1;
-  sf_log_info("webhook delivery ready", "\"timeout_ms\":%d,\"max_attempts\":%d,\"backoff_ms\":%d,\"concurrency\":%d",
-              H.timeout_ms, H.max_attempts, H.backoff_ms, H.njobs);
+  if (atomic_load(&webhooks.running)) return sf_err_internal(err, "webhook delivery is already running");
+  if (sf_out_start(err)) return -1;
+  pthread_once(&metrics_once, metrics_init);
+  snprintf(webhooks.secret, sizeof webhooks.secret, "%s", secret);
+  webhooks.timeout_ms = cfg->webhook_timeout_ms;
+  webhooks.max_attempts = cfg->webhook_max_attempts > 0 ? cfg->webhook_max_attempts : 1;
+  webhooks.backoff_ms = cfg->webhook_backoff_ms;
+  webhooks.concurrency = cfg->webhook_concurrency > 0 ? cfg->webhook_concurrency : 1;
+  /* no breaker: a receiver's failures are its deliveries' attempts, counted and retried by the row */
+  sf_out_dest_set(DEST, &(sf_out_dest_cfg){.max_in_flight = webhooks.concurrency});
+  atomic_store(&webhooks.running, 1);
+  rearm_cmd a = {.cmd = {.run = rearm_run, .done = rearm_done, .retry_storage = 1}};
+  if (sf_writer_exec(&a.cmd))
+    sf_log_error("webhook rows not re-armed", "\"detail\":\"%s\"", a.cmd.err.detail); /* their leases remain */
+  sf_log_info("webhook delivery ready",
+              "\"timeout_ms\":%d,\"max_attempts\":%d,\"backoff_ms\":%d,\"concurrency\":%d,\"pending\":%d",
+              webhooks.timeout_ms, webhooks.max_attempts, webhooks.backoff_ms, webhooks.concurrency, a.armed);
   return 0;
 }
 
 void sf_webhooks_stop(void) {
-  if (H.running) {
-    atomic_store(&H.stopping, 1);
-    wake();
-    pthread_join(H.thread, NULL);
-    H.running = 0;
-  }
-  pthread_mutex_lock(&H.mu);
-  CURLM *multi = H.multi;
-  H.multi = NULL;
-  pthread_mutex_unlock(&H.mu);
-  for (int i = 0; i < H.njobs; i++)
-    if (H.jobs[i].easy) curl_easy_cleanup(H.jobs[i].easy);
-  if (multi) curl_multi_cleanup(multi);
-  free(H.jobs);
-  H.jobs = NULL;
-  H.njobs = 0;
-  sodium_memzero(H.secret, sizeof H.secret);
+  if (!atomic_exchange(&webhooks.running, 0)) return;
+  sf_out_cancel(&webhooks); /* attempts in flight end unrecorded: sent again after the restart */
+  pthread_mutex_lock(&webhooks.mu);
+  while (webhooks.sending > 0 || webhooks.recording > 0) pthread_cond_wait(&webhooks.cv, &webhooks.mu);
+  for (int i = 0; i < BUCKETS; i++) /* staged by transactions that never committed */
+    for (delivery *d = webhooks.table[i], *next; d; d = next) {
+      next = d->next;
+      free_delivery(d);
+    }
+  memset(webhooks.table, 0, sizeof webhooks.table);
+  pthread_mutex_unlock(&webhooks.mu);
+  sf_out_stop(0);
+  sodium_memzero(webhooks.secret, sizeof webhooks.secret);
 }
 
 /* ---- GET /api/v1/requests/{id}/webhooks ---- */

@@ -15,21 +15,30 @@
  *                "transition": {action, from, to, by} | null},
  *    "webhook": {"url": ...}}
  *
- * The delivery thread (sf-webhooks) POSTs due rows with curl multi, up to
- * webhook_concurrency at once, each attempt bounded by webhook_timeout_ms:
+ * In the same transaction the subscriber sets the row's durable timer
+ * (events/timers.h, kind "webhook", due at once). Its firing is the attempt:
+ * in the timer's transaction the row is read (pending only) and the timer
+ * moved on by webhook_timeout_ms + 60 s, a lease; once that commits the POST
+ * goes out through the outbound engine (events/outbound.h, destination
+ * "webhooks": at most webhook_concurrency in flight, each attempt bounded by
+ * webhook_timeout_ms, no circuit breaker, one attempt per firing):
  *
  *   Content-Type: application/json
  *   X-ServiceFlow-Event: <event id>             (the same on every attempt)
  *   X-ServiceFlow-Attempt: <n>
  *   X-ServiceFlow-Signature: sha256=<hex HMAC-SHA256(secret, body)>
  *
- * Each outcome is a writer command: 2xx -> delivered and
+ * Each outcome is a writer command (retry_storage), submitted from the
+ * engine thread: 2xx -> delivered and
  * request.webhook_delivered {url, status_code, attempts, event_id} on the
- * request's stream; anything else -> retried after webhook_backoff_ms *
- * 2^(attempt-1) (capped at 1 h), and after webhook_max_attempts -> dead and
+ * request's stream, timer cancelled; anything else -> the timer moved to
+ * webhook_backoff_ms * 2^(attempt-1) later (capped at 1 h), and after
+ * webhook_max_attempts -> dead and
  * request.webhook_failed {url, attempts, error, event_id}. Delivery is at
  * least once: an attempt still in flight when the process stops is not
- * recorded, so it is sent again after the restart; receivers dedupe on
+ * recorded; sf_webhooks_start sets every pending row's timer again (due
+ * rows at once), so it is sent again after the restart (and the lease sends
+ * it again should its outcome never commit); receivers dedupe on
  * X-ServiceFlow-Event. */
 #ifndef SF_SERVICES_REQUESTS_WEBHOOKS_H
 #define SF_SERVICES_REQUESTS_WEBHOOKS_H
@@ -45,10 +54,16 @@
  * replayed: its rows are a delivery log, not a read model. */
 extern const sf_subscriber sf_webhooks_subscriber;
 
-/* Starts the delivery thread with the writer running; secret is copied. */
+/* The timer kind "webhook" (register with the other kinds, before
+ * sf_timers_start). Its handler runs on the writer thread. */
+void sf_webhooks_timers(void);
+
+/* Starts delivering (the writer running; takes a use of the outbound
+ * engine); re-arms the timers of pending rows. secret is copied. */
 int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err);
-/* Aborts the attempts in flight (they stay pending), waits for outcomes
- * being recorded and stops the thread. Call before sf_writer_stop. */
+/* Cuts the attempts in flight (their rows stay pending), waits for outcomes
+ * being recorded and gives the engine back. Call after sf_timers_stop and
+ * before sf_writer_stop. */
 void sf_webhooks_stop(void);
 
 /* GET /api/v1/requests/{id}/webhooks (the delivery log, workflows:read). */

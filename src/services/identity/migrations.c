@@ -1,0 +1,38 @@
+/* The identity service's tables (store/migrate.h). Append only: never edit
+ * a step that has shipped, add one. `legacy`: the step of the old single
+ * list of migrations that held it (0 for steps added since). */
+#include "store/migrate.h"
+
+const sf_db_step sf_identity_migrations[] = {
+    /* users and their refresh tokens (one family per session) */
+    {"CREATE TABLE users("
+     "  id TEXT PRIMARY KEY,"
+     "  email TEXT NOT NULL UNIQUE,"
+     "  password_hash TEXT NOT NULL,"
+     "  name TEXT NOT NULL DEFAULT '',"
+     "  role TEXT NOT NULL,"
+     "  status TEXT NOT NULL DEFAULT 'active',"
+     "  failed_logins INTEGER NOT NULL DEFAULT 0,"
+     "  locked_until INTEGER NOT NULL DEFAULT 0,"
+     "  totp_secret TEXT,"
+     "  totp_enabled INTEGER NOT NULL DEFAULT 0,"
+     "  totp_last_step INTEGER NOT NULL DEFAULT 0,"
+     "  version INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL);"
+     "CREATE INDEX users_created ON users(created_at, id);"
+     "CREATE TABLE refresh_tokens("
+     "  id TEXT PRIMARY KEY,"
+     "  family TEXT NOT NULL,"
+     "  user_id TEXT NOT NULL REFERENCES users(id),"
+     "  token_hash TEXT NOT NULL UNIQUE,"
+     "  status TEXT NOT NULL,"
+     "  expires_at INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL);"
+     "CREATE INDEX refresh_tokens_family ON refresh_tokens(family);",
+     1},
+    /* revoking every session of a user (disable, password change)
+     * finds its refresh tokens by user */
+    {"CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id, status);", 9},
+    {0},
+};

@@ -1,0 +1,31 @@
+/* The identity service's descriptor (services/service.h). */
+#include "services/service.h"
+
+#include "services/identity/identity.h"
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_identity_migrations[];
+
+static const sf_edge_grant k_permissions[] = {
+    {"users:self", "customer approver staff admin"},
+    {"users:read", "staff admin"},
+    {"users:admin", "admin"},
+    {0},
+};
+
+/* the users cache and the session check (sf_identity_start) */
+static int start(const sf_config *cfg, sf_err *err) {
+  sf_identity_start();
+  return 0;
+}
+
+const sf_service sf_identity_service = {
+    .name = "identity",
+    .routes = sf_identity_routes,
+    .permissions = k_permissions,
+    .migrations = sf_identity_migrations,
+    .configure = sf_identity_configure,
+    .start = start,
+    .stop = sf_identity_stop,
+    .phase = SF_SERVICE_MEMORY,
+};

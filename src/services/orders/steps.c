@@ -1,0 +1,217 @@
+/* The saga's steps, on the writer thread: a provider result applied to the
+ * order it was asked for.
+ *
+ *   authorize -> capture -> done (order paid; stock sold)
+ *   a declined authorization: release stock, order cancelled
+ *   a failed capture: void the authorization, release stock, order cancelled
+ *   refund -> done (payment refunded, in full or in part)
+ *   transient provider errors: retried with backoff by a durable timer
+ *
+ * Every step appends its events as the system (no request acts). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events/timers.h"
+#include "services/orders/internal.h"
+
+#define MAX_PAYMENT_ATTEMPTS 5 /* authorize/capture; compensation retries forever */
+
+int ord_step_retry_later(sf_tx *tx, const order *o, sf_err *err) {
+  int shift = o->saga_attempts < 8 ? o->saga_attempts : 8;
+  int64_t delay = (int64_t)200 << shift; /* attempts count from 1: 0.4 s, 0.8 s, ... capped near 51 s */
+  return sf_timer_set(tx, ORD_RETRY_KIND, o->id, tx->now_ms + delay, err);
+}
+
+static json_t *paid_event(const order *o, int64_t at_ms) {
+  char day[32];
+  sf_time_iso8601(at_ms, day, sizeof day);
+  day[10] = '\0';
+  json_t *items = json_array();
+  for (int i = 0; i < o->nlines; i++)
+    json_array_append_new(items, json_pack("{s:s, s:I, s:I}", "product_id", o->lines[i].product_id, "quantity",
+                                           (json_int_t)o->lines[i].quantity, "unit_price",
+                                           (json_int_t)o->lines[i].unit_price));
+  return json_pack("{s:I, s:s, s:s, s:o}", "total", (json_int_t)o->total, "currency", o->currency, "day", day, "items",
+                   items);
+}
+
+/* Orders placed before direct holds kept their stock in a reservation. */
+static int release_stock(sf_tx *tx, const order *o, sf_err *err) {
+  if (o->reservation_id[0]) return sf_inv_release(tx, NULL, o->reservation_id, "order_cancelled", err);
+  sf_inv_line l[ORD_MAX_LINES];
+  return sf_inv_unhold(tx, l, order_inv_lines(o, l), err);
+}
+
+static int sell_stock(sf_tx *tx, const order *o, sf_err *err) {
+  if (o->reservation_id[0]) return sf_inv_commit(tx, NULL, o->reservation_id, err);
+  sf_inv_line l[ORD_MAX_LINES];
+  return sf_inv_sell(tx, l, order_inv_lines(o, l), err);
+}
+
+/* Compensation end: give the stock back and cancel. */
+static int cancel_order(sf_tx *tx, order *o, const char *reason, sf_err *err) {
+  if (release_stock(tx, o, err)) return -1;
+  snprintf(o->status, sizeof o->status, "cancelled");
+  snprintf(o->saga_step, sizeof o->saga_step, "done");
+  snprintf(o->failure_reason, sizeof o->failure_reason, "%s", reason);
+  if (ord_repo_save(tx, o, err)) return -1;
+  return order_event(tx, NULL, o, "order.cancelled", json_pack("{s:s}", "reason", reason), err);
+}
+
+/* Another attempt of a payment step later, logged as payment.retry_scheduled. */
+static int retry_payment(sf_tx *tx, order *o, const char *step, const sf_pay_op *op, sf_err *err) {
+  o->saga_attempts++;
+  int rc = ord_repo_save(tx, o, err);
+  if (!rc)
+    rc = order_event(tx, NULL, o, "payment.retry_scheduled",
+                     json_pack("{s:s, s:i, s:s}", "step", step, "attempt", o->saga_attempts, "message", op->message),
+                     err);
+  if (!rc) rc = ord_step_retry_later(tx, o, err);
+  return rc;
+}
+
+/* Another attempt later of a step that retries forever (void, refund). */
+static int retry_quietly(sf_tx *tx, order *o, sf_err *err) {
+  o->saga_attempts++;
+  int rc = ord_repo_save(tx, o, err);
+  if (!rc) rc = ord_step_retry_later(tx, o, err);
+  return rc;
+}
+
+static int captured(sf_tx *tx, order *o, sf_err *err) {
+  o->captured = o->total;
+  snprintf(o->pay_status, sizeof o->pay_status, "captured");
+  snprintf(o->status, sizeof o->status, "paid");
+  snprintf(o->saga_step, sizeof o->saga_step, "done");
+  o->saga_attempts = 0;
+  int rc = sell_stock(tx, o, err);
+  if (!rc) rc = ord_repo_save(tx, o, err);
+  if (!rc) rc = order_event(tx, NULL, o, "payment.captured", json_pack("{s:I}", "amount", (json_int_t)o->total), err);
+  if (!rc) rc = order_event(tx, NULL, o, "order.paid", paid_event(o, tx->now_ms), err);
+  return rc;
+}
+
+/* The capture result (also right after an authorization in the same round). */
+static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, ord_step_outcome *out, sf_err *err) {
+  if (op->outcome == SF_PAY_OK) return captured(tx, o, err);
+  if ((op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) &&
+      o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS)
+    return retry_payment(tx, o, "capture", op, err);
+  /* compensate: void the authorization, then release and cancel */
+  snprintf(o->saga_step, sizeof o->saga_step, "void");
+  o->saga_attempts = 0;
+  snprintf(o->failure_reason, sizeof o->failure_reason, "capture_failed");
+  int rc = ord_repo_save(tx, o, err);
+  if (!rc)
+    rc = order_event(tx, NULL, o, "payment.capture_failed",
+                     json_pack("{s:s, s:s}", "outcome", sf_pay_outcome_name(op->outcome), "message", op->message), err);
+  out->next = 1;
+  return rc;
+}
+
+static const char *decline_reason(sf_pay_outcome outcome) {
+  if (outcome == SF_PAY_TRANSIENT || outcome == SF_PAY_UNAVAILABLE) return "payment_unavailable";
+  return outcome == SF_PAY_INSUFFICIENT ? "insufficient_funds" : "payment_declined";
+}
+
+static int apply_authorize(sf_tx *tx, order *o, const ord_saga_item *it, ord_step_outcome *out, sf_err *err) {
+  const sf_pay_op *op = &it->op;
+  int rc;
+  if (op->outcome == SF_PAY_OK) {
+    snprintf(o->auth_ref, sizeof o->auth_ref, "%s", op->ref);
+    snprintf(o->pay_status, sizeof o->pay_status, "authorized");
+    snprintf(o->saga_step, sizeof o->saga_step, "capture");
+    o->saga_attempts = 0;
+    rc = order_event(tx, NULL, o, "payment.authorized",
+                     json_pack("{s:I, s:s}", "amount", (json_int_t)o->total, "auth_ref", op->ref), err);
+    if (!rc && it->has_capture) return apply_capture(tx, o, &it->capture, out, err);
+    if (!rc) {
+      rc = ord_repo_save(tx, o, err);
+      out->next = 1;
+    }
+    return rc;
+  }
+  if (op->outcome == SF_PAY_TRANSIENT && o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS)
+    return retry_payment(tx, o, "authorize", op, err);
+  snprintf(o->pay_status, sizeof o->pay_status, "failed");
+  rc = order_event(tx, NULL, o, "payment.failed",
+                   json_pack("{s:s, s:s, s:s}", "step", "authorize", "outcome", sf_pay_outcome_name(op->outcome),
+                             "message", op->message),
+                   err);
+  if (!rc) rc = cancel_order(tx, o, decline_reason(op->outcome), err);
+  return rc;
+}
+
+static int apply_void(sf_tx *tx, order *o, const sf_pay_op *op, sf_err *err) {
+  if (op->outcome != SF_PAY_OK && op->outcome != SF_PAY_DECLINED) return retry_quietly(tx, o, err);
+  /* declined = nothing left to void (e.g. the authorization lapsed) */
+  snprintf(o->pay_status, sizeof o->pay_status, "voided");
+  int rc =
+      order_event(tx, NULL, o, "payment.voided", json_pack("{s:s}", "outcome", sf_pay_outcome_name(op->outcome)), err);
+  if (!rc) rc = cancel_order(tx, o, "capture_failed", err);
+  return rc;
+}
+
+static int refunded(sf_tx *tx, order *o, sf_err *err) {
+  o->refunded += o->refund_pending;
+  int full = o->refunded >= o->captured;
+  snprintf(o->pay_status, sizeof o->pay_status, full ? "refunded" : "partially_refunded");
+  if (full) snprintf(o->status, sizeof o->status, "refunded");
+  int64_t amount = o->refund_pending;
+  o->refund_pending = 0;
+  snprintf(o->saga_step, sizeof o->saga_step, "done");
+  o->saga_attempts = 0;
+  int rc = ord_repo_save(tx, o, err);
+  if (!rc)
+    rc = order_event(tx, NULL, o, "payment.refunded",
+                     json_pack("{s:I, s:I, s:b}", "amount", (json_int_t)amount, "refunded_total",
+                               (json_int_t)o->refunded, "full", full),
+                     err);
+  if (!rc && full)
+    rc = order_event(tx, NULL, o, "order.refunded", json_pack("{s:I}", "amount", (json_int_t)o->refunded), err);
+  return rc;
+}
+
+static int apply_refund(sf_tx *tx, order *o, const sf_pay_op *op, sf_err *err) {
+  if (op->outcome == SF_PAY_OK) return refunded(tx, o, err);
+  if (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) return retry_quietly(tx, o, err);
+  int64_t amount = o->refund_pending;
+  o->refund_pending = 0;
+  snprintf(o->saga_step, sizeof o->saga_step, "done");
+  int rc = ord_repo_save(tx, o, err);
+  if (!rc)
+    rc = order_event(tx, NULL, o, "payment.refund_failed",
+                     json_pack("{s:I, s:s}", "amount", (json_int_t)amount, "message", op->message), err);
+  return rc;
+}
+
+static int apply_step(sf_tx *tx, order *o, const ord_saga_item *it, ord_step_outcome *out, sf_err *err) {
+  if (strcmp(o->saga_step, "authorize") == 0) return apply_authorize(tx, o, it, out, err);
+  if (strcmp(o->saga_step, "capture") == 0) return apply_capture(tx, o, &it->op, out, err);
+  if (strcmp(o->saga_step, "void") == 0) return apply_void(tx, o, &it->op, err);
+  if (strcmp(o->saga_step, "refund") == 0) return apply_refund(tx, o, &it->op, err);
+  return 0;
+}
+
+int ord_step_apply(sf_tx *tx, const ord_saga_item *it, ord_step_outcome *out, sf_err *err) {
+  *out = (ord_step_outcome){0};
+  order *cur = sf_calloc(1, sizeof *cur);
+  int rc = ord_repo_load(tx->db, it->o.id, cur, 1, err);
+  if (rc || strcmp(cur->saga_step, it->o.saga_step) != 0 || cur->version != it->o.version) {
+    /* gone or changed meanwhile (say, shipped while a refund was running):
+     * this result is stale. A step still open runs again at once; its
+     * provider call repeats under the same key and returns the same answer. */
+    if (!rc && strcmp(cur->saga_step, "done") != 0) out->next = 1;
+    order_clear(cur);
+    free(cur);
+    return rc == -404 ? 0 : rc;
+  }
+  rc = apply_step(tx, cur, it, out, err);
+  if (!rc) out->touched = 1;
+  if (rc) out->next = 0;
+  order_clear(cur);
+  free(cur);
+  return rc;
+}

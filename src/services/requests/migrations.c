@@ -1,0 +1,108 @@
+/* The requests service's tables (store/migrate.h). Append only: never edit
+ * a step that has shipped, add one. `legacy`: the step of the old single
+ * list of migrations that held it (0 for steps added since). */
+#include "store/migrate.h"
+
+const sf_db_step sf_requests_migrations[] = {
+    /* service requests, each pinned to the workflow version it started on */
+    {"CREATE TABLE service_requests("
+     "  id TEXT PRIMARY KEY,"
+     "  type TEXT NOT NULL,"
+     "  workflow_id TEXT NOT NULL REFERENCES workflows(id),"
+     "  title TEXT NOT NULL,"
+     "  data TEXT NOT NULL,"
+     "  state TEXT NOT NULL,"
+     "  assignee_user TEXT,"
+     "  assignee_role TEXT,"
+     "  created_by TEXT NOT NULL,"
+     "  version INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL);"
+     "CREATE INDEX service_requests_creator ON service_requests(created_by, created_at, id);"
+     "CREATE INDEX service_requests_created ON service_requests(created_at, id);",
+     6},
+    /* approval tasks of service requests (a projection of the request's
+     * approval events, written with them): one row per assignee of a level
+     * (a user, or a role any member of which may decide), plus one row per
+     * vote cast through a role row or by a delegate. */
+    {"CREATE TABLE request_approvals("
+     "  request_id TEXT NOT NULL,"
+     "  chain INTEGER NOT NULL,"
+     "  level INTEGER NOT NULL,"
+     "  seq INTEGER NOT NULL,"
+     "  level_name TEXT NOT NULL,"
+     "  assignee_user TEXT,"
+     "  assignee_role TEXT,"
+     "  delegated_from TEXT,"
+     "  decision TEXT,"
+     "  decided_by TEXT,"
+     "  decided_at INTEGER,"
+     "  comment TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  PRIMARY KEY(request_id, chain, level, seq));"
+     "CREATE INDEX request_approvals_user ON request_approvals(assignee_user, created_at) WHERE decision IS NULL;"
+     "CREATE INDEX request_approvals_role ON request_approvals(assignee_role, created_at) WHERE decision IS NULL;",
+     7},
+    /* approval chains of service requests, one row per chain (a
+     * projection of request.approval_started / _completed / _cancelled,
+     * written with them), so the view shows the latest chain and how it
+     * ended even when it has no tasks; filled from those events. */
+    {"CREATE TABLE request_chains("
+     "  request_id TEXT NOT NULL,"
+     "  chain INTEGER NOT NULL,"
+     "  state TEXT NOT NULL,"
+     "  status TEXT NOT NULL CHECK(status IN ('pending', 'approved', 'rejected', 'cancelled')),"
+     "  started_at INTEGER NOT NULL,"
+     "  ended_at INTEGER,"
+     "  PRIMARY KEY(request_id, chain));"
+     "INSERT INTO request_chains(request_id, chain, state, status, started_at, ended_at)"
+     " SELECT substr(s.stream, 9), json_extract(s.data, '$.chain'), json_extract(s.data, '$.state'),"
+     "  coalesce(e.outcome, 'pending'), s.at, e.at FROM events s LEFT JOIN ("
+     "   SELECT stream, json_extract(data, '$.chain') AS chain, max(at) AS at,"
+     "    max(CASE type WHEN 'request.approval_cancelled' THEN 'cancelled' ELSE json_extract(data, '$.outcome') END)"
+     "    AS outcome FROM events WHERE type IN ('request.approval_completed', 'request.approval_cancelled')"
+     "   GROUP BY stream, chain) e ON e.stream = s.stream AND e.chain = json_extract(s.data, '$.chain')"
+     " WHERE s.type = 'request.approval_started' AND s.stream LIKE 'request-%'"
+     " ON CONFLICT DO NOTHING;",
+     10},
+    /* an index for every list filter and lookup (tests/unit/query_plan_test.c
+     * explains every statement), and full-text search of service requests:
+     * title, the values of data, and the comments of its events. The text is
+     * kept by triggers, so it changes in the writer transaction that changes
+     * the request. request_search gives each request a stable integer rowid
+     * for the FTS table (VACUUM may renumber implicit rowids). */
+    {"CREATE INDEX IF NOT EXISTS service_requests_state ON service_requests(state, created_at, id);"
+     "CREATE INDEX IF NOT EXISTS service_requests_type ON service_requests(type, created_at, id);"
+     "CREATE INDEX IF NOT EXISTS service_requests_assignee ON service_requests(assignee_user, created_at, id);"
+     "CREATE INDEX IF NOT EXISTS service_requests_queue"
+     "  ON service_requests(assignee_role, assignee_user, created_at, id);"
+     "CREATE TABLE request_search(seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE);"
+     "CREATE VIRTUAL TABLE request_fts USING fts5(title, data, comments);"
+     "CREATE TRIGGER request_fts_ai AFTER INSERT ON service_requests BEGIN"
+     "  INSERT INTO request_search(request_id) VALUES(new.id);"
+     "  INSERT INTO request_fts(rowid, title, data, comments) SELECT seq, new.title,"
+     "    (SELECT group_concat(value, ' ') FROM json_tree(new.data) WHERE atom IS NOT NULL), ''"
+     "    FROM request_search WHERE request_id = new.id; END;"
+     "CREATE TRIGGER request_fts_au AFTER UPDATE OF title, data ON service_requests"
+     "  WHEN old.title IS NOT new.title OR old.data IS NOT new.data BEGIN"
+     "  UPDATE request_fts SET title = new.title,"
+     "    data = (SELECT group_concat(value, ' ') FROM json_tree(new.data) WHERE atom IS NOT NULL)"
+     "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = new.id); END;"
+     "CREATE TRIGGER request_fts_comment AFTER INSERT ON events"
+     "  WHEN new.type IN ('request.commented', 'request.transitioned', 'request.approval_decided',"
+     "    'request.approval_delegated')"
+     "  AND coalesce(json_extract(new.data, '$.body'), json_extract(new.data, '$.comment'), '') <> '' BEGIN"
+     "  UPDATE request_fts SET comments = comments || char(10) ||"
+     "    coalesce(json_extract(new.data, '$.body'), json_extract(new.data, '$.comment'))"
+     "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = substr(new.stream, 9)); END;"
+     "INSERT INTO request_search(request_id) SELECT id FROM service_requests ORDER BY created_at, id;"
+     "INSERT INTO request_fts(rowid, title, data, comments) SELECT s.seq, r.title,"
+     "  (SELECT group_concat(value, ' ') FROM json_tree(r.data) WHERE atom IS NOT NULL),"
+     "  coalesce((SELECT group_concat(coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.comment')),"
+     "    char(10)) FROM events e WHERE e.stream = 'request-' || r.id AND e.type IN ('request.commented',"
+     "    'request.transitioned', 'request.approval_decided', 'request.approval_delegated')"
+     "    AND coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.comment'), '') <> ''), '')"
+     "  FROM request_search s JOIN service_requests r ON r.id = s.request_id;",
+     12},
+    {0},
+};

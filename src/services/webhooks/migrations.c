@@ -1,0 +1,33 @@
+/* The webhooks service's tables (store/migrate.h). Append only: never edit
+ * a step that has shipped, add one. `legacy`: the step of the old single
+ * list of migrations that held it (0 for steps added since). */
+#include "store/migrate.h"
+
+const sf_db_step sf_webhooks_migrations[] = {
+    /* webhook deliveries of service requests (the delivery log and the
+     * outbound queue). The `webhooks` subscriber starts at the current head:
+     * request.webhook_due events recorded before deliveries existed were
+     * documented as never called, and sending them now could act on stale
+     * state. */
+    {"CREATE TABLE webhook_deliveries("
+     "  id TEXT PRIMARY KEY,"
+     "  event_id TEXT NOT NULL UNIQUE,"
+     "  request_id TEXT NOT NULL,"
+     "  url TEXT NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  status TEXT NOT NULL CHECK(status IN ('pending', 'delivered', 'dead')),"
+     "  attempts INTEGER NOT NULL,"
+     "  next_at INTEGER NOT NULL,"
+     "  last_error TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL);"
+     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE status = 'pending';"
+     "CREATE INDEX webhook_deliveries_request ON webhook_deliveries(request_id, created_at);"
+     "INSERT INTO checkpoints(name, position) SELECT 'webhooks', coalesce(max(position), 0) FROM events"
+     "  WHERE true ON CONFLICT(name) DO NOTHING;",
+     8},
+    /* the W3C traceparent of the request that queued a webhook
+     * delivery (its trace goes on to the receiver; NULL for older rows) */
+    {"ALTER TABLE webhook_deliveries ADD COLUMN traceparent TEXT;", 11},
+    {0},
+};

@@ -1,0 +1,24 @@
+/* The webhooks service's descriptor (services/service.h): the delivery of service requests' webhooks
+ * (the code is services/requests/webhooks.c). */
+#include "services/service.h"
+
+#include "services/requests/webhooks.h"
+
+/* this folder's migrations.c */
+extern const sf_db_step sf_webhooks_migrations[];
+
+static const sf_subscriber *const k_subscribers[] = {&sf_webhooks_subscriber, NULL};
+
+/* cfg->webhook_secret: the secret the process resolved (config or key file) */
+static int start(const sf_config *cfg, sf_err *err) { return sf_webhooks_start(cfg, cfg->webhook_secret, err); }
+
+const sf_service sf_webhooks_service = {
+    .name = "webhooks",
+    .routes = sf_webhooks_routes,
+    .migrations = sf_webhooks_migrations,
+    .subscribers = k_subscribers,
+    .timers = sf_webhooks_timers,
+    .start = start,
+    .stop = sf_webhooks_stop,
+    .phase = SF_SERVICE_OUTBOUND,
+};
