@@ -24,7 +24,10 @@ static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   } else {
     sf_result out = {0};
     r = rc->exec(&rc->who, tx, rc->data, &out, err);
-    if (r == 0 && out.status) sf_req_reply_result(rc->req, &out);
+    if (r == 0 && out.status)
+      sf_req_reply_result(rc->req, &out);
+    else if (r == 0 && err->status)
+      sf_req_reply_problem(rc->req, err); /* committed, and answered with an error */
     sf_result_clear(&out);
   }
   if (r < 0 && !err->status) sf_err_internal(err, "command failed");

@@ -7,7 +7,11 @@
  * them back, in which case err becomes the reply. A command may commit and
  * still answer with an error status (e.g. a refresh-token reuse revokes the
  * family and answers 401). If the commit itself fails the reply becomes 503.
- * data is owned by the command and released with free_fn after completion. */
+ * data is owned by the command and released with free_fn after completion.
+ *
+ * sf_req_command, sf_req_event and sf_req_meta are the request-shaped forms,
+ * kept until every service has moved to sf_req_submit below (identity,
+ * catalog, inventory and carts have): new code does not use them. */
 #ifndef SF_EDGE_COMMAND_H
 #define SF_EDGE_COMMAND_H
 
@@ -30,8 +34,11 @@ void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_f
 /* The command shape domain code is written in (core/actor.h): exec runs in
  * the writer's savepoint with who acts and fills out (status, body,
  * headers); returning < 0 with err filled rolls its writes back and err
- * becomes the answer. The edge renders out into the reply and the
- * idempotency record after the command; exec never sees the request. */
+ * becomes the answer. A command that must commit and still answer with an
+ * error (a failed login counted, a reused refresh token's family revoked)
+ * leaves out empty, fills err and returns 0: err becomes the answer and the
+ * writes stay. The edge renders the answer into the reply and the
+ * idempotency record inside the transaction; exec never sees the request. */
 typedef int (*sf_cmd_exec_fn)(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err);
 void sf_req_submit(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *));
 void sf_req_submit_ex(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *),

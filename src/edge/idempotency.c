@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/actor.h"
 #include "core/buf.h"
 #include "core/util.h"
 #include "edge/edge.h"
@@ -19,19 +20,19 @@ typedef struct claim {
   char key[]; /* "scope\nkey" */
 } claim;
 
-static struct {
+static struct idem_state {
   pthread_mutex_t mu;
   claim *buckets[NBUCKETS];
   const sf_keyring *ring;
   int ttl_s;
   const char *cred_headers[MAX_CRED_HEADERS];
   int ncred_headers;
-} I = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} idem = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void sf_idem_credential_header(const char *name) {
-  for (int i = 0; i < I.ncred_headers; i++)
-    if (strcasecmp(I.cred_headers[i], name) == 0) return;
-  if (I.ncred_headers < MAX_CRED_HEADERS) I.cred_headers[I.ncred_headers++] = name;
+  for (int i = 0; i < idem.ncred_headers; i++)
+    if (strcasecmp(idem.cred_headers[i], name) == 0) return;
+  if (idem.ncred_headers < MAX_CRED_HEADERS) idem.cred_headers[idem.ncred_headers++] = name;
 }
 
 /* The caller's credentials (idempotency.h): "usr_x", "usr_x+Cart-Token:<hash>",
@@ -41,28 +42,28 @@ static void scope_of(sf_req *req, char *out, size_t cap) {
   size_t n = 0;
   out[0] = '\0';
   if (req->principal.authenticated) n = (size_t)snprintf(out, cap, "%s", req->principal.user_id);
-  for (int i = 0; i < I.ncred_headers && n < cap; i++) {
-    const char *v = sf_req_header(req, I.cred_headers[i]);
+  for (int i = 0; i < idem.ncred_headers && n < cap; i++) {
+    const char *v = sf_req_header(req, idem.cred_headers[i]);
     if (!v) continue;
     char h[65];
     sf_sha256_hex(v, strlen(v), h);
-    n += (size_t)snprintf(out + n, cap - n, "%s%s:%.32s", n ? "+" : "", I.cred_headers[i], h);
+    n += (size_t)snprintf(out + n, cap - n, "%s%s:%.32s", n ? "+" : "", idem.cred_headers[i], h);
   }
   if (!n) snprintf(out, cap, "ip:%s", req->client_ip);
 }
 
 void sf_idem_init(const sf_keyring *ring, int ttl_s) {
-  I.ring = ring;
-  I.ttl_s = ttl_s;
+  idem.ring = ring;
+  idem.ttl_s = ttl_s;
 }
 
 void sf_idem_shutdown(void) {
-  pthread_mutex_lock(&I.mu);
+  pthread_mutex_lock(&idem.mu);
   for (int i = 0; i < NBUCKETS; i++) {
-    for (claim *c = I.buckets[i], *n; c; c = n) n = c->next, free(c);
-    I.buckets[i] = NULL;
+    for (claim *c = idem.buckets[i], *n; c; c = n) n = c->next, free(c);
+    idem.buckets[i] = NULL;
   }
-  pthread_mutex_unlock(&I.mu);
+  pthread_mutex_unlock(&idem.mu);
 }
 
 static unsigned bucket_of(const char *s) { return (unsigned)(sf_fnv1a(s, strlen(s)) % NBUCKETS); }
@@ -70,32 +71,32 @@ static unsigned bucket_of(const char *s) { return (unsigned)(sf_fnv1a(s, strlen(
 /* Returns 1 if claimed, 0 if someone else holds it. */
 static int claim_key(const char *k) {
   unsigned b = bucket_of(k);
-  pthread_mutex_lock(&I.mu);
-  for (claim *c = I.buckets[b]; c; c = c->next)
+  pthread_mutex_lock(&idem.mu);
+  for (claim *c = idem.buckets[b]; c; c = c->next)
     if (strcmp(c->key, k) == 0) {
-      pthread_mutex_unlock(&I.mu);
+      pthread_mutex_unlock(&idem.mu);
       return 0;
     }
   size_t n = strlen(k) + 1;
   claim *c = sf_malloc(sizeof *c + n);
   memcpy(c->key, k, n);
-  c->next = I.buckets[b];
-  I.buckets[b] = c;
-  pthread_mutex_unlock(&I.mu);
+  c->next = idem.buckets[b];
+  idem.buckets[b] = c;
+  pthread_mutex_unlock(&idem.mu);
   return 1;
 }
 
 static void release_key(const char *k) {
   unsigned b = bucket_of(k);
-  pthread_mutex_lock(&I.mu);
-  for (claim **pp = &I.buckets[b]; *pp; pp = &(*pp)->next)
+  pthread_mutex_lock(&idem.mu);
+  for (claim **pp = &idem.buckets[b]; *pp; pp = &(*pp)->next)
     if (strcmp((*pp)->key, k) == 0) {
       claim *c = *pp;
       *pp = c->next;
       free(c);
       break;
     }
-  pthread_mutex_unlock(&I.mu);
+  pthread_mutex_unlock(&idem.mu);
 }
 
 static int valid_key(const char *k) {
@@ -122,10 +123,42 @@ static int same_fingerprint(const char *stored, const sf_edge_req *e) {
   char aad[NAME_MAX_LEN];
   claim_name(e, aad, sizeof aad);
   sf_err err = {0};
-  char *fp = sf_unseal(I.ring, stored, aad, &err);
+  char *fp = sf_unseal(idem.ring, stored, aad, &err);
   int same = fp && strcmp(fp, e->fingerprint) == 0;
   free(fp);
   return same;
+}
+
+/* Answers req with the stored response in st's row (status, content type,
+ * sealed body, Location), then resets st. Returns 1 (answered). */
+static int replay(sf_req *req, const sf_edge_req *e, sf_stmt *st) {
+  sf_err err = {0};
+  int status = (int)sf_stmt_col_int(st, 1);
+  const char *ct = sf_stmt_col_text(st, 2);
+  const char *sealed = sf_stmt_col_text(st, 3);
+  char *body = NULL;
+  if (sealed && *sealed) {
+    char aad[NAME_MAX_LEN];
+    claim_name(e, aad, sizeof aad);
+    body = sf_unseal(idem.ring, sealed, aad, &err);
+    if (!body) {
+      sf_stmt_reset(st);
+      sf_req_reply_problem(req, &err);
+      return 1;
+    }
+  }
+  /* content_type points into the statement row; the reply needs a stable copy */
+  const char *ctype = ct ? (strcmp(ct, "application/json") == 0           ? "application/json"
+                            : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
+                                                                          : "text/plain")
+                         : NULL;
+  char location[SF_RESULT_HEADER_MAX];
+  sf_stmt_col_copy(st, 5, location, sizeof location);
+  sf_stmt_reset(st);
+  sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
+  if (location[0]) sf_req_add_header(req, "Location", location);
+  sf_req_add_header(req, "Idempotent-Replayed", "true");
+  return 1;
 }
 
 int sf_idem_begin(sf_req *req) {
@@ -162,7 +195,7 @@ int sf_idem_begin(sf_req *req) {
 
   sf_db *db = sf_db_reader(&err);
   sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT fingerprint, status, content_type, body, created_at"
+                                   "SELECT fingerprint, status, content_type, body, created_at, location"
                                    " FROM idempotency WHERE principal = ? AND key = ?",
                                    &err)
                    : NULL;
@@ -177,7 +210,7 @@ int sf_idem_begin(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return 1;
   }
-  if (rc == 0 || sf_stmt_col_int(st, 4) < sf_now_ms() - (int64_t)I.ttl_s * 1000) {
+  if (rc == 0 || sf_stmt_col_int(st, 4) < sf_now_ms() - (int64_t)idem.ttl_s * 1000) {
     sf_stmt_reset(st);
     e->idem_store = 1;
     return 0;
@@ -189,29 +222,14 @@ int sf_idem_begin(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return 1;
   }
-  int status = (int)sf_stmt_col_int(st, 1);
-  const char *ct = sf_stmt_col_text(st, 2);
-  const char *sealed = sf_stmt_col_text(st, 3);
-  char *body = NULL;
-  if (sealed && *sealed) {
-    char aad[NAME_MAX_LEN];
-    claim_name(e, aad, sizeof aad);
-    body = sf_unseal(I.ring, sealed, aad, &err);
-    if (!body) {
-      sf_stmt_reset(st);
-      sf_req_reply_problem(req, &err);
-      return 1;
-    }
-  }
-  /* content_type points into the statement row; the reply needs a stable copy */
-  const char *ctype = ct ? (strcmp(ct, "application/json") == 0           ? "application/json"
-                            : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
-                                                                          : "text/plain")
-                         : NULL;
-  sf_stmt_reset(st);
-  sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
-  sf_req_add_header(req, "Idempotent-Replayed", "true");
-  return 1;
+  return replay(req, e, st);
+}
+
+/* The response's Location header (a created resource), or NULL. */
+static const char *reply_location(const sf_req *req) {
+  for (int i = 0; i < req->nheaders; i++)
+    if (strcasecmp(req->headers[i].name, "Location") == 0) return req->headers[i].value;
+  return NULL;
 }
 
 void sf_idem_store(sf_req *req, sf_tx *tx) {
@@ -221,13 +239,13 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
   char *sealed = NULL;
   char aad[NAME_MAX_LEN];
   claim_name(e, aad, sizeof aad);
-  char *fingerprint = sf_seal(I.ring, e->fingerprint, aad, &err);
+  char *fingerprint = sf_seal(idem.ring, e->fingerprint, aad, &err);
   if (!fingerprint) return;
   if (req->resp_body && req->resp_len) {
     char *plain = sf_malloc(req->resp_len + 1);
     memcpy(plain, req->resp_body, req->resp_len);
     plain[req->resp_len] = '\0';
-    sealed = sf_seal(I.ring, plain, aad, &err);
+    sealed = sf_seal(idem.ring, plain, aad, &err);
     free(plain);
     if (!sealed) {
       free(fingerprint);
@@ -236,7 +254,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
   }
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
-                              " content_type, body, created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                              " content_type, body, created_at, location) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                               &err);
   if (st) {
     sf_stmt_text(st, 1, e->idem_scope);
@@ -246,6 +264,7 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
     sf_stmt_text(st, 5, req->content_type);
     sf_stmt_text(st, 6, sealed);
     sf_stmt_int(st, 7, tx->now_ms);
+    sf_stmt_text(st, 8, reply_location(req));
     sf_stmt_run(st, &err);
   }
   free(sealed);
@@ -265,6 +284,6 @@ void sf_idem_end(sf_req *req) {
 int sf_idem_purge(sf_tx *tx, sf_err *err) {
   sf_stmt *st = sf_db_prepare(tx->db, "DELETE FROM idempotency WHERE created_at < ?", err);
   if (!st) return -1;
-  sf_stmt_int(st, 1, tx->now_ms - (int64_t)I.ttl_s * 1000);
+  sf_stmt_int(st, 1, tx->now_ms - (int64_t)idem.ttl_s * 1000);
   return sf_stmt_run(st, err);
 }

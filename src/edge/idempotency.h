@@ -4,8 +4,10 @@
  * in-process in-flight set and looks for a stored response: a replay, a
  * 422 for a different request under the same key, or a 409 while the first
  * request still runs. The response of a request that went through the writer
- * is stored by sf_idem_store inside the same transaction as its effects, so
- * an acknowledged request is always replayable. Stored bodies are sealed
+ * (status, body, content type and its Location header, as rendered from the
+ * command's result) is stored by sf_idem_store inside the same transaction
+ * as its effects, so an acknowledged request is always replayable. Other
+ * response headers (ETag) are not kept: the table has no column for them. Stored bodies are sealed
  * (AES-256-GCM) because they can hold tokens. sf_idem_end releases the claim
  * when the request is finished.
  *

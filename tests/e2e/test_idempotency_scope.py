@@ -79,6 +79,14 @@ class IdempotencyScope(unittest.TestCase):
         st, h, again = req(self.srv, "POST", "/api/v1/carts", {}, token=tok, headers={"Idempotency-Key": "mine-1"})
         self.assertEqual((st, h.get("idempotent-replayed"), again["id"]), (201, "true", first["id"]))
 
+    def test_a_replay_carries_the_created_resources_location(self):
+        tok = register(self.srv)["access_token"]
+        st, h, first = req(self.srv, "POST", "/api/v1/carts", {}, token=tok, headers={"Idempotency-Key": "loc-1"})
+        self.assertEqual((st, h.get("location")), (201, "/api/v1/carts/" + first["id"]), first)
+        st, h, again = req(self.srv, "POST", "/api/v1/carts", {}, token=tok, headers={"Idempotency-Key": "loc-1"})
+        self.assertEqual((st, h.get("idempotent-replayed"), h.get("location")),
+                         (201, "true", "/api/v1/carts/" + first["id"]))
+
     def test_replay_of_a_cart_route_needs_the_cart_token(self):
         st, _, cart = self.create_guest_cart("guest-cart-2")
         self.assertEqual(st, 201, cart)

@@ -13,146 +13,22 @@
 #include "edge/idempotency.h"
 #include "edge/input.h"
 #include "events/store.h"
+#include "services/carts/repo.h"
 #include "services/catalog/catalog.h"
 #include "services/identity/identity.h"
 
 #define MAX_QTY 1000
 #define TOKEN_HEADER "Cart-Token"
 
-typedef struct {
-  char product_id[48];
-  char sku[72];
-  char name[208];
-  int64_t quantity, unit_price, added_at;
-} cline;
-
-typedef struct {
-  char id[48];
-  char owner_id[48];
-  char token_hash[65];
-  char status[16];
-  char currency[4];
-  char order_id[48];
-  char merged_into[48];
-  int64_t version, created_at, updated_at;
-  int nlines;
-  cline lines[SF_CART_MAX_LINES];
-} cart;
-
-/* ---- storage ---- */
-
-static int load_cart(sf_db *db, const char *id, cart *c, sf_err *err) {
-  memset(c, 0, sizeof *c);
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT id, coalesce(owner_id, ''), coalesce(token_hash, ''), status,"
-                              " coalesce(currency, ''), coalesce(order_id, ''), coalesce(merged_into, ''),"
-                              " version, created_at, updated_at FROM carts WHERE id = ?",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) {
-    snprintf(c->id, sizeof c->id, "%s", sf_stmt_col_text(st, 0));
-    snprintf(c->owner_id, sizeof c->owner_id, "%s", sf_stmt_col_text(st, 1));
-    snprintf(c->token_hash, sizeof c->token_hash, "%s", sf_stmt_col_text(st, 2));
-    snprintf(c->status, sizeof c->status, "%s", sf_stmt_col_text(st, 3));
-    snprintf(c->currency, sizeof c->currency, "%s", sf_stmt_col_text(st, 4));
-    snprintf(c->order_id, sizeof c->order_id, "%s", sf_stmt_col_text(st, 5));
-    snprintf(c->merged_into, sizeof c->merged_into, "%s", sf_stmt_col_text(st, 6));
-    c->version = sf_stmt_col_int(st, 7);
-    c->created_at = sf_stmt_col_int(st, 8);
-    c->updated_at = sf_stmt_col_int(st, 9);
-  }
-  sf_stmt_reset(st);
-  if (rc == 0) return sf_err_not_found(err, "cart");
-  if (rc < 0) return rc;
-  st = sf_db_prepare(db,
-                     "SELECT product_id, sku, name, quantity, unit_price, added_at FROM cart_lines"
-                     " WHERE cart_id = ? ORDER BY added_at, product_id",
-                     err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  while (c->nlines < SF_CART_MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
-    cline *l = &c->lines[c->nlines++];
-    snprintf(l->product_id, sizeof l->product_id, "%s", sf_stmt_col_text(st, 0));
-    snprintf(l->sku, sizeof l->sku, "%s", sf_stmt_col_text(st, 1));
-    snprintf(l->name, sizeof l->name, "%s", sf_stmt_col_text(st, 2));
-    l->quantity = sf_stmt_col_int(st, 3);
-    l->unit_price = sf_stmt_col_int(st, 4);
-    l->added_at = sf_stmt_col_int(st, 5);
-  }
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : 0;
-}
-
-/* The open cart of a user, or 0 with c->id empty. */
-static int load_open_cart_of(sf_db *db, const char *user_id, cart *c, sf_err *err) {
-  memset(c, 0, sizeof *c);
-  sf_stmt *st = sf_db_prepare(db, "SELECT id FROM carts WHERE owner_id = ? AND status = 'open'", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, user_id);
-  char id[48] = "";
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) snprintf(id, sizeof id, "%s", sf_stmt_col_text(st, 0));
-  sf_stmt_reset(st);
-  if (rc < 0) return rc;
-  return id[0] ? load_cart(db, id, c, err) : 0;
-}
-
-/* Writes the cart row and replaces its lines (a cart has at most 50). */
-static int save_cart(sf_tx *tx, const cart *c, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO carts(id, owner_id, token_hash, status, currency, order_id, merged_into,"
-                              " version, created_at, updated_at) VALUES(?1, nullif(?2, ''), nullif(?3, ''), ?4,"
-                              " nullif(?5, ''), nullif(?6, ''), nullif(?7, ''), ?8, ?9, ?10)"
-                              " ON CONFLICT(id) DO UPDATE SET owner_id = nullif(?2, ''), token_hash = nullif(?3, ''),"
-                              " status = ?4, currency = nullif(?5, ''), order_id = nullif(?6, ''),"
-                              " merged_into = nullif(?7, ''), version = ?8, updated_at = ?10",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, c->id);
-  sf_stmt_text(st, 2, c->owner_id);
-  sf_stmt_text(st, 3, c->token_hash);
-  sf_stmt_text(st, 4, c->status);
-  sf_stmt_text(st, 5, c->currency);
-  sf_stmt_text(st, 6, c->order_id);
-  sf_stmt_text(st, 7, c->merged_into);
-  sf_stmt_int(st, 8, c->version);
-  sf_stmt_int(st, 9, c->created_at);
-  sf_stmt_int(st, 10, tx->now_ms);
-  int rc = sf_stmt_run(st, err);
-  if (rc) return rc;
-  if (!(st = sf_db_prepare(tx->db, "DELETE FROM cart_lines WHERE cart_id = ?", err))) return -500;
-  sf_stmt_text(st, 1, c->id);
-  if ((rc = sf_stmt_run(st, err))) return rc;
-  for (int i = 0; i < c->nlines; i++) {
-    const cline *l = &c->lines[i];
-    st = sf_db_prepare(tx->db,
-                       "INSERT INTO cart_lines(cart_id, product_id, quantity, unit_price, sku, name, added_at)"
-                       " VALUES(?,?,?,?,?,?,?)",
-                       err);
-    if (!st) return -500;
-    sf_stmt_text(st, 1, c->id);
-    sf_stmt_text(st, 2, l->product_id);
-    sf_stmt_int(st, 3, l->quantity);
-    sf_stmt_int(st, 4, l->unit_price);
-    sf_stmt_text(st, 5, l->sku);
-    sf_stmt_text(st, 6, l->name);
-    sf_stmt_int(st, 7, l->added_at);
-    if ((rc = sf_stmt_run(st, err))) return rc;
-  }
-  return 0;
-}
-
-static int cart_event(sf_tx *tx, const sf_req *req, const cart *c, const char *type, json_t *data, sf_err *err) {
-  return sf_req_event(tx, req, "cart", c->id, type, data, err);
+static int cart_event(sf_tx *tx, const sf_actor *who, const sf_cart *c, const char *type, json_t *data, sf_err *err) {
+  return sf_ev_emit(tx, who, "cart", c->id, type, data, err);
 }
 
 /* ---- access: the owner, or whoever holds a guest cart's token ---- */
 
 /* Cart-Token is "<cart id>.<secret>"; the cart keeps sha256(secret). */
-static int token_opens(const char *token, const cart *c) {
-  if (!token || !c->token_hash[0]) return 0;
+static int token_opens(const char *token, const sf_cart *c) {
+  if (!token || !token[0] || !c->token_hash[0]) return 0;
   const char *dot = strchr(token, '.');
   if (!dot || (size_t)(dot - token) != strlen(c->id) || strncmp(token, c->id, strlen(c->id)) != 0) return 0;
   char hash[65];
@@ -160,20 +36,21 @@ static int token_opens(const char *token, const cart *c) {
   return sf_ct_equal(hash, c->token_hash, 64);
 }
 
-static int can_use(const sf_req *req, const cart *c) {
-  if (c->owner_id[0]) return req->principal.authenticated && strcmp(c->owner_id, req->principal.user_id) == 0;
-  return token_opens(sf_req_header((sf_req *)req, TOKEN_HEADER), c);
+static int can_use(const sf_actor *who, const char *token, const sf_cart *c) {
+  if (c->owner_id[0]) return sf_actor_is_user(who) && strcmp(c->owner_id, who->user_id) == 0;
+  return token_opens(token, c);
 }
 
-/* Loads a cart the caller may use (others' carts do not exist for them). */
-static int load_usable(sf_db *db, const sf_req *req, const char *id, cart *c, sf_err *err) {
-  int rc = load_cart(db, id, c, err);
+/* Loads a cart the caller may use (others' carts do not exist for them):
+ * who acts, and the Cart-Token they present (NULL or "": none). */
+static int load_usable(sf_db *db, const sf_actor *who, const char *token, const char *id, sf_cart *c, sf_err *err) {
+  int rc = sf_carts_repo_load(db, id, c, err);
   if (rc) return rc;
-  if (!can_use(req, c)) return sf_err_not_found(err, "cart");
+  if (!can_use(who, token, c)) return sf_err_not_found(err, "cart");
   return 0;
 }
 
-static int require_open(const cart *c, sf_err *err) {
+static int require_open(const sf_cart *c, sf_err *err) {
   if (strcmp(c->status, "open") == 0) return 0;
   if (strcmp(c->status, "checked_out") == 0)
     return sf_err_set(err, 409, "cart-closed", "Cart closed", "this cart was checked out as order %s", c->order_id);
@@ -182,12 +59,12 @@ static int require_open(const cart *c, sf_err *err) {
 
 /* ---- JSON ---- */
 
-static json_t *cart_json(sf_db *db, const cart *c) {
+static json_t *cart_json(sf_db *db, const sf_cart *c) {
   json_t *items = json_array();
   int64_t subtotal = 0, count = 0;
   int changed = 0;
   for (int i = 0; i < c->nlines; i++) {
-    const cline *l = &c->lines[i];
+    const sf_cart_item *l = &c->lines[i];
     sf_product_ref p;
     sf_err perr = {0};
     int prc = db ? sf_catalog_product_ref(db, l->product_id, &p, &perr) : -1;
@@ -216,8 +93,9 @@ static json_t *cart_json(sf_db *db, const cart *c) {
   return o;
 }
 
-/* extra (stolen, may be NULL): members added to the cart's JSON. */
-static void reply_cart(sf_req *req, sf_db *db, int status, const cart *c, json_t *extra) {
+/* The cart and its ETag; extra (stolen, may be NULL): members added to the
+ * cart's JSON. */
+static void cart_result(sf_result *out, sf_db *db, int status, const sf_cart *c, json_t *extra) {
   json_t *o = cart_json(db, c);
   if (extra) {
     json_object_update(o, extra);
@@ -225,13 +103,19 @@ static void reply_cart(sf_req *req, sf_db *db, int status, const cart *c, json_t
   }
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", c->version);
-  sf_req_reply_json(req, status, o);
-  sf_req_add_header(req, "ETag", etag);
+  sf_result_json(out, status, o);
+  sf_result_header(out, "ETag", etag);
+}
+
+void sf_cart_token_of(const sf_req *req, char out[SF_CART_TOKEN_MAX]) {
+  const char *t = sf_req_header((sf_req *)req, TOKEN_HEADER);
+  if (!t || strlen(t) >= SF_CART_TOKEN_MAX) t = ""; /* a cut token must open nothing */
+  snprintf(out, SF_CART_TOKEN_MAX, "%s", t);
 }
 
 /* ---- POST /carts ---- */
 
-static void new_cart(cart *c, int64_t now_ms) {
+static void new_cart(sf_cart *c, int64_t now_ms) {
   memset(c, 0, sizeof *c);
   sf_id_new("crt", c->id, sizeof c->id);
   snprintf(c->status, sizeof c->status, "open");
@@ -239,19 +123,19 @@ static void new_cart(cart *c, int64_t now_ms) {
   c->created_at = c->updated_at = now_ms;
 }
 
-static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int create_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   (void)data;
-  cart *c = sf_calloc(1, sizeof *c);
+  sf_cart *c = sf_calloc(1, sizeof *c);
   int rc = 0;
-  if (req->principal.authenticated) {
+  if (sf_actor_is_user(who)) {
     /* one open cart per customer: hand back the one there is */
-    if ((rc = load_open_cart_of(tx->db, req->principal.user_id, c, err))) goto out;
+    if ((rc = sf_carts_repo_load_open_of(tx->db, who->user_id, c, err))) goto out;
     if (c->id[0]) {
-      reply_cart(req, tx->db, 200, c, NULL);
+      cart_result(out, tx->db, 200, c, NULL);
       goto out;
     }
     new_cart(c, tx->now_ms);
-    snprintf(c->owner_id, sizeof c->owner_id, "%s", req->principal.user_id);
+    snprintf(c->owner_id, sizeof c->owner_id, "%s", who->user_id);
   } else {
     new_cart(c, tx->now_ms);
   }
@@ -264,14 +148,14 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     sf_sha256_hex(enc, strlen(enc), c->token_hash);
     snprintf(token, sizeof token, "%s.%s", c->id, enc);
   }
-  if ((rc = save_cart(tx, c, err))) goto out;
-  if ((rc = cart_event(tx, req, c, "cart.created",
+  if ((rc = sf_carts_repo_save(tx->db, c, tx->now_ms, err))) goto out;
+  if ((rc = cart_event(tx, who, c, "cart.created",
                        json_pack("{s:o}", "owner_id", c->owner_id[0] ? json_string(c->owner_id) : json_null()), err)))
     goto out;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/carts/%s", c->id);
-  reply_cart(req, tx->db, 201, c, token[0] ? json_pack("{s:s}", "token", token) : NULL);
-  sf_req_add_header(req, "Location", loc);
+  cart_result(out, tx->db, 201, c, token[0] ? json_pack("{s:s}", "token", token) : NULL);
+  sf_result_header(out, "Location", loc);
 out:
   free(c);
   return rc;
@@ -284,7 +168,7 @@ static void h_create(sf_req *req) {
     if (!b) return;
     json_decref(b);
   }
-  sf_req_command(req, create_exec, NULL, NULL);
+  sf_req_submit(req, create_exec, NULL, NULL);
 }
 
 /* ---- GET /carts/{id} ---- */
@@ -292,12 +176,16 @@ static void h_create(sf_req *req) {
 static void h_get(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  cart *c = sf_arena_alloc(&req->arena, sizeof *c);
-  if (!db || load_usable(db, req, sf_req_param(req, "id"), c, &err)) {
+  sf_cart *c = sf_arena_alloc(&req->arena, sizeof *c);
+  sf_actor who;
+  sf_req_actor(req, &who);
+  if (!db || load_usable(db, &who, sf_req_header(req, TOKEN_HEADER), sf_req_param(req, "id"), c, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  reply_cart(req, db, 200, c, NULL);
+  sf_result out = {0};
+  cart_result(&out, db, 200, c, NULL);
+  sf_req_reply_result(req, &out);
 }
 
 /* ---- lines ---- */
@@ -306,22 +194,23 @@ typedef enum { LINE_ADD, LINE_SET, LINE_REMOVE } line_op;
 
 typedef struct {
   line_op op;
-  char cart_id[48];
-  char product_id[48];
+  char cart_id[SF_ID_MAX];
+  char product_id[SF_ID_MAX];
+  char token[SF_CART_TOKEN_MAX];
   int64_t quantity;
   sf_if_match if_match;
 } line_input;
 
-static int find_line(const cart *c, const char *product_id) {
+static int find_line(const sf_cart *c, const char *product_id) {
   for (int i = 0; i < c->nlines; i++)
     if (strcmp(c->lines[i].product_id, product_id) == 0) return i;
   return -1;
 }
 
-static int line_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int line_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   line_input *in = data;
-  cart *c = sf_calloc(1, sizeof *c);
-  int rc = load_usable(tx->db, req, in->cart_id, c, err);
+  sf_cart *c = sf_calloc(1, sizeof *c);
+  int rc = load_usable(tx->db, who, in->token, in->cart_id, c, err);
   if (!rc) rc = require_open(c, err);
   if (!rc) rc = sf_precondition(in->if_match, c->version, err);
   if (rc) goto out;
@@ -376,7 +265,7 @@ static int line_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     } else {
       type = "cart.line_updated";
     }
-    cline *l = &c->lines[at];
+    sf_cart_item *l = &c->lines[at];
     snprintf(l->product_id, sizeof l->product_id, "%s", p.id);
     snprintf(l->sku, sizeof l->sku, "%s", p.sku);
     snprintf(l->name, sizeof l->name, "%s", p.name);
@@ -388,12 +277,12 @@ static int line_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   }
   c->version++;
   c->updated_at = tx->now_ms;
-  rc = save_cart(tx, c, err);
+  rc = sf_carts_repo_save(tx->db, c, tx->now_ms, err);
   if (!rc)
-    rc = cart_event(tx, req, c, type, ev, err);
+    rc = cart_event(tx, who, c, type, ev, err);
   else
     json_decref(ev);
-  if (!rc) reply_cart(req, tx->db, in->op == LINE_ADD && strcmp(type, "cart.line_added") == 0 ? 201 : 200, c, NULL);
+  if (!rc) cart_result(out, tx->db, in->op == LINE_ADD && strcmp(type, "cart.line_added") == 0 ? 201 : 200, c, NULL);
 out:
   free(c);
   return rc;
@@ -408,6 +297,7 @@ static int line_target(sf_req *req, line_input *in, sf_err *err) {
     if (strlen(pid) >= sizeof in->product_id) return sf_err_not_found(err, "cart line");
     snprintf(in->product_id, sizeof in->product_id, "%s", pid);
   }
+  sf_cart_token_of(req, in->token);
   return 0;
 }
 
@@ -422,7 +312,7 @@ static void run_line(sf_req *req, line_input *in) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_command(req, line_exec, in, free);
+  sf_req_submit(req, line_exec, in, free);
 }
 
 static const sf_json_field k_add[] = {
@@ -466,16 +356,16 @@ static void h_remove(sf_req *req) {
 
 /* Adds the guest cart's lines to the user's open cart. Lines in another
  * currency, or beyond the cart's size, stay behind (named in the event). */
-static void merge_lines(cart *into, const cart *from, json_t *skipped) {
+static void merge_lines(sf_cart *into, const sf_cart *from, json_t *skipped) {
   for (int i = 0; i < from->nlines; i++) {
-    const cline *g = &from->lines[i];
+    const sf_cart_item *g = &from->lines[i];
     if (into->currency[0] && from->currency[0] && strcmp(into->currency, from->currency) != 0) {
       json_array_append_new(skipped, json_pack("{s:s, s:s}", "product_id", g->product_id, "reason", "currency"));
       continue;
     }
     int at = find_line(into, g->product_id);
     if (at >= 0) {
-      cline *l = &into->lines[at];
+      sf_cart_item *l = &into->lines[at];
       l->quantity = l->quantity + g->quantity > MAX_QTY ? MAX_QTY : l->quantity + g->quantity;
       if (g->added_at > l->added_at) l->unit_price = g->unit_price; /* the newer snapshot */
       continue;
@@ -489,15 +379,22 @@ static void merge_lines(cart *into, const cart *from, json_t *skipped) {
   }
 }
 
-static int claim_on_login(sf_tx *tx, const sf_req *req, const char *user_id, json_t *reply, sf_err *err) {
+/* The login hook's capture (identity.h): the Cart-Token the login presents. */
+static void *claim_capture(const sf_req *req) {
   const char *token = sf_req_header((sf_req *)req, TOKEN_HEADER);
+  return token ? sf_strdup(token) : NULL;
+}
+
+static int claim_on_login(sf_tx *tx, const sf_actor *who, const char *user_id, const void *captured, json_t *reply,
+                          sf_err *err) {
+  const char *token = captured;
   const char *dot = token ? strchr(token, '.') : NULL;
-  if (!dot || dot == token || (size_t)(dot - token) >= sizeof(((cart *)0)->id)) return 0;
-  char id[48];
+  if (!dot || dot == token || (size_t)(dot - token) >= sizeof(((sf_cart *)0)->id)) return 0;
+  char id[SF_ID_MAX];
   snprintf(id, sizeof id, "%.*s", (int)(dot - token), token);
-  cart *guest = sf_calloc(1, sizeof *guest), *mine = sf_calloc(1, sizeof *mine);
+  sf_cart *guest = sf_calloc(1, sizeof *guest), *mine = sf_calloc(1, sizeof *mine);
   sf_err lerr = {0};
-  int rc = load_cart(tx->db, id, guest, &lerr);
+  int rc = sf_carts_repo_load(tx->db, id, guest, &lerr);
   /* a stale or foreign token never fails a login: the cart is just not claimed */
   if (rc == -404 || (rc == 0 && (!token_opens(token, guest) || strcmp(guest->status, "open") != 0))) {
     rc = 0;
@@ -507,13 +404,13 @@ static int claim_on_login(sf_tx *tx, const sf_req *req, const char *user_id, jso
     rc = sf_err_internal(err, "%s", lerr.detail);
     goto out;
   }
-  if ((rc = load_open_cart_of(tx->db, user_id, mine, err))) goto out;
+  if ((rc = sf_carts_repo_load_open_of(tx->db, user_id, mine, err))) goto out;
   if (!mine->id[0]) {
     snprintf(guest->owner_id, sizeof guest->owner_id, "%s", user_id);
     guest->token_hash[0] = '\0';
     guest->version++;
-    rc = save_cart(tx, guest, err);
-    if (!rc) rc = cart_event(tx, req, guest, "cart.claimed", json_pack("{s:s}", "owner_id", user_id), err);
+    rc = sf_carts_repo_save(tx->db, guest, tx->now_ms, err);
+    if (!rc) rc = cart_event(tx, who, guest, "cart.claimed", json_pack("{s:s}", "owner_id", user_id), err);
     if (!rc) json_object_set_new(reply, "cart_id", json_string(guest->id));
     goto out;
   }
@@ -523,12 +420,12 @@ static int claim_on_login(sf_tx *tx, const sf_req *req, const char *user_id, jso
   snprintf(guest->status, sizeof guest->status, "merged");
   snprintf(guest->merged_into, sizeof guest->merged_into, "%s", mine->id);
   guest->version++;
-  rc = save_cart(tx, mine, err);
-  if (!rc) rc = save_cart(tx, guest, err);
+  rc = sf_carts_repo_save(tx->db, mine, tx->now_ms, err);
+  if (!rc) rc = sf_carts_repo_save(tx->db, guest, tx->now_ms, err);
   if (!rc)
-    rc = cart_event(tx, req, mine, "cart.merged", json_pack("{s:s, s:O}", "from", guest->id, "skipped", skipped), err);
+    rc = cart_event(tx, who, mine, "cart.merged", json_pack("{s:s, s:O}", "from", guest->id, "skipped", skipped), err);
   if (!rc)
-    rc = cart_event(tx, req, guest, "cart.merged_into", json_pack("{s:s, s:s}", "into", mine->id, "owner_id", user_id),
+    rc = cart_event(tx, who, guest, "cart.merged_into", json_pack("{s:s, s:s}", "into", mine->id, "owner_id", user_id),
                     err);
   json_decref(skipped);
   if (!rc) json_object_set_new(reply, "cart_id", json_string(mine->id));
@@ -538,13 +435,17 @@ out:
   return rc;
 }
 
-void sf_carts_start(void) { sf_identity_on_login(claim_on_login); }
+void sf_carts_start(void) {
+  static const sf_login_hook hook = {claim_capture, claim_on_login, free};
+  sf_identity_on_login(&hook);
+}
 
 /* ---- checkout support for the orders service ---- */
 
-int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err) {
-  cart *c = sf_calloc(1, sizeof *c);
-  int rc = load_usable(db, req, cart_id, c, err);
+int sf_cart_checkout_lines(sf_db *db, const sf_actor *who, const char *token, const char *cart_id, sf_cart_line *lines,
+                           int *n, sf_err *err) {
+  sf_cart *c = sf_calloc(1, sizeof *c);
+  int rc = load_usable(db, who, token, cart_id, c, err);
   if (!rc) rc = require_open(c, err);
   if (!rc && c->nlines == 0) rc = sf_err_invalid(err, "cart_id", "the cart is empty");
   if (!rc) {
@@ -559,23 +460,36 @@ int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_c
   return rc;
 }
 
-int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err) {
-  cart *c = sf_calloc(1, sizeof *c);
-  int rc = load_cart(tx->db, cart_id, c, err);
+int sf_cart_mark_checked_out(sf_tx *tx, const sf_actor *who, const char *cart_id, const char *order_id, sf_err *err) {
+  sf_cart *c = sf_calloc(1, sizeof *c);
+  int rc = sf_carts_repo_load(tx->db, cart_id, c, err);
   if (!rc) {
     snprintf(c->status, sizeof c->status, "checked_out");
     snprintf(c->order_id, sizeof c->order_id, "%s", order_id);
     /* a guest cart checked out by a signed-in caller becomes theirs */
-    if (!c->owner_id[0] && req && req->principal.authenticated) {
-      snprintf(c->owner_id, sizeof c->owner_id, "%s", req->principal.user_id);
+    if (!c->owner_id[0] && sf_actor_is_user(who)) {
+      snprintf(c->owner_id, sizeof c->owner_id, "%s", who->user_id);
       c->token_hash[0] = '\0';
     }
     c->version++;
-    rc = save_cart(tx, c, err);
+    rc = sf_carts_repo_save(tx->db, c, tx->now_ms, err);
   }
-  if (!rc) rc = cart_event(tx, req, c, "cart.checked_out", json_pack("{s:s}", "order_id", order_id), err);
+  if (!rc) rc = cart_event(tx, who, c, "cart.checked_out", json_pack("{s:s}", "order_id", order_id), err);
   free(c);
   return rc;
+}
+
+/* The request-shaped forms orders still calls (deleted once it has moved). */
+int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err) {
+  sf_actor who;
+  sf_req_actor(req, &who);
+  return sf_cart_checkout_lines(db, &who, sf_req_header((sf_req *)req, TOKEN_HEADER), cart_id, lines, n, err);
+}
+
+int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err) {
+  sf_actor who;
+  if (req) sf_req_actor(req, &who);
+  return sf_cart_mark_checked_out(tx, req ? &who : NULL, cart_id, order_id, err);
 }
 
 /* ---- routes ---- */

@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "core/actor.h"
 #include "core/err.h"
 #include "core/http.h"
 #include "store/writer.h"
@@ -34,12 +35,26 @@ typedef struct sf_cart_line {
   int64_t unit_price; /* the snapshot */
 } sf_cart_line;
 
-/* For checkout, inside the order command: the lines of an open cart the
- * caller may use (its owner, or anyone holding the guest cart's token).
- * 404 when there is no such cart for the caller, 409 when it is not open,
- * 422 when it is empty. */
+/* The Cart-Token a request presents, copied into out ("" when none, or too
+ * long to be one). For route handlers (HTTP thread) that pass it down to
+ * sf_cart_checkout_lines. */
+#define SF_CART_TOKEN_MAX 128
+void sf_cart_token_of(const sf_req *req, char out[SF_CART_TOKEN_MAX]);
+
+/* For checkout, inside the order command: the lines of an open cart who may
+ * use (its owner, or anyone presenting the guest cart's token; token NULL or
+ * "": none). 404 when there is no such cart for the caller, 409 when it is
+ * not open, 422 when it is empty. */
+int sf_cart_checkout_lines(sf_db *db, const sf_actor *who, const char *token, const char *cart_id, sf_cart_line *lines,
+                           int *n, sf_err *err);
+/* Marks the cart checked out by order_id (same transaction as the order);
+ * a guest cart checked out by a signed-in who becomes theirs. who NULL: the
+ * system. */
+int sf_cart_mark_checked_out(sf_tx *tx, const sf_actor *who, const char *cart_id, const char *order_id, sf_err *err);
+
+/* Deprecated request-shaped forms of the two above, kept only while orders
+ * still calls them (req NULL in sf_cart_checked_out: the system). */
 int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err);
-/* Marks the cart checked out by order_id (same transaction as the order). */
 int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err);
 
 #endif

@@ -12,88 +12,31 @@
 #include "edge/command.h"
 #include "edge/edge.h"
 #include "edge/input.h"
+#include "events/store.h"
+#include "services/catalog/repo.h"
 
-#define PRODUCT_COLS                                                                                                   \
-  "seq, id, sku, name, description, price, currency, attributes, status, category_id, "                                \
-  "version, created_at, updated_at"
-
-typedef struct {
-  int64_t seq;
-  char id[48];
-  char sku[72];
-  char name[208];
-  char description[4100];
-  int64_t price;
-  char currency[4];
-  char *attributes; /* JSON text, malloc'd */
-  char status[16];
-  char category_id[48];
-  int64_t version, created_at, updated_at;
-} product;
-
-static sf_cache *g_products;
+/* Serialised active products by id (cache-aside), invalidated after the
+ * commit of every product event. */
+static struct catalog_state { sf_cache *products; } catalog;
 
 void sf_catalog_start(void) {
-  if (g_products) return;
-  g_products = sf_cache_new("products", 100000);
-  sf_cache_register_metrics(g_products);
+  if (catalog.products) return;
+  catalog.products = sf_cache_new("products", 100000);
+  sf_cache_register_metrics(catalog.products);
 }
 
 void sf_catalog_stop(void) {
-  sf_cache_free(g_products);
-  g_products = NULL;
+  sf_cache_free(catalog.products);
+  catalog.products = NULL;
 }
 
-/* ---- rows ---- */
-
-static void row_product(sf_stmt *st, product *p) {
-  p->seq = sf_stmt_col_int(st, 0);
-  sf_stmt_col_copy(st, 1, p->id, sizeof p->id);
-  sf_stmt_col_copy(st, 2, p->sku, sizeof p->sku);
-  sf_stmt_col_copy(st, 3, p->name, sizeof p->name);
-  sf_stmt_col_copy(st, 4, p->description, sizeof p->description);
-  p->price = sf_stmt_col_int(st, 5);
-  sf_stmt_col_copy(st, 6, p->currency, sizeof p->currency);
-  free(p->attributes);
-  const char *a = sf_stmt_col_text(st, 7);
-  p->attributes = strdup(a ? a : "{}");
-  sf_stmt_col_copy(st, 8, p->status, sizeof p->status);
-  sf_stmt_col_copy(st, 9, p->category_id, sizeof p->category_id);
-  p->version = sf_stmt_col_int(st, 10);
-  p->created_at = sf_stmt_col_int(st, 11);
-  p->updated_at = sf_stmt_col_int(st, 12);
-}
-
-static int load_product(sf_db *db, const char *id, product *p, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT " PRODUCT_COLS " FROM products WHERE id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) row_product(st, p);
-  sf_stmt_reset(st);
-  if (rc == 0) return sf_err_not_found(err, "product");
-  return rc < 0 ? rc : 0;
-}
+/* ---- products ---- */
 
 int sf_catalog_product_ref(sf_db *db, const char *id, sf_product_ref *out, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT id, sku, name, currency, status, price FROM products WHERE id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) {
-    sf_stmt_col_copy(st, 0, out->id, sizeof out->id);
-    sf_stmt_col_copy(st, 1, out->sku, sizeof out->sku);
-    sf_stmt_col_copy(st, 2, out->name, sizeof out->name);
-    sf_stmt_col_copy(st, 3, out->currency, sizeof out->currency);
-    sf_stmt_col_copy(st, 4, out->status, sizeof out->status);
-    out->price = sf_stmt_col_int(st, 5);
-  }
-  sf_stmt_reset(st);
-  if (rc == 0) return sf_err_not_found(err, "product");
-  return rc < 0 ? rc : 0;
+  return sf_catalog_repo_product_ref(db, id, out, err);
 }
 
-static json_t *product_json(const product *p) {
+static json_t *product_json(const sf_product *p) {
   char created[32], updated[32];
   sf_time_iso8601(p->created_at, created, sizeof created);
   sf_time_iso8601(p->updated_at, updated, sizeof updated);
@@ -105,15 +48,15 @@ static json_t *product_json(const product *p) {
                    "created_at", created, "updated_at", updated);
 }
 
-static void reply_product(sf_req *req, int status, const product *p) {
+static void product_result(sf_result *out, int status, const sf_product *p) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", p->version);
-  sf_req_reply_json(req, status, product_json(p));
-  sf_req_add_header(req, "ETag", etag);
+  sf_result_json(out, status, product_json(p));
+  sf_result_header(out, "ETag", etag);
 }
 
-static int can_write(const sf_req *req) {
-  return req->principal.authenticated && sf_edge_role_allows(req->principal.role, "catalog:write");
+static int can_write(const sf_actor *who) {
+  return sf_actor_is_user(who) && sf_edge_role_allows(who->role, "catalog:write");
 }
 
 /* ---- validation ---- */
@@ -157,25 +100,16 @@ static int check_product_fields(json_t *b, sf_err *err) {
 
 static int check_category(sf_tx *tx, const char *category_id, sf_err *err) {
   if (!category_id || !*category_id) return 0;
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM categories WHERE id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, category_id);
-  int rc = sf_stmt_step(st, err);
-  sf_stmt_reset(st);
+  int rc = sf_catalog_repo_category_exists(tx->db, category_id, err);
   if (rc < 0) return rc;
   if (rc == 0) return sf_err_invalid(err, "category_id", "no such category");
   return 0;
 }
 
 static int sku_taken(sf_tx *tx, const char *sku, const char *except_id, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT id FROM products WHERE sku = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, sku);
-  int rc = sf_stmt_step(st, err);
-  int taken = rc == 1 && (!except_id || strcmp(sf_stmt_col_text(st, 0), except_id) != 0);
-  sf_stmt_reset(st);
+  int rc = sf_catalog_repo_sku_taken(tx->db, sku, except_id, err);
   if (rc < 0) return rc;
-  if (taken) return sf_err_conflict(err, "a product with sku '%s' already exists", sku);
+  if (rc) return sf_err_conflict(err, "a product with sku '%s' already exists", sku);
   return 0;
 }
 
@@ -183,58 +117,17 @@ static int sku_taken(sf_tx *tx, const char *sku, const char *except_id, sf_err *
 
 static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
 
-static int product_event(sf_tx *tx, const sf_req *req, const product *p, const char *type, json_t *data, sf_err *err) {
+/* At the product's version (the stream's version is p->version - 1 before). */
+static int product_event(sf_tx *tx, const sf_actor *who, const sf_product *p, const char *type, json_t *data,
+                         sf_err *err) {
   char stream[128];
   snprintf(stream, sizeof stream, "product-%s", p->id);
   sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
+  sf_ev_meta_of(who, &meta);
   int rc = sf_ev_append(tx, stream, p->version - 1, type, data, &meta, NULL, err);
   json_decref(data);
-  if (rc == 0 && g_products) sf_tx_after_commit(tx, invalidate, g_products, p->id);
+  if (rc == 0 && catalog.products) sf_tx_after_commit(tx, invalidate, catalog.products, p->id);
   return rc;
-}
-
-static int insert_product(sf_tx *tx, product *p, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO products(id, sku, name, description, price, currency, attributes,"
-                              " status, category_id, version, created_at, updated_at)"
-                              " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, p->id);
-  sf_stmt_text(st, 2, p->sku);
-  sf_stmt_text(st, 3, p->name);
-  sf_stmt_text(st, 4, p->description);
-  sf_stmt_int(st, 5, p->price);
-  sf_stmt_text(st, 6, p->currency);
-  sf_stmt_text(st, 7, p->attributes);
-  sf_stmt_text(st, 8, p->status);
-  sf_stmt_text(st, 9, p->category_id[0] ? p->category_id : NULL);
-  sf_stmt_int(st, 10, p->version);
-  sf_stmt_int(st, 11, p->created_at);
-  sf_stmt_int(st, 12, p->updated_at);
-  return sf_stmt_run(st, err);
-}
-
-static int update_product(sf_tx *tx, const product *p, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "UPDATE products SET sku = ?, name = ?, description = ?, price = ?, currency = ?,"
-                              " attributes = ?, status = ?, category_id = ?, version = ?, updated_at = ?"
-                              " WHERE id = ?",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, p->sku);
-  sf_stmt_text(st, 2, p->name);
-  sf_stmt_text(st, 3, p->description);
-  sf_stmt_int(st, 4, p->price);
-  sf_stmt_text(st, 5, p->currency);
-  sf_stmt_text(st, 6, p->attributes);
-  sf_stmt_text(st, 7, p->status);
-  sf_stmt_text(st, 8, p->category_id[0] ? p->category_id : NULL);
-  sf_stmt_int(st, 9, p->version);
-  sf_stmt_int(st, 10, p->updated_at);
-  sf_stmt_text(st, 11, p->id);
-  return sf_stmt_run(st, err);
 }
 
 /* ---- POST /products ---- */
@@ -253,7 +146,7 @@ static const sf_json_field k_product_create[] = {
 
 typedef struct {
   json_t *body;
-  char id[48];
+  char id[SF_ID_MAX];
   sf_if_match if_match;
 } product_input;
 
@@ -264,7 +157,7 @@ static void free_input(void *d) {
 }
 
 /* Copies the body's fields present into p. */
-static void apply_fields(product *p, json_t *b) {
+static void apply_fields(sf_product *p, json_t *b) {
   const char *s;
   if ((s = sf_json_str(b, "sku"))) snprintf(p->sku, sizeof p->sku, "%s", s);
   if ((s = sf_json_str(b, "name"))) snprintf(p->name, sizeof p->name, "%s", s);
@@ -284,9 +177,9 @@ static void apply_fields(product *p, json_t *b) {
   }
 }
 
-static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int create_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   product_input *in = data;
-  product p = {0};
+  sf_product p = {0};
   sf_id_new("prd", p.id, sizeof p.id);
   snprintf(p.status, sizeof p.status, "draft");
   p.attributes = strdup("{}");
@@ -295,13 +188,13 @@ static int create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   p.created_at = p.updated_at = tx->now_ms;
   int rc = check_category(tx, p.category_id, err);
   if (!rc) rc = sku_taken(tx, p.sku, NULL, err);
-  if (!rc) rc = insert_product(tx, &p, err);
-  if (!rc) rc = product_event(tx, req, &p, "product.created", product_json(&p), err);
+  if (!rc) rc = sf_catalog_repo_insert_product(tx->db, &p, err);
+  if (!rc) rc = product_event(tx, who, &p, "product.created", product_json(&p), err);
   if (!rc) {
     char loc[96];
     snprintf(loc, sizeof loc, "/api/v1/products/%s", p.id);
-    reply_product(req, 201, &p);
-    sf_req_add_header(req, "Location", loc);
+    product_result(out, 201, &p);
+    sf_result_header(out, "Location", loc);
   }
   free(p.attributes);
   return rc;
@@ -318,7 +211,7 @@ static void h_create(sf_req *req) {
   }
   product_input *in = sf_calloc(1, sizeof *in);
   in->body = b;
-  sf_req_command(req, create_exec, in, free_input);
+  sf_req_submit(req, create_exec, in, free_input);
 }
 
 /* ---- PATCH /products/{id} ---- */
@@ -335,10 +228,10 @@ static const sf_json_field k_product_patch[] = {
     {0},
 };
 
-static int patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int patch_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   product_input *in = data;
-  product p = {0}, old = {0};
-  int rc = load_product(tx->db, in->id, &p, err);
+  sf_product p = {0}, old = {0};
+  int rc = sf_catalog_repo_load_product(tx->db, in->id, &p, err);
   if (!rc) rc = sf_precondition(in->if_match, p.version, err);
   if (rc) {
     free(p.attributes);
@@ -363,11 +256,11 @@ static int patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     p.updated_at = tx->now_ms;
     if (json_object_get(changes, "category_id")) rc = check_category(tx, p.category_id, err);
     if (!rc && json_object_get(changes, "sku")) rc = sku_taken(tx, p.sku, p.id, err);
-    if (!rc) rc = update_product(tx, &p, err);
-    if (!rc) rc = product_event(tx, req, &p, "product.updated", json_incref(changes), err);
+    if (!rc) rc = sf_catalog_repo_update_product(tx->db, &p, err);
+    if (!rc) rc = product_event(tx, who, &p, "product.updated", json_incref(changes), err);
   }
   json_decref(changes);
-  if (!rc) reply_product(req, 200, &p);
+  if (!rc) product_result(out, 200, &p);
   free(p.attributes);
   free(old.attributes);
   return rc;
@@ -392,7 +285,7 @@ static void h_patch(sf_req *req) {
   in->body = b;
   in->if_match = if_match;
   snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
-  sf_req_command(req, patch_exec, in, free_input);
+  sf_req_submit(req, patch_exec, in, free_input);
 }
 
 /* ---- GET /products/{id} (cache-aside; only active products are cached) ---- */
@@ -401,8 +294,8 @@ static void h_get(sf_req *req) {
   const char *id = sf_req_param(req, "id");
   size_t len;
   char etag[32];
-  uint64_t gen = sf_cache_gen(g_products, id);
-  char *body = sf_cache_get(g_products, id, &len, etag, sizeof etag);
+  uint64_t gen = sf_cache_gen(catalog.products, id);
+  char *body = sf_cache_get(catalog.products, id, &len, etag, sizeof etag);
   if (body) {
     sf_req_reply(req, 200, "application/json", body, len);
     sf_req_add_header(req, "ETag", etag);
@@ -410,27 +303,49 @@ static void h_get(sf_req *req) {
   }
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  product p = {0};
-  if (!db || load_product(db, id, &p, &err)) {
+  sf_product p = {0};
+  if (!db || sf_catalog_repo_load_product(db, id, &p, &err)) {
     free(p.attributes);
     sf_req_reply_problem(req, &err);
     return;
   }
-  if (strcmp(p.status, "active") != 0 && !can_write(req)) {
+  sf_actor who;
+  sf_req_actor(req, &who);
+  if (strcmp(p.status, "active") != 0 && !can_write(&who)) {
     free(p.attributes);
     sf_err_not_found(&err, "product");
     sf_req_reply_problem(req, &err);
     return;
   }
-  reply_product(req, 200, &p);
+  sf_result out = {0};
+  product_result(&out, 200, &p);
+  sf_req_reply_result(req, &out);
   if (strcmp(p.status, "active") == 0) {
     snprintf(etag, sizeof etag, "\"%" PRId64 "\"", p.version);
-    sf_cache_put(g_products, id, gen, req->resp_body, req->resp_len, etag);
+    sf_cache_put(catalog.products, id, gen, req->resp_body, req->resp_len, etag);
   }
   free(p.attributes);
 }
 
 /* ---- GET /products ---- */
+
+typedef struct {
+  json_t *data;
+  int limit, n;
+  char next[32];
+} product_page;
+
+/* Rows come limit + 1: the one past the page only makes the cursor. */
+static int add_product(const sf_product *p, void *ud) {
+  product_page *page = ud;
+  if (page->n == page->limit) {
+    snprintf(page->next, sizeof page->next, "%" PRId64, p->seq + 1);
+    return 1;
+  }
+  json_array_append_new(page->data, product_json(p));
+  page->n++;
+  return 0;
+}
 
 static void h_list(sf_req *req) {
   int limit;
@@ -457,80 +372,31 @@ static void h_list(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  if (status && strcmp(status, "active") != 0 && !can_write(req)) {
+  sf_actor who;
+  sf_req_actor(req, &who);
+  if (status && strcmp(status, "active") != 0 && !can_write(&who)) {
     sf_err_set(&err, 403, "forbidden", "Forbidden", "only catalog:write roles may list %s products", status);
     sf_req_reply_problem(req, &err);
     return;
   }
-  if (!status && !can_write(req)) status = "active";
+  if (!status && !can_write(&who)) status = "active";
   const char *category = sf_req_query(req, "category_id");
   char match[512];
   if (!sf_in_search(req, "q", match, sizeof match)) return;
   const char *q = match[0] ? match : NULL;
   sf_db *db = sf_db_reader(&err);
-  if (!db) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  /* One statement per driving filter, each searching its own index (the
-   * query-plan test checks them); the other filters are neutral when unbound. */
-  sf_stmt *st;
-  if (q)
-    st = sf_db_prepare(db,
-                       "SELECT " PRODUCT_COLS " FROM products WHERE seq IN"
-                       " (SELECT rowid FROM products_fts WHERE products_fts MATCH ?1)"
-                       " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR category_id = ?3)"
-                       " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7",
-                       &err);
-  else if (category)
-    st = sf_db_prepare(db,
-                       "SELECT " PRODUCT_COLS " FROM products WHERE category_id = ?3 AND (?2 IS NULL OR status = ?2)"
-                       " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7",
-                       &err);
-  else if (status)
-    st = sf_db_prepare(db,
-                       "SELECT " PRODUCT_COLS " FROM products WHERE status = ?2"
-                       " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7",
-                       &err);
-  else
-    st = sf_db_prepare(db,
-                       "SELECT " PRODUCT_COLS " FROM products WHERE price BETWEEN ?4 AND ?5 AND seq < ?6"
-                       " ORDER BY seq DESC LIMIT ?7",
-                       &err);
-  if (!st) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  if (q) sf_stmt_text(st, 1, match);
-  if (q || category || status) sf_stmt_text(st, 2, status);
-  if (q || category) sf_stmt_text(st, 3, category);
-  sf_stmt_int(st, 4, min_price);
-  sf_stmt_int(st, 5, max_price);
-  sf_stmt_int(st, 6, has_cursor ? cursor : INT64_MAX);
-  sf_stmt_int(st, 7, limit + 1);
-  json_t *data = json_array();
-  product p = {0};
-  int rc, n = 0;
-  char next[32] = "";
-  while ((rc = sf_stmt_step(st, &err)) == 1) {
-    row_product(st, &p);
-    if (n == limit) {
-      snprintf(next, sizeof next, "%" PRId64, p.seq + 1);
-      break;
-    }
-    json_array_append_new(data, product_json(&p));
-    n++;
-  }
-  sf_stmt_reset(st);
-  free(p.attributes);
-  if (rc < 0) {
-    json_decref(data);
+  sf_product_filter f = {q ? match : NULL, status, category, min_price, max_price, has_cursor ? cursor : INT64_MAX,
+                         limit + 1};
+  product_page page = {.data = json_array(), .limit = limit};
+  if (!db || sf_catalog_repo_list_products(db, &f, add_product, &page, &err)) {
+    json_decref(page.data);
     sf_req_reply_problem(req, &err);
     return;
   }
   /* the cursor is the seq of the first row not returned, plus one (seq < cursor) */
-  sf_req_reply_json(req, 200,
-                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
+  sf_req_reply_json(
+      req, 200,
+      json_pack("{s:o, s:o}", "data", page.data, "next_cursor", page.next[0] ? json_string(page.next) : json_null()));
 }
 
 /* ---- categories ---- */
@@ -541,55 +407,31 @@ static const sf_json_field k_category_create[] = {
     {0},
 };
 
-static json_t *category_json(sf_stmt *st) {
-  char created[32];
-  sf_time_iso8601(sf_stmt_col_int(st, 4), created, sizeof created);
-  return json_pack("{s:s, s:s, s:s, s:I, s:s}", "id", sf_stmt_col_text(st, 0), "name", sf_stmt_col_text(st, 1),
-                   "description", sf_stmt_col_text(st, 2), "version", (json_int_t)sf_stmt_col_int(st, 3), "created_at",
-                   created);
-}
-
-static int category_create_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int category_create_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   product_input *in = data;
-  char id[48];
+  char id[SF_ID_MAX];
   sf_id_new("cat", id, sizeof id);
   const char *name = sf_json_str(in->body, "name");
   const char *desc = sf_json_str(in->body, "description");
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM categories WHERE name = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, name);
-  int rc = sf_stmt_step(st, err);
-  sf_stmt_reset(st);
+  int rc = sf_catalog_repo_category_name_taken(tx->db, name, err);
   if (rc < 0) return rc;
   if (rc == 1) return sf_err_conflict(err, "a category named '%s' already exists", name);
-  st = sf_db_prepare(tx->db,
-                     "INSERT INTO categories(id, name, description, version, created_at, updated_at)"
-                     " VALUES(?, ?, ?, 1, ?, ?)",
-                     err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  sf_stmt_text(st, 2, name);
-  sf_stmt_text(st, 3, desc ? desc : "");
-  sf_stmt_int(st, 4, tx->now_ms);
-  sf_stmt_int(st, 5, tx->now_ms);
-  if (sf_stmt_run(st, err)) return -1;
+  if (sf_catalog_repo_insert_category(tx->db, id, name, desc ? desc : "", tx->now_ms, err)) return -1;
   char stream[128];
   snprintf(stream, sizeof stream, "category-%s", id);
   sf_ev_meta meta = {0};
-  sf_req_meta(req, &meta);
+  sf_ev_meta_of(who, &meta);
   json_t *ev = json_pack("{s:s, s:s}", "name", name, "description", desc ? desc : "");
   rc = sf_ev_append(tx, stream, 0, "category.created", ev, &meta, NULL, err);
   json_decref(ev);
   if (rc) return rc;
-  st = sf_db_prepare(tx->db, "SELECT id, name, description, version, created_at FROM categories WHERE id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  if ((rc = sf_stmt_step(st, err)) == 1) sf_req_reply_json(req, 201, category_json(st));
-  sf_stmt_reset(st);
-  if (rc != 1) return rc < 0 ? rc : sf_err_internal(err, "category vanished");
+  json_t *cat;
+  if ((rc = sf_catalog_repo_category_json(tx->db, id, &cat, err)))
+    return rc == -404 ? (sf_err_clear(err), sf_err_internal(err, "category vanished")) : rc;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/categories/%s", id);
-  sf_req_add_header(req, "Location", loc);
+  sf_result_json(out, 201, cat);
+  sf_result_header(out, "Location", loc);
   return 0;
 }
 
@@ -598,26 +440,14 @@ static void h_category_create(sf_req *req) {
   if (!b) return;
   product_input *in = sf_calloc(1, sizeof *in);
   in->body = b;
-  sf_req_command(req, category_create_exec, in, free_input);
+  sf_req_submit(req, category_create_exec, in, free_input);
 }
 
 static void h_category_list(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT id, name, description, version, created_at FROM categories"
-                                   " ORDER BY name LIMIT 1000",
-                                   &err)
-                   : NULL;
-  if (!st) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
   json_t *data = json_array();
-  int rc;
-  while ((rc = sf_stmt_step(st, &err)) == 1) json_array_append_new(data, category_json(st));
-  sf_stmt_reset(st);
-  if (rc < 0) {
+  if (!db || sf_catalog_repo_categories_json(db, data, &err)) {
     json_decref(data);
     sf_req_reply_problem(req, &err);
     return;
@@ -628,21 +458,12 @@ static void h_category_list(sf_req *req) {
 static void h_category_get(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT id, name, description, version, created_at FROM categories"
-                                   " WHERE id = ?",
-                                   &err)
-                   : NULL;
-  if (!st) {
+  json_t *cat;
+  if (!db || sf_catalog_repo_category_json(db, sf_req_param(req, "id"), &cat, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_stmt_text(st, 1, sf_req_param(req, "id"));
-  int rc = sf_stmt_step(st, &err);
-  if (rc == 1) sf_req_reply_json(req, 200, category_json(st));
-  sf_stmt_reset(st);
-  if (rc == 0) sf_err_not_found(&err, "category");
-  if (rc != 1) sf_req_reply_problem(req, &err);
+  sf_req_reply_json(req, 200, cat);
 }
 
 /* ---- demo data ---- */
@@ -654,10 +475,7 @@ typedef struct {
 
 static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   seed_cmd *s = (seed_cmd *)c;
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT 1 FROM products LIMIT 1", err);
-  if (!st) return -1;
-  int n = sf_stmt_step(st, err); /* 1: the catalog has products already */
-  sf_stmt_reset(st);
+  int n = sf_catalog_repo_has_products(tx->db, err);
   if (n != 0) return n < 0 ? -1 : 0;
   static const struct {
     const char *cat, *sku, *name, *desc;
@@ -670,20 +488,11 @@ static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
       {"Equipment", "EQ-KETTLE-1", "Gooseneck kettle", "1 litre, for precise pouring.", 4500, 5},
       {"Equipment", "EQ-SCALE-01", "Brew scale", "0.1 g resolution with a timer.", 2900, 3},
   };
-  char cats[2][48] = {"", ""};
+  char cats[2][SF_ID_MAX] = {"", ""};
   const char *cat_names[2] = {"Coffee", "Equipment"};
   for (int i = 0; i < 2; i++) {
     sf_id_new("cat", cats[i], sizeof cats[i]);
-    st = sf_db_prepare(tx->db,
-                       "INSERT INTO categories(id, name, description, version, created_at, updated_at)"
-                       " VALUES(?, ?, '', 1, ?, ?)",
-                       err);
-    if (!st) return -1;
-    sf_stmt_text(st, 1, cats[i]);
-    sf_stmt_text(st, 2, cat_names[i]);
-    sf_stmt_int(st, 3, tx->now_ms);
-    sf_stmt_int(st, 4, tx->now_ms);
-    if (sf_stmt_run(st, err)) return -1;
+    if (sf_catalog_repo_insert_category(tx->db, cats[i], cat_names[i], "", tx->now_ms, err)) return -1;
     char stream[128];
     snprintf(stream, sizeof stream, "category-%s", cats[i]);
     json_t *ev = json_pack("{s:s, s:s}", "name", cat_names[i], "description", "");
@@ -692,7 +501,7 @@ static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     if (rc) return rc;
   }
   for (size_t i = 0; i < sizeof k_demo / sizeof k_demo[0]; i++) {
-    product p = {0};
+    sf_product p = {0};
     sf_id_new("prd", p.id, sizeof p.id);
     snprintf(p.sku, sizeof p.sku, "%s", k_demo[i].sku);
     snprintf(p.name, sizeof p.name, "%s", k_demo[i].name);
@@ -704,18 +513,12 @@ static int seed_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
     p.price = k_demo[i].price;
     p.version = 1;
     p.created_at = p.updated_at = tx->now_ms;
-    int rc = insert_product(tx, &p, err);
+    int rc = sf_catalog_repo_insert_product(tx->db, &p, err);
     if (!rc) rc = product_event(tx, NULL, &p, "product.created", product_json(&p), err);
     free(p.attributes);
     if (rc) return rc;
     /* opening stock, as the inventory service records it */
-    st = sf_db_prepare(
-        tx->db, "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at) VALUES(?, ?, 0, 1, ?)", err);
-    if (!st) return -1;
-    sf_stmt_text(st, 1, p.id);
-    sf_stmt_int(st, 2, k_demo[i].stock);
-    sf_stmt_int(st, 3, tx->now_ms);
-    if (sf_stmt_run(st, err)) return -1;
+    if (sf_catalog_repo_seed_stock(tx->db, p.id, k_demo[i].stock, tx->now_ms, err)) return -1;
     char stream[128];
     snprintf(stream, sizeof stream, "stock-%s", p.id);
     json_t *ev = json_pack("{s:s, s:I, s:s, s:I}", "product_id", p.id, "delta", (json_int_t)k_demo[i].stock, "reason",

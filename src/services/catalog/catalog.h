@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "store/writer.h"
 
 void sf_catalog_start(void); /* creates the product cache (and its metrics) */
@@ -21,7 +22,7 @@ void sf_catalog_routes(void);
 
 /* What other services need of a product, read inside a writer transaction. */
 typedef struct sf_product_ref {
-  char id[48];
+  char id[SF_ID_MAX];
   char sku[72];
   char name[208];
   char currency[4];

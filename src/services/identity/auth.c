@@ -16,11 +16,15 @@
 #include "services/identity/password.h"
 #include "services/identity/totp.h"
 
+/* A request's work in flight: built by the handler, carried through the hash
+ * pool (whose callbacks answer or submit req) into the writer command. The
+ * commands themselves read only the fields below req. */
 typedef struct {
   sf_req *req;
+  void *hook_data; /* the login hook's capture (identity.h), released with the job */
   char email[256];
   char name[404];
-  char user_id[48];
+  char user_id[SF_ID_MAX];
   char hash[160];         /* as sf_user.password_hash: new (register), or the one checked against */
   char new_hash[160];     /* password change */
   char new_password[129]; /* password change, until hashed */
@@ -29,13 +33,26 @@ typedef struct {
   int password_ok;
 } auth_job;
 
+static struct auth_state { const sf_login_hook *login_hook; } auth;
+
+void sf_identity_on_login(const sf_login_hook *hook) { auth.login_hook = hook; }
+
 static auth_job *job_new(sf_req *req) {
   auth_job *j = sf_calloc(1, sizeof *j);
   j->req = req;
   return j;
 }
 
+/* A job for a request that may end in a login: the hook captures what it needs. */
+static auth_job *login_job_new(sf_req *req) {
+  auth_job *j = job_new(req);
+  if (auth.login_hook && auth.login_hook->capture) j->hook_data = auth.login_hook->capture(req);
+  return j;
+}
+
 static void job_free(void *p) {
+  auth_job *j = p;
+  if (j->hook_data && auth.login_hook && auth.login_hook->release) auth.login_hook->release(j->hook_data);
   sodium_memzero(p, sizeof(auth_job));
   free(p);
 }
@@ -45,13 +62,11 @@ static void reply_err_resume(sf_req *req, sf_err *err) {
   sf_req_resume_durable(req); /* the answer may rest on reads */
 }
 
-static sf_login_hook g_login_hook;
-
-void sf_identity_on_login(sf_login_hook fn) { g_login_hook = fn; }
-
-static int run_login_hook(sf_tx *tx, sf_req *req, const sf_user *u, json_t *out, sf_err *err) {
-  if (!g_login_hook || g_login_hook(tx, req, u->id, out, err) == 0) return 0;
-  json_decref(out);
+/* On failure the reply (tokens) is freed. */
+static int run_login_hook(sf_tx *tx, const sf_actor *who, const auth_job *j, const sf_user *u, json_t *reply,
+                          sf_err *err) {
+  if (!auth.login_hook || auth.login_hook->run(tx, who, u->id, j->hook_data, reply, err) == 0) return 0;
+  json_decref(reply);
   return -1;
 }
 
@@ -64,14 +79,14 @@ static const sf_json_field k_register[] = {
     {0},
 };
 
-static int register_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int register_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   auth_job *j = data;
   sf_user u;
-  json_t *out;
-  if (id_create(tx, req, j->email, j->name, "customer", j->hash, &u, err)) return -1;
-  if (id_issue_tokens(tx, &u, NULL, &out, err)) return -1;
-  if (run_login_hook(tx, req, &u, out, err)) return -1;
-  sf_req_reply_json(req, 201, out);
+  json_t *tokens;
+  if (id_create(tx, who, j->email, j->name, "customer", j->hash, &u, err)) return -1;
+  if (id_issue_tokens(tx, &u, NULL, &tokens, err)) return -1;
+  if (run_login_hook(tx, who, j, &u, tokens, err)) return -1;
+  sf_result_json(out, 201, tokens);
   return 0;
 }
 
@@ -81,18 +96,18 @@ static void register_hashed(void *ud, int ok, const char *hash) {
     sf_err err = {0};
     sf_err_internal(&err, "password hashing failed");
     reply_err_resume(j->req, &err);
-    free(j);
+    job_free(j);
     return;
   }
   snprintf(j->hash, sizeof j->hash, "%s", hash);
-  sf_req_command(j->req, register_exec, j, free);
+  sf_req_submit(j->req, register_exec, j, job_free);
 }
 
 static void h_register(sf_req *req) {
   json_t *b = sf_in_body(req, k_register);
   if (!b) return;
   sf_err err = {0};
-  auth_job *j = job_new(req);
+  auth_job *j = login_job_new(req);
   const char *name = sf_json_str(b, "name");
   snprintf(j->name, sizeof j->name, "%s", name ? name : "");
   if (id_normalize_email(sf_json_str(b, "email"), j->email, sizeof j->email, &err)) goto fail;
@@ -108,7 +123,7 @@ static void h_register(sf_req *req) {
   sf_req_suspend(req);
   if (sf_pw_hash_async(sf_json_str(b, "password"), register_hashed, j)) {
     sf_err_set(&err, 503, "unavailable", "Service unavailable", "the server is shutting down");
-    free(j);
+    job_free(j);
     json_decref(b);
     reply_err_resume(req, &err);
     return;
@@ -116,7 +131,7 @@ static void h_register(sf_req *req) {
   json_decref(b);
   return;
 fail:
-  free(j);
+  job_free(j);
   json_decref(b);
   sf_req_reply_problem(req, &err);
 }
@@ -142,10 +157,10 @@ static int locked_error(const sf_user *u, int64_t now_ms, sf_err *err) {
 
 /* Records one failed attempt; locks the account past the threshold with a
  * lock period that doubles for every further failure (capped at a day). */
-static int record_failure(sf_tx *tx, sf_req *req, sf_user *u, const char *reason, sf_err *err) {
+static int record_failure(sf_tx *tx, const sf_actor *who, sf_user *u, const char *reason, sf_err *err) {
   u->failed_logins++;
   int over = u->failed_logins - id_cfg.lockout_threshold;
-  if (id_event(tx, req, u, "user.login_failed",
+  if (id_event(tx, who, u, "user.login_failed",
                json_pack("{s:s, s:i}", "reason", reason, "failed_logins", u->failed_logins), err))
     return -1;
   if (over >= 0) {
@@ -154,14 +169,15 @@ static int record_failure(sf_tx *tx, sf_req *req, sf_user *u, const char *reason
     u->locked_until = tx->now_ms + secs * 1000;
     char until[32];
     sf_time_iso8601(u->locked_until, until, sizeof until);
-    if (id_event(tx, req, u, "user.locked", json_pack("{s:s, s:I}", "until", until, "seconds", (json_int_t)secs), err))
+    if (id_event(tx, who, u, "user.locked", json_pack("{s:s, s:I}", "until", until, "seconds", (json_int_t)secs), err))
       return -1;
   }
   return id_save(tx, u, err);
 }
 
 /* The password was checked; finish the login: tokens or the MFA step. */
-static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err *err) {
+static int finish_login(const sf_actor *who, sf_tx *tx, const auth_job *j, sf_user *u, int mfa_done, sf_result *out,
+                        sf_err *err) {
   if (u->failed_logins || u->locked_until) {
     u->failed_logins = 0;
     u->locked_until = 0;
@@ -170,56 +186,54 @@ static int finish_login(sf_req *req, sf_tx *tx, sf_user *u, int mfa_done, sf_err
   if (u->totp_enabled && !mfa_done) {
     char tok[1024];
     if (id_sign(tx, u, "mfa", NULL, MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
-    sf_req_reply_json(req, 200,
-                      json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok, "expires_in", MFA_TOKEN_TTL_S));
+    sf_result_json(out, 200,
+                   json_pack("{s:b, s:s, s:i}", "mfa_required", 1, "mfa_token", tok, "expires_in", MFA_TOKEN_TTL_S));
     return 0;
   }
-  json_t *out;
-  if (id_issue_tokens(tx, u, NULL, &out, err)) return -1;
-  if (run_login_hook(tx, req, u, out, err)) return -1;
-  if (id_event(tx, req, u, "user.logged_in", json_pack("{s:b}", "mfa", mfa_done), err)) {
-    json_decref(out);
+  json_t *tokens;
+  if (id_issue_tokens(tx, u, NULL, &tokens, err)) return -1;
+  if (run_login_hook(tx, who, j, u, tokens, err)) return -1;
+  if (id_event(tx, who, u, "user.logged_in", json_pack("{s:b}", "mfa", mfa_done), err)) {
+    json_decref(tokens);
     return -1;
   }
-  sf_req_reply_json(req, 200, out);
+  sf_result_json(out, 200, tokens);
   return 0;
 }
 
-static int login_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+/* Answers with an error but commits (command.h): a failure is counted, and
+ * the answers around it come from the same transaction. */
+static int login_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   auth_job *j = data;
   sf_user u;
   int rc = id_load(tx, j->user_id, &u, err);
   if (rc == -404) {
     sf_err_clear(err);
     bad_credentials(err);
-    sf_req_reply_problem(req, err);
     return 0;
   }
   if (rc) return rc;
   if (u.locked_until > tx->now_ms) {
     locked_error(&u, tx->now_ms, err);
-    sf_req_reply_problem(req, err);
     return 0;
   }
   if (!j->password_ok) {
-    if (record_failure(tx, req, &u, "password", err)) return -1;
+    if (record_failure(tx, who, &u, "password", err)) return -1;
     bad_credentials(err);
-    sf_req_reply_problem(req, err);
     return 0;
   }
   if (strcmp(u.status, "active") != 0) {
     sf_err_set(err, 403, "account-disabled", "Account disabled", "this account is disabled");
-    sf_req_reply_problem(req, err);
     return 0;
   }
-  return finish_login(req, tx, &u, 0, err);
+  return finish_login(who, tx, j, &u, 0, out, err);
 }
 
 static void login_verified(void *ud, int ok, const char *unused) {
   (void)unused;
   auth_job *j = ud;
   j->password_ok = ok;
-  sf_req_command(j->req, login_exec, j, free);
+  sf_req_submit(j->req, login_exec, j, job_free);
 }
 
 static void unknown_user_verified(void *ud, int ok, const char *unused) {
@@ -228,14 +242,14 @@ static void unknown_user_verified(void *ud, int ok, const char *unused) {
   sf_err err = {0};
   bad_credentials(&err);
   reply_err_resume(j->req, &err);
-  free(j);
+  job_free(j);
 }
 
 static void h_login(sf_req *req) {
   json_t *b = sf_in_body(req, k_login);
   if (!b) return;
   sf_err err = {0};
-  auth_job *j = job_new(req);
+  auth_job *j = login_job_new(req);
   sf_user u;
   const char *password = sf_json_str(b, "password");
   sf_db *db = sf_db_reader(&err);
@@ -263,12 +277,12 @@ static void h_login(sf_req *req) {
   json_decref(b);
   if (rc) {
     sf_err_set(&err, 503, "unavailable", "Service unavailable", "the server is shutting down");
-    free(j);
+    job_free(j);
     reply_err_resume(req, &err);
   }
   return;
 fail:
-  free(j);
+  job_free(j);
   json_decref(b);
   sf_req_reply_problem(req, &err);
 }
@@ -298,14 +312,13 @@ static int check_code(sf_user *u, const char *code, int64_t now_ms, sf_err *err)
   return 0;
 }
 
-static int mfa_login_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int mfa_login_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   auth_job *j = data;
   sf_user u;
   int rc = id_load(tx, j->user_id, &u, err);
   if (rc) return rc == -404 ? sf_err_set(err, 401, "invalid-token", "Unauthorized", "unknown user") : rc;
   if (u.locked_until > tx->now_ms) {
     locked_error(&u, tx->now_ms, err);
-    sf_req_reply_problem(req, err);
     return 0;
   }
   if (strcmp(u.status, "active") != 0)
@@ -315,13 +328,13 @@ static int mfa_login_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   rc = check_code(&u, j->code, tx->now_ms, err);
   if (rc == -401) {
     sf_err code_err = *err;
-    if (record_failure(tx, req, &u, "mfa", err)) return -1;
-    sf_req_reply_problem(req, &code_err);
+    if (record_failure(tx, who, &u, "mfa", err)) return -1;
+    *err = code_err; /* counted, committed, and answered with the code's error */
     return 0;
   }
   if (rc) return rc;
   if (id_save(tx, &u, err)) return -1;
-  return finish_login(req, tx, &u, 1, err);
+  return finish_login(who, tx, j, &u, 1, out, err);
 }
 
 static void h_mfa_login(sf_req *req) {
@@ -332,16 +345,18 @@ static void h_mfa_login(sf_req *req) {
   if (sf_jwt_verify(sf_edge_jwt(), sf_json_str(b, "mfa_token"), sf_now_ms() / 1000, &c, &err) == 0 &&
       strcmp(c.typ, "mfa") != 0)
     sf_err_set(&err, 401, "invalid-token", "Unauthorized", "not an MFA token");
+  if (!err.status && strlen(c.sub) >= SF_ID_MAX) /* we sign only our own ids */
+    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "unknown user");
   if (err.status) {
     json_decref(b);
     sf_req_reply_problem(req, &err);
     return;
   }
-  auth_job *j = job_new(req);
-  snprintf(j->user_id, sizeof j->user_id, "%s", c.sub);
+  auth_job *j = login_job_new(req);
+  sf_strlcpy(j->user_id, c.sub, sizeof j->user_id);
   snprintf(j->code, sizeof j->code, "%s", sf_json_str(b, "code"));
   json_decref(b);
-  sf_req_command(req, mfa_login_exec, j, free);
+  sf_req_submit(req, mfa_login_exec, j, job_free);
 }
 
 /* ---- refresh / logout ---- */
@@ -355,7 +370,7 @@ static int invalid_refresh(sf_err *err, const char *why) {
   return sf_err_set(err, 401, "invalid-token", "Unauthorized", "%s", why);
 }
 
-static int refresh_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int refresh_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   auth_job *j = data;
   char hash[65];
   sf_sha256_hex(j->token, strlen(j->token), hash);
@@ -368,27 +383,26 @@ static int refresh_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if (strcmp(r.status, "rotated") == 0) {
     /* A rotated token came back: someone holds a copy. Kill the family. */
     if (id_revoke_session(tx, u.id, r.family, err) < 0) return -1;
-    if (id_event(tx, req, &u, "user.token_reuse_detected", json_pack("{s:s}", "family", r.family), err)) return -1;
+    if (id_event(tx, who, &u, "user.token_reuse_detected", json_pack("{s:s}", "family", r.family), err)) return -1;
     sf_err_set(err, 401, "token-reused", "Refresh token reused",
                "this refresh token was already used; all sessions of this login were revoked");
-    sf_req_reply_problem(req, err);
-    return 0;
+    return 0; /* the revocation commits; err is the answer */
   }
   if (strcmp(r.status, "active") != 0) return invalid_refresh(err, "refresh token revoked");
   if (r.expires_at <= tx->now_ms) return invalid_refresh(err, "refresh token expired");
   if (strcmp(u.status, "active") != 0) return invalid_refresh(err, "account disabled");
   if (sf_refresh_set_status(tx->db, r.id, "rotated", err)) return -1;
-  json_t *out;
-  if (id_issue_tokens(tx, &u, r.family, &out, err)) return -1;
-  if (id_event(tx, req, &u, "user.token_refreshed", json_pack("{s:s}", "family", r.family), err)) {
-    json_decref(out);
+  json_t *tokens;
+  if (id_issue_tokens(tx, &u, r.family, &tokens, err)) return -1;
+  if (id_event(tx, who, &u, "user.token_refreshed", json_pack("{s:s}", "family", r.family), err)) {
+    json_decref(tokens);
     return -1;
   }
-  sf_req_reply_json(req, 200, out);
+  sf_result_json(out, 200, tokens);
   return 0;
 }
 
-static int logout_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int logout_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   auth_job *j = data;
   char hash[65];
   sf_sha256_hex(j->token, strlen(j->token), hash);
@@ -400,18 +414,18 @@ static int logout_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   if ((rc = id_load(tx, r.user_id, &u, err))) return rc;
   int n = id_revoke_session(tx, u.id, r.family, err);
   if (n < 0) return -1;
-  if (n > 0 && id_event(tx, req, &u, "user.logged_out", json_pack("{s:s}", "family", r.family), err)) return -1;
-  sf_req_reply_json(req, 204, NULL);
+  if (n > 0 && id_event(tx, who, &u, "user.logged_out", json_pack("{s:s}", "family", r.family), err)) return -1;
+  sf_result_json(out, 204, NULL);
   return 0;
 }
 
-static void token_command(sf_req *req, sf_req_exec_fn fn) {
+static void token_command(sf_req *req, sf_cmd_exec_fn fn) {
   json_t *b = sf_in_body(req, k_refresh);
   if (!b) return;
   auth_job *j = job_new(req);
   snprintf(j->token, sizeof j->token, "%s", sf_json_str(b, "refresh_token"));
   json_decref(b);
-  sf_req_command(req, fn, j, free);
+  sf_req_submit(req, fn, j, job_free);
 }
 
 static void h_refresh(sf_req *req) { token_command(req, refresh_exec); }
@@ -424,10 +438,10 @@ static const sf_json_field k_code[] = {
     {0},
 };
 
-static int enroll_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int enroll_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   (void)data;
   sf_user u;
-  int rc = id_load(tx, req->principal.user_id, &u, err);
+  int rc = id_load(tx, who->user_id, &u, err);
   if (rc) return rc;
   if (u.totp_enabled) return sf_err_conflict(err, "MFA is already enabled");
   char secret[SF_TOTP_SECRET_MAX], uri[512];
@@ -439,21 +453,22 @@ static int enroll_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
   free(sealed);
   u.totp_last_step = 0;
   u.updated_at = tx->now_ms;
-  if (id_save(tx, &u, err) || id_event(tx, req, &u, "user.mfa_enrolled", json_object(), err)) return -1;
-  sf_req_reply_json(req, 200, json_pack("{s:s, s:s}", "secret", secret, "otpauth_uri", uri));
+  if (id_save(tx, &u, err) || id_event(tx, who, &u, "user.mfa_enrolled", json_object(), err)) return -1;
+  sf_result_json(out, 200, json_pack("{s:s, s:s}", "secret", secret, "otpauth_uri", uri));
   return 0;
 }
 
 /* Turns MFA on (enrolment confirmed) or off for the loaded caller u. A wrong
  * code for turning it off counts into the lockout as one at MFA login does. */
-static int mfa_toggle(sf_req *req, sf_tx *tx, sf_user *u, const char *code, int enable, sf_err *err) {
+static int mfa_toggle(const sf_actor *who, sf_tx *tx, sf_user *u, const char *code, int enable, sf_result *out,
+                      sf_err *err) {
   if (enable && u->totp_enabled) return sf_err_conflict(err, "MFA is already enabled");
   if (!enable && !u->totp_enabled) return sf_err_conflict(err, "MFA is not enabled");
   int rc = check_code(u, code, tx->now_ms, err);
   if (rc == -401 && !enable) {
     sf_err code_err = *err;
-    if (record_failure(tx, req, u, "mfa", err)) return -1;
-    sf_req_reply_problem(req, &code_err);
+    if (record_failure(tx, who, u, "mfa", err)) return -1;
+    *err = code_err; /* counted, committed, and answered with the code's error */
     return 0;
   }
   if (rc) return rc;
@@ -467,27 +482,27 @@ static int mfa_toggle(sf_req *req, sf_tx *tx, sf_user *u, const char *code, int 
   u->version++;
   u->updated_at = tx->now_ms;
   if (id_save(tx, u, err) ||
-      id_event(tx, req, u, enable ? "user.mfa_enabled" : "user.mfa_disabled", json_object(), err))
+      id_event(tx, who, u, enable ? "user.mfa_enabled" : "user.mfa_disabled", json_object(), err))
     return -1;
-  sf_req_reply_json(req, 200, json_pack("{s:b}", "mfa_enabled", enable));
+  sf_result_json(out, 200, json_pack("{s:b}", "mfa_enabled", enable));
   return 0;
 }
 
-static int verify_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int verify_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   sf_user u;
-  int rc = id_load(tx, req->principal.user_id, &u, err);
-  return rc ? rc : mfa_toggle(req, tx, &u, ((auth_job *)data)->code, 1, err);
+  int rc = id_load(tx, who->user_id, &u, err);
+  return rc ? rc : mfa_toggle(who, tx, &u, ((auth_job *)data)->code, 1, out, err);
 }
 
-static void h_mfa_enroll(sf_req *req) { sf_req_command(req, enroll_exec, NULL, NULL); }
+static void h_mfa_enroll(sf_req *req) { sf_req_submit(req, enroll_exec, NULL, NULL); }
 
-static void code_command(sf_req *req, sf_req_exec_fn fn) {
+static void code_command(sf_req *req, sf_cmd_exec_fn fn) {
   json_t *b = sf_in_body(req, k_code);
   if (!b) return;
   auth_job *j = job_new(req);
   snprintf(j->code, sizeof j->code, "%s", sf_json_str(b, "code"));
   json_decref(b);
-  sf_req_command(req, fn, j, free);
+  sf_req_submit(req, fn, j, job_free);
 }
 static void h_mfa_verify(sf_req *req) { code_command(req, verify_exec); }
 
@@ -518,37 +533,36 @@ fail:
   sf_req_reply_problem(req, &err);
 }
 
-/* In the writer: loads the caller into u. Returns 0 to go on, 1 when the
- * request was answered (locked, or a wrong password, now counted), or < 0. */
-static int reauth_exec(sf_req *req, sf_tx *tx, const auth_job *j, sf_user *u, sf_err *err) {
-  int rc = id_load(tx, req->principal.user_id, u, err);
+/* In the writer: loads the caller into u. Returns 0 to go on, 1 when err is
+ * the answer but the command commits (locked, or a wrong password, now
+ * counted), or < 0. */
+static int reauth_exec(const sf_actor *who, sf_tx *tx, const auth_job *j, sf_user *u, sf_err *err) {
+  int rc = id_load(tx, who->user_id, u, err);
   if (rc) return rc;
   if (u->locked_until > tx->now_ms) {
     locked_error(u, tx->now_ms, err);
-    sf_req_reply_problem(req, err);
     return 1;
   }
   if (strcmp(u->password_hash, j->hash) != 0)
     return sf_err_conflict(err, "the password was changed meanwhile; try again");
   if (j->password_ok) return 0;
-  if (record_failure(tx, req, u, "password", err)) return -1;
+  if (record_failure(tx, who, u, "password", err)) return -1;
   bad_credentials(err);
-  sf_req_reply_problem(req, err);
   return 1;
 }
 
-static int disable_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int disable_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   sf_user u;
-  int rc = reauth_exec(req, tx, data, &u, err);
+  int rc = reauth_exec(who, tx, data, &u, err);
   if (rc) return rc > 0 ? 0 : rc;
-  return mfa_toggle(req, tx, &u, ((auth_job *)data)->code, 0, err);
+  return mfa_toggle(who, tx, &u, ((auth_job *)data)->code, 0, out, err);
 }
 
-static void reauth_checked(void *ud, int ok, const char *unused, sf_req_exec_fn fn) {
+static void reauth_checked(void *ud, int ok, const char *unused, sf_cmd_exec_fn fn) {
   (void)unused;
   auth_job *j = ud;
   j->password_ok = ok;
-  sf_req_command(j->req, fn, j, job_free);
+  sf_req_submit(j->req, fn, j, job_free);
 }
 
 static void disable_checked(void *ud, int ok, const char *unused) { reauth_checked(ud, ok, unused, disable_exec); }
@@ -576,20 +590,20 @@ static const sf_json_field k_password[] = {
 
 /* The caller's other sessions end with the change: whoever knew the old
  * password is logged out everywhere but here. */
-static int password_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int password_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   auth_job *j = data;
   sf_user u;
-  int rc = reauth_exec(req, tx, j, &u, err);
+  int rc = reauth_exec(who, tx, j, &u, err);
   if (rc) return rc > 0 ? 0 : rc;
   snprintf(u.password_hash, sizeof u.password_hash, "%s", j->new_hash);
   u.failed_logins = 0;
   u.locked_until = 0;
   u.updated_at = tx->now_ms;
   if (id_save(tx, &u, err)) return -1;
-  int n = id_revoke_sessions(tx, u.id, req->principal.session, err);
-  if (n < 0 || id_event(tx, req, &u, "user.password_changed", json_pack("{s:i}", "sessions_revoked", n), err))
+  int n = id_revoke_sessions(tx, u.id, who->session, err);
+  if (n < 0 || id_event(tx, who, &u, "user.password_changed", json_pack("{s:i}", "sessions_revoked", n), err))
     return -1;
-  sf_req_reply_json(req, 204, NULL);
+  sf_result_json(out, 204, NULL);
   return 0;
 }
 
@@ -603,7 +617,7 @@ static void password_hashed(void *ud, int ok, const char *hash) {
     return;
   }
   snprintf(j->new_hash, sizeof j->new_hash, "%s", hash);
-  sf_req_command(j->req, password_exec, j, job_free);
+  sf_req_submit(j->req, password_exec, j, job_free);
 }
 
 /* A wrong current password goes to the writer to be counted; a right one

@@ -19,7 +19,7 @@ id_settings id_cfg = {900, 30 * 86400, 5, 30};
  * which invalidates after commit, so a reader never sees an older user than
  * one already acknowledged to a writer. Users created or changed by another
  * process (the CLI) are new rows, never cached yet. */
-static sf_cache *g_users;
+static struct identity_state { sf_cache *users; } identity;
 
 static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
 static void user_changed(void *ud, const char *key) { (void)ud, sf_edge_user_changed(key); }
@@ -31,7 +31,7 @@ void id_changed(sf_tx *tx, const char *user_id) { sf_tx_after_commit(tx, user_ch
  * login does not send every HTTP thread back to the database. */
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err) {
   if (sf_user_update(tx->db, u, err)) return -1;
-  if (g_users) sf_tx_after_commit(tx, invalidate, g_users, u->id);
+  if (identity.users) sf_tx_after_commit(tx, invalidate, identity.users, u->id);
   if (strcmp(u->role, u->loaded_role) != 0 || strcmp(u->status, u->loaded_status) != 0) id_changed(tx, u->id);
   return 0;
 }
@@ -71,8 +71,8 @@ static int check_session(const char *user_id, const char *family, char *role, si
 void id_reply_user_by_id(sf_req *req, const char *id) {
   size_t len;
   char etag[32];
-  uint64_t gen = sf_cache_gen(g_users, id);
-  char *body = sf_cache_get(g_users, id, &len, etag, sizeof etag);
+  uint64_t gen = sf_cache_gen(identity.users, id);
+  char *body = sf_cache_get(identity.users, id, &len, etag, sizeof etag);
   if (body) {
     sf_req_reply(req, 200, "application/json", body, len);
     sf_req_add_header(req, "ETag", etag);
@@ -85,9 +85,11 @@ void id_reply_user_by_id(sf_req *req, const char *id) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  id_reply_user(req, 200, &u);
+  sf_result out = {0};
+  id_user_result(&out, 200, &u);
+  sf_req_reply_result(req, &out);
   snprintf(etag, sizeof etag, "\"%lld\"", (long long)u.version);
-  sf_cache_put(g_users, id, gen, req->resp_body, req->resp_len, etag);
+  sf_cache_put(identity.users, id, gen, req->resp_body, req->resp_len, etag);
 }
 
 void sf_identity_configure(const sf_config *cfg) {
@@ -98,15 +100,15 @@ void sf_identity_configure(const sf_config *cfg) {
 }
 
 void sf_identity_start(void) {
-  if (g_users) return;
-  g_users = sf_cache_new("users", 100000);
+  if (identity.users) return;
+  identity.users = sf_cache_new("users", 100000);
   sf_edge_on_session_check(check_session);
-  sf_cache_register_metrics(g_users);
+  sf_cache_register_metrics(identity.users);
 }
 
 void sf_identity_stop(void) {
-  sf_cache_free(g_users);
-  g_users = NULL;
+  sf_cache_free(identity.users);
+  identity.users = NULL;
 }
 
 void sf_identity_routes(void) {
@@ -114,11 +116,11 @@ void sf_identity_routes(void) {
   id_user_routes();
 }
 
-int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data, sf_err *err) {
+int id_event(sf_tx *tx, const sf_actor *who, const sf_user *u, const char *type, json_t *data, sf_err *err) {
   char stream[64];
   snprintf(stream, sizeof stream, "user-%s", u->id);
   sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
+  sf_ev_meta_of(who, &meta);
   if (!meta.actor) meta.actor = u->id;
   int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
   json_decref(data);
@@ -165,7 +167,7 @@ int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **ou
   return 0;
 }
 
-int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name, const char *role,
+int id_create(sf_tx *tx, const sf_actor *who, const char *email, const char *name, const char *role,
               const char *password_hash, sf_user *u, sf_err *err) {
   memset(u, 0, sizeof *u);
   sf_id_new("usr", u->id, sizeof u->id);
@@ -178,7 +180,7 @@ int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name,
   u->created_at = u->updated_at = tx->now_ms;
   if (sf_user_insert(tx->db, u, err)) return -1;
   id_changed(tx, u->id); /* a forged token's "no such user" answer may be cached */
-  return id_event(tx, req, u, "user.registered",
+  return id_event(tx, who, u, "user.registered",
                   json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role), err);
 }
 
@@ -198,11 +200,11 @@ int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err) {
   return 0;
 }
 
-void id_reply_user(sf_req *req, int status, const sf_user *u) {
+void id_user_result(sf_result *out, int status, const sf_user *u) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%lld\"", (long long)u->version);
-  sf_req_reply_json(req, status, sf_user_json(u));
-  sf_req_add_header(req, "ETag", etag);
+  sf_result_json(out, status, sf_user_json(u));
+  sf_result_header(out, "ETag", etag);
 }
 
 /* ---- CLI ---- */
@@ -210,7 +212,7 @@ void id_reply_user(sf_req *req, int status, const sf_user *u) {
 typedef struct {
   sf_cmd cmd;
   const char *email, *role, *name, *hash;
-  char id[48];
+  char id[SF_ID_MAX];
 } create_cmd;
 
 static int create_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
@@ -242,6 +244,6 @@ int sf_identity_create_user(const char *email, const char *password, const char 
     *err = cc.cmd.err;
     return rc;
   }
-  snprintf(id_out, 48, "%s", cc.id);
+  snprintf(id_out, SF_ID_MAX, "%s", cc.id);
   return 0;
 }

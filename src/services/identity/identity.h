@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "core/actor.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/http.h"
@@ -22,7 +23,7 @@ void sf_identity_routes(void);
 void sf_identity_configure(const sf_config *cfg);
 
 /* For the CLI: creates a user directly (the writer must be running, the
- * password hasher initialised). Fills id_out (>= 48 bytes). */
+ * password hasher initialised). Fills id_out (>= SF_ID_MAX bytes). */
 int sf_identity_create_user(const char *email, const char *password, const char *role, const char *name, char *id_out,
                             sf_err *err);
 
@@ -32,10 +33,19 @@ int sf_identity_create_user(const char *email, const char *password, const char 
  * returns < 0 with err only when the database cannot be read. */
 int sf_identity_verify(sf_db *db, sf_verify_report *r, sf_err *err);
 
-/* Runs inside the login (and registration) transaction once tokens are
- * issued; may add fields to the reply. Other services use it without
- * identity knowing them (carts: a guest cart becomes the user's). */
-typedef int (*sf_login_hook)(sf_tx *tx, const sf_req *req, const char *user_id, json_t *reply, sf_err *err);
-void sf_identity_on_login(sf_login_hook fn);
+/* A login hook: other services act in the login (and registration)
+ * transaction without identity knowing them (carts: a guest cart becomes the
+ * user's). capture runs in the route handler on the HTTP thread and copies
+ * what run will need from the request (NULL when nothing); run runs in the
+ * writer once tokens are issued, may add fields to the reply, and gets who
+ * acts (anonymous at login) and what capture returned; release frees that
+ * when the login is finished (after commit or on failure). */
+typedef struct sf_login_hook {
+  void *(*capture)(const sf_req *req);
+  int (*run)(sf_tx *tx, const sf_actor *who, const char *user_id, const void *captured, json_t *reply, sf_err *err);
+  void (*release)(void *captured);
+} sf_login_hook;
+/* Startup only; hook must outlive the service (a static). One hook. */
+void sf_identity_on_login(const sf_login_hook *hook);
 
 #endif

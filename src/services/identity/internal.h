@@ -19,8 +19,9 @@ extern id_settings id_cfg;
 
 #define MFA_TOKEN_TTL_S 300
 
-/* Appends an event about user u caused by req (req may be NULL: system). */
-int id_event(sf_tx *tx, const sf_req *req, const sf_user *u, const char *type, json_t *data_stolen, sf_err *err);
+/* Appends an event about user u caused by who (NULL: the system; the actor
+ * recorded is u itself when who is not signed in). */
+int id_event(sf_tx *tx, const sf_actor *who, const sf_user *u, const char *type, json_t *data_stolen, sf_err *err);
 /* Signs a JWT of type typ ("access" or "mfa") for u, valid ttl_s seconds;
  * an access token names its session (sid: the refresh-token family). */
 int id_sign(const sf_tx *tx, const sf_user *u, const char *typ, const char *sid, int ttl_s, char *out, size_t cap,
@@ -40,18 +41,19 @@ void id_changed(sf_tx *tx, const char *user_id);
 int id_revoke_session(sf_tx *tx, const char *user_id, const char *family, sf_err *err);
 /* Revokes every session of user_id but keep (NULL: all); count or -1. */
 int id_revoke_sessions(sf_tx *tx, const char *user_id, const char *keep, sf_err *err);
-/* Replies with the user's JSON and ETag, from the cache or the database. */
+/* Route handlers: replies with the user's JSON and ETag, from the cache or
+ * the database. */
 void id_reply_user_by_id(sf_req *req, const char *id);
 /* Loads a user inside the transaction; 404 if gone. */
 int id_load(sf_tx *tx, const char *id, sf_user *u, sf_err *err);
 /* Inserts a new user and its user.registered event. */
-int id_create(sf_tx *tx, const sf_req *req, const char *email, const char *name, const char *role,
+int id_create(sf_tx *tx, const sf_actor *who, const char *email, const char *name, const char *role,
               const char *password_hash, sf_user *out, sf_err *err);
 
 /* Validates and lower-cases an email into out (cap >= 256). */
 int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err);
-/* Replies with the user and its ETag. */
-void id_reply_user(sf_req *req, int status, const sf_user *u);
+/* The user and its ETag as a command's result. */
+void id_user_result(sf_result *out, int status, const sf_user *u);
 
 void id_auth_routes(void);
 void id_user_routes(void);

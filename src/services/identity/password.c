@@ -25,7 +25,7 @@ typedef struct pw_job {
 } pw_job;
 
 /* The one piece of process state: parameters, the pool and the gate. */
-static struct {
+static struct hasher_state {
   int ready;
   size_t memlimit; /* bytes */
   unsigned long long opslimit;
@@ -33,25 +33,25 @@ static struct {
   sem_t gate; /* `concurrency` slots: bounds the memory of hashes in flight */
   char dummy[SF_PW_HASH_MAX];
   atomic_int active, max_active;
-} P;
+} hasher;
 
 /* ---- the gate: every argon2 computation runs between enter and leave ---- */
 
 static void gate_enter(void) {
-  while (sem_wait(&P.gate) != 0 && errno == EINTR) {}
-  int now = atomic_fetch_add(&P.active, 1) + 1;
-  int seen = atomic_load(&P.max_active);
-  while (now > seen && !atomic_compare_exchange_weak(&P.max_active, &seen, now)) {}
+  while (sem_wait(&hasher.gate) != 0 && errno == EINTR) {}
+  int now = atomic_fetch_add(&hasher.active, 1) + 1;
+  int seen = atomic_load(&hasher.max_active);
+  while (now > seen && !atomic_compare_exchange_weak(&hasher.max_active, &seen, now)) {}
 }
 
 static void gate_leave(void) {
-  atomic_fetch_sub(&P.active, 1);
-  sem_post(&P.gate);
+  atomic_fetch_sub(&hasher.active, 1);
+  sem_post(&hasher.gate);
 }
 
 static int hash_raw(const char *pw, size_t len, char out[SF_PW_HASH_MAX]) {
   gate_enter();
-  int rc = crypto_pwhash_str_alg(out, pw, len, P.opslimit, P.memlimit, crypto_pwhash_ALG_ARGON2ID13);
+  int rc = crypto_pwhash_str_alg(out, pw, len, hasher.opslimit, hasher.memlimit, crypto_pwhash_ALG_ARGON2ID13);
   gate_leave();
   return rc;
 }
@@ -73,7 +73,7 @@ static int bad_config(sf_err *err, const char *what) {
 }
 
 int sf_pw_init(int memlimit_kib, int opslimit, int concurrency, sf_err *err) {
-  if (P.ready) return sf_err_internal(err, "password hashing already initialised");
+  if (hasher.ready) return sf_err_internal(err, "password hashing already initialised");
   if (sodium_init() < 0) return sf_err_internal(err, "libsodium failed to initialise");
   if (memlimit_kib <= 0 || (size_t)memlimit_kib * 1024 < crypto_pwhash_argon2id_MEMLIMIT_MIN ||
       (size_t)memlimit_kib > crypto_pwhash_argon2id_MEMLIMIT_MAX / 1024)
@@ -81,61 +81,61 @@ int sf_pw_init(int memlimit_kib, int opslimit, int concurrency, sf_err *err) {
   if (opslimit < (int)crypto_pwhash_argon2id_OPSLIMIT_MIN) return bad_config(err, "opslimit too small");
   if (concurrency < 1 || concurrency > MAX_CONCURRENCY) return bad_config(err, "concurrency must be 1-256");
 
-  P.memlimit = (size_t)memlimit_kib * 1024;
-  P.opslimit = (unsigned long long)opslimit;
-  atomic_store(&P.active, 0);
-  atomic_store(&P.max_active, 0);
-  if (sem_init(&P.gate, 0, (unsigned)concurrency) != 0)
+  hasher.memlimit = (size_t)memlimit_kib * 1024;
+  hasher.opslimit = (unsigned long long)opslimit;
+  atomic_store(&hasher.active, 0);
+  atomic_store(&hasher.max_active, 0);
+  if (sem_init(&hasher.gate, 0, (unsigned)concurrency) != 0)
     return sf_err_internal(err, "password gate: %s", strerror(errno));
-  P.pool = sf_pool_new(concurrency);
-  if (!P.pool) {
-    sem_destroy(&P.gate);
+  hasher.pool = sf_pool_new(concurrency);
+  if (!hasher.pool) {
+    sem_destroy(&hasher.gate);
     return sf_err_internal(err, "cannot start password hashing threads");
   }
   /* A random password nobody knows, hashed with the live parameters so that
    * verifying against it costs exactly what a real verify costs. */
   unsigned char secret[32];
   randombytes_buf(secret, sizeof secret);
-  int rc = hash_raw((const char *)secret, sizeof secret, P.dummy);
+  int rc = hash_raw((const char *)secret, sizeof secret, hasher.dummy);
   sodium_memzero(secret, sizeof secret);
   if (rc != 0) {
-    sf_pool_free(P.pool);
-    P.pool = NULL;
-    sem_destroy(&P.gate);
+    sf_pool_free(hasher.pool);
+    hasher.pool = NULL;
+    sem_destroy(&hasher.gate);
     return sf_err_internal(err, "password hashing failed (memlimit too large?)");
   }
-  P.ready = 1;
+  hasher.ready = 1;
   return 0;
 }
 
 void sf_pw_shutdown(void) {
-  if (!P.ready) return;
-  sf_pool_free(P.pool); /* queued jobs still pass through the gate */
-  P.pool = NULL;
-  sem_destroy(&P.gate);
-  P.ready = 0;
+  if (!hasher.ready) return;
+  sf_pool_free(hasher.pool); /* queued jobs still pass through the gate */
+  hasher.pool = NULL;
+  sem_destroy(&hasher.gate);
+  hasher.ready = 0;
 }
 
 /* ---- synchronous ---- */
 
 int sf_pw_hash(const char *password, char *out, sf_err *err) {
-  if (!P.ready) return sf_err_internal(err, "password hashing not initialised");
+  if (!hasher.ready) return sf_err_internal(err, "password hashing not initialised");
   if (!password) return sf_err_bad_request(err, "password missing");
   if (hash_raw(password, strlen(password), out) != 0) return sf_err_internal(err, "password hashing failed");
   return 0;
 }
 
 int sf_pw_verify(const char *hash, const char *password) {
-  if (!P.ready || !hash || !password) return 0;
+  if (!hasher.ready || !hash || !password) return 0;
   return verify_raw(hash, password, strlen(password));
 }
 
 int sf_pw_needs_rehash(const char *hash) {
-  if (!P.ready || !hash || strnlen(hash, SF_PW_HASH_MAX) == SF_PW_HASH_MAX) return 1;
-  return crypto_pwhash_argon2id_str_needs_rehash(hash, P.opslimit, P.memlimit) != 0;
+  if (!hasher.ready || !hash || strnlen(hash, SF_PW_HASH_MAX) == SF_PW_HASH_MAX) return 1;
+  return crypto_pwhash_argon2id_str_needs_rehash(hash, hasher.opslimit, hasher.memlimit) != 0;
 }
 
-int sf_pw_max_observed_concurrency(void) { return atomic_load(&P.max_active); }
+int sf_pw_max_observed_concurrency(void) { return atomic_load(&hasher.max_active); }
 
 /* ---- asynchronous ---- */
 
@@ -155,7 +155,7 @@ static void run_job(void *arg) {
 }
 
 static int submit(int op, const char *hash, const char *password, sf_pw_cb cb, void *ud) {
-  if (!P.ready) return -503;
+  if (!hasher.ready) return -503;
   if (!password) return -400;
   size_t len = strlen(password);
   pw_job *j = sf_malloc(sizeof *j + len + 1);
@@ -172,7 +172,7 @@ static int submit(int op, const char *hash, const char *password, sf_pw_cb cb, v
   }
   j->pwlen = len;
   memcpy(j->password, password, len + 1);
-  int rc = sf_pool_submit(P.pool, run_job, j);
+  int rc = sf_pool_submit(hasher.pool, run_job, j);
   if (rc) {
     sodium_memzero(j->password, len);
     free(j);
@@ -187,5 +187,5 @@ int sf_pw_verify_async(const char *hash, const char *password, sf_pw_cb cb, void
 }
 
 int sf_pw_verify_dummy_async(const char *password, sf_pw_cb cb, void *ud) {
-  return submit(OP_VERIFY_DUMMY, P.dummy, password, cb, ud);
+  return submit(OP_VERIFY_DUMMY, hasher.dummy, password, cb, ud);
 }

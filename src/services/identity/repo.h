@@ -8,10 +8,11 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "store/db.h"
 
 typedef struct sf_user {
-  char id[48];
+  char id[SF_ID_MAX];
   char email[256];
   char password_hash[160];
   char name[404]; /* 100 code points of UTF-8 */
@@ -41,9 +42,9 @@ int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out_array, ch
 json_t *sf_user_json(const sf_user *u);
 
 typedef struct sf_refresh {
-  char id[48];
-  char family[48];
-  char user_id[48];
+  char id[SF_ID_MAX];
+  char family[SF_ID_MAX];
+  char user_id[SF_ID_MAX];
   char status[16]; /* active | rotated | revoked */
   int64_t expires_at;
 } sf_refresh;
@@ -66,5 +67,13 @@ typedef struct sf_session_state {
   int live;
 } sf_session_state;
 int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_session_state *s, sf_err *err);
+
+/* serviceflow verify's reads (in repo_verify.c, for verify.c): statements the caller steps and
+ * resets; NULL with err when they cannot be prepared.
+ * The user-* events that shape the users rows, in order:
+ * position, stream, type, data (JSON text). */
+sf_stmt *sf_user_verify_events(sf_db *db, sf_err *err);
+/* Every users row: id, email, name, role, status, totp_enabled. */
+sf_stmt *sf_user_verify_rows(sf_db *db, sf_err *err);
 
 #endif

@@ -12,14 +12,16 @@
 #define SECRET_BYTES 20
 #define RAW_MAX (SF_TOTP_SECRET_MAX * 5 / 8)
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static int g_oath_rc = -1;
+static struct totp_state {
+  pthread_once_t once;
+  int oath_rc; /* oath_init's answer, once */
+} totp = {PTHREAD_ONCE_INIT, -1};
 
-static void init_oath(void) { g_oath_rc = oath_init(); }
+static void init_oath(void) { totp.oath_rc = oath_init(); }
 
 static int ready(void) {
-  pthread_once(&g_once, init_oath);
-  return g_oath_rc == OATH_OK;
+  pthread_once(&totp.once, init_oath);
+  return totp.oath_rc == OATH_OK;
 }
 
 /* Decodes into raw (RAW_MAX bytes); liboath's own buffer is wiped and freed

@@ -10,7 +10,7 @@
 #include "services/identity/internal.h"
 
 typedef struct {
-  char id[48];
+  char id[SF_ID_MAX];
   char name[404];
   char role[16];
   char status[16];
@@ -27,19 +27,19 @@ static const sf_json_field k_me_patch[] = {
     {0},
 };
 
-static int me_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int me_patch_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   user_change *c = data;
   sf_user u;
-  int rc = id_load(tx, req->principal.user_id, &u, err);
+  int rc = id_load(tx, who->user_id, &u, err);
   if (rc || (rc = sf_precondition(c->if_match, u.version, err))) return rc;
   if (strcmp(u.name, c->name) != 0) {
     snprintf(u.name, sizeof u.name, "%s", c->name);
     u.version++;
     u.updated_at = tx->now_ms;
-    if (id_save(tx, &u, err) || id_event(tx, req, &u, "user.profile_updated", json_pack("{s:s}", "name", u.name), err))
+    if (id_save(tx, &u, err) || id_event(tx, who, &u, "user.profile_updated", json_pack("{s:s}", "name", u.name), err))
       return -1;
   }
-  id_reply_user(req, 200, &u);
+  id_user_result(out, 200, &u);
   return 0;
 }
 
@@ -56,7 +56,7 @@ static void h_me_patch(sf_req *req) {
   }
   snprintf(c->name, sizeof c->name, "%s", sf_json_str(b, "name"));
   json_decref(b);
-  sf_req_command(req, me_patch_exec, c, free);
+  sf_req_submit(req, me_patch_exec, c, free);
 }
 
 /* ---- admin ---- */
@@ -85,23 +85,23 @@ static const sf_json_field k_admin_patch[] = {
     {0},
 };
 
-static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int admin_patch_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   user_change *c = data;
   sf_user u;
   int rc = id_load(tx, c->id, &u, err);
   if (rc || (rc = sf_precondition(c->if_match, u.version, err))) return rc;
-  int self = strcmp(u.id, req->principal.user_id) == 0;
+  int self = strcmp(u.id, who->user_id) == 0;
   if (self && ((c->has_role && strcmp(c->role, "admin") != 0) || (c->has_status && strcmp(c->status, "active") != 0)))
     return sf_err_conflict(err, "administrators cannot demote or disable themselves");
   int changed = 0;
   if (c->has_role && strcmp(u.role, c->role) != 0) {
-    if (id_event(tx, req, &u, "user.role_changed", json_pack("{s:s, s:s}", "from", u.role, "to", c->role), err))
+    if (id_event(tx, who, &u, "user.role_changed", json_pack("{s:s, s:s}", "from", u.role, "to", c->role), err))
       return -1;
     snprintf(u.role, sizeof u.role, "%s", c->role);
     changed = 1;
   }
   if (c->has_status && strcmp(u.status, c->status) != 0) {
-    if (id_event(tx, req, &u, "user.status_changed", json_pack("{s:s, s:s}", "from", u.status, "to", c->status), err))
+    if (id_event(tx, who, &u, "user.status_changed", json_pack("{s:s, s:s}", "from", u.status, "to", c->status), err))
       return -1;
     snprintf(u.status, sizeof u.status, "%s", c->status);
     if (strcmp(u.status, "disabled") == 0 && id_revoke_sessions(tx, u.id, NULL, err) < 0) return -1;
@@ -112,7 +112,7 @@ static int admin_patch_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
     u.updated_at = tx->now_ms;
     if (id_save(tx, &u, err)) return -1;
   }
-  id_reply_user(req, 200, &u);
+  id_user_result(out, 200, &u);
   return 0;
 }
 
@@ -140,7 +140,7 @@ static void h_admin_patch(sf_req *req) {
   if ((c->has_role = role != NULL)) snprintf(c->role, sizeof c->role, "%s", role);
   if ((c->has_status = status != NULL)) snprintf(c->status, sizeof c->status, "%s", status);
   json_decref(b);
-  sf_req_command(req, admin_patch_exec, c, free);
+  sf_req_submit(req, admin_patch_exec, c, free);
 }
 
 typedef struct {

@@ -19,6 +19,7 @@
 
 #include "core/json.h"
 #include "services/identity/identity.h"
+#include "services/identity/repo.h"
 
 typedef struct {
   int registered; /* user.registered seen */
@@ -82,13 +83,7 @@ static void apply(id_fold *f, const char *id, int64_t pos, const char *type, jso
 }
 
 static int fold_events(sf_db *db, id_fold *f, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT position, stream, type, data FROM events"
-                              " WHERE substr(stream, 1, 5) = 'user-' AND type IN ('user.registered',"
-                              " 'user.role_changed', 'user.status_changed', 'user.profile_updated',"
-                              " 'user.mfa_enabled', 'user.mfa_disabled')"
-                              " ORDER BY position",
-                              err);
+  sf_stmt *st = sf_user_verify_events(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {
@@ -124,7 +119,7 @@ static void compare_row(id_fold *f, sf_stmt *st) {
 }
 
 static int compare_users(sf_db *db, id_fold *f, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT id, email, name, role, status, totp_enabled FROM users", err);
+  sf_stmt *st = sf_user_verify_rows(db, err);
   if (!st) return -1;
   int rc;
   int64_t rows = 0;

@@ -12,60 +12,24 @@
 #include "edge/input.h"
 #include "events/timers.h"
 #include "services/catalog/catalog.h"
+#include "services/inventory/repo.h"
 
-#define MAX_LINES 50
+#define MAX_LINES SF_INV_MAX_LINES
 #define DEFAULT_TTL_S 900
 #define MAX_TTL_S 3600
 #define EXPIRE_KIND "reservation.expire"
 
-typedef struct {
-  char product_id[48];
-  int64_t on_hand, reserved, version;
-} stock;
-
-/* Missing row = nothing on hand (version 0). */
-static int load_stock(sf_db *db, const char *product_id, stock *s, sf_err *err) {
-  memset(s, 0, sizeof *s);
-  snprintf(s->product_id, sizeof s->product_id, "%s", product_id);
-  sf_stmt *st = sf_db_prepare(db, "SELECT on_hand, reserved, version FROM stock WHERE product_id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, product_id);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) {
-    s->on_hand = sf_stmt_col_int(st, 0);
-    s->reserved = sf_stmt_col_int(st, 1);
-    s->version = sf_stmt_col_int(st, 2);
-  }
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : 0;
-}
-
-static int save_stock(sf_tx *tx, const stock *s, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO stock(product_id, on_hand, reserved, version, updated_at)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(product_id) DO UPDATE SET"
-                              " on_hand = ?2, reserved = ?3, version = ?4, updated_at = ?5",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, s->product_id);
-  sf_stmt_int(st, 2, s->on_hand);
-  sf_stmt_int(st, 3, s->reserved);
-  sf_stmt_int(st, 4, s->version);
-  sf_stmt_int(st, 5, tx->now_ms);
-  return sf_stmt_run(st, err);
-}
-
-static json_t *stock_json(const stock *s) {
+static json_t *stock_json(const sf_stock *s) {
   return json_pack("{s:s, s:I, s:I, s:I, s:I}", "product_id", s->product_id, "on_hand", (json_int_t)s->on_hand,
                    "reserved", (json_int_t)s->reserved, "available", (json_int_t)(s->on_hand - s->reserved), "version",
                    (json_int_t)s->version);
 }
 
-static void reply_stock(sf_req *req, int status, const stock *s) {
+static void stock_result(sf_result *out, int status, const sf_stock *s) {
   char etag[32];
   snprintf(etag, sizeof etag, "\"%" PRId64 "\"", s->version);
-  sf_req_reply_json(req, status, stock_json(s));
-  sf_req_add_header(req, "ETag", etag);
+  sf_result_json(out, status, stock_json(s));
+  sf_result_header(out, "ETag", etag);
 }
 
 /* ---- GET /inventory/{product_id} ---- */
@@ -75,8 +39,8 @@ static void h_stock_get(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
   sf_product_ref p;
-  stock s;
-  if (!db || sf_catalog_product_ref(db, pid, &p, &err) || load_stock(db, pid, &s, &err)) {
+  sf_stock s;
+  if (!db || sf_catalog_product_ref(db, pid, &p, &err) || sf_inv_repo_load_stock(db, pid, &s, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
@@ -86,7 +50,9 @@ static void h_stock_get(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  reply_stock(req, 200, &s);
+  sf_result out = {0};
+  stock_result(&out, 200, &s);
+  sf_req_reply_result(req, &out);
 }
 
 /* ---- POST /inventory/{product_id}/adjustments ---- */
@@ -98,18 +64,18 @@ static const sf_json_field k_adjust[] = {
 };
 
 typedef struct {
-  char product_id[48];
+  char product_id[SF_ID_MAX];
   int64_t delta;
   sf_if_match if_match;
   char reason[808];
 } adjust_input;
 
-static int adjust_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int adjust_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   adjust_input *in = data;
   sf_product_ref p;
-  stock s;
+  sf_stock s;
   int rc = sf_catalog_product_ref(tx->db, in->product_id, &p, err);
-  if (!rc) rc = load_stock(tx->db, in->product_id, &s, err);
+  if (!rc) rc = sf_inv_repo_load_stock(tx->db, in->product_id, &s, err);
   if (!rc) rc = sf_precondition(in->if_match, s.version, err);
   if (rc) return rc;
   if (s.on_hand + in->delta < s.reserved)
@@ -118,12 +84,12 @@ static int adjust_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
                       in->delta);
   s.on_hand += in->delta;
   s.version++;
-  if ((rc = save_stock(tx, &s, err))) return rc;
-  rc = sf_req_event(tx, req, "stock", s.product_id, "stock.adjusted",
-                    json_pack("{s:s, s:I, s:s, s:I}", "product_id", s.product_id, "delta", (json_int_t)in->delta,
-                              "reason", in->reason, "on_hand", (json_int_t)s.on_hand),
-                    err);
-  if (!rc) reply_stock(req, 200, &s);
+  if ((rc = sf_inv_repo_save_stock(tx->db, &s, tx->now_ms, err))) return rc;
+  rc = sf_ev_emit(tx, who, "stock", s.product_id, "stock.adjusted",
+                  json_pack("{s:s, s:I, s:s, s:I}", "product_id", s.product_id, "delta", (json_int_t)in->delta,
+                            "reason", in->reason, "on_hand", (json_int_t)s.on_hand),
+                  err);
+  if (!rc) stock_result(out, 200, &s);
   return rc;
 }
 
@@ -145,24 +111,12 @@ static void h_adjust(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_command(req, adjust_exec, in, free);
+  sf_req_submit(req, adjust_exec, in, free);
 }
 
 /* ---- reservations ---- */
 
-typedef struct {
-  char id[48];
-  char owner[48];
-  char status[16];
-  int64_t expires_at, created_at;
-  int nlines;
-  struct {
-    char product_id[48];
-    int64_t quantity;
-  } lines[MAX_LINES];
-} reservation;
-
-static json_t *reservation_json(const reservation *r) {
+static json_t *reservation_json(const sf_reservation *r) {
   char exp[32], created[32];
   sf_time_iso8601(r->expires_at, exp, sizeof exp);
   sf_time_iso8601(r->created_at, created, sizeof created);
@@ -174,50 +128,20 @@ static json_t *reservation_json(const reservation *r) {
                    items, "expires_at", r->expires_at ? json_string(exp) : json_null(), "created_at", created);
 }
 
-static int load_reservation(sf_db *db, const char *id, reservation *r, sf_err *err) {
-  memset(r, 0, sizeof *r);
-  sf_stmt *st =
-      sf_db_prepare(db, "SELECT id, owner, status, expires_at, created_at FROM reservations WHERE id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) {
-    snprintf(r->id, sizeof r->id, "%s", sf_stmt_col_text(st, 0));
-    snprintf(r->owner, sizeof r->owner, "%s", sf_stmt_col_text(st, 1));
-    snprintf(r->status, sizeof r->status, "%s", sf_stmt_col_text(st, 2));
-    r->expires_at = sf_stmt_col_int(st, 3);
-    r->created_at = sf_stmt_col_int(st, 4);
-  }
-  sf_stmt_reset(st);
-  if (rc == 0) return sf_err_not_found(err, "reservation");
-  if (rc < 0) return rc;
-  st = sf_db_prepare(db, "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY rowid",
-                     err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  while (r->nlines < MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
-    snprintf(r->lines[r->nlines].product_id, sizeof r->lines[0].product_id, "%s", sf_stmt_col_text(st, 0));
-    r->lines[r->nlines].quantity = sf_stmt_col_int(st, 1);
-    r->nlines++;
-  }
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : 0;
-}
-
 typedef struct {
-  reservation r;
+  sf_reservation r;
   int64_t ttl_s;
 } reserve_input;
 
 /* Checks and holds stock for r (lines filled); fills r's id, status, times. */
-static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_ms, sf_err *err) {
+static int do_reserve(sf_tx *tx, const sf_actor *who, sf_reservation *r, int64_t ttl_ms, sf_err *err) {
   sf_id_new("rsv", r->id, sizeof r->id);
   snprintf(r->status, sizeof r->status, "active");
   r->created_at = tx->now_ms;
   r->expires_at = ttl_ms > 0 ? tx->now_ms + ttl_ms : 0; /* 0: held until released or committed */
   int rc = 0;
   /* check every line first so the problem names every short product */
-  stock s[MAX_LINES];
+  sf_stock s[MAX_LINES];
   for (int i = 0; i < r->nlines; i++) {
     sf_product_ref p;
     sf_err perr = {0};
@@ -229,7 +153,7 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
       continue;
     }
     if (prc) return prc == -500 ? sf_err_internal(err, "%s", perr.detail) : prc;
-    if ((rc = load_stock(tx->db, r->lines[i].product_id, &s[i], err))) return rc;
+    if ((rc = sf_inv_repo_load_stock(tx->db, r->lines[i].product_id, &s[i], err))) return rc;
   }
   if (err->nfields) return sf_err_set(err, 422, "validation", "Validation failed", "some items cannot be reserved");
   for (int i = 0; i < r->nlines; i++) {
@@ -247,32 +171,13 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
   for (int i = 0; i < r->nlines; i++) {
     s[i].reserved += r->lines[i].quantity;
     s[i].version++;
-    if ((rc = save_stock(tx, &s[i], err))) return rc;
+    if ((rc = sf_inv_repo_save_stock(tx->db, &s[i], tx->now_ms, err))) return rc;
   }
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO reservations(id, owner, status, expires_at, created_at, updated_at)"
-                              " VALUES(?, ?, 'active', ?, ?, ?)",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, r->id);
-  sf_stmt_text(st, 2, r->owner);
-  sf_stmt_int(st, 3, r->expires_at);
-  sf_stmt_int(st, 4, tx->now_ms);
-  sf_stmt_int(st, 5, tx->now_ms);
-  if ((rc = sf_stmt_run(st, err))) return rc;
-  for (int i = 0; i < r->nlines; i++) {
-    st = sf_db_prepare(tx->db, "INSERT INTO reservation_lines(reservation_id, product_id, quantity) VALUES(?, ?, ?)",
-                       err);
-    if (!st) return -500;
-    sf_stmt_text(st, 1, r->id);
-    sf_stmt_text(st, 2, r->lines[i].product_id);
-    sf_stmt_int(st, 3, r->lines[i].quantity);
-    if ((rc = sf_stmt_run(st, err))) return rc;
-  }
+  if ((rc = sf_inv_repo_insert_reservation(tx->db, r, tx->now_ms, err))) return rc;
   json_t *ev = reservation_json(r);
   json_object_del(ev, "id");
   json_object_del(ev, "created_at");
-  if ((rc = sf_req_event(tx, req, "reservation", r->id, "reservation.created", ev, err))) return rc;
+  if ((rc = sf_ev_emit(tx, who, "reservation", r->id, "reservation.created", ev, err))) return rc;
   return r->expires_at ? sf_timer_set(tx, EXPIRE_KIND, r->id, r->expires_at, err) : 0;
 }
 
@@ -280,10 +185,10 @@ static int do_reserve(sf_tx *tx, const sf_req *req, reservation *r, int64_t ttl_
 
 int sf_inv_hold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
   if (n < 1 || n > MAX_LINES) return sf_err_invalid(err, "items", "must hold 1 to %d items", MAX_LINES);
-  stock s[MAX_LINES];
+  sf_stock s[MAX_LINES];
   int rc;
   for (int i = 0; i < n; i++) {
-    if ((rc = load_stock(tx->db, lines[i].product_id, &s[i], err))) return rc;
+    if ((rc = sf_inv_repo_load_stock(tx->db, lines[i].product_id, &s[i], err))) return rc;
     int64_t available = s[i].on_hand - s[i].reserved;
     if (available < lines[i].quantity) {
       char field[32];
@@ -298,7 +203,7 @@ int sf_inv_hold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
   for (int i = 0; i < n; i++) {
     s[i].reserved += lines[i].quantity;
     s[i].version++;
-    if ((rc = save_stock(tx, &s[i], err))) return rc;
+    if ((rc = sf_inv_repo_save_stock(tx->db, &s[i], tx->now_ms, err))) return rc;
   }
   return 0;
 }
@@ -306,14 +211,14 @@ int sf_inv_hold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) {
 /* Moves held units: d_on_hand and d_reserved per unit (-1 or 0). */
 static int move_held(sf_tx *tx, const sf_inv_line *lines, int n, int d_on_hand, sf_err *err) {
   for (int i = 0; i < n; i++) {
-    stock s;
-    int rc = load_stock(tx->db, lines[i].product_id, &s, err);
+    sf_stock s;
+    int rc = sf_inv_repo_load_stock(tx->db, lines[i].product_id, &s, err);
     if (rc) return rc;
     s.reserved -= lines[i].quantity;
     s.on_hand += d_on_hand * lines[i].quantity;
     if (s.reserved < 0 || s.on_hand < 0) return sf_err_internal(err, "stock of %s would go negative", s.product_id);
     s.version++;
-    if ((rc = save_stock(tx, &s, err))) return rc;
+    if ((rc = sf_inv_repo_save_stock(tx->db, &s, tx->now_ms, err))) return rc;
   }
   return 0;
 }
@@ -322,16 +227,16 @@ int sf_inv_unhold(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) { ret
 
 int sf_inv_sell(sf_tx *tx, const sf_inv_line *lines, int n, sf_err *err) { return move_held(tx, lines, n, -1, err); }
 
-static int reserve_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int reserve_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   reserve_input *in = data;
-  reservation *r = &in->r;
-  snprintf(r->owner, sizeof r->owner, "%s", req->principal.user_id);
-  int rc = do_reserve(tx, req, r, in->ttl_s * 1000, err);
+  sf_reservation *r = &in->r;
+  snprintf(r->owner, sizeof r->owner, "%s", who->user_id ? who->user_id : "");
+  int rc = do_reserve(tx, who, r, in->ttl_s * 1000, err);
   if (rc) return rc;
   char loc[96];
   snprintf(loc, sizeof loc, "/api/v1/reservations/%s", r->id);
-  sf_req_reply_json(req, 201, reservation_json(r));
-  sf_req_add_header(req, "Location", loc);
+  sf_result_json(out, 201, reservation_json(r));
+  sf_result_header(out, "Location", loc);
   return 0;
 }
 
@@ -350,7 +255,7 @@ static void h_reserve(sf_req *req) {
   sf_in_item lines[MAX_LINES];
   in->r.nlines = sf_in_items(json_object_get(b, "items"), lines, MAX_LINES, &err);
   for (int k = 0; k < in->r.nlines; k++) {
-    memcpy(in->r.lines[k].product_id, lines[k].product_id, sizeof lines[k].product_id);
+    sf_strlcpy(in->r.lines[k].product_id, lines[k].product_id, sizeof in->r.lines[k].product_id);
     in->r.lines[k].quantity = lines[k].quantity;
   }
   json_decref(b);
@@ -360,22 +265,25 @@ static void h_reserve(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_command(req, reserve_exec, in, free);
+  sf_req_submit(req, reserve_exec, in, free);
 }
 
-static int may_see(const sf_req *req, const reservation *r) {
-  return strcmp(r->owner, req->principal.user_id) == 0 || sf_edge_role_allows(req->principal.role, "inventory:write");
+static int may_see(const sf_actor *who, const sf_reservation *r) {
+  return (sf_actor_is_user(who) && strcmp(r->owner, who->user_id) == 0) ||
+         sf_edge_role_allows(who->role, "inventory:write");
 }
 
 static void h_reservation_get(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  reservation *r = sf_arena_alloc(&req->arena, sizeof *r);
-  if (!db || load_reservation(db, sf_req_param(req, "id"), r, &err)) {
+  sf_reservation *r = sf_arena_alloc(&req->arena, sizeof *r);
+  if (!db || sf_inv_repo_load_reservation(db, sf_req_param(req, "id"), r, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  if (!may_see(req, r)) {
+  sf_actor who;
+  sf_req_actor(req, &who);
+  if (!may_see(&who, r)) {
     sf_err_not_found(&err, "reservation"); /* do not reveal other people's reservations */
     sf_req_reply_problem(req, &err);
     return;
@@ -384,48 +292,43 @@ static void h_reservation_get(sf_req *req) {
 }
 
 /* Gives the units back and marks the reservation; cause "released" or "expired". */
-static int release(sf_tx *tx, const sf_req *req, reservation *r, const char *cause, sf_err *err) {
+static int release(sf_tx *tx, const sf_actor *who, sf_reservation *r, const char *cause, sf_err *err) {
   for (int i = 0; i < r->nlines; i++) {
-    stock s;
-    int rc = load_stock(tx->db, r->lines[i].product_id, &s, err);
+    sf_stock s;
+    int rc = sf_inv_repo_load_stock(tx->db, r->lines[i].product_id, &s, err);
     if (rc) return rc;
     s.reserved -= r->lines[i].quantity;
     if (s.reserved < 0) return sf_err_internal(err, "reserved stock of %s would go negative", s.product_id);
     s.version++;
-    if ((rc = save_stock(tx, &s, err))) return rc;
+    if ((rc = sf_inv_repo_save_stock(tx->db, &s, tx->now_ms, err))) return rc;
   }
   const char *status = strcmp(cause, "expired") == 0 ? "expired" : "released";
-  sf_stmt *st = sf_db_prepare(tx->db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, status);
-  sf_stmt_int(st, 2, tx->now_ms);
-  sf_stmt_text(st, 3, r->id);
-  int rc = sf_stmt_run(st, err);
+  int rc = sf_inv_repo_set_reservation_status(tx->db, r->id, status, tx->now_ms, err);
   if (!rc)
-    rc = sf_req_event(tx, req, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
+    rc = sf_ev_emit(tx, who, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
   if (!rc) snprintf(r->status, sizeof r->status, "%s", status);
   return rc;
 }
 
-int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cause, sf_err *err) {
-  reservation *r = malloc(sizeof *r);
-  int rc = load_reservation(tx->db, id, r, err);
+int sf_inv_release(sf_tx *tx, const sf_actor *who, const char *id, const char *cause, sf_err *err) {
+  sf_reservation *r = malloc(sizeof *r);
+  int rc = sf_inv_repo_load_reservation(tx->db, id, r, err);
   if (!rc && strcmp(r->status, "active") == 0) {
-    rc = release(tx, req, r, cause, err);
+    rc = release(tx, who, r, cause, err);
     if (!rc && r->expires_at) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
   }
   free(r);
   return rc;
 }
 
-int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err) {
-  reservation *r = malloc(sizeof *r);
-  int rc = load_reservation(tx->db, id, r, err);
+int sf_inv_commit(sf_tx *tx, const sf_actor *who, const char *id, sf_err *err) {
+  sf_reservation *r = malloc(sizeof *r);
+  int rc = sf_inv_repo_load_reservation(tx->db, id, r, err);
   if (!rc && strcmp(r->status, "active") != 0)
     rc = sf_err_conflict(err, "reservation %s is %s, not active", id, r->status);
   for (int i = 0; !rc && i < r->nlines; i++) {
-    stock s;
-    if ((rc = load_stock(tx->db, r->lines[i].product_id, &s, err))) break;
+    sf_stock s;
+    if ((rc = sf_inv_repo_load_stock(tx->db, r->lines[i].product_id, &s, err))) break;
     s.reserved -= r->lines[i].quantity;
     s.on_hand -= r->lines[i].quantity;
     if (s.reserved < 0 || s.on_hand < 0) {
@@ -433,38 +336,28 @@ int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err) {
       break;
     }
     s.version++;
-    rc = save_stock(tx, &s, err);
+    rc = sf_inv_repo_save_stock(tx->db, &s, tx->now_ms, err);
   }
-  if (!rc) {
-    sf_stmt *st =
-        sf_db_prepare(tx->db, "UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ?", err);
-    if (!st)
-      rc = -500;
-    else {
-      sf_stmt_int(st, 1, tx->now_ms);
-      sf_stmt_text(st, 2, id);
-      rc = sf_stmt_run(st, err);
-    }
-  }
-  if (!rc) rc = sf_req_event(tx, req, "reservation", id, "reservation.committed", json_object(), err);
+  if (!rc) rc = sf_inv_repo_set_reservation_status(tx->db, id, "committed", tx->now_ms, err);
+  if (!rc) rc = sf_ev_emit(tx, who, "reservation", id, "reservation.committed", json_object(), err);
   if (!rc && r->expires_at) rc = sf_timer_cancel(tx, EXPIRE_KIND, id, err);
   free(r);
   return rc;
 }
 
 typedef struct {
-  char id[48];
+  char id[SF_ID_MAX];
 } release_input;
 
-static int release_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int release_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   release_input *in = data;
-  reservation *r = malloc(sizeof *r);
-  int rc = load_reservation(tx->db, in->id, r, err);
-  if (!rc && !may_see(req, r)) rc = sf_err_not_found(err, "reservation");
+  sf_reservation *r = malloc(sizeof *r);
+  int rc = sf_inv_repo_load_reservation(tx->db, in->id, r, err);
+  if (!rc && !may_see(who, r)) rc = sf_err_not_found(err, "reservation");
   if (!rc && strcmp(r->status, "active") != 0) rc = sf_err_conflict(err, "the reservation is already %s", r->status);
-  if (!rc) rc = release(tx, req, r, "released", err);
+  if (!rc) rc = release(tx, who, r, "released", err);
   if (!rc) rc = sf_timer_cancel(tx, EXPIRE_KIND, r->id, err);
-  if (!rc) sf_req_reply_json(req, 200, reservation_json(r));
+  if (!rc) sf_result_json(out, 200, reservation_json(r));
   free(r);
   return rc;
 }
@@ -472,13 +365,13 @@ static int release_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
 static void h_release(sf_req *req) {
   release_input *in = sf_calloc(1, sizeof *in);
   snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
-  sf_req_command(req, release_exec, in, free);
+  sf_req_submit(req, release_exec, in, free);
 }
 
 /* The durable timer: releases a reservation still active at expiry. */
 static int expire_timer(sf_tx *tx, const char *ref, sf_err *err) {
-  reservation *r = malloc(sizeof *r);
-  int rc = load_reservation(tx->db, ref, r, err);
+  sf_reservation *r = malloc(sizeof *r);
+  int rc = sf_inv_repo_load_reservation(tx->db, ref, r, err);
   if (rc == -404)
     rc = 0, r->status[0] = '\0'; /* gone: nothing to do */
   else if (!rc && strcmp(r->status, "active") == 0)

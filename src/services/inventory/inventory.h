@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/actor.h"
 #include "core/err.h"
 #include "core/http.h"
 #include "events/verify.h"
@@ -27,9 +28,10 @@ typedef struct sf_inv_line {
 } sf_inv_line;
 /* Reservations made through /api/v1/reservations (and by orders placed
  * before orders held stock directly): release an active one (no-op when it
- * is no longer active), or turn it into a sale (on hand and reserved drop). */
-int sf_inv_release(sf_tx *tx, const sf_req *req, const char *id, const char *cause, sf_err *err);
-int sf_inv_commit(sf_tx *tx, const sf_req *req, const char *id, sf_err *err);
+ * is no longer active), or turn it into a sale (on hand and reserved drop).
+ * who acts (NULL: the system). */
+int sf_inv_release(sf_tx *tx, const sf_actor *who, const char *id, const char *cause, sf_err *err);
+int sf_inv_commit(sf_tx *tx, const sf_actor *who, const char *id, sf_err *err);
 /* Stock held by an order itself, without a reservation of its own: the
  * order's events (order.placed, order.paid, order.cancelled) are the record
  * of the hold, and `serviceflow verify` folds them into stock. Hold: every

@@ -16,6 +16,7 @@
  * touches, so the version is compared too (it catches a lost or doubled
  * update that happens to leave the quantities right). */
 #include "services/inventory/inventory.h"
+#include "services/inventory/repo.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -180,13 +181,7 @@ static void on_order(inv_fold *f, int64_t pos, const char *oid, const char *type
 }
 
 static int fold_events(sf_db *db, inv_fold *f, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT position, stream, type, data, at FROM events"
-                              " WHERE substr(stream, 1, 6) = 'stock-' OR substr(stream, 1, 12) = 'reservation-'"
-                              " OR (substr(stream, 1, 6) = 'order-'"
-                              "     AND type IN ('order.placed', 'order.paid', 'order.cancelled'))"
-                              " ORDER BY position",
-                              err);
+  sf_stmt *st = sf_inv_repo_verify_events(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {
@@ -220,13 +215,13 @@ static int fold_events(sf_db *db, inv_fold *f, sf_err *err) {
 
 static int compare_stock(sf_db *db, inv_fold *f, sf_err *err) {
   /* every product counts, also those that never had stock */
-  sf_stmt *st = sf_db_prepare(db, "SELECT id FROM products", err);
+  sf_stmt *st = sf_inv_repo_verify_products(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) product_slot(f, sf_stmt_col_text(st, 0));
   sf_stmt_reset(st);
   if (rc < 0) return rc;
-  st = sf_db_prepare(db, "SELECT product_id, on_hand, reserved, version FROM stock", err);
+  st = sf_inv_repo_verify_stock(db, err);
   if (!st) return -1;
   while ((rc = sf_stmt_step(st, err)) == 1) {
     const char *pid = sf_stmt_col_text(st, 0);
@@ -258,7 +253,7 @@ static int compare_stock(sf_db *db, inv_fold *f, sf_err *err) {
 static int compare_reservations(sf_db *db, inv_fold *f, sf_err *err) {
   sf_verify_report *r = f->rr;
   int64_t orphans = 0;
-  sf_stmt *st = sf_db_prepare(db, "SELECT id, owner, status, expires_at, created_at FROM reservations", err);
+  sf_stmt *st = sf_inv_repo_verify_reservations(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {
@@ -284,7 +279,7 @@ static int compare_reservations(sf_db *db, inv_fold *f, sf_err *err) {
   sf_stmt_reset(st);
   if (rc < 0) return rc;
 
-  st = sf_db_prepare(db, "SELECT reservation_id, product_id, quantity FROM reservation_lines", err);
+  st = sf_inv_repo_verify_lines(db, err);
   if (!st) return -1;
   while ((rc = sf_stmt_step(st, err)) == 1) {
     const char *id = sf_stmt_col_text(st, 0), *pid = sf_stmt_col_text(st, 1);
