@@ -54,7 +54,8 @@ static int level_tasks(const sf_flow_ctx *cx, const sf_flow_request *r, const sf
                        int64_t i, int *n, sf_err *err) {
   int rc = 0;
   *n = 0;
-  if (l->role) rc = cx->approvals->insert_task(cx->tx, r, chain, i, l->name, NULL, l->role, NULL, NULL, NULL, err), ++*n;
+  if (l->role)
+    rc = cx->approvals->insert_task(cx->tx, r, chain, i, l->name, NULL, l->role, NULL, NULL, NULL, err), ++*n;
   for (int j = 0; j < l->nusers; j++) {
     if (rc || strcmp(l->users[j], r->created_by) == 0) continue; /* nobody approves their own request */
     rc = cx->approvals->insert_task(cx->tx, r, chain, i, l->name, l->users[j], NULL, NULL, NULL, NULL, err);
@@ -84,12 +85,12 @@ static int open_level(const sf_flow_ctx *cx, sf_flow_request *r, const sf_flow_c
       continue;
     }
     if (!rc)
-      rc = sf_flow_event(cx, r, "request.approval_requested",
-                         json_pack("{s:I, s:I, s:s, s:o, s:o}", "chain", (json_int_t)chain, "level", (json_int_t)i,
-                                   "name", l->name, "quorum", sf_flow_quorum_json(l), "assignees",
-                                   l->role ? json_pack("{s:s}", "role", l->role)
-                                           : json_pack("{s:O}", "users", l->users_json)),
-                         err);
+      rc = sf_flow_event(
+          cx, r, "request.approval_requested",
+          json_pack("{s:I, s:I, s:s, s:o, s:o}", "chain", (json_int_t)chain, "level", (json_int_t)i, "name", l->name,
+                    "quorum", sf_flow_quorum_json(l), "assignees",
+                    l->role ? json_pack("{s:s}", "role", l->role) : json_pack("{s:O}", "users", l->users_json)),
+          err);
     return rc;
   }
   return finish(cx, r, ch, chain, 1, out, err);

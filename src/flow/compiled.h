@@ -63,9 +63,9 @@ typedef struct sf_flow_transition {
 
 typedef struct sf_flow_level {
   const char *name;
-  const char *role;     /* any member of a role, or */
-  const char **users;   /* named users */
-  int nusers;           /* 0 with a role */
+  const char *role;   /* any member of a role, or */
+  const char **users; /* named users */
+  int nusers;         /* 0 with a role */
   const json_t *users_json;
   int quorum_all;       /* all (users only) */
   int64_t quorum_n;     /* n approvals; 1 for any */
@@ -105,7 +105,7 @@ typedef struct sf_flow_sla {
   int ntargets;
   json_int_t warn_at[SF_FLOW_MAX_WARN];
   int nwarn;
-  sf_calendar *calendar; /* NULL: 24x7 */
+  sf_calendar *calendar;     /* NULL: 24x7 */
   const char *calendar_name; /* its timezone, "UTC", or "24x7" without a calendar */
 } sf_flow_sla;
 

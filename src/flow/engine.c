@@ -97,10 +97,9 @@ static const sf_flow_transition *leaving(const sf_flow_request *r, const char *a
 
 static int auto_skipped(const sf_flow_ctx *cx, const sf_flow_request *r, const char *action, const char *why,
                         const char *reason, sf_err *err) {
-  return sf_flow_event(cx, r, "request.auto_transition_skipped",
-                       json_pack("{s:s, s:s, s:s, s:s}", "action", action, "state", r->state, "cause", why, "reason",
-                                 reason),
-                       err);
+  return sf_flow_event(
+      cx, r, "request.auto_transition_skipped",
+      json_pack("{s:s, s:s, s:s, s:s}", "action", action, "state", r->state, "cause", why, "reason", reason), err);
 }
 
 int sf_flow_auto_transition(const sf_flow_ctx *cx, sf_flow_request *r, const char *action, const char *why,
@@ -138,10 +137,9 @@ static int may_take(const sf_flow_ctx *cx, const sf_flow_request *r, const sf_fl
     return sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' may not take action '%s'", cx->who->role,
                       tr->action);
   if (may == SF_FLOW_NOT_BY)
-    return sf_err_set(
-        err, 403, "forbidden", "Forbidden",
-        "action '%s' is taken by %s; you are none of them (an approval vote is decided at .../approvals)", tr->action,
-        tr->by_text);
+    return sf_err_set(err, 403, "forbidden", "Forbidden",
+                      "action '%s' is taken by %s; you are none of them (an approval vote is decided at .../approvals)",
+                      tr->action, tr->by_text);
   return 0;
 }
 

@@ -237,11 +237,11 @@ static int warnings(const sf_flow_ctx *cx, sf_flow_request *r, target *x, int *c
     if (!*changed) r->version++;
     *changed = 1;
     x->warned[i] = 1;
-    int rc = sf_flow_event(cx, r, "request.sla_warning",
-                           json_pack("{s:I, s:s, s:I, s:I}", "target", (json_int_t)x->index, "name", def->name,
-                                     "percent", (json_int_t)sla->warn_at[i], "elapsed_s",
-                                     (json_int_t)(x->elapsed_ms / 1000)),
-                           err);
+    int rc =
+        sf_flow_event(cx, r, "request.sla_warning",
+                      json_pack("{s:I, s:s, s:I, s:I}", "target", (json_int_t)x->index, "name", def->name, "percent",
+                                (json_int_t)sla->warn_at[i], "elapsed_s", (json_int_t)(x->elapsed_ms / 1000)),
+                      err);
     if (!rc) rc = sf_flow_run_actions(cx, r, &def->on_warning, r->state, "on_warning", NULL, err);
     if (rc) return rc;
   }
@@ -307,7 +307,8 @@ json_t *sf_flow_sla_json(sf_db *db, const sf_flow_request *r, int64_t now) {
   compute(&g, now);
   json_t *targets = json_array();
   for (int k = 0; k < g.nt; k++)
-    if (g.t[k].index >= 0 && g.t[k].index < sla->ntargets) json_array_append_new(targets, target_json(sla, &g.t[k], now));
+    if (g.t[k].index >= 0 && g.t[k].index < sla->ntargets)
+      json_array_append_new(targets, target_json(sla, &g.t[k], now));
   json_t *out = json_pack("{s:s, s:o}", "calendar", sla->calendar_name, "targets", targets);
   log_free(&g);
   return out;

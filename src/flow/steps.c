@@ -11,9 +11,7 @@
 
 /* The writer's guard VM: guards run inside commands, on the writer thread
  * only. */
-static struct flow_steps {
-  sf_guard_vm *vm;
-} flow_steps;
+static struct flow_steps { sf_guard_vm *vm; } flow_steps;
 
 void sf_flow_request_clear(sf_flow_request *r) {
   json_decref(r->data);
@@ -64,20 +62,17 @@ static int assign(const sf_flow_ctx *cx, sf_flow_request *r, const sf_flow_actio
 static int run_action(const sf_flow_ctx *cx, sf_flow_request *r, const sf_flow_action *a, const char *state,
                       const char *when, const json_t *move, sf_err *err) {
   switch (a->kind) {
-  case SF_FLOW_EMIT:
-    return sf_flow_event(cx, r, a->event, json_pack("{s:s, s:s}", "state", state, "on", when), err);
-  case SF_FLOW_SET:
-    return set_fields(cx, r, a, when, err);
-  case SF_FLOW_ASSIGN:
-    return assign(cx, r, a, when, err);
-  case SF_FLOW_NOTIFY:
-    return sf_flow_event(cx, r, "request.notified",
-                         json_pack("{s:O, s:s, s:s}", "notify", a->arg, "state", state, "on", when), err);
-  case SF_FLOW_WEBHOOK:
-    return sf_flow_event(cx, r, "request.webhook_due",
-                         json_pack("{s:O, s:s, s:s, s:O?, s:o}", "webhook", a->arg, "state", state, "on", when,
-                                   "transition", move, "request", sf_flow_snapshot(r)),
-                         err);
+    case SF_FLOW_EMIT: return sf_flow_event(cx, r, a->event, json_pack("{s:s, s:s}", "state", state, "on", when), err);
+    case SF_FLOW_SET: return set_fields(cx, r, a, when, err);
+    case SF_FLOW_ASSIGN: return assign(cx, r, a, when, err);
+    case SF_FLOW_NOTIFY:
+      return sf_flow_event(cx, r, "request.notified",
+                           json_pack("{s:O, s:s, s:s}", "notify", a->arg, "state", state, "on", when), err);
+    case SF_FLOW_WEBHOOK:
+      return sf_flow_event(cx, r, "request.webhook_due",
+                           json_pack("{s:O, s:s, s:s, s:O?, s:o}", "webhook", a->arg, "state", state, "on", when,
+                                     "transition", move, "request", sf_flow_snapshot(r)),
+                           err);
   }
   return 0;
 }

@@ -403,18 +403,18 @@ static json_t *inbox_item(sf_stmt *st) {
 }
 
 int srq_inbox(sf_db *db, const srq_inbox_query *q, json_t *data, char *next, size_t cap, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(
-      db,
-      "SELECT a.request_id, r.type, r.title, r.state, r.data, a.chain, a.level, a.level_name,"
-      " a.assignee_user, a.assignee_role, a.delegated_from, a.decision, a.decided_by,"
-      " a.decided_at, a.comment, a.created_at FROM request_approvals a"
-      " JOIN service_requests r ON r.id = a.request_id WHERE a.decision IS NULL AND r.created_by <> ?1"
-      " AND (a.assignee_user = ?1 OR (a.assignee_user IS NULL AND a.assignee_role = ?2"
-      "  AND NOT EXISTS (SELECT 1 FROM request_approvals b WHERE b.request_id = a.request_id"
-      "  AND b.chain = a.chain AND b.level = a.level AND (b.assignee_user = ?1 OR b.decided_by = ?1))))"
-      " AND (a.created_at < ?3 OR (a.created_at = ?3 AND a.request_id < ?4))"
-      " ORDER BY a.created_at DESC, a.request_id DESC LIMIT ?5",
-      err);
+  sf_stmt *st =
+      sf_db_prepare(db,
+                    "SELECT a.request_id, r.type, r.title, r.state, r.data, a.chain, a.level, a.level_name,"
+                    " a.assignee_user, a.assignee_role, a.delegated_from, a.decision, a.decided_by,"
+                    " a.decided_at, a.comment, a.created_at FROM request_approvals a"
+                    " JOIN service_requests r ON r.id = a.request_id WHERE a.decision IS NULL AND r.created_by <> ?1"
+                    " AND (a.assignee_user = ?1 OR (a.assignee_user IS NULL AND a.assignee_role = ?2"
+                    "  AND NOT EXISTS (SELECT 1 FROM request_approvals b WHERE b.request_id = a.request_id"
+                    "  AND b.chain = a.chain AND b.level = a.level AND (b.assignee_user = ?1 OR b.decided_by = ?1))))"
+                    " AND (a.created_at < ?3 OR (a.created_at = ?3 AND a.request_id < ?4))"
+                    " ORDER BY a.created_at DESC, a.request_id DESC LIMIT ?5",
+                    err);
   if (!st) return -500;
   sf_stmt_text(st, 1, q->user);
   sf_stmt_text(st, 2, q->role);
