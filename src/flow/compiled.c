@@ -234,8 +234,10 @@ sf_flow_def *sf_flow_compile(json_t *def, const char *workflow_id, int64_t versi
   d->ntransitions = (int)json_array_size(trs);
   compile_chains(d);
   compile_timers(d);
-  if (d->initial < 0 || compile_sla(d, err)) {
-    if (!err->status) sf_err_internal(err, "workflow %s has no initial state", workflow_id);
+  int broken = d->initial < 0;
+  for (int i = 0; i < d->ntransitions; i++) broken |= !d->transitions[i].action || d->transitions[i].to < 0;
+  if (broken || compile_sla(d, err)) {
+    if (!err->status) sf_err_internal(err, "workflow %s no longer holds together (initial, transitions)", workflow_id);
     def_free(d);
     return NULL;
   }

@@ -157,26 +157,10 @@ json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
 
 /* ---- validation ---- */
 
-static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
-
-int sf_flow_is_role(const char *r) {
-  for (int i = 0; k_roles[i]; i++)
-    if (strcmp(r, k_roles[i]) == 0) return 1;
-  return 0;
-}
-
 static int is_role(const char *r) { return sf_flow_is_role(r); }
 
 /* [a-z][a-z0-9_]{0,max-1} (dots allowed for event types) */
 static int is_name(const char *s, size_t max, int dots) { return sf_flow_is_name(s, max, dots ? "_." : "_"); }
-
-int sf_flow_is_name(const char *s, size_t max, const char *extra) {
-  size_t n = strlen(s);
-  if (n == 0 || n > max || !islower((unsigned char)s[0])) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
-  return 1;
-}
 
 /* A required name: "is required" only when it is missing; a value that is
  * there but not allowed is named, with what is allowed. */

@@ -1,6 +1,9 @@
-/* Who may take a transition (`roles` and `by`), and what a request type
- * tells the people who open one (`description`, `fields`): validation at
- * publish and the checks the request service asks for (definition.h). */
+/* The names a definition is written in (roles, names), who may take a
+ * transition (`roles` and `by`), and what a request type tells the people
+ * who open one (`description`, `fields`): validation at publish and the
+ * checks the request service asks for (definition.h). definition.c calls
+ * this file; this file calls no other of flow/. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +11,24 @@
 
 #define MAX_FIELDS 50
 #define FIELD_TYPES "string, number, integer, boolean, object, list"
+
+/* ---- names ---- */
+
+static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
+
+int sf_flow_is_role(const char *r) {
+  for (int i = 0; k_roles[i]; i++)
+    if (strcmp(r, k_roles[i]) == 0) return 1;
+  return 0;
+}
+
+int sf_flow_is_name(const char *s, size_t max, const char *extra) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max || !islower((unsigned char)s[0])) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
+  return 1;
+}
 
 /* ---- by: [requester, assignee, role:<role>] ---- */
 

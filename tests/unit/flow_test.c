@@ -197,8 +197,8 @@ static int64_t f_approvals(sf_db *db, const sf_flow_request *r, int64_t chain, i
   return fake.approvals;
 }
 
-static const sf_flow_approval_store k_fake_rows = {f_chain_start, f_chain_end,     f_insert_task,  f_decide_task,
-                                                   f_close_pending, f_active_level, f_voters, f_approvals};
+static const sf_flow_approval_store k_fake_rows = {f_chain_start,   f_chain_end,    f_insert_task, f_decide_task,
+                                                   f_close_pending, f_active_level, f_voters,      f_approvals};
 
 static char test_dir[64], test_db[128];
 

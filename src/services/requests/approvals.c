@@ -16,34 +16,6 @@
 #include "flow/engine.h"
 #include "services/requests/internal.h"
 
-json_t *srq_approvals_json(sf_db *db, const sf_flow_request *r) {
-  /* chains exist only under a pinned definition with approval chains: the
-   * reply of every transition of the others skips the query */
-  if (r->def->nchains == 0) return NULL;
-  int64_t chain = 0, plevel = -1;
-  json_t *o = srq_latest_chain(db, r, &chain);
-  json_t *tasks = o ? srq_chain_tasks(db, r, chain, &plevel) : NULL;
-  if (!tasks) {
-    json_decref(o);
-    return NULL;
-  }
-  json_object_set_new(o, "tasks", tasks);
-  const sf_flow_chain *ch =
-      sf_flow_chain_of(r->def, sf_flow_state_index(r->def, json_string_value(json_object_get(o, "state"))));
-  sf_err err = {0};
-  if (plevel >= 0 && ch && plevel < ch->nlevels) {
-    const sf_flow_level *l = &ch->levels[plevel];
-    json_object_set_new(o, "pending",
-                        json_pack("{s:I, s:s, s:o, s:I, s:I}", "level", (json_int_t)plevel, "name", l->name, "quorum",
-                                  sf_flow_quorum_json(l), "needed",
-                                  (json_int_t)sf_flow_level_needed(&srq_approval_rows, db, r, l, chain, plevel, &err),
-                                  "approved", (json_int_t)srq_approval_rows.approvals(db, r, chain, plevel, &err)));
-  } else {
-    json_object_set_new(o, "pending", json_null());
-  }
-  return o;
-}
-
 /* ---- decisions and delegation ---- */
 
 typedef struct {
@@ -94,6 +66,8 @@ static int find_vote(sf_db *db, const sf_actor *who, const sf_flow_request *r, c
 /* The vote or the delegation, then what a completed chain asks for. */
 static int decide(const sf_flow_ctx *cx, const decide_input *in, sf_flow_request *r, const sf_flow_chain *ch,
                   sf_flow_vote *v, sf_err *err) {
+  if (v->level < 0 || v->level >= ch->nlevels)
+    return sf_err_internal(err, "approval level %" PRId64 " is not in the workflow", v->level);
   v->comment = in->comment;
   if (strcmp(in->decision, "delegate") == 0) {
     int rc = check_delegate(cx->tx, in, cx->who, r, &ch->levels[v->level], v->chain, v->level, err);

@@ -1,7 +1,8 @@
-/* Shared by the service-request files: the context the engine runs in for
- * this service, who may see a request, and the views. The engine, approvals
- * and SLA are flow/ (engine.h, approvals.h, sla.h); the SQL is repo.h.
- * Everything that takes an sf_tx runs on the writer thread; the views run on
+/* Shared by the service-request files: who may see a request, the views,
+ * the transition command, the routes of each file. The engine, approvals
+ * and SLA are flow/ (engine.h, approvals.h, sla.h); the SQL and the
+ * engine's context are repo.h. Calls go one way: requests.c -> approvals.c
+ * and list.c (their routes); all three -> view.c -> repo.c. Everything that takes an sf_tx runs on the writer thread; the views run on
  * any thread with their own db. */
 #ifndef SF_SERVICES_REQUESTS_INTERNAL_H
 #define SF_SERVICES_REQUESTS_INTERNAL_H
@@ -16,15 +17,9 @@
 #include "store/db.h"
 #include "store/writer.h"
 
-/* The engine's context for a command of this service: tx, who, the
- * repository's approval rows. */
-sf_flow_ctx srq_ctx(sf_tx *tx, const sf_actor *who);
-/* 1 when user id exists and is active (its role copied to role, if given),
- * 0 when not, < 0 on a database error. */
-int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err);
-/* Its creator, its assignee, an approver of it, or workflows:read. */
+/* view.c: its creator, its assignee, an approver of it, or workflows:read. */
 int srq_may_see(sf_db *db, const sf_actor *who, const sf_flow_request *r);
-/* A transition asked for by who (visibility, If-Match, then the engine's
+/* requests.c: a transition asked for by who (visibility, If-Match, then the engine's
  * checks and steps), saved; fills r (the caller clears it). The body of
  * POST /requests/{id}/transitions without the reply; also used by
  * bench/transition_bench.c. */
@@ -41,10 +36,12 @@ void srq_result(sf_result *out, sf_db *db, int status, const sf_flow_request *r,
 /* list.c: GET /requests. */
 void srq_list_routes(void);
 
-/* approvals.c: the request's latest chain {chain, state, status, started_at,
+/* view.c: the request's latest chain {chain, state, status, started_at,
  * ended_at, pending, tasks} (also one that has ended, or had no level to
- * decide), or NULL when it never had one; the routes. */
+ * decide), or NULL when it never had one. */
 json_t *srq_approvals_json(sf_db *db, const sf_flow_request *r);
+
+/* approvals.c: decisions, delegation, the inbox. */
 void srq_approvals_routes(void);
 
 #endif

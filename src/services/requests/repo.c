@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "services/identity/repo.h"
 
 /* ---- requests and their pinned workflow ---- */
 
@@ -503,4 +504,23 @@ int srq_list_ids(sf_db *db, const srq_list_filter *f, char (*ids)[SF_ID_MAX], sf
     sf_strlcpy(ids[n++], sf_stmt_col_text(st, 0), sizeof ids[0]);
   sf_stmt_reset(st);
   return rc < 0 ? rc : n;
+}
+
+/* ---- for the engine and the commands ---- */
+
+sf_flow_ctx srq_ctx(sf_tx *tx, const sf_actor *who) {
+  return (sf_flow_ctx){.tx = tx, .who = who ? who : &sf_actor_system, .approvals = &srq_approval_rows};
+}
+
+int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err) {
+  sf_user u;
+  int rc = sf_user_by_id(db, id, &u, err);
+  if (rc == -404) {
+    sf_err_clear(err);
+    return 0;
+  }
+  if (rc) return rc;
+  if (strcmp(u.status, "active") != 0) return 0;
+  if (role) snprintf(role, cap, "%s", u.role);
+  return 1;
 }

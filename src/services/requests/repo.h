@@ -70,4 +70,11 @@ typedef struct srq_list_filter {
 /* Up to limit + 1 ids of the page into ids; returns how many, or < 0. */
 int srq_list_ids(sf_db *db, const srq_list_filter *f, char (*ids)[SF_ID_MAX], sf_err *err);
 
+/* The engine's context for a command of this service: tx, who (NULL: the
+ * system), these approval rows. */
+sf_flow_ctx srq_ctx(sf_tx *tx, const sf_actor *who);
+/* 1 when user id exists and is active (its role copied to role, if given),
+ * 0 when not, < 0 on a database error. */
+int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err);
+
 #endif

@@ -21,33 +21,9 @@
 #include "flow/engine.h"
 #include "flow/sla.h"
 #include "flow/steps.h"
-#include "services/identity/repo.h"
 #include "services/requests/internal.h"
 
-sf_flow_ctx srq_ctx(sf_tx *tx, const sf_actor *who) {
-  return (sf_flow_ctx){.tx = tx, .who = who ? who : &sf_actor_system, .approvals = &srq_approval_rows};
-}
-
 void sf_requests_forget_definitions(void) { sf_flow_defs_forget(); }
-
-int srq_active_user(sf_db *db, const char *id, char *role, size_t cap, sf_err *err) {
-  sf_user u;
-  int rc = sf_user_by_id(db, id, &u, err);
-  if (rc == -404) {
-    sf_err_clear(err);
-    return 0;
-  }
-  if (rc) return rc;
-  if (strcmp(u.status, "active") != 0) return 0;
-  if (role) snprintf(role, cap, "%s", u.role);
-  return 1;
-}
-
-int srq_may_see(sf_db *db, const sf_actor *who, const sf_flow_request *r) {
-  const char *me = who->user_id ? who->user_id : "";
-  return strcmp(r->created_by, me) == 0 || strcmp(r->assignee_user, me) == 0 ||
-         sf_edge_role_allows(who->role, "workflows:read") || srq_is_approver(db, r, me);
-}
 
 /* ---- POST /requests ---- */
 

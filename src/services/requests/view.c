@@ -1,11 +1,13 @@
-/* How a service request is shown: the view of one request for one caller
- * (available_actions are what that caller may take). Any thread; reads
- * only. */
+/* Who may see a service request and how it is shown: the view of one
+ * request for one caller (available_actions are what that caller may
+ * take), with its approval chain and SLA. Any thread; reads only. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/util.h"
+#include "edge/edge.h"
+#include "flow/approvals.h"
 #include "events/store.h"
 #include "flow/engine.h"
 #include "flow/sla.h"
@@ -33,6 +35,40 @@ json_t *srq_json(const sf_flow_request *r, const sf_actor *who) {
                       r->assignee_user[0]   ? json_pack("{s:s}", "user", r->assignee_user)
                       : r->assignee_role[0] ? json_pack("{s:s}", "role", r->assignee_role)
                                             : json_null());
+  return o;
+}
+
+int srq_may_see(sf_db *db, const sf_actor *who, const sf_flow_request *r) {
+  const char *me = who->user_id ? who->user_id : "";
+  return strcmp(r->created_by, me) == 0 || strcmp(r->assignee_user, me) == 0 ||
+         sf_edge_role_allows(who->role, "workflows:read") || srq_is_approver(db, r, me);
+}
+
+json_t *srq_approvals_json(sf_db *db, const sf_flow_request *r) {
+  /* chains exist only under a pinned definition with approval chains: the
+   * reply of every transition of the others skips the query */
+  if (r->def->nchains == 0) return NULL;
+  int64_t chain = 0, plevel = -1;
+  json_t *o = srq_latest_chain(db, r, &chain);
+  json_t *tasks = o ? srq_chain_tasks(db, r, chain, &plevel) : NULL;
+  if (!tasks) {
+    json_decref(o);
+    return NULL;
+  }
+  json_object_set_new(o, "tasks", tasks);
+  const sf_flow_chain *ch =
+      sf_flow_chain_of(r->def, sf_flow_state_index(r->def, json_string_value(json_object_get(o, "state"))));
+  sf_err err = {0};
+  if (plevel >= 0 && ch && plevel < ch->nlevels) {
+    const sf_flow_level *l = &ch->levels[plevel];
+    json_object_set_new(o, "pending",
+                        json_pack("{s:I, s:s, s:o, s:I, s:I}", "level", (json_int_t)plevel, "name", l->name, "quorum",
+                                  sf_flow_quorum_json(l), "needed",
+                                  (json_int_t)sf_flow_level_needed(&srq_approval_rows, db, r, l, chain, plevel, &err),
+                                  "approved", (json_int_t)srq_approval_rows.approvals(db, r, chain, plevel, &err)));
+  } else {
+    json_object_set_new(o, "pending", json_null());
+  }
   return o;
 }
 
