@@ -7,13 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned sf_flow_role_bit(const char *role) {
-  static const char *const roles[] = {"customer", "staff", "approver", "admin"};
-  for (unsigned i = 0; role && i < 4; i++)
-    if (strcmp(role, roles[i]) == 0) return 1u << i;
-  return 0;
-}
-
 int sf_flow_state_index(const sf_flow_def *d, const char *name) {
   for (int i = 0; name && i < d->nstates; i++)
     if (strcmp(d->states[i].name, name) == 0) return i;
@@ -99,19 +92,8 @@ static void compile_transition(sf_flow_def *d, const json_t *t, sf_flow_transiti
   x->from = state_set(d, json_object_get(t, "from"));
   x->to = sf_flow_state_index(d, json_string_value(json_object_get(t, "to")));
   x->guard = json_string_value(json_object_get(t, "guard"));
-  size_t i;
-  const json_t *e;
-  json_array_foreach(json_object_get(t, "roles"), i, e) x->roles |= sf_flow_role_bit(json_string_value(e));
-  const json_t *by = json_object_get(t, "by");
-  x->by_given = by != NULL;
-  json_array_foreach(by, i, e) {
-    const char *s = json_string_value(e);
-    if (!s) continue;
-    if (strcmp(s, "requester") == 0) x->by_requester = 1;
-    if (strcmp(s, "assignee") == 0) x->by_assignee = 1;
-    if (strncmp(s, "role:", 5) == 0) x->by_roles |= sf_flow_role_bit(s + 5);
-  }
-  x->by_text = by_text(by);
+  sf_flow_transition_who(t, x);
+  x->by_text = by_text(json_object_get(t, "by"));
 }
 
 static void compile_level(const json_t *l, sf_flow_level *x) {
@@ -263,18 +245,6 @@ const sf_flow_transition *sf_flow_find_transition(const sf_flow_def *d, const ch
     if (state >= 0 && t->from[state]) found = t;
   }
   return found;
-}
-
-sf_flow_may sf_flow_transition_may(const sf_flow_transition *tr, const sf_flow_actor *who) {
-  unsigned role = sf_flow_role_bit(who->role);
-  if (tr->roles && !(tr->roles & role)) return SF_FLOW_NOT_ROLE;
-  if (!tr->by_given)
-    return who->requester || who->assignee || strcmp(who->role, "staff") == 0 || strcmp(who->role, "admin") == 0
-               ? SF_FLOW_MAY
-               : SF_FLOW_NOT_BY;
-  if ((tr->by_requester && who->requester) || (tr->by_assignee && who->assignee) || (tr->by_roles & role))
-    return SF_FLOW_MAY;
-  return SF_FLOW_NOT_BY;
 }
 
 /* ---- the cache ---- */

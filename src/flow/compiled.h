@@ -45,14 +45,15 @@ typedef struct sf_flow_state {
   int chain; /* index in chains, -1: no approval chain */
 } sf_flow_state;
 
-/* Role bits (customer, staff, approver, admin), for `roles` and `by`. */
+/* Role bits (customer, staff, approver, admin), for `roles` and `by` (rules.c). */
 unsigned sf_flow_role_bit(const char *role);
 
 typedef struct sf_flow_transition {
   const char *action;
   uint8_t *from; /* per state: 1 when the transition leaves it */
   int to;
-  unsigned roles;    /* role bits; 0: any role */
+  int roles_given;   /* `roles` written (else any role) */
+  unsigned roles;    /* role bits of `roles` */
   int by_given;      /* `by` written (else SF_FLOW_BY_DEFAULT) */
   int by_requester;  /* `by` names requester */
   int by_assignee;   /* `by` names assignee */
@@ -138,8 +139,13 @@ int sf_flow_state_index(const sf_flow_def *d, const char *name);
 /* The transition `action` leaving state (an index), or NULL; *known tells
  * whether the action exists at all (may be NULL). */
 const sf_flow_transition *sf_flow_find_transition(const sf_flow_def *d, const char *action, int state, int *known);
-/* May who take tr (roles, then by; as sf_flow_may_take)? */
+/* (rules.c) May who take tr? Their role must be in `roles` (any role when absent)
+ * and they must be one of `by` (SF_FLOW_BY_DEFAULT when absent): the rule
+ * sf_flow_may_take states, on the compiled transition. */
 sf_flow_may sf_flow_transition_may(const sf_flow_transition *tr, const sf_flow_actor *who);
+/* Fills the `roles` and `by` part of x from a transition's JSON (what
+ * sf_flow_may_take compiles on the fly). */
+void sf_flow_transition_who(const json_t *tr, sf_flow_transition *x);
 
 /* ---- the cache of compiled pinned versions (any thread; a mutex) ---- */
 

@@ -177,16 +177,6 @@ static void check_name(sf_err *err, const char *field, const json_t *v, const ch
 #define NAME_RULE "a-z first, then up to 39 of a-z, 0-9, '_'"
 #define TYPE_RULE "a-z first, then up to 39 of a-z, 0-9, '_', '-'"
 
-long long sf_flow_duration_s(const char *s) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || v <= 0 || end[0] == '\0' || end[1] != '\0') return -1;
-  long long mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
-  if (!mult || v > 366LL * 86400 / mult) return -1;
-  return v * mult;
-}
-
 static void check_actions(const json_t *list, const char *where, sf_err *err) {
   if (!list) return;
   if (!json_is_array(list)) {

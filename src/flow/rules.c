@@ -1,12 +1,16 @@
 /* The names a definition is written in (roles, names), who may take a
  * transition (`roles` and `by`), and what a request type tells the people
  * who open one (`description`, `fields`): validation at publish and the
- * checks the request service asks for (definition.h). definition.c calls
- * this file; this file calls no other of flow/. */
+ * checks the request service asks for (definition.h), on a transition's
+ * JSON or its compiled form (compiled.h). definition.c and compiled.c call
+ * this file; it calls no other file of flow/. */
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "flow/compiled.h"
 #include "flow/definition.h"
 
 #define MAX_FIELDS 50
@@ -28,6 +32,16 @@ int sf_flow_is_name(const char *s, size_t max, const char *extra) {
   for (size_t i = 0; i < n; i++)
     if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
   return 1;
+}
+
+long long sf_flow_duration_s(const char *s) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || v <= 0 || end[0] == '\0' || end[1] != '\0') return -1;
+  long long mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+  if (!mult || v > 366LL * 86400 / mult) return -1;
+  return v * mult;
 }
 
 /* ---- by: [requester, assignee, role:<role>] ---- */
@@ -55,27 +69,46 @@ void sf_flow_check_by(const json_t *by, const char *where, sf_err *err) {
   }
 }
 
-static int by_entry_matches(const char *e, const sf_flow_actor *who) {
-  if (strcmp(e, "requester") == 0) return who->requester;
-  if (strcmp(e, "assignee") == 0) return who->assignee;
-  return strncmp(e, "role:", 5) == 0 && strcmp(e + 5, who->role) == 0;
+unsigned sf_flow_role_bit(const char *role) {
+  static const char *const roles[] = {"customer", "staff", "approver", "admin"};
+  for (unsigned i = 0; role && i < 4; i++)
+    if (strcmp(role, roles[i]) == 0) return 1u << i;
+  return 0;
 }
 
-static int by_default(const sf_flow_actor *who) {
-  return who->requester || who->assignee || strcmp(who->role, "staff") == 0 || strcmp(who->role, "admin") == 0;
+void sf_flow_transition_who(const json_t *tr, sf_flow_transition *x) {
+  size_t i;
+  const json_t *e;
+  const json_t *roles = json_object_get(tr, "roles");
+  x->roles_given = roles != NULL;
+  json_array_foreach(roles, i, e) x->roles |= sf_flow_role_bit(json_string_value(e));
+  const json_t *by = json_object_get(tr, "by");
+  x->by_given = by != NULL;
+  json_array_foreach(by, i, e) {
+    const char *s = json_string_value(e);
+    if (!s) continue;
+    if (strcmp(s, "requester") == 0) x->by_requester = 1;
+    if (strcmp(s, "assignee") == 0) x->by_assignee = 1;
+    if (strncmp(s, "role:", 5) == 0) x->by_roles |= sf_flow_role_bit(s + 5);
+  }
+}
+
+sf_flow_may sf_flow_transition_may(const sf_flow_transition *tr, const sf_flow_actor *who) {
+  unsigned role = sf_flow_role_bit(who->role);
+  if (tr->roles_given && !(tr->roles & role)) return SF_FLOW_NOT_ROLE;
+  if (!tr->by_given)
+    return who->requester || who->assignee || strcmp(who->role, "staff") == 0 || strcmp(who->role, "admin") == 0
+               ? SF_FLOW_MAY
+               : SF_FLOW_NOT_BY;
+  if ((tr->by_requester && who->requester) || (tr->by_assignee && who->assignee) || (tr->by_roles & role))
+    return SF_FLOW_MAY;
+  return SF_FLOW_NOT_BY;
 }
 
 sf_flow_may sf_flow_may_take(const json_t *tr, const sf_flow_actor *who) {
-  const json_t *roles = json_object_get(tr, "roles");
-  int role_ok = !roles;
-  size_t i;
-  const json_t *e;
-  json_array_foreach(roles, i, e) role_ok |= json_is_string(e) && strcmp(json_string_value(e), who->role) == 0;
-  if (!role_ok) return SF_FLOW_NOT_ROLE;
-  const json_t *by = json_object_get(tr, "by");
-  if (!by) return by_default(who) ? SF_FLOW_MAY : SF_FLOW_NOT_BY;
-  json_array_foreach(by, i, e) if (json_is_string(e) && by_entry_matches(json_string_value(e), who)) return SF_FLOW_MAY;
-  return SF_FLOW_NOT_BY;
+  sf_flow_transition x = {0};
+  sf_flow_transition_who(tr, &x);
+  return sf_flow_transition_may(&x, who);
 }
 
 /* ---- description and fields ---- */
