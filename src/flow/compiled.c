@@ -199,6 +199,7 @@ static void def_free(sf_flow_def *d) {
   free(d->transitions);
   free(d->chains);
   free(d->timers);
+  free(d->fields);
   json_decref(d->src);
   free(d);
 }
@@ -216,6 +217,10 @@ sf_flow_def *sf_flow_compile(json_t *def, const char *workflow_id, int64_t versi
   d->ntransitions = (int)json_array_size(trs);
   compile_chains(d);
   compile_timers(d);
+  const json_t *fields = json_object_get(def, "fields");
+  d->fields = sf_calloc(json_array_size(fields) + 1, sizeof *d->fields);
+  sf_flow_compile_fields(fields, d->fields);
+  d->nfields = (int)json_array_size(fields);
   int broken = d->initial < 0;
   for (int i = 0; i < d->ntransitions; i++) broken |= !d->transitions[i].action || d->transitions[i].to < 0;
   if (broken || compile_sla(d, err)) {

@@ -110,6 +110,12 @@ typedef struct sf_flow_sla {
   const char *calendar_name; /* its timezone, "UTC", or "24x7" without a calendar */
 } sf_flow_sla;
 
+/* A field of the request's data (`fields`, for forms and the data check). */
+typedef struct sf_flow_field {
+  const char *name, *type;
+  int required;
+} sf_flow_field;
+
 typedef struct sf_flow_def {
   json_t *src; /* the definition as stored (a reference) */
   char workflow_id[SF_ID_MAX];
@@ -124,6 +130,8 @@ typedef struct sf_flow_def {
   sf_flow_timer *timers;
   int ntimers;
   sf_flow_sla sla;
+  sf_flow_field *fields;
+  int nfields;
   int refs; /* atomic */
 } sf_flow_def;
 
@@ -146,6 +154,13 @@ sf_flow_may sf_flow_transition_may(const sf_flow_transition *tr, const sf_flow_a
 /* Fills the `roles` and `by` part of x from a transition's JSON (what
  * sf_flow_may_take compiles on the fly). */
 void sf_flow_transition_who(const json_t *tr, sf_flow_transition *x);
+
+/* (rules.c) The data of a new request against fields (none: any object): 0,
+ * or 422 naming data.<field> for a missing required field or a value of
+ * another type (sf_flow_check_data on the compiled fields). */
+int sf_flow_check_fields(const sf_flow_field *fields, int n, const json_t *data, sf_err *err);
+/* (rules.c) A validated `fields` list into out (room for its size). */
+void sf_flow_compile_fields(const json_t *list, sf_flow_field *out);
 
 /* ---- the cache of compiled pinned versions (any thread; a mutex) ---- */
 

@@ -186,16 +186,23 @@ static int value_is(const json_t *v, const char *type) {
   return json_is_array(v);
 }
 
-int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
+void sf_flow_compile_fields(const json_t *list, sf_flow_field *out) {
   size_t i;
   const json_t *f;
-  json_array_foreach(json_object_get(def, "fields"), i, f) {
-    const char *name = json_string_value(json_object_get(f, "name"));
-    const char *type = json_string_value(json_object_get(f, "type"));
+  json_array_foreach(list, i, f) {
+    out[i].name = json_string_value(json_object_get(f, "name"));
+    out[i].type = json_string_value(json_object_get(f, "type"));
+    out[i].required = json_is_true(json_object_get(f, "required"));
+  }
+}
+
+int sf_flow_check_fields(const sf_flow_field *fields, int n, const json_t *data, sf_err *err) {
+  for (int i = 0; i < n; i++) {
+    const char *name = fields[i].name, *type = fields[i].type;
     const json_t *v = json_object_get(data, name);
     char where[64];
     snprintf(where, sizeof where, "data.%s", name);
-    if ((!v || json_is_null(v)) && json_is_true(json_object_get(f, "required")))
+    if ((!v || json_is_null(v)) && fields[i].required)
       sf_err_field_add(err, where, "is required (a%s %s)", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
     else if (v && !json_is_null(v) && !value_is(v, type))
       sf_err_field_add(err, where, "must be a%s %s", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
@@ -203,4 +210,13 @@ int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
   if (err->nfields)
     return sf_err_set(err, 422, "validation", "Validation failed", "the request's data does not fit its type's fields");
   return 0;
+}
+
+int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
+  const json_t *list = json_object_get(def, "fields");
+  sf_flow_field *fields = sf_calloc(json_array_size(list) + 1, sizeof *fields);
+  sf_flow_compile_fields(list, fields);
+  int rc = sf_flow_check_fields(fields, (int)json_array_size(list), data, err);
+  free(fields);
+  return rc;
 }

@@ -22,6 +22,7 @@
 
 static const char k_def[] =
     "{\"name\":\"Purchase\",\"type\":\"purchase\",\"initial\":\"draft\","
+    "\"fields\":[{\"name\":\"amount\",\"type\":\"integer\",\"required\":true}],"
     "\"states\":{\"draft\":{\"on_exit\":[{\"emit\":\"purchase.left\"}]},"
     " \"review\":{\"on_enter\":[{\"assign\":{\"role\":\"approver\"}},{\"set\":{\"seen\":true}}]},"
     " \"hold\":{}, \"approved\":{\"final\":true}, \"rejected\":{\"final\":true}},"
@@ -135,6 +136,23 @@ static void test_compile_chains_timers_sla(void **st) {
   assert_int_equal(d->sla.targets[0].on_breach.at[0].kind, SF_FLOW_NOTIFY);
   assert_null(d->sla.calendar);
   assert_string_equal(d->sla.calendar_name, "24x7");
+  sf_flow_def_unref(d);
+}
+
+static void test_compiled_fields(void **st) {
+  (void)st;
+  sf_flow_def *d = compiled();
+  assert_int_equal(d->nfields, 1);
+  assert_string_equal(d->fields[0].name, "amount");
+  assert_true(d->fields[0].required);
+  json_t *ok = json_pack("{s:i}", "amount", 5), *none = json_object();
+  sf_err err = {0};
+  assert_int_equal(sf_flow_check_fields(d->fields, d->nfields, ok, &err), 0);
+  assert_int_equal(sf_flow_check_fields(d->fields, d->nfields, none, &err), -422);
+  assert_string_equal(err.fields[0].field, "data.amount");
+  assert_string_equal(err.fields[0].message, "is required (an integer)");
+  json_decref(ok);
+  json_decref(none);
   sf_flow_def_unref(d);
 }
 
@@ -352,6 +370,7 @@ int main(void) {
       cmocka_unit_test(test_compile_states_and_transitions),
       cmocka_unit_test(test_compile_chains_timers_sla),
       cmocka_unit_test(test_may_agrees_with_json),
+      cmocka_unit_test(test_compiled_fields),
       cmocka_unit_test(test_cache),
       cmocka_unit_test_setup_teardown(test_chain_outcomes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_chain_without_levels_completes, setup, teardown),
