@@ -4,9 +4,9 @@
  *   transition_bench [seconds per run = 5] [client threads = 64] [rounds = 3]
  *
  * 64 client threads each own one service request and loop: submit a
- * transition command (srq_transition: load the row and the cached pinned
- * definition, state, role and Lua guard checks, actions, the events, the
- * row), wait for its commit, repeat. Rows, interleaved per round, medians:
+ * transition command (srq_transition as a customer's sf_actor: load the row
+ * and the cached compiled definition, then the engine's state, role and Lua
+ * guard checks, actions, the events, the row), wait for its commit, repeat. Rows, interleaved per round, medians:
  *   plain      the request's `touch` self-loop: 1 event + the row
  *   actions    the same with an on_exit emit and an on_enter set: 3 events
  *   pipelined  plain with --writer-sync pipelined (fsync on the sync thread)
@@ -34,22 +34,25 @@
   "\"roles\":[\"customer\"],\"guard\":\"data.amount > 0 and data.amount < 1000\"},"                                    \
   "{\"action\":\"close\",\"from\":\"open\",\"to\":\"closed\"}]}"
 
-static char g_template[512], g_path[512]; /* the set-up database, the copy a run writes */
-static atomic_int g_stop;
-static atomic_long g_ok, g_failed;
+static struct bench_state {
+  char template_path[512], path[512]; /* the set-up database, the copy a run writes */
+  atomic_int stop;
+  atomic_long ok, failed;
+} bench;
 
 typedef struct {
   sf_cmd cmd;
-  sf_req req; /* only the principal is read */
-  char id[48];
+  char user[SF_ID_MAX];
+  sf_actor who; /* a customer, the request's requester */
+  char id[SF_ID_MAX];
 } tcmd;
 
 static int t_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   tcmd *t = (tcmd *)c;
-  srq r;
+  sf_flow_request r;
   memset(&r, 0, sizeof r);
-  int rc = srq_transition(tx, &t->req, t->id, "touch", "", SF_IF_MATCH_ANY, &r, err);
-  srq_clear(&r);
+  int rc = srq_transition(tx, &t->who, t->id, "touch", "", SF_IF_MATCH_ANY, &r, err);
+  sf_flow_request_clear(&r);
   return rc;
 }
 
@@ -64,17 +67,18 @@ static void *client(void *arg) {
   client_arg *a = arg;
   tcmd *t = calloc(1, sizeof *t);
   snprintf(t->id, sizeof t->id, "srq_%s_%03d", a->kind, a->i);
-  t->req.principal.authenticated = 1;
-  snprintf(t->req.principal.user_id, sizeof t->req.principal.user_id, "usr_bench_%03d", a->i);
-  snprintf(t->req.principal.role, sizeof t->req.principal.role, "customer");
-  while (!atomic_load(&g_stop)) {
+  snprintf(t->user, sizeof t->user, "usr_bench_%03d", a->i);
+  t->who = sf_actor_system;
+  t->who.user_id = t->user;
+  t->who.role = "customer";
+  while (!atomic_load(&bench.stop)) {
     memset(&t->cmd, 0, sizeof t->cmd);
     t->cmd.run = t_run;
     t->cmd.done = t_done;
     if (sf_writer_exec(&t->cmd) == 0)
-      atomic_fetch_add(&g_ok, 1);
+      atomic_fetch_add(&bench.ok, 1);
     else {
-      if (atomic_fetch_add(&g_failed, 1) == 0) fprintf(stderr, "transition failed: %s\n", t->cmd.err.detail);
+      if (atomic_fetch_add(&bench.failed, 1) == 0) fprintf(stderr, "transition failed: %s\n", t->cmd.err.detail);
     }
   }
   free(t);
@@ -83,7 +87,7 @@ static void *client(void *arg) {
 
 static int setup_db(int clients) {
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_template, SF_DB_WRITE, &e);
+  sf_db *db = sf_db_open(bench.template_path, SF_DB_WRITE, &e);
   if (!db || sf_app_migrate(db, &e)) {
     fprintf(stderr, "db: %s\n", e.detail);
     return -1;
@@ -99,7 +103,7 @@ static int setup_db(int clients) {
                       "INSERT INTO workflows(id, type, version, name, definition, source, created_by, created_at)"
                       " VALUES(?1, ?2, 1, ?2, ?3, ?3, 'usr_bench', ?4)",
                       &e);
-    char wf[48];
+    char wf[SF_ID_MAX];
     snprintf(wf, sizeof wf, "wf_%s", kinds[k]);
     sf_stmt_text(st, 1, wf);
     sf_stmt_text(st, 2, kinds[k]);
@@ -107,7 +111,7 @@ static int setup_db(int clients) {
     sf_stmt_int(st, 4, now);
     if (sf_stmt_run(st, &e)) return fprintf(stderr, "workflow: %s\n", e.detail), -1;
     for (int i = 0; i < clients; i++) {
-      char id[48], user[48];
+      char id[SF_ID_MAX], user[SF_ID_MAX];
       snprintf(id, sizeof id, "srq_%s_%03d", kinds[k], i);
       snprintf(user, sizeof user, "usr_bench_%03d", i);
       st = sf_db_prepare(
@@ -142,18 +146,19 @@ static double run(const char *kind, int max_batch, sf_writer_sync sync, int clie
   /* every run starts from a copy of the same small database: a run on the
    * file the runs before it grew would be slower for that alone */
   char cmd[3000];
-  snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm' && cp '%s' '%s'", g_path, g_path, g_path, g_template, g_path);
+  snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm' && cp '%s' '%s'", bench.path, bench.path, bench.path,
+           bench.template_path, bench.path);
   if (system(cmd) != 0) {
     fprintf(stderr, "cannot copy the database\n");
     exit(1);
   }
   sf_err e = {0};
-  if (sf_writer_start(g_path, max_batch, sync, &e)) {
+  if (sf_writer_start(bench.path, max_batch, sync, &e)) {
     fprintf(stderr, "writer: %s\n", e.detail);
     exit(1);
   }
-  atomic_store(&g_stop, 0);
-  atomic_store(&g_ok, 0);
+  atomic_store(&bench.stop, 0);
+  atomic_store(&bench.ok, 0);
   pthread_t th[MAX_CLIENTS];
   client_arg args[MAX_CLIENTS];
   uint64_t t0 = sf_mono_ns();
@@ -163,8 +168,8 @@ static double run(const char *kind, int max_batch, sf_writer_sync sync, int clie
     pthread_create(&th[i], NULL, client, &args[i]);
   }
   sleep((unsigned)seconds);
-  atomic_store(&g_stop, 1);
-  long ok = atomic_load(&g_ok);
+  atomic_store(&bench.stop, 1);
+  long ok = atomic_load(&bench.ok);
   double secs = (double)(sf_mono_ns() - t0) / 1e9;
   for (int i = 0; i < clients; i++) pthread_join(th[i], NULL);
   sf_writer_stop();
@@ -188,8 +193,8 @@ int main(int argc, char **argv) {
   }
   char dir[] = "/tmp/sf-tbench-XXXXXX";
   if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
-  snprintf(g_template, sizeof g_template, "%s/template.db", dir);
-  snprintf(g_path, sizeof g_path, "%s/bench.db", dir);
+  snprintf(bench.template_path, sizeof bench.template_path, "%s/template.db", dir);
+  snprintf(bench.path, sizeof bench.path, "%s/bench.db", dir);
   if (setup_db(clients)) return 1;
   double plain[9], actions[9], piped[9], single[9];
   for (int r = 0; r < rounds; r++) {
@@ -206,15 +211,15 @@ int main(int argc, char **argv) {
   qsort(single, (size_t)rounds, sizeof single[0], cmp_d);
   double p = plain[rounds / 2], a = actions[rounds / 2], f = piped[rounds / 2], s = single[rounds / 2];
   printf("engine only (no HTTP): %d clients, %d s runs, medians of %d rounds; failed %ld\n", clients, seconds, rounds,
-         atomic_load(&g_failed));
+         atomic_load(&bench.failed));
   printf("%-52s %12s %8s\n", "transitions (every one fsynced before its answer)", "per second", "ratio");
   printf("%-52s %12.0f %8.2f\n", "1 commit per transition (baseline)", s, 1.0);
   printf("%-52s %12.0f %8.2f\n", "group commit, self-loop (1 event + row)", p, p / s);
   printf("%-52s %12.0f %8.2f\n", "group commit, emit + set (3 events)", a, a / s);
   printf("%-52s %12.0f %8.2f\n", "group commit, self-loop, writer_sync=pipelined", f, f / s);
   printf("TRANSITION_ENGINE plain=%.0f actions=%.0f pipelined=%.0f single=%.0f failed=%ld\n", p, a, f, s,
-         atomic_load(&g_failed));
+         atomic_load(&bench.failed));
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 && atomic_load(&g_failed) == 0 ? 0 : 1;
+  return system(cmd) == 0 && atomic_load(&bench.failed) == 0 ? 0 : 1;
 }

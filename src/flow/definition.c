@@ -157,26 +157,10 @@ json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
 
 /* ---- validation ---- */
 
-static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
-
-int sf_flow_is_role(const char *r) {
-  for (int i = 0; k_roles[i]; i++)
-    if (strcmp(r, k_roles[i]) == 0) return 1;
-  return 0;
-}
-
 static int is_role(const char *r) { return sf_flow_is_role(r); }
 
 /* [a-z][a-z0-9_]{0,max-1} (dots allowed for event types) */
 static int is_name(const char *s, size_t max, int dots) { return sf_flow_is_name(s, max, dots ? "_." : "_"); }
-
-int sf_flow_is_name(const char *s, size_t max, const char *extra) {
-  size_t n = strlen(s);
-  if (n == 0 || n > max || !islower((unsigned char)s[0])) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
-  return 1;
-}
 
 /* A required name: "is required" only when it is missing; a value that is
  * there but not allowed is named, with what is allowed. */
@@ -192,16 +176,6 @@ static void check_name(sf_err *err, const char *field, const json_t *v, const ch
 
 #define NAME_RULE "a-z first, then up to 39 of a-z, 0-9, '_'"
 #define TYPE_RULE "a-z first, then up to 39 of a-z, 0-9, '_', '-'"
-
-long long sf_flow_duration_s(const char *s) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || v <= 0 || end[0] == '\0' || end[1] != '\0') return -1;
-  long long mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
-  if (!mult || v > 366LL * 86400 / mult) return -1;
-  return v * mult;
-}
 
 static void check_actions(const json_t *list, const char *where, sf_err *err) {
   if (!list) return;
@@ -278,6 +252,83 @@ static int has_transition(const json_t *trs, const char *action, const char *sta
 }
 
 /* approvals: [{in, levels: [{name, role | users, quorum, when}], on_approved, on_rejected}] */
+/* Who decides a level (role or users), its quorum and its condition. */
+static void check_level_rules(const json_t *l, const char *fl, sf_guard_vm *vm, sf_err *err) {
+  char fk[128];
+  const json_t *role = json_object_get(l, "role"), *users = json_object_get(l, "users");
+  size_t nusers = json_is_array(users) ? json_array_size(users) : 0;
+  if (!!role == !!users) {
+    sf_err_field_add(err, fl, "give role or users (one of them)");
+  } else if (role) {
+    snprintf(fk, sizeof fk, "%s.role", fl);
+    if (!json_is_string(role) || !is_role(json_string_value(role)))
+      sf_err_field_add(err, fk, "must be a role (customer, staff, approver, admin)");
+  } else {
+    snprintf(fk, sizeof fk, "%s.users", fl);
+    if (nusers == 0 || nusers > 20) sf_err_field_add(err, fk, "must be a list of 1 to 20 user ids");
+    size_t z;
+    const json_t *u;
+    json_array_foreach(json_is_array(users) ? users : NULL, z, u) {
+      if (!json_is_string(u) || !*json_string_value(u) || strlen(json_string_value(u)) > 47)
+        sf_err_field_add(err, fk, "users[%zu] must be a user id", z);
+      for (size_t y = 0; json_is_string(u) && y < z; y++)
+        if (json_is_string(json_array_get(users, y)) &&
+            strcmp(json_string_value(json_array_get(users, y)), json_string_value(u)) == 0)
+          sf_err_field_add(err, fk, "'%s' is listed twice", json_string_value(u));
+    }
+  }
+  const json_t *q = json_object_get(l, "quorum");
+  snprintf(fk, sizeof fk, "%s.quorum", fl);
+  if (!q || (json_is_string(q) && strcmp(json_string_value(q), "any") == 0)) {
+  } else if (json_is_string(q) && strcmp(json_string_value(q), "all") == 0) {
+    if (role) sf_err_field_add(err, fk, "'all' needs a list of users (a role has no fixed membership)");
+  } else if (json_is_integer(q)) {
+    json_int_t nq = json_integer_value(q);
+    if (nq < 1 || nq > 100 || (users && (size_t)nq > nusers))
+      sf_err_field_add(err, fk, "must be between 1 and %zu", users ? nusers : (size_t)100);
+  } else {
+    sf_err_field_add(err, fk, "must be any, all or a number of approvals");
+  }
+  const json_t *when = json_object_get(l, "when");
+  snprintf(fk, sizeof fk, "%s.when", fl);
+  if (when && !json_is_string(when)) {
+    sf_err_field_add(err, fk, "must be a Lua expression (text)");
+  } else if (when) {
+    sf_err gerr = {0};
+    if (sf_guard_check(vm, json_string_value(when), &gerr)) sf_err_field_add(err, fk, "%s", gerr.detail);
+  }
+}
+
+/* One level of a chain: levels[j] of the chain at f. */
+static void check_level(const json_t *levels, size_t j, const char *f, sf_guard_vm *vm, sf_err *err) {
+  const json_t *l = json_array_get(levels, j);
+  const char *k;
+  const json_t *v;
+  char fl[96], fk[128];
+  snprintf(fl, sizeof fl, "%s.levels[%zu]", f, j);
+  if (!json_is_object(l)) {
+    sf_err_field_add(err, fl, "must be {name, role | users, quorum, when}");
+    return;
+  }
+  static const char *const lkeys[] = {"name", "role", "users", "quorum", "when", NULL};
+  json_object_foreach((json_t *)l, k, v) {
+    int ok = 0;
+    for (int z = 0; lkeys[z] && !ok; z++) ok = strcmp(k, lkeys[z]) == 0;
+    if (!ok) {
+      snprintf(fk, sizeof fk, "%s.%s", fl, k);
+      sf_err_field_add(err, fk, "unknown key (name, role, users, quorum, when)");
+    }
+  }
+  const char *name = json_string_value(json_object_get(l, "name"));
+  snprintf(fk, sizeof fk, "%s.name", fl);
+  check_name(err, fk, json_object_get(l, "name"), "_", NAME_RULE);
+  for (size_t z = 0; name && z < j; z++) {
+    const char *n2 = json_string_value(json_object_get(json_array_get(levels, z), "name"));
+    if (n2 && strcmp(n2, name) == 0) sf_err_field_add(err, fk, "'%s' is already levels[%zu]", name, z);
+  }
+  check_level_rules(l, fl, vm, err);
+}
+
 static void check_approvals(const json_t *list, const json_t *states, const json_t *trs, sf_guard_vm *vm, sf_err *err) {
   if (!list) return;
   if (!json_is_array(list) || json_array_size(list) == 0) {
@@ -330,74 +381,7 @@ static void check_approvals(const json_t *list, const json_t *states, const json
       sf_err_field_add(err, ff, "is required: a list of 1 to 10 levels");
       continue;
     }
-    size_t j;
-    const json_t *l;
-    json_array_foreach(levels, j, l) {
-      char fl[96], fk[128];
-      snprintf(fl, sizeof fl, "%s.levels[%zu]", f, j);
-      if (!json_is_object(l)) {
-        sf_err_field_add(err, fl, "must be {name, role | users, quorum, when}");
-        continue;
-      }
-      static const char *const lkeys[] = {"name", "role", "users", "quorum", "when", NULL};
-      json_object_foreach((json_t *)l, k, v) {
-        int ok = 0;
-        for (int z = 0; lkeys[z] && !ok; z++) ok = strcmp(k, lkeys[z]) == 0;
-        if (!ok) {
-          snprintf(fk, sizeof fk, "%s.%s", fl, k);
-          sf_err_field_add(err, fk, "unknown key (name, role, users, quorum, when)");
-        }
-      }
-      const char *name = json_string_value(json_object_get(l, "name"));
-      snprintf(fk, sizeof fk, "%s.name", fl);
-      check_name(err, fk, json_object_get(l, "name"), "_", NAME_RULE);
-      for (size_t z = 0; name && z < j; z++) {
-        const char *n2 = json_string_value(json_object_get(json_array_get(levels, z), "name"));
-        if (n2 && strcmp(n2, name) == 0) sf_err_field_add(err, fk, "'%s' is already levels[%zu]", name, z);
-      }
-      const json_t *role = json_object_get(l, "role"), *users = json_object_get(l, "users");
-      size_t nusers = json_is_array(users) ? json_array_size(users) : 0;
-      if (!!role == !!users) {
-        sf_err_field_add(err, fl, "give role or users (one of them)");
-      } else if (role) {
-        snprintf(fk, sizeof fk, "%s.role", fl);
-        if (!json_is_string(role) || !is_role(json_string_value(role)))
-          sf_err_field_add(err, fk, "must be a role (customer, staff, approver, admin)");
-      } else {
-        snprintf(fk, sizeof fk, "%s.users", fl);
-        if (nusers == 0 || nusers > 20) sf_err_field_add(err, fk, "must be a list of 1 to 20 user ids");
-        size_t z;
-        const json_t *u;
-        json_array_foreach(json_is_array(users) ? users : NULL, z, u) {
-          if (!json_is_string(u) || !*json_string_value(u) || strlen(json_string_value(u)) > 47)
-            sf_err_field_add(err, fk, "users[%zu] must be a user id", z);
-          for (size_t y = 0; json_is_string(u) && y < z; y++)
-            if (json_is_string(json_array_get(users, y)) &&
-                strcmp(json_string_value(json_array_get(users, y)), json_string_value(u)) == 0)
-              sf_err_field_add(err, fk, "'%s' is listed twice", json_string_value(u));
-        }
-      }
-      const json_t *q = json_object_get(l, "quorum");
-      snprintf(fk, sizeof fk, "%s.quorum", fl);
-      if (!q || (json_is_string(q) && strcmp(json_string_value(q), "any") == 0)) {
-      } else if (json_is_string(q) && strcmp(json_string_value(q), "all") == 0) {
-        if (role) sf_err_field_add(err, fk, "'all' needs a list of users (a role has no fixed membership)");
-      } else if (json_is_integer(q)) {
-        json_int_t nq = json_integer_value(q);
-        if (nq < 1 || nq > 100 || (users && (size_t)nq > nusers))
-          sf_err_field_add(err, fk, "must be between 1 and %zu", users ? nusers : (size_t)100);
-      } else {
-        sf_err_field_add(err, fk, "must be any, all or a number of approvals");
-      }
-      const json_t *when = json_object_get(l, "when");
-      snprintf(fk, sizeof fk, "%s.when", fl);
-      if (when && !json_is_string(when)) {
-        sf_err_field_add(err, fk, "must be a Lua expression (text)");
-      } else if (when) {
-        sf_err gerr = {0};
-        if (sf_guard_check(vm, json_string_value(when), &gerr)) sf_err_field_add(err, fk, "%s", gerr.detail);
-      }
-    }
+    for (size_t j = 0; j < json_array_size(levels); j++) check_level(levels, j, f, vm, err);
   }
 }
 
@@ -490,188 +474,204 @@ static void check_sla(const json_t *sla, const json_t *states, sf_guard_vm *vm, 
   }
 }
 
-int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
-  if (!json_is_object(def)) {
-    sf_err_field_add(err, "definition", "must be a mapping");
-    return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
-  }
-  static const char *const top[] = {"name",        "type",   "description", "fields", "initial", "states",
-                                    "transitions", "timers", "approvals",   "sla",    NULL};
+/* What validation learns of the states, for the checks after them. */
+typedef struct {
+  const json_t *states, *trs; /* NULL when missing or malformed */
+  const char *names[MAX_STATES];
+  int finals[MAX_STATES], outs[MAX_STATES], reached[MAX_STATES];
+  size_t n;
+  int nfinal, initial;
+  const char *init;
+} flow_check;
+
+static int state_index(const flow_check *c, const char *s) {
+  for (size_t z = 0; s && z < c->n; z++)
+    if (strcmp(c->names[z], s) == 0) return (int)z;
+  return -1;
+}
+
+static void check_keys(const json_t *o, const char *const *keys, const char *where, const char *what, sf_err *err) {
   const char *k;
   const json_t *v;
-  json_object_foreach((json_t *)def, k, v) {
+  json_object_foreach((json_t *)o, k, v) {
     int ok = 0;
-    for (int i = 0; top[i] && !ok; i++) ok = strcmp(k, top[i]) == 0;
-    if (!ok) sf_err_field_add(err, k, "unknown key");
+    for (int i = 0; keys[i] && !ok; i++) ok = strcmp(k, keys[i]) == 0;
+    if (ok) continue;
+    char f[160];
+    if (where)
+      snprintf(f, sizeof f, "%s.%s", where, k);
+    else
+      snprintf(f, sizeof f, "%s", k);
+    sf_err_field_add(err, f, "%s", what);
   }
+}
+
+static void check_top(const json_t *def, sf_err *err) {
+  static const char *const top[] = {"name",        "type",   "description", "fields", "initial", "states",
+                                    "transitions", "timers", "approvals",   "sla",    NULL};
+  check_keys(def, top, NULL, "unknown key", err);
   const char *name = json_string_value(json_object_get(def, "name"));
   if (!name || !*name || strlen(name) > 100) sf_err_field_add(err, "name", "is required (1 to 100 characters)");
   check_name(err, "type", json_object_get(def, "type"), "_-", TYPE_RULE);
   sf_flow_check_catalog(def, err);
+}
 
-  const json_t *states = json_object_get(def, "states");
-  size_t nstates = json_is_object(states) ? json_object_size(states) : 0;
-  if (!json_is_object(states) || nstates == 0 || nstates > MAX_STATES) {
+static void check_state(flow_check *c, const char *k, const json_t *v, sf_err *err) {
+  char f[120];
+  snprintf(f, sizeof f, "states.%s", k);
+  if (!is_name(k, 40, 0)) sf_err_field_add(err, f, "is not a state name ([a-z][a-z0-9_]{0,39})");
+  size_t n = c->n;
+  c->names[n] = k;
+  c->finals[n] = c->outs[n] = c->reached[n] = 0;
+  if (!json_is_null(v) && !json_is_object(v)) {
+    sf_err_field_add(err, f, "must be a mapping (or empty)");
+  } else if (json_is_object(v)) {
+    static const char *const st_keys[] = {"final", "on_enter", "on_exit", NULL};
+    check_keys(v, st_keys, f, "unknown key (final, on_enter, on_exit)", err);
+    const json_t *fin = json_object_get(v, "final");
+    if (fin && !json_is_boolean(fin)) sf_err_field_add(err, f, "final must be true or false");
+    c->finals[n] = json_is_true(fin);
+    char fa[160];
+    snprintf(fa, sizeof fa, "%s.on_enter", f);
+    check_actions(json_object_get(v, "on_enter"), fa, err);
+    snprintf(fa, sizeof fa, "%s.on_exit", f);
+    check_actions(json_object_get(v, "on_exit"), fa, err);
+  }
+  c->nfinal += c->finals[n];
+  c->n++;
+}
+
+static void check_states(const json_t *def, flow_check *c, sf_err *err) {
+  c->states = json_object_get(def, "states");
+  size_t nstates = json_is_object(c->states) ? json_object_size(c->states) : 0;
+  if (!json_is_object(c->states) || nstates == 0 || nstates > MAX_STATES) {
     sf_err_field_add(err, "states", "is required: a mapping of 1 to %d states", MAX_STATES);
-    states = NULL;
-    nstates = 0;
+    c->states = NULL;
   }
-  const char *names[MAX_STATES];
-  int finals[MAX_STATES], outs[MAX_STATES], reached[MAX_STATES];
-  size_t n = 0;
-  int nfinal = 0;
-  json_object_foreach((json_t *)states, k, v) {
-    char f[120];
-    snprintf(f, sizeof f, "states.%s", k);
-    if (!is_name(k, 40, 0)) sf_err_field_add(err, f, "is not a state name ([a-z][a-z0-9_]{0,39})");
-    names[n] = k;
-    finals[n] = 0;
-    outs[n] = 0;
-    reached[n] = 0;
-    if (!json_is_null(v) && !json_is_object(v)) {
-      sf_err_field_add(err, f, "must be a mapping (or empty)");
-    } else if (json_is_object(v)) {
-      static const char *const st_keys[] = {"final", "on_enter", "on_exit", NULL};
-      const char *k2;
-      const json_t *v2;
-      json_object_foreach((json_t *)v, k2, v2) {
-        int ok = 0;
-        for (int i = 0; st_keys[i] && !ok; i++) ok = strcmp(k2, st_keys[i]) == 0;
-        if (!ok) {
-          char f2[160];
-          snprintf(f2, sizeof f2, "%s.%s", f, k2);
-          sf_err_field_add(err, f2, "unknown key (final, on_enter, on_exit)");
-        }
-      }
-      const json_t *fin = json_object_get(v, "final");
-      if (fin && !json_is_boolean(fin)) sf_err_field_add(err, f, "final must be true or false");
-      finals[n] = json_is_true(fin);
-      char fa[160];
-      snprintf(fa, sizeof fa, "%s.on_enter", f);
-      check_actions(json_object_get(v, "on_enter"), fa, err);
-      snprintf(fa, sizeof fa, "%s.on_exit", f);
-      check_actions(json_object_get(v, "on_exit"), fa, err);
-    }
-    nfinal += finals[n];
-    n++;
-  }
-  int initial = -1;
-  const char *init = json_string_value(json_object_get(def, "initial"));
-  for (size_t i = 0; init && i < n; i++)
-    if (strcmp(names[i], init) == 0) initial = (int)i;
-  if (!init)
+  const char *k;
+  const json_t *v;
+  json_object_foreach((json_t *)c->states, k, v) check_state(c, k, v, err);
+  c->init = json_string_value(json_object_get(def, "initial"));
+  c->initial = state_index(c, c->init);
+  if (!c->init)
     sf_err_field_add(err, "initial", "is required: the state a request starts in");
-  else if (initial < 0 && states)
-    sf_err_field_add(err, "initial", "'%s' is not a state", init);
-  if (states && !nfinal) sf_err_field_add(err, "states", "needs at least one final state (final: true)");
+  else if (c->initial < 0 && c->states)
+    sf_err_field_add(err, "initial", "'%s' is not a state", c->init);
+  if (c->states && !c->nfinal) sf_err_field_add(err, "states", "needs at least one final state (final: true)");
+}
 
-#define STATE_INDEX(s, out)                                                                                            \
-  do {                                                                                                                 \
-    (out) = -1;                                                                                                        \
-    for (size_t z_ = 0; (s) && z_ < n; z_++)                                                                           \
-      if (strcmp(names[z_], (s)) == 0) (out) = (int)z_;                                                                \
-  } while (0)
+/* One transition per action and state: fs, a from of transitions[i], against the earlier ones. */
+static void check_unique_from(const flow_check *c, size_t i, const char *action, const char *fs, const char *f,
+                              sf_err *err) {
+  size_t i2;
+  const json_t *t2;
+  json_array_foreach(c->trs, i2, t2) {
+    if (i2 >= i) break;
+    const char *a2 = json_string_value(json_object_get(t2, "action"));
+    const json_t *from2 = json_object_get(t2, "from");
+    for (size_t j2 = 0; action && a2 && strcmp(a2, action) == 0 && j2 < from_count(from2); j2++) {
+      const char *fs2 = from_at(from2, j2);
+      if (fs2 && strcmp(fs2, fs) == 0)
+        sf_err_field_add(err, f, "action '%s' from '%s' is already transitions[%zu]", action, fs, i2);
+    }
+  }
+}
 
-  const json_t *trs = json_object_get(def, "transitions");
-  if (!json_is_array(trs) || json_array_size(trs) == 0 || json_array_size(trs) > MAX_TRANSITIONS) {
+static void check_from(flow_check *c, size_t i, const json_t *t, const char *f, sf_err *err) {
+  const char *action = json_string_value(json_object_get(t, "action"));
+  const json_t *from = json_object_get(t, "from");
+  char ff[96];
+  for (size_t j = 0; j < from_count(from); j++) {
+    const char *fs = from_at(from, j);
+    int fi = state_index(c, fs);
+    snprintf(ff, sizeof ff, json_is_array(from) ? "%s.from[%zu]" : "%s.from", f, j);
+    if (!fs) {
+      sf_err_field_add(err, ff, "must be a state name");
+      continue;
+    }
+    if (fi < 0) {
+      sf_err_field_add(err, ff, "'%s' is not a state", fs);
+      continue;
+    }
+    c->outs[fi]++;
+    if (c->finals[fi]) sf_err_field_add(err, ff, "'%s' is final: nothing leaves it", fs);
+    check_unique_from(c, i, action, fs, f, err);
+  }
+}
+
+static void check_roles_guard(const json_t *t, const char *f, sf_guard_vm *vm, sf_err *err) {
+  char ff[96];
+  const json_t *roles = json_object_get(t, "roles");
+  snprintf(ff, sizeof ff, "%s.roles", f);
+  if (roles && (!json_is_array(roles) || json_array_size(roles) == 0)) {
+    sf_err_field_add(err, ff, "must be a list of roles");
+  } else if (roles) {
+    size_t j;
+    const json_t *r;
+    json_array_foreach(roles, j, r) if (!json_is_string(r) || !is_role(json_string_value(r))) sf_err_field_add(
+        err, ff, "unknown role %s%s%s (customer, staff, approver, admin)", json_is_string(r) ? "'" : "",
+        json_is_string(r) ? json_string_value(r) : "(not a string)", json_is_string(r) ? "'" : "");
+  }
+  snprintf(ff, sizeof ff, "%s.by", f);
+  sf_flow_check_by(json_object_get(t, "by"), ff, err);
+  const json_t *guard = json_object_get(t, "guard");
+  snprintf(ff, sizeof ff, "%s.guard", f);
+  if (guard && !json_is_string(guard)) {
+    sf_err_field_add(err, ff, "must be a Lua expression (text)");
+  } else if (guard) {
+    sf_err gerr = {0};
+    if (sf_guard_check(vm, json_string_value(guard), &gerr)) sf_err_field_add(err, ff, "%s", gerr.detail);
+  }
+}
+
+static void check_transition(flow_check *c, size_t i, const json_t *t, sf_guard_vm *vm, sf_err *err) {
+  char f[64], ff[96];
+  snprintf(f, sizeof f, "transitions[%zu]", i);
+  if (!json_is_object(t)) {
+    sf_err_field_add(err, f, "must be a mapping");
+    return;
+  }
+  static const char *const tr_keys[] = {"action", "from", "to", "roles", "by", "guard", NULL};
+  check_keys(t, tr_keys, f, "unknown key (action, from, to, roles, by, guard)", err);
+  snprintf(ff, sizeof ff, "%s.action", f);
+  check_name(err, ff, json_object_get(t, "action"), "_", NAME_RULE);
+  const json_t *from = json_object_get(t, "from");
+  snprintf(ff, sizeof ff, "%s.from", f);
+  int from_ok = json_is_string(from) || (json_is_array(from) && json_array_size(from) > 0);
+  if (!from_ok) sf_err_field_add(err, ff, "is required: a state or a list of states");
+  const char *tos = json_string_value(json_object_get(t, "to"));
+  snprintf(ff, sizeof ff, "%s.to", f);
+  if (!tos)
+    sf_err_field_add(err, ff, "is required: a state");
+  else if (state_index(c, tos) < 0)
+    sf_err_field_add(err, ff, "'%s' is not a state", tos);
+  if (from_ok) check_from(c, i, t, f, err);
+  check_roles_guard(t, f, vm, err);
+}
+
+static void check_transitions(const json_t *def, flow_check *c, sf_guard_vm *vm, sf_err *err) {
+  c->trs = json_object_get(def, "transitions");
+  if (!json_is_array(c->trs) || json_array_size(c->trs) == 0 || json_array_size(c->trs) > MAX_TRANSITIONS) {
     sf_err_field_add(err, "transitions", "is required: a list of 1 to %d transitions", MAX_TRANSITIONS);
-    trs = NULL;
+    c->trs = NULL;
   }
   size_t i;
   const json_t *t;
-  json_array_foreach(trs, i, t) {
-    char f[64], ff[96];
-    snprintf(f, sizeof f, "transitions[%zu]", i);
-    if (!json_is_object(t)) {
-      sf_err_field_add(err, f, "must be a mapping");
-      continue;
-    }
-    static const char *const tr_keys[] = {"action", "from", "to", "roles", "by", "guard", NULL};
-    json_object_foreach((json_t *)t, k, v) {
-      int ok = 0;
-      for (int j = 0; tr_keys[j] && !ok; j++) ok = strcmp(k, tr_keys[j]) == 0;
-      if (!ok) {
-        snprintf(ff, sizeof ff, "%s.%s", f, k);
-        sf_err_field_add(err, ff, "unknown key (action, from, to, roles, by, guard)");
-      }
-    }
-    const char *action = json_string_value(json_object_get(t, "action"));
-    snprintf(ff, sizeof ff, "%s.action", f);
-    check_name(err, ff, json_object_get(t, "action"), "_", NAME_RULE);
-    const json_t *from = json_object_get(t, "from");
-    snprintf(ff, sizeof ff, "%s.from", f);
-    int from_ok = json_is_string(from) || (json_is_array(from) && json_array_size(from) > 0);
-    if (!from_ok) sf_err_field_add(err, ff, "is required: a state or a list of states");
-    int to;
-    const char *tos = json_string_value(json_object_get(t, "to"));
-    STATE_INDEX(tos, to);
-    snprintf(ff, sizeof ff, "%s.to", f);
-    if (!tos)
-      sf_err_field_add(err, ff, "is required: a state");
-    else if (to < 0)
-      sf_err_field_add(err, ff, "'%s' is not a state", tos);
-    for (size_t j = 0; from_ok && j < from_count(from); j++) {
-      const char *fs = from_at(from, j);
-      int fi;
-      STATE_INDEX(fs, fi);
-      snprintf(ff, sizeof ff, json_is_array(from) ? "%s.from[%zu]" : "%s.from", f, j);
-      if (!fs) {
-        sf_err_field_add(err, ff, "must be a state name");
-        continue;
-      }
-      if (fi < 0) {
-        sf_err_field_add(err, ff, "'%s' is not a state", fs);
-        continue;
-      }
-      outs[fi]++;
-      if (finals[fi]) sf_err_field_add(err, ff, "'%s' is final: nothing leaves it", fs);
-      /* one transition per action and state */
-      size_t i2;
-      const json_t *t2;
-      json_array_foreach(trs, i2, t2) {
-        if (i2 >= i) break;
-        const char *a2 = json_string_value(json_object_get(t2, "action"));
-        const json_t *from2 = json_object_get(t2, "from");
-        for (size_t j2 = 0; action && a2 && strcmp(a2, action) == 0 && j2 < from_count(from2); j2++) {
-          const char *fs2 = from_at(from2, j2);
-          if (fs2 && strcmp(fs2, fs) == 0)
-            sf_err_field_add(err, f, "action '%s' from '%s' is already transitions[%zu]", action, fs, i2);
-        }
-      }
-    }
-    const json_t *roles = json_object_get(t, "roles");
-    snprintf(ff, sizeof ff, "%s.roles", f);
-    if (roles && (!json_is_array(roles) || json_array_size(roles) == 0)) {
-      sf_err_field_add(err, ff, "must be a list of roles");
-    } else if (roles) {
-      size_t j;
-      const json_t *r;
-      json_array_foreach(roles, j, r) if (!json_is_string(r) || !is_role(json_string_value(r))) sf_err_field_add(
-          err, ff, "unknown role %s%s%s (customer, staff, approver, admin)", json_is_string(r) ? "'" : "",
-          json_is_string(r) ? json_string_value(r) : "(not a string)", json_is_string(r) ? "'" : "");
-    }
-    snprintf(ff, sizeof ff, "%s.by", f);
-    sf_flow_check_by(json_object_get(t, "by"), ff, err);
-    const json_t *guard = json_object_get(t, "guard");
-    snprintf(ff, sizeof ff, "%s.guard", f);
-    if (guard && !json_is_string(guard)) {
-      sf_err_field_add(err, ff, "must be a Lua expression (text)");
-    } else if (guard) {
-      sf_err gerr = {0};
-      if (sf_guard_check(vm, json_string_value(guard), &gerr)) sf_err_field_add(err, ff, "%s", gerr.detail);
-    }
-  }
+  json_array_foreach(c->trs, i, t) check_transition(c, i, t, vm, err);
+}
 
+static void check_timers(const json_t *def, const flow_check *c, sf_err *err) {
   const json_t *timers = json_object_get(def, "timers");
   if (timers && !json_is_array(timers)) sf_err_field_add(err, "timers", "must be a list");
+  size_t i;
+  const json_t *t;
   json_array_foreach(json_is_array(timers) ? timers : NULL, i, t) {
     char f[64], ff[96];
     snprintf(f, sizeof f, "timers[%zu]", i);
     const char *in = json_string_value(json_object_get(t, "in"));
     const char *after = json_string_value(json_object_get(t, "after"));
     const char *action = json_string_value(json_object_get(t, "action"));
-    int si;
-    STATE_INDEX(in, si);
+    int si = state_index(c, in);
     snprintf(ff, sizeof ff, "%s.in", f);
     if (!json_is_object(t) || json_object_size(t) != 3) sf_err_field_add(err, f, "must be {in, after, action}");
     if (!in || si < 0) sf_err_field_add(err, ff, "must name a state");
@@ -679,39 +679,51 @@ int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
     if (!after || sf_flow_duration_s(after) < 0)
       sf_err_field_add(err, ff, "must be a duration such as 90s, 30m, 48h or 5d (up to 366 days)");
     snprintf(ff, sizeof ff, "%s.action", f);
-    if (!action || (si >= 0 && !has_transition(trs, action, in)))
+    if (!action || (si >= 0 && !has_transition(c->trs, action, in)))
       sf_err_field_add(err, ff, "must be an action of a transition out of '%s'", in ? in : "?");
   }
+}
 
-  check_approvals(json_object_get(def, "approvals"), states, trs, vm, err);
-  check_sla(json_object_get(def, "sla"), states, vm, err);
-
-  /* every state reachable from the initial one; a state that is not final has a way out */
-  if (initial >= 0 && trs) {
-    reached[initial] = 1;
-    for (int changed = 1; changed;) {
-      changed = 0;
-      json_array_foreach(trs, i, t) {
-        int to;
-        STATE_INDEX(json_string_value(json_object_get(t, "to")), to);
-        const json_t *from = json_object_get(t, "from");
-        for (size_t j = 0; to >= 0 && !reached[to] && j < from_count(from); j++) {
-          int fi;
-          STATE_INDEX(from_at(from, j), fi);
-          if (fi >= 0 && reached[fi]) reached[to] = changed = 1;
-        }
+/* Every state reachable from the initial one; a state that is not final has a way out. */
+static void check_reachable(flow_check *c, sf_err *err) {
+  if (c->initial < 0 || !c->trs) return;
+  c->reached[c->initial] = 1;
+  for (int changed = 1; changed;) {
+    changed = 0;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(c->trs, i, t) {
+      int to = state_index(c, json_string_value(json_object_get(t, "to")));
+      const json_t *from = json_object_get(t, "from");
+      for (size_t j = 0; to >= 0 && !c->reached[to] && j < from_count(from); j++) {
+        int fi = state_index(c, from_at(from, j));
+        if (fi >= 0 && c->reached[fi]) c->reached[to] = changed = 1;
       }
     }
-    for (size_t s = 0; s < n; s++) {
-      char f[120];
-      snprintf(f, sizeof f, "states.%s", names[s]);
-      if (!reached[s])
-        sf_err_field_add(err, f, "is unreachable from the initial state '%s'", init);
-      else if (!finals[s] && !outs[s])
-        sf_err_field_add(err, f, "is not final and no transition leaves it");
-    }
   }
-#undef STATE_INDEX
+  for (size_t s = 0; s < c->n; s++) {
+    char f[120];
+    snprintf(f, sizeof f, "states.%s", c->names[s]);
+    if (!c->reached[s])
+      sf_err_field_add(err, f, "is unreachable from the initial state '%s'", c->init);
+    else if (!c->finals[s] && !c->outs[s])
+      sf_err_field_add(err, f, "is not final and no transition leaves it");
+  }
+}
+
+int sf_flow_validate(const json_t *def, sf_guard_vm *vm, sf_err *err) {
+  if (!json_is_object(def)) {
+    sf_err_field_add(err, "definition", "must be a mapping");
+    return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
+  }
+  flow_check c = {0};
+  check_top(def, err);
+  check_states(def, &c, err);
+  check_transitions(def, &c, vm, err);
+  check_timers(def, &c, err);
+  check_approvals(json_object_get(def, "approvals"), c.states, c.trs, vm, err);
+  check_sla(json_object_get(def, "sla"), c.states, vm, err);
+  check_reachable(&c, err);
   if (err->nfields)
     return sf_err_set(err, 422, "invalid-workflow", "Invalid workflow", "the workflow definition is not valid");
   return 0;

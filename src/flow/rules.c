@@ -1,13 +1,48 @@
-/* Who may take a transition (`roles` and `by`), and what a request type
- * tells the people who open one (`description`, `fields`): validation at
- * publish and the checks the request service asks for (definition.h). */
+/* The names a definition is written in (roles, names), who may take a
+ * transition (`roles` and `by`), and what a request type tells the people
+ * who open one (`description`, `fields`): validation at publish and the
+ * checks the request service asks for (definition.h), on a transition's
+ * JSON or its compiled form (compiled.h). definition.c and compiled.c call
+ * this file; it calls no other file of flow/. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "flow/compiled.h"
 #include "flow/definition.h"
 
 #define MAX_FIELDS 50
 #define FIELD_TYPES "string, number, integer, boolean, object, list"
+
+/* ---- names ---- */
+
+static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
+
+int sf_flow_is_role(const char *r) {
+  for (int i = 0; k_roles[i]; i++)
+    if (strcmp(r, k_roles[i]) == 0) return 1;
+  return 0;
+}
+
+int sf_flow_is_name(const char *s, size_t max, const char *extra) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max || !islower((unsigned char)s[0])) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
+  return 1;
+}
+
+long long sf_flow_duration_s(const char *s) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || v <= 0 || end[0] == '\0' || end[1] != '\0') return -1;
+  long long mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+  if (!mult || v > 366LL * 86400 / mult) return -1;
+  return v * mult;
+}
 
 /* ---- by: [requester, assignee, role:<role>] ---- */
 
@@ -34,27 +69,46 @@ void sf_flow_check_by(const json_t *by, const char *where, sf_err *err) {
   }
 }
 
-static int by_entry_matches(const char *e, const sf_flow_actor *who) {
-  if (strcmp(e, "requester") == 0) return who->requester;
-  if (strcmp(e, "assignee") == 0) return who->assignee;
-  return strncmp(e, "role:", 5) == 0 && strcmp(e + 5, who->role) == 0;
+unsigned sf_flow_role_bit(const char *role) {
+  static const char *const roles[] = {"customer", "staff", "approver", "admin"};
+  for (unsigned i = 0; role && i < 4; i++)
+    if (strcmp(role, roles[i]) == 0) return 1u << i;
+  return 0;
 }
 
-static int by_default(const sf_flow_actor *who) {
-  return who->requester || who->assignee || strcmp(who->role, "staff") == 0 || strcmp(who->role, "admin") == 0;
+void sf_flow_transition_who(const json_t *tr, sf_flow_transition *x) {
+  size_t i;
+  const json_t *e;
+  const json_t *roles = json_object_get(tr, "roles");
+  x->roles_given = roles != NULL;
+  json_array_foreach(roles, i, e) x->roles |= sf_flow_role_bit(json_string_value(e));
+  const json_t *by = json_object_get(tr, "by");
+  x->by_given = by != NULL;
+  json_array_foreach(by, i, e) {
+    const char *s = json_string_value(e);
+    if (!s) continue;
+    if (strcmp(s, "requester") == 0) x->by_requester = 1;
+    if (strcmp(s, "assignee") == 0) x->by_assignee = 1;
+    if (strncmp(s, "role:", 5) == 0) x->by_roles |= sf_flow_role_bit(s + 5);
+  }
+}
+
+sf_flow_may sf_flow_transition_may(const sf_flow_transition *tr, const sf_flow_actor *who) {
+  unsigned role = sf_flow_role_bit(who->role);
+  if (tr->roles_given && !(tr->roles & role)) return SF_FLOW_NOT_ROLE;
+  if (!tr->by_given)
+    return who->requester || who->assignee || strcmp(who->role, "staff") == 0 || strcmp(who->role, "admin") == 0
+               ? SF_FLOW_MAY
+               : SF_FLOW_NOT_BY;
+  if ((tr->by_requester && who->requester) || (tr->by_assignee && who->assignee) || (tr->by_roles & role))
+    return SF_FLOW_MAY;
+  return SF_FLOW_NOT_BY;
 }
 
 sf_flow_may sf_flow_may_take(const json_t *tr, const sf_flow_actor *who) {
-  const json_t *roles = json_object_get(tr, "roles");
-  int role_ok = !roles;
-  size_t i;
-  const json_t *e;
-  json_array_foreach(roles, i, e) role_ok |= json_is_string(e) && strcmp(json_string_value(e), who->role) == 0;
-  if (!role_ok) return SF_FLOW_NOT_ROLE;
-  const json_t *by = json_object_get(tr, "by");
-  if (!by) return by_default(who) ? SF_FLOW_MAY : SF_FLOW_NOT_BY;
-  json_array_foreach(by, i, e) if (json_is_string(e) && by_entry_matches(json_string_value(e), who)) return SF_FLOW_MAY;
-  return SF_FLOW_NOT_BY;
+  sf_flow_transition x = {0};
+  sf_flow_transition_who(tr, &x);
+  return sf_flow_transition_may(&x, who);
 }
 
 /* ---- description and fields ---- */
@@ -132,16 +186,23 @@ static int value_is(const json_t *v, const char *type) {
   return json_is_array(v);
 }
 
-int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
+void sf_flow_compile_fields(const json_t *list, sf_flow_field *out) {
   size_t i;
   const json_t *f;
-  json_array_foreach(json_object_get(def, "fields"), i, f) {
-    const char *name = json_string_value(json_object_get(f, "name"));
-    const char *type = json_string_value(json_object_get(f, "type"));
+  json_array_foreach(list, i, f) {
+    out[i].name = json_string_value(json_object_get(f, "name"));
+    out[i].type = json_string_value(json_object_get(f, "type"));
+    out[i].required = json_is_true(json_object_get(f, "required"));
+  }
+}
+
+int sf_flow_check_fields(const sf_flow_field *fields, int n, const json_t *data, sf_err *err) {
+  for (int i = 0; i < n; i++) {
+    const char *name = fields[i].name, *type = fields[i].type;
     const json_t *v = json_object_get(data, name);
     char where[64];
     snprintf(where, sizeof where, "data.%s", name);
-    if ((!v || json_is_null(v)) && json_is_true(json_object_get(f, "required")))
+    if ((!v || json_is_null(v)) && fields[i].required)
       sf_err_field_add(err, where, "is required (a%s %s)", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
     else if (v && !json_is_null(v) && !value_is(v, type))
       sf_err_field_add(err, where, "must be a%s %s", type[0] && strchr("aeiou", type[0]) ? "n" : "", type);
@@ -149,4 +210,13 @@ int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
   if (err->nfields)
     return sf_err_set(err, 422, "validation", "Validation failed", "the request's data does not fit its type's fields");
   return 0;
+}
+
+int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err) {
+  const json_t *list = json_object_get(def, "fields");
+  sf_flow_field *fields = sf_calloc(json_array_size(list) + 1, sizeof *fields);
+  sf_flow_compile_fields(list, fields);
+  int rc = sf_flow_check_fields(fields, (int)json_array_size(list), data, err);
+  free(fields);
+  return rc;
 }

@@ -1,4 +1,6 @@
-/* Workflow definitions over HTTP: publish (admins), list and read.
+/* Workflow definitions over HTTP: publish (admins), list and read. Handlers
+ * on HTTP threads; publishing is a command (writer thread); the SQL is
+ * repo.c.
  *
  * POST /api/v1/workflows takes the definition as YAML (any content type but
  * JSON) or JSON, validates it (flow/definition.h) and stores it as the next
@@ -19,26 +21,11 @@
 #include "edge/input.h"
 #include "events/store.h"
 #include "flow/definition.h"
+#include "services/workflows/repo.h"
 
 #define MAX_SOURCE (256 * 1024)
 
-typedef struct {
-  char id[48];
-  char type[48];
-  char name[408];
-  int64_t version, created_at;
-  char created_by[48];
-  char *definition; /* JSON text */
-  char *source;
-} workflow;
-
-static void wf_clear(workflow *w) {
-  free(w->definition);
-  free(w->source);
-  w->definition = w->source = NULL;
-}
-
-static json_t *wf_json(const workflow *w, int with_source) {
+static json_t *wf_json(const wf_workflow *w, int with_source) {
   char at[32];
   sf_time_iso8601(w->created_at, at, sizeof at);
   json_t *def = json_loads(w->definition ? w->definition : "{}", 0, NULL);
@@ -49,40 +36,10 @@ static json_t *wf_json(const workflow *w, int with_source) {
   return o;
 }
 
-#define WF_COLS "id, type, version, name, definition, source, created_by, created_at"
-
-static void wf_row(sf_stmt *st, workflow *w) {
-  snprintf(w->id, sizeof w->id, "%s", sf_stmt_col_text(st, 0));
-  snprintf(w->type, sizeof w->type, "%s", sf_stmt_col_text(st, 1));
-  w->version = sf_stmt_col_int(st, 2);
-  snprintf(w->name, sizeof w->name, "%s", sf_stmt_col_text(st, 3));
-  w->definition = strdup(sf_stmt_col_text(st, 4));
-  w->source = strdup(sf_stmt_col_text(st, 5));
-  snprintf(w->created_by, sizeof w->created_by, "%s", sf_stmt_col_text(st, 6));
-  w->created_at = sf_stmt_col_int(st, 7);
-}
-
-/* version 0: the latest. */
-static int wf_load(sf_db *db, const char *type, int64_t version, workflow *w, sf_err *err) {
-  memset(w, 0, sizeof *w);
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT " WF_COLS " FROM workflows WHERE type = ?1 AND (?2 = 0 OR version = ?2)"
-                              " ORDER BY version DESC LIMIT 1",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, type);
-  sf_stmt_int(st, 2, version);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) wf_row(st, w);
-  sf_stmt_reset(st);
-  if (rc == 0) return sf_err_not_found(err, version ? "workflow version" : "workflow");
-  return rc < 0 ? rc : 0;
-}
-
 /* ---- POST /workflows ---- */
 
 typedef struct {
-  workflow w;
+  wf_workflow w;
 } publish_input;
 
 static void free_publish(void *d) {
@@ -91,38 +48,23 @@ static void free_publish(void *d) {
   free(in);
 }
 
-static int publish_exec(sf_req *req, sf_tx *tx, void *data, sf_err *err) {
+static int publish_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   publish_input *in = data;
-  workflow *w = &in->w;
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT coalesce(max(version), 0) FROM workflows WHERE type = ?", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, w->type);
-  int rc = sf_stmt_step(st, err);
-  w->version = rc == 1 ? sf_stmt_col_int(st, 0) + 1 : 0;
-  sf_stmt_reset(st);
-  if (rc < 0) return rc;
+  wf_workflow *w = &in->w;
+  int rc = wf_repo_next_version(tx->db, w->type, &w->version, err);
+  if (rc) return rc;
   sf_id_new("wf", w->id, sizeof w->id);
-  snprintf(w->created_by, sizeof w->created_by, "%s", req->principal.user_id);
+  snprintf(w->created_by, sizeof w->created_by, "%s", who->user_id ? who->user_id : "");
   w->created_at = tx->now_ms;
-  st = sf_db_prepare(tx->db, "INSERT INTO workflows(" WF_COLS ") VALUES(?,?,?,?,?,?,?,?)", err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, w->id);
-  sf_stmt_text(st, 2, w->type);
-  sf_stmt_int(st, 3, w->version);
-  sf_stmt_text(st, 4, w->name);
-  sf_stmt_text(st, 5, w->definition);
-  sf_stmt_text(st, 6, w->source);
-  sf_stmt_text(st, 7, w->created_by);
-  sf_stmt_int(st, 8, w->created_at);
-  if ((rc = sf_stmt_run(st, err))) return rc;
-  rc = sf_req_event(
-      tx, req, "workflow", w->type, "workflow.published",
+  if ((rc = wf_repo_insert(tx, w, err))) return rc;
+  rc = sf_ev_emit(
+      tx, who, "workflow", w->type, "workflow.published",
       json_pack("{s:s, s:I, s:s}", "workflow_id", w->id, "version", (json_int_t)w->version, "name", w->name), err);
   if (rc) return rc;
   char loc[160];
   snprintf(loc, sizeof loc, "/api/v1/workflows/%s/versions/%" PRId64, w->type, w->version);
-  sf_req_reply_json(req, 201, wf_json(w, 0));
-  sf_req_add_header(req, "Location", loc);
+  sf_result_json(out, 201, wf_json(w, 0));
+  sf_result_header(out, "Location", loc);
   return 0;
 }
 
@@ -165,34 +107,18 @@ static void h_publish(sf_req *req) {
   in->w.definition = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
   in->w.source = strndup(req->body, req->body_len);
   json_decref(def);
-  sf_req_command(req, publish_exec, in, free_publish);
+  sf_req_submit(req, publish_exec, in, free_publish);
 }
 
 /* ---- reads ---- */
 
+static void add_latest(const wf_workflow *w, void *ud) { json_array_append_new(ud, wf_json(w, 0)); }
+
 static void h_list(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  /* the latest version of every type */
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT " WF_COLS " FROM workflows w WHERE version ="
-                                   " (SELECT max(version) FROM workflows WHERE type = w.type) ORDER BY type LIMIT 1000",
-                                   &err)
-                   : NULL;
-  if (!st) {
-    sf_req_reply_problem(req, &err);
-    return;
-  }
   json_t *data = json_array();
-  int rc;
-  while ((rc = sf_stmt_step(st, &err)) == 1) {
-    workflow w = {0};
-    wf_row(st, &w);
-    json_array_append_new(data, wf_json(&w, 0));
-    wf_clear(&w);
-  }
-  sf_stmt_reset(st);
-  if (rc < 0) {
+  if (!db || wf_repo_latest_each(db, add_latest, data, &err)) {
     json_decref(data);
     sf_req_reply_problem(req, &err);
     return;
@@ -203,8 +129,8 @@ static void h_list(sf_req *req) {
 static void reply_one(sf_req *req, int64_t version) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  workflow w;
-  if (!db || wf_load(db, sf_req_param(req, "type"), version, &w, &err)) {
+  wf_workflow w;
+  if (!db || wf_repo_load(db, sf_req_param(req, "type"), version, &w, &err)) {
     sf_req_reply_problem(req, &err);
     return;
   }
@@ -231,14 +157,25 @@ static void h_get_version(sf_req *req) {
 
 /* What someone who opens a request of this type needs: the definition's
  * name, description and fields, not its states or rules. */
-static json_t *type_json(sf_stmt *st) {
-  json_t *def = json_loads(sf_stmt_col_text(st, 3), 0, NULL);
+static json_t *type_json(const char *type, const char *name, int64_t version, const char *definition) {
+  json_t *def = json_loads(definition, 0, NULL);
   const json_t *fields = json_object_get(def, "fields");
-  json_t *o = json_pack("{s:s, s:s, s:O?, s:I, s:o}", "type", sf_stmt_col_text(st, 0), "name", sf_stmt_col_text(st, 1),
-                        "description", json_object_get(def, "description"), "version",
-                        (json_int_t)sf_stmt_col_int(st, 2), "fields", fields ? json_deep_copy(fields) : json_array());
+  json_t *o = json_pack("{s:s, s:s, s:O?, s:I, s:o}", "type", type, "name", name, "description",
+                        json_object_get(def, "description"), "version", (json_int_t)version, "fields",
+                        fields ? json_deep_copy(fields) : json_array());
   json_decref(def);
   return o;
+}
+
+typedef struct {
+  json_t *data;
+  char next[48]; /* the last type listed */
+} types_page;
+
+static void add_type(const char *type, const char *name, int64_t version, const char *definition, void *ud) {
+  types_page *page = ud;
+  json_array_append_new(page->data, type_json(type, name, version, definition));
+  snprintf(page->next, sizeof page->next, "%s", type);
 }
 
 /* ?cursor= is the last type of the previous page. */
@@ -257,33 +194,16 @@ static void h_types(sf_req *req) {
   if (!sf_in_limit(req, &limit) || !type_cursor(req, &after)) return;
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st =
-      db ? sf_db_prepare(db,
-                         "SELECT type, name, version, definition FROM workflows w WHERE type > ?1 AND version ="
-                         " (SELECT max(version) FROM workflows WHERE type = w.type) ORDER BY type LIMIT ?2",
-                         &err)
-         : NULL;
-  if (!st) {
+  types_page page = {json_array(), ""};
+  int n = db ? wf_repo_types(db, after, limit, add_type, &page, &err) : -1;
+  if (n < 0) {
+    json_decref(page.data);
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_stmt_text(st, 1, after ? after : "");
-  sf_stmt_int(st, 2, limit + 1);
-  json_t *data = json_array();
-  char next[48] = "";
-  int rc, n = 0;
-  while ((rc = sf_stmt_step(st, &err)) == 1 && ++n <= limit) {
-    json_array_append_new(data, type_json(st));
-    snprintf(next, sizeof next, "%s", sf_stmt_col_text(st, 0));
-  }
-  sf_stmt_reset(st);
-  if (rc < 0) {
-    json_decref(data);
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_req_reply_json(req, 200,
-                    json_pack("{s:o, s:o}", "data", data, "next_cursor", n > limit ? json_string(next) : json_null()));
+  sf_req_reply_json(
+      req, 200,
+      json_pack("{s:o, s:o}", "data", page.data, "next_cursor", n > limit ? json_string(page.next) : json_null()));
 }
 
 #define TYPE_SCHEMA                                                                                                    \

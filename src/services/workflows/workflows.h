@@ -1,5 +1,5 @@
 /* Workflows service: publishing and reading versioned workflow definitions
- * (the service-request engine that runs them is not built yet). Publishing
+ * (run by the engine in flow/engine.h for services/requests). Publishing
  * needs workflows:admin (admin); reading workflows:read (staff, approver,
  * admin). */
 #ifndef SF_WORKFLOWS_H
