@@ -8,8 +8,7 @@
 typedef struct {
   sf_cmd cmd;
   sf_req *req;
-  sf_req_exec_fn fn;
-  sf_cmd_exec_fn exec; /* the actor/result shape, when fn is NULL */
+  sf_cmd_exec_fn exec;
   sf_actor who;
   void *data;
   void (*free_fn)(void *);
@@ -18,18 +17,13 @@ typedef struct {
 
 static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   req_cmd *rc = (req_cmd *)c;
-  int r;
-  if (rc->fn) {
-    r = rc->fn(rc->req, tx, rc->data, err);
-  } else {
-    sf_result out = {0};
-    r = rc->exec(&rc->who, tx, rc->data, &out, err);
-    if (r == 0 && out.status)
-      sf_req_reply_result(rc->req, &out);
-    else if (r == 0 && err->status)
-      sf_req_reply_problem(rc->req, err); /* committed, and answered with an error */
-    sf_result_clear(&out);
-  }
+  sf_result out = {0};
+  int r = rc->exec(&rc->who, tx, rc->data, &out, err);
+  if (r == 0 && out.status)
+    sf_req_reply_result(rc->req, &out);
+  else if (r == 0 && err->status)
+    sf_req_reply_problem(rc->req, err); /* committed, and answered with an error */
+  sf_result_clear(&out);
   if (r < 0 && !err->status) sf_err_internal(err, "command failed");
   if (r == 0 && !rc->req->status) {
     sf_err_internal(err, "command produced no response");
@@ -61,10 +55,6 @@ static void done(sf_cmd *c, int r) {
   if (!taken) sf_req_resume(req);
 }
 
-void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *)) {
-  sf_req_command_ex(req, fn, data, free_fn, NULL);
-}
-
 static void submit(sf_req *req, req_cmd *rc, void *data, void (*free_fn)(void *), sf_req_committed_fn committed) {
   if (!sf_req_is_suspended(req)) sf_req_suspend(req);
   rc->committed = committed;
@@ -80,13 +70,6 @@ static void submit(sf_req *req, req_cmd *rc, void *data, void (*free_fn)(void *)
     free(rc);
     sf_req_resume(req);
   }
-}
-
-void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
-                       sf_req_committed_fn committed) {
-  req_cmd *rc = sf_calloc(1, sizeof *rc);
-  rc->fn = fn;
-  submit(req, rc, data, free_fn, committed);
 }
 
 void sf_req_submit(sf_req *req, sf_cmd_exec_fn fn, void *data, void (*free_fn)(void *)) {
@@ -132,18 +115,6 @@ int sf_req_durable_gate(sf_req *req) {
   return 1;
 }
 
-int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type, json_t *data,
-                 sf_err *err) {
-  char stream[160];
-  snprintf(stream, sizeof stream, "%s-%s", prefix, id);
-  sf_ev_meta meta = {0};
-  if (req) sf_req_meta(req, &meta);
-  if (!data) data = json_object();
-  int rc = sf_ev_append(tx, stream, SF_EV_ANY_VERSION, type, data, &meta, NULL, err);
-  json_decref(data);
-  return rc;
-}
-
 static int add_event(const sf_event *ev, void *ud) {
   json_array_append_new(ud, sf_ev_to_json(ev));
   return 0;
@@ -158,10 +129,4 @@ void sf_req_reply_stream(sf_req *req, sf_db *db, const char *stream) {
     return;
   }
   sf_req_reply_json(req, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
-}
-
-void sf_req_meta(const sf_req *req, sf_ev_meta *meta) {
-  meta->actor = req->principal.authenticated ? req->principal.user_id : NULL;
-  meta->request_id = req->request_id;
-  meta->traceparent = req->traceparent;
 }

@@ -1,17 +1,12 @@
 /* Request commands: run a piece of a request inside the writer transaction.
  *
- * sf_req_command suspends the request (if it is not already), queues a writer
- * command, and resumes the request after COMMIT. The exec function runs in
- * the writer's savepoint: it sets the reply (sf_req_reply_json / _problem)
- * and returns 0 to commit its writes, or returns < 0 with err filled to roll
- * them back, in which case err becomes the reply. A command may commit and
- * still answer with an error status (e.g. a refresh-token reuse revokes the
- * family and answers 401). If the commit itself fails the reply becomes 503.
- * data is owned by the command and released with free_fn after completion.
- *
- * sf_req_command, sf_req_event and sf_req_meta are the request-shaped forms,
- * kept until every service has moved to sf_req_submit below (identity,
- * catalog, inventory and carts have): new code does not use them. */
+ * A handler (the only code that knows sf_req) validates the request and calls
+ * sf_req_submit: it suspends the request (if it is not already), queues a
+ * writer command, and resumes the request after COMMIT. The exec function
+ * runs in the writer's savepoint with who acts (sf_actor) and fills an
+ * sf_result (core/actor.h); the edge renders that into the reply and the
+ * idempotency record. If the commit itself fails the reply becomes 503.
+ * data is owned by the command and released with free_fn after completion. */
 #ifndef SF_EDGE_COMMAND_H
 #define SF_EDGE_COMMAND_H
 
@@ -20,16 +15,11 @@
 #include "events/store.h"
 #include "store/writer.h"
 
-typedef int (*sf_req_exec_fn)(sf_req *req, sf_tx *tx, void *data, sf_err *err);
-
-void sf_req_command(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *));
-/* As sf_req_command; after a successful commit, committed(req, data) runs on
- * the completion thread before data is freed. Returning 1 takes over the
+/* After a successful commit of an sf_req_submit_ex command, committed(req,
+ * data) runs on the completion thread before data is freed. Returning 1 takes over the
  * suspended request: the callee must later reply and sf_req_resume it (used
  * by `Prefer: wait`). Returning 0 sends the reply set by the exec function. */
 typedef int (*sf_req_committed_fn)(sf_req *req, void *data);
-void sf_req_command_ex(sf_req *req, sf_req_exec_fn fn, void *data, void (*free_fn)(void *),
-                       sf_req_committed_fn committed);
 
 /* The command shape domain code is written in (core/actor.h): exec runs in
  * the writer's savepoint with who acts and fills out (status, body,
@@ -49,9 +39,6 @@ void sf_req_actor(const sf_req *req, sf_actor *out);
 /* Renders res into req's reply (status, JSON body, headers); takes the body. */
 void sf_req_reply_result(sf_req *req, sf_result *res);
 
-/* Event metadata for events caused by req (actor, request id, trace). */
-void sf_req_meta(const sf_req *req, sf_ev_meta *meta);
-
 /* The HTTP reply gate of pipelined commits (sf_http_set_reply_gate): an
  * answer made from reads while a commit it may have seen is not yet on disk
  * waits (suspended, no thread blocked) until it is. Returns 1 if suspended. */
@@ -59,11 +46,6 @@ int sf_req_durable_gate(sf_req *req);
 /* Resumes a suspended request whose answer was made from reads outside the
  * writer: at once, or when what those reads may have seen is on disk. */
 void sf_req_resume_durable(sf_req *req);
-
-/* Appends an event caused by req (NULL: the system) to stream
- * "<prefix>-<id>" at whatever version it is; takes data (NULL: {}). */
-int sf_req_event(sf_tx *tx, const sf_req *req, const char *prefix, const char *id, const char *type, json_t *data,
-                 sf_err *err);
 
 /* Replies 200 {data: [Event...], next_cursor: null} with the first 1,000
  * events of a stream (an aggregate's history). */

@@ -384,15 +384,15 @@ static delivery *of_cmd(sf_cmd *c) { return (delivery *)((char *)c - offsetof(de
 
 static int record_events(sf_tx *tx, delivery *j, int attempts, sf_err *err) {
   if (j->result == OUT_DELIVERED)
-    return sf_req_event(tx, NULL, "request", j->request_id, "request.webhook_delivered",
-                        json_pack("{s:s, s:I, s:i, s:s}", "url", j->url, "status_code", (json_int_t)j->status_code,
-                                  "attempts", attempts, "event_id", j->event_id),
-                        err);
+    return sf_ev_emit(tx, NULL, "request", j->request_id, "request.webhook_delivered",
+                      json_pack("{s:s, s:I, s:i, s:s}", "url", j->url, "status_code", (json_int_t)j->status_code,
+                                "attempts", attempts, "event_id", j->event_id),
+                      err);
   if (j->result == OUT_DEAD)
-    return sf_req_event(tx, NULL, "request", j->request_id, "request.webhook_failed",
-                        json_pack("{s:s, s:i, s:s, s:s}", "url", j->url, "attempts", attempts, "error", j->error,
-                                  "event_id", j->event_id),
-                        err);
+    return sf_ev_emit(tx, NULL, "request", j->request_id, "request.webhook_failed",
+                      json_pack("{s:s, s:i, s:s, s:s}", "url", j->url, "attempts", attempts, "error", j->error,
+                                "event_id", j->event_id),
+                      err);
   return 0;
 }
 
