@@ -111,11 +111,6 @@ void sf_identity_stop(void) {
   identity.users = NULL;
 }
 
-void sf_identity_routes(void) {
-  id_auth_routes();
-  id_user_routes();
-}
-
 int id_event(sf_tx *tx, const sf_actor *who, const sf_user *u, const char *type, json_t *data, sf_err *err) {
   char stream[64];
   snprintf(stream, sizeof stream, "user-%s", u->id);

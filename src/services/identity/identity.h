@@ -17,8 +17,6 @@
 /* Creates the user cache (and its metrics); stop frees it. */
 void sf_identity_start(void);
 void sf_identity_stop(void);
-/* Registers the service's routes with the router. */
-void sf_identity_routes(void);
 /* Lockout and token settings come from the process config. */
 void sf_identity_configure(const sf_config *cfg);
 

@@ -2,6 +2,7 @@
 #include "services/service.h"
 
 #include "services/identity/identity.h"
+#include "services/identity/internal.h"
 
 /* this folder's migrations.c */
 extern const sf_db_step sf_identity_migrations[];
@@ -13,6 +14,12 @@ static const sf_edge_grant k_permissions[] = {
     {0},
 };
 
+/* the sign-in routes (auth.c) and the user routes (users.c) */
+static void routes(void) {
+  id_auth_routes();
+  id_user_routes();
+}
+
 /* the users cache and the session check (sf_identity_start) */
 static int start(const sf_config *cfg, sf_err *err) {
   sf_identity_start();
@@ -21,7 +28,7 @@ static int start(const sf_config *cfg, sf_err *err) {
 
 const sf_service sf_identity_service = {
     .name = "identity",
-    .routes = sf_identity_routes,
+    .routes = routes,
     .permissions = k_permissions,
     .migrations = sf_identity_migrations,
     .configure = sf_identity_configure,
