@@ -130,7 +130,7 @@ static int cmd_user_create(const char *email, const char *role, const char *pass
     password = typed;
   }
   if (sf_app_open(&sf_cfg, &err)) return fail(&err);
-  char id[48];
+  char id[SF_ID_MAX];
   int rc = sf_identity_create_user(email, password, role, name, id, &err);
   sf_app_close();
   if (rc) return fail(&err);
@@ -236,7 +236,7 @@ static int cmd_seed(void) {
   sf_err err = {0};
   if (sf_app_open(&sf_cfg, &err)) return fail(&err);
   for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
-    char id[48];
+    char id[SF_ID_MAX];
     sf_err_clear(&err);
     int rc = sf_identity_create_user(demo[i].email, demo[i].password, demo[i].role, demo[i].name, id, &err);
     if (rc == -409)

@@ -16,15 +16,16 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/router.h"
+#include "core/util.h"
 
 #define SF_REQ_MAX_HEADERS 20
 
 typedef struct sf_principal {
   int authenticated;
-  char user_id[48];
+  char user_id[SF_ID_MAX];
   char role[16]; /* from the user row (edge session check), not the token */
   char email[128];
-  char session[48]; /* the session (refresh-token family) the access token belongs to */
+  char session[SF_ID_MAX]; /* the session (refresh-token family) the access token belongs to */
 } sf_principal;
 
 typedef struct sf_header {

@@ -25,16 +25,17 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/util.h"
 
 /* Longest token sf_jwt_verify looks at; an issued token is ~400 bytes. */
 #define SF_JWT_MAX 4096
 
 typedef struct sf_jwt_claims {
-  char sub[48]; /* user id */
+  char sub[SF_ID_MAX]; /* user id */
   char role[16];
   char typ[16]; /* "access" or "mfa" (short-lived token for the MFA login step) */
-  char jti[48];
-  char sid[48];          /* session: the refresh-token family an access token belongs to */
+  char jti[SF_ID_MAX];
+  char sid[SF_ID_MAX];   /* session: the refresh-token family an access token belongs to */
   int64_t iat, nbf, exp; /* seconds; on issue, iat/nbf of 0 are left out */
 } sf_jwt_claims;
 
