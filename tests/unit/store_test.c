@@ -18,6 +18,7 @@
 #include "events/stats.h"
 #include "events/store.h"
 #include "store/db.h"
+#include "store/sqlite/sqlite.h"
 #include "store/writer.h"
 
 static char g_dir[64], g_path[128];
@@ -311,7 +312,7 @@ static void blob_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 static void test_checkpoints_bound_the_wal(void **state) {
   (void)state;
   sf_writer_stop();
-  sf_writer_checkpoint_frames(100);
+  sf_sqlite_checkpoint_frames(100);
   sf_err e = {0};
   assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   char wal[160];
@@ -334,7 +335,7 @@ static void test_checkpoints_bound_the_wal(void **state) {
   assert_true(biggest < 800L * 4120);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
   sf_writer_stop();
-  sf_writer_checkpoint_frames(0);
+  sf_sqlite_checkpoint_frames(0);
   assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
 }
@@ -405,7 +406,7 @@ static void test_stream_versions_after_rollback_and_outside_writes(void **state)
   assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 's-vc-fail'"), 1);
 
   sf_err e = {0};
-  sf_db *other = sf_db_open(g_path, SF_DB_CHECKPOINT, &e); /* a second read-write connection */
+  sf_db *other = sf_db_open(g_path, SF_SQLITE_CHECKPOINT, &e); /* a second read-write connection */
   assert_non_null(other);
   assert_int_equal(sf_db_exec(other,
                               "INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)"
