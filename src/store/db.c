@@ -35,8 +35,7 @@ const sf_db_backend *sf_db_backend_for(const char *location, sf_err *err) {
   const char *sep = strstr(location, "://");
   if (!sep) return registry.list[0];
   const sf_db_backend *b = backend_named(location, (size_t)(sep - location));
-  if (!b)
-    sf_err_internal(err, "no storage backend for %.*s:// in this build", (int)(sep - location), location);
+  if (!b) sf_err_internal(err, "no storage backend for %.*s:// in this build", (int)(sep - location), location);
   return b;
 }
 
@@ -52,6 +51,7 @@ void sf_db_close(sf_db *db) {
 }
 
 int sf_db_exec(sf_db *db, const char *sql, sf_err *err) { return db->ops->exec(db, sql, err); }
+const char *sf_db_backend_name(const sf_db *db) { return db->ops->name; }
 int64_t sf_db_changes(sf_db *db) { return db->ops->changes(db); }
 int sf_db_in_transaction(sf_db *db) { return db->ops->in_transaction(db); }
 

@@ -45,6 +45,9 @@ enum { SF_DB_READ = 0, SF_DB_WRITE = 1 };
 sf_db *sf_db_open(const char *location, int role, sf_err *err);
 void sf_db_close(sf_db *db);
 int sf_db_exec(sf_db *db, const char *sql, sf_err *err); /* one or more statements */
+/* The name of the backend that opened db ("sqlite"): for a repository that
+ * needs SQL of another dialect there (docs/storage-backends.md). */
+const char *sf_db_backend_name(const sf_db *db);
 int64_t sf_db_changes(sf_db *db);
 /* 1 inside a transaction. After some errors (disk full, I/O, out of
  * memory) a backend may roll the whole transaction back by itself (SQLite

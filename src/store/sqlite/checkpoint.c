@@ -49,12 +49,12 @@ static struct checkpoint_state {
  * readers then read the database file, not the WAL): writes wait instead of
  * the WAL growing. And the file is cut back to the threshold whenever the
  * WAL starts over. */
-static int g_checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
+static int checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
 
 #define CAP_WAIT_MS 250
-static int wal_cap_frames(void) { return g_checkpoint_frames + g_checkpoint_frames * 2 / 5; }
+static int wal_cap_frames(void) { return checkpoint_frames + checkpoint_frames * 2 / 5; }
 
-void sf_sqlite_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
+void sf_sqlite_checkpoint_frames(int frames) { checkpoint_frames = frames > 0 ? frames : 10000; }
 
 static void on_wal_commit(void *ud, int frames) {
   (void)ud;
@@ -129,7 +129,7 @@ void sf_ckpt_after_batch(void) {
     hold_wal_at_cap();
     return;
   }
-  if (!ckpt.cstarted || ckpt.frames < g_checkpoint_frames || atomic_load(&ckpt.ckpt_due)) return;
+  if (!ckpt.cstarted || ckpt.frames < checkpoint_frames || atomic_load(&ckpt.ckpt_due)) return;
   int passes = atomic_load(&ckpt.ckpt_passes);
   /* the thread copied the bulk: finish the tail here (after a tail that did
    * not let the WAL restart, e.g. under a long reader, wait 50 ms, and do
@@ -191,7 +191,7 @@ static void limit_wal_file(void) {
   int64_t page = st && sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : 4096;
   if (st) sf_stmt_reset(st);
   char sql[64];
-  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * g_checkpoint_frames));
+  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * checkpoint_frames));
   if (sf_db_exec(ckpt.db, sql, &e)) sf_log_warn("journal_size_limit not set", "\"detail\":\"%s\"", e.detail);
 }
 
