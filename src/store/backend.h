@@ -5,8 +5,11 @@
  * database location (store/db.h). Its connection and statement types start
  * with the common headers below, so db.c dispatches a call through the ops
  * pointer the object carries (one load and an indirect call; the backend
- * casts back to its own type). docs/storage-backends.md says what a second
- * backend has to implement.
+ * casts back to its own type). Measured with cachegrind against the direct
+ * calls before the seam: +21 instructions on ~4,670 for a cached SELECT by
+ * key (prepare, bind, step, three columns, reset), +~100 on ~118,000 for a
+ * writer command appending a row and an event. docs/storage-backends.md
+ * says what a second backend has to implement.
  *
  * Threads: every operation runs on the thread that owns the connection,
  * except writer_sync (the writer's sync thread, beside the writer thread). */
