@@ -120,10 +120,97 @@ static int meta_json(const sf_ev_meta *meta, char *out, size_t cap) {
   return 0;
 }
 
+/* The chain head: the position and hash of the newest event, which the
+ * next append chains to. Only the writer thread appends, so the head lives
+ * here, kept in step with the writer's transactions through its hooks
+ * (store/writer.h, sf_writer_on_tx): read from the events table at the
+ * first append of each batch, advanced by each append, saved at each
+ * savepoint and put back by a rollback to it. */
+typedef struct {
+  int64_t position;
+  char hash[65];
+  int loaded; /* read in this batch's transaction */
+} chain_head;
+
+static struct chain_state {
+  chain_head now;
+  chain_head saved[2]; /* at the savepoint of each level (SF_DB_SAVEPOINT_*) */
+  int64_t loaded_at;   /* the position when this batch read the head */
+  uint64_t epoch;      /* moves on when appended events were rolled back: see vcache */
+} chain;
+
+static int chain_load(sf_db *db, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    chain.now.position = sf_stmt_col_int(st, 0);
+    snprintf(chain.now.hash, sizeof chain.now.hash, "%s", sf_stmt_col_text(st, 1));
+  } else {
+    chain.now.position = 0;
+    memset(chain.now.hash, '0', 64);
+    chain.now.hash[64] = '\0';
+  }
+  sf_stmt_reset(st);
+  chain.now.loaded = 1;
+  chain.loaded_at = chain.now.position;
+  return 0;
+}
+
+static void chain_start(void *ud) {
+  (void)ud;
+  chain.epoch++; /* others may have written while no writer ran */
+  chain.now.loaded = 0;
+}
+
+static void chain_begin(void *ud) {
+  (void)ud;
+  chain.now.loaded = 0; /* another process may have appended since the last batch */
+}
+
+static void chain_savepoint(void *ud, int level) {
+  (void)ud;
+  chain.saved[level] = chain.now;
+}
+
+static void chain_rollback_to(void *ud, int level) {
+  (void)ud;
+  const chain_head *at = &chain.saved[level];
+  int64_t before = at->loaded ? at->position : chain.loaded_at;
+  if (chain.now.loaded && chain.now.position != before) chain.epoch++;
+  chain.now = *at;
+}
+
+static void chain_rollback(void *ud) {
+  (void)ud;
+  chain.epoch++;
+  chain.now.loaded = 0;
+}
+
+/* The batch's head for the writer's commit hook, if it appended events. */
+static int64_t chain_commit(void *ud) {
+  (void)ud;
+  return chain.now.loaded && chain.now.position != chain.loaded_at ? chain.now.position : 0;
+}
+
+static const sf_writer_tx_hooks chain_hooks = {
+    .start = chain_start,
+    .begin = chain_begin,
+    .savepoint = chain_savepoint,
+    .rollback_to = chain_rollback_to,
+    .rollback = chain_rollback,
+    .commit = chain_commit,
+};
+
+/* Before main: the writer knows the chain from its first batch on, in
+ * every program that can append events (this file is linked in). */
+__attribute__((constructor)) static void chain_attach(void) { sf_writer_on_tx(&chain_hooks, NULL); }
+
 /* The writer's memory of stream versions: appending needs the stream's
  * current version, and looking it up in the (stream, version) index cost a
  * twentieth of a workflow transition. Only the writer thread appends, so an
- * entry stays true until appended events are rolled back (tx->epoch moves
+ * entry stays true until appended events are rolled back (chain.epoch moves
  * on) or another process writes the file (a UNIQUE(stream, version)
  * violation or a conflicting expected version: looked up again). A slot
  * holds one stream; a colliding stream replaces it. */
@@ -141,20 +228,20 @@ static unsigned vc_slot(const char *stream) {
   return (unsigned)(sf_fnv1a(stream, strlen(stream)) & (VCACHE_SLOTS - 1));
 }
 
-static int vc_get(const sf_tx *tx, const char *stream, int64_t *version) {
+static int vc_get(const char *stream, int64_t *version) {
   unsigned i = vc_slot(stream);
-  if (!g_vc[i].used || g_vc[i].epoch != tx->epoch || strcmp(g_vc[i].stream, stream) != 0) return 0;
+  if (!g_vc[i].used || g_vc[i].epoch != chain.epoch || strcmp(g_vc[i].stream, stream) != 0) return 0;
   *version = g_vc[i].version;
   return 1;
 }
 
-static void vc_put(const sf_tx *tx, const char *stream, int64_t version) {
+static void vc_put(const char *stream, int64_t version) {
   size_t n = strlen(stream);
   if (n >= VCACHE_KEY) return;
   unsigned i = vc_slot(stream);
   memcpy(g_vc[i].stream, stream, n + 1);
   g_vc[i].version = version;
-  g_vc[i].epoch = tx->epoch;
+  g_vc[i].epoch = chain.epoch;
   g_vc[i].used = 1;
 }
 
@@ -162,8 +249,9 @@ static void vc_drop(const char *stream) { g_vc[vc_slot(stream)].used = 0; }
 
 int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type, const json_t *data,
                  const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
+  if (!chain.now.loaded && chain_load(tx->db, err)) return -1;
   int64_t cur;
-  int cached = vc_get(tx, stream, &cur);
+  int cached = vc_get(stream, &cur);
   if (cached && expected_version != SF_EV_ANY_VERSION && expected_version != cur) {
     vc_drop(stream); /* make sure before refusing */
     cached = 0;
@@ -190,7 +278,7 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
     json_decref(m);
   }
 
-  sf_event ev = {.position = tx->head_position + 1,
+  sf_event ev = {.position = chain.now.position + 1,
                  .stream = stream,
                  .version = cur + 1,
                  .type = type,
@@ -199,7 +287,7 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
                  .meta = meta_s,
                  .at = tx->now_ms};
   char hash[65];
-  sf_ev_hash(tx->head_hash, &ev, hash);
+  sf_ev_hash(chain.now.hash, &ev, hash);
   int rc = -1;
   sf_stmt *st = sf_db_prepare(tx->db,
                               "INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)"
@@ -229,9 +317,9 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
   free(data_s);
   if (meta_s != meta_buf) free(meta_s);
   if (rc) return rc;
-  vc_put(tx, stream, ev.version);
-  tx->head_position = ev.position;
-  memcpy(tx->head_hash, hash, sizeof hash);
+  vc_put(stream, ev.version);
+  chain.now.position = ev.position;
+  memcpy(chain.now.hash, hash, sizeof hash);
   if (version_out) *version_out = ev.version;
   return 0;
 }

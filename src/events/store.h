@@ -1,7 +1,9 @@
 /* Event store: the events table is both the event store and the outbox.
  * Appends happen inside a writer transaction (sf_tx); the single writer makes
  * positions gap-free and in commit order. Each event stores
- * hash = SHA-256(previous hash, event) so tampering is detectable.
+ * hash = SHA-256(previous hash, event) so tampering is detectable. The
+ * chain's head is kept here (store.c), in step with the writer's
+ * transactions through its hooks (store/writer.h, sf_writer_on_tx).
  * Strings in sf_event are borrowed: valid only during the callback. */
 #ifndef SF_EVENTS_STORE_H
 #define SF_EVENTS_STORE_H

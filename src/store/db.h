@@ -1,10 +1,29 @@
 /* Database interface: connections and cached prepared statements.
  *
- * The embedded backend is SQLite (WAL). Statements are prepared once per
- * connection and cached by the address of their SQL text, so SQL must be a
- * string literal (static storage). SQL uses `?` placeholders and a portable
- * subset so that another backend can implement this interface.
- * A connection belongs to one thread at a time. */
+ * The seam. Services and the event store call only what this header
+ * declares; each call goes through the table of operations of the backend
+ * that opened the connection (store/backend.h), like Redis's ae.c calling
+ * ae_epoll.c. The backend is chosen from the database location when the
+ * connection is opened: "<name>://..." picks the backend registered under
+ * that name, anything else is a file for the default backend, SQLite
+ * (store/sqlite/). Who owns what:
+ *   - store/db.c: the registry of backends, the dispatch, the per-thread
+ *     readers and the process's "damaged" flag;
+ *   - a backend (store/sqlite/): connections, statements, transactions,
+ *     its own durability machinery (for SQLite: WAL, checkpoints, PRAGMAs)
+ *     reached by the writer through backend operations;
+ *   - the writer (store/writer.h): the one write connection, its group
+ *     commit and its hooks; the event store (events/store.c) keeps the
+ *     event chain's head through those hooks, not here.
+ * SQL dialect: statements use `?` placeholders and a portable subset; where
+ * a backend needs different SQL, the repository that needs it (a service's
+ * repo.c, the event store) chooses (docs/storage-backends.md).
+ *
+ * Statements are prepared once per connection and cached by the address of
+ * their SQL text, so SQL must be a string literal (static storage).
+ * Threads: a connection belongs to one thread at a time, and so do the
+ * statements it prepared; sf_db_damaged and the registry may be read from
+ * any thread. */
 #ifndef SF_STORE_DB_H
 #define SF_STORE_DB_H
 
@@ -16,29 +35,37 @@
 typedef struct sf_db sf_db;
 typedef struct sf_stmt sf_stmt;
 
-/* SF_DB_WRITER: SF_DB_WRITE for the writer thread, whose WAL the writer's
- * sync thread fsyncs (store/wal_vfs.h). SF_DB_CHECKPOINT: read-write,
- * default VFS, synchronous=FULL; for a connection that only runs
- * checkpoints beside the writer. */
-enum { SF_DB_READ = 0, SF_DB_WRITE = 1, SF_DB_CHECKPOINT = 2, SF_DB_WRITER = 3 };
+/* Connection roles. SF_DB_WRITE creates the database if needed. The
+ * writer's own connection is opened by the writer through its backend
+ * (store/backend.h), not with a role here. A backend may accept roles of
+ * its own from 2 up (store/sqlite/sqlite.h). */
+enum { SF_DB_READ = 0, SF_DB_WRITE = 1 };
 
-/* Opens (creating if needed, for SF_DB_WRITE) the database file. */
-sf_db *sf_db_open(const char *path, int mode, sf_err *err);
+/* Opens a connection to location (a file path, or "<backend>://..."). */
+sf_db *sf_db_open(const char *location, int role, sf_err *err);
 void sf_db_close(sf_db *db);
 int sf_db_exec(sf_db *db, const char *sql, sf_err *err); /* one or more statements */
-/* Replaces automatic checkpoints on this connection with fn(ud, frames),
- * called after each commit with the number of frames in the WAL. */
-void sf_db_on_wal_commit(sf_db *db, void (*fn)(void *ud, int frames), void *ud);
-/* Copies the whole WAL into the database file and truncates the WAL file to
- * zero bytes (a TRUNCATE checkpoint), waiting up to wait_ms for readers
- * still in the WAL and for another checkpoint. 0 when the WAL was emptied,
- * 1 when it could not be within wait_ms, <0 on error (err filled). */
-int sf_db_wal_truncate(sf_db *db, int wait_ms, sf_err *err);
+/* The name of the backend that opened db ("sqlite"): for a repository that
+ * needs SQL of another dialect there (docs/storage-backends.md). */
+const char *sf_db_backend_name(const sf_db *db);
 int64_t sf_db_changes(sf_db *db);
 /* 1 inside a transaction. After some errors (disk full, I/O, out of
- * memory) SQLite rolls the whole transaction back by itself: a caller that
- * goes on after a failed statement checks this first. */
+ * memory) a backend may roll the whole transaction back by itself (SQLite
+ * does): a caller that goes on after a failed statement checks this first. */
 int sf_db_in_transaction(sf_db *db);
+
+/* Transactions. sf_db_begin starts a write transaction that holds the write
+ * lock from the start; sf_db_rollback ignores errors. Savepoints come in two
+ * levels, one per writer command and one per item inside a command (not
+ * nestable within a level); sf_db_rollback_to undoes back to the savepoint
+ * and keeps it open, sf_db_release ends it. */
+enum { SF_DB_SAVEPOINT_CMD = 0, SF_DB_SAVEPOINT_ITEM = 1 };
+int sf_db_begin(sf_db *db, sf_err *err);
+int sf_db_commit(sf_db *db, sf_err *err);
+void sf_db_rollback(sf_db *db);
+int sf_db_savepoint(sf_db *db, int level, sf_err *err);
+int sf_db_release(sf_db *db, int level, sf_err *err);
+int sf_db_rollback_to(sf_db *db, int level, sf_err *err);
 
 /* Returns the cached statement for sql, reset and with bindings cleared. */
 sf_stmt *sf_db_prepare(sf_db *db, const char *sql, sf_err *err);
@@ -68,21 +95,22 @@ void sf_stmt_reset(sf_stmt *st);
 
 /* Per-thread read connection to the process's database (opened lazily).
  * sf_db_set_path must be called before the first use. */
-void sf_db_set_path(const char *path);
+void sf_db_set_path(const char *location);
 sf_db *sf_db_reader(sf_err *err);
 void sf_db_close_readers(void);
 
-/* Integrity. sf_db_check runs SQLite's quick_check (every page and b-tree
- * of the file, record formats, NOT NULL; not index-against-table, which
- * integrity_check adds at ~4x the cost) for at most budget_ms (0 = no
- * limit). Measured on a 77 MB file of 200k rows (events + orders), page
- * cache warm: quick_check 0.19 s, integrity_check 0.7-1.1 s.
+/* Integrity. sf_db_check runs the backend's structural check (SQLite: its
+ * quick_check: every page and b-tree of the file, record formats, NOT
+ * NULL; not index-against-table, which integrity_check adds at ~4x the
+ * cost) for at most budget_ms (0 = no limit). Measured on a 77 MB file of
+ * 200k rows (events + orders), page cache warm: quick_check 0.19 s,
+ * integrity_check 0.7-1.1 s.
  * Returns SF_DB_CHECK_OK, SF_DB_CHECK_DAMAGED (the first problems in report),
  * SF_DB_CHECK_INCOMPLETE (the budget ran out first) or <0 with err.
- * A damaged result, and any statement on any connection that fails with
- * SQLITE_CORRUPT or SQLITE_NOTADB, mark the database damaged for the rest of
- * the process: sf_db_damaged() is what /readyz reports, at the cost of an
- * atomic load. Thread: any, on a connection the caller owns. */
+ * A damaged result, and any statement on any connection that finds the
+ * database damaged, mark it damaged for the rest of the process:
+ * sf_db_damaged() is what /readyz reports, at the cost of an atomic load.
+ * Thread: any, on a connection the caller owns. */
 enum { SF_DB_CHECK_OK = 0, SF_DB_CHECK_DAMAGED = 1, SF_DB_CHECK_INCOMPLETE = 2 };
 int sf_db_check(sf_db *db, int budget_ms, char *report, size_t cap, sf_err *err);
 int sf_db_damaged(void);

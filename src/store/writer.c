@@ -11,8 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
-#include "store/checkpoint.h"
-#include "store/wal_vfs.h"
+#include "store/backend.h"
 
 /* A FIFO of commands linked through their next_ field. Closing it refuses
  * new pushes (when asked to) and lets the consumer drain it and stop. */
@@ -105,13 +104,14 @@ static void queue_set_open(cmd_queue *q, int open) {
 }
 
 /* A committed (or failed) batch on its way from the writer to the sync
- * thread: its commands, its after-commit hooks, the chain head it left. */
+ * thread: its commands, its after-commit hooks, the value its participant
+ * reported for the commit hook (the chain head it left). */
 typedef struct batch {
   struct batch *next;
   sf_cmd *list;
   sf_tx_after *after;
   int nafter;
-  int64_t head; /* chain head after the batch if it appended events, else 0 */
+  int64_t head; /* the participant's commit value (0: none) */
   uint64_t seq;
 } batch;
 
@@ -121,7 +121,7 @@ typedef struct {
   void *ud;
 } durable_waiter;
 
-static struct {
+static struct writer_state {
   cmd_queue queue;    /* submitted commands, consumed by the writer */
   cmd_queue finished; /* durable or failed batches, answered by the completer */
   pthread_t thread, completer, syncer;
@@ -129,8 +129,11 @@ static struct {
   int max_batch;
   int pipelined;
   sf_db *db;
+  const sf_db_backend *ops; /* db's backend: its writer_* operations */
   sf_writer_commit_hook hook;
   void *hook_ud;
+  const sf_writer_tx_hooks *tx_hooks; /* the participant (sf_writer_on_tx) */
+  void *tx_ud;
   /* pipelined commits: writer -> sync thread */
   pthread_mutex_t smu;
   pthread_cond_t scv;
@@ -149,23 +152,23 @@ static struct {
   atomic_int faulted;
   atomic_int give_up; /* shutting down: no more retries */
   atomic_int probing; /* the storage probe is in a batch */
-} W = {.queue = QUEUE_INIT,
-       .finished = QUEUE_INIT,
-       .smu = PTHREAD_MUTEX_INITIALIZER,
-       .scv = PTHREAD_COND_INITIALIZER,
-       .dmu = PTHREAD_MUTEX_INITIALIZER,
-       .dcv = PTHREAD_COND_INITIALIZER,
-       .fmu = PTHREAD_MUTEX_INITIALIZER};
+} writer = {.queue = QUEUE_INIT,
+            .finished = QUEUE_INIT,
+            .smu = PTHREAD_MUTEX_INITIALIZER,
+            .scv = PTHREAD_COND_INITIALIZER,
+            .dmu = PTHREAD_MUTEX_INITIALIZER,
+            .dcv = PTHREAD_COND_INITIALIZER,
+            .fmu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Commands the storage failed, waiting to run again (writer thread only). */
 #define RETRY_FIRST_MS 50
 #define RETRY_MAX_MS 1000
-static struct {
+static struct retry_list {
   sf_cmd *head, *tail;
   int n;
   uint64_t at_ns;
   int backoff_ms;
-} R = {.backoff_ms = RETRY_FIRST_MS};
+} retry = {.backoff_ms = RETRY_FIRST_MS};
 
 /* done() callbacks run on their own thread, so the writer starts the next
  * transaction while the suspended requests are being woken. */
@@ -174,7 +177,7 @@ static void *completer_main(void *arg) {
   pthread_setname_np(pthread_self(), "sf-complete");
   int n;
   sf_cmd *list;
-  while ((list = queue_take(&W.finished, 1 << 30, &n, 0)))
+  while ((list = queue_take(&writer.finished, 1 << 30, &n, 0)))
     for (sf_cmd *c = list, *next; c; c = next) {
       next = c->next_;
       c->done(c, c->err.status ? -c->err.status : 0);
@@ -183,57 +186,50 @@ static void *completer_main(void *arg) {
 }
 
 void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud) {
-  W.hook = fn;
-  W.hook_ud = ud;
+  writer.hook = fn;
+  writer.hook_ud = ud;
 }
 
 int sf_writer_running(void) {
-  pthread_mutex_lock(&W.queue.mu);
-  int open = W.queue.open;
-  pthread_mutex_unlock(&W.queue.mu);
-  return W.running && open;
+  pthread_mutex_lock(&writer.queue.mu);
+  int open = writer.queue.open;
+  pthread_mutex_unlock(&writer.queue.mu);
+  return writer.running && open;
 }
 
-static int load_head(sf_tx *tx, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", err);
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  if (rc < 0) return rc;
-  if (rc == 1) {
-    tx->head_position = sf_stmt_col_int(st, 0);
-    snprintf(tx->head_hash, sizeof tx->head_hash, "%s", sf_stmt_col_text(st, 1));
-  } else {
-    tx->head_position = 0;
-    memset(tx->head_hash, '0', 64);
-    tx->head_hash[64] = '\0';
-  }
-  sf_stmt_reset(st);
+void sf_writer_on_tx(const sf_writer_tx_hooks *hooks, void *ud) {
+  writer.tx_hooks = hooks;
+  writer.tx_ud = ud;
+}
+
+/* The participant's hooks (writer thread). */
+static void tx_begun(void) {
+  if (writer.tx_hooks) writer.tx_hooks->begin(writer.tx_ud);
+}
+static void tx_saved(int level) {
+  if (writer.tx_hooks) writer.tx_hooks->savepoint(writer.tx_ud, level);
+}
+static void tx_rolled_back_to(int level) {
+  if (writer.tx_hooks) writer.tx_hooks->rollback_to(writer.tx_ud, level);
+}
+static void tx_rolled_back(void) {
+  if (writer.tx_hooks) writer.tx_hooks->rollback(writer.tx_ud);
+}
+static int64_t tx_committed(void) { return writer.tx_hooks ? writer.tx_hooks->commit(writer.tx_ud) : 0; }
+
+int sf_tx_savepoint(sf_tx *tx, sf_tx_mark *m, sf_err *err) {
+  m->nafter = tx->nafter;
+  if (sf_db_savepoint(tx->db, SF_DB_SAVEPOINT_ITEM, err)) return -1;
+  tx_saved(SF_DB_SAVEPOINT_ITEM);
   return 0;
 }
 
-/* Runs a cached statement with no result (transaction control is prepared
- * once: re-parsing it for every command was measurable). */
-static int run_cached(sf_db *db, const char *sql, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, sql, err);
-  return st ? sf_stmt_run(st, err) : -500;
-}
-
-int sf_tx_savepoint(sf_tx *tx, sf_tx_mark *m, sf_err *err) {
-  m->head_position = tx->head_position;
-  memcpy(m->head_hash, tx->head_hash, sizeof m->head_hash);
-  m->nafter = tx->nafter;
-  return run_cached(tx->db, "SAVEPOINT item", err);
-}
-
-int sf_tx_release(sf_tx *tx, sf_err *err) { return run_cached(tx->db, "RELEASE item", err); }
-
-static uint64_t g_epoch; /* writer thread */
+int sf_tx_release(sf_tx *tx, sf_err *err) { return sf_db_release(tx->db, SF_DB_SAVEPOINT_ITEM, err); }
 
 int sf_tx_rollback(sf_tx *tx, const sf_tx_mark *m, sf_err *err) {
-  if (tx->head_position != m->head_position) tx->epoch = ++g_epoch;
-  if (run_cached(tx->db, "ROLLBACK TO item", err) || run_cached(tx->db, "RELEASE item", err)) return -1;
-  tx->head_position = m->head_position;
-  memcpy(tx->head_hash, m->head_hash, sizeof tx->head_hash);
+  if (sf_db_rollback_to(tx->db, SF_DB_SAVEPOINT_ITEM, err)) return -1;
+  tx_rolled_back_to(SF_DB_SAVEPOINT_ITEM);
+  if (sf_db_release(tx->db, SF_DB_SAVEPOINT_ITEM, err)) return -1;
   tx->nafter = m->nafter;
   return 0;
 }
@@ -255,7 +251,7 @@ static void run_after(const sf_tx_after *after, int n) {
 
 static void fail_all(sf_cmd *list, const sf_err *why) {
   for (sf_cmd *c = list; c; c = c->next_) c->err = *why;
-  queue_push(&W.finished, list, 0);
+  queue_push(&writer.finished, list, 0);
 }
 
 int sf_writer_retryable(const sf_err *e) { return e->status == 507 || e->status == 503; }
@@ -264,10 +260,10 @@ int sf_writer_retryable(const sf_err *e) { return e->status == 507 || e->status 
 static int storage_fault(const sf_err *e) { return e->status == 507 || strcmp(e->code, "storage-error") == 0; }
 
 int sf_writer_storage_fault(sf_err *why) {
-  if (!atomic_load(&W.faulted)) return 0;
-  pthread_mutex_lock(&W.fmu);
-  if (why) *why = W.fault;
-  pthread_mutex_unlock(&W.fmu);
+  if (!atomic_load(&writer.faulted)) return 0;
+  pthread_mutex_lock(&writer.fmu);
+  if (why) *why = writer.fault;
+  pthread_mutex_unlock(&writer.fmu);
   return 1;
 }
 
@@ -275,11 +271,11 @@ int sf_writer_storage_fault(sf_err *why) {
  * of its commit (NULL: none); committed, whether a command was committed. */
 static void note_storage(const sf_err *fault, int committed) {
   if (fault) {
-    pthread_mutex_lock(&W.fmu);
-    W.fault = *fault;
-    pthread_mutex_unlock(&W.fmu);
-    if (!atomic_exchange(&W.faulted, 1)) sf_log_error("storage failing", "\"detail\":\"%s\"", fault->detail);
-  } else if (committed && atomic_exchange(&W.faulted, 0)) {
+    pthread_mutex_lock(&writer.fmu);
+    writer.fault = *fault;
+    pthread_mutex_unlock(&writer.fmu);
+    if (!atomic_exchange(&writer.faulted, 1)) sf_log_error("storage failing", "\"detail\":\"%s\"", fault->detail);
+  } else if (committed && atomic_exchange(&writer.faulted, 0)) {
     sf_log_info("storage recovered", NULL);
   }
 }
@@ -289,7 +285,7 @@ static void note_storage(const sf_err *fault, int committed) {
  * answer. A healthy batch resets the backoff. */
 static sf_cmd *hold_for_retry(sf_cmd *list, int commit_failed, int healthy) {
   sf_cmd *answer = NULL, **tail = &answer;
-  int give_up = atomic_load(&W.give_up), held = 0;
+  int give_up = atomic_load(&writer.give_up), held = 0;
   for (sf_cmd *c = list, *next; c; c = next) {
     next = c->next_;
     c->next_ = NULL;
@@ -298,101 +294,91 @@ static sf_cmd *hold_for_retry(sf_cmd *list, int commit_failed, int healthy) {
       tail = &c->next_;
       continue;
     }
-    if (R.tail)
-      R.tail->next_ = c;
+    if (retry.tail)
+      retry.tail->next_ = c;
     else
-      R.head = c;
-    R.tail = c;
-    R.n++;
+      retry.head = c;
+    retry.tail = c;
+    retry.n++;
     held++;
   }
-  if (healthy && !held) R.backoff_ms = RETRY_FIRST_MS;
-  if (held && R.n == held) { /* the list was empty: schedule it */
-    R.at_ns = sf_mono_ns() + (uint64_t)R.backoff_ms * 1000000u;
-    R.backoff_ms = R.backoff_ms * 2 < RETRY_MAX_MS ? R.backoff_ms * 2 : RETRY_MAX_MS;
+  if (healthy && !held) retry.backoff_ms = RETRY_FIRST_MS;
+  if (held && retry.n == held) { /* the list was empty: schedule it */
+    retry.at_ns = sf_mono_ns() + (uint64_t)retry.backoff_ms * 1000000u;
+    retry.backoff_ms = retry.backoff_ms * 2 < RETRY_MAX_MS ? retry.backoff_ms * 2 : RETRY_MAX_MS;
   }
   return answer;
 }
 
 static void after_batch(const sf_err *fault) {
-  if (fault->status == 507)
-    sf_ckpt_after_full();
-  else
-    sf_ckpt_after_batch();
+  if (writer.ops->writer_after_batch) writer.ops->writer_after_batch(writer.db, fault->status == 507);
 }
 
 /* Runs one command in its savepoint. Returns -1 when the transaction is
- * gone: after a full disk or an I/O error SQLite may roll the whole
- * transaction back by itself, and what ran after that would run (and
- * commit) statement by statement, outside the batch. */
+ * gone: after a full disk or an I/O error the backend may roll the whole
+ * transaction back by itself (SQLite does), and what ran after that would
+ * run (and commit) statement by statement, outside the batch. */
 static int run_command(sf_cmd *c, sf_tx *tx, int *failed, sf_err *fault) {
-  int64_t pos = tx->head_position;
   int nafter = tx->nafter;
-  char hash[65];
-  memcpy(hash, tx->head_hash, sizeof hash);
   tx->now_ms = sf_now_ms();
   sf_err_clear(&c->err);
   sf_err se = {0};
-  if (run_cached(W.db, "SAVEPOINT cmd", &se)) {
+  if (sf_db_savepoint(writer.db, SF_DB_SAVEPOINT_CMD, &se)) {
     c->err = se;
     (*failed)++;
-    return sf_db_in_transaction(W.db) ? 0 : -1;
+    return sf_db_in_transaction(writer.db) ? 0 : -1;
   }
+  tx_saved(SF_DB_SAVEPOINT_CMD);
   int rc = c->run(c, tx, &c->err);
   if (rc) {
     if (!c->err.status) sf_err_internal(&c->err, "command failed");
     if (storage_fault(&c->err)) *fault = c->err;
     (*failed)++;
-    if (!sf_db_in_transaction(W.db)) return -1;
-    run_cached(W.db, "ROLLBACK TO cmd", &se);
-    if (tx->head_position != pos) tx->epoch = ++g_epoch;
-    tx->head_position = pos;
-    memcpy(tx->head_hash, hash, sizeof hash);
+    if (!sf_db_in_transaction(writer.db)) return -1;
+    sf_db_rollback_to(writer.db, SF_DB_SAVEPOINT_CMD, &se);
+    tx_rolled_back_to(SF_DB_SAVEPOINT_CMD);
     tx->nafter = nafter;
   }
   if (c->after) c->after(c, tx, rc);
-  run_cached(W.db, "RELEASE cmd", &se);
+  sf_db_release(writer.db, SF_DB_SAVEPOINT_CMD, &se);
   if (!rc) sf_err_clear(&c->err); /* done() gets -err.status, 0 on success */
   return 0;
 }
 
 /* The batch did not commit: every command gets why (5xx). */
-static void batch_failed(sf_cmd *list, sf_tx *tx, sf_err *why, int64_t start_head, sf_err *fault) {
-  sf_err ignored;
-  sf_db_exec(W.db, "ROLLBACK", &ignored);
+static void batch_failed(sf_cmd *list, sf_tx *tx, sf_err *why, sf_err *fault) {
+  sf_db_rollback(writer.db);
+  tx_rolled_back();
   sf_log_error("writer commit failed", "\"detail\":\"%s\"", why->detail);
   if (storage_fault(why)) *fault = *why;
   if (why->status < 500) why->status = 503;
   for (sf_cmd *c = list; c; c = c->next_) c->err = *why;
   tx->nafter = 0;
-  tx->head_position = start_head;
-  g_epoch++;
 }
 
 /* Pipelined: the batch goes to the sync thread, which answers it. */
 static void hand_to_syncer(sf_cmd *list, sf_tx *tx, int64_t head, uint64_t seq) {
   batch *b = sf_calloc(1, sizeof *b);
   *b = (batch){.list = list, .after = tx->after, .nafter = tx->nafter, .head = head, .seq = seq};
-  pthread_mutex_lock(&W.smu);
-  if (W.stail)
-    W.stail->next = b;
+  pthread_mutex_lock(&writer.smu);
+  if (writer.stail)
+    writer.stail->next = b;
   else
-    W.shead = b;
-  W.stail = b;
-  pthread_cond_signal(&W.scv);
-  pthread_mutex_unlock(&W.smu);
-  pthread_mutex_lock(&W.queue.mu);
-  W.queue.unsynced++;
-  pthread_mutex_unlock(&W.queue.mu);
+    writer.shead = b;
+  writer.stail = b;
+  pthread_cond_signal(&writer.scv);
+  pthread_mutex_unlock(&writer.smu);
+  pthread_mutex_lock(&writer.queue.mu);
+  writer.queue.unsynced++;
+  pthread_mutex_unlock(&writer.queue.mu);
 }
 
 static void run_batch(sf_cmd *list, int n) {
   uint64_t t0 = sf_mono_ns();
-  sf_tx tx = {.db = W.db, .epoch = g_epoch};
+  sf_tx tx = {.db = writer.db};
   sf_err e = {0};
-  if (run_cached(W.db, "BEGIN IMMEDIATE", &e) || load_head(&tx, &e)) {
-    sf_err ignored;
-    sf_db_exec(W.db, "ROLLBACK", &ignored);
+  if (sf_db_begin(writer.db, &e)) {
+    sf_db_rollback(writer.db);
     sf_log_error("writer cannot begin", "\"detail\":\"%s\"", e.detail);
     for (sf_cmd *c = list; c; c = c->next_) c->err = e;
     note_storage(storage_fault(&e) ? &e : NULL, 0);
@@ -400,7 +386,7 @@ static void run_batch(sf_cmd *list, int n) {
     free(tx.after);
     return;
   }
-  int64_t start_head = tx.head_position;
+  tx_begun();
   int failed = 0, lost = 0;
   sf_err fault = {0}; /* the last storage failure of a command or of the commit */
   for (sf_cmd *c = list; c && !lost; c = c->next_)
@@ -409,45 +395,48 @@ static void run_batch(sf_cmd *list, int n) {
       e = c->err;
     }
   uint64_t seq = 0;
-  if (W.pipelined) {
-    seq = ++W.seq;
-    atomic_store(&W.visible, seq); /* before readers can see the batch */
+  if (writer.pipelined) {
+    seq = ++writer.seq;
+    atomic_store(&writer.visible, seq); /* before readers can see the batch */
   }
-  if (lost || run_cached(W.db, "COMMIT", &e))
-    batch_failed(list, &tx, &e, start_head, &fault);
-  else
+  int64_t head = 0; /* the participant's value for the commit hook */
+  if (lost || sf_db_commit(writer.db, &e)) {
+    batch_failed(list, &tx, &e, &fault);
+  } else {
+    head = tx_committed();
     sf_metrics_commit(n, failed, sf_mono_ns() - t0);
+  }
   int committed = !e.status && failed < n;
   note_storage(fault.status ? &fault : NULL, committed);
   list = hold_for_retry(list, e.status != 0, committed && !fault.status);
-  int64_t head = tx.head_position != start_head ? tx.head_position : 0;
-  if (W.pipelined) {
+  if (writer.pipelined) {
     hand_to_syncer(list, &tx, head, seq);
   } else { /* synchronous=FULL: durable once COMMIT returned */
     run_after(tx.after, tx.nafter);
     free(tx.after);
-    queue_push(&W.finished, list, 0);
-    if (head && W.hook) W.hook(head, W.hook_ud);
+    queue_push(&writer.finished, list, 0);
+    if (head && writer.hook) writer.hook(head, writer.hook_ud);
   }
   after_batch(&fault);
 }
 
-/* The sync thread of pipelined commits: one fdatasync of the WAL covers
- * every batch committed before it started, while the writer already runs
- * the next batch. Then, in commit order: after-commit hooks, the durable
+/* The sync thread of pipelined commits: one sync (the backend's
+ * writer_sync; SQLite: an fdatasync of the WAL) covers every batch
+ * committed before it started, while the writer already runs the next
+ * batch. Then, in commit order: after-commit hooks, the durable
  * mark (wakes durability waiters), the commit hook, the answers. */
 static void *syncer_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sf-sync");
   for (;;) {
-    pthread_mutex_lock(&W.smu);
-    while (!W.shead && W.sopen) pthread_cond_wait(&W.scv, &W.smu);
-    batch *list = W.shead;
-    W.shead = W.stail = NULL;
-    pthread_mutex_unlock(&W.smu);
+    pthread_mutex_lock(&writer.smu);
+    while (!writer.shead && writer.sopen) pthread_cond_wait(&writer.scv, &writer.smu);
+    batch *list = writer.shead;
+    writer.shead = writer.stail = NULL;
+    pthread_mutex_unlock(&writer.smu);
     if (!list) break;
     uint64_t t0 = sf_mono_ns();
-    if (sf_wal_vfs_sync() != 0) {
+    if (writer.ops->writer_sync(writer.db) != 0) {
       /* The commits are visible but may not be on disk, and after a failed
        * fsync the kernel may have dropped the pages: nothing here can be
        * acknowledged or retried safely. Stop, as PostgreSQL does: recovery
@@ -458,10 +447,10 @@ static void *syncer_main(void *arg) {
     sf_metrics_sync(sf_mono_ns() - t0);
     int nbatches = 0;
     for (batch *b = list; b; b = b->next) nbatches++;
-    pthread_mutex_lock(&W.queue.mu); /* the writer may be waiting for this sync */
-    W.queue.unsynced -= nbatches;
-    if (W.queue.head) pthread_cond_signal(&W.queue.cv);
-    pthread_mutex_unlock(&W.queue.mu);
+    pthread_mutex_lock(&writer.queue.mu); /* the writer may be waiting for this sync */
+    writer.queue.unsynced -= nbatches;
+    if (writer.queue.head) pthread_cond_signal(&writer.queue.cv);
+    pthread_mutex_unlock(&writer.queue.mu);
     uint64_t last = 0;
     int64_t head = 0;
     for (batch *b = list; b; b = b->next) {
@@ -469,32 +458,32 @@ static void *syncer_main(void *arg) {
       if (b->head) head = b->head;
       last = b->seq;
     }
-    pthread_mutex_lock(&W.dmu);
-    atomic_store(&W.durable, last);
-    pthread_cond_broadcast(&W.dcv);
+    pthread_mutex_lock(&writer.dmu);
+    atomic_store(&writer.durable, last);
+    pthread_cond_broadcast(&writer.dcv);
     durable_waiter ready[64];
     int nready = 0;
     for (;;) {
       int keep = 0;
-      for (int i = 0; i < W.nwaiters; i++) {
-        if (W.waiters[i].seq <= last && nready < 64)
-          ready[nready++] = W.waiters[i];
+      for (int i = 0; i < writer.nwaiters; i++) {
+        if (writer.waiters[i].seq <= last && nready < 64)
+          ready[nready++] = writer.waiters[i];
         else
-          W.waiters[keep++] = W.waiters[i];
+          writer.waiters[keep++] = writer.waiters[i];
       }
-      W.nwaiters = keep;
+      writer.nwaiters = keep;
       if (nready < 64 || !keep) break;
-      pthread_mutex_unlock(&W.dmu);
+      pthread_mutex_unlock(&writer.dmu);
       for (int i = 0; i < nready; i++) ready[i].fn(ready[i].ud);
       nready = 0;
-      pthread_mutex_lock(&W.dmu);
+      pthread_mutex_lock(&writer.dmu);
     }
-    pthread_mutex_unlock(&W.dmu);
+    pthread_mutex_unlock(&writer.dmu);
     for (int i = 0; i < nready; i++) ready[i].fn(ready[i].ud);
-    if (head && W.hook) W.hook(head, W.hook_ud);
+    if (head && writer.hook) writer.hook(head, writer.hook_ud);
     for (batch *b = list, *next; b; b = next) {
       next = b->next;
-      queue_push(&W.finished, b->list, 0);
+      queue_push(&writer.finished, b->list, 0);
       free(b->after);
       free(b);
     }
@@ -503,34 +492,34 @@ static void *syncer_main(void *arg) {
 }
 
 uint64_t sf_writer_undurable(void) {
-  uint64_t v = atomic_load(&W.visible);
-  return v > atomic_load(&W.durable) ? v : 0;
+  uint64_t v = atomic_load(&writer.visible);
+  return v > atomic_load(&writer.durable) ? v : 0;
 }
 
 int sf_writer_when_durable(uint64_t seq, void (*fn)(void *ud), void *ud) {
-  pthread_mutex_lock(&W.dmu);
-  if (atomic_load(&W.durable) >= seq) {
-    pthread_mutex_unlock(&W.dmu);
+  pthread_mutex_lock(&writer.dmu);
+  if (atomic_load(&writer.durable) >= seq) {
+    pthread_mutex_unlock(&writer.dmu);
     return 0;
   }
-  if (W.nwaiters == W.cap_waiters) {
-    W.cap_waiters = W.cap_waiters ? W.cap_waiters * 2 : 64;
-    W.waiters = sf_realloc(W.waiters, (size_t)W.cap_waiters * sizeof *W.waiters);
+  if (writer.nwaiters == writer.cap_waiters) {
+    writer.cap_waiters = writer.cap_waiters ? writer.cap_waiters * 2 : 64;
+    writer.waiters = sf_realloc(writer.waiters, (size_t)writer.cap_waiters * sizeof *writer.waiters);
   }
-  W.waiters[W.nwaiters++] = (durable_waiter){seq, fn, ud};
-  pthread_mutex_unlock(&W.dmu);
+  writer.waiters[writer.nwaiters++] = (durable_waiter){seq, fn, ud};
+  pthread_mutex_unlock(&writer.dmu);
   return 1;
 }
 
 void sf_writer_barrier(void) {
   uint64_t seq = sf_writer_undurable();
   if (!seq) return;
-  pthread_mutex_lock(&W.dmu);
-  while (atomic_load(&W.durable) < seq) pthread_cond_wait(&W.dcv, &W.dmu);
-  pthread_mutex_unlock(&W.dmu);
+  pthread_mutex_lock(&writer.dmu);
+  while (atomic_load(&writer.durable) < seq) pthread_cond_wait(&writer.dcv, &writer.dmu);
+  pthread_mutex_unlock(&writer.dmu);
 }
 
-int sf_writer_pipelined(void) { return W.pipelined; }
+int sf_writer_pipelined(void) { return writer.pipelined; }
 
 /* The writer's next batch when pipelined: it may start while the previous
  * batch is still being synced, but only with at least as many commands as
@@ -540,7 +529,7 @@ int sf_writer_pipelined(void) { return W.pipelined; }
  * the wait, PATCH batches shrank from 15 to 10 commands and writes/s fell
  * by about 7% (3 interleaved runs). */
 static sf_cmd *next_batch(int last, int *n, uint64_t deadline_ns) {
-  cmd_queue *q = &W.queue;
+  cmd_queue *q = &writer.queue;
   pthread_mutex_lock(&q->mu);
   int want = last > 1 ? last : 1;
   for (;;) {
@@ -550,35 +539,26 @@ static sf_cmd *next_batch(int last, int *n, uint64_t deadline_ns) {
     if (queue_wait(q, deadline_ns)) break;
   }
   q->want = 0;
-  sf_cmd *list = take_locked(q, W.max_batch, n);
+  sf_cmd *list = take_locked(q, writer.max_batch, n);
   pthread_mutex_unlock(&q->mu);
   return list;
 }
 
 /* While the storage fails and nothing else is written, a probe every
- * second: a write that changes nothing (the header's user_version, set to
- * what it is) tells when the storage takes writes again, for /readyz (an
- * instance out of rotation gets no writes), and each failure of it empties
- * the WAL again (sf_ckpt_after_full). */
+ * second: a write that changes nothing (the backend's writer_probe) tells
+ * when the storage takes writes again, for /readyz (an instance out of
+ * rotation gets no writes). */
 static int probe_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   (void)c;
-  sf_stmt *st = sf_db_prepare(tx->db, "PRAGMA user_version", err);
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  if (rc < 0) return rc;
-  long long v = sf_stmt_col_int(st, 0);
-  sf_stmt_reset(st);
-  char sql[48];
-  snprintf(sql, sizeof sql, "PRAGMA user_version=%lld", v);
-  return sf_db_exec(tx->db, sql, err);
+  return writer.ops->writer_probe(tx->db, err);
 }
 
 static void probe_done(sf_cmd *c, int rc) {
   (void)c, (void)rc;
-  atomic_store(&W.probing, 0);
+  atomic_store(&writer.probing, 0);
 }
 
-static sf_cmd g_probe = {.run = probe_run, .done = probe_done};
+static sf_cmd probe_cmd = {.run = probe_run, .done = probe_done};
 
 static int queue_open(cmd_queue *q) {
   pthread_mutex_lock(&q->mu);
@@ -592,24 +572,25 @@ static int queue_open(cmd_queue *q) {
  * a last attempt, answered whatever its outcome). NULL: stop. */
 static sf_cmd *writer_next(int last, int *n) {
   for (;;) {
-    uint64_t deadline = R.head ? R.at_ns : 0;
-    if (R.head && atomic_load(&W.give_up)) deadline = 1;
-    int probe = !R.head && atomic_load(&W.faulted);
+    uint64_t deadline = retry.head ? retry.at_ns : 0;
+    if (retry.head && atomic_load(&writer.give_up)) deadline = 1;
+    int probe = !retry.head && atomic_load(&writer.faulted);
     if (probe) deadline = sf_mono_ns() + 1000000000u;
-    sf_cmd *list = W.pipelined ? next_batch(last, n, deadline) : queue_take(&W.queue, W.max_batch, n, deadline);
-    if (R.head && (!list || sf_mono_ns() >= R.at_ns || atomic_load(&W.give_up))) {
-      R.tail->next_ = list;
-      list = R.head;
-      *n += R.n;
-      R.head = R.tail = NULL;
-      R.n = 0;
+    sf_cmd *list =
+        writer.pipelined ? next_batch(last, n, deadline) : queue_take(&writer.queue, writer.max_batch, n, deadline);
+    if (retry.head && (!list || sf_mono_ns() >= retry.at_ns || atomic_load(&writer.give_up))) {
+      retry.tail->next_ = list;
+      list = retry.head;
+      *n += retry.n;
+      retry.head = retry.tail = NULL;
+      retry.n = 0;
     }
-    if (list || !queue_open(&W.queue)) return list;
-    if (probe && !atomic_load(&W.probing)) {
-      atomic_store(&W.probing, 1);
-      g_probe.next_ = NULL;
+    if (list || !queue_open(&writer.queue)) return list;
+    if (probe && !atomic_load(&writer.probing)) {
+      atomic_store(&writer.probing, 1);
+      probe_cmd.next_ = NULL;
       *n = 1;
-      return &g_probe;
+      return &probe_cmd;
     }
   }
 }
@@ -624,70 +605,75 @@ static void *writer_main(void *arg) {
 }
 
 static void syncer_close(void) {
-  pthread_mutex_lock(&W.smu);
-  W.sopen = 0;
-  pthread_cond_broadcast(&W.scv);
-  pthread_mutex_unlock(&W.smu);
+  pthread_mutex_lock(&writer.smu);
+  writer.sopen = 0;
+  pthread_cond_broadcast(&writer.scv);
+  pthread_mutex_unlock(&writer.smu);
+}
+
+/* The writer's connection, through the backend that serves db_path. */
+static int open_connection(const char *db_path, sf_writer_sync sync, sf_err *err) {
+  writer.ops = sf_db_backend_for(db_path, err);
+  if (!writer.ops) return -1;
+  int pipelined = sync == SF_WRITER_SYNC_PIPELINED && writer.ops->writer_sync != NULL;
+  writer.db = writer.ops->writer_open(db_path, &pipelined, err);
+  writer.pipelined = pipelined;
+  return writer.db ? 0 : -1;
+}
+
+static void close_connection(void) {
+  writer.ops->writer_close(writer.db);
+  writer.db = NULL;
+}
+
+static void reset_state(void) {
+  atomic_store(&writer.give_up, 0);
+  atomic_store(&writer.faulted, 0);
+  atomic_store(&writer.probing, 0);
+  retry.backoff_ms = RETRY_FIRST_MS;
+  writer.seq = 0;
+  writer.queue.unsynced = 0;
+  atomic_store(&writer.visible, 0);
+  atomic_store(&writer.durable, 0);
+  if (writer.tx_hooks) writer.tx_hooks->start(writer.tx_ud); /* others may have written while no writer ran */
 }
 
 int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_err *err) {
-  if (W.running) return sf_err_internal(err, "writer already running");
-  W.db = sf_db_open(db_path, SF_DB_WRITER, err);
-  if (!W.db) return -1;
-  /* Pipelining needs the shim's own sync of the WAL; without the shim the
-   * writer falls back to synchronous=FULL. */
-  W.pipelined = sync == SF_WRITER_SYNC_PIPELINED && sf_wal_vfs_synced() != NULL;
-  if (W.pipelined && sf_db_exec(W.db, "PRAGMA synchronous=NORMAL", err)) {
-    sf_db_close(W.db);
-    W.db = NULL;
-    return -1;
-  }
-  W.max_batch = max_batch > 0 ? max_batch : 1024;
-  atomic_store(&W.give_up, 0);
-  atomic_store(&W.faulted, 0);
-  atomic_store(&W.probing, 0);
-  R.backoff_ms = RETRY_FIRST_MS;
-  W.seq = 0;
-  W.queue.unsynced = 0;
-  g_epoch++; /* others may have written while no writer ran */
-  atomic_store(&W.visible, 0);
-  atomic_store(&W.durable, 0);
-  queue_set_open(&W.finished, 1);
-  if (pthread_create(&W.completer, NULL, completer_main, NULL) != 0) {
-    sf_db_close(W.db);
-    W.db = NULL;
+  if (writer.running) return sf_err_internal(err, "writer already running");
+  if (open_connection(db_path, sync, err)) return -1;
+  writer.max_batch = max_batch > 0 ? max_batch : 1024;
+  reset_state();
+  queue_set_open(&writer.finished, 1);
+  if (pthread_create(&writer.completer, NULL, completer_main, NULL) != 0) {
+    close_connection();
     return sf_err_internal(err, "cannot start completion thread");
   }
-  W.sopen = 1;
-  if (W.pipelined && pthread_create(&W.syncer, NULL, syncer_main, NULL) != 0) {
-    queue_set_open(&W.finished, 0);
-    pthread_join(W.completer, NULL);
-    sf_db_close(W.db);
-    W.db = NULL;
+  writer.sopen = 1;
+  if (writer.pipelined && pthread_create(&writer.syncer, NULL, syncer_main, NULL) != 0) {
+    queue_set_open(&writer.finished, 0);
+    pthread_join(writer.completer, NULL);
+    close_connection();
     return sf_err_internal(err, "cannot start sync thread");
   }
-  sf_ckpt_start(W.db, db_path);
-  queue_set_open(&W.queue, 1);
-  if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
-    queue_set_open(&W.queue, 0);
-    sf_ckpt_stop();
-    if (W.pipelined) {
+  queue_set_open(&writer.queue, 1);
+  if (pthread_create(&writer.thread, NULL, writer_main, NULL) != 0) {
+    queue_set_open(&writer.queue, 0);
+    if (writer.pipelined) {
       syncer_close();
-      pthread_join(W.syncer, NULL);
+      pthread_join(writer.syncer, NULL);
     }
-    queue_set_open(&W.finished, 0);
-    pthread_join(W.completer, NULL);
-    sf_db_close(W.db);
-    W.db = NULL;
+    queue_set_open(&writer.finished, 0);
+    pthread_join(writer.completer, NULL);
+    close_connection();
     return sf_err_internal(err, "cannot start writer thread");
   }
-  W.running = 1;
+  writer.running = 1;
   return 0;
 }
 
 int sf_writer_submit(sf_cmd *cmd) {
   cmd->next_ = NULL;
-  if (queue_push(&W.queue, cmd, 1)) {
+  if (queue_push(&writer.queue, cmd, 1)) {
     sf_err_set(&cmd->err, 503, "unavailable", "Service unavailable", "the server is shutting down");
     return -503;
   }
@@ -742,27 +728,23 @@ int sf_writer_exec(sf_cmd *cmd) {
 }
 
 void sf_writer_stop_retrying(void) {
-  atomic_store(&W.give_up, 1);
-  pthread_mutex_lock(&W.queue.mu); /* a writer waiting for a retry's time */
-  pthread_cond_signal(&W.queue.cv);
-  pthread_mutex_unlock(&W.queue.mu);
+  atomic_store(&writer.give_up, 1);
+  pthread_mutex_lock(&writer.queue.mu); /* a writer waiting for a retry's time */
+  pthread_cond_signal(&writer.queue.cv);
+  pthread_mutex_unlock(&writer.queue.mu);
 }
 
 void sf_writer_stop(void) {
-  if (!W.running) return;
+  if (!writer.running) return;
   sf_writer_stop_retrying();
-  queue_set_open(&W.queue, 0); /* the writer drains what is queued, then exits */
-  pthread_join(W.thread, NULL);
-  if (W.pipelined) { /* the last batches are synced and answered */
+  queue_set_open(&writer.queue, 0); /* the writer drains what is queued, then exits */
+  pthread_join(writer.thread, NULL);
+  if (writer.pipelined) { /* the last batches are synced and answered */
     syncer_close();
-    pthread_join(W.syncer, NULL);
+    pthread_join(writer.syncer, NULL);
   }
-  queue_set_open(&W.finished, 0);
-  pthread_join(W.completer, NULL);
-  sf_ckpt_stop();
-  sf_err e;
-  sf_db_exec(W.db, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
-  sf_db_close(W.db);
-  W.db = NULL;
-  W.running = 0;
+  queue_set_open(&writer.finished, 0);
+  pthread_join(writer.completer, NULL);
+  close_connection();
+  writer.running = 0;
 }

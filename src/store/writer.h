@@ -6,12 +6,22 @@
  * only once the commit is on disk: nothing is acknowledged before it is
  * durable.
  *
+ * The writer is generic: its connection, the durability of a COMMIT and
+ * the work between batches (SQLite: checkpoints) are its backend's
+ * (store/backend.h, writer_* operations); state kept beside the database
+ * that must follow each transaction's fate (the event store's chain head)
+ * joins through sf_writer_on_tx.
+ *
  * Two ways to get there (SF_WRITER_SYNC_*):
- *   full       (default) SQLite's synchronous=FULL: COMMIT fsyncs the WAL itself, and
- *              the writer waits for the disk before the next batch.
- *   pipelined  synchronous=NORMAL plus a sync thread that fsyncs
- *              the WAL (store/wal_vfs.c) while the writer already runs the
- *              next batch; one fsync covers every batch committed before it.
+ *   full       (default) a COMMIT is durable when it returns (SQLite's
+ *              synchronous=FULL fsyncs the WAL), and the writer waits for
+ *              the disk before the next batch.
+ *   pipelined  a COMMIT returns before it is durable (SQLite:
+ *              synchronous=NORMAL) and a sync thread makes it so (the
+ *              backend's writer_sync; SQLite fsyncs the WAL through
+ *              store/sqlite/wal_vfs.c) while the writer already runs the
+ *              next batch; one sync covers every batch committed before it.
+ *              A backend that cannot falls back to full.
  *              Hooks, the commit hook and done() run after that fsync. A
  *              committed batch is visible to readers before its fsync ends,
  *              so anything that leaves the process on the strength of a read
@@ -25,8 +35,9 @@
  * keeps it and runs it again in a later batch, after 50 ms doubling to 1 s,
  * until it commits; done() is called only then. Other commands get the
  * error in done() (HTTP: 507 / 503 problem+json). After a batch that failed
- * for space the writer checkpoints and truncates the WAL, so the space the
- * WAL held comes back by itself where the database file can take its pages.
+ * for space the backend is told (SQLite checkpoints and truncates the WAL,
+ * so the space the WAL held comes back by itself where the database file
+ * can take its pages).
  *
  * Ownership: a submitted command belongs to the writer until done() is
  * called; done() may free it. Commands must not block (no network I/O). */
@@ -48,13 +59,6 @@ typedef struct sf_tx_after {
 typedef struct sf_tx {
   sf_db *db;
   int64_t now_ms; /* one timestamp for the whole command */
-  /* The event store's chain head; the event store advances it, the writer
-   * saves and restores it around each savepoint. */
-  int64_t head_position;
-  char head_hash[65];
-  /* Changes whenever appended events were rolled back (or a commit failed,
-   * or the writer restarted): what was cached about streams since is void. */
-  uint64_t epoch;
   /* after-commit hooks (e.g. cache invalidation), owned by the writer */
   sf_tx_after *after;
   int nafter, cap_after;
@@ -67,10 +71,9 @@ void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key);
 
 /* A savepoint inside a command, for commands that apply many independent
  * items (timers, saga results): a failed item rolls back alone, and the
- * event-chain head and after-commit hooks go back with it. Not nestable. */
+ * after-commit hooks and the participants' state (sf_writer_on_tx: the
+ * event-chain head) go back with it. Not nestable. */
 typedef struct sf_tx_mark {
-  int64_t head_position;
-  char head_hash[65];
   int nafter;
 } sf_tx_mark;
 int sf_tx_savepoint(sf_tx *tx, sf_tx_mark *m, sf_err *err);
@@ -98,11 +101,6 @@ typedef enum { SF_WRITER_SYNC_PIPELINED = 0, SF_WRITER_SYNC_FULL = 1 } sf_writer
 
 int sf_writer_start(const char *db_path, int max_batch, sf_writer_sync sync, sf_err *err);
 int sf_writer_pipelined(void);
-/* WAL size (in frames) at which checkpoints start; set before start. The
- * WAL is held below 1.4 times that (the writer itself then runs a TRUNCATE
- * checkpoint, waiting for readers), and its file is cut back to that bound
- * whenever it starts over (journal_size_limit). */
-void sf_writer_checkpoint_frames(int frames);
 /* Queues cmd. Returns -503 (and does not take the command) once stopping. */
 int sf_writer_submit(sf_cmd *cmd);
 /* Runs cmd through the writer and waits for it; returns its rc (err in cmd). */
@@ -135,8 +133,33 @@ uint64_t sf_writer_undurable(void);
 int sf_writer_when_durable(uint64_t seq, void (*fn)(void *ud), void *ud);
 void sf_writer_barrier(void);
 
-/* Called after each commit that appended events, once it is durable (on the
- * writer thread with full sync, on the sync thread when pipelined). */
+/* A participant in every transaction: state kept beside the database that
+ * must follow the transaction's fate (events/store.c keeps the event
+ * chain's head so). One participant; register before sf_writer_start (NULL
+ * removes it). All run on the writer thread, none may fail:
+ *   start        sf_writer_start: anything cached may be stale (another
+ *                process may have written meanwhile);
+ *   begin        a batch's transaction began;
+ *   savepoint    a savepoint of level SF_DB_SAVEPOINT_CMD (each command) or
+ *                SF_DB_SAVEPOINT_ITEM (sf_tx_savepoint) was set;
+ *   rollback_to  the transaction went back to that savepoint;
+ *   rollback     the whole transaction rolled back (the batch failed);
+ *   commit       COMMIT returned: the value for the commit hook once the
+ *                batch is durable (0: none). */
+typedef struct sf_writer_tx_hooks {
+  void (*start)(void *ud);
+  void (*begin)(void *ud);
+  void (*savepoint)(void *ud, int level);
+  void (*rollback_to)(void *ud, int level);
+  void (*rollback)(void *ud);
+  int64_t (*commit)(void *ud);
+} sf_writer_tx_hooks;
+void sf_writer_on_tx(const sf_writer_tx_hooks *hooks, void *ud);
+
+/* Called after each commit whose participant reported a value (the event
+ * store: the chain head, when the batch appended events), once it is
+ * durable (on the writer thread with full sync, on the sync thread when
+ * pipelined). */
 typedef void (*sf_writer_commit_hook)(int64_t head_position, void *ud);
 void sf_writer_on_commit(sf_writer_commit_hook fn, void *ud);
 

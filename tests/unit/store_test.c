@@ -19,6 +19,7 @@
 #include "events/stats.h"
 #include "events/store.h"
 #include "store/db.h"
+#include "store/sqlite/sqlite.h"
 #include "store/writer.h"
 
 static char g_dir[64], g_path[128];
@@ -312,7 +313,7 @@ static void blob_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 static void test_checkpoints_bound_the_wal(void **state) {
   (void)state;
   sf_writer_stop();
-  sf_writer_checkpoint_frames(100);
+  sf_sqlite_checkpoint_frames(100);
   sf_err e = {0};
   assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   char wal[160];
@@ -335,7 +336,7 @@ static void test_checkpoints_bound_the_wal(void **state) {
   assert_true(biggest < 800L * 4120);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
   sf_writer_stop();
-  sf_writer_checkpoint_frames(0);
+  sf_sqlite_checkpoint_frames(0);
   assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
 }
@@ -406,7 +407,7 @@ static void test_stream_versions_after_rollback_and_outside_writes(void **state)
   assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 's-vc-fail'"), 1);
 
   sf_err e = {0};
-  sf_db *other = sf_db_open(g_path, SF_DB_CHECKPOINT, &e); /* a second read-write connection */
+  sf_db *other = sf_db_open(g_path, SF_SQLITE_CHECKPOINT, &e); /* a second read-write connection */
   assert_non_null(other);
   assert_int_equal(sf_db_exec(other,
                               "INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)"
@@ -478,6 +479,39 @@ static void test_hash_chain(void **state) {
   assert_int_equal(sf_ev_verify(db, &n, &e), -1);
   assert_int_equal(n, 1);
   assert_non_null(strstr(e.detail, "position 2"));
+  sf_db_close(db);
+}
+
+/* Item savepoints inside one command (as timers and the saga use them):
+ * an item rolled back takes its events and the chain head back with it, and
+ * the items after it chain on from the head before it. */
+static int items_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  (void)c;
+  sf_tx_mark mark;
+  if (sf_ev_emit(tx, NULL, "item", "a", "test.item", NULL, err)) return -1;
+  for (int i = 0; i < 2; i++) {
+    if (sf_tx_savepoint(tx, &mark, err)) return -1;
+    if (sf_ev_emit(tx, NULL, "item", "b", "test.item", NULL, err)) return -1;
+    if (i == 0 ? sf_tx_rollback(tx, &mark, err) : sf_tx_release(tx, err)) return -1;
+  }
+  return sf_ev_emit(tx, NULL, "item", "c", "test.item", NULL, err);
+}
+
+static void items_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+static void test_item_rollback_keeps_the_chain(void **state) {
+  (void)state;
+  assert_int_equal(append("before-items", SF_EV_ANY_VERSION, 2), 0);
+  sf_cmd c = {.run = items_run, .done = items_done};
+  assert_int_equal(sf_writer_exec(&c), 0);
+  assert_int_equal(count_rows("SELECT count(*) FROM events WHERE stream LIKE 'item-%'"), 3);
+  assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 'item-b'"), 1);
+  assert_int_equal(append("after-items", SF_EV_ANY_VERSION, 1), 0);
+  sf_err e = {0};
+  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  int64_t n = 0;
+  assert_int_equal(sf_ev_verify(db, &n, &e), 0); /* contiguous positions, every hash chained */
+  assert_int_equal(n, 6);
   sf_db_close(db);
 }
 
@@ -654,6 +688,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_checkpoints_bound_the_wal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_versions_after_rollback_and_outside_writes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_item_rollback_keeps_the_chain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
   };
   g_sync = SF_WRITER_SYNC_FULL;

@@ -1,4 +1,4 @@
-/* The WAL write-coalescing VFS (src/store/wal_vfs.c): data written through
+/* The WAL write-coalescing VFS (src/store/sqlite/wal_vfs.c): data written through
  * the writer connection must read back identically (same connection, other
  * connections, after checkpoints and reopen), and a commit must be on disk
  * when it returns, so a process killed right after cannot lose it. */
@@ -16,7 +16,8 @@
 #include <sqlite3.h>
 
 #include "store/db.h"
-#include "store/wal_vfs.h"
+#include "store/sqlite/sqlite.h"
+#include "store/sqlite/wal_vfs.h"
 
 static char g_dir[64], g_path[128];
 
@@ -116,7 +117,7 @@ static void commits_visible(const char *sync) {
   assert_int_equal(sf_db_exec(other, "CREATE TABLE o(i)", &e), 0);
   assert_int_equal(sf_wal_vfs_sync(), -1); /* its WAL is not one the sync thread syncs */
   sf_db_close(other);
-  sf_db *w = sf_db_open(g_path, SF_DB_WRITER, &e);
+  sf_db *w = sf_db_open(g_path, SF_SQLITE_WRITER, &e);
   assert_non_null(w);
   char pragma[64];
   snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", sync);

@@ -19,6 +19,7 @@
 
 #include "app.h"
 #include "store/db.h"
+#include "store/sqlite/sqlite.h"
 #include "store/writer.h"
 
 static char g_dir[64], g_path[128];
@@ -26,7 +27,7 @@ static sf_writer_sync g_sync;
 
 static int setup(void **state) {
   (void)state;
-  sf_writer_checkpoint_frames(0); /* the default, whatever a failed test left */
+  sf_sqlite_checkpoint_frames(0); /* the default, whatever a failed test left */
   snprintf(g_dir, sizeof g_dir, "/tmp/sf-wfault-XXXXXX");
   assert_non_null(mkdtemp(g_dir));
   snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
@@ -385,7 +386,7 @@ static long write_blobs(int from, int n, const char *wal) {
 static void test_wal_bounded_after_readers(void **state) {
   (void)state;
   sf_writer_stop();
-  sf_writer_checkpoint_frames(100);
+  sf_sqlite_checkpoint_frames(100);
   sf_err e = {0};
   assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
   char wal[160];
@@ -407,7 +408,7 @@ static void test_wal_bounded_after_readers(void **state) {
   assert_true(after <= cap + 10 * frame); /* the cap, plus the commit that crossed it */
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'b%'"), 1300);
   sf_writer_stop();
-  sf_writer_checkpoint_frames(0);
+  sf_sqlite_checkpoint_frames(0);
   assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
 }
 

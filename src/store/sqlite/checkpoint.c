@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* pthread_setname_np */
-#include "store/checkpoint.h"
+#include "store/sqlite/checkpoint.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,9 +8,9 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "store/writer.h"
+#include "store/sqlite/sqlite.h"
 
-static struct {
+static struct checkpoint_state {
   sf_db *db; /* the writer's connection */
   pthread_t checkpointer;
   pthread_mutex_t cmu;
@@ -25,7 +25,7 @@ static struct {
   uint64_t cap_retry_ns;   /* emptying the WAL at its cap failed: not again before (0: none) */
   int cap_backoff_ms;
   uint64_t reclaimed_ns; /* when the WAL was last emptied after a write failed for space */
-} C = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER};
+} ckpt = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER};
 
 /* Checkpoints copy WAL frames into the database file. SQLite would run
  * them inside the COMMIT that crosses wal_autocheckpoint, on the writer
@@ -49,19 +49,19 @@ static struct {
  * readers then read the database file, not the WAL): writes wait instead of
  * the WAL growing. And the file is cut back to the threshold whenever the
  * WAL starts over. */
-static int g_checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
+static int checkpoint_frames = 10000; /* with 2 KiB pages a WAL of ~20 MB */
 
 #define CAP_WAIT_MS 250
-static int wal_cap_frames(void) { return g_checkpoint_frames + g_checkpoint_frames * 2 / 5; }
+static int wal_cap_frames(void) { return checkpoint_frames + checkpoint_frames * 2 / 5; }
 
-void sf_writer_checkpoint_frames(int frames) { g_checkpoint_frames = frames > 0 ? frames : 10000; }
+void sf_sqlite_checkpoint_frames(int frames) { checkpoint_frames = frames > 0 ? frames : 10000; }
 
 static void on_wal_commit(void *ud, int frames) {
   (void)ud;
-  C.frames = frames;
-  if (C.tail_frames) { /* the commit after the writer's checkpoint: did the WAL start over? */
-    C.tail_failed_ns = frames < C.tail_frames ? 0 : sf_mono_ns();
-    C.tail_frames = 0;
+  ckpt.frames = frames;
+  if (ckpt.tail_frames) { /* the commit after the writer's checkpoint: did the WAL start over? */
+    ckpt.tail_failed_ns = frames < ckpt.tail_frames ? 0 : sf_mono_ns();
+    ckpt.tail_frames = 0;
   }
 }
 
@@ -69,17 +69,17 @@ static void on_wal_commit(void *ud, int frames) {
  * wait_ms for the thread's pass and for readers still in the WAL. */
 static int empty_wal(int wait_ms) {
   sf_err e = {0};
-  int rc = sf_db_wal_truncate(C.db, wait_ms, &e);
+  int rc = sf_sqlite_wal_truncate(ckpt.db, wait_ms, &e);
   if (rc < 0) sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
   if (rc) return rc;
-  C.frames = 0;
-  C.tail_frames = 0;
-  C.tail_failed_ns = 0;
+  ckpt.frames = 0;
+  ckpt.tail_frames = 0;
+  ckpt.tail_failed_ns = 0;
   /* a pass the thread was asked for has run or runs on an empty WAL:
    * count it as seen, so the writer does not copy a tail it did not send */
-  pthread_mutex_lock(&C.cmu);
-  C.passes_seen = atomic_load(&C.ckpt_passes) + atomic_load(&C.ckpt_due);
-  pthread_mutex_unlock(&C.cmu);
+  pthread_mutex_lock(&ckpt.cmu);
+  ckpt.passes_seen = atomic_load(&ckpt.ckpt_passes) + atomic_load(&ckpt.ckpt_due);
+  pthread_mutex_unlock(&ckpt.cmu);
   return 0;
 }
 
@@ -93,10 +93,10 @@ static void wait_for_pass(int wait_ms) {
   until.tv_sec += wait_ms / 1000;
   until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
   if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-  pthread_mutex_lock(&C.cmu);
-  while (atomic_load(&C.ckpt_due) && C.copen)
-    if (pthread_cond_timedwait(&C.ccv, &C.cmu, &until) != 0) break;
-  pthread_mutex_unlock(&C.cmu);
+  pthread_mutex_lock(&ckpt.cmu);
+  while (atomic_load(&ckpt.ckpt_due) && ckpt.copen)
+    if (pthread_cond_timedwait(&ckpt.ccv, &ckpt.cmu, &until) != 0) break;
+  pthread_mutex_unlock(&ckpt.cmu);
 }
 
 /* The WAL passed its cap: the writer waits up to 250 ms for readers still
@@ -108,65 +108,65 @@ static void wait_for_pass(int wait_ms) {
  * the WAL empties as soon as the reader is done. */
 static void hold_wal_at_cap(void) {
   uint64_t now = sf_mono_ns();
-  int wait = !C.cap_retry_ns || now >= C.cap_retry_ns;
+  int wait = !ckpt.cap_retry_ns || now >= ckpt.cap_retry_ns;
   if (wait) wait_for_pass(CAP_WAIT_MS);
   int rc = empty_wal(wait ? CAP_WAIT_MS : 0);
   if (rc == 0) {
-    C.cap_retry_ns = 0;
-    C.cap_backoff_ms = 0;
+    ckpt.cap_retry_ns = 0;
+    ckpt.cap_backoff_ms = 0;
     return;
   }
   if (!wait) return;
-  C.cap_backoff_ms = C.cap_backoff_ms ? C.cap_backoff_ms * 2 : 100;
-  if (C.cap_backoff_ms > 5000) C.cap_backoff_ms = 5000;
-  C.cap_retry_ns = sf_mono_ns() + (uint64_t)C.cap_backoff_ms * 1000000u;
+  ckpt.cap_backoff_ms = ckpt.cap_backoff_ms ? ckpt.cap_backoff_ms * 2 : 100;
+  if (ckpt.cap_backoff_ms > 5000) ckpt.cap_backoff_ms = 5000;
+  ckpt.cap_retry_ns = sf_mono_ns() + (uint64_t)ckpt.cap_backoff_ms * 1000000u;
   if (rc > 0)
-    sf_log_warn("WAL over its cap: readers keep it", "\"frames\":%d,\"retry_ms\":%d", C.frames, C.cap_backoff_ms);
+    sf_log_warn("WAL over its cap: readers keep it", "\"frames\":%d,\"retry_ms\":%d", ckpt.frames, ckpt.cap_backoff_ms);
 }
 
 void sf_ckpt_after_batch(void) {
-  if (C.cstarted && C.frames >= wal_cap_frames()) {
+  if (ckpt.cstarted && ckpt.frames >= wal_cap_frames()) {
     hold_wal_at_cap();
     return;
   }
-  if (!C.cstarted || C.frames < g_checkpoint_frames || atomic_load(&C.ckpt_due)) return;
-  int passes = atomic_load(&C.ckpt_passes);
+  if (!ckpt.cstarted || ckpt.frames < checkpoint_frames || atomic_load(&ckpt.ckpt_due)) return;
+  int passes = atomic_load(&ckpt.ckpt_passes);
   /* the thread copied the bulk: finish the tail here (after a tail that did
    * not let the WAL restart, e.g. under a long reader, wait 50 ms, and do
    * not send the thread round again meanwhile either) */
-  if (passes != C.passes_seen) {
-    if (C.tail_failed_ns && sf_mono_ns() - C.tail_failed_ns <= 50000000ull) return;
-    C.tail_frames = C.frames;
+  if (passes != ckpt.passes_seen) {
+    if (ckpt.tail_failed_ns && sf_mono_ns() - ckpt.tail_failed_ns <= 50000000ull) return;
+    ckpt.tail_frames = ckpt.frames;
     sf_err e = {0};
-    if (sf_db_exec(C.db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
+    if (sf_db_exec(ckpt.db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
       sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-    C.passes_seen = passes;
-    C.frames = 0;
+    ckpt.passes_seen = passes;
+    ckpt.frames = 0;
     return;
   }
-  pthread_mutex_lock(&C.cmu);
-  atomic_store(&C.ckpt_due, 1);
-  pthread_cond_signal(&C.ccv);
-  pthread_mutex_unlock(&C.cmu);
+  pthread_mutex_lock(&ckpt.cmu);
+  atomic_store(&ckpt.ckpt_due, 1);
+  pthread_cond_signal(&ckpt.ccv);
+  pthread_mutex_unlock(&ckpt.cmu);
 }
 
 static void *checkpointer_main(void *arg) {
   sf_db *db = arg;
   pthread_setname_np(pthread_self(), "sf-checkpoint");
   for (;;) {
-    pthread_mutex_lock(&C.cmu);
-    while (!atomic_load(&C.ckpt_due) && C.copen) pthread_cond_wait(&C.ccv, &C.cmu);
-    int go = C.copen;
-    pthread_mutex_unlock(&C.cmu);
+    pthread_mutex_lock(&ckpt.cmu);
+    while (!atomic_load(&ckpt.ckpt_due) && ckpt.copen) pthread_cond_wait(&ckpt.ccv, &ckpt.cmu);
+    int go = ckpt.copen;
+    pthread_mutex_unlock(&ckpt.cmu);
     if (!go) break;
     sf_err e = {0};
     if (sf_db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", &e))
       sf_log_warn("checkpoint failed", "\"detail\":\"%s\"", e.detail);
-    pthread_mutex_lock(&C.cmu); /* both at once for empty_wal */
-    atomic_store(&C.ckpt_passes, atomic_load(&C.ckpt_passes) + 1);
-    atomic_store(&C.ckpt_due, 0);
-    pthread_cond_broadcast(&C.ccv); /* a writer at the WAL's cap waits for the pass */
-    pthread_mutex_unlock(&C.cmu);
+    pthread_mutex_lock(&ckpt.cmu); /* both at once for empty_wal */
+    atomic_store(&ckpt.ckpt_passes, atomic_load(&ckpt.ckpt_passes) + 1);
+    atomic_store(&ckpt.ckpt_due, 0);
+    pthread_cond_broadcast(&ckpt.ccv); /* a writer at the WAL's cap waits for the pass */
+    pthread_mutex_unlock(&ckpt.cmu);
   }
   sf_db_close(db);
   return NULL;
@@ -177,8 +177,8 @@ static void *checkpointer_main(void *arg) {
  * has room for its pages (most of a WAL rewrites pages the file has). */
 void sf_ckpt_after_full(void) {
   uint64_t now = sf_mono_ns();
-  if (C.reclaimed_ns && now - C.reclaimed_ns < 1000000000ull) return;
-  C.reclaimed_ns = now;
+  if (ckpt.reclaimed_ns && now - ckpt.reclaimed_ns < 1000000000ull) return;
+  ckpt.reclaimed_ns = now;
   int rc = empty_wal(200);
   sf_log_warn("disk full: WAL checkpointed", "\"emptied\":%s", rc == 0 ? "true" : "false");
 }
@@ -187,50 +187,50 @@ void sf_ckpt_after_full(void) {
  * threshold (it kept its largest size before, up to 64 MB). */
 static void limit_wal_file(void) {
   sf_err e = {0};
-  sf_stmt *st = sf_db_prepare(C.db, "PRAGMA page_size", &e);
+  sf_stmt *st = sf_db_prepare(ckpt.db, "PRAGMA page_size", &e);
   int64_t page = st && sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : 4096;
   if (st) sf_stmt_reset(st);
   char sql[64];
-  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * g_checkpoint_frames));
-  if (sf_db_exec(C.db, sql, &e)) sf_log_warn("journal_size_limit not set", "\"detail\":\"%s\"", e.detail);
+  snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)((page + 24) * checkpoint_frames));
+  if (sf_db_exec(ckpt.db, sql, &e)) sf_log_warn("journal_size_limit not set", "\"detail\":\"%s\"", e.detail);
 }
 
 /* Without the thread the writer keeps SQLite's automatic checkpoints. */
 void sf_ckpt_start(sf_db *writer_db, const char *path) {
-  C.db = writer_db;
-  C.reclaimed_ns = 0;
+  ckpt.db = writer_db;
+  ckpt.reclaimed_ns = 0;
   sf_err e = {0};
-  sf_db *db = sf_db_open(path, SF_DB_CHECKPOINT, &e);
+  sf_db *db = sf_db_open(path, SF_SQLITE_CHECKPOINT, &e);
   if (!db) {
     sf_log_warn("no checkpoint connection: the writer checkpoints", "\"detail\":\"%s\"", e.detail);
     return;
   }
-  C.copen = 1;
-  atomic_store(&C.ckpt_due, 0);
-  atomic_store(&C.ckpt_passes, 0);
-  C.passes_seen = 0;
-  C.frames = 0;
-  C.tail_frames = 0;
-  C.tail_failed_ns = 0;
-  if (pthread_create(&C.checkpointer, NULL, checkpointer_main, db) != 0) {
-    C.copen = 0;
+  ckpt.copen = 1;
+  atomic_store(&ckpt.ckpt_due, 0);
+  atomic_store(&ckpt.ckpt_passes, 0);
+  ckpt.passes_seen = 0;
+  ckpt.frames = 0;
+  ckpt.tail_frames = 0;
+  ckpt.tail_failed_ns = 0;
+  if (pthread_create(&ckpt.checkpointer, NULL, checkpointer_main, db) != 0) {
+    ckpt.copen = 0;
     sf_db_close(db);
     return;
   }
-  C.cstarted = 1;
-  C.cap_retry_ns = 0;
-  C.cap_backoff_ms = 0;
+  ckpt.cstarted = 1;
+  ckpt.cap_retry_ns = 0;
+  ckpt.cap_backoff_ms = 0;
   limit_wal_file();
-  sf_db_on_wal_commit(C.db, on_wal_commit, NULL);
+  sf_sqlite_on_wal_commit(ckpt.db, on_wal_commit, NULL);
 }
 
 void sf_ckpt_stop(void) {
-  if (!C.cstarted) return;
-  sf_db_on_wal_commit(C.db, NULL, NULL);
-  pthread_mutex_lock(&C.cmu);
-  C.copen = 0;
-  pthread_cond_broadcast(&C.ccv);
-  pthread_mutex_unlock(&C.cmu);
-  pthread_join(C.checkpointer, NULL);
-  C.cstarted = 0;
+  if (!ckpt.cstarted) return;
+  sf_sqlite_on_wal_commit(ckpt.db, NULL, NULL);
+  pthread_mutex_lock(&ckpt.cmu);
+  ckpt.copen = 0;
+  pthread_cond_broadcast(&ckpt.ccv);
+  pthread_mutex_unlock(&ckpt.cmu);
+  pthread_join(ckpt.checkpointer, NULL);
+  ckpt.cstarted = 0;
 }

@@ -29,7 +29,7 @@
  * own (fsync flushes the file, whichever descriptor wrote the pages); a
  * commit is acknowledged only after a sync that started after its frames
  * were written. */
-#include "store/wal_vfs.h"
+#include "store/sqlite/wal_vfs.h"
 
 #include <fcntl.h>
 #include <pthread.h>
