@@ -23,8 +23,8 @@ int sf_flow_event(const sf_flow_ctx *cx, const sf_flow_request *r, const char *t
  * in `when`); move is the transition that runs them ({action, from, to,
  * by}; NULL: none), recorded with a webhook so its delivery says what
  * triggered it. Webhooks are recorded as events (request.webhook_due, with
- * the request's snapshot) and delivered from them (services/requests/
- * webhooks.h); notifications are events (request.notified). */
+ * the request's snapshot) and delivered from them by the webhooks service
+ * (services/webhooks/webhooks.h); notifications are events (request.notified). */
 int sf_flow_run_actions(const sf_flow_ctx *cx, sf_flow_request *r, const sf_flow_actions *list, const char *state,
                         const char *when, const json_t *move, sf_err *err);
 

@@ -18,7 +18,7 @@
 #include "core/json.h"
 #include "events/dispatch.h"
 #include "events/store.h"
-#include "services/requests/webhooks.h"
+#include "services/webhooks/webhooks.h"
 #include "store/db.h"
 #include "store/writer.h"
 

@@ -1,8 +1,8 @@
 /* The webhooks service's descriptor (services/service.h): the delivery of service requests' webhooks
- * (the code is services/requests/webhooks.c). */
+ * (webhooks.c beside it). */
 #include "services/service.h"
 
-#include "services/requests/webhooks.h"
+#include "services/webhooks/webhooks.h"
 
 /* this folder's migrations.c */
 extern const sf_db_step sf_webhooks_migrations[];

@@ -1,4 +1,4 @@
-#include "services/requests/webhooks.h"
+#include "services/webhooks/webhooks.h"
 
 #include <inttypes.h>
 #include <jansson.h>
