@@ -17,7 +17,7 @@
 
 #define MAX_ORIGINS 16
 
-static struct {
+static struct edge_state {
   sf_jwt_config jwt;
   unsigned char jwt_key[256];
   const sf_keyring *ring;
@@ -25,7 +25,7 @@ static struct {
   char origins[MAX_ORIGINS][256];
   int norigins, any_origin;
   _Atomic uint64_t denied_ip, denied_user, denied_login, auth_failures, forbidden;
-} E;
+} edge;
 
 /* ---- roles ---- */
 
@@ -107,41 +107,41 @@ static void collect(sf_buf *b) {
                 "# TYPE sf_auth_failures_total counter\n"
                 "sf_auth_failures_total{status=\"401\"} %lu\n"
                 "sf_auth_failures_total{status=\"403\"} %lu\n",
-                atomic_load(&E.denied_ip), atomic_load(&E.denied_user), atomic_load(&E.denied_login),
-                atomic_load(&E.auth_failures), atomic_load(&E.forbidden));
+                atomic_load(&edge.denied_ip), atomic_load(&edge.denied_user), atomic_load(&edge.denied_login),
+                atomic_load(&edge.auth_failures), atomic_load(&edge.forbidden));
 }
 
 /* ---- init ---- */
 
 int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
                  sf_err *err) {
-  if (jwt_key_len < 32 || jwt_key_len > sizeof E.jwt_key)
+  if (jwt_key_len < 32 || jwt_key_len > sizeof edge.jwt_key)
     return sf_err_set(err, 400, "config", "Bad configuration", "jwt key must be 32-256 bytes");
-  memcpy(E.jwt_key, jwt_key, jwt_key_len);
-  E.jwt.key = E.jwt_key;
-  E.jwt.key_len = jwt_key_len;
-  E.jwt.issuer = cfg->jwt_issuer;
-  E.jwt.audience = cfg->jwt_audience;
-  E.jwt.leeway_s = 30;
-  E.ring = ring;
+  memcpy(edge.jwt_key, jwt_key, jwt_key_len);
+  edge.jwt.key = edge.jwt_key;
+  edge.jwt.key_len = jwt_key_len;
+  edge.jwt.issuer = cfg->jwt_issuer;
+  edge.jwt.audience = cfg->jwt_audience;
+  edge.jwt.leeway_s = 30;
+  edge.ring = ring;
   if (cfg->rate_ip_rps > 0)
-    E.rl_ip = sf_rl_new(cfg->rate_ip_rps, cfg->rate_ip_burst > 0 ? cfg->rate_ip_burst : cfg->rate_ip_rps, 100000);
+    edge.rl_ip = sf_rl_new(cfg->rate_ip_rps, cfg->rate_ip_burst > 0 ? cfg->rate_ip_burst : cfg->rate_ip_rps, 100000);
   if (cfg->rate_user_rps > 0)
-    E.rl_user =
+    edge.rl_user =
         sf_rl_new(cfg->rate_user_rps, cfg->rate_user_burst > 0 ? cfg->rate_user_burst : cfg->rate_user_rps, 100000);
   if (cfg->rate_login_per_min > 0)
-    E.rl_login =
+    edge.rl_login =
         sf_rl_new(cfg->rate_login_per_min / 60.0, cfg->rate_login_burst > 0 ? cfg->rate_login_burst : 1, 100000);
-  E.norigins = 0;
-  E.any_origin = 0;
+  edge.norigins = 0;
+  edge.any_origin = 0;
   char list[sizeof cfg->cors_origins];
   snprintf(list, sizeof list, "%s", cfg->cors_origins);
   char *save = NULL;
   for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
     if (strcmp(tok, "*") == 0)
-      E.any_origin = 1;
-    else if (E.norigins < MAX_ORIGINS)
-      snprintf(E.origins[E.norigins++], sizeof E.origins[0], "%s", tok);
+      edge.any_origin = 1;
+    else if (edge.norigins < MAX_ORIGINS)
+      snprintf(edge.origins[edge.norigins++], sizeof edge.origins[0], "%s", tok);
   }
   sf_idem_init(ring, cfg->idempotency_ttl_s);
   static int collector_added;
@@ -150,23 +150,23 @@ int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_
 }
 
 void sf_edge_shutdown(void) {
-  sf_rl_free(E.rl_ip);
-  sf_rl_free(E.rl_user);
-  sf_rl_free(E.rl_login);
-  E.rl_ip = E.rl_user = E.rl_login = NULL;
+  sf_rl_free(edge.rl_ip);
+  sf_rl_free(edge.rl_user);
+  sf_rl_free(edge.rl_login);
+  edge.rl_ip = edge.rl_user = edge.rl_login = NULL;
   sf_idem_shutdown();
 }
 
-const sf_jwt_config *sf_edge_jwt(void) { return &E.jwt; }
-const sf_keyring *sf_edge_keyring(void) { return E.ring; }
+const sf_jwt_config *sf_edge_jwt(void) { return &edge.jwt; }
+const sf_keyring *sf_edge_keyring(void) { return edge.ring; }
 
 /* ---- pipeline steps ---- */
 
 static int origin_allowed(const char *origin) {
   if (!origin) return 0;
-  if (E.any_origin) return 1;
-  for (int i = 0; i < E.norigins; i++)
-    if (strcmp(E.origins[i], origin) == 0) return 1;
+  if (edge.any_origin) return 1;
+  for (int i = 0; i < edge.norigins; i++)
+    if (strcmp(edge.origins[i], origin) == 0) return 1;
   return 0;
 }
 
@@ -174,8 +174,8 @@ static const char k_cors_headers[] = SF_HEADERS_REQUEST;
 static const char k_cors_expose[] = SF_HEADERS_RESPONSE;
 
 static void add_cors(sf_req *req, const char *origin) {
-  sf_req_add_header(req, "Access-Control-Allow-Origin", E.any_origin ? "*" : origin);
-  if (!E.any_origin) sf_req_add_header(req, "Vary", "Origin");
+  sf_req_add_header(req, "Access-Control-Allow-Origin", edge.any_origin ? "*" : origin);
+  if (!edge.any_origin) sf_req_add_header(req, "Vary", "Origin");
   sf_req_add_header(req, "Access-Control-Expose-Headers", k_cors_expose);
 }
 
@@ -198,14 +198,14 @@ static int handle_options(sf_req *req) {
   const char *origin = sf_req_header(req, "Origin");
   const char *want = sf_req_header(req, "Access-Control-Request-Method");
   if (origin && want) {
-    if ((!E.any_origin && E.norigins == 0) || !origin_allowed(origin)) {
+    if ((!edge.any_origin && edge.norigins == 0) || !origin_allowed(origin)) {
       sf_err_set(&err, 403, "cors-origin", "Origin not allowed", "origin %s is not allowed", origin);
       sf_req_reply_problem(req, &err);
       return 1;
     }
     sf_req_reply(req, 204, NULL, NULL, 0);
-    sf_req_add_header(req, "Access-Control-Allow-Origin", E.any_origin ? "*" : origin);
-    if (!E.any_origin) sf_req_add_header(req, "Vary", "Origin");
+    sf_req_add_header(req, "Access-Control-Allow-Origin", edge.any_origin ? "*" : origin);
+    if (!edge.any_origin) sf_req_add_header(req, "Vary", "Origin");
     sf_req_add_header(req, "Access-Control-Allow-Methods", m.allow);
     sf_req_add_header(req, "Access-Control-Allow-Headers", k_cors_headers);
     sf_req_add_header(req, "Access-Control-Max-Age", "600");
@@ -247,7 +247,7 @@ static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *key, _Atomic ui
 }
 
 static int unauthorized(sf_req *req, sf_err *err) {
-  atomic_fetch_add(&E.auth_failures, 1);
+  atomic_fetch_add(&edge.auth_failures, 1);
   sf_req_reply_problem(req, err);
   char v[400];
   snprintf(v, sizeof v, "Bearer realm=\"serviceflow\", error=\"invalid_token\", error_description=\"%.200s\"",
@@ -291,17 +291,20 @@ typedef struct {
 } token_entry;
 static __thread token_entry *t_tokens;
 static __thread uint64_t t_token_tick;
-static pthread_key_t g_tokens_key; /* frees a thread's cache when the thread ends */
-static pthread_once_t g_tokens_once = PTHREAD_ONCE_INIT;
-static void tokens_key_init(void) { pthread_key_create(&g_tokens_key, free); }
-static _Atomic uint64_t g_session_gen[SESSION_SHARDS];
-static sf_edge_session_fn g_session_check;
+/* Sessions: the per-thread token caches and the generations that expire them. */
+static struct session_state {
+  pthread_key_t tokens_key; /* frees a thread's cache when the thread ends */
+  pthread_once_t tokens_once;
+  _Atomic uint64_t gen[SESSION_SHARDS];
+  sf_edge_session_fn check;
+} sessions = {.tokens_once = PTHREAD_ONCE_INIT};
+static void tokens_key_init(void) { pthread_key_create(&sessions.tokens_key, free); }
 
 static _Atomic uint64_t *session_gen(const char *user_id) {
-  return &g_session_gen[sf_fnv1a(user_id, strlen(user_id)) % SESSION_SHARDS];
+  return &sessions.gen[sf_fnv1a(user_id, strlen(user_id)) % SESSION_SHARDS];
 }
 
-void sf_edge_on_session_check(sf_edge_session_fn fn) { g_session_check = fn; }
+void sf_edge_on_session_check(sf_edge_session_fn fn) { sessions.check = fn; }
 
 void sf_edge_user_changed(const char *user_id) {
   atomic_fetch_add_explicit(session_gen(user_id), 1, memory_order_release);
@@ -311,9 +314,9 @@ void sf_edge_user_changed(const char *user_id) {
  * its set to replace; NULL when the cache cannot be allocated. */
 static token_entry *token_slot(const char *tok, size_t len, int *hit) {
   if (!t_tokens) {
-    pthread_once(&g_tokens_once, tokens_key_init);
+    pthread_once(&sessions.tokens_once, tokens_key_init);
     if (!(t_tokens = calloc(TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS, sizeof *t_tokens))) return NULL;
-    pthread_setspecific(g_tokens_key, t_tokens);
+    pthread_setspecific(sessions.tokens_key, t_tokens);
   }
   token_entry *set = &t_tokens[sf_fnv1a(tok, len) % TOKEN_CACHE_SETS * TOKEN_CACHE_WAYS], *oldest = set;
   for (int i = 0; i < TOKEN_CACHE_WAYS; i++) {
@@ -338,11 +341,11 @@ static int verify_token(const char *tok, sf_jwt_claims *c, token_entry **slot, s
   int hit = 0;
   token_entry *e = len < TOKEN_CACHE_MAX ? token_slot(tok, len, &hit) : NULL;
   *slot = e;
-  if (hit && now - E.jwt.leeway_s < e->claims.exp) {
+  if (hit && now - edge.jwt.leeway_s < e->claims.exp) {
     *c = e->claims;
     return 0;
   }
-  if (sf_jwt_verify(&E.jwt, tok, now, c, err)) return -1;
+  if (sf_jwt_verify(&edge.jwt, tok, now, c, err)) return -1;
   if (e) {
     memcpy(e->token, tok, len);
     e->len = len;
@@ -358,9 +361,9 @@ static int session_dead(sf_err *err, const char *why) {
 
 /* Asks the checker, and keeps a definite answer (live or dead) in e. */
 static int lookup_session(const sf_jwt_claims *c, token_entry *e, char *role, size_t cap, sf_err *err) {
-  if (!g_session_check) return sf_err_set(err, 503, "unavailable", "Service unavailable", "sessions cannot be checked");
+  if (!sessions.check) return sf_err_set(err, 503, "unavailable", "Service unavailable", "sessions cannot be checked");
   uint64_t gen = atomic_load_explicit(session_gen(c->sub), memory_order_acquire); /* before the read */
-  int rc = g_session_check(c->sub, c->sid, role, cap, err);
+  int rc = sessions.check(c->sub, c->sid, role, cap, err);
   if (!e || (rc != 0 && rc != -401)) return rc;
   e->answered = 1;
   e->gen = gen;
@@ -414,7 +417,7 @@ static int authenticate(sf_req *req) {
   snprintf(p->user_id, sizeof p->user_id, "%s", c.sub);
   snprintf(p->session, sizeof p->session, "%s", c.sid);
   if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(p->role, r->permission)) {
-    atomic_fetch_add(&E.forbidden, 1);
+    atomic_fetch_add(&edge.forbidden, 1);
     sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role, r->permission);
     sf_req_reply_problem(req, &err);
     return 1;
@@ -484,11 +487,12 @@ void sf_edge_dispatch(sf_req *req) {
   }
   req->route = req->match.route;
   const sf_route *r = req->route;
-  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, E.rl_ip, req->client_ip, &E.denied_ip, "per-client")) return;
-  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) && rate_limit(req, E.rl_login, req->client_ip, &E.denied_login, "login"))
+  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, edge.rl_ip, req->client_ip, &edge.denied_ip, "per-client")) return;
+  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) && rate_limit(req, edge.rl_login, req->client_ip, &edge.denied_login, "login"))
     return;
   if (authenticate(req)) return;
-  if (req->principal.authenticated && rate_limit(req, E.rl_user, req->principal.user_id, &E.denied_user, "per-user"))
+  if (req->principal.authenticated &&
+      rate_limit(req, edge.rl_user, req->principal.user_id, &edge.denied_user, "per-user"))
     return;
   if (sf_in_refuse_media(req, r->flags)) return;
   if (refuse_foreign_query(req)) return;

@@ -59,12 +59,16 @@ struct wal_file {
   wal_file *next_open;    /* registry of open WALs */
 };
 
-static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
-static wal_file *g_open;
-
-static sqlite3_vfs g_vfs, g_vfs_synced; /* the second registers its WALs for sf_wal_vfs_sync */
-static sqlite3_vfs *g_real;
-static sqlite3_io_methods g_methods;
+/* The shim's registration and its registry of open WALs. */
+static struct wal_vfs_state {
+  pthread_mutex_t open_mu;
+  wal_file *open;              /* open WALs of the synced VFS (sf_wal_vfs_sync) */
+  sqlite3_vfs vfs, vfs_synced; /* the second registers its WALs for sf_wal_vfs_sync */
+  sqlite3_vfs *real;           /* the default VFS underneath */
+  sqlite3_io_methods methods;
+  int rc; /* of the registration */
+  pthread_once_t once;
+} shim = {.open_mu = PTHREAD_MUTEX_INITIALIZER, .rc = SQLITE_ERROR, .once = PTHREAD_ONCE_INIT};
 
 static int flush(wal_file *f) {
   if (f->buf_len == 0) return SQLITE_OK;
@@ -75,13 +79,13 @@ static int flush(wal_file *f) {
 
 static int w_close(sqlite3_file *pf) {
   wal_file *f = (wal_file *)pf;
-  pthread_mutex_lock(&g_open_mu);
-  for (wal_file **pp = &g_open; *pp; pp = &(*pp)->next_open)
+  pthread_mutex_lock(&shim.open_mu);
+  for (wal_file **pp = &shim.open; *pp; pp = &(*pp)->next_open)
     if (*pp == f) {
       *pp = f->next_open;
       break;
     }
-  pthread_mutex_unlock(&g_open_mu);
+  pthread_mutex_unlock(&shim.open_mu);
   if (f->sync_fd >= 0) close(f->sync_fd);
   f->sync_fd = -1;
   int rc = flush(f);
@@ -218,14 +222,14 @@ static int w_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p) {
 }
 
 static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int flags, int *out_flags) {
-  if (!(flags & SQLITE_OPEN_WAL)) return g_real->xOpen(g_real, name, pf, flags, out_flags);
+  if (!(flags & SQLITE_OPEN_WAL)) return shim.real->xOpen(shim.real, name, pf, flags, out_flags);
   wal_file *f = (wal_file *)pf;
   memset(f, 0, sizeof *f);
   f->sync_fd = -1;
   f->real = (sqlite3_file *)(f + 1);
   f->buf = malloc(WAL_BUF_CAP);
   if (!f->buf) return SQLITE_NOMEM;
-  int rc = g_real->xOpen(g_real, name, f->real, flags, out_flags);
+  int rc = shim.real->xOpen(shim.real, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     free(f->buf);
     f->buf = NULL;
@@ -237,14 +241,14 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
     f->buf = NULL;
     return SQLITE_CANTOPEN;
   }
-  f->base.pMethods = &g_methods;
+  f->base.pMethods = &shim.methods;
   f->last_end = -1;
   /* SQLite pads commits (splitting the last frame at a sync) when the
    * database file lacks powersafe overwrite (walOpen asks the db file) */
   sqlite3_file *dbf = sqlite3_database_file_object(name);
   f->write_through =
       dbf && dbf->pMethods && !(dbf->pMethods->xDeviceCharacteristics(dbf) & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
-  if (vfs != &g_vfs_synced) return SQLITE_OK;
+  if (vfs != &shim.vfs_synced) return SQLITE_OK;
   f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
   if (f->sync_fd < 0) {
     f->base.pMethods = NULL;
@@ -253,127 +257,123 @@ static int v_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int
     f->buf = NULL;
     return SQLITE_CANTOPEN;
   }
-  pthread_mutex_lock(&g_open_mu);
-  f->next_open = g_open;
-  g_open = f;
-  pthread_mutex_unlock(&g_open_mu);
+  pthread_mutex_lock(&shim.open_mu);
+  f->next_open = shim.open;
+  shim.open = f;
+  pthread_mutex_unlock(&shim.open_mu);
   return SQLITE_OK;
 }
 
 int sf_wal_vfs_sync(void) {
   int rc = 0, n = 0;
-  pthread_mutex_lock(&g_open_mu);
-  for (wal_file *f = g_open; f; f = f->next_open, n++)
+  pthread_mutex_lock(&shim.open_mu);
+  for (wal_file *f = shim.open; f; f = f->next_open, n++)
     if (fdatasync(f->sync_fd) != 0) rc = -1;
-  pthread_mutex_unlock(&g_open_mu);
+  pthread_mutex_unlock(&shim.open_mu);
   return n ? rc : -1;
 }
 
 /* Everything but xOpen goes straight to the real VFS. */
 static int v_delete(sqlite3_vfs *v, const char *n, int s) {
   (void)v;
-  return g_real->xDelete(g_real, n, s);
+  return shim.real->xDelete(shim.real, n, s);
 }
 static int v_access(sqlite3_vfs *v, const char *n, int f, int *o) {
   (void)v;
-  return g_real->xAccess(g_real, n, f, o);
+  return shim.real->xAccess(shim.real, n, f, o);
 }
 static int v_full(sqlite3_vfs *v, const char *n, int c, char *o) {
   (void)v;
-  return g_real->xFullPathname(g_real, n, c, o);
+  return shim.real->xFullPathname(shim.real, n, c, o);
 }
 static void *v_dlopen(sqlite3_vfs *v, const char *n) {
   (void)v;
-  return g_real->xDlOpen(g_real, n);
+  return shim.real->xDlOpen(shim.real, n);
 }
 static void v_dlerror(sqlite3_vfs *v, int c, char *o) {
   (void)v;
-  g_real->xDlError(g_real, c, o);
+  shim.real->xDlError(shim.real, c, o);
 }
 static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *s))(void) {
   (void)v;
-  return g_real->xDlSym(g_real, h, s);
+  return shim.real->xDlSym(shim.real, h, s);
 }
 static void v_dlclose(sqlite3_vfs *v, void *h) {
   (void)v;
-  g_real->xDlClose(g_real, h);
+  shim.real->xDlClose(shim.real, h);
 }
 static int v_random(sqlite3_vfs *v, int n, char *o) {
   (void)v;
-  return g_real->xRandomness(g_real, n, o);
+  return shim.real->xRandomness(shim.real, n, o);
 }
 static int v_sleep(sqlite3_vfs *v, int us) {
   (void)v;
-  return g_real->xSleep(g_real, us);
+  return shim.real->xSleep(shim.real, us);
 }
 static int v_time(sqlite3_vfs *v, double *o) {
   (void)v;
-  return g_real->xCurrentTime(g_real, o);
+  return shim.real->xCurrentTime(shim.real, o);
 }
 static int v_last_error(sqlite3_vfs *v, int c, char *o) {
   (void)v;
-  return g_real->xGetLastError(g_real, c, o);
+  return shim.real->xGetLastError(shim.real, c, o);
 }
 static int v_time64(sqlite3_vfs *v, sqlite3_int64 *o) {
   (void)v;
-  return g_real->xCurrentTimeInt64(g_real, o);
+  return shim.real->xCurrentTimeInt64(shim.real, o);
 }
-
-static int g_rc = SQLITE_ERROR;
 
 static void register_once(void) {
-  g_real = sqlite3_vfs_find(NULL);
-  if (!g_real || g_real->iVersion < 2) return;
-  g_methods = (sqlite3_io_methods){.iVersion = 3,
-                                   .xClose = w_close,
-                                   .xRead = w_read,
-                                   .xWrite = w_write,
-                                   .xTruncate = w_truncate,
-                                   .xSync = w_sync,
-                                   .xFileSize = w_file_size,
-                                   .xLock = w_lock,
-                                   .xUnlock = w_unlock,
-                                   .xCheckReservedLock = w_check_reserved,
-                                   .xFileControl = w_file_control,
-                                   .xSectorSize = w_sector_size,
-                                   .xDeviceCharacteristics = w_device_characteristics,
-                                   .xShmMap = w_shm_map,
-                                   .xShmLock = w_shm_lock,
-                                   .xShmBarrier = w_shm_barrier,
-                                   .xShmUnmap = w_shm_unmap,
-                                   .xFetch = w_fetch,
-                                   .xUnfetch = w_unfetch};
-  g_vfs = (sqlite3_vfs){.iVersion = 2,
-                        .szOsFile = (int)sizeof(wal_file) + g_real->szOsFile,
-                        .mxPathname = g_real->mxPathname,
-                        .zName = SF_WAL_VFS_NAME,
-                        .xOpen = v_open,
-                        .xDelete = v_delete,
-                        .xAccess = v_access,
-                        .xFullPathname = v_full,
-                        .xDlOpen = v_dlopen,
-                        .xDlError = v_dlerror,
-                        .xDlSym = v_dlsym,
-                        .xDlClose = v_dlclose,
-                        .xRandomness = v_random,
-                        .xSleep = v_sleep,
-                        .xCurrentTime = v_time,
-                        .xGetLastError = v_last_error,
-                        .xCurrentTimeInt64 = v_time64};
-  g_vfs_synced = g_vfs;
-  g_vfs_synced.zName = SF_WAL_VFS_SYNCED_NAME;
-  g_rc = sqlite3_vfs_register(&g_vfs, 0);
-  if (g_rc == SQLITE_OK) g_rc = sqlite3_vfs_register(&g_vfs_synced, 0);
+  shim.real = sqlite3_vfs_find(NULL);
+  if (!shim.real || shim.real->iVersion < 2) return;
+  shim.methods = (sqlite3_io_methods){.iVersion = 3,
+                                      .xClose = w_close,
+                                      .xRead = w_read,
+                                      .xWrite = w_write,
+                                      .xTruncate = w_truncate,
+                                      .xSync = w_sync,
+                                      .xFileSize = w_file_size,
+                                      .xLock = w_lock,
+                                      .xUnlock = w_unlock,
+                                      .xCheckReservedLock = w_check_reserved,
+                                      .xFileControl = w_file_control,
+                                      .xSectorSize = w_sector_size,
+                                      .xDeviceCharacteristics = w_device_characteristics,
+                                      .xShmMap = w_shm_map,
+                                      .xShmLock = w_shm_lock,
+                                      .xShmBarrier = w_shm_barrier,
+                                      .xShmUnmap = w_shm_unmap,
+                                      .xFetch = w_fetch,
+                                      .xUnfetch = w_unfetch};
+  shim.vfs = (sqlite3_vfs){.iVersion = 2,
+                           .szOsFile = (int)sizeof(wal_file) + shim.real->szOsFile,
+                           .mxPathname = shim.real->mxPathname,
+                           .zName = SF_WAL_VFS_NAME,
+                           .xOpen = v_open,
+                           .xDelete = v_delete,
+                           .xAccess = v_access,
+                           .xFullPathname = v_full,
+                           .xDlOpen = v_dlopen,
+                           .xDlError = v_dlerror,
+                           .xDlSym = v_dlsym,
+                           .xDlClose = v_dlclose,
+                           .xRandomness = v_random,
+                           .xSleep = v_sleep,
+                           .xCurrentTime = v_time,
+                           .xGetLastError = v_last_error,
+                           .xCurrentTimeInt64 = v_time64};
+  shim.vfs_synced = shim.vfs;
+  shim.vfs_synced.zName = SF_WAL_VFS_SYNCED_NAME;
+  shim.rc = sqlite3_vfs_register(&shim.vfs, 0);
+  if (shim.rc == SQLITE_OK) shim.rc = sqlite3_vfs_register(&shim.vfs_synced, 0);
 }
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
 const char *sf_wal_vfs(void) {
-  pthread_once(&g_once, register_once);
-  return g_rc == SQLITE_OK ? SF_WAL_VFS_NAME : NULL;
+  pthread_once(&shim.once, register_once);
+  return shim.rc == SQLITE_OK ? SF_WAL_VFS_NAME : NULL;
 }
 
 const char *sf_wal_vfs_synced(void) {
-  pthread_once(&g_once, register_once);
-  return g_rc == SQLITE_OK ? SF_WAL_VFS_SYNCED_NAME : NULL;
+  pthread_once(&shim.once, register_once);
+  return shim.rc == SQLITE_OK ? SF_WAL_VFS_SYNCED_NAME : NULL;
 }
