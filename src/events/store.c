@@ -222,7 +222,7 @@ static struct {
   int64_t version;
   uint64_t epoch;
   int used;
-} g_vc[VCACHE_SLOTS];
+} stream_versions[VCACHE_SLOTS];
 
 static unsigned vc_slot(const char *stream) {
   return (unsigned)(sf_fnv1a(stream, strlen(stream)) & (VCACHE_SLOTS - 1));
@@ -230,8 +230,10 @@ static unsigned vc_slot(const char *stream) {
 
 static int vc_get(const char *stream, int64_t *version) {
   unsigned i = vc_slot(stream);
-  if (!g_vc[i].used || g_vc[i].epoch != chain.epoch || strcmp(g_vc[i].stream, stream) != 0) return 0;
-  *version = g_vc[i].version;
+  if (!stream_versions[i].used || stream_versions[i].epoch != chain.epoch ||
+      strcmp(stream_versions[i].stream, stream) != 0)
+    return 0;
+  *version = stream_versions[i].version;
   return 1;
 }
 
@@ -239,13 +241,13 @@ static void vc_put(const char *stream, int64_t version) {
   size_t n = strlen(stream);
   if (n >= VCACHE_KEY) return;
   unsigned i = vc_slot(stream);
-  memcpy(g_vc[i].stream, stream, n + 1);
-  g_vc[i].version = version;
-  g_vc[i].epoch = chain.epoch;
-  g_vc[i].used = 1;
+  memcpy(stream_versions[i].stream, stream, n + 1);
+  stream_versions[i].version = version;
+  stream_versions[i].epoch = chain.epoch;
+  stream_versions[i].used = 1;
 }
 
-static void vc_drop(const char *stream) { g_vc[vc_slot(stream)].used = 0; }
+static void vc_drop(const char *stream) { stream_versions[vc_slot(stream)].used = 0; }
 
 int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const char *type, const json_t *data,
                  const sf_ev_meta *meta, int64_t *version_out, sf_err *err) {
