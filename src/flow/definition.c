@@ -55,6 +55,85 @@ static int yaml_fail(sf_err *err, const yaml_mark_t *m, const char *what) {
                     m->column + 1, what);
 }
 
+/* The tree being built from the parser's events: the open containers, and
+ * the pending key of each open mapping. */
+typedef struct yaml_tree {
+  json_t *stack[MAX_DEPTH], *root;
+  char *key[MAX_DEPTH];
+  int depth;
+} yaml_tree;
+
+static int no_anchor(const yaml_char_t *anchor, const yaml_event_t *ev, sf_err *err) {
+  if (!anchor) return 0;
+  yaml_fail(err, &ev->start_mark, "anchors and aliases are not supported");
+  return -1;
+}
+
+/* 1 when the innermost open container is a mapping waiting for its key. */
+static int wants_key(const yaml_tree *t) {
+  return t->depth > 0 && json_is_object(t->stack[t->depth - 1]) && !t->key[t->depth - 1];
+}
+
+static int open_container(yaml_tree *t, const yaml_event_t *ev, sf_err *err) {
+  int mapping = ev->type == YAML_MAPPING_START_EVENT;
+  if (no_anchor(mapping ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor, ev, err)) return -1;
+  if (wants_key(t)) return yaml_fail(err, &ev->start_mark, "keys must be plain strings"), -1;
+  if (t->depth == MAX_DEPTH) return yaml_fail(err, &ev->start_mark, "nested too deeply"), -1;
+  t->stack[t->depth] = mapping ? json_object() : json_array();
+  t->key[t->depth++] = NULL;
+  return 0;
+}
+
+/* A scalar is a mapping's key (kept pending) or a value (*value). */
+static int scalar(yaml_tree *t, const yaml_event_t *ev, json_t **value, sf_err *err) {
+  if (no_anchor(ev->data.scalar.anchor, ev, err)) return -1;
+  const char *s = (const char *)ev->data.scalar.value;
+  if (strlen(s) != ev->data.scalar.length) return yaml_fail(err, &ev->start_mark, "NUL characters are not allowed"), -1;
+  if (wants_key(t)) {
+    if (json_object_get(t->stack[t->depth - 1], s)) return yaml_fail(err, &ev->start_mark, "duplicate key"), -1;
+    t->key[t->depth - 1] = strdup(s);
+    return 0;
+  }
+  *value = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s) : json_string(s);
+  if (!*value) return yaml_fail(err, &ev->start_mark, "text is not valid UTF-8"), -1;
+  return 0;
+}
+
+/* A finished value joins its parent (or becomes the root). */
+static void attach(yaml_tree *t, json_t *value) {
+  if (t->depth == 0) {
+    t->root = value;
+  } else if (json_is_object(t->stack[t->depth - 1])) {
+    json_object_set_new(t->stack[t->depth - 1], t->key[t->depth - 1], value);
+    free(t->key[t->depth - 1]);
+    t->key[t->depth - 1] = NULL;
+  } else {
+    json_array_append_new(t->stack[t->depth - 1], value);
+  }
+}
+
+/* One parser event: 1 at the end of the stream, 0 to go on, -1 on failure. */
+static int on_event(yaml_tree *t, const yaml_event_t *ev, int *docs, sf_err *err) {
+  json_t *value = NULL;
+  switch (ev->type) {
+    case YAML_STREAM_END_EVENT: return 1;
+    case YAML_DOCUMENT_START_EVENT:
+      if (++*docs > 1) return yaml_fail(err, &ev->start_mark, "one document only"), -1;
+      return 0;
+    case YAML_ALIAS_EVENT: return yaml_fail(err, &ev->start_mark, "anchors and aliases are not supported"), -1;
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT: return open_container(t, ev, err);
+    case YAML_MAPPING_END_EVENT:
+    case YAML_SEQUENCE_END_EVENT: value = t->stack[--t->depth]; break;
+    case YAML_SCALAR_EVENT:
+      if (scalar(t, ev, &value, err)) return -1;
+      break;
+    default: return 0;
+  }
+  if (value) attach(t, value);
+  return 0;
+}
+
 json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
   yaml_parser_t p;
   if (!yaml_parser_initialize(&p)) {
@@ -62,97 +141,32 @@ json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err) {
     return NULL;
   }
   yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-  json_t *stack[MAX_DEPTH], *root = NULL;
-  char *key[MAX_DEPTH]; /* pending key of each open mapping */
-  int depth = 0, docs = 0, done = 0, failed = 0;
-  memset(key, 0, sizeof key);
-  while (!done && !failed) {
+  yaml_tree t = {0};
+  int docs = 0, rc = 0;
+  while (rc == 0) {
     yaml_event_t ev;
     if (!yaml_parser_parse(&p, &ev)) {
       yaml_fail(err, &p.problem_mark, p.problem ? p.problem : "syntax error");
-      failed = 1;
+      rc = -1;
       break;
     }
-    json_t *value = NULL;
-    switch (ev.type) {
-      case YAML_STREAM_END_EVENT: done = 1; break;
-      case YAML_DOCUMENT_START_EVENT:
-        if (++docs > 1) failed = 1, yaml_fail(err, &ev.start_mark, "one document only");
-        break;
-      case YAML_ALIAS_EVENT: failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported"); break;
-      case YAML_MAPPING_START_EVENT:
-      case YAML_SEQUENCE_START_EVENT: {
-        const yaml_char_t *anchor =
-            ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor;
-        if (anchor) {
-          failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
-          break;
-        }
-        if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) {
-          failed = 1, yaml_fail(err, &ev.start_mark, "keys must be plain strings");
-          break;
-        }
-        if (depth == MAX_DEPTH) {
-          failed = 1, yaml_fail(err, &ev.start_mark, "nested too deeply");
-          break;
-        }
-        stack[depth] = ev.type == YAML_MAPPING_START_EVENT ? json_object() : json_array();
-        key[depth++] = NULL;
-        break;
-      }
-      case YAML_MAPPING_END_EVENT:
-      case YAML_SEQUENCE_END_EVENT: value = stack[--depth]; break;
-      case YAML_SCALAR_EVENT: {
-        if (ev.data.scalar.anchor) {
-          failed = 1, yaml_fail(err, &ev.start_mark, "anchors and aliases are not supported");
-          break;
-        }
-        const char *s = (const char *)ev.data.scalar.value;
-        if (strlen(s) != ev.data.scalar.length) {
-          failed = 1, yaml_fail(err, &ev.start_mark, "NUL characters are not allowed");
-          break;
-        }
-        if (depth > 0 && json_is_object(stack[depth - 1]) && !key[depth - 1]) { /* a key */
-          if (json_object_get(stack[depth - 1], s)) {
-            failed = 1, yaml_fail(err, &ev.start_mark, "duplicate key");
-            break;
-          }
-          key[depth - 1] = strdup(s);
-          break;
-        }
-        value = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s) : json_string(s);
-        if (!value) failed = 1, yaml_fail(err, &ev.start_mark, "text is not valid UTF-8");
-        break;
-      }
-      default: break;
-    }
-    if (value && !failed) {
-      if (depth == 0) {
-        root = value;
-      } else if (json_is_object(stack[depth - 1])) {
-        json_object_set_new(stack[depth - 1], key[depth - 1], value);
-        free(key[depth - 1]);
-        key[depth - 1] = NULL;
-      } else {
-        json_array_append_new(stack[depth - 1], value);
-      }
-    }
+    rc = on_event(&t, &ev, &docs, err);
     yaml_event_delete(&ev);
   }
   yaml_parser_delete(&p);
-  for (int i = 0; i < depth; i++) { /* open containers join their parent only when they end */
-    free(key[i]);
-    json_decref(stack[i]);
+  for (int i = 0; i < t.depth; i++) { /* open containers join their parent only when they end */
+    free(t.key[i]);
+    json_decref(t.stack[i]);
   }
-  if (failed || (depth > 0 && !root)) {
-    json_decref(root);
+  if (rc < 0 || (t.depth > 0 && !t.root)) {
+    json_decref(t.root);
     return NULL;
   }
-  if (!root) {
+  if (!t.root) {
     sf_err_set(err, 400, "malformed-definition", "Malformed definition", "the definition is empty");
     return NULL;
   }
-  return root;
+  return t.root;
 }
 
 /* ---- validation ---- */
