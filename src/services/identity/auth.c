@@ -90,8 +90,9 @@ static int register_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *
   return 0;
 }
 
-static void register_hashed(void *ud, int ok, const char *hash) {
-  auth_job *j = ud;
+/* A new password's hash is in (on a hashing thread): into dst, then the
+ * command exec; a failed hash answers 500. */
+static void submit_hashed(auth_job *j, int ok, const char *hash, char *dst, size_t cap, sf_cmd_exec_fn exec) {
   if (!ok) {
     sf_err err = {0};
     sf_err_internal(&err, "password hashing failed");
@@ -99,8 +100,13 @@ static void register_hashed(void *ud, int ok, const char *hash) {
     job_free(j);
     return;
   }
-  snprintf(j->hash, sizeof j->hash, "%s", hash);
-  sf_req_submit(j->req, register_exec, j, job_free);
+  snprintf(dst, cap, "%s", hash);
+  sf_req_submit(j->req, exec, j, job_free);
+}
+
+static void register_hashed(void *ud, int ok, const char *hash) {
+  auth_job *j = ud;
+  submit_hashed(j, ok, hash, j->hash, sizeof j->hash, register_exec);
 }
 
 static void h_register(sf_req *req) {
@@ -609,15 +615,7 @@ static int password_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *
 
 static void password_hashed(void *ud, int ok, const char *hash) {
   auth_job *j = ud;
-  if (!ok) {
-    sf_err err = {0};
-    sf_err_internal(&err, "password hashing failed");
-    reply_err_resume(j->req, &err);
-    job_free(j);
-    return;
-  }
-  snprintf(j->new_hash, sizeof j->new_hash, "%s", hash);
-  sf_req_submit(j->req, password_exec, j, job_free);
+  submit_hashed(j, ok, hash, j->new_hash, sizeof j->new_hash, password_exec);
 }
 
 /* A wrong current password goes to the writer to be counted; a right one
