@@ -24,6 +24,7 @@
 #include "edge/input.h"
 #include "edge/migrations.h"
 #include "edge/ops.h"
+#include "edge/repo.h"
 #include "events/anchor.h"
 #include "events/dispatch.h"
 #include "events/migrations.h"
@@ -253,26 +254,17 @@ static int check_integrity(sf_db *db, const char *path, int budget_ms, sf_err *e
   return rc < 0 ? rc : 0;
 }
 
-/* 1 = the query's one boolean column is true. */
-static int probe(sf_db *db, const char *sql, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, sql, err);
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : yes;
+/* Does the database hold data made with key? Each owner answers for its
+ * own tables: the edge for its stored Idempotency-Key answers (their
+ * fingerprints and bodies are sealed), each service through its
+ * descriptor. Asked only when the key file is missing, so a normal start
+ * pays nothing. 1 yes, 0 no, <0 with err. */
+static int holds_keyed(sf_db *db, sf_key_file key, sf_err *err) {
+  int rc = key == SF_KEY_SEAL ? sf_edge_repo_idem_any(db, err) : 0;
+  for (size_t i = 0; rc == 0 && i < sf_services_count; i++)
+    if (sf_services[i]->holds_keyed) rc = sf_services[i]->holds_keyed(db, key, err);
+  return rc;
 }
-
-/* What only opens with a key file. Each probe runs only when its file is
- * missing, so a normal start pays nothing. Sealed with seal.keys: TOTP
- * secrets (identity), card numbers (orders), idempotency records (their
- * fingerprints and responses). Signed with jwt.key: the sessions of every user. */
-static const char k_sealed_probe[] = "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"
-                                     " OR EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"
-                                     " OR EXISTS(SELECT 1 FROM idempotency)"; /* fingerprints and bodies are sealed */
-static const char k_signed_probe[] = "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)";
-/* Signed with webhook.key: every webhook delivered; its receivers hold the secret. */
-static const char k_webhook_probe[] = "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)";
 
 static int missing(const char *dir, const char *name, char *path, size_t cap) {
   snprintf(path, cap, "%s/%s", dir, name);
@@ -284,21 +276,23 @@ static int missing(const char *dir, const char *name, char *path, size_t cap) {
  * silently lose the sealed values, sign everyone out or break every webhook
  * receiver's check. */
 typedef struct {
-  const char *file, *probe, *what, *fix, *or_else;
+  const char *file;
+  sf_key_file key;
+  const char *what, *fix, *or_else;
   int replaced; /* set in the configuration instead, or a new one asked for */
 } key_need;
 
 static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
   const key_need needs[] = {
-      {"seal.keys", k_sealed_probe,
+      {"seal.keys", SF_KEY_SEAL,
        "the database holds values sealed with it (TOTP secrets, card numbers,"
        " idempotency records)",
        "restore seal.keys from a backup: a new key cannot open them", NULL, 0},
-      {"jwt.key", k_signed_probe, "the database has users whose sessions are signed with it",
+      {"jwt.key", SF_KEY_JWT, "the database has users whose sessions are signed with it",
        "restore jwt.key from a backup, or set jwt_secret to the key in use",
        "start once with --new-jwt-key 1 to make a new key (signs every user out)",
        cfg->jwt_secret[0] || cfg->new_jwt_key},
-      {"webhook.key", k_webhook_probe, "webhooks were sent signed with it (their receivers check that secret)",
+      {"webhook.key", SF_KEY_WEBHOOK, "webhooks were sent signed with it (their receivers check that secret)",
        "restore webhook.key from a backup, or set webhook_secret to the secret in use",
        "start once with --new-webhook-key 1 (then give receivers the new webhook.key)",
        cfg->webhook_secret[0] || cfg->new_webhook_key},
@@ -307,7 +301,7 @@ static int require_key_files(sf_db *db, const sf_config *cfg, sf_err *err) {
     const key_need *k = &needs[i];
     char path[600];
     int rc;
-    if (k->replaced || !missing(cfg->data_dir, k->file, path, sizeof path) || !(rc = probe(db, k->probe, err)))
+    if (k->replaced || !missing(cfg->data_dir, k->file, path, sizeof path) || !(rc = holds_keyed(db, k->key, err)))
       continue;
     if (rc < 0) return rc;
     sf_err_set(err, 400, "config", "Key file missing", "%s is missing but %s", path, k->what);

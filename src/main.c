@@ -177,7 +177,7 @@ static int cmd_verify(void) {
   sf_app_db_path(&sf_cfg, path, sizeof path);
   sf_db *db = sf_db_open(path, SF_DB_READ, &err);
   if (!db) return fail(&err);
-  if (sf_db_exec(db, "BEGIN", &err)) {
+  if (sf_db_begin_read(db, &err)) {
     sf_db_close(db);
     return fail(&err);
   }
@@ -194,7 +194,7 @@ static int cmd_verify(void) {
   if (!rc) rc = sf_orders_verify(db, &orders, &err);
   if (!rc) rc = sf_identity_verify(db, &users, &err);
   sf_err ignored;
-  sf_db_exec(db, "COMMIT", &ignored);
+  sf_db_commit(db, &ignored); /* a read transaction: nothing to keep */
   sf_db_close(db);
   if (rc) return fail(&err);
   char b1[48], b2[48], b3[48], b4[48];

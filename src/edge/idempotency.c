@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/util.h"
 #include "edge/edge.h"
+#include "edge/repo.h"
 
 #define NBUCKETS 1024
 #define MAX_CRED_HEADERS 8
@@ -194,17 +195,11 @@ int sf_idem_begin(sf_req *req) {
   req->app_free = edge_free;
 
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db,
-                                   "SELECT fingerprint, status, content_type, body, created_at, location"
-                                   " FROM idempotency WHERE principal = ? AND key = ?",
-                                   &err)
-                   : NULL;
+  sf_stmt *st = db ? sf_edge_repo_idem_find(db, e->idem_scope, e->idem_key, &err) : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
     return 1;
   }
-  sf_stmt_text(st, 1, e->idem_scope);
-  sf_stmt_text(st, 2, e->idem_key);
   int rc = sf_stmt_step(st, &err);
   if (rc < 0) {
     sf_req_reply_problem(req, &err);
@@ -252,21 +247,15 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
       return;
     }
   }
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
-                              " content_type, body, created_at, location) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-                              &err);
-  if (st) {
-    sf_stmt_text(st, 1, e->idem_scope);
-    sf_stmt_text(st, 2, e->idem_key);
-    sf_stmt_text(st, 3, fingerprint);
-    sf_stmt_int(st, 4, req->status);
-    sf_stmt_text(st, 5, req->content_type);
-    sf_stmt_text(st, 6, sealed);
-    sf_stmt_int(st, 7, tx->now_ms);
-    sf_stmt_text(st, 8, reply_location(req));
-    sf_stmt_run(st, &err);
-  }
+  sf_edge_idem_answer a = {.scope = e->idem_scope,
+                           .key = e->idem_key,
+                           .fingerprint = fingerprint,
+                           .status = req->status,
+                           .content_type = req->content_type,
+                           .body = sealed,
+                           .location = reply_location(req),
+                           .created_at = tx->now_ms};
+  sf_edge_repo_idem_save(tx->db, &a, &err);
   free(sealed);
   free(fingerprint);
   e->idem_store = 0;
@@ -282,8 +271,5 @@ void sf_idem_end(sf_req *req) {
 }
 
 int sf_idem_purge(sf_tx *tx, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db, "DELETE FROM idempotency WHERE created_at < ?", err);
-  if (!st) return -1;
-  sf_stmt_int(st, 1, tx->now_ms - (int64_t)idem.ttl_s * 1000);
-  return sf_stmt_run(st, err);
+  return sf_edge_repo_idem_purge(tx->db, tx->now_ms - (int64_t)idem.ttl_s * 1000, err);
 }

@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "edge/edge.h"
 #include "events/dispatch.h"
+#include "store/db.h"
 #include "store/migrate.h"
 
 /* Where a service's start and stop fall among the process's own parts.
@@ -34,6 +35,16 @@ typedef enum {
    * and stops after the writer stopped, so no commit hook finds it gone */
   SF_SERVICE_MEMORY,
 } sf_service_phase;
+
+/* The key files of the data directory that stored data depends on: the
+ * process refuses to start when one is missing while the database holds
+ * data made with it (app.c), rather than make a new key that cannot open
+ * or check that data. */
+typedef enum {
+  SF_KEY_SEAL = 0, /* seal.keys: sealed values */
+  SF_KEY_JWT,      /* jwt.key: signed sessions */
+  SF_KEY_WEBHOOK,  /* webhook.key: signed webhooks (their receivers hold it) */
+} sf_key_file;
 
 typedef struct sf_service {
   const char *name; /* also its key in schema_migrations: never rename; "events" and "edge" are taken */
@@ -60,6 +71,10 @@ typedef struct sf_service {
    * started before it are stopped in reverse and the server does not start. */
   int (*start)(const sf_config *cfg, sf_err *err);
   void (*stop)(void); /* undoes start; called only after a successful start */
+  /* 1 when its tables hold data made with that key file, 0 when not, <0
+   * with err. Asked at open, only when the file is missing (it may read
+   * whole tables: nothing else runs yet), on the opening thread. */
+  int (*holds_keyed)(sf_db *db, sf_key_file key, sf_err *err);
   sf_service_phase phase;
 } sf_service;
 

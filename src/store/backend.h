@@ -45,6 +45,7 @@ struct sf_db_backend {
 
   /* Transactions and savepoints (level: SF_DB_SAVEPOINT_*). */
   int (*begin)(sf_db *db, sf_err *err);
+  int (*begin_read)(sf_db *db, sf_err *err); /* a snapshot, no write lock */
   int (*commit)(sf_db *db, sf_err *err);
   void (*rollback)(sf_db *db);
   int (*savepoint)(sf_db *db, int level, sf_err *err);

@@ -56,6 +56,7 @@ int64_t sf_db_changes(sf_db *db) { return db->ops->changes(db); }
 int sf_db_in_transaction(sf_db *db) { return db->ops->in_transaction(db); }
 
 int sf_db_begin(sf_db *db, sf_err *err) { return db->ops->begin(db, err); }
+int sf_db_begin_read(sf_db *db, sf_err *err) { return db->ops->begin_read(db, err); }
 int sf_db_commit(sf_db *db, sf_err *err) { return db->ops->commit(db, err); }
 void sf_db_rollback(sf_db *db) { db->ops->rollback(db); }
 int sf_db_savepoint(sf_db *db, int level, sf_err *err) { return db->ops->savepoint(db, level, err); }

@@ -61,6 +61,10 @@ int sf_db_in_transaction(sf_db *db);
  * and keeps it open, sf_db_release ends it. */
 enum { SF_DB_SAVEPOINT_CMD = 0, SF_DB_SAVEPOINT_ITEM = 1 };
 int sf_db_begin(sf_db *db, sf_err *err);
+/* A read transaction: the reads until sf_db_commit (or sf_db_rollback) see
+ * one snapshot; takes no write lock, so a read-only connection may start
+ * one and writers go on meanwhile (`serviceflow verify`). */
+int sf_db_begin_read(sf_db *db, sf_err *err);
 int sf_db_commit(sf_db *db, sf_err *err);
 void sf_db_rollback(sf_db *db);
 int sf_db_savepoint(sf_db *db, int level, sf_err *err);

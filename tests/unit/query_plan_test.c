@@ -37,9 +37,11 @@ static const struct {
      "SELECT position, stream, version, type, id, data, meta, at, hash FROM events ORDER BY position"},
     /* start-up probes that run only when a key file is missing: is there
      * data the lost key sealed or signed? (once, before serving) */
-    {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"},
-    {"src/app.c", "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)"},
-    {"src/app.c", "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)"},
+    {"src/services/identity/repo.c", "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)"},
+    {"src/services/identity/repo.c", "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)"},
+    {"src/services/orders/repo.c", "SELECT EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"},
+    {"src/edge/repo.c", "SELECT EXISTS(SELECT 1 FROM idempotency)"},
+    {"src/services/webhooks/repo.c", "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)"},
     {NULL, NULL},
 };
 

@@ -68,6 +68,13 @@ typedef struct sf_session_state {
 } sf_session_state;
 int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_session_state *s, sf_err *err);
 
+/* Key-file probes (the descriptor's holds_keyed, asked at open when the
+ * file is missing; they may read the whole table): 1 yes, 0 no, <0 with err.
+ * A user has a TOTP secret (sealed with seal.keys). */
+int sf_user_any_totp_secret(sf_db *db, sf_err *err);
+/* There is a user or a refresh token: sessions signed with jwt.key. */
+int sf_user_any_session_signed(sf_db *db, sf_err *err);
+
 /* serviceflow verify's reads (in repo_verify.c, for verify.c): statements the caller steps and
  * resets; NULL with err when they cannot be prepared.
  * The user-* events that shape the users rows, in order:

@@ -3,6 +3,7 @@
 
 #include "services/identity/identity.h"
 #include "services/identity/internal.h"
+#include "services/identity/repo.h"
 
 /* this folder's migrations.c */
 extern const sf_db_step sf_identity_migrations[];
@@ -26,6 +27,13 @@ static int start(const sf_config *cfg, sf_err *err) {
   return 0;
 }
 
+/* TOTP secrets are sealed with seal.keys; sessions signed with jwt.key */
+static int holds_keyed(sf_db *db, sf_key_file key, sf_err *err) {
+  if (key == SF_KEY_SEAL) return sf_user_any_totp_secret(db, err);
+  if (key == SF_KEY_JWT) return sf_user_any_session_signed(db, err);
+  return 0;
+}
+
 const sf_service sf_identity_service = {
     .name = "identity",
     .routes = routes,
@@ -34,5 +42,6 @@ const sf_service sf_identity_service = {
     .configure = sf_identity_configure,
     .start = start,
     .stop = sf_identity_stop,
+    .holds_keyed = holds_keyed,
     .phase = SF_SERVICE_MEMORY,
 };

@@ -6,6 +6,15 @@
 /* this folder's migrations.c */
 extern const sf_db_step sf_orders_migrations[];
 
+/* this folder's repo.c (its other functions are in internal.h, kept out of
+ * the descriptor's way) */
+int ord_repo_any_card_sealed(sf_db *db, sf_err *err);
+
+/* card numbers are sealed with seal.keys */
+static int holds_keyed(sf_db *db, sf_key_file key, sf_err *err) {
+  return key == SF_KEY_SEAL ? ord_repo_any_card_sealed(db, err) : 0;
+}
+
 static const sf_edge_grant k_permissions[] = {
     {"orders:read", "staff admin"},
     {"orders:write", "staff admin"},
@@ -23,5 +32,6 @@ const sf_service sf_orders_service = {
     .timers = sf_orders_timers,
     .start = sf_orders_start, /* the payment provider and the saga thread */
     .stop = sf_orders_stop,
+    .holds_keyed = holds_keyed,
     .phase = SF_SERVICE_ACTIVE,
 };

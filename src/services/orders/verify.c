@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "services/orders/repo_verify.h"
 
 typedef struct {
   int64_t product, sku, name; /* slots in the strings index; name -1: not recorded (older events) */
@@ -159,10 +160,7 @@ static void apply(ord_fold *f, const char *id, int64_t pos, const char *type, co
 }
 
 static int fold_events(sf_db *db, ord_fold *f, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT position, stream, type, data, at FROM events"
-                              " WHERE substr(stream, 1, 6) = 'order-' ORDER BY position",
-                              err);
+  sf_stmt *st = sf_orders_repo_verify_events(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1)
@@ -181,13 +179,7 @@ static void cmp_int(ord_fold *f, const char *id, const char *field, sf_stmt *st,
 }
 
 static int compare_orders(sf_db *db, ord_fold *f, int64_t *orphans, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT o.id, o.customer_id, o.status, o.saga_step, o.currency, o.total,"
-                              " coalesce(o.reservation_id, ''), o.card_last4, o.refund_pending,"
-                              " coalesce(o.failure_reason, ''), o.created_at, p.id, p.status, p.amount,"
-                              " p.captured, p.refunded, coalesce(p.auth_ref, ''), p.currency"
-                              " FROM orders o LEFT JOIN payments p ON p.order_id = o.id",
-                              err);
+  sf_stmt *st = sf_orders_repo_verify_orders(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {
@@ -226,8 +218,7 @@ static int compare_orders(sf_db *db, ord_fold *f, int64_t *orphans, sf_err *err)
 }
 
 static int compare_lines(sf_db *db, ord_fold *f, sf_err *err) {
-  sf_stmt *st =
-      sf_db_prepare(db, "SELECT order_id, line, product_id, sku, name, unit_price, quantity FROM order_lines", err);
+  sf_stmt *st = sf_orders_repo_verify_lines(db, err);
   if (!st) return -1;
   int rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {

@@ -1,7 +1,8 @@
 /* The sandbox payment provider: plays the remote side of a payment API with
  * a ledger of its own (a separate SQLite file, as a real provider's ledger is
  * separate from ours). Operations are idempotent by key: the first result of
- * a key is stored and returned on every repeat. */
+ * a key is stored and returned on every repeat. Its SQL is not in a
+ * repository: it is the simulated provider's own ledger, not our data. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,6 +19,7 @@
 #include "events/outbound.h"
 #include "events/store.h"
 #include "events/timers.h"
+#include "services/webhooks/repo.h"
 
 #define DUE_TYPE "request.webhook_due"
 #define MAX_BACKOFF_MS 3600000
@@ -123,29 +124,6 @@ static void drop(delivery *d, int *count) {
 
 /* ---- the subscriber: one delivery row per request.webhook_due ---- */
 
-/* The request's row: the body of a request.webhook_due recorded before the
- * engine put its snapshot in the event (it may have moved on since). */
-static int request_json(sf_db *db, const char *id, json_t **out, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT r.type, r.title, r.state, r.data, r.version, r.workflow_id, w.version"
-                              " FROM service_requests r LEFT JOIN workflows w ON w.id = r.workflow_id WHERE r.id = ?",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, id);
-  int rc = sf_stmt_step(st, err);
-  if (rc == 1) {
-    json_t *data = json_loads(sf_stmt_col_text(st, 3), 0, NULL);
-    *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:{s:s, s:I}}", "id", id, "type", sf_stmt_col_text(st, 0), "title",
-                     sf_stmt_col_text(st, 1), "state", sf_stmt_col_text(st, 2), "data", data ? data : json_object(),
-                     "version", (json_int_t)sf_stmt_col_int(st, 4), "workflow", "id", sf_stmt_col_text(st, 5),
-                     "version", (json_int_t)sf_stmt_col_int(st, 6));
-  } else if (rc == 0) {
-    *out = json_pack("{s:s}", "id", id); /* not expected: requests are never deleted */
-  }
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : 0;
-}
-
 /* The trace the delivery continues: the one of the request that caused the
  * event, or (a timer's event) a new one, kept for every attempt. */
 static void delivery_trace(const sf_event *ev, char out[SF_TRACEPARENT_LEN + 1]) {
@@ -160,27 +138,13 @@ static void delivery_trace(const sf_event *ev, char out[SF_TRACEPARENT_LEN + 1])
 
 static int insert_delivery(sf_tx *tx, const sf_event *ev, const char *request_id, const char *url, const char *body,
                            sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO webhook_deliveries(id, event_id, request_id, url, body, status, attempts,"
-                              " next_at, created_at, updated_at, traceparent)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6, ?7)"
-                              " ON CONFLICT(event_id) DO NOTHING",
-                              err);
-  if (!st) return -500;
-  char id[SF_ID_MAX];
+  char id[SF_ID_MAX], trace[SF_TRACEPARENT_LEN + 1];
   sf_id_new("whd", id, sizeof id);
-  sf_stmt_text(st, 1, id);
-  sf_stmt_text(st, 2, ev->id);
-  sf_stmt_text(st, 3, request_id);
-  sf_stmt_text(st, 4, url);
-  sf_stmt_text(st, 5, body);
-  sf_stmt_int(st, 6, tx->now_ms);
-  char trace[SF_TRACEPARENT_LEN + 1];
   delivery_trace(ev, trace);
-  sf_stmt_text(st, 7, trace);
-  if (sf_stmt_run(st, err)) return -500;
+  int rc = sf_webhooks_repo_insert_delivery(tx->db, id, ev->id, request_id, url, body, trace, tx->now_ms, err);
+  if (rc < 0) return rc;
   /* the first attempt is a timer due now (none if the row was there already) */
-  return sf_db_changes(tx->db) ? sf_timer_set(tx, TIMER_KIND, id, tx->now_ms, err) : 0;
+  return rc ? sf_timer_set(tx, TIMER_KIND, id, tx->now_ms, err) : 0;
 }
 
 static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
@@ -204,7 +168,7 @@ static int sub_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
    * recorded before snapshots existed fall back to the row */
   const json_t *snap = json_object_get(d, "request");
   int rc = json_is_object(snap) ? (request = json_incref((json_t *)snap), 0)
-                                : request_json(tx->db, request_id, &request, err);
+                                : sf_webhooks_repo_request_json(tx->db, request_id, &request, err);
   if (!rc) {
     char at[32];
     sf_time_iso8601(ev->at, at, sizeof at);
@@ -266,12 +230,8 @@ static void send_hook(void *ud, const char *id);
 static int on_due(sf_tx *tx, const char *id, sf_err *err) {
   if (!atomic_load(&webhooks.running)) /* not delivering here (a CLI run): sf_webhooks_start re-arms it */
     return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "SELECT event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
-                              " WHERE id = ? AND status = 'pending'",
-                              err);
+  sf_stmt *st = sf_webhooks_repo_pending_delivery(tx->db, id, err);
   if (!st) return -500;
-  sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
   if (rc == 1) {
     pthread_mutex_lock(&webhooks.mu);
@@ -403,22 +363,10 @@ static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   static const char *const k_status[] = {"", "delivered", "pending", "dead"};
   int64_t next_at =
       j->result == OUT_RETRY ? tx->now_ms + sf_webhooks_backoff_ms(webhooks.backoff_ms, attempts) : tx->now_ms;
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_at = ?3,"
-                              " last_error = coalesce(?4, last_error), updated_at = ?5"
-                              " WHERE id = ?6 AND status = 'pending' AND attempts = ?7",
-                              err);
-  if (!st) return -500;
-  sf_stmt_text(st, 1, k_status[j->result]);
-  sf_stmt_int(st, 2, attempts);
-  sf_stmt_int(st, 3, next_at);
-  sf_stmt_text(st, 4, j->ok ? NULL : j->error);
-  sf_stmt_int(st, 5, tx->now_ms);
-  sf_stmt_text(st, 6, j->id);
-  sf_stmt_int(st, 7, j->attempts);
-  int rc = sf_stmt_run(st, err);
-  if (rc) return rc;
-  if (sf_db_changes(tx->db) == 0) {
+  int rc = sf_webhooks_repo_record_attempt(tx->db, j->id, j->attempts, k_status[j->result], attempts, next_at,
+                                           j->ok ? NULL : j->error, tx->now_ms, err);
+  if (rc < 0) return rc;
+  if (rc == 0) {
     j->result = OUT_STALE; /* recorded already (another process on the same data?) */
     return 0;
   }
@@ -480,8 +428,7 @@ typedef struct {
 static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   rearm_cmd *a = (rearm_cmd *)c;
   a->armed = 0;
-  sf_stmt *st = sf_db_prepare(
-      tx->db, "SELECT id, next_at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_at", err);
+  sf_stmt *st = sf_webhooks_repo_pending_all(tx->db, err);
   if (!st) return -500;
   struct {
     char id[SF_ID_MAX];
@@ -553,25 +500,13 @@ static void h_list(sf_req *req) {
   sf_err err = {0};
   const char *id = sf_req_param(req, "id");
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_db_prepare(db, "SELECT 1 FROM service_requests WHERE id = ?", &err) : NULL;
-  int rc = -500;
-  if (st) {
-    sf_stmt_text(st, 1, id);
-    rc = sf_stmt_step(st, &err);
-    sf_stmt_reset(st);
-  }
+  int rc = db ? sf_webhooks_repo_request_exists(db, id, &err) : -500;
   if (rc == 0) sf_err_not_found(&err, "request");
-  st = rc == 1 ? sf_db_prepare(db,
-                               "SELECT id, event_id, url, status, attempts, next_at, last_error, created_at, updated_at"
-                               " FROM webhook_deliveries WHERE request_id = ? ORDER BY created_at, id LIMIT ?",
-                               &err)
-               : NULL;
+  sf_stmt *st = rc == 1 ? sf_webhooks_repo_list(db, id, LOG_LIMIT, &err) : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_stmt_text(st, 1, id);
-  sf_stmt_int(st, 2, LOG_LIMIT);
   json_t *data = json_array();
   while ((rc = sf_stmt_step(st, &err)) == 1) {
     int pending = strcmp(sf_stmt_col_text(st, 3), "pending") == 0;

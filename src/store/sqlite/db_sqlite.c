@@ -222,6 +222,7 @@ static const char *const k_release[] = {"RELEASE cmd", "RELEASE item"};
 static const char *const k_rollback_to[] = {"ROLLBACK TO cmd", "ROLLBACK TO item"};
 
 static int sq_begin(sf_db *db, sf_err *err) { return run_cached(db, "BEGIN IMMEDIATE", err); }
+static int sq_begin_read(sf_db *db, sf_err *err) { return run_cached(db, "BEGIN", err); }
 static int sq_commit(sf_db *db, sf_err *err) { return run_cached(db, "COMMIT", err); }
 static void sq_rollback(sf_db *db) { sqlite3_exec(db_handle(db), "ROLLBACK", NULL, NULL, NULL); }
 static int sq_savepoint(sf_db *db, int level, sf_err *err) { return run_cached(db, k_savepoint[level], err); }
@@ -277,6 +278,7 @@ const sf_db_backend sf_db_sqlite_backend = {
     .in_transaction = sq_in_transaction,
     .check = sq_check,
     .begin = sq_begin,
+    .begin_read = sq_begin_read,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .savepoint = sq_savepoint,

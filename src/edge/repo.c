@@ -1,0 +1,45 @@
+#include "edge/repo.h"
+
+sf_stmt *sf_edge_repo_idem_find(sf_db *db, const char *scope, const char *key, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT fingerprint, status, content_type, body, created_at, location"
+                              " FROM idempotency WHERE principal = ? AND key = ?",
+                              err);
+  if (!st) return NULL;
+  sf_stmt_text(st, 1, scope);
+  sf_stmt_text(st, 2, key);
+  return st;
+}
+
+int sf_edge_repo_idem_save(sf_db *db, const sf_edge_idem_answer *a, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
+                              " content_type, body, created_at, location) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                              err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, a->scope);
+  sf_stmt_text(st, 2, a->key);
+  sf_stmt_text(st, 3, a->fingerprint);
+  sf_stmt_int(st, 4, a->status);
+  sf_stmt_text(st, 5, a->content_type);
+  sf_stmt_text(st, 6, a->body);
+  sf_stmt_int(st, 7, a->created_at);
+  sf_stmt_text(st, 8, a->location);
+  return sf_stmt_run(st, err);
+}
+
+int sf_edge_repo_idem_purge(sf_db *db, int64_t before_ms, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "DELETE FROM idempotency WHERE created_at < ?", err);
+  if (!st) return -1;
+  sf_stmt_int(st, 1, before_ms);
+  return sf_stmt_run(st, err);
+}
+
+int sf_edge_repo_idem_any(sf_db *db, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM idempotency)", err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : yes;
+}

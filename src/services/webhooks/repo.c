@@ -1,0 +1,107 @@
+#include "services/webhooks/repo.h"
+
+int sf_webhooks_repo_request_json(sf_db *db, const char *id, json_t **out, sf_err *err) {
+  /* reads the requests service's tables (service_requests, workflows) */
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT r.type, r.title, r.state, r.data, r.version, r.workflow_id, w.version"
+                              " FROM service_requests r LEFT JOIN workflows w ON w.id = r.workflow_id WHERE r.id = ?",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    json_t *data = json_loads(sf_stmt_col_text(st, 3), 0, NULL);
+    *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:{s:s, s:I}}", "id", id, "type", sf_stmt_col_text(st, 0), "title",
+                     sf_stmt_col_text(st, 1), "state", sf_stmt_col_text(st, 2), "data", data ? data : json_object(),
+                     "version", (json_int_t)sf_stmt_col_int(st, 4), "workflow", "id", sf_stmt_col_text(st, 5),
+                     "version", (json_int_t)sf_stmt_col_int(st, 6));
+  } else if (rc == 0) {
+    *out = json_pack("{s:s}", "id", id); /* not expected: requests are never deleted */
+  }
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : 0;
+}
+
+int sf_webhooks_repo_request_exists(sf_db *db, const char *id, sf_err *err) {
+  /* reads the requests service's table */
+  sf_stmt *st = sf_db_prepare(db, "SELECT 1 FROM service_requests WHERE id = ?", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  sf_stmt_reset(st);
+  return rc;
+}
+
+int sf_webhooks_repo_insert_delivery(sf_db *db, const char *id, const char *event_id, const char *request_id,
+                                     const char *url, const char *body, const char *traceparent, int64_t now_ms,
+                                     sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "INSERT INTO webhook_deliveries(id, event_id, request_id, url, body, status, attempts,"
+                              " next_at, created_at, updated_at, traceparent)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6, ?7)"
+                              " ON CONFLICT(event_id) DO NOTHING",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  sf_stmt_text(st, 2, event_id);
+  sf_stmt_text(st, 3, request_id);
+  sf_stmt_text(st, 4, url);
+  sf_stmt_text(st, 5, body);
+  sf_stmt_int(st, 6, now_ms);
+  sf_stmt_text(st, 7, traceparent);
+  if (sf_stmt_run(st, err)) return -500;
+  return sf_db_changes(db) ? 1 : 0;
+}
+
+sf_stmt *sf_webhooks_repo_pending_delivery(sf_db *db, const char *id, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT event_id, request_id, url, body, attempts, traceparent FROM webhook_deliveries"
+                              " WHERE id = ? AND status = 'pending'",
+                              err);
+  if (st) sf_stmt_text(st, 1, id);
+  return st;
+}
+
+sf_stmt *sf_webhooks_repo_pending_all(sf_db *db, sf_err *err) {
+  return sf_db_prepare(db, "SELECT id, next_at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_at", err);
+}
+
+int sf_webhooks_repo_record_attempt(sf_db *db, const char *id, int seen, const char *status, int attempts,
+                                    int64_t next_at, const char *error, int64_t now_ms, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_at = ?3,"
+                              " last_error = coalesce(?4, last_error), updated_at = ?5"
+                              " WHERE id = ?6 AND status = 'pending' AND attempts = ?7",
+                              err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, status);
+  sf_stmt_int(st, 2, attempts);
+  sf_stmt_int(st, 3, next_at);
+  sf_stmt_text(st, 4, error);
+  sf_stmt_int(st, 5, now_ms);
+  sf_stmt_text(st, 6, id);
+  sf_stmt_int(st, 7, seen);
+  int rc = sf_stmt_run(st, err);
+  if (rc) return rc;
+  return sf_db_changes(db) ? 1 : 0;
+}
+
+sf_stmt *sf_webhooks_repo_list(sf_db *db, const char *request_id, int limit, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT id, event_id, url, status, attempts, next_at, last_error, created_at, updated_at"
+                              " FROM webhook_deliveries WHERE request_id = ? ORDER BY created_at, id LIMIT ?",
+                              err);
+  if (!st) return NULL;
+  sf_stmt_text(st, 1, request_id);
+  sf_stmt_int(st, 2, limit);
+  return st;
+}
+
+int sf_webhooks_repo_any_delivery(sf_db *db, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)", err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : yes;
+}
