@@ -7,7 +7,6 @@
  *   placement.c  placing an order (POST /orders, checkout)    writer thread
  *   lifecycle.c  staff transitions and refunds                writer thread
  *   saga.c       the saga thread: provider calls in batches   saga thread
- *                its wake-up subscriber (order_saga)          writer (dispatcher)
  *   steps.c      a provider result applied to the order       writer thread
  *   sales.c      the sales_daily projection                   writer (dispatcher)
  *   order.c      the order's JSON form, result and events     any
@@ -145,8 +144,7 @@ typedef struct ord_place_input {
 
 void ord_place_input_free(void *in);
 /* sf_cmd_exec_fn: prices the lines, holds the stock, writes the order and
- * its payment, appends order.placed (which wakes the saga through its
- * subscriber once committed). Answers
+ * its payment, appends order.placed, wakes the saga after commit. Answers
  * 201 with the order (no body when deferred), its ETag and Location. */
 int ord_place(const sf_actor *who, sf_tx *tx, void *in, sf_result *out, sf_err *err);
 
@@ -180,6 +178,8 @@ int ord_saga_start(const sf_config *cfg, const sf_keyring *ring, const ord_saga_
 /* Joins the thread, lets results in flight commit, reports the orders they
  * touched, closes the provider. */
 void ord_saga_stop(void);
+/* Runs the order's saga after tx commits (its state row says what to do). */
+void ord_saga_after_commit(sf_tx *tx, const char *order_id);
 /* The provider's name for new payment rows ("none" before start). */
 const char *ord_saga_provider(void);
 void ord_saga_timers(void);

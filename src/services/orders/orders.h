@@ -38,10 +38,6 @@ void sf_orders_stop(void);
 
 /* Read model: units and revenue per product per day from order.paid events. */
 extern const sf_subscriber sf_sales_daily_subscriber;
-/* The saga's wake-up (saga.c): after the commit of its pass, queues the
- * orders whose order.placed / order.refund_requested it applied. No read
- * model: replaying it is refused (409). Register it with the others. */
-extern const sf_subscriber sf_orders_saga_subscriber;
 
 /* serviceflow verify (verify.c): folds every "order-<id>" stream and compares
  * status, saga step, totals, payment (status, captured, refunded, auth_ref)

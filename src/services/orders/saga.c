@@ -10,23 +10,22 @@
  * the orders' state rows, so after a restart ord_saga_start queues every
  * order whose saga is not done and nothing is lost with the queue.
  *
- * Wake-ups, all after a commit, never from inside a transaction that may
- * still roll back:
- *   - the order events that open a provider step (order.placed: authorize;
- *     order.refund_requested: refund) reach sf_orders_saga_subscriber, a
- *     durable subscriber of the dispatcher. Its apply runs in the
- *     dispatcher's writer command, which moves its checkpoint with it, and
- *     records the order as an after-commit hook of that transaction
- *     (dropped with its savepoint if the pass rolls back); the hook queues
- *     the order once that commit is durable. The checkpoint means no such
- *     event is skipped while the process runs, even if a pass fails;
- *   - the durable retry timer (a transient provider error) queues its order
- *     after the timer's commit;
- *   - a result that opens the next step (a capture after an authorization
- *     recorded alone, a void after a failed capture, a stale result) queues
- *     its order in the results command's done(), after it committed.
- * A crash can lose the queue but no work: ord_saga_start queues every order
- * whose state row says its saga is not done, whatever the checkpoint says.
+ * Wake-ups: a commit that needs the saga (an order placed, a refund asked,
+ * the retry timer firing) queues its order after commit
+ * (ord_saga_after_commit); a result that opens the next step queues it when
+ * its command is done.
+ *
+ * Why not a durable subscriber of the dispatcher yet (issue 12, item 6):
+ * the dispatcher advances each durable subscriber with a synchronous writer
+ * command of its own, in turn, so a wake-up through it would wait for such
+ * a command to get through the writer (behind the batch being committed and
+ * the other subscribers' commands) instead of following the order's commit
+ * at once: a cost on the path the orders_wait bench row measures, not
+ * measured yet. Once the dispatcher advances every due subscriber in one
+ * command, this hook can become a subscriber on "order." (order.placed,
+ * order.refund_requested) that queues while the saga runs; the retry timer
+ * stays a timer, and the state rows stay the record (ord_saga_start resumes
+ * from them), so crash safety does not change.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <inttypes.h>
@@ -40,11 +39,9 @@
 #include <sodium.h>
 
 #include "core/log.h"
-#include "events/dispatch.h"
 #include "events/store.h"
 #include "events/timers.h"
 #include "services/orders/internal.h"
-#include "services/orders/orders.h"
 
 #define SAGA_BATCH 256
 
@@ -84,15 +81,10 @@ static void list_free(id_list *l) {
   *l = (id_list){0};
 }
 
-/* Queues an order for the saga thread. Before the thread starts (the
- * dispatcher catches up first) the queue keeps it; once stopped it is
- * dropped: its state row brings it back at the next start. */
 static void enqueue(const char *order_id) {
   pthread_mutex_lock(&saga.mu);
-  if (!saga.stopping) {
-    push_locked(&saga.queue, order_id);
-    pthread_cond_signal(&saga.cv);
-  }
+  push_locked(&saga.queue, order_id);
+  pthread_cond_signal(&saga.cv);
   pthread_mutex_unlock(&saga.mu);
 }
 
@@ -101,9 +93,7 @@ static void enqueue_hook(void *ud, const char *key) {
   enqueue(key);
 }
 
-/* The writer calls the hook once tx committed and is durable; a rollback of
- * the command (or of the savepoint it runs in) drops it. */
-static void wake_after_commit(sf_tx *tx, const char *order_id) { sf_tx_after_commit(tx, enqueue_hook, NULL, order_id); }
+void ord_saga_after_commit(sf_tx *tx, const char *order_id) { sf_tx_after_commit(tx, enqueue_hook, NULL, order_id); }
 
 const char *ord_saga_provider(void) { return saga.provider ? saga.provider->name : "none"; }
 
@@ -394,38 +384,10 @@ static void *saga_main(void *arg) {
   return NULL;
 }
 
-/* ---- the wake-ups: a durable subscriber, the retry timer ---- */
-
-#define ORDER_STREAM "order-"
-
-/* The order events after which its saga has a provider call to make. */
-static int opens_step(const char *type) {
-  return strcmp(type, "order.placed") == 0 || strcmp(type, "order.refund_requested") == 0;
-}
-
-/* In the dispatcher's writer command (its savepoint): the order is queued
- * after that command commits. */
-static int wake_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
-  (void)err;
-  if (!opens_step(ev->type) || strncmp(ev->stream, ORDER_STREAM, strlen(ORDER_STREAM)) != 0) return 0;
-  wake_after_commit(tx, ev->stream + strlen(ORDER_STREAM));
-  return 0;
-}
-
-static int wake_reset(sf_tx *tx, sf_err *err) {
-  (void)tx;
-  return sf_err_set(err, 409, "not-replayable", "Not replayable",
-                    "order_saga wakes the payment saga, it is not a projection: the orders' state rows "
-                    "already say what is left to do");
-}
-
-const sf_subscriber sf_orders_saga_subscriber = {
-    .name = "order_saga", .apply = wake_apply, .reset = wake_reset, .types = "order."};
-
 /* Durable retry timer: puts the order back on the saga queue after commit. */
 static int retry_timer(sf_tx *tx, const char *ref, sf_err *err) {
   (void)err;
-  wake_after_commit(tx, ref);
+  ord_saga_after_commit(tx, ref);
   return 0;
 }
 
@@ -450,9 +412,8 @@ int ord_saga_start(const sf_config *cfg, const sf_keyring *ring, const ord_saga_
   saga.hooks = hooks;
   const char *fault = getenv("SERVICEFLOW_FAULT");
   snprintf(saga.fault, sizeof saga.fault, "%s", fault ? fault : "");
-  pthread_mutex_lock(&saga.mu);
-  saga.stopping = 0; /* what the dispatcher queued before now stays queued */
-  pthread_mutex_unlock(&saga.mu);
+  saga.stopping = 0;
+  saga.queue.len = 0;
   /* resume every unfinished saga */
   sf_db *db = sf_db_reader(err);
   int resumed = db ? ord_repo_unfinished(db, enqueue, err) : -1;
@@ -493,8 +454,6 @@ void ord_saga_stop(void) {
   saga.provider->close(saga.provider->self);
   free(saga.provider);
   saga.provider = NULL;
-  pthread_mutex_lock(&saga.mu); /* the dispatcher may still call enqueue (it drops now) */
   list_free(&saga.queue);
   list_free(&saga.touched);
-  pthread_mutex_unlock(&saga.mu);
 }
