@@ -15,17 +15,19 @@
  * (ord_saga_after_commit); a result that opens the next step queues it when
  * its command is done.
  *
- * Why not a durable subscriber of the dispatcher yet (issue 12, item 6):
- * the dispatcher advances each durable subscriber with a synchronous writer
- * command of its own, in turn, so a wake-up through it would wait for such
- * a command to get through the writer (behind the batch being committed and
- * the other subscribers' commands) instead of following the order's commit
- * at once: a cost on the path the orders_wait bench row measures, not
- * measured yet. Once the dispatcher advances every due subscriber in one
- * command, this hook can become a subscriber on "order." (order.placed,
- * order.refund_requested) that queues while the saga runs; the retry timer
- * stays a timer, and the state rows stay the record (ord_saga_start resumes
- * from them), so crash safety does not change.
+ * Why not a durable subscriber of the dispatcher (issue 12, item 6): tried
+ * (branch h-saga, commit 3d66e2a, reverted): a subscriber "order_saga" on
+ * "order." whose apply, in the dispatcher's pass, registers the wake-up as
+ * an after-commit hook of that pass. Even with every due subscriber in one
+ * dispatcher command, the wake-up then waits for that command's own commit
+ * (one more writer batch and fsync after the order's) instead of following
+ * the order's commit at once. bench/ab.sh's orders row (Prefer: wait, -c64)
+ * against the build without it: 0.71, 0.95, 0.94, 0.90 of the paid
+ * orders/s (medians of 5, 5, 8, 8 alternating rounds, two with the sides
+ * swapped) on a shared, noisy machine: past the 5% allowed. What might get
+ * it back: a hand-off at the commit of the order's own events (the
+ * dispatcher's on_commit point) rather than at its pass's commit, with the
+ * subscriber's checkpoint kept as the record.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <inttypes.h>
