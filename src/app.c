@@ -344,6 +344,7 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   sf_dispatch_clear();
   sf_dispatch_register(&sf_event_stats_subscriber);
   sf_dispatch_register(&sf_sales_daily_subscriber);
+  sf_dispatch_register(&sf_orders_saga_subscriber);
   sf_dispatch_register(&sf_webhooks_subscriber);
   A.open = 1;
   return 0;
