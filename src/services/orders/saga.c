@@ -34,8 +34,9 @@
  * after the order's), and bench/ab.sh's orders row (Prefer: wait, -c64)
  * gave 0.71, 0.90, 0.94, 0.95 and 1.05 of the paid orders/s of the build
  * without it in five runs on a shared machine: about 6% lost, past the 5%
- * allowed. Its checkpoint would have recorded nothing the state rows do
- * not already. The live subscriber follows the order's commit as the old
+ * allowed (the machine's noise is as large, but the loss has a cause: the
+ * extra commit). Its checkpoint would have recorded nothing the state rows
+ * do not already. The live subscriber follows the order's commit as the old
  * private hook did (0.99 and 1.00 in two runs of 8 rounds).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
