@@ -8,7 +8,12 @@
 # servers run at once on loopback in a temp dir, with 64 registered users each; the PATCH load
 # (bench/patch.lua, wrk -t2 -c64 -d10s) alternates old, new, old, new ... so drift hits both.
 # Then GET /users/me with the same 64 users' tokens round-robin (SF_METHOD=GET), alternating the
-# same way (AB_READS=0 skips it). Then the engine bench of each build (`transition_bench 5 64 1`), alternating the same way.
+# same way (AB_READS=0 skips it). Then orders with `Prefer: wait=10` (bench/order.lua, wrk -t2 -c64
+# -d10s; the same 64 users buy 16 products with plenty of stock, seeded by a staff user as
+# bench/run.sh seeds its shop): paid orders/s, each a whole saga (authorize, capture) committed
+# before its answer, the orders_wait row of bench/run.sh, alternating the same way (AB_ORDERS=0
+# skips it and the seeding). Then the engine bench of each build (`transition_bench 5 64 1`),
+# alternating the same way.
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
 # with the same build on both sides); AB_ENGINE=0 skips the engine rows.
@@ -28,7 +33,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"  # free_port, register_users
+. "$HERE/lib.sh"  # free_port, register_users, seed_products
 
 start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   local name="$1" dir="$2" d="$TMP/$1" port
@@ -44,6 +49,12 @@ start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   printf -v "PORT_$name" '%s' "$port"
   register_users "$port" ab 64 "$d/tokens" || { echo "ab: registering users failed ($name)" >&2; exit 1; }
+  ((${AB_ORDERS:-1})) || return 0
+  "$d/serviceflow" user create --data-dir "$d" --email staff@bench.local --role staff \
+    --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
+    { echo "ab: creating the staff user failed ($name)" >&2; exit 1; }
+  seed_products "$port" staff@bench.local "bench staff password" 16 "$d/products" ||
+    { echo "ab: seeding products failed ($name)" >&2; exit 1; }
 }
 
 # shellcheck disable=SC2086 # the flags are meant to split
@@ -65,11 +76,27 @@ wrk_rate() {
   RES["${bench}_${name}_$r"]="$rps"
   echo "round $r $bench $name: $rps req/s"
 }
+# order_rate NAME ROUND: one 10 s run of order.lua (Prefer: wait=10) against NAME, paid orders/s into RES.
+order_rate() {
+  local name="$1" r="$2" port_var="PORT_$1" line paid other us rps
+  line="$(SF_TOKENS_FILE="$TMP/$name/tokens" SF_PRODUCTS="$(cat "$TMP/$name/products")" \
+    wrk -t2 -c64 -d10s -s "$HERE/order.lua" "http://127.0.0.1:${!port_var}/api/v1/orders" | grep '^ORDER_RESULT')"
+  paid="$(sed -n 's/.*paid=\([0-9]*\).*/\1/p' <<<"$line")"
+  other="$(sed -n 's/.*other=\([0-9]*\).*/\1/p' <<<"$line")"
+  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
+  [[ "$other" == 0 ]] || { echo "ab: $name answered $other orders that were not paid ($line)" >&2; exit 1; }
+  rps="$(python3 -c "print(round($paid / ($us / 1e6)))")"
+  RES["orders_${name}_$r"]="$rps"
+  echo "round $r orders $name: $rps paid orders/s"
+}
 for ((r = 1; r <= ROUNDS; r++)); do
   for name in old new; do wrk_rate "$name" patch "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do
   for name in old new; do wrk_rate "$name" me "$r" SF_METHOD=GET; done
+done
+for ((r = 1; r <= ROUNDS && ${AB_ORDERS:-1}; r++)); do
+  for name in old new; do order_rate "$name" "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ENGINE:-1}; r++)); do
   for name in old new; do
@@ -85,8 +112,8 @@ import statistics, sys
 rounds = int(sys.argv[1])
 res = dict(kv.split("=") for kv in sys.argv[2].split())
 print("%-34s %10s %10s %8s" % ("median of %d rounds" % rounds, "old", "new", "new/old"))
-for b, unit in (("patch", "PATCH /users/me writes/s (-c64)"), ("me", "GET /users/me req/s (-c64)"),
-                ("engine", "engine transitions/s (64 clients)")):
+for b, unit in (("patch", "PATCH /users/me writes/s (-c64)"), ("orders", "orders paid/s, Prefer: wait (-c64)"),
+                ("me", "GET /users/me req/s (-c64)"), ("engine", "engine transitions/s (64 clients)")):
     o = [float(res[k]) for k in res if k.startswith(b + "_old_")]
     n = [float(res[k]) for k in res if k.startswith(b + "_new_")]
     if o and n:

@@ -1,4 +1,5 @@
 # Shared by bench/run.sh and bench/ab.sh (sourced; uses $PY, default python3).
+# (bench/run.sh seeds its shop inline; seed_products is the same seeding for bench/ab.sh.)
 PY="${PY:-/usr/bin/python3}"
 
 free_port() {
@@ -25,5 +26,33 @@ for i in range(count):
         sys.exit("register %s-%d: HTTP %d %s" % (prefix, i, e.code, e.read()[:300]))
 with open(out, "w") as f:
     f.write("\n".join(tokens) + "\n")
+EOF
+}
+
+# seed_products PORT STAFF_EMAIL STAFF_PASSWORD COUNT OUTFILE: COUNT active products with plenty of
+# stock (10^8 units each), made by that staff user; their ids comma-separated into OUTFILE, as
+# bench/order.lua takes them in SF_PRODUCTS.
+seed_products() {
+  "$PY" - "$@" <<'EOF'
+import json, sys, urllib.request
+port, email, password, count, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+def call(method, path, body=None, token=None):
+    h = {"Content-Type": "application/json"}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    r = urllib.request.urlopen(urllib.request.Request(
+        "http://127.0.0.1:%s%s" % (port, path), data=json.dumps(body).encode() if body is not None else None,
+        headers=h, method=method), timeout=10)
+    return json.load(r)
+staff = call("POST", "/api/v1/auth/login", {"email": email, "password": password})["access_token"]
+ids = []
+for i in range(count):
+    p = call("POST", "/api/v1/products", {"sku": "BENCH-%d" % i, "name": "Bench product %d" % i,
+              "description": "a product for the benchmark", "price": 1000 + i, "currency": "EUR",
+              "status": "active", "attributes": {"color": "blue", "size": i}}, staff)
+    call("POST", "/api/v1/inventory/%s/adjustments" % p["id"], {"delta": 100000000, "reason": "bench"}, staff)
+    ids.append(p["id"])
+with open(out, "w") as f:
+    f.write(",".join(ids))
 EOF
 }

@@ -310,16 +310,17 @@ static void *dispatch_main(void *arg) {
     int64_t head = dispatch.head;
     int stopping = dispatch.stopping;
     pthread_mutex_unlock(&dispatch.mu);
-    sf_err err = {0};
-    if (catch_up_lazily(head, &err)) sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
-    sf_db *db = sf_db_reader(&err);
+    sf_err err = {0}, live_err = {0};
+    /* live subscribers first: they wait for no writer command */
+    sf_db *db = sf_db_reader(&live_err);
     if (db) {
       while (dispatch.live_pos < head) {
         int64_t before = dispatch.live_pos;
-        if (sf_ev_read_all(db, dispatch.live_pos, BATCH, notify_live, &head, &err) || dispatch.live_pos == before)
+        if (sf_ev_read_all(db, dispatch.live_pos, BATCH, notify_live, &head, &live_err) || dispatch.live_pos == before)
           break;
       }
     }
+    if (catch_up_lazily(head, &err)) sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
     seen = head;
     if (stopping) break;
   }

@@ -11,7 +11,8 @@
  * types is looked for on a reader first and advanced only when an event of
  * its types came in, so its stored checkpoint may stay behind the head
  * across events it would skip anyway. Live subscribers (notify) get events on the
- * dispatcher thread from the moment the process started, without checkpoint.
+ * dispatcher thread from the moment the process started, without checkpoint,
+ * before the durable subscribers' pass over the same commits.
  * Subscribers are registered before sf_dispatch_start and are static. */
 #ifndef SF_EVENTS_DISPATCH_H
 #define SF_EVENTS_DISPATCH_H

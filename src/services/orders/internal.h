@@ -7,6 +7,7 @@
  *   placement.c  placing an order (POST /orders, checkout)    writer thread
  *   lifecycle.c  staff transitions and refunds                writer thread
  *   saga.c       the saga thread: provider calls in batches   saga thread
+ *                its wake-up (live subscriber order_saga)     dispatcher thread
  *   steps.c      a provider result applied to the order       writer thread
  *   sales.c      the sales_daily projection                   writer (dispatcher)
  *   order.c      the order's JSON form, result and events     any
@@ -144,7 +145,8 @@ typedef struct ord_place_input {
 
 void ord_place_input_free(void *in);
 /* sf_cmd_exec_fn: prices the lines, holds the stock, writes the order and
- * its payment, appends order.placed, wakes the saga after commit. Answers
+ * its payment, appends order.placed (which wakes the saga through its
+ * subscriber once committed). Answers
  * 201 with the order (no body when deferred), its ETag and Location. */
 int ord_place(const sf_actor *who, sf_tx *tx, void *in, sf_result *out, sf_err *err);
 
@@ -178,8 +180,6 @@ int ord_saga_start(const sf_config *cfg, const sf_keyring *ring, const ord_saga_
 /* Joins the thread, lets results in flight commit, reports the orders they
  * touched, closes the provider. */
 void ord_saga_stop(void);
-/* Runs the order's saga after tx commits (its state row says what to do). */
-void ord_saga_after_commit(sf_tx *tx, const char *order_id);
 /* The provider's name for new payment rows ("none" before start). */
 const char *ord_saga_provider(void);
 void ord_saga_timers(void);

@@ -71,10 +71,8 @@ int ord_refund(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_er
   }
   if (!rc)
     rc = order_event(tx, who, o, "order.refund_requested", json_pack("{s:I}", "amount", (json_int_t)amount), err);
-  if (!rc) {
-    ord_saga_after_commit(tx, o->id);
+  if (!rc) /* order.refund_requested wakes the saga once committed (sf_orders_saga_subscriber) */
     order_result(out, 202, o);
-  }
   order_clear(o);
   free(o);
   return rc;

@@ -38,6 +38,11 @@ void sf_orders_stop(void);
 
 /* Read model: units and revenue per product per day from order.paid events. */
 extern const sf_subscriber sf_sales_daily_subscriber;
+/* The saga's wake-up (saga.c): a live subscriber that queues the order of
+ * each order.placed / order.refund_requested once its commit is durable
+ * (the orders' state rows, not a checkpoint, are the record: sf_orders_start
+ * resumes from them). Register it with the others, before sf_dispatch_start. */
+extern const sf_subscriber sf_orders_saga_subscriber;
 
 /* serviceflow verify (verify.c): folds every "order-<id>" stream and compares
  * status, saga step, totals, payment (status, captured, refunded, auth_ref)

@@ -144,8 +144,7 @@ int ord_place(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err
   if (in->cart_id[0]) rc = read_cart(tx->db, in, o, err);
   if (!rc) rc = price_lines(tx->db, in, o, err);
   if (!rc) rc = write_order(who, tx, in, o, err);
-  if (!rc) {
-    ord_saga_after_commit(tx, o->id);
+  if (!rc) { /* order.placed wakes the saga once committed (sf_orders_saga_subscriber) */
     placed_result(in, o, out);
     in->placed = 1;
   }

@@ -21,7 +21,10 @@ static const sf_edge_grant k_permissions[] = {
     {0},
 };
 
-static const sf_subscriber *const k_subscribers[] = {&sf_sales_daily_subscriber, NULL};
+/* the sales projection (durable) and the saga's wake-up (live: it follows
+ * each order's commit; unfinished orders are recovered from their rows at
+ * start) */
+static const sf_subscriber *const k_subscribers[] = {&sf_sales_daily_subscriber, &sf_orders_saga_subscriber, NULL};
 
 const sf_service sf_orders_service = {
     .name = "orders",
