@@ -480,18 +480,6 @@ int sf_cart_mark_checked_out(sf_tx *tx, const sf_actor *who, const char *cart_id
 }
 
 /* The request-shaped forms orders still calls (deleted once it has moved). */
-int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err) {
-  sf_actor who;
-  sf_req_actor(req, &who);
-  return sf_cart_checkout_lines(db, &who, sf_req_header((sf_req *)req, TOKEN_HEADER), cart_id, lines, n, err);
-}
-
-int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err) {
-  sf_actor who;
-  if (req) sf_req_actor(req, &who);
-  return sf_cart_mark_checked_out(tx, req ? &who : NULL, cart_id, order_id, err);
-}
-
 /* ---- routes ---- */
 
 #define CART_REF "{\"$ref\":\"#/components/schemas/Cart\"}"

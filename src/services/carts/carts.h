@@ -52,9 +52,4 @@ int sf_cart_checkout_lines(sf_db *db, const sf_actor *who, const char *token, co
  * system. */
 int sf_cart_mark_checked_out(sf_tx *tx, const sf_actor *who, const char *cart_id, const char *order_id, sf_err *err);
 
-/* Deprecated request-shaped forms of the two above, kept only while orders
- * still calls them (req NULL in sf_cart_checked_out: the system). */
-int sf_cart_for_checkout(sf_db *db, const sf_req *req, const char *cart_id, sf_cart_line *lines, int *n, sf_err *err);
-int sf_cart_checked_out(sf_tx *tx, const sf_req *req, const char *cart_id, const char *order_id, sf_err *err);
-
 #endif

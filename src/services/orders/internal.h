@@ -30,6 +30,7 @@
 #include "core/seal.h"
 #include "core/util.h"
 #include "edge/input.h" /* sf_if_match, sf_precondition: values, no request */
+#include "services/carts/carts.h"
 #include "services/inventory/inventory.h"
 #include "services/payments/payments.h"
 #include "store/db.h"
@@ -131,10 +132,8 @@ typedef struct ord_place_input {
     int64_t quantity;
     int64_t snapshot_price; /* from a cart: the price the customer saw */
   } lines[ORD_MAX_LINES];
-  char cart_id[ORD_INPUT_ID_MAX]; /* placing from a cart: lines are read in the command */
-  /* borrowed, for the carts service only: its checkout functions still take
-   * the request (the Cart-Token of a guest cart); goes when they take an sf_actor */
-  const struct sf_req *cart_req;
+  char cart_id[ORD_INPUT_ID_MAX];     /* placing from a cart: lines are read in the command */
+  char cart_token[SF_CART_TOKEN_MAX]; /* the Cart-Token presented (a guest cart), "" when none */
   char card_last4[8];
   char *card_sealed; /* sealed on the HTTP thread, bound to the order id */
   int wait_s;

@@ -83,7 +83,7 @@ static void read_lines(sf_req *req, const json_t *b, const char *cart_path, ord_
       sf_err_field_add(err, "cart_id", "is not a cart id");
     else
       snprintf(in->cart_id, sizeof in->cart_id, "%s", cart_id);
-    in->cart_req = req;
+    sf_cart_token_of(req, in->cart_token);
   } else if (!items) {
     sf_err_field_add(err, "items", "is required (or cart_id)");
   }

@@ -36,10 +36,10 @@ _Static_assert(sizeof((sf_cart_line *)0)->product_id == ORD_INPUT_ID_MAX, "a car
 
 /* Placing from a cart: its lines (with the prices the customer saw) become
  * the input's lines. */
-static int read_cart(sf_db *db, ord_place_input *in, order *o, sf_err *err) {
+static int read_cart(const sf_actor *who, sf_db *db, ord_place_input *in, order *o, sf_err *err) {
   sf_cart_line cl[SF_CART_MAX_LINES];
   int ncl = 0;
-  int rc = sf_cart_for_checkout(db, in->cart_req, in->cart_id, cl, &ncl, err);
+  int rc = sf_cart_checkout_lines(db, who, in->cart_token, in->cart_id, cl, &ncl, err);
   if (rc) return rc;
   free(o->lines);
   o->lines = sf_calloc((size_t)(ncl ? ncl : 1), sizeof *o->lines);
@@ -133,7 +133,7 @@ static int write_order(const sf_actor *who, sf_tx *tx, ord_place_input *in, orde
   int rc = sf_inv_hold(tx, inv, o->nlines, err);
   if (!rc) rc = ord_repo_insert(tx, o, in->card_sealed, ord_saga_provider(), err);
   if (!rc) rc = order_event(tx, who, o, "order.placed", placed_event(o), err);
-  if (!rc && in->cart_id[0]) rc = sf_cart_checked_out(tx, in->cart_req, in->cart_id, o->id, err);
+  if (!rc && in->cart_id[0]) rc = sf_cart_mark_checked_out(tx, who, in->cart_id, o->id, err);
   return rc;
 }
 
@@ -141,7 +141,7 @@ int ord_place(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err
   ord_place_input *in = data;
   order *o = new_order(who, in, tx->now_ms);
   int rc = 0;
-  if (in->cart_id[0]) rc = read_cart(tx->db, in, o, err);
+  if (in->cart_id[0]) rc = read_cart(who, tx->db, in, o, err);
   if (!rc) rc = price_lines(tx->db, in, o, err);
   if (!rc) rc = write_order(who, tx, in, o, err);
   if (!rc) { /* order.placed wakes the saga once committed (sf_orders_saga_subscriber) */
