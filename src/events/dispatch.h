@@ -10,9 +10,9 @@
  * commit; the others' checkpoints move). A subscriber that takes only some event
  * types is looked for on a reader first and advanced only when an event of
  * its types came in, so its stored checkpoint may stay behind the head
- * across events it would skip anyway. Live subscribers (notify) get events on the
- * dispatcher thread from the moment the process started, without checkpoint,
- * before the durable subscribers' pass over the same commits.
+ * across events it would skip anyway. Live subscribers (notify) get events on a
+ * thread of their own (sf-live) from the moment the process started, without
+ * checkpoint, never waiting for the durable subscribers' pass.
  * Subscribers are registered before sf_dispatch_start and are static. */
 #ifndef SF_EVENTS_DISPATCH_H
 #define SF_EVENTS_DISPATCH_H
