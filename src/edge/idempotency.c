@@ -153,11 +153,13 @@ static int replay(sf_req *req, const sf_edge_req *e, sf_stmt *st) {
                             : strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
                                                                           : "text/plain")
                          : NULL;
-  char location[SF_RESULT_HEADER_MAX];
+  char location[SF_RESULT_HEADER_MAX], etag[SF_RESULT_HEADER_MAX];
   sf_stmt_col_copy(st, 5, location, sizeof location);
+  sf_stmt_col_copy(st, 6, etag, sizeof etag);
   sf_stmt_reset(st);
   sf_req_reply(req, status, ctype, body, body ? strlen(body) : 0);
   if (location[0]) sf_req_add_header(req, "Location", location);
+  if (etag[0]) sf_req_add_header(req, "ETag", etag);
   sf_req_add_header(req, "Idempotent-Replayed", "true");
   return 1;
 }
@@ -220,10 +222,10 @@ int sf_idem_begin(sf_req *req) {
   return replay(req, e, st);
 }
 
-/* The response's Location header (a created resource), or NULL. */
-static const char *reply_location(const sf_req *req) {
+/* A header of the response (Location of a created resource, ETag), or NULL. */
+static const char *reply_header(const sf_req *req, const char *name) {
   for (int i = 0; i < req->nheaders; i++)
-    if (strcasecmp(req->headers[i].name, "Location") == 0) return req->headers[i].value;
+    if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;
   return NULL;
 }
 
@@ -253,7 +255,8 @@ void sf_idem_store(sf_req *req, sf_tx *tx) {
                            .status = req->status,
                            .content_type = req->content_type,
                            .body = sealed,
-                           .location = reply_location(req),
+                           .location = reply_header(req, "Location"),
+                           .etag = reply_header(req, "ETag"),
                            .created_at = tx->now_ms};
   sf_edge_repo_idem_save(tx->db, &a, &err);
   free(sealed);

@@ -19,5 +19,7 @@ const sf_db_step sf_edge_migrations[] = {
      1},
     /* the purge of old records finds them by age */
     {"CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);", 12},
+    /* a replay repeats the answer's ETag too */
+    {"ALTER TABLE idempotency ADD COLUMN etag TEXT;"},
     {0},
 };

@@ -2,7 +2,7 @@
 
 sf_stmt *sf_edge_repo_idem_find(sf_db *db, const char *scope, const char *key, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
-                              "SELECT fingerprint, status, content_type, body, created_at, location"
+                              "SELECT fingerprint, status, content_type, body, created_at, location, etag"
                               " FROM idempotency WHERE principal = ? AND key = ?",
                               err);
   if (!st) return NULL;
@@ -14,7 +14,7 @@ sf_stmt *sf_edge_repo_idem_find(sf_db *db, const char *scope, const char *key, s
 int sf_edge_repo_idem_save(sf_db *db, const sf_edge_idem_answer *a, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
-                              " content_type, body, created_at, location) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                              " content_type, body, created_at, location, etag) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               err);
   if (!st) return -1;
   sf_stmt_text(st, 1, a->scope);
@@ -25,6 +25,7 @@ int sf_edge_repo_idem_save(sf_db *db, const sf_edge_idem_answer *a, sf_err *err)
   sf_stmt_text(st, 6, a->body);
   sf_stmt_int(st, 7, a->created_at);
   sf_stmt_text(st, 8, a->location);
+  sf_stmt_text(st, 9, a->etag);
   return sf_stmt_run(st, err);
 }
 

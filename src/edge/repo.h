@@ -19,11 +19,12 @@ typedef struct sf_edge_idem_answer {
   const char *content_type; /* NULL: none */
   const char *body;         /* sealed, NULL: no body */
   const char *location;     /* NULL: no Location header */
+  const char *etag;         /* NULL: no ETag header */
   int64_t created_at;
 } sf_edge_idem_answer;
 
 /* The answer stored for (scope, key), bound and ready to step (1: the row,
- * 0: none): fingerprint, status, content_type, body, created_at, location.
+ * 0: none): fingerprint, status, content_type, body, created_at, location, etag.
  * NULL with err when it cannot be prepared. */
 sf_stmt *sf_edge_repo_idem_find(sf_db *db, const char *scope, const char *key, sf_err *err);
 /* Stores a (scope, key)'s answer, replacing an older one. 0 or <0. */

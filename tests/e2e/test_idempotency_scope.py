@@ -87,6 +87,20 @@ class IdempotencyScope(unittest.TestCase):
         self.assertEqual((st, h.get("idempotent-replayed"), h.get("location")),
                          (201, "true", "/api/v1/carts/" + first["id"]))
 
+    def test_a_replay_carries_the_answers_etag(self):
+        tok = register(self.srv)["access_token"]
+        st, h, first = req(self.srv, "PATCH", "/api/v1/users/me", {"name": "Etag Once"}, token=tok,
+                           headers={"Idempotency-Key": "etag-1"})
+        self.assertEqual(st, 200, first)
+        self.assertTrue(h.get("etag"), h)
+        # the user moves on: the replay still answers with the ETag of the answer it repeats
+        st, _, _ = req(self.srv, "PATCH", "/api/v1/users/me", {"name": "Etag Twice"}, token=tok)
+        self.assertEqual(st, 200)
+        st, h2, again = req(self.srv, "PATCH", "/api/v1/users/me", {"name": "Etag Once"}, token=tok,
+                            headers={"Idempotency-Key": "etag-1"})
+        self.assertEqual((st, h2.get("idempotent-replayed"), h2.get("etag")), (200, "true", h.get("etag")))
+        self.assertEqual(again, first)
+
     def test_replay_of_a_cart_route_needs_the_cart_token(self):
         st, _, cart = self.create_guest_cart("guest-cart-2")
         self.assertEqual(st, 201, cart)
