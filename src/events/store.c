@@ -146,7 +146,7 @@ static int chain_load(sf_db *db, sf_err *err) {
   if (rc < 0) return rc;
   if (rc == 1) {
     chain.now.position = sf_stmt_col_int(st, 0);
-    snprintf(chain.now.hash, sizeof chain.now.hash, "%s", sf_stmt_col_text(st, 1));
+    sf_stmt_col_copy(st, 1, chain.now.hash, sizeof chain.now.hash);
   } else {
     chain.now.position = 0;
     memset(chain.now.hash, '0', 64);

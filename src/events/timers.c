@@ -114,8 +114,8 @@ static int fire_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   int n = 0, rc;
   while (n < FIRE_BATCH && (rc = sf_stmt_step(st, err)) == 1) {
     due[n].id = sf_stmt_col_int(st, 0);
-    snprintf(due[n].kind, sizeof due[n].kind, "%s", sf_stmt_col_text(st, 1));
-    snprintf(due[n].ref, sizeof due[n].ref, "%s", sf_stmt_col_text(st, 2));
+    sf_stmt_col_copy(st, 1, due[n].kind, sizeof due[n].kind);
+    sf_stmt_col_copy(st, 2, due[n].ref, sizeof due[n].ref);
     due[n].attempts = (int)sf_stmt_col_int(st, 3);
     n++;
   }

@@ -5,13 +5,13 @@
 #include <string.h>
 
 static void row_to_cart(sf_stmt *st, sf_cart *c) {
-  snprintf(c->id, sizeof c->id, "%s", sf_stmt_col_text(st, 0));
-  snprintf(c->owner_id, sizeof c->owner_id, "%s", sf_stmt_col_text(st, 1));
-  snprintf(c->token_hash, sizeof c->token_hash, "%s", sf_stmt_col_text(st, 2));
-  snprintf(c->status, sizeof c->status, "%s", sf_stmt_col_text(st, 3));
-  snprintf(c->currency, sizeof c->currency, "%s", sf_stmt_col_text(st, 4));
-  snprintf(c->order_id, sizeof c->order_id, "%s", sf_stmt_col_text(st, 5));
-  snprintf(c->merged_into, sizeof c->merged_into, "%s", sf_stmt_col_text(st, 6));
+  sf_stmt_col_copy(st, 0, c->id, sizeof c->id);
+  sf_stmt_col_copy(st, 1, c->owner_id, sizeof c->owner_id);
+  sf_stmt_col_copy(st, 2, c->token_hash, sizeof c->token_hash);
+  sf_stmt_col_copy(st, 3, c->status, sizeof c->status);
+  sf_stmt_col_copy(st, 4, c->currency, sizeof c->currency);
+  sf_stmt_col_copy(st, 5, c->order_id, sizeof c->order_id);
+  sf_stmt_col_copy(st, 6, c->merged_into, sizeof c->merged_into);
   c->version = sf_stmt_col_int(st, 7);
   c->created_at = sf_stmt_col_int(st, 8);
   c->updated_at = sf_stmt_col_int(st, 9);
@@ -27,9 +27,9 @@ static int load_lines(sf_db *db, sf_cart *c, sf_err *err) {
   int rc = 0;
   while (c->nlines < SF_CART_MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
     sf_cart_item *l = &c->lines[c->nlines++];
-    snprintf(l->product_id, sizeof l->product_id, "%s", sf_stmt_col_text(st, 0));
-    snprintf(l->sku, sizeof l->sku, "%s", sf_stmt_col_text(st, 1));
-    snprintf(l->name, sizeof l->name, "%s", sf_stmt_col_text(st, 2));
+    sf_stmt_col_copy(st, 0, l->product_id, sizeof l->product_id);
+    sf_stmt_col_copy(st, 1, l->sku, sizeof l->sku);
+    sf_stmt_col_copy(st, 2, l->name, sizeof l->name);
     l->quantity = sf_stmt_col_int(st, 3);
     l->unit_price = sf_stmt_col_int(st, 4);
     l->added_at = sf_stmt_col_int(st, 5);
@@ -62,7 +62,7 @@ int sf_carts_repo_load_open_of(sf_db *db, const char *user_id, sf_cart *c, sf_er
   sf_stmt_text(st, 1, user_id);
   char id[SF_ID_MAX] = "";
   int rc = sf_stmt_step(st, err);
-  if (rc == 1) snprintf(id, sizeof id, "%s", sf_stmt_col_text(st, 0));
+  if (rc == 1) sf_stmt_col_copy(st, 0, id, sizeof id);
   sf_stmt_reset(st);
   if (rc < 0) return rc;
   return id[0] ? sf_carts_repo_load(db, id, c, err) : 0;

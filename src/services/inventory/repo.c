@@ -42,7 +42,7 @@ static int load_lines(sf_db *db, sf_reservation *r, sf_err *err) {
   sf_stmt_text(st, 1, r->id);
   int rc = 0;
   while (r->nlines < SF_INV_MAX_LINES && (rc = sf_stmt_step(st, err)) == 1) {
-    snprintf(r->lines[r->nlines].product_id, sizeof r->lines[0].product_id, "%s", sf_stmt_col_text(st, 0));
+    sf_stmt_col_copy(st, 0, r->lines[r->nlines].product_id, sizeof r->lines[0].product_id);
     r->lines[r->nlines].quantity = sf_stmt_col_int(st, 1);
     r->nlines++;
   }
@@ -58,9 +58,9 @@ int sf_inv_repo_load_reservation(sf_db *db, const char *id, sf_reservation *r, s
   sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
   if (rc == 1) {
-    snprintf(r->id, sizeof r->id, "%s", sf_stmt_col_text(st, 0));
-    snprintf(r->owner, sizeof r->owner, "%s", sf_stmt_col_text(st, 1));
-    snprintf(r->status, sizeof r->status, "%s", sf_stmt_col_text(st, 2));
+    sf_stmt_col_copy(st, 0, r->id, sizeof r->id);
+    sf_stmt_col_copy(st, 1, r->owner, sizeof r->owner);
+    sf_stmt_col_copy(st, 2, r->status, sizeof r->status);
     r->expires_at = sf_stmt_col_int(st, 3);
     r->created_at = sf_stmt_col_int(st, 4);
   }

@@ -70,8 +70,8 @@ static int seen(sandbox *s, sf_pay_op *op, int *attempts, sf_err *err) {
     *attempts = (int)sf_stmt_col_int(st, 3);
     if (o != SF_PAY_TRANSIENT) {
       op->outcome = o;
-      if (op->kind == SF_PAY_AUTHORIZE) snprintf(op->ref, sizeof op->ref, "%s", sf_stmt_col_text(st, 1));
-      snprintf(op->message, sizeof op->message, "%s", sf_stmt_col_text(st, 2));
+      if (op->kind == SF_PAY_AUTHORIZE) sf_stmt_col_copy(st, 1, op->ref, sizeof op->ref);
+      sf_stmt_col_copy(st, 2, op->message, sizeof op->message);
       found = 1;
     }
   }

@@ -126,7 +126,7 @@ int srq_latest_workflow(sf_db *db, const char *type, char *id, size_t cap, sf_er
   if (!st) return -500;
   sf_stmt_text(st, 1, type);
   int rc = sf_stmt_step(st, err);
-  if (rc == 1) snprintf(id, cap, "%s", sf_stmt_col_text(st, 0));
+  if (rc == 1) sf_stmt_col_copy(st, 0, id, cap);
   sf_stmt_reset(st);
   return rc;
 }

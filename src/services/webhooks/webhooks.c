@@ -215,8 +215,8 @@ static void stage_locked(const char *id, sf_stmt *st) {
   free(d->url); /* staged before by a transaction that rolled back */
   free(d->body);
   d->state = DLV_STAGED;
-  snprintf(d->event_id, sizeof d->event_id, "%s", sf_stmt_col_text(st, 0));
-  snprintf(d->request_id, sizeof d->request_id, "%s", sf_stmt_col_text(st, 1));
+  sf_stmt_col_copy(st, 0, d->event_id, sizeof d->event_id);
+  sf_stmt_col_copy(st, 1, d->request_id, sizeof d->request_id);
   d->url = sf_strdup(sf_stmt_col_text(st, 2));
   d->body_len = (size_t)sf_stmt_col_len(st, 3);
   d->body = sf_strdup(sf_stmt_col_text(st, 3));
@@ -437,7 +437,7 @@ static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   int n = 0, cap = 0, rc;
   while ((rc = sf_stmt_step(st, err)) == 1) {
     if (n == cap) rows = sf_realloc(rows, (size_t)(cap = cap ? cap * 2 : 64) * sizeof *rows);
-    snprintf(rows[n].id, sizeof rows[n].id, "%s", sf_stmt_col_text(st, 0));
+    sf_stmt_col_copy(st, 0, rows[n].id, sizeof rows[n].id);
     rows[n++].at = sf_stmt_col_int(st, 1);
   }
   sf_stmt_reset(st);

@@ -14,13 +14,13 @@ void wf_clear(wf_workflow *w) {
 #define WF_COLS "id, type, version, name, definition, source, created_by, created_at"
 
 static void wf_row(sf_stmt *st, wf_workflow *w) {
-  snprintf(w->id, sizeof w->id, "%s", sf_stmt_col_text(st, 0));
-  snprintf(w->type, sizeof w->type, "%s", sf_stmt_col_text(st, 1));
+  sf_stmt_col_copy(st, 0, w->id, sizeof w->id);
+  sf_stmt_col_copy(st, 1, w->type, sizeof w->type);
   w->version = sf_stmt_col_int(st, 2);
-  snprintf(w->name, sizeof w->name, "%s", sf_stmt_col_text(st, 3));
+  sf_stmt_col_copy(st, 3, w->name, sizeof w->name);
   w->definition = strdup(sf_stmt_col_text(st, 4));
   w->source = strdup(sf_stmt_col_text(st, 5));
-  snprintf(w->created_by, sizeof w->created_by, "%s", sf_stmt_col_text(st, 6));
+  sf_stmt_col_copy(st, 6, w->created_by, sizeof w->created_by);
   w->created_at = sf_stmt_col_int(st, 7);
 }
 
