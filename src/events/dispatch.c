@@ -365,11 +365,12 @@ int sf_dispatch_start(sf_err *err) {
   if (pthread_create(&dispatch.thread, NULL, dispatch_main, NULL) != 0)
     return sf_err_internal(err, "cannot start dispatcher");
   dispatch.running = 1;
-  dispatch.live_running = has_live() && pthread_create(&dispatch.live_thread, NULL, live_main, NULL) == 0;
-  if (has_live() && !dispatch.live_running) {
+  if (!has_live()) return 0;
+  if (pthread_create(&dispatch.live_thread, NULL, live_main, NULL) != 0) {
     sf_dispatch_stop();
     return sf_err_internal(err, "cannot start the live dispatcher");
   }
+  dispatch.live_running = 1;
   return 0;
 }
 
