@@ -1,5 +1,4 @@
 # Shared by bench/run.sh and bench/ab.sh (sourced; uses $PY, default python3).
-# (bench/run.sh seeds its shop inline; seed_products is the same seeding for bench/ab.sh.)
 PY="${PY:-/usr/bin/python3}"
 
 free_port() {

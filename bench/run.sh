@@ -33,7 +33,7 @@ NGINX_WORKERS="${BENCH_NGINX_WORKERS:-auto}"
 RESULTS_DIR="$HERE/results"
 PY=/usr/bin/python3
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"  # free_port, register_users
+. "$HERE/lib.sh"  # free_port, register_users, seed_products
 
 DUR_S="${DURATION%s}"
 [[ "$DUR_S" =~ ^[0-9]+$ ]] || { echo "bench: BENCH_DURATION must look like 10s" >&2; exit 2; }
@@ -298,27 +298,8 @@ start_sf shop
 "$BIN" user create --data-dir "$SF_DIR_shop" --email staff@bench.local --role staff \
   --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
   die "creating the bench staff user failed"
-"$PY" - "$SF_PORT_shop" "$TMP" "$ORDER_PRODUCTS" <<'EOF2' || die "seeding the shop failed"
-import json, sys, urllib.request
-port, tmp, nprod = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def call(method, path, body=None, token=None):
-    h = {"Content-Type": "application/json"}
-    if token:
-        h["Authorization"] = "Bearer " + token
-    r = urllib.request.urlopen(urllib.request.Request(
-        "http://127.0.0.1:%s%s" % (port, path), data=json.dumps(body).encode() if body is not None else None,
-        headers=h, method=method), timeout=10)
-    return json.load(r)
-staff = call("POST", "/api/v1/auth/login", {"email": "staff@bench.local", "password": "bench staff password"})["access_token"]
-ids = []
-for i in range(nprod):
-    p = call("POST", "/api/v1/products", {"sku": "BENCH-%d" % i, "name": "Bench product %d" % i,
-              "description": "a product for the benchmark", "price": 1000 + i, "currency": "EUR",
-              "status": "active", "attributes": {"color": "blue", "size": i}}, staff)
-    call("POST", "/api/v1/inventory/%s/adjustments" % p["id"], {"delta": 100000000, "reason": "bench"}, staff)
-    ids.append(p["id"])
-open(tmp + "/products", "w").write(",".join(ids))
-EOF2
+seed_products "$SF_PORT_shop" staff@bench.local "bench staff password" "$ORDER_PRODUCTS" "$TMP/products" ||
+  die "seeding the shop failed"
 PRODUCT="$(cut -d, -f1 "$TMP/products")"
 register_users "$SF_PORT_shop" buyer "$ORDER_USERS" "$TMP/buyers.tokens" || die "registering buyers failed"
 # Workflow transitions (issue 4): an admin publishes a workflow whose state "open" loops on itself
