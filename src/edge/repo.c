@@ -37,10 +37,5 @@ int sf_edge_repo_idem_purge(sf_db *db, int64_t before_ms, sf_err *err) {
 }
 
 int sf_edge_repo_idem_any(sf_db *db, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM idempotency)", err);
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : yes;
+  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM idempotency)", err), err);
 }

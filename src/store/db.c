@@ -140,3 +140,11 @@ void sf_db_close_readers(void) {
     db = next;
   }
 }
+
+int sf_stmt_true(sf_stmt *st, sf_err *err) {
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : yes;
+}

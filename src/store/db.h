@@ -93,6 +93,9 @@ const char *sf_stmt_col_text(sf_stmt *st, int col); /* NULL for NULL */
 int sf_stmt_col_len(sf_stmt *st, int col);
 int64_t sf_stmt_col_int(sf_stmt *st, int col);
 int sf_stmt_col_is_null(sf_stmt *st, int col);
+/* Runs a prepared query of one boolean column (st NULL: its prepare failed,
+ * err filled): 1 when true, 0 when false or no row, <0 with err. Resets st. */
+int sf_stmt_true(sf_stmt *st, sf_err *err);
 /* Copies a text column into dst (cap bytes, cut and NUL-terminated; "" for NULL). */
 void sf_stmt_col_copy(sf_stmt *st, int col, char *dst, size_t cap);
 void sf_stmt_reset(sf_stmt *st);

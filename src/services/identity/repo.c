@@ -226,20 +226,11 @@ int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_ses
   return rc < 0 ? rc : 0;
 }
 
-/* 1 = the prepared query's one boolean column is true, 0 = false, <0 with err. */
-static int probe_true(sf_stmt *st, sf_err *err) {
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : yes;
-}
-
 int sf_user_any_totp_secret(sf_db *db, sf_err *err) {
-  return probe_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)", err), err);
+  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)", err), err);
 }
 
 int sf_user_any_session_signed(sf_db *db, sf_err *err) {
-  return probe_true(
+  return sf_stmt_true(
       sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)", err), err);
 }

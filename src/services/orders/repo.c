@@ -303,17 +303,8 @@ json_t *ord_repo_sales(sf_db *db, const char *from, const char *to, sf_err *err)
   return data;
 }
 
-/* 1 = the prepared query's one boolean column is true, 0 = false, <0 with err. */
-static int probe_true(sf_stmt *st, sf_err *err) {
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : yes;
-}
-
 /* The key-file probe (service.c's holds_keyed): an order holds a card
  * number sealed with seal.keys. 1 yes, 0 no, <0 with err. */
 int ord_repo_any_card_sealed(sf_db *db, sf_err *err) {
-  return probe_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)", err), err);
+  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)", err), err);
 }

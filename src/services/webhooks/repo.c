@@ -98,10 +98,5 @@ sf_stmt *sf_webhooks_repo_list(sf_db *db, const char *request_id, int limit, sf_
 }
 
 int sf_webhooks_repo_any_delivery(sf_db *db, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)", err);
-  if (!st) return -1;
-  int rc = sf_stmt_step(st, err);
-  int yes = rc == 1 && sf_stmt_col_int(st, 0) != 0;
-  sf_stmt_reset(st);
-  return rc < 0 ? rc : yes;
+  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)", err), err);
 }
