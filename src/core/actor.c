@@ -6,6 +6,14 @@
 
 const sf_actor sf_actor_system = {NULL, "", "", "", "", "", ""};
 
+const char *const sf_roles[SF_NROLES] = {"customer", "approver", "staff", "admin"};
+
+int sf_role_index(const char *role, size_t len) {
+  for (int i = 0; role && i < SF_NROLES; i++)
+    if (strlen(sf_roles[i]) == len && strncmp(sf_roles[i], role, len) == 0) return i;
+  return -1;
+}
+
 void sf_result_json(sf_result *r, int status, json_t *body) {
   if (r->body) json_decref(r->body);
   r->status = status;

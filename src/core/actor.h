@@ -15,6 +15,7 @@
 #define SF_CORE_ACTOR_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 typedef struct sf_actor {
   const char *user_id;     /* NULL: anonymous, or the system */
@@ -25,6 +26,13 @@ typedef struct sf_actor {
   const char *traceparent; /* W3C trace context to continue; "" when none */
   const char *client_ip;   /* "" when not caused by a request */
 } sf_actor;
+
+/* The roles a user may have, in the order listings give them; an actor's
+ * role is one of these (or "" when anonymous). */
+#define SF_NROLES 4
+extern const char *const sf_roles[SF_NROLES];
+/* The index of role (len bytes) in sf_roles, or -1. */
+int sf_role_index(const char *role, size_t len);
 
 /* The system (timers, sagas, subscribers): no user, no request. */
 extern const sf_actor sf_actor_system;

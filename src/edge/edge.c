@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/actor.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -29,33 +30,26 @@ static struct edge_state {
 
 /* ---- roles ---- */
 
-/* The roles, in the order sf_edge_permission_roles lists them. */
-static const char *const k_roles[] = {"customer", "approver", "staff", "admin"};
-#define NROLES (sizeof k_roles / sizeof k_roles[0])
+/* The roles are core/actor.h's sf_roles, listed in that order. */
+#define NROLES SF_NROLES
 
 /* Per role, its permissions space-separated, as the services granted them. */
 static struct role_table { char permissions[NROLES][1024]; } roles;
 
 void sf_edge_grants_clear(void) { memset(&roles, 0, sizeof roles); }
 
-static int role_index(const char *role, size_t len) {
-  for (size_t i = 0; i < NROLES; i++)
-    if (strlen(k_roles[i]) == len && strncmp(k_roles[i], role, len) == 0) return (int)i;
-  return -1;
-}
-
 int sf_edge_grant_add(const sf_edge_grant *g, sf_err *err) {
   if (!g->permission[0] || strchr(g->permission, ' '))
     return sf_err_internal(err, "permission '%s': must be one word", g->permission);
   for (const char *p = g->roles; *p;) {
     size_t n = strcspn(p, " ");
-    int r = n ? role_index(p, n) : -2;
+    int r = n ? sf_role_index(p, n) : -2;
     if (r == -1) return sf_err_internal(err, "permission %s: no role '%.*s'", g->permission, (int)n, p);
     if (r >= 0) {
       char *list = roles.permissions[r];
       size_t used = strlen(list);
       if (used + strlen(g->permission) + 2 > sizeof roles.permissions[r])
-        return sf_err_internal(err, "permission %s: the table of role %s is full", g->permission, k_roles[r]);
+        return sf_err_internal(err, "permission %s: the table of role %s is full", g->permission, sf_roles[r]);
       snprintf(list + used, sizeof roles.permissions[r] - used, "%s%s", used ? " " : "", g->permission);
     }
     p += n + (p[n] == ' ');
@@ -63,7 +57,7 @@ int sf_edge_grant_add(const sf_edge_grant *g, sf_err *err) {
   return 0;
 }
 
-int sf_edge_valid_role(const char *role) { return role_index(role, strlen(role)) >= 0; }
+int sf_edge_valid_role(const char *role) { return sf_role_index(role, strlen(role)) >= 0; }
 
 static int word_in(const char *list, const char *w) {
   size_t n = strlen(w);
@@ -73,7 +67,7 @@ static int word_in(const char *list, const char *w) {
 }
 
 int sf_edge_role_allows(const char *role, const char *permission) {
-  int r = role_index(role, strlen(role));
+  int r = sf_role_index(role, strlen(role));
   return r >= 0 && word_in(roles.permissions[r], permission);
 }
 
@@ -89,7 +83,7 @@ const char *sf_edge_permission_roles(const char *permission) {
   for (size_t i = 0; i < NROLES; i++)
     if (word_in(roles.permissions[i], permission)) {
       if (out[0]) strncat(out, ", ", sizeof out - strlen(out) - 1);
-      strncat(out, k_roles[i], sizeof out - strlen(out) - 1);
+      strncat(out, sf_roles[i], sizeof out - strlen(out) - 1);
     }
   return out;
 }

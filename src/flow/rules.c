@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/actor.h"
 #include "flow/compiled.h"
 #include "flow/definition.h"
 
@@ -18,13 +19,7 @@
 
 /* ---- names ---- */
 
-static const char *const k_roles[] = {"customer", "staff", "approver", "admin", NULL};
-
-int sf_flow_is_role(const char *r) {
-  for (int i = 0; k_roles[i]; i++)
-    if (strcmp(r, k_roles[i]) == 0) return 1;
-  return 0;
-}
+int sf_flow_is_role(const char *r) { return sf_role_index(r, strlen(r)) >= 0; }
 
 int sf_flow_is_name(const char *s, size_t max, const char *extra) {
   size_t n = strlen(s);
@@ -70,10 +65,8 @@ void sf_flow_check_by(const json_t *by, const char *where, sf_err *err) {
 }
 
 unsigned sf_flow_role_bit(const char *role) {
-  static const char *const roles[] = {"customer", "staff", "approver", "admin"};
-  for (unsigned i = 0; role && i < 4; i++)
-    if (strcmp(role, roles[i]) == 0) return 1u << i;
-  return 0;
+  int i = role ? sf_role_index(role, strlen(role)) : -1;
+  return i < 0 ? 0 : 1u << i;
 }
 
 void sf_flow_transition_who(const json_t *tr, sf_flow_transition *x) {
