@@ -59,14 +59,16 @@ typedef struct {
   char key[32];
   int fail; /* return -409 after writing */
   int with_event;
-  int sleep_ms;       /* hold the writer so later commands queue into one batch */
-  _Atomic int *latch; /* or hold it until the test sets *latch */
+  int sleep_ms;        /* hold the writer so later commands queue into one batch */
+  _Atomic int *latch;  /* or hold it until the test sets *latch */
+  _Atomic int started; /* set when run begins: the writer has taken the command */
   _Atomic int *done_count;
   int rc;
 } test_cmd;
 
 static int t_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   test_cmd *t = (test_cmd *)c;
+  atomic_store(&t->started, 1);
   if (t->sleep_ms) usleep((useconds_t)t->sleep_ms * 1000);
   for (int i = 0; t->latch && !atomic_load(t->latch) && i < 10000; i++) usleep(1000);
   sf_stmt *st = sf_db_prepare(tx->db, "INSERT INTO t(k, v) VALUES(?, 1)", err);
@@ -186,6 +188,10 @@ static void test_group_commit(void **state) {
   hold->sleep_ms = 200; /* long enough for the submitters to queue up even on a loaded machine (ASan, CI) */
   hold->done_count = &done;
   sf_writer_submit(&hold->cmd);
+  /* the writer holds hold2 alone in its batch before the others queue (on a
+   * loaded machine it once took all 501 in one batch: the thread had not run) */
+  for (int i = 0; i < 5000 && !atomic_load(&hold->started); i++) usleep(1000);
+  assert_true(atomic_load(&hold->started));
   pthread_t th[4];
   submitter s[4];
   for (int i = 0; i < 4; i++) {
