@@ -13,7 +13,7 @@ from aiosmtpd.smtp import AuthResult
 from sfharness import Server, TESTCLOCK_BIN, req, make_user, free_port, assert_problem, main
 
 # aiosmtpd warns that AUTH without TLS is unsafe: this one is a loopback test server
-warnings.filterwarnings("ignore", module="aiosmtpd")
+warnings.filterwarnings("ignore", message="Requiring AUTH")
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-pass"
@@ -132,9 +132,12 @@ class DevMailbox(unittest.TestCase):
         # one info line per kept message, for the developer
         line = wait_for(lambda: [l for l in self.srv.stderr().splitlines() if "dev mailbox" in l and "dev-1" in l])
         self.assertTrue(line and "order.paid" in line[0] and "ann@example.com" in line[0], line)
-        # kept is not a state to send again from
+        # resend of a kept message: queued again, and kept again (still no SMTP server)
         st, h, b = req(self.srv, "POST", "/api/v1/mail/messages/dev-1/resend", token=self.admin)
-        assert_problem(self, st, h, b, 409)
+        self.assertEqual((st, b["message_id"]), (200, "<dev-1@shop.example>"), b)
+        self.assertTrue(wait_status(self.srv, self.admin, "dev-1", "kept"))
+        self.assertTrue(wait_for(lambda: len([l for l in self.srv.stderr().splitlines()
+                                              if "dev mailbox" in l and "dev-1" in l]) == 2))
         st, h, b = req(self.srv, "POST", "/api/v1/mail/messages/nope/resend", token=self.admin)
         assert_problem(self, st, h, b, 404)
         st, h, b = req(self.srv, "GET", "/api/v1/mail/messages/nope", token=self.admin)
@@ -161,6 +164,16 @@ class DevMailbox(unittest.TestCase):
         assert_problem(self, st, h, b, 422, field="status")
         st, h, b = req(self.srv, "GET", "/api/v1/mail/messages?cursor=garbage", token=self.admin)
         assert_problem(self, st, h, b, 422, field="cursor")
+
+    def test_send_route(self):
+        st, _, m = req(self.srv, "POST", "/api/v1/mail/templates/account.verify_email/send",
+                       {"to": "new@example.com", "vars": {"link": "https://shop.example/verify?t=1"}}, token=self.admin)
+        self.assertEqual((st, m["kind"], m["status"]), (201, "account.verify_email", "kept"), m)
+        self.assertIn("https://shop.example/verify?t=1", m["text"])
+        st, h, b = req(self.srv, "POST", "/api/v1/mail/templates/nope/send", {"to": "a@b.c"}, token=self.admin)
+        assert_problem(self, st, h, b, 404)
+        st, h, b = req(self.srv, "POST", "/api/v1/mail/templates/order.paid/send", {"to": "nobody"}, token=self.admin)
+        assert_problem(self, st, h, b, 422, field="to")
 
     def test_bad_queue_input(self):
         st, h, b = req(self.srv, "POST", "/api/v1/_test/mail", {"kind": "order.nope", "to": "a@b.c"},
