@@ -407,6 +407,28 @@ class DeadAfterMaxAttempts(unittest.TestCase):
             srv.close()
             smtp.stop()
 
+class TlsRequired(unittest.TestCase):
+    """smtp_tls=required: a server that offers no STARTTLS gets nothing (no
+    message in clear); the attempt fails and the message stays unsent."""
+
+    def test_no_starttls_no_mail(self):
+        sink, port = Sink(), free_port()
+        smtp = SmtpServer(port, sink)
+        smtp.start()
+        srv = Server(bin=TESTCLOCK_BIN, extra_args=["--smtp-url", "smtp://127.0.0.1:%d" % port,
+                                                    "--smtp-tls", "required", "--mail-max-attempts", "1"])
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            queue(srv, admin, id="tls-1", kind="account.password_changed", to="fay@example.com", vars={})
+            dead = wait_status(srv, admin, "tls-1", "dead")
+            self.assertTrue(dead, message(srv, admin, "tls-1"))
+            self.assertTrue(dead["last_error"])
+            self.assertEqual(sink.got, [])
+        finally:
+            srv.close()
+            smtp.stop()
+
+
 
 if __name__ == "__main__":
     main()
