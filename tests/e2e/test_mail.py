@@ -324,6 +324,13 @@ class Smtp(unittest.TestCase):
         self.assertIn("Zugang für Jürgen &lt;admin&gt;", html)
         self.assertIn("https://shop.example/requests/req_9", html)
         self.assertIn("level 2", msg.get_body(("plain",)).get_content())
+        # a line of a single dot (SMTP's end of data) and long lines arrive whole
+        note = "first\n.\n..two dots\n" + "x" * 300
+        queue(self.srv, self.admin, id="dots-1", kind="request.notify", to="boss@example.com",
+              vars={"request": {"id": "req_1", "title": "T", "type": "it"}, "message": note})
+        self.assertTrue(wait_status(self.srv, self.admin, "dots-1", "sent"))
+        _, _, msg, raw = self.sink.by_message_id("<dots-1@mail.example>")[0]
+        self.assertIn(note, msg.get_body(("plain",)).get_content().replace("\r\n", "\n"))
 
     def test_down_then_back_same_message_id(self):
         self.smtp.stop()
