@@ -444,6 +444,9 @@ void mail_routes(void) {
       {"POST", "/api/v1/mail/templates/{kind}/preview", h_preview, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
        "Render a kind (or a draft's subject/text/html) with the given vars; nothing is stored or sent", PREVIEW_BODY,
        PREVIEW_SCHEMA, 200, 0, .statuses = "404"},
+      {"POST", "/api/v1/mail/templates/{kind}/send", h_send, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
+       "Send one e-mail of a kind to an address (to check the SMTP settings and a template): queued like any other",
+       SEND_BODY, MESSAGE_FULL_SCHEMA, 201, 0, .statuses = "404"},
       {"GET", "/api/v1/mail/messages", h_messages, SF_AUTH_PERMISSION, "mail:admin", SF_ROUTE_PAGED, "mail",
        "E-mails, newest first: the delivery log; ?status=kept is the dev mailbox (no smtp_url)", NULL,
        SF_LIST_SCHEMA(MESSAGE_SCHEMA), 200, 0, .query = "status"},
@@ -452,9 +455,6 @@ void mail_routes(void) {
       {"POST", "/api/v1/mail/messages/{id}/resend", h_resend, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
        "Send a dead, sent or kept e-mail again, with the same Message-ID (409 while it is pending)", NULL,
        MESSAGE_FULL_SCHEMA, 200, 0, .statuses = "404 409"},
-      {"POST", "/api/v1/mail/templates/{kind}/send", h_send, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
-       "Send one e-mail of a kind to an address (to check the SMTP settings and a template): queued like any other",
-       SEND_BODY, MESSAGE_FULL_SCHEMA, 201, 0, .statuses = "404"},
   };
   for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++) sf_router_add(&k_routes[i]);
   if (sf_clock_is_test()) {

@@ -51,7 +51,7 @@ int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
 /* One row (MAIL_LIST_COLS) by id. */
 sf_stmt *mail_repo_get(sf_db *db, const char *id, sf_err *err);
 /* Newest first, after the cursor (created_at, id), limit rows;
- * status NULL = all. MAIL_LIST_COLS. */
+ * status NULL = all. MAIL_LIST_COLS without the bodies. */
 sf_stmt *mail_repo_list(sf_db *db, const char *status, int64_t c_at, const char *c_id, int limit, sf_err *err);
 
 #endif
