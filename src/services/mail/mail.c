@@ -115,14 +115,23 @@ int sf_mail_render_text(const char *kind, const json_t *vars, char *subject, cha
 /* ids become Message-IDs (<id@host>) and timer references */
 static int id_valid(const char *id) {
   size_t n = id ? strlen(id) : 0;
-  if (n == 0 || n >= ID_MAX) return 0;
+  if (n == 0 || n >= ID_MAX || id[0] == '.' || id[n - 1] == '.' || strstr(id, "..")) return 0;
   for (; *id; id++)
     if (!isalnum((unsigned char)*id) && !strchr("._-:", *id)) return 0;
   return 1;
 }
 
+/* "<id@host>": the id as a dot-atom (RFC 5322 §3.6.4), ':' written '='. */
+static void message_id_of(const char *id, char *out, size_t cap) {
+  pthread_mutex_lock(&mail.mu);
+  snprintf(out, cap, "<%s@%s>", id, mail.host);
+  pthread_mutex_unlock(&mail.mu);
+  for (char *p = out; *p && *p != '@'; p++)
+    if (*p == ':') *p = '=';
+}
+
 static int check(const sf_mail *m, sf_err *err) {
-  if (!id_valid(m->id)) return sf_err_invalid(err, "id", "must be 1-63 letters, digits, '.', '_', '-' or ':'");
+  if (!id_valid(m->id)) return sf_err_invalid(err, "id", "must be 1-63 letters, digits, '_', '-', ':' or inner dots");
   if (mail_kind_index(m->kind) < 0) return sf_err_invalid(err, "kind", "is not a mail kind");
   if (!mail_addr_valid(m->to)) return sf_err_invalid(err, "to", "is not an e-mail address");
   if (m->to_name && (strpbrk(m->to_name, "\r\n") || strlen(m->to_name) > 200))
@@ -137,10 +146,8 @@ int sf_mail_queue(sf_tx *tx, const sf_mail *m, sf_err *err) {
   mail_render(t, m->vars, m->to, m->to_name, &r);
   mail_tpl_put(t);
   char message_id[ID_MAX + 280];
-  pthread_mutex_lock(&mail.mu);
-  snprintf(message_id, sizeof message_id, "<%s@%s>", m->id, mail.host);
-  int dev = mail.dev_mailbox;
-  pthread_mutex_unlock(&mail.mu);
+  message_id_of(m->id, message_id, sizeof message_id);
+  int dev = mail_dev_mailbox();
   mail_row row = {.id = m->id,
                   .kind = m->kind,
                   .to_addr = m->to,
