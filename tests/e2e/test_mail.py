@@ -7,7 +7,7 @@ not parse, 403 for others than admins).
 
 Messages are queued through POST /api/v1/_test/mail (serviceflow-testclock
 only), which calls sf_mail_queue as a service would."""
-import email, email.policy, logging, os, threading, time, unittest, warnings
+import asyncio, email, email.policy, logging, os, threading, time, unittest, warnings
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sfharness import Server, TESTCLOCK_BIN, req, make_user, free_port, assert_problem, main
@@ -31,6 +31,7 @@ class Sink:
         self.lock = threading.Lock()
         self.got = []  # (envelope from, rcpts, parsed message, raw bytes)
         self.refuse = set()
+        self.hold = 0  # seconds to wait after taking a message, before its 250
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -42,6 +43,8 @@ class Sink:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.got.append((envelope.mail_from, list(envelope.rcpt_tos), msg, envelope.content))
+        if self.hold:
+            await asyncio.sleep(self.hold)
         return "250 2.0.0 queued"
 
     def by_message_id(self, mid):
@@ -413,6 +416,36 @@ class DeadAfterMaxAttempts(unittest.TestCase):
         finally:
             srv.close()
             smtp.stop()
+
+class KilledWhileSending(unittest.TestCase):
+    """kill -9 while the server waits for the SMTP server's 250: nothing
+    recorded the outcome, so after the restart the message is sent again,
+    byte for byte the same (same Message-ID, Date and boundary): at least
+    once, and recognisable."""
+
+    def test_kill9_in_flight(self):
+        sink, port = Sink(), free_port()
+        sink.hold = 5
+        smtp = SmtpServer(port, sink)
+        smtp.start()
+        srv = Server(bin=TESTCLOCK_BIN, extra_args=["--smtp-url", "smtp://127.0.0.1:%d" % port, "--smtp-tls", "none",
+                                                    "--smtp-timeout-ms", "20000"])
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            m = queue(srv, admin, id="kill-1", kind="order.placed", to="gus@example.com", vars=ORDER_VARS)
+            self.assertTrue(wait_for(lambda: len(sink.by_message_id(m["message_id"])) == 1))
+            srv.kill9()
+            sink.hold = 0
+            srv.start()
+            sent = wait_status(srv, admin, "kill-1", "sent")
+            self.assertTrue(sent, message(srv, admin, "kill-1"))
+            copies = sink.by_message_id(m["message_id"])
+            self.assertEqual(len(copies), 2)
+            self.assertEqual(copies[0][3], copies[1][3])
+        finally:
+            srv.close()
+            smtp.stop()
+
 
 class TlsRequired(unittest.TestCase):
     """smtp_tls=required: a server that offers no STARTTLS gets nothing (no
