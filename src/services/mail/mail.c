@@ -3,6 +3,7 @@
  * queued by a CLI command is stored the way the server would store it. */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static struct mail_state {
   int dev_mailbox;    /* no smtp_url: messages are kept, never sent */
   char host[256];     /* the right part of Message-IDs */
   char from_addr[320], from_name[256];
+  _Atomic uint64_t kept; /* messages kept in the dev mailbox by this process */
 } mail = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* The host of a URL ("http://shop.example:8080/x" -> "shop.example"). */
@@ -111,6 +113,23 @@ int sf_mail_render_text(const char *kind, const json_t *vars, char *subject, cha
   free(r.html);
   return 0;
 }
+
+void mail_kept_hook(void *ud, const char *id) {
+  (void)ud;
+  atomic_fetch_add_explicit(&mail.kept, 1, memory_order_relaxed);
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_stmt *st = db ? mail_repo_get(db, id, &err) : NULL;
+  if (st && sf_stmt_step(st, &err) == 1) {
+    char to[400], subject[600];
+    sf_log_info("mail kept in the dev mailbox", "\"id\":\"%s\",\"kind\":\"%s\",\"to\":\"%s\",\"subject\":\"%s\"", id,
+                sf_stmt_col_text(st, 1), sf_log_quote(sf_stmt_col_text(st, 2), to, sizeof to),
+                sf_log_quote(sf_stmt_col_text(st, 5), subject, sizeof subject));
+  }
+  if (st) sf_stmt_reset(st);
+}
+
+uint64_t mail_kept_count(void) { return atomic_load_explicit(&mail.kept, memory_order_relaxed); }
 
 /* ids become Message-IDs (<id@host>) and timer references */
 static int id_valid(const char *id) {
