@@ -301,6 +301,7 @@ class Smtp(unittest.TestCase):
         self.assertEqual(msg["To"].addresses[0].display_name, "Ann Öberg")
         self.assertEqual(msg["X-ServiceFlow-Kind"], "order.paid")
         self.assertEqual(msg["MIME-Version"], "1.0")
+        self.assertEqual(msg["Auto-Submitted"], "auto-generated")
         self.assertIsNotNone(msg["Date"])
         self.assertEqual(msg.get_content_type(), "multipart/alternative")
         parts = [p.get_content_type() for p in msg.iter_parts()]

@@ -185,6 +185,7 @@ static void test_message_headers(void **state) {
   assert_non_null(strstr(m, "Message-ID: <ntf_1@example.org>\r\n"));
   assert_non_null(strstr(m, "MIME-Version: 1.0\r\n"));
   assert_non_null(strstr(m, "X-ServiceFlow-Kind: order.paid\r\n"));
+  assert_non_null(strstr(m, "Auto-Submitted: auto-generated\r\n"));
   assert_non_null(strstr(m, "From: \"Shop \\\"Best\\\"\" <shop@example.org>\r\n"));
   assert_non_null(strstr(m, "To: =?UTF-8?B?"));
   assert_non_null(strstr(m, " <ann@example.com>\r\n"));

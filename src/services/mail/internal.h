@@ -81,7 +81,8 @@ typedef struct mail_msg {
   int64_t date_ms; /* the Date: header (the row's created_at: the same on every attempt) */
 } mail_msg;
 
-/* The whole RFC 5322 message (CRLF lines, multipart/alternative with
+/* The whole RFC 5322 message (CRLF lines, Auto-Submitted: auto-generated
+ * (RFC 3834: no out-of-office replies), multipart/alternative with
  * quoted-printable UTF-8 parts, RFC 2047 headers when not ASCII), malloc'd,
  * *len set. The MIME boundary derives from the Message-ID, so one message
  * builds to the same bytes on every attempt. Any thread. */
