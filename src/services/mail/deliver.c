@@ -71,7 +71,7 @@ static struct mail_delivery {
   outgoing *table[BUCKETS];
   int sending, recording;
   _Atomic int running;
-  char url[512], user[256], password[256], mail_from[330];
+  char url[512], user[256], password[256], mail_from[330], ca_file[512];
   long use_ssl;
   int timeout_ms, max_attempts, backoff_ms, concurrency;
   _Atomic uint64_t sent, dead, attempts_ok, attempts_failed;
@@ -193,6 +193,7 @@ static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int at
   curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, o->rcpt_list);
   curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(easy, CURLOPT_USE_SSL, delivery.use_ssl);
+  if (delivery.ca_file[0]) curl_easy_setopt(easy, CURLOPT_CAINFO, delivery.ca_file);
   if (delivery.user[0]) {
     curl_easy_setopt(easy, CURLOPT_USERNAME, delivery.user);
     curl_easy_setopt(easy, CURLOPT_PASSWORD, delivery.password);
@@ -390,6 +391,7 @@ static void read_settings(const sf_config *cfg) {
   snprintf(delivery.url, sizeof delivery.url, "%s", cfg->smtp_url);
   snprintf(delivery.user, sizeof delivery.user, "%s", cfg->smtp_user);
   snprintf(delivery.password, sizeof delivery.password, "%s", cfg->smtp_password);
+  snprintf(delivery.ca_file, sizeof delivery.ca_file, "%s", cfg->smtp_ca_file);
   delivery.use_ssl = use_ssl_of(cfg->smtp_tls);
   delivery.timeout_ms = cfg->smtp_timeout_ms > 0 ? cfg->smtp_timeout_ms : 30000;
   delivery.max_attempts = cfg->mail_max_attempts > 0 ? cfg->mail_max_attempts : 1;
