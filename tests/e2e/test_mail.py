@@ -164,6 +164,13 @@ class DevMailbox(unittest.TestCase):
                 break
         self.assertEqual(len(seen), len(set(seen)))
         self.assertTrue({"page-%d" % i for i in range(5)} <= set(seen))
+        st, _, b = req(self.srv, "GET", "/api/v1/mail/messages?to=staff@example.com&limit=3", token=self.admin)
+        self.assertEqual([x["id"] for x in b["data"]], ["page-4", "page-3", "page-2"])
+        st, _, b = req(self.srv, "GET", "/api/v1/mail/messages?to=staff@example.com&status=kept&cursor=" +
+                       b["next_cursor"], token=self.admin)
+        self.assertEqual([x["id"] for x in b["data"]], ["page-1", "page-0"])
+        st, _, b = req(self.srv, "GET", "/api/v1/mail/messages?to=staff@example.com&status=dead", token=self.admin)
+        self.assertEqual((st, b["data"]), (200, []))
         st, _, b = req(self.srv, "GET", "/api/v1/mail/messages?status=sent", token=self.admin)
         self.assertEqual((st, b["data"]), (200, []))
         st, h, b = req(self.srv, "GET", "/api/v1/mail/messages?status=lost", token=self.admin)

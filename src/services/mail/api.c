@@ -257,7 +257,7 @@ static void h_messages(sf_req *req) {
   const char *status = sf_req_query(req, "status");
   if (!status_valid(status)) sf_err_invalid(&err, "status", "must be pending, sent, dead or kept");
   sf_db *db = err.status ? NULL : sf_db_reader(&err);
-  sf_stmt *st = db ? mail_repo_list(db, status, c_at, c_id, limit + 1, &err) : NULL;
+  sf_stmt *st = db ? mail_repo_list(db, status, sf_req_query(req, "to"), c_at, c_id, limit + 1, &err) : NULL;
   if (!st) {
     sf_req_reply_problem(req, &err);
     return;
@@ -448,8 +448,8 @@ void mail_routes(void) {
        "Send one e-mail of a kind to an address (to check the SMTP settings and a template): queued like any other",
        SEND_BODY, MESSAGE_FULL_SCHEMA, 201, 0, .statuses = "404"},
       {"GET", "/api/v1/mail/messages", h_messages, SF_AUTH_PERMISSION, "mail:admin", SF_ROUTE_PAGED, "mail",
-       "E-mails, newest first: the delivery log; ?status=kept is the dev mailbox (no smtp_url)", NULL,
-       SF_LIST_SCHEMA(MESSAGE_SCHEMA), 200, 0, .query = "status"},
+       "E-mails, newest first: the delivery log; ?status=kept is the dev mailbox (no smtp_url); ?to= one recipient's",
+       NULL, SF_LIST_SCHEMA(MESSAGE_SCHEMA), 200, 0, .query = "status to"},
       {"GET", "/api/v1/mail/messages/{id}", h_message, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
        "One e-mail with its text and HTML bodies", NULL, MESSAGE_FULL_SCHEMA, 200, 0},
       {"POST", "/api/v1/mail/messages/{id}/resend", h_resend, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",

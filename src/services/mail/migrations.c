@@ -35,5 +35,7 @@ const sf_db_step sf_mail_migrations[] = {
      "CREATE INDEX mail_messages_created ON mail_messages(created_at, id);"
      "CREATE INDEX mail_messages_status ON mail_messages(status, created_at, id);"
      "CREATE INDEX mail_messages_user ON mail_messages(user_id, created_at) WHERE user_id IS NOT NULL;"},
+    /* the dev mailbox and the log by recipient (?to=) */
+    {"CREATE INDEX mail_messages_to ON mail_messages(to_addr, created_at, id);"},
     {0},
 };

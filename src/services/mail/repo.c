@@ -140,12 +140,24 @@ static sf_stmt *list_status(sf_db *db, sf_err *err) {
                        err);
 }
 
-sf_stmt *mail_repo_list(sf_db *db, const char *status, int64_t c_at, const char *c_id, int limit, sf_err *err) {
-  sf_stmt *st = status ? list_status(db, err) : list_all(db, err);
+/* by recipient, then (rarely many) filtered by status */
+static sf_stmt *list_to(sf_db *db, sf_err *err) {
+  return sf_db_prepare(db,
+                       "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at,"
+                       " last_error, created_at, updated_at, sent_at FROM mail_messages"
+                       " WHERE to_addr = ?5 AND (?4 IS NULL OR status = ?4) AND (created_at, id) < (?1, ?2)"
+                       " ORDER BY created_at DESC, id DESC LIMIT ?3",
+                       err);
+}
+
+sf_stmt *mail_repo_list(sf_db *db, const char *status, const char *to, int64_t c_at, const char *c_id, int limit,
+                        sf_err *err) {
+  sf_stmt *st = to ? list_to(db, err) : status ? list_status(db, err) : list_all(db, err);
   if (!st) return NULL;
   sf_stmt_int(st, 1, c_at);
   sf_stmt_text(st, 2, c_id);
   sf_stmt_int(st, 3, limit);
   if (status) sf_stmt_text(st, 4, status);
+  if (to) sf_stmt_text(st, 5, to);
   return st;
 }

@@ -50,8 +50,9 @@ int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
  * last_error, created_at, updated_at, sent_at, body_text, body_html. */
 /* One row (MAIL_LIST_COLS) by id. */
 sf_stmt *mail_repo_get(sf_db *db, const char *id, sf_err *err);
-/* Newest first, after the cursor (created_at, id), limit rows;
- * status NULL = all. MAIL_LIST_COLS without the bodies. */
-sf_stmt *mail_repo_list(sf_db *db, const char *status, int64_t c_at, const char *c_id, int limit, sf_err *err);
+/* Newest first, after the cursor (created_at, id), limit rows; status
+ * and to (recipient) NULL = any. MAIL_LIST_COLS without the bodies. */
+sf_stmt *mail_repo_list(sf_db *db, const char *status, const char *to, int64_t c_at, const char *c_id, int limit,
+                        sf_err *err);
 
 #endif
