@@ -83,7 +83,7 @@ static int register_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *
   auth_job *j = data;
   sf_user u;
   json_t *tokens;
-  if (id_create(tx, who, j->email, j->name, "customer", j->hash, &u, err)) return -1;
+  if (id_create(tx, who, j->email, j->name, "customer", j->hash, 0, &u, err)) return -1;
   if (id_issue_tokens(tx, &u, NULL, &tokens, err)) return -1;
   if (run_login_hook(tx, who, j, &u, tokens, err)) return -1;
   sf_result_json(out, 201, tokens);
