@@ -48,7 +48,6 @@ typedef struct sf_config {
   int email_verify_ttl_s;      /* life of an e-mail verification link */
   int password_reset_ttl_s;    /* life of a password reset link */
   int account_mails_per_hour;  /* reset and verification mails per address (or user) per hour; 0 = no limit */
-  char app_url[512];           /* base URL in links; empty = http://localhost:<port> */
 
   int writer_max_batch;
   char writer_sync[16]; /* "full" (default) or "pipelined" */
@@ -74,6 +73,19 @@ typedef struct sf_config {
   int webhook_max_attempts; /* attempts before a delivery is dead */
   int webhook_backoff_ms;   /* delay after the first failed attempt; doubles, capped at 1 h */
   int webhook_concurrency;  /* deliveries in flight at once */
+
+  /* e-mail (services/mail) */
+  char smtp_url[512];      /* smtp://host:25 or smtps://host:465; empty = dev mailbox (kept, never sent) */
+  char smtp_user[256];     /* AUTH user; empty = no AUTH */
+  char smtp_password[256]; /* AUTH password */
+  char smtp_from[320];     /* envelope and From: "Name <addr>" or addr; empty = noreply@<app_url host> */
+  char smtp_tls[16];       /* none | starttls (try, the default) | required (STARTTLS or smtps, else fail) */
+  int smtp_timeout_ms;     /* per SMTP attempt, connect + whole dialogue */
+  int mail_max_attempts;   /* attempts before a message is dead */
+  int mail_backoff_ms;     /* base of the full-jitter delay after a failed attempt; doubles, capped at 1 h */
+  int mail_concurrency;    /* SMTP sessions in flight at once */
+  char app_url[512];       /* base URL in links; empty = http://localhost:<port> */
+  char app_name[128];      /* the product name in mail */
 } sf_config;
 
 extern sf_config sf_cfg;
