@@ -189,7 +189,9 @@ int id_create(sf_tx *tx, const sf_actor *who, const char *email, const char *nam
   if (sf_user_insert(tx->db, u, err)) return -1;
   id_changed(tx, u->id); /* a forged token's "no such user" answer may be cached */
   return id_event(tx, who, u, "user.registered",
-                  json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role), err);
+                  json_pack("{s:s, s:s, s:s, s:b}", "email", u->email, "name", u->name, "role", u->role,
+                            "email_verified", u->email_verified),
+                  err);
 }
 
 int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err) {

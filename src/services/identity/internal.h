@@ -86,8 +86,9 @@ int id_token_invalid(sf_err *err);
  * verification tokens) when it was not; the caller bumps u's version and
  * saves it. Writer thread. */
 int id_mark_verified(sf_tx *tx, const sf_actor *who, sf_user *u, sf_err *err);
-/* Mails u a verification link and records it (registration, resend). */
-int id_send_verification(sf_tx *tx, const sf_actor *who, const sf_user *u, sf_err *err);
+/* Mails u a verification link; announce: with a user.email_verification_sent
+ * event (a resend; at registration user.registered tells it). */
+int id_send_verification(sf_tx *tx, const sf_actor *who, const sf_user *u, int announce, sf_err *err);
 /* The per-address (or per-user) budget of account mails, taken on an HTTP
  * thread before the command: 0, or -429 with err (Retry-After set). */
 int id_mail_budget(const char *key, sf_err *err);

@@ -2,7 +2,7 @@
  * of its stream "user-<id>" and compared with its users row.
  *
  * The fold mirrors the commands in identity.c, users.c and auth.c:
- *   user.registered      {email, name, role}  the user exists, active, no MFA
+ *   user.registered      {email, name, role, email_verified} the user exists, active, no MFA
  *   user.role_changed    {from, to}           role
  *   user.status_changed  {from, to}           status (active | disabled)
  *   user.profile_updated {name}               name
