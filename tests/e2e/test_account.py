@@ -278,5 +278,22 @@ class RequiredVerification(AccountBase):
         self.assertIs(u["user"]["email_verified"], True)
 
 
+class VerificationOff(AccountBase):
+    args = ["--email-verification", "off"]
+
+    def test_nothing_is_mailed_and_everything_works(self):
+        u = register(self.srv)
+        self.assertIn("access_token", u)
+        self.assertIs(u["user"]["email_verified"], False)
+        st, _, b = req(self.srv, "POST", "/api/v1/auth/verify-email/resend", token=u["access_token"])
+        self.assertEqual(st, 409, b)
+        time.sleep(0.2)
+        self.assertEqual(self.mails(u["user"]["email"], "account.verify_email"), [])
+        # the reset works without verification
+        st, _, b = req(self.srv, "POST", "/api/v1/auth/password-reset", {"email": u["user"]["email"]})
+        self.assertEqual(st, 202, b)
+        self.assertEqual(len(self.wait_mails(u["user"]["email"], "account.password_reset", 1)), 1)
+
+
 if __name__ == "__main__":
     main()
