@@ -97,7 +97,7 @@ int sf_user_any_session_signed(sf_db *db, sf_err *err);
  * The user-* events that shape the users rows, in order:
  * position, stream, type, data (JSON text). */
 sf_stmt *sf_user_verify_events(sf_db *db, sf_err *err);
-/* Every users row: id, email, name, role, status, totp_enabled. */
+/* Every users row: id, email, name, role, status, totp_enabled, email_verified. */
 sf_stmt *sf_user_verify_rows(sf_db *db, sf_err *err);
 
 #endif
