@@ -64,7 +64,9 @@ static int queue(sf_tx *tx, const sf_user *u, const char *id, const char *kind, 
 
 int id_mail_token(sf_tx *tx, const sf_user *u, const char *purpose, int ttl_s, const char *path, const char *kind,
                   char *expires, size_t cap, sf_err *err) {
-  if (sf_acct_token_revoke_user(tx->db, u->id, purpose, err) < 0) return -1;
+  if (sf_acct_token_forget_user(tx->db, u->id, purpose, err) ||
+      sf_acct_token_revoke_user(tx->db, u->id, purpose, err) < 0)
+    return -1;
   sf_acct_token t = {0};
   sf_id_new("atk", t.id, sizeof t.id);
   snprintf(t.user_id, sizeof t.user_id, "%s", u->id);

@@ -74,6 +74,10 @@ int sf_acct_token_by_hash(sf_db *db, const char *token_hash, sf_acct_token *t, s
 int sf_acct_token_set_status(sf_db *db, const char *id, const char *status, sf_err *err);
 /* Revokes user_id's active tokens of purpose; returns the count or <0. */
 int sf_acct_token_revoke_user(sf_db *db, const char *user_id, const char *purpose, sf_err *err);
+/* Deletes user_id's used and revoked tokens of purpose (a new one is made:
+ * the table keeps at most the last round per user and purpose; the events
+ * keep the history). */
+int sf_acct_token_forget_user(sf_db *db, const char *user_id, const char *purpose, sf_err *err);
 
 /* What the edge needs to know about a session: the user's role and status,
  * and whether family (the session) still has a usable token of that user.

@@ -59,3 +59,12 @@ int sf_acct_token_revoke_user(sf_db *db, const char *user_id, const char *purpos
   int rc = sf_stmt_run(st, err);
   return rc < 0 ? rc : (int)sf_db_changes(db);
 }
+
+int sf_acct_token_forget_user(sf_db *db, const char *user_id, const char *purpose, sf_err *err) {
+  sf_stmt *st =
+      sf_db_prepare(db, "DELETE FROM account_tokens WHERE user_id = ? AND purpose = ? AND status <> 'active'", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, user_id);
+  sf_stmt_text(st, 2, purpose);
+  return sf_stmt_run(st, err);
+}
