@@ -9,8 +9,8 @@
 #include "core/util.h"
 #include "services/mail/internal.h"
 
-#define QP_LINE 76    /* RFC 2045 §6.7 (5): encoded lines at most 76 characters */
-#define WORD_BYTES 45 /* UTF-8 bytes per encoded-word: 60 base64 characters, 72 with "=?UTF-8?B?" and "?=" */
+#define QP_LINE 76     /* RFC 2045 §6.7 (5): encoded lines at most 76 characters */
+#define HEADER_LINE 78 /* RFC 5322 §2.1.1: header lines SHOULD stay within 78 characters */
 
 int mail_addr_valid(const char *addr) {
   size_t n = addr ? strlen(addr) : 0;
@@ -46,23 +46,43 @@ static int plain_ascii(const char *s) {
   return 1;
 }
 
-/* A UTF-8 text as encoded-words of at most WORD_BYTES bytes each, never
+/* The column the next byte of b goes to (header lines fold at 78). */
+static int column(const sf_buf *b) {
+  size_t i = b->len;
+  while (i > 0 && b->data[i - 1] != '\n') i--;
+  return (int)(b->len - i);
+}
+
+/* A UTF-8 text as encoded-words, each line at most 76 characters, never
  * splitting a character, folded with CRLF SP between words. */
 static void encoded_words(const char *s, sf_buf *out) {
   size_t n = strlen(s);
   for (size_t i = 0; i < n;) {
-    size_t take = n - i < WORD_BYTES ? n - i : WORD_BYTES;
+    int room = HEADER_LINE - 2 - column(out) - 12; /* "=?UTF-8?B?" "?=" */
+    size_t take = room > 8 ? (size_t)(room / 4) * 3 : 6;
+    if (take > n - i) take = n - i;
     while (take < n - i && take > 1 && ((unsigned char)s[i + take] & 0xC0) == 0x80) take--;
-    char b64[sodium_base64_ENCODED_LEN(WORD_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+    char b64[sodium_base64_ENCODED_LEN(HEADER_LINE, sodium_base64_VARIANT_ORIGINAL)];
     sodium_bin2base64(b64, sizeof b64, (const unsigned char *)s + i, take, sodium_base64_VARIANT_ORIGINAL);
-    sf_buf_printf(out, "%s=?UTF-8?B?%s?=", i ? "\r\n " : "", b64);
+    sf_buf_printf(out, "=?UTF-8?B?%s?=", b64);
     i += take;
+    if (i < n) sf_buf_puts(out, "\r\n ");
+  }
+}
+
+/* Printable ASCII, folded before a space where a line would pass 78. */
+static void folded_ascii(const char *s, sf_buf *out) {
+  while (*s) {
+    size_t word = strcspn(s + 1, " ") + 1;
+    if (*s == ' ' && column(out) + (int)word > HEADER_LINE && column(out) > 1) sf_buf_puts(out, "\r\n");
+    sf_buf_append(out, s, word);
+    s += word;
   }
 }
 
 void mail_header_encode(const char *s, sf_buf *out) {
   if (plain_ascii(s))
-    sf_buf_puts(out, s);
+    folded_ascii(s, out);
   else
     encoded_words(s, out);
 }
@@ -83,7 +103,7 @@ static void put_mailbox(const char *name, const char *addr, sf_buf *out) {
   } else {
     encoded_words(name, out);
   }
-  sf_buf_printf(out, " <%s>", addr);
+  sf_buf_printf(out, "%s<%s>", column(out) + (int)strlen(addr) + 3 > HEADER_LINE ? "\r\n " : " ", addr);
 }
 
 typedef struct qp_line {

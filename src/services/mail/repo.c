@@ -105,7 +105,7 @@ int mail_repo_keep(sf_db *db, const char *id, int64_t now_ms, sf_err *err) {
 int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "UPDATE mail_messages SET status = 'pending', attempts = 0, next_at = ?2, updated_at = ?2"
-                              " WHERE id = ?1 AND status IN ('dead', 'sent')",
+                              " WHERE id = ?1 AND status IN ('dead', 'sent', 'kept')",
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, id);

@@ -41,8 +41,8 @@ int mail_repo_record(sf_db *db, const char *id, int seen, const char *status, in
                      const char *error, int64_t now_ms, sf_err *err);
 /* A pending row, never to be sent (no SMTP server configured): kept. */
 int mail_repo_keep(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
-/* dead or sent -> pending, attempts 0, due now: 1, or 0 when the row is not
- * in one of those states. */
+/* dead, sent or kept -> pending, attempts 0, due now: 1, or 0 when the row
+ * is pending. */
 int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
 
 /* The columns of a message for the API (MAIL_LIST_COLS): id, kind,
