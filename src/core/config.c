@@ -56,6 +56,10 @@ static const opt k_opts[] = {
     I(hash_concurrency, 1, 64),
     I(lockout_threshold, 1, 1000),
     I(lockout_base_s, 1, 86400),
+    S(email_verification),
+    I(email_verify_ttl_s, 60, 31536000),
+    I(password_reset_ttl_s, 60, 86400),
+    I(account_mails_per_hour, 0, 1000000),
     I(writer_max_batch, 1, 100000),
     S(writer_sync),
     I(shutdown_timeout_s, 1, 600),
@@ -118,6 +122,10 @@ void sf_config_defaults(sf_config *c) {
   c->hash_concurrency = 2;
   c->lockout_threshold = 5;
   c->lockout_base_s = 30;
+  snprintf(c->email_verification, sizeof c->email_verification, "optional");
+  c->email_verify_ttl_s = 86400;
+  c->password_reset_ttl_s = 1800;
+  c->account_mails_per_hour = 5;
   c->writer_max_batch = 1024;
   snprintf(c->writer_sync, sizeof c->writer_sync, "full");
   c->shutdown_timeout_s = 10;

@@ -44,6 +44,11 @@ typedef struct sf_config {
   int lockout_threshold; /* failed logins before the account is locked */
   int lockout_base_s;    /* first lock period; doubles per further failure */
 
+  char email_verification[16]; /* "off", "optional" (default) or "required" (no tokens until verified) */
+  int email_verify_ttl_s;      /* life of an e-mail verification link */
+  int password_reset_ttl_s;    /* life of a password reset link */
+  int account_mails_per_hour;  /* reset and verification mails per address (or user) per hour; 0 = no limit */
+
   int writer_max_batch;
   char writer_sync[16]; /* "full" (default) or "pipelined" */
   int shutdown_timeout_s;

@@ -24,9 +24,14 @@ static const struct {
      "{\"type\":\"object\",\"required\":[\"mfa_required\",\"mfa_token\",\"expires_in\"],\"properties\":{\""
      "mfa_required\":{\"const\":true},\"mfa_token\":{\"type\":\"string\"},\"expires_in\":{\"type\":\"integ"
      "er\"}}}"},
-    {"User", "{\"type\":\"object\",\"required\":[\"name\",\"id\",\"email\",\"role\",\"status\",\"mfa_enabled\",\"v"
+    {"PendingVerification",
+     "{\"type\":\"object\",\"required\":[\"user\",\"email_verification_required\"],\"properties\":{\"user\":{\"$"
+     "ref\":\"#/components/schemas/User\"},\"email_verification_required\":{\"const\":true}}}"},
+    {"User", "{\"type\":\"object\",\"required\":[\"name\",\"id\",\"email\",\"email_verified\",\"role\",\"status\","
+             "\"mfa_enabled\",\"v"
              "ersion\",\"created_at\",\"updated_at\"],\"properties\":{\"id\":{\"type\":\"string\"},\"email\":{\"ty"
-             "pe\":\"string\"},\"name\":{\"type\":\"string\"},\"role\":{\"enum\":[\"customer\",\"staff\",\"approve"
+             "pe\":\"string\"},\"email_verified\":{\"type\":\"boolean\"},\"name\":{\"type\":\"string\"},\"role\":{"
+             "\"enum\":[\"customer\",\"staff\",\"approve"
              "r\",\"admin\"]},\"status\":{\"enum\":[\"active\",\"disabled\"]},\"mfa_enabled\":{\"type\":\"boolean\""
              "},\"version\":{\"type\":\"integer\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},\""
              "updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"},

@@ -7,6 +7,7 @@ exercise fails it: a route added later must be added here too."""
 import http.client, re, time, unittest
 from sfharness import Server, req, make_user, totp, main, unique_email, _parse
 from openapi_contract import Contract
+from devmail import kept_mails, link_token
 
 FAST = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000"]
 OK_CARD = {"card_number": "4242424242424242"}
@@ -128,6 +129,7 @@ class OpenAPITruth(unittest.TestCase):
         t = c("POST", "/api/v1/auth/login", {"email": email, "password": pw}, expect=200)[2]["access_token"]
         c("GET", "/api/v1/users/%s/events" % me["id"], token=t, expect=403)
         self.password_change(pw)
+        self.account(pw)
         self.customer = self.call("POST", "/api/v1/auth/register",
                                   {"email": unique_email("oa"), "password": pw}, expect=201)[2]["access_token"]
 
@@ -158,6 +160,36 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/auth/password", {"current_password": "not it at all", "new_password": "new password 2"},
           token=t, expect=401)
         c("POST", "/api/v1/auth/password", {"current_password": pw, "new_password": "new password 2"}, token=t,
+          expect=204)
+
+    def account(self, pw):
+        """E-mail verification and password reset, with the links read from the dev mailbox."""
+        c = self.call
+        st, _, u = c("POST", "/api/v1/auth/register", {"email": unique_email("acct"), "password": pw}, expect=201)
+        email, t = u["user"]["email"], u["access_token"]
+
+        def link(kind, path, n):
+            for _ in range(100):
+                mails = kept_mails(self.srv, self.admin, email, kind)
+                if len(mails) >= n:
+                    return link_token(mails[-1], path)
+                time.sleep(0.05)
+            raise AssertionError("no %s mail to %s" % (kind, email))
+
+        c("POST", "/api/v1/auth/verify-email", {"token": "at_nope"}, expect=400)
+        c("POST", "/api/v1/auth/verify-email", {}, expect=422)
+        c("POST", "/api/v1/auth/verify-email/resend", {}, expect=422)
+        c("POST", "/api/v1/auth/verify-email/resend", {"email": unique_email("nobody")}, expect=202)
+        c("POST", "/api/v1/auth/verify-email/resend", token=t, expect=202)
+        c("POST", "/api/v1/auth/verify-email", {"token": link("account.verify_email", "verify-email", 2)}, expect=200)
+        c("POST", "/api/v1/auth/verify-email/resend", token=t, expect=409)
+        c("POST", "/api/v1/auth/password-reset", {"email": "not-an-email"}, expect=422)
+        c("POST", "/api/v1/auth/password-reset", {"email": email}, expect=202)
+        c("POST", "/api/v1/auth/password-reset/confirm", {"token": "at_nope", "new_password": "whatever 123"},
+          expect=400)
+        c("POST", "/api/v1/auth/password-reset/confirm", {"token": "at_nope", "new_password": "short"}, expect=422)
+        c("POST", "/api/v1/auth/password-reset/confirm",
+          {"token": link("account.password_reset", "password-reset", 1), "new_password": "reset password 3"},
           expect=204)
 
     def catalog(self):

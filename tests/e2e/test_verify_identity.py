@@ -99,6 +99,10 @@ class VerifyIdentity(unittest.TestCase):
         self.tamper(uid, "email", "x@evil.example", "user %s email: state row 'x@evil.example'" % uid)
         self.tamper(uid, "totp_enabled", 0, "user %s mfa_enabled: state row 0 vs events 1" % uid)
 
+    def test_changed_email_verified_is_named(self):
+        uid = self.disabled["user"]["id"]  # registered unverified, never verified
+        self.tamper(uid, "email_verified", 1, "user %s email_verified: state row 1 vs events 0" % uid)
+
     def test_deleted_and_inserted_rows_are_named(self):
         d = self.srv.data_dir
         uid = self.promoted["user"]["id"]

@@ -83,7 +83,14 @@ static int register_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *
   auth_job *j = data;
   sf_user u;
   json_t *tokens;
-  if (id_create(tx, who, j->email, j->name, "customer", j->hash, &u, err)) return -1;
+  if (id_create(tx, who, j->email, j->name, "customer", j->hash, 0, &u, err)) return -1;
+  if (id_cfg.verification != ID_VERIFY_OFF && id_send_verification(tx, who, &u, 0, err)) return -1;
+  if (id_cfg.verification == ID_VERIFY_REQUIRED) {
+    /* no session before the address is confirmed (and no guest cart claimed:
+     * it becomes the user's at the first login) */
+    sf_result_json(out, 201, json_pack("{s:o, s:b}", "user", sf_user_json(&u), "email_verification_required", 1));
+    return 0;
+  }
   if (id_issue_tokens(tx, &u, NULL, &tokens, err)) return -1;
   if (run_login_hook(tx, who, j, &u, tokens, err)) return -1;
   sf_result_json(out, 201, tokens);
@@ -181,6 +188,16 @@ static int record_failure(sf_tx *tx, const sf_actor *who, sf_user *u, const char
   return id_save(tx, u, err);
 }
 
+/* With email_verification = required, no tokens for an address not yet
+ * confirmed (told only to whoever knows the password): 1 with err. */
+static int unverified(const sf_user *u, sf_err *err) {
+  if (id_cfg.verification != ID_VERIFY_REQUIRED || u->email_verified) return 0;
+  sf_err_set(err, 403, "email-not-verified", "E-mail address not verified",
+             "confirm your e-mail address with the link we sent (POST /api/v1/auth/verify-email/resend sends a new "
+             "one)");
+  return 1;
+}
+
 /* The password was checked; finish the login: tokens or the MFA step. */
 static int finish_login(const sf_actor *who, sf_tx *tx, const auth_job *j, sf_user *u, int mfa_done, sf_result *out,
                         sf_err *err) {
@@ -189,6 +206,7 @@ static int finish_login(const sf_actor *who, sf_tx *tx, const auth_job *j, sf_us
     u->locked_until = 0;
     if (id_save(tx, u, err)) return -1;
   }
+  if (unverified(u, err)) return 0; /* the password was right: the reset lockout commits */
   if (u->totp_enabled && !mfa_done) {
     char tok[1024];
     if (id_sign(tx, u, "mfa", NULL, MFA_TOKEN_TTL_S, tok, sizeof tok, err)) return -1;
@@ -397,6 +415,7 @@ static int refresh_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *o
   if (strcmp(r.status, "active") != 0) return invalid_refresh(err, "refresh token revoked");
   if (r.expires_at <= tx->now_ms) return invalid_refresh(err, "refresh token expired");
   if (strcmp(u.status, "active") != 0) return invalid_refresh(err, "account disabled");
+  if (unverified(&u, err)) return -403;
   if (sf_refresh_set_status(tx->db, r.id, "rotated", err)) return -1;
   json_t *tokens;
   if (id_issue_tokens(tx, &u, r.family, &tokens, err)) return -1;
@@ -607,7 +626,8 @@ static int password_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *
   u.updated_at = tx->now_ms;
   if (id_save(tx, &u, err)) return -1;
   int n = id_revoke_sessions(tx, u.id, who->session, err);
-  if (n < 0 || id_event(tx, who, &u, "user.password_changed", json_pack("{s:i}", "sessions_revoked", n), err))
+  if (n < 0 || id_event(tx, who, &u, "user.password_changed", json_pack("{s:i}", "sessions_revoked", n), err) ||
+      id_mail_password_changed(tx, &u, err))
     return -1;
   sf_result_json(out, 204, NULL);
   return 0;
@@ -653,12 +673,14 @@ static void h_password(sf_req *req) {
 void id_auth_routes(void) {
   static const sf_route routes[] = {
       {"POST", "/api/v1/auth/register", h_register, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
-       "Register a customer account and start a session",
+       "Register a customer account and start a session (with email_verification = required: no session until the "
+       "address is confirmed)",
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
        "\"properties\":{\"email\":{\"type\":\"string\",\"format\":\"email\",\"maxLength\":254},"
        "\"password\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128},"
        "\"name\":{\"type\":\"string\",\"maxLength\":100}}}",
-       TOKENS_SCHEMA, 201, 0, .statuses = "409", .headers = "Cart-Token"},
+       "{\"oneOf\":[" TOKENS_SCHEMA ",{\"$ref\":\"#/components/schemas/PendingVerification\"}]}", 201, 0,
+       .statuses = "409", .headers = "Cart-Token"},
       {"POST", "/api/v1/auth/login", h_login, SF_AUTH_PUBLIC, NULL, SF_ROUTE_LOGIN_LIMIT, "auth",
        "Log in with email and password (returns tokens, or an MFA challenge)",
        "{\"type\":\"object\",\"required\":[\"email\",\"password\"],\"additionalProperties\":false,"
@@ -674,7 +696,7 @@ void id_auth_routes(void) {
        "Rotate a refresh token (reuse of a rotated token revokes its family)",
        "{\"type\":\"object\",\"required\":[\"refresh_token\"],\"additionalProperties\":false,"
        "\"properties\":{\"refresh_token\":{\"type\":\"string\"}}}",
-       TOKENS_SCHEMA, 200, 0, .statuses = "401"},
+       TOKENS_SCHEMA, 200, 0, .statuses = "401 403"},
       {"POST", "/api/v1/auth/logout", h_logout, SF_AUTH_PUBLIC, NULL, 0, "auth",
        "Log out: revoke the refresh token's family",
        "{\"type\":\"object\",\"required\":[\"refresh_token\"],\"additionalProperties\":false,"

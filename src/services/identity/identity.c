@@ -13,7 +13,7 @@
 #include "services/identity/internal.h"
 #include "services/identity/password.h"
 
-id_settings id_cfg = {900, 30 * 86400, 5, 30};
+id_settings id_cfg = {900, 30 * 86400, 5, 30, ID_VERIFY_OPTIONAL, 86400, 1800, 5, "http://localhost:8080"};
 
 /* Serialised users by id (cache-aside). Every write goes through id_save,
  * which invalidates after commit, so a reader never sees an older user than
@@ -97,6 +97,18 @@ void sf_identity_configure(const sf_config *cfg) {
   id_cfg.refresh_ttl_s = cfg->refresh_ttl_s;
   id_cfg.lockout_threshold = cfg->lockout_threshold;
   id_cfg.lockout_base_s = cfg->lockout_base_s;
+  id_cfg.verification = strcmp(cfg->email_verification, "off") == 0        ? ID_VERIFY_OFF
+                        : strcmp(cfg->email_verification, "required") == 0 ? ID_VERIFY_REQUIRED
+                                                                           : ID_VERIFY_OPTIONAL;
+  id_cfg.verify_ttl_s = cfg->email_verify_ttl_s;
+  id_cfg.reset_ttl_s = cfg->password_reset_ttl_s;
+  id_cfg.mails_per_hour = cfg->account_mails_per_hour;
+  if (cfg->app_url[0])
+    snprintf(id_cfg.app_url, sizeof id_cfg.app_url, "%s", cfg->app_url);
+  else
+    snprintf(id_cfg.app_url, sizeof id_cfg.app_url, "http://localhost:%d", cfg->port); /* as mail's {{app.url}} */
+  size_t n = strlen(id_cfg.app_url);
+  while (n && id_cfg.app_url[n - 1] == '/') id_cfg.app_url[--n] = '\0'; /* links add their own '/' */
 }
 
 void sf_identity_start(void) {
@@ -163,8 +175,9 @@ int id_issue_tokens(sf_tx *tx, const sf_user *u, const char *family, json_t **ou
 }
 
 int id_create(sf_tx *tx, const sf_actor *who, const char *email, const char *name, const char *role,
-              const char *password_hash, sf_user *u, sf_err *err) {
+              const char *password_hash, int email_verified, sf_user *u, sf_err *err) {
   memset(u, 0, sizeof *u);
+  u->email_verified = email_verified;
   sf_id_new("usr", u->id, sizeof u->id);
   snprintf(u->email, sizeof u->email, "%s", email);
   snprintf(u->name, sizeof u->name, "%s", name ? name : "");
@@ -176,7 +189,9 @@ int id_create(sf_tx *tx, const sf_actor *who, const char *email, const char *nam
   if (sf_user_insert(tx->db, u, err)) return -1;
   id_changed(tx, u->id); /* a forged token's "no such user" answer may be cached */
   return id_event(tx, who, u, "user.registered",
-                  json_pack("{s:s, s:s, s:s}", "email", u->email, "name", u->name, "role", u->role), err);
+                  json_pack("{s:s, s:s, s:s, s:b}", "email", u->email, "name", u->name, "role", u->role,
+                            "email_verified", u->email_verified),
+                  err);
 }
 
 int id_normalize_email(const char *in, char *out, size_t cap, sf_err *err) {
@@ -213,7 +228,7 @@ typedef struct {
 static int create_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   create_cmd *cc = (create_cmd *)c;
   sf_user u;
-  if (id_create(tx, NULL, cc->email, cc->name, cc->role, cc->hash, &u, err)) return -1;
+  if (id_create(tx, NULL, cc->email, cc->name, cc->role, cc->hash, 1, &u, err)) return -1;
   snprintf(cc->id, sizeof cc->id, "%s", u.id);
   return 0;
 }

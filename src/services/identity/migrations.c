@@ -34,5 +34,20 @@ const sf_db_step sf_identity_migrations[] = {
     /* revoking every session of a user (disable, password change)
      * finds its refresh tokens by user */
     {"CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id, status);", 9},
+    /* account self-service: the e-mail verification flag, and the single-use
+     * tokens of verification and password-reset links (only their SHA-256
+     * is kept). Users from before verification existed count as verified:
+     * turning `email_verification = required` on must not lock them out. */
+    {"ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE users SET email_verified = 1;"
+     "CREATE TABLE account_tokens("
+     "  id TEXT PRIMARY KEY,"
+     "  user_id TEXT NOT NULL REFERENCES users(id),"
+     "  purpose TEXT NOT NULL,"
+     "  token_hash TEXT NOT NULL UNIQUE,"
+     "  status TEXT NOT NULL,"
+     "  expires_at INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL);"
+     "CREATE INDEX account_tokens_user ON account_tokens(user_id, purpose, status);"},
     {0},
 };

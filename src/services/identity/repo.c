@@ -9,7 +9,7 @@
 
 #define USER_COLS                                                                                                      \
   "id, email, password_hash, name, role, status, failed_logins, locked_until, totp_secret, "                           \
-  "totp_enabled, totp_last_step, version, created_at, updated_at"
+  "totp_enabled, totp_last_step, version, created_at, updated_at, email_verified"
 
 static void row_user(sf_stmt *st, sf_user *u) {
   sf_stmt_col_copy(st, 0, u->id, sizeof u->id);
@@ -26,6 +26,7 @@ static void row_user(sf_stmt *st, sf_user *u) {
   u->version = sf_stmt_col_int(st, 11);
   u->created_at = sf_stmt_col_int(st, 12);
   u->updated_at = sf_stmt_col_int(st, 13);
+  u->email_verified = (int)sf_stmt_col_int(st, 14);
   memcpy(u->loaded_role, u->role, sizeof u->role);
   memcpy(u->loaded_status, u->status, sizeof u->status);
 }
@@ -53,7 +54,7 @@ int sf_user_by_email(sf_db *db, const char *email, sf_user *u, sf_err *err) {
 }
 
 int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "INSERT INTO users(" USER_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
+  sf_stmt *st = sf_db_prepare(db, "INSERT INTO users(" USER_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, u->id);
   sf_stmt_text(st, 2, u->email);
@@ -69,6 +70,7 @@ int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err) {
   sf_stmt_int(st, 12, u->version);
   sf_stmt_int(st, 13, u->created_at);
   sf_stmt_int(st, 14, u->updated_at);
+  sf_stmt_int(st, 15, u->email_verified);
   int rc = sf_stmt_run(st, err);
   if (rc == -409) sf_err_conflict(err, "a user with this email already exists");
   return rc;
@@ -78,7 +80,7 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "UPDATE users SET password_hash = ?, name = ?, role = ?, status = ?,"
                               " failed_logins = ?, locked_until = ?, totp_secret = ?, totp_enabled = ?,"
-                              " totp_last_step = ?, version = ?, updated_at = ? WHERE id = ?",
+                              " totp_last_step = ?, version = ?, updated_at = ?, email_verified = ? WHERE id = ?",
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, u->password_hash);
@@ -92,7 +94,8 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err) {
   sf_stmt_int(st, 9, u->totp_last_step);
   sf_stmt_int(st, 10, u->version);
   sf_stmt_int(st, 11, u->updated_at);
-  sf_stmt_text(st, 12, u->id);
+  sf_stmt_int(st, 12, u->email_verified);
+  sf_stmt_text(st, 13, u->id);
   return sf_stmt_run(st, err);
 }
 
@@ -134,9 +137,10 @@ json_t *sf_user_json(const sf_user *u) {
   char created[32], updated[32];
   sf_time_iso8601(u->created_at, created, sizeof created);
   sf_time_iso8601(u->updated_at, updated, sizeof updated);
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "id", u->id, "email", u->email, "name", u->name,
-                   "role", u->role, "status", u->status, "mfa_enabled", u->totp_enabled, "version",
-                   (json_int_t)u->version, "created_at", created, "updated_at", updated);
+  return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "id", u->id, "email", u->email,
+                   "email_verified", u->email_verified, "name", u->name, "role", u->role, "status", u->status,
+                   "mfa_enabled", u->totp_enabled, "version", (json_int_t)u->version, "created_at", created,
+                   "updated_at", updated);
 }
 
 int sf_refresh_insert(sf_db *db, const sf_refresh *r, const char *token_hash, int64_t now, sf_err *err) {

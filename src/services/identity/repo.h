@@ -23,6 +23,7 @@ typedef struct sf_user {
   char totp_secret[256]; /* sealed; empty = none */
   int totp_enabled;
   int64_t totp_last_step;
+  int email_verified;
   int64_t version;
   int64_t created_at, updated_at;
   /* role and status as read from the row (empty for a user not yet stored):
@@ -58,6 +59,26 @@ int sf_refresh_revoke_family(sf_db *db, const char *family, sf_err *err);
  * (NULL or "": none kept); returns the count or <0. */
 int sf_refresh_revoke_user(sf_db *db, const char *user_id, const char *keep, sf_err *err);
 
+/* A single-use token of an e-mailed link (repo_tokens.c). Only the SHA-256
+ * (hex) of the token is stored; the token itself exists in the mail alone. */
+typedef struct sf_acct_token {
+  char id[SF_ID_MAX];
+  char user_id[SF_ID_MAX];
+  char purpose[16]; /* verify_email | reset */
+  char status[16];  /* active | used | revoked */
+  int64_t expires_at, created_at;
+} sf_acct_token;
+
+int sf_acct_token_insert(sf_db *db, const sf_acct_token *t, const char *token_hash, sf_err *err);
+int sf_acct_token_by_hash(sf_db *db, const char *token_hash, sf_acct_token *t, sf_err *err); /* -404 */
+int sf_acct_token_set_status(sf_db *db, const char *id, const char *status, sf_err *err);
+/* Revokes user_id's active tokens of purpose; returns the count or <0. */
+int sf_acct_token_revoke_user(sf_db *db, const char *user_id, const char *purpose, sf_err *err);
+/* Deletes user_id's used and revoked tokens of purpose (a new one is made:
+ * the table keeps at most the last round per user and purpose; the events
+ * keep the history). */
+int sf_acct_token_forget_user(sf_db *db, const char *user_id, const char *purpose, sf_err *err);
+
 /* What the edge needs to know about a session: the user's role and status,
  * and whether family (the session) still has a usable token of that user.
  * 0 found, -404 no such user, other negative = error. */
@@ -80,7 +101,7 @@ int sf_user_any_session_signed(sf_db *db, sf_err *err);
  * The user-* events that shape the users rows, in order:
  * position, stream, type, data (JSON text). */
 sf_stmt *sf_user_verify_events(sf_db *db, sf_err *err);
-/* Every users row: id, email, name, role, status, totp_enabled. */
+/* Every users row: id, email, name, role, status, totp_enabled, email_verified. */
 sf_stmt *sf_user_verify_rows(sf_db *db, sf_err *err);
 
 #endif

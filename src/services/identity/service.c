@@ -19,12 +19,19 @@ static const sf_edge_grant k_permissions[] = {
 static void routes(void) {
   id_auth_routes();
   id_user_routes();
+  id_account_routes();
 }
 
-/* the users cache and the session check (sf_identity_start) */
+/* the budget of account mails, the users cache and the session check */
 static int start(const sf_config *cfg, sf_err *err) {
+  if (id_account_start(cfg, err)) return -1;
   sf_identity_start();
   return 0;
+}
+
+static void stop(void) {
+  sf_identity_stop();
+  id_account_stop();
 }
 
 /* TOTP secrets are sealed with seal.keys; sessions signed with jwt.key */
@@ -41,7 +48,7 @@ const sf_service sf_identity_service = {
     .migrations = sf_identity_migrations,
     .configure = sf_identity_configure,
     .start = start,
-    .stop = sf_identity_stop,
+    .stop = stop,
     .holds_keyed = holds_keyed,
     .phase = SF_SERVICE_MEMORY,
 };

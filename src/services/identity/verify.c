@@ -2,7 +2,10 @@
  * of its stream "user-<id>" and compared with its users row.
  *
  * The fold mirrors the commands in identity.c, users.c and auth.c:
- *   user.registered      {email, name, role}  the user exists, active, no MFA
+ *   user.registered      {email, name, role, email_verified}  the user exists, active, no MFA
+ *                        (no email_verified: registered before verification
+ *                        existed, counted verified as the migration did)
+ *   user.email_verified  {email}              email_verified
  *   user.role_changed    {from, to}           role
  *   user.status_changed  {from, to}           status (active | disabled)
  *   user.profile_updated {name}               name
@@ -27,6 +30,7 @@ typedef struct {
   char role[16], status[16];
   int64_t email, name; /* slots in the strings index */
   int mfa;
+  int verified;
 } user_fold;
 
 typedef struct {
@@ -46,7 +50,8 @@ static void on_registered(id_fold *f, user_fold *u, const char *id, int64_t pos,
     return;
   }
   int64_t email = intern(f, sf_json_str(d, "email")), name = intern(f, sf_json_str(d, "name"));
-  *u = (user_fold){.registered = 1, .email = email, .name = name};
+  json_t *verified = json_object_get(d, "email_verified");
+  *u = (user_fold){.registered = 1, .email = email, .name = name, .verified = !verified || json_is_true(verified)};
   set_field(u->role, sizeof u->role, sf_json_str(d, "role"));
   set_field(u->status, sizeof u->status, "active");
 }
@@ -78,6 +83,8 @@ static void apply(id_fold *f, const char *id, int64_t pos, const char *type, jso
     on_changed(f, u->status, sizeof u->status, "status", id, pos, d);
   else if (strcmp(type, "user.profile_updated") == 0)
     u->name = intern(f, sf_json_str(d, "name"));
+  else if (strcmp(type, "user.email_verified") == 0)
+    u->verified = 1;
   else
     u->mfa = strcmp(type, "user.mfa_enabled") == 0;
 }
@@ -116,6 +123,7 @@ static void compare_row(id_fold *f, sf_stmt *st) {
   sf_verify_str(f->r, "user", id, "role", sf_stmt_col_text(st, 3), u->role);
   sf_verify_str(f->r, "user", id, "status", sf_stmt_col_text(st, 4), u->status);
   sf_verify_int(f->r, "user", id, "mfa_enabled", sf_stmt_col_int(st, 5) != 0, u->mfa);
+  sf_verify_int(f->r, "user", id, "email_verified", sf_stmt_col_int(st, 6) != 0, u->verified);
 }
 
 static int compare_users(sf_db *db, id_fold *f, sf_err *err) {
