@@ -77,6 +77,7 @@ static const opt k_opts[] = {
     I(new_webhook_key, 0, 1),
     I(integrity_budget_ms, 0, 3600000),
     I(integrity_interval_s, 0, 31536000),
+    I(low_stock_threshold, 0, 1000000000),
 };
 
 void sf_config_defaults(sf_config *c) {
@@ -122,6 +123,7 @@ void sf_config_defaults(sf_config *c) {
   c->webhook_concurrency = 16;
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
+  c->low_stock_threshold = 5;
 }
 
 static const opt *find(const char *key) {

@@ -1,0 +1,78 @@
+/* Who is told what: the pure part of the notifications service. Given one
+ * event (its type and parsed data) and what the service knows of the
+ * event's subject (the request's requester and assignee, earlier
+ * commenters, the order's customer), a plan names the notification's kind
+ * (a mail template kind, services/mail/mail.h), its preference category and
+ * its targets (users, or every active member of a role). The subscriber
+ * (notifications.c) expands roles, drops the actor where the plan says so,
+ * checks preferences and writes the rows. No I/O here; any thread. Every
+ * string a plan holds is borrowed from data or the context. */
+#ifndef SF_SERVICES_NOTIFICATIONS_RULES_H
+#define SF_SERVICES_NOTIFICATIONS_RULES_H
+
+#include <jansson.h>
+
+/* The categories a user turns on and off per channel. */
+typedef enum {
+  NTF_CAT_REQUESTS = 0, /* workflow notify actions, comments, assignment */
+  NTF_CAT_APPROVALS,    /* approval requested / decided */
+  NTF_CAT_SLA,          /* SLA warnings and breaches */
+  NTF_CAT_ORDERS,       /* the customer's orders */
+  NTF_CAT_STOCK,        /* stock below the threshold (staff) */
+  NTF_NCATS
+} ntf_category;
+
+extern const char *const ntf_categories[NTF_NCATS];
+/* The index of name in ntf_categories, or -1. */
+int ntf_category_index(const char *name);
+/* Default of a channel ("in_app" 1, "email" 1 except stock, which staff see
+ * in the app: a mail per product running low is noise). */
+int ntf_default_on(ntf_category c, int email);
+
+#define NTF_MAX_TARGETS 16
+
+typedef struct ntf_target {
+  const char *user; /* a user id, or NULL */
+  const char *role; /* every active user with this role, or NULL */
+} ntf_target;
+
+/* What the subscriber knows of the event's subject ("" or NULL: unknown). */
+typedef struct ntf_context {
+  const char *actor; /* the event's meta.actor ("system" for the system) */
+  const char *requester, *assignee_user, *assignee_role;
+  const char *const *commenters; /* earlier commenters of the request */
+  int ncommenters;
+  const char *customer; /* the order's customer */
+} ntf_context;
+
+typedef struct ntf_plan {
+  const char *kind; /* NULL: the event tells nobody anything */
+  ntf_category category;
+  ntf_target targets[NTF_MAX_TARGETS];
+  int ntargets;
+  int skip_actor; /* the actor is not told of what they did themselves */
+  int sla_step;   /* keyed by the SLA step it belongs to (warning, breach and their notify actions) */
+} ntf_plan;
+
+/* Fills out for an event of type with data (NULL: {}). Returns 1 when
+ * someone is to be told, 0 when not. */
+int ntf_rules_plan(const char *type, const json_t *data, const ntf_context *cx, ntf_plan *out);
+
+/* The template variables of a notification (a new object): the event's
+ * data under "event", and flattened members the default templates use:
+ * recipient {id, name, email}, actor, link, subject {type, id}, message,
+ * request {id, title}, order {id, total, currency, reason, amount},
+ * approval {level, name, decision, comment, by}, sla {name, percent,
+ * within, elapsed_s}, comment {body, by}, assignee, product {id, available,
+ * threshold} as they apply. */
+typedef struct ntf_vars_in {
+  const char *type;
+  const json_t *data;
+  const char *actor;
+  const char *subject_type, *subject_id, *link;
+  const char *request_title; /* "" unknown */
+  const char *user_id, *user_name, *user_email;
+} ntf_vars_in;
+json_t *ntf_rules_vars(const ntf_vars_in *in);
+
+#endif
