@@ -286,11 +286,15 @@ static int stock_low(sf_tx *tx, const sf_event *ev, const sf_stock *s, int64_t a
 }
 
 /* Tells staff once when a product's available stock falls below the
- * threshold; it is low again only after it rose back to it. */
-static int check_stock(sf_tx *tx, const sf_event *ev, const char *product, sf_err *err) {
+ * threshold; it is low again only after it rose back to it. The stock is
+ * read when the event is applied, which may be after later changes: a
+ * stock.adjusted event's own on_hand is used (a restock followed at once by
+ * a loss is two crossings), the units held by orders are today's. */
+static int check_stock(sf_tx *tx, const sf_event *ev, const char *product, const json_t *on_hand, sf_err *err) {
   if (notify.low_stock_threshold <= 0 || !product) return 0;
   sf_stock s;
   if (sf_inv_repo_load_stock(tx->db, product, &s, err)) return -1;
+  if (json_is_integer(on_hand)) s.on_hand = json_integer_value(on_hand);
   int64_t available = s.on_hand - s.reserved;
   int was_low = ntf_repo_stock_low(tx->db, product, err);
   if (was_low < 0) return -1;
@@ -304,7 +308,7 @@ static int check_stock(sf_tx *tx, const sf_event *ev, const char *product, sf_er
 static int check_items(sf_tx *tx, const sf_event *ev, const json_t *items, sf_err *err) {
   size_t i;
   const json_t *it;
-  json_array_foreach(items, i, it) if (check_stock(tx, ev, str(it, "product_id"), err)) return -1;
+  json_array_foreach(items, i, it) if (check_stock(tx, ev, str(it, "product_id"), NULL, err)) return -1;
   return 0;
 }
 
@@ -352,7 +356,7 @@ static int apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
   else if (strncmp(ev->type, "order.", 6) == 0 && strncmp(ev->stream, "order-", 6) == 0)
     rc = on_order(tx, ev, d, actor, err);
   else if (strcmp(ev->type, "stock.adjusted") == 0)
-    rc = check_stock(tx, ev, str(d, "product_id"), err);
+    rc = check_stock(tx, ev, str(d, "product_id"), json_object_get(d, "on_hand"), err);
   json_decref(d);
   json_decref(meta);
   return rc ? -1 : 0;
