@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build and the server need; with --test
-# also what the tests need (the OpenAPI contract test and linter, clang-format), with
+# also what the tests need (the OpenAPI contract test and linter, clang-format, an SMTP
+# server for the mail tests), with
 # --bench what the benchmarks need. Idempotent: only missing packages are
 # installed. Needs root (or sudo).
 set -euo pipefail
@@ -14,7 +15,7 @@ PKGS=(
 )
 mode="${1:-}"
 if [ "$mode" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
-if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format); fi
+if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

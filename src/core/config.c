@@ -72,6 +72,17 @@ static const opt k_opts[] = {
     I(webhook_max_attempts, 1, 100),
     I(webhook_backoff_ms, 1, 3600000),
     I(webhook_concurrency, 1, 256),
+    S(smtp_url),
+    S(smtp_user),
+    S(smtp_password),
+    S(smtp_from),
+    S(smtp_tls),
+    I(smtp_timeout_ms, 100, 600000),
+    I(mail_max_attempts, 1, 100),
+    I(mail_backoff_ms, 1, 3600000),
+    I(mail_concurrency, 1, 256),
+    S(app_url),
+    S(app_name),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),
@@ -121,6 +132,12 @@ void sf_config_defaults(sf_config *c) {
   c->webhook_max_attempts = 8;
   c->webhook_backoff_ms = 1000;
   c->webhook_concurrency = 16;
+  snprintf(c->smtp_tls, sizeof c->smtp_tls, "starttls");
+  c->smtp_timeout_ms = 30000;
+  c->mail_max_attempts = 8;
+  c->mail_backoff_ms = 5000;
+  c->mail_concurrency = 4;
+  snprintf(c->app_name, sizeof c->app_name, "Service Flow");
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
   c->low_stock_threshold = 5;

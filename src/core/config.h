@@ -69,6 +69,19 @@ typedef struct sf_config {
   int webhook_max_attempts; /* attempts before a delivery is dead */
   int webhook_backoff_ms;   /* delay after the first failed attempt; doubles, capped at 1 h */
   int webhook_concurrency;  /* deliveries in flight at once */
+
+  /* e-mail (services/mail) */
+  char smtp_url[512];      /* smtp://host:25 or smtps://host:465; empty = dev mailbox (kept, never sent) */
+  char smtp_user[256];     /* AUTH user; empty = no AUTH */
+  char smtp_password[256]; /* AUTH password */
+  char smtp_from[320];     /* envelope and From: "Name <addr>" or addr; empty = noreply@<app_url host> */
+  char smtp_tls[16];       /* none | starttls (try, the default) | required (STARTTLS or smtps, else fail) */
+  int smtp_timeout_ms;     /* per SMTP attempt, connect + whole dialogue */
+  int mail_max_attempts;   /* attempts before a message is dead */
+  int mail_backoff_ms;     /* base of the full-jitter delay after a failed attempt; doubles, capped at 1 h */
+  int mail_concurrency;    /* SMTP sessions in flight at once */
+  char app_url[512];       /* base URL in links; empty = http://localhost:<port> */
+  char app_name[128];      /* the product name in mail */
 } sf_config;
 
 extern sf_config sf_cfg;

@@ -4,6 +4,7 @@
  * sf_x_service. A service listed later may use the tables and hooks of those
  * before it. Read by services/services.c only. */
 SF_SERVICE(identity)
+SF_SERVICE(mail)
 SF_SERVICE(catalog)
 SF_SERVICE(inventory)
 SF_SERVICE(carts)

@@ -18,7 +18,34 @@
  *   order.refunded, stock.low, account.verify_email, account.password_reset,
  *   account.password_changed.
  * Templates use {{name}} and {{a.b}} for members of vars; in the HTML body the
- * values are escaped. Every template also sees {{app.name}} and {{app.url}}. */
+ * values are escaped. Every template also sees {{app.name}} and {{app.url}}
+ * (settings app_name, app_url), and {{to.name}} / {{to.address}} (the
+ * recipient; empty in sf_mail_render_text). A missing name renders as
+ * nothing; {{#if name}}...{{else}}...{{/if}} keeps a part when the value is
+ * present and not null/false/""/0. Numbers render as they are (pass money
+ * already formatted, e.g. "12.50"). The variables the default of each kind
+ * reads (links are built from them: {{app.url}}/requests/{{request.id}}):
+ *   request.notify       request.{id,title,type,state}, message, subject
+ *   approval.requested   request.{id,title,type}, level, requester.name
+ *   approval.decided     request.{id,title}, decision ("approved"/"rejected"), by.name, comment
+ *   sla.warning,
+ *   sla.breached         request.{id,title,type,state}, due_at, sla.name
+ *   request.commented    request.{id,title}, comment.{author,body}
+ *   request.assigned     request.{id,title,type}, assignee.name
+ *   order.placed, order.paid, order.delivered
+ *                        order.{id,total,currency}   ({{app.url}}/orders/{{order.id}})
+ *   order.cancelled      order.{id}, reason
+ *   order.shipped        order.{id}, tracking
+ *   order.refunded       order.{id,currency}, refund.amount, reason
+ *   stock.low            product.{id,name,sku}, stock.{available,threshold}
+ *   account.verify_email,
+ *   account.password_reset  link (the whole URL with the token), expires_in ("1 hour")
+ *   account.password_changed changed_at
+ *
+ * Settings (core/config.h): smtp_url (empty: the dev mailbox, read with
+ * GET /api/v1/mail/messages?status=kept), smtp_user, smtp_password,
+ * smtp_from, smtp_tls, smtp_timeout_ms, mail_max_attempts, mail_backoff_ms,
+ * mail_concurrency, app_url, app_name. */
 #ifndef SF_SERVICES_MAIL_MAIL_H
 #define SF_SERVICES_MAIL_MAIL_H
 

@@ -1,0 +1,455 @@
+/* Delivery of queued messages over SMTP, shaped like the webhooks'
+ * (services/webhooks/webhooks.h): each pending row has a durable timer
+ * (kind "mail"); its firing is one attempt. In the timer's transaction the
+ * row is read (pending only), the message built and the timer moved on by
+ * smtp_timeout_ms + 60 s, a lease; once that commits the message goes out
+ * through the outbound engine (destination "mail": at most mail_concurrency
+ * SMTP sessions at once, no circuit breaker, one attempt per firing). The
+ * outcome is a writer command (retry_storage): 250 -> sent, timer
+ * cancelled; a 5xx refusal -> dead at once; anything else -> pending again
+ * after a full-jitter backoff, dead after mail_max_attempts. Delivery is at
+ * least once with one Message-ID: an attempt cut short by a stop or crash
+ * is made again after the restart (start re-arms every pending row), and
+ * the receiving side recognises it by its Message-ID.
+ *
+ * With no smtp_url (the dev mailbox) a due row becomes kept instead. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "events/outbound.h"
+#include "events/timers.h"
+#include "services/mail/internal.h"
+#include "services/mail/repo.h"
+
+#define DEST "mail"
+#define LEASE_SLACK_MS 60000
+#define MAX_BACKOFF_MS 3600000
+#define BUCKETS 256
+#define ID_CAP 64
+
+int64_t mail_backoff_ms(int base_ms, int failed_attempts, uint32_t rnd) {
+  int64_t cap = base_ms > 0 ? base_ms : 1;
+  for (int i = 1; i < failed_attempts && cap < MAX_BACKOFF_MS; i++) cap *= 2;
+  if (cap > MAX_BACKOFF_MS) cap = MAX_BACKOFF_MS;
+  return (int64_t)(rnd % (uint64_t)(cap + 1));
+}
+
+typedef enum { OUT_STAGED = 1, OUT_SENDING, OUT_RECORDING } out_state;
+typedef enum { RES_STALE, RES_SENT, RES_RETRY, RES_DEAD } out_result;
+
+/* One attempt of one row, from its timer firing until its outcome has
+ * committed; a row is in the table at most once, so a lease firing while
+ * an attempt is out never sends it twice. */
+typedef struct outgoing {
+  sf_out_req req; /* first: the engine hands it back */
+  sf_cmd cmd;
+  out_state state;
+  char id[ID_CAP];
+  char kind[64];
+  char rcpt[320];
+  struct curl_slist *rcpt_list;
+  char *msg; /* the whole message */
+  size_t msg_len;
+  int attempts; /* recorded before this attempt */
+  int ok, permanent;
+  char error[CURL_ERROR_SIZE + 64];
+  out_result result;
+  struct outgoing *next;
+} outgoing;
+
+static struct mail_delivery {
+  pthread_mutex_t mu; /* the table and the counts */
+  pthread_cond_t cv;  /* an outgoing left the engine or the writer */
+  outgoing *table[BUCKETS];
+  int sending, recording;
+  _Atomic int running;
+  char url[512], user[256], password[256], mail_from[330];
+  long use_ssl;
+  int timeout_ms, max_attempts, backoff_ms, concurrency;
+  _Atomic uint64_t sent, dead, kept, attempts_ok, attempts_failed;
+} delivery = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+static unsigned long long peek(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+
+static outgoing **slot_of(const char *id) { return &delivery.table[sf_fnv1a(id, strlen(id)) % BUCKETS]; }
+
+static outgoing *find_locked(const char *id) {
+  for (outgoing *o = *slot_of(id); o; o = o->next)
+    if (strcmp(o->id, id) == 0) return o;
+  return NULL;
+}
+
+static void free_outgoing(outgoing *o) {
+  curl_slist_free_all(o->rcpt_list);
+  free(o->msg);
+  free(o);
+}
+
+static void remove_locked(outgoing *o) {
+  for (outgoing **p = slot_of(o->id); *p; p = &(*p)->next)
+    if (*p == o) {
+      *p = o->next;
+      break;
+    }
+  free_outgoing(o);
+}
+
+/* The outgoing leaves this process's hands (its row stays as it is). */
+static void drop(outgoing *o, int *count) {
+  pthread_mutex_lock(&delivery.mu);
+  if (count) (*count)--;
+  remove_locked(o);
+  pthread_cond_broadcast(&delivery.cv);
+  pthread_mutex_unlock(&delivery.mu);
+}
+
+/* ---- the dev mailbox ---- */
+
+void mail_kept_hook(void *ud, const char *id) {
+  (void)ud;
+  bump(&delivery.kept);
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_stmt *st = db ? mail_repo_get(db, id, &err) : NULL;
+  if (st && sf_stmt_step(st, &err) == 1) {
+    char to[400], subject[600];
+    sf_log_info("mail kept in the dev mailbox", "\"id\":\"%s\",\"kind\":\"%s\",\"to\":\"%s\",\"subject\":\"%s\"", id,
+                sf_stmt_col_text(st, 1), sf_log_quote(sf_stmt_col_text(st, 2), to, sizeof to),
+                sf_log_quote(sf_stmt_col_text(st, 5), subject, sizeof subject));
+  }
+  if (st) sf_stmt_reset(st);
+}
+
+/* ---- the timer: one attempt of a pending row ---- */
+
+/* The row as the timer's transaction read it, built, to be sent once that
+ * commits. Under delivery.mu. */
+static void stage_locked(const char *id, sf_stmt *st) {
+  outgoing *o = find_locked(id);
+  if (!o) {
+    o = sf_calloc(1, sizeof *o);
+    snprintf(o->id, sizeof o->id, "%s", id);
+    outgoing **slot = slot_of(id);
+    o->next = *slot;
+    *slot = o;
+  }
+  free(o->msg); /* staged before by a transaction that rolled back */
+  o->state = OUT_STAGED;
+  sf_stmt_col_copy(st, 0, o->kind, sizeof o->kind);
+  sf_stmt_col_copy(st, 1, o->rcpt, sizeof o->rcpt);
+  o->attempts = (int)sf_stmt_col_int(st, 7);
+  char from_addr[320], from_name[256];
+  mail_sender(from_addr, sizeof from_addr, from_name, sizeof from_name);
+  mail_msg m = {.kind = o->kind,
+                .from_addr = from_addr,
+                .from_name = from_name,
+                .to_addr = o->rcpt,
+                .to_name = sf_stmt_col_text(st, 2),
+                .subject = sf_stmt_col_text(st, 3),
+                .text = sf_stmt_col_text(st, 4),
+                .html = sf_stmt_col_text(st, 5),
+                .message_id = sf_stmt_col_text(st, 6),
+                .date_ms = sf_stmt_col_int(st, 8)};
+  o->msg = mail_msg_build(&m, &o->msg_len);
+}
+
+static void send_hook(void *ud, const char *id);
+
+static int keep_due(sf_tx *tx, const char *id, sf_err *err) {
+  if (mail_repo_keep(tx->db, id, tx->now_ms, err)) return -500;
+  if (sf_db_changes(tx->db)) sf_tx_after_commit(tx, mail_kept_hook, NULL, id);
+  return 0;
+}
+
+/* Writer thread, in the timer's savepoint. */
+static int on_due(sf_tx *tx, const char *id, sf_err *err) {
+  if (mail_dev_mailbox()) return keep_due(tx, id, err);
+  if (!atomic_load(&delivery.running)) /* not sending here (a CLI run): start re-arms it */
+    return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
+  sf_stmt *st = mail_repo_pending(tx->db, id, err);
+  if (!st) return -500;
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) {
+    pthread_mutex_lock(&delivery.mu);
+    outgoing *o = find_locked(id);
+    int busy = o && o->state != OUT_STAGED; /* this attempt is still out */
+    if (!busy) stage_locked(id, st);
+    pthread_mutex_unlock(&delivery.mu);
+    if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
+  }
+  sf_stmt_reset(st);
+  if (rc != 1) return rc < 0 ? rc : 0; /* sent or dead meanwhile */
+  return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + delivery.timeout_ms + LEASE_SLACK_MS, err);
+}
+
+void mail_timers(void) { sf_timer_register(MAIL_TIMER_KIND, on_due); }
+
+int mail_resend(sf_tx *tx, const char *id, sf_err *err) {
+  int rc = mail_repo_resend(tx->db, id, tx->now_ms, err);
+  if (rc <= 0) return rc;
+  rc = sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms, err);
+  return rc ? rc : 1;
+}
+
+/* ---- one attempt through the outbound engine ---- */
+
+/* Engine thread, before the attempt: the SMTP envelope and session. */
+static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int attempt) {
+  (void)headers, (void)attempt;
+  outgoing *o = (outgoing *)r;
+  curl_easy_setopt(easy, CURLOPT_MAIL_FROM, delivery.mail_from);
+  curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, o->rcpt_list);
+  curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(easy, CURLOPT_USE_SSL, delivery.use_ssl);
+  if (delivery.user[0]) {
+    curl_easy_setopt(easy, CURLOPT_USERNAME, delivery.user);
+    curl_easy_setopt(easy, CURLOPT_PASSWORD, delivery.password);
+  }
+}
+
+/* The server's answer is definite, whatever it was, when it finished the
+ * dialogue or refused for good (5xx); the rest is worth another attempt. */
+static sf_out_verdict judge(sf_out_req *r, const sf_out_attempt *a) {
+  (void)r;
+  return a->curl_code == 0 || (a->status >= 500 && a->status < 600) ? SF_OUT_DEFINITE : SF_OUT_TRANSIENT;
+}
+
+/* curl's text goes into rows and JSON log lines: printable, no quotes. */
+static void clean_message(char *dst, size_t cap, const char *src) {
+  snprintf(dst, cap, "%s", src);
+  for (char *p = dst; *p; p++)
+    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = ' ';
+}
+
+static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err);
+static void record_done(sf_cmd *c, int rc);
+
+/* Engine thread: the outcome becomes a writer command. */
+static void sent(sf_out_req *r, sf_out_end end, const sf_out_attempt *a) {
+  outgoing *o = (outgoing *)r;
+  if (end == SF_OUT_ABANDONED) { /* stopping: the row stays pending and is sent after the restart */
+    drop(o, &delivery.sending);
+    return;
+  }
+  o->ok = end == SF_OUT_ANSWERED && a->curl_code == 0;
+  /* a refusal for good, but not a failed login: that is the server's settings, fixed in time */
+  o->permanent = !o->ok && a->status >= 500 && a->status < 600 && a->curl_code != CURLE_LOGIN_DENIED;
+  char words[CURL_ERROR_SIZE];
+  clean_message(words, sizeof words, a->error && *a->error ? a->error : "refused");
+  if (o->ok)
+    o->error[0] = '\0';
+  else if (a->timed_out)
+    snprintf(o->error, sizeof o->error, "no answer within %d ms", delivery.timeout_ms);
+  else if (a->status)
+    snprintf(o->error, sizeof o->error, "SMTP %ld: %s", a->status, words);
+  else
+    snprintf(o->error, sizeof o->error, "%s", words);
+  o->cmd = (sf_cmd){.run = record_run, .done = record_done, .retry_storage = 1};
+  pthread_mutex_lock(&delivery.mu);
+  o->state = OUT_RECORDING;
+  delivery.sending--;
+  delivery.recording++;
+  pthread_mutex_unlock(&delivery.mu);
+  if (sf_writer_submit(&o->cmd)) drop(o, &delivery.recording); /* shutting down: the row stays pending */
+}
+
+static void prepare(outgoing *o) {
+  char rcpt[340];
+  snprintf(rcpt, sizeof rcpt, "<%s>", o->rcpt);
+  curl_slist_free_all(o->rcpt_list);
+  if (!(o->rcpt_list = curl_slist_append(NULL, rcpt))) sf_oom();
+  o->req = (sf_out_req){.dest = DEST,
+                        .owner = &delivery,
+                        .url = delivery.url,
+                        .protocols = "smtp,smtps",
+                        .body = o->msg,
+                        .body_len = o->msg_len,
+                        .timeout_ms = delivery.timeout_ms,
+                        .max_attempts = 1, /* the next attempt is a durable timer */
+                        .setup = setup,
+                        .judge = judge,
+                        .done = sent};
+}
+
+/* After the timer's commit (durable): hand the staged message to the engine. */
+static void send_hook(void *ud, const char *id) {
+  (void)ud;
+  pthread_mutex_lock(&delivery.mu);
+  outgoing *o = find_locked(id);
+  int go = o && o->state == OUT_STAGED && atomic_load(&delivery.running);
+  if (go) {
+    o->state = OUT_SENDING;
+    delivery.sending++;
+  }
+  pthread_mutex_unlock(&delivery.mu);
+  if (!go) return;
+  prepare(o);
+  sf_out_req *r = &o->req;
+  if (sf_out_submit(&r, 1)) drop(o, &delivery.sending); /* stopping: the lease sends it after the restart */
+}
+
+/* ---- recording an outcome: a writer command ---- */
+
+static outgoing *of_cmd(sf_cmd *c) { return (outgoing *)((char *)c - offsetof(outgoing, cmd)); }
+
+static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  outgoing *o = of_cmd(c);
+  int attempts = o->attempts + 1;
+  o->result = o->ok ? RES_SENT : o->permanent || attempts >= delivery.max_attempts ? RES_DEAD : RES_RETRY;
+  static const char *const k_status[] = {"", "sent", "pending", "dead"};
+  uint32_t rnd;
+  sf_random_bytes(&rnd, sizeof rnd);
+  int64_t next_at =
+      o->result == RES_RETRY ? tx->now_ms + mail_backoff_ms(delivery.backoff_ms, attempts, rnd) : tx->now_ms;
+  int rc = mail_repo_record(tx->db, o->id, o->attempts, k_status[o->result], attempts, next_at, o->ok ? NULL : o->error,
+                            tx->now_ms, err);
+  if (rc < 0) return rc;
+  if (rc == 0) {
+    o->result = RES_STALE; /* recorded already (resent meanwhile, or another process) */
+    return 0;
+  }
+  return o->result == RES_RETRY ? sf_timer_set(tx, MAIL_TIMER_KIND, o->id, next_at, err)
+                                : sf_timer_cancel(tx, MAIL_TIMER_KIND, o->id, err);
+}
+
+/* Completion thread: count, log, and the outgoing leaves this process's hands. */
+static void record_done(sf_cmd *c, int rc) {
+  outgoing *o = of_cmd(c);
+  if (rc == 0) {
+    bump(o->ok ? &delivery.attempts_ok : &delivery.attempts_failed);
+    if (o->result == RES_SENT) bump(&delivery.sent);
+    if (o->result == RES_DEAD) {
+      bump(&delivery.dead);
+      sf_log_warn("mail dead", "\"id\":\"%s\",\"kind\":\"%s\",\"attempts\":%d,\"error\":\"%s\"", o->id, o->kind,
+                  o->attempts + 1, o->error);
+    }
+  } else {
+    sf_log_error("mail outcome not recorded", "\"id\":\"%s\",\"detail\":\"%s\"", o->id, c->err.detail);
+  }
+  drop(o, &delivery.recording);
+}
+
+/* ---- start and stop ---- */
+
+static void collect(sf_buf *b) {
+  pthread_mutex_lock(&delivery.mu);
+  int in_flight = delivery.sending;
+  pthread_mutex_unlock(&delivery.mu);
+  sf_buf_printf(b,
+                "# HELP sf_mail_messages_total E-mails by final outcome (kept = the dev mailbox, no SMTP server).\n"
+                "# TYPE sf_mail_messages_total counter\n"
+                "sf_mail_messages_total{outcome=\"sent\"} %llu\n"
+                "sf_mail_messages_total{outcome=\"dead\"} %llu\n"
+                "sf_mail_messages_total{outcome=\"kept\"} %llu\n"
+                "# HELP sf_mail_attempts_total SMTP attempts with a recorded outcome (ok = accepted).\n"
+                "# TYPE sf_mail_attempts_total counter\n"
+                "sf_mail_attempts_total{result=\"ok\"} %llu\n"
+                "sf_mail_attempts_total{result=\"failed\"} %llu\n"
+                "# HELP sf_mail_in_flight SMTP sessions in flight.\n# TYPE sf_mail_in_flight gauge\n"
+                "sf_mail_in_flight %d\n",
+                peek(&delivery.sent), peek(&delivery.dead), peek(&delivery.kept), peek(&delivery.attempts_ok),
+                peek(&delivery.attempts_failed), in_flight);
+}
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static void metrics_init(void) { sf_metrics_add_collector(collect); }
+
+/* Rows left pending by the last run get their timer again: due ones now. */
+typedef struct {
+  sf_cmd cmd;
+  int armed;
+} rearm_cmd;
+
+static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  rearm_cmd *a = (rearm_cmd *)c;
+  a->armed = 0;
+  sf_stmt *st = mail_repo_pending_all(tx->db, err);
+  if (!st) return -500;
+  struct {
+    char id[ID_CAP];
+    int64_t at;
+  } *rows = NULL;
+  int n = 0, cap = 0, rc;
+  while ((rc = sf_stmt_step(st, err)) == 1) {
+    if (n == cap) rows = sf_realloc(rows, (size_t)(cap = cap ? cap * 2 : 64) * sizeof *rows);
+    sf_stmt_col_copy(st, 0, rows[n].id, sizeof rows[n].id);
+    rows[n++].at = sf_stmt_col_int(st, 1);
+  }
+  sf_stmt_reset(st);
+  for (int i = 0; rc == 0 && i < n; i++)
+    rc = sf_timer_set(tx, MAIL_TIMER_KIND, rows[i].id, rows[i].at > tx->now_ms ? rows[i].at : tx->now_ms, err);
+  free(rows);
+  a->armed = n;
+  return rc;
+}
+
+static void rearm_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
+static long use_ssl_of(const char *tls) {
+  if (strcmp(tls, "none") == 0) return CURLUSESSL_NONE;
+  if (strcmp(tls, "required") == 0) return CURLUSESSL_ALL;
+  return CURLUSESSL_TRY;
+}
+
+static void read_settings(const sf_config *cfg) {
+  char addr[320], name[256];
+  mail_sender(addr, sizeof addr, name, sizeof name);
+  snprintf(delivery.mail_from, sizeof delivery.mail_from, "<%s>", addr);
+  snprintf(delivery.url, sizeof delivery.url, "%s", cfg->smtp_url);
+  snprintf(delivery.user, sizeof delivery.user, "%s", cfg->smtp_user);
+  snprintf(delivery.password, sizeof delivery.password, "%s", cfg->smtp_password);
+  delivery.use_ssl = use_ssl_of(cfg->smtp_tls);
+  delivery.timeout_ms = cfg->smtp_timeout_ms > 0 ? cfg->smtp_timeout_ms : 30000;
+  delivery.max_attempts = cfg->mail_max_attempts > 0 ? cfg->mail_max_attempts : 1;
+  delivery.backoff_ms = cfg->mail_backoff_ms > 0 ? cfg->mail_backoff_ms : 1;
+  delivery.concurrency = cfg->mail_concurrency > 0 ? cfg->mail_concurrency : 1;
+}
+
+int mail_start(const sf_config *cfg, sf_err *err) {
+  if (atomic_load(&delivery.running)) return sf_err_internal(err, "mail delivery is already running");
+  if (strcmp(cfg->smtp_tls, "none") && strcmp(cfg->smtp_tls, "starttls") && strcmp(cfg->smtp_tls, "required"))
+    return sf_err_set(err, 400, "config", "Bad configuration", "smtp_tls must be none, starttls or required");
+  if (cfg->smtp_url[0] && strncmp(cfg->smtp_url, "smtp://", 7) && strncmp(cfg->smtp_url, "smtps://", 8))
+    return sf_err_set(err, 400, "config", "Bad configuration", "smtp_url must start with smtp:// or smtps://");
+  if (sf_out_start(err)) return -1;
+  pthread_once(&metrics_once, metrics_init);
+  read_settings(cfg);
+  sf_out_dest_set(DEST, &(sf_out_dest_cfg){.max_in_flight = delivery.concurrency});
+  mail_tpl_reload(NULL, NULL);
+  atomic_store(&delivery.running, 1);
+  rearm_cmd a = {.cmd = {.run = rearm_run, .done = rearm_done, .retry_storage = 1}};
+  if (sf_writer_exec(&a.cmd)) sf_log_error("mail rows not re-armed", "\"detail\":\"%s\"", a.cmd.err.detail);
+  if (cfg->smtp_url[0])
+    sf_log_info("mail delivery ready", "\"smtp_url\":\"%s\",\"tls\":\"%s\",\"max_attempts\":%d,\"pending\":%d",
+                delivery.url, cfg->smtp_tls, delivery.max_attempts, a.armed);
+  else
+    sf_log_info("mail kept in the dev mailbox (no smtp_url)",
+                "\"read\":\"GET /api/v1/mail/messages?status=kept\",\"pending\":%d", a.armed);
+  return 0;
+}
+
+void mail_stop(void) {
+  if (!atomic_exchange(&delivery.running, 0)) return;
+  sf_out_cancel(&delivery); /* attempts in flight end unrecorded: sent again after the restart */
+  pthread_mutex_lock(&delivery.mu);
+  while (delivery.sending > 0 || delivery.recording > 0) pthread_cond_wait(&delivery.cv, &delivery.mu);
+  for (int i = 0; i < BUCKETS; i++) /* staged by transactions that never committed */
+    for (outgoing *o = delivery.table[i], *next; o; o = next) {
+      next = o->next;
+      free_outgoing(o);
+    }
+  memset(delivery.table, 0, sizeof delivery.table);
+  pthread_mutex_unlock(&delivery.mu);
+  sf_out_stop(0);
+  memset(delivery.password, 0, sizeof delivery.password);
+  mail_tpl_cache_clear();
+}
