@@ -5,7 +5,7 @@ inbox (cursor, unread, mark read, read all, another's notification 404); and
 a kill -9 during a burst of orders, after which every triggering event has
 exactly one notification per recipient."""
 import os, sqlite3, threading, time, unittest
-from sfharness import Server, TESTCLOCK_BIN, req, register, make_user, assert_problem, main
+from sfharness import Server, TESTCLOCK_BIN, req, register, make_user, assert_problem, main, unique_email
 from test_orders import setup_shop, place, OK
 from test_workflows import publish
 
@@ -104,8 +104,14 @@ class Notifications(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.close()
 
+    def mails(self, to):
+        st, _, b = req(self.srv, "GET", "/api/v1/mail/messages?status=kept&limit=200", token=self.admin)
+        self.assertEqual(st, 200, b)
+        return [m for m in b["data"] if m["to"] == to]
+
     def test_order_placed_and_paid_tell_the_customer_once(self):
-        cust = register(self.srv)["access_token"]
+        email = unique_email("buyer")
+        cust = register(self.srv, email=email, name="Ada Buyer")["access_token"]
         st, _, o = place(self.srv, cust, [{"product_id": self.products[0]["id"], "quantity": 1}], wait=10)
         self.assertEqual((st, o["status"]), (201, "paid"), o)
         got = wait_for(lambda: kinds(self.srv, cust) == ["order.paid", "order.placed"] and kinds(self.srv, cust))
@@ -120,6 +126,11 @@ class Notifications(unittest.TestCase):
         uid = me(self.srv, cust)
         ev = db_rows(self.srv, "SELECT type, data FROM events WHERE stream = ?", "notifications-" + uid)
         self.assertEqual([t for t, _ in ev], ["notification.created"] * 2)
+        self.assertIn(o["id"], n[0]["title"] + n[0]["body"])
+        # the e-mails: one per notification, its id the notification's, kept in the dev mailbox
+        mails = wait_for(lambda: len(self.mails(email)) == 2 and self.mails(email))
+        self.assertEqual(sorted((m["id"], m["kind"]) for m in mails), sorted((x["id"], x["kind"]) for x in n))
+        self.assertEqual(set(m["to_name"] for m in mails), {"Ada Buyer"})
         # nobody else was told
         self.assertEqual(db_rows(self.srv, "SELECT count(*) FROM notifications WHERE subject_id = ?", o["id"])[0][0],
                          2)
@@ -182,7 +193,8 @@ class Notifications(unittest.TestCase):
         self.assertEqual(len(self.of(self.staff, rid, "request.commented")), 1)
 
     def test_preferences_off_means_no_notification(self):
-        cust = register(self.srv)["access_token"]
+        email = unique_email("quiet")
+        cust = register(self.srv, email=email)["access_token"]
         st, _, p = req(self.srv, "GET", "/api/v1/notifications/preferences", token=cust)
         self.assertEqual(st, 200, p)
         self.assertEqual(p["orders"], {"in_app": True, "email": True})
@@ -198,7 +210,15 @@ class Notifications(unittest.TestCase):
         self.assertEqual(req(self.srv, "GET", "/api/v1/notifications/preferences", token=cust)[2], p)
         st, _, o = place(self.srv, cust, [{"product_id": self.products[1]["id"], "quantity": 1}], wait=10)
         self.assertEqual(o["status"], "paid", o)
+        # e-mail stays on: the mails come, the inbox stays empty
+        self.assertEqual(len(wait_for(lambda: len(self.mails(email)) == 2 and self.mails(email))), 2)
+        self.assertEqual(inbox(self.srv, cust)["data"], [])
+        st, _, p = req(self.srv, "PUT", "/api/v1/notifications/preferences", {"orders": {"email": False}},
+                       token=cust)
+        self.assertEqual(p["orders"], {"in_app": False, "email": False})
+        st, _, o = place(self.srv, cust, [{"product_id": self.products[1]["id"], "quantity": 1}], wait=10)
         time.sleep(0.5)
+        self.assertEqual(len(self.mails(email)), 2)
         self.assertEqual(inbox(self.srv, cust)["data"], [])
 
     def test_inbox_read_read_all_unread_and_others_404(self):

@@ -34,6 +34,8 @@ const sf_db_step sf_notifications_migrations[] = {
      "  id TEXT PRIMARY KEY,"
      "  requester TEXT NOT NULL,"
      "  title TEXT NOT NULL,"
+     "  type TEXT NOT NULL,"
+     "  state TEXT NOT NULL,"
      "  assignee_user TEXT NOT NULL DEFAULT '',"
      "  assignee_role TEXT NOT NULL DEFAULT '');"
      "CREATE TABLE notify_commenters("

@@ -64,9 +64,11 @@ typedef struct tell {
   const json_t *data;
   const char *actor;
   const char *subject_type, *subject_id, *link;
-  const char *request_title;
-  char key[160]; /* what caused it: with the recipient, the notification's id */
+  const ntf_request *rq; /* the request it is about, or NULL */
+  char key[160];         /* what caused it: with the recipient, the notification's id */
   const ntf_plan *plan;
+  /* the names the templates show (filled by tell_all) */
+  char requester_name[256], actor_name[256], assignee_name[256];
 } tell;
 
 static void notification_id(const char *key, const char *user, char *out, size_t cap) {
@@ -139,8 +141,22 @@ static int tell_one(sf_tx *tx, const tell *t, const char *user, sf_err *err) {
   if (!in_app && !email) return 0;
   char id[SF_ID_MAX];
   notification_id(t->key, user, id, sizeof id);
-  ntf_vars_in vin = {t->plan->kind, t->data,          t->actor, t->subject_type, t->subject_id,
-                     t->link,       t->request_title, user,     u.name,          u.email};
+  const ntf_request *rq = t->rq;
+  ntf_vars_in vin = {.type = t->plan->kind,
+                     .data = t->data,
+                     .actor = t->actor,
+                     .subject_type = t->subject_type,
+                     .subject_id = t->subject_id,
+                     .link = t->link,
+                     .request_title = rq ? rq->title : "",
+                     .request_type = rq ? rq->type : "",
+                     .request_state = rq ? rq->state : "",
+                     .user_id = user,
+                     .user_name = u.name[0] ? u.name : u.email,
+                     .user_email = u.email,
+                     .requester_name = t->requester_name,
+                     .actor_name = t->actor_name,
+                     .assignee_name = t->assignee_name};
   json_t *vars = ntf_rules_vars(&vin);
   rc = in_app ? store_row(tx, t, id, user, vars, err) : 0;
   if (!rc && email) rc = queue_mail(tx, t, id, user, &u, vars, err);
@@ -167,9 +183,28 @@ static int add_recipient(void *ud, const char *user) {
   return 0;
 }
 
-static int tell_all(sf_tx *tx, const tell *t, sf_err *err) {
+/* A user's name (their address when they gave none) into out; "" unknown. */
+static int name_of(sf_tx *tx, const char *user, char *out, size_t cap, sf_err *err) {
+  ntf_user u = {0};
+  int rc = user && user[0] ? ntf_repo_user(tx->db, user, &u, err) : 0;
+  snprintf(out, cap, "%s", u.name[0] ? u.name : u.email);
+  return rc < 0 ? -1 : 0;
+}
+
+static int names(sf_tx *tx, tell *t, sf_err *err) {
+  const json_t *a = json_object_get(t->data, "assignee");
+  const char *role = json_string_value(json_object_get(a, "role"));
+  int rc = name_of(tx, t->rq ? t->rq->requester : NULL, t->requester_name, sizeof t->requester_name, err);
+  if (!rc) rc = name_of(tx, t->actor, t->actor_name, sizeof t->actor_name, err);
+  if (!rc)
+    rc = name_of(tx, json_string_value(json_object_get(a, "user")), t->assignee_name, sizeof t->assignee_name, err);
+  if (!rc && role && !t->assignee_name[0]) snprintf(t->assignee_name, sizeof t->assignee_name, "%s", role);
+  return rc;
+}
+
+static int tell_all(sf_tx *tx, tell *t, sf_err *err) {
   recipients r = {0};
-  int rc = 0;
+  int rc = names(tx, t, err);
   for (int i = 0; !rc && i < t->plan->ntargets; i++) {
     const ntf_target *g = &t->plan->targets[i];
     if (g->user)
@@ -232,6 +267,7 @@ static int request_fold(sf_tx *tx, const sf_event *ev, const char *id, const jso
   }
   if (strcmp(ev->type, "request.commented") == 0 && strcmp(actor, "system") != 0)
     return ntf_repo_commenter_add(tx->db, id, actor, err);
+  if (strcmp(ev->type, "request.transitioned") == 0) return ntf_repo_request_state(tx->db, id, str(d, "to"), err);
   return 0;
 }
 
@@ -239,7 +275,8 @@ static int request_fold(sf_tx *tx, const sf_event *ev, const char *id, const jso
 
 static int on_request(sf_tx *tx, const sf_event *ev, const json_t *d, const char *actor, sf_err *err) {
   const char *id = ev->stream + strlen("request-");
-  if (strcmp(ev->type, "request.created") == 0) return ntf_repo_request_put(tx->db, id, actor, str(d, "title"), err);
+  if (strcmp(ev->type, "request.created") == 0)
+    return ntf_repo_request_put(tx->db, id, actor, str(d, "title"), str(d, "type"), str(d, "state"), err);
   ntf_request rq;
   static char commenters[MAX_COMMENTERS][SF_ID_MAX]; /* the writer thread only */
   const char *names[MAX_COMMENTERS];
@@ -254,7 +291,7 @@ static int on_request(sf_tx *tx, const sf_event *ev, const json_t *d, const char
   if (now && ntf_rules_plan(ev->type, d, &cx, &plan)) {
     char link[96];
     snprintf(link, sizeof link, "/api/v1/requests/%s", id);
-    tell t = {ev, d, actor, "request", id, link, rq.title, "", &plan};
+    tell t = {ev, d, actor, "request", id, link, &rq, "", &plan};
     if (plan.sla_step)
       rc = sla_key(tx, ev, t.key, sizeof t.key, err);
     else
@@ -278,7 +315,7 @@ static int stock_low(sf_tx *tx, const sf_event *ev, const sf_stock *s, int64_t a
   plan.targets[1].role = "admin";
   char link[96];
   snprintf(link, sizeof link, "/api/v1/products/%s", s->product_id);
-  tell t = {ev, d, "system", "product", s->product_id, link, "", "", &plan};
+  tell t = {ev, d, "system", "product", s->product_id, link, NULL, "", &plan};
   snprintf(t.key, sizeof t.key, "ev:%s:%s", ev->id, s->product_id);
   int rc = tell_all(tx, &t, err);
   json_decref(d);
@@ -335,7 +372,7 @@ static int on_order(sf_tx *tx, const sf_event *ev, const json_t *d, const char *
   if (now > 0 && ntf_rules_plan(ev->type, d, &cx, &plan)) {
     char link[96];
     snprintf(link, sizeof link, "/api/v1/orders/%s", id);
-    tell t = {ev, d, actor, "order", id, link, "", "", &plan};
+    tell t = {ev, d, actor, "order", id, link, NULL, "", &plan};
     snprintf(t.key, sizeof t.key, "ev:%s", ev->id);
     rc = tell_all(tx, &t, err);
   }

@@ -179,12 +179,19 @@ static int run_texts(sf_db *db, const char *sql, const char *const *texts, int n
   return sf_stmt_run(st, err) ? -500 : 0;
 }
 
-int ntf_repo_request_put(sf_db *db, const char *id, const char *requester, const char *title, sf_err *err) {
-  const char *t[] = {id, requester, title};
+int ntf_repo_request_put(sf_db *db, const char *id, const char *requester, const char *title, const char *type,
+                         const char *state, sf_err *err) {
+  const char *t[] = {id, requester, title, type, state};
   return run_texts(db,
-                   "INSERT INTO notify_requests(id, requester, title) VALUES(?1, ?2, ?3)"
-                   " ON CONFLICT(id) DO UPDATE SET requester = excluded.requester, title = excluded.title",
-                   t, 3, err);
+                   "INSERT INTO notify_requests(id, requester, title, type, state) VALUES(?1, ?2, ?3, ?4, ?5)"
+                   " ON CONFLICT(id) DO UPDATE SET requester = excluded.requester, title = excluded.title,"
+                   " type = excluded.type, state = excluded.state",
+                   t, 5, err);
+}
+
+int ntf_repo_request_state(sf_db *db, const char *id, const char *state, sf_err *err) {
+  const char *t[] = {id, state};
+  return run_texts(db, "UPDATE notify_requests SET state = ?2 WHERE id = ?1", t, 2, err);
 }
 
 int ntf_repo_request_assign(sf_db *db, const char *id, const char *user, const char *role, sf_err *err) {
@@ -195,7 +202,7 @@ int ntf_repo_request_assign(sf_db *db, const char *id, const char *user, const c
 int ntf_repo_request(sf_db *db, const char *id, ntf_request *out, sf_err *err) {
   memset(out, 0, sizeof *out);
   sf_stmt *st = sf_db_prepare(
-      db, "SELECT requester, title, assignee_user, assignee_role FROM notify_requests WHERE id = ?1", err);
+      db, "SELECT requester, title, assignee_user, assignee_role, type, state FROM notify_requests WHERE id = ?1", err);
   if (!st) return -500;
   sf_stmt_text(st, 1, id);
   int rc = sf_stmt_step(st, err);
@@ -204,6 +211,8 @@ int ntf_repo_request(sf_db *db, const char *id, ntf_request *out, sf_err *err) {
     sf_stmt_col_copy(st, 1, out->title, sizeof out->title);
     sf_stmt_col_copy(st, 2, out->assignee_user, sizeof out->assignee_user);
     sf_stmt_col_copy(st, 3, out->assignee_role, sizeof out->assignee_role);
+    sf_stmt_col_copy(st, 4, out->type, sizeof out->type);
+    sf_stmt_col_copy(st, 5, out->state, sizeof out->state);
   }
   sf_stmt_reset(st);
   return rc < 0 ? -500 : rc;

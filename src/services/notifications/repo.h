@@ -43,10 +43,12 @@ int ntf_repo_prefs_set(sf_db *db, const char *user, const char *category, int in
 
 /* The read model. */
 int64_t ntf_repo_start(sf_db *db, sf_err *err);
-int ntf_repo_request_put(sf_db *db, const char *id, const char *requester, const char *title, sf_err *err);
+int ntf_repo_request_put(sf_db *db, const char *id, const char *requester, const char *title, const char *type,
+                         const char *state, sf_err *err);
+int ntf_repo_request_state(sf_db *db, const char *id, const char *state, sf_err *err);
 int ntf_repo_request_assign(sf_db *db, const char *id, const char *user, const char *role, sf_err *err);
 typedef struct ntf_request {
-  char requester[SF_ID_MAX], assignee_user[SF_ID_MAX], assignee_role[16], title[256];
+  char requester[SF_ID_MAX], assignee_user[SF_ID_MAX], assignee_role[16], title[256], type[48], state[48];
 } ntf_request;
 /* 1 found, 0 not, < 0. */
 int ntf_repo_request(sf_db *db, const char *id, ntf_request *out, sf_err *err);

@@ -141,41 +141,56 @@ int ntf_rules_plan(const char *type, const json_t *data, const ntf_context *cx, 
 
 static void set_str(json_t *o, const char *key, const char *v) { json_object_set_new(o, key, json_string(v ? v : "")); }
 
-static void copy_members(json_t *to, const json_t *from, const char *const *keys) {
-  for (; *keys; keys++) {
-    json_t *v = json_object_get(from, *keys);
-    if (v) json_object_set(to, *keys, v);
-  }
-}
+static json_t *named(const char *name) { return json_pack("{s:s}", "name", name ? name : ""); }
 
 static void request_vars(json_t *v, const ntf_vars_in *in, const json_t *d) {
-  json_t *r = json_object();
-  set_str(r, "id", in->subject_id);
-  set_str(r, "title", in->request_title);
-  json_object_set_new(v, "request", r);
+  json_object_set_new(v, "request",
+                      json_pack("{s:s, s:s, s:s, s:s}", "id", in->subject_id, "title", in->request_title, "type",
+                                in->request_type, "state", in->request_state));
   const json_t *n = json_object_get(d, "notify");
-  set_str(v, "message", str(n, "message") ? str(n, "message") : "");
-  static const char *const k_approval[] = {"chain", "level", "name", "decision", "comment", "by", "from", "to", NULL};
-  static const char *const k_sla[] = {"name", "percent", "within", "elapsed_s", NULL};
-  json_t *a = json_object(), *s = json_object(), *c = json_object();
-  copy_members(a, d, k_approval);
-  copy_members(s, d, k_sla);
-  set_str(c, "body", str(d, "body"));
-  set_str(c, "by", str(d, "by"));
-  json_object_set_new(v, "approval", a);
-  json_object_set_new(v, "sla", s);
-  json_object_set_new(v, "comment", c);
-  const json_t *as = json_object_get(d, "assignee");
-  set_str(v, "assignee", str(as, "user") ? str(as, "user") : str(as, "role"));
+  set_str(v, "message", str(n, "message"));
+  json_object_set_new(v, "level", json_string(str(d, "name") ? str(d, "name") : ""));
+  json_object_set_new(v, "requester", named(in->requester_name));
+  set_str(v, "decision", str(d, "decision"));
+  json_object_set_new(v, "by", named(in->actor_name));
+  set_str(v, "comment", str(d, "comment"));
+  json_object_set_new(v, "sla",
+                      json_pack("{s:s, s:O?, s:O?}", "name", str(d, "name") ? str(d, "name") : "", "percent",
+                                json_object_get(d, "percent"), "within", json_object_get(d, "within")));
+  set_str(v, "due_at", "");
+  if (strcmp(in->type, "request.commented") == 0)
+    json_object_set_new(v, "comment",
+                        json_pack("{s:s, s:s}", "author", in->actor_name ? in->actor_name : "", "body",
+                                  str(d, "body") ? str(d, "body") : ""));
+  json_object_set_new(v, "assignee", named(in->assignee_name));
+}
+
+/* Money in minor units as "12.50". */
+static json_t *money(const json_t *minor) {
+  char out[32];
+  json_int_t m = json_integer_value(minor);
+  snprintf(out, sizeof out, "%s%lld.%02lld", m < 0 ? "-" : "", (long long)(m < 0 ? -m : m) / 100,
+           (long long)(m < 0 ? -m : m) % 100);
+  return json_string(out);
 }
 
 static void order_vars(json_t *v, const ntf_vars_in *in, const json_t *d) {
-  static const char *const k_order[] = {"total", "currency", "reason", "amount", "items", NULL};
-  json_t *o = json_object();
-  set_str(o, "id", in->subject_id);
-  copy_members(o, d, k_order);
-  set_str(o, "status", strchr(in->type, '.') + 1);
+  json_t *o = json_pack("{s:s, s:s}", "id", in->subject_id, "status", strchr(in->type, '.') + 1);
+  if (json_object_get(d, "total")) json_object_set_new(o, "total", money(json_object_get(d, "total")));
+  if (str(d, "currency")) json_object_set_new(o, "currency", json_string(str(d, "currency")));
   json_object_set_new(v, "order", o);
+  set_str(v, "reason", str(d, "reason"));
+  set_str(v, "tracking", str(d, "tracking"));
+  json_object_set_new(v, "refund", json_pack("{s:o}", "amount", money(json_object_get(d, "amount"))));
+}
+
+static void stock_vars(json_t *v, const json_t *d) {
+  json_object_set_new(v, "product",
+                      json_pack("{s:s, s:s, s:s}", "id", str(d, "id") ? str(d, "id") : "", "name",
+                                str(d, "name") ? str(d, "name") : "", "sku", str(d, "sku") ? str(d, "sku") : ""));
+  json_object_set_new(v, "stock",
+                      json_pack("{s:O?, s:O?}", "available", json_object_get(d, "available"), "threshold",
+                                json_object_get(d, "threshold")));
 }
 
 json_t *ntf_rules_vars(const ntf_vars_in *in) {
@@ -187,8 +202,8 @@ json_t *ntf_rules_vars(const ntf_vars_in *in) {
   set_str(v, "link", in->link);
   json_object_set_new(v, "subject", json_pack("{s:s, s:s}", "type", in->subject_type, "id", in->subject_id));
   json_object_set_new(v, "event", d ? json_deep_copy(d) : json_object());
-  if (strncmp(in->type, "request.", 8) == 0) request_vars(v, in, d);
-  if (strncmp(in->type, "order.", 6) == 0) order_vars(v, in, d);
-  if (strcmp(in->type, "stock.low") == 0) json_object_set_new(v, "product", json_deep_copy(d));
+  if (strncmp(in->subject_type, "request", 8) == 0) request_vars(v, in, d);
+  if (strncmp(in->subject_type, "order", 6) == 0) order_vars(v, in, d);
+  if (strcmp(in->type, "stock.low") == 0) stock_vars(v, d);
   return v;
 }

@@ -58,20 +58,24 @@ typedef struct ntf_plan {
  * someone is to be told, 0 when not. */
 int ntf_rules_plan(const char *type, const json_t *data, const ntf_context *cx, ntf_plan *out);
 
-/* The template variables of a notification (a new object): the event's
- * data under "event", and flattened members the default templates use:
- * recipient {id, name, email}, actor, link, subject {type, id}, message,
- * request {id, title}, order {id, total, currency, reason, amount},
- * approval {level, name, decision, comment, by}, sla {name, percent,
- * within, elapsed_s}, comment {body, by}, assignee, product {id, available,
- * threshold} as they apply. */
+/* The template variables of a notification (a new object), as the mail
+ * service's default templates read them (services/mail/mail.h): request
+ * {id, title, type, state}, message, subject {type, id}, level,
+ * requester.name, decision, by.name, comment, sla.name, comment {author,
+ * body}, assignee.name, order {id, total, currency} (money as "12.50"),
+ * reason, refund.amount, product {id, name, sku}, stock {available,
+ * threshold}; plus recipient {id, name, email}, actor, link and the event's
+ * own data under "event". */
 typedef struct ntf_vars_in {
   const char *type;
   const json_t *data;
   const char *actor;
   const char *subject_type, *subject_id, *link;
-  const char *request_title; /* "" unknown */
+  const char *request_title, *request_type, *request_state; /* "" unknown */
   const char *user_id, *user_name, *user_email;
+  /* names of the people the event involves ("" unknown): the requester, who
+   * acted (decided, commented), the new assignee (a user's name or a role) */
+  const char *requester_name, *actor_name, *assignee_name;
 } ntf_vars_in;
 json_t *ntf_rules_vars(const ntf_vars_in *in);
 
