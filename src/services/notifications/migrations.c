@@ -50,8 +50,8 @@ const sf_db_step sf_notifications_migrations[] = {
      /* notifications are made for events after this position only: a
       * database that had events before the service existed gets its read
       * model folded from them, not a flood of stale notifications */
-     "CREATE TABLE notify_start(position INTEGER NOT NULL);"
-     "INSERT INTO notify_start(position) SELECT coalesce(max(position), 0) FROM events;"
+     "CREATE TABLE notify_start(id INTEGER PRIMARY KEY CHECK(id = 1), position INTEGER NOT NULL);"
+     "INSERT INTO notify_start(id, position) SELECT 1, coalesce(max(position), 0) FROM events;"
      /* role members are read from identity's users table (repo.c) */
      "CREATE INDEX IF NOT EXISTS users_role_status ON users(role, status);"},
     {0},

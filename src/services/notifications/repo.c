@@ -164,7 +164,7 @@ int ntf_repo_prefs_set(sf_db *db, const char *user, const char *category, int in
 /* ---- the read model ---- */
 
 int64_t ntf_repo_start(sf_db *db, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT position FROM notify_start", err);
+  sf_stmt *st = sf_db_prepare(db, "SELECT position FROM notify_start WHERE id = 1", err);
   if (!st) return -500;
   int rc = sf_stmt_step(st, err);
   int64_t at = rc == 1 ? sf_stmt_col_int(st, 0) : rc == 0 ? 0 : -500;
