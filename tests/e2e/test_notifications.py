@@ -5,8 +5,8 @@ inbox (cursor, unread, mark read, read all, another's notification 404); and
 a kill -9 during a burst of orders, after which every triggering event has
 exactly one notification per recipient."""
 import os, sqlite3, threading, time, unittest
-from sfharness import Server, TESTCLOCK_BIN, req, register, make_user, assert_problem, main, unique_email
-from test_orders import setup_shop, place, OK
+from sfharness import Server, TESTCLOCK_BIN, cli, req, register, make_user, assert_problem, main, unique_email
+from test_orders import setup_shop, place, OK, DECLINED
 from test_workflows import publish
 
 FAST = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000"]
@@ -140,6 +140,16 @@ class Notifications(unittest.TestCase):
             self.assertEqual(st, 200, b)
         self.assertTrue(wait_for(lambda: "order.delivered" in kinds(self.srv, cust)), kinds(self.srv, cust))
         self.assertIn("order.shipped", kinds(self.srv, cust))
+        # a declined card cancels the order: the customer learns why
+        st, _, d = place(self.srv, cust, [{"product_id": self.products[0]["id"], "quantity": 1}], card=DECLINED,
+                         wait=10)
+        self.assertEqual(d["status"], "cancelled", d)
+        got = wait_for(lambda: [n for n in inbox(self.srv, cust)["data"] if n["kind"] == "order.cancelled"])
+        self.assertEqual(len(got), 1)
+        self.assertIn("payment_declined", got[0]["body"])
+        st, _, m = req(self.srv, "GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn('sf_notifications_created_total{kind="order.paid"}', m)
 
     def submit(self):
         st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "ntf_purchase", "title": "Laptop", "data": {}},
@@ -166,6 +176,11 @@ class Notifications(unittest.TestCase):
             got = wait_for(lambda: self.of(getattr(self, who), rid, "approval.requested"))
             self.assertEqual(len(got), 1, who)
         self.assertEqual(self.of(self.cust, rid, "approval.requested"), [])
+        # a delegation asks the delegate
+        st, _, b = req(self.srv, "POST", "/api/v1/requests/%s/approvals/delegate" % rid, {"to": self.ids["staff"]},
+                       token=self.appr2)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(len(wait_for(lambda: self.of(self.staff, rid, "approval.requested"))), 1)
         st, _, b = req(self.srv, "POST", "/api/v1/requests/%s/approvals" % rid, {"decision": "approve"},
                        token=self.appr)
         self.assertEqual(st, 200, b)
@@ -372,6 +387,13 @@ class KillDuringBurst(unittest.TestCase):
             self.assertEqual(dup[0][0], 0)
             created = db_rows(srv, "SELECT count(*) FROM events WHERE type = 'notification.created'")[0][0]
             self.assertEqual(created, db_rows(srv, "SELECT count(*) FROM notifications")[0][0])
+            # a replay of the subscriber from position 0 makes nothing twice
+            srv.stop()
+            rc, out, err = cli("replay", "notifications", data_dir=srv.data_dir)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(counts(), events)
+            self.assertEqual(db_rows(srv, "SELECT count(*) FROM events WHERE type = 'notification.created'")[0][0],
+                             created)
         finally:
             srv.close()
 

@@ -69,6 +69,7 @@ static void test_requests(void **state) {
   assert_int_equal(plan("request.approval_requested", "{\"assignees\":{\"users\":[\"usr_a\",\"usr_b\"]}}", &p), 1);
   assert_int_equal(p.ntargets, 2);
   assert_int_equal(p.category, NTF_CAT_APPROVALS);
+  assert_string_equal(p.skip_user, "usr_req"); /* a requester with the level's role approves nothing of theirs */
   assert_int_equal(plan("request.approval_decided", "{\"decision\":\"approved\"}", &p), 1);
   assert_string_equal(p.kind, "approval.decided");
   assert_int_equal(p.ntargets, 1);

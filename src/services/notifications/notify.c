@@ -214,6 +214,7 @@ static int tell_all(sf_tx *tx, tell *t, sf_err *err) {
   }
   for (int i = 0; !rc && i < r.n; i++) {
     if (t->plan->skip_actor && t->actor && strcmp(r.ids[i], t->actor) == 0) continue;
+    if (t->plan->skip_user && strcmp(r.ids[i], t->plan->skip_user) == 0) continue;
     rc = tell_one(tx, t, r.ids[i], err);
   }
   free(r.ids);

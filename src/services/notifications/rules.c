@@ -87,7 +87,7 @@ static int request_plan(const char *t, const json_t *d, const ntf_context *cx, n
     notified(d, cx, p);
   } else if (strcmp(t, "approval_requested") == 0) {
     approval_requested(d, p);
-    p->skip_actor = 0;
+    p->skip_user = cx->requester;
   } else if (strcmp(t, "approval_delegated") == 0) {
     start(p, "approval.requested", NTF_CAT_APPROVALS);
     add_user(p, str(d, "to"));

@@ -50,8 +50,9 @@ typedef struct ntf_plan {
   ntf_category category;
   ntf_target targets[NTF_MAX_TARGETS];
   int ntargets;
-  int skip_actor; /* the actor is not told of what they did themselves */
-  int sla_step;   /* keyed by the SLA step it belongs to (warning, breach and their notify actions) */
+  int skip_actor;        /* the actor is not told of what they did themselves */
+  const char *skip_user; /* nor this user (the requester, who approves nothing of their own) */
+  int sla_step;          /* keyed by the SLA step it belongs to (warning, breach and their notify actions) */
 } ntf_plan;
 
 /* Fills out for an event of type with data (NULL: {}). Returns 1 when
