@@ -171,6 +171,9 @@ class Notifications(unittest.TestCase):
             got = wait_for(lambda: self.of(getattr(self, who), rid, "request.notify"))
             self.assertEqual(len(got), 1, who)
             self.assertEqual(got[0]["category"], "requests")
+            self.assertIn("Laptop", got[0]["title"])
+            if who == "cust":  # the action that names the requester carries a message
+                self.assertIn("on its way", got[0]["body"])
         # the approval level's role: every approver, not the requester
         for who in ("appr", "appr2"):
             got = wait_for(lambda: self.of(getattr(self, who), rid, "approval.requested"))

@@ -24,6 +24,7 @@ static const char *const k_kinds[] = {"request.notify", "approval.requested", "a
                                       "order.paid",     "order.cancelled",    "order.shipped",    "order.delivered",
                                       "order.refunded", "stock.low"};
 #define NKINDS (sizeof k_kinds / sizeof k_kinds[0])
+#define MAX_COMMENTERS 64 /* told of a comment besides the requester and the assignee */
 
 static struct notify_state {
   int low_stock_threshold; /* available below this is low; 0: never */
@@ -31,6 +32,7 @@ static struct notify_state {
   /* notifications created, by kind (counted as the subscriber applies: a
    * batch rolled back and retried counts again) */
   atomic_ullong created[NKINDS];
+  char commenters[MAX_COMMENTERS][SF_ID_MAX]; /* on_request's scratch: the writer thread only */
 } notify = {.start = -1};
 
 void sf_notifications_configure(const sf_config *cfg) {
@@ -272,19 +274,16 @@ static int request_fold(sf_tx *tx, const sf_event *ev, const char *id, const jso
   return 0;
 }
 
-#define MAX_COMMENTERS 64
-
 static int on_request(sf_tx *tx, const sf_event *ev, const json_t *d, const char *actor, sf_err *err) {
   const char *id = ev->stream + strlen("request-");
   if (strcmp(ev->type, "request.created") == 0)
     return ntf_repo_request_put(tx->db, id, actor, str(d, "title"), str(d, "type"), str(d, "state"), err);
   ntf_request rq;
-  static char commenters[MAX_COMMENTERS][SF_ID_MAX]; /* the writer thread only */
   const char *names[MAX_COMMENTERS];
   int n = ntf_repo_request(tx->db, id, &rq, err);
-  int nc = n < 0 ? -1 : ntf_repo_commenters(tx->db, id, commenters, MAX_COMMENTERS, err);
+  int nc = n < 0 ? -1 : ntf_repo_commenters(tx->db, id, notify.commenters, MAX_COMMENTERS, err);
   if (nc < 0) return -1;
-  for (int i = 0; i < nc; i++) names[i] = commenters[i];
+  for (int i = 0; i < nc; i++) names[i] = notify.commenters[i];
   ntf_context cx = {actor, rq.requester, rq.assignee_user, rq.assignee_role, names, nc, NULL};
   ntf_plan plan;
   int rc = 0, now = telling(tx, ev, err);

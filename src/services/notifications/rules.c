@@ -200,7 +200,6 @@ json_t *ntf_rules_vars(const ntf_vars_in *in) {
                       json_pack("{s:s, s:s, s:s}", "id", in->user_id, "name", in->user_name, "email", in->user_email));
   set_str(v, "actor", in->actor);
   set_str(v, "link", in->link);
-  json_object_set_new(v, "subject", json_pack("{s:s, s:s}", "type", in->subject_type, "id", in->subject_id));
   json_object_set_new(v, "event", d ? json_deep_copy(d) : json_object());
   if (strncmp(in->subject_type, "request", 8) == 0) request_vars(v, in, d);
   if (strncmp(in->subject_type, "order", 6) == 0) order_vars(v, in, d);

@@ -29,7 +29,7 @@ int ntf_category_index(const char *name);
  * in the app: a mail per product running low is noise). */
 int ntf_default_on(ntf_category c, int email);
 
-#define NTF_MAX_TARGETS 16
+#define NTF_MAX_TARGETS 72 /* a request's people: requester, assignee, up to 64 commenters */
 
 typedef struct ntf_target {
   const char *user; /* a user id, or NULL */
@@ -61,12 +61,13 @@ int ntf_rules_plan(const char *type, const json_t *data, const ntf_context *cx, 
 
 /* The template variables of a notification (a new object), as the mail
  * service's default templates read them (services/mail/mail.h): request
- * {id, title, type, state}, message, subject {type, id}, level,
+ * {id, title, type, state}, message, level,
  * requester.name, decision, by.name, comment, sla.name, comment {author,
  * body}, assignee.name, order {id, total, currency} (money as "12.50"),
  * reason, refund.amount, product {id, name, sku}, stock {available,
  * threshold}; plus recipient {id, name, email}, actor, link and the event's
- * own data under "event". */
+ * own data under "event". No "subject": request.notify's template reads it
+ * as a subject line of its own. */
 typedef struct ntf_vars_in {
   const char *type;
   const json_t *data;
