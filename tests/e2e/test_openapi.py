@@ -365,6 +365,35 @@ class OpenAPITruth(unittest.TestCase):
         c("PUT", "/api/v1/notifications/preferences", {"orders": {"email": False}}, token=cust, expect=200)
         c("PUT", "/api/v1/notifications/preferences", {"orders": {"sms": True}}, token=cust, expect=422)
         c("PUT", "/api/v1/notifications/preferences", {"account": {"email": True}}, token=cust, expect=422)
+    def mail(self):
+        c, admin = self.call, self.admin
+        tpl = "/api/v1/mail/templates/order.paid"
+        c("GET", "/api/v1/mail/templates", token=admin, expect=200)
+        c("GET", "/api/v1/mail/templates", token=self.customer, expect=403)
+        c("GET", tpl, token=admin, expect=200)
+        c("GET", "/api/v1/mail/templates/nope", token=admin, expect=404)
+        new = {"subject": "Paid {{order.id}}", "text": "Paid {{order.id}}", "html": "<p>{{order.id}}</p>"}
+        c("PUT", tpl, new, token=admin, expect=200)
+        c("PUT", tpl, dict(new, subject="{{oops"), token=admin, expect=422)
+        c("PUT", tpl, new, token=admin, headers={"If-Match": '"999"'}, expect=412)
+        c("PUT", "/api/v1/mail/templates/nope", new, token=admin, expect=404)
+        c("POST", tpl + "/preview", {"vars": {"order": {"id": "o1"}}}, token=admin, expect=200)
+        c("POST", tpl + "/preview", {"text": "{{#if x}}"}, token=admin, expect=422)
+        c("POST", "/api/v1/mail/templates/nope/preview", {}, token=admin, expect=404)
+        st, _, m = c("POST", tpl + "/send", {"to": "ann@example.com", "vars": {"order": {"id": "o1"}}}, token=admin,
+                     expect=201)
+        c("POST", tpl + "/send", {"to": "not-an-address"}, token=admin, expect=422)
+        c("POST", "/api/v1/mail/templates/nope/send", {"to": "ann@example.com"}, token=admin, expect=404)
+        c("DELETE", tpl, token=admin, expect=200)
+        c("DELETE", "/api/v1/mail/templates/nope", token=admin, expect=404)
+        c("GET", "/api/v1/mail/messages", token=admin, expect=200)
+        c("GET", "/api/v1/mail/messages?status=kept", token=admin, expect=200)
+        c("GET", "/api/v1/mail/messages?status=lost", token=admin, expect=422)
+        c("GET", "/api/v1/mail/messages/" + m["id"], token=admin, expect=200)
+        c("GET", "/api/v1/mail/messages/mail_nope", token=admin, expect=404)
+        # kept at once in the dev mailbox (no smtp_url), and queued again by resend
+        c("POST", "/api/v1/mail/messages/%s/resend" % m["id"], token=admin, expect=200)
+        c("POST", "/api/v1/mail/messages/mail_nope/resend", token=admin, expect=404)
 
     def sweep(self):
         """Every operation of the document, with made-up ids and an empty body:
@@ -386,7 +415,7 @@ class OpenAPITruth(unittest.TestCase):
         self.approver2 = make_user(self.srv, "staff")["access_token"]  # a delegate without a say of its own
         self.approver2_id = req(self.srv, "GET", "/api/v1/users/me", token=self.approver2)[2]["id"]
         for scenario in (self.ops, self.identity, self.catalog, self.inventory, self.carts, self.orders,
-                         self.workflows, self.requests, self.notifications, self.sweep):
+                         self.workflows, self.requests, self.mail, self.notifications, self.sweep):
             with self.subTest(scenario.__name__):
                 scenario()
         self.assertEqual(self.unexpected + self.problems, [], "answers this test did not expect, or the document does not describe:\n  " +

@@ -315,14 +315,15 @@ static int resend_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *ou
   if (rc == 0) {
     if (message_result(tx, id, out, err)) return -1; /* 404 */
     sf_result_clear(out);
-    return sf_err_conflict(err, "only a dead or sent message can be sent again");
+    return sf_err_conflict(err, "the message is pending: it is being sent");
   }
   return message_result(tx, id, out, err);
 }
 
 static void h_resend(sf_req *req) { sf_req_submit(req, resend_exec, sf_strdup(sf_req_param(req, "id")), free); }
 
-/* ---- POST /api/v1/_test/mail: test builds only, queues one message ---- */
+/* ---- POST /api/v1/_test/mail (test builds only: a caller's own id) and
+ * POST templates/{kind}/send: one message queued as a service would ---- */
 
 static const sf_json_field k_test_mail[] = {{"id", SF_JSON_STRING, 0, 1, 63},
                                             {"kind", SF_JSON_STRING, 1, 1, 64},
@@ -332,7 +333,9 @@ static const sf_json_field k_test_mail[] = {{"id", SF_JSON_STRING, 0, 1, 63},
                                             {"vars", SF_JSON_OBJECT, 0, 0, 0},
                                             {0}};
 
-static int test_mail_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
+static void free_json(void *p) { json_decref(p); }
+
+static int queue_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
   (void)who;
   json_t *b = data;
   sf_mail m = {.id = sf_json_str(b, "id"),
@@ -355,7 +358,29 @@ static void h_test_mail(sf_req *req) {
     sf_id_new("mail", id, sizeof id);
     json_object_set_new(b, "id", json_string(id));
   }
-  sf_req_submit(req, test_mail_exec, b, (void (*)(void *))json_decref);
+  sf_req_submit(req, queue_exec, b, free_json);
+}
+
+/* ---- POST templates/{kind}/send: one message of a kind, as a service would queue it ---- */
+
+static const sf_json_field k_send[] = {
+    {"to", SF_JSON_STRING, 1, 3, 254}, {"to_name", SF_JSON_STRING, 0, 0, 200}, {"vars", SF_JSON_OBJECT, 0, 0, 0}, {0}};
+
+static void h_send(sf_req *req) {
+  const char *kind = sf_req_param(req, "kind");
+  if (mail_kind_index(kind) < 0) {
+    sf_err err = {0};
+    sf_err_not_found(&err, "mail template kind");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  json_t *b = sf_in_body(req, k_send);
+  if (!b) return;
+  char id[SF_ID_MAX];
+  sf_id_new("mail", id, sizeof id);
+  json_object_set_new(b, "id", json_string(id));
+  json_object_set_new(b, "kind", json_string(kind));
+  sf_req_submit(req, queue_exec, b, free_json);
 }
 
 /* ---- the routes ---- */
@@ -393,6 +418,12 @@ static void h_test_mail(sf_req *req) {
   "{\"type\":\"object\",\"required\":[\"subject\",\"text\",\"html\"],\"properties\":{"                                 \
   "\"subject\":{\"type\":\"string\"},\"text\":{\"type\":\"string\"},\"html\":{\"type\":\"string\"}}}"
 
+#define SEND_BODY                                                                                                      \
+  "{\"type\":\"object\",\"required\":[\"to\"],\"additionalProperties\":false,\"properties\":{"                         \
+  "\"to\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":254},\"to_name\":{\"type\":\"string\",\"maxLength\":200}" \
+  ","                                                                                                                  \
+  "\"vars\":{\"type\":\"object\"}}}"
+
 void mail_routes(void) {
   static const sf_route k_routes[] = {
       {"GET", "/api/v1/mail/templates", h_templates, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
@@ -413,14 +444,17 @@ void mail_routes(void) {
       {"POST", "/api/v1/mail/templates/{kind}/preview", h_preview, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
        "Render a kind (or a draft's subject/text/html) with the given vars; nothing is stored or sent", PREVIEW_BODY,
        PREVIEW_SCHEMA, 200, 0, .statuses = "404"},
+      {"POST", "/api/v1/mail/templates/{kind}/send", h_send, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
+       "Send one e-mail of a kind to an address (to check the SMTP settings and a template): queued like any other",
+       SEND_BODY, MESSAGE_FULL_SCHEMA, 201, 0, .statuses = "404"},
       {"GET", "/api/v1/mail/messages", h_messages, SF_AUTH_PERMISSION, "mail:admin", SF_ROUTE_PAGED, "mail",
        "E-mails, newest first: the delivery log; ?status=kept is the dev mailbox (no smtp_url)", NULL,
        SF_LIST_SCHEMA(MESSAGE_SCHEMA), 200, 0, .query = "status"},
       {"GET", "/api/v1/mail/messages/{id}", h_message, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
        "One e-mail with its text and HTML bodies", NULL, MESSAGE_FULL_SCHEMA, 200, 0},
       {"POST", "/api/v1/mail/messages/{id}/resend", h_resend, SF_AUTH_PERMISSION, "mail:admin", 0, "mail",
-       "Send a dead or sent e-mail again, with the same Message-ID (409 in another state)", NULL, MESSAGE_FULL_SCHEMA,
-       200, 0, .statuses = "404 409"},
+       "Send a dead, sent or kept e-mail again, with the same Message-ID (409 while it is pending)", NULL,
+       MESSAGE_FULL_SCHEMA, 200, 0, .statuses = "404 409"},
   };
   for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++) sf_router_add(&k_routes[i]);
   if (sf_clock_is_test()) {

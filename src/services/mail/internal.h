@@ -121,8 +121,9 @@ void mail_stop(void);
 /* Delay after the n-th failed attempt (n >= 1): full jitter, rnd drawn
  * uniformly over [0, min(base_ms * 2^(n-1), 1 h)]. */
 int64_t mail_backoff_ms(int base_ms, int failed_attempts, uint32_t rnd);
-/* Puts a message that was dead or sent back in the queue, due now (its
- * Message-ID unchanged): 1, 0 when it is in another state. Writer thread. */
+/* Puts a message that was dead, sent or kept back in the queue, due now
+ * (its Message-ID unchanged; kept again when there is still no SMTP
+ * server): 1, 0 when it is pending. Writer thread. */
 int mail_resend(sf_tx *tx, const char *id, sf_err *err);
 
 /* ---- api.c ---- */

@@ -16,7 +16,7 @@
 
 static struct mail_state {
   pthread_mutex_t mu; /* app below (read by any thread, set by configure) */
-  json_t *app;        /* {"app": {"name", "url"}} */
+  json_t *app;        /* {"name", "url"}: never changed once set, shared by renders (jansson counts atomically) */
   int dev_mailbox;    /* no smtp_url: messages are kept, never sent */
   char host[256];     /* the right part of Message-IDs */
   char from_addr[320], from_name[256];
@@ -38,7 +38,7 @@ void mail_configure(const sf_config *cfg) {
     snprintf(url, sizeof url, "http://localhost:%d", cfg->port);
   size_t n = strlen(url);
   while (n > 0 && url[n - 1] == '/') url[--n] = '\0'; /* links append "/orders/..." */
-  json_t *app = json_pack("{s:{s:s, s:s}}", "app", "name", cfg->app_name, "url", url);
+  json_t *app = json_pack("{s:s, s:s}", "name", cfg->app_name, "url", url);
   pthread_mutex_lock(&mail.mu);
   json_decref(mail.app);
   mail.app = app;
@@ -75,12 +75,10 @@ int mail_dev_mailbox(void) {
  * (new reference). */
 static json_t *extra_scope(const char *to, const char *to_name) {
   pthread_mutex_lock(&mail.mu);
-  json_t *extra = mail.app ? json_deep_copy(mail.app) : json_object();
+  json_t *app = json_incref(mail.app);
   pthread_mutex_unlock(&mail.mu);
-  if (!json_object_get(extra, "app"))
-    json_object_set_new(extra, "app", json_pack("{s:s, s:s}", "name", "Service Flow", "url", "http://localhost"));
-  json_object_set_new(extra, "to", json_pack("{s:s, s:s}", "address", to ? to : "", "name", to_name ? to_name : ""));
-  return extra;
+  if (!app) app = json_pack("{s:s, s:s}", "name", "Service Flow", "url", "http://localhost"); /* not configured */
+  return json_pack("{s:o, s:{s:s, s:s}}", "app", app, "to", "address", to ? to : "", "name", to_name ? to_name : "");
 }
 
 void mail_render(const mail_tpl *t, const json_t *vars, const char *to, const char *to_name, mail_rendered *out) {

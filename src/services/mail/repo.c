@@ -105,7 +105,7 @@ int mail_repo_keep(sf_db *db, const char *id, int64_t now_ms, sf_err *err) {
 int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "UPDATE mail_messages SET status = 'pending', attempts = 0, next_at = ?2, updated_at = ?2"
-                              " WHERE id = ?1 AND status IN ('dead', 'sent')",
+                              " WHERE id = ?1 AND status IN ('dead', 'sent', 'kept')",
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, id);
@@ -124,22 +124,24 @@ sf_stmt *mail_repo_get(sf_db *db, const char *id, sf_err *err) {
   return st;
 }
 
+static sf_stmt *list_all(sf_db *db, sf_err *err) {
+  return sf_db_prepare(db,
+                       "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at,"
+                       " last_error, created_at, updated_at, sent_at FROM mail_messages"
+                       " WHERE (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3",
+                       err);
+}
+
+static sf_stmt *list_status(sf_db *db, sf_err *err) {
+  return sf_db_prepare(db,
+                       "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at,"
+                       " last_error, created_at, updated_at, sent_at FROM mail_messages"
+                       " WHERE status = ?4 AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3",
+                       err);
+}
+
 sf_stmt *mail_repo_list(sf_db *db, const char *status, int64_t c_at, const char *c_id, int limit, sf_err *err) {
-  sf_stmt *st =
-      status
-          ? sf_db_prepare(db,
-                          "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at, "
-                          "last_error,"
-                          " created_at, updated_at, sent_at, body_text, body_html FROM mail_messages WHERE status = ?4"
-                          " AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3",
-                          err)
-          : sf_db_prepare(db,
-                          "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at, "
-                          "last_error,"
-                          " created_at, updated_at, sent_at, body_text, body_html FROM mail_messages WHERE "
-                          "(created_at, id) < (?1, ?2)"
-                          " ORDER BY created_at DESC, id DESC LIMIT ?3",
-                          err);
+  sf_stmt *st = status ? list_status(db, err) : list_all(db, err);
   if (!st) return NULL;
   sf_stmt_int(st, 1, c_at);
   sf_stmt_text(st, 2, c_id);

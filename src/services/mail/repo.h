@@ -41,8 +41,8 @@ int mail_repo_record(sf_db *db, const char *id, int seen, const char *status, in
                      const char *error, int64_t now_ms, sf_err *err);
 /* A pending row, never to be sent (no SMTP server configured): kept. */
 int mail_repo_keep(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
-/* dead or sent -> pending, attempts 0, due now: 1, or 0 when the row is not
- * in one of those states. */
+/* dead, sent or kept -> pending, attempts 0, due now: 1, or 0 when the row
+ * is pending. */
 int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
 
 /* The columns of a message for the API (MAIL_LIST_COLS): id, kind,
@@ -51,7 +51,7 @@ int mail_repo_resend(sf_db *db, const char *id, int64_t now_ms, sf_err *err);
 /* One row (MAIL_LIST_COLS) by id. */
 sf_stmt *mail_repo_get(sf_db *db, const char *id, sf_err *err);
 /* Newest first, after the cursor (created_at, id), limit rows;
- * status NULL = all. MAIL_LIST_COLS. */
+ * status NULL = all. MAIL_LIST_COLS without the bodies. */
 sf_stmt *mail_repo_list(sf_db *db, const char *status, int64_t c_at, const char *c_id, int limit, sf_err *err);
 
 #endif

@@ -4,6 +4,7 @@
  * set of counted, immutable templates: a reload (after a commit that
  * changed one) publishes a new set while renders in progress keep theirs. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static struct mail_cache {
   pthread_mutex_t mu;
   mail_tpl *set[MAX_KINDS]; /* all NULL: not loaded */
   int loaded;
+  uint64_t gen; /* loads begun: only the latest one publishes (reloads may overlap) */
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int nkinds(void) {
@@ -77,16 +79,25 @@ static int load_set(sf_db *db, mail_tpl **set, sf_err *err) {
   return 0;
 }
 
-/* Publishes set (taking it) in place of the cached one. */
-static void publish(mail_tpl **set) {
+static uint64_t begin_load(void) {
+  pthread_mutex_lock(&cache.mu);
+  uint64_t gen = ++cache.gen;
+  pthread_mutex_unlock(&cache.mu);
+  return gen;
+}
+
+/* Publishes set (taking it) in place of the cached one, unless a load that
+ * began after gen's did (its set is newer): then set is dropped. */
+static void publish(mail_tpl **set, uint64_t gen) {
   mail_tpl *old[MAX_KINDS];
   int n = nkinds();
   pthread_mutex_lock(&cache.mu);
+  int latest = gen == cache.gen;
   for (int i = 0; i < n; i++) {
-    old[i] = cache.set[i];
-    cache.set[i] = set[i];
+    old[i] = latest ? cache.set[i] : set[i];
+    if (latest) cache.set[i] = set[i];
   }
-  cache.loaded = 1;
+  if (latest) cache.loaded = 1;
   pthread_mutex_unlock(&cache.mu);
   for (int i = 0; i < n; i++) mail_tpl_put(old[i]);
 }
@@ -108,8 +119,9 @@ mail_tpl *mail_tpl_get(const char *kind) {
   pthread_mutex_unlock(&cache.mu);
   if (!loaded) {
     mail_tpl *set[MAX_KINDS];
+    uint64_t gen = begin_load();
     if (load_from_reader(set) == 0)
-      publish(set);
+      publish(set, gen);
     else
       return load_one(NULL, mail_kinds[i], NULL); /* the default, counted once, uncached */
   }
@@ -131,8 +143,9 @@ void mail_tpl_put(mail_tpl *t) {
 void mail_tpl_reload(void *ud, const char *key) {
   (void)ud, (void)key;
   mail_tpl *set[MAX_KINDS];
+  uint64_t gen = begin_load();
   if (load_from_reader(set) == 0) {
-    publish(set);
+    publish(set, gen);
     return;
   }
   mail_tpl_cache_clear(); /* loaded again at the next use */
@@ -147,6 +160,7 @@ void mail_tpl_cache_clear(void) {
     cache.set[i] = NULL;
   }
   cache.loaded = 0;
+  cache.gen++;
   pthread_mutex_unlock(&cache.mu);
   for (int i = 0; i < n; i++) mail_tpl_put(old[i]);
 }
