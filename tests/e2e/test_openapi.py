@@ -365,6 +365,7 @@ class OpenAPITruth(unittest.TestCase):
         c("PUT", "/api/v1/notifications/preferences", {"orders": {"email": False}}, token=cust, expect=200)
         c("PUT", "/api/v1/notifications/preferences", {"orders": {"sms": True}}, token=cust, expect=422)
         c("PUT", "/api/v1/notifications/preferences", {"account": {"email": True}}, token=cust, expect=422)
+
     def mail(self):
         c, admin = self.call, self.admin
         tpl = "/api/v1/mail/templates/order.paid"
