@@ -312,7 +312,7 @@ class Notifications(unittest.TestCase):
 
 
 class SLAWarning(unittest.TestCase):
-    def test_warning_tells_the_assignee_and_the_role_once(self):
+    def test_warning_tells_the_assignee_and_the_role_once_the_breach_the_requester_too(self):
         srv = Server(FAST, bin=TESTCLOCK_BIN)
         try:
             admin = make_user(srv, "admin")
@@ -320,7 +320,10 @@ class SLAWarning(unittest.TestCase):
             sid = me(srv, staff["access_token"])
             st, _, w = publish(srv, admin["access_token"], SLA_FLOW % sid)
             self.assertEqual(st, 201, w)
-            cust = register(srv)["access_token"]
+            email = unique_email("sla")
+            cust_user = register(srv, email=email)
+            cust_user["email"] = email
+            cust = cust_user["access_token"]
             st, _, r = req(srv, "POST", "/api/v1/requests", {"type": "ntf_ticket", "title": "printer", "data": {}},
                            token=cust)
             self.assertEqual(st, 201, r)
@@ -329,7 +332,7 @@ class SLAWarning(unittest.TestCase):
             # tokens expire in simulated time too
             from sfharness import login
             tok = {k: login(srv, u["email"], u["password"])[2]["access_token"] for k, u in
-                   (("admin", admin), ("staff", staff))}
+                   (("admin", admin), ("staff", staff), ("cust", cust_user))}
 
             def warned(who):
                 return [n for n in inbox(srv, tok[who], "?limit=200")["data"] if n["kind"] == "sla.warning"]
@@ -340,6 +343,16 @@ class SLAWarning(unittest.TestCase):
             time.sleep(0.3)
             self.assertEqual(len(warned("staff")), 1)
             self.assertEqual(warned("staff")[0]["category"], "sla")
+            self.assertIn("printer", warned("staff")[0]["title"])
+            self.assertEqual([n for n in inbox(srv, tok["cust"])["data"] if n["kind"] == "sla.warning"], [])
+            # the breach: the assignee and the requester
+            st, _, b = req(srv, "POST", "/api/v1/_test/clock", {"advance_s": 30 * 60}, token=tok["admin"])
+            self.assertEqual(st, 200, b)
+            tok = {k: login(srv, u["email"], u["password"])[2]["access_token"] for k, u in
+                   (("admin", admin), ("staff", staff), ("cust", cust_user))}
+            for who in ("staff", "cust"):
+                got = wait_for(lambda: [n for n in inbox(srv, tok[who])["data"] if n["kind"] == "sla.breached"])
+                self.assertEqual(len(got), 1, who)
         finally:
             srv.close()
 
