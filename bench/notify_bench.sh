@@ -61,9 +61,9 @@ import sys
 t0, t1, t2 = map(float, sys.argv[1:4])
 n0, n1, ntf, orders, paid, mail, conns = map(int, sys.argv[4:11])
 load, span = t1 - t0, t2 - t0
-print("| conns | orders placed | orders paid | notifications | e-mails kept | load s | catch-up s "
+print("| conns | orders placed | orders/s | orders paid | notifications | e-mails kept | load s | catch-up s "
       "| notifications/s (load) | notifications/s (span) |")
-print("|---|---|---|---|---|---|---|---|---|")
-print("| %d | %d | %d | %d | %d | %.1f | %.1f | %.0f | %.0f |" % (
-    conns, orders, paid, ntf - n0, mail, load, t2 - t1, (n1 - n0) / load, (ntf - n0) / span))
+print("|---|---|---|---|---|---|---|---|---|---|")
+print("| %d | %d | %.0f | %d | %d | %d | %.1f | %.1f | %.0f | %.0f |" % (
+    conns, orders, orders / load, paid, ntf - n0, mail, load, t2 - t1, (n1 - n0) / load, (ntf - n0) / span))
 PYEOF
