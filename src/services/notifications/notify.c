@@ -80,13 +80,19 @@ static void notification_id(const char *key, const char *user, char *out, size_t
   snprintf(out, cap, "ntf_%.26s", hex);
 }
 
-static int render(const char *kind, const json_t *vars, char *title, char **body) {
+/* The in-app text is the mail template's; a template that does not render
+ * (an admin's edit gone wrong) leaves the kind as the title rather than
+ * stopping every notification behind it. */
+static void render(const char *kind, const json_t *vars, char *title, char **body) {
   sf_err rerr = {0};
-  if (sf_mail_render_text(kind, vars, title, body, &rerr) == 0) return 0;
-  sf_log_warn("notification text not rendered", "\"kind\":\"%s\",\"detail\":\"%s\"", kind, rerr.detail);
-  snprintf(title, SF_MAIL_SUBJECT_MAX, "%s", kind); /* the notification still exists */
+  *body = NULL;
+  if (sf_mail_render_text(kind, vars, title, body, &rerr) == 0) return;
+  char detail[300];
+  sf_log_warn("notification text not rendered", "\"kind\":\"%s\",\"detail\":\"%s\"", kind,
+              sf_log_quote(rerr.detail, detail, sizeof detail));
+  snprintf(title, SF_MAIL_SUBJECT_MAX, "%s", kind);
+  free(*body);
   *body = strdup("");
-  return 0;
 }
 
 static int store_row(sf_tx *tx, const tell *t, const char *id, const char *user, const json_t *vars, sf_err *err) {
@@ -129,7 +135,9 @@ static int queue_mail(sf_tx *tx, const tell *t, const char *id, const char *user
     *err = merr;
     return -1;
   }
-  sf_log_warn("notification mail not queued", "\"id\":\"%s\",\"detail\":\"%s\"", id, merr.detail);
+  char detail[300];
+  sf_log_warn("notification mail not queued", "\"id\":\"%s\",\"detail\":\"%s\"", id,
+              sf_log_quote(merr.detail, detail, sizeof detail));
   return 0;
 }
 
