@@ -77,6 +77,7 @@ static const opt k_opts[] = {
     S(smtp_password),
     S(smtp_from),
     S(smtp_tls),
+    S(smtp_ca_file),
     I(smtp_timeout_ms, 100, 600000),
     I(mail_max_attempts, 1, 100),
     I(mail_backoff_ms, 1, 3600000),

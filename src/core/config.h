@@ -76,6 +76,7 @@ typedef struct sf_config {
   char smtp_password[256]; /* AUTH password */
   char smtp_from[320];     /* envelope and From: "Name <addr>" or addr; empty = noreply@<app_url host> */
   char smtp_tls[16];       /* none | starttls (try, the default) | required (STARTTLS or smtps, else fail) */
+  char smtp_ca_file[512];  /* PEM CAs that verify the SMTP server's certificate; empty = the system's */
   int smtp_timeout_ms;     /* per SMTP attempt, connect + whole dialogue */
   int mail_max_attempts;   /* attempts before a message is dead */
   int mail_backoff_ms;     /* base of the full-jitter delay after a failed attempt; doubles, capped at 1 h */

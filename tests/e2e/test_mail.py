@@ -7,7 +7,8 @@ not parse, 403 for others than admins).
 
 Messages are queued through POST /api/v1/_test/mail (serviceflow-testclock
 only), which calls sf_mail_queue as a service would."""
-import email, email.policy, logging, os, threading, time, unittest, warnings
+import asyncio, email, email.policy, logging, os, shutil, ssl, subprocess, tempfile, threading, time, unittest
+import warnings
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sfharness import Server, TESTCLOCK_BIN, req, make_user, free_port, assert_problem, main
@@ -31,6 +32,8 @@ class Sink:
         self.lock = threading.Lock()
         self.got = []  # (envelope from, rcpts, parsed message, raw bytes)
         self.refuse = set()
+        self.hold = 0  # seconds to wait after taking a message, before its 250
+        self.tls = []  # per message taken: did it come over TLS
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -42,6 +45,9 @@ class Sink:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.got.append((envelope.mail_from, list(envelope.rcpt_tos), msg, envelope.content))
+            self.tls.append(server.transport.get_extra_info("ssl_object") is not None)
+        if self.hold:
+            await asyncio.sleep(self.hold)
         return "250 2.0.0 queued"
 
     def by_message_id(self, mid):
@@ -58,12 +64,12 @@ class SmtpServer:
     """aiosmtpd on a fixed loopback port, started and stopped at will (the
     same port each time, so the service's smtp_url stays right)."""
 
-    def __init__(self, port, sink, auth=False):
-        self.port, self.sink, self.auth, self.ctl = port, sink, auth, None
+    def __init__(self, port, sink, auth=False, **tls):
+        self.port, self.sink, self.auth, self.tls, self.ctl = port, sink, auth, tls, None
 
     def start(self):
         kw = dict(authenticator=authenticate, auth_required=True, auth_require_tls=False) if self.auth else {}
-        self.ctl = Controller(self.sink, hostname="127.0.0.1", port=self.port, **kw)
+        self.ctl = Controller(self.sink, hostname="127.0.0.1", port=self.port, **kw, **self.tls)
         self.ctl.start()
 
     def stop(self):
@@ -298,6 +304,7 @@ class Smtp(unittest.TestCase):
         self.assertEqual(msg["To"].addresses[0].display_name, "Ann Öberg")
         self.assertEqual(msg["X-ServiceFlow-Kind"], "order.paid")
         self.assertEqual(msg["MIME-Version"], "1.0")
+        self.assertEqual(msg["Auto-Submitted"], "auto-generated")
         self.assertIsNotNone(msg["Date"])
         self.assertEqual(msg.get_content_type(), "multipart/alternative")
         parts = [p.get_content_type() for p in msg.iter_parts()]
@@ -414,27 +421,91 @@ class DeadAfterMaxAttempts(unittest.TestCase):
             srv.close()
             smtp.stop()
 
-class TlsRequired(unittest.TestCase):
-    """smtp_tls=required: a server that offers no STARTTLS gets nothing (no
-    message in clear); the attempt fails and the message stays unsent."""
+class KilledWhileSending(unittest.TestCase):
+    """kill -9 while the server waits for the SMTP server's 250: nothing
+    recorded the outcome, so after the restart the message is sent again,
+    byte for byte the same (same Message-ID, Date and boundary): at least
+    once, and recognisable."""
 
-    def test_no_starttls_no_mail(self):
+    def test_kill9_in_flight(self):
         sink, port = Sink(), free_port()
+        sink.hold = 5
         smtp = SmtpServer(port, sink)
         smtp.start()
-        srv = Server(bin=TESTCLOCK_BIN, extra_args=["--smtp-url", "smtp://127.0.0.1:%d" % port,
-                                                    "--smtp-tls", "required", "--mail-max-attempts", "1"])
+        srv = Server(bin=TESTCLOCK_BIN, extra_args=["--smtp-url", "smtp://127.0.0.1:%d" % port, "--smtp-tls", "none",
+                                                    "--smtp-timeout-ms", "20000"])
         try:
             admin = make_user(srv, "admin")["access_token"]
-            queue(srv, admin, id="tls-1", kind="account.password_changed", to="fay@example.com", vars={})
-            dead = wait_status(srv, admin, "tls-1", "dead")
-            self.assertTrue(dead, message(srv, admin, "tls-1"))
-            self.assertTrue(dead["last_error"])
-            self.assertEqual(sink.got, [])
+            m = queue(srv, admin, id="kill-1", kind="order.placed", to="gus@example.com", vars=ORDER_VARS)
+            self.assertTrue(wait_for(lambda: len(sink.by_message_id(m["message_id"])) == 1))
+            srv.kill9()
+            sink.hold = 0
+            srv.start()
+            sent = wait_status(srv, admin, "kill-1", "sent")
+            self.assertTrue(sent, message(srv, admin, "kill-1"))
+            copies = sink.by_message_id(m["message_id"])
+            self.assertEqual(len(copies), 2)
+            self.assertEqual(copies[0][3], copies[1][3])
         finally:
             srv.close()
             smtp.stop()
 
+
+class Tls(unittest.TestCase):
+    """TLS to the SMTP server: STARTTLS (smtp_tls=required) and implicit
+    TLS (smtps://), the server's certificate verified against smtp_ca_file;
+    an unverifiable certificate, or a server without STARTTLS while TLS is
+    required, gets no mail at all."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="sf-mail-tls-")
+        cls.cert, key = os.path.join(cls.dir, "cert.pem"), os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cls.cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+        cls.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cls.ctx.load_cert_chain(cls.cert, key)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def send_one(self, scheme, tls_args, server_args, expect):
+        sink, port = Sink(), free_port()
+        smtp = SmtpServer(port, sink, **tls_args)
+        smtp.start()
+        srv = Server(bin=TESTCLOCK_BIN, extra_args=["--smtp-url", "%s://127.0.0.1:%d" % (scheme, port),
+                                                    "--mail-max-attempts", "1", *server_args])
+        try:
+            admin = make_user(srv, "admin")["access_token"]
+            queue(srv, admin, id="tls-1", kind="account.password_changed", to="fay@example.com", vars={})
+            m = wait_status(srv, admin, "tls-1", expect)
+            self.assertTrue(m, message(srv, admin, "tls-1"))
+            return m, sink
+        finally:
+            srv.close()
+            smtp.stop()
+
+    def test_starttls_verified(self):
+        m, sink = self.send_one("smtp", dict(tls_context=self.ctx, require_starttls=True),
+                                ["--smtp-tls", "required", "--smtp-ca-file", self.cert], "sent")
+        self.assertEqual((len(sink.got), sink.tls), (1, [True]))
+
+    def test_smtps_verified(self):
+        m, sink = self.send_one("smtps", dict(ssl_context=self.ctx), ["--smtp-ca-file", self.cert], "sent")
+        self.assertEqual((len(sink.got), sink.tls), (1, [True]))
+
+    def test_untrusted_certificate_gets_nothing(self):
+        m, sink = self.send_one("smtp", dict(tls_context=self.ctx, require_starttls=True),
+                                ["--smtp-tls", "required"], "dead")
+        self.assertTrue(m["last_error"])
+        self.assertEqual(sink.got, [])
+
+    def test_no_starttls_no_mail(self):
+        m, sink = self.send_one("smtp", {}, ["--smtp-tls", "required"], "dead")
+        self.assertTrue(m["last_error"])
+        self.assertEqual(sink.got, [])
 
 
 if __name__ == "__main__":

@@ -185,6 +185,7 @@ static void test_message_headers(void **state) {
   assert_non_null(strstr(m, "Message-ID: <ntf_1@example.org>\r\n"));
   assert_non_null(strstr(m, "MIME-Version: 1.0\r\n"));
   assert_non_null(strstr(m, "X-ServiceFlow-Kind: order.paid\r\n"));
+  assert_non_null(strstr(m, "Auto-Submitted: auto-generated\r\n"));
   assert_non_null(strstr(m, "From: \"Shop \\\"Best\\\"\" <shop@example.org>\r\n"));
   assert_non_null(strstr(m, "To: =?UTF-8?B?"));
   assert_non_null(strstr(m, " <ann@example.com>\r\n"));
@@ -339,6 +340,7 @@ static void test_queue(void **state) {
   assert_int_equal(e.status, 422);
   assert_true(queue("m2", "order.paid", "not an address", vars, &e) < 0);
   assert_true(queue("bad id!", "order.paid", "ann@example.com", vars, &e) < 0);
+  assert_true(queue(".dot", "order.paid", "ann@example.com", vars, &e) < 0);
   assert_int_equal(count_sql("SELECT count(*) FROM mail_messages"), 1);
 
   /* with SMTP configured: pending, and its first attempt is a timer due now */
@@ -346,6 +348,10 @@ static void test_queue(void **state) {
   snprintf(cfg.smtp_from, sizeof cfg.smtp_from, "Shop <noreply@mail.example>");
   mail_configure(&cfg);
   assert_int_equal(queue("m3", "order.paid", "ann@example.com", vars, &e), 0);
+  assert_int_equal(queue("ntf_1:usr_2", "order.paid", "ann@example.com", vars, &e), 0);
+  assert_int_equal(count_sql("SELECT count(*) FROM mail_messages WHERE id = 'ntf_1:usr_2'"
+                             " AND message_id = '<ntf_1=usr_2@mail.example>'"),
+                   1);
   assert_int_equal(count_sql("SELECT count(*) FROM mail_messages WHERE id = 'm3' AND status = 'pending'"
                              " AND message_id = '<m3@mail.example>'"),
                    1);

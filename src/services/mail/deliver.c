@@ -71,10 +71,10 @@ static struct mail_delivery {
   outgoing *table[BUCKETS];
   int sending, recording;
   _Atomic int running;
-  char url[512], user[256], password[256], mail_from[330];
+  char url[512], user[256], password[256], mail_from[330], ca_file[512];
   long use_ssl;
   int timeout_ms, max_attempts, backoff_ms, concurrency;
-  _Atomic uint64_t sent, dead, kept, attempts_ok, attempts_failed;
+  _Atomic uint64_t sent, dead, attempts_ok, attempts_failed;
 } delivery = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
@@ -110,23 +110,6 @@ static void drop(outgoing *o, int *count) {
   remove_locked(o);
   pthread_cond_broadcast(&delivery.cv);
   pthread_mutex_unlock(&delivery.mu);
-}
-
-/* ---- the dev mailbox ---- */
-
-void mail_kept_hook(void *ud, const char *id) {
-  (void)ud;
-  bump(&delivery.kept);
-  sf_err err = {0};
-  sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? mail_repo_get(db, id, &err) : NULL;
-  if (st && sf_stmt_step(st, &err) == 1) {
-    char to[400], subject[600];
-    sf_log_info("mail kept in the dev mailbox", "\"id\":\"%s\",\"kind\":\"%s\",\"to\":\"%s\",\"subject\":\"%s\"", id,
-                sf_stmt_col_text(st, 1), sf_log_quote(sf_stmt_col_text(st, 2), to, sizeof to),
-                sf_log_quote(sf_stmt_col_text(st, 5), subject, sizeof subject));
-  }
-  if (st) sf_stmt_reset(st);
 }
 
 /* ---- the timer: one attempt of a pending row ---- */
@@ -210,6 +193,7 @@ static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int at
   curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, o->rcpt_list);
   curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(easy, CURLOPT_USE_SSL, delivery.use_ssl);
+  if (delivery.ca_file[0]) curl_easy_setopt(easy, CURLOPT_CAINFO, delivery.ca_file);
   if (delivery.user[0]) {
     curl_easy_setopt(easy, CURLOPT_USERNAME, delivery.user);
     curl_easy_setopt(easy, CURLOPT_PASSWORD, delivery.password);
@@ -356,8 +340,8 @@ static void collect(sf_buf *b) {
                 "sf_mail_attempts_total{result=\"failed\"} %llu\n"
                 "# HELP sf_mail_in_flight SMTP sessions in flight.\n# TYPE sf_mail_in_flight gauge\n"
                 "sf_mail_in_flight %d\n",
-                peek(&delivery.sent), peek(&delivery.dead), peek(&delivery.kept), peek(&delivery.attempts_ok),
-                peek(&delivery.attempts_failed), in_flight);
+                peek(&delivery.sent), peek(&delivery.dead), (unsigned long long)mail_kept_count(),
+                peek(&delivery.attempts_ok), peek(&delivery.attempts_failed), in_flight);
 }
 
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
@@ -407,6 +391,7 @@ static void read_settings(const sf_config *cfg) {
   snprintf(delivery.url, sizeof delivery.url, "%s", cfg->smtp_url);
   snprintf(delivery.user, sizeof delivery.user, "%s", cfg->smtp_user);
   snprintf(delivery.password, sizeof delivery.password, "%s", cfg->smtp_password);
+  snprintf(delivery.ca_file, sizeof delivery.ca_file, "%s", cfg->smtp_ca_file);
   delivery.use_ssl = use_ssl_of(cfg->smtp_tls);
   delivery.timeout_ms = cfg->smtp_timeout_ms > 0 ? cfg->smtp_timeout_ms : 30000;
   delivery.max_attempts = cfg->mail_max_attempts > 0 ? cfg->mail_max_attempts : 1;

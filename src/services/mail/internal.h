@@ -2,11 +2,16 @@
  * (tests/unit/mail_test.c); other services use mail.h only.
  *
  *   render.c     the template language: {{name}}, {{a.b}}, {{#if x}}..{{else}}..{{/if}}
- *   templates.c  the default template of each kind and the cache of the effective ones
+ *   defaults.c   the template shipped for each kind
+ *   templates.c  the cache of the effective templates (stored or default)
  *   message.c    the RFC 5322 message built from a stored row (pure)
- *   mail.c       queueing, the dev mailbox, delivery over SMTP (outbound engine)
+ *   mail.c       settings, rendering a kind, queueing, the dev mailbox
+ *   deliver.c    delivery over SMTP (timers, the outbound engine)
  *   api.c        the admin routes
- *   repo.c       the SQL */
+ *   repo.c       the SQL
+ * Calls go one way (no file calls back into one that calls it): api, deliver,
+ * mail, templates, defaults, each calling only those after it; render and
+ * message call none of them. */
 #ifndef SF_SERVICES_MAIL_INTERNAL_H
 #define SF_SERVICES_MAIL_INTERNAL_H
 
@@ -39,7 +44,7 @@ void mail_tpl_render(const char *tpl, const mail_scope *scope, int html, sf_buf 
  * at a UTF-8 boundary to fit cap (cap <= SF_MAIL_SUBJECT_MAX). */
 void mail_render_subject(const char *tpl, const mail_scope *scope, char *out, size_t cap);
 
-/* ---- templates.c ---- */
+/* ---- defaults.c and templates.c ---- */
 
 /* One kind's effective template. Immutable once published; held through
  * mail_tpl_get / mail_tpl_put (counted), so a reload never frees one in use. */
@@ -76,7 +81,8 @@ typedef struct mail_msg {
   int64_t date_ms; /* the Date: header (the row's created_at: the same on every attempt) */
 } mail_msg;
 
-/* The whole RFC 5322 message (CRLF lines, multipart/alternative with
+/* The whole RFC 5322 message (CRLF lines, Auto-Submitted: auto-generated
+ * (RFC 3834: no out-of-office replies), multipart/alternative with
  * quoted-printable UTF-8 parts, RFC 2047 headers when not ASCII), malloc'd,
  * *len set. The MIME boundary derives from the Message-ID, so one message
  * builds to the same bytes on every attempt. Any thread. */
@@ -92,7 +98,7 @@ int mail_addr_valid(const char *addr);
 /* "Name <addr>" or "addr" of smtp_from, split; 0 or -1 when malformed. */
 int mail_from_parse(const char *from, char *addr, size_t acap, char *name, size_t ncap);
 
-/* ---- mail.c: settings, rendering, queueing ---- */
+/* ---- mail.c: settings, rendering, queueing, the dev mailbox ---- */
 
 #define MAIL_TIMER_KIND "mail" /* ref: the message id; its firing is an attempt */
 
@@ -111,10 +117,12 @@ void mail_sender(char *addr, size_t acap, char *name, size_t ncap);
 void mail_render(const mail_tpl *t, const json_t *vars, const char *to, const char *to_name, mail_rendered *out);
 void mail_rendered_free(mail_rendered *r);
 
-/* ---- deliver.c: the timer, SMTP through the outbound engine ---- */
-
-/* After the commit that kept a message: one info line (kind, to, id). */
+/* After the commit that kept a message (sf_tx_after_commit hook, key: its
+ * id): one info line (id, kind, to, subject), and the count. */
 void mail_kept_hook(void *ud, const char *id);
+uint64_t mail_kept_count(void);
+
+/* ---- deliver.c: the timer, SMTP through the outbound engine ---- */
 void mail_timers(void);
 int mail_start(const sf_config *cfg, sf_err *err);
 void mail_stop(void);

@@ -3,6 +3,7 @@
  * queued by a CLI command is stored the way the server would store it. */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static struct mail_state {
   int dev_mailbox;    /* no smtp_url: messages are kept, never sent */
   char host[256];     /* the right part of Message-IDs */
   char from_addr[320], from_name[256];
+  _Atomic uint64_t kept; /* messages kept in the dev mailbox by this process */
 } mail = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* The host of a URL ("http://shop.example:8080/x" -> "shop.example"). */
@@ -112,17 +114,43 @@ int sf_mail_render_text(const char *kind, const json_t *vars, char *subject, cha
   return 0;
 }
 
+void mail_kept_hook(void *ud, const char *id) {
+  (void)ud;
+  atomic_fetch_add_explicit(&mail.kept, 1, memory_order_relaxed);
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  sf_stmt *st = db ? mail_repo_get(db, id, &err) : NULL;
+  if (st && sf_stmt_step(st, &err) == 1) {
+    char to[400], subject[600];
+    sf_log_info("mail kept in the dev mailbox", "\"id\":\"%s\",\"kind\":\"%s\",\"to\":\"%s\",\"subject\":\"%s\"", id,
+                sf_stmt_col_text(st, 1), sf_log_quote(sf_stmt_col_text(st, 2), to, sizeof to),
+                sf_log_quote(sf_stmt_col_text(st, 5), subject, sizeof subject));
+  }
+  if (st) sf_stmt_reset(st);
+}
+
+uint64_t mail_kept_count(void) { return atomic_load_explicit(&mail.kept, memory_order_relaxed); }
+
 /* ids become Message-IDs (<id@host>) and timer references */
 static int id_valid(const char *id) {
   size_t n = id ? strlen(id) : 0;
-  if (n == 0 || n >= ID_MAX) return 0;
+  if (n == 0 || n >= ID_MAX || id[0] == '.' || id[n - 1] == '.' || strstr(id, "..")) return 0;
   for (; *id; id++)
     if (!isalnum((unsigned char)*id) && !strchr("._-:", *id)) return 0;
   return 1;
 }
 
+/* "<id@host>": the id as a dot-atom (RFC 5322 §3.6.4), ':' written '='. */
+static void message_id_of(const char *id, char *out, size_t cap) {
+  pthread_mutex_lock(&mail.mu);
+  snprintf(out, cap, "<%s@%s>", id, mail.host);
+  pthread_mutex_unlock(&mail.mu);
+  for (char *p = out; *p && *p != '@'; p++)
+    if (*p == ':') *p = '=';
+}
+
 static int check(const sf_mail *m, sf_err *err) {
-  if (!id_valid(m->id)) return sf_err_invalid(err, "id", "must be 1-63 letters, digits, '.', '_', '-' or ':'");
+  if (!id_valid(m->id)) return sf_err_invalid(err, "id", "must be 1-63 letters, digits, '_', '-', ':' or inner dots");
   if (mail_kind_index(m->kind) < 0) return sf_err_invalid(err, "kind", "is not a mail kind");
   if (!mail_addr_valid(m->to)) return sf_err_invalid(err, "to", "is not an e-mail address");
   if (m->to_name && (strpbrk(m->to_name, "\r\n") || strlen(m->to_name) > 200))
@@ -137,10 +165,8 @@ int sf_mail_queue(sf_tx *tx, const sf_mail *m, sf_err *err) {
   mail_render(t, m->vars, m->to, m->to_name, &r);
   mail_tpl_put(t);
   char message_id[ID_MAX + 280];
-  pthread_mutex_lock(&mail.mu);
-  snprintf(message_id, sizeof message_id, "<%s@%s>", m->id, mail.host);
-  int dev = mail.dev_mailbox;
-  pthread_mutex_unlock(&mail.mu);
+  message_id_of(m->id, message_id, sizeof message_id);
+  int dev = mail_dev_mailbox();
   mail_row row = {.id = m->id,
                   .kind = m->kind,
                   .to_addr = m->to,

@@ -44,7 +44,7 @@
  *
  * Settings (core/config.h): smtp_url (empty: the dev mailbox, read with
  * GET /api/v1/mail/messages?status=kept), smtp_user, smtp_password,
- * smtp_from, smtp_tls, smtp_timeout_ms, mail_max_attempts, mail_backoff_ms,
+ * smtp_from, smtp_tls, smtp_ca_file, smtp_timeout_ms, mail_max_attempts, mail_backoff_ms,
  * mail_concurrency, app_url, app_name. */
 #ifndef SF_SERVICES_MAIL_MAIL_H
 #define SF_SERVICES_MAIL_MAIL_H

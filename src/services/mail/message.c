@@ -175,7 +175,8 @@ char *mail_msg_build(const mail_msg *m, size_t *len) {
   sf_buf_puts(&b, "\r\nSubject: ");
   mail_header_encode(m->subject, &b);
   sf_buf_printf(&b,
-                "\r\nMessage-ID: %s\r\nMIME-Version: 1.0\r\nX-ServiceFlow-Kind: %s\r\n"
+                "\r\nMessage-ID: %s\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n"
+                "X-ServiceFlow-Kind: %s\r\n"
                 "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",
                 m->message_id, m->kind, boundary);
   put_part(boundary, "text/plain", m->text, &b);
