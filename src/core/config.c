@@ -93,6 +93,7 @@ static const opt k_opts[] = {
     I(new_webhook_key, 0, 1),
     I(integrity_budget_ms, 0, 3600000),
     I(integrity_interval_s, 0, 31536000),
+    I(low_stock_threshold, 0, 1000000000),
 };
 
 void sf_config_defaults(sf_config *c) {
@@ -148,6 +149,7 @@ void sf_config_defaults(sf_config *c) {
   snprintf(c->app_name, sizeof c->app_name, "Service Flow");
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
+  c->low_stock_threshold = 5;
 }
 
 static const opt *find(const char *key) {

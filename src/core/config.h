@@ -59,6 +59,7 @@ typedef struct sf_config {
   int new_webhook_key;      /* 1 = create a new webhook.key although webhooks were sent with the old one */
   int integrity_budget_ms;  /* time for the integrity check at start; 0 = skip it */
   int integrity_interval_s; /* re-check while serving (for /readyz); 0 = never */
+  int low_stock_threshold;  /* staff are told once when a product's available stock falls below it; 0 = never */
 
   char payment_provider[16]; /* "sandbox" (built in) or "http" */
   char payment_url[512];     /* http provider: base URL of the payment API */

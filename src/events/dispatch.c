@@ -78,16 +78,26 @@ typedef struct {
 typedef struct {
   owned_event *items;
   int n, cap;
-  const char *prefix; /* keep only events whose type starts with it (NULL: all) */
+  const char *prefix; /* keep only events whose type starts with one of these (NULL: all) */
   int seen;           /* events read, kept or not */
   int64_t last;       /* position of the last event read */
 } event_list;
+
+/* Does type start with one of types' comma-separated prefixes? */
+static int type_matches(const char *types, const char *type) {
+  for (const char *p = types; *p;) {
+    size_t n = strcspn(p, ",");
+    if (strncmp(type, p, n) == 0) return 1;
+    p += n + (p[n] == ',');
+  }
+  return 0;
+}
 
 static int collect(const sf_event *ev, void *ud) {
   event_list *l = ud;
   l->seen++;
   l->last = ev->position;
-  if (l->prefix && strncmp(ev->type, l->prefix, strlen(l->prefix)) != 0) return 0;
+  if (l->prefix && !type_matches(l->prefix, ev->type)) return 0;
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 64;
     l->items = sf_realloc(l->items, (size_t)l->cap * sizeof *l->items);
@@ -222,7 +232,7 @@ static int advance_all(advance_item *items, int n, int reset, int keep, sf_err *
  * when it applies something, and a restart re-reads the skipped span
  * harmlessly. Every subscriber with something to do advances in the same
  * writer command. */
-static int64_t next_match(sf_db *db, const char *prefix, int64_t after, int64_t upto, sf_err *err) {
+static int64_t next_match_one(sf_db *db, const char *prefix, size_t len, int64_t after, int64_t upto, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
                               "SELECT position FROM events WHERE position > ?1 AND position <= ?2"
                               " AND substr(type, 1, ?3) = ?4 ORDER BY position LIMIT 1",
@@ -230,12 +240,26 @@ static int64_t next_match(sf_db *db, const char *prefix, int64_t after, int64_t 
   if (!st) return -1;
   sf_stmt_int(st, 1, after);
   sf_stmt_int(st, 2, upto);
-  sf_stmt_int(st, 3, (int64_t)strlen(prefix));
-  sf_stmt_text(st, 4, prefix);
+  sf_stmt_int(st, 3, (int64_t)len);
+  sf_stmt_textn(st, 4, prefix, (int)len);
   int rc = sf_stmt_step(st, err);
   int64_t pos = rc == 1 ? sf_stmt_col_int(st, 0) : rc;
   sf_stmt_reset(st);
   return pos;
+}
+
+/* The first position in (after, upto] of one of types' comma-separated
+ * prefixes (0: none): one look per prefix, the earliest wins. */
+static int64_t next_match(sf_db *db, const char *types, int64_t after, int64_t upto, sf_err *err) {
+  int64_t best = 0;
+  for (const char *p = types; *p;) {
+    size_t n = strcspn(p, ",");
+    int64_t at = n ? next_match_one(db, p, n, after, best ? best - 1 : upto, err) : 0;
+    if (at < 0) return -1;
+    if (at > 0) best = at;
+    p += n + (p[n] == ',');
+  }
+  return best;
 }
 
 /* Fills *it if subscriber i has something to apply up to head; 1 if so. */

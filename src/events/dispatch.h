@@ -34,7 +34,8 @@ typedef struct sf_subscriber {
   /* durable, optional: runs after each batch's applies, in the same
    * transaction (for subscribers that aggregate a batch in memory) */
   int (*flush)(sf_tx *tx, sf_err *err);
-  /* durable, optional: apply only events whose type starts with this */
+  /* durable, optional: apply only events whose type starts with this, or
+   * with one of a comma-separated list of prefixes ("order.,stock.") */
   const char *types;
   /* live: called on the dispatcher thread */
   void (*notify)(const sf_event *ev);

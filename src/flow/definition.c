@@ -230,10 +230,14 @@ static void check_actions(const json_t *list, const char *where, sf_err *err) {
     } else if (strcmp(kind, "notify") == 0) {
       const char *role = json_is_object(arg) ? json_string_value(json_object_get(arg, "role")) : NULL;
       const char *user = json_is_object(arg) ? json_string_value(json_object_get(arg, "user")) : NULL;
+      const char *to = json_is_object(arg) ? json_string_value(json_object_get(arg, "to")) : NULL;
       const json_t *msg = json_is_object(arg) ? json_object_get(arg, "message") : NULL;
-      if (!json_is_object(arg) || !!role == !!user || json_object_size(arg) != 1u + !!msg ||
+      if (to && strcmp(to, "requester") != 0 && strcmp(to, "assignee") != 0) to = NULL; /* not one of them */
+      if (!json_is_object(arg) || !!role + !!user + !!to != 1 || json_object_size(arg) != 1u + !!msg ||
           (msg && (!json_is_string(msg) || strlen(json_string_value(msg)) > 500)))
-        sf_err_field_add(err, f, "notify takes {role: <role>} or {user: <user id>}, and an optional message");
+        sf_err_field_add(err, f,
+                         "notify takes {role: <role>}, {user: <user id>} or {to: requester|assignee}, and an optional "
+                         "message");
       else if (role && !is_role(role))
         sf_err_field_add(err, f, "notify: unknown role '%s' (customer, staff, approver, admin)", role);
     } else if (strcmp(kind, "webhook") == 0) {

@@ -12,4 +12,5 @@ SF_SERVICE(orders)
 SF_SERVICE(workflows)
 SF_SERVICE(requests)
 SF_SERVICE(webhooks)
+SF_SERVICE(notifications)
 /* SF_SERVICE: add a service above this line */

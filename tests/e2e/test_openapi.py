@@ -380,6 +380,24 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/requests/%s/assignment" % other["id"], {}, token=admin)
         c("POST", "/api/v1/requests/%s/approvals/delegate" % other["id"], {"to": self.approver2_id}, token=appr)
 
+    def notifications(self):
+        c, cust = self.call, self.customer
+        st, _, page = c("GET", "/api/v1/notifications?limit=1", token=cust, expect=200)
+        c("GET", "/api/v1/notifications?unread=true", token=cust, expect=200)
+        c("GET", "/api/v1/notifications?unread=maybe", token=cust, expect=422)
+        c("GET", "/api/v1/notifications/unread-count", token=cust, expect=200)
+        c("GET", "/api/v1/notifications/unread-count", expect=401)
+        if page["data"]:
+            c("POST", "/api/v1/notifications/%s/read" % page["data"][0]["id"], token=cust, expect=200)
+            c("POST", "/api/v1/notifications/%s/read" % page["data"][0]["id"], token=self.staff, expect=404)
+        c("POST", "/api/v1/notifications/ntf_nope/read", token=cust, expect=404)
+        c("POST", "/api/v1/notifications/read-all", token=cust, expect=200)
+        c("POST", "/api/v1/notifications/read-all", expect=401)
+        c("GET", "/api/v1/notifications/preferences", token=cust, expect=200)
+        c("PUT", "/api/v1/notifications/preferences", {"orders": {"email": False}}, token=cust, expect=200)
+        c("PUT", "/api/v1/notifications/preferences", {"orders": {"sms": True}}, token=cust, expect=422)
+        c("PUT", "/api/v1/notifications/preferences", {"account": {"email": True}}, token=cust, expect=422)
+
     def mail(self):
         c, admin = self.call, self.admin
         tpl = "/api/v1/mail/templates/order.paid"
@@ -430,7 +448,7 @@ class OpenAPITruth(unittest.TestCase):
         self.approver2 = make_user(self.srv, "staff")["access_token"]  # a delegate without a say of its own
         self.approver2_id = req(self.srv, "GET", "/api/v1/users/me", token=self.approver2)[2]["id"]
         for scenario in (self.ops, self.identity, self.catalog, self.inventory, self.carts, self.orders,
-                         self.workflows, self.requests, self.mail, self.sweep):
+                         self.workflows, self.requests, self.mail, self.notifications, self.sweep):
             with self.subTest(scenario.__name__):
                 scenario()
         self.assertEqual(self.unexpected + self.problems, [], "answers this test did not expect, or the document does not describe:\n  " +
