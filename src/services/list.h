@@ -3,8 +3,8 @@
  * phase: services/service.h). SF_SERVICE(x) names the descriptor
  * sf_x_service. A service listed later may use the tables and hooks of those
  * before it. Read by services/services.c only. */
+SF_SERVICE(mail) /* first: it uses no other service's tables, identity and notifications queue mail */
 SF_SERVICE(identity)
-SF_SERVICE(mail)
 SF_SERVICE(catalog)
 SF_SERVICE(inventory)
 SF_SERVICE(carts)
