@@ -68,6 +68,14 @@ typedef struct sf_config {
   int webhook_max_attempts; /* attempts before a delivery is dead */
   int webhook_backoff_ms;   /* delay after the first failed attempt; doubles, capped at 1 h */
   int webhook_concurrency;  /* deliveries in flight at once */
+
+  /* real-time streams (edge/stream.h) */
+  int stream_heartbeat_s;    /* WebSocket ping / SSE comment this often */
+  int stream_idle_timeout_s; /* a WebSocket silent this long (no pong, no frame) is closed */
+  int stream_queue_max;      /* messages queued per connection before it is cut as too slow */
+  int stream_max_per_user;   /* open streams per user; more get 429 */
+  int stream_max_topics;     /* topics per connection */
+  int stream_resume_max;     /* a resume further behind than this many events gets a reset */
 } sf_config;
 
 extern sf_config sf_cfg;
