@@ -70,6 +70,10 @@ const sf_topic *hub_topic_find(const char *name, size_t len) {
   return NULL;
 }
 
+void hub_topic_names(json_t *out) {
+  for (int i = 0; i < hub.ntopics; i++) json_array_append_new(out, json_string(hub.topics[i]->name));
+}
+
 /* Every key of ev, all families together; returns how many. */
 int hub_event_keys(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int max) {
   int n = 0;

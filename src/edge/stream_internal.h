@@ -155,6 +155,7 @@ hub_conn *hub_take_dirty(void);
 
 /* stream.c's internals for its sibling files */
 const sf_topic *hub_topic_find(const char *name, size_t len);
+void hub_topic_names(json_t *out); /* appends each family's name */
 int hub_event_keys(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int max);
 json_t *hub_event_json(const sf_event *ev);
 hub_msg *hub_ws_event_msg(json_t *event, const char *topic, int64_t position);

@@ -351,9 +351,24 @@ static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len, s
 
 static void dropped(void *ud) { hub_conn_free(ud); }
 
+/* A plain GET (no Upgrade): what a client needs to know before it connects. */
+static void describe(sf_req *req) {
+  json_t *topics = json_array();
+  hub_topic_names(topics);
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:s, s:o, s:i, s:i, s:i, s:i}", "protocol", "websocket", "topics", topics,
+                              "heartbeat_s", hub_cfg.heartbeat_ms / 1000, "idle_timeout_s",
+                              hub_cfg.idle_timeout_ms / 1000, "max_topics", hub_cfg.max_topics, "queue_max",
+                              hub_cfg.queue_max));
+}
+
 static void h_ws(sf_req *req) {
   sf_err err = {0};
   const char *upgrade = sf_req_header(req, "Upgrade"), *conn = sf_req_header(req, "Connection");
+  if (!upgrade) {
+    describe(req);
+    return;
+  }
   const char *version = sf_req_header(req, "Sec-WebSocket-Version"), *key = sf_req_header(req, "Sec-WebSocket-Key");
   char accept[29];
   if (!hub_running()) {
@@ -384,9 +399,14 @@ void hub_ws_routes(void) {
   static const sf_route routes[] = {
       {"GET", "/api/v1/stream/ws", h_ws, SF_AUTH_USER, NULL, SF_ROUTE_QUERY_TOKEN, "stream",
        "Real-time events over WebSocket (RFC 6455): send {\"type\":\"subscribe\",\"topic\":\"order:<id>\","
-       "\"after\":<position>}; receive subscribed, event, reset and error messages. Token: Authorization or "
-       "?access_token=",
-       NULL, NULL, 101, 0, .statuses = "403 426 429 503", .query = "access_token",
+       "\"after\":<position>}; receive subscribed, event, reset and error messages (101). Without an Upgrade "
+       "header: 200 with the topics and limits. Token: Authorization or ?access_token=",
+       NULL,
+       "{\"type\":\"object\",\"required\":[\"protocol\",\"topics\"],\"properties\":{\"protocol\":{\"const\":"
+       "\"websocket\"},\"topics\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"heartbeat_s\":{\"type\":"
+       "\"integer\"},\"idle_timeout_s\":{\"type\":\"integer\"},\"max_topics\":{\"type\":\"integer\"},"
+       "\"queue_max\":{\"type\":\"integer\"}}}",
+       200, 0, .statuses = "101 403 426 429 503", .query = "access_token",
        .headers = "Upgrade Sec-WebSocket-Key Sec-WebSocket-Version Origin"},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) sf_router_add(&routes[i]);
