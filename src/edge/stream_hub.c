@@ -151,14 +151,15 @@ static int read_log(catch_up *cu, int64_t after) {
   return err.status ? -1 : 0;
 }
 
-void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head, void (*reset)(hub_conn *c, int64_t head)) {
+void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head,
+                  void (*reset)(hub_conn *c, const hub_sub *only, int64_t head)) {
   int reset_needed = 0;
   if (after >= 0 && after < head) {
     catch_up cu = {c, only, head, after};
     reset_needed = head - after > hub_cfg.resume_max || read_log(&cu, after) != 0;
   }
   hub_lock();
-  if (reset_needed) reset(c, head);
+  if (reset_needed) reset(c, only, head);
   for (hub_sub *s = c->subs; s; s = s->next)
     if (!only || s == only) s->buffering = 0;
   for (int i = 0; i < c->npending; i++) {
@@ -200,8 +201,18 @@ void hub_identity_event(const sf_event *ev) {
     }
 }
 
+/* Does s still stand for exactly these keys? */
+static int same_keys(const hub_sub *s, char keys[][SF_TOPIC_KEY_MAX], int n) {
+  if (n != s->nkeys) return 0;
+  for (int i = 0; i < n; i++)
+    if (strcmp(s->entries[i].node->key, keys[i]) != 0) return 0;
+  return 1;
+}
+
 /* Under the lock: c's session still live, and each topic still allowed for
- * the role the user has now (resolve as at subscribe). */
+ * the role the user has now (resolve as at subscribe). A topic whose keys
+ * depend on the role ("approvals") and changed with it ends too: the client
+ * subscribes again and gets the new role's. */
 static void recheck(hub_conn *c) {
   char role[16];
   sf_err err = {0};
@@ -215,9 +226,13 @@ static void recheck(hub_conn *c) {
   for (hub_sub *s = c->subs; s; s = s->next) {
     char keys[SF_TOPIC_MAX_KEYS][SF_TOPIC_KEY_MAX];
     sf_err e = {0};
-    if (resolve(c, s->topic, keys, &e) < 0) {
+    int n = resolve(c, s->topic, keys, &e);
+    if (n < 0 || !same_keys(s, keys, n)) {
       char why[96];
-      snprintf(why, sizeof why, "%.40s: no longer allowed (%d)", s->topic, e.status);
+      if (n < 0)
+        snprintf(why, sizeof why, "%.40s: no longer allowed (%d)", s->topic, e.status);
+      else
+        snprintf(why, sizeof why, "%.40s: changed with your role; subscribe again", s->topic);
       revoke(c, 4403, why);
       return;
     }
@@ -239,23 +254,26 @@ void hub_recheck_due(void) {
 
 /* ---- the tick ---- */
 
-static void heartbeat(hub_conn *c, int64_t now) {
-  hub_msg *m;
-  if (c->kind == CONN_WS) {
-    m = hub_ws_control(SF_WS_PING, "", 0);
-  } else {
-    static const char k_comment[] = ": keep-alive\n\n";
-    m = hub_msg_new(sizeof k_comment - 1, 0);
-    memcpy(m->data, k_comment, sizeof k_comment - 1);
+/* The heartbeats of one tick: one message per transport, shared. */
+typedef struct beats {
+  hub_msg *ws, *sse;
+} beats;
+
+static void heartbeat(hub_conn *c, int64_t now, beats *b) {
+  static const char k_comment[] = ": keep-alive\n\n";
+  if (c->kind == CONN_WS && !b->ws) b->ws = hub_ws_control(SF_WS_PING, "", 0);
+  if (c->kind == CONN_SSE && !b->sse) {
+    b->sse = hub_msg_new(sizeof k_comment - 1, 0);
+    memcpy(b->sse->data, k_comment, sizeof k_comment - 1);
   }
-  hub_push(c, m, 1);
-  hub_msg_unref(m);
+  hub_push(c, c->kind == CONN_WS ? b->ws : b->sse, 1);
   c->last_tx_ms = now;
 }
 
 hub_conn *hub_tick(int64_t now) {
   int64_t now_s = sf_now_ms() / 1000;
   hub_conn *expired = NULL;
+  beats b = {0};
   hub_lock();
   for (hub_conn *c = hub_conns(); c; c = c->next) {
     if (c->closing) {
@@ -270,8 +288,10 @@ hub_conn *hub_tick(int64_t now) {
     else if (c->kind == CONN_WS && now - c->last_rx_ms > hub_cfg.idle_timeout_ms)
       hub_close(c, SF_WS_GOING_AWAY, "idle timeout");
     else if (now - c->last_tx_ms >= hub_cfg.heartbeat_ms)
-      heartbeat(c, now);
+      heartbeat(c, now, &b);
   }
   hub_unlock();
+  hub_msg_unref(b.ws);
+  hub_msg_unref(b.sse);
   return expired;
 }

@@ -139,7 +139,8 @@ hub_sub *hub_subscribe(hub_conn *c, const char *topic, int64_t *head, sf_err *er
 /* Queues for c the events after `after` up to head of subs (NULL: all of
  * c's buffering subscriptions), then their buffered messages, and ends the
  * buffering. Too far behind (resume_max): reset(c) is queued instead. */
-void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head, void (*reset)(hub_conn *c, int64_t head));
+void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head,
+                  void (*reset)(hub_conn *c, const hub_sub *only, int64_t head));
 /* Removes one subscription (locks). Returns 0, or -1 when c has no such topic. */
 int hub_unsubscribe(hub_conn *c, const char *topic);
 

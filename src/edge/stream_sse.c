@@ -29,7 +29,7 @@ hub_msg *hub_sse_end_msg(const char *event, int code, const char *reason) {
   return m;
 }
 
-static void sse_reset(hub_conn *c, int64_t head) { /* under the lock */
+static void sse_reset(hub_conn *c, const hub_sub *only, int64_t head) { /* under the lock */
   char text[128];
   int n = snprintf(text, sizeof text, "id: %lld\nevent: reset\ndata: {\"position\":%lld}\n\n", (long long)head,
                    (long long)head);

@@ -62,8 +62,10 @@ static void send_error(hub_conn *c, const char *topic, const sf_err *err) {
                          "problem", p));
 }
 
-static void ws_reset(hub_conn *c, int64_t head) { /* under the lock */
-  json_t *j = json_pack("{s:s, s:I}", "type", "reset", "position", (json_int_t)head);
+/* Under the lock: the client is too far behind to be caught up; it reads
+ * the resource with its GET and goes on from head. */
+static void ws_reset(hub_conn *c, const hub_sub *s, int64_t head) {
+  json_t *j = json_pack("{s:s, s:s, s:I}", "type", "reset", "topic", s->topic, "position", (json_int_t)head);
   hub_msg *m = hub_msg_ws_json(j, 0);
   json_decref(j);
   hub_push(c, m, 1);

@@ -7,6 +7,7 @@ Origin check, the token kept out of the access log, and a kill -9 then resume.""
 import asyncio, base64, http.client, json, os, socket, struct, subprocess, threading, time, unittest
 from sfharness import Server, req, register, make_user, main
 from test_orders import setup_shop, place
+from test_workflows import publish
 
 import websockets
 
@@ -394,6 +395,32 @@ class Stream(unittest.TestCase):
         self.assertLess(time.time() - t0, 6)
         s.close()
 
+    def test_reset_when_too_far_behind_and_token_expiry(self):
+        srv = Server(ARGS + ["--stream-resume-max", "2", "--access-ttl-s", "10"])
+        self.addCleanup(srv.close)
+        staff, products = setup_shop(srv, n=1)
+        r = register(srv)
+        cust, t0 = r["access_token"], time.time()
+        st, _, o = place(srv, cust, [{"product_id": products[0]["id"], "quantity": 1}], wait=5)
+        self.assertEqual(o["status"], "paid", o)
+
+        async def go():
+            url = "ws://127.0.0.1:%d/api/v1/stream/ws?access_token=%s" % (srv.port, cust)
+            async with websockets.connect(url) as ws:
+                sub = await self.subscribe(ws, "order:" + o["id"], after=0)  # 4 events back, 2 allowed
+                reset = await self.recv(ws)
+                self.assertEqual(reset, {"type": "reset", "topic": "order:" + o["id"], "position": sub["position"]})
+                st, _, b = req(srv, "POST", "/api/v1/orders/%s/fulfil" % o["id"], token=staff)
+                self.assertEqual(st, 200, b)
+                live = await self.recv(ws)
+                self.assertEqual(live["event"]["type"], "order.fulfilled")
+                with self.assertRaises(websockets.ConnectionClosed) as cm:  # the access token expires
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 20)
+                self.assertEqual(cm.exception.code, 4401)
+                self.assertGreaterEqual(time.time() - t0, 9)
+        run(go())
+
     def test_per_user_limit(self):
         cust = register(self.srv)["access_token"]
         oid = self.new_order(cust)
@@ -472,6 +499,108 @@ class Stream(unittest.TestCase):
         s.close()
         self.assertEqual([e["event"] for e in evs], ["order.fulfilled", "order.shipped"])
         self.assertGreater(int(evs[0]["id"]), last)
+
+
+FLOW = """\
+name: Purchase request
+type: purchase
+initial: draft
+states:
+  draft: {}
+  review: {}
+  approved: {final: true}
+  rejected: {final: true}
+transitions:
+  - {action: submit, from: draft, to: review, roles: [customer, staff]}
+  - {action: approve, from: review, to: approved, roles: [admin]}
+  - {action: reject, from: review, to: rejected, roles: [admin]}
+approvals:
+  - in: review
+    on_approved: approve
+    on_rejected: reject
+    levels:
+      - {name: manager, role: approver}
+"""
+
+
+class RequestTopics(unittest.TestCase):
+    """request:<id>, queue:<type>[:<state>] and approvals, each with its GET's rules."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(ARGS)
+        s = cls.srv
+        cls.admin = make_user(s, "admin")["access_token"]
+        cls.mgr = make_user(s, "approver")["access_token"]
+        cls.staff = make_user(s, "staff")["access_token"]
+        cls.cust = register(s)["access_token"]
+        cls.other = register(s)["access_token"]
+        st, _, w = publish(s, cls.admin, FLOW)
+        assert st == 201, w
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def url(self, token):
+        return "ws://127.0.0.1:%d/api/v1/stream/ws?access_token=%s" % (self.srv.port, token)
+
+    def new_request(self):
+        st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "purchase", "title": "Laptop",
+                                                               "data": {"amount": 10}}, token=self.cust)
+        self.assertEqual(st, 201, r)
+        return r["id"]
+
+    def submit(self, rid):
+        st, _, r = req(self.srv, "POST", "/api/v1/requests/%s/transitions" % rid, {"action": "submit"},
+                       token=self.cust)
+        self.assertEqual((st, r["state"]), (200, "review"), r)
+
+    async def sub(self, ws, topic, after=None):
+        m = {"type": "subscribe", "topic": topic}
+        if after is not None:
+            m["after"] = after
+        await ws.send(json.dumps(m))
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    async def until(self, ws, etype, timeout=10):
+        while True:
+            m = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            if m["type"] == "event" and m["event"]["type"] == etype:
+                return m
+
+    def test_request_queue_and_approvals(self):
+        rid = self.new_request()
+        st, _, _ = req(self.srv, "GET", "/api/v1/requests/" + rid, token=self.other)
+
+        async def go():
+            async with websockets.connect(self.url(self.other)) as o, \
+                    websockets.connect(self.url(self.cust)) as c, \
+                    websockets.connect(self.url(self.mgr)) as m, \
+                    websockets.connect(self.url(self.staff)) as q:
+                err = await self.sub(o, "request:" + rid)
+                self.assertEqual(err["problem"]["status"], st)  # the GET's 404
+                err = await self.sub(o, "queue:purchase")
+                self.assertEqual(err["problem"]["status"], 403)  # staff only
+                self.assertEqual((await self.sub(c, "request:" + rid, after=0))["type"], "subscribed")
+                created = await self.until(c, "request.created")
+                self.assertEqual(created["event"]["stream"], "request-" + rid)
+                self.assertEqual((await self.sub(m, "approvals"))["type"], "subscribed")
+                self.assertEqual((await self.sub(q, "queue:purchase:review"))["type"], "subscribed")
+                self.submit(rid)
+                moved = await self.until(c, "request.transitioned")
+                self.assertEqual(moved["topic"], "request:" + rid)
+                asked = await self.until(m, "request.approval_requested")
+                self.assertEqual(asked["topic"], "approvals")
+                self.assertEqual(asked["event"]["stream"], "request-" + rid)
+                queued = await self.until(q, "request.approval_requested")
+                self.assertEqual(queued["topic"], "queue:purchase:review")
+                st2, _, r = req(self.srv, "POST", "/api/v1/requests/%s/approvals" % rid, {"decision": "approve"},
+                                token=self.mgr)
+                self.assertEqual(st2, 200, r)
+                await self.until(m, "request.approval_decided")
+                await self.until(c, "request.approval_completed")
+        run(go())
 
 
 if __name__ == "__main__":
