@@ -682,6 +682,12 @@ void sf_http_stream_wake(sf_http_stream *st) {
   pthread_mutex_unlock(&st->mu);
 }
 
+void sf_http_stream_abort(sf_http_stream *st) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci) shutdown(ci->connect_fd, SHUT_RDWR);
+  sf_http_stream_wake(st);
+}
+
 /* The MHD response of an upgrade or a stream, or NULL for a plain answer. */
 static struct MHD_Response *special_response(sf_req *r) {
   if (r->upgrade_ && r->status == 101) return MHD_create_response_for_upgrade(on_upgrade, r);
@@ -692,6 +698,11 @@ static struct MHD_Response *special_response(sf_req *r) {
   if (!resp) return NULL;
   st->handed = 1;
   MHD_set_connection_option(r->conn_, MHD_CONNECTION_OPTION_TIMEOUT, 0u); /* the stream has its own heartbeat */
+  /* a fixed kernel buffer, not autotuned up to 4 MiB: a client that stops
+   * reading fills the stream's own bounded queue soon (and is cut) */
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn_, MHD_CONNECTION_INFO_CONNECTION_FD);
+  int sndbuf = 64 * 1024;
+  if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   return resp;
 }
 

@@ -147,7 +147,9 @@ void sf_http_upgraded_close(sf_http_upgraded *h);
  * sf_http_stream_wake), or < 0 to end the answer. done(ud) runs once when the
  * answer is over (ended, the client gone, or never sent); after done begins
  * no one may call wake. MHD's idle timeout does not apply to the answer (the
- * stream keeps its own heartbeat). A parked stream holds sf_http_stop: end
+ * stream keeps its own heartbeat); the socket's send buffer is fixed at
+ * 64 KiB (doubled by the kernel), so a client that stops reading backs up
+ * into the caller's queue soon. A parked stream holds sf_http_stop: end
  * every stream (wake it and return < 0) before stopping the server. */
 typedef struct sf_http_stream sf_http_stream;
 typedef long (*sf_http_stream_fill)(void *ud, char *buf, size_t cap);
@@ -155,6 +157,9 @@ sf_http_stream *sf_req_reply_streaming(sf_req *req, int status, const char *cont
                                        void (*done)(void *ud), void *ud);
 /* Any thread: fill is to run again (data arrived, or the stream must end). */
 void sf_http_stream_wake(sf_http_stream *s);
+/* Any thread: cuts the connection (shutdown(2) of its socket) when the
+ * client does not read what is left; the daemon then ends the answer. */
+void sf_http_stream_abort(sf_http_stream *s);
 
 /* Asynchronous completion: suspend in the dispatch thread before handing the
  * request to another thread; that thread replies and then resumes. */

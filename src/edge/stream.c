@@ -20,6 +20,9 @@
 #define EVENT_KEYS 32 /* keys one event may map to, all families together */
 #define EVENT_MSGS 16 /* distinct WebSocket topics one event is serialized for, cached */
 #define QUEUE_FIRST 8 /* a queue's first ring; it doubles as needed */
+/* A closing connection's last messages (the close frame, the SSE end) get
+ * this long to be read; then the socket is cut, read or not. */
+#define CLOSE_DEADLINE_MS 10000
 
 typedef struct user_count {
   struct user_count *next;
@@ -266,7 +269,8 @@ void hub_conn_link(hub_conn *c) {
   hub.conns = c;
   hub.nconns[c->kind]++;
   c->prev = NULL;
-  mark_dirty(c); /* its first messages, if any, go out */
+  mark_dirty(c);                                                              /* its first messages, if any, go out */
+  if (!atomic_load(&hub.running)) hub_close(c, 1001, "server shutting down"); /* raced the stop */
   hub_unlock();
   hub_wake();
 }
@@ -325,18 +329,23 @@ static void queue_grow(hub_conn *c) {
   c->qhead = 0;
 }
 
+/* Appends m to c's queue, whatever its length. */
+static void enqueue(hub_conn *c, hub_msg *m) {
+  if (c->qlen == c->qcap) queue_grow(c);
+  c->q[(c->qhead + c->qlen) % c->qcap] = hub_msg_ref(m);
+  c->qlen++;
+  mark_dirty(c);
+}
+
 int hub_push(hub_conn *c, hub_msg *m, int force) {
-  if (!force && (c->closing || c->overflow)) return -1;
+  if (c->closing) return -1; /* nothing goes after the close */
   if (!force && c->qlen >= hub_cfg.queue_max) {
     c->overflow = 1;
     hub_count_closed_slow();
     hub_close(c, 4008, "too slow, resume from your position");
     return -1;
   }
-  if (c->qlen == c->qcap) queue_grow(c);
-  c->q[(c->qhead + c->qlen) % c->qcap] = hub_msg_ref(m);
-  c->qlen++;
-  mark_dirty(c);
+  enqueue(c, m);
   return 0;
 }
 
@@ -367,10 +376,10 @@ void hub_pop(hub_conn *c, size_t written) {
 
 void hub_close(hub_conn *c, int code, const char *reason) {
   if (c->closing) return;
-  c->closing = 1;
   c->close_code = code;
   snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
   hub_drop_queue(c);
+  c->closing = 1;
   hub_msg *m;
   if (c->kind == CONN_WS) {
     uint8_t payload[125];
@@ -380,9 +389,9 @@ void hub_close(hub_conn *c, int code, const char *reason) {
     const char *event = code == 4008 ? "overflow" : code == 4401 || code == 4403 ? "revoked" : "end";
     m = hub_sse_end_msg(event, code, reason);
   }
-  hub_push(c, m, 1);
+  enqueue(c, m);
   hub_msg_unref(m);
-  c->deadline_ms = (int64_t)(sf_mono_ns() / 1000000u) + 10000; /* then cut, read or not */
+  c->deadline_ms = (int64_t)(sf_mono_ns() / 1000000u) + CLOSE_DEADLINE_MS;
 }
 
 hub_conn *hub_take_dirty(void) {

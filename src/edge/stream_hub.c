@@ -277,9 +277,13 @@ hub_conn *hub_tick(int64_t now) {
   hub_lock();
   for (hub_conn *c = hub_conns(); c; c = c->next) {
     if (c->closing) {
-      if (c->kind == CONN_WS && now > c->deadline_ms) {
+      if (now <= c->deadline_ms) continue;
+      if (c->kind == CONN_WS) {
         c->expired_next = expired;
         expired = c;
+      } else if (c->hs && !c->gone) {
+        sf_http_stream_abort(c->hs); /* a client that reads nothing does not hold it */
+        c->deadline_ms = INT64_MAX;
       }
       continue;
     }

@@ -244,6 +244,7 @@ class Stream(unittest.TestCase):
         pid = self.products[1]["id"]
         cust = register(self.srv)["access_token"]
         watcher = register(self.srv)["access_token"]
+        sse_user = register(self.srv)["access_token"]
         n = 600
         results = {}
 
@@ -274,8 +275,30 @@ class Stream(unittest.TestCase):
                 results["slow_code"] = e.code
                 results["slow_reason"] = e.reason
 
+        def slow_sse():
+            conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+            conn.connect()
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            conn.request("GET", "/api/v1/stream?topics=stock:" + pid, headers={"Authorization": "Bearer " + sse_user})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            results["sse_ready"] = True
+            while "writes_done" not in results:
+                time.sleep(0.1)  # reads nothing meanwhile
+            text = b""
+            try:
+                while True:
+                    chunk = resp.read1(65536)
+                    if not chunk:
+                        break
+                    text += chunk
+            except (OSError, http.client.HTTPException):
+                pass
+            results["sse_tail"] = text[-300:].decode(errors="replace")
+            conn.close()
+
         def writes():
-            while "slow_ready" not in results:
+            while "slow_ready" not in results or "sse_ready" not in results:
                 time.sleep(0.05)
             t0 = time.time()
             for _ in range(n):
@@ -287,13 +310,17 @@ class Stream(unittest.TestCase):
 
         async def go():
             w = threading.Thread(target=writes)
+            e = threading.Thread(target=slow_sse)
             w.start()
+            e.start()
             await asyncio.gather(reader(), slow())
             w.join()
+            e.join()
         run(go())
         self.assertEqual(results["reader"], n)
         self.assertEqual(results["slow_code"], 4008, results)
         self.assertIn("resume", results["slow_reason"])
+        self.assertIn("event: overflow\ndata: {\"code\":4008", results["sse_tail"])
         _, _, metrics = req(self.srv, "GET", "/metrics")
         text = metrics if isinstance(metrics, str) else json.dumps(metrics)
         self.assertRegex(text, r"sf_stream_slow_closes_total [1-9]")
