@@ -40,7 +40,8 @@ static struct hub_state {
   user_count *users[USER_BUCKETS];
   hub_conn *conns, *dirty;
   long nconns[3], nsubs;
-  int64_t live_pos; /* the newest event the live subscriber has seen */
+  int64_t live_pos;          /* the newest event the live subscriber has seen */
+  long fam_subs[MAX_TOPICS]; /* subscriptions per topic family: a family nobody follows maps no event */
   _Atomic int running;
   int wake_fd; /* eventfd of the sf-stream thread */
   _Atomic uint64_t sent, slow, revoked, dropped_events;
@@ -67,21 +68,32 @@ void sf_stream_topics_add(const sf_topic *topics) {
 
 void sf_stream_topics_clear(void) { hub.ntopics = 0; }
 
-const sf_topic *hub_topic_find(const char *name, size_t len) {
+const sf_topic *hub_topic_find(const char *name, size_t len, int *index) {
   for (int i = 0; i < hub.ntopics; i++)
-    if (strlen(hub.topics[i]->name) == len && memcmp(hub.topics[i]->name, name, len) == 0) return hub.topics[i];
+    if (strlen(hub.topics[i]->name) == len && memcmp(hub.topics[i]->name, name, len) == 0) {
+      *index = i;
+      return hub.topics[i];
+    }
   return NULL;
+}
+
+/* Under the lock: which families have subscriptions (bit i: family i). */
+uint64_t hub_active_families(void) {
+  uint64_t active = 0;
+  for (int i = 0; i < hub.ntopics; i++)
+    if (hub.fam_subs[i]) active |= 1ull << i;
+  return active;
 }
 
 void hub_topic_names(json_t *out) {
   for (int i = 0; i < hub.ntopics; i++) json_array_append_new(out, json_string(hub.topics[i]->name));
 }
 
-/* Every key of ev, all families together; returns how many. */
-int hub_event_keys(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int max) {
+/* Every key of ev in the families of `active`; returns how many. */
+int hub_event_keys(const sf_event *ev, uint64_t active, char keys[][SF_TOPIC_KEY_MAX], int max) {
   int n = 0;
   for (int i = 0; i < hub.ntopics && n < max; i++)
-    if (hub.topics[i]->keys) n += hub.topics[i]->keys(ev, keys + n, max - n);
+    if (hub.topics[i]->keys && (active >> i & 1)) n += hub.topics[i]->keys(ev, keys + n, max - n);
   return n;
 }
 
@@ -193,6 +205,7 @@ void hub_sub_link(hub_sub *s, char keys[][SF_TOPIC_KEY_MAX]) {
   s->conn->subs = s;
   s->conn->nsubs++;
   hub.nsubs++;
+  hub.fam_subs[s->family]++;
 }
 
 /* Under the lock: out of the index and its conn; the caller frees it. */
@@ -213,6 +226,7 @@ void hub_sub_unlink(hub_sub *s) {
     }
   s->conn->nsubs--;
   hub.nsubs--;
+  hub.fam_subs[s->family]--;
 }
 
 void hub_sub_free(hub_sub *s) {
@@ -486,17 +500,26 @@ static void deliver(fanout *f, hub_sub *s) {
   if (own) hub_msg_unref(m);
 }
 
+/* The live position moves first, with the families followed at that
+ * moment: a subscription made after it starts from this event's position
+ * (its catch-up reads it), one made before gets it here. Keys are computed
+ * outside the lock (a family's keys() may read the database). */
 static void notify(const sf_event *ev) {
-  char keys[EVENT_KEYS][SF_TOPIC_KEY_MAX];
-  int n = hub_event_keys(ev, keys, EVENT_KEYS);
-  fanout f = {.ev = ev};
   hub_lock();
   hub.live_pos = ev->position;
+  uint64_t active = hub_active_families();
+  int recheck = hub_identity_event(ev);
+  hub_unlock();
+  if (recheck) hub_wake();
+  if (!active) return;
+  char keys[EVENT_KEYS][SF_TOPIC_KEY_MAX];
+  int n = hub_event_keys(ev, active, keys, EVENT_KEYS);
+  fanout f = {.ev = ev};
+  hub_lock();
   for (int i = 0; i < n; i++) {
     hub_node *node = node_find(keys[i]);
     for (hub_entry *e = node ? node->head : NULL; e; e = e->next) deliver(&f, e->sub);
   }
-  hub_identity_event(ev);
   int woke = hub.dirty != NULL;
   hub_unlock();
   if (woke) hub_wake();

@@ -16,14 +16,14 @@ static struct hub_time_state { int recheck_due; /* under the lock: some conn has
 
 /* ---- subscribe ---- */
 
-static const sf_topic *parse_topic(const char *topic, const char **arg, sf_err *err) {
+static const sf_topic *parse_topic(const char *topic, const char **arg, int *index, sf_err *err) {
   if (!topic || !topic[0] || strlen(topic) >= SF_TOPIC_KEY_MAX) {
     sf_err_invalid(err, "topic", "must be a topic name of 1-%d characters", SF_TOPIC_KEY_MAX - 1);
     return NULL;
   }
   const char *colon = strchr(topic, ':');
   size_t n = colon ? (size_t)(colon - topic) : strlen(topic);
-  const sf_topic *fam = hub_topic_find(topic, n);
+  const sf_topic *fam = hub_topic_find(topic, n, index);
   if (!fam) {
     sf_err_invalid(err, "topic",
                    "no such topic '%.*s' (order:<id>, request:<id>, notifications, approvals, "
@@ -46,9 +46,9 @@ static void actor_of(const hub_conn *c, sf_actor *who) {
 }
 
 /* The keys of topic for c's user now, with the GET's authorization. */
-static int resolve(const hub_conn *c, const char *topic, char keys[][SF_TOPIC_KEY_MAX], sf_err *err) {
+static int resolve(const hub_conn *c, const char *topic, char keys[][SF_TOPIC_KEY_MAX], int *family, sf_err *err) {
   const char *arg = "";
-  const sf_topic *fam = parse_topic(topic, &arg, err);
+  const sf_topic *fam = parse_topic(topic, &arg, family, err);
   if (!fam) return -1;
   if (fam->permission && !sf_edge_role_allows(c->role, fam->permission))
     return sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", c->role, fam->permission);
@@ -70,10 +70,12 @@ hub_sub *hub_subscribe(hub_conn *c, const char *topic, int64_t *head, sf_err *er
       return NULL;
     }
   char keys[SF_TOPIC_MAX_KEYS][SF_TOPIC_KEY_MAX];
-  int n = resolve(c, topic, keys, err);
+  int family = 0;
+  int n = resolve(c, topic, keys, &family, err);
   if (n < 0) return NULL;
   hub_sub *s = sf_calloc(1, sizeof *s);
   s->conn = c;
+  s->family = family;
   snprintf(s->topic, sizeof s->topic, "%s", topic);
   s->nkeys = n;
   s->entries = sf_calloc((size_t)n, sizeof *s->entries);
@@ -103,6 +105,7 @@ typedef struct catch_up {
   hub_conn *c;
   hub_sub *only;
   int64_t head, last;
+  uint64_t families; /* of the subscriptions catching up */
 } catch_up;
 
 static int sub_matches(const hub_sub *s, char keys[][SF_TOPIC_KEY_MAX], int n) {
@@ -119,7 +122,7 @@ static int catch_up_visit(const sf_event *ev, void *ud) {
   if (ev->position > cu->head) return 1;
   cu->last = ev->position;
   char keys[32][SF_TOPIC_KEY_MAX];
-  int n = hub_event_keys(ev, keys, 32);
+  int n = hub_event_keys(ev, cu->families, keys, 32);
   json_t *event = NULL;
   hub_conn *c = cu->c;
   for (hub_sub *s = c->subs; s && n; s = s->next) {
@@ -155,7 +158,9 @@ void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head,
                   void (*reset)(hub_conn *c, const hub_sub *only, int64_t head)) {
   int reset_needed = 0;
   if (after >= 0 && after < head) {
-    catch_up cu = {c, only, head, after};
+    catch_up cu = {c, only, head, after, 0};
+    for (hub_sub *s = c->subs; s; s = s->next)
+      if (s->buffering && (!only || s == only)) cu.families |= 1ull << s->family;
     reset_needed = head - after > hub_cfg.resume_max || read_log(&cu, after) != 0;
   }
   hub_lock();
@@ -191,14 +196,16 @@ static int may_revoke(const char *type) {
   return strstr(type, "revoked") != NULL;
 }
 
-void hub_identity_event(const sf_event *ev) {
-  if (strncmp(ev->stream, "user-", 5) != 0 || !may_revoke(ev->type)) return;
+int hub_identity_event(const sf_event *ev) {
+  if (strncmp(ev->stream, "user-", 5) != 0 || !may_revoke(ev->type)) return 0;
   const char *user = ev->stream + 5;
+  int any = 0;
   for (hub_conn *c = hub_conns(); c; c = c->next)
     if (strcmp(c->user_id, user) == 0) {
       c->recheck = 1;
-      hub_time.recheck_due = 1;
+      hub_time.recheck_due = any = 1;
     }
+  return any;
 }
 
 /* Does s still stand for exactly these keys? */
@@ -226,7 +233,8 @@ static void recheck(hub_conn *c) {
   for (hub_sub *s = c->subs; s; s = s->next) {
     char keys[SF_TOPIC_MAX_KEYS][SF_TOPIC_KEY_MAX];
     sf_err e = {0};
-    int n = resolve(c, s->topic, keys, &e);
+    int family;
+    int n = resolve(c, s->topic, keys, &family, &e);
     if (n < 0 || !same_keys(s, keys, n)) {
       char why[96];
       if (n < 0)

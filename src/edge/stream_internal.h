@@ -54,6 +54,7 @@ struct hub_sub {
   hub_conn *conn;
   hub_sub *next;                /* the conn's subscriptions */
   char topic[SF_TOPIC_KEY_MAX]; /* as the client named it */
+  int family;                   /* index of its sf_topic in the hub's table */
   int nkeys;
   hub_entry *entries; /* nkeys; entries[i].node->key is key i */
   int64_t last_pos;   /* the newest event queued for it */
@@ -155,9 +156,10 @@ void hub_recheck_due(void);
 hub_conn *hub_take_dirty(void);
 
 /* stream.c's internals for its sibling files */
-const sf_topic *hub_topic_find(const char *name, size_t len);
-void hub_topic_names(json_t *out); /* appends each family's name */
-int hub_event_keys(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int max);
+const sf_topic *hub_topic_find(const char *name, size_t len, int *index);
+uint64_t hub_active_families(void); /* under the lock */
+void hub_topic_names(json_t *out);  /* appends each family's name */
+int hub_event_keys(const sf_event *ev, uint64_t active, char keys[][SF_TOPIC_KEY_MAX], int max);
 json_t *hub_event_json(const sf_event *ev);
 hub_msg *hub_ws_event_msg(json_t *event, const char *topic, int64_t position);
 hub_msg *hub_sse_event_msg(json_t *event, const char *type, int64_t position);
@@ -168,7 +170,7 @@ int64_t hub_live_pos(void);       /* under the lock */
 void hub_set_live_pos(int64_t p); /* under the lock */
 hub_conn *hub_conns(void);        /* under the lock */
 int hub_wake_fd(void);
-void hub_identity_event(const sf_event *ev); /* under the lock (sf-live) */
+int hub_identity_event(const sf_event *ev); /* under the lock (sf-live); 1: some conn is to be checked */
 /* 0, or 403 with err filled: a browser's Origin must be allowed (CORS) or the server's own. */
 int hub_origin_ok(sf_req *req, sf_err *err);
 
