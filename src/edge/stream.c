@@ -418,7 +418,7 @@ hub_conn *hub_take_dirty(void) {
       if (!c->hs || c->gone) continue;
       atomic_fetch_add(&c->waking, 1);
     }
-    c->dirty_next = list;
+    c->work_next = list;
     list = c;
   }
   hub.dirty = NULL;

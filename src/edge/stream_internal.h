@@ -84,6 +84,7 @@ struct hub_conn {
   int recheck; /* an identity event: its session and subscriptions are checked again */
   int dirty;   /* in the hub's dirty list */
   hub_conn *dirty_next;
+  hub_conn *work_next;                         /* hub_take_dirty's list (dirty_next may be reused meanwhile) */
   int64_t last_rx_ms, last_tx_ms, deadline_ms; /* monotonic */
   /* WebSocket */
   int fd;
@@ -152,7 +153,8 @@ hub_conn *hub_tick(int64_t now_ms);
 /* sf-stream: checks again the conns an identity event flagged (locks). */
 void hub_recheck_due(void);
 /* sf-stream: the conns woken since last time (dirty), detached from the
- * list under the lock; the caller walks ->dirty_next. */
+ * list under the lock; the caller walks ->work_next (a conn may be marked
+ * dirty again meanwhile, which reuses dirty_next). */
 hub_conn *hub_take_dirty(void);
 
 /* stream.c's internals for its sibling files */

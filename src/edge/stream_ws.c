@@ -278,7 +278,7 @@ static void *ws_main(void *arg) {
     }
     hub_recheck_due();
     for (hub_conn *c = hub_take_dirty(), *next; c; c = next) {
-      next = c->dirty_next;
+      next = c->work_next;
       on_dirty(c);
     }
     run_tick(&next_tick);
