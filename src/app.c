@@ -25,6 +25,7 @@
 #include "edge/migrations.h"
 #include "edge/ops.h"
 #include "edge/repo.h"
+#include "edge/stream.h"
 #include "events/anchor.h"
 #include "events/dispatch.h"
 #include "events/migrations.h"
@@ -159,8 +160,12 @@ static void register_permissions(void) {
 void sf_app_routes(void) {
   sf_router_reset();
   sf_ops_routes();
-  for (size_t i = 0; i < sf_services_count; i++)
+  sf_stream_routes();
+  sf_stream_topics_clear();
+  for (size_t i = 0; i < sf_services_count; i++) {
     if (sf_services[i]->routes) sf_services[i]->routes();
+    sf_stream_topics_add(sf_services[i]->topics);
+  }
   if (sf_clock_is_test()) {
     static const sf_route test_clock = {"POST",
                                         "/api/v1/_test/clock",
@@ -200,6 +205,7 @@ static void register_background_work(void) {
   sf_timer_clear_kinds();
   sf_dispatch_clear();
   sf_dispatch_register(&sf_event_stats_subscriber);
+  sf_dispatch_register(&sf_stream_subscriber); /* the real-time hub's feed */
   for (size_t i = 0; i < sf_services_count; i++) {
     const sf_service *svc = sf_services[i];
     if (svc->timers) svc->timers();
@@ -208,6 +214,7 @@ static void register_background_work(void) {
 }
 
 static void configure_services(const sf_config *cfg) {
+  sf_stream_configure(cfg);
   for (size_t i = 0; i < sf_services_count; i++)
     if (sf_services[i]->configure) sf_services[i]->configure(cfg);
 }
@@ -498,6 +505,7 @@ static int metrics_start(const sf_config *cfg, sf_err *err) {
 
 static int dispatcher_start(const sf_config *cfg, sf_err *err) { return sf_dispatch_start(err); }
 static int timers_start(const sf_config *cfg, sf_err *err) { return sf_timers_start(err); }
+static int stream_start(const sf_config *cfg, sf_err *err) { return sf_stream_start(err); }
 
 static int http_start(const sf_config *cfg, sf_err *err) {
   sf_http_set_access_log(cfg->access_log);
@@ -524,7 +532,7 @@ static size_t add_services(server_part *parts, size_t n, sf_service_phase phase)
   return n;
 }
 
-#define PROCESS_PARTS 7 /* besides the services: storage ... http */
+#define PROCESS_PARTS 8 /* besides the services: storage ... http, stream */
 
 /* The order (services/service.h): stopping in reverse drains HTTP, the
  * services that make commands, hashing (queued hashes submit commands), the
@@ -543,6 +551,9 @@ static size_t plan_parts(server_part *parts) {
   parts[n++] = (server_part){"hashing", NULL, sf_pw_shutdown};
   n = add_services(parts, n, SF_SERVICE_ACTIVE);
   parts[n++] = (server_part){"http", http_start, http_stop};
+  /* after HTTP, so it stops first: every stream ends (a parked SSE answer
+   * would hold sf_http_stop) before the server stops */
+  parts[n++] = (server_part){"stream", stream_start, sf_stream_stop};
   return n;
 }
 

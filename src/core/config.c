@@ -88,6 +88,12 @@ static const opt k_opts[] = {
     I(mail_concurrency, 1, 256),
     S(app_url),
     S(app_name),
+    I(stream_heartbeat_s, 1, 3600),
+    I(stream_idle_timeout_s, 2, 86400),
+    I(stream_queue_max, 4, 1000000),
+    I(stream_max_per_user, 1, 100000),
+    I(stream_max_topics, 1, 4096),
+    I(stream_resume_max, 0, 100000000),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),
@@ -147,6 +153,12 @@ void sf_config_defaults(sf_config *c) {
   c->mail_backoff_ms = 5000;
   c->mail_concurrency = 4;
   snprintf(c->app_name, sizeof c->app_name, "Service Flow");
+  c->stream_heartbeat_s = 15;
+  c->stream_idle_timeout_s = 60;
+  c->stream_queue_max = 1024;
+  c->stream_max_per_user = 16;
+  c->stream_max_topics = 64;
+  c->stream_resume_max = 10000;
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
   c->low_stock_threshold = 5;

@@ -88,6 +88,13 @@ typedef struct sf_config {
   int mail_concurrency;    /* SMTP sessions in flight at once */
   char app_url[512];       /* base URL in links; empty = http://localhost:<port> */
   char app_name[128];      /* the product name in mail */
+  /* real-time streams (edge/stream.h) */
+  int stream_heartbeat_s;    /* WebSocket ping / SSE comment this often */
+  int stream_idle_timeout_s; /* a WebSocket silent this long (no pong, no frame) is closed */
+  int stream_queue_max;      /* messages queued per connection before it is cut as too slow */
+  int stream_max_per_user;   /* open streams per user; more get 429 */
+  int stream_max_topics;     /* topics per connection */
+  int stream_resume_max;     /* a resume further behind than this many events gets a reset */
 } sf_config;
 
 extern sf_config sf_cfg;

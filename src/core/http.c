@@ -7,6 +7,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,10 +112,15 @@ static void req_start(sf_req *r, sf_http_server *s, struct MHD_Connection *c, co
   atomic_fetch_add(&s->in_flight, 1);
 }
 
+static struct MHD_Response *special_response(sf_req *r);
+
 static enum MHD_Result queue(sf_req *r) {
   struct MHD_Connection *c = r->conn_;
   struct MHD_Response *resp;
-  if (r->resp_body && r->resp_len) {
+  if ((resp = special_response(r))) {
+    free(r->resp_body);
+    r->resp_body = NULL;
+  } else if (r->resp_body && r->resp_len) {
     resp = MHD_create_response_from_buffer_with_free_callback(r->resp_len, r->resp_body, free);
     r->resp_body = NULL;
   } else {
@@ -275,6 +282,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
 }
 
+static int end_special(sf_req *r);
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
   sf_http_server *s = cls;
   sf_req *r = *con_cls;
@@ -305,7 +314,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
            sf_log_quote(r->path, path, sizeof path), status, (unsigned long long)(dur / 1000), r->client_ip,
            r->principal.user_id, (int)toe);
   }
-  sf_conns_idle(r->guard_);
+  if (!end_special(r)) sf_conns_idle(r->guard_);
   if (r->app_free) r->app_free(r);
   free(r->body);
   free(r->resp_body);
@@ -432,9 +441,10 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
       s->port = ntohs(addr.sin_port);
     }
     s->daemons[i] = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, on_accept, s,
-        on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+            MHD_USE_TURBO,
+        0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         /* The guard refuses past max_connections in all. MHD's own limit,
          * per daemon, must never be reached: at it MHD stops accepting and
@@ -571,3 +581,138 @@ void sf_req_suspend(sf_req *r) {
 void sf_req_resume(sf_req *r) { MHD_resume_connection(r->conn_); }
 
 int sf_req_is_suspended(const sf_req *r) { return r->state_ == REQ_SUSPENDED; }
+
+/* ---- answers that outlive the handler: upgrades and streams ---- */
+
+typedef struct upgrade_answer {
+  sf_http_upgraded_fn on_upgraded;
+  void (*dropped)(void *ud);
+  void *ud;
+  int handed; /* on_upgraded ran (the socket is the callee's) */
+} upgrade_answer;
+
+struct sf_http_stream {
+  pthread_mutex_t mu; /* parked, woken */
+  struct MHD_Connection *conn;
+  sf_http_server *server;
+  int parked; /* the connection is suspended until a wake */
+  int woken;  /* a wake came since fill last ran */
+  int handed; /* MHD's response owns it (and frees it) */
+  sf_http_stream_fill fill;
+  void (*done)(void *ud);
+  void *ud;
+};
+
+void sf_req_reply_upgrade(sf_req *r, sf_http_upgraded_fn on_upgraded, void (*dropped)(void *ud), void *ud) {
+  upgrade_answer *u = sf_arena_alloc(&r->arena, sizeof *u);
+  *u = (upgrade_answer){on_upgraded, dropped, ud, 0};
+  r->upgrade_ = u;
+  sf_req_reply(r, 101, NULL, NULL, 0);
+}
+
+void sf_http_upgraded_close(sf_http_upgraded *h) {
+  MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)h, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* MHD sent the 101: the socket is handed over (daemon thread). */
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra, size_t extra_len,
+                       MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+  sf_req *r = cls;
+  upgrade_answer *u = r->upgrade_;
+  u->handed = 1;
+  int fl = fcntl(sock, F_GETFL);
+  if (fl >= 0) fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+  u->on_upgraded(u->ud, sock, extra, extra_len, (sf_http_upgraded *)urh);
+}
+
+sf_http_stream *sf_req_reply_streaming(sf_req *r, int status, const char *content_type, sf_http_stream_fill fill,
+                                       void (*done)(void *ud), void *ud) {
+  sf_http_stream *st = sf_calloc(1, sizeof *st);
+  pthread_mutex_init(&st->mu, NULL);
+  st->conn = r->conn_;
+  st->server = r->server_;
+  st->fill = fill;
+  st->done = done;
+  st->ud = ud;
+  r->stream_ = st;
+  sf_req_reply(r, status, content_type, NULL, 0);
+  return st;
+}
+
+static void stream_free(void *cls) {
+  sf_http_stream *st = cls;
+  st->done(st->ud);
+  pthread_mutex_destroy(&st->mu);
+  free(st);
+}
+
+/* MHD's content reader: what fill has, or park the connection. Suspending
+ * here is allowed (MHD_suspend_connection's contract); returning 0 without
+ * suspending would make the daemon call again at once, a busy loop. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)pos;
+  sf_http_stream *st = cls;
+  for (;;) {
+    pthread_mutex_lock(&st->mu);
+    st->woken = 0;
+    pthread_mutex_unlock(&st->mu);
+    long n = st->fill(st->ud, buf, max);
+    if (n > 0) return (ssize_t)n;
+    if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+    pthread_mutex_lock(&st->mu);
+    int again = st->woken; /* a wake between fill and here: fill again */
+    if (!again) {
+      st->parked = 1;
+      atomic_fetch_add(&st->server->suspended, 1);
+      MHD_suspend_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!again) return 0;
+  }
+}
+
+void sf_http_stream_wake(sf_http_stream *st) {
+  pthread_mutex_lock(&st->mu);
+  st->woken = 1;
+  if (st->parked) {
+    st->parked = 0;
+    MHD_resume_connection(st->conn);
+    atomic_fetch_sub(&st->server->suspended, 1);
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
+void sf_http_stream_abort(sf_http_stream *st) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci) shutdown(ci->connect_fd, SHUT_RDWR);
+  sf_http_stream_wake(st);
+}
+
+/* The MHD response of an upgrade or a stream, or NULL for a plain answer. */
+static struct MHD_Response *special_response(sf_req *r) {
+  if (r->upgrade_ && r->status == 101) return MHD_create_response_for_upgrade(on_upgrade, r);
+  sf_http_stream *st = r->stream_;
+  if (!st || r->resp_body) return NULL;
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_free);
+  if (!resp) return NULL;
+  st->handed = 1;
+  MHD_set_connection_option(r->conn_, MHD_CONNECTION_OPTION_TIMEOUT, 0u); /* the stream has its own heartbeat */
+  /* a fixed kernel buffer, not autotuned up to 4 MiB: a client that stops
+   * reading fills the stream's own bounded queue soon (and is cut) */
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn_, MHD_CONNECTION_INFO_CONNECTION_FD);
+  int sndbuf = 64 * 1024;
+  if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  return resp;
+}
+
+/* At the request's end: releases an upgrade or stream that was never handed
+ * over. Returns 1 when the connection was upgraded (it stays out of the
+ * guard's idle phase: its frames are no request head). */
+static int end_special(sf_req *r) {
+  upgrade_answer *u = r->upgrade_;
+  if (u && !u->handed && u->dropped) u->dropped(u->ud);
+  sf_http_stream *st = r->stream_;
+  if (st && !st->handed) stream_free(st);
+  return u && u->handed;
+}

@@ -26,6 +26,7 @@ typedef struct sf_principal {
   char role[16]; /* from the user row (edge session check), not the token */
   char email[128];
   char session[SF_ID_MAX]; /* the session (refresh-token family) the access token belongs to */
+  int64_t token_exp;       /* the access token's expiry, s since epoch */
 } sf_principal;
 
 typedef struct sf_header {
@@ -66,6 +67,8 @@ struct sf_req {
   size_t body_cap_;
   void *guard_;        /* the connection's record in the connection guard (core/conns.h) */
   const char *target_; /* the request target as sent (arena) */
+  void *upgrade_;      /* sf_req_reply_upgrade's answer (http.c) */
+  void *stream_;       /* sf_req_reply_streaming's answer (http.c) */
 };
 
 typedef void (*sf_http_dispatch)(sf_req *req);
@@ -117,6 +120,46 @@ void sf_http_set_reply_gate(int (*gate)(sf_req *r));
 void sf_req_reply(sf_req *req, int status, const char *content_type, char *body, size_t len);
 void sf_req_reply_json(sf_req *req, int status, json_t *j); /* steals j; j NULL = no body */
 void sf_req_reply_problem(sf_req *req, const sf_err *err);
+
+/* ---- Answers that outlive the request's handler ----
+ *
+ * An HTTP upgrade (WebSocket): the handler answers 101 with the protocol's
+ * headers (sf_req_add_header) and sf_req_reply_upgrade. Once the 101 is
+ * sent, on_upgraded runs on the connection's daemon thread with the raw
+ * socket (fd: owned by the server, set non-blocking, never close(2) it) and
+ * the bytes the client sent after its request head; the callee owns the
+ * connection from then on and ends it exactly once with
+ * sf_http_upgraded_close (any thread), after which fd is gone. When the 101
+ * is never sent (the client left first), dropped(ud) runs instead. Either way
+ * exactly one of the two runs. The connection stays in the guard's
+ * processing phase (no deadline) and counts in max_connections and in the
+ * server's requests in flight until it is closed: close every upgraded
+ * connection before sf_http_stop. */
+typedef struct sf_http_upgraded sf_http_upgraded;
+typedef void (*sf_http_upgraded_fn)(void *ud, int fd, const char *extra, size_t extra_len, sf_http_upgraded *h);
+void sf_req_reply_upgrade(sf_req *req, sf_http_upgraded_fn on_upgraded, void (*dropped)(void *ud), void *ud);
+void sf_http_upgraded_close(sf_http_upgraded *h);
+
+/* A streamed answer of unknown length (Server-Sent Events): fill runs on the
+ * connection's daemon thread whenever the client can take more; it copies up
+ * to cap bytes into buf and returns how many, 0 when it has nothing now (the
+ * connection is parked, no thread held, no busy loop, until
+ * sf_http_stream_wake), or < 0 to end the answer. done(ud) runs once when the
+ * answer is over (ended, the client gone, or never sent); after done begins
+ * no one may call wake. MHD's idle timeout does not apply to the answer (the
+ * stream keeps its own heartbeat); the socket's send buffer is fixed at
+ * 64 KiB (doubled by the kernel), so a client that stops reading backs up
+ * into the caller's queue soon. A parked stream holds sf_http_stop: end
+ * every stream (wake it and return < 0) before stopping the server. */
+typedef struct sf_http_stream sf_http_stream;
+typedef long (*sf_http_stream_fill)(void *ud, char *buf, size_t cap);
+sf_http_stream *sf_req_reply_streaming(sf_req *req, int status, const char *content_type, sf_http_stream_fill fill,
+                                       void (*done)(void *ud), void *ud);
+/* Any thread: fill is to run again (data arrived, or the stream must end). */
+void sf_http_stream_wake(sf_http_stream *s);
+/* Any thread: cuts the connection (shutdown(2) of its socket) when the
+ * client does not read what is left; the daemon then ends the answer. */
+void sf_http_stream_abort(sf_http_stream *s);
 
 /* Asynchronous completion: suspend in the dispatch thread before handing the
  * request to another thread; that thread replies and then resumes. */

@@ -60,6 +60,10 @@ enum {
    * request runs again), since anyone behind that address could send the
    * same key and body */
   SF_ROUTE_SECRET_REPLY = 1u << 6,
+  /* the access token may come as ?access_token= (RFC 6750 2.3) when there is
+   * no Authorization header: browsers' EventSource and WebSocket cannot set
+   * one (the streams) */
+  SF_ROUTE_QUERY_TOKEN = 1u << 7,
 };
 
 /* JSON Schema (text) of a list answer: {"data": [item...], "next_cursor": ...} */

@@ -156,7 +156,7 @@ const sf_keyring *sf_edge_keyring(void) { return edge.ring; }
 
 /* ---- pipeline steps ---- */
 
-static int origin_allowed(const char *origin) {
+int sf_edge_origin_allowed(const char *origin) {
   if (!origin) return 0;
   if (edge.any_origin) return 1;
   for (int i = 0; i < edge.norigins; i++)
@@ -192,7 +192,7 @@ static int handle_options(sf_req *req) {
   const char *origin = sf_req_header(req, "Origin");
   const char *want = sf_req_header(req, "Access-Control-Request-Method");
   if (origin && want) {
-    if ((!edge.any_origin && edge.norigins == 0) || !origin_allowed(origin)) {
+    if ((!edge.any_origin && edge.norigins == 0) || !sf_edge_origin_allowed(origin)) {
       sf_err_set(&err, 403, "cors-origin", "Origin not allowed", "origin %s is not allowed", origin);
       sf_req_reply_problem(req, &err);
       return 1;
@@ -300,6 +300,11 @@ static _Atomic uint64_t *session_gen(const char *user_id) {
 
 void sf_edge_on_session_check(sf_edge_session_fn fn) { sessions.check = fn; }
 
+int sf_edge_session_check(const char *user_id, const char *session_id, char *role, size_t cap, sf_err *err) {
+  if (!sessions.check) return sf_err_set(err, 503, "unavailable", "Service unavailable", "sessions cannot be checked");
+  return sessions.check(user_id, session_id, role, cap, err);
+}
+
 void sf_edge_user_changed(const char *user_id) {
   atomic_fetch_add_explicit(session_gen(user_id), 1, memory_order_release);
 }
@@ -384,6 +389,8 @@ static int authenticate(sf_req *req) {
   if (r->auth == SF_AUTH_PUBLIC) return 0;
   sf_err err = {0};
   const char *h = sf_req_header(req, "Authorization");
+  const char *q = !h && (r->flags & SF_ROUTE_QUERY_TOKEN) ? sf_req_query(req, "access_token") : NULL;
+  if (q && q[0]) h = sf_arena_printf(&req->arena, "Bearer %s", q);
   if (!h && r->auth == SF_AUTH_OPTIONAL) return 0;
   if (!h) {
     sf_err_set(&err, 401, "invalid-token", "Unauthorized", "missing bearer token");
@@ -410,6 +417,7 @@ static int authenticate(sf_req *req) {
   p->authenticated = 1;
   snprintf(p->user_id, sizeof p->user_id, "%s", c.sub);
   snprintf(p->session, sizeof p->session, "%s", c.sid);
+  p->token_exp = c.exp;
   if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(p->role, r->permission)) {
     atomic_fetch_add(&edge.forbidden, 1);
     sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role, r->permission);
@@ -458,7 +466,7 @@ void sf_edge_dispatch(sf_req *req) {
   req->app = e;
   const char *origin = sf_req_header(req, "Origin");
   if (handle_options(req)) return;
-  if (origin && origin_allowed(origin)) add_cors(req, origin);
+  if (origin && sf_edge_origin_allowed(origin)) add_cors(req, origin);
 
   sf_err err = {0};
   if (!known_method(req->method)) {

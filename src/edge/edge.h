@@ -43,6 +43,11 @@ const sf_keyring *sf_edge_keyring(void);
  * none set, every authenticated request is refused with 503. */
 typedef int (*sf_edge_session_fn)(const char *user_id, const char *session_id, char *role, size_t cap, sf_err *err);
 void sf_edge_on_session_check(sf_edge_session_fn fn);
+/* Asks the checker directly, without the cache (the streams' recheck after
+ * an identity event); any thread with a reader. */
+int sf_edge_session_check(const char *user_id, const char *session_id, char *role, size_t cap, sf_err *err);
+/* Is origin in cors_origins (or is any origin allowed)? */
+int sf_edge_origin_allowed(const char *origin);
 /* Voids every thread's cached session answers for user_id. Call it after the
  * commit of any change that can change an answer (the user's existence, role
  * or status; its sessions) and before that change is answered (an

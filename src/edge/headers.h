@@ -13,17 +13,23 @@
 #define SF_EDGE_HEADERS_H
 
 /* read: auth, JSON bodies, idempotency, optimistic concurrency (If-Match),
- * Prefer: wait=N, guest carts, request ids and W3C trace context */
+ * Prefer: wait=N, guest carts, request ids and W3C trace context, the
+ * streams' resume (Last-Event-ID) and the WebSocket handshake's own (a
+ * browser sets those itself and never preflights them; listed because the
+ * server reads them) */
 #define SF_HEADERS_REQUEST                                                                                             \
-  "Authorization, Content-Type, Idempotency-Key, If-Match, Prefer, Cart-Token, X-Request-Id, traceparent"
+  "Authorization, Content-Type, Idempotency-Key, If-Match, Prefer, Cart-Token, X-Request-Id, traceparent, "            \
+  "Last-Event-ID, Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version"
 
 /* set: ids and trace, versions and new resources, rate limits and retries,
  * idempotent replays, honoured preferences, 401 challenges, 405 methods,
  * the media types a 415 accepts (Accept, RFC 9110 §15.5.16)
  * (Cart-Token is listed for symmetry with the request header: an answer
- * that hands a guest its cart token may carry it there too) */
+ * that hands a guest its cart token may carry it there too; the WebSocket
+ * handshake's answer and the event stream's X-Accel-Buffering: no) */
 #define SF_HEADERS_RESPONSE                                                                                            \
   "X-Request-Id, traceparent, ETag, Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, "                     \
-  "RateLimit-Reset, Idempotent-Replayed, Preference-Applied, WWW-Authenticate, Allow, Accept, Cart-Token"
+  "RateLimit-Reset, Idempotent-Replayed, Preference-Applied, WWW-Authenticate, Allow, Accept, Cart-Token, "            \
+  "Upgrade, Sec-WebSocket-Accept, Sec-WebSocket-Version, X-Accel-Buffering"
 
 #endif

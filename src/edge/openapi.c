@@ -72,7 +72,7 @@ static json_t *problem_response(int status) {
 
 static json_t *success_response(const sf_route *r, int status) {
   json_t *resp = json_pack("{s:s}", "description", status_text(status));
-  if (status == 204 || (!r->response_schema && !r->response_type)) return resp;
+  if (status == 204 || status < 200 || (!r->response_schema && !r->response_type)) return resp; /* 101: none */
   const char *type = r->response_type ? r->response_type : "application/json";
   json_t *schema = r->response_schema ? schema_or(r->response_schema) : json_pack("{s:s}", "type", "string");
   json_object_set_new(resp, "content", json_pack("{s:{s:o}}", type, "schema", schema));

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "edge/edge.h"
+#include "edge/stream.h"
 #include "events/dispatch.h"
 #include "store/db.h"
 #include "store/migrate.h"
@@ -76,6 +77,10 @@ typedef struct sf_service {
    * whole tables: nothing else runs yet), on the opening thread. */
   int (*holds_keyed)(sf_db *db, sf_key_file key, sf_err *err);
   sf_service_phase phase;
+  /* The real-time topics it owns, ending with {0} (edge/stream.h): each
+   * resolves with the authorization of the matching GET and maps events to
+   * topic keys. */
+  const sf_topic *topics;
 } sf_service;
 
 #endif

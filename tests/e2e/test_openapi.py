@@ -5,7 +5,7 @@ type declared for the status, body valid against the schema; see
 openapi_contract.py). An operation of the document that this test does not
 exercise fails it: a route added later must be added here too."""
 import http.client, re, time, unittest
-from sfharness import Server, req, make_user, totp, main, unique_email, _parse
+from sfharness import Server, req, make_user, totp, main, unique_email, _parse, Headers
 from openapi_contract import Contract
 from devmail import kept_mails, link_token
 
@@ -428,6 +428,27 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/mail/messages/%s/resend" % m["id"], token=admin, expect=200)
         c("POST", "/api/v1/mail/messages/mail_nope/resend", token=admin, expect=404)
 
+    def stream(self):
+        c, cust, pid = self.call, self.customer, self.product["id"]
+        c("GET", "/api/v1/stream", token=cust, expect=422)  # no topics
+        c("GET", "/api/v1/stream?topics=nosuch:1", token=cust, expect=422)
+        c("GET", "/api/v1/stream?topics=order:ord_nope", token=cust, expect=404)
+        c("GET", "/api/v1/stream?topics=stock:%s&after=x" % pid, token=cust, expect=422)
+        c("GET", "/api/v1/stream?topics=stock:" + pid, token=cust, headers={"Origin": "http://evil.example"},
+          expect=403)
+        # an event stream never ends by itself: its head is checked, then it is closed
+        path = "/api/v1/stream?topics=stock:" + pid
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+        conn.request("GET", path, headers={"Authorization": "Bearer " + cust})
+        resp = conn.getresponse()
+        headers = Headers((k.lower(), v) for k, v in resp.getheaders())
+        self.problems.extend(self.contract.check("GET", path, resp.status, headers, ""))
+        if resp.status != 200:
+            self.unexpected.append("GET %s: %d, expected 200" % (path, resp.status))
+        conn.close()
+        c("GET", "/api/v1/stream/ws", token=cust, expect=200)  # no Upgrade: the topics and limits
+        c("GET", "/api/v1/stream/ws", token=cust, headers={"Upgrade": "h2c", "Connection": "Upgrade"}, expect=426)
+
     def sweep(self):
         """Every operation of the document, with made-up ids and an empty body:
         anonymously, with a bad token, and as a customer; every read also with
@@ -448,7 +469,8 @@ class OpenAPITruth(unittest.TestCase):
         self.approver2 = make_user(self.srv, "staff")["access_token"]  # a delegate without a say of its own
         self.approver2_id = req(self.srv, "GET", "/api/v1/users/me", token=self.approver2)[2]["id"]
         for scenario in (self.ops, self.identity, self.catalog, self.inventory, self.carts, self.orders,
-                         self.workflows, self.requests, self.mail, self.notifications, self.sweep):
+                         self.workflows, self.requests, self.mail, self.notifications, self.stream,
+                         self.sweep):
             with self.subTest(scenario.__name__):
                 scenario()
         self.assertEqual(self.unexpected + self.problems, [], "answers this test did not expect, or the document does not describe:\n  " +

@@ -11,10 +11,14 @@ static const sf_edge_grant k_permissions[] = {
     {0},
 };
 
+/* this folder's topics.c */
+extern const sf_topic sf_inventory_topics[];
+
 const sf_service sf_inventory_service = {
     .name = "inventory",
     .routes = sf_inventory_routes,
     .permissions = k_permissions,
     .migrations = sf_inventory_migrations,
     .timers = sf_inventory_timers,
+    .topics = sf_inventory_topics,
 };

@@ -22,12 +22,16 @@ static int start(const sf_config *cfg, sf_err *err) {
   return 0;
 }
 
+/* this folder's topics.c: "notifications", the caller's own */
+extern const sf_topic sf_notifications_topics[];
+
 const sf_service sf_notifications_service = {
     .name = "notifications",
     .routes = sf_notifications_routes,
     .permissions = k_permissions,
     .migrations = sf_notifications_migrations,
     .subscribers = k_subscribers,
+    .topics = sf_notifications_topics,
     .configure = sf_notifications_configure,
     .start = start,
     .phase = SF_SERVICE_MEMORY,

@@ -26,6 +26,9 @@ static const sf_edge_grant k_permissions[] = {
  * start) */
 static const sf_subscriber *const k_subscribers[] = {&sf_sales_daily_subscriber, &sf_orders_saga_subscriber, NULL};
 
+/* this folder's topics.c */
+extern const sf_topic sf_orders_topics[];
+
 const sf_service sf_orders_service = {
     .name = "orders",
     .routes = sf_orders_routes,
@@ -37,4 +40,5 @@ const sf_service sf_orders_service = {
     .stop = sf_orders_stop,
     .holds_keyed = holds_keyed,
     .phase = SF_SERVICE_ACTIVE,
+    .topics = sf_orders_topics,
 };

@@ -1,0 +1,199 @@
+/* Shared by the hub's files: stream.c (the core: topics, index, queues, the
+ * live subscriber, resume, revocation, timers), stream_ws.c (WebSocket: the
+ * handshake and the sf-stream thread's sockets) and stream_sse.c (SSE).
+ * Calls go one way: the transports call the core; the core reaches a
+ * transport only through the conn's kind (hub_ws_* / hub_sse_* below). */
+#ifndef SF_EDGE_STREAM_INTERNAL_H
+#define SF_EDGE_STREAM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/http.h"
+#include "core/util.h"
+#include "core/ws.h"
+#include "edge/stream.h"
+
+/* A message on the wire (a WebSocket frame or SSE text), immutable once
+ * made and shared by every connection that sends it. */
+typedef struct hub_msg {
+  _Atomic int refs;
+  int64_t position; /* the event's, 0 for control messages */
+  size_t len;
+  char data[];
+} hub_msg;
+
+hub_msg *hub_msg_new(size_t len, int64_t position); /* refs 1 */
+hub_msg *hub_msg_ref(hub_msg *m);
+void hub_msg_unref(hub_msg *m);
+/* A WebSocket text frame of JSON j (not stolen). */
+hub_msg *hub_msg_ws_json(json_t *j, int64_t position);
+
+enum { CONN_WS = 1, CONN_SSE = 2 };
+
+typedef struct hub_conn hub_conn;
+typedef struct hub_sub hub_sub;
+
+/* A topic key in the index with its subscriptions' entries. */
+typedef struct hub_node {
+  struct hub_node *next;
+  struct hub_entry *head;
+  char key[];
+} hub_node;
+
+/* One key of one subscription in the index (a node's list). */
+typedef struct hub_entry {
+  hub_sub *sub;
+  struct hub_entry *prev, *next;
+  struct hub_node *node;
+} hub_entry;
+
+struct hub_sub {
+  hub_conn *conn;
+  hub_sub *next;                /* the conn's subscriptions */
+  char topic[SF_TOPIC_KEY_MAX]; /* as the client named it */
+  int family;                   /* index of its sf_topic in the hub's table */
+  int nkeys;
+  hub_entry *entries; /* nkeys; entries[i].node->key is key i */
+  int64_t last_pos;   /* the newest event queued for it */
+  int buffering;      /* catching up: live messages wait in the conn's pending */
+};
+
+struct hub_conn {
+  int kind;
+  char user_id[SF_ID_MAX], session[SF_ID_MAX], role[16];
+  int64_t token_exp;     /* s since epoch */
+  hub_conn *prev, *next; /* every connection */
+  /* the queue: a ring of messages; sent_off of the first one is written */
+  hub_msg **q;
+  int qhead, qlen, qcap;
+  size_t sent_off;
+  int64_t last_pos; /* SSE: the newest event queued (one message per event) */
+  /* live messages of subscriptions still catching up, in event order (one
+   * catch-up at a time per conn) */
+  hub_msg **pending;
+  int npending, cap_pending;
+  hub_sub *subs;
+  int nsubs;
+  int overflow;   /* the queue filled: cut as too slow */
+  int closing;    /* a close is decided: nothing more is queued */
+  int close_code; /* WebSocket close code, or the SSE event's meaning */
+  char close_reason[96];
+  int recheck; /* an identity event: its session and subscriptions are checked again */
+  int dirty;   /* in the hub's dirty list */
+  hub_conn *dirty_next;
+  hub_conn *work_next;                         /* hub_take_dirty's list (dirty_next may be reused meanwhile) */
+  int64_t last_rx_ms, last_tx_ms, deadline_ms; /* monotonic */
+  /* WebSocket */
+  int fd;
+  sf_http_upgraded *urh;
+  sf_ws_parser parser;
+  int registered;         /* in the epoll set */
+  int want_out;           /* EPOLLOUT asked for */
+  int close_sent;         /* the close frame is written; waiting for the peer's end */
+  int peer_closed;        /* the peer's close frame came */
+  hub_conn *expired_next; /* hub_tick's list of closes overdue */
+  char *extra;            /* bytes the client sent with its handshake */
+  size_t extra_len;
+  /* SSE */
+  sf_http_stream *hs;
+  int gone;           /* done ran: the stream is no more */
+  _Atomic int waking; /* a wake is being made outside the lock */
+};
+
+/* ---- the core (stream.c) ---- */
+
+typedef struct hub_settings {
+  int heartbeat_ms, idle_timeout_ms, queue_max, max_per_user, max_topics, resume_max;
+} hub_settings;
+extern hub_settings hub_cfg;
+
+void hub_lock(void);
+void hub_unlock(void);
+int hub_running(void);
+/* Wakes the sf-stream thread (any thread). */
+void hub_wake(void);
+
+/* A new connection for the principal; counts against the user's limit:
+ * NULL with err (429) when over it. Not yet linked. */
+hub_conn *hub_conn_new(int kind, const sf_principal *p, sf_err *err);
+/* Links it (locks). */
+void hub_conn_link(hub_conn *c);
+/* Unlinks (locks) and frees: subscriptions, queue, the user's count. */
+void hub_conn_free(hub_conn *c);
+
+/* Under the lock: queue m (takes a reference); 0, or -1 when the queue is
+ * full (the conn is marked overflow). Marks the conn dirty. */
+int hub_push(hub_conn *c, hub_msg *m, int force); /* force: past the bound (control, catch-up) */
+/* Under the lock: the conn is to be closed with code and reason. */
+void hub_close(hub_conn *c, int code, const char *reason);
+/* Under the lock: releases every queued message but a partly sent first. */
+void hub_drop_queue(hub_conn *c);
+/* Pops n whole messages (and sets sent_off) under the lock. */
+void hub_pop(hub_conn *c, size_t written);
+
+/* Subscribes c to topic with the authority of c's user (resolve: 404/403
+ * like the GET); on success the subscription is registered buffering, and
+ * *head is the live position it starts from. Any thread but sf-live. */
+hub_sub *hub_subscribe(hub_conn *c, const char *topic, int64_t *head, sf_err *err);
+/* Queues for c the events after `after` up to head of subs (NULL: all of
+ * c's buffering subscriptions), then their buffered messages, and ends the
+ * buffering. Too far behind (resume_max): reset(c) is queued instead. */
+void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head,
+                  void (*reset)(hub_conn *c, const hub_sub *only, int64_t head));
+/* Removes one subscription (locks). Returns 0, or -1 when c has no such topic. */
+int hub_unsubscribe(hub_conn *c, const char *topic);
+
+/* sf-stream, once a tick (locks): heartbeats, idle, token expiry. Returns
+ * the WebSocket conns whose close is overdue (linked by expired_next): the
+ * caller ends them. */
+hub_conn *hub_tick(int64_t now_ms);
+/* sf-stream: checks again the conns an identity event flagged (locks). */
+void hub_recheck_due(void);
+/* sf-stream: the conns woken since last time (dirty), detached from the
+ * list under the lock; the caller walks ->work_next (a conn may be marked
+ * dirty again meanwhile, which reuses dirty_next). */
+hub_conn *hub_take_dirty(void);
+
+/* stream.c's internals for its sibling files */
+const sf_topic *hub_topic_find(const char *name, size_t len, int *index);
+uint64_t hub_active_families(void); /* under the lock */
+void hub_topic_names(json_t *out);  /* appends each family's name */
+int hub_event_keys(const sf_event *ev, uint64_t active, char keys[][SF_TOPIC_KEY_MAX], int max);
+json_t *hub_event_json(const sf_event *ev);
+hub_msg *hub_ws_event_msg(json_t *event, const char *topic, int64_t position);
+hub_msg *hub_sse_event_msg(json_t *event, const char *type, int64_t position);
+void hub_sub_link(hub_sub *s, char keys[][SF_TOPIC_KEY_MAX]); /* under the lock */
+void hub_sub_unlink(hub_sub *s);                              /* under the lock */
+void hub_sub_free(hub_sub *s);
+int64_t hub_live_pos(void);       /* under the lock */
+void hub_set_live_pos(int64_t p); /* under the lock */
+hub_conn *hub_conns(void);        /* under the lock */
+int hub_wake_fd(void);
+int hub_identity_event(const sf_event *ev); /* under the lock (sf-live); 1: some conn is to be checked */
+/* 0, or 403 with err filled: a browser's Origin must be allowed (CORS) or the server's own. */
+int hub_origin_ok(sf_req *req, sf_err *err);
+
+/* Metrics. */
+void hub_count_sent(uint64_t n);
+void hub_count_closed_slow(void);
+void hub_count_revoked(void);
+
+/* ---- the transports ---- */
+
+/* stream_ws.c */
+void hub_ws_routes(void);
+int hub_ws_start(sf_err *err);
+void hub_ws_stop(void);
+/* A WebSocket control frame (ping, pong, close) as a message. */
+hub_msg *hub_ws_control(int opcode, const void *payload, size_t len);
+/* stream_sse.c */
+void hub_sse_routes(void);
+/* SSE: wake the answer outside the lock (c->waking taken by the caller). */
+void hub_sse_wake(hub_conn *c);
+/* The SSE message of an end: "event: <name>" with data {code, reason}. */
+hub_msg *hub_sse_end_msg(const char *event, int code, const char *reason);
+
+#endif
