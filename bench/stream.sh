@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The real-time stream's figures against the real binary (bench/stream_bench.c is the client):
+#
+#   bash bench/stream.sh BUILD_DIR [rounds = 3]
+#
+# 1. Idle subscribers: STREAM_IDLE_N (default 20,000, cut to what the file-descriptor limit
+#    lets one process hold) WebSocket connections, each subscribed to a product's stock, held
+#    STREAM_HOLD_S (30) seconds through heartbeats; the server's RSS before, every 5,000, after.
+# 2. Fan-out: 1,000 subscribers of one topic (stock:<product>), 200 stock adjustments a second
+#    for 10 s (200,000 messages/s to deliver); latency from each event's append to its arrival.
+# 3. The writer beside it: PATCH /users/me writes/s (bench/patch.lua, wrk -t2 -c64 -d10s) alone,
+#    then during a fan-out run, alternating `rounds` times; medians and the ratio.
+# Needs wrk (scripts/install-deps.sh --bench).
+set -euo pipefail
+BUILD="${1:?build dir}"
+ROUNDS="${2:-3}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+command -v wrk >/dev/null || { echo "stream: wrk not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
+[[ -x "$BUILD/stream_bench" ]] || { echo "stream: $BUILD/stream_bench not built" >&2; exit 1; }
+TMP="$(mktemp -d /tmp/sf-stream-XXXXXX)"
+PID=""
+cleanup() {
+  [[ -n "$PID" ]] && kill "$PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # free_port, register_users, seed_products
+
+# One process holds every connection on each side: both need that many descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT="$(ulimit -n)"
+IDLE_N="${STREAM_IDLE_N:-20000}"
+if ((IDLE_N > FD_LIMIT - 200)); then
+  echo "stream: the descriptor limit here is $FD_LIMIT (hard); idle connections cut from $IDLE_N to $((FD_LIMIT - 200))"
+  IDLE_N=$((FD_LIMIT - 200))
+fi
+
+PORT="$(free_port)"
+D="$TMP/data"
+mkdir -p "$D"
+"$BUILD/serviceflow" migrate --data-dir "$D" >/dev/null
+"$BUILD/serviceflow" serve --data-dir "$D" --bind 127.0.0.1 --port "$PORT" --log-level error \
+  --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 --rate-login-burst 1000000 \
+  --max-connections "$((IDLE_N + 1000))" --stream-max-per-user 100000 >"$TMP/out.log" 2>"$TMP/err.log" &
+PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+register_users "$PORT" st 64 "$TMP/tokens"
+"$BUILD/serviceflow" user create --data-dir "$D" --email staff@bench.local --role staff \
+  --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null
+seed_products "$PORT" staff@bench.local "bench staff password" 1 "$TMP/products"
+PRODUCT="$(cat "$TMP/products")"
+STAFF="$(curl -fs -H 'Content-Type: application/json' \
+  -d '{"email":"staff@bench.local","password":"bench staff password"}' \
+  "http://127.0.0.1:$PORT/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+
+echo "== idle subscribers"
+"$BUILD/stream_bench" idle "$PORT" "$TMP/tokens" "$IDLE_N" "stock:$PRODUCT" "$PID" "${STREAM_HOLD_S:-30}" |
+  tee "$TMP/idle"
+sleep 3 # the idle connections' closes settle before the timed runs
+
+declare -A RES
+patch_rate() { # patch_rate KEY: one 10 s run of patch.lua, writes/s into RES[KEY]
+  local line ok us
+  line="$(SF_TOKENS_FILE="$TMP/tokens" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
+    "http://127.0.0.1:$PORT/api/v1/users/me" | grep '^PATCH_RESULT')"
+  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
+  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
+  RES["$1"]="$(python3 -c "print(round($ok / ($us / 1e6)))")"
+}
+echo "== fan-out alone"
+"$BUILD/stream_bench" fanout "$PORT" "$TMP/tokens" 1000 "stock:$PRODUCT" "$STAFF" "$PRODUCT" 200 10 |
+  tee "$TMP/fanout_alone"
+for ((r = 1; r <= ROUNDS; r++)); do
+  patch_rate "plain_$r"
+  echo "round $r: writes/s without subscribers ${RES["plain_$r"]}"
+  "$BUILD/stream_bench" fanout "$PORT" "$TMP/tokens" 1000 "stock:$PRODUCT" "$STAFF" "$PRODUCT" 200 14 \
+    >"$TMP/fanout_$r" &
+  FAN=$!
+  sleep 3 # subscribed and receiving before the writes start
+  patch_rate "fan_$r"
+  wait "$FAN" || echo "round $r: the fan-out run lost messages (see below)"
+  cat "$TMP/fanout_$r"
+  echo "round $r: writes/s during the fan-out ${RES["fan_$r"]}"
+done
+
+python3 - "$ROUNDS" "$TMP" "$(for k in "${!RES[@]}"; do echo "$k=${RES[$k]}"; done)" <<'EOF'
+import re, statistics, sys
+rounds, tmp = int(sys.argv[1]), sys.argv[2]
+res = dict(kv.split("=") for kv in sys.argv[3].split())
+def kv(path, tag):
+    for line in open(path):
+        if line.startswith(tag):
+            return dict(p.split("=") for p in line.split()[1:])
+    return {}
+idle = kv(tmp + "/idle", "STREAM_IDLE")
+print()
+print("%-52s %12s" % ("idle WebSocket subscribers", ""))
+print("%-52s %12s" % ("  connections held (open after the hold)", "%s (%s)" % (idle.get("conns"), idle.get("open_after_hold"))))
+print("%-52s %12s" % ("  server RSS before / after, MB", "%.0f / %.0f" % (int(idle["rss0_kb"]) / 1024, int(idle["rss_kb"]) / 1024)))
+print("%-52s %12s" % ("  RSS per 1,000 connections, KB", idle.get("kb_per_1000")))
+a = kv(tmp + "/fanout_alone", "STREAM_FANOUT")
+print("%-52s %12s" % ("fan-out 1,000 subscribers x 200 events/s, alone", ""))
+for k, label in (("msgs_per_s", "messages/s delivered"), ("p50_ms", "append-to-client p50, ms"),
+                 ("p99_ms", "append-to-client p99, ms"), ("max_ms", "append-to-client max, ms"),
+                 ("received", "received / expected")):
+    v = a.get(k) if k != "received" else "%s / %s" % (a.get("received"), a.get("expected"))
+    print("%-52s %12s" % ("  " + label, v))
+runs = [kv("%s/fanout_%d" % (tmp, r), "STREAM_FANOUT") for r in range(1, rounds + 1)]
+p99 = statistics.median(float(x["p99_ms"]) for x in runs if x)
+print("%-52s %12.1f" % ("  p99 ms during the PATCH load (median of rounds)", p99))
+plain = statistics.median(float(res["plain_%d" % r]) for r in range(1, rounds + 1))
+fan = statistics.median(float(res["fan_%d" % r]) for r in range(1, rounds + 1))
+print("%-52s %12.0f" % ("PATCH writes/s without subscribers (median)", plain))
+print("%-52s %12.0f" % ("PATCH writes/s during the fan-out (median)", fan))
+print("%-52s %12.2f" % ("  ratio with / without", fan / plain))
+EOF
