@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -147,6 +149,10 @@ static int on_frame(void *ud, const sf_ws_msg *m) {
   return 0;
 }
 
+/* How much nicer the sf-stream thread is than the process (nice values run
+ * to 19, the lowest priority). */
+#define STREAM_NICE 5
+
 /* ---- sockets ---- */
 
 static void set_events(hub_conn *c, int want_out) {
@@ -266,6 +272,14 @@ static void run_tick(int64_t *next_tick) {
 static void *ws_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "sf-stream");
+  /* Fan-out yields the CPU to the writer and to request handling when it is
+   * short: a subscriber that falls behind is cut and resumes from its
+   * position, while a slower writer would slow every client. */
+  id_t tid = (id_t)syscall(SYS_gettid);
+  errno = 0;
+  int nice_now = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0 && setpriority(PRIO_PROCESS, tid, nice_now + STREAM_NICE) != 0)
+    sf_log_warn("stream: cannot lower the thread's priority", "\"errno\":%d", errno);
   struct epoll_event evs[256];
   int64_t next_tick = now_ms() + 1000;
   while (!atomic_load(&ws.stop)) {
