@@ -72,6 +72,7 @@ static const opt k_opts[] = {
     I(webhook_max_attempts, 1, 100),
     I(webhook_backoff_ms, 1, 3600000),
     I(webhook_concurrency, 1, 256),
+    S(webhook_allow),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),

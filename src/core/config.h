@@ -68,6 +68,7 @@ typedef struct sf_config {
   int webhook_max_attempts; /* attempts before a delivery is dead */
   int webhook_backoff_ms;   /* delay after the first failed attempt; doubles, capped at 1 h */
   int webhook_concurrency;  /* deliveries in flight at once */
+  char webhook_allow[1024]; /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
 } sf_config;
 
 extern sf_config sf_cfg;

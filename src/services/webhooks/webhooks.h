@@ -54,7 +54,19 @@
  * replayed: its rows are a delivery log, not a read model. */
 extern const sf_subscriber sf_webhooks_subscriber;
 
-/* The timer kind "webhook" (register with the other kinds, before
+/* The durable subscriber of subscriptions (fanout.c): every event, one
+ * delivery per matching active subscription. Not replayable either. */
+extern const sf_subscriber sf_webhooks_fanout_subscriber;
+/* Event-type patterns: `*` matches any run of characters (dots too), the
+ * rest matches itself; "*" alone matches every type. Valid: 1-100 of
+ * [A-Za-z0-9._*-]. */
+int sf_webhooks_pattern_match(const char *pattern, const char *type);
+int sf_webhooks_pattern_valid(const char *pattern);
+
+/* Subscriptions' routes (subs.c): /api/v1/webhooks..., webhooks:admin. */
+void sf_webhooks_sub_routes(void);
+
+/* The timer kinds "webhook" and "webhook_sub" (register with the other kinds, before
  * sf_timers_start). Its handler runs on the writer thread. */
 void sf_webhooks_timers(void);
 
@@ -74,5 +86,9 @@ void sf_webhooks_routes(void);
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]);
 /* Delay after the n-th failed attempt (n >= 1): base_ms * 2^(n-1), at most 1 h. */
 int64_t sf_webhooks_backoff_ms(int base_ms, int failed_attempts);
+/* The delay actually waited: the backoff d above plus full jitter on top,
+ * uniform in [d, 2d] (at most 1 h), so receivers that failed together are
+ * not retried together, and never sooner than the documented backoff. */
+int64_t sf_webhooks_retry_delay_ms(int base_ms, int failed_attempts);
 
 #endif
