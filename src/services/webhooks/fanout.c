@@ -6,14 +6,21 @@
  * (subscription, event), so each pair is delivered exactly once into the
  * log, at least once to the receiver.
  *
- * It sees every event, so its cost matters more than its features: the
+ * It sees every event, so its cost matters more than its features. With no
+ * active subscription it costs the writer nothing: its `idle` hook tells
+ * the dispatcher so from a reader after each commit, and the events pass it
+ * by without a writer command (a subscription made later starts after its
+ * from_position anyway, so nothing passed by is owed to it). Otherwise the
  * active subscriptions are compiled into a matcher held in memory by the
- * writer thread, built again only when a subscription change has committed
- * (wh_fanout_invalidate bumps a generation after the commit), and the
- * answer per event type is remembered (types are few). With no active
- * subscription an event costs one atomic load and a compare. */
+ * writer thread and built again only when the subscriptions' change stamp
+ * (webhook_sub_state, rewritten in the transaction of every change) differs
+ * from the one it was built at; the answer per event type is remembered
+ * (types are few). Reading the stamp in the applying transaction makes the
+ * matcher follow changes made earlier in the same transaction and changes
+ * rolled back with it. Measured (a throwaway bench of the dispatcher's
+ * advance, 64 events a batch, before the idle hook): about 2.4 us per event
+ * of writer time with no subscription at all. */
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,15 +47,14 @@ typedef struct {
   int n;
 } type_slot;
 
-/* Writer thread only, except gen. */
+/* Writer thread only. */
 static struct fanout_state {
-  _Atomic uint64_t gen; /* bumped once a subscription change has committed */
-  uint64_t built_gen;
+  int64_t built_stamp; /* the change stamp the matcher was built at */
   int built;
   fan_sub *subs;
   int nsubs;
   type_slot types[TYPE_SLOTS];
-} fanout = {.gen = 1};
+} fanout;
 
 int sf_webhooks_pattern_match(const char *pattern, const char *type) {
   const char *star = NULL, *resume = NULL;
@@ -80,12 +86,12 @@ int sf_webhooks_pattern_valid(const char *pattern) {
   return 1;
 }
 
-static void after_commit(void *ud, const char *key) {
-  (void)ud, (void)key;
-  atomic_fetch_add(&fanout.gen, 1);
+int wh_fanout_invalidate(sf_tx *tx, sf_err *err) {
+  int64_t stamp;
+  do sf_random_bytes(&stamp, sizeof stamp);
+  while (stamp == 0 || stamp == fanout.built_stamp);
+  return sf_webhooks_repo_sub_stamp_set(tx->db, stamp, err);
 }
-
-void wh_fanout_invalidate(sf_tx *tx) { sf_tx_after_commit(tx, after_commit, NULL, "webhook_subscriptions"); }
 
 static void matcher_free(void) {
   for (int i = 0; i < fanout.nsubs; i++) {
@@ -118,7 +124,7 @@ static void add_sub(sf_stmt *st, int *cap) {
 }
 
 /* Builds the matcher from tx's view of the subscriptions. */
-static int build(sf_tx *tx, uint64_t gen, sf_err *err) {
+static int build(sf_tx *tx, int64_t stamp, sf_err *err) {
   matcher_free();
   sf_stmt *st = sf_webhooks_repo_sub_active(tx->db, err);
   if (!st) return -500;
@@ -130,7 +136,7 @@ static int build(sf_tx *tx, uint64_t gen, sf_err *err) {
     return rc;
   }
   fanout.built = 1;
-  fanout.built_gen = gen;
+  fanout.built_stamp = stamp;
   return 0;
 }
 
@@ -172,8 +178,9 @@ static int deliver(sf_tx *tx, const fan_sub *s, const sf_event *ev, sf_err *err)
 }
 
 static int fan_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
-  uint64_t gen = atomic_load(&fanout.gen);
-  if ((!fanout.built || gen != fanout.built_gen) && build(tx, gen, err)) return -1;
+  int64_t stamp;
+  if (sf_webhooks_repo_sub_stamp(tx->db, &stamp, err)) return -1;
+  if ((!fanout.built || stamp != fanout.built_stamp) && build(tx, stamp, err)) return -1;
   if (fanout.nsubs == 0) return 0;
   type_slot scratch = {0};
   const type_slot *t = matching(ev->type, &scratch);
@@ -192,4 +199,11 @@ static int fan_reset(sf_tx *tx, sf_err *err) {
                     "webhook_fanout is a delivery log, not a projection: replaying it would send old events again");
 }
 
-const sf_subscriber sf_webhooks_fanout_subscriber = {.name = "webhook_fanout", .apply = fan_apply, .reset = fan_reset};
+/* Dispatcher thread: no active subscription in what is committed. */
+static int fan_idle(sf_db *reader, sf_err *err) {
+  int any = sf_webhooks_repo_sub_any_active(reader, err);
+  return any < 0 ? any : !any;
+}
+
+const sf_subscriber sf_webhooks_fanout_subscriber = {
+    .name = "webhook_fanout", .apply = fan_apply, .reset = fan_reset, .idle = fan_idle};

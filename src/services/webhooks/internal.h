@@ -16,9 +16,11 @@
 #define WH_SECRET_PREFIX "whsec_"  /* a subscription's secret: this + 48 hex digits */
 #define WH_SECRET_LEN 54
 
-/* Writer thread: the subscriptions changed in tx; the fan-out's matcher is
- * built again once tx has committed (webhooks_fanout.c). */
-void wh_fanout_invalidate(sf_tx *tx);
+/* Writer thread, in the command that changes the subscriptions: stamps the
+ * change, so the fan-out (fanout.c) builds its matcher again for the events
+ * it applies after it (in this transaction too; a rolled-back change rolls
+ * its stamp back with it). 0 or <0 with err. */
+int wh_fanout_invalidate(sf_tx *tx, sf_err *err);
 
 /* Writer thread, in a command: delivery id (whs_ or whd_) starts a new
  * attempt sequence now (attempts 0, due at once), unless it is pending.

@@ -46,6 +46,9 @@ const sf_db_step sf_webhooks_migrations[] = {
      "  updated_at INTEGER NOT NULL);"
      "CREATE INDEX webhook_subscriptions_created ON webhook_subscriptions(created_at, id);"
      "CREATE INDEX webhook_subscriptions_active ON webhook_subscriptions(active);"
+     /* one row: a random stamp rewritten by every change of the subscriptions,
+      * in its transaction; the fan-out's matcher is built again when it differs */
+     "CREATE TABLE webhook_sub_state(id INTEGER PRIMARY KEY CHECK(id = 1), stamp INTEGER NOT NULL);"
      "CREATE TABLE webhook_sub_deliveries("
      "  id TEXT PRIMARY KEY,"
      "  subscription_id TEXT NOT NULL,"

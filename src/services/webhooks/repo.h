@@ -85,6 +85,12 @@ sf_stmt *sf_webhooks_repo_sub_list(sf_db *db, int64_t c_at, const char *c_id, in
 void sf_webhooks_repo_sub_row(sf_stmt *st, sf_webhooks_sub *out);
 /* Active subscriptions, ready to step: id, events, from_position. */
 sf_stmt *sf_webhooks_repo_sub_active(sf_db *db, sf_err *err);
+/* 1 when an active subscription exists, 0 when not, <0. */
+int sf_webhooks_repo_sub_any_active(sf_db *db, sf_err *err);
+/* The subscriptions' change stamp (0 before any change): read, and set to
+ * a new value in the transaction of a change. */
+int sf_webhooks_repo_sub_stamp(sf_db *db, int64_t *out, sf_err *err);
+int sf_webhooks_repo_sub_stamp_set(sf_db *db, int64_t stamp, sf_err *err);
 int sf_webhooks_repo_any_subscription(sf_db *db, sf_err *err);
 
 /* One delivery of an event to a subscription, pending and due now, unless

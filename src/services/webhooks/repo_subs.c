@@ -98,6 +98,30 @@ sf_stmt *sf_webhooks_repo_sub_active(sf_db *db, sf_err *err) {
   return sf_db_prepare(db, "SELECT id, events, from_position FROM webhook_subscriptions WHERE active = 1", err);
 }
 
+int sf_webhooks_repo_sub_any_active(sf_db *db, sf_err *err) {
+  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_subscriptions WHERE active = 1)", err),
+                      err);
+}
+
+int sf_webhooks_repo_sub_stamp(sf_db *db, int64_t *out, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT stamp FROM webhook_sub_state WHERE id = 1", err);
+  if (!st) return -500;
+  int rc = sf_stmt_step(st, err);
+  *out = rc == 1 ? sf_stmt_col_int(st, 0) : 0;
+  sf_stmt_reset(st);
+  return rc < 0 ? rc : 0;
+}
+
+int sf_webhooks_repo_sub_stamp_set(sf_db *db, int64_t stamp, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db,
+                              "INSERT INTO webhook_sub_state(id, stamp) VALUES(1, ?1)"
+                              " ON CONFLICT(id) DO UPDATE SET stamp = excluded.stamp",
+                              err);
+  if (!st) return -500;
+  sf_stmt_int(st, 1, stamp);
+  return sf_stmt_run(st, err) ? -500 : 0;
+}
+
 int sf_webhooks_repo_any_subscription(sf_db *db, sf_err *err) {
   return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_subscriptions)", err), err);
 }

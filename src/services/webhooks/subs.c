@@ -3,7 +3,7 @@
  * its own, shown when it is made or rotated and otherwise never, stored
  * sealed (core/seal.h, aad = the subscription's id). Every change is a
  * command that also records an event on the stream webhook-<id> (without
- * the secret) and rebuilds the fan-out's matcher after its commit.
+ * the secret) and stamps the change for the fan-out's matcher.
  *
  * Destinations pass the guard (guard.h) when made and changed; the check
  * resolves the host on the HTTP thread (an admin's rare request). */
@@ -134,7 +134,10 @@ static void submit_body(sf_req *req, const sf_json_field *spec, sf_cmd_exec_fn e
 /* ---- commands (writer thread) ---- */
 
 static int emit(sf_tx *tx, const sf_actor *who, const char *id, const char *type, json_t *data, sf_err *err) {
-  wh_fanout_invalidate(tx);
+  if (wh_fanout_invalidate(tx, err)) {
+    json_decref(data);
+    return -500;
+  }
   return sf_ev_emit(tx, who, "webhook", id, type, data, err);
 }
 
