@@ -234,6 +234,49 @@ class Subscriptions(Base):
         finally:
             rcv.close()
 
+    def test_resend_of_a_dead_workflow_webhook(self):
+        from test_workflows import publish
+        rcv = Receiver(status=500)
+        try:
+            yaml = ("name: Resent\ntype: resent\ninitial: open\nstates:\n  open:\n"
+                    "    on_enter: [{webhook: {url: '%s'}}]\n  closed: {final: true}\n"
+                    "transitions:\n  - {action: close, from: open, to: closed}\n" % rcv.url)
+            st, _, b = publish(self.srv, self.admin, yaml)
+            self.assertEqual(st, 201, b)
+            cust = register(self.srv)["access_token"]
+            st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "resent", "title": "t", "data": {}},
+                           token=cust)
+            self.assertEqual(st, 201, r)
+            path = "/api/v1/requests/%s/webhooks" % r["id"]
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                log = req(self.srv, "GET", path, token=self.admin)[2]["data"]
+                if log and log[0]["status"] == "dead":
+                    break
+                time.sleep(0.05)
+            [d] = log
+            self.assertEqual((d["status"], d["attempts"], d["last_status_code"]), ("dead", 3, 500), d)
+            rcv.status = 200
+            st, _, b = req(self.srv, "POST", "/api/v1/webhooks/deliveries/%s/resend" % d["id"], token=self.admin)
+            self.assertEqual(st, 202, b)
+            calls = rcv.wait_for(lambda cs: len(cs) >= 4)
+            self.assertEqual(len({c["headers"]["x-serviceflow-event"] for c in calls}), 1)
+            self.assertEqual({c["headers"]["x-serviceflow-delivery"] for c in calls}, {d["id"]})
+            self.assertEqual(calls[3]["body"], calls[0]["body"])
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                [d2] = req(self.srv, "GET", path, token=self.admin)[2]["data"]
+                if d2["status"] == "delivered":
+                    break
+                time.sleep(0.05)
+            self.assertEqual((d2["status"], d2["attempts"], d2["last_status_code"]), ("delivered", 1, 200), d2)
+            evs = req(self.srv, "GET", "/api/v1/requests/%s/events" % r["id"], token=self.admin)[2]["data"]
+            types = [e["type"] for e in evs]
+            self.assertIn("request.webhook_failed", types)
+            self.assertIn("request.webhook_delivered", types)
+        finally:
+            rcv.close()
+
     def test_resend_of_a_pending_delivery_is_409(self):
         rcv = Receiver()
         rcv.hang = threading.Event()

@@ -121,10 +121,11 @@ int sf_webhooks_repo_delivery_exists(sf_db *db, int sub, const char *id, sf_err 
 }
 
 sf_stmt *sf_webhooks_repo_list(sf_db *db, const char *request_id, int limit, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT id, event_id, url, status, attempts, next_at, last_error, created_at, updated_at"
-                              " FROM webhook_deliveries WHERE request_id = ? ORDER BY created_at, id LIMIT ?",
-                              err);
+  sf_stmt *st =
+      sf_db_prepare(db,
+                    "SELECT id, event_id, url, status, attempts, next_at, last_error, created_at, updated_at,"
+                    " last_status FROM webhook_deliveries WHERE request_id = ? ORDER BY created_at, id LIMIT ?",
+                    err);
   if (!st) return NULL;
   sf_stmt_text(st, 1, request_id);
   sf_stmt_int(st, 2, limit);

@@ -59,7 +59,7 @@ int sf_webhooks_repo_restart(sf_db *db, int sub, const char *id, int64_t now_ms,
 int sf_webhooks_repo_delivery_exists(sf_db *db, int sub, const char *id, sf_err *err);
 /* A request's deliveries, oldest first, at most limit, ready to step: id,
  * event_id, url, status, attempts, next_at, last_error, created_at,
- * updated_at. */
+ * updated_at, last_status (NULL: none recorded). */
 sf_stmt *sf_webhooks_repo_list(sf_db *db, const char *request_id, int limit, sf_err *err);
 
 /* ---- subscriptions (repo_subs.c) ---- */

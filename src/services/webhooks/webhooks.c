@@ -654,6 +654,9 @@ static void h_list(sf_req *req) {
                         iso_or_null(sf_stmt_col_int(st, 5), pending), "last_error",
                         last ? json_string(last) : json_null(), "created_at", iso_or_null(sf_stmt_col_int(st, 7), 1),
                         "updated_at", iso_or_null(sf_stmt_col_int(st, 8), 1)));
+    json_t *item = json_array_get(data, json_array_size(data) - 1);
+    json_object_set_new(item, "last_status_code",
+                        sf_stmt_col_is_null(st, 9) ? json_null() : json_integer(sf_stmt_col_int(st, 9)));
   }
   sf_stmt_reset(st);
   if (rc < 0) {
@@ -674,14 +677,15 @@ void sf_webhooks_routes(void) {
       0,
       "requests",
       "The request's webhook deliveries (oldest first, at most 1,000): status pending/delivered/dead, attempts, "
-      "next attempt, last error",
+      "next attempt, last status code, last error (send one again: POST /api/v1/webhooks/deliveries/{id}/resend)",
       NULL,
       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":{"
       "\"type\":\"object\",\"required\":[\"id\",\"event_id\",\"url\",\"status\",\"attempts\"],\"properties\":{"
       "\"id\":{\"type\":\"string\"},\"event_id\":{\"type\":\"string\"},\"url\":{\"type\":\"string\"},"
       "\"status\":{\"enum\":[\"pending\",\"delivered\",\"dead\"]},\"attempts\":{\"type\":\"integer\"},"
       "\"next_attempt_at\":{\"type\":[\"string\",\"null\"]},\"last_error\":{\"type\":[\"string\",\"null\"]},"
-      "\"created_at\":{\"type\":\"string\"},\"updated_at\":{\"type\":\"string\"}}}},"
+      "\"last_status_code\":{\"type\":[\"integer\",\"null\"]},\"created_at\":{\"type\":\"string\"},\"updated_at\":{"
+      "\"type\":\"string\"}}}},"
       "\"next_cursor\":{\"type\":\"null\"}}}",
       200,
       0};
