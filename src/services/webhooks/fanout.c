@@ -18,8 +18,10 @@
  * (types are few). Reading the stamp in the applying transaction makes the
  * matcher follow changes made earlier in the same transaction and changes
  * rolled back with it. Measured (a throwaway bench of the dispatcher's
- * advance, 64 events a batch, before the idle hook): about 2.4 us per event
- * of writer time with no subscription at all. */
+ * advance, 64 events a batch, process CPU time): the fan-out taking part
+ * costs about 1.2 us per event with no subscription (the dispatcher reading
+ * and copying the batch for one more subscriber; hence the idle hook) and
+ * about 1.3 us with one active subscription that matches nothing. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
