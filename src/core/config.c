@@ -94,6 +94,7 @@ static const opt k_opts[] = {
     I(stream_max_per_user, 1, 100000),
     I(stream_max_topics, 1, 4096),
     I(stream_resume_max, 0, 100000000),
+    S(webhook_allow),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),

@@ -266,6 +266,15 @@ static int64_t next_match(sf_db *db, const char *types, int64_t after, int64_t u
 static int due_lazily(sf_db *db, int i, int64_t head, advance_item *it, sf_err *err) {
   const sf_subscriber *s = dispatch.subs[i];
   *it = (advance_item){.sub = s};
+  if (s->idle && db) { /* up to scanned[i] it was idle: nothing there is owed to it */
+    int idle = s->idle(db, err);
+    if (idle < 0) return -1;
+    if (idle)
+      dispatch.scanned[i] = head;
+    else
+      it->skip_to = dispatch.scanned[i], dispatch.scanned[i] = 0;
+    return !idle;
+  }
   if (!s->types || !db) return 1;
   int64_t from = dispatch.scanned[i];
   if (!from && (from = checkpoint_tx(db, s->name, err)) < 0) return -1;

@@ -37,6 +37,12 @@ typedef struct sf_subscriber {
   /* durable, optional: apply only events whose type starts with this, or
    * with one of a comma-separated list of prefixes ("order.,stock.") */
   const char *types;
+  /* durable, optional: on the dispatcher thread with a reader, after a
+   * commit: 1 when nothing committed so far needs this subscriber (the
+   * webhook fan-out with no active subscription), 0, or <0 with err. Like
+   * a `types` filter that matches nothing, the dispatcher then passes those
+   * events by without a writer command. */
+  int (*idle)(sf_db *reader, sf_err *err);
   /* live: called on the dispatcher thread */
   void (*notify)(const sf_event *ev);
 } sf_subscriber;

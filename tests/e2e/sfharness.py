@@ -9,6 +9,9 @@ BIN = os.environ.get("SERVICEFLOW_BIN") or os.path.join(HERE, "..", "..", "build
 TESTCLOCK_BIN = os.environ.get("SERVICEFLOW_TESTCLOCK_BIN") or os.path.join(HERE, "..", "..", "build",
                                                                           "serviceflow-testclock")
 FAST_HASH = ["--argon2-memlimit-kib", "8192", "--argon2-opslimit", "1"]
+# serve flags for tests whose webhook receivers listen on loopback: the destination guard refuses
+# private and loopback addresses unless the allow-list (setting webhook_allow) permits them
+WEBHOOK_ALLOW = ["--webhook-allow", "127.0.0.0/8,::1"]
 
 
 def free_port():

@@ -42,7 +42,7 @@ FLOW_JSON = {"name": "Access request", "type": "access", "initial": "open",
 class OpenAPITruth(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(FAST)
+        cls.srv = Server([*FAST, "--webhook-max-attempts", "1"])  # a webhook to a dead port ends dead at once
         st, _, doc = req(cls.srv, "GET", "/api/v1/openapi.json")
         assert st == 200, doc
         cls.contract = Contract(doc)
@@ -342,7 +342,7 @@ class OpenAPITruth(unittest.TestCase):
         c("PATCH", "/api/v1/users/me", {"name": "x"}, token=self.admin)
         st, _, r = c("POST", "/api/v1/requests", {"type": "purchase", "title": "Laptop", "data": {"amount": 10}},
                      token=cust, expect=201)
-        rid = r["id"]
+        rid = self.request_id = r["id"]
         c("GET", "/api/v1/requests", token=cust, expect=200)
         c("GET", "/api/v1/requests?state=draft&type=purchase", token=cust, expect=200)
         c("GET", "/api/v1/requests?limit=999", token=cust, expect=422)
@@ -449,6 +449,35 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/stream/ws", token=cust, expect=200)  # no Upgrade: the topics and limits
         c("GET", "/api/v1/stream/ws", token=cust, headers={"Upgrade": "h2c", "Connection": "Upgrade"}, expect=426)
 
+    def webhooks(self):
+        c, admin, hook = self.call, self.admin, {"url": "http://93.184.215.14/hook", "events": ["no.such.*"]}
+        c("POST", "/api/v1/webhooks", hook, token=self.customer, expect=403)
+        c("POST", "/api/v1/webhooks", {"url": "http://127.0.0.1:9/", "events": ["*"]}, token=admin, expect=422)
+        st, _, w = c("POST", "/api/v1/webhooks", hook, token=admin, expect=201)
+        path = "/api/v1/webhooks/" + w["id"]
+        c("GET", "/api/v1/webhooks", token=admin, expect=200)
+        c("GET", "/api/v1/webhooks?cursor=bad", token=admin, expect=422)
+        c("GET", path, token=admin, expect=200)
+        c("GET", "/api/v1/webhooks/whk_nope", token=admin, expect=404)
+        c("PATCH", path, {"active": False}, token=admin, headers={"If-Match": '"1"'}, expect=200)
+        c("PATCH", path, {"active": True}, token=admin, headers={"If-Match": '"1"'}, expect=412)
+        c("PATCH", path, {"events": []}, token=admin, expect=422)
+        c("POST", path + "/secret", token=admin, expect=200)
+        c("POST", "/api/v1/webhooks/whk_nope/secret", token=admin, expect=404)
+        c("GET", path + "/deliveries", token=admin, expect=200)
+        c("GET", path + "/deliveries?status=lost", token=admin, expect=422)
+        c("POST", "/api/v1/webhooks/deliveries/whs_nope/resend", token=admin, expect=404)
+        c("POST", "/api/v1/webhooks/deliveries/whs_nope/resend", token=self.customer, expect=403)
+        deadline, dead = time.time() + 15, []
+        while not dead and time.time() < deadline:  # the purchase's webhook (to a closed port) goes dead
+            st, _, log = req(self.srv, "GET", "/api/v1/requests/%s/webhooks" % self.request_id, token=admin)
+            dead = [d for d in log["data"] if d["status"] == "dead"]
+            time.sleep(0.05)
+        if dead:
+            c("POST", "/api/v1/webhooks/deliveries/%s/resend" % dead[0]["id"], token=admin, expect=202)
+        c("DELETE", path, token=admin, expect=204)
+        c("DELETE", path, token=admin, expect=404)
+
     def sweep(self):
         """Every operation of the document, with made-up ids and an empty body:
         anonymously, with a bad token, and as a customer; every read also with
@@ -470,7 +499,7 @@ class OpenAPITruth(unittest.TestCase):
         self.approver2_id = req(self.srv, "GET", "/api/v1/users/me", token=self.approver2)[2]["id"]
         for scenario in (self.ops, self.identity, self.catalog, self.inventory, self.carts, self.orders,
                          self.workflows, self.requests, self.mail, self.notifications, self.stream,
-                         self.sweep):
+                         self.webhooks, self.sweep):
             with self.subTest(scenario.__name__):
                 scenario()
         self.assertEqual(self.unexpected + self.problems, [], "answers this test did not expect, or the document does not describe:\n  " +

@@ -4,11 +4,11 @@ as dead after webhook_max_attempts, and delivered after a restart when it
 was still pending (or in flight) when the server stopped."""
 import hashlib, hmac, json, os, re, stat, tempfile, threading, time, unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from sfharness import Server, req, register, make_user, free_port, main
+from sfharness import Server, req, register, make_user, free_port, main, WEBHOOK_ALLOW
 from test_workflows import publish
 
 SECRET = "e2e-webhook-secret-0123456789abcdef"
-RATE = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000"]
+RATE = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000", *WEBHOOK_ALLOW]
 
 TWO_HOOKS = """\
 name: Hooked

@@ -42,6 +42,7 @@ static const struct {
     {"src/services/orders/repo.c", "SELECT EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)"},
     {"src/edge/repo.c", "SELECT EXISTS(SELECT 1 FROM idempotency)"},
     {"src/services/webhooks/repo.c", "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)"},
+    {"src/services/webhooks/repo_subs.c", "SELECT EXISTS(SELECT 1 FROM webhook_subscriptions)"},
     {NULL, NULL},
 };
 

@@ -193,12 +193,76 @@ static void test_subscriber_queues_each_event_once(void **state) {
   sf_dispatch_clear();
 }
 
+/* ---- the fan-out of subscriptions ---- */
+
+typedef struct {
+  sf_cmd cmd;
+  const char *sql; /* run first, if any */
+  const char *types[4];
+} fan_cmd;
+
+static int fan_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  fan_cmd *f = (fan_cmd *)c;
+  if (f->sql && sf_db_exec(tx->db, f->sql, err)) return -1;
+  for (int i = 0; i < 4 && f->types[i]; i++)
+    if (sf_ev_append(tx, "order-ord_1", SF_EV_ANY_VERSION, f->types[i], json_object(), NULL, NULL, err)) return -1;
+  return 0;
+}
+
+static void fan(const char *sql, const char *t0, const char *t1) {
+  fan_cmd f = {.cmd = {.run = fan_run, .done = seed_done}, .sql = sql, .types = {t0, t1}};
+  assert_int_equal(sf_writer_exec(&f.cmd), 0);
+  sf_err e = {0};
+  assert_int_equal(sf_dispatch_catch_up(&e), 0);
+}
+
+static int64_t count(const char *sql) {
+  sf_err e = {0};
+  sf_db *db = sf_db_reader(&e);
+  sf_stmt *st = sf_db_prepare(db, sql, &e);
+  assert_non_null(st);
+  assert_int_equal(sf_stmt_step(st, &e), 1);
+  int64_t n = sf_stmt_col_int(st, 0);
+  sf_stmt_reset(st);
+  return n;
+}
+
+#define SUB_DELIVERIES "SELECT count(*) FROM webhook_sub_deliveries WHERE subscription_id = 'whk_1'"
+
+static void test_fanout_matches_each_event_once_after_the_subscription(void **state) {
+  (void)state;
+  sf_dispatch_clear();
+  sf_dispatch_register(&sf_webhooks_fanout_subscriber);
+  fan(NULL, "order.placed", NULL); /* no subscription yet */
+  /* the subscription and events in one transaction: the later ones match */
+  fan("INSERT INTO webhook_subscriptions VALUES('whk_1', 'http://h/', '[\"order.*\", \"stock.adjusted\"]', '', 1,"
+      " 'v1.x', (SELECT max(position) FROM events), 1, 0, 0);"
+      "INSERT INTO webhook_sub_state(id, stamp) VALUES(1, 7) ON CONFLICT(id) DO UPDATE SET stamp = 7",
+      "order.paid", "product.created");
+  assert_int_equal(count(SUB_DELIVERIES), 1);
+  fan(NULL, "stock.adjusted", "order.shipped");
+  assert_int_equal(count(SUB_DELIVERIES), 3);
+  sf_err e = {0};
+  assert_int_equal(sf_dispatch_catch_up(&e), 0); /* nothing twice */
+  assert_int_equal(count(SUB_DELIVERIES), 3);
+  assert_int_equal(count("SELECT count(*) FROM webhook_sub_deliveries WHERE event_type = 'order.placed'"), 0);
+  /* inactive, stamped in the same transaction: nothing more */
+  fan("UPDATE webhook_subscriptions SET active = 0 WHERE id = 'whk_1'; UPDATE webhook_sub_state SET stamp = 8",
+      "order.paid", NULL);
+  assert_int_equal(count(SUB_DELIVERIES), 3);
+  /* a timer per delivery, due at once */
+  assert_int_equal(count("SELECT count(*) FROM timers WHERE kind = 'webhook_sub'"), 3);
+  assert_int_equal(sf_dispatch_replay("webhook_fanout", &e), -409);
+  sf_dispatch_clear();
+}
+
 int main(void) {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_signature),
       cmocka_unit_test(test_backoff),
       cmocka_unit_test(test_subscriber_queues_each_event_once),
+      cmocka_unit_test(test_fanout_matches_each_event_once_after_the_subscription),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -29,5 +29,45 @@ const sf_db_step sf_webhooks_migrations[] = {
     /* the W3C traceparent of the request that queued a webhook
      * delivery (its trace goes on to the receiver; NULL for older rows) */
     {"ALTER TABLE webhook_deliveries ADD COLUMN traceparent TEXT;", 11},
+    /* subscriptions of any URL to event-type patterns (issue 13), their
+     * deliveries (one per subscription and event), the last HTTP status of
+     * an attempt, and the fan-out subscriber's checkpoint at the head: a
+     * subscription gets the events after its creation (from_position) */
+    {"CREATE TABLE webhook_subscriptions("
+     "  id TEXT PRIMARY KEY,"
+     "  url TEXT NOT NULL,"
+     "  events TEXT NOT NULL,"
+     "  description TEXT NOT NULL,"
+     "  active INTEGER NOT NULL,"
+     "  secret TEXT NOT NULL,"
+     "  from_position INTEGER NOT NULL,"
+     "  version INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL);"
+     "CREATE INDEX webhook_subscriptions_created ON webhook_subscriptions(created_at, id);"
+     "CREATE INDEX webhook_subscriptions_active ON webhook_subscriptions(active);"
+     /* one row: a random stamp rewritten by every change of the subscriptions,
+      * in its transaction; the fan-out's matcher is built again when it differs */
+     "CREATE TABLE webhook_sub_state(id INTEGER PRIMARY KEY CHECK(id = 1), stamp INTEGER NOT NULL);"
+     "CREATE TABLE webhook_sub_deliveries("
+     "  id TEXT PRIMARY KEY,"
+     "  subscription_id TEXT NOT NULL,"
+     "  event_id TEXT NOT NULL,"
+     "  event_position INTEGER NOT NULL,"
+     "  event_type TEXT NOT NULL,"
+     "  status TEXT NOT NULL CHECK(status IN ('pending', 'delivered', 'dead')),"
+     "  attempts INTEGER NOT NULL,"
+     "  next_at INTEGER NOT NULL,"
+     "  last_status INTEGER,"
+     "  last_error TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL,"
+     "  UNIQUE(subscription_id, event_id));"
+     "CREATE INDEX webhook_sub_deliveries_due ON webhook_sub_deliveries(next_at) WHERE status = 'pending';"
+     "CREATE INDEX webhook_sub_deliveries_log ON webhook_sub_deliveries(subscription_id, created_at, id);"
+     "CREATE INDEX webhook_sub_deliveries_status ON webhook_sub_deliveries(subscription_id, status, created_at, id);"
+     "ALTER TABLE webhook_deliveries ADD COLUMN last_status INTEGER;"
+     "INSERT INTO checkpoints(name, position) SELECT 'webhook_fanout', coalesce(max(position), 0) FROM events"
+     "  WHERE true ON CONFLICT(name) DO NOTHING;"},
     {0},
 };

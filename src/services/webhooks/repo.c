@@ -66,31 +66,66 @@ sf_stmt *sf_webhooks_repo_pending_all(sf_db *db, sf_err *err) {
   return sf_db_prepare(db, "SELECT id, next_at FROM webhook_deliveries WHERE status = 'pending' ORDER BY next_at", err);
 }
 
-int sf_webhooks_repo_record_attempt(sf_db *db, const char *id, int seen, const char *status, int attempts,
-                                    int64_t next_at, const char *error, int64_t now_ms, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_at = ?3,"
-                              " last_error = coalesce(?4, last_error), updated_at = ?5"
-                              " WHERE id = ?6 AND status = 'pending' AND attempts = ?7",
-                              err);
+int sf_webhooks_repo_record_attempt(sf_db *db, int sub, const sf_webhooks_attempt *a, int64_t now_ms, sf_err *err) {
+  sf_stmt *st = sub ? sf_db_prepare(db,
+                                    "UPDATE webhook_sub_deliveries SET status = ?1, attempts = ?2, next_at = ?3,"
+                                    " last_error = coalesce(?4, last_error), updated_at = ?5, last_status = ?8"
+                                    " WHERE id = ?6 AND status = 'pending' AND attempts = ?7",
+                                    err)
+                    : sf_db_prepare(db,
+                                    "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_at = ?3,"
+                                    " last_error = coalesce(?4, last_error), updated_at = ?5, last_status = ?8"
+                                    " WHERE id = ?6 AND status = 'pending' AND attempts = ?7",
+                                    err);
   if (!st) return -500;
-  sf_stmt_text(st, 1, status);
-  sf_stmt_int(st, 2, attempts);
-  sf_stmt_int(st, 3, next_at);
-  sf_stmt_text(st, 4, error);
+  sf_stmt_text(st, 1, a->status);
+  sf_stmt_int(st, 2, a->attempts);
+  sf_stmt_int(st, 3, a->next_at);
+  sf_stmt_text(st, 4, a->error);
   sf_stmt_int(st, 5, now_ms);
-  sf_stmt_text(st, 6, id);
-  sf_stmt_int(st, 7, seen);
+  sf_stmt_text(st, 6, a->id);
+  sf_stmt_int(st, 7, a->seen);
+  if (a->last_status)
+    sf_stmt_int(st, 8, a->last_status);
+  else
+    sf_stmt_null(st, 8);
   int rc = sf_stmt_run(st, err);
   if (rc) return rc;
   return sf_db_changes(db) ? 1 : 0;
 }
 
+int sf_webhooks_repo_restart(sf_db *db, int sub, const char *id, int64_t now_ms, sf_err *err) {
+  sf_stmt *st = sub ? sf_db_prepare(db,
+                                    "UPDATE webhook_sub_deliveries SET status = 'pending', attempts = 0, next_at = ?2,"
+                                    " updated_at = ?2 WHERE id = ?1 AND status <> 'pending'",
+                                    err)
+                    : sf_db_prepare(db,
+                                    "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_at = ?2,"
+                                    " updated_at = ?2 WHERE id = ?1 AND status <> 'pending'",
+                                    err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  sf_stmt_int(st, 2, now_ms);
+  if (sf_stmt_run(st, err)) return -500;
+  return sf_db_changes(db) ? 1 : 0;
+}
+
+int sf_webhooks_repo_delivery_exists(sf_db *db, int sub, const char *id, sf_err *err) {
+  sf_stmt *st = sub ? sf_db_prepare(db, "SELECT 1 FROM webhook_sub_deliveries WHERE id = ?", err)
+                    : sf_db_prepare(db, "SELECT 1 FROM webhook_deliveries WHERE id = ?", err);
+  if (!st) return -500;
+  sf_stmt_text(st, 1, id);
+  int rc = sf_stmt_step(st, err);
+  sf_stmt_reset(st);
+  return rc;
+}
+
 sf_stmt *sf_webhooks_repo_list(sf_db *db, const char *request_id, int limit, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT id, event_id, url, status, attempts, next_at, last_error, created_at, updated_at"
-                              " FROM webhook_deliveries WHERE request_id = ? ORDER BY created_at, id LIMIT ?",
-                              err);
+  sf_stmt *st =
+      sf_db_prepare(db,
+                    "SELECT id, event_id, url, status, attempts, next_at, last_error, created_at, updated_at,"
+                    " last_status FROM webhook_deliveries WHERE request_id = ? ORDER BY created_at, id LIMIT ?",
+                    err);
   if (!st) return NULL;
   sf_stmt_text(st, 1, request_id);
   sf_stmt_int(st, 2, limit);

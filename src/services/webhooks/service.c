@@ -8,19 +8,32 @@
 /* this folder's migrations.c */
 extern const sf_db_step sf_webhooks_migrations[];
 
-static const sf_subscriber *const k_subscribers[] = {&sf_webhooks_subscriber, NULL};
+static const sf_subscriber *const k_subscribers[] = {&sf_webhooks_subscriber, &sf_webhooks_fanout_subscriber, NULL};
+
+static const sf_edge_grant k_permissions[] = {
+    {"webhooks:admin", "admin"},
+    {0},
+};
+
+static void routes(void) {
+  sf_webhooks_routes();
+  sf_webhooks_sub_routes();
+}
 
 /* cfg->webhook_secret: the secret the process resolved (config or key file) */
 static int start(const sf_config *cfg, sf_err *err) { return sf_webhooks_start(cfg, cfg->webhook_secret, err); }
 
-/* every delivery was (or will be) signed with webhook.key */
+/* every workflow delivery was (or will be) signed with webhook.key; the
+ * subscriptions' secrets are sealed with seal.keys */
 static int holds_keyed(sf_db *db, sf_key_file key, sf_err *err) {
-  return key == SF_KEY_WEBHOOK ? sf_webhooks_repo_any_delivery(db, err) : 0;
+  if (key == SF_KEY_WEBHOOK) return sf_webhooks_repo_any_delivery(db, err);
+  return key == SF_KEY_SEAL ? sf_webhooks_repo_any_subscription(db, err) : 0;
 }
 
 const sf_service sf_webhooks_service = {
     .name = "webhooks",
-    .routes = sf_webhooks_routes,
+    .routes = routes,
+    .permissions = k_permissions,
     .migrations = sf_webhooks_migrations,
     .subscribers = k_subscribers,
     .timers = sf_webhooks_timers,

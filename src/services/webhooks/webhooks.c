@@ -19,14 +19,17 @@
 #include "events/outbound.h"
 #include "events/store.h"
 #include "events/timers.h"
+#include "edge/edge.h"
+#include "services/webhooks/guard.h"
+#include "services/webhooks/internal.h"
 #include "services/webhooks/repo.h"
 
 #define DUE_TYPE "request.webhook_due"
 #define MAX_BACKOFF_MS 3600000
-#define TIMER_KIND "webhook" /* ref: the delivery id */
-#define DEST "webhooks"      /* the outbound engine's destination */
-#define LEASE_SLACK_MS 60000 /* an attempt's lease: its timeout plus this */
-#define LOG_LIMIT 1000       /* deliveries listed per request */
+#define TIMER_KIND WH_TIMER_REQUEST /* ref: the delivery id */
+#define DEST "webhooks"             /* the outbound engine's destination */
+#define LEASE_SLACK_MS 60000        /* an attempt's lease: its timeout plus this */
+#define LOG_LIMIT 1000              /* deliveries listed per request */
 
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]) {
   crypto_auth_hmacsha256_state st;
@@ -44,6 +47,14 @@ int64_t sf_webhooks_backoff_ms(int base_ms, int failed_attempts) {
   return d < MAX_BACKOFF_MS ? d : MAX_BACKOFF_MS;
 }
 
+int64_t sf_webhooks_retry_delay_ms(int base_ms, int failed_attempts) {
+  int64_t d = sf_webhooks_backoff_ms(base_ms, failed_attempts);
+  uint64_t rnd;
+  sf_random_bytes(&rnd, sizeof rnd);
+  int64_t delay = d + (int64_t)(rnd % (uint64_t)(d + 1));
+  return delay < MAX_BACKOFF_MS ? delay : MAX_BACKOFF_MS;
+}
+
 /* ---- module state: deliveries this process has in hand, and counters ---- */
 
 typedef enum { DLV_STAGED = 1, DLV_SENDING, DLV_RECORDING } dlv_state;
@@ -58,13 +69,16 @@ typedef struct delivery {
   sf_out_req req; /* first: the engine hands it back */
   sf_cmd cmd;
   dlv_state state;
+  int sub; /* a subscription's delivery (webhook_sub_deliveries), else a workflow's */
   char id[SF_ID_MAX], event_id[SF_ID_MAX], request_id[SF_ID_MAX];
+  char event_type[128];
   char traceparent[SF_TRACEPARENT_LEN + 1]; /* of the request that queued it; "" = none */
-  char *url, *body;
+  char *url, *body, *secret;                /* secret: a subscription's own (NULL: the process's) */
   size_t body_len;
   int attempts; /* recorded before this attempt */
-  char lines[4][160];
-  const char *headers[5];
+  char lines[6][200];
+  const char *headers[8];
+  sf_webhooks_guard_ctx guard; /* the connect-time check (engine thread) */
   long status_code;
   int ok;
   char error[CURL_ERROR_SIZE];
@@ -97,9 +111,16 @@ static delivery *find_locked(const char *id) {
   return NULL;
 }
 
-static void free_delivery(delivery *d) {
+static void free_strings(delivery *d) {
   free(d->url);
   free(d->body);
+  if (d->secret) sodium_memzero(d->secret, strlen(d->secret));
+  free(d->secret);
+  d->url = d->body = d->secret = NULL;
+}
+
+static void free_delivery(delivery *d) {
+  free_strings(d);
   free(d);
 }
 
@@ -201,9 +222,18 @@ const sf_subscriber sf_webhooks_subscriber = {
  * outcome never commits (the writer refused it) is made again. */
 static int64_t lease_ms(void) { return (int64_t)webhooks.timeout_ms + LEASE_SLACK_MS; }
 
+/* What the timer's transaction read of a row, to be sent once it commits
+ * (strings borrowed; body and secret are taken). */
+typedef struct {
+  int sub;
+  const char *event_id, *request_id, *event_type, *url, *traceparent;
+  char *body, *secret;
+  int attempts;
+} staged_row;
+
 /* Under webhooks.mu: the row as the timer's transaction read it, to be sent
  * once that commits. */
-static void stage_locked(const char *id, sf_stmt *st) {
+static void stage_locked(const char *id, staged_row *row) {
   delivery *d = find_locked(id);
   if (!d) {
     d = sf_calloc(1, sizeof *d);
@@ -212,19 +242,34 @@ static void stage_locked(const char *id, sf_stmt *st) {
     d->next = *slot;
     *slot = d;
   }
-  free(d->url); /* staged before by a transaction that rolled back */
-  free(d->body);
+  free_strings(d); /* staged before by a transaction that rolled back */
   d->state = DLV_STAGED;
-  sf_stmt_col_copy(st, 0, d->event_id, sizeof d->event_id);
-  sf_stmt_col_copy(st, 1, d->request_id, sizeof d->request_id);
-  d->url = sf_strdup(sf_stmt_col_text(st, 2));
-  d->body_len = (size_t)sf_stmt_col_len(st, 3);
-  d->body = sf_strdup(sf_stmt_col_text(st, 3));
-  d->attempts = (int)sf_stmt_col_int(st, 4);
-  snprintf(d->traceparent, sizeof d->traceparent, "%s", sf_stmt_col_text(st, 5) ? sf_stmt_col_text(st, 5) : "");
+  d->sub = row->sub;
+  snprintf(d->event_id, sizeof d->event_id, "%s", row->event_id);
+  snprintf(d->request_id, sizeof d->request_id, "%s", row->request_id ? row->request_id : "");
+  snprintf(d->event_type, sizeof d->event_type, "%s", row->event_type);
+  d->url = sf_strdup(row->url);
+  d->body = row->body;
+  d->body_len = strlen(row->body);
+  d->secret = row->secret;
+  row->body = row->secret = NULL;
+  d->attempts = row->attempts;
+  snprintf(d->traceparent, sizeof d->traceparent, "%s", row->traceparent ? row->traceparent : "");
 }
 
 static void send_hook(void *ud, const char *id);
+
+/* Writer thread: stage the row unless its attempt is still out; then the
+ * timer becomes the lease. */
+static int stage_and_lease(sf_tx *tx, const char *kind, const char *id, staged_row *row, sf_err *err) {
+  pthread_mutex_lock(&webhooks.mu);
+  delivery *d = find_locked(id);
+  int busy = d && d->state != DLV_STAGED; /* this attempt is still out */
+  if (!busy) stage_locked(id, row);
+  pthread_mutex_unlock(&webhooks.mu);
+  if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
+  return sf_timer_set(tx, kind, id, tx->now_ms + lease_ms(), err);
+}
 
 /* Writer thread, in the timer's savepoint. */
 static int on_due(sf_tx *tx, const char *id, sf_err *err) {
@@ -233,27 +278,89 @@ static int on_due(sf_tx *tx, const char *id, sf_err *err) {
   sf_stmt *st = sf_webhooks_repo_pending_delivery(tx->db, id, err);
   if (!st) return -500;
   int rc = sf_stmt_step(st, err);
-  if (rc == 1) {
-    pthread_mutex_lock(&webhooks.mu);
-    delivery *d = find_locked(id);
-    int busy = d && d->state != DLV_STAGED; /* this attempt is still out */
-    if (!busy) stage_locked(id, st);
-    pthread_mutex_unlock(&webhooks.mu);
-    if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
+  if (rc != 1) {
+    sf_stmt_reset(st);
+    return rc < 0 ? rc : 0; /* delivered or dead meanwhile */
   }
+  staged_row row = {.event_id = sf_stmt_col_text(st, 0),
+                    .request_id = sf_stmt_col_text(st, 1),
+                    .event_type = DUE_TYPE,
+                    .url = sf_stmt_col_text(st, 2),
+                    .body = sf_strdup(sf_stmt_col_text(st, 3)),
+                    .attempts = (int)sf_stmt_col_int(st, 4),
+                    .traceparent = sf_stmt_col_text(st, 5)};
+  rc = stage_and_lease(tx, TIMER_KIND, id, &row, err);
   sf_stmt_reset(st);
-  if (rc != 1) return rc < 0 ? rc : 0; /* delivered or dead meanwhile */
-  return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + lease_ms(), err);
+  free(row.body);
+  return rc;
 }
 
-void sf_webhooks_timers(void) { sf_timer_register(TIMER_KIND, on_due); }
+/* The envelope of a subscription delivery, built from the event at every
+ * attempt (so the same bytes each time): {id, event: {id, type, stream,
+ * position, data, at}, subscription_id}. */
+typedef struct {
+  const char *delivery_id, *sub_id;
+  char *body;
+} envelope;
+
+static int envelope_of(const sf_event *ev, void *ud) {
+  envelope *e = ud;
+  char at[32];
+  sf_time_iso8601(ev->at, at, sizeof at);
+  json_t *data = json_loads(ev->data, 0, NULL);
+  json_t *doc = json_pack("{s:s, s:{s:s, s:s, s:s, s:I, s:o, s:s}, s:s}", "id", e->delivery_id, "event", "id", ev->id,
+                          "type", ev->type, "stream", ev->stream, "position", (json_int_t)ev->position, "data",
+                          data ? data : json_object(), "at", at, "subscription_id", e->sub_id);
+  e->body = sf_json_dump(doc, NULL);
+  json_decref(doc);
+  return 1;
+}
+
+/* Writer thread, in the timer's savepoint: one attempt of a subscription's
+ * delivery, to the subscription's url now, signed with its secret now. */
+static int on_due_sub(sf_tx *tx, const char *id, sf_err *err) {
+  if (!atomic_load(&webhooks.running)) return sf_timer_set(tx, WH_TIMER_SUB, id, tx->now_ms + LEASE_SLACK_MS, err);
+  sf_stmt *st = sf_webhooks_repo_sub_pending(tx->db, id, err);
+  if (!st) return -500;
+  int rc = sf_stmt_step(st, err);
+  if (rc != 1 || !sf_stmt_col_text(st, 5)) { /* done meanwhile; or its subscription is gone: drop it */
+    int gone = rc == 1;
+    sf_stmt_reset(st);
+    return rc < 0 ? rc : gone ? sf_webhooks_repo_sub_delivery_drop(tx->db, id, err) : 0;
+  }
+  char sub_id[SF_ID_MAX];
+  sf_stmt_col_copy(st, 0, sub_id, sizeof sub_id);
+  envelope env = {.delivery_id = id, .sub_id = sub_id};
+  int64_t position = sf_stmt_col_int(st, 2);
+  staged_row row = {.sub = 1,
+                    .event_id = sf_stmt_col_text(st, 1),
+                    .event_type = sf_stmt_col_text(st, 3),
+                    .attempts = (int)sf_stmt_col_int(st, 4),
+                    .url = sf_stmt_col_text(st, 5)};
+  row.secret = sf_unseal(sf_edge_keyring(), sf_stmt_col_text(st, 6), sub_id, err);
+  rc = row.secret ? sf_ev_read_all(tx->db, position - 1, 1, envelope_of, &env, err) : -500;
+  if (rc == 0 && !env.body) rc = sf_err_internal(err, "the event of delivery %s is missing", id);
+  row.body = env.body;
+  if (rc == 0) rc = stage_and_lease(tx, WH_TIMER_SUB, id, &row, err);
+  sf_stmt_reset(st);
+  free(row.body);
+  if (row.secret) sodium_memzero(row.secret, strlen(row.secret));
+  free(row.secret);
+  return rc;
+}
+
+void sf_webhooks_timers(void) {
+  sf_timer_register(TIMER_KIND, on_due);
+  sf_timer_register(WH_TIMER_SUB, on_due_sub);
+}
 
 /* ---- one attempt through the outbound engine ---- */
 
 /* Engine thread, before the attempt: each attempt is a span of the queued trace. */
 static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int attempt) {
-  (void)easy, (void)attempt;
+  (void)attempt;
   delivery *d = (delivery *)r;
+  sf_webhooks_guard_arm(easy, &d->guard, d->url); /* private destinations, redirects */
   char trace[SF_TRACEPARENT_LEN + 1], line[80];
   sf_trace_child(d->traceparent, trace);
   snprintf(line, sizeof line, "traceparent: %s", trace);
@@ -281,7 +388,9 @@ static void sent(sf_out_req *r, sf_out_end end, const sf_out_attempt *a) {
   d->status_code = a->status;
   d->ok = a->curl_code == 0 && a->status >= 200 && a->status < 300;
   d->error[0] = '\0';
-  if (a->timed_out)
+  if (d->guard.why[0])
+    snprintf(d->error, sizeof d->error, "%s", d->guard.why);
+  else if (a->timed_out)
     snprintf(d->error, sizeof d->error, "no answer within %d ms", webhooks.timeout_ms);
   else if (a->curl_code)
     clean_message(d->error, sizeof d->error, a->error);
@@ -298,15 +407,16 @@ static void sent(sf_out_req *r, sf_out_end end, const sf_out_attempt *a) {
 
 static void prepare(delivery *d) {
   char sig[SF_WEBHOOK_SIG_LEN];
-  sf_webhooks_signature(webhooks.secret, d->body, d->body_len, sig);
+  sf_webhooks_signature(d->secret ? d->secret : webhooks.secret, d->body, d->body_len, sig);
   snprintf(d->lines[0], sizeof d->lines[0], "X-ServiceFlow-Event: %s", d->event_id);
   snprintf(d->lines[1], sizeof d->lines[1], "X-ServiceFlow-Attempt: %d", d->attempts + 1);
   snprintf(d->lines[2], sizeof d->lines[2], "X-ServiceFlow-Signature: %s", sig);
+  snprintf(d->lines[3], sizeof d->lines[3], "X-ServiceFlow-Delivery: %s", d->id);
+  snprintf(d->lines[4], sizeof d->lines[4], "X-ServiceFlow-Event-Type: %s", d->event_type);
+  snprintf(d->lines[5], sizeof d->lines[5], "X-ServiceFlow-Timestamp: %lld", (long long)(sf_now_ms() / 1000));
   d->headers[0] = "Content-Type: application/json";
-  d->headers[1] = d->lines[0];
-  d->headers[2] = d->lines[1];
-  d->headers[3] = d->lines[2];
-  d->headers[4] = NULL;
+  for (int i = 0; i < 6; i++) d->headers[i + 1] = d->lines[i];
+  d->headers[7] = NULL;
   d->req = (sf_out_req){.dest = DEST,
                         .owner = &webhooks,
                         .url = d->url,
@@ -362,18 +472,24 @@ static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   j->result = j->ok ? OUT_DELIVERED : attempts >= webhooks.max_attempts ? OUT_DEAD : OUT_RETRY;
   static const char *const k_status[] = {"", "delivered", "pending", "dead"};
   int64_t next_at =
-      j->result == OUT_RETRY ? tx->now_ms + sf_webhooks_backoff_ms(webhooks.backoff_ms, attempts) : tx->now_ms;
-  int rc = sf_webhooks_repo_record_attempt(tx->db, j->id, j->attempts, k_status[j->result], attempts, next_at,
-                                           j->ok ? NULL : j->error, tx->now_ms, err);
+      j->result == OUT_RETRY ? tx->now_ms + sf_webhooks_retry_delay_ms(webhooks.backoff_ms, attempts) : tx->now_ms;
+  sf_webhooks_attempt a = {.id = j->id,
+                           .seen = j->attempts,
+                           .attempts = attempts,
+                           .status = k_status[j->result],
+                           .next_at = next_at,
+                           .last_status = j->status_code,
+                           .error = j->ok ? NULL : j->error};
+  int rc = sf_webhooks_repo_record_attempt(tx->db, j->sub, &a, tx->now_ms, err);
   if (rc < 0) return rc;
   if (rc == 0) {
     j->result = OUT_STALE; /* recorded already (another process on the same data?) */
     return 0;
   }
   /* the lease becomes the next attempt, or goes */
-  rc = j->result == OUT_RETRY ? sf_timer_set(tx, TIMER_KIND, j->id, next_at, err)
-                              : sf_timer_cancel(tx, TIMER_KIND, j->id, err);
-  return rc ? rc : record_events(tx, j, attempts, err);
+  const char *kind = j->sub ? WH_TIMER_SUB : TIMER_KIND;
+  rc = j->result == OUT_RETRY ? sf_timer_set(tx, kind, j->id, next_at, err) : sf_timer_cancel(tx, kind, j->id, err);
+  return rc || j->sub ? rc : record_events(tx, j, attempts, err);
 }
 
 /* Completion thread: count, then the delivery leaves this process's hands. */
@@ -425,10 +541,8 @@ typedef struct {
   int armed;
 } rearm_cmd;
 
-static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
-  rearm_cmd *a = (rearm_cmd *)c;
-  a->armed = 0;
-  sf_stmt *st = sf_webhooks_repo_pending_all(tx->db, err);
+/* Sets a timer for every row st lists (id, next_at); returns how many or <0. */
+static int rearm_rows(sf_tx *tx, sf_stmt *st, const char *kind, sf_err *err) {
   if (!st) return -500;
   struct {
     char id[SF_ID_MAX];
@@ -442,16 +556,26 @@ static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   }
   sf_stmt_reset(st);
   for (int i = 0; rc == 0 && i < n; i++)
-    rc = sf_timer_set(tx, TIMER_KIND, rows[i].id, rows[i].at > tx->now_ms ? rows[i].at : tx->now_ms, err);
+    rc = sf_timer_set(tx, kind, rows[i].id, rows[i].at > tx->now_ms ? rows[i].at : tx->now_ms, err);
   free(rows);
-  a->armed = n;
-  return rc;
+  return rc < 0 ? rc : n;
+}
+
+static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  rearm_cmd *a = (rearm_cmd *)c;
+  a->armed = 0;
+  int n = rearm_rows(tx, sf_webhooks_repo_pending_all(tx->db, err), TIMER_KIND, err);
+  int m = n < 0 ? n : rearm_rows(tx, sf_webhooks_repo_sub_pending_all(tx->db, err), WH_TIMER_SUB, err);
+  if (m < 0) return m;
+  a->armed = n + m;
+  return 0;
 }
 
 static void rearm_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
 int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err) {
   if (atomic_load(&webhooks.running)) return sf_err_internal(err, "webhook delivery is already running");
+  if (sf_webhooks_guard_configure(cfg->webhook_allow, err)) return -1;
   if (sf_out_start(err)) return -1;
   pthread_once(&metrics_once, metrics_init);
   snprintf(webhooks.secret, sizeof webhooks.secret, "%s", secret);
@@ -487,6 +611,18 @@ void sf_webhooks_stop(void) {
   sodium_memzero(webhooks.secret, sizeof webhooks.secret);
 }
 
+/* ---- resend: a new attempt sequence ---- */
+
+int wh_resend(sf_tx *tx, const char *id, sf_err *err) {
+  int sub = strncmp(id, WH_SUB_PREFIX "_", 4) == 0;
+  if (!sub && strncmp(id, "whd_", 4) != 0) return -404;
+  int rc = sf_webhooks_repo_restart(tx->db, sub, id, tx->now_ms, err);
+  if (rc == 1) return sf_timer_set(tx, sub ? WH_TIMER_SUB : TIMER_KIND, id, tx->now_ms, err) ? -500 : 1;
+  if (rc < 0) return rc;
+  rc = sf_webhooks_repo_delivery_exists(tx->db, sub, id, err);
+  return rc < 0 ? rc : rc ? 0 : -404;
+}
+
 /* ---- GET /api/v1/requests/{id}/webhooks ---- */
 
 static json_t *iso_or_null(int64_t ms, int present) {
@@ -518,6 +654,9 @@ static void h_list(sf_req *req) {
                         iso_or_null(sf_stmt_col_int(st, 5), pending), "last_error",
                         last ? json_string(last) : json_null(), "created_at", iso_or_null(sf_stmt_col_int(st, 7), 1),
                         "updated_at", iso_or_null(sf_stmt_col_int(st, 8), 1)));
+    json_t *item = json_array_get(data, json_array_size(data) - 1);
+    json_object_set_new(item, "last_status_code",
+                        sf_stmt_col_is_null(st, 9) ? json_null() : json_integer(sf_stmt_col_int(st, 9)));
   }
   sf_stmt_reset(st);
   if (rc < 0) {
@@ -538,14 +677,15 @@ void sf_webhooks_routes(void) {
       0,
       "requests",
       "The request's webhook deliveries (oldest first, at most 1,000): status pending/delivered/dead, attempts, "
-      "next attempt, last error",
+      "next attempt, last status code, last error (send one again: POST /api/v1/webhooks/deliveries/{id}/resend)",
       NULL,
       "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":{"
       "\"type\":\"object\",\"required\":[\"id\",\"event_id\",\"url\",\"status\",\"attempts\"],\"properties\":{"
       "\"id\":{\"type\":\"string\"},\"event_id\":{\"type\":\"string\"},\"url\":{\"type\":\"string\"},"
       "\"status\":{\"enum\":[\"pending\",\"delivered\",\"dead\"]},\"attempts\":{\"type\":\"integer\"},"
       "\"next_attempt_at\":{\"type\":[\"string\",\"null\"]},\"last_error\":{\"type\":[\"string\",\"null\"]},"
-      "\"created_at\":{\"type\":\"string\"},\"updated_at\":{\"type\":\"string\"}}}},"
+      "\"last_status_code\":{\"type\":[\"integer\",\"null\"]},\"created_at\":{\"type\":\"string\"},\"updated_at\":{"
+      "\"type\":\"string\"}}}},"
       "\"next_cursor\":{\"type\":\"null\"}}}",
       200,
       0};
