@@ -132,13 +132,15 @@ static void test_intermediate_version_keeps_data(void **state) {
   char *v = rows(path, k_versions);
   assert_string_equal(v, "carts | 1\ncatalog | 1\nedge | 3\nevents | 2\nidentity | 3\ninventory | 1\nmail | 2\n"
                          "notifications | 1\n"
-                         "orders | 2\nrequests | 4\nwebhooks | 2\nworkflows | 1\n");
+                         "orders | 2\nrequests | 4\nwebhooks | 3\nworkflows | 1\n");
   free(v);
   char *chains = rows(path, "SELECT request_id, chain, state, status FROM request_chains");
   assert_string_equal(chains, "srq_1 | 1 | review | pending\n");
   free(chains);
   int total = sf_db_schema_version(db);
-  assert_int_equal(total, 23); /* 18, the etag column, identity's account tokens, mail's two steps, notifications */
+  assert_int_equal(
+      total,
+      24); /* 18, the etag column, identity's account tokens, mail's two steps, notifications, webhook subscriptions */
   assert_int_equal(sf_app_migrate(db, &e), 0); /* again: nothing to do */
   assert_int_equal(sf_db_schema_version(db), total);
   sf_db_close(db);
