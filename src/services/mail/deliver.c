@@ -31,6 +31,7 @@
 
 #define DEST "mail"
 #define LEASE_SLACK_MS 60000
+#define RECORDING_RECHECK_MS 100 /* a timer that found the last attempt's outcome being recorded */
 #define MAX_BACKOFF_MS 3600000
 #define BUCKETS 256
 #define ID_CAP 64
@@ -160,18 +161,23 @@ static int on_due(sf_tx *tx, const char *id, sf_err *err) {
     return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
   sf_stmt *st = mail_repo_pending(tx->db, id, err);
   if (!st) return -500;
-  int rc = sf_stmt_step(st, err);
+  int rc = sf_stmt_step(st, err), recording = 0;
   if (rc == 1) {
     pthread_mutex_lock(&delivery.mu);
     outgoing *o = find_locked(id);
     int busy = o && o->state != OUT_STAGED; /* this attempt is still out */
+    /* Its outcome is being recorded: that command may already have set this
+     * retry's timer (a short backoff fires before the command's done() lets
+     * go of the row). Look again shortly rather than after a whole lease. */
+    recording = busy && o->state == OUT_RECORDING;
     if (!busy) stage_locked(id, st);
     pthread_mutex_unlock(&delivery.mu);
     if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
   }
   sf_stmt_reset(st);
   if (rc != 1) return rc < 0 ? rc : 0; /* sent or dead meanwhile */
-  return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + delivery.timeout_ms + LEASE_SLACK_MS, err);
+  int64_t after = recording ? RECORDING_RECHECK_MS : delivery.timeout_ms + LEASE_SLACK_MS;
+  return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + after, err);
 }
 
 void mail_timers(void) { sf_timer_register(MAIL_TIMER_KIND, on_due); }

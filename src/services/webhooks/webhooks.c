@@ -29,6 +29,7 @@
 #define TIMER_KIND WH_TIMER_REQUEST /* ref: the delivery id */
 #define DEST "webhooks"             /* the outbound engine's destination */
 #define LEASE_SLACK_MS 60000        /* an attempt's lease: its timeout plus this */
+#define RECORDING_RECHECK_MS 100    /* a timer that found the last attempt's outcome being recorded */
 #define LOG_LIMIT 1000              /* deliveries listed per request */
 
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]) {
@@ -265,10 +266,14 @@ static int stage_and_lease(sf_tx *tx, const char *kind, const char *id, staged_r
   pthread_mutex_lock(&webhooks.mu);
   delivery *d = find_locked(id);
   int busy = d && d->state != DLV_STAGED; /* this attempt is still out */
+  /* Its outcome is being recorded: that command may already have set this
+   * retry's timer (a short backoff fires before the command's done() lets
+   * go of the row). Look again shortly rather than after a whole lease. */
+  int recording = busy && d->state == DLV_RECORDING;
   if (!busy) stage_locked(id, row);
   pthread_mutex_unlock(&webhooks.mu);
   if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
-  return sf_timer_set(tx, kind, id, tx->now_ms + lease_ms(), err);
+  return sf_timer_set(tx, kind, id, tx->now_ms + (recording ? RECORDING_RECHECK_MS : lease_ms()), err);
 }
 
 /* Writer thread, in the timer's savepoint. */
