@@ -94,6 +94,7 @@ static const opt k_opts[] = {
     I(stream_max_per_user, 1, 100000),
     I(stream_max_topics, 1, 4096),
     I(stream_resume_max, 0, 100000000),
+    I(stream_coalesce_ms, 0, 1000),
     S(webhook_allow),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
@@ -160,6 +161,7 @@ void sf_config_defaults(sf_config *c) {
   c->stream_max_per_user = 16;
   c->stream_max_topics = 64;
   c->stream_resume_max = 10000;
+  c->stream_coalesce_ms = 25;
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
   c->low_stock_threshold = 5;

@@ -95,6 +95,7 @@ typedef struct sf_config {
   int stream_max_per_user;   /* open streams per user; more get 429 */
   int stream_max_topics;     /* topics per connection */
   int stream_resume_max;     /* a resume further behind than this many events gets a reset */
+  int stream_coalesce_ms;    /* a WebSocket is written at most this often: messages meanwhile share a write */
   char webhook_allow[1024];  /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
 } sf_config;
 

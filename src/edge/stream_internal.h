@@ -90,7 +90,10 @@ struct hub_conn {
   int fd;
   sf_http_upgraded *urh;
   sf_ws_parser parser;
-  int registered;         /* in the epoll set */
+  int registered; /* in the epoll set */
+  int held;       /* in sf-stream's held list: written once coalesce_ms passed */
+  hub_conn *held_prev, *held_next;
+  int64_t last_flush_ms;  /* monotonic: the last write of queued messages */
   int want_out;           /* EPOLLOUT asked for */
   int close_sent;         /* the close frame is written; waiting for the peer's end */
   int peer_closed;        /* the peer's close frame came */
@@ -107,6 +110,7 @@ struct hub_conn {
 
 typedef struct hub_settings {
   int heartbeat_ms, idle_timeout_ms, queue_max, max_per_user, max_topics, resume_max;
+  int coalesce_ms; /* a WebSocket is written at most this often (0: at once) */
 } hub_settings;
 extern hub_settings hub_cfg;
 
