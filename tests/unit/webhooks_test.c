@@ -204,9 +204,12 @@ typedef struct {
 static int fan_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   fan_cmd *f = (fan_cmd *)c;
   if (f->sql && sf_db_exec(tx->db, f->sql, err)) return -1;
-  for (int i = 0; i < 4 && f->types[i]; i++)
-    if (sf_ev_append(tx, "order-ord_1", SF_EV_ANY_VERSION, f->types[i], json_object(), NULL, NULL, err)) return -1;
-  return 0;
+  json_t *empty = json_object(); /* sf_ev_append borrows it */
+  int rc = 0;
+  for (int i = 0; i < 4 && f->types[i] && !rc; i++)
+    rc = sf_ev_append(tx, "order-ord_1", SF_EV_ANY_VERSION, f->types[i], empty, NULL, NULL, err) ? -1 : 0;
+  json_decref(empty);
+  return rc;
 }
 
 static void fan(const char *sql, const char *t0, const char *t1) {
