@@ -120,12 +120,35 @@ static void test_vars(void **state) {
   json_decref(d);
 }
 
+/* Ids: the same cause and recipient give the same id (a replay makes no
+ * second row); a later event's notifications sort after an earlier one's
+ * (sequential inserts into the primary key); other keys are hashes. */
+static void test_ids(void **state) {
+  (void)state;
+  char a[64], a2[64], b[64], c[64], other[64];
+  ntf_id("ev:evt_0h2k3m4n5p6q7r8s9t0v", "usr_1", a, sizeof a);
+  ntf_id("ev:evt_0h2k3m4n5p6q7r8s9t0v", "usr_1", a2, sizeof a2);
+  ntf_id("ev:evt_0h2k3m4n5p6q7r8s9t0v", "usr_2", c, sizeof c);
+  ntf_id("ev:evt_0h2k3m4pzzzzzzzzzzzz", "usr_1", b, sizeof b);
+  assert_string_equal(a, a2);
+  assert_string_not_equal(a, c);
+  assert_int_equal(strncmp(a, "ntf_0h2k3m4n", 12), 0);
+  assert_true(strcmp(a, b) < 0 && strcmp(c, b) < 0);
+  assert_true(strlen(a) < 40 && strlen(a) == 30);
+  ntf_id("sla:srq_1:2:on_warning", "usr_1", other, sizeof other);
+  assert_int_equal(strlen(other), 30);
+  assert_int_equal(strspn(other + 4, "0123456789abcdef"), 26);
+  ntf_id("ev:x", "usr_1", other, sizeof other); /* no time part: a hash */
+  assert_int_equal(strspn(other + 4, "0123456789abcdef"), 26);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_orders_tell_the_customer),
       cmocka_unit_test(test_requests),
       cmocka_unit_test(test_categories_and_defaults),
       cmocka_unit_test(test_vars),
+      cmocka_unit_test(test_ids),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,13 +73,6 @@ typedef struct tell {
   char requester_name[256], actor_name[256], assignee_name[256];
 } tell;
 
-static void notification_id(const char *key, const char *user, char *out, size_t cap) {
-  char material[256], hex[65];
-  int n = snprintf(material, sizeof material, "%s|%s", key, user);
-  sf_sha256_hex(material, (size_t)n, hex);
-  snprintf(out, cap, "ntf_%.26s", hex);
-}
-
 /* The in-app text is the mail template's; a template that does not render
  * (an admin's edit gone wrong) leaves the kind as the title rather than
  * stopping every notification behind it. */
@@ -150,7 +143,7 @@ static int tell_one(sf_tx *tx, const tell *t, const char *user, sf_err *err) {
   int in_app = channels[t->plan->category][0], email = channels[t->plan->category][1];
   if (!in_app && !email) return 0;
   char id[SF_ID_MAX];
-  notification_id(t->key, user, id, sizeof id);
+  ntf_id(t->key, user, id, sizeof id);
   const ntf_request *rq = t->rq;
   ntf_vars_in vin = {.type = t->plan->kind,
                      .data = t->data,

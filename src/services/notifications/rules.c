@@ -1,7 +1,10 @@
 /* Who is told what (rules.h): one small function per family of events. */
 #include "services/notifications/rules.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "core/util.h"
 
 const char *const ntf_categories[NTF_NCATS] = {"requests", "approvals", "sla", "orders", "stock"};
 
@@ -205,4 +208,16 @@ json_t *ntf_rules_vars(const ntf_vars_in *in) {
   if (strncmp(in->subject_type, "order", 6) == 0) order_vars(v, in, d);
   if (strcmp(in->type, "stock.low") == 0) stock_vars(v, d);
   return v;
+}
+
+void ntf_id(const char *key, const char *user, char *out, size_t cap) {
+  char material[256], hex[65];
+  int n = snprintf(material, sizeof material, "%s|%s", key, user);
+  sf_sha256_hex(material, (size_t)n < sizeof material ? (size_t)n : sizeof material - 1, hex);
+  /* "ev:evt_<8 time chars><random>": sf_id_new's sortable time part */
+  const char *us = strncmp(key, "ev:", 3) == 0 ? strchr(key + 3, '_') : NULL;
+  if (us && strspn(us + 1, "0123456789abcdefghjkmnpqrstvwxyz") >= 8)
+    snprintf(out, cap, "ntf_%.8s%.18s", us + 1, hex);
+  else
+    snprintf(out, cap, "ntf_%.26s", hex);
 }

@@ -81,4 +81,12 @@ typedef struct ntf_vars_in {
 } ntf_vars_in;
 json_t *ntf_rules_vars(const ntf_vars_in *in);
 
+/* A notification's id (out: cap >= SF_ID_MAX), derived from what caused it
+ * (key: "ev:<event id>..." or another stable key) and the recipient, so a
+ * replayed event cannot make a second row. A key that names one event leads
+ * with that event id's time part: notifications made one after another sort
+ * one after another, so the inserts of a batch share the index's last pages
+ * instead of each dirtying a page of its own (a WAL frame each). */
+void ntf_id(const char *key, const char *user, char *out, size_t cap);
+
 #endif

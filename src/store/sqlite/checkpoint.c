@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite.h"
 
@@ -25,6 +26,9 @@ static struct checkpoint_state {
   uint64_t cap_retry_ns;   /* emptying the WAL at its cap failed: not again before (0: none) */
   int cap_backoff_ms;
   uint64_t reclaimed_ns; /* when the WAL was last emptied after a write failed for space */
+  /* frames (pages) the writer's commits appended to the WAL: what a write
+   * costs in I/O, read by /metrics from any thread */
+  _Atomic unsigned long long frames_written;
 } ckpt = {.cmu = PTHREAD_MUTEX_INITIALIZER, .ccv = PTHREAD_COND_INITIALIZER};
 
 /* Checkpoints copy WAL frames into the database file. SQLite would run
@@ -58,11 +62,23 @@ void sf_sqlite_checkpoint_frames(int frames) { checkpoint_frames = frames > 0 ? 
 
 static void on_wal_commit(void *ud, int frames) {
   (void)ud;
+  /* frames is the WAL's length after the commit: smaller than before when
+   * the commit started it over */
+  int added = frames >= ckpt.frames ? frames - ckpt.frames : frames;
+  atomic_fetch_add_explicit(&ckpt.frames_written, (unsigned long long)added, memory_order_relaxed);
   ckpt.frames = frames;
   if (ckpt.tail_frames) { /* the commit after the writer's checkpoint: did the WAL start over? */
     ckpt.tail_failed_ns = frames < ckpt.tail_frames ? 0 : sf_mono_ns();
     ckpt.tail_frames = 0;
   }
+}
+
+static void collect(sf_buf *b) {
+  sf_buf_printf(b,
+                "# HELP sf_writer_wal_frames_total Pages the writer's commits appended to the WAL.\n"
+                "# TYPE sf_writer_wal_frames_total counter\n"
+                "sf_writer_wal_frames_total %llu\n",
+                atomic_load_explicit(&ckpt.frames_written, memory_order_relaxed));
 }
 
 /* Empties the WAL on the writer (between two transactions): waits up to
@@ -222,6 +238,8 @@ void sf_ckpt_start(sf_db *writer_db, const char *path) {
   ckpt.cap_backoff_ms = 0;
   limit_wal_file();
   sf_sqlite_on_wal_commit(ckpt.db, on_wal_commit, NULL);
+  static int collecting;
+  if (!collecting++) sf_metrics_add_collector(collect);
 }
 
 void sf_ckpt_stop(void) {
