@@ -525,8 +525,9 @@ static void check_keys(const json_t *o, const char *const *keys, const char *whe
 }
 
 static void check_top(const json_t *def, sf_err *err) {
-  static const char *const top[] = {"name",        "type",   "description", "fields", "initial", "states",
-                                    "transitions", "timers", "approvals",   "sla",    NULL};
+  static const char *const top[] = {"name",           "type",      "description", "fields",
+                                    "unknown_fields", "initial",   "states",      "transitions",
+                                    "timers",         "approvals", "sla",         NULL};
   check_keys(def, top, NULL, "unknown key", err);
   const char *name = json_string_value(json_object_get(def, "name"));
   if (!name || !*name || strlen(name) > 100) sf_err_field_add(err, "name", "is required (1 to 100 characters)");

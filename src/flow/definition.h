@@ -5,7 +5,9 @@
  *   type: purchase                  # request type served, [a-z][a-z0-9_-]{0,39}
  *   description: Buy something      # optional, up to 1000 characters
  *   fields:                         # optional: the request's data, for forms
- *     - {name: amount, type: number, required: true, label: Amount}
+ *     - {name: amount, type: number, required: true, label: Amount, min: 0}
+ *   unknown_fields: reject          # optional: data keys that are not fields
+ *                                   #   (accept, the default, keeps them)
  *   initial: draft                  # a state
  *   states:                         # at least one final; every state
  *     draft: {}                     #   reachable from initial; a state that
@@ -95,11 +97,13 @@ typedef enum { SF_FLOW_MAY = 0, SF_FLOW_NOT_ROLE, SF_FLOW_NOT_BY } sf_flow_may;
 sf_flow_may sf_flow_may_take(const json_t *tr, const sf_flow_actor *who);
 /* Validation of a transition's `by` at `where` (fields added to err). */
 void sf_flow_check_by(const json_t *by, const char *where, sf_err *err);
-/* Validation of the optional `description` and `fields` of a definition. */
+/* (fields.c) Validation of the optional `description`, `fields` and
+ * `unknown_fields` of a definition (flow/fields.h has the format). */
 void sf_flow_check_catalog(const json_t *def, sf_err *err);
-/* The data of a new request against the definition's `fields` (none: any
- * object): 0, or 422 naming data.<field> for a missing required field or a
- * value of another type. */
+/* (fields.c) The data of a new request against the definition's `fields`
+ * (none: any object) and `unknown_fields`, data left as it is: 0, or 422
+ * naming data.<field> for a missing required field, a value of another type
+ * or outside the field's rules, or a key that is not a field. */
 int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err);
 
 #endif

@@ -44,7 +44,7 @@ static int create_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *ou
   if (rc < 0) return rc;
   if (rc == 0) return sf_err_invalid(err, "type", "no workflow is published for type '%s'", r->type);
   if ((rc = srq_load_def(tx->db, r, err))) return rc;
-  if ((rc = sf_flow_check_fields(r->def->fields, r->def->nfields, r->data, err))) return rc;
+  if ((rc = sf_flow_prepare_data(r->def, r->data, err))) return rc; /* defaults in, before guards see data */
   sf_id_new("srq", r->id, sizeof r->id);
   snprintf(r->created_by, sizeof r->created_by, "%s", who->user_id ? who->user_id : "");
   r->version = 1;
