@@ -14,7 +14,9 @@ static const struct {
                 ":\"string\",\"description\":\"URI reference naming the problem\"},\"title\":{\"type\":\"string\"},\""
                 "status\":{\"type\":\"integer\"},\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},"
                 "\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"field\",\"message\"],\""
-                "properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}}"},
+                "properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"},\"line\":{\"type\":"
+                "\"integer\",\"description\":\"the line of a submitted document (a workflow definition) where the "
+                "field is written\"}}}}}}"},
     {"TokenPair", "{\"type\":\"object\",\"required\":[\"user\",\"access_token\",\"refresh_token\",\"token_type\",\"expi"
                   "res_in\"],\"properties\":{\"access_token\":{\"type\":\"string\"},\"refresh_token\":{\"type\":\"strin"
                   "g\"},\"token_type\":{\"const\":\"Bearer\"},\"expires_in\":{\"type\":\"integer\"},\"user\":{\"$ref\":"

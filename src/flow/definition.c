@@ -51,6 +51,9 @@ static json_t *plain_scalar(const char *s) {
 }
 
 static int yaml_fail(sf_err *err, const yaml_mark_t *m, const char *what) {
+  if (!err) return -400;
+  sf_err_field_add(err, "definition", "column %zu: %s", m->column + 1, what);
+  err->fields[err->nfields - 1].line = (int)m->line + 1;
   return sf_err_set(err, 400, "malformed-definition", "Malformed definition", "line %zu, column %zu: %s", m->line + 1,
                     m->column + 1, what);
 }

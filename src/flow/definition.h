@@ -55,8 +55,19 @@
  * objects, sequences arrays; plain scalars are typed as YAML 1.2's core
  * schema does (null, true/false, integers, floats), quoted ones stay
  * strings. Anchors and aliases, duplicate keys and non-scalar keys are
- * refused. 400 with the line and column on a syntax error. */
+ * refused. 400 with the line and column on a syntax error (in the detail, and
+ * as the line of one errors[] entry "definition"). */
 json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err);
+
+/* (lines.c) Where each place of a definition is written in text (YAML or
+ * JSON): {"transitions[2].to": 14, ...}, the line (1-based) of each key and
+ * list item, named as validation names places. NULL when text does not
+ * parse. The caller owns the result. */
+json_t *sf_yaml_lines(const char *text, size_t len);
+/* (lines.c) Sets the line of each field entry of err from text: the line of
+ * its place, or of the nearest enclosing place written (a missing key's
+ * error goes to the mapping that lacks it); left 0 when none is. */
+void sf_flow_err_lines(sf_err *err, const char *text, size_t len);
 
 /* Checks a parsed definition. 0 when valid; otherwise 422 with one
  * {field, message} per problem, the field naming the place
