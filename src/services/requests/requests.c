@@ -326,9 +326,12 @@ void sf_requests_routes(void) {
   srq_list_routes();
   static const sf_route routes[] = {
       {"POST", "/api/v1/requests", h_create, SF_AUTH_USER, NULL, 0, "requests",
-       "Open a service request: the latest workflow of its type, pinned for the request's life",
+       "Open a service request: the latest workflow of its type, pinned for the request's life; data is checked "
+       "against the type's fields (every problem at once, as data.<field>)",
        "{\"type\":\"object\",\"required\":[\"type\",\"title\"],\"additionalProperties\":false,\"properties\":{"
-       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}"
+       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\","
+       "\"description\":\"the values of the type's fields (GET /request-types); defaults fill what is not given, 422 "
+       "names each data.<field> that does not fit\"}"
        "}}",
        SRQ_REF, 201, 0},
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",

@@ -210,31 +210,7 @@ static void h_types(sf_req *req) {
       json_pack("{s:o, s:o}", "data", page.data, "next_cursor", n > limit ? json_string(page.next) : json_null()));
 }
 
-/* A field of a request type (flow/fields.h): what a form is built from. */
-#define FIELD_SCHEMA                                                                                                   \
-  "{\"type\":\"object\",\"required\":[\"name\",\"type\"],\"properties\":{"                                             \
-  "\"name\":{\"type\":\"string\",\"description\":\"the key in the request's data\"},"                                  \
-  "\"type\":{\"enum\":[\"string\",\"text\",\"integer\",\"number\",\"boolean\",\"date\",\"email\",\"enum\","            \
-  "\"object\",\"list\"]},"                                                                                             \
-  "\"required\":{\"type\":\"boolean\"},\"label\":{\"type\":\"string\"},"                                               \
-  "\"description\":{\"type\":\"string\",\"description\":\"help text\"},"                                               \
-  "\"default\":{\"description\":\"used when the field is not given; a value of the field's type\"},"                   \
-  "\"min\":{\"type\":[\"number\",\"string\"],\"description\":\"integer, number: the least value; date: the first "     \
-  "date (YYYY-MM-DD)\"},"                                                                                              \
-  "\"max\":{\"type\":[\"number\",\"string\"],\"description\":\"integer, number: the greatest value; date: the last "   \
-  "date\"},"                                                                                                           \
-  "\"min_length\":{\"type\":\"integer\",\"description\":\"string, text: characters\"},"                                \
-  "\"max_length\":{\"type\":\"integer\",\"description\":\"string, text: characters\"},"                                \
-  "\"pattern\":{\"type\":\"string\",\"description\":\"string, text: a POSIX extended regular expression the whole "    \
-  "value matches\"},"                                                                                                  \
-  "\"options\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"enum: the allowed values\"}}}"
-
-#define TYPE_SCHEMA                                                                                                    \
-  "{\"type\":\"object\",\"required\":[\"type\",\"name\",\"version\",\"fields\"],\"properties\":{"                      \
-  "\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"description\":{\"type\":[\"string\",\"null\"]},"    \
-  "\"version\":{\"type\":\"integer\"},\"fields\":{\"type\":\"array\",\"items\":" FIELD_SCHEMA "},"                     \
-  "\"unknown_fields\":{\"enum\":[\"accept\",\"reject\"],\"description\":\"reject: data keys that are not fields are "  \
-  "refused (absent: accept, they are kept)\"}}}"
+#define TYPE_SCHEMA "{\"$ref\":\"#/components/schemas/RequestType\"}"
 
 #define WF_REF "{\"$ref\":\"#/components/schemas/Workflow\"}"
 
