@@ -391,6 +391,55 @@ void sf_flow_fields_clear(sf_flow_field *fields, int n) {
   for (int i = 0; fields && i < n; i++) field_clear(&fields[i]);
 }
 
+/* ---- set actions: a value set on a field must fit it ---- */
+
+static const sf_flow_field *field_named(const sf_flow_field *fields, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (fields[i].name && strcmp(fields[i].name, name) == 0) return &fields[i];
+  return NULL;
+}
+
+/* The {set: {...}} actions of list (at where) against the fields they name. */
+static void check_sets(const sf_flow_field *fields, int n, const json_t *list, const char *where, sf_err *err) {
+  size_t i;
+  const json_t *a;
+  json_array_foreach(json_is_array(list) ? list : NULL, i, a) {
+    const json_t *set = json_object_get(a, "set");
+    const char *k;
+    const json_t *v;
+    json_object_foreach(json_is_object(set) ? (json_t *)set : NULL, k, v) {
+      const sf_flow_field *f = field_named(fields, n, k);
+      char at[160];
+      snprintf(at, sizeof at, "%s[%zu].set.%s", where, i, k);
+      if (f && !json_is_null(v)) value_fits(f, v, at, err);
+    }
+  }
+}
+
+/* A `set` of a declared field (on_enter, on_exit, on_warning, on_breach)
+ * must give it a value that fits, as the people who fill in the form must. */
+static void check_set_values(const json_t *def, const sf_flow_field *fields, int n, sf_err *err) {
+  const char *state;
+  const json_t *st;
+  char where[128];
+  json_object_foreach(json_is_object(json_object_get(def, "states")) ? json_object_get(def, "states") : NULL, state,
+                      st) {
+    snprintf(where, sizeof where, "states.%s.on_enter", state);
+    check_sets(fields, n, json_object_get(st, "on_enter"), where, err);
+    snprintf(where, sizeof where, "states.%s.on_exit", state);
+    check_sets(fields, n, json_object_get(st, "on_exit"), where, err);
+  }
+  const json_t *targets = json_object_get(json_object_get(def, "sla"), "targets");
+  size_t i;
+  const json_t *t;
+  json_array_foreach(json_is_array(targets) ? targets : NULL, i, t) {
+    snprintf(where, sizeof where, "sla.targets[%zu].on_warning", i);
+    check_sets(fields, n, json_object_get(t, "on_warning"), where, err);
+    snprintf(where, sizeof where, "sla.targets[%zu].on_breach", i);
+    check_sets(fields, n, json_object_get(t, "on_breach"), where, err);
+  }
+}
+
 void sf_flow_check_catalog(const json_t *def, sf_err *err) {
   const json_t *d = json_object_get(def, "description");
   if (d && (!json_is_string(d) || strlen(json_string_value(d)) > 1000))
@@ -406,11 +455,12 @@ void sf_flow_check_catalog(const json_t *def, sf_err *err) {
                      SF_FLOW_MAX_FIELDS);
     return;
   }
-  for (size_t i = 0; i < json_array_size(fields); i++) {
-    sf_flow_field f;
-    parse_field(fields, i, &f, err);
-    field_clear(&f);
-  }
+  int n = (int)json_array_size(fields), before = err->nfields;
+  sf_flow_field *parsed = sf_calloc((size_t)n + 1, sizeof *parsed);
+  for (int i = 0; i < n; i++) parse_field(fields, (size_t)i, &parsed[i], err);
+  if (err->nfields == before) check_set_values(def, parsed, n, err);
+  sf_flow_fields_clear(parsed, n);
+  free(parsed);
 }
 
 int sf_flow_compile_fields(const json_t *list, sf_flow_field *out, sf_err *err) {

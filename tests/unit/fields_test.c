@@ -96,6 +96,13 @@ static void test_bad_declarations_are_named(void **st) {
   expect_decl("fields: [{name: a, type: number, label: [x]}]", "fields[0].label", "text of up to 100");
   expect_decl("fields: [{name: a, type: number}, {name: a, type: text}]", "fields[1].name", "already fields[0]");
   expect_decl("unknown_fields: drop", "unknown_fields", "accept");
+  /* a set action gives a declared field a value that fits it */
+  expect_decl("fields: [{name: p, type: enum, options: [P1, P2]}]\n"
+              "states: {a: {on_enter: [{set: {p: P0, other: 1}}]}}",
+              "states.a.on_enter[0].set.p", "must be one of: P1, P2");
+  expect_decl("fields: [{name: n, type: integer, max: 3}]\n"
+              "sla: {targets: [{on_breach: [{notify: {role: admin}}, {set: {n: 4}}]}]}",
+              "sla.targets[0].on_breach[1].set.n", "must be at most 3");
 }
 
 /* A compiled copy of k_fields' list, for the data checks. */
