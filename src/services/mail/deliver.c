@@ -1,5 +1,5 @@
-/* Delivery of queued messages over SMTP, shaped like the webhooks'
- * (services/webhooks/webhooks.h): each pending row has a durable timer
+/* Delivery of queued messages over SMTP, through the attempts table that
+ * webhooks use too (events/attempts.h): each pending row has a durable timer
  * (kind "mail"); its firing is one attempt. In the timer's transaction the
  * row is read (pending only), the message built and the timer moved on by
  * smtp_timeout_ms + 60 s, a lease; once that commits the message goes out
@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "events/attempts.h"
 #include "events/outbound.h"
 #include "events/timers.h"
 #include "services/mail/internal.h"
@@ -31,10 +32,7 @@
 
 #define DEST "mail"
 #define LEASE_SLACK_MS 60000
-#define RECORDING_RECHECK_MS 100 /* a timer that found the last attempt's outcome being recorded */
 #define MAX_BACKOFF_MS 3600000
-#define BUCKETS 256
-#define ID_CAP 64
 
 int64_t mail_backoff_ms(int base_ms, int failed_attempts, uint32_t rnd) {
   int64_t cap = base_ms > 0 ? base_ms : 1;
@@ -43,17 +41,11 @@ int64_t mail_backoff_ms(int base_ms, int failed_attempts, uint32_t rnd) {
   return (int64_t)(rnd % (uint64_t)(cap + 1));
 }
 
-typedef enum { OUT_STAGED = 1, OUT_SENDING, OUT_RECORDING } out_state;
 typedef enum { RES_STALE, RES_SENT, RES_RETRY, RES_DEAD } out_result;
 
-/* One attempt of one row, from its timer firing until its outcome has
- * committed; a row is in the table at most once, so a lease firing while
- * an attempt is out never sends it twice. */
+/* One attempt of one row (events/attempts.h). */
 typedef struct outgoing {
-  sf_out_req req; /* first: the engine hands it back */
-  sf_cmd cmd;
-  out_state state;
-  char id[ID_CAP];
+  sf_attempt at; /* first: the table hands it back */
   char kind[64];
   char rcpt[320];
   struct curl_slist *rcpt_list;
@@ -63,71 +55,36 @@ typedef struct outgoing {
   int ok, permanent;
   char error[CURL_ERROR_SIZE + 64];
   out_result result;
-  struct outgoing *next;
 } outgoing;
 
+static const sf_attempts_ops k_ops;
+
 static struct mail_delivery {
-  pthread_mutex_t mu; /* the table and the counts */
-  pthread_cond_t cv;  /* an outgoing left the engine or the writer */
-  outgoing *table[BUCKETS];
-  int sending, recording;
-  _Atomic int running;
+  sf_attempts attempts; /* the rows this process has in hand */
   char url[512], user[256], password[256], mail_from[330], ca_file[512];
   long use_ssl;
   int timeout_ms, max_attempts, backoff_ms, concurrency;
   _Atomic uint64_t sent, dead, attempts_ok, attempts_failed;
-} delivery = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} delivery = {.attempts = SF_ATTEMPTS_INIT(&k_ops)};
 
 static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
 static unsigned long long peek(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-static outgoing **slot_of(const char *id) { return &delivery.table[sf_fnv1a(id, strlen(id)) % BUCKETS]; }
-
-static outgoing *find_locked(const char *id) {
-  for (outgoing *o = *slot_of(id); o; o = o->next)
-    if (strcmp(o->id, id) == 0) return o;
-  return NULL;
-}
-
-static void free_outgoing(outgoing *o) {
+static void clear(sf_attempt *a) {
+  outgoing *o = (outgoing *)a;
   curl_slist_free_all(o->rcpt_list);
   free(o->msg);
-  free(o);
-}
-
-static void remove_locked(outgoing *o) {
-  for (outgoing **p = slot_of(o->id); *p; p = &(*p)->next)
-    if (*p == o) {
-      *p = o->next;
-      break;
-    }
-  free_outgoing(o);
-}
-
-/* The outgoing leaves this process's hands (its row stays as it is). */
-static void drop(outgoing *o, int *count) {
-  pthread_mutex_lock(&delivery.mu);
-  if (count) (*count)--;
-  remove_locked(o);
-  pthread_cond_broadcast(&delivery.cv);
-  pthread_mutex_unlock(&delivery.mu);
+  o->rcpt_list = NULL;
+  o->msg = NULL;
 }
 
 /* ---- the timer: one attempt of a pending row ---- */
 
 /* The row as the timer's transaction read it, built, to be sent once that
- * commits. Under delivery.mu. */
-static void stage_locked(const char *id, sf_stmt *st) {
-  outgoing *o = find_locked(id);
-  if (!o) {
-    o = sf_calloc(1, sizeof *o);
-    snprintf(o->id, sizeof o->id, "%s", id);
-    outgoing **slot = slot_of(id);
-    o->next = *slot;
-    *slot = o;
-  }
-  free(o->msg); /* staged before by a transaction that rolled back */
-  o->state = OUT_STAGED;
+ * commits. Under the table's lock. */
+static void fill(sf_attempt *a, void *ud) {
+  outgoing *o = (outgoing *)a;
+  sf_stmt *st = ud;
   sf_stmt_col_copy(st, 0, o->kind, sizeof o->kind);
   sf_stmt_col_copy(st, 1, o->rcpt, sizeof o->rcpt);
   o->attempts = (int)sf_stmt_col_int(st, 7);
@@ -146,8 +103,6 @@ static void stage_locked(const char *id, sf_stmt *st) {
   o->msg = mail_msg_build(&m, &o->msg_len);
 }
 
-static void send_hook(void *ud, const char *id);
-
 static int keep_due(sf_tx *tx, const char *id, sf_err *err) {
   if (mail_repo_keep(tx->db, id, tx->now_ms, err)) return -500;
   if (sf_db_changes(tx->db)) sf_tx_after_commit(tx, mail_kept_hook, NULL, id);
@@ -157,27 +112,12 @@ static int keep_due(sf_tx *tx, const char *id, sf_err *err) {
 /* Writer thread, in the timer's savepoint. */
 static int on_due(sf_tx *tx, const char *id, sf_err *err) {
   if (mail_dev_mailbox()) return keep_due(tx, id, err);
-  if (!atomic_load(&delivery.running)) /* not sending here (a CLI run): start re-arms it */
-    return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
   sf_stmt *st = mail_repo_pending(tx->db, id, err);
   if (!st) return -500;
-  int rc = sf_stmt_step(st, err), recording = 0;
-  if (rc == 1) {
-    pthread_mutex_lock(&delivery.mu);
-    outgoing *o = find_locked(id);
-    int busy = o && o->state != OUT_STAGED; /* this attempt is still out */
-    /* Its outcome is being recorded: that command may already have set this
-     * retry's timer (a short backoff fires before the command's done() lets
-     * go of the row). Look again shortly rather than after a whole lease. */
-    recording = busy && o->state == OUT_RECORDING;
-    if (!busy) stage_locked(id, st);
-    pthread_mutex_unlock(&delivery.mu);
-    if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
-  }
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1) rc = sf_attempts_stage(&delivery.attempts, tx, MAIL_TIMER_KIND, id, fill, st, err);
   sf_stmt_reset(st);
-  if (rc != 1) return rc < 0 ? rc : 0; /* sent or dead meanwhile */
-  int64_t after = recording ? RECORDING_RECHECK_MS : delivery.timeout_ms + LEASE_SLACK_MS;
-  return sf_timer_set(tx, MAIL_TIMER_KIND, id, tx->now_ms + after, err);
+  return rc < 0 ? rc : 0; /* 0 also when it was sent or dead meanwhile */
 }
 
 void mail_timers(void) { sf_timer_register(MAIL_TIMER_KIND, on_due); }
@@ -213,86 +153,46 @@ static sf_out_verdict judge(sf_out_req *r, const sf_out_attempt *a) {
   return a->curl_code == 0 || (a->status >= 500 && a->status < 600) ? SF_OUT_DEFINITE : SF_OUT_TRANSIENT;
 }
 
-/* curl's text goes into rows and JSON log lines: printable, no quotes. */
-static void clean_message(char *dst, size_t cap, const char *src) {
-  snprintf(dst, cap, "%s", src);
-  for (char *p = dst; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = ' ';
-}
-
-static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err);
-static void record_done(sf_cmd *c, int rc);
-
-/* Engine thread: the outcome becomes a writer command. */
-static void sent(sf_out_req *r, sf_out_end end, const sf_out_attempt *a) {
-  outgoing *o = (outgoing *)r;
-  if (end == SF_OUT_ABANDONED) { /* stopping: the row stays pending and is sent after the restart */
-    drop(o, &delivery.sending);
-    return;
-  }
-  o->ok = end == SF_OUT_ANSWERED && a->curl_code == 0;
-  /* a refusal for good, but not a failed login: that is the server's settings, fixed in time */
-  o->permanent = !o->ok && a->status >= 500 && a->status < 600 && a->curl_code != CURLE_LOGIN_DENIED;
-  char words[CURL_ERROR_SIZE];
-  clean_message(words, sizeof words, a->error && *a->error ? a->error : "refused");
-  if (o->ok)
-    o->error[0] = '\0';
-  else if (a->timed_out)
-    snprintf(o->error, sizeof o->error, "no answer within %d ms", delivery.timeout_ms);
-  else if (a->status)
-    snprintf(o->error, sizeof o->error, "SMTP %ld: %s", a->status, words);
-  else
-    snprintf(o->error, sizeof o->error, "%s", words);
-  o->cmd = (sf_cmd){.run = record_run, .done = record_done, .retry_storage = 1};
-  pthread_mutex_lock(&delivery.mu);
-  o->state = OUT_RECORDING;
-  delivery.sending--;
-  delivery.recording++;
-  pthread_mutex_unlock(&delivery.mu);
-  if (sf_writer_submit(&o->cmd)) drop(o, &delivery.recording); /* shutting down: the row stays pending */
-}
-
-static void prepare(outgoing *o) {
+/* After the staging commit: the message as one SMTP session. */
+static void prepare(sf_attempt *a) {
+  outgoing *o = (outgoing *)a;
   char rcpt[340];
   snprintf(rcpt, sizeof rcpt, "<%s>", o->rcpt);
   curl_slist_free_all(o->rcpt_list);
   if (!(o->rcpt_list = curl_slist_append(NULL, rcpt))) sf_oom();
-  o->req = (sf_out_req){.dest = DEST,
-                        .owner = &delivery,
+  a->req = (sf_out_req){.dest = DEST,
                         .url = delivery.url,
                         .protocols = "smtp,smtps",
                         .body = o->msg,
                         .body_len = o->msg_len,
                         .timeout_ms = delivery.timeout_ms,
-                        .max_attempts = 1, /* the next attempt is a durable timer */
                         .setup = setup,
-                        .judge = judge,
-                        .done = sent};
+                        .judge = judge};
 }
 
-/* After the timer's commit (durable): hand the staged message to the engine. */
-static void send_hook(void *ud, const char *id) {
-  (void)ud;
-  pthread_mutex_lock(&delivery.mu);
-  outgoing *o = find_locked(id);
-  int go = o && o->state == OUT_STAGED && atomic_load(&delivery.running);
-  if (go) {
-    o->state = OUT_SENDING;
-    delivery.sending++;
-  }
-  pthread_mutex_unlock(&delivery.mu);
-  if (!go) return;
-  prepare(o);
-  sf_out_req *r = &o->req;
-  if (sf_out_submit(&r, 1)) drop(o, &delivery.sending); /* stopping: the lease sends it after the restart */
+/* Engine thread: what the server said. */
+static void outcome(sf_attempt *a, sf_out_end end, const sf_out_attempt *at) {
+  outgoing *o = (outgoing *)a;
+  o->ok = end == SF_OUT_ANSWERED && at->curl_code == 0;
+  /* a refusal for good, but not a failed login: that is the server's settings, fixed in time */
+  o->permanent = !o->ok && at->status >= 500 && at->status < 600 && at->curl_code != CURLE_LOGIN_DENIED;
+  char words[CURL_ERROR_SIZE];
+  sf_attempts_clean_message(words, sizeof words, at->error && *at->error ? at->error : "refused");
+  if (o->ok)
+    o->error[0] = '\0';
+  else if (at->timed_out)
+    snprintf(o->error, sizeof o->error, "no answer within %d ms", delivery.timeout_ms);
+  else if (at->status)
+    snprintf(o->error, sizeof o->error, "SMTP %ld: %s", at->status, words);
+  else
+    snprintf(o->error, sizeof o->error, "%s", words);
 }
 
-/* ---- recording an outcome: a writer command ---- */
+/* ---- recording an outcome ---- */
 
-static outgoing *of_cmd(sf_cmd *c) { return (outgoing *)((char *)c - offsetof(outgoing, cmd)); }
-
-static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
-  outgoing *o = of_cmd(c);
+/* Writer thread. */
+static int record(sf_attempt *a, sf_tx *tx, sf_err *err) {
+  outgoing *o = (outgoing *)a;
   int attempts = o->attempts + 1;
   o->result = o->ok ? RES_SENT : o->permanent || attempts >= delivery.max_attempts ? RES_DEAD : RES_RETRY;
   static const char *const k_status[] = {"", "sent", "pending", "dead"};
@@ -300,40 +200,44 @@ static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   sf_random_bytes(&rnd, sizeof rnd);
   int64_t next_at =
       o->result == RES_RETRY ? tx->now_ms + mail_backoff_ms(delivery.backoff_ms, attempts, rnd) : tx->now_ms;
-  int rc = mail_repo_record(tx->db, o->id, o->attempts, k_status[o->result], attempts, next_at, o->ok ? NULL : o->error,
+  int rc = mail_repo_record(tx->db, a->id, o->attempts, k_status[o->result], attempts, next_at, o->ok ? NULL : o->error,
                             tx->now_ms, err);
   if (rc < 0) return rc;
   if (rc == 0) {
     o->result = RES_STALE; /* recorded already (resent meanwhile, or another process) */
     return 0;
   }
-  return o->result == RES_RETRY ? sf_timer_set(tx, MAIL_TIMER_KIND, o->id, next_at, err)
-                                : sf_timer_cancel(tx, MAIL_TIMER_KIND, o->id, err);
+  return o->result == RES_RETRY ? sf_timer_set(tx, MAIL_TIMER_KIND, a->id, next_at, err)
+                                : sf_timer_cancel(tx, MAIL_TIMER_KIND, a->id, err);
 }
 
-/* Completion thread: count, log, and the outgoing leaves this process's hands. */
-static void record_done(sf_cmd *c, int rc) {
-  outgoing *o = of_cmd(c);
+/* Completion thread: count and log. */
+static void recorded(sf_attempt *a, int rc, const sf_err *err) {
+  outgoing *o = (outgoing *)a;
   if (rc == 0) {
     bump(o->ok ? &delivery.attempts_ok : &delivery.attempts_failed);
     if (o->result == RES_SENT) bump(&delivery.sent);
     if (o->result == RES_DEAD) {
       bump(&delivery.dead);
-      sf_log_warn("mail dead", "\"id\":\"%s\",\"kind\":\"%s\",\"attempts\":%d,\"error\":\"%s\"", o->id, o->kind,
+      sf_log_warn("mail dead", "\"id\":\"%s\",\"kind\":\"%s\",\"attempts\":%d,\"error\":\"%s\"", a->id, o->kind,
                   o->attempts + 1, o->error);
     }
   } else {
-    sf_log_error("mail outcome not recorded", "\"id\":\"%s\",\"detail\":\"%s\"", o->id, c->err.detail);
+    sf_log_error("mail outcome not recorded", "\"id\":\"%s\",\"detail\":\"%s\"", a->id, err->detail);
   }
-  drop(o, &delivery.recording);
 }
+
+static const sf_attempts_ops k_ops = {.size = sizeof(outgoing),
+                                      .clear = clear,
+                                      .prepare = prepare,
+                                      .outcome = outcome,
+                                      .record = record,
+                                      .recorded = recorded};
 
 /* ---- start and stop ---- */
 
 static void collect(sf_buf *b) {
-  pthread_mutex_lock(&delivery.mu);
-  int in_flight = delivery.sending;
-  pthread_mutex_unlock(&delivery.mu);
+  int in_flight = sf_attempts_in_flight(&delivery.attempts);
   sf_buf_printf(b,
                 "# HELP sf_mail_messages_total E-mails by final outcome (kept = the dev mailbox, no SMTP server).\n"
                 "# TYPE sf_mail_messages_total counter\n"
@@ -361,25 +265,9 @@ typedef struct {
 
 static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   rearm_cmd *a = (rearm_cmd *)c;
-  a->armed = 0;
-  sf_stmt *st = mail_repo_pending_all(tx->db, err);
-  if (!st) return -500;
-  struct {
-    char id[ID_CAP];
-    int64_t at;
-  } *rows = NULL;
-  int n = 0, cap = 0, rc;
-  while ((rc = sf_stmt_step(st, err)) == 1) {
-    if (n == cap) rows = sf_realloc(rows, (size_t)(cap = cap ? cap * 2 : 64) * sizeof *rows);
-    sf_stmt_col_copy(st, 0, rows[n].id, sizeof rows[n].id);
-    rows[n++].at = sf_stmt_col_int(st, 1);
-  }
-  sf_stmt_reset(st);
-  for (int i = 0; rc == 0 && i < n; i++)
-    rc = sf_timer_set(tx, MAIL_TIMER_KIND, rows[i].id, rows[i].at > tx->now_ms ? rows[i].at : tx->now_ms, err);
-  free(rows);
-  a->armed = n;
-  return rc;
+  int n = sf_attempts_rearm(tx, mail_repo_pending_all(tx->db, err), MAIL_TIMER_KIND, err);
+  a->armed = n < 0 ? 0 : n;
+  return n < 0 ? n : 0;
 }
 
 static void rearm_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
@@ -406,7 +294,7 @@ static void read_settings(const sf_config *cfg) {
 }
 
 int mail_start(const sf_config *cfg, sf_err *err) {
-  if (atomic_load(&delivery.running)) return sf_err_internal(err, "mail delivery is already running");
+  if (sf_attempts_running(&delivery.attempts)) return sf_err_internal(err, "mail delivery is already running");
   if (strcmp(cfg->smtp_tls, "none") && strcmp(cfg->smtp_tls, "starttls") && strcmp(cfg->smtp_tls, "required"))
     return sf_err_set(err, 400, "config", "Bad configuration", "smtp_tls must be none, starttls or required");
   if (cfg->smtp_url[0] && strncmp(cfg->smtp_url, "smtp://", 7) && strncmp(cfg->smtp_url, "smtps://", 8))
@@ -416,7 +304,7 @@ int mail_start(const sf_config *cfg, sf_err *err) {
   read_settings(cfg);
   sf_out_dest_set(DEST, &(sf_out_dest_cfg){.max_in_flight = delivery.concurrency});
   mail_tpl_reload(NULL, NULL);
-  atomic_store(&delivery.running, 1);
+  sf_attempts_start(&delivery.attempts, (int64_t)delivery.timeout_ms + LEASE_SLACK_MS);
   rearm_cmd a = {.cmd = {.run = rearm_run, .done = rearm_done, .retry_storage = 1}};
   if (sf_writer_exec(&a.cmd)) sf_log_error("mail rows not re-armed", "\"detail\":\"%s\"", a.cmd.err.detail);
   if (cfg->smtp_url[0])
@@ -429,17 +317,8 @@ int mail_start(const sf_config *cfg, sf_err *err) {
 }
 
 void mail_stop(void) {
-  if (!atomic_exchange(&delivery.running, 0)) return;
-  sf_out_cancel(&delivery); /* attempts in flight end unrecorded: sent again after the restart */
-  pthread_mutex_lock(&delivery.mu);
-  while (delivery.sending > 0 || delivery.recording > 0) pthread_cond_wait(&delivery.cv, &delivery.mu);
-  for (int i = 0; i < BUCKETS; i++) /* staged by transactions that never committed */
-    for (outgoing *o = delivery.table[i], *next; o; o = next) {
-      next = o->next;
-      free_outgoing(o);
-    }
-  memset(delivery.table, 0, sizeof delivery.table);
-  pthread_mutex_unlock(&delivery.mu);
+  if (!sf_attempts_running(&delivery.attempts)) return;
+  sf_attempts_stop(&delivery.attempts);
   sf_out_stop(0);
   memset(delivery.password, 0, sizeof delivery.password);
   mail_tpl_cache_clear();

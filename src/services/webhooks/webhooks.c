@@ -16,6 +16,7 @@
 #include "core/trace.h"
 #include "core/util.h"
 #include "edge/command.h"
+#include "events/attempts.h"
 #include "events/outbound.h"
 #include "events/store.h"
 #include "events/timers.h"
@@ -29,7 +30,6 @@
 #define TIMER_KIND WH_TIMER_REQUEST /* ref: the delivery id */
 #define DEST "webhooks"             /* the outbound engine's destination */
 #define LEASE_SLACK_MS 60000        /* an attempt's lease: its timeout plus this */
-#define RECORDING_RECHECK_MS 100    /* a timer that found the last attempt's outcome being recorded */
 #define LOG_LIMIT 1000              /* deliveries listed per request */
 
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]) {
@@ -58,20 +58,13 @@ int64_t sf_webhooks_retry_delay_ms(int base_ms, int failed_attempts) {
 
 /* ---- module state: deliveries this process has in hand, and counters ---- */
 
-typedef enum { DLV_STAGED = 1, DLV_SENDING, DLV_RECORDING } dlv_state;
 typedef enum { OUT_STALE, OUT_DELIVERED, OUT_RETRY, OUT_DEAD } outcome;
 
-/* One attempt of one row, from its timer firing until its outcome has
- * committed; a row is in the table at most once, so a timer firing again
- * (the lease) never sends it twice. STAGED: read by the timer's transaction,
- * sent once that commits. SENDING: the engine has req. RECORDING: the writer
- * has cmd. */
+/* One attempt of one row (events/attempts.h). */
 typedef struct delivery {
-  sf_out_req req; /* first: the engine hands it back */
-  sf_cmd cmd;
-  dlv_state state;
-  int sub; /* a subscription's delivery (webhook_sub_deliveries), else a workflow's */
-  char id[SF_ID_MAX], event_id[SF_ID_MAX], request_id[SF_ID_MAX];
+  sf_attempt at; /* first: the table hands it back */
+  int sub;       /* a subscription's delivery (webhook_sub_deliveries), else a workflow's */
+  char event_id[SF_ID_MAX], request_id[SF_ID_MAX];
   char event_type[128];
   char traceparent[SF_TRACEPARENT_LEN + 1]; /* of the request that queued it; "" = none */
   char *url, *body, *secret;                /* secret: a subscription's own (NULL: the process's) */
@@ -83,65 +76,28 @@ typedef struct delivery {
   long status_code;
   int ok;
   char error[CURL_ERROR_SIZE];
-  outcome result;        /* set by the record command */
-  struct delivery *next; /* in its bucket */
+  outcome result; /* set by the record command */
 } delivery;
 
-#define BUCKETS 256
+static const sf_attempts_ops k_ops;
 
 static struct webhooks_state {
-  pthread_mutex_t mu; /* the table and the counts below it */
-  pthread_cond_t cv;  /* a delivery left the engine or the writer (stop waits) */
-  delivery *table[BUCKETS];
-  int sending, recording;
-  _Atomic int running;
+  sf_attempts attempts; /* the rows this process has in hand */
   int timeout_ms, max_attempts, backoff_ms, concurrency;
   char secret[256];
   _Atomic uint64_t delivered, dead, attempts_ok, attempts_failed;
-} webhooks = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} webhooks = {.attempts = SF_ATTEMPTS_INIT(&k_ops)};
 
 static void bump(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
 static unsigned long long peek(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-static delivery **slot_of(const char *id) { return &webhooks.table[sf_fnv1a(id, strlen(id)) % BUCKETS]; }
-
-/* Under webhooks.mu. */
-static delivery *find_locked(const char *id) {
-  for (delivery *d = *slot_of(id); d; d = d->next)
-    if (strcmp(d->id, id) == 0) return d;
-  return NULL;
-}
-
-static void free_strings(delivery *d) {
+static void clear(sf_attempt *a) {
+  delivery *d = (delivery *)a;
   free(d->url);
   free(d->body);
   if (d->secret) sodium_memzero(d->secret, strlen(d->secret));
   free(d->secret);
   d->url = d->body = d->secret = NULL;
-}
-
-static void free_delivery(delivery *d) {
-  free_strings(d);
-  free(d);
-}
-
-/* Under webhooks.mu. */
-static void remove_locked(delivery *d) {
-  for (delivery **p = slot_of(d->id); *p; p = &(*p)->next)
-    if (*p == d) {
-      *p = d->next;
-      break;
-    }
-  free_delivery(d);
-}
-
-/* Any thread: the delivery leaves this process's hands (its row stays as it is). */
-static void drop(delivery *d, int *count) {
-  pthread_mutex_lock(&webhooks.mu);
-  if (count) (*count)--;
-  remove_locked(d);
-  pthread_cond_broadcast(&webhooks.cv);
-  pthread_mutex_unlock(&webhooks.mu);
 }
 
 /* ---- the subscriber: one delivery row per request.webhook_due ---- */
@@ -218,11 +174,6 @@ const sf_subscriber sf_webhooks_subscriber = {
 
 /* ---- the timer: one attempt of a pending row ---- */
 
-/* The row's timer is also its lease: set again when the attempt starts, to
- * fire long after any answer could have been recorded, so an attempt whose
- * outcome never commits (the writer refused it) is made again. */
-static int64_t lease_ms(void) { return (int64_t)webhooks.timeout_ms + LEASE_SLACK_MS; }
-
 /* What the timer's transaction read of a row, to be sent once it commits
  * (strings borrowed; body and secret are taken). */
 typedef struct {
@@ -232,19 +183,10 @@ typedef struct {
   int attempts;
 } staged_row;
 
-/* Under webhooks.mu: the row as the timer's transaction read it, to be sent
- * once that commits. */
-static void stage_locked(const char *id, staged_row *row) {
-  delivery *d = find_locked(id);
-  if (!d) {
-    d = sf_calloc(1, sizeof *d);
-    snprintf(d->id, sizeof d->id, "%s", id);
-    delivery **slot = slot_of(id);
-    d->next = *slot;
-    *slot = d;
-  }
-  free_strings(d); /* staged before by a transaction that rolled back */
-  d->state = DLV_STAGED;
+/* Under the table's lock: the row as the timer's transaction read it. */
+static void fill(sf_attempt *a, void *ud) {
+  delivery *d = (delivery *)a;
+  staged_row *row = ud;
   d->sub = row->sub;
   snprintf(d->event_id, sizeof d->event_id, "%s", row->event_id);
   snprintf(d->request_id, sizeof d->request_id, "%s", row->request_id ? row->request_id : "");
@@ -258,27 +200,15 @@ static void stage_locked(const char *id, staged_row *row) {
   snprintf(d->traceparent, sizeof d->traceparent, "%s", row->traceparent ? row->traceparent : "");
 }
 
-static void send_hook(void *ud, const char *id);
-
-/* Writer thread: stage the row unless its attempt is still out; then the
- * timer becomes the lease. */
+/* Writer thread: stage the row unless its attempt is still out; the timer
+ * becomes the attempt's lease. */
 static int stage_and_lease(sf_tx *tx, const char *kind, const char *id, staged_row *row, sf_err *err) {
-  pthread_mutex_lock(&webhooks.mu);
-  delivery *d = find_locked(id);
-  int busy = d && d->state != DLV_STAGED; /* this attempt is still out */
-  /* Its outcome is being recorded: that command may already have set this
-   * retry's timer (a short backoff fires before the command's done() lets
-   * go of the row). Look again shortly rather than after a whole lease. */
-  int recording = busy && d->state == DLV_RECORDING;
-  if (!busy) stage_locked(id, row);
-  pthread_mutex_unlock(&webhooks.mu);
-  if (!busy) sf_tx_after_commit(tx, send_hook, NULL, id);
-  return sf_timer_set(tx, kind, id, tx->now_ms + (recording ? RECORDING_RECHECK_MS : lease_ms()), err);
+  return sf_attempts_stage(&webhooks.attempts, tx, kind, id, fill, row, err);
 }
 
 /* Writer thread, in the timer's savepoint. */
 static int on_due(sf_tx *tx, const char *id, sf_err *err) {
-  if (!atomic_load(&webhooks.running)) /* not delivering here (a CLI run): sf_webhooks_start re-arms it */
+  if (!sf_attempts_running(&webhooks.attempts)) /* not delivering here (a CLI run): sf_webhooks_start re-arms it */
     return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
   sf_stmt *st = sf_webhooks_repo_pending_delivery(tx->db, id, err);
   if (!st) return -500;
@@ -324,7 +254,8 @@ static int envelope_of(const sf_event *ev, void *ud) {
 /* Writer thread, in the timer's savepoint: one attempt of a subscription's
  * delivery, to the subscription's url now, signed with its secret now. */
 static int on_due_sub(sf_tx *tx, const char *id, sf_err *err) {
-  if (!atomic_load(&webhooks.running)) return sf_timer_set(tx, WH_TIMER_SUB, id, tx->now_ms + LEASE_SLACK_MS, err);
+  if (!sf_attempts_running(&webhooks.attempts))
+    return sf_timer_set(tx, WH_TIMER_SUB, id, tx->now_ms + LEASE_SLACK_MS, err);
   sf_stmt *st = sf_webhooks_repo_sub_pending(tx->db, id, err);
   if (!st) return -500;
   int rc = sf_stmt_step(st, err);
@@ -372,58 +303,38 @@ static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int at
   if (!(*headers = curl_slist_append(*headers, line))) sf_oom();
 }
 
-/* curl's text ends up in events and in log lines written as JSON fragments:
- * keep it printable and free of JSON metacharacters. */
-static void clean_message(char *dst, size_t cap, const char *src) {
-  snprintf(dst, cap, "%s", src);
-  for (char *p = dst; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = ' ';
-}
-
-static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err);
-static void record_done(sf_cmd *c, int rc);
-
-/* Engine thread: the attempt's outcome becomes a writer command. */
-static void sent(sf_out_req *r, sf_out_end end, const sf_out_attempt *a) {
-  delivery *d = (delivery *)r;
-  if (end == SF_OUT_ABANDONED) { /* stopping: not recorded, the row stays pending and is sent again */
-    drop(d, &webhooks.sending);
-    return;
-  }
-  d->status_code = a->status;
-  d->ok = a->curl_code == 0 && a->status >= 200 && a->status < 300;
+/* Engine thread: what the receiver said. */
+static void outcome_of(sf_attempt *a, sf_out_end end, const sf_out_attempt *at) {
+  (void)end;
+  delivery *d = (delivery *)a;
+  d->status_code = at->status;
+  d->ok = at->curl_code == 0 && at->status >= 200 && at->status < 300;
   d->error[0] = '\0';
   if (d->guard.why[0])
     snprintf(d->error, sizeof d->error, "%s", d->guard.why);
-  else if (a->timed_out)
+  else if (at->timed_out)
     snprintf(d->error, sizeof d->error, "no answer within %d ms", webhooks.timeout_ms);
-  else if (a->curl_code)
-    clean_message(d->error, sizeof d->error, a->error);
+  else if (at->curl_code)
+    sf_attempts_clean_message(d->error, sizeof d->error, at->error);
   else if (!d->ok)
     snprintf(d->error, sizeof d->error, "HTTP %ld", d->status_code);
-  d->cmd = (sf_cmd){.run = record_run, .done = record_done, .retry_storage = 1};
-  pthread_mutex_lock(&webhooks.mu);
-  d->state = DLV_RECORDING;
-  webhooks.sending--;
-  webhooks.recording++;
-  pthread_mutex_unlock(&webhooks.mu);
-  if (sf_writer_submit(&d->cmd)) drop(d, &webhooks.recording); /* shutting down: the row stays pending */
 }
 
-static void prepare(delivery *d) {
+/* After the staging commit: the signed POST. */
+static void prepare(sf_attempt *a) {
+  delivery *d = (delivery *)a;
   char sig[SF_WEBHOOK_SIG_LEN];
   sf_webhooks_signature(d->secret ? d->secret : webhooks.secret, d->body, d->body_len, sig);
   snprintf(d->lines[0], sizeof d->lines[0], "X-ServiceFlow-Event: %s", d->event_id);
   snprintf(d->lines[1], sizeof d->lines[1], "X-ServiceFlow-Attempt: %d", d->attempts + 1);
   snprintf(d->lines[2], sizeof d->lines[2], "X-ServiceFlow-Signature: %s", sig);
-  snprintf(d->lines[3], sizeof d->lines[3], "X-ServiceFlow-Delivery: %s", d->id);
+  snprintf(d->lines[3], sizeof d->lines[3], "X-ServiceFlow-Delivery: %s", a->id);
   snprintf(d->lines[4], sizeof d->lines[4], "X-ServiceFlow-Event-Type: %s", d->event_type);
   snprintf(d->lines[5], sizeof d->lines[5], "X-ServiceFlow-Timestamp: %lld", (long long)(sf_now_ms() / 1000));
   d->headers[0] = "Content-Type: application/json";
   for (int i = 0; i < 6; i++) d->headers[i + 1] = d->lines[i];
   d->headers[7] = NULL;
-  d->req = (sf_out_req){.dest = DEST,
-                        .owner = &webhooks,
+  a->req = (sf_out_req){.dest = DEST,
                         .url = d->url,
                         .method = "POST",
                         .user_agent = "serviceflow-webhooks/1",
@@ -431,31 +342,10 @@ static void prepare(delivery *d) {
                         .body = d->body,
                         .body_len = d->body_len,
                         .timeout_ms = webhooks.timeout_ms,
-                        .max_attempts = 1, /* the next attempt is a durable timer */
-                        .setup = setup,
-                        .done = sent};
+                        .setup = setup};
 }
 
-/* After the timer's commit (durable): hand the staged row to the engine. */
-static void send_hook(void *ud, const char *id) {
-  (void)ud;
-  pthread_mutex_lock(&webhooks.mu);
-  delivery *d = find_locked(id);
-  int go = d && d->state == DLV_STAGED && atomic_load(&webhooks.running);
-  if (go) {
-    d->state = DLV_SENDING;
-    webhooks.sending++;
-  }
-  pthread_mutex_unlock(&webhooks.mu);
-  if (!go) return;
-  prepare(d);
-  sf_out_req *r = &d->req;
-  if (sf_out_submit(&r, 1)) drop(d, &webhooks.sending); /* stopping: the lease sends it after the restart */
-}
-
-/* ---- recording an outcome: a writer command ---- */
-
-static delivery *of_cmd(sf_cmd *c) { return (delivery *)((char *)c - offsetof(delivery, cmd)); }
+/* ---- recording an outcome ---- */
 
 static int record_events(sf_tx *tx, delivery *j, int attempts, sf_err *err) {
   if (j->result == OUT_DELIVERED)
@@ -471,21 +361,22 @@ static int record_events(sf_tx *tx, delivery *j, int attempts, sf_err *err) {
   return 0;
 }
 
-static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
-  delivery *j = of_cmd(c);
+/* Writer thread. */
+static int record(sf_attempt *a, sf_tx *tx, sf_err *err) {
+  delivery *j = (delivery *)a;
   int attempts = j->attempts + 1;
   j->result = j->ok ? OUT_DELIVERED : attempts >= webhooks.max_attempts ? OUT_DEAD : OUT_RETRY;
   static const char *const k_status[] = {"", "delivered", "pending", "dead"};
   int64_t next_at =
       j->result == OUT_RETRY ? tx->now_ms + sf_webhooks_retry_delay_ms(webhooks.backoff_ms, attempts) : tx->now_ms;
-  sf_webhooks_attempt a = {.id = j->id,
-                           .seen = j->attempts,
-                           .attempts = attempts,
-                           .status = k_status[j->result],
-                           .next_at = next_at,
-                           .last_status = j->status_code,
-                           .error = j->ok ? NULL : j->error};
-  int rc = sf_webhooks_repo_record_attempt(tx->db, j->sub, &a, tx->now_ms, err);
+  sf_webhooks_attempt at = {.id = a->id,
+                            .seen = j->attempts,
+                            .attempts = attempts,
+                            .status = k_status[j->result],
+                            .next_at = next_at,
+                            .last_status = j->status_code,
+                            .error = j->ok ? NULL : j->error};
+  int rc = sf_webhooks_repo_record_attempt(tx->db, j->sub, &at, tx->now_ms, err);
   if (rc < 0) return rc;
   if (rc == 0) {
     j->result = OUT_STALE; /* recorded already (another process on the same data?) */
@@ -493,13 +384,13 @@ static int record_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   }
   /* the lease becomes the next attempt, or goes */
   const char *kind = j->sub ? WH_TIMER_SUB : TIMER_KIND;
-  rc = j->result == OUT_RETRY ? sf_timer_set(tx, kind, j->id, next_at, err) : sf_timer_cancel(tx, kind, j->id, err);
+  rc = j->result == OUT_RETRY ? sf_timer_set(tx, kind, a->id, next_at, err) : sf_timer_cancel(tx, kind, a->id, err);
   return rc || j->sub ? rc : record_events(tx, j, attempts, err);
 }
 
-/* Completion thread: count, then the delivery leaves this process's hands. */
-static void record_done(sf_cmd *c, int rc) {
-  delivery *j = of_cmd(c);
+/* Completion thread: count and log. */
+static void recorded(sf_attempt *a, int rc, const sf_err *err) {
+  delivery *j = (delivery *)a;
   if (rc == 0) {
     bump(j->ok ? &webhooks.attempts_ok : &webhooks.attempts_failed);
     if (j->result == OUT_DELIVERED) bump(&webhooks.delivered);
@@ -509,17 +400,21 @@ static void record_done(sf_cmd *c, int rc) {
                   j->error);
     }
   } else {
-    sf_log_error("webhook outcome not recorded", "\"event_id\":\"%s\",\"detail\":\"%s\"", j->event_id, c->err.detail);
+    sf_log_error("webhook outcome not recorded", "\"event_id\":\"%s\",\"detail\":\"%s\"", j->event_id, err->detail);
   }
-  drop(j, &webhooks.recording);
 }
+
+static const sf_attempts_ops k_ops = {.size = sizeof(delivery),
+                                      .clear = clear,
+                                      .prepare = prepare,
+                                      .outcome = outcome_of,
+                                      .record = record,
+                                      .recorded = recorded};
 
 /* ---- start and stop ---- */
 
 static void collect(sf_buf *b) {
-  pthread_mutex_lock(&webhooks.mu);
-  int in_flight = webhooks.sending;
-  pthread_mutex_unlock(&webhooks.mu);
+  int in_flight = sf_attempts_in_flight(&webhooks.attempts);
   sf_buf_printf(b,
                 "# HELP sf_webhook_deliveries_total Webhook deliveries by final outcome (dead = webhook_max_attempts"
                 " failed).\n# TYPE sf_webhook_deliveries_total counter\n"
@@ -546,31 +441,11 @@ typedef struct {
   int armed;
 } rearm_cmd;
 
-/* Sets a timer for every row st lists (id, next_at); returns how many or <0. */
-static int rearm_rows(sf_tx *tx, sf_stmt *st, const char *kind, sf_err *err) {
-  if (!st) return -500;
-  struct {
-    char id[SF_ID_MAX];
-    int64_t at;
-  } *rows = NULL;
-  int n = 0, cap = 0, rc;
-  while ((rc = sf_stmt_step(st, err)) == 1) {
-    if (n == cap) rows = sf_realloc(rows, (size_t)(cap = cap ? cap * 2 : 64) * sizeof *rows);
-    sf_stmt_col_copy(st, 0, rows[n].id, sizeof rows[n].id);
-    rows[n++].at = sf_stmt_col_int(st, 1);
-  }
-  sf_stmt_reset(st);
-  for (int i = 0; rc == 0 && i < n; i++)
-    rc = sf_timer_set(tx, kind, rows[i].id, rows[i].at > tx->now_ms ? rows[i].at : tx->now_ms, err);
-  free(rows);
-  return rc < 0 ? rc : n;
-}
-
 static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   rearm_cmd *a = (rearm_cmd *)c;
   a->armed = 0;
-  int n = rearm_rows(tx, sf_webhooks_repo_pending_all(tx->db, err), TIMER_KIND, err);
-  int m = n < 0 ? n : rearm_rows(tx, sf_webhooks_repo_sub_pending_all(tx->db, err), WH_TIMER_SUB, err);
+  int n = sf_attempts_rearm(tx, sf_webhooks_repo_pending_all(tx->db, err), TIMER_KIND, err);
+  int m = n < 0 ? n : sf_attempts_rearm(tx, sf_webhooks_repo_sub_pending_all(tx->db, err), WH_TIMER_SUB, err);
   if (m < 0) return m;
   a->armed = n + m;
   return 0;
@@ -579,7 +454,7 @@ static int rearm_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
 static void rearm_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
 
 int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err) {
-  if (atomic_load(&webhooks.running)) return sf_err_internal(err, "webhook delivery is already running");
+  if (sf_attempts_running(&webhooks.attempts)) return sf_err_internal(err, "webhook delivery is already running");
   if (sf_webhooks_guard_configure(cfg->webhook_allow, err)) return -1;
   if (sf_out_start(err)) return -1;
   pthread_once(&metrics_once, metrics_init);
@@ -590,7 +465,7 @@ int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err) {
   webhooks.concurrency = cfg->webhook_concurrency > 0 ? cfg->webhook_concurrency : 1;
   /* no breaker: a receiver's failures are its deliveries' attempts, counted and retried by the row */
   sf_out_dest_set(DEST, &(sf_out_dest_cfg){.max_in_flight = webhooks.concurrency});
-  atomic_store(&webhooks.running, 1);
+  sf_attempts_start(&webhooks.attempts, (int64_t)webhooks.timeout_ms + LEASE_SLACK_MS);
   rearm_cmd a = {.cmd = {.run = rearm_run, .done = rearm_done, .retry_storage = 1}};
   if (sf_writer_exec(&a.cmd))
     sf_log_error("webhook rows not re-armed", "\"detail\":\"%s\"", a.cmd.err.detail); /* their leases remain */
@@ -601,17 +476,8 @@ int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err) {
 }
 
 void sf_webhooks_stop(void) {
-  if (!atomic_exchange(&webhooks.running, 0)) return;
-  sf_out_cancel(&webhooks); /* attempts in flight end unrecorded: sent again after the restart */
-  pthread_mutex_lock(&webhooks.mu);
-  while (webhooks.sending > 0 || webhooks.recording > 0) pthread_cond_wait(&webhooks.cv, &webhooks.mu);
-  for (int i = 0; i < BUCKETS; i++) /* staged by transactions that never committed */
-    for (delivery *d = webhooks.table[i], *next; d; d = next) {
-      next = d->next;
-      free_delivery(d);
-    }
-  memset(webhooks.table, 0, sizeof webhooks.table);
-  pthread_mutex_unlock(&webhooks.mu);
+  if (!sf_attempts_running(&webhooks.attempts)) return;
+  sf_attempts_stop(&webhooks.attempts);
   sf_out_stop(0);
   sodium_memzero(webhooks.secret, sizeof webhooks.secret);
 }
