@@ -103,6 +103,7 @@ int mail_from_parse(const char *from, char *addr, size_t acap, char *name, size_
 #define MAIL_TIMER_KIND "mail" /* ref: the message id; its firing is an attempt */
 
 typedef struct mail_rendered {
+  int text_only; /* in: subject and text only, html stays NULL (the in-app text) */
   char subject[SF_MAIL_SUBJECT_MAX];
   char *text, *html; /* malloc'd: mail_rendered_free */
 } mail_rendered;

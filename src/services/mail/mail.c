@@ -91,8 +91,12 @@ void mail_render(const mail_tpl *t, const json_t *vars, const char *to, const ch
   sf_buf_init(&b);
   mail_tpl_render(t->text, &scope, 0, &b);
   out->text = sf_buf_steal(&b);
-  mail_tpl_render(t->html, &scope, 1, &b);
-  out->html = sf_buf_steal(&b);
+  if (!out->text_only) {
+    mail_tpl_render(t->html, &scope, 1, &b);
+    out->html = sf_buf_steal(&b);
+  } else {
+    sf_buf_free(&b);
+  }
   json_decref(extra);
 }
 
@@ -105,12 +109,11 @@ void mail_rendered_free(mail_rendered *r) {
 int sf_mail_render_text(const char *kind, const json_t *vars, char *subject, char **text, sf_err *err) {
   mail_tpl *t = mail_tpl_get(kind);
   if (!t) return sf_err_invalid(err, "kind", "is not a mail kind");
-  mail_rendered r = {0};
+  mail_rendered r = {.text_only = 1}; /* the in-app text has no use for the html */
   mail_render(t, vars, NULL, NULL, &r);
   mail_tpl_put(t);
   snprintf(subject, SF_MAIL_SUBJECT_MAX, "%s", r.subject);
   *text = r.text;
-  free(r.html);
   return 0;
 }
 
