@@ -1,7 +1,8 @@
 // A product with its stock (live from `stock:<id>` for signed-in users) and
 // "Add to cart".
+import { Loading } from "../../ui/Loading";
 import { useState } from "react";
-import { Anchor, Badge, Button, Center, Group, Loader, NumberInput, Paper, Stack, Text } from "@mantine/core";
+import { Anchor, Badge, Button, Group, NumberInput, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
 import { useSession } from "../../api/me";
 import { Page } from "../../ui/Page";
@@ -22,11 +23,11 @@ function StockLine({ id }: { id: string }) {
         to see the stock.
       </Text>
     );
-  if (!stock.data) return <Loader size="xs" aria-label="Loading stock" />;
+  if (!stock.data) return <Loading inline label="Loading stock" />;
   const n = stock.data.available;
   return (
     <Group gap="xs" aria-live="polite">
-      <Badge color={n > 0 ? "teal.9" : "red.8"} variant="light" data-testid="stock-available" data-available={n}>
+      <Badge color={n > 0 ? "teal.9" : "red.9"} variant="filled" data-testid="stock-available" data-available={n}>
         {n > 0 ? `${n} in stock` : "Out of stock"}
       </Badge>
     </Group>
@@ -42,9 +43,7 @@ export default function ProductPage() {
 
   if (product.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the product" />
-      </Center>
+      <Loading label="Loading the product" />
     );
   if (product.isError) return <QueryError error={product.error} what="this product" />;
   const p = product.data;
@@ -90,7 +89,7 @@ export default function ProductPage() {
             </Button>
           </Group>
           {errs.error && !errs.fieldError("quantity") && (
-            <Text c="red.8" role="alert">
+            <Text c="red.9" role="alert">
               {errs.fieldError("product_id") || errs.error.detail || errs.error.title}
             </Text>
           )}
