@@ -88,9 +88,9 @@ export default function CheckoutPage() {
               {c.item_count} item{c.item_count === 1 ? "" : "s"}, total{" "}
               <strong data-testid="checkout-total">{money(c.subtotal, c.currency)}</strong>
             </Text>
-            <FormAlert error={errs.error} fields={["payment", "items"]} />
+            {lines.length === 0 && <FormAlert error={errs.error} fields={["payment"]} />}
             {lines.length > 0 && (
-              <Alert color="orange" title="Check these lines">
+              <Alert color="orange" title={errs.error?.title ?? "Check these lines"} role="alert" data-testid="form-error">
                 <List size="sm">
                   {lines.map((l) => (
                     <List.Item key={l}>{l}</List.Item>

@@ -11,9 +11,8 @@ import { money } from "../../ui/format";
 import { useAddToCart } from "./cart";
 import { useProduct, useStock } from "./shopApi";
 
-function StockLine({ id }: { id: string }) {
+function StockLine({ id, stock }: { id: string; stock: ReturnType<typeof useStock> }) {
   const s = useSession();
-  const stock = useStock(id);
   if (s.status !== "signed-in")
     return (
       <Text size="sm" c="dimmed">
@@ -37,6 +36,8 @@ function StockLine({ id }: { id: string }) {
 export default function ProductPage() {
   const { id = "" } = useParams();
   const product = useProduct(id);
+  const stock = useStock(id);
+  const soldOut = stock.data !== undefined && stock.data.available <= 0;
   const add = useAddToCart();
   const [qty, setQty] = useState<number | string>(1);
   const errs = useFormErrors();
@@ -73,7 +74,7 @@ export default function ProductPage() {
           <Text size="sm" c="dimmed">
             SKU {p.sku}
           </Text>
-          <StockLine id={p.id} />
+          <StockLine id={p.id} stock={stock} />
           <Group align="flex-end" wrap="wrap">
             <NumberInput
               label="Quantity"
@@ -84,7 +85,7 @@ export default function ProductPage() {
               w={120}
               error={errs.fieldError("quantity")}
             />
-            <Button onClick={onAdd} loading={add.isPending} data-testid="add-to-cart">
+            <Button onClick={onAdd} loading={add.isPending} disabled={soldOut} data-testid="add-to-cart">
               Add to cart
             </Button>
           </Group>
