@@ -16,6 +16,7 @@ PKGS=(
 mode="${1:-}"
 if [ "$mode" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
 if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets); fi
+if [ "$mode" = "--test" ]; then PKGS+=(chromium); fi # the web suite's browser (tests/web, Playwright)
 
 missing=()
 for p in "${PKGS[@]}"; do
