@@ -1,0 +1,151 @@
+// The frame of every screen: skip link, header (app name, bell, user menu),
+// navigation by role (a drawer below the `sm` breakpoint) and <main>.
+import { Suspense } from "react";
+import { AppShell, Burger, Button, Center, Group, Loader, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
+import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
+import { logout } from "../api/session";
+import { useMe } from "../api/me";
+import { ErrorBoundary } from "./ErrorBoundary";
+import { NotificationBell } from "./NotificationBell";
+import { navItems } from "./nav";
+import { queryClient } from "./queryClient";
+import { HeaderExtras } from "./slots";
+
+function matches(path: string, to: string): boolean {
+  return to === "/" ? path === "/" || path.startsWith("/products") : path === to || path.startsWith(`${to}/`);
+}
+
+/** The nav item for `path`: the longest that matches (/desk/approvals over /desk). */
+function activeItem(path: string, tos: string[]): string | undefined {
+  return tos.filter((to) => matches(path, to)).sort((a, b) => b.length - a.length)[0];
+}
+
+function UserMenu() {
+  const me = useMe();
+  const nav = useNavigate();
+  const loc = useLocation();
+  if (me.status === "loading") return <Loader size="sm" aria-label="Checking your session" />;
+  if (!me.user)
+    return (
+      <Button
+        component={Link}
+        to={`/login?next=${encodeURIComponent(loc.pathname + loc.search)}`}
+        variant="filled"
+        size="sm"
+      >
+        Sign in
+      </Button>
+    );
+  return (
+    <Menu position="bottom-end" withinPortal>
+      <Menu.Target>
+        <UnstyledButton aria-label={`Account menu for ${me.user.name || me.user.email}`} data-testid="user-menu">
+          <Text size="sm" fw={500} truncate maw={{ base: 96, sm: 200 }}>
+            {me.user.name || me.user.email}
+          </Text>
+        </UnstyledButton>
+      </Menu.Target>
+      <Menu.Dropdown>
+        <Menu.Label>{me.user.role}</Menu.Label>
+        <Menu.Item component={Link} to="/account">
+          Profile
+        </Menu.Item>
+        <Menu.Item component={Link} to="/account/security">
+          Password and MFA
+        </Menu.Item>
+        <Menu.Item component={Link} to="/account/notifications">
+          Notifications
+        </Menu.Item>
+        <Menu.Divider />
+        <Menu.Item
+          onClick={async () => {
+            await logout();
+            queryClient.clear();
+            nav("/");
+          }}
+        >
+          Sign out
+        </Menu.Item>
+      </Menu.Dropdown>
+    </Menu>
+  );
+}
+
+export function Shell() {
+  const [opened, { toggle, close }] = useDisclosure(false);
+  const me = useMe();
+  const loc = useLocation();
+  const items = navItems.filter((i) => (me.user ? me.can(i.area) : i.public));
+  const active = activeItem(
+    loc.pathname,
+    items.map((i) => i.to),
+  );
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to main content
+      </a>
+      <AppShell
+        header={{ height: 56 }}
+        navbar={{ width: 220, breakpoint: "sm", collapsed: { mobile: !opened } }}
+        padding="md"
+      >
+        <AppShell.Header>
+          <Group h="100%" px="md" justify="space-between" wrap="nowrap" gap="xs">
+            <Group gap="xs" wrap="nowrap">
+              <Burger
+                opened={opened}
+                onClick={toggle}
+                hiddenFrom="sm"
+                size="sm"
+                aria-label={opened ? "Close navigation" : "Open navigation"}
+              />
+              <Text
+                component={Link}
+                to="/"
+                fw={700}
+                size="lg"
+                c="blue.9"
+                style={{ textDecoration: "none", whiteSpace: "nowrap" }}
+              >
+                Service Flow
+              </Text>
+            </Group>
+            <Group gap="xs" wrap="nowrap">
+              <HeaderExtras />
+              {me.user && <NotificationBell />}
+              <UserMenu />
+            </Group>
+          </Group>
+        </AppShell.Header>
+        <AppShell.Navbar p="xs" component="nav" aria-label="Main">
+          {items.map((i) => (
+            <NavLink
+              key={i.to}
+              component={Link}
+              to={i.to}
+              label={i.label}
+              active={active === i.to}
+              aria-current={active === i.to ? "page" : undefined}
+              onClick={close}
+            />
+          ))}
+        </AppShell.Navbar>
+        <AppShell.Main id="main" tabIndex={-1}>
+          <ErrorBoundary resetKey={loc.pathname}>
+            <Suspense
+              fallback={
+                <Center py="xl">
+                  <Loader aria-label="Loading" />
+                </Center>
+              }
+            >
+              <Outlet />
+            </Suspense>
+          </ErrorBoundary>
+        </AppShell.Main>
+      </AppShell>
+    </>
+  );
+}

@@ -1,0 +1,37 @@
+// The app's routes: the shell, the login page, each feature's routes (one
+// line per feature: features/<name>/routes.tsx) and the 404 page.
+import { createBrowserRouter, type RouteObject } from "react-router-dom";
+import { Shell } from "./Shell";
+import { RouteError } from "./ErrorBoundary";
+import { LoginPage } from "./LoginPage";
+import { NotFoundPage } from "./NotFoundPage";
+import { routes as shop } from "../features/shop/routes";
+import { routes as account } from "../features/account/routes";
+import { routes as portal } from "../features/portal/routes";
+import { routes as desk } from "../features/desk/routes";
+import { routes as admin } from "../features/admin/routes";
+
+const features: RouteObject[] = [...shop, ...account, ...portal, ...desk, ...admin];
+
+export const router = createBrowserRouter(
+  [
+    {
+      element: <Shell />,
+      errorElement: <RouteError />,
+      children: [
+        { path: "login", element: <LoginPage /> },
+        ...features,
+        { path: "*", element: <NotFoundPage /> },
+      ],
+    },
+  ],
+  {
+    future: {
+      v7_relativeSplatPath: true,
+      v7_fetcherPersist: true,
+      v7_normalizeFormMethod: true,
+      v7_partialHydration: true,
+      v7_skipActionErrorRevalidation: true,
+    },
+  },
+);

@@ -1,0 +1,99 @@
+// The catalog: search (full text, every word a prefix), category filter,
+// cursor paging ("Show more").
+import { useState, type FormEvent } from "react";
+import { Button, Card, Center, Group, Loader, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
+import { Link, useSearchParams } from "react-router-dom";
+import { Page } from "../../ui/Page";
+import { QueryError } from "../../ui/errors";
+import { money } from "../../ui/format";
+import { useCategories, useProducts, type Product } from "./shopApi";
+
+function ProductCard({ p }: { p: Product }) {
+  return (
+    <Card withBorder padding="md" component="article" aria-labelledby={`p-${p.id}`}>
+      <Stack gap={6} h="100%" justify="space-between">
+        <div>
+          <Text component={Link} to={`/products/${p.id}`} fw={600} id={`p-${p.id}`} c="blue.9">
+            {p.name}
+          </Text>
+          <Text size="sm" c="dimmed" lineClamp={2}>
+            {p.description}
+          </Text>
+        </div>
+        <Text fw={700}>{money(p.price, p.currency)}</Text>
+      </Stack>
+    </Card>
+  );
+}
+
+export default function CatalogPage() {
+  const [params, setParams] = useSearchParams();
+  const q = params.get("q") ?? "";
+  const category = params.get("category");
+  const [text, setText] = useState(q);
+  const products = useProducts(q, category);
+  const categories = useCategories();
+
+  const search = (e: FormEvent) => {
+    e.preventDefault();
+    const next = new URLSearchParams(params);
+    if (text.trim()) next.set("q", text.trim());
+    else next.delete("q");
+    setParams(next);
+  };
+  const items = products.data?.pages.flatMap((p) => p.data) ?? [];
+
+  return (
+    <Page title="Shop">
+      <form onSubmit={search} role="search" aria-label="Search the catalog">
+        <Group align="flex-end" gap="sm" wrap="wrap">
+          <TextInput
+            label="Search products"
+            name="q"
+            type="search"
+            value={text}
+            onChange={(e) => setText(e.currentTarget.value)}
+            style={{ flex: "1 1 200px" }}
+            data-testid="catalog-search"
+          />
+          <Select
+            label="Category"
+            placeholder="All categories"
+            clearable
+            data={(categories.data?.data ?? []).map((c) => ({ value: c.id, label: c.name }))}
+            value={category}
+            onChange={(v) => {
+              const next = new URLSearchParams(params);
+              if (v) next.set("category", v);
+              else next.delete("category");
+              setParams(next);
+            }}
+            style={{ flex: "0 1 220px" }}
+          />
+          <Button type="submit">Search</Button>
+        </Group>
+      </form>
+      {products.isError && <QueryError error={products.error} what="the catalog" />}
+      {products.isPending ? (
+        <Center py="xl">
+          <Loader aria-label="Loading products" />
+        </Center>
+      ) : items.length === 0 && !products.isError ? (
+        <Text role="status">{q ? `No products match “${q}”.` : "No products yet."}</Text>
+      ) : (
+        <SimpleGrid cols={{ base: 1, xs: 2, md: 3, lg: 4 }} spacing="md" data-testid="product-list">
+          {items.map((p) => (
+            <ProductCard key={p.id} p={p} />
+          ))}
+        </SimpleGrid>
+      )}
+      {products.hasNextPage && (
+        <Center>
+          <Button variant="default" onClick={() => void products.fetchNextPage()} loading={products.isFetchingNextPage}>
+            Show more
+          </Button>
+        </Center>
+      )}
+    </Page>
+  );
+}

@@ -1,0 +1,88 @@
+// Catalog, stock and order reads of the shop.
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { api, unwrap } from "../../api/client";
+import type { components } from "../../api/schema";
+import { useSession } from "../../api/me";
+import { useLiveQuery } from "../../live/hooks";
+
+export type Product = components["schemas"]["Product"];
+export type Stock = components["schemas"]["Stock"];
+export type Order = components["schemas"]["Order"];
+
+export function useProducts(q: string, categoryId: string | null) {
+  return useInfiniteQuery({
+    queryKey: ["products", { q, categoryId }],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(
+        api.GET("/api/v1/products", {
+          params: {
+            query: {
+              limit: 24,
+              ...(pageParam ? { cursor: pageParam } : {}),
+              ...(q ? { q } : {}),
+              ...(categoryId ? { category_id: categoryId } : {}),
+            },
+          },
+        }),
+      ),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+}
+
+export function useCategories() {
+  return useQuery({
+    queryKey: ["categories"],
+    queryFn: () => unwrap(api.GET("/api/v1/categories")),
+    staleTime: 5 * 60_000,
+  });
+}
+
+export function useProduct(id: string) {
+  return useQuery({
+    queryKey: ["product", id],
+    queryFn: () => unwrap(api.GET("/api/v1/products/{id}", { params: { path: { id } } })),
+  });
+}
+
+/** Stock of a product, live from `stock:<id>` (signed-in users: the GET needs a token). */
+export function useStock(id: string) {
+  const s = useSession();
+  const signedIn = s.status === "signed-in";
+  const key = ["stock", id];
+  useLiveQuery(signedIn ? `stock:${id}` : null, key);
+  return useQuery({
+    queryKey: key,
+    enabled: signedIn,
+    staleTime: 0,
+    queryFn: () => unwrap(api.GET("/api/v1/inventory/{product_id}", { params: { path: { product_id: id } } })),
+  });
+}
+
+export function useOrders() {
+  return useInfiniteQuery({
+    queryKey: ["orders"],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET("/api/v1/orders", { params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}) } } })),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+}
+
+/** An order, live from `order:<id>` (each event refetches it). */
+export function useOrder(id: string) {
+  const key = ["order", id];
+  useLiveQuery(`order:${id}`, key);
+  return useQuery({
+    queryKey: key,
+    queryFn: () => unwrap(api.GET("/api/v1/orders/{id}", { params: { path: { id } } })),
+  });
+}
+
+export function useOrderEvents(id: string, version: number | undefined) {
+  return useQuery({
+    queryKey: ["order", id, "events", version],
+    enabled: version !== undefined,
+    queryFn: () => unwrap(api.GET("/api/v1/orders/{id}/events", { params: { path: { id } } })),
+  });
+}
