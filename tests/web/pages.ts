@@ -58,7 +58,9 @@ export const PAGES: Record<PageRole, AppPage[]> = {
     { name: 'checkout', path: '/checkout' },
     { name: 'orders', path: '/orders', shot: 'orders' },
     { name: 'order detail', path: async (api) => `/orders/${(await api.newOrder('customer')).id}`, shot: 'order' },
-    { name: 'account', path: '/account' },
+    { name: 'profile', path: '/account', shot: 'profile' },
+    { name: 'notifications', path: '/account/notifications', shot: 'notifications' },
+    { name: 'security (password, MFA)', path: '/account/security' },
     { name: 'service portal', path: '/portal' },
   ],
   agent: [
