@@ -1,6 +1,5 @@
 // The frame of every screen: skip link, header (app name, bell, user menu),
 // navigation by role (a drawer below the `sm` breakpoint) and <main>.
-import { Loading } from "../ui/Loading";
 import { Suspense } from "react";
 import { AppShell, Avatar, Burger, Button, Group, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
@@ -12,6 +11,7 @@ import { NotificationBell } from "./NotificationBell";
 import { navItems } from "./nav";
 import { queryClient } from "./queryClient";
 import { HeaderExtras } from "./slots";
+import { Loading } from "../ui/Loading";
 
 function matches(path: string, to: string): boolean {
   return to === "/" ? path === "/" || path.startsWith("/products") : path === to || path.startsWith(`${to}/`);

@@ -1,11 +1,11 @@
 // Route guards: sign-in and role. A guest is sent to the login page and
 // comes back afterwards; a user without the role sees why, not a blank page.
-import { Loading } from "../ui/Loading";
 import type { ReactNode } from "react";
 import { Alert } from "@mantine/core";
 import { Navigate, useLocation } from "react-router-dom";
 import { useMe, type Area } from "../api/me";
 import { Page } from "../ui/Page";
+import { Loading } from "../ui/Loading";
 
 export function RequireAuth({ children, area }: { children: ReactNode; area?: Area }) {
   const me = useMe();

@@ -1,6 +1,5 @@
 // The inbox: newest first with cursor paging, an unread filter, mark one or
 // all read; new ones arrive live on the `notifications` topic.
-import { Loading } from "../../ui/Loading";
 import { Anchor, Badge, Button, Center, Group, Paper, SegmentedControl, Stack, Text } from "@mantine/core";
 import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
@@ -12,6 +11,7 @@ import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
 import { subjectPath } from "./links";
+import { Loading } from "../../ui/Loading";
 
 interface Notification {
   id: string;

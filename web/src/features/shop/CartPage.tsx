@@ -1,6 +1,5 @@
 // The cart: lines with quantity and remove, price changes to accept, the
 // subtotal and the way to checkout (sign-in first for a guest).
-import { Loading } from "../../ui/Loading";
 import { Alert, Anchor, Button, Group, NumberInput, Paper, Stack, Table, Text } from "@mantine/core";
 import { Link } from "react-router-dom";
 import { useSession } from "../../api/me";
@@ -8,6 +7,7 @@ import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { money } from "../../ui/format";
 import { useCart, useRemoveLine, useSetLine, type Cart, type CartLine } from "./cart";
+import { Loading } from "../../ui/Loading";
 
 function LineRow({ cart, line }: { cart: Cart; line: CartLine }) {
   const setLine = useSetLine();

@@ -1,6 +1,5 @@
 // The catalog: search (full text, every word a prefix), category filter,
 // cursor paging ("Show more").
-import { Loading } from "../../ui/Loading";
 import { useState, type FormEvent } from "react";
 import { Button, Card, Center, Group, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
 import { Link, useSearchParams } from "react-router-dom";
@@ -8,6 +7,7 @@ import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { money } from "../../ui/format";
 import { useCategories, useProducts, type Product } from "./shopApi";
+import { Loading } from "../../ui/Loading";
 
 function ProductCard({ p }: { p: Product }) {
   return (

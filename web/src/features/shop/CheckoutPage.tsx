@@ -1,6 +1,5 @@
 // Checkout: pay the cart with a card (the sandbox's test cards are listed),
 // then follow the order, whose status turns paid (or cancelled) live.
-import { Loading } from "../../ui/Loading";
 import { useMemo, useState, type FormEvent } from "react";
 import { Alert, Anchor, Button, Code, Group, List, Paper, Stack, Text, TextInput } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
@@ -11,6 +10,7 @@ import { Page } from "../../ui/Page";
 import { FormAlert, QueryError, useFormErrors } from "../../ui/errors";
 import { money } from "../../ui/format";
 import { cartKey, useCart, type Cart } from "./cart";
+import { Loading } from "../../ui/Loading";
 
 const sandboxCards = [
   { number: "4242424242424242", outcome: "paid" },

@@ -1,5 +1,4 @@
 // "My orders": newest first, cursor paging.
-import { Loading } from "../../ui/Loading";
 import { Anchor, Button, Center, Paper, Table, Text } from "@mantine/core";
 import { Link } from "react-router-dom";
 import { Page } from "../../ui/Page";
@@ -7,6 +6,7 @@ import { QueryError } from "../../ui/errors";
 import { dateTime, money } from "../../ui/format";
 import { useOrders } from "./shopApi";
 import { OrderStatusBadge } from "./words";
+import { Loading } from "../../ui/Loading";
 
 export default function OrdersPage() {
   const orders = useOrders();

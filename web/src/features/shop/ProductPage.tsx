@@ -1,6 +1,5 @@
 // A product with its stock (live from `stock:<id>` for signed-in users) and
 // "Add to cart".
-import { Loading } from "../../ui/Loading";
 import { useState } from "react";
 import { Anchor, Badge, Button, Group, NumberInput, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
@@ -10,6 +9,7 @@ import { QueryError, notifyOk, useFormErrors } from "../../ui/errors";
 import { money } from "../../ui/format";
 import { useAddToCart } from "./cart";
 import { useProduct, useStock } from "./shopApi";
+import { Loading } from "../../ui/Loading";
 
 function StockLine({ id, stock }: { id: string; stock: ReturnType<typeof useStock> }) {
   const s = useSession();
