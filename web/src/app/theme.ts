@@ -1,4 +1,4 @@
-import { createTheme, type CSSVariablesResolver } from "@mantine/core";
+import { Anchor, createTheme, type CSSVariablesResolver } from "@mantine/core";
 
 // Shade 8 of blue keeps white button text above 4.5:1 (WCAG AA); the
 // default "dimmed" grey is too light on white, so it is one shade darker.
@@ -7,6 +7,9 @@ export const theme = createTheme({
   primaryShade: { light: 8, dark: 4 },
   defaultRadius: "md",
   fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+  // A link inside text must be told apart without its colour (WCAG 1.4.1,
+  // axe link-in-text-block): underlined always, not only on hover.
+  components: { Anchor: Anchor.extend({ defaultProps: { underline: "always" } }) },
 });
 
 export const cssVariables: CSSVariablesResolver = () => ({
