@@ -92,18 +92,23 @@ def assign(api, token, rid, user_id):
 
 def seed_requests(api, customer, staff, approver, staff_id):
     # purchases: a draft, one waiting for the approver, one approved, one at finance
-    open_request(api, customer, "purchase", "New laptop for the design team", {"amount": 1800})
-    rid = open_request(api, customer, "purchase", "Catering for the team offsite", {"amount": 420})
+    open_request(api, customer, "purchase", "New laptop for the design team",
+                 {"amount": 1800, "category": "hardware", "justification": "The current one cannot run the design tools"})
+    rid = open_request(api, customer, "purchase", "Catering for the team offsite",
+                       {"amount": 420, "category": "services", "needed_by": "2027-01-15"})
     move(api, customer, rid, "submit", "For the offsite on Friday")
-    rid = open_request(api, customer, "purchase", "Second monitor", {"amount": 240})
+    rid = open_request(api, customer, "purchase", "Second monitor", {"amount": 240, "category": "hardware"})
     move(api, customer, rid, "submit")
     decide(api, approver, rid, "approve", "Fine by me")
-    rid = open_request(api, customer, "purchase", "Conference tickets (3 people)", {"amount": 2600})
+    rid = open_request(api, customer, "purchase", "Conference tickets (3 people)",
+                       {"amount": 2600, "category": "travel",
+                        "justification": "Three talks on the service desk we are building"})
     move(api, customer, rid, "submit", "Early-bird price ends this month")
     decide(api, approver, rid, "approve", "Worth it; finance to confirm")
     # incidents: new, assigned, in progress, resolved
-    open_request(api, customer, "incident", "Printer on floor 2 jams", {"priority": "P4"})
-    rid = open_request(api, customer, "incident", "VPN drops every hour", {"priority": "P2"})
+    open_request(api, customer, "incident", "Printer on floor 2 jams",
+                 {"priority": "P4", "service": "Printing", "description": "Paper jams on every second page"})
+    rid = open_request(api, customer, "incident", "VPN drops every hour", {"priority": "P2", "service": "VPN"})
     assign(api, staff, rid, staff_id)
     rid = open_request(api, customer, "incident", "Cannot open shared calendar", {"priority": "P3"})
     assign(api, staff, rid, staff_id)

@@ -37,6 +37,7 @@ void sf_err_field_add(sf_err *err, const char *field, const char *fmt, ...) {
   if (!err || err->nfields >= SF_ERR_MAX_FIELDS) return;
   sf_err_field *f = &err->fields[err->nfields++];
   copy(f->field, sizeof f->field, field);
+  f->line = 0;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(f->message, sizeof f->message, fmt, ap);
@@ -64,6 +65,7 @@ int sf_err_invalid(sf_err *err, const char *field, const char *fmt, ...) {
   if (err->nfields >= SF_ERR_MAX_FIELDS) return -422;
   sf_err_field *f = &err->fields[err->nfields++];
   copy(f->field, sizeof f->field, field);
+  f->line = 0;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(f->message, sizeof f->message, fmt, ap);

@@ -11,6 +11,7 @@
 typedef struct sf_err_field {
   char field[64];
   char message[128];
+  int line; /* where the field is written in a submitted document (1-based); 0: not known */
 } sf_err_field;
 
 typedef struct sf_err {

@@ -137,9 +137,12 @@ json_t *sf_json_problem(const sf_err *err, const char *instance) {
   if (instance) json_object_set_new(p, "instance", safe_string(instance));
   if (err->nfields) {
     json_t *arr = json_array();
-    for (int i = 0; i < err->nfields; i++)
-      json_array_append_new(arr, json_pack("{s:o, s:o}", "field", safe_string(err->fields[i].field), "message",
-                                           safe_string(err->fields[i].message)));
+    for (int i = 0; i < err->nfields; i++) {
+      json_t *e = json_pack("{s:o, s:o}", "field", safe_string(err->fields[i].field), "message",
+                            safe_string(err->fields[i].message));
+      if (err->fields[i].line > 0) json_object_set_new(e, "line", json_integer(err->fields[i].line));
+      json_array_append_new(arr, e);
+    }
     json_object_set_new(p, "errors", arr);
   }
   return p;

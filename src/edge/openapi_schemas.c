@@ -14,7 +14,9 @@ static const struct {
                 ":\"string\",\"description\":\"URI reference naming the problem\"},\"title\":{\"type\":\"string\"},\""
                 "status\":{\"type\":\"integer\"},\"detail\":{\"type\":\"string\"},\"instance\":{\"type\":\"string\"},"
                 "\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"field\",\"message\"],\""
-                "properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}}"},
+                "properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"},\"line\":{\"type\":"
+                "\"integer\",\"description\":\"the line of a submitted document (a workflow definition) where the "
+                "field is written\"}}}}}}"},
     {"TokenPair", "{\"type\":\"object\",\"required\":[\"user\",\"access_token\",\"refresh_token\",\"token_type\",\"expi"
                   "res_in\"],\"properties\":{\"access_token\":{\"type\":\"string\"},\"refresh_token\":{\"type\":\"strin"
                   "g\"},\"token_type\":{\"const\":\"Bearer\"},\"expires_in\":{\"type\":\"integer\"},\"user\":{\"$ref\":"
@@ -87,6 +89,31 @@ static const struct {
                  "on\":{\"type\":\"integer\"},\"name\":{\"type\":\"string\"},\"definition\":{\"type\":\"object\"},\"so"
                  "urce\":{\"type\":\"string\",\"description\":\"as uploaded (reads of one workflow)\"},\"created_by\":"
                  "{\"type\":\"string\"},\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}"},
+    /* a request type of the catalog and its input fields (flow/fields.h): what a form is built from */
+    {"RequestField",
+     "{\"type\":\"object\",\"required\":[\"name\",\"type\"],\"properties\":{"
+     "\"name\":{\"type\":\"string\",\"description\":\"the key in the request's data\"},"
+     "\"type\":{\"enum\":[\"string\",\"text\",\"integer\",\"number\",\"boolean\",\"date\",\"email\",\"enum\","
+     "\"object\",\"list\"]},"
+     "\"required\":{\"type\":\"boolean\"},\"label\":{\"type\":\"string\"},"
+     "\"description\":{\"type\":\"string\",\"description\":\"help text\"},"
+     "\"default\":{\"description\":\"used when the field is not given; a value of the field's type\"},"
+     "\"min\":{\"type\":[\"number\",\"string\"],\"description\":\"integer, number: the least value; date: the first "
+     "date (YYYY-MM-DD)\"},"
+     "\"max\":{\"type\":[\"number\",\"string\"],\"description\":\"integer, number: the greatest value; date: the last "
+     "date\"},"
+     "\"min_length\":{\"type\":\"integer\",\"description\":\"string, text: characters\"},"
+     "\"max_length\":{\"type\":\"integer\",\"description\":\"string, text: characters\"},"
+     "\"pattern\":{\"type\":\"string\",\"description\":\"string, text: a POSIX extended regular expression the whole "
+     "value matches\"},"
+     "\"options\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"enum: the allowed values\"}}}"},
+    {"RequestType",
+     "{\"type\":\"object\",\"required\":[\"type\",\"name\",\"version\",\"fields\"],\"properties\":{"
+     "\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"description\":{\"type\":[\"string\",\"null\"]},"
+     "\"version\":{\"type\":\"integer\"},\"fields\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/"
+     "RequestField\"}},"
+     "\"unknown_fields\":{\"enum\":[\"accept\",\"reject\"],\"description\":\"reject: data keys that are not fields are "
+     "refused (absent: accept, they are kept)\"}}}"},
     {"Cart", "{\"type\":\"object\",\"required\":[\"currency\",\"merged_into\",\"needs_review\",\"order_id\",\"owne"
              "r_id\",\"id\",\"status\",\"items\",\"subtotal\",\"item_count\",\"version\",\"created_at\",\"updated_"
              "at\"],\"properties\":{\"id\":{\"type\":\"string\"},\"status\":{\"enum\":[\"open\",\"checked_out\",\""

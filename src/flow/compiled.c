@@ -199,6 +199,7 @@ static void def_free(sf_flow_def *d) {
   free(d->transitions);
   free(d->chains);
   free(d->timers);
+  sf_flow_fields_clear(d->fields, d->nfields);
   free(d->fields);
   json_decref(d->src);
   free(d);
@@ -219,9 +220,10 @@ sf_flow_def *sf_flow_compile(json_t *def, const char *workflow_id, int64_t versi
   compile_timers(d);
   const json_t *fields = json_object_get(def, "fields");
   d->fields = sf_calloc(json_array_size(fields) + 1, sizeof *d->fields);
-  sf_flow_compile_fields(fields, d->fields);
-  d->nfields = (int)json_array_size(fields);
-  int broken = d->initial < 0;
+  if (sf_flow_compile_fields(fields, d->fields, err) == 0) d->nfields = (int)json_array_size(fields);
+  const char *unknown = json_string_value(json_object_get(def, "unknown_fields"));
+  d->reject_unknown = unknown && strcmp(unknown, "reject") == 0;
+  int broken = d->initial < 0 || err->status;
   for (int i = 0; i < d->ntransitions; i++) broken |= !d->transitions[i].action || d->transitions[i].to < 0;
   if (broken || compile_sla(d, err)) {
     if (!err->status) sf_err_internal(err, "workflow %s no longer holds together (initial, transitions)", workflow_id);
@@ -229,6 +231,10 @@ sf_flow_def *sf_flow_compile(json_t *def, const char *workflow_id, int64_t versi
     return NULL;
   }
   return d;
+}
+
+int sf_flow_prepare_data(const sf_flow_def *d, json_t *data, sf_err *err) {
+  return sf_flow_fields_apply(d->fields, d->nfields, d->reject_unknown, data, err);
 }
 
 const sf_flow_def *sf_flow_def_ref(const sf_flow_def *d) {

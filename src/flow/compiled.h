@@ -22,6 +22,7 @@
 #include "core/util.h"
 #include "flow/calendar.h"
 #include "flow/definition.h"
+#include "flow/fields.h"
 
 typedef enum { SF_FLOW_EMIT, SF_FLOW_SET, SF_FLOW_ASSIGN, SF_FLOW_NOTIFY, SF_FLOW_WEBHOOK } sf_flow_action_kind;
 
@@ -110,12 +111,6 @@ typedef struct sf_flow_sla {
   const char *calendar_name; /* its timezone, "UTC", or "24x7" without a calendar */
 } sf_flow_sla;
 
-/* A field of the request's data (`fields`, for forms and the data check). */
-typedef struct sf_flow_field {
-  const char *name, *type;
-  int required;
-} sf_flow_field;
-
 typedef struct sf_flow_def {
   json_t *src; /* the definition as stored (a reference) */
   char workflow_id[SF_ID_MAX];
@@ -130,9 +125,10 @@ typedef struct sf_flow_def {
   sf_flow_timer *timers;
   int ntimers;
   sf_flow_sla sla;
-  sf_flow_field *fields;
+  sf_flow_field *fields; /* `fields` (fields.h), for forms and the data check */
   int nfields;
-  int refs; /* atomic */
+  int reject_unknown; /* unknown_fields: reject */
+  int refs;           /* atomic */
 } sf_flow_def;
 
 /* Compiles def (validated; a reference is taken) of workflow id at version:
@@ -155,12 +151,10 @@ sf_flow_may sf_flow_transition_may(const sf_flow_transition *tr, const sf_flow_a
  * sf_flow_may_take compiles on the fly). */
 void sf_flow_transition_who(const json_t *tr, sf_flow_transition *x);
 
-/* (rules.c) The data of a new request against fields (none: any object): 0,
- * or 422 naming data.<field> for a missing required field or a value of
- * another type (sf_flow_check_data on the compiled fields). */
-int sf_flow_check_fields(const sf_flow_field *fields, int n, const json_t *data, sf_err *err);
-/* (rules.c) A validated `fields` list into out (room for its size). */
-void sf_flow_compile_fields(const json_t *list, sf_flow_field *out);
+/* The data of a new request of d made ready (sf_flow_fields_apply on its
+ * fields and unknown_fields): defaults filled in, 0 or 422 naming every
+ * data.<field> that does not fit. */
+int sf_flow_prepare_data(const sf_flow_def *d, json_t *data, sf_err *err);
 
 /* ---- the cache of compiled pinned versions (any thread; a mutex) ---- */
 

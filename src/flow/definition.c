@@ -51,6 +51,9 @@ static json_t *plain_scalar(const char *s) {
 }
 
 static int yaml_fail(sf_err *err, const yaml_mark_t *m, const char *what) {
+  if (!err) return -400;
+  sf_err_field_add(err, "definition", "column %zu: %s", m->column + 1, what);
+  err->fields[err->nfields - 1].line = (int)m->line + 1;
   return sf_err_set(err, 400, "malformed-definition", "Malformed definition", "line %zu, column %zu: %s", m->line + 1,
                     m->column + 1, what);
 }
@@ -525,8 +528,9 @@ static void check_keys(const json_t *o, const char *const *keys, const char *whe
 }
 
 static void check_top(const json_t *def, sf_err *err) {
-  static const char *const top[] = {"name",        "type",   "description", "fields", "initial", "states",
-                                    "transitions", "timers", "approvals",   "sla",    NULL};
+  static const char *const top[] = {"name",           "type",      "description", "fields",
+                                    "unknown_fields", "initial",   "states",      "transitions",
+                                    "timers",         "approvals", "sla",         NULL};
   check_keys(def, top, NULL, "unknown key", err);
   const char *name = json_string_value(json_object_get(def, "name"));
   if (!name || !*name || strlen(name) > 100) sf_err_field_add(err, "name", "is required (1 to 100 characters)");

@@ -5,7 +5,9 @@
  *   type: purchase                  # request type served, [a-z][a-z0-9_-]{0,39}
  *   description: Buy something      # optional, up to 1000 characters
  *   fields:                         # optional: the request's data, for forms
- *     - {name: amount, type: number, required: true, label: Amount}
+ *     - {name: amount, type: number, required: true, label: Amount, min: 0}
+ *   unknown_fields: reject          # optional: data keys that are not fields
+ *                                   #   (accept, the default, keeps them)
  *   initial: draft                  # a state
  *   states:                         # at least one final; every state
  *     draft: {}                     #   reachable from initial; a state that
@@ -53,8 +55,19 @@
  * objects, sequences arrays; plain scalars are typed as YAML 1.2's core
  * schema does (null, true/false, integers, floats), quoted ones stay
  * strings. Anchors and aliases, duplicate keys and non-scalar keys are
- * refused. 400 with the line and column on a syntax error. */
+ * refused. 400 with the line and column on a syntax error (in the detail, and
+ * as the line of one errors[] entry "definition"). */
 json_t *sf_yaml_parse(const char *text, size_t len, sf_err *err);
+
+/* (lines.c) Where each place of a definition is written in text (YAML or
+ * JSON): {"transitions[2].to": 14, ...}, the line (1-based) of each key and
+ * list item, named as validation names places. NULL when text does not
+ * parse. The caller owns the result. */
+json_t *sf_yaml_lines(const char *text, size_t len);
+/* (lines.c) Sets the line of each field entry of err from text: the line of
+ * its place, or of the nearest enclosing place written (a missing key's
+ * error goes to the mapping that lacks it); left 0 when none is. */
+void sf_flow_err_lines(sf_err *err, const char *text, size_t len);
 
 /* Checks a parsed definition. 0 when valid; otherwise 422 with one
  * {field, message} per problem, the field naming the place
@@ -95,11 +108,13 @@ typedef enum { SF_FLOW_MAY = 0, SF_FLOW_NOT_ROLE, SF_FLOW_NOT_BY } sf_flow_may;
 sf_flow_may sf_flow_may_take(const json_t *tr, const sf_flow_actor *who);
 /* Validation of a transition's `by` at `where` (fields added to err). */
 void sf_flow_check_by(const json_t *by, const char *where, sf_err *err);
-/* Validation of the optional `description` and `fields` of a definition. */
+/* (fields.c) Validation of the optional `description`, `fields` and
+ * `unknown_fields` of a definition (flow/fields.h has the format). */
 void sf_flow_check_catalog(const json_t *def, sf_err *err);
-/* The data of a new request against the definition's `fields` (none: any
- * object): 0, or 422 naming data.<field> for a missing required field or a
- * value of another type. */
+/* (fields.c) The data of a new request against the definition's `fields`
+ * (none: any object) and `unknown_fields`, data left as it is: 0, or 422
+ * naming data.<field> for a missing required field, a value of another type
+ * or outside the field's rules, or a key that is not a field. */
 int sf_flow_check_data(const json_t *def, const json_t *data, sf_err *err);
 
 #endif

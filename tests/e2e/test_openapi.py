@@ -34,6 +34,15 @@ approvals:
       - {name: manager, role: approver}
 """
 
+# A request type with typed input fields (the portal's form).
+FLOW_FIELDS = FLOW.replace("type: purchase", "type: equipment") + """\
+fields:
+  - {name: amount, type: number, required: true, min: 0, label: Amount}
+  - {name: category, type: enum, options: [hardware, software], default: hardware}
+  - {name: needed_by, type: date}
+unknown_fields: reject
+"""
+
 FLOW_JSON = {"name": "Access request", "type": "access", "initial": "open",
              "states": {"open": {}, "done": {"final": True}},
              "transitions": [{"action": "close", "from": "open", "to": "done", "roles": ["staff", "admin"]}]}
@@ -335,6 +344,16 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/workflows/nope", token=admin, expect=404)
         c("GET", "/api/v1/workflows/purchase/versions/1", token=admin, expect=200)
         c("GET", "/api/v1/workflows/purchase/versions/9", token=admin, expect=404)
+        # typed input fields: a bad declaration is a 422 with lines; the catalog shows the fields
+        c("POST", "/api/v1/workflows", raw=FLOW_FIELDS.replace("options: [hardware, software]", "options: []").encode(),
+          token=admin, headers=yaml, expect=422)
+        c("POST", "/api/v1/workflows", raw=FLOW_FIELDS.encode(), token=admin, headers=yaml, expect=201)
+        c("GET", "/api/v1/request-types", token=self.customer, expect=200)
+        c("GET", "/api/v1/request-types", expect=401)
+        c("POST", "/api/v1/requests", {"type": "equipment", "title": "x", "data": {"amount": -1, "needed_by": "soon"}},
+          token=self.customer, expect=422)
+        c("POST", "/api/v1/requests", {"type": "equipment", "title": "x", "data": {"amount": 5}}, token=self.customer,
+          expect=201)
 
     def requests(self):
         c, cust, admin, appr = self.call, self.customer, self.admin, self.approver

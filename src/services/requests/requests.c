@@ -44,7 +44,7 @@ static int create_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *ou
   if (rc < 0) return rc;
   if (rc == 0) return sf_err_invalid(err, "type", "no workflow is published for type '%s'", r->type);
   if ((rc = srq_load_def(tx->db, r, err))) return rc;
-  if ((rc = sf_flow_check_fields(r->def->fields, r->def->nfields, r->data, err))) return rc;
+  if ((rc = sf_flow_prepare_data(r->def, r->data, err))) return rc; /* defaults in, before guards see data */
   sf_id_new("srq", r->id, sizeof r->id);
   snprintf(r->created_by, sizeof r->created_by, "%s", who->user_id ? who->user_id : "");
   r->version = 1;
@@ -326,9 +326,12 @@ void sf_requests_routes(void) {
   srq_list_routes();
   static const sf_route routes[] = {
       {"POST", "/api/v1/requests", h_create, SF_AUTH_USER, NULL, 0, "requests",
-       "Open a service request: the latest workflow of its type, pinned for the request's life",
+       "Open a service request: the latest workflow of its type, pinned for the request's life; data is checked "
+       "against the type's fields (every problem at once, as data.<field>)",
        "{\"type\":\"object\",\"required\":[\"type\",\"title\"],\"additionalProperties\":false,\"properties\":{"
-       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\"}"
+       "\"type\":{\"type\":\"string\"},\"title\":{\"type\":\"string\",\"maxLength\":200},\"data\":{\"type\":\"object\","
+       "\"description\":\"the values of the type's fields (GET /request-types); defaults fill what is not given, 422 "
+       "names each data.<field> that does not fit\"}"
        "}}",
        SRQ_REF, 201, 0},
       {"GET", "/api/v1/requests/{id}", h_get, SF_AUTH_USER, NULL, 0, "requests",

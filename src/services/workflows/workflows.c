@@ -98,6 +98,7 @@ static void h_publish(sf_req *req) {
   sf_guard_vm_free(vm);
   if (rc) {
     json_decref(def);
+    sf_flow_err_lines(&err, req->body, req->body_len); /* each problem on its line, for an editor */
     sf_req_reply_problem(req, &err);
     return;
   }
@@ -155,14 +156,17 @@ static void h_get_version(sf_req *req) {
 
 /* ---- GET /request-types: the catalog, for everyone signed in ---- */
 
-/* What someone who opens a request of this type needs: the definition's
- * name, description and fields, not its states or rules. */
+/* What someone who opens a request of this type needs to build its form:
+ * the definition's name, description and fields as written (flow/fields.h),
+ * and unknown_fields when it says so; not its states or rules. */
 static json_t *type_json(const char *type, const char *name, int64_t version, const char *definition) {
   json_t *def = json_loads(definition, 0, NULL);
   const json_t *fields = json_object_get(def, "fields");
   json_t *o = json_pack("{s:s, s:s, s:O?, s:I, s:o}", "type", type, "name", name, "description",
                         json_object_get(def, "description"), "version", (json_int_t)version, "fields",
                         fields ? json_deep_copy(fields) : json_array());
+  const json_t *unknown = json_object_get(def, "unknown_fields");
+  if (unknown) json_object_set(o, "unknown_fields", (json_t *)unknown);
   json_decref(def);
   return o;
 }
@@ -206,14 +210,7 @@ static void h_types(sf_req *req) {
       json_pack("{s:o, s:o}", "data", page.data, "next_cursor", n > limit ? json_string(page.next) : json_null()));
 }
 
-#define TYPE_SCHEMA                                                                                                    \
-  "{\"type\":\"object\",\"required\":[\"type\",\"name\",\"version\",\"fields\"],\"properties\":{"                      \
-  "\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"description\":{\"type\":[\"string\",\"null\"]},"    \
-  "\"version\":{\"type\":\"integer\"},\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":["    \
-  "\"name\","                                                                                                          \
-  "\"type\"],\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"enum\":[\"string\",\"number\",\"integer\","    \
-  "\"boolean\",\"object\",\"list\"]},\"required\":{\"type\":\"boolean\"},\"label\":{\"type\":\"string\"},"             \
-  "\"description\":{\"type\":\"string\"}}}}}}"
+#define TYPE_SCHEMA "{\"$ref\":\"#/components/schemas/RequestType\"}"
 
 #define WF_REF "{\"$ref\":\"#/components/schemas/Workflow\"}"
 
@@ -232,7 +229,7 @@ void sf_workflows_routes(void) {
        "The latest version of a workflow, with its source", NULL, WF_REF, 200, 0},
       {"GET", "/api/v1/request-types", h_types, SF_AUTH_USER, NULL, SF_ROUTE_PAGED, "workflows",
        "The catalog of request types anyone signed in may open (the latest version of each published workflow: "
-       "type, name, description, fields), by type, limit and cursor",
+       "type, name, description, the input fields a form is built from), by type, limit and cursor",
        NULL, SF_LIST_SCHEMA(TYPE_SCHEMA), 200, 0},
       {"GET", "/api/v1/workflows/{type}/versions/{version}", h_get_version, SF_AUTH_PERMISSION, "workflows:read", 0,
        "workflows", "One version of a workflow, with its source", NULL, WF_REF, 200, 0},
