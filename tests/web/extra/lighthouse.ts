@@ -13,14 +13,14 @@
  * A page that does not exist yet is reported as missing, never measured. The
  * table goes to stdout and SF_LH_OUT (.txt and .json). */
 import { chromium, type Browser } from '@playwright/test';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from '../harness/fixtures';
+import { injectSession, test } from '../harness/fixtures';
 import { Api, DEMO } from '../harness/api';
 import { initialJs } from '../harness/initial-js';
-import { screenShown, waitForScreen } from '../harness/ready';
+import { isPlaceholder, screenShown, waitForScreen } from '../harness/ready';
 import { freePort, REPO, WEB_ROOT } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
@@ -56,10 +56,16 @@ async function firstInteractive(browser: Browser, api: Api, baseURL: string, rol
       const s = await api.login(DEMO[user].email, DEMO[user].password);
       await context.addInitScript(([t]) => localStorage.setItem('sf.refresh_token', t), [s.refresh_token]);
     }
+    // the check runs in the page from its first script on, every animation frame, and
+    // notes the time itself: Playwright's round trips do not count
+    await context.addInitScript(`(() => {
+      const shown = ${screenShown.toString()};
+      const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
+      requestAnimationFrame(tick);
+    })()`);
     const page = await context.newPage();
     await page.goto(pagePath, { waitUntil: 'commit' });
-    const shown = `(${screenShown.toString()})() && performance.now()`;
-    const handle = await page.waitForFunction(shown, undefined, { polling: 'raf', timeout: 20_000 });
+    const handle = await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 20_000 });
     times.push(Number(await handle.jsonValue()));
     await context.close();
   }
@@ -104,19 +110,52 @@ function table(rows: Row[], js: ReturnType<typeof initialJs>): string {
   return [fmt(head), ...lines.map(fmt), '', jsLine].join('\n');
 }
 
-test('lighthouse', async ({ baseURL, api, browser }) => {
-  if (!fs.existsSync(LH_CLI)) throw new Error(`${LH_CLI} missing: cd bench/lighthouse && npm ci`);
+/* A Chromium of its own for Lighthouse, with a debugging port. Not
+ * Playwright's: a browser Playwright drives holds the targets Lighthouse
+ * opens (its run then never ends). Playwright connects over CDP only to put
+ * a session into localStorage, and disconnects before Lighthouse starts. */
+async function lighthouseBrowser(executablePath: string) {
   const port = await freePort();
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-lh-profile-'));
-  const executablePath = process.env.SF_CHROMIUM || '/usr/bin/chromium';
-  const lhBrowser = await chromium.launchPersistentContext(profile, {
+  const proc = spawn(
     executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', `--remote-debugging-port=${port}`],
-  });
+    ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', `--remote-debugging-port=${port}`,
+     `--user-data-dir=${profile}`, 'about:blank'],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/json/version`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${executablePath} did not open its debugging port`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    /* Puts the refresh token (or none) into the origin's localStorage. */
+    async setSession(origin: string, token: string | null) {
+      const cdp = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
+      const page = await cdp.contexts()[0].newPage();
+      await page.goto(origin + '/login');
+      await page.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
+      await page.close();
+      await cdp.close(); // disconnects; the browser stays
+    },
+    close() {
+      proc.kill('SIGTERM');
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+test('lighthouse', async ({ baseURL, api, browser }) => {
+  if (!fs.existsSync(LH_CLI)) throw new Error(`${LH_CLI} missing: cd bench/lighthouse && npm ci`);
+  const lh = await lighthouseBrowser(process.env.SF_CHROMIUM || '/usr/bin/chromium');
   const rows: Row[] = [];
   try {
-    const tab = lhBrowser.pages()[0] || (await lhBrowser.newPage());
     for (const [role, name] of LIGHTHOUSE_PAGES) {
       const label = `${name} (${role})`;
       const entry = PAGES[role].find((p) => p.name === name);
@@ -131,24 +170,28 @@ test('lighthouse', async ({ baseURL, api, browser }) => {
         rows.push({ page: label, missing: `no data for it (${(e as Error).message.split('\n')[0]})` });
         continue;
       }
-      // the session Lighthouse's tab will find, then a check that the screen exists at all
-      const token = await refreshTokenFor(api, role);
-      await tab.goto(baseURL + '/login');
-      await tab.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
-      await tab.goto(baseURL + pagePath);
-      try {
-        await waitForScreen(tab, label);
-      } catch (e) {
-        rows.push({ page: label, path: pagePath, missing: (e as Error).message.split('\n')[0] });
+      // does the screen exist at all? (in Playwright's own browser, signed in as the role)
+      const user = ROLE_USER[role];
+      const context = await browser.newContext({ baseURL });
+      const probe = await context.newPage();
+      if (user) await injectSession(probe, (await api.login(DEMO[user].email, DEMO[user].password)).refresh_token);
+      await probe.goto(pagePath);
+      const shown = await waitForScreen(probe, label).then(
+        async () => ((await isPlaceholder(probe)) ? 'a placeholder ("coming soon"), not built yet' : null),
+        (e: Error) => e.message.split('\n')[0],
+      );
+      await context.close();
+      if (shown) {
+        rows.push({ page: label, path: pagePath, missing: shown });
         continue;
       }
-      const lh = runLighthouse(baseURL + pagePath, port);
+      await lh.setSession(baseURL!, await refreshTokenFor(api, role));
+      const scores = runLighthouse(baseURL + pagePath, lh.port);
       const interactiveMs = await firstInteractive(browser, api, baseURL!, role, pagePath);
-      rows.push({ page: label, path: pagePath, ...lh, interactiveMs });
+      rows.push({ page: label, path: pagePath, ...scores, interactiveMs });
     }
   } finally {
-    await lhBrowser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    lh.close();
   }
   const js = initialJs(WEB_ROOT);
   const text = table(rows, js);

@@ -135,6 +135,18 @@ export class Api {
     return this.ok('GET', `/api/v1/inventory/${productId}`, { token: await this.token('admin') });
   }
 
+  /* An order of `role` for one unit of a new product, paid with `card`
+   * (a sandbox card: 4242… pays, 4000000000000002 is declined). The answer
+   * is as placed (pending); the saga finishes it shortly after. */
+  async newOrder(role: Role = 'customer', card = '4242424242424242'): Promise<any> {
+    const product = await this.newProduct({ stock: 2 });
+    return this.ok('POST', '/api/v1/orders', {
+      token: await this.token(role),
+      headers: { 'Idempotency-Key': unique('order') },
+      body: { items: [{ product_id: product.id, quantity: 1 }], payment: { card_number: card } },
+    });
+  }
+
   async order(orderId: string, token: string): Promise<any> {
     return this.ok('GET', `/api/v1/orders/${orderId}`, { token });
   }

@@ -1,7 +1,7 @@
 // The frame of every screen: skip link, header (app name, bell, user menu),
 // navigation by role (a drawer below the `sm` breakpoint) and <main>.
 import { Suspense } from "react";
-import { AppShell, Burger, Button, Center, Group, Loader, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
+import { AppShell, Avatar, Burger, Button, Center, Group, Loader, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/session";
@@ -19,6 +19,15 @@ function matches(path: string, to: string): boolean {
 /** The nav item for `path`: the longest that matches (/desk/approvals over /desk). */
 function activeItem(path: string, tos: string[]): string | undefined {
   return tos.filter((to) => matches(path, to)).sort((a, b) => b.length - a.length)[0];
+}
+
+function initials(name: string): string {
+  return name
+    .split(/[\s@.]+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => w.charAt(0).toUpperCase())
+    .join("");
 }
 
 function UserMenu() {
@@ -41,7 +50,10 @@ function UserMenu() {
     <Menu position="bottom-end" withinPortal>
       <Menu.Target>
         <UnstyledButton aria-label={`Account menu for ${me.user.name || me.user.email}`} data-testid="user-menu">
-          <Text size="sm" fw={500} truncate maw={{ base: 96, sm: 200 }}>
+          <Avatar color="blue.8" radius="xl" size="sm" hiddenFrom="sm" aria-hidden="true">
+            {initials(me.user.name || me.user.email)}
+          </Avatar>
+          <Text size="sm" fw={500} truncate maw={200} visibleFrom="sm">
             {me.user.name || me.user.email}
           </Text>
         </UnstyledButton>
