@@ -92,10 +92,10 @@ export function DecisionForm({ requestId, title, requester }: { requestId: strin
         <Group gap="xs">
           {!delegating ? (
             <>
-              <Button color="green.9" onClick={() => doDecide("approve")} loading={decide.isPending && decide.variables?.decision === "approve"} disabled={busy} data-testid="approve">
+              <Button color="teal.9" onClick={() => doDecide("approve")} loading={decide.isPending && decide.variables?.decision === "approve"} disabled={busy} data-testid="approve">
                 Approve
               </Button>
-              <Button color="red.8" onClick={() => doDecide("reject")} loading={decide.isPending && decide.variables?.decision === "reject"} disabled={busy} data-testid="reject">
+              <Button color="red.9" onClick={() => doDecide("reject")} loading={decide.isPending && decide.variables?.decision === "reject"} disabled={busy} data-testid="reject">
                 Reject
               </Button>
               <Button variant="default" onClick={() => setDelegating(true)} disabled={busy} data-testid="delegate">

@@ -53,7 +53,7 @@ export default function DeskRequestPage() {
         </Text>
       </Group>
       <Grid gutter="md">
-        <Grid.Col span={{ base: 12, md: 7 }}>
+        <Grid.Col span={{ base: 12, md: 7 }} order={{ base: 2, md: 1 }}>
           <Stack gap="md">
             {decide && (
               <Paper withBorder p="md" data-testid="decision">
@@ -72,7 +72,7 @@ export default function DeskRequestPage() {
             <CommentForm request={r} label="Comment (the requester sees it)" />
           </Stack>
         </Grid.Col>
-        <Grid.Col span={{ base: 12, md: 5 }}>
+        <Grid.Col span={{ base: 12, md: 5 }} order={{ base: 1, md: 2 }}>
           <Stack gap="md">
             <SlaPanel sla={r.sla} fetchedAt={q.dataUpdatedAt} />
             <ActionsForm request={r} />

@@ -56,7 +56,7 @@ export default function InboxPage() {
   });
   const items = inbox.data?.pages.flatMap((p) => p.data) ?? [];
   return (
-    <Page title="Approvals" actions={<Badge size="lg" variant="light" data-testid="inbox-count">{items.length} waiting</Badge>}>
+    <Page title="Approvals" actions={<Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}>
       {inbox.isError && <QueryError error={inbox.error} what="your approvals" />}
       {inbox.isPending ? (
         <Center py="xl">
@@ -79,7 +79,7 @@ export default function InboxPage() {
                         {it.request.title}
                       </Anchor>
                     </Title>
-                    <Badge variant="light" color="yellow.9">
+                    <Badge variant="filled" color="yellow.5" autoContrast>
                       {humanize(it.name)}
                     </Badge>
                   </Group>

@@ -143,7 +143,7 @@ export default function QueuePage() {
         <Text role="status">No requests match.</Text>
       ) : (
         <Paper withBorder style={{ overflowX: "auto" }}>
-          <Table verticalSpacing="sm" miw={340} highlightOnHover data-testid="queue">
+          <Table verticalSpacing="sm" miw={500} highlightOnHover data-testid="queue">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Request</Table.Th>

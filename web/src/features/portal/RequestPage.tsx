@@ -37,7 +37,7 @@ export default function RequestPage() {
         </Text>
       </Group>
       <Grid gutter="md">
-        <Grid.Col span={{ base: 12, md: 7 }}>
+        <Grid.Col span={{ base: 12, md: 7 }} order={{ base: 2, md: 1 }}>
           <Stack gap="md">
             <RequestData request={r} />
             <ApprovalSummary request={r} />
@@ -45,7 +45,7 @@ export default function RequestPage() {
             <CommentForm request={r} />
           </Stack>
         </Grid.Col>
-        <Grid.Col span={{ base: 12, md: 5 }}>
+        <Grid.Col span={{ base: 12, md: 5 }} order={{ base: 1, md: 2 }}>
           <Stack gap="md">
             <ActionsForm request={r} />
             <SlaPanel sla={r.sla} fetchedAt={q.dataUpdatedAt} />

@@ -85,6 +85,13 @@ export function RequestData({ request }: { request: ServiceRequest }) {
   );
 }
 
+const decisionWords: Record<string, string> = {
+  approved: "Approved",
+  rejected: "Rejected",
+  delegated: "Delegated",
+  closed: "Closed",
+};
+
 function taskWho(t: ApprovalTask, nameOf: NameOf): string {
   if (t.assignee.user) return nameOf(t.assignee.user);
   return `any ${t.assignee.role}`;
@@ -98,14 +105,14 @@ export function ApprovalSummary({ request }: { request: ServiceRequest }) {
   const levels = new Map<number, ApprovalTask[]>();
   for (const t of chain.tasks ?? []) levels.set(t.level, [...(levels.get(t.level) ?? []), t]);
   const color =
-    ({ pending: "yellow.9", approved: "green.9", rejected: "red.8", cancelled: "gray.7" } as Record<string, string>)[
+    ({ pending: "yellow.5", approved: "teal.9", rejected: "red.9", cancelled: "gray.7" } as Record<string, string>)[
       chain.status
     ] ?? "gray.7";
   return (
     <Paper withBorder p="md" data-testid="approvals">
       <Group justify="space-between" mb="xs">
         <SectionTitle>Approval</SectionTitle>
-        <Badge color={color} variant="filled" data-testid="approval-status" data-status={chain.status}>
+        <Badge color={color} autoContrast variant="filled" data-testid="approval-status" data-status={chain.status}>
           {chain.status}
         </Badge>
       </Group>
@@ -121,11 +128,13 @@ export function ApprovalSummary({ request }: { request: ServiceRequest }) {
             <Text size="sm" fw={600}>
               {humanize(tasks[0]?.name ?? "")}
             </Text>
-            {tasks.map((t, i) => (
+            {tasks
+              .filter((t) => t.decision !== "closed" || tasks.length === 1)
+              .map((t, i) => (
               <Text size="sm" key={i}>
                 {t.decision ? (
                   <>
-                    {t.decision === "approve" ? "Approved" : "Rejected"} by {nameOf(t.decided_by) || taskWho(t, nameOf)}
+                    {decisionWords[t.decision] ?? t.decision} by {nameOf(t.decided_by) || taskWho(t, nameOf)}
                     {t.decided_at ? ` · ${dateTime(t.decided_at)}` : ""}
                     {t.comment ? ` · “${t.comment}”` : ""}
                   </>
@@ -159,7 +168,9 @@ export function RequestTimeline({ request, full = false }: { request: ServiceReq
   const list = (events.data?.data ?? []).filter((e) => full || customerSees(e.type));
   const items = list
     .map((e) => {
-      const by = (e.data as Record<string, unknown>).by ?? (e.meta as Record<string, unknown> | undefined)?.actor;
+      const d = e.data as Record<string, unknown>;
+      // a workflow's own actions (on_enter…) name when they ran, not who
+      const by = d.by ?? (d.on ? "system" : (e.meta as Record<string, unknown> | undefined)?.actor);
       const data = { ...(e.data as Record<string, unknown>), by };
       return { e, sentence: eventSentence({ type: e.type, data }, nameOf), text: eventText(e) };
     })

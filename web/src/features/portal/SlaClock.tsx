@@ -8,7 +8,7 @@ import { useEffect, useState } from "react";
 import { Badge, Group, Paper, Progress, Stack, Text } from "@mantine/core";
 import { dateTime } from "../../ui/format";
 import type { SlaTarget, SlaView } from "./requestsApi";
-import { duration, humanize } from "./words";
+import { clock, duration, humanize } from "./words";
 
 /** Wall-clock ms, re-rendering every `everyMs` while mounted. */
 export function useNow(everyMs = 1000): number {
@@ -38,7 +38,9 @@ export function toneOf(t: SlaTarget, left: number | null): Tone {
   return "ok";
 }
 
-const toneColor: Record<Tone, string> = { ok: "teal.9", warn: "orange.9", breached: "red.8", done: "gray.7" };
+// badge and bar colours; text uses textColor (4.5:1 on white)
+const toneColor: Record<Tone, string> = { ok: "teal.9", warn: "yellow.5", breached: "red.9", done: "gray.7" };
+const textColor: Record<Tone, string> = { ok: "teal.9", warn: "dark.7", breached: "red.9", done: "gray.7" };
 
 /** One target: status, time left (ticking), due date and how much is used. */
 export function SlaTargetClock({ target, sla, fetchedAt }: { target: SlaTarget; sla: SlaView; fetchedAt: number }) {
@@ -59,7 +61,7 @@ export function SlaTargetClock({ target, sla, fetchedAt }: { target: SlaTarget; 
         <Text fw={600} size="sm">
           {humanize(target.name)} <Text span size="xs" c="dimmed">within {target.within}</Text>
         </Text>
-        <Badge color={toneColor[tone]} variant={tone === "breached" ? "filled" : "light"} data-testid="sla-status">
+        <Badge color={toneColor[tone]} autoContrast variant="filled" data-testid="sla-status">
           {status}
         </Badge>
       </Group>
@@ -67,13 +69,13 @@ export function SlaTargetClock({ target, sla, fetchedAt }: { target: SlaTarget; 
         <Text
           size="lg"
           fw={700}
-          c={toneColor[tone]}
+          c={textColor[tone]}
           role="timer"
           aria-label={`${humanize(target.name)}: ${left === 0 ? "time is up" : `${duration(left)} left`}`}
           data-testid="sla-left"
           style={{ fontVariantNumeric: "tabular-nums" }}
         >
-          {left === 0 ? "0 s: breached" : `${duration(left)} left`}
+          {left === 0 ? "0:00: breached" : `${clock(left)} left`}
         </Text>
       )}
       {target.status === "paused" && (
@@ -124,7 +126,7 @@ export function SlaBadge({ sla, fetchedAt }: { sla: SlaView | null | undefined; 
   const running = rows.filter((r) => r.left !== null).sort((a, b) => (a.left ?? 0) - (b.left ?? 0))[0];
   if (breached)
     return (
-      <Badge color="red.8" variant="filled" data-testid="sla-badge" data-status="breached">
+      <Badge color="red.9" variant="filled" data-testid="sla-badge" data-status="breached">
         {humanize(breached.t.name)} breached
       </Badge>
     );
@@ -132,7 +134,8 @@ export function SlaBadge({ sla, fetchedAt }: { sla: SlaView | null | undefined; 
     return (
       <Badge
         color={toneColor[toneOf(running.t, running.left)]}
-        variant="light"
+        autoContrast
+        variant="filled"
         data-testid="sla-badge"
         data-status="running"
         style={{ fontVariantNumeric: "tabular-nums" }}
@@ -142,7 +145,7 @@ export function SlaBadge({ sla, fetchedAt }: { sla: SlaView | null | undefined; 
     );
   const paused = rows.find((r) => r.t.status === "paused");
   return (
-    <Badge color="gray.7" variant="light" data-testid="sla-badge" data-status={paused ? "paused" : "done"}>
+    <Badge color="gray.7" variant="outline" data-testid="sla-badge" data-status={paused ? "paused" : "done"}>
       {paused ? "paused" : rows.some((r) => r.t.breached) ? "met late" : "met"}
     </Badge>
   );

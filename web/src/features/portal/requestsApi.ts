@@ -22,7 +22,8 @@ export interface ApprovalTask {
   assignee: { user?: string; role?: string };
   via_role?: string;
   requested_at: string;
-  decision: "approve" | "reject" | null;
+  /** null while open; approved, rejected, delegated (handed on), closed (the level ended without this vote) */
+  decision: "approved" | "rejected" | "delegated" | "closed" | null;
   decided_by?: string;
   decided_at?: string;
   comment?: string;

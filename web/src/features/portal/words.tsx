@@ -9,16 +9,17 @@ export function humanize(name: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
+// Filled badge colours with text of at least 4.5:1 (autoContrast puts dark text on the light ones).
 const stateColor: Record<string, string> = {
   draft: "gray.7",
   new: "blue.8",
-  review: "yellow.9",
+  review: "yellow.5",
   in_progress: "indigo.8",
-  waiting_on_customer: "orange.9",
-  resolved: "teal.9",
-  approved: "green.9",
+  waiting_on_customer: "orange.4",
+  resolved: "cyan.9",
+  approved: "teal.9",
   closed: "gray.7",
-  rejected: "red.8",
+  rejected: "red.9",
   withdrawn: "gray.7",
 };
 
@@ -31,7 +32,7 @@ export function StateBadge({
 }) {
   const color = stateColor[request.state] ?? (request.final ? "gray.7" : "blue.8");
   return (
-    <Badge color={color} variant="filled" data-testid={testId} data-state={request.state}>
+    <Badge color={color} autoContrast variant="filled" data-testid={testId} data-state={request.state}>
       {humanize(request.state)}
     </Badge>
   );
@@ -50,11 +51,27 @@ export function duration(totalSeconds: number): string {
   return `${m} m ${two(sec)} s`;
 }
 
+/** A ticking clock: "2 d 03:04:05", "3:04:05", "4:05". */
+export function clock(totalSeconds: number): string {
+  const s = Math.max(0, Math.floor(totalSeconds));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const two = (n: number) => String(n).padStart(2, "0");
+  const ms = `${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
+  if (d > 0) return `${d} d ${two(h)}:${ms}`;
+  return h > 0 ? `${h}:${ms}` : ms;
+}
+
 /** Someone named in an event: "you", "the system", a name when known, else the id. */
 export type NameOf = (id: string | undefined) => string;
 
 /** An event of the trail as one sentence (null: not shown to people). */
 export function eventSentence(e: { type: string; data: Record<string, unknown> }, nameOf: NameOf): string | null {
+  const s = sentenceOf(e, nameOf);
+  return s && s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+function sentenceOf(e: { type: string; data: Record<string, unknown> }, nameOf: NameOf): string | null {
   const d = e.data as Record<string, unknown>;
   const by = typeof d.by === "string" ? nameOf(d.by) : "";
   const str = (k: string) => (typeof d[k] === "string" ? (d[k] as string) : "");
@@ -80,7 +97,7 @@ export function eventSentence(e: { type: string; data: Record<string, unknown> }
     case "request.approval_requested":
       return `Approval requested: ${str("name") || str("level_name") || "next level"}`;
     case "request.approval_decided":
-      return `${by || "An approver"} ${str("decision") === "reject" ? "rejected" : "approved"}${
+      return `${by || "An approver"} ${str("decision").startsWith("reject") ? "rejected" : "approved"}${
         str("name") ? ` (${str("name")})` : ""
       }`;
     case "request.approval_delegated":
