@@ -39,6 +39,7 @@ interface SessionModuleState {
   loginHeaders: Array<() => Record<string, string>>;
   loginHooks: Array<(tokens: TokenPair) => void>;
   logoutHooks: Array<() => void>;
+  endedHooks: Array<(why: string) => void>;
 }
 
 const session: SessionModuleState = {
@@ -51,6 +52,7 @@ const session: SessionModuleState = {
   loginHeaders: [],
   loginHooks: [],
   logoutHooks: [],
+  endedHooks: [],
 };
 
 function storedRefresh(): string | null {
@@ -96,6 +98,11 @@ export function onLogin(fn: (tokens: TokenPair) => void): void {
 
 export function onLogout(fn: () => void): void {
   session.logoutHooks.push(fn);
+}
+
+/** Called when the server ends a live session (revoked, disabled, expired), with its reason. */
+export function onSessionEnded(fn: (why: string) => void): void {
+  session.endedHooks.push(fn);
 }
 
 function loginHeaders(): Record<string, string> {
@@ -164,10 +171,14 @@ async function doRefresh(): Promise<string | null> {
       scheduleRefresh(70);
       return null;
     }
-    void error;
     // 401 invalid-token / token-reused, 403 disabled or unverified: the session is over.
+    const wasSignedIn = session.state.status === "signed-in";
     if (storedRefresh() === token) storeRefresh(null);
     clearLocal();
+    if (wasSignedIn) {
+      const why = (error as ProblemBody | undefined)?.detail || "Your session has ended.";
+      session.endedHooks.forEach((fn) => fn(why));
+    }
     return null;
   });
 }

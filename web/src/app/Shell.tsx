@@ -1,7 +1,7 @@
 // The frame of every screen: skip link, header (app name, bell, user menu),
 // navigation by role (a drawer below the `sm` breakpoint) and <main>.
 import { Suspense } from "react";
-import { AppShell, Avatar, Burger, Button, Center, Group, Loader, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
+import { AppShell, Avatar, Burger, Button, Group, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/session";
@@ -11,6 +11,7 @@ import { NotificationBell } from "./NotificationBell";
 import { navItems } from "./nav";
 import { queryClient } from "./queryClient";
 import { HeaderExtras } from "./slots";
+import { Loading } from "../ui/Loading";
 
 function matches(path: string, to: string): boolean {
   return to === "/" ? path === "/" || path.startsWith("/products") : path === to || path.startsWith(`${to}/`);
@@ -34,7 +35,7 @@ function UserMenu() {
   const me = useMe();
   const nav = useNavigate();
   const loc = useLocation();
-  if (me.status === "loading") return <Loader size="sm" aria-label="Checking your session" />;
+  if (me.status === "loading") return <Loading inline label="Checking your session" />;
   if (!me.user)
     return (
       <Button
@@ -50,7 +51,7 @@ function UserMenu() {
     <Menu position="bottom-end" withinPortal>
       <Menu.Target>
         <UnstyledButton aria-label={`Account menu for ${me.user.name || me.user.email}`} data-testid="user-menu">
-          <Avatar color="blue.8" radius="xl" size="sm" hiddenFrom="sm" aria-hidden="true">
+          <Avatar color="blue.9" variant="filled" radius="xl" size="sm" hiddenFrom="sm" aria-hidden="true">
             {initials(me.user.name || me.user.email)}
           </Avatar>
           <Text size="sm" fw={500} truncate maw={200} visibleFrom="sm">
@@ -148,9 +149,7 @@ export function Shell() {
           <ErrorBoundary resetKey={loc.pathname}>
             <Suspense
               fallback={
-                <Center py="xl">
-                  <Loader aria-label="Loading" />
-                </Center>
+                <Loading label="Loading" />
               }
             >
               <Outlet />

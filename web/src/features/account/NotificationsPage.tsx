@@ -1,6 +1,6 @@
 // The inbox: newest first with cursor paging, an unread filter, mark one or
 // all read; new ones arrive live on the `notifications` topic.
-import { Anchor, Badge, Button, Center, Group, Loader, Paper, SegmentedControl, Stack, Text } from "@mantine/core";
+import { Anchor, Badge, Button, Center, Group, Paper, SegmentedControl, Stack, Text } from "@mantine/core";
 import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, unwrap } from "../../api/client";
@@ -11,6 +11,7 @@ import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
 import { subjectPath } from "./links";
+import { Loading } from "../../ui/Loading";
 
 interface Notification {
   id: string;
@@ -114,9 +115,7 @@ export default function NotificationsPage() {
       />
       {list.isError && <QueryError error={list.error} what="notifications" />}
       {list.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading notifications" />
-        </Center>
+        <Loading label="Loading notifications" />
       ) : items.length === 0 ? (
         <Text role="status">{unreadOnly ? "Nothing unread." : "No notifications yet."}</Text>
       ) : (

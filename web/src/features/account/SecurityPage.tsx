@@ -206,7 +206,7 @@ function DisableMfa() {
           onChange={(e) => setCode(e.currentTarget.value)}
           error={errs.fieldError("code")}
         />
-        <Button type="submit" color="red.8" loading={disable.isPending} w="fit-content" data-testid="mfa-disable">
+        <Button type="submit" color="red.9" loading={disable.isPending} w="fit-content" data-testid="mfa-disable">
           Turn off
         </Button>
       </Stack>

@@ -1,12 +1,15 @@
 // One order: status live from `order:<id>`, payment, why it was cancelled,
 // refunds, and the order's history.
-import { Alert, Anchor, Center, Group, Loader, Paper, Stack, Table, Text, Timeline } from "@mantine/core";
-import { Link, useParams } from "react-router-dom";
+import { Alert, Anchor, Button, Group, Loader, Paper, Stack, Table, Text, Timeline } from "@mantine/core";
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
-import { QueryError } from "../../ui/errors";
+import { QueryError, notifyError } from "../../ui/errors";
 import { dateTime, money } from "../../ui/format";
+import { useAddToCart } from "./cart";
 import { useOrder, useOrderEvents, type Order } from "./shopApi";
 import { OrderStatusBadge, failureText, paymentWords } from "./words";
+import { Loading } from "../../ui/Loading";
 
 const eventWords: Record<string, string> = {
   "order.placed": "Order placed",
@@ -53,6 +56,29 @@ function History({ order }: { order: Order }) {
   );
 }
 
+/** After a failed payment the cart is spent: offer to put the lines back and pay again. */
+function Reorder({ order }: { order: Order }) {
+  const add = useAddToCart();
+  const nav = useNavigate();
+  const [busy, setBusy] = useState(false);
+  const again = async () => {
+    setBusy(true);
+    try {
+      for (const i of order.items) await add.mutateAsync({ productId: i.product_id, quantity: i.quantity });
+      nav("/checkout");
+    } catch (e) {
+      notifyError(e, "Could not put the items back");
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Button variant="default" onClick={() => void again()} loading={busy} w="fit-content" data-testid="reorder">
+      Put the items back in the cart and pay again
+    </Button>
+  );
+}
+
 function Refunds({ order }: { order: Order }) {
   const refunded = order.payment.refunded ?? 0;
   if (refunded <= 0 && order.status !== "refunded") return null;
@@ -69,9 +95,7 @@ export default function OrderPage() {
   const order = useOrder(id);
   if (order.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the order" />
-      </Center>
+      <Loading label="Loading the order" />
     );
   if (order.isError) return <QueryError error={order.error} what="this order" />;
   const o = order.data;
@@ -96,8 +120,9 @@ export default function OrderPage() {
           {failure}
         </Alert>
       )}
+      {o.status === "cancelled" && <Reorder order={o} />}
       <Refunds order={o} />
-      <Paper withBorder style={{ overflowX: "auto" }}>
+      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0} role="region" aria-label="Order lines">
         <Table verticalSpacing="sm" miw={400}>
           <Table.Thead>
             <Table.Tr>
