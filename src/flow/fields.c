@@ -161,7 +161,8 @@ static int value_fits(const sf_flow_field *f, const json_t *v, const char *where
   switch (f->kind) {
     case SF_FIELD_STRING:
     case SF_FIELD_TEXT:
-      return s ? text_fits(f, s, where, err) : (sf_err_field_add(err, where, "must be %s", k_kinds[f->kind].noun), 0);
+      if (s) return text_fits(f, s, where, err);
+      break;
     case SF_FIELD_INTEGER:
     case SF_FIELD_NUMBER:
       if (f->kind == SF_FIELD_INTEGER ? json_is_integer(v) : json_is_number(v))

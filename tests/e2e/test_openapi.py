@@ -350,6 +350,8 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/workflows", raw=FLOW_FIELDS.encode(), token=admin, headers=yaml, expect=201)
         c("GET", "/api/v1/request-types", token=self.customer, expect=200)
         c("GET", "/api/v1/request-types", expect=401)
+        c("GET", "/api/v1/request-types/equipment", token=self.customer, expect=200)
+        c("GET", "/api/v1/request-types/nope", token=self.customer, expect=404)
         c("POST", "/api/v1/requests", {"type": "equipment", "title": "x", "data": {"amount": -1, "needed_by": "soon"}},
           token=self.customer, expect=422)
         c("POST", "/api/v1/requests", {"type": "equipment", "title": "x", "data": {"amount": 5}}, token=self.customer,

@@ -207,6 +207,13 @@ class WorkflowInputs(unittest.TestCase):
             self.assertEqual((f["justification"]["min_length"], f["justification"]["max_length"]), (10, 2000))
         st, _, w = req(self.srv, "GET", "/api/v1/workflows/equipment", token=self.admin)
         self.assertEqual(w["definition"]["fields"][2]["options"], ["hardware", "software", "travel"])
+        # one type, for a form's page: the same entry
+        st, _, one = req(self.srv, "GET", "/api/v1/request-types/equipment", token=self.cust)
+        self.assertEqual((st, one), (200, t))
+        for path, token, status in (("/api/v1/request-types/equipment", None, 401),
+                                    ("/api/v1/request-types/nope", self.cust, 404)):
+            st, h, b = req(self.srv, "GET", path, token=token)
+            assert_problem(self, st, h, b, status)
 
     def test_workflows_without_fields_take_any_data(self):
         plain = FLOW.replace("type: equipment", "type: equipment_free")

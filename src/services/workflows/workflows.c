@@ -210,6 +210,24 @@ static void h_types(sf_req *req) {
       json_pack("{s:o, s:o}", "data", page.data, "next_cursor", n > limit ? json_string(page.next) : json_null()));
 }
 
+/* GET /request-types/{type}: one entry of the catalog (a form's page). */
+static void h_type(sf_req *req) {
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  wf_workflow w;
+  int rc = db ? wf_repo_load(db, sf_req_param(req, "type"), 0, &w, &err) : -1;
+  if (rc == -404) {
+    sf_err_clear(&err);
+    sf_err_not_found(&err, "request type");
+  }
+  if (rc) {
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, type_json(w.type, w.name, w.version, w.definition ? w.definition : "{}"));
+  wf_clear(&w);
+}
+
 #define TYPE_SCHEMA "{\"$ref\":\"#/components/schemas/RequestType\"}"
 
 #define WF_REF "{\"$ref\":\"#/components/schemas/Workflow\"}"
@@ -231,6 +249,10 @@ void sf_workflows_routes(void) {
        "The catalog of request types anyone signed in may open (the latest version of each published workflow: "
        "type, name, description, the input fields a form is built from), by type, limit and cursor",
        NULL, SF_LIST_SCHEMA(TYPE_SCHEMA), 200, 0},
+      {"GET", "/api/v1/request-types/{type}", h_type, SF_AUTH_USER, NULL, 0, "workflows",
+       "One request type of the catalog, for anyone signed in: its name, description and the input fields its "
+       "form is built from (the latest version); 404 when no workflow of that type is published",
+       NULL, TYPE_SCHEMA, 200, 0},
       {"GET", "/api/v1/workflows/{type}/versions/{version}", h_get_version, SF_AUTH_PERMISSION, "workflows:read", 0,
        "workflows", "One version of a workflow, with its source", NULL, WF_REF, 200, 0},
   };
