@@ -2,9 +2,10 @@
 // breach, live), the actions the caller may take, assignment, the approval
 // decision when the caller has a task, the full timeline and comments.
 // Follows `request:<id>`.
-import { Alert, Anchor, Center, Grid, Group, Loader, Paper, Stack, Text } from "@mantine/core";
+import { Alert, Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
 import { useMe } from "../../api/me";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
@@ -24,9 +25,7 @@ export default function DeskRequestPage() {
   const nameOf = useNameOf();
   if (q.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the request" />
-      </Center>
+      <Loading label="Loading the request" />
     );
   if (q.isError) return <QueryError error={q.error} what="this request" />;
   const r = q.data;

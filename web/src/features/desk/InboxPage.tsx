@@ -3,10 +3,11 @@
 // topic as requests arrive at a level; approve, reject or delegate with a
 // comment right here.
 import { useRef } from "react";
-import { Anchor, Badge, Button, Card, Center, Group, Loader, SimpleGrid, Stack, Text, Title } from "@mantine/core";
+import { Anchor, Badge, Button, Card, Center, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { useLive } from "../../live/hooks";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
@@ -59,9 +60,7 @@ export default function InboxPage() {
     <Page title="Approvals" actions={<Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}>
       {inbox.isError && <QueryError error={inbox.error} what="your approvals" />}
       {inbox.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading your approvals" />
-        </Center>
+        <Loading label="Loading your approvals" />
       ) : items.length === 0 ? (
         <Text role="status" data-testid="inbox-empty">
           Nothing waits for your approval. New requests appear here as they arrive.

@@ -4,11 +4,12 @@
 // `queue:<type>` of the chosen type or of every type. Each row shows its
 // most urgent SLA clock, counting down.
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { Anchor, Button, Center, Group, Loader, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
+import { Anchor, Button, Center, Group, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
 import { useMe } from "../../api/me";
 import type { LiveMessage } from "../../live/hooks";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
@@ -136,9 +137,7 @@ export default function QueuePage() {
       )}
       {list.isError && <QueryError error={list.error} what="the queue" />}
       {list.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading the queue" />
-        </Center>
+        <Loading label="Loading the queue" />
       ) : rows.length === 0 ? (
         <Text role="status">No requests match.</Text>
       ) : (

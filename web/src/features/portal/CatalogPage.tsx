@@ -1,6 +1,7 @@
 // The catalog of request types a person may open (GET /request-types).
-import { Button, Card, Center, Loader, SimpleGrid, Stack, Text, Title } from "@mantine/core";
+import { Button, Card, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router-dom";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { PortalNav } from "./PortalNav";
@@ -13,9 +14,7 @@ export default function CatalogPage() {
       <Text>What do you need? Pick a kind of request.</Text>
       {types.isError && <QueryError error={types.error} what="the request types" />}
       {types.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading the request types" />
-        </Center>
+        <Loading label="Loading the request types" />
       ) : (types.data ?? []).length === 0 ? (
         <Text role="status">No request types are published yet.</Text>
       ) : (

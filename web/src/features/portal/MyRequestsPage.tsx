@@ -3,10 +3,11 @@
 // (at most MAX_LIVE of them) and a notification about a request (approved,
 // commented, …) refreshes the list as well.
 import { useState, type FormEvent } from "react";
-import { Anchor, Button, Center, Group, Loader, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
+import { Anchor, Button, Center, Group, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { useLive } from "../../live/hooks";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
@@ -55,9 +56,7 @@ export default function MyRequestsPage() {
       </form>
       {list.isError && <QueryError error={list.error} what="your requests" />}
       {list.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading your requests" />
-        </Center>
+        <Loading label="Loading your requests" />
       ) : rows.length === 0 ? (
         <Text role="status">
           No requests{search || type ? " match" : " yet"}. <Anchor component={Link} to="/portal">Open one</Anchor>

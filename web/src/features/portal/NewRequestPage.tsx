@@ -1,7 +1,8 @@
 // Opening a request of one type: the form generated from its fields; then
 // the new request's page (where the actions, e.g. submit, are).
-import { Alert, Anchor, Center, Loader, Paper, Text } from "@mantine/core";
+import { Alert, Anchor, Paper, Text } from "@mantine/core";
 import { Link, useNavigate, useParams } from "react-router-dom";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError, notifyOk } from "../../ui/errors";
 import { RequestForm } from "./RequestForm";
@@ -13,9 +14,7 @@ export default function NewRequestPage() {
   const nav = useNavigate();
   if (t.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the form" />
-      </Center>
+      <Loading label="Loading the form" />
     );
   if (t.isError) return <QueryError error={t.error} what="the request types" />;
   if (!t.type)

@@ -2,8 +2,9 @@
 // SLA, the actions they may take, the timeline and comments. Everything
 // follows `request:<id>`: an approval, a comment or a move by someone else
 // shows without a reload.
-import { Anchor, Center, Grid, Group, Loader, Stack, Text } from "@mantine/core";
+import { Anchor, Grid, Group, Stack, Text } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
+import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
@@ -18,9 +19,7 @@ export default function RequestPage() {
   const type = useRequestType(q.data?.type);
   if (q.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the request" />
-      </Center>
+      <Loading label="Loading the request" />
     );
   if (q.isError) return <QueryError error={q.error} what="this request" />;
   const r = q.data;
