@@ -40,8 +40,8 @@ test('a purchase over 1000: the approver and finance approve from their live inb
   await signIn(page, 'customer');
   await page.goto('/portal');
   await waitForScreen(page, 'portal');
-  await page.getByRole('link', { name: 'Open a purchase request' }).click();
-  await expect(page.getByRole('heading', { level: 1, name: 'New purchase request' })).toBeVisible();
+  await page.getByRole('link', { name: 'Open a request: Purchase request' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'New request: Purchase request' })).toBeVisible();
   await page.getByLabel('Title').fill(title);
   await page.getByLabel('Amount').fill('2400');
   await page.getByLabel('Justification').fill('Four standing desks for the support team');

@@ -31,7 +31,7 @@ export default function CatalogPage() {
                 <Button
                   component={Link}
                   to={`/portal/new/${encodeURIComponent(t.type)}`}
-                  aria-label={`Open a ${t.name.toLowerCase()}`}
+                  aria-label={`Open a request: ${t.name}`}
                   data-testid={`open-${t.type}`}
                 >
                   Open a request

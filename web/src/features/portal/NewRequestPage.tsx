@@ -27,7 +27,7 @@ export default function NewRequestPage() {
     );
   const rt = t.type;
   return (
-    <Page title={`New ${rt.name.toLowerCase()}`}>
+    <Page title={`New request: ${rt.name}`}>
       <Anchor component={Link} to="/portal">
         ← All request types
       </Anchor>

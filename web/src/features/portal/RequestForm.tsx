@@ -198,7 +198,7 @@ export function RequestForm({ type, onOpened }: { type: RequestType; onOpened: (
   // the inputs that show their own errors; any other (data.<key> of no field) is listed in the alert
   const shown = ["title", ...(fields.length ? fields.map((f) => `data.${f.name}`) : ["data"])];
   return (
-    <form onSubmit={submit} noValidate aria-label={`New ${type.name}`} data-testid="request-form">
+    <form onSubmit={submit} noValidate aria-label={`New request: ${type.name}`} data-testid="request-form">
       <Stack>
         <FormAlert error={errs.error} fields={shown} />
         <TextInput
