@@ -28,7 +28,7 @@ test('an agent works a P1 incident and sees its response SLA breach live', async
   // the agent takes the incident
   await page.getByRole('button', { name: 'Assign to me' }).click();
   await expect(page.getByTestId('assignee')).toHaveText('you');
-  await page.getByLabel('Comment (the requester sees it)').fill('Looking at the mail queue');
+  await page.getByLabel('Add a comment (the requester sees it)').fill('Looking at the mail queue');
   await page.getByRole('button', { name: 'Post comment' }).click();
   await expect(page.getByTestId('timeline')).toContainText('Looking at the mail queue');
 

@@ -11,7 +11,7 @@ const roles = ["staff", "approver", "admin"] as const;
 
 export function AssignmentPanel({ request }: { request: ServiceRequest }) {
   const me = useMe();
-  const nameOf = useNameOf();
+  const nameOf = useNameOf(request.created_by);
   const { assign } = useRequestWrites(request.id);
   const errs = useFormErrors();
   const mayList = me.user?.role === "staff" || me.user?.role === "admin";

@@ -22,7 +22,7 @@ export default function DeskRequestPage() {
   const me = useMe();
   const q = useRequest(id);
   const type = useRequestType(q.data?.type);
-  const nameOf = useNameOf();
+  const nameOf = useNameOf(q.data?.created_by);
   if (q.isPending)
     return (
       <Loading label="Loading the request" />
@@ -68,7 +68,7 @@ export default function DeskRequestPage() {
             <Alert color="gray" variant="light" p="xs">
               Comments are seen by everyone who sees the request, the requester too.
             </Alert>
-            <CommentForm request={r} label="Comment (the requester sees it)" />
+            <CommentForm request={r} label="Add a comment (the requester sees it)" />
           </Stack>
         </Grid.Col>
         <Grid.Col span={{ base: 12, md: 5 }} order={{ base: 1, md: 2 }}>

@@ -26,8 +26,11 @@ function SectionTitle({ children }: { children: string }) {
   );
 }
 
-/** "you", "the system", a user's name (staff and admins may list users) or, for others, who it was in general. */
-export function useNameOf(): NameOf {
+/**
+ * "you", "the system", a user's name (staff and admins may list users), "the
+ * requester", or for others who it was in general.
+ */
+export function useNameOf(requester?: string): NameOf {
   const me = useMe();
   const mayList = me.user?.role === "staff" || me.user?.role === "admin";
   const users = useUsers(mayList);
@@ -37,6 +40,7 @@ export function useNameOf(): NameOf {
     if (id === "system") return "the system";
     const u = users.data?.find((x) => x.id === id);
     if (u) return u.name || u.email;
+    if (id === requester) return "the requester";
     return me.user?.role === "customer" ? "the service desk" : id;
   };
 }
@@ -100,7 +104,7 @@ function taskWho(t: ApprovalTask, nameOf: NameOf): string {
 /** The latest approval chain: its status, each level's tasks and decisions. */
 export function ApprovalSummary({ request }: { request: ServiceRequest }) {
   const chain = approvalsOf(request);
-  const nameOf = useNameOf();
+  const nameOf = useNameOf(request.created_by);
   if (!chain) return null;
   const levels = new Map<number, ApprovalTask[]>();
   for (const t of chain.tasks ?? []) levels.set(t.level, [...(levels.get(t.level) ?? []), t]);
@@ -163,7 +167,7 @@ function eventText(e: RequestEvent): string | null {
 /** Every step of the request (GET …/events), oldest first, refreshed live with the request. */
 export function RequestTimeline({ request, full = false }: { request: ServiceRequest; full?: boolean }) {
   const events = useRequestEvents(request.id);
-  const nameOf = useNameOf();
+  const nameOf = useNameOf(request.created_by);
   if (events.isError) return <QueryError error={events.error} what="the history" />;
   const list = (events.data?.data ?? []).filter((e) => full || customerSees(e.type));
   const items = list
