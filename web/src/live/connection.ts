@@ -144,7 +144,9 @@ async function connect(): Promise<void> {
   const token = await accessToken();
   if (gen !== live.generation || live.ws) return;
   if (!token) {
-    setStatus("idle");
+    // Signed in but no token (the refresh could not reach the server): try again later.
+    if (getSession().status === "signed-in") retryLater();
+    else setStatus("idle");
     return;
   }
   let ws: WebSocket;

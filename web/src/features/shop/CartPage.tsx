@@ -1,6 +1,7 @@
 // The cart: lines with quantity and remove, price changes to accept, the
 // subtotal and the way to checkout (sign-in first for a guest).
 import { Alert, Anchor, Button, Group, NumberInput, Paper, Stack, Table, Text } from "@mantine/core";
+import { useDebouncedCallback } from "@mantine/hooks";
 import { Link } from "react-router-dom";
 import { useSession } from "../../api/me";
 import { Page } from "../../ui/Page";
@@ -14,12 +15,32 @@ function LineRow({ cart, line }: { cart: Cart; line: CartLine }) {
   const remove = useRemoveLine();
   const cur = cart.currency;
   const name = line.name ?? line.product_id;
+  // Typing or the arrows change the number; the line is set once it rests.
+  const commit = useDebouncedCallback((v: number | string) => {
+    const q = Number(v);
+    if (v !== "" && Number.isInteger(q) && q >= 0 && q !== line.quantity)
+      setLine.mutate({ cartId: cart.id, productId: line.product_id, quantity: q });
+  }, 600);
   return (
     <Table.Tr>
       <Table.Td>
         <Anchor component={Link} to={`/products/${line.product_id}`}>
           {name}
         </Anchor>
+        <Group gap="xs">
+          <Text size="sm" c="dimmed">
+            {money(line.unit_price, cur)} each
+          </Text>
+          <Button
+            variant="subtle"
+            color="red"
+            size="compact-sm"
+            onClick={() => remove.mutate({ cartId: cart.id, productId: line.product_id })}
+            aria-label={`Remove ${name}`}
+          >
+            Remove
+          </Button>
+        </Group>
         {line.available === false && (
           <Text size="sm" c="red.9">
             No longer for sale: remove it to check out.
@@ -40,7 +61,6 @@ function LineRow({ cart, line }: { cart: Cart; line: CartLine }) {
           </Group>
         )}
       </Table.Td>
-      <Table.Td>{money(line.unit_price, cur)}</Table.Td>
       <Table.Td>
         <NumberInput
           aria-label={`Quantity of ${name}`}
@@ -48,26 +68,11 @@ function LineRow({ cart, line }: { cart: Cart; line: CartLine }) {
           max={1000}
           defaultValue={line.quantity}
           key={`${line.product_id}-${line.quantity}`}
-          w={90}
-          onBlur={(e) => {
-            const q = Number(e.currentTarget.value);
-            if (Number.isInteger(q) && q !== line.quantity)
-              setLine.mutate({ cartId: cart.id, productId: line.product_id, quantity: q });
-          }}
+          w={80}
+          onChange={(v) => commit(v)}
         />
       </Table.Td>
-      <Table.Td>{money(line.line_total, cur)}</Table.Td>
-      <Table.Td>
-        <Button
-          variant="subtle"
-          color="red"
-          size="compact-sm"
-          onClick={() => remove.mutate({ cartId: cart.id, productId: line.product_id })}
-          aria-label={`Remove ${name}`}
-        >
-          Remove
-        </Button>
-      </Table.Td>
+      <Table.Td style={{ whiteSpace: "nowrap" }}>{money(line.line_total, cur)}</Table.Td>
     </Table.Tr>
   );
 }
@@ -118,16 +123,12 @@ export default function CartPage() {
             </Alert>
           )}
           <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0} role="region" aria-label="Cart lines">
-            <Table verticalSpacing="sm" miw={520} data-testid="cart-lines">
+            <Table verticalSpacing="sm" data-testid="cart-lines">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Product</Table.Th>
-                  <Table.Th>Price</Table.Th>
                   <Table.Th>Quantity</Table.Th>
                   <Table.Th>Total</Table.Th>
-                  <Table.Th>
-                    <span className="visually-hidden">Actions</span>
-                  </Table.Th>
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
