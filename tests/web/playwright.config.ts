@@ -3,8 +3,8 @@
  *
  * Projects:
  *   e2e          specs/*.spec.ts: the scenarios and the accessibility scan (ctest e2e.web)
- *   e2e-clock    specs/*.clock.spec.ts: scenarios that move the server's clock, after e2e
- *                and one at a time (the clock is the whole server's)
+ *   e2e-clock    specs/*.clock.spec.ts: scenarios that move the server's clock, on a server
+ *                of their own (the clock is the whole server's), one at a time
  *   screenshots  `make screenshots` (SF_WEB_SCREENSHOTS=1): docs/screenshots/*.png
  *   lighthouse   bench/lighthouse.sh (SF_WEB_LIGHTHOUSE=1): the Lighthouse table
  *
@@ -22,12 +22,12 @@ const desktop = { ...devices['Desktop Chrome'], channel: undefined, launchOption
 const projects: Project[] = [
   { name: 'e2e', testMatch: /specs\/.*\.spec\.ts$/, testIgnore: /\.clock\.spec\.ts$/, use: desktop },
   {
+    // a server of its own (fixtures.ts ownServer), so it runs beside e2e; one test at a time
     name: 'e2e-clock',
     testMatch: /specs\/.*\.clock\.spec\.ts$/,
-    dependencies: ['e2e'],
     fullyParallel: false,
     workers: 1,
-    use: desktop,
+    use: { ...desktop, ownServer: true },
   } as Project,
 ];
 if (process.env.SF_WEB_SCREENSHOTS === '1')
@@ -44,14 +44,15 @@ export default defineConfig({
   fullyParallel: true,
   forbidOnly: !!process.env.CI,
   retries: 0,
-  timeout: 60_000,
-  expect: { timeout: 10_000 },
+  // generous: CI machines run builds beside the suite (a page took 10 s at a load average of 38)
+  timeout: 120_000,
+  expect: { timeout: 15_000 },
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   use: {
     headless: true,
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',
-    actionTimeout: 10_000,
-    navigationTimeout: 20_000,
+    actionTimeout: 20_000,
+    navigationTimeout: 30_000,
   },
 });

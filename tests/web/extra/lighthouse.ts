@@ -94,20 +94,23 @@ function runLighthouse(url: string, port: number): Partial<Row> {
   };
 }
 
-function table(rows: Row[], js: ReturnType<typeof initialJs>): string {
-  const head = ['page', 'perf', 'a11y', 'best-pr.', 'LCP ms', 'TBT ms', 'interactive ms', 'path'];
+function table(rows: Row[], js: ReturnType<typeof initialJs>, load: number[]): string {
+  const head = ['page', 'perf', 'a11y', 'best-pr.', 'LCP ms', 'TBT ms', 'interactive ms', 'path / note'];
   const cell = (v: unknown) => (v === undefined || Number.isNaN(v) ? '-' : String(v));
   const lines = rows.map((r) =>
-    r.missing
-      ? [r.page, `missing: ${r.missing}`, '', '', '', '', '', r.path || '']
-      : [r.page, r.performance, r.accessibility, r.bestPractices, r.lcpMs, r.tbtMs, r.interactiveMs, r.path].map(cell),
+    [r.page, r.performance, r.accessibility, r.bestPractices, r.lcpMs, r.tbtMs, r.interactiveMs].map(cell).concat(
+      r.missing ? `MISSING: ${r.missing}${r.path ? ` (${r.path})` : ''}` : r.path || '',
+    ),
   );
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)));
   const fmt = (l: unknown[]) => l.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
   const jsLine =
     `initial JS (entry + static imports, gzip -9): ${(js.gzip / 1024).toFixed(1)} KB ` +
     `(${(js.bytes / 1024).toFixed(1)} KB raw, ${js.files.length} files: ${js.files.map((f) => f.file).join(', ')})`;
-  return [fmt(head), ...lines.map(fmt), '', jsLine].join('\n');
+  const machine =
+    `Lighthouse 12 default mobile profile; interactive = median of ${RUNS} cold loads on loopback; ` +
+    `${os.cpus().length} CPUs, load average ${load.map((l) => l.toFixed(1)).join(' ')} at the start`;
+  return [fmt(head), ...lines.map(fmt), '', jsLine, machine].join('\n');
 }
 
 /* A Chromium of its own for Lighthouse, with a debugging port. Not
@@ -155,6 +158,7 @@ test('lighthouse', async ({ baseURL, api, browser }) => {
   if (!fs.existsSync(LH_CLI)) throw new Error(`${LH_CLI} missing: cd bench/lighthouse && npm ci`);
   const lh = await lighthouseBrowser(process.env.SF_CHROMIUM || '/usr/bin/chromium');
   const rows: Row[] = [];
+  const load = os.loadavg();
   try {
     for (const [role, name] of LIGHTHOUSE_PAGES) {
       const label = `${name} (${role})`;
@@ -194,9 +198,9 @@ test('lighthouse', async ({ baseURL, api, browser }) => {
     lh.close();
   }
   const js = initialJs(WEB_ROOT);
-  const text = table(rows, js);
+  const text = table(rows, js, load);
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
   fs.writeFileSync(OUT + '.txt', text + '\n');
-  fs.writeFileSync(OUT + '.json', JSON.stringify({ rows, initialJs: js, runs: RUNS }, null, 2) + '\n');
+  fs.writeFileSync(OUT + '.json', JSON.stringify({ rows, initialJs: js, runs: RUNS, loadAverage: load }, null, 2) + '\n');
   console.log('\n' + text);
 });

@@ -4,7 +4,8 @@
  *   import { test, expect } from '../harness/fixtures';
  *   test('…', async ({ page, api, signIn, noReload }) => { … });
  *
- *   baseURL      the suite's server (globalSetup), so page.goto('/shop') works
+ *   baseURL      the suite's server (globalSetup), so page.goto('/shop') works; in a
+ *                project with `ownServer: true` (e2e-clock) a server of the worker's own
  *   api          harness/api.ts: demo logins, data made through the API, the test clock
  *   signIn       signIn(page, 'approver' | {email, password}): the page starts signed in,
  *                the way the app keeps a session (web/src/api/session.ts: the refresh
@@ -15,11 +16,19 @@
 import { test as base, expect, type Page } from '@playwright/test';
 import { Api, DEMO, type Role, type Session } from './api';
 import { scan } from './axe';
+import { startServer, stopServer } from './server';
 
 /* Where web/src/api/session.ts keeps the refresh token. */
 export const REFRESH_KEY = 'sf.refresh_token';
 
 export type Who = Role | { email: string; password: string };
+
+interface WorkerFixtures {
+  /* A server for this worker alone (option, set per project): the clock
+   * scenarios move the server's clock, which must not touch anyone else's. */
+  ownServer: boolean;
+  serverURL: string;
+}
 
 interface Fixtures {
   api: Api;
@@ -43,11 +52,27 @@ export async function injectSession(page: Page, refreshToken: string): Promise<v
   );
 }
 
-export const test = base.extend<Fixtures>({
-  baseURL: async ({}, use) => {
-    const url = process.env.SF_WEB_URL;
-    if (!url) throw new Error('SF_WEB_URL is not set: run through playwright.config.ts (globalSetup starts the server)');
-    await use(url);
+export const test = base.extend<Fixtures, WorkerFixtures>({
+  ownServer: [false, { option: true, scope: 'worker' }],
+  serverURL: [
+    async ({ ownServer }, use) => {
+      if (ownServer) {
+        const s = await startServer();
+        try {
+          await use(s.url);
+        } finally {
+          await stopServer(s);
+        }
+        return;
+      }
+      const url = process.env.SF_WEB_URL;
+      if (!url) throw new Error('SF_WEB_URL is not set: run through playwright.config.ts (globalSetup starts the server)');
+      await use(url);
+    },
+    { scope: 'worker', timeout: 180_000 },
+  ],
+  baseURL: async ({ serverURL }, use) => {
+    await use(serverURL);
   },
   api: async ({ baseURL }, use) => {
     await use(new Api(baseURL!));

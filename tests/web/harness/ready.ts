@@ -1,6 +1,6 @@
 /* When a screen of the app counts as shown: the shell's <main> holds the
  * screen's h1 (ui/Page.tsx), nothing is loading (no element with aria-busy,
- * no loader whose label starts with "Loading": "Loading the cart"…), and it is not the app's 404 screen
+ * no status or loader saying "Loading …" (ui/Loading.tsx)), and it is not the app's 404 screen
  * ("Page not found") nor the role guard's "Not available to your role".
  * The same test runs in the page for the first-interactive measurement
  * (extra/lighthouse.ts), so both agree on what "ready" means. */
@@ -10,12 +10,16 @@ import { expect, type Page } from '@playwright/test';
 export function screenShown(): boolean {
   const h1 = document.querySelector('main h1');
   if (!h1) return false;
-  if (document.querySelector('main [aria-busy="true"], main [aria-label^="Loading"]')) return false;
+  if (document.querySelector('main [aria-busy="true"]')) return false;
+  // ui/Loading.tsx: a role=status holding "Loading …" (older screens: a loader labelled so)
+  const busy = document.querySelectorAll('main [role="status"], main [aria-label^="Loading"]');
+  for (const el of Array.from(busy))
+    if (/^(Loading|Checking)/.test((el.getAttribute('aria-label') || el.textContent || '').trim())) return false;
   return true;
 }
 
 export async function waitForScreen(page: Page, label = page.url()): Promise<void> {
-  await page.waitForFunction(screenShown, undefined, { timeout: 15_000 }).catch(() => {
+  await page.waitForFunction(screenShown, undefined, { timeout: 30_000 }).catch(() => {
     throw new Error(`${label}: the screen did not finish loading (no <main> h1, or still loading)`);
   });
   const h1 = (await page.locator('main h1').first().textContent())?.trim();

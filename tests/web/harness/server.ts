@@ -23,10 +23,13 @@ export const BIN =
 export const WEB_ROOT = process.env.SF_WEB_ROOT || path.join(REPO, 'build', 'web');
 
 /* Flags of every test server: cheap password hashing (the demo logins of a
- * run would otherwise cost seconds each on a loaded CI machine) and no login
- * rate limit (every scenario signs in; the limit is the auth tests' business). */
+ * run would otherwise cost seconds each on a loaded CI machine), no login
+ * rate limit (every scenario signs in; the limit is the auth tests' business),
+ * and payment retries 2 s apart instead of 0.1 s, so a retried payment
+ * (card 4000000000000119) is pending long enough for a person, and a test,
+ * to watch it turn paid. */
 const HASH_FLAGS = ['--argon2-memlimit-kib', '8192', '--argon2-opslimit', '1'];
-const SERVE_FLAGS = [...HASH_FLAGS, '--rate-login-per-min', '0'];
+const SERVE_FLAGS = [...HASH_FLAGS, '--rate-login-per-min', '0', '--payment-backoff-ms', '2000'];
 
 export interface RunningServer {
   url: string;

@@ -76,3 +76,42 @@ test('a declined card shows the reason in words and the stock is back', async ({
   expect(after.on_hand).toBe(before.on_hand);
   expect(after.reserved).toBe(before.reserved);
 });
+
+test('a retried payment is seen pending, then paid, without a reload', async ({ page, api, signIn, noReload }) => {
+  // card 4000000000000119 fails twice (transient) and then pays; retries are 2 s apart on the
+  // suite's server (harness/server.ts), so the order is pending in front of the customer first
+  const product = await api.newProduct({ name: 'Retried-payment grinder', price: 6900, stock: 2 });
+  await signIn(page, await api.newCustomer());
+  await page.goto(`/products/${product.id}`);
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await page.getByRole('link', { name: /^Cart, 1 item/ }).click();
+  await page.getByRole('link', { name: 'Checkout' }).click();
+  await noReload.arm(page);
+  await page.getByLabel('Card number').fill('4000000000000119');
+  await page.getByRole('button', { name: /^Pay / }).click();
+  const status = page.getByTestId('order-status');
+  await expect(status).toHaveAttribute('data-status', 'pending');
+  await expect(page.getByText('Payment retried').first()).toBeVisible({ timeout: 20_000 });
+  await expect(status).toHaveAttribute('data-status', 'paid', { timeout: 30_000 });
+  await noReload.check(page);
+});
+
+test("a card number the API refuses is explained on the card field, in the API's words", async ({
+  page,
+  api,
+  signIn,
+}) => {
+  const product = await api.newProduct({ name: 'Bad-card mug', stock: 2 });
+  await signIn(page, await api.newCustomer());
+  await page.goto(`/products/${product.id}`);
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await page.getByRole('link', { name: /^Cart, 1 item/ }).click();
+  await page.getByRole('link', { name: 'Checkout' }).click();
+  const card = page.getByLabel('Card number');
+  await card.fill('4242 4242 4242 4241'); // fails the Luhn check: 422 on payment.card_number
+  await page.getByRole('button', { name: /^Pay / }).click();
+  await expect(card).toHaveAttribute('aria-invalid', 'true');
+  await expect(card).toHaveAccessibleDescription(/not a valid card number/);
+  await expect(page).toHaveURL(/\/checkout$/); // no order was placed
+  expect((await api.stock(product.id)).available).toBe(2);
+});
