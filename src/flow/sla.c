@@ -309,7 +309,11 @@ json_t *sf_flow_sla_json(sf_db *db, const sf_flow_request *r, int64_t now) {
   for (int k = 0; k < g.nt; k++)
     if (g.t[k].index >= 0 && g.t[k].index < sla->ntargets)
       json_array_append_new(targets, target_json(sla, &g.t[k], now));
-  json_t *out = json_pack("{s:s, s:o}", "calendar", sla->calendar_name, "targets", targets);
+  /* as_of: the server's clock (a test clock may be moved) so a client can
+   * count down to due_at from the same "now" the view was computed at */
+  char asof[32];
+  sf_time_iso8601(now, asof, sizeof asof);
+  json_t *out = json_pack("{s:s, s:o, s:s}", "calendar", sla->calendar_name, "targets", targets, "as_of", asof);
   log_free(&g);
   return out;
 }

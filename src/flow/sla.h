@@ -34,7 +34,7 @@ int sf_flow_sla_schedule(const sf_flow_ctx *cx, const sf_flow_request *r, sf_err
  * breached) and breaches, with their actions, then sets the next timer.
  * *changed: r moved on (a new version) and must be saved. */
 int sf_flow_sla_fire(const sf_flow_ctx *cx, sf_flow_request *r, int *changed, sf_err *err);
-/* The SLA view {calendar, targets} as of now, or NULL: none. */
+/* The SLA view {calendar, targets, as_of} as of now, or NULL: none. */
 json_t *sf_flow_sla_json(sf_db *db, const sf_flow_request *r, int64_t now);
 
 #endif

@@ -91,6 +91,19 @@ class Lists(unittest.TestCase):
             st, h, b = req(self.srv, "GET", "/api/v1/requests?assignee=" + bad, token=self.admin)
             assert_problem(self, st, h, b, 422, field="assignee")
 
+    def test_created_by_me(self):
+        """an agent sees every request, and with created_by=me only their own (the portal's "my requests")"""
+        theirs = self.open("customer's ticket")
+        own = self.open("agent's own ticket", token=self.staff)
+        self.assertIn(theirs, self.ids({"type": "ticket"}, token=self.staff))
+        self.assertEqual(self.ids({"created_by": "me"}, token=self.staff), [own])
+        self.assertEqual(self.ids({"created_by": "me", "type": "ticket", "state": "open"}, token=self.staff), [own])
+        self.assertNotIn(own, self.ids({"created_by": "me"}, token=self.cust))
+        self.assertIn(theirs, self.ids({"created_by": "me"}, token=self.cust))
+        for bad in ("you", "", self.staff_id):
+            st, h, b = req(self.srv, "GET", "/api/v1/requests?created_by=" + bad, token=self.admin)
+            assert_problem(self, st, h, b, 422, field="created_by")
+
     def test_full_text_over_title_data_and_comments(self):
         a = self.open("Broken keyboard", {"room": "Zanzibar"})
         b = self.open("Monitor flicker", {"room": "Quokka"})

@@ -157,6 +157,35 @@ class IncidentSLA(Clocked):
         self.assertEqual((self.target(r, "resolution")["status"], self.target(r, "resolution")["breached"]),
                          ("met", False))
 
+    def test_list_rows_carry_the_sla_with_the_servers_clock(self):
+        """a queue shows each row's SLA (GET /requests rows as the view has it), and as_of is the
+        server's (test) clock, so a client counts down to due_at from the server's now"""
+        rid = self.open("P2")["id"]
+        view = self.get(rid)
+        self.assertTrue(view["sla"]["as_of"].startswith("2026-11-23T08:0"), view["sla"])
+        st, _, page = req(self.srv, "GET", "/api/v1/requests?type=incident", token=self.token("admin"))
+        self.assertEqual(st, 200, page)
+        row = [x for x in page["data"] if x["id"] == rid][0]
+        self.assertEqual([(t["name"], t["status"], t.get("due_at")) for t in row["sla"]["targets"]],
+                         [(t["name"], t["status"], t.get("due_at")) for t in view["sla"]["targets"]])
+        self.assertTrue(row["sla"]["as_of"].startswith("2026-11-23T08:0"), row["sla"])
+        self.advance(2 * 3600 + 60)
+        self.wait_event(rid, "request.sla_breached")
+        st, _, page = req(self.srv, "GET", "/api/v1/requests?type=incident&state=new", token=self.token("admin"))
+        self.assertEqual(st, 200, page)
+        row = [x for x in page["data"] if x["id"] == rid][0]
+        self.assertEqual(self.target(row, "response")["status"], "breached")
+        self.assertTrue(row["sla"]["as_of"].startswith("2026-11-23T10:0"), row["sla"])
+        # a type without an SLA has no sla member in its rows
+        st, _, w = publish(self.srv, self.token("admin"), example("purchase.yaml"))
+        self.assertEqual(st, 201, w)
+        st, _, r = req(self.srv, "POST", "/api/v1/requests", {"type": "purchase", "title": "pens", "data": {"amount": 5}},
+                       token=self.token("cust"))
+        self.assertEqual(st, 201, r)
+        st, _, page = req(self.srv, "GET", "/api/v1/requests?type=purchase", token=self.token("cust"))
+        self.assertEqual(st, 200, page)
+        self.assertNotIn("sla", page["data"][0])
+
     def test_breach_due_while_down_fires_after_restart(self):
         r = self.open("P1")  # response within 30 business minutes
         rid = r["id"]

@@ -45,6 +45,10 @@ const seededRequest = (title: string, role: Role) => async (api: Api) => {
   return `/desk/requests/${r.id}`;
 };
 
+/* The same request as its requester sees it in the service portal (web/src/features/portal). */
+const portalRequest = (title: string) => async (api: Api) =>
+  (await seededRequest(title, 'customer')(api)).replace('/desk/requests/', '/portal/requests/');
+
 export const PAGES: Record<PageRole, AppPage[]> = {
   guest: [
     { name: 'storefront', path: '/', shot: 'storefront' },
@@ -61,18 +65,22 @@ export const PAGES: Record<PageRole, AppPage[]> = {
     { name: 'profile', path: '/account', shot: 'profile' },
     { name: 'notifications', path: '/account/notifications', shot: 'notifications' },
     { name: 'security (password, MFA)', path: '/account/security' },
-    { name: 'service portal', path: '/portal' },
+    { name: 'service portal', path: '/portal', shot: 'portal' },
+    { name: 'new purchase request (generated form)', path: '/portal/new/purchase', shot: 'request-form' },
+    { name: 'new incident (generated form)', path: '/portal/new/incident' },
+    { name: 'my requests', path: '/portal/requests', shot: 'my-requests' },
+    { name: 'my request detail', path: portalRequest('Conference tickets (3 people)'), shot: 'my-request' },
   ],
   agent: [
-    { name: 'desk', path: '/desk' },
-    {
-      name: 'request detail',
-      path: seededRequest('VPN drops every hour', 'staff'),
-      shot: 'request-detail',
-      fixme: 'the desk screens (queues, request detail) are not built yet',
-    },
+    { name: 'desk', path: '/desk', shot: 'queue' },
+    { name: 'desk, incidents breached', path: '/desk?type=incident&sla=breached' },
+    { name: 'request detail', path: seededRequest('VPN drops every hour', 'staff'), shot: 'request-detail' },
+    { name: 'approvals inbox (finance)', path: '/desk/approvals' },
   ],
-  approver: [{ name: 'approvals inbox', path: '/desk/approvals', shot: 'approvals' }],
+  approver: [
+    { name: 'approvals inbox', path: '/desk/approvals', shot: 'approvals' },
+    { name: 'request to decide', path: seededRequest('Catering for the team offsite', 'approver') },
+  ],
   admin: [{ name: 'admin', path: '/admin' }],
 };
 

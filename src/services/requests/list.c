@@ -8,6 +8,7 @@
 #include "edge/command.h"
 #include "edge/edge.h"
 #include "edge/input.h"
+#include "flow/sla.h"
 #include "services/requests/internal.h"
 
 /* ?assignee=: me, unassigned, role:<role>, or a user id. */
@@ -40,6 +41,15 @@ static int read_filter(sf_req *req, srq_list_filter *f, char *match, size_t cap)
   f->state = sf_req_query(req, "state");
   f->type = sf_req_query(req, "type");
   if (!sf_edge_role_allows(req->principal.role, "workflows:read")) f->creator = req->principal.user_id;
+  /* ?created_by=me: one's own requests, also for those who may see all (an agent's "my requests") */
+  const char *by = sf_req_query(req, "created_by");
+  if (by && strcmp(by, "me") != 0) {
+    sf_err err = {0};
+    sf_err_invalid(&err, "created_by", "must be me");
+    sf_req_reply_problem(req, &err);
+    return 0;
+  }
+  if (by) f->creator = req->principal.user_id;
   return 1;
 }
 
@@ -61,7 +71,11 @@ static void h_list(sf_req *req) {
       n = -1;
       break;
     }
-    json_array_append_new(data, srq_json(&r, &who));
+    json_t *row = srq_json(&r, &who);
+    /* a queue shows each request's SLA clocks (NULL: the type has none) */
+    json_t *sla = sf_flow_sla_json(db, &r, sf_now_ms());
+    if (sla) json_object_set_new(row, "sla", sla);
+    json_array_append_new(data, row);
     if (n > f.limit && i == f.limit - 1) snprintf(next, sizeof next, "%" PRId64 ":%s", r.created_at, r.id);
     sf_flow_request_clear(&r);
   }
@@ -84,11 +98,13 @@ void srq_list_routes(void) {
       SF_ROUTE_PAGED,
       "requests",
       "List requests, newest first: your own, or all with workflows:read; ?state=, ?type=, "
-      "?assignee=me|unassigned|role:<role>|<user id>, ?q= (full text over title, data and comments), cursor",
+      "?assignee=me|unassigned|role:<role>|<user id>, ?q= (full text over title, data and comments), ?created_by=me, "
+      "cursor; "
+      "each row has its sla when its type has targets",
       NULL,
       SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/ServiceRequest\"}"),
       200,
       0,
-      .query = "state type assignee q"};
+      .query = "state type assignee q created_by"};
   sf_router_add(&route);
 }

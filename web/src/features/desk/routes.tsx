@@ -1,24 +1,30 @@
-// The agents' desk (queues, request detail) and the approvals inbox
-// (/desk/approvals). Screens are lazy-loaded.
-import type { RouteObject } from "react-router-dom";
+// The agents' desk and the approvers' inbox. Lazy screens:
+//   /desk                the queue (staff, admins)
+//   /desk/requests/:id   a request as the desk works it (approvers too: their decision)
+//   /desk/approvals      the approvals inbox (approvers, staff, admins)
+//   /requests/:id        a request by whoever asks: the desk's view for those who
+//                        may use it, else the portal's (links in notifications, tests)
+//   /approvals           → /desk/approvals
+import { lazy } from "react";
+import { Navigate, useParams, type RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
-import { Coming } from "../../ui/Coming";
+import { useMe } from "../../api/me";
+
+const QueuePage = lazy(() => import("./QueuePage"));
+const DeskRequestPage = lazy(() => import("./DeskRequestPage"));
+const InboxPage = lazy(() => import("./InboxPage"));
+
+function RequestRedirect() {
+  const { id = "" } = useParams();
+  const me = useMe();
+  const to = me.can("approvals") ? `/desk/requests/${id}` : `/portal/requests/${id}`;
+  return <Navigate to={to} replace />;
+}
 
 export const routes: RouteObject[] = [
-  {
-    path: "desk/approvals/*",
-    element: (
-      <RequireAuth area="approvals">
-        <Coming title="Approvals" />
-      </RequireAuth>
-    ),
-  },
-  {
-    path: "desk/*",
-    element: (
-      <RequireAuth area="desk">
-        <Coming title="Desk" />
-      </RequireAuth>
-    ),
-  },
+  { path: "desk", element: <RequireAuth area="desk"><QueuePage /></RequireAuth> },
+  { path: "desk/requests/:id", element: <RequireAuth area="approvals"><DeskRequestPage /></RequireAuth> },
+  { path: "desk/approvals", element: <RequireAuth area="approvals"><InboxPage /></RequireAuth> },
+  { path: "requests/:id", element: <RequireAuth><RequestRedirect /></RequireAuth> },
+  { path: "approvals", element: <Navigate to="/desk/approvals" replace /> },
 ];

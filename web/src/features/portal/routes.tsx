@@ -1,15 +1,20 @@
-// The service portal (customers' requests). Screens are lazy-loaded.
+// The service portal (a customer's requests): the catalog of request types
+// (/portal), the form of one (/portal/new/:type), my requests
+// (/portal/requests) and one request (/portal/requests/:id). Lazy screens.
+import { lazy } from "react";
 import type { RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
-import { Coming } from "../../ui/Coming";
+
+const CatalogPage = lazy(() => import("./CatalogPage"));
+const NewRequestPage = lazy(() => import("./NewRequestPage"));
+const MyRequestsPage = lazy(() => import("./MyRequestsPage"));
+const RequestPage = lazy(() => import("./RequestPage"));
+
+const portal = (el: JSX.Element) => <RequireAuth area="portal">{el}</RequireAuth>;
 
 export const routes: RouteObject[] = [
-  {
-    path: "portal/*",
-    element: (
-      <RequireAuth area="portal">
-        <Coming title="Service portal" />
-      </RequireAuth>
-    ),
-  },
+  { path: "portal", element: portal(<CatalogPage />) },
+  { path: "portal/new/:type", element: portal(<NewRequestPage />) },
+  { path: "portal/requests", element: portal(<MyRequestsPage />) },
+  { path: "portal/requests/:id", element: portal(<RequestPage />) },
 ];

@@ -1,0 +1,84 @@
+// A request as the desk works it: state, SLA clocks (counting down, red on
+// breach, live), the actions the caller may take, assignment, the approval
+// decision when the caller has a task, the full timeline and comments.
+// Follows `request:<id>`.
+import { Alert, Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
+import { Link, useParams } from "react-router-dom";
+import { useMe } from "../../api/me";
+import { Loading } from "../../ui/Loading";
+import { Page } from "../../ui/Page";
+import { QueryError } from "../../ui/errors";
+import { dateTime } from "../../ui/format";
+import { ActionsForm, ApprovalSummary, CommentForm, RequestData, RequestTimeline, useNameOf } from "../portal/RequestParts";
+import { SlaPanel } from "../portal/SlaClock";
+import { approvalsOf, useRequest, useRequestType } from "../portal/requestsApi";
+import { StateBadge } from "../portal/words";
+import { AssignmentPanel } from "./AssignmentPanel";
+import { DecisionForm } from "./DecisionForm";
+import { mayDecide } from "./deskApi";
+
+export default function DeskRequestPage() {
+  const { id = "" } = useParams();
+  const me = useMe();
+  const q = useRequest(id);
+  const type = useRequestType(q.data?.type);
+  const nameOf = useNameOf(q.data?.created_by);
+  if (q.isPending)
+    return (
+      <Loading label="Loading the request" />
+    );
+  if (q.isError) return <QueryError error={q.error} what="this request" />;
+  const r = q.data;
+  const chain = approvalsOf(r);
+  const decide = mayDecide(chain, me.user, r.created_by);
+  const agent = me.can("desk");
+  return (
+    <Page title={r.title}>
+      <Group gap="md">
+        {agent && (
+          <Anchor component={Link} to="/desk">
+            ← Queue
+          </Anchor>
+        )}
+        <Anchor component={Link} to="/desk/approvals">
+          {agent ? "Approvals" : "← Approvals"}
+        </Anchor>
+      </Group>
+      <Group gap="sm" aria-live="polite" wrap="wrap">
+        <Text>State:</Text>
+        <StateBadge request={r} testId="request-state" />
+        <Text size="sm" c="dimmed">
+          {type.type?.name ?? r.type} · opened {dateTime(r.created_at)} by {nameOf(r.created_by)} · {r.id}
+        </Text>
+      </Group>
+      <Grid gutter="md">
+        <Grid.Col span={{ base: 12, md: 7 }} order={{ base: 2, md: 1 }}>
+          <Stack gap="md">
+            {decide && (
+              <Paper withBorder p="md" data-testid="decision">
+                <Text component="h2" fw={600} size="md" mb="xs">
+                  Your approval: {chain?.pending?.name}
+                </Text>
+                <DecisionForm requestId={r.id} title={r.title} requester={r.created_by} />
+              </Paper>
+            )}
+            <RequestData request={r} />
+            <ApprovalSummary request={r} />
+            <RequestTimeline request={r} full />
+            <Alert color="gray" variant="light" p="xs">
+              Comments are seen by everyone who sees the request, the requester too.
+            </Alert>
+            <CommentForm request={r} label="Add a comment (the requester sees it)" />
+          </Stack>
+        </Grid.Col>
+        <Grid.Col span={{ base: 12, md: 5 }} order={{ base: 1, md: 2 }}>
+          <Stack gap="md">
+            <SlaPanel sla={r.sla} fetchedAt={q.dataUpdatedAt} />
+            <ActionsForm request={r} />
+            <AssignmentPanel request={r} />
+          </Stack>
+        </Grid.Col>
+      </Grid>
+    </Page>
+  );
+}

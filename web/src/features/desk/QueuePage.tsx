@@ -1,0 +1,191 @@
+// The queue: every request (workflows:read), filtered by type, state,
+// assignee and full-text search (GET /requests filters) and by SLA status
+// (over the rows loaded: the API has no SLA filter), live from
+// `queue:<type>` of the chosen type or of every type. Each row shows its
+// most urgent SLA clock, counting down.
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { Anchor, Button, Center, Group, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
+import { useQueryClient } from "@tanstack/react-query";
+import { Link, useSearchParams } from "react-router-dom";
+import { useMe } from "../../api/me";
+import type { LiveMessage } from "../../live/hooks";
+import { Loading } from "../../ui/Loading";
+import { Page } from "../../ui/Page";
+import { QueryError } from "../../ui/errors";
+import { dateTime } from "../../ui/format";
+import { LiveTopics } from "../portal/LiveTopics";
+import { useNameOf } from "../portal/RequestParts";
+import { SlaBadge, slaStatus } from "../portal/SlaClock";
+import { assigneeOf, useRequestTypes, useRequests } from "../portal/requestsApi";
+import { StateBadge, humanize } from "../portal/words";
+import { useWorkflowStates } from "./deskApi";
+
+const assignees = [
+  { value: "", label: "Anyone" },
+  { value: "me", label: "Me" },
+  { value: "unassigned", label: "Unassigned" },
+  { value: "role:staff", label: "Staff queue" },
+  { value: "role:admin", label: "Admin queue" },
+  { value: "role:approver", label: "Approver queue" },
+];
+
+const slaChoices = [
+  { value: "", label: "Any" },
+  { value: "breached", label: "Breached" },
+  { value: "running", label: "Running" },
+  { value: "paused", label: "Paused" },
+  { value: "met", label: "Met" },
+  { value: "none", label: "No SLA" },
+];
+
+export default function QueuePage() {
+  const me = useMe();
+  const [params, setParams] = useSearchParams();
+  const f = {
+    type: params.get("type") ?? "",
+    state: params.get("state") ?? "",
+    assignee: params.get("assignee") ?? "",
+    q: params.get("q") ?? "",
+  };
+  const sla = params.get("sla") ?? "";
+  const [q, setQ] = useState(f.q);
+  useEffect(() => setQ(f.q), [f.q]);
+  const types = useRequestTypes();
+  const states = useWorkflowStates(me.can("desk"));
+  const nameOf = useNameOf();
+  const filter = { type: f.type || undefined, state: f.state || undefined, assignee: f.assignee || undefined, q: f.q || undefined };
+  const list = useRequests("queue", filter, 50);
+  const qc = useQueryClient();
+
+  // a burst of events refetches the queue once
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const refresh = () => {
+    if (timer.current) return;
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      void qc.invalidateQueries({ queryKey: ["requests", "queue"] });
+    }, 200);
+  };
+  const onMessage = (m: LiveMessage) => {
+    if (m.kind === "reset" || (m.kind === "subscribed" && !m.resumed)) refresh();
+  };
+  // the type's topic, not the state's: a request that leaves the state is news too
+  const topics = f.type ? [`queue:${f.type}`] : (types.data ?? []).map((t) => `queue:${t.type}`);
+
+  const set = (k: string, v: string) => {
+    const next = new URLSearchParams(params);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    if (k === "type") next.delete("state");
+    setParams(next, { replace: true });
+  };
+  const search = (e: FormEvent) => {
+    e.preventDefault();
+    set("q", q.trim());
+  };
+
+  const stateOptions = f.type
+    ? (states.data?.[f.type] ?? [])
+    : [...new Set(Object.values(states.data ?? {}).flat())].sort();
+  const rows = (list.data?.pages.flatMap((p) => p.data) ?? []).filter((r) => !sla || slaStatus(r.sla) === sla);
+  const typeName = (t: string) => types.data?.find((x) => x.type === t)?.name ?? t;
+  const fetchedAt = list.dataUpdatedAt;
+
+  return (
+    <Page title="Desk">
+      <LiveTopics topics={topics} onEvent={refresh} onMessage={onMessage} />
+      <form onSubmit={search} role="search" aria-label="Filter the queue">
+        <Group align="flex-end" gap="sm" wrap="wrap">
+          <NativeSelect
+            label="Type"
+            value={f.type}
+            onChange={(e) => set("type", e.currentTarget.value)}
+            data={[{ value: "", label: "All types" }, ...(types.data ?? []).map((t) => ({ value: t.type, label: t.name }))]}
+            data-testid="filter-type"
+          />
+          <NativeSelect
+            label="State"
+            value={f.state}
+            onChange={(e) => set("state", e.currentTarget.value)}
+            data={[{ value: "", label: "Any state" }, ...stateOptions.map((s) => ({ value: s, label: humanize(s) }))]}
+            data-testid="filter-state"
+          />
+          <NativeSelect
+            label="Assignee"
+            value={f.assignee}
+            onChange={(e) => set("assignee", e.currentTarget.value)}
+            data={assignees}
+            data-testid="filter-assignee"
+          />
+          <NativeSelect
+            label="SLA"
+            value={sla}
+            onChange={(e) => set("sla", e.currentTarget.value)}
+            data={slaChoices}
+            data-testid="filter-sla"
+          />
+          <TextInput label="Search" value={q} onChange={(e) => setQ(e.currentTarget.value)} placeholder="Title, details, comments" miw={200} data-testid="filter-q" />
+          <Button type="submit" variant="default">
+            Search
+          </Button>
+        </Group>
+      </form>
+      {sla && (
+        <Text size="xs" c="dimmed">
+          The SLA filter applies to the requests loaded below; “Show more” loads further ones.
+        </Text>
+      )}
+      {list.isError && <QueryError error={list.error} what="the queue" />}
+      {list.isPending ? (
+        <Loading label="Loading the queue" />
+      ) : rows.length === 0 ? (
+        <Text role="status">No requests match.</Text>
+      ) : (
+        <Paper withBorder style={{ overflowX: "auto" }}>
+          <Table verticalSpacing="sm" miw={500} highlightOnHover data-testid="queue">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Request</Table.Th>
+                <Table.Th visibleFrom="md">Type</Table.Th>
+                <Table.Th>State</Table.Th>
+                <Table.Th visibleFrom="sm">Assignee</Table.Th>
+                <Table.Th>SLA</Table.Th>
+                <Table.Th visibleFrom="md">Opened</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {rows.map((r) => {
+                const a = assigneeOf(r);
+                return (
+                  <Table.Tr key={r.id} data-testid="queue-row" data-id={r.id}>
+                    <Table.Td>
+                      <Anchor component={Link} to={`/desk/requests/${r.id}`}>
+                        {r.title}
+                      </Anchor>
+                    </Table.Td>
+                    <Table.Td visibleFrom="md">{typeName(r.type)}</Table.Td>
+                    <Table.Td>
+                      <StateBadge request={r} />
+                    </Table.Td>
+                    <Table.Td visibleFrom="sm">{a?.user ? nameOf(a.user) : a?.role ? `${a.role} queue` : "—"}</Table.Td>
+                    <Table.Td>
+                      <SlaBadge sla={r.sla} fetchedAt={fetchedAt} />
+                    </Table.Td>
+                    <Table.Td visibleFrom="md">{dateTime(r.created_at)}</Table.Td>
+                  </Table.Tr>
+                );
+              })}
+            </Table.Tbody>
+          </Table>
+        </Paper>
+      )}
+      {list.hasNextPage && (
+        <Center>
+          <Button variant="default" onClick={() => void list.fetchNextPage()} loading={list.isFetchingNextPage}>
+            Show more
+          </Button>
+        </Center>
+      )}
+    </Page>
+  );
+}
