@@ -20,8 +20,11 @@ deps:
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
+# The server, then the web app it serves from $(BUILD)/web (when web/ has a
+# package.json; scripts/build-web.sh runs npm ci only when the lock file changed).
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
+	@bash scripts/build-web.sh $(BUILD)
 
 # Migrates (creating DATA), seeds the demo users and catalog, then serves in
 # the foreground while scripts/seed_desk.py publishes the example workflows

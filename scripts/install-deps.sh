@@ -15,15 +15,22 @@ PKGS=(
 )
 mode="${1:-}"
 if [ "$mode" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
-if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets); fi
+if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets chromium); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm run the OpenAPI linter (Redocly CLI 1.34 needs Node >= 18.17:
-# Debian bookworm's 18.20 will do); a Node.js already on the machine is used.
-if [ "$mode" = "--test" ]; then command -v npm >/dev/null 2>&1 || missing+=(nodejs npm); fi
+# Node.js and npm build the web app (web/, scripts/build-web.sh) and run the
+# OpenAPI linter (Redocly CLI 1.34 needs Node >= 18.17: Debian bookworm's 18.20
+# will do). A Node.js of 18 or later already on the machine (e.g. NodeSource's,
+# which brings its own npm) is used as it is, never replaced.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 18 ] 2>/dev/null; then
+  missing+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

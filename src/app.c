@@ -26,6 +26,7 @@
 #include "edge/ops.h"
 #include "edge/repo.h"
 #include "edge/stream.h"
+#include "edge/web.h"
 #include "events/anchor.h"
 #include "events/dispatch.h"
 #include "events/migrations.h"
@@ -510,6 +511,7 @@ static int stream_start(const sf_config *cfg, sf_err *err) { return sf_stream_st
 static int http_start(const sf_config *cfg, sf_err *err) {
   sf_http_set_access_log(cfg->access_log);
   sf_http_set_reply_gate(sf_req_durable_gate);
+  sf_web_init(cfg->web_root);
   app.http = sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!app.http) return -1;
   sf_log_info("listening", "\"bind\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"pid\":%d", cfg->bind,

@@ -96,6 +96,7 @@ static const opt k_opts[] = {
     I(stream_resume_max, 0, 100000000),
     I(stream_coalesce_ms, 0, 1000),
     S(webhook_allow),
+    S(web_root),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),

@@ -97,6 +97,7 @@ typedef struct sf_config {
   int stream_resume_max;     /* a resume further behind than this many events gets a reset */
   int stream_coalesce_ms;    /* a WebSocket is written at most this often: messages meanwhile share a write */
   char webhook_allow[1024];  /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
+  char web_root[512];        /* the built web app (edge/web.h); empty = the `web` directory beside the executable */
 } sf_config;
 
 extern sf_config sf_cfg;

@@ -538,8 +538,11 @@ void sf_req_set_header(sf_req *r, const char *name, const char *value) {
   sf_req_add_header(r, name, value);
 }
 
+static void drop_file(sf_req *r);
+
 void sf_req_reply(sf_req *r, int status, const char *content_type, char *body, size_t len) {
   free(r->resp_body);
+  drop_file(r);
   r->status = status;
   r->content_type = content_type;
   r->resp_body = body;
@@ -581,6 +584,36 @@ void sf_req_suspend(sf_req *r) {
 void sf_req_resume(sf_req *r) { MHD_resume_connection(r->conn_); }
 
 int sf_req_is_suspended(const sf_req *r) { return r->state_ == REQ_SUSPENDED; }
+
+const char *sf_req_target(const sf_req *r) { return r->target_; }
+
+/* ---- file answers ---- */
+
+typedef struct file_answer {
+  int fd;
+  uint64_t size;
+} file_answer;
+
+static void drop_file(sf_req *r) {
+  file_answer *f = r->file_;
+  if (f && f->fd >= 0) close(f->fd);
+  r->file_ = NULL;
+}
+
+void sf_req_reply_file(sf_req *r, int status, const char *content_type, int fd, uint64_t size) {
+  sf_req_reply(r, status, content_type, NULL, 0);
+  file_answer *f = sf_arena_alloc(&r->arena, sizeof *f);
+  *f = (file_answer){fd, size};
+  r->file_ = f;
+}
+
+/* MHD's response of a file answer; MHD owns the descriptor from here on. */
+static struct MHD_Response *file_response(sf_req *r) {
+  file_answer *f = r->file_;
+  struct MHD_Response *resp = MHD_create_response_from_fd64(f->size, f->fd);
+  if (resp) f->fd = -1;
+  return resp;
+}
 
 /* ---- answers that outlive the handler: upgrades and streams ---- */
 
@@ -691,6 +724,7 @@ void sf_http_stream_abort(sf_http_stream *st) {
 /* The MHD response of an upgrade or a stream, or NULL for a plain answer. */
 static struct MHD_Response *special_response(sf_req *r) {
   if (r->upgrade_ && r->status == 101) return MHD_create_response_for_upgrade(on_upgrade, r);
+  if (r->file_) return file_response(r);
   sf_http_stream *st = r->stream_;
   if (!st || r->resp_body) return NULL;
   struct MHD_Response *resp =
@@ -710,6 +744,7 @@ static struct MHD_Response *special_response(sf_req *r) {
  * over. Returns 1 when the connection was upgraded (it stays out of the
  * guard's idle phase: its frames are no request head). */
 static int end_special(sf_req *r) {
+  drop_file(r);
   upgrade_answer *u = r->upgrade_;
   if (u && !u->handed && u->dropped) u->dropped(u->ud);
   sf_http_stream *st = r->stream_;

@@ -69,6 +69,7 @@ struct sf_req {
   const char *target_; /* the request target as sent (arena) */
   void *upgrade_;      /* sf_req_reply_upgrade's answer (http.c) */
   void *stream_;       /* sf_req_reply_streaming's answer (http.c) */
+  void *file_;         /* sf_req_reply_file's answer (http.c) */
 };
 
 typedef void (*sf_http_dispatch)(sf_req *req);
@@ -120,6 +121,13 @@ void sf_http_set_reply_gate(int (*gate)(sf_req *r));
 void sf_req_reply(sf_req *req, int status, const char *content_type, char *body, size_t len);
 void sf_req_reply_json(sf_req *req, int status, json_t *j); /* steals j; j NULL = no body */
 void sf_req_reply_problem(sf_req *req, const sf_err *err);
+/* A file's contents as the body: the server owns fd from here on (closes it
+ * after sending, or when a later reply replaces this one) and sends size
+ * bytes from offset 0 with pread/sendfile on the connection's thread, a
+ * page-cache read, never the whole file in memory. fd: a regular file. */
+void sf_req_reply_file(sf_req *req, int status, const char *content_type, int fd, uint64_t size);
+/* The request target as the client sent it, still percent-encoded (arena). */
+const char *sf_req_target(const sf_req *req);
 
 /* ---- Answers that outlive the request's handler ----
  *

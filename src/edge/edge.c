@@ -15,6 +15,7 @@
 #include "edge/idempotency.h"
 #include "edge/input.h"
 #include "edge/ratelimit.h"
+#include "edge/web.h"
 
 #define MAX_ORIGINS 16
 
@@ -476,6 +477,7 @@ void sf_edge_dispatch(sf_req *req) {
   }
   int rc = sf_router_match(req->method, req->path, &req->match);
   if (rc == 404) {
+    if (sf_web_serve(req)) return; /* the web app's files: only once no route matched */
     sf_err_set(&err, 404, "not-found", "Not found", "no route for %s", req->path);
     sf_req_reply_problem(req, &err);
     return;

@@ -1,5 +1,6 @@
 /* Edge: the request pipeline every route goes through.
- *   CORS preflight → route match (404/405) → per-IP and login rate limits →
+ *   CORS preflight → route match (404/405; a GET/HEAD no route matched,
+ *   outside /api, is the web app's: edge/web.h) → per-IP and login rate limits →
  *   authentication (JWT) and permission check (401/403) → per-user limit →
  *   Idempotency-Key → handler.
  * sf_edge_dispatch is the sf_http_dispatch of the server. */
