@@ -1,0 +1,5 @@
+import { Coming } from "../../../ui/Coming";
+
+export default function MailPage() {
+  return <Coming title="MailPage" />;
+}
