@@ -458,6 +458,15 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/stream/ws", token=cust, expect=200)  # no Upgrade: the topics and limits
         c("GET", "/api/v1/stream/ws", token=cust, headers={"Upgrade": "h2c", "Connection": "Upgrade"}, expect=426)
 
+    def audit(self):
+        c, admin = self.call, self.admin
+        c("GET", "/api/v1/events?limit=2", token=admin, expect=200)
+        c("GET", "/api/v1/events?stream=nothing-here", token=admin, expect=200)
+        c("GET", "/api/v1/events?cursor=x", token=admin, expect=422)
+        c("GET", "/api/v1/events", token=self.customer, expect=403)
+        c("POST", "/api/v1/events/verify", token=admin, expect=200)
+        c("POST", "/api/v1/events/verify", token=self.customer, expect=403)
+
     def webhooks(self):
         c, admin, hook = self.call, self.admin, {"url": "http://93.184.215.14/hook", "events": ["no.such.*"]}
         c("POST", "/api/v1/webhooks", hook, token=self.customer, expect=403)
@@ -508,7 +517,7 @@ class OpenAPITruth(unittest.TestCase):
         self.approver2_id = req(self.srv, "GET", "/api/v1/users/me", token=self.approver2)[2]["id"]
         for scenario in (self.ops, self.identity, self.catalog, self.inventory, self.carts, self.orders,
                          self.workflows, self.requests, self.mail, self.notifications, self.stream,
-                         self.webhooks, self.sweep):
+                         self.webhooks, self.audit, self.sweep):
             with self.subTest(scenario.__name__):
                 scenario()
         self.assertEqual(self.unexpected + self.problems, [], "answers this test did not expect, or the document does not describe:\n  " +
