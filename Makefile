@@ -63,3 +63,10 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# Screenshots of key pages for the README (docs/screenshots/*-{desktop,phone}.png), taken by
+# the web suite's `screenshots` project (tests/web/pages.ts: the pages with a `shot` name).
+.PHONY: screenshots
+screenshots: build test-deps
+	SF_WEB_ROOT=$(abspath $(BUILD))/web SERVICEFLOW_TESTCLOCK_BIN=$(abspath $(BUILD))/serviceflow-testclock \
+	  bash tests/web/run.sh --screenshots

@@ -13,10 +13,12 @@ function safeNext(next: string | null): string {
   return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
+const mfaOnField = { "invalid-code": "code", "code-replayed": "code" };
+
 function MfaStep({ mfaToken, onDone }: { mfaToken: string; onDone: () => void }) {
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
-  const errs = useFormErrors();
+  const errs = useFormErrors(mfaOnField);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);

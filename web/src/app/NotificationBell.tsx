@@ -26,7 +26,7 @@ export function NotificationBell() {
     <Indicator
       label={<span data-testid="notification-badge">{n > 99 ? "99+" : n}</span>}
       size={18}
-      color="red.8"
+      color="red.9"
       disabled={n === 0}
       offset={4}
     >

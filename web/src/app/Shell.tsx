@@ -1,7 +1,8 @@
 // The frame of every screen: skip link, header (app name, bell, user menu),
 // navigation by role (a drawer below the `sm` breakpoint) and <main>.
+import { Loading } from "../ui/Loading";
 import { Suspense } from "react";
-import { AppShell, Burger, Button, Center, Group, Loader, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
+import { AppShell, Avatar, Burger, Button, Group, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/session";
@@ -21,11 +22,20 @@ function activeItem(path: string, tos: string[]): string | undefined {
   return tos.filter((to) => matches(path, to)).sort((a, b) => b.length - a.length)[0];
 }
 
+function initials(name: string): string {
+  return name
+    .split(/[\s@.]+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => w.charAt(0).toUpperCase())
+    .join("");
+}
+
 function UserMenu() {
   const me = useMe();
   const nav = useNavigate();
   const loc = useLocation();
-  if (me.status === "loading") return <Loader size="sm" aria-label="Checking your session" />;
+  if (me.status === "loading") return <Loading inline label="Checking your session" />;
   if (!me.user)
     return (
       <Button
@@ -41,7 +51,10 @@ function UserMenu() {
     <Menu position="bottom-end" withinPortal>
       <Menu.Target>
         <UnstyledButton aria-label={`Account menu for ${me.user.name || me.user.email}`} data-testid="user-menu">
-          <Text size="sm" fw={500} truncate maw={{ base: 96, sm: 200 }}>
+          <Avatar color="blue.9" variant="filled" radius="xl" size="sm" hiddenFrom="sm" aria-hidden="true">
+            {initials(me.user.name || me.user.email)}
+          </Avatar>
+          <Text size="sm" fw={500} truncate maw={200} visibleFrom="sm">
             {me.user.name || me.user.email}
           </Text>
         </UnstyledButton>
@@ -136,9 +149,7 @@ export function Shell() {
           <ErrorBoundary resetKey={loc.pathname}>
             <Suspense
               fallback={
-                <Center py="xl">
-                  <Loader aria-label="Loading" />
-                </Center>
+                <Loading label="Loading" />
               }
             >
               <Outlet />

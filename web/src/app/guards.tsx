@@ -1,7 +1,8 @@
 // Route guards: sign-in and role. A guest is sent to the login page and
 // comes back afterwards; a user without the role sees why, not a blank page.
+import { Loading } from "../ui/Loading";
 import type { ReactNode } from "react";
-import { Alert, Center, Loader } from "@mantine/core";
+import { Alert } from "@mantine/core";
 import { Navigate, useLocation } from "react-router-dom";
 import { useMe, type Area } from "../api/me";
 import { Page } from "../ui/Page";
@@ -11,9 +12,7 @@ export function RequireAuth({ children, area }: { children: ReactNode; area?: Ar
   const loc = useLocation();
   if (me.status === "loading")
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading" />
-      </Center>
+      <Loading label="Loading" />
     );
   if (!me.user) {
     const next = encodeURIComponent(loc.pathname + loc.search);

@@ -1,5 +1,6 @@
 import { MutationCache, QueryCache, QueryClient } from "@tanstack/react-query";
 import { ApiError } from "../api/problem";
+import { onLogout } from "../api/session";
 import { notifyError } from "../ui/errors";
 
 /** Retries only what may pass on its own: no answer, 503 busy, 429. */
@@ -29,3 +30,6 @@ export const queryClient = new QueryClient({
     },
   }),
 });
+
+// Signing out (here or in another tab) forgets everything read as that user.
+onLogout(() => queryClient.clear());

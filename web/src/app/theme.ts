@@ -11,6 +11,17 @@ export const theme = createTheme({
 
 export const cssVariables: CSSVariablesResolver = () => ({
   variables: {},
-  light: { "--mantine-color-dimmed": "var(--mantine-color-gray-7)" },
+  light: {
+    "--mantine-color-dimmed": "var(--mantine-color-gray-7)",
+    "--mantine-color-error": "var(--mantine-color-red-9)",
+    // "light" variants (active nav link, light buttons and badges) put
+    // shade 6 text on a tinted background: below 4.5:1. Shade 9 passes.
+    ...Object.fromEntries(
+      ["blue", "red", "teal", "orange", "yellow", "green", "gray"].map((c) => [
+        `--mantine-color-${c}-light-color`,
+        `var(--mantine-color-${c}-9)`,
+      ]),
+    ),
+  },
   dark: { "--mantine-color-dimmed": "var(--mantine-color-dark-1)" },
 });

@@ -43,6 +43,8 @@ interface LiveState {
   retryTimer: ReturnType<typeof setTimeout> | null;
   statusListeners: Set<() => void>;
   generation: number;
+  /** The access token the current socket was opened with. */
+  token: string | null;
 }
 
 const live: LiveState = {
@@ -53,6 +55,7 @@ const live: LiveState = {
   retryTimer: null,
   statusListeners: new Set(),
   generation: 0,
+  token: null,
 };
 
 function setStatus(s: LiveStatus): void {
@@ -152,6 +155,7 @@ async function connect(): Promise<void> {
     return;
   }
   live.ws = ws;
+  live.token = token;
   ws.onopen = () => {
     live.backoff = 1000;
     setStatus("open");
@@ -173,7 +177,11 @@ async function onClose(code: number): Promise<void> {
     return;
   }
   if (code === 4401) {
-    const fresh = await refresh();
+    // The socket's token expired or its session ended. The session may
+    // already hold a newer token (refreshed before expiry): use that;
+    // otherwise refresh, and stop if the session is over.
+    const current = await accessToken();
+    const fresh = current && current !== live.token ? current : await refresh();
     if (!fresh) {
       setStatus("idle");
       return;

@@ -33,9 +33,12 @@ export function describe(err: ApiError): string {
  * that field (or a nested one: "items" also shows "items[0].quantity");
  * `error` is the whole ApiError for a <FormAlert>.
  */
-export function useFormErrors() {
+export function useFormErrors(codeFields?: Record<string, string>) {
   const [error, setErr] = useState<ApiError | null>(null);
-  const setError = useCallback((e: unknown) => setErr(e == null ? null : asApiError(e)), []);
+  const setError = useCallback(
+    (e: unknown) => setErr(e == null ? null : onField(asApiError(e), codeFields)),
+    [codeFields],
+  );
   const clear = useCallback(() => setErr(null), []);
   const fieldError = useCallback(
     (name: string): string | undefined => {
@@ -50,6 +53,18 @@ export function useFormErrors() {
     [error],
   );
   return { error, setError, clear, fieldError };
+}
+
+/**
+ * Some answers name no field but plainly concern one (401 `invalid-code` is
+ * about the code input): `codeFields` maps such problem codes to a field so
+ * the message shows on it.
+ */
+function onField(err: ApiError, codeFields?: Record<string, string>): ApiError {
+  const field = codeFields?.[err.code];
+  if (!field || err.hasFieldErrors) return err;
+  const message = err.detail || err.title;
+  return new ApiError(err.status, { ...err.body, errors: [{ field, message }] }, err.retryAfter);
 }
 
 /**

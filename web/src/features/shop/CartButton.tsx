@@ -7,7 +7,7 @@ export function CartButton() {
   const cart = useCart();
   const n = cart.data?.item_count ?? 0;
   return (
-    <Indicator label={n} size={18} color="red.8" disabled={n === 0} offset={4}>
+    <Indicator label={n} size={18} color="red.9" disabled={n === 0} offset={4}>
       <Button
         component={Link}
         to="/cart"

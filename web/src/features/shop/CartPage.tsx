@@ -1,6 +1,7 @@
 // The cart: lines with quantity and remove, price changes to accept, the
 // subtotal and the way to checkout (sign-in first for a guest).
-import { Alert, Anchor, Button, Center, Group, Loader, NumberInput, Paper, Stack, Table, Text } from "@mantine/core";
+import { Loading } from "../../ui/Loading";
+import { Alert, Anchor, Button, Group, NumberInput, Paper, Stack, Table, Text } from "@mantine/core";
 import { Link } from "react-router-dom";
 import { useSession } from "../../api/me";
 import { Page } from "../../ui/Page";
@@ -20,7 +21,7 @@ function LineRow({ cart, line }: { cart: Cart; line: CartLine }) {
           {name}
         </Anchor>
         {line.available === false && (
-          <Text size="sm" c="red.8">
+          <Text size="sm" c="red.9">
             No longer for sale: remove it to check out.
           </Text>
         )}
@@ -59,7 +60,7 @@ function LineRow({ cart, line }: { cart: Cart; line: CartLine }) {
       <Table.Td>
         <Button
           variant="subtle"
-          color="red.8"
+          color="red"
           size="compact-sm"
           onClick={() => remove.mutate({ cartId: cart.id, productId: line.product_id })}
           aria-label={`Remove ${name}`}
@@ -96,9 +97,7 @@ export default function CartPage() {
   const cart = useCart();
   if (cart.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the cart" />
-      </Center>
+      <Loading label="Loading the cart" />
     );
   const c = cart.data;
   return (
@@ -118,7 +117,7 @@ export default function CartPage() {
               A price moved or a product is no longer for sale. Accept the new price or remove the line.
             </Alert>
           )}
-          <Paper withBorder style={{ overflowX: "auto" }}>
+          <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0} role="region" aria-label="Cart lines">
             <Table verticalSpacing="sm" miw={520} data-testid="cart-lines">
               <Table.Thead>
                 <Table.Tr>

@@ -1,7 +1,8 @@
 // The catalog: search (full text, every word a prefix), category filter,
 // cursor paging ("Show more").
+import { Loading } from "../../ui/Loading";
 import { useState, type FormEvent } from "react";
-import { Button, Card, Center, Group, Loader, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
+import { Button, Card, Center, Group, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
 import { Link, useSearchParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
@@ -75,9 +76,7 @@ export default function CatalogPage() {
       </form>
       {products.isError && <QueryError error={products.error} what="the catalog" />}
       {products.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading products" />
-        </Center>
+        <Loading label="Loading products" />
       ) : items.length === 0 && !products.isError ? (
         <Text role="status">{q ? `No products match “${q}”.` : "No products yet."}</Text>
       ) : (

@@ -1,7 +1,8 @@
 // Checkout: pay the cart with a card (the sandbox's test cards are listed),
 // then follow the order, whose status turns paid (or cancelled) live.
+import { Loading } from "../../ui/Loading";
 import { useMemo, useState, type FormEvent } from "react";
-import { Alert, Anchor, Button, Center, Code, Group, List, Loader, Paper, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Anchor, Button, Code, Group, List, Paper, Stack, Text, TextInput } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "react-router-dom";
 import { api, idempotencyKey, unwrap } from "../../api/client";
@@ -58,9 +59,7 @@ export default function CheckoutPage() {
 
   if (cart.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the cart" />
-      </Center>
+      <Loading label="Loading the cart" />
     );
   if (cart.isError) return <QueryError error={cart.error} what="your cart" />;
   const c = cart.data;
@@ -89,9 +88,9 @@ export default function CheckoutPage() {
               {c.item_count} item{c.item_count === 1 ? "" : "s"}, total{" "}
               <strong data-testid="checkout-total">{money(c.subtotal, c.currency)}</strong>
             </Text>
-            <FormAlert error={errs.error} fields={["payment", "items"]} />
+            {lines.length === 0 && <FormAlert error={errs.error} fields={["payment"]} />}
             {lines.length > 0 && (
-              <Alert color="orange" title="Check these lines">
+              <Alert color="orange" title={errs.error?.title ?? "Check these lines"} role="alert" data-testid="form-error">
                 <List size="sm">
                   {lines.map((l) => (
                     <List.Item key={l}>{l}</List.Item>

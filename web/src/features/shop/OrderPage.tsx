@@ -1,6 +1,7 @@
 // One order: status live from `order:<id>`, payment, why it was cancelled,
 // refunds, and the order's history.
-import { Alert, Anchor, Center, Group, Loader, Paper, Stack, Table, Text, Timeline } from "@mantine/core";
+import { Loading } from "../../ui/Loading";
+import { Alert, Anchor, Group, Loader, Paper, Stack, Table, Text, Timeline } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
@@ -69,9 +70,7 @@ export default function OrderPage() {
   const order = useOrder(id);
   if (order.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the order" />
-      </Center>
+      <Loading label="Loading the order" />
     );
   if (order.isError) return <QueryError error={order.error} what="this order" />;
   const o = order.data;
@@ -97,7 +96,7 @@ export default function OrderPage() {
         </Alert>
       )}
       <Refunds order={o} />
-      <Paper withBorder style={{ overflowX: "auto" }}>
+      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0} role="region" aria-label="Order lines">
         <Table verticalSpacing="sm" miw={400}>
           <Table.Thead>
             <Table.Tr>

@@ -1,5 +1,6 @@
 // "My orders": newest first, cursor paging.
-import { Anchor, Button, Center, Loader, Paper, Table, Text } from "@mantine/core";
+import { Loading } from "../../ui/Loading";
+import { Anchor, Button, Center, Paper, Table, Text } from "@mantine/core";
 import { Link } from "react-router-dom";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
@@ -14,15 +15,13 @@ export default function OrdersPage() {
     <Page title="My orders">
       {orders.isError && <QueryError error={orders.error} what="your orders" />}
       {orders.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading orders" />
-        </Center>
+        <Loading label="Loading orders" />
       ) : items.length === 0 ? (
         <Text role="status">
           No orders yet. <Anchor component={Link} to="/">Browse the shop</Anchor>
         </Text>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0} role="region" aria-label="Orders">
           <Table verticalSpacing="sm" miw={420} data-testid="order-list">
             <Table.Thead>
               <Table.Tr>

@@ -1,7 +1,8 @@
 // A product with its stock (live from `stock:<id>` for signed-in users) and
 // "Add to cart".
+import { Loading } from "../../ui/Loading";
 import { useState } from "react";
-import { Anchor, Badge, Button, Center, Group, Loader, NumberInput, Paper, Stack, Text } from "@mantine/core";
+import { Anchor, Badge, Button, Group, NumberInput, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
 import { useSession } from "../../api/me";
 import { Page } from "../../ui/Page";
@@ -10,9 +11,8 @@ import { money } from "../../ui/format";
 import { useAddToCart } from "./cart";
 import { useProduct, useStock } from "./shopApi";
 
-function StockLine({ id }: { id: string }) {
+function StockLine({ id, stock }: { id: string; stock: ReturnType<typeof useStock> }) {
   const s = useSession();
-  const stock = useStock(id);
   if (s.status !== "signed-in")
     return (
       <Text size="sm" c="dimmed">
@@ -22,11 +22,11 @@ function StockLine({ id }: { id: string }) {
         to see the stock.
       </Text>
     );
-  if (!stock.data) return <Loader size="xs" aria-label="Loading stock" />;
+  if (!stock.data) return <Loading inline label="Loading stock" />;
   const n = stock.data.available;
   return (
     <Group gap="xs" aria-live="polite">
-      <Badge color={n > 0 ? "teal.9" : "red.8"} variant="light" data-testid="stock-available" data-available={n}>
+      <Badge color={n > 0 ? "teal.9" : "red.9"} variant="filled" data-testid="stock-available" data-available={n}>
         {n > 0 ? `${n} in stock` : "Out of stock"}
       </Badge>
     </Group>
@@ -36,15 +36,15 @@ function StockLine({ id }: { id: string }) {
 export default function ProductPage() {
   const { id = "" } = useParams();
   const product = useProduct(id);
+  const stock = useStock(id);
+  const soldOut = stock.data !== undefined && stock.data.available <= 0;
   const add = useAddToCart();
   const [qty, setQty] = useState<number | string>(1);
   const errs = useFormErrors();
 
   if (product.isPending)
     return (
-      <Center py="xl">
-        <Loader aria-label="Loading the product" />
-      </Center>
+      <Loading label="Loading the product" />
     );
   if (product.isError) return <QueryError error={product.error} what="this product" />;
   const p = product.data;
@@ -74,7 +74,7 @@ export default function ProductPage() {
           <Text size="sm" c="dimmed">
             SKU {p.sku}
           </Text>
-          <StockLine id={p.id} />
+          <StockLine id={p.id} stock={stock} />
           <Group align="flex-end" wrap="wrap">
             <NumberInput
               label="Quantity"
@@ -85,12 +85,12 @@ export default function ProductPage() {
               w={120}
               error={errs.fieldError("quantity")}
             />
-            <Button onClick={onAdd} loading={add.isPending} data-testid="add-to-cart">
+            <Button onClick={onAdd} loading={add.isPending} disabled={soldOut} data-testid="add-to-cart">
               Add to cart
             </Button>
           </Group>
           {errs.error && !errs.fieldError("quantity") && (
-            <Text c="red.8" role="alert">
+            <Text c="red.9" role="alert">
               {errs.fieldError("product_id") || errs.error.detail || errs.error.title}
             </Text>
           )}

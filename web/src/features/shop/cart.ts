@@ -98,6 +98,7 @@ export function useCart() {
 export function useAddToCart() {
   const qc = useQueryClient();
   return useMutation({
+    meta: { form: true }, // the product page shows the error beside the button
     mutationFn: async ({ productId, quantity }: { productId: string; quantity: number }) => {
       let cart = await ensureCart(qc.getQueryData<Cart | null>(cartKey()));
       const add = (id: string) =>

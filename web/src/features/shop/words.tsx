@@ -8,7 +8,7 @@ const statusColor: Record<Order["status"], string> = {
   fulfilled: "blue.8",
   shipped: "blue.8",
   delivered: "green.9",
-  cancelled: "red.8",
+  cancelled: "red.9",
   refunded: "gray.7",
 };
 

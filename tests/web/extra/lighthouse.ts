@@ -1,0 +1,206 @@
+/* bench/lighthouse.sh's measurements (project `lighthouse`, SF_WEB_LIGHTHOUSE=1),
+ * for each page of LIGHTHOUSE_PAGES (pages.ts):
+ *   - Lighthouse (bench/lighthouse/, its CLI) on Debian's Chromium: performance,
+ *     accessibility and best-practices scores, LCP and TBT, with its default
+ *     mobile profile (simulated slow 4G, 4x CPU slowdown). Signed-in pages: the
+ *     browser is Playwright's persistent context with a debugging port, the
+ *     session put into localStorage the way the app keeps it
+ *     (web/src/api/session.ts), and Lighthouse told not to reset storage;
+ *   - first page interactive: navigation start to the screen shown (harness/ready.ts,
+ *     polled every animation frame) in a fresh context (cold cache) on loopback,
+ *     the median of SF_LH_RUNS (5) loads;
+ * and once, the initial JavaScript gzipped (harness/initial-js.ts).
+ * A page that does not exist yet is reported as missing, never measured. The
+ * table goes to stdout and SF_LH_OUT (.txt and .json). */
+import { chromium, type Browser } from '@playwright/test';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { injectSession, test } from '../harness/fixtures';
+import { Api, DEMO } from '../harness/api';
+import { initialJs } from '../harness/initial-js';
+import { isPlaceholder, screenShown, waitForScreen } from '../harness/ready';
+import { freePort, REPO, WEB_ROOT } from '../harness/server';
+import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
+
+const LH_CLI =
+  process.env.SF_LIGHTHOUSE_CLI || path.join(REPO, 'bench', 'lighthouse', 'node_modules', 'lighthouse', 'cli', 'index.js');
+const RUNS = Number(process.env.SF_LH_RUNS || 5);
+const OUT = process.env.SF_LH_OUT || path.join(REPO, 'bench', 'results', 'lighthouse');
+
+interface Row {
+  page: string;
+  path?: string;
+  missing?: string;
+  performance?: number;
+  accessibility?: number;
+  bestPractices?: number;
+  lcpMs?: number;
+  tbtMs?: number;
+  interactiveMs?: number;
+}
+
+async function refreshTokenFor(api: Api, role: PageRole): Promise<string | null> {
+  const user = ROLE_USER[role];
+  return user ? (await api.as(user)).refresh_token : null;
+}
+
+/* Navigation start to the screen shown, in a fresh context, median of RUNS. */
+async function firstInteractive(browser: Browser, api: Api, baseURL: string, role: PageRole, pagePath: string) {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const context = await browser.newContext({ baseURL });
+    const user = ROLE_USER[role];
+    if (user) {
+      const s = await api.login(DEMO[user].email, DEMO[user].password);
+      await context.addInitScript(([t]) => localStorage.setItem('sf.refresh_token', t), [s.refresh_token]);
+    }
+    // the check runs in the page from its first script on, every animation frame, and
+    // notes the time itself: Playwright's round trips do not count
+    await context.addInitScript(`(() => {
+      const shown = ${screenShown.toString()};
+      const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
+      requestAnimationFrame(tick);
+    })()`);
+    const page = await context.newPage();
+    await page.goto(pagePath, { waitUntil: 'commit' });
+    const handle = await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 20_000 });
+    times.push(Number(await handle.jsonValue()));
+    await context.close();
+  }
+  times.sort((a, b) => a - b);
+  return Math.round(times[Math.floor(times.length / 2)]);
+}
+
+function runLighthouse(url: string, port: number): Partial<Row> {
+  const file = path.join(os.tmpdir(), `sf-lh-${process.pid}-${port}.json`);
+  const p = spawnSync(
+    process.execPath,
+    [LH_CLI, url, `--port=${port}`, '--output=json', `--output-path=${file}`, '--quiet', '--disable-storage-reset',
+     '--only-categories=performance,accessibility,best-practices', '--max-wait-for-load=30000'],
+    { encoding: 'utf8', timeout: 180_000 },
+  );
+  if (p.status !== 0 || !fs.existsSync(file)) throw new Error(`lighthouse ${url} failed (${p.status}):\n${p.stderr}`);
+  const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.rmSync(file, { force: true });
+  const score = (k: string) => (r.categories[k]?.score == null ? undefined : Math.round(r.categories[k].score * 100));
+  return {
+    performance: score('performance'),
+    accessibility: score('accessibility'),
+    bestPractices: score('best-practices'),
+    lcpMs: Math.round(r.audits['largest-contentful-paint']?.numericValue ?? NaN),
+    tbtMs: Math.round(r.audits['total-blocking-time']?.numericValue ?? NaN),
+  };
+}
+
+function table(rows: Row[], js: ReturnType<typeof initialJs>, load: number[]): string {
+  const head = ['page', 'perf', 'a11y', 'best-pr.', 'LCP ms', 'TBT ms', 'interactive ms', 'path / note'];
+  const cell = (v: unknown) => (v === undefined || Number.isNaN(v) ? '-' : String(v));
+  const lines = rows.map((r) =>
+    [r.page, r.performance, r.accessibility, r.bestPractices, r.lcpMs, r.tbtMs, r.interactiveMs].map(cell).concat(
+      r.missing ? `MISSING: ${r.missing}${r.path ? ` (${r.path})` : ''}` : r.path || '',
+    ),
+  );
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)));
+  const fmt = (l: unknown[]) => l.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+  const jsLine =
+    `initial JS (entry + static imports, gzip -9): ${(js.gzip / 1024).toFixed(1)} KB ` +
+    `(${(js.bytes / 1024).toFixed(1)} KB raw, ${js.files.length} files: ${js.files.map((f) => f.file).join(', ')})`;
+  const machine =
+    `Lighthouse 12 default mobile profile; interactive = median of ${RUNS} cold loads on loopback; ` +
+    `${os.cpus().length} CPUs, load average ${load.map((l) => l.toFixed(1)).join(' ')} at the start`;
+  return [fmt(head), ...lines.map(fmt), '', jsLine, machine].join('\n');
+}
+
+/* A Chromium of its own for Lighthouse, with a debugging port. Not
+ * Playwright's: a browser Playwright drives holds the targets Lighthouse
+ * opens (its run then never ends). Playwright connects over CDP only to put
+ * a session into localStorage, and disconnects before Lighthouse starts. */
+async function lighthouseBrowser(executablePath: string) {
+  const port = await freePort();
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-lh-profile-'));
+  const proc = spawn(
+    executablePath,
+    ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', `--remote-debugging-port=${port}`,
+     `--user-data-dir=${profile}`, 'about:blank'],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/json/version`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${executablePath} did not open its debugging port`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    /* Puts the refresh token (or none) into the origin's localStorage. */
+    async setSession(origin: string, token: string | null) {
+      const cdp = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
+      const page = await cdp.contexts()[0].newPage();
+      await page.goto(origin + '/login');
+      await page.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
+      await page.close();
+      await cdp.close(); // disconnects; the browser stays
+    },
+    close() {
+      proc.kill('SIGTERM');
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+test('lighthouse', async ({ baseURL, api, browser }) => {
+  if (!fs.existsSync(LH_CLI)) throw new Error(`${LH_CLI} missing: cd bench/lighthouse && npm ci`);
+  const lh = await lighthouseBrowser(process.env.SF_CHROMIUM || '/usr/bin/chromium');
+  const rows: Row[] = [];
+  const load = os.loadavg();
+  try {
+    for (const [role, name] of LIGHTHOUSE_PAGES) {
+      const label = `${name} (${role})`;
+      const entry = PAGES[role].find((p) => p.name === name);
+      if (!entry || entry.fixme) {
+        rows.push({ page: label, missing: entry?.fixme || 'not in pages.ts' });
+        continue;
+      }
+      let pagePath: string;
+      try {
+        pagePath = typeof entry.path === 'string' ? entry.path : await entry.path(api);
+      } catch (e) {
+        rows.push({ page: label, missing: `no data for it (${(e as Error).message.split('\n')[0]})` });
+        continue;
+      }
+      // does the screen exist at all? (in Playwright's own browser, signed in as the role)
+      const user = ROLE_USER[role];
+      const context = await browser.newContext({ baseURL });
+      const probe = await context.newPage();
+      if (user) await injectSession(probe, (await api.login(DEMO[user].email, DEMO[user].password)).refresh_token);
+      await probe.goto(pagePath);
+      const shown = await waitForScreen(probe, label).then(
+        async () => ((await isPlaceholder(probe)) ? 'a placeholder ("coming soon"), not built yet' : null),
+        (e: Error) => e.message.split('\n')[0],
+      );
+      await context.close();
+      if (shown) {
+        rows.push({ page: label, path: pagePath, missing: shown });
+        continue;
+      }
+      await lh.setSession(baseURL!, await refreshTokenFor(api, role));
+      const scores = runLighthouse(baseURL + pagePath, lh.port);
+      const interactiveMs = await firstInteractive(browser, api, baseURL!, role, pagePath);
+      rows.push({ page: label, path: pagePath, ...scores, interactiveMs });
+    }
+  } finally {
+    lh.close();
+  }
+  const js = initialJs(WEB_ROOT);
+  const text = table(rows, js, load);
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(OUT + '.txt', text + '\n');
+  fs.writeFileSync(OUT + '.json', JSON.stringify({ rows, initialJs: js, runs: RUNS, loadAverage: load }, null, 2) + '\n');
+  console.log('\n' + text);
+});

@@ -1,0 +1,57 @@
+/* The web suite (docs/testing.md, "The web suite"): Playwright driving
+ * Debian's Chromium against one test-clock server started by globalSetup.
+ *
+ * Projects:
+ *   e2e          specs/*.spec.ts: the scenarios and the accessibility scan (ctest e2e.web)
+ *   e2e-clock    specs/*.clock.spec.ts: scenarios that move the server's clock, after e2e
+ *                and one at a time (the clock is the whole server's)
+ *   screenshots  `make screenshots` (SF_WEB_SCREENSHOTS=1): docs/screenshots/*.png
+ *   lighthouse   bench/lighthouse.sh (SF_WEB_LIGHTHOUSE=1): the Lighthouse table
+ *
+ * Environment: SF_CHROMIUM (default /usr/bin/chromium; CHROME_PATH also read),
+ * SF_WEB_WORKERS (default 2), SF_WEB_URL (use a running server), and those of
+ * harness/server.ts. */
+import { defineConfig, devices, type Project } from '@playwright/test';
+
+const executablePath = process.env.SF_CHROMIUM || process.env.CHROME_PATH || '/usr/bin/chromium';
+// CI runs as root: Chromium's sandbox needs a user namespace it may not get there;
+// /dev/shm is small in containers
+const launchOptions = { executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] };
+const desktop = { ...devices['Desktop Chrome'], channel: undefined, launchOptions };
+
+const projects: Project[] = [
+  { name: 'e2e', testMatch: /specs\/.*\.spec\.ts$/, testIgnore: /\.clock\.spec\.ts$/, use: desktop },
+  {
+    name: 'e2e-clock',
+    testMatch: /specs\/.*\.clock\.spec\.ts$/,
+    dependencies: ['e2e'],
+    fullyParallel: false,
+    workers: 1,
+    use: desktop,
+  } as Project,
+];
+if (process.env.SF_WEB_SCREENSHOTS === '1')
+  projects.push({ name: 'screenshots', testMatch: /extra\/screenshots\.ts$/, use: desktop });
+if (process.env.SF_WEB_LIGHTHOUSE === '1')
+  projects.push({ name: 'lighthouse', testMatch: /extra\/lighthouse\.ts$/, use: desktop, timeout: 600_000 });
+
+export default defineConfig({
+  testDir: '.',
+  globalSetup: './harness/global-setup.ts',
+  globalTeardown: './harness/global-teardown.ts',
+  projects,
+  workers: Number(process.env.SF_WEB_WORKERS || 2),
+  fullyParallel: true,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
+  use: {
+    headless: true,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    actionTimeout: 10_000,
+    navigationTimeout: 20_000,
+  },
+});
