@@ -66,7 +66,7 @@ export default function CatalogAdminPage() {
           <Loader aria-label="Loading the products" />
         </Center>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
           <Table miw={760} data-testid="product-admin-list">
             <Table.Thead>
               <Table.Tr>

@@ -165,8 +165,7 @@ function Templates() {
             <NavLink
               key={t.kind}
               component="button"
-              label={t.kind}
-              description={t.customized ? "customized" : "default"}
+              label={`${t.kind}${t.customized ? " (customized)" : ""}`}
               active={t.kind === current?.kind}
               aria-current={t.kind === current?.kind ? "true" : undefined}
               onClick={() => setKind(t.kind)}
@@ -252,7 +251,7 @@ function Messages() {
           <Loader aria-label="Loading the messages" />
         </Center>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
           <Table miw={640} data-testid="mail-messages">
             <Table.Thead>
               <Table.Tr>

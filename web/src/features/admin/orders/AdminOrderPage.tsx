@@ -138,7 +138,7 @@ export default function AdminOrderPage() {
       <Grid>
         <Grid.Col span={{ base: 12, md: 6 }}>
           <Stack>
-            <Paper withBorder style={{ overflowX: "auto" }}>
+            <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
               <Table miw={360}>
                 <Table.Thead>
                   <Table.Tr>

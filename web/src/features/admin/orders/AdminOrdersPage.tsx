@@ -38,7 +38,7 @@ export default function AdminOrdersPage() {
           <Loader aria-label="Loading the orders" />
         </Center>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
           <Table miw={720} data-testid="admin-order-list">
             <Table.Thead>
               <Table.Tr>

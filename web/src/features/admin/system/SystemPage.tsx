@@ -153,7 +153,7 @@ function EventLog() {
     queryFn: ({ pageParam }) =>
       unwrap(
         api.GET("/api/v1/events", {
-          params: { query: { limit: 50, ...(pageParam ? { cursor: pageParam } : {}), ...(applied ? { stream: applied } : {}) } },
+          params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}), ...(applied ? { stream: applied } : {}) } },
         }),
       ),
     getNextPageParam: (last) => last.next_cursor ?? undefined,
@@ -185,7 +185,7 @@ function EventLog() {
       <Text size="sm" role="status">
         {log.data ? `Newest ${applied ? "version" : "position"}: ${log.data.pages[0]?.head ?? 0}` : ""}
       </Text>
-      <Paper withBorder style={{ overflowX: "auto" }}>
+      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
         <Table miw={720} data-testid="event-log">
           <Table.Thead>
             <Table.Tr>

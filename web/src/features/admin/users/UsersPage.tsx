@@ -185,7 +185,7 @@ export default function UsersPage() {
           <Loader aria-label="Loading the users" />
         </Center>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
           <Table miw={760} data-testid="user-list">
             <Table.Thead>
               <Table.Tr>

@@ -154,7 +154,7 @@ function Deliveries({ sub }: { sub: Subscription }) {
         <Select label="Status" placeholder="Any status" data={["pending", "delivered", "dead"]} value={status} onChange={setStatus} clearable w={160} size="xs" />
       </Group>
       {list.isError && <QueryError error={list.error} what="the deliveries" />}
-      <Paper withBorder style={{ overflowX: "auto" }}>
+      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
         <Table miw={640} data-testid="webhook-deliveries">
           <Table.Thead>
             <Table.Tr>
@@ -315,7 +315,7 @@ export default function WebhooksPage() {
       ) : rows.length === 0 ? (
         <Text>No subscription yet. A subscription receives the events it names as signed POSTs.</Text>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
           <Table miw={600} data-testid="webhook-list">
             <Table.Thead>
               <Table.Tr>

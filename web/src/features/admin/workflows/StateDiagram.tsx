@@ -73,7 +73,7 @@ export function StateDiagram({ model }: { model: DiagramModel }) {
   let backSeen = 0;
   return (
     <Box>
-      <Box style={{ overflowX: "auto" }} data-testid="workflow-diagram">
+      <Box style={{ overflowX: "auto" }} data-testid="workflow-diagram" tabIndex={0} role="region" aria-label="State diagram (scrolls sideways when wide)">
         <svg
           role="img"
           aria-label={`State diagram of ${model.name}: ${lay.nodes.length} states, ${lay.edges.length} transitions`}

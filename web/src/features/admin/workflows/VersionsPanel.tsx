@@ -105,7 +105,7 @@ export function VersionsPanel({
   const b = textOf(to, toQ);
   return (
     <Stack>
-      <Paper withBorder style={{ overflowX: "auto" }}>
+      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
         <Table miw={480} data-testid="workflow-versions">
           <Table.Thead>
             <Table.Tr>

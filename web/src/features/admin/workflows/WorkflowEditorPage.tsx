@@ -32,7 +32,7 @@ function ProblemList({ problems, onGo }: { problems: Problem[]; onGo(line: numbe
   return (
     <List spacing={4} size="sm" data-testid="workflow-problems" aria-label="Problems">
       {problems.map((p, i) => (
-        <List.Item key={i} data-line={p.line}>
+        <List.Item key={i} data-line={p.line} style={{ whiteSpace: "normal", overflowWrap: "anywhere" }}>
           <UnstyledButton
             onClick={() => onGo(p.line)}
             style={{ textDecoration: "underline", fontWeight: 600 }}

@@ -26,7 +26,7 @@ export default function WorkflowsPage() {
       ) : items.length === 0 ? (
         <Text>No workflow is published yet.</Text>
       ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
           <Table miw={520} data-testid="workflow-list">
             <Table.Thead>
               <Table.Tr>
