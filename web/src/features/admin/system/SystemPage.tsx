@@ -35,10 +35,10 @@ function Health() {
         Health
       </Title>
       <Group gap="xs" role="status" data-testid="system-health">
-        <Badge color={live.data?.status === 200 ? "teal" : "red"}>{live.data?.status === 200 ? "live" : "not answering"}</Badge>
-        <Badge color={ready.data?.status === 200 ? "teal" : "red"}>{ready.data?.status === 200 ? "ready" : "not ready"}</Badge>
+        <Badge color={live.data?.status === 200 ? "teal.9" : "red.9"}>{live.data?.status === 200 ? "live" : "not answering"}</Badge>
+        <Badge color={ready.data?.status === 200 ? "teal.9" : "red.9"}>{ready.data?.status === 200 ? "ready" : "not ready"}</Badge>
         {Object.entries(checks).map(([k, v]) => (
-          <Badge key={k} variant="light" color={v === "ok" ? "teal" : "red"}>
+          <Badge key={k} variant="light" color={v === "ok" ? "teal.9" : "red.9"}>
             {k}: {v}
           </Badge>
         ))}

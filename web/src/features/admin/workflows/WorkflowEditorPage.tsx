@@ -16,7 +16,9 @@ import { VersionsPanel } from "./VersionsPanel";
 import { publishWorkflow, useWorkflow, validateWorkflow } from "./workflowsApi";
 import type { YamlEditorHandle } from "./YamlEditor";
 
-const YamlEditor = lazy(() => import("./YamlEditor"));
+// Fetched as soon as this screen's module runs, beside its first render.
+const editorModule = import("./YamlEditor");
+const YamlEditor = lazy(() => editorModule);
 
 const TEMPLATE = `name: New workflow
 type: new_workflow
@@ -100,17 +102,17 @@ function EditorBody({ type, initial, latest }: { type: string | undefined; initi
   const otherPublishError = publishError && publishError.status !== 400 && publishError.status !== 422 ? publishError : null;
 
   const status = validation.isError ? (
-    <Badge color="orange">Could not check: {asApiError(validation.error).title}</Badge>
+    <Badge color="orange.9">Could not check: {asApiError(validation.error).title}</Badge>
   ) : !current ? (
-    <Badge color="gray" variant="light">
+    <Badge color="gray.8" variant="light">
       Checking…
     </Badge>
   ) : problems.length ? (
-    <Badge color="red">
+    <Badge color="red.9">
       {problems.length} problem{problems.length === 1 ? "" : "s"}
     </Badge>
   ) : (
-    <Badge color="teal">Valid</Badge>
+    <Badge color="teal.9">Valid</Badge>
   );
 
   return (
