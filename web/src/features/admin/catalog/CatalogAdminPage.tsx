@@ -27,7 +27,7 @@ function StockCell({ id }: { id: string }) {
   );
 }
 
-const statusColor = { active: "teal.9", draft: "gray.8", archived: "orange.9" } as const;
+const statusColor = { active: "teal", draft: "gray", archived: "orange" } as const;
 
 export default function CatalogAdminPage() {
   const [q, setQ] = useState("");

@@ -106,7 +106,7 @@ function TemplateEditor({ t }: { t: Template }) {
           <Title order={2} size="h4">
             {t.kind}
           </Title>
-          <Badge variant="light" color={t.customized ? "blue.9" : "gray.8"}>
+          <Badge variant="light" color={t.customized ? "blue" : "gray"}>
             {t.customized ? `customized, version ${t.version}` : "shipped default"}
           </Badge>
         </Group>
@@ -272,7 +272,7 @@ function Messages() {
                   </Table.Td>
                   <Table.Td>{m.to}</Table.Td>
                   <Table.Td>
-                    <Badge variant="light" color={m.status === "sent" ? "teal.9" : m.status === "dead" ? "red.9" : m.status === "kept" ? "blue.9" : "yellow.9"}>
+                    <Badge variant="light" color={m.status === "sent" ? "teal" : m.status === "dead" ? "red" : m.status === "kept" ? "blue" : "yellow"}>
                       {m.status}
                     </Badge>
                   </Table.Td>

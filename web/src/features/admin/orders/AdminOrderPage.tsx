@@ -136,7 +136,7 @@ export default function AdminOrderPage() {
         </Alert>
       )}
       <Grid>
-        <Grid.Col span={{ base: 12, md: 6 }}>
+        <Grid.Col span={{ base: 12, md: 6 }} miw={0}>
           <Stack>
             <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
               <Table miw={360}>
@@ -166,7 +166,7 @@ export default function AdminOrderPage() {
             </Paper>
           </Stack>
         </Grid.Col>
-        <Grid.Col span={{ base: 12, md: 6 }}>
+        <Grid.Col span={{ base: 12, md: 6 }} miw={0}>
           <Paper withBorder p="md">
             <Group justify="space-between" mb="sm">
               <Title order={2} size="h4">

@@ -1,7 +1,7 @@
 // The versions of a workflow (newest first) and a line diff between any two
 // of them, or between a version and the text in the editor.
 import { useMemo, useState } from "react";
-import { Alert, Box, Button, Group, Loader, Paper, Select, Stack, Table, Text, VisuallyHidden } from "@mantine/core";
+import { Alert, Box, Button, Group, Loader, Paper, Select, Stack, Table, Text } from "@mantine/core";
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { dateTime } from "../../../ui/format";
 import { QueryError } from "../../../ui/errors";
@@ -113,7 +113,7 @@ export function VersionsPanel({
               <Table.Th>Published</Table.Th>
               <Table.Th>By</Table.Th>
               <Table.Th>
-                <VisuallyHidden>Actions</VisuallyHidden>
+                Open
               </Table.Th>
             </Table.Tr>
           </Table.Thead>

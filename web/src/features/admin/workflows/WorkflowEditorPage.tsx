@@ -104,7 +104,7 @@ function EditorBody({ type, initial, latest }: { type: string | undefined; initi
   const status = validation.isError ? (
     <Badge color="orange.9">Could not check: {asApiError(validation.error).title}</Badge>
   ) : !current ? (
-    <Badge color="gray.8" variant="light">
+    <Badge color="gray" variant="light">
       Checking…
     </Badge>
   ) : problems.length ? (
@@ -118,7 +118,7 @@ function EditorBody({ type, initial, latest }: { type: string | undefined; initi
   return (
     <Stack>
       <Grid gutter="md">
-        <Grid.Col span={{ base: 12, lg: 6 }}>
+        <Grid.Col span={{ base: 12, lg: 6 }} miw={0}>
           <Stack gap="xs">
             <Group justify="space-between" wrap="wrap">
               <Title order={2} size="h4" id="source-heading">
@@ -163,7 +163,7 @@ function EditorBody({ type, initial, latest }: { type: string | undefined; initi
             </Group>
           </Stack>
         </Grid.Col>
-        <Grid.Col span={{ base: 12, lg: 6 }}>
+        <Grid.Col span={{ base: 12, lg: 6 }} miw={0}>
           <Stack gap="xs">
             <Title order={2} size="h4">
               State diagram

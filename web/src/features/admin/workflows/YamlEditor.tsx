@@ -25,7 +25,9 @@ const theme = EditorView.theme({
   "&": { fontSize: "13px", border: "1px solid var(--mantine-color-gray-5)", borderRadius: "6px", backgroundColor: "#fff" },
   "&.cm-focused": { outline: "2px solid var(--mantine-color-blue-8)", outlineOffset: "1px" },
   ".cm-content": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", color: "#1a1b1e" },
-  ".cm-scroller": { minHeight: "320px", maxHeight: "60vh", overflow: "auto" },
+  // no height cap: the editor grows with its text (lines wrap), so it is
+  // never a scrolling box of its own that the keyboard could not reach
+  ".cm-scroller": { minHeight: "320px" },
   ".cm-gutters": { backgroundColor: "#f1f3f5", color: "#495057", borderRight: "1px solid #dee2e6" },
   ".cm-activeLine": { backgroundColor: "#f4f8fd" },
   ".cm-activeLineGutter": { backgroundColor: "#e3ecf8", color: "#1a1b1e" },
