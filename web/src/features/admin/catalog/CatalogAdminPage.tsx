@@ -27,7 +27,7 @@ function StockCell({ id }: { id: string }) {
   );
 }
 
-const statusColor = { active: "teal", draft: "gray", archived: "orange" } as const;
+const statusColor = { active: "teal.9", draft: "gray", archived: "orange" } as const;
 
 export default function CatalogAdminPage() {
   const [q, setQ] = useState("");
@@ -88,7 +88,7 @@ export default function CatalogAdminPage() {
                   </Table.Td>
                   <Table.Td>{money(p.price, p.currency)}</Table.Td>
                   <Table.Td>
-                    <Badge color={statusColor[p.status]} variant="light">
+                    <Badge color={statusColor[p.status]} variant={p.status === "active" ? "filled" : "light"}>
                       {p.status}
                     </Badge>
                   </Table.Td>

@@ -272,7 +272,7 @@ function Messages() {
                   </Table.Td>
                   <Table.Td>{m.to}</Table.Td>
                   <Table.Td>
-                    <Badge variant="light" color={m.status === "sent" ? "teal" : m.status === "dead" ? "red" : m.status === "kept" ? "blue" : "yellow"}>
+                    <Badge variant={m.status === "sent" ? "filled" : "light"} color={m.status === "sent" ? "teal.9" : m.status === "dead" ? "red" : m.status === "kept" ? "blue" : "yellow"}>
                       {m.status}
                     </Badge>
                   </Table.Td>

@@ -38,7 +38,7 @@ function Health() {
         <Badge color={live.data?.status === 200 ? "teal.9" : "red.9"}>{live.data?.status === 200 ? "live" : "not answering"}</Badge>
         <Badge color={ready.data?.status === 200 ? "teal.9" : "red.9"}>{ready.data?.status === 200 ? "ready" : "not ready"}</Badge>
         {Object.entries(checks).map(([k, v]) => (
-          <Badge key={k} variant="light" color={v === "ok" ? "teal" : "red"}>
+          <Badge key={k} variant={v === "ok" ? "filled" : "light"} color={v === "ok" ? "teal.9" : "red"}>
             {k}: {v}
           </Badge>
         ))}

@@ -131,7 +131,7 @@ function UserRow({ u, self }: { u: User; self: boolean }) {
         />
       </Table.Td>
       <Table.Td>
-        <Badge color={u.status === "active" ? "teal" : "gray"} variant="light">
+        <Badge color={u.status === "active" ? "teal.9" : "gray"} variant={u.status === "active" ? "filled" : "light"}>
           {u.status}
         </Badge>
       </Table.Td>

@@ -174,7 +174,7 @@ function Deliveries({ sub }: { sub: Subscription }) {
                   <Text size="xs">{d.event_id}</Text>
                 </Table.Td>
                 <Table.Td>
-                  <Badge color={d.status === "delivered" ? "teal" : d.status === "dead" ? "red" : "yellow"} variant="light">
+                  <Badge color={d.status === "delivered" ? "teal.9" : d.status === "dead" ? "red" : "yellow"} variant={d.status === "delivered" ? "filled" : "light"}>
                     {d.status}
                   </Badge>
                 </Table.Td>
