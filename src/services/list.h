@@ -13,4 +13,5 @@ SF_SERVICE(workflows)
 SF_SERVICE(requests)
 SF_SERVICE(webhooks)
 SF_SERVICE(notifications)
+SF_SERVICE(audit) /* reads only: the event log and its verification for admins */
 /* SF_SERVICE: add a service above this line */

@@ -126,6 +126,11 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/users?limit=0", token=admin, expect=422)
         c("GET", "/api/v1/users?limit=2", token=admin, expect=200)
         c("GET", "/api/v1/users/usr_nope", token=admin, expect=404)
+        new_user = {"email": "made@example.com", "password": "made-password-1", "role": "staff", "name": "Made"}
+        c("POST", "/api/v1/users", new_user, token=t, expect=403)
+        c("POST", "/api/v1/users", dict(new_user, role="king"), token=admin, expect=422)
+        c("POST", "/api/v1/users", new_user, token=admin, expect=201)
+        c("POST", "/api/v1/users", new_user, token=admin, expect=409)
         c("GET", "/api/v1/users/" + me["id"], token=admin, expect=200)
         c("PATCH", "/api/v1/users/" + me["id"], {"role": "emperor"}, token=admin, expect=422)
         c("PATCH", "/api/v1/users/usr_nope", {"role": "staff"}, token=admin, expect=404)
@@ -336,6 +341,10 @@ class OpenAPITruth(unittest.TestCase):
         c("POST", "/api/v1/workflows", raw=FLOW.encode(), token=self.customer, headers=yaml, expect=403)
         c("POST", "/api/v1/workflows", raw=b"name: [", token=admin, headers=yaml, expect=400)
         c("POST", "/api/v1/workflows", raw=b"name: x\ntype: t\n", token=admin, headers=yaml, expect=422)
+        c("POST", "/api/v1/workflows/validate", raw=FLOW.encode(), token=self.customer, headers=yaml, expect=403)
+        c("POST", "/api/v1/workflows/validate", raw=b"name: [", token=admin, headers=yaml, expect=400)
+        c("POST", "/api/v1/workflows/validate", raw=b"name: x\ntype: t\n", token=admin, headers=yaml, expect=422)
+        c("POST", "/api/v1/workflows/validate", raw=FLOW.encode(), token=admin, headers=yaml, expect=200)
         st, _, w = c("POST", "/api/v1/workflows", raw=FLOW.encode(), token=admin, headers=yaml, expect=201)
         c("POST", "/api/v1/workflows", FLOW_JSON, token=admin, expect=201)
         c("GET", "/api/v1/workflows", token=admin, expect=200)
@@ -470,6 +479,15 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/stream/ws", token=cust, expect=200)  # no Upgrade: the topics and limits
         c("GET", "/api/v1/stream/ws", token=cust, headers={"Upgrade": "h2c", "Connection": "Upgrade"}, expect=426)
 
+    def audit(self):
+        c, admin = self.call, self.admin
+        c("GET", "/api/v1/events?limit=2", token=admin, expect=200)
+        c("GET", "/api/v1/events?stream=nothing-here", token=admin, expect=200)
+        c("GET", "/api/v1/events?cursor=x", token=admin, expect=422)
+        c("GET", "/api/v1/events", token=self.customer, expect=403)
+        c("POST", "/api/v1/events/verify", token=admin, expect=200)
+        c("POST", "/api/v1/events/verify", token=self.customer, expect=403)
+
     def webhooks(self):
         c, admin, hook = self.call, self.admin, {"url": "http://93.184.215.14/hook", "events": ["no.such.*"]}
         c("POST", "/api/v1/webhooks", hook, token=self.customer, expect=403)
@@ -520,7 +538,7 @@ class OpenAPITruth(unittest.TestCase):
         self.approver2_id = req(self.srv, "GET", "/api/v1/users/me", token=self.approver2)[2]["id"]
         for scenario in (self.ops, self.identity, self.catalog, self.inventory, self.carts, self.orders,
                          self.workflows, self.requests, self.mail, self.notifications, self.stream,
-                         self.webhooks, self.sweep):
+                         self.webhooks, self.audit, self.sweep):
             with self.subTest(scenario.__name__):
                 scenario()
         self.assertEqual(self.unexpected + self.problems, [], "answers this test did not expect, or the document does not describe:\n  " +

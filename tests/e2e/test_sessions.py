@@ -72,6 +72,29 @@ class Sessions(unittest.TestCase):
         self.assertEqual(st, 200, again)
         self.warm(again["access_token"])
 
+    def test_admin_creates_a_user_who_can_sign_in(self):
+        body = {"email": "Made.By.Admin@Example.com", "password": "made-password-1", "role": "approver",
+                "name": "Made"}
+        st, h, u = req(self.srv, "POST", "/api/v1/users", body, token=self.admin["access_token"])
+        self.assertEqual(st, 201, u)
+        self.assertEqual((u["email"], u["role"], u["status"], u["email_verified"]),
+                         ("made.by.admin@example.com", "approver", "active", True))
+        self.assertEqual(h["location"], "/api/v1/users/" + u["id"])
+        st, _, tok = login(self.srv, "made.by.admin@example.com", "made-password-1")
+        self.assertEqual(st, 200, tok)
+        st, h, b = req(self.srv, "POST", "/api/v1/users", body, token=self.admin["access_token"])
+        assert_problem(self, st, h, b, 409)
+        # bad input names its field and creates nothing
+        for bad, field in (({"email": "nope"}, "email"), ({"role": "king"}, "role"), ({"password": "short"}, "password")):
+            st, h, b = req(self.srv, "POST", "/api/v1/users", {**body, "email": "other@example.com", **bad},
+                           token=self.admin["access_token"])
+            assert_problem(self, st, h, b, 422)
+            self.assertIn(field, [e["field"] for e in b["errors"]])
+        st, _, b = login(self.srv, "other@example.com", "made-password-1")
+        self.assertEqual(st, 401, b)
+        st, h, b = req(self.srv, "POST", "/api/v1/users", body, token=tok["access_token"])
+        assert_problem(self, st, h, b, 403)
+
     def test_role_change_takes_effect_at_once_both_ways(self):
         r = register(self.srv)
         t, uid = r["access_token"], r["user"]["id"]

@@ -65,6 +65,27 @@ class Workflows(unittest.TestCase):
         st, _, ev = req(self.srv, "GET", "/api/v1/openapi.json")
         self.assertIn("/api/v1/workflows/{type}/versions/{version}", ev["paths"])
 
+    def test_validate_checks_like_publish_and_stores_nothing(self):
+        t = "purchase_check"
+        good = PURCHASE.replace("type: purchase", "type: " + t)
+        st, _, b = req(self.srv, "POST", "/api/v1/workflows/validate", raw=good.encode(), token=self.admin,
+                       headers={"Content-Type": "application/yaml"})
+        self.assertEqual((st, b), (200, {"valid": True, "type": t, "name": "Purchase request"}))
+        bad = good.replace("to: approved", "to: limbo")
+        st, h, b = req(self.srv, "POST", "/api/v1/workflows/validate", raw=bad.encode(), token=self.admin,
+                       headers={"Content-Type": "application/yaml"})
+        assert_problem(self, st, h, b, 422)
+        self.assertIn("transitions[1].to", [e["field"] for e in b["errors"]])
+        st, h, b = req(self.srv, "POST", "/api/v1/workflows/validate", raw=b"name: [", token=self.admin,
+                       headers={"Content-Type": "application/yaml"})
+        assert_problem(self, st, h, b, 400)
+        self.assertRegex(b["detail"], r"^line \d+, column \d+: ")
+        st, h, b = req(self.srv, "POST", "/api/v1/workflows/validate", raw=good.encode(), token=self.staff,
+                       headers={"Content-Type": "application/yaml"})
+        assert_problem(self, st, h, b, 403)
+        st, h, b = req(self.srv, "GET", "/api/v1/workflows/" + t, token=self.admin)
+        assert_problem(self, st, h, b, 404)  # nothing was published
+
     def test_only_admins_publish_and_customers_do_not_read(self):
         st, h, b = publish(self.srv, self.staff, PURCHASE)
         assert_problem(self, st, h, b, 403)

@@ -81,7 +81,18 @@ export const PAGES: Record<PageRole, AppPage[]> = {
     { name: 'approvals inbox', path: '/desk/approvals', shot: 'approvals' },
     { name: 'request to decide', path: seededRequest('Catering for the team offsite', 'approver') },
   ],
-  admin: [{ name: 'admin', path: '/admin' }],
+  admin: [
+    { name: 'workflows', path: '/admin/workflows', shot: 'admin-workflows' },
+    { name: 'workflow editor', path: '/admin/workflows/purchase', shot: 'admin-workflow-editor' },
+    { name: 'new workflow', path: '/admin/workflows/new' },
+    { name: 'users and roles', path: '/admin/users', shot: 'admin-users' },
+    { name: 'catalog and inventory', path: '/admin/catalog', shot: 'admin-catalog' },
+    { name: 'all orders', path: '/admin/orders' },
+    { name: 'order with saga steps', path: async (api) => `/admin/orders/${(await api.newOrder('customer')).id}`, shot: 'admin-order' },
+    { name: 'webhooks', path: '/admin/webhooks' },
+    { name: 'mail templates', path: '/admin/mail', shot: 'admin-mail' },
+    { name: 'system', path: '/admin/system', shot: 'admin-system' },
+  ],
 };
 
 /* The pages bench/lighthouse.sh measures (role, name in PAGES). */

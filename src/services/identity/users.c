@@ -1,5 +1,7 @@
-/* /users: the caller's profile and user administration. */
+/* /users: the caller's profile and user administration (list, create,
+ * role and status changes). */
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "edge/input.h"
 #include "events/store.h"
 #include "services/identity/internal.h"
+#include "services/identity/password.h"
 
 typedef struct {
   char id[SF_ID_MAX];
@@ -143,6 +146,89 @@ static void h_admin_patch(sf_req *req) {
   sf_req_submit(req, admin_patch_exec, c, free);
 }
 
+/* ---- POST /users: an admin creates an account (as `user create` does) ---- */
+
+static const sf_json_field k_create[] = {
+    {"email", SF_JSON_STRING, 1, 3, 254},
+    {"password", SF_JSON_STRING, 1, 8, 128},
+    {"role", SF_JSON_STRING, 1, 1, 16},
+    {"name", SF_JSON_STRING, 0, 0, 100},
+    {0},
+};
+
+/* Owned by the request from h_create to the command's end (create_free). */
+typedef struct {
+  sf_req *req;
+  char email[256];
+  char name[404];
+  char role[16];
+  char hash[160];
+} create_job;
+
+static void create_free(void *p) {
+  sodium_memzero(p, sizeof(create_job));
+  free(p);
+}
+
+static int create_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out, sf_err *err) {
+  create_job *j = data;
+  sf_user u;
+  int rc = sf_user_by_email(tx->db, j->email, &u, err);
+  if (rc == 0) return sf_err_conflict(err, "a user with this email already exists");
+  if (rc != -404) return rc;
+  memset(err, 0, sizeof *err);
+  if (id_create(tx, who, j->email, j->name, j->role, j->hash, 1, &u, err)) return -1;
+  id_user_result(out, 201, &u);
+  char loc[64];
+  snprintf(loc, sizeof loc, "/api/v1/users/%s", u.id);
+  sf_result_header(out, "Location", loc);
+  return 0;
+}
+
+/* On a hashing thread: the hash is in, the command goes to the writer. */
+static void create_hashed(void *ud, int ok, const char *hash) {
+  create_job *j = ud;
+  if (!ok) {
+    sf_err err = {0};
+    sf_err_internal(&err, "password hashing failed");
+    sf_req_reply_problem(j->req, &err);
+    sf_req_resume_durable(j->req);
+    create_free(j);
+    return;
+  }
+  snprintf(j->hash, sizeof j->hash, "%s", hash);
+  sf_req_submit(j->req, create_exec, j, create_free);
+}
+
+static void h_create(sf_req *req) {
+  json_t *b = sf_in_body(req, k_create);
+  if (!b) return;
+  sf_err err = {0};
+  create_job *j = sf_calloc(1, sizeof *j);
+  j->req = req;
+  const char *name = sf_json_str(b, "name"), *role = sf_json_str(b, "role");
+  snprintf(j->name, sizeof j->name, "%s", name ? name : "");
+  snprintf(j->role, sizeof j->role, "%s", role);
+  if (id_normalize_email(sf_json_str(b, "email"), j->email, sizeof j->email, &err) == 0 && !sf_edge_valid_role(role))
+    sf_err_invalid(&err, "role", "must be one of customer, staff, approver, admin");
+  if (err.status) goto fail;
+  sf_req_suspend(req);
+  if (sf_pw_hash_async(sf_json_str(b, "password"), create_hashed, j)) {
+    sf_err_set(&err, 503, "unavailable", "Service unavailable", "the server is shutting down");
+    create_free(j);
+    json_decref(b);
+    sf_req_reply_problem(req, &err);
+    sf_req_resume_durable(req);
+    return;
+  }
+  json_decref(b);
+  return;
+fail:
+  create_free(j);
+  json_decref(b);
+  sf_req_reply_problem(req, &err);
+}
+
 typedef struct {
   json_t *data;
   int64_t last_version;
@@ -209,6 +295,15 @@ void id_user_routes(void) {
        USER_REF, 200, 0},
       {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
        "List users, newest first (cursor pagination)", NULL, SF_LIST_SCHEMA(USER_REF), 200, 0},
+      {"POST", "/api/v1/users", h_create, SF_AUTH_PERMISSION, "users:admin", 0, "users",
+       "Create a user with a role and a password (an operator's account: the address counts as verified); "
+       "409 when the address is taken",
+       "{\"type\":\"object\",\"required\":[\"email\",\"password\",\"role\"],\"additionalProperties\":false,"
+       "\"properties\":{\"email\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":254},"
+       "\"password\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128},"
+       "\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]},"
+       "\"name\":{\"type\":\"string\",\"maxLength\":100}}}",
+       USER_REF, 201, 0, .statuses = "409"},
       {"GET", "/api/v1/users/{id}", h_get, SF_AUTH_PERMISSION, "users:read", 0, "users", "Get a user", NULL, USER_REF,
        200, 0},
       {"PATCH", "/api/v1/users/{id}", h_admin_patch, SF_AUTH_PERMISSION, "users:admin", SF_ROUTE_IF_MATCH, "users",

@@ -5,7 +5,8 @@
  * POST /api/v1/workflows takes the definition as YAML (any content type but
  * JSON) or JSON, validates it (flow/definition.h) and stores it as the next
  * version of its type; versions are never changed, so a request can stay
- * pinned to the one it started on. Event: workflow.published on stream
+ * pinned to the one it started on. POST /workflows/validate runs the same
+ * checks and stores nothing. Event: workflow.published on stream
  * "workflow-<type>". */
 #include "services/workflows/workflows.h"
 
@@ -68,31 +69,34 @@ static int publish_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *o
   return 0;
 }
 
-static void h_publish(sf_req *req) {
+/* Reads and validates the body as a definition; on any problem replies it
+ * (400 syntax with line and column, 413, 422 naming each place) and
+ * returns NULL. The caller owns the returned definition. */
+static json_t *valid_definition(sf_req *req) {
   sf_err err = {0};
   if (req->body_len == 0 || req->body_len > MAX_SOURCE) {
     sf_err_set(&err, req->body_len ? 413 : 400, req->body_len ? "payload-too-large" : "bad-request",
                req->body_len ? "Payload too large" : "Bad request", "send the definition (YAML or JSON, up to %d KiB)",
                MAX_SOURCE / 1024);
     sf_req_reply_problem(req, &err);
-    return;
+    return NULL;
   }
   json_t *def = NULL; /* YAML unless said to be JSON (YAML 1.2 reads JSON as well) */
   if (sf_in_media(sf_req_header(req, "Content-Type")) == SF_MEDIA_JSON) {
     if (sf_json_parse_object(req->body, req->body_len, &def, &err)) {
       sf_req_reply_problem(req, &err);
-      return;
+      return NULL;
     }
   } else if (!(def = sf_yaml_parse(req->body, req->body_len, &err))) {
     sf_req_reply_problem(req, &err);
-    return;
+    return NULL;
   }
   sf_guard_vm *vm = sf_guard_vm_new(NULL);
   if (!vm) {
     json_decref(def);
     sf_err_internal(&err, "cannot start the guard VM");
     sf_req_reply_problem(req, &err);
-    return;
+    return NULL;
   }
   int rc = sf_flow_validate(def, vm, &err);
   sf_guard_vm_free(vm);
@@ -100,8 +104,14 @@ static void h_publish(sf_req *req) {
     json_decref(def);
     sf_flow_err_lines(&err, req->body, req->body_len); /* each problem on its line, for an editor */
     sf_req_reply_problem(req, &err);
-    return;
+    return NULL;
   }
+  return def;
+}
+
+static void h_publish(sf_req *req) {
+  json_t *def = valid_definition(req);
+  if (!def) return;
   publish_input *in = sf_calloc(1, sizeof *in);
   snprintf(in->w.type, sizeof in->w.type, "%s", json_string_value(json_object_get(def, "type")));
   snprintf(in->w.name, sizeof in->w.name, "%s", json_string_value(json_object_get(def, "name")));
@@ -109,6 +119,17 @@ static void h_publish(sf_req *req) {
   in->w.source = strndup(req->body, req->body_len);
   json_decref(def);
   sf_req_submit(req, publish_exec, in, free_publish);
+}
+
+/* POST /workflows/validate: the same checks as publishing, nothing stored
+ * (the web editor validates as the admin types). */
+static void h_validate(sf_req *req) {
+  json_t *def = valid_definition(req);
+  if (!def) return;
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:b, s:O, s:O}", "valid", 1, "type", json_object_get(def, "type"), "name",
+                              json_object_get(def, "name")));
+  json_decref(def);
 }
 
 /* ---- reads ---- */
@@ -238,6 +259,14 @@ void sf_workflows_routes(void) {
        "Publish a workflow definition (YAML, or JSON with Content-Type: application/json) as the next "
        "version of its type; 422 names every problem's place",
        "{\"type\":\"object\",\"description\":\"a workflow definition (see src/flow/definition.h)\"}", WF_REF, 201, 0},
+      {"POST", "/api/v1/workflows/validate", h_validate, SF_AUTH_PERMISSION, "workflows:admin", SF_ROUTE_YAML_BODY,
+       "workflows",
+       "Validate a workflow definition without publishing it: 200 when it would publish, else the same 400/422 "
+       "answers as publishing",
+       "{\"type\":\"object\",\"description\":\"a workflow definition (see src/flow/definition.h)\"}",
+       "{\"type\":\"object\",\"required\":[\"valid\",\"type\",\"name\"],\"properties\":{\"valid\":{\"type\":"
+       "\"boolean\"},\"type\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}",
+       200, 0},
       {"GET", "/api/v1/workflows", h_list, SF_AUTH_PERMISSION, "workflows:read", 0, "workflows",
        "The latest version of every workflow", NULL,
        "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\",\"items\":" WF_REF

@@ -1,0 +1,222 @@
+// Users and roles: the list (search over the loaded pages, filter by role),
+// a new account, a role change and disabling or enabling an account. Each
+// change is sent with the version shown (If-Match), so a change made
+// meanwhile by someone else is refused (412) rather than overwritten.
+import { useState, type FormEvent } from "react";
+import {
+  Badge,
+  Button,
+  Center,
+  Collapse,
+  Group,
+  Loader,
+  Paper,
+  PasswordInput,
+  Select,
+  SimpleGrid,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+} from "@mantine/core";
+import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
+import { api, idempotencyKey, unwrap } from "../../../api/client";
+import type { components } from "../../../api/schema";
+import { useMe } from "../../../api/me";
+import { Page } from "../../../ui/Page";
+import { FormAlert, QueryError, notifyOk, useFormErrors } from "../../../ui/errors";
+import { dateTime } from "../../../ui/format";
+
+type User = components["schemas"]["User"];
+type Role = User["role"];
+const roles: Role[] = ["customer", "staff", "approver", "admin"];
+
+function CreateUser({ onDone }: { onDone(): void }) {
+  const qc = useQueryClient();
+  const errs = useFormErrors();
+  const [form, setForm] = useState({ email: "", name: "", password: "", role: "staff" as Role });
+  const [key] = useState(idempotencyKey);
+  const create = useMutation({
+    meta: { form: true },
+    mutationFn: () =>
+      unwrap(
+        api.POST("/api/v1/users", {
+          params: { header: { "Idempotency-Key": key } },
+          body: { email: form.email, password: form.password, role: form.role, ...(form.name ? { name: form.name } : {}) },
+        }),
+      ),
+    onSuccess: (u) => {
+      notifyOk(`${u.email} can sign in now, as ${u.role}.`, "Account created");
+      void qc.invalidateQueries({ queryKey: ["admin-users"] });
+      onDone();
+    },
+    onError: (e) => errs.setError(e),
+  });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    errs.clear();
+    create.mutate();
+  };
+  const set = (k: keyof typeof form) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
+  return (
+    <Paper withBorder p="md">
+      <form onSubmit={submit} noValidate aria-label="New account">
+        <Stack>
+          <FormAlert error={errs.error} fields={["email", "name", "password", "role"]} />
+          <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <TextInput label="E-mail" type="email" required value={form.email} onChange={(e) => set("email")(e.currentTarget.value)} error={errs.fieldError("email")} autoComplete="off" />
+            <TextInput label="Name" value={form.name} onChange={(e) => set("name")(e.currentTarget.value)} error={errs.fieldError("name")} autoComplete="off" />
+            <PasswordInput label="Initial password" description="8 to 128 characters; tell it to the person" required value={form.password} onChange={(e) => set("password")(e.currentTarget.value)} error={errs.fieldError("password")} autoComplete="new-password" />
+            <Select label="Role" data={roles} value={form.role} onChange={(v) => v && set("role")(v)} allowDeselect={false} error={errs.fieldError("role")} />
+          </SimpleGrid>
+          <Group>
+            <Button type="submit" loading={create.isPending} data-testid="create-user">
+              Create the account
+            </Button>
+            <Button variant="default" onClick={onDone}>
+              Cancel
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Paper>
+  );
+}
+
+function useUsers() {
+  return useInfiniteQuery({
+    queryKey: ["admin-users"],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET("/api/v1/users", { params: { query: { limit: 100, ...(pageParam ? { cursor: pageParam } : {}) } } })),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+}
+
+function UserRow({ u, self }: { u: User; self: boolean }) {
+  const qc = useQueryClient();
+  const change = useMutation({
+    mutationFn: (body: { role?: Role; status?: User["status"] }) =>
+      unwrap(
+        api.PATCH("/api/v1/users/{id}", {
+          params: { path: { id: u.id }, header: { "If-Match": `"${u.version}"` } },
+          body,
+        }),
+      ),
+    onSuccess: (nu) => {
+      notifyOk(`${nu.email}: ${nu.role}, ${nu.status}.`);
+      void qc.invalidateQueries({ queryKey: ["admin-users"] });
+    },
+    onError: () => void qc.invalidateQueries({ queryKey: ["admin-users"] }),
+  });
+  const who = u.name || u.email;
+  return (
+    <Table.Tr data-testid={`user-${u.email}`}>
+      <Table.Td>
+        <Text size="sm" fw={500}>
+          {u.name || "—"}
+        </Text>
+        <Text size="xs">{u.email}</Text>
+      </Table.Td>
+      <Table.Td>
+        <Select
+          aria-label={`Role of ${who}`}
+          data={roles}
+          value={u.role}
+          allowDeselect={false}
+          disabled={self || change.isPending}
+          onChange={(v) => v && v !== u.role && change.mutate({ role: v as Role })}
+          w={140}
+          size="xs"
+        />
+      </Table.Td>
+      <Table.Td>
+        <Badge color={u.status === "active" ? "teal.9" : "gray"} variant={u.status === "active" ? "filled" : "light"}>
+          {u.status}
+        </Badge>
+      </Table.Td>
+      <Table.Td>{u.mfa_enabled ? "on" : "off"}</Table.Td>
+      <Table.Td>{dateTime(u.created_at)}</Table.Td>
+      <Table.Td>
+        <Button
+          size="compact-sm"
+          variant={u.status === "active" ? "light" : "filled"}
+          color={u.status === "active" ? "red" : "teal"}
+          disabled={self}
+          loading={change.isPending}
+          onClick={() => change.mutate({ status: u.status === "active" ? "disabled" : "active" })}
+          aria-label={`${u.status === "active" ? "Disable" : "Enable"} ${who}`}
+        >
+          {u.status === "active" ? "Disable" : "Enable"}
+        </Button>
+      </Table.Td>
+    </Table.Tr>
+  );
+}
+
+export default function UsersPage() {
+  const me = useMe();
+  const users = useUsers();
+  const [creating, setCreating] = useState(false);
+  const [q, setQ] = useState("");
+  const [role, setRole] = useState<string | null>(null);
+  const all = users.data?.pages.flatMap((p) => p.data) ?? [];
+  const needle = q.trim().toLowerCase();
+  const shown = all.filter(
+    (u) => (!role || u.role === role) && (!needle || u.email.includes(needle) || u.name.toLowerCase().includes(needle)),
+  );
+  return (
+    <Page
+      title="Users and roles"
+      actions={
+        <Button onClick={() => setCreating((c) => !c)} aria-expanded={creating} data-testid="new-user">
+          New account
+        </Button>
+      }
+    >
+      <Collapse in={creating}>{creating && <CreateUser onDone={() => setCreating(false)} />}</Collapse>
+      <Group align="end" wrap="wrap">
+        <TextInput label="Search" description="name or e-mail, among the users loaded" value={q} onChange={(e) => setQ(e.currentTarget.value)} w={280} type="search" />
+        <Select label="Role" placeholder="Any role" data={roles} value={role} onChange={setRole} clearable w={180} />
+      </Group>
+      {users.isError && <QueryError error={users.error} what="the users" />}
+      {users.isPending ? (
+        <Center py="xl">
+          <Loader aria-label="Loading the users" />
+        </Center>
+      ) : (
+        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
+          <Table miw={760} data-testid="user-list">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>User</Table.Th>
+                <Table.Th>Role</Table.Th>
+                <Table.Th>Status</Table.Th>
+                <Table.Th>MFA</Table.Th>
+                <Table.Th>Created</Table.Th>
+                <Table.Th>Account</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {shown.map((u) => (
+                <UserRow key={`${u.id}:${u.version}`} u={u} self={u.id === me.user?.id} />
+              ))}
+            </Table.Tbody>
+          </Table>
+          {shown.length === 0 && (
+            <Text p="md" role="status">
+              No user matches.
+            </Text>
+          )}
+        </Paper>
+      )}
+      {users.hasNextPage && (
+        <Center>
+          <Button variant="default" onClick={() => void users.fetchNextPage()} loading={users.isFetchingNextPage}>
+            Load more users
+          </Button>
+        </Center>
+      )}
+    </Page>
+  );
+}
