@@ -147,9 +147,12 @@ async function lighthouseBrowser(executablePath: string) {
       await page.close();
       await cdp.close(); // disconnects; the browser stays
     },
-    close() {
+    async close() {
+      // Chromium writes its profile until it has exited: remove it after that
+      const exited = new Promise((resolve) => (proc.exitCode !== null ? resolve(null) : proc.once('exit', resolve)));
       proc.kill('SIGTERM');
-      fs.rmSync(profile, { recursive: true, force: true });
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     },
   };
 }
@@ -195,7 +198,7 @@ test('lighthouse', async ({ baseURL, api, browser }) => {
       rows.push({ page: label, path: pagePath, ...scores, interactiveMs });
     }
   } finally {
-    lh.close();
+    await lh.close();
   }
   const js = initialJs(WEB_ROOT);
   const text = table(rows, js, load);
