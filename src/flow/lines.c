@@ -44,7 +44,8 @@ static int next_place(line_walk *w, const yaml_event_t *ev, char *out, size_t ca
   if (!f->has_key) { /* a key (only scalar keys get a place) */
     const char *k = ev->type == YAML_SCALAR_EVENT ? (const char *)ev->data.scalar.value : "?";
     char child[PATH_MAX_LEN];
-    snprintf(child, sizeof child, "%s%s%s", f->path, *f->path ? "." : "", k);
+    int n = snprintf(child, sizeof child, "%s%s%s", f->path, *f->path ? "." : "", k);
+    if (n < 0 || (size_t)n >= sizeof child) child[sizeof child - 1] = '\0'; /* a place too deep: cut */
     memcpy(f->child, child, sizeof child);
     record(w, f->child, &ev->start_mark);
     f->has_key = 1;
