@@ -67,7 +67,9 @@ static void test_edges(void **state) {
   json_object_set_new(o, "nested", json_pack("{s:[{}, [], {s:n, s:b, s:b}], s:{}}", "a", "x", "t", 1, "f", 0, "e"));
   json_object_set_new(o, "", json_null());
   same(o);
-  same(json_array());
+  json_t *empty = json_array();
+  same(empty);
+  json_decref(empty);
   same(json_object_get(o, "nested"));
   json_decref(o);
   /* jansson encodes only objects and arrays at the top: the rest is "null" */
