@@ -10,7 +10,6 @@
 #include "core/util.h"
 #include "events/timers.h"
 
-#define LEASE_SLACK_MS 60000     /* a process that does not send (a CLI run) looks again after this */
 #define RECORDING_RECHECK_MS 100 /* a timer that found the last attempt's outcome being recorded */
 
 static sf_attempt **slot_of(sf_attempts *t, const char *id) {
@@ -103,7 +102,7 @@ static void send_hook(void *ud, const char *id) {
 int sf_attempts_stage(sf_attempts *t, sf_tx *tx, const char *kind, const char *id,
                       void (*fill)(sf_attempt *a, void *ud), void *ud, sf_err *err) {
   if (!atomic_load(&t->running)) /* not sending here (a CLI run): the server's start re-arms it */
-    return sf_timer_set(tx, kind, id, tx->now_ms + LEASE_SLACK_MS, err);
+    return sf_timer_set(tx, kind, id, tx->now_ms + SF_ATTEMPTS_SLACK_MS, err);
   if (strlen(id) >= SF_ATTEMPT_ID_MAX) return sf_err_internal(err, "attempt id too long: %s", id);
   pthread_mutex_lock(&t->mu);
   sf_attempt *a = find_locked(t, id);
@@ -142,8 +141,8 @@ int sf_attempts_in_flight(sf_attempts *t) {
   return n;
 }
 
-void sf_attempts_start(sf_attempts *t, int64_t lease_ms) {
-  t->lease_ms = lease_ms;
+void sf_attempts_start(sf_attempts *t, int timeout_ms) {
+  t->lease_ms = (int64_t)timeout_ms + SF_ATTEMPTS_SLACK_MS;
   atomic_store(&t->running, 1);
 }
 

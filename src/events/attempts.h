@@ -69,7 +69,7 @@ typedef struct sf_attempts_ops {
 
 typedef struct sf_attempts {
   const sf_attempts_ops *ops;
-  int64_t lease_ms; /* the timer after a staging: the attempt's timeout plus slack */
+  int64_t lease_ms; /* the timer after a staging: the attempt's timeout plus SF_ATTEMPTS_SLACK_MS */
   pthread_mutex_t mu;
   pthread_cond_t cv; /* an entry left the engine or the writer (stop waits) */
   sf_attempt *table[SF_ATTEMPTS_BUCKETS];
@@ -93,8 +93,12 @@ int sf_attempts_running(sf_attempts *t);
 /* Attempts with the engine now (for a gauge). */
 int sf_attempts_in_flight(sf_attempts *t);
 
-/* Start sending (the service has read its settings; lease_ms set). */
-void sf_attempts_start(sf_attempts *t, int64_t lease_ms);
+/* What a lease adds to an attempt's timeout, and how long a process that
+ * does not send (a CLI run) leaves a fired timer before it fires again. */
+#define SF_ATTEMPTS_SLACK_MS 60000
+
+/* Start sending; an attempt's lease is timeout_ms + SF_ATTEMPTS_SLACK_MS. */
+void sf_attempts_start(sf_attempts *t, int timeout_ms);
 /* Stop: attempts in flight end unrecorded (their rows stay pending and are
  * sent again after a restart); waits for outcomes being recorded; frees
  * what is staged. */

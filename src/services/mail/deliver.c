@@ -31,7 +31,6 @@
 #include "services/mail/repo.h"
 
 #define DEST "mail"
-#define LEASE_SLACK_MS 60000
 #define MAX_BACKOFF_MS 3600000
 
 int64_t mail_backoff_ms(int base_ms, int failed_attempts, uint32_t rnd) {
@@ -304,7 +303,7 @@ int mail_start(const sf_config *cfg, sf_err *err) {
   read_settings(cfg);
   sf_out_dest_set(DEST, &(sf_out_dest_cfg){.max_in_flight = delivery.concurrency});
   mail_tpl_reload(NULL, NULL);
-  sf_attempts_start(&delivery.attempts, (int64_t)delivery.timeout_ms + LEASE_SLACK_MS);
+  sf_attempts_start(&delivery.attempts, delivery.timeout_ms);
   rearm_cmd a = {.cmd = {.run = rearm_run, .done = rearm_done, .retry_storage = 1}};
   if (sf_writer_exec(&a.cmd)) sf_log_error("mail rows not re-armed", "\"detail\":\"%s\"", a.cmd.err.detail);
   if (cfg->smtp_url[0])

@@ -29,7 +29,6 @@
 #define MAX_BACKOFF_MS 3600000
 #define TIMER_KIND WH_TIMER_REQUEST /* ref: the delivery id */
 #define DEST "webhooks"             /* the outbound engine's destination */
-#define LEASE_SLACK_MS 60000        /* an attempt's lease: its timeout plus this */
 #define LOG_LIMIT 1000              /* deliveries listed per request */
 
 void sf_webhooks_signature(const char *secret, const void *body, size_t len, char out[SF_WEBHOOK_SIG_LEN]) {
@@ -209,7 +208,7 @@ static int stage_and_lease(sf_tx *tx, const char *kind, const char *id, staged_r
 /* Writer thread, in the timer's savepoint. */
 static int on_due(sf_tx *tx, const char *id, sf_err *err) {
   if (!sf_attempts_running(&webhooks.attempts)) /* not delivering here (a CLI run): sf_webhooks_start re-arms it */
-    return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + LEASE_SLACK_MS, err);
+    return sf_timer_set(tx, TIMER_KIND, id, tx->now_ms + SF_ATTEMPTS_SLACK_MS, err);
   sf_stmt *st = sf_webhooks_repo_pending_delivery(tx->db, id, err);
   if (!st) return -500;
   int rc = sf_stmt_step(st, err);
@@ -255,7 +254,7 @@ static int envelope_of(const sf_event *ev, void *ud) {
  * delivery, to the subscription's url now, signed with its secret now. */
 static int on_due_sub(sf_tx *tx, const char *id, sf_err *err) {
   if (!sf_attempts_running(&webhooks.attempts))
-    return sf_timer_set(tx, WH_TIMER_SUB, id, tx->now_ms + LEASE_SLACK_MS, err);
+    return sf_timer_set(tx, WH_TIMER_SUB, id, tx->now_ms + SF_ATTEMPTS_SLACK_MS, err);
   sf_stmt *st = sf_webhooks_repo_sub_pending(tx->db, id, err);
   if (!st) return -500;
   int rc = sf_stmt_step(st, err);
@@ -465,7 +464,7 @@ int sf_webhooks_start(const sf_config *cfg, const char *secret, sf_err *err) {
   webhooks.concurrency = cfg->webhook_concurrency > 0 ? cfg->webhook_concurrency : 1;
   /* no breaker: a receiver's failures are its deliveries' attempts, counted and retried by the row */
   sf_out_dest_set(DEST, &(sf_out_dest_cfg){.max_in_flight = webhooks.concurrency});
-  sf_attempts_start(&webhooks.attempts, (int64_t)webhooks.timeout_ms + LEASE_SLACK_MS);
+  sf_attempts_start(&webhooks.attempts, webhooks.timeout_ms);
   rearm_cmd a = {.cmd = {.run = rearm_run, .done = rearm_done, .retry_storage = 1}};
   if (sf_writer_exec(&a.cmd))
     sf_log_error("webhook rows not re-armed", "\"detail\":\"%s\"", a.cmd.err.detail); /* their leases remain */
