@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build and the server need; with --test
 # also what the tests need (the OpenAPI contract test and linter, clang-format, an SMTP
-# server for the mail tests), with
+# server for the mail tests, the PostgreSQL, Redis and NATS servers the scale-out tests
+# start in temporary directories), with
 # --bench what the benchmarks need. Idempotent: only missing packages are
 # installed. Needs root (or sudo).
 set -euo pipefail
@@ -10,12 +11,12 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libsodium-dev
   libjwt-dev liboath-dev libssl-dev libcurl4-openssl-dev libcmocka-dev liblua5.4-dev libyaml-dev
-  libmimalloc-dev
+  libmimalloc-dev libpq-dev libhiredis-dev libnats-dev
   python3 curl procps jq tzdata
 )
 mode="${1:-}"
 if [ "$mode" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
-if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets chromium); fi
+if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets chromium postgresql redis-server nats-server); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
