@@ -67,6 +67,12 @@ void sf_id_new(const char *prefix, char *out, size_t cap) {
   snprintf(out, cap, "%s_%s", prefix, body);
 }
 
+const char *sf_id_time_part(const char *id) {
+  const char *us = id ? strchr(id, '_') : NULL;
+  if (!us || strspn(us + 1, k_b32) < 8) return NULL;
+  return us + 1;
+}
+
 static const char k_b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int sf_b64url_encode(const void *in, size_t n, char *out, size_t cap) {

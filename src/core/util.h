@@ -15,6 +15,9 @@ void sf_random_bytes(void *buf, size_t n); /* CSPRNG (libsodium) */
 /* Opaque prefixed id: "<prefix>_" + 20 chars of lowercase base32 (100 bits of
  * randomness, time-ordered prefix). out cap >= strlen(prefix) + 22. */
 void sf_id_new(const char *prefix, char *out, size_t cap);
+/* The 8-char sortable time part of an id sf_id_new made ("evt_<time><random>":
+ * a pointer into id), or NULL when id does not have that shape. */
+const char *sf_id_time_part(const char *id);
 #define SF_ID_MAX 40
 
 /* base64url without padding. Returns output length, or -1 on bad input /

@@ -215,9 +215,9 @@ void ntf_id(const char *key, const char *user, char *out, size_t cap) {
   int n = snprintf(material, sizeof material, "%s|%s", key, user);
   sf_sha256_hex(material, (size_t)n < sizeof material ? (size_t)n : sizeof material - 1, hex);
   /* "ev:evt_<8 time chars><random>": sf_id_new's sortable time part */
-  const char *us = strncmp(key, "ev:", 3) == 0 ? strchr(key + 3, '_') : NULL;
-  if (us && strspn(us + 1, "0123456789abcdefghjkmnpqrstvwxyz") >= 8)
-    snprintf(out, cap, "ntf_%.8s%.18s", us + 1, hex);
+  const char *t = strncmp(key, "ev:", 3) == 0 ? sf_id_time_part(key + 3) : NULL;
+  if (t)
+    snprintf(out, cap, "ntf_%.8s%.18s", t, hex);
   else
     snprintf(out, cap, "ntf_%.26s", hex);
 }
