@@ -575,6 +575,25 @@ static int start_parts(const server_part *parts, size_t n, sf_err *err) {
   return 0;
 }
 
+/* SIGTERM behind a load balancer: /readyz fails from now on, so the balancer
+ * stops sending new requests, while this process still serves for drain_s
+ * seconds (the balancer's probe interval times its failure count, plus the
+ * longest request) and closes each connection after its reply, so pooled
+ * connections move to the other instances. A second SIGTERM or a SIGINT
+ * ends the wait. */
+static void drain(const sigset_t *set, const sf_config *cfg, chores *ch) {
+  sf_http_drain(app.http);
+  sf_ops_set_draining();
+  sf_log_info("draining", "\"seconds\":%d", cfg->drain_s);
+  int64_t until = (int64_t)(sf_mono_ns() / 1000000) + (int64_t)cfg->drain_s * 1000;
+  for (int64_t left; (left = until - (int64_t)(sf_mono_ns() / 1000000)) > 0;) {
+    struct timespec tick = {.tv_sec = left >= 1000 ? 1 : 0, .tv_nsec = left >= 1000 ? 0 : left * 1000000};
+    int sig = sigtimedwait(set, NULL, &tick);
+    if (sig == SIGTERM || sig == SIGINT) return;
+    do_chores(cfg, ch);
+  }
+}
+
 /* Until SIGTERM or SIGINT: the chores, once a second. */
 static void serve_until_signal(const sigset_t *set, const sf_config *cfg) {
   chores ch = {0};
@@ -582,6 +601,7 @@ static void serve_until_signal(const sigset_t *set, const sf_config *cfg) {
     struct timespec tick = {.tv_sec = 1};
     int sig = sigtimedwait(set, NULL, &tick);
     if (sig == SIGTERM || sig == SIGINT) {
+      if (sig == SIGTERM && cfg->drain_s > 0) drain(set, cfg, &ch);
       sf_log_info("shutting down", "\"signal\":%d,\"in_flight\":%ld", sig, sf_http_in_flight(app.http));
       return;
     }

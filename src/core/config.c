@@ -63,6 +63,7 @@ static const opt k_opts[] = {
     I(writer_max_batch, 1, 100000),
     S(writer_sync),
     I(shutdown_timeout_s, 1, 600),
+    I(drain_s, 0, 3600),
     I(idempotency_ttl_s, 60, 31536000),
     S(payment_provider),
     S(payment_url),

@@ -56,6 +56,7 @@ struct sf_http_server {
   _Atomic long in_flight;
   _Atomic long suspended; /* MHD must never be stopped while this is > 0 */
   _Atomic int stopping;   /* refuse new requests, close connections after replying */
+  _Atomic int draining;   /* serve, but close each connection after its reply */
   sf_conns *conns;        /* limits and receive deadlines of every daemon's connections */
 };
 
@@ -129,7 +130,8 @@ static enum MHD_Result queue(sf_req *r) {
     resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
   if (!resp) return MHD_NO;
-  if (atomic_load(&((sf_http_server *)r->server_)->stopping)) MHD_add_response_header(resp, "Connection", "close");
+  sf_http_server *srv = r->server_;
+  if (atomic_load(&srv->stopping) || atomic_load(&srv->draining)) MHD_add_response_header(resp, "Connection", "close");
   if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
   MHD_add_response_header(resp, "X-Request-Id", r->request_id);
   MHD_add_response_header(resp, "traceparent", r->traceparent);
@@ -465,6 +467,12 @@ sf_http_server *sf_http_start(const char *bind, int port, int threads, int64_t b
 
 int sf_http_port(sf_http_server *s) { return s->port; }
 long sf_http_in_flight(sf_http_server *s) { return atomic_load(&s->in_flight); }
+
+void sf_http_drain(sf_http_server *s) {
+  if (s) atomic_store(&s->draining, 1);
+}
+
+int sf_http_draining(sf_http_server *s) { return s && atomic_load(&s->draining); }
 
 void sf_http_stop(sf_http_server *s, int timeout_ms) {
   if (!s) return;

@@ -97,6 +97,12 @@ int sf_http_port(sf_http_server *s); /* the bound port (useful with port 0) */
  * shutdown), waits up to timeout_ms for the requests being processed to
  * finish, then stops the server and frees it. */
 void sf_http_stop(sf_http_server *s, int timeout_ms);
+/* Draining, before a stop behind a load balancer: requests are still served,
+ * but every reply closes its connection (a keep-alive client, or a proxy's
+ * pooled upstream connection, reconnects, and the balancer that saw /readyz
+ * fail sends it elsewhere). Any thread; cannot be undone. */
+void sf_http_drain(sf_http_server *s);
+int sf_http_draining(sf_http_server *s);
 long sf_http_in_flight(sf_http_server *s);
 
 /* Request accessors. Header lookup is case-insensitive. */

@@ -1,5 +1,6 @@
 #include "edge/ops.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,10 @@
 static struct ops_state {
   char *openapi;
   size_t openapi_len;
+  _Atomic int draining;
 } ops;
+
+void sf_ops_set_draining(void) { atomic_store(&ops.draining, 1); }
 
 static void h_healthz(sf_req *req) { sf_req_reply_json(req, 200, json_pack("{s:s}", "status", "ok")); }
 
@@ -43,17 +47,21 @@ static void h_readyz(sf_req *req) {
   int intact = !sf_db_damaged();
   int writer_ok = sf_writer_running();
   int storage_ok = !sf_writer_storage_fault(&fault);
-  json_t *checks = json_pack("{s:s, s:s, s:s, s:s}", "database", db_ok ? "ok" : "down", "integrity",
-                             intact ? "ok" : "damaged", "writer", writer_ok ? "ok" : "stopped", "storage",
-                             storage_ok            ? "ok"
-                             : fault.status == 507 ? "full"
-                                                   : "failing");
-  if (db_ok && intact && writer_ok && storage_ok) {
+  int draining = atomic_load(&ops.draining);
+  json_t *checks =
+      json_pack("{s:s, s:s, s:s, s:s, s:s}", "serving", draining ? "draining" : "ok", "database", db_ok ? "ok" : "down",
+                "integrity", intact ? "ok" : "damaged", "writer", writer_ok ? "ok" : "stopped", "storage",
+                storage_ok            ? "ok"
+                : fault.status == 507 ? "full"
+                                      : "failing");
+  if (db_ok && intact && writer_ok && storage_ok && !draining) {
     sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
     return;
   }
   char detail[200];
-  if (!db_ok || !writer_ok || !intact)
+  if (draining)
+    snprintf(detail, sizeof detail, "serving: draining before shutdown (SIGTERM)");
+  else if (!db_ok || !writer_ok || !intact)
     snprintf(detail, sizeof detail, "%s",
              !db_ok    ? "database: not reachable"
              : !intact ? "integrity: the database is damaged"

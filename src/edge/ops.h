@@ -14,5 +14,8 @@ json_t *sf_openapi_schemas(void);                 /* components.schemas, a new r
 const char *sf_openapi_tag_text(const char *tag); /* a tag's description (static) */
 void sf_ops_freeze(void);                         /* renders the document once; call after registering routes */
 void sf_ops_shutdown(void);
+/* From now on /readyz answers 503 "draining" (the process got SIGTERM and
+ * serves out its drain period: app.c). Any thread. */
+void sf_ops_set_draining(void);
 
 #endif

@@ -234,6 +234,50 @@ class Shutdown(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_sigterm_with_a_drain_period_fails_readyz_but_serves_then_stops(self):
+        srv = h.Server(["--drain-s", "3"])
+        try:
+            idle = held(srv, "127.0.0.6")
+            st, _, b = h.req(srv, "GET", "/readyz")
+            self.assertEqual((st, b["checks"]["serving"]), (200, "ok"))
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            self.assertIsNone(srv.proc.poll(), "the process stopped before its drain period")
+            st, _, b = h.req(srv, "GET", "/readyz")
+            self.assertEqual(st, 503)
+            self.assertEqual(b["checks"]["serving"], "draining")
+            self.assertIn("draining", b["detail"])
+            # still serving, on new connections and on a kept-alive one, each then closed
+            st, hd, _ = h.req(srv, "GET", "/healthz")
+            self.assertEqual(st, 200)
+            self.assertEqual(hd.get("Connection", "").lower(), "close")
+            st, _ = get_on(idle)
+            self.assertEqual(st, 200)
+            idle.settimeout(2)
+            self.assertEqual(idle.recv(1), b"", "the kept-alive connection stayed open while draining")
+            idle.close()
+            rc = srv.proc.wait(10)
+            took = time.monotonic() - t0
+            self.assertEqual(rc, 0)
+            self.assertGreaterEqual(took, 2.9)
+            self.assertLess(took, 6)
+        finally:
+            srv.close()
+
+    def test_a_second_sigterm_ends_the_drain(self):
+        srv = h.Server(["--drain-s", "60"])
+        try:
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            self.assertEqual(h.req(srv, "GET", "/readyz")[0], 503)
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(10), 0)
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            srv.close()
+
 
 if __name__ == "__main__":
     h.main()
