@@ -511,6 +511,7 @@ static int stream_start(const sf_config *cfg, sf_err *err) { return sf_stream_st
 static int http_start(const sf_config *cfg, sf_err *err) {
   sf_http_set_access_log(cfg->access_log);
   sf_http_set_reply_gate(sf_req_durable_gate);
+  if (sf_http_trust_proxies(cfg->trusted_proxies, err)) return -1;
   sf_web_init(cfg->web_root);
   app.http = sf_http_start(cfg->bind, cfg->port, cfg->threads, cfg->body_limit, sf_edge_dispatch, err);
   if (!app.http) return -1;

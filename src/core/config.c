@@ -98,6 +98,7 @@ static const opt k_opts[] = {
     I(stream_coalesce_ms, 0, 1000),
     S(webhook_allow),
     S(web_root),
+    S(trusted_proxies),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),

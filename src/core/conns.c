@@ -154,7 +154,8 @@ int sf_conns_admit(sf_conns *g, const struct sockaddr *addr) {
   addr_key(addr, key);
   pthread_mutex_lock(&g->mu);
   int full = g->count >= g->lim.max;
-  int crowded = !full && g->lim.per_ip > 0 && same_ip(g, key, g->lim.per_ip) >= g->lim.per_ip;
+  int crowded = !full && g->lim.per_ip > 0 && !(g->lim.per_ip_exempt && addr && g->lim.per_ip_exempt(addr)) &&
+                same_ip(g, key, g->lim.per_ip) >= g->lim.per_ip;
   pthread_mutex_unlock(&g->mu);
   if (full) bump(&counters.refused_capacity), log_refusal("capacity", g);
   if (crowded) bump(&counters.refused_ip), log_refusal("per_ip", g);

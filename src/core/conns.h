@@ -39,6 +39,9 @@ typedef struct sf_conns_limits {
   int per_ip;           /* connections per client address; 0 = no cap */
   int header_timeout_s; /* request head, from open or from the first byte after idle */
   int body_timeout_s;   /* request body, from the end of the head */
+  /* peers the per_ip cap does not apply to (trusted proxies: every client
+   * behind one shares its address); NULL: none */
+  int (*per_ip_exempt)(const struct sockaddr *addr);
 } sf_conns_limits;
 
 /* Starts the watchdog. Never NULL (aborts on out of memory). */

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/cidr.h"
 #include "core/conns.h"
 #include "core/http_mhd.h"
 #include "core/http_framing.h"
@@ -31,6 +32,38 @@ static struct http_settings {
   int (*reply_gate)(sf_req *r);
   sf_http_conn_opts conn_opts;
 } settings = {.conn_opts = {1000, 0, 10, 30, 120}};
+
+/* Trusted proxies (sf_http_trust_proxies), set before the server starts. */
+#define MAX_PROXIES 32
+static struct http_proxies {
+  sf_cidr ranges[MAX_PROXIES];
+  int n;
+} proxies;
+
+int sf_http_trust_proxies(const char *spec, sf_err *err) {
+  struct http_proxies next = {0};
+  char *copy = strdup(spec ? spec : ""), *save = NULL;
+  if (!copy) abort();
+  int rc = 0;
+  for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+    while (isspace((unsigned char)*tok)) tok++;
+    for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);) *--e = '\0';
+    if (!*tok) continue;
+    if (next.n == MAX_PROXIES || sf_cidr_parse(tok, &next.ranges[next.n]))
+      rc = sf_err_set(err, 400, "config", "Bad configuration",
+                      "trusted_proxies: '%s' is not a CIDR or an address (or the list has more than %d)", tok,
+                      MAX_PROXIES);
+    else
+      next.n++;
+  }
+  free(copy);
+  if (!rc) proxies = next;
+  return rc;
+}
+
+int sf_http_trusted_proxy(const struct sockaddr *sa) {
+  return proxies.n && sf_cidr_match(proxies.ranges, proxies.n, sa);
+}
 
 void sf_http_set_access_log(int on) { settings.access_log = on; }
 void sf_http_set_reply_gate(int (*gate)(sf_req *r)) { settings.reply_gate = gate; }
@@ -67,15 +100,69 @@ static int valid_request_id(const char *s) {
   return n > 0 && n < 40;
 }
 
-static void client_ip(struct MHD_Connection *c, char *out, size_t cap) {
-  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+static void ip_text(const struct sockaddr *sa, char *out, size_t cap) {
   out[0] = '\0';
-  if (!ci || !ci->client_addr) return;
-  const struct sockaddr *sa = ci->client_addr;
   if (sa->sa_family == AF_INET)
     inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
   else if (sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+/* Every X-Forwarded-For line of the request, joined in order with ','. */
+typedef struct forwarded_for {
+  char text[1024];
+  size_t len;
+  int cut; /* longer than text: not used */
+} forwarded_for;
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  forwarded_for *f = cls;
+  if (!key || strcasecmp(key, "X-Forwarded-For") != 0 || !value) return MHD_YES;
+  size_t n = strlen(value);
+  if (f->len + n + 2 > sizeof f->text) {
+    f->cut = 1;
+    return MHD_NO;
+  }
+  if (f->len) f->text[f->len++] = ',';
+  memcpy(f->text + f->len, value, n + 1);
+  f->len += n;
+  return MHD_YES;
+}
+
+/* The peer is a trusted proxy: the client is the first address, from the
+ * right of X-Forwarded-For, that is not itself a trusted proxy (each proxy
+ * appends the address it received the request from; what a client wrote
+ * further left is not believed). A hop that is not an address ends the
+ * walk at the last trusted one. */
+static void forwarded_client(struct MHD_Connection *c, char *out, size_t cap) {
+  forwarded_for f = {.len = 0};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, collect_xff, &f);
+  if (f.cut) return;
+  char *end = f.text + f.len;
+  while (end > f.text) {
+    char *start = end;
+    while (start > f.text && start[-1] != ',') start--;
+    char hop[64];
+    char *a = start, *b = end;
+    while (a < b && isspace((unsigned char)*a)) a++;
+    while (b > a && isspace((unsigned char)b[-1])) b--;
+    struct sockaddr_storage ss;
+    if ((size_t)(b - a) >= sizeof hop) return;
+    memcpy(hop, a, (size_t)(b - a));
+    hop[b - a] = '\0';
+    if (sf_ip_parse(hop, &ss)) return;
+    ip_text((const struct sockaddr *)&ss, out, cap);
+    if (!sf_http_trusted_proxy((const struct sockaddr *)&ss)) return;
+    end = start > f.text ? start - 1 : f.text;
+  }
+}
+
+static void client_ip(struct MHD_Connection *c, char *out, size_t cap) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  out[0] = '\0';
+  if (!ci || !ci->client_addr) return;
+  ip_text(ci->client_addr, out, cap);
+  if (sf_http_trusted_proxy(ci->client_addr)) forwarded_client(c, out, cap);
 }
 
 static sf_req *req_alloc(const char *target) {
@@ -359,7 +446,8 @@ static sf_conns *new_guard(void) {
   sf_conns_limits lim = {.max = o->max_connections,
                          .per_ip = o->max_per_ip,
                          .header_timeout_s = o->header_timeout_s,
-                         .body_timeout_s = o->body_timeout_s};
+                         .body_timeout_s = o->body_timeout_s,
+                         .per_ip_exempt = sf_http_trusted_proxy};
   return sf_conns_new(&lim);
 }
 

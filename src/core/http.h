@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/arena.h"
 #include "core/err.h"
@@ -84,6 +85,17 @@ typedef struct sf_http_conn_opts {
   int body_timeout_s;   /* whole request body, after the head */
   int idle_timeout_s;   /* keep-alive connection with no request begun */
 } sf_http_conn_opts;
+
+/* Trusted proxies (setting trusted_proxies): a comma-separated list of CIDRs
+ * and addresses, e.g. a load balancer's. For a request whose peer is one, the
+ * client address (sf_req.client_ip: rate limits, logs, the audit trail) is
+ * taken from X-Forwarded-For, the first address from the right that is not
+ * a trusted proxy itself; and the per-IP connection cap does not apply to
+ * them. Before sf_http_start (main thread); 0, or 400 naming the bad entry
+ * (the previous list stays). */
+int sf_http_trust_proxies(const char *spec, sf_err *err);
+/* 1 when sa is a trusted proxy. Any thread once serving. */
+int sf_http_trusted_proxy(const struct sockaddr *sa);
 
 /* Before sf_http_start; the defaults are 1000 / no cap / 10 / 30 / 120. */
 void sf_http_set_connections(const sf_http_conn_opts *o);

@@ -1,7 +1,7 @@
 """Edge policies and HTTP conventions over HTTP: errors as problem+json,
 RBAC 401/403, rate limits, Idempotency-Key, CORS, request ids, tracing,
 OpenAPI coverage, metrics."""
-import http.client, json, socket, threading, unittest
+import http.client, json, shutil, socket, tempfile, threading, unittest
 from sfharness import (Server, cli, req, register, login, make_user, assert_problem, main)
 
 
@@ -245,6 +245,48 @@ class RateLimits(unittest.TestCase):
             self.assertEqual(st, 200)
         finally:
             srv.close()
+
+    def test_behind_trusted_proxies_the_forwarded_client_is_limited(self):
+        # 127.0.0.1 and 10.9.0.0/16 are proxies; 127.0.0.2 is a client that writes its own header
+        srv = Server(["--rate-ip-rps", "1", "--rate-ip-burst", "2", "--trusted-proxies", "127.0.0.1, 10.9.0.0/16"])
+
+        def get(peer, xff=None):
+            c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10, source_address=(peer, 0))
+            return req(srv, "GET", "/api/v1/users/me", headers={"X-Forwarded-For": xff} if xff else None, conn=c)[0]
+
+        def exhaust(peer, xff):  # spends a budget (401: no token, but not limited) until 429
+            got = [get(peer, xff) for _ in range(6)]
+            self.assertEqual(got[-1], 429, got)
+            return got
+
+        try:
+            # each forwarded client has its own budget
+            self.assertEqual(exhaust("127.0.0.1", "203.0.113.1")[0], 401)
+            self.assertEqual(get("127.0.0.1", "203.0.113.2"), 401)
+            # what a client wrote left of the proxy's entry is not believed; proxies in a chain are skipped
+            exhaust("127.0.0.1", "203.0.113.1")
+            self.assertEqual(get("127.0.0.1", "198.51.100.7, 203.0.113.1"), 429)
+            exhaust("127.0.0.1", "203.0.113.1")
+            self.assertEqual(get("127.0.0.1", "203.0.113.1, 10.9.4.4"), 429)
+            self.assertEqual(get("127.0.0.1", "203.0.113.3 ,10.9.4.4"), 401)
+            # the header from a peer that is not a trusted proxy is ignored: the peer is the client
+            exhaust("127.0.0.2", "203.0.113.10")
+            self.assertEqual(get("127.0.0.2", "203.0.113.11"), 429)
+            # a hop that is not an address: the last trusted proxy is the client
+            exhaust("127.0.0.1", "not-an-ip")
+            self.assertEqual(get("127.0.0.1"), 429)
+        finally:
+            srv.close()
+
+    def test_a_bad_trusted_proxies_entry_refuses_the_start(self):
+        d = tempfile.mkdtemp(prefix="sf-e2e-")
+        try:
+            self.assertEqual(cli("migrate", data_dir=d)[0], 0)
+            rc, out, err = cli("serve", "--trusted-proxies", "10.0.0.0/33", "--port", "0", data_dir=d)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("trusted_proxies: '10.0.0.0/33'", err + out)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class Idempotency(unittest.TestCase):

@@ -10,19 +10,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cidr.h"
+
 #define MAX_CIDRS 64
 #define MAX_HOSTS 32
 #define HOST_MAX 256
 
-typedef struct {
-  int family; /* AF_INET or AF_INET6 */
-  unsigned char addr[16];
-  int prefix;
-} cidr;
-
 /* Written by sf_webhooks_guard_configure at start, read only afterwards. */
 static struct guard_state {
-  cidr cidrs[MAX_CIDRS];
+  sf_cidr cidrs[MAX_CIDRS];
   int ncidrs;
   char hosts[MAX_HOSTS][HOST_MAX];
   int nhosts;
@@ -41,24 +37,9 @@ static const char *classify_v4(uint32_t a) {
   return NULL;
 }
 
-static uint32_t v4_at(const unsigned char *b) {
-  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
 static int zeros(const unsigned char *b, int n) {
   for (int i = 0; i < n; i++)
     if (b[i]) return 0;
-  return 1;
-}
-
-/* The IPv4 address an IPv6 one carries (mapped, compatible, NAT64): 1 and
- * *out, or 0. :: and ::1 are not IPv4-compatible addresses. */
-static int embedded_v4(const unsigned char *b, uint32_t *out) {
-  static const unsigned char nat64[12] = {0x00, 0x64, 0xff, 0x9b};
-  int mapped = zeros(b, 10) && b[10] == 0xff && b[11] == 0xff;
-  int compat = zeros(b, 12) && v4_at(b + 12) > 1;
-  if (!mapped && !compat && memcmp(b, nat64, 12) != 0) return 0;
-  *out = v4_at(b + 12);
   return 1;
 }
 
@@ -66,7 +47,7 @@ static const char *classify_v6(const unsigned char *b) {
   uint32_t v4;
   if (zeros(b, 16)) return "unspecified";
   if (zeros(b, 15) && b[15] == 1) return "loopback";
-  if (embedded_v4(b, &v4)) return classify_v4(v4);
+  if (sf_cidr_embedded_v4(b, &v4)) return classify_v4(v4);
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "link-local";
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return "site-local";
   if ((b[0] & 0xfe) == 0xfc) return "unique local (ULA)";
@@ -82,60 +63,12 @@ const char *sf_webhooks_guard_classify(const struct sockaddr *sa) {
 
 /* ---- the allow-list ---- */
 
-static int prefix_match(const unsigned char *a, const unsigned char *b, int bits) {
-  int whole = bits / 8, rest = bits % 8;
-  if (memcmp(a, b, (size_t)whole) != 0) return 0;
-  if (!rest) return 1;
-  unsigned char mask = (unsigned char)(0xff << (8 - rest));
-  return (a[whole] & mask) == (b[whole] & mask);
-}
-
-static int cidr_allows(const struct sockaddr *sa) {
-  unsigned char v4[4], v6[16];
-  int has4 = 0, has6 = 0;
-  if (sa->sa_family == AF_INET) {
-    memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    has4 = 1;
-  } else if (sa->sa_family == AF_INET6) {
-    memcpy(v6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, 16);
-    has6 = 1;
-    uint32_t e;
-    if (embedded_v4(v6, &e)) { /* an allowed IPv4 address is allowed in every form */
-      uint32_t be = htonl(e);
-      memcpy(v4, &be, 4);
-      has4 = 1;
-    }
-  }
-  for (int i = 0; i < guard.ncidrs; i++) {
-    const cidr *c = &guard.cidrs[i];
-    if ((c->family == AF_INET && has4 && prefix_match(v4, c->addr, c->prefix)) ||
-        (c->family == AF_INET6 && has6 && prefix_match(v6, c->addr, c->prefix)))
-      return 1;
-  }
-  return 0;
-}
+static int cidr_allows(const struct sockaddr *sa) { return sf_cidr_match(guard.cidrs, guard.ncidrs, sa); }
 
 /* One entry: a CIDR, an address or a host name. 0 or -1. */
-static int parse_entry(const char *e, cidr *c, char *host) {
-  char ip[64];
-  const char *slash = strchr(e, '/');
-  size_t n = slash ? (size_t)(slash - e) : strlen(e);
-  if (n < sizeof ip) {
-    memcpy(ip, e, n);
-    ip[n] = '\0';
-    c->family = inet_pton(AF_INET, ip, c->addr) == 1 ? AF_INET : inet_pton(AF_INET6, ip, c->addr) == 1 ? AF_INET6 : 0;
-  } else {
-    c->family = 0;
-  }
-  if (c->family) {
-    int max = c->family == AF_INET ? 32 : 128;
-    char *end = NULL;
-    long p = slash ? strtol(slash + 1, &end, 10) : max;
-    if (slash && (!slash[1] || *end || p < 0 || p > max)) return -1;
-    c->prefix = (int)p;
-    return 0;
-  }
-  if (slash || !*e || strlen(e) >= HOST_MAX) return -1;
+static int parse_entry(const char *e, sf_cidr *c, char *host) {
+  if (sf_cidr_parse(e, c) == 0) return 0;
+  if (strchr(e, '/') || !*e || strlen(e) >= HOST_MAX) return -1;
   for (const char *p = e; *p; p++)
     if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') return -1;
   snprintf(host, HOST_MAX, "%s", e);
@@ -151,7 +84,7 @@ int sf_webhooks_guard_configure(const char *spec, sf_err *err) {
     while (isspace((unsigned char)*tok)) tok++;
     for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);) *--e = '\0';
     if (!*tok) continue;
-    cidr c;
+    sf_cidr c;
     int kind = next.ncidrs < MAX_CIDRS && next.nhosts < MAX_HOSTS ? parse_entry(tok, &c, next.hosts[next.nhosts]) : -1;
     if (kind < 0)
       rc = sf_err_set(err, 400, "config", "Bad configuration",
