@@ -16,7 +16,7 @@ PKGS=(
 )
 mode="${1:-}"
 if [ "$mode" = "--bench" ]; then PKGS+=(wrk nginx-light); fi
-if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets chromium postgresql redis-server nats-server); fi
+if [ "$mode" = "--test" ]; then PKGS+=(python3-jsonschema clang-format python3-aiosmtpd openssl python3-websockets chromium postgresql redis-server nats-server nginx-light); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
