@@ -18,7 +18,6 @@
 #define USER_BUCKETS 4096
 #define MAX_TOPICS 64
 #define EVENT_KEYS 32 /* keys one event may map to, all families together */
-#define EVENT_MSGS 16 /* distinct WebSocket topics one event is serialized for, cached */
 #define QUEUE_FIRST 8 /* a queue's first ring; it doubles as needed */
 /* A closing connection's last messages (the close frame, the SSE end) get
  * this long to be read; then the socket is cut, read or not. */
