@@ -244,6 +244,26 @@ class StockStream(unittest.TestCase):
                 self.assertEqual((await self.subscribe(ws, "stock:" + pid))["type"], "subscribed")
         run(go())
 
+    # ---- crash: the log gives the same changes after a kill -9 ----
+
+    def test_zz_kill9_then_resume_gives_the_same_changes(self):
+        pid = self.product()
+        watcher, _ = self.customer()
+        buyer, _ = self.customer()
+        s = SSE(self.srv, watcher, "stock:" + pid)
+        place(self.srv, buyer, [{"product_id": pid, "quantity": 1}], card=OK, wait=10)
+        seen = s.events(2)
+        self.assertEqual([e["event"] for e in seen], ["stock.held", "stock.sold"])
+        self.srv.kill9()
+        self.assertIsNone(s.next(timeout=5))
+        s.close()
+        self.srv.start()
+        s = SSE(self.srv, watcher, "stock:" + pid, last_id=int(seen[0]["id"]) - 1)
+        again = s.events(2)
+        s.close()
+        self.assertEqual([(e["id"], e["event"], e["data"]) for e in again],
+                         [(e["id"], e["event"], e["data"]) for e in seen])
+
 
 if __name__ == "__main__":
     main()
