@@ -18,7 +18,6 @@
 #define USER_BUCKETS 4096
 #define MAX_TOPICS 64
 #define EVENT_KEYS 32 /* keys one event may map to, all families together */
-#define EVENT_MSGS 16 /* distinct WebSocket topics one event is serialized for, cached */
 #define QUEUE_FIRST 8 /* a queue's first ring; it doubles as needed */
 /* A closing connection's last messages (the close frame, the SSE end) get
  * this long to be read; then the socket is cut, read or not. */
@@ -103,6 +102,7 @@ hub_msg *hub_msg_new(size_t len, int64_t position) {
   hub_msg *m = sf_malloc(sizeof *m + len + 1);
   atomic_init(&m->refs, 1);
   m->position = position;
+  m->tag = 0;
   m->len = len;
   m->data[len] = '\0';
   return m;
@@ -428,61 +428,104 @@ hub_conn *hub_take_dirty(void) {
 
 /* ---- the live subscriber (sf-live) ---- */
 
-/* The messages of one event, made at most once per topic and transport. */
-typedef struct fanout {
-  const sf_event *ev;
-  json_t *event;
-  hub_msg *sse;
-  int nws;
-  struct {
-    const char *topic;
-    hub_msg *m;
-  } ws[EVENT_MSGS];
-} fanout;
-
-static json_t *fanout_event(fanout *f) {
-  if (!f->event) f->event = hub_event_json(f->ev);
-  return f->event;
+/* A derived change as clients get it: the event's id, position and time,
+ * the change's type and data, and "derived": true (no stream: the event's
+ * stream may name what the subscriber may not see). */
+static json_t *derived_json(const sf_event *ev, const char *type, json_t *data) {
+  char at[32];
+  sf_time_iso8601(ev->at, at, sizeof at);
+  return json_pack("{s:s, s:I, s:s, s:b, s:o, s:s}", "id", ev->id, "position", (json_int_t)ev->position, "type", type,
+                   "derived", 1, "data", data ? data : json_object(), "at", at);
 }
 
-/* The message for sub's transport and topic; a reference the fanout keeps
- * (or, past the cache, one the caller drops: *own). */
-static hub_msg *fanout_msg(fanout *f, const hub_sub *s, int *own) {
-  *own = 0;
-  if (s->conn->kind == CONN_SSE) {
-    if (!f->sse) f->sse = hub_sse_event_msg(fanout_event(f), f->ev->type, f->ev->position);
-    return f->sse;
+/* What s's family makes of the event for key: the cached answer. */
+static int fanout_derive(hub_fanout *f, const hub_sub *s, const char *key, uint64_t *tag, json_t **obj) {
+  const sf_topic *fam = hub.topics[s->family];
+  *tag = 0;
+  *obj = NULL;
+  if (!fam->derive) return 0;
+  for (int i = 0; i < f->nder; i++)
+    if (strcmp(f->der[i].key, key) == 0) {
+      *tag = f->der[i].tag;
+      *obj = f->der[i].obj;
+      return f->der[i].rc;
+    }
+  const char *type = NULL;
+  json_t *data = NULL;
+  int rc = fam->derive(f->ev, key, &type, &data);
+  if (rc == 1 && type) {
+    *obj = derived_json(f->ev, type, data);
+    *tag = sf_fnv1a(key, strlen(key)) | 1; /* never 0: that is the event itself */
+  } else {
+    json_decref(data);
+    rc = rc == 1 ? -1 : rc;
   }
-  for (int i = 0; i < f->nws; i++)
-    if (strcmp(f->ws[i].topic, s->topic) == 0) return f->ws[i].m;
-  hub_msg *m = hub_ws_event_msg(fanout_event(f), s->topic, f->ev->position);
-  if (f->nws == EVENT_MSGS) {
+  if (f->nder < HUB_FANOUT_MAX) {
+    f->der[f->nder].key = key;
+    f->der[f->nder].rc = rc;
+    f->der[f->nder].tag = *tag;
+    f->der[f->nder++].obj = *obj;
+  } else {
+    json_decref(*obj); /* the caller is done with it before the next call */
+    *obj = NULL;
+    rc = -1; /* past the cache: never seen with so many keys */
+  }
+  return rc;
+}
+
+hub_msg *hub_fanout_msg(hub_fanout *f, const hub_sub *s, const char *key, int *own) {
+  *own = 0;
+  uint64_t tag;
+  json_t *obj;
+  int rc = fanout_derive(f, s, key, &tag, &obj);
+  if (rc < 0) return NULL;
+  const char *topic = s->conn->kind == CONN_SSE ? NULL : s->topic;
+  for (int i = 0; i < f->nmsg; i++)
+    if (f->msg[i].tag == tag && (topic ? f->msg[i].topic && strcmp(f->msg[i].topic, topic) == 0 : !f->msg[i].topic))
+      return f->msg[i].m;
+  if (!obj) obj = f->event ? f->event : (f->event = hub_event_json(f->ev));
+  const char *type = json_string_value(json_object_get(obj, "type"));
+  hub_msg *m = topic ? hub_ws_event_msg(obj, topic, f->ev->position) : hub_sse_event_msg(obj, type, f->ev->position);
+  m->tag = tag;
+  if (f->nmsg == HUB_FANOUT_MAX) {
     *own = 1;
     return m;
   }
-  f->ws[f->nws].topic = s->topic;
-  f->ws[f->nws++].m = m;
+  f->msg[f->nmsg].topic = topic;
+  f->msg[f->nmsg].tag = tag;
+  f->msg[f->nmsg++].m = m;
   return m;
 }
 
-static void fanout_free(fanout *f) {
+void hub_fanout_free(hub_fanout *f) {
   json_decref(f->event);
-  hub_msg_unref(f->sse);
-  for (int i = 0; i < f->nws; i++) hub_msg_unref(f->ws[i].m);
+  for (int i = 0; i < f->nder; i++) json_decref(f->der[i].obj);
+  for (int i = 0; i < f->nmsg; i++) hub_msg_unref(f->msg[i].m);
 }
 
-/* Under the lock: one subscription's share of an event. */
-static void deliver(fanout *f, hub_sub *s) {
+int hub_sse_admit(hub_conn *c, const hub_msg *m) {
+  if (m->position < c->last_pos) return 0;
+  if (m->position > c->last_pos) {
+    c->last_pos = m->position;
+    c->ntags = 0;
+  } else if (c->ntags < 0) {
+    return 0;
+  }
+  for (int i = 0; i < c->ntags; i++)
+    if (c->tags[i] == m->tag) return 0;
+  if (c->ntags < (int)(sizeof c->tags / sizeof c->tags[0])) c->tags[c->ntags++] = m->tag;
+  return 1;
+}
+
+/* Under the lock: the share of an event of one subscription, through key. */
+static void deliver(hub_fanout *f, hub_sub *s, const char *key) {
   hub_conn *c = s->conn;
   int64_t pos = f->ev->position;
   if (c->closing || pos <= s->last_pos) return;
-  s->last_pos = pos;
-  if (c->kind == CONN_SSE && !s->buffering) {
-    if (pos <= c->last_pos) return; /* the same event through another of its topics */
-    c->last_pos = pos;
-  }
   int own;
-  hub_msg *m = fanout_msg(f, s, &own);
+  hub_msg *m = hub_fanout_msg(f, s, key, &own);
+  if (!m) return; /* nothing for this key; another of s's keys may have something */
+  s->last_pos = pos;
   if (s->buffering) {
     if (c->npending >= hub_cfg.queue_max) {
       hub_count_closed_slow();
@@ -494,8 +537,12 @@ static void deliver(fanout *f, hub_sub *s) {
       }
       c->pending[c->npending++] = hub_msg_ref(m);
     }
-  } else {
+  } else if (c->kind == CONN_WS) {
     hub_push(c, m, 0);
+  } else if (hub_sse_admit(c, m)) {
+    /* the messages of one event go together (an SSE client resumes after
+     * its id): only the first of them may find the queue full */
+    hub_push(c, m, c->ntags > 1);
   }
   if (own) hub_msg_unref(m);
 }
@@ -514,16 +561,16 @@ static void notify(const sf_event *ev) {
   if (!active) return;
   char keys[EVENT_KEYS][SF_TOPIC_KEY_MAX];
   int n = hub_event_keys(ev, active, keys, EVENT_KEYS);
-  fanout f = {.ev = ev};
+  hub_fanout f = {.ev = ev};
   hub_lock();
   for (int i = 0; i < n; i++) {
     hub_node *node = node_find(keys[i]);
-    for (hub_entry *e = node ? node->head : NULL; e; e = e->next) deliver(&f, e->sub);
+    for (hub_entry *e = node ? node->head : NULL; e; e = e->next) deliver(&f, e->sub, node->key);
   }
   int woke = hub.dirty != NULL;
   hub_unlock();
   if (woke) hub_wake();
-  fanout_free(&f);
+  hub_fanout_free(&f);
 }
 
 const sf_subscriber sf_stream_subscriber = {.name = "stream", .notify = notify};

@@ -10,7 +10,9 @@
  * committed event maps to the keys it belongs to. The hub keeps an index
  * topic key -> subscriptions and is fed by a live subscriber of the
  * dispatcher (sf-live thread): each event is serialized once per topic and
- * the buffer shared by every connection that gets it (refcounted).
+ * the buffer shared by every connection that gets it (refcounted). A family
+ * may send a small derived change for a key instead of the event (derive):
+ * it keeps the event's id and position, so resume works the same.
  *
  * Every message carries its event position: a client resumes after a
  * reconnect from the last position it saw, with no gap and no duplicate (the
@@ -51,6 +53,15 @@ typedef struct sf_topic {
   /* The keys ev belongs to in this family (0: none). Runs on sf-live for
    * every committed event (and on catch-up reads): keep it cheap. */
   int (*keys)(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int max);
+  /* Optional (NULL: every event goes as it is). What a subscriber of key
+   * (one keys() gave for ev) gets instead of the event itself, for an event
+   * whose data that subscriber may not see: 1, a derived change, with *type
+   * (a static string naming it, e.g. "stock.held") and *data (a new
+   * reference, the change); 0, the event as it is; -1, nothing. It sees
+   * only ev (no database read) and answers the same every time for the same
+   * event: catch-up reads of the log then give what live delivery gave.
+   * Runs on sf-live under the hub's lock, and on catch-up: keep it cheap. */
+  int (*derive)(const sf_event *ev, const char *key, const char **type, json_t **data);
 } sf_topic;
 
 /* Registers a service's topics (ending with {0}); main thread, before

@@ -108,36 +108,37 @@ typedef struct catch_up {
   uint64_t families; /* of the subscriptions catching up */
 } catch_up;
 
-static int sub_matches(const hub_sub *s, char keys[][SF_TOPIC_KEY_MAX], int n) {
+/* The first of s's keys among the event's keys, or NULL. */
+static const char *sub_match(const hub_sub *s, char keys[][SF_TOPIC_KEY_MAX], int n) {
   for (int i = 0; i < s->nkeys; i++)
     for (int k = 0; k < n; k++)
-      if (strcmp(s->entries[i].node->key, keys[k]) == 0) return 1;
-  return 0;
+      if (strcmp(s->entries[i].node->key, keys[k]) == 0) return keys[k];
+  return NULL;
 }
 
 /* One event of the log after the client's position: queued for each of the
- * catching-up subscriptions it belongs to. */
+ * catching-up subscriptions it belongs to, made by the same fanout as live
+ * delivery (the same derived changes, one SSE message per payload). */
 static int catch_up_visit(const sf_event *ev, void *ud) {
   catch_up *cu = ud;
   if (ev->position > cu->head) return 1;
   cu->last = ev->position;
   char keys[32][SF_TOPIC_KEY_MAX];
   int n = hub_event_keys(ev, cu->families, keys, 32);
-  json_t *event = NULL;
+  hub_fanout f = {.ev = ev};
   hub_conn *c = cu->c;
   for (hub_sub *s = c->subs; s && n; s = s->next) {
-    if (!s->buffering || (cu->only && s != cu->only) || !sub_matches(s, keys, n)) continue;
-    if (!event) event = hub_event_json(ev);
-    hub_msg *m = c->kind == CONN_WS ? hub_ws_event_msg(event, s->topic, ev->position)
-                                    : hub_sse_event_msg(event, ev->type, ev->position);
+    if (!s->buffering || (cu->only && s != cu->only)) continue;
+    const char *key = sub_match(s, keys, n);
+    int own;
+    hub_msg *m = key ? hub_fanout_msg(&f, s, key, &own) : NULL;
+    if (!m) continue;
     hub_lock();
-    if (c->kind == CONN_WS || ev->position > c->last_pos) hub_push(c, m, 1); /* bounded by resume_max */
-    if (c->kind == CONN_SSE && ev->position > c->last_pos) c->last_pos = ev->position;
+    if (c->kind == CONN_WS || hub_sse_admit(c, m)) hub_push(c, m, 1); /* bounded by resume_max */
     hub_unlock();
-    hub_msg_unref(m);
-    if (c->kind == CONN_SSE) break; /* one message per event */
+    if (own) hub_msg_unref(m);
   }
-  json_decref(event);
+  hub_fanout_free(&f);
   return 0;
 }
 
@@ -169,8 +170,7 @@ void hub_catch_up(hub_conn *c, hub_sub *only, int64_t after, int64_t head,
     if (!only || s == only) s->buffering = 0;
   for (int i = 0; i < c->npending; i++) {
     hub_msg *m = c->pending[i];
-    if (c->kind == CONN_WS || m->position > c->last_pos) hub_push(c, m, 1);
-    if (c->kind == CONN_SSE && m->position > c->last_pos) c->last_pos = m->position;
+    if (c->kind == CONN_WS || hub_sse_admit(c, m)) hub_push(c, m, 1);
     hub_msg_unref(m);
   }
   c->npending = 0;

@@ -21,6 +21,7 @@
 typedef struct hub_msg {
   _Atomic int refs;
   int64_t position; /* the event's, 0 for control messages */
+  uint64_t tag;     /* what of the event it carries: 0 the event itself, else one key's derived change */
   size_t len;
   char data[];
 } hub_msg;
@@ -70,7 +71,12 @@ struct hub_conn {
   hub_msg **q;
   int qhead, qlen, qcap;
   size_t sent_off;
-  int64_t last_pos; /* SSE: the newest event queued (one message per event) */
+  int64_t last_pos; /* SSE: the newest event queued */
+  /* SSE: the tags queued at last_pos (one message per event and payload:
+   * the event once however many topics reach it, each derived change once);
+   * -1: all of last_pos is done (a reset) */
+  int ntags;
+  uint64_t tags[8];
   /* live messages of subscriptions still catching up, in event order (one
    * catch-up at a time per conn) */
   hub_msg **pending;
@@ -160,6 +166,37 @@ void hub_recheck_due(void);
  * list under the lock; the caller walks ->work_next (a conn may be marked
  * dirty again meanwhile, which reuses dirty_next). */
 hub_conn *hub_take_dirty(void);
+
+/* The messages of one event, made at most once per payload, topic and
+ * transport, shared by every subscription that gets them: the live
+ * subscriber and catch-up both make them here, so a resumed client gets
+ * what a live one got. */
+#define HUB_FANOUT_MAX 16
+typedef struct hub_fanout {
+  const sf_event *ev;
+  json_t *event; /* the event as clients get it, made when first needed */
+  int nder;
+  struct {
+    const char *key; /* valid while the fanout is used */
+    int rc;          /* the family's derive: 1 derived, 0 the event, -1 nothing */
+    uint64_t tag;
+    json_t *obj; /* the derived message's event object */
+  } der[HUB_FANOUT_MAX];
+  int nmsg;
+  struct {
+    const char *topic; /* NULL: SSE */
+    uint64_t tag;
+    hub_msg *m;
+  } msg[HUB_FANOUT_MAX];
+} hub_fanout;
+/* The message sub gets for key (one of its keys ev maps to), or NULL: none.
+ * A reference the fanout keeps, or past its cache one the caller drops
+ * (*own). Under the lock or not, as long as one thread uses f. */
+hub_msg *hub_fanout_msg(hub_fanout *f, const hub_sub *s, const char *key, int *own);
+void hub_fanout_free(hub_fanout *f);
+/* Under the lock, SSE: 1 when m is to be queued on c (and is recorded as
+ * queued), 0 when c already has it or is past its position. */
+int hub_sse_admit(hub_conn *c, const hub_msg *m);
 
 /* stream.c's internals for its sibling files */
 const sf_topic *hub_topic_find(const char *name, size_t len, int *index);

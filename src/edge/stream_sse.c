@@ -37,7 +37,10 @@ static void sse_reset(hub_conn *c, const hub_sub *only, int64_t head) { /* under
   memcpy(m->data, text, (size_t)n);
   hub_push(c, m, 1);
   hub_msg_unref(m);
-  if (head > c->last_pos) c->last_pos = head;
+  if (head >= c->last_pos) {
+    c->last_pos = head;
+    c->ntags = -1; /* everything up to head is skipped */
+  }
 }
 
 void hub_sse_wake(hub_conn *c) {

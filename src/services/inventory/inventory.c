@@ -116,14 +116,19 @@ static void h_adjust(sf_req *req) {
 
 /* ---- reservations ---- */
 
-static json_t *reservation_json(const sf_reservation *r) {
-  char exp[32], created[32];
-  sf_time_iso8601(r->expires_at, exp, sizeof exp);
-  sf_time_iso8601(r->created_at, created, sizeof created);
+static json_t *items_json(const sf_reservation *r) {
   json_t *items = json_array();
   for (int i = 0; i < r->nlines; i++)
     json_array_append_new(items, json_pack("{s:s, s:I}", "product_id", r->lines[i].product_id, "quantity",
                                            (json_int_t)r->lines[i].quantity));
+  return items;
+}
+
+static json_t *reservation_json(const sf_reservation *r) {
+  char exp[32], created[32];
+  sf_time_iso8601(r->expires_at, exp, sizeof exp);
+  sf_time_iso8601(r->created_at, created, sizeof created);
+  json_t *items = items_json(r);
   return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "id", r->id, "owner", r->owner, "status", r->status, "items",
                    items, "expires_at", r->expires_at ? json_string(exp) : json_null(), "created_at", created);
 }
@@ -304,8 +309,9 @@ static int release(sf_tx *tx, const sf_actor *who, sf_reservation *r, const char
   }
   const char *status = strcmp(cause, "expired") == 0 ? "expired" : "released";
   int rc = sf_inv_repo_set_reservation_status(tx->db, r->id, status, tx->now_ms, err);
-  if (!rc)
-    rc = sf_ev_emit(tx, who, "reservation", r->id, "reservation.released", json_pack("{s:s}", "cause", cause), err);
+  if (!rc) /* items: what stock:<product> subscribers see move (events before them lack it) */
+    rc = sf_ev_emit(tx, who, "reservation", r->id, "reservation.released",
+                    json_pack("{s:s, s:o}", "cause", cause, "items", items_json(r)), err);
   if (!rc) snprintf(r->status, sizeof r->status, "%s", status);
   return rc;
 }
@@ -339,7 +345,9 @@ int sf_inv_commit(sf_tx *tx, const sf_actor *who, const char *id, sf_err *err) {
     rc = sf_inv_repo_save_stock(tx->db, &s, tx->now_ms, err);
   }
   if (!rc) rc = sf_inv_repo_set_reservation_status(tx->db, id, "committed", tx->now_ms, err);
-  if (!rc) rc = sf_ev_emit(tx, who, "reservation", id, "reservation.committed", json_object(), err);
+  if (!rc)
+    rc = sf_ev_emit(tx, who, "reservation", id, "reservation.committed", json_pack("{s:o}", "items", items_json(r)),
+                    err);
   if (!rc && r->expires_at) rc = sf_timer_cancel(tx, EXPIRE_KIND, id, err);
   free(r);
   return rc;

@@ -44,6 +44,16 @@ extern const sf_subscriber sf_sales_daily_subscriber;
  * resumes from them). Register it with the others, before sf_dispatch_start. */
 extern const sf_subscriber sf_orders_saga_subscriber;
 
+/* The stock an order event moved by itself, for the stock:<product> topic
+ * (inventory/topics.c): order.placed holds, order.paid sells,
+ * order.cancelled releases (cancellations written since they name their
+ * items; older ones give 0). An order placed before direct holds moved its
+ * stock through its reservation's events and gives 0. Returns the move with
+ * *items a new reference ([{product_id, quantity}], the caller decrefs), or
+ * 0 with *items NULL. Reads ev only: any thread (sf-live, catch-up). */
+enum { SF_ORD_STOCK_HELD = 1, SF_ORD_STOCK_SOLD, SF_ORD_STOCK_RELEASED };
+int sf_orders_stock_moved(const sf_event *ev, json_t **items);
+
 /* serviceflow verify (verify.c): folds every "order-<id>" stream and compares
  * status, saga step, totals, payment (status, captured, refunded, auth_ref)
  * and lines with the orders, payments and order_lines rows, one aggregate per

@@ -33,8 +33,12 @@ static json_t *paid_event(const order *o, int64_t at_ms) {
     json_array_append_new(items, json_pack("{s:s, s:I, s:I}", "product_id", o->lines[i].product_id, "quantity",
                                            (json_int_t)o->lines[i].quantity, "unit_price",
                                            (json_int_t)o->lines[i].unit_price));
-  return json_pack("{s:I, s:s, s:s, s:o}", "total", (json_int_t)o->total, "currency", o->currency, "day", day, "items",
-                   items);
+  json_t *ev = json_pack("{s:I, s:s, s:s, s:o}", "total", (json_int_t)o->total, "currency", o->currency, "day", day,
+                         "items", items);
+  /* an order placed before direct holds sold through its reservation
+   * (reservation.committed), not by this event: sf_orders_stock_moved */
+  if (o->reservation_id[0]) json_object_set_new(ev, "reservation_id", json_string(o->reservation_id));
+  return ev;
 }
 
 /* Orders placed before direct holds kept their stock in a reservation. */
@@ -50,6 +54,14 @@ static int sell_stock(sf_tx *tx, const order *o, sf_err *err) {
   return sf_inv_sell(tx, l, order_inv_lines(o, l), err);
 }
 
+static json_t *stock_items(const order *o) {
+  json_t *items = json_array();
+  for (int i = 0; i < o->nlines; i++)
+    json_array_append_new(items, json_pack("{s:s, s:I}", "product_id", o->lines[i].product_id, "quantity",
+                                           (json_int_t)o->lines[i].quantity));
+  return items;
+}
+
 /* Compensation end: give the stock back and cancel. */
 static int cancel_order(sf_tx *tx, order *o, const char *reason, sf_err *err) {
   if (release_stock(tx, o, err)) return -1;
@@ -57,7 +69,10 @@ static int cancel_order(sf_tx *tx, order *o, const char *reason, sf_err *err) {
   snprintf(o->saga_step, sizeof o->saga_step, "done");
   snprintf(o->failure_reason, sizeof o->failure_reason, "%s", reason);
   if (ord_repo_save(tx, o, err)) return -1;
-  return order_event(tx, NULL, o, "order.cancelled", json_pack("{s:s}", "reason", reason), err);
+  json_t *ev = json_pack("{s:s}", "reason", reason);
+  /* the units the order held itself go back: named for stock:<product> (sf_orders_stock_moved) */
+  if (!o->reservation_id[0]) json_object_set_new(ev, "items", stock_items(o));
+  return order_event(tx, NULL, o, "order.cancelled", ev, err);
 }
 
 /* Another attempt of a payment step later, logged as payment.retry_scheduled. */

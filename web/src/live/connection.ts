@@ -15,7 +15,9 @@ export interface LiveEvent {
   id: string;
   position: number;
   type: string;
-  stream: string;
+  /** absent on a derived change (`derived: true`, e.g. stock.held on `stock:<id>`) */
+  stream?: string;
+  derived?: boolean;
   data: Record<string, unknown>;
   at: string;
 }
