@@ -47,6 +47,10 @@ void sf_edge_on_session_check(sf_edge_session_fn fn);
 /* Asks the checker directly, without the cache (the streams' recheck after
  * an identity event); any thread with a reader. */
 int sf_edge_session_check(const char *user_id, const char *session_id, char *role, size_t cap, sf_err *err);
+/* Rate limits shared in Redis (redis_url): -1 when not configured (limits
+ * per instance), else 1 when Redis answers and 0 when not, with *fail_closed
+ * set (edge/ratelimit_redis.h). May PING Redis (timeout redis_timeout_ms). */
+int sf_edge_rl_redis_state(int *fail_closed);
 /* Is origin in cors_origins (or is any origin allowed)? */
 int sf_edge_origin_allowed(const char *origin);
 /* Voids every thread's cached session answers for user_id. Call it after the

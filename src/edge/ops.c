@@ -48,7 +48,16 @@ static void h_readyz(sf_req *req) {
                              storage_ok            ? "ok"
                              : fault.status == 507 ? "full"
                                                    : "failing");
-  if (db_ok && intact && writer_ok && storage_ok) {
+  /* Shared rate limits: reported; not ready only when Redis is down and
+   * redis_fail = closed (every limited request would get 503). */
+  int fail_closed = 0, redis = sf_edge_rl_redis_state(&fail_closed);
+  if (redis >= 0)
+    json_object_set_new(checks, "ratelimit_redis",
+                        json_string(redis         ? "ok"
+                                    : fail_closed ? "down"
+                                                  : "down-local-limits"));
+  int redis_ok = redis != 0 || !fail_closed;
+  if (db_ok && intact && writer_ok && storage_ok && redis_ok) {
     sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
     return;
   }
@@ -58,8 +67,10 @@ static void h_readyz(sf_req *req) {
              !db_ok    ? "database: not reachable"
              : !intact ? "integrity: the database is damaged"
                        : "writer: stopped");
-  else
+  else if (!storage_ok)
     snprintf(detail, sizeof detail, "storage: the last write failed (%.150s)", fault.detail);
+  else
+    snprintf(detail, sizeof detail, "ratelimit_redis: Redis does not answer and redis_fail is closed");
   reply_not_ready(req, checks, detail);
 }
 
