@@ -22,6 +22,7 @@
 /* Idle connections kept; more are closed when put back. Each HTTP thread
  * holds at most one at a time, so the pool settles at the thread count. */
 #define POOL_MAX 64
+#define WHY_CAP 200 /* a failure's reason, for the log line */
 
 /* GCRA on the Redis server's clock, in whole microseconds (a Lua number is a
  * double: exact to 2^53, and now is about 2^50 us). KEYS[1] holds the
@@ -242,11 +243,12 @@ static int conn_prepare(sf_rl_redis *r, redisContext *ctx, const char **why) {
   return 0;
 }
 
-static rconn *conn_open(sf_rl_redis *r, const char **why) {
+/* A new connection, or NULL with the reason in why[WHY_CAP]. */
+static rconn *conn_open(sf_rl_redis *r, char *why) {
   redisContext *ctx = redisConnectWithTimeout(r->host, r->port, r->timeout);
-  if (!ctx || ctx->err || redisSetTimeout(ctx, r->timeout) != REDIS_OK || conn_prepare(r, ctx, why)) {
-    if (ctx && ctx->err) *why = ctx->errstr;
-    if (!ctx) *why = "out of memory";
+  const char *reason = "out of memory";
+  if (!ctx || ctx->err || redisSetTimeout(ctx, r->timeout) != REDIS_OK || conn_prepare(r, ctx, &reason)) {
+    snprintf(why, WHY_CAP, "%s", ctx && ctx->err ? ctx->errstr : reason);
     redisFree(ctx);
     return NULL;
   }
@@ -263,7 +265,7 @@ static void conn_close(rconn *c) {
 }
 
 /* An idle connection of the current generation, else a new one. */
-static rconn *conn_get(sf_rl_redis *r, const char **why) {
+static rconn *conn_get(sf_rl_redis *r, char *why) {
   unsigned gen = atomic_load(&r->gen);
   rconn *stale = NULL, *c;
   pthread_mutex_lock(&r->mu);
@@ -344,8 +346,8 @@ int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, co
     return 0;
   }
   if (!circuit_allows(r)) return -1;
-  const char *why = "no answer";
-  rconn *c = conn_get(r, &why);
+  char why[WHY_CAP];
+  rconn *c = conn_get(r, why);
   if (!c) {
     circuit_failure(r, why);
     return -1;
@@ -358,11 +360,12 @@ int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, co
   redisReply *rep = run_script(r, c->ctx, k, (size_t)n, interval_us, capacity_us);
   int rc = read_result(rep, p->limit, out);
   if (rc) {
-    why = !rep ? c->ctx->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply";
-    char copy[200];
-    snprintf(copy, sizeof copy, "%s", why); /* the reply is freed below */
+    snprintf(why, sizeof why, "%s",
+             !rep                             ? c->ctx->errstr
+             : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                              : "unexpected reply");
     freeReplyObject(rep);
-    circuit_failure(r, copy);
+    circuit_failure(r, why);
     conn_close(c);
     return -1;
   }
@@ -394,11 +397,11 @@ int sf_rl_redis_check(sf_rl_redis *r) {
   /* Traffic answers for Redis; a PING only when none did for a second. */
   if (atomic_load(&r->retry_at_ns) == 0 && sf_mono_ns() - atomic_load(&r->last_ok_ns) < 1000 * MS_NS) return 1;
   if (!circuit_allows(r)) return 0;
-  const char *why = "no answer";
-  rconn *c = conn_get(r, &why);
+  char why[WHY_CAP];
+  rconn *c = conn_get(r, why);
   redisReply *rep = c ? redisCommand(c->ctx, "PING") : NULL;
   int ok = reply_ok(rep);
-  if (c && !rep) why = c->ctx->errstr;
+  if (c && !ok) snprintf(why, sizeof why, "%s", rep ? rep->str : c->ctx->errstr);
   freeReplyObject(rep);
   if (!ok) {
     circuit_failure(r, why);

@@ -48,7 +48,7 @@ typedef struct sf_rl_redis_config {
 } sf_rl_redis_config;
 
 /* Checks the configuration; does not connect (Redis down at start is the
- * same as Redis down later). 0, or -1 with err filled (400 "config"). */
+ * same as Redis down later). 0, or negative with err filled (400 "config"). */
 int sf_rl_redis_new(const sf_rl_redis_config *cfg, sf_rl_redis **out, sf_err *err);
 
 /* Closes every connection and frees the client. NULL is a no-op. */
