@@ -111,6 +111,15 @@ static void collect(sf_buf *b) {
 
 /* ---- init ---- */
 
+int sf_edge_check_config(const sf_config *cfg, sf_err *err) {
+  if (!cfg->redis_url[0]) return 0;
+  sf_rl_redis *probe = NULL;
+  sf_rl_redis_config rc = {cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms, cfg->redis_fail};
+  int rv = sf_rl_redis_new(&rc, &probe, err);
+  sf_rl_redis_free(probe);
+  return rv;
+}
+
 int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
                  sf_err *err) {
   if (jwt_key_len < 32 || jwt_key_len > sizeof edge.jwt_key)

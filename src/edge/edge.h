@@ -23,6 +23,9 @@ typedef struct sf_edge_req {
 
 int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
                  sf_err *err);
+/* The settings sf_edge_init would refuse (redis_url, redis_prefix,
+ * redis_fail), checked before anything starts: 0 or negative with err. */
+int sf_edge_check_config(const sf_config *cfg, sf_err *err);
 void sf_edge_shutdown(void);
 void sf_edge_dispatch(sf_req *req);
 
