@@ -91,7 +91,9 @@ void sf_ops_routes(void) {
       {"GET", "/healthz", h_healthz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Liveness probe", NULL,
        "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
-       "Readiness probe: database (reachable, not found damaged) and writer; 503 when not ready", NULL,
+       "Readiness probe: database (reachable, not found damaged) and writer, and Redis when rate limits are shared "
+       "there (redis_url; not ready without it only when redis_fail = closed); 503 when not ready",
+       NULL,
        "{\"type\":\"object\",\"required\":[\"status\",\"checks\"],\"properties\":{"
        "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"}}}",
        200, 0, .statuses = "503"},

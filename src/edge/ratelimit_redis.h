@@ -26,6 +26,9 @@
  * (sf_ratelimit_redis_errors_total and _unavailable_total) and logged at most
  * once every 10 s.
  *
+ * The process must ignore SIGPIPE (app.c does): a write to a Redis that went
+ * away is then an error like any other.
+ *
  * Ownership: sf_rl_redis_new returns a client the caller frees with
  * sf_rl_redis_free after every caller has stopped; strings are copied in.
  * Every other function may be called from any number of threads at once. */
