@@ -1,5 +1,6 @@
 #include "edge/ratelimit_redis.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -265,7 +266,7 @@ static void conn_close(rconn *c) {
 }
 
 /* An idle connection of the current generation, else a new one. */
-static rconn *conn_get(sf_rl_redis *r, char *why) {
+static rconn *conn_get(sf_rl_redis *r, char *why, int *reused) {
   unsigned gen = atomic_load(&r->gen);
   rconn *stale = NULL, *c;
   pthread_mutex_lock(&r->mu);
@@ -281,6 +282,7 @@ static rconn *conn_get(sf_rl_redis *r, char *why) {
     next = stale->next;
     conn_close(stale);
   }
+  *reused = c != NULL;
   return c ? c : conn_open(r, why);
 }
 
@@ -297,6 +299,13 @@ static void conn_put(sf_rl_redis *r, rconn *c) {
 }
 
 /* ---- the take ---- */
+
+/* Was the connection cut by the other side (a restarted Redis, an idle
+ * timeout) rather than timed out? Such a pooled connection says nothing
+ * about Redis now: the call is tried once more on a new one. */
+static int cut(const redisContext *ctx) {
+  return ctx->err == REDIS_ERR_EOF || (ctx->err == REDIS_ERR_IO && (errno == EPIPE || errno == ECONNRESET));
+}
 
 /* EVALSHA, then EVAL when the server does not know the script (a new or
  * restarted Redis, or SCRIPT FLUSH); EVAL also caches it for the next call. */
@@ -346,33 +355,34 @@ int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, co
     return 0;
   }
   if (!circuit_allows(r)) return -1;
-  char why[WHY_CAP];
-  rconn *c = conn_get(r, why);
-  if (!c) {
-    circuit_failure(r, why);
-    return -1;
-  }
   char k[512];
   int n = snprintf(k, sizeof k, "%srl:%s:%s", r->prefix, name, key ? key : "");
   if (n < 0 || (size_t)n >= sizeof k) n = (int)sizeof k - 1; /* keys are ids and addresses: never this long */
   unsigned long long interval_us, capacity_us;
   params_us(p, &interval_us, &capacity_us);
-  redisReply *rep = run_script(r, c->ctx, k, (size_t)n, interval_us, capacity_us);
-  int rc = read_result(rep, p->limit, out);
-  if (rc) {
+  char why[WHY_CAP];
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int reused;
+    rconn *c = conn_get(r, why, &reused);
+    if (!c) break;
+    redisReply *rep = run_script(r, c->ctx, k, (size_t)n, interval_us, capacity_us);
+    if (read_result(rep, p->limit, out) == 0) {
+      freeReplyObject(rep);
+      conn_put(r, c);
+      circuit_success(r);
+      return 0;
+    }
+    int retry = reused && !rep && cut(c->ctx);
     snprintf(why, sizeof why, "%s",
              !rep                             ? c->ctx->errstr
              : rep->type == REDIS_REPLY_ERROR ? rep->str
                                               : "unexpected reply");
     freeReplyObject(rep);
-    circuit_failure(r, why);
     conn_close(c);
-    return -1;
+    if (!retry) break;
   }
-  freeReplyObject(rep);
-  conn_put(r, c);
-  circuit_success(r);
-  return 0;
+  circuit_failure(r, why);
+  return -1;
 }
 
 int sf_rl_shared_take(sf_rl_redis *r, sf_ratelimit *rl, const char *name, const char *key, uint64_t now_ns,
@@ -398,7 +408,8 @@ int sf_rl_redis_check(sf_rl_redis *r) {
   if (atomic_load(&r->retry_at_ns) == 0 && sf_mono_ns() - atomic_load(&r->last_ok_ns) < 1000 * MS_NS) return 1;
   if (!circuit_allows(r)) return 0;
   char why[WHY_CAP];
-  rconn *c = conn_get(r, why);
+  int reused;
+  rconn *c = conn_get(r, why, &reused);
   redisReply *rep = c ? redisCommand(c->ctx, "PING") : NULL;
   int ok = reply_ok(rep);
   if (c && !ok) snprintf(why, sizeof why, "%s", rep ? rep->str : c->ctx->errstr);

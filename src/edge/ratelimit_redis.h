@@ -18,7 +18,9 @@
  * (refused, timed out, an error reply) opens a circuit: for a backoff of
  * 0.5 s doubling to 2 s, no thread waits on Redis; then one thread probes
  * with the next call, and a success closes the circuit. A failure also drops
- * every pooled connection (a restarted Redis has cut them all).
+ * every pooled connection (a restarted Redis has cut them all). A pooled
+ * connection found cut (EOF, reset) is not yet a failure: the call is made
+ * once more on a new connection, so a quick Redis restart costs nothing.
  *
  * When Redis cannot answer: fail open (the default) decides with the
  * instance's own limiter (per instance, as without Redis); fail closed

@@ -289,6 +289,20 @@ static void redis_down_then_back(void **state) {
   sf_rl_free(local);
 }
 
+/* A Redis restarted between two calls cut the pooled connection: the call
+ * is made again on a new one, nothing fails. */
+static void quick_restart_costs_nothing(void **state) {
+  sf_ratelimit *local = sf_rl_new(1.0, 3, 100);
+  sf_rl_redis *r = client("sfu9:", "closed");
+  assert_int_equal(redis_take(r, local, "q").remaining, 2);
+  redis_stop();
+  redis_start();
+  assert_int_equal(redis_take(r, local, "q").remaining, 2); /* a new Redis: the bucket started full again */
+  assert_int_equal(metric(r, "\nsf_ratelimit_redis_errors_total "), 0);
+  sf_rl_redis_free(r);
+  sf_rl_free(local);
+}
+
 static void password_and_database(void **state) {
   admin_cmd("CONFIG SET requirepass s3cret");
   sf_ratelimit *local = sf_rl_new(1.0, 2, 100);
@@ -347,8 +361,8 @@ int main(void) {
       cmocka_unit_test(bad_configuration),           cmocka_unit_test(same_answers_as_local),
       cmocka_unit_test(refills_on_redis_clock),      cmocka_unit_test(two_instances_share_one_budget),
       cmocka_unit_test(keys_expire_when_full),       cmocka_unit_test(script_reloaded_after_flush),
-      cmocka_unit_test(concurrent_takes_are_atomic), cmocka_unit_test(password_and_database),
-      cmocka_unit_test(redis_down_then_back),
+      cmocka_unit_test(concurrent_takes_are_atomic), cmocka_unit_test(quick_restart_costs_nothing),
+      cmocka_unit_test(password_and_database),       cmocka_unit_test(redis_down_then_back),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
