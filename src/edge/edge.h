@@ -1,6 +1,7 @@
 /* Edge: the request pipeline every route goes through.
  *   CORS preflight → route match (404/405; a GET/HEAD no route matched,
- *   outside /api, is the web app's: edge/web.h) → per-IP and login rate limits →
+ *   outside /api, is the web app's: edge/web.h) → per-IP and login rate limits
+ *   (per instance, or shared in Redis with redis_url: edge/ratelimit_redis.h) →
  *   authentication (JWT) and permission check (401/403) → per-user limit →
  *   Idempotency-Key → handler.
  * sf_edge_dispatch is the sf_http_dispatch of the server. */

@@ -5,7 +5,7 @@ in a temp dir, without persistence, and killed at the end. Requests
 alternated between the two meet 429 after one shared burst, not two; with
 Redis killed, redis_fail = open serves with each instance's own limits and
 redis_fail = closed answers 503; after a restart both share again."""
-import os, shutil, signal, subprocess, tempfile, time, unittest
+import os, shutil, signal, socket, subprocess, tempfile, time, unittest
 from sfharness import BIN, Server, cli, free_port, req, assert_problem, main
 
 BURST = 10
@@ -28,9 +28,13 @@ class RedisServer:
              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
-            p = subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True, text=True)
-            if p.stdout.strip() == "PONG":
-                return
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
