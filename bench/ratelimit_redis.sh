@@ -4,7 +4,8 @@
 # high that nothing is refused (every request pays two limiter takes: per IP and per user). Prints
 # each round, the medians and their ratio. A redis-server of its own (free loopback port, temp dir,
 # no persistence) is started and killed at the end.
-#   bench/ratelimit_redis.sh [build dir]   (env: ROUNDS=3 DURATION=5s CONNS=64)
+#   bench/ratelimit_redis.sh [build dir]   (env: ROUNDS=3 DURATION=5s CONNS=64; SF_FLAGS: more serve
+#   flags for both servers, e.g. "--threads 4")
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${1:-$HERE/../build}"
@@ -33,7 +34,7 @@ start() {
   "$BIN" migrate --data-dir "$d" >"$d/migrate.log" 2>&1
   "$BIN" serve --data-dir "$d" --bind 127.0.0.1 --port "$port" --log-level warn \
     --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 --rate-login-burst 1000000 \
-    --rate-ip-rps 10000000 --rate-ip-burst 10000000 --rate-user-rps 10000000 --rate-user-burst 10000000 "$@" \
+    --rate-ip-rps 10000000 --rate-ip-burst 10000000 --rate-user-rps 10000000 --rate-user-burst 10000000 ${SF_FLAGS:-} "$@" \
     >"$d/server.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
