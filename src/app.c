@@ -364,6 +364,7 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
   snprintf(keys_path, sizeof keys_path, "%s/seal.keys", cfg->data_dir);
   app.ring = sf_keyring_new();
   if (sf_keyring_load_file(app.ring, keys_path, err)) goto fail;
+  if (sf_edge_check_config(cfg, err)) goto fail;
   if (sf_pw_init(cfg->argon2_memlimit_kib, cfg->argon2_opslimit, cfg->hash_concurrency, err)) goto fail;
   if (strcmp(cfg->writer_sync, "pipelined") != 0 && strcmp(cfg->writer_sync, "full") != 0) {
     sf_err_set(err, 400, "config", "Bad configuration", "writer_sync: '%s' is not 'pipelined' or 'full'",

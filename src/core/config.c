@@ -51,6 +51,10 @@ static const opt k_opts[] = {
     I(rate_login_per_min, 0, 1000000),
     I(rate_login_burst, 0, 1000000),
     S(cors_origins),
+    S(redis_url),
+    S(redis_prefix),
+    I(redis_timeout_ms, 1, 60000),
+    S(redis_fail),
     I(argon2_memlimit_kib, 8192, 4194304),
     I(argon2_opslimit, 1, 20),
     I(hash_concurrency, 1, 64),
@@ -129,6 +133,9 @@ void sf_config_defaults(sf_config *c) {
   c->rate_user_burst = 0;
   c->rate_login_per_min = 20;
   c->rate_login_burst = 10;
+  snprintf(c->redis_prefix, sizeof c->redis_prefix, "sf:");
+  c->redis_timeout_ms = 50;
+  snprintf(c->redis_fail, sizeof c->redis_fail, "open");
   c->argon2_memlimit_kib = 65536;
   c->argon2_opslimit = 2;
   c->hash_concurrency = 2;

@@ -37,6 +37,11 @@ typedef struct sf_config {
   int rate_login_per_min; /* per IP, on /auth/login and /auth/register */
   int rate_login_burst;
   char cors_origins[1024]; /* comma-separated; "*" = any; empty = CORS off */
+  /* rate limits shared by the instances (edge/ratelimit_redis.h) */
+  char redis_url[512];   /* redis://[[user]:password@]host[:port][/db]; empty = limits per instance */
+  char redis_prefix[64]; /* before every key */
+  int redis_timeout_ms;  /* connect and each command */
+  char redis_fail[16];   /* Redis unavailable: "open" = per-instance limits, "closed" = 503 */
 
   int argon2_memlimit_kib;
   int argon2_opslimit;

@@ -15,6 +15,7 @@
 #include "edge/idempotency.h"
 #include "edge/input.h"
 #include "edge/ratelimit.h"
+#include "edge/ratelimit_redis.h"
 #include "edge/web.h"
 
 #define MAX_ORIGINS 16
@@ -24,6 +25,7 @@ static struct edge_state {
   unsigned char jwt_key[256];
   const sf_keyring *ring;
   sf_ratelimit *rl_ip, *rl_user, *rl_login;
+  sf_rl_redis *rl_redis; /* limits shared in Redis; NULL = per instance */
   char origins[MAX_ORIGINS][256];
   int norigins, any_origin;
   _Atomic uint64_t denied_ip, denied_user, denied_login, auth_failures, forbidden;
@@ -104,9 +106,19 @@ static void collect(sf_buf *b) {
                 "sf_auth_failures_total{status=\"403\"} %lu\n",
                 atomic_load(&edge.denied_ip), atomic_load(&edge.denied_user), atomic_load(&edge.denied_login),
                 atomic_load(&edge.auth_failures), atomic_load(&edge.forbidden));
+  if (edge.rl_redis) sf_rl_redis_metrics(edge.rl_redis, b);
 }
 
 /* ---- init ---- */
+
+int sf_edge_check_config(const sf_config *cfg, sf_err *err) {
+  if (!cfg->redis_url[0]) return 0;
+  sf_rl_redis *probe = NULL;
+  sf_rl_redis_config rc = {cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms, cfg->redis_fail};
+  int rv = sf_rl_redis_new(&rc, &probe, err);
+  sf_rl_redis_free(probe);
+  return rv;
+}
 
 int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
                  sf_err *err) {
@@ -119,6 +131,10 @@ int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_
   edge.jwt.audience = cfg->jwt_audience;
   edge.jwt.leeway_s = 30;
   edge.ring = ring;
+  if (cfg->redis_url[0]) {
+    sf_rl_redis_config rc = {cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms, cfg->redis_fail};
+    if (sf_rl_redis_new(&rc, &edge.rl_redis, err)) return -1;
+  }
   if (cfg->rate_ip_rps > 0)
     edge.rl_ip = sf_rl_new(cfg->rate_ip_rps, cfg->rate_ip_burst > 0 ? cfg->rate_ip_burst : cfg->rate_ip_rps, 100000);
   if (cfg->rate_user_rps > 0)
@@ -149,6 +165,8 @@ void sf_edge_shutdown(void) {
   sf_rl_free(edge.rl_user);
   sf_rl_free(edge.rl_login);
   edge.rl_ip = edge.rl_user = edge.rl_login = NULL;
+  sf_rl_redis_free(edge.rl_redis);
+  edge.rl_redis = NULL;
   sf_idem_shutdown();
 }
 
@@ -222,11 +240,28 @@ static void add_rl_headers(sf_req *req, const sf_rl_result *r) {
   sf_req_set_header(req, "RateLimit-Reset", v);
 }
 
-/* Returns 1 if the request was refused. */
-static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *key, _Atomic uint64_t *denied, const char *what) {
+int sf_edge_rl_redis_state(int *fail_closed) {
+  if (!edge.rl_redis) return -1;
+  *fail_closed = sf_rl_redis_fail_closed(edge.rl_redis);
+  return sf_rl_redis_check(edge.rl_redis);
+}
+
+/* Redis cannot answer and redis_fail = closed: 503, try again shortly. */
+static int limits_unavailable(sf_req *req) {
+  sf_err err = {0};
+  sf_err_set(&err, 503, "rate-limit-unavailable", "Service unavailable",
+             "rate limits cannot be checked (Redis does not answer); retry in 1 s");
+  err.retry_after = 1;
+  sf_req_reply_problem(req, &err);
+  return 1;
+}
+
+/* Returns 1 if the request was refused. name: the bucket family in Redis. */
+static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *name, const char *key, _Atomic uint64_t *denied,
+                      const char *what) {
   if (!rl) return 0;
   sf_rl_result r;
-  sf_rl_take(rl, key, sf_mono_ns(), &r);
+  if (sf_rl_shared_take(edge.rl_redis, rl, name, key, sf_mono_ns(), &r)) return limits_unavailable(req);
   if (r.allowed) {
     add_rl_headers(req, &r);
     return 0;
@@ -491,12 +526,14 @@ void sf_edge_dispatch(sf_req *req) {
   }
   req->route = req->match.route;
   const sf_route *r = req->route;
-  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, edge.rl_ip, req->client_ip, &edge.denied_ip, "per-client")) return;
-  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) && rate_limit(req, edge.rl_login, req->client_ip, &edge.denied_login, "login"))
+  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, edge.rl_ip, "ip", req->client_ip, &edge.denied_ip, "per-client"))
+    return;
+  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) &&
+      rate_limit(req, edge.rl_login, "login", req->client_ip, &edge.denied_login, "login"))
     return;
   if (authenticate(req)) return;
   if (req->principal.authenticated &&
-      rate_limit(req, edge.rl_user, req->principal.user_id, &edge.denied_user, "per-user"))
+      rate_limit(req, edge.rl_user, "user", req->principal.user_id, &edge.denied_user, "per-user"))
     return;
   if (sf_in_refuse_media(req, r->flags)) return;
   if (refuse_foreign_query(req)) return;

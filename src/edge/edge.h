@@ -1,6 +1,7 @@
 /* Edge: the request pipeline every route goes through.
  *   CORS preflight → route match (404/405; a GET/HEAD no route matched,
- *   outside /api, is the web app's: edge/web.h) → per-IP and login rate limits →
+ *   outside /api, is the web app's: edge/web.h) → per-IP and login rate limits
+ *   (per instance, or shared in Redis with redis_url: edge/ratelimit_redis.h) →
  *   authentication (JWT) and permission check (401/403) → per-user limit →
  *   Idempotency-Key → handler.
  * sf_edge_dispatch is the sf_http_dispatch of the server. */
@@ -23,6 +24,9 @@ typedef struct sf_edge_req {
 
 int sf_edge_init(const sf_config *cfg, const unsigned char *jwt_key, size_t jwt_key_len, const sf_keyring *ring,
                  sf_err *err);
+/* The settings sf_edge_init would refuse (redis_url, redis_prefix,
+ * redis_fail), checked before anything starts: 0 or negative with err. */
+int sf_edge_check_config(const sf_config *cfg, sf_err *err);
 void sf_edge_shutdown(void);
 void sf_edge_dispatch(sf_req *req);
 
@@ -47,6 +51,10 @@ void sf_edge_on_session_check(sf_edge_session_fn fn);
 /* Asks the checker directly, without the cache (the streams' recheck after
  * an identity event); any thread with a reader. */
 int sf_edge_session_check(const char *user_id, const char *session_id, char *role, size_t cap, sf_err *err);
+/* Rate limits shared in Redis (redis_url): -1 when not configured (limits
+ * per instance), else 1 when Redis answers and 0 when not, with *fail_closed
+ * set (edge/ratelimit_redis.h). May PING Redis (timeout redis_timeout_ms). */
+int sf_edge_rl_redis_state(int *fail_closed);
 /* Is origin in cors_origins (or is any origin allowed)? */
 int sf_edge_origin_allowed(const char *origin);
 /* Voids every thread's cached session answers for user_id. Call it after the

@@ -54,7 +54,16 @@ static void h_readyz(sf_req *req) {
                 storage_ok            ? "ok"
                 : fault.status == 507 ? "full"
                                       : "failing");
-  if (db_ok && intact && writer_ok && storage_ok && !draining) {
+  /* Shared rate limits: reported; not ready only when Redis is down and
+   * redis_fail = closed (every limited request would get 503). */
+  int fail_closed = 0, redis = sf_edge_rl_redis_state(&fail_closed);
+  if (redis >= 0)
+    json_object_set_new(checks, "ratelimit_redis",
+                        json_string(redis         ? "ok"
+                                    : fail_closed ? "down"
+                                                  : "down-local-limits"));
+  int redis_ok = redis != 0 || !fail_closed;
+  if (db_ok && intact && writer_ok && storage_ok && redis_ok && !draining) {
     sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
     return;
   }
@@ -66,8 +75,10 @@ static void h_readyz(sf_req *req) {
              !db_ok    ? "database: not reachable"
              : !intact ? "integrity: the database is damaged"
                        : "writer: stopped");
-  else
+  else if (!storage_ok)
     snprintf(detail, sizeof detail, "storage: the last write failed (%.150s)", fault.detail);
+  else
+    snprintf(detail, sizeof detail, "ratelimit_redis: Redis does not answer and redis_fail is closed");
   reply_not_ready(req, checks, detail);
 }
 
@@ -88,7 +99,9 @@ void sf_ops_routes(void) {
       {"GET", "/healthz", h_healthz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Liveness probe", NULL,
        "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
-       "Readiness probe: database (reachable, not found damaged) and writer; 503 when not ready", NULL,
+       "Readiness probe: database (reachable, not found damaged) and writer, and Redis when rate limits are shared "
+       "there (redis_url; not ready without it only when redis_fail = closed); 503 when not ready",
+       NULL,
        "{\"type\":\"object\",\"required\":[\"status\",\"checks\"],\"properties\":{"
        "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"}}}",
        200, 0, .statuses = "503"},

@@ -287,6 +287,10 @@ void sf_rl_take(sf_ratelimit *rl, const char *key, uint64_t now_ns, sf_rl_result
   pthread_mutex_unlock(&s->mu);
 }
 
+void sf_rl_params_of(const sf_ratelimit *rl, sf_rl_params *out) {
+  *out = (sf_rl_params){rl->unlimited, rl->limit, rl->interval_ns, rl->capacity_ns};
+}
+
 size_t sf_rl_size(sf_ratelimit *rl) {
   size_t n = 0;
   for (unsigned i = 0; i < rl->nshards; i++) {

@@ -52,6 +52,16 @@ void sf_rl_free(sf_ratelimit *rl);
  * in *out. A NULL key is treated as "". */
 void sf_rl_take(sf_ratelimit *rl, const char *key, uint64_t now_ns, sf_rl_result *out);
 
+/* The GCRA figures a limiter was built with, so another store of buckets
+ * (edge/ratelimit_redis.h) applies exactly the same limit. */
+typedef struct sf_rl_params {
+  int unlimited;        /* rate_per_s <= 0: everything is allowed */
+  int limit;            /* burst, whole tokens */
+  uint64_t interval_ns; /* time to earn one token */
+  uint64_t capacity_ns; /* burst * interval_ns */
+} sf_rl_params;
+void sf_rl_params_of(const sf_ratelimit *rl, sf_rl_params *out);
+
 /* Number of buckets currently held (diagnostics and tests). */
 size_t sf_rl_size(sf_ratelimit *rl);
 

@@ -1,0 +1,84 @@
+/* Rate limits shared by every instance through Redis (setting redis_url).
+ *
+ * The same GCRA as edge/ratelimit.h, with the bucket's "theoretical arrival
+ * time" kept in a Redis key and updated by one Lua script (EVALSHA, EVAL
+ * when the server answers NOSCRIPT), so a take is atomic however many
+ * instances share the bucket. The script reads the Redis server's clock
+ * (TIME), never an instance's: instances' clocks differ. Each key expires
+ * when its bucket would be full again (a missing key is a full bucket), so
+ * Redis holds only the clients active within one refill period. Time is in
+ * whole microseconds there; rates above 1,000,000 per second per key act as
+ * 1,000,000.
+ *
+ * Keys: <prefix>rl:<name>:<key>, e.g. "sf:rl:ip:203.0.113.9".
+ *
+ * Connections: a small pool of hiredis connections, each used by one thread
+ * at a time (an HTTP thread takes one for a call and puts it back), opened on
+ * demand, with connect and command timeouts of timeout_ms. A failed call
+ * (refused, timed out, an error reply) opens a circuit: for a backoff of
+ * 0.5 s doubling to 2 s, no thread waits on Redis; then one thread probes
+ * with the next call, and a success closes the circuit. A failure also drops
+ * every pooled connection (a restarted Redis has cut them all). A pooled
+ * connection found cut (EOF, reset) is not yet a failure: the call is made
+ * once more on a new connection, so a quick Redis restart costs nothing.
+ *
+ * When Redis cannot answer: fail open (the default) decides with the
+ * instance's own limiter (per instance, as without Redis); fail closed
+ * refuses (the caller answers 503 with Retry-After). Both are counted
+ * (sf_ratelimit_redis_errors_total and _unavailable_total) and logged at most
+ * once every 10 s.
+ *
+ * The process must ignore SIGPIPE (app.c does): a write to a Redis that went
+ * away is then an error like any other.
+ *
+ * Ownership: sf_rl_redis_new returns a client the caller frees with
+ * sf_rl_redis_free after every caller has stopped; strings are copied in.
+ * Every other function may be called from any number of threads at once. */
+#ifndef SF_EDGE_RATELIMIT_REDIS_H
+#define SF_EDGE_RATELIMIT_REDIS_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "edge/ratelimit.h"
+
+typedef struct sf_rl_redis sf_rl_redis;
+
+typedef struct sf_rl_redis_config {
+  const char *url;    /* redis://[[user]:password@]host[:port][/db]; port 6379, db 0 by default */
+  const char *prefix; /* put before every key, e.g. "sf:" */
+  int timeout_ms;     /* connect, and each command */
+  const char *fail;   /* "open" (or NULL / "") or "closed" */
+} sf_rl_redis_config;
+
+/* Checks the configuration; does not connect (Redis down at start is the
+ * same as Redis down later). 0, or negative with err filled (400 "config"). */
+int sf_rl_redis_new(const sf_rl_redis_config *cfg, sf_rl_redis **out, sf_err *err);
+
+/* Closes every connection and frees the client. NULL is a no-op. */
+void sf_rl_redis_free(sf_rl_redis *r);
+
+/* Takes one token from the bucket `name:key` with rl's limit (the same
+ * burst and rate for every instance: configure them alike), in Redis when
+ * r is set and answers, else from rl itself. Returns 0 with *out filled, or
+ * -1 when r is fail-closed and Redis cannot answer (the caller refuses the
+ * request; *out untouched). r NULL: exactly sf_rl_take(rl, key, now_ns). */
+int sf_rl_shared_take(sf_rl_redis *r, sf_ratelimit *rl, const char *name, const char *key, uint64_t now_ns,
+                      sf_rl_result *out);
+
+/* The Redis take alone: 0 with *out filled, -1 when Redis cannot answer
+ * (the circuit counts it). For tests and sf_rl_shared_take. */
+int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, const char *key, sf_rl_result *out);
+
+/* 1 when Redis answers (the last call succeeded, or a PING made now while
+ * the circuit allowed one did), 0 when it does not. For /readyz. */
+int sf_rl_redis_check(sf_rl_redis *r);
+
+/* 1 when fail = closed. */
+int sf_rl_redis_fail_closed(const sf_rl_redis *r);
+
+/* Appends sf_ratelimit_redis_* metric families to out. */
+void sf_rl_redis_metrics(sf_rl_redis *r, sf_buf *out);
+
+#endif
