@@ -98,6 +98,15 @@ typedef struct sf_config {
   int stream_coalesce_ms;    /* a WebSocket is written at most this often: messages meanwhile share a write */
   char webhook_allow[1024];  /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
   char web_root[512];        /* the built web app (edge/web.h); empty = the `web` directory beside the executable */
+  /* the NATS JetStream relay (events/relay.h); nats_url empty = no relay */
+  char nats_url[1024];           /* nats://[user[:password]@|token@]host:port[,nats://...] */
+  char nats_user[256];           /* when not in the URL */
+  char nats_password[256];       /* when not in the URL */
+  char nats_token[256];          /* when not in the URL */
+  char nats_stream[128];         /* the JetStream stream (created when missing) */
+  char nats_subject_prefix[128]; /* subjects are <prefix>.<stream type>.<event type> */
+  int nats_duplicate_window_s;   /* the stream's dedupe window by Nats-Msg-Id (when the relay creates it) */
+  int nats_ack_timeout_ms;       /* a publish not acknowledged by then is retried after a resync */
 } sf_config;
 
 extern sf_config sf_cfg;

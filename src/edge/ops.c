@@ -7,6 +7,7 @@
 #include "core/json.h"
 #include "core/metrics.h"
 #include "edge/edge.h"
+#include "events/relay.h"
 #include "store/db.h"
 #include "store/writer.h"
 
@@ -48,10 +49,16 @@ static void h_readyz(sf_req *req) {
                              storage_ok            ? "ok"
                              : fault.status == 507 ? "full"
                                                    : "failing");
+  /* the NATS relay (when nats_url is set) is reported, never a reason to be unready: it falls behind */
+  json_t *relay = sf_relay_status_json();
+  if (relay) json_object_set_new(checks, "relay", json_string(sf_relay_state()));
   if (db_ok && intact && writer_ok && storage_ok) {
-    sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
+    json_t *body = json_pack("{s:s, s:o}", "status", "ready", "checks", checks);
+    if (relay) json_object_set_new(body, "relay", relay);
+    sf_req_reply_json(req, 200, body);
     return;
   }
+  json_decref(relay);
   char detail[200];
   if (!db_ok || !writer_ok || !intact)
     snprintf(detail, sizeof detail, "%s",
