@@ -175,6 +175,25 @@ static natsStatus connect_all(const options *o, natsConnection **nc, jsCtx **js)
   return s;
 }
 
+/* A pull subscription on the stream: bound to the durable consumer when
+ * it exists (it keeps its place), else a new one from the start options. */
+static int subscribe(jsCtx *js, options *o, natsSubscription **sub) {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = o->stream;
+  if (o->start_position > 0) o->start_seq = seq_of_position(js, o->stream, o->start_position);
+  o->start_position = 0; /* looked up once */
+  if (o->start_seq > 0) {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = o->start_seq;
+  }
+  jsErrCode jerr = 0;
+  natsStatus s = js_PullSubscribe(sub, js, o->subject, o->durable, NULL, &so, &jerr);
+  if (s == NATS_OK) return 0;
+  fprintf(stderr, "nats_consumer: subscribe: %s (jetstream error %d)\n", natsStatus_GetText(s), (int)jerr);
+  return -1;
+}
+
 int main(int argc, char **argv) {
   options o;
   if (parse(argc, argv, &o)) {
@@ -186,32 +205,33 @@ int main(int argc, char **argv) {
   jsCtx *js = NULL;
   natsSubscription *sub = NULL;
   natsStatus s = connect_all(&o, &nc, &js);
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = o.stream;
-  if (o.start_position > 0) o.start_seq = seq_of_position(js, o.stream, o.start_position);
-  if (o.start_seq > 0) {
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = o.start_seq;
-  }
-  jsErrCode jerr = 0;
-  if (s == NATS_OK) s = js_PullSubscribe(&sub, js, o.subject, o.durable, NULL, &so, &jerr);
-  if (s != NATS_OK) {
-    fprintf(stderr, "nats_consumer: %s (jetstream error %d)\n", natsStatus_GetText(s), (int)jerr);
+  if (s != NATS_OK || subscribe(js, &o, &sub)) {
+    fprintf(stderr, "nats_consumer: cannot connect to %s: %s\n", o.url, natsStatus_GetText(s));
     return 1;
   }
   int64_t last = now_ms();
+  int failures = 0;
   for (;;) {
     natsMsgList list = {0};
+    jsErrCode jerr = 0;
     s = natsSubscription_Fetch(&list, sub, 64, 500, &jerr);
     for (int i = 0; i < list.Count; i++) handle(list.Msgs[i], &o);
     if (list.Count) last = now_ms();
     natsMsgList_Destroy(&list);
-    /* a timeout is the idle case; other errors (a server restarting) are retried the same way */
     if (o.idle_exit_ms > 0 && now_ms() - last >= o.idle_exit_ms) break;
-    if (s != NATS_OK && s != NATS_TIMEOUT) {
-      struct timespec pause = {0, 200 * 1000000L};
-      nanosleep(&pause, NULL);
+    if (s == NATS_OK || s == NATS_TIMEOUT) {
+      failures = 0;
+      continue;
+    }
+    /* the server is restarting (nats.c reconnects by itself); after a while
+     * subscribe again, in case the consumer did not survive the restart (a
+     * new one starts over: what was seen is deduped) */
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
+    if (++failures % 10 == 0) {
+      natsSubscription_Destroy(sub);
+      sub = NULL;
+      subscribe(js, &o, &sub);
     }
   }
   natsSubscription_Destroy(sub);
