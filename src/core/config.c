@@ -105,6 +105,7 @@ static const opt k_opts[] = {
     S(nats_subject_prefix),
     I(nats_duplicate_window_s, 1, 86400),
     I(nats_ack_timeout_ms, 100, 600000),
+    I(nats_publish_window, 1, 256),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),
@@ -150,6 +151,7 @@ void sf_config_defaults(sf_config *c) {
   snprintf(c->nats_subject_prefix, sizeof c->nats_subject_prefix, "sf");
   c->nats_duplicate_window_s = 120;
   c->nats_ack_timeout_ms = 5000;
+  c->nats_publish_window = 64;
   c->shutdown_timeout_s = 10;
   snprintf(c->payment_provider, sizeof c->payment_provider, "sandbox");
   c->payment_timeout_ms = 2000;

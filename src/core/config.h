@@ -106,6 +106,7 @@ typedef struct sf_config {
   char nats_stream[128];         /* the JetStream stream (created when missing) */
   char nats_subject_prefix[128]; /* subjects are <prefix>.<stream type>.<event type> */
   int nats_duplicate_window_s;   /* the stream's dedupe window by Nats-Msg-Id (when the relay creates it) */
+  int nats_publish_window;       /* publishes in flight at once (1: each waits for its ack) */
   int nats_ack_timeout_ms;       /* a publish not acknowledged by then is retried after a resync */
 } sf_config;
 

@@ -4,6 +4,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ static struct relay_state {
   int enabled;
   char url[1024], user[256], password[256], token[256], stream[128], prefix[128];
   int64_t dup_window_ns, ack_timeout_ms;
+  int window; /* publishes in flight (1: one at a time, synchronous) */
   sf_relay_lease_fn lease;
   void *lease_ud;
 
@@ -43,6 +45,7 @@ static struct relay_state {
   /* the relay thread's own */
   natsConnection *nc;
   jsCtx *js;
+  uint64_t ctx_gen;  /* which jsCtx an asynchronous ack belongs to */
   uint64_t last_seq; /* the stream's last sequence as the relay last saw it */
   int synced;        /* published and last_seq are JetStream's (not before the first sync) */
 
@@ -91,6 +94,7 @@ int sf_relay_configure(const sf_config *cfg, sf_err *err) {
   snprintf(relay.prefix, sizeof relay.prefix, "%s", cfg->nats_subject_prefix);
   relay.dup_window_ns = (int64_t)cfg->nats_duplicate_window_s * 1000000000LL;
   relay.ack_timeout_ms = cfg->nats_ack_timeout_ms;
+  relay.window = cfg->nats_publish_window < 1 ? 1 : cfg->nats_publish_window > BATCH ? BATCH : cfg->nats_publish_window;
   return 0;
 }
 
@@ -189,6 +193,43 @@ static void disconnect(void) {
   relay.synced = 0;
 }
 
+/* ---- asynchronous acks of one window (nats.c's thread fills them) ---- */
+
+static struct relay_acks {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t gen;      /* the jsCtx the window was sent on: acks of an older one are ignored */
+  int64_t first;     /* the position of the window's first event */
+  int n, done;       /* events sent, acks (or errors) received */
+  char state[BATCH]; /* 0 waiting, 1 stored, 2 a duplicate (stored before), 3 failed */
+  uint64_t seq[BATCH];
+} acks = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static uint64_t set_ack_gen(void) {
+  pthread_mutex_lock(&acks.mu);
+  uint64_t gen = ++acks.gen;
+  acks.n = acks.done = 0;
+  pthread_mutex_unlock(&acks.mu);
+  return gen;
+}
+
+static void on_async_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
+  (void)js, (void)pae;
+  const char *v = NULL;
+  pthread_mutex_lock(&acks.mu);
+  if ((uintptr_t)closure == acks.gen && natsMsgHeader_Get(msg, "Sf-Position", &v) == NATS_OK) {
+    int64_t i = strtoll(v, NULL, 10) - acks.first;
+    if (i >= 0 && i < acks.n && !acks.state[i]) {
+      acks.state[i] = pa ? (pa->Duplicate ? 2 : 1) : 3;
+      acks.seq[i] = pa ? pa->Sequence : 0;
+      acks.done++;
+      pthread_cond_signal(&acks.cv);
+    }
+  }
+  pthread_mutex_unlock(&acks.mu);
+  natsMsg_Destroy(msg);
+}
+
 static int connect_nats(void) {
   natsOptions *o = NULL;
   natsStatus s = natsOptions_Create(&o);
@@ -206,6 +247,9 @@ static int connect_nats(void) {
   if (s == NATS_OK) s = jsOptions_Init(&jo);
   if (s == NATS_OK) {
     jo.Wait = relay.ack_timeout_ms;
+    jo.PublishAsync.MaxPending = relay.window;
+    jo.PublishAsync.AckHandler = on_async_ack;
+    jo.PublishAsync.AckHandlerClosure = (void *)(uintptr_t)set_ack_gen();
     s = natsConnection_JetStream(&relay.js, relay.nc, &jo);
   }
   natsOptions_Destroy(o);
@@ -282,6 +326,7 @@ static int sync_position(void) {
 /* ---- publishing ---- */
 
 static void wait_ms(int ms, int for_work);
+static int stopping(void);
 
 typedef struct {
   int64_t position;
@@ -326,21 +371,33 @@ static void batch_free(relay_batch *b) {
   b->n = 0;
 }
 
+/* The message of one event: the payload and Sf-* headers (the Nats-Msg-Id
+ * and the expected last sequence go in the publish options). */
+static natsStatus make_msg(const relay_item *it, natsMsg **m) {
+  char pos[24];
+  snprintf(pos, sizeof pos, "%lld", (long long)it->position);
+  natsStatus s = natsMsg_Create(m, it->subject, NULL, it->payload, (int)it->payload_len);
+  if (s == NATS_OK) s = natsMsgHeader_Set(*m, "Sf-Position", pos);
+  if (s == NATS_OK) s = natsMsgHeader_Set(*m, "Sf-Stream", it->stream);
+  if (s == NATS_OK) s = natsMsgHeader_Set(*m, "Sf-Type", it->type);
+  return s;
+}
+
+/* expect: the stream's last sequence before this message; 0 means "no
+ * expectation" to nats.c, so the first message of an empty stream goes without */
+static void pub_options(jsPubOptions *po, const relay_item *it, uint64_t expect) {
+  jsPubOptions_Init(po);
+  po->MsgId = it->id; /* Nats-Msg-Id: JetStream's dedupe */
+  po->MaxWait = relay.ack_timeout_ms;
+  po->ExpectLastSeq = expect;
+}
+
 /* One event, acknowledged by JetStream, right after the last one. */
 static int publish_one(const relay_item *it) {
   natsMsg *m = NULL;
-  char pos[24];
-  snprintf(pos, sizeof pos, "%lld", (long long)it->position);
-  natsStatus s = natsMsg_Create(&m, it->subject, NULL, it->payload, (int)it->payload_len);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Sf-Position", pos);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Sf-Stream", it->stream);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Sf-Type", it->type);
+  natsStatus s = make_msg(it, &m);
   jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MsgId = it->id; /* Nats-Msg-Id: JetStream's dedupe */
-  po.MaxWait = relay.ack_timeout_ms;
-  /* 0 means "no expectation" to nats.c: the first message of an empty stream goes without */
-  po.ExpectLastSeq = relay.last_seq;
+  pub_options(&po, it, relay.last_seq);
   jsPubAck *ack = NULL;
   jsErrCode jerr = 0;
   if (s == NATS_OK) s = js_PublishMsg(&ack, relay.js, m, &po, &jerr);
@@ -354,6 +411,58 @@ static int publish_one(const relay_item *it) {
   jsPubAck_Destroy(ack);
   atomic_store(&relay.published, it->position);
   return 0;
+}
+
+/* Waits for the acks of the first sent events (until the ack timeout) and
+ * takes the stored prefix: how many of them are in JetStream in order. */
+static int take_acks(int sent) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += relay.ack_timeout_ms / 1000;
+  until.tv_nsec += (long)(relay.ack_timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  pthread_mutex_lock(&acks.mu);
+  while (acks.done < sent)
+    if (pthread_cond_timedwait(&acks.cv, &acks.mu, &until)) break;
+  int ok = 0;
+  for (; ok < sent && (acks.state[ok] == 1 || acks.state[ok] == 2); ok++) {
+    if (acks.state[ok] == 1) relay.last_seq = acks.seq[ok], atomic_fetch_add(&relay.published_total, 1);
+    atomic_store(&relay.published, acks.first + ok);
+  }
+  acks.n = 0; /* late acks of this window are ignored */
+  pthread_mutex_unlock(&acks.mu);
+  return ok;
+}
+
+/* A window of events in flight at once. Each expects the stream's last
+ * sequence to be its predecessor's, so when one fails none after it is
+ * stored: JetStream keeps a prefix of the window, in order. Returns 0 when
+ * all were stored, -1 otherwise (the caller starts over on a new
+ * connection: nats.c keeps unanswered asynchronous publishes pending). */
+static int publish_window(const relay_item *items, int n) {
+  pthread_mutex_lock(&acks.mu);
+  acks.first = items[0].position;
+  acks.n = n;
+  acks.done = 0;
+  memset(acks.state, 0, sizeof acks.state);
+  pthread_mutex_unlock(&acks.mu);
+  uint64_t base = relay.last_seq;
+  natsStatus s = NATS_OK;
+  int sent = 0;
+  for (; sent < n && s == NATS_OK; sent++) {
+    if (!lease_held() || stopping()) break;
+    natsMsg *m = NULL;
+    jsPubOptions po;
+    pub_options(&po, &items[sent], base + (uint64_t)sent);
+    s = make_msg(&items[sent], &m);
+    if (s == NATS_OK) s = js_PublishMsgAsync(relay.js, &m, &po); /* takes m when it succeeds */
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) break;
+  }
+  int ok = take_acks(sent);
+  if (s == NATS_OK && ok == sent) return 0;
+  fail("nats relay: publish failed", s != NATS_OK ? s : NATS_TIMEOUT, 0);
+  return -1;
 }
 
 static int64_t durable_head(void) {
@@ -393,6 +502,13 @@ static int publish_pending(void) {
   }
   int rc = batch.n;
   atomic_store(&relay.state, ST_PUBLISHING);
+  if (relay.window > 1) {
+    for (int i = 0; i < batch.n && rc > 0; i += relay.window)
+      if (publish_window(batch.items + i, batch.n - i < relay.window ? batch.n - i : relay.window)) rc = -1;
+    batch_free(&batch);
+    if (rc < 0) disconnect();
+    return rc;
+  }
   for (int i = 0; i < batch.n && rc > 0; i++) {
     if (!lease_held() || stopping()) break;
     if (publish_one(&batch.items[i])) rc = -1;
