@@ -4,15 +4,18 @@
  * It follows the committed log like the other followers (events/dispatch.h)
  * but never inside a writer transaction: its live subscriber only notes the
  * newest durable position and wakes the relay's own thread (sf-relay),
- * which reads events through its reader connection and publishes them one
- * at a time with a synchronous JetStream acknowledgement. Where to go on
+ * which reads events through its reader connection and publishes them with
+ * JetStream acknowledgements: a window of nats_publish_window publishes in
+ * flight (1: each waits for its ack), each expecting the stream's last
+ * sequence to be its predecessor's, so JetStream only ever holds an
+ * in-order prefix of what was sent. Where to go on
  * is asked of JetStream, not of the database: at start and after every
  * reconnect or failed publish the thread reads the stream's last message
  * and continues after its Sf-Position header. Each message carries the
  * event id as Nats-Msg-Id, so a re-publish within the stream's duplicate
- * window is dropped by JetStream, and each publish expects the stream's
- * last sequence to be the one the relay last saw (a foreign publisher or a
- * second relay makes it resync instead of interleaving).
+ * window is dropped by JetStream, and a foreign publisher or a second
+ * relay makes the expected sequence fail: the relay resyncs instead of
+ * interleaving.
  *
  * The database stays the system of record: NATS 2.9 acknowledges before its
  * fsync, and a message it loses is published again after the next resync.

@@ -91,10 +91,13 @@ class Load:
 
 @unittest.skipUnless(shutil.which("nats-server"), "nats-server is not installed (scripts/install-deps.sh --test)")
 class NatsRelay(unittest.TestCase):
+    window = "64"  # publishes in flight (the default)
+
     @classmethod
     def setUpClass(cls):
         cls.nats = NatsServer()
-        cls.srv = Server(["--nats-url", cls.nats.url, "--nats-ack-timeout-ms", "1000"])
+        cls.srv = Server(["--nats-url", cls.nats.url, "--nats-ack-timeout-ms", "1000",
+                          "--nats-publish-window", cls.window])
         cls.admin = make_user(cls.srv, "admin")["access_token"]
         cls.staff = make_user(cls.srv, "staff")["access_token"]
         st, _, p = req(cls.srv, "POST", "/api/v1/products",
@@ -213,6 +216,11 @@ class NatsRelay(unittest.TestCase):
         load.stop()
         log = self.caught_up()
         self.assert_stream_is_log(log)
+
+
+class NatsRelaySync(NatsRelay):
+    """The same with each publish waiting for its ack."""
+    window = "1"
 
 
 if __name__ == "__main__":
