@@ -151,14 +151,22 @@ static int parse(int argc, char **argv, options *o) {
     }
     if (!v) return -1;
     i++;
-    if (strcmp(a, "--url") == 0) o->url = v;
-    else if (strcmp(a, "--stream") == 0) o->stream = v;
-    else if (strcmp(a, "--subject") == 0) o->subject = v;
-    else if (strcmp(a, "--durable") == 0) o->durable = v;
-    else if (strcmp(a, "--start-position") == 0) o->start_position = strtoll(v, NULL, 10);
-    else if (strcmp(a, "--start-seq") == 0) o->start_seq = strtoull(v, NULL, 10);
-    else if (strcmp(a, "--idle-exit") == 0) o->idle_exit_ms = atoi(v);
-    else return -1;
+    if (strcmp(a, "--url") == 0)
+      o->url = v;
+    else if (strcmp(a, "--stream") == 0)
+      o->stream = v;
+    else if (strcmp(a, "--subject") == 0)
+      o->subject = v;
+    else if (strcmp(a, "--durable") == 0)
+      o->durable = v;
+    else if (strcmp(a, "--start-position") == 0)
+      o->start_position = strtoll(v, NULL, 10);
+    else if (strcmp(a, "--start-seq") == 0)
+      o->start_seq = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--idle-exit") == 0)
+      o->idle_exit_ms = atoi(v);
+    else
+      return -1;
   }
   return 0;
 }
@@ -197,8 +205,10 @@ static int subscribe(jsCtx *js, options *o, natsSubscription **sub) {
 int main(int argc, char **argv) {
   options o;
   if (parse(argc, argv, &o)) {
-    fprintf(stderr, "usage: %s [--url U] [--stream S] [--subject SUBJ] [--durable NAME] [--start-position N]"
-                    " [--start-seq N] [--idle-exit MS] [--raw]\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s [--url U] [--stream S] [--subject SUBJ] [--durable NAME] [--start-position N]"
+            " [--start-seq N] [--idle-exit MS] [--raw]\n",
+            argv[0]);
     return 2;
   }
   natsConnection *nc = NULL;
