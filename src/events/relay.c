@@ -534,6 +534,25 @@ static void wait_ms(int ms, int for_work) {
 
 static int next_backoff(int ms) { return ms ? (ms * 2 < BACKOFF_MAX_MS ? ms * 2 : BACKOFF_MAX_MS) : BACKOFF_MIN_MS; }
 
+/* Events another process committed to the database (a CLI command beside
+ * the server) wake no commit hook here: once a second when idle the relay
+ * reads the head itself, then waits until what it read is durable. */
+static void poll_head(void) {
+  static uint64_t last_ns;
+  uint64_t now = sf_mono_ns();
+  if (now - last_ns < (uint64_t)IDLE_WAKE_MS * 1000000ull) return;
+  last_ns = now;
+  sf_err err = {0};
+  sf_db *db = sf_db_reader(&err);
+  int64_t head = db ? sf_ev_head(db, &err) : -1;
+  if (head <= durable_head()) return;
+  sf_writer_barrier();
+  pthread_mutex_lock(&relay.mu);
+  if (head > relay.head) relay.head = head;
+  atomic_store(&relay.known_head, relay.head);
+  pthread_mutex_unlock(&relay.mu);
+}
+
 /* One turn of the loop: 0 went well (or had nothing to do), -1 failed. */
 static int turn(void) {
   if (!lease_held()) {
@@ -558,7 +577,8 @@ static int turn(void) {
   }
   int rc = publish_pending();
   if (rc < 0) return -1;
-  if (rc == 0) {
+  if (rc == 0) poll_head();
+  if (rc == 0 && atomic_load(&relay.published) >= durable_head()) {
     atomic_store(&relay.state, ST_CAUGHT_UP);
     wait_ms(IDLE_WAKE_MS, 1);
   }

@@ -5,7 +5,7 @@ load is caught up with and a durable consumer (examples/nats-consumer) sees ever
 exactly once after its dedupe; a serviceflow killed with -9 mid-stream resumes from what
 JetStream stored, with no gap and no event stored twice."""
 import json, os, shutil, signal, socket, subprocess, tempfile, threading, time, unittest
-from sfharness import Server, req, make_user, free_port, main
+from sfharness import Server, req, make_user, free_port, cli, unique_email, FAST_HASH, main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONSUMER = os.environ.get("SF_NATS_CONSUMER") or os.path.join(HERE, "..", "..", "build", "nats_consumer")
@@ -154,6 +154,11 @@ class NatsRelay(unittest.TestCase):
         self.assertEqual([m["seq"] for m in msgs], sorted(m["seq"] for m in msgs))
 
     def test_a_events_in_order_with_subjects_and_ids(self):
+        # an event another process commits (a CLI command beside the server) is published too
+        rc, _, err = cli("user", "create", "--email", unique_email("cli"), "--role", "staff", "--password",
+                         "cli password 1", *FAST_HASH, data_dir=self.srv.data_dir)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.caught_up(timeout=10)[-1]["type"], "user.registered")
         for delta in (5, -2, 3):
             st, _, b = req(self.srv, "POST", "/api/v1/inventory/%s/adjustments" % self.pid,
                            {"delta": delta, "reason": "relay"}, token=self.staff)
