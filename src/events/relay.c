@@ -160,9 +160,13 @@ static void log_nats(const char *msg, natsStatus s, jsErrCode jerr) {
   sf_log_warn(msg, "\"status\":\"%s\",\"jetstream_error\":%d,\"stream\":\"%s\"", text, (int)jerr, relay.stream);
 }
 
+/* Counts every failure; logs the first of a spell (a NATS server down for
+ * an hour is one warning, not one every backoff), the relay thread's. */
+static int failing;
+
 static void fail(const char *msg, natsStatus s, jsErrCode jerr) {
   atomic_fetch_add(&relay.errors_total, 1);
-  log_nats(msg, s, jerr);
+  if (!failing++) log_nats(msg, s, jerr);
 }
 
 /* ---- the connection ---- */
@@ -178,11 +182,15 @@ static void wake(void) {
 static void on_reconnected(natsConnection *nc, void *ud) {
   (void)nc, (void)ud;
   atomic_store(&relay.resync, 1);
+  sf_log_info("nats relay: reconnected", "\"stream\":\"%s\"", relay.stream);
   wake();
 }
 static void on_disconnected(natsConnection *nc, void *ud) {
   (void)nc, (void)ud;
-  if (atomic_load(&relay.state) != ST_OFF) atomic_store(&relay.state, ST_DISCONNECTED);
+  if (atomic_load(&relay.state) == ST_OFF) return;
+  atomic_store(&relay.state, ST_DISCONNECTED);
+  sf_log_warn("nats relay: disconnected (reconnecting; events wait in the database)", "\"stream\":\"%s\"",
+              relay.stream);
 }
 
 static void disconnect(void) {
@@ -591,6 +599,10 @@ static void *relay_main(void *arg) {
   int backoff = 0;
   while (!stopping()) {
     if (turn() == 0) {
+      if (failing && relay.synced) {
+        sf_log_info("nats relay: publishing again", "\"failures\":%d", failing);
+        failing = 0;
+      }
       backoff = 0;
       continue;
     }

@@ -188,6 +188,8 @@ class NatsRelay(unittest.TestCase):
             time.sleep(1.0)  # writes go on while NATS is down: the relay falls behind
             st, _, ready = req(self.srv, "GET", "/readyz")
             self.assertEqual(st, 200, ready)  # a NATS outage does not make the service unready
+            self.assertGreater(ready["relay"]["lag_events"], 0, ready)  # the relay falls behind
+            self.assertNotEqual(ready["checks"]["relay"], "caught-up", ready)
             self.nats.start()
             time.sleep(1.5)
             load.stop()
