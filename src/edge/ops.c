@@ -87,9 +87,14 @@ void sf_ops_routes(void) {
       {"GET", "/healthz", h_healthz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops", "Liveness probe", NULL,
        "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
-       "Readiness probe: database (reachable, not found damaged) and writer; 503 when not ready", NULL,
+       "Readiness probe: database (reachable, not found damaged) and writer; 503 when not ready. With nats_url"
+       " set, the NATS relay's state is reported (never a reason to be unready)",
+       NULL,
        "{\"type\":\"object\",\"required\":[\"status\",\"checks\"],\"properties\":{"
-       "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"}}}",
+       "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"},"
+       "\"relay\":{\"type\":\"object\",\"required\":[\"state\",\"published_position\",\"lag_events\"],"
+       "\"properties\":{\"state\":{\"type\":\"string\"},\"published_position\":{\"type\":\"integer\"},"
+       "\"lag_events\":{\"type\":\"integer\"},\"errors\":{\"type\":\"integer\"}}}}}",
        200, 0, .statuses = "503"},
       {"GET", "/metrics", h_metrics, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Prometheus metrics (text exposition format)", NULL, NULL, 200, 0, .response_type = "text/plain"},

@@ -171,6 +171,13 @@ class NatsRelay(unittest.TestCase):
         self.assertIn("sf_relay_published_total", text)
         self.assertIn("sf_relay_lag_events 0", text)
         self.assertIn("sf_relay_errors_total", text)
+        # /readyz's answer with the relay matches its OpenAPI schema
+        import jsonschema
+        st, _, doc = req(self.srv, "GET", "/api/v1/openapi.json")
+        schema = doc["paths"]["/readyz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        st, _, ready = req(self.srv, "GET", "/readyz")
+        jsonschema.validate(ready, schema)
+        self.assertEqual(set(ready["relay"]), {"state", "published_position", "lag_events", "errors"})
         # start from a position (the Sf-Position header, found by sequence)
         p = subprocess.run([CONSUMER, "--url", self.nats.url, "--start-position", str(log[-2]["position"]),
                             "--idle-exit", "1000"], capture_output=True, text=True, timeout=60)
