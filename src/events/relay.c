@@ -45,7 +45,6 @@ static struct relay_state {
   /* the relay thread's own */
   natsConnection *nc;
   jsCtx *js;
-  uint64_t ctx_gen;  /* which jsCtx an asynchronous ack belongs to */
   uint64_t last_seq; /* the stream's last sequence as the relay last saw it */
   int synced;        /* published and last_seq are JetStream's (not before the first sync) */
 
