@@ -30,6 +30,7 @@
 #include "events/anchor.h"
 #include "events/dispatch.h"
 #include "events/migrations.h"
+#include "events/relay.h"
 #include "events/stats.h"
 #include "events/timers.h"
 #include "services/identity/password.h"
@@ -212,6 +213,7 @@ static void register_background_work(void) {
     if (svc->timers) svc->timers();
     for (const sf_subscriber *const *sub = svc->subscribers; sub && *sub; sub++) sf_dispatch_register(*sub);
   }
+  if (sf_relay_enabled()) sf_dispatch_register(&sf_relay_subscriber); /* nats_url set: wakes the relay */
 }
 
 static void configure_services(const sf_config *cfg) {
@@ -372,6 +374,10 @@ int sf_app_open(const sf_config *cfg, sf_err *err) {
     sf_pw_shutdown();
     goto fail;
   }
+  if (sf_relay_configure(cfg, err)) {
+    sf_pw_shutdown();
+    goto fail;
+  }
   if (sf_writer_start(path, cfg->writer_max_batch,
                       strcmp(cfg->writer_sync, "full") == 0 ? SF_WRITER_SYNC_FULL : SF_WRITER_SYNC_PIPELINED, err)) {
     sf_pw_shutdown();
@@ -507,6 +513,7 @@ static int metrics_start(const sf_config *cfg, sf_err *err) {
 
 static int dispatcher_start(const sf_config *cfg, sf_err *err) { return sf_dispatch_start(err); }
 static int timers_start(const sf_config *cfg, sf_err *err) { return sf_timers_start(err); }
+static int relay_start(const sf_config *cfg, sf_err *err) { return sf_relay_start(err); }
 static int stream_start(const sf_config *cfg, sf_err *err) { return sf_stream_start(err); }
 
 static int http_start(const sf_config *cfg, sf_err *err) {
@@ -536,7 +543,7 @@ static size_t add_services(server_part *parts, size_t n, sf_service_phase phase)
   return n;
 }
 
-#define PROCESS_PARTS 8 /* besides the services: storage ... http, stream */
+#define PROCESS_PARTS 9 /* besides the services: storage ... http, stream */
 
 /* The order (services/service.h): stopping in reverse drains HTTP, the
  * services that make commands, hashing (queued hashes submit commands), the
@@ -550,6 +557,8 @@ static size_t plan_parts(server_part *parts) {
   parts[n++] = (server_part){"metrics", metrics_start, NULL};
   n = add_services(parts, n, SF_SERVICE_OUTBOUND);
   parts[n++] = (server_part){"dispatcher", dispatcher_start, sf_dispatch_stop};
+  /* after the dispatcher (it wakes the relay), stopped before it; no-op without nats_url */
+  parts[n++] = (server_part){"relay", relay_start, sf_relay_stop};
   parts[n++] = (server_part){"timers", timers_start, sf_timers_stop};
   /* started with storage (CLI commands hash too); drained here */
   parts[n++] = (server_part){"hashing", NULL, sf_pw_shutdown};

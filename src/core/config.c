@@ -103,6 +103,15 @@ static const opt k_opts[] = {
     S(webhook_allow),
     S(web_root),
     S(trusted_proxies),
+    S(nats_url),
+    S(nats_user),
+    S(nats_password),
+    S(nats_token),
+    S(nats_stream),
+    S(nats_subject_prefix),
+    I(nats_duplicate_window_s, 1, 86400),
+    I(nats_ack_timeout_ms, 100, 600000),
+    I(nats_publish_window, 1, 256),
     I(init, 0, 1),
     I(new_jwt_key, 0, 1),
     I(new_webhook_key, 0, 1),
@@ -147,6 +156,11 @@ void sf_config_defaults(sf_config *c) {
   c->account_mails_per_hour = 5;
   c->writer_max_batch = 1024;
   snprintf(c->writer_sync, sizeof c->writer_sync, "full");
+  snprintf(c->nats_stream, sizeof c->nats_stream, "SERVICEFLOW");
+  snprintf(c->nats_subject_prefix, sizeof c->nats_subject_prefix, "sf");
+  c->nats_duplicate_window_s = 120;
+  c->nats_ack_timeout_ms = 5000;
+  c->nats_publish_window = 64;
   c->shutdown_timeout_s = 10;
   snprintf(c->payment_provider, sizeof c->payment_provider, "sandbox");
   c->payment_timeout_ms = 2000;

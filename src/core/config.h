@@ -105,6 +105,16 @@ typedef struct sf_config {
   char webhook_allow[1024];   /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
   char trusted_proxies[1024]; /* CIDRs/addresses whose X-Forwarded-For is believed (core/http.h); empty = none */
   char web_root[512];         /* the built web app (edge/web.h); empty = the `web` directory beside the executable */
+  /* the NATS JetStream relay (events/relay.h); nats_url empty = no relay */
+  char nats_url[1024];           /* nats://[user[:password]@|token@]host:port[,nats://...] */
+  char nats_user[256];           /* when not in the URL */
+  char nats_password[256];       /* when not in the URL */
+  char nats_token[256];          /* when not in the URL */
+  char nats_stream[128];         /* the JetStream stream (created when missing) */
+  char nats_subject_prefix[128]; /* subjects are <prefix>.<stream type>.<event type> */
+  int nats_duplicate_window_s;   /* the stream's dedupe window by Nats-Msg-Id (when the relay creates it) */
+  int nats_publish_window;       /* publishes in flight at once (1: each waits for its ack) */
+  int nats_ack_timeout_ms;       /* a publish not acknowledged by then is retried after a resync */
 } sf_config;
 
 extern sf_config sf_cfg;

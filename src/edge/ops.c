@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/metrics.h"
 #include "edge/edge.h"
+#include "events/relay.h"
 #include "store/db.h"
 #include "store/writer.h"
 
@@ -63,10 +64,16 @@ static void h_readyz(sf_req *req) {
                                     : fail_closed ? "down"
                                                   : "down-local-limits"));
   int redis_ok = redis != 0 || !fail_closed;
+  /* the NATS relay (when nats_url is set) is reported, never a reason to be unready: it falls behind */
+  json_t *relay = sf_relay_status_json();
+  if (relay) json_object_set_new(checks, "relay", json_string(sf_relay_state()));
   if (db_ok && intact && writer_ok && storage_ok && redis_ok && !draining) {
-    sf_req_reply_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks));
+    json_t *body = json_pack("{s:s, s:o}", "status", "ready", "checks", checks);
+    if (relay) json_object_set_new(body, "relay", relay);
+    sf_req_reply_json(req, 200, body);
     return;
   }
+  json_decref(relay);
   char detail[200];
   if (draining)
     snprintf(detail, sizeof detail, "serving: draining before shutdown (SIGTERM)");
@@ -100,10 +107,14 @@ void sf_ops_routes(void) {
        "{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"const\":\"ok\"}}}", 200, 0},
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Readiness probe: database (reachable, not found damaged) and writer, and Redis when rate limits are shared "
-       "there (redis_url; not ready without it only when redis_fail = closed); 503 when not ready",
+       "there (redis_url; not ready without it only when redis_fail = closed); 503 when not ready. With nats_url"
+       " set, the NATS relay's state is reported (never a reason to be unready)",
        NULL,
        "{\"type\":\"object\",\"required\":[\"status\",\"checks\"],\"properties\":{"
-       "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"}}}",
+       "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"},"
+       "\"relay\":{\"type\":\"object\",\"required\":[\"state\",\"published_position\",\"lag_events\"],"
+       "\"properties\":{\"state\":{\"type\":\"string\"},\"published_position\":{\"type\":\"integer\"},"
+       "\"lag_events\":{\"type\":\"integer\"},\"errors\":{\"type\":\"integer\"}}}}}",
        200, 0, .statuses = "503"},
       {"GET", "/metrics", h_metrics, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Prometheus metrics (text exposition format)", NULL, NULL, 200, 0, .response_type = "text/plain"},
