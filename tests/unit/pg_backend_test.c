@@ -283,6 +283,110 @@ static void test_killed_connection(void **state) {
   sf_db_close(r);
 }
 
+/* ---- a server restart (fast shutdown) ---- */
+
+static void pg_ctl(const char *action) {
+  const char *bin = getenv("SF_TEST_PG_BIN"), *data = getenv("SF_TEST_PG_DATA");
+  assert_non_null(bin);
+  assert_non_null(data);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s %s/pg_ctl -D %s -l %s/../server.log -m fast -w %s >/dev/null 2>&1",
+           geteuid() == 0 ? "runuser -u postgres --" : "", bin, data, data, action);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_server_restart(void **state) {
+  (void)state;
+  sf_db *r = open_db(g_url, SF_DB_READ);
+  sf_db *w = open_db(g_url, SF_DB_WRITE);
+  static const char *const k_one = "SELECT 1";
+  assert_int_equal(query_int(r, k_one), 1);
+  assert_int_equal(query_int(w, k_one), 1);
+  pg_ctl("stop");
+  sf_err e = {0};
+  sf_stmt *st = sf_db_prepare(r, k_one, &e);
+  assert_non_null(st); /* cached: the loss shows at the first round trip */
+  assert_int_equal(sf_stmt_step(st, &e), -503);
+  sf_err e2 = {0};
+  assert_null(sf_db_prepare(r, k_one, &e2)); /* the server is down: cannot connect, 503 */
+  assert_int_equal(e2.status, 503);
+  assert_string_equal(e2.code, "storage-error");
+  sf_err e3 = {0};
+  assert_int_equal(sf_db_begin(w, &e3), -503);
+  sf_db_rollback(w);
+  pg_ctl("start");
+  assert_int_equal(query_int(r, k_one), 1); /* both connect again by themselves */
+  assert_int_equal(sf_db_begin(w, &e), 0);
+  assert_int_equal(query_int(w, k_one), 1);
+  assert_int_equal(sf_db_commit(w, &e), 0);
+  sf_db_close(w);
+  sf_db_close(r);
+}
+
+/* ---- the integrity check ---- */
+
+static void test_check(void **state) {
+  (void)state;
+  sf_db *db = open_db(g_url, SF_DB_WRITE);
+  exec_ok(db, "DROP TABLE IF EXISTS ck; CREATE TABLE ck(k text PRIMARY KEY, n bigint);"
+              " INSERT INTO ck SELECT 'k' || i, i FROM generate_series(1, 5000) i; CREATE INDEX ck_n ON ck(n)");
+  char report[200];
+  sf_err e = {0};
+  assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e), SF_DB_CHECK_OK); /* without amcheck */
+  /* amcheck in the test database, created by the superuser */
+  char admin_sf[512];
+  snprintf(admin_sf, sizeof admin_sf, "%s", g_admin);
+  char *slash = strrchr(admin_sf, '/');
+  assert_non_null(slash);
+  snprintf(slash, sizeof admin_sf - (size_t)(slash - admin_sf), "/sf");
+  sf_db *admin = open_db(admin_sf, SF_DB_WRITE);
+  exec_ok(admin, "CREATE EXTENSION IF NOT EXISTS amcheck");
+  int rc = sf_db_check(db, 0, report, sizeof report, &e); /* not granted: left out */
+  if (rc) fprintf(stderr, "check: %d %s %s\n", rc, report, e.detail);
+  assert_int_equal(rc, SF_DB_CHECK_OK);
+  exec_ok(admin, "GRANT EXECUTE ON FUNCTION bt_index_check(regclass) TO sf;"
+                 " GRANT EXECUTE ON FUNCTION verify_heapam(regclass, boolean, boolean, text, bigint, bigint) TO sf");
+  sf_db_close(admin);
+  rc = sf_db_check(db, 0, report, sizeof report, &e);
+  if (rc) fprintf(stderr, "check: %d %s %s\n", rc, report, e.detail);
+  assert_int_equal(rc, SF_DB_CHECK_OK);
+  assert_int_equal(sf_db_check(db, 10000, report, sizeof report, &e), SF_DB_CHECK_OK);
+  assert_false(sf_db_damaged());
+  sf_db_close(db);
+}
+
+/* Damage written into an index file while the server is down: the check
+ * finds it (amcheck: granted above) and marks the database damaged. Last:
+ * the damaged flag stays for the process. */
+static void test_check_finds_damage(void **state) {
+  (void)state;
+  sf_db *db = open_db(g_url, SF_DB_WRITE);
+  char path[256], file[768];
+  sf_err e = {0};
+  sf_stmt *st = sf_db_prepare(db, "SELECT pg_relation_filepath('ck_n')", &e);
+  assert_non_null(st);
+  assert_int_equal(sf_stmt_step(st, &e), 1);
+  sf_stmt_col_copy(st, 0, path, sizeof path);
+  sf_stmt_reset(st);
+  snprintf(file, sizeof file, "%s/%s", getenv("SF_TEST_PG_DATA"), path);
+  pg_ctl("stop"); /* a clean stop: the index is on disk and out of the cache */
+  FILE *f = fopen(file, "r+b");
+  assert_non_null(f);
+  unsigned char junk[64];
+  memset(junk, 0xff, sizeof junk);
+  assert_int_equal(fseek(f, 8192 + 24, SEEK_SET), 0); /* block 1's line pointers */
+  assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+  fclose(f);
+  pg_ctl("start");
+  char report[200];
+  int rc = sf_db_check(db, 0, report, sizeof report, &e);
+  fprintf(stderr, "check after damage: %d %s\n", rc, report);
+  assert_int_equal(rc, SF_DB_CHECK_DAMAGED);
+  assert_true(strstr(report, "ck_n") != NULL);
+  assert_true(sf_db_damaged());
+  sf_db_close(db);
+}
+
 /* ---- snapshot reads ---- */
 
 static void test_begin_read_snapshot(void **state) {
@@ -478,9 +582,12 @@ int main(void) {
       cmocka_unit_test(test_savepoints),
       cmocka_unit_test(test_errors_in_transaction),
       cmocka_unit_test(test_killed_connection),
+      cmocka_unit_test(test_server_restart),
+      cmocka_unit_test(test_check),
       cmocka_unit_test(test_begin_read_snapshot),
       cmocka_unit_test(test_writer),
       cmocka_unit_test(test_multi_writer_append),
+      cmocka_unit_test(test_check_finds_damage),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
