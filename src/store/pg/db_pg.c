@@ -42,6 +42,7 @@ struct pg_db {
   int broken;       /* the server went away: connect again at the next use */
   int tx_open;      /* between our BEGIN and COMMIT/ROLLBACK */
   unsigned savepts; /* open savepoint levels, bit per SF_DB_SAVEPOINT_* */
+  int release_due;  /* a level released but not yet sent (-1: none) */
   int64_t changes;  /* rows of the last INSERT/UPDATE/DELETE */
   unsigned nnames;
   struct {
@@ -122,6 +123,7 @@ static int connect_now(pg_db *d, sf_err *err) {
   d->conn = PQconnectdbParams(keys, vals, 1);
   d->gen++;
   d->savepts = 0;
+  d->release_due = -1;
   if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
     d->broken = 1;
     return sf_err_set(err, 503, "storage-error", "Storage error", "cannot connect to the database: %.180s",
@@ -223,6 +225,7 @@ static int pq_begin(sf_db *db, sf_err *err) {
   pg_db *d = (pg_db *)db;
   if (usable(d, err)) return -503;
   d->savepts = 0;
+  d->release_due = -1;
   char sql[96];
   snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%d)", SF_PG_WRITE_LOCK);
   int rc = run_simple(d, sql, err);
@@ -234,6 +237,7 @@ static int pq_begin_read(sf_db *db, sf_err *err) {
   pg_db *d = (pg_db *)db;
   if (usable(d, err)) return -503;
   d->savepts = 0;
+  d->release_due = -1;
   int rc = run_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
   d->tx_open = 1;
   return rc;
@@ -256,6 +260,7 @@ static int pq_commit(sf_db *db, sf_err *err) {
   PQclear(res);
   d->tx_open = 0;
   d->savepts = 0;
+  d->release_due = -1;
   return rc;
 }
 
@@ -264,37 +269,52 @@ static void pq_rollback(sf_db *db) {
   if (!d->broken && !conn_lost(d) && PQtransactionStatus(d->conn) != PQTRANS_IDLE) PQclear(PQexec(d->conn, "ROLLBACK"));
   d->tx_open = 0;
   d->savepts = 0;
+  d->release_due = -1;
 }
 
-static const char *const k_savepoint[] = {"SAVEPOINT sf_cmd", "SAVEPOINT sf_item"};
-static const char *const k_release[] = {"RELEASE SAVEPOINT sf_cmd", "RELEASE SAVEPOINT sf_item"};
-static const char *const k_rollback_to[] = {"ROLLBACK TO SAVEPOINT sf_cmd", "ROLLBACK TO SAVEPOINT sf_item"};
+static const char *const k_names[] = {"sf_cmd", "sf_item"};
 
 /* Savepoints above a level end with it (a command's ends its items'). */
 static unsigned levels_from(int level) { return ~0u << level; }
 
-static int tx_control(pg_db *d, const char *sql, sf_err *err) {
+/* A RELEASE is sent with what follows it on the connection's transaction
+ * control (the next command's SAVEPOINT), or not at all when COMMIT or
+ * ROLLBACK comes first: one round trip less per writer command. Until then
+ * the statements run inside the released savepoint, which changes nothing
+ * they can see. prefix: "RELEASE SAVEPOINT x; " or "". */
+static void pending_release(pg_db *d, char *prefix, size_t cap) {
+  prefix[0] = '\0';
+  if (d->release_due >= 0) snprintf(prefix, cap, "RELEASE SAVEPOINT %s; ", k_names[d->release_due]);
+  d->release_due = -1;
+}
+
+static int tx_control(pg_db *d, const char *verb, int level, sf_err *err) {
   if (d->broken) return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
+  char prefix[48], sql[96];
+  pending_release(d, prefix, sizeof prefix);
+  snprintf(sql, sizeof sql, "%s%s %s", prefix, verb, k_names[level]);
   return run_simple(d, sql, err);
 }
 
 static int pq_savepoint(sf_db *db, int level, sf_err *err) {
   pg_db *d = (pg_db *)db;
-  int rc = tx_control(d, k_savepoint[level], err);
+  int rc = tx_control(d, "SAVEPOINT", level, err);
   if (!rc) d->savepts |= 1u << level;
   return rc;
 }
 
 static int pq_release(sf_db *db, int level, sf_err *err) {
   pg_db *d = (pg_db *)db;
-  int rc = tx_control(d, k_release[level], err);
+  if (d->broken) return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
+  if (d->release_due < 0 || level < d->release_due) d->release_due = level;
   d->savepts &= ~levels_from(level);
-  return rc;
+  return 0;
 }
 
 static int pq_rollback_to(sf_db *db, int level, sf_err *err) {
   pg_db *d = (pg_db *)db;
-  int rc = tx_control(d, k_rollback_to[level], err);
+  if (d->release_due > level) d->release_due = -1; /* goes with the rollback */
+  int rc = tx_control(d, "ROLLBACK TO SAVEPOINT", level, err);
   if (!rc) d->savepts &= ~levels_from(level + 1);
   return rc;
 }
