@@ -183,6 +183,37 @@ static void test_savepoints(void **state) {
   assert_int_equal(sf_db_commit(db, &e), 0);
   assert_int_equal(query_int(db, "SELECT count(*) FROM sp WHERE k IN ('a', 'e')"), 2);
   assert_int_equal(query_int(db, "SELECT count(*) FROM sp"), 2);
+
+  /* the writer's rhythm: command after command, items inside, one failing
+   * (a RELEASE travels with the next SAVEPOINT) */
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  for (int cmd = 0; cmd < 3; cmd++) {
+    assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+    for (int item = 0; item < 3; item++) {
+      char sql[96];
+      assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+      snprintf(sql, sizeof sql, "INSERT INTO sp VALUES('c%d-i%d')", cmd, item);
+      exec_ok(db, sql);
+      if (item == 1) assert_int_equal(sf_db_rollback_to(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+      assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+    }
+    if (cmd == 1) {
+      sf_err dup = {0};
+      assert_int_equal(sf_db_exec(db, "INSERT INTO sp VALUES('a')", &dup), -409);
+      assert_int_equal(sf_db_in_transaction(db), 1);
+      assert_int_equal(sf_db_rollback_to(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+    }
+    assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  }
+  assert_int_equal(sf_db_commit(db, &e), 0);
+  assert_int_equal(query_int(db, "SELECT count(*) FROM sp WHERE k LIKE 'c%'"), 4); /* c0, c2: items 0 and 2 */
+  assert_int_equal(query_int(db, "SELECT count(*) FROM sp WHERE k LIKE 'c1%' OR k LIKE '%-i1'"), 0);
+  sf_err bad = {0};
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+  assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+  assert_true(sf_db_rollback_to(db, SF_DB_SAVEPOINT_ITEM, &bad) < 0); /* released: gone, as with SQLite */
+  sf_db_rollback(db);
   sf_db_close(db);
 }
 
