@@ -228,7 +228,11 @@ static int pq_begin(sf_db *db, sf_err *err) {
   d->release_due = -1;
   char sql[96];
   snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%d)", SF_PG_WRITE_LOCK);
-  int rc = run_simple(d, sql, err);
+  sf_err first = {0};
+  int rc = run_simple(d, sql, &first);
+  if (rc && d->broken && !connect_now(d, &first)) /* lost while idle: nothing of ours was in it */
+    rc = run_simple(d, sql, &first);
+  if (rc && err) *err = first;
   d->tx_open = 1; /* a failed BEGIN is rolled back by the caller */
   return rc;
 }
@@ -433,17 +437,30 @@ static void pq_bind_null(sf_stmt *s, int idx) {
  * moves to the next row. The whole result is held (no single-row mode), so
  * the caller may run other statements on the connection between steps, as
  * with SQLite. */
-static int stmt_run(pg_stmt *st, sf_err *err) {
+static PGresult *stmt_exec(pg_stmt *st, sf_err *err) {
   pg_db *d = st->db;
-  if (d->broken) return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
-  if (st->gen != d->gen && stmt_prepare_server(st, err)) return -1;
+  if (usable(d, err) || (st->gen != d->gen && stmt_prepare_server(st, err))) return NULL;
   for (int i = 0; i < st->nparams; i++) st->values[i] = st->params[i].v;
   PGresult *res = PQexecPrepared(d->conn, st->name, st->nparams, st->values, NULL, NULL, 0);
   ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-  if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-    int rc = pg_error(d, res, err);
-    PQclear(res);
-    return rc;
+  if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) return res;
+  pg_error(d, res, err);
+  PQclear(res);
+  return NULL;
+}
+
+/* A read on a connection the server dropped (a restart, an idle session
+ * ended) is run once more on a new one: reading twice changes nothing, so
+ * a restart that finished meanwhile costs the client no error. Not for
+ * writes, nor inside a transaction (what ran there is gone). */
+static int stmt_run(pg_stmt *st, sf_err *err) {
+  pg_db *d = st->db;
+  sf_err first = {0};
+  PGresult *res = stmt_exec(st, &first);
+  if (!res && d->broken && d->role == SF_DB_READ && !d->tx_open) res = stmt_exec(st, &first);
+  if (!res) {
+    if (err) *err = first;
+    return -first.status;
   }
   note_changes(d, res);
   st->res = res;
