@@ -131,7 +131,9 @@ static int connect_now(pg_db *d, sf_err *err) {
   }
   d->broken = 0;
   PQsetNoticeProcessor(d->conn, drop_notice, NULL);
-  return run_simple(d, role_settings(d->role), err);
+  int rc = run_simple(d, role_settings(d->role), err);
+  if (rc) d->broken = 1; /* never used without its role's settings (read-only) */
+  return rc;
 }
 
 /* A lost connection connects again, but only outside a transaction: what

@@ -10,9 +10,19 @@
  * Connections: one libpq connection per sf_db. SF_DB_READ connections are
  * read-only (default_transaction_read_only); SF_DB_WRITE and the writer's
  * connection take the write lock below at each sf_db_begin. A connection
- * that lost its server (restart, pg_terminate_backend, network) answers 503
- * "storage-error" and connects again at its next use outside a
- * transaction: the writer at its next batch, a reader at its next prepare.
+ * that lost its server (restart, pg_terminate_backend, network) connects
+ * again at its next use outside a transaction: a BEGIN or a read that
+ * meets the loss runs once more on the new session (nothing of theirs was
+ * in the old one); inside a transaction every call answers 503
+ * "storage-error" until the caller rolls back, and while the server is
+ * down each use answers 503 (connect_timeout 5 s).
+ *
+ * Dialect notes for repositories: a failed statement aborts the
+ * transaction up to the innermost savepoint (SQLite only undoes the
+ * statement), so code that goes on after a failure rolls back to a
+ * savepoint first; booleans read with sf_stmt_col_int are 1/0 as with
+ * SQLite; a statement's rows are held whole in memory until reset (no
+ * cursor), so whole-table reads should page.
  *
  * Threads: as store/db.h (a connection and its statements belong to one
  * thread at a time; libpq connections share nothing). */
