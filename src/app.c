@@ -50,7 +50,10 @@ static struct app_state {
 } app;
 
 void sf_app_db_path(const sf_config *cfg, char *out, size_t cap) {
-  snprintf(out, cap, "%s/serviceflow.db", cfg->data_dir);
+  if (cfg->database_url[0])
+    snprintf(out, cap, "%s", cfg->database_url);
+  else
+    snprintf(out, cap, "%s/serviceflow.db", cfg->data_dir);
 }
 
 static int mkdir_p(const char *dir, sf_err *err) {
@@ -233,7 +236,10 @@ static int database_exists(const char *path) {
  * `seed`, `serve --init`): a misspelled --data-dir must not come up as an
  * empty service that says it is ready. */
 static int no_database(const sf_config *cfg, sf_err *err) {
-  sf_err_set(err, 400, "config", "No database", "no database in %s (is --data-dir right?)", cfg->data_dir);
+  if (cfg->database_url[0]) /* the URL may hold a password: not repeated */
+    sf_err_set(err, 400, "config", "No database", "the database of database_url has no schema (is it the right one?)");
+  else
+    sf_err_set(err, 400, "config", "No database", "no database in %s (is --data-dir right?)", cfg->data_dir);
   sf_err_field_add(err, "fix", "create it with `serviceflow migrate`, or start with --init");
   return -400;
 }
@@ -338,11 +344,16 @@ static int check_anchor(sf_db *db, const sf_config *cfg, sf_err *err) {
 
 /* Opens the file, checks it and brings its schema up to date. */
 static int prepare_database(const sf_config *cfg, const char *path, sf_err *err) {
-  int fresh = !database_exists(path);
+  int server = strstr(path, "://") != NULL; /* a database server (database_url): no file */
+  int fresh = !server && !database_exists(path);
   if (fresh && !cfg->init) return no_database(cfg, err);
   if (mkdir_p(cfg->data_dir, err)) return -1;
   sf_db *db = sf_db_open(path, SF_DB_WRITE, err);
   int rc = db ? 0 : -1;
+  if (!rc && server && sf_db_schema_version(db) <= 0) { /* an empty database */
+    fresh = 1;
+    if (!cfg->init) rc = no_database(cfg, err);
+  }
   if (!rc && !fresh) rc = check_integrity(db, path, cfg->integrity_budget_ms, err);
   if (!rc) rc = sf_app_migrate(db, err);
   if (!rc) rc = require_key_files(db, cfg, err);

@@ -29,6 +29,7 @@ static const opt k_opts[] = {
     S(bind),
     I(port, 0, 65535),
     S(data_dir),
+    S(database_url),
     S(config_file),
     I(threads, 0, 256),
     S(log_level),

@@ -13,6 +13,10 @@ typedef struct sf_config {
   char bind[64];
   int port;
   char data_dir[512];
+  /* The database (store/db.h location): empty = <data_dir>/serviceflow.db
+   * (SQLite); postgres://... or postgresql://... = that PostgreSQL database
+   * (libpq URI; the key files stay in data_dir) */
+  char database_url[512];
   char config_file[512];
   int threads; /* HTTP threads; 0 = cores - 1 (at least 1) */
   char log_level[16];

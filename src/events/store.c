@@ -139,11 +139,35 @@ static struct chain_state {
   uint64_t epoch;      /* moves on when appended events were rolled back: see vcache */
 } chain;
 
+/* Several writers (instances on one PostgreSQL database): the head is read
+ * under a transaction-scoped advisory lock, held until COMMIT or ROLLBACK,
+ * so batches that append run one at a time from their head read to their
+ * commit: positions are handed out in lock order and become visible in that
+ * order (a reader following the log never meets a lower position that
+ * commits later), and each batch chains to the hash the previous one
+ * committed. The key is store/pg/pg.h's SF_PG_WRITE_LOCK, which sf_db_begin
+ * already holds there (taking it again in the same transaction costs a
+ * round trip, not a wait); the event store takes it itself so that its
+ * promise does not rest on how the transaction began. Written as VALUES:
+ * PostgreSQL-only SQL that the SQLite query-plan corpus does not collect.
+ * SQLite needs nothing: its writer holds the file's write lock. */
+static const char *const k_chain_lock_pg = "VALUES (pg_advisory_xact_lock(1397118802))";
+
+static int is_sqlite(sf_db *db) { return strcmp(sf_db_backend_name(db), "sqlite") == 0; }
+
+static int chain_lock(sf_db *db, sf_err *err) {
+  if (is_sqlite(db)) return 0;
+  sf_stmt *st = sf_db_prepare(db, k_chain_lock_pg, err);
+  return st ? sf_stmt_run(st, err) : -1;
+}
+
 static int chain_load(sf_db *db, sf_err *err) {
+  if (chain_lock(db, err)) return -1;
   sf_stmt *st = sf_db_prepare(db, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", err);
   if (!st) return -1;
   int rc = sf_stmt_step(st, err);
   if (rc < 0) return rc;
+  int64_t known = chain.now.position; /* the head this process last left */
   if (rc == 1) {
     chain.now.position = sf_stmt_col_int(st, 0);
     sf_stmt_col_copy(st, 1, chain.now.hash, sizeof chain.now.hash);
@@ -153,6 +177,9 @@ static int chain_load(sf_db *db, sf_err *err) {
     chain.now.hash[64] = '\0';
   }
   sf_stmt_reset(st);
+  /* another writer appended since: the stream versions we remember may be
+   * stale (on PostgreSQL a failed INSERT cannot be retried in place) */
+  if (chain.now.position != known) chain.epoch++;
   chain.now.loaded = 1;
   chain.loaded_at = chain.now.position;
   return 0;
@@ -307,9 +334,11 @@ int sf_ev_append(sf_tx *tx, const char *stream, int64_t expected_version, const 
     sf_stmt_text_ref(st, 9, hash);
     rc = sf_stmt_run(st, err);
   }
-  if (rc == -409 && cached) {
+  if (rc == -409 && cached && is_sqlite(tx->db)) {
     /* another process appended to the stream: forget, look again, once
-     * (the failed statement left the transaction as it was) */
+     * (the failed statement left the transaction as it was: SQLite only;
+     * PostgreSQL aborts the transaction up to the command's savepoint, and
+     * chain_load's epoch already made the cache forget) */
     vc_drop(stream);
     free(data_s);
     if (meta_s != meta_buf) free(meta_s);

@@ -8,6 +8,9 @@
 
 #include "store/backend.h"
 #include "store/sqlite/sqlite.h"
+#ifdef SF_WITH_POSTGRES
+#include "store/pg/pg.h"
+#endif
 
 /* ---- registry ---- */
 
@@ -16,9 +19,22 @@
 static struct backend_registry {
   const sf_db_backend *list[BACKENDS_MAX];
   int n;
+#ifdef SF_WITH_POSTGRES
+} registry = {.list = {&sf_db_sqlite_backend, &sf_db_pg_backend}, .n = 2};
+#else
 } registry = {.list = {&sf_db_sqlite_backend}, .n = 1};
+#endif
+
+/* Schemes that name a backend registered under another name (libpq takes
+ * both postgres:// and postgresql://). */
+static const struct { const char *scheme, *backend; } k_aliases[] = {{"postgresql", "postgres"}};
 
 static const sf_db_backend *backend_named(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof k_aliases / sizeof k_aliases[0]; i++)
+    if (strlen(k_aliases[i].scheme) == len && memcmp(k_aliases[i].scheme, name, len) == 0) {
+      name = k_aliases[i].backend;
+      len = strlen(name);
+    }
   for (int i = 0; i < registry.n; i++)
     if (strlen(registry.list[i]->name) == len && memcmp(registry.list[i]->name, name, len) == 0)
       return registry.list[i];

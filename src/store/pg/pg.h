@@ -1,0 +1,59 @@
+/* The PostgreSQL backend of store/db.h (store/backend.h's table, filled in
+ * db_pg.c), chosen by locations "postgres://..." and "postgresql://..."
+ * (libpq connection URIs). docs/storage-backends.md says what it does.
+ *
+ * Files: db_pg.c (connections per role, reconnection, statements,
+ * transactions, error mapping), sql.c (the placeholder translation),
+ * commit.c (the writer's commit path and the integrity check). Only these
+ * files include libpq-fe.h.
+ *
+ * Connections: one libpq connection per sf_db. SF_DB_READ connections are
+ * read-only (default_transaction_read_only); SF_DB_WRITE and the writer's
+ * connection take the write lock below at each sf_db_begin. A connection
+ * that lost its server (restart, pg_terminate_backend, network) connects
+ * again at its next use outside a transaction: a BEGIN or a read that
+ * meets the loss runs once more on the new session (nothing of theirs was
+ * in the old one); inside a transaction every call answers 503
+ * "storage-error" until the caller rolls back, and while the server is
+ * down each use answers 503 (connect_timeout 5 s).
+ *
+ * Dialect notes for repositories: a failed statement aborts the
+ * transaction up to the innermost savepoint (SQLite only undoes the
+ * statement), so code that goes on after a failure rolls back to a
+ * savepoint first; booleans read with sf_stmt_col_int are 1/0 as with
+ * SQLite; a statement's rows are held whole in memory until reset (no
+ * cursor), so whole-table reads should page.
+ *
+ * Threads: as store/db.h (a connection and its statements belong to one
+ * thread at a time; libpq connections share nothing). */
+#ifndef SF_STORE_PG_H
+#define SF_STORE_PG_H
+
+#include "store/backend.h"
+
+extern const sf_db_backend sf_db_pg_backend;
+
+/* The write lock: a transaction-scoped advisory lock on this key, taken by
+ * sf_db_begin (every write transaction of every instance runs one at a
+ * time, as SQLite's BEGIN IMMEDIATE makes them) and by the event store
+ * before it reads the chain head (events/store.c writes the same number in
+ * its SQL). Released by COMMIT or ROLLBACK, after the commit is visible. */
+#define SF_PG_WRITE_LOCK 1397118802 /* "SFWR" */
+
+/* Rewrites SQLite-style placeholders into PostgreSQL's: `?` becomes `$n`
+ * (one more than the largest number so far, as SQLite numbers them) and
+ * `?N` becomes `$N`; text inside '...' strings, "..." identifiers, $tag$
+ * strings and comments is copied as is. Returns the new text (malloc'd,
+ * the caller frees) and sets *nparams to the largest parameter number. */
+char *sf_pg_translate(const char *sql, int *nparams);
+
+/* The location db was opened with. */
+const char *sf_pg_location(sf_db *db);
+
+/* The writer's commit path and the integrity check (commit.c). */
+sf_db *sf_pg_writer_open(const char *location, int *pipelined, sf_err *err);
+int sf_pg_writer_probe(sf_db *db, sf_err *err);
+void sf_pg_writer_close(sf_db *db);
+int sf_pg_check(sf_db *db, int budget_ms, char *report, size_t cap, sf_err *err);
+
+#endif
