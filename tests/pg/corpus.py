@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""The PostgreSQL dialect, checked without the C backend (docs/storage-backends.md).
+
+Against an empty PostgreSQL database (run it under scripts/with-postgres.sh,
+which exports SF_TEST_PG_URL and SF_TEST_PG_BIN):
+ 1. makes schema_migrations with migrate.c's own PostgreSQL statement, then
+    applies every owner's migration steps as PostgreSQL runs them (the
+    pg_schema program prints them, owners in sf_app_migrate's order), each
+    step with the bump of its version in one transaction, as the runner does;
+ 2. PREPAREs every SQL statement of src/ (scripts/sql_corpus.py) except the
+    SQLite-only ones, with ? and ?N turned into $n as the backend does, and
+    fails on any error. A statement must also give PostgreSQL the type of
+    every parameter (`? IS NULL OR col = ?` gives it; a parameter used only
+    in `? IS NULL` does not) and return no boolean column (the backend reads
+    columns as text and int64: write CAST(EXISTS(...) AS INTEGER));
+ 3. EXPLAINs each with the generic plan and enable_seqscan=off: a Seq Scan
+    of a table that grows means no index serves the statement (the tables
+    and statements that may read whole tables are query_plan_test.c's);
+ 4. compares the schema with SQLite's at the latest version (pg_schema
+    sqlite, applied with Python's sqlite3): the same tables, columns
+    (INTEGER as bigint, TEXT as text) and named indexes, but for the
+    full-text search of each (EXPECTED_DIFFERENCES).
+Every failure is listed before the exit status says so.
+Usage: corpus.py PG_SCHEMA_BIN SRC_DIR
+"""
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'scripts'))
+import sql_corpus  # noqa: E402
+
+# as tests/unit/query_plan_test.c: tables that stay small, statements that read whole tables
+BOUNDED = {'schema_migrations', 'checkpoints', 'event_type_stats', 'categories', 'workflows'}
+WHOLE_READS = [
+    ('src/events/store.c', 'SELECT position, stream, version, type, id, data, meta, at, hash FROM events ORDER BY position'),
+    ('src/services/identity/repo.c', 'SELECT CAST(EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)'),
+    ('src/services/identity/repo.c', 'SELECT CAST(EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)'),
+    ('src/services/orders/repo.c', 'SELECT CAST(EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)'),
+    ('src/edge/repo.c', 'SELECT CAST(EXISTS(SELECT 1 FROM idempotency)'),
+    ('src/services/webhooks/repo.c', 'SELECT CAST(EXISTS(SELECT 1 FROM webhook_deliveries)'),
+    ('src/services/webhooks/repo_subs.c', 'SELECT CAST(EXISTS(SELECT 1 FROM webhook_subscriptions)'),
+]
+# What only one side has, and why (docs/storage-backends.md)
+EXPECTED_DIFFERENCES = {
+    # full-text search: FTS5 tables (and their shadow tables) on SQLite; a generated tsvector
+    # column with a GIN index on PostgreSQL, request_search holding the searched text itself
+    'sqlite': {'table products_fts', 'table request_fts'},
+    'pg': {'column products.search', 'index products_search', 'column request_search.title',
+           'column request_search.data', 'column request_search.comments', 'column request_search.search',
+           'index request_search_fts',
+           # SQLite orders a reservation's lines by rowid; PostgreSQL has no rowid
+           'column reservation_lines.seq'},
+}
+
+
+def to_dollars(sql):
+    """The statement as the backend sends it to PostgreSQL, and its parameter count.
+
+    ? and ?N (outside quotes) become $n: a bare ? is one more than the
+    largest number so far (SQLite's rule). SQLite lets a statement leave
+    numbers out (srq_save's UPDATEs use some of the twelve its INSERT does;
+    a list statement binds its filters by fixed numbers) but PostgreSQL
+    cannot type a parameter no statement text uses, so the numbers used are
+    made dense, in order ($1 for the smallest): the backend maps a bind of
+    ?N to its $n and ignores a bind of a number the statement does not use."""
+    pieces, used, top, i, quote = [], [], 0, 0, None
+    while i < len(sql):
+        c = sql[i]
+        m = re.match(r'\?(\d*)', sql[i:]) if not quote and c == '?' else None
+        if m:
+            n = int(m.group(1)) if m.group(1) else top + 1
+            top = max(top, n)
+            used.append(n)
+            pieces.append(n)
+            i += len(m.group(0))
+            continue
+        if quote and c == quote:
+            quote = None
+        elif not quote and c in '\'"':
+            quote = c
+        pieces.append(c)
+        i += 1
+    dense = {n: k + 1 for k, n in enumerate(sorted(set(used)))}
+    return ''.join('$%d' % dense[x] if isinstance(x, int) else x for x in pieces), len(dense)
+
+
+def split_statements(sql):
+    """The statements of a text run by sf_db_exec (split at ; outside quotes)."""
+    out, cur, quote = [], [], None
+    for c in sql:
+        if quote and c == quote:
+            quote = None
+        elif not quote and c in '\'"':
+            quote = c
+        if c == ';' and not quote:
+            out.append(''.join(cur).strip())
+            cur = []
+        else:
+            cur.append(c)
+    out.append(''.join(cur).strip())
+    return [x for x in out if x]
+
+
+class Pg:
+    def __init__(self):
+        self.url = os.environ['SF_TEST_PG_URL']
+        self.psql = os.path.join(os.environ.get('SF_TEST_PG_BIN', '/usr/bin'), 'psql')
+
+    def run(self, *commands):
+        """Runs commands in one session (psql -c each, stops at the first error): (ok, output)."""
+        args = [self.psql, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', self.url]
+        for c in commands:
+            args += ['-c', c]
+        p = subprocess.run(args, capture_output=True, text=True)
+        return p.returncode == 0, (p.stdout + p.stderr).strip()
+
+    def script(self, text):
+        """Runs a psql script (backslash commands allowed) in one session: (ok, output)."""
+        args = [self.psql, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', self.url, '-f', '-']
+        p = subprocess.run(args, input=text, capture_output=True, text=True)
+        return p.returncode == 0, (p.stdout + p.stderr).strip()
+
+
+def migrate(pg, schema_bin, versions_table):
+    failures = []
+    ok, out = pg.run(versions_table)
+    if not ok:
+        return ['schema_migrations: ' + out]
+    text = subprocess.run([schema_bin], capture_output=True, text=True, check=True).stdout
+    steps = 0
+    for chunk in text.split('\x1e')[1:]:
+        head, _, body = chunk.partition('\n')
+        owner, version = head.split()
+        bump = ("INSERT INTO schema_migrations(service, version, applied_at) VALUES('%s', %s, 0)"
+                " ON CONFLICT(service) DO UPDATE SET version = excluded.version" % (owner, version))
+        ok, out = pg.run('BEGIN;' + body + ';' + bump + ';COMMIT;')
+        steps += 1
+        if not ok:
+            failures.append('%s step %s: %s' % (owner, version, out))
+    print('pg.corpus: %d migration steps applied, %d failed' % (steps, len(failures)))
+    return failures
+
+
+def seq_scans(plan):
+    return [m.group(1) for m in re.finditer(r'Seq Scan on (\w+)', plan) if m.group(1) not in BOUNDED]
+
+
+def check(pg, rel, line, sql):
+    """The problems of one statement (empty: fine)."""
+    text, n = to_dollars(sql)
+    nulls = '(%s)' % ', '.join(['NULL'] * n) if n else ''
+    # \\gdesc: the result's columns (name|type), as the backend's prepare sees them
+    ok, out = pg.script('PREPARE s AS %s;\n%s \\gdesc\n\\echo @@plan\n'
+                        'SET plan_cache_mode = force_generic_plan;\nSET enable_seqscan = off;\n'
+                        'EXPLAIN EXECUTE s%s;\n' % (text, text, nulls))
+    where = '%s:%d' % (rel, line)
+    if not ok:
+        return ['%s: does not prepare on PostgreSQL: %s\n  %s' % (where, out, text)]
+    columns, _, plan = out.partition('@@plan')
+    types = [c.rpartition('|')[2] for c in columns.strip().split('\n') if c]
+    problems = []
+    if 'boolean' in types:
+        problems.append('%s: returns a boolean column (%s): the backend reads text and int64\n  %s' % (where, types, text))
+    # a DELETE without WHERE empties a projection before it is folded again (on purpose)
+    whole = re.match(r'DELETE FROM \w+$', sql) or any(rel == f and sql.startswith(s) for f, s in WHOLE_READS)
+    if not rel.endswith('verify.c') and not whole:
+        for table in seq_scans(plan):
+            problems.append('%s: Seq Scan on %s, a table that grows\n  %s\n%s' % (where, table, text, plan))
+    return problems
+
+
+def sqlite_shape(schema_bin, versions_table):
+    """{'table t', 'column t.c:type', 'index i'} of a fresh SQLite database at the latest version."""
+    import sqlite3
+    text = subprocess.run([schema_bin, 'sqlite'], capture_output=True, text=True, check=True).stdout
+    db = sqlite3.connect(':memory:')
+    db.execute(versions_table)
+    for chunk in text.split('\x1e')[1:]:
+        db.executescript(chunk.partition('\n')[2])
+    shape = set()
+    for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+                           " AND name NOT LIKE '%_fts_%'"):
+        shape.add('table ' + t)
+        for _, col, typ, *_ in db.execute('SELECT * FROM pragma_table_info(?)', (t,)):
+            shape.add('column %s.%s:%s' % (t, col, {'INTEGER': 'bigint', 'TEXT': 'text'}.get(typ, typ)))
+    for (t,) in db.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'"):
+        shape.add('table ' + t)
+    for (i,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"):
+        shape.add('index ' + i)
+    return shape
+
+
+def pg_shape(pg):
+    ok, out = pg.run("SELECT 'table ' || table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                     " UNION ALL SELECT 'column ' || table_name || '.' || column_name || ':' || data_type"
+                     " FROM information_schema.columns WHERE table_schema = current_schema()"
+                     " UNION ALL SELECT 'index ' || indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                     " AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'")
+    return set(out.split('\n')) if ok else {'error ' + out}
+
+
+def compare_schemas(pg, schema_bin, versions_table):
+    """The differences not in EXPECTED_DIFFERENCES, as failures."""
+    lite, post = sqlite_shape(schema_bin, versions_table), pg_shape(pg)
+    bare = lambda x: x.split(':')[0]  # noqa: E731
+    failures = []
+    for side, mine, other in (('sqlite', lite, post), ('pg', post, lite)):
+        for item in sorted(mine - other):
+            if item.startswith('column ') and bare(item) in {bare(o) for o in other}:
+                if side == 'sqlite':
+                    failures.append('schema: %s on SQLite, %s on PostgreSQL'
+                                    % (item, [o for o in other if bare(o) == bare(item)][0]))
+            elif bare(item) not in EXPECTED_DIFFERENCES[side]:
+                failures.append('schema: %s only on %s' % (item, 'SQLite' if side == 'sqlite' else 'PostgreSQL'))
+    print('pg.corpus: schema compared (%d SQLite items, %d PostgreSQL items), %d unexpected differences'
+          % (len(lite), len(post), len(failures)))
+    return failures
+
+
+def main():
+    schema_bin, src = sys.argv[1], sys.argv[2]
+    srcs = [os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs if f.endswith('.c')]
+    stmts = list(sql_corpus.corpus(srcs))
+    versions = {d: s for _, _, s, d in stmts if s.startswith('CREATE TABLE IF NOT EXISTS schema_migrations')}
+    if set(versions) != {'sqlite', 'pg'}:
+        print('pg.corpus: migrate.c must make schema_migrations in a literal *_sqlite and one *_pg')
+        return 1
+    pg = Pg()
+    failures = migrate(pg, schema_bin, versions['pg'])
+    failures += compare_schemas(pg, schema_bin, versions['sqlite'])
+    checked = skipped = 0
+    for rel, line, sql, dialect in stmts:
+        if dialect == 'sqlite' or sql.startswith('CREATE '):
+            skipped += 1
+            continue
+        for one in split_statements(sql):
+            checked += 1
+            failures += check(pg, rel, line, one)
+    for f in failures:
+        print(f)
+    print('pg.corpus: %d statements prepared and explained on PostgreSQL, %d SQLite-only skipped, %d problems'
+          % (checked, skipped, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
