@@ -19,7 +19,10 @@ which exports SF_TEST_PG_URL and SF_TEST_PG_BIN):
  4. compares the schema with SQLite's at the latest version (pg_schema
     sqlite, applied with Python's sqlite3): the same tables, columns
     (INTEGER as bigint, TEXT as text) and named indexes, but for the
-    full-text search of each (EXPECTED_DIFFERENCES).
+    full-text search of each (EXPECTED_DIFFERENCES);
+ 5. runs the PostgreSQL full-text searches of the catalog and of requests
+    on a few rows: the triggers keep the searched text (title, the values
+    of data, comments from events), every word must match, as a prefix.
 Every failure is listed before the exit status says so.
 Usage: corpus.py PG_SCHEMA_BIN SRC_DIR
 """
@@ -220,6 +223,70 @@ def compare_schemas(pg, schema_bin, versions_table):
     return failures
 
 
+def literal(v):
+    return 'NULL' if v is None else str(v) if isinstance(v, int) else "'" + v.replace("'", "''") + "'"
+
+
+def run_statement(pg, sql, params, column):
+    """A column of the rows of a statement of the corpus, run with params (by ?N)."""
+    text, n = to_dollars(sql)
+    ok, out = pg.script('PREPARE q AS %s;\nEXECUTE q(%s);\n' % (text, ', '.join(literal(p) for p in params[:n])))
+    return [r.split('|')[column] for r in out.split('\n') if r] if ok else ['error: ' + out]
+
+
+SEARCH_ROWS = """
+INSERT INTO products(id, sku, name, description, price, currency, status, version, created_at, updated_at) VALUES
+ ('p1', 'TS-BLUE-42', 'Blue shirt', 'Cotton, slim fit', 1500, 'EUR', 'active', 1, 1, 1),
+ ('p2', 'TS-RED-7', 'Red shirt', 'Linen', 1700, 'EUR', 'active', 1, 2, 2),
+ ('p3', 'MUG-1', 'Mug', 'Blue ceramic mug', 900, 'EUR', 'active', 1, 3, 3);
+INSERT INTO workflows(id, type, version, name, definition, source, created_by, created_at)
+ VALUES('w1', 'it', 1, 'IT', '{}', '', 'u', 1);
+INSERT INTO service_requests(id, type, workflow_id, title, data, state, created_by, version, created_at, updated_at)
+ VALUES('r1', 'it', 'w1', 'Printer broken', '{"floor": 3, "contact": {"phone": "555-0199"}, "tags": ["urgent"]}',
+        'open', 'u', 1, 10, 10),
+        ('r2', 'it', 'w1', 'New laptop', '{"model": "ThinkPad"}', 'open', 'u', 1, 20, 20);
+INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)
+ VALUES(1, 'request-r1', 2, 'request.commented', 'e1', '{"body": "toner everywhere"}', '{}', 30, 'h'),
+       (2, 'request-r2', 2, 'request.transitioned', 'e2', '{"comment": ""}', '{}', 31, 'h');
+UPDATE service_requests SET title = 'Printer on fire' WHERE id = 'r1';
+"""
+
+
+def search_checks(pg, stmts):
+    def pg_stmt(file, start):
+        found = [s for f, _, s, d in stmts if f == file and d == 'pg' and s.startswith(start)]
+        return found[0] if found else None
+    products = pg_stmt('src/services/catalog/repo.c', 'SELECT seq, id')
+    requests = pg_stmt('src/services/requests/repo.c', 'SELECT r.id FROM request_search')
+    if not products or not requests:
+        return ['search: the PostgreSQL search statements of catalog/repo.c and requests/repo.c are not in the corpus']
+    ok, out = pg.script(SEARCH_ROWS)
+    if not ok:
+        return ['search: the rows do not insert: ' + out]
+    top = 2 ** 63 - 1
+    cases = [
+        (products, '"blue"*', ['p3', 'p1']),  # name or description, newest first
+        (products, '"blu"* "shi"*', ['p1']),  # every word, each as a prefix
+        (products, '"ts"* "42"*', ['p1']),  # the sku's parts
+        (products, '"green"*', []),
+        (requests, '"print"* "fire"*', ['r1']),  # the title as updated
+        (requests, '"broken"*', []),  # the title before the update is gone
+        (requests, '"urg"* "0199"*', ['r1']),  # values of data, nested
+        (requests, '"toner"*', ['r1']),  # a comment from the events
+        (requests, '"thinkpad"*', ['r2']),
+    ]
+    failures = []
+    for sql, match, want in cases:
+        if sql is products:  # ?1 match, ?2 status, ?3 category, ?4/?5 prices, ?6 before seq, ?7 limit
+            got = run_statement(pg, sql, [match, None, None, 0, top, top, 10], 1)
+        else:  # ?1/?2 cursor, ?3 limit, ?4-?8 filters, ?9 match
+            got = run_statement(pg, sql, [top, None, 10, None, None, None, None, None, match], 0)
+        if got != want:
+            failures.append('search: %s gave %s, not %s' % (match, got, want))
+    print('pg.corpus: %d full-text searches run, %d wrong' % (len(cases), len(failures)))
+    return failures
+
+
 def main():
     schema_bin, src = sys.argv[1], sys.argv[2]
     srcs = [os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs if f.endswith('.c')]
@@ -239,6 +306,7 @@ def main():
         for one in split_statements(sql):
             checked += 1
             failures += check(pg, rel, line, one)
+    failures += search_checks(pg, stmts)
     for f in failures:
         print(f)
     print('pg.corpus: %d statements prepared and explained on PostgreSQL, %d SQLite-only skipped, %d problems'
