@@ -40,7 +40,8 @@ const sf_db_step sf_ev_migrations[] = {
            "  type text PRIMARY KEY,"
            "  count bigint NOT NULL,"
            "  last_position bigint NOT NULL);"},
-    /* durable timers (events/timers.h) */
+    /* durable timers (events/timers.h); the id is given by the database
+     * (SQLite's INTEGER PRIMARY KEY, PostgreSQL's identity column) */
     {"CREATE TABLE timers("
      "  id INTEGER PRIMARY KEY,"
      "  kind TEXT NOT NULL,"

@@ -151,17 +151,20 @@ def seq_scans(plan):
     return [m.group(1) for m in re.finditer(r'Seq Scan on (\w+)', plan) if m.group(1) not in BOUNDED]
 
 
-def check(pg, rel, line, sql):
-    """The problems of one statement (empty: fine)."""
-    text, n = to_dollars(sql)
+def check_script(k, text, n):
+    """The psql lines that check statement k (text in $n form, n parameters), its output
+    after a line "@@k": "@@error <message>", or its columns (\\gdesc: name|type), "@@plan", its plan."""
     nulls = '(%s)' % ', '.join(['NULL'] * n) if n else ''
-    # \\gdesc: the result's columns (name|type), as the backend's prepare sees them
-    ok, out = pg.script('PREPARE s AS %s;\n%s \\gdesc\n\\echo @@plan\n'
-                        'SET plan_cache_mode = force_generic_plan;\nSET enable_seqscan = off;\n'
-                        'EXPLAIN EXECUTE s%s;\n' % (text, text, nulls))
+    return ('\\echo @@%d\nPREPARE s%d AS %s;\n\\if :ERROR\n\\echo @@error :LAST_ERROR_MESSAGE\n\\else\n'
+            '%s \\gdesc\n\\echo @@plan\nEXPLAIN EXECUTE s%d%s;\nDEALLOCATE s%d;\n\\endif\n'
+            % (k, k, text, text, k, nulls, k))
+
+
+def judge(rel, line, sql, text, out):
+    """The problems of one statement from its output (empty: fine)."""
     where = '%s:%d' % (rel, line)
-    if not ok:
-        return ['%s: does not prepare on PostgreSQL: %s\n  %s' % (where, out, text)]
+    if out.startswith('@@error'):
+        return ['%s: does not prepare on PostgreSQL: %s\n  %s' % (where, out[8:].strip(), text)]
     columns, _, plan = out.partition('@@plan')
     types = [c.rpartition('|')[2] for c in columns.strip().split('\n') if c]
     problems = []
@@ -172,6 +175,23 @@ def check(pg, rel, line, sql):
     if not rel.endswith('verify.c') and not whole:
         for table in seq_scans(plan):
             problems.append('%s: Seq Scan on %s, a table that grows\n  %s\n%s' % (where, table, text, plan))
+    return problems
+
+
+def check_all(pg, todo):
+    """Prepares and explains every (rel, line, sql) in one session: the problems."""
+    script = ['SET plan_cache_mode = force_generic_plan;\nSET enable_seqscan = off;\n']
+    for k, (_, _, sql) in enumerate(todo):
+        script.append(check_script(k, *to_dollars(sql)))
+    args = [pg.psql, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=0', '-d', pg.url, '-f', '-']
+    out = subprocess.run(args, input=''.join(script), capture_output=True, text=True).stdout
+    parts = {int(m.group(1)): m.group(2) for m in re.finditer(r'^@@(\d+)\n(.*?)(?=^@@\d+\n|\Z)', out, re.S | re.M)}
+    problems = []
+    for k, (rel, line, sql) in enumerate(todo):
+        if k not in parts:
+            problems.append('%s:%d: no answer from psql\n  %s' % (rel, line, sql))
+        else:
+            problems += judge(rel, line, sql, to_dollars(sql)[0], parts[k])
     return problems
 
 
@@ -298,14 +318,10 @@ def main():
     pg = Pg()
     failures = migrate(pg, schema_bin, versions['pg'])
     failures += compare_schemas(pg, schema_bin, versions['sqlite'])
-    checked = skipped = 0
-    for rel, line, sql, dialect in stmts:
-        if dialect == 'sqlite' or sql.startswith('CREATE '):
-            skipped += 1
-            continue
-        for one in split_statements(sql):
-            checked += 1
-            failures += check(pg, rel, line, one)
+    todo = [(rel, line, one) for rel, line, sql, dialect in stmts if dialect != 'sqlite' and not sql.startswith('CREATE ')
+            for one in split_statements(sql)]
+    checked, skipped = len(todo), sum(1 for s in stmts if s[3] == 'sqlite' or s[2].startswith('CREATE '))
+    failures += check_all(pg, todo)
     failures += search_checks(pg, stmts)
     for f in failures:
         print(f)

@@ -25,6 +25,8 @@ const sf_db_step sf_inventory_migrations[] = {
      "  quantity INTEGER NOT NULL CHECK(quantity > 0),"
      "  PRIMARY KEY(reservation_id, product_id));",
      2,
+     /* PostgreSQL: reservation_lines.seq keeps the order the lines were
+      * written in (SQLite reads them by rowid; PostgreSQL has none) */
      .pg = "CREATE TABLE stock("
            "  product_id text PRIMARY KEY REFERENCES products(id),"
            "  on_hand bigint NOT NULL CHECK(on_hand >= 0),"

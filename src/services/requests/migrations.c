@@ -98,6 +98,8 @@ const sf_db_step sf_requests_migrations[] = {
      " WHERE s.type = 'request.approval_started' AND s.stream LIKE 'request-%'"
      " ON CONFLICT DO NOTHING;",
      10,
+     /* PostgreSQL: no backfill (a PostgreSQL database is made empty by these
+      * steps: store/migrate.h) */
      .pg = "CREATE TABLE request_chains("
            "  request_id text NOT NULL,"
            "  chain bigint NOT NULL,"
