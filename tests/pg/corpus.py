@@ -303,7 +303,12 @@ def search_checks(pg, stmts):
             got = run_statement(pg, sql, [top, None, 10, None, None, None, None, None, match], 0)
         if got != want:
             failures.append('search: %s gave %s, not %s' % (match, got, want))
-    print('pg.corpus: %d full-text searches run, %d wrong' % (len(cases), len(failures)))
+    # a negative limit is none (sf_ev_read_all(..., 0, ...)), as SQLite reads LIMIT -1
+    read_all = [s for f, _, s, d in stmts if f == 'src/events/store.c' and 'WHERE position > ?1 ORDER BY position' in s]
+    got = run_statement(pg, read_all[0], [0, -1], 0) if read_all else ['no such statement']
+    if got != ['1', '2']:
+        failures.append('events: reading the log with no limit gave %s, not the 2 events' % got)
+    print('pg.corpus: %d full-text searches and a read of the log run, %d wrong' % (len(cases), len(failures)))
     return failures
 
 
