@@ -119,8 +119,6 @@ int sf_catalog_repo_has_products(sf_db *db, sf_err *err) {
   return rc;
 }
 
-/* One statement per driving filter, each searching its own index (the
- * query-plan test checks them); the other filters are neutral when unbound. */
 /* Full text (?1, the FTS5 query of edge/input.c: "w1"* "w2"*, every word
  * as a prefix): SQLite's FTS5 table; PostgreSQL's tsvector column, with the
  * same query as a tsquery ('w1':* & 'w2':*). */
@@ -135,6 +133,9 @@ static const char k_search_pg[] =
     " AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR category_id = ?3)"
     " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7";
 
+/* One statement per driving filter, each searching its own index (the
+ * query-plan test checks them); the other filters are neutral when unbound
+ * (CAST: PostgreSQL must know a parameter's type where it first sees it). */
 static sf_stmt *prepare_list(sf_db *db, const sf_product_filter *f, sf_err *err) {
   if (f->match) return sf_db_prepare(db, sf_db_is_pg(db) ? k_search_pg : k_search_sqlite, err);
   if (f->category_id)

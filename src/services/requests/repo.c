@@ -445,11 +445,10 @@ int srq_inbox(sf_db *db, const srq_inbox_query *q, json_t *data, char *next, siz
  * ?8 queue, ?9 match. A filter left NULL is neutral. */
 #define KEYSET " AND (r.created_at, r.id) < (?1, ?2) ORDER BY r.created_at DESC, r.id DESC LIMIT ?3"
 #define OTHERS                                                                                                         \
-  " AND (CAST(?4 AS TEXT) IS NULL OR r.created_by = ?4) AND (CAST(?5 AS TEXT) IS NULL OR r.state = ?5) AND (CAST(?6 "  \
-  "AS TEXT) IS NULL OR r.type = ?6)"                                                                                   \
-  " AND (CAST(?7 AS TEXT) IS NULL OR r.assignee_user = ?7)"                                                            \
-  " AND (CAST(?8 AS TEXT) IS NULL OR (r.assignee_user IS NULL AND r.assignee_role IS NOT DISTINCT FROM nullif(?8, "    \
-  "'')))"
+  " AND (CAST(?4 AS TEXT) IS NULL OR r.created_by = ?4) AND (CAST(?5 AS TEXT) IS NULL OR r.state = ?5)"                \
+  " AND (CAST(?6 AS TEXT) IS NULL OR r.type = ?6) AND (CAST(?7 AS TEXT) IS NULL OR r.assignee_user = ?7)"              \
+  " AND (CAST(?8 AS TEXT) IS NULL"                                                                                     \
+  " OR (r.assignee_user IS NULL AND r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')))"
 /* The matching seqs are gathered once per page (a list subquery of
  * integers), then each row is probed: a prefix term ("word"*) merges its
  * doclists on every FTS query, so probing the FTS table per row made ?q=
@@ -487,17 +486,24 @@ static const char k_by_text_pg[] =
     " WHERE s.search @@ " PG_TSQUERY_9
     " AND s.seq < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
     " ORDER BY s.seq DESC LIMIT ?3";
+/* A queue on PostgreSQL, which searches an index by = and IS NULL but not
+ * by IS NOT DISTINCT FROM: a role's (?8), or that of no role (?8 ''). */
+static const char k_queue_role_pg[] =
+    "SELECT r.id FROM service_requests r WHERE r.assignee_role = ?8 AND r.assignee_user IS NULL" OTHERS KEYSET;
+static const char k_queue_none_pg[] = "SELECT r.id FROM service_requests r WHERE r.assignee_role IS NULL"
+                                      " AND r.assignee_user IS NULL AND CAST(?8 AS TEXT) = ''" OTHERS KEYSET;
 
 static sf_stmt *list_statement(sf_db *db, const srq_list_filter *f, sf_err *err) {
   int pg = sf_db_is_pg(db);
   if (f->creator) return sf_db_prepare(db, pg ? k_by_creator_pg : k_by_creator_sqlite, err);
   if (f->user) return sf_db_prepare(db, pg ? k_by_user_pg : k_by_user_sqlite, err);
   if (f->match) return sf_db_prepare(db, pg ? k_by_text_pg : k_by_text_sqlite, err);
-  if (f->queue)
+  if (f->queue && !pg)
     return sf_db_prepare(db,
                          "SELECT r.id FROM service_requests r WHERE r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')"
                          " AND r.assignee_user IS NULL" OTHERS KEYSET,
                          err);
+  if (f->queue) return sf_db_prepare(db, f->queue[0] ? k_queue_role_pg : k_queue_none_pg, err);
   if (f->type) return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.type = ?6" OTHERS KEYSET, err);
   if (f->state) return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.state = ?5" OTHERS KEYSET, err);
   return sf_db_prepare(db,
