@@ -8,11 +8,13 @@ which exports SF_TEST_PG_URL and SF_TEST_PG_BIN):
     pg_schema program prints them, owners in sf_app_migrate's order), each
     step with the bump of its version in one transaction, as the runner does;
  2. PREPAREs every SQL statement of src/ (scripts/sql_corpus.py) except the
-    SQLite-only ones, with ? and ?N turned into $n as the backend does, and
-    fails on any error. A statement must also give PostgreSQL the type of
-    every parameter (`? IS NULL OR col = ?` gives it; a parameter used only
-    in `? IS NULL` does not) and return no boolean column (the backend reads
-    columns as text and int64: write CAST(EXISTS(...) AS INTEGER));
+    SQLite-only ones, with ? and ?N turned into $n as the backend does
+    (to_dollars: the numbers a statement uses, made dense), and fails on
+    any error. So a statement must give PostgreSQL the type of every
+    parameter where it first sees it (`?2 IS NULL OR status = ?2` does not:
+    write `CAST(?2 AS TEXT) IS NULL OR status = ?2`), and return no boolean
+    column (the backend reads columns as text and int64: write
+    CAST(EXISTS(...) AS INTEGER));
  3. EXPLAINs each with the generic plan and enable_seqscan=off: a Seq Scan
     of a table that grows means no index serves the statement (the tables
     and statements that may read whole tables are query_plan_test.c's);
@@ -22,7 +24,8 @@ which exports SF_TEST_PG_URL and SF_TEST_PG_BIN):
     full-text search of each (EXPECTED_DIFFERENCES);
  5. runs the PostgreSQL full-text searches of the catalog and of requests
     on a few rows: the triggers keep the searched text (title, the values
-    of data, comments from events), every word must match, as a prefix.
+    of data, comments from events), every word must match, as a prefix;
+    and reads the log with no limit (LIMIT of a negative number).
 Every failure is listed before the exit status says so.
 Usage: corpus.py PG_SCHEMA_BIN SRC_DIR
 """
