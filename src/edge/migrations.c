@@ -16,7 +16,17 @@ const sf_db_step sf_edge_migrations[] = {
      "  location TEXT,"
      "  created_at INTEGER NOT NULL,"
      "  PRIMARY KEY(principal, key));",
-     1},
+     1,
+     .pg = "CREATE TABLE idempotency("
+           "  principal text NOT NULL,"
+           "  key text NOT NULL,"
+           "  fingerprint text NOT NULL,"
+           "  status bigint NOT NULL,"
+           "  content_type text,"
+           "  body text,"
+           "  location text,"
+           "  created_at bigint NOT NULL,"
+           "  PRIMARY KEY(principal, key));"},
     /* the purge of old records finds them by age */
     {"CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);", 12},
     /* a replay repeats the answer's ETag too */

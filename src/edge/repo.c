@@ -13,8 +13,11 @@ sf_stmt *sf_edge_repo_idem_find(sf_db *db, const char *scope, const char *key, s
 
 int sf_edge_repo_idem_save(sf_db *db, const sf_edge_idem_answer *a, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
-                              "INSERT OR REPLACE INTO idempotency(principal, key, fingerprint, status,"
-                              " content_type, body, created_at, location, etag) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              "INSERT INTO idempotency(principal, key, fingerprint, status,"
+                              " content_type, body, created_at, location, etag) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                              " ON CONFLICT(principal, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+                              " status = excluded.status, content_type = excluded.content_type, body = excluded.body,"
+                              " created_at = excluded.created_at, location = excluded.location, etag = excluded.etag",
                               err);
   if (!st) return -1;
   sf_stmt_text(st, 1, a->scope);
@@ -37,5 +40,5 @@ int sf_edge_repo_idem_purge(sf_db *db, int64_t before_ms, sf_err *err) {
 }
 
 int sf_edge_repo_idem_any(sf_db *db, sf_err *err) {
-  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM idempotency)", err), err);
+  return sf_stmt_true(sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM idempotency) AS INTEGER)", err), err);
 }

@@ -22,7 +22,7 @@ static int flush(sf_tx *tx, sf_err *err) {
   for (int i = 0; i < batch.ntypes && rc == 0; i++) {
     sf_stmt *st = sf_db_prepare(tx->db,
                                 "INSERT INTO event_type_stats(type, count, last_position) VALUES(?1, ?2, ?3)"
-                                " ON CONFLICT(type) DO UPDATE SET count = count + ?2,"
+                                " ON CONFLICT(type) DO UPDATE SET count = event_type_stats.count + ?2,"
                                 " last_position = excluded.last_position",
                                 err);
     if (!st) {

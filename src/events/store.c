@@ -381,7 +381,11 @@ static int visit_rows(sf_stmt *st, sf_ev_visit fn, void *ud, sf_err *err) {
 #define EV_COLS "position, stream, version, type, id, data, meta, at, hash"
 
 int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db, "SELECT " EV_COLS " FROM events WHERE position > ? ORDER BY position LIMIT ?", err);
+  /* a negative limit is none: SQLite's reading of LIMIT -1, written out for PostgreSQL (which refuses it) */
+  sf_stmt *st = sf_db_prepare(db,
+                              "SELECT " EV_COLS " FROM events WHERE position > ?1 ORDER BY position"
+                              " LIMIT CASE WHEN ?2 < 0 THEN 9223372036854775807 ELSE ?2 END",
+                              err);
   if (!st) return -1;
   sf_stmt_int(st, 1, after);
   sf_stmt_int(st, 2, limit > 0 ? limit : -1);
@@ -391,8 +395,8 @@ int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud
 int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit, sf_ev_visit fn, void *ud,
                       sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
-                              "SELECT " EV_COLS " FROM events WHERE stream = ? AND version > ?"
-                              " ORDER BY version LIMIT ?",
+                              "SELECT " EV_COLS " FROM events WHERE stream = ?1 AND version > ?2"
+                              " ORDER BY version LIMIT CASE WHEN ?3 < 0 THEN 9223372036854775807 ELSE ?3 END",
                               err);
   if (!st) return -1;
   sf_stmt_text(st, 1, stream);

@@ -6,9 +6,28 @@
 #include <stdio.h>
 #include <time.h>
 
-static const char k_versions_table[] =
+#include "store/dialect.h"
+
+static const char k_versions_table_sqlite[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations("
     "service TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at INTEGER NOT NULL)";
+static const char k_versions_table_pg[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations("
+    "service text PRIMARY KEY, version bigint NOT NULL, applied_at bigint NOT NULL)";
+
+/* The text of a step for db's dialect. */
+static const char *step_sql(const sf_db *db, const sf_db_step *s) { return sf_db_is_pg(db) && s->pg ? s->pg : s->sql; }
+
+/* PostgreSQL: instances migrating at once wait for each other, step by
+ * step (held until the step's transaction ends). */
+static int lock_migrations(sf_db *db, sf_err *err) {
+  static const char k_lock_pg[] = "SELECT pg_advisory_xact_lock(1397116231)"; /* SF_DB_MIGRATE_LOCK */
+  sf_stmt *st = sf_db_prepare(db, k_lock_pg, err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  sf_stmt_reset(st);
+  return rc < 0 ? -1 : 0;
+}
 
 int sf_db_schema_version(sf_db *db) {
   sf_err e = {0};
@@ -39,10 +58,11 @@ static int legacy_version(const sf_db_step *steps, int global) {
   return v;
 }
 
-/* -1: no table yet, 0: the single global version, 1: per owner */
+/* SQLite: -1: no table yet, 0: the single global version, 1: per owner */
 static int versions_shape(sf_db *db, sf_err *err) {
-  sf_stmt *st =
-      sf_db_prepare(db, "SELECT coalesce(sum(name = 'service'), -1) FROM pragma_table_info('schema_migrations')", err);
+  static const char k_shape_sqlite[] =
+      "SELECT coalesce(sum(name = 'service'), -1) FROM pragma_table_info('schema_migrations')";
+  sf_stmt *st = sf_db_prepare(db, k_shape_sqlite, err);
   if (!st) return -2;
   int rc = sf_stmt_step(st, err);
   int shape = rc == 1 ? (int)sf_stmt_col_int(st, 0) : -2;
@@ -64,8 +84,7 @@ static int set_version(sf_db *db, const char *owner, int version, sf_err *err) {
 }
 
 static int rollback(sf_db *db) {
-  sf_err ignored;
-  sf_db_exec(db, "ROLLBACK", &ignored);
+  sf_db_rollback(db);
   return -1;
 }
 
@@ -81,7 +100,7 @@ static int global_version(sf_db *db, int *out, sf_err *err) {
 
 /* One transaction: the global version becomes one version per owner. */
 static int convert_global(sf_db *db, const sf_db_migrations *sets, size_t n, sf_err *err) {
-  if (sf_db_exec(db, "BEGIN IMMEDIATE", err)) return -1;
+  if (sf_db_begin(db, err)) return -1;
   int global = 0, newest = 0;
   if (global_version(db, &global, err)) return rollback(db);
   for (size_t i = 0; i < n; i++)
@@ -91,12 +110,13 @@ static int convert_global(sf_db *db, const sf_db_migrations *sets, size_t n, sf_
     sf_err_internal(err, "database schema version %d is newer than this binary (%d)", global, newest);
     return rollback(db);
   }
-  if (sf_db_exec(db, "DROP TABLE schema_migrations", err) || sf_db_exec(db, k_versions_table, err)) return rollback(db);
+  if (sf_db_exec(db, "DROP TABLE schema_migrations", err) || sf_db_exec(db, k_versions_table_sqlite, err))
+    return rollback(db);
   for (size_t i = 0; i < n; i++) {
     int v = legacy_version(sets[i].steps, global);
     if (v > 0 && set_version(db, sets[i].owner, v, err)) return rollback(db);
   }
-  return sf_db_exec(db, "COMMIT", err) ? rollback(db) : 0;
+  return sf_db_commit(db, err) ? rollback(db) : 0;
 }
 
 static int owner_version(sf_db *db, const char *owner, int *out, sf_err *err) {
@@ -109,13 +129,29 @@ static int owner_version(sf_db *db, const char *owner, int *out, sf_err *err) {
   return rc < 0 ? -1 : 0;
 }
 
+/* One transaction: the step and the bump of its owner's version. On
+ * PostgreSQL another instance may have run it meanwhile: the version is
+ * read again under the lock, and a step already there is left alone. */
 static int run_step(sf_db *db, const sf_db_migrations *set, int version, sf_err *err) {
-  if (sf_db_exec(db, "BEGIN IMMEDIATE", err)) return -1;
-  if (sf_db_exec(db, set->steps[version - 1].sql, err) || set_version(db, set->owner, version, err)) {
+  if (sf_db_begin(db, err)) return -1;
+  if (sf_db_is_pg(db)) {
+    int have = 0;
+    if (lock_migrations(db, err) || owner_version(db, set->owner, &have, err)) return rollback(db);
+    if (have >= version) return sf_db_commit(db, err) ? rollback(db) : 0;
+  }
+  if (sf_db_exec(db, step_sql(db, &set->steps[version - 1]), err) || set_version(db, set->owner, version, err)) {
     sf_err_field_add(err, "migration", "%s step %d", set->owner, version);
     return rollback(db);
   }
-  return sf_db_exec(db, "COMMIT", err) ? rollback(db) : 0;
+  return sf_db_commit(db, err) ? rollback(db) : 0;
+}
+
+/* PostgreSQL: the per-owner table from the start (no database there ever
+ * had the global version), made under the lock. */
+static int versions_table_pg(sf_db *db, sf_err *err) {
+  if (sf_db_begin(db, err)) return -1;
+  if (lock_migrations(db, err) || sf_db_exec(db, k_versions_table_pg, err)) return rollback(db);
+  return sf_db_commit(db, err) ? rollback(db) : 0;
 }
 
 static int migrate_owner(sf_db *db, const sf_db_migrations *set, sf_err *err) {
@@ -132,10 +168,16 @@ static int migrate_owner(sf_db *db, const sf_db_migrations *set, sf_err *err) {
 }
 
 int sf_db_migrate(sf_db *db, const sf_db_migrations *sets, size_t n, sf_err *err) {
+  if (sf_db_is_pg(db)) {
+    if (versions_table_pg(db, err)) return -1;
+    for (size_t i = 0; i < n; i++)
+      if (migrate_owner(db, &sets[i], err)) return -1;
+    return 0;
+  }
   int shape = versions_shape(db, err);
   if (shape < -1) return -1;
   if (shape == 0 && convert_global(db, sets, n, err)) return -1;
-  if (shape == -1 && sf_db_exec(db, k_versions_table, err)) return -1;
+  if (shape == -1 && sf_db_exec(db, k_versions_table_sqlite, err)) return -1;
   for (size_t i = 0; i < n; i++)
     if (migrate_owner(db, &sets[i], err)) return -1;
   return 0;

@@ -7,6 +7,7 @@ struct sf_sql_site {
   const char *file;
   int line;
   const char *sql;
+  const char *dialect; /* "" both backends run it, "sqlite" or "pg" only that one */
 };
 extern const struct sf_sql_site sf_sql_corpus[];
 extern const int sf_sql_corpus_n;

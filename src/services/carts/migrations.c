@@ -27,6 +27,28 @@ const sf_db_step sf_carts_migrations[] = {
      "  name TEXT NOT NULL,"
      "  added_at INTEGER NOT NULL,"
      "  PRIMARY KEY(cart_id, product_id));",
-     4},
+     4,
+     .pg = "CREATE TABLE carts("
+           "  id text PRIMARY KEY,"
+           "  owner_id text,"
+           "  token_hash text,"
+           "  status text NOT NULL CHECK(status IN ('open', 'checked_out', 'merged')),"
+           "  currency text,"
+           "  order_id text,"
+           "  merged_into text,"
+           "  version bigint NOT NULL,"
+           "  created_at bigint NOT NULL,"
+           "  updated_at bigint NOT NULL,"
+           "  CHECK(owner_id IS NOT NULL OR token_hash IS NOT NULL));"
+           "CREATE UNIQUE INDEX carts_open_owner ON carts(owner_id) WHERE status = 'open' AND owner_id IS NOT NULL;"
+           "CREATE TABLE cart_lines("
+           "  cart_id text NOT NULL REFERENCES carts(id),"
+           "  product_id text NOT NULL,"
+           "  quantity bigint NOT NULL CHECK(quantity BETWEEN 1 AND 1000),"
+           "  unit_price bigint NOT NULL,"
+           "  sku text NOT NULL,"
+           "  name text NOT NULL,"
+           "  added_at bigint NOT NULL,"
+           "  PRIMARY KEY(cart_id, product_id));"},
     {0},
 };

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/dialect.h"
+
 #define PRODUCT_COLS                                                                                                   \
   "seq, id, sku, name, description, price, currency, attributes, status, category_id, "                                \
   "version, created_at, updated_at"
@@ -117,19 +119,29 @@ int sf_catalog_repo_has_products(sf_db *db, sf_err *err) {
   return rc;
 }
 
+/* Full text (?1, the FTS5 query of edge/input.c: "w1"* "w2"*, every word
+ * as a prefix): SQLite's FTS5 table; PostgreSQL's tsvector column, with the
+ * same query as a tsquery ('w1':* & 'w2':*). */
+#define PG_TSQUERY_1 "to_tsquery('simple', replace(replace(translate(?1, '\"', ''''), '*', ':*'), ':* ', ':* & '))"
+static const char k_search_sqlite[] =
+    "SELECT " PRODUCT_COLS " FROM products WHERE seq IN"
+    " (SELECT rowid FROM products_fts WHERE products_fts MATCH ?1)"
+    " AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR category_id = ?3)"
+    " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7";
+static const char k_search_pg[] =
+    "SELECT " PRODUCT_COLS " FROM products WHERE search @@ " PG_TSQUERY_1
+    " AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR category_id = ?3)"
+    " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7";
+
 /* One statement per driving filter, each searching its own index (the
- * query-plan test checks them); the other filters are neutral when unbound. */
+ * query-plan test checks them); the other filters are neutral when unbound
+ * (CAST: PostgreSQL must know a parameter's type where it first sees it). */
 static sf_stmt *prepare_list(sf_db *db, const sf_product_filter *f, sf_err *err) {
-  if (f->match)
-    return sf_db_prepare(db,
-                         "SELECT " PRODUCT_COLS " FROM products WHERE seq IN"
-                         " (SELECT rowid FROM products_fts WHERE products_fts MATCH ?1)"
-                         " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR category_id = ?3)"
-                         " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7",
-                         err);
+  if (f->match) return sf_db_prepare(db, sf_db_is_pg(db) ? k_search_pg : k_search_sqlite, err);
   if (f->category_id)
     return sf_db_prepare(db,
-                         "SELECT " PRODUCT_COLS " FROM products WHERE category_id = ?3 AND (?2 IS NULL OR status = ?2)"
+                         "SELECT " PRODUCT_COLS
+                         " FROM products WHERE category_id = ?3 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2)"
                          " AND price BETWEEN ?4 AND ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?7",
                          err);
   if (f->status)

@@ -30,7 +30,32 @@ const sf_db_step sf_identity_migrations[] = {
      "  expires_at INTEGER NOT NULL,"
      "  created_at INTEGER NOT NULL);"
      "CREATE INDEX refresh_tokens_family ON refresh_tokens(family);",
-     1},
+     1,
+     .pg = "CREATE TABLE users("
+           "  id text PRIMARY KEY,"
+           "  email text NOT NULL UNIQUE,"
+           "  password_hash text NOT NULL,"
+           "  name text NOT NULL DEFAULT '',"
+           "  role text NOT NULL,"
+           "  status text NOT NULL DEFAULT 'active',"
+           "  failed_logins bigint NOT NULL DEFAULT 0,"
+           "  locked_until bigint NOT NULL DEFAULT 0,"
+           "  totp_secret text,"
+           "  totp_enabled bigint NOT NULL DEFAULT 0,"
+           "  totp_last_step bigint NOT NULL DEFAULT 0,"
+           "  version bigint NOT NULL,"
+           "  created_at bigint NOT NULL,"
+           "  updated_at bigint NOT NULL);"
+           "CREATE INDEX users_created ON users(created_at, id);"
+           "CREATE TABLE refresh_tokens("
+           "  id text PRIMARY KEY,"
+           "  family text NOT NULL,"
+           "  user_id text NOT NULL REFERENCES users(id),"
+           "  token_hash text NOT NULL UNIQUE,"
+           "  status text NOT NULL,"
+           "  expires_at bigint NOT NULL,"
+           "  created_at bigint NOT NULL);"
+           "CREATE INDEX refresh_tokens_family ON refresh_tokens(family);"},
     /* revoking every session of a user (disable, password change)
      * finds its refresh tokens by user */
     {"CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id, status);", 9},
@@ -48,6 +73,18 @@ const sf_db_step sf_identity_migrations[] = {
      "  status TEXT NOT NULL,"
      "  expires_at INTEGER NOT NULL,"
      "  created_at INTEGER NOT NULL);"
-     "CREATE INDEX account_tokens_user ON account_tokens(user_id, purpose, status);"},
+     "CREATE INDEX account_tokens_user ON account_tokens(user_id, purpose, status);",
+     0,
+     .pg = "ALTER TABLE users ADD COLUMN email_verified bigint NOT NULL DEFAULT 0;"
+           "UPDATE users SET email_verified = 1;"
+           "CREATE TABLE account_tokens("
+           "  id text PRIMARY KEY,"
+           "  user_id text NOT NULL REFERENCES users(id),"
+           "  purpose text NOT NULL,"
+           "  token_hash text NOT NULL UNIQUE,"
+           "  status text NOT NULL,"
+           "  expires_at bigint NOT NULL,"
+           "  created_at bigint NOT NULL);"
+           "CREATE INDEX account_tokens_user ON account_tokens(user_id, purpose, status);"},
     {0},
 };

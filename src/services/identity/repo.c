@@ -212,8 +212,8 @@ int sf_refresh_revoke_user(sf_db *db, const char *user_id, const char *keep, sf_
 
 int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_session_state *s, sf_err *err) {
   sf_stmt *st = sf_db_prepare(db,
-                              "SELECT u.role, u.status, EXISTS(SELECT 1 FROM refresh_tokens r"
-                              " WHERE r.family = ?2 AND r.user_id = u.id AND r.status = 'active')"
+                              "SELECT u.role, u.status, CAST(EXISTS(SELECT 1 FROM refresh_tokens r"
+                              " WHERE r.family = ?2 AND r.user_id = u.id AND r.status = 'active') AS INTEGER)"
                               " FROM users u WHERE u.id = ?1",
                               err);
   if (!st) return -500;
@@ -231,10 +231,13 @@ int sf_session_lookup(sf_db *db, const char *user_id, const char *family, sf_ses
 }
 
 int sf_user_any_totp_secret(sf_db *db, sf_err *err) {
-  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL)", err), err);
+  return sf_stmt_true(
+      sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM users WHERE totp_secret IS NOT NULL) AS INTEGER)", err), err);
 }
 
 int sf_user_any_session_signed(sf_db *db, sf_err *err) {
   return sf_stmt_true(
-      sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens)", err), err);
+      sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM users) OR EXISTS(SELECT 1 FROM refresh_tokens) AS INTEGER)",
+                    err),
+      err);
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/dialect.h"
+
 int sf_inv_repo_load_stock(sf_db *db, const char *product_id, sf_stock *s, sf_err *err) {
   memset(s, 0, sizeof *s);
   snprintf(s->product_id, sizeof s->product_id, "%s", product_id);
@@ -35,9 +37,14 @@ int sf_inv_repo_save_stock(sf_db *db, const sf_stock *s, int64_t now_ms, sf_err 
   return sf_stmt_run(st, err);
 }
 
+/* The lines in the order they were written: SQLite's rowid, PostgreSQL's
+ * explicit seq (it has no rowid). */
 static int load_lines(sf_db *db, sf_reservation *r, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(
-      db, "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY rowid", err);
+  static const char k_lines_sqlite[] =
+      "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY rowid";
+  static const char k_lines_pg[] =
+      "SELECT product_id, quantity FROM reservation_lines WHERE reservation_id = ? ORDER BY seq";
+  sf_stmt *st = sf_db_prepare(db, sf_db_is_pg(db) ? k_lines_pg : k_lines_sqlite, err);
   if (!st) return -500;
   sf_stmt_text(st, 1, r->id);
   int rc = 0;

@@ -34,7 +34,36 @@ const sf_db_step sf_mail_migrations[] = {
      "  sent_at INTEGER);"
      "CREATE INDEX mail_messages_created ON mail_messages(created_at, id);"
      "CREATE INDEX mail_messages_status ON mail_messages(status, created_at, id);"
-     "CREATE INDEX mail_messages_user ON mail_messages(user_id, created_at) WHERE user_id IS NOT NULL;"},
+     "CREATE INDEX mail_messages_user ON mail_messages(user_id, created_at) WHERE user_id IS NOT NULL;",
+     0,
+     .pg = "CREATE TABLE mail_templates("
+           "  kind text PRIMARY KEY,"
+           "  subject text,"
+           "  body_text text,"
+           "  body_html text,"
+           "  version bigint NOT NULL,"
+           "  updated_at bigint NOT NULL,"
+           "  updated_by text);"
+           "CREATE TABLE mail_messages("
+           "  id text PRIMARY KEY,"
+           "  kind text NOT NULL,"
+           "  to_addr text NOT NULL,"
+           "  to_name text,"
+           "  user_id text,"
+           "  subject text NOT NULL,"
+           "  body_text text NOT NULL,"
+           "  body_html text NOT NULL,"
+           "  message_id text NOT NULL,"
+           "  status text NOT NULL CHECK(status IN ('pending', 'sent', 'dead', 'kept')),"
+           "  attempts bigint NOT NULL,"
+           "  next_at bigint NOT NULL,"
+           "  last_error text,"
+           "  created_at bigint NOT NULL,"
+           "  updated_at bigint NOT NULL,"
+           "  sent_at bigint);"
+           "CREATE INDEX mail_messages_created ON mail_messages(created_at, id);"
+           "CREATE INDEX mail_messages_status ON mail_messages(status, created_at, id);"
+           "CREATE INDEX mail_messages_user ON mail_messages(user_id, created_at) WHERE user_id IS NOT NULL;"},
     /* the dev mailbox and the log by recipient (?to=) */
     {"CREATE INDEX mail_messages_to ON mail_messages(to_addr, created_at, id);"},
     /* no query reads by user_id, and an index keyed by user puts every

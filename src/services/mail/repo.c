@@ -13,7 +13,7 @@ int mail_repo_template_put(sf_db *db, const char *kind, const char *subject, con
                               "INSERT INTO mail_templates(kind, subject, body_text, body_html, version, updated_at,"
                               " updated_by) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6)"
                               " ON CONFLICT(kind) DO UPDATE SET subject = ?2, body_text = ?3, body_html = ?4,"
-                              " version = version + 1, updated_at = ?5, updated_by = ?6",
+                              " version = mail_templates.version + 1, updated_at = ?5, updated_by = ?6",
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, kind);
@@ -142,12 +142,13 @@ static sf_stmt *list_status(sf_db *db, sf_err *err) {
 
 /* by recipient, then (rarely many) filtered by status */
 static sf_stmt *list_to(sf_db *db, sf_err *err) {
-  return sf_db_prepare(db,
-                       "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at,"
-                       " last_error, created_at, updated_at, sent_at FROM mail_messages"
-                       " WHERE to_addr = ?5 AND (?4 IS NULL OR status = ?4) AND (created_at, id) < (?1, ?2)"
-                       " ORDER BY created_at DESC, id DESC LIMIT ?3",
-                       err);
+  return sf_db_prepare(
+      db,
+      "SELECT id, kind, to_addr, to_name, user_id, subject, message_id, status, attempts, next_at,"
+      " last_error, created_at, updated_at, sent_at FROM mail_messages"
+      " WHERE to_addr = ?5 AND (CAST(?4 AS TEXT) IS NULL OR status = ?4) AND (created_at, id) < (?1, ?2)"
+      " ORDER BY created_at DESC, id DESC LIMIT ?3",
+      err);
 }
 
 sf_stmt *mail_repo_list(sf_db *db, const char *status, const char *to, int64_t c_at, const char *c_id, int limit,

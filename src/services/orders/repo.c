@@ -192,7 +192,8 @@ int ord_repo_card_sealed(sf_db *db, const char *id, char **sealed, sf_err *err) 
 
 int ord_repo_settled(sf_db *db, const char *id) {
   sf_err err = {0};
-  sf_stmt *st = db ? sf_db_prepare(db, "SELECT saga_step = 'done' FROM orders WHERE id = ?", &err) : NULL;
+  sf_stmt *st =
+      db ? sf_db_prepare(db, "SELECT CAST(saga_step = 'done' AS INTEGER) FROM orders WHERE id = ?", &err) : NULL;
   if (!st) return 1;
   sf_stmt_text(st, 1, id);
   int v = sf_stmt_step(st, &err) == 1 ? (int)sf_stmt_col_int(st, 0) : 1;
@@ -219,7 +220,7 @@ static sf_stmt *list_statement(sf_db *db, const char *customer, const char *stat
   if (customer)
     return sf_db_prepare(db,
                          "SELECT " ORDER_COLS " FROM orders o JOIN payments p ON p.order_id = o.id"
-                         " WHERE o.customer_id = ?1 AND (?2 IS NULL OR o.status = ?2)"
+                         " WHERE o.customer_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR o.status = ?2)"
                          " AND (o.created_at, o.id) < (?3, ?4) ORDER BY o.created_at DESC, o.id DESC LIMIT ?5",
                          err);
   if (status)
@@ -262,11 +263,12 @@ int ord_repo_list(sf_db *db, const ord_list_query *q, order *rows, int *n, char 
 
 int ord_repo_sales_add(sf_tx *tx, const char *day, const char *product_id, int64_t quantity, int64_t revenue,
                        const char *currency, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(tx->db,
-                              "INSERT INTO sales_daily(day, product_id, quantity, revenue, currency, orders)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(day, product_id, currency) DO UPDATE SET"
-                              " quantity = quantity + ?3, revenue = revenue + ?4, orders = orders + 1",
-                              err);
+  sf_stmt *st = sf_db_prepare(
+      tx->db,
+      "INSERT INTO sales_daily(day, product_id, quantity, revenue, currency, orders)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(day, product_id, currency) DO UPDATE SET"
+      " quantity = sales_daily.quantity + ?3, revenue = sales_daily.revenue + ?4, orders = sales_daily.orders + 1",
+      err);
   if (!st) return -1;
   sf_stmt_text(st, 1, day);
   sf_stmt_text(st, 2, product_id);
@@ -306,5 +308,7 @@ json_t *ord_repo_sales(sf_db *db, const char *from, const char *to, sf_err *err)
 /* The key-file probe (service.c's holds_keyed): an order holds a card
  * number sealed with seal.keys. 1 yes, 0 no, <0 with err. */
 int ord_repo_any_card_sealed(sf_db *db, sf_err *err) {
-  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL)", err), err);
+  return sf_stmt_true(
+      sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM orders WHERE card_sealed IS NOT NULL) AS INTEGER)", err),
+      err);
 }

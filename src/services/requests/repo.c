@@ -8,6 +8,7 @@
 
 #include "core/util.h"
 #include "services/identity/repo.h"
+#include "store/dialect.h"
 
 /* ---- requests and their pinned workflow ---- */
 
@@ -141,8 +142,8 @@ static int insert_task(sf_tx *tx, const sf_flow_request *r, int64_t chain, int64
                               " assignee_role, delegated_from, decision, decided_by, decided_at, comment, created_at)"
                               " VALUES(?1, ?2, ?3, (SELECT coalesce(max(seq), -1) + 1 FROM request_approvals"
                               "  WHERE request_id = ?1 AND chain = ?2 AND level = ?3),"
-                              " ?4, ?5, ?6, ?7, ?8, CASE WHEN ?8 IS NULL THEN NULL ELSE ?5 END,"
-                              " CASE WHEN ?8 IS NULL THEN NULL ELSE ?10 END, ?9, ?10)",
+                              " ?4, ?5, ?6, ?7, ?8, CASE WHEN CAST(?8 AS TEXT) IS NULL THEN NULL ELSE ?5 END,"
+                              " CASE WHEN CAST(?8 AS TEXT) IS NULL THEN NULL ELSE CAST(?10 AS BIGINT) END, ?9, ?10)",
                               err);
   if (!st) return -500;
   sf_stmt_text(st, 1, r->id);
@@ -297,14 +298,15 @@ int srq_is_approver(sf_db *db, const sf_flow_request *r, const char *user_id) {
 
 int srq_my_task(sf_db *db, const char *user, const char *role, const sf_flow_request *r, int64_t chain, int64_t level,
                 int64_t *seq, int *via_role, sf_err *err) {
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT seq, assignee_user IS NULL FROM request_approvals WHERE request_id = ?1"
-                              " AND chain = ?2 AND level = ?3 AND decision IS NULL AND (assignee_user = ?4"
-                              " OR (assignee_user IS NULL AND assignee_role = ?5 AND NOT EXISTS (SELECT 1"
-                              "  FROM request_approvals b WHERE b.request_id = ?1 AND b.chain = ?2 AND b.level = ?3"
-                              "  AND (b.assignee_user = ?4 OR b.decided_by = ?4))))"
-                              " ORDER BY assignee_user IS NULL LIMIT 1",
-                              err);
+  sf_stmt *st =
+      sf_db_prepare(db,
+                    "SELECT seq, CAST(assignee_user IS NULL AS INTEGER) FROM request_approvals WHERE request_id = ?1"
+                    " AND chain = ?2 AND level = ?3 AND decision IS NULL AND (assignee_user = ?4"
+                    " OR (assignee_user IS NULL AND assignee_role = ?5 AND NOT EXISTS (SELECT 1"
+                    "  FROM request_approvals b WHERE b.request_id = ?1 AND b.chain = ?2 AND b.level = ?3"
+                    "  AND (b.assignee_user = ?4 OR b.decided_by = ?4))))"
+                    " ORDER BY assignee_user IS NULL LIMIT 1",
+                    err);
   if (!st) return -500;
   sf_stmt_text(st, 1, r->id);
   sf_stmt_int(st, 2, chain);
@@ -443,39 +445,65 @@ int srq_inbox(sf_db *db, const srq_inbox_query *q, json_t *data, char *next, siz
  * ?8 queue, ?9 match. A filter left NULL is neutral. */
 #define KEYSET " AND (r.created_at, r.id) < (?1, ?2) ORDER BY r.created_at DESC, r.id DESC LIMIT ?3"
 #define OTHERS                                                                                                         \
-  " AND (?4 IS NULL OR r.created_by = ?4) AND (?5 IS NULL OR r.state = ?5) AND (?6 IS NULL OR r.type = ?6)"            \
-  " AND (?7 IS NULL OR r.assignee_user = ?7)"                                                                          \
-  " AND (?8 IS NULL OR (r.assignee_user IS NULL AND r.assignee_role IS nullif(?8, '')))"
+  " AND (CAST(?4 AS TEXT) IS NULL OR r.created_by = ?4) AND (CAST(?5 AS TEXT) IS NULL OR r.state = ?5)"                \
+  " AND (CAST(?6 AS TEXT) IS NULL OR r.type = ?6) AND (CAST(?7 AS TEXT) IS NULL OR r.assignee_user = ?7)"              \
+  " AND (CAST(?8 AS TEXT) IS NULL"                                                                                     \
+  " OR (r.assignee_user IS NULL AND r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')))"
 /* The matching seqs are gathered once per page (a list subquery of
  * integers), then each row is probed: a prefix term ("word"*) merges its
  * doclists on every FTS query, so probing the FTS table per row made ?q=
  * with a customer's own requests 15x slower on 20k requests. */
 #define MATCHES                                                                                                        \
-  " AND (?9 IS NULL OR EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = r.id"                               \
+  " AND (CAST(?9 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = r.id"                 \
   " AND s.seq IN (SELECT rowid FROM request_fts WHERE request_fts MATCH ?9)))"
+/* PostgreSQL: the request's row of request_search holds its tsvector (a
+ * probe per row reads one row and tests it); ?9 is the same FTS5 query
+ * ("w1"* "w2"*) made a tsquery ('w1':* & 'w2':*). */
+#define PG_TSQUERY_9 "to_tsquery('simple', replace(replace(translate(?9, '\"', ''''), '*', ':*'), ':* ', ':* & '))"
+#define MATCHES_PG                                                                                                     \
+  " AND (CAST(?9 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = r.id"                 \
+  " AND s.search @@ " PG_TSQUERY_9 "))"
+static const char k_by_creator_sqlite[] =
+    "SELECT r.id FROM service_requests r WHERE r.created_by = ?4" OTHERS MATCHES KEYSET;
+static const char k_by_creator_pg[] =
+    "SELECT r.id FROM service_requests r WHERE r.created_by = ?4" OTHERS MATCHES_PG KEYSET;
+static const char k_by_user_sqlite[] =
+    "SELECT r.id FROM service_requests r WHERE r.assignee_user = ?7" OTHERS MATCHES KEYSET;
+static const char k_by_user_pg[] =
+    "SELECT r.id FROM service_requests r WHERE r.assignee_user = ?7" OTHERS MATCHES_PG KEYSET;
+/* Full text alone leads in the FTS index's own order, its rowid (the
+ * request's seq, given at creation: newest first), from the seq of the
+ * cursor's request on, so a page stops after limit matches instead of
+ * sorting them all. PostgreSQL: the matching rows of request_search (GIN),
+ * by seq. */
+static const char k_by_text_sqlite[] =
+    "SELECT r.id FROM request_fts f JOIN request_search s ON s.seq = f.rowid"
+    " JOIN service_requests r ON r.id = s.request_id WHERE request_fts MATCH ?9"
+    " AND f.rowid < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
+    " ORDER BY f.rowid DESC LIMIT ?3";
+static const char k_by_text_pg[] =
+    "SELECT r.id FROM request_search s JOIN service_requests r ON r.id = s.request_id"
+    " WHERE s.search @@ " PG_TSQUERY_9
+    " AND s.seq < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
+    " ORDER BY s.seq DESC LIMIT ?3";
+/* A queue on PostgreSQL, which searches an index by = and IS NULL but not
+ * by IS NOT DISTINCT FROM: a role's (?8), or that of no role (?8 ''). */
+static const char k_queue_role_pg[] =
+    "SELECT r.id FROM service_requests r WHERE r.assignee_role = ?8 AND r.assignee_user IS NULL" OTHERS KEYSET;
+static const char k_queue_none_pg[] = "SELECT r.id FROM service_requests r WHERE r.assignee_role IS NULL"
+                                      " AND r.assignee_user IS NULL AND CAST(?8 AS TEXT) = ''" OTHERS KEYSET;
 
 static sf_stmt *list_statement(sf_db *db, const srq_list_filter *f, sf_err *err) {
-  if (f->creator)
-    return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.created_by = ?4" OTHERS MATCHES KEYSET, err);
-  if (f->user)
-    return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.assignee_user = ?7" OTHERS MATCHES KEYSET,
-                         err);
-  /* Full text alone leads in the FTS index's own order, its rowid (the
-   * request's seq, given at creation: newest first), from the seq of the
-   * cursor's request on, so a page stops after limit matches instead of
-   * sorting them all. */
-  if (f->match)
+  int pg = sf_db_is_pg(db);
+  if (f->creator) return sf_db_prepare(db, pg ? k_by_creator_pg : k_by_creator_sqlite, err);
+  if (f->user) return sf_db_prepare(db, pg ? k_by_user_pg : k_by_user_sqlite, err);
+  if (f->match) return sf_db_prepare(db, pg ? k_by_text_pg : k_by_text_sqlite, err);
+  if (f->queue && !pg)
     return sf_db_prepare(db,
-                         "SELECT r.id FROM request_fts f JOIN request_search s ON s.seq = f.rowid"
-                         " JOIN service_requests r ON r.id = s.request_id WHERE request_fts MATCH ?9"
-                         " AND f.rowid < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
-                         " ORDER BY f.rowid DESC LIMIT ?3",
-                         err);
-  if (f->queue)
-    return sf_db_prepare(db,
-                         "SELECT r.id FROM service_requests r WHERE r.assignee_role IS nullif(?8, '')"
+                         "SELECT r.id FROM service_requests r WHERE r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')"
                          " AND r.assignee_user IS NULL" OTHERS KEYSET,
                          err);
+  if (f->queue) return sf_db_prepare(db, f->queue[0] ? k_queue_role_pg : k_queue_none_pg, err);
   if (f->type) return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.type = ?6" OTHERS KEYSET, err);
   if (f->state) return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.state = ?5" OTHERS KEYSET, err);
   return sf_db_prepare(db,

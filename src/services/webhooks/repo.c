@@ -133,5 +133,5 @@ sf_stmt *sf_webhooks_repo_list(sf_db *db, const char *request_id, int limit, sf_
 }
 
 int sf_webhooks_repo_any_delivery(sf_db *db, sf_err *err) {
-  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_deliveries)", err), err);
+  return sf_stmt_true(sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM webhook_deliveries) AS INTEGER)", err), err);
 }

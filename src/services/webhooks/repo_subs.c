@@ -99,8 +99,9 @@ sf_stmt *sf_webhooks_repo_sub_active(sf_db *db, sf_err *err) {
 }
 
 int sf_webhooks_repo_sub_any_active(sf_db *db, sf_err *err) {
-  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_subscriptions WHERE active = 1)", err),
-                      err);
+  return sf_stmt_true(
+      sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM webhook_subscriptions WHERE active = 1) AS INTEGER)", err),
+      err);
 }
 
 int sf_webhooks_repo_sub_stamp(sf_db *db, int64_t *out, sf_err *err) {
@@ -123,7 +124,8 @@ int sf_webhooks_repo_sub_stamp_set(sf_db *db, int64_t stamp, sf_err *err) {
 }
 
 int sf_webhooks_repo_any_subscription(sf_db *db, sf_err *err) {
-  return sf_stmt_true(sf_db_prepare(db, "SELECT EXISTS(SELECT 1 FROM webhook_subscriptions)", err), err);
+  return sf_stmt_true(sf_db_prepare(db, "SELECT CAST(EXISTS(SELECT 1 FROM webhook_subscriptions) AS INTEGER)", err),
+                      err);
 }
 
 int sf_webhooks_repo_sub_delivery_insert(sf_db *db, const char *id, const char *sub_id, const sf_event_ref *ev,

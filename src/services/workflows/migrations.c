@@ -15,6 +15,16 @@ const sf_db_step sf_workflows_migrations[] = {
      "  created_by TEXT NOT NULL,"
      "  created_at INTEGER NOT NULL,"
      "  UNIQUE(type, version));",
-     5},
+     5,
+     .pg = "CREATE TABLE workflows("
+           "  id text PRIMARY KEY,"
+           "  type text NOT NULL,"
+           "  version bigint NOT NULL CHECK(version > 0),"
+           "  name text NOT NULL,"
+           "  definition text NOT NULL,"
+           "  source text NOT NULL,"
+           "  created_by text NOT NULL,"
+           "  created_at bigint NOT NULL,"
+           "  UNIQUE(type, version));"},
     {0},
 };
