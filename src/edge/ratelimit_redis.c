@@ -239,7 +239,7 @@ static int conn_prepare(sf_rl_redis *r, redisContext *ctx, const char **why) {
     rep = redisCommand(ctx, "SELECT %d", r->db);
     int ok = reply_ok(rep);
     freeReplyObject(rep);
-    if (!ok) return *why = "SELECT refused", -1;
+    if (!ok) return *why = "the database number was refused", -1;
   }
   return 0;
 }

@@ -74,18 +74,29 @@ static int64_t query_int(sf_db *db, const char *sql) {
 
 static void test_placeholders(void **state) {
   (void)state;
-  int n = 0;
-  char *t = sf_pg_translate("SELECT ?, ?3, '?''?', \"a?\" -- ?\n /* ? /* ? */ */ , ?, E'\\'?', $$?$$, $q$ ? $q$", &n);
-  assert_string_equal(t, "SELECT $1, $3, '?''?', \"a?\" -- ?\n /* ? /* ? */ */ , $4, E'\\'?', $$?$$, $q$ ? $q$");
-  assert_int_equal(n, 4);
+  int n = 0, slots = 0, *map = NULL;
+  /* ?2 is unused: ?3 and the next ? (SQLite's 4) become $2 and $3 */
+  char *t = sf_pg_translate("SELECT ?, ?3, '?''?', \"a?\" -- ?\n /* ? /* ? */ */ , ?, E'\\'?', $$?$$, $q$ ? $q$",
+                            &slots, &map, &n);
+  assert_string_equal(t, "SELECT $1, $2, '?''?', \"a?\" -- ?\n /* ? /* ? */ */ , $3, E'\\'?', $$?$$, $q$ ? $q$");
+  assert_int_equal(slots, 4);
+  assert_int_equal(n, 3);
+  assert_int_equal(map[0], 1);
+  assert_int_equal(map[1], 0);
+  assert_int_equal(map[2], 2);
+  assert_int_equal(map[3], 3);
   free(t);
-  t = sf_pg_translate("x = ?1 OR ?1 IS NULL AND y = ?2", &n);
+  free(map);
+  t = sf_pg_translate("x = ?1 OR ?1 IS NULL AND y = ?2", &slots, &map, &n);
   assert_string_equal(t, "x = $1 OR $1 IS NULL AND y = $2");
   assert_int_equal(n, 2);
+  assert_int_equal(slots, 2);
   free(t);
-  t = sf_pg_translate("SELECT 1", &n);
+  free(map);
+  t = sf_pg_translate("SELECT 1", &slots, &map, &n);
   assert_int_equal(n, 0);
   free(t);
+  free(map);
 
   sf_db *db = open_db(g_url, SF_DB_WRITE);
   sf_err e = {0};
@@ -98,6 +109,16 @@ static void test_placeholders(void **state) {
   assert_string_equal(sf_stmt_col_text(st, 1), "?");
   assert_string_equal(sf_stmt_col_text(st, 2), "two");
   assert_int_equal(sf_stmt_step(st, &e), 0);
+  sf_stmt_reset(st);
+  /* a gap: ?1 bound but unused by the text, as SQLite allows; ?3 is the first $ */
+  st = sf_db_prepare(db, "SELECT CAST(?3 AS TEXT), CAST(?2 AS BIGINT)", &e);
+  assert_non_null(st);
+  sf_stmt_text(st, 1, "ignored");
+  sf_stmt_int(st, 2, 7);
+  sf_stmt_text(st, 3, "three");
+  assert_int_equal(sf_stmt_step(st, &e), 1);
+  assert_string_equal(sf_stmt_col_text(st, 0), "three");
+  assert_int_equal(sf_stmt_col_int(st, 1), 7);
   sf_stmt_reset(st);
   sf_db_close(db);
 }

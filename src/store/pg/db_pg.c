@@ -23,10 +23,12 @@ typedef struct {
 typedef struct {
   sf_stmt base;
   pg_db *db;
-  char name[16]; /* the server-side prepared statement */
-  char *text;    /* the SQL in PostgreSQL's placeholders */
-  unsigned gen;  /* the connection it was prepared on (pg_db.gen) */
-  int nparams;
+  char name[16];      /* the server-side prepared statement */
+  char *text;         /* the SQL in PostgreSQL's placeholders */
+  unsigned gen;       /* the connection it was prepared on (pg_db.gen) */
+  int nslots;         /* the SQLite numbers a caller may bind: params[0..nslots) */
+  int *slot_to_param; /* the $k of each (0: unused by the text, its bind ignored) */
+  int nparams;        /* PostgreSQL's $1..$k */
   pg_param *params;
   const char **values; /* PQexecPrepared's array, filled at run */
   PGresult *res;       /* the rows of the current run, NULL before */
@@ -148,9 +150,10 @@ static int usable(pg_db *d, sf_err *err) {
 
 static void stmt_free(pg_stmt *st) {
   PQclear(st->res);
-  for (int i = 0; i < st->nparams; i++) free(st->params[i].buf);
+  for (int i = 0; i < st->nslots; i++) free(st->params[i].buf);
   free(st->params);
   free(st->values);
+  free(st->slot_to_param);
   free(st->text);
   free(st);
 }
@@ -359,8 +362,8 @@ static pg_stmt *stmt_new(pg_db *d, const char *sql, sf_err *err) {
   pg_stmt *st = sf_calloc(1, sizeof *st);
   st->base.ops = &sf_db_pg_backend;
   st->db = d;
-  st->text = sf_pg_translate(sql, &st->nparams);
-  st->params = sf_calloc((size_t)st->nparams + 1, sizeof *st->params);
+  st->text = sf_pg_translate(sql, &st->nslots, &st->slot_to_param, &st->nparams);
+  st->params = sf_calloc((size_t)st->nslots + 1, sizeof *st->params);
   st->values = sf_calloc((size_t)st->nparams + 1, sizeof *st->values);
   st->row = -1;
   if (stmt_prepare_server(st, err)) {
@@ -378,7 +381,7 @@ static sf_stmt *pq_prepare(sf_db *db, const char *sql, sf_err *err) {
     pg_stmt *st = d->cache[i].st;
     if (d->cache[i].sql == sql) {
       stmt_reset(st);
-      for (int p = 0; p < st->nparams; p++) st->params[p].v = NULL;
+      for (int p = 0; p < st->nslots; p++) st->params[p].v = NULL;
       if (st->gen != d->gen && stmt_prepare_server(st, err)) return NULL;
       return &st->base;
     }
@@ -397,7 +400,7 @@ static sf_stmt *pq_prepare(sf_db *db, const char *sql, sf_err *err) {
 
 static pg_param *param_at(sf_stmt *s, int idx) {
   pg_stmt *st = (pg_stmt *)s;
-  return idx >= 1 && idx <= st->nparams ? &st->params[idx - 1] : NULL;
+  return idx >= 1 && idx <= st->nslots ? &st->params[idx - 1] : NULL;
 }
 
 static char *param_buf(pg_param *p, size_t need) {
@@ -442,7 +445,8 @@ static void pq_bind_null(sf_stmt *s, int idx) {
 static PGresult *stmt_exec(pg_stmt *st, sf_err *err) {
   pg_db *d = st->db;
   if (usable(d, err) || (st->gen != d->gen && stmt_prepare_server(st, err))) return NULL;
-  for (int i = 0; i < st->nparams; i++) st->values[i] = st->params[i].v;
+  for (int i = 0; i < st->nslots; i++)
+    if (st->slot_to_param[i]) st->values[st->slot_to_param[i] - 1] = st->params[i].v;
   PGresult *res = PQexecPrepared(d->conn, st->name, st->nparams, st->values, NULL, NULL, 0);
   ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) return res;

@@ -43,9 +43,14 @@ extern const sf_db_backend sf_db_pg_backend;
 /* Rewrites SQLite-style placeholders into PostgreSQL's: `?` becomes `$n`
  * (one more than the largest number so far, as SQLite numbers them) and
  * `?N` becomes `$N`; text inside '...' strings, "..." identifiers, $tag$
- * strings and comments is copied as is. Returns the new text (malloc'd,
- * the caller frees) and sets *nparams to the largest parameter number. */
-char *sf_pg_translate(const char *sql, int *nparams);
+ * strings and comments is copied as is. The numbers are then made dense:
+ * SQLite lets a statement leave a number unused (a caller binds ?1 and ?3
+ * of a text that names only ?3), but PostgreSQL must type every $n, so the
+ * k numbers used become $1..$k in order. Returns the new text (malloc'd,
+ * the caller frees); *nslots: the largest SQLite number (what a caller may
+ * bind); *slot_to_param (malloc'd, nslots entries, the caller frees): the
+ * $k of each SQLite number, 0 for one the text does not use; *nparams: k. */
+char *sf_pg_translate(const char *sql, int *nslots, int **slot_to_param, int *nparams);
 
 /* The location db was opened with. */
 const char *sf_pg_location(sf_db *db);

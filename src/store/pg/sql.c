@@ -79,7 +79,10 @@ static long number_at(const char *s, size_t *i) {
   return n;
 }
 
-char *sf_pg_translate(const char *sql, int *nparams) {
+/* One pass over sql. dense NULL: writes SQLite's numbers and marks each
+ * number used (used: MAX_SLOTS entries); else writes dense[n] for ?n. */
+#define MAX_SLOTS 1000
+static char *scan(const char *sql, const int *dense, unsigned char *used, long *max_out) {
   size_t len = strlen(sql);
   char *out = sf_malloc(len * 6 + 16); /* "?" -> "$99999" at most */
   size_t i = 0, o = 0;
@@ -96,8 +99,9 @@ char *sf_pg_translate(const char *sql, int *nparams) {
     } else if (c == '$' && !prev_ident) {
       size_t j = i + 1, stop;
       long n = number_at(sql, &j);
-      if (n >= 0) { /* already PostgreSQL's form */
+      if (n >= 0) { /* already PostgreSQL's form: kept, and counted as used */
         if (n > max) max = n;
+        if (used && n < MAX_SLOTS) used[n] = 1;
         memcpy(out + o, sql + i, j - i);
         o += j - i;
         i = j;
@@ -111,13 +115,37 @@ char *sf_pg_translate(const char *sql, int *nparams) {
       long n = number_at(sql, &j);
       if (n < 0) n = max + 1;
       if (n > max) max = n;
-      o += (size_t)snprintf(out + o, 8, "$%ld", n);
+      if (used && n < MAX_SLOTS) used[n] = 1;
+      o += (size_t)snprintf(out + o, 8, "$%ld", dense && n < MAX_SLOTS ? (long)dense[n] : n);
       i = j;
     } else {
       out[o++] = sql[i++];
     }
   }
   out[o] = '\0';
-  *nparams = (int)max;
+  *max_out = max;
+  return out;
+}
+
+char *sf_pg_translate(const char *sql, int *nslots, int **slot_to_param, int *nparams) {
+  unsigned char used[MAX_SLOTS] = {0};
+  long max = 0;
+  char *first = scan(sql, NULL, used, &max);
+  if (max >= MAX_SLOTS) max = MAX_SLOTS - 1;
+  int *dense = sf_calloc((size_t)max + 2, sizeof *dense); /* dense[n]: the $k of ?n */
+  int k = 0;
+  for (long n = 1; n <= max; n++)
+    if (used[n]) dense[n] = ++k;
+  *nslots = (int)max;
+  *nparams = k;
+  *slot_to_param = sf_calloc((size_t)max + 1, sizeof **slot_to_param);
+  for (long n = 1; n <= max; n++) (*slot_to_param)[n - 1] = dense[n];
+  if (k == max) { /* no gaps: the first pass is the answer */
+    free(dense);
+    return first;
+  }
+  free(first);
+  char *out = scan(sql, dense, NULL, &max);
+  free(dense);
   return out;
 }
