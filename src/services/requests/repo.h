@@ -62,7 +62,8 @@ typedef struct srq_list_filter {
   const char *state, *type;
   const char *user;  /* assigned to this user */
   const char *queue; /* assigned to this role and no user; "": to nobody */
-  const char *match; /* FTS5 query over title, data values and comments */
+  const char *match; /* FTS5 query over title, data values, comments (and notes) */
+  const char *sla;   /* none | running | paused | warning | breached | met (srq_save keeps it) */
   int64_t c_at;
   char c_id[64];
   int limit;
