@@ -26,7 +26,7 @@ export function DeskCommentForm({ request, mayNote }: { request: ServiceRequest;
       style={note ? { borderLeft: "4px solid var(--mantine-color-yellow-7)" } : undefined}
       data-testid="desk-comment"
     >
-      <form onSubmit={submit} noValidate aria-label={note ? "Internal note" : "Comment"}>
+      <form onSubmit={submit} noValidate aria-label="Comment">
         <Stack gap="xs">
           <FormAlert error={errs.error} fields={["body", "internal"]} />
           {mayNote && (
