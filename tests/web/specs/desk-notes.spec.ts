@@ -8,6 +8,7 @@ import type { Browser, Page } from '@playwright/test';
 import { test, expect } from '../harness/fixtures';
 import { unique, type Role } from '../harness/api';
 import { waitForScreen } from '../harness/ready';
+import { scan } from '../harness/axe';
 
 async function personPage(browser: Browser, baseURL: string, signIn: (p: Page, r: Role) => Promise<unknown>, role: Role) {
   const ctx = await browser.newContext({ baseURL });
@@ -35,6 +36,7 @@ test('an internal note is labelled on the desk and never reaches the requester',
   const note = agent.getByTestId('timeline').locator('[data-type="request.noted"]');
   await expect(note).toContainText(secret);
   await expect(note.getByTestId('internal-label')).toHaveText('Internal — not visible to the requester');
+  await scan(agent, 'desk request with an internal note, the switch on');
 
   // a reply the requester sees, after the note: it arrives live, the note never does
   await agent.getByText('Internal note', { exact: true }).click();

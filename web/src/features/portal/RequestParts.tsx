@@ -187,7 +187,7 @@ export function RequestTimeline({ request, full = false }: { request: ServiceReq
           <Timeline.Item key={e.id} title={sentence} data-type={e.type}>
             {e.type === "request.noted" && (
               // only staff are ever sent one (GET …/events, request:<id>): said in words, not colour alone
-              <Badge color="yellow.9" variant="light" size="sm" mt={2} data-testid="internal-label">
+              <Badge color="yellow.3" autoContrast variant="filled" size="sm" mt={2} data-testid="internal-label">
                 Internal — not visible to the requester
               </Badge>
             )}
