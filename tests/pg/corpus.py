@@ -57,6 +57,8 @@ EXPECTED_DIFFERENCES = {
     'pg': {'column products.search', 'index products_search', 'column request_search.title',
            'column request_search.data', 'column request_search.comments', 'column request_search.search',
            'index request_search_fts',
+           # internal notes: the notes text and a tsvector with them that only staff search
+           'column request_search.notes', 'column request_search.search_staff', 'index request_search_staff_fts',
            # SQLite orders a reservation's lines by rowid; PostgreSQL has no rowid
            'column reservation_lines.seq'},
 }
@@ -280,7 +282,7 @@ def search_checks(pg, stmts):
         found = [s for f, _, s, d in stmts if f == file and d == 'pg' and s.startswith(start)]
         return found[0] if found else None
     products = pg_stmt('src/services/catalog/repo.c', 'SELECT seq, id')
-    requests = pg_stmt('src/services/requests/repo.c', 'SELECT r.id FROM request_search')
+    requests = pg_stmt('src/services/requests/repo.c', 'SELECT r.id FROM request_search s JOIN service_requests r ON r.id = s.request_id WHERE s.search @@')
     if not products or not requests:
         return ['search: the PostgreSQL search statements of catalog/repo.c and requests/repo.c are not in the corpus']
     ok, out = pg.script(SEARCH_ROWS)
@@ -302,8 +304,8 @@ def search_checks(pg, stmts):
     for sql, match, want in cases:
         if sql is products:  # ?1 match, ?2 status, ?3 category, ?4/?5 prices, ?6 before seq, ?7 limit
             got = run_statement(pg, sql, [match, None, None, 0, top, top, 10], 1)
-        else:  # ?1/?2 cursor, ?3 limit, ?4-?8 filters, ?9 match
-            got = run_statement(pg, sql, [top, None, 10, None, None, None, None, None, match], 0)
+        else:  # ?1/?2 cursor, ?3 limit, ?4-?8 filters, ?9 match, ?10 sla
+            got = run_statement(pg, sql, [top, None, 10, None, None, None, None, None, match, None], 0)
         if got != want:
             failures.append('search: %s gave %s, not %s' % (match, got, want))
     # a negative limit is none (sf_ev_read_all(..., 0, ...)), as SQLite reads LIMIT -1

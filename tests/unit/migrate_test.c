@@ -90,7 +90,7 @@ static void test_legacy_versions_migrate_to_the_fresh_schema(void **state) {
   (void)state;
   char *want_schema = fresh_schema(k_schema), *want_versions = fresh_schema(k_versions);
   assert_non_null(strstr(want_schema, "CREATE TABLE events("));
-  assert_non_null(strstr(want_versions, "requests | 4\n"));
+  assert_non_null(strstr(want_versions, "requests | 5\n"));
   for (int n = 1; n <= LEGACY_STEPS; n++) {
     char path[128];
     new_path(path, sizeof path);
@@ -130,17 +130,17 @@ static void test_intermediate_version_keeps_data(void **state) {
   assert_non_null(db);
   assert_int_equal(sf_app_migrate(db, &e), 0);
   char *v = rows(path, k_versions);
-  assert_string_equal(v, "carts | 1\ncatalog | 1\nedge | 3\nevents | 2\nidentity | 3\ninventory | 1\nmail | 3\n"
+  assert_string_equal(v, "carts | 1\ncatalog | 1\nedge | 3\nevents | 2\nidentity | 4\ninventory | 1\nmail | 3\n"
                          "notifications | 1\n"
-                         "orders | 2\nrequests | 4\nwebhooks | 3\nworkflows | 1\n");
+                         "orders | 2\nrequests | 5\nwebhooks | 3\nworkflows | 1\n");
   free(v);
   char *chains = rows(path, "SELECT request_id, chain, state, status FROM request_chains");
   assert_string_equal(chains, "srq_1 | 1 | review | pending\n");
   free(chains);
   int total = sf_db_schema_version(db);
   assert_int_equal(total,
-                   25); /* 18, the etag column, identity's account tokens, mail's three steps, notifications, webhook
-              subscriptions */
+                   27); /* 18, the etag column, identity's account tokens, mail's three steps, notifications, webhook
+              subscriptions, the users' search indexes, requests' notes and SLA status */
   assert_int_equal(sf_app_migrate(db, &e), 0); /* again: nothing to do */
   assert_int_equal(sf_db_schema_version(db), total);
   sf_db_close(db);

@@ -86,5 +86,8 @@ const sf_db_step sf_identity_migrations[] = {
            "  expires_at bigint NOT NULL,"
            "  created_at bigint NOT NULL);"
            "CREATE INDEX account_tokens_user ON account_tokens(user_id, purpose, status);"},
+    /* GET /users?q=: a prefix of the address or the name, case-insensitive */
+    {"CREATE INDEX users_email_lower ON users(lower(email));"
+     "CREATE INDEX users_name_lower ON users(lower(name));"},
     {0},
 };

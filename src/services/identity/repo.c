@@ -1,5 +1,6 @@
 #include "services/identity/repo.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,24 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err) {
   return sf_stmt_run(st, err);
 }
 
-int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out, char *next_cursor, size_t cap, sf_err *err) {
+/* The page's statement: all users, or those whose address or name starts
+ * with prefix (?4, lowercased; ?5 the prefix and a byte above every UTF-8
+ * byte: the range of the lower(...) indexes). */
+static sf_stmt *list_statement(sf_db *db, const char *prefix, sf_err *err) {
+  if (!prefix)
+    return sf_db_prepare(db,
+                         "SELECT " USER_COLS " FROM users WHERE (created_at, id) < (?1, ?2)"
+                         " ORDER BY created_at DESC, id DESC LIMIT ?3",
+                         err);
+  return sf_db_prepare(db,
+                       "SELECT " USER_COLS " FROM users WHERE ((lower(email) >= ?4 AND lower(email) < ?5)"
+                       " OR (lower(name) >= ?4 AND lower(name) < ?5)) AND (created_at, id) < (?1, ?2)"
+                       " ORDER BY created_at DESC, id DESC LIMIT ?3",
+                       err);
+}
+
+int sf_user_list(sf_db *db, const char *cursor, const char *prefix, int limit, json_t *out, char *next_cursor,
+                 size_t cap, sf_err *err) {
   int64_t c_at = INT64_MAX;
   char c_id[64] = "\x7f";
   if (cursor && *cursor) {
@@ -109,14 +127,22 @@ int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out, char *ne
       return sf_err_invalid(err, "cursor", "is not a cursor returned by this list");
     snprintf(c_id, sizeof c_id, "%s", end + 1);
   }
-  sf_stmt *st = sf_db_prepare(db,
-                              "SELECT " USER_COLS " FROM users WHERE (created_at, id) < (?1, ?2)"
-                              " ORDER BY created_at DESC, id DESC LIMIT ?3",
-                              err);
+  char lo[128], hi[130];
+  if (prefix) {
+    size_t i = 0;
+    for (; prefix[i] && i < sizeof lo - 1; i++) lo[i] = (char)tolower((unsigned char)prefix[i]);
+    lo[i] = '\0';
+    snprintf(hi, sizeof hi, "%s\xff", lo);
+  }
+  sf_stmt *st = list_statement(db, prefix, err);
   if (!st) return -500;
   sf_stmt_int(st, 1, c_at);
   sf_stmt_text(st, 2, c_id);
   sf_stmt_int(st, 3, limit + 1);
+  if (prefix) {
+    sf_stmt_text(st, 4, lo);
+    sf_stmt_text(st, 5, hi);
+  }
   int rc, n = 0;
   sf_user u;
   next_cursor[0] = '\0';

@@ -36,9 +36,11 @@ int sf_user_by_id(sf_db *db, const char *id, sf_user *u, sf_err *err);
 int sf_user_by_email(sf_db *db, const char *email, sf_user *u, sf_err *err);
 int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err); /* 409 on duplicate email */
 int sf_user_update(sf_db *db, const sf_user *u, sf_err *err); /* writes every mutable column */
-/* Page of users ordered newest first; cursor is "created_at:id" of the last row. */
-int sf_user_list(sf_db *db, const char *cursor, int limit, json_t *out_array, char *next_cursor, size_t cap,
-                 sf_err *err);
+/* Page of users ordered newest first; cursor is "created_at:id" of the last row;
+ * prefix (NULL: all): only those whose email or name starts with it, ASCII
+ * case-insensitive (at most 127 bytes are used). */
+int sf_user_list(sf_db *db, const char *cursor, const char *prefix, int limit, json_t *out_array, char *next_cursor,
+                 size_t cap, sf_err *err);
 
 json_t *sf_user_json(const sf_user *u);
 

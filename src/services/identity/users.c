@@ -68,10 +68,17 @@ static void h_list(sf_req *req) {
   int limit;
   if (!sf_in_limit(req, &limit)) return;
   sf_err err = {0};
+  /* ?q=: the start of an address or a name (the admin's user search) */
+  const char *q = sf_req_query(req, "q");
+  if (q && (!q[0] || strlen(q) > 100)) {
+    sf_err_invalid(&err, "q", "must be 1 to 100 characters: the start of an email address or a name");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   sf_db *db = sf_db_reader(&err);
   json_t *data = json_array();
   char next[128];
-  if (!db || sf_user_list(db, sf_req_query(req, "cursor"), limit, data, next, sizeof next, &err)) {
+  if (!db || sf_user_list(db, sf_req_query(req, "cursor"), q, limit, data, next, sizeof next, &err)) {
     json_decref(data);
     sf_req_reply_problem(req, &err);
     return;
@@ -294,7 +301,9 @@ void id_user_routes(void) {
        "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100}}}",
        USER_REF, 200, 0},
       {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
-       "List users, newest first (cursor pagination)", NULL, SF_LIST_SCHEMA(USER_REF), 200, 0},
+       "List users, newest first (cursor pagination); ?q= only those whose email or name starts with it "
+       "(case-insensitive, 1-100 characters)",
+       NULL, SF_LIST_SCHEMA(USER_REF), 200, 0, .query = "q"},
       {"POST", "/api/v1/users", h_create, SF_AUTH_PERMISSION, "users:admin", 0, "users",
        "Create a user with a role and a password (an operator's account: the address counts as verified); "
        "409 when the address is taken",

@@ -17,8 +17,15 @@
 #include "store/db.h"
 #include "store/writer.h"
 
+/* The event of an internal comment (staff only; requests.c writes it). */
+#define SRQ_NOTED "request.noted"
+
 /* view.c: its creator, its assignee, an approver of it, or workflows:read. */
 int srq_may_see(sf_db *db, const sf_actor *who, const sf_flow_request *r);
+/* view.c: may who write and see internal comments? Staff: the permission
+ * of the desk (workflows:read: staff, approvers, admins), whatever their
+ * part in the request (a staff member's own request included). */
+int srq_sees_notes(const sf_actor *who);
 /* requests.c: a transition asked for by who (visibility, If-Match, then the engine's
  * checks and steps), saved; fills r (the caller clears it). The body of
  * POST /requests/{id}/transitions without the reply; also used by

@@ -32,10 +32,37 @@ static int read_assignee(sf_req *req, srq_list_filter *f) {
   return 1;
 }
 
+/* ?sla=: the stored SLA status (repo.h). */
+static int read_sla(sf_req *req, srq_list_filter *f) {
+  static const char *const k_sla[] = {"none", "running", "paused", "warning", "breached", "met"};
+  const char *v = sf_req_query(req, "sla");
+  if (!v) return 1;
+  for (size_t i = 0; i < sizeof k_sla / sizeof k_sla[0]; i++)
+    if (strcmp(v, k_sla[i]) == 0) {
+      f->sla = k_sla[i];
+      return 1;
+    }
+  sf_err err = {0};
+  sf_err_invalid(&err, "sla", "must be none, running, paused, warning, breached or met");
+  sf_req_reply_problem(req, &err);
+  return 0;
+}
+
+/* ?q= as an FTS5 query; staff search internal comments too (f->notes):
+ * anyone else only title, data and comments, so a note's words never make
+ * a request match for its requester (the repository applies it). */
+static int read_match(sf_req *req, srq_list_filter *f, char *match, size_t cap) {
+  if (!sf_in_search(req, "q", match, cap)) return 0;
+  sf_actor who;
+  sf_req_actor(req, &who);
+  f->notes = srq_sees_notes(&who);
+  return 1;
+}
+
 static int read_filter(sf_req *req, srq_list_filter *f, char *match, size_t cap) {
   memset(f, 0, sizeof *f);
   if (!sf_in_limit(req, &f->limit) || !sf_in_time_cursor(req, &f->c_at, f->c_id, sizeof f->c_id) ||
-      !read_assignee(req, f) || !sf_in_search(req, "q", match, cap))
+      !read_assignee(req, f) || !read_match(req, f, match, cap) || !read_sla(req, f))
     return 0;
   f->match = match[0] ? match : NULL;
   f->state = sf_req_query(req, "state");
@@ -55,7 +82,7 @@ static int read_filter(sf_req *req, srq_list_filter *f, char *match, size_t cap)
 
 static void h_list(sf_req *req) {
   srq_list_filter f;
-  char match[512];
+  char match[576];
   if (!read_filter(req, &f, match, sizeof match)) return;
   sf_err err = {0};
   sf_actor who;
@@ -98,13 +125,14 @@ void srq_list_routes(void) {
       SF_ROUTE_PAGED,
       "requests",
       "List requests, newest first: your own, or all with workflows:read; ?state=, ?type=, "
-      "?assignee=me|unassigned|role:<role>|<user id>, ?q= (full text over title, data and comments), ?created_by=me, "
-      "cursor; "
+      "?assignee=me|unassigned|role:<role>|<user id>, ?q= (full text over title, data and comments; staff also "
+      "match internal comments), ?created_by=me, ?sla=none|running|paused|warning|breached|met (the most urgent "
+      "of the request's SLA targets, kept with every change of the request), cursor; "
       "each row has its sla when its type has targets",
       NULL,
       SF_LIST_SCHEMA("{\"$ref\":\"#/components/schemas/ServiceRequest\"}"),
       200,
       0,
-      .query = "state type assignee q created_by"};
+      .query = "state type assignee q created_by sla"};
   sf_router_add(&route);
 }

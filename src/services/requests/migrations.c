@@ -189,5 +189,75 @@ const sf_db_step sf_requests_migrations[] = {
            "    'request.approval_delegated')"
            "  AND coalesce(new.data::jsonb ->> 'body', new.data::jsonb ->> 'comment', '') <> '')"
            "  EXECUTE FUNCTION request_search_comment();"},
+    /* internal comments (request.noted, staff only) are searchable by staff
+     * alone: the full-text table gets a fourth column, notes, that a
+     * requester's search leaves out ({title data comments} : ...). FTS5 has
+     * no ADD COLUMN: the table and its triggers are made again and filled
+     * from the requests and their events. And the SLA status of each request
+     * (none, running, paused, warning, breached, met: repo.h), kept by every
+     * save, for GET /requests?sla=; rows of before are given what their
+     * recorded SLA events say (their next save makes it exact). */
+    {"DROP TRIGGER request_fts_ai;"
+     "DROP TRIGGER request_fts_au;"
+     "DROP TRIGGER request_fts_comment;"
+     "DROP TABLE request_fts;"
+     "CREATE VIRTUAL TABLE request_fts USING fts5(title, data, comments, notes);"
+     "CREATE TRIGGER request_fts_ai AFTER INSERT ON service_requests BEGIN"
+     "  INSERT INTO request_search(request_id) VALUES(new.id);"
+     "  INSERT INTO request_fts(rowid, title, data, comments, notes) SELECT seq, new.title,"
+     "    (SELECT group_concat(value, ' ') FROM json_tree(new.data) WHERE atom IS NOT NULL), '', ''"
+     "    FROM request_search WHERE request_id = new.id; END;"
+     "CREATE TRIGGER request_fts_au AFTER UPDATE OF title, data ON service_requests"
+     "  WHEN old.title IS NOT new.title OR old.data IS NOT new.data BEGIN"
+     "  UPDATE request_fts SET title = new.title,"
+     "    data = (SELECT group_concat(value, ' ') FROM json_tree(new.data) WHERE atom IS NOT NULL)"
+     "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = new.id); END;"
+     "CREATE TRIGGER request_fts_comment AFTER INSERT ON events"
+     "  WHEN new.type IN ('request.commented', 'request.transitioned', 'request.approval_decided',"
+     "    'request.approval_delegated')"
+     "  AND coalesce(json_extract(new.data, '$.body'), json_extract(new.data, '$.comment'), '') <> '' BEGIN"
+     "  UPDATE request_fts SET comments = comments || char(10) ||"
+     "    coalesce(json_extract(new.data, '$.body'), json_extract(new.data, '$.comment'))"
+     "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = substr(new.stream, 9)); END;"
+     "CREATE TRIGGER request_fts_note AFTER INSERT ON events"
+     "  WHEN new.type = 'request.noted' AND coalesce(json_extract(new.data, '$.body'), '') <> '' BEGIN"
+     "  UPDATE request_fts SET notes = notes || char(10) || json_extract(new.data, '$.body')"
+     "    WHERE rowid = (SELECT seq FROM request_search WHERE request_id = substr(new.stream, 9)); END;"
+     "INSERT INTO request_fts(rowid, title, data, comments, notes) SELECT s.seq, r.title,"
+     "  (SELECT group_concat(value, ' ') FROM json_tree(r.data) WHERE atom IS NOT NULL),"
+     "  coalesce((SELECT group_concat(coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.comment')),"
+     "    char(10)) FROM events e WHERE e.stream = 'request-' || r.id AND e.type IN ('request.commented',"
+     "    'request.transitioned', 'request.approval_decided', 'request.approval_delegated')"
+     "    AND coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.comment'), '') <> ''), ''),"
+     "  coalesce((SELECT group_concat(json_extract(e.data, '$.body'), char(10)) FROM events e"
+     "    WHERE e.stream = 'request-' || r.id AND e.type = 'request.noted'"
+     "    AND coalesce(json_extract(e.data, '$.body'), '') <> ''), '')"
+     "  FROM request_search s JOIN service_requests r ON r.id = s.request_id;"
+     "ALTER TABLE service_requests ADD COLUMN sla_status TEXT NOT NULL DEFAULT 'none';"
+     "UPDATE service_requests SET sla_status = CASE"
+     "  WHEN EXISTS (SELECT 1 FROM events e WHERE e.stream = 'request-' || service_requests.id"
+     "    AND e.type = 'request.sla_breached') THEN 'breached'"
+     "  WHEN EXISTS (SELECT 1 FROM events e WHERE e.stream = 'request-' || service_requests.id"
+     "    AND e.type = 'request.sla_warning') THEN 'warning'"
+     "  WHEN EXISTS (SELECT 1 FROM events e WHERE e.stream = 'request-' || service_requests.id"
+     "    AND e.type = 'request.sla_started') THEN 'running' ELSE 'none' END;"
+     "CREATE INDEX service_requests_sla ON service_requests(sla_status, created_at, id);",
+     0,
+     /* PostgreSQL: the notes beside the comments, and a second tsvector with
+      * them for staff (search_staff); no rows to fill (made empty) */
+     .pg = "ALTER TABLE request_search ADD COLUMN notes text NOT NULL DEFAULT '';"
+           "ALTER TABLE request_search ADD COLUMN search_staff tsvector GENERATED ALWAYS AS (to_tsvector('simple',"
+           "  regexp_replace(title || ' ' || data || ' ' || comments || ' ' || notes, '[^[:alnum:]]+', ' ', 'g')))"
+           "  STORED;"
+           "CREATE INDEX request_search_staff_fts ON request_search USING gin(search_staff);"
+           "CREATE FUNCTION request_search_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+           "  UPDATE request_search SET notes = notes || chr(10) || (new.data::jsonb ->> 'body')"
+           "    WHERE request_id = substr(new.stream, 9);"
+           "  RETURN NULL; END $$;"
+           "CREATE TRIGGER request_search_note AFTER INSERT ON events FOR EACH ROW"
+           "  WHEN (new.type = 'request.noted' AND coalesce(new.data::jsonb ->> 'body', '') <> '')"
+           "  EXECUTE FUNCTION request_search_note();"
+           "ALTER TABLE service_requests ADD COLUMN sla_status text NOT NULL DEFAULT 'none';"
+           "CREATE INDEX service_requests_sla ON service_requests(sla_status, created_at, id);"},
     {0},
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "flow/sla.h"
 #include "services/identity/repo.h"
 #include "store/dialect.h"
 
@@ -82,6 +83,32 @@ int srq_load(sf_db *db, const char *id, sf_flow_request *r, sf_err *err) {
   return rc;
 }
 
+/* The most urgent of the SLA view's targets (flow/sla.h), as stored for
+ * ?sla=: breached, then warning (a warning recorded, the clock not done),
+ * running, paused, met (every clock met or stopped); none without targets.
+ * Every save computes it: what changes it (a move, a warning or breach the
+ * SLA timer records) is a save. */
+static const char *sla_status(sf_db *db, const sf_flow_request *r, int64_t now) {
+  json_t *v = sf_flow_sla_json(db, r, now);
+  static const char *const k_rank[] = {"none", "met", "paused", "running", "warning", "breached"};
+  int best = 0;
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(v, "targets"), i, t) {
+    const char *st = json_string_value(json_object_get(t, "status"));
+    int open = st && (strcmp(st, "running") == 0 || strcmp(st, "paused") == 0);
+    int rank = !st                                                       ? 1
+               : strcmp(st, "breached") == 0                             ? 5
+               : open && json_array_size(json_object_get(t, "warnings")) ? 4
+               : strcmp(st, "running") == 0                              ? 3
+               : strcmp(st, "paused") == 0                               ? 2
+                                                                         : 1;
+    if (rank > best) best = rank;
+  }
+  json_decref(v);
+  return k_rank[best];
+}
+
 int srq_save(sf_tx *tx, const sf_flow_request *r, sf_err *err) {
   /* most transitions leave data alone: write back the text as it was read */
   char *dumped = r->stored && !r->data_changed && r->data_text ? NULL : json_dumps(r->data, JSON_COMPACT);
@@ -92,14 +119,16 @@ int srq_save(sf_tx *tx, const sf_flow_request *r, sf_err *err) {
               strcmp(r->assignee_role, r->loaded_assignee_role) != 0;
   sf_stmt *st = sf_db_prepare(
       tx->db,
-      r->stored && !moved ? "UPDATE service_requests SET data = ?5, version = ?10, updated_at = ?12 WHERE id = ?1"
+      r->stored && !moved ? "UPDATE service_requests SET data = ?5, version = ?10, updated_at = ?12,"
+                            " sla_status = ?13 WHERE id = ?1"
       : r->stored         ? "UPDATE service_requests SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
-                            " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12 WHERE id = ?1"
+                            " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12, sla_status = ?13"
+                            " WHERE id = ?1"
                           : "INSERT INTO service_requests(id, type, workflow_id, title, data, state, assignee_user,"
-                            " assignee_role, created_by, version, created_at, updated_at)"
-                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12)"
+                            " assignee_role, created_by, version, created_at, updated_at, sla_status)"
+                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, ''), nullif(?8, ''), ?9, ?10, ?11, ?12, ?13)"
                             " ON CONFLICT(id) DO UPDATE SET data = ?5, state = ?6, assignee_user = nullif(?7, ''),"
-                            " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12",
+                            " assignee_role = nullif(?8, ''), version = ?10, updated_at = ?12, sla_status = ?13",
       err);
   int rc = -500;
   if (st) {
@@ -115,6 +144,7 @@ int srq_save(sf_tx *tx, const sf_flow_request *r, sf_err *err) {
     sf_stmt_int(st, 10, r->version);
     sf_stmt_int(st, 11, r->created_at);
     sf_stmt_int(st, 12, tx->now_ms);
+    sf_stmt_text(st, 13, sla_status(tx->db, r, tx->now_ms));
     rc = sf_stmt_run(st, err);
     if (!rc && r->stored && sf_db_changes(tx->db) != 1) rc = sf_err_internal(err, "request %s vanished", r->id);
   }
@@ -436,19 +466,23 @@ int srq_inbox(sf_db *db, const srq_inbox_query *q, json_t *data, char *next, siz
 
 /* ---- GET /requests ---- */
 
+#define MATCH_MAX 640 /* the words with the column filter around them */
+
 /* Each filter combination runs a statement that searches an index: one
  * statement per driving filter (the first present of creator, assignee
- * user, full text, assignee queue, type, state), the other filters applied
- * to the rows it yields; no filter at all reads the created index from the
- * cursor on. tests/unit/query_plan_test.c explains each statement.
- * Binds: ?1/?2 cursor, ?3 limit, ?4 creator, ?5 state, ?6 type, ?7 user,
- * ?8 queue, ?9 match. A filter left NULL is neutral. */
+ * user, full text, assignee queue, SLA status, type, state), the other
+ * filters applied to the rows it yields; no filter at all reads the created
+ * index from the cursor on. tests/unit/query_plan_test.c explains each
+ * statement. Binds: ?1/?2 cursor, ?3 limit, ?4 creator, ?5 state, ?6 type,
+ * ?7 user, ?8 queue, ?9 match, ?10 sla, ?11 the caller sees internal notes (1/0). A
+ * filter left NULL is neutral. */
 #define KEYSET " AND (r.created_at, r.id) < (?1, ?2) ORDER BY r.created_at DESC, r.id DESC LIMIT ?3"
 #define OTHERS                                                                                                         \
   " AND (CAST(?4 AS TEXT) IS NULL OR r.created_by = ?4) AND (CAST(?5 AS TEXT) IS NULL OR r.state = ?5)"                \
   " AND (CAST(?6 AS TEXT) IS NULL OR r.type = ?6) AND (CAST(?7 AS TEXT) IS NULL OR r.assignee_user = ?7)"              \
   " AND (CAST(?8 AS TEXT) IS NULL"                                                                                     \
-  " OR (r.assignee_user IS NULL AND r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')))"
+  " OR (r.assignee_user IS NULL AND r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')))"                             \
+  " AND (CAST(?10 AS TEXT) IS NULL OR r.sla_status = ?10)"
 /* The matching seqs are gathered once per page (a list subquery of
  * integers), then each row is probed: a prefix term ("word"*) merges its
  * doclists on every FTS query, so probing the FTS table per row made ?q=
@@ -462,7 +496,7 @@ int srq_inbox(sf_db *db, const srq_inbox_query *q, json_t *data, char *next, siz
 #define PG_TSQUERY_9 "to_tsquery('simple', replace(replace(translate(?9, '\"', ''''), '*', ':*'), ':* ', ':* & '))"
 #define MATCHES_PG                                                                                                     \
   " AND (CAST(?9 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = r.id"                 \
-  " AND s.search @@ " PG_TSQUERY_9 "))"
+  " AND (CASE WHEN CAST(?11 AS BIGINT) = 1 THEN s.search_staff ELSE s.search END) @@ " PG_TSQUERY_9 "))"
 static const char k_by_creator_sqlite[] =
     "SELECT r.id FROM service_requests r WHERE r.created_by = ?4" OTHERS MATCHES KEYSET;
 static const char k_by_creator_pg[] =
@@ -486,6 +520,12 @@ static const char k_by_text_pg[] =
     " WHERE s.search @@ " PG_TSQUERY_9
     " AND s.seq < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
     " ORDER BY s.seq DESC LIMIT ?3";
+/* staff: the tsvector that holds internal notes too (search_staff) */
+static const char k_by_text_staff_pg[] =
+    "SELECT r.id FROM request_search s JOIN service_requests r ON r.id = s.request_id"
+    " WHERE s.search_staff @@ " PG_TSQUERY_9
+    " AND s.seq < coalesce((SELECT seq FROM request_search WHERE request_id = ?2), ?1)" OTHERS
+    " ORDER BY s.seq DESC LIMIT ?3";
 /* A queue on PostgreSQL, which searches an index by = and IS NULL but not
  * by IS NOT DISTINCT FROM: a role's (?8), or that of no role (?8 ''). */
 static const char k_queue_role_pg[] =
@@ -497,13 +537,15 @@ static sf_stmt *list_statement(sf_db *db, const srq_list_filter *f, sf_err *err)
   int pg = sf_db_is_pg(db);
   if (f->creator) return sf_db_prepare(db, pg ? k_by_creator_pg : k_by_creator_sqlite, err);
   if (f->user) return sf_db_prepare(db, pg ? k_by_user_pg : k_by_user_sqlite, err);
-  if (f->match) return sf_db_prepare(db, pg ? k_by_text_pg : k_by_text_sqlite, err);
+  if (f->match) return sf_db_prepare(db, !pg ? k_by_text_sqlite : f->notes ? k_by_text_staff_pg : k_by_text_pg, err);
   if (f->queue && !pg)
     return sf_db_prepare(db,
                          "SELECT r.id FROM service_requests r WHERE r.assignee_role IS NOT DISTINCT FROM nullif(?8, '')"
                          " AND r.assignee_user IS NULL" OTHERS KEYSET,
                          err);
   if (f->queue) return sf_db_prepare(db, f->queue[0] ? k_queue_role_pg : k_queue_none_pg, err);
+  if (f->sla)
+    return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.sla_status = ?10" OTHERS KEYSET, err);
   if (f->type) return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.type = ?6" OTHERS KEYSET, err);
   if (f->state) return sf_db_prepare(db, "SELECT r.id FROM service_requests r WHERE r.state = ?5" OTHERS KEYSET, err);
   return sf_db_prepare(db,
@@ -512,10 +554,24 @@ static sf_stmt *list_statement(sf_db *db, const srq_list_filter *f, sf_err *err)
                        err);
 }
 
+/* ?9, the words; who may not see internal notes searches without them:
+ * on SQLite an FTS5 column filter leaves the notes column out, on
+ * PostgreSQL ?11 picks the tsvector without them. */
+static void bind_match(sf_db *db, sf_stmt *st, const srq_list_filter *f, char *buf) {
+  if (!f->match || f->notes || sf_db_is_pg(db)) {
+    sf_stmt_text(st, 9, f->match);
+  } else {
+    snprintf(buf, MATCH_MAX, "{title data comments} : (%s)", f->match);
+    sf_stmt_text(st, 9, buf);
+  }
+  sf_stmt_int(st, 11, f->notes);
+}
+
 int srq_list_ids(sf_db *db, const srq_list_filter *f, char (*ids)[SF_ID_MAX], sf_err *err) {
+  char match[MATCH_MAX];
   sf_stmt *st = list_statement(db, f, err);
   if (!st) return -1;
-  int any = f->creator || f->user || f->match || f->queue || f->type || f->state;
+  int any = f->creator || f->user || f->match || f->queue || f->sla || f->type || f->state;
   sf_stmt_int(st, 1, f->c_at);
   sf_stmt_text(st, 2, f->c_id);
   sf_stmt_int(st, 3, f->limit + 1);
@@ -525,7 +581,8 @@ int srq_list_ids(sf_db *db, const srq_list_filter *f, char (*ids)[SF_ID_MAX], sf
     sf_stmt_text(st, 6, f->type);
     sf_stmt_text(st, 7, f->user);
     sf_stmt_text(st, 8, f->queue);
-    if (f->creator || f->user || f->match) sf_stmt_text(st, 9, f->match); /* the others lack ?9 */
+    sf_stmt_text(st, 10, f->sla);
+    if (f->creator || f->user || f->match) bind_match(db, st, f, match); /* the others lack ?9 */
   }
   int n = 0, rc = 0;
   while (n <= f->limit && (rc = sf_stmt_step(st, err)) == 1)

@@ -62,7 +62,9 @@ typedef struct srq_list_filter {
   const char *state, *type;
   const char *user;  /* assigned to this user */
   const char *queue; /* assigned to this role and no user; "": to nobody */
-  const char *match; /* FTS5 query over title, data values and comments */
+  const char *match; /* the words: an FTS5 query ("w1"* "w2"*) over title, data values, comments */
+  int notes;         /* 1: internal notes match too (the caller may see them) */
+  const char *sla;   /* none | running | paused | warning | breached | met (srq_save keeps it) */
   int64_t c_at;
   char c_id[64];
   int limit;

@@ -141,10 +141,18 @@ typedef struct {
   char body[4008];
   char user[SF_FLOW_USER_MAX];
   char role[16];
-  int comment; /* 1: a comment, 0: an assignment */
+  int comment;  /* 1: a comment, 0: an assignment */
+  int internal; /* a comment for staff only: request.noted */
 } note_input;
 
+/* An internal comment is its own event type, request.noted, not
+ * request.commented with a flag: every reader of request.commented (the
+ * requester's notifications and mail, the search text the requester matches,
+ * the portal's timeline) stays blind to it without having to know. */
 static int comment_on(const sf_flow_ctx *cx, sf_flow_request *r, const note_input *in, sf_err *err) {
+  if (in->internal)
+    return sf_flow_event(cx, r, SRQ_NOTED,
+                         json_pack("{s:s, s:s, s:b}", "body", in->body, "by", cx->who->user_id, "internal", 1), err);
   return sf_flow_event(cx, r, "request.commented", json_pack("{s:s, s:s}", "body", in->body, "by", cx->who->user_id),
                        err);
 }
@@ -181,13 +189,27 @@ static int note_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *out,
   free(r);
   return rc;
 }
-static const sf_json_field k_comment[] = {{"body", SF_JSON_STRING, 1, 1, 4000}, {0}};
+static const sf_json_field k_comment[] = {
+    {"body", SF_JSON_STRING, 1, 1, 4000}, {"internal", SF_JSON_BOOL, 0, 0, 0}, {0}};
 
 static void h_comment(sf_req *req) {
   json_t *b = sf_in_body(req, k_comment);
   if (!b) return;
+  int internal = json_is_true(json_object_get(b, "internal"));
+  sf_actor who;
+  sf_req_actor(req, &who);
+  if (internal && !srq_sees_notes(&who)) {
+    sf_err err = {0};
+    sf_err_set(&err, 403, "forbidden", "Forbidden",
+               "only staff (permission workflows:read) may write internal comments; role '%s' may not",
+               who.role ? who.role : "");
+    json_decref(b);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   note_input *in = sf_calloc(1, sizeof *in);
   in->comment = 1;
+  in->internal = internal;
   snprintf(in->id, sizeof in->id, "%s", sf_req_param(req, "id"));
   snprintf(in->body, sizeof in->body, "%s", sf_json_str(b, "body"));
   json_decref(b);
@@ -297,6 +319,22 @@ static void h_get(sf_req *req) {
   sf_flow_request_clear(&r);
 }
 
+/* The audit trail as the caller may see it: internal comments only for
+ * those who see internal notes. The first TRAIL_EVENTS events, as every
+ * stream's trail (sf_req_reply_stream). */
+#define TRAIL_EVENTS 1000
+
+typedef struct {
+  json_t *data;
+  int notes; /* the caller sees internal comments */
+} trail;
+
+static int trail_add(const sf_event *ev, void *ud) {
+  trail *t = ud;
+  if (t->notes || strcmp(ev->type, SRQ_NOTED) != 0) json_array_append_new(t->data, sf_ev_to_json(ev));
+  return 0;
+}
+
 static void h_events(sf_req *req) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
@@ -316,7 +354,13 @@ static void h_events(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
-  sf_req_reply_stream(req, db, stream);
+  trail t = {json_array(), srq_sees_notes(&who)};
+  if (sf_ev_read_stream(db, stream, 0, TRAIL_EVENTS, trail_add, &t, &err)) {
+    json_decref(t.data);
+    sf_req_reply_problem(req, &err);
+    return;
+  }
+  sf_req_reply_json(req, 200, json_pack("{s:o, s:n}", "data", t.data, "next_cursor"));
 }
 
 #define SRQ_REF "{\"$ref\":\"#/components/schemas/ServiceRequest\"}"
@@ -345,17 +389,24 @@ void sf_requests_routes(void) {
        "\"action\":{\"type\":\"string\"},\"comment\":{\"type\":\"string\",\"maxLength\":2000}}}",
        SRQ_REF, 200, 0, .statuses = "403"},
       {"POST", "/api/v1/requests/{id}/comments", h_comment, SF_AUTH_USER, NULL, 0, "requests",
-       "Comment on a request (its creator, assignee, or workflows:read); the comment is an event",
+       "Comment on a request (its creator, assignee, or workflows:read); the comment is an event, "
+       "request.commented. internal: true makes it an internal note (event request.noted) that only staff "
+       "(workflows:read) write and see: never in the requester's trail, search, live topic or notifications; "
+       "403 for anyone else",
        "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{"
-       "\"body\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4000}}}",
-       SRQ_REF, 201, 0},
+       "\"body\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4000},"
+       "\"internal\":{\"type\":\"boolean\",\"default\":false,"
+       "\"description\":\"a staff-only note (request.noted), hidden from the requester\"}}}",
+       SRQ_REF, 201, 0, .statuses = "403"},
       {"POST", "/api/v1/requests/{id}/assignment", h_assign, SF_AUTH_PERMISSION, "workflows:read", 0, "requests",
        "Assign a request to a user or a role (staff, approvers, admins)",
        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
        "\"user_id\":{\"type\":\"string\"},\"role\":{\"enum\":[\"customer\",\"staff\",\"approver\",\"admin\"]}}}",
        SRQ_REF, 200, 0},
       {"GET", "/api/v1/requests/{id}/events", h_events, SF_AUTH_USER, NULL, 0, "requests",
-       "The request's audit trail (events of stream request-{id})", NULL,
+       "The request's audit trail (events of stream request-{id}); internal comments (request.noted) only "
+       "for staff (workflows:read)",
+       NULL,
        "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":{\"type\":\"array\","
        "\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}}",
        200, 0},

@@ -2,7 +2,13 @@
  * rules of its GET:
  *   request:<id>              stream request-<id>; GET /requests/{id} (its
  *                             creator, assignee, an approver, or
- *                             workflows:read; anyone else gets that 404)
+ *                             workflows:read; anyone else gets that 404).
+ *                             Two keys: "request:<id>" carries every event
+ *                             but internal comments (request.noted), which
+ *                             go to "request:<id>:staff" alone; only those
+ *                             who see internal notes resolve to both, so the
+ *                             requester is never sent one (a role change
+ *                             changes the keys: the hub ends the topic)
  *   queue:<type>[:<state>]    request events of a type (in a state), for
  *                             staff (workflows:read), as GET /requests?type=&state=
  *   approvals                 approval events of the requests whose tasks are
@@ -24,7 +30,9 @@ static int request_resolve(const sf_actor *who, const char *arg, char keys[][SF_
   sf_flow_request_clear(&r);
   if (!ok) return sf_err_not_found(err, "request");
   snprintf(keys[0], SF_TOPIC_KEY_MAX, "request:%s", arg);
-  return 1;
+  if (max < 2 || !srq_sees_notes(who)) return 1;
+  snprintf(keys[1], SF_TOPIC_KEY_MAX, "request:%s:staff", arg);
+  return 2;
 }
 
 static const char *request_of(const sf_event *ev) {
@@ -34,7 +42,7 @@ static const char *request_of(const sf_event *ev) {
 static int request_keys(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int max) {
   const char *id = request_of(ev);
   if (!id || max < 1) return 0;
-  snprintf(keys[0], SF_TOPIC_KEY_MAX, "request:%s", id);
+  snprintf(keys[0], SF_TOPIC_KEY_MAX, strcmp(ev->type, SRQ_NOTED) == 0 ? "request:%s:staff" : "request:%s", id);
   return 1;
 }
 

@@ -44,6 +44,8 @@ int srq_may_see(sf_db *db, const sf_actor *who, const sf_flow_request *r) {
          sf_edge_role_allows(who->role, "workflows:read") || srq_is_approver(db, r, me);
 }
 
+int srq_sees_notes(const sf_actor *who) { return who->role && sf_edge_role_allows(who->role, "workflows:read"); }
+
 json_t *srq_approvals_json(sf_db *db, const sf_flow_request *r) {
   /* chains exist only under a pinned definition with approval chains: the
    * reply of every transition of the others skips the query */

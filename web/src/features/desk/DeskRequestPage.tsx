@@ -1,20 +1,22 @@
 // A request as the desk works it: state, SLA clocks (counting down, red on
 // breach, live), the actions the caller may take, assignment, the approval
-// decision when the caller has a task, the full timeline and comments.
-// Follows `request:<id>`.
-import { Alert, Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
+// decision when the caller has a task, the full timeline (internal notes
+// marked as such) and comments or internal notes. Follows `request:<id>`
+// (staff also get its internal notes there).
+import { Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams } from "react-router-dom";
 import { useMe } from "../../api/me";
 import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
-import { ActionsForm, ApprovalSummary, CommentForm, RequestData, RequestTimeline, useNameOf } from "../portal/RequestParts";
+import { ActionsForm, ApprovalSummary, RequestData, RequestTimeline, useNameOf } from "../portal/RequestParts";
 import { SlaPanel } from "../portal/SlaClock";
 import { approvalsOf, useRequest, useRequestType } from "../portal/requestsApi";
 import { StateBadge } from "../portal/words";
 import { AssignmentPanel } from "./AssignmentPanel";
 import { DecisionForm } from "./DecisionForm";
+import { DeskCommentForm } from "./DeskCommentForm";
 import { mayDecide } from "./deskApi";
 
 export default function DeskRequestPage() {
@@ -32,6 +34,8 @@ export default function DeskRequestPage() {
   const chain = approvalsOf(r);
   const decide = mayDecide(chain, me.user, r.created_by);
   const agent = me.can("desk");
+  // who the server lets write and read internal notes (workflows:read)
+  const mayNote = !!me.user && ["staff", "approver", "admin"].includes(me.user.role);
   return (
     <Page title={r.title}>
       <Group gap="md">
@@ -65,10 +69,7 @@ export default function DeskRequestPage() {
             <RequestData request={r} />
             <ApprovalSummary request={r} />
             <RequestTimeline request={r} full />
-            <Alert color="gray" variant="light" p="xs">
-              Comments are seen by everyone who sees the request, the requester too.
-            </Alert>
-            <CommentForm request={r} label="Add a comment (the requester sees it)" />
+            <DeskCommentForm request={r} mayNote={mayNote} />
           </Stack>
         </Grid.Col>
         <Grid.Col span={{ base: 12, md: 5 }} order={{ base: 1, md: 2 }}>

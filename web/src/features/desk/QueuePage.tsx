@@ -1,8 +1,8 @@
 // The queue: every request (workflows:read), filtered by type, state,
-// assignee and full-text search (GET /requests filters) and by SLA status
-// (over the rows loaded: the API has no SLA filter), live from
-// `queue:<type>` of the chosen type or of every type. Each row shows its
-// most urgent SLA clock, counting down.
+// assignee, full-text search and SLA status (GET /requests filters, all
+// evaluated by the server, so "Show more" pages through the matches), live
+// from `queue:<type>` of the chosen type or of every type. Each row shows
+// its most urgent SLA clock, counting down.
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Anchor, Button, Center, Group, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
@@ -15,10 +15,10 @@ import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
 import { LiveTopics } from "../portal/LiveTopics";
 import { useNameOf } from "../portal/RequestParts";
-import { SlaBadge, slaStatus } from "../portal/SlaClock";
-import { assigneeOf, useRequestTypes, useRequests } from "../portal/requestsApi";
+import { SlaBadge } from "../portal/SlaClock";
+import { assigneeOf, useRequestTypes } from "../portal/requestsApi";
 import { StateBadge, humanize } from "../portal/words";
-import { useWorkflowStates } from "./deskApi";
+import { slaFilters, useQueue, useWorkflowStates, type SlaFilter } from "./deskApi";
 
 const assignees = [
   { value: "", label: "Anyone" },
@@ -29,14 +29,15 @@ const assignees = [
   { value: "role:approver", label: "Approver queue" },
 ];
 
-const slaChoices = [
-  { value: "", label: "Any" },
-  { value: "breached", label: "Breached" },
-  { value: "running", label: "Running" },
-  { value: "paused", label: "Paused" },
-  { value: "met", label: "Met" },
-  { value: "none", label: "No SLA" },
-];
+const slaLabels: Record<SlaFilter, string> = {
+  breached: "Breached",
+  warning: "Warning (close to breach)",
+  running: "Running",
+  paused: "Paused",
+  met: "Met or stopped",
+  none: "No SLA",
+};
+const slaChoices = [{ value: "", label: "Any" }, ...slaFilters.map((v) => ({ value: v, label: slaLabels[v] }))];
 
 export default function QueuePage() {
   const me = useMe();
@@ -47,14 +48,21 @@ export default function QueuePage() {
     assignee: params.get("assignee") ?? "",
     q: params.get("q") ?? "",
   };
-  const sla = params.get("sla") ?? "";
+  const slaParam = params.get("sla") ?? "";
+  const sla = (slaFilters as readonly string[]).includes(slaParam) ? (slaParam as SlaFilter) : undefined;
   const [q, setQ] = useState(f.q);
   useEffect(() => setQ(f.q), [f.q]);
   const types = useRequestTypes();
   const states = useWorkflowStates(me.can("desk"));
   const nameOf = useNameOf();
-  const filter = { type: f.type || undefined, state: f.state || undefined, assignee: f.assignee || undefined, q: f.q || undefined };
-  const list = useRequests("queue", filter, 50);
+  const filter = {
+    type: f.type || undefined,
+    state: f.state || undefined,
+    assignee: f.assignee || undefined,
+    q: f.q || undefined,
+    sla,
+  };
+  const list = useQueue(filter, 50);
   const qc = useQueryClient();
 
   // a burst of events refetches the queue once
@@ -87,7 +95,7 @@ export default function QueuePage() {
   const stateOptions = f.type
     ? (states.data?.[f.type] ?? [])
     : [...new Set(Object.values(states.data ?? {}).flat())].sort();
-  const rows = (list.data?.pages.flatMap((p) => p.data) ?? []).filter((r) => !sla || slaStatus(r.sla) === sla);
+  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
   const typeName = (t: string) => types.data?.find((x) => x.type === t)?.name ?? t;
   const fetchedAt = list.dataUpdatedAt;
 
@@ -119,7 +127,7 @@ export default function QueuePage() {
           />
           <NativeSelect
             label="SLA"
-            value={sla}
+            value={sla ?? ""}
             onChange={(e) => set("sla", e.currentTarget.value)}
             data={slaChoices}
             data-testid="filter-sla"
@@ -130,11 +138,6 @@ export default function QueuePage() {
           </Button>
         </Group>
       </form>
-      {sla && (
-        <Text size="xs" c="dimmed">
-          The SLA filter applies to the requests loaded below; “Show more” loads further ones.
-        </Text>
-      )}
       {list.isError && <QueryError error={list.error} what="the queue" />}
       {list.isPending ? (
         <Loading label="Loading the queue" />

@@ -1,8 +1,69 @@
 // The desk's reads beyond a request's own: the workflows (their states, for
-// the queue's filter) and the approvals inbox.
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
-import { api, unwrap } from "../../api/client";
-import type { ApprovalChain, InboxItem } from "../portal/requestsApi";
+// the queue's filter), the queue with its server-side SLA filter, the
+// approvals inbox; and the desk's comment, which may be an internal note.
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, idempotencyKey, unwrap } from "../../api/client";
+import {
+  requestKey,
+  requestsKey,
+  type ApprovalChain,
+  type InboxItem,
+  type RequestFilter,
+  type ServiceRequest,
+} from "../portal/requestsApi";
+
+/** The SLA statuses GET /requests?sla= filters on (the most urgent of a request's targets). */
+export const slaFilters = ["breached", "warning", "running", "paused", "met", "none"] as const;
+export type SlaFilter = (typeof slaFilters)[number];
+
+/** The queue: GET /requests with its filters and ?sla= (evaluated by the server), a page at a time. */
+export function useQueue(f: RequestFilter & { sla?: SlaFilter }, pageSize = 50) {
+  return useInfiniteQuery({
+    // under ["requests", "queue"]: every write on a request refreshes it
+    queryKey: requestsKey("queue", f),
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(
+        api.GET("/api/v1/requests", {
+          params: {
+            query: {
+              limit: pageSize,
+              ...(pageParam ? { cursor: pageParam } : {}),
+              ...(f.type ? { type: f.type } : {}),
+              ...(f.state ? { state: f.state } : {}),
+              ...(f.assignee ? { assignee: f.assignee } : {}),
+              ...(f.q ? { q: f.q } : {}),
+              ...(f.sla ? { sla: f.sla } : {}),
+            },
+          },
+        }),
+      ),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+}
+
+/**
+ * A comment from the desk: public (request.commented, the requester sees it)
+ * or an internal note (internal: true, request.noted: staff only).
+ */
+export function useDeskComment(id: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    meta: { form: true },
+    mutationFn: (v: { body: string; internal: boolean }) =>
+      unwrap(
+        api.POST("/api/v1/requests/{id}/comments", {
+          params: { path: { id }, header: { "Idempotency-Key": idempotencyKey() } },
+          body: { body: v.body, internal: v.internal },
+        }),
+      ),
+    onSuccess: (r: ServiceRequest) => {
+      qc.setQueryData(requestKey(id), (old: ServiceRequest | undefined) => ({ ...old, ...r }));
+      void qc.invalidateQueries({ queryKey: requestKey(id) });
+      void qc.invalidateQueries({ queryKey: ["requests"] });
+    },
+  });
+}
 
 /** The states of each published type (GET /workflows: workflows:read), in definition order. */
 export function useWorkflowStates(enabled: boolean) {

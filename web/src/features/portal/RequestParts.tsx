@@ -159,7 +159,7 @@ export function ApprovalSummary({ request }: { request: ServiceRequest }) {
 
 function eventText(e: RequestEvent): string | null {
   const d = e.data as Record<string, unknown>;
-  if (e.type === "request.commented" && typeof d.body === "string") return d.body;
+  if ((e.type === "request.commented" || e.type === "request.noted") && typeof d.body === "string") return d.body;
   if (typeof d.comment === "string" && d.comment) return d.comment;
   return null;
 }
@@ -185,6 +185,12 @@ export function RequestTimeline({ request, full = false }: { request: ServiceReq
       <Timeline bulletSize={12} lineWidth={2} active={items.length - 1} data-testid="timeline">
         {items.map(({ e, sentence, text }) => (
           <Timeline.Item key={e.id} title={sentence} data-type={e.type}>
+            {e.type === "request.noted" && (
+              // only staff are ever sent one (GET …/events, request:<id>): said in words, not colour alone
+              <Badge color="yellow.3" autoContrast variant="filled" size="sm" mt={2} data-testid="internal-label">
+                Internal — not visible to the requester
+              </Badge>
+            )}
             {text && (
               <Text size="sm" style={{ whiteSpace: "pre-wrap", overflowWrap: "anywhere" }}>
                 {text}

@@ -82,6 +82,8 @@ function sentenceOf(e: { type: string; data: Record<string, unknown> }, nameOf: 
       return `${humanize(str("action"))}: ${humanize(str("from"))} → ${humanize(str("to"))}${by ? ` (${by})` : ""}`;
     case "request.commented":
       return `${by || "Someone"} commented`;
+    case "request.noted":
+      return `${by || "Someone"} added an internal note`;
     case "request.assigned": {
       const a = d.assignee as { user?: string; role?: string } | null | undefined;
       const who = a?.user ? nameOf(a.user) : a?.role ? `the ${a.role} queue` : "nobody";
@@ -135,5 +137,10 @@ function sentenceOf(e: { type: string; data: Record<string, unknown> }, nameOf: 
 
 /** Whether an event is worth a line in the customer's timeline. */
 export function customerSees(type: string): boolean {
-  return !type.startsWith("request.webhook") && type !== "request.notified" && type !== "request.timer_skipped";
+  return (
+    !type.startsWith("request.webhook") &&
+    type !== "request.notified" &&
+    type !== "request.timer_skipped" &&
+    type !== "request.noted" // staff only: the server never sends one to a requester; never shown there either
+  );
 }

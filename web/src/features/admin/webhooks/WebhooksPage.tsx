@@ -135,6 +135,7 @@ function Deliveries({ sub }: { sub: Subscription }) {
         }),
       ),
     getNextPageParam: (last) => last.next_cursor ?? undefined,
+    // polled: no real-time topic carries webhook deliveries (edge/stream.h lists the topics)
     refetchInterval: 5000,
   });
   const resend = useMutation({
