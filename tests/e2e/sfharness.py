@@ -22,10 +22,30 @@ def free_port():
     return port
 
 
+# The database under the tests: SQLite in each data dir (default), or PostgreSQL when the suite
+# runs with SF_E2E_BACKEND=postgres under scripts/with-postgres.sh: each data dir then gets a
+# database of its own on that server, so every test sees what it would see on SQLite.
+PG_ADMIN = os.environ.get("SF_TEST_PG_ADMIN") if os.environ.get("SF_E2E_BACKEND") == "postgres" else None
+_pg_databases = {}
+
+
+def database_env(data_dir):
+    """The environment that points the server and the CLI at data_dir's database."""
+    if not PG_ADMIN or not data_dir:
+        return {}
+    key = os.path.realpath(data_dir)
+    if key not in _pg_databases:
+        name = "e2e_%d_%d" % (os.getpid(), len(_pg_databases))
+        psql = os.path.join(os.environ.get("SF_TEST_PG_BIN", "/usr/bin"), "psql")
+        subprocess.run([psql, "-X", "-q", "-d", PG_ADMIN, "-c", "CREATE DATABASE %s OWNER sf" % name], check=True)
+        _pg_databases[key] = os.environ["SF_TEST_PG_URL"].rsplit("/", 1)[0] + "/" + name
+    return {"SERVICEFLOW_DATABASE_URL": _pg_databases[key]}
+
+
 def cli(*args, data_dir=None, env=None):
     cmd = [BIN, *args] + (["--data-dir", data_dir] if data_dir else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, **(env or {})})
+                       env={**os.environ, **database_env(data_dir), **(env or {})})
     return p.returncode, p.stdout, p.stderr
 
 
@@ -36,6 +56,7 @@ class Server:
         self.env = dict(env or {})  # extra environment of the server process (kept across restarts)
         # data_dir: an empty directory of the test's own (e.g. a small tmpfs), else a new temp dir
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="sf-e2e-")
+        self.env = {**database_env(self.data_dir), **self.env}
         self.port = free_port()
         self.extra = list(extra_args or [])
         self.proc = None
