@@ -5,6 +5,7 @@ import { RouterProvider } from "react-router-dom";
 import { queryClient } from "./queryClient";
 import { router } from "./routes";
 import { cssVariables, theme } from "./theme";
+import { UpdatePrompt } from "./UpdatePrompt";
 
 export function App() {
   return (
@@ -13,6 +14,7 @@ export function App() {
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} future={{ v7_startTransition: true }} />
       </QueryClientProvider>
+      <UpdatePrompt />
     </MantineProvider>
   );
 }
