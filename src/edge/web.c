@@ -25,7 +25,7 @@ static struct web_state {
  * same host, older browsers need the host spelled out: web_csp adds it). */
 #define CSP_HEAD                                                                                                       \
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                                          \
-  "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'"
+  "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self'; manifest-src 'self'; connect-src 'self'"
 #define CSP_TAIL "; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 
 typedef struct {

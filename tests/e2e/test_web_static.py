@@ -21,6 +21,7 @@ FILES = {  # name -> (bytes, Content-Type)
     "icon.png": (b"\x89PNG\r\n\x1a\nfake", "image/png"),
     "favicon.ico": (b"\x00\x00\x01\x00fake", "image/x-icon"),
     "manifest.webmanifest": (b'{"name":"Service Flow"}', "application/manifest+json"),
+    "sw.js": (b"self.addEventListener('fetch', () => {});\n", "text/javascript; charset=utf-8"),
     "config.json": (b'{"a":1}', "application/json"),
     "robots.txt": (b"User-agent: *\n", "text/plain; charset=utf-8"),
 }
@@ -119,6 +120,19 @@ class WebStatic(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertNotIn("evil", h["content-security-policy"])
         self.assertNotIn("content-security-policy", self.get("/assets/app-abc123.css")[1])
+
+    def test_service_worker_and_manifest(self):
+        # the installable app (docs/web.md): the worker is revalidated on every visit so a new
+        # build is seen at once, never taken from the HTTP cache; the CSP lets it run
+        st, h, b = self.get("/sw.js", **{"Accept-Encoding": "identity"})
+        self.assertEqual((st, b), (200, FILES["sw.js"][0]))
+        self.assertEqual(h["content-type"], "text/javascript; charset=utf-8")
+        self.assertEqual(h["cache-control"], "no-cache")
+        st, h, _ = self.get("/manifest.webmanifest")
+        self.assertEqual((st, h["content-type"], h["cache-control"]), (200, "application/manifest+json", "no-cache"))
+        csp = self.get("/")[1]["content-security-policy"]
+        self.assertIn("worker-src 'self';", csp)
+        self.assertIn("manifest-src 'self';", csp)
 
     def test_encodings(self):
         path = "/assets/app-abc123.js"

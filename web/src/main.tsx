@@ -5,6 +5,7 @@ import "@mantine/notifications/styles.css";
 import "./app/app.css";
 import { startSession } from "./api/session";
 import { App } from "./app/App";
+import { registerServiceWorker } from "./app/serviceWorker";
 
 startSession();
 createRoot(document.getElementById("root")!).render(
@@ -12,3 +13,4 @@ createRoot(document.getElementById("root")!).render(
     <App />
   </StrictMode>,
 );
+registerServiceWorker(); // after load, when idle: never in the first screen's way

@@ -142,8 +142,15 @@ async function lighthouseBrowser(executablePath: string) {
     async setSession(origin: string, token: string | null) {
       const cdp = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
       const page = await cdp.contexts()[0].newPage();
+      await page.route('**/sw.js', (r) => r.abort()); // no service worker from this visit
       await page.goto(origin + '/login');
       await page.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
+      // storage is not reset between pages (the session must stay): drop the service worker
+      // and its caches a previous page's run installed, so every page is measured cold
+      await page.evaluate(async () => {
+        for (const r of (await navigator.serviceWorker?.getRegistrations()) ?? []) await r.unregister();
+        for (const k of await caches.keys()) await caches.delete(k);
+      });
       await page.close();
       await cdp.close(); // disconnects; the browser stays
     },

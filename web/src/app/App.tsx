@@ -1,18 +1,26 @@
+import { lazy, Suspense } from "react";
 import { MantineProvider } from "@mantine/core";
-import { Notifications } from "@mantine/notifications";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router-dom";
 import { queryClient } from "./queryClient";
 import { router } from "./routes";
 import { cssVariables, theme } from "./theme";
+import { UpdatePrompt } from "./UpdatePrompt";
+
+// The toasts' container (and its transitions) loads after the first screen;
+// a toast shown before it is kept by the store and appears when it mounts.
+const Notifications = lazy(() => import("@mantine/notifications").then((m) => ({ default: m.Notifications })));
 
 export function App() {
   return (
     <MantineProvider theme={theme} cssVariablesResolver={cssVariables} defaultColorScheme="light">
-      <Notifications position="top-right" zIndex={2000} />
+      <Suspense fallback={null}>
+        <Notifications position="top-right" zIndex={2000} />
+      </Suspense>
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} future={{ v7_startTransition: true }} />
       </QueryClientProvider>
+      <UpdatePrompt />
     </MantineProvider>
   );
 }

@@ -1,15 +1,14 @@
 // The frame of every screen: skip link, header (app name, bell, user menu),
 // navigation by role (a drawer below the `sm` breakpoint) and <main>.
-import { Suspense } from "react";
-import { AppShell, Avatar, Burger, Button, Group, Menu, NavLink, Text, UnstyledButton } from "@mantine/core";
+import { lazy, Suspense } from "react";
+import { AppShell, Burger, Button, Group, NavLink, Text } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
-import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
-import { logout } from "../api/session";
+import { Link, Outlet, useLocation } from "react-router-dom";
 import { useMe } from "../api/me";
+import { AccountButton } from "./AccountButton";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { NotificationBell } from "./NotificationBell";
 import { navItems } from "./nav";
-import { queryClient } from "./queryClient";
 import { HeaderExtras } from "./slots";
 import { Loading } from "../ui/Loading";
 
@@ -22,18 +21,12 @@ function activeItem(path: string, tos: string[]): string | undefined {
   return tos.filter((to) => matches(path, to)).sort((a, b) => b.length - a.length)[0];
 }
 
-function initials(name: string): string {
-  return name
-    .split(/[\s@.]+/)
-    .filter(Boolean)
-    .slice(0, 2)
-    .map((w) => w.charAt(0).toUpperCase())
-    .join("");
-}
+// The account menu (Menu, Popover, floating-ui: a third of the shell's code)
+// loads once someone is signed in; until then its button is drawn as is.
+const AccountMenu = lazy(() => import("./AccountMenu"));
 
 function UserMenu() {
   const me = useMe();
-  const nav = useNavigate();
   const loc = useLocation();
   if (me.status === "loading") return <Loading inline label="Checking your session" />;
   if (!me.user)
@@ -48,40 +41,9 @@ function UserMenu() {
       </Button>
     );
   return (
-    <Menu position="bottom-end" withinPortal>
-      <Menu.Target>
-        <UnstyledButton aria-label={`Account menu for ${me.user.name || me.user.email}`} data-testid="user-menu">
-          <Avatar color="blue.9" variant="filled" radius="xl" size="sm" hiddenFrom="sm" aria-hidden="true">
-            {initials(me.user.name || me.user.email)}
-          </Avatar>
-          <Text size="sm" fw={500} truncate maw={200} visibleFrom="sm">
-            {me.user.name || me.user.email}
-          </Text>
-        </UnstyledButton>
-      </Menu.Target>
-      <Menu.Dropdown>
-        <Menu.Label>{me.user.role}</Menu.Label>
-        <Menu.Item component={Link} to="/account">
-          Profile
-        </Menu.Item>
-        <Menu.Item component={Link} to="/account/security">
-          Password and MFA
-        </Menu.Item>
-        <Menu.Item component={Link} to="/account/notifications">
-          Notifications
-        </Menu.Item>
-        <Menu.Divider />
-        <Menu.Item
-          onClick={async () => {
-            await logout();
-            queryClient.clear();
-            nav("/");
-          }}
-        >
-          Sign out
-        </Menu.Item>
-      </Menu.Dropdown>
-    </Menu>
+    <Suspense fallback={<AccountButton user={me.user} />}>
+      <AccountMenu user={me.user} />
+    </Suspense>
   );
 }
 

@@ -1,5 +1,6 @@
 // One WebSocket per tab to /api/v1/stream/ws (docs/realtime.md), shared by
-// every screen that follows a topic.
+// every screen that follows a topic; Server-Sent Events (./sse.ts) when the
+// WebSocket cannot get through.
 //
 // - Each topic remembers the last log position it saw; after a reconnect it
 //   subscribes with `after` so nothing is missed or repeated.
@@ -9,7 +10,16 @@
 //   anything else: back off (1 s doubling to 30 s).
 // - A `reset` (too far behind) drops the position: listeners reload.
 // - With no topics the socket is closed; it opens again on the next one.
+// - Fallback: a WebSocket that closes before it ever opened, WS_TRIES times
+//   in a row, in a tab where none has opened yet (a proxy that refuses the
+//   upgrade answers so, as code 1006), switches the tab to SSE for good: one
+//   stream of all its topics, reopened (with Last-Event-ID, the last position
+//   it saw) when the topics change. The screens' hooks do not change.
 import { accessToken, getSession, refresh, subscribeSession } from "../api/session";
+import { openSse, topicsOf, type SseEnd, type SseFrame } from "./sse";
+
+/** WebSocket failures before open, in a row, that switch the tab to SSE. */
+const WS_TRIES = 2;
 
 export interface LiveEvent {
   id: string;
@@ -30,6 +40,7 @@ export type LiveMessage =
 
 export type LiveListener = (msg: LiveMessage) => void;
 export type LiveStatus = "idle" | "connecting" | "open" | "retrying";
+export type LiveTransport = "ws" | "sse";
 
 interface TopicState {
   listeners: Set<LiveListener>;
@@ -47,6 +58,18 @@ interface LiveState {
   generation: number;
   /** The access token the current socket was opened with. */
   token: string | null;
+  transport: LiveTransport;
+  /** WebSockets closed before they opened, in a row. */
+  wsFailures: number;
+  /** A WebSocket has opened in this tab (so it is not blocked). */
+  wsOpened: boolean;
+  /** Aborts the open SSE stream (null: none). */
+  sse: (() => void) | null;
+  /** The topics of the open (or last) SSE stream. */
+  sseTopics: Set<string>;
+  /** The last position the SSE stream sent (its Last-Event-ID). */
+  sseLast: number | null;
+  sseTimer: ReturnType<typeof setTimeout> | null;
 }
 
 const live: LiveState = {
@@ -58,6 +81,13 @@ const live: LiveState = {
   statusListeners: new Set(),
   generation: 0,
   token: null,
+  transport: "ws",
+  wsFailures: 0,
+  wsOpened: false,
+  sse: null,
+  sseTopics: new Set(),
+  sseLast: null,
+  sseTimer: null,
 };
 
 function setStatus(s: LiveStatus): void {
@@ -68,6 +98,11 @@ function setStatus(s: LiveStatus): void {
 
 export function liveStatus(): LiveStatus {
   return live.status;
+}
+
+/** The transport in use: "sse" once the WebSocket was found blocked. */
+export function liveTransport(): LiveTransport {
+  return live.transport;
 }
 
 export function subscribeLiveStatus(fn: () => void): () => void {
@@ -81,6 +116,10 @@ function send(frame: object): void {
 
 function sendSubscribe(topic: string, st: TopicState): void {
   st.failed = false;
+  if (live.transport === "sse") {
+    reopenSse();
+    return;
+  }
   send(st.last != null ? { type: "subscribe", topic, after: st.last } : { type: "subscribe", topic });
 }
 
@@ -136,7 +175,7 @@ function wsUrl(token: string): string {
 }
 
 async function connect(): Promise<void> {
-  if (live.ws || live.topics.size === 0) return;
+  if (live.ws || live.sse || live.topics.size === 0) return;
   if (getSession().status !== "signed-in") {
     setStatus("idle");
     return;
@@ -144,11 +183,15 @@ async function connect(): Promise<void> {
   const gen = ++live.generation;
   setStatus("connecting");
   const token = await accessToken();
-  if (gen !== live.generation || live.ws) return;
+  if (gen !== live.generation || live.ws || live.sse) return;
   if (!token) {
     // Signed in but no token (the refresh could not reach the server): try again later.
     if (getSession().status === "signed-in") retryLater();
     else setStatus("idle");
+    return;
+  }
+  if (live.transport === "sse") {
+    openSseStream(token);
     return;
   }
   let ws: WebSocket;
@@ -160,7 +203,11 @@ async function connect(): Promise<void> {
   }
   live.ws = ws;
   live.token = token;
+  let opened = false;
   ws.onopen = () => {
+    opened = true;
+    live.wsOpened = true;
+    live.wsFailures = 0;
     live.backoff = 1000;
     setStatus("open");
     live.topics.forEach((st, topic) => sendSubscribe(topic, st));
@@ -171,8 +218,27 @@ async function connect(): Promise<void> {
   ws.onclose = (e) => {
     if (live.ws !== ws) return;
     live.ws = null;
+    if (!opened && !live.wsOpened && ++live.wsFailures >= WS_TRIES && live.topics.size > 0) {
+      live.transport = "sse"; // blocked on the way: Server-Sent Events from now on
+      live.backoff = 1000;
+      void connect();
+      return;
+    }
     void onClose(e.code);
   };
+}
+
+/** The token expired or the session ended: a fresh token, or stop. */
+async function reauth(): Promise<void> {
+  // The session may already hold a newer token (refreshed before expiry):
+  // use that; otherwise refresh, and stop if the session is over.
+  const current = await accessToken();
+  const fresh = current && current !== live.token ? current : await refresh();
+  if (!fresh) {
+    setStatus("idle");
+    return;
+  }
+  void connect();
 }
 
 async function onClose(code: number): Promise<void> {
@@ -181,16 +247,7 @@ async function onClose(code: number): Promise<void> {
     return;
   }
   if (code === 4401) {
-    // The socket's token expired or its session ended. The session may
-    // already hold a newer token (refreshed before expiry): use that;
-    // otherwise refresh, and stop if the session is over.
-    const current = await accessToken();
-    const fresh = current && current !== live.token ? current : await refresh();
-    if (!fresh) {
-      setStatus("idle");
-      return;
-    }
-    void connect();
+    await reauth();
   } else if (code === 4008 || code === 4403) {
     void connect();
   } else {
@@ -213,6 +270,7 @@ function disconnect(): void {
   live.generation++;
   if (live.retryTimer) clearTimeout(live.retryTimer);
   live.retryTimer = null;
+  closeSse();
   const ws = live.ws;
   live.ws = null;
   if (ws) ws.close(1000);
@@ -225,7 +283,7 @@ export function subscribe(topic: string, fn: LiveListener): () => void {
   if (!st) {
     st = { listeners: new Set(), last: null, failed: false };
     live.topics.set(topic, st);
-    if (live.ws && live.ws.readyState === WebSocket.OPEN) sendSubscribe(topic, st);
+    if ((live.ws && live.ws.readyState === WebSocket.OPEN) || live.sse) sendSubscribe(topic, st);
     else void connect();
   }
   st.listeners.add(fn);
@@ -234,19 +292,144 @@ export function subscribe(topic: string, fn: LiveListener): () => void {
     mine.listeners.delete(fn);
     if (mine.listeners.size > 0 || live.topics.get(topic) !== mine) return;
     live.topics.delete(topic);
-    if (!mine.failed) send({ type: "unsubscribe", topic });
     if (live.topics.size === 0) disconnect();
+    else if (live.transport === "sse") reopenSse();
+    else if (!mine.failed) send({ type: "unsubscribe", topic });
   };
+}
+
+// ---- the SSE fallback ----
+
+function closeSse(): void {
+  if (live.sseTimer) clearTimeout(live.sseTimer);
+  live.sseTimer = null;
+  const abort = live.sse;
+  live.sse = null;
+  abort?.();
+}
+
+/** The topics changed: one new stream for all of them, after this tick's changes. */
+function reopenSse(): void {
+  if (live.sseTimer) return;
+  live.sseTimer = setTimeout(() => {
+    live.sseTimer = null;
+    live.generation++; // a connect() in progress gives way
+    const abort = live.sse;
+    live.sse = null;
+    abort?.();
+    void connect();
+  }, 0);
+}
+
+function openSseStream(token: string): void {
+  const topics = [...live.topics].filter(([, st]) => !st.failed).map(([t]) => t);
+  if (topics.length === 0) {
+    setStatus("idle");
+    return;
+  }
+  const before = live.sseTopics;
+  const after = live.sseLast;
+  live.sseTopics = new Set(topics);
+  live.token = token;
+  const abort = openSse(topics, token, after, {
+    onOpen: () => {
+      live.backoff = 1000;
+      setStatus("open");
+      // a topic already on the last stream resumes after its position; a new one
+      // (or a stream with no position yet) is "subscribed" afresh: its screen reloads
+      for (const t of topics)
+        dispatch(t, { kind: "subscribed", topic: t, position: after ?? 0, resumed: after != null && before.has(t) });
+    },
+    onFrame: onSseFrame,
+    onEnd: (end) => {
+      if (live.sse !== abort) return;
+      live.sse = null;
+      void onSseEnd(end, before);
+    },
+  });
+  live.sse = abort;
+}
+
+function onSseFrame(f: SseFrame): void {
+  if (f.id != null && /^\d+$/.test(f.id)) live.sseLast = Math.max(live.sseLast ?? 0, Number(f.id));
+  if (f.event === "reset") {
+    live.topics.forEach((st, topic) => {
+      st.last = null;
+      dispatch(topic, { kind: "reset", topic });
+    });
+    return;
+  }
+  if (f.event === "overflow" || f.event === "revoked" || f.event === "end") return; // onSseEnd
+  let ev: LiveEvent;
+  try {
+    ev = JSON.parse(f.data) as LiveEvent;
+  } catch {
+    return;
+  }
+  if (!ev || typeof ev.position !== "number" || typeof ev.stream !== "string") return;
+  for (const topic of topicsOf(ev, [...live.sseTopics])) {
+    const st = live.topics.get(topic);
+    if (!st || (st.last != null && ev.position <= st.last)) continue; // gone, or already seen
+    st.last = ev.position;
+    dispatch(topic, { kind: "event", topic, event: ev });
+  }
+}
+
+async function onSseEnd(end: SseEnd, before: Set<string>): Promise<void> {
+  if (live.topics.size === 0 || getSession().status !== "signed-in") {
+    setStatus("idle");
+    return;
+  }
+  if (end.kind === "refused") {
+    if (end.status === 401) return reauth();
+    if (end.status === 403 || end.status === 404 || end.status === 422) {
+      // A topic was refused; the answer does not say which. Those new on
+      // this stream are the suspects (all of them when none is new): they
+      // get the error, the others go on without them.
+      const fresh = [...live.sseTopics].filter((t) => !before.has(t));
+      const blamed = fresh.length ? fresh : [...live.sseTopics];
+      for (const topic of blamed) {
+        const st = live.topics.get(topic);
+        if (!st) continue;
+        st.failed = true;
+        dispatch(topic, { kind: "error", topic, problem: end.problem });
+      }
+      live.sseTopics = new Set([...live.sseTopics].filter((t) => !blamed.includes(t)));
+      if (live.sseTopics.size) void connect();
+      else setStatus("idle");
+      return;
+    }
+    retryLater();
+    return;
+  }
+  if (end.kind === "closed" && end.frame?.event === "revoked") {
+    let code = 0;
+    try {
+      code = Number((JSON.parse(end.frame.data) as { code?: number }).code);
+    } catch {
+      /* no code: reconnect */
+    }
+    if (code === 4401) return reauth();
+    void connect();
+    return;
+  }
+  if (end.kind === "closed" && end.frame?.event === "overflow") {
+    void connect(); // too slow: resume at once from the last position
+    return;
+  }
+  retryLater();
 }
 
 // Signing in opens the socket for the topics already wanted; signing out
 // closes it and forgets the positions (the next user sees their own log).
 subscribeSession(() => {
   if (getSession().status === "signed-in") {
-    if (!live.ws) void connect();
+    if (!live.ws && !live.sse) void connect();
   } else if (getSession().status === "anonymous") {
     disconnect();
     live.topics.forEach((st) => (st.last = null));
+    live.sseLast = null;
+    live.sseTopics = new Set();
   }
 });
 
@@ -254,7 +437,7 @@ subscribeSession(() => {
 // waiting out its backoff.
 if (typeof window !== "undefined") {
   const kick = () => {
-    if (!live.ws && live.topics.size > 0 && live.status === "retrying") {
+    if (!live.ws && !live.sse && live.topics.size > 0 && live.status === "retrying") {
       live.backoff = 1000;
       void connect();
     }
