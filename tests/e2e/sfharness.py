@@ -42,6 +42,35 @@ def database_env(data_dir):
     return {"SERVICEFLOW_DATABASE_URL": _pg_databases[key]}
 
 
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def db_rows(srv, sql, *args):
+    """The rows of a query on the test's database, whichever backend it is on: a white-box look
+    (what is stored, not what the API answers). Values are what sqlite3 gives; on PostgreSQL
+    integers come back as int, everything else as text."""
+    url = database_env(srv.data_dir).get("SERVICEFLOW_DATABASE_URL")
+    if not url:
+        import sqlite3
+        c = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
+        try:
+            return c.execute(sql, args).fetchall()
+        finally:
+            c.close()
+    parts = sql.split("?")
+    text = parts[0] + "".join(_sql_literal(a) + rest for a, rest in zip(args, parts[1:]))
+    psql = os.path.join(os.environ.get("SF_TEST_PG_BIN", "/usr/bin"), "psql")
+    p = subprocess.run([psql, "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", text],
+                       capture_output=True, text=True, check=True)
+    conv = lambda f: int(f) if f.lstrip("-").isdigit() else (None if f == "" else f)
+    return [tuple(conv(f) for f in line.split("\x1f")) for line in p.stdout.splitlines()]
+
+
 def cli(*args, data_dir=None, env=None):
     cmd = [BIN, *args] + (["--data-dir", data_dir] if data_dir else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
@@ -56,7 +85,6 @@ class Server:
         self.env = dict(env or {})  # extra environment of the server process (kept across restarts)
         # data_dir: an empty directory of the test's own (e.g. a small tmpfs), else a new temp dir
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="sf-e2e-")
-        self.env = {**database_env(self.data_dir), **self.env}
         self.port = free_port()
         self.extra = list(extra_args or [])
         self.proc = None
@@ -74,7 +102,8 @@ class Server:
         self.proc = subprocess.Popen(
             [self.bin, "serve", "--data-dir", self.data_dir, "--port", str(self.port),
              "--bind", "127.0.0.1", *FAST_HASH, *self.extra],
-            stdout=self.log, stderr=self.log, env={**os.environ, **self.env}, preexec_fn=self.preexec_fn)
+            stdout=self.log, stderr=self.log, env={**os.environ, **database_env(self.data_dir), **self.env},
+            preexec_fn=self.preexec_fn)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -39,7 +39,7 @@ def build_with_hello(work):
     shutil.copytree(os.path.join(ROOT, "scripts"), os.path.join(tree, "scripts"))
     shutil.copy(os.path.join(ROOT, "CMakeLists.txt"), tree)
     # the sources CMakeLists.txt names besides src/ (configured, not built here)
-    for d in ("tests/unit", "bench"):
+    for d in ("tests/unit", "tests/pg", "bench", "examples"):
         shutil.copytree(os.path.join(ROOT, d), os.path.join(tree, d), ignore=shutil.ignore_patterns("*.md", "*.sh"))
     # one folder...
     shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "hello"), os.path.join(tree, "src", "services", "hello"))

@@ -4,8 +4,8 @@ presented (the signed-in user, a guest cart's Cart-Token, or, with no
 credential at all, the client address). Another guest, a caller without the
 cart's token, or another user reusing the key gets no replay; the same caller
 still does."""
-import hashlib, http.client, json, os, sqlite3, unittest
-from sfharness import Server, assert_problem, make_user, register, req, main
+import hashlib, http.client, json, os, unittest
+from sfharness import Server, assert_problem, make_user, register, req, main, db_rows
 from test_carts import FAST, new_product
 
 
@@ -36,11 +36,7 @@ class IdempotencyScope(unittest.TestCase):
         st, _, other = req(self.srv, "POST", "/api/v1/auth/register", dict(body, password="another password 2"),
                            headers={"Idempotency-Key": "fp-1"})
         self.assertEqual(st, 422, other)
-        db = sqlite3.connect(os.path.join(self.srv.data_dir, "serviceflow.db"))
-        try:
-            rows = db.execute("SELECT fingerprint, body FROM idempotency WHERE key = 'fp-1'").fetchall()
-        finally:
-            db.close()
+        rows = db_rows(self.srv, "SELECT fingerprint, body FROM idempotency WHERE key = 'fp-1'")
         self.assertEqual(len(rows), 1)
         plain = hashlib.sha256(b"POST\n/api/v1/auth/register\n" + json.dumps(body).encode()).hexdigest()
         for col in rows[0]:

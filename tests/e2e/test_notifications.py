@@ -4,8 +4,8 @@ warning, stock running low), once per event and recipient; preferences; the
 inbox (cursor, unread, mark read, read all, another's notification 404); and
 a kill -9 during a burst of orders, after which every triggering event has
 exactly one notification per recipient."""
-import os, sqlite3, threading, time, unittest
-from sfharness import Server, TESTCLOCK_BIN, cli, req, register, make_user, assert_problem, main, unique_email
+import os, threading, time, unittest
+from sfharness import Server, TESTCLOCK_BIN, cli, req, register, make_user, assert_problem, main, unique_email, db_rows
 from test_orders import setup_shop, place, OK, DECLINED
 from test_workflows import publish
 
@@ -77,12 +77,6 @@ def wait_for(pred, timeout=10):
     return pred()
 
 
-def db_rows(srv, sql, *args):
-    c = sqlite3.connect(os.path.join(srv.data_dir, "serviceflow.db"))
-    try:
-        return c.execute(sql, args).fetchall()
-    finally:
-        c.close()
 
 
 class Notifications(unittest.TestCase):
@@ -400,7 +394,7 @@ class KillDuringBurst(unittest.TestCase):
             self.assertEqual(got, events)
             # each order event once per recipient: no duplicate (position, user)
             dup = db_rows(srv, "SELECT count(*) FROM (SELECT position, user_id FROM notifications"
-                               " GROUP BY position, user_id HAVING count(*) > 1)")
+                               " GROUP BY position, user_id HAVING count(*) > 1) AS dups")
             self.assertEqual(dup[0][0], 0)
             created = db_rows(srv, "SELECT count(*) FROM events WHERE type = 'notification.created'")[0][0]
             self.assertEqual(created, db_rows(srv, "SELECT count(*) FROM notifications")[0][0])

@@ -5,9 +5,9 @@ receiver that fails is retried with backoff and jitter, given up as dead,
 and sent again on request; private destinations are refused unless the
 allow-list permits them (at subscribe time and at connect time); secrets are
 shown once and stored sealed; a kill -9 loses no delivery."""
-import hashlib, hmac, json, os, sqlite3, threading, time, unittest
+import hashlib, hmac, json, os, threading, time, unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from sfharness import Server, req, register, make_user, free_port, main, WEBHOOK_ALLOW
+from sfharness import Server, req, register, make_user, free_port, main, WEBHOOK_ALLOW, db_rows
 from test_orders import setup_shop, place, OK
 
 RATE = ["--rate-login-per-min", "100000", "--rate-login-burst", "100000"]
@@ -359,12 +359,8 @@ class Subscriptions(Base):
             self.assertNotIn(sub["secret"], json.dumps(lst))
             st, _, one = req(self.srv, "GET", "/api/v1/webhooks/" + sub["id"], token=self.admin)
             self.assertNotIn("secret", one)
-            db = sqlite3.connect(os.path.join(self.srv.data_dir, "serviceflow.db"))
-            try:
-                [(stored,)] = db.execute("SELECT secret FROM webhook_subscriptions WHERE id = ?", (sub["id"],))
-                evs = db.execute("SELECT data FROM events WHERE stream = ?", ("webhook-" + sub["id"],)).fetchall()
-            finally:
-                db.close()
+            [(stored,)] = db_rows(self.srv, "SELECT secret FROM webhook_subscriptions WHERE id = ?", sub["id"])
+            evs = db_rows(self.srv, "SELECT data FROM events WHERE stream = ?", "webhook-" + sub["id"])
             self.assertTrue(stored.startswith("v1."), stored)
             self.assertNotIn(sub["secret"], stored)
             self.assertNotIn(sub["secret"], json.dumps(evs))

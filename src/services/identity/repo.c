@@ -101,8 +101,9 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err) {
 }
 
 /* The page's statement: all users, or those whose address or name starts
- * with prefix (?4, lowercased; ?5 the prefix and a byte above every UTF-8
- * byte: the range of the lower(...) indexes). */
+ * with prefix (?4, lowercased; ?5 the prefix and U+10FFFF, the largest
+ * code point, whose UTF-8 sorts above every character's in byte order:
+ * the range of the lower(...) indexes; valid UTF-8 for PostgreSQL). */
 static sf_stmt *list_statement(sf_db *db, const char *prefix, sf_err *err) {
   if (!prefix)
     return sf_db_prepare(db,
@@ -127,12 +128,12 @@ int sf_user_list(sf_db *db, const char *cursor, const char *prefix, int limit, j
       return sf_err_invalid(err, "cursor", "is not a cursor returned by this list");
     snprintf(c_id, sizeof c_id, "%s", end + 1);
   }
-  char lo[128], hi[130];
+  char lo[128], hi[133];
   if (prefix) {
     size_t i = 0;
     for (; prefix[i] && i < sizeof lo - 1; i++) lo[i] = (char)tolower((unsigned char)prefix[i]);
     lo[i] = '\0';
-    snprintf(hi, sizeof hi, "%s\xff", lo);
+    snprintf(hi, sizeof hi, "%s\xf4\x8f\xbf\xbf", lo);
   }
   sf_stmt *st = list_statement(db, prefix, err);
   if (!st) return -500;

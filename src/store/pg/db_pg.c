@@ -82,6 +82,8 @@ static int pg_error(pg_db *d, const PGresult *res, sf_err *err) {
   }
   if (!state) return sf_err_internal(err, "database: %s", text);
   if (strncmp(state, "23", 2) == 0) return sf_err_conflict(err, "constraint violated: %s", text);
+  /* text that is not UTF-8 (SQLite stores it as given): the caller's input */
+  if (!strcmp(state, "22021")) return sf_err_set(err, 400, "bad-request", "Bad request", "text is not valid UTF-8");
   if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03") || !strcmp(state, "57014") ||
       !strcmp(state, "53300"))
     return sf_err_set(err, 503, "busy", "Database busy", "%s (%s)", text, state);
