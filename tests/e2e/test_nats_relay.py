@@ -53,6 +53,40 @@ class NatsServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def js_api(nats, subject, body=b""):
+    """One JetStream API request over the plain NATS protocol (diagnostics: stream and consumer
+    info); returns the JSON answer, or {"error": ...} when the server does not answer."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", nats.port), 5)
+        sock.settimeout(5)
+        f = sock.makefile("rb")
+        f.readline()  # INFO
+        sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.diag 1\r\n'
+                     b"PUB $JS.API.%s _INBOX.diag %d\r\n%s\r\n" % (subject.encode(), len(body), body))
+        while True:
+            line = f.readline()
+            if not line:
+                return {"error": "closed"}
+            if line.startswith(b"PING"):
+                sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG"):
+                data = f.read(int(line.split()[-1]) + 2)[:-2]
+                sock.close()
+                return json.loads(data)
+    except (OSError, ValueError) as e:
+        return {"error": str(e)}
+
+
+def js_state(nats, durable=None):
+    """The stream's state and, with durable, the consumer's delivered/ack floor: a short dict."""
+    si = js_api(nats, "STREAM.INFO.SERVICEFLOW").get("state", {})
+    out = {"stream": {k: si.get(k) for k in ("messages", "first_seq", "last_seq")}}
+    if durable:
+        ci = js_api(nats, "CONSUMER.INFO.SERVICEFLOW." + durable)
+        out["consumer"] = {k: ci.get(k) for k in ("delivered", "ack_floor", "num_ack_pending", "num_pending")}
+    return out
+
+
 def read_stream(nats):
     """Every message of the stream, in stream order (an ephemeral consumer, no dedupe)."""
     p = subprocess.run([CONSUMER, "--url", nats.url, "--raw", "--idle-exit", "1500"],
@@ -186,18 +220,25 @@ class NatsRelay(unittest.TestCase):
 
     def test_b_nats_restart_under_load(self):
         out = open(os.path.join(self.nats.dir, "consumer.out"), "w")
+        err = open(os.path.join(self.nats.dir, "consumer.err"), "w")
         consumer = subprocess.Popen([CONSUMER, "--url", self.nats.url, "--durable", "relay-test"], stdout=out,
-                                    stderr=subprocess.DEVNULL)
+                                    stderr=err)
+        states = {}
         try:
             load = Load(self.srv, self.staff, self.pid)
             time.sleep(1.0)
+            states["before kill"] = js_state(self.nats, "relay-test")
             self.nats.kill9()
+            with open(out.name) as f:  # the last sequence the consumer was sent before the kill
+                states["consumer got up to seq"] = max([json.loads(l)["seq"] for l in f.read().splitlines()
+                                                        if l.endswith("}")] or [0])
             time.sleep(1.0)  # writes go on while NATS is down: the relay falls behind
             st, _, ready = req(self.srv, "GET", "/readyz")
             self.assertEqual(st, 200, ready)  # a NATS outage does not make the service unready
             self.assertGreater(ready["relay"]["lag_events"], 0, ready)  # the relay falls behind
             self.assertNotEqual(ready["checks"]["relay"], "caught-up", ready)
             self.nats.start()
+            states["after restart"] = js_state(self.nats, "relay-test")
             time.sleep(1.5)
             load.stop()
             self.assertGreater(load.ok, 0)
@@ -211,12 +252,19 @@ class NatsRelay(unittest.TestCase):
                 if set(got) >= want or time.time() > deadline:
                     break
                 time.sleep(0.3)
-            self.assertEqual(len(got), len(set(got)), "the consumer saw an id twice after dedupe")
-            self.assertEqual(set(got), want)
+            states["at the end"] = js_state(self.nats, "relay-test")
+            with open(err.name) as f:
+                why = "JetStream %s; consumer stderr:\n%s" % (json.dumps(states), f.read()[-4000:])
+            self.assertEqual(len(got), len(set(got)), "the consumer saw an id twice after dedupe; " + why)
+            missing = sorted((e["position"], e["id"]) for e in log if e["id"] in want - set(got))
+            self.assertEqual(set(got), want, "missing %r; %s" % (missing[:20], why))
+            if os.environ.get("SF_RELAY_DEBUG"):
+                print(why)
         finally:
             consumer.terminate()
             consumer.wait(10)
             out.close()
+            err.close()
         self.assert_stream_is_log(log)
 
     def test_c_serviceflow_kill9_mid_stream(self):
