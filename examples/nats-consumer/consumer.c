@@ -46,7 +46,8 @@ typedef struct {
 static struct follow_state {
   int64_t last_pos;
   uint64_t last_seq;
-  int idle_behind; /* idle fetches in a row with the stream ahead of last_pos */
+  uint64_t reread_seq; /* where the last re-read started: a gap there is a hole the stream really has */
+  int idle_behind;     /* idle fetches in a row with the stream ahead of last_pos */
 } follow;
 
 /* ---- the ids seen in this run: an open-addressing set of strings ---- */
@@ -141,7 +142,10 @@ static int handle(natsMsg *m, const options *o) {
     jsMsgMetaData_Destroy(meta);
   }
   int64_t position = strtoll(pos, NULL, 10);
-  if (o->whole && follow.last_pos > 0 && position > follow.last_pos + 1) {
+  if (o->whole && follow.last_pos > 0 && position > follow.last_pos + 1 && seq == follow.reread_seq)
+    fprintf(stderr, "nats_consumer: the stream does not hold positions %lld to %lld: going on\n",
+            (long long)follow.last_pos + 1, (long long)position - 1);
+  else if (o->whole && follow.last_pos > 0 && position > follow.last_pos + 1) {
     fprintf(stderr, "nats_consumer: gap: position %lld (seq %llu) after %lld: re-reading\n", (long long)position,
             (unsigned long long)seq, (long long)follow.last_pos);
     return -1;
@@ -246,7 +250,9 @@ static int reposition(jsCtx *js, options *o, natsSubscription **sub) {
   o->start_position = follow.last_pos + 1;
   o->start_seq = 0;
   follow.idle_behind = 0;
-  return subscribe(js, o, sub);
+  int rc = subscribe(js, o, sub);
+  follow.reread_seq = rc == 0 ? o->start_seq : 0;
+  return rc;
 }
 
 /* Checked when a fetch brings nothing: does the stream hold what this
@@ -316,6 +322,7 @@ int main(int argc, char **argv) {
     struct timespec pause = {0, 200 * 1000000L};
     nanosleep(&pause, NULL);
     if (++failures % 10 == 0) {
+      fprintf(stderr, "nats_consumer: fetch: %s (%d in a row): subscribing again\n", natsStatus_GetText(s), failures);
       if (follow.last_pos > 0) {
         reposition(js, &o, &sub);
         continue;

@@ -290,5 +290,89 @@ class NatsRelaySync(NatsRelay):
     window = "1"
 
 
+def nats_request(nats, subject, body=b"", headers=None):
+    """One request over the plain NATS protocol (HPUB when headers are given); returns the
+    answer's payload (a JetStream API answer or a publish ack)."""
+    sock = socket.create_connection(("127.0.0.1", nats.port), 10)
+    f = sock.makefile("rb")
+    f.readline()  # INFO
+    sock.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB _INBOX.t 1\r\n')
+    if headers:
+        h = b"NATS/1.0\r\n" + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items()) + b"\r\n"
+        sock.sendall(b"HPUB %s _INBOX.t %d %d\r\n%s%s\r\n" % (subject.encode(), len(h), len(h) + len(body), h, body))
+    else:
+        sock.sendall(b"PUB %s _INBOX.t %d\r\n%s\r\n" % (subject.encode(), len(body), body))
+    while True:
+        line = f.readline()
+        if line.startswith(b"MSG"):
+            data = f.read(int(line.split()[-1]) + 2)[:-2]
+            sock.close()
+            return json.loads(data)
+
+
+@unittest.skipUnless(shutil.which("nats-server"), "nats-server is not installed (scripts/install-deps.sh --test)")
+class ConsumerGaps(unittest.TestCase):
+    """The example consumer on a stream of its own (no serviceflow): when its durable consumer's place
+    is past messages it never got (as when a nats-server restart keeps the consumer's state further
+    than the stream's messages), the next position shows a gap and it re-reads from the position
+    after its last one; a hole the stream really has is passed once, not re-read for ever."""
+
+    def pub(self, position):
+        ack = nats_request(self.nats, "gap.x.t", b'{"position":%d}' % position,
+                           {"Nats-Msg-Id": "evt_%d" % position, "Sf-Position": str(position)})
+        self.assertIn("seq", ack)
+
+    def test_gap_is_reread(self):
+        self.nats = NatsServer()
+        try:
+            created = nats_request(self.nats, "$JS.API.STREAM.CREATE.GAP",
+                                   json.dumps({"name": "GAP", "subjects": ["gap.>"], "storage": "file"}).encode())
+            self.assertNotIn("error", created)
+            for p in (1, 2, 3):
+                self.pub(p)
+            out = open(os.path.join(self.nats.dir, "out"), "w+")
+            err = open(os.path.join(self.nats.dir, "err"), "w+")
+            consumer = subprocess.Popen([CONSUMER, "--url", self.nats.url, "--stream", "GAP", "--subject", "gap.>",
+                                         "--durable", "g"], stdout=out, stderr=err)
+            try:
+                def positions(want, timeout=60):
+                    deadline = time.time() + timeout
+                    while True:
+                        with open(out.name) as f:
+                            got = [json.loads(l)["position"] for l in f.read().splitlines() if l.endswith("}")]
+                        if got == want or time.time() > deadline:
+                            return got
+                        time.sleep(0.2)
+
+                self.assertEqual(positions([1, 2, 3]), [1, 2, 3])
+                consumer.send_signal(signal.SIGSTOP)  # 4 and 5 are stored while it does not fetch
+                self.pub(4)
+                self.pub(5)
+                # its durable's place jumps past them
+                nats_request(self.nats, "$JS.API.CONSUMER.DELETE.GAP.g")
+                cfg = {"durable_name": "g", "deliver_policy": "by_start_sequence", "opt_start_seq": 6,
+                       "ack_policy": "explicit", "filter_subject": "gap.>"}
+                made = nats_request(self.nats, "$JS.API.CONSUMER.DURABLE.CREATE.GAP.g",
+                                    json.dumps({"stream_name": "GAP", "config": cfg}).encode())
+                self.assertNotIn("error", made)
+                self.pub(6)
+                self.pub(7)
+                consumer.send_signal(signal.SIGCONT)
+                self.assertEqual(positions([1, 2, 3, 4, 5, 6, 7]), [1, 2, 3, 4, 5, 6, 7], open(err.name).read())
+                self.pub(9)  # a hole the stream really has: 8 never comes
+                self.pub(10)
+                self.assertEqual(positions([1, 2, 3, 4, 5, 6, 7, 9, 10]), [1, 2, 3, 4, 5, 6, 7, 9, 10])
+                self.assertIn("re-reading", open(err.name).read())
+                self.assertIn("does not hold positions 8 to 8", open(err.name).read())
+            finally:
+                consumer.send_signal(signal.SIGCONT)
+                consumer.terminate()
+                consumer.wait(10)
+                out.close()
+                err.close()
+        finally:
+            self.nats.close()
+
+
 if __name__ == "__main__":
     main()
