@@ -12,6 +12,15 @@
  * the last Sf-Position it applied, in the same transaction as the effect);
  * this one keeps the ids of this run in memory.
  *
+ * Positions are gap-free and in stream order, so a consumer of the whole
+ * stream checks continuity: a position past last + 1 means its place is
+ * past messages it never got (a server restart can keep the consumer's
+ * state further than the stream's messages, which the relay then publishes
+ * again), and an idle consumer while the stream is past its last position
+ * means a lost pull. Either way it deletes its consumer and makes it again
+ * from the position after its last one (deduping as above). A hole the
+ * stream really has (the re-read starts past it) is reported and passed.
+ *
  *   nats_consumer [--url nats://127.0.0.1:4222] [--stream SERVICEFLOW]
  *                 [--subject sf.>] [--durable NAME] [--start-position N]
  *                 [--start-seq N] [--idle-exit MS] [--raw]
