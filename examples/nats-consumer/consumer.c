@@ -12,6 +12,15 @@
  * the last Sf-Position it applied, in the same transaction as the effect);
  * this one keeps the ids of this run in memory.
  *
+ * Positions are gap-free and in stream order, so a consumer of the whole
+ * stream checks continuity: a position past last + 1 means its place is
+ * past messages it never got (a server restart can keep the consumer's
+ * state further than the stream's messages, which the relay then publishes
+ * again), and an idle consumer while the stream is past its last position
+ * means a lost pull. Either way it deletes its consumer and makes it again
+ * from the position after its last one (deduping as above). A hole the
+ * stream really has (the re-read starts past it) is reported and passed.
+ *
  *   nats_consumer [--url nats://127.0.0.1:4222] [--stream SERVICEFLOW]
  *                 [--subject sf.>] [--durable NAME] [--start-position N]
  *                 [--start-seq N] [--idle-exit MS] [--raw]
@@ -37,7 +46,18 @@ typedef struct {
   int64_t start_position;
   uint64_t start_seq;
   int idle_exit_ms, raw;
+  int whole; /* the subject is the whole stream's: positions arrive gap-free */
 } options;
+
+/* Where this run stands: the last position (and its stream sequence) it
+ * handled, 0 before the first. A real consumer keeps these beside its
+ * effects; they decide where to re-read from after a gap. */
+static struct follow_state {
+  int64_t last_pos;
+  uint64_t last_seq;
+  uint64_t reread_seq; /* where the last re-read started: a gap there is a hole the stream really has */
+  int idle_behind;     /* idle fetches in a row with the stream ahead of last_pos */
+} follow;
 
 /* ---- the ids seen in this run: an open-addressing set of strings ---- */
 
@@ -91,10 +111,11 @@ static int64_t position_at(jsCtx *js, const char *stream, uint64_t seq) {
 }
 
 /* The first stream sequence whose Sf-Position is >= position (LastSeq + 1
- * when none is yet): positions grow with sequences. */
+ * when none is yet; 0 when the server does not answer): positions grow
+ * with sequences. */
 static uint64_t seq_of_position(jsCtx *js, const char *stream, int64_t position) {
   jsStreamInfo *si = NULL;
-  if (js_GetStreamInfo(&si, js, stream, NULL, NULL) != NATS_OK) return 1;
+  if (js_GetStreamInfo(&si, js, stream, NULL, NULL) != NATS_OK) return 0;
   uint64_t lo = si->State.FirstSeq, hi = si->State.LastSeq + 1;
   jsStreamInfo_Destroy(si);
   while (lo < hi) {
@@ -114,7 +135,11 @@ static uint64_t seq_of_position(jsCtx *js, const char *stream, int64_t position)
 
 /* ---- one message ---- */
 
-static void handle(natsMsg *m, const options *o) {
+/* Handles one message: 0, or -1 on a gap (a position after last_pos + 1
+ * on a whole-stream consumer: JetStream lost messages, or the consumer's
+ * place is past messages the relay published again after a server
+ * restart). On a gap the message is neither printed nor acknowledged. */
+static int handle(natsMsg *m, const options *o) {
   const char *id = "", *pos = "0";
   natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
   natsMsgHeader_Get(m, "Sf-Position", &pos);
@@ -125,6 +150,16 @@ static void handle(natsMsg *m, const options *o) {
     delivered = meta->NumDelivered;
     jsMsgMetaData_Destroy(meta);
   }
+  int64_t position = strtoll(pos, NULL, 10);
+  if (o->whole && follow.last_pos > 0 && position > follow.last_pos + 1 && seq == follow.reread_seq)
+    fprintf(stderr, "nats_consumer: the stream does not hold positions %lld to %lld: going on\n",
+            (long long)follow.last_pos + 1, (long long)position - 1);
+  else if (o->whole && follow.last_pos > 0 && position > follow.last_pos + 1) {
+    fprintf(stderr, "nats_consumer: gap: position %lld (seq %llu) after %lld: re-reading\n", (long long)position,
+            (unsigned long long)seq, (long long)follow.last_pos);
+    return -1;
+  }
+  if (position > follow.last_pos) follow.last_pos = position, follow.last_seq = seq;
   int dup = seen_before(id);
   if (!dup || o->raw)
     printf("{\"seq\":%llu,\"position\":%s,\"id\":\"%s\",\"subject\":\"%s\",\"delivered\":%llu,\"duplicate\":%s,"
@@ -133,6 +168,7 @@ static void handle(natsMsg *m, const options *o) {
            dup ? "true" : "false", natsMsg_GetDataLength(m), natsMsg_GetData(m));
   fflush(stdout);
   natsMsg_Ack(m, NULL); /* after the effect (printing): a crash before it means a redelivery, deduped */
+  return 0;
 }
 
 static int64_t now_ms(void) {
@@ -184,13 +220,23 @@ static natsStatus connect_all(const options *o, natsConnection **nc, jsCtx **js)
 }
 
 /* A pull subscription on the stream: bound to the durable consumer when
- * it exists (it keeps its place), else a new one from the start options. */
+ * it exists (it keeps its place), else a new one from the start options.
+ * Also learns whether the subject is the whole stream's. */
 static int subscribe(jsCtx *js, options *o, natsSubscription **sub) {
+  jsStreamInfo *si = NULL;
+  if (js_GetStreamInfo(&si, js, o->stream, NULL, NULL) == NATS_OK) {
+    o->whole = si->Config && si->Config->SubjectsLen == 1 && strcmp(si->Config->Subjects[0], o->subject) == 0;
+    jsStreamInfo_Destroy(si);
+  }
+  if (o->start_position > 0) {
+    uint64_t seq = seq_of_position(js, o->stream, o->start_position);
+    if (seq == 0) return -1; /* the server does not answer: the caller tries again */
+    o->start_seq = seq;
+    o->start_position = 0; /* looked up once */
+  }
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = o->stream;
-  if (o->start_position > 0) o->start_seq = seq_of_position(js, o->stream, o->start_position);
-  o->start_position = 0; /* looked up once */
   if (o->start_seq > 0) {
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = o->start_seq;
@@ -199,7 +245,48 @@ static int subscribe(jsCtx *js, options *o, natsSubscription **sub) {
   natsStatus s = js_PullSubscribe(sub, js, o->subject, o->durable, NULL, &so, &jerr);
   if (s == NATS_OK) return 0;
   fprintf(stderr, "nats_consumer: subscribe: %s (jetstream error %d)\n", natsStatus_GetText(s), (int)jerr);
+  *sub = NULL;
   return -1;
+}
+
+/* Re-reads from the position after the last one handled: the consumer
+ * is deleted and made again there (what comes twice is deduped by id). */
+static int reposition(jsCtx *js, options *o, natsSubscription **sub) {
+  if (*sub) natsSubscription_Unsubscribe(*sub); /* deletes a consumer this run created */
+  natsSubscription_Destroy(*sub);
+  *sub = NULL;
+  if (o->durable) js_DeleteConsumer(js, o->stream, o->durable, NULL, NULL);
+  o->start_position = follow.last_pos + 1;
+  o->start_seq = 0;
+  follow.idle_behind = 0;
+  int rc = subscribe(js, o, sub);
+  follow.reread_seq = rc == 0 ? o->start_seq : 0;
+  return rc;
+}
+
+/* Checked when a fetch brings nothing: does the stream hold what this
+ * consumer will not be sent? Either the stream lost the message at the
+ * last sequence handled (a server restart; any consumer can see that), or,
+ * for a whole-stream consumer, the stream's last position stays ahead of
+ * the last one handled (its place is past messages the relay published
+ * again, and nothing later arrived to show the gap). */
+static int behind(jsCtx *js, const options *o) {
+  if (follow.last_pos == 0) return 0;
+  jsStreamInfo *si = NULL;
+  if (js_GetStreamInfo(&si, js, o->stream, NULL, NULL) != NATS_OK) return 0;
+  uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  if (last < follow.last_seq || position_at(js, o->stream, follow.last_seq) != follow.last_pos) {
+    fprintf(stderr, "nats_consumer: the stream lost seq %llu (position %lld): re-reading\n",
+            (unsigned long long)follow.last_seq, (long long)follow.last_pos);
+    return 1;
+  }
+  if (!o->whole) return 0;
+  follow.idle_behind = position_at(js, o->stream, last) > follow.last_pos ? follow.idle_behind + 1 : 0;
+  if (follow.idle_behind < 2) return 0; /* twice in a row: not a message just published */
+  fprintf(stderr, "nats_consumer: the stream is past position %lld and nothing comes: re-reading\n",
+          (long long)follow.last_pos);
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -224,21 +311,31 @@ int main(int argc, char **argv) {
   for (;;) {
     natsMsgList list = {0};
     jsErrCode jerr = 0;
-    s = natsSubscription_Fetch(&list, sub, 64, 500, &jerr);
-    for (int i = 0; i < list.Count; i++) handle(list.Msgs[i], &o);
+    s = sub ? natsSubscription_Fetch(&list, sub, 64, 500, &jerr) : NATS_INVALID_SUBSCRIPTION;
+    int gap = 0;
+    for (int i = 0; i < list.Count && !gap; i++) gap = handle(list.Msgs[i], &o);
     if (list.Count) last = now_ms();
-    natsMsgList_Destroy(&list);
+    natsMsgList_Destroy(&list); /* after a gap, the rest goes unacknowledged with the old consumer */
     if (o.idle_exit_ms > 0 && now_ms() - last >= o.idle_exit_ms) break;
+    if (gap || (s == NATS_TIMEOUT && behind(js, &o))) {
+      reposition(js, &o, &sub);
+      continue;
+    }
     if (s == NATS_OK || s == NATS_TIMEOUT) {
       failures = 0;
       continue;
     }
     /* the server is restarting (nats.c reconnects by itself); after a while
-     * subscribe again, in case the consumer did not survive the restart (a
-     * new one starts over: what was seen is deduped) */
+     * subscribe again, in case the consumer did not survive the restart: from
+     * the position after the last one handled (else from the start options) */
     struct timespec pause = {0, 200 * 1000000L};
     nanosleep(&pause, NULL);
     if (++failures % 10 == 0) {
+      fprintf(stderr, "nats_consumer: fetch: %s (%d in a row): subscribing again\n", natsStatus_GetText(s), failures);
+      if (follow.last_pos > 0) {
+        reposition(js, &o, &sub);
+        continue;
+      }
       natsSubscription_Destroy(sub);
       sub = NULL;
       subscribe(js, &o, &sub);

@@ -413,8 +413,10 @@ static int publish_one(const relay_item *it) {
     fail("nats relay: publish failed", s, jerr);
     return -1;
   }
-  relay.last_seq = ack->Sequence;
-  if (!ack->Duplicate) atomic_fetch_add(&relay.published_total, 1);
+  if (!ack->Duplicate) { /* a duplicate names the earlier copy's sequence: the stream's last did not move */
+    relay.last_seq = ack->Sequence;
+    atomic_fetch_add(&relay.published_total, 1);
+  }
   jsPubAck_Destroy(ack);
   atomic_store(&relay.published, it->position);
   return 0;
