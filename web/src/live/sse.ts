@@ -105,22 +105,29 @@ export function openSse(topics: string[], token: string, after: number | null, h
 export function topicsOf(ev: LiveEvent, wanted: string[]): string[] {
   if (wanted.length <= 1) return wanted;
   const items = (ev.data?.items as Array<{ product_id?: string }> | undefined) ?? [];
+  const stream = ev.stream ?? "";
+  // a derived change (stock.held/sold/released) has no stream: it names its product
+  const product = ev.derived ? (ev.data?.product_id as string | undefined) : undefined;
   const hit = wanted.filter((t) => {
     const colon = t.indexOf(":");
     const family = colon < 0 ? t : t.slice(0, colon);
     const arg = colon < 0 ? "" : t.slice(colon + 1);
     switch (family) {
       case "order":
-        return ev.stream === `order-${arg}`;
+        return stream === `order-${arg}`;
       case "request":
-        return ev.stream === `request-${arg}`;
+        return stream === `request-${arg}`;
       case "stock":
-        return ev.stream === `stock-${arg}` || (Array.isArray(items) && items.some((i) => i?.product_id === arg));
+        return (
+          stream === `stock-${arg}` ||
+          product === arg ||
+          (Array.isArray(items) && items.some((i) => i?.product_id === arg))
+        );
       case "notifications":
-        return ev.stream.startsWith("notifications-");
+        return stream.startsWith("notifications-");
       case "approvals":
       case "queue":
-        return ev.stream.startsWith("request-");
+        return stream.startsWith("request-");
       default:
         return true;
     }
