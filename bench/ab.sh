@@ -16,7 +16,8 @@
 # alternating the same way.
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
-# with the same build on both sides); AB_PATCH=0, AB_ENGINE=0 skip the PATCH and engine rows.
+# with the same build on both sides); AB_PATCH=0, AB_ENGINE=0 skip the PATCH and engine rows;
+# AB_OLD_DATABASE_URL / AB_NEW_DATABASE_URL run that side on another database (bench/pg.sh).
 set -euo pipefail
 OLD="${1:?old build dir}"
 NEW="${2:?new build dir}"
@@ -41,6 +42,9 @@ start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   mkdir -p "$d"
   cp "$dir/serviceflow" "$d/serviceflow"
   port="$(free_port)"
+  # AB_OLD_DATABASE_URL / AB_NEW_DATABASE_URL: that side's database (e.g. PostgreSQL: bench/pg.sh)
+  local url_var="AB_${name^^}_DATABASE_URL"
+  export SERVICEFLOW_DATABASE_URL="${!url_var:-}"
   "$d/serviceflow" migrate --data-dir "$d" >/dev/null
   "$d/serviceflow" serve --data-dir "$d" --bind 127.0.0.1 --port "$port" --log-level error \
     --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 \
@@ -49,12 +53,13 @@ start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   printf -v "PORT_$name" '%s' "$port"
   register_users "$port" ab 64 "$d/tokens" || { echo "ab: registering users failed ($name)" >&2; exit 1; }
-  ((${AB_ORDERS:-1})) || return 0
+  ((${AB_ORDERS:-1})) || { unset SERVICEFLOW_DATABASE_URL; return 0; }
   "$d/serviceflow" user create --data-dir "$d" --email staff@bench.local --role staff \
     --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
     { echo "ab: creating the staff user failed ($name)" >&2; exit 1; }
   seed_products "$port" staff@bench.local "bench staff password" 16 "$d/products" ||
     { echo "ab: seeding products failed ($name)" >&2; exit 1; }
+  unset SERVICEFLOW_DATABASE_URL
 }
 
 # shellcheck disable=SC2086 # the flags are meant to split
