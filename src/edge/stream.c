@@ -351,9 +351,18 @@ static void enqueue(hub_conn *c, hub_msg *m) {
   mark_dirty(c);
 }
 
+/* A WebSocket whose socket still takes everything it is given is not slow,
+ * however long its queue: the messages wait for sf-stream's next write (the
+ * coalescing pause, or the thread yielding to the writer on a busy machine).
+ * Its queue may grow to QUEUE_SLACK times the limit (memory stays bounded);
+ * a connection whose socket is full is cut at the limit. SSE answers are
+ * pulled by the HTTP server as the socket drains: the limit itself. */
+#define QUEUE_SLACK 8
+
 int hub_push(hub_conn *c, hub_msg *m, int force) {
   if (c->closing) return -1; /* nothing goes after the close */
-  if (!force && c->qlen >= hub_cfg.queue_max) {
+  int limit = c->kind == CONN_WS && !c->blocked ? hub_cfg.queue_max * QUEUE_SLACK : hub_cfg.queue_max;
+  if (!force && c->qlen >= limit) {
     c->overflow = 1;
     hub_count_closed_slow();
     hub_close(c, 4008, "too slow, resume from your position");

@@ -84,6 +84,7 @@ struct hub_conn {
   hub_sub *subs;
   int nsubs;
   int overflow;   /* the queue filled: cut as too slow */
+  int blocked;    /* WebSocket: the last write met a full socket (EAGAIN or short); 0 once it took all */
   int closing;    /* a close is decided: nothing more is queued */
   int close_code; /* WebSocket close code, or the SSE event's meaning */
   char close_reason[96];

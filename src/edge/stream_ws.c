@@ -224,6 +224,7 @@ static int flush(hub_conn *c) {
       break;
     }
   }
+  c->blocked = more;
   int done = c->closing && c->qlen == 0;
   hub_unlock();
   if (dead) return -1;

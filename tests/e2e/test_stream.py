@@ -630,5 +630,42 @@ class RequestTopics(unittest.TestCase):
         run(go())
 
 
+class SlowIsTheSocket(unittest.TestCase):
+    """A reader whose socket takes everything is not cut because the server's own stream thread is
+    late (here: writes coalesced every 300 ms, 30 messages allowed, 200 events meanwhile)."""
+
+    def test_a_reader_that_keeps_up_is_not_cut_while_the_stream_thread_waits(self):
+        srv = Server(["--stream-coalesce-ms", "300", "--stream-queue-max", "30", "--rate-login-per-min", "100000",
+                      "--rate-login-burst", "100000"])
+        try:
+            staff, products = setup_shop(srv)
+            pid = products[0]["id"]
+            watcher = register(srv)["access_token"]
+            n = 200
+            url = "ws://127.0.0.1:%d/api/v1/stream/ws?access_token=%s" % (srv.port, watcher)
+
+            async def go():
+                async with websockets.connect(url) as ws:
+                    await ws.send(json.dumps({"type": "subscribe", "topic": "stock:" + pid}))
+                    self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"], "subscribed")
+                    loop = asyncio.get_running_loop()
+
+                    def writes():  # one request at a time, as fast as the server answers
+                        for _ in range(n):
+                            st, _, b = req(srv, "POST", "/api/v1/inventory/%s/adjustments" % pid,
+                                           {"delta": 1, "reason": "restock"}, token=staff)
+                            assert st == 200, b
+                    w = loop.run_in_executor(None, writes)
+                    got = 0
+                    while got < n:
+                        m = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                        got += m["type"] == "event"
+                    await w
+                    return got
+            self.assertEqual(run(go()), n)
+        finally:
+            srv.close()
+
+
 if __name__ == "__main__":
     main()
