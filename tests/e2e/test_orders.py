@@ -342,7 +342,9 @@ class Crash(unittest.TestCase):
             threads = [threading.Thread(target=buyer, args=(i,)) for i in range(8)]
             for t in threads:
                 t.start()
-            time.sleep(0.6)
+            deadline = time.time() + 30  # under load, once a few orders are in (not after a fixed time)
+            while len(placed) <= 10 and time.time() < deadline:
+                time.sleep(0.02)
             srv.kill9()
             for t in threads:
                 t.join()
