@@ -171,7 +171,10 @@ static int answer_stored(sf_req *req, const sf_edge_req *e, sf_db *db, sf_err *e
   sf_stmt *st = sf_edge_repo_idem_find(db, e->idem_scope, e->idem_key, err);
   if (!st) return -1;
   int rc = sf_stmt_step(st, err);
-  if (rc < 0) return -1;
+  if (rc < 0) {
+    sf_stmt_reset(st); /* the writer's statement cache keeps it */
+    return -1;
+  }
   if (rc == 0 || sf_stmt_col_int(st, 4) < sf_now_ms() - (int64_t)idem.ttl_s * 1000) {
     sf_stmt_reset(st);
     return 0;
