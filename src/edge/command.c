@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "edge/idempotency.h"
+#include "store/replica.h"
 
 typedef struct {
   sf_cmd cmd;
@@ -45,6 +46,7 @@ static void done(sf_cmd *c, int r) {
   if (r < 0 && c->err.status >= 500) sf_req_reply_problem(rc->req, &c->err);
   sf_req *req = rc->req;
   sf_req_committed_fn committed = r == 0 ? rc->committed : NULL;
+  if (r == 0) sf_replica_note_write(rc->who.user_id, rc->who.client_ip); /* its lists read the primary a while */
   void *data = rc->data;
   void (*free_fn)(void *) = rc->free_fn;
   free(rc);
