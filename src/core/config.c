@@ -31,7 +31,7 @@ static const opt k_opts[] = {
     S(data_dir),
     S(database_url),
     S(database_read_url),
-    I(database_read_max_lag_ms, 0, 3600000),
+    I(database_read_max_lag_ms, 100, 3600000),
     S(config_file),
     I(threads, 0, 256),
     S(log_level),

@@ -505,7 +505,7 @@ static int refuse_foreign_query(sf_req *req) {
  * resumes (the scope ends here). */
 static void run_handler(sf_req *req) {
   const sf_route *r = req->route;
-  int stale = sf_route_is_list(r) && !(r->flags & SF_ROUTE_QUERY_TOKEN);
+  int stale = sf_replica_state() != SF_REPLICA_OFF && !(r->flags & SF_ROUTE_QUERY_TOKEN) && sf_route_is_list(r);
   if (stale) sf_replica_scope_begin(req->principal.authenticated ? req->principal.user_id : NULL, req->client_ip);
   r->handler(req);
   if (stale) sf_replica_scope_end();

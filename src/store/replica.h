@@ -20,6 +20,11 @@
  * caller's own last write (sf_replica_note_write) is behind the horizon:
  * read-your-writes for the client that wrote through this instance.
  *
+ * A scope's reads must not fill a process-wide cache (core/cache.h, the
+ * mail templates): a stale value would outlive the scope. The caches of
+ * today are filled by single-resource GETs and commit hooks, never by a
+ * list.
+ *
  * Threads: start/stop on the main thread; the scope and the readers on the
  * HTTP threads (a connection per thread, as sf_db_reader); note_write on
  * the writer's completion thread; the state, lag and metrics from any. */
