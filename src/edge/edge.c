@@ -502,13 +502,24 @@ static int refuse_foreign_query(sf_req *req) {
  * handler's reads go there while it keeps up and the caller has no write
  * it could miss (store/replica.h). Not the streams: their catch-up must
  * never skip an event. A handler that suspends reads the primary when it
- * resumes (the scope ends here). */
+ * resumes (the scope ends here). A list is a pure read: when the replica
+ * failed it with a 503 (gone since the last probe, a recovery conflict),
+ * it runs again on the primary, so a replica going away costs no answer. */
 static void run_handler(sf_req *req) {
   const sf_route *r = req->route;
   int stale = sf_replica_state() != SF_REPLICA_OFF && !(r->flags & SF_ROUTE_QUERY_TOKEN) && sf_route_is_list(r);
-  if (stale) sf_replica_scope_begin(req->principal.authenticated ? req->principal.user_id : NULL, req->client_ip);
+  if (!stale) {
+    r->handler(req);
+    return;
+  }
+  int nheaders = req->nheaders;
+  sf_replica_scope_begin(req->principal.authenticated ? req->principal.user_id : NULL, req->client_ip);
   r->handler(req);
-  if (stale) sf_replica_scope_end();
+  if (sf_replica_scope_end() && req->status == 503 && !sf_req_is_suspended(req)) {
+    sf_replica_read_failed();
+    req->nheaders = nheaders;
+    r->handler(req);
+  }
 }
 
 void sf_edge_dispatch(sf_req *req) {

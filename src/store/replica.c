@@ -43,7 +43,7 @@ static struct replica_state {
   _Atomic int64_t lag_ms;      /* the last probe's measure, -1 unknown */
   _Atomic int64_t horizon_ms;  /* commits that returned before it are on the replica (monotonic); 0 none */
   _Atomic unsigned generation; /* moves on at each start and stop: threads drop their connection */
-  atomic_uint_fast64_t reads_replica, reads_primary, probe_errors;
+  atomic_uint_fast64_t reads_replica, reads_primary, probe_errors, fallbacks;
   _Atomic int64_t last_write[WRITER_SLOTS];
   /* the prober (its thread only, but for start/stop) */
   pthread_t thread;
@@ -108,11 +108,21 @@ void sf_replica_scope_begin(const char *user_id, const char *client_ip) {
   t_scope = wrote < atomic_load_explicit(&replica.horizon_ms, memory_order_acquire);
 }
 
-void sf_replica_scope_end(void) { t_in_scope = t_scope = t_counted = 0; }
+int sf_replica_scope_end(void) {
+  int used = t_in_scope && t_scope && t_counted;
+  t_in_scope = t_scope = t_counted = 0;
+  return used;
+}
 
 static void mark_down(const char *why) {
-  if (atomic_exchange(&replica.state, SF_REPLICA_DOWN) == SF_REPLICA_OK)
+  int was = SF_REPLICA_OK;
+  if (atomic_compare_exchange_strong(&replica.state, &was, SF_REPLICA_DOWN))
     sf_log_warn("read replica down: reads go to the primary", "\"detail\":\"%.200s\"", why);
+}
+
+void sf_replica_read_failed(void) {
+  atomic_fetch_add(&replica.fallbacks, 1);
+  mark_down("a read on the replica failed");
 }
 
 static sf_db *thread_conn(void) {
@@ -248,21 +258,23 @@ static void collect(sf_buf *b) {
   int state = atomic_load(&replica.state);
   if (state == SF_REPLICA_OFF) return;
   int64_t lag = atomic_load(&replica.lag_ms);
-  sf_buf_printf(b,
-                "# HELP sf_read_replica_lag_seconds How far the read replica is behind the primary (measured every "
-                "0.5 s; -1 unknown).\n# TYPE sf_read_replica_lag_seconds gauge\nsf_read_replica_lag_seconds %.3f\n"
-                "# HELP sf_read_replica_up 1 while stale-tolerant reads go to the replica (reachable, within "
-                "database_read_max_lag_ms).\n# TYPE sf_read_replica_up gauge\nsf_read_replica_up %d\n"
-                "# HELP sf_read_replica_reads_total Requests whose stale-tolerant reads went to the replica or, "
-                "when it lagged, was down or the caller had just written, to the primary.\n"
-                "# TYPE sf_read_replica_reads_total counter\n"
-                "sf_read_replica_reads_total{target=\"replica\"} %" PRIuFAST64 "\n"
-                "sf_read_replica_reads_total{target=\"primary\"} %" PRIuFAST64 "\n"
-                "# HELP sf_read_replica_probe_errors_total Lag probes that could not read the replica.\n"
-                "# TYPE sf_read_replica_probe_errors_total counter\nsf_read_replica_probe_errors_total %" PRIuFAST64
-                "\n",
-                lag < 0 ? -1.0 : (double)lag / 1000.0, state == SF_REPLICA_OK, atomic_load(&replica.reads_replica),
-                atomic_load(&replica.reads_primary), atomic_load(&replica.probe_errors));
+  sf_buf_printf(
+      b,
+      "# HELP sf_read_replica_lag_seconds How far the read replica is behind the primary (measured every "
+      "0.5 s; -1 unknown).\n# TYPE sf_read_replica_lag_seconds gauge\nsf_read_replica_lag_seconds %.3f\n"
+      "# HELP sf_read_replica_up 1 while stale-tolerant reads go to the replica (reachable, within "
+      "database_read_max_lag_ms).\n# TYPE sf_read_replica_up gauge\nsf_read_replica_up %d\n"
+      "# HELP sf_read_replica_reads_total Requests whose stale-tolerant reads went to the replica or, "
+      "when it lagged, was down or the caller had just written, to the primary.\n"
+      "# TYPE sf_read_replica_reads_total counter\n"
+      "sf_read_replica_reads_total{target=\"replica\"} %" PRIuFAST64 "\n"
+      "sf_read_replica_reads_total{target=\"primary\"} %" PRIuFAST64 "\n"
+      "# HELP sf_read_replica_fallbacks_total Requests the replica failed (503) and the primary answered.\n"
+      "# TYPE sf_read_replica_fallbacks_total counter\nsf_read_replica_fallbacks_total %" PRIuFAST64 "\n"
+      "# HELP sf_read_replica_probe_errors_total Lag probes that could not read the replica.\n"
+      "# TYPE sf_read_replica_probe_errors_total counter\nsf_read_replica_probe_errors_total %" PRIuFAST64 "\n",
+      lag < 0 ? -1.0 : (double)lag / 1000.0, state == SF_REPLICA_OK, atomic_load(&replica.reads_replica),
+      atomic_load(&replica.reads_primary), atomic_load(&replica.fallbacks), atomic_load(&replica.probe_errors));
 }
 
 /* ---- start and stop ---- */

@@ -52,7 +52,11 @@ const char *sf_replica_state_name(int state); /* "off", "ok", "lagging", "down" 
  * client_ip when anonymous (both NULL: nobody in particular): decides once
  * where its reads go. Scopes do not nest. */
 void sf_replica_scope_begin(const char *user_id, const char *client_ip);
-void sf_replica_scope_end(void);
+/* Ends the scope; 1 when its reads went to the replica. */
+int sf_replica_scope_end(void);
+/* A read on the replica failed (lost, refused, cancelled by a recovery
+ * conflict): scopes read the primary until the next probe finds it well. */
+void sf_replica_read_failed(void);
 /* Inside a scope that goes to the replica: this thread's replica
  * connection (opened lazily; a failed open marks the replica down and the
  * scope falls back to the primary). NULL otherwise: read the primary. */

@@ -6,8 +6,9 @@ Checks: lists read from the replica (sf_read_replica_reads_total{target="replica
 is seen at once by a single GET and by the writer's own list (read-your-writes), by another
 caller's list once the replica replayed it; replay paused (pg_wal_replay_pause) makes the other
 caller's list stale until the lag passes database_read_max_lag_ms, then /readyz says lagging and
-those reads go to the primary; the standby stopped (pg_ctl stop -m immediate): /readyz says down
-(still 200) and lists answer from the primary; started again: reads return to it. And
+those reads go to the primary; the standby stopped (pg_ctl stop -m immediate): lists answer at
+once (one the replica fails runs again on the primary), /readyz says down (still 200) and lists
+read the primary; started again: reads return to it. And
 database_read_url without a PostgreSQL database_url is refused at start."""
 import os, re, shutil, subprocess, sys, tempfile, time, unittest
 
@@ -95,6 +96,8 @@ def reads(srv):
     for target in ("replica", "primary"):
         m = re.search(r'^sf_read_replica_reads_total\{target="%s"\} (\d+)$' % target, text, re.M)
         out[target] = int(m.group(1)) if m else None
+    m = re.search(r"^sf_read_replica_fallbacks_total (\d+)$", text, re.M)
+    out["fallbacks"] = int(m.group(1)) if m else None
     return out
 
 
@@ -211,7 +214,16 @@ class Replica(unittest.TestCase):
     def test_3_standby_down_then_back(self):
         self.wait_check("ok")
         self.quiet()
+        self.listed("nothing", self.customer)  # this thread's replica connection is open
         self.standby.stop_immediate()
+        # before the prober notices: a list the replica fails runs again on the primary
+        before = reads(self.srv)
+        for _ in range(4):
+            self.listed("nothing", self.customer)
+        after = reads(self.srv)
+        # every one of them that went to the (stopped) replica was answered by the primary
+        self.assertEqual(after["replica"] - before["replica"], after["fallbacks"] - before["fallbacks"],
+                         (before, after))
         self.wait_check("down")
         before = reads(self.srv)
         for _ in range(3):
