@@ -30,6 +30,8 @@ static const opt k_opts[] = {
     I(port, 0, 65535),
     S(data_dir),
     S(database_url),
+    S(database_read_url),
+    I(database_read_max_lag_ms, 100, 3600000),
     S(config_file),
     I(threads, 0, 256),
     S(log_level),
@@ -146,6 +148,7 @@ void sf_config_defaults(sf_config *c) {
   c->rate_login_burst = 10;
   snprintf(c->redis_prefix, sizeof c->redis_prefix, "sf:");
   c->redis_timeout_ms = 50;
+  c->database_read_max_lag_ms = 2000;
   c->lease_ttl_ms = 10000;
   snprintf(c->redis_fail, sizeof c->redis_fail, "open");
   c->argon2_memlimit_kib = 65536;

@@ -17,6 +17,10 @@ typedef struct sf_config {
    * (SQLite); postgres://... or postgresql://... = that PostgreSQL database
    * (libpq URI; the key files stay in data_dir) */
   char database_url[512];
+  /* A PostgreSQL streaming standby of database_url for reads that may be
+   * slightly stale (lists; store/replica.h); empty = every read on the primary */
+  char database_read_url[512];
+  int database_read_max_lag_ms; /* replica further behind: those reads go to the primary */
   char config_file[512];
   int threads; /* HTTP threads; 0 = cores - 1 (at least 1) */
   char log_level[16];
