@@ -100,9 +100,10 @@ static int check_empty(copy_run *r) {
     char some[200] = "";
     for (int i = 0; i < n && i < 5; i++)
       snprintf(some + strlen(some), sizeof some - strlen(some), "%s%s", i ? ", " : "", PQgetvalue(rel, i, 0));
-    sf_err_set(&r->err, 409, "not-empty", "Target not empty",
-               "the target database already has %d table%s (%s%s): copy-to-postgres fills an empty database only", n,
-               n == 1 ? "" : "s", some, n > 5 ? ", ..." : "");
+    sf_err_set(
+        &r->err, 409, "not-empty", "Target not empty",
+        "the target database is not empty: it has %d table%s (%s%s); copy-to-postgres fills an empty database only", n,
+        n == 1 ? "" : "s", some, n > 5 ? ", ..." : "");
   }
   PQclear(rel);
   if (n) return SF_PG_COPY_NOT_EMPTY;
