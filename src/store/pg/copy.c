@@ -25,6 +25,8 @@ typedef struct copy_run {
   int migrated;    /* the migrations ran: undo them on failure */
   copy_plan plan;
   int64_t last_position;
+  double mark;    /* when the current phase began */
+  json_t *phases; /* seconds per phase: migrate, copy, check, commit */
   json_t *report, *problems;
   sf_err err;
 } copy_run;
@@ -33,6 +35,13 @@ static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ends a phase: its seconds into the report's "phases". */
+static void phase_done(copy_run *r, const char *name) {
+  double t = now_seconds();
+  json_object_set_new(r->phases, name, json_real((double)(int64_t)((t - r->mark) * 1000) / 1000));
+  r->mark = t;
 }
 
 /* ---- the source ---- */
@@ -174,7 +183,9 @@ static int migrate_target(copy_run *r, const sf_pg_copy_hooks *hooks) {
   char src_v[2048], dst_v[2048];
   if (source_versions(r, src_v, sizeof src_v)) return -1;
   r->migrated = 1;
+  r->mark = now_seconds();
   if (hooks->migrate(r->target, &r->err)) return -1;
+  phase_done(r, "migrate");
   r->dst = sf_pg_conn(r->target);
   if (!r->dst || target_versions(r, dst_v, sizeof dst_v)) return -1;
   json_object_set_new(r->report, "schema_versions", json_string(src_v));
@@ -189,16 +200,34 @@ static int migrate_target(copy_run *r, const sf_pg_copy_hooks *hooks) {
 
 /* ---- inside the copy's transaction ---- */
 
-/* "<head><table><tail>" for every table (with triggers of its own only). */
-static int each_table(copy_run *r, const char *head, const char *tail, int only_triggers) {
+/* "<head><table><tail>" for every table with triggers of its own. */
+static int each_trigger_table(copy_run *r, const char *head, const char *tail) {
   char sql[400], name[200];
   for (int i = 0; i < r->plan.n; i++) {
-    if (only_triggers && !r->plan.tables[i].has_triggers) continue;
+    if (!r->plan.tables[i].has_triggers) continue;
     copy_quote(r->plan.tables[i].name, name, sizeof name);
     snprintf(sql, sizeof sql, "%s%s%s", head, name, tail);
     if (copy_exec(r->dst, sql, sql, &r->err)) return -1;
   }
   return 0;
+}
+
+/* What the migrations seeded (checkpoints at the head of an empty log)
+ * goes: the rows come from the source. One TRUNCATE of every table, so
+ * that foreign keys between them do not stand in the way. */
+static int truncate_seeded(copy_run *r) {
+  size_t cap = 16, len = 0;
+  for (int i = 0; i < r->plan.n; i++) cap += 2 * strlen(r->plan.tables[i].name) + 5;
+  char *sql = sf_malloc(cap);
+  len = (size_t)snprintf(sql, cap, "TRUNCATE");
+  for (int i = 0; i < r->plan.n; i++) {
+    sql[len++] = i ? ',' : ' ';
+    copy_quote(r->plan.tables[i].name, sql + len, cap - len);
+    len += strlen(sql + len);
+  }
+  int rc = r->plan.n ? copy_exec(r->dst, sql, "emptying the seeded tables", &r->err) : 0;
+  free(sql);
+  return rc;
 }
 
 /* request_search's text as its triggers keep it (requests' migrations):
@@ -301,13 +330,16 @@ static int copy_in_transaction(copy_run *r, const sf_pg_copy_hooks *hooks) {
   json_t *tables = json_object();
   json_object_set_new(r->report, "tables", tables);
   int64_t total = 0;
-  if (each_table(r, "ALTER TABLE ", " DISABLE TRIGGER USER", 1) || each_table(r, "DELETE FROM ", "", 0) ||
-      copy_all_rows(r) || fill_search(r) || each_table(r, "ALTER TABLE ", " ENABLE TRIGGER USER", 1) ||
-      reset_identities(r) || count_rows(r, tables, &total) || check_last_position(r))
+  /* the triggers would derive again what the rows already hold */
+  if (each_trigger_table(r, "ALTER TABLE ", " DISABLE TRIGGER USER") || truncate_seeded(r) || copy_all_rows(r) ||
+      fill_search(r) || each_trigger_table(r, "ALTER TABLE ", " ENABLE TRIGGER USER") || reset_identities(r))
     return -1;
+  phase_done(r, "copy");
+  if (count_rows(r, tables, &total) || check_last_position(r)) return -1;
   json_object_set_new(r->report, "rows", json_integer(total));
   if (json_array_size(r->problems)) return 1; /* the chain is not worth walking */
   int rc = hooks->verify(r->target, r->report, r->problems, &r->err);
+  phase_done(r, "check");
   return rc < 0 ? -1 : json_array_size(r->problems) ? 1 : 0;
 }
 
@@ -321,6 +353,7 @@ static int copy_and_commit(copy_run *r, const sf_pg_copy_hooks *hooks) {
   int rc = copy_in_transaction(r, hooks);
   if (rc == 0 && sf_db_commit(r->target, &r->err)) rc = -1;
   if (rc) sf_db_rollback(r->target);
+  if (!rc) phase_done(r, "commit");
   return rc;
 }
 
@@ -341,7 +374,12 @@ static int run_end(copy_run *r, int rc, double t0) {
   json_object_set_new(r->report, "ok", json_boolean(rc == 0));
   json_object_set_new(r->report, "last_position", json_integer(r->last_position));
   json_object_set_new(r->report, "seconds", json_real((double)(int64_t)(secs * 1000) / 1000));
-  if (!rc && secs > 0) json_object_set_new(r->report, "rows_per_second", json_integer((int64_t)((double)rows / secs)));
+  double copying = json_real_value(json_object_get(r->phases, "copy"));
+  json_object_set(r->report, "phases", r->phases);
+  json_decref(r->phases);
+  /* the rate of the copy itself: reading, COPY, search text, sequences */
+  if (!rc && copying > 0)
+    json_object_set_new(r->report, "rows_per_second", json_integer((int64_t)((double)rows / copying)));
   if (!rc) {
     char note[200];
     snprintf(note, sizeof note,
@@ -365,7 +403,7 @@ static int run_end(copy_run *r, int rc, double t0) {
 
 int sf_pg_copy(const char *sqlite_path, const char *pg_url, const sf_pg_copy_hooks *hooks, json_t **report) {
   double t0 = now_seconds();
-  copy_run r = {.source_path = sqlite_path, .report = json_object(), .problems = json_array()};
+  copy_run r = {.source_path = sqlite_path, .report = json_object(), .problems = json_array(), .phases = json_object()};
   json_object_set_new(r.report, "source", json_string(sqlite_path));
   *report = r.report;
   int rc = run_steps(&r, pg_url, hooks);
