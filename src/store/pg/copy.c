@@ -401,10 +401,22 @@ static int run_end(copy_run *r, int rc, double t0) {
   return rc == 0 ? SF_PG_COPY_OK : rc == SF_PG_COPY_NOT_EMPTY ? SF_PG_COPY_NOT_EMPTY : SF_PG_COPY_FAILED;
 }
 
+/* The URL as the report shows it: a password in it replaced by ***. */
+static json_t *shown_url(const char *url) {
+  const char *auth = strstr(url, "://");
+  const char *at = auth ? strchr(auth + 3, '@') : NULL;
+  const char *colon = at ? memchr(auth + 3, ':', (size_t)(at - auth - 3)) : NULL;
+  if (!colon) return json_string(url);
+  char out[700];
+  snprintf(out, sizeof out, "%.*s***%.600s", (int)(colon + 1 - url), url, at);
+  return json_string(out);
+}
+
 int sf_pg_copy(const char *sqlite_path, const char *pg_url, const sf_pg_copy_hooks *hooks, json_t **report) {
   double t0 = now_seconds();
   copy_run r = {.source_path = sqlite_path, .report = json_object(), .problems = json_array(), .phases = json_object()};
   json_object_set_new(r.report, "source", json_string(sqlite_path));
+  json_object_set_new(r.report, "target", shown_url(pg_url));
   *report = r.report;
   int rc = run_steps(&r, pg_url, hooks);
   return run_end(&r, rc, t0);
