@@ -6,7 +6,7 @@ request every fourth call, so events, stock, service_requests and request_search
 stopped, and the data dir is copied into a fresh database. Prints the copy's report (rows,
 seconds, phases, rows_per_second) and checks that a server on the copy finds a request by search.
 Usage: scripts/with-postgres.sh python3 tests/pg/test_copy_bench.py [EVENTS] (default 100000)"""
-import http.client, json, os, sqlite3, sys, threading, time
+import http.client, json, os, shutil, sqlite3, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
@@ -68,6 +68,8 @@ def main():
         print("load: %d events in %.0f s" % (have, time.time() - t0), flush=True)
         srv.stop()
         size = os.path.getsize(path)
+        if os.environ.get("SF_BENCH_KEEP"):  # the data dir's database for runs of its own
+            shutil.copyfile(path, os.environ["SF_BENCH_KEEP"])
         url = fresh_database()
         rc, report, err = copy("--to", url, data_dir=srv.data_dir)
         print(json.dumps({k: v for k, v in report.items() if k != "tables"}, indent=2))

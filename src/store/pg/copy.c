@@ -353,8 +353,15 @@ static int copy_and_commit(copy_run *r, const sf_pg_copy_hooks *hooks) {
   int rc = copy_in_transaction(r, hooks);
   if (rc == 0 && sf_db_commit(r->target, &r->err)) rc = -1;
   if (rc) sf_db_rollback(r->target);
-  if (!rc) phase_done(r, "commit");
-  return rc;
+  if (rc) return rc;
+  phase_done(r, "commit");
+  /* statistics for the server's first queries (autovacuum would take its
+   * time); the copy stands whatever this says */
+  sf_err ignored = {0};
+  if (copy_exec(r->dst, "ANALYZE", "ANALYZE", &ignored))
+    json_object_set_new(r->report, "warning", json_string(ignored.detail));
+  phase_done(r, "analyze");
+  return 0;
 }
 
 /* ---- the run ---- */
