@@ -247,6 +247,19 @@ class CopyToPostgres(unittest.TestCase):
         self.assertFalse(report["ok"])
         self.assertIn("products", report["error"])
         self.assertEqual(shape(url), ("", "0"))
+        # a file at other schema versions than the binary's is refused before a row moves
+        old = os.path.join(self.srv.data_dir, "old-copy.db")
+        shutil.copyfile(os.path.join(self.srv.data_dir, "serviceflow.db"), old)
+        lite = sqlite3.connect(old)
+        have = lite.execute("SELECT version FROM schema_migrations WHERE service = 'requests'").fetchone()[0]
+        lite.execute("UPDATE schema_migrations SET version = version - 1 WHERE service = 'requests'")
+        lite.commit()
+        lite.close()
+        rc, report, err = copy("--db", old, "--to", url)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("serviceflow migrate", report["error"])
+        self.assertIn("requests=%d where this binary's is requests=%d" % (have - 1, have), report["error"])
+        self.assertEqual(shape(url), ("", "0"))
         # and the same database then takes a good copy
         rc, report, err = copy("--to", url, data_dir=self.srv.data_dir)
         self.assertEqual(rc, 0, err)

@@ -177,6 +177,34 @@ static int target_versions(copy_run *r, char *out, size_t cap) {
   return 0;
 }
 
+/* The first "owner=version" of a ("a=1,b=2,") not in b, and b's entry for
+ * that owner (or "none"); both "none" when a's entries are all in b (then
+ * b has an owner a lacks: named the same way, sides swapped). */
+static void first_difference(const char *a, const char *b, char *a_at, size_t acap, char *b_at, size_t bcap) {
+  for (int swap = 0; swap < 2; swap++) {
+    const char *x = swap ? b : a, *y = swap ? a : b;
+    char *x_at = swap ? b_at : a_at, *y_at = swap ? a_at : b_at;
+    size_t xcap = swap ? bcap : acap, ycap = swap ? acap : bcap;
+    for (const char *p = x; *p;) {
+      size_t len = strcspn(p, ",");
+      char tok[64], owner[64];
+      snprintf(tok, sizeof tok, ",%.*s,", (int)len, p);
+      char wrapped[2100];
+      snprintf(wrapped, sizeof wrapped, ",%s", y);
+      if (!strstr(wrapped, tok)) {
+        snprintf(x_at, xcap, "%.*s", (int)len, p);
+        snprintf(owner, sizeof owner, ",%.*s=", (int)strcspn(p, "="), p);
+        const char *o = strstr(wrapped, owner);
+        snprintf(y_at, ycap, "%.*s", o ? (int)strcspn(o + 1, ",") : 4, o ? o + 1 : "none");
+        return;
+      }
+      p += len + (p[len] == ',');
+    }
+  }
+  snprintf(a_at, acap, "none");
+  snprintf(b_at, bcap, "none");
+}
+
 /* The server's migrations on the target, then the versions compared: the
  * file must be at this binary's versions, or its tables would not match. */
 static int migrate_target(copy_run *r, const sf_pg_copy_hooks *hooks) {
@@ -189,12 +217,15 @@ static int migrate_target(copy_run *r, const sf_pg_copy_hooks *hooks) {
   r->dst = sf_pg_conn(r->target);
   if (!r->dst || target_versions(r, dst_v, sizeof dst_v)) return -1;
   json_object_set_new(r->report, "schema_versions", json_string(src_v));
-  if (strcmp(src_v, dst_v) != 0)
+  if (strcmp(src_v, dst_v) != 0) {
+    char src_at[64], dst_at[64];
+    first_difference(src_v, dst_v, src_at, sizeof src_at, dst_at, sizeof dst_at);
     return sf_err_set(&r->err, 409, "schema-versions", "Schema versions differ",
-                      "the SQLite file's schema (%.90s) is not this binary's (%.90s): run `serviceflow migrate` on "
-                      "it with this binary first",
-                      src_v, dst_v),
+                      "run `serviceflow migrate` on the SQLite file with this binary first: its schema is %s where "
+                      "this binary's is %s",
+                      src_at, dst_at),
            -1;
+  }
   return 0;
 }
 

@@ -380,6 +380,7 @@ static int send_chunk(PGconn *dst, buf *b, sf_err *err) {
 /* Ends the COPY (with an error message: aborted) and reads its outcome. */
 static int finish_copy(PGconn *dst, copy_table *t, const char *abort_msg, sf_err *err) {
   int rc = PQputCopyEnd(dst, abort_msg) == 1 ? 0 : -1;
+  if (rc && !abort_msg) sf_err_internal(err, "COPY %s: %.200s", t->name, PQerrorMessage(dst));
   PGresult *res;
   while ((res = PQgetResult(dst))) {
     if (PQresultStatus(res) == PGRES_COMMAND_OK)
