@@ -160,6 +160,8 @@ class CopyToPostgres(unittest.TestCase):
             lite.close()
         self.assertEqual((r["last_position"], r["events_verified"]), (last, last))
         self.assertEqual(r["tables"], counts)
+        self.assertEqual(r["anchored_position"], last)  # the server stopped cleanly: the exact head
+        self.assertNotIn("warning", r)
         self.assertEqual(r["rows"], sum(counts.values()))
         self.assertNotIn("request_fts", r["tables"])
         self.assertIn("not copied", r["note"])
@@ -310,6 +312,10 @@ class CopyWhileServing(unittest.TestCase):
         # the copy's own check walked the chain up to there (`verify` would also hold the log against
         # the data dir's anchor, which the server moved on after the snapshot)
         self.assertEqual((report["ok"], report["events_verified"]), (True, last))
+        # the server anchored positions past the snapshot: a server on the copy with this data dir would
+        # refuse it (it must be taken again after a clean stop), and the report says so
+        if report.get("anchored_position", 0) > last:
+            self.assertIn("stop the server and copy again", report["warning"])
 
 
 if __name__ == "__main__":
