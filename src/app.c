@@ -28,7 +28,9 @@
 #include "edge/stream.h"
 #include "edge/web.h"
 #include "events/anchor.h"
+#include "events/cluster.h"
 #include "events/dispatch.h"
+#include "events/lease.h"
 #include "events/migrations.h"
 #include "events/relay.h"
 #include "events/stats.h"
@@ -134,11 +136,38 @@ static int load_webhook_secret(const sf_config *cfg, char *out, size_t cap, sf_e
 /* POST /api/v1/_test/clock {advance_s}: only in serviceflow-testclock (core/clock.h). */
 static const sf_json_field k_clock[] = {{"advance_s", SF_JSON_INT, 1, 0, 400LL * 86400}, {0}};
 
+/* Instances sharing a database share the test clock: the new offset goes to
+ * the others as a cluster-wide hook (store/writer.h) in a commit of its own. */
+#define HOOK_TEST_CLOCK "testclock.offset"
+static void test_clock_hook(void *ud, const char *key) {
+  (void)ud;
+  if (strcmp(key, "*") == 0) return;
+  sf_clock_advance_to_ms(strtoll(key, NULL, 10));
+  sf_timers_wake();
+}
+
+typedef struct {
+  sf_cmd cmd;
+  char offset[32];
+} clock_cmd;
+static int clock_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  (void)err;
+  sf_tx_after_commit_all(tx, HOOK_TEST_CLOCK, ((clock_cmd *)c)->offset);
+  return 0;
+}
+static void clock_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
 static void h_test_clock(sf_req *req) {
   json_t *b = sf_in_body(req, k_clock);
   if (!b) return;
   int64_t off = sf_clock_advance_ms(json_integer_value(json_object_get(b, "advance_s")) * 1000);
   json_decref(b);
+  clock_cmd c = {.cmd = {.run = clock_run, .done = clock_done}};
+  snprintf(c.offset, sizeof c.offset, "%lld", (long long)off);
+  if (sf_writer_exec(&c.cmd)) {
+    sf_req_reply_problem(req, &c.cmd.err);
+    return;
+  }
   sf_timers_wake();
   char now[32];
   sf_time_iso8601(sf_now_ms(), now, sizeof now);
@@ -172,6 +201,7 @@ void sf_app_routes(void) {
     sf_stream_topics_add(sf_services[i]->topics);
   }
   if (sf_clock_is_test()) {
+    sf_writer_broadcast_register(HOOK_TEST_CLOCK, test_clock_hook, NULL);
     static const sf_route test_clock = {"POST",
                                         "/api/v1/_test/clock",
                                         h_test_clock,
@@ -524,7 +554,28 @@ static int metrics_start(const sf_config *cfg, sf_err *err) {
 
 static int dispatcher_start(const sf_config *cfg, sf_err *err) { return sf_dispatch_start(err); }
 static int timers_start(const sf_config *cfg, sf_err *err) { return sf_timers_start(err); }
-static int relay_start(const sf_config *cfg, sf_err *err) { return sf_relay_start(err); }
+static int relay_lease(void *ud) { return (void)ud, sf_lease_held(); }
+static int relay_start(const sf_config *cfg, sf_err *err) {
+  sf_relay_set_lease(relay_lease, NULL); /* one relay among the instances: the lease holder's */
+  return sf_relay_start(err);
+}
+/* Only where several processes can share the database (PostgreSQL); the
+ * instance's name is its host and port: unique among the instances, the
+ * same after a restart (it takes its row back at once). */
+static int lease_start(const sf_config *cfg, sf_err *err) {
+  char location[1024], host[256] = "host", instance[300];
+  sf_app_db_path(cfg, location, sizeof location);
+  if (!sf_db_shared(location)) return 0;
+  gethostname(host, sizeof host - 1);
+  host[sizeof host - 1] = '\0';
+  snprintf(instance, sizeof instance, "%s:%d", host, cfg->port);
+  return sf_lease_start(cfg->lease_ttl_ms, cfg->port ? instance : NULL, err); /* port 0: any, so not a name */
+}
+static int cluster_start(const sf_config *cfg, sf_err *err) {
+  char location[1024];
+  sf_app_db_path(cfg, location, sizeof location);
+  return sf_cluster_start(location, err);
+}
 static int stream_start(const sf_config *cfg, sf_err *err) { return sf_stream_start(err); }
 
 static int http_start(const sf_config *cfg, sf_err *err) {
@@ -554,7 +605,7 @@ static size_t add_services(server_part *parts, size_t n, sf_service_phase phase)
   return n;
 }
 
-#define PROCESS_PARTS 9 /* besides the services: storage ... http, stream */
+#define PROCESS_PARTS 11 /* besides the services: storage ... http, stream */
 
 /* The order (services/service.h): stopping in reverse drains HTTP, the
  * services that make commands, hashing (queued hashes submit commands), the
@@ -567,7 +618,11 @@ static size_t plan_parts(server_part *parts) {
   parts[n++] = (server_part){"secrets", secrets_start, secrets_stop};
   parts[n++] = (server_part){"metrics", metrics_start, NULL};
   n = add_services(parts, n, SF_SERVICE_OUTBOUND);
+  /* which instance sharing the database runs the background work below */
+  parts[n++] = (server_part){"lease", lease_start, sf_lease_stop};
   parts[n++] = (server_part){"dispatcher", dispatcher_start, sf_dispatch_stop};
+  /* after the dispatcher (it hands it the others' commits), stopped before it */
+  parts[n++] = (server_part){"cluster", cluster_start, sf_cluster_stop};
   /* after the dispatcher (it wakes the relay), stopped before it; no-op without nats_url */
   parts[n++] = (server_part){"relay", relay_start, sf_relay_stop};
   parts[n++] = (server_part){"timers", timers_start, sf_timers_stop};
