@@ -29,7 +29,7 @@ typedef struct user_count {
   char user_id[SF_ID_MAX];
 } user_count;
 
-hub_settings hub_cfg = {15000, 60000, 1024, 16, 64, 10000, 25};
+hub_settings hub_cfg = {15000, 60000, 1024, 16, 64, 10000, 25, 19};
 
 static struct hub_state {
   pthread_mutex_t mu; /* everything below but the topics and the counters */
@@ -626,6 +626,7 @@ void sf_stream_configure(const sf_config *cfg) {
   hub_cfg.max_topics = cfg->stream_max_topics;
   hub_cfg.resume_max = cfg->stream_resume_max;
   hub_cfg.coalesce_ms = cfg->stream_coalesce_ms;
+  hub_cfg.nice = cfg->stream_nice;
   static int collector_added;
   if (!collector_added++) sf_metrics_add_collector(collect);
 }

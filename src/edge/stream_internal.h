@@ -118,6 +118,7 @@ struct hub_conn {
 typedef struct hub_settings {
   int heartbeat_ms, idle_timeout_ms, queue_max, max_per_user, max_topics, resume_max;
   int coalesce_ms; /* a WebSocket is written at most this often (0: at once) */
+  int nice;        /* sf-stream's nice levels below the process, SCHED_BATCH when > 0 (0: as the process) */
 } hub_settings;
 extern hub_settings hub_cfg;
 
