@@ -373,11 +373,19 @@ int hub_push(hub_conn *c, hub_msg *m, int force) {
 }
 
 void hub_drop_queue(hub_conn *c) {
-  int keep = c->qlen && c->sent_off ? 1 : 0; /* a frame half written must be finished */
-  for (int i = keep; i < c->qlen; i++) hub_msg_unref(c->q[(c->qhead + i) % c->qcap]);
-  c->qlen = keep;
   for (int i = 0; i < c->npending; i++) hub_msg_unref(c->pending[i]);
   c->npending = 0;
+  if (c->writing) { /* sf-stream's write in flight reads the queue's first messages: it drops them after */
+    c->drop_pending = 1;
+    return;
+  }
+  c->drop_pending = 0;
+  int keep = c->qlen && c->sent_off ? 1 : 0; /* a frame half written must be finished */
+  /* a drop deferred past a close keeps the close frame, queued last */
+  int last = c->closing && c->qlen > keep ? c->qlen - 1 : c->qlen;
+  for (int i = keep; i < last; i++) hub_msg_unref(c->q[(c->qhead + i) % c->qcap]);
+  if (last < c->qlen) c->q[(c->qhead + keep) % c->qcap] = c->q[(c->qhead + last) % c->qcap];
+  c->qlen = keep + (c->qlen - last);
 }
 
 void hub_pop(hub_conn *c, size_t written) {

@@ -102,6 +102,8 @@ struct hub_conn {
   hub_conn *held_prev, *held_next;
   int64_t last_flush_ms;  /* monotonic: the last write of queued messages */
   int want_out;           /* EPOLLOUT asked for */
+  int writing;            /* sf-stream writes the queue's first messages outside the lock: they stay */
+  int drop_pending;       /* hub_drop_queue came meanwhile: the writer drops after its write */
   int close_sent;         /* the close frame is written; waiting for the peer's end */
   int peer_closed;        /* the peer's close frame came */
   hub_conn *expired_next; /* hub_tick's list of closes overdue */
@@ -141,7 +143,8 @@ void hub_conn_free(hub_conn *c);
 int hub_push(hub_conn *c, hub_msg *m, int force); /* force: past the bound (control, catch-up) */
 /* Under the lock: the conn is to be closed with code and reason. */
 void hub_close(hub_conn *c, int code, const char *reason);
-/* Under the lock: releases every queued message but a partly sent first. */
+/* Under the lock: releases every queued message but a partly sent first
+ * (and, when a write was in flight, after it, but the close frame). */
 void hub_drop_queue(hub_conn *c);
 /* Pops n whole messages (and sets sent_off) under the lock. */
 void hub_pop(hub_conn *c, size_t written);

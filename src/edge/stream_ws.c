@@ -192,7 +192,12 @@ static void terminate(hub_conn *c) {
 }
 
 /* Writes what is queued, as far as the socket takes it. Returns -1 when the
- * connection is over (the caller terminates it). */
+ * connection is over (the caller terminates it). The write itself runs
+ * outside the hub's lock: this thread runs at the lowest priority and spends
+ * most of its time in writev, so a preemption there held the lock that the
+ * live subscriber (sf-live, which also wakes the order saga) and the HTTP
+ * threads need. Only sf-stream pops a WebSocket's queue; others append to
+ * it, and a close's drop of it waits for the write (c->writing). */
 static int flush(hub_conn *c) {
   int dead = 0, more = 0;
   hub_lock();
@@ -206,7 +211,15 @@ static int flush(hub_conn *c) {
       iov[n] = (struct iovec){m->data + off, m->len - off};
       total += m->len - off;
     }
+    c->writing = 1;
+    hub_unlock();
     ssize_t w = writev(c->fd, iov, n);
+    int werr = errno;
+    hub_lock();
+    c->writing = 0;
+    if (w > 0) hub_pop(c, (size_t)w);
+    if (c->drop_pending) hub_drop_queue(c);
+    errno = werr;
     if (w < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         more = 1;
@@ -214,7 +227,6 @@ static int flush(hub_conn *c) {
         dead = 1;
       break;
     }
-    hub_pop(c, (size_t)w);
     c->last_tx_ms = c->last_flush_ms = now_ms();
     if ((size_t)w < total) {
       more = 1;
