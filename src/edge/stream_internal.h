@@ -165,6 +165,9 @@ int hub_unsubscribe(hub_conn *c, const char *topic);
  * the WebSocket conns whose close is overdue (linked by expired_next): the
  * caller ends them. */
 hub_conn *hub_tick(int64_t now_ms);
+/* sf-stream: delivers the events the live subscriber handed over, in log
+ * order, to every subscription of their keys (locks per event). */
+void hub_deliver_inbox(void);
 /* sf-stream: checks again the conns an identity event flagged (locks). */
 void hub_recheck_due(void);
 /* sf-stream: the conns woken since last time (dirty), detached from the

@@ -364,6 +364,7 @@ static void *ws_main(void *arg) {
       on_socket(evs[i].data.ptr, evs[i].events);
     }
     hub_recheck_due();
+    hub_deliver_inbox();
     for (hub_conn *c = hub_take_dirty(), *next; c; c = next) {
       next = c->work_next;
       on_dirty(c);
