@@ -32,7 +32,7 @@ trap cleanup EXIT INT TERM
 . "$HERE/lib.sh" # free_port, register_users, seed_products
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-declare -A PORT SPID BIN PRODUCT STAFF
+declare -A PORT SPID PRODUCT STAFF
 start() { # start NAME BUILD_DIR [serve flags...]
   local name="$1" dir="$2" d="$TMP/$1" port
   shift 2
