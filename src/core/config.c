@@ -104,6 +104,7 @@ static const opt k_opts[] = {
     I(stream_max_topics, 1, 4096),
     I(stream_resume_max, 0, 100000000),
     I(stream_coalesce_ms, 0, 1000),
+    I(stream_nice, 0, 19),
     S(webhook_allow),
     S(web_root),
     S(trusted_proxies),
@@ -192,6 +193,7 @@ void sf_config_defaults(sf_config *c) {
   c->stream_max_topics = 64;
   c->stream_resume_max = 10000;
   c->stream_coalesce_ms = 25;
+  c->stream_nice = 19;
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
   c->low_stock_threshold = 5;
