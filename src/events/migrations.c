@@ -61,5 +61,7 @@ const sf_db_step sf_ev_migrations[] = {
            "  created_at bigint NOT NULL,"
            "  UNIQUE(kind, ref));"
            "CREATE INDEX timers_due ON timers(due_at);"},
+    /* GET /api/v1/events?type=: a type's events newest first, a prefix's distinct types */
+    {"CREATE INDEX events_type ON events(type, position);"},
     {0},
 };
