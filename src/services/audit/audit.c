@@ -58,7 +58,7 @@ static int read_cursor(sf_req *req, int64_t *below) {
 
 #define MAX_FILTER 16 /* entries of ?type= */
 #define MAX_TYPES 128 /* distinct types a filter may stand for */
-#define TYPE_MAX 64
+#define TYPE_MAX 128
 
 typedef struct type_filter {
   char types[MAX_TYPES][TYPE_MAX]; /* exact types, prefixes expanded */
