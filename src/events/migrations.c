@@ -74,5 +74,7 @@ const sf_db_step sf_ev_migrations[] = {
            "  holder text NOT NULL,"
            "  expires_at bigint NOT NULL,"
            "  acquired_at bigint NOT NULL);"},
+    /* GET /api/v1/events?type=: a type's events newest first, a prefix's distinct types */
+    {"CREATE INDEX events_type ON events(type, position);"},
     {0},
 };

@@ -413,6 +413,40 @@ int64_t sf_ev_head(sf_db *db, sf_err *err) {
   return v;
 }
 
+int sf_ev_type_next(sf_db *db, const char *after, const char *below, char *out, size_t cap, sf_err *err) {
+  sf_stmt *st = sf_db_prepare(db, "SELECT min(type) FROM events WHERE type > ?1 AND type < ?2", err);
+  if (!st) return -1;
+  sf_stmt_text(st, 1, after);
+  sf_stmt_text(st, 2, below);
+  int rc = sf_stmt_step(st, err);
+  if (rc == 1 && !sf_stmt_col_is_null(st, 0)) {
+    snprintf(out, cap, "%s", sf_stmt_col_text(st, 0));
+    rc = 1;
+  } else if (rc >= 0) {
+    rc = 0;
+  }
+  sf_stmt_reset(st);
+  return rc;
+}
+
+int sf_ev_read_type_desc(sf_db *db, const char *type, const char *stream, int64_t before, int limit, sf_ev_visit fn,
+                         void *ud, sf_err *err) {
+  sf_stmt *st = stream ? sf_db_prepare(db,
+                                       "SELECT " EV_COLS " FROM events WHERE stream = ?1 AND type = ?2 AND version < ?3"
+                                       " ORDER BY version DESC LIMIT ?4",
+                                       err)
+                       : sf_db_prepare(db,
+                                       "SELECT " EV_COLS " FROM events WHERE type = ?2 AND position < ?3"
+                                       " ORDER BY position DESC LIMIT ?4",
+                                       err);
+  if (!st) return -1;
+  if (stream) sf_stmt_text(st, 1, stream);
+  sf_stmt_text(st, 2, type);
+  sf_stmt_int(st, 3, before);
+  sf_stmt_int(st, 4, limit);
+  return visit_rows(st, fn, ud, err);
+}
+
 int sf_ev_stream_traceparent(sf_db *db, const char *stream, char *out, size_t cap, sf_err *err) {
   out[0] = '\0';
   /* newest first through UNIQUE(stream, version); events written by the

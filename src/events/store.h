@@ -61,6 +61,16 @@ int sf_ev_read_all(sf_db *db, int64_t after, int limit, sf_ev_visit fn, void *ud
 int sf_ev_read_stream(sf_db *db, const char *stream, int64_t after_version, int limit, sf_ev_visit fn, void *ud,
                       sf_err *err);
 int64_t sf_ev_head(sf_db *db, sf_err *err);
+/* The event filter by type (GET /api/v1/events?type=), both on the index
+ * events(type, position). sf_ev_type_next: the smallest type in the log that
+ * is > after and < below (byte order): 1 with it in out, 0 none, < 0 error;
+ * called in a loop it lists a prefix's distinct types, one index seek each.
+ * sf_ev_read_type_desc: events of type with position < before (with stream:
+ * that stream's events of type with version < before), newest first, at
+ * most limit (> 0). */
+int sf_ev_type_next(sf_db *db, const char *after, const char *below, char *out, size_t cap, sf_err *err);
+int sf_ev_read_type_desc(sf_db *db, const char *type, const char *stream, int64_t before, int limit, sf_ev_visit fn,
+                         void *ud, sf_err *err);
 /* The traceparent in the meta of the newest event of stream that has one
  * (the last HTTP request that acted on it) into out; "" when none. Work
  * done later for that request (a saga's provider call) continues its trace. */

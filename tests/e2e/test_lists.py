@@ -1,7 +1,7 @@
 """Lists: every list refuses query parameters it does not read (422), and
 GET /requests filters by assignee and full text (title, data values,
 comments), alone and combined with state, type and the cursor."""
-import json, unittest, urllib.parse
+import json, os, unittest, urllib.parse
 from sfharness import Server, req, register, make_user, assert_problem, main
 from test_workflows import publish
 from test_orders import setup_shop, place, OK, DECLINED
@@ -163,6 +163,49 @@ class Lists(unittest.TestCase):
             if not cursor:
                 break
         self.assertEqual(pages, [o[0] for o in mine])
+
+    def test_users_by_role_with_q_and_pages(self):
+        mark = "rolemark%d" % os.getpid()
+        made = {}
+        for i, role in enumerate(["approver", "staff", "approver", "customer", "approver"]):
+            st, _, u = req(self.srv, "POST", "/api/v1/users", {"email": "%s-%d@example.com" % (mark, i),
+                                                               "password": "role password 1", "role": role},
+                           token=self.admin)
+            self.assertEqual(st, 201, u)
+            made.setdefault(role, []).append(u["id"])
+        st, _, b = req(self.srv, "GET", "/api/v1/users?role=approver&q=" + mark, token=self.admin)
+        self.assertEqual(st, 200, b)
+        self.assertEqual([u["id"] for u in b["data"]], list(reversed(made["approver"])))
+        st, _, b = req(self.srv, "GET", "/api/v1/users?role=approver&limit=200", token=self.admin)
+        self.assertEqual({u["role"] for u in b["data"]}, {"approver"})
+        self.assertTrue(set(made["approver"]) <= {u["id"] for u in b["data"]})
+        # pages of role + q: each once, newest first
+        got, cursor = [], None
+        for _ in range(5):
+            q = {"role": "approver", "q": mark, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            st, _, b = req(self.srv, "GET", "/api/v1/users?" + urllib.parse.urlencode(q), token=self.admin)
+            self.assertEqual(st, 200, b)
+            got += [u["id"] for u in b["data"]]
+            cursor = b["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(got, list(reversed(made["approver"])))
+        # pages of the role alone
+        got, cursor = [], None
+        for _ in range(50):
+            q = {"role": "customer", "limit": 1, **({"cursor": cursor} if cursor else {})}
+            st, _, b = req(self.srv, "GET", "/api/v1/users?" + urllib.parse.urlencode(q), token=self.admin)
+            got += [u["id"] for u in b["data"]]
+            cursor = b["next_cursor"]
+            if not cursor:
+                break
+        self.assertIn(made["customer"][0], got)
+        self.assertEqual(len(got), len(set(got)))
+        for bad in ("boss", "", "Admin"):
+            st, h, b = req(self.srv, "GET", "/api/v1/users?role=" + bad, token=self.admin)
+            assert_problem(self, st, h, b, 422, field="role")
+        st, h, b = req(self.srv, "GET", "/api/v1/users?role=admin", token=self.cust)
+        assert_problem(self, st, h, b, 403)
 
     def test_pages_of_a_filtered_list(self):
         made = [self.open("paging sample %d" % i, {"tag": "pagingmark"}) for i in range(5)]

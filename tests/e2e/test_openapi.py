@@ -127,6 +127,8 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/users?limit=2", token=admin, expect=200)
         c("GET", "/api/v1/users?q=Made&limit=2", token=admin, expect=200)
         c("GET", "/api/v1/users?q=", token=admin, expect=422)
+        c("GET", "/api/v1/users?role=admin&q=a&limit=2", token=admin, expect=200)
+        c("GET", "/api/v1/users?role=king", token=admin, expect=422)
         c("GET", "/api/v1/users/usr_nope", token=admin, expect=404)
         new_user = {"email": "made@example.com", "password": "made-password-1", "role": "staff", "name": "Made"}
         c("POST", "/api/v1/users", new_user, token=t, expect=403)
@@ -471,6 +473,8 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/stream", token=cust, expect=422)  # no topics
         c("GET", "/api/v1/stream?topics=nosuch:1", token=cust, expect=422)
         c("GET", "/api/v1/stream?topics=order:ord_nope", token=cust, expect=404)
+        c("GET", "/api/v1/stream?topics=webhook_deliveries:whk_nope", token=cust, expect=403)
+        c("GET", "/api/v1/stream?topics=webhook_deliveries:whk_nope", token=self.admin, expect=404)
         c("GET", "/api/v1/stream?topics=stock:%s&after=x" % pid, token=cust, expect=422)
         c("GET", "/api/v1/stream?topics=stock:" + pid, token=cust, headers={"Origin": "http://evil.example"},
           expect=403)
@@ -492,6 +496,8 @@ class OpenAPITruth(unittest.TestCase):
         c("GET", "/api/v1/events?limit=2", token=admin, expect=200)
         c("GET", "/api/v1/events?stream=nothing-here", token=admin, expect=200)
         c("GET", "/api/v1/events?cursor=x", token=admin, expect=422)
+        c("GET", "/api/v1/events?type=user.,order.paid&limit=2", token=admin, expect=200)
+        c("GET", "/api/v1/events?type=Not%20a%20type", token=admin, expect=400)
         c("GET", "/api/v1/events", token=self.customer, expect=403)
         c("POST", "/api/v1/events/verify", token=admin, expect=200)
         c("POST", "/api/v1/events/verify", token=self.customer, expect=403)

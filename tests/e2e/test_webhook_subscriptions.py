@@ -470,5 +470,100 @@ class Crash(Base):
             rcv.close()
 
 
+class LiveLog(Base):
+    """The delivery log live (topic webhook_deliveries:<id>): each recorded
+    attempt is an event of the subscription's stream, sent to the topic's
+    subscribers with the fields GET .../deliveries then shows; authorization
+    is that GET's; the attempts' own events are never fanned out."""
+    extra = WEBHOOK_ALLOW
+
+    def test_sse_and_websocket_see_each_attempt_as_the_get_shows_it(self):
+        import asyncio
+        import websockets
+        from test_stream import SSE
+        rcv, rcv_all = Receiver(status=500), Receiver()
+        try:
+            staff = make_user(self.srv, "staff")["access_token"]
+            sub = self.subscribe(rcv.url, ["product.created"])
+            s_all = self.subscribe(rcv_all.url, ["*"])  # would see the attempts' events were they fanned out
+            topic = "webhook_deliveries:" + sub["id"]
+            sse = SSE(self.srv, self.admin, topic)
+            self.assertEqual(sse.status, 200, getattr(sse, "body", None))
+            url = "ws://127.0.0.1:%d/api/v1/stream/ws?access_token=%s" % (self.srv.port, self.admin)
+
+            async def ws_first_two():
+                async with websockets.connect(url) as ws:
+                    await ws.send(json.dumps({"type": "subscribe", "topic": topic}))
+                    ok = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    self.assertEqual(ok["type"], "subscribed", ok)
+                    self.product(staff)
+                    return [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
+
+            got_ws = asyncio.run(ws_first_two())
+            self.assertEqual([m["topic"] for m in got_ws], [topic] * 2)
+            self.assertEqual([m["event"]["type"] for m in got_ws], ["webhook.delivery_attempted"] * 2)
+            self.assertEqual([(m["event"]["data"]["status"], m["event"]["data"]["attempts"]) for m in got_ws],
+                             [("pending", 1), ("pending", 2)])
+            rcv.status = 200
+            got = sse.events(3, timeout=15)
+            sse.close()
+            self.assertEqual([m["event"] for m in got], ["webhook.delivery_attempted"] * 3)
+            data = [m["data"]["data"] for m in got]
+            self.assertEqual([(d["status"], d["attempts"]) for d in data], [("pending", 1), ("pending", 2),
+                                                                           ("delivered", 3)])
+            self.assertIsNotNone(data[0]["next_attempt_at"])
+            [row] = self.wait_log(sub["id"], lambda l: l and l[0]["status"] == "delivered")
+            last = data[-1]
+            for k in ("event_id", "event_type", "status", "attempts", "last_status_code", "next_attempt_at"):
+                self.assertEqual(last[k], row[k], k)
+            self.assertEqual((last["delivery_id"], last["subscription_id"]), (row["id"], sub["id"]))
+            self.assertEqual([d["error"] for d in data], ["HTTP 500", "HTTP 500", None])  # each attempt's own
+            # resume from the first message's position: the rest, no gap, no duplicate
+            again = SSE(self.srv, self.admin, topic, last_id=got[0]["id"])
+            self.assertEqual([m["id"] for m in again.events(2)], [m["id"] for m in got[1:]])
+            again.close()
+            # the log keeps them (the stream of the subscription), findable by type
+            st, _, b = req(self.srv, "GET", "/api/v1/events?type=webhook.delivery_attempted&stream=webhook-" +
+                           sub["id"], token=self.admin)
+            self.assertEqual(st, 200, b)
+            self.assertEqual([e["data"]["attempts"] for e in b["data"]], [3, 2, 1])
+            time.sleep(0.3)
+            self.assertNotIn("webhook.delivery_attempted", types_of(rcv_all.snapshot()))
+            self.assertIn("product.created", types_of(rcv_all.snapshot()))
+        finally:
+            rcv.close()
+            rcv_all.close()
+
+    def test_authorization_is_the_deliveries_gets(self):
+        import asyncio
+        import websockets
+        from test_stream import SSE
+        rcv = Receiver()
+        try:
+            sub = self.subscribe(rcv.url, ["product.created"])
+            staff = make_user(self.srv, "staff")["access_token"]
+            cust = register(self.srv)["access_token"]
+            for tok in (staff, cust):
+                st, _, _ = req(self.srv, "GET", "/api/v1/webhooks/%s/deliveries" % sub["id"], token=tok)
+                s = SSE(self.srv, tok, "webhook_deliveries:" + sub["id"])
+                self.assertEqual((s.status, st), (403, 403), s.body)
+                s.close()
+            st, _, _ = req(self.srv, "GET", "/api/v1/webhooks/whk_nope/deliveries", token=self.admin)
+            s = SSE(self.srv, self.admin, "webhook_deliveries:whk_nope")
+            self.assertEqual((s.status, st), (404, 404), s.body)
+            s.close()
+
+            async def ws_codes():
+                url = "ws://127.0.0.1:%d/api/v1/stream/ws?access_token=%s" % (self.srv.port, staff)
+                async with websockets.connect(url) as ws:
+                    await ws.send(json.dumps({"type": "subscribe", "topic": "webhook_deliveries:" + sub["id"]}))
+                    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+            err = asyncio.run(ws_codes())
+            self.assertEqual((err["type"], err["problem"]["status"]), ("error", 403), err)
+        finally:
+            rcv.close()
+
+
 if __name__ == "__main__":
     main()

@@ -89,5 +89,7 @@ const sf_db_step sf_identity_migrations[] = {
     /* GET /users?q=: a prefix of the address or the name, case-insensitive */
     {"CREATE INDEX users_email_lower ON users(lower(email));"
      "CREATE INDEX users_name_lower ON users(lower(name));"},
+    /* GET /users?role=: one role's users, newest first */
+    {"CREATE INDEX users_role ON users(role, created_at, id);"},
     {0},
 };

@@ -103,11 +103,23 @@ int sf_user_update(sf_db *db, const sf_user *u, sf_err *err) {
 /* The page's statement: all users, or those whose address or name starts
  * with prefix (?4, lowercased; ?5 the prefix and U+10FFFF, the largest
  * code point, whose UTF-8 sorts above every character's in byte order:
- * the range of the lower(...) indexes; valid UTF-8 for PostgreSQL). */
-static sf_stmt *list_statement(sf_db *db, const char *prefix, sf_err *err) {
-  if (!prefix)
+ * the range of the lower(...) indexes; valid UTF-8 for PostgreSQL); with
+ * role, only that role's (?6; without a prefix on users(role, created_at, id)). */
+static sf_stmt *list_statement(sf_db *db, const char *prefix, const char *role, sf_err *err) {
+  if (!prefix && !role)
     return sf_db_prepare(db,
                          "SELECT " USER_COLS " FROM users WHERE (created_at, id) < (?1, ?2)"
+                         " ORDER BY created_at DESC, id DESC LIMIT ?3",
+                         err);
+  if (!prefix)
+    return sf_db_prepare(db,
+                         "SELECT " USER_COLS " FROM users WHERE role = ?6 AND (created_at, id) < (?1, ?2)"
+                         " ORDER BY created_at DESC, id DESC LIMIT ?3",
+                         err);
+  if (role)
+    return sf_db_prepare(db,
+                         "SELECT " USER_COLS " FROM users WHERE ((lower(email) >= ?4 AND lower(email) < ?5)"
+                         " OR (lower(name) >= ?4 AND lower(name) < ?5)) AND role = ?6 AND (created_at, id) < (?1, ?2)"
                          " ORDER BY created_at DESC, id DESC LIMIT ?3",
                          err);
   return sf_db_prepare(db,
@@ -117,8 +129,8 @@ static sf_stmt *list_statement(sf_db *db, const char *prefix, sf_err *err) {
                        err);
 }
 
-int sf_user_list(sf_db *db, const char *cursor, const char *prefix, int limit, json_t *out, char *next_cursor,
-                 size_t cap, sf_err *err) {
+int sf_user_list(sf_db *db, const char *cursor, const char *prefix, const char *role, int limit, json_t *out,
+                 char *next_cursor, size_t cap, sf_err *err) {
   int64_t c_at = INT64_MAX;
   char c_id[64] = "\x7f";
   if (cursor && *cursor) {
@@ -135,8 +147,9 @@ int sf_user_list(sf_db *db, const char *cursor, const char *prefix, int limit, j
     lo[i] = '\0';
     snprintf(hi, sizeof hi, "%s\xf4\x8f\xbf\xbf", lo);
   }
-  sf_stmt *st = list_statement(db, prefix, err);
+  sf_stmt *st = list_statement(db, prefix, role, err);
   if (!st) return -500;
+  if (role) sf_stmt_text(st, 6, role);
   sf_stmt_int(st, 1, c_at);
   sf_stmt_text(st, 2, c_id);
   sf_stmt_int(st, 3, limit + 1);

@@ -38,9 +38,10 @@ int sf_user_insert(sf_db *db, const sf_user *u, sf_err *err); /* 409 on duplicat
 int sf_user_update(sf_db *db, const sf_user *u, sf_err *err); /* writes every mutable column */
 /* Page of users ordered newest first; cursor is "created_at:id" of the last row;
  * prefix (NULL: all): only those whose email or name starts with it, ASCII
- * case-insensitive (at most 127 bytes are used). */
-int sf_user_list(sf_db *db, const char *cursor, const char *prefix, int limit, json_t *out_array, char *next_cursor,
-                 size_t cap, sf_err *err);
+ * case-insensitive (at most 127 bytes are used); role (NULL: any): only
+ * that role's. */
+int sf_user_list(sf_db *db, const char *cursor, const char *prefix, const char *role, int limit, json_t *out_array,
+                 char *next_cursor, size_t cap, sf_err *err);
 
 json_t *sf_user_json(const sf_user *u);
 

@@ -64,6 +64,13 @@ static void h_me_patch(sf_req *req) {
 
 /* ---- admin ---- */
 
+static int role_valid(const char *role) {
+  static const char *const k_roles[] = {"customer", "staff", "approver", "admin"};
+  for (size_t i = 0; i < sizeof k_roles / sizeof k_roles[0]; i++)
+    if (strcmp(role, k_roles[i]) == 0) return 1;
+  return 0;
+}
+
 static void h_list(sf_req *req) {
   int limit;
   if (!sf_in_limit(req, &limit)) return;
@@ -75,10 +82,17 @@ static void h_list(sf_req *req) {
     sf_req_reply_problem(req, &err);
     return;
   }
+  /* ?role=: one role's users (combines with q and the cursor) */
+  const char *role = sf_req_query(req, "role");
+  if (role && !role_valid(role)) {
+    sf_err_invalid(&err, "role", "must be one of customer, staff, approver, admin");
+    sf_req_reply_problem(req, &err);
+    return;
+  }
   sf_db *db = sf_db_reader(&err);
   json_t *data = json_array();
   char next[128];
-  if (!db || sf_user_list(db, sf_req_query(req, "cursor"), q, limit, data, next, sizeof next, &err)) {
+  if (!db || sf_user_list(db, sf_req_query(req, "cursor"), q, role, limit, data, next, sizeof next, &err)) {
     json_decref(data);
     sf_req_reply_problem(req, &err);
     return;
@@ -302,8 +316,8 @@ void id_user_routes(void) {
        USER_REF, 200, 0},
       {"GET", "/api/v1/users", h_list, SF_AUTH_PERMISSION, "users:read", SF_ROUTE_PAGED, "users",
        "List users, newest first (cursor pagination); ?q= only those whose email or name starts with it "
-       "(case-insensitive, 1-100 characters)",
-       NULL, SF_LIST_SCHEMA(USER_REF), 200, 0, .query = "q"},
+       "(case-insensitive, 1-100 characters); ?role= only that role's (customer, staff, approver, admin)",
+       NULL, SF_LIST_SCHEMA(USER_REF), 200, 0, .query = "q role"},
       {"POST", "/api/v1/users", h_create, SF_AUTH_PERMISSION, "users:admin", 0, "users",
        "Create a user with a role and a password (an operator's account: the address counts as verified); "
        "409 when the address is taken",

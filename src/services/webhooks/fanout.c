@@ -2,7 +2,8 @@
  * in the dispatcher's transaction that also moves its checkpoint, inserts
  * one webhook_sub_deliveries row (and its timer, due at once) per active
  * subscription whose patterns match the event's type and that was made
- * before the event (position > from_position). The row is unique by
+ * before the event (position > from_position), except the deliveries' own
+ * records (WH_ATTEMPT_EVENT, which match "*" and "webhook.*" too). The row is unique by
  * (subscription, event), so each pair is delivered exactly once into the
  * log, at least once to the receiver.
  *
@@ -210,7 +211,8 @@ static int fan_apply(sf_tx *tx, const sf_event *ev, sf_err *err) {
   int64_t stamp;
   if (sf_webhooks_repo_sub_stamp(tx->db, &stamp, err)) return -1;
   if ((!fanout.built || stamp != fanout.built_stamp) && build(tx, stamp, err)) return -1;
-  if (fanout.nsubs == 0) return 0;
+  /* a delivery's own record: sending it would make another delivery, and so on */
+  if (fanout.nsubs == 0 || strcmp(ev->type, WH_ATTEMPT_EVENT) == 0) return 0;
   type_slot scratch = {0};
   const type_slot *t = matching(ev->type, &scratch);
   int rc = 0;

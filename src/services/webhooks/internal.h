@@ -13,7 +13,11 @@
 #define WH_TIMER_REQUEST "webhook" /* ref: a workflow delivery's id (whd_) */
 #define WH_TIMER_SUB "webhook_sub" /* ref: a subscription delivery's id (whs_) */
 #define WH_SUB_PREFIX "whs"        /* ids of subscription deliveries */
-#define WH_SECRET_PREFIX "whsec_"  /* a subscription's secret: this + 48 hex digits */
+/* The event a subscription delivery's recorded attempt appends to the
+ * subscription's stream (webhook-<id>); never fanned out to subscriptions
+ * (each would feed itself). */
+#define WH_ATTEMPT_EVENT "webhook.delivery_attempted"
+#define WH_SECRET_PREFIX "whsec_" /* a subscription's secret: this + 48 hex digits */
 #define WH_SECRET_LEN 54
 
 /* Writer thread, in the command that changes the subscriptions: stamps the

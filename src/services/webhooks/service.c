@@ -5,7 +5,8 @@
 #include "services/webhooks/repo.h"
 #include "services/webhooks/webhooks.h"
 
-/* this folder's migrations.c */
+/* this folder's migrations.c and topics.c */
+extern const sf_topic sf_webhooks_topics[];
 extern const sf_db_step sf_webhooks_migrations[];
 
 static const sf_subscriber *const k_subscribers[] = {&sf_webhooks_subscriber, &sf_webhooks_fanout_subscriber, NULL};
@@ -35,6 +36,7 @@ const sf_service sf_webhooks_service = {
     .routes = routes,
     .permissions = k_permissions,
     .migrations = sf_webhooks_migrations,
+    .topics = sf_webhooks_topics,
     .subscribers = k_subscribers,
     .timers = sf_webhooks_timers,
     .start = start,

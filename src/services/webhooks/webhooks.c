@@ -63,6 +63,8 @@ typedef enum { OUT_STALE, OUT_DELIVERED, OUT_RETRY, OUT_DEAD } outcome;
 typedef struct delivery {
   sf_attempt at; /* first: the table hands it back */
   int sub;       /* a subscription's delivery (webhook_sub_deliveries), else a workflow's */
+  /* request_id: a workflow delivery's request, or a subscription delivery's
+   * subscription: the stream its outcome events go to */
   char event_id[SF_ID_MAX], request_id[SF_ID_MAX];
   char event_type[128];
   char traceparent[SF_TRACEPARENT_LEN + 1]; /* of the request that queued it; "" = none */
@@ -270,6 +272,7 @@ static int on_due_sub(sf_tx *tx, const char *id, sf_err *err) {
   staged_row row = {.sub = 1,
                     .event_id = sf_stmt_col_text(st, 1),
                     .event_type = sf_stmt_col_text(st, 3),
+                    .request_id = sub_id, /* the stream of its attempt events */
                     .attempts = (int)sf_stmt_col_int(st, 4),
                     .url = sf_stmt_col_text(st, 5)};
   row.secret = sf_unseal(sf_edge_keyring(), sf_stmt_col_text(st, 6), sub_id, err);
@@ -360,6 +363,23 @@ static int record_events(sf_tx *tx, delivery *j, int attempts, sf_err *err) {
   return 0;
 }
 
+/* A subscription delivery's attempt, recorded in its subscription's stream
+ * (webhook-<id>): the delivery log's live source (topic webhook_deliveries)
+ * and its history. The fields are the delivery's as GET .../deliveries
+ * shows them after this attempt, but `error` is this attempt's (null when it
+ * succeeded), where the log's last_error keeps the last failure's. */
+static int record_sub_event(sf_tx *tx, const delivery *j, const sf_webhooks_attempt *at, sf_err *err) {
+  char next[32];
+  sf_time_iso8601(at->next_at, next, sizeof next);
+  json_t *data =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o}", "subscription_id", j->request_id, "delivery_id",
+                j->at.id, "event_id", j->event_id, "event_type", j->event_type, "status", at->status, "attempts",
+                at->attempts, "last_status_code", at->last_status ? json_integer(at->last_status) : json_null(),
+                "error", at->error ? json_string(at->error) : json_null(), "next_attempt_at",
+                j->result == OUT_RETRY ? json_string(next) : json_null());
+  return sf_ev_emit(tx, NULL, "webhook", j->request_id, WH_ATTEMPT_EVENT, data, err);
+}
+
 /* Writer thread. */
 static int record(sf_attempt *a, sf_tx *tx, sf_err *err) {
   delivery *j = (delivery *)a;
@@ -384,7 +404,8 @@ static int record(sf_attempt *a, sf_tx *tx, sf_err *err) {
   /* the lease becomes the next attempt, or goes */
   const char *kind = j->sub ? WH_TIMER_SUB : TIMER_KIND;
   rc = j->result == OUT_RETRY ? sf_timer_set(tx, kind, a->id, next_at, err) : sf_timer_cancel(tx, kind, a->id, err);
-  return rc || j->sub ? rc : record_events(tx, j, attempts, err);
+  if (rc) return rc;
+  return j->sub ? record_sub_event(tx, j, &at, err) : record_events(tx, j, attempts, err);
 }
 
 /* Completion thread: count and log. */

@@ -29,7 +29,15 @@ export const WEB_ROOT = process.env.SF_WEB_ROOT || path.join(REPO, 'build', 'web
  * (card 4000000000000119) is pending long enough for a person, and a test,
  * to watch it turn paid. */
 const HASH_FLAGS = ['--argon2-memlimit-kib', '8192', '--argon2-opslimit', '1'];
-const SERVE_FLAGS = [...HASH_FLAGS, '--rate-login-per-min', '0', '--payment-backoff-ms', '2000'];
+/* webhooks to the tests' own receivers on loopback, retried a second apart
+ * (specs/lists.spec.ts watches a delivery fail, then succeed, live) */
+const SERVE_FLAGS = [
+  ...HASH_FLAGS,
+  '--rate-login-per-min', '0',
+  '--payment-backoff-ms', '2000',
+  '--webhook-allow', '127.0.0.0/8,::1',
+  '--webhook-backoff-ms', '1000',
+];
 
 export interface RunningServer {
   url: string;

@@ -125,6 +125,8 @@ export function topicsOf(ev: LiveEvent, wanted: string[]): string[] {
         );
       case "notifications":
         return stream.startsWith("notifications-");
+      case "webhook_deliveries":
+        return stream === `webhook-${arg}`;
       case "approvals":
       case "queue":
         return stream.startsWith("request-");

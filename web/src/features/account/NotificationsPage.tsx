@@ -1,9 +1,10 @@
 // The inbox: newest first with cursor paging, an unread filter, mark one or
 // all read; new ones arrive live on the `notifications` topic.
 import { Anchor, Badge, Button, Center, Group, Paper, SegmentedControl, Stack, Text } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, unwrap } from "../../api/client";
+import { pageQuery, useCursorList } from "../../api/lists";
 import { useMe } from "../../api/me";
 import { useLiveQuery } from "../../live/hooks";
 import { unreadKey } from "../../app/NotificationBell";
@@ -67,18 +68,10 @@ export default function NotificationsPage() {
   const unreadOnly = params.get("filter") === "unread";
   const key = [...listKey, unreadOnly ? "unread" : "all"];
   useLiveQuery("notifications", listKey);
-  const list = useInfiniteQuery({
+  const list = useCursorList({
     queryKey: key,
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/notifications", {
-          params: {
-            query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}), ...(unreadOnly ? { unread: "true" } : {}) },
-          },
-        }),
-      ) as Promise<NotificationPage>,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) =>
+      unwrap(api.GET("/api/v1/notifications", { params: { query: pageQuery(20, cursor, { unread: unreadOnly ? "true" : undefined }) } })) as Promise<NotificationPage>,
   });
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: listKey });
@@ -92,7 +85,7 @@ export default function NotificationsPage() {
     mutationFn: () => unwrap(api.POST("/api/v1/notifications/read-all")),
     onSuccess: refresh,
   });
-  const items = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const items = list.items;
 
   return (
     <Page

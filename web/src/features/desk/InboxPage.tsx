@@ -55,7 +55,7 @@ export default function InboxPage() {
   useLive("approvals", refresh, (m) => {
     if (m.kind === "reset" || (m.kind === "subscribed" && !m.resumed)) refresh();
   });
-  const items = inbox.data?.pages.flatMap((p) => p.data) ?? [];
+  const items = inbox.items;
   return (
     <Page title="Approvals" actions={<Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}>
       {inbox.isError && <QueryError error={inbox.error} what="your approvals" />}

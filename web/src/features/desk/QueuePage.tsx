@@ -4,20 +4,19 @@
 // from `queue:<type>` of the chosen type or of every type. Each row shows
 // its most urgent SLA clock, counting down.
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { Anchor, Button, Center, Group, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
+import { Button, Group, NativeSelect, TextInput } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
-import { Link, useSearchParams } from "react-router-dom";
+import { useSearchParams } from "react-router-dom";
 import { useMe } from "../../api/me";
 import type { LiveMessage } from "../../live/hooks";
-import { Loading } from "../../ui/Loading";
+import { CursorTable } from "../../ui/CursorTable";
 import { Page } from "../../ui/Page";
-import { QueryError } from "../../ui/errors";
-import { dateTime } from "../../ui/format";
 import { LiveTopics } from "../portal/LiveTopics";
 import { useNameOf } from "../portal/RequestParts";
 import { SlaBadge } from "../portal/SlaClock";
-import { assigneeOf, useRequestTypes } from "../portal/requestsApi";
-import { StateBadge, humanize } from "../portal/words";
+import { requestColumns } from "../portal/requestColumns";
+import { assigneeOf, useRequestTypes, type ServiceRequest } from "../portal/requestsApi";
+import { humanize } from "../portal/words";
 import { slaFilters, useQueue, useWorkflowStates, type SlaFilter } from "./deskApi";
 
 const assignees = [
@@ -95,9 +94,13 @@ export default function QueuePage() {
   const stateOptions = f.type
     ? (states.data?.[f.type] ?? [])
     : [...new Set(Object.values(states.data ?? {}).flat())].sort();
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
   const typeName = (t: string) => types.data?.find((x) => x.type === t)?.name ?? t;
   const fetchedAt = list.dataUpdatedAt;
+  const cols = requestColumns((id) => `/desk/requests/${id}`, typeName, { type: "md", opened: "md" });
+  const assigneeName = (r: ServiceRequest) => {
+    const a = assigneeOf(r);
+    return a?.user ? nameOf(a.user) : a?.role ? `${a.role} queue` : "—";
+  };
 
   return (
     <Page title="Desk">
@@ -138,57 +141,20 @@ export default function QueuePage() {
           </Button>
         </Group>
       </form>
-      {list.isError && <QueryError error={list.error} what="the queue" />}
-      {list.isPending ? (
-        <Loading label="Loading the queue" />
-      ) : rows.length === 0 ? (
-        <Text role="status">No requests match.</Text>
-      ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
-          <Table verticalSpacing="sm" miw={500} highlightOnHover data-testid="queue">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Request</Table.Th>
-                <Table.Th visibleFrom="md">Type</Table.Th>
-                <Table.Th>State</Table.Th>
-                <Table.Th visibleFrom="sm">Assignee</Table.Th>
-                <Table.Th>SLA</Table.Th>
-                <Table.Th visibleFrom="md">Opened</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((r) => {
-                const a = assigneeOf(r);
-                return (
-                  <Table.Tr key={r.id} data-testid="queue-row" data-id={r.id}>
-                    <Table.Td>
-                      <Anchor component={Link} to={`/desk/requests/${r.id}`}>
-                        {r.title}
-                      </Anchor>
-                    </Table.Td>
-                    <Table.Td visibleFrom="md">{typeName(r.type)}</Table.Td>
-                    <Table.Td>
-                      <StateBadge request={r} />
-                    </Table.Td>
-                    <Table.Td visibleFrom="sm">{a?.user ? nameOf(a.user) : a?.role ? `${a.role} queue` : "—"}</Table.Td>
-                    <Table.Td>
-                      <SlaBadge sla={r.sla} fetchedAt={fetchedAt} />
-                    </Table.Td>
-                    <Table.Td visibleFrom="md">{dateTime(r.created_at)}</Table.Td>
-                  </Table.Tr>
-                );
-              })}
-            </Table.Tbody>
-          </Table>
-        </Paper>
-      )}
-      {list.hasNextPage && (
-        <Center>
-          <Button variant="default" onClick={() => void list.fetchNextPage()} loading={list.isFetchingNextPage}>
-            Show more
-          </Button>
-        </Center>
-      )}
+      <CursorTable list={list} what="the queue" minWidth={500} testId="queue"
+        tableProps={{ verticalSpacing: "sm", highlightOnHover: true }}
+        columns={[
+          cols.title,
+          cols.type,
+          cols.state,
+          { header: "Assignee", cell: assigneeName, visibleFrom: "sm" },
+          { header: "SLA", cell: (r) => <SlaBadge sla={r.sla} fetchedAt={fetchedAt} /> },
+          cols.opened,
+        ]}
+        rowProps={(r) => ({ "data-testid": "queue-row", "data-id": r.id })}
+        rowKey={(r) => r.id}
+        empty="No requests match."
+      />
     </Page>
   );
 }

@@ -1,11 +1,12 @@
 // The desk's reads beyond a request's own: the workflows (their states, for
 // the queue's filter), the queue with its server-side SLA filter, the
 // approvals inbox; and the desk's comment, which may be an internal note.
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../api/client";
+import { pageQuery, useCursorList } from "../../api/lists";
 import {
   requestKey,
-  requestsKey,
+  useRequests,
   type ApprovalChain,
   type InboxItem,
   type RequestFilter,
@@ -16,30 +17,10 @@ import {
 export const slaFilters = ["breached", "warning", "running", "paused", "met", "none"] as const;
 export type SlaFilter = (typeof slaFilters)[number];
 
-/** The queue: GET /requests with its filters and ?sla= (evaluated by the server), a page at a time. */
+/** The queue: GET /requests with its filters and ?sla= (evaluated by the server), a page at a time;
+ * under ["requests", "queue"], so every write on a request refreshes it. */
 export function useQueue(f: RequestFilter & { sla?: SlaFilter }, pageSize = 50) {
-  return useInfiniteQuery({
-    // under ["requests", "queue"]: every write on a request refreshes it
-    queryKey: requestsKey("queue", f),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/requests", {
-          params: {
-            query: {
-              limit: pageSize,
-              ...(pageParam ? { cursor: pageParam } : {}),
-              ...(f.type ? { type: f.type } : {}),
-              ...(f.state ? { state: f.state } : {}),
-              ...(f.assignee ? { assignee: f.assignee } : {}),
-              ...(f.q ? { q: f.q } : {}),
-              ...(f.sla ? { sla: f.sla } : {}),
-            },
-          },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  return useRequests("queue", f, pageSize);
 }
 
 /**
@@ -85,19 +66,13 @@ export function useWorkflowStates(enabled: boolean) {
 
 /** GET /approvals?assignee=me, newest first. */
 export function useInbox() {
-  return useInfiniteQuery({
+  return useCursorList<InboxItem>({
     queryKey: ["approvals", "inbox"],
-    initialPageParam: undefined as string | undefined,
     staleTime: 0,
-    queryFn: async ({ pageParam }) => {
-      const res = await unwrap(
-        api.GET("/api/v1/approvals", {
-          params: { query: { assignee: "me", limit: 50, ...(pageParam ? { cursor: pageParam } : {}) } },
-        }),
-      );
+    fetchPage: async (cursor) => {
+      const res = await unwrap(api.GET("/api/v1/approvals", { params: { query: pageQuery(50, cursor, { assignee: "me" }) } }));
       return { data: res.data as unknown as InboxItem[], next_cursor: res.next_cursor ?? null };
     },
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
 }
 

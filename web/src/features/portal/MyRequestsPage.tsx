@@ -3,18 +3,16 @@
 // (at most MAX_LIVE of them) and a notification about a request (approved,
 // commented, …) refreshes the list as well.
 import { useState, type FormEvent } from "react";
-import { Anchor, Button, Center, Group, NativeSelect, Paper, Table, Text, TextInput } from "@mantine/core";
+import { Anchor, Button, Group, NativeSelect, TextInput } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { useLive } from "../../live/hooks";
-import { Loading } from "../../ui/Loading";
+import { CursorTable } from "../../ui/CursorTable";
 import { Page } from "../../ui/Page";
-import { QueryError } from "../../ui/errors";
-import { dateTime } from "../../ui/format";
 import { LiveTopics } from "./LiveTopics";
 import { PortalNav } from "./PortalNav";
+import { requestColumns } from "./requestColumns";
 import { useRequestTypes, useRequests } from "./requestsApi";
-import { StateBadge } from "./words";
 
 const MAX_LIVE = 20;
 
@@ -25,14 +23,14 @@ export default function MyRequestsPage() {
   const types = useRequestTypes();
   const qc = useQueryClient();
   const list = useRequests("mine", { type: type || undefined, q: search || undefined, createdBy: "me" });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
   const refresh = () => void qc.invalidateQueries({ queryKey: ["requests", "mine"] });
   useLive("notifications", (ev) => {
     const subject = (ev.data as { subject?: { type?: string } }).subject;
     if (ev.type === "notification.created" && subject?.type === "request") refresh();
   });
   const typeName = (t: string) => types.data?.find((x) => x.type === t)?.name ?? t;
-  const live = rows.filter((r) => !r.final).slice(0, MAX_LIVE).map((r) => `request:${r.id}`);
+  const cols = requestColumns((id) => `/portal/requests/${id}`, typeName, { type: "sm", opened: "sm" });
+  const live = list.items.filter((r) => !r.final).slice(0, MAX_LIVE).map((r) => `request:${r.id}`);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setSearch(q.trim());
@@ -54,50 +52,17 @@ export default function MyRequestsPage() {
           </Button>
         </Group>
       </form>
-      {list.isError && <QueryError error={list.error} what="your requests" />}
-      {list.isPending ? (
-        <Loading label="Loading your requests" />
-      ) : rows.length === 0 ? (
-        <Text role="status">
-          No requests{search || type ? " match" : " yet"}. <Anchor component={Link} to="/portal">Open one</Anchor>
-        </Text>
-      ) : (
-        <Paper withBorder style={{ overflowX: "auto" }}>
-          <Table verticalSpacing="sm" miw={320} data-testid="my-requests">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Request</Table.Th>
-                <Table.Th visibleFrom="sm">Type</Table.Th>
-                <Table.Th>State</Table.Th>
-                <Table.Th visibleFrom="sm">Opened</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((r) => (
-                <Table.Tr key={r.id} data-testid="my-request" data-id={r.id}>
-                  <Table.Td>
-                    <Anchor component={Link} to={`/portal/requests/${r.id}`}>
-                      {r.title}
-                    </Anchor>
-                  </Table.Td>
-                  <Table.Td visibleFrom="sm">{typeName(r.type)}</Table.Td>
-                  <Table.Td>
-                    <StateBadge request={r} />
-                  </Table.Td>
-                  <Table.Td visibleFrom="sm">{dateTime(r.created_at)}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Paper>
-      )}
-      {list.hasNextPage && (
-        <Center>
-          <Button variant="default" onClick={() => void list.fetchNextPage()} loading={list.isFetchingNextPage}>
-            Show more
-          </Button>
-        </Center>
-      )}
+      <CursorTable list={list} what="your requests" minWidth={320} testId="my-requests"
+        tableProps={{ verticalSpacing: "sm" }}
+        columns={[cols.title, cols.type, cols.state, cols.opened]}
+        rowProps={(r) => ({ "data-testid": "my-request", "data-id": r.id })}
+        rowKey={(r) => r.id}
+        empty={
+          <>
+            No requests{search || type ? " match" : " yet"}. <Anchor component={Link} to="/portal">Open one</Anchor>
+          </>
+        }
+      />
     </Page>
   );
 }

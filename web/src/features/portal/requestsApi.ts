@@ -3,8 +3,9 @@
 // act, comment, assign, decide, delegate). Shared by the portal (customers)
 // and the desk (agents, approvers). Reads of one request follow its topic
 // `request:<id>`: every event refetches the request and its events.
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../api/client";
+import { pageQuery, useCursorList } from "../../api/lists";
 import type { components } from "../../api/schema";
 import { useLiveQuery } from "../../live/hooks";
 
@@ -96,28 +97,17 @@ export interface RequestFilter {
 
 export const requestsKey = (scope: string, f: RequestFilter) => ["requests", scope, f] as const;
 
-/** GET /requests with its filters, newest first, a page at a time. */
-export function useRequests(scope: string, f: RequestFilter, pageSize = 25) {
-  return useInfiniteQuery({
+/** The query of GET /requests for a filter (and more parameters, e.g. the desk's sla). */
+export function requestsQuery(f: RequestFilter & { sla?: string }, limit: number, cursor: string | undefined) {
+  const { createdBy, ...rest } = f;
+  return pageQuery(limit, cursor, { ...rest, created_by: createdBy });
+}
+
+/** GET /requests with its filters, newest first, a page at a time (key ["requests", scope, f]). */
+export function useRequests(scope: string, f: RequestFilter & { sla?: string }, pageSize = 25) {
+  return useCursorList<ServiceRequest>({
     queryKey: requestsKey(scope, f),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/requests", {
-          params: {
-            query: {
-              limit: pageSize,
-              ...(pageParam ? { cursor: pageParam } : {}),
-              ...(f.type ? { type: f.type } : {}),
-              ...(f.state ? { state: f.state } : {}),
-              ...(f.assignee ? { assignee: f.assignee } : {}),
-              ...(f.q ? { q: f.q } : {}),
-              ...(f.createdBy ? { created_by: f.createdBy } : {}),
-            },
-          },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) => unwrap(api.GET("/api/v1/requests", { params: { query: requestsQuery(f, pageSize, cursor) } })),
   });
 }
 

@@ -42,7 +42,7 @@ export default function CatalogPage() {
     else next.delete("q");
     setParams(next);
   };
-  const items = products.data?.pages.flatMap((p) => p.data) ?? [];
+  const items = products.items;
 
   return (
     <Page title="Shop">

@@ -10,7 +10,7 @@ import { Loading } from "../../ui/Loading";
 
 export default function OrdersPage() {
   const orders = useOrders();
-  const items = orders.data?.pages.flatMap((p) => p.data) ?? [];
+  const items = orders.items;
   return (
     <Page title="My orders">
       {orders.isError && <QueryError error={orders.error} what="your orders" />}

@@ -1,6 +1,7 @@
 // Catalog, stock and order reads of the shop.
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../../api/client";
+import { pageQuery, useCursorList } from "../../api/lists";
 import type { components } from "../../api/schema";
 import { useSession } from "../../api/me";
 import { useLiveQuery } from "../../live/hooks";
@@ -10,23 +11,10 @@ export type Stock = components["schemas"]["Stock"];
 export type Order = components["schemas"]["Order"];
 
 export function useProducts(q: string, categoryId: string | null) {
-  return useInfiniteQuery({
+  return useCursorList<Product>({
     queryKey: ["products", { q, categoryId }],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/products", {
-          params: {
-            query: {
-              limit: 24,
-              ...(pageParam ? { cursor: pageParam } : {}),
-              ...(q ? { q } : {}),
-              ...(categoryId ? { category_id: categoryId } : {}),
-            },
-          },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) =>
+      unwrap(api.GET("/api/v1/products", { params: { query: pageQuery(24, cursor, { q, category_id: categoryId }) } })),
   });
 }
 
@@ -60,12 +48,9 @@ export function useStock(id: string) {
 }
 
 export function useOrders() {
-  return useInfiniteQuery({
+  return useCursorList<Order>({
     queryKey: ["orders"],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(api.GET("/api/v1/orders", { params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) => unwrap(api.GET("/api/v1/orders", { params: { query: pageQuery(20, cursor) } })),
   });
 }
 

@@ -2,12 +2,12 @@
 // search and status filter, create and edit, stock levels live and
 // adjustments.
 import { useState } from "react";
-import { Badge, Button, Center, Group, Loader, Modal, Paper, Select, Table, Text, TextInput } from "@mantine/core";
+import { Badge, Button, Group, Loader, Modal, Select, Text, TextInput } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
-import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../../../api/client";
+import { pageQuery, useCursorList } from "../../../api/lists";
+import { CursorTable } from "../../../ui/CursorTable";
 import { Page } from "../../../ui/Page";
-import { QueryError } from "../../../ui/errors";
 import { money } from "../../../ui/format";
 import { ProductForm, type Product } from "./ProductForm";
 import { StockForm, useStockOf } from "./StockForm";
@@ -27,6 +27,17 @@ function StockCell({ id }: { id: string }) {
   );
 }
 
+function ProductCell({ p }: { p: Product }) {
+  return (
+    <>
+      <Text size="sm" fw={500}>
+        {p.name}
+      </Text>
+      <Text size="xs">{p.sku}</Text>
+    </>
+  );
+}
+
 const statusColor = { active: "teal.9", draft: "gray", archived: "orange" } as const;
 
 export default function CatalogAdminPage() {
@@ -35,18 +46,10 @@ export default function CatalogAdminPage() {
   const [status, setStatus] = useState<string | null>(null);
   const [editing, setEditing] = useState<Product | "new" | null>(null);
   const [stockOf, setStockOf] = useState<Product | null>(null);
-  const products = useInfiniteQuery({
+  const products = useCursorList({
     queryKey: ["admin-products", { dq, status }],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/products", {
-          params: { query: { limit: 50, ...(pageParam ? { cursor: pageParam } : {}), ...(dq ? { q: dq } : {}), ...(status ? { status } : {}) } },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) => unwrap(api.GET("/api/v1/products", { params: { query: pageQuery(50, cursor, { q: dq, status }) } })),
   });
-  const items = products.data?.pages.flatMap((p) => p.data) ?? [];
   return (
     <Page
       title="Catalog and inventory"
@@ -60,69 +63,30 @@ export default function CatalogAdminPage() {
         <TextInput label="Search" description="name, description or SKU" type="search" value={q} onChange={(e) => setQ(e.currentTarget.value)} w={280} />
         <Select label="Status" placeholder="Any status" data={["active", "draft", "archived"]} value={status} onChange={setStatus} clearable w={180} />
       </Group>
-      {products.isError && <QueryError error={products.error} what="the products" />}
-      {products.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading the products" />
-        </Center>
-      ) : (
-        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
-          <Table miw={760} data-testid="product-admin-list">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Product</Table.Th>
-                <Table.Th>Price</Table.Th>
-                <Table.Th>Status</Table.Th>
-                <Table.Th>Stock</Table.Th>
-                <Table.Th>Actions</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {items.map((p) => (
-                <Table.Tr key={p.id}>
-                  <Table.Td>
-                    <Text size="sm" fw={500}>
-                      {p.name}
-                    </Text>
-                    <Text size="xs">{p.sku}</Text>
-                  </Table.Td>
-                  <Table.Td>{money(p.price, p.currency)}</Table.Td>
-                  <Table.Td>
-                    <Badge color={statusColor[p.status]} variant={p.status === "active" ? "filled" : "light"}>
-                      {p.status}
-                    </Badge>
-                  </Table.Td>
-                  <Table.Td>
-                    <StockCell id={p.id} />
-                  </Table.Td>
-                  <Table.Td>
-                    <Group gap={4} wrap="nowrap">
-                      <Button size="compact-sm" variant="light" onClick={() => setEditing(p)} aria-label={`Edit ${p.name}`}>
-                        Edit
-                      </Button>
-                      <Button size="compact-sm" variant="light" onClick={() => setStockOf(p)} aria-label={`Adjust the stock of ${p.name}`}>
-                        Stock
-                      </Button>
-                    </Group>
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-          {items.length === 0 && (
-            <Text p="md" role="status">
-              No product matches.
-            </Text>
-          )}
-        </Paper>
-      )}
-      {products.hasNextPage && (
-        <Center>
-          <Button variant="default" onClick={() => void products.fetchNextPage()} loading={products.isFetchingNextPage}>
-            Load more products
-          </Button>
-        </Center>
-      )}
+      <CursorTable list={products} what="the products" minWidth={760} testId="product-admin-list"
+        columns={[
+          { header: "Product", cell: (p) => <ProductCell p={p} /> },
+          { header: "Price", cell: (p) => money(p.price, p.currency) },
+          { header: "Status", cell: (p) => <Badge color={statusColor[p.status]} variant={p.status === "active" ? "filled" : "light"}>{p.status}</Badge> },
+          { header: "Stock", cell: (p) => <StockCell id={p.id} /> },
+          {
+            header: "Actions",
+            cell: (p) => (
+              <Group gap={4} wrap="nowrap">
+                <Button size="compact-sm" variant="light" onClick={() => setEditing(p)} aria-label={`Edit ${p.name}`}>
+                  Edit
+                </Button>
+                <Button size="compact-sm" variant="light" onClick={() => setStockOf(p)} aria-label={`Adjust the stock of ${p.name}`}>
+                  Stock
+                </Button>
+              </Group>
+            ),
+          },
+        ]}
+        rowKey={(p) => p.id}
+        empty="No product matches."
+        more="Load more products"
+      />
       <Modal opened={editing !== null} onClose={() => setEditing(null)} title={editing === "new" ? "New product" : editing ? `Edit ${editing.name}` : ""} size="lg">
         {editing !== null && <ProductForm product={editing === "new" ? null : editing} onDone={() => setEditing(null)} />}
       </Modal>

@@ -8,7 +8,6 @@ import {
   Badge,
   Box,
   Button,
-  Center,
   Grid,
   Group,
   Loader,
@@ -17,15 +16,16 @@ import {
   Paper,
   Select,
   Stack,
-  Table,
   Tabs,
   Text,
   TextInput,
   Textarea,
   Title,
 } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "../../../api/client";
+import { pageQuery, useCursorList } from "../../../api/lists";
+import { CursorTable } from "../../../ui/CursorTable";
 import { Page } from "../../../ui/Page";
 import { FormAlert, QueryError, notifyOk, useFormErrors } from "../../../ui/errors";
 import { dateTime } from "../../../ui/format";
@@ -222,22 +222,25 @@ function MessageModal({ id, onClose }: { id: string | null; onClose(): void }) {
   );
 }
 
+const mailColors: Record<string, string> = { sent: "teal.9", dead: "red", kept: "blue" };
+
+function MailStatus({ status }: { status: string }) {
+  return (
+    <Badge variant={status === "sent" ? "filled" : "light"} color={mailColors[status] ?? "yellow"}>
+      {status}
+    </Badge>
+  );
+}
+
 function Messages() {
   const [status, setStatus] = useState<string | null>(null);
   const [to, setTo] = useState("");
   const [open, setOpen] = useState<string | null>(null);
-  const list = useInfiniteQuery({
+  const list = useCursorList({
     queryKey: ["mail-messages", status, to.trim()],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/mail/messages", {
-          params: { query: { limit: 50, ...(pageParam ? { cursor: pageParam } : {}), ...(status ? { status } : {}), ...(to.trim() ? { to: to.trim() } : {}) } },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) =>
+      unwrap(api.GET("/api/v1/mail/messages", { params: { query: pageQuery(50, cursor, { status, to: to.trim() }) } })),
   });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
   return (
     <Stack>
       <Text size="sm">Without an SMTP server (smtp_url) messages are kept here, in the dev mailbox, instead of being sent.</Text>
@@ -245,54 +248,27 @@ function Messages() {
         <Select label="Status" placeholder="Any status" data={["pending", "sent", "dead", "kept"]} value={status} onChange={setStatus} clearable w={160} />
         <TextInput label="Recipient" placeholder="someone@example.com" value={to} onChange={(e) => setTo(e.currentTarget.value)} w={260} />
       </Group>
-      {list.isError && <QueryError error={list.error} what="the messages" />}
-      {list.isPending ? (
-        <Center py="md">
-          <Loader aria-label="Loading the messages" />
-        </Center>
-      ) : (
-        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
-          <Table miw={640} data-testid="mail-messages">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Subject</Table.Th>
-                <Table.Th>To</Table.Th>
-                <Table.Th>Status</Table.Th>
-                <Table.Th>Created</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((m) => (
-                <Table.Tr key={m.id}>
-                  <Table.Td>
-                    <Anchor component="button" type="button" onClick={() => setOpen(m.id)} style={{ textAlign: "left" }}>
-                      {m.subject}
-                    </Anchor>
-                    <Text size="xs">{m.kind}</Text>
-                  </Table.Td>
-                  <Table.Td>{m.to}</Table.Td>
-                  <Table.Td>
-                    <Badge variant={m.status === "sent" ? "filled" : "light"} color={m.status === "sent" ? "teal.9" : m.status === "dead" ? "red" : m.status === "kept" ? "blue" : "yellow"}>
-                      {m.status}
-                    </Badge>
-                  </Table.Td>
-                  <Table.Td>{dateTime(m.created_at)}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-          {rows.length === 0 && (
-            <Text p="sm" size="sm">
-              No message.
-            </Text>
-          )}
-        </Paper>
-      )}
-      {list.hasNextPage && (
-        <Button variant="default" onClick={() => void list.fetchNextPage()} loading={list.isFetchingNextPage}>
-          Older messages
-        </Button>
-      )}
+      <CursorTable list={list} what="the messages" minWidth={640} testId="mail-messages"
+        columns={[
+          {
+            header: "Subject",
+            cell: (m) => (
+              <>
+                <Anchor component="button" type="button" onClick={() => setOpen(m.id)} style={{ textAlign: "left" }}>
+                  {m.subject}
+                </Anchor>
+                <Text size="xs">{m.kind}</Text>
+              </>
+            ),
+          },
+          { header: "To", cell: (m) => m.to },
+          { header: "Status", cell: (m) => <MailStatus status={m.status} /> },
+          { header: "Created", cell: (m) => dateTime(m.created_at) },
+        ]}
+        rowKey={(m) => m.id}
+        empty="No message."
+        more="Older messages"
+      />
       <MessageModal id={open} onClose={() => setOpen(null)} />
     </Stack>
   );

@@ -1,12 +1,15 @@
 // System: health and readiness, key metrics sampled from /metrics every few
-// seconds as sparklines, the event log (newest first, by stream) and its
+// seconds as sparklines, the event log (newest first, by stream and type) and its
 // verification (what `serviceflow verify` checks).
 import { useEffect, useRef, useState } from "react";
-import { Alert, Badge, Button, Code, Group, List, Paper, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQuery } from "@tanstack/react-query";
+import { Alert, Badge, Button, Code, Group, List, Paper, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../../../api/client";
+import { pageQuery, useCursorList } from "../../../api/lists";
+import { asApiError } from "../../../api/problem";
+import type { components } from "../../../api/schema";
+import { CursorTable } from "../../../ui/CursorTable";
 import { Page } from "../../../ui/Page";
-import { QueryError } from "../../../ui/errors";
 import { dateTime } from "../../../ui/format";
 import { parseMetrics, series, type Sample } from "./metrics";
 import { Sparkline } from "./Sparkline";
@@ -144,21 +147,35 @@ function Verify() {
   );
 }
 
+type LogEvent = components["schemas"]["Event"];
+
+function EventData({ data }: { data: unknown }) {
+  return (
+    <details>
+      <summary>data</summary>
+      <Code block style={{ maxWidth: 420, whiteSpace: "pre-wrap" }}>
+        {JSON.stringify(data, null, 1)}
+      </Code>
+    </details>
+  );
+}
+
+/** The event log: GET /events newest first, of one stream and/or of some types (?type=, prefixes end in "."). */
 function EventLog() {
   const [stream, setStream] = useState("");
-  const [applied, setApplied] = useState("");
-  const log = useInfiniteQuery({
+  const [types, setTypes] = useState("");
+  const [applied, setApplied] = useState({ stream: "", type: "" });
+  const log = useCursorList<LogEvent>({
     queryKey: ["admin-events", applied],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/events", {
-          params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}), ...(applied ? { stream: applied } : {}) } },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) => unwrap(api.GET("/api/v1/events", { params: { query: pageQuery(20, cursor, applied) } })),
   });
-  const rows = log.data?.pages.flatMap((p) => p.data) ?? [];
+  const head = log.data?.pages[0] as { head?: number } | undefined;
+  const err = log.isError ? asApiError(log.error) : null;
+  const show = (next: { stream: string; type: string }) => {
+    setStream(next.stream);
+    setTypes(next.type);
+    setApplied(next);
+  };
   return (
     <Stack gap="xs">
       <Title order={2} size="h4">
@@ -167,12 +184,22 @@ function EventLog() {
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          setApplied(stream.trim());
+          // "order. , user.login_failed" as the API wants it: "order.,user.login_failed"
+          show({ stream: stream.trim(), type: types.split(/[\s,]+/).filter(Boolean).join(",") });
         }}
         aria-label="Filter the event log"
       >
         <Group align="end" wrap="wrap">
-          <TextInput label="Stream" description="e.g. order-ord_…, user-usr_…, workflow-purchase; empty: all" value={stream} onChange={(e) => setStream(e.currentTarget.value)} w={320} />
+          <TextInput label="Stream" description="e.g. order-ord_…, user-usr_…, workflow-purchase; empty: all" value={stream} onChange={(e) => setStream(e.currentTarget.value)} w={320} error={err?.fieldErrors.stream} />
+          <TextInput
+            label="Type"
+            description="types or prefixes ending in a dot, separated by commas: order., user.login_failed; empty: all"
+            value={types}
+            onChange={(e) => setTypes(e.currentTarget.value)}
+            w={320}
+            error={err?.fieldErrors.type}
+            data-testid="event-type-filter"
+          />
           <Button type="submit" variant="light">
             Show
           </Button>
@@ -181,56 +208,38 @@ function EventLog() {
           </Button>
         </Group>
       </form>
-      {log.isError && <QueryError error={log.error} what="the event log" />}
       <Text size="sm" role="status">
-        {log.data ? `Newest ${applied ? "version" : "position"}: ${log.data.pages[0]?.head ?? 0}` : ""}
+        {log.data ? `Newest ${applied.stream ? "version" : "position"}: ${head?.head ?? 0}` : ""}
       </Text>
-      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
-        <Table miw={720} data-testid="event-log">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Position</Table.Th>
-              <Table.Th>When</Table.Th>
-              <Table.Th>Stream</Table.Th>
-              <Table.Th>Type</Table.Th>
-              <Table.Th>Data</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {rows.map((ev) => (
-              <Table.Tr key={ev.id}>
-                <Table.Td>{ev.position}</Table.Td>
-                <Table.Td>{dateTime(ev.at)}</Table.Td>
-                <Table.Td>
-                  <Button variant="subtle" size="compact-xs" onClick={() => (setStream(ev.stream), setApplied(ev.stream))} aria-label={`Show stream ${ev.stream}`}>
-                    {ev.stream}
-                  </Button>{" "}
-                  v{ev.version}
-                </Table.Td>
-                <Table.Td>{ev.type}</Table.Td>
-                <Table.Td>
-                  <details>
-                    <summary>data</summary>
-                    <Code block style={{ maxWidth: 420, whiteSpace: "pre-wrap" }}>
-                      {JSON.stringify(ev.data, null, 1)}
-                    </Code>
-                  </details>
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-        {!log.isPending && rows.length === 0 && (
-          <Text p="sm" size="sm">
-            No event.
-          </Text>
-        )}
-      </Paper>
-      {log.hasNextPage && (
-        <Button variant="default" onClick={() => void log.fetchNextPage()} loading={log.isFetchingNextPage}>
-          Older events
-        </Button>
-      )}
+      <CursorTable list={log} what="the event log" minWidth={720} testId="event-log"
+        columns={[
+          { header: "Position", cell: (ev) => ev.position },
+          { header: "When", cell: (ev) => dateTime(ev.at) },
+          {
+            header: "Stream",
+            cell: (ev) => (
+              <>
+                <Button variant="subtle" size="compact-xs" onClick={() => show({ ...applied, stream: ev.stream })} aria-label={`Show stream ${ev.stream}`}>
+                  {ev.stream}
+                </Button>{" "}
+                v{ev.version}
+              </>
+            ),
+          },
+          {
+            header: "Type",
+            cell: (ev) => (
+              <Button variant="subtle" size="compact-xs" onClick={() => show({ ...applied, type: ev.type })} aria-label={`Show type ${ev.type}`}>
+                {ev.type}
+              </Button>
+            ),
+          },
+          { header: "Data", cell: (ev) => <EventData data={ev.data} /> },
+        ]}
+        rowKey={(ev) => ev.id}
+        empty="No event."
+        more="Older events"
+      />
     </Stack>
   );
 }

@@ -1,5 +1,5 @@
-// Users and roles: the list (searched by the server: GET /users?q=, the start
-// of an address or a name; the role filter applies to the users loaded),
+// Users and roles: the list (searched and filtered by the server: GET
+// /users?q=, the start of an address or a name, and ?role=, one role's),
 // a new account, a role change and disabling or enabling an account. Each
 // change is sent with the version shown (If-Match), so a change made
 // meanwhile by someone else is refused (412) rather than overwritten.
@@ -7,10 +7,8 @@ import { useState, type FormEvent } from "react";
 import {
   Badge,
   Button,
-  Center,
   Collapse,
   Group,
-  Loader,
   Paper,
   PasswordInput,
   Select,
@@ -21,12 +19,14 @@ import {
   TextInput,
 } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
-import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../../api/client";
+import { pageQuery, useCursorList } from "../../../api/lists";
 import type { components } from "../../../api/schema";
 import { useMe } from "../../../api/me";
+import { CursorTable } from "../../../ui/CursorTable";
 import { Page } from "../../../ui/Page";
-import { FormAlert, QueryError, notifyOk, useFormErrors } from "../../../ui/errors";
+import { FormAlert, notifyOk, useFormErrors } from "../../../ui/errors";
 import { dateTime } from "../../../ui/format";
 
 type User = components["schemas"]["User"];
@@ -85,18 +85,11 @@ function CreateUser({ onDone }: { onDone(): void }) {
   );
 }
 
-/** GET /users, newest first; with q, only those whose e-mail or name starts with it (any case). */
-function useUsers(q: string) {
-  return useInfiniteQuery({
-    queryKey: ["admin-users", q],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/users", {
-          params: { query: { limit: 100, ...(pageParam ? { cursor: pageParam } : {}), ...(q ? { q } : {}) } },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+/** GET /users, newest first; with q, only those whose e-mail or name starts with it (any case); with role, that role's. */
+function useUsers(q: string, role: Role | null) {
+  return useCursorList<User>({
+    queryKey: ["admin-users", q, role],
+    fetchPage: (cursor) => unwrap(api.GET("/api/v1/users", { params: { query: pageQuery(100, cursor, { q, role }) } })),
   });
 }
 
@@ -166,11 +159,9 @@ export default function UsersPage() {
   const [q, setQ] = useState("");
   // one request per pause in typing, not per key
   const [needle] = useDebouncedValue(q.trim().slice(0, 100), 250);
-  const users = useUsers(needle);
   const [creating, setCreating] = useState(false);
-  const [role, setRole] = useState<string | null>(null);
-  const all = users.data?.pages.flatMap((p) => p.data) ?? [];
-  const shown = all.filter((u) => !role || u.role === role);
+  const [role, setRole] = useState<Role | null>(null);
+  const users = useUsers(needle, role);
   return (
     <Page
       title="Users and roles"
@@ -192,46 +183,24 @@ export default function UsersPage() {
           maxLength={100}
           data-testid="user-search"
         />
-        <Select label="Role" placeholder="Any role" data={roles} value={role} onChange={setRole} clearable w={180} />
+        <Select
+          label="Role"
+          placeholder="Any role"
+          data={roles}
+          value={role}
+          onChange={(v) => setRole(v as Role | null)}
+          clearable
+          w={180}
+          data-testid="user-role"
+        />
       </Group>
-      {users.isError && <QueryError error={users.error} what="the users" />}
-      {users.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading the users" />
-        </Center>
-      ) : (
-        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
-          <Table miw={760} data-testid="user-list">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>User</Table.Th>
-                <Table.Th>Role</Table.Th>
-                <Table.Th>Status</Table.Th>
-                <Table.Th>MFA</Table.Th>
-                <Table.Th>Created</Table.Th>
-                <Table.Th>Account</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {shown.map((u) => (
-                <UserRow key={`${u.id}:${u.version}`} u={u} self={u.id === me.user?.id} />
-              ))}
-            </Table.Tbody>
-          </Table>
-          {shown.length === 0 && (
-            <Text p="md" role="status">
-              No user matches.
-            </Text>
-          )}
-        </Paper>
-      )}
-      {users.hasNextPage && (
-        <Center>
-          <Button variant="default" onClick={() => void users.fetchNextPage()} loading={users.isFetchingNextPage}>
-            Load more users
-          </Button>
-        </Center>
-      )}
+      <CursorTable list={users} what="the users" minWidth={760} testId="user-list"
+        headers={["User", "Role", "Status", "MFA", "Created", "Account"]}
+        rowKey={(u) => `${u.id}:${u.version}`}
+        row={(u) => <UserRow u={u} self={u.id === me.user?.id} />}
+        empty="No user matches."
+        more="Load more users"
+      />
     </Page>
   );
 }

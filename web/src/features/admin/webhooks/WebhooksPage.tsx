@@ -1,5 +1,6 @@
 // Webhook subscriptions: list, create (the secret is shown once, here),
-// edit, rotate the secret, delete; each subscription's delivery log with
+// edit, rotate the secret, delete; each subscription's delivery log, live
+// from the topic webhook_deliveries:<id> (each recorded attempt), with
 // re-sending of a delivered or dead delivery.
 import { useState, type FormEvent } from "react";
 import {
@@ -7,7 +8,6 @@ import {
   Anchor,
   Badge,
   Button,
-  Center,
   Code,
   CopyButton,
   Group,
@@ -17,13 +17,16 @@ import {
   Select,
   Stack,
   Switch,
-  Table,
   Text,
   TextInput,
   Title,
 } from "@mantine/core";
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../../api/client";
+import { pageQuery, useCursorList } from "../../../api/lists";
+import type { paths } from "../../../api/schema";
+import { useLiveQuery } from "../../../live/hooks";
+import { CursorTable } from "../../../ui/CursorTable";
 import { Page } from "../../../ui/Page";
 import { FormAlert, QueryError, notifyOk, useFormErrors } from "../../../ui/errors";
 import { dateTime } from "../../../ui/format";
@@ -122,22 +125,36 @@ function SecretModal({ secret, onClose }: { secret: string | null; onClose(): vo
   );
 }
 
+type Delivery = paths["/api/v1/webhooks/{id}/deliveries"]["get"]["responses"]["200"]["content"]["application/json"]["data"][number];
+
+function DeliveryStatus({ status }: { status: Delivery["status"] }) {
+  return (
+    <Badge color={status === "delivered" ? "teal.9" : status === "dead" ? "red" : "yellow"} variant={status === "delivered" ? "filled" : "light"}>
+      {status}
+    </Badge>
+  );
+}
+
+function LastAnswer({ d }: { d: Delivery }) {
+  return (
+    <Text size="sm">
+      {d.last_status_code ? `HTTP ${d.last_status_code}` : ""}
+      {d.last_error ? ` ${d.last_error}` : ""}
+      {d.status === "pending" && d.next_attempt_at ? ` next try ${dateTime(d.next_attempt_at)}` : ""}
+    </Text>
+  );
+}
+
+/** The delivery log, newest first, kept current from the topic webhook_deliveries:<id>: each recorded attempt refetches it. */
 function Deliveries({ sub }: { sub: Subscription }) {
   const qc = useQueryClient();
   const [status, setStatus] = useState<string | null>(null);
-  const list = useInfiniteQuery({
+  const list = useCursorList<Delivery>({
     queryKey: ["webhooks", sub.id, "deliveries", status],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET("/api/v1/webhooks/{id}/deliveries", {
-          params: { path: { id: sub.id }, query: { limit: 50, ...(pageParam ? { cursor: pageParam } : {}), ...(status ? { status } : {}) } },
-        }),
-      ),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-    // polled: no real-time topic carries webhook deliveries (edge/stream.h lists the topics)
-    refetchInterval: 5000,
+    fetchPage: (cursor) =>
+      unwrap(api.GET("/api/v1/webhooks/{id}/deliveries", { params: { path: { id: sub.id }, query: pageQuery(50, cursor, { status }) } })),
   });
+  useLiveQuery(`webhook_deliveries:${sub.id}`, ["webhooks", sub.id, "deliveries"]);
   const resend = useMutation({
     mutationFn: (id: string) => unwrap(api.POST("/api/v1/webhooks/deliveries/{id}/resend", { params: { path: { id } } })),
     onSuccess: () => {
@@ -145,7 +162,6 @@ function Deliveries({ sub }: { sub: Subscription }) {
       void qc.invalidateQueries({ queryKey: ["webhooks", sub.id, "deliveries"] });
     },
   });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
   return (
     <Stack gap="xs">
       <Group justify="space-between" align="end">
@@ -154,60 +170,35 @@ function Deliveries({ sub }: { sub: Subscription }) {
         </Title>
         <Select label="Status" placeholder="Any status" data={["pending", "delivered", "dead"]} value={status} onChange={setStatus} clearable w={160} size="xs" />
       </Group>
-      {list.isError && <QueryError error={list.error} what="the deliveries" />}
-      <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
-        <Table miw={640} data-testid="webhook-deliveries">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Event</Table.Th>
-              <Table.Th>Status</Table.Th>
-              <Table.Th>Attempts</Table.Th>
-              <Table.Th>Last answer</Table.Th>
-              <Table.Th>Updated</Table.Th>
-              <Table.Th>Resend</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {rows.map((d) => (
-              <Table.Tr key={d.id}>
-                <Table.Td>
-                  <Text size="sm">{d.event_type}</Text>
-                  <Text size="xs">{d.event_id}</Text>
-                </Table.Td>
-                <Table.Td>
-                  <Badge color={d.status === "delivered" ? "teal.9" : d.status === "dead" ? "red" : "yellow"} variant={d.status === "delivered" ? "filled" : "light"}>
-                    {d.status}
-                  </Badge>
-                </Table.Td>
-                <Table.Td>{d.attempts}</Table.Td>
-                <Table.Td>
-                  <Text size="sm">
-                    {d.last_status_code ? `HTTP ${d.last_status_code}` : ""}
-                    {d.last_error ? ` ${d.last_error}` : ""}
-                    {d.status === "pending" && d.next_attempt_at ? ` next try ${dateTime(d.next_attempt_at)}` : ""}
-                  </Text>
-                </Table.Td>
-                <Table.Td>{dateTime(d.updated_at)}</Table.Td>
-                <Table.Td>
-                  <Button size="compact-sm" variant="light" disabled={d.status === "pending"} onClick={() => resend.mutate(d.id)} aria-label={`Resend delivery ${d.id}`}>
-                    Resend
-                  </Button>
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-        {!list.isPending && rows.length === 0 && (
-          <Text p="sm" size="sm">
-            No delivery yet.
-          </Text>
-        )}
-      </Paper>
-      {list.hasNextPage && (
-        <Button variant="default" onClick={() => void list.fetchNextPage()} loading={list.isFetchingNextPage}>
-          Older deliveries
-        </Button>
-      )}
+      <CursorTable list={list} what="the deliveries" minWidth={640} testId="webhook-deliveries"
+        columns={[
+          {
+            header: "Event",
+            cell: (d) => (
+              <>
+                <Text size="sm">{d.event_type}</Text>
+                <Text size="xs">{d.event_id}</Text>
+              </>
+            ),
+          },
+          { header: "Status", cell: (d) => <DeliveryStatus status={d.status} /> },
+          { header: "Attempts", cell: (d) => d.attempts },
+          { header: "Last answer", cell: (d) => <LastAnswer d={d} /> },
+          { header: "Updated", cell: (d) => (d.updated_at ? dateTime(d.updated_at) : "") },
+          {
+            header: "Resend",
+            cell: (d) => (
+              <Button size="compact-sm" variant="light" disabled={d.status === "pending"} onClick={() => resend.mutate(d.id)} aria-label={`Resend delivery ${d.id}`}>
+                Resend
+              </Button>
+            ),
+          },
+        ]}
+        rowProps={(d) => ({ "data-testid": "webhook-delivery", "data-id": d.id, "data-status": d.status })}
+        rowKey={(d) => d.id}
+        empty="No delivery yet."
+        more="Older deliveries"
+      />
     </Stack>
   );
 }
@@ -277,13 +268,10 @@ export default function WebhooksPage() {
   const [creating, setCreating] = useState(false);
   const [selected, setSelected] = useState<string | null>(null);
   const [secret, setSecret] = useState<string | null>(null);
-  const subs = useInfiniteQuery({
+  const subs = useCursorList<Subscription>({
     queryKey: ["webhooks", "list"],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) => unwrap(api.GET("/api/v1/webhooks", { params: { query: { limit: 100, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    fetchPage: (cursor) => unwrap(api.GET("/api/v1/webhooks", { params: { query: pageQuery(100, cursor) } })),
   });
-  const rows = subs.data?.pages.flatMap((p) => p.data) ?? [];
   return (
     <Page
       title="Webhooks"
@@ -308,41 +296,24 @@ export default function WebhooksPage() {
         )}
       </Modal>
       <SecretModal secret={secret} onClose={() => setSecret(null)} />
-      {subs.isError && <QueryError error={subs.error} what="the subscriptions" />}
-      {subs.isPending ? (
-        <Center py="xl">
-          <Loader aria-label="Loading the subscriptions" />
-        </Center>
-      ) : rows.length === 0 ? (
-        <Text>No subscription yet. A subscription receives the events it names as signed POSTs.</Text>
-      ) : (
-        <Paper withBorder style={{ overflowX: "auto" }} tabIndex={0}>
-          <Table miw={600} data-testid="webhook-list">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>URL</Table.Th>
-                <Table.Th>Events</Table.Th>
-                <Table.Th>State</Table.Th>
-                <Table.Th>Created</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((s) => (
-                <Table.Tr key={s.id} bg={s.id === selected ? "var(--mantine-color-blue-light)" : undefined}>
-                  <Table.Td>
-                    <Anchor component="button" type="button" onClick={() => setSelected(s.id)} style={{ wordBreak: "break-all", textAlign: "left" }}>
-                      {s.url}
-                    </Anchor>
-                  </Table.Td>
-                  <Table.Td>{s.events.join(", ")}</Table.Td>
-                  <Table.Td>{s.active ? "active" : "paused"}</Table.Td>
-                  <Table.Td>{dateTime(s.created_at)}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Paper>
-      )}
+      <CursorTable list={subs} what="the subscriptions" minWidth={600} testId="webhook-list"
+        columns={[
+          {
+            header: "URL",
+            cell: (s) => (
+              <Anchor component="button" type="button" onClick={() => setSelected(s.id)} style={{ wordBreak: "break-all", textAlign: "left" }}>
+                {s.url}
+              </Anchor>
+            ),
+          },
+          { header: "Events", cell: (s) => s.events.join(", ") },
+          { header: "State", cell: (s) => (s.active ? "active" : "paused") },
+          { header: "Created", cell: (s) => dateTime(s.created_at) },
+        ]}
+        rowProps={(s) => ({ bg: s.id === selected ? "var(--mantine-color-blue-light)" : undefined })}
+        rowKey={(s) => s.id}
+        empty="No subscription yet. A subscription receives the events it names as signed POSTs."
+      />
       {selected && <SubscriptionDetail key={selected} id={selected} onSecret={setSecret} onGone={() => setSelected(null)} />}
     </Page>
   );

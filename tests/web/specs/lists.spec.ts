@@ -1,0 +1,111 @@
+/* The admin's lists filtered by the server and the live delivery log
+ * (web/src/ui/CursorTable.tsx, api/lists.ts): the event log by type
+ * (GET /events?type=, a bad one explained on its field), the users by role
+ * (GET /users?role= with q), and a webhook subscription's delivery log that
+ * follows webhook_deliveries:<id> instead of polling. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test, expect } from '../harness/fixtures';
+import { unique } from '../harness/api';
+
+test('the event log filters by type on the server and names a bad type on its field', async ({ page, signIn }) => {
+  await signIn(page, 'admin');
+  await page.goto('/admin/system');
+  const typeInput = page.getByRole('textbox', { name: 'Type', exact: true });
+  await typeInput.fill('user.registered');
+  const asked = page.waitForRequest((r) => /\/api\/v1\/events\?.*type=user\.registered/.test(r.url()));
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
+  await asked;
+  const log = page.getByTestId('event-log');
+  await expect(log.getByRole('button', { name: /^Show type / }).first()).toBeVisible();
+  const types = await log.getByRole('button', { name: /^Show type / }).allTextContents();
+  expect(types.length).toBeGreaterThan(0);
+  expect(new Set(types)).toEqual(new Set(['user.registered']));
+  // a prefix: every type under it
+  await typeInput.fill('user.');
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
+  await expect(async () => {
+    const t = await log.getByRole('button', { name: /^Show type / }).allTextContents();
+    expect(t.length).toBeGreaterThan(0);
+    expect(t.every((x) => x.startsWith('user.'))).toBe(true);
+  }).toPass();
+  // a bad one: the server's words on the Type field
+  await typeInput.fill('Not a type');
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
+  await expect(typeInput).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByText("is not a list of event types or prefixes ending in '.'")).toBeVisible();
+});
+
+test('the users screen filters by role on the server, with the search', async ({ page, api, signIn }) => {
+  const name = unique('Rolefilter');
+  const admin = await api.token('admin');
+  for (const role of ['approver', 'staff'])
+    await api.ok('POST', '/api/v1/users', {
+      token: admin,
+      body: { email: `${name}-${role}@example.com`.toLowerCase(), password: 'role password 1', role },
+    });
+  await signIn(page, 'admin');
+  await page.goto('/admin/users');
+  await page.getByTestId('user-search').fill(name.slice(0, 24).toLowerCase());
+  const rows = page.getByTestId('user-list').locator('tbody tr');
+  await expect(rows).toHaveCount(2);
+  const asked = page.waitForRequest((r) => /\/api\/v1\/users\?.*role=approver/.test(r.url()) && /q=/.test(r.url()));
+  await page.getByTestId('user-role').click();
+  await page.getByRole('option', { name: 'approver', exact: true }).click();
+  await asked;
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText(`${name}-approver`.toLowerCase());
+  await page.getByTestId('user-role').click();
+  await page.getByRole('option', { name: 'customer', exact: true }).click();
+  await expect(page.getByText('No user matches.')).toBeVisible();
+});
+
+test('a delivery log shows a failing delivery, then its success, live and without polling', async ({
+  page,
+  api,
+  signIn,
+  noReload,
+}) => {
+  let status = 500;
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'Content-Length': '2' });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
+  try {
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/${unique('hook')}`;
+    const admin = await api.token('admin');
+    // an event only this test makes (other tests make products, orders, … meanwhile)
+    const sub = await api.ok('POST', '/api/v1/webhooks', {
+      token: admin,
+      body: { url, events: ['webhook.subscription_secret_rotated'] },
+    });
+    await signIn(page, 'admin');
+    await page.goto('/admin/webhooks');
+    await page.getByRole('button', { name: url }).click();
+    await expect(page.getByText('No delivery yet.')).toBeVisible();
+    await noReload.arm(page);
+    let reads = 0;
+    page.on('request', (r) => {
+      if (/\/api\/v1\/webhooks\/[^/]+\/deliveries/.test(r.url())) reads++;
+    });
+    await api.ok('POST', `/api/v1/webhooks/${sub.id}/secret`, { token: admin });
+    const row = page.getByTestId('webhook-delivery');
+    await expect(row).toHaveCount(1);
+    await expect(row).toHaveAttribute('data-status', 'pending');
+    await expect(row).toContainText('HTTP 500');
+    status = 200;
+    await expect(row).toHaveAttribute('data-status', 'delivered', { timeout: 15_000 });
+    await expect(row.getByRole('cell').nth(2)).toHaveText(/^[2-9]$/); // the attempts, the failed ones counted
+    // quiet now: no further reads (the old screen polled every 5 s)
+    const after = reads;
+    await page.waitForTimeout(6_000);
+    expect(reads).toBe(after);
+    await noReload.check(page);
+  } finally {
+    receiver.close();
+  }
+});
