@@ -82,7 +82,22 @@ def ws_url(node, token):
 
 
 async def recv(ws, timeout=15):
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    """The next message; a missing one fails the test (not an error), naming the socket's port."""
+    try:
+        return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    except asyncio.TimeoutError:
+        raise AssertionError("no message within %d s on the WebSocket to port %d" % (timeout, ws.remote_address[1]))
+
+
+async def closed_with(ws, timeout=15):
+    """The close code the server ends the socket with (messages before it are skipped)."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except websockets.ConnectionClosed as e:
+        return e.code
+    except asyncio.TimeoutError:
+        raise AssertionError("the WebSocket to port %d was not closed within %d s" % (ws.remote_address[1], timeout))
 
 
 async def subscribe(ws, topic, after=None):
@@ -300,10 +315,7 @@ class Shared(unittest.TestCase):
             async with websockets.connect(ws_url(self.b, clerk["access_token"])) as ws:
                 self.assertEqual((await subscribe(ws, "order:" + oid))["type"], "subscribed")
                 self.patch_user(self.a, clerk["user"]["id"], {"role": "customer"})
-                with self.assertRaises(websockets.ConnectionClosed) as cm:
-                    while True:
-                        await asyncio.wait_for(ws.recv(), 15)
-                self.assertEqual(cm.exception.code, 4403)
+                self.assertEqual(await closed_with(ws), 4403)
         run(go())
         st, _, b = h.req(self.a, "POST", "/api/v1/auth/logout", {"refresh_token": r["refresh_token"]})
         self.assertEqual(st, 204, b)
@@ -607,7 +619,7 @@ class RedisDown(unittest.TestCase):
     def run_redis(self, c, redis):
         t = h.register(c.nodes[0])["access_token"]
         allowed, got = self.burst_from(c.lb, "127.0.0.2")
-        self.assertLessEqual(allowed, BURST + 3, got)  # one budget for both instances, not two
+        self.assertLessEqual(allowed, BURST + 4, got)  # one budget for both instances, not two
         self.assertIn(429, got)
 
         def use(i, k):  # each request from a client address of its own: under its budget
@@ -629,7 +641,7 @@ class RedisDown(unittest.TestCase):
             self.assertTrue(wait_for(lambda: load.count(lambda out: out[0] == 200 and out[1] > killed) >= 30, 60),
                             "requests were not served while Redis was down")
             allowed, got = self.burst_from(c.lb, "127.0.0.3")
-            self.assertGreater(allowed, BURST, got)  # each instance's own budget meanwhile
+            self.assertGreaterEqual(allowed, BURST + 6, got)  # each instance's own budget meanwhile
             redis.start()
             for s in c.nodes:
                 self.assertEqual(wait_for(lambda: h.req(s, "GET", "/readyz")[2]["checks"]["ratelimit_redis"]
@@ -642,7 +654,7 @@ class RedisDown(unittest.TestCase):
         self.assertFalse([o for o in outs if o[0] not in (200, 429)], outs[:5])
         self.assertLess(slowest, 10)
         allowed, got = self.burst_from(c.lb, "127.0.0.4")
-        self.assertLessEqual(allowed, BURST + 3, got)  # shared again
+        self.assertLessEqual(allowed, BURST + 4, got)  # shared again
         self.assertIn(429, got)
 
 
