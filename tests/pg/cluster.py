@@ -35,6 +35,7 @@ from test_orders import OK, setup_shop, place  # noqa: E402
 from test_payments_http import FakePay, http_args  # noqa: E402
 from test_ratelimit_redis import RedisServer  # noqa: E402
 from test_stream import SSE, run  # noqa: E402
+from test_webhook_subscriptions import Receiver, types_of  # noqa: E402
 
 import websockets  # noqa: E402
 
@@ -165,7 +166,7 @@ class Shared(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(2)
+        cls.c = Cluster(2, h.WEBHOOK_ALLOW + ["--webhook-backoff-ms", "100"])
         cls.a, cls.b = cls.c.nodes
         cls.lb = cls.c.lb
         cls.staff, cls.products = setup_shop(cls.a, stock=1000)
@@ -222,6 +223,7 @@ class Shared(unittest.TestCase):
         self.assertIn(st, (201, 202), o)
         oid = o["id"]
         sse = SSE(self.b, cust, "order:" + oid, after=0)
+        self.addCleanup(sse.close)
         self.assertEqual(sse.status, 200)
 
         async def on_b():
@@ -259,6 +261,7 @@ class Shared(unittest.TestCase):
         self.assertGreater(pos2[0], last)
         # SSE resuming on A with the Last-Event-ID B gave: exactly the rest
         sse = SSE(self.a, cust, "order:" + oid, last_id=last)
+        self.addCleanup(sse.close)
         evs = sse.events(2, timeout=15)
         sse.close()
         self.assertEqual([int(e["id"]) for e in evs], pos2)
@@ -309,6 +312,7 @@ class Shared(unittest.TestCase):
         r = h.register(self.a)
         own = self.paid_order(self.a, r["access_token"])["id"]
         sse = SSE(self.b, r["access_token"], "order:" + own)
+        self.addCleanup(sse.close)
         self.assertEqual(sse.status, 200)
 
         async def go():
@@ -350,6 +354,38 @@ class Shared(unittest.TestCase):
         st, hd, g = h.req(self.a, "PATCH", "/api/v1/products/" + pid, {"status": "archived"}, token=self.staff)
         self.assertEqual(st, 200, g)
         self.assertEqual(h.req(self.b, "GET", "/api/v1/products/" + pid)[0], 404)  # hidden at once
+
+    def test_c_webhook_subscription_changed_on_the_standby_applies_on_the_holder(self):
+        holder = self.c.one_holder()
+        self.assertIsNotNone(holder, "not exactly one lease holder: %s" % self.c.leases())
+        standby = self.b if holder is self.a else self.a
+        rcv, rcv2 = Receiver(), Receiver()
+        try:
+            st, _, sub = h.req(standby, "POST", "/api/v1/webhooks", {"url": rcv.url, "events": ["product.created"]},
+                               token=self.admin)
+            self.assertEqual(st, 201, sub)
+
+            def product():
+                st, _, p = h.req(standby, "POST", "/api/v1/products",
+                                 {"sku": "W-%d" % time.time_ns(), "name": "Hooked", "price": 100, "currency": "EUR",
+                                  "status": "active"}, token=self.staff)
+                self.assertEqual(st, 201, p)
+                return p["id"]
+
+            def about(pid):
+                return lambda calls: any(json.loads(c["body"])["event"]["stream"] == "product-" + pid for c in calls)
+            first = product()  # delivered by the holder, which must know the new subscription
+            calls = rcv.wait_for(about(first), 30)
+            self.assertEqual(types_of(calls)[-1], "product.created")
+            st, _, b = h.req(standby, "PATCH", "/api/v1/webhooks/" + sub["id"], {"url": rcv2.url}, token=self.admin)
+            self.assertEqual(st, 200, b)
+            n = len(rcv.snapshot())
+            second = product()
+            rcv2.wait_for(about(second), 30)
+            self.assertEqual(len(rcv.snapshot()), n, "sent to the old URL after the change")
+        finally:
+            rcv.close()
+            rcv2.close()
 
     # (d)
     def test_d_prefer_wait_on_the_standby(self):
