@@ -28,7 +28,9 @@
 #include "edge/stream.h"
 #include "edge/web.h"
 #include "events/anchor.h"
+#include "events/cluster.h"
 #include "events/dispatch.h"
+#include "events/lease.h"
 #include "events/migrations.h"
 #include "events/relay.h"
 #include "events/stats.h"
@@ -524,7 +526,28 @@ static int metrics_start(const sf_config *cfg, sf_err *err) {
 
 static int dispatcher_start(const sf_config *cfg, sf_err *err) { return sf_dispatch_start(err); }
 static int timers_start(const sf_config *cfg, sf_err *err) { return sf_timers_start(err); }
-static int relay_start(const sf_config *cfg, sf_err *err) { return sf_relay_start(err); }
+static int relay_lease(void *ud) { return (void)ud, sf_lease_held(); }
+static int relay_start(const sf_config *cfg, sf_err *err) {
+  sf_relay_set_lease(relay_lease, NULL); /* one relay among the instances: the lease holder's */
+  return sf_relay_start(err);
+}
+/* Only where several processes can share the database (PostgreSQL); the
+ * instance's name is its host and port: unique among the instances, the
+ * same after a restart (it takes its row back at once). */
+static int lease_start(const sf_config *cfg, sf_err *err) {
+  char location[1024], host[256] = "host", instance[300];
+  sf_app_db_path(cfg, location, sizeof location);
+  if (!sf_db_shared(location)) return 0;
+  gethostname(host, sizeof host - 1);
+  host[sizeof host - 1] = '\0';
+  snprintf(instance, sizeof instance, "%s:%d", host, cfg->port);
+  return sf_lease_start(cfg->lease_ttl_ms, cfg->port ? instance : NULL, err); /* port 0: any, so not a name */
+}
+static int cluster_start(const sf_config *cfg, sf_err *err) {
+  char location[1024];
+  sf_app_db_path(cfg, location, sizeof location);
+  return sf_cluster_start(location, err);
+}
 static int stream_start(const sf_config *cfg, sf_err *err) { return sf_stream_start(err); }
 
 static int http_start(const sf_config *cfg, sf_err *err) {
@@ -554,7 +577,7 @@ static size_t add_services(server_part *parts, size_t n, sf_service_phase phase)
   return n;
 }
 
-#define PROCESS_PARTS 9 /* besides the services: storage ... http, stream */
+#define PROCESS_PARTS 11 /* besides the services: storage ... http, stream */
 
 /* The order (services/service.h): stopping in reverse drains HTTP, the
  * services that make commands, hashing (queued hashes submit commands), the
@@ -567,7 +590,11 @@ static size_t plan_parts(server_part *parts) {
   parts[n++] = (server_part){"secrets", secrets_start, secrets_stop};
   parts[n++] = (server_part){"metrics", metrics_start, NULL};
   n = add_services(parts, n, SF_SERVICE_OUTBOUND);
+  /* which instance sharing the database runs the background work below */
+  parts[n++] = (server_part){"lease", lease_start, sf_lease_stop};
   parts[n++] = (server_part){"dispatcher", dispatcher_start, sf_dispatch_stop};
+  /* after the dispatcher (it hands it the others' commits), stopped before it */
+  parts[n++] = (server_part){"cluster", cluster_start, sf_cluster_stop};
   /* after the dispatcher (it wakes the relay), stopped before it; no-op without nats_url */
   parts[n++] = (server_part){"relay", relay_start, sf_relay_stop};
   parts[n++] = (server_part){"timers", timers_start, sf_timers_stop};

@@ -128,7 +128,27 @@ void sf_cache_put(sf_cache *c, const char *key, uint64_t gen, const char *val, s
   pthread_rwlock_unlock(&s->lock);
 }
 
+/* Every entry of every shard, each shard's generation moved (fills that
+ * raced it are dropped). */
+static void invalidate_all(sf_cache *c) {
+  for (int i = 0; i < NSHARDS; i++) {
+    shard *s = &c->shards[i];
+    pthread_rwlock_wrlock(&s->lock);
+    atomic_fetch_add(&s->gen, 1);
+    for (int b = 0; b < NBUCKETS; b++) {
+      for (entry *e = s->buckets[b], *n; e; e = n) n = e->next, free_entry(e);
+      s->buckets[b] = NULL;
+    }
+    s->count = 0;
+    pthread_rwlock_unlock(&s->lock);
+  }
+}
+
 void sf_cache_invalidate(sf_cache *c, const char *key) {
+  if (strcmp(key, "*") == 0) {
+    invalidate_all(c);
+    return;
+  }
   uint64_t h = hash(key);
   shard *s = shard_of(c, h);
   pthread_rwlock_wrlock(&s->lock);

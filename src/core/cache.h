@@ -24,7 +24,7 @@ uint64_t sf_cache_gen(sf_cache *c, const char *key);
  * etag (cap bytes, may be NULL) receives the stored ETag. */
 char *sf_cache_get(sf_cache *c, const char *key, size_t *len, char *etag, size_t cap);
 void sf_cache_put(sf_cache *c, const char *key, uint64_t gen, const char *val, size_t len, const char *etag);
-void sf_cache_invalidate(sf_cache *c, const char *key);
+void sf_cache_invalidate(sf_cache *c, const char *key); /* key "*": every entry */
 /* Prometheus lines: sf_cache_requests_total{cache,result} and size. */
 void sf_cache_metrics(sf_cache *c, sf_buf *out);
 /* Adds c to /metrics (requests by result, entries, hit ratio) until freed. */

@@ -69,6 +69,7 @@ static const opt k_opts[] = {
     S(writer_sync),
     I(shutdown_timeout_s, 1, 600),
     I(drain_s, 0, 3600),
+    I(lease_ttl_ms, 300, 600000),
     I(idempotency_ttl_s, 60, 31536000),
     S(payment_provider),
     S(payment_url),
@@ -145,6 +146,7 @@ void sf_config_defaults(sf_config *c) {
   c->rate_login_burst = 10;
   snprintf(c->redis_prefix, sizeof c->redis_prefix, "sf:");
   c->redis_timeout_ms = 50;
+  c->lease_ttl_ms = 10000;
   snprintf(c->redis_fail, sizeof c->redis_fail, "open");
   c->argon2_memlimit_kib = 65536;
   c->argon2_opslimit = 2;

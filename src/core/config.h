@@ -61,7 +61,8 @@ typedef struct sf_config {
   int writer_max_batch;
   char writer_sync[16]; /* "full" (default) or "pipelined" */
   int shutdown_timeout_s;
-  int drain_s; /* on SIGTERM: seconds of serving with /readyz failing before the stop (0: stop at once) */
+  int lease_ttl_ms; /* instances sharing a database: the background lease's time to live (events/lease.h) */
+  int drain_s;      /* on SIGTERM: seconds of serving with /readyz failing before the stop (0: stop at once) */
   int idempotency_ttl_s;
 
   int init;                 /* 1 = create the database when the data directory has none */

@@ -342,6 +342,10 @@ int sf_edge_session_check(const char *user_id, const char *session_id, char *rol
 }
 
 void sf_edge_user_changed(const char *user_id) {
+  if (strcmp(user_id, "*") == 0) { /* another instance's changes may have been missed: ask again for everyone */
+    for (int i = 0; i < SESSION_SHARDS; i++) atomic_fetch_add_explicit(&sessions.gen[i], 1, memory_order_release);
+    return;
+  }
   atomic_fetch_add_explicit(session_gen(user_id), 1, memory_order_release);
 }
 

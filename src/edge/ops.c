@@ -8,6 +8,8 @@
 #include "core/json.h"
 #include "core/metrics.h"
 #include "edge/edge.h"
+#include "events/cluster.h"
+#include "events/lease.h"
 #include "events/relay.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -67,7 +69,14 @@ static void h_readyz(sf_req *req) {
   /* the NATS relay (when nats_url is set) is reported, never a reason to be unready: it falls behind */
   json_t *relay = sf_relay_status_json();
   if (relay) json_object_set_new(checks, "relay", json_string(sf_relay_state()));
-  if (db_ok && intact && writer_ok && storage_ok && redis_ok && !draining) {
+  /* instances sharing a database: which one runs the background work (both
+   * ready), and whether this one hears the others' commits — without that
+   * its caches and session answers may be stale: not ready */
+  json_object_set_new(checks, "lease", json_string(sf_lease_held() ? "held" : "standby"));
+  const char *cluster = sf_cluster_state();
+  int cluster_ok = strcmp(cluster, "down") != 0;
+  if (strcmp(cluster, "off") != 0) json_object_set_new(checks, "cluster", json_string(cluster));
+  if (db_ok && intact && writer_ok && storage_ok && redis_ok && cluster_ok && !draining) {
     json_t *body = json_pack("{s:s, s:o}", "status", "ready", "checks", checks);
     if (relay) json_object_set_new(body, "relay", relay);
     sf_req_reply_json(req, 200, body);
@@ -84,6 +93,8 @@ static void h_readyz(sf_req *req) {
                        : "writer: stopped");
   else if (!storage_ok)
     snprintf(detail, sizeof detail, "storage: the last write failed (%.150s)", fault.detail);
+  else if (!cluster_ok)
+    snprintf(detail, sizeof detail, "cluster: not hearing the other instances' commits (caches may be stale)");
   else
     snprintf(detail, sizeof detail, "ratelimit_redis: Redis does not answer and redis_fail is closed");
   reply_not_ready(req, checks, detail);

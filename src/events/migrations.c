@@ -61,5 +61,18 @@ const sf_db_step sf_ev_migrations[] = {
            "  created_at bigint NOT NULL,"
            "  UNIQUE(kind, ref));"
            "CREATE INDEX timers_due ON timers(due_at);"},
+    /* leases (events/lease.h): which instance sharing the database runs the
+     * background work; times are wall-clock milliseconds of the holders */
+    {"CREATE TABLE leases("
+     "  name TEXT PRIMARY KEY,"
+     "  holder TEXT NOT NULL,"
+     "  expires_at INTEGER NOT NULL,"
+     "  acquired_at INTEGER NOT NULL);",
+     0,
+     .pg = "CREATE TABLE leases("
+           "  name text PRIMARY KEY,"
+           "  holder text NOT NULL,"
+           "  expires_at bigint NOT NULL,"
+           "  acquired_at bigint NOT NULL);"},
     {0},
 };

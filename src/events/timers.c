@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "events/lease.h"
 
 #define MAX_KINDS 16
 #define FIRE_BATCH 256
@@ -49,16 +50,29 @@ static sf_timer_fn find_kind(const char *kind) {
   return NULL;
 }
 
-/* After commit: wake the scheduler if the new timer is due before its sleep ends. */
+/* After commit: wake the scheduler if the new timer is due before its
+ * sleep ends. On every instance sharing the database (the lease holder may
+ * be another one); key "*": look again now. */
+#define HOOK_WAKE "timers.wake"
 static void wake_hook(void *ud, const char *key) {
   (void)ud;
-  int64_t due = strtoll(key, NULL, 10);
+  int64_t due = strcmp(key, "*") == 0 ? 1 : strtoll(key, NULL, 10);
+  if (due <= 0) due = 1;
   pthread_mutex_lock(&scheduler.mu);
   if (scheduler.wake_at == 0 || due < scheduler.wake_at) {
     scheduler.wake_at = due;
     pthread_cond_signal(&scheduler.cv);
   }
   pthread_mutex_unlock(&scheduler.mu);
+}
+
+__attribute__((constructor)) static void register_hooks(void) {
+  sf_writer_broadcast_register(HOOK_WAKE, wake_hook, NULL);
+}
+
+/* The lease came (look at the table now) or went. */
+static void lease_changed(int held) {
+  if (held) sf_timers_wake();
 }
 
 int sf_timer_set(sf_tx *tx, const char *kind, const char *ref, int64_t due_ms, sf_err *err) {
@@ -74,7 +88,7 @@ int sf_timer_set(sf_tx *tx, const char *kind, const char *ref, int64_t due_ms, s
   if (sf_stmt_run(st, err)) return -1;
   char key[32];
   snprintf(key, sizeof key, "%" PRId64, due_ms);
-  sf_tx_after_commit(tx, wake_hook, NULL, key);
+  sf_tx_after_commit_all(tx, HOOK_WAKE, key);
   return 0;
 }
 
@@ -191,7 +205,7 @@ static void *timers_main(void *arg) {
     scheduler.wake_at = 0;
     pthread_mutex_unlock(&scheduler.mu);
     int64_t now = sf_now_ms(), due = next_due();
-    if (due > 0 && due <= now) {
+    if (due > 0 && due <= now && sf_lease_held()) { /* the lease holder fires (events/lease.h) */
       sf_err err = {0};
       if (sf_timers_fire_due(now, &err) < 0) sf_log_error("timers: fire failed", "\"detail\":\"%s\"", err.detail);
     }
@@ -233,6 +247,11 @@ int sf_timers_start(sf_err *err) {
     metrics_added = 1;
   }
   scheduler.stopping = 0;
+  static int lease_watched;
+  if (!lease_watched) {
+    sf_lease_on_change(lease_changed);
+    lease_watched = 1;
+  }
   if (pthread_create(&scheduler.thread, NULL, timers_main, NULL) != 0)
     return sf_err_internal(err, "cannot start the timer thread");
   scheduler.running = 1;

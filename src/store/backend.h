@@ -83,6 +83,17 @@ struct sf_db_backend {
   void (*writer_after_batch)(sf_db *db, int failed_for_space);
   int (*writer_probe)(sf_db *db, sf_err *err);
   void (*writer_close)(sf_db *db);
+
+  /* Notifications between processes that share the database (store/db.h:
+   * sf_db_listen_*). NULL in a backend that one process owns (SQLite). */
+  sf_db_listener *(*listen_open)(const char *location, const char *channel, sf_err *err);
+  int (*listen_wait)(sf_db_listener *l, int timeout_ms, sf_db_notify_fn fn, void *ud, sf_err *err);
+  void (*listen_close)(sf_db_listener *l);
+};
+
+/* The first member of every backend's listener. */
+struct sf_db_listener {
+  const sf_db_backend *ops;
 };
 
 /* The backend that serves location ("<name>://..." or a file path for the

@@ -66,6 +66,30 @@ void sf_db_close(sf_db *db) {
   if (db) db->ops->close(db);
 }
 
+int sf_db_shared(const char *location) {
+  sf_err err = {0};
+  const sf_db_backend *b = sf_db_backend_for(location, &err);
+  return b && b->listen_open;
+}
+
+sf_db_listener *sf_db_listen_open(const char *location, const char *channel, sf_err *err) {
+  const sf_db_backend *b = sf_db_backend_for(location, err);
+  if (!b) return NULL;
+  if (!b->listen_open) {
+    sf_err_set(err, 501, "unsupported", "Not supported", "the %s backend has no notifications", b->name);
+    return NULL;
+  }
+  return b->listen_open(location, channel, err);
+}
+
+int sf_db_listen_wait(sf_db_listener *l, int timeout_ms, sf_db_notify_fn fn, void *ud, sf_err *err) {
+  return l->ops->listen_wait(l, timeout_ms, fn, ud, err);
+}
+
+void sf_db_listen_close(sf_db_listener *l) {
+  if (l) l->ops->listen_close(l);
+}
+
 int sf_db_exec(sf_db *db, const char *sql, sf_err *err) { return db->ops->exec(db, sql, err); }
 const char *sf_db_backend_name(const sf_db *db) { return db->ops->name; }
 int64_t sf_db_changes(sf_db *db) { return db->ops->changes(db); }

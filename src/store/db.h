@@ -41,6 +41,26 @@ typedef struct sf_stmt sf_stmt;
  * its own from 2 up (store/sqlite/sqlite.h). */
 enum { SF_DB_READ = 0, SF_DB_WRITE = 1 };
 
+/* Notifications between the processes sharing one database (PostgreSQL
+ * LISTEN/NOTIFY; events/cluster.c). sf_db_listen_open opens a connection of
+ * its own listening on channel: NULL with err 501 "unsupported" for a
+ * backend one process owns (SQLite), 503 when the server cannot be reached.
+ * sf_db_listen_wait waits up to timeout_ms and hands each notification's
+ * payload to fn (on the calling thread, in the order they committed):
+ * returns how many (0 on timeout), -1 with err when the connection was lost
+ * (close it and open another: notifications sent meanwhile are gone). A
+ * listener belongs to one thread. A process's own notifications come back
+ * to it too. */
+typedef struct sf_db_listener sf_db_listener;
+/* 1 when location's backend serves several processes at once (it has
+ * notifications: PostgreSQL), 0 when one process owns the database
+ * (SQLite) or no backend serves it. */
+int sf_db_shared(const char *location);
+typedef void (*sf_db_notify_fn)(void *ud, const char *payload);
+sf_db_listener *sf_db_listen_open(const char *location, const char *channel, sf_err *err);
+int sf_db_listen_wait(sf_db_listener *l, int timeout_ms, sf_db_notify_fn fn, void *ud, sf_err *err);
+void sf_db_listen_close(sf_db_listener *l);
+
 /* Opens a connection to location (a file path, or "<backend>://..."). */
 sf_db *sf_db_open(const char *location, int role, sf_err *err);
 void sf_db_close(sf_db *db);

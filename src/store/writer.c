@@ -234,7 +234,7 @@ int sf_tx_rollback(sf_tx *tx, const sf_tx_mark *m, sf_err *err) {
   return 0;
 }
 
-void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
+static sf_tx_after *after_add(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
   if (tx->nafter == tx->cap_after) {
     tx->cap_after = tx->cap_after ? tx->cap_after * 2 : 64;
     tx->after = sf_realloc(tx->after, (size_t)tx->cap_after * sizeof *tx->after);
@@ -242,7 +242,74 @@ void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) {
   sf_tx_after *a = &tx->after[tx->nafter++];
   a->fn = fn;
   a->ud = ud;
+  a->broadcast = NULL;
   snprintf(a->key, sizeof a->key, "%s", key);
+  return a;
+}
+
+void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key) { after_add(tx, fn, ud, key); }
+
+/* ---- cluster-wide hooks (registered at startup, read by any thread) ---- */
+
+#define MAX_BROADCAST 32
+static struct broadcast_state {
+  struct {
+    const char *name;
+    sf_tx_hook fn;
+    void *ud;
+  } hooks[MAX_BROADCAST];
+  int n;
+  sf_writer_publish_fn publish;
+} broadcasts;
+
+void sf_writer_broadcast_register(const char *name, sf_tx_hook fn, void *ud) {
+  int i = 0;
+  while (i < broadcasts.n && strcmp(broadcasts.hooks[i].name, name) != 0) i++;
+  if (i == MAX_BROADCAST) abort(); /* a build with more hooks than room: a bug */
+  broadcasts.hooks[i].name = name;
+  broadcasts.hooks[i].fn = fn;
+  broadcasts.hooks[i].ud = ud;
+  if (i == broadcasts.n) broadcasts.n++;
+}
+
+void sf_tx_after_commit_all(sf_tx *tx, const char *name, const char *key) {
+  for (int i = 0; i < broadcasts.n; i++)
+    if (strcmp(broadcasts.hooks[i].name, name) == 0) {
+      after_add(tx, broadcasts.hooks[i].fn, broadcasts.hooks[i].ud, key)->broadcast = broadcasts.hooks[i].name;
+      return;
+    }
+  abort(); /* an unregistered name: a bug of the build */
+}
+
+int sf_writer_broadcast_run(const char *name, const char *key) {
+  for (int i = 0; i < broadcasts.n; i++)
+    if (strcmp(broadcasts.hooks[i].name, name) == 0) {
+      broadcasts.hooks[i].fn(broadcasts.hooks[i].ud, key);
+      return 0;
+    }
+  return -1;
+}
+
+void sf_writer_broadcast_everything(void) {
+  for (int i = 0; i < broadcasts.n; i++) broadcasts.hooks[i].fn(broadcasts.hooks[i].ud, "*");
+}
+
+void sf_writer_on_publish(sf_writer_publish_fn fn) { broadcasts.publish = fn; }
+
+void sf_writer_foreign_commit(int64_t head) {
+  sf_writer_commit_hook fn = writer.hook;
+  if (fn && head > 0) fn(head, writer.hook_ud);
+}
+
+/* Before COMMIT: the publisher hears of the batch when it appended events
+ * or queued a broadcast hook. The participant's commit value is read here
+ * too (it is the head the batch leaves; reading it changes nothing). */
+static int publish_batch(const sf_tx *tx, sf_err *err) {
+  if (!broadcasts.publish) return 0;
+  int64_t head = tx_committed();
+  int any = head > 0;
+  for (int i = 0; !any && i < tx->nafter; i++) any = tx->after[i].broadcast != NULL;
+  return any ? broadcasts.publish(tx->db, head, tx->after, tx->nafter, err) : 0;
 }
 
 static void run_after(const sf_tx_after *after, int n) {
@@ -400,6 +467,7 @@ static void run_batch(sf_cmd *list, int n) {
     atomic_store(&writer.visible, seq); /* before readers can see the batch */
   }
   int64_t head = 0; /* the participant's value for the commit hook */
+  if (!lost && publish_batch(&tx, &e)) lost = 1;
   if (lost || sf_db_commit(writer.db, &e)) {
     batch_failed(list, &tx, &e, &fault);
   } else {

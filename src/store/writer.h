@@ -53,6 +53,7 @@ typedef void (*sf_tx_hook)(void *ud, const char *key);
 typedef struct sf_tx_after {
   sf_tx_hook fn;
   void *ud;
+  const char *broadcast; /* sf_tx_after_commit_all: the hook's name; NULL: this process only */
   char key[64];
 } sf_tx_after;
 
@@ -68,6 +69,36 @@ typedef struct sf_tx {
  * any command's done(); dropped if the command rolls back or the commit
  * fails. */
 void sf_tx_after_commit(sf_tx *tx, sf_tx_hook fn, void *ud, const char *key);
+
+/* Cluster-wide after-commit hooks. Instances that share one database
+ * (PostgreSQL) each keep things in memory that another's commit makes stale:
+ * a user's or product's JSON, whether a session still stands, templates,
+ * webhook subscriptions, when the next timer is due. Such a hook is
+ * registered by name at startup (static name, at most 32 hooks; a name
+ * registered again replaces its function). sf_tx_after_commit_all queues it
+ * like sf_tx_after_commit (it runs here once the commit is durable) and also
+ * hands (name, key) to the publisher, which sends it to the other instances
+ * inside the same transaction (events/cluster.c: PostgreSQL NOTIFY), where
+ * sf_writer_broadcast_run runs it. Hooks must accept key "*": everything
+ * (what a receiver runs after it may have missed messages). Without a
+ * publisher (SQLite, one process) it is exactly sf_tx_after_commit. */
+void sf_writer_broadcast_register(const char *name, sf_tx_hook fn, void *ud);
+void sf_tx_after_commit_all(sf_tx *tx, const char *name, const char *key);
+/* Runs the hook registered as name with key (any thread); -1: no such name. */
+int sf_writer_broadcast_run(const char *name, const char *key);
+/* Runs every registered hook with key "*". */
+void sf_writer_broadcast_everything(void);
+/* Tells the other instances of a batch before its COMMIT, on the writer
+ * thread, inside the transaction: head is the chain head the batch leaves
+ * when it appended events (0: none), after[0..n) its hooks (the broadcast
+ * ones have a name). Called only when head > 0 or a broadcast hook is
+ * queued. Non-zero with err fails the batch like a failed COMMIT. */
+typedef int (*sf_writer_publish_fn)(sf_db *db, int64_t head, const sf_tx_after *after, int n, sf_err *err);
+void sf_writer_on_publish(sf_writer_publish_fn fn);
+/* Another instance committed events up to head: the commit hook
+ * (sf_writer_on_commit) runs with it as after a commit of this process.
+ * Any thread. */
+void sf_writer_foreign_commit(int64_t head);
 
 /* A savepoint inside a command, for commands that apply many independent
  * items (timers, saga results): a failed item rolls back alone, and the

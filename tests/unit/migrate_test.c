@@ -130,7 +130,7 @@ static void test_intermediate_version_keeps_data(void **state) {
   assert_non_null(db);
   assert_int_equal(sf_app_migrate(db, &e), 0);
   char *v = rows(path, k_versions);
-  assert_string_equal(v, "carts | 1\ncatalog | 1\nedge | 3\nevents | 2\nidentity | 4\ninventory | 1\nmail | 3\n"
+  assert_string_equal(v, "carts | 1\ncatalog | 1\nedge | 3\nevents | 3\nidentity | 4\ninventory | 1\nmail | 3\n"
                          "notifications | 1\n"
                          "orders | 2\nrequests | 5\nwebhooks | 3\nworkflows | 1\n");
   free(v);
@@ -139,8 +139,8 @@ static void test_intermediate_version_keeps_data(void **state) {
   free(chains);
   int total = sf_db_schema_version(db);
   assert_int_equal(total,
-                   27); /* 18, the etag column, identity's account tokens, mail's three steps, notifications, webhook
-              subscriptions, the users' search indexes, requests' notes and SLA status */
+                   28); /* 18, the etag column, identity's account tokens, mail's three steps, notifications, webhook
+              subscriptions, the users' search indexes, requests' notes and SLA status, the events' leases */
   assert_int_equal(sf_app_migrate(db, &e), 0); /* again: nothing to do */
   assert_int_equal(sf_db_schema_version(db), total);
   sf_db_close(db);

@@ -115,7 +115,15 @@ static int sku_taken(sf_tx *tx, const char *sku, const char *except_id, sf_err *
 
 /* ---- events, cache ---- */
 
-static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
+/* On every instance sharing the database (store/writer.h sf_tx_after_commit_all). */
+#define HOOK_PRODUCT_CACHE "catalog.product-json"
+static void invalidate(void *ud, const char *key) {
+  (void)ud;
+  if (catalog.products) sf_cache_invalidate(catalog.products, key);
+}
+__attribute__((constructor)) static void register_hooks(void) {
+  sf_writer_broadcast_register(HOOK_PRODUCT_CACHE, invalidate, NULL);
+}
 
 /* At the product's version (the stream's version is p->version - 1 before). */
 static int product_event(sf_tx *tx, const sf_actor *who, const sf_product *p, const char *type, json_t *data,
@@ -126,7 +134,7 @@ static int product_event(sf_tx *tx, const sf_actor *who, const sf_product *p, co
   sf_ev_meta_of(who, &meta);
   int rc = sf_ev_append(tx, stream, p->version - 1, type, data, &meta, NULL, err);
   json_decref(data);
-  if (rc == 0 && catalog.products) sf_tx_after_commit(tx, invalidate, catalog.products, p->id);
+  if (rc == 0) sf_tx_after_commit_all(tx, HOOK_PRODUCT_CACHE, p->id);
   return rc;
 }
 

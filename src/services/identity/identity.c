@@ -21,17 +21,31 @@ id_settings id_cfg = {900, 30 * 86400, 5, 30, ID_VERIFY_OPTIONAL, 86400, 1800, 5
  * process (the CLI) are new rows, never cached yet. */
 static struct identity_state { sf_cache *users; } identity;
 
-static void invalidate(void *ud, const char *key) { sf_cache_invalidate(ud, key); }
+/* After-commit hooks that run on every instance sharing the database
+ * (store/writer.h sf_tx_after_commit_all): a user's cached JSON and the
+ * edge's session answers go stale wherever they are held. */
+#define HOOK_USER_CACHE "identity.user-json"
+#define HOOK_SESSIONS "identity.sessions"
+
+static void invalidate(void *ud, const char *key) {
+  (void)ud;
+  if (identity.users) sf_cache_invalidate(identity.users, key);
+}
 static void user_changed(void *ud, const char *key) { (void)ud, sf_edge_user_changed(key); }
 
-void id_changed(sf_tx *tx, const char *user_id) { sf_tx_after_commit(tx, user_changed, NULL, user_id); }
+__attribute__((constructor)) static void register_hooks(void) {
+  sf_writer_broadcast_register(HOOK_USER_CACHE, invalidate, NULL);
+  sf_writer_broadcast_register(HOOK_SESSIONS, user_changed, NULL);
+}
+
+void id_changed(sf_tx *tx, const char *user_id) { sf_tx_after_commit_all(tx, HOOK_SESSIONS, user_id); }
 
 /* Only a change of role or status changes the edge's session answers (the
  * sessions themselves change through id_revoke_*): a profile edit or a failed
  * login does not send every HTTP thread back to the database. */
 int id_save(sf_tx *tx, const sf_user *u, sf_err *err) {
   if (sf_user_update(tx->db, u, err)) return -1;
-  if (identity.users) sf_tx_after_commit(tx, invalidate, identity.users, u->id);
+  sf_tx_after_commit_all(tx, HOOK_USER_CACHE, u->id);
   if (strcmp(u->role, u->loaded_role) != 0 || strcmp(u->status, u->loaded_status) != 0) id_changed(tx, u->id);
   return 0;
 }

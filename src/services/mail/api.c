@@ -125,7 +125,7 @@ static int template_exec(const sf_actor *who, sf_tx *tx, void *data, sf_result *
   int rc = in->subject ? mail_repo_template_put(tx->db, in->kind, in->subject, in->text, in->html, by, tx->now_ms, err)
                        : mail_repo_template_reset(tx->db, in->kind, by, tx->now_ms, err);
   if (rc) return -1;
-  sf_tx_after_commit(tx, mail_tpl_reload, NULL, in->kind);
+  sf_tx_after_commit_all(tx, MAIL_HOOK_TEMPLATES, in->kind); /* every instance reloads */
   return template_result(tx, in->kind, out, err);
 }
 

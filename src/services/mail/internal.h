@@ -70,7 +70,8 @@ void mail_tpl_put(mail_tpl *t);
 /* Forgets the cache and loads it again from a reader (after a commit that
  * changed a template: sf_tx_after_commit hook). */
 void mail_tpl_reload(void *ud, const char *key);
-void mail_tpl_cache_clear(void); /* stop, tests */
+#define MAIL_HOOK_TEMPLATES "mail.templates" /* the cluster-wide hook that runs mail_tpl_reload */
+void mail_tpl_cache_clear(void);             /* stop, tests */
 
 /* ---- message.c ---- */
 

@@ -140,6 +140,12 @@ void mail_tpl_put(mail_tpl *t) {
   if (last) tpl_free(t);
 }
 
+/* Another instance sharing the database may edit a template: each reloads
+ * (store/writer.h sf_tx_after_commit_all). */
+__attribute__((constructor)) static void register_hooks(void) {
+  sf_writer_broadcast_register(MAIL_HOOK_TEMPLATES, mail_tpl_reload, NULL);
+}
+
 void mail_tpl_reload(void *ud, const char *key) {
   (void)ud, (void)key;
   mail_tpl *set[MAX_KINDS];

@@ -171,6 +171,9 @@ int ord_refund(const sf_actor *who, sf_tx *tx, void *in, sf_result *out, sf_err 
 typedef struct ord_saga_hooks {
   void (*touched)(const char *order_id); /* its saga state changed or was looked at */
   void (*idle)(void);                    /* after every pass, at most ~50 ms apart */
+  /* an event of the order committed, on this instance or another sharing
+   * the database (on the dispatcher's live thread, sf-live); optional */
+  void (*changed)(const char *order_id);
 } ord_saga_hooks;
 
 /* Opens the payment provider, resumes every unfinished saga and starts the

@@ -320,7 +320,8 @@ static void h_sales(sf_req *req) {
 
 /* ---- start, stop ---- */
 
-static const ord_saga_hooks k_saga_hooks = {.touched = ord_wait_touched, .idle = ord_wait_expire};
+static const ord_saga_hooks k_saga_hooks = {
+    .touched = ord_wait_touched, .idle = ord_wait_expire, .changed = ord_wait_changed};
 
 void sf_orders_timers(void) { ord_saga_timers(); }
 

@@ -52,6 +52,7 @@
 
 #include "core/log.h"
 #include "events/dispatch.h"
+#include "events/lease.h"
 #include "events/store.h"
 #include "events/timers.h"
 #include "services/orders/internal.h"
@@ -417,8 +418,13 @@ static int opens_step(const char *type) {
 /* On the dispatcher thread, for each event once its commit is durable
  * (before the dispatcher's durable pass over the same events). */
 static void wake_notify(const sf_event *ev) {
-  if (!opens_step(ev->type) || strncmp(ev->stream, ORDER_STREAM, strlen(ORDER_STREAM)) != 0) return;
-  enqueue(ev->stream + strlen(ORDER_STREAM));
+  if (!ev->stream || strncmp(ev->stream, ORDER_STREAM, strlen(ORDER_STREAM)) != 0) return;
+  const char *id = ev->stream + strlen(ORDER_STREAM);
+  /* `Prefer: wait` here may wait for a saga that runs on another instance
+   * (the lease holder): its results reach this instance as events */
+  const ord_saga_hooks *hooks = saga.hooks;
+  if (hooks && hooks->changed) hooks->changed(id);
+  if (opens_step(ev->type) && sf_lease_held()) enqueue(id); /* the lease holder runs sagas (events/lease.h) */
 }
 
 const sf_subscriber sf_orders_saga_subscriber = {.name = "order_saga", .notify = wake_notify};
@@ -445,6 +451,24 @@ static int open_provider(const sf_config *cfg, sf_err *err) {
   return saga.provider ? 0 : -1;
 }
 
+/* Every unfinished saga onto the queue (the orders' state rows say which). */
+static int resume_unfinished(sf_err *err) {
+  sf_db *db = sf_db_reader(err);
+  int resumed = db ? ord_repo_unfinished(db, enqueue, err) : -1;
+  if (resumed > 0) sf_log_info("resuming order sagas", "\"orders\":%d", resumed);
+  return resumed < 0 ? -1 : 0;
+}
+
+/* The lease came: the sagas another holder left unfinished are ours now. */
+static void lease_changed(int held) {
+  pthread_mutex_lock(&saga.mu);
+  int running = saga.running && !saga.stopping;
+  pthread_mutex_unlock(&saga.mu);
+  sf_err err = {0};
+  if (held && running && resume_unfinished(&err))
+    sf_log_error("order sagas not resumed", "\"detail\":\"%s\"", err.detail);
+}
+
 int ord_saga_start(const sf_config *cfg, const sf_keyring *ring, const ord_saga_hooks *hooks, sf_err *err) {
   if (open_provider(cfg, err)) return -1;
   saga.ring = ring;
@@ -454,11 +478,13 @@ int ord_saga_start(const sf_config *cfg, const sf_keyring *ring, const ord_saga_
   pthread_mutex_lock(&saga.mu);
   saga.stopping = 0; /* what the dispatcher queued before now stays queued */
   pthread_mutex_unlock(&saga.mu);
-  /* resume every unfinished saga */
-  sf_db *db = sf_db_reader(err);
-  int resumed = db ? ord_repo_unfinished(db, enqueue, err) : -1;
-  if (resumed < 0) return -1;
-  if (resumed) sf_log_info("resuming order sagas", "\"orders\":%d", resumed);
+  static int lease_watched;
+  if (!lease_watched) { /* before the look below: a lease taken in between is not missed */
+    sf_lease_on_change(lease_changed);
+    lease_watched = 1;
+  }
+  /* resume every unfinished saga, when this instance runs them */
+  if (sf_lease_held() && resume_unfinished(err)) return -1;
   if (pthread_create(&saga.thread, NULL, saga_main, NULL) != 0)
     return sf_err_internal(err, "cannot start the saga thread");
   pthread_mutex_lock(&saga.mu);

@@ -88,6 +88,14 @@ void ord_wait_touched(const char *order_id) {
   if (settled_now(order_id)) answer_all(take_waiters(order_id, 0, 0));
 }
 
+void ord_wait_changed(const char *order_id) {
+  int any = 0;
+  pthread_mutex_lock(&waiters.mu);
+  for (waiter *w = waiters.list; w && !any; w = w->next) any = strcmp(w->order_id, order_id) == 0;
+  pthread_mutex_unlock(&waiters.mu);
+  if (any) ord_wait_touched(order_id);
+}
+
 void ord_wait_expire(void) { answer_all(take_waiters(NULL, sf_now_ms(), 0)); }
 
 int ord_wait_park(sf_req *req, const char *order_id, int wait_s, int status, int unsettled_status) {

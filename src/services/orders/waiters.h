@@ -18,6 +18,10 @@
 int ord_wait_park(sf_req *req, const char *order_id, int wait_s, int status, int unsettled_status);
 /* Answers the waiters of order_id if it is settled now (saga hook). */
 void ord_wait_touched(const char *order_id);
+/* Answers the waiters of order_id if there are any and it is settled now:
+ * for each event of an order (the saga's `changed` hook), whichever
+ * instance's saga moved it; costs a look at the list when nobody waits. */
+void ord_wait_changed(const char *order_id);
 /* Answers the waiters whose wait ended (saga hook). */
 void ord_wait_expire(void);
 

@@ -107,8 +107,15 @@ static void changed_after_commit(void *ud, const char *key) {
   atomic_fetch_add(&fanout_idle.changed, 1);
 }
 
+/* Subscriptions changed on another instance sharing the database count too
+ * (store/writer.h sf_tx_after_commit_all). */
+#define HOOK_SUBSCRIPTIONS "webhooks.subscriptions"
+__attribute__((constructor)) static void register_hooks(void) {
+  sf_writer_broadcast_register(HOOK_SUBSCRIPTIONS, changed_after_commit, NULL);
+}
+
 int wh_fanout_invalidate(sf_tx *tx, sf_err *err) {
-  sf_tx_after_commit(tx, changed_after_commit, NULL, "webhook_subscriptions");
+  sf_tx_after_commit_all(tx, HOOK_SUBSCRIPTIONS, "webhook_subscriptions");
   int64_t stamp;
   do sf_random_bytes(&stamp, sizeof stamp);
   while (stamp == 0 || stamp == fanout.built_stamp);

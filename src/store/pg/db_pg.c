@@ -546,4 +546,7 @@ const sf_db_backend sf_db_pg_backend = {
     .writer_after_batch = NULL,
     .writer_probe = sf_pg_writer_probe,
     .writer_close = sf_pg_writer_close,
+    .listen_open = sf_pg_listen_open,
+    .listen_wait = sf_pg_listen_wait,
+    .listen_close = sf_pg_listen_close,
 };

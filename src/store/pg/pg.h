@@ -52,6 +52,11 @@ extern const sf_db_backend sf_db_pg_backend;
  * $k of each SQLite number, 0 for one the text does not use; *nparams: k. */
 char *sf_pg_translate(const char *sql, int *nslots, int **slot_to_param, int *nparams);
 
+/* Notifications (listen.c): store/backend.h's listen_* operations. */
+sf_db_listener *sf_pg_listen_open(const char *location, const char *channel, sf_err *err);
+int sf_pg_listen_wait(sf_db_listener *l, int timeout_ms, sf_db_notify_fn fn, void *ud, sf_err *err);
+void sf_pg_listen_close(sf_db_listener *l);
+
 /* The location db was opened with. */
 const char *sf_pg_location(sf_db *db);
 
