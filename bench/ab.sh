@@ -12,7 +12,8 @@
 # -d10s; the same 64 users buy 16 products with plenty of stock, seeded by a staff user as
 # bench/run.sh seeds its shop): paid orders/s, each a whole saga (authorize, capture) committed
 # before its answer, the orders_wait row of bench/run.sh, alternating the same way (AB_ORDERS=0
-# skips it and the seeding). Then the engine bench of each build (`transition_bench 5 64 1`),
+# skips it and the seeding; AB_TRANSITIONS=1 adds a row of workflow transitions over HTTP,
+# bench/transition.lua). Then the engine bench of each build (`transition_bench 5 64 1`),
 # alternating the same way.
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
@@ -59,6 +60,13 @@ start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
     { echo "ab: creating the staff user failed ($name)" >&2; exit 1; }
   seed_products "$port" staff@bench.local "bench staff password" 16 "$d/products" ||
     { echo "ab: seeding products failed ($name)" >&2; exit 1; }
+  if ((${AB_TRANSITIONS:-0})); then
+    "$d/serviceflow" user create --data-dir "$d" --email admin@bench.local --role admin \
+      --password "bench admin password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
+      { echo "ab: creating the admin failed ($name)" >&2; exit 1; }
+    seed_transitions "$port" admin@bench.local "bench admin password" "$d/tokens" "$d/pairs" ||
+      { echo "ab: preparing the workflow failed ($name)" >&2; exit 1; }
+  fi
   unset SERVICEFLOW_DATABASE_URL
 }
 
@@ -94,6 +102,19 @@ order_rate() {
   RES["orders_${name}_$r"]="$rps"
   echo "round $r orders $name: $rps paid orders/s"
 }
+# transition_rate NAME ROUND: one 10 s run of transition.lua against NAME, transitions/s into RES.
+transition_rate() {
+  local name="$1" r="$2" port_var="PORT_$1" line ok bad us rps
+  line="$(SF_PAIRS_FILE="$TMP/$name/pairs" wrk -t2 -c64 -d10s -s "$HERE/transition.lua" \
+    "http://127.0.0.1:${!port_var}/" | grep '^TRANSITION_RESULT')"
+  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
+  bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
+  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
+  [[ "$bad" == 0 ]] || { echo "ab: $name answered $bad transitions that were not 200 ($line)" >&2; exit 1; }
+  rps="$(python3 -c "print(round($ok / ($us / 1e6)))")"
+  RES["transitions_${name}_$r"]="$rps"
+  echo "round $r transitions $name: $rps transitions/s"
+}
 for ((r = 1; r <= ROUNDS && ${AB_PATCH:-1}; r++)); do
   for name in old new; do wrk_rate "$name" patch "$r"; done
 done
@@ -102,6 +123,9 @@ for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do
 done
 for ((r = 1; r <= ROUNDS && ${AB_ORDERS:-1}; r++)); do
   for name in old new; do order_rate "$name" "$r"; done
+done
+for ((r = 1; r <= ROUNDS && ${AB_TRANSITIONS:-0} && ${AB_ORDERS:-1}; r++)); do
+  for name in old new; do transition_rate "$name" "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ENGINE:-1}; r++)); do
   for name in old new; do
@@ -118,7 +142,8 @@ rounds = int(sys.argv[1])
 res = dict(kv.split("=") for kv in sys.argv[2].split())
 print("%-34s %10s %10s %8s" % ("median of %d rounds" % rounds, "old", "new", "new/old"))
 for b, unit in (("patch", "PATCH /users/me writes/s (-c64)"), ("orders", "orders paid/s, Prefer: wait (-c64)"),
-                ("me", "GET /users/me req/s (-c64)"), ("engine", "engine transitions/s (64 clients)")):
+                ("me", "GET /users/me req/s (-c64)"), ("transitions", "POST transitions/s (-c64)"),
+                ("engine", "engine transitions/s (64 clients)")):
     o = [float(res[k]) for k in res if k.startswith(b + "_old_")]
     n = [float(res[k]) for k in res if k.startswith(b + "_new_")]
     if o and n:

@@ -55,3 +55,41 @@ with open(out, "w") as f:
     f.write(",".join(ids))
 EOF
 }
+
+# seed_transitions PORT ADMIN_EMAIL ADMIN_PASSWORD TOKENS_FILE PAIRS_FILE: the admin publishes a
+# workflow whose state "open" loops on itself through action "touch" (role, guard and
+# on_exit/on_enter actions included); each token of TOKENS_FILE (a customer) opens one request;
+# "<token> <request id>" lines into PAIRS_FILE, as bench/transition.lua takes them.
+seed_transitions() {
+  "$PY" - "$@" <<'EOF'
+import json, sys, urllib.request
+port, email, password, tokens, out = sys.argv[1:6]
+def call(method, path, body=None, token=None, ctype="application/json", raw=None):
+    h = {"Content-Type": ctype}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    r = urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data,
+                                                      headers=h, method=method), timeout=10)
+    return json.load(r)
+admin = call("POST", "/api/v1/auth/login", {"email": email, "password": password})["access_token"]
+flow = """name: Bench loop
+type: bench_loop
+initial: open
+states:
+  open:
+    on_exit: [{emit: bench.left}]
+    on_enter: [{set: {touched: true}}]
+  closed: {final: true}
+transitions:
+  - {action: touch, from: open, to: open, roles: [customer], guard: data.amount > 0 and data.amount < 1000}
+  - {action: close, from: open, to: closed}
+"""
+call("POST", "/api/v1/workflows", token=admin, ctype="application/yaml", raw=flow.encode())
+lines = []
+for tok in open(tokens).read().split():
+    r = call("POST", "/api/v1/requests", {"type": "bench_loop", "title": "bench", "data": {"amount": 10}}, tok)
+    lines.append("%s %s" % (tok, r["id"]))
+open(out, "w").write("\n".join(lines) + "\n")
+EOF
+}

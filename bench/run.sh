@@ -302,43 +302,12 @@ seed_products "$SF_PORT_shop" staff@bench.local "bench staff password" "$ORDER_P
   die "seeding the shop failed"
 PRODUCT="$(cut -d, -f1 "$TMP/products")"
 register_users "$SF_PORT_shop" buyer "$ORDER_USERS" "$TMP/buyers.tokens" || die "registering buyers failed"
-# Workflow transitions (issue 4): an admin publishes a workflow whose state "open" loops on itself
-# through action "touch" (role, guard and on_exit/on_enter actions included); every buyer opens one
-# request.
+# Workflow transitions (issue 4): a self-looping workflow, one request per buyer (bench/lib.sh).
 "$BIN" user create --data-dir "$SF_DIR_shop" --email admin@bench.local --role admin \
   --password "bench admin password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
   die "creating the bench admin failed"
-"$PY" - "$SF_PORT_shop" "$TMP" <<'EOF2' || die "preparing the workflow bench failed"
-import json, sys, urllib.request
-port, tmp = sys.argv[1], sys.argv[2]
-def call(method, path, body=None, token=None, ctype="application/json", raw=None):
-    h = {"Content-Type": ctype}
-    if token:
-        h["Authorization"] = "Bearer " + token
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    r = urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data,
-                                                      headers=h, method=method), timeout=10)
-    return json.load(r)
-admin = call("POST", "/api/v1/auth/login", {"email": "admin@bench.local", "password": "bench admin password"})["access_token"]
-flow = """name: Bench loop
-type: bench_loop
-initial: open
-states:
-  open:
-    on_exit: [{emit: bench.left}]
-    on_enter: [{set: {touched: true}}]
-  closed: {final: true}
-transitions:
-  - {action: touch, from: open, to: open, roles: [customer], guard: data.amount > 0 and data.amount < 1000}
-  - {action: close, from: open, to: closed}
-"""
-call("POST", "/api/v1/workflows", token=admin, ctype="application/yaml", raw=flow.encode())
-out = []
-for tok in open(tmp + "/buyers.tokens").read().split():
-    r = call("POST", "/api/v1/requests", {"type": "bench_loop", "title": "bench", "data": {"amount": 10}}, tok)
-    out.append("%s %s" % (tok, r["id"]))
-open(tmp + "/pairs", "w").write("\n".join(out) + "\n")
-EOF2
+seed_transitions "$SF_PORT_shop" admin@bench.local "bench admin password" "$TMP/buyers.tokens" "$TMP/pairs" ||
+  die "preparing the workflow bench failed"
 
 # Reads: interleaved nginx, healthz, me, nginx, ... so that drift hits all three alike.
 for ((r = 1; r <= ROUNDS; r++)); do

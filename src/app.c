@@ -136,11 +136,38 @@ static int load_webhook_secret(const sf_config *cfg, char *out, size_t cap, sf_e
 /* POST /api/v1/_test/clock {advance_s}: only in serviceflow-testclock (core/clock.h). */
 static const sf_json_field k_clock[] = {{"advance_s", SF_JSON_INT, 1, 0, 400LL * 86400}, {0}};
 
+/* Instances sharing a database share the test clock: the new offset goes to
+ * the others as a cluster-wide hook (store/writer.h) in a commit of its own. */
+#define HOOK_TEST_CLOCK "testclock.offset"
+static void test_clock_hook(void *ud, const char *key) {
+  (void)ud;
+  if (strcmp(key, "*") == 0) return;
+  sf_clock_advance_to_ms(strtoll(key, NULL, 10));
+  sf_timers_wake();
+}
+
+typedef struct {
+  sf_cmd cmd;
+  char offset[32];
+} clock_cmd;
+static int clock_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
+  (void)err;
+  sf_tx_after_commit_all(tx, HOOK_TEST_CLOCK, ((clock_cmd *)c)->offset);
+  return 0;
+}
+static void clock_done(sf_cmd *c, int rc) { (void)c, (void)rc; }
+
 static void h_test_clock(sf_req *req) {
   json_t *b = sf_in_body(req, k_clock);
   if (!b) return;
   int64_t off = sf_clock_advance_ms(json_integer_value(json_object_get(b, "advance_s")) * 1000);
   json_decref(b);
+  clock_cmd c = {.cmd = {.run = clock_run, .done = clock_done}};
+  snprintf(c.offset, sizeof c.offset, "%lld", (long long)off);
+  if (sf_writer_exec(&c.cmd)) {
+    sf_req_reply_problem(req, &c.cmd.err);
+    return;
+  }
   sf_timers_wake();
   char now[32];
   sf_time_iso8601(sf_now_ms(), now, sizeof now);
@@ -174,6 +201,7 @@ void sf_app_routes(void) {
     sf_stream_topics_add(sf_services[i]->topics);
   }
   if (sf_clock_is_test()) {
+    sf_writer_broadcast_register(HOOK_TEST_CLOCK, test_clock_hook, NULL);
     static const sf_route test_clock = {"POST",
                                         "/api/v1/_test/clock",
                                         h_test_clock,

@@ -37,6 +37,13 @@ int64_t sf_clock_advance_ms(int64_t ms) {
   pthread_once(&test_clock.once, load_offset);
   return atomic_fetch_add(&test_clock.offset, ms) + ms;
 }
+
+int64_t sf_clock_advance_to_ms(int64_t offset) {
+  pthread_once(&test_clock.once, load_offset);
+  int64_t cur = atomic_load(&test_clock.offset);
+  while (cur < offset && !atomic_compare_exchange_weak(&test_clock.offset, &cur, offset)) {}
+  return atomic_load(&test_clock.offset);
+}
 #else
 int64_t sf_now_ms(void) { return real_ms(); }
 
@@ -44,6 +51,11 @@ int sf_clock_is_test(void) { return 0; }
 
 int64_t sf_clock_advance_ms(int64_t ms) {
   (void)ms;
+  return -1;
+}
+
+int64_t sf_clock_advance_to_ms(int64_t offset) {
+  (void)offset;
   return -1;
 }
 #endif

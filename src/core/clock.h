@@ -14,5 +14,9 @@ int sf_clock_is_test(void);
 /* Test build: moves the clock forward by ms (>= 0) and returns the new
  * offset; production: does nothing and returns -1. */
 int64_t sf_clock_advance_ms(int64_t ms);
+/* Test build: moves the offset forward to offset (never back) and returns
+ * it (another instance sharing the database moved its clock); production:
+ * -1. */
+int64_t sf_clock_advance_to_ms(int64_t offset);
 
 #endif
