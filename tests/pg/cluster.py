@@ -9,6 +9,7 @@ webhook.key, seal.keys), as separate machines would; all share database_url. Pro
       and a client resuming on the other instance with its last position gets no gap, no duplicate;
   (c) logout, role change and disabling on one instance are enforced by the other at once, which
       also ends the streams no longer allowed; a product changed on one is read new on the other;
+      a webhook subscription made or changed on a standby is used by the holder's delivery at once;
   (d) `Prefer: wait` on an instance without the background lease answers when the order settles;
   (e) exactly one instance holds the "background" lease; kill -9 of the holder under load through
       nginx: another takes it within lease_ttl_ms (+ margin), every order ends settled with money
