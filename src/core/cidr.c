@@ -1,7 +1,9 @@
 #include "core/cidr.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,33 @@ int sf_cidr_parse(const char *text, sf_cidr *out) {
   if (slash && (!slash[1] || *end || p < 0 || p > max)) return -1;
   out->prefix = (int)p;
   return 0;
+}
+
+/* One entry of a list, trimmed in place: 0 taken (a CIDR into *n), -1 refused. */
+static int list_entry(char *tok, sf_cidr *out, int cap, int *n, sf_cidr_other_fn other, void *ud) {
+  sf_cidr c;
+  if (sf_cidr_parse(tok, &c) == 0) {
+    if (*n == cap) return -1;
+    out[(*n)++] = c;
+    return 0;
+  }
+  return other ? other(tok, ud) : -1;
+}
+
+int sf_cidr_parse_list(const char *spec, sf_cidr *out, int cap, sf_cidr_other_fn other, void *ud, char *bad,
+                       size_t bad_cap) {
+  char *copy = strdup(spec ? spec : ""), *save = NULL;
+  if (!copy) abort();
+  int n = 0, rc = 0;
+  for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+    while (isspace((unsigned char)*tok)) tok++;
+    for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);) *--e = '\0';
+    if (!*tok) continue;
+    rc = list_entry(tok, out, cap, &n, other, ud);
+    if (rc && bad && bad_cap) snprintf(bad, bad_cap, "%s", tok);
+  }
+  free(copy);
+  return rc ? -1 : n;
 }
 
 static int prefix_match(const unsigned char *a, const unsigned char *b, int bits) {

@@ -5,6 +5,7 @@
 #ifndef SF_CORE_CIDR_H
 #define SF_CORE_CIDR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -17,6 +18,20 @@ typedef struct sf_cidr {
 /* "a.b.c.d/n", "x::y/n" or a single address (a full-length prefix): 0 and
  * *out, or -1 when text is none of these. */
 int sf_cidr_parse(const char *text, sf_cidr *out);
+
+/* An entry of a list that is not a CIDR or an address (sf_cidr_parse_list):
+ * 0 when the caller takes it (e.g. a host name it keeps), -1 to refuse it. */
+typedef int (*sf_cidr_other_fn)(const char *entry, void *ud);
+
+/* A comma-separated list of CIDRs and addresses ("10.0.0.0/8, ::1"): each
+ * entry trimmed of white space, empty entries skipped. An entry sf_cidr_parse
+ * takes goes into out (at most cap), any other to other(entry, ud) (NULL:
+ * refused). Returns how many CIDRs out holds, or -1 at the first entry
+ * refused (or a CIDR beyond cap), copied into bad (bad_cap bytes, cut to
+ * fit): what other kept before then is the caller's to drop. spec NULL is an
+ * empty list. */
+int sf_cidr_parse_list(const char *spec, sf_cidr *out, int cap, sf_cidr_other_fn other, void *ud, char *bad,
+                       size_t bad_cap);
 
 /* 1 when sa (AF_INET or AF_INET6) lies in one of the n ranges. An IPv4
  * address matches in every IPv6 form that carries it (mapped ::ffff:a.b.c.d,

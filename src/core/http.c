@@ -42,23 +42,14 @@ static struct http_proxies {
 
 int sf_http_trust_proxies(const char *spec, sf_err *err) {
   struct http_proxies next = {0};
-  char *copy = strdup(spec ? spec : ""), *save = NULL;
-  if (!copy) abort();
-  int rc = 0;
-  for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-    while (isspace((unsigned char)*tok)) tok++;
-    for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);) *--e = '\0';
-    if (!*tok) continue;
-    if (next.n == MAX_PROXIES || sf_cidr_parse(tok, &next.ranges[next.n]))
-      rc = sf_err_set(err, 400, "config", "Bad configuration",
-                      "trusted_proxies: '%s' is not a CIDR or an address (or the list has more than %d)", tok,
+  char bad[128];
+  next.n = sf_cidr_parse_list(spec, next.ranges, MAX_PROXIES, NULL, NULL, bad, sizeof bad);
+  if (next.n < 0)
+    return sf_err_set(err, 400, "config", "Bad configuration",
+                      "trusted_proxies: '%s' is not a CIDR or an address (or the list has more than %d)", bad,
                       MAX_PROXIES);
-    else
-      next.n++;
-  }
-  free(copy);
-  if (!rc) proxies = next;
-  return rc;
+  proxies = next;
+  return 0;
 }
 
 int sf_http_trusted_proxy(const struct sockaddr *sa) {

@@ -13,10 +13,17 @@ typedef struct {
   void *data;
   void (*free_fn)(void *);
   sf_req_committed_fn committed;
+  int replayed; /* answered with the key's stored answer: exec did not run */
 } req_cmd;
 
 static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   req_cmd *rc = (req_cmd *)c;
+  /* Another instance may have run the same Idempotency-Key meanwhile: under
+   * the write lock its answer is visible here, and wins (idempotency.h). */
+  int stored = sf_idem_answered(rc->req, tx, err);
+  if (stored < 0) return -1;
+  rc->replayed = stored;
+  if (stored) return 0;
   sf_result out = {0};
   int r = rc->exec(&rc->who, tx, rc->data, &out, err);
   if (r == 0 && out.status)
@@ -44,7 +51,7 @@ static void done(sf_cmd *c, int r) {
   req_cmd *rc = (req_cmd *)c;
   if (r < 0 && c->err.status >= 500) sf_req_reply_problem(rc->req, &c->err);
   sf_req *req = rc->req;
-  sf_req_committed_fn committed = r == 0 ? rc->committed : NULL;
+  sf_req_committed_fn committed = r == 0 && !rc->replayed ? rc->committed : NULL;
   void *data = rc->data;
   void (*free_fn)(void *) = rc->free_fn;
   free(rc);

@@ -256,24 +256,39 @@ static int limits_unavailable(sf_req *req) {
   return 1;
 }
 
-/* Returns 1 if the request was refused. name: the bucket family in Redis. */
-static int rate_limit(sf_req *req, sf_ratelimit *rl, const char *name, const char *key, _Atomic uint64_t *denied,
-                      const char *what) {
-  if (!rl) return 0;
-  sf_rl_result r;
-  if (sf_rl_shared_take(edge.rl_redis, rl, name, key, sf_mono_ns(), &r)) return limits_unavailable(req);
-  if (r.allowed) {
-    add_rl_headers(req, &r);
-    return 0;
+/* A bucket a request takes from, and what is counted and said when it
+ * refuses. */
+typedef struct limit_take {
+  sf_rl_want want; /* name: the bucket family in Redis */
+  _Atomic uint64_t *denied;
+  const char *what;
+} limit_take;
+
+/* Takes from the n buckets in order (one Redis call with redis_url).
+ * Returns 1 if one refused (and the request was answered 429, or 503 when
+ * Redis cannot answer and redis_fail = closed). */
+static int take_limits(sf_req *req, const limit_take *t, int n) {
+  if (!n) return 0;
+  sf_rl_want w[SF_RL_MAX_TAKES];
+  sf_rl_result res[SF_RL_MAX_TAKES];
+  int taken = 0;
+  for (int i = 0; i < n; i++) w[i] = t[i].want;
+  if (sf_rl_shared_take_all(edge.rl_redis, w, n, sf_mono_ns(), res, &taken)) return limits_unavailable(req);
+  for (int i = 0; i < taken; i++) {
+    if (res[i].allowed) {
+      add_rl_headers(req, &res[i]);
+      continue;
+    }
+    atomic_fetch_add(t[i].denied, 1);
+    sf_err err = {0};
+    sf_err_set(&err, 429, "rate-limited", "Too many requests", "%s rate limit exceeded; retry in %d s", t[i].what,
+               res[i].retry_after_s);
+    err.retry_after = res[i].retry_after_s;
+    sf_req_reply_problem(req, &err);
+    add_rl_headers(req, &res[i]);
+    return 1;
   }
-  atomic_fetch_add(denied, 1);
-  sf_err err = {0};
-  sf_err_set(&err, 429, "rate-limited", "Too many requests", "%s rate limit exceeded; retry in %d s", what,
-             r.retry_after_s);
-  err.retry_after = r.retry_after_s;
-  sf_req_reply_problem(req, &err);
-  add_rl_headers(req, &r);
-  return 1;
+  return 0;
 }
 
 static int unauthorized(sf_req *req, sf_err *err) {
@@ -423,48 +438,69 @@ static int check_session(const sf_jwt_claims *c, token_entry *e, char *role, siz
   return lookup_session(c, e, role, cap, err);
 }
 
-/* Returns 1 if the request was refused (and answered). */
-static int authenticate(sf_req *req) {
+/* Who calls (req->principal), not yet answered: 0 = go on, 401 (bad or
+ * missing token), 403 (the role lacks the route's permission) or -1
+ * (another problem, e.g. the session store cannot answer), err filled. */
+static int authenticate(sf_req *req, sf_err *err) {
   const sf_route *r = req->route;
   if (r->auth == SF_AUTH_PUBLIC) return 0;
-  sf_err err = {0};
   const char *h = sf_req_header(req, "Authorization");
   const char *q = !h && (r->flags & SF_ROUTE_QUERY_TOKEN) ? sf_req_query(req, "access_token") : NULL;
   if (q && q[0]) h = sf_arena_printf(&req->arena, "Bearer %s", q);
   if (!h && r->auth == SF_AUTH_OPTIONAL) return 0;
-  if (!h) {
-    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "missing bearer token");
-    return unauthorized(req, &err);
-  }
-  if (strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
-    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "expected 'Authorization: Bearer <token>'");
-    return unauthorized(req, &err);
-  }
+  if (!h) return sf_err_set(err, 401, "invalid-token", "Unauthorized", "missing bearer token"), 401;
+  if (strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
+    return sf_err_set(err, 401, "invalid-token", "Unauthorized", "expected 'Authorization: Bearer <token>'"), 401;
   sf_jwt_claims c;
   token_entry *e;
-  if (verify_token(h + 7, &c, &e, &err)) return unauthorized(req, &err);
-  if (strcmp(c.typ, "access") != 0) {
-    sf_err_set(&err, 401, "invalid-token", "Unauthorized", "not an access token");
-    return unauthorized(req, &err);
-  }
+  if (verify_token(h + 7, &c, &e, err)) return 401;
+  if (strcmp(c.typ, "access") != 0)
+    return sf_err_set(err, 401, "invalid-token", "Unauthorized", "not an access token"), 401;
   sf_principal *p = &req->principal;
-  int rc = check_session(&c, e, p->role, sizeof p->role, &err);
-  if (rc == -401) return unauthorized(req, &err);
-  if (rc) {
-    sf_req_reply_problem(req, &err);
-    return 1;
-  }
+  int rc = check_session(&c, e, p->role, sizeof p->role, err);
+  if (rc) return rc == -401 ? 401 : -1;
   p->authenticated = 1;
   snprintf(p->user_id, sizeof p->user_id, "%s", c.sub);
   snprintf(p->session, sizeof p->session, "%s", c.sid);
   p->token_exp = c.exp;
-  if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(p->role, r->permission)) {
-    atomic_fetch_add(&edge.forbidden, 1);
-    sf_err_set(&err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role, r->permission);
-    sf_req_reply_problem(req, &err);
-    return 1;
-  }
+  if (r->auth == SF_AUTH_PERMISSION && !sf_edge_role_allows(p->role, r->permission))
+    return sf_err_set(err, 403, "forbidden", "Forbidden", "role '%s' lacks permission '%s'", p->role, r->permission),
+           403;
   return 0;
+}
+
+/* Answers what authenticate refused (rc != 0). Returns 1. */
+static int refuse_auth(sf_req *req, int rc, sf_err *err) {
+  if (rc == 401) return unauthorized(req, err);
+  if (rc == 403) atomic_fetch_add(&edge.forbidden, 1);
+  sf_req_reply_problem(req, err);
+  return 1;
+}
+
+/* The per-IP limit, the login limit, authentication and the per-user
+ * limit, answered in that order. With redis_url every bucket is taken in
+ * one Redis call, so the caller is authenticated first to know its user
+ * (a request the per-IP limit refuses then still had its token checked);
+ * in process, the per-IP and login limits come before authentication.
+ * Returns 1 if the request was refused (and answered). */
+static int limits_and_auth(sf_req *req) {
+  const sf_route *r = req->route;
+  limit_take t[3];
+  int n = 0;
+  if (!(r->flags & SF_ROUTE_RAW) && edge.rl_ip)
+    t[n++] = (limit_take){{edge.rl_ip, "ip", req->client_ip}, &edge.denied_ip, "per-client"};
+  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) && edge.rl_login)
+    t[n++] = (limit_take){{edge.rl_login, "login", req->client_ip}, &edge.denied_login, "login"};
+  if (!edge.rl_redis) {
+    if (take_limits(req, t, n)) return 1;
+    n = 0;
+  }
+  sf_err err = {0};
+  int auth = authenticate(req, &err);
+  if (!auth && req->principal.authenticated && edge.rl_user)
+    t[n++] = (limit_take){{edge.rl_user, "user", req->principal.user_id}, &edge.denied_user, "per-user"};
+  if (take_limits(req, t, n)) return 1;
+  return auth ? refuse_auth(req, auth, &err) : 0;
 }
 
 static int is_unsafe(const char *m) {
@@ -530,15 +566,7 @@ void sf_edge_dispatch(sf_req *req) {
   }
   req->route = req->match.route;
   const sf_route *r = req->route;
-  if (!(r->flags & SF_ROUTE_RAW) && rate_limit(req, edge.rl_ip, "ip", req->client_ip, &edge.denied_ip, "per-client"))
-    return;
-  if ((r->flags & SF_ROUTE_LOGIN_LIMIT) &&
-      rate_limit(req, edge.rl_login, "login", req->client_ip, &edge.denied_login, "login"))
-    return;
-  if (authenticate(req)) return;
-  if (req->principal.authenticated &&
-      rate_limit(req, edge.rl_user, "user", req->principal.user_id, &edge.denied_user, "per-user"))
-    return;
+  if (limits_and_auth(req)) return;
   if (sf_in_refuse_media(req, r->flags)) return;
   if (refuse_foreign_query(req)) return;
   if (is_unsafe(req->method) && !(r->flags & SF_ROUTE_NO_IDEMPOTENCY) && sf_idem_begin(req)) {

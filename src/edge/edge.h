@@ -3,7 +3,8 @@
  *   outside /api, is the web app's: edge/web.h) → per-IP and login rate limits
  *   (per instance, or shared in Redis with redis_url: edge/ratelimit_redis.h) →
  *   authentication (JWT) and permission check (401/403) → per-user limit →
- *   Idempotency-Key → handler.
+ *   Idempotency-Key → handler. With redis_url the three limits are taken in
+ *   one Redis call after authentication, answered in the same order.
  * sf_edge_dispatch is the sf_http_dispatch of the server. */
 #ifndef SF_EDGE_EDGE_H
 #define SF_EDGE_EDGE_H

@@ -164,6 +164,32 @@ static int replay(sf_req *req, const sf_edge_req *e, sf_stmt *st) {
   return 1;
 }
 
+/* Looks for the stored answer of e's (scope, key) in db. 0: none (or one
+ * past the TTL), 1: req was answered with it (a replay, or 422 when it was
+ * stored for a different request), <0 with err when it cannot be read. */
+static int answer_stored(sf_req *req, const sf_edge_req *e, sf_db *db, sf_err *err) {
+  sf_stmt *st = sf_edge_repo_idem_find(db, e->idem_scope, e->idem_key, err);
+  if (!st) return -1;
+  int rc = sf_stmt_step(st, err);
+  if (rc < 0) {
+    sf_stmt_reset(st); /* the writer's statement cache keeps it */
+    return -1;
+  }
+  if (rc == 0 || sf_stmt_col_int(st, 4) < sf_now_ms() - (int64_t)idem.ttl_s * 1000) {
+    sf_stmt_reset(st);
+    return 0;
+  }
+  if (!same_fingerprint(sf_stmt_col_text(st, 0), e)) {
+    sf_stmt_reset(st);
+    sf_err refused = {0};
+    sf_err_set(&refused, 422, "idempotency-mismatch", "Idempotency-Key reused",
+               "this Idempotency-Key was used for a different request");
+    sf_req_reply_problem(req, &refused);
+    return 1;
+  }
+  return replay(req, e, st);
+}
+
 int sf_idem_begin(sf_req *req) {
   const char *key = sf_req_header(req, "Idempotency-Key");
   if (!key) return 0;
@@ -197,29 +223,21 @@ int sf_idem_begin(sf_req *req) {
   req->app_free = edge_free;
 
   sf_db *db = sf_db_reader(&err);
-  sf_stmt *st = db ? sf_edge_repo_idem_find(db, e->idem_scope, e->idem_key, &err) : NULL;
-  if (!st) {
-    sf_req_reply_problem(req, &err);
-    return 1;
-  }
-  int rc = sf_stmt_step(st, &err);
+  int rc = db ? answer_stored(req, e, db, &err) : -1;
   if (rc < 0) {
     sf_req_reply_problem(req, &err);
     return 1;
   }
-  if (rc == 0 || sf_stmt_col_int(st, 4) < sf_now_ms() - (int64_t)idem.ttl_s * 1000) {
-    sf_stmt_reset(st);
-    e->idem_store = 1;
-    return 0;
-  }
-  if (!same_fingerprint(sf_stmt_col_text(st, 0), e)) {
-    sf_stmt_reset(st);
-    sf_err_set(&err, 422, "idempotency-mismatch", "Idempotency-Key reused",
-               "this Idempotency-Key was used for a different request");
-    sf_req_reply_problem(req, &err);
-    return 1;
-  }
-  return replay(req, e, st);
+  if (rc == 0) e->idem_store = 1;
+  return rc;
+}
+
+int sf_idem_answered(sf_req *req, sf_tx *tx, sf_err *err) {
+  sf_edge_req *e = req->app;
+  if (!e || !e->idem_store) return 0; /* no key: nothing to look up */
+  int rc = answer_stored(req, e, tx->db, err);
+  if (rc == 1) e->idem_store = 0; /* the stored answer stays as it is */
+  return rc;
 }
 
 /* A header of the response (Location of a created resource, ETag), or NULL. */

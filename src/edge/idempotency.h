@@ -11,6 +11,15 @@
  * (AES-256-GCM) because they can hold tokens. sf_idem_end releases the claim
  * when the request is finished.
  *
+ * Several instances on one database: the in-flight set is per process, so a
+ * retry the balancer sends to another instance while the first still runs
+ * passes sf_idem_begin. sf_idem_answered looks again inside the writer
+ * transaction, under the write lock every instance's writer takes (the
+ * PostgreSQL backend: one advisory lock per transaction), before the
+ * command's effects: the first to commit stores the answer, the other finds
+ * it and answers with it instead of running. One indexed read per command of
+ * a request with a key, nothing without one.
+ *
  * Scope: a stored response is only ever replayed to a caller presenting the
  * same credentials as the caller who made the request, so a replay passes
  * the route's own authorization as the original did. The scope is the
@@ -36,6 +45,13 @@ void sf_idem_credential_header(const char *name);
 
 /* 1 = req was answered (replay or error), 0 = continue to the handler. */
 int sf_idem_begin(sf_req *req);
+/* Writer thread, in the command's savepoint before it runs (edge/command.c):
+ * 1 = req was answered with the answer stored meanwhile for its key (a
+ * replay, or 422 for a different request): the command must not run; 0 =
+ * none (or req has no key): run it; <0 with err when it cannot be read. */
+int sf_idem_answered(sf_req *req, sf_tx *tx, sf_err *err);
+/* Writer thread, after the command in the same savepoint: stores req's
+ * final answer (not 5xx) unless sf_idem_answered replayed one. */
 void sf_idem_store(sf_req *req, sf_tx *tx);
 void sf_idem_end(sf_req *req);
 

@@ -26,27 +26,37 @@
 #define WHY_CAP 200 /* a failure's reason, for the log line */
 
 /* GCRA on the Redis server's clock, in whole microseconds (a Lua number is a
- * double: exact to 2^53, and now is about 2^50 us). KEYS[1] holds the
- * instant the bucket is full again (tat); ARGV: interval, capacity (us).
- * Returns {allowed, remaining, reset_us, wait_us}: reset_us is the time to
- * full after this call, wait_us (when refused) the time to one token.
- * The key expires when the bucket is full: a missing key is a full bucket.
- * replicate_commands: Redis before 5 replicates a script that read TIME only
- * so; later versions always do and keep the call as a no-op. */
+ * double: exact to 2^53, and now is about 2^50 us), over the buckets KEYS in
+ * order (a request's per-IP, login and per-user buckets: one round trip for
+ * all). KEYS[i] holds the instant its bucket is full again (tat); ARGV[2i-1],
+ * ARGV[2i]: its interval and capacity (us). Returns {allowed, remaining,
+ * reset_us, wait_us} for each bucket taken, stopping after the first refused
+ * (the later ones are left alone, as a single bucket's caller would not have
+ * reached them): reset_us is the time to full after this call, wait_us (when
+ * refused) the time to one token. A key expires when its bucket is full: a
+ * missing key is a full bucket. replicate_commands: Redis before 5
+ * replicates a script that read TIME only so; later versions always do and
+ * keep the call as a no-op. */
 static const char k_script[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local interval = tonumber(ARGV[1])\n"
-    "local capacity = tonumber(ARGV[2])\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
-    "if tat < now then tat = now end\n"
-    "local debt = tat + interval - now\n"
-    "if debt <= capacity then\n"
-    "  redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.ceil(debt / 1000))\n"
-    "  return {1, math.floor((capacity - debt) / interval), debt, 0}\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local interval = tonumber(ARGV[2 * i - 1])\n"
+    "  local capacity = tonumber(ARGV[2 * i])\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[i])) or now\n"
+    "  if tat < now then tat = now end\n"
+    "  local debt = tat + interval - now\n"
+    "  if debt > capacity then\n"
+    "    out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = tat - now; out[#out + 1] = debt - capacity\n"
+    "    return out\n"
+    "  end\n"
+    "  redis.call('SET', KEYS[i], string.format('%d', tat + interval), 'PX', math.ceil(debt / 1000))\n"
+    "  out[#out + 1] = 1; out[#out + 1] = math.floor((capacity - debt) / interval)\n"
+    "  out[#out + 1] = debt; out[#out + 1] = 0\n"
     "end\n"
-    "return {0, 0, tat - now, debt - capacity}\n";
+    "return out\n";
 
 typedef struct rconn {
   redisContext *ctx;
@@ -307,37 +317,21 @@ static int cut(const redisContext *ctx) {
   return ctx->err == REDIS_ERR_EOF || (ctx->err == REDIS_ERR_IO && (errno == EPIPE || errno == ECONNRESET));
 }
 
-/* EVALSHA, then EVAL when the server does not know the script (a new or
- * restarted Redis, or SCRIPT FLUSH); EVAL also caches it for the next call. */
-static redisReply *run_script(sf_rl_redis *r, redisContext *ctx, const char *key, size_t keylen,
-                              unsigned long long interval_us, unsigned long long capacity_us) {
-  redisReply *rep = redisCommand(ctx, "EVALSHA %s 1 %b %llu %llu", r->sha, key, keylen, interval_us, capacity_us);
-  if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-    freeReplyObject(rep);
-    rep = redisCommand(ctx, "EVAL %s 1 %b %llu %llu", k_script, key, keylen, interval_us, capacity_us);
-  }
-  return rep;
-}
+/* The script's arguments for up to SF_RL_MAX_TAKES buckets: the command
+ * word and script (or its sha), the key count, the keys, then each bucket's
+ * interval and capacity. */
+typedef struct script_args {
+  int argc;
+  const char *argv[3 + 3 * SF_RL_MAX_TAKES];
+  size_t len[3 + 3 * SF_RL_MAX_TAKES];
+  char nkeys[8];
+  char keys[SF_RL_MAX_TAKES][512];
+  char nums[2 * SF_RL_MAX_TAKES][24];
+} script_args;
 
-static int ceil_s(long long us) {
-  long long s = us / (long long)US_PER_S + (us % (long long)US_PER_S != 0);
-  return s > INT32_MAX ? INT32_MAX : s < 0 ? 0 : (int)s;
-}
-
-/* {allowed, remaining, reset_us, wait_us} into *out, as sf_rl_take says it. */
-static int read_result(const redisReply *rep, int limit, sf_rl_result *out) {
-  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4) return -1;
-  long long v[4];
-  for (int i = 0; i < 4; i++) {
-    if (rep->element[i]->type != REDIS_REPLY_INTEGER) return -1;
-    v[i] = rep->element[i]->integer;
-  }
-  out->limit = limit;
-  out->allowed = v[0] == 1;
-  out->remaining = out->allowed ? (v[1] > INT32_MAX ? INT32_MAX : (int)v[1]) : 0;
-  out->reset_s = ceil_s(v[2]);
-  out->retry_after_s = out->allowed ? 0 : v[3] < (long long)US_PER_S ? 1 : ceil_s(v[3]);
-  return 0;
+static void arg(script_args *a, const char *s, size_t n) {
+  a->argv[a->argc] = s;
+  a->len[a->argc++] = n;
 }
 
 /* The limit in whole microseconds: the interval rounded (at least 1), the
@@ -349,24 +343,91 @@ static void params_us(const sf_rl_params *p, unsigned long long *interval_us, un
   *capacity_us = (unsigned long long)llround((double)p->capacity_ns / (double)p->interval_ns * (double)iv);
 }
 
-int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, const char *key, sf_rl_result *out) {
-  if (p->unlimited) {
-    *out = (sf_rl_result){.allowed = 1, .limit = p->limit, .remaining = p->limit};
-    return 0;
+static void script_args_of(sf_rl_redis *r, const sf_rl_redis_want *w, int n, script_args *a) {
+  a->argc = 0;
+  arg(a, "EVALSHA", 7);
+  arg(a, r->sha, strlen(r->sha));
+  arg(a, a->nkeys, (size_t)snprintf(a->nkeys, sizeof a->nkeys, "%d", n));
+  for (int i = 0; i < n; i++) {
+    int len = snprintf(a->keys[i], sizeof a->keys[i], "%srl:%s:%s", r->prefix, w[i].name, w[i].key ? w[i].key : "");
+    if (len < 0 || (size_t)len >= sizeof a->keys[i]) len = (int)sizeof a->keys[i] - 1; /* ids and addresses: never */
+    arg(a, a->keys[i], (size_t)len);
   }
+  for (int i = 0; i < n; i++) {
+    unsigned long long interval_us, capacity_us;
+    params_us(w[i].params, &interval_us, &capacity_us);
+    arg(a, a->nums[2 * i], (size_t)snprintf(a->nums[2 * i], sizeof a->nums[2 * i], "%llu", interval_us));
+    arg(a, a->nums[2 * i + 1], (size_t)snprintf(a->nums[2 * i + 1], sizeof a->nums[2 * i + 1], "%llu", capacity_us));
+  }
+}
+
+/* EVALSHA, then EVAL when the server does not know the script (a new or
+ * restarted Redis, or SCRIPT FLUSH); EVAL also caches it for the next call. */
+static redisReply *run_script(redisContext *ctx, script_args *a) {
+  redisReply *rep = redisCommandArgv(ctx, a->argc, a->argv, a->len);
+  if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+    freeReplyObject(rep);
+    const char *sha = a->argv[1];
+    size_t sha_len = a->len[1];
+    a->argv[0] = "EVAL", a->len[0] = 4;
+    a->argv[1] = k_script, a->len[1] = strlen(k_script);
+    rep = redisCommandArgv(ctx, a->argc, a->argv, a->len);
+    a->argv[0] = "EVALSHA", a->len[0] = 7;
+    a->argv[1] = sha, a->len[1] = sha_len;
+  }
+  return rep;
+}
+
+static int ceil_s(long long us) {
+  long long s = us / (long long)US_PER_S + (us % (long long)US_PER_S != 0);
+  return s > INT32_MAX ? INT32_MAX : s < 0 ? 0 : (int)s;
+}
+
+/* One bucket's {allowed, remaining, reset_us, wait_us} (v) into *out, as
+ * sf_rl_take says it. */
+static void result_of(const long long v[4], int limit, sf_rl_result *out) {
+  out->limit = limit;
+  out->allowed = v[0] == 1;
+  out->remaining = out->allowed ? (v[1] > INT32_MAX ? INT32_MAX : (int)v[1]) : 0;
+  out->reset_s = ceil_s(v[2]);
+  out->retry_after_s = out->allowed ? 0 : v[3] < (long long)US_PER_S ? 1 : ceil_s(v[3]);
+}
+
+/* The script's reply for n buckets into out; *taken: how many it answered
+ * (all n, or up to the first refused). 0, or -1 for a reply of another shape. */
+static int read_results(const redisReply *rep, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements % 4 || rep->elements == 0 ||
+      rep->elements > 4 * (size_t)n)
+    return -1;
+  int m = (int)(rep->elements / 4);
+  for (int i = 0; i < m; i++) {
+    long long v[4];
+    for (int j = 0; j < 4; j++) {
+      const redisReply *e = rep->element[4 * i + j];
+      if (e->type != REDIS_REPLY_INTEGER) return -1;
+      v[j] = e->integer;
+    }
+    result_of(v, w[i].params->limit, &out[i]);
+    if (!out[i].allowed && i != m - 1) return -1; /* the script stops at a refusal */
+  }
+  if (m < n && out[m - 1].allowed) return -1;
+  *taken = m;
+  return 0;
+}
+
+/* The limited buckets of w (unlimited ones are answered in place) in one
+ * script call: 0, or -1 when Redis cannot answer (the circuit counts it). */
+static int redis_call(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
   if (!circuit_allows(r)) return -1;
-  char k[512];
-  int n = snprintf(k, sizeof k, "%srl:%s:%s", r->prefix, name, key ? key : "");
-  if (n < 0 || (size_t)n >= sizeof k) n = (int)sizeof k - 1; /* keys are ids and addresses: never this long */
-  unsigned long long interval_us, capacity_us;
-  params_us(p, &interval_us, &capacity_us);
+  script_args a;
+  script_args_of(r, w, n, &a);
   char why[WHY_CAP];
   for (int attempt = 0; attempt < 2; attempt++) {
     int reused;
     rconn *c = conn_get(r, why, &reused);
     if (!c) break;
-    redisReply *rep = run_script(r, c->ctx, k, (size_t)n, interval_us, capacity_us);
-    if (read_result(rep, p->limit, out) == 0) {
+    redisReply *rep = run_script(c->ctx, &a);
+    if (read_results(rep, w, n, out, taken) == 0) {
       freeReplyObject(rep);
       conn_put(r, c);
       circuit_success(r);
@@ -385,20 +446,65 @@ int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, co
   return -1;
 }
 
-int sf_rl_shared_take(sf_rl_redis *r, sf_ratelimit *rl, const char *name, const char *key, uint64_t now_ns,
-                      sf_rl_result *out) {
+int sf_rl_redis_take_all(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
+  sf_rl_redis_want limited[SF_RL_MAX_TAKES];
+  sf_rl_result got[SF_RL_MAX_TAKES];
+  int at[SF_RL_MAX_TAKES], nl = 0, ngot = 0;
+  if (n > SF_RL_MAX_TAKES) n = SF_RL_MAX_TAKES;
+  for (int i = 0; i < n; i++)
+    if (!w[i].params->unlimited) at[nl] = i, limited[nl++] = w[i];
+  if (nl && redis_call(r, limited, nl, got, &ngot)) return -1;
+  /* In order: an unlimited bucket allows; the limited ones as Redis said,
+   * which answered up to the first refused. */
+  *taken = 0;
+  for (int i = 0, k = 0; i < n; i++) {
+    if (k < nl && at[k] == i)
+      out[i] = got[k++];
+    else
+      out[i] = (sf_rl_result){.allowed = 1, .limit = w[i].params->limit, .remaining = w[i].params->limit};
+    *taken = i + 1;
+    if (!out[i].allowed) break;
+  }
+  return 0;
+}
+
+int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, const char *key, sf_rl_result *out) {
+  sf_rl_redis_want w = {p, name, key};
+  int taken;
+  return sf_rl_redis_take_all(r, &w, 1, out, &taken);
+}
+
+int sf_rl_shared_take_all(sf_rl_redis *r, const sf_rl_want *w, int n, uint64_t now_ns, sf_rl_result *out, int *taken) {
+  if (n > SF_RL_MAX_TAKES) n = SF_RL_MAX_TAKES;
   if (r) {
-    sf_rl_params p;
-    sf_rl_params_of(rl, &p);
-    if (sf_rl_redis_take(r, &p, name, key, out) == 0) return 0;
+    sf_rl_params p[SF_RL_MAX_TAKES];
+    sf_rl_redis_want rw[SF_RL_MAX_TAKES];
+    for (int i = 0; i < n; i++) {
+      sf_rl_params_of(w[i].rl, &p[i]);
+      rw[i] = (sf_rl_redis_want){&p[i], w[i].name, w[i].key};
+    }
+    if (sf_rl_redis_take_all(r, rw, n, out, taken) == 0) return 0;
     if (r->fail_closed) {
       atomic_fetch_add(&r->refused, 1);
       return -1;
     }
     atomic_fetch_add(&r->served_local, 1);
   }
-  sf_rl_take(rl, key, now_ns, out);
+  /* in process, in the same order, stopping at the first refused */
+  *taken = 0;
+  for (int i = 0; i < n; i++) {
+    sf_rl_take(w[i].rl, w[i].key, now_ns, &out[i]);
+    *taken = i + 1;
+    if (!out[i].allowed) break;
+  }
   return 0;
+}
+
+int sf_rl_shared_take(sf_rl_redis *r, sf_ratelimit *rl, const char *name, const char *key, uint64_t now_ns,
+                      sf_rl_result *out) {
+  sf_rl_want w = {rl, name, key};
+  int taken;
+  return sf_rl_shared_take_all(r, &w, 1, now_ns, out, &taken);
 }
 
 /* ---- health and metrics ---- */

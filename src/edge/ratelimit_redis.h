@@ -10,7 +10,9 @@
  * whole microseconds there; rates above 1,000,000 per second per key act as
  * 1,000,000.
  *
- * Keys: <prefix>rl:<name>:<key>, e.g. "sf:rl:ip:203.0.113.9".
+ * Keys: <prefix>rl:<name>:<key>, e.g. "sf:rl:ip:203.0.113.9". A request's
+ * buckets (per-IP, login, per-user) go to one script call together: one
+ * round trip per request.
  *
  * Connections: a small pool of hiredis connections, each used by one thread
  * at a time (an HTTP thread takes one for a call and puts it back), opened on
@@ -59,6 +61,27 @@ int sf_rl_redis_new(const sf_rl_redis_config *cfg, sf_rl_redis **out, sf_err *er
 /* Closes every connection and frees the client. NULL is a no-op. */
 void sf_rl_redis_free(sf_rl_redis *r);
 
+/* The most buckets one call takes from (a request: per-IP, login, per-user). */
+#define SF_RL_MAX_TAKES 4
+
+/* One bucket of sf_rl_shared_take_all: the limiter (its limit, and the
+ * buckets used without Redis), the bucket family in Redis and the key. */
+typedef struct sf_rl_want {
+  sf_ratelimit *rl;
+  const char *name, *key;
+} sf_rl_want;
+
+/* Takes one token from each of the n buckets (at most SF_RL_MAX_TAKES) in
+ * order, stopping at the first that refuses, as n calls of
+ * sf_rl_shared_take that stop at a refusal would, but in one Redis round
+ * trip (one script call over every key). out[i] is filled for each bucket
+ * taken, *taken says how many (n, or up to and including the refused one).
+ * Returns 0, or -1 when r is fail-closed and Redis cannot answer (nothing
+ * taken). When Redis cannot answer and r fails open, every bucket is taken
+ * from its limiter in process, in the same order. r NULL: in process. The
+ * keys go to one Redis node together (no Redis Cluster slots). */
+int sf_rl_shared_take_all(sf_rl_redis *r, const sf_rl_want *w, int n, uint64_t now_ns, sf_rl_result *out, int *taken);
+
 /* Takes one token from the bucket `name:key` with rl's limit (the same
  * burst and rate for every instance: configure them alike), in Redis when
  * r is set and answers, else from rl itself. Returns 0 with *out filled, or
@@ -70,6 +93,14 @@ int sf_rl_shared_take(sf_rl_redis *r, sf_ratelimit *rl, const char *name, const 
 /* The Redis take alone: 0 with *out filled, -1 when Redis cannot answer
  * (the circuit counts it). For tests and sf_rl_shared_take. */
 int sf_rl_redis_take(sf_rl_redis *r, const sf_rl_params *p, const char *name, const char *key, sf_rl_result *out);
+/* The Redis take of several buckets in one script call, as
+ * sf_rl_shared_take_all says it: 0 with out[] and *taken filled, -1 when
+ * Redis cannot answer. Unlimited buckets allow without Redis. */
+typedef struct sf_rl_redis_want {
+  const sf_rl_params *params;
+  const char *name, *key;
+} sf_rl_redis_want;
+int sf_rl_redis_take_all(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken);
 
 /* 1 when Redis answers (the last call succeeded, or a PING made now while
  * the circuit allowed one did), 0 when it does not. For /readyz. */

@@ -161,6 +161,67 @@ class SharedLimits(unittest.TestCase):
         self.assertIn("Redis answers again", self.a.stderr())
 
 
+def redis_cmd(port, cmd):
+    """One inline command to the Redis on port; its reply's text (a bulk string's content)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(cmd.encode() + b"\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            data += s.recv(65536)
+        head, rest = data.split(b"\r\n", 1)
+        if not head.startswith(b"$"):
+            return head.decode()
+        n = int(head[1:])
+        while len(rest) < n + 2:
+            rest += s.recv(65536)
+        return rest[:n].decode()
+
+
+def script_calls(port):
+    """Calls of the limit script (EVALSHA, and EVAL after a NOSCRIPT) since the last CONFIG RESETSTAT."""
+    calls = 0
+    for line in redis_cmd(port, "INFO commandstats").splitlines():
+        if line.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+            calls += int(line.split("calls=")[1].split(",")[0])
+    return calls
+
+
+class OneRoundTrip(unittest.TestCase):
+    """A signed-in request takes its per-IP and per-user buckets in one Redis call, with the headers
+    and 429 of the per-user limit as before."""
+
+    def test_per_ip_and_per_user_in_one_call(self):
+        redis = RedisServer()
+        srv = None
+        try:
+            srv = Server(["--redis-url", redis.url, "--redis-prefix", "sf-e2e-rt-%d:" % os.getpid(),
+                          "--redis-timeout-ms", "1000", "--rate-ip-rps", "1000", "--rate-ip-burst", "1000",
+                          "--rate-user-rps", "1", "--rate-user-burst", "3"])
+            st, _, user = req(srv, "POST", "/api/v1/auth/register",
+                              {"email": "rt-%d@example.com" % os.getpid(), "password": "correct horse 1"})
+            self.assertEqual(st, 201, user)
+            self.assertEqual(redis_cmd(redis.port, "CONFIG RESETSTAT"), "+OK")
+            t0 = time.monotonic()
+            answers = [req(srv, "GET", "/api/v1/users/me", token=user["access_token"]) for _ in range(6)]
+            seconds = time.monotonic() - t0
+            statuses = [a[0] for a in answers]
+            self.assertEqual(statuses[:3], [200, 200, 200])
+            self.assertLessEqual(statuses.count(200), 3 + 1 + int(seconds), statuses)  # one token a second
+            self.assertIn(429, statuses)
+            # the per-user limit is the one reported (as when the buckets were taken one by one)
+            self.assertEqual([a[1]["ratelimit-limit"] for a in answers], ["3"] * 6)
+            self.assertEqual(answers[0][1]["ratelimit-remaining"], "2")
+            st, h, b = answers[statuses.index(429)]
+            assert_problem(self, st, h, b, 429, code="rate-limited")
+            self.assertIn("per-user", b["detail"])
+            self.assertGreaterEqual(int(h["retry-after"]), 1)
+            self.assertEqual(script_calls(redis.port), 6)  # one round trip per request, not two
+        finally:
+            if srv:
+                srv.close()
+            redis.close()
+
+
 class PerInstanceWithoutRedis(unittest.TestCase):
     def test_no_redis_url_is_per_instance(self):
         srv = Server(["--rate-ip-rps", "1", "--rate-ip-burst", "3"])

@@ -356,6 +356,59 @@ static void bad_configuration(void **state) {
   sf_rl_redis_free(r);
 }
 
+/* Calls of the script (EVALSHA, and EVAL after a NOSCRIPT) since the last
+ * CONFIG RESETSTAT. */
+static int script_calls(void) {
+  redisContext *c = admin();
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, "INFO commandstats");
+  assert_non_null(rep);
+  int calls = 0;
+  static const char *const names[] = {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="};
+  for (int i = 0; i < 2; i++) {
+    const char *p = strstr(rep->str, names[i]);
+    if (p) calls += atoi(p + strlen(names[i]));
+  }
+  freeReplyObject(rep);
+  redisFree(c);
+  return calls;
+}
+
+/* A request's buckets in one script call: the same answers as taking them
+ * one by one in process, stopping at the first refused (a later bucket is
+ * left alone), an unlimited bucket allowing without Redis. */
+static void several_buckets_in_one_call(void **state) {
+  sf_ratelimit *ip = sf_rl_new(1.0, 2, 100), *free_rl = sf_rl_new(0, 0, 100), *user = sf_rl_new(1.0, 5, 100);
+  sf_ratelimit *ip_local = sf_rl_new(1.0, 2, 100), *user_local = sf_rl_new(1.0, 5, 100);
+  sf_rl_redis *r = client("sfu10:", "closed");
+  sf_rl_want w[3] = {{ip, "ip", "10.0.0.1"}, {free_rl, "free", "x"}, {user, "user", "usr_1"}};
+  sf_rl_result out[3], want;
+  int taken = 0;
+  admin_cmd("CONFIG RESETSTAT");
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(sf_rl_shared_take_all(r, w, 3, T0, out, &taken), 0);
+    assert_int_equal(taken, 3);
+    sf_rl_take(ip_local, "a", T0, &want);
+    assert_same(out[0], want);
+    assert_int_equal(out[1].allowed, 1);
+    sf_rl_take(user_local, "a", T0, &want);
+    assert_same(out[2], want);
+  }
+  /* the per-IP bucket is empty: refused, the user's bucket untouched */
+  assert_int_equal(sf_rl_shared_take_all(r, w, 3, T0, out, &taken), 0);
+  assert_int_equal(taken, 1);
+  sf_rl_take(ip_local, "a", T0, &want);
+  assert_same(out[0], want);
+  assert_int_equal(out[0].allowed, 0);
+  assert_int_equal(script_calls(), 3); /* one round trip each */
+  sf_rl_take(user_local, "a", T0, &want);
+  sf_rl_result alone;
+  assert_int_equal(sf_rl_shared_take(r, user, "user", "usr_1", T0, &alone), 0);
+  assert_same(alone, want); /* the third take of the user's bucket */
+  sf_rl_redis_free(r);
+  sf_rl_free(ip), sf_rl_free(free_rl), sf_rl_free(user), sf_rl_free(ip_local), sf_rl_free(user_local);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(bad_configuration),           cmocka_unit_test(same_answers_as_local),
@@ -363,6 +416,7 @@ int main(void) {
       cmocka_unit_test(keys_expire_when_full),       cmocka_unit_test(script_reloaded_after_flush),
       cmocka_unit_test(concurrent_takes_are_atomic), cmocka_unit_test(quick_restart_costs_nothing),
       cmocka_unit_test(password_and_database),       cmocka_unit_test(redis_down_then_back),
+      cmocka_unit_test(several_buckets_in_one_call),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -65,38 +65,27 @@ const char *sf_webhooks_guard_classify(const struct sockaddr *sa) {
 
 static int cidr_allows(const struct sockaddr *sa) { return sf_cidr_match(guard.cidrs, guard.ncidrs, sa); }
 
-/* One entry: a CIDR, an address or a host name. 0 or -1. */
-static int parse_entry(const char *e, sf_cidr *c, char *host) {
-  if (sf_cidr_parse(e, c) == 0) return 0;
-  if (strchr(e, '/') || !*e || strlen(e) >= HOST_MAX) return -1;
+/* An entry of the allow-list that is not a CIDR or an address
+ * (sf_cidr_other_fn): a host name, kept in the guard_state ud. */
+static int take_host(const char *e, void *ud) {
+  struct guard_state *next = ud;
+  if (next->nhosts == MAX_HOSTS || strchr(e, '/') || strlen(e) >= HOST_MAX) return -1;
   for (const char *p = e; *p; p++)
     if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') return -1;
-  snprintf(host, HOST_MAX, "%s", e);
-  return 1;
+  snprintf(next->hosts[next->nhosts++], HOST_MAX, "%s", e);
+  return 0;
 }
 
 int sf_webhooks_guard_configure(const char *spec, sf_err *err) {
   static struct guard_state next;
   memset(&next, 0, sizeof next);
-  char *copy = strdup(spec ? spec : ""), *save = NULL;
-  int rc = copy ? 0 : -1;
-  for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-    while (isspace((unsigned char)*tok)) tok++;
-    for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);) *--e = '\0';
-    if (!*tok) continue;
-    sf_cidr c;
-    int kind = next.ncidrs < MAX_CIDRS && next.nhosts < MAX_HOSTS ? parse_entry(tok, &c, next.hosts[next.nhosts]) : -1;
-    if (kind < 0)
-      rc = sf_err_set(err, 400, "config", "Bad configuration",
-                      "webhook_allow: '%s' is not a CIDR, an address or a host name (or the list is too long)", tok);
-    else if (kind == 0)
-      next.cidrs[next.ncidrs++] = c;
-    else
-      next.nhosts++;
-  }
-  free(copy);
-  if (rc == 0) guard = next;
-  return rc;
+  char bad[HOST_MAX];
+  next.ncidrs = sf_cidr_parse_list(spec, next.cidrs, MAX_CIDRS, take_host, &next, bad, sizeof bad);
+  if (next.ncidrs < 0)
+    return sf_err_set(err, 400, "config", "Bad configuration",
+                      "webhook_allow: '%s' is not a CIDR, an address or a host name (or the list is too long)", bad);
+  guard = next;
+  return 0;
 }
 
 int sf_webhooks_guard_host_allowed(const char *host) {
