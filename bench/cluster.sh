@@ -20,7 +20,7 @@
 # instances) proxies to the first N instances; every row, the 1-instance one too, goes through
 # nginx. Within a round the rows alternate 1, 2, 3 so drift hits all of them. 64 users and 16
 # products with plenty of stock are made once. Knobs: CLUSTER_DURATION (8s), CLUSTER_CONNS (64).
-# About 5 minutes for 3 rounds. Needs wrk and nginx (scripts/install-deps.sh --bench).
+# About 5 minutes for 3 rounds (7 on a machine busy with other work). Needs wrk and nginx (scripts/install-deps.sh --bench).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${1:-build}"
@@ -38,7 +38,7 @@ chmod 777 "$TMP"  # as root, nginx's workers run as nobody and write their temp 
 declare -A PID PORT
 LB_PID=""
 cleanup() {
-  [ -n "$LB_PID" ] && kill "$LB_PID" 2>/dev/null || true
+  if [ -n "$LB_PID" ]; then kill "$LB_PID" 2>/dev/null || true; fi
   for i in "${!PID[@]}"; do kill "${PID[$i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$TMP"
