@@ -20,7 +20,8 @@
 # instances) proxies to the first N instances; every row, the 1-instance one too, goes through
 # nginx. Within a round the rows alternate 1, 2, 3 so drift hits all of them. 64 users and 16
 # products with plenty of stock are made once. Knobs: CLUSTER_DURATION (8s), CLUSTER_CONNS (64).
-# About 5 minutes for 3 rounds (7 on a machine busy with other work). Needs wrk and nginx (scripts/install-deps.sh --bench).
+# About 5 minutes for 3 rounds (7 on a machine busy with other work). Needs wrk and nginx
+# (scripts/install-deps.sh --bench).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${1:-build}"
