@@ -39,6 +39,7 @@
 #include "services/services.h"
 #include "store/db.h"
 #include "store/migrate.h"
+#include "store/replica.h"
 #include "store/writer.h"
 
 static struct app_state {
@@ -552,6 +553,13 @@ static int metrics_start(const sf_config *cfg, sf_err *err) {
   return 0;
 }
 
+/* database_read_url: the read replica's prober (no-op when empty). */
+static int replica_start(const sf_config *cfg, sf_err *err) {
+  char path[600];
+  sf_app_db_path(cfg, path, sizeof path);
+  return sf_replica_start(path, cfg->database_read_url, cfg->database_read_max_lag_ms, err);
+}
+
 static int dispatcher_start(const sf_config *cfg, sf_err *err) { return sf_dispatch_start(err); }
 static int timers_start(const sf_config *cfg, sf_err *err) { return sf_timers_start(err); }
 static int relay_lease(void *ud) { return (void)ud, sf_lease_held(); }
@@ -605,7 +613,7 @@ static size_t add_services(server_part *parts, size_t n, sf_service_phase phase)
   return n;
 }
 
-#define PROCESS_PARTS 11 /* besides the services: storage ... http, stream */
+#define PROCESS_PARTS 12 /* besides the services: storage ... http, stream */
 
 /* The order (services/service.h): stopping in reverse drains HTTP, the
  * services that make commands, hashing (queued hashes submit commands), the
@@ -617,6 +625,8 @@ static size_t plan_parts(server_part *parts) {
   parts[n++] = (server_part){"storage", sf_app_open, sf_app_close};
   parts[n++] = (server_part){"secrets", secrets_start, secrets_stop};
   parts[n++] = (server_part){"metrics", metrics_start, NULL};
+  /* stopped after HTTP: no request reads the replica any more */
+  parts[n++] = (server_part){"read-replica", replica_start, sf_replica_stop};
   n = add_services(parts, n, SF_SERVICE_OUTBOUND);
   /* which instance sharing the database runs the background work below */
   parts[n++] = (server_part){"lease", lease_start, sf_lease_stop};

@@ -1,5 +1,5 @@
 /* serviceflow: the CLI. Commands: serve, migrate, user create, verify,
- * replay, routes, openapi, seed. Settings come from flags, SERVICEFLOW_* env and an
+ * replay, routes, openapi, seed, copy-to-postgres. Settings come from flags, SERVICEFLOW_* env and an
  * optional config file (see core/config.h). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "cli_copy.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -39,6 +40,9 @@ static void usage(FILE *out) {
         "  routes                     list the registered routes\n"
         "  openapi                    print the OpenAPI document\n"
         "  seed                       create the demo users and catalog (idempotent)\n"
+        "  copy-to-postgres --to postgres://... [--db FILE]\n"
+        "                             copy the SQLite database (of --data-dir, or FILE) into an\n"
+        "                             empty PostgreSQL database and check the copy (exit 3: not empty)\n"
         "common settings: --data-dir D --port N --bind A --config FILE (see README)\n"
         "  --init                     serve: create the database if the data directory has none\n"
         "                             (migrate and seed always may)\n",
@@ -296,7 +300,7 @@ int main(int argc, char **argv) {
    * directory) is the owner's alone. */
   umask(077);
   const char *cmd = argv[1];
-  const char *sub = NULL, *email = NULL, *role = NULL, *password = NULL, *name = NULL;
+  const char *sub = NULL, *email = NULL, *role = NULL, *password = NULL, *name = NULL, *to = NULL, *db_file = NULL;
   int n = argc - 2;
   char **rest = argv + 2;
   int init = take_switch(&n, rest, "--init");
@@ -309,6 +313,10 @@ int main(int argc, char **argv) {
     take_flag(&n, rest, "--role", &role);
     take_flag(&n, rest, "--password", &password);
     take_flag(&n, rest, "--name", &name);
+  }
+  if (strcmp(cmd, "copy-to-postgres") == 0) {
+    take_flag(&n, rest, "--to", &to);
+    take_flag(&n, rest, "--db", &db_file);
   }
   sf_config_defaults(&sf_cfg);
   sf_err err = {0};
@@ -332,6 +340,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "routes") == 0) return cmd_routes();
   if (strcmp(cmd, "openapi") == 0) return cmd_openapi();
   if (strcmp(cmd, "seed") == 0) return cmd_seed();
+  if (strcmp(cmd, "copy-to-postgres") == 0) return sf_cli_copy_to_postgres(&sf_cfg, db_file, to);
   usage(stderr);
   return 2;
 }

@@ -30,6 +30,8 @@ static const opt k_opts[] = {
     I(port, 0, 65535),
     S(data_dir),
     S(database_url),
+    S(database_read_url),
+    I(database_read_max_lag_ms, 100, 3600000),
     S(config_file),
     I(threads, 0, 256),
     S(log_level),
@@ -102,6 +104,7 @@ static const opt k_opts[] = {
     I(stream_max_topics, 1, 4096),
     I(stream_resume_max, 0, 100000000),
     I(stream_coalesce_ms, 0, 1000),
+    I(stream_nice, 0, 19),
     S(webhook_allow),
     S(web_root),
     S(trusted_proxies),
@@ -146,6 +149,7 @@ void sf_config_defaults(sf_config *c) {
   c->rate_login_burst = 10;
   snprintf(c->redis_prefix, sizeof c->redis_prefix, "sf:");
   c->redis_timeout_ms = 50;
+  c->database_read_max_lag_ms = 2000;
   c->lease_ttl_ms = 10000;
   snprintf(c->redis_fail, sizeof c->redis_fail, "open");
   c->argon2_memlimit_kib = 65536;
@@ -189,6 +193,7 @@ void sf_config_defaults(sf_config *c) {
   c->stream_max_topics = 64;
   c->stream_resume_max = 10000;
   c->stream_coalesce_ms = 25;
+  c->stream_nice = 19;
   c->integrity_budget_ms = 5000;
   c->integrity_interval_s = 3600;
   c->low_stock_threshold = 5;

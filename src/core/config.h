@@ -17,6 +17,10 @@ typedef struct sf_config {
    * (SQLite); postgres://... or postgresql://... = that PostgreSQL database
    * (libpq URI; the key files stay in data_dir) */
   char database_url[512];
+  /* A PostgreSQL streaming standby of database_url for reads that may be
+   * slightly stale (lists; store/replica.h); empty = every read on the primary */
+  char database_read_url[512];
+  int database_read_max_lag_ms; /* replica further behind: those reads go to the primary */
   char config_file[512];
   int threads; /* HTTP threads; 0 = cores - 1 (at least 1) */
   char log_level[16];
@@ -100,14 +104,15 @@ typedef struct sf_config {
   char app_url[512];       /* base URL in links; empty = http://localhost:<port> */
   char app_name[128];      /* the product name in mail */
   /* real-time streams (edge/stream.h) */
-  int stream_heartbeat_s;     /* WebSocket ping / SSE comment this often */
-  int stream_idle_timeout_s;  /* a WebSocket silent this long (no pong, no frame) is closed */
-  int stream_queue_max;       /* messages queued per connection before it is cut as too slow */
-  int stream_max_per_user;    /* open streams per user; more get 429 */
-  int stream_max_topics;      /* topics per connection */
-  int stream_resume_max;      /* a resume further behind than this many events gets a reset */
-  int stream_coalesce_ms;     /* a WebSocket is written at most this often: messages meanwhile share a write */
-  char webhook_allow[1024];   /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
+  int stream_heartbeat_s;    /* WebSocket ping / SSE comment this often */
+  int stream_idle_timeout_s; /* a WebSocket silent this long (no pong, no frame) is closed */
+  int stream_queue_max;      /* messages queued per connection before it is cut as too slow */
+  int stream_max_per_user;   /* open streams per user; more get 429 */
+  int stream_max_topics;     /* topics per connection */
+  int stream_resume_max;     /* a resume further behind than this many events gets a reset */
+  int stream_coalesce_ms;    /* a WebSocket is written at most this often: messages meanwhile share a write */
+  int stream_nice;          /* sf-stream runs this many nice levels below the process (SCHED_BATCH): the writer first */
+  char webhook_allow[1024]; /* destinations allowed although private/loopback: hosts and CIDRs, comma-separated */
   char trusted_proxies[1024]; /* CIDRs/addresses whose X-Forwarded-For is believed (core/http.h); empty = none */
   char web_root[512];         /* the built web app (edge/web.h); empty = the `web` directory beside the executable */
   /* the NATS JetStream relay (events/relay.h); nats_url empty = no relay */

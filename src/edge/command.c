@@ -2,8 +2,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "edge/idempotency.h"
+#include "store/replica.h"
 
 typedef struct {
   sf_cmd cmd;
@@ -41,10 +43,37 @@ static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
 
 /* Inside the transaction: the response is final, so the idempotency record
  * commits atomically with the command's effects. */
+/* Read-your-writes with a read replica (store/replica.h), on every instance
+ * sharing the database: the caller's next lists, whichever instance they
+ * reach, read the primary until the replica has replayed this commit. The
+ * hook runs after the commit (here, and where the others hear of it). */
+#define HOOK_WROTE "replica.wrote"
+static void wrote_hook(void *ud, const char *key) {
+  (void)ud;
+  if (strncmp(key, "u:", 2) == 0) sf_replica_note_write(key + 2, NULL);
+  if (strncmp(key, "a:", 2) == 0) sf_replica_note_write(NULL, key + 2);
+}
+__attribute__((constructor)) static void register_hooks(void) {
+  sf_writer_broadcast_register(HOOK_WROTE, wrote_hook, NULL);
+}
+
+static void note_write(sf_tx *tx, const sf_actor *who) {
+  if (sf_replica_state() == SF_REPLICA_OFF) return; /* no replica: nothing to route */
+  char key[64];
+  if (who->user_id && who->user_id[0])
+    snprintf(key, sizeof key, "u:%s", who->user_id);
+  else if (who->client_ip && who->client_ip[0])
+    snprintf(key, sizeof key, "a:%s", who->client_ip);
+  else
+    return;
+  sf_tx_after_commit_all(tx, HOOK_WROTE, key);
+}
+
 static void after(sf_cmd *c, sf_tx *tx, int r) {
   req_cmd *rc = (req_cmd *)c;
   if (r < 0) sf_req_reply_problem(rc->req, &c->err);
   sf_idem_store(rc->req, tx);
+  if (r == 0 && !rc->replayed) note_write(tx, &rc->who);
 }
 
 static void done(sf_cmd *c, int r) {

@@ -17,6 +17,7 @@
 #include "edge/ratelimit.h"
 #include "edge/ratelimit_redis.h"
 #include "edge/web.h"
+#include "store/replica.h"
 
 #define MAX_ORIGINS 16
 
@@ -536,6 +537,31 @@ static int refuse_foreign_query(sf_req *req) {
   return sf_route_is_list(req->route) && sf_req_query_each(req, foreign_query, req);
 }
 
+/* Lists (sf_route_is_list: the searches and the event log browser, the
+ * reports) may read slightly stale data: with a read replica, their
+ * handler's reads go there while it keeps up and the caller has no write
+ * it could miss (store/replica.h). Not the streams: their catch-up must
+ * never skip an event. A handler that suspends reads the primary when it
+ * resumes (the scope ends here). A list is a pure read: when the replica
+ * failed it with a 503 (gone since the last probe, a recovery conflict),
+ * it runs again on the primary, so a replica going away costs no answer. */
+static void run_handler(sf_req *req) {
+  const sf_route *r = req->route;
+  int stale = sf_replica_state() != SF_REPLICA_OFF && !(r->flags & SF_ROUTE_QUERY_TOKEN) && sf_route_is_list(r);
+  if (!stale) {
+    r->handler(req);
+    return;
+  }
+  int nheaders = req->nheaders;
+  sf_replica_scope_begin(req->principal.authenticated ? req->principal.user_id : NULL, req->client_ip);
+  r->handler(req);
+  if (sf_replica_scope_end() && req->status == 503 && !sf_req_is_suspended(req)) {
+    sf_replica_read_failed();
+    req->nheaders = nheaders;
+    r->handler(req);
+  }
+}
+
 void sf_edge_dispatch(sf_req *req) {
   sf_edge_req *e = sf_arena_alloc(&req->arena, sizeof *e);
   memset(e, 0, sizeof *e);
@@ -573,6 +599,6 @@ void sf_edge_dispatch(sf_req *req) {
     sf_idem_end(req); /* replayed or refused: release the claim before answering */
     return;
   }
-  r->handler(req);
+  run_handler(req);
   if (!sf_req_is_suspended(req)) sf_idem_end(req); /* answered synchronously */
 }

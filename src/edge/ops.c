@@ -12,6 +12,7 @@
 #include "events/lease.h"
 #include "events/relay.h"
 #include "store/db.h"
+#include "store/replica.h"
 #include "store/writer.h"
 
 /* The OpenAPI document, rendered once when the route table is frozen. */
@@ -67,6 +68,11 @@ static void h_readyz(sf_req *req) {
                                                   : "down-local-limits"));
   int redis_ok = redis != 0 || !fail_closed;
   /* the NATS relay (when nats_url is set) is reported, never a reason to be unready: it falls behind */
+  /* the read replica (database_read_url) is reported, never a reason to be
+   * unready: lagging or down, its reads go to the primary */
+  int replica = sf_replica_state();
+  if (replica != SF_REPLICA_OFF)
+    json_object_set_new(checks, "read_replica", json_string(sf_replica_state_name(replica)));
   json_t *relay = sf_relay_status_json();
   if (relay) json_object_set_new(checks, "relay", json_string(sf_relay_state()));
   /* instances sharing a database: which one runs the background work (both
@@ -119,7 +125,8 @@ void sf_ops_routes(void) {
       {"GET", "/readyz", h_readyz, SF_AUTH_PUBLIC, NULL, SF_ROUTE_RAW, "ops",
        "Readiness probe: database (reachable, not found damaged) and writer, and Redis when rate limits are shared "
        "there (redis_url; not ready without it only when redis_fail = closed); 503 when not ready. With nats_url"
-       " set, the NATS relay's state is reported (never a reason to be unready)",
+       " set, the NATS relay's state is reported, with database_read_url the read replica's (ok, lagging, down;"
+       " never a reason to be unready)",
        NULL,
        "{\"type\":\"object\",\"required\":[\"status\",\"checks\"],\"properties\":{"
        "\"status\":{\"enum\":[\"ready\",\"not-ready\"]},\"checks\":{\"type\":\"object\"},"

@@ -29,7 +29,7 @@ typedef struct user_count {
   char user_id[SF_ID_MAX];
 } user_count;
 
-hub_settings hub_cfg = {15000, 60000, 1024, 16, 64, 10000, 25};
+hub_settings hub_cfg = {15000, 60000, 1024, 16, 64, 10000, 25, 19};
 
 static struct hub_state {
   pthread_mutex_t mu; /* everything below but the topics and the counters */
@@ -42,7 +42,9 @@ static struct hub_state {
   int64_t live_pos;          /* the newest event the live subscriber has seen */
   long fam_subs[MAX_TOPICS]; /* subscriptions per topic family: a family nobody follows maps no event */
   _Atomic int running;
-  int wake_fd; /* eventfd of the sf-stream thread */
+  int wake_fd;                         /* eventfd of the sf-stream thread */
+  struct inbox_ev *inbox, *inbox_tail; /* events for sf-stream to deliver, in log order */
+  int inbox_len;
   _Atomic uint64_t sent, slow, revoked, dropped_events;
 } hub = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1};
 
@@ -373,11 +375,19 @@ int hub_push(hub_conn *c, hub_msg *m, int force) {
 }
 
 void hub_drop_queue(hub_conn *c) {
-  int keep = c->qlen && c->sent_off ? 1 : 0; /* a frame half written must be finished */
-  for (int i = keep; i < c->qlen; i++) hub_msg_unref(c->q[(c->qhead + i) % c->qcap]);
-  c->qlen = keep;
   for (int i = 0; i < c->npending; i++) hub_msg_unref(c->pending[i]);
   c->npending = 0;
+  if (c->writing) { /* sf-stream's write in flight reads the queue's first messages: it drops them after */
+    c->drop_pending = 1;
+    return;
+  }
+  c->drop_pending = 0;
+  int keep = c->qlen && c->sent_off ? 1 : 0; /* a frame half written must be finished */
+  /* a drop deferred past a close keeps the close frame, queued last */
+  int last = c->closing && c->qlen > keep ? c->qlen - 1 : c->qlen;
+  for (int i = keep; i < last; i++) hub_msg_unref(c->q[(c->qhead + i) % c->qcap]);
+  if (last < c->qlen) c->q[(c->qhead + keep) % c->qcap] = c->q[(c->qhead + last) % c->qcap];
+  c->qlen = keep + (c->qlen - last);
 }
 
 void hub_pop(hub_conn *c, size_t written) {
@@ -556,10 +566,76 @@ static void deliver(hub_fanout *f, hub_sub *s, const char *key) {
   if (own) hub_msg_unref(m);
 }
 
-/* The live position moves first, with the families followed at that
- * moment: a subscription made after it starts from this event's position
- * (its catch-up reads it), one made before gets it here. Keys are computed
- * outside the lock (a family's keys() may read the database). */
+/* ---- the inbox: sf-live hands each event with subscribers to sf-stream ----
+ *
+ * The share of an event of every subscription (a queue append per
+ * connection: 1,000 for one event of a topic 1,000 clients follow) is made
+ * by sf-stream, which runs below the writer's priority, not by sf-live,
+ * which also wakes the order saga and the other live subscribers: there an
+ * event costs a copy, the same however many subscribe. Events are delivered
+ * in log order; a subscription made after the live position moved past an
+ * event starts after it (deliver's last_pos), as before. */
+
+/* An event with keys some subscription may follow: a copy (sf-live's is
+ * gone after notify) with its keys, in one allocation. */
+typedef struct inbox_ev {
+  struct inbox_ev *next;
+  sf_event ev;
+  int nkeys;
+  char (*keys)[SF_TOPIC_KEY_MAX];
+  char text[];
+} inbox_ev;
+
+static char *copy_str(char **at, const char *s) {
+  size_t n = s ? strlen(s) + 1 : 1;
+  char *out = *at;
+  memcpy(out, s ? s : "", n);
+  *at += n;
+  return out;
+}
+
+static inbox_ev *inbox_copy(const sf_event *ev, char keys[][SF_TOPIC_KEY_MAX], int n) {
+  const char *strs[] = {ev->stream, ev->type, ev->id, ev->data, ev->meta, ev->hash};
+  size_t len = (size_t)n * SF_TOPIC_KEY_MAX;
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) len += (strs[i] ? strlen(strs[i]) : 0) + 1;
+  inbox_ev *e = sf_malloc(sizeof *e + len);
+  e->next = NULL;
+  e->nkeys = n;
+  e->keys = (char(*)[SF_TOPIC_KEY_MAX])e->text;
+  memcpy(e->keys, keys, (size_t)n * SF_TOPIC_KEY_MAX);
+  char *at = e->text + (size_t)n * SF_TOPIC_KEY_MAX;
+  e->ev = (sf_event){.position = ev->position, .version = ev->version, .at = ev->at};
+  e->ev.stream = copy_str(&at, ev->stream);
+  e->ev.type = copy_str(&at, ev->type);
+  e->ev.id = copy_str(&at, ev->id);
+  e->ev.data = copy_str(&at, ev->data);
+  e->ev.meta = copy_str(&at, ev->meta);
+  e->ev.hash = copy_str(&at, ev->hash);
+  return e;
+}
+
+/* Under the lock: sf-stream is so far behind (the inbox holds as many
+ * events as a connection may queue) that every subscriber would be cut as
+ * too slow: each is, and resumes from its position; the inbox goes. */
+static void inbox_overflow(void) {
+  for (hub_conn *c = hub.conns; c; c = c->next)
+    if (c->nsubs) {
+      hub_count_closed_slow();
+      hub_close(c, 4008, "too slow, resume from your position");
+    }
+  for (inbox_ev *e = hub.inbox, *next; e; e = next) {
+    next = e->next;
+    free(e);
+  }
+  hub.inbox = hub.inbox_tail = NULL;
+  hub.inbox_len = 0;
+}
+
+/* sf-live: the live position moves first, with the families followed at
+ * that moment: a subscription made after it starts from this event's
+ * position (its catch-up reads it), one made before gets it from the inbox.
+ * Keys are computed outside the lock (a family's keys() may read the
+ * database); the wake is made when the inbox was empty (one per batch). */
 static void notify(const sf_event *ev) {
   hub_lock();
   hub.live_pos = ev->position;
@@ -570,16 +646,44 @@ static void notify(const sf_event *ev) {
   if (!active) return;
   char keys[EVENT_KEYS][SF_TOPIC_KEY_MAX];
   int n = hub_event_keys(ev, active, keys, EVENT_KEYS);
-  hub_fanout f = {.ev = ev};
+  if (n <= 0) return;
+  inbox_ev *e = inbox_copy(ev, keys, n);
   hub_lock();
-  for (int i = 0; i < n; i++) {
-    hub_node *node = node_find(keys[i]);
-    for (hub_entry *e = node ? node->head : NULL; e; e = e->next) deliver(&f, e->sub, node->key);
+  int wake = !hub.inbox;
+  if (hub.inbox_len >= hub_cfg.queue_max * QUEUE_SLACK) {
+    inbox_overflow();
+    free(e);
+    wake = 1;
+  } else {
+    if (hub.inbox_tail)
+      hub.inbox_tail->next = e;
+    else
+      hub.inbox = e;
+    hub.inbox_tail = e;
+    hub.inbox_len++;
   }
-  int woke = hub.dirty != NULL;
   hub_unlock();
-  if (woke) hub_wake();
-  hub_fanout_free(&f);
+  if (wake) hub_wake();
+}
+
+void hub_deliver_inbox(void) {
+  hub_lock();
+  inbox_ev *list = hub.inbox;
+  hub.inbox = hub.inbox_tail = NULL;
+  hub.inbox_len = 0;
+  hub_unlock();
+  for (inbox_ev *e = list, *next; e; e = next) {
+    next = e->next;
+    hub_fanout f = {.ev = &e->ev};
+    hub_lock();
+    for (int i = 0; i < e->nkeys; i++) {
+      hub_node *node = node_find(e->keys[i]);
+      for (hub_entry *x = node ? node->head : NULL; x; x = x->next) deliver(&f, x->sub, node->key);
+    }
+    hub_unlock();
+    hub_fanout_free(&f);
+    free(e);
+  }
 }
 
 const sf_subscriber sf_stream_subscriber = {.name = "stream", .notify = notify};
@@ -626,6 +730,7 @@ void sf_stream_configure(const sf_config *cfg) {
   hub_cfg.max_topics = cfg->stream_max_topics;
   hub_cfg.resume_max = cfg->stream_resume_max;
   hub_cfg.coalesce_ms = cfg->stream_coalesce_ms;
+  hub_cfg.nice = cfg->stream_nice;
   static int collector_added;
   if (!collector_added++) sf_metrics_add_collector(collect);
 }
@@ -669,6 +774,14 @@ void sf_stream_stop(void) {
     usleep(10000);
   }
   hub_ws_stop();
+  hub_lock();
+  for (inbox_ev *e = hub.inbox, *next; e; e = next) { /* no one left to get them */
+    next = e->next;
+    free(e);
+  }
+  hub.inbox = hub.inbox_tail = NULL;
+  hub.inbox_len = 0;
+  hub_unlock();
   close(hub.wake_fd);
   hub.wake_fd = -1;
 }

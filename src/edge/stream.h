@@ -24,10 +24,13 @@
  * a role change, a disabled user, a logout or an expired token ends the
  * subscriptions that are no longer allowed (4401/4403, SSE `event: revoked`).
  *
- * Threads: the sf-stream thread owns every WebSocket socket (epoll,
- * non-blocking writes) and the timers of all connections; SSE answers are
- * written by the HTTP threads from the same queues; the live subscriber
- * only queues and wakes. One mutex guards the index and the queues. */
+ * Threads: the live subscriber (sf-live) only computes an event's keys and
+ * hands the events with keys to the sf-stream thread (a copy each, however
+ * many subscribe); sf-stream queues them for every subscription, owns every
+ * WebSocket socket (epoll, non-blocking writes outside the lock) and the
+ * timers of all connections, at a priority below the writer's
+ * (stream_nice); SSE answers are written by the HTTP threads from the same
+ * queues. One mutex guards the index and the queues. */
 #ifndef SF_EDGE_STREAM_H
 #define SF_EDGE_STREAM_H
 
@@ -60,7 +63,7 @@ typedef struct sf_topic {
    * reference, the change); 0, the event as it is; -1, nothing. It sees
    * only ev (no database read) and answers the same every time for the same
    * event: catch-up reads of the log then give what live delivery gave.
-   * Runs on sf-live under the hub's lock, and on catch-up: keep it cheap. */
+   * Runs on sf-stream under the hub's lock, and on catch-up: keep it cheap. */
   int (*derive)(const sf_event *ev, const char *key, const char **type, json_t **data);
 } sf_topic;
 

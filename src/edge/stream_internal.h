@@ -102,6 +102,8 @@ struct hub_conn {
   hub_conn *held_prev, *held_next;
   int64_t last_flush_ms;  /* monotonic: the last write of queued messages */
   int want_out;           /* EPOLLOUT asked for */
+  int writing;            /* sf-stream writes the queue's first messages outside the lock: they stay */
+  int drop_pending;       /* hub_drop_queue came meanwhile: the writer drops after its write */
   int close_sent;         /* the close frame is written; waiting for the peer's end */
   int peer_closed;        /* the peer's close frame came */
   hub_conn *expired_next; /* hub_tick's list of closes overdue */
@@ -118,6 +120,7 @@ struct hub_conn {
 typedef struct hub_settings {
   int heartbeat_ms, idle_timeout_ms, queue_max, max_per_user, max_topics, resume_max;
   int coalesce_ms; /* a WebSocket is written at most this often (0: at once) */
+  int nice;        /* sf-stream's nice levels below the process, SCHED_BATCH when > 0 (0: as the process) */
 } hub_settings;
 extern hub_settings hub_cfg;
 
@@ -140,7 +143,8 @@ void hub_conn_free(hub_conn *c);
 int hub_push(hub_conn *c, hub_msg *m, int force); /* force: past the bound (control, catch-up) */
 /* Under the lock: the conn is to be closed with code and reason. */
 void hub_close(hub_conn *c, int code, const char *reason);
-/* Under the lock: releases every queued message but a partly sent first. */
+/* Under the lock: releases every queued message but a partly sent first
+ * (and, when a write was in flight, after it, but the close frame). */
 void hub_drop_queue(hub_conn *c);
 /* Pops n whole messages (and sets sent_off) under the lock. */
 void hub_pop(hub_conn *c, size_t written);
@@ -161,6 +165,9 @@ int hub_unsubscribe(hub_conn *c, const char *topic);
  * the WebSocket conns whose close is overdue (linked by expired_next): the
  * caller ends them. */
 hub_conn *hub_tick(int64_t now_ms);
+/* sf-stream: delivers the events the live subscriber handed over, in log
+ * order, to every subscription of their keys (locks per event). */
+void hub_deliver_inbox(void);
 /* sf-stream: checks again the conns an identity event flagged (locks). */
 void hub_recheck_due(void);
 /* sf-stream: the conns woken since last time (dirty), detached from the

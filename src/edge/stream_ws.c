@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,10 +151,6 @@ static int on_frame(void *ud, const sf_ws_msg *m) {
   return 0;
 }
 
-/* How much nicer the sf-stream thread is than the process (nice values run
- * to 19, the lowest priority). */
-#define STREAM_NICE 5
-
 /* ---- sockets ---- */
 
 static void set_events(hub_conn *c, int want_out) {
@@ -195,7 +192,12 @@ static void terminate(hub_conn *c) {
 }
 
 /* Writes what is queued, as far as the socket takes it. Returns -1 when the
- * connection is over (the caller terminates it). */
+ * connection is over (the caller terminates it). The write itself runs
+ * outside the hub's lock: this thread runs at the lowest priority and spends
+ * most of its time in writev, so a preemption there held the lock that the
+ * live subscriber (sf-live, which also wakes the order saga) and the HTTP
+ * threads need. Only sf-stream pops a WebSocket's queue; others append to
+ * it, and a close's drop of it waits for the write (c->writing). */
 static int flush(hub_conn *c) {
   int dead = 0, more = 0;
   hub_lock();
@@ -209,7 +211,15 @@ static int flush(hub_conn *c) {
       iov[n] = (struct iovec){m->data + off, m->len - off};
       total += m->len - off;
     }
+    c->writing = 1;
+    hub_unlock();
     ssize_t w = writev(c->fd, iov, n);
+    int werr = errno;
+    hub_lock();
+    c->writing = 0;
+    if (w > 0) hub_pop(c, (size_t)w);
+    if (c->drop_pending) hub_drop_queue(c);
+    errno = werr;
     if (w < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         more = 1;
@@ -217,7 +227,6 @@ static int flush(hub_conn *c) {
         dead = 1;
       break;
     }
-    hub_pop(c, (size_t)w);
     c->last_tx_ms = c->last_flush_ms = now_ms();
     if ((size_t)w < total) {
       more = 1;
@@ -317,17 +326,30 @@ static void run_tick(int64_t *next_tick) {
   }
 }
 
-static void *ws_main(void *arg) {
-  (void)arg;
-  pthread_setname_np(pthread_self(), "sf-stream");
-  /* Fan-out yields the CPU to the writer and to request handling when it is
-   * short: a subscriber that falls behind is cut and resumes from its
-   * position, while a slower writer would slow every client. */
+/* Fan-out yields the CPU to the writer and to request handling when it is
+ * short: a subscriber that falls behind is cut and resumes from its
+ * position, while a slower writer would slow every client. On two cores the
+ * fan-out's writes (mostly the kernel's TCP path, the loopback receiver's
+ * half included) wanted as much CPU as the writer: at 5 nice levels below
+ * the process the writer kept 0.55 of its rate. SCHED_BATCH: a wake-up of
+ * this thread does not preempt a running request or the writer; stream_nice
+ * (19 by default, the lowest) gives it the CPU they leave. */
+static void yield_to_writer(void) {
+  struct sched_param sp = {.sched_priority = 0};
+  int rc = hub_cfg.nice > 0 ? pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) : 0;
+  if (rc) sf_log_warn("stream: cannot set SCHED_BATCH", "\"errno\":%d", rc);
   id_t tid = (id_t)syscall(SYS_gettid);
   errno = 0;
   int nice_now = getpriority(PRIO_PROCESS, tid);
-  if (errno == 0 && setpriority(PRIO_PROCESS, tid, nice_now + STREAM_NICE) != 0)
+  int target = nice_now + hub_cfg.nice > 19 ? 19 : nice_now + hub_cfg.nice;
+  if (errno == 0 && target != nice_now && setpriority(PRIO_PROCESS, tid, target) != 0)
     sf_log_warn("stream: cannot lower the thread's priority", "\"errno\":%d", errno);
+}
+
+static void *ws_main(void *arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "sf-stream");
+  yield_to_writer();
   struct epoll_event evs[256];
   int64_t next_tick = now_ms() + 1000;
   int wait_ms = 250;
@@ -342,6 +364,7 @@ static void *ws_main(void *arg) {
       on_socket(evs[i].data.ptr, evs[i].events);
     }
     hub_recheck_due();
+    hub_deliver_inbox();
     for (hub_conn *c = hub_take_dirty(), *next; c; c = next) {
       next = c->work_next;
       on_dirty(c);

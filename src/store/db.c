@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/backend.h"
+#include "store/replica.h"
 #include "store/sqlite/sqlite.h"
 #ifdef SF_WITH_POSTGRES
 #include "store/pg/pg.h"
@@ -155,6 +156,8 @@ static __thread unsigned t_generation;
 void sf_db_set_path(const char *location) { snprintf(readers.location, sizeof readers.location, "%s", location); }
 
 sf_db *sf_db_reader(sf_err *err) {
+  sf_db *stale = sf_replica_scoped_reader(); /* a stale-read scope on the read replica (store/replica.h) */
+  if (stale) return stale;
   if (t_reader && t_generation == __atomic_load_n(&readers.generation, __ATOMIC_ACQUIRE)) return t_reader;
   sf_db *db = sf_db_open(readers.location, SF_DB_READ, err);
   if (!db) return NULL;

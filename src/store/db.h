@@ -121,7 +121,9 @@ void sf_stmt_col_copy(sf_stmt *st, int col, char *dst, size_t cap);
 void sf_stmt_reset(sf_stmt *st);
 
 /* Per-thread read connection to the process's database (opened lazily).
- * sf_db_set_path must be called before the first use. */
+ * sf_db_set_path must be called before the first use. Inside a stale-read
+ * scope (store/replica.h: the handler of a list, with database_read_url
+ * set) it may be this thread's connection to the read replica instead. */
 void sf_db_set_path(const char *location);
 sf_db *sf_db_reader(sf_err *err);
 void sf_db_close_readers(void);

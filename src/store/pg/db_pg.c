@@ -207,6 +207,11 @@ static int pq_exec(sf_db *db, const char *sql, sf_err *err) {
 
 const char *sf_pg_location(sf_db *db) { return ((pg_db *)db)->location; }
 
+PGconn *sf_pg_conn(sf_db *db) {
+  pg_db *d = (pg_db *)db;
+  return d->broken || conn_lost(d) ? NULL : d->conn;
+}
+
 static int64_t pq_changes(sf_db *db) { return ((pg_db *)db)->changes; }
 
 /* 1 while the transaction can go on: open, or failed (SQLSTATE != 0 makes

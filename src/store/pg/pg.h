@@ -4,8 +4,9 @@
  *
  * Files: db_pg.c (connections per role, reconnection, statements,
  * transactions, error mapping), sql.c (the placeholder translation),
- * commit.c (the writer's commit path and the integrity check). Only these
- * files include libpq-fe.h.
+ * commit.c (the writer's commit path and the integrity check), copy.c and
+ * copy_rows.c (`serviceflow copy-to-postgres`: copy.h). Only these files
+ * include libpq-fe.h.
  *
  * Connections: one libpq connection per sf_db. SF_DB_READ connections are
  * read-only (default_transaction_read_only); SF_DB_WRITE and the writer's
@@ -59,6 +60,11 @@ void sf_pg_listen_close(sf_db_listener *l);
 
 /* The location db was opened with. */
 const char *sf_pg_location(sf_db *db);
+
+/* db's libpq connection (a PGconn), for store/pg/copy.c's COPY inside a
+ * transaction begun with sf_db_begin on db; NULL when the connection is
+ * lost. The caller neither closes it nor leaves it in another state. */
+struct pg_conn *sf_pg_conn(sf_db *db);
 
 /* The writer's commit path and the integrity check (commit.c). */
 sf_db *sf_pg_writer_open(const char *location, int *pipelined, sf_err *err);
