@@ -378,6 +378,18 @@ static void test_server_restart(void **state) {
   assert_int_equal(sf_db_begin(w, &e), 0);
   assert_int_equal(query_int(w, k_one), 1);
   assert_int_equal(sf_db_commit(w, &e), 0);
+  /* idle across a whole restart: the first snapshot and the first read
+   * after it run on a new session, with no error (nothing of theirs was in
+   * the old one) */
+  pg_ctl("stop");
+  pg_ctl("start");
+  sf_err e4 = {0};
+  assert_int_equal(sf_db_begin_read(r, &e4), 0);
+  assert_int_equal(query_int(r, k_one), 1);
+  sf_db_rollback(r);
+  pg_ctl("stop");
+  pg_ctl("start");
+  assert_int_equal(query_int(r, k_one), 1);
   sf_db_close(w);
   sf_db_close(r);
 }

@@ -254,7 +254,12 @@ static int pq_begin_read(sf_db *db, sf_err *err) {
   if (usable(d, err)) return -503;
   d->savepts = 0;
   d->release_due = -1;
-  int rc = run_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+  static const char k_begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+  sf_err first = {0};
+  int rc = run_simple(d, k_begin, &first);
+  if (rc && d->broken && !connect_now(d, &first)) /* lost while idle (a server restart): as pq_begin */
+    rc = run_simple(d, k_begin, &first);
+  if (rc && err) *err = first;
   d->tx_open = 1;
   return rc;
 }
