@@ -329,7 +329,35 @@ def _record(method, path, out):
         f.write(json.dumps(rec) + "\n")
 
 
+def _merged_metrics(srv, headers):
+    """GET /metrics of a Server of several instances: each instance counts what it served and
+    did, so the Server's metrics are the sum of each series over the instances (a gauge too:
+    e.g. sf_lease_held is 1 in all). The comments are the first instance's."""
+    order, total, head = [], {}, None
+    for inst in srv.instances:
+        st, hd, text = req(inst, "GET", "/metrics", headers=headers)
+        if st != 200:
+            return st, hd, text
+        head = head or (st, hd)
+        for line in text.splitlines():
+            series, _, value = line.rpartition(" ")
+            if line.startswith("#") or not series:
+                if line not in total:
+                    order.append(line)
+                    total[line] = None
+                continue
+            if series not in total:
+                order.append(series)
+                total[series] = 0.0
+            total[series] += float(value)
+    fmt = lambda v: "%d" % v if v == int(v) and abs(v) < 1e15 else repr(v)
+    lines = [k if total[k] is None else "%s %s" % (k, fmt(total[k])) for k in order]
+    return head[0], head[1], "\n".join(lines) + "\n"
+
+
 def req(srv, method, path, body=None, headers=None, token=None, raw=None, conn=None):
+    if method == "GET" and path == "/metrics" and getattr(srv, "lb", None) and conn is None:
+        return _merged_metrics(srv, headers)
     h = dict(headers or {})
     if token:
         h["Authorization"] = "Bearer " + token
@@ -343,10 +371,28 @@ def req(srv, method, path, body=None, headers=None, token=None, raw=None, conn=N
         c.request(method, path, body=data, headers=h)
         out = _parse(c.getresponse())
         _record(method, path, out)
-        return out
     finally:
         if own:
             c.close()
+    if method == "POST" and path == "/api/v1/_test/clock" and out[0] == 200 and getattr(srv, "lb", None):
+        _clock_reached_all(srv, out[2]["offset_ms"], h)
+    return out
+
+
+def _clock_reached_all(srv, offset, headers):
+    """The test clock moved through nginx reaches the other instances a moment later (a
+    cluster-wide hook delivered by PostgreSQL's NOTIFY after the commit): waits until each
+    instance has it, as a test's next request may reach any of them. Asking an instance with
+    advance_s 0 gives its offset and never moves a clock back."""
+    deadline = time.time() + 10
+    for inst in srv.instances:
+        while True:
+            st, _, b = req(inst, "POST", "/api/v1/_test/clock", {"advance_s": 0}, headers=headers)
+            if st != 200 or b["offset_ms"] >= offset:
+                break
+            if time.time() > deadline:
+                raise AssertionError("instance %d did not hear the test clock move to %d ms" % (inst.port, offset))
+            time.sleep(0.01)
 
 
 _counter = [0]
