@@ -329,19 +329,29 @@ def _record(method, path, out):
         f.write(json.dumps(rec) + "\n")
 
 
+def _holder(answers, held):
+    """The index of the instance that holds the background lease (runs the relay, the durable
+    subscribers, the timers), by held(answer); the first when none says so."""
+    return next((n for n, a in enumerate(answers) if held(a)), 0)
+
+
 def _merged_metrics(srv, headers):
-    """GET /metrics of a Server of several instances: each instance counts what it served and
-    did, so the Server's metrics are the sum of each series over the instances (a gauge too:
-    e.g. sf_lease_held is 1 in all). The comments are the first instance's."""
-    order, total, head = [], {}, None
-    for inst in srv.instances:
-        st, hd, text = req(inst, "GET", "/metrics", headers=headers)
-        if st != 200:
-            return st, hd, text
-        head = head or (st, hd)
+    """GET /metrics of a Server of several instances: each instance counts what it served, so
+    the Server's counters and histograms are the sums over the instances; a gauge is a state
+    (a lag, a cache's size, 1 while held), taken from the lease holder. The comments are the
+    first instance's."""
+    answers = [req(inst, "GET", "/metrics", headers=headers) for inst in srv.instances]
+    bad = next((a for a in answers if a[0] != 200), None)
+    if bad:
+        return bad
+    holder = _holder(answers, lambda a: 'sf_lease_held{name="background"} 1' in a[2])
+    order, total, gauges = [], {}, set()
+    for n, (_, _, text) in enumerate(answers):
         for line in text.splitlines():
             series, _, value = line.rpartition(" ")
             if line.startswith("#") or not series:
+                if line.startswith("# TYPE ") and line.endswith(" gauge"):
+                    gauges.add(line.split()[2])
                 if line not in total:
                     order.append(line)
                     total[line] = None
@@ -349,15 +359,32 @@ def _merged_metrics(srv, headers):
             if series not in total:
                 order.append(series)
                 total[series] = 0.0
-            total[series] += float(value)
+            if series.split("{")[0] not in gauges:
+                total[series] += float(value)
+            elif n == holder:
+                total[series] = float(value)
     fmt = lambda v: "%d" % v if v == int(v) and abs(v) < 1e15 else repr(v)
     lines = [k if total[k] is None else "%s %s" % (k, fmt(total[k])) for k in order]
-    return head[0], head[1], "\n".join(lines) + "\n"
+    return answers[0][0], answers[0][1], "\n".join(lines) + "\n"
+
+
+def _cluster_readyz(srv, headers):
+    """GET /readyz of a Server of several instances: an instance that is not ready answers for
+    the Server; else the lease holder does (its relay, its background work)."""
+    answers = [req(inst, "GET", "/readyz", headers=headers) for inst in srv.instances]
+    bad = next((a for a in answers if a[0] != 200), None)
+    if bad:
+        return bad
+    held = lambda a: isinstance(a[2], dict) and a[2].get("checks", {}).get("lease") == "held"
+    return answers[_holder(answers, held)]
 
 
 def req(srv, method, path, body=None, headers=None, token=None, raw=None, conn=None):
-    if method == "GET" and path == "/metrics" and getattr(srv, "lb", None) and conn is None:
-        return _merged_metrics(srv, headers)
+    if method == "GET" and getattr(srv, "lb", None) and conn is None:
+        if path == "/metrics":
+            return _merged_metrics(srv, headers)
+        if path == "/readyz":
+            return _cluster_readyz(srv, headers)
     h = dict(headers or {})
     if token:
         h["Authorization"] = "Bearer " + token
