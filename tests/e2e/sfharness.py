@@ -208,9 +208,27 @@ class Server:
                 self.cluster_args += ["--trusted-proxies", "127.0.0.1"]
             if REDIS_URL:
                 self.cluster_args += ["--redis-url", REDIS_URL, "--redis-prefix", "e2e-%d-%d:" % (os.getpid(), _servers[0])]
-            import nginxharness
+            self._start_cluster()
+        else:
+            self.start()
+
+    def _start_cluster(self):
+        """The first start of several instances and their nginx. An instance's port, chosen free
+        when the Server was made, may have been taken since (the machine runs other tests): the
+        instances then get new ports and nginx a new configuration, up to three times."""
+        import nginxharness
+        for attempt in range(3):
             self.lb = nginxharness.Nginx([i.port for i in self.instances], server_opts="max_fails=0")
-        self.start()
+            try:
+                self.start()
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+            self.stop()
+            self.lb.close()
+            for inst in self.instances:
+                inst.port = free_port()
 
     @property
     def port(self):
