@@ -262,20 +262,36 @@ class Server:
                 *FAST_HASH, *getattr(self, "cluster_args", []), *self.extra]
 
     def start(self):
-        """Starts the instances that are not running (all of them, but after a crash of one)."""
+        """Starts the instances that are not running (all of them, but after a crash of one), at
+        once: the others as soon as the first has its keys (webhook.key is made at its first start)."""
         env = {**os.environ, **database_env(self.data_dir), **self.env}
         first = self.instances[0]
+        started = []
         for n, inst in enumerate(self.instances):
             if inst.running():
                 continue
-            if n > 0:  # the first instance made the keys at its first start: the others need them
-                for k in KEY_FILES:
-                    src = os.path.join(first.data_dir, k)
-                    if os.path.exists(src) and not os.path.exists(os.path.join(inst.data_dir, k)):
-                        shutil.copy2(src, os.path.join(inst.data_dir, k))
+            if n > 0:
+                self._copy_keys(first, inst)
             inst.reap(0)
             inst.spawn(self.command(inst), env, self.preexec_fn)
+            started.append(inst)
+        for inst in started:
             inst.wait_healthy(self.stderr)
+
+    def _copy_keys(self, first, inst):
+        """The first instance's key files into inst's data dir (docs/scale-out.md), once; waits
+        for the first instance to have written them (a key is 43 characters of base64url)."""
+        deadline = time.time() + 10
+        for k in KEY_FILES:
+            src, dst = os.path.join(first.data_dir, k), os.path.join(inst.data_dir, k)
+            if os.path.exists(dst):
+                continue
+            while not (os.path.exists(src) and os.path.getsize(src) >= 43) and time.time() < deadline:
+                if first.proc is None or first.proc.poll() is not None:
+                    break
+                time.sleep(0.01)
+            if os.path.exists(src):
+                shutil.copy2(src, dst)
 
     def stderr(self):
         if not self.lb:
