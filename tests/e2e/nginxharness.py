@@ -40,11 +40,11 @@ http {{
 
 
 class Nginx:
-    def __init__(self, upstream_ports):
+    def __init__(self, upstream_ports, server_opts="max_fails=1 fail_timeout=5s"):
         self.dir = tempfile.mkdtemp(prefix="sf-nginx-")
         os.chmod(self.dir, 0o777)  # as root, nginx's workers run as nobody and write temp files here
         self.port = h.free_port()
-        servers = "\n".join("        server 127.0.0.1:%d max_fails=1 fail_timeout=5s;" % p for p in upstream_ports)
+        servers = "\n".join("        server 127.0.0.1:%d %s;" % (p, server_opts) for p in upstream_ports)
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(MAIN.format(dir=self.dir, servers=servers, port=self.port,

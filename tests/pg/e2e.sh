@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The e2e suite against PostgreSQL: one PostgreSQL server for the whole run
 # (scripts/with-postgres.sh), each test's data dir given a database of its own on it
-# (tests/e2e/sfharness.py, SF_E2E_BACKEND=postgres). Runs the files named on the command line,
-# or every tests/e2e/test_*.py but those that read or damage the SQLite file itself.
+# (tests/e2e/sfharness.py, SF_E2E_BACKEND=postgres). Each test server is two instances on that
+# database behind an nginx (SF_E2E_INSTANCES, default 2; 1 = one process as on SQLite), their rate
+# limits shared through one redis-server started here for the run. Runs the files named on the
+# command line, or every tests/e2e/test_*.py but those that read or damage the SQLite file itself.
 # Prints one line per file and fails when any file fails.
 set -uo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -10,6 +12,7 @@ if [ -z "${SF_TEST_PG_URL:-}" ]; then
   exec "$here/scripts/with-postgres.sh" bash "$0" "$@"
 fi
 export SF_E2E_BACKEND=postgres
+instances="${SF_E2E_INSTANCES:-2}"
 # The SQLite file is what these test (they open it, damage it, fill its disk or read its WAL);
 # the CLI and start-up tests run the binary on empty data dirs to check SQLite's own messages.
 sqlite_only="test_audit test_cli test_crash test_damage test_disk_full test_hello_service test_idempotency_scope
@@ -24,14 +27,35 @@ if [ ${#files[@]} -eq 0 ]; then
     files+=("$t")
   done
 fi
+# These test one process itself, which nginx in front would hide: its own HTTP connection handling
+# (timeouts, keep-alive, drain on SIGTERM, raw bytes on the socket), or a proxy of their own.
+single_instance="test_connections test_http_conformance test_proxy"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 failed=0
 log="$(mktemp -d /tmp/sf-pg-e2e-XXXXXX)"
+redis_pid=
+cleanup() {
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  rm -rf "$log"
+}
+trap cleanup EXIT
+if [ "$instances" -gt 1 ]; then
+  port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$log" --save "" --appendonly no >"$log/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export SF_E2E_REDIS_URL="redis://127.0.0.1:$port"
+fi
 for t in "${files[@]}"; do
   n=$(basename "$t" .py)
   start=$(date +%s)
-  if "$py" "$t" >"$log/$n.log" 2>&1; then
+  per_file=$instances
+  case " $(echo $single_instance) " in *" $n "*) per_file=1 ;; esac
+  if SF_E2E_INSTANCES=$per_file "$py" "$t" >"$log/$n.log" 2>&1; then
     echo "pg.e2e: $n ok ($(( $(date +%s) - start )) s)"
   else
     echo "pg.e2e: $n FAILED ($(( $(date +%s) - start )) s):"
@@ -39,5 +63,4 @@ for t in "${files[@]}"; do
     failed=1
   fi
 done
-rm -rf "$log"
 exit $failed
