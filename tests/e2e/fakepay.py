@@ -57,9 +57,12 @@ class Ledger:
         self.keys = {}   # key -> {"endpoint", "calls", "status", "body"}
         self.auths = {}  # ref -> {"amount", "currency", "captured", "refunded", "voided"}
 
-    def take_mode(self):
-        """The mode for the request that just arrived (and use up one of its count)."""
+    def take_mode(self, endpoint=None):
+        """The mode for the request that just arrived (and use up one of its count). A mode set for
+        one endpoint ("endpoint": "capture") leaves the others alone."""
         with self.lock:
+            if self.mode.get("endpoint") and self.mode["endpoint"] != endpoint:
+                return {"mode": "ok", "delay_ms": 0, "count": 0}
             m = dict(self.mode)
             if self.mode["count"] > 0:
                 self.mode["count"] -= 1
@@ -205,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(400, {"status": "error", "message": "unknown mode"})
             with self.ledger.lock:
                 self.ledger.mode = {"mode": mode, "delay_ms": int(body.get("delay_ms") or 0),
-                                    "count": int(body.get("count") or 0)}
+                                    "count": int(body.get("count") or 0), "endpoint": body.get("endpoint")}
             return self.reply(200, {"status": "ok"})
         endpoint = self.path[len("/v1/"):] if self.path.startswith("/v1/") else None
         if endpoint not in ENDPOINTS:
@@ -216,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None or self.headers.get("Content-Type", "").split(";")[0] != "application/json":
             return self.reply(400, {"status": "error", "message": "a JSON object body is required"})
         attempt = self.ledger.count(endpoint, key, self.headers.get("traceparent"))
-        mode = self.ledger.take_mode()
+        mode = self.ledger.take_mode(endpoint)
         if mode["mode"] == "down":
             # no answer at all: the connection just dies
             self.close_connection = True

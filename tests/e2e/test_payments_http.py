@@ -59,8 +59,8 @@ class FakePay:
         finally:
             c.close()
 
-    def mode(self, mode, delay_ms=0, count=0):
-        self.call("POST", "/control/mode", {"mode": mode, "delay_ms": delay_ms, "count": count})
+    def mode(self, mode, delay_ms=0, count=0, endpoint=None):
+        self.call("POST", "/control/mode", {"mode": mode, "delay_ms": delay_ms, "count": count, "endpoint": endpoint})
 
     def stats(self):
         return self.call("GET", "/control/stats")
@@ -189,6 +189,31 @@ class HttpProvider(Base):
         self.assertEqual(s["keys"][o["id"] + ":authorize"]["calls"], 2)
         self.assertEqual(s["totals"]["authorized"] - before["authorized"], o["total"])
         self.assertEqual(s["totals"]["captured"] - before["captured"], o["total"])
+
+    def test_capture_timing_out_is_retried_until_answered_never_voided(self):
+        """The provider captures but every answer comes too late, past the saga's first five
+        attempts (the breaker opens meanwhile): the money may have moved, so the saga keeps asking
+        with the same key until the provider answers, and the order ends paid, captured once. It
+        must not give up and void: the provider would refuse to void a captured authorization and
+        the order would be cancelled with the money taken."""
+        self.fp.mode("slow", delay_ms=1200, count=7, endpoint="capture")
+        st, _, o = place(self.srv, self.cust, self.items(1), wait=1)
+        self.assertEqual(st, 201, o)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            st, _, o = req(self.srv, "GET", "/api/v1/orders/" + o["id"], token=self.cust)
+            if o.get("settled"):
+                break
+            time.sleep(0.5)
+        types = self.types(o["id"])
+        self.assertNotIn("payment.voided", types)
+        self.assertNotIn("order.cancelled", types)
+        self.assertGreaterEqual(types.count("payment.retry_scheduled"), 4, types)
+        self.assertEqual((o["status"], o["payment"]["captured"]), ("paid", o["total"]), (o, types))
+        s = self.fp.stats()
+        ref = s["keys"][o["id"] + ":authorize"]["authorization"]
+        self.assertEqual(s["auths"][ref], {"amount": o["total"], "currency": "EUR", "captured": o["total"],
+                                           "refunded": 0, "voided": False})
 
     def test_refunds_partial_and_full_reach_the_provider(self):
         st, _, o = place(self.srv, self.cust, self.items(2), wait=10)

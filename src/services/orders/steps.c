@@ -111,9 +111,16 @@ static int captured(sf_tx *tx, order *o, sf_err *err) {
 /* The capture result (also right after an authorization in the same round). */
 static int apply_capture(sf_tx *tx, order *o, const sf_pay_op *op, ord_step_outcome *out, sf_err *err) {
   if (op->outcome == SF_PAY_OK) return captured(tx, o, err);
-  if ((op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE) &&
-      o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS)
-    return retry_payment(tx, o, "capture", op, err);
+  /* A capture that timed out may have moved the money: only the provider's
+   * answer to the same key says. Giving up here would void an authorization
+   * that may be captured already, whose provider then declines the void ("to
+   * be refunded"), and the order would be cancelled with the money taken
+   * (pg.cluster's failover met it). So a capture is retried until the
+   * provider answers, as void and refund are: quietly after the first
+   * attempts' events. Only a decline compensates. */
+  if (op->outcome == SF_PAY_TRANSIENT || op->outcome == SF_PAY_UNAVAILABLE)
+    return o->saga_attempts + 1 < MAX_PAYMENT_ATTEMPTS ? retry_payment(tx, o, "capture", op, err)
+                                                       : retry_quietly(tx, o, err);
   /* compensate: void the authorization, then release and cancel */
   snprintf(o->saga_step, sizeof o->saga_step, "void");
   o->saga_attempts = 0;
