@@ -1,7 +1,7 @@
 // The app's routes: the shell, the login page, each feature's routes (one
 // line per feature: features/<name>/routes.tsx) and the 404 page.
 import { isValidElement, type ReactNode } from "react";
-import { createBrowserRouter, matchRoutes, type RouteObject } from "react-router-dom";
+import { createBrowserRouter, matchRoutes, type Params, type RouteObject } from "react-router-dom";
 import { lazyPage } from "./lazyPage";
 import { Shell } from "./Shell";
 import { RouteError } from "./ErrorBoundary";
@@ -39,15 +39,15 @@ export const router = createBrowserRouter(tree, {
   },
 });
 
-/** Starts the chunks of the lazy screens in `node` (an element and its children). */
-function preloadIn(node: ReactNode): void {
-  if (Array.isArray(node)) return node.forEach(preloadIn);
+/** Starts the chunks (and first reads) of the lazy screens in `node` (an element and its children). */
+function preloadIn(node: ReactNode, params: Params): void {
+  if (Array.isArray(node)) return node.forEach((n) => preloadIn(n, params));
   if (!isValidElement(node)) return;
-  const preload = (node.type as { preload?: () => unknown }).preload;
-  if (typeof preload === "function") preload();
-  preloadIn((node.props as { children?: ReactNode }).children);
+  const preload = (node.type as { preload?: (p: Params) => unknown }).preload;
+  if (typeof preload === "function") void preload(params);
+  preloadIn((node.props as { children?: ReactNode }).children, params);
 }
 
 // The first URL's screens load now, beside the session's refresh, not after it
 // (lazyPage.ts).
-for (const m of matchRoutes(tree, window.location) ?? []) preloadIn(m.route.element);
+for (const m of matchRoutes(tree, window.location) ?? []) preloadIn(m.route.element, m.params);

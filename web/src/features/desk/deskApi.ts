@@ -1,7 +1,7 @@
 // The desk's reads beyond a request's own: the workflows (their states, for
 // the queue's filter), the queue with its server-side SLA filter, the
 // approvals inbox; and the desk's comment, which may be an internal note.
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { infiniteQueryOptions, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../api/client";
 import {
   requestKey,
@@ -84,8 +84,8 @@ export function useWorkflowStates(enabled: boolean) {
 }
 
 /** GET /approvals?assignee=me, newest first. */
-export function useInbox() {
-  return useInfiniteQuery({
+export const inboxQuery = () =>
+  infiniteQueryOptions({
     queryKey: ["approvals", "inbox"],
     initialPageParam: undefined as string | undefined,
     staleTime: 0,
@@ -99,6 +99,9 @@ export function useInbox() {
     },
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
+
+export function useInbox() {
+  return useInfiniteQuery(inboxQuery());
 }
 
 /** Whether `me` has a task to decide at the chain's open level (the server decides; this only offers the form). */

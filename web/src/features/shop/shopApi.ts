@@ -1,5 +1,5 @@
 // Catalog, stock and order reads of the shop.
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { infiniteQueryOptions, queryOptions, useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { useSession } from "../../api/me";
@@ -9,8 +9,8 @@ export type Product = components["schemas"]["Product"];
 export type Stock = components["schemas"]["Stock"];
 export type Order = components["schemas"]["Order"];
 
-export function useProducts(q: string, categoryId: string | null) {
-  return useInfiniteQuery({
+export const productsQuery = (q: string, categoryId: string | null) =>
+  infiniteQueryOptions({
     queryKey: ["products", { q, categoryId }],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) =>
@@ -28,14 +28,20 @@ export function useProducts(q: string, categoryId: string | null) {
       ),
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
+
+export function useProducts(q: string, categoryId: string | null) {
+  return useInfiniteQuery(productsQuery(q, categoryId));
 }
 
-export function useCategories() {
-  return useQuery({
+export const categoriesQuery = () =>
+  queryOptions({
     queryKey: ["categories"],
     queryFn: () => unwrap(api.GET("/api/v1/categories")),
     staleTime: 5 * 60_000,
   });
+
+export function useCategories() {
+  return useQuery(categoriesQuery());
 }
 
 export function useProduct(id: string) {
