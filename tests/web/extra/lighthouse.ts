@@ -165,7 +165,13 @@ async function lighthouseBrowser(executablePath: string) {
       const exited = new Promise((resolve) => (proc.exitCode !== null ? resolve(null) : proc.once('exit', resolve)));
       proc.kill('SIGTERM');
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      // a Chromium slow to exit on a loaded machine may still be writing it: a leftover
+      // temp dir must not lose the table
+      try {
+        fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      } catch (e) {
+        console.warn(`lighthouse: ${profile} left behind (${(e as Error).message})`);
+      }
     },
   };
 }
