@@ -83,6 +83,12 @@ function runLighthouse(url: string, port: number): Partial<Row> {
   );
   if (p.status !== 0 || !fs.existsSync(file)) throw new Error(`lighthouse ${url} failed (${p.status}):\n${p.stderr}`);
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+  // SF_LH_REPORTS=dir keeps each page's full report (the audits behind the scores)
+  if (process.env.SF_LH_REPORTS) {
+    fs.mkdirSync(process.env.SF_LH_REPORTS, { recursive: true });
+    const name = new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root';
+    fs.copyFileSync(file, path.join(process.env.SF_LH_REPORTS, `${name}.json`));
+  }
   fs.rmSync(file, { force: true });
   const score = (k: string) => (r.categories[k]?.score == null ? undefined : Math.round(r.categories[k].score * 100));
   return {
@@ -159,7 +165,13 @@ async function lighthouseBrowser(executablePath: string) {
       const exited = new Promise((resolve) => (proc.exitCode !== null ? resolve(null) : proc.once('exit', resolve)));
       proc.kill('SIGTERM');
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      // a Chromium slow to exit on a loaded machine may still be writing it: a leftover
+      // temp dir must not lose the table
+      try {
+        fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      } catch (e) {
+        console.warn(`lighthouse: ${profile} left behind (${(e as Error).message})`);
+      }
     },
   };
 }
@@ -170,8 +182,11 @@ test('lighthouse', async ({ baseURL, api, browser }) => {
   const rows: Row[] = [];
   const load = os.loadavg();
   try {
+    // SF_LH_PAGES=storefront,inbox: only the pages whose name contains one of these
+    const only = (process.env.SF_LH_PAGES || '').split(',').filter(Boolean);
     for (const [role, name] of LIGHTHOUSE_PAGES) {
       const label = `${name} (${role})`;
+      if (only.length && !only.some((o) => name.includes(o))) continue;
       const entry = PAGES[role].find((p) => p.name === name);
       if (!entry || entry.fixme) {
         rows.push({ page: label, missing: entry?.fixme || 'not in pages.ts' });

@@ -1,7 +1,13 @@
 // Cursor-paged lists (docs/api.md: `{data, next_cursor}`, `?limit=&cursor=`):
 // the one way the app reads them, a page at a time, with "Show more" asking
 // for the next page (ui/CursorTable.tsx shows them).
-import { useInfiniteQuery, type InfiniteData, type QueryKey, type UseInfiniteQueryResult } from "@tanstack/react-query";
+import {
+  infiniteQueryOptions,
+  useInfiniteQuery,
+  type InfiniteData,
+  type QueryKey,
+  type UseInfiniteQueryResult,
+} from "@tanstack/react-query";
 
 /** One page of a list as the API answers it. */
 export interface CursorPage<T> {
@@ -42,15 +48,26 @@ export interface CursorListOptions<T> {
   enabled?: boolean;
 }
 
-/** A cursor-paged list: the first page now, `fetchNextPage()` for the next. */
-export function useCursorList<T>({ queryKey, fetchPage, staleTime, enabled }: CursorListOptions<T>): CursorList<T> {
-  const query = useInfiniteQuery({
+/** The query options of a cursor list: for useCursorList, and for prefetching
+ * the first page (queryClient.prefetchInfiniteQuery) before its screen draws. */
+export function cursorListQuery<T>({ queryKey, fetchPage, staleTime, enabled }: CursorListOptions<T>) {
+  return infiniteQueryOptions({
     queryKey,
     initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) => fetchPage(pageParam),
+    queryFn: ({ pageParam }: { pageParam: string | undefined }) => fetchPage(pageParam),
     getNextPageParam: (last: CursorPage<T>) => last.next_cursor ?? undefined,
     ...(staleTime !== undefined ? { staleTime } : {}),
     ...(enabled !== undefined ? { enabled } : {}),
   });
-  return { ...query, items: query.data?.pages.flatMap((p) => p.data) ?? [] } as CursorList<T>;
+}
+
+/** The rows of every page loaded so far. */
+export function cursorItems<T>(data: InfiniteData<CursorPage<T>, unknown> | undefined): T[] {
+  return data?.pages.flatMap((p) => p.data) ?? [];
+}
+
+/** A cursor-paged list: the first page now, `fetchNextPage()` for the next. */
+export function useCursorList<T>(options: CursorListOptions<T>): CursorList<T> {
+  const query = useInfiniteQuery(cursorListQuery(options));
+  return { ...query, items: cursorItems(query.data) } as CursorList<T>;
 }

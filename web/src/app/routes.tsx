@@ -1,7 +1,8 @@
 // The app's routes: the shell, the login page, each feature's routes (one
 // line per feature: features/<name>/routes.tsx) and the 404 page.
-import { lazy } from "react";
-import { createBrowserRouter, type RouteObject } from "react-router-dom";
+import { isValidElement, type ReactNode } from "react";
+import { createBrowserRouter, matchRoutes, type Params, type RouteObject } from "react-router-dom";
+import { lazyPage } from "./lazyPage";
 import { Shell } from "./Shell";
 import { RouteError } from "./ErrorBoundary";
 import { NotFoundPage } from "./NotFoundPage";
@@ -12,29 +13,41 @@ import { routes as desk } from "../features/desk/routes";
 import { routes as admin } from "../features/admin/routes";
 
 // lazy like every screen: its form (password, MFA code) is not needed by a first visit
-const LoginPage = lazy(() => import("./LoginPage").then((m) => ({ default: m.LoginPage })));
+const LoginPage = lazyPage(() => import("./LoginPage").then((m) => ({ default: m.LoginPage })));
 
 const features: RouteObject[] = [...shop, ...account, ...portal, ...desk, ...admin];
 
-export const router = createBrowserRouter(
-  [
-    {
-      element: <Shell />,
-      errorElement: <RouteError />,
-      children: [
-        { path: "login", element: <LoginPage /> },
-        ...features,
-        { path: "*", element: <NotFoundPage /> },
-      ],
-    },
-  ],
+const tree: RouteObject[] = [
   {
-    future: {
-      v7_relativeSplatPath: true,
-      v7_fetcherPersist: true,
-      v7_normalizeFormMethod: true,
-      v7_partialHydration: true,
-      v7_skipActionErrorRevalidation: true,
-    },
+    element: <Shell />,
+    errorElement: <RouteError />,
+    children: [
+      { path: "login", element: <LoginPage /> },
+      ...features,
+      { path: "*", element: <NotFoundPage /> },
+    ],
   },
-);
+];
+
+export const router = createBrowserRouter(tree, {
+  future: {
+    v7_relativeSplatPath: true,
+    v7_fetcherPersist: true,
+    v7_normalizeFormMethod: true,
+    v7_partialHydration: true,
+    v7_skipActionErrorRevalidation: true,
+  },
+});
+
+/** Starts the chunks (and first reads) of the lazy screens in `node` (an element and its children). */
+function preloadIn(node: ReactNode, params: Params): void {
+  if (Array.isArray(node)) return node.forEach((n) => preloadIn(n, params));
+  if (!isValidElement(node)) return;
+  const preload = (node.type as { preload?: (p: Params) => unknown }).preload;
+  if (typeof preload === "function") void preload(params);
+  preloadIn((node.props as { children?: ReactNode }).children, params);
+}
+
+// The first URL's screens load now, beside the session's refresh, not after it
+// (lazyPage.ts).
+for (const m of matchRoutes(tree, window.location) ?? []) preloadIn(m.route.element, m.params);

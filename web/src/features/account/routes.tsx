@@ -1,12 +1,12 @@
 // The account: profile (/account), notifications (/account/notifications),
 // password and MFA (/account/security). Screens are lazy-loaded.
-import { lazy } from "react";
+import { lazyPage } from "../../app/lazyPage";
 import type { RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 
-const ProfilePage = lazy(() => import("./ProfilePage"));
-const NotificationsPage = lazy(() => import("./NotificationsPage"));
-const SecurityPage = lazy(() => import("./SecurityPage"));
+const ProfilePage = lazyPage(() => import("./ProfilePage"));
+const NotificationsPage = lazyPage(() => import("./NotificationsPage"));
+const SecurityPage = lazyPage(() => import("./SecurityPage"));
 
 const guarded = (el: JSX.Element) => <RequireAuth>{el}</RequireAuth>;
 

@@ -2,21 +2,21 @@
 // webhooks and mail, system. Every screen is lazy (its own chunk), and the
 // YAML editor (CodeMirror) loads only with the workflow editor, so nothing
 // of the admin area is in the initial JavaScript.
-import { lazy } from "react";
+import { lazyPage } from "../../app/lazyPage";
 import type { RouteObject } from "react-router-dom";
 import { Navigate } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 
-const AdminLayout = lazy(() => import("./AdminLayout"));
-const WorkflowsPage = lazy(() => import("./workflows/WorkflowsPage"));
-const WorkflowEditorPage = lazy(() => import("./workflows/WorkflowEditorPage"));
-const UsersPage = lazy(() => import("./users/UsersPage"));
-const CatalogAdminPage = lazy(() => import("./catalog/CatalogAdminPage"));
-const AdminOrdersPage = lazy(() => import("./orders/AdminOrdersPage"));
-const AdminOrderPage = lazy(() => import("./orders/AdminOrderPage"));
-const WebhooksPage = lazy(() => import("./webhooks/WebhooksPage"));
-const MailPage = lazy(() => import("./mail/MailPage"));
-const SystemPage = lazy(() => import("./system/SystemPage"));
+const AdminLayout = lazyPage(() => import("./AdminLayout"));
+const WorkflowsPage = lazyPage(() => import("./workflows/WorkflowsPage"));
+const WorkflowEditorPage = lazyPage(() => import("./workflows/WorkflowEditorPage"));
+const UsersPage = lazyPage(() => import("./users/UsersPage"));
+const CatalogAdminPage = lazyPage(() => import("./catalog/CatalogAdminPage"));
+const AdminOrdersPage = lazyPage(() => import("./orders/AdminOrdersPage"));
+const AdminOrderPage = lazyPage(() => import("./orders/AdminOrderPage"));
+const WebhooksPage = lazyPage(() => import("./webhooks/WebhooksPage"));
+const MailPage = lazyPage(() => import("./mail/MailPage"));
+const SystemPage = lazyPage(() => import("./system/SystemPage"));
 
 export const routes: RouteObject[] = [
   {

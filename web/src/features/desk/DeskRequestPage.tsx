@@ -3,34 +3,53 @@
 // decision when the caller has a task, the full timeline (internal notes
 // marked as such) and comments or internal notes. Follows `request:<id>`
 // (staff also get its internal notes there).
+import { useDeferredValue } from "react";
 import { Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
-import { Link, useParams } from "react-router-dom";
+import { Link, useParams, type Params } from "react-router-dom";
 import { useMe } from "../../api/me";
+import { signedIn } from "../../app/lazyPage";
+import { queryClient } from "../../app/queryClient";
 import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
 import { ActionsForm, ApprovalSummary, RequestData, RequestTimeline, useNameOf } from "../portal/RequestParts";
 import { SlaPanel } from "../portal/SlaClock";
-import { approvalsOf, useRequest, useRequestType } from "../portal/requestsApi";
+import {
+  approvalsOf,
+  requestEventsQuery,
+  requestQuery,
+  requestTypesQuery,
+  useRequest,
+  useRequestType,
+} from "../portal/requestsApi";
 import { StateBadge } from "../portal/words";
 import { AssignmentPanel } from "./AssignmentPanel";
 import { DecisionForm } from "./DecisionForm";
 import { DeskCommentForm } from "./DeskCommentForm";
 import { mayDecide } from "./deskApi";
 
+/** The first URL's reads, started with the session (app/lazyPage.ts). */
+export async function prefetch({ id }: Params) {
+  if (!id || !(await signedIn())) return;
+  void queryClient.prefetchQuery(requestQuery(id));
+  void queryClient.prefetchQuery(requestEventsQuery(id));
+  void queryClient.prefetchQuery(requestTypesQuery());
+}
+
 export default function DeskRequestPage() {
   const { id = "" } = useParams();
   const me = useMe();
   const q = useRequest(id);
-  const type = useRequestType(q.data?.type);
-  const nameOf = useNameOf(q.data?.created_by);
-  if (q.isPending)
+  // drawn with its data in slices, not one long task (app/lazyPage.ts, "deferred")
+  const r = useDeferredValue(q.data);
+  const type = useRequestType(r?.type);
+  const nameOf = useNameOf(r?.created_by);
+  if (q.isError) return <QueryError error={q.error} what="this request" />;
+  if (!r)
     return (
       <Loading label="Loading the request" />
     );
-  if (q.isError) return <QueryError error={q.error} what="this request" />;
-  const r = q.data;
   const chain = approvalsOf(r);
   const decide = mayDecide(chain, me.user, r.created_by);
   const agent = me.can("desk");

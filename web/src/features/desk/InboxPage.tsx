@@ -2,7 +2,7 @@
 // /approvals?assignee=me), newest first, filled live from the `approvals`
 // topic as requests arrive at a level; approve, reject or delegate with a
 // comment right here.
-import { useRef } from "react";
+import { useDeferredValue, useRef } from "react";
 import { Anchor, Badge, Button, Card, Center, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
@@ -11,10 +11,13 @@ import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
-import { useRequestTypes, type InboxItem, type RequestType } from "../portal/requestsApi";
+import { signedIn } from "../../app/lazyPage";
+import { queryClient } from "../../app/queryClient";
+import { requestTypesQuery, useRequestTypes, type InboxItem, type RequestType } from "../portal/requestsApi";
 import { humanize } from "../portal/words";
 import { DecisionForm } from "./DecisionForm";
-import { useInbox } from "./deskApi";
+import { inboxQuery, useInbox } from "./deskApi";
+import { cursorItems } from "../../api/lists";
 
 /** The first few values of the request, labelled by its type's fields. */
 function Summary({ item, type }: { item: InboxItem; type?: RequestType }) {
@@ -40,6 +43,13 @@ function Summary({ item, type }: { item: InboxItem; type?: RequestType }) {
   );
 }
 
+/** The first URL's reads, started with the session (app/lazyPage.ts). */
+export async function prefetch() {
+  if (!(await signedIn())) return;
+  void queryClient.prefetchInfiniteQuery(inboxQuery());
+  void queryClient.prefetchQuery(requestTypesQuery());
+}
+
 export default function InboxPage() {
   const inbox = useInbox();
   const types = useRequestTypes();
@@ -55,11 +65,13 @@ export default function InboxPage() {
   useLive("approvals", refresh, (m) => {
     if (m.kind === "reset" || (m.kind === "subscribed" && !m.resumed)) refresh();
   });
-  const items = inbox.items;
+  // drawn with its data in slices, not one long task (app/lazyPage.ts, "deferred")
+  const data = useDeferredValue(inbox.data);
+  const items = cursorItems(data);
   return (
     <Page title="Approvals" actions={<Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}>
       {inbox.isError && <QueryError error={inbox.error} what="your approvals" />}
-      {inbox.isPending ? (
+      {!data && !inbox.isError ? (
         <Loading label="Loading your approvals" />
       ) : items.length === 0 ? (
         <Text role="status" data-testid="inbox-empty">

@@ -3,7 +3,7 @@
 // approvals inbox; and the desk's comment, which may be an internal note.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../api/client";
-import { pageQuery, useCursorList } from "../../api/lists";
+import { cursorListQuery, pageQuery, useCursorList, type CursorListOptions } from "../../api/lists";
 import {
   requestKey,
   useRequests,
@@ -65,15 +65,20 @@ export function useWorkflowStates(enabled: boolean) {
 }
 
 /** GET /approvals?assignee=me, newest first. */
-export function useInbox() {
-  return useCursorList<InboxItem>({
+const inboxOptions: CursorListOptions<InboxItem> = {
     queryKey: ["approvals", "inbox"],
     staleTime: 0,
     fetchPage: async (cursor) => {
       const res = await unwrap(api.GET("/api/v1/approvals", { params: { query: pageQuery(50, cursor, { assignee: "me" }) } }));
       return { data: res.data as unknown as InboxItem[], next_cursor: res.next_cursor ?? null };
     },
-  });
+};
+
+/** The inbox's query options (prefetched by InboxPage before it draws). */
+export const inboxQuery = () => cursorListQuery<InboxItem>(inboxOptions);
+
+export function useInbox() {
+  return useCursorList<InboxItem>(inboxOptions);
 }
 
 /** Whether `me` has a task to decide at the chain's open level (the server decides; this only offers the form). */

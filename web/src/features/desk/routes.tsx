@@ -5,14 +5,14 @@
 //   /requests/:id        a request by whoever asks: the desk's view for those who
 //                        may use it, else the portal's (links in notifications, tests)
 //   /approvals           → /desk/approvals
-import { lazy } from "react";
+import { lazyPage } from "../../app/lazyPage";
 import { Navigate, useParams, type RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 import { useMe } from "../../api/me";
 
-const QueuePage = lazy(() => import("./QueuePage"));
-const DeskRequestPage = lazy(() => import("./DeskRequestPage"));
-const InboxPage = lazy(() => import("./InboxPage"));
+const QueuePage = lazyPage(() => import("./QueuePage"));
+const DeskRequestPage = lazyPage(() => import("./DeskRequestPage"));
+const InboxPage = lazyPage(() => import("./InboxPage"));
 
 function RequestRedirect() {
   const { id = "" } = useParams();

@@ -3,7 +3,7 @@
 // act, comment, assign, decide, delegate). Shared by the portal (customers)
 // and the desk (agents, approvers). Reads of one request follow its topic
 // `request:<id>`: every event refetches the request and its events.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { queryOptions, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../api/client";
 import { pageQuery, useCursorList } from "../../api/lists";
 import type { components } from "../../api/schema";
@@ -59,8 +59,8 @@ export function assigneeOf(r: Pick<ServiceRequest, "assignee">): { user?: string
 // ---- the catalog ----
 
 /** Every request type one may open (all pages of GET /request-types). */
-export function useRequestTypes() {
-  return useQuery({
+export const requestTypesQuery = () =>
+  queryOptions({
     queryKey: ["request-types"],
     staleTime: 5 * 60_000,
     queryFn: async () => {
@@ -77,6 +77,9 @@ export function useRequestTypes() {
       return all;
     },
   });
+
+export function useRequestTypes() {
+  return useQuery(requestTypesQuery());
 }
 
 export function useRequestType(type: string | undefined) {
@@ -116,22 +119,28 @@ export function useRequests(scope: string, f: RequestFilter & { sla?: string }, 
 export const requestKey = (id: string) => ["request", id] as const;
 
 /** One request, live from `request:<id>` (its events also refresh the trail below). */
-export function useRequest(id: string) {
-  useLiveQuery(`request:${id}`, requestKey(id));
-  return useQuery({
+export const requestQuery = (id: string) =>
+  queryOptions({
     queryKey: requestKey(id),
     staleTime: 0,
     queryFn: () => unwrap(api.GET("/api/v1/requests/{id}", { params: { path: { id } } })),
   });
+
+export function useRequest(id: string) {
+  useLiveQuery(`request:${id}`, requestKey(id));
+  return useQuery(requestQuery(id));
 }
 
 /** The request's audit trail (GET …/events), refreshed with the request. */
-export function useRequestEvents(id: string) {
-  return useQuery({
+export const requestEventsQuery = (id: string) =>
+  queryOptions({
     queryKey: [...requestKey(id), "events"],
     staleTime: 0,
     queryFn: () => unwrap(api.GET("/api/v1/requests/{id}/events", { params: { path: { id } } })),
   });
+
+export function useRequestEvents(id: string) {
+  return useQuery(requestEventsQuery(id));
 }
 
 /** The writes on one request; each puts the answer (the request) into the cache. */

@@ -1,14 +1,14 @@
 // The service portal (a customer's requests): the catalog of request types
 // (/portal), the form of one (/portal/new/:type), my requests
 // (/portal/requests) and one request (/portal/requests/:id). Lazy screens.
-import { lazy } from "react";
+import { lazyPage } from "../../app/lazyPage";
 import type { RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 
-const CatalogPage = lazy(() => import("./CatalogPage"));
-const NewRequestPage = lazy(() => import("./NewRequestPage"));
-const MyRequestsPage = lazy(() => import("./MyRequestsPage"));
-const RequestPage = lazy(() => import("./RequestPage"));
+const CatalogPage = lazyPage(() => import("./CatalogPage"));
+const NewRequestPage = lazyPage(() => import("./NewRequestPage"));
+const MyRequestsPage = lazyPage(() => import("./MyRequestsPage"));
+const RequestPage = lazyPage(() => import("./RequestPage"));
 
 const portal = (el: JSX.Element) => <RequireAuth area="portal">{el}</RequireAuth>;
 

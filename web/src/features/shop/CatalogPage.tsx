@@ -1,13 +1,15 @@
 // The catalog: search (full text, every word a prefix), category filter,
 // cursor paging ("Show more").
-import { useState, type FormEvent } from "react";
+import { useDeferredValue, useState, type FormEvent } from "react";
 import { Button, Card, Center, Group, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
 import { Link, useSearchParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { money } from "../../ui/format";
-import { useCategories, useProducts, type Product } from "./shopApi";
+import { queryClient } from "../../app/queryClient";
+import { categoriesQuery, productsQuery, useCategories, useProducts, type Product } from "./shopApi";
 import { Loading } from "../../ui/Loading";
+import { cursorItems } from "../../api/lists";
 
 function ProductCard({ p }: { p: Product }) {
   return (
@@ -27,6 +29,13 @@ function ProductCard({ p }: { p: Product }) {
   );
 }
 
+/** The first URL's reads, started with the session (app/lazyPage.ts): guests may read them too. */
+export function prefetch() {
+  const params = new URLSearchParams(window.location.search);
+  void queryClient.prefetchInfiniteQuery(productsQuery(params.get("q") ?? "", params.get("category")));
+  void queryClient.prefetchQuery(categoriesQuery());
+}
+
 export default function CatalogPage() {
   const [params, setParams] = useSearchParams();
   const q = params.get("q") ?? "";
@@ -42,7 +51,9 @@ export default function CatalogPage() {
     else next.delete("q");
     setParams(next);
   };
-  const items = products.items;
+  // drawn with its data in slices, not one long task (app/lazyPage.ts, "deferred")
+  const data = useDeferredValue(products.data);
+  const items = cursorItems(data);
 
   return (
     <Page title="Shop">
@@ -75,7 +86,7 @@ export default function CatalogPage() {
         </Group>
       </form>
       {products.isError && <QueryError error={products.error} what="the catalog" />}
-      {products.isPending ? (
+      {!data && !products.isError ? (
         <Loading label="Loading products" />
       ) : items.length === 0 && !products.isError ? (
         <Text role="status">{q ? `No products match “${q}”.` : "No products yet."}</Text>

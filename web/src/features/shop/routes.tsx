@@ -1,7 +1,7 @@
 // The shop: catalog (/), product (/products/:id), cart (/cart), checkout
 // (/checkout), my orders (/orders, /orders/:id). Screens are lazy; the cart
 // button in the header is not (it also sends the guest cart at login).
-import { lazy } from "react";
+import { lazyPage } from "../../app/lazyPage";
 import type { RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 import { addHeaderExtra } from "../../app/slots";
@@ -9,12 +9,12 @@ import { CartButton } from "./CartButton";
 
 addHeaderExtra(CartButton);
 
-const CatalogPage = lazy(() => import("./CatalogPage"));
-const ProductPage = lazy(() => import("./ProductPage"));
-const CartPage = lazy(() => import("./CartPage"));
-const CheckoutPage = lazy(() => import("./CheckoutPage"));
-const OrdersPage = lazy(() => import("./OrdersPage"));
-const OrderPage = lazy(() => import("./OrderPage"));
+const CatalogPage = lazyPage(() => import("./CatalogPage"));
+const ProductPage = lazyPage(() => import("./ProductPage"));
+const CartPage = lazyPage(() => import("./CartPage"));
+const CheckoutPage = lazyPage(() => import("./CheckoutPage"));
+const OrdersPage = lazyPage(() => import("./OrdersPage"));
+const OrderPage = lazyPage(() => import("./OrderPage"));
 
 export const routes: RouteObject[] = [
   { index: true, element: <CatalogPage /> },

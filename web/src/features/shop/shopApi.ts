@@ -1,7 +1,7 @@
 // Catalog, stock and order reads of the shop.
-import { useQuery } from "@tanstack/react-query";
+import { queryOptions, useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../../api/client";
-import { pageQuery, useCursorList } from "../../api/lists";
+import { cursorListQuery, pageQuery, useCursorList, type CursorListOptions } from "../../api/lists";
 import type { components } from "../../api/schema";
 import { useSession } from "../../api/me";
 import { useLiveQuery } from "../../live/hooks";
@@ -10,20 +10,29 @@ export type Product = components["schemas"]["Product"];
 export type Stock = components["schemas"]["Stock"];
 export type Order = components["schemas"]["Order"];
 
-export function useProducts(q: string, categoryId: string | null) {
-  return useCursorList<Product>({
+const productsOptions = (q: string, categoryId: string | null): CursorListOptions<Product> => ({
     queryKey: ["products", { q, categoryId }],
     fetchPage: (cursor) =>
       unwrap(api.GET("/api/v1/products", { params: { query: pageQuery(24, cursor, { q, category_id: categoryId }) } })),
-  });
+});
+
+/** The catalog's query options (prefetched by CatalogPage before it draws). */
+export const productsQuery = (q: string, categoryId: string | null) =>
+  cursorListQuery<Product>(productsOptions(q, categoryId));
+
+export function useProducts(q: string, categoryId: string | null) {
+  return useCursorList<Product>(productsOptions(q, categoryId));
 }
 
-export function useCategories() {
-  return useQuery({
+export const categoriesQuery = () =>
+  queryOptions({
     queryKey: ["categories"],
     queryFn: () => unwrap(api.GET("/api/v1/categories")),
     staleTime: 5 * 60_000,
   });
+
+export function useCategories() {
+  return useQuery(categoriesQuery());
 }
 
 export function useProduct(id: string) {

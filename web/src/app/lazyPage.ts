@@ -1,0 +1,40 @@
+// A lazy screen that can be fetched before React asks for it. The router's
+// first render waits for the session (a refresh round trip) before a guarded
+// screen is drawn, and only then would React.lazy start the screen's chunk:
+// routes.tsx calls `preload` with the first URL's parameters as soon as the
+// app starts, so the chunk and the session arrive together. A screen module
+// may also export `prefetch(params)`: the reads it starts with (through the
+// query client), then already under way when the screen mounts.
+//
+// Deferred: a screen's first draw with its data (a query resolving) is a
+// synchronous render (TanStack Query updates through useSyncExternalStore),
+// one long task on a slow phone. The heavy screens pass their data through
+// React's useDeferredValue: the urgent render keeps the spinner, and the
+// screen is then drawn as a transition, in slices that yield to the browser.
+import { lazy, type ComponentType, type LazyExoticComponent } from "react";
+import type { Params } from "react-router-dom";
+import { accessToken } from "../api/session";
+
+export interface PageModule<T> {
+  default: T;
+  prefetch?: (params: Params) => void;
+}
+
+export type LazyPage<T extends ComponentType<any>> = LazyExoticComponent<T> & {
+  preload: (params?: Params) => Promise<unknown>;
+};
+
+export function lazyPage<T extends ComponentType<any>>(load: () => Promise<PageModule<T>>): LazyPage<T> {
+  let started: Promise<PageModule<T>> | null = null;
+  const once = () => (started ??= load());
+  const preload = (params?: Params) =>
+    once().then((m) => {
+      if (params && m.prefetch) m.prefetch(params);
+    });
+  return Object.assign(lazy(once), { preload });
+}
+
+/** For a screen's `prefetch`: true once a session is there (a guest's reads would be refused). */
+export async function signedIn(): Promise<boolean> {
+  return (await accessToken()) !== null;
+}
