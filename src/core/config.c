@@ -74,6 +74,7 @@ static const opt k_opts[] = {
     I(lease_ttl_ms, 300, 600000),
     I(idempotency_ttl_s, 60, 31536000),
     S(payment_provider),
+    S(payment_sandbox_path),
     S(payment_url),
     I(payment_timeout_ms, 50, 120000),
     I(payment_retries, 0, 10),

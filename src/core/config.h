@@ -77,12 +77,15 @@ typedef struct sf_config {
   int low_stock_threshold;  /* staff are told once when a product's available stock falls below it; 0 = never */
 
   char payment_provider[16]; /* "sandbox" (built in) or "http" */
-  char payment_url[512];     /* http provider: base URL of the payment API */
-  int payment_timeout_ms;    /* http provider: per attempt, connect + response */
-  int payment_retries;       /* http provider: extra attempts on a transient error */
-  int payment_backoff_ms;    /* http provider: first retry delay; doubles, full jitter */
-  int breaker_threshold;     /* consecutive failures that open the circuit */
-  int breaker_cooldown_ms;   /* open time before a half-open probe */
+  /* the sandbox's ledger (a SQLite file); empty: data_dir/sandbox-payments.db. Instances on one
+   * host share one sandbox by naming the same file */
+  char payment_sandbox_path[512];
+  char payment_url[512];   /* http provider: base URL of the payment API */
+  int payment_timeout_ms;  /* http provider: per attempt, connect + response */
+  int payment_retries;     /* http provider: extra attempts on a transient error */
+  int payment_backoff_ms;  /* http provider: first retry delay; doubles, full jitter */
+  int breaker_threshold;   /* consecutive failures that open the circuit */
+  int breaker_cooldown_ms; /* open time before a half-open probe */
 
   char webhook_secret[256]; /* HMAC key of webhook signatures; empty = <data_dir>/webhook.key */
   int webhook_timeout_ms;   /* per delivery attempt, connect + answer */

@@ -208,6 +208,9 @@ class Server:
                 self.cluster_args += ["--trusted-proxies", "127.0.0.1"]
             if REDIS_URL:
                 self.cluster_args += ["--redis-url", REDIS_URL, "--redis-prefix", "e2e-%d-%d:" % (os.getpid(), _servers[0])]
+            # one payment sandbox for the instances, as one provider: the saga may run on either
+            # (the lease holder), and tests read the ledger in the first instance's data dir
+            self.cluster_args += ["--payment-sandbox-path", os.path.join(self.data_dir, "sandbox-payments.db")]
             self._start_cluster()
         else:
             self.start()

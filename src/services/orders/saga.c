@@ -443,7 +443,10 @@ static int open_provider(const sf_config *cfg, sf_err *err) {
   if (strcmp(cfg->payment_provider, "http") == 0) {
     saga.provider = sf_pay_http_open(cfg, err);
   } else if (strcmp(cfg->payment_provider, "sandbox") == 0) {
-    snprintf(path, sizeof path, "%s/sandbox-payments.db", cfg->data_dir);
+    if (cfg->payment_sandbox_path[0])
+      snprintf(path, sizeof path, "%s", cfg->payment_sandbox_path);
+    else
+      snprintf(path, sizeof path, "%s/sandbox-payments.db", cfg->data_dir);
     saga.provider = sf_pay_sandbox_open(path, err);
   } else {
     return sf_err_invalid(err, "payment_provider", "must be \"sandbox\" or \"http\"");
