@@ -98,8 +98,9 @@ static int add_prefix(sf_db *db, type_filter *f, const char *prefix, sf_err *err
   snprintf(at, sizeof at, "%s", prefix);
   int rc;
   while ((rc = sf_ev_type_next(db, at, below, next, sizeof next, err)) == 1) {
-    if (strlen(next) >= TYPE_MAX || !add_type(f, next)) return sf_err_bad_request(err, "type names too many types");
-    snprintf(at, sizeof at, "%s", next);
+    size_t n = strlen(next);
+    if (n >= TYPE_MAX || !add_type(f, next)) return sf_err_bad_request(err, "type names too many types");
+    memcpy(at, next, n + 1); /* n < TYPE_MAX: it fits */
   }
   return rc;
 }
