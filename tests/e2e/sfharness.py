@@ -237,9 +237,17 @@ class Server:
     def port(self):
         return self.lb.port if self.lb else self.instances[0].port
 
+    def _one(self):
+        """The first instance; made here for a Server a test builds by hand (Server.__new__, then
+        its attributes: one instance, no nginx)."""
+        if "instances" not in self.__dict__:
+            self.instances = [Instance(self.__dict__.get("data_dir"), 0)]
+            self.lb = None
+        return self.instances[0]
+
     @port.setter
     def port(self, value):  # a test that points the Server at another port runs it alone
-        self.instances[0].port = value
+        self._one().port = value
 
     @property
     def url(self):
@@ -254,7 +262,7 @@ class Server:
 
     @proc.setter
     def proc(self, value):
-        self.instances[0].proc = value
+        self._one().proc = value
 
     @property
     def log(self):

@@ -390,6 +390,10 @@ static void test_server_restart(void **state) {
   pg_ctl("stop");
   pg_ctl("start");
   assert_int_equal(query_int(r, k_one), 1);
+  /* a statement not prepared yet on that session: its PREPARE meets the loss first */
+  pg_ctl("stop");
+  pg_ctl("start");
+  assert_int_equal(query_int(r, "SELECT 2"), 2);
   sf_db_close(w);
   sf_db_close(r);
 }

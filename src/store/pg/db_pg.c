@@ -350,7 +350,7 @@ static void stmt_reset(pg_stmt *st) {
 }
 
 /* PQprepare on the statement's connection (again after a reconnection). */
-static int stmt_prepare_server(pg_stmt *st, sf_err *err) {
+static int prepare_once(pg_stmt *st, sf_err *err) {
   pg_db *d = st->db;
   snprintf(st->name, sizeof st->name, "s%u", ++d->nnames);
   PGresult *res = PQprepare(d->conn, st->name, st->text, st->nparams, NULL);
@@ -360,6 +360,18 @@ static int stmt_prepare_server(pg_stmt *st, sf_err *err) {
   else
     st->gen = d->gen;
   PQclear(res);
+  return rc;
+}
+
+/* A PREPARE that meets a connection the server dropped while it was idle
+ * (a restart) runs once more on a new session, outside a transaction, as a
+ * read does (stmt_run): preparing twice changes nothing. */
+static int stmt_prepare_server(pg_stmt *st, sf_err *err) {
+  pg_db *d = st->db;
+  sf_err first = {0};
+  int rc = prepare_once(st, &first);
+  if (rc && d->broken && !d->tx_open && !connect_now(d, &first)) rc = prepare_once(st, &first);
+  if (rc && err) *err = first;
   return rc;
 }
 
