@@ -33,13 +33,13 @@ single_instance="test_connections test_http_conformance test_proxy"
 # These promise, for a request right after another, what several instances give only a few
 # milliseconds later or per instance (the README's status lists each; tests/pg/cluster.py checks
 # the cross-instance behaviour with its own bounds):
-#   test_sessions, test_catalog, test_mail: a logout, a role change, a changed product, an edited
-#     mail template reach the other instances through PostgreSQL's NOTIFY, 1-30 ms after the
-#     answer; these tests ask the next request to see them at once;
+#   test_sessions, test_catalog, test_mail, test_policies: a logout, a role change, a changed user
+#     or product, an edited mail template reach the other instances' caches through PostgreSQL's
+#     NOTIFY, 1-30 ms after the answer; these tests ask the next request to see them at once;
 #   test_account: the per-address limit on account e-mails is kept per instance (not in Redis);
 #   test_stream: the per-user connection limit is per instance, and a slow consumer behind nginx
 #     is absorbed by nginx's buffers longer than the test waits.
-single_instance="$single_instance test_sessions test_catalog test_mail test_account test_stream"
+single_instance="$single_instance test_sessions test_catalog test_mail test_policies test_account test_stream"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 failed=0
