@@ -233,10 +233,7 @@ static void *watchdog_main(void *arg) {
   sf_conns *g = arg;
   pthread_mutex_lock(&g->mu);
   for (unsigned tick = 0; !g->stopping; tick++) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += TICK_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    struct timespec until = sf_deadline_ms(TICK_MS);
     pthread_cond_timedwait(&g->cv, &g->mu, &until);
     int64_t now = mono_ms();
     int idle_too = tick % IDLE_CHECK_TICKS == 0;

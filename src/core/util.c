@@ -11,6 +11,15 @@ uint64_t sf_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec sf_deadline_ms(int64_t ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
+  ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+  ts.tv_nsec = (long)(ns % 1000000000);
+  return ts;
+}
+
 void sf_time_iso8601(int64_t ms, char *out, size_t cap) {
   time_t s = (time_t)(ms / 1000);
   struct tm tm;

@@ -4,9 +4,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 int64_t sf_now_ms(void);   /* wall clock, ms since epoch */
 uint64_t sf_mono_ns(void); /* monotonic clock */
+/* The CLOCK_REALTIME instant ms (>= 0) from now: pthread_cond_timedwait's deadline. */
+struct timespec sf_deadline_ms(int64_t ms);
 /* Writes "2026-11-22T10:00:00.123Z" into out (cap >= 25). */
 void sf_time_iso8601(int64_t ms, char *out, size_t cap);
 

@@ -119,11 +119,7 @@ static int stopping_now(void) {
 }
 
 static void pause_ms(int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+  struct timespec ts = sf_deadline_ms(ms);
   pthread_mutex_lock(&cluster.mu);
   if (!cluster.stopping) pthread_cond_timedwait(&cluster.cv, &cluster.mu, &ts);
   pthread_mutex_unlock(&cluster.mu);

@@ -163,11 +163,7 @@ static void report(void) {
 /* ---- the thread ---- */
 
 static void wait_ms(int64_t ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
-  ts.tv_sec += ms / 1000 + ns / 1000000000;
-  ts.tv_nsec = ns % 1000000000;
+  struct timespec ts = sf_deadline_ms(ms);
   pthread_mutex_lock(&lease.mu);
   if (!lease.stopping) pthread_cond_timedwait(&lease.cv, &lease.mu, &ts);
   pthread_mutex_unlock(&lease.mu);

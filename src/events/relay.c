@@ -425,11 +425,7 @@ static int publish_one(const relay_item *it) {
 /* Waits for the acks of the first sent events (until the ack timeout) and
  * takes the stored prefix: how many of them are in JetStream in order. */
 static int take_acks(int sent) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += relay.ack_timeout_ms / 1000;
-  until.tv_nsec += (long)(relay.ack_timeout_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  struct timespec until = sf_deadline_ms(relay.ack_timeout_ms);
   pthread_mutex_lock(&acks.mu);
   while (acks.done < sent)
     if (pthread_cond_timedwait(&acks.cv, &acks.mu, &until)) break;
@@ -530,11 +526,7 @@ static int publish_pending(void) {
 
 /* Sleeps ms, or less when woken with something to do. */
 static void wait_ms(int ms, int for_work) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  struct timespec until = sf_deadline_ms(ms);
   pthread_mutex_lock(&relay.mu);
   while (!relay.stopping && !(for_work && (relay.head > atomic_load(&relay.published) || atomic_load(&relay.resync))))
     if (pthread_cond_timedwait(&relay.cv, &relay.mu, &until)) break;

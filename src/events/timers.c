@@ -217,13 +217,8 @@ static void *timers_main(void *arg) {
     while (!scheduler.stopping && (scheduler.wake_at == 0 || scheduler.wake_at > until)) {
       /* the condition variable waits on the real clock; sf_now_ms may run
        * ahead of it in test builds (core/clock.h) */
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
       int64_t left = until - sf_now_ms();
-      if (left < 0) left = 0;
-      int64_t ns = ts.tv_nsec + (left % 1000) * 1000000;
-      ts.tv_sec += left / 1000 + ns / 1000000000;
-      ts.tv_nsec = ns % 1000000000;
+      struct timespec ts = sf_deadline_ms(left < 0 ? 0 : left);
       if (pthread_cond_timedwait(&scheduler.cv, &scheduler.mu, &ts) != 0 && sf_now_ms() >= until) break;
     }
   }

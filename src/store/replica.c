@@ -241,11 +241,7 @@ static void *prober_main(void *arg) {
     pthread_mutex_unlock(&replica.mu);
     probe();
     pthread_mutex_lock(&replica.mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += PROBE_MS * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = sf_deadline_ms(PROBE_MS);
     if (!replica.stopping) pthread_cond_timedwait(&replica.wake, &replica.mu, &until);
   }
   pthread_mutex_unlock(&replica.mu);

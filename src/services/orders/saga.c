@@ -51,6 +51,7 @@
 #include <sodium.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "events/dispatch.h"
 #include "events/lease.h"
 #include "events/store.h"
@@ -378,10 +379,7 @@ static int take_batch_locked(ord_id *batch) {
 
 static void wait_for_work_locked(void) {
   if (saga.queue.len || saga.touched.len || saga.stopping) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_nsec += 50 * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+  struct timespec ts = sf_deadline_ms(50);
   pthread_cond_timedwait(&saga.cv, &saga.mu, &ts);
 }
 

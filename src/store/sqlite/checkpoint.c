@@ -104,11 +104,7 @@ static int empty_wal(int wait_ms) {
  * than the writes that overrun the cap: so the writer first waits (up to
  * wait_ms) for a pass in progress, and a refusal after that means readers. */
 static void wait_for_pass(int wait_ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += wait_ms / 1000;
-  until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+  struct timespec until = sf_deadline_ms(wait_ms);
   pthread_mutex_lock(&ckpt.cmu);
   while (atomic_load(&ckpt.ckpt_due) && ckpt.copen)
     if (pthread_cond_timedwait(&ckpt.ccv, &ckpt.cmu, &until) != 0) break;
