@@ -670,8 +670,8 @@ class RedisDown(unittest.TestCase):
     """(g) rate limits shared in Redis by two instances behind nginx; Redis killed under load."""
 
     def burst_from(self, lb, ip, n=2 * BURST + 4):
-        """n requests under the per-IP limit from client address ip through nginx: how many were let
-        through (401: no token) and the statuses."""
+        """n requests under the per-IP limit from client address ip to lb (nginx, or an instance
+        directly): how many were let through (401: no token) and the statuses."""
         got = []
         for _ in range(n):
             conn = http.client.HTTPConnection("127.0.0.1", lb.port, timeout=15, source_address=(ip, 0))
@@ -718,8 +718,13 @@ class RedisDown(unittest.TestCase):
                                           == "down-local-limits", 30), True)
             self.assertTrue(wait_for(lambda: load.count(lambda out: out[0] == 200 and out[1] > killed) >= 30, 60),
                             "requests were not served while Redis was down")
-            allowed, got = self.burst_from(c.lb, "127.0.0.3")
-            self.assertGreaterEqual(allowed, BURST + 6, got)  # each instance's own budget meanwhile
+            # each instance's own budget meanwhile: the same client gets a full burst from each one.
+            # Sent to each instance directly: how nginx spreads requests is not the point (one that
+            # answered slowly under the load is left out for fail_timeout).
+            for s in c.nodes:
+                allowed, got = self.burst_from(s, "127.0.0.3", BURST + 4)
+                self.assertGreaterEqual(allowed, BURST, (s.port, got))
+                self.assertLessEqual(allowed, BURST + 2, (s.port, got))
             redis.start()
             for s in c.nodes:
                 self.assertEqual(wait_for(lambda: h.req(s, "GET", "/readyz")[2]["checks"]["ratelimit_redis"]
