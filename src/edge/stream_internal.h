@@ -65,6 +65,7 @@ struct hub_sub {
 struct hub_conn {
   int kind;
   char user_id[SF_ID_MAX], session[SF_ID_MAX], role[16];
+  char slot[340];        /* its place in the user's set in Redis (stream_limit.c); "": none */
   int64_t token_exp;     /* s since epoch */
   hub_conn *prev, *next; /* every connection */
   /* the queue: a ring of messages; sent_off of the first one is written */
@@ -224,6 +225,23 @@ int hub_wake_fd(void);
 int hub_identity_event(const sf_event *ev); /* under the lock (sf-live); 1: some conn is to be checked */
 /* 0, or 403 with err filled: a browser's Origin must be allowed (CORS) or the server's own. */
 int hub_origin_ok(sf_req *req, sf_err *err);
+
+/* The per-user limit across instances (stream_limit.c; redis_url). */
+void hub_limit_start(void); /* main thread, before any connection */
+/* A place for a new connection of user_id among every instance's: 1 taken
+ * (slot, cap bytes, names it); 0 not shared: the caller counts per
+ * instance (no redis_url, or Redis cannot answer and redis_fail = open;
+ * slot then names the place a refresh adds once Redis answers); -1 refused
+ * with err (429 over the limit, 503 Redis cannot answer and redis_fail =
+ * closed). Any thread but sf-stream, without the hub's lock. */
+int hub_limit_take(const char *user_id, char *slot, size_t cap, sf_err *err);
+/* The 429 of a user over the limit: fills err, returns -1. */
+int hub_limit_refuse(sf_err *err);
+/* Gives c's place back (after its unlink, without the hub's lock). */
+void hub_limit_release(const hub_conn *c);
+/* sf-stream, once a tick: once a heartbeat, every linked connection's
+ * place is refreshed in one Redis call (takes the hub's lock). */
+void hub_limit_refresh(int64_t now_ms);
 
 /* Metrics. */
 void hub_count_sent(uint64_t n);
