@@ -1,6 +1,7 @@
 /* Shared by the hub's files: stream.c (the core: topics, index, queues, the
  * live subscriber, resume, revocation, timers), stream_ws.c (WebSocket: the
- * handshake and the sf-stream thread's sockets) and stream_sse.c (SSE).
+ * handshake and the sf-stream thread's sockets), stream_sse.c (SSE) and
+ * stream_limit.c (the per-user limit across instances).
  * Calls go one way: the transports call the core; the core reaches a
  * transport only through the conn's kind (hub_ws_* / hub_sse_* below). */
 #ifndef SF_EDGE_STREAM_INTERNAL_H
@@ -14,6 +15,7 @@
 #include "core/http.h"
 #include "core/util.h"
 #include "core/ws.h"
+#include "edge/ratelimit_slots.h"
 #include "edge/stream.h"
 
 /* A message on the wire (a WebSocket frame or SSE text), immutable once
@@ -239,9 +241,23 @@ int hub_limit_take(const char *user_id, char *slot, size_t cap, sf_err *err);
 int hub_limit_refuse(sf_err *err);
 /* Gives c's place back (after its unlink, without the hub's lock). */
 void hub_limit_release(const hub_conn *c);
-/* sf-stream, once a tick: once a heartbeat, every linked connection's
- * place is refreshed in one Redis call (takes the hub's lock). */
-void hub_limit_refresh(int64_t now_ms);
+/* The refresh of every place of this instance, once a heartbeat, made by
+ * hub_tick (sf-stream) in its walk of the connections: hub_limit_due says
+ * whether one is due (1: the limit's lock is then held, taken before the
+ * hub's); hub_places_add copies a linked conn's place (under the hub's
+ * lock); hub_limit_refresh, after the hub's lock is let go, sends them in
+ * one Redis call, frees p and lets the limit's lock go. */
+struct hub_place_names {
+  char user_id[SF_ID_MAX], slot[sizeof((hub_conn *)0)->slot];
+};
+typedef struct hub_places {
+  sf_rl_slot *slots;
+  struct hub_place_names *names;
+  int n, cap;
+} hub_places;
+int hub_limit_due(int64_t now_ms);
+void hub_places_add(hub_places *p, const hub_conn *c);
+void hub_limit_refresh(hub_places *p);
 
 /* Metrics. */
 void hub_count_sent(uint64_t n);

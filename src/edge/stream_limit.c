@@ -1,7 +1,8 @@
 /* The per-user limit of open streams across instances (redis_url): each
  * connection holds a place in its user's set in Redis (edge/ratelimit_slots.h),
- * named by this instance and the connection's number; sf-stream refreshes
- * every place of the instance once a heartbeat in one call, and a place
+ * named by this instance and the connection's number; sf-stream's tick
+ * (hub_tick) refreshes every place of the instance once a heartbeat in one
+ * call, and a place
  * expires after three heartbeats, so the connections of an instance that
  * died free their places by themselves. Without redis_url, nothing here
  * runs: the hub counts per instance (stream.c). */
@@ -19,10 +20,10 @@
 #define TTL_MIN_MS 3000
 
 static struct limit_state {
-  /* Held across a refresh's collection and its Redis call, and by a
-   * release: a connection that ends while a refresh is under way is
-   * released after it, never refreshed (added back) after its release.
-   * Taken before the hub's lock, never while holding it. */
+  /* Held from hub_limit_due to hub_limit_refresh (the collection and the
+   * Redis call), and by a release: a connection that ends while a refresh
+   * is under way is released after it, never refreshed (added back) after
+   * its release. Taken before the hub's lock, never while holding it. */
   pthread_mutex_t mu;
   char instance[300];
   _Atomic uint64_t seq;
@@ -64,6 +65,7 @@ int hub_limit_take(const char *user_id, char *member, size_t cap, sf_err *err) {
   return -1;
 }
 
+/* Called by the hub's core only (it calls nothing of the core). */
 void hub_limit_release(const hub_conn *c) {
   sf_rl_redis *r = sf_edge_rl_redis();
   if (!r || !c->slot[0]) return;
@@ -72,41 +74,32 @@ void hub_limit_release(const hub_conn *c) {
   pthread_mutex_unlock(&limit.mu);
 }
 
-/* Under the hub's lock: every linked connection's place, copied (*store:
- * the strings, one malloc for the caller to free). */
-static int collect(sf_rl_slot **out, char **store) {
-  int n = 0;
-  for (hub_conn *c = hub_conns(); c; c = c->next) n += c->slot[0] != 0;
-  *out = NULL;
-  *store = NULL;
-  if (!n) return 0;
-  size_t each = sizeof((hub_conn *)0)->user_id + sizeof((hub_conn *)0)->slot;
-  sf_rl_slot *s = sf_malloc((size_t)n * sizeof *s);
-  char *at = sf_malloc((size_t)n * each);
-  *store = at;
-  int i = 0;
-  for (hub_conn *c = hub_conns(); c && i < n; c = c->next) {
-    if (!c->slot[0]) continue;
-    s[i].key = strcpy(at, c->user_id);
-    s[i++].member = strcpy(at + sizeof c->user_id, c->slot);
-    at += each;
-  }
-  *out = s;
-  return i;
+int hub_limit_due(int64_t now_ms) {
+  if (!sf_edge_rl_redis() || now_ms < limit.next_refresh_ms) return 0;
+  limit.next_refresh_ms = now_ms + hub_cfg.heartbeat_ms;
+  pthread_mutex_lock(&limit.mu);
+  return 1;
 }
 
-void hub_limit_refresh(int64_t now_ms) {
-  sf_rl_redis *r = sf_edge_rl_redis();
-  if (!r || now_ms < limit.next_refresh_ms) return;
-  limit.next_refresh_ms = now_ms + hub_cfg.heartbeat_ms;
-  sf_rl_slot *s;
-  char *store;
-  pthread_mutex_lock(&limit.mu);
-  hub_lock();
-  int n = collect(&s, &store);
-  hub_unlock();
-  sf_rl_slots_refresh(r, SLOT_NAME, s, n, ttl_ms());
+void hub_places_add(hub_places *p, const hub_conn *c) {
+  if (!c->slot[0]) return;
+  if (p->n == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 64;
+    p->slots = sf_realloc(p->slots, (size_t)p->cap * sizeof *p->slots);
+    p->names = sf_realloc(p->names, (size_t)p->cap * sizeof *p->names);
+  }
+  struct hub_place_names *n = &p->names[p->n];
+  snprintf(n->user_id, sizeof n->user_id, "%s", c->user_id);
+  snprintf(n->slot, sizeof n->slot, "%s", c->slot);
+  p->n++;
+}
+
+void hub_limit_refresh(hub_places *p) {
+  for (int i = 0; i < p->n; i++) /* names may have moved while the arrays grew */
+    p->slots[i] = (sf_rl_slot){p->names[i].user_id, p->names[i].slot};
+  sf_rl_slots_refresh(sf_edge_rl_redis(), SLOT_NAME, p->slots, p->n, ttl_ms());
   pthread_mutex_unlock(&limit.mu);
-  free(s);
-  free(store);
+  free(p->slots);
+  free(p->names);
+  *p = (hub_places){0};
 }

@@ -319,7 +319,6 @@ static void run_tick(int64_t *next_tick) {
   if (now < *next_tick) return;
   *next_tick = now + 1000;
   hub_conn *expired = hub_tick(now);
-  hub_limit_refresh(now);
   while (expired) {
     hub_conn *c = expired;
     expired = c->expired_next;
