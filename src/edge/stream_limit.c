@@ -1,11 +1,11 @@
 /* The per-user limit of open streams across instances (redis_url): each
- * connection holds a place in its user's set in Redis (edge/ratelimit_slots.h),
- * named by this instance and the connection's number; sf-stream's tick
- * (hub_tick) refreshes every place of the instance once a heartbeat in one
- * call, and a place
- * expires after three heartbeats, so the connections of an instance that
- * died free their places by themselves. Without redis_url, nothing here
- * runs: the hub counts per instance (stream.c). */
+ * connection holds a place in its user's set in Redis
+ * (edge/ratelimit_slots.h), named by this instance and the connection's
+ * number. sf-stream's tick (hub_tick) refreshes every place of the instance
+ * in one call once a heartbeat, and a place expires after three heartbeats,
+ * so the connections of an instance that died free their places by
+ * themselves. Without redis_url nothing here runs: the hub counts per
+ * instance (stream.c). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
