@@ -247,12 +247,27 @@ int sf_edge_rl_redis_state(int *fail_closed) {
   return sf_rl_redis_check(edge.rl_redis);
 }
 
+int sf_edge_limits_unavailable(sf_err *err) {
+  sf_err_set(err, 503, "rate-limit-unavailable", "Service unavailable",
+             "rate limits cannot be checked (Redis does not answer); retry in 1 s");
+  err->retry_after = 1;
+  return -503;
+}
+
+sf_rl_redis *sf_edge_rl_redis(void) { return edge.rl_redis; }
+
+int sf_edge_rl_take(sf_ratelimit *rl, const char *name, const char *key, sf_rl_result *out) {
+  if (!rl) {
+    *out = (sf_rl_result){.allowed = 1};
+    return 0;
+  }
+  return sf_rl_shared_take(edge.rl_redis, rl, name, key, sf_mono_ns(), out);
+}
+
 /* Redis cannot answer and redis_fail = closed: 503, try again shortly. */
 static int limits_unavailable(sf_req *req) {
   sf_err err = {0};
-  sf_err_set(&err, 503, "rate-limit-unavailable", "Service unavailable",
-             "rate limits cannot be checked (Redis does not answer); retry in 1 s");
-  err.retry_after = 1;
+  sf_edge_limits_unavailable(&err);
   sf_req_reply_problem(req, &err);
   return 1;
 }

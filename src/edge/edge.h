@@ -13,6 +13,7 @@
 #include "core/http.h"
 #include "core/seal.h"
 #include "edge/jwt.h"
+#include "edge/ratelimit.h"
 
 /* Per-request edge state, in req->app. */
 typedef struct sf_edge_req {
@@ -56,6 +57,21 @@ int sf_edge_session_check(const char *user_id, const char *session_id, char *rol
  * per instance), else 1 when Redis answers and 0 when not, with *fail_closed
  * set (edge/ratelimit_redis.h). May PING Redis (timeout redis_timeout_ms). */
 int sf_edge_rl_redis_state(int *fail_closed);
+/* Takes one token from rl's bucket `name:key` through the edge's limiter:
+ * shared by every instance in Redis when redis_url is set (GCRA in one
+ * script, edge/ratelimit_redis.h), else rl alone, as today. For a limit a
+ * service keeps itself (e.g. identity's account mails). Returns 0 with *out
+ * filled, or -1 when redis_fail = closed and Redis cannot answer (the caller
+ * answers 503, e.g. with sf_edge_limits_unavailable). Any thread; rl NULL:
+ * allowed. */
+int sf_edge_rl_take(sf_ratelimit *rl, const char *name, const char *key, sf_rl_result *out);
+/* The shared limits' Redis client (edge/ratelimit_redis.h) for the edge's
+ * other shared limits (the streams' per-user count), or NULL without
+ * redis_url. Set by sf_edge_init, freed by sf_edge_shutdown. */
+struct sf_rl_redis *sf_edge_rl_redis(void);
+/* Fills err with the 503 of a fail-closed limit whose Redis cannot answer
+ * (Retry-After 1); returns -503. */
+int sf_edge_limits_unavailable(sf_err *err);
 /* Is origin in cors_origins (or is any origin allowed)? */
 int sf_edge_origin_allowed(const char *origin);
 /* Voids every thread's cached session answers for user_id. Call it after the

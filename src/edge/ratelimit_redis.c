@@ -37,26 +37,26 @@
  * missing key is a full bucket. replicate_commands: Redis before 5
  * replicates a script that read TIME only so; later versions always do and
  * keep the call as a no-op. */
-static const char k_script[] =
-    "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local out = {}\n"
-    "for i = 1, #KEYS do\n"
-    "  local interval = tonumber(ARGV[2 * i - 1])\n"
-    "  local capacity = tonumber(ARGV[2 * i])\n"
-    "  local tat = tonumber(redis.call('GET', KEYS[i])) or now\n"
-    "  if tat < now then tat = now end\n"
-    "  local debt = tat + interval - now\n"
-    "  if debt > capacity then\n"
-    "    out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = tat - now; out[#out + 1] = debt - capacity\n"
-    "    return out\n"
-    "  end\n"
-    "  redis.call('SET', KEYS[i], string.format('%d', tat + interval), 'PX', math.ceil(debt / 1000))\n"
-    "  out[#out + 1] = 1; out[#out + 1] = math.floor((capacity - debt) / interval)\n"
-    "  out[#out + 1] = debt; out[#out + 1] = 0\n"
-    "end\n"
-    "return out\n";
+static sf_rl_script gcra = {
+    .text = "if redis.replicate_commands then redis.replicate_commands() end\n"
+            "local t = redis.call('TIME')\n"
+            "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+            "local out = {}\n"
+            "for i = 1, #KEYS do\n"
+            "  local interval = tonumber(ARGV[2 * i - 1])\n"
+            "  local capacity = tonumber(ARGV[2 * i])\n"
+            "  local tat = tonumber(redis.call('GET', KEYS[i])) or now\n"
+            "  if tat < now then tat = now end\n"
+            "  local debt = tat + interval - now\n"
+            "  if debt > capacity then\n"
+            "    out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = tat - now; out[#out + 1] = debt - capacity\n"
+            "    return out\n"
+            "  end\n"
+            "  redis.call('SET', KEYS[i], string.format('%d', tat + interval), 'PX', math.ceil(debt / 1000))\n"
+            "  out[#out + 1] = 1; out[#out + 1] = math.floor((capacity - debt) / interval)\n"
+            "  out[#out + 1] = debt; out[#out + 1] = 0\n"
+            "end\n"
+            "return out\n"};
 
 typedef struct rconn {
   redisContext *ctx;
@@ -73,7 +73,6 @@ struct sf_rl_redis {
   char prefix[128];
   struct timeval timeout;
   int fail_closed;
-  char sha[41]; /* of k_script, for EVALSHA */
 
   pthread_mutex_t mu; /* the idle list */
   rconn *idle;
@@ -143,11 +142,14 @@ static int parse_location(sf_rl_redis *r, const char *s, sf_err *err) {
   return 0;
 }
 
-static void script_sha(char out[41]) {
+void sf_rl_script_init(sf_rl_script *s) {
+  if (s->sha[0]) return;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned n = 0;
-  EVP_Digest(k_script, strlen(k_script), md, &n, EVP_sha1(), NULL);
-  for (unsigned i = 0; i < n && i < 20; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+  char sha[41] = "";
+  EVP_Digest(s->text, strlen(s->text), md, &n, EVP_sha1(), NULL);
+  for (unsigned i = 0; i < n && i < 20; i++) snprintf(sha + 2 * i, 3, "%02x", md[i]);
+  memcpy(s->sha, sha, sizeof sha);
 }
 
 int sf_rl_redis_new(const sf_rl_redis_config *cfg, sf_rl_redis **out, sf_err *err) {
@@ -171,7 +173,7 @@ int sf_rl_redis_new(const sf_rl_redis_config *cfg, sf_rl_redis **out, sf_err *er
   int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 50;
   r->timeout = (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
   r->fail_closed = strcmp(fail, "closed") == 0;
-  script_sha(r->sha);
+  sf_rl_script_init(&gcra);
   pthread_mutex_init(&r->mu, NULL);
   atomic_store(&r->backoff_ns, BACKOFF_MIN_NS);
   *out = r;
@@ -190,6 +192,13 @@ void sf_rl_redis_free(sf_rl_redis *r) {
 }
 
 int sf_rl_redis_fail_closed(const sf_rl_redis *r) { return r->fail_closed; }
+
+const char *sf_rl_redis_prefix(const sf_rl_redis *r) { return r->prefix; }
+
+int sf_rl_redis_unavailable(sf_rl_redis *r) {
+  atomic_fetch_add(r->fail_closed ? &r->refused : &r->served_local, 1);
+  return r->fail_closed;
+}
 
 /* ---- the circuit ---- */
 
@@ -344,9 +353,7 @@ static void params_us(const sf_rl_params *p, unsigned long long *interval_us, un
 }
 
 static void script_args_of(sf_rl_redis *r, const sf_rl_redis_want *w, int n, script_args *a) {
-  a->argc = 0;
-  arg(a, "EVALSHA", 7);
-  arg(a, r->sha, strlen(r->sha));
+  a->argc = 2; /* the command and the script: sf_rl_redis_eval's */
   arg(a, a->nkeys, (size_t)snprintf(a->nkeys, sizeof a->nkeys, "%d", n));
   for (int i = 0; i < n; i++) {
     int len = snprintf(a->keys[i], sizeof a->keys[i], "%srl:%s:%s", r->prefix, w[i].name, w[i].key ? w[i].key : "");
@@ -363,17 +370,15 @@ static void script_args_of(sf_rl_redis *r, const sf_rl_redis_want *w, int n, scr
 
 /* EVALSHA, then EVAL when the server does not know the script (a new or
  * restarted Redis, or SCRIPT FLUSH); EVAL also caches it for the next call. */
-static redisReply *run_script(redisContext *ctx, script_args *a) {
-  redisReply *rep = redisCommandArgv(ctx, a->argc, a->argv, a->len);
+static redisReply *run_script(redisContext *ctx, const sf_rl_script *s, int argc, const char **argv, size_t *len) {
+  argv[0] = "EVALSHA", len[0] = 7;
+  argv[1] = s->sha, len[1] = strlen(s->sha);
+  redisReply *rep = redisCommandArgv(ctx, argc, argv, len);
   if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
     freeReplyObject(rep);
-    const char *sha = a->argv[1];
-    size_t sha_len = a->len[1];
-    a->argv[0] = "EVAL", a->len[0] = 4;
-    a->argv[1] = k_script, a->len[1] = strlen(k_script);
-    rep = redisCommandArgv(ctx, a->argc, a->argv, a->len);
-    a->argv[0] = "EVALSHA", a->len[0] = 7;
-    a->argv[1] = sha, a->len[1] = sha_len;
+    argv[0] = "EVAL", len[0] = 4;
+    argv[1] = s->text, len[1] = strlen(s->text);
+    rep = redisCommandArgv(ctx, argc, argv, len);
   }
   return rep;
 }
@@ -393,9 +398,22 @@ static void result_of(const long long v[4], int limit, sf_rl_result *out) {
   out->retry_after_s = out->allowed ? 0 : v[3] < (long long)US_PER_S ? 1 : ceil_s(v[3]);
 }
 
+/* What the GCRA script's reply goes into. */
+typedef struct gcra_reply {
+  const sf_rl_redis_want *w;
+  int n;
+  sf_rl_result *out;
+  int *taken;
+} gcra_reply;
+
 /* The script's reply for n buckets into out; *taken: how many it answered
  * (all n, or up to the first refused). 0, or -1 for a reply of another shape. */
-static int read_results(const redisReply *rep, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
+static int read_results(const redisReply *rep, void *arg) {
+  const gcra_reply *g = arg;
+  const sf_rl_redis_want *w = g->w;
+  int n = g->n;
+  sf_rl_result *out = g->out;
+  int *taken = g->taken;
   if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements % 4 || rep->elements == 0 ||
       rep->elements > 4 * (size_t)n)
     return -1;
@@ -415,19 +433,16 @@ static int read_results(const redisReply *rep, const sf_rl_redis_want *w, int n,
   return 0;
 }
 
-/* The limited buckets of w (unlimited ones are answered in place) in one
- * script call: 0, or -1 when Redis cannot answer (the circuit counts it). */
-static int redis_call(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
+int sf_rl_redis_eval(sf_rl_redis *r, const sf_rl_script *s, int argc, const char **argv, size_t *len,
+                     int (*read)(const struct redisReply *rep, void *arg), void *arg) {
   if (!circuit_allows(r)) return -1;
-  script_args a;
-  script_args_of(r, w, n, &a);
   char why[WHY_CAP];
   for (int attempt = 0; attempt < 2; attempt++) {
     int reused;
     rconn *c = conn_get(r, why, &reused);
     if (!c) break;
-    redisReply *rep = run_script(c->ctx, &a);
-    if (read_results(rep, w, n, out, taken) == 0) {
+    redisReply *rep = run_script(c->ctx, s, argc, argv, len);
+    if (rep && rep->type != REDIS_REPLY_ERROR && read(rep, arg) == 0) {
       freeReplyObject(rep);
       conn_put(r, c);
       circuit_success(r);
@@ -444,6 +459,15 @@ static int redis_call(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_re
   }
   circuit_failure(r, why);
   return -1;
+}
+
+/* The limited buckets of w (unlimited ones are answered in place) in one
+ * script call: 0, or -1 when Redis cannot answer (the circuit counts it). */
+static int redis_call(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
+  script_args a;
+  script_args_of(r, w, n, &a);
+  gcra_reply g = {w, n, out, taken};
+  return sf_rl_redis_eval(r, &gcra, a.argc, a.argv, a.len, read_results, &g);
 }
 
 int sf_rl_redis_take_all(sf_rl_redis *r, const sf_rl_redis_want *w, int n, sf_rl_result *out, int *taken) {
@@ -484,11 +508,7 @@ int sf_rl_shared_take_all(sf_rl_redis *r, const sf_rl_want *w, int n, uint64_t n
       rw[i] = (sf_rl_redis_want){&p[i], w[i].name, w[i].key};
     }
     if (sf_rl_redis_take_all(r, rw, n, out, taken) == 0) return 0;
-    if (r->fail_closed) {
-      atomic_fetch_add(&r->refused, 1);
-      return -1;
-    }
-    atomic_fetch_add(&r->served_local, 1);
+    if (sf_rl_redis_unavailable(r)) return -1;
   }
   /* in process, in the same order, stopping at the first refused */
   *taken = 0;

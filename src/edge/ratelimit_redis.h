@@ -109,6 +109,37 @@ int sf_rl_redis_check(sf_rl_redis *r);
 /* 1 when fail = closed. */
 int sf_rl_redis_fail_closed(const sf_rl_redis *r);
 
+/* Counts a limit decided without Redis (it could not answer) in the
+ * _unavailable_total metric, and returns 1 when it is to be refused (fail
+ * closed: the caller answers 503), 0 when the caller decides with its own
+ * per-instance state (fail open). */
+int sf_rl_redis_unavailable(sf_rl_redis *r);
+
+/* ---- for other shared limits (edge/ratelimit_slots.h) ---- */
+
+struct redisReply;
+
+/* A Lua script: text static, sha (for EVALSHA) filled by sf_rl_script_init
+ * (main thread, before any call; again is a no-op). */
+typedef struct sf_rl_script {
+  const char *text;
+  char sha[41];
+} sf_rl_script;
+void sf_rl_script_init(sf_rl_script *s);
+
+/* Runs script s on a pooled connection under r's circuit, as the takes do
+ * (EVALSHA, EVAL on NOSCRIPT; a cut pooled connection retried once).
+ * argv/len hold argc words: argv[0] and argv[1] are set here (the command
+ * and the script), then the number of keys, the keys and the arguments.
+ * read(rep, arg) sees a reply that is not an error and returns 0 when it
+ * has the shape expected (it must not keep rep). 0, or -1 when Redis cannot
+ * answer (counted by the circuit; no fail open/closed decision here). */
+int sf_rl_redis_eval(sf_rl_redis *r, const sf_rl_script *s, int argc, const char **argv, size_t *len,
+                     int (*read)(const struct redisReply *rep, void *arg), void *arg);
+
+/* The redis_prefix every key starts with. */
+const char *sf_rl_redis_prefix(const sf_rl_redis *r);
+
 /* Appends sf_ratelimit_redis_* metric families to out. */
 void sf_rl_redis_metrics(sf_rl_redis *r, sf_buf *out);
 

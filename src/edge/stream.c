@@ -252,13 +252,14 @@ static user_count **user_slot(const char *user_id) {
 }
 
 hub_conn *hub_conn_new(int kind, const sf_principal *p, sf_err *err) {
+  char place[sizeof((hub_conn *)0)->slot];
+  int shared = hub_limit_take(p->user_id, place, sizeof place, err); /* with redis_url: every instance's count */
+  if (shared < 0) return NULL;
   hub_lock();
   user_count **slot = user_slot(p->user_id);
-  if (*slot && (*slot)->n >= hub_cfg.max_per_user) {
+  if (!shared && *slot && (*slot)->n >= hub_cfg.max_per_user) {
     hub_unlock();
-    sf_err_set(err, 429, "too-many-streams", "Too many streams", "at most %d open streams per user; close one first",
-               hub_cfg.max_per_user);
-    err->retry_after = 5;
+    hub_limit_refuse(err);
     return NULL;
   }
   if (!*slot) {
@@ -273,6 +274,7 @@ hub_conn *hub_conn_new(int kind, const sf_principal *p, sf_err *err) {
   snprintf(c->user_id, sizeof c->user_id, "%s", p->user_id);
   snprintf(c->session, sizeof c->session, "%s", p->session);
   snprintf(c->role, sizeof c->role, "%s", p->role);
+  memcpy(c->slot, place, sizeof place);
   c->token_exp = p->token_exp;
   c->last_rx_ms = c->last_tx_ms = (int64_t)(sf_mono_ns() / 1000000u);
   return c;
@@ -326,6 +328,7 @@ void hub_conn_free(hub_conn *c) {
   for (int i = 0; i < c->qlen; i++) hub_msg_unref(c->q[(c->qhead + i) % c->qcap]);
   for (int i = 0; i < c->npending; i++) hub_msg_unref(c->pending[i]);
   hub_unlock();
+  hub_limit_release(c);
   free(c->q);
   free(c->pending);
   free(c->extra);
@@ -752,6 +755,7 @@ int sf_stream_start(sf_err *err) {
   hub_set_live_pos(head); /* the live subscriber gives every event after it */
   hub_unlock();
   if (hub_ws_start(err)) return -1;
+  hub_limit_start();
   atomic_store(&hub.running, 1);
   return 0;
 }

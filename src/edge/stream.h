@@ -20,7 +20,8 @@
  * the client's position is read). A connection has a bounded queue; when it
  * is full the connection is cut (WebSocket close 4008, SSE `event: overflow`)
  * and never waited for. Heartbeats, an idle timeout, a per-user connection
- * limit, an Origin check and a per-connection topic limit guard the server;
+ * limit (every instance's streams together with redis_url: stream_limit.c,
+ * edge/ratelimit_slots.h), an Origin check and a per-connection topic limit guard the server;
  * a role change, a disabled user, a logout or an expired token ends the
  * subscriptions that are no longer allowed (4401/4403, SSE `event: revoked`).
  *

@@ -282,8 +282,11 @@ hub_conn *hub_tick(int64_t now) {
   int64_t now_s = sf_now_ms() / 1000;
   hub_conn *expired = NULL;
   beats b = {0};
+  hub_places places = {0};
+  int refresh = hub_limit_due(now); /* with redis_url, once a heartbeat */
   hub_lock();
   for (hub_conn *c = hub_conns(); c; c = c->next) {
+    if (refresh) hub_places_add(&places, c); /* a closing one holds its place until freed */
     if (c->closing) {
       if (now <= c->deadline_ms) continue;
       if (c->kind == CONN_WS) {
@@ -303,6 +306,7 @@ hub_conn *hub_tick(int64_t now) {
       heartbeat(c, now, &b);
   }
   hub_unlock();
+  if (refresh) hub_limit_refresh(&places);
   hub_msg_unref(b.ws);
   hub_msg_unref(b.sse);
   return expired;

@@ -1,6 +1,7 @@
 /* Shared by the hub's files: stream.c (the core: topics, index, queues, the
  * live subscriber, resume, revocation, timers), stream_ws.c (WebSocket: the
- * handshake and the sf-stream thread's sockets) and stream_sse.c (SSE).
+ * handshake and the sf-stream thread's sockets), stream_sse.c (SSE) and
+ * stream_limit.c (the per-user limit across instances).
  * Calls go one way: the transports call the core; the core reaches a
  * transport only through the conn's kind (hub_ws_* / hub_sse_* below). */
 #ifndef SF_EDGE_STREAM_INTERNAL_H
@@ -14,6 +15,7 @@
 #include "core/http.h"
 #include "core/util.h"
 #include "core/ws.h"
+#include "edge/ratelimit_slots.h"
 #include "edge/stream.h"
 
 /* A message on the wire (a WebSocket frame or SSE text), immutable once
@@ -65,6 +67,7 @@ struct hub_sub {
 struct hub_conn {
   int kind;
   char user_id[SF_ID_MAX], session[SF_ID_MAX], role[16];
+  char slot[340];        /* its place in the user's set in Redis (stream_limit.c); "": none */
   int64_t token_exp;     /* s since epoch */
   hub_conn *prev, *next; /* every connection */
   /* the queue: a ring of messages; sent_off of the first one is written */
@@ -224,6 +227,37 @@ int hub_wake_fd(void);
 int hub_identity_event(const sf_event *ev); /* under the lock (sf-live); 1: some conn is to be checked */
 /* 0, or 403 with err filled: a browser's Origin must be allowed (CORS) or the server's own. */
 int hub_origin_ok(sf_req *req, sf_err *err);
+
+/* The per-user limit across instances (stream_limit.c; redis_url). */
+void hub_limit_start(void); /* main thread, before any connection */
+/* A place for a new connection of user_id among every instance's: 1 taken
+ * (slot, cap bytes, names it); 0 not shared: the caller counts per
+ * instance (no redis_url, or Redis cannot answer and redis_fail = open;
+ * slot then names the place a refresh adds once Redis answers); -1 refused
+ * with err (429 over the limit, 503 Redis cannot answer and redis_fail =
+ * closed). Any thread but sf-stream, without the hub's lock. */
+int hub_limit_take(const char *user_id, char *slot, size_t cap, sf_err *err);
+/* The 429 of a user over the limit: fills err, returns -1. */
+int hub_limit_refuse(sf_err *err);
+/* Gives c's place back (after its unlink, without the hub's lock). */
+void hub_limit_release(const hub_conn *c);
+/* The refresh of every place of this instance, once a heartbeat, made by
+ * hub_tick (sf-stream) in its walk of the connections: hub_limit_due says
+ * whether one is due (1: the limit's lock is then held, taken before the
+ * hub's); hub_places_add copies a linked conn's place (under the hub's
+ * lock); hub_limit_refresh, after the hub's lock is let go, sends them in
+ * one Redis call, frees p and lets the limit's lock go. */
+struct hub_place_names {
+  char user_id[SF_ID_MAX], slot[sizeof((hub_conn *)0)->slot];
+};
+typedef struct hub_places {
+  sf_rl_slot *slots;
+  struct hub_place_names *names;
+  int n, cap;
+} hub_places;
+int hub_limit_due(int64_t now_ms);
+void hub_places_add(hub_places *p, const hub_conn *c);
+void hub_limit_refresh(hub_places *p);
 
 /* Metrics. */
 void hub_count_sent(uint64_t n);

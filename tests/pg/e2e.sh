@@ -18,7 +18,7 @@ instances="${SF_E2E_INSTANCES:-2}"
 sqlite_only="test_audit test_cli test_crash test_damage test_disk_full test_hello_service test_idempotency_scope
   test_notifications test_payments_http test_ratelimit_redis test_verify test_verify_identity test_web_static"
 # Tests that run several instances on one database of their own: ctest runs them as pg.<name>.
-own_database="test_idempotency_instances"
+own_database="test_idempotency_instances test_limits_instances"
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   for t in "$here"/tests/e2e/test_*.py; do
@@ -36,10 +36,9 @@ single_instance="test_connections test_http_conformance test_proxy"
 #   test_sessions, test_catalog, test_mail, test_policies: a logout, a role change, a changed user
 #     or product, an edited mail template reach the other instances' caches through PostgreSQL's
 #     NOTIFY, 1-30 ms after the answer; these tests ask the next request to see them at once;
-#   test_account: the per-address limit on account e-mails is kept per instance (not in Redis);
-#   test_stream: the per-user connection limit is per instance, and a slow consumer behind nginx
-#     is absorbed by nginx's buffers longer than the test waits.
-single_instance="$single_instance test_sessions test_catalog test_mail test_policies test_account test_stream"
+#   test_stream: a slow consumer behind nginx is absorbed by nginx's buffers longer than the test
+#     waits (its per-user connection limit is shared in Redis: tests/e2e/test_limits_instances.py).
+single_instance="$single_instance test_sessions test_catalog test_mail test_policies test_stream"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 failed=0

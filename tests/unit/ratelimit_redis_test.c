@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "edge/ratelimit.h"
 #include "edge/ratelimit_redis.h"
+#include "edge/ratelimit_slots.h"
 
 #define S 1000000000ull
 #define T0 (1000 * S)
@@ -409,14 +410,133 @@ static void several_buckets_in_one_call(void **state) {
   sf_rl_free(ip), sf_rl_free(free_rl), sf_rl_free(user), sf_rl_free(ip_local), sf_rl_free(user_local);
 }
 
+/* ---- concurrency slots (edge/ratelimit_slots.c) ---- */
+
+static long long zcard(const char *key) {
+  redisContext *c = admin();
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, "ZCARD %s", key);
+  assert_non_null(rep);
+  long long n = rep->integer;
+  freeReplyObject(rep);
+  redisFree(c);
+  return n;
+}
+
+/* Two instances' clients count the holders of one key together; a release
+ * frees a place for either. */
+static void slots_shared_by_instances(void **state) {
+  sf_rl_slots_init();
+  sf_rl_redis *a = client("sfu11:", NULL), *b = client("sfu11:", NULL);
+  int count = -1;
+  assert_int_equal(sf_rl_slots_take(a, "stream", "usr_1", "a:1", 2, 60000, &count), 1);
+  assert_int_equal(count, 1);
+  assert_int_equal(sf_rl_slots_take(b, "stream", "usr_1", "b:1", 2, 60000, &count), 1);
+  assert_int_equal(count, 2);
+  assert_int_equal(sf_rl_slots_take(a, "stream", "usr_1", "a:2", 2, 60000, &count), 0);
+  assert_int_equal(count, 2);
+  assert_int_equal(sf_rl_slots_take(b, "stream", "usr_2", "b:2", 2, 60000, NULL), 1); /* another key */
+  assert_int_equal(sf_rl_slots_release(a, "stream", "usr_1", "a:1"), 0);
+  assert_int_equal(sf_rl_slots_take(b, "stream", "usr_1", "b:3", 2, 60000, NULL), 1);
+  assert_int_equal(zcard("sfu11:slots:stream:usr_1"), 2);
+  sf_rl_redis_free(a);
+  sf_rl_redis_free(b);
+}
+
+/* A holder not refreshed expires (an instance that died); a refreshed one
+ * stays; a refresh adds a holder Redis lost. */
+static void slots_expire_unless_refreshed(void **state) {
+  sf_rl_slots_init();
+  sf_rl_redis *r = client("sfu12:", NULL);
+  assert_int_equal(sf_rl_slots_take(r, "stream", "u", "live", 2, 600, NULL), 1);
+  assert_int_equal(sf_rl_slots_take(r, "stream", "u", "dead", 2, 600, NULL), 1);
+  assert_int_equal(sf_rl_slots_take(r, "stream", "u", "new", 2, 600, NULL), 0);
+  sleep_ms(300);
+  sf_rl_slot live = {"u", "live"};
+  assert_int_equal(sf_rl_slots_refresh(r, "stream", &live, 1, 600), 0);
+  sleep_ms(450); /* "dead" expired 750 ms after its take; "live" lives 600 ms after its refresh */
+  assert_int_equal(sf_rl_slots_take(r, "stream", "u", "new", 2, 600, NULL), 1);
+  assert_int_equal(sf_rl_slots_take(r, "stream", "u", "newer", 2, 600, NULL), 0);
+  admin_cmd("DEL sfu12:slots:stream:u"); /* Redis restarted empty */
+  sf_rl_slot many[300];
+  char members[300][16];
+  for (int i = 0; i < 300; i++) { /* more than one call's batch */
+    snprintf(members[i], sizeof members[i], "m%d", i);
+    many[i] = (sf_rl_slot){i % 2 ? "u" : "v", members[i]};
+  }
+  assert_int_equal(sf_rl_slots_refresh(r, "stream", many, 300, 60000), 0);
+  assert_int_equal(zcard("sfu12:slots:stream:u"), 150);
+  assert_int_equal(zcard("sfu12:slots:stream:v"), 150);
+  sf_rl_redis_free(r);
+}
+
+typedef struct slot_racer {
+  sf_rl_redis *r;
+  int n, won;
+} slot_racer;
+
+static void *race_slots(void *arg) {
+  slot_racer *s = arg;
+  char member[32];
+  snprintf(member, sizeof member, "racer:%d", s->n);
+  s->won = sf_rl_slots_take(s->r, "stream", "race", member, 5, 60000, NULL);
+  return NULL;
+}
+
+/* Many instances taking the last places at once: exactly max win. */
+static void slots_taken_atomically(void **state) {
+  sf_rl_slots_init();
+  enum { N = 16 };
+  slot_racer racers[N];
+  pthread_t th[N];
+  for (int i = 0; i < N; i++) {
+    racers[i] = (slot_racer){client("sfu13:", NULL), i, -1};
+    pthread_create(&th[i], NULL, race_slots, &racers[i]);
+  }
+  int won = 0;
+  for (int i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    assert_true(racers[i].won == 0 || racers[i].won == 1);
+    won += racers[i].won;
+    sf_rl_redis_free(racers[i].r);
+  }
+  assert_int_equal(won, 5);
+}
+
+/* Redis does not answer: -1, and the caller's fail open/closed decides. */
+static void slots_without_redis(void **state) {
+  sf_rl_slots_init();
+  for (int closed = 0; closed < 2; closed++) {
+    sf_rl_redis *r = NULL;
+    sf_err err = {0};
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", free_port()); /* nobody there */
+    sf_rl_redis_config cfg = {url, "sfu14:", 200, closed ? "closed" : "open"};
+    assert_int_equal(sf_rl_redis_new(&cfg, &r, &err), 0);
+    assert_int_equal(sf_rl_slots_take(r, "stream", "u", "m", 2, 1000, NULL), -1);
+    assert_int_equal(sf_rl_redis_unavailable(r), closed);
+    assert_int_equal(sf_rl_slots_release(r, "stream", "u", "m"), -1);
+    sf_rl_redis_free(r);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(bad_configuration),           cmocka_unit_test(same_answers_as_local),
-      cmocka_unit_test(refills_on_redis_clock),      cmocka_unit_test(two_instances_share_one_budget),
-      cmocka_unit_test(keys_expire_when_full),       cmocka_unit_test(script_reloaded_after_flush),
-      cmocka_unit_test(concurrent_takes_are_atomic), cmocka_unit_test(quick_restart_costs_nothing),
-      cmocka_unit_test(password_and_database),       cmocka_unit_test(redis_down_then_back),
+      cmocka_unit_test(bad_configuration),
+      cmocka_unit_test(same_answers_as_local),
+      cmocka_unit_test(refills_on_redis_clock),
+      cmocka_unit_test(two_instances_share_one_budget),
+      cmocka_unit_test(keys_expire_when_full),
+      cmocka_unit_test(script_reloaded_after_flush),
+      cmocka_unit_test(concurrent_takes_are_atomic),
+      cmocka_unit_test(quick_restart_costs_nothing),
+      cmocka_unit_test(password_and_database),
+      cmocka_unit_test(redis_down_then_back),
       cmocka_unit_test(several_buckets_in_one_call),
+      cmocka_unit_test(slots_shared_by_instances),
+      cmocka_unit_test(slots_expire_unless_refreshed),
+      cmocka_unit_test(slots_taken_atomically),
+      cmocka_unit_test(slots_without_redis),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,12 +10,14 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "edge/edge.h"
 #include "edge/ratelimit.h"
 #include "events/store.h"
 #include "services/identity/internal.h"
 #include "services/mail/mail.h"
 
-/* The budget of account mails per address or user (id_mail_budget). */
+/* The budget of account mails per address or user (id_mail_budget); its
+ * limit, and the buckets used without Redis. */
 static struct account_state { sf_ratelimit *mails; } account;
 
 int id_account_start(const sf_config *cfg, sf_err *err) {
@@ -34,8 +36,12 @@ void id_account_stop(void) {
 
 int id_mail_budget(const char *key, sf_err *err) {
   if (!account.mails) return 0;
+  /* Through the edge's limiter: shared by every instance when redis_url is
+   * set. The key is hashed so that no address is written to Redis. */
+  char hashed[65];
+  sf_sha256_hex(key, strlen(key), hashed);
   sf_rl_result r;
-  sf_rl_take(account.mails, key, sf_mono_ns(), &r);
+  if (sf_edge_rl_take(account.mails, "mail", hashed, &r)) return sf_edge_limits_unavailable(err);
   if (r.allowed) return 0;
   sf_err_set(err, 429, "rate-limited", "Too many requests", "too many account e-mails for this address; retry in %d s",
              r.retry_after_s);

@@ -90,7 +90,9 @@ int id_mark_verified(sf_tx *tx, const sf_actor *who, sf_user *u, sf_err *err);
  * event (a resend; at registration user.registered tells it). */
 int id_send_verification(sf_tx *tx, const sf_actor *who, const sf_user *u, int announce, sf_err *err);
 /* The per-address (or per-user) budget of account mails, taken on an HTTP
- * thread before the command: 0, or -429 with err (Retry-After set). */
+ * thread before the command, shared by every instance when redis_url is set
+ * (sf_edge_rl_take): 0, or -429 with err (Retry-After set), or -503 when
+ * redis_fail = closed and Redis cannot answer. */
 int id_mail_budget(const char *key, sf_err *err);
 /* Records a request that mails nothing (unknown address, nothing to send),
  * so it writes and commits like one that does. Writer thread. */
