@@ -191,6 +191,9 @@ typedef struct ord_saga_item {
   order o; /* as read before the provider call (no lines) */
   sf_pay_op op;
   int skip; /* nothing to do (settled, gone) */
+  /* queued by a resume (start, lease taken): an instance before may have
+   * acted on its step without recording it (steps.c, apply_authorize) */
+  int resumed;
   /* an authorization that succeeded is captured in the same round: both
    * provider calls are idempotent by key, so recording them together is safe */
   sf_pay_op capture;
