@@ -490,6 +490,56 @@ class UnknownAuthorization(Base):
         self.assertEqual([r["attempt"] for r in self.retries_of(o["id"], "refund")], [1, 2])
 
 
+class Resumed(unittest.TestCase):
+    """The process dies after the provider authorized and captured, before it recorded either, and
+    comes back to a provider that fails for a while. Its resumed saga cannot tell what the dead run
+    did, and a void cannot release a capture: it asks again with the same keys until the provider
+    answers, and the order ends paid with the money taken once (never cancelled on a guess with the
+    money taken, never voided)."""
+
+    def test_resumed_authorize_is_asked_again_until_answered(self):
+        fp, srv = FakePay(), None
+        try:
+            srv = Server(FAST + http_args(fp.port))
+            staff, products = setup_shop(srv, stock=50, n=1)
+            cust = register(srv)["access_token"]
+            srv.stop()
+            os.environ["SERVICEFLOW_FAULT"] = "after_provider_capture"
+            try:
+                srv.start()
+                st, _, o = place(srv, cust, [{"product_id": products[0]["id"], "quantity": 2}])
+                self.assertEqual(st, 201, o)
+                deadline = time.time() + 10
+                while srv.proc.poll() is None and time.time() < deadline:
+                    time.sleep(0.02)
+                self.assertEqual(srv.proc.poll(), 86, "the fault point was not reached")
+            finally:
+                del os.environ["SERVICEFLOW_FAULT"]
+            fp.mode("down", count=5)  # the first saga attempt's three calls, then two probes
+            srv.start()
+            deadline, o2 = time.time() + 90, None
+            while time.time() < deadline:
+                st, _, o2 = req(srv, "GET", "/api/v1/orders/" + o["id"], token=cust)
+                if o2["settled"]:
+                    break
+                time.sleep(0.2)
+            types = [e["type"] for e in events(srv, cust, o["id"])]
+            self.assertEqual((o2["status"], o2["payment"]["captured"]), ("paid", o2["total"]), (o2, types))
+            self.assertNotIn("order.cancelled", types)
+            self.assertIn("payment.retry_scheduled", types)  # the provider did fail meanwhile
+            s = fp.stats()
+            ref = s["keys"][o["id"] + ":authorize"]["authorization"]
+            self.assertEqual(s["auths"][ref], {"amount": o2["total"], "currency": "EUR", "captured": o2["total"],
+                                               "refunded": 0, "voided": False})
+            self.assertNotIn(o["id"] + ":void", s["keys"])
+            rc, out, err = cli("verify", data_dir=srv.data_dir)
+            self.assertEqual(rc, 0, err)
+        finally:
+            if srv:
+                srv.close()
+            fp.stop()
+
+
 class StartupConfig(unittest.TestCase):
     def serve_fails(self, *args):
         d = tempfile.mkdtemp(prefix="sf-e2e-")
