@@ -443,6 +443,8 @@ class UnknownAuthorization(Base):
         self.assertEqual([r["attempt"] for r in self.retries_of(o["id"], "authorize")], [1, 2, 3, 4])
         failed = [e for e in events(self.srv, self.cust, o["id"]) if e["type"] == "payment.failed"]
         self.assertEqual(failed[0]["data"]["outcome"], "transient_error")
+        rc, _, err = cli("verify", data_dir=self.srv.data_dir)  # the state rows follow from the events
+        self.assertEqual(rc, 0, err)
 
     def test_void_failing_transiently_is_retried_and_voided_once(self):
         self.fp.mode("slow", delay_ms=1500, endpoint="authorize")
