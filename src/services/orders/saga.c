@@ -53,10 +53,10 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "events/dispatch.h"
-#include "events/verify.h" /* sf_vindex */
 #include "events/lease.h"
 #include "events/store.h"
 #include "events/timers.h"
+#include "events/verify.h" /* sf_vindex, a string set here */
 #include "services/orders/internal.h"
 #include "services/orders/orders.h"
 
