@@ -355,8 +355,10 @@ class Breaker(Base):
         self.assertIn("payment.void_pending", self.types(a["id"]))
         self.assertEqual(breaker_state(self.srv), 1)
         self.assertEqual(metric(self.srv, "sf_payment_breaker_opened_total", provider="http"), opened0 + 1)
-        # 2. while open: cancelled at once, and the provider sees no call
-        calls0 = self.fp.stats()["total_calls"]
+        # 2. while open: cancelled at once, and the provider sees no call (order a's void retries
+        # meanwhile, refused too, or a probe once the cooldown is over: left out of the counts)
+        not_a = lambda s: sum(v["calls"] for k, v in s["keys"].items() if k != a["id"] + ":void")
+        calls0 = not_a(self.fp.stats())
         unavailable0 = metric(self.srv, "sf_payment_calls_total", provider="http", outcome="unavailable")
         t0 = time.time()
         st, _, b = place(self.srv, self.cust, self.items(1), wait=10)
@@ -364,9 +366,9 @@ class Breaker(Base):
         self.assertEqual((b["status"], b["failure_reason"]), ("cancelled", "payment_unavailable"), b)
         self.assertEqual(self.types(b["id"]), ["order.placed", "payment.failed", "order.cancelled"])
         self.assertEqual(events(self.srv, self.cust, b["id"])[1]["data"]["outcome"], "provider_unavailable")
-        self.assertEqual(self.fp.stats()["total_calls"], calls0)
-        self.assertEqual(metric(self.srv, "sf_payment_calls_total", provider="http", outcome="unavailable"),
-                         unavailable0 + 1)
+        self.assertEqual(not_a(self.fp.stats()), calls0)
+        self.assertGreaterEqual(metric(self.srv, "sf_payment_calls_total", provider="http", outcome="unavailable"),
+                                unavailable0 + 1)
         # 3. the provider process is gone (connection refused): after the cooldown
         # one probe goes out, fails, and the circuit opens again. Orders come in
         # bursts so that some may share a saga batch with the probe; however they
@@ -382,7 +384,7 @@ class Breaker(Base):
                 self.assertEqual((c["status"], c["failure_reason"]), ("cancelled", "payment_unavailable"), c)
             time.sleep(0.1)
         self.assertEqual(self.requests_total(), requests0 + 1)  # exactly one probe, no retries of it
-        self.assertEqual(breaker_state(self.srv), 1)
+        self.assertTrue(wait_for(lambda: breaker_state(self.srv) == 1, 5))  # the probe may be a's void, not waited for
         self.assertTrue(wait_for(lambda: metric(self.srv, "sf_payment_breaker_opened_total", provider="http")
                                  == opened1 + 1, 5))
         # 4. the provider is back: orders fail fast until the cooldown ends, then
