@@ -208,7 +208,7 @@ typedef struct ord_step_outcome {
 /* Applies a provider result to the order, if it is still at the step and
  * version it was read at (a stale result only asks for another pass). */
 int ord_step_apply(sf_tx *tx, const ord_saga_item *it, ord_step_outcome *out, sf_err *err);
-/* Sets the saga's durable retry timer with backoff by attempt. */
+/* Sets the saga's durable retry timer: exponential backoff by attempt, with jitter. */
 int ord_step_retry_later(sf_tx *tx, const order *o, sf_err *err);
 
 #endif

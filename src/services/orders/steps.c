@@ -20,14 +20,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "events/timers.h"
 #include "services/orders/internal.h"
 
 #define MAX_PAYMENT_ATTEMPTS 5 /* an authorization's attempts; the later steps retry forever */
 
+/* Exponential backoff with jitter: between half and all of 0.2 s × 2^attempt
+ * (attempts count from 1: up to 0.4 s, 0.8 s, ... capped near 51 s). The
+ * jitter spreads the retries of the many orders one outage failed together
+ * (their voids, captures, refunds), so they do not all hit the provider, or
+ * its half-open probe, at the same moment when it comes back. */
 int ord_step_retry_later(sf_tx *tx, const order *o, sf_err *err) {
   int shift = o->saga_attempts < 8 ? o->saga_attempts : 8;
-  int64_t delay = (int64_t)200 << shift; /* attempts count from 1: 0.4 s, 0.8 s, ... capped near 51 s */
+  int64_t full = (int64_t)200 << shift;
+  uint32_t rnd;
+  sf_random_bytes(&rnd, sizeof rnd);
+  int64_t delay = full / 2 + (int64_t)(rnd % (uint32_t)(full / 2 + 1));
   return sf_timer_set(tx, ORD_RETRY_KIND, o->id, tx->now_ms + delay, err);
 }
 
