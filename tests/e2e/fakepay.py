@@ -6,7 +6,12 @@
 Payment endpoints (POST, JSON, Idempotency-Key required):
     /v1/authorize {"amount","currency","card_number"} -> 201 {"status":"ok","authorization":"auth_…"}
     /v1/capture   {"amount","currency","authorization"}
-    /v1/void      {"currency","authorization"}
+    /v1/void      {"currency","authorization"?,"authorize_key"}
+                  "authorize_key" is the Idempotency-Key the authorize was sent with: a
+                  void without a known "authorization" voids what that key authorized,
+                  and when it authorized nothing (never arrived, failed) the key is
+                  closed: an authorize arriving later with it is declined. Either way
+                  the answer is definite (200 voided, or 404 no such authorization).
     /v1/refund    {"amount","currency","authorization"}
 Test cards as the built-in sandbox: 4242424242424242 ok, 4000000000000002 declined,
 4000000000009995 insufficient funds, 4000000000000119 a 503 on the first two
@@ -24,10 +29,13 @@ Control endpoints for the tests:
                   client that timed out finds the result on its retry)
         count     (optional) how many payment requests the mode applies to
                   before it reverts to "ok"; 0 = until changed
+        endpoint  (optional) the mode applies to that endpoint only, beside the
+                  modes of the other endpoints; without it the mode applies to
+                  every endpoint and clears the endpoint modes
     GET /control/stats -> {"calls": {endpoint: n}, "total_calls": n,
                            "keys": {key: {..., "traceparents": [header of each call]}},
                            "auths": {ref: {...}}, "totals": {"authorized","captured","voided","refunded"},
-                           "mode": {...}}
+                           "mode": {...}, "endpoint_modes": {endpoint: {...}}}
 """
 import argparse, json, secrets, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,22 +61,36 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.mode = {"mode": "ok", "delay_ms": 0, "count": 0}
+        self.endpoint_modes = {}  # endpoint -> mode, before self.mode
         self.calls = {e: 0 for e in ENDPOINTS}
         self.keys = {}   # key -> {"endpoint", "calls", "status", "body"}
         self.auths = {}  # ref -> {"amount", "currency", "captured", "refunded", "voided"}
 
     def take_mode(self, endpoint=None):
         """The mode for the request that just arrived (and use up one of its count). A mode set for
-        one endpoint ("endpoint": "capture") leaves the others alone."""
+        one endpoint ("endpoint": "capture") applies to it alone; the others keep theirs."""
         with self.lock:
-            if self.mode.get("endpoint") and self.mode["endpoint"] != endpoint:
-                return {"mode": "ok", "delay_ms": 0, "count": 0}
+            if endpoint in self.endpoint_modes:
+                m = self.endpoint_modes[endpoint]
+                out = dict(m)
+                if m["count"] > 0:
+                    m["count"] -= 1
+                    if m["count"] == 0:
+                        del self.endpoint_modes[endpoint]
+                return out
             m = dict(self.mode)
             if self.mode["count"] > 0:
                 self.mode["count"] -= 1
                 if self.mode["count"] == 0:
                     self.mode = {"mode": "ok", "delay_ms": 0, "count": 0}
             return m
+
+    def set_mode(self, mode):
+        with self.lock:
+            if mode.get("endpoint"):
+                self.endpoint_modes[mode["endpoint"]] = mode
+            else:
+                self.mode, self.endpoint_modes = mode, {}
 
     def count(self, endpoint, key, traceparent=None):
         with self.lock:
@@ -129,6 +151,17 @@ class Ledger:
 
     def _void(self, b, attempt):
         ref, a = self._auth_of(b)
+        akey = b.get("authorize_key")
+        if a is None and not b.get("authorization") and isinstance(akey, str):
+            k = self.keys.get(akey)
+            if k is not None and k["endpoint"] == "authorize" and k["status"] in (200, 201):
+                ref = k["body"]["authorization"]
+                a = self.auths.get(ref)
+            elif k is None or k["status"] is None:
+                # nothing authorized under that key (yet): close it, so that an authorize
+                # still on its way cannot authorize after this answer said "nothing to void"
+                k = self.keys.setdefault(akey, {"endpoint": "authorize", "calls": 0, "traceparents": []})
+                k["status"], k["body"] = 402, {"status": "declined", "message": "voided before it was authorized"}
         if a is None:
             return 404, {"status": "not_found", "message": "no such authorization"}
         if a["captured"] > a["refunded"]:
@@ -165,6 +198,7 @@ class Ledger:
                     "refunded": sum(a["refunded"] for a in auths.values()),
                 },
                 "mode": dict(self.mode),
+                "endpoint_modes": {e: dict(m) for e, m in self.endpoint_modes.items()},
             }
 
 
@@ -206,9 +240,8 @@ class Handler(BaseHTTPRequestHandler):
             mode = (body or {}).get("mode")
             if mode not in ("ok", "down", "slow", "error500"):
                 return self.reply(400, {"status": "error", "message": "unknown mode"})
-            with self.ledger.lock:
-                self.ledger.mode = {"mode": mode, "delay_ms": int(body.get("delay_ms") or 0),
-                                    "count": int(body.get("count") or 0), "endpoint": body.get("endpoint")}
+            self.ledger.set_mode({"mode": mode, "delay_ms": int(body.get("delay_ms") or 0),
+                                  "count": int(body.get("count") or 0), "endpoint": body.get("endpoint")})
             return self.reply(200, {"status": "ok"})
         endpoint = self.path[len("/v1/"):] if self.path.startswith("/v1/") else None
         if endpoint not in ENDPOINTS:

@@ -244,13 +244,16 @@ static void open_checks_the_url(void **state) {
 static void request_format(void **state) {
   fake *f = fake_start(h_ok);
   sf_pay_provider *p = open_at(f->port, 0, 1, 100, 1000, 2000);
-  sf_pay_op ops[4] = {op_of(SF_PAY_AUTHORIZE, "k-auth"), op_of(SF_PAY_CAPTURE, "k-cap"), op_of(SF_PAY_VOID, "k-void"),
-                      op_of(SF_PAY_REFUND, "k-ref")};
+  sf_pay_op ops[5] = {op_of(SF_PAY_AUTHORIZE, "k-auth"), op_of(SF_PAY_CAPTURE, "k-cap"), op_of(SF_PAY_VOID, "k-void"),
+                      op_of(SF_PAY_REFUND, "k-ref"), op_of(SF_PAY_VOID, "k-void-by-key")};
   ops[3].amount = 500;
-  p->run(p->self, ops, 4);
-  for (int i = 0; i < 4; i++) assert_int_equal(ops[i].outcome, SF_PAY_OK);
-  assert_int_equal(requests(f), 4);
-  for (int i = 0; i < 4; i++) {
+  snprintf(ops[2].auth_key, sizeof ops[2].auth_key, "ord_1:authorize");
+  ops[4].ref[0] = '\0'; /* the authorize's answer never came: named by its key */
+  snprintf(ops[4].auth_key, sizeof ops[4].auth_key, "ord_2:authorize");
+  p->run(p->self, ops, 5);
+  for (int i = 0; i < 5; i++) assert_int_equal(ops[i].outcome, SF_PAY_OK);
+  assert_int_equal(requests(f), 5);
+  for (int i = 0; i < 5; i++) {
     const char *path = f->seen[i].path, *key = f->seen[i].key, *body = f->seen[i].body;
     assert_non_null(strstr(body, "\"currency\":\"EUR\""));
     if (strcmp(key, "k-auth") == 0) {
@@ -267,6 +270,11 @@ static void request_format(void **state) {
       assert_string_equal(path, "/v1/void");
       assert_null(strstr(body, "amount"));
       assert_non_null(strstr(body, "\"authorization\":\"auth_1\""));
+      assert_non_null(strstr(body, "\"authorize_key\":\"ord_1:authorize\""));
+    } else if (strcmp(key, "k-void-by-key") == 0) {
+      assert_string_equal(path, "/v1/void");
+      assert_null(strstr(body, "\"authorization\""));
+      assert_non_null(strstr(body, "\"authorize_key\":\"ord_2:authorize\""));
     } else {
       assert_string_equal(key, "k-ref");
       assert_string_equal(path, "/v1/refund");
@@ -335,6 +343,7 @@ static void timeouts_and_refusals_are_transient(void **state) {
   assert_true(now_ms() - t0 < 350);
   assert_int_equal(op.outcome, SF_PAY_TRANSIENT);
   assert_non_null(strstr(op.message, "no answer within 100 ms"));
+  assert_int_equal(op.not_sent, 0); /* the request went out: the provider may have acted */
   close_provider(p);
   fake_stop(f);
   int port, fd = listen_loopback(&port); /* bound, never listening: refused */
@@ -343,6 +352,7 @@ static void timeouts_and_refusals_are_transient(void **state) {
   p->run(p->self, &op, 1);
   assert_int_equal(op.outcome, SF_PAY_TRANSIENT);
   assert_non_null(strstr(op.message, "after 2 attempts"));
+  assert_int_equal(op.not_sent, 1); /* no connection, no request */
   close_provider(p);
   close(fd);
 }

@@ -191,6 +191,9 @@ typedef struct ord_saga_item {
   order o; /* as read before the provider call (no lines) */
   sf_pay_op op;
   int skip; /* nothing to do (settled, gone) */
+  /* queued by a resume (start, lease taken): an instance before may have
+   * acted on its step without recording it (steps.c, apply_authorize) */
+  int resumed;
   /* an authorization that succeeded is captured in the same round: both
    * provider calls are idempotent by key, so recording them together is safe */
   sf_pay_op capture;
@@ -205,7 +208,7 @@ typedef struct ord_step_outcome {
 /* Applies a provider result to the order, if it is still at the step and
  * version it was read at (a stale result only asks for another pass). */
 int ord_step_apply(sf_tx *tx, const ord_saga_item *it, ord_step_outcome *out, sf_err *err);
-/* Sets the saga's durable retry timer with backoff by attempt. */
+/* Sets the saga's durable retry timer: exponential backoff by attempt, with jitter. */
 int ord_step_retry_later(sf_tx *tx, const order *o, sf_err *err);
 
 #endif

@@ -56,6 +56,7 @@
 #include "events/lease.h"
 #include "events/store.h"
 #include "events/timers.h"
+#include "events/verify.h" /* sf_vindex, a string set here */
 #include "services/orders/internal.h"
 #include "services/orders/orders.h"
 
@@ -76,7 +77,11 @@ static struct saga_state {
   int running, stopping;
   id_list queue;   /* orders to run */
   id_list touched; /* orders whose results committed: told to hooks->touched */
-  int inflight;    /* result commands submitted, not yet done */
+  /* orders queued by a resume since the start: their authorize may have been
+   * sent by an instance that died before recording its answer (kept for the
+   * process's life: a resumed order stays one through its retry timers) */
+  sf_vindex resumed;
+  int inflight; /* result commands submitted, not yet done */
   sf_pay_provider *provider;
   const sf_keyring *ring;
   const ord_saga_hooks *hooks;
@@ -107,6 +112,21 @@ static void enqueue(const char *order_id) {
     pthread_cond_signal(&saga.cv);
   }
   pthread_mutex_unlock(&saga.mu);
+}
+
+/* A resumed order: queued, and marked so for its authorize step. */
+static void enqueue_resumed(const char *order_id) {
+  pthread_mutex_lock(&saga.mu);
+  sf_vindex_add(&saga.resumed, order_id, NULL);
+  pthread_mutex_unlock(&saga.mu);
+  enqueue(order_id);
+}
+
+static int was_resumed(const char *order_id) {
+  pthread_mutex_lock(&saga.mu);
+  int found = sf_vindex_find(&saga.resumed, order_id) >= 0;
+  pthread_mutex_unlock(&saga.mu);
+  return found;
 }
 
 static void enqueue_hook(void *ud, const char *key) {
@@ -250,6 +270,7 @@ static int prepare(ord_saga_item *it, sf_db *db) {
     op->amount = o->total;
     snprintf(op->key, sizeof op->key, "%s:authorize", o->id);
     if (read_card(db, o, op)) return 0;
+    it->resumed = was_resumed(o->id);
   } else if (strcmp(o->saga_step, "capture") == 0) {
     op->kind = SF_PAY_CAPTURE;
     op->amount = o->total;
@@ -257,6 +278,8 @@ static int prepare(ord_saga_item *it, sf_db *db) {
   } else if (strcmp(o->saga_step, "void") == 0) {
     op->kind = SF_PAY_VOID;
     snprintf(op->key, sizeof op->key, "%s:void", o->id);
+    /* names the authorization when its answer never reached us (auth_ref "") */
+    snprintf(op->auth_key, sizeof op->auth_key, "%s:authorize", o->id);
   } else if (strcmp(o->saga_step, "refund") == 0) {
     op->kind = SF_PAY_REFUND;
     op->amount = o->refund_pending;
@@ -455,7 +478,7 @@ static int open_provider(const sf_config *cfg, sf_err *err) {
 /* Every unfinished saga onto the queue (the orders' state rows say which). */
 static int resume_unfinished(sf_err *err) {
   sf_db *db = sf_db_reader(err);
-  int resumed = db ? ord_repo_unfinished(db, enqueue, err) : -1;
+  int resumed = db ? ord_repo_unfinished(db, enqueue_resumed, err) : -1;
   if (resumed > 0) sf_log_info("resuming order sagas", "\"orders\":%d", resumed);
   return resumed < 0 ? -1 : 0;
 }
@@ -524,5 +547,6 @@ void ord_saga_stop(void) {
   pthread_mutex_lock(&saga.mu); /* the dispatcher may still call enqueue (it drops now) */
   list_free(&saga.queue);
   list_free(&saga.touched);
+  sf_vindex_free(&saga.resumed);
   pthread_mutex_unlock(&saga.mu);
 }

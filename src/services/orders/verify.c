@@ -126,6 +126,10 @@ static void apply(ord_fold *f, const char *id, int64_t pos, const char *type, co
     SET(o->failure_reason, "capture_failed");
   } else if (strcmp(type, "payment.voided") == 0) {
     SET(o->pay_status, "voided");
+    /* after payment.void_pending the order was cancelled before the void */
+    if (strcmp(o->status, "cancelled") == 0) SET(o->saga_step, "done");
+  } else if (strcmp(type, "payment.void_pending") == 0) {
+    SET(o->saga_step, "void");
   } else if (strcmp(type, "payment.failed") == 0) {
     SET(o->pay_status, "failed");
   } else if (strcmp(type, "order.cancelled") == 0) {

@@ -18,7 +18,9 @@
  *
  *   authorize  {"amount":1250,"currency":"EUR","card_number":"4242424242424242"}
  *   capture    {"amount":1250,"currency":"EUR","authorization":"auth_…"}
- *   void       {"currency":"EUR","authorization":"auth_…"}
+ *   void       {"currency":"EUR","authorization":"auth_…","authorize_key":"ord_…:authorize"}
+ *              ("authorization" left out when the saga never learnt it: the
+ *              provider voids by the authorize's key, payments.h)
  *   refund     {"amount":500,"currency":"EUR","authorization":"auth_…"}
  *
  * Answers:
@@ -134,6 +136,7 @@ typedef struct {
   char *body;
   size_t body_len;
   sf_pay_outcome answered; /* what the last definite answer said */
+  int delivered;           /* some attempt may have reached the provider (not a refused connection) */
   char last[96];           /* why the last attempt failed; fits a message with "(after N attempts)" */
 } pay_call;
 
@@ -173,7 +176,10 @@ static char *build_body(const sf_pay_op *op, size_t *len) {
   json_t *j = json_object();
   json_object_set_new(j, "currency", json_string(op->currency));
   if (op->kind != SF_PAY_VOID) json_object_set_new(j, "amount", json_integer((json_int_t)op->amount));
-  if (op->kind != SF_PAY_AUTHORIZE) json_object_set_new(j, "authorization", json_string(op->ref));
+  /* a void also names the authorize's key: the saga may not know the ref (payments.h) */
+  if (op->kind != SF_PAY_AUTHORIZE && (op->ref[0] || op->kind != SF_PAY_VOID))
+    json_object_set_new(j, "authorization", json_string(op->ref));
+  if (op->kind == SF_PAY_VOID) json_object_set_new(j, "authorize_key", json_string(op->auth_key));
   size_t n;
   char *s = sf_json_dump(j, &n);
   json_decref(j);
@@ -250,6 +256,11 @@ static void setup(sf_out_req *r, CURL *easy, struct curl_slist **headers, int at
 /* Engine thread: a definite answer fills the operation. */
 static sf_out_verdict judge(sf_out_req *r, const sf_out_attempt *a) {
   pay_call *c = (pay_call *)r;
+  /* a connection never made sent nothing; any other failure may have (a
+   * timeout, a reset after the request went out) */
+  if (a->curl_code != CURLE_COULDNT_CONNECT && a->curl_code != CURLE_COULDNT_RESOLVE_HOST &&
+      a->curl_code != CURLE_COULDNT_RESOLVE_PROXY)
+    c->delivered = 1;
   sf_pay_outcome o = classify(c, a);
   if (o == SF_PAY_TRANSIENT) return SF_OUT_TRANSIENT;
   c->answered = o;
@@ -265,6 +276,8 @@ static void settle(pay_call *c, sf_pay_outcome o, const char *msg) {
 /* Engine thread: the call's end, then the batch's count. */
 static void done(sf_out_req *r, sf_out_end end, const sf_out_attempt *last) {
   pay_call *c = (pay_call *)r;
+  /* abandoned: an attempt may have been in flight */
+  c->op->not_sent = (end == SF_OUT_REFUSED || end == SF_OUT_FAILED) && !c->delivered;
   if (end == SF_OUT_ANSWERED) {
     settle(c, c->answered, NULL);
   } else if (end == SF_OUT_REFUSED) {

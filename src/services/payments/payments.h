@@ -25,11 +25,22 @@ typedef struct sf_pay_op {
   char key[96];   /* idempotency key, e.g. "ord_…:authorize" */
   int64_t amount; /* minor units (authorize, capture, refund) */
   char currency[4];
-  char card[24];        /* authorize only; never stored in clear */
-  char ref[64];         /* in: the authorization (capture/void/refund); out: it (authorize) */
+  char card[24]; /* authorize only; never stored in clear */
+  char ref[64];  /* in: the authorization (capture/void/refund); out: it (authorize) */
+  /* void: the key the authorize was sent with. When ref is "" (the saga never
+   * learnt the authorize's answer) it names the authorization: the provider
+   * voids what that key authorized, or answers "no such authorization"
+   * (declined) and refuses the key from then on, so an authorize still on its
+   * way cannot authorize after that answer. Either answer is definite. */
+  char auth_key[96];
   char traceparent[56]; /* W3C trace of the request behind the operation; "" = none */
   sf_pay_outcome outcome;
   char message[128];
+  /* out: 1 when no request of the operation can have reached the provider
+   * (refused by the open circuit, connection refused), so a transient or
+   * unavailable outcome means nothing happened there; 0 = it may have
+   * acted, the safe default of a provider that cannot tell. */
+  int not_sent;
 } sf_pay_op;
 
 typedef struct sf_pay_provider {
@@ -40,7 +51,8 @@ typedef struct sf_pay_provider {
 } sf_pay_provider;
 
 /* The sandbox: a simulated remote provider with its own durable ledger (an
- * SQLite file of its own). Test cards:
+ * SQLite file of its own). A void naming the authorization by auth_key
+ * follows the rule above. Test cards:
  *   4242424242424242  succeeds
  *   4000000000000002  declined
  *   4000000000009995  insufficient funds

@@ -127,6 +127,37 @@ static int exec_auth_update(sandbox *s, const char *sql, int64_t v, const char *
   return sf_stmt_run(st, err);
 }
 
+/* A void that names its authorization by the authorize's key (payments.h):
+ * ref gets what that key authorized, or "" after the key is closed (recorded
+ * as declined, so an authorize with it later is refused, not authorized). */
+static int ref_by_key(sandbox *s, const sf_pay_op *op, char *ref, size_t cap, sf_err *err) {
+  sf_pay_op authorize = {.kind = SF_PAY_AUTHORIZE};
+  snprintf(authorize.key, sizeof authorize.key, "%s", op->auth_key);
+  int attempts;
+  int r = seen(s, &authorize, &attempts, err);
+  if (r < 0) return -1;
+  ref[0] = '\0';
+  if (r) {
+    if (authorize.outcome == SF_PAY_OK) snprintf(ref, cap, "%s", authorize.ref);
+    return 0;
+  }
+  set(&authorize, SF_PAY_DECLINED, "voided before it was authorized");
+  return record(s, &authorize, attempts, err);
+}
+
+/* Voids ref (found: whether the ledger has it). */
+static int void_auth(sandbox *s, sf_pay_op *op, const char *ref, const auth *a, int found, sf_err *err) {
+  if (!found)
+    set(op, SF_PAY_DECLINED, "no such authorization");
+  else if (a->captured > a->refunded)
+    set(op, SF_PAY_DECLINED, "captured funds must be refunded, not voided");
+  else if (exec_auth_update(s, "UPDATE auths SET voided = ? WHERE ref = ?", 1, ref, err))
+    return -1;
+  else
+    set(op, SF_PAY_OK, "voided");
+  return 0;
+}
+
 static int one(sandbox *s, sf_pay_op *op, sf_err *err) {
   int attempts;
   int r = seen(s, op, &attempts, err);
@@ -176,17 +207,13 @@ static int one(sandbox *s, sf_pay_op *op, sf_err *err) {
         set(op, SF_PAY_OK, "captured");
       }
       break;
-    case SF_PAY_VOID:
-      if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
-      if (!r)
-        set(op, SF_PAY_DECLINED, "no such authorization");
-      else if (a.captured > a.refunded)
-        set(op, SF_PAY_DECLINED, "captured funds must be refunded, not voided");
-      else {
-        if (exec_auth_update(s, "UPDATE auths SET voided = ? WHERE ref = ?", 1, op->ref, err)) return -1;
-        set(op, SF_PAY_OK, "voided");
-      }
+    case SF_PAY_VOID: {
+      char ref[sizeof op->ref];
+      snprintf(ref, sizeof ref, "%s", op->ref);
+      if (!ref[0] && op->auth_key[0] && ref_by_key(s, op, ref, sizeof ref, err)) return -1;
+      if ((r = load_auth(s, ref, &a, err)) < 0 || void_auth(s, op, ref, &a, r, err)) return -1;
       break;
+    }
     case SF_PAY_REFUND:
       if ((r = load_auth(s, op->ref, &a, err)) < 0) return -1;
       if (!r)
