@@ -19,6 +19,7 @@ const eventWords: Record<string, string> = {
   "order.paid": "Paid",
   "payment.failed": "Payment failed",
   "payment.capture_failed": "Capture failed",
+  "payment.void_pending": "Releasing the authorization",
   "payment.voided": "Authorization released",
   "order.cancelled": "Cancelled",
   "order.fulfilled": "Packed",

@@ -48,6 +48,8 @@ export function stepOf(ev: OrderEvent, currency: string): { title: string; detai
       return { title: `Payment failed at ${s(d.step)}`, detail: `${s(d.outcome)}${d.message ? `: ${s(d.message)}` : ""}`, bad: true };
     case "payment.capture_failed":
       return { title: "Capture failed: compensating", detail: `${s(d.outcome)}${d.message ? `: ${s(d.message)}` : ""}`, bad: true };
+    case "payment.void_pending":
+      return { title: "Void pending (compensation)", detail: `${s(d.cause).replace(/_/g, " ")}: retried until the provider answers`, bad: true };
     case "payment.voided":
       return { title: "Authorization voided (compensation)", detail: s(d.outcome), bad: false };
     case "order.cancelled":
