@@ -1,9 +1,9 @@
 /* The database setup the unit tests of the writer and what runs on it share
- * (store_test, lease_test): a migrated SQLite file in a temp dir of its own,
- * the readers pointed at it and the real writer running on it. The writer
- * and the readers' path are process-wide, so there is one unit_db a test
- * process; a failed step fails the test through cmocka's asserts. Include
- * after <cmocka.h>. */
+ * (store, lease, anchor, attempts, webhooks; writer_faults the setup only):
+ * a migrated SQLite file in a temp dir of its own, the readers pointed at it
+ * and the real writer running on it. The writer and the readers' path are
+ * process-wide, so there is one unit_db a test process; a failed step fails
+ * the test through cmocka's asserts. Include after <cmocka.h>. */
 #ifndef SF_TESTS_UNIT_DB_H
 #define SF_TESTS_UNIT_DB_H
 
