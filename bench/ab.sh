@@ -25,17 +25,9 @@ NEW="${2:?new build dir}"
 ROUNDS="${3:-3}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 command -v wrk >/dev/null || { echo "ab: wrk not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
-TMP="$(mktemp -d /tmp/sf-ab-XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"  # free_port, register_users, seed_products
+. "$HERE/lib.sh"  # bench_tmp, bench_serve, bench_user, free_port, register_users, seed_*, wrk_rate
+bench_tmp ab
 
 start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   local name="$1" dir="$2" d="$TMP/$1" port
@@ -47,23 +39,15 @@ start() {  # start NAME BUILD_DIR [serve flags...] -> sets PORT_NAME
   local url_var="AB_${name^^}_DATABASE_URL"
   export SERVICEFLOW_DATABASE_URL="${!url_var:-}"
   "$d/serviceflow" migrate --data-dir "$d" >/dev/null
-  "$d/serviceflow" serve --data-dir "$d" --bind 127.0.0.1 --port "$port" --log-level error \
-    --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 \
-    --rate-login-burst 1000000 "$@" >"$d/out.log" 2>"$d/err.log" &
-  PIDS+=("$!")
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  bench_serve "$d/serviceflow" "$d" "$d" "$port" "$@"
   printf -v "PORT_$name" '%s' "$port"
   register_users "$port" ab 64 "$d/tokens" || { echo "ab: registering users failed ($name)" >&2; exit 1; }
   ((${AB_ORDERS:-1})) || { unset SERVICEFLOW_DATABASE_URL; return 0; }
-  "$d/serviceflow" user create --data-dir "$d" --email staff@bench.local --role staff \
-    --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
-    { echo "ab: creating the staff user failed ($name)" >&2; exit 1; }
+  bench_user "$d/serviceflow" "$d" staff 2>/dev/null || { echo "ab: creating the staff user failed ($name)" >&2; exit 1; }
   seed_products "$port" staff@bench.local "bench staff password" 16 "$d/products" ||
     { echo "ab: seeding products failed ($name)" >&2; exit 1; }
   if ((${AB_TRANSITIONS:-0})); then
-    "$d/serviceflow" user create --data-dir "$d" --email admin@bench.local --role admin \
-      --password "bench admin password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null 2>&1 ||
-      { echo "ab: creating the admin failed ($name)" >&2; exit 1; }
+    bench_user "$d/serviceflow" "$d" admin 2>/dev/null || { echo "ab: creating the admin failed ($name)" >&2; exit 1; }
     seed_transitions "$port" admin@bench.local "bench admin password" "$d/tokens" "$d/pairs" ||
       { echo "ab: preparing the workflow failed ($name)" >&2; exit 1; }
   fi
@@ -75,57 +59,39 @@ start old "$OLD" ${AB_OLD_ARGS:-}
 # shellcheck disable=SC2086
 start new "$NEW" ${AB_NEW_ARGS:-}
 declare -A RES
-# wrk_rate NAME BENCH ROUND [env...]: one 10 s run of patch.lua against NAME, rate into RES.
-wrk_rate() {
-  local name="$1" bench="$2" r="$3" port_var="PORT_$1" line ok bad us rps
-  shift 3
-  line="$(env SF_TOKENS_FILE="$TMP/$name/tokens" "$@" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
-    "http://127.0.0.1:${!port_var}/api/v1/users/me" | grep '^PATCH_RESULT')"
-  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
-  bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
-  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-  [[ "$bad" == 0 ]] || { echo "ab: $name answered $bad non-200s" >&2; exit 1; }
-  rps="$(python3 -c "print(round($ok / ($us / 1e6)))")"
-  RES["${bench}_${name}_$r"]="$rps"
-  echo "round $r $bench $name: $rps req/s"
-}
-# order_rate NAME ROUND: one 10 s run of order.lua (Prefer: wait=10) against NAME, paid orders/s into RES.
-order_rate() {
-  local name="$1" r="$2" port_var="PORT_$1" line paid other us rps
-  line="$(SF_TOKENS_FILE="$TMP/$name/tokens" SF_PRODUCTS="$(cat "$TMP/$name/products")" \
-    wrk -t2 -c64 -d10s -s "$HERE/order.lua" "http://127.0.0.1:${!port_var}/api/v1/orders" | grep '^ORDER_RESULT')"
-  paid="$(sed -n 's/.*paid=\([0-9]*\).*/\1/p' <<<"$line")"
-  other="$(sed -n 's/.*other=\([0-9]*\).*/\1/p' <<<"$line")"
-  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-  [[ "$other" == 0 ]] || { echo "ab: $name answered $other orders that were not paid ($line)" >&2; exit 1; }
-  rps="$(python3 -c "print(round($paid / ($us / 1e6)))")"
-  RES["orders_${name}_$r"]="$rps"
-  echo "round $r orders $name: $rps paid orders/s"
-}
-# transition_rate NAME ROUND: one 10 s run of transition.lua against NAME, transitions/s into RES.
-transition_rate() {
-  local name="$1" r="$2" port_var="PORT_$1" line ok bad us rps
-  line="$(SF_PAIRS_FILE="$TMP/$name/pairs" wrk -t2 -c64 -d10s -s "$HERE/transition.lua" \
-    "http://127.0.0.1:${!port_var}/" | grep '^TRANSITION_RESULT')"
-  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
-  bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
-  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-  [[ "$bad" == 0 ]] || { echo "ab: $name answered $bad transitions that were not 200 ($line)" >&2; exit 1; }
-  rps="$(python3 -c "print(round($ok / ($us / 1e6)))")"
-  RES["transitions_${name}_$r"]="$rps"
-  echo "round $r transitions $name: $rps transitions/s"
+# rate NAME ROUND ROW SCRIPT PATH TAG OK BAD UNIT [NAME=VALUE...]: one 10 s run of bench/SCRIPT
+# against NAME's PATH (wrk_rate in bench/lib.sh reads its line TAG), OK per second into RES as
+# ROW; fails when BAD is not 0.
+rate() {
+  local name="$1" r="$2" row="$3" script="$4" path="$5" tag="$6" ok="$7" bad="$8" unit="$9" port_var="PORT_$1"
+  shift 9
+  wrk_rate "$script" "http://127.0.0.1:${!port_var}$path" "$tag" "$ok" "$bad" "$@"
+  [[ "$WRK_BAD" == 0 ]] || { echo "ab: $name answered $WRK_BAD $row answers that were not ok ($WRK_LINE)" >&2; exit 1; }
+  RES["${row}_${name}_$r"]="$WRK_RATE"
+  echo "round $r $row $name: $WRK_RATE $unit"
 }
 for ((r = 1; r <= ROUNDS && ${AB_PATCH:-1}; r++)); do
-  for name in old new; do wrk_rate "$name" patch "$r"; done
+  for name in old new; do
+    rate "$name" "$r" patch patch.lua /api/v1/users/me PATCH_RESULT ok non200 req/s SF_TOKENS_FILE="$TMP/$name/tokens"
+  done
 done
 for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do
-  for name in old new; do wrk_rate "$name" me "$r" SF_METHOD=GET; done
+  for name in old new; do
+    rate "$name" "$r" me patch.lua /api/v1/users/me PATCH_RESULT ok non200 req/s SF_TOKENS_FILE="$TMP/$name/tokens" \
+      SF_METHOD=GET
+  done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ORDERS:-1}; r++)); do
-  for name in old new; do order_rate "$name" "$r"; done
+  for name in old new; do
+    rate "$name" "$r" orders order.lua /api/v1/orders ORDER_RESULT paid other "paid orders/s" \
+      SF_TOKENS_FILE="$TMP/$name/tokens" SF_PRODUCTS="$(cat "$TMP/$name/products")"
+  done
 done
 for ((r = 1; r <= ROUNDS && ${AB_TRANSITIONS:-0} && ${AB_ORDERS:-1}; r++)); do
-  for name in old new; do transition_rate "$name" "$r"; done
+  for name in old new; do
+    rate "$name" "$r" transitions transition.lua / TRANSITION_RESULT ok non200 transitions/s \
+      SF_PAIRS_FILE="$TMP/$name/pairs"
+  done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ENGINE:-1}; r++)); do
   for name in old new; do

@@ -34,39 +34,25 @@ CONNS="${CLUSTER_CONNS:-64}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v wrk >/dev/null || { echo "cluster: wrk not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
 [ -x "$NGINX" ] || { echo "cluster: nginx not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
-TMP="$(mktemp -d /tmp/sf-cluster-XXXXXX)"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"  # bench_tmp, bench_serve, bench_stop, bench_user, free_port, register_users, seed_products, wrk_rate
+bench_tmp cluster
 chmod 777 "$TMP"  # as root, nginx's workers run as nobody and write their temp files here
 declare -A PID PORT
 LB_PID=""
-cleanup() {
-  if [ -n "$LB_PID" ]; then kill "$LB_PID" 2>/dev/null || true; fi
-  for i in "${!PID[@]}"; do kill "${PID[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-# shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"  # free_port, register_users, seed_products
 cp "$BUILD/serviceflow" "$TMP/serviceflow"  # a rebuild during the run cannot mix two versions
 export SERVICEFLOW_DATABASE_URL="$SF_TEST_PG_URL"
 
 start_instance() {  # start_instance I: instance I on its port, waits for /healthz
   local i="$1" d="$TMP/i$1"
-  "$TMP/serviceflow" serve --data-dir "$d" --bind 127.0.0.1 --port "${PORT[$i]}" --log-level error \
-    --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 --rate-login-burst 1000000 \
-    --trusted-proxies 127.0.0.1 >>"$d/out.log" 2>>"$d/err.log" &
-  PID[$i]=$!
-  for _ in $(seq 150); do curl -fs "http://127.0.0.1:${PORT[$i]}/healthz" >/dev/null && return 0; sleep 0.1; done
-  echo "cluster: instance $i did not start:" >&2
-  tail -20 "$d/err.log" >&2
-  exit 1
+  bench_serve "$TMP/serviceflow" "$d" "$d" "${PORT[$i]}" --trusted-proxies 127.0.0.1 ||
+    { echo "cluster: instance $i did not start" >&2; exit 1; }
+  PID[$i]=$BENCH_PID
 }
 stop_instance() {  # stop_instance I: SIGTERM, then wait for the process
   local i="$1"
   [ -n "${PID[$i]:-}" ] || return 0
-  kill "${PID[$i]}" 2>/dev/null || true
-  wait "${PID[$i]}" 2>/dev/null || true
+  bench_stop "${PID[$i]}"
   unset "PID[$i]"
 }
 run_instances() {  # run_instances N: exactly instances 1..N running
@@ -77,7 +63,7 @@ run_instances() {  # run_instances N: exactly instances 1..N running
 }
 start_lb() {  # start_lb N: nginx in front of instances 1..N (stops the previous one)
   local n="$1" i servers="" d="$TMP/nginx$1"
-  if [ -n "$LB_PID" ]; then kill "$LB_PID" 2>/dev/null || true; wait "$LB_PID" 2>/dev/null || true; LB_PID=""; fi
+  if [ -n "$LB_PID" ]; then bench_stop "$LB_PID"; LB_PID=""; fi
   for ((i = 1; i <= n; i++)); do servers+="        server 127.0.0.1:${PORT[$i]};"$'\n'; done
   mkdir -p "$d"
   chmod 777 "$d"
@@ -112,6 +98,7 @@ $servers        keepalive 64;
 EOF
   "$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/stderr" &
   LB_PID=$!
+  bench_track "$LB_PID"
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$LB_PORT/healthz" >/dev/null && return 0; sleep 0.05; done
   echo "cluster: nginx did not start:" >&2
   cat "$d/stderr" "$d/error.log" >&2 2>/dev/null || true
@@ -130,32 +117,26 @@ done
 start_instance 1  # first: the lease holder for the whole run
 held="$(curl -fs "http://127.0.0.1:${PORT[1]}/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"].get("lease","n/a"))' || true)"
 register_users "${PORT[1]}" cl 64 "$TMP/tokens" || { echo "cluster: registering users failed" >&2; exit 1; }
-"$TMP/serviceflow" user create --data-dir "$TMP/i1" --email staff@bench.local --role staff \
-  --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null
+bench_user "$TMP/serviceflow" "$TMP/i1" staff
 seed_products "${PORT[1]}" staff@bench.local "bench staff password" 16 "$TMP/products" ||
   { echo "cluster: seeding products failed" >&2; exit 1; }
 echo "PostgreSQL $("$SF_TEST_PG_BIN/psql" -tAc 'SHOW server_version' "$SF_TEST_PG_URL"), fsync on;" \
   "instance 1's lease: $held; wrk -t2 -c$CONNS -d$DUR through nginx; $(nproc) cores shared by everything"
 
 declare -A RES
+BENCH_WRK="-t2 -c$CONNS -d$DUR"  # wrk_rate's wrk flags
 # one_run KIND N ROUND: one wrk run of KIND (patch | me | orders) against nginx over N instances.
 one_run() {
-  local kind="$1" n="$2" r="$3" line ok bad us
+  local kind="$1" n="$2" r="$3"
   if [[ $kind == orders ]]; then
-    line="$(SF_TOKENS_FILE="$TMP/tokens" SF_PRODUCTS="$(cat "$TMP/products")" wrk -t2 -c"$CONNS" -d"$DUR" \
-      -s "$HERE/order.lua" "http://127.0.0.1:$LB_PORT/api/v1/orders" | grep '^ORDER_RESULT')"
-    ok="$(sed -n 's/.*paid=\([0-9]*\).*/\1/p' <<<"$line")"
-    bad="$(sed -n 's/.*other=\([0-9]*\).*/\1/p' <<<"$line")"
+    wrk_rate order.lua "http://127.0.0.1:$LB_PORT/api/v1/orders" ORDER_RESULT paid other \
+      SF_TOKENS_FILE="$TMP/tokens" SF_PRODUCTS="$(cat "$TMP/products")"
   else
-    line="$(env SF_TOKENS_FILE="$TMP/tokens" SF_METHOD="$([[ $kind == me ]] && echo GET || echo PATCH)" \
-      wrk -t2 -c"$CONNS" -d"$DUR" -s "$HERE/patch.lua" "http://127.0.0.1:$LB_PORT/api/v1/users/me" |
-      grep '^PATCH_RESULT')"
-    ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
-    bad="$(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$line")"
+    wrk_rate patch.lua "http://127.0.0.1:$LB_PORT/api/v1/users/me" PATCH_RESULT ok non200 \
+      SF_TOKENS_FILE="$TMP/tokens" SF_METHOD="$([[ $kind == me ]] && echo GET || echo PATCH)"
   fi
-  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-  [[ "$bad" == 0 ]] || { echo "cluster: $n instance(s), $kind: $bad answers not ok ($line)" >&2; exit 1; }
-  RES["${kind}_${n}_$r"]="$(python3 -c "print(round($ok / ($us / 1e6)))")"
+  [[ "$WRK_BAD" == 0 ]] || { echo "cluster: $n instance(s), $kind: $WRK_BAD answers not ok ($WRK_LINE)" >&2; exit 1; }
+  RES["${kind}_${n}_$r"]="$WRK_RATE"
   echo "round $r, $n instance(s), $kind: ${RES["${kind}_${n}_$r"]}/s"
 }
 for ((r = 1; r <= ROUNDS; r++)); do

@@ -1,5 +1,79 @@
-# Shared by bench/run.sh and bench/ab.sh (sourced; uses $PY, default python3).
+# shellcheck shell=bash
+# Shared by the bench scripts (sourced; uses $PY, default python3).
 PY="${PY:-/usr/bin/python3}"
+
+# ---- the temp dir and the processes a bench starts ----
+
+BENCH_PIDS=() # what bench_cleanup stops: bench_serve's servers and what bench_track was given
+
+# bench_tmp NAME: TMP = a new /tmp/sf-NAME-XXXXXX; at exit (or INT, TERM) every tracked process is
+# stopped (SIGTERM, then waited for) and TMP removed.
+bench_tmp() {
+  TMP="$(mktemp -d "/tmp/sf-$1-XXXXXX")"
+  trap bench_cleanup EXIT INT TERM
+}
+bench_cleanup() {
+  local p
+  for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+bench_track() { BENCH_PIDS+=("$1"); } # bench_track PID: bench_cleanup stops it
+bench_stop() {                        # bench_stop PID: SIGTERM, wait for it, no longer tracked
+  local p keep=()
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  for p in "${BENCH_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+}
+
+# bench_serve BIN DATA_DIR LOG_DIR PORT [serve flags...]: BIN serves the (migrated) DATA_DIR on
+# 127.0.0.1:PORT with the benches' settings (errors only in the log, cheap password hashing, no
+# login rate limit) and the flags; its output appended to LOG_DIR/out.log and err.log. Sets
+# BENCH_PID (tracked); returns once /healthz answers, or fails after 15 s showing err.log.
+bench_serve() {
+  local bin="$1" data="$2" logs="$3" port="$4"
+  shift 4
+  "$bin" serve --data-dir "$data" --bind 127.0.0.1 --port "$port" --log-level error \
+    --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 --rate-login-burst 1000000 \
+    "$@" >>"$logs/out.log" 2>>"$logs/err.log" &
+  BENCH_PID=$!
+  bench_track "$BENCH_PID"
+  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "bench: $bin on port $port did not start:" >&2
+  tail -20 "$logs/err.log" >&2
+  return 1
+}
+
+# bench_user BIN DATA_DIR ROLE: the user ROLE@bench.local (role ROLE, password "bench ROLE
+# password", cheap hashing) in DATA_DIR's database, as bench_login and the seed_* take them.
+bench_user() {
+  "$1" user create --data-dir "$2" --email "$3@bench.local" --role "$3" --password "bench $3 password" \
+    --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null
+}
+# bench_login PORT ROLE: prints the access token of bench_user's ROLE@bench.local.
+bench_login() {
+  curl -fs -H 'Content-Type: application/json' -d "{\"email\":\"$2@bench.local\",\"password\":\"bench $2 password\"}" \
+    "http://127.0.0.1:$1/api/v1/auth/login" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# wrk_rate SCRIPT URL TAG OK BAD [NAME=VALUE...]: one `wrk $BENCH_WRK` run (default -t2 -c64 -d10s)
+# of bench/SCRIPT against URL with those variables in its environment. SCRIPT prints one line
+# "TAG ... OK=<n> BAD=<n> ... duration_us=<n>"; sets WRK_LINE to it, WRK_RATE to OK per second and
+# WRK_BAD to BAD's count.
+wrk_rate() {
+  local script="$1" url="$2" tag="$3" ok_key="$4" bad_key="$5" ok us here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  shift 5
+  # shellcheck disable=SC2086 # BENCH_WRK's flags are meant to split
+  WRK_LINE="$(env "$@" wrk ${BENCH_WRK:--t2 -c64 -d10s} -s "$here/$script" "$url" | grep "^$tag")"
+  ok="$(sed -n "s/.* $ok_key=\([0-9]*\).*/\1/p" <<<"$WRK_LINE")"
+  # shellcheck disable=SC2034 # WRK_BAD and WRK_RATE are the caller's
+  WRK_BAD="$(sed -n "s/.* $bad_key=\([0-9]*\).*/\1/p" <<<"$WRK_LINE")"
+  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$WRK_LINE")"
+  # shellcheck disable=SC2034
+  WRK_RATE="$("$PY" -c "print(round($ok / ($us / 1e6)))")"
+}
 
 free_port() {
   "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

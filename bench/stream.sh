@@ -20,16 +20,9 @@ ROUNDS="${2:-3}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 command -v wrk >/dev/null || { echo "stream: wrk not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
 [[ -x "$BUILD/stream_bench" ]] || { echo "stream: $BUILD/stream_bench not built" >&2; exit 1; }
-TMP="$(mktemp -d /tmp/sf-stream-XXXXXX)"
-PID=""
-cleanup() {
-  [[ -n "$PID" ]] && kill "$PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh" # free_port, register_users, seed_products
+. "$HERE/lib.sh" # bench_tmp, bench_serve, bench_user, bench_login, free_port, register_users, seed_products, wrk_rate
+bench_tmp stream
 
 # One process holds every connection on each side: both need that many descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -45,19 +38,14 @@ PORT="$(free_port)"
 D="$TMP/data"
 mkdir -p "$D"
 "$BUILD/serviceflow" migrate --data-dir "$D" >/dev/null
-"$BUILD/serviceflow" serve --data-dir "$D" --bind 127.0.0.1 --port "$PORT" --log-level error \
-  --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 --rate-login-burst 1000000 \
-  --max-connections "$(((IDLE_N > 1100 ? IDLE_N : 1100) + 200))" --stream-max-per-user 100000 >"$TMP/out.log" 2>"$TMP/err.log" &
-PID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+bench_serve "$BUILD/serviceflow" "$D" "$TMP" "$PORT" \
+  --max-connections "$(((IDLE_N > 1100 ? IDLE_N : 1100) + 200))" --stream-max-per-user 100000
+PID=$BENCH_PID
 register_users "$PORT" st 64 "$TMP/tokens"
-"$BUILD/serviceflow" user create --data-dir "$D" --email staff@bench.local --role staff \
-  --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null
+bench_user "$BUILD/serviceflow" "$D" staff
 seed_products "$PORT" staff@bench.local "bench staff password" 1 "$TMP/products"
 PRODUCT="$(cat "$TMP/products")"
-STAFF="$(curl -fs -H 'Content-Type: application/json' \
-  -d '{"email":"staff@bench.local","password":"bench staff password"}' \
-  "http://127.0.0.1:$PORT/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+STAFF="$(bench_login "$PORT" staff)"
 
 echo "== idle subscribers"
 "$BUILD/stream_bench" idle "$PORT" "$TMP/tokens" "$IDLE_N" "stock:$PRODUCT" "$PID" "${STREAM_HOLD_S:-30}" |
@@ -66,12 +54,8 @@ sleep 3 # the idle connections' closes settle before the timed runs
 
 declare -A RES
 patch_rate() { # patch_rate KEY: one 10 s run of patch.lua, writes/s into RES[KEY]
-  local line ok us
-  line="$(SF_TOKENS_FILE="$TMP/tokens" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
-    "http://127.0.0.1:$PORT/api/v1/users/me" | grep '^PATCH_RESULT')"
-  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
-  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-  RES["$1"]="$(python3 -c "print(round($ok / ($us / 1e6)))")"
+  wrk_rate patch.lua "http://127.0.0.1:$PORT/api/v1/users/me" PATCH_RESULT ok non200 SF_TOKENS_FILE="$TMP/tokens"
+  RES["$1"]="$WRK_RATE"
 }
 echo "== fan-out alone"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system CPU, in 1/100 s

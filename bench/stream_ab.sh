@@ -20,16 +20,9 @@ NEW="${2:?new build dir}"
 ROUNDS="${3:-3}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 command -v wrk >/dev/null || { echo "stream_ab: wrk not found (scripts/install-deps.sh --bench)" >&2; exit 1; }
-TMP="$(mktemp -d /tmp/sf-stream-ab-XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh" # free_port, register_users, seed_products
+. "$HERE/lib.sh" # bench_tmp, bench_serve, bench_user, bench_login, free_port, register_users, seed_products, wrk_rate
+bench_tmp stream-ab
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 declare -A PORT SPID PRODUCT STAFF
@@ -40,21 +33,14 @@ start() { # start NAME BUILD_DIR [serve flags...]
   cp "$dir/serviceflow" "$dir/stream_bench" "$d/"
   port="$(free_port)"
   "$d/serviceflow" migrate --data-dir "$d/data" >/dev/null
-  "$d/serviceflow" serve --data-dir "$d/data" --bind 127.0.0.1 --port "$port" --log-level error \
-    --argon2-memlimit-kib 8192 --argon2-opslimit 1 --rate-login-per-min 1000000 --rate-login-burst 1000000 \
-    --max-connections 1300 --stream-max-per-user 100000 "$@" >"$d/out.log" 2>"$d/err.log" &
-  SPID[$name]=$!
-  PIDS+=("$!")
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  bench_serve "$d/serviceflow" "$d/data" "$d" "$port" --max-connections 1300 --stream-max-per-user 100000 "$@"
+  SPID[$name]=$BENCH_PID
   PORT[$name]="$port"
   register_users "$port" st 64 "$d/tokens"
-  "$d/serviceflow" user create --data-dir "$d/data" --email staff@bench.local --role staff \
-    --password "bench staff password" --argon2-memlimit-kib 8192 --argon2-opslimit 1 >/dev/null
+  bench_user "$d/serviceflow" "$d/data" staff
   seed_products "$port" staff@bench.local "bench staff password" 1 "$d/products"
   PRODUCT[$name]="$(cat "$d/products")"
-  STAFF[$name]="$(curl -fs -H 'Content-Type: application/json' \
-    -d '{"email":"staff@bench.local","password":"bench staff password"}' \
-    "http://127.0.0.1:$port/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+  STAFF[$name]="$(bench_login "$port" staff)"
 }
 # shellcheck disable=SC2086 # the flags are meant to split
 start old "$OLD" ${AB_OLD_ARGS:-}
@@ -67,12 +53,8 @@ fanout() {                                            # fanout NAME SECONDS OUT
     "stock:${PRODUCT[$1]}" "${STAFF[$1]}" "${PRODUCT[$1]}" 200 "$2" >"$3"
 }
 patch_rate() { # patch_rate NAME OUT: one 10 s run of patch.lua, writes/s into OUT
-  local line ok us
-  line="$(SF_TOKENS_FILE="$TMP/$1/tokens" wrk -t2 -c64 -d10s -s "$HERE/patch.lua" \
-    "http://127.0.0.1:${PORT[$1]}/api/v1/users/me" | grep '^PATCH_RESULT')"
-  ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$line")"
-  us="$(sed -n 's/.*duration_us=\([0-9]*\).*/\1/p' <<<"$line")"
-  python3 -c "print(round($ok / ($us / 1e6)))" >"$2"
+  wrk_rate patch.lua "http://127.0.0.1:${PORT[$1]}/api/v1/users/me" PATCH_RESULT ok non200 SF_TOKENS_FILE="$TMP/$1/tokens"
+  echo "$WRK_RATE" >"$2"
 }
 for ((r = 1; r <= ROUNDS; r++)); do
   for name in old new; do

@@ -6,7 +6,7 @@
 
 #include "core/util.h"
 
-static int64_t real_ms(void) {
+int64_t sf_real_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -28,7 +28,7 @@ static void load_offset(void) {
 
 int64_t sf_now_ms(void) {
   pthread_once(&test_clock.once, load_offset);
-  return real_ms() + atomic_load(&test_clock.offset);
+  return sf_real_ms() + atomic_load(&test_clock.offset);
 }
 
 int sf_clock_is_test(void) { return 1; }
@@ -45,7 +45,7 @@ int64_t sf_clock_advance_to_ms(int64_t offset) {
   return atomic_load(&test_clock.offset);
 }
 #else
-int64_t sf_now_ms(void) { return real_ms(); }
+int64_t sf_now_ms(void) { return sf_real_ms(); }
 
 int sf_clock_is_test(void) { return 0; }
 

@@ -9,6 +9,11 @@
 
 #include <stdint.h>
 
+/* CLOCK_REALTIME in ms since the epoch, never the test clock's offset (which
+ * sf_now_ms adds in the test build): for times compared across processes,
+ * such as the lease's expiry, where one test moving its own clock must not
+ * move the others'. Any thread. */
+int64_t sf_real_ms(void);
 /* 1 in the test-clock build, 0 in production. */
 int sf_clock_is_test(void);
 /* Test build: moves the clock forward by ms (>= 0) and returns the new

@@ -33,14 +33,20 @@ int sf_err_set(sf_err *err, int status, const char *code, const char *title, con
   return rc;
 }
 
-void sf_err_field_add(sf_err *err, const char *field, const char *fmt, ...) {
-  if (!err || err->nfields >= SF_ERR_MAX_FIELDS) return;
+/* Appends a field (the caller checked there is room) and returns it. */
+static sf_err_field *vadd_field(sf_err *err, const char *field, const char *fmt, va_list ap) {
   sf_err_field *f = &err->fields[err->nfields++];
   copy(f->field, sizeof f->field, field);
   f->line = 0;
+  vsnprintf(f->message, sizeof f->message, fmt, ap);
+  return f;
+}
+
+void sf_err_field_add(sf_err *err, const char *field, const char *fmt, ...) {
+  if (!err || err->nfields >= SF_ERR_MAX_FIELDS) return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(f->message, sizeof f->message, fmt, ap);
+  vadd_field(err, field, fmt, ap);
   va_end(ap);
 }
 
@@ -63,12 +69,9 @@ int sf_err_invalid(sf_err *err, const char *field, const char *fmt, ...) {
     sf_err_set(err, 422, "validation", "Validation failed", "one or more fields are invalid");
   }
   if (err->nfields >= SF_ERR_MAX_FIELDS) return -422;
-  sf_err_field *f = &err->fields[err->nfields++];
-  copy(f->field, sizeof f->field, field);
-  f->line = 0;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(f->message, sizeof f->message, fmt, ap);
+  sf_err_field *f = vadd_field(err, field, fmt, ap);
   va_end(ap);
   if (err->nfields == 1) snprintf(err->detail, sizeof err->detail, "%s: %s", f->field, f->message);
   return -422;

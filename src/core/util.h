@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
-int64_t sf_now_ms(void);   /* wall clock, ms since epoch */
+int64_t sf_now_ms(void);   /* wall clock, ms since epoch (+ the test clock's offset: core/clock.h) */
 uint64_t sf_mono_ns(void); /* monotonic clock */
 /* The CLOCK_REALTIME instant ms (>= 0) from now: pthread_cond_timedwait's deadline. */
 struct timespec sf_deadline_ms(int64_t ms);

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -38,14 +39,6 @@ static struct lease_state {
 } lease = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static int64_t mono_ms(void) { return (int64_t)(sf_mono_ns() / 1000000); }
-
-/* The real wall clock, also in the test-clock build: instances compare
- * their expiry times, and a test moves only its own process's clock. */
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *sf_lease_instance(void) {
   if (!lease.instance[0]) {
@@ -106,7 +99,9 @@ static int lease_run(sf_cmd *c, sf_tx *tx, sf_err *err) {
   int rc = sf_stmt_step(st, err);
   if (rc < 0) return -1;
   int mine = rc == 1 && strcmp(sf_stmt_col_text(st, 0), sf_lease_instance()) == 0;
-  int64_t now = wall_ms(), expires = rc == 1 ? sf_stmt_col_int(st, 1) : 0;
+  /* The real clock, also in the test-clock build: instances compare their
+   * expiry times, and a test moves only its own process's clock. */
+  int64_t now = sf_real_ms(), expires = rc == 1 ? sf_stmt_col_int(st, 1) : 0;
   sf_stmt_reset(st);
   if (l->give_up) {
     if (!mine) return 0;

@@ -60,6 +60,18 @@ static int reset(sf_tx *tx, sf_err *err) {
 
 const sf_subscriber sf_event_stats_subscriber = {.name = "event_stats", .apply = apply, .reset = reset, .flush = flush};
 
+/* One metric with a sample per row of st (label value, number), which it
+ * resets; st NULL (its prepare failed): nothing. */
+static void put_rows(sf_buf *b, sf_stmt *st, const char *metric, const char *label, const char *type,
+                     const char *help) {
+  if (!st) return;
+  sf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
+  sf_err err = {0};
+  while (sf_stmt_step(st, &err) == 1)
+    sf_buf_printf(b, "%s{%s=\"%s\"} %" PRId64 "\n", metric, label, sf_stmt_col_text(st, 0), sf_stmt_col_int(st, 1));
+  sf_stmt_reset(st);
+}
+
 static void collect(sf_buf *b) {
   sf_err err = {0};
   sf_db *db = sf_db_reader(&err);
@@ -70,23 +82,10 @@ static void collect(sf_buf *b) {
                 "# TYPE sf_events_head_position gauge\nsf_events_head_position %" PRId64 "\n",
                 head);
   sf_stmt *st = sf_db_prepare(db, "SELECT name, position FROM checkpoints ORDER BY name", &err);
-  if (st) {
-    sf_buf_puts(b, "# HELP sf_subscriber_checkpoint Last event position applied by a projection.\n"
-                   "# TYPE sf_subscriber_checkpoint gauge\n");
-    while (sf_stmt_step(st, &err) == 1)
-      sf_buf_printf(b, "sf_subscriber_checkpoint{name=\"%s\"} %" PRId64 "\n", sf_stmt_col_text(st, 0),
-                    sf_stmt_col_int(st, 1));
-    sf_stmt_reset(st);
-  }
+  put_rows(b, st, "sf_subscriber_checkpoint", "name", "gauge", "Last event position applied by a projection.");
   st = sf_db_prepare(db, "SELECT type, count FROM event_type_stats ORDER BY type", &err);
-  if (st) {
-    sf_buf_puts(b, "# HELP sf_events_appended_total Events in the store by type (event_stats projection).\n"
-                   "# TYPE sf_events_appended_total counter\n");
-    while (sf_stmt_step(st, &err) == 1)
-      sf_buf_printf(b, "sf_events_appended_total{type=\"%s\"} %" PRId64 "\n", sf_stmt_col_text(st, 0),
-                    sf_stmt_col_int(st, 1));
-    sf_stmt_reset(st);
-  }
+  put_rows(b, st, "sf_events_appended_total", "type", "counter",
+           "Events in the store by type (event_stats projection).");
 }
 
 void sf_event_stats_metrics(void) { sf_metrics_add_collector(collect); }

@@ -18,32 +18,20 @@
 #include "events/store.h"
 #include "store/db.h"
 #include "store/writer.h"
+#include "unit_db.h"
 
-static char g_dir[64], g_path[128], g_anchor[640];
+static char g_anchor[640];
 
 static int setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/sf-anchor-XXXXXX");
-  assert_non_null(mkdtemp(g_dir));
-  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
-  sf_ev_anchor_path(g_dir, g_anchor, sizeof g_anchor);
-  sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  assert_non_null(db);
-  assert_int_equal(sf_app_migrate(db, &e), 0);
-  sf_db_close(db);
-  sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  unit_db_setup("anchor", NULL, SF_WRITER_SYNC_PIPELINED);
+  sf_ev_anchor_path(unit_db.dir, g_anchor, sizeof g_anchor);
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  sf_writer_stop();
-  sf_db_close_readers();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  assert_int_equal(system(cmd), 0);
+  unit_db_teardown();
   return 0;
 }
 
@@ -68,7 +56,7 @@ static void append(int n) {
 
 static void raw_sql(const char *sql) {
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_WRITE, &e);
   assert_non_null(db);
   assert_int_equal(sf_db_exec(db, sql, &e), 0);
   sf_db_close(db);
@@ -134,14 +122,14 @@ static void test_quick_check_finds_garbage(void **state) {
           "PRAGMA wal_checkpoint(TRUNCATE);");
   sf_err e = {0};
   char report[200];
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   assert_non_null(db);
   assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e), SF_DB_CHECK_OK);
   assert_int_equal(sf_db_check(db, 1, report, sizeof report, &e), SF_DB_CHECK_INCOMPLETE);
   assert_int_equal(sf_db_damaged(), 0);
   sf_db_close(db);
   /* 8 KiB of garbage in the middle of the filler table */
-  FILE *f = fopen(g_path, "r+b");
+  FILE *f = fopen(unit_db.path, "r+b");
   assert_non_null(f);
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
@@ -150,7 +138,7 @@ static void test_quick_check_finds_garbage(void **state) {
   for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(i * 7919 + 13);
   fwrite(junk, 1, sizeof junk, f);
   fclose(f);
-  db = sf_db_open(g_path, SF_DB_READ, &e);
+  db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   assert_non_null(db);
   assert_int_equal(sf_db_check(db, 0, report, sizeof report, &e), SF_DB_CHECK_DAMAGED);
   assert_true(strlen(report) > 0);

@@ -26,12 +26,13 @@
 #include "events/timers.h"
 #include "store/db.h"
 #include "store/writer.h"
+#include "unit_db.h"
 
 #define KIND "attempts-test"
 #define TIMEOUT_MS 5000 /* of the attempts: the lease is this plus the slack */
 #define LEASE_MS (TIMEOUT_MS + SF_ATTEMPTS_SLACK_MS)
 
-static char g_dir[64], g_path[128], g_url[64];
+static char g_url[64];
 static int g_listener;
 
 /* ---- the service under test: counts what the table calls ---- */
@@ -158,16 +159,8 @@ static void wait_for(int *counter, int n) {
 
 static int setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/sf-attempts-XXXXXX");
-  assert_non_null(mkdtemp(g_dir));
-  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
+  unit_db_setup("attempts", NULL, SF_WRITER_SYNC_PIPELINED);
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  assert_non_null(db);
-  assert_int_equal(sf_app_migrate(db, &e), 0);
-  sf_db_close(db);
-  sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
   assert_int_equal(sf_out_start(&e), 0);
   sf_out_dest_set(KIND, &(sf_out_dest_cfg){.max_in_flight = 4});
   /* accepts (the kernel does) and never answers: an attempt stays out until its timeout */
@@ -186,12 +179,8 @@ static int teardown(void **state) {
   (void)state;
   sf_attempts_stop(&table);
   sf_out_stop(0);
-  sf_writer_stop();
-  sf_db_close_readers();
   close(g_listener);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  assert_int_equal(system(cmd), 0);
+  unit_db_teardown();
   return 0;
 }
 

@@ -10,32 +10,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "app.h"
+#include "core/clock.h"
 #include "core/util.h"
 #include "events/lease.h"
 #include "store/db.h"
 #include "store/writer.h"
-
-static char g_dir[64], g_path[128];
+#include "unit_db.h"
 
 static int setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/sf-lease-XXXXXX");
-  assert_non_null(mkdtemp(g_dir));
-  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
-  sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  assert_non_null(db);
-  assert_int_equal(sf_app_migrate(db, &e), 0);
-  assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY)", &e), 0);
-  sf_db_close(db);
-  sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_FULL, &e), 0);
+  unit_db_setup("lease", "CREATE TABLE t(k TEXT PRIMARY KEY)", SF_WRITER_SYNC_FULL);
   return 0;
 }
 
@@ -44,18 +33,8 @@ static int teardown(void **state) {
   sf_lease_stop();
   sf_lease_clear_callbacks();
   sf_writer_on_publish(NULL);
-  sf_writer_stop();
-  sf_db_close_readers();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  assert_int_equal(system(cmd), 0);
+  unit_db_teardown();
   return 0;
-}
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- a writer command running one SQL text ---- */
@@ -128,7 +107,7 @@ static void test_taken_and_given_up(void **state) {
 static void test_standby_until_the_holder_expires(void **state) {
   (void)state;
   char sql[200];
-  snprintf(sql, sizeof sql, "INSERT INTO leases VALUES('background', 'b:2', %lld, 0)", (long long)wall_ms() + 1500);
+  snprintf(sql, sizeof sql, "INSERT INTO leases VALUES('background', 'b:2', %lld, 0)", (long long)sf_real_ms() + 1500);
   exec_sql(sql);
   atomic_store(&g_taken, 0);
   sf_lease_on_change(on_change);
@@ -153,7 +132,7 @@ static void test_lost_to_another(void **state) {
   assert_int_equal(sf_lease_start(900, "a:1", &e), 0);
   assert_true(sf_lease_held());
   char sql[200];
-  snprintf(sql, sizeof sql, "UPDATE leases SET holder = 'b:2', expires_at = %lld", (long long)wall_ms() + 60000);
+  snprintf(sql, sizeof sql, "UPDATE leases SET holder = 'b:2', expires_at = %lld", (long long)sf_real_ms() + 60000);
   exec_sql(sql);
   assert_true(wait_for(is_lost, 3000));
 }
@@ -162,7 +141,7 @@ static void test_lost_to_another(void **state) {
 static void test_same_name_takes_its_row_back(void **state) {
   (void)state;
   char sql[200];
-  snprintf(sql, sizeof sql, "INSERT INTO leases VALUES('background', 'a:1', %lld, 0)", (long long)wall_ms() + 60000);
+  snprintf(sql, sizeof sql, "INSERT INTO leases VALUES('background', 'a:1', %lld, 0)", (long long)sf_real_ms() + 60000);
   exec_sql(sql);
   sf_err e = {0};
   assert_int_equal(sf_lease_start(900, "a:1", &e), 0);

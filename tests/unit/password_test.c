@@ -10,6 +10,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "core/util.h"
 #include "services/identity/password.h"
 
 #define MEM_KIB 8192
@@ -138,9 +139,7 @@ static void cb(void *ud, int ok, const char *hash) {
 
 /* Returns 1 if `n` callbacks fired within 8 s. */
 static int wait_for(waiter *w, int n) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 8;
+  struct timespec until = sf_deadline_ms(8000);
   pthread_mutex_lock(&w->mu);
   int rc = 0;
   while (w->done < n && rc == 0) rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);

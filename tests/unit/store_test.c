@@ -21,34 +21,20 @@
 #include "store/db.h"
 #include "store/sqlite/sqlite.h"
 #include "store/writer.h"
+#include "unit_db.h"
 
-static char g_dir[64], g_path[128];
 static sf_writer_sync g_sync; /* the mode setup starts the writer in */
 
 static int setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/sf-store-XXXXXX");
-  assert_non_null(mkdtemp(g_dir));
-  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
-  sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  assert_non_null(db);
-  assert_int_equal(sf_app_migrate(db, &e), 0);
-  assert_int_equal(sf_db_exec(db, "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", &e), 0);
-  sf_db_close(db);
-  sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  unit_db_setup("store", "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER)", g_sync);
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
   sf_dispatch_stop();
-  sf_writer_stop();
-  sf_db_close_readers();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  assert_int_equal(system(cmd), 0);
+  unit_db_teardown();
   return 0;
 }
 
@@ -103,7 +89,7 @@ static test_cmd *new_cmd(const char *key) {
 
 static int64_t count_rows(const char *sql) {
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   sf_stmt *st = sf_db_prepare(db, sql, &e);
   int64_t n = sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : -1;
   sf_stmt_reset(st);
@@ -223,7 +209,7 @@ static void test_exec_and_stop(void **state) {
   assert_int_equal(sf_writer_submit(&t->cmd), -503);
   free(t);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
 }
 
 /* A writer metric by name (counters printed as integers or seconds). */
@@ -288,7 +274,7 @@ static void test_full_sync(void **state) {
   (void)state;
   sf_writer_stop();
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_FULL, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, SF_WRITER_SYNC_FULL, &e), 0);
   assert_false(sf_writer_pipelined());
   double s0 = metric("sf_writer_syncs_total");
   test_cmd *t = new_cmd("full1");
@@ -321,9 +307,9 @@ static void test_checkpoints_bound_the_wal(void **state) {
   sf_writer_stop();
   sf_sqlite_checkpoint_frames(100);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
   char wal[160];
-  snprintf(wal, sizeof wal, "%s-wal", g_path);
+  snprintf(wal, sizeof wal, "%s-wal", unit_db.path);
   long biggest = 0;
   for (int i = 0; i < 1500; i++) {
     blob_cmd b = {.cmd = {.run = blob_run, .done = blob_done}, .i = i};
@@ -343,7 +329,7 @@ static void test_checkpoints_bound_the_wal(void **state) {
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
   sf_writer_stop();
   sf_sqlite_checkpoint_frames(0);
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'blob%'"), 1500);
 }
 
@@ -413,7 +399,7 @@ static void test_stream_versions_after_rollback_and_outside_writes(void **state)
   assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 's-vc-fail'"), 1);
 
   sf_err e = {0};
-  sf_db *other = sf_db_open(g_path, SF_SQLITE_CHECKPOINT, &e); /* a second read-write connection */
+  sf_db *other = sf_db_open(unit_db.path, SF_SQLITE_CHECKPOINT, &e); /* a second read-write connection */
   assert_non_null(other);
   assert_int_equal(sf_db_exec(other,
                               "INSERT INTO events(position, stream, version, type, id, data, meta, at, hash)"
@@ -445,7 +431,7 @@ static void test_meta_encoding(void **state) {
     meta_cmd m = {.cmd = {.run = m_run, .done = a_done}, .meta = cases[i]};
     assert_int_equal(sf_writer_exec(&m.cmd), 0);
     sf_err e = {0};
-    sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+    sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
     sf_stmt *st =
         sf_db_prepare(db, "SELECT meta FROM events WHERE stream = 'meta-1' ORDER BY version DESC LIMIT 1", &e);
     assert_int_equal(sf_stmt_step(st, &e), 1);
@@ -466,7 +452,7 @@ static void test_meta_encoding(void **state) {
 
 static void tamper(const char *sql) {
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_WRITE, &e);
   assert_int_equal(sf_db_exec(db, sql, &e), 0);
   sf_db_close(db);
 }
@@ -475,13 +461,13 @@ static void test_hash_chain(void **state) {
   (void)state;
   assert_int_equal(append("chain", SF_EV_ANY_VERSION, 10), 0);
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   int64_t n = 0;
   assert_int_equal(sf_ev_verify(db, &n, &e), 0);
   assert_true(n >= 10);
   sf_db_close(db);
   tamper("UPDATE events SET data = '{\"i\":99}' WHERE position = 2");
-  db = sf_db_open(g_path, SF_DB_READ, &e);
+  db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   assert_int_equal(sf_ev_verify(db, &n, &e), -1);
   assert_int_equal(n, 1);
   assert_non_null(strstr(e.detail, "position 2"));
@@ -514,7 +500,7 @@ static void test_item_rollback_keeps_the_chain(void **state) {
   assert_int_equal(count_rows("SELECT max(version) FROM events WHERE stream = 'item-b'"), 1);
   assert_int_equal(append("after-items", SF_EV_ANY_VERSION, 1), 0);
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   int64_t n = 0;
   assert_int_equal(sf_ev_verify(db, &n, &e), 0); /* contiguous positions, every hash chained */
   assert_int_equal(n, 6);

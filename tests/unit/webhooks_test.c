@@ -21,31 +21,17 @@
 #include "services/webhooks/webhooks.h"
 #include "store/db.h"
 #include "store/writer.h"
-
-static char g_dir[64], g_path[128];
+#include "unit_db.h"
 
 static int setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/sf-hooks-XXXXXX");
-  assert_non_null(mkdtemp(g_dir));
-  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
-  sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  assert_non_null(db);
-  assert_int_equal(sf_app_migrate(db, &e), 0);
-  sf_db_close(db);
-  sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, SF_WRITER_SYNC_PIPELINED, &e), 0);
+  unit_db_setup("hooks", NULL, SF_WRITER_SYNC_PIPELINED);
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  sf_writer_stop();
-  sf_db_close_readers();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-  assert_int_equal(system(cmd), 0);
+  unit_db_teardown();
   return 0;
 }
 

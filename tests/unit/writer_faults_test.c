@@ -21,28 +21,17 @@
 #include "store/db.h"
 #include "store/sqlite/sqlite.h"
 #include "store/writer.h"
+#include "unit_db.h"
 
-static char g_dir[64], g_path[128];
 static sf_writer_sync g_sync;
 
 static int setup(void **state) {
   (void)state;
   sf_sqlite_checkpoint_frames(0); /* the default, whatever a failed test left */
-  snprintf(g_dir, sizeof g_dir, "/tmp/sf-wfault-XXXXXX");
-  assert_non_null(mkdtemp(g_dir));
-  snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
-  sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_WRITE, &e);
-  assert_non_null(db);
-  assert_int_equal(sf_app_migrate(db, &e), 0);
-  assert_int_equal(sf_db_exec(db,
-                              "CREATE TABLE t(k TEXT PRIMARY KEY, v BLOB);"
-                              " CREATE TABLE c(k TEXT REFERENCES t(k) DEFERRABLE INITIALLY DEFERRED)",
-                              &e),
-                   0);
-  sf_db_close(db);
-  sf_db_set_path(g_path);
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  unit_db_setup("wfault",
+                "CREATE TABLE t(k TEXT PRIMARY KEY, v BLOB);"
+                " CREATE TABLE c(k TEXT REFERENCES t(k) DEFERRABLE INITIALLY DEFERRED)",
+                g_sync);
   return 0;
 }
 
@@ -51,17 +40,17 @@ static int teardown(void **state) {
   sf_writer_stop();
   sf_db_close_readers();
   char cmd[160];
-  snprintf(cmd, sizeof cmd, "umount -l %s/tmpfs 2>/dev/null", g_dir);
+  snprintf(cmd, sizeof cmd, "umount -l %s/tmpfs 2>/dev/null", unit_db.dir);
   if (system(cmd)) { /* mounted by test_full_disk_space_comes_back only */
   }
-  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", unit_db.dir);
   assert_int_equal(system(cmd), 0);
   return 0;
 }
 
 static int64_t count_rows(const char *sql) {
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   sf_stmt *st = sf_db_prepare(db, sql, &e);
   int64_t n = sf_stmt_step(st, &e) == 1 ? sf_stmt_col_int(st, 0) : -1;
   sf_stmt_reset(st);
@@ -118,7 +107,7 @@ static int wait_done(cmd *c, int ms) {
 static void fill_database(void) {
   static char sql[64];
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   sf_stmt *st = sf_db_prepare(db, "PRAGMA page_count", &e);
   assert_int_equal(sf_stmt_step(st, &e), 1);
   snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)sf_stmt_col_int(st, 0));
@@ -244,7 +233,7 @@ static void test_stop_gives_up(void **state) {
   assert_true(atomic_load(&kept->done));
   assert_int_equal(kept->rc, -507);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
   free(warm), free(kept);
 }
 
@@ -279,7 +268,7 @@ static cmd *bump_cmd(void) {
 static void test_full_disk_space_comes_back(void **state) {
   (void)state;
   char mnt[96], cmdline[256], path[160], wal[176], filler[160];
-  snprintf(mnt, sizeof mnt, "%s/tmpfs", g_dir);
+  snprintf(mnt, sizeof mnt, "%s/tmpfs", unit_db.dir);
   assert_int_equal(mkdir(mnt, 0700), 0);
   snprintf(cmdline, sizeof cmdline, "mount -t tmpfs -o size=4m tmpfs %s 2>/dev/null", mnt);
   if (system(cmdline) != 0) {
@@ -340,7 +329,7 @@ static void test_full_disk_space_comes_back(void **state) {
   sf_writer_stop();
   snprintf(cmdline, sizeof cmdline, "umount -l %s", mnt);
   assert_int_equal(system(cmdline), 0);
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
 }
 
 /* ---- the WAL's bound with readers ---- */
@@ -353,7 +342,7 @@ static _Atomic int g_reading;
 static void *long_reader_main(void *arg) {
   (void)arg;
   sf_err e = {0};
-  sf_db *db = sf_db_open(g_path, SF_DB_READ, &e);
+  sf_db *db = sf_db_open(unit_db.path, SF_DB_READ, &e);
   sf_db_exec(db, "BEGIN", &e);
   sf_stmt *st = sf_db_prepare(db, "SELECT count(*) FROM t", &e);
   sf_stmt_step(st, &e);
@@ -388,9 +377,9 @@ static void test_wal_bounded_after_readers(void **state) {
   sf_writer_stop();
   sf_sqlite_checkpoint_frames(100);
   sf_err e = {0};
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
   char wal[160];
-  snprintf(wal, sizeof wal, "%s-wal", g_path);
+  snprintf(wal, sizeof wal, "%s-wal", unit_db.path);
   atomic_store(&g_release_reader, 0);
   atomic_store(&g_reading, 0);
   pthread_t th;
@@ -409,7 +398,7 @@ static void test_wal_bounded_after_readers(void **state) {
   assert_int_equal(count_rows("SELECT count(*) FROM t WHERE k LIKE 'b%'"), 1300);
   sf_writer_stop();
   sf_sqlite_checkpoint_frames(0);
-  assert_int_equal(sf_writer_start(g_path, 1024, g_sync, &e), 0);
+  assert_int_equal(sf_writer_start(unit_db.path, 1024, g_sync, &e), 0);
 }
 
 int main(void) {

@@ -313,6 +313,18 @@ static void h_get(sf_req *req) {
   sf_webhooks_sub_clear(&s);
 }
 
+/* Answers a list page: data and next ("": the last page) or, when the
+ * rows' read failed (rc < 0), err. Takes data. */
+static void reply_page(sf_req *req, json_t *data, const char *next, int rc, sf_err *err) {
+  if (rc < 0) {
+    json_decref(data);
+    sf_req_reply_problem(req, err);
+    return;
+  }
+  sf_req_reply_json(req, 200,
+                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
+}
+
 static void h_list(sf_req *req) {
   int limit;
   int64_t c_at;
@@ -343,13 +355,7 @@ static void h_list(sf_req *req) {
     sf_webhooks_sub_clear(&s);
   }
   sf_stmt_reset(st);
-  if (rc < 0) {
-    json_decref(data);
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_req_reply_json(req, 200,
-                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
+  reply_page(req, data, next, rc, &err);
 }
 
 /* ---- GET /api/v1/webhooks/{id}/deliveries ---- */
@@ -405,13 +411,7 @@ static void h_deliveries(sf_req *req) {
   }
   if (rc != 1) next[0] = '\0'; /* no row past the page */
   sf_stmt_reset(st);
-  if (rc < 0) {
-    json_decref(data);
-    sf_req_reply_problem(req, &err);
-    return;
-  }
-  sf_req_reply_json(req, 200,
-                    json_pack("{s:o, s:o}", "data", data, "next_cursor", next[0] ? json_string(next) : json_null()));
+  reply_page(req, data, next, rc, &err);
 }
 
 /* ---- routes ---- */
