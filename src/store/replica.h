@@ -18,7 +18,16 @@
  * about 0, however old its last transaction). A scope reads the replica
  * only while it is reachable, its lag is at most max_lag_ms, and the
  * caller's own last write (sf_replica_note_write) is behind the horizon:
- * read-your-writes for the client that wrote through this instance.
+ * read-your-writes for the client that wrote.
+ *
+ * Across instances the note of a write made through another instance
+ * arrives through the commit feed (events/cluster.h), some milliseconds
+ * after that instance answered: a client can ask here before. So a scope
+ * that would read the replica first asks the fence (sf_replica_set_fence):
+ * has this instance heard every commit that completed before now? Then the
+ * caller's notes are all in and the check above holds for writes made
+ * anywhere; when that is not known in time (the feed slow or down), the
+ * scope reads the primary.
  *
  * A scope's reads must not fill a process-wide cache (core/cache.h, the
  * mail templates): a stale value would outlive the scope. The caches of
@@ -67,5 +76,14 @@ sf_db *sf_replica_scoped_reader(void);
  * hashed into a fixed table: two that share a slot both read the primary
  * meanwhile (never the other way round). */
 void sf_replica_note_write(const char *user_id, const char *client_ip);
+
+/* The fence of cross-instance read-your-writes (above): 0 once this
+ * instance has heard (and noted) every commit that completed before the
+ * call, <0 when that is not known within timeout_ms. Installed by
+ * events/cluster.c while it listens, NULL after (and with one process,
+ * which hears its own commits before answering: no fence). Runs on the
+ * HTTP thread of the scope, which it may block up to timeout_ms. */
+typedef int (*sf_replica_fence_fn)(int timeout_ms);
+void sf_replica_set_fence(sf_replica_fence_fn fn);
 
 #endif

@@ -104,8 +104,9 @@ def reads(srv):
     for target in ("replica", "primary"):
         m = re.search(r'^sf_read_replica_reads_total\{target="%s"\} (\d+)$' % target, text, re.M)
         out[target] = int(m.group(1)) if m else None
-    m = re.search(r"^sf_read_replica_fallbacks_total (\d+)$", text, re.M)
-    out["fallbacks"] = int(m.group(1)) if m else None
+    for key, name in (("fallbacks", "sf_read_replica_fallbacks_total"), ("unfenced", "sf_read_replica_unfenced_total")):
+        m = re.search(r"^%s (\d+)$" % name, text, re.M)
+        out[key] = int(m.group(1)) if m else None
     return out
 
 
@@ -323,10 +324,15 @@ class Replica(unittest.TestCase):
             self.standby.sql("SELECT pg_wal_replay_pause()")
             try:
                 with feed_held(self.primary_url.rsplit("/", 1)[1]):
+                    before = reads(other)
                     for i in range(5):
                         p, name = self.product()
                         self.assertIn(p["id"], self.listed(name, self.staff, srv=other),
                                       "round %d with the feed held: the writer's list through B misses its write" % i)
+                    after = reads(other)
+                # B could not confirm it had heard every earlier commit: those lists read the primary
+                self.assertEqual(after["unfenced"] - before["unfenced"], 5, (before, after))
+                self.assertEqual(after["replica"], before["replica"], (before, after))
             finally:
                 self.standby.sql("SELECT pg_wal_replay_resume()")
             self.wait_check("ok", srv=other)
