@@ -48,6 +48,7 @@ static struct fence_state {
   int sending;
   sf_db *db; /* the sender's connection to the primary (whoever sends) */
   _Atomic long ok, late;
+  atomic_uint_fast64_t wait_ns; /* the time callers spent in fences */
 } fence = {.mu = PTHREAD_MUTEX_INITIALIZER, .heard_cv = PTHREAD_COND_INITIALIZER};
 
 /* A ping: "sfping\t<instance>\t<seq>", which instances before fences did
@@ -148,8 +149,10 @@ static int await_ping(int timeout_ms) {
 
 int sf_cluster_fence(int timeout_ms) {
   if (!cluster.running) return 0; /* one process: it hears its own commits before answering */
+  uint64_t t0 = sf_mono_ns();
   int rc = atomic_load(&cluster.up) ? await_ping(timeout_ms) : -1;
   atomic_fetch_add(rc == 0 ? &fence.ok : &fence.late, 1);
+  atomic_fetch_add(&fence.wait_ns, sf_mono_ns() - t0);
   return rc;
 }
 
@@ -274,10 +277,12 @@ static void collect(sf_buf *b) {
                 "# TYPE sf_cluster_resyncs_total counter\nsf_cluster_resyncs_total %ld\n"
                 "# HELP sf_cluster_fences_total Fences (every earlier commit heard here?) that the feed confirmed "
                 "in time or not.\n# TYPE sf_cluster_fences_total counter\n"
-                "sf_cluster_fences_total{result=\"ok\"} %ld\nsf_cluster_fences_total{result=\"late\"} %ld\n",
+                "sf_cluster_fences_total{result=\"ok\"} %ld\nsf_cluster_fences_total{result=\"late\"} %ld\n"
+                "# HELP sf_cluster_fence_wait_seconds_total Time requests spent waiting in fences.\n"
+                "# TYPE sf_cluster_fence_wait_seconds_total counter\nsf_cluster_fence_wait_seconds_total %.6f\n",
                 atomic_load(&cluster.up), atomic_load(&cluster.sent), atomic_load(&cluster.received),
                 atomic_load(&cluster.hooks_run), atomic_load(&cluster.resyncs), atomic_load(&fence.ok),
-                atomic_load(&fence.late));
+                atomic_load(&fence.late), (double)atomic_load(&fence.wait_ns) / 1e9);
 }
 
 const char *sf_cluster_state(void) {
