@@ -14,7 +14,7 @@ database_read_url without a PostgreSQL database_url is refused at start.
 Two instances on the same primary and standby (test_5): a client that wrote through A and lists
 through B at once sees its write every time, with replay paused, also when B cannot have heard of
 the write through the commit feed yet (the feed's listening backends on the primary stopped with
-SIGSTOP); a caller that did not write gets the replica's (lagged) answer from B while within
+SIGSTOP), or never will (those backends ended while A wrote); a caller that did not write gets the replica's (lagged) answer from B while within
 database_read_max_lag_ms, the primary's after."""
 import contextlib, os, re, shutil, signal, subprocess, sys, tempfile, threading, time, unittest
 
@@ -122,10 +122,12 @@ def admin_sql(text):
 
 
 @contextlib.contextmanager
-def feed_held(database):
+def feed_held(database, lost=False):
     """The commit feed (events/cluster.c) delayed as long as the block runs: the primary's backends
     that LISTEN for database's instances are stopped (SIGSTOP), so no instance hears another's
-    commits; they go on (SIGCONT) after the block and deliver what queued meanwhile."""
+    commits; they go on (SIGCONT) after the block and deliver what queued meanwhile. lost: they
+    are ended instead (SIGTERM, as pg_terminate_backend), what queued meanwhile with them; the
+    instances listen again on new connections."""
     pids = [int(p) for p in admin_sql("SELECT pid FROM pg_stat_activity WHERE datname = '%s' AND "
                                       "query LIKE 'LISTEN %%'" % database)]
     assert pids, "no listening backend for " + database
@@ -135,7 +137,15 @@ def feed_held(database):
         yield
     finally:
         for pid in pids:
+            if lost:
+                os.kill(pid, signal.SIGTERM)
             os.kill(pid, signal.SIGCONT)
+
+
+def metric(srv, name):
+    st, _, text = req(srv, "GET", "/metrics")
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
 
 
 class Replica(unittest.TestCase):
@@ -370,6 +380,24 @@ class Replica(unittest.TestCase):
                 self.assertGreaterEqual(after["unfenced"] - before["unfenced"], 1, (before, after))
                 if held < (MAX_LAG_MS - 1000) / 1000:
                     self.assertEqual(after["unfenced"] - before["unfenced"], 5, (before, after))
+            finally:
+                self.standby.sql("SELECT pg_wal_replay_resume()")
+            # the feed lost while A wrote (B's listening backend ended): B never hears of that write.
+            # Listening again, it cannot know who wrote meanwhile: every caller reads the primary
+            # until the replica has replayed past that moment
+            self.wait_check("ok", srv=other)
+            self.quiet()
+            resyncs = metric(other, "sf_cluster_resyncs_total")
+            self.standby.sql("SELECT pg_wal_replay_pause()")
+            try:
+                with feed_held(self.primary_url.rsplit("/", 1)[1], lost=True):
+                    p, name = self.product()
+                deadline = time.time() + 15
+                while metric(other, "sf_cluster_resyncs_total") <= resyncs:
+                    self.assertLess(time.time(), deadline, "B does not listen again")
+                    time.sleep(0.02)
+                self.assertIn(p["id"], self.listed(name, self.staff, srv=other),
+                              "after the feed was lost: the writer's list through B misses its write")
             finally:
                 self.standby.sql("SELECT pg_wal_replay_resume()")
             self.wait_check("ok", srv=other)
