@@ -147,6 +147,21 @@ static int await_ping(int timeout_ms) {
   return rc;
 }
 
+/* At start, before any request: the sender's connection opened and its
+ * statement prepared, so the first fence pays neither (a ping nobody
+ * waits for). */
+static void warm_fence(void) {
+  pthread_mutex_lock(&fence.mu);
+  uint64_t seq = ++fence.sent;
+  fence.sending = 1;
+  pthread_mutex_unlock(&fence.mu);
+  int failed = send_ping(seq);
+  pthread_mutex_lock(&fence.mu);
+  fence.sending = 0;
+  if (failed) fence.failed = seq;
+  pthread_mutex_unlock(&fence.mu);
+}
+
 int sf_cluster_fence(int timeout_ms) {
   if (!cluster.running) return 0; /* one process: it hears its own commits before answering */
   uint64_t t0 = sf_mono_ns();
@@ -294,7 +309,8 @@ int sf_cluster_start(const char *location, sf_err *err) {
   sf_err probe = {0};
   sf_db_listener *l = sf_db_listen_open(location, CHANNEL, &probe);
   if (!l && probe.status == 501) return 0; /* one process owns this database */
-  sf_db_listen_close(l);                   /* the thread opens its own (503: it keeps trying) */
+  int reachable = l != NULL;
+  sf_db_listen_close(l); /* the thread opens its own (503: it keeps trying) */
   static int metrics_added;
   if (!metrics_added) {
     sf_metrics_add_collector(collect);
@@ -310,6 +326,7 @@ int sf_cluster_start(const char *location, sf_err *err) {
     return sf_err_internal(err, "cannot start sf-cluster");
   }
   cluster.running = 1;
+  if (reachable) warm_fence(); /* else the first fence connects */
   sf_replica_set_fence(sf_cluster_fence);
   return 0;
 }

@@ -47,6 +47,7 @@ static struct replica_state {
   atomic_uint_fast64_t reads_replica, reads_primary, probe_errors, fallbacks, unfenced;
   _Atomic(sf_replica_fence_fn) fence;
   _Atomic int64_t last_write[WRITER_SLOTS];
+  _Atomic int64_t everyone_wrote; /* sf_replica_note_everyone: a write of anyone's, maybe */
   /* the prober (its thread only, but for start/stop) */
   pthread_t thread;
   pthread_mutex_t mu;
@@ -95,16 +96,23 @@ void sf_replica_note_write(const char *user_id, const char *client_ip) {
   atomic_store_explicit(&replica.last_write[slot_of(user_id, client_ip)], now_ms(), memory_order_relaxed);
 }
 
+void sf_replica_note_everyone(void) {
+  if (atomic_load_explicit(&replica.state, memory_order_relaxed) == SF_REPLICA_OFF) return;
+  atomic_store(&replica.everyone_wrote, now_ms());
+}
+
 void sf_replica_set_fence(sf_replica_fence_fn fn) { atomic_store(&replica.fence, fn); }
 
 /* ---- scopes and their connections ---- */
 
-/* The caller's last noted write is on the replica (or there is none). */
+/* The caller's last noted write, and the last unknown one of anyone's, is
+ * on the replica (or there is none). */
 static int writes_replayed(const char *user_id, const char *client_ip) {
   int known = (user_id && *user_id) || (client_ip && *client_ip);
   int64_t wrote =
       known ? atomic_load_explicit(&replica.last_write[slot_of(user_id, client_ip)], memory_order_relaxed) : 0;
-  return wrote < atomic_load_explicit(&replica.horizon_ms, memory_order_acquire);
+  int64_t anyone = atomic_load(&replica.everyone_wrote);
+  return (wrote > anyone ? wrote : anyone) < atomic_load_explicit(&replica.horizon_ms, memory_order_acquire);
 }
 
 void sf_replica_scope_begin(const char *user_id, const char *client_ip) {
@@ -311,6 +319,7 @@ int sf_replica_start(const char *primary, const char *read_url, int max_lag_ms, 
   replica.nsamples = replica.next = 0;
   atomic_store(&replica.lag_ms, -1);
   atomic_store(&replica.horizon_ms, 0);
+  atomic_store(&replica.everyone_wrote, 0);
   atomic_fetch_add(&replica.generation, 1);
   atomic_store(&replica.state, SF_REPLICA_DOWN); /* until the first probe says otherwise */
   if (!replica.metrics_added++) sf_metrics_add_collector(collect);

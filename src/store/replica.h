@@ -77,6 +77,12 @@ sf_db *sf_replica_scoped_reader(void);
  * meanwhile (never the other way round). */
 void sf_replica_note_write(const char *user_id, const char *client_ip);
 
+/* What was written is unknown (the commit feed was lost and is back, or
+ * has just started: events/cluster.c runs every hook with key "*"): every
+ * caller's scopes read the primary until the replica's horizon passes
+ * this moment. */
+void sf_replica_note_everyone(void);
+
 /* The fence of cross-instance read-your-writes (above): 0 once this
  * instance has heard (and noted) every commit that completed before the
  * call, <0 when that is not known within timeout_ms. Installed by
