@@ -10,7 +10,7 @@
  * work. docs/scale-out.md has the consistency model.
  *
  * The lag guard: a prober thread, every 500 ms, reads the primary's WAL
- * insert position and keeps (time, position) samples; then the standby's
+ * flush position and keeps (time, position) samples; then the standby's
  * replay position. The replica holds every commit that returned before the
  * newest sample at or below its replay position: that sample's time is the
  * replica's horizon and now minus it the lag (at most one probe interval
@@ -35,8 +35,9 @@
  * list.
  *
  * Threads: start/stop on the main thread; the scope and the readers on the
- * HTTP threads (a connection per thread, as sf_db_reader); note_write on
- * the writer's completion thread; the state, lag and metrics from any. */
+ * HTTP threads (a connection per thread, as sf_db_reader); the notes on
+ * the writer's threads (after-commit hooks) and on sf-cluster (the other
+ * instances' commits); the state, lag and metrics from any. */
 #ifndef SF_STORE_REPLICA_H
 #define SF_STORE_REPLICA_H
 
@@ -47,8 +48,9 @@ enum { SF_REPLICA_OFF = 0, SF_REPLICA_OK = 1, SF_REPLICA_LAGGING = 2, SF_REPLICA
 /* Starts the prober (read_url empty: nothing, reads stay on the primary).
  * primary is the database location (store/db.h); read_url must be a
  * PostgreSQL location too (400 "config" otherwise). Adds the metrics
- * sf_read_replica_lag_seconds, sf_read_replica_up and
- * sf_read_replica_reads_total{target}. */
+ * sf_read_replica_lag_seconds, sf_read_replica_up,
+ * sf_read_replica_reads_total{target}, sf_read_replica_fallbacks_total,
+ * sf_read_replica_probe_errors_total and sf_read_replica_unfenced_total. */
 int sf_replica_start(const char *primary, const char *read_url, int max_lag_ms, sf_err *err);
 /* Stops the prober and closes every replica connection (after HTTP). */
 void sf_replica_stop(void);
