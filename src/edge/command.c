@@ -50,6 +50,7 @@ static int run(sf_cmd *c, sf_tx *tx, sf_err *err) {
 #define HOOK_WROTE "replica.wrote"
 static void wrote_hook(void *ud, const char *key) {
   (void)ud;
+  if (strcmp(key, "*") == 0) sf_replica_note_everyone(); /* the feed was lost: who wrote is unknown */
   if (strncmp(key, "u:", 2) == 0) sf_replica_note_write(key + 2, NULL);
   if (strncmp(key, "a:", 2) == 0) sf_replica_note_write(NULL, key + 2);
 }

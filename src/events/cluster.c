@@ -17,6 +17,7 @@
 #include "events/lease.h"
 #include "events/store.h"
 #include "store/db.h"
+#include "store/replica.h"
 #include "store/writer.h"
 
 #define CHANNEL "sf_commit"
@@ -34,6 +35,26 @@ static struct cluster_state {
   int64_t told;   /* the newest head handed to the commit hook (sf-cluster) */
   _Atomic long sent, received, hooks_run, resyncs;
 } cluster = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* Fences (sf_cluster_fence): pings this instance sends itself through the
+ * feed. At most one is being sent at a time; every caller waits for the
+ * first one sent after it came. */
+static struct fence_state {
+  pthread_mutex_t mu;
+  pthread_cond_t heard_cv;
+  uint64_t sent;   /* the newest ping sent or being sent */
+  uint64_t heard;  /* the newest of ours back from the feed (sf-cluster) */
+  uint64_t failed; /* the newest whose sending failed */
+  int sending;
+  sf_db *db; /* the sender's connection to the primary (whoever sends) */
+  _Atomic long ok, late;
+  atomic_uint_fast64_t wait_ns; /* the time callers spent in fences */
+} fence = {.mu = PTHREAD_MUTEX_INITIALIZER, .heard_cv = PTHREAD_COND_INITIALIZER};
+
+/* A ping: "sfping\t<instance>\t<seq>", which instances before fences did
+ * not know and skip. Commits asynchronously: it only has to be ordered,
+ * not durable (a NOTIFY's transaction has an id, hence a commit record). */
+static const char k_ping_pg[] = "SELECT set_config('synchronous_commit', 'off', true), pg_notify('" CHANNEL "', ?)";
 
 /* ---- sending: the writer's publisher ---- */
 
@@ -71,12 +92,96 @@ static int publish(sf_db *db, int64_t head, const sf_tx_after *after, int n, sf_
   return rc;
 }
 
+/* ---- fences ---- */
+
+/* Outside fence.mu; fence.db belongs to the one sending. */
+static int send_ping(uint64_t seq) {
+  sf_err err = {0};
+  if (!fence.db) fence.db = sf_db_open(cluster.location, SF_DB_READ, &err);
+  sf_stmt *st = fence.db ? sf_db_prepare(fence.db, k_ping_pg, &err) : NULL;
+  if (!st) return -1;
+  char payload[400];
+  snprintf(payload, sizeof payload, "sfping\t%s\t%" PRIu64, sf_lease_instance(), seq);
+  sf_stmt_text(st, 1, payload);
+  return sf_stmt_run(st, &err) ? -1 : 0;
+}
+
+/* On sf-cluster: one of our pings came back, after every NOTIFY queued
+ * before it (PostgreSQL queues them in commit order) had been handled. */
+static void on_ping(const char *payload) {
+  char instance[300];
+  uint64_t seq = 0;
+  if (sscanf(payload, "sfping\t%299[^\t]\t%" SCNu64, instance, &seq) < 2) return;
+  if (strcmp(instance, sf_lease_instance()) != 0) return;
+  pthread_mutex_lock(&fence.mu);
+  if (seq > fence.heard) fence.heard = seq;
+  pthread_cond_broadcast(&fence.heard_cv);
+  pthread_mutex_unlock(&fence.mu);
+}
+
+/* The wait: a ping sent after the call, back. The one in flight when the
+ * call came may have been queued before a commit that completed before the
+ * call, so it does not count. */
+static int await_ping(int timeout_ms) {
+  struct timespec until = sf_deadline_ms(timeout_ms);
+  pthread_mutex_lock(&fence.mu);
+  uint64_t need = fence.sent + 1;
+  int rc = 0;
+  while (fence.heard < need && rc == 0) {
+    if (fence.failed >= need) {
+      rc = -1;
+    } else if (!fence.sending && fence.sent < need) {
+      fence.sending = 1;
+      uint64_t seq = ++fence.sent;
+      pthread_mutex_unlock(&fence.mu);
+      int failed = send_ping(seq);
+      pthread_mutex_lock(&fence.mu);
+      fence.sending = 0;
+      if (failed) fence.failed = seq;
+      pthread_cond_broadcast(&fence.heard_cv); /* a waiter for a later ping may send it now */
+    } else if (pthread_cond_timedwait(&fence.heard_cv, &fence.mu, &until) != 0) {
+      rc = -1;
+    }
+  }
+  pthread_mutex_unlock(&fence.mu);
+  return rc;
+}
+
+/* At start, before any request: the sender's connection opened and its
+ * statement prepared, so the first fence pays neither (a ping nobody
+ * waits for). */
+static void warm_fence(void) {
+  pthread_mutex_lock(&fence.mu);
+  uint64_t seq = ++fence.sent;
+  fence.sending = 1;
+  pthread_mutex_unlock(&fence.mu);
+  int failed = send_ping(seq);
+  pthread_mutex_lock(&fence.mu);
+  fence.sending = 0;
+  if (failed) fence.failed = seq;
+  pthread_mutex_unlock(&fence.mu);
+}
+
+int sf_cluster_fence(int timeout_ms) {
+  if (!cluster.running) return 0; /* one process: it hears its own commits before answering */
+  uint64_t t0 = sf_mono_ns();
+  int rc = atomic_load(&cluster.up) ? await_ping(timeout_ms) : -1;
+  atomic_fetch_add(rc == 0 ? &fence.ok : &fence.late, 1);
+  atomic_fetch_add(&fence.wait_ns, sf_mono_ns() - t0);
+  return rc;
+}
+
 /* ---- receiving: the sf-cluster thread ---- */
 
-/* One payload: "sf1\t<instance>\t<head>\n" then "<hook>\t<key>\n" lines.
- * This instance's own come back too: their hooks already ran here. */
+/* One payload: "sf1\t<instance>\t<head>\n" then "<hook>\t<key>\n" lines,
+ * or a fence's ping. This instance's own commits come back too: their hooks
+ * already ran here. */
 static void on_payload(void *ud, const char *payload) {
   (void)ud;
+  if (strncmp(payload, "sfping\t", 7) == 0) {
+    on_ping(payload);
+    return;
+  }
   char instance[300];
   int64_t head = 0;
   int used = 0;
@@ -184,9 +289,15 @@ static void collect(sf_buf *b) {
                 "# HELP sf_cluster_hooks_total Other instances' after-commit hooks run here.\n"
                 "# TYPE sf_cluster_hooks_total counter\nsf_cluster_hooks_total %ld\n"
                 "# HELP sf_cluster_resyncs_total Times the listener (re)connected and emptied the caches.\n"
-                "# TYPE sf_cluster_resyncs_total counter\nsf_cluster_resyncs_total %ld\n",
+                "# TYPE sf_cluster_resyncs_total counter\nsf_cluster_resyncs_total %ld\n"
+                "# HELP sf_cluster_fences_total Fences (every earlier commit heard here?) that the feed confirmed "
+                "in time or not.\n# TYPE sf_cluster_fences_total counter\n"
+                "sf_cluster_fences_total{result=\"ok\"} %ld\nsf_cluster_fences_total{result=\"late\"} %ld\n"
+                "# HELP sf_cluster_fence_wait_seconds_total Time requests spent waiting in fences.\n"
+                "# TYPE sf_cluster_fence_wait_seconds_total counter\nsf_cluster_fence_wait_seconds_total %.6f\n",
                 atomic_load(&cluster.up), atomic_load(&cluster.sent), atomic_load(&cluster.received),
-                atomic_load(&cluster.hooks_run), atomic_load(&cluster.resyncs));
+                atomic_load(&cluster.hooks_run), atomic_load(&cluster.resyncs), atomic_load(&fence.ok),
+                atomic_load(&fence.late), (double)atomic_load(&fence.wait_ns) / 1e9);
 }
 
 const char *sf_cluster_state(void) {
@@ -198,7 +309,8 @@ int sf_cluster_start(const char *location, sf_err *err) {
   sf_err probe = {0};
   sf_db_listener *l = sf_db_listen_open(location, CHANNEL, &probe);
   if (!l && probe.status == 501) return 0; /* one process owns this database */
-  sf_db_listen_close(l);                   /* the thread opens its own (503: it keeps trying) */
+  int reachable = l != NULL;
+  sf_db_listen_close(l); /* the thread opens its own (503: it keeps trying) */
   static int metrics_added;
   if (!metrics_added) {
     sf_metrics_add_collector(collect);
@@ -214,6 +326,8 @@ int sf_cluster_start(const char *location, sf_err *err) {
     return sf_err_internal(err, "cannot start sf-cluster");
   }
   cluster.running = 1;
+  if (reachable) warm_fence(); /* else the first fence connects */
+  sf_replica_set_fence(sf_cluster_fence);
   return 0;
 }
 
@@ -225,4 +339,7 @@ void sf_cluster_stop(void) {
   pthread_mutex_unlock(&cluster.mu);
   pthread_join(cluster.thread, NULL);
   cluster.running = 0; /* the publisher stays: the writer may still commit, and others still listen */
+  sf_replica_set_fence(NULL);
+  sf_db_close(fence.db); /* after HTTP: nobody fences any more */
+  fence.db = NULL;
 }

@@ -32,6 +32,17 @@
 int sf_cluster_start(const char *location, sf_err *err);
 void sf_cluster_stop(void);
 
+/* Has this instance heard every commit that completed (anywhere) before
+ * the call? It sends itself a ping through the feed (a NOTIFY on
+ * "sf_commit", committed asynchronously: no WAL flush waited for) and waits
+ * for it to come back: PostgreSQL queues notifications in commit order, so
+ * by then every earlier commit's payload was handled here, its hooks run.
+ * Callers at the same time share one ping. 0 yes; -1 not within
+ * timeout_ms, not listening, or the ping could not be sent. 0 at once when
+ * not started (one process). Any thread; blocks up to timeout_ms. The read
+ * replica's cross-instance read-your-writes (store/replica.h) uses it. */
+int sf_cluster_fence(int timeout_ms);
+
 /* "off" (one process), "ok" (listening), "down" (the listening connection is
  * lost: caches may be stale until it is back). For /readyz. */
 const char *sf_cluster_state(void);

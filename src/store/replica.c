@@ -19,6 +19,7 @@
 #define SAMPLES 128       /* primary positions kept: 64 s at one per probe */
 #define WRITER_SLOTS 4096 /* power of two: the last write per caller hash */
 #define CONNS_MAX 1024    /* replica connections, one per thread that read it */
+#define FENCE_MS 250      /* the feed confirms within it (1-30 ms seen under load), or the scope reads the primary */
 
 /* The primary's WAL flush position: every commit that returned before it
  * was read lies at or below it (COMMIT returns once its WAL is flushed:
@@ -43,8 +44,10 @@ static struct replica_state {
   _Atomic int64_t lag_ms;      /* the last probe's measure, -1 unknown */
   _Atomic int64_t horizon_ms;  /* commits that returned before it are on the replica (monotonic); 0 none */
   _Atomic unsigned generation; /* moves on at each start and stop: threads drop their connection */
-  atomic_uint_fast64_t reads_replica, reads_primary, probe_errors, fallbacks;
+  atomic_uint_fast64_t reads_replica, reads_primary, probe_errors, fallbacks, unfenced;
+  _Atomic(sf_replica_fence_fn) fence;
   _Atomic int64_t last_write[WRITER_SLOTS];
+  _Atomic int64_t everyone_wrote; /* sf_replica_note_everyone: a write of anyone's, maybe */
   /* the prober (its thread only, but for start/stop) */
   pthread_t thread;
   pthread_mutex_t mu;
@@ -93,7 +96,24 @@ void sf_replica_note_write(const char *user_id, const char *client_ip) {
   atomic_store_explicit(&replica.last_write[slot_of(user_id, client_ip)], now_ms(), memory_order_relaxed);
 }
 
+void sf_replica_note_everyone(void) {
+  if (atomic_load_explicit(&replica.state, memory_order_relaxed) == SF_REPLICA_OFF) return;
+  atomic_store(&replica.everyone_wrote, now_ms());
+}
+
+void sf_replica_set_fence(sf_replica_fence_fn fn) { atomic_store(&replica.fence, fn); }
+
 /* ---- scopes and their connections ---- */
+
+/* The caller's last noted write, and the last unknown one of anyone's, is
+ * on the replica (or there is none). */
+static int writes_replayed(const char *user_id, const char *client_ip) {
+  int known = (user_id && *user_id) || (client_ip && *client_ip);
+  int64_t wrote =
+      known ? atomic_load_explicit(&replica.last_write[slot_of(user_id, client_ip)], memory_order_relaxed) : 0;
+  int64_t anyone = atomic_load(&replica.everyone_wrote);
+  return (wrote > anyone ? wrote : anyone) < atomic_load_explicit(&replica.horizon_ms, memory_order_acquire);
+}
 
 void sf_replica_scope_begin(const char *user_id, const char *client_ip) {
   int state = atomic_load_explicit(&replica.state, memory_order_acquire);
@@ -101,11 +121,16 @@ void sf_replica_scope_begin(const char *user_id, const char *client_ip) {
   t_in_scope = 1;
   t_counted = 0;
   t_scope = 0;
-  if (state != SF_REPLICA_OK) return;
-  int known = (user_id && *user_id) || (client_ip && *client_ip);
-  int64_t wrote =
-      known ? atomic_load_explicit(&replica.last_write[slot_of(user_id, client_ip)], memory_order_relaxed) : 0;
-  t_scope = wrote < atomic_load_explicit(&replica.horizon_ms, memory_order_acquire);
+  if (state != SF_REPLICA_OK || !writes_replayed(user_id, client_ip)) return;
+  /* A write made through another instance is noted here once the feed
+   * brings it: make sure it has brought everything that committed before
+   * this request, then ask again (the note may just have come). */
+  sf_replica_fence_fn fence = atomic_load(&replica.fence);
+  if (fence && fence(FENCE_MS) != 0) {
+    atomic_fetch_add_explicit(&replica.unfenced, 1, memory_order_relaxed);
+    return;
+  }
+  t_scope = writes_replayed(user_id, client_ip);
 }
 
 int sf_replica_scope_end(void) {
@@ -254,23 +279,27 @@ static void collect(sf_buf *b) {
   int state = atomic_load(&replica.state);
   if (state == SF_REPLICA_OFF) return;
   int64_t lag = atomic_load(&replica.lag_ms);
-  sf_buf_printf(
-      b,
-      "# HELP sf_read_replica_lag_seconds How far the read replica is behind the primary (measured every "
-      "0.5 s; -1 unknown).\n# TYPE sf_read_replica_lag_seconds gauge\nsf_read_replica_lag_seconds %.3f\n"
-      "# HELP sf_read_replica_up 1 while stale-tolerant reads go to the replica (reachable, within "
-      "database_read_max_lag_ms).\n# TYPE sf_read_replica_up gauge\nsf_read_replica_up %d\n"
-      "# HELP sf_read_replica_reads_total Requests whose stale-tolerant reads went to the replica or, "
-      "when it lagged, was down or the caller had just written, to the primary.\n"
-      "# TYPE sf_read_replica_reads_total counter\n"
-      "sf_read_replica_reads_total{target=\"replica\"} %" PRIuFAST64 "\n"
-      "sf_read_replica_reads_total{target=\"primary\"} %" PRIuFAST64 "\n"
-      "# HELP sf_read_replica_fallbacks_total Requests the replica failed (503) and the primary answered.\n"
-      "# TYPE sf_read_replica_fallbacks_total counter\nsf_read_replica_fallbacks_total %" PRIuFAST64 "\n"
-      "# HELP sf_read_replica_probe_errors_total Lag probes that could not read the replica.\n"
-      "# TYPE sf_read_replica_probe_errors_total counter\nsf_read_replica_probe_errors_total %" PRIuFAST64 "\n",
-      lag < 0 ? -1.0 : (double)lag / 1000.0, state == SF_REPLICA_OK, atomic_load(&replica.reads_replica),
-      atomic_load(&replica.reads_primary), atomic_load(&replica.fallbacks), atomic_load(&replica.probe_errors));
+  sf_buf_printf(b,
+                "# HELP sf_read_replica_lag_seconds How far the read replica is behind the primary (measured every "
+                "0.5 s; -1 unknown).\n# TYPE sf_read_replica_lag_seconds gauge\nsf_read_replica_lag_seconds %.3f\n"
+                "# HELP sf_read_replica_up 1 while stale-tolerant reads go to the replica (reachable, within "
+                "database_read_max_lag_ms).\n# TYPE sf_read_replica_up gauge\nsf_read_replica_up %d\n"
+                "# HELP sf_read_replica_reads_total Requests whose stale-tolerant reads went to the replica or, "
+                "when it lagged, was down or the caller had just written, to the primary.\n"
+                "# TYPE sf_read_replica_reads_total counter\n"
+                "sf_read_replica_reads_total{target=\"replica\"} %" PRIuFAST64 "\n"
+                "sf_read_replica_reads_total{target=\"primary\"} %" PRIuFAST64 "\n"
+                "# HELP sf_read_replica_fallbacks_total Requests the replica failed (503) and the primary answered.\n"
+                "# TYPE sf_read_replica_fallbacks_total counter\nsf_read_replica_fallbacks_total %" PRIuFAST64 "\n"
+                "# HELP sf_read_replica_probe_errors_total Lag probes that could not read the replica.\n"
+                "# TYPE sf_read_replica_probe_errors_total counter\nsf_read_replica_probe_errors_total %" PRIuFAST64
+                "\n"
+                "# HELP sf_read_replica_unfenced_total Requests that read the primary because the commit feed did not "
+                "confirm within 0.25 s that every other instance's earlier write was heard here.\n"
+                "# TYPE sf_read_replica_unfenced_total counter\nsf_read_replica_unfenced_total %" PRIuFAST64 "\n",
+                lag < 0 ? -1.0 : (double)lag / 1000.0, state == SF_REPLICA_OK, atomic_load(&replica.reads_replica),
+                atomic_load(&replica.reads_primary), atomic_load(&replica.fallbacks),
+                atomic_load(&replica.probe_errors), atomic_load(&replica.unfenced));
 }
 
 /* ---- start and stop ---- */
@@ -290,6 +319,7 @@ int sf_replica_start(const char *primary, const char *read_url, int max_lag_ms, 
   replica.nsamples = replica.next = 0;
   atomic_store(&replica.lag_ms, -1);
   atomic_store(&replica.horizon_ms, 0);
+  atomic_store(&replica.everyone_wrote, 0);
   atomic_fetch_add(&replica.generation, 1);
   atomic_store(&replica.state, SF_REPLICA_DOWN); /* until the first probe says otherwise */
   if (!replica.metrics_added++) sf_metrics_add_collector(collect);
