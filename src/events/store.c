@@ -147,7 +147,7 @@ static struct chain_state {
  * commits later), and each batch chains to the hash the previous one
  * committed. The key is store/pg/pg.h's SF_PG_WRITE_LOCK, which sf_db_begin
  * already holds there (taking it again in the same transaction costs a
- * round trip, not a wait); the event store takes it itself so that its
+ * pipelined with the head read, not a wait); the event store takes it itself so that its
  * promise does not rest on how the transaction began. Written as VALUES:
  * PostgreSQL-only SQL that the SQLite query-plan corpus does not collect.
  * SQLite needs nothing: its writer holds the file's write lock. */
@@ -158,7 +158,7 @@ static int is_sqlite(sf_db *db) { return strcmp(sf_db_backend_name(db), "sqlite"
 static int chain_lock(sf_db *db, sf_err *err) {
   if (is_sqlite(db)) return 0;
   sf_stmt *st = sf_db_prepare(db, k_chain_lock_pg, err);
-  return st ? sf_stmt_run(st, err) : -1;
+  return st ? sf_stmt_run_later(st, err) : -1; /* sent with the head read: one round trip */
 }
 
 static int chain_load(sf_db *db, sf_err *err) {
