@@ -18,7 +18,8 @@
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
 # with the same build on both sides); AB_PATCH=0, AB_ENGINE=0 skip the PATCH and engine rows;
-# AB_OLD_DATABASE_URL / AB_NEW_DATABASE_URL run that side on another database (bench/pg.sh).
+# AB_OLD_DATABASE_URL / AB_NEW_DATABASE_URL run that side on another database (bench/pg.sh);
+# AB_ABBA=1 swaps the order of the sides every other round (bench/pg_ab.sh sets it).
 set -euo pipefail
 OLD="${1:?old build dir}"
 NEW="${2:?new build dir}"
@@ -115,17 +116,21 @@ transition_rate() {
   RES["transitions_${name}_$r"]="$rps"
   echo "round $r transitions $name: $rps transitions/s"
 }
+# sides ROUND: the order of the two sides in a round. AB_ABBA=1 swaps it every other round (old new,
+# new old, ...): on a shared PostgreSQL the side that runs second can pay for the first one's
+# writes (checkpoints, autovacuum), which a fixed order books against one side.
+sides() { if ((${AB_ABBA:-0} && $1 % 2 == 0)); then echo new old; else echo old new; fi; }
 for ((r = 1; r <= ROUNDS && ${AB_PATCH:-1}; r++)); do
-  for name in old new; do wrk_rate "$name" patch "$r"; done
+  for name in $(sides "$r"); do wrk_rate "$name" patch "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do
-  for name in old new; do wrk_rate "$name" me "$r" SF_METHOD=GET; done
+  for name in $(sides "$r"); do wrk_rate "$name" me "$r" SF_METHOD=GET; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ORDERS:-1}; r++)); do
-  for name in old new; do order_rate "$name" "$r"; done
+  for name in $(sides "$r"); do order_rate "$name" "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_TRANSITIONS:-0} && ${AB_ORDERS:-1}; r++)); do
-  for name in old new; do transition_rate "$name" "$r"; done
+  for name in $(sides "$r"); do transition_rate "$name" "$r"; done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ENGINE:-1}; r++)); do
   for name in old new; do

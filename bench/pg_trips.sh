@@ -106,6 +106,35 @@ for s, c in stmts.most_common():
     print("    %6.2f  %s" % (c / n, s))
 EOF
 }
+# cpu_ms: CPU time (user + system, ms) so far of the server and of PostgreSQL's processes.
+cpu_ms() {
+  "$PY" - "$SRV" "$(head -1 "$SF_TEST_PG_DATA/postmaster.pid")" <<'PYEOF'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+def stat(pid):
+    try:
+        return open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+def ms(pid):
+    f = stat(pid)
+    return (int(f[11]) + int(f[12])) * 1000 // hz if f else 0
+pg = [p for p in os.listdir("/proc") if p.isdigit() and (stat(p) or [0, 0])[1] == sys.argv[2]]
+print(ms(sys.argv[1]), sum(ms(p) for p in pg + [sys.argv[2]]))
+PYEOF
+}
+# measure_cpu NAME FN: N sequential calls without strace; CPU ms per call of the server and of
+# PostgreSQL (less sensitive than rates to what else runs on the machine).
+measure_cpu() {
+  local a b
+  a="$(cpu_ms)"
+  for i in $(seq "$N"); do "$2" "cpu$1$i"; done
+  sleep 1.5
+  b="$(cpu_ms)"
+  "$PY" -c 'import sys; a, b, n = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]); print("%s: CPU per call: server %.2f ms, PostgreSQL %.2f ms" % (sys.argv[4], (int(b[0]) - int(a[0])) / n, (int(b[1]) - int(a[1])) / n))' "$a" "$b" "$N" "$1"
+}
+measure_cpu patch patch_once
+measure_cpu order order_once
 measure patch patch_once
 measure order order_once
 echo "PostgreSQL's round trip here (pgbench -c1, SELECT 1, simple protocol):"

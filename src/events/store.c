@@ -146,9 +146,11 @@ static struct chain_state {
  * order (a reader following the log never meets a lower position that
  * commits later), and each batch chains to the hash the previous one
  * committed. The key is store/pg/pg.h's SF_PG_WRITE_LOCK, which sf_db_begin
- * already holds there (taking it again in the same transaction costs a
- * pipelined with the head read, not a wait); the event store takes it itself so that its
- * promise does not rest on how the transaction began. Written as VALUES:
+ * already holds there (taking it again in the same transaction is no
+ * wait, and no round trip of its own: sf_stmt_run_later sends it with the
+ * head read, which PostgreSQL runs after it, with a snapshot of its own);
+ * the event store takes it itself so that its promise does not rest on
+ * how the transaction began. Written as VALUES:
  * PostgreSQL-only SQL that the SQLite query-plan corpus does not collect.
  * SQLite needs nothing: its writer holds the file's write lock. */
 static const char *const k_chain_lock_pg = "VALUES (pg_advisory_xact_lock(1397118802))";
