@@ -8,7 +8,8 @@
 # machine (pgbench -c1 "SELECT 1").
 #
 #   bash bench/pg_trips.sh [BUILD_DIR = build] [N = 40]
-# Needs strace. PG_TRIPS_KEEP=1 keeps the trace and the statement log in the printed temp dir.
+# Needs strace. PG_TRIPS_ROWS ("patch order") picks the rows, PG_TRIPS_STRACE=0 leaves out the
+# traced pass (CPU only). PG_TRIPS_KEEP=1 keeps the trace and the statement log in the printed temp dir.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${1:-build}"
@@ -133,10 +134,10 @@ measure_cpu() {
   b="$(cpu_ms)"
   "$PY" -c 'import sys; a, b, n = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]); print("%s: CPU per call: server %.2f ms, PostgreSQL %.2f ms" % (sys.argv[4], (int(b[0]) - int(a[0])) / n, (int(b[1]) - int(a[1])) / n))' "$a" "$b" "$N" "$1"
 }
-measure_cpu patch patch_once
-measure_cpu order order_once
-measure patch patch_once
-measure order order_once
+for row in ${PG_TRIPS_ROWS:-patch order}; do measure_cpu "$row" "${row}_once"; done
+if ((${PG_TRIPS_STRACE:-1})); then
+  for row in ${PG_TRIPS_ROWS:-patch order}; do measure "$row" "${row}_once"; done
+fi
 echo "PostgreSQL's round trip here (pgbench -c1, SELECT 1, simple protocol):"
 echo "SELECT 1" >"$TMP/one.sql"
 "$SF_TEST_PG_BIN/pgbench" -n -c1 -T3 -f "$TMP/one.sql" "$SF_TEST_PG_URL" 2>/dev/null | grep -E "latency average"
