@@ -21,9 +21,9 @@ command -v strace >/dev/null || { echo "pg_trips: strace not found" >&2; exit 1;
 TMP="$(mktemp -d /tmp/sf-trips-XXXXXX)"
 SRV=""
 cleanup() {
-  [ -n "$SRV" ] && kill "$SRV" 2>/dev/null || true
+  if [ -n "$SRV" ]; then kill "$SRV" 2>/dev/null || true; fi
   wait 2>/dev/null || true
-  ((${PG_TRIPS_KEEP:-0})) && echo "kept $TMP" || rm -rf "$TMP"
+  if ((${PG_TRIPS_KEEP:-0})); then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT INT TERM
 # shellcheck source=bench/lib.sh
