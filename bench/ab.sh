@@ -18,7 +18,8 @@
 # Prints medians and new/old ratios. Needs wrk (scripts/install-deps.sh --bench).
 # AB_OLD_ARGS / AB_NEW_ARGS: extra `serve` flags per side (e.g. AB_NEW_ARGS="--writer-sync full"
 # with the same build on both sides); AB_PATCH=0, AB_ENGINE=0 skip the PATCH and engine rows;
-# AB_OLD_DATABASE_URL / AB_NEW_DATABASE_URL run that side on another database (bench/pg.sh).
+# AB_OLD_DATABASE_URL / AB_NEW_DATABASE_URL run that side on another database (bench/pg.sh);
+# AB_ABBA=1 swaps the order of the sides every other round (bench/pg_ab.sh sets it).
 set -euo pipefail
 OLD="${1:?old build dir}"
 NEW="${2:?new build dir}"
@@ -70,25 +71,29 @@ rate() {
   RES["${row}_${name}_$r"]="$WRK_RATE"
   echo "round $r $row $name: $WRK_RATE $unit"
 }
+# sides ROUND: the order of the two sides in a round. AB_ABBA=1 swaps it every other round (old new,
+# new old, ...): on a shared PostgreSQL the side that runs second can pay for the first one's
+# writes (checkpoints, autovacuum), which a fixed order books against one side.
+sides() { if ((${AB_ABBA:-0} && $1 % 2 == 0)); then echo new old; else echo old new; fi; }
 for ((r = 1; r <= ROUNDS && ${AB_PATCH:-1}; r++)); do
-  for name in old new; do
+  for name in $(sides "$r"); do
     rate "$name" "$r" patch patch.lua /api/v1/users/me PATCH_RESULT ok non200 req/s SF_TOKENS_FILE="$TMP/$name/tokens"
   done
 done
 for ((r = 1; r <= ROUNDS && ${AB_READS:-1}; r++)); do
-  for name in old new; do
+  for name in $(sides "$r"); do
     rate "$name" "$r" me patch.lua /api/v1/users/me PATCH_RESULT ok non200 req/s SF_TOKENS_FILE="$TMP/$name/tokens" \
       SF_METHOD=GET
   done
 done
 for ((r = 1; r <= ROUNDS && ${AB_ORDERS:-1}; r++)); do
-  for name in old new; do
+  for name in $(sides "$r"); do
     rate "$name" "$r" orders order.lua /api/v1/orders ORDER_RESULT paid other "paid orders/s" \
       SF_TOKENS_FILE="$TMP/$name/tokens" SF_PRODUCTS="$(cat "$TMP/$name/products")"
   done
 done
 for ((r = 1; r <= ROUNDS && ${AB_TRANSITIONS:-0} && ${AB_ORDERS:-1}; r++)); do
-  for name in old new; do
+  for name in $(sides "$r"); do
     rate "$name" "$r" transitions transition.lua / TRANSITION_RESULT ok non200 transitions/s \
       SF_PAIRS_FILE="$TMP/$name/pairs"
   done

@@ -85,7 +85,7 @@ static int publish(sf_db *db, int64_t head, const sf_tx_after *after, int n, sf_
   int rc = -1;
   if (st) {
     sf_stmt_textn(st, 1, b.data, (int)b.len);
-    rc = sf_stmt_run(st, err);
+    rc = sf_stmt_run_later(st, err); /* sent with the COMMIT, whose failure it then is */
   }
   sf_buf_free(&b);
   if (rc == 0) atomic_fetch_add(&cluster.sent, 1);

@@ -146,9 +146,11 @@ static struct chain_state {
  * order (a reader following the log never meets a lower position that
  * commits later), and each batch chains to the hash the previous one
  * committed. The key is store/pg/pg.h's SF_PG_WRITE_LOCK, which sf_db_begin
- * already holds there (taking it again in the same transaction costs a
- * round trip, not a wait); the event store takes it itself so that its
- * promise does not rest on how the transaction began. Written as VALUES:
+ * already holds there (taking it again in the same transaction is no
+ * wait, and no round trip of its own: sf_stmt_run_later sends it with the
+ * head read, which PostgreSQL runs after it, with a snapshot of its own);
+ * the event store takes it itself so that its promise does not rest on
+ * how the transaction began. Written as VALUES:
  * PostgreSQL-only SQL that the SQLite query-plan corpus does not collect.
  * SQLite needs nothing: its writer holds the file's write lock. */
 static const char *const k_chain_lock_pg = "VALUES (pg_advisory_xact_lock(1397118802))";
@@ -158,7 +160,7 @@ static int is_sqlite(sf_db *db) { return strcmp(sf_db_backend_name(db), "sqlite"
 static int chain_lock(sf_db *db, sf_err *err) {
   if (is_sqlite(db)) return 0;
   sf_stmt *st = sf_db_prepare(db, k_chain_lock_pg, err);
-  return st ? sf_stmt_run(st, err) : -1;
+  return st ? sf_stmt_run_later(st, err) : -1; /* sent with the head read: one round trip */
 }
 
 static int chain_load(sf_db *db, sf_err *err) {

@@ -61,6 +61,8 @@ struct sf_db_backend {
   void (*bind_null)(sf_stmt *st, int idx);
   int (*step)(sf_stmt *st, sf_err *err);
   void (*reset)(sf_stmt *st);
+  /* Optional (NULL: run now): store/db.h's sf_stmt_run_later. */
+  int (*run_later)(sf_stmt *st, sf_err *err);
   const char *(*col_text)(sf_stmt *st, int col);
   int (*col_len)(sf_stmt *st, int col);
   int64_t (*col_int)(sf_stmt *st, int col);

@@ -126,6 +126,10 @@ int sf_stmt_run(sf_stmt *st, sf_err *err) {
   return 0;
 }
 
+int sf_stmt_run_later(sf_stmt *st, sf_err *err) {
+  return st->ops->run_later ? st->ops->run_later(st, err) : sf_stmt_run(st, err);
+}
+
 void sf_stmt_col_copy(sf_stmt *st, int col, char *dst, size_t cap) {
   const char *s = sf_stmt_col_text(st, col);
   snprintf(dst, cap, "%s", s ? s : "");

@@ -108,6 +108,15 @@ void sf_stmt_null(sf_stmt *st, int idx);
 int sf_stmt_step(sf_stmt *st, sf_err *err);
 /* Runs a statement that returns no rows. */
 int sf_stmt_run(sf_stmt *st, sf_err *err);
+/* Runs a statement whose answer nobody waits for (no rows, changes not
+ * counted). A backend with round trips (PostgreSQL) may send it with the
+ * next call on this connection that waits for an answer (a statement's
+ * step, ROLLBACK TO, COMMIT) inside the transaction: its failure is then
+ * reported by that call, so use it only where that call fails the same
+ * unit of work (the chain lock before the head read; the commit feed's
+ * NOTIFY before COMMIT). Outside a transaction, and on SQLite, it runs
+ * now. Binds may be reused once it returns. */
+int sf_stmt_run_later(sf_stmt *st, sf_err *err);
 /* Column access on the current row (0-based). */
 const char *sf_stmt_col_text(sf_stmt *st, int col); /* NULL for NULL */
 int sf_stmt_col_len(sf_stmt *st, int col);

@@ -299,6 +299,103 @@ static void terminate(int64_t pid) {
   usleep(100 * 1000); /* the backend exits */
 }
 
+/* ---- the pipeline: queued savepoints, statements run later ---- */
+
+static int insert_pl(sf_db *db, const char *k, sf_err *e) {
+  sf_stmt *st = sf_db_prepare(db, "INSERT INTO pl VALUES(?)", e);
+  assert_non_null(st);
+  sf_stmt_text(st, 1, k);
+  return sf_stmt_run(st, e);
+}
+
+static int insert_pl_later(sf_db *db, const char *k, sf_err *e) {
+  sf_stmt *st = sf_db_prepare(db, "INSERT INTO pl VALUES(?)", e);
+  assert_non_null(st);
+  sf_stmt_text(st, 1, k);
+  return sf_stmt_run_later(st, e);
+}
+
+static void test_pipeline(void **state) {
+  (void)state;
+  sf_db *db = open_db(g_url, SF_DB_WRITE);
+  exec_ok(db, "DROP TABLE IF EXISTS pl; CREATE TABLE pl(k text PRIMARY KEY)");
+  sf_err e = {0};
+  /* commands as the writer runs them: the failing one's error is its own
+   * (its SAVEPOINT travelled with the failing statement), the others stay */
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  const char *keys[] = {"a", "b", "a", "c"};
+  for (int cmd = 0; cmd < 4; cmd++) {
+    sf_err ce = {0};
+    assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &ce), 0);
+    int rc = insert_pl(db, keys[cmd], &ce);
+    assert_int_equal(rc, cmd == 2 ? -409 : 0);
+    if (rc) {
+      assert_int_equal(sf_db_in_transaction(db), 1);
+      assert_int_equal(sf_db_rollback_to(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+    }
+    assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  }
+  /* a command that touches nothing: its savepoint is never sent */
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(sf_db_rollback_to(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  /* an item inside a command: queued with the failing statement, rolled back alone */
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(insert_pl(db, "d", &e), 0);
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+  sf_err ie = {0};
+  assert_int_equal(insert_pl(db, "b", &ie), -409);
+  assert_int_equal(sf_db_rollback_to(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+  assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_ITEM, &e), 0);
+  assert_int_equal(insert_pl(db, "e", &e), 0);
+  assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(sf_db_commit(db, &e), 0);
+  assert_int_equal(query_int(db, "SELECT count(*) FROM pl"), 5); /* a b c d e */
+
+  /* run later: the failure is reported by the next statement, which waits */
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(insert_pl_later(db, "f", &e), 0);
+  assert_int_equal(insert_pl_later(db, "a", &e), 0); /* fails on the server */
+  sf_err le = {0};
+  assert_int_equal(insert_pl(db, "g", &le), -409);
+  assert_int_equal(le.status, 409);
+  assert_int_equal(sf_db_rollback_to(db, SF_DB_SAVEPOINT_CMD, &e), 0); /* f goes too */
+  assert_int_equal(insert_pl_later(db, "h", &e), 0);
+  assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(sf_db_commit(db, &e), 0); /* h travels with the COMMIT */
+  assert_int_equal(query_int(db, "SELECT count(*) FROM pl WHERE k IN ('f', 'g', 'h')"), 1);
+
+  /* a failing statement run later before COMMIT: the COMMIT fails, nothing is written */
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  assert_int_equal(insert_pl(db, "i", &e), 0);
+  assert_int_equal(insert_pl_later(db, "a", &e), 0);
+  sf_err me = {0};
+  assert_true(sf_db_commit(db, &me) < 0);
+  assert_int_equal(me.status, 409);
+  sf_db_rollback(db);
+  assert_int_equal(query_int(db, "SELECT count(*) FROM pl WHERE k = 'i'"), 0);
+
+  /* the connection killed with a savepoint queued: the statement answers 503,
+   * nothing to go back to; the next transaction runs on a new session */
+  int64_t pid = query_int(db, "SELECT pg_backend_pid()");
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  terminate(pid);
+  sf_err ke = {0};
+  assert_true(insert_pl(db, "j", &ke) < 0);
+  assert_int_equal(ke.status, 503);
+  assert_int_equal(sf_db_in_transaction(db), 0);
+  sf_db_rollback(db);
+  assert_int_equal(sf_db_begin(db, &e), 0);
+  assert_int_equal(sf_db_savepoint(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(insert_pl(db, "k", &e), 0);
+  assert_int_equal(sf_db_release(db, SF_DB_SAVEPOINT_CMD, &e), 0);
+  assert_int_equal(sf_db_commit(db, &e), 0);
+  assert_int_equal(query_int(db, "SELECT count(*) FROM pl WHERE k IN ('j', 'k')"), 1);
+  sf_db_close(db);
+}
+
 static void test_killed_connection(void **state) {
   (void)state;
   sf_db *r = open_db(g_url, SF_DB_READ);
@@ -657,17 +754,12 @@ static void test_multi_writer_append(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_placeholders),
-      cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_savepoints),
-      cmocka_unit_test(test_errors_in_transaction),
-      cmocka_unit_test(test_killed_connection),
-      cmocka_unit_test(test_server_restart),
-      cmocka_unit_test(test_check),
-      cmocka_unit_test(test_begin_read_snapshot),
-      cmocka_unit_test(test_writer),
-      cmocka_unit_test(test_multi_writer_append),
-      cmocka_unit_test(test_check_finds_damage),
+      cmocka_unit_test(test_placeholders),        cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_savepoints),          cmocka_unit_test(test_errors_in_transaction),
+      cmocka_unit_test(test_killed_connection),   cmocka_unit_test(test_pipeline),
+      cmocka_unit_test(test_server_restart),      cmocka_unit_test(test_check),
+      cmocka_unit_test(test_begin_read_snapshot), cmocka_unit_test(test_writer),
+      cmocka_unit_test(test_multi_writer_append), cmocka_unit_test(test_check_finds_damage),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -43,8 +43,8 @@ struct pg_db {
   unsigned gen;     /* moves on at each (re)connection */
   int broken;       /* the server went away: connect again at the next use */
   int tx_open;      /* between our BEGIN and COMMIT/ROLLBACK */
-  unsigned savepts; /* open savepoint levels, bit per SF_DB_SAVEPOINT_* */
-  int release_due;  /* a level released but not yet sent (-1: none) */
+  unsigned savepts; /* open savepoint levels, bit per SF_DB_SAVEPOINT_* (sent or queued) */
+  sf_pg_pipe pipe;  /* what goes with the next round trip (pipe.c) */
   int64_t changes;  /* rows of the last INSERT/UPDATE/DELETE */
   unsigned nnames;
   struct {
@@ -94,6 +94,45 @@ static int pg_error(pg_db *d, const PGresult *res, sf_err *err) {
   return sf_err_internal(err, "database: %s (%s)", text, state);
 }
 
+/* ---- the pipeline (pipe.c) ---- */
+
+/* One round trip: what the pipeline holds, then st (prepared) or sql (no
+ * parameters) or nothing, one Sync. 0 with *out = the final's result (the
+ * caller owns it; NULL without a final), or -status with err: the first
+ * failure among them, whoever queued it. A connection that failed in the
+ * middle is not used again (its protocol state is unknown). */
+static int pipe_trip(pg_db *d, pg_stmt *st, const char *sql, PGresult **out, sf_err *err) {
+  PGresult *res = NULL;
+  unsigned unset = 0;
+  int r = sf_pg_pipe_sync(d->conn, &d->pipe, st ? st->name : NULL, sql, st ? st->nparams : 0,
+                          st ? (const char *const *)st->values : NULL, &res, &unset);
+  d->savepts &= ~unset;
+  *out = NULL;
+  if (r == 0) {
+    *out = res;
+    return 0;
+  }
+  sf_pg_pipe_clear(&d->pipe);
+  int rc = pg_error(d, res, err);
+  PQclear(res);
+  if (r == -2) {
+    d->broken = 1;
+    if (rc != -503) rc = sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
+  }
+  return rc;
+}
+
+/* Before a call libpq runs outside pipeline mode (PQexec, PQprepare): what
+ * the pipeline holds goes now; its failure is this call's. */
+static int pipe_flush(pg_db *d, sf_err *err) {
+  if (!sf_pg_pipe_busy(&d->pipe)) return 0;
+  if (d->broken) return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
+  PGresult *res = NULL;
+  int rc = pipe_trip(d, NULL, NULL, &res, err);
+  PQclear(res);
+  return rc;
+}
+
 /* ---- connections ---- */
 
 /* Settings per role, sent once per connection. Write connections wait at
@@ -105,7 +144,11 @@ static const char *role_settings(int role) {
   return "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '60s'";
 }
 
+static int pipe_flush(pg_db *d, sf_err *err);
+
 static int run_simple(pg_db *d, const char *sql, sf_err *err) {
+  int flushed = pipe_flush(d, err);
+  if (flushed) return flushed;
   PGresult *res = PQexec(d->conn, sql);
   ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   int rc = 0;
@@ -127,7 +170,7 @@ static int connect_now(pg_db *d, sf_err *err) {
   d->conn = PQconnectdbParams(keys, vals, 1);
   d->gen++;
   d->savepts = 0;
-  d->release_due = -1;
+  sf_pg_pipe_clear(&d->pipe);
   if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
     d->broken = 1;
     return sf_err_set(err, 503, "storage-error", "Storage error", "cannot connect to the database: %.180s",
@@ -194,6 +237,8 @@ static void note_changes(pg_db *d, PGresult *res) {
 static int pq_exec(sf_db *db, const char *sql, sf_err *err) {
   pg_db *d = (pg_db *)db;
   if (usable(d, err)) return -503;
+  int flushed = pipe_flush(d, err);
+  if (flushed) return flushed;
   PGresult *res = PQexec(d->conn, sql);
   ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   int rc = 0;
@@ -209,6 +254,7 @@ const char *sf_pg_location(sf_db *db) { return ((pg_db *)db)->location; }
 
 PGconn *sf_pg_conn(sf_db *db) {
   pg_db *d = (pg_db *)db;
+  if (pipe_flush(d, NULL)) return NULL;
   return d->broken || conn_lost(d) ? NULL : d->conn;
 }
 
@@ -236,8 +282,7 @@ static int pq_in_transaction(sf_db *db) {
 static int pq_begin(sf_db *db, sf_err *err) {
   pg_db *d = (pg_db *)db;
   if (usable(d, err)) return -503;
-  d->savepts = 0;
-  d->release_due = -1;
+  d->savepts = 0; /* the pipeline is empty: COMMIT and ROLLBACK empty it */
   char sql[96];
   snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%d)", SF_PG_WRITE_LOCK);
   sf_err first = {0};
@@ -253,7 +298,6 @@ static int pq_begin_read(sf_db *db, sf_err *err) {
   pg_db *d = (pg_db *)db;
   if (usable(d, err)) return -503;
   d->savepts = 0;
-  d->release_due = -1;
   static const char k_begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
   sf_err first = {0};
   int rc = run_simple(d, k_begin, &first);
@@ -272,70 +316,93 @@ static int pq_commit(sf_db *db, sf_err *err) {
     d->tx_open = 0;
     return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost before COMMIT");
   }
-  PGresult *res = PQexec(d->conn, "COMMIT");
+  sf_pg_pipe_drop(&d->pipe, 0); /* SAVEPOINTs and RELEASEs not sent end with the transaction */
+  PGresult *res = NULL;
   int rc = 0;
-  if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
-    rc = pg_error(d, res, err);
-  else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+  if (sf_pg_pipe_busy(&d->pipe)) { /* statements run later go with the COMMIT: their failure is its */
+    rc = pipe_trip(d, NULL, "COMMIT", &res, err);
+  } else {
+    res = PQexec(d->conn, "COMMIT");
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) rc = pg_error(d, res, err);
+  }
+  if (!rc && strcmp(PQcmdStatus(res), "COMMIT") != 0)
     rc = sf_err_set(err, 503, "storage-error", "Storage error", "the transaction had failed: rolled back");
   PQclear(res);
   d->tx_open = 0;
   d->savepts = 0;
-  d->release_due = -1;
   return rc;
 }
 
 static void pq_rollback(sf_db *db) {
   pg_db *d = (pg_db *)db;
+  sf_pg_pipe_drop(&d->pipe, 0);
+  if (!d->broken && sf_pg_pipe_busy(&d->pipe)) { /* answers still due: read them, whatever they are */
+    PGresult *res = NULL;
+    pipe_trip(d, NULL, NULL, &res, NULL);
+    PQclear(res);
+  }
+  sf_pg_pipe_clear(&d->pipe);
   if (!d->broken && !conn_lost(d) && PQtransactionStatus(d->conn) != PQTRANS_IDLE) PQclear(PQexec(d->conn, "ROLLBACK"));
   d->tx_open = 0;
   d->savepts = 0;
-  d->release_due = -1;
 }
 
-static const char *const k_names[] = {"sf_cmd", "sf_item"};
+static const char *const k_savepoint[] = {"SAVEPOINT sf_cmd", "SAVEPOINT sf_item"};
+static const char *const k_release[] = {"RELEASE SAVEPOINT sf_cmd", "RELEASE SAVEPOINT sf_item"};
+static const char *const k_rollback_to[] = {"ROLLBACK TO SAVEPOINT sf_cmd", "ROLLBACK TO SAVEPOINT sf_item"};
 
 /* Savepoints above a level end with it (a command's ends its items'). */
 static unsigned levels_from(int level) { return ~0u << level; }
 
-/* A RELEASE is sent with what follows it on the connection's transaction
- * control (the next command's SAVEPOINT), or not at all when COMMIT or
- * ROLLBACK comes first: one round trip less per writer command. Until then
- * the statements run inside the released savepoint, which changes nothing
- * they can see. prefix: "RELEASE SAVEPOINT x; " or "". */
-static void pending_release(pg_db *d, char *prefix, size_t cap) {
-  prefix[0] = '\0';
-  if (d->release_due >= 0) snprintf(prefix, cap, "RELEASE SAVEPOINT %s; ", k_names[d->release_due]);
-  d->release_due = -1;
+static int lost_now(pg_db *d, sf_err *err) {
+  d->broken = 1;
+  return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
 }
 
-static int tx_control(pg_db *d, const char *verb, int level, sf_err *err) {
-  if (d->broken) return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
-  char prefix[48], sql[96];
-  pending_release(d, prefix, sizeof prefix);
-  snprintf(sql, sizeof sql, "%s%s %s", prefix, verb, k_names[level]);
-  return run_simple(d, sql, err);
-}
-
+/* SAVEPOINT and RELEASE are queued (store/pg/pg.h: sf_pg_pipe) and reach
+ * the server with the next statement that waits for an answer, or not at
+ * all: a savepoint that nothing used before its RELEASE, ROLLBACK TO or
+ * the COMMIT is dropped unsent. A writer command thus costs no round trip
+ * of its own for its savepoint. A queued SAVEPOINT that fails is reported
+ * by that statement, and its level no longer counts as open. */
 static int pq_savepoint(sf_db *db, int level, sf_err *err) {
   pg_db *d = (pg_db *)db;
-  int rc = tx_control(d, "SAVEPOINT", level, err);
-  if (!rc) d->savepts |= 1u << level;
-  return rc;
+  if (d->broken || sf_pg_pipe_queue(d->conn, &d->pipe, k_savepoint[level], level, 1)) return lost_now(d, err);
+  d->savepts |= 1u << level;
+  return 0;
 }
 
 static int pq_release(sf_db *db, int level, sf_err *err) {
   pg_db *d = (pg_db *)db;
-  if (d->broken) return sf_err_set(err, 503, "storage-error", "Storage error", "database connection lost");
-  if (d->release_due < 0 || level < d->release_due) d->release_due = level;
+  if (d->broken) return lost_now(d, err);
+  int at = sf_pg_pipe_find(&d->pipe, level);
+  if (at >= 0) { /* never sent: nothing to release */
+    sf_pg_pipe_drop(&d->pipe, at);
+  } else {
+    sf_pg_pipe_drop_deeper(&d->pipe, level); /* released with it */
+    if (sf_pg_pipe_queue(d->conn, &d->pipe, k_release[level], level, 0)) return lost_now(d, err);
+  }
   d->savepts &= ~levels_from(level);
   return 0;
 }
 
+/* Sent at once (a failure path): the caller goes on from the savepoint. */
 static int pq_rollback_to(sf_db *db, int level, sf_err *err) {
   pg_db *d = (pg_db *)db;
-  if (d->release_due > level) d->release_due = -1; /* goes with the rollback */
-  int rc = tx_control(d, "ROLLBACK TO SAVEPOINT", level, err);
+  if (d->broken) return lost_now(d, err);
+  int at = sf_pg_pipe_find(&d->pipe, level), rc = 0;
+  if (at >= 0) { /* nothing ran since it: drop what followed, keep it */
+    sf_pg_pipe_drop(&d->pipe, at + 1);
+  } else {
+    sf_pg_pipe_drop_deeper(&d->pipe, level); /* goes with the rollback (and would fail in an aborted one) */
+    if (sf_pg_pipe_busy(&d->pipe)) {
+      PGresult *res = NULL;
+      rc = pipe_trip(d, NULL, k_rollback_to[level], &res, err);
+      PQclear(res);
+    } else {
+      rc = run_simple(d, k_rollback_to[level], err);
+    }
+  }
   if (!rc) d->savepts &= ~levels_from(level + 1);
   return rc;
 }
@@ -352,6 +419,8 @@ static void stmt_reset(pg_stmt *st) {
 /* PQprepare on the statement's connection (again after a reconnection). */
 static int prepare_once(pg_stmt *st, sf_err *err) {
   pg_db *d = st->db;
+  int flushed = pipe_flush(d, err);
+  if (flushed) return flushed;
   snprintf(st->name, sizeof st->name, "s%u", ++d->nnames);
   PGresult *res = PQprepare(d->conn, st->name, st->text, st->nparams, NULL);
   int rc = 0;
@@ -466,11 +535,19 @@ static void pq_bind_null(sf_stmt *s, int idx) {
  * moves to the next row. The whole result is held (no single-row mode), so
  * the caller may run other statements on the connection between steps, as
  * with SQLite. */
+static void fill_values(pg_stmt *st) {
+  for (int i = 0; i < st->nslots; i++)
+    if (st->slot_to_param[i]) st->values[st->slot_to_param[i] - 1] = st->params[i].v;
+}
+
 static PGresult *stmt_exec(pg_stmt *st, sf_err *err) {
   pg_db *d = st->db;
   if (usable(d, err) || (st->gen != d->gen && stmt_prepare_server(st, err))) return NULL;
-  for (int i = 0; i < st->nslots; i++)
-    if (st->slot_to_param[i]) st->values[st->slot_to_param[i] - 1] = st->params[i].v;
+  fill_values(st);
+  if (sf_pg_pipe_busy(&d->pipe)) { /* with what the pipeline holds: one round trip */
+    PGresult *res = NULL;
+    return pipe_trip(d, st, NULL, &res, err) ? NULL : res;
+  }
   PGresult *res = PQexecPrepared(d->conn, st->name, st->nparams, st->values, NULL, NULL, 0);
   ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) return res;
@@ -509,6 +586,30 @@ static int pq_step(sf_stmt *s, sf_err *err) {
 }
 
 static void pq_reset(sf_stmt *s) { stmt_reset((pg_stmt *)s); }
+
+/* Inside a transaction the statement joins the pipeline and the caller
+ * goes on at once; its failure is reported by the next call that waits for
+ * an answer on this connection (store/db.h: sf_stmt_run_later). Outside,
+ * it runs now. */
+static int pq_run_later(sf_stmt *s, sf_err *err) {
+  pg_stmt *st = (pg_stmt *)s;
+  pg_db *d = st->db;
+  int rc = 0;
+  if (!d->tx_open || d->broken) {
+    rc = pq_step(s, err);
+    stmt_reset(st);
+    return rc < 0 ? rc : 0;
+  }
+  if (st->gen != d->gen && stmt_prepare_server(st, err)) return -503;
+  fill_values(st);
+  int sent = sf_pg_pipe_send(d->conn, &d->pipe, st->name, st->nparams, (const char *const *)st->values);
+  if (sent == 1 && !(rc = pipe_flush(d, err))) /* the pipeline is full */
+    sent = sf_pg_pipe_send(d->conn, &d->pipe, st->name, st->nparams, (const char *const *)st->values);
+  if (rc) return rc;
+  if (sent) return lost_now(d, err);
+  stmt_reset(st);
+  return 0;
+}
 
 static int on_row(pg_stmt *st, int col) { return st->res && st->row >= 0 && st->row < st->nrows && col >= 0; }
 
@@ -559,6 +660,7 @@ const sf_db_backend sf_db_pg_backend = {
     .bind_null = pq_bind_null,
     .step = pq_step,
     .reset = pq_reset,
+    .run_later = pq_run_later,
     .col_text = pq_col_text,
     .col_len = pq_col_len,
     .col_int = pq_col_int,

@@ -4,7 +4,8 @@
  *
  * Files: db_pg.c (connections per role, reconnection, statements,
  * transactions, error mapping), sql.c (the placeholder translation),
- * commit.c (the writer's commit path and the integrity check), copy.c and
+ * commit.c (the writer's commit path and the integrity check), pipe.c (the
+ * write connection's pipeline), copy.c and
  * copy_rows.c (`serviceflow copy-to-postgres`: copy.h). Only these files
  * include libpq-fe.h.
  *
@@ -65,6 +66,51 @@ const char *sf_pg_location(sf_db *db);
  * transaction begun with sf_db_begin on db; NULL when the connection is
  * lost. The caller neither closes it nor leaves it in another state. */
 struct pg_conn *sf_pg_conn(sf_db *db);
+
+/* The pipeline of a connection in a transaction (pipe.c). Transaction
+ * control (SAVEPOINT, RELEASE) is queued, not sent, and statements whose
+ * answer nobody waits for (sf_stmt_run_later) are handed to libpq without
+ * waiting; both go to the server with the next statement that needs its
+ * answer, in libpq's pipeline mode: one write, one Sync, one wait. A failure
+ * of a queued item is reported by that statement (the first failure in the
+ * pipeline; what follows it is skipped by the server). Owned by the pg_db
+ * it is in, on the connection's thread. */
+struct pg_conn;
+struct pg_result;
+#define SF_PG_PIPE_CTL 8   /* control statements queued before they are handed on */
+#define SF_PG_PIPE_SENT 64 /* items in libpq's pipeline before a Sync */
+typedef struct {
+  struct {
+    const char *sql; /* a static text */
+    int level;       /* the SF_DB_SAVEPOINT_* it creates or ends */
+    int savepoint;   /* 1: SAVEPOINT (creates), 0: RELEASE */
+  } ctl[SF_PG_PIPE_CTL];
+  int nctl;
+  signed char sent[SF_PG_PIPE_SENT]; /* per item in libpq's pipeline: the level its SAVEPOINT creates, -1 */
+  int nsent;
+} sf_pg_pipe;
+
+void sf_pg_pipe_clear(sf_pg_pipe *p); /* forgets all (a new session) */
+int sf_pg_pipe_busy(const sf_pg_pipe *p);
+/* The queue's index of the unsent SAVEPOINT of level, -1 when none. */
+int sf_pg_pipe_find(const sf_pg_pipe *p, int level);
+/* Drops the unsent control statements from index from on. */
+void sf_pg_pipe_drop(sf_pg_pipe *p, int from);
+/* Drops the unsent control statements of levels deeper than level. */
+void sf_pg_pipe_drop_deeper(sf_pg_pipe *p, int level);
+/* Queues a control statement; -1 when libpq refused (the connection). */
+int sf_pg_pipe_queue(struct pg_conn *c, sf_pg_pipe *p, const char *sql, int level, int savepoint);
+/* Hands the queue and then the prepared statement name to libpq without a
+ * Sync: 0 sent, 1 the pipeline is full (sync first), -1 libpq refused. */
+int sf_pg_pipe_send(struct pg_conn *c, sf_pg_pipe *p, const char *name, int n, const char *const *values);
+/* Sends the queue and a final statement (prepared name, or sql without
+ * parameters, or neither), a Sync, and reads every answer; leaves pipeline
+ * mode. 0: *out = the final's result (NULL without one); -1: an item failed,
+ * *out = the first failed result; -2: the connection failed (*out may be
+ * NULL). *unset: bits of the levels whose SAVEPOINT did not run. The
+ * caller owns *out. */
+int sf_pg_pipe_sync(struct pg_conn *c, sf_pg_pipe *p, const char *name, const char *sql, int n,
+                    const char *const *values, struct pg_result **out, unsigned *unset);
 
 /* The writer's commit path and the integrity check (commit.c). */
 sf_db *sf_pg_writer_open(const char *location, int *pipelined, sf_err *err);
