@@ -99,7 +99,7 @@ export const RequestData = memoOn(function RequestData({ request }: { request: S
           <Table.Tbody>
             {rows.map(([k, label, v]) => (
               <Table.Tr key={k}>
-                <Table.Th w={{ base: 120, sm: 180 }}>{label}</Table.Th>
+                <Table.Th className="request-data-label">{label}</Table.Th>
                 <Table.Td style={{ whiteSpace: "pre-wrap", overflowWrap: "anywhere" }} data-field={k}>
                   {show(v)}
                 </Table.Td>
