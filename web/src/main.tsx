@@ -1,13 +1,13 @@
+// first: the session starts before the other modules are evaluated (api/sessionStart.ts)
+import "./api/sessionStart";
 import { StrictMode, startTransition } from "react";
 import { createRoot } from "react-dom/client";
 import "@mantine/core/styles.css";
 import "@mantine/notifications/styles.css";
 import "./app/app.css";
-import { startSession } from "./api/session";
 import { App } from "./app/App";
 import { registerServiceWorker } from "./app/serviceWorker";
 
-startSession();
 // A transition: React renders the first screen in slices, yielding to the
 // browser between them, instead of one long task (Lighthouse's total blocking
 // time; bench/README.md). The static header of index.html stays until then.

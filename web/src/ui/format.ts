@@ -1,5 +1,11 @@
 // Money is an integer in minor units with an ISO 4217 currency (docs/commerce.md).
+//
+// The Intl formatters are made once (per currency) and kept: building one
+// loads locale data and costs about a millisecond on a slow phone, and a
+// screen formats dozens of prices and dates while it is drawn (each
+// `toLocaleString()` builds a new formatter too).
 const digitsCache = new Map<string, number>();
+const moneyFormats = new Map<string, Intl.NumberFormat>();
 
 function fractionDigits(currency: string): number {
   let d = digitsCache.get(currency);
@@ -14,18 +20,40 @@ function fractionDigits(currency: string): number {
   return d;
 }
 
+function moneyFormat(currency: string): Intl.NumberFormat {
+  let f = moneyFormats.get(currency);
+  if (!f) {
+    f = new Intl.NumberFormat(undefined, { style: "currency", currency }); // throws on an unknown code
+    moneyFormats.set(currency, f);
+  }
+  return f;
+}
+
 export function money(minor: number, currency: string | null | undefined): string {
   const cur = currency || "EUR";
   const value = minor / 10 ** fractionDigits(cur);
   try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency: cur }).format(value);
+    return moneyFormat(cur).format(value);
   } catch {
     return `${value.toFixed(2)} ${cur}`;
   }
 }
 
+// what Date.prototype.toLocaleString() shows when given no options (ECMA-402
+// ToDateTimeOptions "any"/"all"): the same words, one formatter
+let dateTimeFormat: Intl.DateTimeFormat | null = null;
+
 export function dateTime(iso: string | null | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  if (Number.isNaN(d.getTime())) return iso;
+  dateTimeFormat ??= new Intl.DateTimeFormat(undefined, {
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric",
+  });
+  return dateTimeFormat.format(d);
 }

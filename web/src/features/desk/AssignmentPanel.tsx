@@ -4,12 +4,12 @@ import { useState } from "react";
 import { Button, Group, NativeSelect, Paper, Stack, Text } from "@mantine/core";
 import { useMe } from "../../api/me";
 import { FormAlert, useFormErrors } from "../../ui/errors";
-import { useNameOf } from "../portal/RequestParts";
+import { memoOn, useNameOf } from "../portal/RequestParts";
 import { assigneeOf, useRequestWrites, useUsers, type ServiceRequest } from "../portal/requestsApi";
 
 const roles = ["staff", "approver", "admin"] as const;
 
-export function AssignmentPanel({ request }: { request: ServiceRequest }) {
+export const AssignmentPanel = memoOn(function AssignmentPanel({ request }: { request: ServiceRequest }) {
   const me = useMe();
   const nameOf = useNameOf(request.created_by);
   const { assign } = useRequestWrites(request.id);
@@ -72,4 +72,4 @@ export function AssignmentPanel({ request }: { request: ServiceRequest }) {
       </Stack>
     </Paper>
   );
-}
+}, ["id", "created_by", "assignee"]);

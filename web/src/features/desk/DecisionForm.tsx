@@ -4,7 +4,8 @@
 // pick from the users list; others (approvers may not list users) give the
 // user's id.
 import { useState } from "react";
-import { Button, Group, NativeSelect, Stack, TextInput, Textarea } from "@mantine/core";
+import { Button, Group, NativeSelect, Stack, TextInput } from "@mantine/core";
+import { AutoTextarea } from "../../ui/AutoTextarea";
 import { useMe } from "../../api/me";
 import { FormAlert, notifyOk, useFormErrors } from "../../ui/errors";
 import { useApprovalWrites, useUsers } from "../portal/requestsApi";
@@ -55,10 +56,9 @@ export function DecisionForm({ requestId, title, requester }: { requestId: strin
     <form onSubmit={(e) => e.preventDefault()} noValidate aria-label={`Decide on ${title}`} data-testid="decision-form">
       <Stack gap="xs">
         <FormAlert error={errs.error} fields={["comment", "to"]} />
-        <Textarea
+        <AutoTextarea
           label="Comment (the requester sees it)"
           name="comment"
-          autosize
           minRows={1}
           maxLength={2000}
           value={comment}

@@ -3,12 +3,14 @@
 // only staff see. The switch changes the label, the button and the hint in
 // words, not only in colour.
 import { useState, type FormEvent } from "react";
-import { Button, Group, Paper, Stack, Switch, Text, Textarea } from "@mantine/core";
+import { Button, Group, Paper, Stack, Switch, Text } from "@mantine/core";
+import { AutoTextarea } from "../../ui/AutoTextarea";
 import { FormAlert, useFormErrors } from "../../ui/errors";
 import type { ServiceRequest } from "../portal/requestsApi";
 import { useDeskComment } from "./deskApi";
+import { memoOn } from "../portal/RequestParts";
 
-export function DeskCommentForm({ request, mayNote }: { request: ServiceRequest; mayNote: boolean }) {
+export const DeskCommentForm = memoOn(function DeskCommentForm({ request, mayNote }: { request: ServiceRequest; mayNote: boolean }) {
   const comment = useDeskComment(request.id);
   const errs = useFormErrors();
   const [body, setBody] = useState("");
@@ -39,10 +41,9 @@ export function DeskCommentForm({ request, mayNote }: { request: ServiceRequest;
               data-testid="comment-internal"
             />
           )}
-          <Textarea
+          <AutoTextarea
             label={note ? "Internal note (not visible to the requester)" : "Add a comment (the requester sees it)"}
             name="body"
-            autosize
             minRows={2}
             maxLength={4000}
             value={body}
@@ -62,4 +63,4 @@ export function DeskCommentForm({ request, mayNote }: { request: ServiceRequest;
       </form>
     </Paper>
   );
-}
+}, ["id"]);

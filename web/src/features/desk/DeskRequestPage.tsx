@@ -7,6 +7,7 @@ import { useDeferredValue } from "react";
 import { Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams, type Params } from "react-router-dom";
 import { useMe } from "../../api/me";
+import { getSession } from "../../api/session";
 import { signedIn } from "../../app/lazyPage";
 import { queryClient } from "../../app/queryClient";
 import { Loading } from "../../ui/Loading";
@@ -20,8 +21,10 @@ import {
   requestEventsQuery,
   requestQuery,
   requestTypesQuery,
+  mayListUsers,
   useRequest,
   useRequestType,
+  usersQuery,
 } from "../portal/requestsApi";
 import { StateBadge } from "../portal/words";
 import { AssignmentPanel } from "./AssignmentPanel";
@@ -35,6 +38,9 @@ export async function prefetch({ id }: Params) {
   void queryClient.prefetchQuery(requestQuery(id));
   void queryClient.prefetchQuery(requestEventsQuery(id));
   void queryClient.prefetchQuery(requestTypesQuery());
+  // the names of the people on the screen (staff and admins may list users): read with the
+  // rest, not after the first draw (a second draw of every name, a shift of the text)
+  if (mayListUsers(getSession().user?.role)) void queryClient.prefetchQuery(usersQuery());
 }
 
 export default function DeskRequestPage() {

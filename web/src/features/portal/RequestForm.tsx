@@ -6,7 +6,8 @@
 // fields gets one free-text box: a JSON object is sent as the data, other
 // text as { details }.
 import { useState, type FormEvent } from "react";
-import { Button, Checkbox, Group, NativeSelect, Stack, TextInput, Textarea } from "@mantine/core";
+import { Button, Checkbox, Group, NativeSelect, Stack, TextInput } from "@mantine/core";
+import { AutoTextarea } from "../../ui/AutoTextarea";
 import { FormAlert, useFormErrors } from "../../ui/errors";
 import type { RequestField, RequestType, ServiceRequest } from "./requestsApi";
 import { useOpenRequest } from "./requestsApi";
@@ -86,7 +87,7 @@ function FieldInput({
   const set = (e: { currentTarget: { value: string } }) => onChange(e.currentTarget.value);
   switch (f.type) {
     case "text":
-      return <Textarea {...common} autosize minRows={3} maxLength={f.max_length} value={text} onChange={set} />;
+      return <AutoTextarea {...common} minRows={3} maxLength={f.max_length} value={text} onChange={set} />;
     case "integer":
     case "number":
       return (
@@ -140,10 +141,9 @@ function FieldInput({
     case "object":
     case "list":
       return (
-        <Textarea
+        <AutoTextarea
           {...common}
           description={[description, `JSON ${f.type === "list" ? "array" : "object"}`].filter(Boolean).join(" · ")}
-          autosize
           minRows={3}
           styles={{ input: { fontFamily: "monospace" } }}
           value={text}
@@ -222,11 +222,10 @@ export function RequestForm({ type, onOpened }: { type: RequestType; onOpened: (
           />
         ))}
         {fields.length === 0 && (
-          <Textarea
+          <AutoTextarea
             label="Details"
             description="Describe what you need (or give a JSON object of the request's data)"
             name="details"
-            autosize
             minRows={4}
             value={free}
             onChange={(e) => setFree(e.currentTarget.value)}

@@ -1,10 +1,12 @@
 // The pieces of a request's screen shared by the portal and the desk: its
 // data (labelled by the type's fields), the approval chain, the timeline of
 // its events, the comment form and the actions the caller may take.
-import { useState, type FormEvent } from "react";
-import { Badge, Button, Group, Paper, Stack, Table, Text, Textarea, Timeline } from "@mantine/core";
+import { memo, useState, type FormEvent, type ReactElement } from "react";
+import { Badge, Button, Group, Paper, Stack, Table, Text, Timeline } from "@mantine/core";
+import { AutoTextarea } from "../../ui/AutoTextarea";
 import { useMe } from "../../api/me";
 import { dateTime } from "../../ui/format";
+import { Loading } from "../../ui/Loading";
 import { FormAlert, QueryError, useFormErrors } from "../../ui/errors";
 import {
   approvalsOf,
@@ -45,6 +47,27 @@ export function useNameOf(requester?: string): NameOf {
   };
 }
 
+/**
+ * A panel of the request, drawn again only when a member of the request it
+ * reads (`keys`) or another of its props changed. Every refetch of the
+ * request (each live event, and the catch-up read when its subscription
+ * starts) gives a new object, since its SLA view carries the server's clock,
+ * while its members keep their identity when equal (TanStack Query's
+ * structural sharing): without this each refetch drew every panel and form
+ * of the screen again, a long task on a slow phone (bench/README.md).
+ */
+export function memoOn<P extends { request: ServiceRequest }>(
+  panel: (props: P) => ReactElement | null,
+  keys: Array<keyof ServiceRequest>,
+) {
+  return memo(panel, (a, b) => {
+    const names = Object.keys(b) as Array<keyof P>;
+    if (names.length !== Object.keys(a).length) return false;
+    if (names.some((k) => k !== "request" && a[k] !== b[k])) return false;
+    return keys.every((k) => a.request[k] === b.request[k]);
+  });
+}
+
 function show(v: unknown): string {
   if (v === null || v === undefined || v === "") return "—";
   if (typeof v === "boolean") return v ? "yes" : "no";
@@ -53,7 +76,7 @@ function show(v: unknown): string {
 }
 
 /** The request's data, labelled as its type's form labels them. */
-export function RequestData({ request }: { request: ServiceRequest }) {
+export const RequestData = memoOn(function RequestData({ request }: { request: ServiceRequest }) {
   const t = useRequestType(request.type).type;
   const data = (request.data ?? {}) as Record<string, unknown>;
   const fields = t?.fields ?? [];
@@ -76,7 +99,7 @@ export function RequestData({ request }: { request: ServiceRequest }) {
           <Table.Tbody>
             {rows.map(([k, label, v]) => (
               <Table.Tr key={k}>
-                <Table.Th w={{ base: 120, sm: 180 }}>{label}</Table.Th>
+                <Table.Th className="request-data-label">{label}</Table.Th>
                 <Table.Td style={{ whiteSpace: "pre-wrap", overflowWrap: "anywhere" }} data-field={k}>
                   {show(v)}
                 </Table.Td>
@@ -87,7 +110,7 @@ export function RequestData({ request }: { request: ServiceRequest }) {
       )}
     </Paper>
   );
-}
+}, ["type", "data"]);
 
 const decisionWords: Record<string, string> = {
   approved: "Approved",
@@ -102,7 +125,7 @@ function taskWho(t: ApprovalTask, nameOf: NameOf): string {
 }
 
 /** The latest approval chain: its status, each level's tasks and decisions. */
-export function ApprovalSummary({ request }: { request: ServiceRequest }) {
+export const ApprovalSummary = memoOn(function ApprovalSummary({ request }: { request: ServiceRequest }) {
   const chain = approvalsOf(request);
   const nameOf = useNameOf(request.created_by);
   if (!chain) return null;
@@ -155,7 +178,7 @@ export function ApprovalSummary({ request }: { request: ServiceRequest }) {
       </Stack>
     </Paper>
   );
-}
+}, ["approvals", "created_by"]);
 
 function eventText(e: RequestEvent): string | null {
   const d = e.data as Record<string, unknown>;
@@ -165,10 +188,18 @@ function eventText(e: RequestEvent): string | null {
 }
 
 /** Every step of the request (GET …/events), oldest first, refreshed live with the request. */
-export function RequestTimeline({ request, full = false }: { request: ServiceRequest; full?: boolean }) {
+export const RequestTimeline = memoOn(function RequestTimeline({ request, full = false }: { request: ServiceRequest; full?: boolean }) {
   const events = useRequestEvents(request.id);
   const nameOf = useNameOf(request.created_by);
   if (events.isError) return <QueryError error={events.error} what="the history" />;
+  // the screen is not shown (tests/web/harness/ready.ts) before its history is
+  if (events.isPending)
+    return (
+      <Paper withBorder p="md">
+        <SectionTitle>Timeline</SectionTitle>
+        <Loading label="Loading the history" />
+      </Paper>
+    );
   const list = (events.data?.data ?? []).filter((e) => full || customerSees(e.type));
   const items = list
     .map((e) => {
@@ -204,10 +235,10 @@ export function RequestTimeline({ request, full = false }: { request: ServiceReq
       </Timeline>
     </Paper>
   );
-}
+}, ["id", "created_by"]);
 
 /** Adds a comment (an event on the request, seen by everyone who sees the request). */
-export function CommentForm({ request, label = "Add a comment" }: { request: ServiceRequest; label?: string }) {
+export const CommentForm = memoOn(function CommentForm({ request, label = "Add a comment" }: { request: ServiceRequest; label?: string }) {
   const { comment } = useRequestWrites(request.id);
   const errs = useFormErrors();
   const [body, setBody] = useState("");
@@ -221,10 +252,9 @@ export function CommentForm({ request, label = "Add a comment" }: { request: Ser
       <form onSubmit={submit} noValidate aria-label="Comment">
         <Stack gap="xs">
           <FormAlert error={errs.error} fields={["body"]} />
-          <Textarea
+          <AutoTextarea
             label={label}
             name="body"
-            autosize
             minRows={2}
             maxLength={4000}
             value={body}
@@ -241,10 +271,10 @@ export function CommentForm({ request, label = "Add a comment" }: { request: Ser
       </form>
     </Paper>
   );
-}
+}, ["id"]);
 
 /** The transitions the caller may take now (available_actions), with an optional comment. */
-export function ActionsForm({ request }: { request: ServiceRequest }) {
+export const ActionsForm = memoOn(function ActionsForm({ request }: { request: ServiceRequest }) {
   const { transition } = useRequestWrites(request.id);
   const errs = useFormErrors();
   const [comment, setComment] = useState("");
@@ -263,10 +293,9 @@ export function ActionsForm({ request }: { request: ServiceRequest }) {
         <Stack gap="xs">
           <SectionTitle>Actions</SectionTitle>
           <FormAlert error={errs.error} fields={["comment"]} />
-          <Textarea
+          <AutoTextarea
             label="Comment with the action (optional)"
             name="comment"
-            autosize
             minRows={1}
             maxLength={2000}
             value={comment}
@@ -290,4 +319,4 @@ export function ActionsForm({ request }: { request: ServiceRequest }) {
       </form>
     </Paper>
   );
-}
+}, ["id", "available_actions", "version"]);

@@ -239,11 +239,13 @@ export function useOpenRequest() {
 
 export type User = components["schemas"]["User"];
 
-/** The users one may pick (GET /users: staff and admins only; others get null). */
-export function useUsers(enabled: boolean) {
-  return useQuery({
+/** Who may list users (GET /users): staff and admins. */
+export const mayListUsers = (role: string | undefined) => role === "staff" || role === "admin";
+
+/** Every user (all pages of GET /users), for names and pickers. */
+export const usersQuery = () =>
+  queryOptions({
     queryKey: ["users", "all"],
-    enabled,
     staleTime: 5 * 60_000,
     queryFn: async () => {
       const all: User[] = [];
@@ -260,4 +262,8 @@ export function useUsers(enabled: boolean) {
       return all;
     },
   });
+
+/** The users one may pick (GET /users: staff and admins only; others get null). */
+export function useUsers(enabled: boolean) {
+  return useQuery({ ...usersQuery(), enabled });
 }

@@ -2,7 +2,8 @@
 // and sent in minor units (docs/commerce.md); an edit sends only the fields
 // that changed, with the version shown (If-Match).
 import { useState, type FormEvent } from "react";
-import { Button, Group, NumberInput, Select, SimpleGrid, Stack, TextInput, Textarea } from "@mantine/core";
+import { Button, Group, NumberInput, Select, SimpleGrid, Stack, TextInput } from "@mantine/core";
+import { AutoTextarea } from "../../../ui/AutoTextarea";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../../api/client";
 import type { components } from "../../../api/schema";
@@ -106,7 +107,7 @@ export function ProductForm({ product, onDone }: { product: Product | null; onDo
             error={errs.fieldError("category_id")}
           />
         </SimpleGrid>
-        <Textarea label="Description" autosize minRows={2} value={d.description} onChange={(e) => set("description", e.currentTarget.value)} error={errs.fieldError("description")} />
+        <AutoTextarea label="Description" minRows={2} value={d.description} onChange={(e) => set("description", e.currentTarget.value)} error={errs.fieldError("description")} />
         <Group>
           <Button type="submit" loading={save.isPending} data-testid="save-product">
             {product ? "Save changes" : "Create the product"}

@@ -19,9 +19,9 @@ import {
   Tabs,
   Text,
   TextInput,
-  Textarea,
   Title,
 } from "@mantine/core";
+import { AutoTextarea } from "../../../ui/AutoTextarea";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "../../../api/client";
 import { pageQuery, useCursorList } from "../../../api/lists";
@@ -112,8 +112,8 @@ function TemplateEditor({ t }: { t: Template }) {
         </Group>
         <FormAlert error={errs.error} fields={["subject", "text", "html", "vars"]} />
         <TextInput label="Subject" required value={subject} onChange={(e) => setSubject(e.currentTarget.value)} error={errs.fieldError("subject")} />
-        <Textarea label="Text body" required autosize minRows={4} maxRows={14} value={text} onChange={(e) => setText(e.currentTarget.value)} error={errs.fieldError("text")} styles={{ input: { fontFamily: "monospace" } }} />
-        <Textarea label="HTML body" required autosize minRows={4} maxRows={14} value={html} onChange={(e) => setHtml(e.currentTarget.value)} error={errs.fieldError("html")} styles={{ input: { fontFamily: "monospace" } }} />
+        <AutoTextarea label="Text body" required minRows={4} maxRows={14} value={text} onChange={(e) => setText(e.currentTarget.value)} error={errs.fieldError("text")} styles={{ input: { fontFamily: "monospace" } }} />
+        <AutoTextarea label="HTML body" required minRows={4} maxRows={14} value={html} onChange={(e) => setHtml(e.currentTarget.value)} error={errs.fieldError("html")} styles={{ input: { fontFamily: "monospace" } }} />
         <Group>
           <Button type="submit" loading={save.isPending} data-testid="save-template">
             Save
@@ -122,9 +122,8 @@ function TemplateEditor({ t }: { t: Template }) {
             Back to the default
           </Button>
         </Group>
-        <Textarea
+        <AutoTextarea
           label="Sample variables (JSON) for the preview"
-          autosize
           minRows={2}
           value={vars}
           onChange={(e) => setVars(e.currentTarget.value)}
