@@ -251,7 +251,6 @@ struct hub_place_names {
   char user_id[SF_ID_MAX], slot[sizeof((hub_conn *)0)->slot];
 };
 typedef struct hub_places {
-  sf_rl_slot *slots;
   struct hub_place_names *names;
   int n, cap;
 } hub_places;

@@ -85,7 +85,6 @@ void hub_places_add(hub_places *p, const hub_conn *c) {
   if (!c->slot[0]) return;
   if (p->n == p->cap) {
     p->cap = p->cap ? 2 * p->cap : 64;
-    p->slots = sf_realloc(p->slots, (size_t)p->cap * sizeof *p->slots);
     p->names = sf_realloc(p->names, (size_t)p->cap * sizeof *p->names);
   }
   struct hub_place_names *n = &p->names[p->n];
@@ -95,11 +94,11 @@ void hub_places_add(hub_places *p, const hub_conn *c) {
 }
 
 void hub_limit_refresh(hub_places *p) {
-  for (int i = 0; i < p->n; i++) /* names may have moved while the arrays grew */
-    p->slots[i] = (sf_rl_slot){p->names[i].user_id, p->names[i].slot};
-  sf_rl_slots_refresh(sf_edge_rl_redis(), SLOT_NAME, p->slots, p->n, ttl_ms());
+  sf_rl_slot *slots = p->n ? sf_malloc((size_t)p->n * sizeof *slots) : NULL;
+  for (int i = 0; i < p->n; i++) slots[i] = (sf_rl_slot){p->names[i].user_id, p->names[i].slot};
+  sf_rl_slots_refresh(sf_edge_rl_redis(), SLOT_NAME, slots, p->n, ttl_ms());
   pthread_mutex_unlock(&limit.mu);
-  free(p->slots);
+  free(slots);
   free(p->names);
   *p = (hub_places){0};
 }

@@ -119,6 +119,19 @@ static void on_ping(const char *payload) {
   pthread_mutex_unlock(&fence.mu);
 }
 
+/* With fence.mu held: sends the next ping, letting the lock go meanwhile,
+ * and wakes the waiters (one for a later ping may send it now). */
+static void send_next_ping(void) {
+  fence.sending = 1;
+  uint64_t seq = ++fence.sent;
+  pthread_mutex_unlock(&fence.mu);
+  int failed = send_ping(seq);
+  pthread_mutex_lock(&fence.mu);
+  fence.sending = 0;
+  if (failed) fence.failed = seq;
+  pthread_cond_broadcast(&fence.heard_cv);
+}
+
 /* The wait: a ping sent after the call, back. The one in flight when the
  * call came may have been queued before a commit that completed before the
  * call, so it does not count. */
@@ -131,14 +144,7 @@ static int await_ping(int timeout_ms) {
     if (fence.failed >= need) {
       rc = -1;
     } else if (!fence.sending && fence.sent < need) {
-      fence.sending = 1;
-      uint64_t seq = ++fence.sent;
-      pthread_mutex_unlock(&fence.mu);
-      int failed = send_ping(seq);
-      pthread_mutex_lock(&fence.mu);
-      fence.sending = 0;
-      if (failed) fence.failed = seq;
-      pthread_cond_broadcast(&fence.heard_cv); /* a waiter for a later ping may send it now */
+      send_next_ping();
     } else if (pthread_cond_timedwait(&fence.heard_cv, &fence.mu, &until) != 0) {
       rc = -1;
     }
@@ -152,13 +158,7 @@ static int await_ping(int timeout_ms) {
  * waits for). */
 static void warm_fence(void) {
   pthread_mutex_lock(&fence.mu);
-  uint64_t seq = ++fence.sent;
-  fence.sending = 1;
-  pthread_mutex_unlock(&fence.mu);
-  int failed = send_ping(seq);
-  pthread_mutex_lock(&fence.mu);
-  fence.sending = 0;
-  if (failed) fence.failed = seq;
+  send_next_ping();
   pthread_mutex_unlock(&fence.mu);
 }
 

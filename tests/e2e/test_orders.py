@@ -36,6 +36,24 @@ def place(srv, token, items, card=OK, wait=None, key=None):
                token=token, headers=h)
 
 
+def place_until_fault(tc, srv, token, pid, fault):
+    """Starts the stopped srv with SERVICEFLOW_FAULT=fault, places an order of 2 of pid (it must be
+    acknowledged: 201) and waits for the process to die at the fault point (exit 86). Returns the
+    order as placed."""
+    os.environ["SERVICEFLOW_FAULT"] = fault
+    try:
+        srv.start()
+        st, _, o = place(srv, token, [{"product_id": pid, "quantity": 2}])
+        tc.assertEqual(st, 201, o)  # acknowledged, then the process dies mid-saga
+        deadline = time.time() + 10
+        while srv.proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        tc.assertEqual(srv.proc.poll(), 86, "the fault point was not reached")
+    finally:
+        del os.environ["SERVICEFLOW_FAULT"]
+    return o
+
+
 def stock_of(srv, staff, pid):
     return req(srv, "GET", "/api/v1/inventory/" + pid, token=staff)[2]
 
@@ -287,17 +305,7 @@ class Crash(unittest.TestCase):
             cust = register(srv)["access_token"]
             pid = products[0]["id"]
             srv.stop()
-            os.environ["SERVICEFLOW_FAULT"] = fault
-            try:
-                srv.start()
-                st, _, o = place(srv, cust, [{"product_id": pid, "quantity": 2}])
-                self.assertEqual(st, 201, o)  # acknowledged, then the process dies mid-saga
-                deadline = time.time() + 10
-                while srv.proc.poll() is None and time.time() < deadline:
-                    time.sleep(0.02)
-                self.assertEqual(srv.proc.poll(), 86, "the fault point was not reached")
-            finally:
-                del os.environ["SERVICEFLOW_FAULT"]
+            o = place_until_fault(self, srv, cust, pid, fault)
             srv.start()
             o = wait_settled(srv, cust, o["id"])
             self.assertEqual(o["status"], "paid", o)

@@ -8,7 +8,7 @@ void and refund retries are logged, refunds reach the provider's ledger, and a
 bad provider configuration stops the server at startup."""
 import http.client, json, os, re, shutil, subprocess, sys, tempfile, threading, time, unittest
 from sfharness import BIN, FAST_HASH, HERE, Server, cli, free_port, req, register, main
-from test_orders import DECLINED, FAST, NOFUNDS, OK, TRANSIENT, place, setup_shop, stock_of
+from test_orders import DECLINED, FAST, NOFUNDS, OK, TRANSIENT, place, place_until_fault, setup_shop, stock_of
 
 FAKEPAY = os.path.join(HERE, "fakepay.py")
 COOLDOWN_S = 1.0
@@ -508,17 +508,7 @@ class Resumed(unittest.TestCase):
             staff, products = setup_shop(srv, stock=50, n=1)
             cust = register(srv)["access_token"]
             srv.stop()
-            os.environ["SERVICEFLOW_FAULT"] = "after_provider_capture"
-            try:
-                srv.start()
-                st, _, o = place(srv, cust, [{"product_id": products[0]["id"], "quantity": 2}])
-                self.assertEqual(st, 201, o)
-                deadline = time.time() + 10
-                while srv.proc.poll() is None and time.time() < deadline:
-                    time.sleep(0.02)
-                self.assertEqual(srv.proc.poll(), 86, "the fault point was not reached")
-            finally:
-                del os.environ["SERVICEFLOW_FAULT"]
+            o = place_until_fault(self, srv, cust, products[0]["id"], "after_provider_capture")
             fp.mode("down", count=5)  # the first saga attempt's three calls, then two probes
             srv.start()
             deadline, o2 = time.time() + 90, None
