@@ -276,6 +276,25 @@ static void heartbeat(hub_conn *c, int64_t now, beats *b) {
   }
   hub_push(c, c->kind == CONN_WS ? b->ws : b->sse, 1);
   c->last_tx_ms = now;
+  if (c->kind == CONN_WS) c->ping_ms = now;
+}
+
+/* A WebSocket peer is idle when it has sent nothing for the idle timeout
+ * although a ping went out after its last word and it had a heartbeat to
+ * answer. It is never closed unasked: not when events keep flowing to it (no
+ * keep-alive was due, but the peer still gets its pings once a heartbeat),
+ * nor when this thread ran late (a starved tick pings first). */
+static int ws_idle(const hub_conn *c, int64_t now) {
+  return c->kind == CONN_WS && now - c->last_rx_ms > hub_cfg.idle_timeout_ms && c->ping_ms > c->last_rx_ms &&
+         now - c->ping_ms >= hub_cfg.heartbeat_ms;
+}
+
+/* A heartbeat is due when nothing went out for one (a keep-alive for the
+ * peer and the proxies between), and for a WebSocket peer that said nothing
+ * for one and was not pinged within it. */
+static int beat_due(const hub_conn *c, int64_t now) {
+  if (now - c->last_tx_ms >= hub_cfg.heartbeat_ms) return 1;
+  return c->kind == CONN_WS && now - c->last_rx_ms >= hub_cfg.heartbeat_ms && now - c->ping_ms >= hub_cfg.heartbeat_ms;
 }
 
 hub_conn *hub_tick(int64_t now) {
@@ -300,9 +319,9 @@ hub_conn *hub_tick(int64_t now) {
     }
     if (c->token_exp && now_s >= c->token_exp)
       revoke(c, 4401, "access token expired; reconnect with a new one");
-    else if (c->kind == CONN_WS && now - c->last_rx_ms > hub_cfg.idle_timeout_ms)
+    else if (ws_idle(c, now))
       hub_close(c, SF_WS_GOING_AWAY, "idle timeout");
-    else if (now - c->last_tx_ms >= hub_cfg.heartbeat_ms)
+    else if (beat_due(c, now))
       heartbeat(c, now, &b);
   }
   hub_unlock();

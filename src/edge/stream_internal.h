@@ -96,6 +96,7 @@ struct hub_conn {
   hub_conn *dirty_next;
   hub_conn *work_next;                         /* hub_take_dirty's list (dirty_next may be reused meanwhile) */
   int64_t last_rx_ms, last_tx_ms, deadline_ms; /* monotonic */
+  int64_t ping_ms;                             /* WebSocket: the last heartbeat ping sent (monotonic; 0: none) */
   /* WebSocket */
   int fd;
   sf_http_upgraded *urh;

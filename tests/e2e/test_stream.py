@@ -4,7 +4,7 @@ curl -N. Subscribe and receive, authorization per topic (the GET's status), resu
 without gap or duplicate, a slow consumer cut without slowing anyone, role change and
 logout ending subscriptions, heartbeats and idle timeout, the per-user limit, the
 Origin check, the token kept out of the access log, and a kill -9 then resume."""
-import asyncio, base64, http.client, json, os, socket, struct, subprocess, threading, time, unittest
+import asyncio, base64, http.client, json, os, signal, socket, struct, subprocess, threading, time, unittest
 from sfharness import Server, req, register, make_user, main
 from test_orders import setup_shop, place
 from test_workflows import publish
@@ -103,6 +103,18 @@ class Stream(unittest.TestCase):
     def staff_step(self, oid, step):
         st, _, b = req(self.srv, "POST", "/api/v1/orders/%s/%s" % (oid, step), token=self.staff)
         self.assertEqual(st, 200, b)
+
+    def stream_positions(self, stream):
+        """The positions of a stream's events in the log."""
+        out, cursor = set(), None
+        while True:
+            path = "/api/v1/events?stream=%s&limit=200" % stream + ("&cursor=" + cursor if cursor else "")
+            st, _, b = req(self.srv, "GET", path, token=self.admin)
+            assert st == 200, b
+            out |= {e["position"] for e in b["data"]}
+            cursor = b.get("next_cursor")
+            if not cursor:
+                return out
 
     async def recv(self, ws, timeout=10):
         return json.loads(await asyncio.wait_for(ws.recv(), timeout))
@@ -255,13 +267,26 @@ class Stream(unittest.TestCase):
         results = {}
 
         async def reader():
+            try:
+                await read_all()
+            finally:
+                results["reader_done"] = True  # sf-stream handed every event to every subscriber by now
+
+        async def read_all():
             async with websockets.connect(self.ws_url(watcher)) as ws:
                 await self.subscribe(ws, "stock:" + pid)
-                got = 0
+                results["reader_ready"] = True
+                got, seen = 0, set()
                 while got < n:
-                    m = await self.recv(ws, 30)
+                    try:
+                        m = await self.recv(ws, 30)
+                    except asyncio.TimeoutError:
+                        logged = self.stream_positions("stock-" + pid)
+                        raise AssertionError("the reader waited 30 s after %d events; not received: %s; %r"
+                                             % (got, sorted(logged - seen), results))
                     if m["type"] == "event":
                         got += 1
+                        seen.add(m["event"]["position"])
                 results["reader"] = got
 
         async def slow():
@@ -272,7 +297,7 @@ class Stream(unittest.TestCase):
                                           ping_interval=None)
             await self.subscribe(ws, "stock:" + pid)
             results["slow_ready"] = True
-            while "writes_done" not in results:
+            while "reader_done" not in results:
                 await asyncio.sleep(0.1)  # reads nothing meanwhile
             try:
                 while True:
@@ -286,10 +311,12 @@ class Stream(unittest.TestCase):
             conn.connect()
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             conn.request("GET", "/api/v1/stream?topics=stock:" + pid, headers={"Authorization": "Bearer " + sse_user})
-            resp = conn.getresponse()
-            assert resp.status == 200
-            results["sse_ready"] = True
-            while "writes_done" not in results:
+            try:
+                resp = conn.getresponse()
+                results["sse_status"] = resp.status
+            finally:
+                results["sse_ready"] = True  # the writes start, and the reader says what it saw
+            while "reader_done" not in results:
                 time.sleep(0.1)  # reads nothing meanwhile
             text = b""
             try:
@@ -304,13 +331,15 @@ class Stream(unittest.TestCase):
             conn.close()
 
         def writes():
-            while "slow_ready" not in results or "sse_ready" not in results:
+            while not {"reader_ready", "slow_ready", "sse_ready"} <= results.keys():
                 time.sleep(0.05)
             t0 = time.time()
-            for _ in range(n):
+            for i in range(n):
                 st, _, b = req(self.srv, "POST", "/api/v1/inventory/%s/adjustments" % pid,
                                {"delta": 1, "reason": "restock " + "x" * 190}, token=self.staff)
-                assert st == 200, b
+                if st != 200:
+                    results["write_error"] = "write %d: %s %s" % (i, st, b)
+                    break
             results["write_s"] = time.time() - t0
             results["writes_done"] = True
 
@@ -323,7 +352,10 @@ class Stream(unittest.TestCase):
             w.join()
             e.join()
         run(go())
+        self.assertNotIn("write_error", results)
+        self.assertEqual(results["sse_status"], 200)
         self.assertEqual(results["reader"], n)
+        self.assertGreaterEqual(len(self.stream_positions("stock-" + pid)), n)
         self.assertEqual(results["slow_code"], 4008, results)
         self.assertIn("resume", results["slow_reason"])
         self.assertIn("event: overflow\ndata: {\"code\":4008", results["sse_tail"])
@@ -426,6 +458,68 @@ class Stream(unittest.TestCase):
                 break
         self.assertEqual(struct.unpack(">H", payload[:2])[0], 1001)
         self.assertLess(time.time() - t0, 6)
+        s.close()
+
+    def test_busy_stream_still_pings_and_is_not_idle(self):
+        """Events flowing to a peer are no keep-alive from it: it still gets its pings, and a peer
+        that answers them is not closed for idle however busy its stream."""
+        srv = Server(ARGS + ["--stream-idle-timeout-s", "2"])
+        self.addCleanup(srv.close)
+        staff, products = setup_shop(srv, n=1)
+        pid = products[0]["id"]
+        cust = register(srv)["access_token"]
+        stop = threading.Event()
+
+        def adjust():  # an event every 0.25 s, more often than the heartbeat
+            while not stop.is_set():
+                st, _, b = req(srv, "POST", "/api/v1/inventory/%s/adjustments" % pid, {"delta": 1, "reason": "busy"},
+                               token=staff)
+                assert st == 200, b
+                time.sleep(0.25)
+
+        async def go():
+            url = "ws://127.0.0.1:%d/api/v1/stream/ws?access_token=%s" % (srv.port, cust)
+            async with websockets.connect(url, ping_interval=None) as ws:  # answers pings, sends none
+                await self.subscribe(ws, "stock:" + pid)
+                w = threading.Thread(target=adjust)
+                w.start()
+                try:
+                    t0, events = time.time(), 0
+                    while time.time() - t0 < 6:  # three idle timeouts
+                        m = await self.recv(ws, 5)
+                        events += m["type"] == "event"
+                    return events, ws.close_code  # a close on the way would have ended recv
+
+                finally:
+                    stop.set()
+                    w.join()
+        events, code = run(go())  # an idle close ends recv with ConnectionClosed
+        self.assertGreater(events, 10)
+        self.assertIsNone(code)
+
+    def test_late_tick_pings_before_closing_for_idle(self):
+        """A server that ran late (here stopped for longer than the idle timeout) pings before it
+        closes a peer for idle: the peer gets its heartbeat to answer."""
+        srv = Server(ARGS + ["--stream-idle-timeout-s", "2"])
+        self.addCleanup(srv.close)
+        cust = register(srv)["access_token"]
+        s = self.raw_ws(cust, srv)
+        s.sendall(b"\x89\x80" + os.urandom(4))  # a ping of our own: its pong proves sf-stream holds the socket
+        self.assertEqual(self.frame(s)[0], 0xA)
+        srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(3.5)
+        finally:
+            srv.proc.send_signal(signal.SIGCONT)
+        op, _ = self.frame(s)
+        self.assertEqual(op, 0x9)
+        t0 = time.time()
+        while True:
+            op, payload = self.frame(s)
+            if op == 0x8:
+                break
+        self.assertEqual(struct.unpack(">H", payload[:2])[0], 1001)
+        self.assertGreaterEqual(time.time() - t0, 0.5, "a heartbeat to answer the ping")
         s.close()
 
     def test_reset_when_too_far_behind_and_token_expiry(self):
