@@ -39,21 +39,20 @@ export function money(minor: number, currency: string | null | undefined): strin
   }
 }
 
-// what Date.prototype.toLocaleString() shows when given no options (ECMA-402
-// ToDateTimeOptions "any"/"all"): the same words, one formatter
-let dateTimeFormat: Intl.DateTimeFormat | null = null;
+// Dates are written out here, not by Intl.DateTimeFormat: the first such
+// formatter of a page loads the locale's date patterns, 200 ms of a slow
+// phone's main thread (Chromium at 4x slowdown), before the screen can
+// answer (docs/web.md, "Performance"). Local time, day month year: one
+// reading in every country, "7 Dec 2026, 14:05:09".
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const two = (n: number) => (n < 10 ? "0" + n : String(n));
 
 export function dateTime(iso: string | null | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  dateTimeFormat ??= new Intl.DateTimeFormat(undefined, {
-    year: "numeric",
-    month: "numeric",
-    day: "numeric",
-    hour: "numeric",
-    minute: "numeric",
-    second: "numeric",
-  });
-  return dateTimeFormat.format(d);
+  return (
+    `${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()}, ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
+  );
 }
