@@ -13,7 +13,14 @@ const Notifications = lazy(() => import("@mantine/notifications").then((m) => ({
 
 export function App() {
   return (
-    <MantineProvider theme={theme} cssVariablesResolver={cssVariables} defaultColorScheme="light">
+    // deduplicateCssVariables off: leaving out the variables equal to the default theme's
+    // meant resolving the default theme too, 30 ms of the first render at 4x slowdown
+    <MantineProvider
+      theme={theme}
+      cssVariablesResolver={cssVariables}
+      defaultColorScheme="light"
+      deduplicateCssVariables={false}
+    >
       <Suspense fallback={null}>
         <Notifications position="top-right" zIndex={2000} />
       </Suspense>

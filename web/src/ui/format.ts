@@ -1,17 +1,19 @@
 // Money is an integer in minor units with an ISO 4217 currency (docs/commerce.md).
 //
 // The Intl formatters are made once (per currency) and kept: building one
-// loads locale data and costs about a millisecond on a slow phone, and a
+// loads locale data (tens of ms at Lighthouse's 4x slowdown), and a
 // screen formats dozens of prices and dates while it is drawn (each
 // `toLocaleString()` builds a new formatter too).
 const digitsCache = new Map<string, number>();
 const moneyFormats = new Map<string, Intl.NumberFormat>();
 
+// the currency's minor unit (ISO 4217, from CLDR: the same in every locale),
+// read off the formatter the amount is written with: one formatter made, not two
 function fractionDigits(currency: string): number {
   let d = digitsCache.get(currency);
   if (d === undefined) {
     try {
-      d = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;
+      d = moneyFormat(currency).resolvedOptions().maximumFractionDigits ?? 2;
     } catch {
       d = 2;
     }
