@@ -7,6 +7,7 @@
  *                of their own (the clock is the whole server's), one at a time
  *   screenshots  `make screenshots` (SF_WEB_SCREENSHOTS=1): docs/screenshots/*.png
  *   lighthouse   bench/lighthouse.sh (SF_WEB_LIGHTHOUSE=1): the Lighthouse table
+ *   profile      bench/web_profile.sh (SF_WEB_PROFILE=1): where a first load's time goes
  *
  * Environment: SF_CHROMIUM (default /usr/bin/chromium; CHROME_PATH also read),
  * SF_WEB_WORKERS (default 2), SF_WEB_URL (use a running server), and those of
@@ -32,6 +33,8 @@ const projects: Project[] = [
 ];
 if (process.env.SF_WEB_SCREENSHOTS === '1')
   projects.push({ name: 'screenshots', testMatch: /extra\/screenshots\.ts$/, use: desktop });
+if (process.env.SF_WEB_PROFILE === '1')
+  projects.push({ name: 'profile', testMatch: /extra\/profile\.ts$/, use: desktop, timeout: 600_000 });
 if (process.env.SF_WEB_LIGHTHOUSE === '1')
   projects.push({ name: 'lighthouse', testMatch: /extra\/lighthouse\.ts$/, use: desktop, timeout: 600_000 });
 

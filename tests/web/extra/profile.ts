@@ -1,0 +1,104 @@
+/* bench/web_profile.sh (project `profile`, SF_WEB_PROFILE=1): where a page's
+ * first load spends its time, for each page of SF_PROF_PAGES (default: the
+ * Lighthouse pages, pages.ts), in fresh contexts (cold cache) on loopback:
+ *   - a cold load at full speed: navigation to the screen shown (harness/ready.ts),
+ *     first paint, the long tasks, and each request's start and end, the critical
+ *     path of "first page interactive";
+ *   - a cold load at Lighthouse's 4x CPU slowdown under V8's sampling profiler:
+ *     the shown time, the long tasks and the 30 functions with the most self
+ *     time; the profile is written to SF_PROF_OUT/<page>.cpuprofile (open it in
+ *     Chromium's DevTools, Performance panel). A build with `--minify false`
+ *     names the app's functions (bench/web_profile.sh --names).
+ * A measurement for finding work to cut, not a figure: Lighthouse's are
+ * bench/lighthouse.sh's. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BrowserContext, Page } from '@playwright/test';
+import { injectSession, test } from '../harness/fixtures';
+import { DEMO } from '../harness/api';
+import { screenShown } from '../harness/ready';
+import { REPO } from '../harness/server';
+import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
+
+const OUT = process.env.SF_PROF_OUT || path.join(REPO, 'bench', 'results', 'web-profile');
+
+/* Records the long tasks and the moment the screen is shown, from the page's first script. */
+const WATCH = `(() => {
+  window.__sfLong = [];
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) window.__sfLong.push([Math.round(e.startTime), Math.round(e.duration)]);
+  }).observe({ type: 'longtask', buffered: true });
+  const shown = ${screenShown.toString()};
+  const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
+  requestAnimationFrame(tick);
+})()`;
+
+async function shown(page: Page) {
+  await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 30_000 });
+  return page.evaluate(() => ({
+    shownMs: Math.round((window as any).__sfShownAt),
+    longTasks: (window as any).__sfLong as Array<[number, number]>,
+    paint: Math.round(performance.getEntriesByType('paint')[0]?.startTime ?? NaN),
+    requests: performance
+      .getEntriesByType('resource')
+      .map((r) => `${String(Math.round(r.startTime)).padStart(5)}-${String(Math.round((r as PerformanceResourceTiming).responseEnd)).padEnd(5)} ${r.name.replace(location.origin, '')}`),
+  }));
+}
+
+/* Self time per function of a V8 CPU profile, the top n. */
+function topSelf(profile: any, n: number): string[] {
+  const byId = new Map<number, any>(profile.nodes.map((x: any) => [x.id, x]));
+  const self = new Map<string, number>();
+  profile.samples.forEach((id: number, i: number) => {
+    const cf = byId.get(id).callFrame;
+    const key = `${cf.functionName || '(anonymous)'} ${cf.url.split('/').pop() || ''}:${cf.lineNumber + 1}`;
+    self.set(key, (self.get(key) || 0) + (profile.timeDeltas[i] || 0) / 1000);
+  });
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${v.toFixed(1).padStart(8)} ms  ${k}`);
+}
+
+test('profile', async ({ browser, api, baseURL }) => {
+  const only = (process.env.SF_PROF_PAGES || '').split(',').filter(Boolean);
+  fs.mkdirSync(OUT, { recursive: true });
+  for (const [role, name] of LIGHTHOUSE_PAGES) {
+    if (only.length && !only.some((o) => name.includes(o))) continue;
+    const entry = PAGES[role].find((p) => p.name === name);
+    if (!entry || entry.fixme) continue;
+    const pagePath = typeof entry.path === 'string' ? entry.path : await entry.path(api);
+    const fresh = async (): Promise<[BrowserContext, Page]> => {
+      // a phone-sized window, as Lighthouse's mobile profile
+      const context = await browser.newContext({ baseURL, viewport: { width: 412, height: 823 } });
+      const page = await context.newPage();
+      const user = ROLE_USER[role];
+      if (user) await injectSession(page, (await api.login(DEMO[user].email, DEMO[user].password)).refresh_token);
+      await page.addInitScript(WATCH);
+      return [context, page];
+    };
+    let [context, page] = await fresh();
+    await page.goto(pagePath, { waitUntil: 'commit' });
+    const fast = await shown(page);
+    await context.close();
+    console.log(`\n== ${name} (${role}) ${pagePath}`);
+    console.log(`full speed: shown at ${fast.shownMs} ms, first paint ${fast.paint} ms, long tasks [start, ms] ${JSON.stringify(fast.longTasks)}`);
+    for (const r of fast.requests) console.log(`  ${r}`);
+
+    [context, page] = await fresh();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    await cdp.send('Profiler.start');
+    await page.goto(pagePath, { waitUntil: 'commit' });
+    const slow = await shown(page);
+    await page.waitForTimeout(2000); // what follows the first draw (live catch-up, late reads)
+    const { profile } = await cdp.send('Profiler.stop');
+    await context.close();
+    const file = path.join(OUT, `${name.replace(/\W+/g, '-')}.cpuprofile`);
+    fs.writeFileSync(file, JSON.stringify(profile));
+    console.log(`4x slowdown: shown at ${slow.shownMs} ms, long tasks ${JSON.stringify(slow.longTasks)}; profile ${file}`);
+    for (const line of topSelf(profile, 30)) console.log(line);
+  }
+});
