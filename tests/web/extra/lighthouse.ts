@@ -20,7 +20,7 @@ import path from 'node:path';
 import { injectSession, test } from '../harness/fixtures';
 import { Api, DEMO } from '../harness/api';
 import { initialJs } from '../harness/initial-js';
-import { isPlaceholder, screenShown, waitForScreen } from '../harness/ready';
+import { isPlaceholder, SHOWN_WATCH, waitForScreen } from '../harness/ready';
 import { freePort, REPO, WEB_ROOT } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
@@ -56,13 +56,7 @@ async function firstInteractive(browser: Browser, api: Api, baseURL: string, rol
       const s = await api.login(DEMO[user].email, DEMO[user].password);
       await context.addInitScript(([t]) => localStorage.setItem('sf.refresh_token', t), [s.refresh_token]);
     }
-    // the check runs in the page from its first script on, every animation frame, and
-    // notes the time itself: Playwright's round trips do not count
-    await context.addInitScript(`(() => {
-      const shown = ${screenShown.toString()};
-      const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
-      requestAnimationFrame(tick);
-    })()`);
+    await context.addInitScript(SHOWN_WATCH);
     const page = await context.newPage();
     await page.goto(pagePath, { waitUntil: 'commit' });
     const handle = await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 20_000 });

@@ -16,22 +16,11 @@ import path from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import { injectSession, test } from '../harness/fixtures';
 import { DEMO } from '../harness/api';
-import { screenShown } from '../harness/ready';
+import { SHOWN_WATCH } from '../harness/ready';
 import { REPO } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
 const OUT = process.env.SF_PROF_OUT || path.join(REPO, 'bench', 'results', 'web-profile');
-
-/* Records the long tasks and the moment the screen is shown, from the page's first script. */
-const WATCH = `(() => {
-  window.__sfLong = [];
-  new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) window.__sfLong.push([Math.round(e.startTime), Math.round(e.duration)]);
-  }).observe({ type: 'longtask', buffered: true });
-  const shown = ${screenShown.toString()};
-  const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
-  requestAnimationFrame(tick);
-})()`;
 
 async function shown(page: Page) {
   await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 30_000 });
@@ -74,7 +63,7 @@ test('profile', async ({ browser, api, baseURL }) => {
       const page = await context.newPage();
       const user = ROLE_USER[role];
       if (user) await injectSession(page, (await api.login(DEMO[user].email, DEMO[user].password)).refresh_token);
-      await page.addInitScript(WATCH);
+      await page.addInitScript(SHOWN_WATCH);
       return [context, page];
     };
     let [context, page] = await fresh();

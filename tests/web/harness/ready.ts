@@ -18,6 +18,20 @@ export function screenShown(): boolean {
   return true;
 }
 
+/* An init script (context.addInitScript) that notes, from the page's first
+ * script on, when the screen is shown (window.__sfShownAt, performance.now();
+ * checked every animation frame in the page itself, so Playwright's round
+ * trips do not count) and every long task (window.__sfLong, [start, ms]). */
+export const SHOWN_WATCH = `(() => {
+  window.__sfLong = [];
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) window.__sfLong.push([Math.round(e.startTime), Math.round(e.duration)]);
+  }).observe({ type: 'longtask', buffered: true });
+  const shown = ${screenShown.toString()};
+  const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
+  requestAnimationFrame(tick);
+})()`;
+
 export async function waitForScreen(page: Page, label = page.url()): Promise<void> {
   await page.waitForFunction(screenShown, undefined, { timeout: 30_000 }).catch(() => {
     throw new Error(`${label}: the screen did not finish loading (no <main> h1, or still loading)`);

@@ -7,9 +7,9 @@
 const digitsCache = new Map<string, number>();
 const moneyFormats = new Map<string, Intl.NumberFormat>();
 
-// the currency's minor unit (ISO 4217, from CLDR: the same in every locale),
-// read off the formatter the amount is written with: one formatter made, not two
-function fractionDigits(currency: string): number {
+/** The currency's minor unit (ISO 4217, from CLDR: the same in every locale),
+ * read off the formatter its amounts are written with (2 for an unknown code). */
+export function fractionDigits(currency: string): number {
   let d = digitsCache.get(currency);
   if (d === undefined) {
     try {

@@ -8,17 +8,10 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "../../../api/client";
 import type { components } from "../../../api/schema";
 import { FormAlert, notifyOk, useFormErrors } from "../../../ui/errors";
+import { fractionDigits } from "../../../ui/format";
 
 export type Product = components["schemas"]["Product"];
 type Status = Product["status"];
-
-function digits(currency: string): number {
-  try {
-    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;
-  } catch {
-    return 2;
-  }
-}
 
 interface Draft {
   sku: string;
@@ -41,14 +34,14 @@ export function ProductForm({ product, onDone }: { product: Product | null; onDo
           sku: product.sku,
           name: product.name,
           description: product.description,
-          price: product.price / 10 ** digits(product.currency),
+          price: product.price / 10 ** fractionDigits(product.currency),
           currency: product.currency,
           status: product.status,
           category_id: product.category_id,
         }
       : { sku: "", name: "", description: "", price: "", currency: "EUR", status: "draft", category_id: null },
   );
-  const minor = () => Math.round(Number(d.price === "" ? NaN : d.price) * 10 ** digits(d.currency || "EUR"));
+  const minor = () => Math.round(Number(d.price === "" ? NaN : d.price) * 10 ** fractionDigits(d.currency || "EUR"));
   const save = useMutation({
     meta: { form: true },
     mutationFn: async () => {
@@ -90,7 +83,7 @@ export function ProductForm({ product, onDone }: { product: Product | null; onDo
             label={`Price (${d.currency || "EUR"})`}
             required
             min={0}
-            decimalScale={digits(d.currency || "EUR")}
+            decimalScale={fractionDigits(d.currency || "EUR")}
             value={d.price}
             onChange={(v) => set("price", v)}
             error={errs.fieldError("price")}
