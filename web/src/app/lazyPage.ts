@@ -9,9 +9,21 @@
 // Deferred: a screen's first draw with its data (a query resolving) is a
 // synchronous render (TanStack Query updates through useSyncExternalStore),
 // one long task on a slow phone. The heavy screens pass their data through
-// React's useDeferredValue: the urgent render keeps the spinner, and the
-// screen is then drawn as a transition, in slices that yield to the browser.
-import { lazy, type ComponentType, type LazyExoticComponent } from "react";
+// `useDeferredData` (React's useDeferredValue, and on mount too): the urgent
+// render keeps the spinner, and the screen is then drawn as a transition, in
+// slices that yield to the browser. On mount useDeferredValue alone defers
+// nothing, and a screen whose reads were prefetched mounts with its data: the
+// whole screen was one synchronous render of 100-120 ms (400-490 ms at
+// Lighthouse's 4x slowdown) when the session's answer let the guard draw it.
+import {
+  lazy,
+  startTransition,
+  useDeferredValue,
+  useEffect,
+  useState,
+  type ComponentType,
+  type LazyExoticComponent,
+} from "react";
 import type { Params } from "react-router-dom";
 import { accessToken } from "../api/session";
 
@@ -37,4 +49,13 @@ export function lazyPage<T extends ComponentType<any>>(load: () => Promise<PageM
 /** For a screen's `prefetch`: true once a session is there (a guest's reads would be refused). */
 export async function signedIn(): Promise<boolean> {
   return (await accessToken()) !== null;
+}
+
+/** `value` for a screen's heavy draw: undefined in the screen's first render,
+ * then deferred (app/lazyPage.ts, "deferred"). */
+export function useDeferredData<T>(value: T): T | undefined {
+  const [mounted, setMounted] = useState(false);
+  useEffect(() => startTransition(() => setMounted(true)), []);
+  const deferred = useDeferredValue(value);
+  return mounted ? deferred : undefined;
 }

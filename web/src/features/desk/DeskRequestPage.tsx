@@ -3,12 +3,11 @@
 // decision when the caller has a task, the full timeline (internal notes
 // marked as such) and comments or internal notes. Follows `request:<id>`
 // (staff also get its internal notes there).
-import { useDeferredValue } from "react";
 import { Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
 import { Link, useParams, type Params } from "react-router-dom";
 import { useMe } from "../../api/me";
 import { getSession } from "../../api/session";
-import { signedIn } from "../../app/lazyPage";
+import { signedIn, useDeferredData } from "../../app/lazyPage";
 import { queryClient } from "../../app/queryClient";
 import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
@@ -48,7 +47,7 @@ export default function DeskRequestPage() {
   const me = useMe();
   const q = useRequest(id);
   // drawn with its data in slices, not one long task (app/lazyPage.ts, "deferred")
-  const r = useDeferredValue(q.data);
+  const r = useDeferredData(q.data);
   const type = useRequestType(r?.type);
   const nameOf = useNameOf(r?.created_by);
   if (q.isError) return <QueryError error={q.error} what="this request" />;

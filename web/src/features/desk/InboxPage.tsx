@@ -2,7 +2,7 @@
 // /approvals?assignee=me), newest first, filled live from the `approvals`
 // topic as requests arrive at a level; approve, reject or delegate with a
 // comment right here.
-import { useDeferredValue, useRef } from "react";
+import { useRef } from "react";
 import { Anchor, Badge, Button, Card, Center, Group, SimpleGrid, Stack, Text, Title } from "@mantine/core";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
@@ -11,7 +11,7 @@ import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
-import { signedIn } from "../../app/lazyPage";
+import { signedIn, useDeferredData } from "../../app/lazyPage";
 import { queryClient } from "../../app/queryClient";
 import { requestTypesQuery, useRequestTypes, type InboxItem, type RequestType } from "../portal/requestsApi";
 import { humanize } from "../portal/words";
@@ -66,7 +66,7 @@ export default function InboxPage() {
     if (m.kind === "reset" || (m.kind === "subscribed" && !m.resumed)) refresh();
   });
   // drawn with its data in slices, not one long task (app/lazyPage.ts, "deferred")
-  const data = useDeferredValue(inbox.data);
+  const data = useDeferredData(inbox.data);
   const items = cursorItems(data);
   return (
     <Page title="Approvals" actions={<Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}>

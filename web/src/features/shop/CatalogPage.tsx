@@ -1,6 +1,6 @@
 // The catalog: search (full text, every word a prefix), category filter,
 // cursor paging ("Show more").
-import { useDeferredValue, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { Button, Card, Center, Group, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
 import { Link, useSearchParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
@@ -10,6 +10,7 @@ import { queryClient } from "../../app/queryClient";
 import { categoriesQuery, productsQuery, useCategories, useProducts, type Product } from "./shopApi";
 import { Loading } from "../../ui/Loading";
 import { cursorItems } from "../../api/lists";
+import { useDeferredData } from "../../app/lazyPage";
 
 function ProductCard({ p }: { p: Product }) {
   return (
@@ -52,7 +53,7 @@ export default function CatalogPage() {
     setParams(next);
   };
   // drawn with its data in slices, not one long task (app/lazyPage.ts, "deferred")
-  const data = useDeferredValue(products.data);
+  const data = useDeferredData(products.data);
   const items = cursorItems(data);
 
   return (
