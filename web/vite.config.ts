@@ -1,6 +1,6 @@
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
-import { chunks } from "./chunks/plugin";
+import { chunks, sessionFirst } from "./chunks/plugin";
 import { pwa } from "./pwa/plugin";
 
 // The dev server proxies the API (and its WebSocket) to a running
@@ -8,7 +8,7 @@ import { pwa } from "./pwa/plugin";
 const api = process.env.SF_API || "http://127.0.0.1:8080";
 
 export default defineConfig({
-  plugins: [react(), chunks(), pwa()],
+  plugins: [react(), chunks(), sessionFirst("src/api/sessionStart.ts"), pwa()],
   server: {
     proxy: {
       "/api": { target: api, ws: true, changeOrigin: false },

@@ -73,8 +73,9 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
     }
     return seen;
   };
-  const entry = [...chunks.values()].find((c) => c.isEntry)!;
-  const firstChunks = closure(entry.fileName);
+  const firstChunks = new Set(
+    [...chunks.values()].filter((c) => c.isEntry).flatMap((c) => [...closure(c.fileName)]),
+  );
   const first = new Map<string, string>();
   for (const f of firstChunks) for (const id of Object.keys(chunks.get(f)!.modules)) first.set(id, chunks.get(f)!.name);
   const ownLibrary = (f: string) => Object.keys(chunks.get(f)!.modules).some((id) => OWN.some(([, re]) => re.test(id)));
@@ -156,6 +157,38 @@ export function chunks(): Plugin {
           return cut.first.get(id) ?? cut.lazy.get(id);
         },
       };
+    },
+  };
+}
+
+/* The session's start (`entry`, api/sessionStart.ts) as an entry of its own,
+ * its script first in index.html and `async`: a small chunk run as soon as it
+ * arrives, so the refresh (a round trip every signed-in screen waits for)
+ * leaves while React, Mantine and the app still download and run, instead of
+ * after the whole first load has been evaluated in one task. main.tsx imports
+ * it too: evaluated once, and the dev server needs nothing else. */
+export function sessionFirst(entry: string): Plugin {
+  return {
+    name: "sf-session-first",
+    apply: "build",
+    config() {
+      return { build: { rollupOptions: { input: { index: "index.html", session: entry } } } };
+    },
+    transformIndexHtml: {
+      order: "post",
+      handler(_html, ctx) {
+        const chunk = Object.values(ctx.bundle ?? {}).find(
+          (c): c is Rollup.OutputChunk => c.type === "chunk" && c.isEntry && !!c.facadeModuleId?.endsWith(entry),
+        );
+        if (!chunk) throw new Error(`sf-session-first: no entry chunk for ${entry}`);
+        return [
+          {
+            tag: "script",
+            attrs: { type: "module", async: true, crossorigin: true, src: "/" + chunk.fileName },
+            injectTo: "head-prepend",
+          },
+        ];
+      },
     },
   };
 }

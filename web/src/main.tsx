@@ -1,4 +1,5 @@
-// first: the session starts before the other modules are evaluated (api/sessionStart.ts)
+// first: the session starts before the other modules are evaluated; in a build
+// api/sessionStart.ts is also an entry of its own, run before this one (chunks/plugin.ts)
 import "./api/sessionStart";
 import { StrictMode, startTransition } from "react";
 import { createRoot } from "react-dom/client";

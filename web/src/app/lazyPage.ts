@@ -2,9 +2,11 @@
 // first render waits for the session (a refresh round trip) before a guarded
 // screen is drawn, and only then would React.lazy start the screen's chunk:
 // routes.tsx calls `preload` with the first URL's parameters as soon as the
-// app starts, so the chunk and the session arrive together. A screen module
-// may also export `prefetch(params)`: the reads it starts with (through the
-// query client), then already under way when the screen mounts.
+// app starts, so the chunk and the session arrive together. A screen may
+// also have a `prefetch(params)` (given here, from a small module of its
+// feature, not the screen's own chunk): the reads its first draw needs,
+// started with the chunk rather than after it, as soon as the session
+// allows (the session starts first: api/sessionStart.ts).
 //
 // Deferred: a screen's first draw with its data (a query resolving) is a
 // synchronous render (TanStack Query updates through useSyncExternalStore),
@@ -29,20 +31,22 @@ import { accessToken } from "../api/session";
 
 export interface PageModule<T> {
   default: T;
-  prefetch?: (params: Params) => void;
 }
 
 export type LazyPage<T extends ComponentType<any>> = LazyExoticComponent<T> & {
   preload: (params?: Params) => Promise<unknown>;
 };
 
-export function lazyPage<T extends ComponentType<any>>(load: () => Promise<PageModule<T>>): LazyPage<T> {
+export function lazyPage<T extends ComponentType<any>>(
+  load: () => Promise<PageModule<T>>,
+  prefetch?: (params: Params) => void,
+): LazyPage<T> {
   let started: Promise<PageModule<T>> | null = null;
   const once = () => (started ??= load());
-  const preload = (params?: Params) =>
-    once().then((m) => {
-      if (params && m.prefetch) m.prefetch(params);
-    });
+  const preload = (params?: Params) => {
+    if (params && prefetch) prefetch(params);
+    return once();
+  };
   return Object.assign(lazy(once), { preload });
 }
 

@@ -4,43 +4,21 @@
 // marked as such) and comments or internal notes. Follows `request:<id>`
 // (staff also get its internal notes there).
 import { Anchor, Grid, Group, Paper, Stack, Text } from "@mantine/core";
-import { Link, useParams, type Params } from "react-router-dom";
+import { Link, useParams } from "react-router-dom";
 import { useMe } from "../../api/me";
-import { getSession } from "../../api/session";
-import { signedIn, useDeferredData } from "../../app/lazyPage";
-import { queryClient } from "../../app/queryClient";
+import { useDeferredData } from "../../app/lazyPage";
 import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
 import { ActionsForm, ApprovalSummary, RequestData, RequestTimeline, useNameOf } from "../portal/RequestParts";
 import { SlaPanel } from "../portal/SlaClock";
-import {
-  approvalsOf,
-  requestEventsQuery,
-  requestQuery,
-  requestTypesQuery,
-  mayListUsers,
-  useRequest,
-  useRequestType,
-  usersQuery,
-} from "../portal/requestsApi";
+import { approvalsOf, useRequest, useRequestType } from "../portal/requestsApi";
 import { StateBadge } from "../portal/words";
 import { AssignmentPanel } from "./AssignmentPanel";
 import { DecisionForm } from "./DecisionForm";
 import { DeskCommentForm } from "./DeskCommentForm";
 import { mayDecide } from "./deskApi";
-
-/** The first URL's reads, started with the session (app/lazyPage.ts). */
-export async function prefetch({ id }: Params) {
-  if (!id || !(await signedIn())) return;
-  void queryClient.prefetchQuery(requestQuery(id));
-  void queryClient.prefetchQuery(requestEventsQuery(id));
-  void queryClient.prefetchQuery(requestTypesQuery());
-  // the names of the people on the screen (staff and admins may list users): read with the
-  // rest, not after the first draw (a second draw of every name, a shift of the text)
-  if (mayListUsers(getSession().user?.role)) void queryClient.prefetchQuery(usersQuery());
-}
 
 export default function DeskRequestPage() {
   const { id = "" } = useParams();

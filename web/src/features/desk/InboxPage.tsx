@@ -11,12 +11,11 @@ import { Loading } from "../../ui/Loading";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { dateTime } from "../../ui/format";
-import { signedIn, useDeferredData } from "../../app/lazyPage";
-import { queryClient } from "../../app/queryClient";
-import { requestTypesQuery, useRequestTypes, type InboxItem, type RequestType } from "../portal/requestsApi";
+import { useDeferredData } from "../../app/lazyPage";
+import { useRequestTypes, type InboxItem, type RequestType } from "../portal/requestsApi";
 import { humanize } from "../portal/words";
 import { DecisionForm } from "./DecisionForm";
-import { inboxQuery, useInbox } from "./deskApi";
+import { useInbox } from "./deskApi";
 import { cursorItems } from "../../api/lists";
 
 /** The first few values of the request, labelled by its type's fields. */
@@ -41,13 +40,6 @@ function Summary({ item, type }: { item: InboxItem; type?: RequestType }) {
       })}
     </Stack>
   );
-}
-
-/** The first URL's reads, started with the session (app/lazyPage.ts). */
-export async function prefetch() {
-  if (!(await signedIn())) return;
-  void queryClient.prefetchInfiniteQuery(inboxQuery());
-  void queryClient.prefetchQuery(requestTypesQuery());
 }
 
 export default function InboxPage() {

@@ -74,7 +74,7 @@ const inboxOptions: CursorListOptions<InboxItem> = {
     },
 };
 
-/** The inbox's query options (prefetched by InboxPage before it draws). */
+/** The inbox's query options (prefetched with the inbox's chunk: prefetch.ts). */
 export const inboxQuery = () => cursorListQuery<InboxItem>(inboxOptions);
 
 export function useInbox() {

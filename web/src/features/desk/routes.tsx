@@ -9,10 +9,11 @@ import { lazyPage } from "../../app/lazyPage";
 import { Navigate, useParams, type RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 import { useMe } from "../../api/me";
+import { inboxPrefetch, requestPrefetch } from "./prefetch";
 
 const QueuePage = lazyPage(() => import("./QueuePage"));
-const DeskRequestPage = lazyPage(() => import("./DeskRequestPage"));
-const InboxPage = lazyPage(() => import("./InboxPage"));
+const DeskRequestPage = lazyPage(() => import("./DeskRequestPage"), requestPrefetch);
+const InboxPage = lazyPage(() => import("./InboxPage"), inboxPrefetch);
 
 function RequestRedirect() {
   const { id = "" } = useParams();

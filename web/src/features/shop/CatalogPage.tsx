@@ -6,8 +6,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
 import { money } from "../../ui/format";
-import { queryClient } from "../../app/queryClient";
-import { categoriesQuery, productsQuery, useCategories, useProducts, type Product } from "./shopApi";
+import { useCategories, useProducts, type Product } from "./shopApi";
 import { Loading } from "../../ui/Loading";
 import { cursorItems } from "../../api/lists";
 import { useDeferredData } from "../../app/lazyPage";
@@ -28,13 +27,6 @@ function ProductCard({ p }: { p: Product }) {
       </Stack>
     </Card>
   );
-}
-
-/** The first URL's reads, started with the session (app/lazyPage.ts): guests may read them too. */
-export function prefetch() {
-  const params = new URLSearchParams(window.location.search);
-  void queryClient.prefetchInfiniteQuery(productsQuery(params.get("q") ?? "", params.get("category")));
-  void queryClient.prefetchQuery(categoriesQuery());
 }
 
 export default function CatalogPage() {

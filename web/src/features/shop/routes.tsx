@@ -6,10 +6,11 @@ import type { RouteObject } from "react-router-dom";
 import { RequireAuth } from "../../app/guards";
 import { addHeaderExtra } from "../../app/slots";
 import { CartButton } from "./CartButton";
+import { catalogPrefetch } from "./prefetch";
 
 addHeaderExtra(CartButton);
 
-const CatalogPage = lazyPage(() => import("./CatalogPage"));
+const CatalogPage = lazyPage(() => import("./CatalogPage"), catalogPrefetch);
 const ProductPage = lazyPage(() => import("./ProductPage"));
 const CartPage = lazyPage(() => import("./CartPage"));
 const CheckoutPage = lazyPage(() => import("./CheckoutPage"));
