@@ -16,8 +16,9 @@
 //   helpers), `shared` (the app's own lazy modules that more than one area
 //   uses) and its area's (`shop`, `portal`, `desk`, `account`, `admin`).
 //   Libraries only one screen needs keep chunks of their own (`editor`:
-//   CodeMirror, `yaml`, `qrcode`), as does a lazy import inside a lazy
-//   screen (the workflow editor's YAML editor).
+//   CodeMirror, `yaml`, `qrcode`), as do the screens that need them or load
+//   more lazily (the workflow editor and its YAML editor, the security page),
+//   so that the area's other screens do not load those.
 //
 // Which modules the first load holds is Rollup's own answer, not a guess: the
 // plugin first builds the app in memory with the vendor chunks alone and takes
@@ -26,6 +27,7 @@
 // component, and only tree-shaking knows which ones the entry uses.) Naming a
 // chunk also pulls its unnamed static imports into it, so every module of the
 // first load is named (`index`) to keep it there.
+import { resolve } from "node:path";
 import { build, type Plugin, type Rollup } from "vite";
 
 const VENDORS: Array<[string, RegExp]> = [
@@ -81,7 +83,8 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
   const ownLibrary = (f: string) => Object.keys(chunks.get(f)!.modules).some((id) => OWN.some(([, re]) => re.test(id)));
   // who loads each lazy chunk: the screens (dynamic entries) needing it, by area
   // ("desk"), or by area and name for a screen that needs a library of its own
-  // ("admin/WorkflowEditorPage"): the area's other screens must not load it
+  // or loads more lazily ("admin/WorkflowEditorPage"): the area's other screens
+  // must not load that
   const loaders = new Map<string, Set<string>>();
   for (const c of chunks.values()) {
     if (!c.isDynamicEntry || firstChunks.has(c.fileName)) continue;
@@ -92,7 +95,10 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
     if (nested) continue;
     const needs = [...closure(c.fileName)].filter((f) => !firstChunks.has(f));
     const area = areaOf(c.facadeModuleId ?? "") ?? "*";
-    const label = needs.some(ownLibrary) ? `${area}/${c.name}` : area;
+    // a screen that loads more lazily (the workflow editor starts its YAML editor's chunk when
+    // it runs) keeps its own chunk too: in the area's, every screen of the area would start it
+    const more = c.dynamicImports.some((d) => !firstChunks.has(d));
+    const label = more || needs.some(ownLibrary) ? `${area}/${c.name}` : area;
     for (const f of needs) {
       if (!loaders.has(f)) loaders.set(f, new Set());
       loaders.get(f)!.add(label);
@@ -131,6 +137,9 @@ export function chunks(): Plugin {
       root = config.root;
       mode = config.mode;
     },
+    watchChange() {
+      cut = null; // `vite build --watch`: the next build lays the chunks out again
+    },
     async buildStart() {
       if (process.env[PROBE] || cut) return;
       process.env[PROBE] = "1";
@@ -168,11 +177,18 @@ export function chunks(): Plugin {
  * after the whole first load has been evaluated in one task. main.tsx imports
  * it too: evaluated once, and the dev server needs nothing else. */
 export function sessionFirst(entry: string): Plugin {
+  let base = "/";
   return {
     name: "sf-session-first",
     apply: "build",
-    config() {
-      return { build: { rollupOptions: { input: { index: "index.html", session: entry } } } };
+    config(user) {
+      const root = resolve(user.root ?? process.cwd());
+      return {
+        build: { rollupOptions: { input: { index: resolve(root, "index.html"), session: resolve(root, entry) } } },
+      };
+    },
+    configResolved(config) {
+      base = config.base;
     },
     transformIndexHtml: {
       order: "post",
@@ -184,7 +200,7 @@ export function sessionFirst(entry: string): Plugin {
         return [
           {
             tag: "script",
-            attrs: { type: "module", async: true, crossorigin: true, src: "/" + chunk.fileName },
+            attrs: { type: "module", async: true, crossorigin: true, src: base + chunk.fileName },
             injectTo: "head-prepend",
           },
         ];

@@ -61,7 +61,10 @@ export default function InboxPage() {
   const data = useDeferredData(inbox.data);
   const items = cursorItems(data);
   return (
-    <Page title="Approvals" actions={<Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}>
+    <Page
+      title="Approvals"
+      actions={data && <Badge size="lg" variant="outline" data-testid="inbox-count">{items.length} waiting</Badge>}
+    >
       {inbox.isError && <QueryError error={inbox.error} what="your approvals" />}
       {!data && !inbox.isError ? (
         <Loading label="Loading your approvals" />
@@ -98,7 +101,7 @@ export default function InboxPage() {
           })}
         </SimpleGrid>
       )}
-      {inbox.hasNextPage && (
+      {data && inbox.hasNextPage && (
         <Center>
           <Button variant="default" onClick={() => void inbox.fetchNextPage()} loading={inbox.isFetchingNextPage}>
             Show more
