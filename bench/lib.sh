@@ -167,3 +167,23 @@ for tok in open(tokens).read().split():
 open(out, "w").write("\n".join(lines) + "\n")
 EOF
 }
+
+# ---- the web app's measurements (bench/lighthouse.sh, bench/web_profile.sh) ----
+
+# npm_ci_if_stale DIR: npm ci in DIR when its node_modules is missing or older than its lock file.
+npm_ci_if_stale() {
+  if [[ ! -f "$1/node_modules/.package-lock.json" || "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]]; then
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# web_bench_ready NAME BUILD: CHROMIUM = the browser to drive (SF_CHROMIUM, CHROME_PATH, else
+# Debian's); exits naming NAME when it or BUILD/serviceflow is missing; installs the web suite's
+# npm packages (tests/web) when stale, without browser downloads.
+web_bench_ready() {
+  CHROMIUM="${SF_CHROMIUM:-${CHROME_PATH:-/usr/bin/chromium}}"
+  [[ -x "$CHROMIUM" ]] || { echo "$1: no Chromium at $CHROMIUM (scripts/install-deps.sh --test)" >&2; exit 1; }
+  [[ -x "$2/serviceflow" ]] || { echo "$1: $2/serviceflow not built (make build)" >&2; exit 1; }
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
+  npm_ci_if_stale "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/web"
+}

@@ -17,20 +17,13 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 BUILD="$(cd "${1:-$REPO/build}" && pwd)"
-CHROMIUM="${SF_CHROMIUM:-${CHROME_PATH:-/usr/bin/chromium}}"
-[[ -x "$CHROMIUM" ]] || { echo "lighthouse: no Chromium at $CHROMIUM (scripts/install-deps.sh --test)" >&2; exit 1; }
-[[ -x "$BUILD/serviceflow" ]] || { echo "lighthouse: $BUILD/serviceflow not built (make build)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+web_bench_ready lighthouse "$BUILD"
 [[ -f "$BUILD/web/index.html" ]] || { echo "lighthouse: $BUILD/web not built (make build)" >&2; exit 1; }
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
-if [[ ! -f "$HERE/lighthouse/node_modules/.package-lock.json" ||
-      "$HERE/lighthouse/package-lock.json" -nt "$HERE/lighthouse/node_modules/.package-lock.json" ]]; then
-  (cd "$HERE/lighthouse" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+npm_ci_if_stale "$HERE/lighthouse"
 mkdir -p "$HERE/results"
 cd "$REPO/tests/web"
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
 SF_WEB_LIGHTHOUSE=1 SF_CHROMIUM="$CHROMIUM" CHROME_PATH="$CHROMIUM" SF_WEB_ROOT="$BUILD/web" \
   SERVICEFLOW_TESTCLOCK_BIN="$BUILD/serviceflow" SF_LH_OUT="$HERE/results/lighthouse" \
   node_modules/.bin/playwright test --project=lighthouse --reporter=list

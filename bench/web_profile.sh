@@ -16,9 +16,9 @@ REPO="$(cd "$HERE/.." && pwd)"
 names=0
 [[ "${1:-}" == "--names" ]] && { names=1; shift; }
 BUILD="$(cd "${1:-$REPO/build}" && pwd)"
-CHROMIUM="${SF_CHROMIUM:-${CHROME_PATH:-/usr/bin/chromium}}"
-[[ -x "$CHROMIUM" ]] || { echo "web_profile: no Chromium at $CHROMIUM (scripts/install-deps.sh --test)" >&2; exit 1; }
-[[ -x "$BUILD/serviceflow" ]] || { echo "web_profile: $BUILD/serviceflow not built (make build)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+web_bench_ready web_profile "$BUILD"
 ROOT="$BUILD/web"
 if [[ $names == 1 ]]; then
   ROOT="$(mktemp -d /tmp/sf-web-names-XXXXXX)"
@@ -26,10 +26,6 @@ if [[ $names == 1 ]]; then
   (cd "$REPO/web" && npx vite build --outDir "$ROOT" --emptyOutDir --minify false >/dev/null)
 fi
 [[ -f "$ROOT/index.html" ]] || { echo "web_profile: $ROOT not built (make build)" >&2; exit 1; }
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 cd "$REPO/tests/web"
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
 SF_WEB_PROFILE=1 SF_CHROMIUM="$CHROMIUM" SF_WEB_ROOT="$ROOT" SERVICEFLOW_TESTCLOCK_BIN="$BUILD/serviceflow" \
   SF_PROF_OUT="$HERE/results/web-profile" node_modules/.bin/playwright test --project=profile --reporter=list

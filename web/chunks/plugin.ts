@@ -45,10 +45,8 @@ const OWN: Array<[string, RegExp]> = [
 
 const PROBE = "SF_CHUNKS_PROBE"; // set while the in-memory build runs
 
-function vendorOf(id: string): string | undefined {
-  for (const [name, re] of VENDORS) if (re.test(id)) return name;
-  return undefined;
-}
+/** The name in `list` whose pattern matches module `id`. */
+const nameIn = (list: Array<[string, RegExp]>, id: string) => list.find(([, re]) => re.test(id))?.[0];
 
 const areaOf = (id: string) => /\/src\/features\/([^/]+)\//.exec(id)?.[1];
 
@@ -80,7 +78,7 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
   );
   const first = new Map<string, string>();
   for (const f of firstChunks) for (const id of Object.keys(chunks.get(f)!.modules)) first.set(id, chunks.get(f)!.name);
-  const ownLibrary = (f: string) => Object.keys(chunks.get(f)!.modules).some((id) => OWN.some(([, re]) => re.test(id)));
+  const ownLibrary = (f: string) => Object.keys(chunks.get(f)!.modules).some((id) => nameIn(OWN, id));
   // who loads each lazy chunk: the screens (dynamic entries) needing it, by area
   // ("desk"), or by area and name for a screen that needs a library of its own
   // or loads more lazily ("admin/WorkflowEditorPage"): the area's other screens
@@ -105,14 +103,14 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
     }
   }
   const groupOf = (id: string, labels: Set<string> | undefined): string | undefined => {
-    const own = OWN.find(([, re]) => re.test(id))?.[0];
+    const own = nameIn(OWN, id);
     if (own) return own;
     if (!labels) return undefined; // only nested lazy code loads it
     const common = /\/src\//.test(id) ? "shared" : "ui";
     const areas = new Set([...labels].map((l) => l.split("/")[0]!));
     if (areas.size !== 1 || areas.has("*")) return common;
-    const [area] = areas as Set<string>;
-    if (labels.has(area!) || labels.size > 1) return area; // the area's chunk
+    const area = [...areas][0]!;
+    if (labels.has(area) || labels.size > 1) return area; // the area's chunk
     return [...labels][0]!.split("/")[1]; // one screen's own chunk
   };
   const lazy = new Map<string, string | undefined>();
@@ -161,7 +159,7 @@ export function chunks(): Plugin {
       return {
         ...options,
         manualChunks(id: string) {
-          const vendor = vendorOf(id);
+          const vendor = nameIn(VENDORS, id);
           if (vendor || !cut) return vendor; // the probe: vendors only
           return cut.first.get(id) ?? cut.lazy.get(id);
         },
