@@ -7,7 +7,8 @@
  *     session put into localStorage the way the app keeps it
  *     (web/src/api/session.ts), and Lighthouse told not to reset storage;
  *   - first page interactive: navigation start to the screen shown (harness/ready.ts,
- *     polled every animation frame) in a fresh context (cold cache) on loopback,
+ *     checked every animation frame by the page itself and said on its console: no
+ *     Playwright script runs in the page meanwhile) in a fresh context (cold cache) on loopback,
  *     the median of SF_LH_RUNS (5) loads;
  * and once, the initial JavaScript gzipped (harness/initial-js.ts).
  * A page that does not exist yet is reported as missing, never measured. The
@@ -20,7 +21,7 @@ import path from 'node:path';
 import { injectSession, test } from '../harness/fixtures';
 import { Api, DEMO } from '../harness/api';
 import { initialJs } from '../harness/initial-js';
-import { isPlaceholder, SHOWN_WATCH, waitForScreen } from '../harness/ready';
+import { isPlaceholder, SHOWN_WATCH, shownAt, waitForScreen } from '../harness/ready';
 import { freePort, REPO, WEB_ROOT } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
@@ -58,9 +59,9 @@ async function firstInteractive(browser: Browser, api: Api, baseURL: string, rol
     }
     await context.addInitScript(SHOWN_WATCH);
     const page = await context.newPage();
+    const at = shownAt(page, 20_000);
     await page.goto(pagePath, { waitUntil: 'commit' });
-    const handle = await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 20_000 });
-    times.push(Number(await handle.jsonValue()));
+    times.push(await at);
     await context.close();
   }
   times.sort((a, b) => a - b);

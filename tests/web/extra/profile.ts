@@ -2,9 +2,13 @@
  * first load spends its time, for each page of SF_PROF_PAGES (default: the
  * Lighthouse pages, pages.ts), in fresh contexts (cold cache) on loopback:
  *   - a cold load at full speed: navigation to the screen shown (harness/ready.ts),
- *     first paint, the long tasks, and each request's start and end, the critical
- *     path of "first page interactive";
- *   - a cold load at Lighthouse's 4x CPU slowdown under V8's sampling profiler:
+ *     first paint, the long tasks, what <main> showed on the way, and each request's
+ *     start and end, the critical path of "first page interactive"; with
+ *     SF_PROF_COMMITS=1 also each React commit (a stand-in for React DevTools' hook:
+ *     its time and the components it drew);
+ *   - SF_PROF_RUNS=N: N more such loads, their shown times and median (a quick A/B of
+ *     two builds, bench/web_profile.sh BUILD);
+ *   - a cold load at Lighthouse's 4x CPU slowdown (SF_PROF_RATE) under V8's sampling profiler:
  *     the shown time, the long tasks and the 30 functions with the most self
  *     time; the profile is written to SF_PROF_OUT/<page>.cpuprofile (open it in
  *     Chromium's DevTools, Performance panel). A build with `--minify false`
@@ -16,17 +20,38 @@ import path from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import { injectSession, test } from '../harness/fixtures';
 import { DEMO } from '../harness/api';
-import { SHOWN_WATCH } from '../harness/ready';
+import { SHOWN_WATCH, shownAt } from '../harness/ready';
 import { REPO } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
 const OUT = process.env.SF_PROF_OUT || path.join(REPO, 'bench', 'results', 'web-profile');
 
-async function shown(page: Page) {
-  await page.waitForFunction(() => (window as any).__sfShownAt, undefined, { timeout: 30_000 });
+/* Stands in for React DevTools' hook (React calls it at each commit): the commit's time
+ * and the components that rendered in it (flag PerformedWork, following subtreeFlags). */
+const COMMITS_HOOK = `window.__sfCommits = [];
+window.__REACT_DEVTOOLS_GLOBAL_HOOK__ = {
+  isDisabled: false, supportsFiber: true, renderers: new Map(), inject: () => 1,
+  onCommitFiberUnmount() {}, onPostCommitFiberRoot() {}, checkDCE() {},
+  onCommitFiberRoot(id, root) {
+    const names = [];
+    const walk = (f) => {
+      for (let c = f; c; c = c.sibling) {
+        if (c.flags & 1 && typeof c.type === 'function') names.push(c.type.displayName || c.type.name || '?');
+        if (c.child && c.subtreeFlags & 1) walk(c.child);
+      }
+    };
+    walk(root.current.child);
+    window.__sfCommits.push(Math.round(performance.now()) + ' [' + names.length + '] ' + [...new Set(names)].slice(0, 10).join(' '));
+  },
+};`;
+
+async function shown(page: Page, at: Promise<number>) {
+  await at;
   return page.evaluate(() => ({
     shownMs: Math.round((window as any).__sfShownAt),
     longTasks: (window as any).__sfLong as Array<[number, number]>,
+    steps: (window as any).__sfSteps as string[],
+    commits: ((window as any).__sfCommits ?? []) as string[],
     paint: Math.round(performance.getEntriesByType('paint')[0]?.startTime ?? NaN),
     requests: performance
       .getEntriesByType('resource')
@@ -64,30 +89,48 @@ test('profile', async ({ browser, api, baseURL }) => {
       const user = ROLE_USER[role];
       if (user) await injectSession(page, (await api.login(DEMO[user].email, DEMO[user].password)).refresh_token);
       await page.addInitScript(SHOWN_WATCH);
+      if (process.env.SF_PROF_COMMITS) await page.addInitScript(COMMITS_HOOK);
       return [context, page];
     };
+    const load = async (page: Page) => {
+      const at = shownAt(page);
+      await page.goto(pagePath, { waitUntil: 'commit' });
+      return shown(page, at);
+    };
     let [context, page] = await fresh();
-    await page.goto(pagePath, { waitUntil: 'commit' });
-    const fast = await shown(page);
+    const fast = await load(page);
     await context.close();
     console.log(`\n== ${name} (${role}) ${pagePath}`);
     console.log(`full speed: shown at ${fast.shownMs} ms, first paint ${fast.paint} ms, long tasks [start, ms] ${JSON.stringify(fast.longTasks)}`);
+    for (const s of fast.steps) console.log(`  main: ${s}`);
+    for (const c of fast.commits) console.log(`  commit ${c}`);
     for (const r of fast.requests) console.log(`  ${r}`);
+    const runs = Number(process.env.SF_PROF_RUNS || 0);
+    if (runs > 0) {
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        [context, page] = await fresh();
+        times.push((await load(page)).shownMs);
+        await context.close();
+      }
+      const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+      console.log(`full speed, ${runs} more loads: shown at ${JSON.stringify(times)} ms, median ${median}`);
+    }
 
     [context, page] = await fresh();
     const cdp = await context.newCDPSession(page);
-    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    const rate = Number(process.env.SF_PROF_RATE || 4);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate });
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
     await cdp.send('Profiler.start');
-    await page.goto(pagePath, { waitUntil: 'commit' });
-    const slow = await shown(page);
+    const slow = await load(page);
     await page.waitForTimeout(2000); // what follows the first draw (live catch-up, late reads)
     const { profile } = await cdp.send('Profiler.stop');
     await context.close();
     const file = path.join(OUT, `${name.replace(/\W+/g, '-')}.cpuprofile`);
     fs.writeFileSync(file, JSON.stringify(profile));
-    console.log(`4x slowdown: shown at ${slow.shownMs} ms, long tasks ${JSON.stringify(slow.longTasks)}; profile ${file}`);
+    console.log(`${rate}x slowdown: shown at ${slow.shownMs} ms, long tasks ${JSON.stringify(slow.longTasks)}; profile ${file}`);
     for (const line of topSelf(profile, 30)) console.log(line);
   }
 });

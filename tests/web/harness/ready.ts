@@ -21,16 +21,42 @@ export function screenShown(): boolean {
 /* An init script (context.addInitScript) that notes, from the page's first
  * script on, when the screen is shown (window.__sfShownAt, performance.now();
  * checked every animation frame in the page itself, so Playwright's round
- * trips do not count) and every long task (window.__sfLong, [start, ms]). */
+ * trips do not count; also said on the console, see shownAt), every long task
+ * (window.__sfLong, [start, ms]) and what <main> showed on the way
+ * (window.__sfSteps, "ms h1 | loading labels", one line per change). */
 export const SHOWN_WATCH = `(() => {
   window.__sfLong = [];
   new PerformanceObserver((l) => {
     for (const e of l.getEntries()) window.__sfLong.push([Math.round(e.startTime), Math.round(e.duration)]);
   }).observe({ type: 'longtask', buffered: true });
   const shown = ${screenShown.toString()};
-  const tick = () => (shown() ? (window.__sfShownAt = performance.now()) : requestAnimationFrame(tick));
+  window.__sfSteps = [];
+  const step = () => {
+    const h1 = document.querySelector('main h1');
+    const busy = Array.from(document.querySelectorAll('main [aria-busy="true"], main [role="status"], main [aria-label^="Loading"]'))
+      .map((e) => (e.getAttribute('aria-label') || e.textContent || '').trim().slice(0, 40));
+    return (h1 ? h1.textContent.trim().slice(0, 40) : '(no h1)') + ' | ' + busy.join(', ');
+  };
+  let last = '';
+  const tick = () => {
+    const now = step();
+    if (now !== last) window.__sfSteps.push(Math.round(performance.now()) + ' ' + (last = now));
+    if (!shown()) return requestAnimationFrame(tick);
+    window.__sfShownAt = performance.now();
+    console.debug('sf-shown ' + window.__sfShownAt);
+  };
   requestAnimationFrame(tick);
 })()`;
+
+/* The page's shown time (SHOWN_WATCH, ms from navigation start), from its console:
+ * no script of Playwright's runs in the page while it loads (a waitForFunction would
+ * evaluate Playwright's injected script there, on the main thread being measured).
+ * Call before the navigation. */
+export function shownAt(page: Page, timeout = 30_000): Promise<number> {
+  return page
+    .waitForEvent('console', { predicate: (m) => m.text().startsWith('sf-shown '), timeout })
+    .then((m) => Number(m.text().slice('sf-shown '.length)));
+}
 
 export async function waitForScreen(page: Page, label = page.url()): Promise<void> {
   await page.waitForFunction(screenShown, undefined, { timeout: 30_000 }).catch(() => {
