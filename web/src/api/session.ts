@@ -77,6 +77,19 @@ function setState(next: SessionState): void {
   session.listeners.forEach((fn) => fn());
 }
 
+/** Resolves once the session's state is known (not "loading"). */
+export function sessionKnown(): Promise<void> {
+  return new Promise((resolve) => {
+    if (session.state.status !== "loading") return resolve();
+    const check = () => {
+      if (session.state.status === "loading") return;
+      session.listeners.delete(check);
+      resolve();
+    };
+    session.listeners.add(check);
+  });
+}
+
 export function getSession(): SessionState {
   return session.state;
 }
@@ -109,12 +122,27 @@ function loginHeaders(): Record<string, string> {
   return Object.assign({}, ...session.loginHeaders.map((fn) => fn()));
 }
 
-function adopt(tokens: TokenPair): void {
+function keep(tokens: TokenPair): void {
   session.access = tokens.access_token;
   session.accessExpiresAt = Date.now() + tokens.expires_in * 1000;
   storeRefresh(tokens.refresh_token);
   scheduleRefresh(tokens.expires_in);
+}
+
+function adopt(tokens: TokenPair): void {
+  keep(tokens);
   setState({ status: "signed-in", user: tokens.user });
+}
+
+/** A refresh's answer: the token's waiters first, the session's listeners after. The reads
+ * waiting for the token (the first screen's, started with its chunk) leave at once; React's
+ * draw of the signed-in shell, which a listener starts, would otherwise run before them (its
+ * flush is one microtask, their continuations several). */
+function adoptRefreshed(tokens: TokenPair, settle: (access: string) => void): void {
+  keep(tokens);
+  settle(tokens.access_token);
+  session.state = { status: "signed-in", user: tokens.user };
+  setTimeout(() => session.listeners.forEach((fn) => fn()), 0);
 }
 
 function clearLocal(): void {
@@ -145,7 +173,15 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   return locks.request(LOCK_NAME, fn) as Promise<T>;
 }
 
-async function doRefresh(): Promise<string | null> {
+/** Refreshes inside the lock; the promise settles as soon as the answer is known, not when the
+ * lock has been given back (one more round trip to the browser). */
+function doRefresh(): Promise<string | null> {
+  return new Promise((settle, fail) => {
+    lockedRefresh(settle).then(settle, fail);
+  });
+}
+
+function lockedRefresh(settle: (access: string) => void): Promise<string | null> {
   return withLock(async () => {
     const token = storedRefresh();
     if (!token) {
@@ -163,7 +199,7 @@ async function doRefresh(): Promise<string | null> {
     }
     const { data, error, response } = answer;
     if (data && response.ok) {
-      adopt(data);
+      adoptRefreshed(data, settle);
       return data.access_token;
     }
     if (response.status >= 500 || response.status === 429) {

@@ -1,4 +1,3 @@
-import { lazy, Suspense } from "react";
 import { MantineProvider } from "@mantine/core";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router-dom";
@@ -6,12 +5,20 @@ import { queryClient } from "./queryClient";
 import { router } from "./routes";
 import { cssVariables, theme } from "./theme";
 import { UpdatePrompt } from "./UpdatePrompt";
+import { useFirstDrawn, useLoaded } from "./lazyPage";
 
 // The toasts' container (and its transitions) loads after the first screen;
 // a toast shown before it is kept by the store and appears when it mounts.
-const Notifications = lazy(() => import("@mantine/notifications").then((m) => ({ default: m.Notifications })));
+const loadToasts = () => import("@mantine/notifications").then((m) => m.Notifications);
+
+/** Its own component: the container's arrival redraws it alone, not the whole app. */
+function Toasts() {
+  const Notifications = useLoaded(loadToasts);
+  return Notifications ? <Notifications position="top-right" zIndex={2000} /> : null;
+}
 
 export function App() {
+  useFirstDrawn();
   return (
     // deduplicateCssVariables off: leaving out the variables equal to the default theme's
     // meant resolving the default theme too, 30 ms of the first render at 4x slowdown
@@ -21,9 +28,7 @@ export function App() {
       defaultColorScheme="light"
       deduplicateCssVariables={false}
     >
-      <Suspense fallback={null}>
-        <Notifications position="top-right" zIndex={2000} />
-      </Suspense>
+      <Toasts />
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} future={{ v7_startTransition: true }} />
       </QueryClientProvider>

@@ -1,6 +1,6 @@
 // The frame of every screen: skip link, header (app name, bell, user menu),
 // navigation by role (a drawer below the `sm` breakpoint) and <main>.
-import { lazy, Suspense } from "react";
+import { Suspense } from "react";
 import { AppShell, Burger, Button, Group, NavLink, Text } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { Link, Outlet, useLocation } from "react-router-dom";
@@ -11,6 +11,7 @@ import { NotificationBell } from "./NotificationBell";
 import { navItems } from "./nav";
 import { HeaderExtras } from "./slots";
 import { Loading } from "../ui/Loading";
+import { useLoaded } from "./lazyPage";
 
 function matches(path: string, to: string): boolean {
   return to === "/" ? path === "/" || path.startsWith("/products") : path === to || path.startsWith(`${to}/`);
@@ -23,11 +24,12 @@ function activeItem(path: string, tos: string[]): string | undefined {
 
 // The account menu (Menu, Popover, floating-ui: a third of the shell's code)
 // loads once someone is signed in; until then its button is drawn as is.
-const AccountMenu = lazy(() => import("./AccountMenu"));
+const loadAccountMenu = () => import("./AccountMenu").then((m) => m.default);
 
 function UserMenu() {
   const me = useMe();
   const loc = useLocation();
+  const AccountMenu = useLoaded(loadAccountMenu, !!me.user);
   if (me.status === "loading") return <Loading inline label="Checking your session" />;
   if (!me.user)
     return (
@@ -40,11 +42,7 @@ function UserMenu() {
         Sign in
       </Button>
     );
-  return (
-    <Suspense fallback={<AccountButton user={me.user} />}>
-      <AccountMenu user={me.user} />
-    </Suspense>
-  );
+  return AccountMenu ? <AccountMenu user={me.user} /> : <AccountButton user={me.user} />;
 }
 
 export function Shell() {

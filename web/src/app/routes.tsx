@@ -40,14 +40,17 @@ export const router = createBrowserRouter(tree, {
 });
 
 /** Starts the chunks (and first reads) of the lazy screens in `node` (an element and its children). */
-function preloadIn(node: ReactNode, params: Params): void {
-  if (Array.isArray(node)) return node.forEach((n) => preloadIn(n, params));
+function preloadIn(node: ReactNode, params: Params, started: unknown[]): void {
+  if (Array.isArray(node)) return node.forEach((n) => preloadIn(n, params, started));
   if (!isValidElement(node)) return;
   const preload = (node.type as { preload?: (p: Params) => unknown }).preload;
-  if (typeof preload === "function") void preload(params);
-  preloadIn((node.props as { children?: ReactNode }).children, params);
+  if (typeof preload === "function") started.push(preload(params));
+  preloadIn((node.props as { children?: ReactNode }).children, params, started);
 }
 
 // The first URL's screens load now, beside the session's refresh, not after it
 // (lazyPage.ts).
-for (const m of matchRoutes(tree, window.location) ?? []) preloadIn(m.route.element, m.params);
+const started: unknown[] = [];
+for (const m of matchRoutes(tree, window.location) ?? []) preloadIn(m.route.element, m.params, started);
+/** The first URL's chunks and first reads, all arrived (or failed). */
+export const firstScreen: Promise<unknown> = Promise.allSettled(started);

@@ -11,17 +11,18 @@ import { inboxQuery } from "./deskApi";
 /** A request as the desk works it: the request, its history, the types and the people named. */
 export async function requestPrefetch({ id }: Params) {
   if (!id || !(await signedIn())) return;
-  void queryClient.prefetchQuery(requestQuery(id));
-  void queryClient.prefetchQuery(requestEventsQuery(id));
-  void queryClient.prefetchQuery(requestTypesQuery());
-  // the names of the people on the screen (staff and admins may list users): read with the
-  // rest, not after the first draw (a second draw of every name, a shift of the text)
-  if (mayListUsers(getSession().user?.role)) void queryClient.prefetchQuery(usersQuery());
+  await Promise.all([
+    queryClient.prefetchQuery(requestQuery(id)),
+    queryClient.prefetchQuery(requestEventsQuery(id)),
+    queryClient.prefetchQuery(requestTypesQuery()),
+    // the names of the people on the screen (staff and admins may list users): read with the
+    // rest, not after the first draw (a second draw of every name, a shift of the text)
+    mayListUsers(getSession().user?.role) ? queryClient.prefetchQuery(usersQuery()) : null,
+  ]);
 }
 
 /** The approvals inbox: its first page and the request types. */
 export async function inboxPrefetch() {
   if (!(await signedIn())) return;
-  void queryClient.prefetchInfiniteQuery(inboxQuery());
-  void queryClient.prefetchQuery(requestTypesQuery());
+  await Promise.all([queryClient.prefetchInfiniteQuery(inboxQuery()), queryClient.prefetchQuery(requestTypesQuery())]);
 }

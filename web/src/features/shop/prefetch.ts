@@ -5,6 +5,8 @@ import { categoriesQuery, productsQuery } from "./shopApi";
 
 export function catalogPrefetch() {
   const params = new URLSearchParams(window.location.search);
-  void queryClient.prefetchInfiniteQuery(productsQuery(params.get("q") ?? "", params.get("category")));
-  void queryClient.prefetchQuery(categoriesQuery());
+  return Promise.all([
+    queryClient.prefetchInfiniteQuery(productsQuery(params.get("q") ?? "", params.get("category"))),
+    queryClient.prefetchQuery(categoriesQuery()),
+  ]);
 }
