@@ -123,9 +123,9 @@ static void free_runs_queued_jobs_in_order(void **state) {
 
 typedef struct resubmit {
   sf_pool *p;
-  int refused;  /* set by the job once sf_pool_submit returned -503 */
-  int accepted; /* submissions that returned 0 */
-  int bad_rc;   /* any other return value (no cmocka asserts off the main thread) */
+  int refused;         /* set by the job once sf_pool_submit returned -503 */
+  atomic_int accepted; /* submissions that returned 0 */
+  int bad_rc;          /* any other return value (no cmocka asserts off the main thread) */
   atomic_int noops;
 } resubmit;
 
@@ -142,7 +142,7 @@ static void resubmit_job(void *arg) {
       return;
     }
     if (rc != 0) r->bad_rc = 1;
-    r->accepted++;
+    atomic_fetch_add(&r->accepted, 1);
     sleep_ms(1);
   }
 }
@@ -152,13 +152,15 @@ static void submit_after_stop_is_refused(void **state) {
   r.p = sf_pool_new(2);
   assert_non_null(r.p);
   assert_int_equal(sf_pool_submit(r.p, resubmit_job, &r), 0);
-  sleep_ms(5);
+  /* Stop once the job has had a submission accepted: a fixed sleep was not
+   * always enough for a loaded machine to start the worker at all (CI, ASan). */
+  for (int i = 0; i < 5000 && atomic_load(&r.accepted) < 1; i++) sleep_ms(1);
   sf_pool_free(r.p);
   assert_int_equal(r.refused, 1);
   assert_int_equal(r.bad_rc, 0);
   /* Every no-op accepted before the refusal still ran. */
-  assert_true(r.accepted >= 1);
-  assert_int_equal(atomic_load(&r.noops), r.accepted);
+  assert_true(atomic_load(&r.accepted) >= 1);
+  assert_int_equal(atomic_load(&r.noops), atomic_load(&r.accepted));
 }
 
 int main(void) {
