@@ -20,7 +20,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import { injectSession, test } from '../harness/fixtures';
 import { DEMO } from '../harness/api';
-import { SHOWN_WATCH, shownAt } from '../harness/ready';
+import { gotoShown, SHOWN_WATCH } from '../harness/ready';
 import { REPO } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
@@ -45,10 +45,10 @@ window.__REACT_DEVTOOLS_GLOBAL_HOOK__ = {
   },
 };`;
 
-async function shown(page: Page, at: Promise<number>) {
-  await at;
-  return page.evaluate(() => ({
-    shownMs: Math.round((window as any).__sfShownAt),
+/* A cold load of `pagePath` in `page`: when the screen was shown and what the page saw on the way. */
+async function load(page: Page, pagePath: string) {
+  const shownMs = Math.round(await gotoShown(page, pagePath));
+  const seen = await page.evaluate(() => ({
     longTasks: (window as any).__sfLong as Array<[number, number]>,
     steps: (window as any).__sfSteps as string[],
     commits: ((window as any).__sfCommits ?? []) as string[],
@@ -57,6 +57,7 @@ async function shown(page: Page, at: Promise<number>) {
       .getEntriesByType('resource')
       .map((r) => `${String(Math.round(r.startTime)).padStart(5)}-${String(Math.round((r as PerformanceResourceTiming).responseEnd)).padEnd(5)} ${r.name.replace(location.origin, '')}`),
   }));
+  return { shownMs, ...seen };
 }
 
 /* Self time per function of a V8 CPU profile, the top n. */
@@ -92,13 +93,8 @@ test('profile', async ({ browser, api, baseURL }) => {
       if (process.env.SF_PROF_COMMITS) await page.addInitScript(COMMITS_HOOK);
       return [context, page];
     };
-    const load = async (page: Page) => {
-      const at = shownAt(page);
-      await page.goto(pagePath, { waitUntil: 'commit' });
-      return shown(page, at);
-    };
     let [context, page] = await fresh();
-    const fast = await load(page);
+    const fast = await load(page, pagePath);
     await context.close();
     console.log(`\n== ${name} (${role}) ${pagePath}`);
     console.log(`full speed: shown at ${fast.shownMs} ms, first paint ${fast.paint} ms, long tasks [start, ms] ${JSON.stringify(fast.longTasks)}`);
@@ -110,7 +106,7 @@ test('profile', async ({ browser, api, baseURL }) => {
       const times: number[] = [];
       for (let i = 0; i < runs; i++) {
         [context, page] = await fresh();
-        times.push((await load(page)).shownMs);
+        times.push((await load(page, pagePath)).shownMs);
         await context.close();
       }
       const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
@@ -124,7 +120,7 @@ test('profile', async ({ browser, api, baseURL }) => {
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
     await cdp.send('Profiler.start');
-    const slow = await load(page);
+    const slow = await load(page, pagePath);
     await page.waitForTimeout(2000); // what follows the first draw (live catch-up, late reads)
     const { profile } = await cdp.send('Profiler.stop');
     await context.close();

@@ -21,7 +21,7 @@ export function screenShown(): boolean {
 /* An init script (context.addInitScript) that notes, from the page's first
  * script on, when the screen is shown (window.__sfShownAt, performance.now();
  * checked every animation frame in the page itself, so Playwright's round
- * trips do not count; also said on the console, see shownAt), every long task
+ * trips do not count; also said on the console, see gotoShown), every long task
  * (window.__sfLong, [start, ms]) and what <main> showed on the way
  * (window.__sfSteps, "ms h1 | loading labels", one line per change). */
 export const SHOWN_WATCH = `(() => {
@@ -48,14 +48,14 @@ export const SHOWN_WATCH = `(() => {
   requestAnimationFrame(tick);
 })()`;
 
-/* The page's shown time (SHOWN_WATCH, ms from navigation start), from its console:
- * no script of Playwright's runs in the page while it loads (a waitForFunction would
- * evaluate Playwright's injected script there, on the main thread being measured).
- * Call before the navigation. */
-export function shownAt(page: Page, timeout = 30_000): Promise<number> {
-  return page
-    .waitForEvent('console', { predicate: (m) => m.text().startsWith('sf-shown '), timeout })
-    .then((m) => Number(m.text().slice('sf-shown '.length)));
+/* Navigates `page` (with SHOWN_WATCH) to `path` and resolves with the screen's shown time
+ * (ms from navigation start), taken from the page's console: no script of Playwright's runs
+ * in the page while it loads (a waitForFunction would evaluate Playwright's injected script
+ * there, on the main thread being measured). */
+export async function gotoShown(page: Page, path: string, timeout = 30_000): Promise<number> {
+  const said = page.waitForEvent('console', { predicate: (m) => m.text().startsWith('sf-shown '), timeout });
+  await page.goto(path, { waitUntil: 'commit' });
+  return Number((await said).text().slice('sf-shown '.length));
 }
 
 export async function waitForScreen(page: Page, label = page.url()): Promise<void> {

@@ -8,7 +8,7 @@
  * `sf-first-draw` mark), a screen drawn before its data is right, and only that is said. */
 import { test, expect, injectSession } from '../harness/fixtures';
 import { DEMO } from '../harness/api';
-import { SHOWN_WATCH, shownAt } from '../harness/ready';
+import { gotoShown, SHOWN_WATCH } from '../harness/ready';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER } from '../pages';
 
 for (const [role, name] of LIGHTHOUSE_PAGES) {
@@ -22,9 +22,7 @@ for (const [role, name] of LIGHTHOUSE_PAGES) {
       const user = ROLE_USER[role];
       if (user) await injectSession(page, (await api.login(DEMO[user].email, DEMO[user].password)).refresh_token);
       await page.addInitScript(SHOWN_WATCH);
-      const shown = shownAt(page);
-      await page.goto(pagePath, { waitUntil: 'commit' });
-      await shown;
+      await gotoShown(page, pagePath);
       const { steps, whole } = await page.evaluate(() => ({
         steps: (window as any).__sfSteps as string[],
         whole: (performance.getEntriesByName('sf-first-draw')[0] as PerformanceMark | undefined)?.detail?.whole,

@@ -72,9 +72,13 @@ function storeRefresh(token: string | null): void {
   }
 }
 
+function notify(): void {
+  session.listeners.forEach((fn) => fn());
+}
+
 function setState(next: SessionState): void {
   session.state = next;
-  session.listeners.forEach((fn) => fn());
+  notify();
 }
 
 /** Resolves once the session's state is known (not "loading"). */
@@ -142,7 +146,7 @@ function adoptRefreshed(tokens: TokenPair, settle: (access: string) => void): vo
   keep(tokens);
   settle(tokens.access_token);
   session.state = { status: "signed-in", user: tokens.user };
-  setTimeout(() => session.listeners.forEach((fn) => fn()), 0);
+  setTimeout(notify, 0);
 }
 
 function clearLocal(): void {
