@@ -43,7 +43,8 @@ const OWN: Array<[string, RegExp]> = [
   ["qrcode", /\/node_modules\/(qrcode|dijkstrajs|pngjs|encode-utf8)\//],
 ];
 
-const PROBE = "SF_CHUNKS_PROBE"; // set while the in-memory build runs
+const PROBE = "SF_CHUNKS_PROBE";
+const EVERY_SCREEN = ["ui", "shared"]; // the lazy chunks every screen loads // set while the in-memory build runs
 
 /** The name in `list` whose pattern matches module `id`. */
 const nameIn = (list: Array<[string, RegExp]>, id: string) => list.find(([, re]) => re.test(id))?.[0];
@@ -126,6 +127,7 @@ export function chunks(): Plugin {
   let root = "";
   let mode = "production";
   let cut: Layout | null = null;
+  let base = "/";
 
   return {
     name: "sf-chunks",
@@ -134,6 +136,7 @@ export function chunks(): Plugin {
       configFile = config.configFile;
       root = config.root;
       mode = config.mode;
+      base = config.base;
     },
     watchChange() {
       cut = null; // `vite build --watch`: the next build lays the chunks out again
@@ -154,6 +157,23 @@ export function chunks(): Plugin {
       } finally {
         delete process.env[PROBE];
       }
+    },
+    // Every screen loads `ui` and `shared` (app/lazyPage.ts): index.html preloads them beside the
+    // first load, so a cold load does not wait for the entry to be downloaded and evaluated
+    // before asking for them (one round trip and their download off the first screen's path on
+    // a phone's connection). The screen's area chunk, a few kilobytes, is still asked for then.
+    transformIndexHtml: {
+      order: "post",
+      handler(_html, ctx) {
+        if (!cut) return [];
+        return Object.values(ctx.bundle ?? {})
+          .filter((c): c is Rollup.OutputChunk => c.type === "chunk" && EVERY_SCREEN.includes(c.name))
+          .map((c) => ({
+            tag: "link",
+            attrs: { rel: "modulepreload", crossorigin: true, href: base + c.fileName },
+            injectTo: "head" as const,
+          }));
+      },
     },
     outputOptions(options) {
       return {

@@ -109,3 +109,49 @@ test('a delivery log shows a failing delivery, then its success, live and withou
     receiver.close();
   }
 });
+
+test('the storefront filters by category on the server, and back to all categories', async ({ page, api }) => {
+  const admin = await api.token('admin');
+  const name = unique('Shelf');
+  const cat = await api.ok('POST', '/api/v1/categories', { token: admin, body: { name } });
+  const sku = unique('CAT').toUpperCase().replace(/[^A-Z0-9._-]/g, '-');
+  const p = await api.ok('POST', '/api/v1/products', {
+    token: admin,
+    body: { sku, name: `Shelved ${sku.slice(-6)}`, price: 990, currency: 'EUR', status: 'active', category_id: cat.id },
+  });
+  await page.goto('/');
+  const grid = page.getByTestId('product-list');
+  await expect(grid.getByRole('article').first()).toBeVisible();
+  const category = page.getByLabel('Category');
+  await expect(category.locator('option', { hasText: name })).toHaveCount(1);
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('category_id') === cat.id);
+  await category.selectOption(cat.id);
+  await asked;
+  await expect(page).toHaveURL(new RegExp(`[?&]category=${cat.id}`));
+  await expect(grid.getByRole('article')).toHaveCount(1);
+  await expect(grid.getByRole('article')).toContainText(p.name);
+  // a reload keeps the filter (it lives in the URL) and the select shows it
+  await page.reload();
+  await expect(category).toHaveValue(cat.id);
+  await expect(grid.getByRole('article')).toHaveCount(1);
+  await category.selectOption({ label: 'All categories' });
+  await expect(page).not.toHaveURL(/category=/);
+  await expect.poll(() => grid.getByRole('article').count()).toBeGreaterThan(1);
+});
+
+test('a toast appears for the first action that shows one (its container loads on demand)', async ({ page, signIn }) => {
+  await signIn(page, 'admin');
+  await page.goto('/admin/users');
+  await expect(page.getByTestId('user-list')).toBeVisible();
+  // no toast yet: the container is not drawn at all
+  await expect(page.locator('.mantine-Notifications-root')).toHaveCount(0);
+  const email = `${unique('toast')}@example.com`.toLowerCase();
+  await page.getByTestId('new-user').click();
+  const form = page.getByRole('form', { name: 'New account' });
+  await form.getByLabel('E-mail').fill(email);
+  await form.getByLabel('Initial password').fill('toast password 1');
+  await page.getByTestId('create-user').click();
+  const toast = page.getByRole('alert').filter({ hasText: 'Account created' });
+  await expect(toast).toBeVisible();
+  await expect(toast).toContainText(`${email} can sign in now`);
+});

@@ -1,4 +1,6 @@
+import { useState } from "react";
 import { MantineProvider } from "@mantine/core";
+import { useNotifications } from "@mantine/notifications";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router-dom";
 import { queryClient } from "./queryClient";
@@ -7,13 +9,17 @@ import { cssVariables, theme } from "./theme";
 import { UpdatePrompt } from "./UpdatePrompt";
 import { useFirstDrawn, useLoaded } from "./lazyPage";
 
-// The toasts' container (and its transitions) loads after the first screen;
-// a toast shown before it is kept by the store and appears when it mounts.
+// The toasts' container (and its transitions) loads when the first toast is
+// shown (the store keeps it meanwhile; it appears as the container mounts),
+// and stays: a screen that shows none never draws it.
 const loadToasts = () => import("@mantine/notifications").then((m) => m.Notifications);
 
 /** Its own component: the container's arrival redraws it alone, not the whole app. */
 function Toasts() {
-  const Notifications = useLoaded(loadToasts);
+  const { notifications } = useNotifications();
+  const [wanted, setWanted] = useState(false);
+  if (!wanted && notifications.length > 0) setWanted(true);
+  const Notifications = useLoaded(loadToasts, wanted);
   return Notifications ? <Notifications position="top-right" zIndex={2000} /> : null;
 }
 

@@ -1,7 +1,7 @@
 // The catalog: search (full text, every word a prefix), category filter,
 // cursor paging ("Show more").
 import { useState, type FormEvent } from "react";
-import { Button, Card, Center, Group, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
+import { Button, Card, Center, Group, NativeSelect, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
 import { Link, useSearchParams } from "react-router-dom";
 import { Page } from "../../ui/Page";
 import { QueryError } from "../../ui/errors";
@@ -61,14 +61,16 @@ export default function CatalogPage() {
             style={{ flex: "1 1 200px" }}
             data-testid="catalog-search"
           />
-          <Select
+          {/* the browser's own select, as on the app's other filters: Mantine's Select mounts a
+              popover (floating-ui measuring the page in a layout effect, then drawing again) and a
+              focus trap with the first screen, a forced layout and extra commits on the storefront */}
+          <NativeSelect
             label="Category"
-            placeholder="All categories"
-            clearable
-            data={(categories.data?.data ?? []).map((c) => ({ value: c.id, label: c.name }))}
-            value={category}
-            onChange={(v) => {
+            data={[{ value: "", label: "All categories" }, ...(categories.data?.data ?? []).map((c) => ({ value: c.id, label: c.name }))]}
+            value={category ?? ""}
+            onChange={(e) => {
               const next = new URLSearchParams(params);
+              const v = e.currentTarget.value;
               if (v) next.set("category", v);
               else next.delete("category");
               setParams(next);
