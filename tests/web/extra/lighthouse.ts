@@ -105,7 +105,7 @@ function table(rows: Row[], js: ReturnType<typeof initialJs>, load: number[]): s
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)));
   const fmt = (l: unknown[]) => l.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
   const jsLine =
-    `initial JS (entry + static imports, gzip -9): ${(js.gzip / 1024).toFixed(1)} KB ` +
+    `initial JS (entries, static imports and index.html's preloads, gzip -9): ${(js.gzip / 1024).toFixed(1)} KB ` +
     `(${(js.bytes / 1024).toFixed(1)} KB raw, ${js.files.length} files: ${js.files.map((f) => f.file).join(', ')})`;
   const machine =
     `Lighthouse 12 default mobile profile; interactive = median of ${RUNS} cold loads on loopback; ` +

@@ -53,6 +53,8 @@ async function load(page: Page, pagePath: string) {
     steps: (window as any).__sfSteps as string[],
     commits: ((window as any).__sfCommits ?? []) as string[],
     paint: Math.round(performance.getEntriesByType('paint')[0]?.startTime ?? NaN),
+    // the app's own marks (main.tsx: sf-first-draw, when the first render starts)
+    marks: performance.getEntriesByType('mark').map((m) => `${Math.round(m.startTime)} ${m.name}`),
     requests: performance
       .getEntriesByType('resource')
       .map((r) => `${String(Math.round(r.startTime)).padStart(5)}-${String(Math.round((r as PerformanceResourceTiming).responseEnd)).padEnd(5)} ${r.name.replace(location.origin, '')}`),
@@ -98,6 +100,7 @@ test('profile', async ({ browser, api, baseURL }) => {
     await context.close();
     console.log(`\n== ${name} (${role}) ${pagePath}`);
     console.log(`full speed: shown at ${fast.shownMs} ms, first paint ${fast.paint} ms, long tasks [start, ms] ${JSON.stringify(fast.longTasks)}`);
+    for (const m of fast.marks) console.log(`  mark: ${m}`);
     for (const s of fast.steps) console.log(`  main: ${s}`);
     for (const c of fast.commits) console.log(`  commit ${c}`);
     for (const r of fast.requests) console.log(`  ${r}`);

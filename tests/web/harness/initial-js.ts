@@ -1,9 +1,10 @@
-/* The JavaScript a first visit must download before the app runs: the
- * entry chunk of build/web/index.html and every chunk it imports
- * statically (Vite lists them as <link rel="modulepreload">; with a Vite
- * manifest, .vite/manifest.json, its `imports` are followed instead), each
- * gzipped at level 9 the way the server's precompressed siblings are.
- * Lazy chunks (dynamic imports: admin screens, editors) do not count. */
+/* The JavaScript a first visit downloads whatever the screen: the entry
+ * chunks of build/web/index.html and every chunk they import statically
+ * (with a Vite manifest, .vite/manifest.json, its `imports` are followed),
+ * and every script and <link rel="modulepreload"> of index.html (the lazy
+ * chunks every screen loads are preloaded there), each gzipped at level 9
+ * the way the server's precompressed siblings are. The other lazy chunks (a
+ * screen's area, the editors) do not count. */
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -46,7 +47,7 @@ function fromIndexHtml(root: string): string[] {
 }
 
 export function initialJs(root: string): InitialJs {
-  const names = fromManifest(root) || fromIndexHtml(root);
+  const names = [...new Set([...(fromManifest(root) ?? []), ...fromIndexHtml(root)])];
   const files = names.map((file) => {
     const data = fs.readFileSync(path.join(root, file));
     return { file, bytes: data.length, gzip: zlib.gzipSync(data, { level: 9 }).length };
