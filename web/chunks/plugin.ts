@@ -43,8 +43,9 @@ const OWN: Array<[string, RegExp]> = [
   ["qrcode", /\/node_modules\/(qrcode|dijkstrajs|pngjs|encode-utf8)\//],
 ];
 
-const PROBE = "SF_CHUNKS_PROBE";
-const EVERY_SCREEN = ["ui", "shared"]; // the lazy chunks every screen loads // set while the in-memory build runs
+const PROBE = "SF_CHUNKS_PROBE"; // set while the in-memory build runs
+// the lazy chunks nearly every screen loads (the account screens do without `shared`, 7 KB)
+const EVERY_SCREEN = ["ui", "shared"];
 
 /** The name in `list` whose pattern matches module `id`. */
 const nameIn = (list: Array<[string, RegExp]>, id: string) => list.find(([, re]) => re.test(id))?.[0];
@@ -158,7 +159,7 @@ export function chunks(): Plugin {
         delete process.env[PROBE];
       }
     },
-    // Every screen loads `ui` and `shared` (app/lazyPage.ts): index.html preloads them beside the
+    // Nearly every screen loads `ui` and `shared` (EVERY_SCREEN): index.html preloads them beside the
     // first load, so a cold load does not wait for the entry to be downloaded and evaluated
     // before asking for them (one round trip and their download off the first screen's path on
     // a phone's connection). The screen's area chunk, a few kilobytes, is still asked for then.

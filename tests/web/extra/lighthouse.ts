@@ -72,18 +72,22 @@ function runLighthouse(url: string, port: number): Partial<Row> {
      ...(process.env.SF_LH_REPORTS ? ['--save-assets'] : [])],
     { encoding: 'utf8', timeout: 180_000 },
   );
-  if (p.status !== 0 || !fs.existsSync(file)) throw new Error(`lighthouse ${url} failed (${p.status}):\n${p.stderr}`);
+  const trace = file.replace(/\.json$/, '-0.trace.json');
+  const assets = [file, trace, file.replace(/\.json$/, '-0.devtoolslog.json')];
+  if (p.status !== 0 || !fs.existsSync(file)) {
+    for (const f of assets) fs.rmSync(f, { force: true });
+    throw new Error(`lighthouse ${url} failed (${p.status}):\n${p.stderr}`);
+  }
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));
   // SF_LH_REPORTS=dir keeps each page's full report (the audits behind the scores) and the
   // trace it was computed from (open it in Chromium's DevTools, Performance panel)
-  const trace = file.replace(/\.json$/, '-0.trace.json');
   if (process.env.SF_LH_REPORTS) {
     fs.mkdirSync(process.env.SF_LH_REPORTS, { recursive: true });
     const name = new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root';
     fs.copyFileSync(file, path.join(process.env.SF_LH_REPORTS, `${name}.json`));
     if (fs.existsSync(trace)) fs.copyFileSync(trace, path.join(process.env.SF_LH_REPORTS, `${name}.trace.json`));
   }
-  for (const f of [file, trace, file.replace(/\.json$/, '-0.devtoolslog.json')]) fs.rmSync(f, { force: true });
+  for (const f of assets) fs.rmSync(f, { force: true });
   const score = (k: string) => (r.categories[k]?.score == null ? undefined : Math.round(r.categories[k].score * 100));
   return {
     performance: score('performance'),
@@ -141,26 +145,33 @@ async function lighthouseBrowser(executablePath: string) {
     /* Puts the refresh token (or none) into the origin's localStorage. */
     async setSession(origin: string, token: string | null) {
       const cdp = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
-      const page = await cdp.contexts()[0].newPage();
-      await page.route('**/sw.js', (r) => r.abort()); // no service worker from this visit
-      await page.goto(origin + '/login');
-      await page.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
-      // Lighthouse is told not to reset storage (the session must stay), so what its reset
-      // would clear is cleared here, all but localStorage: the service worker and the caches a
-      // previous page's run installed (they answered every request of the next page), cookies,
-      // IndexedDB, and the HTTP cache (this visit's own downloads). Every page is then a first
-      // visit, as in Lighthouse's default run. (From the HTTP cache a page is a second visit:
-      // Chromium then makes V8's code cache for its scripts on the main thread,
-      // v8.produceModuleCache, 60-80 ms at full speed here, and nothing is downloaded.)
-      await page.goto('about:blank');
-      const session = await page.context().newCDPSession(page);
-      await session.send('Storage.clearDataForOrigin', {
-        origin,
-        storageTypes: 'cookies,file_systems,indexeddb,shader_cache,service_workers,cache_storage,websql',
-      });
-      await session.send('Network.clearBrowserCache');
-      await page.close();
-      await cdp.close(); // disconnects; the browser stays
+      try {
+        const page = await cdp.contexts()[0].newPage();
+        await page.route('**/sw.js', (r) => r.abort()); // no service worker from this visit
+        await page.goto(origin + '/login');
+        await page.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
+        // Lighthouse is told not to reset storage (the session must stay), so what its reset
+        // would clear is cleared here (Lighthouse 12: service workers, Cache Storage, file
+        // systems, the shader cache, the HTTP and memory caches), and cookies and IndexedDB
+        // too, all but localStorage: the service worker a previous page's run installed
+        // answered every request of the next page, and this visit's downloads were in the HTTP
+        // cache. Every page is then a first visit. (From the HTTP cache a page is a second
+        // visit: nothing is downloaded, and Chromium makes V8's code cache for its scripts on
+        // the main thread, v8.produceModuleCache, 60-80 ms at full speed here.)
+        await page.goto('about:blank');
+        const session = await page.context().newCDPSession(page);
+        await session.send('Storage.clearDataForOrigin', {
+          origin,
+          storageTypes: 'cookies,file_systems,indexeddb,shader_cache,service_workers,cache_storage,websql',
+        });
+        await session.send('Network.clearBrowserCache');
+        // as Lighthouse does: turning the cache off and on empties the memory cache too
+        await session.send('Network.setCacheDisabled', { cacheDisabled: true });
+        await session.send('Network.setCacheDisabled', { cacheDisabled: false });
+        await page.close();
+      } finally {
+        await cdp.close(); // disconnects; the browser stays
+      }
     },
     async close() {
       // Chromium writes its profile until it has exited: remove it after that

@@ -9,9 +9,10 @@ import { cssVariables, theme } from "./theme";
 import { UpdatePrompt } from "./UpdatePrompt";
 import { useFirstDrawn, useLoaded } from "./lazyPage";
 
-// The toasts' container (and its transitions) loads when the first toast is
-// shown (the store keeps it meanwhile; it appears as the container mounts),
-// and stays: a screen that shows none never draws it.
+// The toasts' container (and its transitions) is mounted with the first toast
+// (the store keeps it meanwhile; it appears as the container mounts), and
+// stays: a screen that shows none never draws it. Its code is in the `ui`
+// chunk, which index.html preloads.
 const loadToasts = () => import("@mantine/notifications").then((m) => m.Notifications);
 
 /** Its own component: the container's arrival redraws it alone, not the whole app. */

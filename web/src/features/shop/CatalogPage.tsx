@@ -29,6 +29,16 @@ function ProductCard({ p }: { p: Product }) {
   );
 }
 
+/** The filter's options: all, each category, and the URL's category while it is not among them
+ * (still loading, or gone): the select shows what the list is filtered by, and picking "All
+ * categories" is then a change that clears it. */
+function categoryOptions(current: string | null, list: Array<{ id: string; name: string }> | undefined, loading: boolean) {
+  const options = [{ value: "", label: "All categories" }, ...(list ?? []).map((c) => ({ value: c.id, label: c.name }))];
+  if (current && !options.some((o) => o.value === current))
+    options.push({ value: current, label: loading ? "Loading categories…" : "A category that no longer exists" });
+  return options;
+}
+
 export default function CatalogPage() {
   const [params, setParams] = useSearchParams();
   const q = params.get("q") ?? "";
@@ -61,12 +71,12 @@ export default function CatalogPage() {
             style={{ flex: "1 1 200px" }}
             data-testid="catalog-search"
           />
-          {/* the browser's own select, as on the app's other filters: Mantine's Select mounts a
-              popover (floating-ui measuring the page in a layout effect, then drawing again) and a
-              focus trap with the first screen, a forced layout and extra commits on the storefront */}
+          {/* the browser's own select, as on the portal's and the desk's filters: Mantine's Select
+              mounts a popover (floating-ui measuring the page in a layout effect, then drawing
+              again) and a focus trap with the first screen, a forced layout and extra commits */}
           <NativeSelect
             label="Category"
-            data={[{ value: "", label: "All categories" }, ...(categories.data?.data ?? []).map((c) => ({ value: c.id, label: c.name }))]}
+            data={categoryOptions(category, categories.data?.data, categories.isPending)}
             value={category ?? ""}
             onChange={(e) => {
               const next = new URLSearchParams(params);
