@@ -1,4 +1,3 @@
-import { useState } from "react";
 import { MantineProvider } from "@mantine/core";
 import { useNotifications } from "@mantine/notifications";
 import { QueryClientProvider } from "@tanstack/react-query";
@@ -17,10 +16,8 @@ const loadToasts = () => import("@mantine/notifications").then((m) => m.Notifica
 
 /** Its own component: the container's arrival redraws it alone, not the whole app. */
 function Toasts() {
-  const { notifications } = useNotifications();
-  const [wanted, setWanted] = useState(false);
-  if (!wanted && notifications.length > 0) setWanted(true);
-  const Notifications = useLoaded(loadToasts, wanted);
+  // useLoaded keeps what arrived: the container stays once a toast has been shown
+  const Notifications = useLoaded(loadToasts, useNotifications().notifications.length > 0);
   return Notifications ? <Notifications position="top-right" zIndex={2000} /> : null;
 }
 
