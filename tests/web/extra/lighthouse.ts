@@ -21,7 +21,7 @@ import path from 'node:path';
 import { injectSession, test } from '../harness/fixtures';
 import { Api, DEMO } from '../harness/api';
 import { initialJs } from '../harness/initial-js';
-import { gotoShown, isPlaceholder, SHOWN_WATCH, waitForScreen } from '../harness/ready';
+import { gotoShown, isPlaceholder, medianMs, SHOWN_WATCH, waitForScreen } from '../harness/ready';
 import { freePort, REPO, WEB_ROOT } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
@@ -59,8 +59,7 @@ async function firstInteractive(browser: Browser, api: Api, baseURL: string, rol
     times.push(await gotoShown(page, pagePath, 20_000));
     await context.close();
   }
-  times.sort((a, b) => a - b);
-  return Math.round(times[Math.floor(times.length / 2)]);
+  return medianMs(times);
 }
 
 function runLighthouse(url: string, port: number): Partial<Row> {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import { injectSession, test } from '../harness/fixtures';
 import { DEMO } from '../harness/api';
-import { gotoShown, SHOWN_WATCH } from '../harness/ready';
+import { gotoShown, medianMs, SHOWN_WATCH } from '../harness/ready';
 import { REPO } from '../harness/server';
 import { LIGHTHOUSE_PAGES, PAGES, ROLE_USER, type PageRole } from '../pages';
 
@@ -112,8 +112,7 @@ test('profile', async ({ browser, api, baseURL }) => {
         times.push((await load(page, pagePath)).shownMs);
         await context.close();
       }
-      const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
-      console.log(`full speed, ${runs} more loads: shown at ${JSON.stringify(times)} ms, median ${median}`);
+      console.log(`full speed, ${runs} more loads: shown at ${JSON.stringify(times)} ms, median ${medianMs(times)}`);
     }
 
     [context, page] = await fresh();

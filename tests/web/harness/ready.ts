@@ -58,6 +58,12 @@ export async function gotoShown(page: Page, path: string, timeout = 30_000): Pro
   return Number((await said).text().slice('sf-shown '.length));
 }
 
+/** The median of shown times (the upper one of an even count), as the Lighthouse run and the
+ * profiler report them. */
+export function medianMs(times: number[]): number {
+  return Math.round([...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]);
+}
+
 export async function waitForScreen(page: Page, label = page.url()): Promise<void> {
   await page.waitForFunction(screenShown, undefined, { timeout: 30_000 }).catch(() => {
     throw new Error(`${label}: the screen did not finish loading (no <main> h1, or still loading)`);
