@@ -5,6 +5,7 @@ import { StrictMode, startTransition } from "react";
 import { createRoot } from "react-dom/client";
 import "@mantine/core/styles.css";
 import "@mantine/notifications/styles.css";
+import "virtual:theme.css"; // the theme's variables (theme/plugin.ts)
 import "./app/app.css";
 import { App } from "./app/App";
 import { firstScreen } from "./app/routes";

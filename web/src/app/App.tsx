@@ -4,7 +4,7 @@ import { QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router-dom";
 import { queryClient } from "./queryClient";
 import { router } from "./routes";
-import { cssVariables, theme } from "./theme";
+import { theme } from "./theme";
 import { UpdatePrompt } from "./UpdatePrompt";
 import { useFirstDrawn, useLoaded } from "./lazyPage";
 
@@ -24,14 +24,9 @@ function Toasts() {
 export function App() {
   useFirstDrawn();
   return (
-    // deduplicateCssVariables off: leaving out the variables equal to the default theme's
-    // meant resolving the default theme too, 30 ms of the first render at 4x slowdown
-    <MantineProvider
-      theme={theme}
-      cssVariablesResolver={cssVariables}
-      defaultColorScheme="light"
-      deduplicateCssVariables={false}
-    >
+    // the theme's variables and the global classes are a stylesheet made at build time
+    // (theme/plugin.ts, imported by main.tsx): the provider makes neither in each render
+    <MantineProvider theme={theme} defaultColorScheme="light" withCssVariables={false} withGlobalClasses={false}>
       <Toasts />
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} future={{ v7_startTransition: true }} />

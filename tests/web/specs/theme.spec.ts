@@ -1,0 +1,59 @@
+/* The theme's CSS variables and Mantine's global classes come from the stylesheet made at
+ * build time (web/theme/plugin.ts), not from a <style> the provider writes in each render:
+ * no such element is in the document, and the theme still applies: the primary colour's
+ * shade 8 (white text above 4.5:1), the darker "dimmed" grey and the "light" variants' text
+ * of src/app/theme.ts, the light scheme, and the hiddenFrom/visibleFrom classes per
+ * breakpoint, on a phone and on a desktop. */
+import { test, expect } from '../harness/fixtures';
+
+async function rootColor(page: import('@playwright/test').Page, variable: string): Promise<string> {
+  // a custom property's computed value keeps var() unresolved in some engines: resolve it through a colour
+  return page.evaluate((v) => {
+    const probe = document.createElement('span');
+    probe.style.color = `var(${v})`;
+    document.body.append(probe);
+    const c = getComputedStyle(probe).color;
+    probe.remove();
+    return c;
+  }, variable);
+}
+
+async function display(page: import('@playwright/test').Page, cls: string): Promise<string> {
+  return page.evaluate((c) => {
+    const probe = document.createElement('div');
+    probe.className = c;
+    document.body.append(probe);
+    const d = getComputedStyle(probe).display;
+    probe.remove();
+    return d;
+  }, cls);
+}
+
+test('the theme is a stylesheet made at build time, and applies', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  // the provider's: the variables (data-mantine-styles="true") and the classes ("classes");
+  // components with responsive props still write their own ("inline")
+  expect(await page.locator('style[data-mantine-styles="true"], style[data-mantine-styles="classes"]').count(), 'styles written by MantineProvider').toBe(0);
+  expect(await page.evaluate(() => document.documentElement.dataset.mantineColorScheme)).toBe('light');
+  expect(await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--mantine-color-scheme').trim())).toBe('light');
+  // primaryShade light 8: blue-8
+  expect(await rootColor(page, '--mantine-primary-color-filled')).toBe('rgb(25, 113, 194)');
+  expect(await rootColor(page, '--mantine-color-blue-filled')).toBe('rgb(25, 113, 194)');
+  // the resolver of theme.ts: dimmed is gray-7, the light variants' text shade 9, errors red-9
+  expect(await rootColor(page, '--mantine-color-dimmed')).toBe('rgb(73, 80, 87)');
+  expect(await rootColor(page, '--mantine-color-teal-light-color')).toBe('rgb(8, 127, 91)');
+  expect(await rootColor(page, '--mantine-color-error')).toBe('rgb(201, 42, 42)');
+  // and the components are drawn in it: the header's cart link is a "subtle" button, in the
+  // light variant's text colour (blue-9)
+  const cart = page.getByTestId('cart-button');
+  await expect(cart).toBeVisible();
+  expect(await cart.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(24, 100, 171)');
+  // the global classes, per breakpoint (sm = 48em = 768 px)
+  await page.setViewportSize({ width: 1280, height: 800 });
+  expect(await display(page, 'mantine-hidden-from-sm')).toBe('none');
+  expect(await display(page, 'mantine-visible-from-sm')).toBe('block');
+  await page.setViewportSize({ width: 390, height: 800 });
+  expect(await display(page, 'mantine-hidden-from-sm')).toBe('block');
+  expect(await display(page, 'mantine-visible-from-sm')).toBe('none');
+});

@@ -1,0 +1,90 @@
+// The theme's CSS variables and Mantine's global classes, written at build time
+// (docs/web.md, "Performance"): a Vite plugin that serves them as the module
+// `virtual:theme.css`, which src/main.tsx imports after Mantine's stylesheet.
+//
+// MantineProvider makes both at run time, in each of its renders: it resolves
+// every variable of the theme (14 colours x 10 shades and their variants, in
+// two schemes), turns them into 24 KB of CSS and puts that in a <style>; the
+// browser then parses it and recomputes the whole page's style in the first
+// commit. A 4x profile of the request detail counted a fifth of the first
+// screen's script time there. The theme is static (src/app/theme.ts), so the
+// same CSS is made here once, with Mantine's own functions, and App.tsx tells
+// the provider to make neither (withCssVariables, withGlobalClasses).
+//
+// As the provider does with `deduplicateCssVariables`, the variables equal to
+// those of Mantine's default theme are left out: Mantine's stylesheet
+// (default-css-variables.css) already declares them.
+import {
+  DEFAULT_THEME,
+  convertCssVariables,
+  defaultCssVariablesResolver,
+  em,
+  mergeMantineTheme,
+  px,
+  type ConvertCSSVariablesInput,
+  type MantineTheme,
+} from "@mantine/core";
+import type { Plugin } from "vite";
+import { cssVariables, theme } from "../src/app/theme";
+
+const ID = "virtual:theme.css";
+// a path ending in .css, so that Vite's CSS pipeline takes it into the stylesheet
+const RESOLVED = "\0virtual-theme.css";
+
+/** The provider's variables (MantineCssVariables): the theme's, then the resolver's over them. */
+function variables(merged: MantineTheme): ConvertCSSVariablesInput {
+  const base = defaultCssVariablesResolver(merged);
+  const own = cssVariables(merged);
+  return {
+    variables: { ...base.variables, ...own.variables },
+    light: { ...base.light, ...own.light },
+    dark: { ...base.dark, ...own.dark },
+  };
+}
+
+/** Only what differs from the default theme's (MantineCssVariables' removeDefaultVariables). */
+function withoutDefaults(input: ConvertCSSVariablesInput): ConvertCSSVariablesInput {
+  const defaults = defaultCssVariablesResolver(DEFAULT_THEME);
+  const differ = (mine: Record<string, string>, theirs: Record<string, string>) =>
+    Object.fromEntries(Object.entries(mine).filter(([k, v]) => theirs[k] !== v));
+  return {
+    variables: differ(input.variables, defaults.variables),
+    light: differ(input.light, defaults.light),
+    dark: differ(input.dark, defaults.dark),
+  };
+}
+
+/** The provider's global classes (MantineClasses): hiddenFrom / visibleFrom per breakpoint. */
+function breakpointClasses(merged: MantineTheme): string {
+  return Object.entries(merged.breakpoints)
+    .map(([bp, value]) => {
+      const isPx = value.includes("px");
+      const n = px(value) as number;
+      const max = isPx ? `${n - 0.1}px` : em(n - 0.1);
+      const min = isPx ? `${n}px` : em(n);
+      return (
+        `@media (max-width: ${max}) {.mantine-visible-from-${bp} {display: none !important;}}\n` +
+        `@media (min-width: ${min}) {.mantine-hidden-from-${bp} {display: none !important;}}\n`
+      );
+    })
+    .join("");
+}
+
+export function themeCss(): Plugin {
+  return {
+    name: "sf-theme-css",
+    resolveId(id) {
+      return id === ID ? RESOLVED : undefined;
+    },
+    load(id) {
+      if (id !== RESOLVED) return undefined;
+      const merged = mergeMantineTheme(DEFAULT_THEME, theme);
+      return (
+        "/* src/app/theme.ts, made by theme/plugin.ts */\n" +
+        convertCssVariables(withoutDefaults(variables(merged)), ":root") +
+        "\n" +
+        breakpointClasses(merged)
+      );
+    },
+  };
+}
