@@ -68,7 +68,12 @@ function runLighthouse(url: string, port: number): Partial<Row> {
     process.execPath,
     [LH_CLI, url, `--port=${port}`, '--output=json', `--output-path=${file}`, '--quiet', '--disable-storage-reset',
      '--only-categories=performance,accessibility,best-practices', '--max-wait-for-load=30000',
-     ...(process.env.SF_LH_REPORTS ? ['--save-assets'] : [])],
+     ...(process.env.SF_LH_REPORTS ? ['--save-assets'] : []),
+     // SF_LH_ARTIFACTS=dir keeps what Lighthouse gathered (trace, DevTools log, ...), per page,
+     // for `lighthouse -A=dir/<page>` or bench/lantern.mjs (the simulated timeline behind LCP)
+     ...(process.env.SF_LH_ARTIFACTS
+       ? [`-GA=${path.join(process.env.SF_LH_ARTIFACTS, new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root')}`]
+       : [])],
     { encoding: 'utf8', timeout: 180_000 },
   );
   const trace = file.replace(/\.json$/, '-0.trace.json');
@@ -146,8 +151,12 @@ async function lighthouseBrowser(executablePath: string) {
       const cdp = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
       try {
         const page = await cdp.contexts()[0].newPage();
-        await page.route('**/sw.js', (r) => r.abort()); // no service worker from this visit
-        await page.goto(origin + '/login');
+        // a document of the origin that is not the app (its icon): nothing of the app is
+        // downloaded, so nothing of it can reach a cache (the app's downloads, still in flight
+        // or in the renderer's memory cache when the caches were cleared, were found served to
+        // the next load: transfer size 0 for some of its scripts in one page load out of five)
+        await page.route('**/sw.js', (r) => r.abort()); // and no service worker from this visit
+        await page.goto(origin + '/favicon.svg');
         await page.evaluate((t) => (t ? localStorage.setItem('sf.refresh_token', t) : localStorage.clear()), token);
         // Lighthouse is told not to reset storage (the session must stay), so what its reset
         // would clear is cleared here (Lighthouse 12: service workers, Cache Storage, file
