@@ -2,14 +2,14 @@ import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 import { chunks, sessionFirst } from "./chunks/plugin";
 import { pwa } from "./pwa/plugin";
-import { themeCss } from "./theme/plugin";
+import { mantineCss, themeCss } from "./theme/plugin";
 
 // The dev server proxies the API (and its WebSocket) to a running
 // `serviceflow serve`; SF_API names it (default http://127.0.0.1:8080).
 const api = process.env.SF_API || "http://127.0.0.1:8080";
 
 export default defineConfig({
-  plugins: [react(), themeCss(), chunks(), sessionFirst("src/api/sessionStart.ts"), pwa()],
+  plugins: [react(), mantineCss(), themeCss(), chunks(), sessionFirst("src/api/sessionStart.ts"), pwa()],
   server: {
     proxy: {
       "/api": { target: api, ws: true, changeOrigin: false },

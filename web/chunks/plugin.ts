@@ -55,6 +55,17 @@ const areaOf = (id: string) => /\/src\/features\/([^/]+)\//.exec(id)?.[1];
 interface Layout {
   first: Map<string, string>; // first-load module -> its chunk's name
   lazy: Map<string, string | undefined>; // lazy module -> its group (undefined: Rollup's choice)
+  mantineClasses: Set<string>; // the class names of Mantine's stylesheet the app's code uses
+}
+
+let probed: Layout | null = null;
+
+/** The Mantine classes (`m_` and eight hex digits) the built app's code names, every chunk
+ * of it, lazy ones too (null outside a build, and during the probe itself): what
+ * theme/plugin.ts keeps of Mantine's stylesheet. Tree-shaking decides which components are
+ * in the bundle, and each component's code names its classes, so only the probe can tell. */
+export function usedMantineClasses(): Set<string> | null {
+  return probed?.mantineClasses ?? null;
 }
 
 /* Groups Rollup's own layout (`output`: vendor chunks only). A lazy chunk's
@@ -120,7 +131,9 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
     if (firstChunks.has(c.fileName)) continue;
     for (const id of Object.keys(c.modules)) lazy.set(id, groupOf(id, loaders.get(c.fileName)));
   }
-  return { first, lazy };
+  const mantineClasses = new Set<string>();
+  for (const c of chunks.values()) for (const m of c.code.matchAll(/\bm_[0-9a-f]{8}\b/g)) mantineClasses.add(m[0]);
+  return { first, lazy, mantineClasses };
 }
 
 export function chunks(): Plugin {
@@ -140,7 +153,7 @@ export function chunks(): Plugin {
       base = config.base;
     },
     watchChange() {
-      cut = null; // `vite build --watch`: the next build lays the chunks out again
+      cut = probed = null; // `vite build --watch`: the next build lays the chunks out again
     },
     async buildStart() {
       if (process.env[PROBE] || cut) return;
@@ -155,6 +168,7 @@ export function chunks(): Plugin {
         });
         const outputs = (Array.isArray(out) ? out : [out]) as Rollup.RollupOutput[];
         cut = layout(outputs[0]!.output);
+        probed = cut;
       } finally {
         delete process.env[PROBE];
       }

@@ -3,7 +3,7 @@
 import "./api/sessionStart";
 import { StrictMode, startTransition } from "react";
 import { createRoot } from "react-dom/client";
-import "@mantine/core/styles.css";
+import "virtual:mantine.css"; // Mantine's stylesheet, the rules the app uses (theme/plugin.ts)
 import "@mantine/notifications/styles.css";
 import "virtual:theme.css"; // the theme's variables (theme/plugin.ts)
 import "./app/app.css";

@@ -3,8 +3,35 @@
  * no such element is in the document, and the theme still applies: the primary colour's
  * shade 8 (white text above 4.5:1), the darker "dimmed" grey and the "light" variants' text
  * of src/app/theme.ts, the light scheme, and the hiddenFrom/visibleFrom classes per
- * breakpoint, on a phone and on a desktop. */
+ * breakpoint, on a phone and on a desktop. And Mantine's stylesheet is cut to the components
+ * the app uses: every Mantine class the built code names keeps its rules, and no rule names
+ * a class that no code names. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { test, expect } from '../harness/fixtures';
+import { REPO, WEB_ROOT } from '../harness/server';
+
+const classesIn = (text: string) => new Set(text.match(/\bm_[0-9a-f]{8}\b/g) ?? []);
+// in a stylesheet, the classes its selectors name (not the names of its @keyframes)
+const selectorClassesIn = (css: string) => new Set([...css.matchAll(/\.(m_[0-9a-f]{8})\b/g)].map((m) => m[1]!));
+
+test("the stylesheet keeps the rules of every Mantine class the app's code names, and only those", () => {
+  const html = fs.readFileSync(path.join(WEB_ROOT, 'index.html'), 'utf8');
+  const sheets = [...html.matchAll(/<link rel="stylesheet"[^>]* href="\/([^"]+\.css)"/g)].map((m) => m[1]!);
+  expect(sheets.length, 'index.html links its stylesheet').toBeGreaterThan(0);
+  const css = sheets.map((f) => fs.readFileSync(path.join(WEB_ROOT, f), 'utf8')).join('\n');
+  const assets = path.join(WEB_ROOT, 'assets');
+  const code = fs.readdirSync(assets).filter((f) => f.endsWith('.js')).map((f) => fs.readFileSync(path.join(assets, f), 'utf8')).join('\n');
+  const mantine = fs.readFileSync(path.join(REPO, 'web', 'node_modules', '@mantine', 'core', 'styles.css'), 'utf8');
+  const named = classesIn(code);
+  const all = selectorClassesIn(mantine);
+  const kept = selectorClassesIn(css);
+  const missing = [...named].filter((c) => all.has(c) && !kept.has(c));
+  expect(missing, "classes the code names whose rules are not in the stylesheet").toEqual([]);
+  const unused = [...kept].filter((c) => !named.has(c));
+  expect(unused, 'classes in the stylesheet that no code names').toEqual([]);
+  expect(kept.size).toBeLessThan(all.size);
+});
 
 async function rootColor(page: import('@playwright/test').Page, variable: string): Promise<string> {
   // a custom property's computed value keeps var() unresolved in some engines: resolve it through a colour
