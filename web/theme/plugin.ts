@@ -46,9 +46,14 @@ function variables(merged: MantineTheme): ConvertCSSVariablesInput {
   };
 }
 
+// The default theme's variables, resolved before any merge: mergeMantineTheme writes the theme's
+// font into DEFAULT_THEME.headings (an object the merge shares), after which the headings' font
+// would look like a default and be left out. Mantine resolves them when its module loads, too.
+const DEFAULTS = defaultCssVariablesResolver(DEFAULT_THEME);
+
 /** Only what differs from the default theme's (MantineCssVariables' removeDefaultVariables). */
 function withoutDefaults(input: ConvertCSSVariablesInput): ConvertCSSVariablesInput {
-  const defaults = defaultCssVariablesResolver(DEFAULT_THEME);
+  const defaults = DEFAULTS;
   const differ = (mine: Record<string, string>, theirs: Record<string, string>) =>
     Object.fromEntries(Object.entries(mine).filter(([k, v]) => theirs[k] !== v));
   return {
@@ -112,7 +117,10 @@ function prune(css: string, used: Set<string>): string {
   root.walkRules((rule) => {
     // a rule inside @keyframes selects no element (0%, to): kept
     if (rule.parent?.type === "atrule" && /keyframes$/i.test((rule.parent as postcss.AtRule).name)) return;
-    const kept = rule.selectors.filter((sel) => [...sel.matchAll(CLASS)].every((m) => used.has(m[0])));
+    // a class inside :not() is not needed for the rule to match: only the others count
+    const kept = rule.selectors.filter((sel) =>
+      [...sel.replace(/:not\([^()]*\)/g, "").matchAll(CLASS)].every((m) => used.has(m[0])),
+    );
     if (kept.length === 0) rule.remove();
     else if (kept.length < rule.selectors.length) rule.selectors = kept;
   });

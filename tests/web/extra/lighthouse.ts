@@ -70,7 +70,7 @@ function runLighthouse(url: string, port: number): Partial<Row> {
      '--only-categories=performance,accessibility,best-practices', '--max-wait-for-load=30000',
      ...(process.env.SF_LH_REPORTS ? ['--save-assets'] : []),
      // SF_LH_ARTIFACTS=dir keeps what Lighthouse gathered (trace, DevTools log, ...), per page,
-     // for `lighthouse -A=dir/<page>` or bench/lantern.mjs (the simulated timeline behind LCP)
+     // for `lighthouse -A=dir/<page>` or bench/lighthouse/lantern.mjs (the simulated timeline behind LCP)
      ...(process.env.SF_LH_ARTIFACTS
        ? [`-GA=${path.join(process.env.SF_LH_ARTIFACTS, new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root')}`]
        : [])],

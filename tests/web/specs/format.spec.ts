@@ -32,8 +32,9 @@ test('money reads as Intl writes it in English, in ISO 4217 minor units', async 
   expect(money(1234, 'IQD')).toBe('IQD\u00a01.234');
   expect(money(-5, 'CLF')).toBe('-CLF\u00a00.0005');
   expect(money(1234, 'ISK')).toBe('ISK\u00a01,234');
-  // no currency: the shop's default
+  // no currency: the shop's default; no amount: a dash
   expect(money(1250, null)).toBe('€12.50');
+  expect(money(Number.NaN, 'EUR')).toBe('—');
 });
 
 test('the storefront draws its prices without building an Intl number formatter', async ({ page }) => {

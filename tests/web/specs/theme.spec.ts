@@ -71,6 +71,14 @@ test('the theme is a stylesheet made at build time, and applies', async ({ page 
   expect(await rootColor(page, '--mantine-color-dimmed')).toBe('rgb(73, 80, 87)');
   expect(await rootColor(page, '--mantine-color-teal-light-color')).toBe('rgb(8, 127, 91)');
   expect(await rootColor(page, '--mantine-color-error')).toBe('rgb(201, 42, 42)');
+  // theme.ts's font, for the text and the headings (an <h1> is a Mantine Title)
+  const css = (v: string) => page.evaluate((x) => getComputedStyle(document.documentElement).getPropertyValue(x).trim(), v);
+  const font = await css('--mantine-font-family');
+  expect(font).toMatch(/^system-ui, -apple-system, ["']Segoe UI["'], Roboto, sans-serif$/);
+  expect(await css('--mantine-font-family-headings')).toBe(font);
+  expect(await page.getByRole('heading', { level: 1 }).evaluate((el) => getComputedStyle(el).fontFamily)).toBe(
+    await page.locator('body').evaluate((el) => getComputedStyle(el).fontFamily),
+  );
   // and the components are drawn in it: the header's cart link is a "subtle" button, in the
   // light variant's text colour (blue-9)
   const cart = page.getByTestId('cart-button');

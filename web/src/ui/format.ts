@@ -38,6 +38,7 @@ function grouped(whole: string): string {
 
 export function money(minor: number, currency: string | null | undefined): string {
   const cur = currency || "EUR";
+  if (!Number.isFinite(minor)) return "—"; // no amount (Intl wrote "€NaN")
   const digits = fractionDigits(cur);
   const neg = minor < 0;
   // minor units are integers: the digits are cut from the integer, never rounded through a float
