@@ -60,6 +60,9 @@ interface Layout {
 
 let probed: Layout | null = null;
 
+/** A Mantine component's class name, as its code and Mantine's stylesheet write it. */
+export const MANTINE_CLASS = /\bm_[0-9a-f]{8}\b/g;
+
 /** The Mantine classes (`m_` and eight hex digits) the built app's code names, every chunk
  * of it, lazy ones too (null outside a build, and during the probe itself): what
  * theme/plugin.ts keeps of Mantine's stylesheet. Tree-shaking decides which components are
@@ -132,7 +135,7 @@ function layout(output: Rollup.RollupOutput["output"]): Layout {
     for (const id of Object.keys(c.modules)) lazy.set(id, groupOf(id, loaders.get(c.fileName)));
   }
   const mantineClasses = new Set<string>();
-  for (const c of chunks.values()) for (const m of c.code.matchAll(/\bm_[0-9a-f]{8}\b/g)) mantineClasses.add(m[0]);
+  for (const c of chunks.values()) for (const m of c.code.matchAll(MANTINE_CLASS)) mantineClasses.add(m[0]);
   return { first, lazy, mantineClasses };
 }
 

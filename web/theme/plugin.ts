@@ -27,13 +27,23 @@ import {
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import postcss from "postcss";
-import type { Plugin } from "vite";
-import { usedMantineClasses } from "../chunks/plugin";
+import type { Plugin, Rollup } from "vite";
+import { MANTINE_CLASS, usedMantineClasses } from "../chunks/plugin";
 import { cssVariables, theme } from "../src/app/theme";
 
-const ID = "virtual:theme.css";
-// a path ending in .css, so that Vite's CSS pipeline takes it into the stylesheet
-const RESOLVED = "\0virtual-theme.css";
+/** A stylesheet module, `import "virtual:<name>.css"`, whose text `make` gives (its resolved id
+ * ends in .css, so that Vite's CSS pipeline takes it into the stylesheet). */
+function virtualCss(name: string, make: (this: Rollup.PluginContext) => string): Plugin {
+  const id = `virtual:${name}.css`;
+  const resolved = `\0virtual-${name}.css`;
+  return {
+    name: `sf-${name}-css`,
+    resolveId: (source) => (source === id ? resolved : undefined),
+    load(source) {
+      return source === resolved ? make.call(this) : undefined;
+    },
+  };
+}
 
 /** The provider's variables (MantineCssVariables): the theme's, then the resolver's over them. */
 function variables(merged: MantineTheme): ConvertCSSVariablesInput {
@@ -53,13 +63,12 @@ const DEFAULTS = defaultCssVariablesResolver(DEFAULT_THEME);
 
 /** Only what differs from the default theme's (MantineCssVariables' removeDefaultVariables). */
 function withoutDefaults(input: ConvertCSSVariablesInput): ConvertCSSVariablesInput {
-  const defaults = DEFAULTS;
   const differ = (mine: Record<string, string>, theirs: Record<string, string>) =>
     Object.fromEntries(Object.entries(mine).filter(([k, v]) => theirs[k] !== v));
   return {
-    variables: differ(input.variables, defaults.variables),
-    light: differ(input.light, defaults.light),
-    dark: differ(input.dark, defaults.dark),
+    variables: differ(input.variables, DEFAULTS.variables),
+    light: differ(input.light, DEFAULTS.light),
+    dark: differ(input.dark, DEFAULTS.dark),
   };
 }
 
@@ -80,22 +89,15 @@ function breakpointClasses(merged: MantineTheme): string {
 }
 
 export function themeCss(): Plugin {
-  return {
-    name: "sf-theme-css",
-    resolveId(id) {
-      return id === ID ? RESOLVED : undefined;
-    },
-    load(id) {
-      if (id !== RESOLVED) return undefined;
-      const merged = mergeMantineTheme(DEFAULT_THEME, theme);
-      return (
-        "/* src/app/theme.ts, made by theme/plugin.ts */\n" +
-        convertCssVariables(withoutDefaults(variables(merged)), ":root") +
-        "\n" +
-        breakpointClasses(merged)
-      );
-    },
-  };
+  return virtualCss("theme", () => {
+    const merged = mergeMantineTheme(DEFAULT_THEME, theme);
+    return (
+      "/* src/app/theme.ts, made by theme/plugin.ts */\n" +
+      convertCssVariables(withoutDefaults(variables(merged)), ":root") +
+      "\n" +
+      breakpointClasses(merged)
+    );
+  });
 }
 
 // Mantine's stylesheet, less the rules of components the app does not use: the module
@@ -108,10 +110,6 @@ export function themeCss(): Plugin {
 // too); a rule that names none (variables, the reset, `mantine-*` helpers) is kept. A class no
 // code names is on no element, so no rule that needs it can match. The file's name is hashed
 // from what is kept, as it is made here, before Rollup names the stylesheet.
-const MANTINE_ID = "virtual:mantine.css";
-const MANTINE_RESOLVED = "\0virtual-mantine.css";
-const CLASS = /\bm_[0-9a-f]{8}\b/g;
-
 function prune(css: string, used: Set<string>): string {
   const root = postcss.parse(css);
   root.walkRules((rule) => {
@@ -119,7 +117,7 @@ function prune(css: string, used: Set<string>): string {
     if (rule.parent?.type === "atrule" && /keyframes$/i.test((rule.parent as postcss.AtRule).name)) return;
     // a class inside :not() is not needed for the rule to match: only the others count
     const kept = rule.selectors.filter((sel) =>
-      [...sel.replace(/:not\([^()]*\)/g, "").matchAll(CLASS)].every((m) => used.has(m[0])),
+      [...sel.replace(/:not\([^()]*\)/g, "").matchAll(MANTINE_CLASS)].every((m) => used.has(m[0])),
     );
     if (kept.length === 0) rule.remove();
     else if (kept.length < rule.selectors.length) rule.selectors = kept;
@@ -130,7 +128,7 @@ function prune(css: string, used: Set<string>): string {
   });
   const values: string[] = [];
   root.walkDecls((d) => void values.push(d.value));
-  const referenced = new Set(values.join(" ").match(CLASS) ?? []);
+  const referenced = new Set(values.join(" ").match(MANTINE_CLASS) ?? []);
   root.walkAtRules(/keyframes$/i, (at) => {
     if (/^m_[0-9a-f]{8}$/.test(at.params) && !referenced.has(at.params)) at.remove();
   });
@@ -139,18 +137,11 @@ function prune(css: string, used: Set<string>): string {
 
 export function mantineCss(): Plugin {
   const require = createRequire(import.meta.url);
-  return {
-    name: "sf-mantine-css",
-    resolveId(id) {
-      return id === MANTINE_ID ? MANTINE_RESOLVED : undefined;
-    },
-    load(id) {
-      if (id !== MANTINE_RESOLVED) return undefined;
-      const file = require.resolve("@mantine/core/styles.css");
-      this.addWatchFile(file);
-      const css = readFileSync(file, "utf8");
-      const used = usedMantineClasses();
-      return used ? prune(css, used) : css; // the dev server and the probe: all of it
-    },
-  };
+  return virtualCss("mantine", function () {
+    const file = require.resolve("@mantine/core/styles.css");
+    this.addWatchFile(file);
+    const css = readFileSync(file, "utf8");
+    const used = usedMantineClasses();
+    return used ? prune(css, used) : css; // the dev server and the probe: all of it
+  });
 }

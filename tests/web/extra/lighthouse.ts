@@ -63,6 +63,7 @@ async function firstInteractive(browser: Browser, api: Api, baseURL: string, rol
 }
 
 function runLighthouse(url: string, port: number): Partial<Row> {
+  const name = new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root'; // the page's, in kept files
   const file = path.join(os.tmpdir(), `sf-lh-${process.pid}-${port}.json`);
   const p = spawnSync(
     process.execPath,
@@ -71,9 +72,7 @@ function runLighthouse(url: string, port: number): Partial<Row> {
      ...(process.env.SF_LH_REPORTS ? ['--save-assets'] : []),
      // SF_LH_ARTIFACTS=dir keeps what Lighthouse gathered (trace, DevTools log, ...), per page,
      // for `lighthouse -A=dir/<page>` or bench/lighthouse/lantern.mjs (the simulated timeline behind LCP)
-     ...(process.env.SF_LH_ARTIFACTS
-       ? [`-GA=${path.join(process.env.SF_LH_ARTIFACTS, new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root')}`]
-       : [])],
+     ...(process.env.SF_LH_ARTIFACTS ? [`-GA=${path.join(process.env.SF_LH_ARTIFACTS, name)}`] : [])],
     { encoding: 'utf8', timeout: 180_000 },
   );
   const trace = file.replace(/\.json$/, '-0.trace.json');
@@ -87,7 +86,6 @@ function runLighthouse(url: string, port: number): Partial<Row> {
   // trace it was computed from (open it in Chromium's DevTools, Performance panel)
   if (process.env.SF_LH_REPORTS) {
     fs.mkdirSync(process.env.SF_LH_REPORTS, { recursive: true });
-    const name = new URL(url).pathname.replace(/[^a-z0-9]+/gi, '_') || 'root';
     fs.copyFileSync(file, path.join(process.env.SF_LH_REPORTS, `${name}.json`));
     if (fs.existsSync(trace)) fs.copyFileSync(trace, path.join(process.env.SF_LH_REPORTS, `${name}.trace.json`));
   }
